@@ -1,0 +1,121 @@
+"""The one exception hierarchy of ehr-sandbox.
+
+Every error the library raises for bad input derives from :class:`SandboxError` (or, for the
+generator, :class:`synthetic.errors.GenerationError`, re-exported here). Messages name the
+thing, the field and what was expected, so a student can act on them.
+
+>>> issubclass(ConflictError, SandboxError) and issubclass(AccessDenied, SandboxError)
+True
+"""
+
+from __future__ import annotations
+
+from synthetic.errors import ArgumentError, ContentError, GenerationError
+
+__all__ = [
+    "AccessDenied",
+    "ArgumentError",
+    "AuditError",
+    "ConflictError",
+    "ContentError",
+    "CryptoError",
+    "ExerciseError",
+    "GenerationError",
+    "NotFound",
+    "SandboxError",
+    "ScopeError",
+    "SearchError",
+    "ValidationError",
+    "ViewDefinitionError",
+]
+
+
+class SandboxError(Exception):
+    """Root of every error the sandbox raises."""
+
+
+class ValidationError(SandboxError, ValueError):
+    """A resource or an argument failed validation.
+
+    ``resource`` names the resource (``Observation/abc`` or its type), ``path`` the field
+    (FHIRPath-like, e.g. ``component[0].valueQuantity.unit``) and ``expected`` what would
+    have been accepted.
+
+    >>> str(ValidationError("Observation/1", "valueQuantity.unit", "UCUM 'mm[Hg]'", found="mmHg"))
+    "Observation/1: valueQuantity.unit: expected UCUM 'mm[Hg]' (found 'mmHg')"
+    """
+
+    def __init__(
+        self,
+        resource: str,
+        path: str,
+        expected: str,
+        *,
+        found: object = None,
+        why: str = "",
+        errors: list[ValidationError] | None = None,
+    ) -> None:
+        self.resource = resource
+        self.path = path
+        self.expected = expected
+        self.found = found
+        self.why = why
+        self.errors = errors or []
+        msg = f"{resource}: {path}: expected {expected}"
+        if found is not None:
+            msg += f" (found {found!r})"
+        if why:
+            msg += f". {why}"
+        super().__init__(msg)
+
+
+class SearchError(ValidationError):
+    """A search parameter is unknown or its value is malformed (never silently ignored)."""
+
+    def __init__(self, resource_type: str, param: str, expected: str, *, found: object = None) -> None:
+        super().__init__(resource_type, param, expected, found=found)
+
+
+class NotFound(SandboxError, LookupError):
+    """The resource does not exist **or the session may not see it** (the two look the same)."""
+
+
+class AccessDenied(SandboxError, PermissionError):
+    """A write or an action was refused by the policy; the message says what would allow it."""
+
+
+class ConflictError(SandboxError):
+    """An update named a stale version (optimistic concurrency, like FHIR's ``If-Match``).
+
+    >>> str(ConflictError("Patient/1", expected="1", current="2"))
+    'Patient/1: version conflict: you edited version 1 but the record is now at version 2; read it again and reapply your change'
+    """
+
+    def __init__(self, ref: str, *, expected: str, current: str) -> None:
+        self.ref = ref
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"{ref}: version conflict: you edited version {expected} but the record is now at "
+            f"version {current}; read it again and reapply your change"
+        )
+
+
+class ScopeError(SandboxError, ValueError):
+    """A SMART scope string is malformed or not allowed here."""
+
+
+class AuditError(SandboxError):
+    """The audit trail failed verification or could not be written."""
+
+
+class CryptoError(SandboxError):
+    """A key is wrong, missing, or a ciphertext failed authentication."""
+
+
+class ViewDefinitionError(SandboxError, ValueError):
+    """A SQL on FHIR ViewDefinition is invalid (names the path and what was expected)."""
+
+
+class ExerciseError(SandboxError):
+    """An exercise cannot be started, checked or reset as asked."""

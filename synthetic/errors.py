@@ -1,0 +1,35 @@
+"""Exceptions raised by the synthetic generator.
+
+The sandbox's hierarchy (:mod:`ehr_sandbox.errors`) re-exports these, so a caller can catch
+``ehr_sandbox.errors.SandboxError`` or ``synthetic.errors.GenerationError`` as suits them.
+
+>>> issubclass(ContentError, GenerationError)
+True
+"""
+
+from __future__ import annotations
+
+
+class GenerationError(Exception):
+    """Root of every error the generator raises (bad arguments, bad content, bad output)."""
+
+
+class ContentError(GenerationError):
+    """A clinical content file is malformed.
+
+    The message names the file, the key (or line) and what was expected.
+
+    >>> str(ContentError("must be a number", file="vitals.toml", key="bp.mean"))
+    'vitals.toml: bp.mean: must be a number'
+    """
+
+    def __init__(self, message: str, *, file: str = "", key: str = "") -> None:
+        self.file = file
+        self.key = key
+        self.detail = message
+        parts = [p for p in (file, key, message) if p]
+        super().__init__(": ".join(parts))
+
+
+class ArgumentError(GenerationError, ValueError):
+    """A generator argument is out of range or of the wrong form (names the argument)."""
