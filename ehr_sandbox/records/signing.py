@@ -1,0 +1,72 @@
+"""Signing notes: Ed25519 over RFC 8785 canonical JSON, kept in a Provenance.
+
+Each signer's key is derived from the sandbox master key and their username (HKDF), so a
+signature can be verified later without storing private keys anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ehr_sandbox.clock import instant
+from ehr_sandbox.errors import AccessDenied, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from ehr_sandbox.session import Session
+
+SIGNING_ROLES = frozenset({"physician"})
+
+
+def signing_key(session: Session, username: str) -> Ed25519PrivateKey:
+    """The Ed25519 key of ``username`` in this sandbox (derived, never stored)."""
+    seed = session.sandbox.master_key.derive(f"ehr-sandbox/sign/{username}")
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
+    """Sign the current version of a note; returns the Provenance holding the signature."""
+    from ehr_sandbox.crypto import sign_resource
+    from ehr_sandbox.session import split_ref
+
+    if session.user.role not in SIGNING_ROLES:
+        raise AccessDenied(f"{session.user.role} may not sign notes: a physician signs (authenticates) the note")
+    rtype, rid = split_ref(note_ref)
+    if rtype != "DocumentReference":
+        raise ValidationError(note_ref, "resourceType", "a DocumentReference (notes are what gets signed)")
+    session.read(rtype, rid)  # checked and audited read
+    raw = session.sandbox.store.read(rtype, rid)
+    if raw is None:
+        raise NotFound(f"{note_ref} was not found")
+    signed = session.sandbox.store.meta_get("signed_notes", {})
+    if f"{rtype}/{rid}" in signed:
+        raise ValidationError(note_ref, "signature", "an unsigned note (this one is already signed)")
+    when = instant(session.sandbox.clock.peek())
+    signature = sign_resource(raw, signing_key(session, session.user.username), who=session.user.ref or "", when=when)
+    version = raw["meta"]["versionId"]
+    store = session.sandbox.store
+    with store.transaction():
+        prov = session._record_provenance([f"{rtype}/{rid}/_history/{version}"], "sign", None, signature=signature)
+        signed[f"{rtype}/{rid}"] = {"version": version, "provenance": prov["id"], "signer": session.user.username}
+        store.meta_set("signed_notes", signed)
+    session._audit(action="U", interaction="sign", outcome="0", entity=raw)
+    return prov
+
+
+def verify_note(session: Session, note_ref: str) -> bool:
+    """True when the note's current content still verifies against its signature."""
+    from ehr_sandbox.crypto import verify_signature
+    from ehr_sandbox.session import split_ref
+
+    rtype, rid = split_ref(note_ref)
+    session.read(rtype, rid)
+    info = session.sandbox.store.meta_get("signed_notes", {}).get(f"{rtype}/{rid}")
+    if info is None:
+        return False
+    prov = session.sandbox.store.read("Provenance", info["provenance"])
+    raw = session.sandbox.store.read(rtype, rid)
+    if prov is None or raw is None:
+        return False
+    public = signing_key(session, info["signer"]).public_key()
+    return bool(verify_signature(raw, prov["signature"][0], public))

@@ -1,0 +1,53 @@
+"""Which patients a user has a treatment relationship with (the policy's rule 3).
+
+A clinician treats the patients on their panel (``generalPractitioner``), those whose
+encounters they took part in, and those booked with them this week. Medical assistants and
+nurses room every patient on this week's schedule. Patients relate only to themselves.
+
+>>> # treating_patients(sandbox.store, sandbox.user("dr.patel"), sandbox.reference_date)
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from ehr_sandbox.users import User
+
+ROOMING_ROLES = frozenset({"medical_assistant", "nurse", "front_desk"})
+"""Roles that work with every patient on this week's schedule."""
+
+
+def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
+    from ehr_sandbox.access import patient_of
+
+    return {pid for r in resources if (pid := patient_of(r))}
+
+
+def schedule_window(reference_date: date) -> tuple[str, str]:
+    """This week (Monday to Sunday) of the reference date, as search date bounds.
+
+    >>> schedule_window(date(2026, 1, 1))
+    ('2025-12-29', '2026-01-04')
+    """
+    monday = reference_date - timedelta(days=reference_date.weekday())
+    return monday.isoformat(), (monday + timedelta(days=6)).isoformat()
+
+
+def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
+    """Patient ids ``user`` has a relationship with on ``reference_date``'s week."""
+    from ehr_sandbox.search import parse
+
+    if user.role == "patient":
+        return {user.patient_id} if user.patient_id else set()
+    start, end = schedule_window(reference_date)
+    week = [("date", f"ge{start}"), ("date", f"le{end}")]
+    out: set[str] = set()
+    if user.practitioner_id:
+        me = f"Practitioner/{user.practitioner_id}"
+        out |= {p["id"] for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))}
+        out |= _patient_ids(store.search("Encounter", parse("Encounter", [("participant", me)])))
+        out |= _patient_ids(store.search("Appointment", parse("Appointment", [("actor", me), *week])))
+    if user.role in ROOMING_ROLES:
+        out |= _patient_ids(store.search("Appointment", parse("Appointment", week)))
+    return out

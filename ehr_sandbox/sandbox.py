@@ -1,0 +1,450 @@
+"""Sandbox: one EHR instance — a store, its users, the policy, the audit trail and the keys.
+
+>>> sb = Sandbox.generate(patients=3, seed=7)
+>>> sorted({u.role for u in sb.users}) >= ["admin", "billing", "front_desk"]
+True
+>>> sb.login("ma.garcia").user.role
+'medical_assistant'
+>>> sb.audit.verify().ok
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, MutableMapping
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from ehr_sandbox.access import Policy
+from ehr_sandbox.clock import SandboxClock, instant
+from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
+from ehr_sandbox.errors import AccessDenied, ArgumentError, CryptoError, NotFound, ValidationError
+from ehr_sandbox.provenance import build_provenance
+from ehr_sandbox.session import Session
+from ehr_sandbox.store import Store
+from ehr_sandbox.users import SYSTEM_USERNAME, User, staff_from_practice
+
+KEY_CHECK_PLAINTEXT = b"ehr-sandbox key check v1"
+KEY_SUFFIX = ".key"
+"""Unencrypted file sandboxes keep their audit/signing key beside the database in ``<db>.key``."""
+
+
+class SandboxState(MutableMapping[str, Any]):
+    """A small persistent JSON namespace inside the sandbox (exercise results, courses).
+
+    >>> sb = Sandbox.generate(patients=1, seed=1)
+    >>> sb.state["demo"] = {"n": 1}; sb.state["demo"]
+    {'n': 1}
+    """
+
+    _PREFIX = "state/"
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getitem__(self, key: str) -> Any:
+        sentinel = object()
+        value = self._store.meta_get(self._PREFIX + key, sentinel)
+        if value is sentinel:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._store.meta_set(self._PREFIX + key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._store.meta_set(self._PREFIX + key, None)
+        keys = [k for k in self._store.meta_get("state-keys", []) if k != key]
+        self._store.meta_set("state-keys", keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def _keys(self) -> list[str]:
+        keys = self._store.meta_get("state-keys", [])
+        return [k for k in keys if self._store.meta_get(self._PREFIX + k, None) is not None]
+
+
+class _TrackedState(SandboxState):
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        keys = self._store.meta_get("state-keys", [])
+        if key not in keys:
+            self._store.meta_set("state-keys", [*keys, key])
+
+
+def _as_master_key(key: Any) -> MasterKey:
+    if isinstance(key, MasterKey):
+        return key
+    if isinstance(key, bytes | bytearray):
+        if len(key) != 32:
+            raise CryptoError(f"key: expected 32 bytes (256 bits), got {len(key)}")
+        return MasterKey(bytes(key))
+    if isinstance(key, str | os.PathLike):
+        path = Path(key)
+        if not path.is_file():
+            raise CryptoError(f"key: expected a key file, but {path.name!r} does not exist")
+        return MasterKey.from_file(path)
+    raise CryptoError(f"key: expected 32 bytes, a key file path or a MasterKey, got {type(key).__name__}")
+
+
+class Sandbox:
+    """One teaching EHR: build one with :meth:`generate` or reopen one with :meth:`open`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        master_key: MasterKey,
+        codec: Any,
+        clock: SandboxClock,
+        reference_date: date,
+        path: str | None,
+    ) -> None:
+        from ehr_sandbox.audit import AuditTrail
+
+        self.store = store
+        self.master_key = master_key
+        self.codec = codec
+        self.clock = clock
+        self.reference_date = reference_date
+        self.path = path
+        self.audit = AuditTrail(store.connection, master_key, codec)
+        self.policy = Policy(consents=self._consents_for)
+        self.state: MutableMapping[str, Any] = _TrackedState(store)
+        self._users: list[User] | None = None
+        self._system_user = User(SYSTEM_USERNAME, "system", "ehr-sandbox system")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def generate(
+        cls,
+        patients: int = 200,
+        seed: int = 7,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        reference_date: str | date = "2026-01-01",
+        population: str = "family-practice",
+        years: int = 10,
+        key: Any = None,
+        passphrase: str | None = None,
+    ) -> Sandbox:
+        """Build a ready clinic: the practice, its staff, patients with histories and this
+        week's schedule. ``path=None`` keeps it in memory; ``key``/``passphrase`` encrypt it.
+
+        >>> Sandbox.generate(patients=2, seed=3).store.count("Patient")
+        2
+        """
+        import synthetic
+
+        if not isinstance(patients, int) or patients < 0:
+            raise ArgumentError(f"patients: expected a whole number >= 0, got {patients!r}")
+        ref = _parse_date(reference_date)
+        if path is not None and Path(path).exists():
+            raise ArgumentError(f"path: {Path(path).name!r} already exists; open it with Sandbox.open or choose a new file")
+        sb = cls._create(path, ref, key=key, passphrase=passphrase)
+        practice = synthetic.practice_resources(seed=seed, reference_date=ref, population=population)
+        records = synthetic.generate(patients, seed=seed, reference_date=ref, years=years, population=population)
+        sb._bulk_load(practice, records)
+        sb.store.meta_set("users", [u.to_json() for u in staff_from_practice(practice)])
+        sb.store.meta_set("generated", {"patients": patients, "seed": seed, "population": population,
+                                        "years": years, "reference_date": ref.isoformat()})
+        sb.audit.checkpoint()
+        return sb
+
+    @classmethod
+    def _create(cls, path: Any, ref: date, *, key: Any, passphrase: str | None) -> Sandbox:
+        if key is not None and passphrase is not None:
+            raise ArgumentError("give either key= or passphrase=, not both")
+        clock = SandboxClock.starting(ref)
+        salt = None
+        if passphrase is not None:
+            salt = os.urandom(16)
+            mk = MasterKey.from_passphrase(passphrase, salt)
+        elif key is not None:
+            mk = _as_master_key(key)
+        else:
+            mk = MasterKey.generate()
+        encrypting = key is not None or passphrase is not None
+        codec = AesGcmCodec(mk) if encrypting else PlainCodec()
+        store = Store(str(path) if path is not None else None, codec=codec, clock=clock.now)
+        store.meta_set("reference_date", ref.isoformat())
+        store.meta_set("encryption", {"on": encrypting, "kdf": "scrypt" if salt else ("key" if key is not None else None),
+                                      "salt": salt.hex() if salt else None, "key_id": mk.key_id})
+        if encrypting:
+            store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
+        elif path is not None:
+            mk.to_file(Path(str(path) + KEY_SUFFIX))
+        return cls(store, master_key=mk, codec=codec, clock=clock, reference_date=ref,
+                   path=str(path) if path is not None else None)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, key: Any = None, passphrase: str | None = None) -> Sandbox:
+        """Reopen a sandbox file; an encrypted one needs its key or passphrase.
+
+        A wrong key or passphrase raises one clear :class:`CryptoError`.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise NotFound(f"no sandbox file at {p.name!r}")
+        probe = Store(str(p), codec=PlainCodec())
+        enc = probe.meta_get("encryption", None)
+        ref = probe.meta_get("reference_date", None)
+        ticks = probe.meta_get("clock_ticks", 0)
+        probe.close()
+        if enc is None or ref is None:
+            raise ValidationError(p.name, "sandbox_meta", "an ehr-sandbox database (made by Sandbox.generate)")
+        if enc.get("on"):
+            if key is None and passphrase is None:
+                raise CryptoError("this sandbox is encrypted: open it with key= or passphrase=")
+            if passphrase is not None:
+                if not enc.get("salt"):
+                    raise CryptoError("this sandbox was encrypted with a key file, not a passphrase: use key=")
+                mk = MasterKey.from_passphrase(passphrase, bytes.fromhex(enc["salt"]))
+            else:
+                mk = _as_master_key(key)
+            codec = AesGcmCodec(mk)
+            check = probe_check = None
+            store = Store(str(p), codec=codec)
+            probe_check = store.meta_get("key_check", None)
+            try:
+                check = codec.open("key-check", bytes.fromhex(probe_check or ""))
+            except CryptoError:
+                check = None
+            if check != KEY_CHECK_PLAINTEXT:
+                store.close()
+                raise CryptoError("wrong key or passphrase for this sandbox (nothing was read or changed)")
+        else:
+            keyfile = Path(str(p) + KEY_SUFFIX)
+            mk = _as_master_key(key) if key is not None else (MasterKey.from_file(keyfile) if keyfile.is_file() else None)
+            if mk is None:
+                raise CryptoError(f"the audit key file {keyfile.name!r} is missing; pass key= to open this sandbox")
+            codec = PlainCodec()
+            store = Store(str(p), codec=codec)
+        clock = SandboxClock.starting(ref)
+        clock.ticks = int(ticks)
+        store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on reopen
+        return cls(store, master_key=mk, codec=codec, clock=clock, reference_date=date.fromisoformat(ref),
+                   path=str(p))
+
+    def _bulk_load(self, practice: list[dict[str, Any]], records: Any) -> None:
+        store = self.store
+        system = self._system_user
+        with store.transaction():
+            for r in practice:
+                store.create(r)
+            store.create(build_provenance(
+                [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
+                recorded=instant(self.clock.now()), activity="import", who=None,
+                reason="synthetic practice generated"))
+        self._audit_append(system, action="C", interaction="import", outcome="0", purpose="HOPERAT",
+                           patient_id=None, entity_ref=None, version=None, labels=[], query="practice")
+        for rec in records:
+            with store.transaction():
+                targets = []
+                for r in rec.all():
+                    store.create(r)
+                    targets.append(f"{r['resourceType']}/{r['id']}/_history/1")
+                store.create(build_provenance(targets, recorded=instant(self.clock.now()), activity="import",
+                                              who=None, reason="synthetic patient generated"))
+            self._audit_append(system, action="C", interaction="import", outcome="0", purpose="HOPERAT",
+                               patient_id=rec.patient["id"], entity_ref=f"Patient/{rec.patient['id']}",
+                               version="1", labels=[], query=None)
+
+    # ------------------------------------------------------------------ users and sessions
+    @property
+    def users(self) -> list[User]:
+        """The staff accounts (username and role). Patients log in with :meth:`login_patient`."""
+        if self._users is None:
+            self._users = [User(**u) for u in self.store.meta_get("users", [])]
+        return list(self._users)
+
+    def user(self, username: str) -> User:
+        """The account called ``username`` (:class:`NotFound` otherwise)."""
+        for u in self.users:
+            if u.username == username:
+                return u
+        names = ", ".join(u.username for u in self.users[:6])
+        raise NotFound(f"no user {username!r} in this sandbox (for example: {names})")
+
+    def login(self, username: str, *, scopes: str | None = None, patient: str | None = None,
+              purpose: str = "TREAT") -> Session:
+        """A Session for a staff member; optional SMART ``scopes`` and ``patient`` in context.
+
+        >>> Sandbox.generate(patients=1, seed=1).login("nobody")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.NotFound: "no user 'nobody' in this sandbox (for example: fd.brown, fd.smith, ma.chen, ma.garcia, ma.johnson, rn.kim)"
+        """
+        return Session(self, self.user(username), scopes=scopes, patient=patient, purpose=purpose)
+
+    def login_patient(self, patient_id: str, *, scopes: str | None = None) -> Session:
+        """A Session for a patient on the portal: their own record only."""
+        pid = patient_id.split("/", 1)[1] if patient_id.startswith("Patient/") else patient_id
+        patient = self.store.read("Patient", pid)
+        if patient is None:
+            raise NotFound(f"Patient/{pid} was not found")
+        name = (patient.get("name") or [{}])[0]
+        display = " ".join([*name.get("given", []), name.get("family", "")]).strip()
+        user = User(f"patient/{pid}", "patient", display, None, pid)
+        return Session(self, user, scopes=scopes, patient=pid, purpose="PATRQT")
+
+    def system_session(self, purpose: str = "HOPERAT") -> Session:
+        """The sandbox's own session (generation, import, grading). Audited like any other."""
+        return Session(self, self._system_user, purpose=purpose, interactive=False)
+
+    def _relationships(self, user: User) -> frozenset[str]:
+        from ehr_sandbox.relationships import treating_patients
+
+        return frozenset(treating_patients(self.store, user, self.reference_date))
+
+    def _consents_for(self, patient_id: str) -> list[dict[str, Any]]:
+        from ehr_sandbox.search import parse
+
+        if not patient_id:
+            return []
+        return self.store.search("Consent", parse("Consent", [("patient", f"Patient/{patient_id}")]))
+
+    # ------------------------------------------------------------------ audit, signatures, BTG
+    def _audit_append(self, user: User, *, action: str, interaction: str, outcome: str, purpose: str,
+                      patient_id: str | None, entity_ref: str | None, version: str | None,
+                      labels: list[dict[str, Any]], query: str | None, detail: str | None = None) -> None:
+        from ehr_sandbox.audit import build_event
+
+        event = build_event(
+            action=action,
+            interaction=interaction,
+            outcome=outcome,
+            user={"username": user.username, "role": user.role, "practitioner_id": user.practitioner_id,
+                  "patient_id": user.patient_id},
+            purpose=purpose,
+            patient_id=patient_id,
+            entity_ref=entity_ref,
+            version=version,
+            labels=labels,
+            query=query,
+            recorded=instant(self.clock.now()),
+            detail=detail,
+        )
+        self.audit.append(event)
+
+    def _is_signed(self, ref: str) -> bool:
+        return ref in self.store.meta_get("signed_notes", {})
+
+    def _queue_btg_review(self, user: User, patient_id: str, reason: str, when: str) -> None:
+        queue = self.store.meta_get("btg_review", [])
+        queue.append({"user": user.username, "role": user.role, "patient": patient_id, "reason": reason,
+                      "started": when, "reviewed": False})
+        self.store.meta_set("btg_review", queue)
+
+    def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
+        """Break-the-glass uses awaiting review (privacy officer only)."""
+        if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
+            raise AccessDenied("only the privacy officer reviews break-the-glass use")
+        return [q for q in self.store.meta_get("btg_review", []) if not q.get("reviewed")]
+
+    def review_btg(self, session: Session, index: int, *, appropriate: bool, note: str) -> None:
+        """Record the privacy officer's review of one break-the-glass use."""
+        if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
+            raise AccessDenied("only the privacy officer reviews break-the-glass use")
+        queue = self.store.meta_get("btg_review", [])
+        pending = [i for i, q in enumerate(queue) if not q.get("reviewed")]
+        if not 0 <= index < len(pending):
+            raise ValidationError("btg_review", "index", f"0..{len(pending) - 1}", found=index)
+        item = queue[pending[index]]
+        item.update(reviewed=True, appropriate=bool(appropriate), note=str(note),
+                    reviewer=session.user.username, reviewed_at=instant(self.clock.now()))
+        self.store.meta_set("btg_review", queue)
+
+    # ------------------------------------------------------------------ housekeeping
+    def rotate_key(self, *, key: Any = None, passphrase: str | None = None) -> str:
+        """Re-encrypt every row under a new key; returns the new key id."""
+        enc = self.store.meta_get("encryption", {})
+        if not enc.get("on"):
+            raise CryptoError("this sandbox is not encrypted; create it with key= or passphrase= to rotate keys")
+        salt = None
+        if passphrase is not None:
+            salt = os.urandom(16)
+            new = MasterKey.from_passphrase(passphrase, salt)
+        else:
+            new = _as_master_key(key) if key is not None else MasterKey.generate()
+        codec = AesGcmCodec(new, previous=[self.master_key])
+        self.store.rekey(codec)
+        self.audit.rekey(codec) if hasattr(self.audit, "rekey") else None
+        self.store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
+        self.store.meta_set("encryption", {**enc, "salt": salt.hex() if salt else None,
+                                           "kdf": "scrypt" if salt else "key", "key_id": new.key_id})
+        self.codec = codec
+        self.master_key = new
+        return new.key_id
+
+    def copy(self) -> Sandbox:
+        """An independent in-memory copy (an exercise's reset restores from one)."""
+        self.store.meta_set("clock_ticks", self.clock.ticks)
+        data = self.store.connection.serialize()
+        store = Store(None, codec=self.codec)
+        store.connection.deserialize(data)
+        clock = SandboxClock(self.clock.start, self.clock.ticks)
+        store._clock = clock.now  # noqa: SLF001
+        return Sandbox(store, master_key=self.master_key, codec=self.codec, clock=clock,
+                       reference_date=self.reference_date, path=None)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write this sandbox to a file (with its key file when unencrypted)."""
+        import sqlite3
+
+        target = Path(path)
+        if target.exists():
+            raise ArgumentError(f"path: {target.name!r} already exists")
+        self.store.meta_set("clock_ticks", self.clock.ticks)
+        dst = sqlite3.connect(str(target))
+        try:
+            self.store.connection.backup(dst)
+        finally:
+            dst.close()
+        if not self.store.meta_get("encryption", {}).get("on"):
+            self.master_key.to_file(Path(str(target) + KEY_SUFFIX))
+
+    def close(self) -> None:
+        """Flush the audit checkpoint, remember the clock, release the file."""
+        try:
+            self.store.meta_set("clock_ticks", self.clock.ticks)
+            self.audit.checkpoint()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = Path(self.path).name if self.path else "in memory"
+        return f"<Sandbox {where}, reference date {self.reference_date}>"
+
+
+def _parse_date(value: str | date) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ArgumentError(f"reference_date: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def this_week(reference_date: date) -> tuple[date, date]:
+    """Monday..Sunday of the reference date's week.
+
+    >>> this_week(date(2026, 1, 1))
+    (datetime.date(2025, 12, 29), datetime.date(2026, 1, 4))
+    """
+    monday = reference_date - timedelta(days=reference_date.weekday())
+    return monday, monday + timedelta(days=6)

@@ -1,0 +1,680 @@
+"""The Session: the only door to patient data.
+
+Every read, search, history, write, report, view and export goes through a :class:`Session`
+bound to one user. The session asks the one :class:`~ehr_sandbox.access.Policy` about every
+resource, masks what the role may not see, validates every write, records a Provenance for it,
+and writes an AuditEvent for every interaction, including denials. Denied reads look exactly
+like absent data.
+
+>>> from ehr_sandbox.sandbox import Sandbox
+>>> sb = Sandbox.generate(patients=3, seed=1)
+>>> s = sb.login("dr.patel")
+>>> s.user.role
+'physician'
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of
+from ehr_sandbox.clock import instant
+from ehr_sandbox.errors import (
+    AccessDenied,
+    NotFound,
+    ScopeError,
+    ValidationError,
+)
+from ehr_sandbox.provenance import ACTIVITIES_NEEDING_REASON, build_provenance
+from ehr_sandbox.search_set import SearchSet, normalize_params
+from ehr_sandbox.users import User
+from synthetic.fhir import is_resource_type
+
+if TYPE_CHECKING:
+    from ehr_sandbox.reports import Reports
+    from ehr_sandbox.sandbox import Sandbox
+
+BTG_MINUTES = 60
+"""How long a break-the-glass grant lasts on the sandbox clock."""
+
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+
+REASON_RULE = (
+    "a reason is required: the legal record must show who changed what and why "
+    "(HIPAA 164.312(b) audit controls; documentation standards)"
+)
+
+
+def split_ref(type_or_ref: str, rid: str | None = None) -> tuple[str, str]:
+    """``("Patient", "1")`` from ``"Patient/1"`` or from ``("Patient", "1")``.
+
+    >>> split_ref("Patient/1"), split_ref("Patient", "1")
+    (('Patient', '1'), ('Patient', '1'))
+    """
+    if rid is None:
+        if not isinstance(type_or_ref, str) or type_or_ref.count("/") < 1:
+            raise ValidationError(
+                str(type_or_ref), "reference", "a reference of the form 'Type/id'", found=type_or_ref
+            )
+        parts = type_or_ref.split("/")
+        return parts[0], parts[1]
+    return type_or_ref, rid
+
+
+def _require_type(rtype: str) -> None:
+    if not isinstance(rtype, str) or not is_resource_type(rtype):
+        raise ValidationError(str(rtype), "resourceType", "a FHIR R4 resource type (case-sensitive)", found=rtype)
+
+
+def _require_reason(reason: str | None, operation: str) -> str:
+    if reason is None or not str(reason).strip():
+        raise ValidationError(operation, "reason", "a non-empty reason", why=REASON_RULE)
+    return str(reason).strip()
+
+
+class Session:
+    """One user's door into a sandbox. Create it with :meth:`Sandbox.login`."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        user: User,
+        *,
+        scopes: str | None = None,
+        patient: str | None = None,
+        purpose: str = "TREAT",
+        interactive: bool = True,
+    ) -> None:
+        self.sandbox = sandbox
+        self.user = user
+        self.purpose = purpose
+        self.interactive = interactive
+        self.scopes_text = scopes
+        self._scopes = parse_scopes(scopes) if scopes is not None else None
+        if patient is not None and patient.startswith("Patient/"):
+            patient = patient.split("/", 1)[1]
+        self.patient_id = patient if patient is not None else user.patient_id
+        self._btg: dict[str, datetime] = {}
+        self._ctx: AccessContext | None = None
+        self._treating: frozenset[str] | None = None
+
+    # ------------------------------------------------------------------ context
+    @property
+    def role(self) -> str:
+        """The user's role (``physician``, ``medical_assistant``, ...)."""
+        return self.user.role
+
+    def _btg_active(self) -> frozenset[str]:
+        now = self.sandbox.clock.peek()
+        expired = [p for p, until in self._btg.items() if until <= now]
+        for p in expired:
+            del self._btg[p]
+            self._audit_btg(p, start=False, reason="expired")
+        return frozenset(self._btg)
+
+    @property
+    def context(self) -> AccessContext:
+        """The access context the policy decides on (role, scopes, relationships, BTG)."""
+        btg = self._btg_active()
+        if self._treating is None:
+            self._treating = self.sandbox._relationships(self.user)
+            self._ctx = None
+        if self._ctx is None or self._ctx.btg != btg:
+            self._ctx = AccessContext(
+                username=self.user.username,
+                role=self.user.role,
+                practitioner_id=self.user.practitioner_id,
+                patient_id=self.patient_id,
+                scopes=self._scopes,
+                purpose="BTG" if btg else self.purpose,
+                treating=self._treating,
+                btg=btg,
+                interactive=self.interactive,
+                named_access=frozenset(),
+            )
+        return self._ctx
+
+    def _relationships_changed(self) -> None:
+        self._treating = None
+        self._ctx = None
+
+    # ------------------------------------------------------------------ audit
+    def _audit(
+        self,
+        *,
+        action: str,
+        interaction: str,
+        outcome: str,
+        patient_id: str | None = None,
+        entity: dict[str, Any] | None = None,
+        entity_ref: str | None = None,
+        query: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        labels = list((entity or {}).get("meta", {}).get("security", [])) if entity else []
+        if entity is not None and entity_ref is None:
+            entity_ref = f"{entity.get('resourceType')}/{entity.get('id')}"
+        version = (entity or {}).get("meta", {}).get("versionId") if entity else None
+        self.sandbox._audit_append(
+            self.user,
+            action=action,
+            interaction=interaction,
+            outcome=outcome,
+            purpose=self.context.purpose,
+            patient_id=patient_id,
+            entity_ref=entity_ref,
+            version=version,
+            labels=labels,
+            query=query,
+            detail=detail,
+        )
+
+    def _audit_btg(self, patient_id: str, *, start: bool, reason: str) -> None:
+        self.sandbox._audit_append(
+            self.user,
+            action="E",
+            interaction="break-glass-start" if start else "break-glass-stop",
+            outcome="0",
+            purpose="BTG",
+            patient_id=patient_id,
+            entity_ref=f"Patient/{patient_id}",
+            version=None,
+            labels=[],
+            query=None,
+            detail=reason,
+        )
+
+    # ------------------------------------------------------------------ decisions
+    def _decide(
+        self, action: str, resource: dict[str, Any] | None, rtype: str, before: dict[str, Any] | None = None
+    ) -> Decision:
+        return self.sandbox.policy.decide(self.context, action, resource, resource_type=rtype, before=before)
+
+    def _visible(self, resource: dict[str, Any], action: str = "read") -> bool:
+        return self._decide(action, resource, resource["resourceType"]).allowed
+
+    def _mask(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return self.sandbox.policy.mask(self.context, resource)
+
+    def _hidden(self, rtype: str, rid: str) -> NotFound:
+        return NotFound(f"{rtype}/{rid} was not found")
+
+    # ------------------------------------------------------------------ reads
+    def read(self, type_or_ref: str, rid: str | None = None) -> dict[str, Any]:
+        """Read the current version of a resource; :class:`NotFound` if absent **or hidden**.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=2, seed=1).login("dr.patel")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> s.read("Patient", pid)["id"] == pid
+        True
+        """
+        rtype, rid = split_ref(type_or_ref, rid)
+        _require_type(rtype)
+        raw = self.sandbox.store.read(rtype, rid)
+        return self._release(raw, rtype, rid, "read", "R")
+
+    def vread(self, rtype: str, rid: str, vid: str | int) -> dict[str, Any]:
+        """Read one version. The current version must be visible too (so a later label or
+        a move to another patient also hides the older versions)."""
+        _require_type(rtype)
+        current = self.sandbox.store.read(rtype, rid)
+        raw = self.sandbox.store.vread(rtype, rid, str(vid))
+        if raw is not None and (current is None or not self._decide("vread", current, rtype).allowed):
+            raw = None
+        return self._release(raw, rtype, rid, "vread", "R")
+
+    def _release(self, raw: dict[str, Any] | None, rtype: str, rid: str, action: str, code: str) -> dict[str, Any]:
+        if raw is None:
+            self._audit(action=code, interaction=action, outcome="4", entity_ref=f"{rtype}/{rid}", detail="absent")
+            raise self._hidden(rtype, rid)
+        decision = self._decide(action, raw, rtype)
+        pid = patient_of(raw)
+        if not decision.allowed:
+            self._audit(action=code, interaction=action, outcome="4", patient_id=pid, entity=raw, detail=decision.reason)
+            raise self._hidden(rtype, rid)
+        self._audit(action=code, interaction=action, outcome="0", patient_id=pid, entity=raw)
+        return self._mask(raw)
+
+    def exists(self, ref: str) -> bool:
+        """True when ``ref`` exists **and** this session may see it (no existence oracle)."""
+        try:
+            rtype, rid = split_ref(ref)
+        except ValidationError:
+            return False
+        if not is_resource_type(rtype):
+            return False
+        raw = self.sandbox.store.read(rtype, rid)
+        return raw is not None and self._visible(raw)
+
+    def history(self, rtype: str, rid: str | None = None) -> list[dict[str, Any]]:
+        """Version history, newest first. Instance history needs read access to the current
+        version; type-level history is a search and needs search access."""
+        _require_type(rtype)
+        if rid is not None:
+            current = self.sandbox.store.read(rtype, rid)
+            if current is None or not self._decide("history", current, rtype).allowed:
+                self._audit(action="R", interaction="history", outcome="4", entity_ref=f"{rtype}/{rid}")
+                raise self._hidden(rtype, rid)
+        elif not self.sandbox.policy.can_type(self.context, "search", rtype).allowed:
+            self._audit(action="E", interaction="history-type", outcome="4", query=rtype)
+            return []
+        versions = self.sandbox.store.history(rtype, rid)
+        out = [self._mask(v) for v in versions if self._decide("history", v, rtype).allowed]
+        for pid in sorted({patient_of(v) or "" for v in out}) or [""]:
+            self._audit(action="R", interaction="history", outcome="0", patient_id=pid or None,
+                        entity_ref=f"{rtype}/{rid}" if rid else None, query=rtype)
+        return out
+
+    # ------------------------------------------------------------------ search
+    def search(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+               **kwargs: Any) -> SearchSet:
+        """A lazy search set; nothing runs until you iterate, ``fetch()`` or ``first()``.
+
+        Parameters whose names are not Python identifiers (``name:exact``) go in ``params``.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=2, seed=1).login("dr.patel")
+        >>> s.search("Patient").count() >= 1
+        True
+        """
+        _require_type(resource_type)
+        normalized = normalize_params(params, kwargs)
+        from ehr_sandbox.search import parse
+
+        parse(resource_type, normalized)  # fail fast on a bad parameter, before iteration
+        return SearchSet(self, resource_type, normalized)
+
+    def _execute_search(
+        self, rtype: str, params: list[tuple[str, str]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        from ehr_sandbox.search import parse, resolve_includes
+
+        query = parse(rtype, params)
+        qtext = "&".join(f"{k}={v}" for k, v in params)
+        ctx = self.context
+        policy = self.sandbox.policy
+        for chained in _chained_types(query):
+            if not policy.can_type(ctx, "search", chained).allowed:
+                self._audit(action="E", interaction="search", outcome="4", query=f"{rtype}?{qtext}")
+                raise AccessDenied(
+                    f"search on {rtype} may not chain through {chained}: your role cannot search {chained}"
+                )
+        if not policy.can_type(ctx, "search", rtype).allowed:
+            self._audit(action="E", interaction="search", outcome="4", query=f"{rtype}?{qtext}")
+            return [], []
+        count = getattr(query, "count", None)
+        offset = getattr(query, "offset", 0) or 0
+        candidates = self.sandbox.store.search(rtype, _without_paging(query))
+        visible = [r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed]
+        page = visible[offset : offset + count if count is not None else None]
+        included = []
+        if getattr(query, "include", None) or getattr(query, "revinclude", None):
+            seen = {(r["resourceType"], r["id"]) for r in page}
+            for inc in resolve_includes(self.sandbox.store, page, query):
+                key = (inc["resourceType"], inc["id"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                if policy.decide(ctx, "read", inc, resource_type=inc["resourceType"]).allowed:
+                    included.append(inc)
+        patients = sorted({patient_of(r) or "" for r in page + included})
+        for pid in patients or [""]:
+            self._audit(action="E", interaction="search", outcome="0", patient_id=pid or None,
+                        query=f"{rtype}?{qtext}")
+        return [self._mask(r) for r in page], [self._mask(r) for r in included]
+
+    def find_patient(self, name: str | None = None, birthdate: str | None = None,
+                     identifier: str | None = None) -> list[dict[str, Any]]:
+        """Find patients by any of name (prefix of any part), birth date and identifier.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=2, seed=1).login("fd.smith")
+        >>> p = s.search("Patient").first()
+        >>> s.find_patient(name=p["name"][0]["family"], birthdate=p["birthDate"])[0]["id"] == p["id"]
+        True
+        """
+        params: list[tuple[str, str]] = []
+        if name:
+            params += [("name", part) for part in str(name).replace(",", " ").split()]
+        if birthdate:
+            params.append(("birthdate", str(birthdate)))
+        if identifier:
+            params.append(("identifier", str(identifier)))
+        if not params:
+            raise ValidationError("Patient", "name|birthdate|identifier", "at least one search criterion")
+        return self.search("Patient", params).fetch()
+
+    # ------------------------------------------------------------------ writes
+    def create(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+        """Create a resource (validated, access-checked, with Provenance and audit).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=2, seed=1)
+        >>> s = sb.login("dr.patel")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> obs = s.create({"resourceType": "Observation", "status": "final",
+        ...     "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+        ...     "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        ...     "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": "2026-01-05T08:00:00+00:00",
+        ...     "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+        >>> obs["meta"]["versionId"]
+        '1'
+        """
+        return self._write("create", resource, activity="create", reason=reason)
+
+    def update(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+        """Update a resource. ``meta.versionId`` must be the version you read (optimistic
+        concurrency); a stale one raises :class:`ConflictError` naming both versions."""
+        return self._write("update", resource, activity="update", reason=reason)
+
+    def _write(
+        self,
+        action: str,
+        resource: dict[str, Any],
+        *,
+        activity: str,
+        reason: str | None = None,
+        occurred: str | None = None,
+        extra: list[dict[str, Any]] | None = None,
+        label_change: bool = False,
+    ) -> dict[str, Any]:
+        if not isinstance(resource, dict):
+            raise ValidationError("resource", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__)
+        rtype = resource.get("resourceType")
+        _require_type(rtype)  # type: ignore[arg-type]
+        if activity in ACTIVITIES_NEEDING_REASON:
+            reason = _require_reason(reason, activity)
+        policy = self.sandbox.policy
+        ctx = self.context
+        type_decision = policy.can_type(ctx, action, rtype)  # type: ignore[arg-type]
+        if not type_decision.allowed:
+            self._audit(action="C" if action == "create" else "U", interaction=action, outcome="4",
+                        query=rtype, detail=type_decision.reason)
+            raise AccessDenied(type_decision.reason)
+        res = copy.deepcopy(resource)
+        store = self.sandbox.store
+        before = None
+        expected = None
+        if action == "update":
+            rid = res.get("id")
+            if not rid:
+                raise ValidationError(str(rtype), "id", "the id of the resource to update")
+            before = store.read(rtype, rid)  # type: ignore[arg-type]
+            if before is None or not self._decide("read", before, rtype).allowed:  # type: ignore[arg-type]
+                self._audit(action="U", interaction="update", outcome="4", entity_ref=f"{rtype}/{rid}")
+                raise self._hidden(rtype, rid)  # type: ignore[arg-type]
+            expected = (res.get("meta") or {}).get("versionId")
+            if not expected:
+                raise ValidationError(
+                    f"{rtype}/{rid}", "meta.versionId", "the version you read (it guards against overwriting "
+                    "someone else's change)",
+                )
+            if self.sandbox._is_signed(f"{rtype}/{rid}") and activity not in ("entered-in-error", "label"):
+                raise AccessDenied(
+                    f"{rtype}/{rid} is a signed note and cannot be edited; add an addendum instead "
+                    "(session.addendum(ref, text)) so the signed original stays intact"
+                )
+        else:
+            res.pop("id", None)
+        self._apply_labels(res, before, label_change)
+        from ehr_sandbox.validation import check
+
+        check(res, exists=self.exists)
+        decision = self._decide(action, res, rtype, before=before)  # type: ignore[arg-type]
+        if not decision.allowed:
+            self._audit(action="C" if action == "create" else "U", interaction=action, outcome="4",
+                        patient_id=patient_of(res), entity_ref=f"{rtype}/{res.get('id', '')}",
+                        detail=decision.reason)
+            raise AccessDenied(decision.reason)
+        with store.transaction():
+            saved = store.create(res) if action == "create" else store.update(res, expected_version=expected)
+            target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
+            self._record_provenance([target], activity, reason, occurred=occurred)
+            for more in extra or []:
+                store.create(more)
+        self._audit(action="C" if action == "create" else "U", interaction=action, outcome="0",
+                    patient_id=patient_of(saved), entity=saved)
+        if rtype in ("Appointment", "Encounter", "Patient", "CareTeam"):
+            self._relationships_changed()
+        return self._mask(saved)
+
+    def _apply_labels(self, res: dict[str, Any], before: dict[str, Any] | None, label_change: bool) -> None:
+        from ehr_sandbox.access import assign_labels
+
+        meta = res.setdefault("meta", {})
+        if label_change:
+            return
+        # Only the privacy officer changes labels: everyone else keeps the stored ones, and the
+        # code lists can only raise them.
+        if before is not None:
+            meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
+        elif "security" in meta and self.user.role != "system":
+            meta["security"] = [s for s in meta["security"] if s.get("system") != CONFIDENTIALITY]
+        meta["security"] = assign_labels(res)
+
+    def _record_provenance(self, targets: list[str], activity: str, reason: str | None,
+                           *, occurred: str | None = None, signature: dict[str, Any] | None = None) -> dict[str, Any]:
+        prov = build_provenance(
+            targets,
+            recorded=instant(self.sandbox.clock.now()),
+            activity=activity,
+            who=self.user.ref,
+            reason=reason,
+            occurred=occurred,
+            signature=signature,
+        )
+        return self.sandbox.store.create(prov)
+
+    # ------------------------------------------------------------------ legal-record operations
+    def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
+        """Void a resource charted in error. Nothing is deleted: the status becomes
+        ``entered-in-error``, history keeps every version, Provenance keeps the reason."""
+        from ehr_sandbox.records.editing import entered_in_error_version
+
+        reason = _require_reason(reason, "entered-in-error")
+        current = self.read(ref)
+        return self._write("update", entered_in_error_version(current), activity="entered-in-error", reason=reason)
+
+    def correct(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Correct a resource: status ``corrected``/``amended`` where the type has one; the old
+        version stays in history and the Provenance records the reason."""
+        from ehr_sandbox.records.editing import corrected_version
+
+        reason = _require_reason(reason, "correct")
+        return self._write("update", corrected_version(resource), activity="correct", reason=reason)
+
+    def amend(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Amend at the patient's request (HIPAA 164.526): like :meth:`correct`, recorded as an amendment."""
+        from ehr_sandbox.records.editing import corrected_version
+
+        reason = _require_reason(reason, "amend")
+        return self._write("update", corrected_version(resource, amended=True), activity="amend", reason=reason)
+
+    def addendum(self, note_ref: str, text: str, *, reason: str | None = None) -> dict[str, Any]:
+        """Append to a note with a new DocumentReference (``relatesTo`` appends). The original,
+        signed or not, is unchanged."""
+        from ehr_sandbox.records.editing import addendum_for
+
+        if not text or not str(text).strip():
+            raise ValidationError("DocumentReference", "content", "the addendum's text")
+        original = self.read(note_ref)
+        doc = addendum_for(original, str(text), author=self.user.ref, when=instant(self.sandbox.clock.peek()))
+        return self._write("create", doc, activity="addendum", reason=reason)
+
+    def late_entry(self, resource: dict[str, Any], *, event_time: str, reason: str) -> dict[str, Any]:
+        """Chart something that happened earlier: the event time is when it happened, the
+        recorded time is now, and the resource is tagged as a late entry."""
+        from ehr_sandbox.records.editing import late_entry_version
+
+        reason = _require_reason(reason, "late-entry")
+        now = self.sandbox.clock.peek()
+        res = late_entry_version(resource, event_time=event_time, now=now)
+        return self._write("create", res, activity="late-entry", reason=reason, occurred=event_time)
+
+    def update_address(self, patient_ref: str, address: dict[str, Any], *, reason: str,
+                       effective: str | None = None) -> dict[str, Any]:
+        """Registration update: end-date the current home address and add the new one."""
+        from ehr_sandbox.records.editing import with_new_address
+
+        reason = _require_reason(reason, "registration-update")
+        patient = self.read(patient_ref)
+        day = effective or self.sandbox.clock.peek().date().isoformat()
+        return self._write("update", with_new_address(patient, address, day), activity="registration-update",
+                           reason=reason)
+
+    def update_coverage(self, patient_ref: str, coverage: dict[str, Any], *, reason: str,
+                        order: int = 1, effective: str | None = None) -> dict[str, Any]:
+        """Registration update for insurance: add the new Coverage at ``order`` (1 = primary)
+        and end-date the Coverage it replaces (never overwrite it)."""
+        from ehr_sandbox.records.editing import new_coverage, replaced_coverage
+
+        reason = _require_reason(reason, "registration-update")
+        patient = self.read(patient_ref)
+        day = effective or self.sandbox.clock.peek().date().isoformat()
+        current = [c for c in self.search("Coverage", beneficiary=f"Patient/{patient['id']}").fetch()
+                   if c.get("status") == "active" and not (c.get("period") or {}).get("end")]
+        with self.sandbox.store.transaction():
+            for old in current:
+                if int(old.get("order", 1)) == order:
+                    self._write("update", replaced_coverage(old, day), activity="registration-update",
+                                reason=reason)
+            return self._write("create", new_coverage(coverage, patient["id"], order, day),
+                               activity="registration-update", reason=reason)
+
+    def provenance(self, ref: str) -> list[dict[str, Any]]:
+        """Provenance records for a resource (any version), oldest first."""
+        rtype, rid = split_ref(ref)
+        self.read(rtype, rid)  # must be able to see the target
+        found = self.search("Provenance", target=f"{rtype}/{rid}").fetch()
+        return sorted(found, key=lambda p: p.get("recorded", ""))
+
+    def sign(self, note_ref: str) -> dict[str, Any]:
+        """Sign a note (physicians): an Ed25519 signature over the note's canonical JSON, kept
+        in a Provenance. A signed note can no longer be edited, only given an addendum."""
+        from ehr_sandbox.records.signing import sign_note
+
+        return sign_note(self, note_ref)
+
+    def verify_signature(self, note_ref: str) -> bool:
+        """True when the note's current content still matches its signature."""
+        from ehr_sandbox.records.signing import verify_note
+
+        return verify_note(self, note_ref)
+
+    # ------------------------------------------------------------------ break the glass
+    def break_glass(self, patient: str | dict[str, Any], reason: str) -> None:
+        """Emergency access to one patient for a limited time (physician or nurse, reason
+        required). Audited as an emergency override and queued for the privacy officer."""
+        pid = patient["id"] if isinstance(patient, dict) else split_ref(patient)[1] if "/" in patient else patient
+        reason = _require_reason(reason, "break-glass")
+        if self.user.role not in ("physician", "nurse"):
+            self._audit(action="E", interaction="break-glass-start", outcome="4", patient_id=pid, detail=reason)
+            raise AccessDenied(
+                f"{self.user.role} may not break the glass: only a physician or nurse treating an "
+                "emergency can, and every use is reviewed by the privacy officer"
+            )
+        until = self.sandbox.clock.peek() + timedelta(minutes=BTG_MINUTES)
+        self._btg[pid] = until
+        self._ctx = None
+        self._audit_btg(pid, start=True, reason=reason)
+        self.sandbox._queue_btg_review(self.user, pid, reason, instant(self.sandbox.clock.peek()))
+
+    def end_break_glass(self, patient: str | None = None) -> None:
+        """End break-the-glass access (for one patient, or all)."""
+        for pid in [patient] if patient else list(self._btg):
+            if pid in self._btg:
+                del self._btg[pid]
+                self._audit_btg(pid, start=False, reason="ended by user")
+        self._ctx = None
+
+    # ------------------------------------------------------------------ bulk access
+    def resources(self, resource_type: str) -> Iterator[dict[str, Any]]:
+        """Every resource of a type this session may read, masked (reports and views use it)."""
+        _require_type(resource_type)
+        ctx = self.context
+        policy = self.sandbox.policy
+        if not policy.can_type(ctx, "search", resource_type).allowed:
+            self._audit(action="E", interaction="report", outcome="4", query=resource_type)
+            return
+        patients: set[str] = set()
+        for r in self.sandbox.store.iter_type(resource_type):
+            if policy.decide(ctx, "search", r, resource_type=resource_type).allowed:
+                patients.add(patient_of(r) or "")
+                yield policy.mask(ctx, r)
+        for pid in sorted(patients) or [""]:
+            self._audit(action="E", interaction="report", outcome="0", patient_id=pid or None, query=resource_type)
+
+    @property
+    def reference_date(self) -> Any:
+        """The sandbox's reference date (reports compute 'today' from it)."""
+        return self.sandbox.reference_date
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit trail, for roles that may read it (privacy officer). Reading it is audited."""
+        if not self.sandbox.policy.can_type(self.context, "read", "AuditEvent").allowed:
+            self._audit(action="R", interaction="audit-read", outcome="4", query="AuditEvent")
+            raise AccessDenied(f"{self.user.role} may not read the audit trail; the privacy officer can")
+        self._audit(action="R", interaction="audit-read", outcome="0", query="AuditEvent")
+        return self.sandbox.audit.events()
+
+    def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run a SQL on FHIR ViewDefinition over what this session may see."""
+        from ehr_sandbox.views import evaluate
+
+        rtype = view.get("resource") if isinstance(view, dict) else None
+        _require_type(str(rtype))
+        return evaluate(view, list(self.resources(str(rtype))))
+
+    @property
+    def reports(self) -> Reports:
+        """The clinic's report catalogue, run as this session (``session.reports.run(name)``)."""
+        from ehr_sandbox.reports import Reports
+
+        return Reports(self)
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """Apply a transaction (all or nothing) or batch (entry by entry) Bundle."""
+        from ehr_sandbox.records.bundles import apply_bundle
+
+        return apply_bundle(self, bundle)
+
+    def import_(self, paths: Iterable[str]) -> dict[str, int]:
+        """Import FHIR Bundles or Bulk NDJSON files/directories; returns counts by type."""
+        from ehr_sandbox.records.bundles import import_paths
+
+        return import_paths(self, paths)
+
+    def export(self, out_dir: str, *, format: str = "ndjson", types: Iterable[str] | None = None) -> dict[str, int]:
+        """Export what this session may read as Bulk NDJSON or Bundles; bulk export needs a
+        ``system/`` scope or a staff role that may export."""
+        from ehr_sandbox.records.bundles import export_session
+
+        return export_session(self, out_dir, format=format, types=types)
+
+    def deidentify(self, out_dir: str) -> dict[str, int]:
+        """A HIPAA Safe Harbor research export of what this session may read."""
+        from ehr_sandbox.records.research import deidentified_export
+
+        return deidentified_export(self, out_dir)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.user.username} ({self.user.role})>"
+
+
+def _chained_types(query: Any) -> list[str]:
+    chains = getattr(query, "chained_types", None)
+    if callable(chains):
+        return list(chains())
+    return list(chains or [])
+
+
+def _without_paging(query: Any) -> Any:
+    strip = getattr(query, "without_paging", None)
+    return strip() if callable(strip) else query
+
+
+__all__ = ["Session", "ScopeError", "split_ref"]
