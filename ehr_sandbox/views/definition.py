@@ -82,9 +82,12 @@ class ViewPlan:
     view: dict[str, Any]
 
 
-def _fail(where: str, expected: str, found: Any = None, why: str = "") -> ViewDefinitionError:
+_NOTHING = object()
+
+
+def _fail(where: str, expected: str, found: Any = _NOTHING, why: str = "") -> ViewDefinitionError:
     msg = f"{where}: expected {expected}"
-    if found is not None:
+    if found is not _NOTHING:
         shown = found if not isinstance(found, str) or len(found) < 80 else found[:77] + "..."
         msg += f" (found {shown!r})"
     if why:
