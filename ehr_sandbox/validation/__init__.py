@@ -1,0 +1,34 @@
+"""Write-time validation: the rules every create/update passes before it reaches the store.
+
+``check(resource, exists=...)`` raises :class:`ehr_sandbox.errors.ValidationError` naming
+the resource, the field path and what was expected (``.errors`` lists every problem).
+
+>>> from ehr_sandbox.validation import check
+>>> check({"resourceType": "Patient", "id": "p1"}, exists=lambda ref: True)
+"""
+
+from __future__ import annotations
+
+from ehr_sandbox.errors import ValidationError
+
+from .check import check, problems, resource_label
+from .codes import CodeSets, unlicensed_system
+from .content_adapter import code_sets_from_content, default_code_sets
+from .problem import Problem
+from .vitals import VITAL_SIGNS, VitalSign, bmi_problem, expected_bmi
+
+__all__ = [
+    "VITAL_SIGNS",
+    "CodeSets",
+    "Problem",
+    "ValidationError",
+    "VitalSign",
+    "bmi_problem",
+    "check",
+    "code_sets_from_content",
+    "default_code_sets",
+    "expected_bmi",
+    "problems",
+    "resource_label",
+    "unlicensed_system",
+]

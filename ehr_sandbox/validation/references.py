@@ -1,0 +1,118 @@
+"""Rule 3: every reference must point at something that exists.
+
+A reference is relative, ``Type/id`` (optionally ``Type/id/_history/vid``, as Provenance
+targets are), and must resolve through the ``exists`` callback the Session passes in. A
+``#id`` reference must name a resource in ``contained`` (a bare ``#`` points at the
+container itself). ``urn:uuid:``/``urn:oid:`` references are placeholders that only a
+transaction Bundle resolves, so they are refused here: the Session replaces them before the
+write. Absolute ``http(s)://`` references point at another server (e.g. another
+organization in the network) and cannot be checked locally; they pass.
+
+>>> from ehr_sandbox.validation.tree import scan
+>>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}
+>>> reference_problems(obs, scan(obs), exists=lambda ref: ref == "Patient/p1")
+[]
+>>> [p.path for p in reference_problems(obs, scan(obs), exists=lambda ref: False)]
+['subject.reference']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from synthetic.fhir import is_resource_type
+
+from .problem import Problem
+from .tree import Scan, format_path
+
+__all__ = ["reference_problems", "split_reference"]
+
+_RELATIVE = re.compile(
+    r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?$"
+)
+
+
+def split_reference(reference: str) -> tuple[str, str] | None:
+    """``(type, id)`` of a relative reference, or ``None`` when it is not of that form.
+
+    >>> split_reference("Provenance/x1/_history/2")
+    ('Provenance', 'x1')
+    >>> split_reference("patient 7") is None
+    True
+    """
+    m = _RELATIVE.match(reference)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def reference_problems(
+    resource: dict[str, Any], found: Scan, *, exists: Callable[[str], bool]
+) -> list[Problem]:
+    """Problems for references in ``resource`` that do not resolve (see module docs).
+
+    >>> from ehr_sandbox.validation.tree import scan
+    >>> r = {"resourceType": "Claim", "contained": [{"resourceType": "Coverage", "id": "c"}],
+    ...      "insurance": [{"coverage": {"reference": "#c"}}, {"coverage": {"reference": "#d"}}]}
+    >>> [p.path for p in reference_problems(r, scan(r), exists=lambda ref: True)]
+    ['insurance[1].coverage.reference']
+    """
+    if not found.references:
+        return []
+    own = None
+    if isinstance(resource.get("resourceType"), str) and isinstance(resource.get("id"), str):
+        own = f"{resource['resourceType']}/{resource['id']}"
+    contained = (
+        {c.get("id") for c in resource.get("contained") or [] if isinstance(c, dict)}
+        if isinstance(resource.get("contained"), list)
+        else set()
+    )
+    problems = []
+    for path, ref in found.references:
+        problem = _one(ref, own, contained, exists)
+        if problem is not None:
+            expected, why = problem
+            problems.append(
+                Problem(format_path(path), expected, found=ref, why=why, rule="reference")
+            )
+    return problems
+
+
+def _one(
+    ref: str, own: str | None, contained: set[Any], exists: Callable[[str], bool]
+) -> tuple[str, str] | None:
+    if ref.startswith("#"):
+        if ref == "#" or ref[1:] in contained:
+            return None
+        return (
+            f"a contained resource with id {ref[1:]!r}",
+            "a '#id' reference must point at a resource inside this resource's 'contained' list",
+        )
+    if ref.startswith("urn:"):
+        return (
+            "a relative reference 'Type/id' to a stored resource",
+            "urn:uuid/urn:oid placeholders are resolved only inside a transaction Bundle; "
+            "submit the Bundle with session.transaction() or use the stored resource's 'Type/id'",
+        )
+    if ref.startswith(("http://", "https://")):
+        return None
+    parts = split_reference(ref)
+    if parts is None:
+        return (
+            "a relative reference of the form 'Type/id' (e.g. 'Patient/123')",
+            "other systems resolve references by resource type and id",
+        )
+    rtype, rid = parts
+    if not is_resource_type(rtype):
+        return (
+            f"a FHIR resource type before the '/' (not {rtype!r})",
+            "the type part must be a FHIR resource type",
+        )
+    target = f"{rtype}/{rid}"
+    if target == own or exists(target):
+        return None
+    return (
+        f"a reference to an existing {rtype}",
+        f"{target} does not exist (or you may not see it); a dangling reference would leave "
+        "the record pointing at nothing — create the target first or fix the id",
+    )

@@ -1,0 +1,305 @@
+"""Rule 2: vital signs carry the right UCUM unit and a physiologically plausible value.
+
+Vital signs are read by other systems, growth charts and decision support that convert by
+unit code, so a wrong unit is worse than a missing value: 98.6 stored as ``Cel`` is a fatal
+fever of 98.6 °C to every program that reads it. The table below lists, per vital-sign LOINC
+code (the FHIR/US Core vital-signs set), the UCUM codes accepted and the plausible range in
+each. The ranges are deliberately wide — they catch unit mix-ups and typos, not illness.
+
+Extra checks: blood pressure is a whole number of mm[Hg] (no device measures tenths) and, in
+the 85354-9 panel, systolic must exceed diastolic.
+
+>>> VITAL_SIGNS["8480-6"].units
+{'mm[Hg]': (30.0, 300.0)}
+>>> round(expected_bmi(70, 175), 1)
+22.9
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .problem import Problem
+
+__all__ = [
+    "BP_PANEL",
+    "DIASTOLIC",
+    "LOINC",
+    "SYSTOLIC",
+    "UCUM",
+    "VITAL_SIGNS",
+    "VitalSign",
+    "bmi_problem",
+    "expected_bmi",
+    "vital_problems",
+]
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+BP_PANEL = "85354-9"
+SYSTOLIC = "8480-6"
+DIASTOLIC = "8462-4"
+BMI = "39156-5"
+
+
+@dataclass(frozen=True, slots=True)
+class VitalSign:
+    """One vital sign: its LOINC code, a name for messages, accepted UCUM units with ranges.
+
+    ``integer`` marks measurements recorded in whole units (blood pressure).
+
+    >>> VitalSign("8867-4", "heart rate", {"/min": (20.0, 300.0)}).unit_list()
+    "'/min'"
+    """
+
+    loinc: str
+    name: str
+    units: Mapping[str, tuple[float, float]]
+    integer: bool = False
+
+    def unit_list(self) -> str:
+        """The accepted UCUM codes, quoted, for messages.
+
+        >>> VITAL_SIGNS["8310-5"].unit_list()
+        "'Cel' or '[degF]'"
+        """
+        return " or ".join(repr(u) for u in self.units)
+
+
+def _table() -> dict[str, VitalSign]:
+    signs = [
+        VitalSign(SYSTOLIC, "systolic blood pressure", {"mm[Hg]": (30.0, 300.0)}, integer=True),
+        VitalSign(DIASTOLIC, "diastolic blood pressure", {"mm[Hg]": (10.0, 200.0)}, integer=True),
+        VitalSign("8867-4", "heart rate", {"/min": (20.0, 300.0)}),
+        VitalSign("9279-1", "respiratory rate", {"/min": (4.0, 120.0)}),
+        VitalSign("8310-5", "body temperature", {"Cel": (25.0, 46.0), "[degF]": (77.0, 115.0)}),
+        VitalSign(
+            "29463-7",
+            "body weight",
+            {"kg": (0.2, 500.0), "[lb_av]": (0.44, 1100.0), "g": (200.0, 500_000.0)},
+        ),
+        VitalSign("8302-2", "body height", {"cm": (20.0, 260.0), "[in_i]": (8.0, 102.0)}),
+        VitalSign(BMI, "body mass index", {"kg/m2": (5.0, 150.0)}),
+        VitalSign("2708-6", "oxygen saturation", {"%": (0.0, 100.0)}),
+        VitalSign("59408-5", "oxygen saturation by pulse oximetry", {"%": (0.0, 100.0)}),
+        VitalSign("9843-4", "head circumference", {"cm": (15.0, 80.0), "[in_i]": (6.0, 32.0)}),
+        VitalSign(
+            "8287-5", "head circumference (tape)", {"cm": (15.0, 80.0), "[in_i]": (6.0, 32.0)}
+        ),
+        VitalSign("59576-9", "BMI percentile", {"%": (0.0, 100.0)}),
+        VitalSign("8289-1", "head circumference percentile", {"%": (0.0, 100.0)}),
+        VitalSign("77606-2", "weight-for-length percentile", {"%": (0.0, 100.0)}),
+        VitalSign("3150-0", "inhaled oxygen concentration", {"%": (0.0, 100.0)}),
+        VitalSign("3151-8", "inhaled oxygen flow rate", {"L/min": (0.0, 100.0)}),
+        VitalSign("72514-3", "pain severity (0-10)", {"{score}": (0.0, 10.0)}),
+    ]
+    return {s.loinc: s for s in signs}
+
+
+VITAL_SIGNS: dict[str, VitalSign] = _table()
+"""Vital-sign LOINC code -> accepted units and plausible ranges."""
+
+# Conversions offered in the "did you mean" hint when a value fits another accepted unit.
+_CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
+    ("[degF]", "Cel"): lambda f: (f - 32.0) * 5.0 / 9.0,
+    ("Cel", "[degF]"): lambda c: c * 9.0 / 5.0 + 32.0,
+    ("[lb_av]", "kg"): lambda lb: lb * 0.45359237,
+    ("kg", "[lb_av]"): lambda kg: kg / 0.45359237,
+    ("g", "kg"): lambda g: g / 1000.0,
+    ("kg", "g"): lambda kg: kg * 1000.0,
+    ("[in_i]", "cm"): lambda i: i * 2.54,
+    ("cm", "[in_i]"): lambda c: c / 2.54,
+}
+_UNIT_WORDS = {"Cel": "degrees Celsius", "[degF]": "degrees Fahrenheit", "kg": "kilograms",
+               "[lb_av]": "pounds", "g": "grams", "cm": "centimetres", "[in_i]": "inches"}  # fmt: skip
+_DISPLAY_MISTAKES = {"mmHg": "mm[Hg]", "degF": "[degF]", "°F": "[degF]", "F": "[degF]", "C": "Cel",
+                     "°C": "Cel", "lb": "[lb_av]", "lbs": "[lb_av]", "in": "[in_i]", "bpm": "/min",
+                     "beats/min": "/min", "breaths/min": "/min", "kg/m^2": "kg/m2"}  # fmt: skip
+
+
+def expected_bmi(weight_kg: float, height_cm: float) -> float:
+    """Body mass index from weight (kg) and height (cm).
+
+    >>> expected_bmi(80, 200)
+    20.0
+    """
+    metres = height_cm / 100.0
+    return weight_kg / (metres * metres)
+
+
+def bmi_problem(
+    bmi: float, weight_kg: float, height_cm: float, *, tolerance: float = 1.0
+) -> str | None:
+    """A message when a recorded BMI disagrees with weight and height by more than ``tolerance``.
+
+    The write check sees one Observation at a time, so the vitals workflow (which records
+    weight, height and BMI together) calls this before writing the three.
+
+    >>> bmi_problem(22.9, 70, 175) is None
+    True
+    >>> bmi_problem(30.0, 70, 175)
+    'BMI 30.0 does not match weight 70 kg and height 175 cm (expected about 22.9 kg/m2); recompute it from the measured values'
+    """
+    if height_cm <= 0:
+        return f"height {height_cm} cm cannot give a BMI; it must be positive"
+    want = expected_bmi(weight_kg, height_cm)
+    if abs(want - bmi) <= tolerance:
+        return None
+    return (
+        f"BMI {bmi} does not match weight {weight_kg} kg and height {height_cm} cm "
+        f"(expected about {want:.1f} kg/m2); recompute it from the measured values"
+    )
+
+
+def _loinc_code(concept: Any) -> str | None:
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    if not isinstance(codings, list):
+        return None
+    for coding in codings:
+        if isinstance(coding, dict) and coding.get("system") == LOINC:
+            code = coding.get("code")
+            if isinstance(code, str) and (code in VITAL_SIGNS or code == BP_PANEL):
+                return code
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _quantity_problems(
+    sign: VitalSign, quantity: Any, prefix: str, out: list[Problem]
+) -> float | None:
+    """Check one valueQuantity; return its value when it is usable for cross-checks."""
+    if not isinstance(quantity, dict):
+        return None
+    system = quantity.get("system")
+    unit_code = quantity.get("code")
+    why_unit = f"{sign.name} must carry its UCUM unit code so other systems can read and convert it"
+    if system != UCUM:
+        out.append(
+            Problem(
+                f"{prefix}.system",
+                f"the UCUM system {UCUM!r}",
+                found=system,
+                why=why_unit,
+                rule="vital",
+            )
+        )
+    if unit_code not in sign.units:
+        why = why_unit
+        if isinstance(unit_code, str) and unit_code in _DISPLAY_MISTAKES:
+            why = (
+                f"{unit_code!r} is display text; the UCUM code is {_DISPLAY_MISTAKES[unit_code]!r}"
+            )
+        out.append(
+            Problem(
+                f"{prefix}.code",
+                f"UCUM {sign.unit_list()} for {sign.name} (LOINC {sign.loinc})",
+                found=unit_code,
+                why=why,
+                rule="vital",
+            )
+        )
+        return None
+    value = _number(quantity.get("value"))
+    if value is None:
+        return None  # absent or not a number: the structural rule reports the type
+    low, high = sign.units[unit_code]
+    if not low <= value <= high:
+        out.append(
+            Problem(
+                f"{prefix}.value",
+                f"a {sign.name} between {low:g} and {high:g} {unit_code}",
+                found=value,
+                why=_range_hint(sign, unit_code, value),
+                rule="vital",
+            )
+        )
+        return None
+    if sign.integer and value != int(value):
+        out.append(
+            Problem(
+                f"{prefix}.value",
+                f"a whole number of {unit_code}",
+                found=value,
+                why="blood pressure is measured and recorded in whole mm[Hg]; round the reading",
+                rule="vital",
+            )
+        )
+    return value
+
+
+def _range_hint(sign: VitalSign, unit_code: str, value: float) -> str:
+    for other, (low, high) in sign.units.items():
+        convert = _CONVERT.get((other, unit_code))
+        if other != unit_code and convert is not None and low <= value <= high:
+            return (
+                f"{value:g} is not a plausible {sign.name} in {_UNIT_WORDS.get(unit_code, unit_code)} but "
+                f"looks like {_UNIT_WORDS.get(other, other)}: record it with unit code {other!r}, or convert "
+                f"it ({convert(value):.1f} {unit_code})"
+            )
+    return "a value this far outside the human range is almost always a typo or a unit mix-up"
+
+
+def vital_problems(resource: dict[str, Any]) -> list[Problem]:
+    """Unit, range, whole-mmHg and systolic-above-diastolic problems of a vital-sign Observation.
+
+    Resources that are not Observations with a vital-sign LOINC code return ``[]``.
+
+    >>> temp = {"resourceType": "Observation", "code": {"coding": [{"system": LOINC, "code": "8310-5"}]},
+    ...         "valueQuantity": {"value": 98.6, "system": UCUM, "code": "Cel", "unit": "C"}}
+    >>> print(vital_problems(temp)[0].why)
+    98.6 is not a plausible body temperature in degrees Celsius but looks like degrees Fahrenheit: record it with unit code '[degF]', or convert it (37.0 Cel)
+    """
+    if resource.get("resourceType") != "Observation":
+        return []
+    code = _loinc_code(resource.get("code"))
+    if code is None:
+        return []
+    problems: list[Problem] = []
+    if code in VITAL_SIGNS and "valueQuantity" in resource:
+        _quantity_problems(VITAL_SIGNS[code], resource["valueQuantity"], "valueQuantity", problems)
+    components = resource.get("component")
+    if not isinstance(components, list):
+        return problems
+    values: dict[str, tuple[int, float]] = {}
+    for i, component in enumerate(components):
+        if not isinstance(component, dict):
+            continue
+        part = _loinc_code(component.get("code"))
+        if part in VITAL_SIGNS and "valueQuantity" in component:
+            value = _quantity_problems(
+                VITAL_SIGNS[part],
+                component["valueQuantity"],
+                f"component[{i}].valueQuantity",
+                problems,
+            )
+            if value is not None:
+                values.setdefault(part, (i, value))
+    if SYSTOLIC in values and DIASTOLIC in values:
+        (i, systolic), (_, diastolic) = values[SYSTOLIC], values[DIASTOLIC]
+        if systolic <= diastolic:
+            why = (
+                "systolic must exceed diastolic: the two values look swapped"
+                if systolic < diastolic
+                else "systolic must exceed diastolic: equal values mean no pulse pressure, which is not a reading"
+            )
+            problems.append(
+                Problem(
+                    f"component[{i}].valueQuantity.value",
+                    f"a systolic pressure above the diastolic ({diastolic:g} mm[Hg])",
+                    found=systolic,
+                    why=why,
+                    rule="vital",
+                )
+            )
+    return problems
