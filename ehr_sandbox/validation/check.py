@@ -34,6 +34,7 @@ Observation/o1: component[0].valueQuantity.value: expected a systolic pressure a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -48,14 +49,16 @@ from .vitals import vital_problems
 
 __all__ = ["check", "problems", "resource_label"]
 
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
 
 def resource_label(resource: Any) -> str:
     """How messages name a resource: ``Type/id``, or the type alone before it has an id.
 
     >>> resource_label({"resourceType": "Patient", "id": "7"}), resource_label({"resourceType": "Patient"})
     ('Patient/7', 'Patient')
-    >>> resource_label(["not", "a", "resource"])
-    'resource'
+    >>> resource_label(["not", "a", "resource"]), resource_label({"resourceType": "Patient", "id": "a b"})
+    ('resource', 'Patient')
     """
     if not isinstance(resource, dict):
         return "resource"
@@ -63,7 +66,7 @@ def resource_label(resource: Any) -> str:
     if not isinstance(rtype, str) or not rtype.isidentifier():
         return "resource"
     rid = resource.get("id")
-    if isinstance(rid, str) and rid and len(rid) <= 64 and rid.isprintable():
+    if isinstance(rid, str) and _ID.fullmatch(rid):
         return f"{rtype}/{rid}"
     return rtype
 
@@ -97,10 +100,10 @@ def problems(
     found = scan(resource)
     out = string_problems(found)
     if found.too_deep is None:
-        out += structural_problems(resource)
-    out += reference_problems(resource, found, exists=exists)
-    out += code_problems(found, _code_sets(content), strict=strict)
-    vitals = vital_problems(resource)
+        out += _guarded(structural_problems, resource)
+    out += _guarded(reference_problems, resource, found, exists=exists)
+    out += _guarded(code_problems, found, _code_sets(content), strict=strict)
+    vitals = _guarded(vital_problems, resource)
     if not strict:
         vitals = [p for p in vitals if not p.expected.startswith("a whole number")]
     out += vitals
@@ -142,6 +145,23 @@ def _code_sets(content: Any) -> CodeSets:
     if isinstance(content, CodeSets):
         return content
     return code_sets_from_content(content)
+
+
+def _guarded(rule: Callable[..., list[Problem]], *args: Any, **kwargs: Any) -> list[Problem]:
+    # A rule tripping over input shaped in a way it did not foresee must still refuse the
+    # write with a ValidationError (never crash the Session); rule "internal" flags it for us.
+    try:
+        return rule(*args, **kwargs)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        return [
+            Problem(
+                "(resource)",
+                "a resource the validator can read",
+                found=f"{type(exc).__name__} in {rule.__name__}",
+                why="the resource has a shape no FHIR resource has; fix the fields reported by the other rules",
+                rule="internal",
+            )
+        ]
 
 
 def _unique(found: list[Problem]) -> list[Problem]:

@@ -41,6 +41,22 @@ class Problem:
         >>> Problem("status", "a status code", rule="structure").to_error("Observation").rule
         'structure'
         """
-        err = ValidationError(resource, self.path, self.expected, found=self.found, why=self.why)
+        err = ValidationError(
+            resource, self.path, self.expected, found=_preview(self.found), why=self.why
+        )
         err.rule = self.rule  # type: ignore[attr-defined]
         return err
+
+
+def _preview(found: object) -> object:
+    """Keep echoed values short: a message must not carry a megabyte of someone's input.
+
+    >>> _preview("x" * 500)[-12:]
+    '... (500 chars)'
+    """
+    if isinstance(found, str) and len(found) > 120:
+        return f"{found[:100]}... ({len(found)} chars)"
+    if isinstance(found, dict | list):
+        text = repr(found)
+        return text if len(text) <= 120 else f"{text[:100]}... ({type(found).__name__})"
+    return found

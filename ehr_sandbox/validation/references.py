@@ -62,11 +62,13 @@ def reference_problems(
     own = None
     if isinstance(resource.get("resourceType"), str) and isinstance(resource.get("id"), str):
         own = f"{resource['resourceType']}/{resource['id']}"
-    contained = (
-        {c.get("id") for c in resource.get("contained") or [] if isinstance(c, dict)}
-        if isinstance(resource.get("contained"), list)
-        else set()
-    )
+    contained: set[str] = set()
+    if isinstance(resource.get("contained"), list):
+        contained = {
+            c["id"]
+            for c in resource["contained"]
+            if isinstance(c, dict) and isinstance(c.get("id"), str)
+        }
     problems = []
     for path, ref in found.references:
         problem = _one(ref, own, contained, exists)
@@ -79,7 +81,7 @@ def reference_problems(
 
 
 def _one(
-    ref: str, own: str | None, contained: set[Any], exists: Callable[[str], bool]
+    ref: str, own: str | None, contained: set[str], exists: Callable[[str], bool]
 ) -> tuple[str, str] | None:
     if ref.startswith("#"):
         if ref == "#" or ref[1:] in contained:

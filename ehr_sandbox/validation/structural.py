@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.fhir import validate
+from synthetic.fhir import is_resource_type, validate
 
 from .problem import Problem
 
@@ -28,10 +28,16 @@ def structural_problems(resource: dict[str, Any]) -> list[Problem]:
     >>> structural_problems({"resourceType": "Nope"})[0].expected
     'a FHIR R4 resource type'
     """
+    bad_contained = _contained_type_problems(resource)
+    if bad_contained:
+        # The model library crashes on an unknown contained type, so report those first.
+        return bad_contained
     try:
         found = validate(resource)
-    except RecursionError:  # pragma: no cover - the tree walk refuses deep input first
-        return [Problem("(resource)", "a resource nested less deeply", why=_WHY, rule="structure")]
+    except (RecursionError, LookupError, AttributeError):
+        return [
+            Problem("(resource)", "a resource the FHIR model can read", why=_WHY, rule="structure")
+        ]
     problems = []
     for path, message in found:
         if path == "resourceType":
@@ -46,6 +52,31 @@ def structural_problems(resource: dict[str, Any]) -> list[Problem]:
             )
         else:
             problems.append(Problem(path, _expected_from(message), why=_WHY, rule="structure"))
+    return problems
+
+
+def _contained_type_problems(resource: dict[str, Any]) -> list[Problem]:
+    """Problems for ``contained`` entries whose ``resourceType`` is not a FHIR type.
+
+    >>> [p.path for p in _contained_type_problems({"contained": [{"resourceType": "Nope"}]})]
+    ['contained[0].resourceType']
+    """
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return []
+    problems = []
+    for i, inner in enumerate(contained):
+        rtype = inner.get("resourceType") if isinstance(inner, dict) else None
+        if isinstance(inner, dict) and not (isinstance(rtype, str) and is_resource_type(rtype)):
+            problems.append(
+                Problem(
+                    f"contained[{i}].resourceType",
+                    "a FHIR R4 resource type",
+                    found=rtype,
+                    why=_WHY,
+                    rule="structure",
+                )
+            )
     return problems
 
 

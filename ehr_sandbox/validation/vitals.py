@@ -194,7 +194,7 @@ def _quantity_problems(
                 rule="vital",
             )
         )
-    if unit_code not in sign.units:
+    if not isinstance(unit_code, str) or unit_code not in sign.units:
         why = why_unit
         if isinstance(unit_code, str) and unit_code in _DISPLAY_MISTAKES:
             why = (
