@@ -1,0 +1,104 @@
+"""``_include`` / ``_revinclude`` (with ``:iterate``): the resources a search brings along.
+
+The store returns *candidates*; the session still filters every one through the policy, so
+an include can never leak what the user may not read.
+
+>>> from ehr_sandbox.store import Store
+>>> from ehr_sandbox.search.query import parse
+>>> st = Store()
+>>> _ = st.create({"resourceType": "Patient", "id": "p1"})
+>>> obs = st.create({"resourceType": "Observation", "id": "o1", "status": "final",
+...                  "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}})
+>>> q = parse("Observation", {"_include": "Observation:subject"})
+>>> [r["id"] for r in resolve_includes(st, [obs], q)]
+['p1']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ehr_sandbox.search.extract import param_rows
+from ehr_sandbox.search.query import Include, SearchQuery, parse
+from ehr_sandbox.search.registry import REGISTRY, SearchParam, params_for
+
+if TYPE_CHECKING:
+    from ehr_sandbox.store import Store
+
+MAX_ITERATIONS = 4
+"""``:iterate`` stops after this many rounds (FHIR lets servers bound the recursion)."""
+
+_CHUNK = 200
+
+
+def _ref_params(source: str, name: str) -> list[SearchParam]:
+    if name == "*":
+        return [p for p in params_for(source).values() if p.type == "reference"]
+    p = params_for(source).get(name)
+    return [p] if p is not None and p.type == "reference" else []
+
+
+def _forward(store: Store, sources: Iterable[dict[str, Any]], inc: Include) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for r in sources:
+        if inc.source_type not in ("*", r.get("resourceType")):
+            continue
+        for p in _ref_params(r["resourceType"], inc.param):
+            for row in param_rows(p, r):
+                ref = row[1] or ""
+                rtype, _, rid = ref.partition("/")
+                if inc.target and rtype != inc.target:
+                    continue
+                found = store.read(rtype, rid)
+                if found is not None:
+                    out.append(found)
+    return out
+
+
+def _reverse(store: Store, targets: Sequence[dict[str, Any]], inc: Include) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    sources = [inc.source_type] if inc.source_type != "*" else sorted(REGISTRY)
+    by_type: dict[str, list[str]] = {}
+    for t in targets:
+        by_type.setdefault(t["resourceType"], []).append(f"{t['resourceType']}/{t['id']}")
+    for source in sources:
+        for p in _ref_params(source, inc.param):
+            for ttype, refs in by_type.items():
+                if (p.targets and ttype not in p.targets) or (inc.target and inc.target != ttype):
+                    continue
+                for i in range(0, len(refs), _CHUNK):
+                    q = parse(source, [(p.name, ",".join(refs[i : i + _CHUNK]))])
+                    out.extend(store.search(source, q))
+    return out
+
+
+def resolve_includes(store: Store, results: Sequence[dict[str, Any]], query: SearchQuery) -> list[dict[str, Any]]:
+    """Resources brought in by the query's ``_include``/``_revinclude`` (not the results themselves).
+
+    Non-iterate includes apply to the matches; ``:iterate`` ones also to what was included,
+    until nothing new appears.
+    """
+    seen = {(r["resourceType"], r["id"]) for r in results}
+    out: list[dict[str, Any]] = []
+
+    def add(found: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        new = []
+        for r in found:
+            key = (r["resourceType"], r["id"])
+            if key not in seen:
+                seen.add(key)
+                new.append(r)
+        out.extend(new)
+        return new
+
+    frontier = add([*(x for inc in query.include for x in _forward(store, results, inc)),
+                    *(x for inc in query.revinclude for x in _reverse(store, results, inc))])
+    iterating_inc = [i for i in query.include if i.iterate]
+    iterating_rev = [i for i in query.revinclude if i.iterate]
+    rounds = 0
+    while frontier and (iterating_inc or iterating_rev) and rounds < MAX_ITERATIONS:
+        rounds += 1
+        frontier = add([*(x for inc in iterating_inc for x in _forward(store, frontier, inc)),
+                        *(x for inc in iterating_rev for x in _reverse(store, frontier, inc))])
+    return out

@@ -1,0 +1,188 @@
+"""Compile a :class:`~ehr_sandbox.search.query.SearchQuery` to SQL over the index table.
+
+Each clause becomes ``rid IN (SELECT rid FROM search_index WHERE ...)`` (``NOT IN`` for
+``:not`` and ``:missing=true``), so a search is a few indexed look-ups, not a scan. The same SQL
+runs against the store's file and, when rows are encrypted, against a private in-memory copy of
+the plaintext index of the candidates (see :mod:`ehr_sandbox.store.store`).
+
+>>> from ehr_sandbox.search.query import parse
+>>> sql, args = compile_query(parse("Patient", {"gender": "female"}), blind=str, chain_refs={})
+>>> "search_index" in sql and args[:3]
+['Patient', 'Patient', 'gender']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ehr_sandbox.search.query import (
+    Chain,
+    Clause,
+    MissingValue,
+    RangeValue,
+    ReferenceValue,
+    SearchQuery,
+    StringValue,
+    TokenValue,
+    Value,
+)
+from ehr_sandbox.search.values import normalize_string
+
+DAY = 86400.0
+_TOP = "\U0010ffff"
+
+
+def blind_capable(clause: Clause) -> bool:
+    """True when the clause can run on blind (keyed-hash) index values: equality only.
+
+    Prefix/contains strings, dates and quantities need plaintext; with encryption on they are
+    evaluated on decrypted candidates instead.
+
+    >>> from ehr_sandbox.search.query import parse
+    >>> [blind_capable(c) for c in parse("Patient", {"gender": "male", "birthdate": "2000"}).clauses]
+    [True, False]
+    """
+    t = clause.param.type
+    if t in ("token", "uri", "reference", "special"):
+        return True
+    if t == "string":
+        return clause.modifier in ("exact", "missing")
+    return False
+
+
+def _range_sql(v: RangeValue) -> tuple[str, list[object]]:
+    p, lo, hi = v.prefix, v.lo, v.hi
+    if p == "eq":
+        return "(lo >= ? AND hi <= ?)", [lo, hi]
+    if p == "ne":
+        return "NOT (lo >= ? AND hi <= ?)", [lo, hi]
+    if p == "gt":
+        return "(hi > ?)", [hi]
+    if p == "lt":
+        return "(lo < ?)", [lo]
+    if p == "ge":
+        return "(hi > ? OR (lo >= ? AND hi <= ?))", [hi, lo, hi]
+    if p == "le":
+        return "(lo < ? OR (lo >= ? AND hi <= ?))", [lo, lo, hi]
+    if p == "sa":
+        return "(lo >= ?)", [hi]
+    if p == "eb":
+        return "(hi <= ?)", [lo]
+    # ap: no "now" in a deterministic sandbox, so widen by 10% of the value's own span (>= 1 day)
+    w = max(0.1 * (hi - lo), DAY)
+    return "(lo < ? AND hi > ?)", [hi + w, lo - w]
+
+
+def _quantity_sql(v: RangeValue) -> tuple[str, list[object]]:
+    p, lo, hi, x = v.prefix, v.lo, v.hi, v.value
+    cond: str
+    args: list[object]
+    if p == "eq":
+        cond, args = "(num >= ? AND num < ?)", [lo, hi]
+    elif p == "ne":
+        cond, args = "NOT (num >= ? AND num < ?)", [lo, hi]
+    elif p in ("gt", "sa"):
+        cond, args = "(num > ?)", [x]
+    elif p in ("lt", "eb"):
+        cond, args = "(num < ?)", [x]
+    elif p == "ge":
+        cond, args = "(num >= ?)", [x]
+    elif p == "le":
+        cond, args = "(num <= ?)", [x]
+    else:
+        w = abs(x or 0.0) * 0.1
+        cond, args = "(num >= ? AND num <= ?)", [(x or 0.0) - w, (x or 0.0) + w]
+    if v.system:
+        cond += " AND sys = ?"
+        args.append(v.system)
+    if v.code:
+        cond += " AND (s = ? OR x = ?)"
+        args += [v.code, v.code]
+    return f"({cond})", args
+
+
+def _value_sql(
+    clause: Clause, v: Value, blind: Callable[[str], str], chain_refs: dict[int, list[str]]
+) -> tuple[str, list[object]]:
+    t = clause.param.type
+    if isinstance(v, StringValue):
+        if clause.modifier == "exact":
+            return "(x = ?)", [blind(v.text)]
+        norm = normalize_string(v.text)
+        if clause.modifier == "contains":
+            esc = norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return "(s LIKE ? ESCAPE '\\')", [f"%{esc}%"]
+        return "(s >= ? AND s < ?)", [norm, norm + _TOP]
+    if isinstance(v, TokenValue):
+        parts: list[str] = []
+        args: list[object] = []
+        if v.system == "":
+            parts.append("sys IS NULL")
+        elif v.system is not None:
+            parts.append("sys = ?")
+            args.append(v.system)
+        if v.code is not None:
+            parts.append("s = ?")
+            args.append(blind(v.code))
+        return "(" + " AND ".join(parts) + ")", args
+    if isinstance(v, ReferenceValue):
+        return f"(s IN ({','.join('?' * len(v.refs))}))", [blind(r) for r in v.refs]
+    if isinstance(v, Chain):
+        refs = chain_refs.get(id(v), [])
+        if not refs:
+            return "(0)", []
+        return f"(s IN ({','.join('?' * len(refs))}))", [blind(r) for r in refs]
+    if isinstance(v, RangeValue):
+        return _range_sql(v) if t == "date" else _quantity_sql(v)
+    raise TypeError(f"no SQL for {v!r}")  # pragma: no cover - parse only builds the values above
+
+
+def clause_sql(
+    rtype: str, clause: Clause, blind: Callable[[str], str], chain_refs: dict[int, list[str]]
+) -> tuple[str, list[object]]:
+    """SQL condition on ``r.rid`` for one clause (values ORed).
+
+    >>> from ehr_sandbox.search.query import parse
+    >>> clause_sql("Patient", parse("Patient", {"_id": "a,b"}).clauses[0], str, {})
+    ('r.rid IN (?,?)', ['a', 'b'])
+    """
+    name = clause.param.name
+    if clause.param.type == "special":
+        ids = [v.code for v in clause.values if isinstance(v, TokenValue)]
+        return f"r.rid IN ({','.join('?' * len(ids))})", list(ids)
+    sub = "SELECT rid FROM search_index WHERE rtype = ? AND param = ?"
+    if clause.modifier == "missing":
+        mv = clause.values[0]
+        missing = isinstance(mv, MissingValue) and mv.missing
+        return f"r.rid {'NOT IN' if missing else 'IN'} ({sub})", [rtype, name]
+    conds: list[str] = []
+    args: list[object] = [rtype, name]
+    for v in clause.values:
+        c, a = _value_sql(clause, v, blind, chain_refs)
+        conds.append(c)
+        args.extend(a)
+    op = "NOT IN" if clause.modifier == "not" else "IN"
+    return f"r.rid {op} ({sub} AND ({' OR '.join(conds)}))", args
+
+
+def compile_query(
+    query: SearchQuery,
+    *,
+    blind: Callable[[str], str],
+    chain_refs: dict[int, list[str]],
+    clauses: Sequence[Clause] | None = None,
+) -> tuple[str, list[object]]:
+    """``SELECT r.rid`` of the current resources of the query's type matching every clause.
+
+    ``clauses`` restricts the filter to a subset (the blind-capable ones, with encryption on);
+    ``chain_refs`` maps ``id(Chain)`` to the ``Type/id`` references its inner search found.
+    Results come in insertion order (the default sort).
+    """
+    rtype = query.resource_type
+    where = ["r.rtype = ?"]
+    args: list[object] = [rtype]
+    for clause in query.clauses if clauses is None else clauses:
+        c, a = clause_sql(rtype, clause, blind, chain_refs)
+        where.append(c)
+        args.extend(a)
+    return f"SELECT r.rid FROM resources r WHERE {' AND '.join(where)} ORDER BY r.seq", args

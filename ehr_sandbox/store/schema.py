@@ -1,0 +1,93 @@
+"""SQLite schema and connection settings of the store.
+
+``resources`` holds the current version of each resource (its ``seq`` is the insertion
+order), ``versions`` every version ever written (sealed rows), ``search_index`` the index of
+the current versions, ``sandbox_meta`` small JSON values (sandbox state).
+
+>>> import sqlite3
+>>> con = open_connection(None)
+>>> sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+['resources', 'sandbox_meta', 'search_index', 'versions']
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    seq INTEGER PRIMARY KEY,
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    vid INTEGER NOT NULL,
+    last_updated TEXT NOT NULL,
+    UNIQUE (rtype, rid)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    vid INTEGER NOT NULL,
+    last_updated TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    blob BLOB NOT NULL,
+    UNIQUE (rtype, rid, vid)
+);
+CREATE TABLE IF NOT EXISTS search_index (
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    param TEXT NOT NULL,
+    s TEXT,
+    x TEXT,
+    sys TEXT,
+    lo REAL,
+    hi REAL,
+    num REAL
+);
+CREATE INDEX IF NOT EXISTS search_index_s ON search_index (rtype, param, s);
+CREATE INDEX IF NOT EXISTS search_index_x ON search_index (rtype, param, x);
+CREATE INDEX IF NOT EXISTS search_index_lo ON search_index (rtype, param, lo);
+CREATE INDEX IF NOT EXISTS search_index_num ON search_index (rtype, param, num);
+CREATE INDEX IF NOT EXISTS search_index_rid ON search_index (rtype, rid);
+CREATE TABLE IF NOT EXISTS sandbox_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+INDEX_ONLY_SCHEMA = """
+CREATE TABLE resources (seq INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL);
+CREATE TABLE search_index (rtype TEXT, rid TEXT, param TEXT, s TEXT, x TEXT, sys TEXT, lo REAL, hi REAL, num REAL);
+CREATE INDEX search_index_s ON search_index (rtype, param, s);
+"""
+"""A private in-memory index used to finish searches on decrypted candidates."""
+
+
+def open_connection(path: str | Path | None) -> sqlite3.Connection:
+    """Open (and create) the store database; WAL and full fsync on files.
+
+    ``synchronous=FULL`` makes every committed transaction durable even across a power cut,
+    not just a process crash; WAL lets readers run while a writer commits.
+    """
+    target = ":memory:" if path is None or str(path) == ":memory:" else str(path)
+    # isolation_level=None: we issue BEGIN/SAVEPOINT ourselves (sqlite3's implicit BEGIN would
+    # split our transactions and fight the audit module's savepoints)
+    con = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA busy_timeout = 10000")
+    if target != ":memory:":
+        con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = FULL")
+    con.execute("PRAGMA temp_store = MEMORY")
+    con.executescript(SCHEMA)
+    return con
+
+
+def open_index_only() -> sqlite3.Connection:
+    """A throw-away in-memory database with just the tables search SQL reads.
+
+    >>> open_index_only().execute("SELECT COUNT(*) FROM search_index").fetchone()
+    (0,)
+    """
+    con = sqlite3.connect(":memory:", isolation_level=None)
+    con.executescript(INDEX_ONLY_SCHEMA)
+    return con

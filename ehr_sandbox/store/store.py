@@ -1,0 +1,566 @@
+"""The versioned FHIR resource store on SQLite.
+
+Every write creates a new version (``meta.versionId`` 1, 2, ...; ``meta.lastUpdated`` from
+the injected clock), keeps all earlier versions for ``vread``/``history``, and re-indexes the
+current version for search. Rows are sealed by a :class:`~ehr_sandbox.store.codec.RowCodec`
+(plaintext by default; AES-GCM from :mod:`ehr_sandbox.crypto` for encryption at rest).
+
+With an encrypting codec no name, identifier or clinical value is written in plaintext: the
+index keeps only keyed blind values of tokens, references and exact strings (documented leak:
+equality of values). String prefixes, dates and quantities are not indexed in that mode; a
+search narrows by its blind-indexed clauses, decrypts those candidates and finishes the
+search on a private in-memory index.
+
+>>> from datetime import datetime, timezone
+>>> st = Store(clock=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
+>>> p = st.create({"resourceType": "Patient", "id": "p1", "gender": "female"})
+>>> p["meta"]["versionId"], p["meta"]["lastUpdated"]
+('1', '2026-01-01T00:00:00.000+00:00')
+>>> st.update({**p, "gender": "other"}, expected_version="1")["meta"]["versionId"]
+'2'
+>>> [v["gender"] for v in st.history("Patient", "p1")]
+['other', 'female']
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
+from ehr_sandbox.search.extract import Row, index_rows
+from ehr_sandbox.search.query import Chain, SearchQuery
+from ehr_sandbox.search.registry import params_for, registry_fingerprint
+from ehr_sandbox.search.sort import sort_resources
+from ehr_sandbox.search.sql import blind_capable, compile_query
+from ehr_sandbox.search.values import ID_RE
+from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
+from ehr_sandbox.store.schema import open_connection, open_index_only
+from synthetic.fhir import is_resource_type
+
+ID_NAMESPACE_KEY = "store.id_namespace"
+"""sandbox_meta key: text mixed into generated ids (give each sandbox of a network its own)."""
+
+INDEX_VERSION_KEY = "store.index_version"
+"""sandbox_meta key: the search registry fingerprint the index was built with."""
+
+_ID_UUID_NS = uuid.UUID("6f1c3f0e-8a53-5c53-9b4e-5a4e0b0c0d0e")
+_CHUNK = 500
+
+
+class AlreadyExists(ConflictError):
+    """``create`` named an id that is already in use.
+
+    >>> str(AlreadyExists("Patient/1", current="3"))
+    'Patient/1 already exists (version 3): update it instead, or create without an id'
+    """
+
+    def __init__(self, ref: str, *, current: str) -> None:
+        super().__init__(ref, expected="none", current=current)
+        self.args = (f"{ref} already exists (version {current}): update it instead, or create without an id",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _instant(dt: datetime | str) -> str:
+    if isinstance(dt, str):
+        return dt
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.isoformat(timespec="milliseconds")
+
+
+def _aad(rtype: str, rid: str, vid: int | str) -> str:
+    return f"{rtype}/{rid}/_history/{vid}"
+
+
+class Store:
+    """A versioned, searchable FHIR resource store in one SQLite file (or in memory).
+
+    ``path`` None or ``":memory:"`` keeps everything in memory. ``clock`` gives
+    ``meta.lastUpdated`` (the sandbox passes its deterministic clock; without one, UTC now).
+    ``id_factory(resource_type)`` makes ids for resources created without one; by default ids
+    are deterministic UUIDs from the store's insertion counter and ``store.id_namespace``.
+
+    >>> st = Store()
+    >>> st.exists("Patient", st.create({"resourceType": "Patient"})["id"])
+    True
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        codec: RowCodec | None = None,
+        clock: Callable[[], datetime] | None = None,
+        id_factory: Callable[[str], str] | None = None,
+    ) -> None:
+        self.path = None if path is None or str(path) == ":memory:" else str(path)
+        self.codec: RowCodec = codec if codec is not None else IdentityCodec()
+        self._clock = clock
+        self._id_factory = id_factory
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._con = open_connection(self.path)
+        if self._meta_raw(INDEX_VERSION_KEY) is None:
+            self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying sqlite3 connection (other modules keep their own tables in it)."""
+        return self._con
+
+    @property
+    def encrypting(self) -> bool:
+        """True when rows are encrypted (and the index is blind)."""
+        return bool(self.codec.encrypting)
+
+    def close(self) -> None:
+        """Close the database (a file store checkpoints its WAL)."""
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All-or-nothing block: an exception rolls back every write made inside it.
+
+        Nested blocks join the outer transaction (as savepoints: an inner failure undoes only
+        the inner block if the caller catches it; the outer one still decides the commit).
+
+        >>> st = Store()
+        >>> try:
+        ...     with st.transaction():
+        ...         _ = st.create({"resourceType": "Patient", "id": "a"})
+        ...         raise RuntimeError("boom")
+        ... except RuntimeError:
+        ...     pass
+        >>> st.exists("Patient", "a")
+        False
+        """
+        with self._lock:
+            depth = self._depth
+            name = f"store_sp_{depth}"
+            self._con.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if depth == 0:
+                    self._con.execute("ROLLBACK")
+                else:
+                    self._con.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self._con.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            self._depth -= 1
+            self._con.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
+
+    def _now(self) -> str:
+        return _instant(self._clock() if self._clock is not None else datetime.now(UTC))
+
+    def _load(self, rtype: str, rid: str, vid: int, blob: bytes) -> dict[str, Any]:
+        return orjson.loads(self.codec.open(_aad(rtype, rid, vid), blob))
+
+    # ------------------------------------------------------------------ writes
+    def _checked_copy(self, resource: Any) -> dict[str, Any]:
+        if not isinstance(resource, dict):
+            raise ValidationError("(resource)", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__)
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str) or not is_resource_type(rtype):
+            raise ValidationError(str(rtype), "resourceType", "a FHIR resource type", found=rtype)
+        rid = resource.get("id")
+        if rid is not None and (not isinstance(rid, str) or not ID_RE.match(rid)):
+            raise ValidationError(rtype, "id", "a FHIR id: 1-64 of A-Z a-z 0-9 - .", found=rid)
+        meta = resource.get("meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise ValidationError(rtype, "meta", "an object", found=meta)
+        try:
+            return orjson.loads(orjson.dumps(resource))
+        except (orjson.JSONEncodeError, TypeError) as exc:
+            raise ValidationError(rtype, "(resource)", "JSON-serializable FHIR content", why=str(exc)) from None
+
+    def _current_vid(self, rtype: str, rid: str) -> int | None:
+        row = self._con.execute("SELECT vid FROM resources WHERE rtype = ? AND rid = ?", (rtype, rid)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _new_id(self, rtype: str) -> str:
+        if self._id_factory is not None:
+            rid = self._id_factory(rtype)
+            if not isinstance(rid, str) or not ID_RE.match(rid):
+                raise ValidationError(rtype, "id", "a FHIR id from the id factory", found=rid)
+            return rid
+        ns = self.meta_get(ID_NAMESPACE_KEY, "ehr-sandbox")
+        n = int(self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM resources").fetchone()[0]) + 1
+        while True:
+            rid = str(uuid.uuid5(_ID_UUID_NS, f"{ns}:{rtype}:{n}"))
+            if self._current_vid(rtype, rid) is None:
+                return rid
+            n += 1
+
+    def _sealed_index(self, rtype: str, rows: list[Row], codec: RowCodec) -> list[Row]:
+        if not codec.encrypting:
+            return rows
+        params = params_for(rtype)
+        out: list[Row] = []
+        for name, s, x, sys_, _lo, _hi, _num in rows:
+            ptype = params[name].type
+            if ptype == "string":
+                out.append((name, None, codec.blind(x or ""), None, None, None, None))
+            elif ptype in ("token", "uri", "reference"):
+                out.append((name, codec.blind(s) if s is not None else None, None, sys_, None, None, None))
+            # dates, numbers and quantities are clinical values: not indexed at all when encrypting
+        return out
+
+    def _write_index(self, resource: dict[str, Any], codec: RowCodec) -> None:
+        rtype, rid = resource["resourceType"], resource["id"]
+        self._con.execute("DELETE FROM search_index WHERE rtype = ? AND rid = ?", (rtype, rid))
+        rows = self._sealed_index(rtype, index_rows(resource), codec)
+        self._con.executemany(
+            "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(rtype, rid, *r) for r in rows],
+        )
+
+    def _write_version(self, resource: dict[str, Any], vid: int, *, new: bool) -> dict[str, Any]:
+        rtype, rid = resource["resourceType"], resource["id"]
+        now = self._now()
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(vid)
+        meta["lastUpdated"] = now
+        resource["meta"] = meta
+        blob = self.codec.seal(_aad(rtype, rid, vid), orjson.dumps(resource))
+        self._con.execute(
+            "INSERT INTO versions (rtype, rid, vid, last_updated, key_id, blob) VALUES (?,?,?,?,?,?)",
+            (rtype, rid, vid, now, key_id_of(self.codec), blob),
+        )
+        if new:
+            self._con.execute(
+                "INSERT INTO resources (rtype, rid, vid, last_updated) VALUES (?,?,?,?)", (rtype, rid, vid, now)
+            )
+        else:
+            self._con.execute(
+                "UPDATE resources SET vid = ?, last_updated = ? WHERE rtype = ? AND rid = ?", (vid, now, rtype, rid)
+            )
+        self._write_index(resource, self.codec)
+        return resource
+
+    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Store a new resource as version 1 and return the stored copy.
+
+        The id is kept when present (:class:`AlreadyExists` if taken), else a new one is made.
+
+        >>> Store().create({"resourceType": "Patient", "id": "x"})["meta"]["versionId"]
+        '1'
+        """
+        r = self._checked_copy(resource)
+        with self.transaction():
+            if r.get("id") is None:
+                r["id"] = self._new_id(r["resourceType"])
+            else:
+                current = self._current_vid(r["resourceType"], r["id"])
+                if current is not None:
+                    raise AlreadyExists(f"{r['resourceType']}/{r['id']}", current=str(current))
+            return self._write_version(r, 1, new=True)
+
+    def update(self, resource: dict[str, Any], *, expected_version: str | None = None) -> dict[str, Any]:
+        """Store a new version of ``resource`` (by its ``id``); return the stored copy.
+
+        ``expected_version`` is the version the caller edited (FHIR ``If-Match``); a stale one
+        raises :class:`~ehr_sandbox.errors.ConflictError` naming both versions. Updating an id
+        that does not exist creates it (as FHIR update-as-create) unless a version was expected.
+
+        >>> st = Store()
+        >>> _ = st.create({"resourceType": "Patient", "id": "x"})
+        >>> _ = st.update({"resourceType": "Patient", "id": "x"}, expected_version="1")
+        >>> st.update({"resourceType": "Patient", "id": "x"}, expected_version="1")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ConflictError: Patient/x: version conflict: you edited version 1 but the record is now at version 2; read it again and reapply your change
+        """
+        r = self._checked_copy(resource)
+        if r.get("id") is None:
+            raise ValidationError(r["resourceType"], "id", "the id of the resource to update", found=None)
+        ref = f"{r['resourceType']}/{r['id']}"
+        with self.transaction():
+            current = self._current_vid(r["resourceType"], r["id"])
+            if current is None:
+                if expected_version is not None:
+                    raise NotFound(f"{ref} does not exist, so version {expected_version} cannot be updated")
+                return self._write_version(r, 1, new=True)
+            if expected_version is not None and str(expected_version) != str(current):
+                raise ConflictError(ref, expected=str(expected_version), current=str(current))
+            return self._write_version(r, current + 1, new=False)
+
+    # ------------------------------------------------------------------ reads
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        """The current version, or None.
+
+        >>> Store().read("Patient", "nope") is None
+        True
+        """
+        with self._lock:
+            row = self._con.execute(
+                "SELECT r.vid, v.blob FROM resources r JOIN versions v "
+                "ON v.rtype = r.rtype AND v.rid = r.rid AND v.vid = r.vid WHERE r.rtype = ? AND r.rid = ?",
+                (resource_type, resource_id),
+            ).fetchone()
+            return None if row is None else self._load(resource_type, resource_id, row[0], row[1])
+
+    def vread(self, resource_type: str, resource_id: str, version_id: str | int) -> dict[str, Any] | None:
+        """One version of a resource, or None.
+
+        >>> st = Store(); _ = st.create({"resourceType": "Patient", "id": "x"})
+        >>> st.vread("Patient", "x", "1")["id"], st.vread("Patient", "x", "2")
+        ('x', None)
+        """
+        try:
+            vid = int(str(version_id))
+        except ValueError:
+            return None
+        with self._lock:
+            row = self._con.execute(
+                "SELECT blob FROM versions WHERE rtype = ? AND rid = ? AND vid = ?", (resource_type, resource_id, vid)
+            ).fetchone()
+            return None if row is None else self._load(resource_type, resource_id, vid, row[0])
+
+    def history(self, resource_type: str, resource_id: str | None = None) -> list[dict[str, Any]]:
+        """Every version of one resource (or of every resource of the type), newest first.
+
+        >>> Store().history("Patient")
+        []
+        """
+        sql = "SELECT rid, vid, blob FROM versions WHERE rtype = ?"
+        args: tuple[str, ...] = (resource_type,)
+        if resource_id is not None:
+            sql += " AND rid = ?"
+            args = (resource_type, resource_id)
+        with self._lock:
+            rows = self._con.execute(sql + " ORDER BY rowid DESC", args).fetchall()
+            return [self._load(resource_type, rid, vid, blob) for rid, vid, blob in rows]
+
+    def iter_type(self, resource_type: str) -> Iterator[dict[str, Any]]:
+        """Current resources of a type in insertion order, read in pages (streaming).
+
+        >>> list(Store().iter_type("Patient"))
+        []
+        """
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._con.execute(
+                    "SELECT r.seq, r.rid, r.vid, v.blob FROM resources r JOIN versions v "
+                    "ON v.rtype = r.rtype AND v.rid = r.rid AND v.vid = r.vid "
+                    "WHERE r.rtype = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
+                    (resource_type, last, _CHUNK),
+                ).fetchall()
+                batch = [self._load(resource_type, rid, vid, blob) for _, rid, vid, blob in rows]
+            yield from batch
+            if len(rows) < _CHUNK:
+                return
+            last = rows[-1][0]
+
+    def types(self) -> list[str]:
+        """Resource types present in the store, sorted.
+
+        >>> st = Store(); _ = st.create({"resourceType": "Patient"}); st.types()
+        ['Patient']
+        """
+        with self._lock:
+            return [r[0] for r in self._con.execute("SELECT DISTINCT rtype FROM resources ORDER BY rtype")]
+
+    def count(self, resource_type: str) -> int:
+        """Number of current resources of a type.
+
+        >>> Store().count("Observation")
+        0
+        """
+        with self._lock:
+            return int(self._con.execute("SELECT COUNT(*) FROM resources WHERE rtype = ?", (resource_type,)).fetchone()[0])
+
+    def exists(self, resource_type: str, resource_id: str) -> bool:
+        """True when the resource exists (in any version).
+
+        >>> Store().exists("Patient", "x")
+        False
+        """
+        with self._lock:
+            return self._current_vid(resource_type, resource_id) is not None
+
+    def _read_many(self, resource_type: str, ids: list[str]) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            rows = self._con.execute(
+                "SELECT r.rid, r.vid, v.blob FROM resources r JOIN versions v "
+                "ON v.rtype = r.rtype AND v.rid = r.rid AND v.vid = r.vid "
+                f"WHERE r.rtype = ? AND r.rid IN ({','.join('?' * len(chunk))})",
+                (resource_type, *chunk),
+            ).fetchall()
+            for rid, vid, blob in rows:
+                found[rid] = self._load(resource_type, rid, vid, blob)
+        return [found[i] for i in ids if i in found]
+
+    # ------------------------------------------------------------------ search
+    def _chain_refs(self, query: SearchQuery) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for clause in query.clauses:
+            for v in clause.values:
+                if isinstance(v, Chain):
+                    out[id(v)] = [f"{q.resource_type}/{rid}" for q in v.inner for rid in self._match_ids(q)]
+        return out
+
+    def _match_ids(self, query: SearchQuery) -> list[str]:
+        chain_refs = self._chain_refs(query)
+        if not self.codec.encrypting:
+            sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
+            return [r[0] for r in self._con.execute(sql, args)]
+        blind_clauses = [c for c in query.clauses if blind_capable(c)]
+        sql, args = compile_query(query, blind=self.codec.blind, chain_refs=chain_refs, clauses=blind_clauses)
+        candidates = [r[0] for r in self._con.execute(sql, args)]
+        if len(blind_clauses) == len(query.clauses) or not candidates:
+            return candidates
+        return self._finish_on_plaintext(query, candidates, chain_refs)
+
+    def _finish_on_plaintext(self, query: SearchQuery, candidates: list[str], chain_refs: dict[int, list[str]]) -> list[str]:
+        # The decrypted candidates' plaintext index lives only in this private in-memory database
+        # (temp_store=MEMORY, never the store's file) and is dropped when the search ends.
+        rtype = query.resource_type
+        mem = open_index_only()
+        try:
+            for seq, r in enumerate(self._read_many(rtype, candidates), start=1):
+                mem.execute("INSERT INTO resources (seq, rtype, rid) VALUES (?,?,?)", (seq, rtype, r["id"]))
+                mem.executemany(
+                    "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(rtype, r["id"], *row) for row in index_rows(r)],
+                )
+            sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
+            return [row[0] for row in mem.execute(sql, args)]
+        finally:
+            mem.close()
+
+    def search_ids(self, resource_type: str, query: SearchQuery) -> list[str]:
+        """Ids of the current resources matching ``query`` (insertion order, no sort).
+
+        >>> from ehr_sandbox.search import parse
+        >>> Store().search_ids("Patient", parse("Patient", {"gender": "male"}))
+        []
+        """
+        self._check_type(resource_type, query)
+        with self._lock:
+            return self._match_ids(query)
+
+    def search(self, resource_type: str, query: SearchQuery) -> list[dict[str, Any]]:
+        """Current resources matching ``query``, sorted by its ``_sort`` (no paging, includes or policy).
+
+        >>> from ehr_sandbox.search import parse
+        >>> st = Store(); _ = st.create({"resourceType": "Patient", "id": "a", "gender": "male"})
+        >>> [p["id"] for p in st.search("Patient", parse("Patient", {"gender": "male"}))]
+        ['a']
+        """
+        self._check_type(resource_type, query)
+        with self._lock:
+            found = self._read_many(resource_type, self._match_ids(query))
+        return sort_resources(found, query.sort) if query.sort else found
+
+    @staticmethod
+    def _check_type(resource_type: str, query: SearchQuery) -> None:
+        if query.resource_type != resource_type:
+            raise ValidationError(resource_type, "query", f"a query parsed for {resource_type}", found=query.resource_type)
+
+    # ------------------------------------------------------------------ meta, keys, index
+    def _meta_raw(self, key: str) -> str | None:
+        row = self._con.execute("SELECT value FROM sandbox_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _meta_write(self, key: str, value: Any) -> None:
+        self._con.execute(
+            "INSERT INTO sandbox_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, orjson.dumps(value).decode()),
+        )
+
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        """A JSON value of the sandbox's state, or ``default``.
+
+        >>> st = Store(); st.meta_set("k", {"a": [1]}); st.meta_get("k"), st.meta_get("other", 0)
+        ({'a': [1]}, 0)
+        """
+        with self._lock:
+            raw = self._meta_raw(key)
+        return default if raw is None else orjson.loads(raw)
+
+    def meta_set(self, key: str, value: Any) -> None:
+        """Store a JSON value (``None`` removes the key). Meta values are **not** encrypted.
+
+        >>> st = Store(); st.meta_set("k", 1); st.meta_set("k", None); st.meta_get("k", "gone")
+        'gone'
+        """
+        try:
+            orjson.dumps(value)
+        except (orjson.JSONEncodeError, TypeError) as exc:
+            raise ValidationError("sandbox_meta", key, "a JSON value", why=str(exc)) from None
+        with self.transaction():
+            if value is None:
+                self._con.execute("DELETE FROM sandbox_meta WHERE key = ?", (key,))
+            else:
+                self._meta_write(key, value)
+
+    def reindex(self) -> int:
+        """Rebuild the search index of every current resource (after the registry changed).
+
+        Returns the number of resources indexed.
+
+        >>> st = Store(); _ = st.create({"resourceType": "Patient"}); st.reindex()
+        1
+        """
+        with self.transaction():
+            n = self._reindex_all(self.codec)
+            self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
+            return n
+
+    def _reindex_all(self, codec: RowCodec) -> int:
+        self._con.execute("DELETE FROM search_index")
+        n = 0
+        for rtype in self.types():
+            for r in self.iter_type(rtype):
+                self._write_index(r, codec)
+                n += 1
+        return n
+
+    def rekey(self, new_codec: RowCodec) -> int:
+        """Re-seal every version with ``new_codec`` and re-blind the index, atomically.
+
+        Returns the number of rows re-sealed. On any failure nothing changes and the old codec
+        stays in use.
+
+        >>> st = Store(); _ = st.create({"resourceType": "Patient"}); st.rekey(IdentityCodec())
+        1
+        """
+        old = self.codec
+        with self.transaction():
+            rows = self._con.execute("SELECT rowid, rtype, rid, vid, blob FROM versions").fetchall()
+            kid = key_id_of(new_codec)
+            for rowid, rtype, rid, vid, blob in rows:
+                aad = _aad(rtype, rid, vid)
+                self._con.execute(
+                    "UPDATE versions SET blob = ?, key_id = ? WHERE rowid = ?",
+                    (new_codec.seal(aad, old.open(aad, blob)), kid, rowid),
+                )
+            self._reindex_all(new_codec)
+            # swapped only after success, so a failed rekey keeps reading with the old codec
+            self.codec = new_codec
+        return len(rows)
