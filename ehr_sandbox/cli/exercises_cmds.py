@@ -1,9 +1,162 @@
-"""CLI commands: exercises_cmds (filled in by the feature that owns it)."""
+"""``ehr-sandbox exercises ...`` and ``ehr-sandbox gradebook``: the exercise catalogue from a shell.
+
+Workflow for scripted work: ``exercises start ID --student S --db alice.db`` writes the
+student's variant to a sandbox file and prints the instructions; the student works on that
+file (``exercises.open_attempt("alice.db")`` in Python); ``exercises check ID --student S --db
+alice.db`` grades it (exit 0 when passed, 1 when not, 2 for a user error) and, with
+``--course``, records the result in the course file. ``gradebook --course c.json --out
+grades.csv`` writes the LMS CSV.
+
+>>> from typer.testing import CliRunner
+>>> from ehr_sandbox.cli.app import app
+>>> CliRunner().invoke(app, ["exercises", "list"]).exit_code
+0
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from ehr_sandbox.errors import ExerciseError
+
+
+def _list(topic: str | None) -> None:
+    from ehr_sandbox import exercises
+
+    rows = exercises.catalog(topic=topic)
+    if not rows:
+        raise ExerciseError(f"topic: no exercises in topic {topic!r}")
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        typer.echo(
+            f"{r['id']:<{width}}  {r['minutes']:>3} min  {r['title']}  [{', '.join(r['competencies'])}]"
+        )
+
+
+def _show(exercise_id: str, student: str | None, course_file: Path | None) -> None:
+    from ehr_sandbox import exercises
+    from ehr_sandbox.exercises.competencies import describe, exam_areas
+
+    ex = exercises.get(exercise_id)
+    typer.echo(f"{ex.id}: {ex.title}")
+    if ex.summary:
+        typer.echo(ex.summary)
+    typer.echo(
+        f"topic: {ex.topic}; about {ex.minutes} min; work as: {ex.role}; max score: {ex.max_score:g}"
+    )
+    typer.echo("competencies: " + "; ".join(describe(c) for c in ex.competencies))
+    typer.echo("prepares for: " + ", ".join(exam_areas(ex.competencies)))
+    typer.echo("criteria:")
+    for c in ex.criteria:
+        typer.echo(f"  - {c.name} ({c.points:g}): {c.why}")
+    if student:
+        course = exercises.Course.load(course_file) if course_file else None
+        att = (
+            exercises.start(exercise_id, student, course=course)
+            if course is None
+            else course.review(student, exercise_id)
+        )
+        typer.echo("")
+        typer.echo(att.instructions)
+
+
+def _start(exercise_id: str, student: str, db: Path, course_file: Path | None) -> None:
+    from ehr_sandbox import exercises
+
+    course = exercises.Course.load(course_file) if course_file else None
+    att = exercises.start(exercise_id, student, course=course, path=db)
+    att.sandbox.close()
+    typer.echo(att.instructions)
+    typer.echo("")
+    typer.echo(f"Saved to {db}. Open it with: exercises.open_attempt({str(db)!r})")
+
+
+def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -> bool:
+    from ehr_sandbox import exercises
+
+    course = exercises.Course.load(course_file) if course_file else None
+    att = exercises.open_attempt(db, course=course)
+    try:
+        if att.exercise.id != exercise_id:
+            raise ExerciseError(
+                f"db: {db} holds an attempt at {att.exercise.id}, not {exercise_id}"
+            )
+        if att.student != student:
+            raise ExerciseError(f"db: {db} holds {att.student!r}'s attempt, not {student!r}'s")
+        result = att.check()
+    finally:
+        att.sandbox.close()
+    typer.echo(result.feedback)
+    return result.passed
+
+
+def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool) -> None:
+    from ehr_sandbox.exercises import Course
+
+    if fmt not in ("canvas", "moodle"):
+        raise ExerciseError(f"format: expected 'canvas' or 'moodle' (found {fmt!r})")
+    course = Course.load(course_file)
+    frame = course.gradebook(out=out, format=fmt, include_late=include_late)  # type: ignore[arg-type]
+    typer.echo(frame.to_string())
+    if out is not None:
+        typer.echo(f"wrote {out} ({fmt})")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``exercises`` (list, show, start, check) and ``gradebook`` to ``app``."""
+    group = typer.Typer(
+        help="Self-grading exercises: list, show, start and check.", no_args_is_help=True
+    )
+
+    @group.command("list")
+    def list_cmd(topic: str = typer.Option(None, help="Only this topic (e.g. records).")) -> None:
+        """List the exercise catalogue."""
+        _list(topic)
+
+    @group.command("show")
+    def show_cmd(
+        exercise_id: str = typer.Argument(..., help="Exercise id, e.g. records/correction."),
+        student: str = typer.Option(
+            None, help="Also render this student's variant of the instructions."
+        ),
+        course: Path = typer.Option(None, help="Course JSON file (its salt decides the variant)."),
+    ) -> None:
+        """Describe one exercise (criteria, competencies; a student's instructions)."""
+        _show(exercise_id, student, course)
+
+    @group.command("start")
+    def start_cmd(
+        exercise_id: str = typer.Argument(..., help="Exercise id."),
+        student: str = typer.Option(..., help="Student id."),
+        db: Path = typer.Option(..., help="New sandbox file for the attempt."),
+        course: Path = typer.Option(None, help="Course JSON file."),
+    ) -> None:
+        """Create a student's attempt in a sandbox file and print the instructions."""
+        _start(exercise_id, student, db, course)
+
+    @group.command("check")
+    def check_cmd(
+        exercise_id: str = typer.Argument(..., help="Exercise id."),
+        student: str = typer.Option(..., help="Student id."),
+        db: Path = typer.Option(..., help="The attempt's sandbox file."),
+        course: Path = typer.Option(None, help="Course JSON file to record the result in."),
+    ) -> None:
+        """Grade the work saved in a sandbox file (exit 0 passed, 1 not passed)."""
+        if not _check(exercise_id, student, db, course):
+            raise typer.Exit(1)
+
+    app.add_typer(group, name="exercises")
+
+    @app.command("gradebook")
+    def gradebook_cmd(
+        course: Path = typer.Option(..., help="Course JSON file."),
+        out: Path = typer.Option(None, help="Write an LMS-importable CSV here."),
+        format: str = typer.Option("canvas", help="canvas or moodle."),
+        include_late: bool = typer.Option(
+            False, help="Count results submitted after the due date."
+        ),
+    ) -> None:
+        """Show a course's gradebook; write it as a Canvas or Moodle CSV."""
+        _gradebook(course, out, format, include_late)

@@ -1,0 +1,229 @@
+"""Small FHIR helpers shared by the built-in exercises (building and reading resources).
+
+>>> obs = blood_pressure("Patient/p1", 138, 84, "2026-01-05T08:30:00+00:00")
+>>> bp_values(obs)
+(138, 84)
+>>> patient_label({"name": [{"given": ["Ana", "M"], "family": "Ruiz"}], "birthDate": "1980-02-03",
+...                "identifier": [{"system": MRN_SYSTEM, "value": "MRN1"}]})
+'Ana M Ruiz'
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ehr_sandbox.errors import ExerciseError
+
+__all__ = [
+    "BP_PANEL",
+    "DIASTOLIC",
+    "MRN_SYSTEM",
+    "SYSTOLIC",
+    "blood_pressure",
+    "bp_values",
+    "document_text",
+    "mrn",
+    "parse_instant",
+    "patient_facts",
+    "patient_label",
+    "progress_note",
+    "ref_id",
+    "visible_patients",
+]
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
+BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
+VITALS_CATEGORY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "vital-signs",
+            "display": "Vital Signs",
+        }
+    ]
+}
+
+
+def _mmhg(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+
+
+def blood_pressure(subject: str, systolic: int, diastolic: int, effective: str) -> dict[str, Any]:
+    """A US Core blood-pressure panel Observation (LOINC 85354-9, UCUM mm[Hg])."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [VITALS_CATEGORY],
+        "code": {
+            "coding": [
+                {
+                    "system": LOINC,
+                    "code": BP_PANEL,
+                    "display": "Blood pressure panel with all children optional",
+                }
+            ],
+            "text": "Blood pressure",
+        },
+        "subject": {"reference": subject},
+        "effectiveDateTime": effective,
+        "component": [
+            {
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": SYSTOLIC, "display": "Systolic blood pressure"}
+                    ]
+                },
+                "valueQuantity": _mmhg(systolic),
+            },
+            {
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": DIASTOLIC, "display": "Diastolic blood pressure"}
+                    ]
+                },
+                "valueQuantity": _mmhg(diastolic),
+            },
+        ],
+    }
+
+
+def bp_values(obs: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(systolic, diastolic) of a blood-pressure Observation (None where absent)."""
+    out: dict[str, int | None] = {SYSTOLIC: None, DIASTOLIC: None}
+    for comp in obs.get("component", []) or []:
+        for coding in (comp.get("code") or {}).get("coding", []):
+            if coding.get("code") in out:
+                value = (comp.get("valueQuantity") or {}).get("value")
+                out[coding["code"]] = int(value) if isinstance(value, int | float) else None
+    return out[SYSTOLIC], out[DIASTOLIC]
+
+
+def is_bp(obs: Mapping[str, Any]) -> bool:
+    """True for a blood-pressure panel Observation.
+
+    >>> is_bp(blood_pressure("Patient/p", 120, 80, "2026-01-01T08:00:00+00:00"))
+    True
+    """
+    return any(c.get("code") == BP_PANEL for c in (obs.get("code") or {}).get("coding", []))
+
+
+def progress_note(
+    subject: str, author: str, text: str, when: str, *, title: str = "Progress note"
+) -> dict[str, Any]:
+    """A DocumentReference holding a plain-text clinical note (LOINC 11506-3)."""
+    return {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "docStatus": "final",
+        "type": {
+            "coding": [{"system": LOINC, "code": "11506-3", "display": "Progress note"}],
+            "text": title,
+        },
+        "subject": {"reference": subject},
+        "date": when,
+        "author": [{"reference": author}],
+        "description": title,
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(text.encode()).decode(),
+                    "title": title,
+                }
+            }
+        ],
+    }
+
+
+def document_text(doc: Mapping[str, Any]) -> str:
+    """The plain text of a DocumentReference's attachments (data decoded), joined.
+
+    >>> document_text(progress_note("Patient/p", "Practitioner/d", "Hello", "2026-01-01T08:00:00+00:00"))
+    'Hello'
+    """
+    parts = []
+    for content in doc.get("content", []) or []:
+        att = content.get("attachment") or {}
+        if att.get("data"):
+            try:
+                parts.append(base64.b64decode(att["data"]).decode("utf-8", "replace"))
+            except (ValueError, TypeError):
+                continue
+    return "\n".join(parts)
+
+
+def patient_label(patient: Mapping[str, Any]) -> str:
+    """The patient's name as people read it (given names, then family)."""
+    name = (patient.get("name") or [{}])[0]
+    return " ".join([*name.get("given", []), name.get("family", "")]).strip() or patient.get(
+        "id", "?"
+    )
+
+
+def mrn(patient: Mapping[str, Any]) -> str:
+    """The patient's MRN ('' when absent)."""
+    for ident in patient.get("identifier", []) or []:
+        if ident.get("system") == MRN_SYSTEM:
+            return str(ident.get("value", ""))
+    return ""
+
+
+def patient_facts(patient: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """``{prefix}_id``, ``_name``, ``_dob``, ``_mrn`` facts for instructions and graders.
+
+    >>> patient_facts({"id": "p1", "name": [{"family": "Ruiz"}], "birthDate": "1980-02-03"}, "right")["right_dob"]
+    '1980-02-03'
+    """
+    return {
+        f"{prefix}_id": str(patient["id"]),
+        f"{prefix}_name": patient_label(patient),
+        f"{prefix}_dob": str(patient.get("birthDate", "unknown")),
+        f"{prefix}_mrn": mrn(patient) or "(none)",
+    }
+
+
+def visible_patients(sandbox: Any, username: str, *, minimum: int = 1) -> list[dict[str, Any]]:
+    """Living patients ``username`` may see in this sandbox, sorted by id (deterministic)."""
+    session = sandbox.login(username)
+    found = [
+        p
+        for p in session.search("Patient").fetch()
+        if not p.get("deceasedDateTime") and not p.get("deceasedBoolean")
+    ]
+    found.sort(key=lambda p: p["id"])
+    if len(found) < minimum:
+        raise ExerciseError(
+            f"setup: {username} can see {len(found)} patient(s) in this sandbox; the exercise needs at "
+            f"least {minimum} (generate a larger sandbox)"
+        )
+    return found
+
+
+def ref_id(reference: Mapping[str, Any] | None) -> str:
+    """The id part of a ``{"reference": "Type/id"}`` ('' when absent).
+
+    >>> ref_id({"reference": "Patient/p1"})
+    'p1'
+    """
+    ref = (reference or {}).get("reference", "")
+    return ref.split("/")[1] if ref.count("/") >= 1 else ""
+
+
+def parse_instant(text: str | None) -> datetime | None:
+    """A timezone-aware datetime from FHIR dateTime text (None when absent or date-only).
+
+    >>> parse_instant("2026-01-04T15:30:00+00:00").hour
+    15
+    """
+    if not text or "T" not in text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo is not None else None

@@ -1,0 +1,452 @@
+"""Instructor side: a course with students, assignments, results, gradebook and competencies.
+
+A course is saved as one JSON file (``course.save("course.json")``; ``Course.load``) so the
+CLI can build the gradebook. Results come from ``Attempt.check()`` of attempts started with
+``course=`` (recorded at once) or from attempt sandbox files (:meth:`Course.collect`).
+
+Gradebook rule: for each student and assignment, the best score among the results that count
+(not late, unless ``include_late=True``); attempts over the limit are refused at check time.
+
+>>> from datetime import datetime, UTC
+>>> c = Course("MA 101", salt="s3cret", clock=lambda: datetime(2026, 1, 5, tzinfo=UTC))
+>>> c.enroll("alice", name="Alice Adams", email="alice@example.edu")
+>>> _ = c.assign("records/correction", due="2026-01-10T23:59:00+00:00", max_attempts=2)
+>>> c.attempts_used("alice", "records/correction")
+0
+>>> list(c.gradebook().columns)
+['records/correction']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.exercises.attempt import Result
+from ehr_sandbox.exercises.variants import Variant
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ehr_sandbox.exercises.attempt import Attempt
+
+__all__ = ["Assignment", "Course", "Student"]
+
+FORMAT_VERSION = 1
+
+
+def _parse_due(due: datetime | date | str | None) -> datetime | None:
+    if due is None:
+        return None
+    if isinstance(due, str):
+        try:
+            due = datetime.fromisoformat(due) if "T" in due else date.fromisoformat(due)
+        except ValueError:
+            raise ExerciseError(f"due: expected an ISO date or datetime (found {due!r})") from None
+    if isinstance(due, datetime):
+        if due.tzinfo is None:
+            raise ExerciseError(
+                f"due: expected a timezone-aware datetime, e.g. 2026-01-10T23:59:00+00:00 (found {due.isoformat()!r})"
+            )
+        return due
+    if isinstance(due, date):
+        # A bare date means "by the end of that day" (UTC).
+        return datetime(due.year, due.month, due.day, 23, 59, 59, tzinfo=UTC)
+    raise ExerciseError(f"due: expected a date, datetime or ISO string (found {due!r})")
+
+
+@dataclass(frozen=True)
+class Student:
+    """An enrolled student; ``id`` is what variants are derived from (e.g. the LMS login).
+
+    >>> Student("alice").display
+    'alice'
+    """
+
+    id: str
+    name: str = ""
+    email: str = ""
+    section: str = ""
+    sis_id: str = ""
+    lms_id: str = ""
+
+    @property
+    def display(self) -> str:
+        """Name for gradebooks (the id when no name is known)."""
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An exercise assigned in a course, with an optional due date and attempt limit.
+
+    >>> Assignment("records/correction", due=None, max_attempts=3).max_attempts
+    3
+    """
+
+    exercise_id: str
+    due: datetime | None = None
+    max_attempts: int | None = None
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**asdict(self), "due": self.due.isoformat() if self.due else None}
+
+
+class Course:
+    """A course: ``Course(name, salt)``, then ``enroll``, ``assign``, ``start``, ``gradebook``."""
+
+    def __init__(
+        self,
+        name: str,
+        salt: str,
+        *,
+        path: str | Path | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ExerciseError(f"course name: expected a non-empty string (found {name!r})")
+        if not isinstance(salt, str) or len(salt) < 4:
+            raise ExerciseError("course salt: expected a secret string of at least 4 characters")
+        self.name = name
+        self.salt = salt
+        self.path = Path(path) if path is not None else None
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.students: dict[str, Student] = {}
+        self.assignments: dict[str, Assignment] = {}
+        self._results: list[dict[str, Any]] = []
+
+    def now(self) -> datetime:
+        """The course clock (wall clock by default; injectable for tests and replays)."""
+        return self._clock()
+
+    # -- roster and assignments ---------------------------------------------------------
+    def enroll(
+        self,
+        student: str,
+        *,
+        name: str = "",
+        email: str = "",
+        section: str = "",
+        sis_id: str = "",
+        lms_id: str = "",
+    ) -> None:
+        """Enroll a student (re-enrolling updates their details)."""
+        if not isinstance(student, str) or not student.strip():
+            raise ExerciseError(f"student: expected a non-empty id (found {student!r})")
+        self.students[student] = Student(student, name, email, section, sis_id, lms_id)
+        self._autosave()
+
+    def enroll_many(self, students: Iterable[str | dict[str, str]]) -> None:
+        """Enroll ids or dicts with ``id`` and optional name/email/section/sis_id/lms_id."""
+        for s in students:
+            if isinstance(s, str):
+                self.enroll(s)
+            else:
+                data = dict(s)
+                self.enroll(data.pop("id"), **data)
+
+    def assign(
+        self,
+        exercise_id: str,
+        *,
+        due: datetime | date | str | None = None,
+        max_attempts: int | None = None,
+    ) -> Assignment:
+        """Assign an exercise (it must exist in the catalogue)."""
+        from ehr_sandbox.exercises.registry import get
+
+        ex = get(exercise_id)
+        if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+            raise ExerciseError(
+                f"max_attempts: expected a positive integer or None (found {max_attempts!r})"
+            )
+        a = Assignment(exercise_id, _parse_due(due), max_attempts, ex.title)
+        self.assignments[exercise_id] = a
+        self._autosave()
+        return a
+
+    def assignment(self, exercise_id: str) -> Assignment | None:
+        """The assignment of ``exercise_id`` in this course, if any."""
+        return self.assignments.get(exercise_id)
+
+    def require_can_start(self, student: str, exercise_id: str) -> None:
+        """Raise ExerciseError unless the student is enrolled and the exercise assigned."""
+        if student not in self.students:
+            raise ExerciseError(
+                f"student: {student!r} is not enrolled in course {self.name!r}; enroll them with course.enroll({student!r})"
+            )
+        if exercise_id not in self.assignments:
+            raise ExerciseError(
+                f"exercise: {exercise_id!r} is not assigned in course {self.name!r}; assign it with course.assign({exercise_id!r})"
+            )
+
+    def start(self, exercise_id: str, student: str, **kwargs: Any) -> Attempt:
+        """Start a student's attempt in this course (see ``exercises.start``)."""
+        from ehr_sandbox.exercises.registry import start
+
+        return start(exercise_id, student, course=self, **kwargs)
+
+    def variant(self, student: str, exercise_id: str) -> Variant:
+        """The student's variant (instructors can regenerate it with ``review``)."""
+        return Variant.of(self.salt, student, exercise_id)
+
+    def review(self, student: str, exercise_id: str) -> Attempt:
+        """Regenerate a student's start state to look at it; nothing is recorded in the course."""
+        from ehr_sandbox.exercises.attempt import Attempt
+        from ehr_sandbox.exercises.registry import get
+
+        self.require_can_start(student, exercise_id)
+        return Attempt.create(get(exercise_id), self.variant(student, exercise_id))
+
+    # -- results ------------------------------------------------------------------------------
+    def attempts_used(self, student: str, exercise_id: str) -> int:
+        """How many results the course holds for this student and exercise."""
+        return sum(
+            1 for r in self._results if r["student"] == student and r["exercise_id"] == exercise_id
+        )
+
+    def record(self, result: Result | dict[str, Any]) -> bool:
+        """Record a result (ignored if already recorded); returns True if it was new."""
+        data = (
+            result.to_dict() if isinstance(result, Result) else Result.from_dict(result).to_dict()
+        )
+        key = (data["student"], data["exercise_id"], data["attempt"], data["checked_at"])
+        if any(
+            (r["student"], r["exercise_id"], r["attempt"], r["checked_at"]) == key
+            for r in self._results
+        ):
+            return False
+        a = self.assignments.get(data["exercise_id"])
+        if a is not None and a.due is not None and data.get("checked_at"):
+            data["late"] = data.get("late") or datetime.fromisoformat(data["checked_at"]) > a.due
+        self._results.append(data)
+        self._autosave()
+        return True
+
+    def collect(self, sources: Iterable[Any]) -> int:
+        """Record the results stored in attempt sandboxes or sandbox files; returns how many were new."""
+        from ehr_sandbox.exercises import persistence
+
+        new = 0
+        for src in sources:
+            if isinstance(src, str | Path):
+                from ehr_sandbox.sandbox import Sandbox
+
+                sb = Sandbox.open(str(src))
+                try:
+                    rows = persistence.load_results(sb)
+                finally:
+                    sb.close()
+            else:
+                rows = persistence.load_results(getattr(src, "sandbox", src))
+            for row in rows:
+                if row["student"] in self.students and row["exercise_id"] in self.assignments:
+                    new += self.record(row)
+        return new
+
+    def results(self, student: str | None = None, exercise_id: str | None = None) -> list[Result]:
+        """Recorded results, oldest first, optionally filtered."""
+        return [
+            Result.from_dict(r)
+            for r in self._results
+            if (student is None or r["student"] == student)
+            and (exercise_id is None or r["exercise_id"] == exercise_id)
+        ]
+
+    def _best(self, include_late: bool) -> dict[tuple[str, str], dict[str, Any]]:
+        best: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in self._results:
+            if r.get("late") and not include_late:
+                continue
+            k = (r["student"], r["exercise_id"])
+            if k not in best or r["score"] > best[k]["score"]:
+                best[k] = r
+        return best
+
+    # -- gradebook ----------------------------------------------------------------------------
+    def gradebook(
+        self,
+        out: str | Path | None = None,
+        *,
+        format: Literal["canvas", "moodle"] = "canvas",
+        include_late: bool = False,
+    ) -> pd.DataFrame:
+        """Student x assignment points (best counted result; NaN = nothing counted yet).
+
+        With ``out`` also writes a CSV that Canvas (``format="canvas"``: Student, ID, SIS User
+        ID, SIS Login ID, Section, then one column per assignment) or Moodle (``"moodle"``:
+        Username and Email address identifier columns, then one column per grade item) imports.
+        """
+        import pandas as pd
+
+        best = self._best(include_late)
+        ids = list(self.assignments)
+        data = {
+            ex_id: [
+                best[(s, ex_id)]["score"] if (s, ex_id) in best else float("nan")
+                for s in self.students
+            ]
+            for ex_id in ids
+        }
+        frame = pd.DataFrame(
+            data, index=pd.Index(list(self.students), name="student"), columns=ids, dtype=float
+        )
+        if out is not None:
+            self._write_lms_csv(frame, Path(out), format)
+        return frame
+
+    def _column_title(self, exercise_id: str) -> str:
+        a = self.assignments[exercise_id]
+        return f"{a.title} ({exercise_id})" if a.title else exercise_id
+
+    def _write_lms_csv(self, frame: pd.DataFrame, out: Path, fmt: str) -> None:
+        import pandas as pd
+
+        people = [self.students[s] for s in frame.index]
+        cols = {ex_id: self._column_title(ex_id) for ex_id in frame.columns}
+        if fmt == "canvas":
+            ident = pd.DataFrame(
+                {
+                    "Student": [p.display for p in people],
+                    "ID": [p.lms_id for p in people],
+                    "SIS User ID": [p.sis_id or p.id for p in people],
+                    "SIS Login ID": [p.id for p in people],
+                    "Section": [p.section for p in people],
+                }
+            )
+        elif fmt == "moodle":
+            ident = pd.DataFrame(
+                {"Username": [p.id for p in people], "Email address": [p.email for p in people]}
+            )
+        else:
+            raise ExerciseError(f"format: expected 'canvas' or 'moodle' (found {fmt!r})")
+        grades = frame.rename(columns=cols).reset_index(drop=True)
+        table = pd.concat([ident, grades], axis=1)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename: a failed write never leaves half a gradebook.
+        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".csv.tmp")
+        os.close(fd)
+        try:
+            table.to_csv(tmp, index=False, float_format="%g")
+            os.replace(tmp, out)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def competency_report(self, *, include_late: bool = False) -> pd.DataFrame:
+        """Student x competency -> demonstrated (passed a counted attempt of a tagged exercise)."""
+        import pandas as pd
+
+        from ehr_sandbox.exercises.registry import get
+
+        tags = {ex_id: get(ex_id).competencies for ex_id in self.assignments}
+        comps = sorted({c for cs in tags.values() for c in cs}, key=_competency_sort_key)
+        shown = {(s, c): False for s in self.students for c in comps}
+        for r in self._results:
+            if (
+                not r["passed"]
+                or (r.get("late") and not include_late)
+                or r["exercise_id"] not in tags
+            ):
+                continue
+            for c in tags[r["exercise_id"]]:
+                if (r["student"], c) in shown:
+                    shown[(r["student"], c)] = True
+        return pd.DataFrame(
+            [[shown[(s, c)] for c in comps] for s in self.students],
+            index=pd.Index(list(self.students), name="student"),
+            columns=comps,
+            dtype=bool,
+        )
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form of the whole course."""
+        return {
+            "format": FORMAT_VERSION,
+            "name": self.name,
+            "salt": self.salt,
+            "students": [asdict(s) for s in self.students.values()],
+            "assignments": [a.to_dict() for a in self.assignments.values()],
+            "results": self._results,
+        }
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the course JSON (atomically) and remember the path for automatic saves."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ExerciseError("course save: no path given and the course has none")
+        self.path = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".json.tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, indent=2, sort_keys=True)
+        os.replace(tmp, target)
+        return target
+
+    def _autosave(self) -> None:
+        if self.path is not None:
+            self.save()
+
+    @classmethod
+    def load(cls, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> Course:
+        """Read a course JSON written by :meth:`save`."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ExerciseError(f"course: no course file at {p}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ExerciseError(f"course {p}: not a course JSON file ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ExerciseError(
+                f"course {p}: format: expected {FORMAT_VERSION} (found {data.get('format') if isinstance(data, dict) else data!r})"
+            )
+        try:
+            c = cls(data["name"], data["salt"], clock=clock)
+            c.students = {s["id"]: Student(**s) for s in data.get("students", [])}
+            c.assignments = {
+                a["exercise_id"]: Assignment(
+                    a["exercise_id"],
+                    _parse_due(a.get("due")),
+                    a.get("max_attempts"),
+                    a.get("title", ""),
+                )
+                for a in data.get("assignments", [])
+            }
+            c._results = list(data.get("results", []))
+        except (KeyError, TypeError) as exc:
+            raise ExerciseError(f"course {p}: missing or malformed field {exc}") from None
+        c.path = p
+        return c
+
+    def __repr__(self) -> str:
+        return f"<Course {self.name!r}: {len(self.students)} students, {len(self.assignments)} assignments, {len(self._results)} results>"
+
+
+def _competency_sort_key(code: str) -> tuple[int, str, int]:
+    roman = {
+        "I": 1,
+        "II": 2,
+        "III": 3,
+        "IV": 4,
+        "V": 5,
+        "VI": 6,
+        "VII": 7,
+        "VIII": 8,
+        "IX": 9,
+        "X": 10,
+        "XI": 11,
+        "XII": 12,
+    }
+    parts = code.split(".")
+    num = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+    return (roman.get(parts[0], 99), parts[1] if len(parts) > 1 else "", num)

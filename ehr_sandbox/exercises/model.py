@@ -1,0 +1,283 @@
+"""The declarative shape of an exercise: what it sets up, asks, grades and hints.
+
+An instructor can define a new exercise in a notebook cell and ``register()`` it, or put it in
+a ``.py`` file of their course folder (see :func:`ehr_sandbox.exercises.registry.load_file`).
+
+>>> ex = Exercise(
+...     id="demo/hello",
+...     title="Say hello",
+...     topic="demo",
+...     competencies=("X.P.3",),
+...     minutes=5,
+...     role="ma.garcia",
+...     setup=lambda sandbox, variant: {"name": "Ada"},
+...     instructions="Greet **{name}**.",
+...     criteria=(Criterion("greeted", 1, lambda ctx: (True, "a greeting", "a greeting"), "Courtesy matters."),),
+...     solution=Solution(lambda att: None),
+... )
+>>> ex.max_score
+1.0
+>>> ex.render_instructions({"name": "Ada"})
+'Greet **Ada**.'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.exercises.competencies import exam_areas, require_known
+
+if TYPE_CHECKING:
+    from ehr_sandbox.exercises.attempt import Attempt
+    from ehr_sandbox.exercises.grading import GradingContext
+    from ehr_sandbox.exercises.variants import Variant
+
+__all__ = ["Check", "Criterion", "Exercise", "Hint", "Solution"]
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)+$")
+
+
+class Check(NamedTuple):
+    """What a criterion's check found: passed, what was found, what was expected, advice.
+
+    ``advice`` is the short rule of thumb shown for the typical mistake (e.g. "never delete;
+    void with a reason").
+
+    >>> Check(False, "no reason", "a reason", "a correction needs a reason").passed
+    False
+    """
+
+    passed: bool
+    found: str
+    expected: str
+    advice: str = ""
+
+
+CheckFn = Callable[["GradingContext"], "Check | tuple[bool, str, str] | tuple[bool, str, str, str]"]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One graded point of an exercise.
+
+    ``check(ctx)`` returns ``(passed, found, expected)`` or a :class:`Check`; ``why`` is one
+    sentence of the rule it enforces (HIPAA section, documentation standard, competency).
+
+    >>> c = Criterion("reason given", 2, lambda ctx: (False, "no reason", "a reason"), "Corrections carry a reason.")
+    >>> c.run(None)
+    Check(passed=False, found='no reason', expected='a reason', advice='')
+    """
+
+    name: str
+    points: float
+    check: CheckFn
+    why: str
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ExerciseError(f"criterion: name must be a non-empty string (found {self.name!r})")
+        if not isinstance(self.points, int | float) or self.points <= 0:
+            raise ExerciseError(
+                f"criterion {self.name!r}: points must be a positive number (found {self.points!r})"
+            )
+        if not self.why:
+            raise ExerciseError(f"criterion {self.name!r}: why must say which rule it enforces")
+
+    def run(self, ctx: GradingContext | None) -> Check:
+        """Run the check and normalise its answer to a :class:`Check`."""
+        out = self.check(ctx)  # type: ignore[arg-type]
+        if isinstance(out, Check):
+            return out
+        if isinstance(out, tuple) and len(out) in (3, 4):
+            return Check(
+                bool(out[0]), str(out[1]), str(out[2]), str(out[3]) if len(out) == 4 else ""
+            )
+        raise ExerciseError(
+            f"criterion {self.name!r}: check must return (passed, found, expected[, advice]) (found {out!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A hint, and the points it costs when used (0 by default).
+
+    >>> Hint("Look at the patient's date of birth.", cost=0.5).cost
+    0.5
+    """
+
+    text: str
+    cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cost < 0:
+            raise ExerciseError(f"hint: cost must be >= 0 (found {self.cost!r})")
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A scripted way of doing the exercise, applied to an attempt.
+
+    The reference solution has ``fails=None``; a wrong solution names the criterion it must
+    fail and a fragment of the feedback that criterion must give.
+
+    >>> Solution(lambda att: None, fails="reason given", message="needs a reason").is_reference
+    False
+    """
+
+    apply: Callable[[Attempt], None]
+    fails: str | None = None
+    message: str | None = None
+    description: str = ""
+
+    @property
+    def is_reference(self) -> bool:
+        """True for a solution expected to score full marks."""
+        return self.fails is None
+
+
+def _as_solution(value: Solution | tuple[Any, ...], where: str) -> Solution:
+    if isinstance(value, Solution):
+        return value
+    if isinstance(value, tuple) and len(value) == 3 and callable(value[0]):
+        return Solution(value[0], fails=value[1], message=value[2])
+    raise ExerciseError(
+        f"{where}: expected a Solution or (fn, criterion name, message) (found {value!r})"
+    )
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A self-grading exercise (see EXERCISES.md "Shape").
+
+    ``setup(sandbox, variant) -> facts`` prepares the scenario in the attempt's sandbox and
+    returns the JSON-serialisable facts the instructions template and the criteria use.
+    ``role`` is the username the student works as; ``grader`` the username the grader reads
+    the record as (the role's by default). ``patients`` sizes the attempt's own sandbox.
+    ``pass_fraction`` is the share of criterion points needed to pass (hint costs lower the
+    score, not the pass).
+    """
+
+    id: str
+    title: str
+    topic: str
+    competencies: tuple[str, ...]
+    minutes: int
+    role: str
+    setup: Callable[[Any, Variant], dict[str, Any]]
+    instructions: str
+    criteria: tuple[Criterion, ...]
+    solution: Solution
+    hints: tuple[Hint, ...] = ()
+    wrong_solutions: Mapping[str, Solution] = field(default_factory=dict)
+    summary: str = ""
+    grader: str | None = None
+    patients: int = 15
+    reference_date: str = "2026-01-01"
+    pass_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _ID.match(self.id):
+            raise ExerciseError(
+                f"exercise id: expected 'topic/name' in lower case with hyphens (found {self.id!r})"
+            )
+        for name in ("title", "topic", "role", "instructions"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ExerciseError(f"exercise {self.id}: {name} must be a non-empty string")
+        object.__setattr__(self, "competencies", require_known(self.competencies))
+        object.__setattr__(self, "criteria", tuple(self.criteria))
+        object.__setattr__(
+            self, "hints", tuple(h if isinstance(h, Hint) else Hint(str(h)) for h in self.hints)
+        )
+        if not self.criteria:
+            raise ExerciseError(f"exercise {self.id}: criteria must not be empty")
+        names = [c.name for c in self.criteria]
+        if len(set(names)) != len(names):
+            raise ExerciseError(
+                f"exercise {self.id}: criteria names must be unique (found {names})"
+            )
+        if not isinstance(self.minutes, int) or self.minutes <= 0:
+            raise ExerciseError(
+                f"exercise {self.id}: minutes must be a positive integer (found {self.minutes!r})"
+            )
+        if not 0 < self.pass_fraction <= 1:
+            raise ExerciseError(
+                f"exercise {self.id}: pass_fraction must be in (0, 1] (found {self.pass_fraction!r})"
+            )
+        if not callable(self.setup):
+            raise ExerciseError(
+                f"exercise {self.id}: setup must be callable(sandbox, variant) -> dict"
+            )
+        ref = _as_solution(self.solution, f"exercise {self.id}: solution")
+        if not ref.is_reference:
+            raise ExerciseError(
+                f"exercise {self.id}: the reference solution must not name a failing criterion"
+            )
+        object.__setattr__(self, "solution", ref)
+        wrong = {
+            k: _as_solution(v, f"exercise {self.id}: wrong solution {k!r}")
+            for k, v in self.wrong_solutions.items()
+        }
+        for key, sol in wrong.items():
+            if sol.fails not in names or not sol.message:
+                raise ExerciseError(
+                    f"exercise {self.id}: wrong solution {key!r} must name one of the criteria {names} "
+                    f"and a message fragment (found fails={sol.fails!r}, message={sol.message!r})"
+                )
+        object.__setattr__(self, "wrong_solutions", wrong)
+
+    @property
+    def max_score(self) -> float:
+        """Sum of the criteria's points."""
+        return float(sum(c.points for c in self.criteria))
+
+    @property
+    def exams(self) -> list[str]:
+        """Certification exams this exercise prepares for (from its competencies)."""
+        return list(exam_areas(self.competencies))
+
+    def render_instructions(self, facts: Mapping[str, Any]) -> str:
+        """The Markdown instructions with this variant's facts filled in."""
+        try:
+            return self.instructions.format_map(dict(facts))
+        except KeyError as exc:
+            raise ExerciseError(
+                f"exercise {self.id}: instructions use {{{exc.args[0]}}} but setup returned no such fact "
+                f"(facts: {sorted(facts)})"
+            ) from None
+
+    def catalog_row(self) -> dict[str, Any]:
+        """The DataFrame-friendly summary row used by ``catalog()``.
+
+        >>> sorted(_demo().catalog_row())[:4]
+        ['competencies', 'exams', 'id', 'max_score']
+        """
+        return {
+            "id": self.id,
+            "title": self.title,
+            "topic": self.topic,
+            "competencies": list(self.competencies),
+            "minutes": self.minutes,
+            "role": self.role,
+            "max_score": self.max_score,
+            "exams": self.exams,
+        }
+
+
+def _demo() -> Exercise:
+    """A tiny exercise for doctests."""
+    return Exercise(
+        id="demo/hello",
+        title="Say hello",
+        topic="demo",
+        competencies=("X.P.3",),
+        minutes=5,
+        role="ma.garcia",
+        setup=lambda sandbox, variant: {},
+        instructions="Hello.",
+        criteria=(Criterion("ok", 1, lambda ctx: (True, "ok", "ok"), "Because."),),
+        solution=Solution(lambda att: None),
+    )

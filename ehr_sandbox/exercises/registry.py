@@ -1,0 +1,206 @@
+"""The exercise catalogue: register, look up, list, start and reopen attempts.
+
+Built-in exercises live in ``ehr_sandbox.exercises.catalog.*`` modules and register
+themselves when first needed; instructors add theirs with :func:`register` (a notebook cell)
+or :func:`load_file` / :func:`load_folder` (``.py`` files in a course folder).
+
+>>> from ehr_sandbox.exercises.model import _demo
+>>> register(_demo(), replace=True).id
+'demo/hello'
+>>> get("demo/hello").title
+'Say hello'
+>>> unregister("demo/hello")
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.exercises.attempt import Attempt
+from ehr_sandbox.exercises.model import Exercise
+from ehr_sandbox.exercises.variants import DEFAULT_SALT, Variant
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ehr_sandbox.exercises.course import Course
+
+__all__ = [
+    "BUILTIN_MODULES",
+    "catalog",
+    "get",
+    "load_file",
+    "load_folder",
+    "open_attempt",
+    "register",
+    "start",
+    "unregister",
+]
+
+BUILTIN_MODULES: tuple[str, ...] = ("ehr_sandbox.exercises.catalog.records",)
+"""Modules whose import registers the built-in exercises (later issues add theirs here)."""
+
+_REGISTRY: dict[str, Exercise] = {}
+_builtins_loaded = False
+
+
+def _ensure_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for name in BUILTIN_MODULES:
+            importlib.import_module(name)
+
+
+def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
+    """Add an exercise to the catalogue (``replace=True`` to redefine an id); returns it."""
+    if not isinstance(exercise, Exercise):
+        raise ExerciseError(f"register: expected an Exercise (found {type(exercise).__name__})")
+    if exercise.id in _REGISTRY and not replace and _REGISTRY[exercise.id] is not exercise:
+        raise ExerciseError(
+            f"register: exercise id {exercise.id!r} is already registered; pass replace=True to redefine it"
+        )
+    _REGISTRY[exercise.id] = exercise
+    return exercise
+
+
+def unregister(exercise_id: str) -> None:
+    """Remove an exercise from the catalogue (no error if absent)."""
+    _REGISTRY.pop(exercise_id, None)
+
+
+def get(exercise_id: str) -> Exercise:
+    """The exercise with this id, or ExerciseError listing close ids.
+
+    >>> get("records/no-such")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: exercise id: no exercise 'records/no-such'; see exercises.catalog() (records/... ids: records/addendum, records/amendment-request, records/correction, records/entered-in-error, records/late-entry, records/registration-update)
+    """
+    _ensure_builtins()
+    try:
+        return _REGISTRY[exercise_id]
+    except KeyError:
+        topic = exercise_id.split("/")[0] if isinstance(exercise_id, str) else ""
+        near = sorted(i for i in _REGISTRY if i.split("/")[0] == topic)
+        tail = f" ({topic}/... ids: {', '.join(near)})" if near else ""
+        raise ExerciseError(
+            f"exercise id: no exercise {exercise_id!r}; see exercises.catalog(){tail}"
+        ) from None
+
+
+def catalog(
+    *, topic: str | None = None, as_frame: bool = False
+) -> list[dict[str, Any]] | pd.DataFrame:
+    """The catalogue as rows (id, title, topic, competencies, minutes, role, max_score, exams).
+
+    >>> rows = catalog(topic="records")
+    >>> rows[0]["id"], len(rows) >= 6
+    ('records/entered-in-error', True)
+    """
+    _ensure_builtins()
+    rows = [ex.catalog_row() for ex in _REGISTRY.values() if topic is None or ex.topic == topic]
+    if as_frame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "id",
+                "title",
+                "topic",
+                "competencies",
+                "minutes",
+                "role",
+                "max_score",
+                "exams",
+            ],
+        )
+    return rows
+
+
+def start(
+    exercise_id: str,
+    student: str,
+    *,
+    course: Course | None = None,
+    sandbox: Any = None,
+    path: str | Path | None = None,
+    salt: str | None = None,
+) -> Attempt:
+    """Start ``student``'s variant of an exercise.
+
+    Without ``sandbox`` the attempt builds its own small sandbox from the variant's seed
+    (in memory, or in the file ``path`` so it can be checked later from the CLI). With a
+    ``course`` the course's salt is used and the student must be enrolled and the exercise
+    assigned; otherwise ``salt`` (default: the self-study salt).
+    """
+    exercise = get(exercise_id)
+    if course is not None:
+        course.require_can_start(student, exercise_id)
+        salt = course.salt
+    variant = Variant.of(salt or DEFAULT_SALT, student, exercise_id)
+    return Attempt.create(exercise, variant, sandbox=sandbox, path=path, course=course)
+
+
+def open_attempt(
+    path: str | Path,
+    *,
+    course: Course | None = None,
+    key: Any = None,
+    passphrase: str | None = None,
+) -> Attempt:
+    """Reopen an attempt saved in a sandbox file (``start(..., path=)`` or ``att.save()``)."""
+    from ehr_sandbox.exercises import persistence
+    from ehr_sandbox.sandbox import Sandbox
+
+    p = Path(path)
+    if not p.is_file():
+        raise ExerciseError(f"db: no sandbox file at {p}")
+    sandbox = Sandbox.open(str(p), key=key, passphrase=passphrase)
+    meta = persistence.load_attempt_meta(sandbox)
+    if meta is None:
+        sandbox.close()
+        raise ExerciseError(
+            f"db: {p} holds no exercise attempt (start one with exercises.start(..., path=))"
+        )
+    return Attempt.from_sandbox(sandbox, get(meta["exercise_id"]), course=course, path=str(p))
+
+
+def load_file(path: str | Path, *, replace: bool = True) -> list[Exercise]:
+    """Run an instructor's ``.py`` file and register every Exercise defined at its top level."""
+    p = Path(path)
+    if not p.is_file() or p.suffix != ".py":
+        raise ExerciseError(f"exercise file: expected an existing .py file (found {p})")
+    name = f"ehr_sandbox_course_exercises_{abs(hash(str(p.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise ExerciseError(f"exercise file: cannot load {p}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except ExerciseError:
+        raise
+    except Exception as exc:
+        raise ExerciseError(f"exercise file {p}: {type(exc).__name__}: {exc}") from None
+    found = [v for v in vars(module).values() if isinstance(v, Exercise)]
+    if not found:
+        raise ExerciseError(f"exercise file {p}: defines no Exercise at top level")
+    return [register(ex, replace=replace) for ex in found]
+
+
+def load_folder(folder: str | Path) -> list[Exercise]:
+    """Register the exercises of every ``.py`` file in a course folder (sorted by name)."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise ExerciseError(f"exercise folder: expected a directory (found {d})")
+    out: list[Exercise] = []
+    for f in sorted(d.glob("*.py")):
+        out.extend(load_file(f))
+    return out
