@@ -16,6 +16,7 @@ grades.csv`` writes the LMS CSV.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -111,37 +112,43 @@ def register(app: typer.Typer) -> None:
     )
 
     @group.command("list")
-    def list_cmd(topic: str = typer.Option(None, help="Only this topic (e.g. records).")) -> None:
+    def list_cmd(
+        topic: Annotated[str | None, typer.Option(help="Only this topic (e.g. records).")] = None,
+    ) -> None:
         """List the exercise catalogue."""
         _list(topic)
 
     @group.command("show")
     def show_cmd(
-        exercise_id: str = typer.Argument(..., help="Exercise id, e.g. records/correction."),
-        student: str = typer.Option(
-            None, help="Also render this student's variant of the instructions."
-        ),
-        course: Path = typer.Option(None, help="Course JSON file (its salt decides the variant)."),
+        exercise_id: Annotated[str, typer.Argument(help="Exercise id, e.g. records/correction.")],
+        student: Annotated[
+            str | None, typer.Option(help="Also render this student's variant of the instructions.")
+        ] = None,
+        course: Annotated[
+            Path | None, typer.Option(help="Course JSON file (its salt decides the variant).")
+        ] = None,
     ) -> None:
         """Describe one exercise (criteria, competencies; a student's instructions)."""
         _show(exercise_id, student, course)
 
     @group.command("start")
     def start_cmd(
-        exercise_id: str = typer.Argument(..., help="Exercise id."),
-        student: str = typer.Option(..., help="Student id."),
-        db: Path = typer.Option(..., help="New sandbox file for the attempt."),
-        course: Path = typer.Option(None, help="Course JSON file."),
+        exercise_id: Annotated[str, typer.Argument(help="Exercise id.")],
+        student: Annotated[str, typer.Option(help="Student id.")],
+        db: Annotated[Path, typer.Option(help="New sandbox file for the attempt.")],
+        course: Annotated[Path | None, typer.Option(help="Course JSON file.")] = None,
     ) -> None:
         """Create a student's attempt in a sandbox file and print the instructions."""
         _start(exercise_id, student, db, course)
 
     @group.command("check")
     def check_cmd(
-        exercise_id: str = typer.Argument(..., help="Exercise id."),
-        student: str = typer.Option(..., help="Student id."),
-        db: Path = typer.Option(..., help="The attempt's sandbox file."),
-        course: Path = typer.Option(None, help="Course JSON file to record the result in."),
+        exercise_id: Annotated[str, typer.Argument(help="Exercise id.")],
+        student: Annotated[str, typer.Option(help="Student id.")],
+        db: Annotated[Path, typer.Option(help="The attempt's sandbox file.")],
+        course: Annotated[
+            Path | None, typer.Option(help="Course JSON file to record the result in.")
+        ] = None,
     ) -> None:
         """Grade the work saved in a sandbox file (exit 0 passed, 1 not passed)."""
         if not _check(exercise_id, student, db, course):
@@ -151,12 +158,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("gradebook")
     def gradebook_cmd(
-        course: Path = typer.Option(..., help="Course JSON file."),
-        out: Path = typer.Option(None, help="Write an LMS-importable CSV here."),
-        format: str = typer.Option("canvas", help="canvas or moodle."),
-        include_late: bool = typer.Option(
-            False, help="Count results submitted after the due date."
-        ),
+        course: Annotated[Path, typer.Option(help="Course JSON file.")],
+        out: Annotated[Path | None, typer.Option(help="Write an LMS-importable CSV here.")] = None,
+        format: Annotated[str, typer.Option(help="canvas or moodle.")] = "canvas",
+        include_late: Annotated[
+            bool, typer.Option(help="Count results submitted after the due date.")
+        ] = False,
     ) -> None:
         """Show a course's gradebook; write it as a Canvas or Moodle CSV."""
         _gradebook(course, out, format, include_late)

@@ -362,7 +362,7 @@ class Attempt:
                 continue
             text = f"found {chk.found}; expected {chk.expected}."
             if chk.advice:
-                text += f" {chk.advice[0].upper()}{chk.advice[1:]}."
+                text += f" Rule of thumb: {chk.advice}."
             text += f" Why it matters: {crit.why}"
             out.append(
                 CriterionResult(

@@ -1,6 +1,6 @@
 """The exercise catalogue: register, look up, list, start and reopen attempts.
 
-Built-in exercises live in ``ehr_sandbox.exercises.catalog.*`` modules and register
+Built-in exercises live in ``ehr_sandbox.exercises.builtin.*`` modules and register
 themselves when first needed; instructors add theirs with :func:`register` (a notebook cell)
 or :func:`load_file` / :func:`load_folder` (``.py`` files in a course folder).
 
@@ -42,7 +42,7 @@ __all__ = [
     "unregister",
 ]
 
-BUILTIN_MODULES: tuple[str, ...] = ("ehr_sandbox.exercises.catalog.records",)
+BUILTIN_MODULES: tuple[str, ...] = ("ehr_sandbox.exercises.builtin.records",)
 """Modules whose import registers the built-in exercises (later issues add theirs here)."""
 
 _REGISTRY: dict[str, Exercise] = {}

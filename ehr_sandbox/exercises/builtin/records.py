@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.catalog.common import (
+from ehr_sandbox.exercises.builtin.common import (
     BP_PANEL,
     blood_pressure,
     bp_values,
