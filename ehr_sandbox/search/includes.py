@@ -73,7 +73,9 @@ def _reverse(store: Store, targets: Sequence[dict[str, Any]], inc: Include) -> l
     return out
 
 
-def resolve_includes(store: Store, results: Sequence[dict[str, Any]], query: SearchQuery) -> list[dict[str, Any]]:
+def resolve_includes(
+    store: Store, results: Sequence[dict[str, Any]], query: SearchQuery
+) -> list[dict[str, Any]]:
     """Resources brought in by the query's ``_include``/``_revinclude`` (not the results themselves).
 
     Non-iterate includes apply to the matches; ``:iterate`` ones also to what was included,
@@ -92,13 +94,21 @@ def resolve_includes(store: Store, results: Sequence[dict[str, Any]], query: Sea
         out.extend(new)
         return new
 
-    frontier = add([*(x for inc in query.include for x in _forward(store, results, inc)),
-                    *(x for inc in query.revinclude for x in _reverse(store, results, inc))])
+    frontier = add(
+        [
+            *(x for inc in query.include for x in _forward(store, results, inc)),
+            *(x for inc in query.revinclude for x in _reverse(store, results, inc)),
+        ]
+    )
     iterating_inc = [i for i in query.include if i.iterate]
     iterating_rev = [i for i in query.revinclude if i.iterate]
     rounds = 0
     while frontier and (iterating_inc or iterating_rev) and rounds < MAX_ITERATIONS:
         rounds += 1
-        frontier = add([*(x for inc in iterating_inc for x in _forward(store, frontier, inc)),
-                        *(x for inc in iterating_rev for x in _reverse(store, frontier, inc))])
+        frontier = add(
+            [
+                *(x for inc in iterating_inc for x in _forward(store, frontier, inc)),
+                *(x for inc in iterating_rev for x in _reverse(store, frontier, inc)),
+            ]
+        )
     return out

@@ -169,7 +169,9 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\([,|$\\])", r"\1", text)
 
 
-def _as_items(params: Mapping[str, Any] | list[tuple[str, Any]] | None, rtype: str) -> list[tuple[str, str]]:
+def _as_items(
+    params: Mapping[str, Any] | list[tuple[str, Any]] | None, rtype: str
+) -> list[tuple[str, str]]:
     raw: list[tuple[Any, Any]] = []
     if params is None:
         return []
@@ -181,7 +183,9 @@ def _as_items(params: Mapping[str, Any] | list[tuple[str, Any]] | None, rtype: s
         try:
             raw = [(k, v) for k, v in params]
         except (TypeError, ValueError):
-            raise _err(rtype, "(parameters)", "a mapping or a list of (name, value) pairs", params) from None
+            raise _err(
+                rtype, "(parameters)", "a mapping or a list of (name, value) pairs", params
+            ) from None
     out: list[tuple[str, str]] = []
     for k, v in raw:
         if not isinstance(k, str) or not k:
@@ -208,7 +212,12 @@ def _date_value(rtype: str, name: str, text: str) -> RangeValue:
     prefix, rest = _prefixed(rtype, name, text)
     rng = date_range(rest)
     if rng is None:
-        raise _err(rtype, name, "a date like [prefix]YYYY[-MM[-DD[Thh:mm[:ss][zone]]]] (prefixes eq ne gt lt ge le sa eb ap)", text)
+        raise _err(
+            rtype,
+            name,
+            "a date like [prefix]YYYY[-MM[-DD[Thh:mm[:ss][zone]]]] (prefixes eq ne gt lt ge le sa eb ap)",
+            text,
+        )
     return RangeValue(prefix, rng[0], rng[1])
 
 
@@ -239,14 +248,23 @@ def _reference_value(rtype: str, p: SearchParam, modifier: str | None, text: str
     if "/" in text:
         parts = split_reference(text)
         if parts is None or not is_resource_type(parts[0]):
-            raise _err(rtype, p.name, "a reference Type/id (or an id) with a FHIR resource type", text)
+            raise _err(
+                rtype, p.name, "a reference Type/id (or an id) with a FHIR resource type", text
+            )
         if targets and parts[0] not in targets:
             raise _err(rtype, p.name, f"a reference to {' or '.join(targets)}", text)
         return ReferenceValue((f"{parts[0]}/{parts[1]}",))
     if not ID_RE.match(text):
-        raise _err(rtype, p.name, "a reference Type/id or a FHIR id ([A-Za-z0-9-.], up to 64)", text)
+        raise _err(
+            rtype, p.name, "a reference Type/id or a FHIR id ([A-Za-z0-9-.], up to 64)", text
+        )
     if not targets:
-        raise _err(rtype, p.name, f"Type/id, or {p.name}:Type=id (this parameter can point at several types)", text)
+        raise _err(
+            rtype,
+            p.name,
+            f"Type/id, or {p.name}:Type=id (this parameter can point at several types)",
+            text,
+        )
     return ReferenceValue(tuple(f"{t}/{text}" for t in targets))
 
 
@@ -261,28 +279,42 @@ def _clause(rtype: str, key: str, text: str, depth: int) -> Clause:
         raise _err(rtype, key, "a modifier after ':'", key)
     if dot:
         if p.type != "reference":
-            raise _err(rtype, key, f"a chain only through a reference parameter ({name} is a {p.type})", key)
+            raise _err(
+                rtype,
+                key,
+                f"a chain only through a reference parameter ({name} is a {p.type})",
+                key,
+            )
         if not rest:
             raise _err(rtype, key, "a parameter name after '.'", key)
         if depth >= 3:
             raise _err(rtype, key, "at most 3 chained parameters", key)
         targets = (mod,) if mod else p.targets
         if mod and (not is_resource_type(mod) or (p.targets and mod not in p.targets)):
-            raise _err(rtype, key, f"a target type of {name}: {', '.join(p.targets) or 'a FHIR resource type'}", mod)
+            raise _err(
+                rtype,
+                key,
+                f"a target type of {name}: {', '.join(p.targets) or 'a FHIR resource type'}",
+                mod,
+            )
         if not targets:
             raise _err(rtype, key, f"{name}:Type.{rest} (give the target type of the chain)", key)
         inner_name = rest.partition(".")[0].partition(":")[0]
         usable = [t for t in targets if lookup(t, inner_name) is not None]
         if not usable:
-            raise _err(rtype, key, f"a search parameter of {' or '.join(targets)} after '.'", inner_name)
+            raise _err(
+                rtype, key, f"a search parameter of {' or '.join(targets)} after '.'", inner_name
+            )
         inner = tuple(_parse_items(t, [(rest, text)], depth + 1) for t in usable)
         return Clause(p, mod, (Chain(inner),))
-    if mod is not None and mod not in MODIFIERS[p.type]:
-        if not (p.type == "reference" and is_resource_type(mod) and (not p.targets or mod in p.targets)):
-            allowed = ", ".join(MODIFIERS[p.type]) or "none"
-            if p.type == "reference":
-                allowed += ", or a target resource type"
-            raise _err(rtype, key, f"a modifier of a {p.type} parameter ({allowed})", mod)
+    is_type_modifier = p.type == "reference" and mod is not None and is_resource_type(mod)
+    if is_type_modifier and p.targets and mod not in p.targets:
+        raise _err(rtype, key, f"a target type of {name}: {', '.join(p.targets)}", mod)
+    if mod is not None and mod not in MODIFIERS[p.type] and not is_type_modifier:
+        allowed = ", ".join(MODIFIERS[p.type]) or "none"
+        if p.type == "reference":
+            allowed += ", or a target resource type"
+        raise _err(rtype, key, f"a modifier of a {p.type} parameter ({allowed})", mod)
     if mod == "missing":
         if text not in ("true", "false"):
             raise _err(rtype, key, "true or false", text)
@@ -341,7 +373,9 @@ def _include(rtype: str, key: str, text: str, rev: bool) -> list[Include]:
             p = lookup(source, pname)
             if p is None or p.type != "reference":
                 raise _err(rtype, key, f"a reference parameter of {source}", pname)
-            if target is not None and (not is_resource_type(target) or (p.targets and target not in p.targets)):
+            if target is not None and (
+                not is_resource_type(target) or (p.targets and target not in p.targets)
+            ):
                 raise _err(rtype, key, f"a target type of {source}:{pname}", target)
         if rev and not iterate and target is not None and target != rtype:
             raise _err(rtype, key, f"target {rtype} (the searched type)", target)
@@ -377,15 +411,21 @@ def _parse_items(rtype: str, items: list[tuple[str, str]], depth: int) -> Search
                 pname = piece[1:] if desc else piece
                 p = lookup(rtype, pname)
                 if p is None:
-                    raise _err(rtype, "_sort", f"[-]param with a search parameter of {rtype}", piece)
+                    raise _err(
+                        rtype, "_sort", f"[-]param with a search parameter of {rtype}", piece
+                    )
                 sort.append(SortKey(p, desc))
         elif base in ("_include", "_revinclude"):
             if depth > 0:
                 raise _err(rtype, key, "a filter parameter inside a chain", key)
-            (include if base == "_include" else revinclude).extend(_include(rtype, key, text, base == "_revinclude"))
+            (include if base == "_include" else revinclude).extend(
+                _include(rtype, key, text, base == "_revinclude")
+            )
         else:
             clauses.append(_clause(rtype, key, text, depth))
-    return SearchQuery(rtype, tuple(clauses), tuple(sort), count, offset, tuple(include), tuple(revinclude))
+    return SearchQuery(
+        rtype, tuple(clauses), tuple(sort), count, offset, tuple(include), tuple(revinclude)
+    )
 
 
 def parse(

@@ -55,7 +55,9 @@ COMMON: dict[str, SearchParam] = {
 """Parameters every resource type has."""
 
 
-def _subject_params(*, code: str | None = "code", date: tuple[str, ...] = (), status: bool = True) -> list[SearchParam]:
+def _subject_params(
+    *, code: str | None = "code", date: tuple[str, ...] = (), status: bool = True
+) -> list[SearchParam]:
     out = [
         _p("patient", "reference", "subject", targets=_PAT),
         _p("subject", "reference", "subject"),

@@ -42,7 +42,9 @@ def sort_value(resource: dict[str, Any], key: SortKey) -> Any:
     return max(vals) if key.descending else min(vals)
 
 
-def sort_resources(resources: Sequence[dict[str, Any]], keys: Sequence[SortKey]) -> list[dict[str, Any]]:
+def sort_resources(
+    resources: Sequence[dict[str, Any]], keys: Sequence[SortKey]
+) -> list[dict[str, Any]]:
     """``resources`` ordered by ``keys`` (first key most significant; stable).
 
     >>> sort_resources([{"id": "x"}], [])

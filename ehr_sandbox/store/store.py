@@ -65,7 +65,9 @@ class AlreadyExists(ConflictError):
 
     def __init__(self, ref: str, *, current: str) -> None:
         super().__init__(ref, expected="none", current=current)
-        self.args = (f"{ref} already exists (version {current}): update it instead, or create without an id",)
+        self.args = (
+            f"{ref} already exists (version {current}): update it instead, or create without an id",
+        )
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -180,7 +182,12 @@ class Store:
     # ------------------------------------------------------------------ writes
     def _checked_copy(self, resource: Any) -> dict[str, Any]:
         if not isinstance(resource, dict):
-            raise ValidationError("(resource)", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__)
+            raise ValidationError(
+                "(resource)",
+                "(resource)",
+                "a FHIR resource as a dict",
+                found=type(resource).__name__,
+            )
         rtype = resource.get("resourceType")
         if not isinstance(rtype, str) or not is_resource_type(rtype):
             raise ValidationError(str(rtype), "resourceType", "a FHIR resource type", found=rtype)
@@ -193,10 +200,14 @@ class Store:
         try:
             return orjson.loads(orjson.dumps(resource))
         except (orjson.JSONEncodeError, TypeError) as exc:
-            raise ValidationError(rtype, "(resource)", "JSON-serializable FHIR content", why=str(exc)) from None
+            raise ValidationError(
+                rtype, "(resource)", "JSON-serializable FHIR content", why=str(exc)
+            ) from None
 
     def _current_vid(self, rtype: str, rid: str) -> int | None:
-        row = self._con.execute("SELECT vid FROM resources WHERE rtype = ? AND rid = ?", (rtype, rid)).fetchone()
+        row = self._con.execute(
+            "SELECT vid FROM resources WHERE rtype = ? AND rid = ?", (rtype, rid)
+        ).fetchone()
         return None if row is None else int(row[0])
 
     def _new_id(self, rtype: str) -> str:
@@ -223,7 +234,9 @@ class Store:
             if ptype == "string":
                 out.append((name, None, codec.blind(x or ""), None, None, None, None))
             elif ptype in ("token", "uri", "reference"):
-                out.append((name, codec.blind(s) if s is not None else None, None, sys_, None, None, None))
+                out.append(
+                    (name, codec.blind(s) if s is not None else None, None, sys_, None, None, None)
+                )
             # dates, numbers and quantities are clinical values: not indexed at all when encrypting
         return out
 
@@ -250,11 +263,13 @@ class Store:
         )
         if new:
             self._con.execute(
-                "INSERT INTO resources (rtype, rid, vid, last_updated) VALUES (?,?,?,?)", (rtype, rid, vid, now)
+                "INSERT INTO resources (rtype, rid, vid, last_updated) VALUES (?,?,?,?)",
+                (rtype, rid, vid, now),
             )
         else:
             self._con.execute(
-                "UPDATE resources SET vid = ?, last_updated = ? WHERE rtype = ? AND rid = ?", (vid, now, rtype, rid)
+                "UPDATE resources SET vid = ?, last_updated = ? WHERE rtype = ? AND rid = ?",
+                (vid, now, rtype, rid),
             )
         self._write_index(resource, self.codec)
         return resource
@@ -277,7 +292,9 @@ class Store:
                     raise AlreadyExists(f"{r['resourceType']}/{r['id']}", current=str(current))
             return self._write_version(r, 1, new=True)
 
-    def update(self, resource: dict[str, Any], *, expected_version: str | None = None) -> dict[str, Any]:
+    def update(
+        self, resource: dict[str, Any], *, expected_version: str | None = None
+    ) -> dict[str, Any]:
         """Store a new version of ``resource`` (by its ``id``); return the stored copy.
 
         ``expected_version`` is the version the caller edited (FHIR ``If-Match``); a stale one
@@ -294,13 +311,17 @@ class Store:
         """
         r = self._checked_copy(resource)
         if r.get("id") is None:
-            raise ValidationError(r["resourceType"], "id", "the id of the resource to update", found=None)
+            raise ValidationError(
+                r["resourceType"], "id", "the id of the resource to update", found=None
+            )
         ref = f"{r['resourceType']}/{r['id']}"
         with self.transaction():
             current = self._current_vid(r["resourceType"], r["id"])
             if current is None:
                 if expected_version is not None:
-                    raise NotFound(f"{ref} does not exist, so version {expected_version} cannot be updated")
+                    raise NotFound(
+                        f"{ref} does not exist, so version {expected_version} cannot be updated"
+                    )
                 return self._write_version(r, 1, new=True)
             if expected_version is not None and str(expected_version) != str(current):
                 raise ConflictError(ref, expected=str(expected_version), current=str(current))
@@ -321,7 +342,9 @@ class Store:
             ).fetchone()
             return None if row is None else self._load(resource_type, resource_id, row[0], row[1])
 
-    def vread(self, resource_type: str, resource_id: str, version_id: str | int) -> dict[str, Any] | None:
+    def vread(
+        self, resource_type: str, resource_id: str, version_id: str | int
+    ) -> dict[str, Any] | None:
         """One version of a resource, or None.
 
         >>> st = Store(); _ = st.create({"resourceType": "Patient", "id": "x"})
@@ -334,7 +357,8 @@ class Store:
             return None
         with self._lock:
             row = self._con.execute(
-                "SELECT blob FROM versions WHERE rtype = ? AND rid = ? AND vid = ?", (resource_type, resource_id, vid)
+                "SELECT blob FROM versions WHERE rtype = ? AND rid = ? AND vid = ?",
+                (resource_type, resource_id, vid),
             ).fetchone()
             return None if row is None else self._load(resource_type, resource_id, vid, row[0])
 
@@ -381,7 +405,10 @@ class Store:
         ['Patient']
         """
         with self._lock:
-            return [r[0] for r in self._con.execute("SELECT DISTINCT rtype FROM resources ORDER BY rtype")]
+            return [
+                r[0]
+                for r in self._con.execute("SELECT DISTINCT rtype FROM resources ORDER BY rtype")
+            ]
 
     def count(self, resource_type: str) -> int:
         """Number of current resources of a type.
@@ -390,7 +417,11 @@ class Store:
         0
         """
         with self._lock:
-            return int(self._con.execute("SELECT COUNT(*) FROM resources WHERE rtype = ?", (resource_type,)).fetchone()[0])
+            return int(
+                self._con.execute(
+                    "SELECT COUNT(*) FROM resources WHERE rtype = ?", (resource_type,)
+                ).fetchone()[0]
+            )
 
     def exists(self, resource_type: str, resource_id: str) -> bool:
         """True when the resource exists (in any version).
@@ -421,7 +452,9 @@ class Store:
         for clause in query.clauses:
             for v in clause.values:
                 if isinstance(v, Chain):
-                    out[id(v)] = [f"{q.resource_type}/{rid}" for q in v.inner for rid in self._match_ids(q)]
+                    out[id(v)] = [
+                        f"{q.resource_type}/{rid}" for q in v.inner for rid in self._match_ids(q)
+                    ]
         return out
 
     def _match_ids(self, query: SearchQuery) -> list[str]:
@@ -430,20 +463,26 @@ class Store:
             sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
             return [r[0] for r in self._con.execute(sql, args)]
         blind_clauses = [c for c in query.clauses if blind_capable(c)]
-        sql, args = compile_query(query, blind=self.codec.blind, chain_refs=chain_refs, clauses=blind_clauses)
+        sql, args = compile_query(
+            query, blind=self.codec.blind, chain_refs=chain_refs, clauses=blind_clauses
+        )
         candidates = [r[0] for r in self._con.execute(sql, args)]
         if len(blind_clauses) == len(query.clauses) or not candidates:
             return candidates
         return self._finish_on_plaintext(query, candidates, chain_refs)
 
-    def _finish_on_plaintext(self, query: SearchQuery, candidates: list[str], chain_refs: dict[int, list[str]]) -> list[str]:
+    def _finish_on_plaintext(
+        self, query: SearchQuery, candidates: list[str], chain_refs: dict[int, list[str]]
+    ) -> list[str]:
         # The decrypted candidates' plaintext index lives only in this private in-memory database
         # (temp_store=MEMORY, never the store's file) and is dropped when the search ends.
         rtype = query.resource_type
         mem = open_index_only()
         try:
             for seq, r in enumerate(self._read_many(rtype, candidates), start=1):
-                mem.execute("INSERT INTO resources (seq, rtype, rid) VALUES (?,?,?)", (seq, rtype, r["id"]))
+                mem.execute(
+                    "INSERT INTO resources (seq, rtype, rid) VALUES (?,?,?)", (seq, rtype, r["id"])
+                )
                 mem.executemany(
                     "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
                     [(rtype, r["id"], *row) for row in index_rows(r)],
@@ -480,7 +519,12 @@ class Store:
     @staticmethod
     def _check_type(resource_type: str, query: SearchQuery) -> None:
         if query.resource_type != resource_type:
-            raise ValidationError(resource_type, "query", f"a query parsed for {resource_type}", found=query.resource_type)
+            raise ValidationError(
+                resource_type,
+                "query",
+                f"a query parsed for {resource_type}",
+                found=query.resource_type,
+            )
 
     # ------------------------------------------------------------------ meta, keys, index
     def _meta_raw(self, key: str) -> str | None:
@@ -553,14 +597,18 @@ class Store:
         old = self.codec
         with self.transaction():
             rows = self._con.execute("SELECT rowid, rtype, rid, vid, blob FROM versions").fetchall()
+            current = set(self._con.execute("SELECT rtype, rid, vid FROM resources").fetchall())
             kid = key_id_of(new_codec)
+            self._con.execute("DELETE FROM search_index")
             for rowid, rtype, rid, vid, blob in rows:
                 aad = _aad(rtype, rid, vid)
+                data = old.open(aad, blob)
                 self._con.execute(
                     "UPDATE versions SET blob = ?, key_id = ? WHERE rowid = ?",
-                    (new_codec.seal(aad, old.open(aad, blob)), kid, rowid),
+                    (new_codec.seal(aad, data), kid, rowid),
                 )
-            self._reindex_all(new_codec)
+                if (rtype, rid, vid) in current:
+                    self._write_index(orjson.loads(data), new_codec)
             # swapped only after success, so a failed rekey keeps reading with the old codec
             self.codec = new_codec
         return len(rows)

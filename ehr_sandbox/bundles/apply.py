@@ -1,0 +1,104 @@
+"""Apply a plan to a store in one transaction, and the store-backed import helpers.
+
+>>> from ehr_sandbox.store import Store
+>>> st = Store()
+>>> out = import_resources(st, [{"resourceType": "Patient", "id": "a", "gender": "male"}])
+>>> [r["meta"]["versionId"] for r in out], st.count("Patient")
+(['1'], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from ehr_sandbox.bundles.plan import PlannedWrite, plan_bundle, plan_resources
+from ehr_sandbox.bundles.references import Finder
+from ehr_sandbox.errors import NotFound, SearchError
+from ehr_sandbox.search.query import parse
+
+if TYPE_CHECKING:
+    from ehr_sandbox.store import Store
+
+
+def store_finder(store: Store) -> Finder:
+    """A ``find(type, query)`` over ``store`` (for conditional references and creates).
+
+    >>> from ehr_sandbox.store import Store
+    >>> store_finder(Store())("Patient", "identifier=urn:mrn|1")
+    []
+    """
+
+    def find(resource_type: str, query: str) -> list[str]:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
+        if not pairs:
+            raise SearchError(
+                resource_type, "(condition)", "a search like identifier=system|value", found=query
+            )
+        return store.search_ids(resource_type, parse(resource_type, pairs))
+
+    return find
+
+
+def apply_plan(store: Store, plan: list[PlannedWrite]) -> list[dict[str, Any]]:
+    """Write a plan in one store transaction; return per entry the stored (or existing) resource.
+
+    Any failure (e.g. a version conflict) rolls the whole plan back.
+    """
+    out: list[dict[str, Any]] = []
+    with store.transaction():
+        for w in plan:
+            if w.action == "create":
+                out.append(store.create(w.resource))
+            elif w.action == "update":
+                out.append(store.update(w.resource, expected_version=w.expected_version))
+            else:
+                found = store.read(w.resource["resourceType"], w.resource["id"])
+                if found is None:
+                    raise NotFound(f"{w.ref} (entry {w.entry_index}) disappeared while importing")
+                out.append(found)
+    return out
+
+
+def import_bundle(store: Store, bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """Plan and apply a Bundle against ``store`` (no policy, no audit: the Session adds those).
+
+    >>> from ehr_sandbox.store import Store
+    >>> b = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "z"}}]}
+    >>> [r["id"] for r in import_bundle(Store(), b)]
+    ['z']
+    """
+    return apply_plan(store, plan_bundle(bundle, exists=store.exists, find=store_finder(store)))
+
+
+def import_resources(
+    store: Store, resources: Iterable[dict[str, Any]], *, label: str = "ndjson"
+) -> list[dict[str, Any]]:
+    """Plan and apply plain resources (e.g. from :func:`read_ndjson_dir`) in one transaction."""
+    return apply_plan(
+        store, plan_resources(resources, exists=store.exists, find=store_finder(store), label=label)
+    )
+
+
+def transaction_response(plan: list[PlannedWrite], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A FHIR ``transaction-response`` Bundle for an applied plan.
+
+    >>> w = PlannedWrite(0, "create", {"resourceType": "Patient", "id": "a"})
+    >>> transaction_response([w], [{"resourceType": "Patient", "id": "a", "meta": {"versionId": "1"}}])["entry"][0]["response"]
+    {'status': '201 Created', 'location': 'Patient/a/_history/1', 'etag': 'W/"1"'}
+    """
+    entries = []
+    for w, r in zip(plan, results, strict=True):
+        vid = (r.get("meta") or {}).get("versionId", "1")
+        status = {"create": "201 Created", "update": "200 OK"}.get(w.action, "200 OK")
+        entries.append(
+            {
+                "response": {
+                    "status": status,
+                    "location": f"{w.ref}/_history/{vid}",
+                    "etag": f'W/"{vid}"',
+                }
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}

@@ -1,0 +1,296 @@
+"""Plan the writes of a transaction/collection Bundle or of Bulk NDJSON resources (pure).
+
+Planning validates every entry (structurally, with :func:`synthetic.fhir.validate`), decides
+ids, resolves ``urn:uuid`` fullUrls, contained (``#id``) and conditional (``Type?query``)
+references and conditional creates (``ifNoneExist``) - all before anything is written, so an
+invalid Bundle is rejected whole with the entry index and field named.
+
+Ids: a resource's own id is kept when it is a valid FHIR id (Synthea's UUIDs are), else the
+UUID of a ``urn:uuid:`` fullUrl, else a UUID derived from the entry's content. A create whose
+``Type/id`` already exists is planned as ``exists``: the stored resource is the same entity
+(Synthea repeats its organizations and practitioners in every patient Bundle) and is kept
+as it is; references to the entry point at it.
+
+>>> b = {"resourceType": "Bundle", "type": "transaction", "entry": [
+...   {"fullUrl": "urn:uuid:5b3e0e3e-0b1e-4c1e-9b1e-0e3e0b1e4c1e",
+...    "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+...   {"fullUrl": "urn:uuid:6c4f1f4f-1c2f-4d2f-8c2f-1f4f1c2f4d2f",
+...    "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+...                 "subject": {"reference": "urn:uuid:5b3e0e3e-0b1e-4c1e-9b1e-0e3e0b1e4c1e"}},
+...    "request": {"method": "POST", "url": "Observation"}}]}
+>>> plan = plan_bundle(b, exists=lambda t, i: False, find=lambda t, q: [])
+>>> [(w.action, w.ref) for w in plan]
+[('create', 'Patient/5b3e0e3e-0b1e-4c1e-9b1e-0e3e0b1e4c1e'), ('create', 'Observation/6c4f1f4f-1c2f-4d2f-8c2f-1f4f1c2f4d2f')]
+>>> plan[1].resource["subject"]
+{'reference': 'Patient/5b3e0e3e-0b1e-4c1e-9b1e-0e3e0b1e4c1e'}
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ehr_sandbox.bundles.references import Finder, rewrite_references
+from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.search.values import ID_RE, split_reference
+from synthetic.fhir import is_resource_type, validate
+
+BUNDLE_TYPES = ("transaction", "collection")
+"""Bundle types that can be imported (a batch is not atomic; a searchset is a result, not data)."""
+
+_NS = uuid.UUID("0d9c1c7e-3a8e-5b7e-9c3e-7e1a3b5c7d9e")
+
+Exists = Callable[[str, str], bool]
+"""``exists(resource_type, id) -> bool`` against the store."""
+
+
+@dataclass
+class PlannedWrite:
+    """One write of a plan: ``create``, ``update`` or ``exists`` (nothing to write).
+
+    >>> PlannedWrite(0, "create", {"resourceType": "Patient", "id": "a"}).ref
+    'Patient/a'
+    """
+
+    entry_index: int
+    action: str
+    resource: dict[str, Any]
+    full_url: str | None = None
+    expected_version: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``Type/id`` of the written (or existing) resource."""
+        return f"{self.resource['resourceType']}/{self.resource['id']}"
+
+
+def _derived_id(resource: dict[str, Any], index: int) -> str:
+    digest = hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return str(uuid.uuid5(_NS, f"{index}:{digest}"))
+
+
+def _pick_id(resource: dict[str, Any], full_url: str | None, index: int) -> str:
+    rid = resource.get("id")
+    if isinstance(rid, str) and ID_RE.match(rid):
+        return rid
+    if full_url and full_url.startswith("urn:uuid:") and ID_RE.match(full_url[9:]):
+        return full_url[9:]
+    if full_url:
+        parts = split_reference(full_url)
+        if parts and parts[0] == resource.get("resourceType"):
+            return parts[1]
+    return _derived_id(resource, index)
+
+
+def _if_match(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise ValidationError(where, "request.ifMatch", 'a version like W/"3"', found=value)
+    return text
+
+
+def _entry_error(where: str, errors: list[tuple[str, str]], resource: Any) -> ValidationError:
+    path, msg = errors[0]
+    return ValidationError(
+        where,
+        f"{where}.resource.{path}",
+        "a valid FHIR R4 value",
+        why=msg,
+        found=_value_at(resource, path),
+    )
+
+
+def _value_at(resource: Any, path: str) -> Any:
+    node = resource
+    for part in path.replace("[", ".").replace("]", "").split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node if not isinstance(node, dict | list) else None
+
+
+def _plan_entry(
+    i: int, entry: Any, bundle_type: str, exists: Exists, find: Finder, label: str
+) -> tuple[PlannedWrite, list[ValidationError]]:
+    where = f"{label}[{i}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+        raise ValidationError(
+            where,
+            f"{where}.resource",
+            "an entry with a resource",
+            found=entry if not isinstance(entry, dict) else None,
+        )
+    resource = entry["resource"]
+    errors = validate(resource)
+    problems = [_entry_error(where, errors, resource)] if errors else []
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not is_resource_type(rtype):
+        raise (
+            problems[0]
+            if problems
+            else ValidationError(where, f"{where}.resource.resourceType", "a FHIR resource type")
+        )
+    full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+    res = copy.deepcopy(resource)
+    request = entry.get("request") if bundle_type == "transaction" else None
+    if bundle_type == "transaction":
+        if not isinstance(request, dict):
+            raise ValidationError(where, f"{where}.request", "a request with method POST or PUT")
+        method = request.get("method")
+        if method not in ("POST", "PUT"):
+            raise ValidationError(
+                where,
+                f"{where}.request.method",
+                "POST or PUT (the sandbox never deletes: use entered-in-error)",
+                found=method,
+            )
+        url = request.get("url")
+        if not isinstance(url, str) or not url.startswith(rtype):
+            raise ValidationError(
+                where, f"{where}.request.url", f"{rtype}, {rtype}/id or {rtype}?query", found=url
+            )
+        if method == "PUT":
+            expected = _if_match(request.get("ifMatch"), where)
+            if "?" in url:
+                ids = find(rtype, url.partition("?")[2])
+                if len(ids) > 1:
+                    raise ValidationError(
+                        where,
+                        f"{where}.request.url",
+                        f"a condition matching at most one {rtype}",
+                        found=url,
+                        why=f"{len(ids)} matched",
+                    )
+                rid = ids[0] if ids else _pick_id(res, full_url, i)
+            else:
+                parts = split_reference(url)
+                if parts is None or parts[0] != rtype:
+                    raise ValidationError(where, f"{where}.request.url", f"{rtype}/id", found=url)
+                rid = parts[1]
+                if res.get("id") not in (None, rid):
+                    raise ValidationError(
+                        where,
+                        f"{where}.resource.id",
+                        f"the id in request.url ({rid})",
+                        found=res.get("id"),
+                    )
+            res["id"] = rid
+            action = "update" if exists(rtype, rid) else "create"
+            return PlannedWrite(i, action, res, full_url, expected), problems
+        cond = request.get("ifNoneExist")
+        if isinstance(cond, str) and cond:
+            ids = find(rtype, cond.partition("?")[2] if "?" in cond else cond)
+            if len(ids) > 1:
+                raise ValidationError(
+                    where,
+                    f"{where}.request.ifNoneExist",
+                    f"a condition matching at most one {rtype}",
+                    found=cond,
+                    why=f"{len(ids)} matched",
+                )
+            if ids:
+                return PlannedWrite(
+                    i, "exists", {"resourceType": rtype, "id": ids[0]}, full_url
+                ), problems
+    rid = _pick_id(res, full_url, i)
+    res["id"] = rid
+    if exists(rtype, rid):
+        return PlannedWrite(i, "exists", {"resourceType": rtype, "id": rid}, full_url), problems
+    return PlannedWrite(i, "create", res, full_url), problems
+
+
+def _plan_entries(
+    entries: Iterable[Any], bundle_type: str, *, exists: Exists, find: Finder, label: str
+) -> list[PlannedWrite]:
+    plan: list[PlannedWrite] = []
+    problems: list[ValidationError] = []
+    for i, entry in enumerate(entries):
+        write, errs = _plan_entry(i, entry, bundle_type, exists, find, label)
+        problems.extend(errs)
+        plan.append(write)
+    if problems:
+        first = problems[0]
+        raise ValidationError(
+            first.resource,
+            first.path,
+            first.expected,
+            found=first.found,
+            why=first.why + (f" ({len(problems)} invalid entries)" if len(problems) > 1 else ""),
+            errors=problems,
+        )
+    seen: dict[str, int] = {}
+    full_urls: dict[str, str] = {}
+    for w in plan:
+        if w.action != "exists":
+            if w.ref in seen:
+                raise ValidationError(
+                    f"{label}[{w.entry_index}]",
+                    f"{label}[{w.entry_index}].resource.id",
+                    f"an id not already used by {label}[{seen[w.ref]}]",
+                    found=w.resource["id"],
+                )
+            seen[w.ref] = w.entry_index
+        if w.full_url:
+            full_urls[w.full_url] = w.ref
+    for w in plan:
+        if w.action != "exists":
+            rewrite_references(w.resource, full_urls, find=find, where=f"{label}[{w.entry_index}]")
+    return plan
+
+
+def plan_bundle(bundle: dict[str, Any], *, exists: Exists, find: Finder) -> list[PlannedWrite]:
+    """Plan a transaction or collection Bundle; raise :class:`ValidationError` on any bad entry.
+
+    Nothing is written: pass the plan to :func:`~ehr_sandbox.bundles.apply.apply_plan`.
+
+    >>> plan_bundle({"resourceType": "Bundle", "type": "batch"}, exists=lambda t, i: False, find=lambda t, q: [])
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Bundle: Bundle.type: expected transaction or collection (found 'batch')
+    """
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise ValidationError(
+            "Bundle",
+            "resourceType",
+            "a Bundle",
+            found=bundle.get("resourceType") if isinstance(bundle, dict) else bundle,
+        )
+    btype = bundle.get("type")
+    if btype not in BUNDLE_TYPES:
+        raise ValidationError("Bundle", "Bundle.type", " or ".join(BUNDLE_TYPES), found=btype)
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise ValidationError(
+            "Bundle", "Bundle.entry", "a list of entries", found=type(entries).__name__
+        )
+    return _plan_entries(entries, btype, exists=exists, find=find, label="Bundle.entry")
+
+
+def plan_resources(
+    resources: Iterable[dict[str, Any]], *, exists: Exists, find: Finder, label: str = "ndjson"
+) -> list[PlannedWrite]:
+    """Plan plain resources (Bulk NDJSON lines) as creates that keep their ids.
+
+    Errors name ``<label>[i]`` (the i-th resource, from 0).
+
+    >>> [w.action for w in plan_resources([{"resourceType": "Patient", "id": "a"}],
+    ...                                   exists=lambda t, i: True, find=lambda t, q: [])]
+    ['exists']
+    """
+    return _plan_entries(
+        ({"resource": r} for r in resources), "collection", exists=exists, find=find, label=label
+    )

@@ -1,0 +1,91 @@
+"""Rewrite the references of one resource: ``urn:uuid`` fullUrls, conditional and contained.
+
+>>> r = {"resourceType": "Observation", "subject": {"reference": "urn:uuid:abc"}}
+>>> rewrite_references(r, {"urn:uuid:abc": "Patient/abc"}, find=lambda t, q: [], where="Bundle.entry[0]")
+{'resourceType': 'Observation', 'subject': {'reference': 'Patient/abc'}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ehr_sandbox.errors import ValidationError
+
+Finder = Callable[[str, str], list[str]]
+"""``find(resource_type, query_string) -> ids`` of current resources matching a FHIR search."""
+
+
+def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(path, Reference dict)`` for every ``reference`` string below ``node``.
+
+    >>> [p for p, _ in iter_references({"a": [{"reference": "X/1"}], "b": {"reference": "Y/2"}})]
+    ['a[0]', 'b']
+    """
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield path or "(resource)", node
+        for k, v in node.items():
+            if isinstance(v, dict | list):
+                yield from iter_references(v, f"{path}.{k}" if path else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from iter_references(v, f"{path}[{i}]")
+
+
+def _contained_ids(resource: dict[str, Any]) -> set[str]:
+    return {
+        c["id"]
+        for c in resource.get("contained") or ()
+        if isinstance(c, dict) and isinstance(c.get("id"), str)
+    }
+
+
+def resolve_conditional(ref: str, find: Finder, where: str, path: str) -> str:
+    """``Type?query`` -> ``Type/id`` when exactly one resource matches (else ValidationError).
+
+    >>> resolve_conditional("Patient?identifier=s|1", lambda t, q: ["p9"], "entry[0]", "subject")
+    'Patient/p9'
+    """
+    rtype, _, query = ref.partition("?")
+    ids = find(rtype, query)
+    if len(ids) != 1:
+        raise ValidationError(
+            where,
+            path,
+            f"a conditional reference matching exactly one {rtype}",
+            found=ref,
+            why=f"{len(ids)} matched",
+        )
+    return f"{rtype}/{ids[0]}"
+
+
+def rewrite_references(
+    resource: dict[str, Any], full_urls: dict[str, str], *, find: Finder, where: str
+) -> dict[str, Any]:
+    """Rewrite ``resource``'s references in place (and return it).
+
+    ``full_urls`` maps each Bundle entry's fullUrl to its final ``Type/id``. A ``urn:`` reference
+    that names no entry, a ``#id`` that names no contained resource, or a conditional reference
+    that does not match exactly one resource raises :class:`ValidationError` naming the field.
+    """
+    contained = _contained_ids(resource)
+    for path, node in iter_references(resource):
+        ref = node["reference"]
+        if ref in full_urls:
+            node["reference"] = full_urls[ref]
+        elif ref.startswith("#"):
+            if ref != "#" and ref[1:] not in contained:
+                raise ValidationError(
+                    where,
+                    f"{path}.reference",
+                    "a contained resource id of this resource",
+                    found=ref,
+                )
+        elif ref.startswith("urn:"):
+            raise ValidationError(
+                where, f"{path}.reference", "the fullUrl of an entry in this Bundle", found=ref
+            )
+        elif "?" in ref:
+            node["reference"] = resolve_conditional(ref, find, where, f"{path}.reference")
+    return resource
