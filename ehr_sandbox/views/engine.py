@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from ehr_sandbox.errors import ViewDefinitionError
-from ehr_sandbox.views.definition import ViewPlan, compile_view
+from ehr_sandbox.views.definition import Column, SelectNode, ViewPlan, compile_view
 from ehr_sandbox.views.reference import iter_rows
 from ehr_sandbox.views.source import ResourceSource, dumps_resource
 from ehr_sandbox.views.sql_compile import NotCompilable, compile_sql, sql_string
@@ -79,15 +79,46 @@ def _duckdb_arrow(plan: ViewPlan, src: ResourceSource) -> pa.Table:
         con.close()
 
 
+_ARROW_TYPES = {
+    "boolean": pa.bool_(),
+    "integer": pa.int64(),
+    "positiveInt": pa.int64(),
+    "unsignedInt": pa.int64(),
+    "integer64": pa.int64(),
+    "decimal": pa.float64(),
+}
+
+
+def _declared_type(column: Column) -> pa.DataType:
+    base = _ARROW_TYPES.get(column.type or "", pa.string())
+    return pa.list_(base) if column.collection else base
+
+
+def _all_columns(node: SelectNode) -> list[Column]:
+    cols = list(node.columns)
+    for child in node.selects:
+        cols.extend(_all_columns(child))
+    if node.union:
+        cols.extend(_all_columns(node.union[0]))
+    return cols
+
+
 def _python_arrow(plan: ViewPlan, src: ResourceSource) -> pa.Table:
     rows = list(iter_rows(plan, src.resources(plan.resource)))
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in plan.column_names]
+    declared = _all_columns(plan.root)
     arrays = []
-    for values in columns:
+    for column, values in zip(declared, columns, strict=True):
         try:
-            arrays.append(pa.array(list(values)))
+            # The declared FHIR type keeps empty or all-null columns typed like the SQL engine's.
+            arrays.append(pa.array(list(values), _declared_type(column) if column.type else None))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
+            try:
+                arrays.append(pa.array(list(values)))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                arrays.append(
+                    pa.array([None if v is None else str(v) for v in values], pa.string())
+                )
     return pa.Table.from_arrays(arrays, names=plan.column_names)
 
 

@@ -68,15 +68,21 @@ def field_info(type_name: str, field: str) -> tuple[bool, str] | None:
 
     >>> field_info("Observation", "valueQuantity")
     (False, 'Quantity')
+    >>> field_info("Encounter", "class")
+    (False, 'Coding')
     """
     try:
         cls = model_class(type_name)
     except KeyError:
         return None
     fields = getattr(cls, "model_fields", {})
-    if field not in fields or field == "fhir_comments" or field.endswith("__ext"):
+    spec = fields.get(field)
+    if spec is None:
+        # Python keywords are renamed in the models (class -> class_fhir) but keep their alias.
+        spec = next((f for f in fields.values() if f.alias == field), None)
+    if spec is None or field == "fhir_comments" or field.endswith("__ext"):
         return None
-    is_list, inner, metadata = _unwrap(fields[field].annotation)
+    is_list, inner, metadata = _unwrap(spec.annotation)
     child = _type_name(inner, metadata)
     if child is None:
         return None

@@ -1,0 +1,217 @@
+"""Run catalogue reports (and custom SQL) over a data source in DuckDB.
+
+The source is anything with ``.resources(resource_type) -> Iterable[dict]`` and
+``.reference_date``; the Session passes itself (already policy-filtered and masked), so a report
+never sees rows or fields its user may not. An optional ``.audit_events()`` feeds the
+``audit_event`` view. Each view runs once per ``Reports`` object and is registered in DuckDB as
+an Arrow table named after the view; the report's SQL joins them with its parameters bound as
+SQL parameters.
+
+>>> from datetime import date
+>>> class Source:
+...     reference_date = date(2026, 1, 5)
+...     def resources(self, resource_type):
+...         return [{"resourceType": "Patient", "id": "p1", "gender": "female"}] if resource_type == "Patient" else []
+>>> reports = Reports(Source())
+>>> reports.sql("SELECT id, gender FROM patient").to_pylist()
+[{'id': 'p1', 'gender': 'female'}]
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.reports.definitions import load_report, load_view, report_names, view_names
+from ehr_sandbox.reports.params import bind_params, resolve_default
+from ehr_sandbox.reports.report import Report
+from ehr_sandbox.views import run_arrow
+
+__all__ = ["Reports"]
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Reports:
+    """The report catalogue bound to one data source.
+
+    >>> from datetime import date
+    >>> class Empty:
+    ...     reference_date = date(2026, 1, 1)
+    ...     def resources(self, resource_type):
+    ...         return []
+    >>> len(Reports(Empty()).run("day_schedule"))
+    0
+    """
+
+    def __init__(self, source: Any, *, engine: str = "auto") -> None:
+        if not hasattr(source, "resources"):
+            raise ValidationError(
+                "Reports",
+                "source",
+                "an object with .resources(resource_type)",
+                found=type(source).__name__,
+            )
+        self.source = source
+        self.engine = engine
+        self._tables: dict[str, pa.Table] = {}
+
+    @property
+    def reference_date(self) -> date:
+        ref = getattr(self.source, "reference_date", None)
+        if isinstance(ref, date):
+            return ref
+        if isinstance(ref, str):
+            return date.fromisoformat(ref[:10])
+        raise ValidationError("Reports", "source.reference_date", "a date", found=ref)
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """One dict per report: name, title, description, views, params (with resolved defaults), columns.
+
+        >>> from datetime import date
+        >>> class S:
+        ...     reference_date = date(2026, 1, 1)
+        ...     def resources(self, t):
+        ...         return []
+        >>> entry = next(e for e in Reports(S()).catalog() if e["name"] == "day_schedule")
+        >>> entry["params"][0]["name"], entry["params"][0]["default"]
+        ('date', '2026-01-01')
+        """
+        out = []
+        for name in report_names():
+            d = load_report(name)
+            params = []
+            for p in d.params:
+                default = resolve_default(p.default, self.reference_date)
+                params.append(
+                    {
+                        "name": p.name,
+                        "type": p.type,
+                        "default": default.isoformat() if isinstance(default, date) else default,
+                        "required": p.required,
+                        "description": p.description,
+                    }
+                )
+            out.append(
+                {
+                    "name": d.name,
+                    "title": d.title,
+                    "description": d.description,
+                    "views": list(d.views),
+                    "params": params,
+                    "columns": list(d.columns),
+                    "plot": dict(d.plot),
+                }
+            )
+        return out
+
+    def view_table(self, name: str) -> pa.Table:
+        """The rows of one catalogue view over the source (computed once, then reused).
+
+        >>> from datetime import date
+        >>> class S:
+        ...     reference_date = date(2026, 1, 1)
+        ...     def resources(self, t):
+        ...         return []
+        >>> Reports(S()).view_table("patient").num_rows
+        0
+        """
+        if name not in self._tables:
+            view = load_view(name)
+            if view["resource"] == "AuditEvent" and hasattr(self.source, "audit_events"):
+                rows = list(self.source.audit_events())
+            else:
+                rows = list(self.source.resources(view["resource"]))
+            self._tables[name] = run_arrow(view, rows, engine=self.engine)
+        return self._tables[name]
+
+    def _execute(self, sql: str, view_list: list[str], params: dict[str, Any]) -> pa.Table:
+        con = duckdb.connect()
+        try:
+            for v in view_list:
+                con.register(v, self.view_table(v))
+            used = {m.group(1) for m in _PARAM.finditer(sql)}
+            bound = {k: v for k, v in params.items() if k in used}
+            missing = sorted(used - set(bound))
+            if missing:
+                raise ValidationError(
+                    "report SQL",
+                    f"${missing[0]}",
+                    "a parameter the report defines",
+                    found=missing[0],
+                )
+            try:
+                return (
+                    con.sql(sql, params=bound).to_arrow_table()
+                    if bound
+                    else con.sql(sql).to_arrow_table()
+                )
+            except duckdb.Error as exc:
+                raise ValidationError(
+                    "report SQL",
+                    "query",
+                    "a DuckDB query over the view tables",
+                    why=str(exc).split("\n")[0],
+                ) from None
+        finally:
+            con.close()
+
+    def run(self, name: str, **params: Any) -> Report:
+        """Run catalogue report ``name`` with its parameters (unknown or mistyped ones raise).
+
+        >>> from datetime import date
+        >>> class S:
+        ...     reference_date = date(2026, 1, 1)
+        ...     def resources(self, t):
+        ...         return []
+        >>> Reports(S()).run("day_schedule", date="2026-01-02").params
+        {'date': '2026-01-02'}
+        """
+        definition = load_report(name)
+        bound = bind_params(definition, params, self.reference_date)
+        table = self._execute(definition.sql, definition.views, bound)
+        if definition.columns and table.column_names != definition.columns:
+            raise ValidationError(
+                f"catalog/{name}/report.sql",
+                "columns",
+                f"the documented columns {definition.columns}",
+                found=table.column_names,
+            )
+        views = {v: load_view(v) for v in definition.views}
+        return Report(
+            name,
+            definition.title,
+            table,
+            definition.sql,
+            views,
+            bound,
+            definition.plot,
+            definition.description,
+        )
+
+    def sql(self, query: str, **params: Any) -> Report:
+        """Run your own SQL over the catalogue's view tables (``patient``, ``observation``, ...).
+
+        Only the views the query names are computed. Parameters are bound as ``$name``.
+
+        >>> from datetime import date
+        >>> class S:
+        ...     reference_date = date(2026, 1, 1)
+        ...     def resources(self, t):
+        ...         return []
+        >>> Reports(S()).sql("SELECT count(*) AS n FROM condition WHERE clinical_status = $s", s="active").to_pylist()
+        [{'n': 0}]
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError(
+                "report SQL", "query", "a SQL SELECT over the view tables", found=query
+            )
+        used = [v for v in view_names() if re.search(rf"\b{re.escape(v)}\b", query)]
+        table = self._execute(query.strip().rstrip(";"), used, params)
+        views = {v: load_view(v) for v in used}
+        return Report("custom", "Custom query", table, query, views, dict(params))
