@@ -365,3 +365,59 @@ def test_check_does_not_modify_the_resource() -> None:
     with pytest.raises(ValidationError):
         check(obs, exists=everything_exists, content=CODES)
     assert obs == before
+
+
+# --- content adapter -------------------------------------------------------------------------
+
+
+def fake_content() -> Any:
+    """An object shaped like synthetic.content.Content (codes + vitals), for the adapter."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        codes={
+            "loinc": SimpleNamespace(
+                system=LOINC, codes={"8310-5": "Body temperature", "85354-9": "BP panel"}
+            ),
+            "ucum": SimpleNamespace(system=UCUM, codes={"Cel": "degree Celsius"}),
+        },
+        vitals={
+            "temp": SimpleNamespace(
+                loinc="8310-5", unit="Cel", plausible_low=34.0, plausible_high=43.0
+            ),
+            "fundal": SimpleNamespace(
+                loinc="11881-0", unit="cm", plausible_low=10.0, plausible_high=45.0
+            ),
+        },
+    )
+
+
+def test_content_object_supplies_code_sets_and_vital_limits() -> None:
+    content = fake_content()
+    check(vital("8310-5", 37.0, "Cel"), exists=everything_exists, content=content)
+    # The content's tighter limit applies to its unit ...
+    err = raised(vital("8310-5", 45.0, "Cel"), content=content)
+    assert "between 34 and 43 Cel" in err.expected
+    # ... a vital sign only the content knows is checked too ...
+    assert raised(vital("11881-0", 80, "cm"), content=content).path == "valueQuantity.value"
+    # ... and a LOINC code outside the content's set is refused.
+    err = raised(vital("8867-4", 72, "/min"), content=content)
+    assert err.path == "code.coding[0].code" and LOINC in err.expected
+
+
+def test_shipped_content_when_it_loads() -> None:
+    try:
+        from synthetic.content import load_content
+
+        content = load_content()
+    except Exception as exc:  # noqa: BLE001 - the content package reports its own errors
+        pytest.skip(f"shipped content does not load yet: {exc}")
+    loinc = content.codes["loinc"]
+    known = next(iter(loinc.codes))
+    obs = {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
+           "code": {"coding": [{"system": loinc.system, "code": known}]}}  # fmt: skip
+    assert not [p for p in problems(obs, exists=everything_exists) if p.rule == "code"]
+    obs["code"]["coding"][0]["code"] = "0000-0"
+    assert [p.path for p in problems(obs, exists=everything_exists) if p.rule == "code"] == [
+        "code.coding[0].code"
+    ]

@@ -13,21 +13,24 @@ from ehr_sandbox.errors import ValidationError
 
 from .check import check, problems, resource_label
 from .codes import CodeSets, unlicensed_system
-from .content_adapter import code_sets_from_content, default_code_sets
+from .content_adapter import Lookups, code_sets_from_content, default_lookups, lookups_for
 from .problem import Problem
-from .vitals import VITAL_SIGNS, VitalSign, bmi_problem, expected_bmi
+from .vitals import VITAL_SIGNS, VitalSign, bmi_problem, expected_bmi, merged_table
 
 __all__ = [
     "VITAL_SIGNS",
     "CodeSets",
+    "Lookups",
     "Problem",
     "ValidationError",
     "VitalSign",
     "bmi_problem",
     "check",
     "code_sets_from_content",
-    "default_code_sets",
+    "default_lookups",
+    "lookups_for",
     "expected_bmi",
+    "merged_table",
     "problems",
     "resource_label",
     "unlicensed_system",

@@ -14,6 +14,7 @@ When several problems are found the first is raised and ``err.errors`` lists all
 everything in one round.
 
 >>> from ehr_sandbox.errors import ValidationError
+>>> from ehr_sandbox.validation import CodeSets
 >>> ok = {"resourceType": "Patient", "id": "p1", "gender": "female"}
 >>> check(ok, exists=lambda ref: True) is None
 True
@@ -38,8 +39,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .codes import CodeSets, code_problems
-from .content_adapter import code_sets_from_content, default_code_sets
+from .codes import code_problems
+from .content_adapter import lookups_for
 from .problem import Problem
 from .references import reference_problems
 from .strings import string_problems
@@ -102,8 +103,9 @@ def problems(
     if found.too_deep is None:
         out += _guarded(structural_problems, resource)
     out += _guarded(reference_problems, resource, found, exists=exists)
-    out += _guarded(code_problems, found, _code_sets(content), strict=strict)
-    vitals = _guarded(vital_problems, resource)
+    lookups = lookups_for(content)
+    out += _guarded(code_problems, found, lookups.code_sets, strict=strict)
+    vitals = _guarded(vital_problems, resource, lookups.vitals)
     if not strict:
         vitals = [p for p in vitals if not p.expected.startswith("a whole number")]
     out += vitals
@@ -137,14 +139,6 @@ def check(
     first = errors[0]
     first.errors = errors
     raise first
-
-
-def _code_sets(content: Any) -> CodeSets:
-    if content is None:
-        return default_code_sets()
-    if isinstance(content, CodeSets):
-        return content
-    return code_sets_from_content(content)
 
 
 def _guarded(rule: Callable[..., list[Problem]], *args: Any, **kwargs: Any) -> list[Problem]:

@@ -34,6 +34,7 @@ __all__ = [
     "VitalSign",
     "bmi_problem",
     "expected_bmi",
+    "merged_table",
     "vital_problems",
 ]
 
@@ -120,6 +121,32 @@ _DISPLAY_MISTAKES = {"mmHg": "mm[Hg]", "degF": "[degF]", "°F": "[degF]", "F": "
                      "beats/min": "/min", "breaths/min": "/min", "kg/m^2": "kg/m2"}  # fmt: skip
 
 
+def merged_table(
+    limits: Mapping[str, tuple[float, float, str]], base: Mapping[str, VitalSign] = VITAL_SIGNS
+) -> dict[str, VitalSign]:
+    """``base`` with content plausibility limits applied: ``{loinc: (low, high, ucum)}``.
+
+    A limit replaces the range of its unit (other accepted units keep theirs); a LOINC code
+    the base table lacks becomes a vital sign with that single unit.
+
+    >>> t = merged_table({"8310-5": (30.0, 44.0, "Cel"), "11881-0": (10.0, 45.0, "cm")})
+    >>> t["8310-5"].units["Cel"], t["8310-5"].units["[degF]"], t["11881-0"].unit_list()
+    ((30.0, 44.0), (77.0, 115.0), "'cm'")
+    """
+    table = dict(base)
+    for loinc, (low, high, unit) in limits.items():
+        known = table.get(loinc)
+        if known is None:
+            table[loinc] = VitalSign(
+                loinc, f"vital sign {loinc}", {unit: (float(low), float(high))}
+            )
+        else:
+            units = dict(known.units)
+            units[unit] = (float(low), float(high))
+            table[loinc] = VitalSign(loinc, known.name, units, known.integer)
+    return table
+
+
 def expected_bmi(weight_kg: float, height_cm: float) -> float:
     """Body mass index from weight (kg) and height (cm).
 
@@ -154,7 +181,7 @@ def bmi_problem(
     )
 
 
-def _loinc_code(concept: Any) -> str | None:
+def _loinc_code(concept: Any, table: Mapping[str, VitalSign]) -> str | None:
     if not isinstance(concept, dict):
         return None
     codings = concept.get("coding")
@@ -163,7 +190,7 @@ def _loinc_code(concept: Any) -> str | None:
     for coding in codings:
         if isinstance(coding, dict) and coding.get("system") == LOINC:
             code = coding.get("code")
-            if isinstance(code, str) and (code in VITAL_SIGNS or code == BP_PANEL):
+            if isinstance(code, str) and (code in table or code == BP_PANEL):
                 return code
     return None
 
@@ -250,7 +277,9 @@ def _range_hint(sign: VitalSign, unit_code: str, value: float) -> str:
     return "a value this far outside the human range is almost always a typo or a unit mix-up"
 
 
-def vital_problems(resource: dict[str, Any]) -> list[Problem]:
+def vital_problems(
+    resource: dict[str, Any], table: Mapping[str, VitalSign] = VITAL_SIGNS
+) -> list[Problem]:
     """Unit, range, whole-mmHg and systolic-above-diastolic problems of a vital-sign Observation.
 
     Resources that are not Observations with a vital-sign LOINC code return ``[]``.
@@ -262,12 +291,12 @@ def vital_problems(resource: dict[str, Any]) -> list[Problem]:
     """
     if resource.get("resourceType") != "Observation":
         return []
-    code = _loinc_code(resource.get("code"))
+    code = _loinc_code(resource.get("code"), table)
     if code is None:
         return []
     problems: list[Problem] = []
-    if code in VITAL_SIGNS and "valueQuantity" in resource:
-        _quantity_problems(VITAL_SIGNS[code], resource["valueQuantity"], "valueQuantity", problems)
+    if code in table and "valueQuantity" in resource:
+        _quantity_problems(table[code], resource["valueQuantity"], "valueQuantity", problems)
     components = resource.get("component")
     if not isinstance(components, list):
         return problems
@@ -275,10 +304,10 @@ def vital_problems(resource: dict[str, Any]) -> list[Problem]:
     for i, component in enumerate(components):
         if not isinstance(component, dict):
             continue
-        part = _loinc_code(component.get("code"))
-        if part in VITAL_SIGNS and "valueQuantity" in component:
+        part = _loinc_code(component.get("code"), table)
+        if part in table and "valueQuantity" in component:
             value = _quantity_problems(
-                VITAL_SIGNS[part],
+                table[part],
                 component["valueQuantity"],
                 f"component[{i}].valueQuantity",
                 problems,
