@@ -1,0 +1,101 @@
+"""Exercises 1-6 (editing records) on real generated sandboxes.
+
+For several students: the reference solution scores full marks, every wrong solution fails
+the criterion it is meant to fail with the intended message, reset restores the start state
+exactly, and two students get different variants.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ehr_sandbox import exercises
+
+STUDENTS = ("alice", "bob", "carol")
+RECORD_IDS = [row["id"] for row in exercises.catalog(topic="records")]
+
+# Types the six exercises touch; reset must bring every one of them back exactly.
+TOUCHED = ("Patient", "Coverage", "Observation", "DocumentReference", "Communication", "Provenance")
+
+
+def _state(att) -> dict[str, set[tuple[str, str]]]:
+    store = att.sandbox.store
+    return {t: {(r["id"], r["meta"]["versionId"]) for r in store.iter_type(t)} for t in TOUCHED}
+
+
+def test_the_six_record_exercises_are_catalogued():
+    assert RECORD_IDS == [
+        "records/entered-in-error",
+        "records/correction",
+        "records/amendment-request",
+        "records/late-entry",
+        "records/addendum",
+        "records/registration-update",
+    ]
+    for ex_id in RECORD_IDS:
+        ex = exercises.get(ex_id)
+        assert ex.wrong_solutions, ex_id
+        assert ex.competencies and ex.hints and ex.minutes > 0
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+@pytest.mark.parametrize("exercise_id", RECORD_IDS)
+def test_reference_and_wrong_solutions(exercise_id: str, student: str):
+    att = exercises.start(exercise_id, student)
+    ex = att.exercise
+    start_state = _state(att)
+    assert not att.check().passed, "doing nothing must not pass"
+
+    att.reset()
+    assert _state(att) == start_state
+    ex.solution.apply(att)
+    result = att.check()
+    assert result.passed, result.feedback
+    assert result.score == result.max_score == ex.max_score
+
+    for name, wrong in ex.wrong_solutions.items():
+        att.reset()
+        assert _state(att) == start_state
+        wrong.apply(att)
+        result = att.check()
+        failed = result.criterion(wrong.fails)
+        assert not result.passed, f"{name}: {result.feedback}"
+        assert not failed.passed, f"{name}: {result.feedback}"
+        assert wrong.message in failed.feedback, f"{name}: {failed.feedback}"
+    assert len(att.results) == 2 + len(ex.wrong_solutions)
+
+
+@pytest.mark.parametrize("exercise_id", RECORD_IDS)
+def test_two_students_get_different_variants(exercise_id: str):
+    a = exercises.start(exercise_id, "alice")
+    b = exercises.start(exercise_id, "bob")
+    assert a.facts != b.facts
+    assert a.instructions != b.instructions
+    assert exercises.start(exercise_id, "alice").facts == a.facts
+
+
+def test_tampered_audit_trail_scores_zero():
+    att = exercises.start("records/correction", "alice")
+    att.exercise.solution.apply(att)
+    assert att.check().passed
+    con = att.sandbox.store.connection
+    seq = con.execute("SELECT seq FROM audit_log ORDER BY seq LIMIT 1 OFFSET 3").fetchone()[0]
+    con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
+    con.commit()
+    result = att.check()
+    assert result.tampered and result.score == 0 and not result.passed
+    assert all("tampered" in c.feedback for c in result.criteria)
+
+
+def test_attempt_saved_to_a_file_reopens_and_grades(tmp_path):
+    att = exercises.start("records/late-entry", "carol")
+    att.exercise.solution.apply(att)
+    path = att.save(tmp_path / "carol.db")
+    again = exercises.open_attempt(path)
+    try:
+        assert again.exercise.id == "records/late-entry" and again.student == "carol"
+        assert again.facts == att.facts
+        assert again.check().passed
+        assert [r.passed for r in again.results] == [True]
+    finally:
+        again.sandbox.close()
