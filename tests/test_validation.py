@@ -377,7 +377,7 @@ def fake_content() -> Any:
     return SimpleNamespace(
         codes={
             "loinc": SimpleNamespace(
-                system=LOINC, codes={"8310-5": "Body temperature", "85354-9": "BP panel"}
+                system=LOINC, codes={"8310-5": "Body temperature", "11881-0": "Fundal height"}
             ),
             "ucum": SimpleNamespace(system=UCUM, codes={"Cel": "degree Celsius"}),
         },
