@@ -54,6 +54,7 @@ from ehr_sandbox.errors import ValidationError
 __all__ = [
     "AGE_90_EXTENSION",
     "CONFIDENTIALITY_SYSTEM",
+    "REDACTED",
     "DROPPED_TYPES",
     "DeidResult",
     "deidentify",
@@ -127,7 +128,11 @@ _NEVER_DATES = frozenset({"code", "system", "version", "id", "unit", "reference"
 _DATE = re.compile(
     r"^(\d{4})-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?$"
 )
-_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]+)?$")
+_REFERENCE = re.compile(
+    r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]+)?$"
+)
+_SEARCH_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)\?.+$")
+REDACTED = "[removed by de-identification]"
 _EXTENSIONS_DROPPED = ("mothersMaidenName", "patient-birthTime")
 
 
@@ -198,6 +203,14 @@ class _Surrogates:
         return found
 
 
+def _is_payer(org: Mapping[str, Any]) -> bool:
+    for concept in org.get("type", []) if isinstance(org.get("type"), list) else []:
+        for coding in concept.get("coding", []) if isinstance(concept, Mapping) else []:
+            if isinstance(coding, Mapping) and coding.get("code") in ("pay", "ins"):
+                return True
+    return False
+
+
 def _year_only(value: str) -> str | None:
     match = _DATE.match(value)
     return match.group(1) if match else None
@@ -250,6 +263,12 @@ class _Scrubber:
                     out["contained"] = kept
                 continue
             if key in ("name", "alias") and rtype in _NAME_BEARING_TYPES:
+                continue
+            if key == "alias" and rtype == "Organization":
+                continue
+            if key == "name" and rtype == "Organization":
+                # A clinic's or hospital's name often names its town; payers' names are kept.
+                out["name"] = value if _is_payer(res) else REDACTED
                 continue
             if key == "description" and rtype == "DocumentReference":
                 continue
@@ -344,7 +363,7 @@ class _Scrubber:
             return self._reference(value)
         if "contentType" in value and ({"data", "url", "hash", "title"} & set(value)):
             # An attachment: its bytes/URL are the note itself; keep only what kind it was.
-            return {"contentType": value["contentType"], "title": "[removed by de-identification]"}
+            return {"contentType": value["contentType"], "title": REDACTED}
         if "resourceType" in value:
             return self.resource(value, contained=True)
         out: dict[str, Any] = {}
@@ -364,11 +383,19 @@ class _Scrubber:
                 rtype, rid = self.urn_map[ref].split("/", 1)
                 out["reference"] = self.surrogates.ref(rtype, rid)
             else:
-                match = _REFERENCE.match(ref)
+                match = _REFERENCE.search(ref)
+                search = _SEARCH_REFERENCE.match(ref)
                 if match:  # version suffixes go: they would tie the export to the source history
                     out["reference"] = self.surrogates.ref(match.group(1), match.group(2))
+                elif (
+                    search
+                ):  # a conditional reference carries an identifier (e.g. an NPI): key it whole
+                    out["reference"] = self.surrogates.ref(search.group(1), ref)
         if "type" in value:
             out["type"] = value["type"]
+        if "reference" not in out and "display" in value:
+            # Keep the element present (it may be required) without the display, often a name.
+            out["display"] = REDACTED
         return out or None
 
     def _address(self, value: Any) -> Any:

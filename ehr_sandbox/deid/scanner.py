@@ -27,10 +27,21 @@ _DIGITS = re.compile(r"\D")
 _MONTH_DATE = re.compile(r"\b\d{4}-(0[1-9]|1[0-2])(-\d{2})?\b")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_IPV4 = re.compile(
+    r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"
+)
 _URL = re.compile(r"\b(?:https?|ftp)://", re.IGNORECASE)
 _URL_KEYS = frozenset(
-    {"system", "url", "profile", "valueUri", "valueUrl", "valueCanonical", "instantiatesCanonical"}
+    {
+        "system",
+        "url",
+        "profile",
+        "code",
+        "valueUri",
+        "valueUrl",
+        "valueCanonical",
+        "instantiatesCanonical",
+    }
 )
 _NAME_TYPES = frozenset({"Patient", "Practitioner", "RelatedPerson", "Person"})
 _MIN_NAME = 3
@@ -147,7 +158,7 @@ def _learn(originals: Iterable[Mapping[str, Any]]) -> _Needles:
             if key == "value" and "identifier" in path.lower():
                 needles.add("identifier", value, minimum=4)
         for inner in res.get("contained", []):
-            walk(inner)
+            walk({k: v for k, v in inner.items() if k != "id"})  # contained ids are local labels
 
     for res in originals:
         if isinstance(res, Mapping):
@@ -162,6 +173,8 @@ def _learn(originals: Iterable[Mapping[str, Any]]) -> _Needles:
 
 def _patterns(key: str, value: str) -> Iterator[tuple[str, str]]:
     for kind, pattern in (("date", _MONTH_DATE), ("ssn", _SSN), ("email", _EMAIL), ("ip", _IPV4)):
+        if kind == "ip" and key in _URL_KEYS:  # OIDs and DICOM UIDs look like dotted quads
+            continue
         match = pattern.search(value)
         if match:
             yield kind, match.group(0)
