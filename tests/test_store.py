@@ -25,7 +25,12 @@ class TickClock:
 
 
 def patient(pid: str = "p1", family: str = "Garcia", **extra: object) -> dict:
-    return {"resourceType": "Patient", "id": pid, "name": [{"family": family, "given": ["Ana"]}], **extra}
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "name": [{"family": family, "given": ["Ana"]}],
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -46,7 +51,11 @@ def test_create_read_vread_history(store: Store) -> None:
     assert store.vread("Patient", "p1", "x") is None
     assert [v["meta"]["versionId"] for v in store.history("Patient", "p1")] == ["2", "1"]
     store.create(patient("p2"))
-    assert [(v["id"], v["meta"]["versionId"]) for v in store.history("Patient")] == [("p2", "1"), ("p1", "2"), ("p1", "1")]
+    assert [(v["id"], v["meta"]["versionId"]) for v in store.history("Patient")] == [
+        ("p2", "1"),
+        ("p1", "2"),
+        ("p1", "1"),
+    ]
     assert store.count("Patient") == 2 and store.exists("Patient", "p2")
     assert [p["id"] for p in store.iter_type("Patient")] == ["p1", "p2"]
 
@@ -97,7 +106,9 @@ def test_create_existing_id_and_update_missing(store: Store) -> None:
         ({"resourceType": "Patient", "x": {1, 2}}, "(resource)"),
     ],
 )
-def test_bad_resources_are_typed_errors_and_write_nothing(store: Store, bad: dict, path: str) -> None:
+def test_bad_resources_are_typed_errors_and_write_nothing(
+    store: Store, bad: dict, path: str
+) -> None:
     with pytest.raises(ValidationError) as err:
         store.create(bad)
     assert err.value.path == path
@@ -189,7 +200,9 @@ def test_reindex_rebuilds_the_index(store: Store) -> None:
     store.connection.execute("DELETE FROM search_index")
     assert store.search("Patient", parse("Patient", {"gender": "female"})) == []
     assert store.reindex() == 1
-    assert [p["id"] for p in store.search("Patient", parse("Patient", {"gender": "female"}))] == ["p1"]
+    assert [p["id"] for p in store.search("Patient", parse("Patient", {"gender": "female"}))] == [
+        "p1"
+    ]
 
 
 # --------------------------------------------------------------------------- encryption at rest
@@ -202,14 +215,25 @@ SECRET_CODE = "8480-6"
 
 def _secret_resources() -> list[dict]:
     pat = patient(
-        "p1", SECRET_FAMILY, gender="female", birthDate="1961-07-14",
+        "p1",
+        SECRET_FAMILY,
+        gender="female",
+        birthDate="1961-07-14",
         identifier=[{"system": "http://ehr-sandbox.org/fhir/mrn", "value": SECRET_MRN}],
     )
     obs = {
-        "resourceType": "Observation", "id": "o1", "status": "final",
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": SECRET_CODE}]},
-        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-03-04T10:00:00+00:00",
-        "valueQuantity": {"value": 187.5, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2025-03-04T10:00:00+00:00",
+        "valueQuantity": {
+            "value": 187.5,
+            "unit": "mm[Hg]",
+            "system": "http://unitsofmeasure.org",
+            "code": "mm[Hg]",
+        },
     }
     return [pat, obs]
 
@@ -230,7 +254,15 @@ def test_no_plaintext_patient_data_in_encrypted_file(tmp_path: Path) -> None:
     path = tmp_path / "enc.db"
     st = _encrypted_store(path)
     raw = _db_bytes(path)
-    for secret in (SECRET_FAMILY, SECRET_FAMILY.lower(), SECRET_MRN, SECRET_CODE, "1961-07-14", "187.5", "Patient/p1"):
+    for secret in (
+        SECRET_FAMILY,
+        SECRET_FAMILY.lower(),
+        SECRET_MRN,
+        SECRET_CODE,
+        "1961-07-14",
+        "187.5",
+        "Patient/p1",
+    ):
         assert secret.encode() not in raw, secret
     st.close()
     raw = _db_bytes(path)
@@ -265,13 +297,18 @@ def test_encrypted_search_matches_plaintext_search(tmp_path: Path, params: dict)
     for r in _secret_resources():
         plain.create(r)
     q = parse("Patient", params)
-    assert [r["id"] for r in enc.search("Patient", q)] == [r["id"] for r in plain.search("Patient", q)]
+    assert [r["id"] for r in enc.search("Patient", q)] == [
+        r["id"] for r in plain.search("Patient", q)
+    ]
     enc.close()
 
 
 def test_encrypted_observation_search_with_chain_and_quantity(tmp_path: Path) -> None:
     enc = _encrypted_store(tmp_path / "enc.db")
-    q = parse("Observation", {"subject:Patient.family": "zyx", "value-quantity": "gt180", "date": "2025-03"})
+    q = parse(
+        "Observation",
+        {"subject:Patient.family": "zyx", "value-quantity": "gt180", "date": "2025-03"},
+    )
     assert [r["id"] for r in enc.search("Observation", q)] == ["o1"]
     q = parse("Observation", {"patient": "Patient/p1", "value-quantity": "lt180"})
     assert enc.search("Observation", q) == []
@@ -282,11 +319,18 @@ def test_rekey_reseals_rows_and_reblinds_the_index(tmp_path: Path) -> None:
     path = tmp_path / "enc.db"
     st = _encrypted_store(path)
     old_blob = st.connection.execute("SELECT blob FROM versions WHERE rid = 'p1'").fetchone()[0]
-    old_index = {r[0] for r in st.connection.execute("SELECT s FROM search_index WHERE param = 'identifier'")}
+    old_index = {
+        r[0] for r in st.connection.execute("SELECT s FROM search_index WHERE param = 'identifier'")
+    }
     new = crypto.AesGcmCodec(crypto.MasterKey.generate())
     assert st.rekey(new) == 2
-    assert st.connection.execute("SELECT blob FROM versions WHERE rid = 'p1'").fetchone()[0] != old_blob
-    new_index = {r[0] for r in st.connection.execute("SELECT s FROM search_index WHERE param = 'identifier'")}
+    assert (
+        st.connection.execute("SELECT blob FROM versions WHERE rid = 'p1'").fetchone()[0]
+        != old_blob
+    )
+    new_index = {
+        r[0] for r in st.connection.execute("SELECT s FROM search_index WHERE param = 'identifier'")
+    }
     assert new_index and new_index.isdisjoint(old_index)
     key_ids = {r[0] for r in st.connection.execute("SELECT key_id FROM versions")}
     assert key_ids == {new.key_id}
