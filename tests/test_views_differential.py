@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import shared_path
+from test_sof_conformance import freeze
+
 from ehr_sandbox.errors import ViewDefinitionError
 from ehr_sandbox.views import compiles, evaluate, run
-from test_sof_conformance import freeze
 
 SUITE = ("conformance", "sql-on-fhir-v2")
 
@@ -58,7 +58,11 @@ def test_fast_path_matches_reference_on_every_compilable_suite_view() -> None:
 
 
 RACES = ["2106-3", "2054-5", "2028-9", None]
-LOINC = [("8480-6", "Systolic blood pressure"), ("8462-4", "Diastolic blood pressure"), ("4548-4", "Hemoglobin A1c")]
+LOINC = [
+    ("8480-6", "Systolic blood pressure"),
+    ("8462-4", "Diastolic blood pressure"),
+    ("4548-4", "Hemoglobin A1c"),
+]
 
 
 def generated_like(seed: int, patients: int = 40) -> list[dict[str, Any]]:
@@ -80,7 +84,9 @@ def generated_like(seed: int, patients: int = 40) -> list[dict[str, Any]]:
         if rng.random() < 0.9:
             patient["gender"] = rng.choice(["female", "male", "other", "unknown"])
         if rng.random() < 0.9:
-            patient["birthDate"] = f"{rng.randint(1930, 2020)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            patient["birthDate"] = (
+                f"{rng.randint(1930, 2020)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            )
         if rng.random() < 0.5:
             patient["active"] = rng.random() < 0.7
         race = rng.choice(RACES)
@@ -93,7 +99,8 @@ def generated_like(seed: int, patients: int = 40) -> list[dict[str, Any]]:
             ]
         if rng.random() < 0.5:
             patient["telecom"] = [
-                {"system": rng.choice(["phone", "email"]), "value": f"t{i}-{k}"} for k in range(rng.randint(1, 3))
+                {"system": rng.choice(["phone", "email"]), "value": f"t{i}-{k}"}
+                for k in range(rng.randint(1, 3))
             ]
         out.append(patient)
         for j in range(rng.randint(0, 5)):
@@ -103,24 +110,37 @@ def generated_like(seed: int, patients: int = 40) -> list[dict[str, Any]]:
                 "id": f"o{i}-{j}",
                 "status": rng.choice(["final", "amended", "entered-in-error"]),
                 "subject": {"reference": f"Patient/{pid}"},
-                "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+                "code": {
+                    "coding": [{"system": "http://loinc.org", "code": code, "display": display}]
+                },
             }
             kind = rng.random()
             if kind < 0.6:
-                obs["valueQuantity"] = {"value": round(rng.uniform(50, 200), rng.randint(0, 2)), "unit": "mm[Hg]"}
+                obs["valueQuantity"] = {
+                    "value": round(rng.uniform(50, 200), rng.randint(0, 2)),
+                    "unit": "mm[Hg]",
+                }
             elif kind < 0.8:
                 obs["valueString"] = "see note"
             elif kind < 0.9:
                 obs["component"] = [
-                    {"code": {"coding": [{"code": c}]}, "valueQuantity": {"value": rng.randint(60, 180)}}
+                    {
+                        "code": {"coding": [{"code": c}]},
+                        "valueQuantity": {"value": rng.randint(60, 180)},
+                    }
                     for c in ("8480-6", "8462-4")
                 ]
             if rng.random() < 0.8:
-                obs["effectiveDateTime"] = f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T10:00:00-05:00"
+                obs["effectiveDateTime"] = (
+                    f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T10:00:00-05:00"
+                )
             out.append(obs)
         for j in range(rng.randint(0, 3)):
             codings = [
-                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": rng.choice(["I10", "E11.9", "J45.909"])}
+                {
+                    "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                    "code": rng.choice(["I10", "E11.9", "J45.909"]),
+                }
                 for _ in range(rng.randint(0, 2))
             ]
             out.append(
@@ -145,7 +165,10 @@ VIEWS: list[dict[str, Any]] = [
                     {"name": "gender", "path": "gender"},
                     {"name": "birth_date", "path": "birthDate"},
                     {"name": "active", "path": "active"},
-                    {"name": "official_family", "path": "name.where(use = 'official').family.first()"},
+                    {
+                        "name": "official_family",
+                        "path": "name.where(use = 'official').family.first()",
+                    },
                     {"name": "given", "path": "name.given.join(' ')"},
                     {"name": "families", "path": "name.family", "collection": True},
                     {
@@ -157,7 +180,13 @@ VIEWS: list[dict[str, Any]] = [
                     {"name": "n_names", "path": "name.count()"},
                 ]
             },
-            {"forEachOrNull": "telecom", "column": [{"name": "tel", "path": "value"}, {"name": "tel_i", "path": "%rowIndex"}]},
+            {
+                "forEachOrNull": "telecom",
+                "column": [
+                    {"name": "tel", "path": "value"},
+                    {"name": "tel_i", "path": "%rowIndex"},
+                ],
+            },
         ],
     },
     {
@@ -193,8 +222,16 @@ VIEWS: list[dict[str, Any]] = [
     {
         "resource": "Condition",
         "select": [
-            {"column": [{"name": "id", "path": "id"}, {"name": "status", "path": "clinicalStatus.coding.code.first()"}]},
-            {"forEach": "code.coding", "column": [{"name": "code", "path": "code"}, {"name": "i", "path": "%rowIndex"}]},
+            {
+                "column": [
+                    {"name": "id", "path": "id"},
+                    {"name": "status", "path": "clinicalStatus.coding.code.first()"},
+                ]
+            },
+            {
+                "forEach": "code.coding",
+                "column": [{"name": "code", "path": "code"}, {"name": "i", "path": "%rowIndex"}],
+            },
         ],
     },
     {

@@ -116,6 +116,11 @@ class Report:
         kind = spec.get("kind", "line")
         if x is not None and ys and len(df):
             data = df[[x, *ys]].copy()
+            for y in ys:
+                # Money columns arrive as exact decimals; matplotlib needs floats.
+                data[y] = pd.to_numeric(
+                    data[y].map(lambda v: None if v is None else float(v)), errors="coerce"
+                )
             if kind == "line":
                 converted = pd.to_datetime(data[x], errors="coerce", utc=True)
                 if converted.notna().all():
@@ -123,7 +128,7 @@ class Report:
                 data = data.sort_values(x)
                 for y in ys:
                     sub = data[[x, y]].dropna()
-                    ax.plot(sub[x], sub[y].astype(float), marker="o", label=y)
+                    ax.plot(sub[x], sub[y], marker="o", label=y)
             else:
                 data.plot(kind="bar", x=x, y=ys, ax=ax, legend=len(ys) > 1)
             if len(ys) > 1 and kind == "line":
