@@ -29,6 +29,7 @@ __all__ = [
     "parse_instant",
     "patient_facts",
     "patient_label",
+    "note_type",
     "progress_note",
     "ref_id",
     "visible_patients",
@@ -112,18 +113,33 @@ def is_bp(obs: Mapping[str, Any]) -> bool:
     return any(c.get("code") == BP_PANEL for c in (obs.get("code") or {}).get("coding", []))
 
 
+def note_type(sandbox: Any) -> dict[str, Any]:
+    """The LOINC note type the sandbox's own notes use (so it is in the shipped code set).
+
+    Falls back to a text-only type when the sandbox holds no coded note.
+    """
+    first = sandbox.system_session().search("DocumentReference", _count="1").first()
+    coding = [
+        c for c in ((first or {}).get("type") or {}).get("coding", []) if c.get("system") == LOINC
+    ]
+    return {"coding": coding[:1], "text": "Progress note"} if coding else {"text": "Progress note"}
+
+
 def progress_note(
-    subject: str, author: str, text: str, when: str, *, title: str = "Progress note"
+    subject: str,
+    author: str,
+    text: str,
+    when: str,
+    *,
+    title: str = "Progress note",
+    type_: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A DocumentReference holding a plain-text clinical note (LOINC 11506-3)."""
+    """A DocumentReference holding a plain-text clinical note (type from :func:`note_type`)."""
     return {
         "resourceType": "DocumentReference",
         "status": "current",
         "docStatus": "final",
-        "type": {
-            "coding": [{"system": LOINC, "code": "11506-3", "display": "Progress note"}],
-            "text": title,
-        },
+        "type": type_ or {"text": title},
         "subject": {"reference": subject},
         "date": when,
         "author": [{"reference": author}],

@@ -22,6 +22,7 @@ from ehr_sandbox.exercises.builtin.common import (
     bp_values,
     document_text,
     is_bp,
+    note_type,
     parse_instant,
     patient_facts,
     patient_label,
@@ -573,7 +574,13 @@ def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
     received = now - timedelta(days=rng.randint(3, 40))
     text = f"Office visit {visit.date().isoformat()}.\n{scenario['note']}\nSigned: {doctor.user.display}"
     note = doctor.create(
-        progress_note(f"Patient/{patient['id']}", doctor.user.ref, text, _instant(visit))
+        progress_note(
+            f"Patient/{patient['id']}",
+            doctor.user.ref,
+            text,
+            _instant(visit),
+            type_=note_type(sandbox),
+        )
     )
     request = {
         "resourceType": "Communication",
@@ -1146,7 +1153,13 @@ def _setup_addendum(sandbox: Any, variant: Any) -> dict[str, Any]:
         "Assessment and plan discussed; follow up as scheduled."
     )
     note = doctor.create(
-        progress_note(f"Patient/{patient['id']}", doctor.user.ref, text, _instant(when))
+        progress_note(
+            f"Patient/{patient['id']}",
+            doctor.user.ref,
+            text,
+            _instant(when),
+            type_=note_type(sandbox),
+        )
     )
     doctor.sign(f"DocumentReference/{note['id']}")
     return {
