@@ -1,0 +1,191 @@
+"""Which patient a resource belongs to (the FHIR Patient compartment, as this sandbox uses it).
+
+Access control asks this for every resource, so the lookup is a table of the fields that point
+at the patient per resource type, not a walk over the whole resource.
+
+>>> patient_of({"resourceType": "Observation", "subject": {"reference": "Patient/p1"}})
+'p1'
+>>> patient_of({"resourceType": "Practitioner", "id": "dr1"}) is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# Fields (possibly nested through lists) that reference the patient, per resource type.
+# Order matters only for patient_of's choice when a resource names several patients.
+PATIENT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Observation": (("subject",),),
+    "Condition": (("subject",),),
+    "Encounter": (("subject",),),
+    "Procedure": (("subject",),),
+    "ServiceRequest": (("subject",),),
+    "DiagnosticReport": (("subject",),),
+    "DocumentReference": (("subject",),),
+    "MedicationRequest": (("subject",),),
+    "MedicationAdministration": (("subject",),),
+    "MedicationStatement": (("subject",),),
+    "MedicationDispense": (("subject",),),
+    "Specimen": (("subject",),),
+    "CarePlan": (("subject",),),
+    "CareTeam": (("subject",),),
+    "Goal": (("subject",),),
+    "Composition": (("subject",),),
+    "Communication": (("subject",),),
+    "CommunicationRequest": (("subject",),),
+    "Flag": (("subject",),),
+    "List": (("subject",),),
+    "Media": (("subject",),),
+    "QuestionnaireResponse": (("subject",),),
+    "ClinicalImpression": (("subject",),),
+    "RiskAssessment": (("subject",),),
+    "DeviceRequest": (("subject",),),
+    "ImagingStudy": (("subject",),),
+    "NutritionOrder": (("patient",),),
+    "ChargeItem": (("subject",),),
+    "Invoice": (("subject",),),
+    "Account": (("subject",),),
+    "AllergyIntolerance": (("patient",),),
+    "Immunization": (("patient",),),
+    "ImmunizationRecommendation": (("patient",),),
+    "Claim": (("patient",),),
+    "ClaimResponse": (("patient",),),
+    "ExplanationOfBenefit": (("patient",),),
+    "CoverageEligibilityRequest": (("patient",),),
+    "CoverageEligibilityResponse": (("patient",),),
+    "EpisodeOfCare": (("patient",),),
+    "FamilyMemberHistory": (("patient",),),
+    "RelatedPerson": (("patient",),),
+    "Consent": (("patient",),),
+    "Device": (("patient",),),
+    "DetectedIssue": (("patient",),),
+    "Coverage": (("beneficiary",), ("subscriber",)),
+    "Appointment": (("participant", "actor"),),
+    "AppointmentResponse": (("actor",),),
+    "Task": (("for",),),
+    "Provenance": (("target",),),
+}
+"""Resource types of the patient compartment and the fields that point at the patient."""
+
+COMPARTMENT_TYPES: frozenset[str] = frozenset(PATIENT_FIELDS) | {"Patient"}
+"""Types whose instances belong to a patient (``Provenance`` only when it targets one)."""
+
+# Provenance points at records, not always at a patient: it is in the compartment only when it
+# targets the Patient resource itself, so a missing patient is not suspicious there.
+_OPTIONAL_LINK = frozenset(
+    {"Provenance", "Device", "Account", "Task", "List", "Media", "ChargeItem", "Invoice"}
+)
+
+
+def reference_id(ref: object, resource_type: str = "Patient") -> str | None:
+    """The id in a reference to ``resource_type`` (relative, absolute or versioned), else None.
+
+    >>> reference_id({"reference": "https://x.org/fhir/Patient/p7/_history/2"})
+    'p7'
+    >>> reference_id({"reference": "Group/g1"}) is None
+    True
+    """
+    if isinstance(ref, dict):
+        ref = ref.get("reference")
+    if not isinstance(ref, str) or not ref:
+        return None
+    parts = ref.split("/")
+    # Find the last "<Type>/<id>" pair, skipping a trailing "_history/<vid>".
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
+        return parts[-1]
+    return None
+
+
+def _values(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
+    if not path:
+        yield node
+        return
+    if isinstance(node, list):
+        for item in node:
+            yield from _values(item, path)
+        return
+    if isinstance(node, dict):
+        child = node.get(path[0])
+        if child is not None:
+            if isinstance(child, list):
+                for item in child:
+                    yield from _values(item, path[1:])
+            else:
+                yield from _values(child, path[1:])
+
+
+def patients_of(resource: object) -> frozenset[str]:
+    """Every patient id a resource points at (usually one; empty outside the compartment).
+
+    >>> sorted(patients_of({"resourceType": "Appointment", "participant": [
+    ...     {"actor": {"reference": "Patient/a"}}, {"actor": {"reference": "Practitioner/d"}}]}))
+    ['a']
+    """
+    if not isinstance(resource, dict):
+        return frozenset()
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        rid = resource.get("id")
+        return frozenset((rid,)) if isinstance(rid, str) and rid else frozenset()
+    paths = PATIENT_FIELDS.get(rtype) if isinstance(rtype, str) else None
+    if not paths:
+        return frozenset()
+    found: set[str] = set()
+    for path in paths:
+        for value in _values(resource, path):
+            pid = reference_id(value)
+            if pid:
+                found.add(pid)
+    return frozenset(found)
+
+
+def patient_of(resource: object) -> str | None:
+    """The patient id the resource belongs to, or None (staff, practice, malformed data).
+
+    When a resource names several patients the smallest id is returned; access control uses
+    :func:`patients_of` and requires every one of them to be allowed.
+
+    >>> patient_of({"resourceType": "Patient", "id": "p1"})
+    'p1'
+    >>> patient_of({"resourceType": "Coverage", "beneficiary": {"reference": "Patient/p2"}})
+    'p2'
+    >>> patient_of("not a resource") is None
+    True
+    """
+    found = patients_of(resource)
+    if not found:
+        return None
+    if len(found) == 1:
+        return next(iter(found))
+    return min(found)
+
+
+def needs_patient(resource_type: str) -> bool:
+    """True when an instance of ``resource_type`` must name its patient (a missing link is
+    treated as "belongs to nobody you may see", never as "belongs to everybody").
+
+    >>> needs_patient("Observation"), needs_patient("Practitioner"), needs_patient("Provenance")
+    (True, False, False)
+    """
+    return resource_type in COMPARTMENT_TYPES and resource_type not in _OPTIONAL_LINK
+
+
+def references_in(node: Any) -> Iterator[str]:
+    """Every ``reference`` string inside a resource (contained resources included).
+
+    >>> list(references_in({"subject": {"reference": "Patient/1"}, "x": [{"reference": "Encounter/e"}]}))
+    ['Patient/1', 'Encounter/e']
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            elif isinstance(value, dict | list):
+                yield from references_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references_in(item)

@@ -1,0 +1,296 @@
+"""Security labels: one v3-Confidentiality code per resource plus v3-ActCode sensitivities.
+
+Labels are computed at write time from code lists (the content's sensitivity rules when the
+content package is available, else the table below), so a diagnosis of opioid use disorder is
+restricted the moment it is charted, whoever charts it. Labels only go up here; lowering them is
+the privacy officer's job (the policy's ``label`` action).
+
+>>> obs = {"resourceType": "Condition", "code": {"coding": [
+...     {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}]}}
+>>> [c["code"] for c in assign_labels(obs)]
+['R', 'OPIOIDUD', 'SUD']
+>>> confidentiality_of({"meta": {"security": [{"system": CONFIDENTIALITY, "code": "V"}]}})
+'V'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+NOTE_TYPE = "http://ehr-sandbox.org/CodeSystem/note-type"
+
+CONFIDENTIALITY_ORDER = "ULMNRV"
+CONFIDENTIALITY_RANK: dict[str, int] = {c: i for i, c in enumerate(CONFIDENTIALITY_ORDER)}
+"""U < L < M < N < R < V."""
+
+CONFIDENTIALITY_DISPLAY: dict[str, str] = {
+    "U": "unrestricted",
+    "L": "low",
+    "M": "moderate",
+    "N": "normal",
+    "R": "restricted",
+    "V": "very restricted",
+}
+
+SENSITIVITY_CODES: frozenset[str] = frozenset(
+    {"HIV", "PSY", "PSYTHPN", "MH", "BH", "ETH", "SUD", "ETHUD", "OPIOIDUD", "SDV", "STD", "SEX"}
+)
+"""The v3-ActCode sensitivity codes this sandbox assigns or honours (PRIVACY.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRule:
+    """Data carrying a code from ``system`` matching ``code`` gets these labels.
+
+    >>> LabelRule(ICD10CM, "F1", "prefix", ("SUD",), "R").matches(ICD10CM, "F17.210")
+    True
+    """
+
+    system: str
+    code: str
+    match: str
+    sensitivity: tuple[str, ...]
+    confidentiality: str = "R"
+
+    def matches(self, system: str, code: str) -> bool:
+        """True when this rule covers ``code`` of code system URI ``system``."""
+        if system != self.system:
+            return False
+        return code.startswith(self.code) if self.match == "prefix" else code == self.code
+
+
+def _icd(prefix: str, *codes: str, conf: str = "R") -> LabelRule:
+    return LabelRule(ICD10CM, prefix, "prefix", codes, conf)
+
+
+def _icd_range(letter: str, lo: int, hi: int, *codes: str) -> list[LabelRule]:
+    return [_icd(f"{letter}{n:02d}", *codes) for n in range(lo, hi + 1)]
+
+
+# Internal fallback table (used when synthetic.content is not importable). Sources: 42 CFR
+# Part 2 (substance use disorder records), state HIV and mental-health confidentiality laws,
+# HL7 DS4P sensitivity codes. ICD-10-CM chapters: F10-F19 substance use, F20-F29 psychotic,
+# F30-F48 mood/anxiety, A50-A64 sexually transmitted, T74/T76 maltreatment.
+DEFAULT_RULES: tuple[LabelRule, ...] = (
+    _icd("F10", "SUD", "ETHUD"),
+    _icd("F11", "SUD", "OPIOIDUD"),
+    # F17 (nicotine dependence) is left out: tobacco use is ordinary primary-care data, not
+    # a 42 CFR Part 2 record, and labelling every smoker R would hide it from the care team.
+    *(r for r in _icd_range("F", 12, 19, "SUD") if r.code != "F17"),
+    *_icd_range("F", 20, 29, "MH", "PSY"),
+    *_icd_range("F", 30, 48, "MH"),
+    _icd("B20", "HIV"),
+    _icd("Z21", "HIV"),
+    _icd("R75", "HIV"),
+    *_icd_range("A", 50, 64, "STD"),
+    _icd("T74", "SDV"),
+    _icd("T76", "SDV"),
+    LabelRule(LOINC, "56888-1", "exact", ("HIV",)),  # HIV 1+2 Ab + HIV1 p24 Ag, serum/plasma
+    LabelRule(LOINC, "7917-8", "exact", ("HIV",)),  # HIV 1 Ab, serum
+    LabelRule(LOINC, "20447-9", "exact", ("HIV",)),  # HIV 1 RNA viral load
+    LabelRule(NOTE_TYPE, "psychotherapy", "exact", ("PSYTHPN",), "V"),
+)
+"""Code-list rules used when the content package does not provide its own."""
+
+
+@cache
+def content_rules() -> tuple[LabelRule, ...] | None:
+    """The content's sensitivity rules as :class:`LabelRule` (None when content is unavailable).
+
+    >>> rules = content_rules()
+    >>> rules is None or all(isinstance(r, LabelRule) for r in rules)
+    True
+    """
+    try:
+        from synthetic.content import load_content  # type: ignore[attr-defined]
+
+        content = load_content()
+        out = []
+        for rule in content.sensitivity:
+            codeset = content.codes.get(rule.system)
+            if codeset is None:
+                continue
+            out.append(
+                LabelRule(
+                    codeset.system,
+                    rule.code,
+                    rule.match,
+                    tuple(rule.sensitivity),
+                    rule.confidentiality,
+                )
+            )
+        return tuple(out) or None
+    except Exception:
+        # Content is optional here (another package, possibly mid-build): fall back to the
+        # internal table rather than fail every write.
+        return None
+
+
+def active_rules() -> tuple[LabelRule, ...]:
+    """The rules :func:`assign_labels` uses by default (content first, else the internal table).
+
+    >>> len(active_rules()) > 0
+    True
+    """
+    return content_rules() or DEFAULT_RULES
+
+
+def codings_in(node: Any) -> Iterator[tuple[str, str]]:
+    """Every (system, code) pair in a resource, outside ``meta`` (contained resources included).
+
+    >>> list(codings_in({"meta": {"security": [{"system": "s", "code": "R"}]},
+    ...                  "code": {"coding": [{"system": "a", "code": "1"}]}}))
+    [('a', '1')]
+    """
+    if isinstance(node, dict):
+        system, code = node.get("system"), node.get("code")
+        if isinstance(system, str) and isinstance(code, str):
+            yield system, code
+        for key, value in node.items():
+            if key != "meta" and isinstance(value, dict | list):
+                yield from codings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from codings_in(item)
+
+
+def confidentiality_of(resource: object) -> str | None:
+    """The resource's v3-Confidentiality code (the highest, if several were wrongly set).
+
+    >>> confidentiality_of({"resourceType": "Patient"}) is None
+    True
+    """
+    best: str | None = None
+    for coding in _security(resource):
+        code = coding.get("code")
+        if (
+            coding.get("system") == CONFIDENTIALITY
+            and code in CONFIDENTIALITY_RANK
+            and (best is None or CONFIDENTIALITY_RANK[code] > CONFIDENTIALITY_RANK[best])
+        ):
+            best = code
+    return best
+
+
+def sensitivities_of(resource: object) -> frozenset[str]:
+    """The v3-ActCode sensitivity codes in ``meta.security``.
+
+    >>> sorted(sensitivities_of({"meta": {"security": [{"system": ACT_CODE, "code": "HIV"}]}}))
+    ['HIV']
+    """
+    return frozenset(
+        c["code"]
+        for c in _security(resource)
+        if c.get("system") == ACT_CODE and isinstance(c.get("code"), str)
+    )
+
+
+def _security(resource: object) -> list[dict[str, Any]]:
+    if not isinstance(resource, dict):
+        return []
+    meta = resource.get("meta")
+    sec = meta.get("security") if isinstance(meta, dict) else None
+    if not isinstance(sec, list):
+        return []
+    return [c for c in sec if isinstance(c, dict)]
+
+
+def confidentiality_coding(code: str) -> dict[str, str]:
+    """A v3-Confidentiality Coding.
+
+    >>> confidentiality_coding("R")["display"]
+    'restricted'
+    """
+    return {"system": CONFIDENTIALITY, "code": code, "display": CONFIDENTIALITY_DISPLAY[code]}
+
+
+def highest_confidentiality(resources: Iterable[object], default: str = "N") -> str:
+    """The highest confidentiality among resources (what a Bundle or report carries).
+
+    >>> highest_confidentiality([{"meta": {"security": [{"system": CONFIDENTIALITY, "code": "R"}]}}, {}])
+    'R'
+    """
+    best = default
+    for r in resources:
+        code = confidentiality_of(r) or default
+        if CONFIDENTIALITY_RANK[code] > CONFIDENTIALITY_RANK[best]:
+            best = code
+    return best
+
+
+def computed_labels(
+    resource: object, rules: Sequence[LabelRule] | None = None
+) -> tuple[str | None, frozenset[str]]:
+    """Confidentiality (None when no rule matched) and sensitivities the code lists give.
+
+    >>> computed_labels({"code": {"coding": [{"system": ICD10CM, "code": "B20"}]}})
+    ('R', frozenset({'HIV'}))
+    """
+    rules = active_rules() if rules is None else rules
+    level: str | None = None
+    found: set[str] = set()
+    for system, code in codings_in(resource):
+        for rule in rules:
+            if rule.matches(system, code):
+                found.update(rule.sensitivity)
+                conf = rule.confidentiality if rule.confidentiality in CONFIDENTIALITY_RANK else "R"
+                if level is None or CONFIDENTIALITY_RANK[conf] > CONFIDENTIALITY_RANK[level]:
+                    level = conf
+    return level, frozenset(found)
+
+
+def assign_labels(
+    resource: dict[str, Any], rules: Sequence[LabelRule] | None = None
+) -> list[dict[str, Any]]:
+    """The ``meta.security`` list for a resource about to be written.
+
+    Exactly one confidentiality code: the higher of the existing one and the one the code
+    lists give (N when neither says anything); the sensitivity codes of both; other security
+    codings (integrity, policy) kept as they were. The input is not modified.
+
+    >>> assign_labels({"resourceType": "Observation"})
+    [{'system': 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', 'code': 'N', 'display': 'normal'}]
+    >>> hiv = {"resourceType": "Condition", "meta": {"security": [confidentiality_coding("N")]},
+    ...        "code": {"coding": [{"system": ICD10CM, "code": "Z21"}]}}
+    >>> [c["code"] for c in assign_labels(hiv)]
+    ['R', 'HIV']
+    """
+    existing = _security(resource)
+    level, found = computed_labels(resource, rules)
+    current = confidentiality_of(resource)
+    if current is not None and (
+        level is None or CONFIDENTIALITY_RANK[current] >= CONFIDENTIALITY_RANK[level]
+    ):
+        level = current
+    if level is None:
+        level = "N"
+    have = sensitivities_of(resource)
+    out: list[dict[str, Any]] = [confidentiality_coding(level)]
+    seen_act: set[str] = set()
+    for coding in existing:
+        system = coding.get("system")
+        if system == CONFIDENTIALITY:
+            continue
+        if system == ACT_CODE:
+            code = coding.get("code")
+            if not isinstance(code, str) or code in seen_act:
+                continue
+            seen_act.add(code)
+        out.append(dict(coding))
+    for code in sorted(found - have):
+        out.append({"system": ACT_CODE, "code": code})
+    # Confidentiality first, then sensitivities sorted, then everything else in its order.
+    head, acts, rest = (
+        out[:1],
+        [c for c in out[1:] if c.get("system") == ACT_CODE],
+        [c for c in out[1:] if c.get("system") != ACT_CODE],
+    )
+    acts.sort(key=lambda c: c["code"])
+    return head + acts + rest

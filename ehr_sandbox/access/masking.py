@@ -1,0 +1,155 @@
+"""Minimum necessary: what a role sees of a resource it may read.
+
+Access control decides *whether* a resource is seen; masking decides *how much* of it. Billing
+codes claims, so it sees the codes of Observations, Conditions and Procedures but not result
+values, interpretations or clinical notes. Whenever anything is removed the narrative
+(``text.div``, which repeats the data in HTML) is replaced too, and the resource is tagged
+``REDACTED`` so nobody mistakes it for the full record. Contained resources that belong to
+another patient are dropped for every role.
+
+>>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/p"},
+...        "code": {"text": "Glucose"}, "valueQuantity": {"value": 212, "unit": "mg/dL"},
+...        "text": {"status": "generated", "div": "<div>Glucose 212 mg/dL</div>"}}
+>>> m = mask("billing", obs)
+>>> "valueQuantity" in m, "212" in m["text"]["div"], m["code"]
+(False, False, {'text': 'Glucose'})
+>>> mask("physician", obs) == obs
+True
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ehr_sandbox.access.compartment import patients_of
+
+REDACTED_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+REDACTED_CODING: dict[str, str] = {
+    "system": REDACTED_SYSTEM,
+    "code": "REDACTED",
+    "display": "redacted",
+}
+REDACTED_DIV = '<div xmlns="http://www.w3.org/1999/xhtml">Parts of this record are withheld (minimum necessary).</div>'
+
+_NOTES = ("note",)
+_RESULTS = (
+    "value[x]",
+    "component.value[x]",
+    "interpretation",
+    "component.interpretation",
+    "referenceRange",
+    "component.referenceRange",
+    "note",
+)
+
+# role -> resource type ("*" = any) -> element paths to remove. "x[x]" is a choice element
+# (valueQuantity, valueString, ...); a dotted path goes through lists.
+MASKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "billing": {
+        "*": _NOTES,
+        "Observation": _RESULTS,
+        "DiagnosticReport": ("conclusion", "conclusionCode", "presentedForm", "result", "note"),
+        "Condition": ("note", "evidence", "stage"),
+        "Procedure": ("note", "report", "outcome", "complication", "followUp"),
+        "DocumentReference": ("content",),
+        "Patient": ("photo",),
+    },
+    "instructor": {
+        "Patient": ("photo",),
+    },
+}
+"""Masking profiles per role (roles absent here see everything they may read).
+
+Only roles that cannot update the masked types get a profile: a masked copy is marked
+REDACTED and the policy refuses to write it back (it would erase what was withheld)."""
+
+
+def _remove(node: Any, parts: list[str]) -> bool:
+    if isinstance(node, list):
+        hit = False
+        for item in node:
+            hit = _remove(item, parts) or hit
+        return hit
+    if not isinstance(node, dict):
+        return False
+    head = parts[0]
+    if len(parts) > 1:
+        child = node.get(head)
+        return _remove(child, parts[1:]) if child is not None else False
+    if head.endswith("[x]"):
+        prefix = head[:-3]
+        keys = [
+            k
+            for k in node
+            if k.startswith(prefix) and len(k) > len(prefix) and k[len(prefix)].isupper()
+        ]
+    else:
+        keys = [head] if head in node else []
+    for k in keys:
+        del node[k]
+    return bool(keys)
+
+
+def _deep_copy(resource: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return orjson.loads(orjson.dumps(resource))
+    except TypeError:
+        return copy.deepcopy(dict(resource))
+
+
+def mask_paths(role: str, resource_type: str) -> tuple[str, ...]:
+    """The element paths ``role`` does not see on ``resource_type``.
+
+    >>> "value[x]" in mask_paths("billing", "Observation"), mask_paths("nurse", "Observation")
+    (True, ())
+    """
+    profile = MASKS.get(role)
+    if not profile:
+        return ()
+    specific = profile.get(resource_type, ())
+    general = profile.get("*", ())
+    return tuple(dict.fromkeys((*specific, *general)))
+
+
+def mask(role: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: ``resource`` as ``role`` may see it (the input is never modified).
+
+    >>> cond = {"resourceType": "Condition", "code": {"text": "Asthma"}, "note": [{"text": "x"}]}
+    >>> sorted(mask("billing", cond)), sorted(cond)
+    (['code', 'meta', 'resourceType'], ['code', 'note', 'resourceType'])
+    """
+    if not isinstance(resource, dict):
+        return resource
+    rtype = resource.get("resourceType")
+    paths = mask_paths(role, rtype) if isinstance(rtype, str) else ()
+    contained = resource.get("contained")
+    if not paths and not contained:
+        return dict(resource)
+    out = _deep_copy(resource)
+    removed = False
+    if isinstance(contained, list):
+        mine = patients_of(resource)
+        keep = []
+        for item in out.get("contained", []):
+            theirs = patients_of(item)
+            if theirs and not theirs <= mine:
+                removed = True
+                continue
+            keep.append(mask(role, item) if isinstance(item, dict) else item)
+        out["contained"] = keep
+    for path in paths:
+        removed = _remove(out, path.split(".")) or removed
+    if removed:
+        if "text" in out:
+            out["text"] = {"status": "empty", "div": REDACTED_DIV}
+        meta = out.setdefault("meta", {})
+        security = meta.setdefault("security", [])
+        if isinstance(security, list) and not any(
+            isinstance(c, dict) and c.get("code") == "REDACTED" for c in security
+        ):
+            security.append(dict(REDACTED_CODING))
+    return out
