@@ -465,6 +465,13 @@ def _flatten(
                 "a FHIR resource (dict)",
                 found=type(res).__name__,
             )
+        if not isinstance(res.get("resourceType"), str):
+            raise ValidationError(
+                f"resources[{index}]",
+                "resourceType",
+                "a FHIR resource with a resourceType",
+                found=res.get("resourceType"),
+            )
         if res.get("resourceType") == "Bundle":
             for entry in res.get("entry", []):
                 inner = entry.get("resource")
