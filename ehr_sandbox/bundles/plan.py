@@ -272,7 +272,7 @@ def plan_bundle(bundle: dict[str, Any], *, exists: Exists, find: Finder) -> list
     btype = bundle.get("type")
     if btype not in BUNDLE_TYPES:
         raise ValidationError("Bundle", "Bundle.type", " or ".join(BUNDLE_TYPES), found=btype)
-    entries = bundle.get("entry") or []
+    entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise ValidationError(
             "Bundle", "Bundle.entry", "a list of entries", found=type(entries).__name__
