@@ -450,8 +450,8 @@ class _Features:
 
         Several independent keys, so that one wrong field does not hide a true duplicate:
         birth year + Soundex of the family name; the birth date's digits sorted (survives a
-        day/month swap and family-name changes); Soundex + ZIP3 (survives a birth-date typo);
-        each phone number.
+        day/month swap and family-name changes); Soundex + ZIP3 (survives a birth-date typo).
+        Phone numbers are not keys: shared household and test numbers make huge buckets.
         """
         keys = []
         sounds = {soundex(f) for f in self.families if f}
@@ -464,7 +464,6 @@ class _Features:
                     keys.append(f"sz:{sound}:{zip5[:3]}")
         if self.birth:
             keys.append("bd:" + year + "".join(sorted(self.birth[5:7] + self.birth[8:10])))
-        keys.extend(f"ph:{p}" for p in self.phones)
         return tuple(dict.fromkeys(keys))
 
 
@@ -723,6 +722,8 @@ class MasterPatientIndex:
         self._reviews: dict[tuple[str, str], MatchScore] = {}
         self._next = 1
         self._seq = 0
+        self.comparisons = 0
+        """Pairs scored so far (blocking keeps this far below n^2/2)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -790,6 +791,7 @@ class MasterPatientIndex:
         for key in features.blocking_keys:
             refs |= self._blocks.get(key, set())
         refs.discard(exclude or "")
+        self.comparisons += len(refs)
         scored = [(ref, _score(features, self._entries[ref].features, self.config)) for ref in refs]
         scored.sort(key=lambda item: (-item[1].total, self._entries[item[0]].seq))
         return scored
