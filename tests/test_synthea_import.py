@@ -8,12 +8,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import shared_path
 
 from ehr_sandbox.bundles import import_bundle, read_bundle_file
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.search import parse
 from ehr_sandbox.store import Store
-from tests.conftest import shared_path
 
 pytestmark = pytest.mark.shared
 
