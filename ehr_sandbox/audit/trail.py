@@ -205,6 +205,12 @@ class AuditTrail:
             seq, h = self._last()
             if seq == 0:
                 return None
+            stored_mac = self._con.execute(
+                "SELECT mac FROM audit_log WHERE seq = ?", (seq,)
+            ).fetchone()[0]
+            if chain_mac(self._mac_key, h) != bytes(stored_mac):
+                # Never vouch for a tail the audit key does not authenticate (forged or re-hashed).
+                return None
             row = self._con.execute(
                 "SELECT h, signature FROM audit_checkpoint WHERE seq = ?", (seq,)
             ).fetchone()

@@ -1,9 +1,56 @@
-"""CLI commands: privacy_cmds (filled in by the feature that owns it)."""
+"""CLI: ``ehr-sandbox deidentify`` writes a HIPAA Safe Harbor research export.
+
+It goes through the only door: the sandbox is opened, the privacy officer (a role allowed to
+export for research) logs in, and ``Session.deidentify`` checks, audits and writes the export.
+
+>>> from typer.testing import CliRunner
+>>> app = typer.Typer(); register(app)
+>>> CliRunner().invoke(app, ["deidentify", "--help"]).exit_code
+0
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from ehr_sandbox.cli.audit_cmds import DbOption, KeyOption, PassOption, close_quietly, open_sandbox
+from ehr_sandbox.errors import ArgumentError
+
+RESEARCH_EXPORTER = "po.wilson"
+"""The account the command runs as: the privacy officer may make research exports."""
+
+
+def deidentify_cmd(
+    db: DbOption,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the NDJSON export.", file_okay=False)
+    ],
+    key: KeyOption = None,
+    passphrase: PassOption = None,
+    user: Annotated[
+        str, typer.Option("--user", help="Account to run the export as.")
+    ] = RESEARCH_EXPORTER,
+) -> None:
+    """De-identify the sandbox's records (Safe Harbor) into Bulk NDJSON files in --out."""
+    if out.exists() and any(out.iterdir()):
+        raise ArgumentError(
+            f"--out: expected a new or empty directory, but {str(out)!r} holds files"
+        )
+    sandbox = open_sandbox(db, key, passphrase)
+    try:
+        session = sandbox.login(user)
+        counts = session.deidentify(str(out))
+    finally:
+        close_quietly(sandbox)
+    total = sum(counts.values())
+    typer.echo(f"wrote {total} de-identified resources to {out}")
+    for rtype, n in sorted(counts.items()):
+        typer.echo(f"  {rtype}: {n}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add the ``deidentify`` command to ``app``."""
+    app.command("deidentify")(deidentify_cmd)
