@@ -256,3 +256,34 @@ def test_signature_wrong_key_and_bad_input():
         sign_resource(NOTE, key, who="", when="2026-01-01T09:05:00Z")
     with pytest.raises(ValidationError, match="when"):
         sign_resource(NOTE, key, who="Practitioner/x", when="2026-01-01")
+
+
+def test_canonical_fast_path_matches_rfc8785_exactly():
+    import random
+
+    import rfc8785
+
+    rng = random.Random(8785)
+    alphabet = [chr(i) for i in range(0x80)] + [
+        "é",
+        "€",
+        "\u2028",
+        "\u2029",
+        "😀",
+        "\ufeff",
+        "\u0085",
+        "/",
+    ]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        key = "".join(rng.choice(alphabet[:128]) for _ in range(rng.randint(0, 4)))
+        obj = {
+            key: text,
+            "list": [text, True, None, rng.randint(-(2**53) + 1, 2**53 - 1)],
+            "z": {"y": text},
+        }
+        assert canonical_json(obj) == rfc8785.dumps(obj)
+    for obj in ({"é": 1, "e": 2, "😀": 3, "\uffff": 4}, {"f": 1.5e-7, "g": 10.0}, [2**53 - 1]):
+        assert canonical_json(obj) == rfc8785.dumps(obj)
+    with pytest.raises(CryptoError):
+        canonical_json(2**53)
