@@ -162,7 +162,7 @@ class SearchQuery:
 
 
 def _err(rtype: str, param: str, expected: str, found: object = None) -> SearchError:
-    return SearchError(rtype, param, expected, found=found)
+    return SearchError(rtype, param or "(parameter name)", expected, found=found)
 
 
 def _unescape(text: str) -> str:
