@@ -1,0 +1,600 @@
+"""Read the content folder (TOML + CSV), validate it and cross-check every reference.
+
+Layout of a content folder (the shipped one is ``synthetic/content/data``; an instructor's
+scenario folder is a full copy with the same layout)::
+
+    content.toml          version
+    codes/<key>.csv       one code set per file: '# system:', '# version:', '# licence:' header
+    conditions/*.toml     one condition module per file
+    populations/*.toml    one population preset per file
+    allergies.toml  vitals.toml  labs.toml  immunizations.toml  fees.toml  prevalence.toml
+    social.toml  staff.toml  sensitivity.toml  practice.toml
+
+Any problem raises :class:`~synthetic.errors.ContentError` naming the file (relative to the
+folder), the key (dotted, list entries by id where they have one) or CSV line, and what was
+expected. Loading is all-or-nothing.
+
+>>> c = load_content()
+>>> c is load_content()
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import tomllib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from synthetic.content.models import (
+    CodeSet,
+    ConditionModule,
+    Content,
+    Fee,
+    Population,
+    split_ref,
+)
+from synthetic.errors import ContentError
+
+DEFAULT_ROOT = Path(__file__).resolve().parent / "data"
+"""The content shipped with the package."""
+
+CODE_SETS = ("loinc", "icd10cm", "rxnorm", "cvx", "hcpcs", "snomed", "procedure", "ucum")
+"""Code sets every content folder must provide (codes/<key>.csv)."""
+
+HEADER_KEYS = ("system", "version", "licence")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_content(path: str | Path | None = None) -> Content:
+    """Load, validate and cross-check a content folder (the shipped one by default); cached.
+
+    >>> c = load_content()
+    >>> "hypertension" in c.conditions and "I10" in c.codes["icd10cm"]
+    True
+    """
+    root = DEFAULT_ROOT if path is None else Path(path)
+    return _load_cached(str(root.resolve()))
+
+
+def clear_cache() -> None:
+    """Forget loaded content (for an instructor who edits a folder within one session).
+
+    >>> clear_cache()
+    """
+    _load_cached.cache_clear()
+
+
+@functools.cache
+def _load_cached(root: str) -> Content:
+    return _load(Path(root))
+
+
+def _load(root: Path) -> Content:
+    if not root.is_dir():
+        raise ContentError(
+            f"expected a content folder, found no directory at {root.name!r}", file=str(root.name)
+        )
+    meta = read_toml(root, "content.toml")
+    codes = {key: read_code_set(root, key) for key in CODE_SETS}
+    conditions = _read_conditions(root)
+    populations = _read_populations(root)
+    fees_doc = read_toml(root, "fees.toml")
+    fee_list = _validate_list(Fee, fees_doc, "fees.toml", "fee")
+    fees: dict[str, Fee] = {}
+    for i, fee in enumerate(fee_list):
+        if fee.code in fees:
+            raise ContentError(
+                f"expected each code once, found {fee.code!r} again",
+                file="fees.toml",
+                key=f"fee[{i}].code",
+            )
+        fees[fee.code] = fee
+    raw: dict[str, Any] = {
+        "version": _version(root, meta),
+        "codes": codes,
+        "conditions": conditions,
+        "populations": populations,
+        "fees": fees,
+    }
+    singles = {
+        "allergies": ("allergies.toml", "allergy"),
+        "vitals": ("vitals.toml", "vital"),
+        "labs": ("labs.toml", "panel"),
+        "immunizations": ("immunizations.toml", "vaccine"),
+        "prevalence_targets": ("prevalence.toml", "target"),
+        "staff": ("staff.toml", "member"),
+        "sensitivity": ("sensitivity.toml", "rule"),
+    }
+    field_types = Content.model_fields
+    for name, (file, table) in singles.items():
+        doc = read_toml(root, file)
+        item_type = _item_type(field_types[name].annotation)
+        items = _validate_list(item_type, doc, file, table)
+        if name in ("vitals", "labs"):
+            raw[name] = _by_id(items, file, table)
+        else:
+            raw[name] = items
+    raw["social"] = _validate(
+        Content.model_fields["social"].annotation, read_toml(root, "social.toml"), "social.toml", ""
+    )
+    raw["practice"] = _validate(
+        Content.model_fields["practice"].annotation,
+        read_toml(root, "practice.toml"),
+        "practice.toml",
+        "",
+    )
+    content = Content.model_validate(raw)
+    check_references(content)
+    return content
+
+
+# --------------------------------------------------------------------------- file readers
+
+
+def read_toml(root: Path, relative: str) -> dict[str, Any]:
+    """Parse ``root/relative`` as TOML; a missing file or syntax error is a ContentError.
+
+    >>> read_toml(DEFAULT_ROOT, "content.toml")["version"] != ""
+    True
+    """
+    path = root / relative
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContentError(
+            "expected this file in the content folder, found none", file=relative
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib puts "(at line N, column M)" in the message: keep it, it is the key a user needs
+        raise ContentError(f"expected valid TOML: {exc}", file=relative) from None
+
+
+def read_code_set(root: Path, key: str) -> CodeSet:
+    """Read ``codes/<key>.csv``: header comments, then ``code,display[,extra...]`` rows.
+
+    >>> read_code_set(DEFAULT_ROOT, "ucum").system
+    'http://unitsofmeasure.org'
+    """
+    relative = f"codes/{key}.csv"
+    path = root / relative
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContentError(
+            "expected this code file in the content folder, found none", file=relative
+        ) from None
+    header: dict[str, str] = {}
+    body: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("#"):
+            name, sep, value = line[1:].partition(":")
+            if sep and name.strip() in HEADER_KEYS:
+                header[name.strip()] = value.strip()
+            continue
+        if line.strip():
+            body.append((number, line))
+    for name in HEADER_KEYS:
+        if not header.get(name):
+            raise ContentError(f"expected a '# {name}: ...' header line", file=relative, key=name)
+    if not body:
+        raise ContentError(
+            "expected a 'code,display' column header line", file=relative, key="line 1"
+        )
+    columns_line, columns_text = body[0]
+    columns = next(csv.reader([columns_text]))
+    if columns[:2] != ["code", "display"]:
+        raise ContentError(
+            f"expected the columns to start with 'code,display', found {columns_text!r}",
+            file=relative,
+            key=f"line {columns_line}",
+        )
+    codes: dict[str, str] = {}
+    attributes: dict[str, dict[str, str]] = {}
+    for number, line in body[1:]:
+        row = next(csv.reader([line]))
+        if len(row) != len(columns):
+            raise ContentError(
+                f"expected {len(columns)} columns ({','.join(columns)}), found {len(row)}",
+                file=relative,
+                key=f"line {number}",
+            )
+        code, display = row[0].strip(), row[1].strip()
+        if not code or not display:
+            raise ContentError(
+                "expected a non-empty code and display", file=relative, key=f"line {number}"
+            )
+        if code in codes:
+            raise ContentError(
+                f"expected each code once, found {code!r} again",
+                file=relative,
+                key=f"line {number}",
+            )
+        codes[code] = display
+        extra = {
+            name: value.strip()
+            for name, value in zip(columns[2:], row[2:], strict=True)
+            if value.strip()
+        }
+        if extra:
+            attributes[code] = extra
+    return CodeSet(
+        key=key,
+        system=header["system"],
+        version=header["version"],
+        licence=header["licence"],
+        codes=codes,
+        attributes=attributes,
+    )
+
+
+def _read_conditions(root: Path) -> dict[str, ConditionModule]:
+    modules: dict[str, ConditionModule] = {}
+    for relative in _toml_files(root, "conditions"):
+        module = _validate(ConditionModule, read_toml(root, relative), relative, "")
+        if module.id in modules:
+            raise ContentError(
+                f"expected a unique module id, found {module.id!r} in two files",
+                file=relative,
+                key="id",
+            )
+        modules[module.id] = module
+    return modules
+
+
+def _read_populations(root: Path) -> dict[str, Population]:
+    populations: dict[str, Population] = {}
+    for relative in _toml_files(root, "populations"):
+        pop = _validate(Population, read_toml(root, relative), relative, "")
+        if pop.id in populations:
+            raise ContentError(
+                f"expected a unique population id, found {pop.id!r} in two files",
+                file=relative,
+                key="id",
+            )
+        populations[pop.id] = pop
+    return populations
+
+
+def _toml_files(root: Path, folder: str) -> list[str]:
+    directory = root / folder
+    if not directory.is_dir():
+        raise ContentError("expected this folder in the content folder, found none", file=folder)
+    # sorted: module order feeds the generator's random draws, so it must not depend on the OS
+    return [f"{folder}/{p.name}" for p in sorted(directory.glob("*.toml"))]
+
+
+def _version(root: Path, meta: dict[str, Any]) -> str:
+    declared = meta.get("version")
+    if not isinstance(declared, str) or not declared:
+        raise ContentError('expected version = "<text>"', file="content.toml", key="version")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".toml", ".csv")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        # normalise line endings so a Windows checkout has the same content version
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
+    return f"{declared}+{digest.hexdigest()[:12]}"
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _item_type(annotation: Any) -> type[BaseModel]:
+    args = getattr(annotation, "__args__", ())
+    return args[-1]
+
+
+def _validate(model: Any, data: Any, file: str, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise _content_error(exc, file, prefix, data) from None
+
+
+def _validate_list(model: type[M], doc: dict[str, Any], file: str, table: str) -> list[M]:
+    entries = doc.get(table)
+    if not isinstance(entries, list):
+        raise ContentError(f"expected one or more [[{table}]] tables", file=file, key=table)
+    return [
+        _validate(model, entry, file, _entry_key(table, i, entry))
+        for i, entry in enumerate(entries)
+    ]
+
+
+def _entry_key(table: str, index: int, entry: Any) -> str:
+    label = str(index)
+    if isinstance(entry, dict):
+        for name in ("id", "code", "username", "measure"):
+            if isinstance(entry.get(name), str):
+                label = entry[name]
+                break
+    return f"{table}[{label}]"
+
+
+def _by_id(items: Iterable[Any], file: str, table: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for item in items:
+        if item.id in result:
+            raise ContentError(
+                f"expected a unique id, found {item.id!r} twice",
+                file=file,
+                key=f"{table}[{item.id}].id",
+            )
+        result[item.id] = item
+    return result
+
+
+def _content_error(exc: PydanticValidationError, file: str, prefix: str, data: Any) -> ContentError:
+    err = exc.errors()[0]
+    key = _dotted(prefix, err["loc"], data)
+    msg = str(err["msg"])
+    kind = err["type"]
+    if kind == "missing":
+        text = "expected this key, found it missing"
+    elif kind == "extra_forbidden":
+        text = "expected no such key (unknown key; check its spelling)"
+    else:
+        text = msg.removeprefix("Value error, ")
+        text = text.replace("Input should be", "expected")
+        if not text.startswith("expected"):
+            text = f"expected a valid value: {text}"
+        if "input" in err and kind != "value_error" and not isinstance(err["input"], dict | list):
+            text += f", found {err['input']!r}"
+    return ContentError(text, file=file, key=key)
+
+
+def _dotted(prefix: str, loc: Iterable[Any], data: Any) -> str:
+    parts = [prefix] if prefix else []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            label = str(item)
+            if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict):
+                ident = node[item].get("id") or node[item].get("rxnorm") or node[item].get("loinc")
+                if isinstance(ident, str):
+                    label = ident
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{label}]"]
+            node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(p for p in parts if p)
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+class _Checker:
+    """Collects the first broken reference as a ContentError."""
+
+    def __init__(self, content: Content) -> None:
+        self.c = content
+
+    def code(self, key: str, code: str, file: str, where: str) -> None:
+        if code not in self.c.codes[key]:
+            raise ContentError(
+                f"expected a code of codes/{key}.csv, found {code!r}", file=file, key=where
+            )
+
+    def ref(self, ref: str, file: str, where: str, *, priced: bool = False) -> None:
+        try:
+            key, code = split_ref(ref)
+        except ValueError as exc:
+            raise ContentError(str(exc), file=file, key=where) from None
+        if key not in self.c.codes:
+            raise ContentError(
+                f"expected a code set key ({', '.join(CODE_SETS)}), found {key!r}",
+                file=file,
+                key=where,
+            )
+        self.code(key, code, file, where)
+        if priced and ref not in self.c.fees:
+            raise ContentError(
+                f"expected a fee for billable code {ref!r} in fees.toml", file=file, key=where
+            )
+
+    def panel(self, panel: str, file: str, where: str) -> None:
+        if panel not in self.c.labs:
+            raise ContentError(
+                f"expected a lab panel id of labs.toml, found {panel!r}", file=file, key=where
+            )
+
+    def module(self, module: str, file: str, where: str) -> None:
+        if module not in self.c.conditions:
+            raise ContentError(
+                f"expected a condition module id, found {module!r}", file=file, key=where
+            )
+
+
+def check_references(content: Content) -> None:
+    """Raise ContentError for the first reference that does not resolve.
+
+    >>> check_references(load_content())
+    """
+    ck = _Checker(content)
+    vital_loincs = {v.loinc for v in content.vitals.values()}
+    for module in content.conditions.values():
+        f = f"conditions/{module.id}.toml"
+        ck.code("icd10cm", module.icd10, f, "icd10")
+        if module.snomed:
+            ck.code("snomed", module.snomed, f, "snomed")
+        for i, dep in enumerate(module.requires):
+            ck.module(dep, f, f"requires[{i}]")
+        for i, dep in enumerate(module.excludes):
+            ck.module(dep, f, f"excludes[{i}]")
+        if module.criterion:
+            ck.code("loinc", module.criterion.loinc, f, "criterion.loinc")
+        for eff in module.vitals_effects:
+            if eff.loinc not in vital_loincs:
+                raise ContentError(
+                    f"expected the LOINC of a vital sign in vitals.toml, found {eff.loinc!r}",
+                    file=f,
+                    key=f"vitals_effects[{eff.loinc}].loinc",
+                )
+        for eff in module.lab_effects:
+            ck.code("loinc", eff.loinc, f, f"lab_effects[{eff.loinc}].loinc")
+            if eff.loinc not in content.lab_tests():
+                raise ContentError(
+                    f"expected the LOINC of a test in labs.toml, found {eff.loinc!r}",
+                    file=f,
+                    key=f"lab_effects[{eff.loinc}].loinc",
+                )
+        for med in module.medications:
+            where = f"medications[{med.rxnorm}]"
+            ck.code("rxnorm", med.rxnorm, f, f"{where}.rxnorm")
+            if content.codes["rxnorm"].display(med.rxnorm) != med.display:
+                raise ContentError(
+                    f"expected display {content.codes['rxnorm'].display(med.rxnorm)!r} (codes/rxnorm.csv), found {med.display!r}",
+                    file=f,
+                    key=f"{where}.display",
+                )
+            ck.code("ucum", med.dosage.unit, f, f"{where}.dosage.unit")
+            ck.code("icd10cm", med.indication, f, f"{where}.indication")
+            schedule = content.codes["rxnorm"].attributes.get(med.rxnorm, {}).get("schedule")
+            if (schedule or None) != med.schedule:
+                raise ContentError(
+                    f"expected schedule {schedule!r} as in codes/rxnorm.csv, found {med.schedule!r}",
+                    file=f,
+                    key=f"{where}.schedule",
+                )
+        for name in ("diagnosis_labs", "follow_up_labs"):
+            for i, panel in enumerate(getattr(module, name)):
+                ck.panel(panel, f, f"{name}[{i}]")
+        for i, loinc in enumerate(module.observations):
+            ck.code("loinc", loinc, f, f"observations[{i}]")
+        for i, ref in enumerate(module.procedures):
+            ck.ref(ref, f, f"procedures[{i}]", priced=True)
+        for i, ref in enumerate(module.visit_codes):
+            ck.ref(ref, f, f"visit_codes[{i}]", priced=True)
+        if module.acute:
+            for i, panel in enumerate(module.acute.labs):
+                ck.panel(panel, f, f"acute.labs[{i}]")
+            if module.acute.reason_snomed:
+                ck.code("snomed", module.acute.reason_snomed, f, "acute.reason_snomed")
+        if module.pregnancy:
+            p = module.pregnancy
+            for name in ("fundal_height_loinc", "gestational_age_loinc", "fetal_heart_rate_loinc"):
+                ck.code("loinc", getattr(p, name), f, f"pregnancy.{name}")
+            for week, panels in p.labs_by_week.items():
+                for i, panel in enumerate(panels):
+                    ck.panel(panel, f, f"pregnancy.labs_by_week.{week}[{i}]")
+    _check_rest(content, ck, vital_loincs)
+
+
+def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
+    for a in content.allergies:
+        w = f"allergy[{a.id}]"
+        ck.code("snomed", a.snomed, "allergies.toml", f"{w}.snomed")
+        for r in a.reactions:
+            ck.code("snomed", r.snomed, "allergies.toml", f"{w}.reactions[{r.snomed}].snomed")
+        for code in ([a.rxnorm] if a.rxnorm else []) + a.conflicts_with_rxnorm:
+            ck.code("rxnorm", code, "allergies.toml", f"{w}.conflicts_with_rxnorm")
+        if a.icd10:
+            ck.code("icd10cm", a.icd10, "allergies.toml", f"{w}.icd10")
+    for v in content.vitals.values():
+        w = f"vital[{v.id}]"
+        ck.code("loinc", v.loinc, "vitals.toml", f"{w}.loinc")
+        ck.code("ucum", v.unit, "vitals.toml", f"{w}.unit")
+        if v.panel:
+            ck.code("loinc", v.panel, "vitals.toml", f"{w}.panel")
+    for p in content.labs.values():
+        w = f"panel[{p.id}]"
+        ck.code("loinc", p.loinc, "labs.toml", f"{w}.loinc")
+        if p.procedure:
+            ck.ref(p.procedure, "labs.toml", f"{w}.procedure", priced=True)
+        for t in p.tests:
+            ck.code("loinc", t.loinc, "labs.toml", f"{w}.tests[{t.loinc}].loinc")
+            if t.unit:
+                ck.code("ucum", t.unit, "labs.toml", f"{w}.tests[{t.loinc}].unit")
+            for ans in t.answers:
+                ck.code("snomed", ans.snomed, "labs.toml", f"{w}.tests[{t.loinc}].answers")
+    for vac in content.immunizations:
+        w = f"vaccine[{vac.id}]"
+        ck.code("cvx", vac.cvx, "immunizations.toml", f"{w}.cvx")
+        ck.ref(vac.admin_code, "immunizations.toml", f"{w}.admin_code", priced=True)
+    for ref in content.fees:
+        ck.ref(ref, "fees.toml", f"fee[{ref}].code")
+    for pop in content.populations.values():
+        f = f"populations/{pop.id}.toml"
+        for name in ("modules", "extra_modules"):
+            for i, mid in enumerate(getattr(pop, name)):
+                ck.module(mid, f, f"{name}[{i}]")
+        for mid in pop.condition_multipliers:
+            ck.module(mid, f, f"condition_multipliers.{mid}")
+        for i, loinc in enumerate(pop.observations):
+            ck.code("loinc", loinc, f, f"observations[{i}]")
+        types = {t.code for t in content.practice.appointment_types}
+        for i, code in enumerate(pop.visit_types):
+            if code not in types:
+                raise ContentError(
+                    f"expected an appointment type code of practice.toml, found {code!r}",
+                    file=f,
+                    key=f"visit_types[{i}]",
+                )
+        for i, ref in enumerate(pop.visit_procedures):
+            ck.ref(ref, f, f"visit_procedures[{i}]", priced=True)
+    for t in content.prevalence_targets:
+        if t.module:
+            ck.module(t.module, "prevalence.toml", f"target[{t.measure}].module")
+    social = content.social
+    for band in social.smoking:
+        for code in band.probabilities:
+            ck.code(
+                "snomed",
+                code,
+                "social.toml",
+                f"smoking[{band.age_min}-{band.age_max}].probabilities.{code}",
+            )
+    for code in social.current_smoker_codes:
+        ck.code("snomed", code, "social.toml", "current_smoker_codes")
+    for name in ("smoking_loinc", "alcohol_loinc"):
+        ck.code("loinc", getattr(social, name), "social.toml", name)
+    for i, rule in enumerate(content.sensitivity):
+        if rule.system not in content.codes:
+            raise ContentError(
+                f"expected a code set key ({', '.join(CODE_SETS)}), found {rule.system!r}",
+                file="sensitivity.toml",
+                key=f"rule[{i}].system",
+            )
+    for t in content.practice.appointment_types:
+        for name in ("visit_code_new", "visit_code_established"):
+            ref = getattr(t, name)
+            if ref:
+                ck.ref(ref, "practice.toml", f"appointment_types[{t.code}].{name}", priced=True)
+    for payer in content.practice.payers:
+        if payer.age_max < payer.age_min:
+            raise ContentError(
+                "expected age_max >= age_min",
+                file="practice.toml",
+                key=f"payers[{payer.id}].age_max",
+            )
+    seen: set[str] = set()
+    for member in content.staff:
+        if member.username in seen:
+            raise ContentError(
+                f"expected unique usernames, found {member.username!r} twice",
+                file="staff.toml",
+                key=f"member[{member.username}]",
+            )
+        seen.add(member.username)
+
+
+def iter_content_files(root: Path | None = None) -> Iterator[Path]:
+    """Every TOML/CSV file of a content folder (for licence and no-CPT checks).
+
+    >>> any(p.name == "loinc.csv" for p in iter_content_files())
+    True
+    """
+    base = DEFAULT_ROOT if root is None else root
+    yield from sorted(
+        p for p in base.rglob("*") if p.is_file() and p.suffix in (".toml", ".csv", ".md")
+    )
