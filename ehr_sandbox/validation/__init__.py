@@ -13,7 +13,13 @@ from ehr_sandbox.errors import ValidationError
 
 from .check import check, problems, resource_label
 from .codes import CodeSets, unlicensed_system
-from .content_adapter import Lookups, code_sets_from_content, default_lookups, lookups_for
+from .content_adapter import (
+    Lookups,
+    code_sets_from_content,
+    default_lookups,
+    lookups_for,
+    reset_default_lookups,
+)
 from .problem import Problem
 from .vitals import VITAL_SIGNS, VitalSign, bmi_problem, expected_bmi, merged_table
 
@@ -32,6 +38,7 @@ __all__ = [
     "expected_bmi",
     "merged_table",
     "problems",
+    "reset_default_lookups",
     "resource_label",
     "unlicensed_system",
 ]

@@ -19,7 +19,13 @@ from typing import Any
 from .codes import CodeSets
 from .vitals import VITAL_SIGNS, VitalSign, merged_table
 
-__all__ = ["Lookups", "code_sets_from_content", "default_lookups", "lookups_for"]
+__all__ = [
+    "Lookups",
+    "code_sets_from_content",
+    "default_lookups",
+    "lookups_for",
+    "reset_default_lookups",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +79,9 @@ def default_lookups() -> Lookups:
     """Lookups of the shipped content (``synthetic.content.load_content()``), built once.
 
     When the content cannot be loaded, only the small HL7 systems in
-    :data:`ehr_sandbox.validation.codes.BASELINE` and the built-in vital-sign table are used
-    (and loading is tried again on the next call).
+    :data:`ehr_sandbox.validation.codes.BASELINE` and the built-in vital-sign table are used;
+    that outcome is cached too (a failed load must not be retried on every write). Call
+    :func:`reset_default_lookups` after changing the content files in a running process.
 
     >>> default_lookups().code_sets.checks("http://terminology.hl7.org/CodeSystem/v3-Confidentiality")
     True
@@ -84,11 +91,20 @@ def default_lookups() -> Lookups:
     try:
         from synthetic.content import load_content
 
-        content = load_content()
+        built = lookups_for(load_content())
     except Exception:  # noqa: BLE001 - content is optional here; its own tests report why it failed
-        return Lookups(CodeSets({}), VITAL_SIGNS)
-    _DEFAULT.append(lookups_for(content))
-    return _DEFAULT[0]
+        built = Lookups(CodeSets({}), VITAL_SIGNS)
+    _DEFAULT.append(built)
+    return built
+
+
+def reset_default_lookups() -> None:
+    """Forget the cached shipped-content lookups (they are rebuilt on the next check).
+
+    >>> reset_default_lookups(); default_lookups() is default_lookups()
+    True
+    """
+    _DEFAULT.clear()
 
 
 def _code_map(content: Any) -> dict[str, set[str]]:
