@@ -69,7 +69,8 @@ def verify(db: DbOption, key: KeyOption = None, passphrase: PassOption = None) -
         f"audit trail BROKEN at entry {result.first_bad}: {result.reason} "
         f"({result.count} entries verified before it)"
     )
-    raise typer.Exit(code=1)
+    # SystemExit, not typer.Exit: click swallows Exit's code when run with standalone_mode=False.
+    raise SystemExit(1)
 
 
 audit_app.command("verify")(verify)
