@@ -272,3 +272,32 @@ def test_fast_path_reads_ndjson_directory_like_the_reference(tmp_path: Path) -> 
         reference = evaluate(view, resources)
         assert multiset(run(view, tmp_path, engine="duckdb")) == multiset(reference)
         assert multiset(run(view, tmp_path, engine="python")) == multiset(reference)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "Patient/1",
+        "Group/2",
+        "http://x/fhir/Patient/3",
+        "Patient/4/_history/2",
+        "urn:uuid:abc",
+        "Patient",
+        "x1/5",
+        "Patient/",
+    ],
+)
+def test_reference_keys_agree_on_unusual_references(reference: str) -> None:
+    view = {
+        "resource": "Observation",
+        "select": [
+            {
+                "column": [
+                    {"name": "any", "path": "subject.getReferenceKey()"},
+                    {"name": "patient", "path": "subject.getReferenceKey(Patient)"},
+                ]
+            }
+        ],
+    }
+    resources = [{"resourceType": "Observation", "subject": {"reference": reference}}]
+    assert run(view, resources, engine="duckdb") == evaluate(view, resources)

@@ -389,7 +389,7 @@ def _reference_key(type_filter: str | None) -> Callable[[list[Any]], list[Any]]:
             if "_history" in parts:
                 parts = parts[: parts.index("_history")]
             rtype, rid = parts[-2], parts[-1]
-            if type_filter is not None and rtype != type_filter:
+            if not rid or (type_filter is not None and rtype != type_filter):
                 continue
             out.append(rid)
         return out

@@ -309,12 +309,19 @@ class _ExprCompiler:
 
     def reference_key(self, ref: Q, type_filter: str | None) -> Q:
         def key_of(text_sql: str) -> str:
+            # Fast path for the usual relative "Type/id"; a regex for absolute URLs and _history.
+            simple_type = f"split_part({text_sql}, '/', 1)"
+            simple_id = f"NULLIF(split_part({text_sql}, '/', 2), '')"
             cleaned = f"regexp_replace({text_sql}, '/_history/.*$', '')"
-            rid = f"NULLIF(regexp_extract({cleaned}, '([A-Za-z]+)/([^/]+)$', 2), '')"
+            full_type = f"regexp_extract({cleaned}, '([^/]+)/([^/]+)$', 1)"
+            full_id = f"NULLIF(regexp_extract({cleaned}, '([^/]+)/([^/]+)$', 2), '')"
             if type_filter is None:
-                return rid
-            rtype = f"regexp_extract({cleaned}, '([A-Za-z]+)/([^/]+)$', 1)"
-            return f"(CASE WHEN {rtype} = {sql_string(type_filter)} THEN {rid} END)"
+                simple, full = simple_id, full_id
+            else:
+                wanted = sql_string(type_filter)
+                simple = f"(CASE WHEN {simple_type} = {wanted} THEN {simple_id} END)"
+                full = f"(CASE WHEN {full_type} = {wanted} THEN {full_id} END)"
+            return f"(CASE WHEN strlen({text_sql}) - strlen(replace({text_sql}, '/', '')) > 1 THEN {full} ELSE {simple} END)"
 
         if not ref.many:
             return Q(False, "string", render_fn=lambda k: key_of(ref.render("text")))
@@ -426,13 +433,17 @@ class _ViewCompiler:
             else f"list_filter([{q.render('json')}], lambda z: z IS NOT NULL)"
         )
         alias = f"f{next(self.aliases)}"
-        sub = f"(SELECT unnest({lst}) AS v, generate_subscripts({lst}, 1) - 1 AS i)"
+        # The item index is only computed when some column reads %rowIndex (it costs a pass).
+        if _uses_row_index(node):
+            sub = f"(SELECT unnest({lst}) AS v, generate_subscripts({lst}, 1) - 1 AS i)"
+            idx = f"{alias}.i" if node.mode == "forEach" else f"coalesce({alias}.i, 0)"
+        else:
+            sub = f"(SELECT unnest({lst}) AS v)"
+            idx = "NULL"
         if node.mode == "forEach":
             froms.append(f"CROSS JOIN LATERAL {sub} AS {alias}")
-            idx = f"{alias}.i"
         else:
             froms.append(f"LEFT JOIN LATERAL {sub} AS {alias} ON TRUE")
-            idx = f"coalesce({alias}.i, 0)"
         item = Q(False, q.ftype, base=f"{alias}.v", jsonpath="$")
         return self.body(node, item, idx, froms)
 
@@ -473,6 +484,22 @@ class _ViewCompiler:
             conditions.append(f"({q.render('bool')}) IS TRUE")
         select_list = ", ".join(f"{sql} AS {quote_ident(n)}" for n, sql in cols)
         return f"SELECT {select_list} FROM {source} AS t {' '.join(froms)} WHERE {' AND '.join(conditions)}"
+
+
+def _mentions_row_index(ast: Any) -> bool:
+    if isinstance(ast, tuple):
+        if ast[:2] == ("const", "rowIndex"):
+            return True
+        return any(_mentions_row_index(part) for part in ast)
+    if isinstance(ast, list):
+        return any(_mentions_row_index(part) for part in ast)
+    return False
+
+
+def _uses_row_index(node: SelectNode) -> bool:
+    return any(_mentions_row_index(c.ast) for c in node.columns) or any(
+        _uses_row_index(child) for child in node.selects + node.union
+    )
 
 
 def _has_inner_iteration(node: SelectNode) -> bool:
