@@ -188,6 +188,20 @@ class MatchConfig:
         """
         return self.weights.get(name, {}).get(level, 0.0)
 
+    def table(self) -> list[dict[str, Any]]:
+        """One row per field and agreement level: m, u and the resulting weight (for teaching).
+
+        >>> row = MatchConfig().table()[0]
+        >>> row["field"], row["level"], row["m"], row["u"], round(row["weight"], 2)
+        ('given', 'exact', 0.85, 0.005, 7.41)
+        """
+        return [
+            {"field": name, "level": level, "m": self.m_probs[name][level], "u": self.u_probs[name][level],
+             "weight": weight}
+            for name in FIELDS
+            for level, weight in self.weights[name].items()
+        ]  # fmt: skip
+
     def decide(self, total: float) -> Decision:
         """``"match"``, ``"review"`` or ``"non-match"`` for a total score.
 
@@ -647,6 +661,10 @@ def _explain(
         + (", ".join(against) or "nothing")
         + "."
     )
+    lines.append(
+        "Each weight is log2(m/u): how many times (in powers of 2) more typical that agreement is "
+        "of one person's two records than of two strangers'; missing values weigh 0."
+    )
     return "\n".join(lines)
 
 
@@ -662,7 +680,7 @@ def score_pair(
     >>> s = score_pair(twin_a, twin_b)
     >>> s.decision, s.fields["given"].agreement, s.fields["gender"].agreement
     ('review', 'disagree', 'disagree')
-    >>> print(s.explanation.splitlines()[-1])
+    >>> print(s.explanation.splitlines()[-2])
     For: family name, birth date, address, phone. Against: given name, sex.
     """
     return _score(_features(a), _features(b), config or MatchConfig())

@@ -114,7 +114,7 @@ _CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
     ("[in_i]", "cm"): lambda i: i * 2.54,
     ("cm", "[in_i]"): lambda c: c / 2.54,
 }
-_UNIT_WORDS = {"Cel": "degrees Celsius", "[degF]": "degrees Fahrenheit", "kg": "kilograms",
+_UNIT_WORDS = {"Cel": "degrees Celsius (°C)", "[degF]": "degrees Fahrenheit (°F)", "kg": "kilograms",
                "[lb_av]": "pounds", "g": "grams", "cm": "centimetres", "[in_i]": "inches"}  # fmt: skip
 _DISPLAY_MISTAKES = {"mmHg": "mm[Hg]", "degF": "[degF]", "°F": "[degF]", "F": "[degF]", "C": "Cel",
                      "°C": "Cel", "lb": "[lb_av]", "lbs": "[lb_av]", "in": "[in_i]", "bpm": "/min",
@@ -287,7 +287,7 @@ def vital_problems(
     >>> temp = {"resourceType": "Observation", "code": {"coding": [{"system": LOINC, "code": "8310-5"}]},
     ...         "valueQuantity": {"value": 98.6, "system": UCUM, "code": "Cel", "unit": "C"}}
     >>> print(vital_problems(temp)[0].why)
-    98.6 is not a plausible body temperature in degrees Celsius but looks like degrees Fahrenheit: record it with unit code '[degF]', or convert it (37.0 Cel)
+    98.6 is not a plausible body temperature in degrees Celsius (°C) but looks like degrees Fahrenheit (°F): record it with unit code '[degF]', or convert it (37.0 Cel)
     """
     if resource.get("resourceType") != "Observation":
         return []
