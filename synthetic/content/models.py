@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import string
 from decimal import Decimal
 from typing import Literal
 
@@ -26,6 +27,52 @@ Schedule = Literal["II", "III", "IV", "V"]
 
 REF_SETS = ("procedure", "hcpcs")
 """Code sets a billable ``"<set>|<code>"`` reference may name."""
+
+NOTE_FIELDS: dict[str, str] = {
+    "patient_name": "patient's full name",
+    "age": "age in whole years at the visit",
+    "sex": "'male' or 'female'",
+    "date": "visit date, ISO",
+    "clinician": "the treating clinician's display name",
+    "reason": "visit reason text",
+    "medications": "current medications of this condition, comma separated (or 'no medication')",
+    "labs": "labs ordered at the visit, comma separated (or 'none')",
+    "control": "'well controlled' or 'not at goal', from the visit's values",
+    "follow_up_months": "the module's follow-up cadence",
+    "duration_days": "days since the symptoms began (acute)",
+    "systolic": "systolic BP, mmHg",
+    "diastolic": "diastolic BP, mmHg",
+    "heart_rate": "heart rate, /min",
+    "respiratory_rate": "respiratory rate, /min",
+    "temperature": "body temperature, Cel",
+    "spo2": "oxygen saturation, %",
+    "weight": "body weight, kg",
+    "height": "body height, cm",
+    "bmi": "BMI, kg/m2",
+    "a1c": "latest hemoglobin A1c, %",
+    "inr": "latest INR",
+    "pain_score": "pain 0-10",
+    "phq9": "PHQ-9 total score",
+    "gad7": "GAD-7 total score",
+    "gestational_weeks": "gestational age in weeks",
+    "fundal_height": "fundal height, cm",
+    "fetal_heart_rate": "fetal heart rate, /min",
+    "edd": "estimated delivery date, ISO",
+    "visual_acuity_right": "Snellen fraction, right eye",
+    "visual_acuity_left": "Snellen fraction, left eye",
+    "iop_right": "intraocular pressure right eye, mmHg",
+    "iop_left": "intraocular pressure left eye, mmHg",
+}
+"""Placeholders a condition's ``note_template`` may use (the generator fills every one)."""
+
+
+def template_fields(template: str) -> list[str]:
+    """Names of the ``{placeholders}`` in a note template, in order.
+
+    >>> template_fields("BP {systolic}/{diastolic} mmHg")
+    ['systolic', 'diastolic']
+    """
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
 
 
 class Strict(BaseModel):
@@ -380,13 +427,24 @@ class ConditionModule(Strict):
         default_factory=list, description="billing codes of the visit ('procedure|OV-EST-3')"
     )
     note_template: str = Field(
-        description="visit note text with {placeholders}, see CONDITIONS.md in the data folder"
+        description="visit note text with {placeholders} named in NOTE_FIELDS"
     )
     acute: AcuteDetails | None = None
     pregnancy: PregnancyDetails | None = None
 
     @model_validator(mode="after")
     def _kind_details(self) -> ConditionModule:
+        try:
+            names = template_fields(self.note_template)
+        except ValueError as exc:
+            raise ValueError(
+                f"expected a note_template with balanced {{placeholders}}: {exc}"
+            ) from None
+        unknown = sorted({n for n in names if n not in NOTE_FIELDS})
+        if unknown:
+            raise ValueError(
+                f"expected note_template placeholders from NOTE_FIELDS, found {unknown}"
+            )
         if self.kind == "acute" and self.acute is None:
             raise ValueError("expected an [acute] table for kind = 'acute'")
         if self.kind == "pregnancy" and self.pregnancy is None:
