@@ -378,7 +378,7 @@ class ConditionModule(Strict):
 
     >>> m = ConditionModule(id="x", display="X", kind="chronic", icd10="I10",
     ...     prevalence=[PrevalenceBand(age_min=18, age_max=120, rate=0.1)],
-    ...     onset_age=AgeRange(min=18, max=90), note_template="{patient} seen.")
+    ...     onset_age=AgeRange(min=18, max=90), note_template="{patient_name} seen.")
     >>> m.rate(40, "male"), m.rate(10, "male")
     (0.1, 0.0)
     """
