@@ -430,3 +430,22 @@ def test_mpi_rejects_bad_input_with_named_fields() -> None:
         mpi.add("bad org!", base_person())
     with pytest.raises(ValidationError, match="ref"):
         mpi.patient_links("clinic/Patient/nope")
+
+
+def test_mpi_sends_an_ambiguous_second_match_to_review() -> None:
+    a = base_person()
+    b = copy.deepcopy(a)
+    b["id"] = "b"
+    mpi = MasterPatientIndex()
+    ea = mpi.add("clinic", a)
+    assert mpi.add("clinic", b) == ea
+    eb = mpi.unlink("clinic/Patient/b")  # a person decided these are two people
+    c = copy.deepcopy(a)
+    c["id"] = "c"
+    assert mpi.add("hospital", c) == ea  # joins the best (earliest on a tie) ...
+    pending = {(x, y) for x, y, _ in mpi.reviews()}
+    assert (
+        "clinic/Patient/b",
+        "hospital/Patient/c",
+    ) in pending  # ... and the other match waits for a person
+    assert mpi.enterprise_id("clinic/Patient/b") == eb

@@ -777,7 +777,9 @@ class MasterPatientIndex:
             self._eid[ref] = eid
             self._members.setdefault(eid, []).append(ref)
         for other, score in found:
-            if score.decision == "review" and self._eid[other] != eid:
+            # A review-band pair, or a second automatic match in another enterprise (ambiguous:
+            # which one is the person?), goes to a person instead of being merged silently.
+            if score.decision != "non-match" and self._eid[other] != eid:
                 self._reviews[self._pair(ref, other)] = score
         self._entries[ref] = entry
         for key in entry.keys:
@@ -817,7 +819,8 @@ class MasterPatientIndex:
     # -- human review -------------------------------------------------------------------------
 
     def reviews(self) -> list[tuple[str, str, MatchScore]]:
-        """Pending pairs in the review band that are not (yet) in one enterprise, best first.
+        """Pending pairs for a person: review-band scores, and automatic matches into a second
+        enterprise (the new record matched two people), not yet in one enterprise; best first.
 
         >>> MasterPatientIndex().reviews()
         []

@@ -70,8 +70,11 @@ def reference_problems(
             if isinstance(c, dict) and isinstance(c.get("id"), str)
         }
     problems = []
+    answers: dict[str, tuple[str, str] | None] = {}  # each distinct reference is looked up once
     for path, ref in found.references:
-        problem = _one(ref, own, contained, exists)
+        if ref not in answers:
+            answers[ref] = _one(ref, own, contained, exists)
+        problem = answers[ref]
         if problem is not None:
             expected, why = problem
             problems.append(
