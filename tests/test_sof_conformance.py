@@ -12,7 +12,7 @@ import pytest
 from conftest import SHARED, shared_path
 
 from ehr_sandbox.errors import ViewDefinitionError
-from ehr_sandbox.views import evaluate
+from ehr_sandbox.views import compile_view, evaluate, run
 
 SUITE_DIR = ("conformance", "sql-on-fhir-v2")
 
@@ -62,6 +62,7 @@ def check_case(run, resources: list[dict[str, Any]], test: dict[str, Any]) -> No
     if "expect" in test:
         assert row_multiset(rows) == row_multiset(test["expect"])
     if "expectColumns" in test:
+        assert compile_view(view).column_names == test["expectColumns"]
         for row in rows:
             assert list(row) == test["expectColumns"]
 
@@ -74,3 +75,14 @@ def test_reference_engine_passes_suite_case(file: str | None, title: str | None)
     assert file is not None and title is not None
     resources, test = load_case(file, title)
     check_case(evaluate, resources, test)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("file", "title"), _suite_cases())
+def test_auto_engine_passes_suite_case(file: str | None, title: str | None) -> None:
+    """The default engine (DuckDB where the view compiles, reference otherwise) passes too."""
+    if file is None:
+        shared_path(*SUITE_DIR)
+    assert file is not None and title is not None
+    resources, test = load_case(file, title)
+    check_case(lambda view, res: run(view, res, engine="auto"), resources, test)
