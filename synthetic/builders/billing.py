@@ -1,0 +1,213 @@
+"""Coverage, Claim (ICD-10-CM diagnoses, priced sandbox/HCPCS lines) and ClaimResponse.
+
+>>> import random
+>>> from synthetic.context import RecordContext
+>>> ctx = RecordContext("p", random.Random(0))
+>>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+>>> lines = [ClaimLine({"text": "Office visit"}, 112.5, (1, 2))]
+>>> c = claim(ctx, lines=lines, diagnoses=[{"text": "I10"}, {"text": "E11.9"}], created="2025-01-02",
+...           coverage="Coverage/c", provider="Organization/o", insurer="Organization/pay")
+>>> c["total"], c["item"][0]["diagnosisSequence"]
+({'value': 112.5, 'currency': 'USD'}, [1, 2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from synthetic.builders.common import cc, coding, money
+from synthetic.context import RecordContext
+from synthetic.labels import meta
+
+CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
+PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
+SUBSCRIBER_REL = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
+_PROFESSIONAL = cc(CLAIM_TYPE, "professional", "Professional")
+_NORMAL = cc(PRIORITY, "normal", "Normal")
+_COMPLETE = cc(PAYMENT_TYPE, "complete", "Complete")
+_SELF = cc(SUBSCRIBER_REL, "self", "Self")
+_ADJ = {
+    k: {"coding": [coding(ADJUDICATION, k, d)]}
+    for k, d in (
+        ("submitted", "Submitted Amount"),
+        ("eligible", "Eligible Amount"),
+        ("copay", "CoPay"),
+        ("deductible", "Deductible"),
+        ("benefit", "Benefit Amount"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLine:
+    """A billed service: code, price and 1-based pointers into the claim's diagnoses."""
+
+    code: dict[str, Any]
+    price: float
+    diagnosis_pointers: tuple[int, ...]
+
+
+def coverage(
+    ctx: RecordContext,
+    *,
+    type_cc: dict[str, Any],
+    payor: str,
+    subscriber_id: str,
+    start: str,
+    payer_name: str,
+) -> dict[str, Any]:
+    """The patient's active Coverage (payor: the payer Organization, or the Patient for self-pay).
+
+    >>> import random
+    >>> from synthetic.context import RecordContext
+    >>> cov = coverage(RecordContext("p", random.Random(0)), type_cc={"text": "x"}, payor="Patient/p",
+    ...                subscriber_id="S1", start="2020-01-01", payer_name="Self-pay")
+    >>> cov["beneficiary"]["reference"], cov["payor"][0]["reference"]
+    ('Patient/p', 'Patient/p')
+    """
+    return {
+        "resourceType": "Coverage",
+        "id": ctx.new_id("cov"),
+        "meta": meta("Coverage"),
+        "status": "active",
+        "type": type_cc,
+        "subscriberId": subscriber_id,
+        "beneficiary": ctx.subject,
+        "relationship": _SELF,
+        "period": {"start": start},
+        "payor": [{"reference": payor, "display": payer_name}],
+    }
+
+
+def claim(
+    ctx: RecordContext,
+    *,
+    lines: list[ClaimLine],
+    diagnoses: list[dict[str, Any]],
+    created: str,
+    coverage: str,
+    provider: str,
+    insurer: str | None,
+    security: tuple[dict[str, str], ...] | None = None,
+) -> dict[str, Any]:
+    """A professional Claim for the current encounter."""
+    items = []
+    total = 0.0
+    for i, line in enumerate(lines):
+        net = money(line.price)
+        total += net["value"]
+        items.append(
+            {
+                "sequence": i + 1,
+                "diagnosisSequence": list(line.diagnosis_pointers),
+                "productOrService": line.code,
+                "servicedDate": created,
+                "quantity": {"value": 1},
+                "unitPrice": net,
+                "net": net,
+                "encounter": [ctx.encounter],
+            }
+        )
+    c: dict[str, Any] = {
+        "resourceType": "Claim",
+        "id": ctx.new_id("claim"),
+        "meta": meta("Claim", security),
+        "status": "active",
+        "type": _PROFESSIONAL,
+        "use": "claim",
+        "patient": ctx.subject,
+        "billablePeriod": {"start": created, "end": created},
+        "created": created,
+        "provider": {"reference": provider},
+        "priority": _NORMAL,
+    }
+    if insurer:
+        c["insurer"] = {"reference": insurer}
+    c["diagnosis"] = [
+        {"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)
+    ]
+    c["insurance"] = [{"sequence": 1, "focal": True, "coverage": {"reference": coverage}}]
+    c["item"] = items
+    c["total"] = money(total)
+    return c
+
+
+def claim_response(
+    ctx: RecordContext,
+    claim_: dict[str, Any],
+    *,
+    created: str,
+    insurer: str,
+    requestor: str,
+    allowed_ratio: float,
+    copay: float,
+    deductible_share: float,
+    security: tuple[dict[str, str], ...] | None = None,
+) -> dict[str, Any]:
+    """The payer's adjudication of ``claim_``, paid on ``created``.
+
+    Per item: eligible = submitted x allowed ratio; the copay comes off the first item; a share
+    of eligible goes to the deductible; the rest is the benefit the payer pays. The difference
+    between submitted and eligible is the contractual adjustment.
+
+    >>> import random
+    >>> from synthetic.context import RecordContext
+    >>> ctx = RecordContext("p", random.Random(0)); ctx.encounter = {"reference": "Encounter/e"}
+    >>> c = claim(ctx, lines=[ClaimLine({"text": "x"}, 100.0, (1,))], diagnoses=[{"text": "d"}],
+    ...           created="2025-01-02", coverage="Coverage/c", provider="Organization/o", insurer=None)
+    >>> r = claim_response(ctx, c, created="2025-02-01", insurer="Organization/pay", requestor="Organization/o",
+    ...                    allowed_ratio=0.8, copay=20.0, deductible_share=0.0)
+    >>> r["payment"]["amount"]["value"], r["payment"]["adjustment"]["value"]
+    (60.0, 20.0)
+    """
+    items = []
+    paid = 0.0
+    adjustment = 0.0
+    submitted_total = 0.0
+    for i, item in enumerate(claim_["item"]):
+        submitted = item["net"]["value"]
+        eligible = round(submitted * allowed_ratio, 2)
+        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
+        deductible = round((eligible - cp) * deductible_share, 2)
+        benefit = round(max(0.0, eligible - cp - deductible), 2)
+        adjudication = [
+            {"category": _ADJ["submitted"], "amount": money(submitted)},
+            {"category": _ADJ["eligible"], "amount": money(eligible)},
+        ]
+        if cp:
+            adjudication.append({"category": _ADJ["copay"], "amount": money(cp)})
+        if deductible:
+            adjudication.append({"category": _ADJ["deductible"], "amount": money(deductible)})
+        adjudication.append({"category": _ADJ["benefit"], "amount": money(benefit)})
+        items.append({"itemSequence": item["sequence"], "adjudication": adjudication})
+        paid += benefit
+        adjustment += submitted - eligible
+        submitted_total += submitted
+    return {
+        "resourceType": "ClaimResponse",
+        "id": ctx.new_id("cr"),
+        "meta": meta("ClaimResponse", security),
+        "status": "active",
+        "type": _PROFESSIONAL,
+        "use": "claim",
+        "patient": ctx.subject,
+        "created": created,
+        "insurer": {"reference": insurer},
+        "requestor": {"reference": requestor},
+        "request": {"reference": f"Claim/{claim_['id']}"},
+        "outcome": "complete",
+        "item": items,
+        "total": [
+            {"category": _ADJ["submitted"], "amount": money(submitted_total)},
+            {"category": _ADJ["benefit"], "amount": money(paid)},
+        ],
+        "payment": {
+            "type": _COMPLETE,
+            "adjustment": money(adjustment),
+            "date": created,
+            "amount": money(paid),
+        },
+    }

@@ -1,0 +1,101 @@
+"""Small shared pieces of FHIR JSON (codings, quantities, categories), built once.
+
+>>> cc(LOINC, "8867-4", "Heart rate")
+{'coding': [{'system': 'http://loinc.org', 'code': '8867-4', 'display': 'Heart rate'}], 'text': 'Heart rate'}
+>>> qty(72, "/min")
+{'value': 72, 'unit': '/min', 'system': 'http://unitsofmeasure.org', 'code': '/min'}
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CVX = "http://hl7.org/fhir/sid/cvx"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+SANDBOX_PROCEDURE = "http://ehr-sandbox.org/CodeSystem/procedure"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+V3_ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    """A Coding dict.
+
+    >>> coding(UCUM, "kg")
+    {'system': 'http://unitsofmeasure.org', 'code': 'kg'}
+    """
+    c = {"system": system, "code": code}
+    if display:
+        c["display"] = display
+    return c
+
+
+def cc(
+    system: str, code: str, display: str | None = None, text: str | None = None
+) -> dict[str, Any]:
+    """A CodeableConcept with one coding (text = ``text`` or the display).
+
+    >>> cc(SNOMED, "1", "x", text="y")["text"]
+    'y'
+    """
+    out: dict[str, Any] = {"coding": [coding(system, code, display)]}
+    if text or display:
+        out["text"] = text or display
+    return out
+
+
+def qty(value: float | int, unit: str) -> dict[str, Any]:
+    """A UCUM Quantity (``unit`` is the UCUM code and the human unit).
+
+    >>> qty(1.5, "kg")["value"]
+    1.5
+    """
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def money(value: float) -> dict[str, Any]:
+    """A USD Money with two decimals.
+
+    >>> money(12.345)
+    {'value': 12.35, 'currency': 'USD'}
+    """
+    return {"value": round(value + 1e-9, 2), "currency": "USD"}
+
+
+@cache
+def category(system: str, code: str, display: str) -> list[dict[str, Any]]:
+    """A shared one-element category list.
+
+    >>> category(OBS_CATEGORY, "exam", "Exam")[0]["coding"][0]["code"]
+    'exam'
+    """
+    return [{"coding": [coding(system, code, display)]}]
+
+
+VITAL_SIGNS = category(OBS_CATEGORY, "vital-signs", "Vital Signs")
+LABORATORY = category(OBS_CATEGORY, "laboratory", "Laboratory")
+SOCIAL_HISTORY = category(OBS_CATEGORY, "social-history", "Social History")
+EXAM = category(OBS_CATEGORY, "exam", "Exam")
+SURVEY = category(OBS_CATEGORY, "survey", "Survey")
+PROBLEM_LIST = category(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")
+ENCOUNTER_DX = category(CONDITION_CATEGORY, "encounter-diagnosis", "Encounter Diagnosis")
+LAB_REPORT = category(V2_0074, "LAB", "Laboratory")
+ACTIVE = cc(CONDITION_CLINICAL, "active", "Active")
+RESOLVED = cc(CONDITION_CLINICAL, "resolved", "Resolved")
+CONFIRMED = cc(CONDITION_VER, "confirmed", "Confirmed")
+AMBULATORY = coding(V3_ACTCODE, "AMB", "ambulatory")
+INTERP = {
+    "H": [cc(INTERPRETATION, "H", "High")],
+    "L": [cc(INTERPRETATION, "L", "Low")],
+    "N": [cc(INTERPRETATION, "N", "Normal")],
+}

@@ -1,0 +1,129 @@
+"""Encounters and Appointments.
+
+>>> import random
+>>> from synthetic.context import RecordContext
+>>> ctx = RecordContext("p", random.Random(0))
+>>> e = encounter(ctx, start="2025-01-02T09:00:00-05:00", end="2025-01-02T09:20:00-05:00",
+...               type_cc={"text": "Office visit"}, physician="Practitioner/d", assistant="Practitioner/m",
+...               organization="Organization/o", location="Location/l", diagnoses=[], reason=None)
+>>> e["status"], e["class"]["code"]
+('finished', 'AMB')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthetic.builders.common import AMBULATORY, coding
+from synthetic.context import RecordContext
+from synthetic.labels import meta
+
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
+DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+_PPRF = [{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}]
+_ATND = [{"coding": [coding(PARTICIPATION, "ATND", "attender")]}]
+_BILLING = {"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]}
+
+
+def encounter(
+    ctx: RecordContext,
+    *,
+    start: str,
+    end: str,
+    type_cc: dict[str, Any],
+    physician: str,
+    assistant: str,
+    organization: str,
+    location: str,
+    diagnoses: list[str],
+    reason: dict[str, Any] | None,
+    appointment: str | None = None,
+) -> dict[str, Any]:
+    """A finished ambulatory Encounter; ``diagnoses`` are Condition references (rank order)."""
+    e: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": ctx.new_id("enc"),
+        "meta": meta("Encounter", ctx.security),
+        "status": "finished",
+        "class": AMBULATORY,
+        "type": [type_cc],
+        "subject": ctx.subject,
+        "participant": [
+            {"type": _PPRF, "individual": {"reference": physician}},
+            {"type": _ATND, "individual": {"reference": assistant}},
+        ],
+        "period": {"start": start, "end": end},
+    }
+    if appointment:
+        e["appointment"] = [{"reference": appointment}]
+    if reason is not None:
+        e["reasonCode"] = [reason]
+    if diagnoses:
+        e["diagnosis"] = [
+            {"condition": {"reference": ref}, "use": _BILLING, "rank": i + 1}
+            for i, ref in enumerate(diagnoses)
+        ]
+    e["location"] = [{"location": {"reference": location}}]
+    e["serviceProvider"] = {"reference": organization}
+    return e
+
+
+V2_0276_CODES = frozenset({"CHECKUP", "EMERGENCY", "FOLLOWUP", "ROUTINE", "WALKIN"})
+SANDBOX_APPOINTMENT_TYPE = "http://ehr-sandbox.org/CodeSystem/appointment-type"
+
+
+def appointment_type_cc(code: str, display: str) -> dict[str, Any]:
+    """appointmentType concept: HL7 v2-0276 for its codes, the sandbox system for ours.
+
+    >>> appointment_type_cc("WALKIN", "Walk-in")["coding"][0]["system"]
+    'http://terminology.hl7.org/CodeSystem/v2-0276'
+    """
+    system = APPOINTMENT_TYPE if code in V2_0276_CODES else SANDBOX_APPOINTMENT_TYPE
+    return {"coding": [coding(system, code, display)], "text": display}
+
+
+def appointment(
+    ctx: RecordContext,
+    *,
+    status: str,
+    start: str,
+    end: str,
+    minutes: int,
+    type_cc: dict[str, Any],
+    practitioner: str,
+    location: str,
+    reason: str | None,
+    created: str | None = None,
+) -> dict[str, Any]:
+    """An Appointment (booked/arrived/fulfilled/noshow/cancelled) with patient, clinician, room.
+
+    >>> import random
+    >>> from synthetic.context import RecordContext
+    >>> a = appointment(RecordContext("p", random.Random(0)), status="noshow", start="s", end="e",
+    ...     minutes=20, type_cc=appointment_type_cc("ROUTINE", "Routine"), practitioner="Practitioner/x",
+    ...     location="Location/l", reason="cough")
+    >>> a["status"], a["participant"][0]["actor"]["reference"]
+    ('noshow', 'Patient/p')
+    """
+    pstatus = "declined" if status == "cancelled" else "accepted"
+    a: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "id": ctx.new_id("apt"),
+        "meta": meta("Appointment"),
+        "status": status,
+        "appointmentType": type_cc,
+    }
+    if reason:
+        a["reasonCode"] = [{"text": reason}]
+    a["start"] = start
+    a["end"] = end
+    a["minutesDuration"] = minutes
+    if created:
+        a["created"] = created
+    a["participant"] = [
+        {"actor": ctx.subject, "required": "required", "status": pstatus},
+        {"actor": {"reference": practitioner}, "required": "required", "status": "accepted"},
+        {"actor": {"reference": location}, "required": "information-only", "status": "accepted"},
+    ]
+    return a

@@ -1,0 +1,105 @@
+"""Vital-sign Observations (US Core vital-signs profiles, UCUM units).
+
+>>> import random
+>>> from synthetic.context import RecordContext
+>>> ctx = RecordContext("p", random.Random(0))
+>>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+>>> o = vital(ctx, {"text": "Heart rate"}, "8867-4", 72, "/min")
+>>> o["valueQuantity"]["value"], o["category"][0]["coding"][0]["code"]
+(72, 'vital-signs')
+>>> bp = blood_pressure(ctx, {"text": "BP"}, {"text": "Sys"}, {"text": "Dia"}, 120, 80)
+>>> [c["valueQuantity"]["value"] for c in bp["component"]]
+[120, 80]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthetic.builders.common import EXAM, VITAL_SIGNS, qty
+from synthetic.context import RecordContext
+from synthetic.labels import meta
+
+
+def vital(
+    ctx: RecordContext,
+    code: dict[str, Any],
+    loinc: str,
+    value: float | int,
+    unit: str,
+    *,
+    category: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A vital-sign (or other measured exam) Observation at the current encounter."""
+    return {
+        "resourceType": "Observation",
+        "id": ctx.new_id("obs"),
+        "meta": meta(loinc),
+        "status": "final",
+        "category": category or VITAL_SIGNS,
+        "code": code,
+        "subject": ctx.subject,
+        "encounter": ctx.encounter,
+        "effectiveDateTime": ctx.when,
+        "performer": ctx.performer,
+        "valueQuantity": qty(value, unit),
+    }
+
+
+def blood_pressure(
+    ctx: RecordContext,
+    panel: dict[str, Any],
+    systolic_code: dict[str, Any],
+    diastolic_code: dict[str, Any],
+    systolic: int,
+    diastolic: int,
+) -> dict[str, Any]:
+    """The blood pressure panel (85354-9) with systolic and diastolic components in mm[Hg]."""
+    return {
+        "resourceType": "Observation",
+        "id": ctx.new_id("obs"),
+        "meta": meta("85354-9"),
+        "status": "final",
+        "category": VITAL_SIGNS,
+        "code": panel,
+        "subject": ctx.subject,
+        "encounter": ctx.encounter,
+        "effectiveDateTime": ctx.when,
+        "performer": ctx.performer,
+        "component": [
+            {"code": systolic_code, "valueQuantity": qty(systolic, "mm[Hg]")},
+            {"code": diastolic_code, "valueQuantity": qty(diastolic, "mm[Hg]")},
+        ],
+    }
+
+
+def exam_observation(ctx: RecordContext, code: dict[str, Any], value: Any) -> dict[str, Any]:
+    """An exam finding (specialty assessment) as a quantity, string or coded value.
+
+    >>> import random
+    >>> from synthetic.context import RecordContext
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> exam_observation(c, {"text": "Visual acuity"}, "20/20")["valueString"]
+    '20/20'
+    """
+    o: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": ctx.new_id("obs"),
+        "meta": meta("exam"),
+        "status": "final",
+        "category": EXAM,
+        "code": code,
+        "subject": ctx.subject,
+        "encounter": ctx.encounter,
+        "effectiveDateTime": ctx.when,
+        "performer": ctx.performer,
+    }
+    if isinstance(value, str):
+        o["valueString"] = value
+    elif isinstance(value, dict) and "coding" in value:
+        o["valueCodeableConcept"] = value
+    elif isinstance(value, dict):
+        o["valueQuantity"] = value
+    else:
+        o["valueInteger"] = value
+    return o

@@ -1,0 +1,270 @@
+"""The compiled clinical catalog the engine draws from.
+
+Content (``synthetic.content``) describes conditions, drugs, labs, vaccines, fees, payers,
+staff and population presets as validated data; :mod:`synthetic.compile` turns it into these
+records once per content load, with every FHIR coding pre-built, so that the hot path only
+references shared dicts and never looks a code up.
+
+>>> d = Dist(5.4, 0.3, 4.0, 6.4, 1)
+>>> import random
+>>> 4.0 <= d.draw(random.Random(0)) <= 6.4
+True
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Dist:
+    """A truncated normal distribution, rounded."""
+
+    mean: float
+    sd: float
+    low: float
+    high: float
+    decimals: int
+
+    def draw(self, rng: random.Random) -> float:
+        """One value (clamped to [low, high], rounded; an int when decimals is 0).
+
+        >>> Dist(10, 0, 0, 20, 0).draw(random.Random(0))
+        10
+        """
+        v = rng.gauss(self.mean, self.sd) if self.sd else self.mean
+        v = round(min(max(v, self.low), self.high), self.decimals)
+        return int(v) if self.decimals == 0 else v
+
+
+@dataclass(frozen=True, slots=True)
+class Drug:
+    """A prescribable drug option with its pre-built FHIR pieces."""
+
+    key: str
+    code: Json
+    dosage: list[Json]
+    dispense: Json
+    days_supply: int
+    refills: int
+    controlled: bool
+    probability: float
+    group: str | None
+    indication: Json
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabTestDef:
+    """One result of an orderable lab panel."""
+
+    loinc: str
+    code: Json
+    unit: str | None
+    coded: bool
+    dist: dict[str, Dist]  # by sex ("any", "male", "female")
+    ref_range: dict[str, list[Json]]
+    low: dict[str, float | None]
+    high: dict[str, float | None]
+    answers: tuple[tuple[Json, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LabPanelDef:
+    """An orderable panel (or single test)."""
+
+    key: str
+    code: Json
+    display: str
+    specimen_type: Json
+    specimen_note: str
+    collection: str
+    turnaround_days: int
+    procedure: str | None
+    tests: tuple[LabTestDef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionDef:
+    """A condition module, compiled."""
+
+    key: str
+    kind: str  # chronic | acute | pregnancy
+    icd10: str
+    display: str
+    code: Json
+    category: list[Json]
+    security: tuple[Json, ...] | None
+    bands: tuple[tuple[float, float, str, float], ...]
+    onset_min: float
+    onset_max: float
+    requires: tuple[str, ...]
+    excludes: tuple[str, ...]
+    criterion: tuple[str, float] | None
+    vitals_effects: dict[str, tuple[float, float | None, float | None]]
+    lab_effects: dict[str, tuple[Dist, Dist]]
+    drug_groups: tuple[tuple[Drug, ...], ...]
+    drug_singles: tuple[Drug, ...]
+    follow_up_days: int
+    diagnosis_labs: tuple[str, ...]
+    follow_up_labs: tuple[str, ...]
+    observations: tuple[str, ...]
+    procedures: tuple[str, ...]
+    visit_codes: tuple[str, ...]
+    note_template: str
+    reason: str = ""
+    duration: tuple[int, int] = (3, 10)
+    visit_probability: float = 1.0
+    acute_labs: tuple[str, ...] = ()
+    pregnancy: Any = None
+
+    def rate(self, age: float, sex: str) -> float:
+        """Rate of the first band covering (age, sex) (bands' upper bound is whole-year inclusive).
+
+        >>> c = ConditionDef("x", "chronic", "I10", "X", {}, [], None, ((18, 44, "any", 0.2),), 0, 99,
+        ...     (), (), None, {}, {}, (), (), 0, (), (), (), (), (), "")
+        >>> c.rate(44.5, "male"), c.rate(10, "male")
+        (0.2, 0.0)
+        """
+        for lo, hi, sex_, rate in self.bands:
+            if lo <= age < hi + 1 and (sex_ == "any" or sex_ == sex):
+                return rate
+        return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class VitalDef:
+    """A vital sign (code, unit, limits, bands)."""
+
+    key: str
+    loinc: str
+    code: Json
+    unit: str
+    decimals: int
+    low: float
+    high: float
+    age_min: float
+    age_max: float
+    bands: tuple[tuple[float, float, str, float, float | None, float, float, float], ...]
+    panel: str | None = None
+
+    def band(self, age: float, sex: str) -> tuple[float, float, float, float] | None:
+        """(mean, sd, low, high) at ``age`` for ``sex``, None outside every band.
+
+        >>> VitalDef("hr", "8867-4", {}, "/min", 0, 20, 250, 0, 120,
+        ...          ((0, 120, "any", 75, None, 10, 40, 120),)).band(30, "f")
+        (75.0, 10, 40, 120)
+        """
+        for lo, hi, sex_, mean, mean_max, sd, blo, bhi in self.bands:
+            if lo <= age < hi and (sex_ == "any" or sex_ == sex):
+                if mean_max is None or hi <= lo:
+                    return float(mean), sd, blo, bhi
+                frac = min(max((age - lo) / (hi - lo), 0.0), 1.0)
+                return mean + (mean_max - mean) * frac, sd, blo, bhi
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class VaccineDef:
+    """A vaccine in the schedule, compiled."""
+
+    key: str
+    code: Json
+    display: str
+    group: str
+    doses: tuple[tuple[int, int, int], ...]  # (due age days, latest age days, min interval days)
+    repeat_days: int | None
+    start_days: int
+    end_days: int
+    sex: str
+    coverage: float
+    route: Json
+    site: Json
+    admin_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeeDef:
+    """A billable code and its price."""
+
+    ref: str
+    code: Json
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class PayerDef:
+    """A payer (or self-pay)."""
+
+    key: str
+    name: str
+    type: str
+    type_code: Json
+    share: float
+    age_min: float
+    age_max: float
+    allowed_ratio: float
+    lag_days: int
+    copay: float
+    deductible_share: float
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllergyDefC:
+    """An allergy, compiled."""
+
+    key: str
+    code: Json
+    category: str
+    type: str
+    prevalence: float
+    onset_min: float
+    onset_max: float
+    reactions: tuple[tuple[Json, float, str], ...]
+    criticality: str
+    conflicts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class PresetDef:
+    """A population preset."""
+
+    key: str
+    display: str
+    specialty: str
+    ages: tuple[tuple[int, int, float], ...]
+    female_share: float
+    modules: tuple[str, ...]
+    multipliers: dict[str, float]
+    observations: tuple[str, ...]
+    visit_procedures: tuple[str, ...]
+    wellness: bool
+    immunizations: bool
+    visit_types: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Catalog:
+    """Everything the engine needs, compiled from one content load."""
+
+    conditions: dict[str, ConditionDef]
+    labs: dict[str, LabPanelDef]
+    vitals: dict[str, VitalDef]
+    vaccines: tuple[VaccineDef, ...]
+    fees: dict[str, FeeDef]
+    payers: tuple[PayerDef, ...]
+    allergies: tuple[AllergyDefC, ...]
+    presets: dict[str, PresetDef]
+    staff: tuple[Any, ...]
+    practice: Any
+    appointment_types: dict[str, Any]
+    social: Any
+    targets: tuple[Any, ...]
+    observation_codes: dict[str, Json] = field(default_factory=dict)
+    snomed: dict[str, Json] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,112 @@
+"""Meta for generated resources: the synthetic tag, security labels and US Core profiles.
+
+Label and profile lists are built once and shared by every resource (each resource still gets
+its own ``meta`` dict); treat generated resources as read-only or deep-copy before editing.
+
+>>> m = meta("Observation")
+>>> m["tag"][0]["code"], [s["code"] for s in m["security"]]
+('synthetic', ['N'])
+>>> [s["code"] for s in meta("Condition", SENSITIVE_R + (actcode("SUD"),))["security"]]
+['R', 'SUD']
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+TAG_SYSTEM = "http://ehr-sandbox.org/CodeSystem/tags"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+
+TAGS: list[dict[str, str]] = [
+    {"system": TAG_SYSTEM, "code": "synthetic", "display": "Synthetic test data"}
+]
+CONF_N: dict[str, str] = {"system": CONFIDENTIALITY, "code": "N", "display": "normal"}
+CONF_R: dict[str, str] = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
+SECURITY_N: list[dict[str, str]] = [CONF_N]
+SENSITIVE_R: tuple[dict[str, str], ...] = (CONF_R,)
+
+PROFILES: dict[str, str] = {
+    "Patient": "us-core-patient",
+    "Encounter": "us-core-encounter",
+    "AllergyIntolerance": "us-core-allergyintolerance",
+    "Immunization": "us-core-immunization",
+    "MedicationRequest": "us-core-medicationrequest",
+    "Procedure": "us-core-procedure",
+    "DocumentReference": "us-core-documentreference",
+    "Organization": "us-core-organization",
+    "Practitioner": "us-core-practitioner",
+    "PractitionerRole": "us-core-practitionerrole",
+    "Location": "us-core-location",
+    "Coverage": "us-core-coverage",
+    "ServiceRequest": "us-core-servicerequest",
+    "Specimen": "us-core-specimen",
+    "problem": "us-core-condition-problems-health-concerns",
+    "encounter-diagnosis": "us-core-condition-encounter-diagnosis",
+    "lab": "us-core-observation-lab",
+    "report-lab": "us-core-diagnosticreport-lab",
+    "report-note": "us-core-diagnosticreport-note",
+    "smoking": "us-core-smokingstatus",
+    "social": "us-core-simple-observation",
+    "85354-9": "us-core-blood-pressure",
+    "8867-4": "us-core-heart-rate",
+    "9279-1": "us-core-respiratory-rate",
+    "8310-5": "us-core-body-temperature",
+    "29463-7": "us-core-body-weight",
+    "8302-2": "us-core-body-height",
+    "39156-5": "us-core-bmi",
+    "59408-5": "us-core-pulse-oximetry",
+    "9843-4": "head-occipital-frontal-circumference-percentile",
+}
+"""US Core profile per resource type or per kind (vital LOINC code, condition category...)."""
+
+
+@cache
+def actcode(code: str) -> dict[str, str]:
+    """A v3-ActCode sensitivity coding (shared, cached).
+
+    >>> actcode("HIV")["system"] == ACTCODE
+    True
+    """
+    return {"system": ACTCODE, "code": code}
+
+
+@cache
+def _profile_list(key: str) -> list[str] | None:
+    name = PROFILES.get(key)
+    if name is None:
+        return None
+    if name.startswith("head-"):  # the one vital profile that lives in the base spec
+        return ["http://hl7.org/fhir/StructureDefinition/headcircum"]
+    return [US_CORE + name]
+
+
+def meta(profile_key: str, security: tuple[dict[str, str], ...] | None = None) -> dict[str, Any]:
+    """A new ``meta`` dict: synthetic tag, one confidentiality code (+ sensitivity codes), profile.
+
+    ``profile_key`` is a resource type or a kind from :data:`PROFILES`; ``security`` is a tuple
+    starting with the confidentiality coding (N when omitted).
+
+    >>> meta("Nothing")["security"] == [CONF_N] and "profile" not in meta("Nothing")
+    True
+    """
+    prof = _profile_list(profile_key)
+    sec = SECURITY_N if security is None else list(security)
+    if prof is None:
+        return {"tag": TAGS, "security": sec}
+    return {"profile": prof, "tag": TAGS, "security": sec}
+
+
+def sensitivity_labels(codes: tuple[str, ...]) -> tuple[dict[str, str], ...] | None:
+    """Security tuple for data with ``codes`` sensitivity (R + each code), None when empty.
+
+    >>> [c["code"] for c in sensitivity_labels(("HIV",))]
+    ['R', 'HIV']
+    >>> sensitivity_labels(()) is None
+    True
+    """
+    if not codes:
+        return None
+    return (CONF_R, *(actcode(c) for c in codes))

@@ -1,0 +1,52 @@
+"""The unit of generated output: one patient and everything in their record.
+
+>>> r = PatientRecord(0, {"resourceType": "Patient", "id": "p"}, [{"resourceType": "Encounter", "id": "e"}])
+>>> [x["resourceType"] for x in r.all()]
+['Patient', 'Encounter']
+>>> r.count()
+2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class PatientRecord:
+    """One patient (``patient``) and the resources of their record, in a stable order.
+
+    ``resources`` excludes the Patient; :meth:`all` yields the Patient first. ``index`` is the
+    patient's position in the dataset (the id and random stream derive from it).
+    """
+
+    index: int
+    patient: dict[str, Any]
+    resources: list[dict[str, Any]] = field(default_factory=list)
+
+    def all(self) -> Iterator[dict[str, Any]]:
+        """The Patient, then every other resource.
+
+        >>> next(PatientRecord(1, {"id": "x"}).all())["id"]
+        'x'
+        """
+        yield self.patient
+        yield from self.resources
+
+    def count(self) -> int:
+        """Number of resources including the Patient.
+
+        >>> PatientRecord(1, {}).count()
+        1
+        """
+        return 1 + len(self.resources)
+
+    def by_type(self, resource_type: str) -> list[dict[str, Any]]:
+        """Resources of one type (the Patient included when asked for).
+
+        >>> PatientRecord(1, {"resourceType": "Patient"}).by_type("Patient")[0]["resourceType"]
+        'Patient'
+        """
+        return [r for r in self.all() if r["resourceType"] == resource_type]

@@ -1,0 +1,1 @@
+"""Output formats: FHIR Bulk Data NDJSON and per-patient Bundles."""

@@ -1,0 +1,119 @@
+"""FHIR Bulk Data NDJSON: one ``<Type>.ndjson`` file per resource type.
+
+Encoding is split from writing so a worker process can encode a partition to bytes and the
+parent can append the partitions in index order (identical bytes whatever the worker count).
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> with NdjsonSink(d) as sink:
+...     sink.append(encode_resources([{"resourceType": "Patient", "id": "a"}]))
+>>> (d / "Patient.ndjson").read_bytes()
+b'{"resourceType":"Patient","id":"a"}\\n'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+_DUMPS = orjson.dumps
+_NL = orjson.OPT_APPEND_NEWLINE
+
+
+def encode_resources(
+    resources: Iterable[dict[str, Any]], types: frozenset[str] | None = None
+) -> dict[str, bytearray]:
+    """Encode resources as NDJSON lines grouped by type (optionally only ``types``).
+
+    >>> encode_resources([{"resourceType": "Patient"}, {"resourceType": "Encounter"}], frozenset({"Patient"}))
+    {'Patient': bytearray(b'{"resourceType":"Patient"}\\n')}
+    """
+    out: dict[str, bytearray] = {}
+    for r in resources:
+        t = r["resourceType"]
+        if types is not None and t not in types:
+            continue
+        buf = out.get(t)
+        if buf is None:
+            buf = out[t] = bytearray()
+        buf += _DUMPS(r, option=_NL)
+    return out
+
+
+class NdjsonSink:
+    """Appends encoded chunks to ``<Type>.ndjson`` files in ``out_dir``.
+
+    Files are written as ``.part`` and renamed on a clean exit, so a failed run leaves no
+    half-written dataset behind (the partial files are removed).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        self.out_dir = Path(out_dir)
+        self._files: dict[str, Any] = {}
+        self.bytes_written = 0
+
+    def __enter__(self) -> NdjsonSink:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _file(self, resource_type: str) -> Any:
+        f = self._files.get(resource_type)
+        if f is None:
+            f = self._files[resource_type] = open(  # noqa: SIM115 - closed in __exit__
+                self.out_dir / f"{resource_type}.ndjson.part", "wb", buffering=1 << 20
+            )
+        return f
+
+    def append(self, chunks: Mapping[str, bytes | bytearray]) -> None:
+        """Append each type's encoded bytes to its file.
+
+        >>> import tempfile
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.append({"Patient": b"{}\\n"})
+        ...     s.bytes_written
+        3
+        """
+        for t, data in chunks.items():
+            self._file(t).write(data)
+            self.bytes_written += len(data)
+
+    def write_resource(self, resource: dict[str, Any]) -> None:
+        """Append one resource (the streaming path of the in-process runner).
+
+        >>> import tempfile
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.write_resource({"resourceType": "Patient"})
+        ...     s.bytes_written
+        27
+        """
+        data = _DUMPS(resource, option=_NL)
+        self._file(resource["resourceType"]).write(data)
+        self.bytes_written += len(data)
+
+    def files(self) -> list[Path]:
+        """Final paths of the files written so far (sorted by name).
+
+        >>> NdjsonSink(".").files()
+        []
+        """
+        return sorted(self.out_dir / f"{t}.ndjson" for t in self._files)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for f in self._files.values():
+            f.close()
+        for t in self._files:
+            part = self.out_dir / f"{t}.ndjson.part"
+            if exc_type is None:
+                part.replace(self.out_dir / f"{t}.ndjson")
+            else:
+                part.unlink(missing_ok=True)
