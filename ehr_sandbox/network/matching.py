@@ -438,6 +438,7 @@ _STREET_WORDS = {
     "number": "apt", "no": "apt",
 }  # fmt: skip
 _NOT_WORD = re.compile(r"[^a-z0-9 ]+")
+_NOT_DIGIT = re.compile(r"[^0-9]+")
 
 
 def _address_line(lines: Iterable[Any]) -> str:
@@ -481,8 +482,21 @@ class _Features:
         return tuple(dict.fromkeys(keys))
 
 
+def _as_list(value: Any) -> list[Any]:
+    # Demographics arrive from other organizations: tolerate any shape, use only what fits.
+    return value if isinstance(value, list) else []
+
+
+def _digits(value: Any) -> str:
+    return _NOT_DIGIT.sub("", value) if isinstance(value, str) else ""
+
+
 def _features(patient: Mapping[str, Any]) -> _Features:
-    names = [n for n in patient.get("name") or [] if isinstance(n, Mapping)]
+    if not isinstance(patient, Mapping):
+        raise ValidationError(
+            "Patient", "(resource)", "a FHIR Patient as a dict", found=type(patient).__name__
+        )
+    names = [n for n in _as_list(patient.get("name")) if isinstance(n, Mapping)]
     names.sort(key=lambda n: n.get("use") != "official")  # official name first, if any
     given_raw = ""
     families: list[str] = []
@@ -502,18 +516,18 @@ def _features(patient: Mapping[str, Any]) -> _Features:
     gender = patient.get("gender")
     gender = gender if gender in ("male", "female", "other") else ""
     addresses = []
-    for addr in patient.get("address") or []:
+    for addr in _as_list(patient.get("address")):
         if not isinstance(addr, Mapping):
             continue
-        lines = addr.get("line") if isinstance(addr.get("line"), list) else []
-        zip_digits = "".join(ch for ch in str(addr.get("postalCode") or "") if ch.isdigit())[:5]
+        lines = _as_list(addr.get("line"))
+        zip_digits = _digits(addr.get("postalCode"))[:5]
         line = _address_line(lines)
         if line or zip_digits:
             addresses.append((line, zip_digits))
     phones = set()
-    for tel in patient.get("telecom") or []:
+    for tel in _as_list(patient.get("telecom")):
         if isinstance(tel, Mapping) and tel.get("system") in ("phone", "sms", None):
-            digits = "".join(ch for ch in str(tel.get("value") or "") if ch.isdigit())
+            digits = _digits(tel.get("value"))
             if len(digits) >= 7:
                 phones.add(digits[-10:])  # drop a leading country code
     return _Features(
