@@ -607,3 +607,17 @@ def test_synthea_sample_deidentifies_without_findings():
     }
     for res in out.resources[:400]:
         assert validate(res) == [], res["resourceType"]
+
+
+def test_instant_choice_types_are_dropped_not_truncated():
+    obs = {
+        "resourceType": "Observation",
+        "id": "o",
+        "status": "final",
+        "code": {"text": "x"},
+        "effectiveInstant": "2025-11-03T09:20:00Z",
+        "component": [{"code": {"text": "t"}, "valueDateTime": "2025-11-03"}],
+    }
+    out = _deid([obs]).resources[0]
+    assert "effectiveInstant" not in out and out["component"][0]["valueDateTime"] == "2025"
+    assert validate(out) == []

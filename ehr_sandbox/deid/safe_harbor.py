@@ -118,7 +118,7 @@ _NAME_BEARING_TYPES = frozenset(
 )
 _ADDRESS_KEYS = frozenset({"address", "locationAddress", "valueAddress"})
 _ADDRESS_KEEP = ("use", "type", "state", "country")
-_AGE_KEYS = frozenset({"onsetAge", "abatementAge", "ageAge", "valueAge", "age"})
+_AGE_KEYS = frozenset({"onsetAge", "abatementAge", "ageAge", "deceasedAge", "valueAge", "age"})
 _INSTANT_ANYWHERE = frozenset({"issued", "lastUpdated", "timestamp"})
 _INSTANT_TOP_LEVEL = {
     "DocumentReference": frozenset({"date"}),
@@ -339,7 +339,7 @@ class _Scrubber:
     def element(self, key: str, value: Any) -> Any:
         if key in _IDENTIFYING_KEYS or key in _FREE_TEXT_KEYS:
             return None
-        if key in _INSTANT_ANYWHERE:
+        if key in _INSTANT_ANYWHERE or key.endswith("Instant"):  # effectiveInstant, valueInstant
             return None
         if key in _ADDRESS_KEYS:
             return self._address(value)

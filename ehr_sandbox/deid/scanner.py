@@ -66,22 +66,30 @@ class Finding:
     value: str
 
 
-def _strings(value: Any, path: str = "", key: str = "") -> Iterator[tuple[str, str, str]]:
-    """(path, key, string) for every string in a JSON value."""
-    if isinstance(value, Mapping):
-        # The text of a US Core race/ethnicity extension is terminology, like a display.
-        as_display = value.get("url") == "text"
-        for k, v in value.items():
-            yield from _strings(
-                v,
-                f"{path}.{k}" if path else str(k),
-                "display" if as_display and k == "valueString" else k,
-            )
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{path}[{i}]", key)
-    elif isinstance(value, str):
-        yield path, key, value
+def _strings(value: Any) -> Iterator[tuple[str, str, str]]:
+    """(path, key, string) for every string in a JSON value (iterative: exports are big)."""
+    stack: list[tuple[Any, str, str]] = [(value, "", "")]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, path, key = pop()
+        if type(item) is str:
+            yield path, key, item
+        elif isinstance(item, Mapping):
+            # The text of a US Core race/ethnicity extension is terminology, like a display.
+            as_display = item.get("url") == "text"
+            for k, v in item.items():
+                if isinstance(v, str | Mapping | list):
+                    push(
+                        (
+                            v,
+                            f"{path}.{k}" if path else k,
+                            "display" if as_display and k == "valueString" else k,
+                        )
+                    )
+        elif isinstance(item, list):
+            for i, v in enumerate(item):
+                if isinstance(v, str | Mapping | list):
+                    push((v, f"{path}[{i}]", key))
 
 
 class _Needles:
@@ -196,26 +204,33 @@ def scan_for_identifiers(
     """
     needles = _learn(originals)
     findings: list[Finding] = []
+    # Most strings of an export repeat (systems, codes, displays): scan each distinct one once.
+    cache: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
     for res in resources:
         ref = f"{res.get('resourceType')}/{res.get('id')}"
         for path, key, value in _strings(res):
-            for kind, hit in _patterns(key, value):
-                findings.append(Finding(ref, path, kind, hit))
-            lowered = value.lower()
-            norm = " ".join(_TOKEN.findall(lowered))
-            padded = f" {norm} "
-            for token in set(norm.split(" ")):
-                for needle, kind in needles.by_first_token.get(token, ()):
-                    # Codings' displays are terminology: a family name "White" there is a race.
-                    if kind in _WORD_KINDS and key in _TERMINOLOGY_KEYS:
-                        continue
-                    if f" {needle} " in padded:
-                        findings.append(Finding(ref, path, kind, needle))
-            if needles.phones:
-                digits = _DIGITS.sub("", value)
-                for size in {len(p) for p in needles.phones}:
-                    for i in range(len(digits) - size + 1):
-                        if digits[i : i + size] in needles.phones:
-                            findings.append(Finding(ref, path, "phone", digits[i : i + size]))
-                            break
+            hits = cache.get((key, value))
+            if hits is None:
+                hits = cache[(key, value)] = tuple(_scan_string(needles, key, value))
+            findings.extend(Finding(ref, path, kind, hit) for kind, hit in hits)
     return findings
+
+
+def _scan_string(needles: _Needles, key: str, value: str) -> Iterator[tuple[str, str]]:
+    yield from _patterns(key, value)
+    norm = " ".join(_TOKEN.findall(value.lower()))
+    padded = f" {norm} "
+    for token in set(norm.split(" ")):
+        for needle, kind in needles.by_first_token.get(token, ()):
+            # Codings' displays are terminology: a family name "White" there is a race.
+            if kind in _WORD_KINDS and key in _TERMINOLOGY_KEYS:
+                continue
+            if f" {needle} " in padded:
+                yield kind, needle
+    if needles.phones:
+        digits = _DIGITS.sub("", value)
+        for size in {len(p) for p in needles.phones}:
+            for i in range(len(digits) - size + 1):
+                if digits[i : i + size] in needles.phones:
+                    yield "phone", digits[i : i + size]
+                    break
