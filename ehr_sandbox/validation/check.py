@@ -105,10 +105,7 @@ def problems(
     out += _guarded(reference_problems, resource, found, exists=exists)
     lookups = lookups_for(content)
     out += _guarded(code_problems, found, lookups.code_sets, strict=strict)
-    vitals = _guarded(vital_problems, resource, lookups.vitals)
-    if not strict:
-        vitals = [p for p in vitals if not p.expected.startswith("a whole number")]
-    out += vitals
+    out += _guarded(vital_problems, resource, lookups.vitals, whole_mmhg=strict)
     return _unique(out)
 
 

@@ -203,7 +203,7 @@ def _number(value: Any) -> float | None:
 
 
 def _quantity_problems(
-    sign: VitalSign, quantity: Any, prefix: str, out: list[Problem]
+    sign: VitalSign, quantity: Any, prefix: str, out: list[Problem], whole: bool = True
 ) -> float | None:
     """Check one valueQuantity; return its value when it is usable for cross-checks."""
     if not isinstance(quantity, dict):
@@ -252,7 +252,7 @@ def _quantity_problems(
             )
         )
         return None
-    if sign.integer and value != int(value):
+    if whole and sign.integer and value != int(value):
         out.append(
             Problem(
                 f"{prefix}.value",
@@ -278,11 +278,15 @@ def _range_hint(sign: VitalSign, unit_code: str, value: float) -> str:
 
 
 def vital_problems(
-    resource: dict[str, Any], table: Mapping[str, VitalSign] = VITAL_SIGNS
+    resource: dict[str, Any],
+    table: Mapping[str, VitalSign] = VITAL_SIGNS,
+    *,
+    whole_mmhg: bool = True,
 ) -> list[Problem]:
     """Unit, range, whole-mmHg and systolic-above-diastolic problems of a vital-sign Observation.
 
     Resources that are not Observations with a vital-sign LOINC code return ``[]``.
+    ``whole_mmhg=False`` (imports) accepts fractional blood pressures.
 
     >>> temp = {"resourceType": "Observation", "code": {"coding": [{"system": LOINC, "code": "8310-5"}]},
     ...         "valueQuantity": {"value": 98.6, "system": UCUM, "code": "Cel", "unit": "C"}}
@@ -296,7 +300,9 @@ def vital_problems(
         return []
     problems: list[Problem] = []
     if code in table and "valueQuantity" in resource:
-        _quantity_problems(table[code], resource["valueQuantity"], "valueQuantity", problems)
+        _quantity_problems(
+            table[code], resource["valueQuantity"], "valueQuantity", problems, whole_mmhg
+        )
     components = resource.get("component")
     if not isinstance(components, list):
         return problems
@@ -311,6 +317,7 @@ def vital_problems(
                 component["valueQuantity"],
                 f"component[{i}].valueQuantity",
                 problems,
+                whole_mmhg,
             )
             if value is not None:
                 values.setdefault(part, (i, value))
