@@ -45,12 +45,19 @@ def open_sandbox(db: Path, key: Path | None, passphrase: str | None) -> Any:
     return Sandbox.open(db, key=key, passphrase=passphrase)
 
 
-def close_quietly(sandbox: Any) -> None:
-    """Close a sandbox opened by a command, whatever state its audit trail is in."""
+def close_quietly(sandbox: Any, *, read_only: bool = False) -> None:
+    """Close a sandbox opened by a command, whatever state its audit trail is in.
+
+    ``read_only`` releases the file without the sandbox's own close (which checkpoints the
+    audit trail): verifying evidence should not write to it.
+    """
+    store = getattr(sandbox, "store", None)
+    if read_only and store is not None:
+        store.close()
+        return
     try:
         sandbox.close()
     except Exception:  # closing must not mask the command's own result
-        store = getattr(sandbox, "store", None)
         if store is not None:
             store.close()
 
@@ -61,7 +68,7 @@ def verify(db: DbOption, key: KeyOption = None, passphrase: PassOption = None) -
     try:
         result = sandbox.audit.verify()
     finally:
-        close_quietly(sandbox)
+        close_quietly(sandbox, read_only=True)
     if result.ok:
         typer.echo(f"audit trail ok: {result.count} entries verified")
         return
