@@ -69,6 +69,10 @@ PATIENT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 """Resource types of the patient compartment and the fields that point at the patient."""
 
+_SINGLE_FIELD: dict[str, str] = {
+    t: p[0][0] for t, p in PATIENT_FIELDS.items() if len(p) == 1 and len(p[0]) == 1
+}
+
 COMPARTMENT_TYPES: frozenset[str] = frozenset(PATIENT_FIELDS) | {"Patient"}
 """Types whose instances belong to a patient (``Provenance`` only when it targets one)."""
 
@@ -128,6 +132,19 @@ def patients_of(resource: object) -> frozenset[str]:
     if not isinstance(resource, dict):
         return frozenset()
     rtype = resource.get("resourceType")
+    fast = _SINGLE_FIELD.get(rtype) if isinstance(rtype, str) else None
+    if fast is not None:
+        # Fast path (most types): one field holding one plain "Patient/<id>" reference.
+        value = resource.get(fast)
+        if value.__class__ is dict:
+            ref = value.get("reference")
+            if (
+                ref.__class__ is str
+                and ref[:8] == "Patient/"
+                and len(ref) > 8
+                and "/" not in ref[8:]
+            ):
+                return frozenset((ref[8:],))
     if rtype == "Patient":
         rid = resource.get("id")
         return frozenset((rid,)) if isinstance(rid, str) and rid else frozenset()

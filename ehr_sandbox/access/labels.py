@@ -192,6 +192,39 @@ def sensitivities_of(resource: object) -> frozenset[str]:
     )
 
 
+_NO_SENSITIVITY: frozenset[str] = frozenset()
+
+
+def security_summary(resource: object) -> tuple[str | None, frozenset[str]]:
+    """Confidentiality code and sensitivity codes in one pass (the policy's hot path).
+
+    >>> security_summary({"meta": {"security": [{"system": CONFIDENTIALITY, "code": "R"},
+    ...                                         {"system": ACT_CODE, "code": "HIV"}]}})
+    ('R', frozenset({'HIV'}))
+    """
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    sec = meta.get("security") if isinstance(meta, dict) else None
+    if not sec or not isinstance(sec, list):
+        return None, _NO_SENSITIVITY
+    best: str | None = None
+    sens: set[str] | None = None
+    for coding in sec:
+        if not isinstance(coding, dict):
+            continue
+        system = coding.get("system")
+        code = coding.get("code")
+        if system == CONFIDENTIALITY:
+            if code in CONFIDENTIALITY_RANK and (
+                best is None or CONFIDENTIALITY_RANK[code] > CONFIDENTIALITY_RANK[best]
+            ):
+                best = code
+        elif system == ACT_CODE and isinstance(code, str):
+            if sens is None:
+                sens = set()
+            sens.add(code)
+    return best, (frozenset(sens) if sens else _NO_SENSITIVITY)
+
+
 def _security(resource: object) -> list[dict[str, Any]]:
     if not isinstance(resource, dict):
         return []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -65,6 +65,7 @@ class Role:
     purposes: frozenset[str]
     grants: Mapping[str, frozenset[str]]
     default: frozenset[str]
+    table: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def perms(self, resource_type: str) -> frozenset[str]:
         """The permission letters this role holds on ``resource_type``.
@@ -72,11 +73,11 @@ class Role:
         >>> "".join(p for p in "cruds" if p in ROLES["front_desk"].perms("Patient"))
         'crus'
         """
-        return self.grants.get(resource_type, self.default)
+        return self.table.get(resource_type, self.default)
 
     def may(self, perm: str, resource_type: str) -> bool:
         """True when the role holds ``perm`` (one of c r u d s) on ``resource_type``."""
-        return perm in self.grants.get(resource_type, self.default)
+        return perm in self.table.get(resource_type, self.default)
 
 
 def _err(path: str, expected: str, found: object = None) -> ValidationError:
@@ -168,6 +169,7 @@ def build_roles(data: Mapping[str, Any]) -> dict[str, Role]:
             purposes=frozenset(purposes),
             grants=MappingProxyType(grants),
             default=default,
+            table=grants,
         )
     return out
 
