@@ -27,7 +27,6 @@ as it is; references to the entry point at it.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable
@@ -36,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from ehr_sandbox.bundles.references import Finder, rewrite_references
+from ehr_sandbox.bundles.references import Finder, copy_with_references
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.search.values import ID_RE, split_reference
 from synthetic.fhir import is_resource_type, validate
@@ -145,7 +144,8 @@ def _plan_entry(
             else ValidationError(where, f"{where}.resource.resourceType", "a FHIR resource type")
         )
     full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-    res = copy.deepcopy(resource)
+    # shallow on purpose: the reference rewrite below makes the deep copy in one orjson round trip
+    res = dict(resource)
     request = entry.get("request") if bundle_type == "transaction" else None
     if bundle_type == "transaction":
         if not isinstance(request, dict):
@@ -248,7 +248,9 @@ def _plan_entries(
             full_urls[w.full_url] = w.ref
     for w in plan:
         if w.action != "exists":
-            rewrite_references(w.resource, full_urls, find=find, where=f"{label}[{w.entry_index}]")
+            w.resource = copy_with_references(
+                w.resource, full_urls, find=find, where=f"{label}[{w.entry_index}]"
+            )
     return plan
 
 

@@ -7,10 +7,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
+
 from ehr_sandbox.errors import ValidationError
+
+_REFERENCE = re.compile(rb'"reference":"([^"\\]*)"')
 
 Finder = Callable[[str, str], list[str]]
 """``find(resource_type, query_string) -> ids`` of current resources matching a FHIR search."""
@@ -89,3 +94,36 @@ def rewrite_references(
         elif "?" in ref:
             node["reference"] = resolve_conditional(ref, find, where, f"{path}.reference")
     return resource
+
+
+def copy_with_references(
+    resource: dict[str, Any], full_urls: dict[str, str], *, find: Finder, where: str
+) -> dict[str, Any]:
+    """A deep copy of ``resource`` with its references rewritten (``resource`` is not changed).
+
+    The common case (only fullUrl and plain references) is done on the JSON bytes in one
+    round trip; contained, conditional, unknown ``urn:`` or escaped references take the
+    field-by-field path of :func:`rewrite_references`, which names the field on error.
+
+    >>> r = {"resourceType": "Encounter", "subject": {"reference": "urn:uuid:a"}}
+    >>> copy_with_references(r, {"urn:uuid:a": "Patient/a"}, find=lambda t, q: [], where="e")["subject"]
+    {'reference': 'Patient/a'}
+    >>> r["subject"]
+    {'reference': 'urn:uuid:a'}
+    """
+    data = orjson.dumps(resource)
+    slow = False
+
+    def swap(m: re.Match[bytes]) -> bytes:
+        nonlocal slow
+        ref = m.group(1).decode()
+        if ref in full_urls:
+            return b'"reference":"' + full_urls[ref].encode() + b'"'
+        if ref.startswith(("#", "urn:")) or "?" in ref:
+            slow = True
+        return m.group(0)
+
+    fast = _REFERENCE.sub(swap, data)
+    if slow or data.count(b'"reference":') != len(_REFERENCE.findall(data)):
+        return rewrite_references(orjson.loads(data), full_urls, find=find, where=where)
+    return orjson.loads(fast)

@@ -240,9 +240,12 @@ class Store:
             # dates, numbers and quantities are clinical values: not indexed at all when encrypting
         return out
 
-    def _write_index(self, resource: dict[str, Any], codec: RowCodec) -> None:
+    def _write_index(
+        self, resource: dict[str, Any], codec: RowCodec, *, replace: bool = True
+    ) -> None:
         rtype, rid = resource["resourceType"], resource["id"]
-        self._con.execute("DELETE FROM search_index WHERE rtype = ? AND rid = ?", (rtype, rid))
+        if replace:
+            self._con.execute("DELETE FROM search_index WHERE rtype = ? AND rid = ?", (rtype, rid))
         rows = self._sealed_index(rtype, index_rows(resource), codec)
         self._con.executemany(
             "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -271,7 +274,7 @@ class Store:
                 "UPDATE resources SET vid = ?, last_updated = ? WHERE rtype = ? AND rid = ?",
                 (vid, now, rtype, rid),
             )
-        self._write_index(resource, self.codec)
+        self._write_index(resource, self.codec, replace=not new)
         return resource
 
     def create(self, resource: dict[str, Any]) -> dict[str, Any]:
@@ -581,7 +584,7 @@ class Store:
         n = 0
         for rtype in self.types():
             for r in self.iter_type(rtype):
-                self._write_index(r, codec)
+                self._write_index(r, codec, replace=False)
                 n += 1
         return n
 
@@ -608,7 +611,7 @@ class Store:
                     (new_codec.seal(aad, data), kid, rowid),
                 )
                 if (rtype, rid, vid) in current:
-                    self._write_index(orjson.loads(data), new_codec)
+                    self._write_index(orjson.loads(data), new_codec, replace=False)
             # swapped only after success, so a failed rekey keeps reading with the old codec
             self.codec = new_codec
         return len(rows)
