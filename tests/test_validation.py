@@ -421,3 +421,19 @@ def test_shipped_content_when_it_loads() -> None:
     assert [p.path for p in problems(obs, exists=everything_exists) if p.rule == "code"] == [
         "code.coding[0].code"
     ]
+
+
+def test_each_distinct_reference_is_looked_up_once() -> None:
+    claim_like = {
+        "resourceType": "Provenance",
+        "id": "pr2",
+        "target": [{"reference": "Observation/o1"}, {"reference": "Observation/o1/_history/2"}],
+        "recorded": "2025-01-01T00:00:00Z",
+        "agent": [
+            {"who": {"reference": "Practitioner/dr.patel"}},
+            {"who": {"reference": "Practitioner/dr.patel"}},
+        ],
+    }
+    asked: list[str] = []
+    check(claim_like, exists=lambda ref: asked.append(ref) or True, content=CODES)
+    assert sorted(asked) == ["Observation/o1", "Practitioner/dr.patel"]

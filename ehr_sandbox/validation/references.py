@@ -70,11 +70,15 @@ def reference_problems(
             if isinstance(c, dict) and isinstance(c.get("id"), str)
         }
     problems = []
-    answers: dict[str, tuple[str, str] | None] = {}  # each distinct reference is looked up once
+    known: dict[str, bool] = {}  # each distinct target is looked up once
+
+    def exists_once(target: str) -> bool:
+        if target not in known:
+            known[target] = bool(exists(target))
+        return known[target]
+
     for path, ref in found.references:
-        if ref not in answers:
-            answers[ref] = _one(ref, own, contained, exists)
-        problem = answers[ref]
+        problem = _one(ref, own, contained, exists_once)
         if problem is not None:
             expected, why = problem
             problems.append(
