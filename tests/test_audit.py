@@ -7,6 +7,8 @@ import sqlite3
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ehr_sandbox.audit import AuditTrail, build_event
 from ehr_sandbox.audit.chain import chain_hash, chain_mac
@@ -312,3 +314,18 @@ def test_patient_user_event_and_bad_input():
             _event(0, **{field: value})
     with pytest.raises(ValidationError, match="user.role"):
         _event(0, user={"username": "x"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(min_value=1, max_value=25), data=st.data())
+def test_any_single_record_edit_is_found_at_that_entry(n, data):
+    con, _, trail = _trail(n)
+    seq = data.draw(st.integers(min_value=1, max_value=n))
+    record = bytearray(
+        con.execute("SELECT record FROM audit_log WHERE seq = ?", (seq,)).fetchone()[0]
+    )
+    pos = data.draw(st.integers(min_value=0, max_value=len(record) - 1))
+    record[pos] ^= data.draw(st.integers(min_value=1, max_value=255))
+    con.execute("UPDATE audit_log SET record = ? WHERE seq = ?", (bytes(record), seq))
+    result = trail.verify()
+    assert not result.ok and result.first_bad == seq and result.count == seq - 1
