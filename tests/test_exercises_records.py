@@ -99,3 +99,45 @@ def test_attempt_saved_to_a_file_reopens_and_grades(tmp_path):
         assert [r.passed for r in again.results] == [True]
     finally:
         again.sandbox.close()
+
+
+def test_amendment_request_both_decisions():
+    from ehr_sandbox.exercises.builtin.records import _AMENDMENT_SCENARIOS
+    from ehr_sandbox.exercises.variants import DEFAULT_SALT, Variant
+
+    ex_id = "records/amendment-request"
+    by_decision: dict[str, str] = {}
+    for i in range(40):
+        student = f"student{i}"
+        scenario = Variant.of(DEFAULT_SALT, student, ex_id).pick(
+            _AMENDMENT_SCENARIOS, salt="scenario"
+        )
+        by_decision.setdefault(scenario["decision"], student)
+    assert set(by_decision) == {"accept", "deny"}
+    for decision, student in sorted(by_decision.items()):
+        att = exercises.start(ex_id, student)
+        assert att.facts["decision"] == decision
+        assert ("accepted" if decision == "accept" else "denied") in att.instructions
+        att.exercise.solution.apply(att)
+        assert att.check().passed, decision
+        att.reset()
+        att.exercise.wrong_solutions["edit-note"].apply(att)
+        assert not att.check().criterion("note not silently edited").passed
+
+
+def test_file_backed_attempt_resets_to_its_start_state(tmp_path):
+    path = tmp_path / "bob.db"
+    att = exercises.start("records/correction", "bob", path=path)
+    start_state = _state(att)
+    att.exercise.solution.apply(att)
+    assert att.check().passed
+    att.reset()
+    assert _state(att) == start_state and path.is_file()
+    assert [r.passed for r in att.results] == [True]
+    att.sandbox.close()
+    reopened = exercises.open_attempt(path)
+    try:
+        assert not reopened.check().passed
+        assert len(reopened.results) == 2
+    finally:
+        reopened.sandbox.close()

@@ -211,7 +211,10 @@ class Attempt:
             _owns_sandbox=owns,
         )
         att._save_meta()
-        att._pristine = sandbox.copy()
+        # A file-backed attempt resets by regenerating its variant (deterministic), so it needs
+        # no in-memory snapshot of the start state.
+        if path is None and getattr(sandbox, "path", None) is None:
+            att._pristine = sandbox.copy()
         return att
 
     @classmethod
@@ -429,7 +432,10 @@ class Attempt:
         elif self._owns_sandbox:
             self.sandbox.close()
             if self.path is not None:
+                from ehr_sandbox.sandbox import KEY_SUFFIX
+
                 Path(self.path).unlink(missing_ok=True)
+                Path(self.path + KEY_SUFFIX).unlink(missing_ok=True)
             fresh = build_sandbox(self.exercise, self.variant, self.path)
             facts = _json_ready(self.exercise.setup(fresh, self.variant), self.exercise.id)
             if facts != self.facts:

@@ -676,6 +676,8 @@ def _amend_note_unchanged(ctx: GradingContext) -> Check:
             expected,
             AMEND_ADVICE,
         )
+    if not _addenda(ctx) and not _replies(ctx):
+        return Check(False, "the request has not been answered yet", expected, AMEND_ADVICE)
     return Check(True, f"{ref} still at version {version}", expected)
 
 
@@ -683,7 +685,7 @@ def _amend_decision(ctx: GradingContext) -> Check:
     f = ctx.facts
     addenda = _addenda(ctx)
     if f["decision"] == "deny":
-        expected = "no amendment appended (the physician denied the request)"
+        expected = "a written denial (a reply to the request) and no amendment appended"
         if addenda:
             return Check(
                 False,
@@ -691,7 +693,14 @@ def _amend_decision(ctx: GradingContext) -> Check:
                 expected,
                 "carry out the physician's decision: this request was denied",
             )
-        return Check(True, "no amendment appended", expected)
+        if not _replies(ctx):
+            return Check(
+                False,
+                "no denial was sent",
+                expected,
+                "a denial must be given to the patient in writing (164.526(d))",
+            )
+        return Check(True, "denied in writing; no amendment appended", expected)
     expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) mentioning '{f['keyword']}', written by {ctx.user.username}"
     if not addenda:
         return Check(False, "no document appends the note", expected, AMEND_ADVICE)
@@ -1189,6 +1198,13 @@ def _add_original(ctx: GradingContext) -> Check:
         )
     if not ctx.session.verify_signature(ref):
         return Check(False, f"{ref}'s signature no longer verifies", expected, ADDENDUM_ADVICE)
+    added = [
+        d
+        for d in ctx.all("DocumentReference")
+        if d["id"] != f["note_id"] and f["keyword"].lower() in document_text(d).lower()
+    ]
+    if not added:
+        return Check(False, "the new information has not been added yet", expected, ADDENDUM_ADVICE)
     return Check(True, f"{ref} unchanged, signature verifies", expected)
 
 
@@ -1442,6 +1458,8 @@ def _reg_single_patient(ctx: GradingContext) -> Check:
             expected,
             DUPLICATE_ADVICE,
         )
+    if str(same[0].get("meta", {}).get("versionId", "1")) == "1":
+        return Check(False, "the registration has not been updated yet", expected, DUPLICATE_ADVICE)
     return Check(True, f"one record, Patient/{same[0]['id']}", expected)
 
 
