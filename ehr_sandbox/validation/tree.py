@@ -33,6 +33,8 @@ MAX_STRING_BYTES = 1_000_000
 # from imported text are legitimate; a lone CR rewrites a terminal line), lone surrogates
 # (they cannot be encoded as UTF-8, so the row could not even be stored).
 _HOSTILE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]|\r(?!\n)")
+_search = _HOSTILE.search
+_SHORT = MAX_STRING_BYTES // 4  # a string this short cannot exceed the byte limit
 
 
 @dataclass(slots=True)
@@ -114,7 +116,9 @@ def scan(resource: Any) -> Scan:
                     if isinstance(key, str):
                         _string_problem((*path, key_s), key, out.hostile)
                 if isinstance(value, str):
-                    _string_problem((*path, key_s), value, out.hostile)
+                    # Cheap test inline; the path tuple is only built for a string that fails.
+                    if len(value) > _SHORT or _search(value) is not None:
+                        _string_problem((*path, key_s), value, out.hostile)
                 elif isinstance(value, dict | list):
                     children.append((value, (*path, key_s)))
             # Pushed in reverse so they pop in document order.
@@ -123,7 +127,8 @@ def scan(resource: Any) -> Scan:
             children = []
             for i, value in enumerate(node):
                 if isinstance(value, str):
-                    _string_problem((*path, i), value, out.hostile)
+                    if len(value) > _SHORT or _search(value) is not None:
+                        _string_problem((*path, i), value, out.hostile)
                 elif isinstance(value, dict | list):
                     children.append((value, (*path, i)))
             stack.extend(reversed(children))
