@@ -53,7 +53,40 @@ _STRING_LIKE = _PRIMITIVE_TYPES - {
     "integer64",
 }
 _INTEGER_LIKE = {"integer", "unsignedInt", "positiveInt", "integer64"}
-_BUILTIN_CONSTANTS = {"rowIndex", "resource", "rootResource", "context", "ucum", "sct", "loinc"}
+# Type suffixes a choice element (value[x], effective[x], ...) can carry in FHIR R4 JSON.
+_CHOICE_SUFFIXES = {t[:1].upper() + t[1:] for t in _PRIMITIVE_TYPES} | {
+    "Address",
+    "Age",
+    "Annotation",
+    "Attachment",
+    "CodeableConcept",
+    "Coding",
+    "ContactDetail",
+    "ContactPoint",
+    "Contributor",
+    "Count",
+    "DataRequirement",
+    "Distance",
+    "Dosage",
+    "Duration",
+    "Expression",
+    "HumanName",
+    "Identifier",
+    "Meta",
+    "Money",
+    "ParameterDefinition",
+    "Period",
+    "Quantity",
+    "Range",
+    "Ratio",
+    "Reference",
+    "RelatedArtifact",
+    "SampledData",
+    "Signature",
+    "Timing",
+    "TriggerDefinition",
+    "UsageContext",
+}
 
 
 class CompileError(ValueError):
@@ -277,7 +310,7 @@ def _member(name: str) -> Callable[[list[Any]], list[Any]]:
                     if (
                         len(key) > prefix_len
                         and key.startswith(name)
-                        and key[prefix_len].isupper()
+                        and key[prefix_len:] in _CHOICE_SUFFIXES
                         and choice is not None
                     ):
                         v = choice

@@ -84,15 +84,23 @@ class ResourceSource:
         )
 
     def files_for(self, resource_type: str) -> list[Path]:
-        """The NDJSON files that may hold ``resource_type`` (Bulk Data names files by type).
+        """The NDJSON files that may hold ``resource_type``.
 
-        >>> ResourceSource(files=[Path("Patient.ndjson"), Path("Observation.ndjson")]).files_for("Patient")
-        [PosixPath('Patient.ndjson')]
+        Bulk Data names files by type (``Patient.ndjson``, ``Patient-2.ndjson``); files named
+        after another resource type are skipped, files with other names are always read (rows
+        are filtered on ``resourceType`` anyway).
+
+        >>> ResourceSource(files=[Path("Patient.ndjson"), Path("Observation.ndjson"), Path("extra.ndjson")]).files_for("Patient")
+        [PosixPath('Patient.ndjson'), PosixPath('extra.ndjson')]
         """
-        files = self.files or []
-        named = [p for p in files if p.name.split(".")[0].split("-")[0] == resource_type]
-        typed_names = any(p.name[:1].isupper() for p in files)
-        return named if typed_names else list(files)
+        from synthetic.fhir import is_resource_type
+
+        out = []
+        for p in self.files or []:
+            prefix = p.name.split(".")[0].split("-")[0]
+            if prefix == resource_type or not is_resource_type(prefix):
+                out.append(p)
+        return out
 
     def resources(self, resource_type: str | None = None) -> Iterator[dict[str, Any]]:
         """Iterate resource dicts (of one type when given).
