@@ -107,6 +107,7 @@ def _load(root: Path) -> Content:
     singles = {
         "allergies": ("allergies.toml", "allergy"),
         "vitals": ("vitals.toml", "vital"),
+        "observations": ("observations.toml", "observation"),
         "labs": ("labs.toml", "panel"),
         "immunizations": ("immunizations.toml", "vaccine"),
         "prevalence_targets": ("prevalence.toml", "target"),
@@ -118,7 +119,7 @@ def _load(root: Path) -> Content:
         doc = read_toml(root, file)
         item_type = _item_type(field_types[name].annotation)
         items = _validate_list(item_type, doc, file, table)
-        if name in ("vitals", "labs"):
+        if name in ("vitals", "labs", "observations"):
             raw[name] = _by_id(items, file, table)
         else:
             raw[name] = items
@@ -241,6 +242,7 @@ def _read_conditions(root: Path) -> dict[str, ConditionModule]:
     modules: dict[str, ConditionModule] = {}
     for relative in _toml_files(root, "conditions"):
         module = _validate(ConditionModule, read_toml(root, relative), relative, "")
+        _check_stem(module.id, relative)
         if module.id in modules:
             raise ContentError(
                 f"expected a unique module id, found {module.id!r} in two files",
@@ -255,6 +257,7 @@ def _read_populations(root: Path) -> dict[str, Population]:
     populations: dict[str, Population] = {}
     for relative in _toml_files(root, "populations"):
         pop = _validate(Population, read_toml(root, relative), relative, "")
+        _check_stem(pop.id, relative)
         if pop.id in populations:
             raise ContentError(
                 f"expected a unique population id, found {pop.id!r} in two files",
@@ -263,6 +266,15 @@ def _read_populations(root: Path) -> dict[str, Population]:
             )
         populations[pop.id] = pop
     return populations
+
+
+def _check_stem(ident: str, relative: str) -> None:
+    # errors found later name the file from the id, so the two must agree
+    stem = relative.rsplit("/", 1)[-1].removesuffix(".toml")
+    if ident != stem:
+        raise ContentError(
+            f"expected id = {stem!r} (the file name), found {ident!r}", file=relative, key="id"
+        )
 
 
 def _toml_files(root: Path, folder: str) -> list[str]:
@@ -421,7 +433,7 @@ def check_references(content: Content) -> None:
     >>> check_references(load_content())
     """
     ck = _Checker(content)
-    vital_loincs = {v.loinc for v in content.vitals.values()}
+    vital_loincs = {v.loinc for v in (*content.vitals.values(), *content.observations.values())}
     for module in content.conditions.values():
         f = f"conditions/{module.id}.toml"
         ck.code("icd10cm", module.icd10, f, "icd10")
@@ -436,18 +448,27 @@ def check_references(content: Content) -> None:
         for eff in module.vitals_effects:
             if eff.loinc not in vital_loincs:
                 raise ContentError(
-                    f"expected the LOINC of a vital sign in vitals.toml, found {eff.loinc!r}",
+                    f"expected the LOINC of a vital sign or observation (vitals.toml, observations.toml), found {eff.loinc!r}",
                     file=f,
                     key=f"vitals_effects[{eff.loinc}].loinc",
                 )
         for eff in module.lab_effects:
             ck.code("loinc", eff.loinc, f, f"lab_effects[{eff.loinc}].loinc")
-            if eff.loinc not in content.lab_tests():
+            test = content.lab_tests().get(eff.loinc)
+            if test is None:
                 raise ContentError(
                     f"expected the LOINC of a test in labs.toml, found {eff.loinc!r}",
                     file=f,
                     key=f"lab_effects[{eff.loinc}].loinc",
                 )
+            if (eff.answer is None) != (test.value_type == "quantity"):
+                raise ContentError(
+                    f"expected {'at_diagnosis' if test.value_type == 'quantity' else 'answer'} for a {test.value_type} test",
+                    file=f,
+                    key=f"lab_effects[{eff.loinc}]",
+                )
+            if eff.answer is not None:
+                ck.code("snomed", eff.answer, f, f"lab_effects[{eff.loinc}].answer")
         for med in module.medications:
             where = f"medications[{med.rxnorm}]"
             ck.code("rxnorm", med.rxnorm, f, f"{where}.rxnorm")
@@ -500,12 +521,17 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
             ck.code("rxnorm", code, "allergies.toml", f"{w}.conflicts_with_rxnorm")
         if a.icd10:
             ck.code("icd10cm", a.icd10, "allergies.toml", f"{w}.icd10")
-    for v in content.vitals.values():
-        w = f"vital[{v.id}]"
-        ck.code("loinc", v.loinc, "vitals.toml", f"{w}.loinc")
-        ck.code("ucum", v.unit, "vitals.toml", f"{w}.unit")
-        if v.panel:
-            ck.code("loinc", v.panel, "vitals.toml", f"{w}.panel")
+    for file, table, defs in (
+        ("vitals.toml", "vital", content.vitals),
+        ("observations.toml", "observation", content.observations),
+    ):
+        for v in defs.values():
+            w = f"{table}[{v.id}]"
+            ck.code("loinc", v.loinc, file, f"{w}.loinc")
+            if v.unit:
+                ck.code("ucum", v.unit, file, f"{w}.unit")
+            if v.panel:
+                ck.code("loinc", v.panel, file, f"{w}.panel")
     for p in content.labs.values():
         w = f"panel[{p.id}]"
         ck.code("loinc", p.loinc, "labs.toml", f"{w}.loinc")

@@ -261,6 +261,9 @@ class VitalEffect(Strict):
     shift: float = 0.0
     floor: float | None = Field(default=None, description="condition-specific minimum")
     ceiling: float | None = Field(default=None, description="condition-specific maximum")
+    answers: dict[str, float] = Field(
+        default_factory=dict, description="string observations: replaces the answer distribution"
+    )
 
 
 class LabEffect(Strict):
@@ -272,8 +275,17 @@ class LabEffect(Strict):
     """
 
     loinc: str
-    at_diagnosis: Distribution
+    at_diagnosis: Distribution | None = Field(default=None, description="quantity tests")
     follow_up: Distribution | None = Field(default=None, description="None: same as at diagnosis")
+    answer: str | None = Field(
+        default=None, description="coded tests: SNOMED answer forced (e.g. Positive)"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> LabEffect:
+        if (self.at_diagnosis is None) == (self.answer is None):
+            raise ValueError("expected exactly one of at_diagnosis (quantity) or answer (coded)")
+        return self
 
 
 class Dosage(Strict):
@@ -329,6 +341,8 @@ class MedicationOption(Strict):
         default=None, description="DEA schedule, None if not controlled"
     )
     indication: str = Field(description="ICD-10-CM code the drug is prescribed for (reasonCode)")
+    age_min: float = Field(default=0, ge=0, description="never given below this age (years)")
+    age_max: float = Field(default=130, ge=0, description="never given above this age (years)")
 
 
 class AcuteDetails(Strict):
@@ -571,10 +585,12 @@ class VitalBand(Strict):
 
 
 class VitalSign(Strict):
-    """One vital sign: code, unit, plausibility limits and distributions.
+    """One vital sign (or other measured observation): code, unit, plausibility limits, distributions.
 
     ``plausible_low``/``plausible_high`` are hard limits shared with the sandbox's validation: a
-    value outside them is impossible (data-entry error), not merely abnormal.
+    value outside them is impossible (data-entry error), not merely abnormal. Observations with
+    ``value_type = "string"`` (a Snellen fraction such as ``20/40``) draw from ``answers``
+    instead of ``bands``; their ``unit`` is empty.
 
     >>> v = VitalSign(id="hr", loinc="8867-4", display="Heart rate", unit="/min", decimals=0,
     ...     plausible_low=20, plausible_high=250, bands=[VitalBand(age_min=0, age_max=120, mean=75, sd=10)])
@@ -585,19 +601,30 @@ class VitalSign(Strict):
     id: str
     loinc: str
     display: str
-    unit: str = Field(description="UCUM code")
-    decimals: int = Field(ge=0, le=3)
-    plausible_low: float
-    plausible_high: float
+    value_type: Literal["quantity", "string"] = "quantity"
+    unit: str = Field(default="", description="UCUM code (empty for string observations)")
+    decimals: int = Field(default=0, ge=0, le=3)
+    plausible_low: float = 0
+    plausible_high: float = 1
+    answers: dict[str, float] = Field(
+        default_factory=dict, description="string observations: value -> probability (sum 1)"
+    )
     panel: str | None = Field(
         default=None, description="LOINC of the panel this is a component of (85354-9 for BP)"
     )
     age_min: float = Field(default=0, description="measured from this age on (years)")
     age_max: float = Field(default=120, description="measured up to this age (years)")
-    bands: list[VitalBand]
+    bands: list[VitalBand] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _limits(self) -> VitalSign:
+        if self.value_type == "string":
+            total = sum(self.answers.values())
+            if abs(total - 1.0) > 0.011:
+                raise ValueError(f"expected answers probabilities to sum to 1, found {total:.3f}")
+            return self
+        if not self.unit or not self.bands:
+            raise ValueError("expected unit and bands for a quantity observation")
         if self.plausible_high <= self.plausible_low:
             raise ValueError("expected plausible_high > plausible_low")
         return self
@@ -1064,6 +1091,9 @@ class Content(Strict):
     conditions: dict[str, ConditionModule]
     allergies: list[AllergyDef]
     vitals: dict[str, VitalSign]
+    observations: dict[str, VitalSign] = Field(
+        default_factory=dict, description="other measured observations (screening scores, IOP...)"
+    )
     labs: dict[str, LabPanel]
     immunizations: list[VaccineSchedule]
     fees: dict[str, Fee]
@@ -1107,8 +1137,8 @@ class Content(Strict):
         >>> low < 100 < high, unit
         (True, 'cm')
         """
-        for vital in self.vitals.values():
-            if vital.loinc == loinc:
+        for vital in (*self.vitals.values(), *self.observations.values()):
+            if vital.loinc == loinc and vital.value_type == "quantity":
                 return (vital.plausible_low, vital.plausible_high, vital.unit)
         for test in self.lab_tests().values():
             if test.loinc == loinc and test.unit is not None:
@@ -1116,6 +1146,18 @@ class Content(Strict):
                 high = test.plausible_high if test.plausible_high is not None else float("inf")
                 return (low, high, test.unit)
         raise KeyError(loinc)
+
+    def observation_for(self, loinc: str) -> VitalSign | None:
+        """The vital sign or other observation definition with this LOINC code, or None.
+
+        >>> from synthetic.content import load_content
+        >>> load_content().observation_for("8310-5").unit
+        'Cel'
+        """
+        for obs in (*self.vitals.values(), *self.observations.values()):
+            if obs.loinc == loinc:
+                return obs
+        return None
 
     def lab_tests(self) -> dict[str, LabTest]:
         """Every lab test by LOINC (first panel wins when a test is in several panels).
