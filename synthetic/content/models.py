@@ -633,7 +633,8 @@ class VitalSign(Strict):
         """The first band covering (age, sex), or None.
 
         >>> VitalSign(id="x", loinc="1", display="x", unit="cm", decimals=0, plausible_low=0,
-        ...     plausible_high=1, bands=[]).band_for(5, "male") is None
+        ...     plausible_high=1, bands=[VitalBand(age_min=18, age_max=99, mean=1, sd=0)]
+        ...     ).band_for(5, "male") is None
         True
         """
         for band in self.bands:
