@@ -239,6 +239,14 @@ def test_label_action_is_the_privacy_officers_alone() -> None:
     assert not decide(po, "read", before).allowed
     d = decide(po, "label", dict(after, status="amended"), before=before)
     assert not d.allowed and d.rule == "label"
+    # An update by the privacy officer of a type they cannot edit is a label change or nothing.
+    assert POLICY.can_type(po, "update", "Observation").allowed
+    assert decide(po, "update", after, before=before).allowed
+    assert decide(po, "update", dict(after, status="amended"), before=before).rule == "label"
+    assert not decide(po, "update", after).allowed
+    audit = {"resourceType": "AuditEvent", "id": "ae"}
+    assert not POLICY.can_type(po, "update", "AuditEvent").allowed
+    assert not decide(po, "label", audit, before=audit).allowed
     for role in ("physician", "nurse", "admin", "instructor", "billing"):
         r = decide(ctx(role), "label", after, before=before)
         assert not r.allowed and "privacy officer" in r.reason

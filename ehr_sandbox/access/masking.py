@@ -3,7 +3,7 @@
 Access control decides *whether* a resource is seen; masking decides *how much* of it. Billing
 codes claims, so it sees the codes of Observations, Conditions and Procedures but not result
 values, interpretations or clinical notes. Whenever anything is removed the narrative
-(``text.div``, which repeats the data in HTML) is replaced too, and the resource is tagged
+(``text.div``, which repeats the data in HTML) is removed too, and the resource is tagged
 ``REDACTED`` so nobody mistakes it for the full record. Contained resources that belong to
 another patient are dropped for every role.
 
@@ -11,7 +11,7 @@ another patient are dropped for every role.
 ...        "code": {"text": "Glucose"}, "valueQuantity": {"value": 212, "unit": "mg/dL"},
 ...        "text": {"status": "generated", "div": "<div>Glucose 212 mg/dL</div>"}}
 >>> m = mask("billing", obs)
->>> "valueQuantity" in m, "212" in m["text"]["div"], m["code"]
+>>> "valueQuantity" in m, "text" in m, m["code"]
 (False, False, {'text': 'Glucose'})
 >>> mask("physician", obs) == obs
 True
@@ -33,7 +33,6 @@ REDACTED_CODING: dict[str, str] = {
     "code": "REDACTED",
     "display": "redacted",
 }
-REDACTED_DIV = '<div xmlns="http://www.w3.org/1999/xhtml">Parts of this record are withheld (minimum necessary).</div>'
 
 _NOTES = ("note",)
 _RESULTS = (
@@ -144,8 +143,8 @@ def mask(role: str, resource: dict[str, Any]) -> dict[str, Any]:
     for path in paths:
         removed = _remove(out, path.split(".")) or removed
     if removed:
-        if "text" in out:
-            out["text"] = {"status": "empty", "div": REDACTED_DIV}
+        # The narrative repeats the data in HTML: it goes too (it is optional in FHIR).
+        out.pop("text", None)
         meta = out.setdefault("meta", {})
         security = meta.setdefault("security", [])
         if isinstance(security, list) and not any(

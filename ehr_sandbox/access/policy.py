@@ -74,6 +74,7 @@ WRITES = frozenset({"create", "update", "delete"})
 BULK = frozenset({"export", "deidentify"})
 
 ALLOWED = Decision(True, "allowed", "all")
+LABEL_ONLY = Decision(True, "label changes only (meta.security)", "label")
 """The shared answer when every rule allows (no allocation on the hot path)."""
 
 
@@ -209,6 +210,14 @@ class Policy:
         role = ctx.role_info
         perm = PERM_OF[action]
 
+        if (
+            resource_type == "AuditEvent"
+            and action in ("update", "delete", "label")
+            and role.relationship != "bypass"
+        ):
+            return _deny(
+                "role", "AuditEvents are never updated or deleted (the audit trail is append-only)"
+            )
         if action == "label":
             return self._decide_label(ctx, resource, resource_type, before)
 
@@ -221,6 +230,18 @@ class Policy:
                 "role", f"{ctx.role} may not {action} ({resource_type}): that needs one of {who}"
             )
         if perm not in role.table.get(resource_type, role.default):
+            if action == "update" and "label" in role.actions:
+                # The privacy officer's updates of data they cannot otherwise edit are label
+                # changes: allowed only when nothing but meta.security changes.
+                if resource is None:
+                    return LABEL_ONLY
+                if before is None:
+                    return _deny(
+                        "label",
+                        f"{ctx.role} may only change the labels of {resource_type}: "
+                        "give the stored version (before) to compare",
+                    )
+                return self._decide_label(ctx, resource, resource_type, before)
             return _deny("role", refusal(ctx.role, perm, resource_type))
 
         # Rule 2: SMART scopes, type level.
