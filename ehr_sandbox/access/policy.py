@@ -216,7 +216,8 @@ class Policy:
             and role.relationship != "bypass"
         ):
             return _deny(
-                "role", "AuditEvents are never updated or deleted (the audit trail is append-only)"
+                "role",
+                f"{ctx.role} may not {action} AuditEvents: the audit trail is append-only, never updated or deleted",
             )
         if action == "label":
             return self._decide_label(ctx, resource, resource_type, before)
