@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import random
 from typing import Any
 
@@ -21,11 +22,10 @@ from ehr_sandbox.network.matching import NICKNAMES
 
 SEED = 20240611
 PRECISION_FLOOR = 0.95  # automatic links that are truly one person
-# The sample's duplicates: 20% exact copies, 60% with one registration error, 20% with two.
-# Two errors (moved + new phone, typo + no phone...) usually land in review by design, so
-# automatic recall is stated lower than the recall once reviews are counted.
-RECALL_FLOOR = 0.85  # true duplicates linked automatically
+# Duplicates in the main sample carry no (25%) or one (75%) registration error.
+RECALL_FLOOR = 0.90  # true duplicates linked automatically
 REVIEW_RECALL_FLOOR = 0.97  # true duplicates that at least reach the review queue
+TWO_ERROR_REVIEW_FLOOR = 0.90  # duplicates with two errors that still reach review
 
 # A fallback population, used only when the generator's person module is unavailable.
 _GIVEN = {
@@ -60,8 +60,23 @@ def _person_source() -> Any:
         return None
 
 
+@functools.cache
+def _generated(n: int, seed: int) -> tuple[dict[str, Any], ...] | None:
+    """Patients from ``synthetic.generate`` (one year of history, the cheapest), or None."""
+    try:
+        import synthetic
+
+        return tuple(rec.patient for rec in synthetic.generate(n, seed=seed, years=1))
+    except Exception:  # noqa: BLE001 - generator not usable here: use the person module
+        return None
+
+
 def make_patients(n: int, seed: int = SEED) -> list[dict[str, Any]]:
-    """``n`` distinct Patients (deterministic), from the generator's person module when present."""
+    """``n`` distinct Patients (deterministic): from ``synthetic.generate`` when it works,
+    else from the generator's person module, else from a local population."""
+    generated = _generated(n, seed)
+    if generated is not None and all(_usable(p) for p in generated):
+        return [copy.deepcopy(p) for p in generated]
     from datetime import date
 
     rng = random.Random(seed)
@@ -98,6 +113,15 @@ def make_patients(n: int, seed: int = SEED) -> list[dict[str, Any]]:
             }
         )
     return patients
+
+
+def _usable(p: dict[str, Any]) -> bool:
+    try:
+        return bool(
+            p["name"][0]["given"][0] and p["name"][0]["family"] and p["birthDate"] and p["address"]
+        )
+    except (KeyError, IndexError, TypeError):
+        return False
 
 
 # --- perturbations of a copy (what a second registration gets wrong) ------------------------
@@ -178,13 +202,16 @@ def twin_of(p: dict[str, Any], rng: random.Random, others: list[dict[str, Any]])
     return twin
 
 
-def labelled_pairs(n: int = 300) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
+def labelled_pairs(
+    n: int = 300, errors: tuple[int, ...] = (0, 1, 1, 1)
+) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
+    """``n`` true duplicate pairs (each with a number of registration errors drawn from
+    ``errors``), ``n`` random stranger pairs, strangers sharing a family name, and n/10 twins."""
     rng = random.Random(SEED + 1)
     people = make_patients(n)
     pairs: list[tuple[dict[str, Any], dict[str, Any], bool]] = []
     for p in people:
-        # Most second registrations have one error, some none, some two.
-        pairs.append((p, duplicate_of(p, rng, rng.choices([0, 1, 2], weights=[2, 6, 2])[0]), True))
+        pairs.append((p, duplicate_of(p, rng, rng.choice(errors)), True))
     for _ in range(n):
         a, b = rng.sample(people, 2)
         pairs.append((a, b, False))
@@ -220,6 +247,7 @@ def test_soundex_groups_spelling_variants() -> None:
 
 
 def test_precision_and_recall_on_known_truth_pairs() -> None:
+    # Duplicates with no or one registration error: the everyday case.
     pairs = labelled_pairs()
     assert sum(t for *_, t in pairs) >= 250 and sum(not t for *_, t in pairs) >= 300
     precision, recall, f1 = evaluate(pairs)
@@ -229,6 +257,15 @@ def test_precision_and_recall_on_known_truth_pairs() -> None:
     with_review = evaluate(pairs, review_as_match=True)
     assert with_review.recall >= REVIEW_RECALL_FLOOR
     assert with_review.recall >= recall  # counting reviews can only find more
+
+
+def test_two_errors_go_to_review_rather_than_auto_link() -> None:
+    one = evaluate(labelled_pairs(200, errors=(1,)))
+    two = evaluate(labelled_pairs(200, errors=(2,)))
+    two_reviewed = evaluate(labelled_pairs(200, errors=(2,)), review_as_match=True)
+    assert two.recall < one.recall  # documented: a second error usually costs the automatic link
+    assert two_reviewed.recall >= TWO_ERROR_REVIEW_FLOOR  # ... but a person still sees the pair
+    assert two.precision >= PRECISION_FLOOR
 
 
 def test_stricter_link_threshold_trades_recall_for_precision() -> None:
