@@ -232,17 +232,22 @@ def write_generated_like(out: Path, patients: int, seed: int, obs_per_patient: i
                 cf.write(json.dumps(cond) + "\n")
 
 
-def generate(out: Path, patients: int, seed: int) -> str:
+def generate(out: Path, patients: int, seed: int, workers: int) -> str:
+    """Write NDJSON with the project's generator when it is available, else the built-in writer."""
     try:
-        from synthetic import write_dataset  # type: ignore[attr-defined]
+        from synthetic import write_dataset
     except ImportError:
         write_dataset = None
     if write_dataset is not None:
         try:
-            write_dataset(out, patients=patients, seed=seed)
-            return "synthetic.write_dataset"
-        except TypeError:
-            pass
+            write_dataset(out, patients, seed=seed, workers=workers)
+            return f"synthetic.write_dataset (workers={workers})"
+        except Exception as exc:  # noqa: BLE001 - the generator is still being built; say why
+            print(
+                f"synthetic.write_dataset failed ({type(exc).__name__}: {exc}); using the built-in writer"
+            )
+            for p in out.iterdir():
+                p.unlink()
     write_generated_like(out, patients, seed)
     return "built-in generated-like writer"
 
@@ -294,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, help="use this NDJSON directory instead of generating")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="generator processes"
+    )
+    parser.add_argument(
+        "--builtin", action="store_true", help="use the built-in generated-like writer"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="best of N interleaved runs")
     parser.add_argument(
         "--python",
@@ -309,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         if data is None:
             data = Path(tmp)
             start = time.perf_counter()
-            how = generate(data, args.patients, args.seed)
+            if args.builtin:
+                write_generated_like(data, args.patients, args.seed)
+                how = "built-in generated-like writer"
+            else:
+                how = generate(data, args.patients, args.seed, args.workers)
             print(
                 f"generated {args.patients} patients with {how} in {time.perf_counter() - start:.1f}s"
             )
