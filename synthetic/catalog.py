@@ -105,8 +105,8 @@ class ConditionDef:
     requires: tuple[str, ...]
     excludes: tuple[str, ...]
     criterion: tuple[str, float] | None
-    vitals_effects: dict[str, tuple[float, float | None, float | None]]
-    lab_effects: dict[str, tuple[Dist, Dist]]
+    vitals_effects: dict[str, tuple[float, float | None, float | None, dict[str, float]]]
+    lab_effects: dict[str, tuple[Dist | None, Dist | None, Json | None]]
     drug_groups: tuple[tuple[Drug, ...], ...]
     drug_singles: tuple[Drug, ...]
     follow_up_days: int
@@ -137,7 +137,7 @@ class ConditionDef:
 
 
 @dataclass(frozen=True, slots=True)
-class VitalDef:
+class VitalDef:  # noqa: D101 - documented below
     """A vital sign (code, unit, limits, bands)."""
 
     key: str
@@ -151,6 +151,7 @@ class VitalDef:
     age_max: float
     bands: tuple[tuple[float, float, str, float, float | None, float, float, float], ...]
     panel: str | None = None
+    answers: dict[str, float] = field(default_factory=dict)
 
     def band(self, age: float, sex: str) -> tuple[float, float, float, float] | None:
         """(mean, sd, low, high) at ``age`` for ``sex``, None outside every band.
@@ -265,6 +266,7 @@ class Catalog:
     appointment_types: dict[str, Any]
     social: Any
     targets: tuple[Any, ...]
+    observations: dict[str, VitalDef] = field(default_factory=dict)
     observation_codes: dict[str, Json] = field(default_factory=dict)
     snomed: dict[str, Json] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

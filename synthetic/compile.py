@@ -172,6 +172,21 @@ def _drug(content: Any, med: Any) -> Drug:
     )
 
 
+def _lab_effect(content: Any, e: Any) -> tuple[Dist | None, Dist | None, Json | None]:
+    diag = _dist(e.at_diagnosis) if getattr(e, "at_diagnosis", None) is not None else None
+    follow = _dist(e.follow_up) if getattr(e, "follow_up", None) is not None else diag
+    answer = getattr(e, "answer", None)
+    answer_cc = (
+        {
+            "coding": [content.codes["snomed"].coding(answer)],
+            "text": content.codes["snomed"].display(answer),
+        }
+        if answer
+        else None
+    )
+    return diag or follow, follow, answer_cc
+
+
 def _condition(content: Any, m: Any) -> ConditionDef:
     snomed = content.codes["snomed"].coding(m.snomed) if m.snomed else None
     code = _cc(content, "icd10cm", m.icd10, snomed)
@@ -199,11 +214,11 @@ def _condition(content: Any, m: Any) -> ConditionDef:
         requires=tuple(m.requires),
         excludes=tuple(m.excludes),
         criterion=(m.criterion.loinc, m.criterion.at_least) if m.criterion else None,
-        vitals_effects={e.loinc: (e.shift, e.floor, e.ceiling) for e in m.vitals_effects},
-        lab_effects={
-            e.loinc: (_dist(e.at_diagnosis), _dist(e.follow_up or e.at_diagnosis))
-            for e in m.lab_effects
+        vitals_effects={
+            e.loinc: (e.shift, e.floor, e.ceiling, dict(getattr(e, "answers", {}) or {}))
+            for e in m.vitals_effects
         },
+        lab_effects={e.loinc: _lab_effect(content, e) for e in m.lab_effects},
         drug_groups=tuple(tuple(g) for g in groups.values()),
         drug_singles=tuple(singles),
         follow_up_days=int((m.follow_up_months or 0) * 30.4),
@@ -278,7 +293,7 @@ def _vital(content: Any, v: Any) -> VitalDef:
         key=v.id,
         loinc=v.loinc,
         code=_cc(content, "loinc", v.loinc),
-        unit=v.unit,
+        unit=v.unit or "",
         decimals=v.decimals,
         low=v.plausible_low,
         high=v.plausible_high,
@@ -298,6 +313,7 @@ def _vital(content: Any, v: Any) -> VitalDef:
             for b in v.bands
         ),
         panel=v.panel,
+        answers=dict(getattr(v, "answers", {}) or {}),
     )
 
 
@@ -414,6 +430,9 @@ def _compile(content: Any) -> Catalog:
         conditions=conditions,
         labs={pid: _panel(content, p) for pid, p in content.labs.items()},
         vitals={v.loinc: _vital(content, v) for v in content.vitals.values()},
+        observations={
+            v.loinc: _vital(content, v) for v in getattr(content, "observations", {}).values()
+        },
         vaccines=tuple(_vaccine(content, v) for v in content.immunizations),
         fees=fees,
         payers=payers,

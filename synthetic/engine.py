@@ -82,7 +82,7 @@ FOLLOW_UP_ATTENDANCE = 0.88
 def ckd_epi_2021(creatinine: float, age: float, female: bool) -> float:
     """eGFR (mL/min/1.73 m2) by the race-free CKD-EPI 2021 creatinine equation.
 
-    >>> round(ckd_epi_2021(1.0, 50, False))
+    >>> int(ckd_epi_2021(1.0, 50, False))
     91
     """
     k, a = (0.7, -0.241) if female else (0.9, -0.302)
@@ -208,6 +208,7 @@ class Engine:
         self.current_smoker = frozenset(self.social.current_smoker_codes)
         self.org_ref = f"Organization/{self.practice.organization_id}"
         self.loc_ref = f"Location/{self.practice.location_id}"
+        self._vals: dict[str, Any] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
 
     # ------------------------------------------------------------------ practice
@@ -609,16 +610,16 @@ class Engine:
 
         # vitals for everyone at every visit
         ctx.security = None
-        self._vitals(ctx, rng, st, v, person.sex, age, acute)
+        effects = self._vitals(ctx, rng, st, v, person.sex, age, acute)
         if v.wellness or st.first:
             self._social(ctx, st, age)
         # specialty and condition observations
         for c in addressed:
             for loinc in c.observations:
-                self._extra_observation(ctx, rng, loinc, age, person.sex)
+                self._extra_observation(ctx, rng, st, loinc, age, person.sex, effects)
         if v.specialty or (self.preset.observations and not v.wellness):
             for loinc in self.preset.observations:
-                self._extra_observation(ctx, rng, loinc, age, person.sex)
+                self._extra_observation(ctx, rng, st, loinc, age, person.sex, effects)
         if preg is not None:
             self._prenatal_observations(ctx, rng, preg, v.week)
 
@@ -763,7 +764,17 @@ class Engine:
 
         # the note, the claim and (when the payer has paid by the reference date) its response
         ctx.security = security
-        text = self._note_text(v, person, age, addressed, acute, preg, physician)
+        meds = sorted(
+            {
+                d.display
+                for c in addressed
+                if c.key in prof.diagnoses
+                for d in prof.diagnoses[c.key].drugs
+            }
+        )
+        text = self._note_text(
+            v, person, age, addressed, acute, preg, physician, meds, sorted(done)
+        )
         ctx.add(
             notes.note(
                 ctx,
@@ -898,14 +909,17 @@ class Engine:
         sex: str,
         age: float,
         acute: ConditionDef | None,
-    ) -> None:
+    ) -> dict[str, list[Any]]:
+        """Record the visit's vitals; return the condition effects in force (for other measures)."""
         prof = st.profile
         day = v.day
-        effects: dict[str, list[tuple[float, float | None, float | None]]] = {}
+        vals = self._vals
+        vals.clear()
+        effects: dict[str, list[Any]] = {}
         for key, dx in prof.diagnoses.items():
             if dx.onset <= day:
                 treated = bool(dx.drugs)
-                for loinc, (shift, floor, ceiling) in dx.condition.vitals_effects.items():
+                for loinc, (shift, floor, ceiling, _answers) in dx.condition.vitals_effects.items():
                     s = shift * (0.45 if treated else 1.0)
                     effects.setdefault(loinc, []).append(
                         (s, floor if not treated else None, ceiling)
@@ -921,6 +935,7 @@ class Engine:
                 if d > s - 15:
                     d = s - 15 - rng.randrange(10)
                 ctx.add(vitals.blood_pressure(ctx, self.bp_panel, sys_def.code, dia_def.code, s, d))
+                vals["systolic"], vals["diastolic"] = s, d
         h_def = cat.vitals.get("8302-2")
         height = None
         if h_def and h_def.age_min <= age < h_def.age_max:
@@ -946,6 +961,7 @@ class Engine:
                 ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
                 bmi_v = round(weight / (height / 100) ** 2, b_def.decimals)
                 ctx.add(vitals.vital(ctx, b_def.code, "39156-5", bmi_v, b_def.unit))
+                vals["weight"], vals["bmi"] = weight, bmi_v
             else:
                 weight = self._draw_vital(rng, w_def, age, sex, {}, z[1])
                 if weight is not None:
@@ -961,6 +977,8 @@ class Engine:
                 val = self._draw_vital(rng, vd, age, sex, effects, persistent)
             if val is not None:
                 ctx.add(vitals.vital(ctx, vd.code, vd.loinc, val, vd.unit))
+                vals[vd.key] = val
+        return effects
 
     @staticmethod
     def _person_z(ctx: RecordContext) -> tuple[float, float, float]:
@@ -1014,20 +1032,33 @@ class Engine:
             )
 
     def _extra_observation(
-        self, ctx: RecordContext, rng: Any, loinc: str, age: float, sex: str
+        self,
+        ctx: RecordContext,
+        rng: Any,
+        st: _State,
+        loinc: str,
+        age: float,
+        sex: str,
+        effects: dict[str, list[Any]],
     ) -> None:
         code = self.cat.observation_codes.get(loinc)
         if code is None:
             return
-        vd = self.cat.vitals.get(loinc)
-        if vd is not None:
-            val = self._draw_vital(rng, vd, age, sex, {}, None)
-            if val is not None:
-                ctx.add(vitals.exam_observation(ctx, code, qty(val, vd.unit)))
+        vd = self.cat.vitals.get(loinc) or self.cat.observations.get(loinc)
+        if vd is None:
             return
-        fallback = EXTRA_OBSERVATIONS.get(loinc)
-        if fallback is not None:
-            ctx.add(vitals.exam_observation(ctx, code, fallback(rng)))
+        if vd.answers:
+            answers = vd.answers
+            for dx in st.profile.diagnoses.values():
+                eff = dx.condition.vitals_effects.get(loinc)
+                if dx.onset <= ctx.day and eff is not None and eff[3]:
+                    answers = eff[3]
+                    break
+            ctx.add(vitals.exam_observation(ctx, code, weighted_choice(rng, answers)))
+            return
+        val = self._draw_vital(rng, vd, age, sex, effects, None)
+        if val is not None:
+            ctx.add(vitals.exam_observation(ctx, code, qty(val, vd.unit)))
 
     def _prenatal_observations(
         self, ctx: RecordContext, rng: Any, preg: ConditionDef, week: int
@@ -1063,15 +1094,19 @@ class Engine:
         day = v.day
         values: list[Any] = []
         by_loinc: dict[str, Any] = {}
+        active = [dx.condition for dx in prof.diagnoses.values() if dx.onset <= day]
+        if ordered_for is not None and ordered_for.kind != "chronic":
+            active.append(ordered_for)
         for t in panel.tests:
+            effect = None
+            for c in active:
+                e = c.lab_effects.get(t.loinc)
+                if e is not None:
+                    effect = (c, e)
+                    break
             if t.coded:
-                if (
-                    ordered_for is not None
-                    and t.answers
-                    and (ordered_for.kind != "chronic" or prof.has(ordered_for.key, day))
-                    and rng.random() < 0.85
-                ):
-                    ans = min(t.answers, key=lambda a: a[1])[0]
+                if effect is not None and effect[1][2] is not None:
+                    ans = effect[1][2]
                 else:
                     x = rng.random()
                     ans = t.answers[-1][0]
@@ -1083,11 +1118,10 @@ class Engine:
                 values.append(ans)
                 continue
             dist = None
-            for dx in prof.diagnoses.values():
-                if dx.onset <= day and t.loinc in dx.condition.lab_effects:
-                    diag, follow = dx.condition.lab_effects[t.loinc]
-                    dist = diag if dx.onset == day else follow
-                    break
+            if effect is not None:
+                c, (diag, follow, _) = effect
+                dx = prof.diagnoses.get(c.key)
+                dist = diag if dx is None or dx.onset == day else follow
             if dist is None:
                 dist = t.dist.get(sex) or t.dist["any"]
             val = dist.draw(rng)
@@ -1231,6 +1265,8 @@ class Engine:
         acute: ConditionDef | None,
         preg: ConditionDef | None,
         physician: str,
+        meds: list[str],
+        lab_keys: list[str],
     ) -> str:
         staff = self.practice.staff.get(physician.removeprefix("prac-"))
         clinician = f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
@@ -1245,6 +1281,19 @@ class Engine:
             clinician=clinician,
             week=str(v.week),
             reason=acute.reason if acute else "",
+            patient_name=f"{person.given} {person.family}",
+            medications=", ".join(meds) if meds else "no medications",
+            labs=", ".join(self.cat.labs[k].display for k in lab_keys)
+            if lab_keys
+            else "none today",
+        )
+        for k, val in self._vals.items():
+            fields[k] = str(val)
+        sys_, dia = self._vals.get("systolic"), self._vals.get("diastolic")
+        fields["control"] = (
+            "at goal"
+            if sys_ is not None and sys_ < 140 and dia is not None and dia < 90
+            else "not at goal"
         )
         parts = [
             f"{iso_date(v.day)} - {clinician}",
@@ -1258,6 +1307,9 @@ class Engine:
             fields["condition"] = c.display
             fields["display"] = c.display
             fields["icd10"] = c.icd10
+            fields["follow_up_months"] = (
+                str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
+            )
             if c.note_template:
                 try:
                     parts.append(c.note_template.format_map(fields))
@@ -1340,11 +1392,6 @@ class _NoteFields(dict):  # type: ignore[type-arg]
         return ""
 
 
-EXTRA_OBSERVATIONS: dict[str, Any] = {}
-"""Fallback value makers for specialty observations that the content gives no distribution for."""
-
-
-@lru_cache(maxsize=16)
 def engine_for(
     *,
     seed: int,
@@ -1353,16 +1400,26 @@ def engine_for(
     population: str,
     content: Any = None,
 ) -> Engine:
-    """A cached engine for these arguments (``content=None``: the shipped content)."""
+    """An engine for these arguments (``content=None``: the shipped content; then cached)."""
     if content is None:
-        from synthetic.content import load_content
-
-        content = load_content()
-    eng = Engine(
+        return _shipped_engine(seed, reference_date, years, population)
+    return Engine(
         seed=seed,
         reference_day=parse_reference_date(reference_date),
         years=years,
         population=population,
         content=content,
     )
-    return eng
+
+
+@lru_cache(maxsize=8)
+def _shipped_engine(seed: int, reference_date: str, years: int, population: str) -> Engine:
+    from synthetic.content import load_content
+
+    return Engine(
+        seed=seed,
+        reference_day=parse_reference_date(reference_date),
+        years=years,
+        population=population,
+        content=load_content(),
+    )

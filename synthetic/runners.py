@@ -60,21 +60,10 @@ class PartitionResult:
         return self.stop - self.start
 
 
-def bundle_file_name(index: int) -> str:
-    """File name of patient ``index``'s bundle (sorts in index order).
-
-    >>> bundle_file_name(12)
-    'patient-00000012.json'
-    """
-    return f"patient-{index:08d}.json"
-
-
 def run_partition(spec: PartitionSpec) -> PartitionResult:
     """Generate and encode one partition (pure: same spec, same bytes)."""
-    import orjson
-
     from synthetic.engine import engine_for
-    from synthetic.writers.bundle import make_bundle
+    from synthetic.writers.bundle import encode_patient_bundle, patient_file_name
     from synthetic.writers.ndjson import encode_resources
 
     engine = engine_for(
@@ -103,11 +92,12 @@ def run_partition(spec: PartitionSpec) -> PartitionResult:
     else:
         for i in range(spec.start, spec.stop):
             record = engine.patient(i)
-            res = [r for r in record.all() if types is None or r["resourceType"] in types]
-            for r in res:
-                counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
-            bundle = make_bundle(res, spec.bundle_type, bundle_id=f"bundle-{record.patient['id']}")
-            result.files.append((bundle_file_name(i), orjson.dumps(bundle)))
+            result.files.append(
+                (
+                    patient_file_name(i),
+                    encode_patient_bundle(record, spec.bundle_type, types, counts),
+                )
+            )
     return result
 
 

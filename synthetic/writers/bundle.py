@@ -17,8 +17,13 @@ True
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+import orjson
 
 from synthetic.errors import ArgumentError
 from synthetic.ids import urn_uuid
@@ -116,3 +121,106 @@ def make_bundle(
         "type": bundle_type,
         "entry": entries,
     }
+
+
+PRACTICE_FILE = "practice.json"
+
+
+def patient_file_name(index: int) -> str:
+    """File name of patient ``index``'s bundle (sorts in index order).
+
+    >>> patient_file_name(12)
+    'patient-00000012.json'
+    """
+    return f"patient-{index:08d}.json"
+
+
+def encode_patient_bundle(
+    record: Any, bundle_type: str, types: frozenset[str] | None, counts: dict[str, int]
+) -> bytes:
+    """One patient's Bundle as JSON bytes (optionally only ``types``), counting entries by type.
+
+    >>> from synthetic.record import PatientRecord
+    >>> c = {}
+    >>> b = encode_patient_bundle(PatientRecord(0, {"resourceType": "Patient", "id": "p"}), "collection", None, c)
+    >>> c, orjson.loads(b)["type"]
+    ({'Patient': 1}, 'collection')
+    """
+    res = [r for r in record.all() if types is None or r["resourceType"] in types]
+    for r in res:
+        counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
+    bundle = make_bundle(res, bundle_type, bundle_id=f"bundle-{record.patient['id']}")
+    return orjson.dumps(bundle)
+
+
+class BundleSink:
+    """Writes ``practice.json`` and one ``patient-<index>.json`` per patient into ``out_dir``.
+
+    Files are written as ``.part`` and renamed on a clean exit; a failed run removes them.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], bundle_type: str) -> None:
+        if bundle_type not in BUNDLE_TYPES:
+            raise ArgumentError(
+                f"bundle_type: expected one of {', '.join(BUNDLE_TYPES)}, got {bundle_type!r}"
+            )
+        self.out_dir = Path(out_dir)
+        self.bundle_type = bundle_type
+        self._names: list[str] = []
+        self.bytes_written = 0
+
+    def __enter__(self) -> BundleSink:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _write(self, name: str, data: bytes) -> None:
+        (self.out_dir / f"{name}.part").write_bytes(data)
+        self._names.append(name)
+        self.bytes_written += len(data)
+
+    def write_practice(self, resources: list[dict[str, Any]]) -> None:
+        """Write the practice bundle (transactions PUT the practice resources with their ids).
+
+        >>> import tempfile
+        >>> with BundleSink(tempfile.mkdtemp(), "transaction") as s:
+        ...     s.write_practice([{"resourceType": "Organization", "id": "o"}])
+        ...     [p.name for p in s.files()]
+        ['practice.json']
+        """
+        bundle = make_bundle(resources, self.bundle_type, bundle_id="bundle-practice", method="PUT")
+        self._write(PRACTICE_FILE, orjson.dumps(bundle))
+
+    def write_record(
+        self, record: Any, types: frozenset[str] | None, counts: dict[str, int]
+    ) -> None:
+        """Write one patient's bundle."""
+        self._write(
+            patient_file_name(record.index),
+            encode_patient_bundle(record, self.bundle_type, types, counts),
+        )
+
+    def write_partition(self, result: Any) -> None:
+        """Write the bundles a worker encoded."""
+        for name, data in result.files:
+            self._write(name, data)
+
+    def files(self) -> list[Path]:
+        """Final paths of the files written so far.
+
+        >>> BundleSink(".", "collection").files()
+        []
+        """
+        return [self.out_dir / n for n in self._names]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for name in self._names:
+            part = self.out_dir / f"{name}.part"
+            if exc_type is None:
+                part.replace(self.out_dir / name)
+            else:
+                part.unlink(missing_ok=True)

@@ -95,6 +95,58 @@ class NdjsonSink:
         self._file(resource["resourceType"]).write(data)
         self.bytes_written += len(data)
 
+    def write_practice(self, resources: list[dict[str, Any]]) -> None:
+        """Append the shared practice resources (written before any patient).
+
+        >>> import tempfile
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.write_practice([{"resourceType": "Organization", "id": "o"}])
+        ...     [p.name for p in s.files()]
+        ['Organization.ndjson']
+        """
+        for r in resources:
+            self.write_resource(r)
+
+    def write_record(
+        self, record: Any, types: frozenset[str] | None, counts: dict[str, int]
+    ) -> None:
+        """Append one patient's resources (optionally only ``types``), counting them by type.
+
+        >>> import tempfile
+        >>> from synthetic.record import PatientRecord
+        >>> c = {}
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.write_record(PatientRecord(0, {"resourceType": "Patient", "id": "p"}), None, c)
+        >>> c
+        {'Patient': 1}
+        """
+        files = self._files
+        written = 0
+        for r in record.all():
+            t = r["resourceType"]
+            if types is not None and t not in types:
+                continue
+            f = files.get(t)
+            if f is None:
+                f = self._file(t)
+            data = _DUMPS(r, option=_NL)
+            f.write(data)
+            written += len(data)
+            counts[t] = counts.get(t, 0) + 1
+        self.bytes_written += written
+
+    def write_partition(self, result: Any) -> None:
+        """Append a partition encoded by a worker (see :mod:`synthetic.runners`).
+
+        >>> import tempfile
+        >>> from synthetic.runners import PartitionResult
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.write_partition(PartitionResult(0, 1, chunks={"Patient": b"{}\\n"}))
+        ...     s.bytes_written
+        3
+        """
+        self.append(result.chunks)
+
     def files(self) -> list[Path]:
         """Final paths of the files written so far (sorted by name).
 

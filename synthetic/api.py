@@ -1,0 +1,307 @@
+"""Public entry points: :func:`generate`, :func:`practice_resources`, :func:`write_dataset`.
+
+>>> recs = list(generate(2, seed=7, years=2))
+>>> [r.index for r in recs], recs[0].patient["resourceType"]
+([0, 1], 'Patient')
+>>> generate(-1)
+Traceback (most recent call last):
+...
+synthetic.errors.ArgumentError: n: expected an integer >= 0, got -1
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from synthetic.dates import iso_date, parse_reference_date
+from synthetic.errors import ArgumentError
+from synthetic.record import PatientRecord
+
+GENERATED_TYPES: tuple[str, ...] = (
+    "Patient",
+    "AllergyIntolerance",
+    "Appointment",
+    "Claim",
+    "ClaimResponse",
+    "Condition",
+    "Coverage",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Encounter",
+    "Immunization",
+    "Location",
+    "MedicationAdministration",
+    "MedicationRequest",
+    "Observation",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Schedule",
+    "ServiceRequest",
+    "Slot",
+    "Specimen",
+)
+"""Every resource type the generator can write (a ``types`` filter must name some of these)."""
+
+FORMATS = ("ndjson", "bundle")
+BUNDLE_TYPES = ("transaction", "collection")
+DEFAULT_REFERENCE_DATE = "2026-01-01"
+
+
+def _int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ArgumentError(f"{name}: expected an integer {bound}, got {value!r}")
+    return value
+
+
+def _date(value: str | date) -> str:
+    return iso_date(parse_reference_date(value))
+
+
+def _population(population: Any) -> str:
+    if not isinstance(population, str) or not population:
+        raise ArgumentError(f"population: expected a preset name, got {population!r}")
+    return population
+
+
+def _engine(seed: int, reference_date: str, years: int, population: str, content: Any) -> Any:
+    from synthetic.engine import engine_for
+
+    return engine_for(
+        seed=seed,
+        reference_date=reference_date,
+        years=years,
+        population=population,
+        content=content,
+    )
+
+
+def generate(
+    n: int,
+    *,
+    seed: int = 0,
+    reference_date: str | date = DEFAULT_REFERENCE_DATE,
+    years: int = 10,
+    population: str = "family-practice",
+    start: int = 0,
+    content: Any = None,
+    defects: Any = None,
+) -> Iterator[PatientRecord]:
+    """Stream ``n`` patients (indices ``start`` .. ``start + n - 1``), one record at a time.
+
+    Arguments are checked before the first record is made; bad ones raise ArgumentError naming
+    the argument. The output is a pure function of the arguments and the content version.
+    ``defects`` (opt-in dirty data) is not available yet and must be None.
+
+    >>> next(generate(1, seed=1, years=1)).patient["meta"]["tag"][0]["code"]
+    'synthetic'
+    """
+    n = _int("n", n, 0)
+    seed = _int("seed", seed, -(2**63))
+    years = _int("years", years, 1, 120)
+    start = _int("start", start, 0)
+    ref = _date(reference_date)
+    if defects:
+        raise ArgumentError("defects: expected None (dirty-data injection is not available yet)")
+    eng = _engine(seed, ref, years, _population(population), content)
+    return _stream(eng, start, n)
+
+
+def _stream(eng: Any, start: int, n: int) -> Iterator[PatientRecord]:
+    for i in range(start, start + n):
+        yield eng.patient(i)
+
+
+def practice_resources(
+    *,
+    seed: int = 0,
+    reference_date: str | date = DEFAULT_REFERENCE_DATE,
+    population: str = "family-practice",
+    content: Any = None,
+) -> list[dict[str, Any]]:
+    """The shared practice resources every patient record refers to.
+
+    Organization (practice and payers), Location, Practitioner and PractitionerRole for each
+    staff member, a Schedule per physician and its Slots around the reference date.
+
+    >>> sorted({r["resourceType"] for r in practice_resources()})[:3]
+    ['Location', 'Organization', 'Practitioner']
+    """
+    seed = _int("seed", seed, -(2**63))
+    return _engine(
+        seed, _date(reference_date), 10, _population(population), content
+    ).practice_resources()
+
+
+@dataclass(slots=True)
+class Summary:
+    """What :func:`write_dataset` wrote."""
+
+    out_dir: Path
+    patients: int
+    resources: dict[str, int]
+    seconds: float
+    files: list[Path] = field(default_factory=list)
+    bytes: int = 0
+
+    @property
+    def total(self) -> int:
+        """Total number of resources written.
+
+        >>> Summary(Path("."), 1, {"Patient": 1, "Observation": 3}, 1.0).total
+        4
+        """
+        return sum(self.resources.values())
+
+    @property
+    def rate(self) -> float:
+        """Resources written per second.
+
+        >>> Summary(Path("."), 1, {"Patient": 10}, 2.0).rate
+        5.0
+        """
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+
+def check_types(types: Iterable[str] | None) -> tuple[str, ...] | None:
+    """Validate a resource-type filter (None: every type).
+
+    >>> check_types(["Patient", "Observation"])
+    ('Observation', 'Patient')
+    >>> check_types(["Foo"])
+    Traceback (most recent call last):
+    ...
+    synthetic.errors.ArgumentError: types: unknown resource type 'Foo'; expected some of Patient, AllergyIntolerance, Appointment, Claim, ClaimResponse, Condition, Coverage, DiagnosticReport, DocumentReference, Encounter, Immunization, Location, MedicationAdministration, MedicationRequest, Observation, Organization, Practitioner, PractitionerRole, Procedure, Schedule, ServiceRequest, Slot, Specimen
+    """
+    if types is None:
+        return None
+    if isinstance(types, str):
+        types = [t for t in types.split(",") if t.strip()]
+    out = []
+    for t in types:
+        t = t.strip()
+        if t not in GENERATED_TYPES:
+            raise ArgumentError(
+                f"types: unknown resource type {t!r}; expected some of {', '.join(GENERATED_TYPES)}"
+            )
+        out.append(t)
+    if not out:
+        raise ArgumentError("types: expected at least one resource type")
+    return tuple(sorted(set(out)))
+
+
+def write_dataset(
+    out_dir: str | os.PathLike[str],
+    n: int,
+    *,
+    seed: int = 0,
+    format: str = "ndjson",
+    bundle_type: str = "transaction",
+    workers: int = 1,
+    engine: str = "process",
+    types: Iterable[str] | None = None,
+    reference_date: str | date = DEFAULT_REFERENCE_DATE,
+    years: int = 10,
+    population: str = "family-practice",
+    start: int = 0,
+    content: Any = None,
+    partition_size: int | None = None,
+    address: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Generate ``n`` patients and write them to ``out_dir``; return a :class:`Summary`.
+
+    ``format="ndjson"`` writes FHIR Bulk Data files (one ``<Type>.ndjson`` per type, practice
+    resources first, then patients in index order); ``format="bundle"`` writes
+    ``practice.json`` and one ``patient-<index>.json`` Bundle per patient (``bundle_type``
+    transaction or collection). ``workers > 1`` uses a process pool, ``engine="dask"`` a dask
+    cluster (``address`` of a scheduler, else a local one); the bytes are the same whatever the
+    workers or the engine. ``progress`` is called with the number of patients written so far.
+    Every argument is checked before anything is written.
+
+    >>> import tempfile
+    >>> s = write_dataset(tempfile.mkdtemp(), 2, seed=1, years=1)
+    >>> s.patients, s.resources["Patient"]
+    (2, 2)
+    """
+    from synthetic.runners import ENGINES, PartitionSpec, iter_partitions, split
+
+    n = _int("n", n, 0)
+    seed = _int("seed", seed, -(2**63))
+    years = _int("years", years, 1, 120)
+    start = _int("start", start, 0)
+    workers = _int("workers", workers, 1, 512)
+    ref = _date(reference_date)
+    population = _population(population)
+    if format not in FORMATS:
+        raise ArgumentError(f"format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    if bundle_type not in BUNDLE_TYPES:
+        raise ArgumentError(
+            f"bundle_type: expected one of {', '.join(BUNDLE_TYPES)}, got {bundle_type!r}"
+        )
+    if engine not in ENGINES:
+        raise ArgumentError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    type_filter = check_types(types)
+    if partition_size is not None:
+        partition_size = _int("partition_size", partition_size, 1)
+    eng = _engine(seed, ref, years, population, content)  # also checks the population
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ArgumentError(f"out_dir: expected a directory, found a file at {str(out)!r}")
+    t0 = time.perf_counter()
+    counts: dict[str, int] = {}
+    wanted = frozenset(type_filter) if type_filter is not None else None
+    practice = [
+        r for r in eng.practice_resources() if wanted is None or r["resourceType"] in wanted
+    ]
+    for r in practice:
+        counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
+    sink: Any
+    if format == "ndjson":
+        from synthetic.writers.ndjson import NdjsonSink
+
+        sink = NdjsonSink(out)
+    else:
+        from synthetic.writers.bundle import BundleSink
+
+        sink = BundleSink(out, bundle_type)
+    done = 0
+    with sink:
+        sink.write_practice(practice)
+        if workers == 1 and engine == "process":
+            for i in range(start, start + n):
+                rec = eng.patient(i)
+                sink.write_record(rec, wanted, counts)
+                done += 1
+                if progress is not None and (done % 50 == 0 or done == n):
+                    progress(done)
+        else:
+            size = partition_size or max(20, min(500, n // (workers * 4) or 1))
+            specs = [
+                PartitionSpec(
+                    seed, ref, years, population, a, b, format, bundle_type, type_filter, content
+                )
+                for a, b in split(start, n, size)
+            ]
+            for res in iter_partitions(specs, workers=workers, engine=engine, address=address):
+                sink.write_partition(res)
+                for t, c in res.counts.items():
+                    counts[t] = counts.get(t, 0) + c
+                done += res.patients
+                if progress is not None:
+                    progress(done)
+    seconds = time.perf_counter() - t0
+    return Summary(out, n, dict(sorted(counts.items())), seconds, sink.files(), sink.bytes_written)
