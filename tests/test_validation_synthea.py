@@ -30,13 +30,17 @@ def test_synthea_sample_passes_import_mode_checks() -> None:
     for path in files:
         bundle = json.loads(path.read_text(encoding="utf-8"))
         entries = bundle["entry"]
-        urls = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries}
+        urls = {
+            e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries
+        }
         stored = set(urls.values())
         for entry in entries:
             resource = entry["resource"]
             _resolve(resource, urls)
             for p in problems(resource, exists=stored.__contains__, strict=False):
-                found.append(f"{path.name}: {resource['resourceType']}/{resource['id']}: {p.path}: {p.expected}")
+                found.append(
+                    f"{path.name}: {resource['resourceType']}/{resource['id']}: {p.path}: {p.expected}"
+                )
             checked += 1
     assert checked > 200
     assert found == []
