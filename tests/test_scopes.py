@@ -224,6 +224,14 @@ def test_scope_vector_16_category_filter_applies_to_search_and_read_by_id() -> N
     )
 
 
+def test_percent_encoded_filter_values_mean_the_same_and_cannot_smuggle() -> None:
+    encoded = parse_scopes(f"patient/Observation.rs?category={LAB.replace('|', '%7C')}")
+    plain = parse_scopes(f"patient/Observation.rs?category={LAB}")
+    assert encoded.scopes[0].filters == plain.scopes[0].filters
+    with pytest.raises(ScopeError):
+        parse_scopes("patient/Observation.rs?status=final%26category%3Dx")
+
+
 def test_scope_vector_17_two_filtered_scopes_are_a_union() -> None:
     c = ctx(f"patient/Observation.rs?category={LAB} patient/Observation.rs?category={VITALS}")
     assert allowed(c, "read", obs("A", "laboratory")) and allowed(

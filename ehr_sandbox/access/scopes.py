@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from ehr_sandbox.errors import ScopeError
 from synthetic.fhir import is_resource_type
@@ -114,6 +115,10 @@ def _parse_filters(token: str, query: str) -> tuple[tuple[str, tuple[str, ...]],
             raise _fail(
                 token, f"a filter parameter among {', '.join(sorted(FILTER_ELEMENTS))}", name
             )
+        if "%" in value:
+            # Percent-encoded values ("%7C" for "|") mean the same as their decoded form; the
+            # decoded value must still be a plain value (no smuggled '&', '=' or '?').
+            value = unquote(value)
         if not _VALUE.fullmatch(value):
             raise _fail(token, "a non-empty value without '=', '&', '?' or spaces", value)
         values = tuple(value.split(","))
