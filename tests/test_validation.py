@@ -437,3 +437,15 @@ def test_each_distinct_reference_is_looked_up_once() -> None:
     asked: list[str] = []
     check(claim_like, exists=lambda ref: asked.append(ref) or True, content=CODES)
     assert sorted(asked) == ["Observation/o1", "Practitioner/dr.patel"]
+
+
+def test_vital_sign_as_text_and_value_on_the_bp_panel_are_refused() -> None:
+    temp = vital("8310-5", 37.0, "Cel")
+    del temp["valueQuantity"]
+    temp["valueString"] = "98.6F"
+    err = raised(temp)
+    assert err.path == "valueString" and "valueQuantity" in err.expected
+    panel = bp(120, 80)
+    panel["valueString"] = "120/80"
+    err = raised(panel)
+    assert err.path == "valueString" and "component" in err.expected

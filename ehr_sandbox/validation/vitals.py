@@ -277,6 +277,43 @@ def _range_hint(sign: VitalSign, unit_code: str, value: float) -> str:
     return "a value this far outside the human range is almost always a typo or a unit mix-up"
 
 
+def _value_type_problems(
+    element: dict[str, Any],
+    code: str,
+    table: Mapping[str, VitalSign],
+    prefix: str,
+    out: list[Problem],
+) -> None:
+    """A vital sign's value must be a Quantity; the BP panel's values live in its components."""
+    other = next((k for k in element if k.startswith("value") and k != "valueQuantity"), None)
+    if code == BP_PANEL:
+        value_key = other or ("valueQuantity" if "valueQuantity" in element else None)
+        if value_key is not None:
+            out.append(
+                Problem(
+                    f"{prefix}{value_key}",
+                    "no value on the blood pressure panel: systolic (8480-6) and diastolic (8462-4) "
+                    "go in component[]",
+                    found=value_key,
+                    why="a single '120/80' value cannot be trended, graded or converted; each "
+                    "pressure is its own component",
+                    rule="vital",
+                )
+            )
+    elif other is not None:
+        sign = table[code]
+        out.append(
+            Problem(
+                f"{prefix}{other}",
+                f"valueQuantity with UCUM {sign.unit_list()} for {sign.name}",
+                found=other,
+                why="a vital sign recorded as text or another type cannot be charted, range-checked "
+                "or converted",
+                rule="vital",
+            )
+        )
+
+
 def vital_problems(
     resource: dict[str, Any],
     table: Mapping[str, VitalSign] = VITAL_SIGNS,
@@ -299,6 +336,7 @@ def vital_problems(
     if code is None:
         return []
     problems: list[Problem] = []
+    _value_type_problems(resource, code, table, "", problems)
     if code in table and "valueQuantity" in resource:
         _quantity_problems(
             table[code], resource["valueQuantity"], "valueQuantity", problems, whole_mmhg
@@ -311,6 +349,8 @@ def vital_problems(
         if not isinstance(component, dict):
             continue
         part = _loinc_code(component.get("code"), table)
+        if part is not None:
+            _value_type_problems(component, part, table, f"component[{i}].", problems)
         if part in table and "valueQuantity" in component:
             value = _quantity_problems(
                 table[part],
