@@ -679,7 +679,7 @@ def test_report_outputs_pandas_arrow_html_and_plots(reports: Reports) -> None:
     assert len(ax.get_lines()) >= 2
     aging = reports.run("ar_aging")
     bars = aging.plot()
-    assert len(bars.patches) == 5
+    assert len(bars.patches) == 5 * len(aging.plot_spec["y"])
     evil = Reports(FixtureSource([patient("x", "1980-01-01", "<script>alert(1)</script>")]))
     page = evil.sql("SELECT family FROM patient")._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;" in page

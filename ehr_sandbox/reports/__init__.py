@@ -10,7 +10,7 @@
 ...     def resources(self, resource_type):
 ...         return []
 >>> Reports(Source()).run("ar_aging").columns
-['bucket', 'claims', 'balance']
+['bucket', 'claims', 'insurance', 'patient', 'balance']
 """
 
 from __future__ import annotations

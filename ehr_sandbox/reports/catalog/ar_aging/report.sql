@@ -12,6 +12,7 @@ received AS (
 open_claims AS (
     SELECT c.id,
            date_diff('day', CAST(substr(c.created, 1, 10) AS DATE), CAST($as_of AS DATE)) AS age_days,
+           rc.claim IS NULL AS with_payer,
            CAST(coalesce(c.total, 0) AS DECIMAL(12, 2)) - coalesce(rc.paid, 0) - coalesce(rc.adjusted, 0) AS balance
     FROM claim c
     LEFT JOIN received rc ON rc.claim = c.id
@@ -20,6 +21,8 @@ open_claims AS (
 )
 SELECT b.bucket,
        count(o.id) AS claims,
+       CAST(coalesce(sum(o.balance) FILTER (WHERE o.with_payer), 0) AS DECIMAL(12, 2)) AS insurance,
+       CAST(coalesce(sum(o.balance) FILTER (WHERE NOT o.with_payer), 0) AS DECIMAL(12, 2)) AS patient,
        CAST(coalesce(sum(o.balance), 0) AS DECIMAL(12, 2)) AS balance
 FROM buckets b
 LEFT JOIN open_claims o

@@ -14,7 +14,8 @@ SELECT substr(c.created, 1, 10) AS date,
 FROM claim c
 JOIN claim_item i ON i.claim = c.id
 LEFT JOIN patient p ON p.id = c.patient
-LEFT JOIN practitioner pr ON pr.id = c.provider
+LEFT JOIN encounter e ON e.id = i.encounter
+LEFT JOIN practitioner pr ON pr.id = coalesce(e.practitioner, c.provider)
 WHERE c.patient = $patient
   AND ($date IS NULL OR substr(c.created, 1, 10) = $date)
 ORDER BY c.created, c.id, i.sequence
