@@ -556,6 +556,15 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 ck.module(mid, f, f"{name}[{i}]")
         for mid in pop.condition_multipliers:
             ck.module(mid, f, f"condition_multipliers.{mid}")
+        in_use = {m.id for m in content.modules_for(pop.id)}
+        for mid in sorted(in_use):
+            for dep in content.conditions[mid].requires:
+                if dep not in in_use:
+                    raise ContentError(
+                        f"expected module {dep!r} (required by {mid!r}) in this population",
+                        file=f,
+                        key="modules",
+                    )
         for i, loinc in enumerate(pop.observations):
             ck.code("loinc", loinc, f, f"observations[{i}]")
         types = {t.code for t in content.practice.appointment_types}

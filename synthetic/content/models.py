@@ -265,6 +265,12 @@ class VitalEffect(Strict):
         default_factory=dict, description="string observations: replaces the answer distribution"
     )
 
+    @model_validator(mode="after")
+    def _answers(self) -> VitalEffect:
+        if self.answers and abs(sum(self.answers.values()) - 1.0) > 0.011:
+            raise ValueError("expected answers probabilities to sum to 1")
+        return self
+
 
 class LabEffect(Strict):
     """Lab values of a person with the condition, at diagnosis and at follow-up visits.
@@ -344,6 +350,15 @@ class MedicationOption(Strict):
     age_min: float = Field(default=0, ge=0, description="never given below this age (years)")
     age_max: float = Field(default=130, ge=0, description="never given above this age (years)")
 
+    @model_validator(mode="after")
+    def _controlled(self) -> MedicationOption:
+        # 21 CFR 1306.12: a Schedule II prescription may not be refilled
+        if self.schedule == "II" and self.refills != 0:
+            raise ValueError(f"expected refills = 0 for a Schedule II drug, found {self.refills}")
+        if self.age_max < self.age_min:
+            raise ValueError("expected age_max >= age_min")
+        return self
+
 
 class AcuteDetails(Strict):
     """Extra facts for an acute condition (an episode with a visit).
@@ -389,6 +404,13 @@ class PregnancyDetails(Strict):
 
 class ConditionModule(Strict):
     """A condition as data: who gets it, how it shows in vitals and labs, and how it is treated.
+
+    Semantics the generator follows: a module with ``requires`` is only given to patients who
+    have every required module, and its rates are then *conditional* on them (share of
+    diabetics with neuropathy); ``excludes`` rules it out. A population's
+    ``condition_multipliers`` scale the rates. Medication options that conflict with a
+    patient's allergy (``AllergyDef.conflicts_with_rxnorm``) or are outside their age limits are
+    skipped. Modules with ``general = false`` are only used by presets that list them.
 
     >>> m = ConditionModule(id="x", display="X", kind="chronic", icd10="I10",
     ...     prevalence=[PrevalenceBand(age_min=18, age_max=120, rate=0.1)],
