@@ -69,6 +69,9 @@ PATIENT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 """Resource types of the patient compartment and the fields that point at the patient."""
 
+# "Patient/<id>" -> frozenset({id}): the same few thousand references are seen over and over.
+_REF_SETS: dict[str, frozenset[str]] = {}
+_REF_SETS_MAX = 200_000
 _SINGLE_FIELD: dict[str, str] = {
     t: p[0][0] for t, p in PATIENT_FIELDS.items() if len(p) == 1 and len(p[0]) == 1
 }
@@ -138,13 +141,15 @@ def patients_of(resource: object) -> frozenset[str]:
         value = resource.get(fast)
         if value.__class__ is dict:
             ref = value.get("reference")
-            if (
-                ref.__class__ is str
-                and ref[:8] == "Patient/"
-                and len(ref) > 8
-                and "/" not in ref[8:]
-            ):
-                return frozenset((ref[8:],))
+            if ref.__class__ is str:
+                hit = _REF_SETS.get(ref)
+                if hit is not None:
+                    return hit
+                if ref[:8] == "Patient/" and len(ref) > 8 and "/" not in ref[8:]:
+                    if len(_REF_SETS) >= _REF_SETS_MAX:
+                        _REF_SETS.clear()
+                    hit = _REF_SETS[ref] = frozenset((ref[8:],))
+                    return hit
     if rtype == "Patient":
         rid = resource.get("id")
         return frozenset((rid,)) if isinstance(rid, str) and rid else frozenset()

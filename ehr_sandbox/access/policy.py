@@ -370,9 +370,10 @@ class Policy:
                 f"{role.ceiling}; this needs {need}",
             )
         elif role.consent and patients and rtype != "Consent":
-            verdict = self._consent_verdict(ctx, action, resource, rtype, patients)
-            if verdict is not None:
-                denial = verdict
+            # Most patients have no Consent: skip the call when the cache already says so.
+            cached = self._consent_cache.get(next(iter(patients))) if len(patients) == 1 else None
+            if cached is None or cached:
+                denial = self._consent_verdict(ctx, action, resource, rtype, patients)
         if denial is None:
             return ALLOWED
         if btg_lifts(ctx, patients, conf, sens):
