@@ -315,6 +315,18 @@ def test_scope_vector_27_include_of_performer_is_left_out() -> None:
     assert not allowed(c, "read", practitioner)
 
 
+def test_patient_scopes_reach_shared_reference_data_but_not_audit_or_orphans() -> None:
+    c = ctx("patient/*.rs")
+    assert allowed(c, "read", {"resourceType": "Practitioner", "id": "dr-1"})
+    orphan = {"resourceType": "Observation", "id": "x"}  # names no patient: nobody's to see
+    assert not allowed(c, "read", orphan)
+    system = ctx("patient/*.rs", role="system", interactive=False)
+    assert not allowed(system, "read", {"resourceType": "AuditEvent", "id": "ae"})
+    assert not allowed(
+        ctx("patient/Observation.rs"), "read", {"resourceType": "Practitioner", "id": "dr-1"}
+    )
+
+
 def test_scope_vector_28_batch_entries_are_decided_one_by_one() -> None:
     c = ctx("patient/Observation.rs")
     entries = [("read", obs("A")), ("create", obs("A", oid="new"))]

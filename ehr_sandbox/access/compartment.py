@@ -196,6 +196,22 @@ def needs_patient(resource_type: str) -> bool:
     return resource_type in COMPARTMENT_TYPES and resource_type not in _OPTIONAL_LINK
 
 
+_NOT_REFERENCE_DATA = frozenset(
+    {"AuditEvent", "Bundle", "Binary", "Parameters", "OperationOutcome"}
+)
+
+
+def is_reference_data(resource_type: str) -> bool:
+    """True for shared data that belongs to no patient (practitioners, organizations,
+    locations, medications ...): a ``patient/`` scope may reach it, as a patient app shows
+    who the patient's doctor is. Audit data and containers never count.
+
+    >>> is_reference_data("Practitioner"), is_reference_data("Observation"), is_reference_data("AuditEvent")
+    (True, False, False)
+    """
+    return resource_type not in COMPARTMENT_TYPES and resource_type not in _NOT_REFERENCE_DATA
+
+
 def references_in(node: Any) -> Iterator[str]:
     """Every ``reference`` string inside a resource (contained resources included).
 

@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ehr_sandbox.access.breakglass import btg_lifts
-from ehr_sandbox.access.compartment import patients_of
+from ehr_sandbox.access.compartment import is_reference_data, patients_of
 from ehr_sandbox.access.consent import ACTION_CODES, ConsentRequest, evaluate_consents
 from ehr_sandbox.access.context import AccessContext, Decision
 from ehr_sandbox.access.labels import (
@@ -319,7 +319,10 @@ class Policy:
                 ok = (
                     (
                         ctx.patient_id is not None
-                        and patients == {ctx.patient_id}
+                        and (
+                            patients == {ctx.patient_id}
+                            or (not patients and is_reference_data(rtype))
+                        )
                         and scopes.allows("patient", rtype, perm, resource)
                     )
                     or scopes.allows("user", rtype, perm, resource)
