@@ -232,7 +232,7 @@ def write_generated_like(out: Path, patients: int, seed: int, obs_per_patient: i
                 cf.write(json.dumps(cond) + "\n")
 
 
-def generate(out: Path, patients: int, seed: int, workers: int) -> str:
+def generate(out: Path, patients: int, seed: int, workers: int, years: int) -> str:
     """Write NDJSON with the project's generator when it is available, else the built-in writer."""
     try:
         from synthetic import write_dataset
@@ -240,8 +240,8 @@ def generate(out: Path, patients: int, seed: int, workers: int) -> str:
         write_dataset = None
     if write_dataset is not None:
         try:
-            write_dataset(out, patients, seed=seed, workers=workers)
-            return f"synthetic.write_dataset (workers={workers})"
+            write_dataset(out, patients, seed=seed, workers=workers, years=years)
+            return f"synthetic.write_dataset (workers={workers}, years={years})"
         except Exception as exc:  # noqa: BLE001 - the generator is still being built; say why
             print(
                 f"synthetic.write_dataset failed ({type(exc).__name__}: {exc}); using the built-in writer"
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_generated_like(data, args.patients, args.seed)
                 how = "built-in generated-like writer"
             else:
-                how = generate(data, args.patients, args.seed, args.workers)
+                how = generate(data, args.patients, args.seed, args.workers, args.years)
             print(
                 f"generated {args.patients} patients with {how} in {time.perf_counter() - start:.1f}s"
             )

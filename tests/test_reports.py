@@ -703,3 +703,16 @@ def test_every_report_gives_the_same_rows_on_both_view_engines(
     for name in fast:
         assert fast[name] == reference[name], name
     assert any(fast.values())
+
+
+def test_report_refuses_to_run_when_a_needed_type_is_hidden(fixture: list[dict[str, Any]]) -> None:
+    from ehr_sandbox.errors import AccessDenied
+
+    class FrontDesk(FixtureSource):
+        def can_read(self, resource_type: str) -> bool:
+            return resource_type in ("Patient", "Appointment", "Practitioner")
+
+    source = FrontDesk(fixture)
+    assert len(Reports(source).run("day_schedule")) > 0
+    with pytest.raises(AccessDenied, match="Immunization"):
+        Reports(source).run("immunizations_due")

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.reports.definitions import load_report, load_view, report_names, view_names
 from ehr_sandbox.reports.params import bind_params, resolve_default
 from ehr_sandbox.reports.report import Report
@@ -123,6 +123,12 @@ class Reports:
         """
         if name not in self._tables:
             view = load_view(name)
+            can_read = getattr(self.source, "can_read", None)
+            if callable(can_read) and not can_read(view["resource"]):
+                raise AccessDenied(
+                    f"this report needs {view['resource']} resources, which you may not read; "
+                    "ask a user whose role can see them to run it"
+                )
             if view["resource"] == "AuditEvent" and hasattr(self.source, "audit_events"):
                 rows = list(self.source.audit_events())
             else:
