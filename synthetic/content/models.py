@@ -17,7 +17,7 @@ import string
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Sex = Literal["any", "male", "female"]
 """Who a band applies to; ``any`` matches both sexes."""
@@ -468,25 +468,23 @@ class ConditionModule(Strict):
     acute: AcuteDetails | None = None
     pregnancy: PregnancyDetails | None = None
 
-    @model_validator(mode="after")
-    def _kind_details(self) -> ConditionModule:
+    @field_validator("note_template")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
         try:
-            names = template_fields(self.note_template)
+            names = template_fields(template)
         except ValueError as exc:
-            raise ValueError(
-                f"expected a note_template with balanced {{placeholders}}: {exc}"
-            ) from None
+            raise ValueError(f"expected balanced {{placeholders}}: {exc}") from None
         unknown = sorted({n for n in names if n not in NOTE_FIELDS})
         if unknown:
-            raise ValueError(
-                f"expected note_template placeholders from NOTE_FIELDS, found {unknown}"
-            )
-        if self.kind == "acute" and self.acute is None:
-            raise ValueError("expected an [acute] table for kind = 'acute'")
-        if self.kind == "pregnancy" and self.pregnancy is None:
-            raise ValueError("expected a [pregnancy] table for kind = 'pregnancy'")
+            raise ValueError(f"expected placeholders named in NOTE_FIELDS, found {unknown}")
+        return template
+
+    @field_validator("medications")
+    @classmethod
+    def _group_totals(cls, medications: list[MedicationOption]) -> list[MedicationOption]:
         totals: dict[str, float] = {}
-        for med in self.medications:
+        for med in medications:
             if med.group:
                 totals[med.group] = totals.get(med.group, 0.0) + med.probability
         for group, total in totals.items():
@@ -494,10 +492,23 @@ class ConditionModule(Strict):
                 raise ValueError(
                     f"expected probabilities of medication group {group!r} to sum to <= 1, found {total:.3f}"
                 )
-        for ref in self.procedures + self.visit_codes:
+        return medications
+
+    @field_validator("procedures", "visit_codes")
+    @classmethod
+    def _billable_refs(cls, refs: list[str]) -> list[str]:
+        for ref in refs:
             key, _ = split_ref(ref)
             if key not in REF_SETS:
                 raise ValueError(f"expected a reference to one of {REF_SETS}, found {ref!r}")
+        return refs
+
+    @model_validator(mode="after")
+    def _kind_details(self) -> ConditionModule:
+        if self.kind == "acute" and self.acute is None:
+            raise ValueError("expected an [acute] table for kind = 'acute'")
+        if self.kind == "pregnancy" and self.pregnancy is None:
+            raise ValueError("expected a [pregnancy] table for kind = 'pregnancy'")
         return self
 
     def rate(self, age: float, sex: str) -> float:
@@ -985,12 +996,13 @@ class Population(Strict):
     wellness: bool = Field(default=True, description="whether the practice does wellness visits")
     immunizations: bool = True
 
-    @model_validator(mode="after")
-    def _shares(self) -> Population:
-        total = sum(a.share for a in self.age_distribution)
+    @field_validator("age_distribution")
+    @classmethod
+    def _shares(cls, bands: list[AgeShare]) -> list[AgeShare]:
+        total = sum(a.share for a in bands)
         if abs(total - 1.0) > 0.011:
-            raise ValueError(f"expected age_distribution shares to sum to 1, found {total:.3f}")
-        return self
+            raise ValueError(f"expected shares to sum to 1, found {total:.3f}")
+        return bands
 
 
 class PrevalenceTarget(Strict):
