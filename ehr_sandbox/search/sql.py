@@ -133,7 +133,11 @@ def _value_sql(
             return "(0)", []
         return f"(s IN ({','.join('?' * len(refs))}))", [blind(r) for r in refs]
     if isinstance(v, RangeValue):
-        return _range_sql(v) if t == "date" else _quantity_sql(v)
+        if t == "date":
+            # date rows have no s: "s IS NULL" lets SQLite range-scan the (rtype, param, s, lo) index
+            cond, args = _range_sql(v)
+            return f"(s IS NULL AND {cond})", args
+        return _quantity_sql(v)
     raise TypeError(f"no SQL for {v!r}")  # pragma: no cover - parse only builds the values above
 
 

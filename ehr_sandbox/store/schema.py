@@ -44,8 +44,7 @@ CREATE TABLE IF NOT EXISTS search_index (
     hi REAL,
     num REAL
 );
-CREATE INDEX IF NOT EXISTS search_index_s ON search_index (rtype, param, s);
-CREATE INDEX IF NOT EXISTS search_index_lo ON search_index (rtype, param, lo);
+CREATE INDEX IF NOT EXISTS search_index_value ON search_index (rtype, param, s, lo);
 CREATE INDEX IF NOT EXISTS search_index_rid ON search_index (rtype, rid);
 CREATE TABLE IF NOT EXISTS sandbox_meta (
     key TEXT PRIMARY KEY,

@@ -36,8 +36,8 @@ from typing import Any
 import orjson
 
 from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
-from ehr_sandbox.search.extract import Row, index_rows
-from ehr_sandbox.search.query import Chain, SearchQuery
+from ehr_sandbox.search.extract import Row, index_rows, param_rows
+from ehr_sandbox.search.query import Chain, Clause, SearchQuery
 from ehr_sandbox.search.registry import params_for, registry_fingerprint
 from ehr_sandbox.search.sort import sort_resources
 from ehr_sandbox.search.sql import blind_capable, compile_query
@@ -470,16 +470,22 @@ class Store:
             query, blind=self.codec.blind, chain_refs=chain_refs, clauses=blind_clauses
         )
         candidates = [r[0] for r in self._con.execute(sql, args)]
-        if len(blind_clauses) == len(query.clauses) or not candidates:
+        rest = [c for c in query.clauses if not blind_capable(c)]
+        if not rest or not candidates:
             return candidates
-        return self._finish_on_plaintext(query, candidates, chain_refs)
+        return self._finish_on_plaintext(query, rest, candidates, chain_refs)
 
     def _finish_on_plaintext(
-        self, query: SearchQuery, candidates: list[str], chain_refs: dict[int, list[str]]
+        self,
+        query: SearchQuery,
+        clauses: list[Clause],
+        candidates: list[str],
+        chain_refs: dict[int, list[str]],
     ) -> list[str]:
-        # The decrypted candidates' plaintext index lives only in this private in-memory database
-        # (temp_store=MEMORY, never the store's file) and is dropped when the search ends.
+        # The decrypted candidates' plaintext index (only the parameters still to check) lives in
+        # a private in-memory database, never in the store's file, and is dropped at the end.
         rtype = query.resource_type
+        params = [c.param for c in clauses]
         mem = open_index_only()
         try:
             for seq, r in enumerate(self._read_many(rtype, candidates), start=1):
@@ -488,9 +494,9 @@ class Store:
                 )
                 mem.executemany(
                     "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(rtype, r["id"], *row) for row in index_rows(r)],
+                    [(rtype, r["id"], *row) for p in params for row in param_rows(p, r)],
                 )
-            sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
+            sql, args = compile_query(query, blind=str, chain_refs=chain_refs, clauses=clauses)
             return [row[0] for row in mem.execute(sql, args)]
         finally:
             mem.close()
