@@ -490,3 +490,25 @@ def test_an_instructor_folder_adds_a_scenario(tmp_path: Path) -> None:
     loaded = load_content(root)
     assert "gerd_teaching" in loaded.conditions
     assert "gerd_teaching" not in load_content().conditions
+
+
+def test_wellness_schedule_covers_every_age(content: Content) -> None:
+    visits = sorted(content.wellness.visits, key=lambda v: v.age_min)
+    assert visits[0].age_min == 0
+    for before, after in zip(visits, visits[1:], strict=False):
+        assert before.age_max == after.age_min, (before.id, after.id)
+    assert visits[-1].age_max >= 110
+    for visit in visits:
+        assert all(visit.age_min * 12 <= m < visit.age_max * 12 for m in visit.at_months), visit.id
+        assert content.fee(visit.procedure).price > 0
+    screenings = {s.id: s for s in content.wellness.screenings}
+    assert screenings["lipids"].ref in content.labs
+    assert screenings["prediabetes_diabetes"].only_with == ["obesity"]
+
+
+def test_bad_wellness_reference(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    _edit(root / "wellness.toml", 'ref = "lipid"', 'ref = "lipids_panel"')
+    with pytest.raises(ContentError) as info:
+        load_content(root)
+    assert (info.value.file, info.value.key) == ("wellness.toml", "screenings[lipids].ref")

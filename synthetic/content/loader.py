@@ -126,6 +126,12 @@ def _load(root: Path) -> Content:
     raw["social"] = _validate(
         Content.model_fields["social"].annotation, read_toml(root, "social.toml"), "social.toml", ""
     )
+    raw["wellness"] = _validate(
+        Content.model_fields["wellness"].annotation,
+        read_toml(root, "wellness.toml"),
+        "wellness.toml",
+        "",
+    )
     raw["practice"] = _validate(
         Content.model_fields["practice"].annotation,
         read_toml(root, "practice.toml"),
@@ -600,6 +606,24 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 file="sensitivity.toml",
                 key=f"rule[{i}].system",
             )
+    for visit in content.wellness.visits:
+        w = f"visits[{visit.id}]"
+        ck.ref(visit.procedure, "wellness.toml", f"{w}.procedure", priced=True)
+        if visit.medicare_procedure:
+            ck.ref(
+                visit.medicare_procedure, "wellness.toml", f"{w}.medicare_procedure", priced=True
+            )
+        ck.code("icd10cm", visit.icd10, "wellness.toml", f"{w}.icd10")
+    for sc in content.wellness.screenings:
+        w = f"screenings[{sc.id}]"
+        if sc.kind == "lab":
+            ck.panel(sc.ref, "wellness.toml", f"{w}.ref")
+        elif sc.kind == "observation":
+            ck.code("loinc", sc.ref, "wellness.toml", f"{w}.ref")
+        else:
+            ck.ref(sc.ref, "wellness.toml", f"{w}.ref", priced=True)
+        for j, mid in enumerate(sc.only_with):
+            ck.module(mid, "wellness.toml", f"{w}.only_with[{j}]")
     for t in content.practice.appointment_types:
         for name in ("visit_code_new", "visit_code_established"):
             ref = getattr(t, name)

@@ -1107,6 +1107,79 @@ class SensitivityRule(Strict):
         return code.startswith(self.code) if self.match == "prefix" else code == self.code
 
 
+# --------------------------------------------------------------------------- wellness
+
+
+class WellVisit(Strict):
+    """Preventive visits in one age band: either at listed ages or every ``every_months``.
+
+    >>> v = WellVisit(id="infant", age_min=0, age_max=1, at_months=[1, 2, 4],
+    ...     procedure="procedure|WELL-INFANT", icd10="Z00.129")
+    >>> v.every_months is None
+    True
+    """
+
+    id: str
+    age_min: float = Field(ge=0, le=130, description="years, inclusive")
+    age_max: float = Field(ge=0, le=130, description="years, exclusive")
+    at_months: list[float] = Field(
+        default_factory=list, description="visit ages in months (Bright Futures)"
+    )
+    every_months: int | None = Field(
+        default=None, ge=1, le=60, description="interval when at_months is empty"
+    )
+    procedure: str = Field(description="billing code ('procedure|WELL-CHILD')")
+    medicare_procedure: str | None = Field(
+        default=None, description="billed instead for Medicare patients (HCPCS AWV)"
+    )
+    icd10: str = Field(description="encounter diagnosis (Z00.129, Z00.00)")
+    attendance: float = Field(
+        default=0.8, ge=0, le=1, description="share of due visits that happen"
+    )
+
+    @model_validator(mode="after")
+    def _schedule(self) -> WellVisit:
+        if bool(self.at_months) == (self.every_months is not None):
+            raise ValueError("expected exactly one of at_months or every_months")
+        return self
+
+
+class Screening(Strict):
+    """A preventive screening done at wellness visits (USPSTF / Bright Futures).
+
+    ``kind`` says what ``ref`` names: a lab panel id, a LOINC observation, or a billing code.
+
+    >>> Screening(id="lipid", kind="lab", ref="lipid", age_min=40, age_max=75, every_years=5).sex
+    'any'
+    """
+
+    id: str
+    kind: Literal["lab", "observation", "procedure"]
+    ref: str
+    age_min: float = Field(ge=0, le=130)
+    age_max: float = Field(ge=0, le=130)
+    sex: Sex = "any"
+    every_years: float = Field(gt=0, le=100, description="interval; 100 means once")
+    only_with: list[str] = Field(
+        default_factory=list, description="only for patients with one of these modules (risk-based)"
+    )
+    source: str = ""
+
+
+class WellnessSchedule(Strict):
+    """Preventive care: visit schedule and screenings.
+
+    >>> WellnessSchedule.model_fields["screenings"].description
+    'screenings done at wellness visits'
+    """
+
+    source: str
+    visits: list[WellVisit]
+    screenings: list[Screening] = Field(
+        default_factory=list, description="screenings done at wellness visits"
+    )
+
+
 # --------------------------------------------------------------------------- the whole content
 
 
@@ -1138,6 +1211,7 @@ class Content(Strict):
     staff: list[StaffMember]
     sensitivity: list[SensitivityRule]
     practice: PracticeDef
+    wellness: WellnessSchedule
 
     def coding(self, key: str, code: str | None = None) -> dict[str, str]:
         """A FHIR Coding for ``key``/``code``, or for a ``"<set>|<code>"`` reference alone.
