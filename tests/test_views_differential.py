@@ -301,3 +301,55 @@ def test_reference_keys_agree_on_unusual_references(reference: str) -> None:
     }
     resources = [{"resourceType": "Observation", "subject": {"reference": reference}}]
     assert run(view, resources, engine="duckdb") == evaluate(view, resources)
+
+
+def questionnaire_responses(seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+
+    def items(prefix: str, depth: int) -> list[dict[str, Any]]:
+        out = []
+        for k in range(rng.randint(0, 3) if depth else 3):
+            item: dict[str, Any] = {"linkId": f"{prefix}{k}", "text": f"Q{prefix}{k}"}
+            if depth < 3 and rng.random() < 0.5:
+                item["item"] = items(f"{prefix}{k}.", depth + 1)
+            if rng.random() < 0.5:
+                answer: dict[str, Any] = {"valueString": f"A{prefix}{k}"}
+                if depth < 3 and rng.random() < 0.4:
+                    answer["item"] = items(f"{prefix}{k}a.", depth + 1)
+                item["answer"] = [answer]
+            out.append(item)
+        return out
+
+    return [
+        {
+            "resourceType": "QuestionnaireResponse",
+            "id": f"qr{i}",
+            "status": "completed",
+            "item": items("", 0),
+        }
+        for i in range(15)
+    ]
+
+
+def test_repeat_compiles_and_matches_reference_on_nested_questionnaires() -> None:
+    view = {
+        "resource": "QuestionnaireResponse",
+        "select": [
+            {"column": [{"name": "id", "path": "id"}]},
+            {
+                "repeat": ["item", "answer.item"],
+                "column": [{"name": "link", "path": "linkId"}],
+                "select": [
+                    {
+                        "forEachOrNull": "answer",
+                        "column": [{"name": "answer", "path": "value.ofType(string)"}],
+                    }
+                ],
+            },
+        ],
+    }
+    assert compiles(view)
+    resources = questionnaire_responses(5)
+    reference = evaluate(view, resources)
+    assert len(reference) > 15
+    assert multiset(run(view, resources, engine="duckdb")) == multiset(reference)

@@ -419,7 +419,7 @@ class _ViewCompiler:
         self, node: SelectNode, focus: Q, row_index: str, froms: list[str]
     ) -> list[tuple[str, str]]:
         if node.mode == "repeat":
-            raise NotCompilable("repeat")
+            return self.repeat(node, focus, row_index, froms)
         if node.mode is None:
             return self.body(node, focus, row_index, froms)
         if node.mode == "forEachOrNull" and _has_inner_iteration(node):
@@ -446,6 +446,42 @@ class _ViewCompiler:
             froms.append(f"LEFT JOIN LATERAL {sub} AS {alias} ON TRUE")
         item = Q(False, q.ftype, base=f"{alias}.v", jsonpath="$")
         return self.body(node, item, idx, froms)
+
+    def repeat(
+        self, node: SelectNode, focus: Q, row_index: str, froms: list[str]
+    ) -> list[tuple[str, str]]:
+        # A recursive CTE per focus row collects every level; %rowIndex would need the
+        # depth-first order, which the CTE does not give, so those views use the reference.
+        if _uses_row_index(node):
+            raise NotCompilable("%rowIndex inside repeat")
+        expr = self.expr(row_index)
+        first: list[Q] = []
+        for _, ast, _ in node.iterate:
+            # The paths name the child level (item, answer.item); at the top only some exist
+            # on the focus type, and an element the type does not have is simply empty.
+            try:
+                first.append(expr.compile(ast, focus))
+            except NotCompilable as exc:
+                if "is not a known element" not in str(exc):
+                    raise
+        types = {q.ftype for q in first}
+        item_type = next(iter(types), None)
+        if len(types) != 1 or value_kind(item_type) != "json":
+            raise NotCompilable("repeat over paths of different or primitive types")
+        rec = f"r{next(self.aliases)}"
+        item_q = Q(False, item_type, base=f"{rec}.v", jsonpath="$")
+        again = [expr.compile(ast, item_q) for _, ast, _ in node.iterate]
+        if {q.ftype for q in again} != {item_type}:
+            raise NotCompilable("repeat paths that change type between levels")
+        base = f"flatten([{', '.join(expr.as_list(q, 'json') for q in first)}])"
+        step = f"flatten([{', '.join(expr.as_list(q, 'json') for q in again)}])"
+        alias = f"f{next(self.aliases)}"
+        froms.append(
+            f"CROSS JOIN LATERAL (WITH RECURSIVE {rec}(v) AS (SELECT unnest({base}) "
+            f"UNION ALL SELECT unnest({step}) FROM {rec}) SELECT v FROM {rec}) AS {alias}"
+        )
+        item = Q(False, item_type, base=f"{alias}.v", jsonpath="$")
+        return self.body(node, item, "NULL", froms)
 
     def body(
         self, node: SelectNode, focus: Q, row_index: str, froms: list[str]
@@ -515,9 +551,9 @@ def compile_sql(plan: ViewPlan, source: str) -> str:
     Raises NotCompilable when the view needs the reference evaluator.
 
     >>> from ehr_sandbox.views.definition import compile_view
-    >>> compile_sql(compile_view({"resource": "Patient", "select": [{"repeat": ["link"], "column": [{"name": "a", "path": "id"}]}]}), "s")
+    >>> compile_sql(compile_view({"resource": "Patient", "select": [{"column": [{"name": "a", "path": "birthDate.lowBoundary()"}]}]}), "s")
     Traceback (most recent call last):
     ...
-    ehr_sandbox.views.sql_compile.NotCompilable: repeat
+    ehr_sandbox.views.sql_compile.NotCompilable: function lowBoundary()
     """
     return _ViewCompiler(plan).compile(source)
