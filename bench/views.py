@@ -303,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=os.cpu_count() or 1, help="generator processes"
     )
     parser.add_argument(
+        "--years", type=int, default=1, help="years of history per generated patient"
+    )
+    parser.add_argument(
         "--builtin", action="store_true", help="use the built-in generated-like writer"
     )
     parser.add_argument("--repeat", type=int, default=5, help="best of N interleaved runs")
