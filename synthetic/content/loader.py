@@ -553,6 +553,13 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
         w = f"vaccine[{vac.id}]"
         ck.code("cvx", vac.cvx, "immunizations.toml", f"{w}.cvx")
         ck.ref(vac.admin_code, "immunizations.toml", f"{w}.admin_code", priced=True)
+        if vac.medicare_admin_code:
+            ck.ref(
+                vac.medicare_admin_code,
+                "immunizations.toml",
+                f"{w}.medicare_admin_code",
+                priced=True,
+            )
     for ref in content.fees:
         ck.ref(ref, "fees.toml", f"fee[{ref}].code")
     for pop in content.populations.values():

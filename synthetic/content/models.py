@@ -819,6 +819,9 @@ class VaccineSchedule(Strict):
     admin_code: str = Field(
         default="procedure|IMM-ADMIN", description="billing code for administration"
     )
+    medicare_admin_code: str | None = Field(
+        default=None, description="billed instead for Medicare patients (HCPCS G0008/G0009/G0010)"
+    )
     source: str = Field(default="", description="where the coverage figure comes from")
 
 
