@@ -147,6 +147,7 @@ def build_sandbox(exercise: Exercise, variant: Variant, path: str | Path | None 
         seed=variant.sandbox_seed,
         path=str(path) if path is not None else None,
         reference_date=exercise.reference_date,
+        years=exercise.years,
     )
 
 
