@@ -353,3 +353,61 @@ def test_repeat_compiles_and_matches_reference_on_nested_questionnaires() -> Non
     reference = evaluate(view, resources)
     assert len(reference) > 15
     assert multiset(run(view, resources, engine="duckdb")) == multiset(reference)
+
+
+PATIENT_PATHS = [
+    "id", "gender", "birthDate", "active", "name.family.first()", "name.given", "name.family",
+    "telecom.where(system = 'phone').value.first()", "name.where(use = 'official').exists()", "name.count()",
+    "name.empty()", "name[1].family", "name[0].given[1]", "extension.exists()", "(gender = 'male') or active",
+    "gender != 'female'", "birthDate > @1980-01-01", "birthDate <= '1990'", "telecom.value.join('|')", "active.not()",
+    "name.given.count() > 1", "name.given = 'Solo'", "'Solo' = name.given", "active = true", "active implies gender = 'male'",
+    "active xor true", "name.where(given.exists()).family.first()", "telecom.exists(system = 'email')", "%rowIndex",
+]  # fmt: skip
+OBSERVATION_PATHS = [
+    "id", "status", "code.coding.code.first()", "value.ofType(Quantity).value", "value.ofType(Quantity).value > 100.5",
+    "value.ofType(string)", "effective.ofType(dateTime) < '2025-06'", "component.count()", "component.code.coding.code",
+    "subject.getReferenceKey()", "subject.getReferenceKey(Group)", "value.ofType(Quantity).unit = 'mm[Hg]'",
+    "component.where(code.coding.code = '8480-6').value.ofType(Quantity).value.first()",
+    "status = 'final' and value.ofType(Quantity).exists()", "code.coding.where(system = 'http://loinc.org').exists()",
+]  # fmt: skip
+
+
+def random_view(rng: random.Random, resource: str) -> dict[str, Any]:
+    paths = PATIENT_PATHS if resource == "Patient" else OBSERVATION_PATHS
+    columns = [
+        {"name": f"c{j}", "path": p, **({"collection": True} if rng.random() < 0.3 else {})}
+        for j, p in enumerate(rng.sample(paths, rng.randint(1, 3)))
+    ]
+    select: list[dict[str, Any]] = [{"column": columns}]
+    if rng.random() < 0.3:
+        each = "name" if resource == "Patient" else "component"
+        inner = "family" if resource == "Patient" else "code.coding.code.first()"
+        select.append(
+            {
+                rng.choice(["forEach", "forEachOrNull"]): each,
+                "column": [{"name": "i", "path": "%rowIndex"}, {"name": "v", "path": inner}],
+            }
+        )
+    view: dict[str, Any] = {"resource": resource, "select": select}
+    if rng.random() < 0.3:
+        view["where"] = [
+            {"path": "gender = 'female'" if resource == "Patient" else "status = 'final'"}
+        ]
+    return view
+
+
+def test_random_views_agree_between_engines() -> None:
+    rng = random.Random(2026)
+    data = generated_like(11, 30)
+    compared = 0
+    for i in range(40):
+        view = random_view(rng, "Patient" if i % 2 else "Observation")
+        if not compiles(view):
+            continue
+        compared += 1
+        ref_kind, ref_rows = outcome(evaluate, view, data)
+        fast_kind, fast_rows = outcome(run, view, data, "duckdb")
+        assert ref_kind == fast_kind, view
+        if ref_kind == "rows":
+            assert multiset(fast_rows) == multiset(ref_rows), view
+    assert compared >= 30
