@@ -512,3 +512,16 @@ def test_bad_wellness_reference(tmp_path: Path) -> None:
     with pytest.raises(ContentError) as info:
         load_content(root)
     assert (info.value.file, info.value.key) == ("wellness.toml", "screenings[lipids].ref")
+
+
+def test_overlapping_prevalence_bands_are_rejected(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    _edit(
+        root / "conditions/hypertension.toml",
+        "{ age_min = 40, age_max = 59",
+        "{ age_min = 30, age_max = 59",
+    )
+    with pytest.raises(ContentError) as info:
+        load_content(root)
+    assert (info.value.file, info.value.key) == ("conditions/hypertension.toml", "prevalence")
+    assert "non-overlapping" in info.value.detail

@@ -468,6 +468,20 @@ class ConditionModule(Strict):
     acute: AcuteDetails | None = None
     pregnancy: PregnancyDetails | None = None
 
+    @field_validator("prevalence")
+    @classmethod
+    def _disjoint_bands(cls, bands: list[PrevalenceBand]) -> list[PrevalenceBand]:
+        # rate() takes the first covering band, so an overlap would silently hide a band
+        for i, a in enumerate(bands):
+            for b in bands[i + 1 :]:
+                same_sex = "any" in (a.sex, b.sex) or a.sex == b.sex
+                if same_sex and a.age_min < b.age_max + 1 and b.age_min < a.age_max + 1:
+                    raise ValueError(
+                        f"expected non-overlapping bands, found {a.age_min}-{a.age_max} ({a.sex}) "
+                        f"and {b.age_min}-{b.age_max} ({b.sex})"
+                    )
+        return bands
+
     @field_validator("note_template")
     @classmethod
     def _known_placeholders(cls, template: str) -> str:
