@@ -439,6 +439,14 @@ def check_references(content: Content) -> None:
     >>> check_references(load_content())
     """
     ck = _Checker(content)
+    for code, extra in content.codes["rxnorm"].attributes.items():
+        schedule = extra.get("schedule")
+        if schedule is not None and schedule not in ("II", "III", "IV", "V"):
+            raise ContentError(
+                f"expected schedule II, III, IV, V or empty, found {schedule!r}",
+                file="codes/rxnorm.csv",
+                key=f"{code}.schedule",
+            )
     vital_loincs = {v.loinc for v in (*content.vitals.values(), *content.observations.values())}
     for module in content.conditions.values():
         f = f"conditions/{module.id}.toml"
