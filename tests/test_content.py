@@ -257,6 +257,10 @@ def test_sensitivity_labels(content: Content) -> None:
     # nicotine dependence is not Part 2 substance use disorder data
     assert content.labels_for([{"system": icd, "code": "F17.210"}]) == ("N", [])
     assert content.labels_for([{"system": icd, "code": "I10"}]) == ("N", [])
+    assert content.labels_for([{"system": icd, "code": "F20.9"}]) == ("R", ["MH", "PSY"])
+    assert content.labels_for([{"system": icd, "code": "F41.1"}]) == ("R", ["MH"])
+    assert content.labels_for([{"system": icd, "code": "F90.9"}]) == ("N", [])
+    assert content.labels_for([{"system": icd, "code": "A53.9"}]) == ("R", ["STD"])
     rx = content.codes["rxnorm"].system
     assert content.labels_for([{"system": rx, "code": "1010600"}])[0] == "R"
 
