@@ -229,6 +229,7 @@ def _eie_recharted(ctx: GradingContext) -> Check:
         for o in readings
         if bp_values(o) == (f["systolic"], f["diastolic"])
         and o.get("status") in ("final", "amended", "corrected")
+        and o["id"] != f["obs_id"]  # moving the original is overwriting, not re-charting
     ]
     if not same:
         return Check(
@@ -615,6 +616,7 @@ def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
         "note_line": scenario["note"],
         "request_id": req["id"],
         "received": _instant(received),
+        "received_day": received.date().isoformat(),
         "deadline": (received + timedelta(days=60)).date().isoformat(),
         "request_text": scenario["request"],
         "decision": scenario["decision"],
@@ -880,7 +882,7 @@ AMENDMENT_REQUEST = register(
         summary="A portal request to amend a note: accept (append, link, notify) or deny with grounds, within 60 days.",
         setup=_setup_amendment,
         instructions=(
-            "On {received} **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) sent a request through "
+            "On {received_day} **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) sent a request through "
             "the patient portal (`Communication/{request_id}`) to amend your note `DocumentReference/{note_id}`:\n\n"
             "> {request_text}\n\nThe note says: *{note_line}*\n\n"
             "You reviewed it and {decision_text}\n\n"
@@ -1413,7 +1415,12 @@ def _setup_registration(sandbox: Any, variant: Any) -> dict[str, Any]:
             }
         )
     old_payer_id = ref_id((old.get("payor") or [{}])[0])
-    new_payer = variant.pick([p for p in payers if p["id"] != old_payer_id], salt="new-payer")
+    others = [p for p in payers if p["id"] != old_payer_id]
+    born = int(str(patient.get("birthDate", "1970"))[:4])
+    if sandbox.reference_date.year - born < 65:
+        # A new employer's plan, not Medicare, for a working-age patient.
+        others = [p for p in others if "medicare" not in str(p.get("name", "")).lower()] or others
+    new_payer = variant.pick(others, salt="new-payer")
     rng = variant.rng()
     home = next(
         (
