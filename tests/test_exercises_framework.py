@@ -178,3 +178,16 @@ def _fields(ex: Exercise) -> dict:
     from dataclasses import fields
 
     return {f.name: getattr(ex, f.name) for f in fields(ex)}
+
+
+def test_grading_context_helpers():
+    from ehr_sandbox.exercises.grading import codes, provenance_reason, split_ref, text_of
+
+    assert split_ref("Observation/o1/_history/3") == ("Observation", "o1", "3")
+    assert split_ref("Patient/p1") == ("Patient", "p1", None)
+    with pytest.raises(ValueError, match="Type/id"):
+        split_ref("nonsense")
+    assert codes([{"coding": [{"code": "a"}, {"code": "b"}]}, {"code": "c"}]) == {"a", "b", "c"}
+    assert provenance_reason({"reason": [{"text": "keyed wrong"}]}) == "keyed wrong"
+    assert provenance_reason({}) == ""
+    assert "hello" in text_of({"payload": [{"contentString": "hello"}]})

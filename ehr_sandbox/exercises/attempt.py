@@ -148,6 +148,7 @@ def build_sandbox(exercise: Exercise, variant: Variant, path: str | Path | None 
         path=str(path) if path is not None else None,
         reference_date=exercise.reference_date,
         years=exercise.years,
+        population=exercise.population,
     )
 
 

@@ -172,6 +172,10 @@ class GradingContext:
             for a in prov.get("agent", [])
         )
 
+    def audit_events(self, **filters: Any) -> list[dict[str, Any]]:
+        """AuditEvents of the attempt's sandbox (for graders of access and privacy exercises)."""
+        return list(self.sandbox.audit.events(**filters))
+
     @staticmethod
     def activity(prov: Mapping[str, Any]) -> set[str]:
         """The activity codes of a Provenance (e.g. ``{'entered-in-error'}``)."""

@@ -156,7 +156,7 @@ class Exercise:
     ``setup(sandbox, variant) -> facts`` prepares the scenario in the attempt's sandbox and
     returns the JSON-serialisable facts the instructions template and the criteria use.
     ``role`` is the username the student works as; ``grader`` a username to grade as (default:
-    the sandbox's system session, which sees the whole record). ``patients`` sizes the attempt's own sandbox.
+    the sandbox's system session, which sees the whole record). ``patients`` and ``population`` shape the attempt's own sandbox.
     ``years`` of history are generated (few: exercises are about today's work, and small
     sandboxes keep start and reset fast). ``pass_fraction`` is the share of criterion points needed to pass (hint costs lower the
     score, not the pass).
@@ -178,6 +178,7 @@ class Exercise:
     grader: str | None = None
     patients: int = 12
     years: int = 1
+    population: str = "family-practice"
     reference_date: str = "2026-01-01"
     pass_fraction: float = 1.0
 
