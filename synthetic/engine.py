@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from statistics import NormalDist
 from typing import Any
 
 from synthetic.builders import (
@@ -105,6 +106,14 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+NORMAL_STEPS = 4096
+NORMALS: tuple[float, ...] = tuple(
+    NormalDist().inv_cdf((i + 0.5) / NORMAL_STEPS) for i in range(NORMAL_STEPS)
+)
+"""Standard normal quantiles: indexing with a uniform draw is a fast normal draw."""
+_MISSING = object()
 
 
 class _State:
@@ -209,6 +218,7 @@ class Engine:
         self.org_ref = f"Organization/{self.practice.organization_id}"
         self.loc_ref = f"Location/{self.practice.location_id}"
         self._vals: dict[str, Any] = {}
+        self._bands: dict[tuple[str, str, int], Any] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
 
     # ------------------------------------------------------------------ practice
@@ -990,30 +1000,53 @@ class Engine:
             (((h >> 16) & 0xFF) / 255 - 0.5) * 3.0,
         )
 
-    @staticmethod
+    def _band(self, vd: Any, age: float, sex: str) -> tuple[float, float, float, float] | None:
+        # bands change slowly with age: cache them by tenth of a year
+        tenth = int(age * 10)
+        key = (vd.loinc, sex, tenth)
+        hit = self._bands.get(key, _MISSING)
+        if hit is _MISSING:
+            # computed at the tenth of a year itself, so the cache never depends on call order
+            band = vd.band(tenth / 10, sex)
+            if band is not None:
+                mean, sd, lo, hi = band
+                band = (mean, sd, max(lo, vd.low), min(hi, vd.high))
+            hit = self._bands[key] = band
+        return hit  # type: ignore[return-value]
+
     def _draw_vital(
-        rng: Any, vd: Any, age: float, sex: str, effects: dict[str, list[Any]], z: float | None
+        self,
+        rng: Any,
+        vd: Any,
+        age: float,
+        sex: str,
+        effects: dict[str, list[Any]],
+        z: float | None,
     ) -> Any:
-        band = vd.band(age, sex)
+        band = self._band(vd, age, sex)
         if band is None:
             return None
         mean, sd, lo, hi = band
+        eff = effects.get(vd.loinc)
+        if eff is None:
+            val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
+            val = round(lo if val < lo else hi if val > hi else val, vd.decimals)
+            return int(val) if vd.decimals == 0 else val
         floor = None
         ceiling = None
-        for shift, f, c in effects.get(vd.loinc, ()):
+        for shift, f, c in eff:
             mean += shift
             if f is not None:
                 floor = f if floor is None else max(floor, f)
             if c is not None:
                 ceiling = c if ceiling is None else min(ceiling, c)
-            hi = max(hi, mean + 2 * sd)
-        val = mean + (z if z is not None else rng.gauss(0.0, 1.0)) * sd
+            hi = min(max(hi, mean + 2 * sd), vd.high)
+        val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
         if floor is not None:
             val = max(val, floor)
         if ceiling is not None:
             val = min(val, ceiling)
-        val = min(max(val, lo, vd.low), hi, vd.high)
-        val = round(val, vd.decimals)
+        val = round(min(max(val, lo), hi), vd.decimals)
         return int(val) if vd.decimals == 0 else val
 
     def _social(self, ctx: RecordContext, st: _State, age: float) -> None:
@@ -1403,13 +1436,29 @@ def engine_for(
     """An engine for these arguments (``content=None``: the shipped content; then cached)."""
     if content is None:
         return _shipped_engine(seed, reference_date, years, population)
-    return Engine(
-        seed=seed,
-        reference_day=parse_reference_date(reference_date),
-        years=years,
-        population=population,
-        content=content,
+    # content pickled to a worker arrives as a new object per partition: key on its version
+    key = (
+        seed,
+        reference_date,
+        years,
+        population,
+        getattr(content, "version", None) or id(content),
     )
+    eng = _CUSTOM_ENGINES.get(key)
+    if eng is None:
+        if len(_CUSTOM_ENGINES) >= 8:
+            _CUSTOM_ENGINES.clear()
+        eng = _CUSTOM_ENGINES[key] = Engine(
+            seed=seed,
+            reference_day=parse_reference_date(reference_date),
+            years=years,
+            population=population,
+            content=content,
+        )
+    return eng
+
+
+_CUSTOM_ENGINES: dict[tuple[Any, ...], Engine] = {}
 
 
 @lru_cache(maxsize=8)

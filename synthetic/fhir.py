@@ -80,6 +80,7 @@ def validate(resource: dict[str, Any]) -> list[tuple[str, str]]:
         model_class(rtype).model_validate(resource)
     except PydanticValidationError as exc:
         return [(_loc_to_path(tuple(e["loc"])), str(e["msg"])) for e in exc.errors()]
-    except (TypeError, ValueError) as exc:  # fhir.resources raises these for some shapes
-        return [("(resource)", str(exc))]
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # fhir.resources raises these for some shapes (e.g. a contained resource of unknown type)
+        return [("(resource)", f"{type(exc).__name__}: {exc}")]
     return []

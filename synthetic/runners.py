@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -63,8 +64,6 @@ class PartitionResult:
 def run_partition(spec: PartitionSpec) -> PartitionResult:
     """Generate and encode one partition (pure: same spec, same bytes)."""
     from synthetic.engine import engine_for
-    from synthetic.writers.bundle import encode_patient_bundle, patient_file_name
-    from synthetic.writers.ndjson import encode_resources
 
     engine = engine_for(
         seed=spec.seed,
@@ -75,6 +74,22 @@ def run_partition(spec: PartitionSpec) -> PartitionResult:
     )
     types = frozenset(spec.types) if spec.types is not None else None
     result = PartitionResult(spec.start, spec.stop)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # generated records hold no cycles (see synthetic.api.write_dataset)
+    try:
+        _fill(engine, spec, types, result)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return result
+
+
+def _fill(
+    engine: Any, spec: PartitionSpec, types: frozenset[str] | None, result: PartitionResult
+) -> None:
+    from synthetic.writers.bundle import encode_patient_bundle, patient_file_name
+    from synthetic.writers.ndjson import encode_resources
+
     counts = result.counts
     if spec.format == "ndjson":
         chunks: dict[str, bytearray] = {}
@@ -98,7 +113,6 @@ def run_partition(spec: PartitionSpec) -> PartitionResult:
                     encode_patient_bundle(record, spec.bundle_type, types, counts),
                 )
             )
-    return result
 
 
 def split(start: int, n: int, size: int) -> list[tuple[int, int]]:

@@ -1,0 +1,194 @@
+"""Generator output: FHIR validity, references, labels, ids, determinism and argument errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import synthetic
+from synthetic.content import load_content
+from synthetic.errors import ArgumentError
+from synthetic.fhir import validate
+from synthetic.ids import valid_id
+
+PRESETS = sorted(load_content().populations)
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+FORBIDDEN_SYSTEMS = ("http://www.ama-assn.org/go/cpt", "http://www.ada.org/cdt")
+
+
+def references(obj: Any) -> Iterator[str]:
+    """Every ``reference`` string inside a resource."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "reference" and isinstance(v, str):
+                yield v
+            else:
+                yield from references(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from references(v)
+
+
+def practice_keys(population: str) -> set[str]:
+    return {
+        f"{r['resourceType']}/{r['id']}"
+        for r in synthetic.practice_resources(population=population)
+    }
+
+
+@pytest.mark.parametrize("population", PRESETS)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_resource_validates_and_every_reference_resolves(population: str, seed: int) -> None:
+    known = practice_keys(population)
+    problems: list[str] = []
+    for rec in synthetic.generate(6, seed=seed, years=3, population=population):
+        local = {f"{r['resourceType']}/{r['id']}" for r in rec.all()}
+        assert len(local) == rec.count(), "ids repeat inside a record"
+        for r in rec.all():
+            for path, msg in validate(r):
+                problems.append(f"{r['resourceType']}/{r['id']} {path}: {msg}")
+            for ref in references(r):
+                if ref not in local and ref not in known:
+                    problems.append(f"{r['resourceType']}/{r['id']} -> {ref} does not resolve")
+    assert problems == []
+
+
+@pytest.mark.parametrize("population", PRESETS)
+def test_practice_resources_validate(population: str) -> None:
+    resources = synthetic.practice_resources(population=population, reference_date="2026-03-02")
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for r in resources:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    assert {
+        "Organization",
+        "Location",
+        "Practitioner",
+        "PractitionerRole",
+        "Schedule",
+        "Slot",
+    } <= set(by_type)
+    keys = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    for rtype, items in by_type.items():
+        for r in items[:25]:  # slots are many and alike
+            assert validate(r) == [], rtype
+            for ref in references(r):
+                assert ref in keys
+
+
+def test_staff_roster_follows_the_contract() -> None:
+    resources = synthetic.practice_resources()
+    usernames = {
+        i["value"]
+        for r in resources
+        if r["resourceType"] == "Practitioner"
+        for i in r["identifier"]
+        if i["system"] == "http://ehr-sandbox.org/fhir/username"
+    }
+    roles = {
+        r["practitioner"]["reference"]: r["code"][0]["coding"][0]["code"]
+        for r in resources
+        if r["resourceType"] == "PractitionerRole"
+    }
+    assert {"dr.patel", "ma.garcia", "fd.smith", "po.wilson", "admin.root"} <= usernames
+    assert len(roles) == len(usernames)
+    assert set(roles.values()) <= {
+        "front_desk",
+        "medical_assistant",
+        "nurse",
+        "physician",
+        "billing",
+        "privacy_officer",
+        "instructor",
+        "admin",
+    }
+
+
+def test_labels_tags_and_ids() -> None:
+    for rec in synthetic.generate(15, seed=5, years=4):
+        for r in rec.all():
+            meta = r["meta"]
+            assert {
+                "system": "http://ehr-sandbox.org/CodeSystem/tags",
+                "code": "synthetic",
+            }.items() <= meta["tag"][0].items()
+            conf = [s["code"] for s in meta["security"] if s["system"] == CONFIDENTIALITY]
+            assert len(conf) == 1 and conf[0] in ("N", "R")
+            if conf[0] == "N":
+                assert len(meta["security"]) == 1
+            assert valid_id(r["id"])
+
+
+def test_patient_identity_and_care_team() -> None:
+    recs = list(synthetic.generate(20, seed=9, years=2))
+    mrns = [
+        i["value"]
+        for rec in recs
+        for i in rec.patient["identifier"]
+        if i["system"] == "http://ehr-sandbox.org/fhir/mrn"
+    ]
+    assert len(set(mrns)) == len(recs)
+    physicians = {
+        r["practitioner"]["reference"]
+        for r in synthetic.practice_resources()
+        if r["resourceType"] == "PractitionerRole"
+        and r["code"][0]["coding"][0]["code"] == "physician"
+    }
+    assert len(physicians) >= 3
+    for rec in recs:
+        assert rec.patient["generalPractitioner"][0]["reference"] in physicians
+
+
+def test_no_cpt_or_cdt_anywhere() -> None:
+    import orjson
+
+    blob = b"".join(orjson.dumps(r) for rec in synthetic.generate(25, seed=4) for r in rec.all())
+    blob += orjson.dumps(synthetic.practice_resources())
+    for system in FORBIDDEN_SYSTEMS:
+        assert system.encode() not in blob
+
+
+def test_generate_is_deterministic_and_index_addressable() -> None:
+    import orjson
+
+    a = [orjson.dumps(list(r.all())) for r in synthetic.generate(6, seed=11, years=3)]
+    b = [orjson.dumps(list(r.all())) for r in synthetic.generate(3, seed=11, years=3, start=3)]
+    c = [orjson.dumps(list(r.all())) for r in synthetic.generate(6, seed=12, years=3)]
+    assert a[3:] == b
+    assert a != c
+
+
+def test_this_weeks_schedule_exists() -> None:
+    from datetime import date
+
+    ref = date(2026, 3, 4)  # a Wednesday
+    statuses: dict[str, int] = {}
+    today = 0
+    for rec in synthetic.generate(150, seed=3, years=1, reference_date=ref):
+        for r in rec.by_type("Appointment"):
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+            if r["start"].startswith(ref.isoformat()):
+                today += 1
+                assert r["status"] == "booked"
+    assert today > 0
+    assert statuses.get("fulfilled", 0) > 0 and statuses.get("booked", 0) > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"n": -1}, "n:"),
+        ({"n": 1, "reference_date": "2026-02-30"}, "reference_date:"),
+        ({"n": 1, "reference_date": "yesterday"}, "reference_date:"),
+        ({"n": 1, "population": "dentistry"}, "population:"),
+        ({"n": 1, "years": 0}, "years:"),
+        ({"n": 1, "start": -5}, "start:"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], argument: str) -> None:
+    n = kwargs.pop("n")
+    with pytest.raises(ArgumentError) as err:
+        synthetic.generate(n, **kwargs)
+    assert str(err.value).startswith(argument)
+    assert "expected" in str(err.value)
