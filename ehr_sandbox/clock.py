@@ -26,7 +26,11 @@ class SandboxClock:
     @classmethod
     def starting(cls, reference_date: date | str, *, hour: int = 8) -> SandboxClock:
         """A clock at ``hour``:00 UTC on ``reference_date``."""
-        d = date.fromisoformat(reference_date) if isinstance(reference_date, str) else reference_date
+        d = (
+            date.fromisoformat(reference_date)
+            if isinstance(reference_date, str)
+            else reference_date
+        )
         return cls(datetime(d.year, d.month, d.day, hour, tzinfo=UTC))
 
     def now(self) -> datetime:

@@ -45,9 +45,14 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
     out: set[str] = set()
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
-        out |= {p["id"] for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))}
+        out |= {
+            p["id"]
+            for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))
+        }
         out |= _patient_ids(store.search("Encounter", parse("Encounter", [("participant", me)])))
-        out |= _patient_ids(store.search("Appointment", parse("Appointment", [("actor", me), *week])))
+        out |= _patient_ids(
+            store.search("Appointment", parse("Appointment", [("actor", me), *week]))
+        )
     if user.role in ROOMING_ROLES:
         out |= _patient_ids(store.search("Appointment", parse("Appointment", week)))
     return out

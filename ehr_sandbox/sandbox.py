@@ -31,6 +31,49 @@ KEY_SUFFIX = ".key"
 """Unencrypted file sandboxes keep their audit/signing key beside the database in ``<db>.key``."""
 
 
+class SealedMeta:
+    """Sandbox metadata that may name people (users, exercise state, review queues), sealed
+    with the row codec so an encrypted sandbox shows none of it in plaintext.
+
+    >>> from ehr_sandbox.crypto import PlainCodec
+    >>> m = SealedMeta(Store(), PlainCodec()); m.set("k", [1]); m.get("k")
+    [1]
+    """
+
+    _INDEX = "sealed-keys"
+
+    def __init__(self, store: Store, codec: Any) -> None:
+        self.store = store
+        self.codec = codec
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value under ``key`` (``default`` when absent)."""
+        import orjson
+
+        blob = self.store.meta_get("sealed/" + key, None)
+        if blob is None:
+            return default
+        return orjson.loads(self.codec.open(f"meta/{key}", bytes.fromhex(blob)))
+
+    def set(self, key: str, value: Any) -> None:
+        """Seal and store ``value`` under ``key``."""
+        import orjson
+
+        self.store.meta_set(
+            "sealed/" + key, self.codec.seal(f"meta/{key}", orjson.dumps(value)).hex()
+        )
+        keys = self.store.meta_get(self._INDEX, [])
+        if key not in keys:
+            self.store.meta_set(self._INDEX, [*keys, key])
+
+    def reseal(self, new_codec: Any) -> None:
+        """Re-seal every value under ``new_codec`` (key rotation)."""
+        values = {k: self.get(k) for k in self.store.meta_get(self._INDEX, [])}
+        self.codec = new_codec
+        for k, v in values.items():
+            self.set(k, v)
+
+
 class SandboxState(MutableMapping[str, Any]):
     """A small persistent JSON namespace inside the sandbox (exercise results, courses).
 
@@ -41,25 +84,28 @@ class SandboxState(MutableMapping[str, Any]):
 
     _PREFIX = "state/"
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, meta: SealedMeta) -> None:
+        self._meta = meta
 
     def __getitem__(self, key: str) -> Any:
-        sentinel = object()
-        value = self._store.meta_get(self._PREFIX + key, sentinel)
-        if value is sentinel:
+        value = self._meta.get(self._PREFIX + key, None)
+        if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._store.meta_set(self._PREFIX + key, value)
+        if value is None:
+            raise ValueError("sandbox.state cannot hold None; delete the key instead")
+        self._meta.set(self._PREFIX + key, value)
+        keys = self._meta.get("state-keys", [])
+        if key not in keys:
+            self._meta.set("state-keys", [*keys, key])
 
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
-        self._store.meta_set(self._PREFIX + key, None)
-        keys = [k for k in self._store.meta_get("state-keys", []) if k != key]
-        self._store.meta_set("state-keys", keys)
+        self._meta.set(self._PREFIX + key, None)
+        self._meta.set("state-keys", [k for k in self._meta.get("state-keys", []) if k != key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys())
@@ -68,16 +114,11 @@ class SandboxState(MutableMapping[str, Any]):
         return len(self._keys())
 
     def _keys(self) -> list[str]:
-        keys = self._store.meta_get("state-keys", [])
-        return [k for k in keys if self._store.meta_get(self._PREFIX + k, None) is not None]
-
-
-class _TrackedState(SandboxState):
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        keys = self._store.meta_get("state-keys", [])
-        if key not in keys:
-            self._store.meta_set("state-keys", [*keys, key])
+        return [
+            k
+            for k in self._meta.get("state-keys", [])
+            if self._meta.get(self._PREFIX + k) is not None
+        ]
 
 
 def _as_master_key(key: Any) -> MasterKey:
@@ -92,7 +133,9 @@ def _as_master_key(key: Any) -> MasterKey:
         if not path.is_file():
             raise CryptoError(f"key: expected a key file, but {path.name!r} does not exist")
         return MasterKey.from_file(path)
-    raise CryptoError(f"key: expected 32 bytes, a key file path or a MasterKey, got {type(key).__name__}")
+    raise CryptoError(
+        f"key: expected 32 bytes, a key file path or a MasterKey, got {type(key).__name__}"
+    )
 
 
 class Sandbox:
@@ -118,7 +161,8 @@ class Sandbox:
         self.path = path
         self.audit = AuditTrail(store.connection, master_key, codec)
         self.policy = Policy(consents=self._consents_for)
-        self.state: MutableMapping[str, Any] = _TrackedState(store)
+        self.private = SealedMeta(store, codec)
+        self.state: MutableMapping[str, Any] = SandboxState(self.private)
         self._users: list[User] | None = None
         self._system_user = User(SYSTEM_USERNAME, "system", "ehr-sandbox system")
 
@@ -148,14 +192,28 @@ class Sandbox:
             raise ArgumentError(f"patients: expected a whole number >= 0, got {patients!r}")
         ref = _parse_date(reference_date)
         if path is not None and Path(path).exists():
-            raise ArgumentError(f"path: {Path(path).name!r} already exists; open it with Sandbox.open or choose a new file")
+            raise ArgumentError(
+                f"path: {Path(path).name!r} already exists; open it with Sandbox.open or choose a new file"
+            )
         sb = cls._create(path, ref, key=key, passphrase=passphrase)
-        practice = synthetic.practice_resources(seed=seed, reference_date=ref, population=population)
-        records = synthetic.generate(patients, seed=seed, reference_date=ref, years=years, population=population)
+        practice = synthetic.practice_resources(
+            seed=seed, reference_date=ref, population=population
+        )
+        records = synthetic.generate(
+            patients, seed=seed, reference_date=ref, years=years, population=population
+        )
         sb._bulk_load(practice, records)
-        sb.store.meta_set("users", [u.to_json() for u in staff_from_practice(practice)])
-        sb.store.meta_set("generated", {"patients": patients, "seed": seed, "population": population,
-                                        "years": years, "reference_date": ref.isoformat()})
+        sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
+        sb.store.meta_set(
+            "generated",
+            {
+                "patients": patients,
+                "seed": seed,
+                "population": population,
+                "years": years,
+                "reference_date": ref.isoformat(),
+            },
+        )
         sb.audit.checkpoint()
         return sb
 
@@ -176,17 +234,32 @@ class Sandbox:
         codec = AesGcmCodec(mk) if encrypting else PlainCodec()
         store = Store(str(path) if path is not None else None, codec=codec, clock=clock.now)
         store.meta_set("reference_date", ref.isoformat())
-        store.meta_set("encryption", {"on": encrypting, "kdf": "scrypt" if salt else ("key" if key is not None else None),
-                                      "salt": salt.hex() if salt else None, "key_id": mk.key_id})
+        store.meta_set(
+            "encryption",
+            {
+                "on": encrypting,
+                "kdf": "scrypt" if salt else ("key" if key is not None else None),
+                "salt": salt.hex() if salt else None,
+                "key_id": mk.key_id,
+            },
+        )
         if encrypting:
             store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
         elif path is not None:
             mk.to_file(Path(str(path) + KEY_SUFFIX))
-        return cls(store, master_key=mk, codec=codec, clock=clock, reference_date=ref,
-                   path=str(path) if path is not None else None)
+        return cls(
+            store,
+            master_key=mk,
+            codec=codec,
+            clock=clock,
+            reference_date=ref,
+            path=str(path) if path is not None else None,
+        )
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, key: Any = None, passphrase: str | None = None) -> Sandbox:
+    def open(
+        cls, path: str | os.PathLike[str], *, key: Any = None, passphrase: str | None = None
+    ) -> Sandbox:
         """Reopen a sandbox file; an encrypted one needs its key or passphrase.
 
         A wrong key or passphrase raises one clear :class:`CryptoError`.
@@ -200,13 +273,17 @@ class Sandbox:
         ticks = probe.meta_get("clock_ticks", 0)
         probe.close()
         if enc is None or ref is None:
-            raise ValidationError(p.name, "sandbox_meta", "an ehr-sandbox database (made by Sandbox.generate)")
+            raise ValidationError(
+                p.name, "sandbox_meta", "an ehr-sandbox database (made by Sandbox.generate)"
+            )
         if enc.get("on"):
             if key is None and passphrase is None:
                 raise CryptoError("this sandbox is encrypted: open it with key= or passphrase=")
             if passphrase is not None:
                 if not enc.get("salt"):
-                    raise CryptoError("this sandbox was encrypted with a key file, not a passphrase: use key=")
+                    raise CryptoError(
+                        "this sandbox was encrypted with a key file, not a passphrase: use key="
+                    )
                 mk = MasterKey.from_passphrase(passphrase, bytes.fromhex(enc["salt"]))
             else:
                 mk = _as_master_key(key)
@@ -220,19 +297,33 @@ class Sandbox:
                 check = None
             if check != KEY_CHECK_PLAINTEXT:
                 store.close()
-                raise CryptoError("wrong key or passphrase for this sandbox (nothing was read or changed)")
+                raise CryptoError(
+                    "wrong key or passphrase for this sandbox (nothing was read or changed)"
+                )
         else:
             keyfile = Path(str(p) + KEY_SUFFIX)
-            mk = _as_master_key(key) if key is not None else (MasterKey.from_file(keyfile) if keyfile.is_file() else None)
+            mk = (
+                _as_master_key(key)
+                if key is not None
+                else (MasterKey.from_file(keyfile) if keyfile.is_file() else None)
+            )
             if mk is None:
-                raise CryptoError(f"the audit key file {keyfile.name!r} is missing; pass key= to open this sandbox")
+                raise CryptoError(
+                    f"the audit key file {keyfile.name!r} is missing; pass key= to open this sandbox"
+                )
             codec = PlainCodec()
             store = Store(str(p), codec=codec)
         clock = SandboxClock.starting(ref)
         clock.ticks = int(ticks)
         store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on reopen
-        return cls(store, master_key=mk, codec=codec, clock=clock, reference_date=date.fromisoformat(ref),
-                   path=str(p))
+        return cls(
+            store,
+            master_key=mk,
+            codec=codec,
+            clock=clock,
+            reference_date=date.fromisoformat(ref),
+            path=str(p),
+        )
 
     def _bulk_load(self, practice: list[dict[str, Any]], records: Any) -> None:
         store = self.store
@@ -240,30 +331,61 @@ class Sandbox:
         with store.transaction():
             for r in practice:
                 store.create(r)
-            store.create(build_provenance(
-                [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
-                recorded=instant(self.clock.now()), activity="import", who=None,
-                reason="synthetic practice generated"))
-        self._audit_append(system, action="C", interaction="import", outcome="0", purpose="HOPERAT",
-                           patient_id=None, entity_ref=None, version=None, labels=[], query="practice")
+            store.create(
+                build_provenance(
+                    [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
+                    recorded=instant(self.clock.now()),
+                    activity="import",
+                    who=None,
+                    reason="synthetic practice generated",
+                )
+            )
+        self._audit_append(
+            system,
+            action="C",
+            interaction="import",
+            outcome="0",
+            purpose="HOPERAT",
+            patient_id=None,
+            entity_ref=None,
+            version=None,
+            labels=[],
+            query="practice",
+        )
         for rec in records:
             with store.transaction():
                 targets = []
                 for r in rec.all():
                     store.create(r)
                     targets.append(f"{r['resourceType']}/{r['id']}/_history/1")
-                store.create(build_provenance(targets, recorded=instant(self.clock.now()), activity="import",
-                                              who=None, reason="synthetic patient generated"))
-            self._audit_append(system, action="C", interaction="import", outcome="0", purpose="HOPERAT",
-                               patient_id=rec.patient["id"], entity_ref=f"Patient/{rec.patient['id']}",
-                               version="1", labels=[], query=None)
+                store.create(
+                    build_provenance(
+                        targets,
+                        recorded=instant(self.clock.now()),
+                        activity="import",
+                        who=None,
+                        reason="synthetic patient generated",
+                    )
+                )
+            self._audit_append(
+                system,
+                action="C",
+                interaction="import",
+                outcome="0",
+                purpose="HOPERAT",
+                patient_id=rec.patient["id"],
+                entity_ref=f"Patient/{rec.patient['id']}",
+                version="1",
+                labels=[],
+                query=None,
+            )
 
     # ------------------------------------------------------------------ users and sessions
     @property
     def users(self) -> list[User]:
         """The staff accounts (username and role). Patients log in with :meth:`login_patient`."""
         if self._users is None:
-            self._users = [User(**u) for u in self.store.meta_get("users", [])]
+            self._users = [User(**u) for u in self.private.get("users", [])]
         return list(self._users)
 
     def user(self, username: str) -> User:
@@ -274,8 +396,14 @@ class Sandbox:
         names = ", ".join(u.username for u in self.users[:6])
         raise NotFound(f"no user {username!r} in this sandbox (for example: {names})")
 
-    def login(self, username: str, *, scopes: str | None = None, patient: str | None = None,
-              purpose: str = "TREAT") -> Session:
+    def login(
+        self,
+        username: str,
+        *,
+        scopes: str | None = None,
+        patient: str | None = None,
+        purpose: str = "TREAT",
+    ) -> Session:
         """A Session for a staff member; optional SMART ``scopes`` and ``patient`` in context.
 
         >>> Sandbox.generate(patients=1, seed=1).login("nobody")
@@ -310,20 +438,38 @@ class Sandbox:
 
         if not patient_id:
             return []
-        return self.store.search("Consent", parse("Consent", [("patient", f"Patient/{patient_id}")]))
+        return self.store.search(
+            "Consent", parse("Consent", [("patient", f"Patient/{patient_id}")])
+        )
 
     # ------------------------------------------------------------------ audit, signatures, BTG
-    def _audit_append(self, user: User, *, action: str, interaction: str, outcome: str, purpose: str,
-                      patient_id: str | None, entity_ref: str | None, version: str | None,
-                      labels: list[dict[str, Any]], query: str | None, detail: str | None = None) -> None:
+    def _audit_append(
+        self,
+        user: User,
+        *,
+        action: str,
+        interaction: str,
+        outcome: str,
+        purpose: str,
+        patient_id: str | None,
+        entity_ref: str | None,
+        version: str | None,
+        labels: list[dict[str, Any]],
+        query: str | None,
+        detail: str | None = None,
+    ) -> None:
         from ehr_sandbox.audit import build_event
 
         event = build_event(
             action=action,
             interaction=interaction,
             outcome=outcome,
-            user={"username": user.username, "role": user.role, "practitioner_id": user.practitioner_id,
-                  "patient_id": user.patient_id},
+            user={
+                "username": user.username,
+                "role": user.role,
+                "practitioner_id": user.practitioner_id,
+                "patient_id": user.patient_id,
+            },
             purpose=purpose,
             patient_id=patient_id,
             entity_ref=entity_ref,
@@ -336,39 +482,54 @@ class Sandbox:
         self.audit.append(event)
 
     def _is_signed(self, ref: str) -> bool:
-        return ref in self.store.meta_get("signed_notes", {})
+        return ref in self.private.get("signed_notes", {})
 
     def _queue_btg_review(self, user: User, patient_id: str, reason: str, when: str) -> None:
-        queue = self.store.meta_get("btg_review", [])
-        queue.append({"user": user.username, "role": user.role, "patient": patient_id, "reason": reason,
-                      "started": when, "reviewed": False})
-        self.store.meta_set("btg_review", queue)
+        queue = self.private.get("btg_review", [])
+        queue.append(
+            {
+                "user": user.username,
+                "role": user.role,
+                "patient": patient_id,
+                "reason": reason,
+                "started": when,
+                "reviewed": False,
+            }
+        )
+        self.private.set("btg_review", queue)
 
     def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
         """Break-the-glass uses awaiting review (privacy officer only)."""
         if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
             raise AccessDenied("only the privacy officer reviews break-the-glass use")
-        return [q for q in self.store.meta_get("btg_review", []) if not q.get("reviewed")]
+        return [q for q in self.private.get("btg_review", []) if not q.get("reviewed")]
 
     def review_btg(self, session: Session, index: int, *, appropriate: bool, note: str) -> None:
         """Record the privacy officer's review of one break-the-glass use."""
         if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
             raise AccessDenied("only the privacy officer reviews break-the-glass use")
-        queue = self.store.meta_get("btg_review", [])
+        queue = self.private.get("btg_review", [])
         pending = [i for i, q in enumerate(queue) if not q.get("reviewed")]
         if not 0 <= index < len(pending):
             raise ValidationError("btg_review", "index", f"0..{len(pending) - 1}", found=index)
         item = queue[pending[index]]
-        item.update(reviewed=True, appropriate=bool(appropriate), note=str(note),
-                    reviewer=session.user.username, reviewed_at=instant(self.clock.now()))
-        self.store.meta_set("btg_review", queue)
+        item.update(
+            reviewed=True,
+            appropriate=bool(appropriate),
+            note=str(note),
+            reviewer=session.user.username,
+            reviewed_at=instant(self.clock.now()),
+        )
+        self.private.set("btg_review", queue)
 
     # ------------------------------------------------------------------ housekeeping
     def rotate_key(self, *, key: Any = None, passphrase: str | None = None) -> str:
         """Re-encrypt every row under a new key; returns the new key id."""
         enc = self.store.meta_get("encryption", {})
         if not enc.get("on"):
-            raise CryptoError("this sandbox is not encrypted; create it with key= or passphrase= to rotate keys")
+            raise CryptoError(
+                "this sandbox is not encrypted; create it with key= or passphrase= to rotate keys"
+            )
         salt = None
         if passphrase is not None:
             salt = os.urandom(16)
@@ -377,10 +538,18 @@ class Sandbox:
             new = _as_master_key(key) if key is not None else MasterKey.generate()
         codec = AesGcmCodec(new, previous=[self.master_key])
         self.store.rekey(codec)
-        self.audit.rekey(codec) if hasattr(self.audit, "rekey") else None
+        self.private.reseal(codec)
+        self.audit.rekey(codec, new)
         self.store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
-        self.store.meta_set("encryption", {**enc, "salt": salt.hex() if salt else None,
-                                           "kdf": "scrypt" if salt else "key", "key_id": new.key_id})
+        self.store.meta_set(
+            "encryption",
+            {
+                **enc,
+                "salt": salt.hex() if salt else None,
+                "kdf": "scrypt" if salt else "key",
+                "key_id": new.key_id,
+            },
+        )
         self.codec = codec
         self.master_key = new
         return new.key_id
@@ -393,8 +562,14 @@ class Sandbox:
         store.connection.deserialize(data)
         clock = SandboxClock(self.clock.start, self.clock.ticks)
         store._clock = clock.now  # noqa: SLF001
-        return Sandbox(store, master_key=self.master_key, codec=self.codec, clock=clock,
-                       reference_date=self.reference_date, path=None)
+        return Sandbox(
+            store,
+            master_key=self.master_key,
+            codec=self.codec,
+            clock=clock,
+            reference_date=self.reference_date,
+            path=None,
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write this sandbox to a file (with its key file when unencrypted)."""

@@ -136,7 +136,12 @@ class SearchSet:
         matches, included = self._run()
         entries = [{"resource": r, "search": {"mode": "match"}} for r in matches]
         entries += [{"resource": r, "search": {"mode": "include"}} for r in included]
-        return {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(matches),
+            "entry": entries,
+        }
 
     def to_pandas(self) -> Any:
         """The matches as a pandas DataFrame (one row per resource, nested fields flattened)."""

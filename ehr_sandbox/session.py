@@ -41,6 +41,7 @@ BTG_MINUTES = 60
 """How long a break-the-glass grant lasts on the sandbox clock."""
 
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 REASON_RULE = (
     "a reason is required: the legal record must show who changed what and why "
@@ -57,7 +58,10 @@ def split_ref(type_or_ref: str, rid: str | None = None) -> tuple[str, str]:
     if rid is None:
         if not isinstance(type_or_ref, str) or type_or_ref.count("/") < 1:
             raise ValidationError(
-                str(type_or_ref), "reference", "a reference of the form 'Type/id'", found=type_or_ref
+                str(type_or_ref),
+                "reference",
+                "a reference of the form 'Type/id'",
+                found=type_or_ref,
             )
         parts = type_or_ref.split("/")
         return parts[0], parts[1]
@@ -66,7 +70,9 @@ def split_ref(type_or_ref: str, rid: str | None = None) -> tuple[str, str]:
 
 def _require_type(rtype: str) -> None:
     if not isinstance(rtype, str) or not is_resource_type(rtype):
-        raise ValidationError(str(rtype), "resourceType", "a FHIR R4 resource type (case-sensitive)", found=rtype)
+        raise ValidationError(
+            str(rtype), "resourceType", "a FHIR R4 resource type (case-sensitive)", found=rtype
+        )
 
 
 def _require_reason(reason: str | None, operation: str) -> str:
@@ -189,9 +195,15 @@ class Session:
 
     # ------------------------------------------------------------------ decisions
     def _decide(
-        self, action: str, resource: dict[str, Any] | None, rtype: str, before: dict[str, Any] | None = None
+        self,
+        action: str,
+        resource: dict[str, Any] | None,
+        rtype: str,
+        before: dict[str, Any] | None = None,
     ) -> Decision:
-        return self.sandbox.policy.decide(self.context, action, resource, resource_type=rtype, before=before)
+        return self.sandbox.policy.decide(
+            self.context, action, resource, resource_type=rtype, before=before
+        )
 
     def _visible(self, resource: dict[str, Any], action: str = "read") -> bool:
         return self._decide(action, resource, resource["resourceType"]).allowed
@@ -223,18 +235,35 @@ class Session:
         _require_type(rtype)
         current = self.sandbox.store.read(rtype, rid)
         raw = self.sandbox.store.vread(rtype, rid, str(vid))
-        if raw is not None and (current is None or not self._decide("vread", current, rtype).allowed):
+        if raw is not None and (
+            current is None or not self._decide("vread", current, rtype).allowed
+        ):
             raw = None
         return self._release(raw, rtype, rid, "vread", "R")
 
-    def _release(self, raw: dict[str, Any] | None, rtype: str, rid: str, action: str, code: str) -> dict[str, Any]:
+    def _release(
+        self, raw: dict[str, Any] | None, rtype: str, rid: str, action: str, code: str
+    ) -> dict[str, Any]:
         if raw is None:
-            self._audit(action=code, interaction=action, outcome="4", entity_ref=f"{rtype}/{rid}", detail="absent")
+            self._audit(
+                action=code,
+                interaction=action,
+                outcome="4",
+                entity_ref=f"{rtype}/{rid}",
+                detail="absent",
+            )
             raise self._hidden(rtype, rid)
         decision = self._decide(action, raw, rtype)
         pid = patient_of(raw)
         if not decision.allowed:
-            self._audit(action=code, interaction=action, outcome="4", patient_id=pid, entity=raw, detail=decision.reason)
+            self._audit(
+                action=code,
+                interaction=action,
+                outcome="4",
+                patient_id=pid,
+                entity=raw,
+                detail=decision.reason,
+            )
             raise self._hidden(rtype, rid)
         self._audit(action=code, interaction=action, outcome="0", patient_id=pid, entity=raw)
         return self._mask(raw)
@@ -257,7 +286,9 @@ class Session:
         if rid is not None:
             current = self.sandbox.store.read(rtype, rid)
             if current is None or not self._decide("history", current, rtype).allowed:
-                self._audit(action="R", interaction="history", outcome="4", entity_ref=f"{rtype}/{rid}")
+                self._audit(
+                    action="R", interaction="history", outcome="4", entity_ref=f"{rtype}/{rid}"
+                )
                 raise self._hidden(rtype, rid)
         elif not self.sandbox.policy.can_type(self.context, "search", rtype).allowed:
             self._audit(action="E", interaction="history-type", outcome="4", query=rtype)
@@ -265,13 +296,23 @@ class Session:
         versions = self.sandbox.store.history(rtype, rid)
         out = [self._mask(v) for v in versions if self._decide("history", v, rtype).allowed]
         for pid in sorted({patient_of(v) or "" for v in out}) or [""]:
-            self._audit(action="R", interaction="history", outcome="0", patient_id=pid or None,
-                        entity_ref=f"{rtype}/{rid}" if rid else None, query=rtype)
+            self._audit(
+                action="R",
+                interaction="history",
+                outcome="0",
+                patient_id=pid or None,
+                entity_ref=f"{rtype}/{rid}" if rid else None,
+                query=rtype,
+            )
         return out
 
     # ------------------------------------------------------------------ search
-    def search(self, resource_type: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-               **kwargs: Any) -> SearchSet:
+    def search(
+        self,
+        resource_type: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> SearchSet:
         """A lazy search set; nothing runs until you iterate, ``fetch()`` or ``first()``.
 
         Parameters whose names are not Python identifiers (``name:exact``) go in ``params``.
@@ -309,7 +350,9 @@ class Session:
         count = getattr(query, "count", None)
         offset = getattr(query, "offset", 0) or 0
         candidates = self.sandbox.store.search(rtype, _without_paging(query))
-        visible = [r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed]
+        visible = [
+            r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed
+        ]
         page = visible[offset : offset + count if count is not None else None]
         included = []
         if getattr(query, "include", None) or getattr(query, "revinclude", None):
@@ -323,12 +366,18 @@ class Session:
                     included.append(inc)
         patients = sorted({patient_of(r) or "" for r in page + included})
         for pid in patients or [""]:
-            self._audit(action="E", interaction="search", outcome="0", patient_id=pid or None,
-                        query=f"{rtype}?{qtext}")
+            self._audit(
+                action="E",
+                interaction="search",
+                outcome="0",
+                patient_id=pid or None,
+                query=f"{rtype}?{qtext}",
+            )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
 
-    def find_patient(self, name: str | None = None, birthdate: str | None = None,
-                     identifier: str | None = None) -> list[dict[str, Any]]:
+    def find_patient(
+        self, name: str | None = None, birthdate: str | None = None, identifier: str | None = None
+    ) -> list[dict[str, Any]]:
         """Find patients by any of name (prefix of any part), birth date and identifier.
 
         >>> from ehr_sandbox.sandbox import Sandbox
@@ -345,7 +394,9 @@ class Session:
         if identifier:
             params.append(("identifier", str(identifier)))
         if not params:
-            raise ValidationError("Patient", "name|birthdate|identifier", "at least one search criterion")
+            raise ValidationError(
+                "Patient", "name|birthdate|identifier", "at least one search criterion"
+            )
         return self.search("Patient", params).fetch()
 
     # ------------------------------------------------------------------ writes
@@ -381,9 +432,14 @@ class Session:
         occurred: str | None = None,
         extra: list[dict[str, Any]] | None = None,
         label_change: bool = False,
+        keep_id: bool = False,
+        strict: bool = True,
+        provenance: bool = True,
     ) -> dict[str, Any]:
         if not isinstance(resource, dict):
-            raise ValidationError("resource", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__)
+            raise ValidationError(
+                "resource", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__
+            )
         rtype = resource.get("resourceType")
         _require_type(rtype)  # type: ignore[arg-type]
         if activity in ACTIVITIES_NEEDING_REASON:
@@ -392,8 +448,13 @@ class Session:
         ctx = self.context
         type_decision = policy.can_type(ctx, action, rtype)  # type: ignore[arg-type]
         if not type_decision.allowed:
-            self._audit(action="C" if action == "create" else "U", interaction=action, outcome="4",
-                        query=rtype, detail=type_decision.reason)
+            self._audit(
+                action="C" if action == "create" else "U",
+                interaction=action,
+                outcome="4",
+                query=rtype,
+                detail=type_decision.reason,
+            )
             raise AccessDenied(type_decision.reason)
         res = copy.deepcopy(resource)
         store = self.sandbox.store
@@ -404,45 +465,72 @@ class Session:
             if not rid:
                 raise ValidationError(str(rtype), "id", "the id of the resource to update")
             before = store.read(rtype, rid)  # type: ignore[arg-type]
-            if before is None or not self._decide("read", before, rtype).allowed:  # type: ignore[arg-type]
-                self._audit(action="U", interaction="update", outcome="4", entity_ref=f"{rtype}/{rid}")
+            see = "label" if label_change else "read"
+            if before is None or not self._decide(see, before, rtype).allowed:  # type: ignore[arg-type]
+                self._audit(
+                    action="U", interaction="update", outcome="4", entity_ref=f"{rtype}/{rid}"
+                )
                 raise self._hidden(rtype, rid)  # type: ignore[arg-type]
             expected = (res.get("meta") or {}).get("versionId")
             if not expected:
                 raise ValidationError(
-                    f"{rtype}/{rid}", "meta.versionId", "the version you read (it guards against overwriting "
-                    "someone else's change)",
+                    f"{rtype}/{rid}",
+                    "meta.versionId",
+                    "the version you read (it guards against overwriting someone else's change)",
                 )
-            if self.sandbox._is_signed(f"{rtype}/{rid}") and activity not in ("entered-in-error", "label"):
+            if self.sandbox._is_signed(f"{rtype}/{rid}") and activity not in (
+                "entered-in-error",
+                "label",
+            ):
                 raise AccessDenied(
                     f"{rtype}/{rid} is a signed note and cannot be edited; add an addendum instead "
                     "(session.addendum(ref, text)) so the signed original stays intact"
                 )
-        else:
+        elif not keep_id:
             res.pop("id", None)
         self._apply_labels(res, before, label_change)
         from ehr_sandbox.validation import check
 
-        check(res, exists=self.exists)
+        known = _references(before) if before is not None else frozenset()
+        # references already in the stored version were checked when it was written; only new
+        # ones must exist and be visible to this user
+        check(res, exists=lambda ref: ref in known or self.exists(ref), strict=strict)
         decision = self._decide(action, res, rtype, before=before)  # type: ignore[arg-type]
         if not decision.allowed:
-            self._audit(action="C" if action == "create" else "U", interaction=action, outcome="4",
-                        patient_id=patient_of(res), entity_ref=f"{rtype}/{res.get('id', '')}",
-                        detail=decision.reason)
+            self._audit(
+                action="C" if action == "create" else "U",
+                interaction=action,
+                outcome="4",
+                patient_id=patient_of(res),
+                entity_ref=f"{rtype}/{res.get('id', '')}",
+                detail=decision.reason,
+            )
             raise AccessDenied(decision.reason)
         with store.transaction():
-            saved = store.create(res) if action == "create" else store.update(res, expected_version=expected)
+            saved = (
+                store.create(res)
+                if action == "create"
+                else store.update(res, expected_version=expected)
+            )
             target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
-            self._record_provenance([target], activity, reason, occurred=occurred)
+            if provenance:
+                self._record_provenance([target], activity, reason, occurred=occurred)
             for more in extra or []:
                 store.create(more)
-        self._audit(action="C" if action == "create" else "U", interaction=action, outcome="0",
-                    patient_id=patient_of(saved), entity=saved)
+        self._audit(
+            action="C" if action == "create" else "U",
+            interaction=action,
+            outcome="0",
+            patient_id=patient_of(saved),
+            entity=saved,
+        )
         if rtype in ("Appointment", "Encounter", "Patient", "CareTeam"):
             self._relationships_changed()
         return self._mask(saved)
 
-    def _apply_labels(self, res: dict[str, Any], before: dict[str, Any] | None, label_change: bool) -> None:
+    def _apply_labels(
+        self, res: dict[str, Any], before: dict[str, Any] | None, label_change: bool
+    ) -> None:
         from ehr_sandbox.access import assign_labels
 
         meta = res.setdefault("meta", {})
@@ -452,12 +540,21 @@ class Session:
         # code lists can only raise them.
         if before is not None:
             meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
-        elif "security" in meta and self.user.role != "system":
-            meta["security"] = [s for s in meta["security"] if s.get("system") != CONFIDENTIALITY]
+        elif "security" in meta and self.user.role not in ("system", "privacy_officer"):
+            meta["security"] = [
+                s for s in meta["security"] if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
+            ]
         meta["security"] = assign_labels(res)
 
-    def _record_provenance(self, targets: list[str], activity: str, reason: str | None,
-                           *, occurred: str | None = None, signature: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _record_provenance(
+        self,
+        targets: list[str],
+        activity: str,
+        reason: str | None,
+        *,
+        occurred: str | None = None,
+        signature: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         prov = build_provenance(
             targets,
             recorded=instant(self.sandbox.clock.now()),
@@ -477,7 +574,9 @@ class Session:
 
         reason = _require_reason(reason, "entered-in-error")
         current = self.read(ref)
-        return self._write("update", entered_in_error_version(current), activity="entered-in-error", reason=reason)
+        return self._write(
+            "update", entered_in_error_version(current), activity="entered-in-error", reason=reason
+        )
 
     def correct(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
         """Correct a resource: status ``corrected``/``amended`` where the type has one; the old
@@ -492,7 +591,9 @@ class Session:
         from ehr_sandbox.records.editing import corrected_version
 
         reason = _require_reason(reason, "amend")
-        return self._write("update", corrected_version(resource, amended=True), activity="amend", reason=reason)
+        return self._write(
+            "update", corrected_version(resource, amended=True), activity="amend", reason=reason
+        )
 
     def addendum(self, note_ref: str, text: str, *, reason: str | None = None) -> dict[str, Any]:
         """Append to a note with a new DocumentReference (``relatesTo`` appends). The original,
@@ -502,10 +603,14 @@ class Session:
         if not text or not str(text).strip():
             raise ValidationError("DocumentReference", "content", "the addendum's text")
         original = self.read(note_ref)
-        doc = addendum_for(original, str(text), author=self.user.ref, when=instant(self.sandbox.clock.peek()))
+        doc = addendum_for(
+            original, str(text), author=self.user.ref, when=instant(self.sandbox.clock.peek())
+        )
         return self._write("create", doc, activity="addendum", reason=reason)
 
-    def late_entry(self, resource: dict[str, Any], *, event_time: str, reason: str) -> dict[str, Any]:
+    def late_entry(
+        self, resource: dict[str, Any], *, event_time: str, reason: str
+    ) -> dict[str, Any]:
         """Chart something that happened earlier: the event time is when it happened, the
         recorded time is now, and the resource is tagged as a late entry."""
         from ehr_sandbox.records.editing import late_entry_version
@@ -515,19 +620,36 @@ class Session:
         res = late_entry_version(resource, event_time=event_time, now=now)
         return self._write("create", res, activity="late-entry", reason=reason, occurred=event_time)
 
-    def update_address(self, patient_ref: str, address: dict[str, Any], *, reason: str,
-                       effective: str | None = None) -> dict[str, Any]:
+    def update_address(
+        self,
+        patient_ref: str,
+        address: dict[str, Any],
+        *,
+        reason: str,
+        effective: str | None = None,
+    ) -> dict[str, Any]:
         """Registration update: end-date the current home address and add the new one."""
         from ehr_sandbox.records.editing import with_new_address
 
         reason = _require_reason(reason, "registration-update")
         patient = self.read(patient_ref)
         day = effective or self.sandbox.clock.peek().date().isoformat()
-        return self._write("update", with_new_address(patient, address, day), activity="registration-update",
-                           reason=reason)
+        return self._write(
+            "update",
+            with_new_address(patient, address, day),
+            activity="registration-update",
+            reason=reason,
+        )
 
-    def update_coverage(self, patient_ref: str, coverage: dict[str, Any], *, reason: str,
-                        order: int = 1, effective: str | None = None) -> dict[str, Any]:
+    def update_coverage(
+        self,
+        patient_ref: str,
+        coverage: dict[str, Any],
+        *,
+        reason: str,
+        order: int = 1,
+        effective: str | None = None,
+    ) -> dict[str, Any]:
         """Registration update for insurance: add the new Coverage at ``order`` (1 = primary)
         and end-date the Coverage it replaces (never overwrite it)."""
         from ehr_sandbox.records.editing import new_coverage, replaced_coverage
@@ -535,15 +657,51 @@ class Session:
         reason = _require_reason(reason, "registration-update")
         patient = self.read(patient_ref)
         day = effective or self.sandbox.clock.peek().date().isoformat()
-        current = [c for c in self.search("Coverage", beneficiary=f"Patient/{patient['id']}").fetch()
-                   if c.get("status") == "active" and not (c.get("period") or {}).get("end")]
+        current = [
+            c
+            for c in self.search("Coverage", beneficiary=f"Patient/{patient['id']}").fetch()
+            if c.get("status") == "active" and not (c.get("period") or {}).get("end")
+        ]
         with self.sandbox.store.transaction():
             for old in current:
                 if int(old.get("order", 1)) == order:
-                    self._write("update", replaced_coverage(old, day), activity="registration-update",
-                                reason=reason)
-            return self._write("create", new_coverage(coverage, patient["id"], order, day),
-                               activity="registration-update", reason=reason)
+                    self._write(
+                        "update",
+                        replaced_coverage(old, day),
+                        activity="registration-update",
+                        reason=reason,
+                    )
+            return self._write(
+                "create",
+                new_coverage(coverage, patient["id"], order, day),
+                activity="registration-update",
+                reason=reason,
+            )
+
+    def relabel(
+        self, ref: str, confidentiality: str, *, reason: str, sensitivity: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Change a resource's security labels (privacy officer only; audited, with a reason).
+
+        ``confidentiality`` is one of U, L, M, N, R, V; ``sensitivity`` are v3-ActCode codes.
+        """
+        from ehr_sandbox.records.editing import relabeled
+
+        reason = _require_reason(reason, "label")
+        rtype, rid = split_ref(ref)
+        _require_type(rtype)
+        raw = self.sandbox.store.read(rtype, rid)
+        decision = self._decide("label", raw, rtype) if raw is not None else None
+        if raw is None or decision is None or not decision.allowed:
+            self._audit(action="U", interaction="label", outcome="4", entity_ref=f"{rtype}/{rid}")
+            if raw is not None and self.user.role != "privacy_officer":
+                raise AccessDenied(
+                    f"{self.user.role} may not change security labels: only the privacy officer can "
+                    "(labels decide who may see the data)"
+                )
+            raise self._hidden(rtype, rid)
+        new = relabeled(raw, confidentiality, sensitivity or [])
+        return self._write("update", new, activity="label", reason=reason, label_change=True)
 
     def provenance(self, ref: str) -> list[dict[str, Any]]:
         """Provenance records for a resource (any version), oldest first."""
@@ -569,10 +727,22 @@ class Session:
     def break_glass(self, patient: str | dict[str, Any], reason: str) -> None:
         """Emergency access to one patient for a limited time (physician or nurse, reason
         required). Audited as an emergency override and queued for the privacy officer."""
-        pid = patient["id"] if isinstance(patient, dict) else split_ref(patient)[1] if "/" in patient else patient
+        pid = (
+            patient["id"]
+            if isinstance(patient, dict)
+            else split_ref(patient)[1]
+            if "/" in patient
+            else patient
+        )
         reason = _require_reason(reason, "break-glass")
         if self.user.role not in ("physician", "nurse"):
-            self._audit(action="E", interaction="break-glass-start", outcome="4", patient_id=pid, detail=reason)
+            self._audit(
+                action="E",
+                interaction="break-glass-start",
+                outcome="4",
+                patient_id=pid,
+                detail=reason,
+            )
             raise AccessDenied(
                 f"{self.user.role} may not break the glass: only a physician or nurse treating an "
                 "emergency can, and every use is reviewed by the privacy officer"
@@ -606,7 +776,13 @@ class Session:
                 patients.add(patient_of(r) or "")
                 yield policy.mask(ctx, r)
         for pid in sorted(patients) or [""]:
-            self._audit(action="E", interaction="report", outcome="0", patient_id=pid or None, query=resource_type)
+            self._audit(
+                action="E",
+                interaction="report",
+                outcome="0",
+                patient_id=pid or None,
+                query=resource_type,
+            )
 
     @property
     def reference_date(self) -> Any:
@@ -617,7 +793,9 @@ class Session:
         """The audit trail, for roles that may read it (privacy officer). Reading it is audited."""
         if not self.sandbox.policy.can_type(self.context, "read", "AuditEvent").allowed:
             self._audit(action="R", interaction="audit-read", outcome="4", query="AuditEvent")
-            raise AccessDenied(f"{self.user.role} may not read the audit trail; the privacy officer can")
+            raise AccessDenied(
+                f"{self.user.role} may not read the audit trail; the privacy officer can"
+            )
         self._audit(action="R", interaction="audit-read", outcome="0", query="AuditEvent")
         return self.sandbox.audit.events()
 
@@ -648,7 +826,9 @@ class Session:
 
         return import_paths(self, paths)
 
-    def export(self, out_dir: str, *, format: str = "ndjson", types: Iterable[str] | None = None) -> dict[str, int]:
+    def export(
+        self, out_dir: str, *, format: str = "ndjson", types: Iterable[str] | None = None
+    ) -> dict[str, int]:
         """Export what this session may read as Bulk NDJSON or Bundles; bulk export needs a
         ``system/`` scope or a staff role that may export."""
         from ehr_sandbox.records.bundles import export_session
@@ -663,6 +843,21 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.user.username} ({self.user.role})>"
+
+
+def _references(resource: Any) -> frozenset[str]:
+    found: set[str] = set()
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                found.add(ref)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(found)
 
 
 def _chained_types(query: Any) -> list[str]:

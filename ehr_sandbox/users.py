@@ -104,7 +104,11 @@ def staff_from_practice(resources: Iterable[dict[str, Any]]) -> list[User]:
     users = []
     for pid, prac in practitioners.items():
         username = next(
-            (i.get("value") for i in prac.get("identifier", []) if i.get("system") == USERNAME_SYSTEM),
+            (
+                i.get("value")
+                for i in prac.get("identifier", [])
+                if i.get("system") == USERNAME_SYSTEM
+            ),
             None,
         )
         role = roles.get(pid)

@@ -10,7 +10,16 @@ import pytest
 from ehr_sandbox.errors import AccessDenied, ConflictError, NotFound, SearchError, ValidationError
 from ehr_sandbox.sandbox import Sandbox
 
-ROLES = {"front_desk", "medical_assistant", "nurse", "physician", "billing", "privacy_officer", "instructor", "admin"}
+ROLES = {
+    "front_desk",
+    "medical_assistant",
+    "nurse",
+    "physician",
+    "billing",
+    "privacy_officer",
+    "instructor",
+    "admin",
+}
 LOINC = "http://loinc.org"
 
 
@@ -34,12 +43,25 @@ def _heart_rate(pid: str, value: float = 72) -> dict:
     return {
         "resourceType": "Observation",
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "vital-signs"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
         "code": {"coding": [{"system": LOINC, "code": "8867-4", "display": "Heart rate"}]},
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": "2026-01-01T09:00:00+00:00",
-        "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+        "valueQuantity": {
+            "value": value,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
     }
 
 
@@ -98,10 +120,14 @@ def test_every_write_records_provenance_with_author(fresh: Sandbox) -> None:
 def test_entered_in_error_keeps_the_original(fresh: Sandbox) -> None:
     s = fresh.login("dr.patel")
     obs = s.create(_heart_rate(_my_patient(s)["id"]))
-    voided = s.mark_entered_in_error(f"Observation/{obs['id']}", reason="charted on the wrong patient")
+    voided = s.mark_entered_in_error(
+        f"Observation/{obs['id']}", reason="charted on the wrong patient"
+    )
     assert voided["status"] == "entered-in-error"
     assert s.vread("Observation", obs["id"], "1")["status"] == "final"
-    reasons = [p.get("reason", [{}])[0].get("text") for p in s.provenance(f"Observation/{obs['id']}")]
+    reasons = [
+        p.get("reason", [{}])[0].get("text") for p in s.provenance(f"Observation/{obs['id']}")
+    ]
     assert "charted on the wrong patient" in reasons
 
 
@@ -127,12 +153,24 @@ def test_correction_sets_status_and_keeps_old_value(fresh: Sandbox) -> None:
 def test_signed_note_cannot_be_edited_but_takes_an_addendum(fresh: Sandbox) -> None:
     s = fresh.login("dr.patel")
     pid = _my_patient(s)["id"]
-    note = s.create({
-        "resourceType": "DocumentReference", "status": "current",
-        "type": {"coding": [{"system": LOINC, "code": "11506-3", "display": "Progress note"}]},
-        "subject": {"reference": f"Patient/{pid}"}, "date": "2026-01-01T09:00:00+00:00",
-        "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(b"Well.").decode()}}],
-    })
+    note_type = fresh.system_session().search("DocumentReference").first()["type"]
+    note = s.create(
+        {
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "type": note_type,
+            "subject": {"reference": f"Patient/{pid}"},
+            "date": "2026-01-01T09:00:00+00:00",
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain",
+                        "data": base64.b64encode(b"Well.").decode(),
+                    }
+                }
+            ],
+        }
+    )
     ref = f"DocumentReference/{note['id']}"
     s.sign(ref)
     assert s.verify_signature(ref)
@@ -155,7 +193,9 @@ def test_only_physicians_sign(fresh: Sandbox) -> None:
 def test_late_entry_keeps_event_and_recorded_times_apart(fresh: Sandbox) -> None:
     s = fresh.login("dr.patel")
     pid = _my_patient(s)["id"]
-    res = s.late_entry(_heart_rate(pid), event_time="2025-12-31T15:30:00+00:00", reason="phone call yesterday")
+    res = s.late_entry(
+        _heart_rate(pid), event_time="2025-12-31T15:30:00+00:00", reason="phone call yesterday"
+    )
     assert res["effectiveDateTime"] == "2025-12-31T15:30:00+00:00"
     assert any(t["code"] == "late-entry" for t in res["meta"]["tag"])
     prov = s.provenance(f"Observation/{res['id']}")[0]
@@ -167,9 +207,11 @@ def test_registration_update_end_dates_the_old_address(fresh: Sandbox) -> None:
     s = fresh.login("fd.smith")
     patient = s.search("Patient").first()
     old_lines = [a.get("line") for a in patient.get("address", [])]
-    new = s.update_address(f"Patient/{patient['id']}", {"line": ["9 New Street"], "city": "Springfield",
-                                                          "state": "MA", "postalCode": "01101"},
-                           reason="patient moved")
+    new = s.update_address(
+        f"Patient/{patient['id']}",
+        {"line": ["9 New Street"], "city": "Springfield", "state": "MA", "postalCode": "01101"},
+        reason="patient moved",
+    )
     assert new["address"][-1]["line"] == ["9 New Street"]
     assert new["address"][-1]["period"]["start"] == fresh.reference_date.isoformat()
     ended = [a for a in new["address"][:-1] if a.get("period", {}).get("end")]
@@ -198,7 +240,9 @@ def test_hidden_read_looks_like_absent(sb: Sandbox) -> None:
         front.read("Observation", obs["id"])
     with pytest.raises(NotFound) as absent:
         front.read("Observation", "does-not-exist")
-    assert str(hidden.value).replace(obs["id"], "X") == str(absent.value).replace("does-not-exist", "X")
+    assert str(hidden.value).replace(obs["id"], "X") == str(absent.value).replace(
+        "does-not-exist", "X"
+    )
 
 
 def test_denials_are_audited_and_chain_verifies(fresh: Sandbox) -> None:

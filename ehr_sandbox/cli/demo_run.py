@@ -7,12 +7,31 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-DEMO_REPORT = "problem-list"
+DEMO_REPORT = "problem_list"
 CLINIC_TYPES = (
-    "Organization", "Location", "Practitioner", "PractitionerRole", "Schedule", "Slot", "Patient",
-    "Encounter", "Observation", "Condition", "AllergyIntolerance", "MedicationRequest",
-    "MedicationAdministration", "Immunization", "Procedure", "ServiceRequest", "Specimen",
-    "DiagnosticReport", "DocumentReference", "Appointment", "Coverage", "Claim", "ClaimResponse",
+    "Organization",
+    "Location",
+    "Practitioner",
+    "PractitionerRole",
+    "Schedule",
+    "Slot",
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Immunization",
+    "Procedure",
+    "ServiceRequest",
+    "Specimen",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Appointment",
+    "Coverage",
+    "Claim",
+    "ClaimResponse",
     "Provenance",
 )
 
@@ -40,8 +59,10 @@ def run_demo(*, patients: int, seed: int, console: Console | None = None) -> Non
     ok = sb.audit.verify()
     con.print(f"Audit trail: {sb.audit.count()} events, chain verifies: [bold]{ok.ok}[/bold]")
     con.rule()
-    con.print("Next: [bold]ehr-sandbox exercises list[/bold], or in Python: "
-              "[bold]from ehr_sandbox import Sandbox; sb = Sandbox.generate()[/bold]")
+    con.print(
+        "Next: [bold]ehr-sandbox exercises list[/bold], or in Python: "
+        "[bold]from ehr_sandbox import Sandbox; sb = Sandbox.generate()[/bold]"
+    )
 
 
 def _show_holdings(con: Console, sb: object) -> None:
@@ -79,26 +100,39 @@ def _show_chart(con: Console, sb: object) -> None:
         return
     name = patient["name"][0]
     who = " ".join([*name.get("given", []), name.get("family", "")])
-    con.print(f"\n[bold]dr.patel[/bold] opens the chart of [bold]{who}[/bold] (born {patient.get('birthDate')}):")
+    con.print(
+        f"\n[bold]dr.patel[/bold] opens the chart of [bold]{who}[/bold] (born {patient.get('birthDate')}):"
+    )
     problems = session.search("Condition", patient=f"Patient/{patient['id']}").fetch()
     for c in problems[:8]:
         coding = (c.get("code") or {}).get("coding", [{}])[0]
         con.print(f"  problem: {coding.get('display', '?')} ({coding.get('code', '')})")
-    bps = session.search("Observation", patient=f"Patient/{patient['id']}", code="http://loinc.org|85354-9")
+    bps = session.search(
+        "Observation", patient=f"Patient/{patient['id']}", code="http://loinc.org|85354-9"
+    )
     latest = bps.sort("-date").first()
     if latest:
-        parts = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in latest.get("component", [])}
-        con.print(f"  latest BP: {parts.get('8480-6')}/{parts.get('8462-4')} mmHg on {latest.get('effectiveDateTime', '')[:10]}")
+        parts = {
+            c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"]
+            for c in latest.get("component", [])
+        }
+        con.print(
+            f"  latest BP: {parts.get('8480-6')}/{parts.get('8462-4')} mmHg on {latest.get('effectiveDateTime', '')[:10]}"
+        )
     front = sb.login("fd.smith")  # type: ignore[attr-defined]
     hidden = front.search("Observation", patient=f"Patient/{patient['id']}").count()
-    con.print(f"  the front desk, asking for the same Observations, sees {hidden} (minimum necessary).")
+    con.print(
+        f"  the front desk, asking for the same Observations, sees {hidden} (minimum necessary)."
+    )
 
 
 def _show_report(con: Console, sb: object) -> None:
     session = sb.login("dr.patel")  # type: ignore[attr-defined]
     report = session.reports.run(DEMO_REPORT)
     frame = report.to_pandas()
-    con.print(f"\nReport [bold]{DEMO_REPORT}[/bold] as dr.patel: {len(frame)} rows; the SQL it ran:")
+    con.print(
+        f"\nReport [bold]{DEMO_REPORT}[/bold] as dr.patel: {len(frame)} rows; the SQL it ran:"
+    )
     con.print(report.sql.strip().splitlines()[0] + " ...")
 
 
@@ -109,5 +143,7 @@ def _show_exercise(con: Console) -> None:
     con.print(f"\n{len(ids)} exercises grade themselves, e.g. {', '.join(ids[:3])}.")
     att = exercises.start(ids[0], student="demo-student")
     result = att.check()
-    con.print(f"Before doing anything, '{ids[0]}' scores {result.score}/{result.max_score}; "
-              "att.hint() and att.instructions tell the student what to do.")
+    con.print(
+        f"Before doing anything, '{ids[0]}' scores {result.score}/{result.max_score}; "
+        "att.hint() and att.instructions tell the student what to do."
+    )

@@ -60,7 +60,11 @@ EVENT_TIME_FIELD = {
     "Encounter": "period",
 }
 
-_RECORDED_FIELD = {"Observation": "issued", "Immunization": "recorded", "DiagnosticReport": "issued"}
+_RECORDED_FIELD = {
+    "Observation": "issued",
+    "Immunization": "recorded",
+    "DiagnosticReport": "issued",
+}
 
 
 def entered_in_error_version(resource: dict[str, Any]) -> dict[str, Any]:
@@ -75,13 +79,20 @@ def entered_in_error_version(resource: dict[str, Any]) -> dict[str, Any]:
     res = copy.deepcopy(resource)
     if rtype in _VERIFICATION:
         res["verificationStatus"] = {
-            "coding": [{"system": _VERIFICATION[rtype], "code": "entered-in-error", "display": "Entered in Error"}]
+            "coding": [
+                {
+                    "system": _VERIFICATION[rtype],
+                    "code": "entered-in-error",
+                    "display": "Entered in Error",
+                }
+            ]
         }
         res.pop("clinicalStatus", None)
         return res
     if rtype not in _STATUS_FIELD:
         raise ValidationError(
-            rtype, "status",
+            rtype,
+            "status",
             f"a clinical resource type that has an entered-in-error status; a {rtype} is corrected or merged, never voided",
         )
     res[_STATUS_FIELD[rtype]] = "entered-in-error"
@@ -105,7 +116,9 @@ def corrected_version(resource: dict[str, Any], *, amended: bool = False) -> dic
     return res
 
 
-def addendum_for(original: dict[str, Any], text: str, *, author: str | None, when: str) -> dict[str, Any]:
+def addendum_for(
+    original: dict[str, Any], text: str, *, author: str | None, when: str
+) -> dict[str, Any]:
     """A new DocumentReference that appends ``text`` to ``original``.
 
     >>> note = {"resourceType": "DocumentReference", "id": "n1", "status": "current",
@@ -118,7 +131,8 @@ def addendum_for(original: dict[str, Any], text: str, *, author: str | None, whe
 
     if original.get("resourceType") != "DocumentReference":
         raise ValidationError(
-            f"{original.get('resourceType')}/{original.get('id')}", "resourceType",
+            f"{original.get('resourceType')}/{original.get('id')}",
+            "resourceType",
             "a DocumentReference (addenda append to notes)",
         )
     doc: dict[str, Any] = {
@@ -129,10 +143,17 @@ def addendum_for(original: dict[str, Any], text: str, *, author: str | None, whe
         "subject": copy.deepcopy(original["subject"]),
         "date": when,
         "description": "Addendum",
-        "relatesTo": [{"code": "appends", "target": {"reference": f"DocumentReference/{original['id']}"}}],
+        "relatesTo": [
+            {"code": "appends", "target": {"reference": f"DocumentReference/{original['id']}"}}
+        ],
         "content": [
-            {"attachment": {"contentType": "text/plain; charset=utf-8",
-                            "data": base64.b64encode(text.encode()).decode(), "title": "Addendum"}}
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(text.encode()).decode(),
+                    "title": "Addendum",
+                }
+            }
         ],
     }
     if author:
@@ -144,7 +165,9 @@ def addendum_for(original: dict[str, Any], text: str, *, author: str | None, whe
     return doc
 
 
-def late_entry_version(resource: dict[str, Any], *, event_time: str, now: datetime) -> dict[str, Any]:
+def late_entry_version(
+    resource: dict[str, Any], *, event_time: str, now: datetime
+) -> dict[str, Any]:
     """Tag a resource as a late entry with its event time; the recorded time is ``now``.
 
     >>> from datetime import UTC
@@ -160,12 +183,20 @@ def late_entry_version(resource: dict[str, Any], *, event_time: str, now: dateti
     try:
         event = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
-        raise ValidationError(rtype, "event_time", "an ISO date-time with offset", found=event_time) from None
+        raise ValidationError(
+            rtype, "event_time", "an ISO date-time with offset", found=event_time
+        ) from None
     if event.tzinfo is None:
-        raise ValidationError(rtype, "event_time", "an ISO date-time with a time-zone offset", found=event_time)
+        raise ValidationError(
+            rtype, "event_time", "an ISO date-time with a time-zone offset", found=event_time
+        )
     if event > now:
-        raise ValidationError(rtype, "event_time", "a time in the past (a late entry records something that already happened)",
-                              found=event_time)
+        raise ValidationError(
+            rtype,
+            "event_time",
+            "a time in the past (a late entry records something that already happened)",
+            found=event_time,
+        )
     field = EVENT_TIME_FIELD.get(rtype)
     if field == "period":
         res["period"] = {**res.get("period", {}), "start": event_time}
@@ -188,8 +219,12 @@ def with_new_address(patient: dict[str, Any], address: dict[str, Any], day: str)
     >>> [(a["line"][0], a.get("use"), a["period"]) for a in q["address"]]
     [('1 Old Rd', 'old', {'end': '2026-01-05'}), ('2 New St', 'home', {'start': '2026-01-05'})]
     """
-    if not isinstance(address, dict) or not (address.get("line") or address.get("city") or address.get("postalCode")):
-        raise ValidationError("Patient", "address", "an Address with at least line, city or postalCode", found=address)
+    if not isinstance(address, dict) or not (
+        address.get("line") or address.get("city") or address.get("postalCode")
+    ):
+        raise ValidationError(
+            "Patient", "address", "an Address with at least line, city or postalCode", found=address
+        )
     res = copy.deepcopy(patient)
     kept = []
     for a in res.get("address", []):
@@ -220,9 +255,13 @@ def new_coverage(coverage: dict[str, Any], patient_id: str, order: int, day: str
     ({'reference': 'Patient/p1'}, 1, 'active')
     """
     if not isinstance(coverage, dict) or not coverage.get("payor"):
-        raise ValidationError("Coverage", "payor", "at least one payor (the insurer's Organization or a display)")
+        raise ValidationError(
+            "Coverage", "payor", "at least one payor (the insurer's Organization or a display)"
+        )
     if order not in (1, 2, 3):
-        raise ValidationError("Coverage", "order", "1 (primary), 2 (secondary) or 3 (tertiary)", found=order)
+        raise ValidationError(
+            "Coverage", "order", "1 (primary), 2 (secondary) or 3 (tertiary)", found=order
+        )
     res = copy.deepcopy(coverage)
     res["resourceType"] = "Coverage"
     res.pop("id", None)
@@ -230,4 +269,41 @@ def new_coverage(coverage: dict[str, Any], patient_id: str, order: int, day: str
     res["beneficiary"] = {"reference": f"Patient/{patient_id}"}
     res["order"] = order
     res["period"] = {**res.get("period", {}), "start": res.get("period", {}).get("start", day)}
+    return res
+
+
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONFIDENTIALITY_CODES = ("U", "L", "M", "N", "R", "V")
+
+
+def relabeled(
+    resource: dict[str, Any], confidentiality: str, sensitivity: list[str]
+) -> dict[str, Any]:
+    """The resource with exactly one confidentiality code and the given sensitivity codes.
+
+    >>> r = relabeled({"resourceType": "Observation", "meta": {"security": [
+    ...     {"system": CONFIDENTIALITY_SYSTEM, "code": "N"}]}}, "R", ["HIV"])
+    >>> [s["code"] for s in r["meta"]["security"]]
+    ['R', 'HIV']
+    """
+    if confidentiality not in CONFIDENTIALITY_CODES:
+        raise ValidationError(
+            f"{resource.get('resourceType')}/{resource.get('id')}",
+            "meta.security",
+            f"a confidentiality code, one of {', '.join(CONFIDENTIALITY_CODES)}",
+            found=confidentiality,
+        )
+    res = copy.deepcopy(resource)
+    meta = res.setdefault("meta", {})
+    others = [
+        s
+        for s in meta.get("security", [])
+        if s.get("system") not in (CONFIDENTIALITY_SYSTEM, ACT_CODE_SYSTEM)
+    ]
+    meta["security"] = [
+        {"system": CONFIDENTIALITY_SYSTEM, "code": confidentiality},
+        *({"system": ACT_CODE_SYSTEM, "code": c} for c in sensitivity),
+        *others,
+    ]
     return res

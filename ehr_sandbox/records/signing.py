@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import AccessDenied, NotFound, ValidationError
@@ -31,25 +32,40 @@ def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
     from ehr_sandbox.session import split_ref
 
     if session.user.role not in SIGNING_ROLES:
-        raise AccessDenied(f"{session.user.role} may not sign notes: a physician signs (authenticates) the note")
+        raise AccessDenied(
+            f"{session.user.role} may not sign notes: a physician signs (authenticates) the note"
+        )
     rtype, rid = split_ref(note_ref)
     if rtype != "DocumentReference":
-        raise ValidationError(note_ref, "resourceType", "a DocumentReference (notes are what gets signed)")
+        raise ValidationError(
+            note_ref, "resourceType", "a DocumentReference (notes are what gets signed)"
+        )
     session.read(rtype, rid)  # checked and audited read
     raw = session.sandbox.store.read(rtype, rid)
     if raw is None:
         raise NotFound(f"{note_ref} was not found")
-    signed = session.sandbox.store.meta_get("signed_notes", {})
+    signed = session.sandbox.private.get("signed_notes", {})
     if f"{rtype}/{rid}" in signed:
-        raise ValidationError(note_ref, "signature", "an unsigned note (this one is already signed)")
+        raise ValidationError(
+            note_ref, "signature", "an unsigned note (this one is already signed)"
+        )
     when = instant(session.sandbox.clock.peek())
-    signature = sign_resource(raw, signing_key(session, session.user.username), who=session.user.ref or "", when=when)
+    key = signing_key(session, session.user.username)
+    signature = sign_resource(raw, key, who=session.user.ref or "", when=when)
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     version = raw["meta"]["versionId"]
     store = session.sandbox.store
     with store.transaction():
-        prov = session._record_provenance([f"{rtype}/{rid}/_history/{version}"], "sign", None, signature=signature)
-        signed[f"{rtype}/{rid}"] = {"version": version, "provenance": prov["id"], "signer": session.user.username}
-        store.meta_set("signed_notes", signed)
+        prov = session._record_provenance(
+            [f"{rtype}/{rid}/_history/{version}"], "sign", None, signature=signature
+        )
+        signed[f"{rtype}/{rid}"] = {
+            "version": version,
+            "provenance": prov["id"],
+            "signer": session.user.username,
+            "public_key": public,
+        }
+        session.sandbox.private.set("signed_notes", signed)
     session._audit(action="U", interaction="sign", outcome="0", entity=raw)
     return prov
 
@@ -61,12 +77,13 @@ def verify_note(session: Session, note_ref: str) -> bool:
 
     rtype, rid = split_ref(note_ref)
     session.read(rtype, rid)
-    info = session.sandbox.store.meta_get("signed_notes", {}).get(f"{rtype}/{rid}")
+    info = session.sandbox.private.get("signed_notes", {}).get(f"{rtype}/{rid}")
     if info is None:
         return False
     prov = session.sandbox.store.read("Provenance", info["provenance"])
     raw = session.sandbox.store.read(rtype, rid)
     if prov is None or raw is None:
         return False
-    public = signing_key(session, info["signer"]).public_key()
+    # the public key kept at signing time: signatures outlive key rotation
+    public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(info["public_key"]))
     return bool(verify_signature(raw, prov["signature"][0], public))

@@ -1,0 +1,274 @@
+"""Bundles through the Session: transactions (all or nothing), batches (entry by entry),
+imports of Bundles and Bulk NDJSON, and exports of what the session may read.
+
+Planning (``urn:uuid``, conditional and contained references) is :mod:`ehr_sandbox.bundles`;
+this module runs each planned write through the session's checks, so every entry is
+validated, access-checked, labelled, given Provenance and audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ehr_sandbox.errors import AccessDenied, ConflictError, NotFound, SandboxError, ValidationError
+
+if TYPE_CHECKING:
+    from ehr_sandbox.session import Session
+
+_STATUS = (
+    (AccessDenied, "403 Forbidden"),
+    (NotFound, "404 Not Found"),
+    (ConflictError, "409 Conflict"),
+    (ValidationError, "400 Bad Request"),
+)
+
+
+def _visible_exists(session: Session):
+    def exists(rtype: str, rid: str) -> bool:
+        return session.exists(f"{rtype}/{rid}")
+
+    return exists
+
+
+def _visible_finder(session: Session):
+    from urllib.parse import parse_qsl
+
+    def find(rtype: str, query: str) -> list[str]:
+        return [
+            r["id"] for r in session.search(rtype, parse_qsl(query, keep_blank_values=True)).fetch()
+        ]
+
+    return find
+
+
+def _status_of(exc: BaseException) -> str:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return "500 Internal Server Error"
+
+
+def _outcome(exc: BaseException) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": str(exc)}],
+    }
+
+
+def _batch_entry(session: Session, entry: dict[str, Any]) -> dict[str, Any]:
+    request = entry.get("request") or {}
+    method = str(request.get("method", "")).upper()
+    url = str(request.get("url", ""))
+    try:
+        if method == "GET":
+            if "?" in url:
+                from urllib.parse import parse_qsl
+
+                rtype, query = url.split("?", 1)
+                found = session.search(rtype, parse_qsl(query, keep_blank_values=True)).bundle()
+                return {"resource": found, "response": {"status": "200 OK"}}
+            return {"resource": session.read(url), "response": {"status": "200 OK"}}
+        if method == "POST":
+            saved = session.create(entry.get("resource") or {})
+            return {
+                "resource": saved,
+                "response": {
+                    "status": "201 Created",
+                    "location": f"{saved['resourceType']}/{saved['id']}/_history/1",
+                },
+            }
+        if method == "PUT":
+            saved = session.update(entry.get("resource") or {})
+            return {"resource": saved, "response": {"status": "200 OK"}}
+        raise ValidationError("Bundle.entry", "request.method", "GET, POST or PUT", found=method)
+    except SandboxError as exc:
+        return {"response": {"status": _status_of(exc), "outcome": _outcome(exc)}}
+
+
+def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
+    """Run a ``batch`` (each entry on its own) or a ``transaction`` (all or nothing).
+
+    A transaction entry that fails rolls every entry back and raises the entry's error,
+    prefixed with ``Bundle.entry[i]``.
+    """
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise ValidationError("Bundle", "resourceType", "a Bundle")
+    if bundle.get("type") == "batch":
+        entries = [_batch_entry(session, e) for e in bundle.get("entry", [])]
+        return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+    from ehr_sandbox.bundles import plan_bundle, transaction_response
+
+    plan = plan_bundle(bundle, exists=_visible_exists(session), find=_visible_finder(session))
+    results = _apply_checked(session, plan, activity="create")
+    return transaction_response(plan, results)
+
+
+def _apply_checked(
+    session: Session,
+    plan: list[Any],
+    *,
+    activity: str,
+    strict: bool = True,
+    provenance_per_write: bool = True,
+) -> list[dict[str, Any]]:
+    store = session.sandbox.store
+    results: list[dict[str, Any]] = []
+    current = None
+    try:
+        with store.transaction():
+            for w in plan:
+                current = w
+                if w.action == "create":
+                    results.append(
+                        session._write(
+                            "create",
+                            w.resource,
+                            activity=activity,
+                            keep_id=True,
+                            strict=strict,
+                            provenance=provenance_per_write,
+                        )
+                    )
+                elif w.action == "update":
+                    res = dict(w.resource)
+                    if w.expected_version:
+                        res["meta"] = {**res.get("meta", {}), "versionId": w.expected_version}
+                    elif (found := store.read(res["resourceType"], res["id"])) is not None:
+                        res["meta"] = {
+                            **res.get("meta", {}),
+                            "versionId": found["meta"]["versionId"],
+                        }
+                    results.append(
+                        session._write(
+                            "update",
+                            res,
+                            activity="update",
+                            strict=strict,
+                            provenance=provenance_per_write,
+                        )
+                    )
+                else:
+                    results.append(session.read(w.ref))
+            if not provenance_per_write and results:
+                targets = [
+                    f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}"
+                    for r in results
+                    if r.get("meta", {}).get("versionId")
+                ]
+                session._record_provenance(targets, activity, None)
+    except SandboxError as exc:
+        where = f"Bundle.entry[{current.entry_index}]" if current is not None else "Bundle"
+        session._audit(action="C", interaction="transaction", outcome="8", detail=f"{where}: {exc}")
+        raise _with_entry(exc, where) from exc
+    return results
+
+
+def _with_entry(exc: SandboxError, where: str) -> SandboxError:
+    if isinstance(exc, ValidationError):
+        err = ValidationError(
+            f"{where} {exc.resource}", exc.path, exc.expected, found=exc.found, why=exc.why
+        )
+        err.errors = exc.errors
+        return err
+    if isinstance(exc, ConflictError):
+        return exc
+    return type(exc)(f"{where}: {exc}")
+
+
+def import_paths(session: Session, paths: Iterable[str | Path]) -> dict[str, int]:
+    """Import Bundle files (``.json``), NDJSON files and directories of NDJSON, in order.
+
+    Each file is one all-or-nothing transaction with one Provenance for its resources.
+    """
+    from ehr_sandbox.bundles import (
+        plan_bundle,
+        plan_resources,
+        read_bundle_file,
+        read_ndjson_dir,
+        read_ndjson_file,
+    )
+
+    counts: dict[str, int] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            plan = plan_resources(
+                read_ndjson_dir(path),
+                exists=_visible_exists(session),
+                find=_visible_finder(session),
+                label=path.name,
+            )
+        elif path.suffix == ".ndjson":
+            plan = plan_resources(
+                read_ndjson_file(path),
+                exists=_visible_exists(session),
+                find=_visible_finder(session),
+                label=path.name,
+            )
+        elif path.is_file():
+            plan = plan_bundle(
+                read_bundle_file(path),
+                exists=_visible_exists(session),
+                find=_visible_finder(session),
+            )
+        else:
+            raise NotFound(f"nothing to import at {path.name!r}")
+        results = _apply_checked(
+            session, plan, activity="import", strict=False, provenance_per_write=False
+        )
+        for w, r in zip(plan, results, strict=True):
+            if w.action != "exists":
+                counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def export_session(
+    session: Session,
+    out_dir: str | Path,
+    *,
+    format: str = "ndjson",
+    types: Iterable[str] | None = None,
+) -> dict[str, int]:
+    """Export what the session may read: Bulk NDJSON (one file per type) or one Bundle per patient."""
+    from ehr_sandbox.access import patient_of
+    from ehr_sandbox.bundles import export_bundles, export_ndjson
+    from ehr_sandbox.records.research import EXPORT_TYPES
+
+    if format not in ("ndjson", "bundle"):
+        raise ValidationError("export", "format", "ndjson or bundle", found=format)
+    wanted = (
+        list(types)
+        if types is not None
+        else [
+            *EXPORT_TYPES,
+            "Organization",
+            "Practitioner",
+            "Location",
+            "PractitionerRole",
+            "Appointment",
+            "ClaimResponse",
+            "Provenance",
+        ]
+    )
+    policy = session.sandbox.policy
+    denied = [t for t in wanted if not policy.can_type(session.context, "export", t).allowed]
+    if denied:
+        reason = policy.can_type(session.context, "export", denied[0]).reason
+        session._audit(action="E", interaction="export", outcome="4", query=",".join(denied))
+        raise AccessDenied(reason or f"{session.user.role} may not export {denied[0]}")
+    by_type = {t: list(session.resources(t)) for t in wanted}
+    by_type = {t: rs for t, rs in by_type.items() if rs}
+    if format == "ndjson":
+        export_ndjson(by_type, out_dir)
+    else:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for rs in by_type.values():
+            for r in rs:
+                groups.setdefault(
+                    f"patient-{patient_of(r)}" if patient_of(r) else "shared", []
+                ).append(r)
+        export_bundles(groups, out_dir, bundle_type="collection")
+    session._audit(action="E", interaction="export", outcome="0", query=",".join(sorted(by_type)))
+    return {t: len(rs) for t, rs in sorted(by_type.items())}

@@ -1,0 +1,61 @@
+"""A HIPAA Safe Harbor research export, run as a Session.
+
+Who may run it is the policy's decision (action ``deidentify``); what leaves is what
+:mod:`ehr_sandbox.deid` keeps. The surrogate map stays inside the sandbox (access-controlled),
+never in the export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ehr_sandbox.errors import AccessDenied
+
+if TYPE_CHECKING:
+    from ehr_sandbox.session import Session
+
+EXPORT_TYPES = (
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "AllergyIntolerance",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "Immunization",
+    "Procedure",
+    "DiagnosticReport",
+    "ServiceRequest",
+    "Specimen",
+    "DocumentReference",
+    "Claim",
+    "Coverage",
+)
+"""Resource types a research export carries (practice staff and audit data never leave)."""
+
+
+def deidentified_export(session: Session, out_dir: str) -> dict[str, int]:
+    """De-identify what the session's role may export for research; write Bulk NDJSON.
+
+    Returns counts by type.
+    """
+    from ehr_sandbox.bundles import export_ndjson
+    from ehr_sandbox.deid import deidentify
+
+    decision = session.sandbox.policy.can_type(session.context, "deidentify", "Patient")
+    if not decision.allowed:
+        session._audit(action="E", interaction="deidentify", outcome="4", query="$deidentify")
+        raise AccessDenied(decision.reason or f"{session.user.role} may not make a research export")
+    source = session.sandbox.store
+    resources = [r for rtype in EXPORT_TYPES for r in source.iter_type(rtype)]
+    result = deidentify(resources, reference_date=session.sandbox.reference_date)
+    by_type: dict[str, list[dict]] = {}
+    for r in result.resources:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    export_ndjson(by_type, out)
+    session.sandbox.private.set("deid_surrogates", result.surrogate_map)
+    session._audit(action="E", interaction="deidentify", outcome="0", query="$deidentify")
+    return {k: len(v) for k, v in sorted(by_type.items())}

@@ -1,0 +1,95 @@
+"""Encryption at rest, end to end: a file sandbox with a key or passphrase leaks nothing."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ehr_sandbox.errors import CryptoError
+from ehr_sandbox.sandbox import Sandbox
+
+
+def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
+    """Names, identifiers and values of the patients, as they would appear in plaintext."""
+    found: set[str] = set()
+    sys = sb.system_session()
+    for p in sys.search("Patient").fetch():
+        for n in p.get("name", []):
+            found.update(x for x in [n.get("family"), *n.get("given", [])] if x and len(x) >= 4)
+        found.update(i["value"] for i in p.get("identifier", []) if len(i.get("value", "")) >= 5)
+        found.update(t["value"] for t in p.get("telecom", []) if t.get("value"))
+        for a in p.get("address", []):
+            found.update(line for line in a.get("line", []) if len(line) >= 6)
+    for o in sys.search("Observation").limit(limit).fetch():
+        q = o.get("valueQuantity")
+        if q and isinstance(q.get("value"), float):
+            found.add(f'"value":{q["value"]}')
+    return {n for n in found if n}
+
+
+@pytest.fixture(scope="module")
+def encrypted(tmp_path_factory) -> tuple[str, bytes]:
+    path = str(tmp_path_factory.mktemp("enc") / "clinic.db")
+    key = os.urandom(32)
+    sb = Sandbox.generate(patients=40, seed=5, path=path, key=key)
+    sb.login("dr.patel").search("Patient", name="a").fetch()  # the query lands in the audit trail
+    sb.close()
+    return path, key
+
+
+def test_no_plaintext_identifiers_or_values_in_the_file(encrypted) -> None:
+    path, key = encrypted
+    sb = Sandbox.open(path, key=key)
+    needles = _needles(sb)
+    sb.close()
+    assert len(needles) > 200
+    raw = b"".join(Path(p).read_bytes() for p in (path, path + "-wal") if os.path.exists(p))
+    leaked = sorted(n for n in needles if n.encode() in raw)
+    assert leaked == []
+
+
+def test_wrong_key_gives_one_clear_error(encrypted) -> None:
+    path, _ = encrypted
+    with pytest.raises(CryptoError, match="wrong key"):
+        Sandbox.open(path, key=os.urandom(32))
+    with pytest.raises(CryptoError, match="encrypted"):
+        Sandbox.open(path)
+
+
+def test_passphrase_round_trip_and_rotation(tmp_path) -> None:
+    path = str(tmp_path / "p.db")
+    sb = Sandbox.generate(patients=5, seed=2, path=path, passphrase="correct horse battery staple")
+    n = sb.store.count("Observation")
+    new_id = sb.rotate_key(passphrase="new passphrase for spring")
+    sb.close()
+    with pytest.raises(CryptoError):
+        Sandbox.open(path, passphrase="correct horse battery staple")
+    again = Sandbox.open(path, passphrase="new passphrase for spring")
+    assert again.store.count("Observation") == n
+    assert again.store.meta_get("encryption")["key_id"] == new_id
+    assert again.audit.verify().ok
+    again.close()
+
+
+def test_ciphertext_swapped_onto_another_row_fails(tmp_path) -> None:
+    path = str(tmp_path / "s.db")
+    key = os.urandom(32)
+    sb = Sandbox.generate(patients=3, seed=4, path=path, key=key)
+    ids = [p["id"] for p in sb.system_session().search("Patient").fetch()]
+    sb.close()
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert "versions" in tables
+    a = conn.execute(
+        "SELECT blob FROM versions WHERE rtype='Patient' AND rid=?", (ids[0],)
+    ).fetchone()[0]
+    conn.execute("UPDATE versions SET blob=? WHERE rtype='Patient' AND rid=?", (a, ids[1]))
+    conn.commit()
+    conn.close()
+    sb = Sandbox.open(path, key=key)
+    with pytest.raises(CryptoError):
+        sb.store.read("Patient", ids[1])
+    sb.close()
