@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ehr_sandbox.access import (
     ACT_CODE,
@@ -141,3 +143,39 @@ def test_readers_and_bundle_level() -> None:
     assert highest_confidentiality([n, r, {}]) == "R"
     assert highest_confidentiality([n]) == "N"
     assert confidentiality_of({"meta": {"security": "garbage"}}) is None
+
+
+def _naive(resource: dict, rules) -> tuple[str | None, frozenset[str]]:
+    from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, codings_in
+
+    level, found = None, set()
+    for system, code in codings_in(resource):
+        for rule in rules:
+            if rule.matches(system, code):
+                found.update(rule.sensitivity)
+                if (
+                    level is None
+                    or CONFIDENTIALITY_RANK[rule.confidentiality] > CONFIDENTIALITY_RANK[level]
+                ):
+                    level = rule.confidentiality
+    return level, frozenset(found)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([ICD, "http://loinc.org", "http://example.org"]),
+            st.from_regex(r"[ABFTZ][0-9]{2}(\.[0-9]{1,2})?|[0-9]{4,5}-[0-9]", fullmatch=True),
+        ),
+        max_size=6,
+    )
+)
+def test_indexed_rule_lookup_matches_the_plain_scan(pairs: list[tuple[str, str]]) -> None:
+    from ehr_sandbox.access.labels import computed_labels
+
+    resource = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": s, "code": c} for s, c in pairs]},
+    }
+    assert computed_labels(resource, DEFAULT_RULES) == _naive(resource, DEFAULT_RULES)

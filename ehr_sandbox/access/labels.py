@@ -142,6 +142,29 @@ def active_rules() -> tuple[LabelRule, ...]:
     return content_rules() or DEFAULT_RULES
 
 
+_Index = tuple[dict[tuple[str, str], tuple[LabelRule, ...]], dict[str, tuple[LabelRule, ...]]]
+
+
+def _index(rules: tuple[LabelRule, ...]) -> _Index:
+    """Exact rules by (system, code) and prefix rules by system (writes label every coding)."""
+    exact: dict[tuple[str, str], list[LabelRule]] = {}
+    prefix: dict[str, list[LabelRule]] = {}
+    for rule in rules:
+        if rule.match == "prefix":
+            prefix.setdefault(rule.system, []).append(rule)
+        else:
+            exact.setdefault((rule.system, rule.code), []).append(rule)
+    return (
+        {k: tuple(v) for k, v in exact.items()},
+        {k: tuple(v) for k, v in prefix.items()},
+    )
+
+
+@cache
+def _default_index() -> _Index:
+    return _index(active_rules())
+
+
 def codings_in(node: Any) -> Iterator[tuple[str, str]]:
     """Every (system, code) pair in a resource, outside ``meta`` (contained resources included).
 
@@ -266,11 +289,15 @@ def computed_labels(
     >>> computed_labels({"code": {"coding": [{"system": ICD10CM, "code": "B20"}]}})
     ('R', frozenset({'HIV'}))
     """
-    rules = active_rules() if rules is None else rules
+    exact, prefix = _default_index() if rules is None else _index(tuple(rules))
     level: str | None = None
     found: set[str] = set()
     for system, code in codings_in(resource):
-        for rule in rules:
+        candidates = exact.get((system, code), ())
+        by_prefix = prefix.get(system)
+        if by_prefix:
+            candidates = (*candidates, *(r for r in by_prefix if code.startswith(r.code)))
+        for rule in candidates:
             if rule.matches(system, code):
                 found.update(rule.sensitivity)
                 conf = rule.confidentiality if rule.confidentiality in CONFIDENTIALITY_RANK else "R"
