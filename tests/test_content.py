@@ -529,3 +529,11 @@ def test_overlapping_prevalence_bands_are_rejected(tmp_path: Path) -> None:
         load_content(root)
     assert (info.value.file, info.value.key) == ("conditions/hypertension.toml", "prevalence")
     assert "non-overlapping" in info.value.detail
+
+
+def test_note_templates_render_with_every_field(content: Content) -> None:
+    values = {name: f"<{name}>" for name in NOTE_FIELDS}
+    for module in content.conditions.values():
+        text = module.note_template.format(**values)
+        assert "{" not in text and "}" not in text, module.id
+        assert module.icd10 in text, module.id  # the assessment names the coded diagnosis
