@@ -307,3 +307,11 @@ def test_consents_are_cached_and_refreshed_after_a_consent_write() -> None:
     stored.append(new)
     assert not policy.decide(nurse, "read", obs(), resource_type="Observation").allowed
     assert calls == ["A", "A"]
+
+
+def test_break_the_glass_purpose_still_counts_as_treatment_for_other_patients() -> None:
+    no_treat = consent({"type": "deny", "purpose": [{"system": ACT, "code": "TREAT"}]})
+    policy = Policy(consents=lambda pid: [no_treat])
+    nurse = ctx("nurse", purpose="BTG", btg=frozenset({"Z"}))
+    d = policy.decide(nurse, "read", obs(), resource_type="Observation")
+    assert not d.allowed and d.rule == "consent"

@@ -31,6 +31,9 @@ RULES: tuple[str, ...] = (
 allowed what rules 3-5 refused, ``all`` when every rule allowed."""
 
 
+_EMERGENCY = frozenset({"BTG", "ETREAT"})
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The policy's answer. ``reason`` is for the audit log (and, for writes, the student).
@@ -119,4 +122,8 @@ class AccessContext:
         object.__setattr__(self, "role_info", role)
         object.__setattr__(self, "actor_refs", frozenset(refs))
         purposes = {self.purpose} if isinstance(self.purpose, str) else set()
+        if purposes & _EMERGENCY:
+            # Emergency access is still treatment: a Consent restricting treatment keeps
+            # applying to every patient the break-the-glass does not cover.
+            purposes |= _EMERGENCY | {"TREAT"}
         object.__setattr__(self, "purposes", frozenset(purposes | role.purposes))
