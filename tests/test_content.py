@@ -537,3 +537,13 @@ def test_note_templates_render_with_every_field(content: Content) -> None:
         text = module.note_template.format(**values)
         assert "{" not in text and "}" not in text, module.id
         assert module.icd10 in text, module.id  # the assessment names the coded diagnosis
+
+
+def test_qualitative_tests_are_positive_with_their_condition(content: Content) -> None:
+    positive = "10828004"
+    expectations = {"pregnancy": "2106-3", "hiv": "56888-1", "strep_pharyngitis": "78012-2", "uti": "5802-4"}
+    for module_id, loinc in expectations.items():
+        effects = {e.loinc: e.answer for e in content.conditions[module_id].lab_effects}
+        assert effects.get(loinc) == positive, module_id
+        default = {a.snomed: a.probability for a in content.lab_tests()[loinc].answers}
+        assert default.get(positive, 0) < 0.5  # without the condition the test is mostly negative
