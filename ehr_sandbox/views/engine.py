@@ -35,8 +35,9 @@ def _plan(view: dict[str, Any] | ViewPlan) -> ViewPlan:
 def view_sql(view: dict[str, Any] | ViewPlan, source_relation: str = "resources") -> str:
     """The DuckDB SQL for a view (raises NotCompilable when it has none).
 
-    >>> view_sql({"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]}).split(" FROM ")[0]
-    'SELECT json_extract_string(t.r, \\'$.gender\\') AS "g"'
+    >>> sql = view_sql({"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]})
+    >>> sql.split(" FROM ")[0]
+    'SELECT t._s[1] AS "g"'
     """
     return compile_sql(_plan(view), source_relation)
 

@@ -1,15 +1,16 @@
 """Compile a ViewDefinition plan to one DuckDB SQL query over resources stored as JSON.
 
 The query reads a relation with one JSON column ``r`` (one resource per row). Paths become
-JSONPath lookups (``json_extract_string(t.r, '$.name[*].family')``) using the FHIR model's
-cardinalities (:mod:`ehr_sandbox.views.schema`), ``forEach`` becomes a lateral ``unnest`` and
-``unionAll`` a lateral ``UNION ALL``. Anything outside the supported subset raises
+JSONPath lookups (``$.name[*].family``) using the FHIR model's cardinalities
+(:mod:`ehr_sandbox.views.schema`); the resource's own paths are read in one batched
+``json_extract`` so each document is parsed once. ``forEach`` becomes a lateral ``unnest``,
+``repeat`` a recursive CTE and ``unionAll`` a lateral ``UNION ALL``. Anything outside the supported subset raises
 :class:`NotCompilable`, and the caller falls back to the reference evaluator for the whole view,
 so both engines always give the same answer.
 
 >>> from ehr_sandbox.views.definition import compile_view
 >>> sql = compile_sql(compile_view({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]}]}), "src")
->>> "json_extract_string(t.r, '$.id')" in sql
+>>> "json_extract_string(src.r, ['$.id', '$.resourceType'])" in sql
 True
 """
 
@@ -58,6 +59,53 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class PathBatch:
+    """JSONPaths read from one JSON column in a single pass.
+
+    DuckDB parses a JSON document once per ``json_extract(doc, [path, ...])`` call, against
+    once per path for separate calls, so the resource's own paths are batched. Lists of paths
+    cannot hold wildcards: a path such as ``$.name[*].family`` batches its head ``$.name`` and
+    applies ``$[*].family`` to that small array.
+
+    >>> b = PathBatch("t")
+    >>> b.text_ref("$.id"), b.json_ref("$.name"), b.text_ref("$.id")
+    ('t._s[1]', 't._j[1]', 't._s[1]')
+    """
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.text: list[str] = []
+        self.json: list[str] = []
+
+    def text_ref(self, path: str) -> str:
+        if path not in self.text:
+            self.text.append(path)
+        return f"{self.alias}._s[{self.text.index(path) + 1}]"
+
+    def json_ref(self, path: str) -> str:
+        if path not in self.json:
+            self.json.append(path)
+        return f"{self.alias}._j[{self.json.index(path) + 1}]"
+
+    def columns(self, doc: str) -> str:
+        """Extra select-list items computing the batched lists from ``doc``."""
+        out = ""
+        if self.text:
+            out += f", json_extract_string({doc}, [{', '.join(sql_string(p) for p in self.text)}]) AS _s"
+        if self.json:
+            out += f", json_extract({doc}, [{', '.join(sql_string(p) for p in self.json)}]) AS _j"
+        return out
+
+
+_LIST_TYPE = {
+    "text": "VARCHAR[]",
+    "json": "JSON[]",
+    "int": "BIGINT[]",
+    "num": "DOUBLE[]",
+    "bool": "BOOLEAN[]",
+}
+
+
 @dataclass
 class Q:
     """A compiled FHIRPath value: renders to SQL for a requested kind.
@@ -74,6 +122,7 @@ class Q:
     base: str | None = None
     jsonpath: str | None = None
     is_root: bool = False
+    batch: PathBatch | None = None
 
     @property
     def kind(self) -> str | None:
@@ -81,6 +130,18 @@ class Q:
 
     def render(self, kind: str) -> str:
         """SQL of this value as ``kind`` (json, text, int, num, bool)."""
+        if self.batch is not None and self.jsonpath is not None and self.jsonpath != "$":
+            path = self.jsonpath
+            star = path.find("[*]")
+            if star < 0:
+                if kind == "json":
+                    return self.batch.json_ref(path)
+                ref = self.batch.text_ref(path)
+                return ref if kind == "text" else f"TRY_CAST({ref} AS {_SQL_TYPE[kind]})"
+            head = self.batch.json_ref(path[:star])
+            rest = Q(self.many, self.ftype, base=head, jsonpath="$" + path[star:]).render(kind)
+            # A missing head is NULL, where the unbatched wildcard lookup gives an empty list.
+            return f"coalesce({rest}, CAST([] AS {_LIST_TYPE[kind]}))"
         if self.base is not None and self.jsonpath is not None:
             if self.jsonpath == "$":
                 if kind == "json":
@@ -202,7 +263,13 @@ class _ExprCompiler:
         is_list, child = info
         step = f".{name}" + ("[*]" if is_list else "")
         if focus.base is not None and focus.jsonpath is not None:
-            return Q(focus.many or is_list, child, base=focus.base, jsonpath=focus.jsonpath + step)
+            return Q(
+                focus.many or is_list,
+                child,
+                base=focus.base,
+                jsonpath=focus.jsonpath + step,
+                batch=focus.batch,
+            )
         if not focus.many:
             src = focus.render("json")
             return Q(is_list, child, base=f"({src})", jsonpath="$" + step)
@@ -276,7 +343,7 @@ class _ExprCompiler:
         if name == "getResourceKey" and not args:
             if not src.is_root:
                 raise NotCompilable("getResourceKey() below the resource")
-            return Q(False, "id", base=src.base, jsonpath="$.id")
+            return Q(False, "id", base=src.base, jsonpath="$.id", batch=src.batch)
         if name == "getReferenceKey" and len(args) <= 1:
             if src.ftype != "Reference":
                 raise NotCompilable("getReferenceKey() on something other than a Reference")
@@ -507,19 +574,24 @@ class _ViewCompiler:
         plan = self.plan
         if not is_resource_type(plan.resource):
             raise NotCompilable(f"unknown resource type {plan.resource}")
-        root = Q(False, plan.resource, base="t.r", jsonpath="$", is_root=True)
+        batch = PathBatch("t")
+        root = Q(False, plan.resource, base="t.r", jsonpath="$", is_root=True, batch=batch)
         froms: list[str] = []
         cols: list[tuple[str, str]] = []
         for child in plan.root.selects:
             cols.extend(self.node(child, root, "0", froms))
-        conditions = [f"json_extract_string(t.r, '$.resourceType') = {sql_string(plan.resource)}"]
+        conditions = [f"{batch.text_ref('$.resourceType')} = {sql_string(plan.resource)}"]
         for _, ast, _ in plan.where:
             q = self.expr("0").compile(ast, root)
             if q.kind != "bool" or q.many:
                 raise NotCompilable("where clause that is not statically boolean")
             conditions.append(f"({q.render('bool')}) IS TRUE")
         select_list = ", ".join(f"{sql} AS {quote_ident(n)}" for n, sql in cols)
-        return f"SELECT {select_list} FROM {source} AS t {' '.join(froms)} WHERE {' AND '.join(conditions)}"
+        relation = f"(SELECT src.r{batch.columns('src.r')} FROM {source} AS src)"
+        return (
+            f"SELECT {select_list} FROM {relation} AS t {' '.join(froms)} "
+            f"WHERE {' AND '.join(conditions)}"
+        )
 
 
 def _mentions_row_index(ast: Any) -> bool:
