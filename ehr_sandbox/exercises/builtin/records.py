@@ -1369,6 +1369,10 @@ _STREETS = (
     "Orchard Way",
 )
 DUPLICATE_ADVICE = "update the existing registration; never create a duplicate patient"
+COVERAGE_ADVICE = (
+    "add the new insurer as primary (order 1) and end-date the Coverage it replaces; "
+    "never overwrite or delete a Coverage"
+)
 
 
 def _payers(sandbox: Any) -> list[dict[str, Any]]:
@@ -1421,6 +1425,27 @@ def _setup_registration(sandbox: Any, variant: Any) -> dict[str, Any]:
         # A new employer's plan, not Medicare, for a working-age patient.
         others = [p for p in others if "medicare" not in str(p.get("name", "")).lower()] or others
     new_payer = variant.pick(others, salt="new-payer")
+    secondary: dict[str, Any] | None = None
+    spare = [p for p in payers if p["id"] not in (old_payer_id, new_payer["id"])]
+    has_secondary = any(int(c.get("order", 1) or 1) == 2 for c in current)
+    if spare and not has_secondary and variant.pick([True, False], salt="secondary"):
+        sec_payer = variant.pick(spare, salt="secondary-payer")
+        secondary = desk.create(
+            {
+                "resourceType": "Coverage",
+                "status": "active",
+                "order": 2,
+                "beneficiary": {"reference": f"Patient/{patient['id']}"},
+                "payor": [
+                    {
+                        "reference": f"Organization/{sec_payer['id']}",
+                        "display": sec_payer.get("name", ""),
+                    }
+                ],
+                "subscriberId": f"SEC{variant.seed % 1000000:06d}",
+                "period": {"start": f"{sandbox.reference_date.year - 1}-01-01"},
+            }
+        )
     rng = variant.rng()
     home = next(
         (
@@ -1445,6 +1470,14 @@ def _setup_registration(sandbox: Any, variant: Any) -> dict[str, Any]:
         "new_payer": new_payer.get("name", new_payer["id"]),
         "member_id": f"M{rng.randint(10**7, 10**8 - 1)}",
         "effective": sandbox_now(sandbox).date().isoformat(),
+        "secondary_id": secondary["id"] if secondary else "",
+        "secondary_payer": (secondary["payor"][0].get("display") or "") if secondary else "",
+        "secondary_line": (
+            f"\n- their secondary plan, **{secondary['payor'][0].get('display')}** "
+            f"(`Coverage/{secondary['id']}`), stays as it is."
+            if secondary
+            else ""
+        ),
     }
 
 
@@ -1507,42 +1540,46 @@ def _reg_address(ctx: GradingContext) -> Check:
 
 def _reg_coverage(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"{f['new_payer']} as the only active primary Coverage (order 1), {f['old_payer']} kept and end-dated"
+    expected = (
+        f"{f['new_payer']} as the active primary Coverage (order 1), {f['old_payer']} kept and "
+        "end-dated"
+        + (f", {f['secondary_payer']} still secondary (order 2)" if f["secondary_id"] else "")
+    )
     covs = [c for c in ctx.all("Coverage") if ref_id(c.get("beneficiary")) == f["patient_id"]]
-    old = next((c for c in covs if c["id"] == f["old_coverage_id"]), None)
+    by_id = {c["id"]: c for c in covs}
+    old = by_id.get(f["old_coverage_id"])
     if old is None:
-        return Check(
-            False,
-            "the old Coverage is gone",
-            expected,
-            "end-date the old Coverage; never delete it",
-        )
+        return Check(False, "the old Coverage is gone", expected, COVERAGE_ADVICE)
     if ref_id((old.get("payor") or [{}])[0]) == f["new_payer_id"]:
         return Check(
             False,
             "the old Coverage was overwritten with the new insurer",
             expected,
-            "add a new Coverage and end-date the old one",
+            COVERAGE_ADVICE,
         )
     if not (old.get("period") or {}).get("end") and old.get("status") == "active":
         return Check(
             False,
             f"the old Coverage ({f['old_payer']}) is still active with no end date",
             expected,
-            "end-date the old Coverage",
+            COVERAGE_ADVICE,
         )
     active = [
         c for c in covs if c.get("status") == "active" and not (c.get("period") or {}).get("end")
     ]
     primary = [c for c in active if int(c.get("order", 0) or 0) == 1]
+    desc = [(ref_id((c.get("payor") or [{}])[0]), c.get("order")) for c in active]
     if len(primary) != 1 or ref_id((primary[0].get("payor") or [{}])[0]) != f["new_payer_id"]:
-        desc = [(ref_id((c.get("payor") or [{}])[0]), c.get("order")) for c in active]
-        return Check(
-            False,
-            f"active coverages (payer, order): {desc}",
-            expected,
-            "the new insurer is primary (order 1)",
-        )
+        return Check(False, f"active coverages (payer, order): {desc}", expected, COVERAGE_ADVICE)
+    if f["secondary_id"]:
+        sec = by_id.get(f["secondary_id"])
+        if sec is None or sec not in active or int(sec.get("order", 0) or 0) != 2:
+            return Check(
+                False,
+                f"the secondary plan was changed; active coverages (payer, order): {desc}",
+                expected,
+                COVERAGE_ADVICE,
+            )
     return Check(
         True,
         f"Coverage/{primary[0]['id']} primary with {f['new_payer']}; old one end-dated",
@@ -1612,6 +1649,15 @@ def _reg_solution(att: Any) -> None:
     )
 
 
+def _reg_wrong_order(att: Any) -> None:
+    f, s = att.facts, att.session
+    ref = f"Patient/{f['patient_id']}"
+    s.update_address(ref, _reg_address_value(f), reason="Patient moved", effective=f["effective"])
+    s.update_coverage(
+        ref, _reg_coverage_value(f), reason="New insurer", order=2, effective=f["effective"]
+    )
+
+
 def _reg_duplicate(att: Any) -> None:
     f, s = att.facts, att.session
     p = s.read("Patient", f["patient_id"])
@@ -1644,7 +1690,7 @@ REGISTRATION_UPDATE = register(
             "**{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) checks in and tells you that from "
             "**{effective}**:\n\n- they live at **{new_line}, {new_city}, {new_state} {new_zip}** "
             "(old address: {old_line});\n- their insurance is now **{new_payer}** (member id **{member_id}**) "
-            "as their only, primary plan, replacing {old_payer} (`Coverage/{old_coverage_id}`).\n\n"
+            "as their primary plan, replacing {old_payer} (`Coverage/{old_coverage_id}`);{secondary_line}\n\n"
             "Update the registration."
         ),
         criteria=(
@@ -1689,6 +1735,12 @@ REGISTRATION_UPDATE = register(
                 fails="one patient record",
                 message=DUPLICATE_ADVICE,
                 description="register the patient again with the new details",
+            ),
+            "wrong-order": Solution(
+                _reg_wrong_order,
+                fails="insurance updated in order",
+                message="primary (order 1)",
+                description="add the new insurer as secondary and leave the old plan active",
             ),
         },
     )
