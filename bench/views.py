@@ -131,6 +131,34 @@ HAND_SQL: dict[str, str] = {
               WHERE json_extract_string(json, '$.resourceType') = 'Condition')""",
 }
 
+# The same, written by someone who knows DuckDB parses a JSON document once per
+# json_extract call: every path in one list (what the view compiler generates too).
+HAND_SQL_BATCHED: dict[str, str] = {
+    "patient_demographics": """
+        SELECT x[1] AS id, x[2] AS gender, x[3] AS birth_date, x[4] AS family, x[5] AS given,
+               x[6] AS postal_code
+        FROM (SELECT json_extract_string(json, ['$.id', '$.gender', '$.birthDate', '$.name[0].family',
+                     '$.name[0].given[0]', '$.address[0].postalCode', '$.resourceType']) AS x
+              FROM read_ndjson_objects({files}))
+        WHERE x[7] = 'Patient'""",
+    "observation_flat": """
+        SELECT x[1] AS id, split_part(x[2], '/', 2) AS patient, x[3] AS status, x[4] AS code,
+               CAST(x[5] AS DOUBLE) AS value, x[6] AS unit, x[7] AS effective
+        FROM (SELECT json_extract_string(json, ['$.id', '$.subject.reference', '$.status',
+                     '$.code.coding[0].code', '$.valueQuantity.value', '$.valueQuantity.unit',
+                     '$.effectiveDateTime', '$.resourceType']) AS x
+              FROM read_ndjson_objects({files}))
+        WHERE x[8] = 'Observation'""",
+    "condition_codes": """
+        SELECT x[1] AS id, split_part(x[2], '/', 2) AS patient,
+               json_extract_string(c, '$.system') AS system, json_extract_string(c, '$.code') AS code
+        FROM (SELECT x, unnest(json_extract(codings, '$[*]')) AS c
+              FROM (SELECT json_extract_string(json, ['$.id', '$.subject.reference', '$.resourceType']) AS x,
+                           json_extract(json, '$.code.coding') AS codings
+                    FROM read_ndjson_objects({files}))
+              WHERE x[3] = 'Condition')""",
+}
+
 VITALS = [
     ("8867-4", "Heart rate", 50, 110, "/min"),
     ("9279-1", "Respiratory rate", 12, 22, "/min"),
@@ -333,10 +361,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         source = ResourceSource.from_any(data)
         print(f"duckdb {duckdb.__version__}, {os.cpu_count()} CPUs, data {data}")
-        header = f"{'view':22} {'rows':>9} {'engine s':>9} {'rows/s':>11} {'hand s':>8} {'hand rows/s':>12} {'ratio':>6} {'peak RSS MB':>11}"
+        header = (
+            f"{'view':22} {'rows':>9} {'engine s':>9} {'rows/s':>11} {'hand s':>8} {'hand rows/s':>12} "
+            f"{'ratio':>6} {'batched s':>9} {'ratio':>6} {'peak RSS MB':>11}"
+        )
         print(header)
         print("-" * len(header))
-        worst = 0.0
+        worst = worst_batched = 0.0
         for name, view in VIEWS.items():
             files = (
                 "["
@@ -350,30 +381,39 @@ def main(argv: list[str] | None = None) -> int:
             def engine(view: dict[str, Any] = view) -> Any:
                 return run_arrow(view, source, engine="duckdb")
 
-            def hand(name: str = name, files: str = files) -> Any:
+            def hand(
+                name: str = name, files: str = files, queries: dict[str, str] = HAND_SQL
+            ) -> Any:
                 con = duckdb.connect()
                 try:
-                    return con.sql(HAND_SQL[name].format(files=files)).to_arrow_table()
+                    return con.sql(queries[name].format(files=files)).to_arrow_table()
                 finally:
                     con.close()
 
-            # Interleave the two so cache warmth and machine load affect both alike.
-            engine_s = hand_s = float("inf")
+            # Interleave the runs so cache warmth and machine load affect all alike.
+            engine_s = hand_s = batched_s = float("inf")
             engine_rss = 0
             for _ in range(args.repeat):
                 t, rss, table = timed(engine, 1)
                 engine_s, engine_rss = min(engine_s, t), max(engine_rss, rss)
                 t, _, hand_table = timed(hand, 1)
                 hand_s = min(hand_s, t)
+                t, _, batched_table = timed(lambda hand=hand: hand(queries=HAND_SQL_BATCHED), 1)
+                batched_s = min(batched_s, t)
+            if batched_table.num_rows != hand_table.num_rows:
+                print(f"  warning: {name}: the two hand-written queries disagree on the row count")
             if hand_table.num_rows != table.num_rows:
                 print(
                     f"  warning: {name}: hand-written SQL gave {hand_table.num_rows} rows, the view {table.num_rows}"
                 )
             ratio = engine_s / hand_s
+            batched_ratio = engine_s / batched_s
             worst = max(worst, ratio)
+            worst_batched = max(worst_batched, batched_ratio)
             print(
                 f"{name:22} {table.num_rows:>9} {engine_s:>9.3f} {table.num_rows / engine_s:>11,.0f} "
-                f"{hand_s:>8.3f} {hand_table.num_rows / hand_s:>12,.0f} {ratio:>6.2f} {engine_rss / 2**20:>11.0f}"
+                f"{hand_s:>8.3f} {hand_table.num_rows / hand_s:>12,.0f} {ratio:>6.2f} "
+                f"{batched_s:>9.3f} {batched_ratio:>6.2f} {engine_rss / 2**20:>11.0f}"
             )
             if args.python:
                 plan = compile_view(view)
@@ -389,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"  python reference on {len(sample)} resources: {n / py_s:,.0f} rows/s (parsing excluded)"
                 )
         print(f"worst ratio to hand-written SQL: {worst:.2f} (target <= 1.5)")
+        print(f"worst ratio to batched hand-written SQL: {worst_batched:.2f}")
     return 0
 
 
