@@ -124,6 +124,8 @@ _INSTANT_TOP_LEVEL = {
     "DocumentReference": frozenset({"date"}),
     "Appointment": frozenset({"start", "end"}),
 }
+_DROPPED_KEYS = _IDENTIFYING_KEYS | _FREE_TEXT_KEYS | _INSTANT_ANYWHERE
+_SPECIAL_KEYS = _DROPPED_KEYS | _ADDRESS_KEYS | _AGE_KEYS | {"extension", "modifierExtension"}
 _NEVER_DATES = frozenset({"code", "system", "version", "id", "unit", "reference", "url", "value"})
 _DATE = re.compile(
     r"^(\d{4})-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?$"
@@ -337,24 +339,27 @@ class _Scrubber:
 
     # ------------------------------------------------------------------ elements
     def element(self, key: str, value: Any) -> Any:
-        if key in _IDENTIFYING_KEYS or key in _FREE_TEXT_KEYS:
+        kind = type(value)
+        if kind is str:  # the common case first: exports are mostly strings
+            if key in _SPECIAL_KEYS or key.endswith("Instant"):
+                return None  # identifiers, free text, instants (and malformed structured values)
+            if key not in _NEVER_DATES and _DATE.match(value):
+                return _year_only(value)
+            return value
+        if key in _SPECIAL_KEYS or key.endswith("Instant"):  # effectiveInstant, valueInstant
+            if key in _ADDRESS_KEYS:
+                return self._address(value)
+            if key in _AGE_KEYS and isinstance(value, dict):
+                return self._age(value)
+            if key == "extension" or key == "modifierExtension":
+                return self._extensions(value)
             return None
-        if key in _INSTANT_ANYWHERE or key.endswith("Instant"):  # effectiveInstant, valueInstant
-            return None
-        if key in _ADDRESS_KEYS:
-            return self._address(value)
-        if key in _AGE_KEYS and isinstance(value, Mapping):
-            return self._age(value)
-        if key == "extension" or key == "modifierExtension":
-            return self._extensions(value)
-        if isinstance(value, list):
+        if kind is list:
             items = [self.element(key, v) for v in value]
             items = [v for v in items if v is not None and v != {}]
             return items or None
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return self._complex(value)
-        if isinstance(value, str) and key not in _NEVER_DATES and _DATE.match(value):
-            return _year_only(value)
         return value
 
     def _complex(self, value: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -402,7 +407,7 @@ class _Scrubber:
         if isinstance(value, list):
             items = [a for a in (self._address(v) for v in value) if a]
             return items or None
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             return None
         out = {k: value[k] for k in _ADDRESS_KEEP if k in value}
         postal = value.get("postalCode")
