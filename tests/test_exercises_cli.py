@@ -65,7 +65,26 @@ def test_start_work_check_and_gradebook_from_files(capsys, tmp_path):
         )
         == 0
     )
-    assert "keyed the systolic" in capsys.readouterr().out
+    started = capsys.readouterr().out
+    assert "keyed the systolic" in started
+
+    # the instructor regenerates alice's variant: the very same instructions
+    assert (
+        main(
+            [
+                "exercises",
+                "show",
+                "records/correction",
+                "--student",
+                "alice",
+                "--course",
+                str(course_file),
+            ]
+        )
+        == 0
+    )
+    instructions = started.split("\n\nSaved to")[0]
+    assert instructions in capsys.readouterr().out
 
     # nothing done yet: graded, recorded, exit 1
     assert (
