@@ -14,7 +14,7 @@ import pytest
 from ehr_sandbox.deid import scan_for_identifiers
 from synthetic.fhir import validate
 
-PATIENTS = 40
+PATIENTS = 12
 ORIGINAL_TYPES = (
     "Patient",
     "Practitioner",
