@@ -88,3 +88,22 @@ def test_generated_sandbox_audit_trail_verifies_and_detects_an_edit(sandbox):
     con.execute("UPDATE audit_log SET record = ? WHERE seq = ?", (canonical_json(record), seq))
     broken = copy.audit.verify()
     assert not broken.ok and broken.first_bad == seq
+
+
+def test_cli_audit_verify_and_deidentify_on_a_real_sandbox_file(sandbox, tmp_path, capsys):
+    import sqlite3
+
+    from ehr_sandbox.cli.app import main
+
+    db = tmp_path / "clinic.db"
+    sandbox.save(db)
+    assert main(["audit", "verify", "--db", str(db)]) == 0
+    assert "audit trail ok" in capsys.readouterr().out
+    assert main(["deidentify", "--db", str(db), "--out", str(tmp_path / "research")]) == 0
+    assert any((tmp_path / "research").glob("*.ndjson"))
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM audit_log WHERE seq = 3")
+    con.commit()
+    con.close()
+    assert main(["audit", "verify", "--db", str(db)]) == 1
+    assert "BROKEN at entry 3" in capsys.readouterr().out
