@@ -716,3 +716,19 @@ def test_report_refuses_to_run_when_a_needed_type_is_hidden(fixture: list[dict[s
     assert len(Reports(source).run("day_schedule")) > 0
     with pytest.raises(AccessDenied, match="Immunization"):
         Reports(source).run("immunizations_due")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "COPY (SELECT 1) TO 'leak.csv'",
+        "INSTALL httpfs",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SET enable_external_access = true",
+    ],
+)
+def test_custom_sql_cannot_reach_files_network_or_settings(
+    reports: Reports, query: str, tmp_path: Any
+) -> None:
+    with pytest.raises(ValidationError, match="query"):
+        reports.sql(query)

@@ -35,6 +35,7 @@ from ehr_sandbox.views import run_arrow
 __all__ = ["Reports"]
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 class Reports:
@@ -137,10 +138,14 @@ class Reports:
         return self._tables[name]
 
     def _execute(self, sql: str, view_list: list[str], params: dict[str, Any]) -> pa.Table:
-        con = duckdb.connect()
+        con = duckdb.connect(config=_SAFE_CONFIG)
         try:
             for v in view_list:
                 con.register(v, self.view_table(v))
+            # Report SQL (also a student's own) sees only the registered view tables: no files,
+            # no network, no extension installs, and it cannot switch that back on.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             used = {m.group(1) for m in _PARAM.finditer(sql)}
             bound = {k: v for k, v in params.items() if k in used}
             missing = sorted(used - set(bound))

@@ -68,7 +68,10 @@ def _relation(con: duckdb.DuckDBPyConnection, src: ResourceSource, resource_type
 
 
 def _duckdb_arrow(plan: ViewPlan, src: ResourceSource) -> pa.Table:
-    con = duckdb.connect()
+    # JSON is built into the wheel: never let DuckDB fetch or load an extension on its own.
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
     try:
         sql = compile_sql(plan, _relation(con, src, plan.resource))
         try:
