@@ -812,7 +812,7 @@ class Engine:
             security=security,
         )
         ctx.add(claim)
-        if insurer is not None and day + payer.lag_days < self.ref:
+        if insurer is not None and day + payer.lag_days < end:
             ctx.add(
                 billing.claim_response(
                     ctx,
