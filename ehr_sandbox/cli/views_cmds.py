@@ -108,7 +108,14 @@ def _print_table(table: pa.Table) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``view`` command group to ``app``."""
+    """Add the ``view`` command group to ``app``.
+
+    >>> from typer.testing import CliRunner
+    >>> demo = typer.Typer()
+    >>> register(demo)
+    >>> "run" in CliRunner().invoke(demo, ["view", "--help"]).output
+    True
+    """
     view_app = typer.Typer(
         help="Run SQL on FHIR v2 ViewDefinitions over NDJSON data.", no_args_is_help=True
     )

@@ -64,6 +64,15 @@ class Reports:
 
     @property
     def reference_date(self) -> date:
+        """The source's reference date ("today" for defaults), as a date.
+
+        >>> class S:
+        ...     reference_date = "2026-01-05"
+        ...     def resources(self, t):
+        ...         return []
+        >>> Reports(S()).reference_date
+        datetime.date(2026, 1, 5)
+        """
         ref = getattr(self.source, "reference_date", None)
         if isinstance(ref, date):
             return ref

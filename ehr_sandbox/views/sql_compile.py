@@ -78,17 +78,33 @@ class PathBatch:
         self.json: list[str] = []
 
     def text_ref(self, path: str) -> str:
+        """SQL reading ``path`` as text from the batched list.
+
+        >>> PathBatch("t").text_ref("$.gender")
+        't._s[1]'
+        """
         if path not in self.text:
             self.text.append(path)
         return f"{self.alias}._s[{self.text.index(path) + 1}]"
 
     def json_ref(self, path: str) -> str:
+        """SQL reading ``path`` as JSON from the batched list.
+
+        >>> PathBatch("t").json_ref("$.name")
+        't._j[1]'
+        """
         if path not in self.json:
             self.json.append(path)
         return f"{self.alias}._j[{self.json.index(path) + 1}]"
 
     def columns(self, doc: str) -> str:
-        """Extra select-list items computing the batched lists from ``doc``."""
+        """Extra select-list items computing the batched lists from ``doc``.
+
+        >>> b = PathBatch("t")
+        >>> _ = b.text_ref("$.id")
+        >>> b.columns("src.r")
+        ", json_extract_string(src.r, ['$.id']) AS _s"
+        """
         out = ""
         if self.text:
             out += f", json_extract_string({doc}, [{', '.join(sql_string(p) for p in self.text)}]) AS _s"
@@ -114,6 +130,9 @@ class Q:
     ``ftype``: FHIR type of the items (drives navigation and the SQL type).
     ``base``/``jsonpath``: set while the value is still a plain path from a JSON scalar, so
     chains of steps fold into one JSONPath lookup.
+
+    >>> Q(False, "code", base="x", jsonpath="$.gender").render("text")
+    "json_extract_string(x, '$.gender')"
     """
 
     many: bool
@@ -126,10 +145,19 @@ class Q:
 
     @property
     def kind(self) -> str | None:
+        """The SQL value kind of the items (text, int, num, bool, json) or None.
+
+        >>> Q(False, "boolean").kind
+        'bool'
+        """
         return value_kind(self.ftype)
 
     def render(self, kind: str) -> str:
-        """SQL of this value as ``kind`` (json, text, int, num, bool)."""
+        """SQL of this value as ``kind`` (json, text, int, num, bool).
+
+        >>> Q(True, "decimal", base="x", jsonpath="$.a[*].v").render("num")
+        "TRY_CAST(json_extract(x, '$.a[*].v') AS DOUBLE[])"
+        """
         if self.batch is not None and self.jsonpath is not None and self.jsonpath != "$":
             path = self.jsonpath
             star = path.find("[*]")
