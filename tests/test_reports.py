@@ -732,3 +732,13 @@ def test_custom_sql_cannot_reach_files_network_or_settings(
 ) -> None:
     with pytest.raises(ValidationError, match="query"):
         reports.sql(query)
+
+
+def test_readme_lists_every_report() -> None:
+    from importlib import resources
+
+    readme = (
+        resources.files("ehr_sandbox.reports").joinpath("README.md").read_text(encoding="utf-8")
+    )
+    missing = [name for name in report_names() if f"`{name}`" not in readme]
+    assert missing == []
