@@ -117,7 +117,9 @@ def test_results_persist_in_the_sandbox_state(greet):
     stored = att.results
     assert [r.attempt for r in stored] == [1, 2]
     assert [r.passed for r in stored] == [False, True]
-    assert att.sandbox.state["exercises.attempt"]["student"] == "alice"
+    from ehr_sandbox.exercises.persistence import load_attempt_meta
+
+    assert load_attempt_meta(att.sandbox)["student"] == "alice"
 
 
 def test_exercise_definition_errors_name_the_field():
@@ -191,3 +193,15 @@ def test_grading_context_helpers():
     assert provenance_reason({"reason": [{"text": "keyed wrong"}]}) == "keyed wrong"
     assert provenance_reason({}) == ""
     assert "hello" in text_of({"payload": [{"contentString": "hello"}]})
+
+
+def test_a_shared_sandbox_holds_several_attempts(greet):
+    from ehr_sandbox.exercises.persistence import load_attempt_meta
+
+    shared = FakeSandbox()
+    a = exercises.start("demo/greet", "alice", sandbox=shared)
+    b = exercises.start("demo/greet", "bob", sandbox=shared)
+    assert load_attempt_meta(shared, "demo/greet", "alice")["facts"] == a.facts
+    assert load_attempt_meta(shared, student="bob")["facts"] == b.facts
+    with pytest.raises(ExerciseError, match="several attempts"):
+        load_attempt_meta(shared)

@@ -78,14 +78,8 @@ def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -
     from ehr_sandbox import exercises
 
     course = exercises.Course.load(course_file) if course_file else None
-    att = exercises.open_attempt(db, course=course)
+    att = exercises.open_attempt(db, course=course, exercise_id=exercise_id, student=student)
     try:
-        if att.exercise.id != exercise_id:
-            raise ExerciseError(
-                f"db: {db} holds an attempt at {att.exercise.id}, not {exercise_id}"
-            )
-        if att.student != student:
-            raise ExerciseError(f"db: {db} holds {att.student!r}'s attempt, not {student!r}'s")
         result = att.check()
     finally:
         att.sandbox.close()

@@ -227,9 +227,10 @@ class Attempt:
         *,
         course: Course | None = None,
         path: str | None = None,
+        student: str | None = None,
     ) -> Attempt:
         """Rebuild an attempt from the metadata stored in its sandbox (see ``open_attempt``)."""
-        meta = persistence.load_attempt_meta(sandbox)
+        meta = persistence.load_attempt_meta(sandbox, exercise.id, student)
         if meta is None:
             raise ExerciseError(
                 f"sandbox {path or ''}: holds no exercise attempt (start one with exercises.start(..., path=))"

@@ -28,7 +28,7 @@ __all__ = [
     "save_attempt_meta",
 ]
 
-ATTEMPT_KEY = "exercises.attempt"
+ATTEMPT_KEY = "exercises.attempts"
 RESULTS_KEY = "exercises.results"
 
 
@@ -39,19 +39,48 @@ def _state(sandbox: Any) -> Any:
     return state
 
 
+def _attempt_key(exercise_id: str, student: str) -> str:
+    return f"{exercise_id}|{student}"
+
+
 def save_attempt_meta(sandbox: Any, meta: dict[str, Any]) -> None:
-    """Store the attempt's metadata (exercise id, student, salt, facts, hints used)."""
-    _state(sandbox)[ATTEMPT_KEY] = copy.deepcopy(meta)
+    """Store one attempt's metadata (exercise id, student, salt, facts, hints used).
 
-
-def load_attempt_meta(sandbox: Any) -> dict[str, Any] | None:
-    """The attempt metadata stored in this sandbox, or None if it holds no attempt.
-
-    >>> load_attempt_meta(_DictSandbox()) is None
-    True
+    A sandbox may hold several attempts (a course's shared clinic): they are kept per
+    (exercise, student).
     """
-    meta = _state(sandbox).get(ATTEMPT_KEY)
-    return copy.deepcopy(meta) if meta is not None else None
+    attempts = dict(_state(sandbox).get(ATTEMPT_KEY) or {})
+    attempts[_attempt_key(meta["exercise_id"], meta["student"])] = copy.deepcopy(meta)
+    _state(sandbox)[ATTEMPT_KEY] = attempts
+
+
+def load_attempt_meta(
+    sandbox: Any, exercise_id: str | None = None, student: str | None = None
+) -> dict[str, Any] | None:
+    """The metadata of the one attempt stored here that matches, or None if there is none.
+
+    Raises ExerciseError when several attempts match (name the exercise and the student).
+
+    >>> sb = _DictSandbox()
+    >>> load_attempt_meta(sb) is None
+    True
+    >>> save_attempt_meta(sb, {"exercise_id": "records/x", "student": "alice"})
+    >>> load_attempt_meta(sb)["student"]
+    'alice'
+    """
+    attempts = list((_state(sandbox).get(ATTEMPT_KEY) or {}).values())
+    found = [
+        m
+        for m in attempts
+        if (exercise_id is None or m.get("exercise_id") == exercise_id)
+        and (student is None or m.get("student") == student)
+    ]
+    if len(found) > 1:
+        which = ", ".join(sorted(f"{m['exercise_id']} ({m['student']})" for m in found))
+        raise ExerciseError(
+            f"sandbox: holds several attempts ({which}); name the exercise and the student"
+        )
+    return copy.deepcopy(found[0]) if found else None
 
 
 def load_results(

@@ -154,8 +154,13 @@ def open_attempt(
     course: Course | None = None,
     key: Any = None,
     passphrase: str | None = None,
+    exercise_id: str | None = None,
+    student: str | None = None,
 ) -> Attempt:
-    """Reopen an attempt saved in a sandbox file (``start(..., path=)`` or ``att.save()``)."""
+    """Reopen an attempt saved in a sandbox file (``start(..., path=)`` or ``att.save()``).
+
+    When the file holds several attempts, ``exercise_id`` and ``student`` say which one.
+    """
     from ehr_sandbox.exercises import persistence
     from ehr_sandbox.sandbox import Sandbox
 
@@ -163,13 +168,21 @@ def open_attempt(
     if not p.is_file():
         raise ExerciseError(f"db: no sandbox file at {p}")
     sandbox = Sandbox.open(str(p), key=key, passphrase=passphrase)
-    meta = persistence.load_attempt_meta(sandbox)
+    try:
+        meta = persistence.load_attempt_meta(sandbox, exercise_id, student)
+    except ExerciseError:
+        sandbox.close()
+        raise
     if meta is None:
         sandbox.close()
+        who = f" by {student}" if student else ""
+        what = exercise_id or "any exercise"
         raise ExerciseError(
-            f"db: {p} holds no exercise attempt (start one with exercises.start(..., path=))"
+            f"db: {p} holds no attempt at {what}{who} (start one with exercises.start(..., path=))"
         )
-    return Attempt.from_sandbox(sandbox, get(meta["exercise_id"]), course=course, path=str(p))
+    return Attempt.from_sandbox(
+        sandbox, get(meta["exercise_id"]), course=course, path=str(p), student=meta["student"]
+    )
 
 
 def load_file(path: str | Path, *, replace: bool = True) -> list[Exercise]:
