@@ -1,5 +1,17 @@
 """Self-grading exercises: catalogue, attempts, courses and gradebooks.
 
+Students: ``att = exercises.start("records/correction", student="alice")``, read
+``att.instructions``, work through ``att.session``, then ``att.check()`` (per-criterion
+feedback), ``att.hint()``, ``att.reset()``; ``start(..., path="alice.db")`` or
+``att.save("alice.db")`` keeps the work in a file that ``open_attempt`` and
+``ehr-sandbox exercises check`` read.
+
+Instructors: ``Course(name, salt)``, ``enroll``, ``assign(id, due=..., max_attempts=...)``,
+``gradebook(out="grades.csv", format="canvas"|"moodle")``, ``competency_report()``. A new
+exercise is an :class:`Exercise` (setup, instructions template, criteria with ``why``, hints,
+a reference solution and wrong solutions) passed to :func:`register` or written in a ``.py``
+file loaded with :func:`load_file`.
+
 >>> from ehr_sandbox import exercises
 >>> [row["id"] for row in exercises.catalog(topic="records")][:2]
 ['records/entered-in-error', 'records/correction']
