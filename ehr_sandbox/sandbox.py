@@ -160,7 +160,7 @@ class Sandbox:
         self.reference_date = reference_date
         self.path = path
         self.audit = AuditTrail(store.connection, master_key, codec)
-        self.policy = Policy(consents=self._consents_for)
+        self.policy = Policy(consents=self._consents_for, clock=self.clock.peek)
         self.private = SealedMeta(store, codec)
         self.state: MutableMapping[str, Any] = SandboxState(self.private)
         self._users: list[User] | None = None
@@ -203,6 +203,7 @@ class Sandbox:
             patients, seed=seed, reference_date=ref, years=years, population=population
         )
         sb._bulk_load(practice, records)
+        sb.policy.forget_consents()
         sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
         sb.store.meta_set(
             "generated",
@@ -215,6 +216,29 @@ class Sandbox:
             },
         )
         sb.audit.checkpoint()
+        return sb
+
+    @classmethod
+    def empty(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        reference_date: str | date = "2026-01-01",
+        key: Any = None,
+        passphrase: str | None = None,
+    ) -> Sandbox:
+        """A sandbox with no practice and no patients, e.g. to import outside data into.
+
+        >>> Sandbox.empty().store.count("Patient")
+        0
+        """
+        ref = _parse_date(reference_date)
+        if path is not None and Path(path).exists():
+            raise ArgumentError(
+                f"path: {Path(path).name!r} already exists; open it with Sandbox.open"
+            )
+        sb = cls._create(path, ref, key=key, passphrase=passphrase)
+        sb.private.set("users", [])
         return sb
 
     @classmethod
@@ -537,19 +561,21 @@ class Sandbox:
         else:
             new = _as_master_key(key) if key is not None else MasterKey.generate()
         codec = AesGcmCodec(new, previous=[self.master_key])
-        self.store.rekey(codec)
-        self.private.reseal(codec)
-        self.audit.rekey(codec, new)
-        self.store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
-        self.store.meta_set(
-            "encryption",
-            {
-                **enc,
-                "salt": salt.hex() if salt else None,
-                "kdf": "scrypt" if salt else "key",
-                "key_id": new.key_id,
-            },
-        )
+        self.audit.require_valid()  # rotation never launders a tampered trail
+        with self.store.transaction():
+            self.store.rekey(codec)
+            self.audit.rekey(codec, new)
+            self.private.reseal(codec)
+            self.store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
+            self.store.meta_set(
+                "encryption",
+                {
+                    **enc,
+                    "salt": salt.hex() if salt else None,
+                    "kdf": "scrypt" if salt else "key",
+                    "key_id": new.key_id,
+                },
+            )
         self.codec = codec
         self.master_key = new
         return new.key_id

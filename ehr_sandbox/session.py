@@ -435,6 +435,7 @@ class Session:
         keep_id: bool = False,
         strict: bool = True,
         provenance: bool = True,
+        planned: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         if not isinstance(resource, dict):
             raise ValidationError(
@@ -491,7 +492,7 @@ class Session:
         self._apply_labels(res, before, label_change)
         from ehr_sandbox.validation import check
 
-        known = _references(before) if before is not None else frozenset()
+        known = (_references(before) if before is not None else frozenset()) | planned
         # references already in the stored version were checked when it was written; only new
         # ones must exist and be visible to this user
         check(res, exists=lambda ref: ref in known or self.exists(ref), strict=strict)

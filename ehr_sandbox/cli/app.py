@@ -34,13 +34,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (demo, generate_cmds, store_cmds, views_cmds, exercises_cmds, audit_cmds, privacy_cmds):
+for _module in (
+    demo,
+    generate_cmds,
+    store_cmds,
+    views_cmds,
+    exercises_cmds,
+    audit_cmds,
+    privacy_cmds,
+):
     _module.register(app)
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SandboxError,
     GenerationError,
     FileNotFoundError,
+    FileExistsError,
     IsADirectoryError,
     NotADirectoryError,
     PermissionError,
@@ -51,7 +60,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (user errors print one line to stderr, exit 2)."""
     try:
-        app(args=argv, standalone_mode=False)
+        # non-standalone click returns a command's exit code instead of raising it
+        returned = app(args=argv, standalone_mode=False)
     except SystemExit as exc:  # typer/click exits
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 def run() -> None:

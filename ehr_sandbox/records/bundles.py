@@ -116,6 +116,8 @@ def _apply_checked(
     store = session.sandbox.store
     results: list[dict[str, Any]] = []
     current = None
+    # a bundle's own entries count as existing while it is being written (one transaction)
+    planned = frozenset(w.ref for w in plan)
     try:
         with store.transaction():
             for w in plan:
@@ -129,6 +131,7 @@ def _apply_checked(
                             keep_id=True,
                             strict=strict,
                             provenance=provenance_per_write,
+                            planned=planned,
                         )
                     )
                 elif w.action == "update":
@@ -147,6 +150,7 @@ def _apply_checked(
                             activity="update",
                             strict=strict,
                             provenance=provenance_per_write,
+                            planned=planned,
                         )
                     )
                 else:
@@ -234,24 +238,10 @@ def export_session(
     """Export what the session may read: Bulk NDJSON (one file per type) or one Bundle per patient."""
     from ehr_sandbox.access import patient_of
     from ehr_sandbox.bundles import export_bundles, export_ndjson
-    from ehr_sandbox.records.research import EXPORT_TYPES
 
     if format not in ("ndjson", "bundle"):
         raise ValidationError("export", "format", "ndjson or bundle", found=format)
-    wanted = (
-        list(types)
-        if types is not None
-        else [
-            *EXPORT_TYPES,
-            "Organization",
-            "Practitioner",
-            "Location",
-            "PractitionerRole",
-            "Appointment",
-            "ClaimResponse",
-            "Provenance",
-        ]
-    )
+    wanted = list(types) if types is not None else session.sandbox.store.types()
     policy = session.sandbox.policy
     denied = [t for t in wanted if not policy.can_type(session.context, "export", t).allowed]
     if denied:
