@@ -1,6 +1,6 @@
 """Compile a :class:`~ehr_sandbox.search.query.SearchQuery` to SQL over the index table.
 
-Each clause becomes ``rid IN (SELECT rid FROM search_index WHERE ...)`` (``NOT IN`` for
+Each clause becomes ``seq IN (SELECT seq FROM search_index WHERE ...)`` (``NOT IN`` for
 ``:not`` and ``:missing=true``), so a search is a few indexed look-ups, not a scan. The same SQL
 runs against the store's file and, when rows are encrypted, against a private in-memory copy of
 the plaintext index of the candidates (see :mod:`ehr_sandbox.store.store`).
@@ -144,7 +144,7 @@ def _value_sql(
 def clause_sql(
     rtype: str, clause: Clause, blind: Callable[[str], str], chain_refs: dict[int, list[str]]
 ) -> tuple[str, list[object]]:
-    """SQL condition on ``r.rid`` for one clause (values ORed).
+    """SQL condition on the resource row ``r`` for one clause (values ORed).
 
     >>> from ehr_sandbox.search.query import parse
     >>> clause_sql("Patient", parse("Patient", {"_id": "a,b"}).clauses[0], str, {})
@@ -154,11 +154,11 @@ def clause_sql(
     if clause.param.type == "special":
         ids = [v.code for v in clause.values if isinstance(v, TokenValue)]
         return f"r.rid IN ({','.join('?' * len(ids))})", list(ids)
-    sub = "SELECT rid FROM search_index WHERE rtype = ? AND param = ?"
+    sub = "SELECT seq FROM search_index WHERE rtype = ? AND param = ?"
     if clause.modifier == "missing":
         mv = clause.values[0]
         missing = isinstance(mv, MissingValue) and mv.missing
-        return f"r.rid {'NOT IN' if missing else 'IN'} ({sub})", [rtype, name]
+        return f"r.seq {'NOT IN' if missing else 'IN'} ({sub})", [rtype, name]
     conds: list[str] = []
     args: list[object] = [rtype, name]
     for v in clause.values:
@@ -166,7 +166,7 @@ def clause_sql(
         conds.append(c)
         args.extend(a)
     op = "NOT IN" if clause.modifier == "not" else "IN"
-    return f"r.rid {op} ({sub} AND ({' OR '.join(conds)}))", args
+    return f"r.seq {op} ({sub} AND ({' OR '.join(conds)}))", args
 
 
 def compile_query(

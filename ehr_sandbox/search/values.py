@@ -20,6 +20,7 @@ import math
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 """A FHIR logical id."""
@@ -32,6 +33,7 @@ _DATE_RE = re.compile(
 _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_string(value: str) -> str:
     """Case- and accent-insensitive form used by string search (whitespace collapsed).
 
@@ -43,6 +45,7 @@ def normalize_string(value: str) -> str:
     return " ".join(stripped.casefold().split())
 
 
+@lru_cache(maxsize=1 << 16)
 def date_range(text: str) -> tuple[float, float] | None:
     """``[lo, hi)`` in epoch seconds for a FHIR date/dateTime/instant, or None if malformed.
 
@@ -107,6 +110,7 @@ def number_range(text: str) -> tuple[float, float, float] | None:
     return value, value - half, value + half
 
 
+@lru_cache(maxsize=1 << 16)
 def split_reference(ref: str) -> tuple[str, str] | None:
     """``(Type, id)`` for a relative or absolute literal reference, else None.
 

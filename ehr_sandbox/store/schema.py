@@ -1,7 +1,7 @@
 """SQLite schema and connection settings of the store.
 
 ``resources`` holds the current version of each resource (its ``seq`` is the insertion
-order), ``versions`` every version ever written (sealed rows), ``search_index`` the index of
+order, and what index rows point at), ``versions`` every version ever written (sealed rows), ``search_index`` the index of
 the current versions, ``sandbox_meta`` small JSON values (sandbox state).
 
 >>> import sqlite3
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from ehr_sandbox.errors import ValidationError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -35,7 +37,7 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE TABLE IF NOT EXISTS search_index (
     rtype TEXT NOT NULL,
-    rid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
     param TEXT NOT NULL,
     s TEXT,
     x TEXT,
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS search_index (
     num REAL
 );
 CREATE INDEX IF NOT EXISTS search_index_value ON search_index (rtype, param, s, lo);
-CREATE INDEX IF NOT EXISTS search_index_rid ON search_index (rtype, rid);
+CREATE INDEX IF NOT EXISTS search_index_seq ON search_index (seq);
 CREATE TABLE IF NOT EXISTS sandbox_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS sandbox_meta (
 
 INDEX_ONLY_SCHEMA = """
 CREATE TABLE resources (seq INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL);
-CREATE TABLE search_index (rtype TEXT, rid TEXT, param TEXT, s TEXT, x TEXT, sys TEXT, lo REAL, hi REAL, num REAL);
+CREATE TABLE search_index (rtype TEXT, seq INTEGER, param TEXT, s TEXT, x TEXT, sys TEXT, lo REAL, hi REAL, num REAL);
 CREATE INDEX search_index_s ON search_index (rtype, param, s);
 """
 """A private in-memory index used to finish searches on decrypted candidates."""
@@ -76,6 +78,15 @@ def open_connection(path: str | Path | None) -> sqlite3.Connection:
     con.execute("PRAGMA synchronous = FULL")
     con.execute("PRAGMA temp_store = MEMORY")
     con.executescript(SCHEMA)
+    columns = {row[1] for row in con.execute("PRAGMA table_info(search_index)")}
+    if "seq" not in columns:
+        con.close()
+        raise ValidationError(
+            Path(target).name,
+            "search_index",
+            "a database made by this version of ehr-sandbox",
+            why="its search index has an older layout: export it and import it into a new sandbox",
+        )
     return con
 
 

@@ -241,15 +241,16 @@ class Store:
         return out
 
     def _write_index(
-        self, resource: dict[str, Any], codec: RowCodec, *, replace: bool = True
+        self, resource: dict[str, Any], codec: RowCodec, seq: int, *, replace: bool = True
     ) -> None:
-        rtype, rid = resource["resourceType"], resource["id"]
+        # index rows point at resources.seq (an integer), not the id text: a much smaller index
+        rtype = resource["resourceType"]
         if replace:
-            self._con.execute("DELETE FROM search_index WHERE rtype = ? AND rid = ?", (rtype, rid))
+            self._con.execute("DELETE FROM search_index WHERE seq = ?", (seq,))
         rows = self._sealed_index(rtype, index_rows(resource), codec)
         self._con.executemany(
-            "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(rtype, rid, *r) for r in rows],
+            "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(rtype, seq, *r) for r in rows],
         )
 
     def _write_version(self, resource: dict[str, Any], vid: int, *, new: bool) -> dict[str, Any]:
@@ -265,16 +266,22 @@ class Store:
             (rtype, rid, vid, now, key_id_of(self.codec), blob),
         )
         if new:
-            self._con.execute(
+            cur = self._con.execute(
                 "INSERT INTO resources (rtype, rid, vid, last_updated) VALUES (?,?,?,?)",
                 (rtype, rid, vid, now),
             )
+            seq = int(cur.lastrowid or 0)
         else:
             self._con.execute(
                 "UPDATE resources SET vid = ?, last_updated = ? WHERE rtype = ? AND rid = ?",
                 (vid, now, rtype, rid),
             )
-        self._write_index(resource, self.codec, replace=not new)
+            seq = int(
+                self._con.execute(
+                    "SELECT seq FROM resources WHERE rtype = ? AND rid = ?", (rtype, rid)
+                ).fetchone()[0]
+            )
+        self._write_index(resource, self.codec, seq, replace=not new)
         return resource
 
     def create(self, resource: dict[str, Any]) -> dict[str, Any]:
@@ -386,6 +393,10 @@ class Store:
         >>> list(Store().iter_type("Patient"))
         []
         """
+        for _, r in self._iter_current(resource_type):
+            yield r
+
+    def _iter_current(self, resource_type: str) -> Iterator[tuple[int, dict[str, Any]]]:
         last = 0
         while True:
             with self._lock:
@@ -395,7 +406,9 @@ class Store:
                     "WHERE r.rtype = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
                     (resource_type, last, _CHUNK),
                 ).fetchall()
-                batch = [self._load(resource_type, rid, vid, blob) for _, rid, vid, blob in rows]
+                batch = [
+                    (seq, self._load(resource_type, rid, vid, blob)) for seq, rid, vid, blob in rows
+                ]
             yield from batch
             if len(rows) < _CHUNK:
                 return
@@ -493,8 +506,8 @@ class Store:
                     "INSERT INTO resources (seq, rtype, rid) VALUES (?,?,?)", (seq, rtype, r["id"])
                 )
                 mem.executemany(
-                    "INSERT INTO search_index (rtype, rid, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(rtype, r["id"], *row) for p in params for row in param_rows(p, r)],
+                    "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(rtype, seq, *row) for p in params for row in param_rows(p, r)],
                 )
             sql, args = compile_query(query, blind=str, chain_refs=chain_refs, clauses=clauses)
             return [row[0] for row in mem.execute(sql, args)]
@@ -589,8 +602,8 @@ class Store:
         self._con.execute("DELETE FROM search_index")
         n = 0
         for rtype in self.types():
-            for r in self.iter_type(rtype):
-                self._write_index(r, codec, replace=False)
+            for seq, r in self._iter_current(rtype):
+                self._write_index(r, codec, seq, replace=False)
                 n += 1
         return n
 
@@ -606,7 +619,12 @@ class Store:
         old = self.codec
         with self.transaction():
             rows = self._con.execute("SELECT rowid, rtype, rid, vid, blob FROM versions").fetchall()
-            current = set(self._con.execute("SELECT rtype, rid, vid FROM resources").fetchall())
+            current = {
+                (rtype, rid, vid): seq
+                for seq, rtype, rid, vid in self._con.execute(
+                    "SELECT seq, rtype, rid, vid FROM resources"
+                )
+            }
             kid = key_id_of(new_codec)
             self._con.execute("DELETE FROM search_index")
             for rowid, rtype, rid, vid, blob in rows:
@@ -617,7 +635,9 @@ class Store:
                     (new_codec.seal(aad, data), kid, rowid),
                 )
                 if (rtype, rid, vid) in current:
-                    self._write_index(orjson.loads(data), new_codec, replace=False)
+                    self._write_index(
+                        orjson.loads(data), new_codec, current[(rtype, rid, vid)], replace=False
+                    )
             # swapped only after success, so a failed rekey keeps reading with the old codec
             self.codec = new_codec
         return len(rows)
