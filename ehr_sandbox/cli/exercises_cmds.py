@@ -146,9 +146,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Grade the work saved in a sandbox file (exit 0 passed, 1 not passed)."""
         if not _check(exercise_id, student, db, course):
-            # SystemExit, not typer.Exit: app.main runs click in non-standalone mode, where a
-            # typer.Exit code is returned and lost rather than raised.
-            raise SystemExit(1)
+            raise typer.Exit(1)
 
     app.add_typer(group, name="exercises")
 
