@@ -333,3 +333,17 @@ def test_readers_name_bad_files(tmp_path: Path) -> None:
         export_bundles({"../evil": []}, tmp_path)
     with pytest.raises(ValidationError, match="only Patient"):
         export_ndjson({"Patient": [{"resourceType": "Observation", "id": "x"}]}, tmp_path)
+
+
+def test_ndjson_lines_plan_like_a_collection() -> None:
+    lines = [
+        {"resourceType": "Patient", "id": "a"},
+        {"resourceType": "Patient", "id": "b", "gender": 3},
+    ]
+    with pytest.raises(ValidationError) as err:
+        plan_bundle(lines, exists=lambda t, i: False, find=lambda t, q: [])
+    assert err.value.resource == "ndjson[1]" and err.value.path.startswith(
+        "ndjson[1].resource.gender"
+    )
+    plan = plan_bundle(lines[:1], exists=lambda t, i: False, find=lambda t, q: [])
+    assert [w.ref for w in plan] == ["Patient/a"]

@@ -372,3 +372,10 @@ def crypto_error() -> type[Exception]:
     from ehr_sandbox.errors import CryptoError
 
     return CryptoError
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ValidationError, match="an ehr-sandbox SQLite database"):
+        Store(bad)

@@ -254,8 +254,13 @@ def _plan_entries(
     return plan
 
 
-def plan_bundle(bundle: dict[str, Any], *, exists: Exists, find: Finder) -> list[PlannedWrite]:
+def plan_bundle(
+    bundle: dict[str, Any] | list[dict[str, Any]], *, exists: Exists, find: Finder
+) -> list[PlannedWrite]:
     """Plan a transaction or collection Bundle; raise :class:`ValidationError` on any bad entry.
+
+    A list (Bulk NDJSON lines, e.g. from :func:`read_ndjson_dir`) is planned as by
+    :func:`plan_resources`.
 
     Nothing is written: pass the plan to :func:`~ehr_sandbox.bundles.apply.apply_plan`.
 
@@ -264,6 +269,8 @@ def plan_bundle(bundle: dict[str, Any], *, exists: Exists, find: Finder) -> list
     ...
     ehr_sandbox.errors.ValidationError: Bundle: Bundle.type: expected transaction or collection (found 'batch')
     """
+    if isinstance(bundle, list):
+        return plan_resources(bundle, exists=exists, find=find)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValidationError(
             "Bundle",

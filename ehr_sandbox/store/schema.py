@@ -72,12 +72,18 @@ def open_connection(path: str | Path | None) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/SAVEPOINT ourselves (sqlite3's implicit BEGIN would
     # split our transactions and fight the audit module's savepoints)
     con = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA busy_timeout = 10000")
-    if target != ":memory:":
-        con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA synchronous = FULL")
-    con.execute("PRAGMA temp_store = MEMORY")
-    con.executescript(SCHEMA)
+    try:
+        con.execute("PRAGMA busy_timeout = 10000")
+        if target != ":memory:":
+            con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = FULL")
+        con.execute("PRAGMA temp_store = MEMORY")
+        con.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise ValidationError(
+            Path(target).name, "(file)", "an ehr-sandbox SQLite database", why=str(exc)
+        ) from None
     columns = {row[1] for row in con.execute("PRAGMA table_info(search_index)")}
     if "seq" not in columns:
         con.close()
