@@ -187,6 +187,11 @@ def param_rows(p: SearchParam, resource: dict[str, Any]) -> list[Row]:
     return out
 
 
+@cache
+def _indexed_params(resource_type: str) -> tuple[SearchParam, ...]:
+    return tuple(p for p in params_for(resource_type).values() if p.type != "special")
+
+
 def index_rows(resource: dict[str, Any]) -> list[Row]:
     """Every index row of ``resource`` across its type's parameters (``_id`` is not indexed).
 
@@ -194,7 +199,6 @@ def index_rows(resource: dict[str, Any]) -> list[Row]:
     2
     """
     out: list[Row] = []
-    for p in params_for(resource.get("resourceType", "")).values():
-        if p.type != "special":
-            out.extend(param_rows(p, resource))
+    for p in _indexed_params(resource.get("resourceType", "")):
+        out.extend(param_rows(p, resource))
     return out

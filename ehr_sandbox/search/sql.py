@@ -141,10 +141,45 @@ def _value_sql(
     raise TypeError(f"no SQL for {v!r}")  # pragma: no cover - parse only builds the values above
 
 
+def selective(clause: Clause) -> bool:
+    """True for an equality clause (token, reference, ``_id``, chain) that can drive a search.
+
+    >>> from ehr_sandbox.search.query import parse
+    >>> [selective(c) for c in parse("Observation", {"patient": "p1", "date": "ge2020"}).clauses]
+    [True, False]
+    """
+    return clause.param.type in (
+        "token",
+        "uri",
+        "reference",
+        "special",
+    ) and clause.modifier not in (
+        "not",
+        "missing",
+    )
+
+
+def _positive(clause: Clause) -> bool:
+    if clause.modifier == "not":
+        return False
+    if clause.modifier == "missing":
+        return not any(isinstance(v, MissingValue) and v.missing for v in clause.values)
+    return True
+
+
 def clause_sql(
-    rtype: str, clause: Clause, blind: Callable[[str], str], chain_refs: dict[int, list[str]]
+    rtype: str,
+    clause: Clause,
+    blind: Callable[[str], str],
+    chain_refs: dict[int, list[str]],
+    *,
+    correlated: bool = False,
 ) -> tuple[str, list[object]]:
     """SQL condition on the resource row ``r`` for one clause (values ORed).
+
+    ``correlated`` checks the clause per candidate row (``EXISTS`` on the row's own index
+    entries) instead of collecting every matching row first: cheaper for a range or prefix
+    clause when an equality clause already narrowed the candidates.
 
     >>> from ehr_sandbox.search.query import parse
     >>> clause_sql("Patient", parse("Patient", {"_id": "a,b"}).clauses[0], str, {})
@@ -154,19 +189,22 @@ def clause_sql(
     if clause.param.type == "special":
         ids = [v.code for v in clause.values if isinstance(v, TokenValue)]
         return f"r.rid IN ({','.join('?' * len(ids))})", list(ids)
-    sub = "SELECT seq FROM search_index WHERE rtype = ? AND param = ?"
+    if correlated:
+        sub, args = "SELECT 1 FROM search_index i WHERE i.seq = r.seq AND i.param = ?", [name]
+    else:
+        sub, args = "SELECT seq FROM search_index WHERE rtype = ? AND param = ?", [rtype, name]
+    positive, negative = ("EXISTS", "NOT EXISTS") if correlated else ("r.seq IN", "r.seq NOT IN")
     if clause.modifier == "missing":
         mv = clause.values[0]
         missing = isinstance(mv, MissingValue) and mv.missing
-        return f"r.seq {'NOT IN' if missing else 'IN'} ({sub})", [rtype, name]
+        return f"{negative if missing else positive} ({sub})", args
     conds: list[str] = []
-    args: list[object] = [rtype, name]
     for v in clause.values:
         c, a = _value_sql(clause, v, blind, chain_refs)
         conds.append(c)
         args.extend(a)
-    op = "NOT IN" if clause.modifier == "not" else "IN"
-    return f"r.seq {op} ({sub} AND ({' OR '.join(conds)}))", args
+    op = negative if clause.modifier == "not" else positive
+    return f"{op} ({sub} AND ({' OR '.join(conds)}))", args
 
 
 def compile_query(
@@ -180,13 +218,21 @@ def compile_query(
 
     ``clauses`` restricts the filter to a subset (the blind-capable ones, with encryption on);
     ``chain_refs`` maps ``id(Chain)`` to the ``Type/id`` references its inner search found.
-    Results come in insertion order (the default sort).
+    Equality clauses select candidates through the value index; when there is one, the other
+    clauses are checked per candidate. Results come in insertion order (the default sort).
     """
     rtype = query.resource_type
-    where = ["r.rtype = ?"]
+    chosen = list(query.clauses if clauses is None else clauses)
+    narrowed = any(selective(c) for c in chosen)
+    by_id = any(c.param.type == "special" for c in chosen)
+    drives = any(_positive(c) and (selective(c) or not narrowed) for c in chosen)
+    # "+r.rtype" keeps SQLite from scanning every resource of the type when an IN list can drive
+    where = ["+r.rtype = ?" if drives and not by_id else "r.rtype = ?"]
     args: list[object] = [rtype]
-    for clause in query.clauses if clauses is None else clauses:
-        c, a = clause_sql(rtype, clause, blind, chain_refs)
+    for clause in chosen:
+        c, a = clause_sql(
+            rtype, clause, blind, chain_refs, correlated=narrowed and not selective(clause)
+        )
         where.append(c)
         args.extend(a)
     return f"SELECT r.rid FROM resources r WHERE {' AND '.join(where)} ORDER BY r.seq", args

@@ -58,6 +58,7 @@ INDEX_ONLY_SCHEMA = """
 CREATE TABLE resources (seq INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL);
 CREATE TABLE search_index (rtype TEXT, seq INTEGER, param TEXT, s TEXT, x TEXT, sys TEXT, lo REAL, hi REAL, num REAL);
 CREATE INDEX search_index_s ON search_index (rtype, param, s);
+CREATE INDEX search_index_seq ON search_index (seq);
 """
 """A private in-memory index used to finish searches on decrypted candidates."""
 
