@@ -168,3 +168,70 @@ def test_store_create_rejects_non_resources_with_a_validation_error(resource: di
         assert s.types() == []
     else:
         assert s.count(resource["resourceType"]) == 1
+
+
+def _rich_store(encrypted: bool = False) -> Store:
+    from test_search import OBS, PATIENTS, _obs, _patient
+
+    codec = None
+    if encrypted:
+        crypto = pytest.importorskip("ehr_sandbox.crypto")
+        codec = crypto.AesGcmCodec(crypto.MasterKey(bytes(range(32))))
+    s = Store(codec=codec)
+    for row in PATIENTS:
+        s.create(_patient(*row))
+    for row in OBS:
+        s.create(_obs(*row))
+    return s
+
+
+RICH = _rich_store()
+CLAUSES = st.sampled_from(
+    [
+        ("patient", "Patient/p1"),
+        ("patient", "p3,p5"),
+        ("code", "8480-6"),
+        ("code", "http://loinc.org|4548-4"),
+        ("code:not", "8480-6"),
+        ("status", "final"),
+        ("category", "laboratory"),
+        ("date", "ge2025"),
+        ("date", "lt2025-03-05"),
+        ("date", "2025"),
+        ("value-quantity", "gt7"),
+        ("value-quantity", "le118"),
+        ("patient.gender", "female"),
+        ("patient.family", "smi"),
+        ("patient.birthdate", "lt1990"),
+        ("encounter:missing", "false"),
+        ("value-quantity:missing", "true"),
+    ]
+)
+
+
+@SETTINGS
+@given(clauses=st.lists(CLAUSES, min_size=1, max_size=4))
+def test_repeated_parameters_intersect_single_parameter_results(
+    clauses: list[tuple[str, str]],
+) -> None:
+    def run(params: list[tuple[str, str]]) -> list[str]:
+        return [r["id"] for r in RICH.search("Observation", parse("Observation", params))]
+
+    combined = run(clauses)
+    singles = [set(run([c])) for c in clauses]
+    assert combined == [i for i in run([clauses[0]]) if all(i in s for s in singles)]
+
+
+ENCRYPTED = None
+
+
+@SETTINGS
+@given(clauses=st.lists(CLAUSES, min_size=1, max_size=3))
+def test_encrypted_store_finds_what_the_plain_store_finds(clauses: list[tuple[str, str]]) -> None:
+    global ENCRYPTED
+    if ENCRYPTED is None:
+        ENCRYPTED = _rich_store(encrypted=True)
+    q = parse("Observation", clauses)
+    assert [r["id"] for r in ENCRYPTED.search("Observation", q)] == [
+        r["id"] for r in RICH.search("Observation", q)
+    ]
