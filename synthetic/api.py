@@ -361,6 +361,7 @@ def _write_all(
                 done += 1
                 if progress is not None and (done % 50 == 0 or done == n):
                     progress(done)
+            sink.count_into(counts)
         else:
             size = partition_size or max(20, min(500, n // (workers * 4) or 1))
             specs = [

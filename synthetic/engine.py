@@ -218,6 +218,17 @@ class Engine:
         self.org_ref = f"Organization/{self.practice.organization_id}"
         self.loc_ref = f"Location/{self.practice.location_id}"
         self._vals: dict[str, Any] = {}
+        # (vaccine, first and last age in days it can be due) to skip the rest quickly
+        self.vaccine_windows = []
+        for vac in cat.vaccines:
+            starts = ([vac.doses[0][0]] if vac.doses else []) + (
+                [vac.start_days] if vac.repeat_days else []
+            )
+            ends = [vac.doses[-1][1] + 2 * 365] if vac.doses and vac.group != "adult" else []
+            if vac.repeat_days or vac.group == "adult":
+                ends.append(vac.end_days)
+            lo, hi = min(starts, default=0), max(ends, default=0)
+            self.vaccine_windows.append((vac, lo, hi))
         self._bands: dict[tuple[str, str, int], Any] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
 
@@ -650,9 +661,11 @@ class Engine:
                 panels.append((p, preg, True))
         if v.wellness and age >= 20:
             for key, every in (("lipid", 5), ("cmp", 3), ("cbc", 3), ("a1c", 3)):
-                if key in self.wellness_labs and day - st.lab_days.get(key, -(10**6)) > every * 365:
-                    if key != "a1c" or age >= 35:
-                        panels.append((key, None, False))
+                due = (
+                    key in self.wellness_labs and day - st.lab_days.get(key, -(10**6)) > every * 365
+                )
+                if due and (key != "a1c" or age >= 35):
+                    panels.append((key, None, False))
         done: set[str] = set()
         collected = False
         for key, cond, ordered_for in panels:
@@ -926,7 +939,7 @@ class Engine:
         vals = self._vals
         vals.clear()
         effects: dict[str, list[Any]] = {}
-        for key, dx in prof.diagnoses.items():
+        for dx in prof.diagnoses.values():
             if dx.onset <= day:
                 treated = bool(dx.drugs)
                 for loinc, (shift, floor, ceiling, _answers) in dx.condition.vitals_effects.items():
@@ -1243,29 +1256,30 @@ class Engine:
     ) -> list[str]:
         fees: list[str] = []
         age_days = day - birth
-        for vac in self.cat.vaccines:
-            if vac.sex not in ("any", sex):
+        for vac, lo, hi in self.vaccine_windows:
+            if not lo <= age_days <= hi or vac.sex not in ("any", sex):
                 continue
             n = st.doses.get(vac.key, 0)
             last = st.vaccine_last.get(vac.key)
             due = False
-            if vac.doses and vac.group in ("child", "both") and n < len(vac.doses):
+            if vac.doses and n < len(vac.doses):
                 due_age, latest, interval = vac.doses[n]
-                if due_age <= age_days <= latest + 365 * 2 and (
-                    last is None or day - last >= interval
-                ):
-                    due = v.wellness or age_days < 2 * 365 or rng.random() < 0.3
+                # adult series (zoster, pneumococcal) are offered at check-ups from their age on
+                until = vac.end_days if vac.group == "adult" else latest + 365 * 2
+                if due_age <= age_days <= until and (last is None or day - last >= interval):
+                    if vac.group == "adult":
+                        due = v.wellness
+                    else:
+                        due = v.wellness or age_days < 2 * 365 or rng.random() < 0.3
             elif (
                 vac.repeat_days
                 and vac.start_days <= age_days <= vac.end_days
-                and (not vac.doses or n >= len(vac.doses))
+                and (last is None or day - last >= vac.repeat_days - 30)
             ):
-                if last is None or day - last >= vac.repeat_days - 30:
-                    if vac.repeat_days <= 366:
-                        month = int(iso_date(day)[5:7])
-                        due = month in (9, 10, 11, 12, 1, 2, 3)
-                    else:
-                        due = v.wellness
+                if vac.repeat_days <= 366:  # seasonal (influenza): September to March
+                    due = int(iso_date(day)[5:7]) in (9, 10, 11, 12, 1, 2, 3)
+                else:
+                    due = v.wellness
             if not due:
                 continue
             # each due dose is given at this opportunity with the content's coverage; the rest

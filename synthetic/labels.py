@@ -83,20 +83,35 @@ def _profile_list(key: str) -> list[str] | None:
     return [US_CORE + name]
 
 
+_META: dict[tuple[str, tuple[str, ...] | None], dict[str, Any]] = {}
+
+
 def meta(profile_key: str, security: tuple[dict[str, str], ...] | None = None) -> dict[str, Any]:
-    """A new ``meta`` dict: synthetic tag, one confidentiality code (+ sensitivity codes), profile.
+    """The ``meta`` dict: synthetic tag, one confidentiality code (+ sensitivity codes), profile.
 
     ``profile_key`` is a resource type or a kind from :data:`PROFILES`; ``security`` is a tuple
-    starting with the confidentiality coding (N when omitted).
+    starting with the confidentiality coding (N when omitted). The dict is shared by every
+    resource with the same profile and labels (generated resources are read-only).
 
     >>> meta("Nothing")["security"] == [CONF_N] and "profile" not in meta("Nothing")
     True
+    >>> meta("Observation") is meta("Observation")
+    True
     """
+    key = (profile_key, None if security is None else tuple(c["code"] for c in security))
+    hit = _META.get(key)
+    if hit is not None:
+        return hit
     prof = _profile_list(profile_key)
     sec = SECURITY_N if security is None else list(security)
-    if prof is None:
-        return {"tag": TAGS, "security": sec}
-    return {"profile": prof, "tag": TAGS, "security": sec}
+    out = (
+        {"tag": TAGS, "security": sec}
+        if prof is None
+        else {"profile": prof, "tag": TAGS, "security": sec}
+    )
+    if len(_META) < 4096:
+        _META[key] = out
+    return out
 
 
 def sensitivity_labels(codes: tuple[str, ...]) -> tuple[dict[str, str], ...] | None:

@@ -199,6 +199,12 @@ class BundleSink:
             encode_patient_bundle(record, self.bundle_type, types, counts),
         )
 
+    def count_into(self, counts: dict[str, int]) -> None:
+        """Nothing to add: :meth:`write_record` counts as it writes.
+
+        >>> BundleSink(".", "collection").count_into({})
+        """
+
     def write_partition(self, result: Any) -> None:
         """Write the bundles a worker encoded."""
         for name, data in result.files:

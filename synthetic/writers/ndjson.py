@@ -57,6 +57,7 @@ class NdjsonSink:
         self.out_dir = Path(out_dir)
         self._files: dict[str, Any] = {}
         self._bufs: dict[str, bytearray] = {}
+        self._lines: dict[str, int] = {}
         self.bytes_written = 0
 
     def __enter__(self) -> NdjsonSink:
@@ -121,33 +122,55 @@ class NdjsonSink:
         >>> c = {}
         >>> with NdjsonSink(tempfile.mkdtemp()) as s:
         ...     s.write_record(PatientRecord(0, {"resourceType": "Patient", "id": "p"}), None, c)
+        ...     s.count_into(c)
         >>> c
         {'Patient': 1}
         """
         # appending to in-memory buffers and writing them in large blocks is several times
-        # cheaper than one buffered file write per resource
+        # cheaper than one buffered file write per resource; lines are counted per block
         bufs = self._bufs
-        for r in record.all():
+        dumps, opt = _DUMPS, _NL
+        patient = record.patient
+        if types is None or "Patient" in types:
+            self._buf("Patient").extend(dumps(patient, option=opt))
+        for r in record.resources:
             t = r["resourceType"]
             if types is not None and t not in types:
                 continue
             buf = bufs.get(t)
             if buf is None:
-                buf = bufs[t] = bytearray()
-            buf += _DUMPS(r, option=_NL)
-            counts[t] = counts.get(t, 0) + 1
+                buf = self._buf(t)
+            buf += dumps(r, option=opt)
         for t, buf in bufs.items():
             if len(buf) >= _FLUSH_AT:
-                self._file(t).write(buf)
-                self.bytes_written += len(buf)
-                buf.clear()
+                self._write_block(t, buf)
+
+    def _buf(self, resource_type: str) -> bytearray:
+        buf = self._bufs.get(resource_type)
+        if buf is None:
+            buf = self._bufs[resource_type] = bytearray()
+        return buf
+
+    def _write_block(self, resource_type: str, buf: bytearray) -> None:
+        self._file(resource_type).write(buf)
+        self.bytes_written += len(buf)
+        self._lines[resource_type] = self._lines.get(resource_type, 0) + buf.count(b"\n")
+        buf.clear()
+
+    def count_into(self, counts: dict[str, int]) -> None:
+        """Add the number of resources written by :meth:`write_record` so far, by type, to ``counts``.
+
+        Buffered lines are flushed first so the figures are complete.
+        """
+        self._flush()
+        for t, n in self._lines.items():
+            counts[t] = counts.get(t, 0) + n
+        self._lines.clear()
 
     def _flush(self) -> None:
         for t, buf in self._bufs.items():
             if buf:
-                self._file(t).write(buf)
-                self.bytes_written += len(buf)
-                buf.clear()
+                self._write_block(t, buf)
 
     def write_partition(self, result: Any) -> None:
         """Append a partition encoded by a worker (see :mod:`synthetic.runners`).
