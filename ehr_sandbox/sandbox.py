@@ -583,9 +583,8 @@ class Sandbox:
     def copy(self) -> Sandbox:
         """An independent in-memory copy (an exercise's reset restores from one)."""
         self.store.meta_set("clock_ticks", self.clock.ticks)
-        data = self.store.connection.serialize()
         store = Store(None, codec=self.codec)
-        store.connection.deserialize(data)
+        self.store.connection.backup(store.connection)
         clock = SandboxClock(self.clock.start, self.clock.ticks)
         store._clock = clock.now  # noqa: SLF001
         return Sandbox(
