@@ -1,0 +1,391 @@
+"""EHR mode: a health information exchange over the organizations' own stores.
+
+Nothing is copied into one big database. The exchange keeps a **master patient index**
+(:class:`~ehr_sandbox.network.matching.MasterPatientIndex`) over every organization's
+Patients and writes each automatic match into ``Patient.link``. A clinician then asks:
+
+* :meth:`Exchange.locate` — "what do other organizations hold about this patient?" (the
+  record locator: organization, their Patient, the match score and counts per type);
+* :meth:`Exchange.retrieve` — the outside data itself, each resource keeping its source
+  (``meta.source`` = the source organization's base URL, tag ``outside``) with a Provenance
+  naming the source organization; it is returned beside the local chart, never mixed in;
+* :meth:`Exchange.reconcile` — file one outside item in the local chart *with* its source.
+
+Access goes through the requesting user's Session (they must be able to read their own
+organization's Patient: the treatment relationship) **and** the source organization's policy:
+the source answers through an :class:`ExchangeSession` with the requester's role and a
+relationship to that one patient only, so its role matrix, confidentiality ceiling,
+sensitivity labels and Consents all apply, and the source audits the disclosure.
+
+>>> OUTSIDE_TAG["code"]
+'outside'
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from ehr_sandbox.errors import AccessDenied, SandboxError, ValidationError
+from ehr_sandbox.network.matching import MasterPatientIndex, MatchConfig, MatchScore
+from ehr_sandbox.network.organizations import Organization
+from ehr_sandbox.network.reading import patient_resources
+from ehr_sandbox.session import Session
+from ehr_sandbox.users import User
+
+__all__ = [
+    "OUTSIDE_TAG",
+    "RETRIEVED_TYPES",
+    "Exchange",
+    "ExchangeSession",
+    "OutsideData",
+    "RecordLocation",
+]
+
+TAGS = "http://ehr-sandbox.org/CodeSystem/tags"
+OUTSIDE_TAG = {"system": TAGS, "code": "outside", "display": "Retrieved from another organization"}
+RETRIEVED_TYPES: tuple[str, ...] = (
+    "AllergyIntolerance",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Condition",
+    "Observation",
+    "Encounter",
+)
+"""What a record-locator query counts and a retrieval returns."""
+
+
+class ExchangeSession(Session):
+    """A source organization's answer to an exchange request for one patient.
+
+    The user is ``hie:<requesting org>:<username>`` with the requester's role; its only care
+    relationship is the requested patient (the treatment purpose the requester established at
+    their own organization), so the source's policy does the rest.
+    """
+
+    def __init__(
+        self, sandbox: Any, requester: User, org_key: str, patient_id: str, purpose: str
+    ) -> None:
+        user = User(
+            f"hie:{org_key}:{requester.username}",
+            requester.role,
+            f"{requester.display} ({org_key}, via the exchange)",
+        )
+        super().__init__(sandbox, user, purpose=purpose)
+        self._treating = frozenset({patient_id})
+
+
+@dataclass(frozen=True)
+class RecordLocation:
+    """One answer of the record locator: who holds what about the patient.
+
+    ``score`` is None for the requester's own record; ``linked`` says whether the MPI linked
+    it automatically (True) or it only scored in the review band (False: a person must decide).
+    """
+
+    org: str
+    org_name: str
+    patient_ref: str
+    enterprise_id: str | None
+    linked: bool
+    score: float | None
+    explanation: str
+    counts: dict[str, int] = field(default_factory=dict)
+    available: bool = True
+
+
+@dataclass
+class OutsideData:
+    """Retrieved outside data: resources (with ``meta.source``), Provenance, and what failed."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        """The retrieved resources of one type.
+
+        >>> OutsideData().of_type("AllergyIntolerance")
+        []
+        """
+        return [r for r in self.resources if r.get("resourceType") == resource_type]
+
+    def source_of(self, resource: dict[str, Any]) -> str:
+        """The ``meta.source`` of a retrieved resource ('' for local data).
+
+        >>> OutsideData().source_of({"meta": {"source": "https://lab"}})
+        'https://lab'
+        """
+        return str((resource.get("meta") or {}).get("source", ""))
+
+
+class Exchange:
+    """The health information exchange of a network (EHR mode only).
+
+    ``down`` holds the keys of organizations whose systems are unreachable: their data is
+    missing from locator answers and retrievals (and listed as unavailable).
+    """
+
+    def __init__(
+        self, organizations: dict[str, Organization], config: MatchConfig | None = None
+    ) -> None:
+        self.organizations = organizations
+        self.mpi = MasterPatientIndex(config)
+        self.down: set[str] = set()
+        self.queries = 0
+        self.retrievals = 0
+
+    # -- enrolment ----------------------------------------------------------------------------
+    def enroll(self) -> dict[str, list[str]]:
+        """File every organization's Patients in the MPI and write ``Patient.link`` for matches.
+
+        Returns the MPI's enterprises with more than one record.
+        """
+        for key in sorted(self.organizations):
+            s = self.organizations[key].sandbox.system_session()
+            for p in sorted(s.resources("Patient"), key=lambda r: r["id"]):
+                self.mpi.add(key, p)
+        linked = {e: refs for e, refs in self.mpi.links().items() if len(refs) > 1}
+        for refs in linked.values():
+            for ref in refs:
+                self._write_links(ref)
+        for org in self.organizations.values():
+            org.sandbox.audit.checkpoint()
+        return linked
+
+    def _write_links(self, ref: str) -> None:
+        org_key, _, pid = ref.split("/", 2)
+        s = self.organizations[org_key].sandbox.system_session()
+        patient = s.read("Patient", pid)
+        links = self.mpi.patient_links(ref)
+        if patient.get("link") == links:
+            return
+        patient["link"] = links
+        s.update(patient, reason=f"master patient index: enterprise {self.mpi.enterprise_id(ref)}")
+
+    def link(self, ref_a: str, ref_b: str) -> str:
+        """A person confirmed a review pair: merge in the MPI and rewrite both ``Patient.link``."""
+        eid = self.mpi.link(ref_a, ref_b)
+        for ref in self.mpi.links()[eid]:
+            self._write_links(ref)
+        return eid
+
+    def unlink(self, ref: str) -> str:
+        """Undo a false merge: split ``ref`` out and rewrite the links of everyone involved."""
+        old = self.mpi.enterprise_id(ref)
+        members = list(self.mpi.links().get(old, []))
+        new = self.mpi.unlink(ref)
+        for member in members:
+            self._write_links(member)
+        return new
+
+    # -- queries ------------------------------------------------------------------------------
+    def _requester(
+        self, session: Session, org_key: str, patient_id: str
+    ) -> tuple[str, dict[str, Any]]:
+        org = self.organizations.get(org_key)
+        if org is None:
+            raise ValidationError(
+                "Exchange", "org", "one of " + ", ".join(sorted(self.organizations)), found=org_key
+            )
+        if session.sandbox is not org.sandbox:
+            raise AccessDenied(
+                f"this session belongs to another organization than {org_key!r}: "
+                "query the exchange as a user of your own organization"
+            )
+        if org_key in self.down:
+            raise SandboxError(f"{org.name} is down: its users cannot reach the exchange")
+        local = session.read(
+            "Patient", patient_id
+        )  # NotFound when the user may not see this patient
+        return f"{org_key}/Patient/{local['id']}", local
+
+    def locate(
+        self, session: Session, org_key: str, patient_id: str, *, include_review: bool = True
+    ) -> list[RecordLocation]:
+        """What the other organizations hold about this patient (linked and review-band records)."""
+        ref, local = self._requester(session, org_key, patient_id)
+        self.queries += 1
+        eid = self.mpi.enterprise_id(ref)
+        found: dict[str, tuple[bool, MatchScore | None]] = {
+            r: (True, None) for r in self.mpi.links()[eid] if r != ref
+        }
+        if include_review:
+            for other, score in self.mpi.candidates(local):
+                if other != ref and other not in found:
+                    found[other] = (self.mpi.enterprise_id(other) == eid, score)
+        out = []
+        for other, (linked, score) in found.items():
+            o_key, _, o_pid = other.split("/", 2)
+            if score is None:
+                from ehr_sandbox.network.matching import score_pair
+
+                o_org = self.organizations[o_key]
+                o_patient = o_org.sandbox.store.read("Patient", o_pid) or {}
+                score = score_pair(local, o_patient, self.mpi.config)
+            available = o_key not in self.down
+            counts = self._counts(session, o_key, o_pid) if available and linked else {}
+            out.append(
+                RecordLocation(
+                    o_key,
+                    self.organizations[o_key].name,
+                    f"Patient/{o_pid}",
+                    self.mpi.enterprise_id(other),
+                    linked,
+                    round(score.total, 1),
+                    score.explanation,
+                    counts,
+                    available,
+                )
+            )
+        return sorted(out, key=lambda r: (not r.linked, r.org, r.patient_ref))
+
+    def _source_session(self, session: Session, org_key: str, patient_id: str) -> ExchangeSession:
+        src = self.organizations[org_key].sandbox
+        return ExchangeSession(src, session.user, org_key, patient_id, session.purpose)
+
+    def _counts(self, session: Session, org_key: str, patient_id: str) -> dict[str, int]:
+        s = self._source_session(session, org_key, patient_id)
+        return {t: n for t in RETRIEVED_TYPES if (n := len(self._search(s, t, patient_id)))}
+
+    @staticmethod
+    def _search(s: Session, rtype: str, patient_id: str) -> list[dict[str, Any]]:
+        return patient_resources(s, rtype, patient_id)
+
+    def retrieve(
+        self,
+        session: Session,
+        org_key: str,
+        patient_id: str,
+        *,
+        types: tuple[str, ...] = RETRIEVED_TYPES,
+        include: list[str] | None = None,
+    ) -> OutsideData:
+        """The outside data about this patient from every linked record (``include``: only those refs).
+
+        Each resource is a copy with ``meta.source`` (the source's base URL) and the ``outside``
+        tag; one Provenance per source organization names it (``agent`` = the source
+        organization, ``entity.what`` = its Patient) and lists the retrieved versions.
+        """
+        ref, _ = self._requester(session, org_key, patient_id)
+        self.retrievals += 1
+        eid = self.mpi.enterprise_id(ref)
+        wanted = [r for r in self.mpi.links()[eid] if r != ref]
+        if include is not None:
+            wanted = [r for r in wanted if r in include]
+        out = OutsideData()
+        for other in wanted:
+            o_key, _, o_pid = other.split("/", 2)
+            org = self.organizations[o_key]
+            if o_key in self.down:
+                out.unavailable.append(o_key)
+                continue
+            s = self._source_session(session, o_key, o_pid)
+            got: list[dict[str, Any]] = []
+            for rtype in types:
+                for res in self._search(s, rtype, o_pid):
+                    copy_ = copy.deepcopy(res)
+                    meta = copy_.setdefault("meta", {})
+                    meta["source"] = org.url
+                    meta["tag"] = [*meta.get("tag", []), OUTSIDE_TAG]
+                    got.append(copy_)
+            if got:
+                out.resources.extend(got)
+                out.sources.append(o_key)
+                out.provenance.append(
+                    _provenance(org, o_pid, got, session.sandbox.clock.peek().isoformat())
+                )
+        return out
+
+    def reconcile(
+        self, session: Session, outside: dict[str, Any], patient_id: str, *, reason: str
+    ) -> dict[str, Any]:
+        """File one retrieved allergy or medication in the local chart, keeping its source.
+
+        The local copy keeps ``meta.source`` and the ``outside`` tag, names the source in
+        ``informationSource``/``note``, and its Provenance carries ``reason``.
+        """
+        rtype = outside.get("resourceType")
+        source = str((outside.get("meta") or {}).get("source", ""))
+        if not source:
+            raise ValidationError(
+                str(rtype),
+                "meta.source",
+                "a resource retrieved through the exchange (it names its source)",
+            )
+        org = next((o for o in self.organizations.values() if o.url == source), None)
+        who = org.name if org else source
+        if rtype == "MedicationRequest":
+            from ehr_sandbox.network.fhir_builders import MEDS, medication_statement
+
+            code = outside["medicationCodeableConcept"]["coding"][0]["code"]
+            key = next(k for k, v in MEDS.items() if v[0] == code)
+            sig = (outside.get("dosageInstruction") or [{}])[0].get("text")
+            res = medication_statement(
+                f"Patient/{patient_id}",
+                key,
+                session.sandbox.reference_date.isoformat(),
+                dosage=sig,
+                source=who,
+                note=f"Reconciled from {who} ({source})",
+            )
+        elif rtype == "AllergyIntolerance":
+            res = {
+                k: copy.deepcopy(v)
+                for k, v in outside.items()
+                if k not in ("id", "meta", "recorder", "encounter")
+            }
+            res["patient"] = {"reference": f"Patient/{patient_id}"}
+            res["asserter"] = {"display": who}
+            res.setdefault("note", []).append({"text": f"Reported by {who} ({source})"})
+        else:
+            raise ValidationError(
+                str(rtype), "resourceType", "AllergyIntolerance or MedicationRequest"
+            )
+        res["meta"] = {"source": source, "tag": [OUTSIDE_TAG]}
+        return session.create(res, reason=reason)
+
+
+def _provenance(
+    org: Organization, patient_id: str, resources: list[dict[str, Any]], when: str
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Provenance",
+        "target": [
+            {
+                "reference": f"{org.url}/{r['resourceType']}/{r['id']}/_history/{r['meta'].get('versionId', '1')}"
+            }
+            for r in resources
+        ],
+        "recorded": when,
+        "activity": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "code": "UPDATE",
+                    "display": "revise",
+                }
+            ],
+            "text": "retrieved through the health information exchange",
+        },
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "code": "custodian",
+                            "display": "Custodian",
+                        }
+                    ]
+                },
+                "who": {
+                    "display": org.name,
+                    "identifier": {"system": "urn:ehr-sandbox:organization", "value": org.key},
+                },
+            }
+        ],
+        "entity": [{"role": "source", "what": {"reference": f"{org.url}/Patient/{patient_id}"}}],
+    }
