@@ -81,6 +81,15 @@ def _instant(dt: datetime | str) -> str:
     return dt.isoformat(timespec="milliseconds")
 
 
+BLIND_CHARS = 32
+"""Blind index values are kept to 128 bits (HMAC-SHA256 truncated, as HMAC-SHA256-128): equal
+values still match, accidental collisions stay negligible, and the index is half the size."""
+
+
+def _blind(codec: RowCodec, value: str) -> str:
+    return codec.blind(value)[:BLIND_CHARS]
+
+
 def _aad(rtype: str, rid: str, vid: int | str) -> str:
     return f"{rtype}/{rid}/_history/{vid}"
 
@@ -232,10 +241,18 @@ class Store:
         for name, s, x, sys_, _lo, _hi, _num in rows:
             ptype = params[name].type
             if ptype == "string":
-                out.append((name, None, codec.blind(x or ""), None, None, None, None))
+                out.append((name, None, _blind(codec, x or ""), None, None, None, None))
             elif ptype in ("token", "uri", "reference"):
                 out.append(
-                    (name, codec.blind(s) if s is not None else None, None, sys_, None, None, None)
+                    (
+                        name,
+                        _blind(codec, s) if s is not None else None,
+                        None,
+                        sys_,
+                        None,
+                        None,
+                        None,
+                    )
                 )
             # dates, numbers and quantities are clinical values: not indexed at all when encrypting
         return out
@@ -480,7 +497,10 @@ class Store:
             return [r[0] for r in self._con.execute(sql, args)]
         blind_clauses = [c for c in query.clauses if blind_capable(c)]
         sql, args = compile_query(
-            query, blind=self.codec.blind, chain_refs=chain_refs, clauses=blind_clauses
+            query,
+            blind=lambda v: _blind(self.codec, v),
+            chain_refs=chain_refs,
+            clauses=blind_clauses,
         )
         candidates = [r[0] for r in self._con.execute(sql, args)]
         rest = [c for c in query.clauses if not blind_capable(c)]
