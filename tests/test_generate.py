@@ -192,3 +192,31 @@ def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], argument: str) 
         synthetic.generate(n, **kwargs)
     assert str(err.value).startswith(argument)
     assert "expected" in str(err.value)
+
+
+def test_a_record_does_not_depend_on_what_the_process_made_before() -> None:
+    """Caches (bands, quantities, labels) must never leak one patient's values into another's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import sys, hashlib, orjson, synthetic\n"
+        "order = [int(x) for x in sys.argv[1].split(',')]\n"
+        "recs = {i: next(synthetic.generate(1, seed=3, start=i, years=4)) for i in order}\n"
+        "print(hashlib.sha256(b''.join(orjson.dumps(list(recs[i].all())) for i in sorted(recs))).hexdigest())\n"
+    )
+    forward = ",".join(str(i) for i in range(12))
+    backward = ",".join(str(i) for i in reversed(range(12)))
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script, order],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+        ).stdout
+        for order in (forward, backward)
+    }
+    assert len(digests) == 1
