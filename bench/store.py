@@ -3,7 +3,7 @@
 Run from the repository root (needs ../shared/data/synthea-r4-sample)::
 
     python bench/store.py                      # import ratio + 200 and 5,000 patients
-    python bench/store.py --scales 200 --encrypted
+    python bench/store.py --scales 200 --encrypted-scales 200,5000
 
 1. Import: the 24 Synthea sample bundles through ``plan_bundle`` (validation, ids, references)
    and ``apply_plan`` (versioned rows + search index), against validating the same resources
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
-        "--encrypted", action="store_true", help="also run the scales with AES-GCM rows"
+        "--encrypted-scales", default="200", help="patient counts to rerun with AES-GCM rows"
     )
     ap.add_argument("--skip-import", action="store_true")
     args = ap.parse_args(argv)
@@ -248,8 +248,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_import(args.repeat)
     for n in (int(x) for x in args.scales.split(",") if x):
         bench_scale(n, args.per_patient or None, False)
-        if args.encrypted:
-            bench_scale(n, args.per_patient or None, True)
+    for n in (int(x) for x in args.encrypted_scales.split(",") if x):
+        bench_scale(n, args.per_patient or None, True)
 
 
 if __name__ == "__main__":
