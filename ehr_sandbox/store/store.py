@@ -9,7 +9,10 @@ With an encrypting codec no name, identifier or clinical value is written in pla
 index keeps only keyed blind values of tokens, references and exact strings (documented leak:
 equality of values). String prefixes, dates and quantities are not indexed in that mode; a
 search narrows by its blind-indexed clauses, decrypts those candidates and finishes the
-search on a private in-memory index.
+search on a private in-memory index (so such a search costs a decrypt per candidate).
+What stays in plaintext: resource types and ids, version numbers, write times, search
+parameter names, token *systems* (e.g. that an identifier is an MRN, not its value), and
+``sandbox_meta`` values (sandbox settings, not patient data).
 
 >>> from datetime import datetime, timezone
 >>> st = Store(clock=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
