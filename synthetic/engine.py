@@ -47,8 +47,10 @@ from synthetic.labels import CONF_R
 from synthetic.person import make_person, name_pools
 from synthetic.practice import Practice
 from synthetic.profile import (
+    Diagnosis,
     Profile,
     band_for,
+    choose_drugs,
     draw_allergies,
     draw_conditions,
     weighted_choice,
@@ -183,6 +185,13 @@ class Engine:
         self.chronic = [m for m in mods if m.kind == "chronic"]
         self.acute = [m for m in mods if m.kind == "acute"]
         self.pregnancy = [m for m in mods if m.kind == "pregnancy"]
+        preg_keys = {m.key for m in self.pregnancy}
+        # chronic modules that require a pregnancy are drawn per pregnancy, not per person
+        self.pregnancy_conditions: dict[str, list[ConditionDef]] = {}
+        for m in [x for x in self.chronic if preg_keys & set(x.requires)]:
+            self.chronic.remove(m)
+            for r in preg_keys & set(m.requires):
+                self.pregnancy_conditions.setdefault(r, []).append(m)
         self.obesity_key = next(
             (m.key for m in self.chronic if m.criterion and m.criterion[0] == "39156-5"), None
         )
@@ -394,7 +403,7 @@ class Engine:
             y0 += span
         if sex == "female":
             for m in self.pregnancy:
-                self._pregnancies(rng, t, m, birth, start, end)
+                self._pregnancies(rng, t, m, prof, birth, start, end)
         if self.preset.observations or self.preset.visit_procedures:
             day = start + rng.randrange(200)
             while day < end:
@@ -404,7 +413,14 @@ class Engine:
         return t
 
     def _pregnancies(
-        self, rng: Any, t: Timeline, m: ConditionDef, birth: int, start: int, end: int
+        self,
+        rng: Any,
+        t: Timeline,
+        m: ConditionDef,
+        prof: Profile,
+        birth: int,
+        start: int,
+        end: int,
     ) -> None:
         preg = m.pregnancy
         weeks = preg.duration_weeks
@@ -421,15 +437,27 @@ class Engine:
                 if lmp - birth < 14 * DAYS_PER_YEAR:
                     day += 365
                     continue
+                # conditions that only occur in pregnancy (gestational diabetes...) are found
+                # at the 24-28 week screen and resolve at delivery
+                delivery = lmp + weeks * 7
+                age = (lmp - birth) / DAYS_PER_YEAR
+                found: list[tuple[ConditionDef, int]] = []
+                for c in self.pregnancy_conditions.get(m.key, ()):
+                    if c.key not in prof.diagnoses and rng.random() < c.rate(
+                        age, "female"
+                    ) * self.preset.multipliers.get(c.key, 1.0):
+                        found.append((c, 24 + rng.randrange(5)))
                 for w in preg.visit_weeks:
-                    vd = lmp + 7 * w
-                    t.add(
-                        self.practice.open_day(vd),
-                        "prenatal",
-                        pregnancy=m.key,
-                        week=w,
-                        conditions=(),
+                    vd = self.practice.open_day(lmp + 7 * w)
+                    new = tuple(c.key for c, wk in found if wk <= w and c.key not in prof.diagnoses)
+                    for c, _ in found:
+                        if c.key in new:
+                            drugs = choose_drugs(rng, c, prof.conflicts())
+                            prof.diagnoses[c.key] = Diagnosis(c, vd, drugs, abatement=delivery)
+                    ongoing = tuple(
+                        c.key for c, _ in found if c.key in prof.diagnoses and c.key not in new
                     )
+                    t.add(vd, "prenatal", pregnancy=m.key, week=w, conditions=ongoing, new=new)
                 self._lmp_days.append((lmp, m.key))
                 free_from = lmp + weeks * 7 + 180
             day += 365
@@ -546,6 +574,8 @@ class Engine:
         dx_codes: list[dict[str, Any]] = []
         for c in addressed:
             if c.key in v.new:
+                dxn = prof.diagnoses.get(c.key)
+                abated = dxn.abatement if dxn is not None else None
                 cond = conditions.condition(
                     ctx,
                     code=c.code,
@@ -553,6 +583,7 @@ class Engine:
                     onset=iso_date(day),
                     recorder=phys_ref,
                     security=c.security,
+                    abatement=iso_date(abated) if abated is not None and abated < end else None,
                 )
                 body.append(cond)
                 st.cond_ids[c.key] = cond["id"]
@@ -940,7 +971,7 @@ class Engine:
         vals.clear()
         effects: dict[str, list[Any]] = {}
         for dx in prof.diagnoses.values():
-            if dx.onset <= day:
+            if dx.onset <= day < dx.until:
                 treated = bool(dx.drugs)
                 for loinc, (shift, floor, ceiling, _answers) in dx.condition.vitals_effects.items():
                     s = shift * (0.45 if treated else 1.0)
@@ -1097,7 +1128,7 @@ class Engine:
             answers = vd.answers
             for dx in st.profile.diagnoses.values():
                 eff = dx.condition.vitals_effects.get(loinc)
-                if dx.onset <= ctx.day and eff is not None and eff[3]:
+                if dx.onset <= ctx.day < dx.until and eff is not None and eff[3]:
                     answers = eff[3]
                     break
             ctx.add(vitals.exam_observation(ctx, code, weighted_choice(rng, answers)))
@@ -1140,7 +1171,7 @@ class Engine:
         day = v.day
         values: list[Any] = []
         by_loinc: dict[str, Any] = {}
-        active = [dx.condition for dx in prof.diagnoses.values() if dx.onset <= day]
+        active = [dx.condition for dx in prof.diagnoses.values() if dx.onset <= day < dx.until]
         if ordered_for is not None and ordered_for.kind != "chronic":
             active.append(ordered_for)
         for t in panel.tests:
@@ -1215,6 +1246,9 @@ class Engine:
     ) -> None:
         supply = drug.days_supply * (1 + drug.refills)
         until = day + supply
+        dxn = st.profile.diagnoses.get(cond.key)
+        if not acute and dxn is not None and dxn.abatement is not None:
+            until = min(until, max(day + 1, dxn.abatement))  # treatment ends with the condition
         prior = None
         if current is not None:
             current[0]["status"] = "completed"

@@ -29,6 +29,16 @@ class Diagnosis:
     onset: int
     drugs: list[Drug] = field(default_factory=list)
     resource_id: str = ""
+    abatement: int | None = None
+
+    @property
+    def until(self) -> int:
+        """First day the condition is over (far in the future while it lasts).
+
+        >>> Diagnosis(_empty(), 5, abatement=9).until
+        9
+        """
+        return self.abatement if self.abatement is not None else 10**9
 
 
 @dataclass(slots=True)
@@ -49,7 +59,7 @@ class Profile:
         False
         """
         d = self.diagnoses.get(key)
-        return d is not None and d.onset <= day
+        return d is not None and d.onset <= day < d.until
 
     def conflicts(self) -> frozenset[str]:
         """RxNorm codes the patient's allergies rule out.
