@@ -15,12 +15,13 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from synthetic.dates import iso_date, parse_reference_date
+from synthetic.defects import apply_defects, parse_defects
 from synthetic.errors import ArgumentError
 from synthetic.record import PatientRecord
 
@@ -105,7 +106,8 @@ def generate(
 
     Arguments are checked before the first record is made; bad ones raise ArgumentError naming
     the argument. The output is a pure function of the arguments and the content version.
-    ``defects`` (opt-in dirty data) is not available yet and must be None.
+    ``defects`` opts in to dirty data for data-quality exercises: defect names, or a mapping
+    of name to rate (see :mod:`synthetic.defects`); each record lists its own in ``.defects``.
 
     >>> next(generate(1, seed=1, years=1)).patient["meta"]["tag"][0]["code"]
     'synthetic'
@@ -115,13 +117,14 @@ def generate(
     years = _int("years", years, 1, 120)
     start = _int("start", start, 0)
     ref = _date(reference_date)
-    if defects:
-        raise ArgumentError("defects: expected None (dirty-data injection is not available yet)")
+    rates = parse_defects(defects)
     eng = _engine(seed, ref, years, _population(population), content)
-    return _stream(eng, start, n)
+    return _stream(eng, start, n, rates, seed)
 
 
-def _stream(eng: Any, start: int, n: int) -> Iterator[PatientRecord]:
+def _stream(
+    eng: Any, start: int, n: int, rates: dict[str, float] | None = None, seed: int = 0
+) -> Iterator[PatientRecord]:
     for i in range(start, start + n):
         # a record is thousands of small acyclic dicts: letting the cyclic collector run while
         # it is built (and rescan every record the caller keeps) triples the cost
@@ -132,6 +135,8 @@ def _stream(eng: Any, start: int, n: int) -> Iterator[PatientRecord]:
         finally:
             if enabled:
                 gc.enable()
+        if rates:
+            rec = apply_defects(rec, rates, seed=seed)
         yield rec
 
 
@@ -166,6 +171,7 @@ class Summary:
     seconds: float
     files: list[Path] = field(default_factory=list)
     bytes: int = 0
+    defects: int = 0
 
     @property
     def total(self) -> int:
@@ -231,6 +237,7 @@ def write_dataset(
     partition_size: int | None = None,
     address: str | None = None,
     progress: Callable[[int], None] | None = None,
+    defects: Any = None,
 ) -> Summary:
     """Generate ``n`` patients and write them to ``out_dir``; return a :class:`Summary`.
 
@@ -240,6 +247,8 @@ def write_dataset(
     transaction or collection). ``workers > 1`` uses a process pool, ``engine="dask"`` a dask
     cluster (``address`` of a scheduler, else a local one); the bytes are the same whatever the
     workers or the engine. ``progress`` is called with the number of patients written so far.
+    ``defects`` opts in to dirty data (see :func:`generate`); the injected defects are listed
+    in ``defects-manifest.jsonl``.
     Every argument is checked before anything is written.
 
     >>> import tempfile
@@ -247,7 +256,7 @@ def write_dataset(
     >>> s.patients, s.resources["Patient"]
     (2, 2)
     """
-    from synthetic.runners import ENGINES
+    from synthetic.runners import ENGINES, PartitionSpec
 
     n = _int("n", n, 0)
     seed = _int("seed", seed, -(2**63))
@@ -290,73 +299,69 @@ def write_dataset(
         sink = BundleSink(out, bundle_type)
     # generated records hold no reference cycles: the cyclic collector would only rescan the
     # engine's long-lived tables, which costs a quarter of the run time
+    rates = parse_defects(defects)
+    plan = PartitionSpec(
+        seed,
+        ref,
+        years,
+        population,
+        start,
+        start + n,
+        format,
+        bundle_type,
+        type_filter,
+        content,
+        tuple(sorted(rates.items())) if rates else None,
+    )
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _write_all(
-            sink,
-            eng,
-            practice,
-            start,
-            n,
-            workers,
-            engine,
-            wanted,
-            counts,
-            progress,
-            (
-                seed,
-                ref,
-                years,
-                population,
-                format,
-                bundle_type,
-                type_filter,
-                content,
-                partition_size,
-                address,
-            ),
+        injected = _write_all(
+            sink, eng, practice, plan, workers, engine, address, counts, progress, partition_size
         )
     finally:
         if gc_was_enabled:
             gc.enable()
     seconds = time.perf_counter() - t0
-    return Summary(out, n, dict(sorted(counts.items())), seconds, sink.files(), sink.bytes_written)
+    return Summary(
+        out, n, dict(sorted(counts.items())), seconds, sink.files(), sink.bytes_written, injected
+    )
 
 
 def _write_all(
     sink: Any,
     eng: Any,
     practice: list[dict[str, Any]],
-    start: int,
-    n: int,
+    plan: Any,
     workers: int,
     engine: str,
-    wanted: frozenset[str] | None,
+    address: str | None,
     counts: dict[str, int],
     progress: Callable[[int], None] | None,
-    spec_args: tuple[Any, ...],
-) -> None:
-    from synthetic.runners import PartitionSpec, iter_partitions, split
+    partition_size: int | None,
+) -> int:
+    """Write the practice, then every patient of ``plan``; return the number of defects."""
+    import orjson
 
-    (
-        seed,
-        ref,
-        years,
-        population,
-        format,
-        bundle_type,
-        type_filter,
-        content,
-        partition_size,
-        address,
-    ) = spec_args
-    done = 0
+    from synthetic.runners import iter_partitions, split
+
+    wanted = frozenset(plan.types) if plan.types is not None else None
+    rates = dict(plan.defects) if plan.defects else None
+    n = plan.stop - plan.start
+    done = injected = 0
     with sink:
         sink.write_practice(practice)
         if workers == 1 and engine == "process":
-            for i in range(start, start + n):
+            for i in range(plan.start, plan.stop):
                 rec = eng.patient(i)
+                if rates:
+                    rec = apply_defects(rec, rates, seed=plan.seed)
+                    injected += len(rec.defects)
+                    sink.write_manifest(
+                        b"".join(
+                            orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE) for d in rec.defects
+                        )
+                    )
                 sink.write_record(rec, wanted, counts)
                 done += 1
                 if progress is not None and (done % 50 == 0 or done == n):
@@ -364,16 +369,13 @@ def _write_all(
             sink.count_into(counts)
         else:
             size = partition_size or max(20, min(500, n // (workers * 4) or 1))
-            specs = [
-                PartitionSpec(
-                    seed, ref, years, population, a, b, format, bundle_type, type_filter, content
-                )
-                for a, b in split(start, n, size)
-            ]
+            specs = [replace(plan, start=a, stop=b) for a, b in split(plan.start, n, size)]
             for res in iter_partitions(specs, workers=workers, engine=engine, address=address):
                 sink.write_partition(res)
+                injected += res.manifest.count(b"\n")
                 for t, c in res.counts.items():
                     counts[t] = counts.get(t, 0) + c
                 done += res.patients
                 if progress is not None:
                     progress(done)
+    return injected

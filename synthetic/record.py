@@ -25,6 +25,8 @@ class PatientRecord:
     index: int
     patient: dict[str, Any]
     resources: list[dict[str, Any]] = field(default_factory=list)
+    defects: list[dict[str, Any]] = field(default_factory=list)
+    """Manifest of the dirty-data defects injected into this record (empty unless asked for)."""
 
     def all(self) -> Iterator[dict[str, Any]]:
         """The Patient, then every other resource.

@@ -39,6 +39,7 @@ class PartitionSpec:
     bundle_type: str = "transaction"
     types: tuple[str, ...] | None = None
     content: Any = None
+    defects: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -50,6 +51,7 @@ class PartitionResult:
     chunks: dict[str, bytes] = field(default_factory=dict)
     files: list[tuple[str, bytes]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    manifest: bytes = b""
 
     @property
     def patients(self) -> int:
@@ -87,14 +89,28 @@ def run_partition(spec: PartitionSpec) -> PartitionResult:
 def _fill(
     engine: Any, spec: PartitionSpec, types: frozenset[str] | None, result: PartitionResult
 ) -> None:
+    import orjson
+
+    from synthetic.defects import apply_defects
     from synthetic.writers.bundle import encode_patient_bundle, patient_file_name
     from synthetic.writers.ndjson import encode_resources
 
     counts = result.counts
+    rates = dict(spec.defects) if spec.defects else None
+    manifest = bytearray()
+
+    def make(i: int) -> Any:
+        record = engine.patient(i)
+        if rates:
+            record = apply_defects(record, rates, seed=spec.seed)
+            for entry in record.defects:
+                manifest.extend(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+        return record
+
     if spec.format == "ndjson":
         chunks: dict[str, bytearray] = {}
         for i in range(spec.start, spec.stop):
-            record = engine.patient(i)
+            record = make(i)
             for t, data in encode_resources(record.all(), types).items():
                 buf = chunks.get(t)
                 if buf is None:
@@ -106,13 +122,14 @@ def _fill(
         result.chunks = {t: bytes(v) for t, v in chunks.items()}
     else:
         for i in range(spec.start, spec.stop):
-            record = engine.patient(i)
+            record = make(i)
             result.files.append(
                 (
                     patient_file_name(i),
                     encode_patient_bundle(record, spec.bundle_type, types, counts),
                 )
             )
+    result.manifest = bytes(manifest)
 
 
 def split(start: int, n: int, size: int) -> list[tuple[int, int]]:

@@ -180,3 +180,30 @@ def _refs(obj: object) -> list[str]:
         for v in obj:
             out.extend(_refs(v))
     return out
+
+
+def test_defects_are_opt_in_listed_and_still_valid_fhir(tmp_path: Path) -> None:
+    from synthetic.fhir import validate
+
+    kinds = ["duplicate_patients", "unit_mixups", "missing_data", "transposed_dates"]
+    clean = {r.index: r for r in synthetic.generate(40, seed=7, years=3)}
+    dirty = list(synthetic.generate(40, seed=7, years=3, defects={k: 0.2 for k in kinds}))
+    entries = [d for rec in dirty for d in rec.defects]
+    assert {e["kind"] for e in entries} == set(kinds)
+    for rec in dirty:
+        keys = {f"{r['resourceType']}/{r['id']}": r for r in rec.all()}
+        touched = {d["resource"] for d in rec.defects}
+        for d in rec.defects:
+            assert validate(keys[d["resource"]]) == []
+        untouched = [r for r in rec.resources if f"{r['resourceType']}/{r['id']}" not in touched]
+        assert untouched == [
+            r for r in clean[rec.index].resources if f"{r['resourceType']}/{r['id']}" not in touched
+        ]
+    assert all(not rec.defects for rec in clean.values())
+    summary = synthetic.write_dataset(
+        tmp_path, 40, seed=7, years=3, defects={k: 0.2 for k in kinds}
+    )
+    lines = (tmp_path / "defects-manifest.jsonl").read_bytes().splitlines()
+    assert summary.defects == len(lines) == len(entries)
+    with pytest.raises(ArgumentError, match="defects"):
+        synthetic.generate(1, defects=["typos"])

@@ -48,6 +48,13 @@ def generate(
         typer.Option("--types", help="Only these resource types, e.g. Patient,Observation."),
     ] = None,
     start: Annotated[int, typer.Option("--start", help="Index of the first patient.")] = 0,
+    defects: Annotated[
+        str | None,
+        typer.Option(
+            "--defects",
+            help="Opt-in dirty data, e.g. duplicate_patients,unit_mixups,missing_data,transposed_dates.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Generate synthetic patients and write them to a directory."""
@@ -84,6 +91,7 @@ def generate(
             years=years,
             population=population,
             start=start,
+            defects=_parse_types(defects),
             progress=lambda done: progress.update(task, completed=done),
         )
     table = Table(title=f"{summary.patients} patients -> {summary.out_dir}", show_edge=False)
@@ -94,6 +102,8 @@ def generate(
     table.add_row("total", f"{summary.total:,}")
     out_console = Console()
     out_console.print(table)
+    if summary.defects:
+        out_console.print(f"{summary.defects:,} defects injected (defects-manifest.jsonl)")
     out_console.print(
         f"{summary.total:,} resources in {summary.seconds:.2f} s "
         f"({summary.rate:,.0f} resources/s, {summary.bytes / 1e6:.1f} MB)"

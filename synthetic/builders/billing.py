@@ -97,7 +97,7 @@ def claim(
     items = []
     total = 0.0
     for i, line in enumerate(lines):
-        net = money(line.price)
+        net = money(line.price)  # shared by unitPrice and net (read-only output)
         total += net["value"]
         items.append(
             {
@@ -167,21 +167,25 @@ def claim_response(
     paid = 0.0
     adjustment = 0.0
     submitted_total = 0.0
+    cat_sub, cat_elig, cat_copay, cat_ded, cat_ben = (
+        _ADJ["submitted"], _ADJ["eligible"], _ADJ["copay"], _ADJ["deductible"], _ADJ["benefit"]
+    )
     for i, item in enumerate(claim_["item"]):
-        submitted = item["net"]["value"]
+        net = item["net"]
+        submitted = net["value"]
         eligible = round(submitted * allowed_ratio, 2)
         cp = round(min(copay, eligible), 2) if i == 0 else 0.0
         deductible = round((eligible - cp) * deductible_share, 2)
         benefit = round(max(0.0, eligible - cp - deductible), 2)
         adjudication = [
-            {"category": _ADJ["submitted"], "amount": money(submitted)},
-            {"category": _ADJ["eligible"], "amount": money(eligible)},
+            {"category": cat_sub, "amount": net},
+            {"category": cat_elig, "amount": {"value": eligible, "currency": "USD"}},
         ]
         if cp:
-            adjudication.append({"category": _ADJ["copay"], "amount": money(cp)})
+            adjudication.append({"category": cat_copay, "amount": {"value": cp, "currency": "USD"}})
         if deductible:
-            adjudication.append({"category": _ADJ["deductible"], "amount": money(deductible)})
-        adjudication.append({"category": _ADJ["benefit"], "amount": money(benefit)})
+            adjudication.append({"category": cat_ded, "amount": {"value": deductible, "currency": "USD"}})
+        adjudication.append({"category": cat_ben, "amount": {"value": benefit, "currency": "USD"}})
         items.append({"itemSequence": item["sequence"], "adjudication": adjudication})
         paid += benefit
         adjustment += submitted - eligible

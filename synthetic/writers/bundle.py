@@ -167,6 +167,7 @@ class BundleSink:
         self.out_dir = Path(out_dir)
         self.bundle_type = bundle_type
         self._names: list[str] = []
+        self._manifest = bytearray()
         self.bytes_written = 0
 
     def __enter__(self) -> BundleSink:
@@ -209,6 +210,15 @@ class BundleSink:
         """Write the bundles a worker encoded."""
         for name, data in result.files:
             self._write(name, data)
+        self.write_manifest(result.manifest)
+
+    def write_manifest(self, data: bytes) -> None:
+        """Append JSON lines to ``defects-manifest.jsonl`` (written on a clean exit).
+
+        >>> BundleSink(".", "collection").write_manifest(b"")
+        """
+        if data:
+            self._manifest += data
 
     def files(self) -> list[Path]:
         """Final paths of the files written so far.
@@ -224,6 +234,8 @@ class BundleSink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None and self._manifest:
+            self._write("defects-manifest.jsonl", bytes(self._manifest))
         for name in self._names:
             part = self.out_dir / f"{name}.part"
             if exc_type is None:

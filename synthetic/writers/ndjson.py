@@ -46,6 +46,19 @@ def encode_resources(
     return out
 
 
+MANIFEST = "_defects"
+"""Key of the defects manifest among the sink's files."""
+
+
+def final_name(key: str) -> str:
+    """File name for a resource type (``<Type>.ndjson``) or the defects manifest.
+
+    >>> final_name("Patient"), final_name(MANIFEST)
+    ('Patient.ndjson', 'defects-manifest.jsonl')
+    """
+    return "defects-manifest.jsonl" if key == MANIFEST else f"{key}.ndjson"
+
+
 class NdjsonSink:
     """Appends encoded chunks to ``<Type>.ndjson`` files in ``out_dir``.
 
@@ -68,9 +81,21 @@ class NdjsonSink:
         f = self._files.get(resource_type)
         if f is None:
             f = self._files[resource_type] = open(  # noqa: SIM115 - closed in __exit__
-                self.out_dir / f"{resource_type}.ndjson.part", "wb", buffering=0
+                self.out_dir / f"{final_name(resource_type)}.part", "wb", buffering=0
             )
         return f
+
+    def write_manifest(self, data: bytes) -> None:
+        """Append JSON lines to the defects manifest (``defects-manifest.jsonl``, not FHIR).
+
+        >>> import tempfile
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.write_manifest(b'{"kind":"missing_data"}\\n')
+        ...     [p.name for p in s.files()]
+        ['defects-manifest.jsonl']
+        """
+        if data:
+            self._file(MANIFEST).write(data)
 
     def append(self, chunks: Mapping[str, bytes | bytearray]) -> None:
         """Append each type's encoded bytes to its file.
@@ -183,6 +208,7 @@ class NdjsonSink:
         3
         """
         self.append(result.chunks)
+        self.write_manifest(result.manifest)
 
     def files(self) -> list[Path]:
         """Final paths of the files written so far (sorted by name).
@@ -190,7 +216,7 @@ class NdjsonSink:
         >>> NdjsonSink(".").files()
         []
         """
-        return sorted(self.out_dir / f"{t}.ndjson" for t in self._files)
+        return sorted(self.out_dir / final_name(t) for t in self._files)
 
     def __exit__(
         self,
@@ -203,8 +229,8 @@ class NdjsonSink:
         for f in self._files.values():
             f.close()
         for t in self._files:
-            part = self.out_dir / f"{t}.ndjson.part"
+            part = self.out_dir / f"{final_name(t)}.part"
             if exc_type is None:
-                part.replace(self.out_dir / f"{t}.ndjson")
+                part.replace(self.out_dir / final_name(t))
             else:
                 part.unlink(missing_ok=True)
