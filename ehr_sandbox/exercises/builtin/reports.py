@@ -236,6 +236,17 @@ def hand_in(att: Any, answer: Any) -> dict[str, Any]:
 
     A second hand-in replaces the first; ``att.reset()`` forgets it. Bad shapes raise
     ExerciseError naming the field and what was expected, and store nothing.
+
+    >>> from types import SimpleNamespace as NS
+    >>> att = NS(exercise=NS(id="reports/immunizations-due"), student="alice", sandbox=NS(state={}))
+    >>> hand_in(att, {"patients": ["Patient/p2", "p1"]})
+    {'patients': ['p1', 'p2']}
+    >>> hand_in(att, {"patients": "p1"})
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: answer: patients must be a list of ids (found str)
+    >>> handed_in(att.sandbox, "reports/immunizations-due", "alice")
+    {'patients': ['p1', 'p2']}
     """
     exercise_id = att.exercise.id
     shape = _SHAPES.get(exercise_id)
@@ -290,7 +301,7 @@ def _set_diff(
 # ------------------------------------------------------------------------------------------
 # Dates and times
 # ------------------------------------------------------------------------------------------
-def sandbox_now(sandbox: Any) -> datetime:
+def _sandbox_now(sandbox: Any) -> datetime:
     """The sandbox's current instant without moving its clock."""
     clock = sandbox.clock
     return clock.peek() if hasattr(clock, "peek") else clock()
@@ -416,6 +427,7 @@ def _setup_schedule(sandbox: Any, variant: Any) -> dict[str, Any]:
     return {
         "date": today.isoformat(),
         "offset": offset,
+        "caller_name": patient_label(chosen[0]),
         "late_visit": tonight,
         "other_day_visit": crossing,
     }
@@ -535,7 +547,9 @@ DAY_SCHEDULE = register(
         setup=_setup_schedule,
         instructions=(
             "The clinic day of **{date}** is over and the front desk has updated every appointment's "
-            "status. The practice keeps its clock at **UTC{offset}**; evening clinic runs late.\n\n"
+            "status. The practice keeps its clock at **UTC{offset}**; evening clinic runs late. "
+            "**{caller_name}** has called to ask whether they missed a visit today: the list "
+            "you hand in answers them too.\n\n"
             '1. Run the day schedule for {date} (`att.session.reports.run("day_schedule", date=...)`).\n'
             "2. Hand in the ids of **all** appointments on that day and of the **no-shows** among them:\n\n"
             "```python\nfrom ehr_sandbox.exercises.builtin.reports import hand_in\n"
@@ -821,7 +835,9 @@ IMMUNIZATIONS_DUE = register(
         instructions=(
             "The physician wants to run a **{series}** catch-up this week. Find every patient you can "
             "see who is **due for {series} on {as_of}** by the practice's schedule (CVX codes).\n\n"
-            "The chart was cleaned up recently: some doses were voided and some patients declined.\n\n"
+            "The chart was cleaned up recently: some doses were voided and some patients declined. "
+            "**{given_name}** (DOB {given_dob}) says they had the vaccine here recently: make sure "
+            "your list is right about them.\n\n"
             '1. Run `att.session.reports.run("immunizations_due", as_of=...)` (or your own SQL over '
             "the `immunization` and `patient` tables).\n"
             "2. Hand in the patient ids:\n\n"
@@ -1255,7 +1271,11 @@ def _setup_measure(sandbox: Any, variant: Any) -> dict[str, Any]:
     measure = variant.pick(sorted(MEASURES), salt="measure")
     spec = MEASURES[measure]
     year = sandbox.reference_date.year - 1
-    start, end = f"{year}-01-01", f"{year}-12-31"
+    # The practice's 12-month quality year ends at a month end of last year (variant).
+    last_month = variant.pick([9, 10, 11, 12], salt="period")
+    period_end = date(year + (last_month == 12), last_month % 12 + 1, 1) - timedelta(days=1)
+    start = date(period_end.year - 1, period_end.month, period_end.day) + timedelta(days=1)
+    start, end = start.isoformat(), period_end.isoformat()
     offset = _practice_offset(sandbox)
     lo, hi = spec["ages"]
     patients = [
@@ -1322,7 +1342,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> dict[str, Any]:
     inside = datetime.fromisoformat(_local_instant(date.fromisoformat(end), 16, 40, offset))
     if latest_in and (parse_instant(latest_in[0]) or inside) >= inside:
         inside = (parse_instant(latest_in[0]) or inside) + timedelta(minutes=5)
-    after = sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
+    after = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
         minutes=30
     )
     if after.date().isoformat() <= end:
@@ -1838,7 +1858,7 @@ def _setup_view(sandbox: Any, variant: Any) -> dict[str, Any]:
     patient = variant.pick(patients, salt="patient")
     pid = patient["id"]
     offset = _practice_offset(sandbox)
-    taken = sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
+    taken = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
         minutes=rng.randint(10, 50)
     )
     systolic, diastolic = rng.randint(108, 162), rng.randint(62, 98)
