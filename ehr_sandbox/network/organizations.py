@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from ehr_sandbox.sandbox import Sandbox
     from ehr_sandbox.session import Session
 
-__all__ = ["ORGANIZATION_SPECS", "OrgSpec", "Organization", "build_organizations", "org_seed"]
+__all__ = [
+    "ORGANIZATION_SPECS",
+    "OrgSpec",
+    "Organization",
+    "build_organizations",
+    "org_seed",
+    "org_url",
+]
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,15 @@ def org_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:4], "big") % (2**31 - 1)
 
 
+def org_url(key: str) -> str:
+    """The (fictional) FHIR base of an organization, used in ``meta.source`` of its data.
+
+    >>> org_url("lab")
+    'https://lab.network.ehr-sandbox.org/fhir'
+    """
+    return f"https://{key}.network.ehr-sandbox.org/fhir"
+
+
 @dataclass
 class Organization:
     """One organization of the network: its name, kind and its own :class:`Sandbox`.
@@ -122,7 +138,7 @@ class Organization:
     @property
     def url(self) -> str:
         """The organization's (fictional) FHIR base, used in ``meta.source`` of its data."""
-        return f"https://{self.key}.network.ehr-sandbox.org/fhir"
+        return org_url(self.key)
 
     def __repr__(self) -> str:
         return f"<Organization {self.key}: {self.name} ({self.kind})>"
