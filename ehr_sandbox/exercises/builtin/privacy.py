@@ -87,6 +87,8 @@ def submit(att: Any, value: Any) -> None:
     >>> submitted(att.sandbox, "privacy/x")
     ['3', '7']
     """
+    if value is None:
+        raise ExerciseError("submit: expected something to hand in (found None)")
     try:
         value = json.loads(json.dumps(value))
     except (TypeError, ValueError):
@@ -1689,14 +1691,24 @@ def _deid_labelled(ctx: GradingContext) -> Check:
     return Check(True, f"{len(resources)} resources labelled L", expected)
 
 
+def _research_folder(att: Any) -> Path:
+    """A fresh folder for this attempt's research dataset (scripted solutions write here)."""
+    folder = (
+        Path(tempfile.gettempdir()) / "ehr-sandbox-exercises" / f"research-{att.variant.seed:016x}"
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def _deid_solution(att: Any) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="research-"))
+    folder = _research_folder(att)
     att.session.deidentify(str(folder))
     submit(att, str(folder))
 
 
 def _deid_names_only(att: Any) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="research-"))
+    folder = _research_folder(att)
     out = []
     for p in att.session.search("Patient").fetch():
         p = {
@@ -1794,19 +1806,33 @@ def _safe_read(session: Any, ref: str) -> None:
         session.read(ref)
 
 
+def _todays_visit(sandbox: Any, template: Mapping[str, Any], hour: int) -> dict[str, Any]:
+    """A booked Appointment on the reference date, copied from one of the patient's own."""
+    start = datetime.fromisoformat(str(template["start"]))
+    day = sandbox.reference_date
+    start = start.replace(year=day.year, month=day.month, day=day.day, hour=hour, minute=0)
+    appt = copy.deepcopy(dict(template))
+    for key in ("id", "meta", "text", "cancelationReason"):
+        appt.pop(key, None)
+    length = datetime.fromisoformat(str(template["end"])) - datetime.fromisoformat(
+        str(template["start"])
+    )
+    appt.update(status="booked", start=start.isoformat(), end=(start + length).isoformat())
+    return sandbox.system_session().create(appt)
+
+
 def _setup_snooping(sandbox: Any, variant: Any) -> dict[str, Any]:
-    today = sandbox.reference_date.isoformat()
     by_prac = _users_by_practitioner(sandbox)
     options = []
-    for appt in sorted(sandbox.store.iter_type("Appointment"), key=lambda a: a["id"]):
-        if str(appt.get("start", ""))[:10] != today or appt.get("status") == "cancelled":
-            continue
-        pid = _patient_of_appt(appt)
-        if pid:
-            options.append((pid, appt))
+    for p in _living_patients(sandbox):
+        appts = [a for a in _of_patient(sandbox, "Appointment", p["id"]) if a.get("end")]
+        if appts:
+            options.append((p["id"], appts[-1]))
     if not options:
-        raise ExerciseError("setup: no appointment on the reference date")
-    pid, appt = variant.pick(options, salt="vip")
+        raise ExerciseError("setup: no patient with an appointment; generate a larger sandbox")
+    pid, template = variant.pick(options, salt="vip")
+    # Setup makes the VIP's visit today so the care team is a fact of the record.
+    appt = _todays_visit(sandbox, template, variant.rng().randint(8, 15))
     vip = sandbox.store.read("Patient", pid)
     care = {FRONT_DESK}
     gp = ref_id((vip.get("generalPractitioner") or [{}])[0])
@@ -1831,7 +1857,7 @@ def _setup_snooping(sandbox: Any, variant: Any) -> dict[str, Any]:
         actions.append((user, f"Patient/{pid}"))
         mine = sorted(_treated_by(sandbox, user) - {pid})
         if user in ("fd.brown", "billing.davis"):
-            mine = sorted({p for p, _ in options} - {pid}) or mine
+            mine = sorted({p for p, _ in options} - {pid})
         if mine:
             actions.append((user, f"Patient/{rng.choice(mine)}"))  # legitimate work, not snooping
     rng.shuffle(actions)
@@ -1954,8 +1980,8 @@ SNOOPING_REVIEW = register(
         summary="Flag the curiosity look-ups in an audit log, without flagging treatment access.",
         setup=_setup_snooping,
         instructions=(
-            "A local celebrity, **{vip_name}** (`Patient/{vip_id}`), was seen in the clinic today. "
-            "Today's care team for this visit: {care_list}. Review audit events "
+            "A local celebrity, **{vip_name}** (`Patient/{vip_id}`), has a visit today. "
+            "The care team for this visit: {care_list}. Review audit events "
             "**{from_event}–{to_event}** (`att.session.audit_events()`; each event's `id`) and "
             "flag every access to this patient's record by someone who had no job reason to look "
             "(refused attempts count too).\n\n"
