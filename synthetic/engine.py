@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from statistics import NormalDist
 from typing import Any
 
 from synthetic.builders import (
@@ -31,7 +30,7 @@ from synthetic.builders import (
 )
 from synthetic.builders.common import ENCOUNTER_DX, coding, qty
 from synthetic.builders.patient import patient_resource
-from synthetic.catalog import Catalog, ConditionDef, LabPanelDef
+from synthetic.catalog import NORMAL_STEPS, NORMALS, Catalog, ConditionDef, LabPanelDef
 from synthetic.compile import compile_catalog
 from synthetic.context import RecordContext
 from synthetic.dates import (
@@ -110,11 +109,6 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
     return (lo + hi) / 2
 
 
-NORMAL_STEPS = 4096
-NORMALS: tuple[float, ...] = tuple(
-    NormalDist().inv_cdf((i + 0.5) / NORMAL_STEPS) for i in range(NORMAL_STEPS)
-)
-"""Standard normal quantiles: indexing with a uniform draw is a fast normal draw."""
 _MISSING = object()
 
 
@@ -132,6 +126,7 @@ class _State:
         "acute_ids",
         "pregnancy_ids",
         "first",
+        "conflicts",
     )
 
     def __init__(self, profile: Profile) -> None:
@@ -145,6 +140,7 @@ class _State:
         self.acute_ids: list[str] = []
         self.pregnancy_ids: dict[int, str] = {}
         self.first = True
+        self.conflicts = profile.conflicts()
 
 
 def _merge_security(
@@ -775,7 +771,7 @@ class Engine:
             lines.append(billing.ClaimLine(fee.code, fee.price, (ptr,)))
 
         # prescriptions: new, renewed, acute courses
-        conflicts = prof.conflicts()
+        conflicts = st.conflicts
         for c in addressed:
             dxs = prof.diagnoses.get(c.key)
             if dxs is None:
@@ -1071,7 +1067,7 @@ class Engine:
         if band is None:
             return None
         mean, sd, lo, hi = band
-        eff = effects.get(vd.loinc)
+        eff = effects.get(vd.loinc) if effects else None
         if eff is None:
             val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
             val = round(lo if val < lo else hi if val > hi else val, vd.decimals)

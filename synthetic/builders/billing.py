@@ -168,7 +168,11 @@ def claim_response(
     adjustment = 0.0
     submitted_total = 0.0
     cat_sub, cat_elig, cat_copay, cat_ded, cat_ben = (
-        _ADJ["submitted"], _ADJ["eligible"], _ADJ["copay"], _ADJ["deductible"], _ADJ["benefit"]
+        _ADJ["submitted"],
+        _ADJ["eligible"],
+        _ADJ["copay"],
+        _ADJ["deductible"],
+        _ADJ["benefit"],
     )
     for i, item in enumerate(claim_["item"]):
         net = item["net"]
@@ -184,7 +188,9 @@ def claim_response(
         if cp:
             adjudication.append({"category": cat_copay, "amount": {"value": cp, "currency": "USD"}})
         if deductible:
-            adjudication.append({"category": cat_ded, "amount": {"value": deductible, "currency": "USD"}})
+            adjudication.append(
+                {"category": cat_ded, "amount": {"value": deductible, "currency": "USD"}}
+            )
         adjudication.append({"category": cat_ben, "amount": {"value": benefit, "currency": "USD"}})
         items.append({"itemSequence": item["sequence"], "adjudication": adjudication})
         paid += benefit

@@ -101,8 +101,12 @@ def lab_order(
     )
     results = []
     lab_meta = meta("lab", security)
+    counters = ctx.counters
+    n = counters.get("obs", 0)
+    prefix = f"{ctx.base}-obs-"
     for test, value in zip(panel.tests, values, strict=True):
-        oid = ctx.new_id("obs")
+        oid = prefix + str(n)  # same ids as ctx.new_id("obs"), without a call per result
+        n += 1
         vkey, v, interp, rr = _value(test, value, sex)
         o: dict[str, Any] = {
             "resourceType": "Observation",
@@ -125,6 +129,7 @@ def lab_order(
             o["referenceRange"] = rr
         ctx.out.append(o)
         results.append({"reference": f"Observation/{oid}"})
+    counters["obs"] = n
     ctx.out.append(
         {
             "resourceType": "DiagnosticReport",
