@@ -262,3 +262,44 @@ def test_bad_arguments_are_named():
         Network.generate(seed=1, mode="cloud")
     with pytest.raises(ArgumentError, match="patients"):
         Network.generate(seed=1, mode="emr", patients=1)
+
+
+def test_the_source_audits_each_disclosure(ehr: Network):
+    x = ehr.exchange
+    p = ehr.journey.people[2]
+    s = ehr.login("cardiology", "dr.nguyen")
+    x.retrieve(s, "cardiology", p.records["cardiology"])
+    events = ehr.org("lab").sandbox.audit.events(user="hie:cardiology:dr.nguyen")
+    assert events, "the lab's own audit trail shows who at which organization received its data"
+    assert ehr.org("lab").sandbox.audit.verify().ok
+
+
+def test_a_lax_threshold_makes_false_merges_visible():
+    from ehr_sandbox.network import MatchConfig
+
+    lax = Network.generate(
+        seed=SEED,
+        mode="ehr",
+        patients=12,
+        people=3,
+        match_config=MatchConfig(link_threshold=30.0, review_threshold=15.0),
+    )
+    twin_a, twin_b = lax.journey.twins
+    mpi = lax.exchange.mpi
+    assert mpi.enterprise_id(f"hospital/Patient/{twin_a}") == mpi.enterprise_id(
+        f"hospital/Patient/{twin_b}"
+    )
+    linked = _pairs_linked(lax)
+    truth = lax.journey.truth_pairs()
+    assert len(linked - truth) >= 1, "the twins' merge is a false merge the truth reveals"
+    twin = lax.org("hospital").sandbox.system_session().read("Patient", twin_b)
+    assert any(link["type"] in ("replaced-by", "replaces") for link in twin.get("link", [])), (
+        "and Patient.link shows it"
+    )
+    lax.exchange.unlink(f"hospital/Patient/{twin_b}")
+    assert mpi.enterprise_id(f"hospital/Patient/{twin_a}") != mpi.enterprise_id(
+        f"hospital/Patient/{twin_b}"
+    )
+    assert (
+        lax.org("hospital").sandbox.system_session().read("Patient", twin_b).get("link", []) == []
+    )

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ehr_sandbox.errors import AccessDenied, SandboxError, ValidationError
-from ehr_sandbox.network.matching import MasterPatientIndex, MatchConfig, MatchScore
+from ehr_sandbox.network.fhir_builders import MEDS, medication_statement
+from ehr_sandbox.network.matching import MasterPatientIndex, MatchConfig, MatchScore, score_pair
 from ehr_sandbox.network.organizations import Organization
 from ehr_sandbox.network.reading import patient_resources
 from ehr_sandbox.session import Session
@@ -220,13 +221,11 @@ class Exchange:
         for other, (linked, score) in found.items():
             o_key, _, o_pid = other.split("/", 2)
             if score is None:
-                from ehr_sandbox.network.matching import score_pair
-
                 o_org = self.organizations[o_key]
                 o_patient = o_org.sandbox.store.read("Patient", o_pid) or {}
                 score = score_pair(local, o_patient, self.mpi.config)
             available = o_key not in self.down
-            counts = self._counts(session, o_key, o_pid) if available and linked else {}
+            counts = self._counts(session, org_key, o_key, o_pid) if available and linked else {}
             out.append(
                 RecordLocation(
                     o_key,
@@ -242,12 +241,16 @@ class Exchange:
             )
         return sorted(out, key=lambda r: (not r.linked, r.org, r.patient_ref))
 
-    def _source_session(self, session: Session, org_key: str, patient_id: str) -> ExchangeSession:
-        src = self.organizations[org_key].sandbox
-        return ExchangeSession(src, session.user, org_key, patient_id, session.purpose)
+    def _source_session(
+        self, session: Session, requester_org: str, source_org: str, patient_id: str
+    ) -> ExchangeSession:
+        src = self.organizations[source_org].sandbox
+        return ExchangeSession(src, session.user, requester_org, patient_id, session.purpose)
 
-    def _counts(self, session: Session, org_key: str, patient_id: str) -> dict[str, int]:
-        s = self._source_session(session, org_key, patient_id)
+    def _counts(
+        self, session: Session, requester_org: str, source_org: str, patient_id: str
+    ) -> dict[str, int]:
+        s = self._source_session(session, requester_org, source_org, patient_id)
         return {t: n for t in RETRIEVED_TYPES if (n := len(self._search(s, t, patient_id)))}
 
     @staticmethod
@@ -282,7 +285,7 @@ class Exchange:
             if o_key in self.down:
                 out.unavailable.append(o_key)
                 continue
-            s = self._source_session(session, o_key, o_pid)
+            s = self._source_session(session, org_key, o_key, o_pid)
             got: list[dict[str, Any]] = []
             for rtype in types:
                 for res in self._search(s, rtype, o_pid):
@@ -318,8 +321,6 @@ class Exchange:
         org = next((o for o in self.organizations.values() if o.url == source), None)
         who = org.name if org else source
         if rtype == "MedicationRequest":
-            from ehr_sandbox.network.fhir_builders import MEDS, medication_statement
-
             code = outside["medicationCodeableConcept"]["coding"][0]["code"]
             key = next(k for k, v in MEDS.items() if v[0] == code)
             sig = (outside.get("dosageInstruction") or [{}])[0].get("text")

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import ArgumentError, NotFound, SandboxError
 from ehr_sandbox.network import fhir_builders as fb
-from ehr_sandbox.network.documents import DocumentItem, chart_items
+from ehr_sandbox.network.documents import DocumentItem, chart_items, items_of
 from ehr_sandbox.network.journey import DAYS, Person
 from ehr_sandbox.network.network import MODES, Network
 
@@ -138,13 +138,6 @@ def _facts(items: list[DocumentItem], *, today: date) -> set[str]:
         ):
             out.add("lab:lipid-panel")
     return out
-
-
-def _outside_items(outside: Any) -> list[DocumentItem]:
-    """Retrieved resources as items (the same reading as a local chart)."""
-    from ehr_sandbox.network.documents import items_of
-
-    return items_of(outside.resources)
 
 
 class Scenario:
@@ -289,7 +282,7 @@ class _Run:
                 self.net.exchange.locate(s, org, pid)
             except (SandboxError, NotFound):
                 return seen
-            seen |= _facts(_outside_items(outside), today=when)
+            seen |= _facts(items_of(outside.resources), today=when)
         return seen
 
     def measure(self, person: Person, visit: str, org: str, username: str) -> set[str]:
@@ -449,13 +442,14 @@ class _Run:
         access = [self.net.people_with_access(p.key) for p in self.net.journey.people]
         out["people_with_access"] = round(sum(len(a) for a in access) / n, 2)
         out["organizations_with_access"] = round(sum(len({o for o, _ in a}) for a in access) / n, 2)
-        out["unlinked_records"] = float(self._unlinked())
+        out["unlinked_records"] = self._unlinked()
         return out
 
-    def _unlinked(self) -> int:
-        """Records of journey people the MPI did not link to the clinic's (missed matches)."""
+    def _unlinked(self) -> float:
+        """Records of journey people the MPI did not link to the clinic's (missed matches);
+        NaN in EMR mode, where nothing is matched at all."""
         if self.mode != "ehr":
-            return float("nan")  # type: ignore[return-value]
+            return float("nan")
         mpi = self.net.exchange.mpi
         count = 0
         for p in self.net.journey.people:
