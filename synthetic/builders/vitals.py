@@ -20,7 +20,6 @@ from synthetic.builders.common import EXAM, VITAL_SIGNS, qty
 from synthetic.context import RecordContext
 from synthetic.labels import meta
 
-
 _META: dict[str, dict[str, Any]] = {}
 
 
