@@ -785,6 +785,18 @@ class Session:
                 query=resource_type,
             )
 
+    def can_read(self, resource_type: str) -> bool:
+        """True when this session may read some resources of the type (its role and scopes
+        allow it); reports use it to refuse rather than show misleading empty data.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> s.can_read("Patient"), s.can_read("Observation")
+        (True, False)
+        """
+        _require_type(resource_type)
+        return self.sandbox.policy.can_type(self.context, "search", resource_type).allowed
+
     @property
     def reference_date(self) -> Any:
         """The sandbox's reference date (reports compute 'today' from it)."""
@@ -802,11 +814,11 @@ class Session:
 
     def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a SQL on FHIR ViewDefinition over what this session may see."""
-        from ehr_sandbox.views import evaluate
+        from ehr_sandbox.views import run
 
         rtype = view.get("resource") if isinstance(view, dict) else None
         _require_type(str(rtype))
-        return evaluate(view, list(self.resources(str(rtype))))
+        return run(view, list(self.resources(str(rtype))))
 
     @property
     def reports(self) -> Reports:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from itertools import islice
 import sqlite3
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
         found.update(t["value"] for t in p.get("telecom", []) if t.get("value"))
         for a in p.get("address", []):
             found.update(line for line in a.get("line", []) if len(line) >= 6)
-    for o in sys.search("Observation").limit(limit).fetch():
+    for o in islice(sb.store.iter_type("Observation"), limit):
         q = o.get("valueQuantity")
         if q and isinstance(q.get("value"), float):
             found.add(f'"value":{q["value"]}')
@@ -34,7 +35,7 @@ def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
 def encrypted(tmp_path_factory) -> tuple[str, bytes]:
     path = str(tmp_path_factory.mktemp("enc") / "clinic.db")
     key = os.urandom(32)
-    sb = Sandbox.generate(patients=40, seed=5, path=path, key=key)
+    sb = Sandbox.generate(patients=25, seed=5, path=path, key=key, years=4)
     sb.login("dr.patel").search("Patient", name="a").fetch()  # the query lands in the audit trail
     sb.close()
     return path, key
