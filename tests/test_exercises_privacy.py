@@ -9,6 +9,7 @@ restores the start state, and two students get different variants. Plus the hand
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -57,14 +58,13 @@ def _state(att: exercises.Attempt) -> dict[str, object]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _clean_workspaces():
+    """The encryption and research exercises write files under the temp dir: remove them."""
     yield
+    base = Path(tempfile.gettempdir()) / "ehr-sandbox-exercises"
     for att in _STARTED.values():
-        for key in ("workspace",):
-            if key in att.facts:
-                shutil.rmtree(att.facts[key], ignore_errors=True)
-        research = Path(att.facts.get("workspace", "/nonexistent")).parent
-        for folder in research.glob(f"research-{att.variant.seed:016x}"):
-            shutil.rmtree(folder, ignore_errors=True)
+        if "workspace" in att.facts:
+            shutil.rmtree(att.facts["workspace"], ignore_errors=True)
+        shutil.rmtree(base / f"research-{att.variant.seed:016x}", ignore_errors=True)
 
 
 def test_the_eight_privacy_exercises_are_catalogued():
@@ -221,3 +221,17 @@ def test_submit_needs_json_ready_data():
     att = _attempt("privacy/role-policy", "alice")
     with pytest.raises(ExerciseError, match="JSON"):
         privacy.submit(att, {"Patient": object()})
+
+
+def test_role_policy_group_grant_is_caught():
+    att = _attempt("privacy/role-policy", "bob")
+    att.reset()
+    att.exercise.solution.apply(att)
+    matrix = privacy.submitted(att.sandbox, "privacy/role-policy")
+    broad = {k: v for k, v in matrix.items() if k not in att.facts["clinical_types"]}
+    privacy.submit(att, {**broad, "clinical_record": "rs"})
+    result = att.check()
+    assert not result.criterion("clinical data denied").passed
+    wildcard = result.criterion("no wildcard grants")
+    assert not wildcard.passed and "clinical_record" in wildcard.feedback
+    assert result.criterion("demographics and schedule allowed").passed

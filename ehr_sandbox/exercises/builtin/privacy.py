@@ -336,11 +336,26 @@ def _matrix(ctx: GradingContext) -> tuple[dict[str, str] | None, str]:
     return dict(value), ""
 
 
+def _role_groups() -> dict[str, list[str]]:
+    """The role matrix's named groups of resource types (``roles.toml`` [groups])."""
+    import tomllib
+    from importlib.resources import files
+
+    data = tomllib.loads((files("ehr_sandbox.access") / "roles.toml").read_text(encoding="utf-8"))
+    return {k: list(v) for k, v in data.get("groups", {}).items()}
+
+
 def _grants(matrix: Mapping[str, str], rtype: str) -> str:
+    """What a handed-in matrix grants on a type: its own row, else any wildcard or group row.
+
+    >>> _grants({"*": "rs"}, "Observation"), _grants({"Observation": ""}, "Observation")
+    ('rs', '')
+    """
     if rtype in matrix:
         return matrix[rtype]
-    wild = [v for k, v in matrix.items() if "*" in k]
-    return "".join(sorted(set("".join(wild)), key="cruds".index)) if wild else ""
+    groups = _role_groups()
+    broad = [v for k, v in matrix.items() if "*" in k or rtype in groups.get(k, ())]
+    return "".join(sorted(set("".join(broad)), key="cruds".index)) if broad else ""
 
 
 def _role_allowed(ctx: GradingContext) -> Check:
@@ -383,11 +398,19 @@ def _role_no_wildcard(ctx: GradingContext) -> Check:
     matrix, why = _matrix(ctx)
     if matrix is None:
         return Check(False, why, expected)
-    wild = sorted(k for k in matrix if "*" in k or not is_resource_type(k))
+    wild = sorted(k for k in matrix if "*" in k)
     if wild:
         return Check(
             False,
             f"wildcard grant {', '.join(repr(k) for k in wild)}",
+            expected,
+            WILDCARD_ADVICE,
+        )
+    broad = sorted(k for k in matrix if not is_resource_type(k))
+    if broad:
+        return Check(
+            False,
+            f"group or unknown type grant {', '.join(repr(k) for k in broad)}",
             expected,
             WILDCARD_ADVICE,
         )
@@ -947,7 +970,7 @@ def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> N
     refs = [
         f"{c}/{r['id']}" for c in classes for r in s.search(c, patient=f"Patient/{pid}").fetch()
     ]
-    disclose(s, recipient=org_ref, purpose="HOPERAT", refs=refs, authorization=auth)
+    disclose(s, recipient=org_ref, purpose="PATRQT", refs=refs, authorization=auth)
 
 
 def _roi_solution(att: Any) -> None:
@@ -993,7 +1016,7 @@ RELEASE_OF_INFORMATION = register(
             "Read each authorization (`att.session.read('Consent/...')`): who may receive, which "
             "kinds of records (`provision.class`), and until when (`provision.period`). Release "
             "only what a valid authorization covers, with\n"
-            "`privacy.disclose(att.session, recipient=..., purpose='HOPERAT', refs=[...], authorization='Consent/...')` "
+            "`privacy.disclose(att.session, recipient=..., purpose='PATRQT', refs=[...], authorization='Consent/...')` "
             "(`from ehr_sandbox.exercises.builtin import privacy`). Refuse the rest. Then call `att.check()`."
         ),
         criteria=(
