@@ -303,3 +303,32 @@ def test_a_lax_threshold_makes_false_merges_visible():
     assert (
         lax.org("hospital").sandbox.system_session().read("Patient", twin_b).get("link", []) == []
     )
+
+
+def test_missed_match_is_visible_and_a_person_can_link_it():
+    net = Network.generate(seed=SEED, mode="ehr", patients=12, people=3)
+    x = net.exchange
+    missed = [
+        p
+        for p in net.journey.people
+        if x.mpi.enterprise_id(f"hospital/Patient/{p.records['hospital']}")
+        != x.mpi.enterprise_id(f"clinic/Patient/{p.records['clinic']}")
+    ]
+    assert missed, (
+        "a nickname plus an old address is enough to miss a match at the default thresholds"
+    )
+    p = missed[0]
+    s = net.login("clinic", "dr.patel")
+    hospital_ref = f"Patient/{p.records['hospital']}"
+    shown = [
+        loc for loc in x.locate(s, "clinic", p.records["clinic"]) if loc.patient_ref == hospital_ref
+    ]
+    assert shown and not shown[0].linked and shown[0].explanation.startswith("REVIEW")
+    assert "hospital" not in x.retrieve(s, "clinic", p.records["clinic"]).sources
+    x.link(f"clinic/Patient/{p.records['clinic']}", f"hospital/{hospital_ref}")
+    assert "hospital" in x.retrieve(s, "clinic", p.records["clinic"]).sources
+    clinic_patient = net.org("clinic").sandbox.system_session().read("Patient", p.records["clinic"])
+    assert any(
+        link["other"]["reference"].endswith(f"hospital/{hospital_ref}")
+        for link in clinic_patient["link"]
+    )

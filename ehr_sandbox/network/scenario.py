@@ -202,10 +202,9 @@ class Scenario:
 
     def plot(self, *, down: str | None = "hospital") -> Figure:
         """A figure: outcome counts, completeness by visit, and the privacy cost, per run."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        from matplotlib.figure import Figure
+        from matplotlib.figure import (
+            Figure,
+        )  # no pyplot: no global backend or figure registry touched
 
         frame = self.compare(down=down)
         fig = Figure(figsize=(13, 4.2))
