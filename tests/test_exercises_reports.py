@@ -255,3 +255,18 @@ def test_vitals_view_reference_rows_include_both_bp_components():
     rx.hand_in(att, {"resourceType": "ViewDefinition", "resource": "Observation", "select": "x"})
     result = att.check()
     assert not result.criterion("view runs").passed
+
+
+def test_file_backed_attempt_keeps_the_answer_and_resets(tmp_path):
+    path = tmp_path / "carol.db"
+    att = exercises.start("reports/day-schedule", "carol", path=path)
+    att.exercise.solution.apply(att)
+    att.sandbox.close()
+    again = exercises.open_attempt(path)
+    try:
+        assert again.check().passed, "the hand-in is kept in the sandbox file"
+        again.reset()  # regenerates the variant: setup must be deterministic
+        assert rx.handed_in(again.sandbox, "reports/day-schedule", "carol") is None
+        assert not again.check().passed
+    finally:
+        again.sandbox.close()
