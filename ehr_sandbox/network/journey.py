@@ -124,8 +124,12 @@ def transpose_birth_date(birth_date: str) -> str | None:
     return f"{y}-{d}-{m}"
 
 
-def _birth_date_typo(born: str) -> str | None:
-    """Month and day swapped; when that is impossible (day > 12), the day's digits swapped."""
+def birth_date_typo(born: str) -> str | None:
+    """Month and day swapped; when that is impossible (day > 12), the day's digits swapped.
+
+    >>> birth_date_typo("1980-04-12"), birth_date_typo("1980-04-21"), birth_date_typo("1980-04-04")
+    ('1980-12-04', '1980-04-12', None)
+    """
     swapped = transpose_birth_date(born)
     if swapped is None and born[8] != born[9] and 1 <= int(born[9] + born[8]) <= 28:
         swapped = f"{born[:8]}{born[9]}{born[8]}"
@@ -202,7 +206,7 @@ def _registration(
                 name["given"] = [nick]
                 applied.append("nickname")
         elif change == "transposed-birth-date":
-            swapped = _birth_date_typo(p.get("birthDate", "0000-00-00"))
+            swapped = birth_date_typo(p.get("birthDate", "0000-00-00"))
             if swapped:
                 p["birthDate"] = swapped
                 applied.append("transposed-birth-date")

@@ -821,18 +821,18 @@ MISSING_ALLERGY = register(
 # 25. Patient matching
 # ------------------------------------------------------------------------------------------
 def _setup_matching(sandbox: Any, variant: Any) -> dict[str, Any]:
-    from ehr_sandbox.network.journey import _birth_date_typo
+    from ehr_sandbox.network.journey import birth_date_typo
     from ehr_sandbox.network.matching import score_pair
 
     s = sandbox.system_session()
-    adults = [p for p in _adults(sandbox) if _birth_date_typo(p["birthDate"])]
+    adults = [p for p in _adults(sandbox) if birth_date_typo(p["birthDate"])]
     original = variant.pick(adults, salt="patient")
     dup = {
         k: copy.deepcopy(v)
         for k, v in original.items()
         if k not in ("id", "meta", "text", "generalPractitioner")
     }
-    dup["birthDate"] = _birth_date_typo(original["birthDate"])
+    dup["birthDate"] = birth_date_typo(original["birthDate"])
     dup["identifier"] = [
         {"system": "http://ehr-sandbox.org/fhir/mrn", "value": f"MRN9{variant.seed % 10**6:06d}"}
     ]
