@@ -767,7 +767,7 @@ def _voided_excluded(ctx: GradingContext) -> Check:
         if f[k + "_id"] not in found
     ]
     if left_out:
-        return Check(False, "not listed as due: " + "; ".join(left_out), expected, DOSE_ADVICE)
+        return Check(False, "left out as not due: " + "; ".join(left_out), expected, DOSE_ADVICE)
     return Check(True, f"{f['voided_name']} and {f['refused_name']} listed as due", expected)
 
 
@@ -969,7 +969,9 @@ def _setup_billing(sandbox: Any, variant: Any) -> dict[str, Any]:
         raise ExerciseError(
             "setup: no insurance payment with an adjustment in this sandbox; generate a larger sandbox"
         )
-    day = variant.pick(days, salt="day")
+    charge_days = {str(c.get("created", ""))[:10] for c in billing.resources("Claim")}
+    # A day with charges as well as payments and adjustments exercises every column.
+    day = variant.pick([d for d in days if d in charge_days] or days, salt="day")
     paid_patients = sorted(
         {ref_id(r.get("patient")) for r in responses if ref_id(r.get("patient"))}
     )
@@ -1417,6 +1419,11 @@ def _measure_sets(ctx: GradingContext) -> tuple[set[str], set[str]]:
     )
 
 
+def _patient_namer(ctx: GradingContext) -> Callable[[str], str]:
+    names = {p["id"]: patient_label(p) for p in ctx.all("Patient")}
+    return lambda i: f"{names.get(i, 'unknown patient')} (Patient/{i})"
+
+
 def _denominator_check(ctx: GradingContext) -> Check:
     f = ctx.facts
     denominator, _ = _measure_sets(ctx)
@@ -1429,7 +1436,7 @@ def _denominator_check(ctx: GradingContext) -> Check:
         return Check(True, f"{len(found)} patients", expected)
     return Check(
         False,
-        _set_diff(found, denominator, "patients"),
+        _set_diff(found, denominator, "patients", _patient_namer(ctx)),
         expected,
         "the denominator is the eligible population (age, diagnosis), whatever their values",
     )
@@ -1451,7 +1458,9 @@ def _numerator_check(ctx: GradingContext) -> Check:
         if (planted in found) != (planted in numerator)
         else "apply the numerator rule to each patient of the denominator"
     )
-    return Check(False, _set_diff(found, numerator, "patients"), expected, advice)
+    return Check(
+        False, _set_diff(found, numerator, "patients", _patient_namer(ctx)), expected, advice
+    )
 
 
 def _measure_solution(att: Any) -> None:
