@@ -42,7 +42,10 @@ __all__ = [
     "unregister",
 ]
 
-BUILTIN_MODULES: tuple[str, ...] = ("ehr_sandbox.exercises.builtin.records",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "ehr_sandbox.exercises.builtin.records",
+    "ehr_sandbox.exercises.builtin.emr_ehr",
+)
 """Modules whose import registers the built-in exercises (later issues add theirs here)."""
 
 _REGISTRY: dict[str, Exercise] = {}
