@@ -34,7 +34,11 @@ print(s.total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def measure_rate(n: int) -> tuple[int, float, float]:
-    """(resources, wall seconds, cpu seconds) of writing ``n`` patients as NDJSON on one core."""
+    """(resources, wall seconds, cpu seconds) of writing ``n`` patients as NDJSON on one core.
+
+    >>> measure_rate(2)[0] > 2
+    True
+    """
     import synthetic
 
     synthetic.write_dataset(tempfile.mkdtemp(), 5, seed=1)  # load content, build pools
@@ -46,7 +50,11 @@ def measure_rate(n: int) -> tuple[int, float, float]:
 
 
 def measure_floor(n: int) -> tuple[int, float]:
-    """(resources, cpu seconds) of orjson serialising ``n`` prebuilt patients' resources."""
+    """(resources, cpu seconds) of orjson serialising ``n`` prebuilt patients' resources.
+
+    >>> measure_floor(1)[0] > 1
+    True
+    """
     import orjson
 
     import synthetic
@@ -66,7 +74,11 @@ def measure_floor(n: int) -> tuple[int, float]:
 
 
 def peak_rss(n: int) -> tuple[int, float]:
-    """(resources, peak RSS in MB) of a fresh process writing ``n`` patients."""
+    """(resources, peak RSS in MB) of a fresh process writing ``n`` patients.
+
+    >>> peak_rss(1)[1] > 10
+    True
+    """
     out = subprocess.run(
         [sys.executable, "-c", RSS_SCRIPT, str(n)],
         capture_output=True,
@@ -78,7 +90,11 @@ def peak_rss(n: int) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and print the figures."""
+    """Run the benchmark and print the figures.
+
+    >>> callable(main)
+    True
+    """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller samples (a few seconds)")
     args = ap.parse_args(argv)

@@ -163,7 +163,11 @@ def practice_resources(
 
 @dataclass(slots=True)
 class Summary:
-    """What :func:`write_dataset` wrote."""
+    """What :func:`write_dataset` wrote.
+
+    >>> Summary(Path("out"), 2, {"Patient": 2}, 0.5).total
+    2
+    """
 
     out_dir: Path
     patients: int

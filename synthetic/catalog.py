@@ -29,7 +29,11 @@ NORMALS: tuple[float, ...] = tuple(
 
 @dataclass(frozen=True, slots=True)
 class Dist:
-    """A truncated normal distribution, rounded."""
+    """A truncated normal distribution, rounded.
+
+    >>> Dist(5.0, 0.0, 0.0, 9.0, 1).mean
+    5.0
+    """
 
     mean: float
     sd: float
@@ -54,7 +58,11 @@ class Dist:
 
 @dataclass(frozen=True, slots=True)
 class Drug:
-    """A prescribable drug option with its pre-built FHIR pieces."""
+    """A prescribable drug option with its pre-built FHIR pieces.
+
+    >>> Drug("1", {}, [], {}, 30, 0, True, 1.0, None, {}, "x").controlled
+    True
+    """
 
     key: str
     code: Json
@@ -71,7 +79,11 @@ class Drug:
 
 @dataclass(frozen=True, slots=True)
 class LabTestDef:
-    """One result of an orderable lab panel."""
+    """One result of an orderable lab panel.
+
+    >>> LabTestDef("2345-7", {}, "mg/dL", False, {}, {}, {}, {}).coded
+    False
+    """
 
     loinc: str
     code: Json
@@ -86,7 +98,11 @@ class LabTestDef:
 
 @dataclass(frozen=True, slots=True)
 class LabPanelDef:
-    """An orderable panel (or single test)."""
+    """An orderable panel (or single test).
+
+    >>> LabPanelDef("a1c", {}, "A1c", {}, "tube", "venipuncture", 1, None, ()).tests
+    ()
+    """
 
     key: str
     code: Json
@@ -101,7 +117,13 @@ class LabPanelDef:
 
 @dataclass(frozen=True, slots=True)
 class ConditionDef:
-    """A condition module, compiled."""
+    """A condition module, compiled.
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> compile_catalog(load_content()).conditions["hypertension"].kind
+    'chronic'
+    """
 
     key: str
     kind: str  # chronic | acute | pregnancy
@@ -149,7 +171,11 @@ class ConditionDef:
 
 @dataclass(frozen=True, slots=True)
 class VitalDef:  # noqa: D101 - documented below
-    """A vital sign (code, unit, limits, bands)."""
+    """A vital sign (code, unit, limits, bands).
+
+    >>> VitalDef("t", "8310-5", {}, "Cel", 1, 30, 45, 0, 120, ()).band(40, "male") is None
+    True
+    """
 
     key: str
     loinc: str
@@ -182,7 +208,13 @@ class VitalDef:  # noqa: D101 - documented below
 
 @dataclass(frozen=True, slots=True)
 class VaccineDef:
-    """A vaccine in the schedule, compiled."""
+    """A vaccine in the schedule, compiled.
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> any(v.repeat_days for v in compile_catalog(load_content()).vaccines)
+    True
+    """
 
     key: str
     code: Json
@@ -201,7 +233,11 @@ class VaccineDef:
 
 @dataclass(frozen=True, slots=True)
 class FeeDef:
-    """A billable code and its price."""
+    """A billable code and its price.
+
+    >>> FeeDef("procedure|VENIP", {}, 25.0).price
+    25.0
+    """
 
     ref: str
     code: Json
@@ -210,7 +246,13 @@ class FeeDef:
 
 @dataclass(frozen=True, slots=True)
 class PayerDef:
-    """A payer (or self-pay)."""
+    """A payer (or self-pay).
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> {p.type for p in compile_catalog(load_content()).payers} >= {"medicare", "self-pay"}
+    True
+    """
 
     key: str
     name: str
@@ -228,7 +270,11 @@ class PayerDef:
 
 @dataclass(frozen=True, slots=True)
 class AllergyDefC:
-    """An allergy, compiled."""
+    """An allergy, compiled.
+
+    >>> AllergyDefC("latex", {}, "environment", "allergy", 0.01, 0, 60, (), "low").conflicts
+    frozenset()
+    """
 
     key: str
     code: Json
@@ -244,7 +290,13 @@ class AllergyDefC:
 
 @dataclass(frozen=True, slots=True)
 class PresetDef:
-    """A population preset."""
+    """A population preset.
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> compile_catalog(load_content()).presets["ob-gyn"].female_share
+    1.0
+    """
 
     key: str
     display: str
@@ -262,7 +314,13 @@ class PresetDef:
 
 @dataclass(slots=True)
 class Catalog:
-    """Everything the engine needs, compiled from one content load."""
+    """Everything the engine needs, compiled from one content load.
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> "a1c" in compile_catalog(load_content()).labs
+    True
+    """
 
     conditions: dict[str, ConditionDef]
     labs: dict[str, LabPanelDef]

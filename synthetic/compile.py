@@ -244,25 +244,25 @@ def _lab_test(content: Any, t: Any) -> LabTestDef:
     high: dict[str, float | None] = {}
     ucum = content.codes["ucum"]
 
-    def q(v: float) -> Json:
+    def _q(v: float) -> Json:
         return {"value": v, "unit": ucum.codes.get(t.unit, t.unit), "system": UCUM, "code": t.unit}
 
-    def rr(lo: float | None, hi: float | None) -> list[Json]:
+    def _rr(lo: float | None, hi: float | None) -> list[Json]:
         r: Json = {}
         if lo is not None:
-            r["low"] = q(lo)
+            r["low"] = _q(lo)
         if hi is not None:
-            r["high"] = q(hi)
+            r["high"] = _q(hi)
         return [r] if r else []
 
     plo = t.plausible_low if t.plausible_low is not None else 0.0
     phi = t.plausible_high if t.plausible_high is not None else 1e9
     if t.value_type == "quantity":
         dist["any"] = Dist(t.mean, t.sd, plo, phi, t.decimals)
-        ref["any"], low["any"], high["any"] = rr(t.low, t.high), t.low, t.high
+        ref["any"], low["any"], high["any"] = _rr(t.low, t.high), t.low, t.high
         for sex, sv in t.by_sex.items():
             dist[sex] = Dist(sv.mean, sv.sd, plo, phi, t.decimals)
-            ref[sex], low[sex], high[sex] = rr(sv.low, sv.high), sv.low, sv.high
+            ref[sex], low[sex], high[sex] = _rr(sv.low, sv.high), sv.low, sv.high
     answers = tuple(
         ({"coding": [content.codes["snomed"].coding(a.snomed)], "text": a.display}, a.probability)
         for a in t.answers
@@ -344,7 +344,12 @@ _COMPILED: dict[int, tuple[Any, Catalog]] = {}
 
 
 def compile_catalog(content: Any) -> Catalog:
-    """Build (and cache per content object) the engine's catalog from validated ``content``."""
+    """Build (and cache per content object) the engine's catalog from validated ``content``.
+
+    >>> from synthetic.content import load_content
+    >>> "family-practice" in compile_catalog(load_content()).presets
+    True
+    """
     hit = _COMPILED.get(id(content))
     if hit is not None and hit[0] is content:
         return hit[1]

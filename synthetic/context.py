@@ -19,6 +19,9 @@ class RecordContext:
 
     ``encounter``/``when``/``day`` describe the visit being documented so that builders
     called for it do not need a dozen parameters.
+
+    >>> RecordContext("b", random.Random(0)).out
+    []
     """
 
     __slots__ = (

@@ -93,7 +93,12 @@ def _code(r: dict[str, Any]) -> str:
 
 
 def apply_defects(record: PatientRecord, rates: dict[str, float], *, seed: int) -> PatientRecord:
-    """Return ``record`` with defects injected at ``rates``; ``record.defects`` lists each one."""
+    """Return ``record`` with defects injected at ``rates``; ``record.defects`` lists each one.
+
+    >>> from synthetic.record import PatientRecord
+    >>> apply_defects(PatientRecord(0, {"resourceType": "Patient", "id": "p"}), {"missing_data": 1.0}, seed=1).defects
+    []
+    """
     rng = _rng(seed, record.index)
     manifest: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []

@@ -160,7 +160,12 @@ def _merge_security(
 
 
 class Engine:
-    """Makes patients for one (seed, reference date, years, population, content)."""
+    """Makes patients for one (seed, reference date, years, population, content).
+
+    >>> e = engine_for(seed=2, reference_date="2026-01-01", years=2, population="pediatrics")
+    >>> e.preset.key
+    'pediatrics'
+    """
 
     def __init__(
         self, *, seed: int, reference_day: int, years: int, population: str, content: Any
@@ -240,7 +245,12 @@ class Engine:
     # ------------------------------------------------------------------ practice
 
     def practice_resources(self) -> list[dict[str, Any]]:
-        """The shared practice resources (Organization, Location, staff, Schedule, Slot)."""
+        """The shared practice resources (Organization, Location, staff, Schedule, Slot).
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> any(r["resourceType"] == "Slot" for r in e.practice_resources())
+        True
+        """
         return self.practice.resources()
 
     # ------------------------------------------------------------------ patient
@@ -255,7 +265,13 @@ class Engine:
         return rng.uniform(lo, hi + 1)
 
     def patient(self, index: int) -> PatientRecord:
-        """Build patient ``index``'s complete record."""
+        """Build patient ``index``'s complete record.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> rec = e.patient(4)
+        >>> rec.index, all(r["id"].startswith(rec.patient["id"]) for r in rec.resources)
+        (4, True)
+        """
         rng = patient_rng(self.seed, index)
         base = patient_base(self.seed, index)
         ref = self.ref
@@ -872,11 +888,19 @@ class Engine:
     # ------------------------------------------------------------------ visit parts
 
     def practice_no_show(self) -> float:
-        """The practice's no-show rate (content)."""
+        """The practice's no-show rate (content).
+
+        >>> 0 <= engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").practice_no_show() < 1
+        True
+        """
         return float(self.cat.practice.no_show_rate)
 
     def practice_cancel(self) -> float:
-        """The practice's cancellation rate (content)."""
+        """The practice's cancellation rate (content).
+
+        >>> 0 <= engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").practice_cancel() < 1
+        True
+        """
         return float(self.cat.practice.cancel_rate)
 
     def _missed(
@@ -1477,7 +1501,11 @@ def engine_for(
     population: str,
     content: Any = None,
 ) -> Engine:
-    """An engine for these arguments (``content=None``: the shipped content; then cached)."""
+    """An engine for these arguments (``content=None``: the shipped content; then cached).
+
+    >>> engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").ref
+    739617
+    """
     if content is None:
         return _shipped_engine(seed, reference_date, years, population)
     # content pickled to a worker arrives as a new object per partition: key on its version

@@ -46,7 +46,11 @@ MARITAL: tuple[tuple[str, str, float], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class NamePools:
-    """Name, street and town pools (built once per process with a fixed seed)."""
+    """Name, street and town pools (built once per process with a fixed seed).
+
+    >>> name_pools().towns[0][1]
+    'OH'
+    """
 
     female: tuple[str, ...]
     male: tuple[str, ...]
@@ -77,7 +81,11 @@ def name_pools(state: str = "OH", area_code: str = "614") -> NamePools:
 
 @dataclass(slots=True)
 class Person:
-    """One person's demographics; dates are ordinal days."""
+    """One person's demographics; dates are ordinal days.
+
+    >>> make_person(random.Random(0), name_pools(), birth=700000, sex="female").deceased is None
+    True
+    """
 
     sex: str
     birth: int

@@ -47,7 +47,13 @@ def _hhmm(text: str) -> int:
 
 
 class Practice:
-    """The practice of one dataset (fixed for a content version, preset and reference date)."""
+    """The practice of one dataset (fixed for a content version, preset and reference date).
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> Practice(compile_catalog(load_content()), "family-practice", 739617).offset.startswith(("-", "+"))
+    True
+    """
 
     def __init__(self, catalog: Catalog, population: str, reference_day: int) -> None:
         self.catalog = catalog
@@ -96,7 +102,14 @@ class Practice:
         return day
 
     def resources(self) -> list[dict[str, Any]]:
-        """Every shared practice resource, in a stable order."""
+        """Every shared practice resource, in a stable order.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> res = Practice(compile_catalog(load_content()), "family-practice", 739617).resources()
+        >>> res[0]["resourceType"], len({r["id"] for r in res}) == len(res)
+        ('Organization', True)
+        """
         cat = self.catalog
         p = cat.practice
         out: list[dict[str, Any]] = []

@@ -23,7 +23,11 @@ from synthetic.dates import DAYS_PER_YEAR
 
 @dataclass(slots=True)
 class Diagnosis:
-    """A chronic condition the patient has, its diagnosis day and the drugs it is treated with."""
+    """A chronic condition the patient has, its diagnosis day and the drugs it is treated with.
+
+    >>> Diagnosis(_empty(), 100).until > 100
+    True
+    """
 
     condition: ConditionDef
     onset: int
@@ -43,7 +47,11 @@ class Diagnosis:
 
 @dataclass(slots=True)
 class Profile:
-    """Conditions, habits and allergies of one patient."""
+    """Conditions, habits and allergies of one patient.
+
+    >>> Profile().diagnoses
+    {}
+    """
 
     diagnoses: dict[str, Diagnosis] = field(default_factory=dict)
     smoking: str | None = None
@@ -159,6 +167,10 @@ def draw_conditions(
 
     ``preset`` fixes some conditions (obesity decided from the BMI); modules with ``requires``
     are drawn after their prerequisites and only when all are present, after their onset.
+
+    >>> draw_conditions(random.Random(0), [], {}, sex="male", birth=0, start=10, end=20, preset={},
+    ...                 avoid=frozenset())
+    {}
     """
     age_end = (end - birth) / DAYS_PER_YEAR
     out: dict[str, Diagnosis] = {}

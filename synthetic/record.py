@@ -20,6 +20,9 @@ class PatientRecord:
 
     ``resources`` excludes the Patient; :meth:`all` yields the Patient first. ``index`` is the
     patient's position in the dataset (the id and random stream derive from it).
+
+    >>> PatientRecord(3, {"resourceType": "Patient", "id": "p"}).index
+    3
     """
 
     index: int

@@ -27,7 +27,11 @@ ENGINES = ("process", "dask")
 
 @dataclass(frozen=True, slots=True)
 class PartitionSpec:
-    """Everything a worker needs to make patients ``start`` (inclusive) to ``stop`` (exclusive)."""
+    """Everything a worker needs to make patients ``start`` (inclusive) to ``stop`` (exclusive).
+
+    >>> PartitionSpec(1, "2026-01-01", 2, "family-practice", 0, 10).format
+    'ndjson'
+    """
 
     seed: int
     reference_date: str
@@ -44,7 +48,11 @@ class PartitionSpec:
 
 @dataclass(slots=True)
 class PartitionResult:
-    """Encoded output of one partition: NDJSON bytes by type, or ``(file name, bytes)`` pairs."""
+    """Encoded output of one partition: NDJSON bytes by type, or ``(file name, bytes)`` pairs.
+
+    >>> PartitionResult(0, 2, counts={"Patient": 2}).counts["Patient"]
+    2
+    """
 
     start: int
     stop: int
@@ -64,7 +72,12 @@ class PartitionResult:
 
 
 def run_partition(spec: PartitionSpec) -> PartitionResult:
-    """Generate and encode one partition (pure: same spec, same bytes)."""
+    """Generate and encode one partition (pure: same spec, same bytes).
+
+    >>> r = run_partition(PartitionSpec(1, "2026-01-01", 1, "family-practice", 5, 7))
+    >>> r.patients, r.counts["Patient"]
+    (2, 2)
+    """
     from synthetic.engine import engine_for
 
     engine = engine_for(
@@ -99,7 +112,7 @@ def _fill(
     rates = dict(spec.defects) if spec.defects else None
     manifest = bytearray()
 
-    def make(i: int) -> Any:
+    def _make(i: int) -> Any:
         record = engine.patient(i)
         if rates:
             record = apply_defects(record, rates, seed=spec.seed)
@@ -110,7 +123,7 @@ def _fill(
     if spec.format == "ndjson":
         chunks: dict[str, bytearray] = {}
         for i in range(spec.start, spec.stop):
-            record = make(i)
+            record = _make(i)
             for t, data in encode_resources(record.all(), types).items():
                 buf = chunks.get(t)
                 if buf is None:
@@ -122,7 +135,7 @@ def _fill(
         result.chunks = {t: bytes(v) for t, v in chunks.items()}
     else:
         for i in range(spec.start, spec.stop):
-            record = make(i)
+            record = _make(i)
             result.files.append(
                 (
                     patient_file_name(i),

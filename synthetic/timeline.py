@@ -46,7 +46,11 @@ _KIND_RANK = {
 
 @dataclass(slots=True)
 class Visit:
-    """One office visit (several reasons may share it)."""
+    """One office visit (several reasons may share it).
+
+    >>> Visit(10, "wellness").conditions
+    []
+    """
 
     day: int
     kind: str
@@ -60,7 +64,12 @@ class Visit:
 
 
 class Timeline:
-    """Collects visits in [start, end) and merges those on the same day."""
+    """Collects visits in [start, end) and merges those on the same day.
+
+    >>> t = Timeline(0, 100)
+    >>> t.add(5, "wellness"), t.add(500, "wellness"), len(t.visits())
+    (True, False, 1)
+    """
 
     __slots__ = ("start", "end", "_by_day")
 

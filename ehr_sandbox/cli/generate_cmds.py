@@ -57,7 +57,14 @@ def generate(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Generate synthetic patients and write them to a directory."""
+    """Generate synthetic patients and write them to a directory.
+
+    >>> import tempfile
+    >>> from typer.testing import CliRunner
+    >>> from ehr_sandbox.cli.app import app
+    >>> CliRunner().invoke(app, ["generate", "-n", "1", "--years", "1", "--quiet", "--out", tempfile.mkdtemp()]).exit_code
+    0
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -111,5 +118,11 @@ def generate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``generate`` command to ``app``."""
+    """Add the ``generate`` command to ``app``.
+
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands]
+    ['generate']
+    """
     app.command("generate")(generate)

@@ -43,7 +43,11 @@ _ADJ = {
 
 @dataclass(frozen=True, slots=True)
 class ClaimLine:
-    """A billed service: code, price and 1-based pointers into the claim's diagnoses."""
+    """A billed service: code, price and 1-based pointers into the claim's diagnoses.
+
+    >>> ClaimLine({"text": "x"}, 10.0, (1,)).diagnosis_pointers
+    (1,)
+    """
 
     code: dict[str, Any]
     price: float
@@ -93,7 +97,15 @@ def claim(
     insurer: str | None,
     security: tuple[dict[str, str], ...] | None = None,
 ) -> dict[str, Any]:
-    """A professional Claim for the current encounter."""
+    """A professional Claim for the current encounter.
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter = {"reference": "Encounter/e"}
+    >>> cl = claim(c, lines=[ClaimLine({"text": "x"}, 10.0, (1,))], diagnoses=[{"text": "I10"}],
+    ...            created="2025-01-02", coverage="Coverage/c", provider="Organization/o", insurer=None)
+    >>> cl["insurance"][0]["coverage"], "insurer" in cl
+    ({'reference': 'Coverage/c'}, False)
+    """
     items = []
     total = 0.0
     for i, line in enumerate(lines):

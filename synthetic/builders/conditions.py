@@ -34,7 +34,15 @@ def condition(
     security: tuple[dict[str, str], ...] | None,
     abatement: str | None = None,
 ) -> dict[str, Any]:
-    """A confirmed Condition recorded at the current encounter; resolved when ``abatement`` is set."""
+    """A confirmed Condition recorded at the current encounter; resolved when ``abatement`` is set.
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter = {"reference": "Encounter/e"}
+    >>> r = condition(c, code={"text": "UTI"}, category=[], onset="2025-01-02", recorder="Practitioner/d",
+    ...               security=None, abatement="2025-01-09")
+    >>> r["clinicalStatus"]["coding"][0]["code"], r["abatementDateTime"]
+    ('resolved', '2025-01-09')
+    """
     kind = (
         "encounter-diagnosis"
         if category and category[0]["coding"][0]["code"] == "encounter-diagnosis"

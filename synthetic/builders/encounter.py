@@ -40,7 +40,15 @@ def encounter(
     reason: dict[str, Any] | None,
     appointment: str | None = None,
 ) -> dict[str, Any]:
-    """A finished ambulatory Encounter; ``diagnoses`` are Condition references (rank order)."""
+    """A finished ambulatory Encounter; ``diagnoses`` are Condition references (rank order).
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0))
+    >>> e = encounter(c, start="s", end="e", type_cc={}, physician="Practitioner/d", assistant="Practitioner/m",
+    ...               organization="Organization/o", location="Location/l", diagnoses=["Condition/c"], reason=None)
+    >>> e["diagnosis"][0]["rank"]
+    1
+    """
     e: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": ctx.new_id("enc"),

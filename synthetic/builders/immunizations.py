@@ -38,7 +38,13 @@ def immunization(
     performer: str,
     dose_number: int,
 ) -> dict[str, Any]:
-    """A completed Immunization given at the current encounter."""
+    """A completed Immunization given at the current encounter.
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when, c.day = {"reference": "Encounter/e"}, "t", 739000
+    >>> immunization(c, code={}, route={}, site={}, performer="Practitioner/n", dose_number=2)["protocolApplied"]
+    [{'doseNumberPositiveInt': 2}]
+    """
     rng = ctx.rng
     lot = f"{rng.choice(_LOT_LETTERS)}{rng.choice(_LOT_LETTERS)}{rng.randrange(1000, 10000)}"
     return {

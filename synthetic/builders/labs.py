@@ -58,6 +58,14 @@ def lab_order(
 
     Results are issued ``turnaround_days`` after collection (at 14:00 practice time), but never
     after ``last_day`` (the reference date, or the patient's death).
+
+    >>> import random
+    >>> from synthetic.catalog import LabPanelDef
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when, c.day = {"reference": "Encounter/e"}, "t", 739000
+    >>> lab_order(c, LabPanelDef("x", {}, "X", {}, "tube", "venipuncture", 0, None, ()), [],
+    ...           requester="Practitioner/d", collector="Practitioner/m", offset="-05:00")
+    >>> c.out[-1]["result"]
+    []
     """
     sr_id = ctx.new_id("sr")
     sp_id = ctx.new_id("spec")

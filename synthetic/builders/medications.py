@@ -39,6 +39,12 @@ def prescription(
     """An active outpatient prescription valid until ``until`` (its status is settled later).
 
     ``reason`` is the Condition reference it treats; ``prior`` the prescription it renews.
+
+    >>> from synthetic.catalog import Drug
+    >>> c = RecordContext("p", __import__("random").Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+    >>> d = Drug("1", {"text": "x"}, [], {"numberOfRepeatsAllowed": 0}, 10, 0, False, 1.0, None, {"text": "J02.9"}, "x")
+    >>> prescription(c, d, requester="Practitioner/d", reason=None, until="2025-01-12")["reasonCode"]
+    [{'text': 'J02.9'}]
     """
     mr: dict[str, Any] = {
         "resourceType": "MedicationRequest",

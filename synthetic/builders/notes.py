@@ -43,7 +43,13 @@ def note(
     period_end: str,
     security: tuple[dict[str, str], ...] | None = None,
 ) -> dict[str, Any]:
-    """A final, current visit note for the current encounter."""
+    """A final, current visit note for the current encounter.
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> note(c, text="x", title="t", author="Practitioner/d", custodian="Organization/o", period_end="t")["type"]["coding"][0]["code"]
+    '11506-3'
+    """
     data = base64.b64encode(text.encode("utf-8")).decode("ascii")
     return {
         "resourceType": "DocumentReference",

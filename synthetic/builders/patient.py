@@ -79,6 +79,14 @@ def patient_resource(
     """Build the Patient for ``person`` with id ``base``.
 
     Adults carry a marital status; the deceased carry ``deceasedDateTime``.
+
+    >>> import random
+    >>> from synthetic.person import make_person, name_pools
+    >>> p = make_person(random.Random(1), name_pools(), birth=730000, sex="male")
+    >>> p.deceased = 735000
+    >>> r = patient_resource("x", p, mrn="MRN1", physician_id="d", organization_id="o")
+    >>> r["active"], r["deceasedDateTime"][:4]
+    (False, '2013')
     """
     p = person
     resource: dict[str, Any] = {

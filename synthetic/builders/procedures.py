@@ -24,7 +24,13 @@ def procedure(
     reason: str | None,
     security: tuple[dict[str, str], ...] | None = None,
 ) -> dict[str, Any]:
-    """A completed Procedure at the current encounter (``reason``: a Condition reference)."""
+    """A completed Procedure at the current encounter (``reason``: a Condition reference).
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> procedure(c, code={"text": "ECG"}, performer="Practitioner/d", reason="Condition/c")["reasonReference"]
+    [{'reference': 'Condition/c'}]
+    """
     p: dict[str, Any] = {
         "resourceType": "Procedure",
         "id": ctx.new_id("proc"),

@@ -21,7 +21,13 @@ from synthetic.labels import meta
 def smoking_status(
     ctx: RecordContext, *, code: dict[str, Any], answer: dict[str, Any]
 ) -> dict[str, Any]:
-    """Tobacco smoking status (72166-2) with a SNOMED answer."""
+    """Tobacco smoking status (72166-2) with a SNOMED answer.
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> smoking_status(c, code={}, answer={"text": "Ex-smoker"})["status"]
+    'final'
+    """
     return {
         "resourceType": "Observation",
         "id": ctx.new_id("obs"),

@@ -32,7 +32,13 @@ def vital(
     *,
     category: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A vital-sign (or other measured exam) Observation at the current encounter."""
+    """A vital-sign (or other measured exam) Observation at the current encounter.
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> vital(c, {"text": "Body weight"}, "29463-7", 70.5, "kg")["id"]
+    'p-obs-0'
+    """
     # the hottest builder: id and meta inlined (same ids as ctx.new_id("obs"))
     m = _META.get(loinc)
     if m is None:
@@ -63,7 +69,13 @@ def blood_pressure(
     systolic: int,
     diastolic: int,
 ) -> dict[str, Any]:
-    """The blood pressure panel (85354-9) with systolic and diastolic components in mm[Hg]."""
+    """The blood pressure panel (85354-9) with systolic and diastolic components in mm[Hg].
+
+    >>> import random
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> blood_pressure(c, {}, {}, {}, 118, 76)["component"][0]["valueQuantity"]["code"]
+    'mm[Hg]'
+    """
     return {
         "resourceType": "Observation",
         "id": ctx.new_id("obs"),

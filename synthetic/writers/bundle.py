@@ -157,6 +157,13 @@ class BundleSink:
     """Writes ``practice.json`` and one ``patient-<index>.json`` per patient into ``out_dir``.
 
     Files are written as ``.part`` and renamed on a clean exit; a failed run removes them.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with BundleSink(d, "collection") as sink:
+    ...     sink.write_practice([{"resourceType": "Location", "id": "l"}])
+    >>> orjson.loads((d / "practice.json").read_bytes())["type"]
+    'collection'
     """
 
     def __init__(self, out_dir: str | os.PathLike[str], bundle_type: str) -> None:
@@ -194,7 +201,16 @@ class BundleSink:
     def write_record(
         self, record: Any, types: frozenset[str] | None, counts: dict[str, int]
     ) -> None:
-        """Write one patient's bundle."""
+        """Write one patient's bundle.
+
+        >>> import tempfile, pathlib
+        >>> from synthetic.record import PatientRecord
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with BundleSink(d, "transaction") as sink:
+        ...     sink.write_record(PatientRecord(7, {"resourceType": "Patient", "id": "p"}), None, {})
+        >>> [p.name for p in d.iterdir()]
+        ['patient-00000007.json']
+        """
         self._write(
             patient_file_name(record.index),
             encode_patient_bundle(record, self.bundle_type, types, counts),
@@ -207,7 +223,16 @@ class BundleSink:
         """
 
     def write_partition(self, result: Any) -> None:
-        """Write the bundles a worker encoded."""
+        """Write the bundles a worker encoded.
+
+        >>> import tempfile, pathlib
+        >>> from synthetic.runners import PartitionResult
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with BundleSink(d, "transaction") as sink:
+        ...     sink.write_partition(PartitionResult(0, 1, files=[("patient-00000000.json", b"{}")]))
+        >>> (d / "patient-00000000.json").read_bytes()
+        b'{}'
+        """
         for name, data in result.files:
             self._write(name, data)
         self.write_manifest(result.manifest)

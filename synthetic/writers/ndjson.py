@@ -64,6 +64,12 @@ class NdjsonSink:
 
     Files are written as ``.part`` and renamed on a clean exit, so a failed run leaves no
     half-written dataset behind (the partial files are removed).
+
+    >>> import tempfile
+    >>> with NdjsonSink(tempfile.mkdtemp()) as sink:
+    ...     sink.write_practice([{"resourceType": "Location", "id": "l"}])
+    >>> [p.name for p in sink.files()]
+    ['Location.ndjson']
     """
 
     def __init__(self, out_dir: str | os.PathLike[str]) -> None:
@@ -186,6 +192,15 @@ class NdjsonSink:
         """Add the number of resources written by :meth:`write_record` so far, by type, to ``counts``.
 
         Buffered lines are flushed first so the figures are complete.
+
+        >>> import tempfile
+        >>> from synthetic.record import PatientRecord
+        >>> c = {}
+        >>> with NdjsonSink(tempfile.mkdtemp()) as s:
+        ...     s.write_record(PatientRecord(0, {"resourceType": "Patient", "id": "p"}), None, {})
+        ...     s.count_into(c)
+        >>> c
+        {'Patient': 1}
         """
         self._flush()
         for t, n in self._lines.items():
