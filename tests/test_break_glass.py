@@ -1,0 +1,103 @@
+"""Break-the-glass through the Session: who may, what it lifts, how it is audited and reviewed."""
+
+from __future__ import annotations
+
+import pytest
+
+from ehr_sandbox.errors import AccessDenied, NotFound, ValidationError
+from ehr_sandbox.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def base() -> Sandbox:
+    return Sandbox.generate(patients=30, seed=31, years=2)
+
+
+@pytest.fixture()
+def sb(base: Sandbox) -> Sandbox:
+    return base.copy()
+
+
+def _stranger(sb: Sandbox, username: str) -> str:
+    """A patient ``username`` has no treatment relationship with."""
+    treating = sb.login(username).context.treating
+    others = [
+        p["id"] for p in sb.system_session().search("Patient").fetch() if p["id"] not in treating
+    ]
+    assert others, "the clinic should have patients outside this clinician's care"
+    return others[0]
+
+
+def test_without_a_relationship_the_chart_is_absent(sb: Sandbox) -> None:
+    pid = _stranger(sb, "dr.okafor")
+    with pytest.raises(NotFound):
+        sb.login("dr.okafor").read("Patient", pid)
+
+
+def test_break_glass_opens_one_chart_and_is_audited(sb: Sandbox) -> None:
+    pid = _stranger(sb, "dr.okafor")
+    s = sb.login("dr.okafor")
+    s.break_glass(pid, "unresponsive patient in the waiting room")
+    assert s.read("Patient", pid)["id"] == pid
+    events = sb.audit.events()
+    starts = [e for e in events if any(c.get("code") == "110127" for c in e.get("subtype", []))]
+    assert starts, "a break-the-glass start event (DICOM 110127) is recorded"
+    reads = [e for e in events[-3:] if e.get("action") == "R"]
+    purposes = {
+        c.get("code")
+        for e in reads
+        for a in e["agent"]
+        for p in a.get("purposeOfUse", [])
+        for c in p.get("coding", [])
+    }
+    assert "BTG" in purposes
+
+
+def test_break_glass_is_for_one_patient(sb: Sandbox) -> None:
+    strangers = [
+        p["id"]
+        for p in sb.system_session().search("Patient").fetch()
+        if p["id"] not in sb.login("dr.okafor").context.treating
+    ]
+    assert len(strangers) >= 2
+    s = sb.login("dr.okafor")
+    s.break_glass(strangers[0], "emergency")
+    with pytest.raises(NotFound):
+        s.read("Patient", strangers[1])
+
+
+def test_break_glass_ends_and_expires(sb: Sandbox) -> None:
+    pid = _stranger(sb, "dr.okafor")
+    s = sb.login("dr.okafor")
+    s.break_glass(pid, "emergency")
+    s.end_break_glass(pid)
+    with pytest.raises(NotFound):
+        s.read("Patient", pid)
+    s.break_glass(pid, "emergency again")
+    sb.clock.advance(hours=2)
+    with pytest.raises(NotFound):
+        s.read("Patient", pid)
+
+
+def test_only_physicians_and_nurses_may_break_the_glass(sb: Sandbox) -> None:
+    pid = _stranger(sb, "ma.garcia")
+    with pytest.raises(AccessDenied, match="physician or nurse"):
+        sb.login("ma.garcia").break_glass(pid, "curious")
+    assert sb.audit.events()[-1]["outcome"] == "4"
+
+
+def test_a_reason_is_required(sb: Sandbox) -> None:
+    with pytest.raises(ValidationError, match="reason"):
+        sb.login("dr.okafor").break_glass(_stranger(sb, "dr.okafor"), "  ")
+
+
+def test_privacy_officer_reviews_each_use(sb: Sandbox) -> None:
+    pid = _stranger(sb, "rn.kim")
+    sb.login("rn.kim").break_glass(pid, "code blue")
+    po = sb.login("po.wilson")
+    queue = sb.btg_review_queue(po)
+    assert [(q["user"], q["patient"]) for q in queue] == [("rn.kim", pid)]
+    sb.review_btg(po, 0, appropriate=True, note="documented emergency")
+    assert sb.btg_review_queue(po) == []
+    with pytest.raises(AccessDenied):
+        sb.btg_review_queue(sb.login("dr.patel"))
