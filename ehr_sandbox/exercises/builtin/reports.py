@@ -1864,7 +1864,10 @@ def _setup_view(sandbox: Any, variant: Any) -> dict[str, Any]:
         raise ExerciseError(
             f"setup: no patient with vital signs that {MA} can see; generate a larger sandbox"
         )
-    patient = variant.pick(patients, salt="patient")
+    today = sandbox.reference_date.isoformat()
+    # Adult values are planted (an adult weight, a routine BP), so prefer adult patients.
+    adults = [p for p in patients if _age_years(str(p.get("birthDate") or today), today) >= 18]
+    patient = variant.pick(adults or patients, salt="patient")
     pid = patient["id"]
     offset = _practice_offset(sandbox)
     taken = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
