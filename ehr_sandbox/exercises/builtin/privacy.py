@@ -566,7 +566,7 @@ def _setup_min_nec(sandbox: Any, variant: Any) -> dict[str, Any]:
         "visit_date": str(claim.get("created", "")),
         "payer_ref": payer_ref,
         "payer_name": payer_name,
-        "total": str((claim.get("total") or {}).get("value", "")),
+        "total": f"{float((claim.get('total') or {}).get('value', 0)):.2f}",
     }
 
 
@@ -2033,7 +2033,8 @@ SNOOPING_REVIEW = register(
         ),
         hints=(
             Hint(
-                "Use `privacy.event_patient`-style fields: the patient entity (role 1) and the requesting agent's `altId`."
+                "`event_patient(ev)` and `event_username(ev)` from `ehr_sandbox.audit.events` "
+                "read an event's patient and user."
             ),
             Hint(
                 "The same user's access to *another* patient is not about the VIP: keep only events about the VIP.",
@@ -2170,8 +2171,19 @@ def _enc_rotated(ctx: GradingContext) -> Check:
 
 
 def _grep(path: Path, needles: list[bytes]) -> list[str]:
-    data = path.read_bytes().lower()
-    return [n.decode() for n in needles if n.lower() in data]
+    """Needles found as whole words in a file (so 'Johns' does not match 'ma.johnson').
+
+    >>> import tempfile, os
+    >>> fd, name = tempfile.mkstemp(); _ = os.write(fd, b"prac-ma.johnson Pineda,"); os.close(fd)
+    >>> _grep(Path(name), [b"Johns", b"Pineda"]); os.unlink(name)
+    ['Pineda']
+    """
+    data = path.read_bytes()
+    return [
+        n.decode()
+        for n in needles
+        if re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
+    ]
 
 
 def _enc_db_sealed(ctx: GradingContext) -> Check:
@@ -2252,7 +2264,7 @@ ENCRYPTION = register(
             "`{old_passphrase}` was in an email that leaked: rotate it to `{new_passphrase}`.\n\n"
             "1. Collect the database: `path = privacy.clinic_database(att)` "
             "(`from ehr_sandbox.exercises.builtin import privacy`); it lives in `{workspace}`.\n"
-            "2. Open it (`Sandbox.open(path, passphrase=...)`), rotate its key "
+            "2. Open it (`from ehr_sandbox.sandbox import Sandbox`; `Sandbox.open(path, passphrase=...)`), rotate its key "
             "(`rotate_key(passphrase=...)`) and close it.\n"
             "3. Verify the old passphrase no longer opens it. Anything you export to check your "
             "work must not stay behind in `{workspace}`.\n\nThen call `att.check()`."
