@@ -141,24 +141,6 @@ def _value_sql(
     raise TypeError(f"no SQL for {v!r}")  # pragma: no cover - parse only builds the values above
 
 
-def selective(clause: Clause) -> bool:
-    """True for an equality clause (token, reference, ``_id``, chain) that can drive a search.
-
-    >>> from ehr_sandbox.search.query import parse
-    >>> [selective(c) for c in parse("Observation", {"patient": "p1", "date": "ge2020"}).clauses]
-    [True, False]
-    """
-    return clause.param.type in (
-        "token",
-        "uri",
-        "reference",
-        "special",
-    ) and clause.modifier not in (
-        "not",
-        "missing",
-    )
-
-
 def _positive(clause: Clause) -> bool:
     if clause.modifier == "not":
         return False
@@ -179,7 +161,7 @@ def clause_sql(
 
     ``correlated`` checks the clause per candidate row (``EXISTS`` on the row's own index
     entries) instead of collecting every matching row first: cheaper for a range or prefix
-    clause when an equality clause already narrowed the candidates.
+    clause when another clause already selected the candidates.
 
     >>> from ehr_sandbox.search.query import parse
     >>> clause_sql("Patient", parse("Patient", {"_id": "a,b"}).clauses[0], str, {})
@@ -207,6 +189,23 @@ def clause_sql(
     return f"{op} ({sub} AND ({' OR '.join(conds)}))", args
 
 
+def _driver_rank(clause: Clause) -> int:
+    """Lower is a better driver: the clause most likely to match few resources."""
+    if not _positive(clause):
+        return 99
+    t = clause.param.type
+    if t == "special":
+        return 0
+    if t == "reference":
+        return 1
+    if t in ("token", "uri"):
+        has_system = any(isinstance(v, TokenValue) and v.system for v in clause.values)
+        return 2 if has_system else 3
+    if t == "string" and clause.modifier == "exact":
+        return 4
+    return 5
+
+
 def compile_query(
     query: SearchQuery,
     *,
@@ -218,21 +217,25 @@ def compile_query(
 
     ``clauses`` restricts the filter to a subset (the blind-capable ones, with encryption on);
     ``chain_refs`` maps ``id(Chain)`` to the ``Type/id`` references its inner search found.
-    Equality clauses select candidates through the value index; when there is one, the other
-    clauses are checked per candidate. Results come in insertion order (the default sort).
+    One clause - the likeliest to match few resources (``_id``, then a reference, then a
+    token...) - selects the candidates through the value index; every other clause is checked
+    per candidate on that resource's own index rows. Results come in insertion order.
+
+    >>> from ehr_sandbox.search.query import parse
+    >>> sql, _ = compile_query(parse("Observation", {"date": "2020", "patient": "p1"}), blind=str, chain_refs={})
+    >>> sql.index("r.seq IN") > sql.index("EXISTS")  # the reference drives, the date is checked
+    True
     """
     rtype = query.resource_type
     chosen = list(query.clauses if clauses is None else clauses)
-    narrowed = any(selective(c) for c in chosen)
-    by_id = any(c.param.type == "special" for c in chosen)
-    drives = any(_positive(c) and (selective(c) or not narrowed) for c in chosen)
-    # "+r.rtype" keeps SQLite from scanning every resource of the type when an IN list can drive
-    where = ["+r.rtype = ?" if drives and not by_id else "r.rtype = ?"]
+    ranked = sorted(range(len(chosen)), key=lambda k: _driver_rank(chosen[k]))
+    driver = ranked[0] if ranked and _driver_rank(chosen[ranked[0]]) < 99 else None
+    by_id = driver is not None and chosen[driver].param.type == "special"
+    # "+r.rtype" keeps SQLite from scanning every resource of the type when an IN list drives
+    where = ["+r.rtype = ?" if driver is not None and not by_id else "r.rtype = ?"]
     args: list[object] = [rtype]
-    for clause in chosen:
-        c, a = clause_sql(
-            rtype, clause, blind, chain_refs, correlated=narrowed and not selective(clause)
-        )
+    for k, clause in enumerate(chosen):
+        c, a = clause_sql(rtype, clause, blind, chain_refs, correlated=k != driver)
         where.append(c)
         args.extend(a)
     return f"SELECT r.rid FROM resources r WHERE {' AND '.join(where)} ORDER BY r.seq", args
