@@ -10,7 +10,7 @@ without storing anything.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -160,7 +160,7 @@ def test_schedule_trap_crosses_midnight_utc():
     other = system.read("Appointment", f["other_day_visit"])
     for apt, local_is_today in ((late, True), (other, False)):
         start = datetime.fromisoformat(apt["start"])
-        utc_day = start.astimezone(datetime.now().astimezone().tzinfo.utc).date().isoformat()
+        utc_day = start.astimezone(UTC).date().isoformat()
         assert (apt["start"][:10] == f["date"]) is local_is_today
         assert (utc_day == f["date"]) is not local_is_today
     rows = att.session.reports.run("day_schedule", date=f["date"]).to_pylist()
