@@ -44,6 +44,8 @@ __all__ = [
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "ehr_sandbox.exercises.builtin.records",
+    "ehr_sandbox.exercises.builtin.reports",
+    "ehr_sandbox.exercises.builtin.privacy",
     "ehr_sandbox.exercises.builtin.emr_ehr",
 )
 """Modules whose import registers the built-in exercises (later issues add theirs here)."""
