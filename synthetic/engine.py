@@ -28,7 +28,7 @@ from synthetic.builders import (
     social,
     vitals,
 )
-from synthetic.builders.common import ENCOUNTER_DX, coding, qty
+from synthetic.builders.common import ENCOUNTER_DX, VITAL_SIGNS, coding, qty
 from synthetic.builders.patient import patient_resource
 from synthetic.catalog import NORMAL_STEPS, NORMALS, Catalog, ConditionDef, LabPanelDef
 from synthetic.compile import compile_catalog
@@ -42,7 +42,7 @@ from synthetic.dates import (
 )
 from synthetic.errors import ArgumentError
 from synthetic.ids import patient_base
-from synthetic.labels import CONF_R
+from synthetic.labels import CONF_R, meta
 from synthetic.person import make_person, name_pools
 from synthetic.practice import Practice
 from synthetic.profile import (
@@ -110,6 +110,8 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
 
 
 _MISSING = object()
+PERSISTENT_VITALS = frozenset({"9843-4", "8287-5"})
+"""Vitals drawn from the person's fixed growth score (head circumference) rather than noise."""
 
 
 class _State:
@@ -240,6 +242,7 @@ class Engine:
             lo, hi = min(starts, default=0), max(ends, default=0)
             self.vaccine_windows.append((vac, lo, hi))
         self._bands: dict[tuple[str, str, int], Any] = {}
+        self._plans: dict[tuple[str, int], list[Any]] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
 
     # ------------------------------------------------------------------ practice
@@ -1041,17 +1044,45 @@ class Engine:
                 if weight is not None:
                     ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
         febrile = acute is not None and rng.random() < 0.35
-        for vd in self.plain_vitals:
-            if not vd.age_min <= age < vd.age_max:
-                continue
-            persistent = z[2] if vd.loinc in ("9843-4", "8287-5") else None
-            if vd.loinc == "8310-5" and febrile:
-                val: float | None = round(rng.uniform(38.0, 39.4), vd.decimals)
-            else:
+        # the common case (no condition moves the sign, not persistent) in one tight loop
+        out = ctx.out
+        counters = ctx.counters
+        n = counters.get("obs", 0)
+        prefix = f"{ctx.base}-obs-"
+        subject, enc, when, performer = ctx.subject, ctx.encounter, ctx.when, ctx.performer
+        random_ = rng.random
+        for vd, band, m in self._vital_plan(sex, age):
+            loinc = vd.loinc
+            if loinc == "8310-5" and febrile:
+                val: Any = round(rng.uniform(38.0, 39.4), vd.decimals)
+            elif (effects and loinc in effects) or loinc in PERSISTENT_VITALS:
+                persistent = z[2] if loinc in PERSISTENT_VITALS else None
                 val = self._draw_vital(rng, vd, age, sex, effects, persistent)
-            if val is not None:
-                ctx.add(vitals.vital(ctx, vd.code, vd.loinc, val, vd.unit))
-                vals[vd.key] = val
+            else:
+                mean, sd, lo, hi = band
+                x = mean + NORMALS[int(random_() * NORMAL_STEPS)] * sd
+                x = round(lo if x < lo else hi if x > hi else x, vd.decimals)
+                val = int(x) if vd.decimals == 0 else x
+            if val is None:
+                continue
+            out.append(
+                {
+                    "resourceType": "Observation",
+                    "id": prefix + str(n),
+                    "meta": m,
+                    "status": "final",
+                    "category": VITAL_SIGNS,
+                    "code": vd.code,
+                    "subject": subject,
+                    "encounter": enc,
+                    "effectiveDateTime": when,
+                    "performer": performer,
+                    "valueQuantity": qty(val, vd.unit),
+                }
+            )
+            n += 1
+            vals[vd.key] = val
+        counters["obs"] = n
         return effects
 
     @staticmethod
@@ -1063,6 +1094,21 @@ class Engine:
             (((h >> 8) & 0xFF) / 255 - 0.5) * 3.0,
             (((h >> 16) & 0xFF) / 255 - 0.5) * 3.0,
         )
+
+    def _vital_plan(self, sex: str, age: float) -> list[tuple[Any, Any, dict[str, Any]]]:
+        """(vital, band, meta) of the plain vitals measured at this age (cached per tenth of a year)."""
+        key = (sex, int(age * 10))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = []
+            tenth_age = key[1] / 10  # a pure function of the cache key, whatever the caller's age
+            for vd in self.plain_vitals:
+                if vd.age_min <= tenth_age < vd.age_max:
+                    band = self._band(vd, tenth_age, sex)
+                    if band is not None:
+                        plan.append((vd, band, meta(vd.loinc)))
+            self._plans[key] = plan
+        return plan
 
     def _band(self, vd: Any, age: float, sex: str) -> tuple[float, float, float, float] | None:
         # bands change slowly with age: cache them by tenth of a year
