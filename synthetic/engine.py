@@ -1240,13 +1240,12 @@ class Engine:
         active = [dx.condition for dx in prof.diagnoses.values() if dx.onset <= day < dx.until]
         if ordered_for is not None and ordered_for.kind != "chronic":
             active.append(ordered_for)
+        fx: dict[str, Any] = {}
+        for c in active:
+            for loinc, e in c.lab_effects.items():
+                fx.setdefault(loinc, (c, e))
         for t in panel.tests:
-            effect = None
-            for c in active:
-                e = c.lab_effects.get(t.loinc)
-                if e is not None:
-                    effect = (c, e)
-                    break
+            effect = fx.get(t.loinc) if fx else None
             if t.coded:
                 if effect is not None and effect[1][2] is not None:
                     ans = effect[1][2]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, UCUM
+from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
@@ -38,8 +38,7 @@ def _value(test: LabTestDef, value: Any, sex: str) -> tuple[str, Any, list[Any] 
         interp = INTERP["L"]
     elif lo is not None or hi is not None:
         interp = INTERP["N"]
-    q = {"value": value, "unit": test.unit, "system": UCUM, "code": test.unit}
-    return "valueQuantity", q, interp, test.ref_range.get(key, [])
+    return "valueQuantity", qty(value, test.unit), interp, test.ref_range.get(key, [])
 
 
 def lab_order(
