@@ -1625,6 +1625,7 @@ def _setup_deid(sandbox: Any, variant: Any) -> dict[str, Any]:
         "example_dob": str(example.get("birthDate", "")),
         "example_zip": str((example.get("address") or [{}])[0].get("postalCode", "")),
         "patients": len(_living_patients(sandbox)),
+        "after_event": _last_seq(sandbox),
     }
 
 
@@ -1688,6 +1689,26 @@ def _deid_no_identifiers(ctx: GradingContext) -> Check:
         shown = ", ".join(f"{k} in {p}" for k, p in kinds[:6])
         return Check(False, f"{len(findings)} identifiers: {shown}", expected, DEID_ADVICE)
     return Check(True, "no identifier found", expected)
+
+
+def _deid_audited(ctx: GradingContext) -> Check:
+    expected = f"the data taken out through the EHR as {ctx.user.username} (in the audit trail)"
+    done = [
+        e
+        for e in ctx.audit_events(user=ctx.user.username)
+        if _seq(e) > ctx.facts["after_event"]
+        and str(e.get("outcome")) == "0"
+        and _subtype(e) in ("deidentify", "export", "search-type", "search", "read", "report")
+    ]
+    if not done:
+        return Check(
+            False,
+            "no research export or read by you in the audit trail",
+            expected,
+            "data leaves the EHR only through audited paths",
+        )
+    kinds = sorted({_subtype(e) for e in done})
+    return Check(True, f"{len(done)} audited events ({', '.join(kinds)})", expected)
 
 
 def _deid_labelled(ctx: GradingContext) -> Check:
@@ -1785,6 +1806,12 @@ DEIDENTIFICATION = register(
                 1,
                 _deid_labelled,
                 "De-identified data is labelled as such (confidentiality L) so it is not mistaken for PHI (PRIVACY.md).",
+            ),
+            Criterion(
+                "export audited",
+                1,
+                _deid_audited,
+                "Every use and disclosure of PHI, research exports included, is traceable (HIPAA 164.312(b)).",
             ),
         ),
         hints=(
@@ -2090,6 +2117,18 @@ def clinic_database(att: Any) -> Path:
 
     It is (re)made whenever the attempt's state has not issued it yet, so ``att.reset()``
     gives a fresh one under the original passphrase.
+
+    >>> import tempfile
+    >>> from types import SimpleNamespace
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> ws = Path(tempfile.mkdtemp()) / "keys"
+    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), facts={"workspace": str(ws),
+    ...     "clinic": str(ws / CLINIC_FILE), "old_passphrase": "old words", "clinic_seed": 3})
+    >>> path = clinic_database(att)
+    >>> with Sandbox.open(path, passphrase="old words") as clinic:
+    ...     clinic.store.count("Patient")
+    2
+    >>> shutil.rmtree(ws.parent)
     """
     from ehr_sandbox.sandbox import Sandbox
 
