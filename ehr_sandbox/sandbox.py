@@ -349,21 +349,19 @@ class Sandbox:
             path=str(p),
         )
 
-    def _bulk_load(self, practice: list[dict[str, Any]], records: Any) -> None:
+    def _bulk_load(self, practice: list[dict[str, Any]], records: Any, *, batch: int = 25) -> None:
+        """Load generated resources through the store's bulk path, with one Provenance and
+        one AuditEvent per patient (the system account did it)."""
         store = self.store
         system = self._system_user
-        with store.transaction():
-            for r in practice:
-                store.create(r)
-            store.create(
-                build_provenance(
-                    [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
-                    recorded=instant(self.clock.now()),
-                    activity="import",
-                    who=None,
-                    reason="synthetic practice generated",
-                )
-            )
+        practice_prov = build_provenance(
+            [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
+            recorded=instant(self.clock.now()),
+            activity="import",
+            who=None,
+            reason="synthetic practice generated",
+        )
+        store.create_many([*practice, {**practice_prov, "id": "prov-import-practice"}])
         self._audit_append(
             system,
             action="C",
@@ -376,33 +374,44 @@ class Sandbox:
             labels=[],
             query="practice",
         )
-        for rec in records:
+        pending: list[dict[str, Any]] = []
+        patients: list[str] = []
+
+        def flush() -> None:
             with store.transaction():
-                targets = []
-                for r in rec.all():
-                    store.create(r)
-                    targets.append(f"{r['resourceType']}/{r['id']}/_history/1")
-                store.create(
-                    build_provenance(
-                        targets,
-                        recorded=instant(self.clock.now()),
-                        activity="import",
-                        who=None,
-                        reason="synthetic patient generated",
+                store.create_many(pending, trusted=True)
+                for pid in patients:
+                    self._audit_append(
+                        system,
+                        action="C",
+                        interaction="import",
+                        outcome="0",
+                        purpose="HOPERAT",
+                        patient_id=pid,
+                        entity_ref=f"Patient/{pid}",
+                        version="1",
+                        labels=[],
+                        query=None,
                     )
-                )
-            self._audit_append(
-                system,
-                action="C",
-                interaction="import",
-                outcome="0",
-                purpose="HOPERAT",
-                patient_id=rec.patient["id"],
-                entity_ref=f"Patient/{rec.patient['id']}",
-                version="1",
-                labels=[],
-                query=None,
+            pending.clear()
+            patients.clear()
+
+        for rec in records:
+            resources = list(rec.all())
+            prov = build_provenance(
+                [f"{r['resourceType']}/{r['id']}/_history/1" for r in resources],
+                recorded=instant(self.clock.now()),
+                activity="import",
+                who=None,
+                reason="synthetic patient generated",
             )
+            pending.extend(resources)
+            pending.append({**prov, "id": f"prov-import-{rec.patient['id']}"})
+            patients.append(rec.patient["id"])
+            if len(patients) >= batch:
+                flush()
+        if patients:
+            flush()
 
     # ------------------------------------------------------------------ users and sessions
     @property
