@@ -288,11 +288,18 @@ def _panel(content: Any, p: Any) -> LabPanelDef:
     )
 
 
+PULSE_OXIMETRY = ("59408-5", "2708-6")
+"""US Core pulse oximetry needs both codes on the Observation."""
+
+
 def _vital(content: Any, v: Any) -> VitalDef:
+    code = _cc(content, "loinc", v.loinc)
+    if v.loinc == PULSE_OXIMETRY[0] and PULSE_OXIMETRY[1] in content.codes["loinc"]:
+        code = _cc(content, "loinc", v.loinc, content.codes["loinc"].coding(PULSE_OXIMETRY[1]))
     return VitalDef(
         key=v.id,
         loinc=v.loinc,
-        code=_cc(content, "loinc", v.loinc),
+        code=code,
         unit=v.unit or "",
         decimals=v.decimals,
         low=v.plausible_low,
