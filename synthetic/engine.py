@@ -1552,7 +1552,9 @@ def engine_for(
     739617
     """
     if content is None:
-        return _shipped_engine(seed, reference_date, years, population)
+        from synthetic.content import load_content
+
+        content = load_content()  # cached by the loader; a cleared cache gives a new version
     # content pickled to a worker arrives as a new object per partition: key on its version
     key = (
         seed,
@@ -1561,11 +1563,11 @@ def engine_for(
         population,
         getattr(content, "version", None) or id(content),
     )
-    eng = _CUSTOM_ENGINES.get(key)
+    eng = _ENGINES.get(key)
     if eng is None:
-        if len(_CUSTOM_ENGINES) >= 8:
-            _CUSTOM_ENGINES.clear()
-        eng = _CUSTOM_ENGINES[key] = Engine(
+        if len(_ENGINES) >= 8:
+            _ENGINES.clear()
+        eng = _ENGINES[key] = Engine(
             seed=seed,
             reference_day=parse_reference_date(reference_date),
             years=years,
@@ -1575,17 +1577,4 @@ def engine_for(
     return eng
 
 
-_CUSTOM_ENGINES: dict[tuple[Any, ...], Engine] = {}
-
-
-@lru_cache(maxsize=8)
-def _shipped_engine(seed: int, reference_date: str, years: int, population: str) -> Engine:
-    from synthetic.content import load_content
-
-    return Engine(
-        seed=seed,
-        reference_day=parse_reference_date(reference_date),
-        years=years,
-        population=population,
-        content=load_content(),
-    )
+_ENGINES: dict[tuple[Any, ...], Engine] = {}
