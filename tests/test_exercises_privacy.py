@@ -196,6 +196,14 @@ def test_disclose_refuses_bad_input_and_records_nothing_partial():
         ({"recipient": f["payer_ref"], "purpose": "HPAYMT", "refs": []}, "refs"),
         (
             {
+                "recipient": "Organization/nowhere",
+                "purpose": "HPAYMT",
+                "refs": [f"Claim/{f['claim_id']}"],
+            },
+            "recipient",
+        ),
+        (
+            {
                 "recipient": f["payer_ref"],
                 "purpose": "HPAYMT",
                 "refs": [f"Claim/{f['claim_id']}"],

@@ -132,7 +132,8 @@ def disclose(
     >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
     >>> s = sb.login("billing.davis")
     >>> claim = s.search("Claim").first()
-    >>> bundle = disclose(s, recipient="Organization/payer-1", purpose="HPAYMT", refs=[f"Claim/{claim['id']}"])
+    >>> payer = s.read(claim["insurance"][0]["coverage"]["reference"])["payor"][0]["reference"]
+    >>> bundle = disclose(s, recipient=payer, purpose="HPAYMT", refs=[f"Claim/{claim['id']}"])
     >>> bundle["type"], len(accounting_of_disclosures(sb))
     ('collection', 1)
     """
@@ -149,6 +150,13 @@ def disclose(
     ):
         raise ValidationError(
             "disclosure", "authorization", "a reference 'Consent/id'", found=authorization
+        )
+    if not session.exists(recipient):
+        raise ValidationError(
+            "disclosure",
+            "recipient",
+            "an existing Organization, Practitioner, RelatedPerson or Patient you can see",
+            found=recipient,
         )
     wanted = list(dict.fromkeys(refs))
     if not wanted or not all(isinstance(r, str) and _REF.match(r) for r in wanted):
