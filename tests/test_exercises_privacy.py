@@ -49,7 +49,8 @@ def _state(att: exercises.Attempt) -> dict[str, object]:
         t: {(r["id"], r["meta"]["versionId"]) for r in store.iter_type(t)} for t in TOUCHED
     }
     rows["state"] = {
-        k: att.sandbox.state.get(k) for k in (privacy.DISCLOSURES_KEY, f"handin/{att.exercise.id}")
+        "disclosures": privacy.accounting_of_disclosures(att.sandbox),
+        "handed in": privacy.submitted(att.sandbox, att.exercise.id, att.student),
     }
     rows["btg_review"] = att.sandbox.private.get("btg_review", [])
     rows["audit"] = len(att.sandbox.audit.events())
@@ -122,7 +123,7 @@ def test_snooping_review_scores_partial_flags():
     att = _attempt("privacy/snooping-review", "alice")
     att.reset()
     att.exercise.solution.apply(att)
-    flagged = privacy.submitted(att.sandbox, "privacy/snooping-review")
+    flagged = privacy.submitted(att.sandbox, "privacy/snooping-review", att.student)
     assert len(flagged) >= 2
     privacy.submit(att, flagged[1:])  # one curiosity look-up missed
     result = att.check()
@@ -235,7 +236,7 @@ def test_role_policy_group_grant_is_caught():
     att = _attempt("privacy/role-policy", "bob")
     att.reset()
     att.exercise.solution.apply(att)
-    matrix = privacy.submitted(att.sandbox, "privacy/role-policy")
+    matrix = privacy.submitted(att.sandbox, "privacy/role-policy", att.student)
     broad = {k: v for k, v in matrix.items() if k not in att.facts["clinical_types"]}
     privacy.submit(att, {**broad, "clinical_record": "rs"})
     result = att.check()
@@ -243,3 +244,15 @@ def test_role_policy_group_grant_is_caught():
     wildcard = result.criterion("no wildcard grants")
     assert not wildcard.passed and "clinical_record" in wildcard.feedback
     assert result.criterion("demographics and schedule allowed").passed
+
+
+def test_hand_ins_are_kept_per_student_in_a_shared_clinic():
+    from ehr_sandbox.sandbox import Sandbox
+
+    clinic = Sandbox.generate(patients=8, seed=5, years=1)
+    alice = exercises.start("privacy/role-policy", "alice", sandbox=clinic)
+    bob = exercises.start("privacy/role-policy", "bob", sandbox=clinic)
+    alice.exercise.solution.apply(alice)
+    assert alice.check().passed
+    assert privacy.submitted(clinic, "privacy/role-policy", "bob") is None
+    assert not bob.check().criterion("no wildcard grants").passed

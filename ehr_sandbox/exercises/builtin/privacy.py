@@ -82,9 +82,10 @@ def submit(att: Any, value: Any) -> None:
     """Hand in an exercise's artefact (JSON-ready: dict, list, str); a new one replaces it.
 
     >>> from types import SimpleNamespace
-    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), exercise=SimpleNamespace(id="privacy/x"))
+    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), exercise=SimpleNamespace(id="privacy/x"),
+    ...                       student="alice")
     >>> submit(att, ["3", "7"])
-    >>> submitted(att.sandbox, "privacy/x")
+    >>> submitted(att.sandbox, "privacy/x", "alice")
     ['3', '7']
     """
     if value is None:
@@ -95,17 +96,22 @@ def submit(att: Any, value: Any) -> None:
         raise ExerciseError(
             f"submit: expected JSON-ready data (dict, list, str, numbers) (found {type(value).__name__})"
         ) from None
-    att.sandbox.state[_HANDIN + att.exercise.id] = value
+    att.sandbox.state[_handin_key(att.exercise.id, att.student)] = value
 
 
-def submitted(sandbox: Any, exercise_id: str) -> Any:
+def _handin_key(exercise_id: str, student: str) -> str:
+    # per (exercise, student): a course's shared clinic may hold several students' attempts
+    return f"{_HANDIN}{exercise_id}|{student}"
+
+
+def submitted(sandbox: Any, exercise_id: str, student: str) -> Any:
     """What was handed in for ``exercise_id`` with :func:`submit` (None when nothing).
 
     >>> from types import SimpleNamespace
-    >>> submitted(SimpleNamespace(state={}), "privacy/x") is None
+    >>> submitted(SimpleNamespace(state={}), "privacy/x", "alice") is None
     True
     """
-    return sandbox.state.get(_HANDIN + exercise_id)
+    return sandbox.state.get(_handin_key(exercise_id, student))
 
 
 def _now(sandbox: Any) -> datetime:
@@ -331,7 +337,7 @@ def _setup_role_policy(sandbox: Any, variant: Any) -> dict[str, Any]:
 
 
 def _matrix(ctx: GradingContext) -> tuple[dict[str, str] | None, str]:
-    value = submitted(ctx.sandbox, "privacy/role-policy")
+    value = submitted(ctx.sandbox, "privacy/role-policy", ctx.student)
     if not isinstance(value, dict) or not value:
         return None, "no matrix handed in (privacy.submit(att, {type: perms}))"
     bad = [
@@ -1662,7 +1668,7 @@ def _dataset(folder: Path) -> list[dict[str, Any]]:
 
 
 def _deid_folder(ctx: GradingContext) -> tuple[Path | None, str]:
-    value = submitted(ctx.sandbox, "privacy/deidentification")
+    value = submitted(ctx.sandbox, "privacy/deidentification", ctx.student)
     if not isinstance(value, str) or not value:
         return None, "no folder handed in (privacy.submit(att, 'path/to/folder'))"
     folder = Path(value)
@@ -1951,7 +1957,7 @@ def _snoop_truth(ctx: GradingContext) -> set[str]:
 
 
 def _flagged(ctx: GradingContext) -> tuple[set[str] | None, str]:
-    value = submitted(ctx.sandbox, "privacy/snooping-review")
+    value = submitted(ctx.sandbox, "privacy/snooping-review", ctx.student)
     if not isinstance(value, list):
         return None, "no list of flagged event ids handed in (privacy.submit(att, [ids]))"
     return {str(v) for v in value}, ""
@@ -2097,7 +2103,7 @@ WORDS = (
     "amber", "birch", "cobalt", "delta", "ember", "fjord", "granite", "harbor",
     "indigo", "juniper", "kestrel", "lumen", "meadow", "nectar", "orchid", "prairie",
 )  # fmt: skip
-_ISSUED = "privacy/encryption/issued"
+_ISSUED = "privacy/encryption/issued|"
 CLINIC_FILE = "clinic.db"
 
 
@@ -2130,7 +2136,7 @@ def clinic_database(att: Any) -> Path:
     >>> from types import SimpleNamespace
     >>> from ehr_sandbox.sandbox import Sandbox
     >>> ws = Path(tempfile.mkdtemp()) / "keys"
-    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), facts={"workspace": str(ws),
+    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), student="alice", facts={"workspace": str(ws),
     ...     "clinic": str(ws / CLINIC_FILE), "old_passphrase": "old words", "clinic_seed": 3})
     >>> path = clinic_database(att)
     >>> with Sandbox.open(path, passphrase="old words") as clinic:
@@ -2142,13 +2148,13 @@ def clinic_database(att: Any) -> Path:
 
     f = att.facts
     path = Path(f["clinic"])
-    if not att.sandbox.state.get(_ISSUED) or not path.is_file():
+    if not att.sandbox.state.get(_ISSUED + att.student) or not path.is_file():
         shutil.rmtree(f["workspace"], ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         Sandbox.generate(
             patients=2, seed=f["clinic_seed"], years=1, path=path, passphrase=f["old_passphrase"]
         ).close()
-        att.sandbox.state[_ISSUED] = True
+        att.sandbox.state[_ISSUED + att.student] = True
     return path
 
 
@@ -2174,7 +2180,7 @@ def _clinic_state(ctx: GradingContext) -> tuple[str, list[bytes]]:
     """('new'|'old'|'none', identifiers to grep for), opening the file read-mostly."""
     f = ctx.facts
     path = Path(f["clinic"])
-    if not path.is_file() or not ctx.sandbox.state.get(_ISSUED):
+    if not path.is_file() or not ctx.sandbox.state.get(_ISSUED + ctx.student):
         return "none", []
     for which in ("new", "old"):
         try:
