@@ -212,8 +212,10 @@ def compile_query(
     blind: Callable[[str], str],
     chain_refs: dict[int, list[str]],
     clauses: Sequence[Clause] | None = None,
+    columns: str = "r.rid",
+    joins: str = "",
 ) -> tuple[str, list[object]]:
-    """``SELECT r.rid`` of the current resources of the query's type matching every clause.
+    """``SELECT r.rid`` (or ``columns``, from ``resources r`` plus ``joins``) of the current resources of the query's type matching every clause.
 
     ``clauses`` restricts the filter to a subset (the blind-capable ones, with encryption on);
     ``chain_refs`` maps ``id(Chain)`` to the ``Type/id`` references its inner search found.
@@ -238,4 +240,5 @@ def compile_query(
         c, a = clause_sql(rtype, clause, blind, chain_refs, correlated=k != driver)
         where.append(c)
         args.extend(a)
-    return f"SELECT r.rid FROM resources r WHERE {' AND '.join(where)} ORDER BY r.seq", args
+    sql = f"SELECT {columns} FROM resources r {joins} WHERE {' AND '.join(where)} ORDER BY r.seq"
+    return sql, args

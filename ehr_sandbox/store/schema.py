@@ -1,7 +1,7 @@
 """SQLite schema and connection settings of the store.
 
 ``resources`` holds the current version of each resource (its ``seq`` is the insertion
-order, and what index rows point at), ``versions`` every version ever written (sealed rows), ``search_index`` the index of
+order, and what index rows point at; ``vrow`` is the rowid of its current version), ``versions`` every version ever written (sealed rows), ``search_index`` the index of
 the current versions, ``sandbox_meta`` small JSON values (sandbox state).
 
 >>> import sqlite3
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS resources (
     rid TEXT NOT NULL,
     vid INTEGER NOT NULL,
     last_updated TEXT NOT NULL,
+    vrow INTEGER,
     UNIQUE (rtype, rid)
 );
 CREATE TABLE IF NOT EXISTS versions (
@@ -86,7 +87,8 @@ def open_connection(path: str | Path | None) -> sqlite3.Connection:
             Path(target).name, "(file)", "an ehr-sandbox SQLite database", why=str(exc)
         ) from None
     columns = {row[1] for row in con.execute("PRAGMA table_info(search_index)")}
-    if "seq" not in columns:
+    columns |= {row[1] for row in con.execute("PRAGMA table_info(resources)")}
+    if "seq" not in columns or "vrow" not in columns:
         con.close()
         raise ValidationError(
             Path(target).name,

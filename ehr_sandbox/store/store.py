@@ -281,20 +281,20 @@ class Store:
         meta["lastUpdated"] = now
         resource["meta"] = meta
         blob = self.codec.seal(_aad(rtype, rid, vid), orjson.dumps(resource))
-        self._con.execute(
+        vrow = self._con.execute(
             "INSERT INTO versions (rtype, rid, vid, last_updated, key_id, blob) VALUES (?,?,?,?,?,?)",
             (rtype, rid, vid, now, key_id_of(self.codec), blob),
-        )
+        ).lastrowid
         if new:
             cur = self._con.execute(
-                "INSERT INTO resources (rtype, rid, vid, last_updated) VALUES (?,?,?,?)",
-                (rtype, rid, vid, now),
+                "INSERT INTO resources (rtype, rid, vid, last_updated, vrow) VALUES (?,?,?,?,?)",
+                (rtype, rid, vid, now, vrow),
             )
             seq = int(cur.lastrowid or 0)
         else:
             self._con.execute(
-                "UPDATE resources SET vid = ?, last_updated = ? WHERE rtype = ? AND rid = ?",
-                (vid, now, rtype, rid),
+                "UPDATE resources SET vid = ?, last_updated = ?, vrow = ? WHERE rtype = ? AND rid = ?",
+                (vid, now, vrow, rtype, rid),
             )
             seq = int(
                 self._con.execute(
@@ -377,6 +377,12 @@ class Store:
                 "INSERT INTO resources (seq, rtype, rid, vid, last_updated) VALUES (?,?,?,?,?)",
                 current,
             )
+            # each current row points at its version row (one rowid look-up per read)
+            self._con.execute(
+                "UPDATE resources SET vrow = (SELECT v.rowid FROM versions v WHERE v.rtype = "
+                "resources.rtype AND v.rid = resources.rid AND v.vid = resources.vid) WHERE seq > ?",
+                (base,),
+            )
             self._con.executemany(
                 "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
                 index,
@@ -428,7 +434,7 @@ class Store:
         with self._lock:
             row = self._con.execute(
                 "SELECT r.vid, v.blob FROM resources r JOIN versions v "
-                "ON v.rtype = r.rtype AND v.rid = r.rid AND v.vid = r.vid WHERE r.rtype = ? AND r.rid = ?",
+                "ON v.rowid = r.vrow WHERE r.rtype = ? AND r.rid = ?",
                 (resource_type, resource_id),
             ).fetchone()
             return None if row is None else self._load(resource_type, resource_id, row[0], row[1])
@@ -483,7 +489,7 @@ class Store:
             with self._lock:
                 rows = self._con.execute(
                     "SELECT r.seq, r.rid, r.vid, v.blob FROM resources r JOIN versions v "
-                    "ON v.rtype = r.rtype AND v.rid = r.rid AND v.vid = r.vid "
+                    "ON v.rowid = r.vrow "
                     "WHERE r.rtype = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
                     (resource_type, last, _CHUNK),
                 ).fetchall()
@@ -529,20 +535,6 @@ class Store:
         with self._lock:
             return self._current_vid(resource_type, resource_id) is not None
 
-    def _read_many(self, resource_type: str, ids: list[str]) -> list[dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            rows = self._con.execute(
-                "SELECT r.rid, r.vid, v.blob FROM resources r JOIN versions v "
-                "ON v.rtype = r.rtype AND v.rid = r.rid AND v.vid = r.vid "
-                f"WHERE r.rtype = ? AND r.rid IN ({','.join('?' * len(chunk))})",
-                (resource_type, *chunk),
-            ).fetchall()
-            for rid, vid, blob in rows:
-                found[rid] = self._load(resource_type, rid, vid, blob)
-        return [found[i] for i in ids if i in found]
-
     # ------------------------------------------------------------------ search
     def _chain_refs(self, query: SearchQuery) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
@@ -554,38 +546,59 @@ class Store:
                     ]
         return out
 
+    _WITH_BLOBS = {
+        "columns": "r.rid, r.vid, v.blob",
+        "joins": "JOIN versions v ON v.rowid = r.vrow",
+    }
+
     def _match_ids(self, query: SearchQuery) -> list[str]:
+        return [r["id"] if isinstance(r, dict) else r for r in self._match(query, load=False)]
+
+    def _match(self, query: SearchQuery, *, load: bool) -> list[Any]:
+        """Ids (``load=False``) or decoded resources of the matches, in insertion order."""
+        rtype = query.resource_type
         chain_refs = self._chain_refs(query)
         if not self.codec.encrypting:
-            sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
-            return [r[0] for r in self._con.execute(sql, args)]
+            if not load:
+                sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
+                return [r[0] for r in self._con.execute(sql, args)]
+            sql, args = compile_query(query, blind=str, chain_refs=chain_refs, **self._WITH_BLOBS)
+            return [
+                self._load(rtype, rid, vid, blob) for rid, vid, blob in self._con.execute(sql, args)
+            ]
         blind_clauses = [c for c in query.clauses if blind_capable(c)]
-        sql, args = compile_query(
-            query,
-            blind=lambda v: _blind(self.codec, v),
-            chain_refs=chain_refs,
-            clauses=blind_clauses,
-        )
-        candidates = [r[0] for r in self._con.execute(sql, args)]
         rest = [c for c in query.clauses if not blind_capable(c)]
+        blind = lambda v: _blind(self.codec, v)  # noqa: E731
+        if not rest and not load:
+            sql, args = compile_query(
+                query, blind=blind, chain_refs=chain_refs, clauses=blind_clauses
+            )
+            return [r[0] for r in self._con.execute(sql, args)]
+        sql, args = compile_query(
+            query, blind=blind, chain_refs=chain_refs, clauses=blind_clauses, **self._WITH_BLOBS
+        )
+        candidates = [
+            self._load(rtype, rid, vid, blob) for rid, vid, blob in self._con.execute(sql, args)
+        ]
         if not rest or not candidates:
             return candidates
-        return self._finish_on_plaintext(query, rest, candidates, chain_refs)
+        kept = self._finish_on_plaintext(query, rest, candidates, chain_refs)
+        return [r for r in candidates if r["id"] in kept]
 
     def _finish_on_plaintext(
         self,
         query: SearchQuery,
         clauses: list[Clause],
-        candidates: list[str],
+        candidates: list[dict[str, Any]],
         chain_refs: dict[int, list[str]],
-    ) -> list[str]:
+    ) -> set[str]:
         # The decrypted candidates' plaintext index (only the parameters still to check) lives in
         # a private in-memory database, never in the store's file, and is dropped at the end.
         rtype = query.resource_type
         params = [c.param for c in clauses]
         mem = open_index_only()
         try:
-            for seq, r in enumerate(self._read_many(rtype, candidates), start=1):
+            for seq, r in enumerate(candidates, start=1):
                 mem.execute(
                     "INSERT INTO resources (seq, rtype, rid) VALUES (?,?,?)", (seq, rtype, r["id"])
                 )
@@ -594,7 +607,7 @@ class Store:
                     [(rtype, seq, *row) for p in params for row in param_rows(p, r)],
                 )
             sql, args = compile_query(query, blind=str, chain_refs=chain_refs, clauses=clauses)
-            return [row[0] for row in mem.execute(sql, args)]
+            return {row[0] for row in mem.execute(sql, args)}
         finally:
             mem.close()
 
@@ -619,7 +632,7 @@ class Store:
         """
         self._check_type(resource_type, query)
         with self._lock:
-            found = self._read_many(resource_type, self._match_ids(query))
+            found = self._match(query, load=True)
         return sort_resources(found, query.sort) if query.sort else found
 
     @staticmethod
