@@ -96,6 +96,8 @@ class _Needles:
     def __init__(self) -> None:
         self.by_first_token: dict[str, list[tuple[str, str]]] = {}
         self.phones: set[str] = set()
+        # names and cities as written (capitalised): "May" the name, not "may" the verb
+        self.proper: dict[str, set[str]] = {}
 
     def add(self, kind: str, text: Any, minimum: int = _MIN_NAME) -> None:
         if not isinstance(text, str):
@@ -105,6 +107,8 @@ class _Needles:
             return
         first = norm.split(" ", 1)[0]
         self.by_first_token.setdefault(first, []).append((norm, kind))
+        if kind in _WORD_KINDS:
+            self.proper.setdefault(norm, set()).add(" ".join(_TOKEN.findall(text)))
 
     def add_phone(self, text: Any) -> None:
         if isinstance(text, str):
@@ -216,6 +220,13 @@ def scan_for_identifiers(
     return findings
 
 
+def _written_as_name(forms: Iterable[str], value: str) -> bool:
+    """True when a name occurs in ``value`` as the person wrote it (case-sensitive, whole
+    words), or in capitals; a lower-case word ("may", "weeks", "max") is not the name."""
+    padded = " " + " ".join(_TOKEN.findall(value)) + " "
+    return any(f" {form} " in padded or f" {form.upper()} " in padded for form in forms)
+
+
 def _scan_string(needles: _Needles, key: str, value: str) -> Iterator[tuple[str, str]]:
     yield from _patterns(key, value)
     norm = " ".join(_TOKEN.findall(value.lower()))
@@ -225,7 +236,9 @@ def _scan_string(needles: _Needles, key: str, value: str) -> Iterator[tuple[str,
             # Codings' displays are terminology: a family name "White" there is a race.
             if kind in _WORD_KINDS and key in _TERMINOLOGY_KEYS:
                 continue
-            if f" {needle} " in padded:
+            if f" {needle} " in padded and (
+                kind not in _WORD_KINDS or _written_as_name(needles.proper.get(needle, ()), value)
+            ):
                 yield kind, needle
     if needles.phones:
         digits = _DIGITS.sub("", value)
