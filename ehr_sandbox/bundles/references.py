@@ -102,7 +102,7 @@ def copy_with_references(
     """A deep copy of ``resource`` with its references rewritten (``resource`` is not changed).
 
     The common case (only fullUrl and plain references) is done on the JSON bytes in one
-    round trip; contained, conditional, unknown ``urn:`` or escaped references take the
+    round trip; conditional, unknown ``urn:``/``#id`` or escaped references take the
     field-by-field path of :func:`rewrite_references`, which names the field on error.
 
     >>> r = {"resourceType": "Encounter", "subject": {"reference": "urn:uuid:a"}}
@@ -113,13 +113,16 @@ def copy_with_references(
     """
     data = orjson.dumps(resource)
     slow = False
+    contained = _contained_ids(resource)
 
     def swap(m: re.Match[bytes]) -> bytes:
         nonlocal slow
         ref = m.group(1).decode()
         if ref in full_urls:
             return b'"reference":"' + full_urls[ref].encode() + b'"'
-        if ref.startswith(("#", "urn:")) or "?" in ref:
+        if ref.startswith("#"):
+            slow = slow or (ref != "#" and ref[1:] not in contained)
+        elif ref.startswith("urn:") or "?" in ref:
             slow = True
         return m.group(0)
 
