@@ -53,11 +53,20 @@ def register(app: typer.Typer) -> None:
         missing = [p.name for p in paths if not p.exists()]
         if missing:
             raise FileNotFoundError(f"nothing to import at {', '.join(missing)}")
+        created = not db.exists()
         sb = _open_or_create(db, key, passphrase, create=True)
         try:
             counts = sb.system_session().import_([str(p) for p in paths])
-        finally:
+        except BaseException:
             sb.close()
+            if created:  # a failed import into a new file leaves no file behind
+                for leftover in (
+                    db,
+                    *(db.with_name(db.name + s) for s in ("-wal", "-shm", ".key")),
+                ):
+                    leftover.unlink(missing_ok=True)
+            raise
+        sb.close()
         Console().print(_counts_table(f"Imported into {db.name}", counts))
 
     @app.command("export")
