@@ -133,3 +133,12 @@ def test_cli_import_of_missing_file_is_one_line(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert code != 0
     assert "nope.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_failed_import_into_a_new_file_leaves_nothing(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    db = tmp_path / "new.db"
+    assert main(["import", str(bad), "--db", str(db)]) == 2
+    assert "bad.json" in capsys.readouterr().err
+    assert list(tmp_path.glob("new.db*")) == []
