@@ -43,6 +43,7 @@ from synthetic.dates import (
 from synthetic.errors import ArgumentError
 from synthetic.ids import patient_base
 from synthetic.labels import CONF_R, meta
+from synthetic.labvalues import lab_values
 from synthetic.person import make_person, name_pools
 from synthetic.practice import Practice
 from synthetic.profile import (
@@ -57,11 +58,8 @@ from synthetic.profile import (
 from synthetic.record import PatientRecord
 from synthetic.rng import patient_rng
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
+from synthetic.vaccination import is_due, vaccine_windows
 
-EGFR_CODES = frozenset(
-    {"98979-8", "62238-1", "33914-3", "48642-3", "48643-1", "88293-6", "88294-4"}
-)
-LDL_CODES = ("18262-6", "13457-7", "2089-1")
 KIND_APPOINTMENT = {
     "wellness": ("CHECKUP", "ROUTINE"),
     "acute": ("WALKIN", "ROUTINE"),
@@ -79,34 +77,6 @@ WELLNESS_CODES = (  # (age below, sandbox preventive code, ICD-10-CM reason)
 )
 ADULT_ATTENDANCE = 0.7
 FOLLOW_UP_ATTENDANCE = 0.88
-
-
-def ckd_epi_2021(creatinine: float, age: float, female: bool) -> float:
-    """eGFR (mL/min/1.73 m2) by the race-free CKD-EPI 2021 creatinine equation.
-
-    >>> int(ckd_epi_2021(1.0, 50, False))
-    91
-    """
-    k, a = (0.7, -0.241) if female else (0.9, -0.302)
-    r = creatinine / k
-    egfr = 142 * min(r, 1.0) ** a * max(r, 1.0) ** -1.200 * 0.9938**age
-    return egfr * 1.012 if female else egfr
-
-
-def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
-    """The creatinine giving ``egfr`` (inverse of :func:`ckd_epi_2021`, by bisection).
-
-    >>> round(ckd_epi_2021(creatinine_for_egfr(45, 70, True), 70, True))
-    45
-    """
-    lo, hi = 0.05, 25.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if ckd_epi_2021(mid, age, female) > egfr:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 _MISSING = object()
@@ -230,17 +200,7 @@ class Engine:
         self.org_ref = f"Organization/{self.practice.organization_id}"
         self.loc_ref = f"Location/{self.practice.location_id}"
         self._vals: dict[str, Any] = {}
-        # (vaccine, first and last age in days it can be due) to skip the rest quickly
-        self.vaccine_windows = []
-        for vac in cat.vaccines:
-            starts = ([vac.doses[0][0]] if vac.doses else []) + (
-                [vac.start_days] if vac.repeat_days else []
-            )
-            ends = [vac.doses[-1][1] + 2 * 365] if vac.doses and vac.group != "adult" else []
-            if vac.repeat_days or vac.group == "adult":
-                ends.append(vac.end_days)
-            lo, hi = min(starts, default=0), max(ends, default=0)
-            self.vaccine_windows.append((vac, lo, hi))
+        self.vaccine_windows = vaccine_windows(cat.vaccines)
         self._bands: dict[tuple[str, str, int], Any] = {}
         self._plans: dict[tuple[str, int], list[Any]] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
@@ -1233,68 +1193,16 @@ class Engine:
         sex: str,
         ordered_for: ConditionDef | None,
     ) -> list[Any]:
-        prof = st.profile
-        day = v.day
-        values: list[Any] = []
-        by_loinc: dict[str, Any] = {}
-        active = [dx.condition for dx in prof.diagnoses.values() if dx.onset <= day < dx.until]
-        if ordered_for is not None and ordered_for.kind != "chronic":
-            active.append(ordered_for)
-        fx: dict[str, Any] = {}
-        for c in active:
-            for loinc, e in c.lab_effects.items():
-                fx.setdefault(loinc, (c, e))
-        for t in panel.tests:
-            effect = fx.get(t.loinc) if fx else None
-            if t.coded:
-                if effect is not None and effect[1][2] is not None:
-                    ans = effect[1][2]
-                else:
-                    x = rng.random()
-                    ans = t.answers[-1][0]
-                    for a, p in t.answers:
-                        x -= p
-                        if x < 0:
-                            ans = a
-                            break
-                values.append(ans)
-                continue
-            dist = None
-            if effect is not None:
-                c, (diag, follow, _) = effect
-                dx = prof.diagnoses.get(c.key)
-                dist = diag if dx is None or dx.onset == day else follow
-            if dist is None:
-                dist = t.dist.get(sex) or t.dist["any"]
-            val = dist.draw(rng)
-            for key, at_least in self.criteria.get(t.loinc, ()):
-                if not prof.has(key, day) and val >= at_least:
-                    val = round(at_least - 0.1 - rng.random() * 0.6, dist.decimals)
-            by_loinc[t.loinc] = val
-            values.append(val)
-        # keep the panel internally consistent: eGFR from creatinine, total cholesterol
-        codes = [t.loinc for t in panel.tests]
-        egfr = next((c for c in codes if c in EGFR_CODES), None)
-        if egfr and "2160-0" in by_loinc:
-            effect_on_egfr = any(
-                egfr in dx.condition.lab_effects
-                for dx in prof.diagnoses.values()
-                if dx.onset <= day
-            )
-            female = sex == "female"
-            if effect_on_egfr:
-                cr = round(creatinine_for_egfr(by_loinc[egfr], max(age, 18), female), 2)
-                values[codes.index("2160-0")] = cr
-            else:
-                values[codes.index(egfr)] = int(
-                    round(min(150, ckd_epi_2021(by_loinc["2160-0"], max(age, 18), female)))
-                )
-        ldl = next((c for c in LDL_CODES if c in by_loinc), None)
-        if "2093-3" in by_loinc and ldl and "2085-9" in by_loinc and "2571-8" in by_loinc:
-            values[codes.index("2093-3")] = int(
-                round(by_loinc[ldl] + by_loinc["2085-9"] + by_loinc["2571-8"] / 5)
-            )
-        return values
+        return lab_values(
+            rng,
+            st.profile,
+            panel,
+            day=v.day,
+            age=age,
+            sex=sex,
+            ordered_for=ordered_for,
+            criteria=self.criteria,
+        )
 
     def _prescribe(
         self,
@@ -1359,26 +1267,15 @@ class Engine:
             if not lo <= age_days <= hi or vac.sex not in ("any", sex):
                 continue
             n = st.doses.get(vac.key, 0)
-            last = st.vaccine_last.get(vac.key)
-            due = False
-            if vac.doses and n < len(vac.doses):
-                due_age, latest, interval = vac.doses[n]
-                # adult series (zoster, pneumococcal) are offered at check-ups from their age on
-                until = vac.end_days if vac.group == "adult" else latest + 365 * 2
-                if due_age <= age_days <= until and (last is None or day - last >= interval):
-                    if vac.group == "adult":
-                        due = v.wellness
-                    else:
-                        due = v.wellness or age_days < 2 * 365 or rng.random() < 0.3
-            elif (
-                vac.repeat_days
-                and vac.start_days <= age_days <= vac.end_days
-                and (last is None or day - last >= vac.repeat_days - 30)
-            ):
-                if vac.repeat_days <= 366:  # seasonal (influenza): September to March
-                    due = int(iso_date(day)[5:7]) in (9, 10, 11, 12, 1, 2, 3)
-                else:
-                    due = v.wellness
+            due = is_due(
+                rng,
+                vac,
+                n,
+                st.vaccine_last.get(vac.key),
+                day=day,
+                age_days=age_days,
+                wellness=v.wellness,
+            )
             if not due:
                 continue
             # each due dose is given at this opportunity with the content's coverage; the rest

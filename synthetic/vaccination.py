@@ -1,0 +1,84 @@
+"""When a vaccine dose is due (CDC schedule as content), independent of FHIR.
+
+Childhood series are due from each dose's age, after the minimum interval, until two years
+past the recommended window (catch-up); adult series (zoster, pneumococcal) are offered at
+check-ups from their age on; recurring vaccines (influenza yearly in season, Td every ten
+years) are due again after their interval.
+
+>>> import random
+>>> from synthetic.catalog import VaccineDef
+>>> flu = VaccineDef("flu", {}, "Influenza", "both", (), 365, 180, 40000, "any", 0.5, {}, {}, "x")
+>>> windows = vaccine_windows([flu])
+>>> windows[0][1:]
+(180, 40000)
+>>> is_due(random.Random(0), flu, 0, None, day=739556, age_days=400, wellness=False)  # 2025-10-01
+True
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+from synthetic.catalog import VaccineDef
+from synthetic.dates import iso_date
+
+FLU_SEASON_MONTHS = frozenset({9, 10, 11, 12, 1, 2, 3})
+CATCH_UP_DAYS = 2 * 365
+
+
+def vaccine_windows(vaccines: Iterable[VaccineDef]) -> list[tuple[VaccineDef, int, int]]:
+    """(vaccine, first age, last age in days at which a dose can be due), to skip the rest fast.
+
+    >>> vaccine_windows([])
+    []
+    """
+    out = []
+    for vac in vaccines:
+        starts = ([vac.doses[0][0]] if vac.doses else []) + (
+            [vac.start_days] if vac.repeat_days else []
+        )
+        ends = [vac.doses[-1][1] + CATCH_UP_DAYS] if vac.doses and vac.group != "adult" else []
+        if vac.repeat_days or vac.group == "adult":
+            ends.append(vac.end_days)
+        out.append((vac, min(starts, default=0), max(ends, default=0)))
+    return out
+
+
+def is_due(
+    rng: random.Random,
+    vac: VaccineDef,
+    doses_given: int,
+    last: int | None,
+    *,
+    day: int,
+    age_days: int,
+    wellness: bool,
+) -> bool:
+    """Whether the next dose of ``vac`` is due at a visit on ``day`` (ordinal) at ``age_days``.
+
+    Childhood doses are mostly given at well-child visits and in infancy, sometimes at other
+    visits; adult series and long-interval boosters only at check-ups.
+
+    >>> from synthetic.catalog import VaccineDef
+    >>> td = VaccineDef("td", {}, "Td", "adult", (), 3650, 7670, 40000, "any", 0.5, {}, {}, "x")
+    >>> is_due(random.Random(0), td, 0, None, day=1, age_days=8000, wellness=False)
+    False
+    """
+    if vac.doses and doses_given < len(vac.doses):
+        due_age, latest, interval = vac.doses[doses_given]
+        until = vac.end_days if vac.group == "adult" else latest + CATCH_UP_DAYS
+        if not (due_age <= age_days <= until and (last is None or day - last >= interval)):
+            return False
+        if vac.group == "adult":
+            return wellness
+        return wellness or age_days < 2 * 365 or rng.random() < 0.3
+    if (
+        vac.repeat_days
+        and vac.start_days <= age_days <= vac.end_days
+        and (last is None or day - last >= vac.repeat_days - 30)
+    ):
+        if vac.repeat_days <= 366:  # seasonal
+            return int(iso_date(day)[5:7]) in FLU_SEASON_MONTHS
+        return wellness
+    return False
