@@ -28,9 +28,9 @@ from synthetic.builders import (
     social,
     vitals,
 )
-from synthetic.builders.common import ENCOUNTER_DX, VITAL_SIGNS, coding, qty
+from synthetic.builders.common import ENCOUNTER_DX, coding, qty
 from synthetic.builders.patient import patient_resource
-from synthetic.catalog import NORMAL_STEPS, NORMALS, Catalog, ConditionDef, LabPanelDef
+from synthetic.catalog import Catalog, ConditionDef, LabPanelDef
 from synthetic.compile import compile_catalog
 from synthetic.context import RecordContext
 from synthetic.dates import (
@@ -42,8 +42,9 @@ from synthetic.dates import (
 )
 from synthetic.errors import ArgumentError
 from synthetic.ids import patient_base
-from synthetic.labels import CONF_R, meta
+from synthetic.labels import CONF_R
 from synthetic.labvalues import lab_values
+from synthetic.measures import VitalSampler
 from synthetic.person import make_person, name_pools
 from synthetic.practice import Practice
 from synthetic.profile import (
@@ -77,11 +78,6 @@ WELLNESS_CODES = (  # (age below, sandbox preventive code, ICD-10-CM reason)
 )
 ADULT_ATTENDANCE = 0.7
 FOLLOW_UP_ATTENDANCE = 0.88
-
-
-_MISSING = object()
-PERSISTENT_VITALS = frozenset({"9843-4", "8287-5"})
-"""Vitals drawn from the person's fixed growth score (head circumference) rather than noise."""
 
 
 class _State:
@@ -185,24 +181,14 @@ class Engine:
         self.type_cc: dict[str, dict[str, Any]] = {
             code: encounter.appointment_type_cc(code, t.display) for code, t in self.types.items()
         }
-        v = cat.vitals
-        self.bp = (v.get("8480-6"), v.get("8462-4"))
-        self.bp_panel = cat.observation_codes.get("85354-9")
-        self.plain_vitals = [
-            x
-            for x in v.values()
-            if x.panel is None and x.loinc not in ("8302-2", "29463-7", "39156-5")
-        ]
+        self.measures = VitalSampler(cat, self.bmi_threshold)
         self.social = cat.social
         self.smoking_code = cat.observation_codes.get(self.social.smoking_loinc)
         self.alcohol_code = cat.observation_codes.get(self.social.alcohol_loinc)
         self.current_smoker = frozenset(self.social.current_smoker_codes)
         self.org_ref = f"Organization/{self.practice.organization_id}"
         self.loc_ref = f"Location/{self.practice.location_id}"
-        self._vals: dict[str, Any] = {}
         self.vaccine_windows = vaccine_windows(cat.vaccines)
-        self._bands: dict[tuple[str, str, int], Any] = {}
-        self._plans: dict[tuple[str, int], list[Any]] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
 
     # ------------------------------------------------------------------ practice
@@ -637,7 +623,7 @@ class Engine:
 
         # vitals for everyone at every visit
         ctx.security = None
-        effects = self._vitals(ctx, rng, st, v, person.sex, age, acute)
+        effects = self.measures.record(ctx, rng, prof, v.day, person.sex, age, acute)
         if v.wellness or st.first:
             self._social(ctx, st, age)
         # specialty and condition observations
@@ -937,188 +923,6 @@ class Engine:
         fee = fees[ref]
         return {"cc": fee.code, "code": fee.code, "price": fee.price}
 
-    def _vitals(
-        self,
-        ctx: RecordContext,
-        rng: Any,
-        st: _State,
-        v: Visit,
-        sex: str,
-        age: float,
-        acute: ConditionDef | None,
-    ) -> dict[str, list[Any]]:
-        """Record the visit's vitals; return the condition effects in force (for other measures)."""
-        prof = st.profile
-        day = v.day
-        vals = self._vals
-        vals.clear()
-        effects: dict[str, list[Any]] = {}
-        for dx in prof.diagnoses.values():
-            if dx.onset <= day < dx.until:
-                treated = bool(dx.drugs)
-                for loinc, (shift, floor, ceiling, _answers) in dx.condition.vitals_effects.items():
-                    s = shift * (0.45 if treated else 1.0)
-                    effects.setdefault(loinc, []).append(
-                        (s, floor if not treated else None, ceiling)
-                    )
-        z = self._person_z(ctx)
-        cat = self.cat
-        sys_def, dia_def = self.bp
-        if sys_def and dia_def and self.bp_panel and age >= sys_def.age_min:
-            s = self._draw_vital(rng, sys_def, age, sex, effects, None)
-            d = self._draw_vital(rng, dia_def, age, sex, effects, None)
-            if s is not None and d is not None:
-                s, d = int(s), int(d)
-                if d > s - 15:
-                    d = s - 15 - rng.randrange(10)
-                ctx.add(vitals.blood_pressure(ctx, self.bp_panel, sys_def.code, dia_def.code, s, d))
-                vals["systolic"], vals["diastolic"] = s, d
-        h_def = cat.vitals.get("8302-2")
-        height = None
-        if h_def and h_def.age_min <= age < h_def.age_max:
-            height = self._draw_vital(rng, h_def, age, sex, {}, z[0])
-            if height is not None:
-                ctx.add(vitals.vital(ctx, h_def.code, "8302-2", height, h_def.unit))
-        w_def = cat.vitals.get("29463-7")
-        b_def = cat.vitals.get("39156-5")
-        if w_def and height is not None:
-            if age >= 2 and b_def is not None:
-                if age >= 18:
-                    bmi = prof.adult_bmi * (1 + rng.uniform(-0.015, 0.015))
-                    # measurement noise never crosses the obesity line the profile decided
-                    bmi = (
-                        max(bmi, self.bmi_threshold)
-                        if prof.obese
-                        else min(bmi, self.bmi_threshold - 0.2)
-                    )
-                else:
-                    bmi = self._draw_vital(rng, b_def, age, sex, {}, z[1]) or 17.0
-                weight = round(bmi * (height / 100) ** 2, w_def.decimals)
-                weight = min(max(weight, w_def.low), w_def.high)
-                ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
-                bmi_v = round(weight / (height / 100) ** 2, b_def.decimals)
-                ctx.add(vitals.vital(ctx, b_def.code, "39156-5", bmi_v, b_def.unit))
-                vals["weight"], vals["bmi"] = weight, bmi_v
-            else:
-                weight = self._draw_vital(rng, w_def, age, sex, {}, z[1])
-                if weight is not None:
-                    ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
-        febrile = acute is not None and rng.random() < 0.35
-        # the common case (no condition moves the sign, not persistent) in one tight loop
-        out = ctx.out
-        counters = ctx.counters
-        n = counters.get("obs", 0)
-        prefix = f"{ctx.base}-obs-"
-        subject, enc, when, performer = ctx.subject, ctx.encounter, ctx.when, ctx.performer
-        random_ = rng.random
-        for vd, band, m in self._vital_plan(sex, age):
-            loinc = vd.loinc
-            if loinc == "8310-5" and febrile:
-                val: Any = round(rng.uniform(38.0, 39.4), vd.decimals)
-            elif (effects and loinc in effects) or loinc in PERSISTENT_VITALS:
-                persistent = z[2] if loinc in PERSISTENT_VITALS else None
-                val = self._draw_vital(rng, vd, age, sex, effects, persistent)
-            else:
-                mean, sd, lo, hi = band
-                x = mean + NORMALS[int(random_() * NORMAL_STEPS)] * sd
-                x = round(lo if x < lo else hi if x > hi else x, vd.decimals)
-                val = int(x) if vd.decimals == 0 else x
-            if val is None:
-                continue
-            out.append(
-                {
-                    "resourceType": "Observation",
-                    "id": prefix + str(n),
-                    "meta": m,
-                    "status": "final",
-                    "category": VITAL_SIGNS,
-                    "code": vd.code,
-                    "subject": subject,
-                    "encounter": enc,
-                    "effectiveDateTime": when,
-                    "performer": performer,
-                    "valueQuantity": qty(val, vd.unit),
-                }
-            )
-            n += 1
-            vals[vd.key] = val
-        counters["obs"] = n
-        return effects
-
-    @staticmethod
-    def _person_z(ctx: RecordContext) -> tuple[float, float, float]:
-        # growth scores are fixed per person: derived from the patient id, not the stream
-        h = int(ctx.base[:6], 16)
-        return (
-            ((h & 0xFF) / 255 - 0.5) * 3.0,
-            (((h >> 8) & 0xFF) / 255 - 0.5) * 3.0,
-            (((h >> 16) & 0xFF) / 255 - 0.5) * 3.0,
-        )
-
-    def _vital_plan(self, sex: str, age: float) -> list[tuple[Any, Any, dict[str, Any]]]:
-        """(vital, band, meta) of the plain vitals measured at this age (cached per tenth of a year)."""
-        key = (sex, int(age * 10))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = []
-            tenth_age = key[1] / 10  # a pure function of the cache key, whatever the caller's age
-            for vd in self.plain_vitals:
-                if vd.age_min <= tenth_age < vd.age_max:
-                    band = self._band(vd, tenth_age, sex)
-                    if band is not None:
-                        plan.append((vd, band, meta(vd.loinc)))
-            self._plans[key] = plan
-        return plan
-
-    def _band(self, vd: Any, age: float, sex: str) -> tuple[float, float, float, float] | None:
-        # bands change slowly with age: cache them by tenth of a year
-        tenth = int(age * 10)
-        key = (vd.loinc, sex, tenth)
-        hit = self._bands.get(key, _MISSING)
-        if hit is _MISSING:
-            # computed at the tenth of a year itself, so the cache never depends on call order
-            band = vd.band(tenth / 10, sex)
-            if band is not None:
-                mean, sd, lo, hi = band
-                band = (mean, sd, max(lo, vd.low), min(hi, vd.high))
-            hit = self._bands[key] = band
-        return hit  # type: ignore[return-value]
-
-    def _draw_vital(
-        self,
-        rng: Any,
-        vd: Any,
-        age: float,
-        sex: str,
-        effects: dict[str, list[Any]],
-        z: float | None,
-    ) -> Any:
-        band = self._band(vd, age, sex)
-        if band is None:
-            return None
-        mean, sd, lo, hi = band
-        eff = effects.get(vd.loinc) if effects else None
-        if eff is None:
-            val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
-            val = round(lo if val < lo else hi if val > hi else val, vd.decimals)
-            return int(val) if vd.decimals == 0 else val
-        floor = None
-        ceiling = None
-        for shift, f, c in eff:
-            mean += shift
-            if f is not None:
-                floor = f if floor is None else max(floor, f)
-            if c is not None:
-                ceiling = c if ceiling is None else min(ceiling, c)
-            hi = min(max(hi, mean + 2 * sd), vd.high)
-        val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
-        if floor is not None:
-            val = max(val, floor)
-        if ceiling is not None:
-            val = min(val, ceiling)
-        val = round(min(max(val, lo), hi), vd.decimals)
-        return int(val) if vd.decimals == 0 else val
-
     def _social(self, ctx: RecordContext, st: _State, age: float) -> None:
         prof = st.profile
         if prof.smoking and self.smoking_code and age >= self.social.smoking_min_age:
@@ -1159,7 +963,7 @@ class Engine:
                     break
             ctx.add(vitals.exam_observation(ctx, code, weighted_choice(rng, answers)))
             return
-        val = self._draw_vital(rng, vd, age, sex, effects, None)
+        val = self.measures.draw(rng, vd, age, sex, effects, None)
         if val is not None:
             ctx.add(vitals.exam_observation(ctx, code, qty(val, vd.unit)))
 
@@ -1330,9 +1134,9 @@ class Engine:
             if lab_keys
             else "none today",
         )
-        for k, val in self._vals.items():
+        for k, val in self.measures.last.items():
             fields[k] = str(val)
-        sys_, dia = self._vals.get("systolic"), self._vals.get("diastolic")
+        sys_, dia = self.measures.last.get("systolic"), self.measures.last.get("diastolic")
         fields["control"] = (
             "at goal"
             if sys_ is not None and sys_ < 140 and dia is not None and dia < 90
