@@ -90,8 +90,6 @@ class _State:
         "lab_days",
         "doses",
         "vaccine_last",
-        "seen",
-        "acute_ids",
         "pregnancy_ids",
         "first",
         "conflicts",
@@ -104,8 +102,6 @@ class _State:
         self.lab_days: dict[str, int] = {}
         self.doses: dict[str, int] = {}
         self.vaccine_last: dict[str, int] = {}
-        self.seen = False
-        self.acute_ids: list[str] = []
         self.pregnancy_ids: dict[int, str] = {}
         self.first = True
         self.conflicts = profile.conflicts()

@@ -32,7 +32,6 @@ class Diagnosis:
     condition: ConditionDef
     onset: int
     drugs: list[Drug] = field(default_factory=list)
-    resource_id: str = ""
     abatement: int | None = None
 
     @property
