@@ -185,6 +185,7 @@ class Engine:
         self.org_ref = f"Organization/{self.practice.organization_id}"
         self.loc_ref = f"Location/{self.practice.location_id}"
         self.vaccine_windows = vaccine_windows(cat.vaccines)
+        self._kind_types: dict[str, str] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
 
     # ------------------------------------------------------------------ practice
@@ -422,6 +423,12 @@ class Engine:
     # ------------------------------------------------------------------ visits
 
     def _appointment_type(self, kind: str) -> str:
+        code = self._kind_types.get(kind)
+        if code is None:
+            code = self._kind_types[kind] = self._find_appointment_type(kind)
+        return code
+
+    def _find_appointment_type(self, kind: str) -> str:
         if kind == "specialty":
             for code in self.preset.visit_types:
                 if code not in encounter.V2_0276_CODES and code in self.types:

@@ -41,6 +41,9 @@ _ADJ = {
 }
 
 
+_ONE = {"value": 1}
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimLine:
     """A billed service: code, price and 1-based pointers into the claim's diagnoses.
@@ -108,6 +111,7 @@ def claim(
     """
     items = []
     total = 0.0
+    encounter = [ctx.encounter]  # shared by the items (read-only output)
     for i, line in enumerate(lines):
         net = money(line.price)  # shared by unitPrice and net (read-only output)
         total += net["value"]
@@ -117,10 +121,10 @@ def claim(
                 "diagnosisSequence": list(line.diagnosis_pointers),
                 "productOrService": line.code,
                 "servicedDate": created,
-                "quantity": {"value": 1},
+                "quantity": _ONE,
                 "unitPrice": net,
                 "net": net,
-                "encounter": [ctx.encounter],
+                "encounter": encounter,
             }
         )
     c: dict[str, Any] = {
