@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS search_index (
     num REAL
 );
 CREATE INDEX IF NOT EXISTS search_index_value ON search_index (rtype, param, s, lo);
-CREATE INDEX IF NOT EXISTS search_index_seq ON search_index (seq);
+CREATE INDEX IF NOT EXISTS search_index_seq_param ON search_index (seq, param);
 CREATE TABLE IF NOT EXISTS sandbox_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -59,7 +59,7 @@ INDEX_ONLY_SCHEMA = """
 CREATE TABLE resources (seq INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL);
 CREATE TABLE search_index (rtype TEXT, seq INTEGER, param TEXT, s TEXT, x TEXT, sys TEXT, lo REAL, hi REAL, num REAL);
 CREATE INDEX search_index_s ON search_index (rtype, param, s);
-CREATE INDEX search_index_seq ON search_index (seq);
+CREATE INDEX search_index_seq_param ON search_index (seq, param);
 """
 """A private in-memory index used to finish searches on decrypted candidates."""
 
