@@ -442,7 +442,7 @@ class Sandbox:
         >>> Sandbox.generate(patients=1, seed=1).login("nobody")
         Traceback (most recent call last):
         ...
-        ehr_sandbox.errors.NotFound: "no user 'nobody' in this sandbox (for example: fd.brown, fd.smith, ma.chen, ma.garcia, ma.johnson, rn.kim)"
+        ehr_sandbox.errors.NotFound: no user 'nobody' in this sandbox (for example: fd.brown, fd.smith, ma.chen, ma.garcia, ma.johnson, rn.kim)
         """
         return Session(self, self.user(username), scopes=scopes, patient=patient, purpose=purpose)
 
