@@ -8,6 +8,7 @@ Run from the repository root (needs ../shared/data/synthea-r4-sample)::
 1. Import: the 24 Synthea sample bundles through ``plan_bundle`` (validation, ids, references)
    and ``apply_plan`` (versioned rows + search index), against validating the same resources
    with ``synthetic.fhir.validate`` alone. Target: import <= 2x the bare validation time.
+0. ``Sandbox.generate(200)``: the time to build a clinic for a class (``--sandbox``).
 2. Scale: the Synthea patient bundles replicated (fresh ids per copy) into a file store,
    ``--per-patient`` resources each (Patient first), then read-by-id and search latencies.
    The scale stores are filled with ``Store.create`` directly: validation was measured in 1.
@@ -230,6 +231,23 @@ def bench_scale(n: int, per_patient: int | None, encrypted: bool) -> None:
         st.close()
 
 
+def bench_sandbox_generate(patients: int = 200, *, seed: int = 7) -> None:
+    """Time ``Sandbox.generate(patients)``: generation, bulk load, Provenance and audit."""
+    import time
+
+    from ehr_sandbox.sandbox import Sandbox
+
+    start = time.perf_counter()
+    sb = Sandbox.generate(patients=patients, seed=seed)
+    seconds = time.perf_counter() - start
+    total = sum(sb.store.count(t) for t in sb.store.types())
+    print(
+        f"Sandbox.generate({patients}): {seconds:.1f} s, {total:,} resources "
+        f"({total / seconds:,.0f} resources/s), audit events {sb.audit.count():,}"
+    )
+    sb.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="200,5000", help="patient counts, comma-separated")
@@ -241,7 +259,15 @@ def main(argv: list[str] | None = None) -> None:
         "--encrypted-scales", default="200", help="patient counts to rerun with AES-GCM rows"
     )
     ap.add_argument("--skip-import", action="store_true")
+    ap.add_argument(
+        "--sandbox",
+        type=int,
+        default=200,
+        help="patients for the Sandbox.generate timing (0 = skip)",
+    )
     args = ap.parse_args(argv)
+    if args.sandbox:
+        bench_sandbox_generate(args.sandbox)
     if not SAMPLE.is_dir():
         sys.exit("needs ../shared/data/synthea-r4-sample next to the repository")
     if not args.skip_import:
