@@ -72,7 +72,9 @@ class ValidationError(SandboxError, ValueError):
 class SearchError(ValidationError):
     """A search parameter is unknown or its value is malformed (never silently ignored)."""
 
-    def __init__(self, resource_type: str, param: str, expected: str, *, found: object = None) -> None:
+    def __init__(
+        self, resource_type: str, param: str, expected: str, *, found: object = None
+    ) -> None:
         super().__init__(resource_type, param, expected, found=found)
 
 

@@ -13,5 +13,7 @@ def shared_path(*parts: str) -> Path:
     """Path inside ../shared, or skip the calling test with a clear reason when it is absent."""
     p = SHARED.joinpath(*parts)
     if not p.exists():
-        pytest.skip(f"needs ../shared/{'/'.join(parts)} (the project's shared data folder), which is absent")
+        pytest.skip(
+            f"needs ../shared/{'/'.join(parts)} (the project's shared data folder), which is absent"
+        )
     return p

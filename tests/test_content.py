@@ -541,7 +541,12 @@ def test_note_templates_render_with_every_field(content: Content) -> None:
 
 def test_qualitative_tests_are_positive_with_their_condition(content: Content) -> None:
     positive = "10828004"
-    expectations = {"pregnancy": "2106-3", "hiv": "56888-1", "strep_pharyngitis": "78012-2", "uti": "5802-4"}
+    expectations = {
+        "pregnancy": "2106-3",
+        "hiv": "56888-1",
+        "strep_pharyngitis": "78012-2",
+        "uti": "5802-4",
+    }
     for module_id, loinc in expectations.items():
         effects = {e.loinc: e.answer for e in content.conditions[module_id].lab_effects}
         assert effects.get(loinc) == positive, module_id

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from itertools import islice
 import sqlite3
+from itertools import islice
 from pathlib import Path
 
 import pytest
