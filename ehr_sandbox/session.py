@@ -458,6 +458,7 @@ class Session:
             )
             raise AccessDenied(type_decision.reason)
         res = copy.deepcopy(resource)
+        _check_meta(res)
         store = self.sandbox.store
         before = None
         expected = None
@@ -856,6 +857,21 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.user.username} ({self.user.role})>"
+
+
+def _check_meta(res: dict[str, Any]) -> None:
+    """``meta`` and its lists must have the shape FHIR gives them before labels are applied."""
+    if "meta" not in res:
+        return
+    meta = res["meta"]
+    label = f"{res.get('resourceType')}/{res.get('id', '')}".rstrip("/")
+    if not isinstance(meta, dict):
+        raise ValidationError(label, "meta", "an object (FHIR Meta)", found=meta)
+    for key in ("security", "tag", "profile"):
+        if key in meta and not isinstance(meta[key], list):
+            raise ValidationError(label, f"meta.{key}", "a list", found=meta[key])
+        if key != "profile" and any(not isinstance(c, dict) for c in meta.get(key, [])):
+            raise ValidationError(label, f"meta.{key}", "a list of Coding objects", found=meta[key])
 
 
 def _references(resource: Any) -> frozenset[str]:
