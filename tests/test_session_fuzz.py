@@ -77,9 +77,11 @@ def test_hostile_searches_get_typed_errors(
 ) -> None:
     session = sb.login("dr.patel")
     try:
-        session.search(rtype, params).fetch_all()
-    except SandboxError:
-        pass
+        result = session.search(rtype, params).fetch_all()
+    except SandboxError as exc:
+        assert str(exc)  # a message a student can read, never another exception type
+    else:
+        assert all(r["resourceType"] for r in result)
 
 
 @settings(
