@@ -1,0 +1,178 @@
+"""Catalogue item 26, ``emr-ehr/benefits-and-drawbacks``: the student runs the same journey as
+EMR and as EHR (and with the hospital down) and reports the measured differences, privacy cost
+included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.emr_ehr.common import PHYSICIAN
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["BENEFITS_AND_DRAWBACKS", "REPORT_KEY", "scenario_for"]
+
+REPORT_KEY = "emr-ehr-report"
+"""Where exercise 26 expects the student's measured report (``att.sandbox.state[REPORT_KEY]``)."""
+
+_SCENARIOS: dict[tuple[int, int, int], Any] = {}
+_REPORTED = ("duplicate_tests", "allergies_missed", "conflicts_caught", "rekey_errors")
+_PRIVACY = ("people_with_access", "organizations_with_access")
+
+
+def scenario_for(seed: int, patients: int, people: int) -> Any:
+    """The :class:`~ehr_sandbox.network.Scenario` of these arguments (cached: runs are deterministic)."""
+    from ehr_sandbox.network import Scenario
+
+    key = (seed, patients, people)
+    if key not in _SCENARIOS:
+        _SCENARIOS[key] = Scenario(seed=seed, patients=patients, people=people)
+    return _SCENARIOS[key]
+
+
+def _setup_benefits(sandbox: Any, variant: Any) -> dict[str, Any]:
+    return {
+        "scenario_seed": variant.seed % 10_000,
+        "patients": 12,
+        "people": 3,
+        "report_key": REPORT_KEY,
+    }
+
+
+def _measured(ctx: GradingContext) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    f = ctx.facts
+    sc = scenario_for(f["scenario_seed"], f["patients"], f["people"])
+    truth = {
+        "emr": sc.run("emr").metrics,
+        "ehr": sc.run("ehr").metrics,
+        "ehr_hospital_down": sc.run("ehr", down="hospital").metrics,
+    }
+    report = ctx.sandbox.state.get(REPORT_KEY) or {}
+    return report, truth
+
+
+def _compare(
+    report: dict[str, Any],
+    truth: dict[str, dict[str, float]],
+    runs: tuple[str, ...],
+    metrics: tuple[str, ...],
+) -> list[str]:
+    wrong = []
+    for run in runs:
+        for m in metrics:
+            got = (report.get(run) or {}).get(m)
+            if not isinstance(got, int | float) or abs(float(got) - truth[run][m]) > 1e-6:
+                wrong.append(f"{run}.{m}={got!r}")
+    return wrong
+
+
+def _ben_benefits(ctx: GradingContext) -> Check:
+    report, truth = _measured(ctx)
+    wrong = _compare(report, truth, ("emr", "ehr"), _REPORTED)
+    expected = "for emr and ehr: " + ", ".join(_REPORTED) + " as the scenario measured them"
+    if wrong:
+        return Check(
+            False,
+            "missing or different: " + ", ".join(wrong[:4]),
+            expected,
+            "report what you measured, not what you remember",
+        )
+    return Check(True, "benefits reported as measured", expected)
+
+
+def _ben_privacy(ctx: GradingContext) -> Check:
+    report, truth = _measured(ctx)
+    wrong = _compare(report, truth, ("emr", "ehr"), _PRIVACY)
+    expected = "people_with_access and organizations_with_access for both modes"
+    if wrong:
+        return Check(
+            False,
+            "missing or different: " + ", ".join(wrong[:4]),
+            expected,
+            "sharing has a privacy cost: report who could see the record",
+        )
+    return Check(True, "privacy cost reported", expected)
+
+
+def _ben_downtime(ctx: GradingContext) -> Check:
+    report, truth = _measured(ctx)
+    wrong = _compare(
+        report, truth, ("ehr_hospital_down",), ("conflicts_caught", "allergies_missed")
+    )
+    expected = "ehr_hospital_down: conflicts_caught and allergies_missed"
+    if wrong:
+        return Check(
+            False,
+            "missing or different: " + ", ".join(wrong),
+            expected,
+            "measure the drawback too: one organization down",
+        )
+    return Check(True, "downtime effect reported", expected)
+
+
+def _ben_report(att: Any, *, privacy: bool) -> None:
+    f = att.facts
+    sc = scenario_for(f["scenario_seed"], f["patients"], f["people"])
+    keep = _REPORTED + (_PRIVACY if privacy else ())
+    report = {
+        run: {m: metrics[m] for m in keep}
+        for run, metrics in (
+            ("emr", sc.run("emr").metrics),
+            ("ehr", sc.run("ehr").metrics),
+            ("ehr_hospital_down", sc.run("ehr", down="hospital").metrics),
+        )
+    }
+    att.sandbox.state[REPORT_KEY] = report
+
+
+BENEFITS_AND_DRAWBACKS = Exercise(
+    id="emr-ehr/benefits-and-drawbacks",
+    title="Benefits and drawbacks: the same journey as EMR and as EHR",
+    topic="emr-ehr",
+    competencies=("VI.P.6", "X.P.2", "V.P.11"),
+    minutes=30,
+    role=PHYSICIAN,
+    patients=2,
+    summary="Run the scenario in both modes (and with the hospital down) and report the measured differences, privacy cost included.",
+    setup=_setup_benefits,
+    instructions=(
+        "Run the scenario:\n\n```python\nfrom ehr_sandbox.network import Scenario\n"
+        "sc = Scenario(seed={scenario_seed}, patients={patients}, people={people})\nsc.compare()\n```\n\n"
+        "Then report what you measured in `att.sandbox.state['{report_key}']` as a dict with keys `emr`, `ehr` and "
+        "`ehr_hospital_down`, each a dict of metric -> value: duplicate_tests, allergies_missed, conflicts_caught, "
+        "rekey_errors, people_with_access, organizations_with_access."
+    ),
+    criteria=(
+        Criterion(
+            "benefits measured",
+            2,
+            _ben_benefits,
+            "Claims about EHRs should rest on measurement, not on a list (VI.P.6).",
+        ),
+        Criterion(
+            "privacy cost measured",
+            2,
+            _ben_privacy,
+            "Every person who can see a record is a disclosure risk: sharing widens access (HIPAA minimum necessary, X.P.2).",
+        ),
+        Criterion(
+            "downtime measured",
+            1,
+            _ben_downtime,
+            "A shared record is only as available as the systems behind it (contingency planning, 164.308(a)(7)).",
+        ),
+    ),
+    hints=(Hint("`sc.run('ehr', down='hospital').metrics` gives the downtime run."),),
+    solution=Solution(
+        lambda att: _ben_report(att, privacy=True), description="report every measured metric"
+    ),
+    wrong_solutions={
+        "benefits-only": Solution(
+            lambda att: _ben_report(att, privacy=False),
+            fails="privacy cost measured",
+            message="who could see the record",
+            description="report only the benefits",
+        ),
+    },
+)

@@ -1,0 +1,208 @@
+"""Catalogue item 21, ``emr-ehr/medication-reconciliation``: the ED's medication list is
+reconciled into the local list, with its source and without duplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import patient_facts
+from ehr_sandbox.exercises.builtin.emr_ehr.common import (
+    HOSPITAL,
+    MA,
+    PHYSICIAN,
+    SOURCE_ADVICE,
+    _adults,
+    _book,
+    _created_by_user,
+    _names_source,
+    _outside,
+    _today,
+)
+from ehr_sandbox.exercises.grading import GradingContext, codes
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.network import fhir_builders as fb
+from ehr_sandbox.network.exchange import OUTSIDE_TAG
+from ehr_sandbox.network.organizations import org_url
+
+__all__ = ["MEDICATION_RECONCILIATION"]
+
+
+def _meds(ctx: GradingContext, patient_id: str, rxnorm: str) -> list[dict[str, Any]]:
+    ref = f"Patient/{patient_id}"
+    found = [m for m in ctx.search("MedicationRequest", patient=ref)]
+    found += [
+        m
+        for m in ctx.all("MedicationStatement")
+        if (m.get("subject") or {}).get("reference") == ref
+    ]
+    return [
+        m
+        for m in found
+        if rxnorm in codes(m.get("medicationCodeableConcept")) and m.get("status") == "active"
+    ]
+
+
+def _setup_medrec(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patient = variant.pick(_adults(sandbox), salt="patient")
+    pid = patient["id"]
+    _book(sandbox, pid)
+    dr = f"Practitioner/{sandbox.user(PHYSICIAN).practitioner_id}"
+    s = sandbox.system_session()
+    local = s.create(fb.medication_request(f"Patient/{pid}", dr, _today(sandbox), "atorvastatin"))
+    ed_day = (sandbox.reference_date - timedelta(days=variant.rng().randint(5, 20))).isoformat()
+    outside = [
+        _outside(
+            fb.medication_request("Patient/ext-1", "Practitioner/ext-dr", ed_day, "atorvastatin"),
+            "hospital",
+            "ext-mr-1",
+        ),
+        _outside(
+            fb.medication_request("Patient/ext-1", "Practitioner/ext-dr", ed_day, "aspirin"),
+            "hospital",
+            "ext-mr-2",
+        ),
+    ]
+    return {
+        **patient_facts(patient, "patient"),
+        "local_statin_id": local["id"],
+        "outside": outside,
+        "source_url": org_url("hospital"),
+        "source_name": HOSPITAL,
+        "ed_day": ed_day,
+    }
+
+
+def _medrec_new(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    found = [
+        m for m in _meds(ctx, f["patient_id"], fb.MEDS["aspirin"][0]) if _created_by_user(ctx, m)
+    ]
+    expected = "aspirin 81 MG (started at the ED) on the local medication list, entered by you"
+    if not found:
+        return Check(
+            False,
+            "no active aspirin entry on the local list",
+            expected,
+            "reconcile every outside medication",
+        )
+    return Check(True, f"{found[0]['resourceType']}/{found[0]['id']}", expected)
+
+
+def _medrec_source(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    found = _meds(ctx, f["patient_id"], fb.MEDS["aspirin"][0])
+    expected = (
+        f"the aspirin entry names its source ({f['source_name']}, meta.source {f['source_url']})"
+    )
+    if not found:
+        return Check(False, "no aspirin entry to check", expected, SOURCE_ADVICE)
+    good = [m for m in found if _names_source(m, f["source_url"], f["source_name"])]
+    if not good:
+        return Check(
+            False, "the aspirin entry looks like a local entry (no source)", expected, SOURCE_ADVICE
+        )
+    return Check(True, f"source kept on {good[0]['resourceType']}/{good[0]['id']}", expected)
+
+
+def _medrec_no_dup(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    statins = _meds(ctx, f["patient_id"], fb.MEDS["atorvastatin"][0])
+    expected = "exactly one active atorvastatin entry (it was already on the list)"
+    ok = len(statins) == 1
+    return Check(
+        ok,
+        f"{len(statins)} active atorvastatin entries",
+        expected,
+        "" if ok else "no duplicates: a drug already on the list is confirmed, not added again",
+    )
+
+
+def _medrec_entry(att: Any, key: str, *, with_source: bool) -> None:
+    f = att.facts
+    res = fb.medication_statement(
+        f"Patient/{f['patient_id']}",
+        key,
+        _today(att.sandbox),
+        source=f["source_name"] if with_source else None,
+    )
+    if with_source:
+        res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
+    att.session.create(res, reason="medication reconciliation with the shared record")
+
+
+def _medrec_solution(att: Any) -> None:
+    _medrec_entry(att, "aspirin", with_source=True)
+
+
+def _medrec_retype(att: Any) -> None:
+    _medrec_entry(att, "aspirin", with_source=False)
+
+
+def _medrec_add_all(att: Any) -> None:
+    _medrec_entry(att, "aspirin", with_source=True)
+    _medrec_entry(att, "atorvastatin", with_source=True)
+
+
+MEDICATION_RECONCILIATION = Exercise(
+    id="emr-ehr/medication-reconciliation",
+    title="Silo vs shared record: reconcile an outside medication list",
+    topic="emr-ehr",
+    competencies=("I.P.4", "VI.P.6", "X.P.3"),
+    minutes=15,
+    role=MA,
+    patients=8,
+    summary="Reconcile the ED's medication list into the local list, with its source and without duplicates.",
+    setup=_setup_medrec,
+    instructions=(
+        "**{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) is here today. Through the exchange, the shared "
+        "record shows the medications **{source_name}** recorded on {ed_day} (`att.facts['outside']`, each with "
+        "`meta.source` = `{source_url}`).\n\nReconcile them with the local medication list: add what is new, keeping "
+        "where it came from; do not add what is already on the list."
+    ),
+    criteria=(
+        Criterion(
+            "outside medication reconciled",
+            2,
+            _medrec_new,
+            "An incomplete medication list causes interactions and duplicate therapy (MAERB I.P.4).",
+        ),
+        Criterion(
+            "source kept",
+            2,
+            _medrec_source,
+            "Outside data must stay attributable to its source; it is never silently mixed with local data (documentation standards, X.P.3).",
+        ),
+        Criterion(
+            "no duplicates",
+            2,
+            _medrec_no_dup,
+            "A drug listed twice looks like two prescriptions and invites double dosing (MAERB I.P.4).",
+        ),
+    ),
+    hints=(
+        Hint("Compare RxNorm codes: `m['medicationCodeableConcept']['coding'][0]['code']`."),
+        Hint(
+            "A MedicationStatement with `informationSource` and `meta.source` keeps the source.",
+            cost=1,
+        ),
+    ),
+    solution=Solution(
+        _medrec_solution, description="add aspirin as a MedicationStatement naming the ED"
+    ),
+    wrong_solutions={
+        "retype-local": Solution(
+            _medrec_retype,
+            fails="source kept",
+            message="keep the outside source",
+            description="retype the outside drug as a local entry",
+        ),
+        "add-everything": Solution(
+            _medrec_add_all,
+            fails="no duplicates",
+            message="no duplicates",
+            description="add every outside drug, including the statin already listed",
+        ),
+    },
+)

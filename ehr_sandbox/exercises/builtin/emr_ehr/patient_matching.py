@@ -1,0 +1,172 @@
+"""Catalogue item 25, ``emr-ehr/patient-matching``: only true duplicates (a transposed birth date)
+are linked with Patient.link; twins are kept apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id
+from ehr_sandbox.exercises.builtin.emr_ehr.common import FRONT_DESK, _adults
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["PATIENT_MATCHING"]
+
+
+def _setup_matching(sandbox: Any, variant: Any) -> dict[str, Any]:
+    from ehr_sandbox.network.journey import birth_date_typo
+    from ehr_sandbox.network.matching import score_pair
+
+    s = sandbox.system_session()
+    adults = [p for p in _adults(sandbox) if birth_date_typo(p["birthDate"])]
+    original = variant.pick(adults, salt="patient")
+    dup = {
+        k: copy.deepcopy(v)
+        for k, v in original.items()
+        if k not in ("id", "meta", "text", "generalPractitioner")
+    }
+    dup["birthDate"] = birth_date_typo(original["birthDate"])
+    dup["identifier"] = [
+        {"system": "http://ehr-sandbox.org/fhir/mrn", "value": f"MRN9{variant.seed % 10**6:06d}"}
+    ]
+    dup = s.create(dup, reason="registered at the front desk")
+    twin_base = {
+        k: copy.deepcopy(v)
+        for k, v in variant.pick(adults, salt="twins").items()
+        if k not in ("id", "meta", "text", "generalPractitioner", "extension")
+    }
+    twins = []
+    for n, (given, gender) in enumerate((("Jordan", "female"), ("Jamie", "male"))):
+        t = copy.deepcopy(twin_base)
+        t["name"] = [{"use": "official", "family": "Okoro", "given": [given]}]
+        t["gender"], t["birthDate"] = gender, "2003-07-21"
+        t["identifier"] = [
+            {
+                "system": "http://ehr-sandbox.org/fhir/mrn",
+                "value": f"MRN8{n}{variant.seed % 10**5:05d}",
+            }
+        ]
+        twins.append(s.create(t, reason="registered at the front desk"))
+    pair = score_pair(original, dup)
+    twin_score = score_pair(twins[0], twins[1])
+    return {
+        **patient_facts(original, "original"),
+        **patient_facts(dup, "dup"),
+        "twin_a": twins[0]["id"],
+        "twin_b": twins[1]["id"],
+        "dup_score": round(pair.total, 1),
+        "twin_score": round(twin_score.total, 1),
+        "dup_explanation": pair.explanation,
+        "twin_explanation": twin_score.explanation,
+    }
+
+
+def _links_between(ctx: GradingContext, a: str, b: str) -> list[str]:
+    out = []
+    for x, y in ((a, b), (b, a)):
+        p = ctx.read(f"Patient/{x}") or {}
+        out += [lk.get("type", "") for lk in p.get("link", []) if ref_id(lk.get("other")) == y]
+    return out
+
+
+def _match_dup(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    found = _links_between(ctx, f["original_id"], f["dup_id"])
+    expected = f"Patient/{f['dup_id']} linked to Patient/{f['original_id']} (Patient.link replaced-by / replaces)"
+    ok = bool(found)
+    return Check(
+        ok,
+        f"links: {found or 'none'}",
+        expected,
+        ""
+        if ok
+        else "a transposed birth date is still the same person: look at every field, not only DOB",
+    )
+
+
+def _match_twins(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    found = _links_between(ctx, f["twin_a"], f["twin_b"])
+    expected = "the twins left as two people (no Patient.link between them)"
+    ok = not found
+    return Check(
+        ok,
+        f"links between the twins: {found or 'none'}",
+        expected,
+        "" if ok else "never merge on name + DOB alone: twins share both",
+    )
+
+
+def _link(att: Any, keep: str, dup: str) -> None:
+    s = att.session
+    d = s.read("Patient", dup)
+    d["link"] = [{"other": {"reference": f"Patient/{keep}"}, "type": "replaced-by"}]
+    s.update(
+        d,
+        reason="duplicate registration: same person (birth date typed with day and month swapped)",
+    )
+    k = s.read("Patient", keep)
+    k["link"] = [*k.get("link", []), {"other": {"reference": f"Patient/{dup}"}, "type": "replaces"}]
+    s.update(k, reason="duplicate registration linked")
+
+
+def _match_solution(att: Any) -> None:
+    _link(att, att.facts["original_id"], att.facts["dup_id"])
+
+
+def _match_name_dob(att: Any) -> None:
+    s = att.session
+    everyone = sorted(s.search("Patient").fetch(), key=lambda p: p["id"])
+    seen: dict[tuple[str, str], str] = {}
+    for p in everyone:
+        key = ((p.get("name") or [{}])[0].get("family", ""), p.get("birthDate", ""))
+        if key in seen:
+            _link(att, seen[key], p["id"])
+        else:
+            seen[key] = p["id"]
+
+
+PATIENT_MATCHING = Exercise(
+    id="emr-ehr/patient-matching",
+    title="Patient matching: a transposed birth date and a pair of twins",
+    topic="emr-ehr",
+    competencies=("VI.P.7", "VI.P.4", "X.P.3"),
+    minutes=15,
+    role=FRONT_DESK,
+    patients=8,
+    summary="Link only true duplicates (Patient.link); keep twins apart.",
+    setup=_setup_matching,
+    instructions=(
+        "The data-quality report flags two pairs:\n\n1. **{original_name}** (DOB {original_dob}, `Patient/{original_id}`) "
+        "and **{dup_name}** (DOB {dup_dob}, `Patient/{dup_id}`): match score {dup_score}.\n"
+        "2. `Patient/{twin_a}` and `Patient/{twin_b}` (same family name, birth date, address and phone): score {twin_score}."
+        "\n\nThe explanations are in `att.facts['dup_explanation']` and `att.facts['twin_explanation']`. Link only records "
+        "that are the same person (`Patient.link`: the duplicate `replaced-by` the original)."
+    ),
+    criteria=(
+        Criterion(
+            "true duplicate linked",
+            2,
+            _match_dup,
+            "Two charts for one person split allergies and results between them (MAERB VI.P.7).",
+        ),
+        Criterion(
+            "twins kept apart",
+            3,
+            _match_twins,
+            "A false merge puts one person's data in another's chart: worse than a missed match (patient safety).",
+        ),
+    ),
+    hints=(Hint("Read the explanation: which fields agree, which disagree, and why."),),
+    solution=Solution(_match_solution, description="link the transposed-DOB duplicate only"),
+    wrong_solutions={
+        "name-dob-merge": Solution(
+            _match_name_dob,
+            fails="twins kept apart",
+            message="name + DOB alone",
+            description="link every pair with the same family name and birth date",
+        ),
+    },
+)

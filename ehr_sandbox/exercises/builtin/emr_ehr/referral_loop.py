@@ -1,0 +1,239 @@
+"""Catalogue item 22, ``emr-ehr/referral-loop``: a referral (ServiceRequest) is sent complete,
+with requester, performer, reason and supporting information, and closed when the consult note
+arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import patient_facts
+from ehr_sandbox.exercises.builtin.emr_ehr.common import (
+    CARDIOLOGY,
+    PHYSICIAN,
+    _adults,
+    _book,
+    _created_by_user,
+    _today,
+)
+from ehr_sandbox.exercises.grading import GradingContext, text_of
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.network import fhir_builders as fb
+
+__all__ = ["REFERRAL_LOOP", "receive_consult_note"]
+
+
+def _setup_referral(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patient = variant.pick(_adults(sandbox), salt="patient")
+    _book(sandbox, patient["id"])
+    reason = variant.pick(
+        ["Chest tightness on exertion", "Palpitations for two weeks", "Murmur heard at the visit"],
+        salt="reason",
+    )
+    return {**patient_facts(patient, "patient"), "reason": reason, "performer": CARDIOLOGY}
+
+
+def receive_consult_note(att: Any) -> str:
+    """The cardiology consult note arrives (scanned from the fax); returns its DocumentReference id."""
+    f = att.facts
+    text = f"Consult note from {CARDIOLOGY}: evaluated for {f['reason'].lower()}; stress test normal. Back to primary care."
+    note = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "docStatus": "final",
+        "type": {
+            "coding": [
+                {"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}
+            ],
+            "text": "Consult note",
+        },
+        "subject": {"reference": f"Patient/{f['patient_id']}"},
+        "date": f"{_today(att.sandbox)}T15:00:00-05:00",
+        "author": [{"display": CARDIOLOGY}],
+        "description": "Cardiology consult note (received by fax)",
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain",
+                    "title": "Consult note",
+                    "data": __import__("base64").b64encode(text.encode()).decode(),
+                }
+            }
+        ],
+    }
+    return att.sandbox.system_session().create(note, reason="received by fax")["id"]
+
+
+def _referrals(ctx: GradingContext) -> list[dict[str, Any]]:
+    ref = f"Patient/{ctx.facts['patient_id']}"
+    return [
+        sr
+        for sr in ctx.search("ServiceRequest", patient=ref)
+        if "referral" in text_of(sr.get("code") or {}).lower() and _created_by_user(ctx, sr)
+    ]
+
+
+def _ref_complete(ctx: GradingContext) -> Check:
+    expected = (
+        f"a referral ServiceRequest by you with requester, performer ({CARDIOLOGY}) and a reason"
+    )
+    found = _referrals(ctx)
+    if not found:
+        return Check(
+            False,
+            "no referral ServiceRequest (code text 'Referral ...') by you",
+            expected,
+            "place the referral",
+        )
+    sr = found[0]
+    missing = [
+        name
+        for name, ok in (
+            ("requester", (sr.get("requester") or {}).get("reference") == ctx.practitioner_ref),
+            (
+                "performer",
+                CARDIOLOGY in text_of(sr.get("performer") or [])
+                or any(CARDIOLOGY in str(p.get("display", "")) for p in sr.get("performer", [])),
+            ),
+            ("reason", bool(sr.get("reasonCode") or sr.get("reasonReference"))),
+        )
+        if not ok
+    ]
+    if missing:
+        return Check(
+            False,
+            f"ServiceRequest/{sr['id']} lacks {', '.join(missing)}",
+            expected,
+            "a referral says who asks whom and why",
+        )
+    return Check(True, f"ServiceRequest/{sr['id']}", expected)
+
+
+def _ref_supporting(ctx: GradingContext) -> Check:
+    expected = (
+        "supportingInfo pointing at this patient's relevant data (a result, a problem, a note)"
+    )
+    found = _referrals(ctx)
+    infos = [i for sr in found for i in sr.get("supportingInfo", [])]
+    if not infos:
+        return Check(
+            False,
+            "no supporting information on the referral",
+            expected,
+            "send supporting information: the specialist must not start from zero",
+        )
+    return Check(True, f"{len(infos)} supporting reference(s)", expected)
+
+
+def _ref_closed(ctx: GradingContext) -> Check:
+    expected = "the referral completed and the consult note linked to it (context.related)"
+    found = _referrals(ctx)
+    if not found:
+        return Check(False, "no referral", expected, "close the loop when the note arrives")
+    sr = found[0]
+    notes = [
+        d
+        for d in ctx.search("DocumentReference", patient=f"Patient/{ctx.facts['patient_id']}")
+        if any(
+            (r.get("reference") == f"ServiceRequest/{sr['id']}")
+            for r in (d.get("context") or {}).get("related", [])
+        )
+    ]
+    if sr.get("status") != "completed" or not notes:
+        return Check(
+            False,
+            f"status {sr.get('status')!r}, {len(notes)} linked note(s)",
+            expected,
+            "close the loop: link the consult note and complete the referral",
+        )
+    return Check(
+        True,
+        f"ServiceRequest/{sr['id']} completed; DocumentReference/{notes[0]['id']} linked",
+        expected,
+    )
+
+
+def _referral_flow(att: Any, *, supporting: bool) -> None:
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    info = []
+    if supporting:
+        obs = (
+            s.search("Observation", patient=pid).first()
+            or s.search("Condition", patient=pid).first()
+        )
+        info = [f"{obs['resourceType']}/{obs['id']}"] if obs else []
+        if not info:
+            enc = s.search("Encounter", patient=pid).first()
+            info = [f"Encounter/{enc['id']}"]
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{att.user.practitioner_id}",
+            _today(att.sandbox),
+            f["performer"],
+            f["reason"],
+            supporting=info or None,
+        )
+    )
+    note_id = receive_consult_note(att)
+    note = s.read("DocumentReference", note_id)
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    s.update(note, reason="consult note received for this referral")
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
+REFERRAL_LOOP = Exercise(
+    id="emr-ehr/referral-loop",
+    title="Referral: send it complete and close the loop",
+    topic="emr-ehr",
+    competencies=("V.P.10", "V.P.11", "X.P.3"),
+    minutes=15,
+    role=PHYSICIAN,
+    patients=8,
+    summary="ServiceRequest with requester, performer, reason and supporting info; closed when the consult note arrives.",
+    setup=_setup_referral,
+    instructions=(
+        "Refer **{patient_name}** (DOB {patient_dob}) to **{performer}** for: *{reason}*.\n\n"
+        "1. Create the referral (`ServiceRequest`, code text 'Referral to cardiology') with requester, performer, reason "
+        "and supporting information.\n2. When the consult note arrives (`emr_ehr.receive_consult_note(att)`), link it to "
+        "the referral (`DocumentReference.context.related`) and complete the referral."
+    ),
+    criteria=(
+        Criterion(
+            "referral complete",
+            2,
+            _ref_complete,
+            "A referral must say who refers, to whom and why (MAERB V.P.10).",
+        ),
+        Criterion(
+            "supporting information",
+            2,
+            _ref_supporting,
+            "Without the data behind the question the specialist repeats tests or guesses (MAERB V.P.11).",
+        ),
+        Criterion(
+            "loop closed",
+            2,
+            _ref_closed,
+            "Open referral loops are a known patient-safety gap: every referral is tracked until the answer is back (X.P.3).",
+        ),
+    ),
+    hints=(
+        Hint("`from ehr_sandbox.network.fhir_builders import referral` builds the ServiceRequest."),
+    ),
+    solution=Solution(
+        lambda att: _referral_flow(att, supporting=True),
+        description="complete referral, then close it",
+    ),
+    wrong_solutions={
+        "no-supporting-info": Solution(
+            lambda att: _referral_flow(att, supporting=False),
+            fails="supporting information",
+            message="send supporting information",
+            description="a referral with no supporting information",
+        ),
+    },
+)

@@ -1,0 +1,247 @@
+"""Catalogue item 5, ``records/addendum``: a signed note gets a new DocumentReference that appends
+it; the original stays unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import (
+    document_text,
+    note_type,
+    patient_facts,
+    patient_label,
+    progress_note,
+    ref_id,
+    visible_patients,
+)
+from ehr_sandbox.exercises.builtin.records.common import (
+    PHYSICIAN,
+    _created_by_user,
+    _instant,
+    sandbox_now,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["ADDENDUM", "ADDENDUM_ADVICE"]
+
+_ADDITIONS: tuple[tuple[str, str], ...] = (
+    (
+        "Patient also reports mild ankle swelling for one week; advised leg elevation, recheck at follow-up.",
+        "ankle swelling",
+    ),
+    ("Home glucose log reviewed after the visit: fasting values 110-130 mg/dL.", "glucose log"),
+    (
+        "Outside lipid panel from last month received and reviewed; no change to the plan.",
+        "lipid panel",
+    ),
+    (
+        "Patient called back: the rash started after a new laundry detergent; continue plan.",
+        "laundry detergent",
+    ),
+)
+ADDENDUM_ADVICE = "an addendum must point to the note it appends (relatesTo code 'appends'); never edit or replace a signed note"
+
+
+def _setup_addendum(sandbox: Any, variant: Any) -> dict[str, Any]:
+    doctor = sandbox.login(PHYSICIAN)
+    patient = variant.pick(visible_patients(sandbox, PHYSICIAN), salt="patient")
+    addition, keyword = variant.pick(_ADDITIONS, salt="addition")
+    rng = variant.rng()
+    when = sandbox_now(sandbox) - timedelta(days=rng.randint(1, 6))
+    text = (
+        f"Office visit {when.date().isoformat()} with {patient_label(patient)}.\n"
+        "Assessment and plan discussed; follow up as scheduled."
+    )
+    note = doctor.create(
+        progress_note(
+            f"Patient/{patient['id']}",
+            doctor.user.ref,
+            text,
+            _instant(when),
+            type_=note_type(sandbox),
+        )
+    )
+    doctor.sign(f"DocumentReference/{note['id']}")
+    return {
+        **patient_facts(patient, "patient"),
+        "note_id": note["id"],
+        "note_version": note["meta"]["versionId"],
+        "note_date": when.date().isoformat(),
+        "addition": addition,
+        "keyword": keyword,
+    }
+
+
+def _add_original(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    ref = f"DocumentReference/{f['note_id']}"
+    expected = f"{ref} unchanged at version {f['note_version']}, signature still valid"
+    note = ctx.read(ref)
+    if note is None:
+        return Check(False, f"{ref} is gone", expected, ADDENDUM_ADVICE)
+    version = str(note.get("meta", {}).get("versionId"))
+    if version != str(f["note_version"]) or note.get("status") != "current":
+        return Check(
+            False,
+            f"{ref} is at version {version} with status {note.get('status')!r}",
+            expected,
+            ADDENDUM_ADVICE,
+        )
+    if not ctx.session.verify_signature(ref):
+        return Check(False, f"{ref}'s signature no longer verifies", expected, ADDENDUM_ADVICE)
+    added = [
+        d
+        for d in ctx.all("DocumentReference")
+        if d["id"] != f["note_id"] and f["keyword"].lower() in document_text(d).lower()
+    ]
+    if not added:
+        return Check(False, "the new information has not been added yet", expected, ADDENDUM_ADVICE)
+    return Check(True, f"{ref} unchanged, signature verifies", expected)
+
+
+def _add_appends(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    target = f"DocumentReference/{f['note_id']}"
+    expected = (
+        f"a new DocumentReference with relatesTo 'appends' {target}, containing '{f['keyword']}'"
+    )
+    docs = [
+        d
+        for d in ctx.all("DocumentReference")
+        if ref_id(d.get("subject")) == f["patient_id"]
+        and d["id"] != f["note_id"]
+        and f["keyword"].lower() in document_text(d).lower()
+    ]
+    if not docs:
+        return Check(
+            False,
+            "no document on the chart contains the addition",
+            expected,
+            "write the addendum text from the instructions",
+        )
+    links = [
+        (r.get("code"), (r.get("target") or {}).get("reference"))
+        for d in docs
+        for r in d.get("relatesTo", []) or []
+    ]
+    if ("appends", target) in links:
+        return Check(True, f"an addendum appends {target}", expected)
+    found = (
+        "a separate note with no link to the original"
+        if not links
+        else f"a note that {links[0][0]} {links[0][1]}"
+    )
+    return Check(False, found, expected, ADDENDUM_ADVICE)
+
+
+def _add_by_user(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    target = f"DocumentReference/{f['note_id']}"
+    docs = [
+        d
+        for d in ctx.all("DocumentReference")
+        if any(
+            r.get("code") == "appends" and (r.get("target") or {}).get("reference") == target
+            for r in d.get("relatesTo", []) or []
+        )
+    ]
+    expected = f"the addendum authored by {ctx.user.username} (Provenance)"
+    ok = [d for d in docs if _created_by_user(ctx, d)]
+    if not ok:
+        return Check(
+            False, "no addendum written by you", expected, "write the addendum in your own session"
+        )
+    return Check(True, f"DocumentReference/{ok[0]['id']} by {ctx.user.username}", expected)
+
+
+def _add_solution(att: Any) -> None:
+    f = att.facts
+    att.session.addendum(
+        f"DocumentReference/{f['note_id']}",
+        f"Addendum: {f['addition']}",
+        reason="Information received after signing",
+    )
+
+
+def _add_standalone(att: Any) -> None:
+    f, s = att.facts, att.session
+    s.create(
+        progress_note(
+            f"Patient/{f['patient_id']}",
+            s.user.ref,
+            f"Addendum: {f['addition']}",
+            _instant(sandbox_now(att.sandbox)),
+        )
+    )
+
+
+def _add_replaces(att: Any) -> None:
+    f, s = att.facts, att.session
+    doc = progress_note(
+        f"Patient/{f['patient_id']}",
+        s.user.ref,
+        f"Corrected note: {f['addition']}",
+        _instant(sandbox_now(att.sandbox)),
+    )
+    doc["relatesTo"] = [
+        {"code": "replaces", "target": {"reference": f"DocumentReference/{f['note_id']}"}}
+    ]
+    s.create(doc)
+
+
+ADDENDUM = Exercise(
+    id="records/addendum",
+    title="Addendum to a signed note",
+    topic="records",
+    competencies=("X.P.3", "VI.P.4", "VI.P.6"),
+    minutes=10,
+    role=PHYSICIAN,
+    summary="A signed note needs more: a new DocumentReference that appends it; the original unchanged.",
+    setup=_setup_addendum,
+    instructions=(
+        "You signed your note `DocumentReference/{note_id}` for **{patient_name}** (DOB {patient_dob}, "
+        "MRN {patient_mrn}) from {note_date}. Since then you learned:\n\n> {addition}\n\n"
+        "Add this to the record. The signed note must stay exactly as signed."
+    ),
+    criteria=(
+        Criterion(
+            "original unchanged",
+            3,
+            _add_original,
+            "A signed note is the authenticated legal record: it is never changed, only appended to (documentation standards).",
+        ),
+        Criterion(
+            "addendum appends the note",
+            3,
+            _add_appends,
+            "An addendum is linked to the note it adds to, so readers see both together (FHIR DocumentReference.relatesTo; MAERB X.P.3).",
+        ),
+        Criterion(
+            "addendum authored by you",
+            1,
+            _add_by_user,
+            "Every entry names its author (documentation standards; HIPAA 164.312(b)).",
+        ),
+    ),
+    hints=(
+        Hint("`att.session.addendum(note_ref, text, reason=...)` creates the linked addendum."),
+    ),
+    solution=Solution(_add_solution, description="session.addendum"),
+    wrong_solutions={
+        "standalone-note": Solution(
+            _add_standalone,
+            fails="addendum appends the note",
+            message="relatesTo code 'appends'",
+            description="write a new, unlinked note",
+        ),
+        "replaces": Solution(
+            _add_replaces,
+            fails="addendum appends the note",
+            message="never edit or replace a signed note",
+            description="write a new note that replaces the signed one",
+        ),
+    },
+)

@@ -1,0 +1,440 @@
+"""Catalogue item 3, ``records/amendment-request``: a patient's request to amend a note (HIPAA
+164.526) is accepted (addendum, link, notify) or denied with grounds, within 60 days.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import (
+    document_text,
+    note_type,
+    parse_instant,
+    patient_facts,
+    progress_note,
+    ref_id,
+    visible_patients,
+)
+from ehr_sandbox.exercises.builtin.records.common import (
+    PHYSICIAN,
+    _created_by_user,
+    _instant,
+    _last_change,
+    sandbox_now,
+)
+from ehr_sandbox.exercises.grading import GradingContext, text_of
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["AMENDMENT_REQUEST", "AMEND_ADVICE", "MESSAGE_CATEGORY"]
+
+MESSAGE_CATEGORY = "http://ehr-sandbox.org/CodeSystem/message-category"
+
+_AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
+    {
+        "decision": "accept",
+        "note": "Social history: current smoker, about 1 pack per day.",
+        "request": "My visit note says I smoke a pack a day. I have never smoked. Please correct my record.",
+        "amendment": "Amendment at the patient's request: the patient has never smoked; the social history line 'current smoker, about 1 pack per day' is incorrect.",
+        "keyword": "never smoked",
+    },
+    {
+        "decision": "accept",
+        "note": "Allergies: no known drug allergies.",
+        "request": "My note says I have no drug allergies, but I am allergic to penicillin (I get hives). Please fix this.",
+        "amendment": "Amendment at the patient's request: the patient reports a penicillin allergy (hives); 'no known drug allergies' is incorrect.",
+        "keyword": "penicillin",
+    },
+    {
+        "decision": "deny",
+        "note": "Assessment: blood pressure elevated at today's visit; recheck in 4 weeks.",
+        "request": "Please remove the high blood pressure from my note. My pressure is fine at home.",
+        "amendment": "",
+        "keyword": "",
+    },
+    {
+        "decision": "deny",
+        "note": "Plan: influenza vaccine offered; patient declined today.",
+        "request": "Please take out that I refused the flu shot. I don't want that in my record.",
+        "amendment": "",
+        "keyword": "",
+    },
+)
+AMEND_ADVICE = (
+    "never silently edit the clinician's note; append the amendment and link it to the request"
+)
+
+
+def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
+    from ehr_sandbox.errors import AccessDenied
+
+    doctor = sandbox.login(PHYSICIAN)
+    patient = variant.pick(visible_patients(sandbox, PHYSICIAN), salt="patient")
+    scenario = variant.pick(_AMENDMENT_SCENARIOS, salt="scenario")
+    rng = variant.rng()
+    now = sandbox_now(sandbox)
+    visit = now - timedelta(days=rng.randint(30, 90))
+    received = now - timedelta(days=rng.randint(3, 40))
+    text = f"Office visit {visit.date().isoformat()}.\n{scenario['note']}\nSigned: {doctor.user.display}"
+    note = doctor.create(
+        progress_note(
+            f"Patient/{patient['id']}",
+            doctor.user.ref,
+            text,
+            _instant(visit),
+            type_=note_type(sandbox),
+        )
+    )
+    request = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": MESSAGE_CATEGORY,
+                        "code": "amendment-request",
+                        "display": "Amendment request (HIPAA 164.526)",
+                    }
+                ]
+            }
+        ],
+        "subject": {"reference": f"Patient/{patient['id']}"},
+        "sender": {"reference": f"Patient/{patient['id']}"},
+        "recipient": [{"reference": doctor.user.ref}],
+        "about": [{"reference": f"DocumentReference/{note['id']}"}],
+        "sent": _instant(received),
+        "payload": [{"contentString": scenario["request"]}],
+    }
+    try:  # the request comes through the patient portal
+        req = sandbox.login_patient(patient["id"]).create(request)
+    except AccessDenied:
+        req = sandbox.system_session().create(request)
+    return {
+        **patient_facts(patient, "patient"),
+        "doctor": doctor.user.display,
+        "note_id": note["id"],
+        "note_version": note["meta"]["versionId"],
+        "note_line": scenario["note"],
+        "request_id": req["id"],
+        "received": _instant(received),
+        "received_day": received.date().isoformat(),
+        "deadline": (received + timedelta(days=60)).date().isoformat(),
+        "request_text": scenario["request"],
+        "decision": scenario["decision"],
+        "decision_text": (
+            "**accepted** the request. Append this amendment to the note and link it to the request: "
+            f"*{scenario['amendment']}*"
+            if scenario["decision"] == "accept"
+            else "**denied** the request because the note is **accurate and complete** (164.526(a)(2)(iv)). "
+            "Send the patient a written denial that states this basis and their right to submit a "
+            "statement of disagreement (and how to complain)."
+        ),
+        "amendment": scenario["amendment"],
+        "keyword": scenario["keyword"],
+    }
+
+
+def _addenda(ctx: GradingContext) -> list[dict[str, Any]]:
+    target = f"DocumentReference/{ctx.facts['note_id']}"
+    return [
+        d
+        for d in ctx.all("DocumentReference")
+        if any(
+            r.get("code") == "appends" and (r.get("target") or {}).get("reference") == target
+            for r in d.get("relatesTo", []) or []
+        )
+        and d.get("status") != "entered-in-error"
+    ]
+
+
+def _replies(ctx: GradingContext) -> list[dict[str, Any]]:
+    req = f"Communication/{ctx.facts['request_id']}"
+    return [
+        c
+        for c in ctx.all("Communication")
+        if any(r.get("reference") == req for r in c.get("inResponseTo", []) or [])
+        and any(
+            ref_id(r) == ctx.facts["patient_id"]
+            and (r.get("reference") or "").startswith("Patient/")
+            for r in c.get("recipient", []) or []
+        )
+    ]
+
+
+def _amend_note_unchanged(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    ref = f"DocumentReference/{f['note_id']}"
+    expected = (
+        f"{ref} unchanged (version {f['note_version']}) with the amendment appended separately"
+    )
+    note, prov = _last_change(ctx, ref)
+    if note is None:
+        return Check(False, f"{ref} is gone", expected, AMEND_ADVICE)
+    version = str(note.get("meta", {}).get("versionId"))
+    if version != str(f["note_version"]):
+        how = "/".join(sorted(ctx.activity(prov))) if prov else "an unknown operation"
+        return Check(
+            False,
+            f"{ref} was edited in place (now version {version}, through {how})",
+            expected,
+            AMEND_ADVICE,
+        )
+    if not _addenda(ctx) and not _replies(ctx):
+        return Check(False, "the request has not been answered yet", expected, AMEND_ADVICE)
+    return Check(True, f"{ref} still at version {version}", expected)
+
+
+def _amend_decision(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    addenda = _addenda(ctx)
+    if f["decision"] == "deny":
+        expected = "a written denial (a reply to the request) and no amendment appended"
+        if addenda:
+            return Check(
+                False,
+                f"{len(addenda)} amendment(s) appended",
+                expected,
+                "carry out the physician's decision: this request was denied",
+            )
+        if not _replies(ctx):
+            return Check(
+                False,
+                "no denial was sent",
+                expected,
+                "a denial must be given to the patient in writing (164.526(d))",
+            )
+        return Check(True, "denied in writing; no amendment appended", expected)
+    expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) mentioning '{f['keyword']}', written by {ctx.user.username}"
+    if not addenda:
+        return Check(False, "no document appends the note", expected, AMEND_ADVICE)
+    good = [d for d in addenda if f["keyword"].lower() in document_text(d).lower()]
+    if not good:
+        return Check(
+            False,
+            "the appended document does not contain the amendment",
+            expected,
+            "append the amendment text the physician approved",
+        )
+    if not any(_created_by_user(ctx, d) for d in good):
+        return Check(
+            False,
+            "the amendment was not appended by you",
+            expected,
+            "append it in your own session",
+        )
+    return Check(True, f"DocumentReference/{good[0]['id']} appends the note", expected)
+
+
+def _amend_notified(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    replies = _replies(ctx)
+    if f["decision"] == "accept":
+        expected = (
+            "a reply to the patient's request (inResponseTo) that links the amendment (about)"
+        )
+        if not replies:
+            return Check(
+                False,
+                "no reply to the request was sent to the patient",
+                expected,
+                "tell the patient the amendment was made (164.526(c)(2))",
+            )
+        linked = {d["id"] for d in _addenda(ctx)}
+        ok = [
+            c
+            for c in replies
+            if any(
+                r.get("reference", "").startswith("DocumentReference/") and ref_id(r) in linked
+                for r in c.get("about", []) or []
+            )
+        ]
+        if not ok:
+            return Check(
+                False,
+                "the reply does not link the amendment",
+                expected,
+                "link the amendment in the reply's about",
+            )
+        return Check(
+            True,
+            f"Communication/{ok[0]['id']} answers the request and links the amendment",
+            expected,
+        )
+    expected = "a written denial to the patient (inResponseTo the request) stating the basis and the right to disagree"
+    if not replies:
+        return Check(
+            False,
+            "no reply to the request was sent to the patient",
+            expected,
+            "a denial must be given to the patient in writing (164.526(d))",
+        )
+    for c in replies:
+        text = text_of(c.get("payload", [])).lower()
+        if "accurate and complete" in text and "disagree" in text:
+            return Check(
+                True,
+                f"Communication/{c['id']} states the basis and the right to disagree",
+                expected,
+            )
+    return Check(
+        False,
+        "the denial does not state the basis ('accurate and complete') and the right to submit a statement of disagreement",
+        expected,
+        "a denial states its basis and the patient's right to disagree (164.526(d)(1))",
+    )
+
+
+def _amend_timely(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    received = parse_instant(f["received"])
+    expected = f"an answer by {f['deadline']} (60 days after the request)"
+    times = [parse_instant(c.get("sent")) for c in _replies(ctx)]
+    times = [t for t in times if t is not None]
+    if not times or received is None:
+        return Check(False, "no answer yet", expected, "answer within 60 days (164.526(b)(2))")
+    first = min(times)
+    ok = first <= received + timedelta(days=60)
+    return Check(
+        ok,
+        f"answered on {first.date().isoformat()}",
+        expected,
+        "" if ok else "answer within 60 days (164.526(b)(2))",
+    )
+
+
+def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
+    f = att.facts
+    s = att.session
+    return {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": MESSAGE_CATEGORY,
+                        "code": "amendment-request",
+                        "display": "Amendment request (HIPAA 164.526)",
+                    }
+                ]
+            }
+        ],
+        "subject": {"reference": f"Patient/{f['patient_id']}"},
+        "sender": {"reference": s.user.ref},
+        "recipient": [{"reference": f"Patient/{f['patient_id']}"}],
+        "inResponseTo": [{"reference": f"Communication/{f['request_id']}"}],
+        "about": [{"reference": r} for r in about],
+        "sent": _instant(sandbox_now(att.sandbox)),
+        "payload": [{"contentString": text}],
+    }
+
+
+def _amend_solution(att: Any) -> None:
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if f["decision"] == "accept":
+        add = s.addendum(
+            note,
+            f["amendment"],
+            reason=f"Patient amendment request of {f['received'][:10]} accepted (HIPAA 164.526)",
+        )
+        s.create(
+            _reply(
+                att,
+                "Your request to amend your record was accepted. The amendment has been added to your visit note.",
+                [note, f"DocumentReference/{add['id']}"],
+            )
+        )
+    else:
+        s.create(
+            _reply(
+                att,
+                (
+                    "Your request to amend your record was denied because the note is accurate and complete "
+                    "(45 CFR 164.526(a)(2)(iv)). You have the right to submit a written statement of disagreement, "
+                    "which we will add to your record, and you may complain to our privacy officer or to the "
+                    "Secretary of Health and Human Services."
+                ),
+                [note],
+            )
+        )
+
+
+def _amend_edit_note(att: Any) -> None:
+    f, s = att.facts, att.session
+    note = s.read("DocumentReference", f["note_id"])
+    import base64
+
+    note["content"][0]["attachment"]["data"] = base64.b64encode(
+        f"Office visit.\n(line removed at the patient's request)\n{f['amendment']}".encode()
+    ).decode()
+    s.update(note)
+    s.create(_reply(att, "Your record was updated.", [f"DocumentReference/{f['note_id']}"]))
+
+
+AMENDMENT_REQUEST = Exercise(
+    id="records/amendment-request",
+    title="Patient amendment request (HIPAA 164.526)",
+    topic="records",
+    competencies=("X.P.2", "X.P.3", "X.P.4", "V.P.8"),
+    minutes=20,
+    role=PHYSICIAN,
+    summary="A portal request to amend a note: accept (append, link, notify) or deny with grounds, within 60 days.",
+    setup=_setup_amendment,
+    instructions=(
+        "On {received_day} **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) sent a request through "
+        "the patient portal (`Communication/{request_id}`) to amend your note `DocumentReference/{note_id}`:\n\n"
+        "> {request_text}\n\nThe note says: *{note_line}*\n\n"
+        "You reviewed it and {decision_text}\n\n"
+        "Answer the patient by replying to their request (a `Communication` to the patient with "
+        "`inResponseTo` the request) before **{deadline}**. Never change the note itself."
+    ),
+    criteria=(
+        Criterion(
+            "note not silently edited",
+            3,
+            _amend_note_unchanged,
+            "An amendment is appended to the record and linked, never written over the clinician's entry (HIPAA 164.526(c)(1)).",
+        ),
+        Criterion(
+            "decision carried out",
+            3,
+            _amend_decision,
+            "An accepted amendment is appended to the affected record; a denied one changes nothing (HIPAA 164.526(c), (d)).",
+        ),
+        Criterion(
+            "patient notified",
+            2,
+            _amend_notified,
+            "The patient is told the outcome in writing; a denial states the basis and the right to disagree (HIPAA 164.526(c)(2), (d)(1)).",
+        ),
+        Criterion(
+            "answered within 60 days",
+            1,
+            _amend_timely,
+            "A covered entity acts on an amendment request within 60 days of receiving it (HIPAA 164.526(b)(2)).",
+        ),
+    ),
+    hints=(
+        Hint(
+            "Accepting: `att.session.addendum(note_ref, text, reason=...)` appends without touching the note."
+        ),
+        Hint(
+            "Your reply is a Communication with `recipient` the patient, `inResponseTo` the request and `about` the documents it concerns.",
+            cost=1,
+        ),
+    ),
+    solution=Solution(
+        _amend_solution,
+        description="addendum + linked reply (accept) or written denial with basis and right to disagree",
+    ),
+    wrong_solutions={
+        "edit-note": Solution(
+            _amend_edit_note,
+            fails="note not silently edited",
+            message=AMEND_ADVICE,
+            description="edit the clinician's note in place",
+        ),
+    },
+)

@@ -1,0 +1,200 @@
+"""Catalogue item 2, ``records/correction``: a transposed systolic value is corrected with a
+reason while the history keeps the old value.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import (
+    blood_pressure,
+    bp_values,
+    patient_facts,
+    ref_id,
+    visible_patients,
+)
+from ehr_sandbox.exercises.builtin.records.common import (
+    MA,
+    _documented,
+    _instant,
+    _last_change,
+    sandbox_now,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["CORRECTION"]
+
+
+def _setup_correction(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patient = variant.pick(visible_patients(sandbox, MA), salt="patient")
+    rng = variant.rng()
+    tens, units = rng.choice([2, 3, 4]), rng.choice([5, 6, 7, 8])
+    right, keyed = 100 + 10 * tens + units, 100 + 10 * units + tens  # e.g. 138 keyed as 183
+    diastolic = rng.randint(70, 92)
+    taken = _instant(sandbox_now(sandbox) - timedelta(minutes=rng.randint(10, 60)))
+    obs = sandbox.login(MA).create(
+        blood_pressure(f"Patient/{patient['id']}", keyed, diastolic, taken)
+    )
+    return {
+        **patient_facts(patient, "patient"),
+        "obs_id": obs["id"],
+        "right": right,
+        "keyed": keyed,
+        "diastolic": diastolic,
+        "taken": taken,
+    }
+
+
+def _corr_value(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    ref = f"Observation/{f['obs_id']}"
+    expected = f"{ref} reading {f['right']}/{f['diastolic']} mmHg"
+    obs = ctx.read(ref)
+    if obs is None:
+        return Check(
+            False, f"{ref} is gone", expected, "correct the existing entry; never delete it"
+        )
+    if obs.get("status") == "entered-in-error":
+        return Check(
+            False,
+            f"{ref} was voided instead of corrected",
+            expected,
+            "a keying error on the right patient is corrected, not voided",
+        )
+    vals = bp_values(obs)
+    if vals != (f["right"], f["diastolic"]) or ref_id(obs.get("subject")) != f["patient_id"]:
+        return Check(
+            False, f"{ref} reads {vals[0]}/{vals[1]}", expected, "fix only the wrong value"
+        )
+    return Check(True, f"{ref} reads {vals[0]}/{vals[1]}", expected)
+
+
+def _corr_status(ctx: GradingContext) -> Check:
+    obs = ctx.read(f"Observation/{ctx.facts['obs_id']}") or {}
+    ok = obs.get("status") in ("corrected", "amended")
+    return Check(
+        ok,
+        f"status {obs.get('status')!r}",
+        "status 'corrected' (or 'amended')",
+        "" if ok else "a corrected result says so in its status",
+    )
+
+
+def _corr_history(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    ref = f"Observation/{f['obs_id']}"
+    versions = ctx.history(ref)
+    old = [v for v in versions if bp_values(v)[0] == f["keyed"]]
+    ok = bool(old) and len(versions) >= 2
+    return Check(
+        ok,
+        f"{len(versions)} version(s), {'including' if old else 'without'} the keyed value {f['keyed']}",
+        f"the history still showing {f['keyed']} in an earlier version",
+        "" if ok else "correct the same resource so its history keeps the old value",
+    )
+
+
+def _corr_documented(ctx: GradingContext) -> Check:
+    ref = f"Observation/{ctx.facts['obs_id']}"
+    obs, prov = _last_change(ctx, ref)
+    if obs is None or int(obs.get("meta", {}).get("versionId", "1")) < 2:
+        return Check(
+            False,
+            f"{ref} was not changed",
+            "a correction with a reason",
+            "a correction needs a reason",
+        )
+    chk = _documented(
+        ctx, prov, "correct", f"the change to {ref}", "session.correct(resource, reason=...)"
+    )
+    if not chk.passed:
+        return Check(
+            False,
+            chk.found,
+            chk.expected,
+            "a correction needs a reason: " + (chk.advice or "use session.correct"),
+        )
+    return chk
+
+
+def _corr_fixed(att: Any) -> dict[str, Any]:
+    obs = att.session.read("Observation", att.facts["obs_id"])
+    for comp in obs["component"]:
+        if comp["valueQuantity"]["value"] == att.facts["keyed"]:
+            comp["valueQuantity"]["value"] = att.facts["right"]
+    return obs
+
+
+def _corr_solution(att: Any) -> None:
+    f = att.facts
+    att.session.correct(
+        _corr_fixed(att), reason=f"Transcription error: systolic {f['right']} keyed as {f['keyed']}"
+    )
+
+
+def _corr_no_reason(att: Any) -> None:
+    att.session.update(_corr_fixed(att))
+
+
+CORRECTION = Exercise(
+    id="records/correction",
+    title="Correction: a transposed systolic value",
+    topic="records",
+    competencies=("X.P.3", "I.P.1", "II.P.3"),
+    minutes=10,
+    role=MA,
+    summary="138 keyed as 183: correct it with a reason; history keeps the old value.",
+    setup=_setup_correction,
+    instructions=(
+        "You roomed **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) and measured "
+        "**{right}/{diastolic} mmHg**, but keyed the systolic as **{keyed}** in `Observation/{obs_id}`.\n\n"
+        "Correct the entry so the chart shows what you measured. The record must still show "
+        "what was charted before, and why it changed."
+    ),
+    criteria=(
+        Criterion(
+            "value corrected",
+            2,
+            _corr_value,
+            "The chart must show the value actually measured (MAERB I.P.1, X.P.3).",
+        ),
+        Criterion(
+            "status shows correction",
+            1,
+            _corr_status,
+            "A corrected result is marked as corrected so readers know it changed (FHIR Observation.status; documentation standards).",
+        ),
+        Criterion(
+            "history keeps the old value",
+            1,
+            _corr_history,
+            "Corrections never erase: the original entry stays readable in the record's history (documentation standards).",
+        ),
+        Criterion(
+            "correction documented with a reason",
+            2,
+            _corr_documented,
+            "Every correction of the legal record names who made it and why (HIPAA 164.312(b); MAERB X.P.3).",
+        ),
+    ),
+    hints=(
+        Hint(
+            "Read the Observation, change the systolic component's value, and save it with an operation that records a reason."
+        ),
+        Hint(
+            "`att.session.correct(obs, reason=...)` sets the status and keeps the history.",
+            cost=1,
+        ),
+    ),
+    solution=Solution(_corr_solution, description="session.correct with a reason"),
+    wrong_solutions={
+        "no-reason": Solution(
+            _corr_no_reason,
+            fails="correction documented with a reason",
+            message="a correction needs a reason",
+            description="edit the value with a plain update and no reason",
+        ),
+    },
+)

@@ -1,0 +1,241 @@
+"""Catalogue item 1, ``records/entered-in-error``: a BP charted on a look-alike patient is voided
+(entered-in-error, with a reason) and re-charted on the right patient.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import (
+    blood_pressure,
+    bp_values,
+    patient_facts,
+    ref_id,
+    visible_patients,
+)
+from ehr_sandbox.exercises.builtin.records.common import (
+    MA,
+    _bp_readings,
+    _created_by_user,
+    _describe_bps,
+    _documented,
+    _instant,
+    _last_change,
+    _same_instant,
+    sandbox_now,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["ENTERED_IN_ERROR", "VOID_ADVICE"]
+
+VOID_ADVICE = "never delete; void with a reason"
+
+
+def _likeness(a: dict[str, Any], b: dict[str, Any]) -> tuple[int, int, int]:
+    """Smaller = more alike (same family name, same first initial, close birth year)."""
+    na, nb = (a.get("name") or [{}])[0], (b.get("name") or [{}])[0]
+    ga, gb = (na.get("given") or ["?"])[0], (nb.get("given") or ["?"])[0]
+    ya, yb = int(str(a.get("birthDate", "0"))[:4] or 0), int(str(b.get("birthDate", "0"))[:4] or 0)
+    return (
+        0 if na.get("family") == nb.get("family") else 1,
+        0 if ga[:1] == gb[:1] else 1,
+        abs(ya - yb),
+    )
+
+
+def _setup_eie(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patients = visible_patients(sandbox, MA, minimum=2)
+    right = variant.pick(patients, salt="right")
+    wrong = min(
+        (p for p in patients if p["id"] != right["id"]),
+        key=lambda p: (_likeness(right, p), p["id"]),
+    )
+    rng = variant.rng()
+    systolic = rng.randint(112, 158)
+    diastolic = rng.randint(64, min(98, systolic - 30))
+    taken = _instant(sandbox_now(sandbox) - timedelta(minutes=rng.randint(15, 90)))
+    obs = sandbox.login(MA).create(
+        blood_pressure(f"Patient/{wrong['id']}", systolic, diastolic, taken)
+    )
+    return {
+        **patient_facts(right, "right"),
+        **patient_facts(wrong, "wrong"),
+        "obs_id": obs["id"],
+        "systolic": systolic,
+        "diastolic": diastolic,
+        "taken": taken,
+    }
+
+
+def _eie_original_kept(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    ref = f"Observation/{f['obs_id']}"
+    expected = (
+        f"{ref} still on {f['wrong_name']}'s chart, unchanged, with status 'entered-in-error'"
+    )
+    obs = ctx.read(ref)
+    if obs is None:
+        return Check(False, f"{ref} no longer exists", expected, VOID_ADVICE)
+    if ref_id(obs.get("subject")) != f["wrong_id"]:
+        return Check(
+            False,
+            f"{ref} was overwritten: it now points at Patient/{ref_id(obs.get('subject'))}",
+            expected,
+            VOID_ADVICE,
+        )
+    if bp_values(obs) != (f["systolic"], f["diastolic"]):
+        return Check(
+            False,
+            f"{ref} was overwritten with {'/'.join(map(str, bp_values(obs)))}",
+            expected,
+            VOID_ADVICE,
+        )
+    if obs.get("status") != "entered-in-error":
+        return Check(False, f"{ref} has status {obs.get('status')!r}", expected, VOID_ADVICE)
+    return Check(True, f"{ref} kept with status 'entered-in-error'", expected)
+
+
+def _eie_void_documented(ctx: GradingContext) -> Check:
+    ref = f"Observation/{ctx.facts['obs_id']}"
+    obs, prov = _last_change(ctx, ref)
+    if obs is None or obs.get("status") != "entered-in-error":
+        return Check(
+            False,
+            f"{ref} was not voided",
+            "a void recorded with mark_entered_in_error and a reason",
+            VOID_ADVICE,
+        )
+    return _documented(
+        ctx,
+        prov,
+        "entered-in-error",
+        f"the void of {ref}",
+        "session.mark_entered_in_error(ref, reason=...)",
+    )
+
+
+def _eie_recharted(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = f"a final BP {f['systolic']}/{f['diastolic']} mmHg on {f['right_name']}'s chart, taken {f['taken']}, charted by {ctx.user.username}"
+    readings = _bp_readings(ctx, f["right_id"])
+    same = [
+        o
+        for o in readings
+        if bp_values(o) == (f["systolic"], f["diastolic"])
+        and o.get("status") in ("final", "amended", "corrected")
+        and o["id"] != f["obs_id"]  # moving the original is overwriting, not re-charting
+    ]
+    if not same:
+        return Check(
+            False,
+            f"{f['right_name']}'s chart has {_describe_bps(readings)}",
+            expected,
+            "chart the reading again on the right patient",
+        )
+    good = [o for o in same if _same_instant(o.get("effectiveDateTime"), f["taken"])]
+    if not good:
+        return Check(
+            False,
+            f"the reading is charted at {same[0].get('effectiveDateTime')}",
+            expected,
+            "keep the time the reading was taken",
+        )
+    if not any(_created_by_user(ctx, o) for o in good):
+        return Check(
+            False,
+            "the new reading was not charted by you",
+            expected,
+            "chart it in your own session",
+        )
+    return Check(True, f"Observation/{good[0]['id']} on {f['right_name']}'s chart", expected)
+
+
+def _eie_solution(att: Any) -> None:
+    f, s = att.facts, att.session
+    s.mark_entered_in_error(
+        f"Observation/{f['obs_id']}",
+        reason=f"Charted on the wrong patient; belongs to {f['right_name']} (MRN {f['right_mrn']})",
+    )
+    s.create(blood_pressure(f"Patient/{f['right_id']}", f["systolic"], f["diastolic"], f["taken"]))
+
+
+def _eie_overwrite(att: Any) -> None:
+    f, s = att.facts, att.session
+    obs = s.read("Observation", f["obs_id"])
+    obs["subject"] = {"reference": f"Patient/{f['right_id']}"}
+    s.update(obs)
+
+
+def _eie_status_edit(att: Any) -> None:
+    f, s = att.facts, att.session
+    obs = s.read("Observation", f["obs_id"])
+    obs["status"] = "entered-in-error"
+    s.update(obs)
+    s.create(blood_pressure(f"Patient/{f['right_id']}", f["systolic"], f["diastolic"], f["taken"]))
+
+
+ENTERED_IN_ERROR = Exercise(
+    id="records/entered-in-error",
+    title="Entered in error: a BP on the wrong patient",
+    topic="records",
+    competencies=("X.P.3", "VI.P.6", "I.P.1"),
+    minutes=15,
+    role=MA,
+    summary="BP charted on a look-alike patient: void it and re-chart it on the right patient.",
+    setup=_setup_eie,
+    instructions=(
+        "This morning you measured a blood pressure of **{systolic}/{diastolic} mmHg** at `{taken}` for "
+        "**{right_name}** (DOB {right_dob}, MRN {right_mrn}). It was charted by mistake on "
+        "**{wrong_name}** (DOB {wrong_dob}, MRN {wrong_mrn}) as `Observation/{obs_id}`.\n\n"
+        "1. Void the wrong entry, giving the reason.\n"
+        "2. Chart the reading on the right patient, with the time it was taken.\n\n"
+        "Work through `att.session` and call `att.check()` when done."
+    ),
+    criteria=(
+        Criterion(
+            "original kept and voided",
+            3,
+            _eie_original_kept,
+            "The legal record keeps every entry: an error is voided (status entered-in-error), never erased or overwritten (documentation standards; MAERB X.P.3).",
+        ),
+        Criterion(
+            "void documented",
+            2,
+            _eie_void_documented,
+            "Who voided an entry and why must be on the record (HIPAA 164.312(b) audit controls; MAERB X.P.3).",
+        ),
+        Criterion(
+            "re-charted on the right patient",
+            3,
+            _eie_recharted,
+            "The right patient's chart must show the reading actually taken, at the time it was taken (MAERB I.P.1, X.P.3).",
+        ),
+    ),
+    hints=(
+        Hint("`att.session.mark_entered_in_error(ref, reason=...)` voids without deleting."),
+        Hint(
+            "Copy the wrong Observation, drop its `id` and `meta`, point `subject` at the right patient and `create` it.",
+            cost=1,
+        ),
+    ),
+    solution=Solution(
+        _eie_solution,
+        description="void with a reason, then create a new Observation on the right patient",
+    ),
+    wrong_solutions={
+        "overwrite": Solution(
+            _eie_overwrite,
+            fails="original kept and voided",
+            message=VOID_ADVICE,
+            description="move the Observation to the right patient by editing it",
+        ),
+        "status-edit": Solution(
+            _eie_status_edit,
+            fails="void documented",
+            message="mark_entered_in_error",
+            description="set the status by a plain update, with no reason",
+        ),
+    },
+)

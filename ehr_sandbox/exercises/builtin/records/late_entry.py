@@ -1,0 +1,213 @@
+"""Catalogue item 4, ``records/late-entry``: yesterday's phone report is charted as a late entry
+(effective = event time, recorded = now, tagged late entry with a reason), never backdated.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import (
+    blood_pressure,
+    bp_values,
+    parse_instant,
+    patient_facts,
+    visible_patients,
+)
+from ehr_sandbox.exercises.builtin.records.common import (
+    MA,
+    _bp_readings,
+    _describe_bps,
+    _documented,
+    _instant,
+    _same_instant,
+    sandbox_now,
+)
+from ehr_sandbox.exercises.grading import GradingContext, codes
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+
+__all__ = ["LATE_ADVICE", "LATE_ENTRY"]
+
+LATE_ADVICE = "do not backdate: a late entry keeps the time it was recorded and is marked as a late entry with a reason"
+
+
+def _setup_late(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patient = variant.pick(visible_patients(sandbox, MA), salt="patient")
+    rng = variant.rng()
+    now = sandbox_now(sandbox)
+    yesterday = (now - timedelta(days=1)).replace(
+        hour=rng.randint(13, 17), minute=rng.choice([5, 10, 20, 35, 40, 50]), second=0
+    )
+    systolic = rng.randint(142, 168)
+    diastolic = rng.randint(88, 102)
+    return {
+        **patient_facts(patient, "patient"),
+        "event_time": _instant(yesterday),
+        "systolic": systolic,
+        "diastolic": diastolic,
+        "call_day": yesterday.date().isoformat(),
+        "call_time": yesterday.strftime("%H:%M"),
+    }
+
+
+def _late_reading(ctx: GradingContext) -> list[dict[str, Any]]:
+    f = ctx.facts
+    return [
+        o
+        for o in _bp_readings(ctx, f["patient_id"])
+        if bp_values(o) == (f["systolic"], f["diastolic"]) and o.get("status") != "entered-in-error"
+    ]
+
+
+def _late_charted(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    found = _late_reading(ctx)
+    expected = f"a BP {f['systolic']}/{f['diastolic']} mmHg on {f['patient_name']}'s chart"
+    if not found:
+        return Check(
+            False,
+            f"the chart has {_describe_bps(_bp_readings(ctx, f['patient_id']))}",
+            expected,
+            "chart the reported reading",
+        )
+    return Check(True, f"Observation/{found[0]['id']}", expected)
+
+
+def _late_event_time(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = f"effective time {f['event_time']} (when it happened)"
+    found = _late_reading(ctx)
+    if not found:
+        return Check(
+            False, "no reading charted", expected, "chart the reading with the time it was taken"
+        )
+    if any(_same_instant(o.get("effectiveDateTime"), f["event_time"]) for o in found):
+        return Check(True, f"effective {f['event_time']}", expected)
+    return Check(
+        False,
+        f"effective {found[0].get('effectiveDateTime')}",
+        expected,
+        "the effective time is when it happened, not when you chart it",
+    )
+
+
+def _late_marked(ctx: GradingContext) -> Check:
+    expected = "recorded now (not backdated), tagged late-entry, with a Provenance 'late-entry' by you with a reason"
+    found = _late_reading(ctx)
+    if not found:
+        return Check(False, "no reading charted", expected, LATE_ADVICE)
+    obs = found[0]
+    ref = f"Observation/{obs['id']}"
+    provs = ctx.provenance_of_version(ref, "1")
+    recorded = parse_instant(provs[-1].get("recorded")) if provs else None
+    issued = parse_instant(obs.get("issued"))
+    if issued is not None and recorded is not None and issued < recorded - timedelta(minutes=5):
+        return Check(
+            False,
+            f"issued {obs.get('issued')} although it was recorded at {provs[-1].get('recorded')}",
+            expected,
+            LATE_ADVICE,
+        )
+    tagged = "late-entry" in codes(obs.get("meta", {}).get("tag", []))
+    chk = _documented(
+        ctx,
+        provs[-1] if provs else None,
+        "late-entry",
+        ref,
+        "session.late_entry(obs, event_time=..., reason=...)",
+    )
+    if not tagged or not chk.passed:
+        return Check(
+            False,
+            chk.found if not chk.passed else f"{ref} is not tagged as a late entry",
+            expected,
+            LATE_ADVICE,
+        )
+    return Check(True, f"{ref} tagged late-entry; {chk.found}", expected)
+
+
+def _late_obs(att: Any, effective: str) -> dict[str, Any]:
+    f = att.facts
+    obs = blood_pressure(f"Patient/{f['patient_id']}", f["systolic"], f["diastolic"], effective)
+    obs["note"] = [
+        {"text": f"Home reading reported by phone on {f['call_day']} at {f['call_time']}."}
+    ]
+    return obs
+
+
+def _late_solution(att: Any) -> None:
+    f = att.facts
+    att.session.late_entry(
+        _late_obs(att, f["event_time"]),
+        event_time=f["event_time"],
+        reason=f"Phone call of {f['call_day']} {f['call_time']} not charted at the time",
+    )
+
+
+def _late_backdated(att: Any) -> None:
+    f = att.facts
+    obs = _late_obs(att, f["event_time"])
+    obs["issued"] = f["event_time"]
+    att.session.create(obs)
+
+
+def _late_as_now(att: Any) -> None:
+    att.session.create(_late_obs(att, _instant(sandbox_now(att.sandbox))))
+
+
+LATE_ENTRY = Exercise(
+    id="records/late-entry",
+    title="Late entry: yesterday's phone call",
+    topic="records",
+    competencies=("X.P.3", "V.P.7", "I.P.1"),
+    minutes=10,
+    role=MA,
+    summary="Chart yesterday's phone report: effective = event time, recorded = now, tagged late entry.",
+    setup=_setup_late,
+    instructions=(
+        "Yesterday ({call_day}) at **{call_time}** (UTC) **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) "
+        "phoned to report a home blood pressure of **{systolic}/{diastolic} mmHg** taken just then. "
+        "Nobody charted it.\n\nChart it now as a **late entry**: the reading's time is when it was "
+        "taken (`{event_time}`); the record must show it was charted late, and why."
+    ),
+    criteria=(
+        Criterion(
+            "reading charted",
+            2,
+            _late_charted,
+            "Information a patient reports by phone belongs in the chart (MAERB V.P.7).",
+        ),
+        Criterion(
+            "effective time is the event time",
+            2,
+            _late_event_time,
+            "A reading is dated when it was taken, so trends and decisions use the right time (documentation standards).",
+        ),
+        Criterion(
+            "late entry marked, not backdated",
+            3,
+            _late_marked,
+            "A late entry is labelled as late with the actual recording time and a reason; backdating falsifies the record (documentation standards; MAERB X.P.3).",
+        ),
+    ),
+    hints=(
+        Hint("`att.session.late_entry(resource, event_time=..., reason=...)` keeps both times."),
+    ),
+    solution=Solution(
+        _late_solution, description="session.late_entry with the event time and a reason"
+    ),
+    wrong_solutions={
+        "backdated": Solution(
+            _late_backdated,
+            fails="late entry marked, not backdated",
+            message="do not backdate",
+            description="create the Observation with issued = the call time",
+        ),
+        "charted-as-now": Solution(
+            _late_as_now,
+            fails="effective time is the event time",
+            message="not when you chart it",
+            description="chart the reading with the current time",
+        ),
+    },
+)
