@@ -1,0 +1,273 @@
+"""Helpers shared by the "Privacy and access control" exercises (``privacy`` package).
+
+The hand-in helpers (:func:`submit`, :func:`disclose`, the accounting of disclosures), the
+role constants, the record lookups and the audit-trail readers, and the few helpers that
+more than one exercise uses, live here once; each exercise module imports what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ehr_sandbox.errors import ExerciseError, ValidationError
+from ehr_sandbox.exercises.builtin.common import ref_id
+from ehr_sandbox.exercises.grading import GradingContext
+
+PRIVACY_OFFICER = "po.wilson"
+BILLING = "billing.davis"
+FRONT_DESK = "fd.smith"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+DISCLOSURES_KEY = "privacy/disclosures"
+"""Sandbox-state key of the accounting of disclosures (HIPAA 164.528)."""
+_HANDIN = "handin/"
+_REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+# ------------------------------------------------------------------------------------------
+# Hand-in helpers
+# ------------------------------------------------------------------------------------------
+def submit(att: Any, value: Any) -> None:
+    """Hand in an exercise's artefact (JSON-ready: dict, list, str); a new one replaces it.
+
+    >>> from types import SimpleNamespace
+    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), exercise=SimpleNamespace(id="privacy/x"),
+    ...                       student="alice")
+    >>> submit(att, ["3", "7"])
+    >>> submitted(att.sandbox, "privacy/x", "alice")
+    ['3', '7']
+    """
+    if value is None:
+        raise ExerciseError("submit: expected something to hand in (found None)")
+    try:
+        value = json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        raise ExerciseError(
+            f"submit: expected JSON-ready data (dict, list, str, numbers) (found {type(value).__name__})"
+        ) from None
+    att.sandbox.state[_handin_key(att.exercise.id, att.student)] = value
+
+
+def _handin_key(exercise_id: str, student: str) -> str:
+    # per (exercise, student): a course's shared clinic may hold several students' attempts
+    return f"{_HANDIN}{exercise_id}|{student}"
+
+
+def submitted(sandbox: Any, exercise_id: str, student: str) -> Any:
+    """What was handed in for ``exercise_id`` with :func:`submit` (None when nothing).
+
+    >>> from types import SimpleNamespace
+    >>> submitted(SimpleNamespace(state={}), "privacy/x", "alice") is None
+    True
+    """
+    return sandbox.state.get(_handin_key(exercise_id, student))
+
+
+def _now(sandbox: Any) -> datetime:
+    clock = sandbox.clock
+    return clock.peek() if hasattr(clock, "peek") else clock()
+
+
+def disclose(
+    session: Any,
+    *,
+    recipient: str,
+    purpose: str,
+    refs: Iterable[str],
+    authorization: str | None = None,
+) -> dict[str, Any]:
+    """Release resources to an outside ``recipient``: returns the collection Bundle to send.
+
+    Every resource is read through ``session`` (the policy decides, the audit trail logs
+    the read); the release is added to the accounting of disclosures with who, when, to whom,
+    why (a v3-ActReason purpose such as HPAYMT) and under which ``authorization``
+    (``Consent/id``). Nothing is recorded when any read is refused.
+
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
+    >>> s = sb.login("billing.davis")
+    >>> claim = s.search("Claim").first()
+    >>> payer = s.read(claim["insurance"][0]["coverage"]["reference"])["payor"][0]["reference"]
+    >>> bundle = disclose(s, recipient=payer, purpose="HPAYMT", refs=[f"Claim/{claim['id']}"])
+    >>> bundle["type"], len(accounting_of_disclosures(sb))
+    ('collection', 1)
+    """
+    if not isinstance(recipient, str) or not _REF.match(recipient):
+        raise ValidationError(
+            "disclosure", "recipient", "a reference 'Type/id' to the recipient", found=recipient
+        )
+    if not isinstance(purpose, str) or not re.fullmatch(r"[A-Z]{3,12}", purpose):
+        raise ValidationError(
+            "disclosure", "purpose", "a v3-ActReason purpose code such as HPAYMT", found=purpose
+        )
+    if authorization is not None and not (
+        isinstance(authorization, str) and authorization.startswith("Consent/")
+    ):
+        raise ValidationError(
+            "disclosure", "authorization", "a reference 'Consent/id'", found=authorization
+        )
+    if not session.exists(recipient):
+        raise ValidationError(
+            "disclosure",
+            "recipient",
+            "an existing Organization, Practitioner, RelatedPerson or Patient you can see",
+            found=recipient,
+        )
+    wanted = list(dict.fromkeys(refs))
+    if not wanted or not all(isinstance(r, str) and _REF.match(r) for r in wanted):
+        raise ValidationError(
+            "disclosure", "refs", "a non-empty list of references 'Type/id'", found=wanted
+        )
+    released = [session.read(r) for r in wanted]  # all reads first: no partial accounting
+    sandbox = session.sandbox
+    entry = {
+        "id": f"disclosure-{len(sandbox.state.get(DISCLOSURES_KEY, [])) + 1}",
+        "when": _now(sandbox).replace(microsecond=0).isoformat(),
+        "by": session.user.username,
+        "recipient": recipient,
+        "purpose": purpose,
+        "authorization": authorization,
+        "patients": sorted({p for p in (_patient_of(r) for r in released) if p}),
+        "refs": [f"{r['resourceType']}/{r['id']}" for r in released],
+        "versions": [str(r.get("meta", {}).get("versionId", "")) for r in released],
+    }
+    sandbox.state[DISCLOSURES_KEY] = [*sandbox.state.get(DISCLOSURES_KEY, []), entry]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in released],
+    }
+
+
+def accounting_of_disclosures(sandbox: Any, patient: str | None = None) -> list[dict[str, Any]]:
+    """The disclosures recorded in a sandbox (oldest first), optionally for one patient id.
+
+    >>> from types import SimpleNamespace
+    >>> accounting_of_disclosures(SimpleNamespace(state={}))
+    []
+    """
+    entries = list(sandbox.state.get(DISCLOSURES_KEY, []))
+    if patient is None:
+        return entries
+    return [e for e in entries if patient in e.get("patients", [])]
+
+
+def _patient_of(resource: Mapping[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        return str(resource.get("id"))
+    for key in ("subject", "patient", "beneficiary"):
+        ref = (resource.get(key) or {}).get("reference", "")
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            return ref.split("/", 1)[1]
+    if resource.get("resourceType") == "Appointment":
+        return _patient_of_appt(resource)
+    return None
+
+
+def _refs_in(node: Any) -> set[str]:
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            ref = cur.get("reference")
+            if isinstance(ref, str):
+                out.add(ref)
+            stack.extend(cur.values())
+        elif isinstance(cur, list):
+            stack.extend(cur)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Audit-trail helpers
+# ------------------------------------------------------------------------------------------
+def _seq(ev: Mapping[str, Any]) -> int:
+    return int(ev.get("id", 0))
+
+
+def _subtype(ev: Mapping[str, Any]) -> str:
+    sub = ev.get("subtype") or [{}]
+    return str(sub[0].get("code", ""))
+
+
+def _entity_ref(ev: Mapping[str, Any]) -> str | None:
+    for ent in ev.get("entity", []):
+        if (ent.get("role") or {}).get("code") == "4":
+            ref = (ent.get("what") or {}).get("reference", "")
+            return "/".join(ref.split("/")[:2]) if ref else None
+    return None
+
+
+def _last_seq(sandbox: Any) -> int:
+    events = sandbox.audit.events()
+    return max((_seq(e) for e in events), default=0)
+
+
+def _events_after(ctx: GradingContext, after: int) -> list[dict[str, Any]]:
+    return [e for e in ctx.audit_events() if _seq(e) > after]
+
+
+def _users_by_practitioner(sandbox: Any) -> dict[str, str]:
+    return {u.practitioner_id: u.username for u in sandbox.users if u.practitioner_id}
+
+
+def _of_patient(sandbox: Any, rtype: str, pid: str) -> list[dict[str, Any]]:
+    """Resources of a type about a patient (store order, deterministic)."""
+    out = [r for r in sandbox.store.iter_type(rtype) if _patient_of(r) == pid]
+    return sorted(out, key=lambda r: r["id"])
+
+
+def _living_patients(sandbox: Any) -> list[dict[str, Any]]:
+    found = [
+        p
+        for p in sandbox.store.iter_type("Patient")
+        if not p.get("deceasedDateTime") and not p.get("deceasedBoolean")
+    ]
+    return sorted(found, key=lambda p: p["id"])
+
+
+def _treated_by(sandbox: Any, username: str) -> set[str]:
+    from ehr_sandbox.relationships import treating_patients
+
+    return set(treating_patients(sandbox.store, sandbox.user(username), sandbox.reference_date))
+
+
+# ------------------------------------------------------------------------------------------
+# Used by more than one exercise, or by the helpers above
+# ------------------------------------------------------------------------------------------
+def _payer_of(sandbox: Any, claim: Mapping[str, Any]) -> tuple[str, str]:
+    for ins in claim.get("insurance", []) or []:
+        cov = sandbox.store.read("Coverage", ref_id(ins.get("coverage")))
+        for payor in (cov or {}).get("payor", []) or []:
+            ref = payor.get("reference", "")
+            if ref:
+                org = sandbox.store.read(*ref.split("/", 1)) or {}
+                return ref, str(org.get("name") or payor.get("display") or ref)
+    raise ExerciseError(f"setup: Claim/{claim.get('id')} names no payer")
+
+
+def _disclosures_to(ctx: GradingContext, recipient: str) -> list[dict[str, Any]]:
+    return [d for d in accounting_of_disclosures(ctx.sandbox) if d.get("recipient") == recipient]
+
+
+def _reads_logged(ctx: GradingContext, entry: Mapping[str, Any], after: int = 0) -> list[str]:
+    """Refs of a disclosure that the audit trail shows no successful read of by its user."""
+    read = {
+        _entity_ref(e)
+        for e in ctx.audit_events(user=entry.get("by"))
+        if _seq(e) > after and str(e.get("outcome")) == "0"
+    }
+    return [r for r in entry.get("refs", []) if r not in read]
+
+
+def _patient_of_appt(appt: Mapping[str, Any]) -> str | None:
+    for part in appt.get("participant", []):
+        ref = (part.get("actor") or {}).get("reference", "")
+        if ref.startswith("Patient/"):
+            return ref.split("/", 1)[1]
+    return None

@@ -1,0 +1,265 @@
+"""Catalogue item 18 of EXERCISES.md: De-identification (Safe Harbor).
+
+Defines and registers ``privacy/deidentification`` (section "Privacy and access control").
+The package ``__init__`` imports the exercise modules in catalogue order; helpers shared
+within the section are in ``common``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.exercises.builtin.common import patient_label
+from ehr_sandbox.exercises.builtin.privacy.common import (
+    CONFIDENTIALITY,
+    PRIVACY_OFFICER,
+    _last_seq,
+    _living_patients,
+    _seq,
+    _subtype,
+    submit,
+    submitted,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.registry import register
+
+# ------------------------------------------------------------------------------------------
+# 18. De-identification (Safe Harbor)
+# ------------------------------------------------------------------------------------------
+STUDIES = (
+    "blood pressure control in family practice",
+    "seasonal patterns of respiratory visits",
+    "diabetes screening rates by age group",
+    "vaccination coverage in adults",
+)
+DEID_ADVICE = "years only (no birthDate), ZIP3 only, no names, ids or free text"
+
+
+def _setup_deid(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patients = [
+        p for p in _living_patients(sandbox) if (p.get("address") or [{}])[0].get("postalCode")
+    ]
+    if not patients:
+        raise ExerciseError("setup: no patient with a postal code")
+    example = variant.pick(patients, salt="example")
+    return {
+        "study": variant.pick(STUDIES, salt="study"),
+        "example_name": patient_label(example),
+        "example_dob": str(example.get("birthDate", "")),
+        "example_zip": str((example.get("address") or [{}])[0].get("postalCode", "")),
+        "patients": len(_living_patients(sandbox)),
+        "after_event": _last_seq(sandbox),
+    }
+
+
+def _dataset(folder: Path) -> list[dict[str, Any]]:
+    """Every record in a research folder: NDJSON/JSON resources and CSV rows."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if path.suffix == ".csv":
+            for i, row in enumerate(csv.DictReader(text.splitlines())):
+                rows.append({"resourceType": "Row", "id": f"{path.name}-{i}", **row})
+            continue
+        try:
+            docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError:
+            try:
+                docs = [json.loads(text)]
+            except ValueError:
+                docs = [{"resourceType": "Text", "id": path.name, "text": text}]
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
+                rows += [e.get("resource", {}) for e in doc.get("entry", [])]
+            elif isinstance(doc, dict):
+                rows.append(doc)
+    return rows
+
+
+def _deid_folder(ctx: GradingContext) -> tuple[Path | None, str]:
+    value = submitted(ctx.sandbox, "privacy/deidentification", ctx.student)
+    if not isinstance(value, str) or not value:
+        return None, "no folder handed in (privacy.submit(att, 'path/to/folder'))"
+    folder = Path(value)
+    if not folder.is_dir():
+        return None, f"{value} is not a folder"
+    return folder, ""
+
+
+def _deid_handed_in(ctx: GradingContext) -> Check:
+    expected = "a folder with the dataset, one record per patient at least"
+    folder, why = _deid_folder(ctx)
+    if folder is None:
+        return Check(False, why, expected)
+    rows = _dataset(folder)
+    patients = [r for r in rows if r.get("resourceType") in ("Patient", "Row")]
+    if len(patients) < ctx.facts["patients"]:
+        return Check(False, f"{len(patients)} patient records", expected)
+    return Check(True, f"{len(rows)} records", expected)
+
+
+def _deid_no_identifiers(ctx: GradingContext) -> Check:
+    from ehr_sandbox.deid import scan_for_identifiers
+
+    expected = "none of the 18 Safe Harbor identifiers"
+    folder, why = _deid_folder(ctx)
+    if folder is None:
+        return Check(False, why, expected)
+    originals = [r for t in ("Patient", "RelatedPerson", "Practitioner") for r in ctx.all(t)]
+    findings = scan_for_identifiers(_dataset(folder), originals)
+    if findings:
+        kinds = sorted({(x.kind, x.path.split("[")[0].split(".")[0]) for x in findings})
+        shown = ", ".join(f"{k} in {p}" for k, p in kinds[:6])
+        return Check(False, f"{len(findings)} identifiers: {shown}", expected, DEID_ADVICE)
+    return Check(True, "no identifier found", expected)
+
+
+def _deid_audited(ctx: GradingContext) -> Check:
+    expected = f"the data taken out through the EHR as {ctx.user.username} (in the audit trail)"
+    done = [
+        e
+        for e in ctx.audit_events(user=ctx.user.username)
+        if _seq(e) > ctx.facts["after_event"]
+        and str(e.get("outcome")) == "0"
+        and _subtype(e) in ("deidentify", "export", "search-type", "search", "read", "report")
+    ]
+    if not done:
+        return Check(
+            False,
+            "no research export or read by you in the audit trail",
+            expected,
+            "data leaves the EHR only through audited paths",
+        )
+    kinds = sorted({_subtype(e) for e in done})
+    return Check(True, f"{len(done)} audited events ({', '.join(kinds)})", expected)
+
+
+def _deid_labelled(ctx: GradingContext) -> Check:
+    expected = "every resource labelled confidentiality L (de-identified)"
+    folder, why = _deid_folder(ctx)
+    if folder is None:
+        return Check(False, why, expected)
+    resources = [r for r in _dataset(folder) if r.get("resourceType") not in ("Row", "Text")]
+    unlabelled = [
+        r
+        for r in resources
+        if not any(
+            s.get("system") == CONFIDENTIALITY and s.get("code") == "L"
+            for s in (r.get("meta") or {}).get("security", [])
+        )
+    ]
+    if not resources or unlabelled:
+        return Check(
+            False,
+            f"{len(unlabelled)} of {len(resources)} resources without label L",
+            expected,
+            "use session.deidentify(folder)",
+        )
+    return Check(True, f"{len(resources)} resources labelled L", expected)
+
+
+def _research_folder(att: Any) -> Path:
+    """A fresh folder for this attempt's research dataset (scripted solutions write here)."""
+    folder = (
+        Path(tempfile.gettempdir()) / "ehr-sandbox-exercises" / f"research-{att.variant.seed:016x}"
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _deid_solution(att: Any) -> None:
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    submit(att, str(folder))
+
+
+def _deid_names_only(att: Any) -> None:
+    folder = _research_folder(att)
+    out = []
+    for p in att.session.search("Patient").fetch():
+        p = {
+            k: v
+            for k, v in p.items()
+            if k not in ("name", "telecom", "identifier", "text", "contact")
+        }
+        p["address"] = [
+            {"state": a.get("state"), "postalCode": a.get("postalCode")}
+            for a in p.get("address", [])
+        ]
+        out.append(json.dumps(p))
+    (folder / "Patient.ndjson").write_text("\n".join(out) + "\n", encoding="utf-8")
+    submit(att, str(folder))
+
+
+DEIDENTIFICATION = register(
+    Exercise(
+        id="privacy/deidentification",
+        title="De-identification: a Safe Harbor research dataset",
+        topic="privacy",
+        competencies=("X.P.2",),
+        minutes=15,
+        role=PRIVACY_OFFICER,
+        summary="Export a research dataset with none of the 18 Safe Harbor identifiers.",
+        setup=_setup_deid,
+        instructions=(
+            "A research team studying *{study}* asks for the clinic's data for all {patients} "
+            "patients, without an IRB waiver: it must be **de-identified** (HIPAA Safe Harbor).\n\n"
+            "Write the dataset to a folder of your choice and hand the folder in with "
+            "`privacy.submit(att, 'path/to/folder')` (`from ehr_sandbox.exercises.builtin import privacy`). "
+            "The grader scans every file for the 18 identifiers. For example, nothing may reveal "
+            "that {example_name} was born on {example_dob} or lives in ZIP {example_zip}. "
+            "Then call `att.check()`."
+        ),
+        criteria=(
+            Criterion(
+                "dataset handed in",
+                1,
+                _deid_handed_in,
+                "A research dataset must still be useful: one record per patient (MAERB X.P.2).",
+            ),
+            Criterion(
+                "no Safe Harbor identifiers",
+                4,
+                _deid_no_identifiers,
+                "Safe Harbor removes all 18 identifiers: dates except the year, geography below the state except ZIP3 (HIPAA 164.514(b)(2)).",
+            ),
+            Criterion(
+                "labelled de-identified",
+                1,
+                _deid_labelled,
+                "De-identified data is labelled as such (confidentiality L) so it is not mistaken for PHI (PRIVACY.md).",
+            ),
+            Criterion(
+                "export audited",
+                1,
+                _deid_audited,
+                "Every use and disclosure of PHI, research exports included, is traceable (HIPAA 164.312(b)).",
+            ),
+        ),
+        hints=(
+            Hint("The privacy officer's session has `deidentify(folder)` (HIPAA Safe Harbor)."),
+            Hint(
+                "Removing names is not enough: birthDate and the 5-digit ZIP are identifiers too.",
+                cost=1,
+            ),
+        ),
+        solution=Solution(_deid_solution, description="session.deidentify(folder)"),
+        wrong_solutions={
+            "keeps-dates": Solution(
+                _deid_names_only,
+                fails="no Safe Harbor identifiers",
+                message="birthDate",
+                description="drops names but keeps birthDate and the 5-digit ZIP",
+            )
+        },
+        patients=8,
+    )
+)

@@ -1,0 +1,285 @@
+"""Catalogue item 20 of EXERCISES.md: Encryption and keys.
+
+Defines and registers ``privacy/encryption-keys`` (section "Privacy and access control").
+The package ``__init__`` imports the exercise modules in catalogue order; helpers shared
+within the section are in ``common``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ehr_sandbox.errors import CryptoError, SandboxError
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.registry import register
+
+# ------------------------------------------------------------------------------------------
+# 20. Encryption and keys
+# ------------------------------------------------------------------------------------------
+WORDS = (
+    "amber", "birch", "cobalt", "delta", "ember", "fjord", "granite", "harbor",
+    "indigo", "juniper", "kestrel", "lumen", "meadow", "nectar", "orchid", "prairie",
+)  # fmt: skip
+_ISSUED = "privacy/encryption/issued|"
+CLINIC_FILE = "clinic.db"
+
+
+def _passphrase(rng: Any) -> str:
+    return "-".join(rng.sample(WORDS, 4)) + f"-{rng.randint(10, 99)}"
+
+
+def _setup_encryption(sandbox: Any, variant: Any) -> dict[str, Any]:
+    rng = variant.rng()
+    slug = re.sub(r"[^a-z0-9]+", "-", variant.student.lower()).strip("-")[:24] or "student"
+    workspace = (
+        Path(tempfile.gettempdir()) / "ehr-sandbox-exercises" / f"keys-{slug}-{variant.seed:016x}"
+    )
+    return {
+        "workspace": str(workspace),
+        "clinic": str(workspace / CLINIC_FILE),
+        "old_passphrase": _passphrase(rng),
+        "new_passphrase": _passphrase(rng),
+        "clinic_seed": variant.sandbox_seed,
+    }
+
+
+def clinic_database(att: Any) -> Path:
+    """The encrypted clinic database of an encryption exercise attempt (made on first call).
+
+    It is (re)made whenever the attempt's state has not issued it yet, so ``att.reset()``
+    gives a fresh one under the original passphrase.
+
+    >>> import tempfile
+    >>> from types import SimpleNamespace
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> ws = Path(tempfile.mkdtemp()) / "keys"
+    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), student="alice", facts={"workspace": str(ws),
+    ...     "clinic": str(ws / CLINIC_FILE), "old_passphrase": "old words", "clinic_seed": 3})
+    >>> path = clinic_database(att)
+    >>> with Sandbox.open(path, passphrase="old words") as clinic:
+    ...     clinic.store.count("Patient")
+    2
+    >>> shutil.rmtree(ws.parent)
+    """
+    from ehr_sandbox.sandbox import Sandbox
+
+    f = att.facts
+    path = Path(f["clinic"])
+    if not att.sandbox.state.get(_ISSUED + att.student) or not path.is_file():
+        shutil.rmtree(f["workspace"], ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Sandbox.generate(
+            patients=2, seed=f["clinic_seed"], years=1, path=path, passphrase=f["old_passphrase"]
+        ).close()
+        att.sandbox.state[_ISSUED + att.student] = True
+    return path
+
+
+def _open_clinic(path: Path, passphrase: str) -> Any:
+    from ehr_sandbox.sandbox import Sandbox
+
+    return Sandbox.open(path, passphrase=passphrase)
+
+
+def _needles(clinic: Any) -> list[bytes]:
+    out: set[str] = set()
+    for p in clinic.store.iter_type("Patient"):
+        for name in p.get("name", []):
+            if len(name.get("family", "")) >= 4:
+                out.add(name["family"])
+        for ident in p.get("identifier", []):
+            if len(str(ident.get("value", ""))) >= 6:
+                out.add(str(ident["value"]))
+    return sorted(n.encode() for n in out)
+
+
+def _clinic_state(ctx: GradingContext) -> tuple[str, list[bytes]]:
+    """('new'|'old'|'none', identifiers to grep for), opening the file read-mostly."""
+    f = ctx.facts
+    path = Path(f["clinic"])
+    if not path.is_file() or not ctx.sandbox.state.get(_ISSUED + ctx.student):
+        return "none", []
+    for which in ("new", "old"):
+        try:
+            clinic = _open_clinic(path, f[f"{which}_passphrase"])
+        except (CryptoError, SandboxError):
+            continue
+        try:
+            return which, _needles(clinic)
+        finally:
+            clinic.close()
+    return "none", []
+
+
+def _enc_rotated(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "the clinic database opens with the new passphrase only, its audit trail intact"
+    which, _ = _clinic_state(ctx)
+    if which == "none":
+        return Check(
+            False,
+            "the clinic database was not collected or cannot be opened",
+            expected,
+            "privacy.clinic_database(att)",
+        )
+    if which == "old":
+        return Check(
+            False,
+            "the old passphrase still opens the database",
+            expected,
+            "sandbox.rotate_key(passphrase=...)",
+        )
+    clinic = _open_clinic(Path(f["clinic"]), f["new_passphrase"])
+    try:
+        verdict = clinic.audit.verify()
+        count = clinic.store.count("Patient")
+    finally:
+        clinic.close()
+    if not verdict.ok or count == 0:
+        return Check(False, f"after rotation: audit ok={verdict.ok}, {count} patients", expected)
+    return Check(True, f"rotated; {count} patients readable with the new key", expected)
+
+
+def _grep(path: Path, needles: list[bytes]) -> list[str]:
+    """Needles found as whole words in a file (so 'Johns' does not match 'ma.johnson').
+
+    >>> import tempfile, os
+    >>> fd, name = tempfile.mkstemp(); _ = os.write(fd, b"prac-ma.johnson Pineda,"); os.close(fd)
+    >>> _grep(Path(name), [b"Johns", b"Pineda"]); os.unlink(name)
+    ['Pineda']
+    """
+    data = path.read_bytes()
+    return [
+        n.decode()
+        for n in needles
+        if re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
+    ]
+
+
+def _enc_db_sealed(ctx: GradingContext) -> Check:
+    expected = "no patient name or identifier in the database file's raw bytes"
+    which, needles = _clinic_state(ctx)
+    if which == "none" or not needles:
+        return Check(False, "the clinic database cannot be opened", expected)
+    leaked = _grep(Path(ctx.facts["clinic"]), needles)
+    if leaked:
+        return Check(False, f"{len(leaked)} identifiers readable in the file", expected)
+    return Check(True, f"none of {len(needles)} identifiers in plaintext", expected)
+
+
+def _enc_no_plaintext(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = f"no readable copy of patient data left in {f['workspace']}"
+    which, needles = _clinic_state(ctx)
+    if which == "none" or not needles:
+        return Check(False, "the clinic database cannot be opened", expected)
+    clinic = Path(f["clinic"]).resolve()
+    leaks = []
+    for path in sorted(p for p in Path(f["workspace"]).rglob("*") if p.is_file()):
+        if path.resolve() == clinic or path.name.startswith(CLINIC_FILE + "-"):
+            continue  # the database itself (and SQLite's journal beside it) is checked above
+        if _grep(path, needles):
+            leaks.append(str(path.relative_to(f["workspace"])))
+    if leaks:
+        return Check(
+            False,
+            f"plaintext export left behind: {', '.join(leaks[:3])}",
+            expected,
+            "delete every unencrypted export once you are done with it",
+        )
+    return Check(True, "no plaintext copies", expected)
+
+
+def _enc_rotate(att: Any) -> Path:
+    f = att.facts
+    path = clinic_database(att)
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.rotate_key(passphrase=f["new_passphrase"])
+    finally:
+        clinic.close()
+    # the point: the old key no longer opens it
+    with contextlib.suppress(CryptoError):
+        _open_clinic(path, f["old_passphrase"]).close()
+    return path
+
+
+def _enc_solution(att: Any) -> None:
+    _enc_rotate(att)
+
+
+def _enc_export_left(att: Any) -> None:
+    f = att.facts
+    path = clinic_database(att)
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.login("instructor.lee").export(str(Path(f["workspace"]) / "before-rotation"))
+    finally:
+        clinic.close()
+    _enc_rotate(att)
+
+
+ENCRYPTION = register(
+    Exercise(
+        id="privacy/encryption-keys",
+        title="Encryption and keys: rotate the clinic's key",
+        topic="privacy",
+        competencies=("X.P.2",),
+        minutes=15,
+        role="admin.root",
+        summary="Open an encrypted sandbox, rotate its key, leave nothing readable without it.",
+        setup=_setup_encryption,
+        instructions=(
+            "The clinic's database is encrypted at rest (AES-256-GCM). Its passphrase "
+            "`{old_passphrase}` was in an email that leaked: rotate it to `{new_passphrase}`.\n\n"
+            "1. Collect the database: `path = privacy.clinic_database(att)` "
+            "(`from ehr_sandbox.exercises.builtin import privacy`); it lives in `{workspace}`.\n"
+            "2. Open it (`from ehr_sandbox.sandbox import Sandbox`; `Sandbox.open(path, passphrase=...)`), rotate its key "
+            "(`rotate_key(passphrase=...)`) and close it.\n"
+            "3. Verify the old passphrase no longer opens it. Anything you export to check your "
+            "work must not stay behind in `{workspace}`.\n\nThen call `att.check()`."
+        ),
+        criteria=(
+            Criterion(
+                "key rotated",
+                3,
+                _enc_rotated,
+                "A compromised key is replaced and the data re-encrypted under the new one (HIPAA 164.312(a)(2)(iv) encryption).",
+            ),
+            Criterion(
+                "nothing readable without the key",
+                1,
+                _enc_db_sealed,
+                "Encrypted data at rest is unreadable without its key (HIPAA 164.312(a)(2)(iv); breach safe harbor 164.402).",
+            ),
+            Criterion(
+                "no plaintext copies left",
+                3,
+                _enc_no_plaintext,
+                "An unencrypted copy defeats encryption at rest: a lost plaintext export is a reportable breach (HIPAA 164.402).",
+            ),
+        ),
+        hints=(
+            Hint(
+                "`Sandbox.open(path, passphrase=old)` then `.rotate_key(passphrase=new)` then `.close()`."
+            ),
+            Hint("Export only to a folder you delete afterwards (`shutil.rmtree`).", cost=1),
+        ),
+        solution=Solution(_enc_solution, description="rotate and verify; no exports left"),
+        wrong_solutions={
+            "plaintext-export": Solution(
+                _enc_export_left,
+                fails="no plaintext copies left",
+                message="plaintext export left behind",
+                description="exports NDJSON before rotating and leaves it in the workspace",
+            )
+        },
+        patients=4,
+    )
+)

@@ -1,0 +1,280 @@
+"""Catalogue item 13 of EXERCISES.md: Role policy.
+
+Defines and registers ``privacy/role-policy`` (section "Privacy and access control").
+The package ``__init__`` imports the exercise modules in catalogue order; helpers shared
+within the section are in ``common``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ehr_sandbox.audit.events import event_username
+from ehr_sandbox.errors import ExerciseError, NotFound
+from ehr_sandbox.exercises.builtin.common import patient_label
+from ehr_sandbox.exercises.builtin.privacy.common import (
+    PRIVACY_OFFICER,
+    _entity_ref,
+    _events_after,
+    _last_seq,
+    _living_patients,
+    _of_patient,
+    submit,
+    submitted,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.registry import register
+
+# ------------------------------------------------------------------------------------------
+# 13. Role policy
+# ------------------------------------------------------------------------------------------
+ALLOWED_FRONT_DESK = ("Patient", "Appointment", "Schedule", "Slot", "Coverage")
+CLINICAL_PROBES = (
+    "Observation",
+    "Condition",
+    "Encounter",
+    "DocumentReference",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+)
+_PERMS = re.compile(r"^c?r?u?d?s?$")
+WILDCARD_ADVICE = "grant each resource type the job needs; never a wildcard grant"
+
+
+def _setup_role_policy(sandbox: Any, variant: Any) -> dict[str, Any]:
+    patients = _living_patients(sandbox)
+    with_appt = [p for p in patients if _of_patient(sandbox, "Appointment", p["id"])]
+    if not with_appt:
+        raise ExerciseError("setup: no patient with an appointment; generate a larger sandbox")
+    patient = variant.pick(with_appt, salt="patient")
+    pid = patient["id"]
+    clinical = [t for t in CLINICAL_PROBES if _of_patient(sandbox, t, pid)]
+    chosen = sorted(variant.rng().sample(clinical, min(3, len(clinical))))
+    probes = [f"Patient/{pid}", f"Appointment/{_of_patient(sandbox, 'Appointment', pid)[0]['id']}"]
+    coverage = _of_patient(sandbox, "Coverage", pid)
+    if coverage:
+        probes.append(f"Coverage/{coverage[0]['id']}")
+    probes += [f"{t}/{_of_patient(sandbox, t, pid)[0]['id']}" for t in chosen]
+    fd_user = variant.pick(["fd.smith", "fd.brown"], salt="fd")
+    return {
+        "patient_name": patient_label(patient),
+        "fd_user": fd_user,
+        "matrix_types": list(ALLOWED_FRONT_DESK) + chosen,
+        "matrix_list": ", ".join(f"`{t}`" for t in list(ALLOWED_FRONT_DESK) + chosen),
+        "clinical_types": chosen,
+        "probes": probes,
+        "probe_list": "\n".join(f"- `{r}`" for r in probes),
+        "after_event": _last_seq(sandbox),
+    }
+
+
+def _matrix(ctx: GradingContext) -> tuple[dict[str, str] | None, str]:
+    value = submitted(ctx.sandbox, "privacy/role-policy", ctx.student)
+    if not isinstance(value, dict) or not value:
+        return None, "no matrix handed in (privacy.submit(att, {type: perms}))"
+    bad = [
+        f"{k}: {v!r}"
+        for k, v in value.items()
+        if not isinstance(v, str) or not _PERMS.match(v) or not isinstance(k, str)
+    ]
+    if bad:
+        return None, f"invalid permissions {', '.join(bad)} (use letters of 'cruds' in that order)"
+    return dict(value), ""
+
+
+def _role_groups() -> dict[str, list[str]]:
+    """The role matrix's named groups of resource types (``roles.toml`` [groups])."""
+    import tomllib
+    from importlib.resources import files
+
+    data = tomllib.loads((files("ehr_sandbox.access") / "roles.toml").read_text(encoding="utf-8"))
+    return {k: list(v) for k, v in data.get("groups", {}).items()}
+
+
+def _grants(matrix: Mapping[str, str], rtype: str) -> str:
+    """What a handed-in matrix grants on a type: its own row, else any wildcard or group row.
+
+    >>> _grants({"*": "rs"}, "Observation"), _grants({"Observation": ""}, "Observation")
+    ('rs', '')
+    """
+    if rtype in matrix:
+        return matrix[rtype]
+    groups = _role_groups()
+    broad = [v for k, v in matrix.items() if "*" in k or rtype in groups.get(k, ())]
+    return "".join(sorted(set("".join(broad)), key="cruds".index)) if broad else ""
+
+
+def _role_allowed(ctx: GradingContext) -> Check:
+    expected = "read and search ('rs' at least) on " + ", ".join(ALLOWED_FRONT_DESK)
+    matrix, why = _matrix(ctx)
+    if matrix is None:
+        return Check(False, why, expected)
+    missing = [t for t in ALLOWED_FRONT_DESK if not {"r", "s"} <= set(_grants(matrix, t))]
+    if missing:
+        return Check(
+            False,
+            f"no read/search on {', '.join(missing)}",
+            expected,
+            "the front desk needs demographics, the schedule and insurance to do its job",
+        )
+    return Check(True, "demographics, schedule and coverage granted", expected)
+
+
+def _role_clinical(ctx: GradingContext) -> Check:
+    types = ctx.facts["clinical_types"]
+    expected = f"no permission at all on {', '.join(types)}"
+    matrix, why = _matrix(ctx)
+    if matrix is None:
+        return Check(False, why, expected)
+    granted = [f"{t} '{_grants(matrix, t)}'" for t in types if _grants(matrix, t)]
+    if granted:
+        return Check(
+            False,
+            f"clinical data granted: {', '.join(granted)}",
+            expected,
+            "minimum necessary: the front desk sees no clinical data",
+        )
+    return Check(True, "clinical data denied", expected)
+
+
+def _role_no_wildcard(ctx: GradingContext) -> Check:
+    from synthetic.fhir import is_resource_type
+
+    expected = "one row per FHIR resource type, no wildcard or group grants"
+    matrix, why = _matrix(ctx)
+    if matrix is None:
+        return Check(False, why, expected)
+    wild = sorted(k for k in matrix if "*" in k)
+    if wild:
+        return Check(
+            False,
+            f"wildcard grant {', '.join(repr(k) for k in wild)}",
+            expected,
+            WILDCARD_ADVICE,
+        )
+    broad = sorted(k for k in matrix if not is_resource_type(k))
+    if broad:
+        return Check(
+            False,
+            f"group or unknown type grant {', '.join(repr(k) for k in broad)}",
+            expected,
+            WILDCARD_ADVICE,
+        )
+    return Check(True, f"{len(matrix)} resource types, no wildcard", expected)
+
+
+def _role_verified(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = f"{f['fd_user']} tried each probe resource ({len(f['probes'])}) in the live sandbox"
+    tried = {
+        _entity_ref(e)
+        for e in _events_after(ctx, f["after_event"])
+        if event_username(e) == f["fd_user"]
+    }
+    missing = [r for r in f["probes"] if r not in tried]
+    if missing:
+        return Check(
+            False,
+            f"no access attempt by {f['fd_user']} on {', '.join(missing)} in the audit trail",
+            expected,
+            "test a policy by logging in as the role and trying each resource",
+        )
+    return Check(True, f"all {len(f['probes'])} probes tried as {f['fd_user']}", expected)
+
+
+def _probe_as_front_desk(att: Any) -> None:
+    fd = att.sandbox.login(att.facts["fd_user"])
+    for ref in att.facts["probes"]:
+        # denied reads look exactly like absent data
+        with contextlib.suppress(NotFound):
+            fd.read(ref)
+
+
+def _role_solution(att: Any) -> None:
+    f = att.facts
+    matrix = {t: ("crus" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]}
+    submit(att, matrix)
+    _probe_as_front_desk(att)
+
+
+def _role_wildcard(att: Any) -> None:
+    submit(att, {"*": "crus"})
+    _probe_as_front_desk(att)
+
+
+ROLE_POLICY = register(
+    Exercise(
+        id="privacy/role-policy",
+        title="Role policy: what the front desk may see",
+        topic="privacy",
+        competencies=("X.P.2", "VI.P.6"),
+        minutes=15,
+        role=PRIVACY_OFFICER,
+        summary="Fill the front desk's allow/deny matrix (minimum necessary) and test it live.",
+        setup=_setup_role_policy,
+        instructions=(
+            "A new front-desk hire, `{fd_user}`, starts today. As privacy officer, write the front "
+            "desk's access matrix: for each of {matrix_list} give the permissions the job needs, "
+            "as letters of `cruds` in that order (`''` for none). The front desk registers patients, "
+            "keeps the schedule and insurance, and sees **no clinical data**.\n\n"
+            "1. Hand the matrix in: `privacy.submit(att, {{'Patient': '...', ...}})` "
+            "(`from ehr_sandbox.exercises.builtin import privacy`).\n"
+            "2. Check it against the live policy: log in as `{fd_user}` "
+            "(`att.sandbox.login('{fd_user}')`) and try to read each of these resources of "
+            "{patient_name}'s chart — refused reads look like absent data (`NotFound`):\n"
+            "{probe_list}\n\nThen call `att.check()`."
+        ),
+        criteria=(
+            Criterion(
+                "demographics and schedule allowed",
+                2,
+                _role_allowed,
+                "Each role gets what its job needs (HIPAA 164.514(d) minimum necessary; MAERB X.P.2).",
+            ),
+            Criterion(
+                "clinical data denied",
+                3,
+                _role_clinical,
+                "Workforce members see only the PHI their job needs (HIPAA 164.514(d)(2)).",
+            ),
+            Criterion(
+                "no wildcard grants",
+                2,
+                _role_no_wildcard,
+                "A wildcard grants every type, including those added later: access must be listed type by type (HIPAA 164.308(a)(4) access management).",
+            ),
+            Criterion(
+                "policy checked as the front desk",
+                1,
+                _role_verified,
+                "A policy is verified by trying it, and the audit trail shows the test (HIPAA 164.312(b)).",
+            ),
+        ),
+        hints=(
+            Hint(
+                "PRIVACY.md's role table: front_desk may Patient, Appointment, Schedule/Slot, Coverage."
+            ),
+            Hint(
+                "Give '' (nothing) to every clinical type; 'crus' to the ones the desk works with.",
+                cost=1,
+            ),
+        ),
+        solution=Solution(
+            _role_solution, description="type-by-type matrix, probed as the front desk"
+        ),
+        wrong_solutions={
+            "wildcard": Solution(
+                _role_wildcard,
+                fails="no wildcard grants",
+                message="wildcard grant",
+                description="{'*': 'crus'}",
+            )
+        },
+        patients=8,
+    )
+)

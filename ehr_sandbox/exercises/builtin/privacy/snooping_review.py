@@ -1,0 +1,272 @@
+"""Catalogue item 19 of EXERCISES.md: Snooping review.
+
+Defines and registers ``privacy/snooping-review`` (section "Privacy and access control").
+The package ``__init__`` imports the exercise modules in catalogue order; helpers shared
+within the section are in ``common``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ehr_sandbox.audit.events import event_patient, event_username
+from ehr_sandbox.errors import AccessDenied, ExerciseError, NotFound
+from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
+from ehr_sandbox.exercises.builtin.privacy.common import (
+    FRONT_DESK,
+    PRIVACY_OFFICER,
+    _last_seq,
+    _living_patients,
+    _of_patient,
+    _seq,
+    _subtype,
+    _treated_by,
+    _users_by_practitioner,
+    submit,
+    submitted,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.registry import register
+
+# ------------------------------------------------------------------------------------------
+# 19. Snooping review
+# ------------------------------------------------------------------------------------------
+SNOOP_CANDIDATES = (
+    "fd.brown",
+    "ma.chen",
+    "ma.johnson",
+    "rn.lopez",
+    "rn.kim",
+    "billing.davis",
+    "dr.nguyen",
+    "dr.okafor",
+)
+REVIEWER_SKIP = {"ehr-sandbox", PRIVACY_OFFICER}
+
+
+def _safe_read(session: Any, ref: str) -> None:
+    with contextlib.suppress(NotFound, AccessDenied):
+        session.read(ref)
+
+
+def _todays_visit(sandbox: Any, template: Mapping[str, Any], hour: int) -> dict[str, Any]:
+    """A booked Appointment on the reference date, copied from one of the patient's own."""
+    start = datetime.fromisoformat(str(template["start"]))
+    day = sandbox.reference_date
+    start = start.replace(year=day.year, month=day.month, day=day.day, hour=hour, minute=0)
+    appt = copy.deepcopy(dict(template))
+    for key in ("id", "meta", "text", "cancelationReason"):
+        appt.pop(key, None)
+    length = datetime.fromisoformat(str(template["end"])) - datetime.fromisoformat(
+        str(template["start"])
+    )
+    appt.update(status="booked", start=start.isoformat(), end=(start + length).isoformat())
+    return sandbox.system_session().create(appt)
+
+
+def _setup_snooping(sandbox: Any, variant: Any) -> dict[str, Any]:
+    by_prac = _users_by_practitioner(sandbox)
+    options = []
+    for p in _living_patients(sandbox):
+        appts = [a for a in _of_patient(sandbox, "Appointment", p["id"]) if a.get("end")]
+        if appts:
+            options.append((p["id"], appts[-1]))
+    if not options:
+        raise ExerciseError("setup: no patient with an appointment; generate a larger sandbox")
+    pid, template = variant.pick(options, salt="vip")
+    # Setup makes the VIP's visit today so the care team is a fact of the record.
+    appt = _todays_visit(sandbox, template, variant.rng().randint(8, 15))
+    vip = sandbox.store.read("Patient", pid)
+    care = {FRONT_DESK}
+    gp = ref_id((vip.get("generalPractitioner") or [{}])[0])
+    if gp in by_prac:
+        care.add(by_prac[gp])
+    for part in appt.get("participant", []):
+        ref = (part.get("actor") or {}).get("reference", "")
+        if ref.startswith("Practitioner/") and ref.split("/")[1] in by_prac:
+            care.add(by_prac[ref.split("/")[1]])
+    rng = variant.rng()
+    pool = [u for u in SNOOP_CANDIDATES if u not in care]
+    snoopers = sorted(rng.sample(pool, 3))
+    start = _last_seq(sandbox)
+    actions: list[tuple[str, str]] = []
+    for user in sorted(care):
+        actions.append((user, f"Patient/{pid}"))
+    obs = _of_patient(sandbox, "Observation", pid)
+    if obs:
+        actions += [(u, f"Observation/{obs[-1]['id']}") for u in sorted(care) if u != FRONT_DESK]
+    actions.append((FRONT_DESK, f"Appointment/{appt['id']}"))
+    for user in snoopers:
+        actions.append((user, f"Patient/{pid}"))
+        mine = sorted(_treated_by(sandbox, user) - {pid})
+        if user in ("fd.brown", "billing.davis"):
+            mine = sorted({p for p, _ in options} - {pid})
+        if mine:
+            actions.append((user, f"Patient/{rng.choice(mine)}"))  # legitimate work, not snooping
+    rng.shuffle(actions)
+    sessions = {u: sandbox.login(u) for u in sorted({u for u, _ in actions})}
+    for user, ref in actions:
+        _safe_read(sessions[user], ref)
+    return {
+        "vip_id": pid,
+        "vip_name": patient_label(vip),
+        "care_team": sorted(care),
+        "care_list": ", ".join(f"`{u}`" for u in sorted(care)),
+        "from_event": start + 1,
+        "to_event": _last_seq(sandbox),
+    }
+
+
+def _snoop_truth(ctx: GradingContext) -> set[str]:
+    f = ctx.facts
+    return {
+        str(e["id"])
+        for e in ctx.audit_events(patient=f["vip_id"])
+        if f["from_event"] <= _seq(e) <= f["to_event"]
+        and event_username(e) not in set(f["care_team"]) | REVIEWER_SKIP
+    }
+
+
+def _flagged(ctx: GradingContext) -> tuple[set[str] | None, str]:
+    value = submitted(ctx.sandbox, "privacy/snooping-review", ctx.student)
+    if not isinstance(value, list):
+        return None, "no list of flagged event ids handed in (privacy.submit(att, [ids]))"
+    return {str(v) for v in value}, ""
+
+
+def _snoop_recall(ctx: GradingContext) -> Check:
+    truth = _snoop_truth(ctx)
+    expected = f"all {len(truth)} curiosity look-ups flagged (recall 1.00)"
+    flagged, why = _flagged(ctx)
+    if flagged is None:
+        return Check(False, why, expected)
+    hit = flagged & truth
+    recall = len(hit) / len(truth) if truth else 1.0
+    if recall < 1:
+        return Check(
+            False,
+            f"recall {recall:.2f}: missed events {', '.join(sorted(truth - flagged, key=int))}",
+            expected,
+            "every access outside the care team needs a reason; flag the ones without",
+        )
+    return Check(True, f"recall 1.00 ({len(hit)} of {len(truth)})", expected)
+
+
+def _snoop_precision(ctx: GradingContext) -> Check:
+    truth = _snoop_truth(ctx)
+    expected = "only curiosity look-ups flagged (precision 1.00)"
+    flagged, why = _flagged(ctx)
+    if flagged is None:
+        return Check(False, why, expected)
+    if not flagged:
+        return Check(False, "nothing flagged", expected)
+    wrong = flagged - truth
+    precision = len(flagged & truth) / len(flagged)
+    if wrong:
+        return Check(
+            False,
+            f"precision {precision:.2f}: flagged legitimate treatment access (events {', '.join(sorted(wrong, key=int))})",
+            expected,
+            "the care team reading its own patient's chart is the job, not snooping",
+        )
+    return Check(True, f"precision 1.00 ({len(flagged)} flagged)", expected)
+
+
+def _snoop_reviewed(ctx: GradingContext) -> Check:
+    expected = f"the audit trail read by {ctx.user.username} (the review itself is audited)"
+    reads = [
+        e
+        for e in ctx.audit_events(user=ctx.user.username)
+        if _subtype(e) == "audit-read" and str(e.get("outcome")) == "0"
+    ]
+    if not reads:
+        return Check(
+            False, "the audit trail was never read by you", expected, "att.session.audit_events()"
+        )
+    return Check(True, f"{len(reads)} audited review(s)", expected)
+
+
+def _snoop_events(att: Any) -> list[dict[str, Any]]:
+    f = att.facts
+    return [
+        e
+        for e in att.session.audit_events()
+        if f["from_event"] <= int(e["id"]) <= f["to_event"] and event_patient(e) == f["vip_id"]
+    ]
+
+
+def _snoop_solution(att: Any) -> None:
+    care = set(att.facts["care_team"])
+    submit(att, [e["id"] for e in _snoop_events(att) if event_username(e) not in care])
+
+
+def _snoop_flag_all(att: Any) -> None:
+    submit(att, [e["id"] for e in _snoop_events(att)])
+
+
+SNOOPING_REVIEW = register(
+    Exercise(
+        id="privacy/snooping-review",
+        title="Snooping review: who looked at the VIP's chart?",
+        topic="privacy",
+        competencies=("X.P.2", "XI.P.2"),
+        minutes=20,
+        role=PRIVACY_OFFICER,
+        summary="Flag the curiosity look-ups in an audit log, without flagging treatment access.",
+        setup=_setup_snooping,
+        instructions=(
+            "A local celebrity, **{vip_name}** (`Patient/{vip_id}`), has a visit today. "
+            "The care team for this visit: {care_list}. Review audit events "
+            "**{from_event}–{to_event}** (`att.session.audit_events()`; each event's `id`) and "
+            "flag every access to this patient's record by someone who had no job reason to look "
+            "(refused attempts count too).\n\n"
+            "Hand in the flagged event ids: `privacy.submit(att, ['12', '15', ...])` "
+            "(`from ehr_sandbox.exercises.builtin import privacy`), then call `att.check()`."
+        ),
+        criteria=(
+            Criterion(
+                "curiosity look-ups flagged",
+                3,
+                _snoop_recall,
+                "Regular review of access records finds workforce members who look without a need (HIPAA 164.308(a)(1)(ii)(D)).",
+            ),
+            Criterion(
+                "treatment access not flagged",
+                3,
+                _snoop_precision,
+                "Accusing staff of snooping for doing their job is itself a harm; sanctions need evidence (HIPAA 164.530(e)).",
+            ),
+            Criterion(
+                "review audited",
+                1,
+                _snoop_reviewed,
+                "Reading the audit trail is itself audited (PRIVACY.md; HIPAA 164.312(b)).",
+            ),
+        ),
+        hints=(
+            Hint(
+                "`event_patient(ev)` and `event_username(ev)` from `ehr_sandbox.audit.events` "
+                "read an event's patient and user."
+            ),
+            Hint(
+                "The same user's access to *another* patient is not about the VIP: keep only events about the VIP.",
+                cost=1,
+            ),
+        ),
+        solution=Solution(_snoop_solution, description="VIP events by users outside the care team"),
+        wrong_solutions={
+            "flag-everything": Solution(
+                _snoop_flag_all,
+                fails="treatment access not flagged",
+                message="flagged legitimate treatment access",
+                description="flags every access to the VIP, the care team's included",
+            )
+        },
+        patients=10,
+    )
+)

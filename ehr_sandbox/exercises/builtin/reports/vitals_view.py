@@ -1,0 +1,365 @@
+"""Catalogue item 12 of EXERCISES.md: Write a ViewDefinition: vitals flowsheet.
+
+Defines and registers ``reports/vitals-view`` (section "Running reports").
+The package ``__init__`` imports the exercise modules in catalogue order; helpers shared
+within the section are in ``common``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ehr_sandbox.errors import ExerciseError, SandboxError, ViewDefinitionError
+from ehr_sandbox.exercises.builtin.common import (
+    DIASTOLIC,
+    SYSTOLIC,
+    blood_pressure,
+    patient_facts,
+    ref_id,
+    visible_patients,
+)
+from ehr_sandbox.exercises.builtin.reports.common import (
+    HAND_IN,
+    LOINC,
+    MA,
+    _age_years,
+    _answer_of,
+    _practice_offset,
+    _sandbox_now,
+    _tz,
+    hand_in,
+)
+from ehr_sandbox.exercises.grading import GradingContext, codes
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.registry import register
+
+# ------------------------------------------------------------------------------------------
+# 12. Write a ViewDefinition: vitals flowsheet
+# ------------------------------------------------------------------------------------------
+VIEW_COLUMNS = ("id", "effective", "code", "value", "unit")
+VITALS_WHERE = "category.coding.where(code = 'vital-signs').exists()"
+
+
+def _value_columns(prefix: str = "") -> list[dict[str, str]]:
+    return [
+        {
+            "name": "code",
+            "path": "code.coding.where(system = 'http://loinc.org').code.first()",
+            "type": "code",
+        },
+        {"name": "value", "path": "value.ofType(Quantity).value", "type": "decimal"},
+        {"name": "unit", "path": "value.ofType(Quantity).code", "type": "code"},
+    ]
+
+
+def reference_vitals_view(patient_id: str) -> dict[str, Any]:
+    """The reference vitals flowsheet ViewDefinition for one patient (what students aim for).
+
+    One row per measured value: each vital-sign Observation's own Quantity, and one row per
+    component for panels (blood pressure), leaving out entered-in-error observations.
+
+    >>> v = reference_vitals_view("p1")
+    >>> [c["name"] for s in v["select"] for c in s.get("column", [])]
+    ['id', 'effective']
+    >>> v["where"][0]["path"]
+    "subject.reference = 'Patient/p1'"
+    """
+    return {
+        "resourceType": "ViewDefinition",
+        "name": "vitals_flowsheet",
+        "status": "active",
+        "resource": "Observation",
+        "where": [
+            {"path": f"subject.reference = 'Patient/{patient_id}'"},
+            {"path": VITALS_WHERE},
+            {"path": "status != 'entered-in-error'"},
+        ],
+        "select": [
+            {
+                "column": [
+                    {"name": "id", "path": "getResourceKey()", "type": "id"},
+                    {"name": "effective", "path": "effective.ofType(dateTime)", "type": "dateTime"},
+                ]
+            },
+            {
+                "unionAll": [
+                    {
+                        "forEach": "where(value.ofType(Quantity).exists())",
+                        "column": _value_columns(),
+                    },
+                    {"forEach": "component", "column": _value_columns()},
+                ]
+            },
+        ],
+    }
+
+
+def _setup_view(sandbox: Any, variant: Any) -> dict[str, Any]:
+    rng = variant.rng()
+    ma = sandbox.login(MA)
+    with_vitals = {
+        ref_id(o.get("subject"))
+        for o in ma.resources("Observation")
+        if "vital-signs" in codes(o.get("category"))
+    }
+    patients = [p for p in visible_patients(sandbox, MA) if p["id"] in with_vitals]
+    if not patients:
+        raise ExerciseError(
+            f"setup: no patient with vital signs that {MA} can see; generate a larger sandbox"
+        )
+    today = sandbox.reference_date.isoformat()
+    # Adult values are planted (an adult weight, a routine BP), so prefer adult patients.
+    adults = [p for p in patients if _age_years(str(p.get("birthDate") or today), today) >= 18]
+    patient = variant.pick(adults or patients, salt="patient")
+    pid = patient["id"]
+    offset = _practice_offset(sandbox)
+    taken = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
+        minutes=rng.randint(10, 50)
+    )
+    systolic, diastolic = rng.randint(108, 162), rng.randint(62, 98)
+    bp = ma.create(blood_pressure(f"Patient/{pid}", systolic, diastolic, taken.isoformat()))
+    weight = round(rng.uniform(52, 110), 1)
+    wrong = ma.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "vital-signs",
+                        }
+                    ]
+                }
+            ],
+            "code": {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "effectiveDateTime": taken.isoformat(),
+            "valueQuantity": {
+                "value": weight,
+                "unit": "kg",
+                "system": "http://unitsofmeasure.org",
+                "code": "kg",
+            },
+        }
+    )
+    ma.mark_entered_in_error(
+        f"Observation/{wrong['id']}", reason="Weight keyed in pounds as kilograms"
+    )
+    return {
+        **patient_facts(patient, "patient"),
+        "bp_id": bp["id"],
+        "systolic": systolic,
+        "diastolic": diastolic,
+        "voided_id": wrong["id"],
+        "columns": ", ".join(f"`{c}`" for c in VIEW_COLUMNS),
+    }
+
+
+def _norm_value(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        return str(Decimal(str(v)).normalize())
+    except InvalidOperation:
+        return str(v)
+
+
+def _view_rows(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[Any, ...]]:
+    return Counter(
+        (
+            str(r.get("id")),
+            str(r.get("effective")),
+            str(r.get("code")),
+            _norm_value(r.get("value")),
+            str(r.get("unit")),
+        )
+        for r in rows
+    )
+
+
+def _run_student_view(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
+    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why)."""
+    view = _answer_of(ctx, "reports/vitals-view")
+    if view is None:
+        return None, "nothing handed in"
+    if view.get("resource") != "Observation":
+        return None, f"a view over {view.get('resource')!r}"
+    try:
+        rows = ctx.session.run_view(view)
+    except (ViewDefinitionError, SandboxError) as exc:
+        return None, f"the view does not run: {exc}"
+    columns = set(rows[0]) if rows else set()
+    missing = [c for c in VIEW_COLUMNS if c not in columns]
+    if rows and missing:
+        return None, f"no column {', '.join(missing)}"
+    return rows, ""
+
+
+def _view_runs(ctx: GradingContext) -> Check:
+    expected = f"an Observation ViewDefinition that runs, with columns {', '.join(VIEW_COLUMNS)}"
+    rows, why = _run_student_view(ctx)
+    if rows is None:
+        return Check(
+            False,
+            why,
+            expected,
+            HAND_IN if why == "nothing handed in" else "check the view's JSON and FHIRPath",
+        )
+    return Check(True, f"a view giving {len(rows)} rows", expected)
+
+
+def _bp_components(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = f"rows for Observation/{f['bp_id']} with systolic (8480-6) {f['systolic']} and diastolic (8462-4) {f['diastolic']}"
+    rows, why = _run_student_view(ctx)
+    if rows is None:
+        return Check(False, why, expected)
+    mine = {
+        (str(r.get("code")), _norm_value(r.get("value")))
+        for r in rows
+        if str(r.get("id")) == f["bp_id"]
+    }
+    want = {(SYSTOLIC, _norm_value(f["systolic"])), (DIASTOLIC, _norm_value(f["diastolic"]))}
+    if want <= mine:
+        return Check(True, f"systolic {f['systolic']} and diastolic {f['diastolic']}", expected)
+    return Check(
+        False,
+        f"rows for that reading: {sorted(mine, key=str) or 'none'}",
+        expected,
+        "a blood pressure panel has no value of its own: systolic and diastolic are in Observation.component (forEach: component)",
+    )
+
+
+def _rows_match(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    want = _view_rows(ctx.session.run_view(reference_vitals_view(f["patient_id"])))
+    expected = f"the reference flowsheet's {sum(want.values())} rows for {f['patient_name']}"
+    rows, why = _run_student_view(ctx)
+    if rows is None:
+        return Check(False, why, expected)
+    got = _view_rows(rows)
+    if got == want:
+        return Check(True, f"the same {sum(got.values())} rows", expected)
+    extra, missing = got - want, want - got
+    ids_extra = {k[0] for k in extra}
+    others = {
+        ref_id(o.get("subject"))
+        for o in ctx.all("Observation")
+        if o["id"] in ids_extra and ref_id(o.get("subject")) != f["patient_id"]
+    }
+    if others:
+        advice = f"other patients' rows are in the view: filter on subject.reference = 'Patient/{f['patient_id']}'"
+    elif f["voided_id"] in ids_extra:
+        advice = "leave out entered-in-error observations (where: status != 'entered-in-error')"
+    elif missing and all(k[3] is not None for k in missing) and any(k[3] is None for k in extra):
+        advice = "values are empty: the path to a Quantity's value is value.ofType(Quantity).value"
+    else:
+        advice = "compare your rows with the vitals: one row per value and per component"
+    found = f"{sum(got.values())} rows; {sum(missing.values())} missing, {sum(extra.values())} not expected"
+    return Check(False, found, expected, advice)
+
+
+def _view_solution(att: Any) -> None:
+    hand_in(att, reference_vitals_view(att.facts["patient_id"]))
+
+
+def _view_without_components(att: Any) -> None:
+    view = reference_vitals_view(att.facts["patient_id"])
+    view["select"][1] = {"column": _value_columns()}
+    hand_in(att, view)
+
+
+def _view_all_patients(att: Any) -> None:
+    view = reference_vitals_view(att.facts["patient_id"])
+    view["where"] = view["where"][1:]
+    hand_in(att, view)
+
+
+def _view_voided_kept(att: Any) -> None:
+    view = reference_vitals_view(att.facts["patient_id"])
+    view["where"] = view["where"][:2]
+    hand_in(att, view)
+
+
+VITALS_VIEW = register(
+    Exercise(
+        id="reports/vitals-view",
+        title="Write a ViewDefinition: vitals flowsheet",
+        topic="reports",
+        competencies=("II.P.3", "I.P.1", "VI.P.6"),
+        minutes=30,
+        role=MA,
+        grader=MA,
+        summary="Write a SQL on FHIR ViewDefinition giving one patient's vital signs as flowsheet rows.",
+        setup=_setup_view,
+        instructions=(
+            "Write a **SQL on FHIR ViewDefinition** (a dict) over `Observation` that gives the vital "
+            "signs flowsheet of **{patient_name}** (MRN {patient_mrn}, `Patient/{patient_id}`).\n\n"
+            "- Columns {columns}: the observation id (`getResourceKey()`), its effective date-time, the "
+            "LOINC code, the number and its UCUM unit code.\n"
+            "- One row per measured value: an observation's own quantity, and one row per component "
+            "of a panel (a blood pressure gives a systolic and a diastolic row).\n"
+            "- Only this patient's vital-signs observations, leaving out entries marked entered-in-error.\n\n"
+            "Try it with `att.session.run_view(view)`, then hand it in:\n\n"
+            "```python\nfrom ehr_sandbox.exercises.builtin.reports import hand_in\nhand_in(att, view)\n```\n\n"
+            "Then call `att.check()`."
+        ),
+        criteria=(
+            Criterion(
+                "view runs",
+                1,
+                _view_runs,
+                "A ViewDefinition is shared and rerun by others: it must be valid and name its columns (HL7 SQL on FHIR v2).",
+            ),
+            Criterion(
+                "blood pressure components",
+                2,
+                _bp_components,
+                "A flowsheet that drops the blood pressure hides the most-watched vital sign (MAERB I.P.1, II.P.3).",
+            ),
+            Criterion(
+                "rows match the reference",
+                3,
+                _rows_match,
+                "A flowsheet shows exactly one patient's valid measurements: another patient's or a voided value on it is a charting error waiting to happen (MAERB II.P.3, X.P.3).",
+            ),
+        ),
+        hints=(
+            Hint(
+                "Start from `where`: subject, category 'vital-signs' and status; then `select` the id and effective."
+            ),
+            Hint(
+                'Use `unionAll` of two selects with the same columns: one `forEach: "where(value.ofType(Quantity).exists())"` '
+                'and one `forEach: "component"`.',
+                cost=1,
+            ),
+        ),
+        solution=Solution(_view_solution, description="the reference ViewDefinition"),
+        wrong_solutions={
+            "no-components": Solution(
+                _view_without_components,
+                fails="blood pressure components",
+                message="Observation.component",
+                description="read only the observation's own value",
+            ),
+            "all-patients": Solution(
+                _view_all_patients,
+                fails="rows match the reference",
+                message="other patients' rows",
+                description="forget the patient filter",
+            ),
+            "voided-kept": Solution(
+                _view_voided_kept,
+                fails="rows match the reference",
+                message="entered-in-error",
+                description="keep voided observations",
+            ),
+        },
+    )
+)
