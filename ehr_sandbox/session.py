@@ -25,7 +25,6 @@ from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
     NotFound,
-    ScopeError,
     ValidationError,
 )
 from ehr_sandbox.provenance import ACTIVITIES_NEEDING_REASON, build_provenance
@@ -901,4 +900,4 @@ def _without_paging(query: Any) -> Any:
     return strip() if callable(strip) else query
 
 
-__all__ = ["Session", "ScopeError", "split_ref"]
+__all__ = ["Session", "split_ref"]
