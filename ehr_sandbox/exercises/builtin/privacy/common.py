@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ehr_sandbox.access import patient_of
 from ehr_sandbox.errors import ExerciseError, ValidationError
 from ehr_sandbox.exercises.builtin.common import ref_id
 from ehr_sandbox.exercises.grading import GradingContext
@@ -131,7 +132,7 @@ def disclose(
         "recipient": recipient,
         "purpose": purpose,
         "authorization": authorization,
-        "patients": sorted({p for p in (_patient_of(r) for r in released) if p}),
+        "patients": sorted({p for p in (patient_of(r) for r in released) if p}),
         "refs": [f"{r['resourceType']}/{r['id']}" for r in released],
         "versions": [str(r.get("meta", {}).get("versionId", "")) for r in released],
     }
@@ -154,18 +155,6 @@ def accounting_of_disclosures(sandbox: Any, patient: str | None = None) -> list[
     if patient is None:
         return entries
     return [e for e in entries if patient in e.get("patients", [])]
-
-
-def _patient_of(resource: Mapping[str, Any]) -> str | None:
-    if resource.get("resourceType") == "Patient":
-        return str(resource.get("id"))
-    for key in ("subject", "patient", "beneficiary"):
-        ref = (resource.get(key) or {}).get("reference", "")
-        if isinstance(ref, str) and ref.startswith("Patient/"):
-            return ref.split("/", 1)[1]
-    if resource.get("resourceType") == "Appointment":
-        return _patient_of_appt(resource)
-    return None
 
 
 def _refs_in(node: Any) -> set[str]:
@@ -218,7 +207,7 @@ def _users_by_practitioner(sandbox: Any) -> dict[str, str]:
 
 def _of_patient(sandbox: Any, rtype: str, pid: str) -> list[dict[str, Any]]:
     """Resources of a type about a patient (store order, deterministic)."""
-    out = [r for r in sandbox.store.iter_type(rtype) if _patient_of(r) == pid]
+    out = [r for r in sandbox.store.iter_type(rtype) if patient_of(r) == pid]
     return sorted(out, key=lambda r: r["id"])
 
 
@@ -263,11 +252,3 @@ def _reads_logged(ctx: GradingContext, entry: Mapping[str, Any], after: int = 0)
         if _seq(e) > after and str(e.get("outcome")) == "0"
     }
     return [r for r in entry.get("refs", []) if r not in read]
-
-
-def _patient_of_appt(appt: Mapping[str, Any]) -> str | None:
-    for part in appt.get("participant", []):
-        ref = (part.get("actor") or {}).get("reference", "")
-        if ref.startswith("Patient/"):
-            return ref.split("/", 1)[1]
-    return None

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from ehr_sandbox.access import patient_of
 from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
@@ -19,7 +20,6 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     BILLING,
     _living_patients,
     _of_patient,
-    _patient_of,
     _payer_of,
     _refs_in,
 )
@@ -111,7 +111,7 @@ def _restriction_recorded(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = f"Encounter/{f['self_pay_id']}"
     expected = f"an active Consent for {f['patient_name']} denying purpose HPAYMT for data related to {want}"
-    found = [c for c in ctx.all("Consent") if _patient_of(c) == f["patient_id"]]
+    found = [c for c in ctx.all("Consent") if patient_of(c) == f["patient_id"]]
     if not found:
         return Check(
             False,
