@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from exercise_checks import AttemptCache, check_reference_and_wrong_solutions
 
 from ehr_sandbox import exercises
 from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
@@ -32,15 +33,7 @@ PRIVACY_IDS = [
 # Types the eight exercises write; reset must bring every one of them back exactly.
 TOUCHED = ("Consent", "Claim", "Organization", "Encounter", "Provenance")
 
-_STARTED: dict[tuple[str, str], exercises.Attempt] = {}
-
-
-def _attempt(exercise_id: str, student: str) -> exercises.Attempt:
-    """One attempt per (exercise, student) for the module: generating sandboxes is the slow part."""
-    key = (exercise_id, student)
-    if key not in _STARTED:
-        _STARTED[key] = exercises.start(exercise_id, student)
-    return _STARTED[key]
+_attempt = AttemptCache()
 
 
 def _state(att: exercises.Attempt) -> dict[str, object]:
@@ -62,7 +55,7 @@ def _clean_workspaces():
     """The encryption and research exercises write files under the temp dir: remove them."""
     yield
     base = Path(tempfile.gettempdir()) / "ehr-sandbox-exercises"
-    for att in _STARTED.values():
+    for att in _attempt.started.values():
         if "workspace" in att.facts:
             shutil.rmtree(att.facts["workspace"], ignore_errors=True)
         shutil.rmtree(base / f"research-{att.variant.seed:016x}", ignore_errors=True)
@@ -80,30 +73,7 @@ def test_the_eight_privacy_exercises_are_catalogued():
 @pytest.mark.parametrize("student", STUDENTS)
 @pytest.mark.parametrize("exercise_id", PRIVACY_IDS)
 def test_reference_and_wrong_solutions(exercise_id: str, student: str):
-    att = _attempt(exercise_id, student)
-    att.reset()
-    ex = att.exercise
-    before = len(att.results)
-    start_state = _state(att)
-    assert not att.check().passed, "doing nothing must not pass"
-
-    att.reset()
-    assert _state(att) == start_state
-    ex.solution.apply(att)
-    result = att.check()
-    assert result.passed, result.feedback
-    assert result.score == result.max_score == ex.max_score
-
-    for name, wrong in ex.wrong_solutions.items():
-        att.reset()
-        assert _state(att) == start_state
-        wrong.apply(att)
-        result = att.check()
-        failed = result.criterion(wrong.fails)
-        assert not result.passed, f"{name}: {result.feedback}"
-        assert not failed.passed, f"{name}: {result.feedback}"
-        assert wrong.message in failed.feedback, f"{name}: {failed.feedback}"
-    assert len(att.results) == before + 2 + len(ex.wrong_solutions)
+    check_reference_and_wrong_solutions(_attempt(exercise_id, student), _state)
 
 
 @pytest.mark.parametrize("exercise_id", PRIVACY_IDS)

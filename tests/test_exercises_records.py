@@ -8,6 +8,7 @@ exactly, and two students get different variants.
 from __future__ import annotations
 
 import pytest
+from exercise_checks import AttemptCache, check_reference_and_wrong_solutions
 
 from ehr_sandbox import exercises
 
@@ -38,44 +39,13 @@ def test_the_six_record_exercises_are_catalogued():
         assert ex.competencies and ex.hints and ex.minutes > 0
 
 
-_STARTED: dict[tuple[str, str], object] = {}
-
-
-def _attempt(exercise_id: str, student: str):
-    """One attempt per (exercise, student) for the module: generating sandboxes is the slow part."""
-    key = (exercise_id, student)
-    if key not in _STARTED:
-        _STARTED[key] = exercises.start(exercise_id, student)
-    return _STARTED[key]
+_attempt = AttemptCache()
 
 
 @pytest.mark.parametrize("student", STUDENTS)
 @pytest.mark.parametrize("exercise_id", RECORD_IDS)
 def test_reference_and_wrong_solutions(exercise_id: str, student: str):
-    att = _attempt(exercise_id, student)
-    att.reset()
-    before = len(att.results)
-    ex = att.exercise
-    start_state = _state(att)
-    assert not att.check().passed, "doing nothing must not pass"
-
-    att.reset()
-    assert _state(att) == start_state
-    ex.solution.apply(att)
-    result = att.check()
-    assert result.passed, result.feedback
-    assert result.score == result.max_score == ex.max_score
-
-    for name, wrong in ex.wrong_solutions.items():
-        att.reset()
-        assert _state(att) == start_state
-        wrong.apply(att)
-        result = att.check()
-        failed = result.criterion(wrong.fails)
-        assert not result.passed, f"{name}: {result.feedback}"
-        assert not failed.passed, f"{name}: {result.feedback}"
-        assert wrong.message in failed.feedback, f"{name}: {failed.feedback}"
-    assert len(att.results) == before + 2 + len(ex.wrong_solutions)
+    check_reference_and_wrong_solutions(_attempt(exercise_id, student), _state)
 
 
 @pytest.mark.parametrize("exercise_id", RECORD_IDS)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from exercise_checks import AttemptCache, check_reference_and_wrong_solutions
 
 import ehr_sandbox.exercises.builtin.reports as rx
 from ehr_sandbox import exercises
@@ -30,15 +31,7 @@ REPORT_IDS = [
     "reports/vitals-view",
 ]
 
-_STARTED: dict[tuple[str, str], object] = {}
-
-
-def _attempt(exercise_id: str, student: str):
-    """One attempt per (exercise, student) for the module: generating sandboxes is the slow part."""
-    key = (exercise_id, student)
-    if key not in _STARTED:
-        _STARTED[key] = exercises.start(exercise_id, student)
-    return _STARTED[key]
+_attempt = AttemptCache()
 
 
 def _student_with(exercise_id: str, salt: str, options: list[str], wanted: str) -> str:
@@ -48,26 +41,6 @@ def _student_with(exercise_id: str, salt: str, options: list[str], wanted: str) 
         if Variant.of(DEFAULT_SALT, student, exercise_id).pick(options, salt=salt) == wanted:
             return student
     raise AssertionError(f"no student gets {wanted} in 60 tries")
-
-
-def _check_all_solutions(att) -> None:
-    ex = att.exercise
-    att.reset()
-    assert not att.check().passed, "handing in nothing must not pass"
-    att.reset()
-    ex.solution.apply(att)
-    result = att.check()
-    assert result.passed, result.feedback
-    assert result.score == result.max_score == ex.max_score
-    for name, wrong in ex.wrong_solutions.items():
-        att.reset()
-        wrong.apply(att)
-        result = att.check()
-        failed = result.criterion(wrong.fails)
-        assert not result.passed, f"{name}: {result.feedback}"
-        assert not failed.passed, f"{name}: {result.feedback}"
-        assert wrong.message in failed.feedback, f"{name}: {failed.feedback}"
-        assert "Why it matters" in failed.feedback and "expected" in failed.feedback
 
 
 def test_the_six_report_exercises_are_catalogued():
@@ -82,10 +55,7 @@ def test_the_six_report_exercises_are_catalogued():
 @pytest.mark.parametrize("student", STUDENTS)
 @pytest.mark.parametrize("exercise_id", REPORT_IDS)
 def test_reference_and_wrong_solutions(exercise_id: str, student: str):
-    att = _attempt(exercise_id, student)
-    before = len(att.results)
-    _check_all_solutions(att)
-    assert len(att.results) == before + 2 + len(att.exercise.wrong_solutions)
+    check_reference_and_wrong_solutions(_attempt(exercise_id, student))
 
 
 @pytest.mark.parametrize("exercise_id", REPORT_IDS)
@@ -188,7 +158,7 @@ def test_both_immunization_series_grade(series: str):
     student = _student_with(ex_id, "series", sorted(rx.SERIES), series)
     att = exercises.start(ex_id, student)
     assert att.facts["series"] == series and series in att.instructions
-    _check_all_solutions(att)
+    check_reference_and_wrong_solutions(att)
 
 
 def test_billing_day_has_adjustments_so_the_mistake_shows():
@@ -219,7 +189,7 @@ def test_both_quality_measures_grade_and_the_trap_flips_the_planted_patient(meas
     else:
         assert inside > 9 >= after
         assert planted[0]["poor_control"] is True
-    _check_all_solutions(att)
+    check_reference_and_wrong_solutions(att)
 
 
 def test_access_report_lists_the_planted_look_ups():
