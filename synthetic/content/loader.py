@@ -84,8 +84,8 @@ def _load(root: Path) -> Content:
         )
     meta = read_toml(root, "content.toml")
     codes = {key: read_code_set(root, key) for key in CODE_SETS}
-    conditions = _read_conditions(root)
-    populations = _read_populations(root)
+    conditions = _read_folder(root, "conditions", ConditionModule, "module")
+    populations = _read_folder(root, "populations", Population, "population")
     fees_doc = read_toml(root, "fees.toml")
     fee_list = _validate_list(Fee, fees_doc, "fees.toml", "fee")
     fees: dict[str, Fee] = {}
@@ -244,34 +244,20 @@ def read_code_set(root: Path, key: str) -> CodeSet:
     )
 
 
-def _read_conditions(root: Path) -> dict[str, ConditionModule]:
-    modules: dict[str, ConditionModule] = {}
-    for relative in _toml_files(root, "conditions"):
-        module = _validate(ConditionModule, read_toml(root, relative), relative, "")
-        _check_stem(module.id, relative)
-        if module.id in modules:
+def _read_folder(root: Path, folder: str, model: type[M], kind: str) -> dict[str, M]:
+    """One model per TOML file in ``folder``, keyed by its ``id`` (which must match the file)."""
+    items: dict[str, M] = {}
+    for relative in _toml_files(root, folder):
+        item = _validate(model, read_toml(root, relative), relative, "")
+        _check_stem(item.id, relative)
+        if item.id in items:
             raise ContentError(
-                f"expected a unique module id, found {module.id!r} in two files",
+                f"expected a unique {kind} id, found {item.id!r} in two files",
                 file=relative,
                 key="id",
             )
-        modules[module.id] = module
-    return modules
-
-
-def _read_populations(root: Path) -> dict[str, Population]:
-    populations: dict[str, Population] = {}
-    for relative in _toml_files(root, "populations"):
-        pop = _validate(Population, read_toml(root, relative), relative, "")
-        _check_stem(pop.id, relative)
-        if pop.id in populations:
-            raise ContentError(
-                f"expected a unique population id, found {pop.id!r} in two files",
-                file=relative,
-                key="id",
-            )
-        populations[pop.id] = pop
-    return populations
+        items[item.id] = item
+    return items
 
 
 def _check_stem(ident: str, relative: str) -> None:
