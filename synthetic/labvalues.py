@@ -109,7 +109,7 @@ def lab_values(
         if effect is not None:
             c, (diag, follow, _) = effect
             dx = prof.diagnoses.get(c.key)
-            dist = diag if dx is None or dx.onset == day else follow
+            dist = diag if dx is None or dx.recorded == day else follow
         if dist is None:
             dist = t.dist.get(sex) or t.dist["any"]
         val = dist.draw(rng)

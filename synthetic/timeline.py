@@ -152,7 +152,14 @@ def poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
-def wellness_days(rng: random.Random, birth: int, start: int, end: int, attend: float) -> list[int]:
+def wellness_days(
+    rng: random.Random,
+    birth: int,
+    start: int,
+    end: int,
+    attend: float,
+    child_attend: float = 0.93,
+) -> list[int]:
     """Well-child visits by schedule, then yearly adult check-ups attended with ``attend``.
 
     >>> days = wellness_days(random.Random(1), 0, 0, 800, 1.0)
@@ -162,7 +169,7 @@ def wellness_days(rng: random.Random, birth: int, start: int, end: int, attend: 
     out: list[int] = []
     for age in CHILD_WELLNESS_DAYS:
         day = birth + age + (rng.randrange(10) if age > 30 else 0)
-        if start <= day < end and rng.random() < (0.93 if age < 1100 else attend + 0.1):
+        if start <= day < end and rng.random() < (child_attend if age < 1100 else attend + 0.1):
             out.append(day)
     adult_from = birth + int(18 * 365.25)
     day = max(start, adult_from) + rng.randrange(365)

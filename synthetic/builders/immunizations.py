@@ -37,6 +37,7 @@ def immunization(
     site: dict[str, Any],
     performer: str,
     dose_number: int,
+    manufacturer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A completed Immunization given at the current encounter.
 
@@ -47,7 +48,7 @@ def immunization(
     """
     rng = ctx.rng
     lot = f"{rng.choice(_LOT_LETTERS)}{rng.choice(_LOT_LETTERS)}{rng.randrange(1000, 10000)}"
-    return {
+    imm: dict[str, Any] = {
         "resourceType": "Immunization",
         "id": ctx.new_id("imm"),
         "meta": meta("Immunization"),
@@ -57,6 +58,10 @@ def immunization(
         "encounter": ctx.encounter,
         "occurrenceDateTime": ctx.when,
         "primarySource": True,
+    }
+    if manufacturer is not None:
+        imm["manufacturer"] = manufacturer
+    imm |= {
         "lotNumber": lot,
         "expirationDate": iso_date(ctx.day + 120 + rng.randrange(400)),
         "site": site,
@@ -64,3 +69,4 @@ def immunization(
         "performer": [{"function": _ADMIN[0], "actor": {"reference": performer}}],
         "protocolApplied": [{"doseNumberPositiveInt": dose_number}],
     }
+    return imm

@@ -8,7 +8,8 @@ scenario folder is a full copy with the same layout)::
     conditions/*.toml     one condition module per file
     populations/*.toml    one population preset per file
     allergies.toml  vitals.toml  labs.toml  immunizations.toml  fees.toml  prevalence.toml
-    social.toml  staff.toml  sensitivity.toml  practice.toml
+    social.toml  staff.toml  sensitivity.toml  practice.toml  rules.toml
+    growth/cdc2000_lms.csv  CDC 2000 growth LMS tables
 
 Any problem raises :class:`~synthetic.errors.ContentError` naming the file (relative to the
 folder), the key (dotted, list entries by id where they have one) or CSV line, and what was
@@ -38,6 +39,7 @@ from synthetic.content.models import (
     Content,
     Fee,
     Population,
+    StaffMember,
     split_ref,
 )
 from synthetic.errors import ContentError
@@ -137,6 +139,15 @@ def _load(root: Path) -> Content:
         read_toml(root, "practice.toml"),
         "practice.toml",
         "",
+    )
+    staff_doc = read_toml(root, "staff.toml")
+    raw["specialists"] = (
+        _validate_list(StaffMember, staff_doc, "staff.toml", "specialist")
+        if "specialist" in staff_doc
+        else []
+    )
+    raw["rules"] = _validate(
+        Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
     )
     content = Content.model_validate(raw)
     check_references(content)
@@ -638,7 +649,7 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 key=f"payers[{payer.id}].age_max",
             )
     seen: set[str] = set()
-    for member in content.staff:
+    for member in (*content.staff, *content.specialists):
         if member.username in seen:
             raise ContentError(
                 f"expected unique usernames, found {member.username!r} twice",
