@@ -70,13 +70,13 @@ class Profile:
     allergies: list[tuple[AllergyDefC, int]] = field(default_factory=list)
 
     def has(self, key: str, day: int) -> bool:
-        """True when the patient has been diagnosed with ``key`` on or before ``day``.
+        """True when ``key`` is in the chart (recorded) on ``day`` and not yet over.
 
         >>> Profile().has("x", 0)
         False
         """
         d = self.diagnoses.get(key)
-        return d is not None and d.onset <= day < d.until
+        return d is not None and d.recorded <= day < d.until
 
     def conflicts(self) -> frozenset[str]:
         """RxNorm codes the patient's allergies rule out.

@@ -38,6 +38,7 @@ def immunization(
     performer: str,
     dose_number: int,
     manufacturer: dict[str, Any] | None = None,
+    series: str | None = None,
 ) -> dict[str, Any]:
     """A completed Immunization given at the current encounter.
 
@@ -67,6 +68,10 @@ def immunization(
         "site": site,
         "route": route,
         "performer": [{"function": _ADMIN[0], "actor": {"reference": performer}}],
-        "protocolApplied": [{"doseNumberPositiveInt": dose_number}],
+        "protocolApplied": [
+            {"series": series, "doseNumberPositiveInt": dose_number}
+            if series
+            else {"doseNumberPositiveInt": dose_number}
+        ],
     }
     return imm

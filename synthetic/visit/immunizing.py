@@ -128,6 +128,7 @@ class Immunizing:
                 performer=vs.ma_ref,
                 dose_number=dose,
                 manufacturer=product["manufacturer"],
+                series=vac.display,
             )
         )
         st.doses[vac.key] = dose
