@@ -380,11 +380,18 @@ class Engine:
             ):
                 t.add(od(d), "wellness")
         for key, dx in prof.diagnoses.items():
+            if dx.recorded != dx.onset and not dx.condition.requires:
+                # conditions older than the records are charted at a visit already planned
+                near = t.nearest(dx.recorded, 2 * rates.follow_up_merge_days)
+                if near is not None:
+                    dx.recorded = near
             t.add(od(dx.recorded), "diagnosis", new=(key,))
             for d in follow_up_days(
                 rng, dx.recorded, end, dx.condition.follow_up_days, rates.follow_up_attendance
             ):
-                t.add(od(d), "follow-up", conditions=(key,))
+                # several chronic conditions are reviewed at one visit when visits fall close
+                near = t.nearest(d, rates.follow_up_merge_days)
+                t.add(near if near is not None else od(d), "follow-up", conditions=(key,))
             # drug monitoring more often than follow-up (warfarin -> INR every few weeks)
             for codes, _panel, every in self.rules.monitoring:
                 if every < dx.condition.follow_up_days and any(d.key in codes for d in dx.drugs):

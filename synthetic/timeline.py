@@ -127,6 +127,18 @@ class Timeline:
         """
         return any(abs(d - day) <= days for d in self._by_day)
 
+    def nearest(self, day: int, days: int) -> int | None:
+        """The day of the visit closest to ``day`` within ``days`` (None when there is none).
+
+        >>> t = Timeline(0, 100); _ = t.add(50, "acute"); t.nearest(45, 7), t.nearest(30, 7)
+        (50, None)
+        """
+        best = None
+        for d in self._by_day:
+            if abs(d - day) <= days and (best is None or abs(d - day) < abs(best - day)):
+                best = d
+        return best
+
     def visits(self) -> list[Visit]:
         """Visits in day order.
 

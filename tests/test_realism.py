@@ -5,23 +5,22 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import date
-from functools import cache
 from typing import Any
 
 import pytest
+from realism_sample import N_DEFAULT, default_sample
 
 import synthetic
 from synthetic.content import load_content
 
 REF = date(2026, 1, 1)
 REF_ISO = REF.isoformat()
-N_SAMPLE = 1000
-pytestmark = pytest.mark.slow
+N_SAMPLE = N_DEFAULT
+pytestmark = [pytest.mark.slow, pytest.mark.realism]
 
 
-@cache
 def sample() -> list[synthetic.PatientRecord]:
-    return list(synthetic.generate(N_SAMPLE, seed=21, years=3, reference_date=REF))
+    return default_sample()  # generated once per session, shared with test_realism_rules
 
 
 def by_key(rec: synthetic.PatientRecord) -> dict[str, dict[str, Any]]:

@@ -251,6 +251,7 @@ class EngineRates(_Strict):
     procedure_at_follow_up: float = 0.25
     febrile_acute_share: float = 0.35
     childhood_vaccine_at_sick_visit: float = 0.3
+    follow_up_merge_days: int = 30
     specimen_receipt_minutes: list[int] = Field(default_factory=lambda: [20, 240])
     source: str = ""
 

@@ -40,6 +40,8 @@ class Measuring:
                 self.observation(ctx, rng, st, loinc, vs.age, sex, vs.effects)
         if v.specialty or (eng.preset.observations and not v.wellness):
             for loinc in eng.preset.observations:
+                if loinc in eng.measures.last_loincs:
+                    continue  # already measured with the vital signs (head circumference)
                 self.observation(ctx, rng, st, loinc, vs.age, sex, vs.effects)
         if vs.preg is not None:
             self.prenatal(ctx, rng, vs.preg, v.week)
