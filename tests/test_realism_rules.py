@@ -266,7 +266,11 @@ def test_infants_follow_the_cdc_growth_reference() -> None:
     n: Counter[str] = Counter()
     for _, rec in every_record():
         sex = rec.patient["gender"]
-        for loinc, table in (("8302-2", "length"), ("29463-7", "weight_infant"), ("9843-4", "head")):
+        for loinc, table in (
+            ("8302-2", "length"),
+            ("29463-7", "weight_infant"),
+            ("9843-4", "head"),
+        ):
             for when, value in _measures(rec, loinc):
                 months = age_days(rec, when) / 30.4375
                 if 2 <= months <= 12:
@@ -483,7 +487,9 @@ def test_ob_gyn_pap_smears_follow_uspstf_and_a1c_means_diabetes() -> None:
     sc = next(s for s in c.rules.screening if s.id == "cervical_cytology")
     code = sc.ref.split("|")[1]
     diabetes_codes = {
-        c.conditions[k].icd10 for k in ("type2_diabetes", "gestational_diabetes") if k in c.conditions
+        c.conditions[k].icd10
+        for k in ("type2_diabetes", "gestational_diabetes")
+        if k in c.conditions
     }
     paps = bad = 0
     for rec in preset_sample("ob-gyn"):
@@ -497,7 +503,9 @@ def test_ob_gyn_pap_smears_follow_uspstf_and_a1c_means_diabetes() -> None:
             bad += not sc.age_min <= age_years(rec, d) < sc.age_max + 1
         for d0, d1 in zip(dates, dates[1:], strict=False):
             bad += day(d1) - day(d0) < sc.every_years * 365.25 - 31
-        diabetic = any(code_of(x["code"], ICD10) in diabetes_codes for x in rec.by_type("Condition"))
+        diabetic = any(
+            code_of(x["code"], ICD10) in diabetes_codes for x in rec.by_type("Condition")
+        )
         for o in rec.by_type("Observation"):
             if code_of(o["code"], LOINC) == "4548-4" and o["valueQuantity"]["value"] >= 6.5:
                 bad += not diabetic
