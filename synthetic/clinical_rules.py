@@ -233,7 +233,10 @@ def compile_rules(content: Any) -> CompiledRules:
     out.trimester = {t.unspecified: t for t in r.trimester_code}
     out.claim_edits = [(e.prefix, e.when_prefix) for e in r.claim_edit]
     out.payer = r.payer_rules
-    out.screenings = list(r.screening)
+    # USPSTF procedure screenings of wellness.toml that name their claim diagnosis
+    out.screenings = [
+        sc for sc in content.wellness.screenings if sc.kind == "procedure" and sc.icd10
+    ]
     out.pregnancy = r.pregnancy
     out.growth = r.growth
     out.awareness = r.awareness

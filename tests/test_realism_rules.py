@@ -484,7 +484,7 @@ def test_ob_gyn_pregnancies_vary_in_length_and_outcome_with_tdap() -> None:
 
 def test_ob_gyn_pap_smears_follow_uspstf_and_a1c_means_diabetes() -> None:
     c = content()
-    sc = next(s for s in c.rules.screening if s.id == "cervical_cytology")
+    sc = next(s for s in c.wellness.screenings if s.id == "cervical_cytology")
     code = sc.ref.split("|")[1]
     diabetes_codes = {
         c.conditions[k].icd10

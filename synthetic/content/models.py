@@ -1189,6 +1189,10 @@ class Screening(Strict):
     only_with: list[str] = Field(
         default_factory=list, description="only for patients with one of these modules (risk-based)"
     )
+    icd10: str = Field(
+        default="", description="claim diagnosis; procedure screenings with one are generated"
+    )
+    uptake: float = Field(default=1.0, ge=0, le=1, description="share screened when due")
     source: str = ""
 
 

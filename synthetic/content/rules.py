@@ -171,24 +171,6 @@ class PayerRules(_Strict):
     source: str = ""
 
 
-class Screening(_Strict):
-    """A periodic screening procedure (USPSTF).
-
-    >>> Screening(id="pap", ref="hcpcs|Q0091", icd10="Z12.4", age_min=21, age_max=65, every_years=3).sex
-    'any'
-    """
-
-    id: str
-    ref: str
-    icd10: str
-    sex: str = "any"
-    age_min: float
-    age_max: float
-    every_years: float
-    uptake: float = Field(default=1.0, ge=0, le=1)
-    source: str = ""
-
-
 class PregnancyRules(_Strict):
     """Pregnancy length and outcome, Tdap window, plausible ages.
 
@@ -315,7 +297,6 @@ class Rules(_Strict):
     trimester_code: list[TrimesterCode] = Field(default_factory=list)
     claim_edit: list[ClaimEdit] = Field(default_factory=list)
     payer_rules: PayerRules | None = None
-    screening: list[Screening] = Field(default_factory=list)
     pregnancy: PregnancyRules | None = None
     growth: GrowthRules = Field(default_factory=GrowthRules)
     awareness: Awareness = Field(default_factory=Awareness)
