@@ -812,6 +812,85 @@ class Session:
         self._audit(action="R", interaction="audit-read", outcome="0", query="AuditEvent")
         return self.sandbox.audit.events()
 
+    def audit_action(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an action that is not a resource write (a disclosure, a hand-in, a hint, a
+        rights change) in the tamper-evident audit trail, as this user.
+
+        ``kind`` is a lower-case name such as ``disclose``; RESTful interaction names (read,
+        create, ...) are refused so that an action cannot pose as a read or a write.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("ma.garcia").audit_action("disclose", detail='{"recipient": "Organization/x"}')
+        >>> sb.audit.events()[-1]["outcomeDesc"]
+        '{"recipient": "Organization/x"}'
+        >>> sb.login("ma.garcia").audit_action("read")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction (found 'read')
+        """
+        from ehr_sandbox.audit.events import RESTFUL_CODES
+
+        if (
+            not isinstance(kind, str)
+            or not kind
+            or kind in RESTFUL_CODES
+            or not all(c.islower() or c in "-" for c in kind)
+        ):
+            raise ValidationError(
+                "audit action",
+                "kind",
+                "a lower-case action name that is not a RESTful interaction",
+                found=kind,
+            )
+        pid = None
+        if patient:
+            pid = split_ref(patient)[1] if "/" in patient else patient
+        self._audit(
+            action="E",
+            interaction=kind,
+            outcome="0",
+            patient_id=pid,
+            entity_ref=ref,
+            detail=detail,
+        )
+
+    def change_mark(self) -> int:
+        """Where the record's history stands now (pass it to :meth:`changes_since` later)."""
+        return self.sandbox.store.change_mark()
+
+    def changes_since(self, mark: int, *, until: int | None = None) -> list[dict[str, Any]]:
+        """Every resource version written after ``mark`` (up to ``until``), oldest first (the system account and
+        the privacy officer only: it is the whole record's history). Graders use it to see every
+        write, including ones later "repaired".
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> s = sb.system_session(); m = s.change_mark()
+        >>> s.changes_since(m)
+        []
+        """
+        if self.user.role not in ("system", "privacy_officer"):
+            self._audit(action="R", interaction="history-system", outcome="4")
+            raise AccessDenied(
+                f"{self.user.role} may not read the whole record's history; the privacy officer can"
+            )
+        store = self.sandbox.store
+        out = []
+        for rtype, rid, vid in store.changes_since(mark, until):
+            version = store.vread(rtype, rid, vid)
+            if version is not None:
+                out.append(version)
+        self._audit(action="R", interaction="history-system", outcome="0")
+        return out
+
     def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a SQL on FHIR ViewDefinition over what this session may see."""
         from ehr_sandbox.views import run
