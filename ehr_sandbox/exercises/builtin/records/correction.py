@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
@@ -22,7 +23,6 @@ from ehr_sandbox.exercises.builtin.records.common import (
     _last_change,
     sandbox_now,
 )
-from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
