@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from ehr_sandbox.access import patient_of
+from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError, ValidationError
 from ehr_sandbox.exercises.builtin.common import ref_id
-from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 
 PRIVACY_OFFICER = "po.wilson"

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.audit.events import event_patient
+from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.exercises.builtin.common import mrn, patient_facts, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
     PRIVACY_OFFICER,
@@ -114,9 +114,7 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
     patient = variant.pick(patients, salt="patient")
     pid = patient["id"]
     result = variant.pick(
-        sorted(
-            o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid
-        ),
+        sorted(o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid),
         salt="result",
     )
     for username in rng.sample(ACCESSORS, 3):
@@ -151,7 +149,9 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
         facts=patient_facts(patient, "patient"),
         answer={
             "accesses": sorted([list(_event_key(e)) for e in before]),
-            "refused": sorted([list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]),
+            "refused": sorted(
+                [list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]
+            ),
             "phi_values": sorted(v for v in values if v),
         },
     )
@@ -227,7 +227,9 @@ def _minimum_necessary(ctx: GradingContext) -> Check:
         }
     )
     if named or leaked:
-        return Check(False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE)
+        return Check(
+            False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE
+        )
     return Check(True, f"columns {answer['columns']}", expected)
 
 
