@@ -20,6 +20,7 @@ import pytest
 from ehr_sandbox import exercises
 from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin import privacy
+from ehr_sandbox.exercises.variants import DEFAULT_SALT, Variant
 
 PRIVACY_IDS = [
     "privacy/role-policy",
@@ -41,10 +42,15 @@ def _answer(att: exercises.Attempt) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _clean_workspaces():
-    """The encryption and research exercises write files under the temp dir: remove them."""
+    """The encryption and research exercises write files under the temp dir: remove this
+    module's (only: other runs may be using theirs)."""
     yield
     base = Path(tempfile.gettempdir()) / "ehr-sandbox-exercises"
-    shutil.rmtree(base, ignore_errors=True)
+    for student in ("alice", "bob", *STUDENTS):
+        for ex_id in ("privacy/encryption-keys", "privacy/deidentification"):
+            seed = Variant.of(DEFAULT_SALT, student, ex_id).seed
+            for folder in base.glob(f"*{seed:016x}"):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_eight_privacy_exercises_are_catalogued():
