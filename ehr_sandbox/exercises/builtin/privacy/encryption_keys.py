@@ -29,6 +29,7 @@ WORDS = (
 _ISSUED = "privacy/encryption/issued|"
 CLINIC_FILE = "clinic.db"
 _MADE: dict[tuple[int, str], bytes] = {}
+_ISSUED_NEEDLES: dict[tuple[int, str], list[bytes]] = {}
 
 
 def _passphrase(rng: Any) -> str:
@@ -122,11 +123,18 @@ def _issued_needles(ctx: GradingContext) -> list[bytes]:
     key = (f["clinic_seed"], f["old_passphrase"])
     if key not in _MADE:
         return []
+    if key in _ISSUED_NEEDLES:
+        return _ISSUED_NEEDLES[key]
+    _ISSUED_NEEDLES[key] = _read_needles(_MADE[key], f["old_passphrase"])
+    return _ISSUED_NEEDLES[key]
+
+
+def _read_needles(data: bytes, passphrase: str) -> list[bytes]:
     scratch = Path(tempfile.mkdtemp(prefix="issued-"))
     try:
         copy = scratch / CLINIC_FILE
-        copy.write_bytes(_MADE[key])
-        clinic = _open_clinic(copy, f["old_passphrase"])
+        copy.write_bytes(data)
+        clinic = _open_clinic(copy, passphrase)
         try:
             return _needles(clinic)
         finally:
@@ -284,14 +292,15 @@ def _enc_rotate(att: Any) -> Path:
         clinic.rotate_key(passphrase=f["new_passphrase"])
     finally:
         clinic.close()
-    # the point: the old key no longer opens it
-    with contextlib.suppress(CryptoError):
-        _open_clinic(path, f["old_passphrase"]).close()
     return path
 
 
 def _enc_solution(att: Any) -> None:
-    _enc_rotate(att)
+    f = att.facts
+    path = _enc_rotate(att)
+    # the point: the old key no longer opens it
+    with contextlib.suppress(CryptoError):
+        _open_clinic(path, f["old_passphrase"]).close()
 
 
 def _enc_backup_under_old_key(att: Any) -> None:
