@@ -554,6 +554,22 @@ class Sandbox:
             reviewed_at=instant(self.clock.now()),
         )
         self.private.set("btg_review", queue)
+        import json
+
+        # the review itself is on the tamper-evident trail, not only in writable state
+        session.audit_action(
+            "btg-review",
+            patient=item["patient"],
+            detail=json.dumps(
+                {
+                    "user": item["user"],
+                    "patient": item["patient"],
+                    "started": item["started"],
+                    "appropriate": bool(appropriate),
+                    "note": str(note),
+                }
+            ),
+        )
 
     # ------------------------------------------------------------------ housekeeping
     def rotate_key(self, *, key: Any = None, passphrase: str | None = None) -> str:
