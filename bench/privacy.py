@@ -135,10 +135,10 @@ def bench_policy_read(patients: int = 30, reads: int = 3000, *, repeat: int = 3)
     ids = [
         o["id"]
         for pid in sorted(ctx.treating)
-        for o in sb.store.search("Observation", _obs_query(pid))
+        for o in sb._store.search("Observation", _obs_query(pid))
     ][:reads]
     ids = (ids * (reads // max(len(ids), 1) + 1))[:reads]
-    store, policy = sb.store, sb.policy
+    store, policy = sb._store, sb.policy
 
     def bare() -> None:
         for i in ids:

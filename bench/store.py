@@ -240,7 +240,7 @@ def bench_sandbox_generate(patients: int = 200, *, seed: int = 7) -> None:
     start = time.perf_counter()
     sb = Sandbox.generate(patients=patients, seed=seed)
     seconds = time.perf_counter() - start
-    total = sum(sb.store.count(t) for t in sb.store.types())
+    total = sum(sb._store.count(t) for t in sb._store.types())
     print(
         f"Sandbox.generate({patients}): {seconds:.1f} s, {total:,} resources "
         f"({total / seconds:,.0f} resources/s), audit events {sb.audit.count():,}"

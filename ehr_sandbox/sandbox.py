@@ -43,14 +43,14 @@ class SealedMeta:
     _INDEX = "sealed-keys"
 
     def __init__(self, store: Store, codec: Any) -> None:
-        self.store = store
+        self._store = store
         self.codec = codec
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key`` (``default`` when absent)."""
         import orjson
 
-        blob = self.store.meta_get("sealed/" + key, None)
+        blob = self._store.meta_get("sealed/" + key, None)
         if blob is None:
             return default
         return orjson.loads(self.codec.open(f"meta/{key}", bytes.fromhex(blob)))
@@ -59,16 +59,16 @@ class SealedMeta:
         """Seal and store ``value`` under ``key``."""
         import orjson
 
-        self.store.meta_set(
+        self._store.meta_set(
             "sealed/" + key, self.codec.seal(f"meta/{key}", orjson.dumps(value)).hex()
         )
-        keys = self.store.meta_get(self._INDEX, [])
+        keys = self._store.meta_get(self._INDEX, [])
         if key not in keys:
-            self.store.meta_set(self._INDEX, [*keys, key])
+            self._store.meta_set(self._INDEX, [*keys, key])
 
     def reseal(self, new_codec: Any) -> None:
         """Re-seal every value under ``new_codec`` (key rotation)."""
-        values = {k: self.get(k) for k in self.store.meta_get(self._INDEX, [])}
+        values = {k: self.get(k) for k in self._store.meta_get(self._INDEX, [])}
         self.codec = new_codec
         for k, v in values.items():
             self.set(k, v)
@@ -153,7 +153,7 @@ class Sandbox:
     ) -> None:
         from ehr_sandbox.audit import AuditTrail
 
-        self.store = store
+        self._store = store
         self.master_key = master_key
         self.codec = codec
         self.clock = clock
@@ -183,7 +183,7 @@ class Sandbox:
         """Build a ready clinic: the practice, its staff, patients with histories and this
         week's schedule. ``path=None`` keeps it in memory; ``key``/``passphrase`` encrypt it.
 
-        >>> Sandbox.generate(patients=2, seed=3).store.count("Patient")
+        >>> Sandbox.generate(patients=2, seed=3).grader_session().search("Patient").count()
         2
         """
         import synthetic
@@ -205,7 +205,7 @@ class Sandbox:
         sb._bulk_load(practice, records)
         sb.policy.forget_consents()
         sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
-        sb.store.meta_set(
+        sb._store.meta_set(
             "generated",
             {
                 "patients": patients,
@@ -229,7 +229,7 @@ class Sandbox:
     ) -> Sandbox:
         """A sandbox with no practice and no patients, e.g. to import outside data into.
 
-        >>> Sandbox.empty().store.count("Patient")
+        >>> Sandbox.empty().grader_session().search("Patient").count()
         0
         """
         ref = _parse_date(reference_date)
@@ -352,7 +352,7 @@ class Sandbox:
     def _bulk_load(self, practice: list[dict[str, Any]], records: Any, *, batch: int = 25) -> None:
         """Load generated resources through the store's bulk path, with one Provenance and
         one AuditEvent per patient (the system account did it)."""
-        store = self.store
+        store = self._store
         system = self._system_user
         practice_prov = build_provenance(
             [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
@@ -435,43 +435,110 @@ class Sandbox:
         *,
         scopes: str | None = None,
         patient: str | None = None,
-        purpose: str = "TREAT",
     ) -> Session:
         """A Session for a staff member; optional SMART ``scopes`` and ``patient`` in context.
+
+        The purpose of use comes from the role (and from break-the-glass), never from the
+        caller: there is no ``purpose=`` to claim one a Consent would let through.
 
         >>> Sandbox.generate(patients=1, seed=1).login("nobody")
         Traceback (most recent call last):
         ...
         ehr_sandbox.errors.NotFound: no user 'nobody' in this sandbox (for example: fd.brown, fd.smith, ma.chen, ma.garcia, ma.johnson, rn.kim)
         """
-        return Session(self, self.user(username), scopes=scopes, patient=patient, purpose=purpose)
+        return self._session(self.user(username), scopes=scopes, patient=patient)
 
     def login_patient(self, patient_id: str, *, scopes: str | None = None) -> Session:
         """A Session for a patient on the portal: their own record only."""
         pid = patient_id.split("/", 1)[1] if patient_id.startswith("Patient/") else patient_id
-        patient = self.store.read("Patient", pid)
+        patient = self._store.read("Patient", pid)
         if patient is None:
             raise NotFound(f"Patient/{pid} was not found")
         name = (patient.get("name") or [{}])[0]
         display = " ".join([*name.get("given", []), name.get("family", "")]).strip()
         user = User(f"patient/{pid}", "patient", display, None, pid)
-        return Session(self, user, scopes=scopes, patient=pid, purpose="PATRQT")
+        return self._session(user, scopes=scopes, patient=pid)
 
     def system_session(self, purpose: str = "HOPERAT") -> Session:
-        """The sandbox's own session (generation, import, grading). Audited like any other."""
-        return Session(self, self._system_user, purpose=purpose, interactive=False)
+        """The sandbox's own session (generation, import, grading). Audited like any other.
+
+        ``purpose`` is only checked: the system account's purpose of use is its role's
+        (HOPERAT), and no argument can change it.
+        """
+        from ehr_sandbox.access.roles import purpose_of_use
+
+        if purpose != purpose_of_use(self._system_user.role):
+            raise ValidationError(
+                "system_session",
+                "purpose",
+                f"{purpose_of_use(self._system_user.role)} (purpose of use comes from the role)",
+                found=purpose,
+            )
+        return self._session(self._system_user, interactive=False)
+
+    def grader_session(self) -> Session:
+        """The session graders and exercise setup read through: the system account's policy
+        (it sees everything, discloses nothing), every read audited as ``system``.
+
+        >>> Sandbox.generate(patients=2, seed=1, years=1).grader_session().search("Patient").count()
+        2
+        """
+        return self._session(self._system_user, interactive=False)
+
+    def exchange_session(self, requester: User, org_key: str, patient_id: str) -> Session:
+        """This organization's answer to a health-information-exchange request for one patient.
+
+        The user is ``hie:<requesting org>:<username>`` with the requester's role; its only care
+        relationship is the requested patient, so this sandbox's policy decides the rest, and
+        every read is audited here.
+        """
+        user = User(
+            f"hie:{org_key}:{requester.username}",
+            requester.role,
+            f"{requester.display} ({org_key}, via the exchange)",
+        )
+        pid = patient_id.split("/", 1)[1] if patient_id.startswith("Patient/") else patient_id
+        return self._session(user, treating=frozenset({pid}))
+
+    def treating(self, username: str) -> frozenset[str]:
+        """Ids of the patients ``username`` treats today (care team, scheduled or seen).
+
+        >>> sb = Sandbox.generate(patients=3, seed=1, years=1)
+        >>> sb.treating("dr.patel") <= {p["id"] for p in sb.grader_session().search("Patient")}
+        True
+        """
+        return self._relationships(self.user(username))
+
+    def _session(
+        self,
+        user: User,
+        *,
+        scopes: str | None = None,
+        patient: str | None = None,
+        interactive: bool = True,
+        treating: frozenset[str] | None = None,
+    ) -> Session:
+        return Session(
+            self,
+            user,
+            store=self._store,
+            scopes=scopes,
+            patient=patient,
+            interactive=interactive,
+            treating=treating,
+        )
 
     def _relationships(self, user: User) -> frozenset[str]:
         from ehr_sandbox.relationships import treating_patients
 
-        return frozenset(treating_patients(self.store, user, self.reference_date))
+        return frozenset(treating_patients(self._store, user, self.reference_date))
 
     def _consents_for(self, patient_id: str) -> list[dict[str, Any]]:
         from ehr_sandbox.search import parse
 
         if not patient_id:
             return []
-        return self.store.search(
+        return self._store.search(
             "Consent", parse("Consent", [("patient", f"Patient/{patient_id}")])
         )
 
@@ -531,16 +598,33 @@ class Sandbox:
         )
         self.private.set("btg_review", queue)
 
-    def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
-        """Break-the-glass uses awaiting review (privacy officer only)."""
-        if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
+    def _require_reviewer(self, session: Session, interaction: str) -> None:
+        from ehr_sandbox.access.roles import may
+
+        if session.sandbox is not self or not may(session.user.role, "review"):
+            self._audit_append(
+                session.user,
+                action="R" if interaction == "btg-review-queue" else "U",
+                interaction=interaction,
+                outcome="4",
+                purpose=session.context.purpose,
+                patient_id=None,
+                entity_ref=None,
+                version=None,
+                labels=[],
+                query="btg_review",
+                detail="only the privacy officer reviews break-the-glass use",
+            )
             raise AccessDenied("only the privacy officer reviews break-the-glass use")
+
+    def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
+        """Break-the-glass uses awaiting review (privacy officer only; denials are audited)."""
+        self._require_reviewer(session, "btg-review-queue")
         return [q for q in self.private.get("btg_review", []) if not q.get("reviewed")]
 
     def review_btg(self, session: Session, index: int, *, appropriate: bool, note: str) -> None:
         """Record the privacy officer's review of one break-the-glass use."""
-        if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
-            raise AccessDenied("only the privacy officer reviews break-the-glass use")
+        self._require_reviewer(session, "btg-review")
         queue = self.private.get("btg_review", [])
         pending = [i for i, q in enumerate(queue) if not q.get("reviewed")]
         if not 0 <= index < len(pending):
@@ -558,7 +642,7 @@ class Sandbox:
     # ------------------------------------------------------------------ housekeeping
     def rotate_key(self, *, key: Any = None, passphrase: str | None = None) -> str:
         """Re-encrypt every row under a new key; returns the new key id."""
-        enc = self.store.meta_get("encryption", {})
+        enc = self._store.meta_get("encryption", {})
         if not enc.get("on"):
             raise CryptoError(
                 "this sandbox is not encrypted; create it with key= or passphrase= to rotate keys"
@@ -571,12 +655,12 @@ class Sandbox:
             new = _as_master_key(key) if key is not None else MasterKey.generate()
         codec = AesGcmCodec(new, previous=[self.master_key])
         self.audit.require_valid()  # rotation never launders a tampered trail
-        with self.store.transaction():
-            self.store.rekey(codec)
+        with self._store.transaction():
+            self._store.rekey(codec)
             self.audit.rekey(codec, new)
             self.private.reseal(codec)
-            self.store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
-            self.store.meta_set(
+            self._store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
+            self._store.meta_set(
                 "encryption",
                 {
                     **enc,
@@ -591,9 +675,9 @@ class Sandbox:
 
     def copy(self) -> Sandbox:
         """An independent in-memory copy (an exercise's reset restores from one)."""
-        self.store.meta_set("clock_ticks", self.clock.ticks)
+        self._store.meta_set("clock_ticks", self.clock.ticks)
         store = Store(None, codec=self.codec)
-        self.store.connection.backup(store.connection)
+        self._store.connection.backup(store.connection)
         clock = SandboxClock(self.clock.start, self.clock.ticks)
         store._clock = clock.now  # noqa: SLF001
         return Sandbox(
@@ -612,22 +696,22 @@ class Sandbox:
         target = Path(path)
         if target.exists():
             raise ArgumentError(f"path: {target.name!r} already exists")
-        self.store.meta_set("clock_ticks", self.clock.ticks)
+        self._store.meta_set("clock_ticks", self.clock.ticks)
         dst = sqlite3.connect(str(target))
         try:
-            self.store.connection.backup(dst)
+            self._store.connection.backup(dst)
         finally:
             dst.close()
-        if not self.store.meta_get("encryption", {}).get("on"):
+        if not self._store.meta_get("encryption", {}).get("on"):
             self.master_key.to_file(Path(str(target) + KEY_SUFFIX))
 
     def close(self) -> None:
         """Flush the audit checkpoint, remember the clock, release the file."""
         try:
-            self.store.meta_set("clock_ticks", self.clock.ticks)
+            self._store.meta_set("clock_ticks", self.clock.ticks)
             self.audit.checkpoint()
         finally:
-            self.store.close()
+            self._store.close()
 
     def __enter__(self) -> Sandbox:
         return self

@@ -37,7 +37,7 @@ _attempt = AttemptCache()
 
 
 def _state(att: exercises.Attempt) -> dict[str, object]:
-    store = att.sandbox.store
+    store = att.sandbox._store
     rows: dict[str, object] = {
         t: {(r["id"], r["meta"]["versionId"]) for r in store.iter_type(t)} for t in TOUCHED
     }

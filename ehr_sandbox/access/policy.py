@@ -293,6 +293,41 @@ class Policy:
         """
         return mask_for_role(ctx.role, resource)
 
+    def research_verdict(self, resource: dict[str, Any]) -> Decision:
+        """May ``resource`` go into a research (de-identified) export? Its patients' active
+        Consents are asked with purpose of use HRESCH, whoever runs the export (a research
+        opt-out binds the system account too).
+
+        >>> opt_out = {"resourceType": "Consent", "id": "c1", "status": "active",
+        ...     "provision": {"type": "deny", "purpose": [{"system":
+        ...     "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}}
+        >>> p = Policy(consents=lambda pid: [opt_out] if pid == "a" else [])
+        >>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/a"}}
+        >>> p.research_verdict(obs).allowed, p.research_verdict({"resourceType": "Observation"}).allowed
+        (False, True)
+        """
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(rtype, str):
+            return _deny("input", "resource: expected a FHIR resource dict")
+        now = _as_iso(self._clock()) if self._clock is not None else None
+        req = ConsentRequest(
+            actor_refs=frozenset(),
+            actor_roles=frozenset(),
+            actions=ACTION_CODES["deidentify"],
+            purposes=frozenset({"HRESCH"}),
+            resource_type=rtype,
+            resource=resource,
+            now=now,
+        )
+        for pid in sorted(patients_of(resource)):
+            verdict, cid = evaluate_consents(self.consents_of(pid), req)
+            if verdict == "deny":
+                return _deny(
+                    "consent",
+                    f"Consent/{cid} of the patient opts out of research use (HRESCH)",
+                )
+        return ALLOWED
+
     # ------------------------------------------------------------------ rules 2-6 per instance
     def _decide_instance(
         self, ctx: AccessContext, action: str, perm: str, resource: dict[str, Any], rtype: str

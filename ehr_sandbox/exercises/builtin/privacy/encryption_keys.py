@@ -63,7 +63,7 @@ def clinic_database(att: Any) -> Path:
     ...     "clinic": str(ws / CLINIC_FILE), "old_passphrase": "old words", "clinic_seed": 3})
     >>> path = clinic_database(att)
     >>> with Sandbox.open(path, passphrase="old words") as clinic:
-    ...     clinic.store.count("Patient")
+    ...     clinic.grader_session().search("Patient").count()
     2
     >>> shutil.rmtree(ws.parent)
     """
@@ -89,7 +89,7 @@ def _open_clinic(path: Path, passphrase: str) -> Any:
 
 def _needles(clinic: Any) -> list[bytes]:
     out: set[str] = set()
-    for p in clinic.store.iter_type("Patient"):
+    for p in clinic.grader_session().search("Patient").fetch():
         for name in p.get("name", []):
             if len(name.get("family", "")) >= 4:
                 out.add(name["family"])
@@ -138,7 +138,7 @@ def _enc_rotated(ctx: GradingContext) -> Check:
     clinic = _open_clinic(Path(f["clinic"]), f["new_passphrase"])
     try:
         verdict = clinic.audit.verify()
-        count = clinic.store.count("Patient")
+        count = clinic.grader_session().search("Patient").count()
     finally:
         clinic.close()
     if not verdict.ok or count == 0:
