@@ -28,7 +28,8 @@ from ehr_sandbox.users import SYSTEM_USERNAME, User, staff_from_practice
 
 KEY_CHECK_PLAINTEXT = b"ehr-sandbox key check v1"
 KEY_SUFFIX = ".key"
-"""Unencrypted file sandboxes keep their audit/signing key beside the database in ``<db>.key``."""
+"""Where older versions kept an unencrypted sandbox's key (``<db>.key``, beside the data). No
+longer written: see :mod:`ehr_sandbox.crypto.keystore` for where the key comes from now."""
 
 
 class SealedMeta:
@@ -159,7 +160,10 @@ class Sandbox:
         self.clock = clock
         self.reference_date = reference_date
         self.path = path
+        from ehr_sandbox.store.pointers import POINTER_MAC_INFO, PointerGuard
+
         self.audit = AuditTrail(store.connection, master_key, codec)
+        self._pointers = PointerGuard(store.connection, master_key.derive(POINTER_MAC_INFO))
         self.policy = Policy(consents=self._consents_for, clock=self.clock.peek)
         self.private = SealedMeta(store, codec)
         self.state: MutableMapping[str, Any] = SandboxState(self.private)
@@ -247,17 +251,36 @@ class Sandbox:
             raise ArgumentError("give either key= or passphrase=, not both")
         clock = SandboxClock.starting(ref)
         salt = None
+        from ehr_sandbox.crypto.keystore import key_from_environment, named_key_file, remember_key
+
+        from_env = False
         if passphrase is not None:
             salt = os.urandom(16)
             mk = MasterKey.from_passphrase(passphrase, salt)
         elif key is not None:
-            mk = _as_master_key(key)
+            if isinstance(key, str | os.PathLike) and not Path(key).exists():
+                # A key file the caller names, created for this new sandbox (never beside it).
+                named = named_key_file(key, path)
+                mk = MasterKey.generate()
+                mk.to_file(named)
+            else:
+                if isinstance(key, str | os.PathLike):
+                    named_key_file(key, path)
+                mk = _as_master_key(key)
         else:
-            mk = MasterKey.generate()
+            env = key_from_environment()
+            from_env = env is not None
+            mk = env if env is not None else MasterKey.generate()
         encrypting = key is not None or passphrase is not None
         codec = AesGcmCodec(mk) if encrypting else PlainCodec()
-        store = Store(str(path) if path is not None else None, codec=codec, clock=clock.now)
+        store = Store(
+            str(path) if path is not None else None,
+            codec=codec,
+            clock=clock.now,
+            id_factory=_random_id if encrypting else None,
+        )
         store.meta_set("reference_date", ref.isoformat())
+        store.meta_set(POINTERS_KEY, True)
         store.meta_set(
             "encryption",
             {
@@ -269,8 +292,8 @@ class Sandbox:
         )
         if encrypting:
             store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
-        elif path is not None:
-            mk.to_file(Path(str(path) + KEY_SUFFIX))
+        elif path is not None and not from_env:
+            remember_key(mk, path)  # the user's key folder, never beside the database
         return cls(
             store,
             master_key=mk,
@@ -313,7 +336,7 @@ class Sandbox:
                 mk = _as_master_key(key)
             codec = AesGcmCodec(mk)
             check = probe_check = None
-            store = Store(str(p), codec=codec)
+            store = Store(str(p), codec=codec, id_factory=_random_id)
             probe_check = store.meta_get("key_check", None)
             try:
                 check = codec.open("key-check", bytes.fromhex(probe_check or ""))
@@ -325,22 +348,33 @@ class Sandbox:
                     "wrong key or passphrase for this sandbox (nothing was read or changed)"
                 )
         else:
-            keyfile = Path(str(p) + KEY_SUFFIX)
-            mk = (
-                _as_master_key(key)
-                if key is not None
-                else (MasterKey.from_file(keyfile) if keyfile.is_file() else None)
+            from ehr_sandbox.crypto.keystore import (
+                ENV_KEY,
+                ENV_KEY_DIR,
+                ENV_KEY_FILE,
+                key_from_environment,
+                recall_key,
             )
+
+            want = enc.get("key_id")
+            mk = _as_master_key(key) if key is not None else key_from_environment()
+            if mk is None and want:
+                mk = recall_key(str(want), p)
             if mk is None:
                 raise CryptoError(
-                    f"the audit key file {keyfile.name!r} is missing; pass key= to open this sandbox"
+                    f"the audit key of {p.name!r} (key id {want}) was not found: pass key=, or set "
+                    f"{ENV_KEY} / {ENV_KEY_FILE}, or put its key file in {ENV_KEY_DIR}"
+                )
+            if want and mk.key_id != want:
+                raise CryptoError(
+                    f"wrong key for {p.name!r}: it was made with key id {want}, not {mk.key_id}"
                 )
             codec = PlainCodec()
             store = Store(str(p), codec=codec)
         clock = SandboxClock.starting(ref)
         clock.ticks = int(ticks)
         store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on reopen
-        return cls(
+        sb = cls(
             store,
             master_key=mk,
             codec=codec,
@@ -348,6 +382,17 @@ class Sandbox:
             reference_date=date.fromisoformat(ref),
             path=str(p),
         )
+        try:
+            if store.meta_get(POINTERS_KEY, False):
+                sb._pointers.verify_all()  # a pointer moved outside the sandbox fails here
+            else:  # made before pointers were authenticated: authenticate them now
+                with store.transaction():
+                    sb._pointers.rekey(sb._pointers_key())
+                    store.meta_set(POINTERS_KEY, True)
+        except CryptoError:
+            store.close()
+            raise
+        return sb
 
     def _bulk_load(self, practice: list[dict[str, Any]], records: Any, *, batch: int = 25) -> None:
         """Load generated resources through the store's bulk path, with one Provenance and
@@ -361,7 +406,17 @@ class Sandbox:
             who=None,
             reason="synthetic practice generated",
         )
-        store.create_many([*practice, {**practice_prov, "id": "prov-import-practice"}])
+        if self.codec.encrypting:
+            practice = _with_random_ids(practice)
+        first = [
+            *practice,
+            {
+                **practice_prov,
+                "id": _random_id("Provenance") if self.codec.encrypting else "prov-import-practice",
+            },
+        ]
+        store.create_many(first)
+        self._pointers.record_many((r["resourceType"], r["id"], 1) for r in first)
         self._audit_append(
             system,
             action="C",
@@ -380,6 +435,7 @@ class Sandbox:
         def flush() -> None:
             with store.transaction():
                 store.create_many(pending, trusted=True)
+                self._pointers.record_many((r["resourceType"], r["id"], 1) for r in pending)
                 for pid in patients:
                     self._audit_append(
                         system,
@@ -398,6 +454,9 @@ class Sandbox:
 
         for rec in records:
             resources = list(rec.all())
+            if self.codec.encrypting:
+                # Generated ids embed the patient's id: an encrypted sandbox gets random ones.
+                resources = _with_random_ids(resources)
             prov = build_provenance(
                 [f"{r['resourceType']}/{r['id']}/_history/1" for r in resources],
                 recorded=instant(self.clock.now()),
@@ -406,8 +465,10 @@ class Sandbox:
                 reason="synthetic patient generated",
             )
             pending.extend(resources)
-            pending.append({**prov, "id": f"prov-import-{rec.patient['id']}"})
-            patients.append(rec.patient["id"])
+            pid = resources[0]["id"] if self.codec.encrypting else rec.patient["id"]
+            prov_id = _random_id("Provenance") if self.codec.encrypting else f"prov-import-{pid}"
+            pending.append({**prov, "id": prov_id})
+            patients.append(pid)
             if len(patients) >= batch:
                 flush()
         if patients:
@@ -522,11 +583,17 @@ class Sandbox:
             self,
             user,
             store=self._store,
+            pointers=self._pointers,
             scopes=scopes,
             patient=patient,
             interactive=interactive,
             treating=treating,
         )
+
+    def _pointers_key(self) -> bytes:
+        from ehr_sandbox.store.pointers import POINTER_MAC_INFO
+
+        return self.master_key.derive(POINTER_MAC_INFO)
 
     def _relationships(self, user: User) -> frozenset[str]:
         from ehr_sandbox.relationships import treating_patients
@@ -658,6 +725,9 @@ class Sandbox:
         with self._store.transaction():
             self._store.rekey(codec)
             self.audit.rekey(codec, new)
+            from ehr_sandbox.store.pointers import POINTER_MAC_INFO
+
+            self._pointers.rekey(new.derive(POINTER_MAC_INFO))
             self.private.reseal(codec)
             self._store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
             self._store.meta_set(
@@ -703,7 +773,10 @@ class Sandbox:
         finally:
             dst.close()
         if not self._store.meta_get("encryption", {}).get("on"):
-            self.master_key.to_file(Path(str(target) + KEY_SUFFIX))
+            from ehr_sandbox.crypto.keystore import key_from_environment, remember_key
+
+            if key_from_environment() != self.master_key:
+                remember_key(self.master_key, target)  # never beside the copy
 
     def close(self) -> None:
         """Flush the audit checkpoint, remember the clock, release the file."""
@@ -722,6 +795,50 @@ class Sandbox:
     def __repr__(self) -> str:
         where = Path(self.path).name if self.path else "in memory"
         return f"<Sandbox {where}, reference date {self.reference_date}>"
+
+
+POINTERS_KEY = "pointer_macs"
+"""sandbox_meta flag: current-version pointers carry MACs (checked on open)."""
+
+
+def _random_id(resource_type: str) -> str:
+    """A random FHIR id (encrypted sandboxes: an id must not reveal whose record it is)."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def _with_random_ids(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``resources`` with random ids, every reference among them rewritten to match.
+
+    >>> out = _with_random_ids([{"resourceType": "Patient", "id": "pat-1"},
+    ...     {"resourceType": "Observation", "id": "pat-1-obs-0", "subject": {"reference": "Patient/pat-1"}}])
+    >>> out[1]["subject"]["reference"] == "Patient/" + out[0]["id"] and "pat" not in out[0]["id"]
+    True
+    """
+    import orjson
+
+    mapping = {
+        f"{r['resourceType']}/{r['id']}": f"{r['resourceType']}/{_random_id('')}" for r in resources
+    }
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: walk(v) for k, v in node.items()}
+            ref = out.get("reference")
+            if isinstance(ref, str) and ref in mapping:
+                out["reference"] = mapping[ref]
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = []
+    for r in orjson.loads(orjson.dumps(resources)):
+        new = walk(r)
+        new["id"] = mapping[f"{r['resourceType']}/{r['id']}"].split("/", 1)[1]
+        out.append(new)
+    return out
 
 
 def _parse_date(value: str | date) -> date:

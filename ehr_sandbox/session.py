@@ -91,6 +91,7 @@ class Session:
         user: User,
         *,
         store: Any,
+        pointers: Any = None,
         scopes: str | None = None,
         patient: str | None = None,
         interactive: bool = True,
@@ -101,6 +102,7 @@ class Session:
         self.sandbox = sandbox
         self.user = user
         self._store = store
+        self._pointers = pointers
         # Purpose of use comes from the role (and from break-the-glass), never from a caller.
         self.purpose = purpose_of_use(user.role)
         self.interactive = interactive
@@ -216,6 +218,17 @@ class Session:
     def _visible(self, resource: dict[str, Any], action: str = "read") -> bool:
         return self._decide(action, resource, resource["resourceType"]).allowed
 
+    def _check_pointer(self, current: dict[str, Any]) -> None:
+        # The stored current-version pointer must carry its MAC (see store.pointers).
+        if self._pointers is not None:
+            meta = current.get("meta") or {}
+            if "versionId" in meta:
+                self._pointers.check(current["resourceType"], current["id"], meta["versionId"])
+
+    def _record_pointer(self, saved: dict[str, Any]) -> None:
+        if self._pointers is not None:
+            self._pointers.record(saved["resourceType"], saved["id"], saved["meta"]["versionId"])
+
     def _mask(self, resource: dict[str, Any]) -> dict[str, Any]:
         return self.sandbox.policy.mask(self.context, resource)
 
@@ -242,6 +255,8 @@ class Session:
         a move to another patient also hides the older versions)."""
         _require_type(rtype)
         current = self._store.read(rtype, rid)
+        if current is not None:
+            self._check_pointer(current)
         raw = self._store.vread(rtype, rid, str(vid))
         if raw is not None and (
             current is None or not self._decide("vread", current, rtype).allowed
@@ -261,6 +276,8 @@ class Session:
                 detail="absent",
             )
             raise self._hidden(rtype, rid)
+        if action == "read":
+            self._check_pointer(raw)
         decision = self._decide(action, raw, rtype)
         pid = patient_of(raw)
         if not decision.allowed:
@@ -318,6 +335,8 @@ class Session:
         _require_type(rtype)
         if rid is not None:
             current = self._store.read(rtype, rid)
+            if current is not None:
+                self._check_pointer(current)
             if current is None or not self._decide("history", current, rtype).allowed:
                 self._audit(
                     action="R", interaction="history", outcome="4", entity_ref=f"{rtype}/{rid}"
@@ -333,6 +352,8 @@ class Session:
             ok = currents.get(vid)
             if ok is None:
                 cur = self._store.read(rtype, vid)
+                if cur is not None:
+                    self._check_pointer(cur)
                 ok = currents[vid] = cur is not None and self._decide("history", cur, rtype).allowed
             return ok
 
@@ -431,6 +452,8 @@ class Session:
                 patient_id=pid or None,
                 query=f"{rtype}?{qtext}",
             )
+        for r in page:
+            self._check_pointer(r)
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
 
     def _visible_matches(self, query: Any) -> list[dict[str, Any]]:
@@ -641,6 +664,7 @@ class Session:
                 if action == "create"
                 else store.update(res, expected_version=expected)
             )
+            self._record_pointer(saved)
             target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
             if provenance:
                 self._record_provenance([target], activity, reason, occurred=occurred)
@@ -710,7 +734,9 @@ class Session:
             patients=patients,
             security=security,
         )
-        return self._store.create(prov)
+        saved = self._store.create(prov)
+        self._record_pointer(saved)
+        return saved
 
     # ------------------------------------------------------------------ legal-record operations
     def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
@@ -959,8 +985,7 @@ class Session:
         if not policy.can_type(ctx, action, resource_type).allowed:
             self._audit(action="E", interaction=interaction, outcome="4", query=resource_type)
             return
-        for r in self._resources_checked(resource_type, action, interaction, research):
-            yield r
+        yield from self._resources_checked(resource_type, action, interaction, research)
 
     def _resources_checked(
         self, resource_type: str, action: str, interaction: str, research: bool
@@ -1000,7 +1025,18 @@ class Session:
         (True, False)
         """
         _require_type(resource_type)
-        return self.sandbox.policy.can_type(self.context, "search", resource_type).allowed
+        decision = self.sandbox.policy.can_type(self.context, "search", resource_type)
+        if not decision.allowed:
+            # A refused report (or report SQL over a view the role may not read) is a denial
+            # like any other: it is audited before the caller raises.
+            self._audit(
+                action="E",
+                interaction="report",
+                outcome="4",
+                query=resource_type,
+                detail=decision.reason,
+            )
+        return decision.allowed
 
     @property
     def reference_date(self) -> Any:
