@@ -20,7 +20,14 @@ from typing import Any
 from ehr_sandbox.access import Policy
 from ehr_sandbox.clock import SandboxClock, instant
 from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
-from ehr_sandbox.errors import AccessDenied, ArgumentError, CryptoError, NotFound, ValidationError
+from ehr_sandbox.errors import (
+    AccessDenied,
+    ArgumentError,
+    AuditError,
+    CryptoError,
+    NotFound,
+    ValidationError,
+)
 from ehr_sandbox.provenance import build_provenance
 from ehr_sandbox.session import Session
 from ehr_sandbox.store import Store
@@ -209,7 +216,9 @@ class Sandbox:
         sb._bulk_load(practice, records)
         sb.policy.forget_consents()
         sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
-        sb._store.meta_set(
+        # Sealed like every other value that could name people: the seed regenerates every
+        # patient's name, MRN and birth date, so it must not sit in plaintext.
+        sb.private.set(
             "generated",
             {
                 "patients": patients,
@@ -777,6 +786,38 @@ class Sandbox:
 
             if key_from_environment() != self.master_key:
                 remember_key(self.master_key, target)  # never beside the copy
+
+    def export_checkpoint(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Sign the end of the audit trail and write the checkpoint to ``path`` (JSON), to be
+        kept **outside** the database (e.g. published by the instructor). ``audit verify
+        --anchor FILE`` then catches a deleted tail even when the checkpoints stored inside the
+        database were deleted with it.
+
+        >>> import json, tempfile, pathlib
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "anchor.json"
+        >>> cp = sb.export_checkpoint(p); json.loads(p.read_text())["seq"] == cp["seq"]
+        True
+        >>> sb.audit.verify(anchor=cp).ok
+        True
+        """
+        import json
+
+        cp = self.audit.checkpoint() or self.audit.latest_checkpoint()
+        if cp is None:
+            raise AuditError("the audit trail is empty: there is nothing to anchor")
+        target = Path(path)
+        if self.path is not None and target.resolve().parent == Path(self.path).resolve().parent:
+            raise ArgumentError(
+                "path: keep the checkpoint apart from the database (another folder or machine); "
+                "an anchor beside the data can be deleted with it"
+            )
+        target.write_text(json.dumps(cp, sort_keys=True) + "\n", encoding="utf-8")
+        return cp
+
+    def release(self) -> None:
+        """Release the file without writing anything (no checkpoint): for read-only checks."""
+        self._store.close()
 
     def close(self) -> None:
         """Flush the audit checkpoint, remember the clock, release the file."""

@@ -16,6 +16,7 @@ like absent data.
 from __future__ import annotations
 
 import copy
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
     NotFound,
+    SearchError,
     ValidationError,
 )
 from ehr_sandbox.provenance import ACTIVITIES_NEEDING_REASON, build_provenance
@@ -247,17 +249,18 @@ class Session:
         """
         rtype, rid = split_ref(type_or_ref, rid)
         _require_type(rtype)
-        raw = self._store.read(rtype, rid)
+        raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         return self._release(raw, rtype, rid, "read", "R")
 
     def vread(self, rtype: str, rid: str, vid: str | int) -> dict[str, Any]:
         """Read one version. The current version must be visible too (so a later label or
         a move to another patient also hides the older versions)."""
         _require_type(rtype)
-        current = self._store.read(rtype, rid)
+        ok = _valid_id(rid) and _valid_id(str(vid))
+        current = self._store.read(rtype, rid) if ok else None
         if current is not None:
             self._check_pointer(current)
-        raw = self._store.vread(rtype, rid, str(vid))
+        raw = self._store.vread(rtype, rid, str(vid)) if current is not None else None
         if raw is not None and (
             current is None or not self._decide("vread", current, rtype).allowed
         ):
@@ -304,7 +307,7 @@ class Session:
             return False
         if not is_resource_type(rtype):
             return False
-        raw = self._store.read(rtype, rid)
+        raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         ok = raw is not None and self._visible(raw)
         self._audit(
             action="R",
@@ -323,7 +326,7 @@ class Session:
             return False
         if not is_resource_type(rtype):
             return False
-        raw = self._store.read(rtype, rid)
+        raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         return raw is not None and self._visible(raw)
 
     def history(self, rtype: str, rid: str | None = None) -> list[dict[str, Any]]:
@@ -334,7 +337,7 @@ class Session:
         """
         _require_type(rtype)
         if rid is not None:
-            current = self._store.read(rtype, rid)
+            current = self._store.read(rtype, rid) if _valid_id(rid) else None
             if current is not None:
                 self._check_pointer(current)
             if current is None or not self._decide("history", current, rtype).allowed:
@@ -463,10 +466,15 @@ class Session:
         policy = self.sandbox.policy
         resolved = self._resolve_chains(query)
         rtype = query.resource_type
+        try:
+            candidates = self._store.search(rtype, resolved)
+        except sqlite3.OperationalError as exc:
+            # e.g. too many values or a pattern too complex: a typed error, nothing changed
+            raise SearchError(
+                rtype, "(query)", "a search the database can run (fewer or shorter values)"
+            ) from exc
         return [
-            r
-            for r in self._store.search(rtype, resolved)
-            if policy.decide(ctx, "search", r, resource_type=rtype).allowed
+            r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed
         ]
 
     def _resolve_chains(self, query: Any) -> Any:
@@ -569,7 +577,7 @@ class Session:
         >>> s.write(WriteRequest("create", {"resourceType": "Observation"}, activity="create"))
         Traceback (most recent call last):
         ...
-        ehr_sandbox.errors.AccessDenied: front_desk may not create Observation: that needs one of medical_assistant, nurse or physician
+        ehr_sandbox.errors.AccessDenied: front_desk may not create Observation: that needs a medical_assistant, nurse or physician
         """
         if not isinstance(request, WriteRequest):
             raise ValidationError(
@@ -585,6 +593,7 @@ class Session:
             )
         rtype = resource.get("resourceType")
         _require_type(rtype)  # type: ignore[arg-type]
+        _check_hostile(resource)
         if activity in ACTIVITIES_NEEDING_REASON:
             reason = _require_reason(reason, activity)
         policy = self.sandbox.policy
@@ -1121,6 +1130,59 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.user.username} ({self.user.role})>"
+
+
+MAX_DEPTH = 64
+"""How deeply a written resource may nest (FHIR data is a few levels deep; more is an attack)."""
+
+
+def _check_hostile(resource: dict[str, Any]) -> None:
+    """Refuse what would escape as a raw error later: nesting deeper than :data:`MAX_DEPTH`
+    (RecursionError), strings that are not valid Unicode text (UnicodeEncodeError) or hold a
+    NUL. Iterative, so the check itself cannot overflow.
+
+    >>> _check_hostile({"resourceType": "Basic", "x": "a" + chr(0)})
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Basic: x: expected text without NUL characters or lone surrogates (found 'a\\x00')
+    """
+    label = str(resource.get("resourceType", "resource"))
+    stack: list[tuple[Any, str, int]] = [(resource, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValidationError(
+                label, path or "(resource)", f"a resource nested at most {MAX_DEPTH} levels deep"
+            )
+        if isinstance(node, str):
+            bad = "\x00" in node
+            if not bad:
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    bad = True
+            if bad:
+                raise ValidationError(
+                    label,
+                    path or "(value)",
+                    "text without NUL characters or lone surrogates",
+                    found=node[:40],
+                )
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    raise ValidationError(label, path or "(resource)", "text keys", found=k)
+                stack.append((k, f"{path}.{k}" if path else k, depth + 1))
+                stack.append((v, f"{path}.{k}" if path else k, depth + 1))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append((v, f"{path}[{i}]", depth + 1))
+
+
+def _valid_id(rid: Any) -> bool:
+    from ehr_sandbox.search.values import ID_RE
+
+    return isinstance(rid, str) and ID_RE.match(rid) is not None
 
 
 def _patient_id(patient: Any, operation: str) -> str:

@@ -100,7 +100,9 @@ def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
         return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
     from ehr_sandbox.bundles import plan_bundle, transaction_response
 
-    plan = plan_bundle(bundle, exists=_visible_exists(session), find=_visible_finder(session))
+    plan = plan_bundle(
+        bundle, exists=_visible_exists(session), find=_visible_finder(session), server_ids=True
+    )
     results = _apply_checked(session, plan, activity="create")
     return transaction_response(plan, results)
 
