@@ -17,14 +17,20 @@ an include can never leak what the user may not read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ehr_sandbox.search.extract import param_rows
 from ehr_sandbox.search.query import Include, SearchQuery, parse
 from ehr_sandbox.search.registry import REGISTRY, SearchParam, params_for
 
-if TYPE_CHECKING:
-    from ehr_sandbox.store import Store
+
+class Store(Protocol):
+    """What includes need from whoever holds the data: read one resource, run one search."""
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
+
+    def search(self, resource_type: str, query: SearchQuery) -> list[dict[str, Any]]: ...
+
 
 MAX_ITERATIONS = 4
 """``:iterate`` stops after this many rounds (FHIR lets servers bound the recursion)."""
