@@ -382,7 +382,9 @@ class Policy:
                 f"{_ref(resource, rtype)} is labelled {', '.join(sorted(excluded))}; "
                 f"{ctx.role} never sees such data (minimum necessary)",
             )
-        named = bool(ctx.named_access) and bool(patients) and patients <= ctx.named_access
+        named = (bool(ctx.named_access) and bool(patients) and patients <= ctx.named_access) or (
+            "PSYTHPN" in sens and _authored_by(resource, ctx.actor_refs)
+        )
         if sens and "PSYTHPN" in sens and not (named or bypass):
             return _deny(
                 "ceiling",
@@ -511,6 +513,15 @@ class Policy:
                 "officer changes labels"
             )
         return None
+
+
+def _authored_by(resource: dict[str, Any], actor_refs: frozenset[str]) -> bool:
+    """True when one of the user's references is an author of the note (named access to a
+    psychotherapy note is its author's)."""
+    authors = resource.get("author")
+    return isinstance(authors, list) and any(
+        isinstance(a, dict) and a.get("reference") in actor_refs for a in authors
+    )
 
 
 def _roles() -> dict[str, Any]:
