@@ -364,8 +364,8 @@ FREE_TEXT_KEYS: frozenset[str] = frozenset(
         "lotNumber",
         "summary",
         "instruction",
-        "detail",
         "alias",
+        "display",  # Coding.display: the code and system carry the meaning; the words may not
     }
 )
 """Free-text (and identifying free-form) keys dropped wherever they appear inside kept elements."""
