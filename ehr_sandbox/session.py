@@ -172,6 +172,9 @@ class Session:
         query: str | None = None,
         detail: str | None = None,
     ) -> None:
+        # Whatever the caller typed goes into the trail as valid text (a lone surrogate or a
+        # control character is escaped, never a reason the audit itself fails).
+        entity_ref, query, detail = _safe_text(entity_ref), _safe_text(query), _safe_text(detail)
         labels = list((entity or {}).get("meta", {}).get("security", [])) if entity else []
         if entity is not None and entity_ref is None:
             entity_ref = f"{entity.get('resourceType')}/{entity.get('id')}"
@@ -1177,6 +1180,20 @@ def _check_hostile(resource: dict[str, Any]) -> None:
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 stack.append((v, f"{path}[{i}]", depth + 1))
+
+
+def _safe_text(text: str | None) -> str | None:
+    """``text`` as valid, printable Unicode (escaped as ``\\uXXXX`` where it was not).
+
+    >>> _safe_text("a" + chr(0)) == "a" + chr(92) + "u0000"
+    True
+    """
+    if text is None or text.isprintable():  # surrogates and controls are not printable
+        return text
+    return "".join(
+        c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}"
+        for c in text
+    )
 
 
 def _valid_id(rid: Any) -> bool:

@@ -30,26 +30,54 @@ SECRETS = [
     "seen 03/14/2025",
     "SSN 123-45-6789",
 ]
-ENC = {"resourceType": "Encounter", "id": "enc-1", "status": "finished",
-       "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-       "subject": {"reference": "Patient/pat-ada-000001"}}
+ENC = {
+    "resourceType": "Encounter",
+    "id": "enc-1",
+    "status": "finished",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+    "subject": {"reference": "Patient/pat-ada-000001"},
+}
 
 
 def _carriers(secret: str) -> list[dict]:
     """Every free-text place the issue names, plus an element nobody listed."""
     subject = {"reference": "Patient/pat-ada-000001"}
     return [
-        {"resourceType": "Observation", "id": "o1", "status": "final", "subject": subject,
-         "code": {"text": secret}, "valueString": secret},
+        {
+            "resourceType": "Observation",
+            "id": "o1",
+            "status": "final",
+            "subject": subject,
+            "code": {"text": secret},
+            "valueString": secret,
+        },
         {**ENC, "id": "enc-2", "reasonCode": [{"text": secret}]},
-        {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
-         "subject": subject, "medicationCodeableConcept": {"text": "x"},
-         "dosageInstruction": [{"text": secret, "patientInstruction": secret}]},
-        {"resourceType": "Condition", "id": "c1", "subject": subject, "code": {"text": "x"},
-         "extension": [{"url": "http://example.org/anything", "valueString": secret}]},
-        {"resourceType": "Procedure", "id": "p1", "status": "completed", "subject": subject,
-         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1", "display": secret}]},
-         "madeUpElement": secret},
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m1",
+            "status": "active",
+            "intent": "order",
+            "subject": subject,
+            "medicationCodeableConcept": {"text": "x"},
+            "dosageInstruction": [{"text": secret, "patientInstruction": secret}],
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "subject": subject,
+            "code": {"text": "x"},
+            "extension": [{"url": "http://example.org/anything", "valueString": secret}],
+        },
+        {
+            "resourceType": "Procedure",
+            "id": "p1",
+            "status": "completed",
+            "subject": subject,
+            "code": {
+                "coding": [{"system": "http://snomed.info/sct", "code": "1", "display": secret}]
+            },
+            "madeUpElement": secret,
+        },
     ]
 
 
@@ -60,16 +88,33 @@ def test_free_text_never_survives(secret: str, which: int) -> None:
     out = deidentify([PATIENT, ENC, carrier], seed_or_rng=1, reference_date=REF_DATE)
     text = json.dumps(out.resources)
     assert secret not in text
-    for part in ("Okafor", "Adaeze", "555-0101", "@example.org", "https://portal", "03/14/2025", "123-45-6789"):
+    for part in (
+        "Okafor",
+        "Adaeze",
+        "555-0101",
+        "@example.org",
+        "https://portal",
+        "03/14/2025",
+        "123-45-6789",
+    ):
         if part in secret:
             assert part not in text, part
     assert scan_for_identifiers(out.resources, [PATIENT, ENC, carrier]) == []
 
 
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=12))
+@given(
+    st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=12
+    )
+)
 def test_only_allowlisted_elements_leave(key: str) -> None:
-    obs = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"coding": [
-        {"system": "http://loinc.org", "code": "8867-4"}]}, key: {"coding": [{"code": "zzz"}]}}
+    obs = {
+        "resourceType": "Observation",
+        "id": "o",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        key: {"coding": [{"code": "zzz"}]},
+    }
     out = deidentify([obs], seed_or_rng=2, reference_date=REF_DATE).resources
     for res in out:
         assert all(k in ("resourceType", "id") or keeps(res["resourceType"], k) for k in res)
@@ -79,28 +124,52 @@ def test_every_exported_type_has_an_allowlist_and_unknown_types_are_left_out() -
     from ehr_sandbox.records.research import EXPORT_TYPES
 
     assert set(EXPORT_TYPES) <= set(ALLOWED_ELEMENTS)
-    out = deidentify([{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}],
-                     seed_or_rng=1, reference_date=REF_DATE)
+    out = deidentify(
+        [{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}],
+        seed_or_rng=1,
+        reference_date=REF_DATE,
+    )
     assert out.resources == [] and out.dropped["Basic"] == 1
 
 
 @pytest.mark.parametrize("age", [90, 95, 104])
 @pytest.mark.parametrize("as_integer", [True, False])
 def test_age_observations_over_89_are_capped(age: int, as_integer: bool) -> None:
-    value = {"valueInteger": age} if as_integer else {
-        "valueQuantity": {"value": age, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}}
-    obs = {"resourceType": "Observation", "id": "age", "status": "final",
-           "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0", "display": "Age"}]},
-           "subject": {"reference": "Patient/pat-ada-000001"}, **value}
+    value = (
+        {"valueInteger": age}
+        if as_integer
+        else {
+            "valueQuantity": {
+                "value": age,
+                "unit": "a",
+                "system": "http://unitsofmeasure.org",
+                "code": "a",
+            }
+        }
+    )
+    obs = {
+        "resourceType": "Observation",
+        "id": "age",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "30525-0", "display": "Age"}]},
+        "subject": {"reference": "Patient/pat-ada-000001"},
+        **value,
+    }
     out = [r for r in deidentify([obs], seed_or_rng=3, reference_date=REF_DATE).resources]
     assert out[0]["valueQuantity"]["value"] == 90 and out[0]["valueQuantity"]["comparator"] == ">="
     assert "valueInteger" not in out[0]
 
 
 def test_lot_numbers_are_identifiers() -> None:
-    imm = {"resourceType": "Immunization", "id": "i", "status": "completed", "lotNumber": "LOT-77Q1X9",
-           "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
-           "patient": {"reference": "Patient/pat-ada-000001"}, "occurrenceDateTime": "2025-10-01"}
+    imm = {
+        "resourceType": "Immunization",
+        "id": "i",
+        "status": "completed",
+        "lotNumber": "LOT-77Q1X9",
+        "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
+        "patient": {"reference": "Patient/pat-ada-000001"},
+        "occurrenceDateTime": "2025-10-01",
+    }
     out = deidentify([imm], seed_or_rng=4, reference_date=REF_DATE).resources
     assert "LOT-77Q1X9" not in json.dumps(out)
     leaked = {**out[0], "note": [{"text": "lot LOT-77Q1X9"}]}
@@ -125,10 +194,14 @@ def _exported_refs(sandbox: Sandbox, out_dir) -> set[str]:
 
 
 @pytest.mark.parametrize("user", ["instructor.lee", "po.wilson"])
-def test_research_export_goes_through_per_record_policy(clinic: Sandbox, user: str, tmp_path) -> None:
+def test_research_export_goes_through_per_record_policy(
+    clinic: Sandbox, user: str, tmp_path
+) -> None:
     fresh = clinic.copy()
     obs = fresh.grader_session().search("Observation").first()
-    fresh.login("po.wilson").relabel(f"Observation/{obs['id']}", "R", reason="x", sensitivity=["SUD"])
+    fresh.login("po.wilson").relabel(
+        f"Observation/{obs['id']}", "R", reason="x", sensitivity=["SUD"]
+    )
     fresh.login(user).deidentify(str(tmp_path / "out"))
     exported = _exported_refs(fresh, tmp_path / "out")
     assert f"Observation/{obs['id']}" not in exported
@@ -146,14 +219,40 @@ def test_research_export_goes_through_per_record_policy(clinic: Sandbox, user: s
 def test_a_research_opt_out_is_honoured(clinic: Sandbox, tmp_path) -> None:
     fresh = clinic.copy()
     pid = fresh.grader_session().search("Patient").first()["id"]
-    fresh.login("po.wilson").create({
-        "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "INFA"}]}],
-        "patient": {"reference": f"Patient/{pid}"},
-        "provision": {"type": "deny", "purpose": [
-            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]},
-    })
+    fresh.login("po.wilson").create(
+        {
+            "resourceType": "Consent",
+            "status": "active",
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": "research",
+                    }
+                ]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                            "code": "INFA",
+                        }
+                    ]
+                }
+            ],
+            "patient": {"reference": f"Patient/{pid}"},
+            "provision": {
+                "type": "deny",
+                "purpose": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                        "code": "HRESCH",
+                    }
+                ],
+            },
+        }
+    )
     fresh.login("instructor.lee").deidentify(str(tmp_path / "out"))
     exported = _exported_refs(fresh, tmp_path / "out")
     grader = fresh.grader_session()

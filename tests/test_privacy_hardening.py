@@ -55,8 +55,10 @@ def test_content_and_sandbox_rules_are_merged_not_replaced() -> None:
     rules = set(active_rules())
     assert set(content_rules()) <= rules and set(SANDBOX_RULES) <= rules
     for rule in SANDBOX_RULES:  # every built-in rule labels its data by default
-        res = {"resourceType": "DocumentReference", "type": {"coding": [
-            {"system": rule.system, "code": rule.code}]}}
+        res = {
+            "resourceType": "DocumentReference",
+            "type": {"coding": [{"system": rule.system, "code": rule.code}]},
+        }
         labels = assign_labels(res)
         assert confidentiality_of({"meta": {"security": labels}}) == rule.confidentiality
         assert set(rule.sensitivity) <= sensitivities_of({"meta": {"security": labels}})
@@ -74,13 +76,16 @@ def test_psychotherapy_note_charted_through_the_session_is_v_and_hidden(sb: Sand
     doc = sb.login("dr.patel")
     pid = sorted(fresh.treating("rn.kim") & fresh.treating("dr.patel"))[0]
     author = fresh.user("dr.patel").practitioner_id
-    note = fresh.login("dr.patel").create({
-        "resourceType": "DocumentReference", "status": "current",
-        "author": [{"reference": f"Practitioner/{author}"}],
-        "type": {"coding": [{"system": NOTE_TYPE, "code": "psychotherapy"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "content": [{"attachment": {"contentType": "text/plain", "data": "c2Vzc2lvbg=="}}],
-    })
+    note = fresh.login("dr.patel").create(
+        {
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "author": [{"reference": f"Practitioner/{author}"}],
+            "type": {"coding": [{"system": NOTE_TYPE, "code": "psychotherapy"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "content": [{"attachment": {"contentType": "text/plain", "data": "c2Vzc2lvbg=="}}],
+        }
+    )
     assert doc is not None
     assert confidentiality_of(note) == "V" and "PSYTHPN" in sensitivities_of(note)
     assert fresh.login("dr.patel").read("DocumentReference", note["id"])["id"] == note["id"]
@@ -144,8 +149,11 @@ def test_includes_never_hop_through_a_hidden_resource(sb: Sandbox) -> None:
     s = fresh.login(user)
     got = s.search(
         "Observation",
-        {"patient": f"Patient/{patient_of(enc)}", "_include": "Observation:encounter",
-         "_include:iterate": "Encounter:practitioner"},
+        {
+            "patient": f"Patient/{patient_of(enc)}",
+            "_include": "Observation:encounter",
+            "_include:iterate": "Encounter:practitioner",
+        },
     ).fetch_all()
     assert all(s.exists(f"{r['resourceType']}/{r['id']}") for r in got)
     assert not any(r["resourceType"] == "Encounter" and r["id"] == enc["id"] for r in got)
@@ -163,8 +171,15 @@ def test_every_masked_element_is_unsearchable_and_unsortable(sb: Sandbox, role: 
             continue
         for name in sorted(masked_search_params(role, rtype)):
             p = params_for(rtype)[name]
-            value = {"quantity": "gt0", "token": "x", "string": "x", "date": "gt1900",
-                     "reference": "Patient/x", "number": "gt0", "uri": "x"}.get(p.type, "x")
+            value = {
+                "quantity": "gt0",
+                "token": "x",
+                "string": "x",
+                "date": "gt1900",
+                "reference": "Patient/x",
+                "number": "gt0",
+                "uri": "x",
+            }.get(p.type, "x")
             with pytest.raises(AccessDenied):
                 s.search(rtype, {name: value}).fetch()
             with pytest.raises(AccessDenied):
@@ -176,22 +191,35 @@ def test_search_results_never_depend_on_a_masked_value(sb: Sandbox) -> None:
     a = sb.copy()
     b = sb.copy()
     obs = next(
-        o for o in _grader(sb).search("Observation").fetch()
+        o
+        for o in _grader(sb).search("Observation").fetch()
         if isinstance((o.get("valueQuantity") or {}).get("value"), int | float)
     )
     v = obs["valueQuantity"]["value"]
     changed = {**obs, "valueQuantity": {**obs["valueQuantity"], "value": v - 1}}
     b.system_session().update(changed, reason="test")  # flips "gt(v - 0.5)" for this record
-    queries = [{name: q} for name, q in (
-        ("value-quantity", f"gt{v - 0.5}"), ("value-quantity", f"lt{v - 0.5}"),
-        ("code", obs["code"]["coding"][0]["code"]),
-        ("_sort", "value-quantity"), ("_sort", "-date"), ("value-concept", "x"), ("status", "final"),
-    )]
+    queries = [
+        {name: q}
+        for name, q in (
+            ("value-quantity", f"gt{v - 0.5}"),
+            ("value-quantity", f"lt{v - 0.5}"),
+            ("code", obs["code"]["coding"][0]["code"]),
+            ("_sort", "value-quantity"),
+            ("_sort", "-date"),
+            ("value-concept", "x"),
+            ("status", "final"),
+        )
+    ]
     for q in queries:
         answers = []
         for sandbox in (a, b):
             try:
-                answers.append([r["id"] for r in sandbox.login("billing.davis").search("Observation", q).fetch()])
+                answers.append(
+                    [
+                        r["id"]
+                        for r in sandbox.login("billing.davis").search("Observation", q).fetch()
+                    ]
+                )
             except AccessDenied:
                 answers.append("refused")
         assert answers[0] == answers[1], q
@@ -268,19 +296,43 @@ def test_transaction_post_ignores_the_client_id_and_put_never_probes(sb: Sandbox
     hidden = _grader(fresh).search("Observation").fetch()
     hidden = next(o for o in hidden if patient_of(o) not in fresh.treating("rn.kim"))
     nurse = fresh.login("rn.kim")
-    base = {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": "2026-01-01"}
+    base = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": "2026-01-01",
+    }
     for client_id in (hidden["id"], "never-used-id"):
-        out = nurse.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
-            {"resource": {**base, "id": client_id}, "request": {"method": "POST", "url": "Observation"}}]})
+        out = nurse.transaction(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [
+                    {
+                        "resource": {**base, "id": client_id},
+                        "request": {"method": "POST", "url": "Observation"},
+                    }
+                ],
+            }
+        )
         loc = out["entry"][0]["response"]["location"]
         assert client_id not in loc
     messages = []
     for rid in (hidden["id"], "never-used-id"):
         with pytest.raises(NotFound) as e:
-            nurse.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
-                {"resource": {**base, "id": rid}, "request": {"method": "PUT", "url": f"Observation/{rid}"}}]})
+            nurse.transaction(
+                {
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [
+                        {
+                            "resource": {**base, "id": rid},
+                            "request": {"method": "PUT", "url": f"Observation/{rid}"},
+                        }
+                    ],
+                }
+            )
         messages.append(str(e.value).replace(rid, "?"))
         assert "version" not in str(e.value)
     assert messages[0] == messages[1]
@@ -288,10 +340,14 @@ def test_transaction_post_ignores_the_client_id_and_put_never_probes(sb: Sandbox
 
 @pytest.mark.parametrize("form", ["id", "ref", "resource"])
 def test_end_break_glass_accepts_what_break_glass_accepts(sb: Sandbox, form: str) -> None:
-    pid = sorted(set(p["id"] for p in _grader(sb).search("Patient").fetch()) - sb.treating("rn.kim"))[0]
+    pid = sorted(
+        set(p["id"] for p in _grader(sb).search("Patient").fetch()) - sb.treating("rn.kim")
+    )[0]
     nurse = sb.login("rn.kim")
     nurse.break_glass(pid, reason="unconscious in the waiting room")
-    arg = {"id": pid, "ref": f"Patient/{pid}", "resource": {"resourceType": "Patient", "id": pid}}[form]
+    arg = {"id": pid, "ref": f"Patient/{pid}", "resource": {"resourceType": "Patient", "id": pid}}[
+        form
+    ]
     nurse.end_break_glass(arg)
     assert nurse.context.btg == frozenset()
     with pytest.raises(ValidationError):
@@ -307,13 +363,18 @@ def test_search_bundles_and_reports_carry_the_highest_label(sb: Sandbox) -> None
     bundle = doc.search("Condition", patient=f"Patient/{pid}").bundle()
     levels = [confidentiality_of(e["resource"]) or "N" for e in bundle["entry"]]
     want = max(levels, key="ULMNRV".index)
-    assert bundle["meta"]["security"][0] == {"system": CONFIDENTIALITY, "code": want, "display": "restricted"} or (
-        bundle["meta"]["security"][0]["code"] == want
-    )
+    assert bundle["meta"]["security"][0] == {
+        "system": CONFIDENTIALITY,
+        "code": want,
+        "display": "restricted",
+    } or (bundle["meta"]["security"][0]["code"] == want)
     assert want == "R"
     report = doc.reports.sql("SELECT count(*) AS n FROM condition")
     assert report.confidentiality == "R"
-    assert fresh.login("rn.kim").reports.sql("SELECT count(*) AS n FROM condition").confidentiality == "N"
+    assert (
+        fresh.login("rn.kim").reports.sql("SELECT count(*) AS n FROM condition").confidentiality
+        == "N"
+    )
     assert ACT_CODE  # (sensitivity codes travel on the resources themselves)
 
 
@@ -325,6 +386,6 @@ def test_resources_iteration_is_audited_before_data_leaves(sb: Sandbox) -> None:
     assert first
     events = fresh.audit.events()[before:]
     pid = patient_of(first[0])
-    assert any(
-        e.get("outcome") == "0" and pid in str(e.get("entity")) for e in events
-    ), "the patient whose data left has an audit event"
+    assert any(e.get("outcome") == "0" and pid in str(e.get("entity")) for e in events), (
+        "the patient whose data left has an audit event"
+    )

@@ -52,13 +52,15 @@ def close_quietly(sandbox: Any, *, read_only: bool = False) -> None:
     ``read_only`` releases the file without the sandbox's own close (which checkpoints the
     audit trail): verifying evidence should not write to it.
     """
-    if read_only:
-        sandbox.release()
+    release = getattr(sandbox, "release", None)
+    if read_only and callable(release):
+        release()
         return
     try:
         sandbox.close()
     except Exception:  # closing must not mask the command's own result
-        sandbox.release()
+        if callable(release):
+            release()
 
 
 AnchorOption = Annotated[
