@@ -1,4 +1,4 @@
-"""PRIVACY.md's bypass checklist: every item is tried against the Session, the only door."""
+"""docs/privacy.md's bypass checklist: every item is tried against the Session, the only door."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Access control in one place: roles, SMART v2 scopes, relationship, security labels,
-Consent, break-the-glass and minimum-necessary masking (PRIVACY.md). Pure: no store access.
+Consent, break-the-glass and minimum-necessary masking (docs/privacy.md). Pure: no store access.
 
 >>> from ehr_sandbox.access import parse_scopes, ROLES
 >>> parse_scopes("user/Patient.rs").allows("user", "Patient", "s"), "physician" in ROLES

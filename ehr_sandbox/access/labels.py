@@ -44,7 +44,7 @@ CONFIDENTIALITY_DISPLAY: dict[str, str] = {
 SENSITIVITY_CODES: frozenset[str] = frozenset(
     {"HIV", "PSY", "PSYTHPN", "MH", "BH", "ETH", "SUD", "ETHUD", "OPIOIDUD", "SDV", "STD", "SEX"}
 )
-"""The v3-ActCode sensitivity codes this sandbox assigns or honours (PRIVACY.md)."""
+"""The v3-ActCode sensitivity codes this sandbox assigns or honours (docs/privacy.md)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The access policy: every rule of PRIVACY.md's decision order, decided in one place.
+"""The access policy: every rule of docs/privacy.md's decision order, decided in one place.
 
 1. role matrix, 2. SMART scopes, 3. relationship, 4. confidentiality ceiling, 5. Consent,
 6. break-the-glass (lifts 3-5 for one patient; not V, not psychotherapy notes). Every rule can

@@ -190,7 +190,7 @@ def _load() -> tuple[dict[str, Role], dict[str, str], dict[str, list[str]]]:
 
 _ROLES, VERBS, GROUPS = _load()
 ROLES: Mapping[str, Role] = MappingProxyType(_ROLES)
-"""Every role by name (the staff roles of PRIVACY.md plus ``patient`` and ``system``)."""
+"""Every role by name (the staff roles of docs/privacy.md plus ``patient`` and ``system``)."""
 
 ROLE_MATRIX: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
     {name: role.grants for name, role in _ROLES.items()}

@@ -1,6 +1,6 @@
 """SMART App Launch v2 scopes: a strict parser and the question "does this token allow that?".
 
-Grammar (PRIVACY.md): ``(patient|user|system)/(Type|*).perms[?param=value(&param=value)*]`` with
+Grammar (docs/privacy.md): ``(patient|user|system)/(Type|*).perms[?param=value(&param=value)*]`` with
 perms a non-empty, in-order subset of ``cruds`` (v1 ``read``/``write``/``*`` are accepted as
 ``rs``/``cud``/``cruds``). The whole token must match; anything else raises
 :class:`~ehr_sandbox.errors.ScopeError` naming the token and what was expected. Scopes combine
