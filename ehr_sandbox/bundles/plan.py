@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from ehr_sandbox.bundles.references import Finder, copy_with_references
-from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.errors import NotFound, ValidationError
 from ehr_sandbox.search.values import ID_RE, split_reference
 from synthetic.fhir import is_resource_type, validate
 
@@ -123,7 +123,13 @@ def _value_at(resource: Any, path: str) -> Any:
 
 
 def _plan_entry(
-    i: int, entry: Any, bundle_type: str, exists: Exists, find: Finder, label: str
+    i: int,
+    entry: Any,
+    bundle_type: str,
+    exists: Exists,
+    find: Finder,
+    label: str,
+    server_ids: bool = False,
 ) -> tuple[PlannedWrite, list[ValidationError]]:
     where = f"{label}[{i}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
@@ -190,6 +196,12 @@ def _plan_entry(
                     )
             res["id"] = rid
             action = "update" if exists(rtype, rid) else "create"
+            if server_ids and action == "create":
+                # No update-as-create for users: an absent and a hidden id answer the same.
+                raise NotFound(
+                    f"{where}: {rtype}/{rid} was not found (PUT updates an existing resource; "
+                    "POST creates one and the server assigns its id)"
+                )
             return PlannedWrite(i, action, res, full_url, expected), problems
         cond = request.get("ifNoneExist")
         if isinstance(cond, str) and cond:
@@ -206,6 +218,10 @@ def _plan_entry(
                 return PlannedWrite(
                     i, "exists", {"resourceType": rtype, "id": ids[0]}, full_url
                 ), problems
+    if server_ids and bundle_type == "transaction":
+        # FHIR: a POST ignores the client's id. A fresh random one cannot probe for records.
+        res["id"] = uuid.uuid4().hex
+        return PlannedWrite(i, "create", res, full_url), problems
     rid = _pick_id(res, full_url, i)
     res["id"] = rid
     if exists(rtype, rid):
@@ -214,12 +230,18 @@ def _plan_entry(
 
 
 def _plan_entries(
-    entries: Iterable[Any], bundle_type: str, *, exists: Exists, find: Finder, label: str
+    entries: Iterable[Any],
+    bundle_type: str,
+    *,
+    exists: Exists,
+    find: Finder,
+    label: str,
+    server_ids: bool = False,
 ) -> list[PlannedWrite]:
     plan: list[PlannedWrite] = []
     problems: list[ValidationError] = []
     for i, entry in enumerate(entries):
-        write, errs = _plan_entry(i, entry, bundle_type, exists, find, label)
+        write, errs = _plan_entry(i, entry, bundle_type, exists, find, label, server_ids)
         problems.extend(errs)
         plan.append(write)
     if problems:
@@ -255,7 +277,11 @@ def _plan_entries(
 
 
 def plan_bundle(
-    bundle: dict[str, Any] | list[dict[str, Any]], *, exists: Exists, find: Finder
+    bundle: dict[str, Any] | list[dict[str, Any]],
+    *,
+    exists: Exists,
+    find: Finder,
+    server_ids: bool = False,
 ) -> list[PlannedWrite]:
     """Plan a transaction or collection Bundle; raise :class:`ValidationError` on any bad entry.
 
@@ -263,6 +289,11 @@ def plan_bundle(
     :func:`plan_resources`.
 
     Nothing is written: pass the plan to :func:`~ehr_sandbox.bundles.apply.apply_plan`.
+
+    ``server_ids=True`` (a user's transaction through the Session) applies FHIR's rules with no
+    existence oracle: a POST ignores any id the client chose and gets a fresh random one, and a
+    PUT only updates a resource the user can see (an absent or hidden one is the same
+    :class:`~ehr_sandbox.errors.NotFound`; there is no update-as-create).
 
     >>> plan_bundle({"resourceType": "Bundle", "type": "batch"}, exists=lambda t, i: False, find=lambda t, q: [])
     Traceback (most recent call last):
@@ -286,7 +317,9 @@ def plan_bundle(
         raise ValidationError(
             "Bundle", "Bundle.entry", "a list of entries", found=type(entries).__name__
         )
-    return _plan_entries(entries, btype, exists=exists, find=find, label="Bundle.entry")
+    return _plan_entries(
+        entries, btype, exists=exists, find=find, label="Bundle.entry", server_ids=server_ids
+    )
 
 
 def plan_resources(

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ehr_sandbox.access.labels import CONFIDENTIALITY_ORDER, highest_confidentiality
 from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.reports.definitions import load_report, load_view, report_names, view_names
 from ehr_sandbox.reports.params import bind_params, resolve_default
@@ -61,6 +62,7 @@ class Reports:
         self.source = source
         self.engine = engine
         self._tables: dict[str, pa.Table] = {}
+        self._labels: dict[str, str] = {}
 
     @property
     def reference_date(self) -> date:
@@ -144,6 +146,7 @@ class Reports:
             else:
                 rows = list(self.source.resources(view["resource"]))
             self._tables[name] = run_arrow(view, rows, engine=self.engine)
+            self._labels[name] = highest_confidentiality(rows)
         return self._tables[name]
 
     def _execute(self, sql: str, view_list: list[str], params: dict[str, Any]) -> pa.Table:
@@ -203,15 +206,17 @@ class Reports:
                 found=table.column_names,
             )
         views = {v: load_view(v) for v in definition.views}
-        return Report(
-            name,
-            definition.title,
-            table,
-            definition.sql,
-            views,
-            bound,
-            definition.plot,
-            definition.description,
+        return self._labelled(
+            Report(
+                name,
+                definition.title,
+                table,
+                definition.sql,
+                views,
+                bound,
+                definition.plot,
+                definition.description,
+            )
         )
 
     def sql(self, query: str, **params: Any) -> Report:
@@ -234,4 +239,10 @@ class Reports:
         used = [v for v in view_names() if re.search(rf"\b{re.escape(v)}\b", query)]
         table = self._execute(query.strip().rstrip(";"), used, params)
         views = {v: load_view(v) for v in used}
-        return Report("custom", "Custom query", table, query, views, dict(params))
+        return self._labelled(Report("custom", "Custom query", table, query, views, dict(params)))
+
+    def _labelled(self, report: Report) -> Report:
+        # A report carries the highest confidentiality of the data its views read (PRIVACY.md).
+        labels = [self._labels.get(v, "N") for v in report.views]
+        report.confidentiality = max(labels, key=CONFIDENTIALITY_ORDER.index, default="N")
+        return report
