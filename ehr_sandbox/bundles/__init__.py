@@ -23,12 +23,19 @@ from ehr_sandbox.bundles.export import (
     highest_confidentiality,
     make_bundle,
 )
-from ehr_sandbox.bundles.plan import PlannedWrite, plan_bundle, plan_resources
+from ehr_sandbox.bundles.plan import (
+    PlannedWrite,
+    combined,
+    plan_bundle,
+    plan_collecting,
+    plan_resources,
+)
 from ehr_sandbox.bundles.readers import read_bundle_file, read_ndjson_dir, read_ndjson_file
 
 __all__ = [
     "PlannedWrite",
     "apply_plan",
+    "combined",
     "export_bundles",
     "export_ndjson",
     "highest_confidentiality",
@@ -36,6 +43,7 @@ __all__ = [
     "import_resources",
     "make_bundle",
     "plan_bundle",
+    "plan_collecting",
     "plan_resources",
     "read_bundle_file",
     "read_ndjson_dir",

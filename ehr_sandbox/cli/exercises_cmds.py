@@ -23,6 +23,40 @@ import typer
 from ehr_sandbox.errors import ExerciseError
 
 
+def load_course(path: Path):
+    """Load a course file, saying plainly when the file is not one (e.g. a FHIR resource).
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "notfhir.json"
+    >>> _ = f.write_text('{"resourceType": "Patient", "id": "a"}')
+    >>> load_course(f)
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: course: notfhir.json is not a course file (it holds a FHIR Patient); give the JSON file written by Course.save
+    """
+    import json
+
+    from ehr_sandbox.exercises import Course
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None  # Course.load names the problem (missing file, bad JSON)
+    if data is not None and not (
+        isinstance(data, dict) and "format" in data and "assignments" in data
+    ):
+        what = (
+            f"a FHIR {data['resourceType']}"
+            if isinstance(data, dict) and isinstance(data.get("resourceType"), str)
+            else f"a JSON {type(data).__name__}"
+        )
+        raise ExerciseError(
+            f"course: {path.name} is not a course file (it holds {what}); "
+            "give the JSON file written by Course.save"
+        )
+    return Course.load(path)
+
+
 def _list(topic: str | None) -> None:
     from ehr_sandbox import exercises
 
@@ -53,7 +87,7 @@ def _show(exercise_id: str, student: str | None, course_file: Path | None) -> No
     for c in ex.criteria:
         typer.echo(f"  - {c.name} ({c.points:g}): {c.why}")
     if student:
-        course = exercises.Course.load(course_file) if course_file else None
+        course = load_course(course_file) if course_file else None
         att = (
             exercises.start(exercise_id, student, course=course)
             if course is None
@@ -66,7 +100,7 @@ def _show(exercise_id: str, student: str | None, course_file: Path | None) -> No
 def _start(exercise_id: str, student: str, db: Path, course_file: Path | None) -> None:
     from ehr_sandbox import exercises
 
-    course = exercises.Course.load(course_file) if course_file else None
+    course = load_course(course_file) if course_file else None
     att = exercises.start(exercise_id, student, course=course, path=db)
     att.sandbox.close()
     typer.echo(att.instructions)
@@ -77,7 +111,7 @@ def _start(exercise_id: str, student: str, db: Path, course_file: Path | None) -
 def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -> bool:
     from ehr_sandbox import exercises
 
-    course = exercises.Course.load(course_file) if course_file else None
+    course = load_course(course_file) if course_file else None
     att = exercises.open_attempt(db, course=course, exercise_id=exercise_id, student=student)
     try:
         result = att.check()
@@ -88,11 +122,9 @@ def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -
 
 
 def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool) -> None:
-    from ehr_sandbox.exercises import Course
-
     if fmt not in ("canvas", "moodle"):
         raise ExerciseError(f"format: expected 'canvas' or 'moodle' (found {fmt!r})")
-    course = Course.load(course_file)
+    course = load_course(course_file)
     frame = course.gradebook(out=out, format=fmt, include_late=include_late)  # type: ignore[arg-type]
     typer.echo(frame.to_string())
     if out is not None:
