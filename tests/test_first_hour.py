@@ -113,8 +113,15 @@ def test_new_makes_the_same_staffed_clinic_as_generate(tmp_path) -> None:
 
 def test_new_with_a_passphrase_from_the_environment(tmp_path) -> None:
     db = tmp_path / "enc.db"
-    done = cli("new", str(db), "--patients", "1", "--passphrase-env", "CLINIC_PASS",
-               env={"CLINIC_PASS": "s3cret words"})
+    done = cli(
+        "new",
+        str(db),
+        "--patients",
+        "1",
+        "--passphrase-env",
+        "CLINIC_PASS",
+        env={"CLINIC_PASS": "s3cret words"},
+    )
     assert done.returncode == 0, done.stderr
     with pytest.raises(CryptoError):
         Sandbox.open(db)
@@ -127,8 +134,20 @@ def test_new_with_a_passphrase_from_the_environment(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def bundle_folder(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gen") / "bundles"
-    done = cli("generate", "-n", "3", "--years", "1", "--seed", "2", "--format", "bundle",
-               "--out", str(out), "--quiet")
+    done = cli(
+        "generate",
+        "-n",
+        "3",
+        "--years",
+        "1",
+        "--seed",
+        "2",
+        "--format",
+        "bundle",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     return out
 
@@ -147,7 +166,9 @@ def _total_lines(folder: Path) -> int:
     )
 
 
-def test_import_of_a_bundle_folder_imports_everything(bundle_folder, ndjson_folder, tmp_path) -> None:
+def test_import_of_a_bundle_folder_imports_everything(
+    bundle_folder, ndjson_folder, tmp_path
+) -> None:
     expected = _total_lines(ndjson_folder)  # the same data written as NDJSON
     db = tmp_path / "a.db"
     done = cli("import", str(bundle_folder), "--db", str(db))
@@ -156,7 +177,8 @@ def test_import_of_a_bundle_folder_imports_everything(bundle_folder, ndjson_fold
     try:
         system = sb.system_session()
         imported = sum(
-            system.search(t).count() for t in sorted({p.stem for p in ndjson_folder.glob("*.ndjson")})
+            system.search(t).count()
+            for t in sorted({p.stem for p in ndjson_folder.glob("*.ndjson")})
         )
         assert imported == expected
     finally:
@@ -221,7 +243,9 @@ def _break_ndjson(src: Path, dst: Path) -> dict[str, str]:
     }
 
 
-def test_import_errors_name_file_line_resource_and_field_all_at_once(ndjson_folder, tmp_path) -> None:
+def test_import_errors_name_file_line_resource_and_field_all_at_once(
+    ndjson_folder, tmp_path
+) -> None:
     places = _break_ndjson(ndjson_folder, tmp_path / "broken")
     db = tmp_path / "b.db"
     done = cli("import", str(tmp_path / "broken"), "--db", str(db))
@@ -241,7 +265,9 @@ def test_import_good_bad_good_says_what_went_in(bundle_folder, tmp_path) -> None
     patients = sorted(bundle_folder.glob("patient-*.json"))
     bad = tmp_path / "bad.json"
     bundle = json.loads(patients[1].read_text())
-    idx = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Observation")
+    idx = next(
+        i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Observation"
+    )
     bundle["entry"][idx]["resource"]["status"] = 7
     bad.write_text(json.dumps(bundle))
     done = cli("import", str(patients[0]), str(bad), str(patients[2]), "--db", str(db))
@@ -285,9 +311,16 @@ def test_structural_refusal_is_audited(tmp_path) -> None:
     with pytest.raises(ImportFailed):
         sb.system_session().import_([bad])
     assert len(_import_refusals(sb)) == before + 1
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Patient", "gender": 5},
-         "request": {"method": "POST", "url": "Patient"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "gender": 5},
+                "request": {"method": "POST", "url": "Patient"},
+            }
+        ],
+    }
     with pytest.raises(ValidationError):
         sb.system_session().transaction(bundle)
     assert len(_import_refusals(sb)) == before + 2
@@ -315,9 +348,10 @@ def test_rotate_key_keeps_a_passphrase_sandbox_openable(tmp_path) -> None:
     with pytest.raises(ArgumentError, match="passphrase="):
         sb.rotate_key()  # a random key kept nowhere would lock the file for good
     sb.close()
-    assert Sandbox.open(path, passphrase="old secret").system_session().search(
-        "Observation"
-    ).count() == n  # the refused rotation changed nothing
+    assert (
+        Sandbox.open(path, passphrase="old secret").system_session().search("Observation").count()
+        == n
+    )  # the refused rotation changed nothing
     sb = Sandbox.open(path, passphrase="old secret")
     key = os.urandom(32)
     sb.rotate_key(key=key)
