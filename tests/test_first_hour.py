@@ -388,3 +388,188 @@ def test_export_never_follows_a_planted_symlink(tmp_path) -> None:
     with pytest.raises(ValidationError, match="symbolic link"):
         sb.system_session().export(str(link))
     assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+
+
+# ---------------------------------------------------------------- validation gaps (R4B)
+
+
+def _bad_cases(pid: str, prac: str) -> list[tuple[str, dict, str]]:
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+    return [
+        ("Observation.status", {**obs, "status": "done"}, "status"),
+        ("Patient.gender", {"resourceType": "Patient", "gender": "xyz"}, "gender"),
+        (
+            "Encounter.status",
+            {
+                "resourceType": "Encounter",
+                "status": "foo",
+                "subject": {"reference": f"Patient/{pid}"},
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+            },
+            "status",
+        ),
+        (
+            "MedicationRequest.status/intent",
+            {
+                "resourceType": "MedicationRequest",
+                "status": "bar",
+                "intent": "foo",
+                "medicationCodeableConcept": {"text": "aspirin"},
+                "subject": {"reference": f"Patient/{pid}"},
+            },
+            "status",
+        ),
+        (
+            "Condition.clinicalStatus",
+            {
+                "resourceType": "Condition",
+                "subject": {"reference": f"Patient/{pid}"},
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "bogus",
+                        }
+                    ]
+                },
+                "code": {"text": "x"},
+            },
+            "clinicalStatus.coding[0].code",
+        ),
+        (
+            "non-UCUM unit",
+            {
+                **obs,
+                "valueQuantity": {
+                    "value": 1.0,
+                    "system": "http://unitsofmeasure.org",
+                    "code": "bananas",
+                    "unit": "bananas",
+                },
+            },
+            "valueQuantity.code",
+        ),
+        (
+            "obs-6",
+            {
+                **obs,
+                "valueQuantity": {
+                    "value": 1.0,
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mg/dL",
+                },
+                "dataAbsentReason": {"text": "not done"},
+            },
+            "(resource)",
+        ),
+        (
+            "obs-7",
+            {
+                **obs,
+                "valueQuantity": {
+                    "value": 1.0,
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mg/dL",
+                },
+                "component": [
+                    {
+                        "code": obs["code"],
+                        "valueQuantity": {
+                            "value": 2.0,
+                            "system": "http://unitsofmeasure.org",
+                            "code": "mg/dL",
+                        },
+                    }
+                ],
+            },
+            "(resource)",
+        ),
+        (
+            "per-1",
+            {**obs, "effectivePeriod": {"start": "2025-03-02", "end": "2025-03-01"}},
+            "effectivePeriod",
+        ),
+        (
+            "obs-3",
+            {**obs, "referenceRange": [{"appliesTo": [{"text": "adults"}]}]},
+            "referenceRange",
+        ),
+        (
+            "reference target type",
+            {**obs, "encounter": {"reference": f"Practitioner/{prac}"}},
+            "encounter.reference",
+        ),
+        ("future birthDate", {"resourceType": "Patient", "birthDate": "2999-01-01"}, "birthDate"),
+        ("empty array", {"resourceType": "Patient", "name": []}, "name"),
+        ("empty object", {"resourceType": "Patient", "name": [{}]}, "name[0]"),
+        ("null", {"resourceType": "Patient", "birthDate": None}, "birthDate"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def clinic():
+    return Sandbox.generate(patients=2, seed=4)
+
+
+def _ids(sb: Sandbox) -> tuple[str, str]:
+    system = sb.system_session()
+    pid = next(iter(system.resources("Patient")))["id"]
+    prac = next(iter(system.resources("Practitioner")))["id"]
+    return pid, prac
+
+
+def test_r4b_gaps_are_refused_on_create(clinic) -> None:
+    pid, prac = _ids(clinic)
+    doctor, desk = clinic.login("dr.patel"), clinic.login("fd.smith")
+    for name, resource, path in _bad_cases(pid, prac):
+        session = desk if resource["resourceType"] == "Patient" else doctor
+        with pytest.raises(ValidationError) as err:
+            session.create(resource)
+        assert path in [e.path for e in err.value.errors], (name, str(err.value))
+    with pytest.raises(ValidationError, match="R4B"):
+        doctor.create(_bad_cases(pid, prac)[0][1])
+
+
+def test_r4b_gaps_are_refused_on_import(clinic, tmp_path) -> None:
+    pid, prac = _ids(clinic)
+    cases = [c for c in _bad_cases(pid, prac) if c[0] != "non-UCUM unit"]  # see r4b_problems
+    lines = []
+    for i, (_, resource, _) in enumerate(cases):
+        lines.append(json.dumps({**resource, "id": f"bad-{i}"}))
+    f = tmp_path / "Mixed.ndjson"
+    f.write_text("\n".join(lines) + "\n")
+    sb = clinic.copy()
+    with pytest.raises(ImportFailed) as err:
+        sb.system_session().import_([f])
+    for i, (name, _, path) in enumerate(cases):
+        assert any(
+            e.resource.startswith(f"Mixed.ndjson:{i + 1} ") and e.path == path
+            for e in err.value.errors
+        ), name
+
+
+def test_generated_clinic_passes_the_r4b_rules() -> None:
+    import synthetic
+    from ehr_sandbox.validation.r4b import r4b_problems
+
+    for rec in synthetic.generate(5, seed=11):
+        for r in rec.all():
+            assert r4b_problems(r) == [], (r["resourceType"], r4b_problems(r))
+
+
+def test_r4b_rules_come_from_the_hl7_package_data() -> None:
+    from ehr_sandbox.validation.r4b import compiled_invariants, rules
+
+    data = rules()
+    assert "CC0" in data["licence"] and "hl7.fhir.r4b.core" in data["source"]
+    keys = {k for items in compiled_invariants().values() for k, _, _ in items}
+    assert {"obs-6", "obs-7", "per-1", "obs-3", "qty-3"} <= keys
+    assert (ROOT / "tools" / "build_r4b_rules.py").is_file()

@@ -113,8 +113,13 @@ def ucum_problem(code: Any) -> bool:
     return False
 
 
-def r4b_problems(resource: dict[str, Any], *, today: date | None = None) -> list[Problem]:
+def r4b_problems(
+    resource: dict[str, Any], *, today: date | None = None, strict: bool = True
+) -> list[Problem]:
     """Every R4B-definition problem of ``resource`` (see the module docs).
+
+    ``strict=False`` (imports of outside data) skips the UCUM unit-code check only: the
+    Synthea sample writes units such as ``(score)`` that are not UCUM.
 
     >>> r4b_problems({"resourceType": "Patient", "name": [], "birthDate": None})[0].path
     'name'
@@ -124,7 +129,7 @@ def r4b_problems(resource: dict[str, Any], *, today: date | None = None) -> list
     rtype = resource.get("resourceType")
     types = rules()["types"]
     if isinstance(rtype, str) and rtype in types:
-        _walk(resource, rtype, "", out, types)
+        _walk(resource, rtype, "", out, types, strict)
         _resource_invariants(resource, rtype, out)
     if rtype == "Patient":
         _birth_date(resource, today, out)
@@ -159,7 +164,9 @@ def _p(path: str, expected: str, found: Any = None, why: str = _WHY) -> Problem:
     return Problem(path, expected, found=found, why=why, rule="r4b")
 
 
-def _walk(node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict) -> None:
+def _walk(
+    node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict, strict: bool
+) -> None:
     spec = types.get(tname)
     if spec is None:
         return
@@ -179,10 +186,10 @@ def _walk(node: dict[str, Any], tname: str, path: str, out: list[Problem], types
             if not isinstance(item, dict):
                 continue
             child = el["t"][0]
-            if child == "Quantity" or child in ("Age", "Duration", "Distance", "Count"):
+            if strict and child in ("Quantity", "Age", "Duration", "Distance", "Count"):
                 _quantity(item, p, out)
             _type_invariants(item, child, p, out)
-            _walk(item, child, p, out, types)
+            _walk(item, child, p, out, types, strict)
 
 
 def _binding(item: Any, vs: str, tcode: str, path: str, out: list[Problem]) -> None:
