@@ -598,3 +598,27 @@ def test_readme_and_docstrings_point_at_docs_that_exist() -> None:
             continue  # written by the privacy and grading work
         assert (ROOT / link).is_file(), link
     assert (ROOT / "docs" / "content.md").is_file()
+
+
+def test_search_given_an_mrn_says_so(clinic) -> None:
+    from ehr_sandbox.errors import SearchError
+
+    patients = list(clinic.system_session().resources("Patient"))
+    mrn_of = {
+        p["id"]: next(i["value"] for i in p["identifier"] if "mrn" in i.get("system", ""))
+        for p in patients
+    }
+    pid, mrn = next(iter(mrn_of.items()))
+    doctor = clinic.login("dr.patel")
+    with pytest.raises(SearchError) as err:
+        doctor.search("Observation", patient=mrn)
+    assert mrn in str(err.value) and f"Patient/{pid}" in str(err.value)
+    with pytest.raises(SearchError, match="identifier="):
+        doctor.search("Patient", _id=mrn)
+    # the id itself, and the MRN through the identifier, still work
+    assert doctor.search("Observation", patient=pid).count() > 0
+    assert doctor.search("Observation", [("patient.identifier", mrn)]).count() > 0
+    # a hint never reveals a patient the user cannot see: another patient's portal
+    other = next(p for p in mrn_of if p != pid)
+    portal = clinic.login_patient(other)
+    assert portal.search("Observation", patient=mrn).count() == 0
