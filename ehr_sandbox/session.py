@@ -401,6 +401,9 @@ class Session:
         from ehr_sandbox.search import parse
 
         parse(resource_type, normalized)  # fail fast on a bad parameter, before iteration
+        from ehr_sandbox.search_hints import identifier_hint
+
+        identifier_hint(self, resource_type, normalized)  # an MRN where an id belongs
         return SearchSet(self, resource_type, normalized)
 
     def _execute_search(
