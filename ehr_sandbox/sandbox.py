@@ -361,6 +361,18 @@ class Sandbox:
             who=None,
             reason="synthetic practice generated",
         )
+        with store.deferred_indexes():  # the index B-trees are built once, after the load
+            self._load_records(practice, practice_prov, records, batch)
+
+    def _load_records(
+        self,
+        practice: list[dict[str, Any]],
+        practice_prov: dict[str, Any],
+        records: Any,
+        batch: int,
+    ) -> None:
+        store = self.store
+        system = self._system_user
         store.create_many([*practice, {**practice_prov, "id": "prov-import-practice"}])
         self._audit_append(
             system,

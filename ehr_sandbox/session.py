@@ -348,11 +348,19 @@ class Session:
             return [], []
         count = getattr(query, "count", None)
         offset = getattr(query, "offset", 0) or 0
-        candidates = self.sandbox.store.search(rtype, _without_paging(query))
-        visible = [
-            r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed
-        ]
-        page = visible[offset : offset + count if count is not None else None]
+        # candidates come in _sort order and are decoded lazily: the policy decides on each one
+        # in turn and decoding stops once the page is full (hidden rows never count)
+        page: list[dict[str, Any]] = []
+        seen_visible = 0
+        if count != 0:
+            for r in self.sandbox.store.search_iter(rtype, _without_paging(query)):
+                if not policy.decide(ctx, "search", r, resource_type=rtype).allowed:
+                    continue
+                seen_visible += 1
+                if seen_visible > offset:
+                    page.append(r)
+                    if count is not None and len(page) >= count:
+                        break
         included = []
         if getattr(query, "include", None) or getattr(query, "revinclude", None):
             seen = {(r["resourceType"], r["id"]) for r in page}
@@ -364,14 +372,15 @@ class Session:
                 if policy.decide(ctx, "read", inc, resource_type=inc["resourceType"]).allowed:
                     included.append(inc)
         patients = sorted({patient_of(r) or "" for r in page + included})
-        for pid in patients or [""]:
-            self._audit(
-                action="E",
-                interaction="search",
-                outcome="0",
-                patient_id=pid or None,
-                query=f"{rtype}?{qtext}",
-            )
+        with self.sandbox.store.transaction():  # one event per patient, one commit per search
+            for pid in patients or [""]:
+                self._audit(
+                    action="E",
+                    interaction="search",
+                    outcome="0",
+                    patient_id=pid or None,
+                    query=f"{rtype}?{qtext}",
+                )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
 
     def find_patient(

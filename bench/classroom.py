@@ -1,0 +1,187 @@
+"""Benchmark what a class waits on (issue 17): every figure against its floor, in one run.
+
+Sections (``--only`` picks some; all by default):
+
+* ``load``: ``Sandbox.generate(N)`` against a bare SQLite bulk insert of the same JSON (one
+  table, one row per resource, one transaction), measured in the same run. Target <= 3x.
+  Also shown: the load alone (generation excluded), since the generator is timed elsewhere.
+* ``size``: ``Sandbox.generate(M)`` into a file in a fresh process: peak RSS (target <= 1 GB)
+  and file size against the NDJSON of the same records (target <= 2x).
+* ``search``: ``s.search("Patient").fetch()`` as a physician with N patients against the store
+  reading the same rows (target <= 3x), and the audit events it wrote (one per patient).
+* ``sort``: ``.sort("-date").first()`` on one patient's Observations, p95 (target <= 5 ms).
+
+Run from the repository root: ``python bench/classroom.py --patients 200``. Prints figures;
+asserts nothing (speed is never asserted in tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ehr_sandbox.sandbox import Sandbox  # noqa: E402
+
+
+def _line(what: str, value: float, floor: float, target: float, unit: str = "x") -> None:
+    ok = "meets" if value <= target else "MISSES"
+    print(f"  {what}: {value:.2f}{unit} (target <= {target:g}{unit}; floor {floor:.3g}) {ok}")
+
+
+def bare_insert(resources: list[dict]) -> float:
+    """Seconds to insert the resources' JSON into one SQLite table in one transaction."""
+    con = sqlite3.connect(":memory:", isolation_level=None)
+    con.execute("CREATE TABLE r (rtype TEXT, rid TEXT, json BLOB)")
+    t = time.process_time()
+    con.execute("BEGIN")
+    con.executemany(
+        "INSERT INTO r VALUES (?,?,?)",
+        [(r["resourceType"], r["id"], orjson.dumps(r)) for r in resources],
+    )
+    con.execute("COMMIT")
+    dt = time.process_time() - t
+    con.close()
+    return dt
+
+
+def bench_load(n: int, repeat: int) -> None:
+    import synthetic
+
+    ref = date(2026, 1, 1)
+    practice = synthetic.practice_resources(seed=7, reference_date=ref)
+    gen_best = float("inf")
+    for _ in range(repeat):
+        t = time.process_time()
+        records = list(synthetic.generate(n, seed=7, reference_date=ref))
+        gen_best = min(gen_best, time.process_time() - t)
+    resources = practice + [r for rec in records for r in rec.all()]
+    floor = min(bare_insert(resources) for _ in range(repeat))
+    del records
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t = time.process_time()
+        sb = Sandbox.generate(patients=n, seed=7)
+        best = min(best, time.process_time() - t)
+        sb.close()
+    print(f"load: Sandbox.generate({n}), {len(resources):,} resources, best of {repeat}")
+    print(f"  bare SQLite insert of the same JSON: {floor:.2f} s CPU (all times here are CPU: the machine may be shared)")
+    print(f"  generation alone (synthetic.generate): {gen_best:.2f} s")
+    print(f"  Sandbox.generate: {best:.2f} s ({len(resources) / best:,.0f} resources/s)")
+    _line("generate / bare insert", best / floor, floor, 3)
+    _line("(generate - generation) / bare insert", (best - gen_best) / floor, floor, 3)
+
+
+SIZE_SCRIPT = """
+import os, resource, sys, tempfile, time
+from ehr_sandbox.sandbox import Sandbox
+d = tempfile.mkdtemp(); path = os.path.join(d, "clinic.db")
+t = time.process_time()
+sb = Sandbox.generate(patients=int(sys.argv[1]), seed=7, path=path); sb.close()
+print(time.process_time() - t, os.path.getsize(path), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_size(n: int) -> None:
+    import synthetic
+
+    out = subprocess.run(
+        [sys.executable, "-c", SIZE_SCRIPT, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout.split()
+    seconds, size, rss_kb = float(out[0]), int(out[1]), int(out[2])
+    with tempfile.TemporaryDirectory() as d:
+        synthetic.write_dataset(d, n, seed=7)
+        ndjson = sum(p.stat().st_size for p in Path(d).rglob("*.ndjson"))
+    print(f"size: Sandbox.generate({n}) to a file in a fresh process ({seconds:.1f} s)")
+    _line("peak RSS", rss_kb / 1024 / 1024, 1.0, 1.0, " GB")
+    print(f"  file {size / 1e6:.0f} MB, NDJSON of the same patients {ndjson / 1e6:.0f} MB")
+    _line("file / NDJSON", size / ndjson, ndjson, 2)
+
+
+def bench_search(sb: Sandbox, repeat: int) -> None:
+    from ehr_sandbox.search import parse
+
+    s = sb.login("dr.patel")
+    q = parse("Patient", {})
+    store_best = fetch_best = float("inf")
+    n = 0
+    for _ in range(repeat):
+        t = time.process_time()
+        rows = sb.store.search("Patient", q)
+        store_best = min(store_best, time.process_time() - t)
+        before = sb.audit.count()
+        t = time.process_time()
+        got = s.search("Patient").fetch()
+        fetch_best = min(fetch_best, time.process_time() - t)
+        events = sb.audit.count() - before
+        n = len(got)
+    print(f"search: Patient as a physician, {n} of {len(rows)} patients visible, best of {repeat}")
+    print(f"  store.search: {store_best * 1e3:.1f} ms; session fetch: {fetch_best * 1e3:.1f} ms")
+    print(f"  audit events of one fetch: {events} (one per patient returned: {n})")
+    _line("fetch / store", fetch_best / store_best, store_best, 3)
+
+
+def bench_sort(sb: Sandbox, samples: int) -> None:
+    s = sb.login("dr.patel")
+    pids = [p["id"] for p in s.search("Patient").fetch()][:samples]
+    times = []
+    for pid in pids:
+        t = time.process_time()
+        s.search("Observation", patient=f"Patient/{pid}").sort("-date").first()
+        times.append(time.process_time() - t)
+    times.sort()
+    p95 = times[int(0.95 * (len(times) - 1))]
+    print(f"sort: Observation?patient=..&_sort=-date first(), {len(times)} patients")
+    print(f"  median {statistics.median(times) * 1e3:.2f} ms")
+    _line("p95", p95 * 1e3, 5, 5, " ms")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen sections and print their figures.
+
+    >>> callable(main)
+    True
+    """
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=200)
+    ap.add_argument("--size-patients", type=int, default=1000)
+    ap.add_argument("--clinic", type=int, default=1000, help="patients for search and sort")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--only", default="load,size,search,sort")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    if "load" in only:
+        bench_load(args.patients, args.repeat)
+    if "size" in only:
+        bench_size(args.size_patients)
+    if only & {"search", "sort"}:
+        t = time.process_time()
+        sb = Sandbox.generate(patients=args.clinic, seed=7)
+        print(f"(clinic of {args.clinic} patients built in {time.process_time() - t:.1f} s)")
+        if "search" in only:
+            bench_search(sb, args.repeat)
+        if "sort" in only:
+            bench_sort(sb, 100)
+
+
+if __name__ == "__main__":
+    main()
