@@ -79,7 +79,9 @@ def bench_load(n: int, repeat: int) -> None:
         best = min(best, time.process_time() - t)
         sb.close()
     print(f"load: Sandbox.generate({n}), {len(resources):,} resources, best of {repeat}")
-    print(f"  bare SQLite insert of the same JSON: {floor:.2f} s CPU (all times here are CPU: the machine may be shared)")
+    print(
+        f"  bare SQLite insert of the same JSON: {floor:.2f} s CPU (all times here are CPU: the machine may be shared)"
+    )
     print(f"  generation alone (synthetic.generate): {gen_best:.2f} s")
     print(f"  Sandbox.generate: {best:.2f} s ({len(resources) / best:,.0f} resources/s)")
     _line("generate / bare insert", best / floor, floor, 3)

@@ -353,7 +353,6 @@ class Sandbox:
         """Load generated resources through the store's bulk path, with one Provenance and
         one AuditEvent per patient (the system account did it)."""
         store = self.store
-        system = self._system_user
         practice_prov = build_provenance(
             [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
             recorded=instant(self.clock.now()),

@@ -77,6 +77,7 @@ def create_secondary_indexes(con: sqlite3.Connection) -> None:
         if statement.strip():
             con.execute(statement)
 
+
 INDEX_ONLY_SCHEMA = """
 CREATE TABLE resources (seq INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL);
 CREATE TABLE search_index (rtype TEXT, seq INTEGER, param TEXT, s TEXT, x TEXT, sys TEXT, lo REAL, hi REAL, num REAL);

@@ -43,7 +43,7 @@ from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
 from ehr_sandbox.search.registry import LAZY_PARAMS, params_for, registry_fingerprint
 from ehr_sandbox.search.sort import sort_resources
-from ehr_sandbox.search.sql import blind_capable, compile_query, sort_sql
+from ehr_sandbox.search.sql import blind_capable, compile_query
 from ehr_sandbox.search.values import ID_RE
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
 from ehr_sandbox.store.packing import pack, unpack
