@@ -646,6 +646,11 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import sandbox_html
+
+        return sandbox_html(self)
+
     def __repr__(self) -> str:
         where = Path(self.path).name if self.path else "in memory"
         return f"<Sandbox {where}, reference date {self.reference_date}>"

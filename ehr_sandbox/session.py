@@ -383,6 +383,18 @@ class Session:
                 )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
 
+    def chart(self, patient: str | dict[str, Any]) -> Any:
+        """The patient's chart as this session may see it (HTML in a notebook, text in a terminal).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=2).login("dr.patel")
+        >>> s.chart(s.search("Patient").first()).problems.name
+        'problems'
+        """
+        from ehr_sandbox.display import build_chart
+
+        return build_chart(self, patient)
+
     def find_patient(
         self, name: str | None = None, birthdate: str | None = None, identifier: str | None = None
     ) -> list[dict[str, Any]]:
@@ -865,6 +877,11 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.user.username} ({self.user.role})>"
+
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import session_html
+
+        return session_html(self)
 
 
 def _check_meta(res: dict[str, Any]) -> None:
