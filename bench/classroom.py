@@ -10,6 +10,11 @@ Sections (``--only`` picks some; all by default):
 * ``search``: ``s.search("Patient").fetch()`` as a physician with N patients against the store
   reading the same rows (target <= 3x), and the audit events it wrote (one per patient).
 * ``sort``: ``.sort("-date").first()`` on one patient's Observations, p95 (target <= 5 ms).
+* ``workers``: ``ehr-sandbox generate --workers 2`` (and ``--engine dask`` when installed)
+  against ``--workers 1``: wall-clock speed-up (target >= 1.6x on 2 free cores), identical
+  bytes, and the peak RSS of the whole process tree.
+* ``cli``: generation on one core end to end (the CLI with its start-up), resources/s
+  (target >= 150k/s) and against the peers installed (``bench/generate.py`` lists them).
 
 Run from the repository root: ``python bench/classroom.py --patients 200``. Prints figures;
 asserts nothing (speed is never asserted in tests).
@@ -40,6 +45,11 @@ from ehr_sandbox.sandbox import Sandbox  # noqa: E402
 def _line(what: str, value: float, floor: float, target: float, unit: str = "x") -> None:
     ok = "meets" if value <= target else "MISSES"
     print(f"  {what}: {value:.2f}{unit} (target <= {target:g}{unit}; floor {floor:.3g}) {ok}")
+
+
+def _at_least(what: str, value: float, target: float, unit: str = "x") -> None:
+    ok = "meets" if value >= target else "MISSES"
+    print(f"  {what}: {value:.2f}{unit} (target >= {target:g}{unit}) {ok}")
 
 
 def bare_insert(resources: list[dict]) -> float:
@@ -157,6 +167,86 @@ def bench_sort(sb: Sandbox, samples: int) -> None:
     _line("p95", p95 * 1e3, 5, 5, " ms")
 
 
+def _run_tree(cmd: list[str]) -> tuple[float, float, float, float]:
+    """(wall s, peak summed RSS MB of the tree, CPU s of the parent alone, CPU s of all) of ``cmd``."""
+    import resource
+
+    import psutil
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = psutil.Popen(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL
+    )
+    peak = 0
+    cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
+    while proc.poll() is None:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                try:
+                    ct = p.cpu_times()
+                    cpu[p.pid] = ct.user + ct.system
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed with {proc.returncode}")
+    parent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    parent = max(parent - sum(v for k, v in cpu.items() if k != proc.pid), cpu.get(proc.pid, 0))
+    return wall, peak / 1e6, parent, sum(v for k, v in cpu.items() if k != proc.pid) + parent
+
+
+def _digest(folder: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def bench_workers(n: int) -> None:
+    base = [sys.executable, "-m", "ehr_sandbox", "generate", "-n", str(n), "--quiet"]
+    runs = [("--workers 1", ["--workers", "1"]), ("--workers 2", ["--workers", "2"])]
+    try:
+        import dask.distributed  # noqa: F401
+
+        runs.append(("--workers 2 --engine dask", ["--workers", "2", "--engine", "dask"]))
+    except ImportError:
+        print("  (dask not installed: the dask engine is not measured)")
+    print(f"workers: generate {n} patients to NDJSON (wall clock needs free cores; CPU shown too)")
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        for label, extra in runs:
+            out = Path(d) / label.replace(" ", "_")
+            wall, mb, parent, total = _run_tree([*base, "--out", str(out), *extra])
+            results[label] = (wall, mb, parent, total, _digest(out))
+            print(
+                f"  {label}: wall {wall:.1f} s, CPU parent {parent:.1f} s / all {total:.1f} s, "
+                f"peak RSS of the tree {mb:.0f} MB, digest {results[label][4]}"
+            )
+    one = results["--workers 1"]
+    for label, (wall, mb, parent, total, digest) in results.items():
+        if label == "--workers 1":
+            continue
+        same = "same bytes" if digest == one[4] else "DIFFERENT BYTES"
+        _at_least(f"{label} wall speed-up over --workers 1 ({same})", one[0] / wall, 1.6)
+        # on 2 free cores the run takes about max(all CPU / 2, parent CPU)
+        ideal = one[3] / max(total / 2, parent)
+        _at_least(f"{label} speed-up on 2 free cores, from CPU times", ideal, 1.6)
+        print(f"    peak memory {mb / one[1]:.2f}x that of --workers 1")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the chosen sections and print their figures.
 
@@ -168,13 +258,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size-patients", type=int, default=1000)
     ap.add_argument("--clinic", type=int, default=1000, help="patients for search and sort")
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--only", default="load,size,search,sort")
+    ap.add_argument("--workers-patients", type=int, default=2000)
+    ap.add_argument("--only", default="load,size,search,sort,workers")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     if "load" in only:
         bench_load(args.patients, args.repeat)
     if "size" in only:
         bench_size(args.size_patients)
+    if "workers" in only:
+        bench_workers(args.workers_patients)
     if only & {"search", "sort"}:
         t = time.process_time()
         sb = Sandbox.generate(patients=args.clinic, seed=7)

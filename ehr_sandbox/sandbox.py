@@ -604,7 +604,7 @@ class Sandbox:
         """An independent in-memory copy (an exercise's reset restores from one)."""
         self.store.meta_set("clock_ticks", self.clock.ticks)
         store = Store(None, codec=self.codec)
-        self.store.connection.backup(store.connection)
+        store.load_from(self.store.connection)
         clock = SandboxClock(self.clock.start, self.clock.ticks)
         store._clock = clock.now  # noqa: SLF001
         return Sandbox(
@@ -613,6 +613,39 @@ class Sandbox:
             codec=self.codec,
             clock=clock,
             reference_date=self.reference_date,
+            path=None,
+        )
+
+    @classmethod
+    def load_copy(cls, path: str | os.PathLike[str], *, key: Any) -> Sandbox:
+        """An in-memory copy of an unencrypted sandbox file, read with the SQLite backup API
+        (the file is opened read-only and not changed; ``key`` is its audit key).
+
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.db"
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1); sb.save(f)
+        >>> Sandbox.load_copy(f, key=sb.master_key).store.count("Patient")
+        1
+        """
+        mk = _as_master_key(key)
+        store = Store(None, codec=PlainCodec())
+        store.load_from(Path(path))
+        enc = store.meta_get("encryption", {}) or {}
+        ref = store.meta_get("reference_date", None)
+        if enc.get("on") or ref is None:
+            store.close()
+            raise ValidationError(
+                Path(path).name, "sandbox_meta", "an unencrypted ehr-sandbox database"
+            )
+        clock = SandboxClock.starting(ref)
+        clock.ticks = int(store.meta_get("clock_ticks", 0))
+        store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on load
+        return cls(
+            store,
+            master_key=mk,
+            codec=PlainCodec(),
+            clock=clock,
+            reference_date=date.fromisoformat(ref),
             path=None,
         )
 

@@ -49,3 +49,21 @@ def test_two_workers_with_defects_write_the_same_bytes(tmp_path: Path) -> None:
         )
     one, two = _tree(tmp_path / "w1"), _tree(tmp_path / "w2")
     assert one == two and "defects-manifest.jsonl" in one
+
+
+def test_the_fhir_model_names_list_matches_the_installed_models() -> None:
+    from fhir.resources.R4B import fhirtypes
+    from fhir_core.types import FhirBase
+
+    from synthetic.fhir import is_resource_type
+    from synthetic.fhir_names import MODEL_NAMES
+
+    live = {
+        n[:-4]
+        for n in dir(fhirtypes)
+        if n.endswith("Type")
+        and isinstance(getattr(fhirtypes, n), type)
+        and issubclass(getattr(fhirtypes, n), FhirBase)
+    }
+    assert live == MODEL_NAMES
+    assert is_resource_type("Observation") and not is_resource_type("String")

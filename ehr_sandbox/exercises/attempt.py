@@ -147,6 +147,16 @@ def build_sandbox(exercise: Exercise, variant: Variant, path: str | Path | None 
     """Generate the attempt's own small sandbox for this variant (file-backed if ``path``)."""
     from ehr_sandbox.sandbox import Sandbox  # late import: exercises sit above the session layer
 
+    if path is None:  # a pre-built clinic copied from the on-disk cache (see clinic_cache)
+        from ehr_sandbox.clinic_cache import generate_cached
+
+        return generate_cached(
+            patients=exercise.patients,
+            seed=variant.sandbox_seed,
+            reference_date=exercise.reference_date,
+            years=exercise.years,
+            population=exercise.population,
+        )
     return Sandbox.generate(
         patients=exercise.patients,
         seed=variant.sandbox_seed,

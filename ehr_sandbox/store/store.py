@@ -445,6 +445,29 @@ class Store:
                 self._deferred = False
                 create_secondary_indexes(self._con)
 
+    def load_from(self, source: sqlite3.Connection | str | Path) -> None:
+        """Replace this store's content with a copy of another database (SQLite backup API).
+
+        ``source`` is a connection or the path of a store file, which is opened read-only
+        and never changed. Cached state (which lazy parameters are indexed) is re-read.
+
+        >>> a, b = Store(), Store()
+        >>> _ = a.create({"resourceType": "Patient", "id": "p"})
+        >>> b.load_from(a.connection); b.exists("Patient", "p")
+        True
+        """
+        with self._lock:
+            if isinstance(source, sqlite3.Connection):
+                source.backup(self._con)
+            else:
+                src = sqlite3.connect(f"{Path(source).resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    src.backup(self._con)
+                finally:
+                    src.close()
+            built = self._meta_raw(LAZY_BUILT_KEY)
+            self._lazy_built = None if built is None else set(orjson.loads(built))
+
     def _lazy_skip(self, rtype: str) -> frozenset[str]:
         if self._lazy_built is None:
             return frozenset()
