@@ -865,7 +865,7 @@ class Sandbox:
         >>> import tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.db"
         >>> sb = Sandbox.generate(patients=1, seed=1, years=1); sb.save(f)
-        >>> Sandbox.load_copy(f, key=sb.master_key).store.count("Patient")
+        >>> Sandbox.load_copy(f, key=sb.master_key).grader_session().search("Patient").count()
         1
         """
         mk = _as_master_key(key)
