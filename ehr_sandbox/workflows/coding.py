@@ -37,6 +37,7 @@ __all__ = [
     "ClaimLine",
     "age_on",
     "build_claim",
+    "claim_resource",
     "claim_codes",
     "key_of",
     "lookup",
@@ -197,7 +198,7 @@ def _coverage_for(session: Session, patient: str, coverage: str | None) -> dict[
     return active[0] if active else None
 
 
-def build_claim(
+def claim_resource(
     session: Session,
     encounter: str,
     *,
@@ -207,7 +208,7 @@ def build_claim(
     coverage: str | None = None,
     prior_auth: str | None = None,
 ) -> dict[str, Any]:
-    """Create a draft professional Claim from a coded encounter (CMS-1500 rules enforced).
+    """A draft professional Claim for a coded encounter (validated, not stored).
 
     Parameters
     ----------
@@ -242,11 +243,11 @@ def build_claim(
     >>> from ehr_sandbox.sandbox import Sandbox
     >>> b = Sandbox.generate(patients=3, seed=1, years=1).login("billing.davis")
     >>> enc = next(e for e in b.search("Encounter").fetch() if b.search("Coverage", patient=e["subject"]["reference"]).count())
-    >>> c = build_claim(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|J02.9"],
-    ...                 lines=[ClaimLine("procedure|OV-EST-3", (1,))])
-    >>> c["status"], c["item"][0]["unitPrice"]["value"], c["item"][0]["locationCodeableConcept"]["coding"][0]["code"]
-    ('draft', 135.0, '11')
-    >>> build_claim(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|J02.9"],
+    >>> c = claim_resource(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|J02.9"],
+    ...                    lines=[ClaimLine("procedure|OV-EST-3", (1,))])
+    >>> c["status"], "id" in c
+    ('draft', False)
+    >>> claim_resource(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|J02.9"],
     ...             lines=[ClaimLine("procedure|OV-EST-3", (1, 2))])
     Traceback (most recent call last):
     ...
@@ -355,6 +356,64 @@ def build_claim(
         "item": items,
         "total": {"value": float(total), "currency": "USD"},
     }
+    return claim
+
+
+def build_claim(
+    session: Session,
+    encounter: str,
+    *,
+    diagnoses: list[str],
+    lines: list[ClaimLine | dict[str, Any]],
+    place_of_service: str = "11",
+    coverage: str | None = None,
+    prior_auth: str | None = None,
+) -> dict[str, Any]:
+    """Create a draft professional Claim from a coded encounter (CMS-1500 rules enforced).
+
+    Parameters and rules as :func:`claim_resource`; the claim is stored as ``draft``.
+
+    Parameters
+    ----------
+    session : Session
+        The billing specialist's session.
+    encounter : str
+        ``Encounter/<id>`` being billed.
+    diagnoses : list of str
+        ICD-10-CM keys (``"icd10cm|J02.9"``) in claim order (A, B, C, ...).
+    lines : list of ClaimLine or dict
+        Services with 1-based diagnosis pointers.
+    place_of_service : str
+        CMS place-of-service code (``"11"`` office).
+    coverage : str, optional
+        ``Coverage/<id>`` billed (default: the patient's active primary coverage).
+    prior_auth : str, optional
+        The payer's prior-authorisation number, where the service needs one.
+
+    Returns
+    -------
+    dict
+        The stored draft Claim.
+
+    Raises
+    ------
+    RuleRefused
+        As :func:`claim_resource`.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> b = Sandbox.generate(patients=3, seed=1, years=1).login("billing.davis")
+    >>> enc = next(e for e in b.search("Encounter").fetch() if b.search("Coverage", patient=e["subject"]["reference"]).count())
+    >>> c = build_claim(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|J02.9"],
+    ...                 lines=[ClaimLine("procedure|OV-EST-3", (1,))])
+    >>> c["status"], c["item"][0]["unitPrice"]["value"], c["item"][0]["locationCodeableConcept"]["coding"][0]["code"]
+    ('draft', 135.0, '11')
+    """
+    claim = claim_resource(
+        session, encounter, diagnoses=diagnoses, lines=lines,
+        place_of_service=place_of_service, coverage=coverage, prior_auth=prior_auth,
+    )
     return write(session, claim, operation="coding.build-claim")
 
 
