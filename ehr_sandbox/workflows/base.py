@@ -40,6 +40,7 @@ __all__ = [
     "ref",
     "ref_of",
     "today",
+    "urn",
     "write",
     "write_all",
 ]
@@ -178,6 +179,22 @@ def money(value: Any) -> Decimal:
     if isinstance(value, dict):
         value = value.get("value", 0)
     return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def urn(session: Session, *parts: str) -> str:
+    """A fresh ``urn:uuid:`` for a resource created in a transaction (deterministic: derived
+    from the parts and the sandbox clock, which moves on at every call).
+
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.empty().system_session()
+    >>> a, b = urn(s, "Schedule"), urn(s, "Schedule")
+    >>> a.startswith("urn:uuid:"), a != b
+    (True, True)
+    """
+    import uuid
+
+    stamp = session.sandbox.clock.now().isoformat()
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join((*parts, stamp))))
 
 
 def _tagged(resource: dict[str, Any], operation: str) -> dict[str, Any]:

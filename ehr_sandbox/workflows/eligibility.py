@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows import payer
-from ehr_sandbox.workflows.base import Rule, RuleRefused, money, now, write_all
+from ehr_sandbox.workflows.base import Rule, RuleRefused, money, now, urn, write_all
 from ehr_sandbox.workflows.content import table
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def check_eligibility(session: Session, coverage: str, *, service_date: str | No
         )
     day = date.fromisoformat(service_date) if service_date else now(session).date()
     p = payer.plan(cov["payor"][0]["reference"])
-    req_url = "urn:uuid:e1101b00-0000-4000-8000-000000000001"
+    req_url = urn(session, "CoverageEligibilityRequest", coverage)
     request = {
         "resourceType": "CoverageEligibilityRequest",
         "status": "active",

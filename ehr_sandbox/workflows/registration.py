@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.network.matching import score_pair
-from ehr_sandbox.workflows.base import Rule, RuleRefused, now, write, write_all
+from ehr_sandbox.workflows.base import Rule, RuleRefused, now, urn, write, write_all
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.payer import plan
 
@@ -328,7 +328,7 @@ def add_insurance(
         if c.relationship == "self":
             cov["subscriber"] = {"reference": patient}
         else:
-            url = f"urn:uuid:7e1a0000-0000-4000-8000-{n:012d}"
+            url = urn(session, "RelatedPerson", patient, str(n))
             entries.append({"fullUrl": url, "resource": {
                 "resourceType": "RelatedPerson",
                 "patient": {"reference": patient},
