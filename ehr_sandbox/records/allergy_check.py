@@ -31,10 +31,12 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CHECKED_TYPES = frozenset({"MedicationRequest", "MedicationAdministration"})
 """Resource types whose writes pass the drug-allergy check."""
 
-_INACTIVE = {
-    "MedicationRequest": {"cancelled", "entered-in-error", "stopped", "draft", "unknown"},
-    "MedicationAdministration": {"not-done", "entered-in-error", "stopped", "unknown"},
+_GIVING = {
+    "MedicationRequest": {"active", "completed"},
+    "MedicationAdministration": {"in-progress", "completed"},
 }
+"""Statuses in which an order is live or a dose is given (a draft, a held or a cancelled order is
+not checked; signing a draft, i.e. making it active, is)."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,18 @@ def needs_check(resource: Mapping[str, Any], before: Mapping[str, Any] | None) -
 
     >>> needs_check({"resourceType": "MedicationRequest", "status": "cancelled"}, None)
     False
+    >>> needs_check({"resourceType": "MedicationRequest", "status": "active"}, {"status": "draft"})
+    True
     """
     rtype = resource.get("resourceType", "")
-    if rtype not in CHECKED_TYPES or resource.get("status") in _INACTIVE[rtype]:
+    if rtype not in CHECKED_TYPES or resource.get("status") not in _GIVING[rtype]:
         return False
     if before is None:
         return True
     changed_drug = drug_codes(resource) != drug_codes(before) or resource.get(
         "medicationReference"
     ) != before.get("medicationReference")
-    return changed_drug or before.get("status") in _INACTIVE[rtype]
+    return changed_drug or before.get("status") not in _GIVING[rtype]
 
 
 def _active(allergy: Mapping[str, Any]) -> bool:
