@@ -1,0 +1,20 @@
+"""Front-office exercises (issue 15): scheduling, registration and insurance, coding and claims,
+payments and the day sheet, fee schedules, the portal inbox and keeping the EHR running.
+
+Each module defines one exercise; they are registered here in catalogue order. Every exercise
+works through :mod:`ehr_sandbox.workflows`.
+"""
+
+from __future__ import annotations
+
+from ehr_sandbox.exercises.builtin.front_office.modified_wave import MODIFIED_WAVE
+from ehr_sandbox.exercises.registry import register
+
+__all__ = ["FRONT_OFFICE"]
+
+FRONT_OFFICE = (
+    MODIFIED_WAVE,
+)
+
+for _exercise in FRONT_OFFICE:
+    register(_exercise)
