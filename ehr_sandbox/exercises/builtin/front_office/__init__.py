@@ -8,12 +8,16 @@ works through :mod:`ehr_sandbox.workflows`.
 from __future__ import annotations
 
 from ehr_sandbox.exercises.builtin.front_office.modified_wave import MODIFIED_WAVE
+from ehr_sandbox.exercises.builtin.front_office.no_show_recall import NO_SHOW_RECALL
+from ehr_sandbox.exercises.builtin.front_office.new_patient_mpi import NEW_PATIENT_MPI
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
 
 FRONT_OFFICE = (
     MODIFIED_WAVE,
+    NO_SHOW_RECALL,
+    NEW_PATIENT_MPI,
 )
 
 for _exercise in FRONT_OFFICE:
