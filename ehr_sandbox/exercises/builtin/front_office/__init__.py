@@ -10,6 +10,8 @@ from __future__ import annotations
 from ehr_sandbox.exercises.builtin.front_office.modified_wave import MODIFIED_WAVE
 from ehr_sandbox.exercises.builtin.front_office.no_show_recall import NO_SHOW_RECALL
 from ehr_sandbox.exercises.builtin.front_office.new_patient_mpi import NEW_PATIENT_MPI
+from ehr_sandbox.exercises.builtin.front_office.insurance_cards import INSURANCE_CARDS
+from ehr_sandbox.exercises.builtin.front_office.financial_responsibility import FINANCIAL_RESPONSIBILITY
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -18,6 +20,8 @@ FRONT_OFFICE = (
     MODIFIED_WAVE,
     NO_SHOW_RECALL,
     NEW_PATIENT_MPI,
+    INSURANCE_CARDS,
+    FINANCIAL_RESPONSIBILITY,
 )
 
 for _exercise in FRONT_OFFICE:
