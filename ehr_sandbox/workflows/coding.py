@@ -22,7 +22,7 @@ from synthetic.content.loader import load_content
 
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, money, now, write
-from ehr_sandbox.workflows.content import csv_rows, table
+from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.fees import SYSTEMS as FEE_SYSTEMS
 from ehr_sandbox.workflows.fees import charge
 
@@ -63,9 +63,7 @@ RULES = {
 
 def _icd_codes() -> dict[str, str]:
     base = load_content().codes["icd10cm"]
-    out = {c: base.display(c) for c in base.codes}
-    out.update({r["code"]: r["display"] for r in csv_rows("icd10cm_supplement")})
-    return out
+    return {c: base.display(c) for c in base.codes}
 
 
 def key_of(system: str, code: str) -> str:

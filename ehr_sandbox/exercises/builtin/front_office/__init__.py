@@ -12,6 +12,7 @@ from ehr_sandbox.exercises.builtin.front_office.no_show_recall import NO_SHOW_RE
 from ehr_sandbox.exercises.builtin.front_office.new_patient_mpi import NEW_PATIENT_MPI
 from ehr_sandbox.exercises.builtin.front_office.insurance_cards import INSURANCE_CARDS
 from ehr_sandbox.exercises.builtin.front_office.financial_responsibility import FINANCIAL_RESPONSIBILITY
+from ehr_sandbox.exercises.builtin.front_office.code_visit import CODE_VISIT
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -22,6 +23,7 @@ FRONT_OFFICE = (
     NEW_PATIENT_MPI,
     INSURANCE_CARDS,
     FINANCIAL_RESPONSIBILITY,
+    CODE_VISIT,
 )
 
 for _exercise in FRONT_OFFICE:

@@ -23,6 +23,7 @@ __all__ = [
     "MA",
     "OPERATION_TAG",
     "check",
+    "visit",
     "hand_in",
     "handed_in",
     "insured_patients",
@@ -145,3 +146,51 @@ def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
         if isinstance(d, dict) and d.get("exercise") == ctx.exercise.id and event_username(ev) == ctx.user.username:
             found = d.get("answer")
     return found
+
+
+def visit(
+    sandbox: Any,
+    patient_id: str,
+    doctor: str,
+    *,
+    start: str,
+    conditions: list[tuple[str, str, str]],
+    visit_code: str = "OV-EST-3",
+    klass: str = "AMB",
+) -> dict[str, Any]:
+    """Record (at setup, as the sandbox) a finished visit and its documented diagnoses.
+
+    ``conditions`` are ``(icd10cm code, documented text, verification status)``. Returns
+    ``{"encounter": id, "conditions": [ids]}``.
+
+    >>> visit.__name__
+    'visit'
+    """
+    from ehr_sandbox.workflows.coding import lookup
+
+    s = sandbox.system_session()
+    end = (datetime.fromisoformat(start) + timedelta(minutes=20)).isoformat()
+    enc = s.create({
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+        "type": [{"coding": [lookup(f"procedure|{visit_code}")]}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "participant": [{"individual": {"reference": f"Practitioner/prac-{doctor}"}}],
+        "period": {"start": start, "end": end},
+        "serviceProvider": {"reference": "Organization/practice-1"},
+    })
+    ids = []
+    for code, text, status in conditions:
+        c = s.create({
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": status}]},
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis"}]}],
+            "code": {"coding": [lookup(f"icd10cm|{code}")], "text": text},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "encounter": {"reference": f"Encounter/{enc['id']}"},
+            "recordedDate": start,
+        })
+        ids.append(c["id"])
+    return {"encounter": enc["id"], "conditions": ids}
