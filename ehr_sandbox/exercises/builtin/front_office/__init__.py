@@ -13,6 +13,7 @@ from ehr_sandbox.exercises.builtin.front_office.new_patient_mpi import NEW_PATIE
 from ehr_sandbox.exercises.builtin.front_office.insurance_cards import INSURANCE_CARDS
 from ehr_sandbox.exercises.builtin.front_office.financial_responsibility import FINANCIAL_RESPONSIBILITY
 from ehr_sandbox.exercises.builtin.front_office.code_visit import CODE_VISIT
+from ehr_sandbox.exercises.builtin.front_office.scrub_claim import SCRUB_CLAIM
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -24,6 +25,7 @@ FRONT_OFFICE = (
     INSURANCE_CARDS,
     FINANCIAL_RESPONSIBILITY,
     CODE_VISIT,
+    SCRUB_CLAIM,
 )
 
 for _exercise in FRONT_OFFICE:
