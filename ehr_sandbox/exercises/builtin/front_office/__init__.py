@@ -14,6 +14,8 @@ from ehr_sandbox.exercises.builtin.front_office.insurance_cards import INSURANCE
 from ehr_sandbox.exercises.builtin.front_office.financial_responsibility import FINANCIAL_RESPONSIBILITY
 from ehr_sandbox.exercises.builtin.front_office.code_visit import CODE_VISIT
 from ehr_sandbox.exercises.builtin.front_office.scrub_claim import SCRUB_CLAIM
+from ehr_sandbox.exercises.builtin.front_office.post_era import POST_ERA
+from ehr_sandbox.exercises.builtin.front_office.work_denial import WORK_DENIAL
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -26,6 +28,8 @@ FRONT_OFFICE = (
     FINANCIAL_RESPONSIBILITY,
     CODE_VISIT,
     SCRUB_CLAIM,
+    POST_ERA,
+    WORK_DENIAL,
 )
 
 for _exercise in FRONT_OFFICE:
