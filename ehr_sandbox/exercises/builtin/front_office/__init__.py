@@ -16,6 +16,7 @@ from ehr_sandbox.exercises.builtin.front_office.code_visit import CODE_VISIT
 from ehr_sandbox.exercises.builtin.front_office.scrub_claim import SCRUB_CLAIM
 from ehr_sandbox.exercises.builtin.front_office.post_era import POST_ERA
 from ehr_sandbox.exercises.builtin.front_office.work_denial import WORK_DENIAL
+from ehr_sandbox.exercises.builtin.front_office.day_sheet import DAY_SHEET
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -30,6 +31,7 @@ FRONT_OFFICE = (
     SCRUB_CLAIM,
     POST_ERA,
     WORK_DENIAL,
+    DAY_SHEET,
 )
 
 for _exercise in FRONT_OFFICE:
