@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.builtin.front_office.scrub_claim import SCRUB_CLAIM
 from ehr_sandbox.exercises.builtin.front_office.post_era import POST_ERA
 from ehr_sandbox.exercises.builtin.front_office.work_denial import WORK_DENIAL
 from ehr_sandbox.exercises.builtin.front_office.day_sheet import DAY_SHEET
+from ehr_sandbox.exercises.builtin.front_office.fee_schedule import FEE_SCHEDULE
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -32,6 +33,7 @@ FRONT_OFFICE = (
     POST_ERA,
     WORK_DENIAL,
     DAY_SHEET,
+    FEE_SCHEDULE,
 )
 
 for _exercise in FRONT_OFFICE:

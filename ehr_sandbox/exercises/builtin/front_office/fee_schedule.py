@@ -49,7 +49,6 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
             "current_schedule": cid["id"],
         },
         answer={"new": {k: str(v) for k, v in new.items()}},
-        protect=(f"ChargeItemDefinition/{cid['id']}",),
     )
 
 
@@ -172,6 +171,6 @@ FEE_SCHEDULE = Exercise(
         "contract-as-fee": Solution(lambda att: _solution(att, practice=dict(att.facts["contract"])), fails="new year's fees", message="not the practice's fees", description="published the contracted amounts as the practice fees"),
         "not-rounded": Solution(lambda att: _solution(att, round_to="0.01"), fails="new year's fees", message="round to the dollar", description="raised by the percentage without rounding"),
         "extra-payer": Solution(lambda att: _solution(att, extra=True), fails="only the schedules asked", message="change only the schedules", description="also published Medicare amounts"),
-        "rewrote-last-year": Solution(_rewrote, fails="no collateral damage", message="the expected answer depends on", description="overwrote last year's schedule with the new fees"),
+        "rewrote-last-year": Solution(_rewrote, fails="last year's schedule kept", message="never rewrite it", description="overwrote last year's schedule with the new fees"),
     },
 )
