@@ -18,6 +18,7 @@ from ehr_sandbox.exercises.builtin.front_office.post_era import POST_ERA
 from ehr_sandbox.exercises.builtin.front_office.work_denial import WORK_DENIAL
 from ehr_sandbox.exercises.builtin.front_office.day_sheet import DAY_SHEET
 from ehr_sandbox.exercises.builtin.front_office.fee_schedule import FEE_SCHEDULE
+from ehr_sandbox.exercises.builtin.front_office.portal_triage import PORTAL_TRIAGE
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -34,6 +35,7 @@ FRONT_OFFICE = (
     WORK_DENIAL,
     DAY_SHEET,
     FEE_SCHEDULE,
+    PORTAL_TRIAGE,
 )
 
 for _exercise in FRONT_OFFICE:
