@@ -19,6 +19,7 @@ from ehr_sandbox.exercises.builtin.front_office.work_denial import WORK_DENIAL
 from ehr_sandbox.exercises.builtin.front_office.day_sheet import DAY_SHEET
 from ehr_sandbox.exercises.builtin.front_office.fee_schedule import FEE_SCHEDULE
 from ehr_sandbox.exercises.builtin.front_office.portal_triage import PORTAL_TRIAGE
+from ehr_sandbox.exercises.builtin.front_office.accounts import ACCOUNTS
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -36,6 +37,7 @@ FRONT_OFFICE = (
     DAY_SHEET,
     FEE_SCHEDULE,
     PORTAL_TRIAGE,
+    ACCOUNTS,
 )
 
 for _exercise in FRONT_OFFICE:
