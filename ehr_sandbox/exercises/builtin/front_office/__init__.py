@@ -20,6 +20,7 @@ from ehr_sandbox.exercises.builtin.front_office.day_sheet import DAY_SHEET
 from ehr_sandbox.exercises.builtin.front_office.fee_schedule import FEE_SCHEDULE
 from ehr_sandbox.exercises.builtin.front_office.portal_triage import PORTAL_TRIAGE
 from ehr_sandbox.exercises.builtin.front_office.accounts import ACCOUNTS
+from ehr_sandbox.exercises.builtin.front_office.downtime import DOWNTIME
 from ehr_sandbox.exercises.registry import register
 
 __all__ = ["FRONT_OFFICE"]
@@ -38,6 +39,7 @@ FRONT_OFFICE = (
     FEE_SCHEDULE,
     PORTAL_TRIAGE,
     ACCOUNTS,
+    DOWNTIME,
 )
 
 for _exercise in FRONT_OFFICE:
