@@ -369,7 +369,40 @@ def backup(sandbox: Sandbox, path: str | Path) -> dict[str, Any]:
 def restore_drill(path: str | Path, manifest: dict[str, Any], *, key: Any = None, live: Sandbox | None = None) -> dict[str, Any]:
     """Restore a backup into a separate instance and verify it (audit chain, record counts).
 
-    ``live`` is the running sandbox: the drill refuses to restore over its file.
+    Parameters
+    ----------
+    path : str or Path
+        The backup file.
+    manifest : dict
+        What :func:`backup` returned when the backup was taken.
+    key : optional
+        The sandbox key (an encrypted or key-protected backup needs it).
+    live : Sandbox, optional
+        The running sandbox: the drill refuses to restore over its file.
+
+    Returns
+    -------
+    dict
+        ``chain_ok``, ``counts``, ``mismatches``, ``audit_events`` and ``ok``.
+
+    Raises
+    ------
+    RuleRefused
+        ``maintenance.restore-separate`` when ``path`` is the live database.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     live = Sandbox.generate(patients=1, seed=1, years=1, path=os.path.join(d, "live.db"))
+    ...     m = backup(live, os.path.join(d, "b.db"))
+    ...     try:
+    ...         restore_drill(os.path.join(d, "live.db"), m, live=live)
+    ...     except RuleRefused as e:
+    ...         print(e.rule_id)
+    ...     live.close()
+    maintenance.restore-separate
     """
     from ehr_sandbox.sandbox import Sandbox
 

@@ -51,7 +51,7 @@ __all__ = [
 SLOT_CATEGORY = "http://ehr-sandbox.org/CodeSystem/slot-category"
 APPT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
 CANCEL_REASON = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
-SERVICE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/procedure"
+SERVICE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/prep-service"
 UTC_OFFSET = "-05:00"
 """The practice's fixed UTC offset (synthetic/content/data/practice.toml)."""
 

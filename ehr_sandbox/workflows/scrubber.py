@@ -106,8 +106,9 @@ def _encounter_facts(session: Session, claim: dict[str, Any]) -> tuple[dict[str,
     ]
     ga = None
     for o in session.search("Observation", patient=patient, code=f"http://loinc.org|{GESTATIONAL_AGE_LOINC}").fetch():
-        if (o.get("encounter") or {}).get("reference") == enc_ref and o.get("status") != "entered-in-error":
-            ga = float(o["valueQuantity"]["value"])
+        value = (o.get("valueQuantity") or {}).get("value")
+        if (o.get("encounter") or {}).get("reference") == enc_ref and o.get("status") != "entered-in-error" and isinstance(value, int | float):
+            ga = float(value)
     return enc, conds, ga
 
 
