@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises.builtin.common import patient_label
-from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.exercises.builtin.privacy.common import (
     CONFIDENTIALITY,
     PRIVACY_OFFICER,
@@ -237,7 +237,9 @@ def _deid_with_member_ids(att: Any) -> None:
     with contextlib.suppress(SandboxError):
         covers = att.sandbox.login("billing.davis").search("Coverage").fetch()
         lines = ["row,member_id"] + [
-            f"{i},{c.get('subscriberId', '')}" for i, c in enumerate(covers) if c.get("subscriberId")
+            f"{i},{c.get('subscriberId', '')}"
+            for i, c in enumerate(covers)
+            if c.get("subscriberId")
         ]
         (folder / "linkage.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     submit(att, str(folder))
@@ -264,6 +266,13 @@ def _deid_identified_export_too(att: Any) -> None:
         att.sandbox.login("instructor.lee").export(str(scratch))
     shutil.rmtree(scratch, ignore_errors=True)
     _deid_solution(att)
+
+
+def _deid_state_hand_in(att: Any) -> None:
+    # Answer-key attack: the folder is written into the sandbox's state, around the EHR.
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    att.sandbox.state[f"handin/{att.exercise.id}|{att.student}"] = str(folder)
 
 
 def _deid_names_only(att: Any) -> None:
@@ -358,12 +367,18 @@ DEIDENTIFICATION = register(
                 message="instructor.lee's login",
                 description="makes a full identified export under another login first (harm)",
             ),
+            "hand-in-around-the-ehr": Solution(
+                _deid_state_hand_in,
+                fails="dataset handed in",
+                message="no folder handed in",
+                description="writes the folder into the sandbox state instead of handing it in (answer-key attack)",
+            ),
             "keeps-dates": Solution(
                 _deid_names_only,
                 fails="no Safe Harbor identifiers",
                 message="birthDate",
                 description="drops names but keeps birthDate and the 5-digit ZIP",
-            )
+            ),
         },
         patients=8,
     )

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
-from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     _disclosures,
     _disclosures_to,
@@ -232,7 +232,9 @@ def _roi_scope(ctx: GradingContext) -> Check:
             expected,
             "release every record of the kinds the authorization names",
         )
-    return Check(True, f"{len(set(sent))} resources within scope released to {a['valid_name']}", expected)
+    return Check(
+        True, f"{len(set(sent))} resources within scope released to {a['valid_name']}", expected
+    )
 
 
 def _roi_accounted(ctx: GradingContext) -> Check:
@@ -316,9 +318,7 @@ def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> N
 def _valid_and_expired(att: Any) -> tuple[int, int]:
     s, f = att.session, att.facts
     today = att.sandbox.reference_date.isoformat()
-    valid = next(
-        i for i in (1, 2) if _roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today)
-    )
+    valid = next(i for i in (1, 2) if _roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today))
     return valid, 3 - valid
 
 
@@ -367,7 +367,11 @@ def _roi_other_patient(att: Any) -> None:
         if ref_id(r.get("patient")) != f["patient_id"]
     ][:2]
     disclose(
-        s, recipient=f[f"org{valid}_ref"], purpose="PATRQT", refs=other, authorization=f[f"auth{valid}"]
+        s,
+        recipient=f[f"org{valid}_ref"],
+        purpose="PATRQT",
+        refs=other,
+        authorization=f[f"auth{valid}"],
     )
 
 
@@ -378,6 +382,18 @@ def _roi_recipient_swap(att: Any) -> None:
     consent = s.read(f[f"auth{valid}"])
     _roi_release(att, f[f"org{expired}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
     _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
+
+
+def _roi_extend_authorization(att: Any) -> None:
+    # Answer-key change: the expired authorization is extended (as the privacy officer), then
+    # both requests are filled.
+    f = att.facts
+    _, expired = _valid_and_expired(att)
+    po = att.sandbox.login("po.wilson")
+    consent = po.read(f[f"auth{expired}"])
+    consent["provision"]["period"]["end"] = "2099-12-31"
+    po.update(consent)
+    _roi_release_both(att)
 
 
 def _roi_bare_refusal(att: Any) -> None:
@@ -469,6 +485,12 @@ RELEASE_OF_INFORMATION = register(
                 fails="no release on an expired authorization",
                 message="expired authorization",
                 description="sends the covered records to the requester whose own authorization expired",
+            ),
+            "extend-the-authorization": Solution(
+                _roi_extend_authorization,
+                fails="no release on an expired authorization",
+                message="expired authorization",
+                description="extends the expired authorization's end date, then releases to both (answer-key change)",
             ),
             "bare-refusal": Solution(
                 _roi_bare_refusal,

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.audit.events import event_patient
+from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.exercises.builtin.common import mrn, patient_facts, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
     PRIVACY_OFFICER,
@@ -114,9 +114,7 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
     patient = variant.pick(patients, salt="patient")
     pid = patient["id"]
     result = variant.pick(
-        sorted(
-            o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid
-        ),
+        sorted(o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid),
         salt="result",
     )
     for username in rng.sample(ACCESSORS, 3):
@@ -151,7 +149,9 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
         facts=patient_facts(patient, "patient"),
         answer={
             "accesses": sorted([list(_event_key(e)) for e in before]),
-            "refused": sorted([list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]),
+            "refused": sorted(
+                [list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]
+            ),
             "phi_values": sorted(v for v in values if v),
         },
     )
@@ -227,7 +227,9 @@ def _minimum_necessary(ctx: GradingContext) -> Check:
         }
     )
     if named or leaked:
-        return Check(False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE)
+        return Check(
+            False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE
+        )
     return Check(True, f"columns {answer['columns']}", expected)
 
 
@@ -269,6 +271,21 @@ def _access_colleague_login(att: Any) -> None:
     pid = att.facts["patient_id"]
     with contextlib.suppress(SandboxError):
         att.sandbox.login(OTHER_LOGIN).search("Encounter", patient=f"Patient/{pid}").fetch()
+    _access_solution(att)
+
+
+def _access_trail_edited(att: Any) -> None:
+    # Answer-key attack: the refused peek is deleted from the audit trail's table, then the
+    # report (now without it) handed in.
+    pid = att.facts["patient_id"]
+    refused = [
+        int(e["id"])
+        for e in att.session.audit_events()
+        if event_patient(e) == pid and str(e.get("outcome")) != "0"
+    ]
+    con = att.sandbox.audit._con  # noqa: SLF001 - what a student holding the file could do
+    for seq in refused:
+        con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
     _access_solution(att)
 
 
@@ -339,6 +356,12 @@ ACCESS_REPORT = register(
                 fails="every access listed",
                 message="a refused attempt is an access too",
                 description="leave out refused attempts",
+            ),
+            "audit-trail-edited": Solution(
+                _access_trail_edited,
+                fails="every access listed",
+                message="tampered",
+                description="deletes the refused access from the audit trail, then runs the report (answer-key attack)",
             ),
             "colleague-login": Solution(
                 _access_colleague_login,

@@ -155,7 +155,9 @@ def _setup_view(sandbox: Any, variant: Any) -> Scenario:
     )
 
 
-def _vital(pid: str, code: str, display: str, value: float, unit: str, when: datetime) -> dict[str, Any]:
+def _vital(
+    pid: str, code: str, display: str, value: float, unit: str, when: datetime
+) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "status": "final",
@@ -204,7 +206,15 @@ def _view_rows(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[Any, ...]]:
 
 
 def _run_student_view(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
-    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why)."""
+    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why).
+
+    Run once per grading (three criteria look at the same rows)."""
+    if "view" not in ctx.extra:
+        ctx.extra["view"] = _run_view_once(ctx)
+    return ctx.extra["view"]
+
+
+def _run_view_once(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
     view = _answer_of(ctx, "reports/vitals-view")
     if view is None:
         return None, "nothing handed in"
@@ -236,7 +246,7 @@ def _view_runs(ctx: GradingContext) -> Check:
 
 def _bp_components(ctx: GradingContext) -> Check:
     f = ctx.answer
-    expected = "a systolic (8480-6) and a diastolic (8462-4) row for each blood pressure reading"
+    expected = "a systolic and a diastolic row for each blood pressure reading"
     rows, why = _run_student_view(ctx)
     if rows is None:
         return Check(False, why, expected)
@@ -259,7 +269,9 @@ def _bp_components(ctx: GradingContext) -> Check:
 def _rows_match(ctx: GradingContext) -> Check:
     f, a = ctx.facts, ctx.answer
     want = Counter(tuple(r) for r in a["rows"])
-    expected = f"the flowsheet rows of {f['patient_name']}'s vital signs as charted when you started"
+    expected = (
+        f"the flowsheet rows of {f['patient_name']}'s vital signs as charted when you started"
+    )
     rows, why = _run_student_view(ctx)
     if rows is None:
         return Check(False, why, expected)
