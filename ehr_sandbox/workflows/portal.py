@@ -69,6 +69,11 @@ def pool_of(topic: str) -> str:
     return _topic(topic)["pool"]
 
 
+def _me(session: Session) -> dict[str, Any]:
+    ref = session.user.ref
+    return {"reference": ref} if ref else {"display": session.user.username}
+
+
 def topic_of(message: dict[str, Any]) -> str | None:
     """The topic code of a portal message.
 
@@ -246,7 +251,7 @@ def reply(session: Session, message: str, text: str) -> dict[str, Any]:
         "subject": msg["subject"],
         "topic": msg.get("topic", {"text": "Reply"}),
         "sent": now_text(session),
-        "sender": {"reference": session.user.ref},
+        "sender": _me(session),
         "recipient": [msg["subject"]],
         "payload": [{"contentString": text.strip()}],
     }
@@ -287,7 +292,7 @@ def forward(session: Session, message: str, *, to: str, note: str) -> dict[str, 
         "focus": {"reference": message},
         "for": msg["subject"],
         "authoredOn": now_text(session),
-        "requester": {"reference": session.user.ref},
+        "requester": _me(session),
         "owner": {"reference": to},
         "restriction": {"period": {"end": due.isoformat()}},
     }
@@ -337,7 +342,7 @@ def release_result(session: Session, report: str, *, text: str | None = None) ->
         "subject": rep["subject"],
         "about": [{"reference": report}],
         "sent": now_text(session),
-        "sender": {"reference": session.user.ref},
+        "sender": _me(session),
         "recipient": [rep["subject"]],
         "payload": [{"contentString": body}],
     }
