@@ -59,7 +59,11 @@ def _insured(s, payer_id="blueshield"):
 
 
 def _finished_encounter(s, pid):
-    return next(e for e in s.search("Encounter", patient=pid).fetch() if e.get("status") == "finished")
+    """A new finished visit today (an already billed one would be a duplicate claim)."""
+    from ehr_sandbox.exercises.builtin.front_office.common import visit
+
+    enc = visit(s.sandbox, pid.split("/")[1], "dr.patel", start="2026-01-01T09:00:00-05:00", conditions=[])
+    return s.read(f"Encounter/{enc['encounter']}")
 
 
 # ----------------------------------------------------------------------------- shape
@@ -372,7 +376,7 @@ def test_accounts_least_privilege_and_termination(sb):
     assert e.value.rule_id == "maintenance.unique-user"
     maintenance.deprovision_user(adm, "fd.ortiz", last_day="2025-12-31", reason="offer withdrawn")
     acct = next(a for a in maintenance.accounts(adm) if a["username"] == "fd.ortiz")
-    assert acct["active"] is False and acct["end"] == "2025-12-31"
+    assert acct["active"] is False and acct["end"] == "2026-01-05"  # ended before it began: end = start
 
 
 def test_restore_drill_checks_counts_and_chain(tmp_path):

@@ -202,7 +202,8 @@ def deprovision_user(session: Session, username: str, *, last_day: str, reason: 
     ended = day < today(session)
     writes: list[dict[str, Any]] = []
     for r in roles:
-        period = {**r.get("period", {}), "end": last_day}
+        start = (r.get("period") or {}).get("start")
+        period = {**r.get("period", {}), "end": max(last_day, start) if start else last_day}
         writes.append({**r, "period": period, "active": not ended and r.get("active", True)})
     if ended:
         writes.append({**prac, "active": False})
