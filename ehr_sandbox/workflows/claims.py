@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, write, write_all
-from ehr_sandbox.workflows.coding import ClaimLine, build_claim, claim_resource
+from ehr_sandbox.workflows.coding import ClaimLine, claim_resource
 from ehr_sandbox.workflows.scrubber import scrub
 
 if TYPE_CHECKING:
@@ -29,7 +29,11 @@ RULES = {
     r.id: r
     for r in (
         Rule("claims.clean", "a claim is sent only when the scrubber finds nothing", _SRC),
-        Rule("claims.draft-only", "only a draft claim can be submitted; a sent claim is corrected by a replacement claim", _SRC),
+        Rule(
+            "claims.draft-only",
+            "only a draft claim can be submitted; a sent claim is corrected by a replacement claim",
+            _SRC,
+        ),
         Rule("claims.denied-only", "a corrected claim replaces a claim the payer answered", _SRC),
     )
 }
@@ -71,14 +75,20 @@ def submit(session: Session, claim_id: str) -> dict[str, Any]:
     claim = session.read(ref)
     if claim.get("status") != "draft":
         raise RuleRefused(
-            RULES["claims.draft-only"], resource=ref, path="status",
-            expected="draft", found=claim.get("status"),
+            RULES["claims.draft-only"],
+            resource=ref,
+            path="status",
+            expected="draft",
+            found=claim.get("status"),
         )
     findings = scrub(session, claim)
     if findings:
         raise RuleRefused(
-            RULES["claims.clean"], resource=ref, path="scrubber",
-            expected="no findings", found=[str(f) for f in findings],
+            RULES["claims.clean"],
+            resource=ref,
+            path="scrubber",
+            expected="no findings",
+            found=[str(f) for f in findings],
         )
     return write(session, {**claim, "status": "active"}, operation="claims.submit")
 
@@ -117,28 +127,44 @@ def resubmit_corrected(
         raise ValidationError("Claim", "related", "why the claim is corrected")
     ref = claim_id if claim_id.startswith("Claim/") else f"Claim/{claim_id}"
     original = session.read(ref)
-    if original.get("status") != "active" or not session.search("ClaimResponse", request=ref).count():
+    if (
+        original.get("status") != "active"
+        or not session.search("ClaimResponse", request=ref).count()
+    ):
         raise RuleRefused(
-            RULES["claims.denied-only"], resource=ref, path="status",
-            expected="a sent claim the payer has answered", found=original.get("status"),
+            RULES["claims.denied-only"],
+            resource=ref,
+            path="status",
+            expected="a sent claim the payer has answered",
+            found=original.get("status"),
         )
     encounter = original["item"][0]["encounter"][0]["reference"]
     coverage = next(i["coverage"]["reference"] for i in original["insurance"] if i.get("focal"))
     # Build (validated) as a draft, then check it before anything is sent.
     draft = claim_resource(
-        session, encounter, diagnoses=diagnoses, lines=lines,
-        place_of_service=place_of_service, coverage=coverage, prior_auth=prior_auth,
+        session,
+        encounter,
+        diagnoses=diagnoses,
+        lines=lines,
+        place_of_service=place_of_service,
+        coverage=coverage,
+        prior_auth=prior_auth,
     )
-    draft["related"] = [{
-        "claim": {"reference": ref},
-        "relationship": {"coding": [{"system": RELATED_SYSTEM, "code": "prior"}]},
-        "reference": {"value": "7"},
-    }]
+    draft["related"] = [
+        {
+            "claim": {"reference": ref},
+            "relationship": {"coding": [{"system": RELATED_SYSTEM, "code": "prior"}]},
+            "reference": {"value": "7"},
+        }
+    ]
     findings = scrub(session, draft)
     if findings:
         raise RuleRefused(
-            RULES["claims.clean"], resource="Claim", path="scrubber",
-            expected="no findings", found=[str(f) for f in findings],
+            RULES["claims.clean"],
+            resource="Claim",
+            path="scrubber",
+            expected="no findings",
+            found=[str(f) for f in findings],
         )
     out = write_all(
         session,

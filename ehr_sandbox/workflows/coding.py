@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from synthetic.content.loader import load_content
-
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, money, now, write
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.fees import SYSTEMS as FEE_SYSTEMS
 from ehr_sandbox.workflows.fees import charge
+from synthetic.content.loader import load_content
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -52,11 +51,31 @@ _RULES_SRC = table("scrub_rules")
 RULES = {
     r.id: r
     for r in (
-        Rule("coding.max-diagnoses", "a CMS-1500 claim lists at most 12 diagnoses (item 21, A-L)", _RULES_SRC["cms1500"]["source"]),
-        Rule("coding.max-pointers", "each service line points to 1-4 of the claim's diagnoses (item 24E)", _RULES_SRC["cms1500"]["source"]),
-        Rule("coding.place-of-service", "each line has a CMS place-of-service code (item 24B)", _RULES_SRC["place_of_service"]["source"]),
-        Rule("coding.code-set", "diagnoses are ICD-10-CM; services are sandbox procedure or HCPCS Level II codes; no CPT", _RULES_SRC["source"]),
-        Rule("coding.modifier", "only HCPCS Level II modifiers the payer accepts", _RULES_SRC["modifiers"]["source"]),
+        Rule(
+            "coding.max-diagnoses",
+            "a CMS-1500 claim lists at most 12 diagnoses (item 21, A-L)",
+            _RULES_SRC["cms1500"]["source"],
+        ),
+        Rule(
+            "coding.max-pointers",
+            "each service line points to 1-4 of the claim's diagnoses (item 24E)",
+            _RULES_SRC["cms1500"]["source"],
+        ),
+        Rule(
+            "coding.place-of-service",
+            "each line has a CMS place-of-service code (item 24B)",
+            _RULES_SRC["place_of_service"]["source"],
+        ),
+        Rule(
+            "coding.code-set",
+            "diagnoses are ICD-10-CM; services are sandbox procedure or HCPCS Level II codes; no CPT",
+            _RULES_SRC["source"],
+        ),
+        Rule(
+            "coding.modifier",
+            "only HCPCS Level II modifiers the payer accepts",
+            _RULES_SRC["modifiers"]["source"],
+        ),
     )
 }
 
@@ -78,8 +97,11 @@ def key_of(system: str, code: str) -> str:
         if system in (key, url):
             return f"{key}|{code}"
     raise RuleRefused(
-        RULES["coding.code-set"], resource="Claim", path="system",
-        expected="ICD-10-CM, the sandbox procedure system or HCPCS Level II", found=system,
+        RULES["coding.code-set"],
+        resource="Claim",
+        path="system",
+        expected="ICD-10-CM, the sandbox procedure system or HCPCS Level II",
+        found=system,
     )
 
 
@@ -101,12 +123,17 @@ def lookup(key: str) -> dict[str, Any]:
     ehr_sandbox.workflows.base.RuleRefused: Claim: code: expected a code of the icd10cm code set (found 'icd10cm|ZZZ'). Refused by rule coding.code-set: ...
     """
     if not isinstance(key, str) or "|" not in key:
-        raise ValidationError("Claim", "code", "a key like 'icd10cm|I10' or 'procedure|OV-EST-3'", found=key)
+        raise ValidationError(
+            "Claim", "code", "a key like 'icd10cm|I10' or 'procedure|OV-EST-3'", found=key
+        )
     system_key, code = key.split("|", 1)
     if system_key not in SYSTEMS:
         raise RuleRefused(
-            RULES["coding.code-set"], resource="Claim", path="code",
-            expected="icd10cm, procedure or hcpcs", found=key,
+            RULES["coding.code-set"],
+            resource="Claim",
+            path="code",
+            expected="icd10cm, procedure or hcpcs",
+            found=key,
         )
     if system_key == "icd10cm":
         codes = _icd_codes()
@@ -116,8 +143,11 @@ def lookup(key: str) -> dict[str, Any]:
         display = cs.display(code) if code in cs.codes else None
     if display is None:
         raise RuleRefused(
-            RULES["coding.code-set"], resource="Claim", path="code",
-            expected=f"a code of the {system_key} code set", found=key,
+            RULES["coding.code-set"],
+            resource="Claim",
+            path="code",
+            expected=f"a code of the {system_key} code set",
+            found=key,
         )
     return {"system": SYSTEMS[system_key], "code": code, "display": display}
 
@@ -168,16 +198,30 @@ def superbill(session: Session, encounter: str) -> dict[str, Any]:
     for cond in session.search("Condition", patient=patient).fetch():
         if (cond.get("encounter") or {}).get("reference") != encounter:
             continue
-        status = next(iter(c.get("code") for c in (cond.get("verificationStatus") or {}).get("coding", [])), "confirmed")
+        status = next(
+            iter(c.get("code") for c in (cond.get("verificationStatus") or {}).get("coding", [])),
+            "confirmed",
+        )
         for c in (cond.get("code") or {}).get("coding", []):
             if c.get("system") == ICD10CM:
-                documented.append({"code": f"icd10cm|{c['code']}", "display": c.get("display"), "status": status, "text": (cond.get("code") or {}).get("text", "")})
+                documented.append(
+                    {
+                        "code": f"icd10cm|{c['code']}",
+                        "display": c.get("display"),
+                        "status": status,
+                        "text": (cond.get("code") or {}).get("text", ""),
+                    }
+                )
     return {
         "encounter": encounter,
         "patient": patient,
         "date": day,
         "provider": next(
-            (p["individual"]["reference"] for p in enc.get("participant", []) if p.get("individual")),
+            (
+                p["individual"]["reference"]
+                for p in enc.get("participant", [])
+                if p.get("individual")
+            ),
             None,
         ),
         "diagnoses": documented,
@@ -189,7 +233,8 @@ def _coverage_for(session: Session, patient: str, coverage: str | None) -> dict[
     if coverage:
         return session.read(coverage)
     active = [
-        c for c in session.search("Coverage", patient=patient).fetch()
+        c
+        for c in session.search("Coverage", patient=patient).fetch()
         if c.get("status") == "active" and not (c.get("period") or {}).get("end")
     ]
     active.sort(key=lambda c: int(c.get("order", 1)))
@@ -256,8 +301,11 @@ def claim_resource(
         raise ValidationError("Claim", "diagnosis", "at least one ICD-10-CM diagnosis")
     if len(diagnoses) > rules["cms1500"]["max_diagnoses"]:
         raise RuleRefused(
-            RULES["coding.max-diagnoses"], resource="Claim", path="diagnosis",
-            expected=f"at most {rules['cms1500']['max_diagnoses']} diagnoses", found=len(diagnoses),
+            RULES["coding.max-diagnoses"],
+            resource="Claim",
+            path="diagnosis",
+            expected=f"at most {rules['cms1500']['max_diagnoses']} diagnoses",
+            found=len(diagnoses),
         )
     if len(set(diagnoses)) != len(diagnoses):
         raise ValidationError("Claim", "diagnosis", "each diagnosis once", found=diagnoses)
@@ -265,52 +313,85 @@ def claim_resource(
     for key in diagnoses:
         if not str(key).startswith("icd10cm|"):
             raise RuleRefused(
-                RULES["coding.code-set"], resource="Claim", path="diagnosis",
-                expected="ICD-10-CM diagnoses ('icd10cm|CODE')", found=key,
+                RULES["coding.code-set"],
+                resource="Claim",
+                path="diagnosis",
+                expected="ICD-10-CM diagnoses ('icd10cm|CODE')",
+                found=key,
             )
         dx_codings.append(lookup(key))
     if place_of_service not in rules["place_of_service"]["codes"]:
         raise RuleRefused(
-            RULES["coding.place-of-service"], resource="Claim", path="item.locationCodeableConcept",
-            expected="a CMS place-of-service code (e.g. '11' office)", found=place_of_service,
+            RULES["coding.place-of-service"],
+            resource="Claim",
+            path="item.locationCodeableConcept",
+            expected="a CMS place-of-service code (e.g. '11' office)",
+            found=place_of_service,
         )
     enc = session.read(encounter)
     patient = enc["subject"]["reference"]
     day = (enc.get("period") or {}).get("start", "")[:10] or now(session).date().isoformat()
     cov = _coverage_for(session, patient, coverage)
     if cov is None:
-        raise ValidationError("Claim", "insurance", f"an active Coverage for {patient} (self-pay visits get a statement, not a claim)")
+        raise ValidationError(
+            "Claim",
+            "insurance",
+            f"an active Coverage for {patient} (self-pay visits get a statement, not a claim)",
+        )
     items = []
     total = money(0)
     for i, raw in enumerate(lines, start=1):
-        line = raw if isinstance(raw, ClaimLine) else ClaimLine(
-            raw["service"], tuple(raw.get("pointers", ())), int(raw.get("units", 1)), tuple(raw.get("modifiers", ()))
+        line = (
+            raw
+            if isinstance(raw, ClaimLine)
+            else ClaimLine(
+                raw["service"],
+                tuple(raw.get("pointers", ())),
+                int(raw.get("units", 1)),
+                tuple(raw.get("modifiers", ())),
+            )
         )
         if line.service.startswith("icd10cm|"):
             raise RuleRefused(
-                RULES["coding.code-set"], resource="Claim", path=f"item[{i}].productOrService",
-                expected="a service code (procedure or HCPCS), not a diagnosis", found=line.service,
+                RULES["coding.code-set"],
+                resource="Claim",
+                path=f"item[{i}].productOrService",
+                expected="a service code (procedure or HCPCS), not a diagnosis",
+                found=line.service,
             )
         service = lookup(line.service)
         ptrs = list(line.pointers)
         if not ptrs or len(ptrs) > rules["cms1500"]["max_pointers"]:
             raise RuleRefused(
-                RULES["coding.max-pointers"], resource="Claim", path=f"item[{i}].diagnosisSequence",
-                expected=f"1 to {rules['cms1500']['max_pointers']} pointers", found=ptrs,
+                RULES["coding.max-pointers"],
+                resource="Claim",
+                path=f"item[{i}].diagnosisSequence",
+                expected=f"1 to {rules['cms1500']['max_pointers']} pointers",
+                found=ptrs,
             )
-        if any(not isinstance(p, int) or p < 1 or p > len(diagnoses) for p in ptrs) or len(set(ptrs)) != len(ptrs):
+        if any(not isinstance(p, int) or p < 1 or p > len(diagnoses) for p in ptrs) or len(
+            set(ptrs)
+        ) != len(ptrs):
             raise RuleRefused(
-                RULES["coding.max-pointers"], resource="Claim", path=f"item[{i}].diagnosisSequence",
-                expected=f"pointers to diagnoses 1-{len(diagnoses)}", found=ptrs,
+                RULES["coding.max-pointers"],
+                resource="Claim",
+                path=f"item[{i}].diagnosisSequence",
+                expected=f"pointers to diagnoses 1-{len(diagnoses)}",
+                found=ptrs,
             )
         for m in line.modifiers:
             if m not in rules["modifiers"]["allowed"]:
                 raise RuleRefused(
-                    RULES["coding.modifier"], resource="Claim", path=f"item[{i}].modifier",
-                    expected="one of " + ", ".join(rules["modifiers"]["allowed"]), found=m,
+                    RULES["coding.modifier"],
+                    resource="Claim",
+                    path=f"item[{i}].modifier",
+                    expected="one of " + ", ".join(rules["modifiers"]["allowed"]),
+                    found=m,
                 )
         if line.units < 1:
-            raise ValidationError("Claim", f"item[{i}].quantity", "1 or more units", found=line.units)
+            raise ValidationError(
+                "Claim", f"item[{i}].quantity", "1 or more units", found=line.units
+            )
         price = charge(line.service, session, date.fromisoformat(day))
         net = money(price * line.units)
         total += net
@@ -320,7 +401,13 @@ def claim_resource(
             "productOrService": {"coding": [service], "text": service["display"]},
             "servicedDate": day,
             "locationCodeableConcept": {
-                "coding": [{"system": POS_SYSTEM, "code": place_of_service, "display": rules["place_of_service"]["codes"][place_of_service]}]
+                "coding": [
+                    {
+                        "system": POS_SYSTEM,
+                        "code": place_of_service,
+                        "display": rules["place_of_service"]["codes"][place_of_service],
+                    }
+                ]
             },
             "quantity": {"value": line.units},
             "unitPrice": {"value": float(price), "currency": "USD"},
@@ -328,23 +415,43 @@ def claim_resource(
             "encounter": [{"reference": encounter}],
         }
         if line.modifiers:
-            item["modifier"] = [{"coding": [{"system": MODIFIER_SYSTEM, "code": m}]} for m in line.modifiers]
+            item["modifier"] = [
+                {"coding": [{"system": MODIFIER_SYSTEM, "code": m}]} for m in line.modifiers
+            ]
         items.append(item)
     if not items:
         raise ValidationError("Claim", "item", "at least one service line")
-    insurance: dict[str, Any] = {"sequence": 1, "focal": True, "coverage": {"reference": f"Coverage/{cov['id']}"}}
+    insurance: dict[str, Any] = {
+        "sequence": 1,
+        "focal": True,
+        "coverage": {"reference": f"Coverage/{cov['id']}"},
+    }
     if prior_auth:
         insurance["preAuthRef"] = [str(prior_auth)]
     claim = {
         "resourceType": "Claim",
         "status": "draft",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
         "use": "claim",
         "patient": {"reference": patient},
         "billablePeriod": {"start": day, "end": day},
         "created": now(session).date().isoformat(),
         "provider": {"reference": "Organization/practice-1"},
-        "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]},
+        "priority": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "code": "normal",
+                }
+            ]
+        },
         "insurer": {"reference": cov["payor"][0]["reference"]},
         "diagnosis": [
             {"sequence": n, "diagnosisCodeableConcept": {"coding": [c], "text": c["display"]}}
@@ -409,8 +516,13 @@ def build_claim(
     ('draft', 135.0, '11')
     """
     claim = claim_resource(
-        session, encounter, diagnoses=diagnoses, lines=lines,
-        place_of_service=place_of_service, coverage=coverage, prior_auth=prior_auth,
+        session,
+        encounter,
+        diagnoses=diagnoses,
+        lines=lines,
+        place_of_service=place_of_service,
+        coverage=coverage,
+        prior_auth=prior_auth,
     )
     return write(session, claim, operation="coding.build-claim")
 
@@ -427,7 +539,11 @@ def claim_codes(claim: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]
     dx = []
     for d in sorted(claim.get("diagnosis", []), key=lambda d: d.get("sequence", 0)):
         c = (d.get("diagnosisCodeableConcept") or {}).get("coding", [{}])[0]
-        dx.append(key_of(c.get("system", ""), c.get("code", "")) if c.get("system") in SYSTEMS.values() else f"?|{c.get('code')}")
+        dx.append(
+            key_of(c.get("system", ""), c.get("code", ""))
+            if c.get("system") in SYSTEMS.values()
+            else f"?|{c.get('code')}"
+        )
     out = []
     for item in claim.get("item", []):
         c = (item.get("productOrService") or {}).get("coding", [{}])[0]
@@ -435,12 +551,22 @@ def claim_codes(claim: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]
             service = key_of(c.get("system", ""), c.get("code", ""))
         except RuleRefused:
             service = f"?|{c.get('code')}"
-        out.append({
-            "sequence": item.get("sequence"),
-            "service": service,
-            "pointers": list(item.get("diagnosisSequence", [])),
-            "modifiers": [m["coding"][0]["code"] for m in item.get("modifier", []) if m.get("coding")],
-            "price": (item.get("unitPrice") or {}).get("value"),
-            "pos": next(iter(c.get("code") for c in (item.get("locationCodeableConcept") or {}).get("coding", [])), None),
-        })
+        out.append(
+            {
+                "sequence": item.get("sequence"),
+                "service": service,
+                "pointers": list(item.get("diagnosisSequence", [])),
+                "modifiers": [
+                    m["coding"][0]["code"] for m in item.get("modifier", []) if m.get("coding")
+                ],
+                "price": (item.get("unitPrice") or {}).get("value"),
+                "pos": next(
+                    iter(
+                        c.get("code")
+                        for c in (item.get("locationCodeableConcept") or {}).get("coding", [])
+                    ),
+                    None,
+                ),
+            }
+        )
     return dx, out

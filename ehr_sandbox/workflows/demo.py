@@ -45,29 +45,47 @@ def front_office_flow(sandbox: Sandbox) -> list[str]:
         day += timedelta(days=1)
     slots = scheduling.build_day(fd, "Practitioner/prac-dr.patel", day.isoformat(), "modified-wave")
     blocked = sum(1 for s in slots if s["status"] == "busy-unavailable")
-    lines = [f"Front office: {len(slots)} slots built for dr.patel on {day} (modified wave; {blocked} blocked for lunch/meetings)"]
+    lines = [
+        f"Front office: {len(slots)} slots built for dr.patel on {day} (modified wave; {blocked} blocked for lunch/meetings)"
+    ]
     cov = next(
-        c for c in fd.search("Coverage").fetch()
-        if c.get("status") == "active" and "selfpay" not in c["payor"][0]["reference"] and not (c.get("period") or {}).get("end")
+        c
+        for c in fd.search("Coverage").fetch()
+        if c.get("status") == "active"
+        and "selfpay" not in c["payor"][0]["reference"]
+        and not (c.get("period") or {}).get("end")
     )
     patient = cov["beneficiary"]["reference"]
     slot = next(s for s in slots if s["status"] == "free" and s.get("comment") is None)
-    appt = scheduling.book(fd, patient, f"Slot/{slot['id']}", appointment_type="FOLLOWUP", reason="Blood pressure follow-up")
+    appt = scheduling.book(
+        fd,
+        patient,
+        f"Slot/{slot['id']}",
+        appointment_type="FOLLOWUP",
+        reason="Blood pressure follow-up",
+    )
     lines.append(f"Booked {patient} at {appt['start']} into Slot/{slot['id']}")
     for c in eligibility.active_coverages(fd, patient, day):
         eligibility.check_eligibility(fd, f"Coverage/{c['id']}", service_date=day.isoformat())
     fr = eligibility.financial_responsibility(fd, patient, service_date=day.isoformat())
     lines.append(f"Eligibility: {fr['primary']} in force; copay due at check-in ${fr['copay_due']}")
     enc = next(
-        (e for e in billing.search("Encounter", patient=patient).fetch() if e.get("status") == "finished"),
+        (
+            e
+            for e in billing.search("Encounter", patient=patient).fetch()
+            if e.get("status") == "finished"
+        ),
         None,
     )
     if enc is None:
         lines.append("No finished encounter to bill for this patient")
         return lines
     claim = build_claim(
-        billing, f"Encounter/{enc['id']}", diagnoses=["icd10cm|I10"],
-        lines=[ClaimLine("procedure|OV-EST-3", (1,))], coverage=f"Coverage/{cov['id']}",
+        billing,
+        f"Encounter/{enc['id']}",
+        diagnoses=["icd10cm|I10"],
+        lines=[ClaimLine("procedure|OV-EST-3", (1,))],
+        coverage=f"Coverage/{cov['id']}",
     )
     claim = claims.submit(billing, claim["id"])
     lines.append(f"Claim/{claim['id']} scrubbed clean and sent (${claim['total']['value']:.2f})")

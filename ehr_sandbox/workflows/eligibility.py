@@ -33,17 +33,27 @@ __all__ = [
     "needs_referral",
 ]
 
-_SRC = table("payers")["source"] + "; practice front-desk policy (verify every plan before each visit)"
+_SRC = (
+    table("payers")["source"] + "; practice front-desk policy (verify every plan before each visit)"
+)
 RULES = {
     r.id: r
     for r in (
-        Rule("eligibility.verified", "every active plan is verified on or before the day of service, before the patient is told what they owe", _SRC),
-        Rule("eligibility.active-plan", "eligibility is checked for a plan the patient has now", _SRC),
+        Rule(
+            "eligibility.verified",
+            "every active plan is verified on or before the day of service, before the patient is told what they owe",
+            _SRC,
+        ),
+        Rule(
+            "eligibility.active-plan", "eligibility is checked for a plan the patient has now", _SRC
+        ),
     )
 }
 
 
-def active_coverages(session: Session, patient: str, on: date | None = None) -> list[dict[str, Any]]:
+def active_coverages(
+    session: Session, patient: str, on: date | None = None
+) -> list[dict[str, Any]]:
     """The patient's plans in force on a date, primary first.
 
     Examples
@@ -58,12 +68,18 @@ def active_coverages(session: Session, patient: str, on: date | None = None) -> 
     out = []
     for c in session.search("Coverage", patient=patient).fetch():
         period = c.get("period") or {}
-        if c.get("status") == "active" and period.get("start", day) <= day and (period.get("end") or day) >= day:
+        if (
+            c.get("status") == "active"
+            and period.get("start", day) <= day
+            and (period.get("end") or day) >= day
+        ):
             out.append(c)
     return sorted(out, key=lambda c: int(c.get("order", 1)))
 
 
-def check_eligibility(session: Session, coverage: str, *, service_date: str | None = None) -> dict[str, Any]:
+def check_eligibility(
+    session: Session, coverage: str, *, service_date: str | None = None
+) -> dict[str, Any]:
     """Ask the payer whether the plan is in force and what it pays; store request and response.
 
     Parameters
@@ -92,8 +108,11 @@ def check_eligibility(session: Session, coverage: str, *, service_date: str | No
     cov = session.read(coverage)
     if "selfpay" in cov["payor"][0]["reference"]:
         raise RuleRefused(
-            RULES["eligibility.active-plan"], resource=coverage, path="payor",
-            expected="an insurance plan (self-pay has no eligibility)", found=cov["payor"][0]["reference"],
+            RULES["eligibility.active-plan"],
+            resource=coverage,
+            path="payor",
+            expected="an insurance plan (self-pay has no eligibility)",
+            found=cov["payor"][0]["reference"],
         )
     day = date.fromisoformat(service_date) if service_date else now(session).date()
     p = payer.plan(cov["payor"][0]["reference"])
@@ -110,7 +129,11 @@ def check_eligibility(session: Session, coverage: str, *, service_date: str | No
         "insurance": [{"focal": True, "coverage": {"reference": coverage}}],
     }
     response = payer.eligibility(session, cov, service_date=day, request_ref=req_url)
-    out = write_all(session, [{"fullUrl": req_url, "resource": request}, response], operation="eligibility.check")
+    out = write_all(
+        session,
+        [{"fullUrl": req_url, "resource": request}, response],
+        operation="eligibility.check",
+    )
     return out[1]
 
 
@@ -124,7 +147,8 @@ def latest_response(session: Session, coverage: str, *, on_or_after: str) -> dic
     True
     """
     found = [
-        r for r in session.resources("CoverageEligibilityResponse")
+        r
+        for r in session.resources("CoverageEligibilityResponse")
         if r.get("status") == "active"
         and any(i.get("coverage", {}).get("reference") == coverage for i in r.get("insurance", []))
         and r.get("created", "") >= on_or_after
@@ -142,7 +166,9 @@ def _benefit(resp: dict[str, Any], code: str) -> dict[str, Any] | None:
     return None
 
 
-def financial_responsibility(session: Session, patient: str, *, service_date: str | None = None) -> dict[str, Any]:
+def financial_responsibility(
+    session: Session, patient: str, *, service_date: str | None = None
+) -> dict[str, Any]:
     """What the patient owes at check-in, from today's eligibility answers.
 
     Returns the primary plan, ``copay_due`` (collect now), the deductible and what remains of
@@ -166,7 +192,11 @@ def financial_responsibility(session: Session, patient: str, *, service_date: st
     (Decimal('30.00'), 'Riverton Blue PPO')
     """
     day = date.fromisoformat(service_date) if service_date else now(session).date()
-    covs = [c for c in active_coverages(session, patient, day) if "selfpay" not in c["payor"][0]["reference"]]
+    covs = [
+        c
+        for c in active_coverages(session, patient, day)
+        if "selfpay" not in c["payor"][0]["reference"]
+    ]
     if not covs:
         return {"primary": "Self-pay", "copay_due": Decimal("0.00"), "self_pay": True, "plans": []}
     plans = []
@@ -176,23 +206,42 @@ def financial_responsibility(session: Session, patient: str, *, service_date: st
         resp = latest_response(session, ref, on_or_after=min(checked_on, day.isoformat()))
         if resp is None or resp.get("servicedDate") != day.isoformat():
             raise RuleRefused(
-                RULES["eligibility.verified"], resource=ref, path="CoverageEligibilityResponse",
-                expected=f"an eligibility check dated today for service on {day.isoformat()}", found=None,
+                RULES["eligibility.verified"],
+                resource=ref,
+                path="CoverageEligibilityResponse",
+                expected=f"an eligibility check dated today for service on {day.isoformat()}",
+                found=None,
             )
         inforce = any(i.get("inforce") for i in resp.get("insurance", []))
-        entry: dict[str, Any] = {"coverage": ref, "payer": c["payor"][0].get("display") or payer.plan(c["payor"][0]["reference"]).name, "inforce": inforce, "response": f"CoverageEligibilityResponse/{resp['id']}"}
+        entry: dict[str, Any] = {
+            "coverage": ref,
+            "payer": c["payor"][0].get("display") or payer.plan(c["payor"][0]["reference"]).name,
+            "inforce": inforce,
+            "response": f"CoverageEligibilityResponse/{resp['id']}",
+        }
         if inforce:
-            cp, ded, co = _benefit(resp, "copay"), _benefit(resp, "deductible"), _benefit(resp, "coinsurance")
+            cp, ded, co = (
+                _benefit(resp, "copay"),
+                _benefit(resp, "deductible"),
+                _benefit(resp, "coinsurance"),
+            )
             entry["copay"] = money((cp or {}).get("allowedMoney", {"value": 0}))
             entry["deductible"] = money((ded or {}).get("allowedMoney", {"value": 0}))
             entry["deductible_met"] = money((ded or {}).get("usedMoney", {"value": 0}))
-            entry["deductible_remaining"] = max(Decimal("0.00"), entry["deductible"] - entry["deductible_met"])
+            entry["deductible_remaining"] = max(
+                Decimal("0.00"), entry["deductible"] - entry["deductible_met"]
+            )
             entry["coinsurance"] = (co or {}).get("allowedString", "0%")
         plans.append(entry)
     primary = next((p for p in plans if p["inforce"]), None)
     if primary is None:
-        return {"primary": None, "copay_due": Decimal("0.00"), "self_pay": True, "plans": plans,
-                "note": "no plan in force: ask for current insurance or register as self-pay"}
+        return {
+            "primary": None,
+            "copay_due": Decimal("0.00"),
+            "self_pay": True,
+            "plans": plans,
+            "note": "no plan in force: ask for current insurance or register as self-pay",
+        }
     secondary = next((p for p in plans if p["inforce"] and p is not primary), None)
     return {
         "primary": primary["payer"],
@@ -222,5 +271,7 @@ def needs_prior_auth(coverage: dict[str, Any], service: str) -> bool:
     True
     """
     if "|" not in service:
-        raise ValidationError("Claim", "item.productOrService", "a key 'procedure|CODE'", found=service)
+        raise ValidationError(
+            "Claim", "item.productOrService", "a key 'procedure|CODE'", found=service
+        )
     return service.split("|", 1)[1] in payer.plan(coverage["payor"][0]["reference"]).prior_auth

@@ -21,10 +21,9 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from synthetic.content.loader import load_content
-
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, money, today, write_all
+from synthetic.content.loader import load_content
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -51,10 +50,22 @@ _SRC = "CMS HCPCS Level II (public); AMA CPT is licensed and not used; practice 
 RULES = {
     r.id: r
     for r in (
-        Rule("fees.code-system", "fees are set for sandbox procedure codes or HCPCS Level II codes only (no CPT)", _SRC),
+        Rule(
+            "fees.code-system",
+            "fees are set for sandbox procedure codes or HCPCS Level II codes only (no CPT)",
+            _SRC,
+        ),
         Rule("fees.positive", "every fee is a positive amount in dollars and cents", _SRC),
-        Rule("fees.one-charge", "the practice bills one fee per service to every payer; contracted amounts are allowed amounts, not fees", _SRC),
-        Rule("fees.new-year", "a new schedule starts on 1 January and the previous one ends the day before; no gap, no overlap", _SRC),
+        Rule(
+            "fees.one-charge",
+            "the practice bills one fee per service to every payer; contracted amounts are allowed amounts, not fees",
+            _SRC,
+        ),
+        Rule(
+            "fees.new-year",
+            "a new schedule starts on 1 January and the previous one ends the day before; no gap, no overlap",
+            _SRC,
+        ),
     )
 }
 _CPT_LIKE = re.compile(r"^\d{4}[0-9FTU]$")
@@ -72,8 +83,11 @@ def code_key(system: str, code: str) -> str:
         if system in (key, url):
             return f"{key}|{code}"
     raise RuleRefused(
-        RULES["fees.code-system"], resource="ChargeItemDefinition", path="code.system",
-        expected="the sandbox procedure system or HCPCS Level II", found=system,
+        RULES["fees.code-system"],
+        resource="ChargeItemDefinition",
+        path="code.system",
+        expected="the sandbox procedure system or HCPCS Level II",
+        found=system,
     )
 
 
@@ -93,12 +107,17 @@ def coding_for(key: str) -> dict[str, Any]:
 
 def _check_key(key: str) -> None:
     if not isinstance(key, str) or "|" not in key:
-        raise ValidationError("ChargeItemDefinition", "code", "a key 'procedure|CODE' or 'hcpcs|CODE'", found=key)
+        raise ValidationError(
+            "ChargeItemDefinition", "code", "a key 'procedure|CODE' or 'hcpcs|CODE'", found=key
+        )
     system_key, code = key.split("|", 1)
     if system_key not in SYSTEMS or _CPT_LIKE.match(code):
         raise RuleRefused(
-            RULES["fees.code-system"], resource="ChargeItemDefinition", path="code",
-            expected="a sandbox procedure or HCPCS Level II code", found=key,
+            RULES["fees.code-system"],
+            resource="ChargeItemDefinition",
+            path="code",
+            expected="a sandbox procedure or HCPCS Level II code",
+            found=key,
         )
     if code not in load_content().codes[system_key].codes:
         raise ValidationError(
@@ -109,13 +128,18 @@ def _check_key(key: str) -> None:
 def _stored(session: Session, ident: str) -> dict[str, Any] | None:
     for cid in session.resources("ChargeItemDefinition"):
         for i in cid.get("identifier", []):
-            if i.get("system") == FEE_SCHEDULE_SYSTEM and i.get("value") == ident:
-                if cid.get("status") in ("active", "retired"):
-                    return cid
+            if (
+                i.get("system") == FEE_SCHEDULE_SYSTEM
+                and i.get("value") == ident
+                and cid.get("status") in ("active", "retired")
+            ):
+                return cid
     return None
 
 
-def schedule(session: Session, owner: str = "practice", year: int | None = None) -> dict[str, Decimal]:
+def schedule(
+    session: Session, owner: str = "practice", year: int | None = None
+) -> dict[str, Decimal]:
     """The fee schedule of ``owner`` (``practice`` or a payer id) for ``year``: code key -> amount.
 
     Parameters
@@ -162,7 +186,12 @@ def _payer(payer_id: str) -> Any:
     for p in load_content().practice.payers:
         if p.id == payer_id:
             return p
-    raise ValidationError("Organization", "id", "a payer id (medicare, medicaid, blueshield, unityhealth, selfpay)", found=payer_id)
+    raise ValidationError(
+        "Organization",
+        "id",
+        "a payer id (medicare, medicaid, blueshield, unityhealth, selfpay)",
+        found=payer_id,
+    )
 
 
 def charge(key: str, session: Session, on: date | None = None) -> Decimal:
@@ -176,7 +205,9 @@ def charge(key: str, session: Session, on: date | None = None) -> Decimal:
     """
     fees = schedule(session, "practice", (on or today(session)).year)
     if key not in fees:
-        raise ValidationError("Claim", "item.productOrService", "a service on the practice fee schedule", found=key)
+        raise ValidationError(
+            "Claim", "item.productOrService", "a service on the practice fee schedule", found=key
+        )
     return fees[key]
 
 
@@ -255,25 +286,38 @@ def publish_fee_schedule(
             amount = money(fees[key])
         except (ArithmeticError, ValueError, TypeError) as exc:
             raise RuleRefused(
-                RULES["fees.positive"], resource="ChargeItemDefinition", path=f"fee[{key}]",
-                expected="an amount like '135.00'", found=fees[key],
+                RULES["fees.positive"],
+                resource="ChargeItemDefinition",
+                path=f"fee[{key}]",
+                expected="an amount like '135.00'",
+                found=fees[key],
             ) from exc
         if amount <= 0:
             raise RuleRefused(
-                RULES["fees.positive"], resource="ChargeItemDefinition", path=f"fee[{key}]",
-                expected="an amount > 0", found=str(amount),
+                RULES["fees.positive"],
+                resource="ChargeItemDefinition",
+                path=f"fee[{key}]",
+                expected="an amount > 0",
+                found=str(amount),
             )
-        groups.append({
-            "priceComponent": [{
-                "type": "base",
-                "code": {"coding": [coding_for(key)]},
-                "amount": {"value": float(amount), "currency": "USD"},
-            }]
-        })
+        groups.append(
+            {
+                "priceComponent": [
+                    {
+                        "type": "base",
+                        "code": {"coding": [coding_for(key)]},
+                        "amount": {"value": float(amount), "currency": "USD"},
+                    }
+                ]
+            }
+        )
     if _stored(session, f"{owner}-{year}") is not None:
         raise RuleRefused(
-            RULES["fees.new-year"], resource="ChargeItemDefinition", path="effectivePeriod",
-            expected=f"a year with no published {owner} schedule", found=year,
+            RULES["fees.new-year"],
+            resource="ChargeItemDefinition",
+            path="effectivePeriod",
+            expected=f"a year with no published {owner} schedule",
+            found=year,
         )
     ident = f"{owner}-{year}"
     new = {

@@ -45,7 +45,13 @@ __all__ = [
     "transactions",
 ]
 
-AGING_BUCKETS = ((0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120"), (121, 100000, "120+"))
+AGING_BUCKETS = (
+    (0, 30, "0-30"),
+    (31, 60, "31-60"),
+    (61, 90, "61-90"),
+    (91, 120, "91-120"),
+    (121, 100000, "120+"),
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,14 @@ def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[
     out = []
     for item in claim.get("item", []):
         amt = money((item.get("net") or {}).get("value", 0))
-        text = (item.get("productOrService") or {}).get("text") or _code(item.get("productOrService")) or "service"
-        out.append(Txn(claim.get("created", "")[:10], patient, ref, "charge", "insurance", amt, text))
+        text = (
+            (item.get("productOrService") or {}).get("text")
+            or _code(item.get("productOrService"))
+            or "service"
+        )
+        out.append(
+            Txn(claim.get("created", "")[:10], patient, ref, "charge", "insurance", amt, text)
+        )
     for cr in responses:
         day = cr.get("created", "")[:10]
         for it in cr.get("item", []):
@@ -95,8 +107,12 @@ def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[
                     groups.append((cat or "", _code(adj.get("reason")) or "", amt))
                 else:
                     by[cat or ""] += amt
-            denied_co = sum((a for g, r, a in groups if g in ("CO", "OA") and r != "45"), Decimal(0))
-            denied_pr = sum((a for g, r, a in groups if g == "PR" and r not in ("1", "2", "3")), Decimal(0))
+            denied_co = sum(
+                (a for g, r, a in groups if g in ("CO", "OA") and r != "45"), Decimal(0)
+            )
+            denied_pr = sum(
+                (a for g, r, a in groups if g == "PR" and r not in ("1", "2", "3")), Decimal(0)
+            )
             coins = sum((a for g, r, a in groups if g == "PR" and r == "2"), Decimal(0))
             if "eligible" in by and not denied_co and not denied_pr:
                 contractual = by["submitted"] - by["eligible"]
@@ -104,13 +120,56 @@ def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[
                 contractual = sum((a for g, r, a in groups if g == "CO" and r == "45"), Decimal(0))
             seq = it.get("itemSequence")
             if contractual:
-                out.append(Txn(day, patient, ref, "contractual", "insurance", -contractual, f"Contractual adjustment (CO-45), line {seq}"))
+                out.append(
+                    Txn(
+                        day,
+                        patient,
+                        ref,
+                        "contractual",
+                        "insurance",
+                        -contractual,
+                        f"Contractual adjustment (CO-45), line {seq}",
+                    )
+                )
             if by.get("benefit"):
-                out.append(Txn(day, patient, ref, "insurer-payment", "insurance", -by["benefit"], f"Insurance payment, line {seq}", "eft"))
-            share = by.get("copay", Decimal(0)) + by.get("deductible", Decimal(0)) + coins + denied_pr
+                out.append(
+                    Txn(
+                        day,
+                        patient,
+                        ref,
+                        "insurer-payment",
+                        "insurance",
+                        -by["benefit"],
+                        f"Insurance payment, line {seq}",
+                        "eft",
+                    )
+                )
+            share = (
+                by.get("copay", Decimal(0)) + by.get("deductible", Decimal(0)) + coins + denied_pr
+            )
             if share:
-                out.append(Txn(day, patient, ref, "patient-share", "insurance", -share, f"Patient responsibility, line {seq}"))
-                out.append(Txn(day, patient, ref, "patient-share", "patient", share, f"Patient responsibility, line {seq}"))
+                out.append(
+                    Txn(
+                        day,
+                        patient,
+                        ref,
+                        "patient-share",
+                        "insurance",
+                        -share,
+                        f"Patient responsibility, line {seq}",
+                    )
+                )
+                out.append(
+                    Txn(
+                        day,
+                        patient,
+                        ref,
+                        "patient-share",
+                        "patient",
+                        share,
+                        f"Patient responsibility, line {seq}",
+                    )
+                )
     return out
 
 
@@ -126,8 +185,10 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
     True
     """
     claims = {
-        c["id"]: c for c in session.resources("Claim")
-        if c.get("status") == "active" and c.get("use", "claim") == "claim"
+        c["id"]: c
+        for c in session.resources("Claim")
+        if c.get("status") == "active"
+        and c.get("use", "claim") == "claim"
         and (patient is None or c["patient"]["reference"] == patient)
     }
     responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -138,7 +199,9 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
             responses[cid].append(cr)
     out: list[Txn] = []
     for cid in sorted(claims):
-        out.extend(_claim_txns(claims[cid], sorted(responses[cid], key=lambda r: r.get("created", ""))))
+        out.extend(
+            _claim_txns(claims[cid], sorted(responses[cid], key=lambda r: r.get("created", "")))
+        )
     for pr in session.resources("PaymentReconciliation"):
         if pr.get("status") != "active":
             continue
@@ -161,20 +224,63 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
             amt = money((d.get("amount") or {}).get("value", 0))
             day = (d.get("date") or pr.get("created", ""))[:10]
             if kind == "patient-payment":
-                out.append(Txn(day, pat, claim_ref, kind, "patient", -amt, "Patient payment", method, number))
+                out.append(
+                    Txn(
+                        day,
+                        pat,
+                        claim_ref,
+                        kind,
+                        "patient",
+                        -amt,
+                        "Patient payment",
+                        method,
+                        number,
+                    )
+                )
             elif kind == "refund":
-                out.append(Txn(day, pat, claim_ref, kind, "patient", amt, "Refund to patient", method, number))
+                out.append(
+                    Txn(
+                        day,
+                        pat,
+                        claim_ref,
+                        kind,
+                        "patient",
+                        amt,
+                        "Refund to patient",
+                        method,
+                        number,
+                    )
+                )
             elif kind == "write-off":
-                bucket = _code(d.get("type"), "http://ehr-sandbox.org/CodeSystem/ledger-bucket") or "patient"
+                bucket = (
+                    _code(d.get("type"), "http://ehr-sandbox.org/CodeSystem/ledger-bucket")
+                    or "patient"
+                )
                 out.append(Txn(day, pat, claim_ref, kind, bucket, -amt, "Write-off (approved)"))
             elif kind == "transfer-to-patient":
-                out.append(Txn(day, pat, claim_ref, kind, "insurance", -amt, "Denied amount billed to patient"))
-                out.append(Txn(day, pat, claim_ref, kind, "patient", amt, "Denied amount billed to patient"))
+                out.append(
+                    Txn(
+                        day,
+                        pat,
+                        claim_ref,
+                        kind,
+                        "insurance",
+                        -amt,
+                        "Denied amount billed to patient",
+                    )
+                )
+                out.append(
+                    Txn(
+                        day, pat, claim_ref, kind, "patient", amt, "Denied amount billed to patient"
+                    )
+                )
     out.sort(key=lambda t: (t.date, t.patient, t.claim or "", t.kind))
     return out
 
 
-def balances(session: Session, patient: str | None = None, as_of: str | None = None) -> dict[str, Decimal]:
+def balances(
+    session: Session, patient: str | None = None, as_of: str | None = None
+) -> dict[str, Decimal]:
     """Insurance, patient and total balance (to the cent), up to and including ``as_of``.
 
     Examples
@@ -211,14 +317,16 @@ def ledger(session: Session, patient: str) -> list[dict[str, Any]]:
         if t.kind in ("patient-share", "transfer-to-patient"):
             continue  # moves between buckets; the total balance does not change
         running += t.amount
-        rows.append({
-            "date": t.date,
-            "claim": t.claim,
-            "description": t.description,
-            "charge": t.amount if t.amount > 0 else Decimal("0.00"),
-            "credit": -t.amount if t.amount < 0 else Decimal("0.00"),
-            "balance": money(running),
-        })
+        rows.append(
+            {
+                "date": t.date,
+                "claim": t.claim,
+                "description": t.description,
+                "charge": t.amount if t.amount > 0 else Decimal("0.00"),
+                "credit": -t.amount if t.amount < 0 else Decimal("0.00"),
+                "balance": money(running),
+            }
+        )
     return rows
 
 
@@ -242,8 +350,12 @@ def day_sheet(session: Session, day: str) -> dict[str, Any]:
     rows = [t for t in transactions(session) if t.date == day]
     totals = {
         "charges": sum((t.amount for t in rows if t.kind == "charge"), Decimal(0)),
-        "receipts": -sum((t.amount for t in rows if t.kind in ("insurer-payment", "patient-payment")), Decimal(0)),
-        "adjustments": -sum((t.amount for t in rows if t.kind in ("contractual", "write-off")), Decimal(0)),
+        "receipts": -sum(
+            (t.amount for t in rows if t.kind in ("insurer-payment", "patient-payment")), Decimal(0)
+        ),
+        "adjustments": -sum(
+            (t.amount for t in rows if t.kind in ("contractual", "write-off")), Decimal(0)
+        ),
         "refunds": sum((t.amount for t in rows if t.kind == "refund"), Decimal(0)),
     }
     by_method: dict[str, Decimal] = defaultdict(Decimal)
@@ -252,7 +364,13 @@ def day_sheet(session: Session, day: str) -> dict[str, Any]:
             by_method[t.method or "unknown"] += -t.amount
     previous = balances(session, as_of=prev_day)["total"]
     closing = balances(session, as_of=day)["total"]
-    computed = previous + totals["charges"] - totals["receipts"] - totals["adjustments"] + totals["refunds"]
+    computed = (
+        previous
+        + totals["charges"]
+        - totals["receipts"]
+        - totals["adjustments"]
+        + totals["refunds"]
+    )
     return {
         "date": day,
         "rows": [t.__dict__ for t in rows],
@@ -276,10 +394,23 @@ def deposit_slip(session: Session, day: str) -> dict[str, Any]:
     items = []
     for t in transactions(session):
         if t.date == day and t.kind == "patient-payment" and t.method in ("cash", "check"):
-            items.append({"patient": t.patient, "method": t.method, "number": t.reference, "amount": -t.amount})
+            items.append(
+                {
+                    "patient": t.patient,
+                    "method": t.method,
+                    "number": t.reference,
+                    "amount": -t.amount,
+                }
+            )
     cash = sum((i["amount"] for i in items if i["method"] == "cash"), Decimal(0))
     checks = sum((i["amount"] for i in items if i["method"] == "check"), Decimal(0))
-    return {"date": day, "items": items, "cash": money(cash), "checks": money(checks), "total": money(cash + checks)}
+    return {
+        "date": day,
+        "items": items,
+        "cash": money(cash),
+        "checks": money(checks),
+        "total": money(cash + checks),
+    }
 
 
 def ar_aging(session: Session, as_of: str) -> dict[str, Any]:
@@ -301,7 +432,9 @@ def ar_aging(session: Session, as_of: str) -> dict[str, Any]:
     txns = [t for t in transactions(session) if t.date <= as_of]
     service: dict[str, str] = {}
     for c in session.resources("Claim"):
-        service[f"Claim/{c['id']}"] = (c.get("billablePeriod") or {}).get("start", c.get("created", ""))[:10]
+        service[f"Claim/{c['id']}"] = (c.get("billablePeriod") or {}).get(
+            "start", c.get("created", "")
+        )[:10]
     per_claim: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     unapplied: dict[str, Decimal] = defaultdict(Decimal)
     for t in txns:
@@ -310,7 +443,10 @@ def ar_aging(session: Session, as_of: str) -> dict[str, Any]:
         else:
             unapplied[t.patient] += t.amount
     for pat, credit in unapplied.items():
-        keys = sorted((k for k in per_claim if k[0] == pat and k[2] == "patient" and per_claim[k] > 0), key=lambda k: service.get(k[1], ""))
+        keys = sorted(
+            (k for k in per_claim if k[0] == pat and k[2] == "patient" and per_claim[k] > 0),
+            key=lambda k: service.get(k[1], ""),
+        )
         for k in keys:
             if credit >= 0:
                 break
@@ -318,7 +454,9 @@ def ar_aging(session: Session, as_of: str) -> dict[str, Any]:
             per_claim[k] -= use
             credit += use
         unapplied[pat] = credit
-    table: dict[str, dict[str, Decimal]] = {b[2]: {"insurance": Decimal(0), "patient": Decimal(0)} for b in AGING_BUCKETS}
+    table: dict[str, dict[str, Decimal]] = {
+        b[2]: {"insurance": Decimal(0), "patient": Decimal(0)} for b in AGING_BUCKETS
+    }
     for (_pat, claim, bucket), amt in per_claim.items():
         if not amt:
             continue
@@ -350,12 +488,22 @@ def reconcile(session: Session, day: str) -> dict[str, Any]:
     aging = ar_aging(session, day)
     patients = {t.patient for t in transactions(session)}
     ledgers = sum(
-        (rows[-1]["balance"] for p in patients if (rows := [r for r in ledger(session, p) if r["date"] <= day])),
+        (
+            rows[-1]["balance"]
+            for p in patients
+            if (rows := [r for r in ledger(session, p) if r["date"] <= day])
+        ),
         Decimal(0),
     )
     slip = deposit_slip(session, day)
-    cash_checks = sheet["receipts_by_method"].get("cash", Decimal(0)) + sheet["receipts_by_method"].get("check", Decimal(0))
-    ok = sheet["proof"] and aging["total"] == sheet["closing_balance"] == money(ledgers) and slip["total"] == money(cash_checks)
+    cash_checks = sheet["receipts_by_method"].get("cash", Decimal(0)) + sheet[
+        "receipts_by_method"
+    ].get("check", Decimal(0))
+    ok = (
+        sheet["proof"]
+        and aging["total"] == sheet["closing_balance"] == money(ledgers)
+        and slip["total"] == money(cash_checks)
+    )
     return {
         "day_sheet_closing": sheet["closing_balance"],
         "aging_total": aging["total"],
@@ -363,4 +511,3 @@ def reconcile(session: Session, day: str) -> dict[str, Any]:
         "deposit_total": slip["total"],
         "ok": bool(ok),
     }
-

@@ -49,19 +49,50 @@ __all__ = [
 USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
 ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
 BACKUP_TYPES = (
-    "Patient", "Encounter", "Observation", "Condition", "Appointment", "Coverage", "Claim",
-    "ClaimResponse", "DocumentReference", "MedicationRequest", "Immunization", "Practitioner",
-    "PractitionerRole", "Provenance",
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Appointment",
+    "Coverage",
+    "Claim",
+    "ClaimResponse",
+    "DocumentReference",
+    "MedicationRequest",
+    "Immunization",
+    "Practitioner",
+    "PractitionerRole",
+    "Provenance",
 )
 _T = table("maintenance")
 RULES = {
     r.id: r
     for r in (
-        Rule("maintenance.least-privilege", "an account gets the role its job needs, no more", _T["source"]),
-        Rule("maintenance.unique-user", "one account per person, with a unique username", _T["source"]),
-        Rule("maintenance.termination", "an account is ended when its holder leaves (end date, deactivated, never deleted)", _T["source"]),
-        Rule("maintenance.restore-separate", "a restore drill restores into a separate copy, never over live data", _T["source"]),
-        Rule("maintenance.downtime-window", "downtime back-entry records events inside the outage, after systems are back, citing the paper form", _T["source"]),
+        Rule(
+            "maintenance.least-privilege",
+            "an account gets the role its job needs, no more",
+            _T["source"],
+        ),
+        Rule(
+            "maintenance.unique-user",
+            "one account per person, with a unique username",
+            _T["source"],
+        ),
+        Rule(
+            "maintenance.termination",
+            "an account is ended when its holder leaves (end date, deactivated, never deleted)",
+            _T["source"],
+        ),
+        Rule(
+            "maintenance.restore-separate",
+            "a restore drill restores into a separate copy, never over live data",
+            _T["source"],
+        ),
+        Rule(
+            "maintenance.downtime-window",
+            "downtime back-entry records events inside the outage, after systems are back, citing the paper form",
+            _T["source"],
+        ),
     )
 }
 
@@ -76,7 +107,12 @@ def role_for(job_title: str) -> str:
     """
     role = _T["job_titles"].get(job_title)
     if role is None:
-        raise ValidationError("PractitionerRole", "code.text", "a job title of " + ", ".join(_T["job_titles"]), found=job_title)
+        raise ValidationError(
+            "PractitionerRole",
+            "code.text",
+            "a job title of " + ", ".join(_T["job_titles"]),
+            found=job_title,
+        )
     return role
 
 
@@ -138,25 +174,39 @@ def provision_user(
     import re
 
     if not re.fullmatch(r"[a-z]{1,12}\.[a-z][a-z-]{1,30}", username or ""):
-        raise ValidationError("Practitioner", "identifier", "a username like 'ma.rivera' (lower case, role.family)", found=username)
+        raise ValidationError(
+            "Practitioner",
+            "identifier",
+            "a username like 'ma.rivera' (lower case, role.family)",
+            found=username,
+        )
     want = role_for(job_title)
     if role != want:
         raise RuleRefused(
-            RULES["maintenance.least-privilege"], resource="PractitionerRole", path="code",
-            expected=f"{want} for a {job_title}", found=role,
+            RULES["maintenance.least-privilege"],
+            resource="PractitionerRole",
+            path="code",
+            expected=f"{want} for a {job_title}",
+            found=role,
         )
     prac, _ = _account(session, username)
     if prac is not None:
         raise RuleRefused(
-            RULES["maintenance.unique-user"], resource=f"Practitioner/{prac['id']}", path="identifier",
-            expected="a username nobody has", found=username,
+            RULES["maintenance.unique-user"],
+            resource=f"Practitioner/{prac['id']}",
+            path="identifier",
+            expected="a username nobody has",
+            found=username,
         )
     for p in session.resources("Practitioner"):
         n = (p.get("name") or [{}])[0]
         if p.get("active", True) and n.get("family") == family and given in n.get("given", []):
             raise RuleRefused(
-                RULES["maintenance.unique-user"], resource=f"Practitioner/{p['id']}", path="name",
-                expected="one account per person (this person already has one)", found=f"{given} {family}",
+                RULES["maintenance.unique-user"],
+                resource=f"Practitioner/{p['id']}",
+                path="name",
+                expected="one account per person (this person already has one)",
+                found=f"{given} {family}",
             )
     date.fromisoformat(start)
     if end is not None and date.fromisoformat(end) < date.fromisoformat(start):
@@ -178,10 +228,16 @@ def provision_user(
         "code": [{"coding": [{"system": ROLE_SYSTEM, "code": role}], "text": job_title}],
         "location": [{"reference": "Location/loc-main"}],
     }
-    return write_all(session, [{"fullUrl": url, "resource": practitioner}, prole], operation="maintenance.provision")[1]
+    return write_all(
+        session,
+        [{"fullUrl": url, "resource": practitioner}, prole],
+        operation="maintenance.provision",
+    )[1]
 
 
-def deprovision_user(session: Session, username: str, *, last_day: str, reason: str) -> list[dict[str, Any]]:
+def deprovision_user(
+    session: Session, username: str, *, last_day: str, reason: str
+) -> list[dict[str, Any]]:
     """End an account when its holder leaves: roles end on ``last_day`` and are deactivated,
     the Practitioner is deactivated (history kept; nothing deleted).
 
@@ -208,7 +264,9 @@ def deprovision_user(session: Session, username: str, *, last_day: str, reason: 
     if ended:
         writes.append({**prac, "active": False})
     if not writes:
-        raise ValidationError(f"Practitioner/{prac['id']}", "PractitionerRole", "an account role to end")
+        raise ValidationError(
+            f"Practitioner/{prac['id']}", "PractitionerRole", "an account role to end"
+        )
     return write_all(session, writes, operation="maintenance.deprovision")
 
 
@@ -229,21 +287,38 @@ def accounts(session: Session) -> list[dict[str, Any]]:
         p = pracs.get(pid)
         if p is None:
             continue
-        username = next((i["value"] for i in p.get("identifier", []) if i.get("system") == USERNAME_SYSTEM), None)
-        code = next((c.get("code") for cc in r.get("code", []) for c in cc.get("coding", []) if c.get("system") == ROLE_SYSTEM), None)
-        out.append({
-            "username": username,
-            "role": code,
-            "job_title": next((cc.get("text") for cc in r.get("code", []) if cc.get("text")), None),
-            "start": (r.get("period") or {}).get("start"),
-            "end": (r.get("period") or {}).get("end"),
-            "active": bool(r.get("active", True)) and bool(p.get("active", True)),
-            "role_ref": f"PractitionerRole/{r['id']}",
-        })
+        username = next(
+            (i["value"] for i in p.get("identifier", []) if i.get("system") == USERNAME_SYSTEM),
+            None,
+        )
+        code = next(
+            (
+                c.get("code")
+                for cc in r.get("code", [])
+                for c in cc.get("coding", [])
+                if c.get("system") == ROLE_SYSTEM
+            ),
+            None,
+        )
+        out.append(
+            {
+                "username": username,
+                "role": code,
+                "job_title": next(
+                    (cc.get("text") for cc in r.get("code", []) if cc.get("text")), None
+                ),
+                "start": (r.get("period") or {}).get("start"),
+                "end": (r.get("period") or {}).get("end"),
+                "active": bool(r.get("active", True)) and bool(p.get("active", True)),
+                "role_ref": f"PractitionerRole/{r['id']}",
+            }
+        )
     return sorted(out, key=lambda a: (a["username"] or "", a["role"] or ""))
 
 
-def access_review(session: Session, *, terminated: tuple[str, ...] = (), as_of: str | None = None) -> list[dict[str, Any]]:
+def access_review(
+    session: Session, *, terminated: tuple[str, ...] = (), as_of: str | None = None
+) -> list[dict[str, Any]]:
     """The periodic access review: accounts that should not be active, each with its rule.
 
     ``terminated`` is HR's list of usernames of people who have left.
@@ -261,7 +336,9 @@ def access_review(session: Session, *, terminated: tuple[str, ...] = (), as_of: 
     try:
         for e in session.audit_events():
             for a in e.get("agent", []):
-                who = (a.get("who") or {}).get("identifier", {}).get("value") or (a.get("who") or {}).get("display")
+                who = (a.get("who") or {}).get("identifier", {}).get("value") or (
+                    a.get("who") or {}
+                ).get("display")
                 if who:
                     last_seen[who] = max(last_seen.get(who, ""), e.get("recorded", ""))
     except SandboxError:
@@ -274,14 +351,28 @@ def access_review(session: Session, *, terminated: tuple[str, ...] = (), as_of: 
             why = f"role ended {a['end']} but the account is active"
         elif a["username"] in terminated:
             why = "holder has left the practice (HR list) but the account is active"
-        elif a["job_title"] and a["job_title"] in _T["job_titles"] and _T["job_titles"][a["job_title"]] != a["role"]:
+        elif (
+            a["job_title"]
+            and a["job_title"] in _T["job_titles"]
+            and _T["job_titles"][a["job_title"]] != a["role"]
+        ):
             why = f"role {a['role']} exceeds what a {a['job_title']} needs"
         elif last_seen and a["username"] in last_seen:
-            idle = (date.fromisoformat(day) - date.fromisoformat(last_seen[a["username"]][:10])).days
+            idle = (
+                date.fromisoformat(day) - date.fromisoformat(last_seen[a["username"]][:10])
+            ).days
             if idle > int(_T["access_review_inactive_days"]):
                 why = f"no login for {idle} days"
         if why:
-            findings.append({**a, "finding": why, "rule": "maintenance.termination" if "left" in why or "ended" in why else "maintenance.least-privilege"})
+            findings.append(
+                {
+                    **a,
+                    "finding": why,
+                    "rule": "maintenance.termination"
+                    if "left" in why or "ended" in why
+                    else "maintenance.least-privilege",
+                }
+            )
     return findings
 
 
@@ -300,10 +391,14 @@ class Downtime:
     @property
     def hours(self) -> float:
         """Length of the outage in hours."""
-        return (datetime.fromisoformat(self.end) - datetime.fromisoformat(self.start)).total_seconds() / 3600
+        return (
+            datetime.fromisoformat(self.end) - datetime.fromisoformat(self.start)
+        ).total_seconds() / 3600
 
 
-def back_enter(session: Session, resource: dict[str, Any], *, downtime: Downtime, event_time: str, form_id: str) -> dict[str, Any]:
+def back_enter(
+    session: Session, resource: dict[str, Any], *, downtime: Downtime, event_time: str, form_id: str
+) -> dict[str, Any]:
     """Back-enter what was charted on paper during an outage, as a late entry.
 
     The event time must fall inside the outage, the systems must be back (now after the end),
@@ -324,20 +419,36 @@ def back_enter(session: Session, resource: dict[str, Any], *, downtime: Downtime
     ('2025-12-31T10:15:00-05:00', True)
     """
     if not form_id or not str(form_id).strip():
-        raise RuleRefused(RULES["maintenance.downtime-window"], resource=resource.get("resourceType", "?"), path="reason", expected="the paper form's id", found=form_id)
+        raise RuleRefused(
+            RULES["maintenance.downtime-window"],
+            resource=resource.get("resourceType", "?"),
+            path="reason",
+            expected="the paper form's id",
+            found=form_id,
+        )
     ev = datetime.fromisoformat(event_time)
     start, end = datetime.fromisoformat(downtime.start), datetime.fromisoformat(downtime.end)
     if not (start <= ev <= end):
         raise RuleRefused(
-            RULES["maintenance.downtime-window"], resource=resource.get("resourceType", "?"), path="event_time",
-            expected=f"a time inside the outage {downtime.start} - {downtime.end}", found=event_time,
+            RULES["maintenance.downtime-window"],
+            resource=resource.get("resourceType", "?"),
+            path="event_time",
+            expected=f"a time inside the outage {downtime.start} - {downtime.end}",
+            found=event_time,
         )
     if now(session) < end:
         raise RuleRefused(
-            RULES["maintenance.downtime-window"], resource=resource.get("resourceType", "?"), path="recorded",
-            expected="back-entry after the systems are back", found=now(session).isoformat(),
+            RULES["maintenance.downtime-window"],
+            resource=resource.get("resourceType", "?"),
+            path="recorded",
+            expected="back-entry after the systems are back",
+            found=now(session).isoformat(),
         )
-    return session.late_entry(resource, event_time=event_time, reason=f"Downtime back-entry from paper form {form_id} ({downtime.reason})")
+    return session.late_entry(
+        resource,
+        event_time=event_time,
+        reason=f"Downtime back-entry from paper form {form_id} ({downtime.reason})",
+    )
 
 
 def backup(sandbox: Sandbox, path: str | Path) -> dict[str, Any]:
@@ -367,7 +478,9 @@ def backup(sandbox: Sandbox, path: str | Path) -> dict[str, Any]:
     }
 
 
-def restore_drill(path: str | Path, manifest: dict[str, Any], *, key: Any = None, live: Sandbox | None = None) -> dict[str, Any]:
+def restore_drill(
+    path: str | Path, manifest: dict[str, Any], *, key: Any = None, live: Sandbox | None = None
+) -> dict[str, Any]:
     """Restore a backup into a separate instance and verify it (audit chain, record counts).
 
     Parameters
@@ -409,8 +522,11 @@ def restore_drill(path: str | Path, manifest: dict[str, Any], *, key: Any = None
 
     if live is not None and live.path and Path(live.path).resolve() == Path(path).resolve():
         raise RuleRefused(
-            RULES["maintenance.restore-separate"], resource="Sandbox", path="path",
-            expected="a backup file other than the live database", found=Path(path).name,
+            RULES["maintenance.restore-separate"],
+            resource="Sandbox",
+            path="path",
+            expected="a backup file other than the live database",
+            found=Path(path).name,
         )
     restored = Sandbox.open(path, key=key)
     try:
@@ -418,7 +534,11 @@ def restore_drill(path: str | Path, manifest: dict[str, Any], *, key: Any = None
         chain_ok = bool(getattr(verified, "ok", verified))
         s = restored.system_session()
         counts = {t: s.search(t).count() for t in manifest["counts"]}
-        mismatches = {t: (manifest["counts"][t], counts[t]) for t in counts if counts[t] != manifest["counts"][t]}
+        mismatches = {
+            t: (manifest["counts"][t], counts[t])
+            for t in counts
+            if counts[t] != manifest["counts"][t]
+        }
         events = restored.audit.count()
     finally:
         restored.close()
@@ -446,33 +566,56 @@ def data_quality_report(session: Session) -> dict[str, list[Any]]:
     from ehr_sandbox.network.matching import score_pair
 
     day = today(session).isoformat()
-    out: dict[str, list[Any]] = {k: [] for k in ("duplicates", "missing_insurance", "unsigned_notes", "open_encounters", "not_checked_out", "not_visible")}
-    patients = [p for p in session.resources("Patient") if p.get("active", True)] if session.can_read("Patient") else []
+    out: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "duplicates",
+            "missing_insurance",
+            "unsigned_notes",
+            "open_encounters",
+            "not_checked_out",
+            "not_visible",
+        )
+    }
+    patients = (
+        [p for p in session.resources("Patient") if p.get("active", True)]
+        if session.can_read("Patient")
+        else []
+    )
     for i, a in enumerate(patients):
-        for b in patients[i + 1:]:
-            if a.get("birthDate", "")[:4] != b.get("birthDate", "")[:4] and (a.get("name") or [{}])[0].get("family") != (b.get("name") or [{}])[0].get("family"):
+        for b in patients[i + 1 :]:
+            if a.get("birthDate", "")[:4] != b.get("birthDate", "")[:4] and (a.get("name") or [{}])[
+                0
+            ].get("family") != (b.get("name") or [{}])[0].get("family"):
                 continue
             s = score_pair(a, b)
             if s.decision in ("match", "review"):
-                out["duplicates"].append({"a": f"Patient/{a['id']}", "b": f"Patient/{b['id']}", "decision": s.decision})
+                out["duplicates"].append(
+                    {"a": f"Patient/{a['id']}", "b": f"Patient/{b['id']}", "decision": s.decision}
+                )
     if session.can_read("Coverage"):
         insured = {
-            c["beneficiary"]["reference"] for c in session.resources("Coverage")
+            c["beneficiary"]["reference"]
+            for c in session.resources("Coverage")
             if c.get("status") == "active" and ((c.get("period") or {}).get("end") or day) >= day
         }
-        out["missing_insurance"] = sorted(f"Patient/{p['id']}" for p in patients if f"Patient/{p['id']}" not in insured)
+        out["missing_insurance"] = sorted(
+            f"Patient/{p['id']}" for p in patients if f"Patient/{p['id']}" not in insured
+        )
     else:
         out["not_visible"].append("Coverage")
     if session.can_read("DocumentReference"):
         out["unsigned_notes"] = sorted(
-            f"DocumentReference/{d['id']}" for d in session.resources("DocumentReference")
+            f"DocumentReference/{d['id']}"
+            for d in session.resources("DocumentReference")
             if d.get("status") == "current" and d.get("docStatus") == "preliminary"
         )
     else:
         out["not_visible"].append("DocumentReference")
     if session.can_read("Encounter"):
         out["open_encounters"] = sorted(
-            f"Encounter/{e['id']}" for e in session.resources("Encounter")
+            f"Encounter/{e['id']}"
+            for e in session.resources("Encounter")
             if e.get("status") in ("arrived", "triaged", "in-progress", "onleave")
             and (e.get("period") or {}).get("start", day)[:10] < day
         )
@@ -480,7 +623,8 @@ def data_quality_report(session: Session) -> dict[str, list[Any]]:
         out["not_visible"].append("Encounter")
     if session.can_read("Appointment"):
         out["not_checked_out"] = sorted(
-            f"Appointment/{a['id']}" for a in session.resources("Appointment")
+            f"Appointment/{a['id']}"
+            for a in session.resources("Appointment")
             if a.get("status") in ("arrived", "checked-in") and a.get("start", day)[:10] < day
         )
     else:

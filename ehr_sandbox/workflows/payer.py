@@ -21,14 +21,13 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from synthetic.content.loader import load_content
-
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import money, now
 from ehr_sandbox.workflows.coding import claim_codes
 from ehr_sandbox.workflows.content import csv_rows, table
 from ehr_sandbox.workflows.fees import allowed
 from ehr_sandbox.workflows.scrubber import Finding, scrub
+from synthetic.content.loader import load_content
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -108,7 +107,12 @@ def plan(payer: str) -> Plan:
     rules = table("payers")["payer"].get(pid)
     base = next((p for p in load_content().practice.payers if p.id == pid), None)
     if rules is None or base is None:
-        raise ValidationError("Coverage", "payor", "a payer of the practice (medicare, medicaid, blueshield, unityhealth)", found=payer)
+        raise ValidationError(
+            "Coverage",
+            "payor",
+            "a payer of the practice (medicare, medicaid, blueshield, unityhealth)",
+            found=payer,
+        )
     return Plan(
         id=pid,
         name=base.name,
@@ -135,7 +139,9 @@ def carc(code: str) -> dict[str, str]:
     for row in csv_rows("carc"):
         if row["code"] == code:
             return row
-    raise ValidationError("ClaimResponse", "adjudication.reason", "a CARC code of data/carc.csv", found=code)
+    raise ValidationError(
+        "ClaimResponse", "adjudication.reason", "a CARC code of data/carc.csv", found=code
+    )
 
 
 def rarc(code: str) -> dict[str, str]:
@@ -147,12 +153,14 @@ def rarc(code: str) -> dict[str, str]:
     for row in csv_rows("rarc"):
         if row["code"] == code:
             return row
-    raise ValidationError("ClaimResponse", "processNote", "a RARC code of data/rarc.csv", found=code)
+    raise ValidationError(
+        "ClaimResponse", "processNote", "a RARC code of data/rarc.csv", found=code
+    )
 
 
 def _member_ok(coverage: dict[str, Any], p: Plan) -> bool:
     member = str(coverage.get("subscriberId") or "")
-    return bool(member) and member.startswith(p.prefix) and member[len(p.prefix):].isdigit()
+    return bool(member) and member.startswith(p.prefix) and member[len(p.prefix) :].isdigit()
 
 
 def _in_force(coverage: dict[str, Any], day: date) -> bool:
@@ -187,11 +195,15 @@ def deductible_met(session: Session, coverage_ref: str, year: int) -> Decimal:
             except Exception:  # noqa: BLE001 - a response to a claim we cannot see counts nothing
                 claims[req] = None
         cl = claims[req]
-        if cl is None or not any(i.get("coverage", {}).get("reference") == coverage_ref for i in cl.get("insurance", [])):
+        if cl is None or not any(
+            i.get("coverage", {}).get("reference") == coverage_ref for i in cl.get("insurance", [])
+        ):
             continue
         for item in cr.get("item", []):
             for adj in item.get("adjudication", []):
-                if any(c.get("code") == "deductible" for c in adj.get("category", {}).get("coding", [])):
+                if any(
+                    c.get("code") == "deductible" for c in adj.get("category", {}).get("coding", [])
+                ):
                     total += Decimal(str(adj["amount"]["value"]))
     return money(total)
 
@@ -225,41 +237,107 @@ def eligibility(
         "created": now(session).date().isoformat(),
         "request": {"reference": request_ref},
         "outcome": "complete",
-        "disposition": "Coverage in force" if inforce else "Member not found or coverage not in force on the date of service",
+        "disposition": "Coverage in force"
+        if inforce
+        else "Member not found or coverage not in force on the date of service",
         "insurer": {"reference": p.org_ref},
-        "insurance": [{
-            "coverage": {"reference": f"Coverage/{coverage['id']}"},
-            "inforce": inforce,
-        }],
+        "insurance": [
+            {
+                "coverage": {"reference": f"Coverage/{coverage['id']}"},
+                "inforce": inforce,
+            }
+        ],
     }
     if inforce:
+
         def money_json(v: Decimal) -> dict[str, Any]:
             return {"value": float(v), "currency": "USD"}
-        resp["insurance"][0]["item"] = [{
-            "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/ex-benefitcategory", "code": "30", "display": "Health Benefit Plan Coverage"}]},
-            "network": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-network", "code": "in"}]},
-            "unit": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-unit", "code": "individual"}]},
-            "term": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-term", "code": "annual"}]},
-            "benefit": [
-                {"type": {"coding": [{"system": BENEFIT_TYPE, "code": "copay"}]}, "allowedMoney": money_json(p.copay)},
-                {"type": {"coding": [{"system": BENEFIT_TYPE, "code": "deductible"}]}, "allowedMoney": money_json(p.deductible), "usedMoney": money_json(min(met, p.deductible))},
-                {"type": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/benefit-type", "code": "coinsurance"}]}, "allowedString": f"{int(p.coinsurance * 100)}%"},
-            ],
-            "authorizationRequired": bool(p.prior_auth),
-            "authorizationSupporting": [{"text": ", ".join(p.prior_auth)}] if p.prior_auth else [],
-        }]
+
+        resp["insurance"][0]["item"] = [
+            {
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/ex-benefitcategory",
+                            "code": "30",
+                            "display": "Health Benefit Plan Coverage",
+                        }
+                    ]
+                },
+                "network": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/benefit-network",
+                            "code": "in",
+                        }
+                    ]
+                },
+                "unit": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/benefit-unit",
+                            "code": "individual",
+                        }
+                    ]
+                },
+                "term": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/benefit-term",
+                            "code": "annual",
+                        }
+                    ]
+                },
+                "benefit": [
+                    {
+                        "type": {"coding": [{"system": BENEFIT_TYPE, "code": "copay"}]},
+                        "allowedMoney": money_json(p.copay),
+                    },
+                    {
+                        "type": {"coding": [{"system": BENEFIT_TYPE, "code": "deductible"}]},
+                        "allowedMoney": money_json(p.deductible),
+                        "usedMoney": money_json(min(met, p.deductible)),
+                    },
+                    {
+                        "type": {
+                            "coding": [
+                                {
+                                    "system": "http://ehr-sandbox.org/CodeSystem/benefit-type",
+                                    "code": "coinsurance",
+                                }
+                            ]
+                        },
+                        "allowedString": f"{int(p.coinsurance * 100)}%",
+                    },
+                ],
+                "authorizationRequired": bool(p.prior_auth),
+                "authorizationSupporting": [{"text": ", ".join(p.prior_auth)}]
+                if p.prior_auth
+                else [],
+            }
+        ]
         if not resp["insurance"][0]["item"][0]["authorizationSupporting"]:
             del resp["insurance"][0]["item"][0]["authorizationSupporting"]
     return resp
 
 
-def _adj(code: str, amount: Decimal, *, system: str = ADJUDICATION, reason: tuple[str, str] | None = None) -> dict[str, Any]:
+def _adj(
+    code: str, amount: Decimal, *, system: str = ADJUDICATION, reason: tuple[str, str] | None = None
+) -> dict[str, Any]:
     a: dict[str, Any] = {
         "category": {"coding": [{"system": system, "code": code}]},
         "amount": {"value": float(money(amount)), "currency": "USD"},
     }
     if reason:
-        a["reason"] = {"coding": [{"system": CARC_SYSTEM, "code": reason[0], "display": carc(reason[0])["description"]}]}
+        a["reason"] = {
+            "coding": [
+                {
+                    "system": CARC_SYSTEM,
+                    "code": reason[0],
+                    "display": carc(reason[0])["description"],
+                }
+            ]
+        }
     return a
 
 
@@ -274,7 +352,10 @@ def _duplicate(session: Session, claim: dict[str, Any]) -> bool:
     for other in session.search("Claim", patient=claim["patient"]["reference"]).fetch():
         if other["id"] == claim["id"] or other.get("status") not in ("active",):
             continue
-        if any(r.get("claim", {}).get("reference") == f"Claim/{other['id']}" for r in claim.get("related", [])):
+        if any(
+            r.get("claim", {}).get("reference") == f"Claim/{other['id']}"
+            for r in claim.get("related", [])
+        ):
             continue
         if (other.get("billablePeriod") or {}).get("start") != day:
             continue
@@ -311,7 +392,9 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
     """
     claim = session.read(claim_ref)
     if claim.get("status") != "active":
-        raise ValidationError(claim_ref, "status", "a submitted (active) claim", found=claim.get("status"))
+        raise ValidationError(
+            claim_ref, "status", "a submitted (active) claim", found=claim.get("status")
+        )
     cov_ref = next(i["coverage"]["reference"] for i in claim["insurance"] if i.get("focal"))
     coverage = session.read(cov_ref)
     p = plan(claim["insurer"]["reference"])
@@ -350,19 +433,34 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
         if denial is not None:
             code, remark = denial
             group = "PR" if code == "50" and "GA" in line["modifiers"] else carc(code)["group"]
-            adjs += [_adj("eligible", Decimal(0)), _adj(group, charge, system=GROUP_SYSTEM, reason=(code, remark)), _adj("benefit", Decimal(0))]
+            adjs += [
+                _adj("eligible", Decimal(0)),
+                _adj(group, charge, system=GROUP_SYSTEM, reason=(code, remark)),
+                _adj("benefit", Decimal(0)),
+            ]
             entry: dict[str, Any] = {"itemSequence": seq, "adjudication": adjs}
             if remark:
                 n = len(notes) + 1
-                notes.append({"number": n, "type": "display", "text": f"{remark}: {rarc(remark)['description']}"})
+                notes.append(
+                    {
+                        "number": n,
+                        "type": "display",
+                        "text": f"{remark}: {rarc(remark)['description']}",
+                    }
+                )
                 entry["noteNumber"] = [n]
             items.append(entry)
             continue
-        allowed_amt = min(charge, money(allowed(line["service"], p.id, session, day) * int(item["quantity"]["value"])))
+        allowed_amt = min(
+            charge,
+            money(allowed(line["service"], p.id, session, day) * int(item["quantity"]["value"])),
+        )
         contractual = charge - allowed_amt
         left = allowed_amt
         copay = Decimal(0)
-        if copay_left > 0 and line["service"].split("|", 1)[1].startswith(("OV-", "WELL-", "PRENATAL", "EYE-EXAM")):
+        if copay_left > 0 and line["service"].split("|", 1)[1].startswith(
+            ("OV-", "WELL-", "PRENATAL", "EYE-EXAM")
+        ):
             copay = min(copay_left, left)
             copay_left -= copay
             left -= copay
@@ -385,11 +483,33 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
         adjs.append(_adj("benefit", benefit))
         items.append({"itemSequence": seq, "adjudication": adjs})
     paid = money(totals["benefit"])
-    denied_all = all(any(a["category"]["coding"][0]["code"] in ("CO", "OA") and a.get("reason", {}).get("coding", [{}])[0].get("code") != "45" for a in it["adjudication"]) for it in items)
-    disposition = "Denied" if denied_all else "Paid in part" if any(
-        any(a.get("reason", {}).get("coding", [{}])[0].get("code") not in (None, "45", "1", "2", "3") for a in it["adjudication"]) for it in items
-    ) else "Paid"
-    cr_url = "urn:uuid:" + hashlib.sha256(("cr" + claim["id"]).encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000"
+    denied_all = all(
+        any(
+            a["category"]["coding"][0]["code"] in ("CO", "OA")
+            and a.get("reason", {}).get("coding", [{}])[0].get("code") != "45"
+            for a in it["adjudication"]
+        )
+        for it in items
+    )
+    disposition = (
+        "Denied"
+        if denied_all
+        else "Paid in part"
+        if any(
+            any(
+                a.get("reason", {}).get("coding", [{}])[0].get("code")
+                not in (None, "45", "1", "2", "3")
+                for a in it["adjudication"]
+            )
+            for it in items
+        )
+        else "Paid"
+    )
+    cr_url = (
+        "urn:uuid:"
+        + hashlib.sha256(("cr" + claim["id"]).encode()).hexdigest()[:8]
+        + "-0000-4000-8000-000000000000"
+    )
     cr: dict[str, Any] = {
         "resourceType": "ClaimResponse",
         "status": "active",
@@ -404,14 +524,27 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
         "disposition": disposition,
         "item": items,
         "total": [
-            {"category": {"coding": [{"system": ADJUDICATION, "code": k}]}, "amount": {"value": float(money(v)), "currency": "USD"}}
+            {
+                "category": {"coding": [{"system": ADJUDICATION, "code": k}]},
+                "amount": {"value": float(money(v)), "currency": "USD"},
+            }
             for k, v in totals.items()
         ],
         "payment": {
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype", "code": "complete"}]},
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype",
+                        "code": "complete",
+                    }
+                ]
+            },
             "date": received.isoformat(),
             "amount": {"value": float(paid), "currency": "USD"},
-            "identifier": {"system": "http://ehr-sandbox.org/fhir/eft-trace", "value": _trace(claim)},
+            "identifier": {
+                "system": "http://ehr-sandbox.org/fhir/eft-trace",
+                "value": _trace(claim),
+            },
         },
     }
     if notes:
@@ -430,16 +563,20 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
         },
         "outcome": "complete",
         "disposition": f"ERA for {claim_ref}",
-        "detail": [{
-            "type": {"coding": [
-                {"system": PAYMENT_TYPE, "code": "payment"},
-                {"system": LEDGER_KIND, "code": "insurer-payment"},
-            ]},
-            "request": {"reference": claim_ref},
-            "response": {"reference": cr_url},
-            "date": received.isoformat(),
-            "amount": {"value": float(paid), "currency": "USD"},
-        }],
+        "detail": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": PAYMENT_TYPE, "code": "payment"},
+                        {"system": LEDGER_KIND, "code": "insurer-payment"},
+                    ]
+                },
+                "request": {"reference": claim_ref},
+                "response": {"reference": cr_url},
+                "date": received.isoformat(),
+                "amount": {"value": float(paid), "currency": "USD"},
+            }
+        ],
     }
     return {
         "resourceType": "Bundle",

@@ -50,15 +50,43 @@ _SRC = "practice financial policy; HFMA patient financial communications best pr
 RULES = {
     r.id: r
     for r in (
-        Rule("payments.balanced", "an ERA posts only when its payments add up to the deposit and each line balances", "ASC X12 835 balancing rules"),
-        Rule("payments.duplicate", "an ERA is posted once (same payer trace number)", "ASC X12 835 balancing rules"),
+        Rule(
+            "payments.balanced",
+            "an ERA posts only when its payments add up to the deposit and each line balances",
+            "ASC X12 835 balancing rules",
+        ),
+        Rule(
+            "payments.duplicate",
+            "an ERA is posted once (same payer trace number)",
+            "ASC X12 835 balancing rules",
+        ),
         Rule("payments.positive", "a payment is a positive amount", _SRC),
         Rule("payments.method", "a payment method is cash, check (with its number) or card", _SRC),
-        Rule("payments.credit-only", "only a credit balance is refunded, never more than the credit", _SRC),
-        Rule("payments.approval", "a write-off above the small-balance limit needs a physician-owner's approval, not your own", _SRC),
-        Rule("payments.not-above-balance", "a write-off cannot exceed the balance it writes off", _SRC),
-        Rule("payments.no-balance-billing", "a contractual (CO) denial is not billed to the patient; only PR amounts or a denial with a signed waiver", _SRC),
-        Rule("payments.statement", "a statement bills only the patient's balance after insurance", _SRC),
+        Rule(
+            "payments.credit-only",
+            "only a credit balance is refunded, never more than the credit",
+            _SRC,
+        ),
+        Rule(
+            "payments.approval",
+            "a write-off above the small-balance limit needs a physician-owner's approval, not your own",
+            _SRC,
+        ),
+        Rule(
+            "payments.not-above-balance",
+            "a write-off cannot exceed the balance it writes off",
+            _SRC,
+        ),
+        Rule(
+            "payments.no-balance-billing",
+            "a contractual (CO) denial is not billed to the patient; only PR amounts or a denial with a signed waiver",
+            _SRC,
+        ),
+        Rule(
+            "payments.statement",
+            "a statement bills only the patient's balance after insurance",
+            _SRC,
+        ),
     )
 }
 
@@ -68,7 +96,12 @@ def _money_json(v: Decimal) -> dict[str, Any]:
 
 
 def _kind(kind: str, payment_type: str = "payment") -> dict[str, Any]:
-    return {"coding": [{"system": PAYMENT_TYPE, "code": payment_type}, {"system": LEDGER_KIND, "code": kind}]}
+    return {
+        "coding": [
+            {"system": PAYMENT_TYPE, "code": payment_type},
+            {"system": LEDGER_KIND, "code": kind},
+        ]
+    }
 
 
 def _code(concept: dict[str, Any] | None, system: str | None = None) -> str | None:
@@ -125,16 +158,23 @@ def post_era(session: Session, era: dict[str, Any]) -> tuple[dict[str, Any], dic
         raise ValidationError("Bundle", "resourceType", "an ERA Bundle from the payer")
     entries = era.get("entry", [])
     crs = [e for e in entries if e.get("resource", {}).get("resourceType") == "ClaimResponse"]
-    prs = [e for e in entries if e.get("resource", {}).get("resourceType") == "PaymentReconciliation"]
+    prs = [
+        e for e in entries if e.get("resource", {}).get("resourceType") == "PaymentReconciliation"
+    ]
     if len(prs) != 1 or not crs:
         raise ValidationError("Bundle", "entry", "one PaymentReconciliation and its ClaimResponses")
     pr = prs[0]["resource"]
     trace = (pr.get("paymentIdentifier") or {}).get("value")
     for old in session.resources("PaymentReconciliation"):
-        if (old.get("paymentIdentifier") or {}).get("value") == trace and old.get("status") == "active":
+        if (old.get("paymentIdentifier") or {}).get("value") == trace and old.get(
+            "status"
+        ) == "active":
             raise RuleRefused(
-                RULES["payments.duplicate"], resource="PaymentReconciliation", path="paymentIdentifier",
-                expected=f"an ERA not posted before (trace {trace})", found=f"PaymentReconciliation/{old['id']}",
+                RULES["payments.duplicate"],
+                resource="PaymentReconciliation",
+                path="paymentIdentifier",
+                expected=f"an ERA not posted before (trace {trace})",
+                found=f"PaymentReconciliation/{old['id']}",
             )
     paid_total = Decimal(0)
     for e in crs:
@@ -154,20 +194,31 @@ def post_era(session: Session, era: dict[str, Any]) -> tuple[dict[str, Any], dic
                     cat = _code(adj.get("category"), ADJUDICATION) or ""
                     by[cat] = by.get(cat, Decimal(0)) + amt
             sub, elig = by.get("submitted", Decimal(0)), by.get("eligible", Decimal(0))
-            share = by.get("copay", Decimal(0)) + by.get("deductible", Decimal(0)) + by.get("coins", Decimal(0))
+            share = (
+                by.get("copay", Decimal(0))
+                + by.get("deductible", Decimal(0))
+                + by.get("coins", Decimal(0))
+            )
             if sub != elig + groups or elig != share + by.get("benefit", Decimal(0)):
                 raise RuleRefused(
-                    RULES["payments.balanced"], resource="ClaimResponse", path=f"item[{it.get('itemSequence')}].adjudication",
+                    RULES["payments.balanced"],
+                    resource="ClaimResponse",
+                    path=f"item[{it.get('itemSequence')}].adjudication",
                     expected="submitted = eligible + adjustments and eligible = patient share + payment",
                     found={k: str(v) for k, v in by.items()},
                 )
             paid_total += by.get("benefit", Decimal(0))
         paid_total = money(paid_total)
-    detail_total = money(sum((Decimal(str(d["amount"]["value"])) for d in pr.get("detail", [])), Decimal(0)))
+    detail_total = money(
+        sum((Decimal(str(d["amount"]["value"])) for d in pr.get("detail", [])), Decimal(0))
+    )
     if not (detail_total == money(pr["paymentAmount"]["value"]) == paid_total):
         raise RuleRefused(
-            RULES["payments.balanced"], resource="PaymentReconciliation", path="paymentAmount",
-            expected=f"deposit = sum of claim payments ({paid_total})", found=str(money(pr["paymentAmount"]["value"])),
+            RULES["payments.balanced"],
+            resource="PaymentReconciliation",
+            path="paymentAmount",
+            expected=f"deposit = sum of claim payments ({paid_total})",
+            found=str(money(pr["paymentAmount"]["value"])),
         )
     written = write_all(session, [*crs, pr], operation="payments.post-era")
     return written[0], written[-1]
@@ -175,7 +226,9 @@ def post_era(session: Session, era: dict[str, Any]) -> tuple[dict[str, Any], dic
 
 def _patient_ref(session: Session, patient: str) -> str:
     if not isinstance(patient, str) or not patient.startswith("Patient/"):
-        raise ValidationError("PaymentReconciliation", "detail.request", "'Patient/<id>'", found=patient)
+        raise ValidationError(
+            "PaymentReconciliation", "detail.request", "'Patient/<id>'", found=patient
+        )
     session.read(patient)
     return patient
 
@@ -222,15 +275,35 @@ def desk_payment(
     pat = _patient_ref(session, patient)
     amt = money(amount)
     if amt <= 0:
-        raise RuleRefused(RULES["payments.positive"], resource="PaymentReconciliation", path="paymentAmount", expected="an amount > 0", found=str(amt))
+        raise RuleRefused(
+            RULES["payments.positive"],
+            resource="PaymentReconciliation",
+            path="paymentAmount",
+            expected="an amount > 0",
+            found=str(amt),
+        )
     if method not in ("cash", "check", "card"):
-        raise RuleRefused(RULES["payments.method"], resource="PaymentReconciliation", path="paymentIdentifier.type", expected="cash, check or card", found=method)
+        raise RuleRefused(
+            RULES["payments.method"],
+            resource="PaymentReconciliation",
+            path="paymentIdentifier.type",
+            expected="cash, check or card",
+            found=method,
+        )
     if method == "check" and not (number and str(number).strip()):
-        raise RuleRefused(RULES["payments.method"], resource="PaymentReconciliation", path="paymentIdentifier.value", expected="the check number", found=number)
+        raise RuleRefused(
+            RULES["payments.method"],
+            resource="PaymentReconciliation",
+            path="paymentIdentifier.value",
+            expected="the check number",
+            found=number,
+        )
     if claim:
         c = session.read(claim) if _can_read_claims(session) else None
         if c is not None and c["patient"]["reference"] != pat:
-            raise ValidationError("PaymentReconciliation", "detail.request", f"a claim of {pat}", found=claim)
+            raise ValidationError(
+                "PaymentReconciliation", "detail.request", f"a claim of {pat}", found=claim
+            )
     day = now(session).date().isoformat()
     n = number or f"{method.upper()}-{now(session).strftime('%H%M%S')}"
     pr = {
@@ -239,15 +312,20 @@ def desk_payment(
         "created": day,
         "paymentDate": day,
         "paymentAmount": _money_json(amt),
-        "paymentIdentifier": {"type": {"coding": [{"system": PAYMENT_METHOD, "code": method}]}, "value": str(n)},
+        "paymentIdentifier": {
+            "type": {"coding": [{"system": PAYMENT_METHOD, "code": method}]},
+            "value": str(n),
+        },
         "outcome": "complete",
         "disposition": "Patient payment at the desk",
-        "detail": [{
-            "type": _kind("patient-payment"),
-            "request": {"reference": claim or pat},
-            "date": day,
-            "amount": _money_json(amt),
-        }],
+        "detail": [
+            {
+                "type": _kind("patient-payment"),
+                "request": {"reference": claim or pat},
+                "date": day,
+                "amount": _money_json(amt),
+            }
+        ],
     }
     return write(session, pr, operation="payments.desk-payment")
 
@@ -256,7 +334,15 @@ def _can_read_claims(session: Session) -> bool:
     return session.can_read("Claim")
 
 
-def refund(session: Session, patient: str, amount: Any, *, reason: str, method: str = "check", number: str | None = None) -> dict[str, Any]:
+def refund(
+    session: Session,
+    patient: str,
+    amount: Any,
+    *,
+    reason: str,
+    method: str = "check",
+    number: str | None = None,
+) -> dict[str, Any]:
     """Refund a patient's credit balance (never more than the credit).
 
     Examples
@@ -274,12 +360,21 @@ def refund(session: Session, patient: str, amount: Any, *, reason: str, method: 
         raise ValidationError("PaymentReconciliation", "disposition", "why the refund is due")
     amt = money(amount)
     if amt <= 0:
-        raise RuleRefused(RULES["payments.positive"], resource="PaymentReconciliation", path="paymentAmount", expected="an amount > 0", found=str(amt))
+        raise RuleRefused(
+            RULES["payments.positive"],
+            resource="PaymentReconciliation",
+            path="paymentAmount",
+            expected="an amount > 0",
+            found=str(amt),
+        )
     bal = balances(session, pat)
     if -bal["patient"] < amt or -bal["total"] < amt:
         raise RuleRefused(
-            RULES["payments.credit-only"], resource=pat, path="balance",
-            expected=f"a credit of at least {amt}", found=f"patient balance {bal['patient']}, total {bal['total']}",
+            RULES["payments.credit-only"],
+            resource=pat,
+            path="balance",
+            expected=f"a credit of at least {amt}",
+            found=f"patient balance {bal['patient']}, total {bal['total']}",
         )
     day = now(session).date().isoformat()
     pr = {
@@ -288,10 +383,20 @@ def refund(session: Session, patient: str, amount: Any, *, reason: str, method: 
         "created": day,
         "paymentDate": day,
         "paymentAmount": _money_json(amt),
-        "paymentIdentifier": {"type": {"coding": [{"system": PAYMENT_METHOD, "code": method}]}, "value": str(number or f"REF-{day}")},
+        "paymentIdentifier": {
+            "type": {"coding": [{"system": PAYMENT_METHOD, "code": method}]},
+            "value": str(number or f"REF-{day}"),
+        },
         "outcome": "complete",
         "disposition": f"Refund: {reason}",
-        "detail": [{"type": _kind("refund", "adjustment"), "request": {"reference": pat}, "date": day, "amount": _money_json(amt)}],
+        "detail": [
+            {
+                "type": _kind("refund", "adjustment"),
+                "request": {"reference": pat},
+                "date": day,
+                "amount": _money_json(amt),
+            }
+        ],
     }
     return write(session, pr, operation="payments.refund", reason=str(reason))
 
@@ -300,9 +405,13 @@ def _approver_role(session: Session, username: str) -> dict[str, Any] | None:
     prac = session.search("Practitioner", identifier=f"{USERNAME_SYSTEM}|{username}").first()
     if prac is None:
         return None
-    for role in session.search("PractitionerRole", practitioner=f"Practitioner/{prac['id']}").fetch():
+    for role in session.search(
+        "PractitionerRole", practitioner=f"Practitioner/{prac['id']}"
+    ).fetch():
         if role.get("active", True) is not False and any(
-            c.get("code") in APPROVER_ROLES for cc in role.get("code", []) for c in cc.get("coding", [])
+            c.get("code") in APPROVER_ROLES
+            for cc in role.get("code", [])
+            for c in cc.get("coding", [])
         ):
             return role
     return None
@@ -336,43 +445,77 @@ def write_off(
     """
     pat = _patient_ref(session, patient)
     if not reason or not str(reason).strip():
-        raise ValidationError("PaymentReconciliation", "disposition", "why the balance is written off")
+        raise ValidationError(
+            "PaymentReconciliation", "disposition", "why the balance is written off"
+        )
     if bucket not in ("patient", "insurance"):
-        raise ValidationError("PaymentReconciliation", "bucket", "'patient' or 'insurance'", found=bucket)
+        raise ValidationError(
+            "PaymentReconciliation", "bucket", "'patient' or 'insurance'", found=bucket
+        )
     amt = money(amount)
     if amt <= 0:
-        raise RuleRefused(RULES["payments.positive"], resource="PaymentReconciliation", path="paymentAmount", expected="an amount > 0", found=str(amt))
+        raise RuleRefused(
+            RULES["payments.positive"],
+            resource="PaymentReconciliation",
+            path="paymentAmount",
+            expected="an amount > 0",
+            found=str(amt),
+        )
     responsible = None
     if amt > SMALL_BALANCE:
         if not approved_by:
             raise RuleRefused(
-                RULES["payments.approval"], resource="PaymentReconciliation", path="detail.responsible",
-                expected=f"the approving physician's username (write-offs over {SMALL_BALANCE})", found=None,
+                RULES["payments.approval"],
+                resource="PaymentReconciliation",
+                path="detail.responsible",
+                expected=f"the approving physician's username (write-offs over {SMALL_BALANCE})",
+                found=None,
             )
         if approved_by == session.user.username:
             raise RuleRefused(
-                RULES["payments.approval"], resource="PaymentReconciliation", path="detail.responsible",
-                expected="someone other than you", found=approved_by,
+                RULES["payments.approval"],
+                resource="PaymentReconciliation",
+                path="detail.responsible",
+                expected="someone other than you",
+                found=approved_by,
             )
         responsible = _approver_role(session, approved_by)
         if responsible is None:
             raise RuleRefused(
-                RULES["payments.approval"], resource="PaymentReconciliation", path="detail.responsible",
-                expected="a physician-owner's username", found=approved_by,
+                RULES["payments.approval"],
+                resource="PaymentReconciliation",
+                path="detail.responsible",
+                expected="a physician-owner's username",
+                found=approved_by,
             )
     if claim:
-        owed = sum((t.amount for t in transactions(session, pat) if t.claim == claim and t.bucket == bucket), Decimal(0))
+        owed = sum(
+            (
+                t.amount
+                for t in transactions(session, pat)
+                if t.claim == claim and t.bucket == bucket
+            ),
+            Decimal(0),
+        )
     else:
         owed = balances(session, pat)[bucket]
     if amt > owed:
         raise RuleRefused(
-            RULES["payments.not-above-balance"], resource=claim or pat, path="balance",
-            expected=f"at most the {bucket} balance {money(owed)}", found=str(amt),
+            RULES["payments.not-above-balance"],
+            resource=claim or pat,
+            path="balance",
+            expected=f"at most the {bucket} balance {money(owed)}",
+            found=str(amt),
         )
     day = now(session).date().isoformat()
     kind = _kind("write-off", "adjustment")
     kind["coding"].append({"system": BUCKET_SYSTEM, "code": bucket})
-    detail: dict[str, Any] = {"type": kind, "request": {"reference": claim or pat}, "date": day, "amount": _money_json(amt)}
+    detail: dict[str, Any] = {
+        "type": kind,
+        "request": {"reference": claim or pat},
+        "date": day,
+        "amount": _money_json(amt),
+    }
     if responsible is not None:
         detail["responsible"] = {"reference": f"PractitionerRole/{responsible['id']}"}
     pr = {
@@ -388,7 +531,9 @@ def write_off(
     return write(session, pr, operation="payments.write-off", reason=str(reason))
 
 
-def bill_denial_to_patient(session: Session, claim: str, *, line: int, reason: str) -> dict[str, Any]:
+def bill_denial_to_patient(
+    session: Session, claim: str, *, line: int, reason: str
+) -> dict[str, Any]:
     """Move a denied line's amount to the patient's balance, where the patient may be billed.
 
     Only a denial in the PR group (patient responsibility, e.g. a non-covered service with a
@@ -403,23 +548,34 @@ def bill_denial_to_patient(session: Session, claim: str, *, line: int, reason: s
     if not reason or not str(reason).strip():
         raise ValidationError("PaymentReconciliation", "disposition", "why the patient is billed")
     session.read(claim)
-    crs = [r for r in session.search("ClaimResponse", request=claim).fetch() if r.get("status") == "active"]
+    crs = [
+        r
+        for r in session.search("ClaimResponse", request=claim).fetch()
+        if r.get("status") == "active"
+    ]
     if not crs:
         raise ValidationError(claim, "ClaimResponse", "the payer's answer to this claim")
-    item = next((it for r in crs for it in r.get("item", []) if it.get("itemSequence") == line), None)
+    item = next(
+        (it for r in crs for it in r.get("item", []) if it.get("itemSequence") == line), None
+    )
     if item is None:
         raise NotFound(f"{claim} line {line} has no adjudication")
     denial = [
-        a for a in item.get("adjudication", [])
-        if _code(a.get("category"), GROUP_SYSTEM) and _code(a.get("reason")) not in ("45", "1", "2", "3")
+        a
+        for a in item.get("adjudication", [])
+        if _code(a.get("category"), GROUP_SYSTEM)
+        and _code(a.get("reason")) not in ("45", "1", "2", "3")
     ]
     if not denial:
         raise ValidationError(claim, f"item[{line}]", "a denied line")
     group = _code(denial[0]["category"], GROUP_SYSTEM)
     if group != "PR":
         raise RuleRefused(
-            RULES["payments.no-balance-billing"], resource=claim, path=f"item[{line}].adjudication",
-            expected="a PR (patient responsibility) denial", found=f"{group}-{_code(denial[0].get('reason'))}",
+            RULES["payments.no-balance-billing"],
+            resource=claim,
+            path=f"item[{line}].adjudication",
+            expected="a PR (patient responsibility) denial",
+            found=f"{group}-{_code(denial[0].get('reason'))}",
         )
     # PR denials are already on the patient's balance (ledger); record the decision.
     amt = money(denial[0]["amount"]["value"])
@@ -432,7 +588,14 @@ def bill_denial_to_patient(session: Session, claim: str, *, line: int, reason: s
         "paymentAmount": _money_json(Decimal(0)),
         "outcome": "complete",
         "disposition": f"Denied line {line} billed to patient: {reason}",
-        "detail": [{"type": _kind("patient-billed", "adjustment"), "request": {"reference": claim}, "date": day, "amount": _money_json(amt)}],
+        "detail": [
+            {
+                "type": _kind("patient-billed", "adjustment"),
+                "request": {"reference": claim},
+                "date": day,
+                "amount": _money_json(amt),
+            }
+        ],
     }
     return write(session, pr, operation="payments.bill-patient", reason=str(reason))
 
@@ -453,23 +616,30 @@ def send_statement(session: Session, patient: str) -> dict[str, Any]:
     bal = balances(session, pat)
     if bal["patient"] <= 0:
         raise RuleRefused(
-            RULES["payments.statement"], resource=pat, path="balance",
-            expected="a patient balance due after insurance", found=str(bal["patient"]),
+            RULES["payments.statement"],
+            resource=pat,
+            path="balance",
+            expected="a patient balance due after insurance",
+            found=str(bal["patient"]),
         )
     lines = []
     per_claim: dict[str, Decimal] = {}
     for t in transactions(session, pat):
         if t.bucket == "patient":
-            per_claim[t.claim or "unapplied"] = per_claim.get(t.claim or "unapplied", Decimal(0)) + t.amount
+            per_claim[t.claim or "unapplied"] = (
+                per_claim.get(t.claim or "unapplied", Decimal(0)) + t.amount
+            )
     seq = 1
     for claim_ref, amt in sorted(per_claim.items()):
         if money(amt) == 0:
             continue
-        lines.append({
-            "sequence": seq,
-            "chargeItemCodeableConcept": {"text": f"Balance after insurance, {claim_ref}"},
-            "priceComponent": [{"type": "base", "amount": _money_json(amt)}],
-        })
+        lines.append(
+            {
+                "sequence": seq,
+                "chargeItemCodeableConcept": {"text": f"Balance after insurance, {claim_ref}"},
+                "priceComponent": [{"type": "base", "amount": _money_json(amt)}],
+            }
+        )
         seq += 1
     day = now(session).date().isoformat()
     inv = {

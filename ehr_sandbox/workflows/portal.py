@@ -43,9 +43,17 @@ RULES = {
     for r in (
         Rule("portal.topic", "a portal message has one of the practice's topics", _T["source"]),
         Rule("portal.pool", "a message is answered by the pool it is routed to", _T["source"]),
-        Rule("portal.ma-scope", "a medical assistant does not interpret results, diagnose or advise treatment; such messages go to the provider", _T["source"]),
+        Rule(
+            "portal.ma-scope",
+            "a medical assistant does not interpret results, diagnose or advise treatment; such messages go to the provider",
+            _T["source"],
+        ),
         Rule("portal.reply-text", "a reply says something the patient can act on", _T["source"]),
-        Rule("portal.release-final", "results are released to the portal when final, without delay", _T["source"]),
+        Rule(
+            "portal.release-final",
+            "results are released to the portal when final, without delay",
+            _T["source"],
+        ),
     )
 }
 
@@ -55,8 +63,11 @@ def _topic(code: str) -> dict[str, Any]:
         if t["code"] == code:
             return t
     raise RuleRefused(
-        RULES["portal.topic"], resource="Communication", path="category",
-        expected="one of " + ", ".join(t["code"] for t in _T["topic"]), found=code,
+        RULES["portal.topic"],
+        resource="Communication",
+        path="category",
+        expected="one of " + ", ".join(t["code"] for t in _T["topic"]),
+        found=code,
     )
 
 
@@ -122,14 +133,22 @@ def send_message(session: Session, *, topic: str, subject: str, text: str) -> di
     """
     _topic(topic)
     if session.role != "patient" or not session.patient_id:
-        raise ValidationError("Communication", "sender", "a patient's portal session (sandbox.login_patient)")
+        raise ValidationError(
+            "Communication", "sender", "a patient's portal session (sandbox.login_patient)"
+        )
     if not text or len(text.strip()) < 3:
         raise ValidationError("Communication", "payload", "the message text")
     pat = f"Patient/{session.patient_id}"
     msg = {
         "resourceType": "Communication",
         "status": "completed",
-        "category": [{"coding": [{"system": TOPIC_SYSTEM, "code": topic, "display": _topic(topic)["display"]}]}],
+        "category": [
+            {
+                "coding": [
+                    {"system": TOPIC_SYSTEM, "code": topic, "display": _topic(topic)["display"]}
+                ]
+            }
+        ],
         "subject": {"reference": pat},
         "topic": {"text": subject},
         "sent": now_text(session),
@@ -141,8 +160,14 @@ def send_message(session: Session, *, topic: str, subject: str, text: str) -> di
 
 
 def _replies(session: Session, message_ref: str) -> list[dict[str, Any]]:
-    pat_msgs = session.search("Communication", patient=session.read(message_ref)["subject"]["reference"]).fetch()
-    return [m for m in pat_msgs if any(r.get("reference") == message_ref for r in m.get("inResponseTo", []))]
+    pat_msgs = session.search(
+        "Communication", patient=session.read(message_ref)["subject"]["reference"]
+    ).fetch()
+    return [
+        m
+        for m in pat_msgs
+        if any(r.get("reference") == message_ref for r in m.get("inResponseTo", []))
+    ]
 
 
 def inbox(session: Session, *, pool: str | None = None) -> list[dict[str, Any]]:
@@ -162,23 +187,42 @@ def inbox(session: Session, *, pool: str | None = None) -> list[dict[str, Any]]:
     current = now(session)
     for m in session.resources("Communication"):
         sender = (m.get("sender") or {}).get("reference", "")
-        if not sender.startswith("Patient/") or m.get("inResponseTo") or m.get("status") != "completed":
+        if (
+            not sender.startswith("Patient/")
+            or m.get("inResponseTo")
+            or m.get("status") != "completed"
+        ):
             continue
         t = topic_of(m)
         if t is None or (pool is not None and pool_of(t) != pool):
             continue
         ref = ref_of(m)
-        answered = [r for r in _replies(session, ref) if not (r.get("sender") or {}).get("reference", "").startswith("Patient/")]
-        forwarded = [x for x in session.search("Task", focus=ref).fetch()] if session.can_read("Task") else []
+        answered = [
+            r
+            for r in _replies(session, ref)
+            if not (r.get("sender") or {}).get("reference", "").startswith("Patient/")
+        ]
+        forwarded = (
+            [x for x in session.search("Task", focus=ref).fetch()]
+            if session.can_read("Task")
+            else []
+        )
         if answered:
             continue
         due = datetime.fromisoformat(m["sent"]) + limit
-        out.append({
-            "message": ref, "patient": m["subject"]["reference"], "topic": t, "pool": pool_of(t),
-            "sent": m["sent"], "due": due.isoformat(), "overdue": current > due,
-            "forwarded": [ref_of(x) for x in forwarded],
-            "text": (m.get("payload") or [{}])[0].get("contentString", ""),
-        })
+        out.append(
+            {
+                "message": ref,
+                "patient": m["subject"]["reference"],
+                "topic": t,
+                "pool": pool_of(t),
+                "sent": m["sent"],
+                "due": due.isoformat(),
+                "overdue": current > due,
+                "forwarded": [ref_of(x) for x in forwarded],
+                "text": (m.get("payload") or [{}])[0].get("contentString", ""),
+            }
+        )
     return sorted(out, key=lambda x: x["sent"])
 
 
@@ -189,19 +233,28 @@ def _check_scope(session: Session, topic: str, text: str, ref: str) -> None:
     if role == "medical_assistant":
         if not t["ma_may_answer"]:
             raise RuleRefused(
-                RULES["portal.ma-scope"], resource=ref, path="category",
-                expected=f"a topic an MA may answer; forward '{topic}' messages to the {t['pool']} pool", found=topic,
+                RULES["portal.ma-scope"],
+                resource=ref,
+                path="category",
+                expected=f"a topic an MA may answer; forward '{topic}' messages to the {t['pool']} pool",
+                found=topic,
             )
         bad = interpretive_phrases(text)
         if bad:
             raise RuleRefused(
-                RULES["portal.ma-scope"], resource="Communication", path="payload",
-                expected="a reply that does not interpret, diagnose or advise treatment", found=bad,
+                RULES["portal.ma-scope"],
+                resource="Communication",
+                path="payload",
+                expected="a reply that does not interpret, diagnose or advise treatment",
+                found=bad,
             )
     elif role not in allowed_roles and role != "physician":
         raise RuleRefused(
-            RULES["portal.pool"], resource=ref, path="category",
-            expected=f"a member of the {t['pool']} pool ({', '.join(allowed_roles)})", found=role,
+            RULES["portal.pool"],
+            resource=ref,
+            path="category",
+            expected=f"a member of the {t['pool']} pool ({', '.join(allowed_roles)})",
+            found=role,
         )
 
 
@@ -239,8 +292,11 @@ def reply(session: Session, message: str, text: str) -> dict[str, Any]:
     t = topic_of(msg) or ""
     if not text or len(text.split()) < 4:
         raise RuleRefused(
-            RULES["portal.reply-text"], resource="Communication", path="payload",
-            expected="a reply of at least a sentence", found=text,
+            RULES["portal.reply-text"],
+            resource="Communication",
+            path="payload",
+            expected="a reply of at least a sentence",
+            found=text,
         )
     _check_scope(session, t, text, message)
     out = {
@@ -287,7 +343,9 @@ def forward(session: Session, message: str, *, to: str, note: str) -> dict[str, 
         "status": "requested",
         "intent": "order",
         "priority": "routine",
-        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
         "description": note.strip(),
         "focus": {"reference": message},
         "for": msg["subject"],
@@ -326,19 +384,30 @@ def release_result(session: Session, report: str, *, text: str | None = None) ->
     rep = session.read(report)
     if rep.get("status") not in ("final", "amended", "corrected"):
         raise RuleRefused(
-            RULES["portal.release-final"], resource=report, path="status",
-            expected="a final result", found=rep.get("status"),
+            RULES["portal.release-final"],
+            resource=report,
+            path="status",
+            expected="a final result",
+            found=rep.get("status"),
         )
-    body = text or "A new test result is available in your portal. Your care team will contact you if anything needs follow-up."
+    body = (
+        text
+        or "A new test result is available in your portal. Your care team will contact you if anything needs follow-up."
+    )
     if session.role == "medical_assistant" and interpretive_phrases(body):
         raise RuleRefused(
-            RULES["portal.ma-scope"], resource="Communication", path="payload",
-            expected="a release notice that does not interpret", found=interpretive_phrases(body),
+            RULES["portal.ma-scope"],
+            resource="Communication",
+            path="payload",
+            expected="a release notice that does not interpret",
+            found=interpretive_phrases(body),
         )
     msg = {
         "resourceType": "Communication",
         "status": "completed",
-        "category": [{"coding": [{"system": TOPIC_SYSTEM, "code": "results", "display": "Result released"}]}],
+        "category": [
+            {"coding": [{"system": TOPIC_SYSTEM, "code": "results", "display": "Result released"}]}
+        ],
         "subject": rep["subject"],
         "about": [{"reference": report}],
         "sent": now_text(session),

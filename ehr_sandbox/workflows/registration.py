@@ -43,11 +43,31 @@ _COB_SRC = table("payers")["source"]
 RULES = {
     r.id: r
     for r in (
-        Rule("registration.mpi-search", "search the master patient index before creating a patient; a probable match is used or set aside with a reason", _MPI_SRC),
-        Rule("registration.minimum-demographics", "a patient is registered with legal name, date of birth, sex and a phone or address", _MPI_SRC),
-        Rule("registration.order-of-benefits", "the order of benefits follows the coordination-of-benefits rules", _COB_SRC),
-        Rule("registration.duplicate-coverage", "the same plan and member id are entered once", _COB_SRC),
-        Rule("registration.member-id", "the member id is copied exactly from the card (the plan's format)", _COB_SRC),
+        Rule(
+            "registration.mpi-search",
+            "search the master patient index before creating a patient; a probable match is used or set aside with a reason",
+            _MPI_SRC,
+        ),
+        Rule(
+            "registration.minimum-demographics",
+            "a patient is registered with legal name, date of birth, sex and a phone or address",
+            _MPI_SRC,
+        ),
+        Rule(
+            "registration.order-of-benefits",
+            "the order of benefits follows the coordination-of-benefits rules",
+            _COB_SRC,
+        ),
+        Rule(
+            "registration.duplicate-coverage",
+            "the same plan and member id are entered once",
+            _COB_SRC,
+        ),
+        Rule(
+            "registration.member-id",
+            "the member id is copied exactly from the card (the plan's format)",
+            _COB_SRC,
+        ),
     )
 }
 
@@ -104,7 +124,14 @@ def find_duplicates(session: Session, candidate: dict[str, Any]) -> list[dict[st
             continue
         s = score_pair(cand, p)
         if s.decision in ("match", "review"):
-            out.append({"patient": f"Patient/{p['id']}", "decision": s.decision, "score": round(s.total, 2), "explanation": s.explanation})
+            out.append(
+                {
+                    "patient": f"Patient/{p['id']}",
+                    "decision": s.decision,
+                    "score": round(s.total, 2),
+                    "explanation": s.explanation,
+                }
+            )
     out.sort(key=lambda h: -h["score"])
     return out
 
@@ -165,40 +192,64 @@ def register_patient(
         raise ValidationError("Patient", "(resource)", "a Patient as a dict")
     name = (patient.get("name") or [{}])[0]
     missing = [
-        f for f, ok in (
+        f
+        for f, ok in (
             ("name.family", bool(name.get("family"))),
             ("name.given", bool(name.get("given"))),
             ("birthDate", bool(patient.get("birthDate"))),
             ("gender", bool(patient.get("gender"))),
             ("telecom|address", bool(patient.get("telecom") or patient.get("address"))),
-        ) if not ok
+        )
+        if not ok
     ]
     if missing:
         raise RuleRefused(
-            RULES["registration.minimum-demographics"], resource="Patient", path=missing[0],
-            expected="legal name, date of birth, sex and a phone or address", found=None,
+            RULES["registration.minimum-demographics"],
+            resource="Patient",
+            path=missing[0],
+            expected="legal name, date of birth, sex and a phone or address",
+            found=None,
         )
     reasons = not_duplicate_of or {}
     hits = find_duplicates(session, patient)
     unexplained = [h["patient"] for h in hits if not str(reasons.get(h["patient"], "")).strip()]
     if unexplained:
         raise RuleRefused(
-            RULES["registration.mpi-search"], resource="Patient", path="name",
+            RULES["registration.mpi-search"],
+            resource="Patient",
+            path="name",
             expected="no probable match, or a reason for each why it is a different person",
             found=unexplained,
         )
     res = {**patient, "resourceType": "Patient", "active": True}
     res.pop("id", None)
     ids = [i for i in res.get("identifier", []) if i.get("system") != MRN_SYSTEM]
-    ids.insert(0, {
-        "use": "usual",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}], "text": "MRN"},
-        "system": MRN_SYSTEM,
-        "value": _next_mrn(session),
-    })
+    ids.insert(
+        0,
+        {
+            "use": "usual",
+            "type": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                ],
+                "text": "MRN",
+            },
+            "system": MRN_SYSTEM,
+            "value": _next_mrn(session),
+        },
+    )
     res["identifier"] = ids
-    why = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()) if k in {h["patient"] for h in hits})
-    return write(session, res, operation="registration.register", reason=f"MPI search done; set aside: {why}" if why else "MPI search done: no probable match")
+    why = "; ".join(
+        f"{k}: {v}" for k, v in sorted(reasons.items()) if k in {h["patient"] for h in hits}
+    )
+    return write(
+        session,
+        res,
+        operation="registration.register",
+        reason=f"MPI search done; set aside: {why}"
+        if why
+        else "MPI search done: no probable match",
+    )
 
 
 def _birthday_key(birth_date: str) -> tuple[int, int]:
@@ -222,17 +273,25 @@ def order_of_benefits(cards: list[InsuranceCard], *, patient_age: int) -> list[I
     >>> [c.payer for c in order_of_benefits([mom, dad], patient_age=8)]
     ['unityhealth', 'blueshield']
     """
+
     def key(c: InsuranceCard) -> tuple[Any, ...]:
         last = plan(c.payer).last_resort if c.payer != "selfpay" else True
         medicare = c.payer == "medicare"
         if medicare:
-            employer_first = any(o.payer != "medicare" and o.through_employment and not plan(o.payer).last_resort for o in cards)
+            employer_first = any(
+                o.payer != "medicare" and o.through_employment and not plan(o.payer).last_resort
+                for o in cards
+            )
             rank = 2 if employer_first else 0
         else:
             rank = 1 if c.relationship == "self" else 3
             if c.relationship == "self" and not c.through_employment:
                 rank = 3
-        bday = _birthday_key(c.subscriber_birth_date) if c.relationship == "child" and c.subscriber_birth_date else (13, 0)
+        bday = (
+            _birthday_key(c.subscriber_birth_date)
+            if c.relationship == "child" and c.subscriber_birth_date
+            else (13, 0)
+        )
         return (last, rank, bday, c.start or "")
 
     _ = patient_age  # Medicare entitlement is read from the cards themselves
@@ -272,25 +331,38 @@ def add_insurance(
     day = now(session).date()
     age = day.year - int(pat["birthDate"][:4]) if pat.get("birthDate") else 40
     existing = [
-        c for c in session.search("Coverage", patient=patient).fetch()
+        c
+        for c in session.search("Coverage", patient=patient).fetch()
         if c.get("status") == "active" and not (c.get("period") or {}).get("end")
     ]
     for c in cards:
         p = plan(c.payer)
-        if not (c.member_id.startswith(p.prefix) and c.member_id[len(p.prefix):].isdigit()):
+        if not (c.member_id.startswith(p.prefix) and c.member_id[len(p.prefix) :].isdigit()):
             raise RuleRefused(
-                RULES["registration.member-id"], resource="Coverage", path="subscriberId",
-                expected=f"the member id as printed ({p.prefix} followed by digits)", found=c.member_id,
+                RULES["registration.member-id"],
+                resource="Coverage",
+                path="subscriberId",
+                expected=f"the member id as printed ({p.prefix} followed by digits)",
+                found=c.member_id,
             )
         if c.relationship not in ("self", "spouse", "child", "other"):
-            raise ValidationError("Coverage", "relationship", "self, spouse, child or other", found=c.relationship)
+            raise ValidationError(
+                "Coverage", "relationship", "self, spouse, child or other", found=c.relationship
+            )
         if c.relationship != "self" and not (c.subscriber_family and c.subscriber_birth_date):
-            raise ValidationError("RelatedPerson", "name|birthDate", "the subscriber's name and date of birth (from the card or the patient)")
+            raise ValidationError(
+                "RelatedPerson",
+                "name|birthDate",
+                "the subscriber's name and date of birth (from the card or the patient)",
+            )
     keys = [(c.payer_ref, c.member_id) for c in cards]
     if len(set(keys)) != len(keys):
         raise RuleRefused(
-            RULES["registration.duplicate-coverage"], resource="Coverage", path="subscriberId",
-            expected="each plan once", found=[k[1] for k in keys],
+            RULES["registration.duplicate-coverage"],
+            resource="Coverage",
+            path="subscriberId",
+            expected="each plan once",
+            found=[k[1] for k in keys],
         )
     on_file = {(e["payor"][0]["reference"], e.get("subscriberId")): e for e in existing}
     ordered = order_of_benefits(list(cards), patient_age=age)
@@ -298,7 +370,9 @@ def add_insurance(
         given = [c for _, c in sorted(zip(orders, cards, strict=True), key=lambda x: x[0])]
         if given != ordered:
             raise RuleRefused(
-                RULES["registration.order-of-benefits"], resource="Coverage", path="order",
+                RULES["registration.order-of-benefits"],
+                resource="Coverage",
+                path="order",
                 expected="primary first: " + ", ".join(c.payer for c in ordered),
                 found=", ".join(c.payer for c in given),
             )
@@ -306,7 +380,16 @@ def add_insurance(
     yesterday = date.fromordinal(day.toordinal() - 1).isoformat()
     for key, e in on_file.items():
         if key not in keys:
-            entries.append({**e, "status": "active", "period": {**e.get("period", {}), "end": max(yesterday, e.get("period", {}).get("start", yesterday))}})
+            entries.append(
+                {
+                    **e,
+                    "status": "active",
+                    "period": {
+                        **e.get("period", {}),
+                        "end": max(yesterday, e.get("period", {}).get("start", yesterday)),
+                    },
+                }
+            )
     for n, c in enumerate(ordered, start=1):
         kept = on_file.get((c.payer_ref, c.member_id))
         if kept is not None:
@@ -324,29 +407,55 @@ def add_insurance(
             "order": n,
         }
         if c.group:
-            cov["class"] = [{"type": {"coding": [{"system": COVERAGE_CLASS, "code": "group"}]}, "value": c.group}]
+            cov["class"] = [
+                {
+                    "type": {"coding": [{"system": COVERAGE_CLASS, "code": "group"}]},
+                    "value": c.group,
+                }
+            ]
         if c.relationship == "self":
             cov["subscriber"] = {"reference": patient}
         else:
             url = urn(session, "RelatedPerson", patient, str(n))
-            entries.append({"fullUrl": url, "resource": {
-                "resourceType": "RelatedPerson",
-                "patient": {"reference": patient},
-                "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": {"spouse": "SPS", "child": "PRN"}.get(c.relationship, "FAMMEMB")}]}],
-                "name": [{"family": c.subscriber_family, "given": [c.subscriber_given] if c.subscriber_given else []}],
-                "birthDate": c.subscriber_birth_date,
-                **({"gender": c.subscriber_gender} if c.subscriber_gender else {}),
-            }})
+            entries.append(
+                {
+                    "fullUrl": url,
+                    "resource": {
+                        "resourceType": "RelatedPerson",
+                        "patient": {"reference": patient},
+                        "relationship": [
+                            {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                        "code": {"spouse": "SPS", "child": "PRN"}.get(
+                                            c.relationship, "FAMMEMB"
+                                        ),
+                                    }
+                                ]
+                            }
+                        ],
+                        "name": [
+                            {
+                                "family": c.subscriber_family,
+                                "given": [c.subscriber_given] if c.subscriber_given else [],
+                            }
+                        ],
+                        "birthDate": c.subscriber_birth_date,
+                        **({"gender": c.subscriber_gender} if c.subscriber_gender else {}),
+                    },
+                }
+            )
             cov["subscriber"] = {"reference": url}
             cov["policyHolder"] = {"reference": url}
         entries.append(cov)
     written = write_all(session, entries, operation="registration.add-insurance")
     current = [
-        c for c in written
+        c
+        for c in written
         if c["resourceType"] == "Coverage" and not (c.get("period") or {}).get("end")
     ]
     untouched = [
-        e for k, e in on_file.items()
-        if k in keys and all(c["id"] != e["id"] for c in current)
+        e for k, e in on_file.items() if k in keys and all(c["id"] != e["id"] for c in current)
     ]
     return sorted(current + untouched, key=lambda c: int(c.get("order", 0)))

@@ -58,7 +58,9 @@ def op_of(version: dict[str, Any]) -> str | None:
     return operation_of(version)
 
 
-def written(ctx: GradingContext, rtype: str, *, operation: str | None = None) -> list[dict[str, Any]]:
+def written(
+    ctx: GradingContext, rtype: str, *, operation: str | None = None
+) -> list[dict[str, Any]]:
     """Versions of ``rtype`` written since setup (oldest first), optionally by one operation.
 
     >>> written.__name__
@@ -91,7 +93,9 @@ def local_day_start(day: date, hhmm: str) -> str:
     return datetime.fromisoformat(f"{day.isoformat()}T{hhmm}:00{OFFSET}").isoformat()
 
 
-def insured_patients(sandbox: Any, payers: tuple[str, ...], *, username: str = FD) -> list[dict[str, Any]]:
+def insured_patients(
+    sandbox: Any, payers: tuple[str, ...], *, username: str = FD
+) -> list[dict[str, Any]]:
     """Living patients with one active, open-ended coverage from one of ``payers``, by id.
 
     >>> insured_patients.__name__
@@ -103,7 +107,8 @@ def insured_patients(sandbox: Any, payers: tuple[str, ...], *, username: str = F
         if p.get("deceasedDateTime") or p.get("deceasedBoolean"):
             continue
         covs = [
-            c for c in s.search("Coverage", patient=f"Patient/{p['id']}").fetch()
+            c
+            for c in s.search("Coverage", patient=f"Patient/{p['id']}").fetch()
             if c.get("status") == "active" and not (c.get("period") or {}).get("end")
         ]
         if len(covs) == 1 and any(covs[0]["payor"][0]["reference"].endswith(x) for x in payers):
@@ -128,7 +133,11 @@ def hand_in(att: Any, answer: dict[str, Any]) -> None:
 
     if not isinstance(answer, dict):
         raise ExerciseError(f"hand_in: expected a dict of answers (found {type(answer).__name__})")
-    detail = json.dumps({"exercise": att.exercise.id, "student": att.student, "answer": answer}, sort_keys=True, default=str)
+    detail = json.dumps(
+        {"exercise": att.exercise.id, "student": att.student, "answer": answer},
+        sort_keys=True,
+        default=str,
+    )
     att.session.audit_action(HAND_IN, detail=detail)
 
 
@@ -143,7 +152,11 @@ def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
     found = None
     for ev in ctx.events(HAND_IN):
         d = ev.get("detail")
-        if isinstance(d, dict) and d.get("exercise") == ctx.exercise.id and event_username(ev) == ctx.user.username:
+        if (
+            isinstance(d, dict)
+            and d.get("exercise") == ctx.exercise.id
+            and event_username(ev) == ctx.user.username
+        ):
             found = d.get("answer")
     return found
 
@@ -170,27 +183,54 @@ def visit(
 
     s = sandbox.system_session()
     end = (datetime.fromisoformat(start) + timedelta(minutes=20)).isoformat()
-    enc = s.create({
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
-        "type": [{"coding": [lookup(f"procedure|{visit_code}")]}],
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "participant": [{"individual": {"reference": f"Practitioner/prac-{doctor}"}}],
-        "period": {"start": start, "end": end},
-        "serviceProvider": {"reference": "Organization/practice-1"},
-    })
+    enc = s.create(
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+            "type": [{"coding": [lookup(f"procedure|{visit_code}")]}],
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "participant": [{"individual": {"reference": f"Practitioner/prac-{doctor}"}}],
+            "period": {"start": start, "end": end},
+            "serviceProvider": {"reference": "Organization/practice-1"},
+        }
+    )
     ids = []
     for code, text, status in conditions:
-        c = s.create({
-            "resourceType": "Condition",
-            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": status}]},
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis"}]}],
-            "code": {"coding": [lookup(f"icd10cm|{code}")], "text": text},
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "encounter": {"reference": f"Encounter/{enc['id']}"},
-            "recordedDate": start,
-        })
+        c = s.create(
+            {
+                "resourceType": "Condition",
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "verificationStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "code": status,
+                        }
+                    ]
+                },
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                "code": "encounter-diagnosis",
+                            }
+                        ]
+                    }
+                ],
+                "code": {"coding": [lookup(f"icd10cm|{code}")], "text": text},
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "encounter": {"reference": f"Encounter/{enc['id']}"},
+                "recordedDate": start,
+            }
+        )
         ids.append(c["id"])
     return {"encounter": enc["id"], "conditions": ids}

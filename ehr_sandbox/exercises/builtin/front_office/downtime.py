@@ -11,7 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.exercises import rubric
-from ehr_sandbox.exercises.builtin.common import blood_pressure, bp_values, patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.common import (
+    blood_pressure,
+    bp_values,
+    patient_label,
+    visible_patients,
+)
 from ehr_sandbox.exercises.builtin.front_office.common import MA, check, local_day_start, written
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -25,22 +30,45 @@ LATE = "back-enter paper downtime records as late entries (recorded now, event t
 def _setup(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     ma = sandbox.login(MA)
-    pats = [p for p in visible_patients(sandbox, MA, minimum=2) if ma.search("Observation", patient=f"Patient/{p['id']}").count()]
+    pats = [
+        p
+        for p in visible_patients(sandbox, MA, minimum=2)
+        if ma.search("Observation", patient=f"Patient/{p['id']}").count()
+    ]
     a, b = rng.sample(pats, 2)
     day = sandbox.reference_date - timedelta(days=1)
     start, end = local_day_start(day, "09:00"), local_day_start(day, "12:00")
     forms = [
-        {"form": f"DT-{rng.randint(100, 499)}", "patient_id": a["id"], "patient_name": patient_label(a), "time": local_day_start(day, rng.choice(["09:20", "09:40", "10:00"])),
-         "systolic": rng.randint(118, 158), "diastolic": rng.randint(72, 96)},
-        {"form": f"DT-{rng.randint(500, 999)}", "patient_id": b["id"], "patient_name": patient_label(b), "time": local_day_start(day, rng.choice(["10:40", "11:00", "11:20"])),
-         "systolic": rng.randint(110, 150), "diastolic": rng.randint(68, 92)},
+        {
+            "form": f"DT-{rng.randint(100, 499)}",
+            "patient_id": a["id"],
+            "patient_name": patient_label(a),
+            "time": local_day_start(day, rng.choice(["09:20", "09:40", "10:00"])),
+            "systolic": rng.randint(118, 158),
+            "diastolic": rng.randint(72, 96),
+        },
+        {
+            "form": f"DT-{rng.randint(500, 999)}",
+            "patient_id": b["id"],
+            "patient_name": patient_label(b),
+            "time": local_day_start(day, rng.choice(["10:40", "11:00", "11:20"])),
+            "systolic": rng.randint(110, 150),
+            "diastolic": rng.randint(68, 92),
+        },
     ]
     prior = ma.search("Observation", patient=f"Patient/{a['id']}").first()
     return Scenario(
         facts={
-            "start": start, "end": end, "reason": "network outage", "forms": forms,
-            "a_id": a["id"], "b_id": b["id"],
-            "form_lines": "\n".join(f"- Form **{f['form']}**: {f['patient_name']} (`Patient/{f['patient_id']}`), BP **{f['systolic']}/{f['diastolic']} mmHg** at {f['time'][11:16]}" for f in forms),
+            "start": start,
+            "end": end,
+            "reason": "network outage",
+            "forms": forms,
+            "a_id": a["id"],
+            "b_id": b["id"],
+            "form_lines": "\n".join(
+                f"- Form **{f['form']}**: {f['patient_name']} (`Patient/{f['patient_id']}`), BP **{f['systolic']}/{f['diastolic']} mmHg** at {f['time'][11:16]}"
+                for f in forms
+            ),
         },
         answer={},
         protect=(f"Observation/{prior['id']}",),
@@ -63,7 +91,12 @@ def _right_patients(ctx: GradingContext) -> Any:
         found = _entries(ctx, form)
         pats = [(v.get("subject") or {}).get("reference") for v in found]
         if pats != [f"Patient/{form['patient_id']}"]:
-            return check(False, f"form {form['form']}: charted on {pats or 'nobody'}", expected, "chart each paper form's reading once, on the right patient")
+            return check(
+                False,
+                f"form {form['form']}: charted on {pats or 'nobody'}",
+                expected,
+                "chart each paper form's reading once, on the right patient",
+            )
     return check(True, "both readings on the right patients", expected)
 
 
@@ -72,12 +105,19 @@ def _event_time(ctx: GradingContext) -> Any:
     for form in ctx.facts["forms"]:
         for v in _entries(ctx, form):
             if v.get("effectiveDateTime") != form["time"]:
-                return check(False, f"form {form['form']}: effective {v.get('effectiveDateTime')}", expected, "the reading's time is when it was taken, as written on the form")
+                return check(
+                    False,
+                    f"form {form['form']}: effective {v.get('effectiveDateTime')}",
+                    expected,
+                    "the reading's time is when it was taken, as written on the form",
+                )
     return check(True, "event times from the forms", expected)
 
 
 def _late(ctx: GradingContext) -> Any:
-    expected = "each reading back-entered as a late entry, with a reason citing the downtime and the form"
+    expected = (
+        "each reading back-entered as a late entry, with a reason citing the downtime and the form"
+    )
     for form in ctx.facts["forms"]:
         for v in _entries(ctx, form):
             tags = {t.get("code") for t in v.get("meta", {}).get("tag", [])}
@@ -95,8 +135,15 @@ def _late(ctx: GradingContext) -> Any:
     return check(True, "late entries with their forms", expected)
 
 
-def _obs(form: dict[str, Any], *, patient: str | None = None, when: str | None = None) -> dict[str, Any]:
-    return blood_pressure(f"Patient/{patient or form['patient_id']}", form["systolic"], form["diastolic"], when or form["time"])
+def _obs(
+    form: dict[str, Any], *, patient: str | None = None, when: str | None = None
+) -> dict[str, Any]:
+    return blood_pressure(
+        f"Patient/{patient or form['patient_id']}",
+        form["systolic"],
+        form["diastolic"],
+        when or form["time"],
+    )
 
 
 def _downtime(att: Any) -> maintenance.Downtime:
@@ -105,13 +152,23 @@ def _downtime(att: Any) -> maintenance.Downtime:
 
 def _solution(att: Any) -> None:
     for form in att.facts["forms"]:
-        maintenance.back_enter(att.session, _obs(form), downtime=_downtime(att), event_time=form["time"], form_id=form["form"])
+        maintenance.back_enter(
+            att.session,
+            _obs(form),
+            downtime=_downtime(att),
+            event_time=form["time"],
+            form_id=form["form"],
+        )
 
 
 def _as_now(att: Any) -> None:
     now = att.sandbox.clock.peek().isoformat()
     for form in att.facts["forms"]:
-        att.session.late_entry(_obs(form, when=now), event_time=now, reason=f"Downtime back-entry from paper form {form['form']}")
+        att.session.late_entry(
+            _obs(form, when=now),
+            event_time=now,
+            reason=f"Downtime back-entry from paper form {form['form']}",
+        )
 
 
 def _backdated(att: Any) -> None:
@@ -124,7 +181,13 @@ def _backdated(att: Any) -> None:
 def _wrong_patient(att: Any) -> None:
     forms = att.facts["forms"]
     for n, form in enumerate(forms):
-        maintenance.back_enter(att.session, _obs(form, patient=forms[0]["patient_id"] if n == 1 else None), downtime=_downtime(att), event_time=form["time"], form_id=form["form"])
+        maintenance.back_enter(
+            att.session,
+            _obs(form, patient=forms[0]["patient_id"] if n == 1 else None),
+            downtime=_downtime(att),
+            event_time=form["time"],
+            form_id=form["form"],
+        )
 
 
 def _edited_prior(att: Any) -> None:
@@ -149,17 +212,56 @@ DOWNTIME = Exercise(
         "downtime forms:\n\n{form_lines}\n\nThe system is back: enter them."
     ),
     criteria=(
-        Criterion("readings on the right patients", 2, _right_patients, "Back-entry copies the paper record to the right chart once (documentation standards; MAERB X.P.3)."),
-        Criterion("event time from the paper form", 2, _event_time, "A reading is dated when it was taken (documentation standards)."),
-        Criterion("back-entered as late entries", 2, _late, "Downtime back-entry is labelled late with the recording time and the source form (HIPAA 164.308(a)(7) contingency plan; AHIMA late-entry guidance)."),
+        Criterion(
+            "readings on the right patients",
+            2,
+            _right_patients,
+            "Back-entry copies the paper record to the right chart once (documentation standards; MAERB X.P.3).",
+        ),
+        Criterion(
+            "event time from the paper form",
+            2,
+            _event_time,
+            "A reading is dated when it was taken (documentation standards).",
+        ),
+        Criterion(
+            "back-entered as late entries",
+            2,
+            _late,
+            "Downtime back-entry is labelled late with the recording time and the source form (HIPAA 164.308(a)(7) contingency plan; AHIMA late-entry guidance).",
+        ),
     ),
     expects=(Expect("Observation", ops=("late-entry", "create"), patients=("a_id", "b_id")),),
-    hints=(Hint("`maintenance.back_enter(session, obs, downtime=maintenance.Downtime(start, end, reason), event_time=..., form_id=...)`."),),
+    hints=(
+        Hint(
+            "`maintenance.back_enter(session, obs, downtime=maintenance.Downtime(start, end, reason), event_time=..., form_id=...)`."
+        ),
+    ),
     solution=Solution(_solution, description="back_enter each form"),
     wrong_solutions={
-        "charted-as-now": Solution(_as_now, fails="event time from the paper form", message="as written on the form", description="used the current time"),
-        "backdated": Solution(_backdated, fails="back-entered as late entries", message="never backdate", description="created the readings with the form time as if charted then"),
-        "wrong-patient": Solution(_wrong_patient, fails="readings on the right patients", message="on the right patient", description="both readings on the first form's patient"),
-        "edited-earlier-reading": Solution(_edited_prior, fails="no collateral damage", message="the expected answer depends on", description="also changed the patient's earlier reading"),
+        "charted-as-now": Solution(
+            _as_now,
+            fails="event time from the paper form",
+            message="as written on the form",
+            description="used the current time",
+        ),
+        "backdated": Solution(
+            _backdated,
+            fails="back-entered as late entries",
+            message="never backdate",
+            description="created the readings with the form time as if charted then",
+        ),
+        "wrong-patient": Solution(
+            _wrong_patient,
+            fails="readings on the right patients",
+            message="on the right patient",
+            description="both readings on the first form's patient",
+        ),
+        "edited-earlier-reading": Solution(
+            _edited_prior,
+            fails="no collateral damage",
+            message="the expected answer depends on",
+            description="also changed the patient's earlier reading",
+        ),
     },
 )

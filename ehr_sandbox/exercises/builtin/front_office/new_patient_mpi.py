@@ -29,8 +29,12 @@ MPI = "search the master patient index before creating a patient, and record why
 def _setup(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     adults = [
-        p for p in visible_patients(sandbox, FD)
-        if p.get("birthDate") and 1945 <= int(p["birthDate"][:4]) <= 1975 and p.get("address") and p.get("telecom")
+        p
+        for p in visible_patients(sandbox, FD)
+        if p.get("birthDate")
+        and 1945 <= int(p["birthDate"][:4]) <= 1975
+        and p.get("address")
+        and p.get("telecom")
     ]
     father = variant.pick(adults, salt="existing")
     born = date.fromisoformat(father["birthDate"])
@@ -42,7 +46,8 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
         "gender": father.get("gender"),
         "birthDate": son_born.isoformat(),
         "address": copy.deepcopy(father["address"][:1]),
-        "telecom": [t for t in father.get("telecom", []) if t.get("system") == "phone"][:1] or copy.deepcopy(father["telecom"][:1]),
+        "telecom": [t for t in father.get("telecom", []) if t.get("system") == "phone"][:1]
+        or copy.deepcopy(father["telecom"][:1]),
     }
     hits = registration.find_duplicates(fd, cand)
     name = father["name"][0]
@@ -52,7 +57,8 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
             "family": name.get("family", ""),
             "gender": father.get("gender"),
             "birth_date": son_born.isoformat(),
-            "address": " ".join(father["address"][0].get("line", [])) + f", {father['address'][0].get('city', '')}",
+            "address": " ".join(father["address"][0].get("line", []))
+            + f", {father['address'][0].get('city', '')}",
             "phone": cand["telecom"][0]["value"] if cand["telecom"] else "",
             "candidate": cand,
             "existing_dob": father["birthDate"],
@@ -64,17 +70,30 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
 
 
 def _new_patients(ctx: GradingContext) -> list[dict[str, Any]]:
-    return [v for v in written(ctx, "Patient") if v["id"] != ctx.answer["existing"] and v.get("meta", {}).get("versionId") == "1"]
+    return [
+        v
+        for v in written(ctx, "Patient")
+        if v["id"] != ctx.answer["existing"] and v.get("meta", {}).get("versionId") == "1"
+    ]
 
 
 def _registered(ctx: GradingContext) -> Any:
     f = ctx.facts
     expected = "one new patient with the caller's name and date of birth"
     new = _new_patients(ctx)
-    ok = [v for v in new if v.get("birthDate") == f["birth_date"] and (v.get("name") or [{}])[0].get("family") == f["family"]]
+    ok = [
+        v
+        for v in new
+        if v.get("birthDate") == f["birth_date"]
+        and (v.get("name") or [{}])[0].get("family") == f["family"]
+    ]
     if len(ok) != 1:
-        return check(False, f"{len(ok)} new patient(s) with that name and date of birth", expected,
-                     "the caller is a different person from the existing patient: register them once")
+        return check(
+            False,
+            f"{len(ok)} new patient(s) with that name and date of birth",
+            expected,
+            "the caller is a different person from the existing patient: register them once",
+        )
     return check(True, f"Patient/{ok[0]['id']}", expected)
 
 
@@ -91,7 +110,17 @@ def _searched(ctx: GradingContext) -> Any:
     reason = provenance_reason(provs[-1]) if provs else ""
     return rubric.check_text(
         reason,
-        {"the date of birth": ["date of birth", "dob", "born", "birth date", "birthdate", f["birth_date"], f["existing_dob"]]},
+        {
+            "the date of birth": [
+                "date of birth",
+                "dob",
+                "born",
+                "birth date",
+                "birthdate",
+                f["birth_date"],
+                f["existing_dob"],
+            ]
+        },
         what="the reason the match was set aside",
     )
 
@@ -105,7 +134,9 @@ def _solution(att: Any) -> None:
     cand = _candidate(att)
     hits = registration.find_duplicates(s, cand)
     reasons = {
-        h["patient"]: f"Different person: date of birth {att.facts['birth_date']} vs {att.facts['existing_dob']} (checked with photo ID); same name and address (family member)"
+        h[
+            "patient"
+        ]: f"Different person: date of birth {att.facts['birth_date']} vs {att.facts['existing_dob']} (checked with photo ID); same name and address (family member)"
         for h in hits
     }
     registration.register_patient(s, cand, not_duplicate_of=reasons)
@@ -118,7 +149,13 @@ def _created_directly(att: Any) -> None:
 def _vague_reason(att: Any) -> None:
     s = att.session
     cand = _candidate(att)
-    registration.register_patient(s, cand, not_duplicate_of={h["patient"]: "not the same, new patient" for h in registration.find_duplicates(s, cand)})
+    registration.register_patient(
+        s,
+        cand,
+        not_duplicate_of={
+            h["patient"]: "not the same, new patient" for h in registration.find_duplicates(s, cand)
+        },
+    )
 
 
 def _overwrote_existing(att: Any) -> None:
@@ -133,7 +170,13 @@ def _renamed_existing(att: Any) -> None:
     cand = _candidate(att)
     for h in registration.find_duplicates(s, cand):
         old = s.read(h["patient"])
-        s.update({**old, "name": [{"family": "Zzyzx", "given": ["Quill"]}], "telecom": [{"system": "phone", "value": "555-555-0000"}]})
+        s.update(
+            {
+                **old,
+                "name": [{"family": "Zzyzx", "given": ["Quill"]}],
+                "telecom": [{"system": "phone", "value": "555-555-0000"}],
+            }
+        )
     try:
         registration.register_patient(s, cand)
     except RuleRefused:
@@ -157,16 +200,53 @@ NEW_PATIENT_MPI = Exercise(
         "the same person and record why, then register the caller."
     ),
     criteria=(
-        Criterion("registered once", 2, _registered, "One person, one record: a missed or a false match harms patients (AHIMA patient identity integrity)."),
-        Criterion("MPI searched, match set aside with a reason", 2, _searched, "Search before you create; a probable match is set aside only with the evidence (ONC SAFER Guides: patient identification)."),
+        Criterion(
+            "registered once",
+            2,
+            _registered,
+            "One person, one record: a missed or a false match harms patients (AHIMA patient identity integrity).",
+        ),
+        Criterion(
+            "MPI searched, match set aside with a reason",
+            2,
+            _searched,
+            "Search before you create; a probable match is set aside only with the evidence (ONC SAFER Guides: patient identification).",
+        ),
     ),
     expects=(Expect("Patient", ops=("create",), patients="*", at_most=1),),
-    hints=(Hint("`registration.find_duplicates(session, candidate)`, then `registration.register_patient(..., not_duplicate_of={ref: reason})`."),),
-    solution=Solution(_solution, description="find_duplicates, then register_patient with the reason (date of birth)"),
+    hints=(
+        Hint(
+            "`registration.find_duplicates(session, candidate)`, then `registration.register_patient(..., not_duplicate_of={ref: reason})`."
+        ),
+    ),
+    solution=Solution(
+        _solution,
+        description="find_duplicates, then register_patient with the reason (date of birth)",
+    ),
     wrong_solutions={
-        "created-without-search": Solution(_created_directly, fails="MPI searched, match set aside with a reason", message="search the master patient index", description="session.create without the MPI search"),
-        "vague-reason": Solution(_vague_reason, fails="MPI searched, match set aside with a reason", message="date of birth", description="a reason that does not say what differs"),
-        "overwrote-existing": Solution(_overwrote_existing, fails="registered once", message="register them once", description="changed the existing patient's date of birth instead"),
-        "renamed-existing": Solution(_renamed_existing, fails="no collateral damage", message="the expected answer depends on", description="changed the existing patient's name so the search finds nothing"),
+        "created-without-search": Solution(
+            _created_directly,
+            fails="MPI searched, match set aside with a reason",
+            message="search the master patient index",
+            description="session.create without the MPI search",
+        ),
+        "vague-reason": Solution(
+            _vague_reason,
+            fails="MPI searched, match set aside with a reason",
+            message="date of birth",
+            description="a reason that does not say what differs",
+        ),
+        "overwrote-existing": Solution(
+            _overwrote_existing,
+            fails="registered once",
+            message="register them once",
+            description="changed the existing patient's date of birth instead",
+        ),
+        "renamed-existing": Solution(
+            _renamed_existing,
+            fails="no collateral damage",
+            message="the expected answer depends on",
+            description="changed the existing patient's name so the search finds nothing",
+        ),
     },
 )

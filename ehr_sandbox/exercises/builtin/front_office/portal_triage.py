@@ -24,9 +24,18 @@ SCOPE = "an MA does not interpret results: forward the question to the provider"
 LINK = "reply to the message itself (linked with inResponseTo) so the thread holds together"
 
 MESSAGES = {
-    "appointment": ("Appointment", "Can I move my appointment next week to a morning? I start a new job."),
-    "education": ("Fasting blood test", "I have a fasting blood test on Monday. How do I prepare for it?"),
-    "results": ("My cholesterol", "I saw my cholesterol results in the portal. Are they OK? Should I worry?"),
+    "appointment": (
+        "Appointment",
+        "Can I move my appointment next week to a morning? I start a new job.",
+    ),
+    "education": (
+        "Fasting blood test",
+        "I have a fasting blood test on Monday. How do I prepare for it?",
+    ),
+    "results": (
+        "My cholesterol",
+        "I saw my cholesterol results in the portal. Are they OK? Should I worry?",
+    ),
 }
 
 
@@ -37,8 +46,15 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
     ids = {}
     for topic, p in zip(("appointment", "education", "results"), pats, strict=True):
         subject, text = MESSAGES[topic]
-        m = portal.send_message(sandbox.login_patient(p["id"]), topic=topic, subject=subject, text=text)
-        ids[topic] = {"message": m["id"], "patient_id": p["id"], "patient_name": patient_label(p), "sent": m["sent"]}
+        m = portal.send_message(
+            sandbox.login_patient(p["id"]), topic=topic, subject=subject, text=text
+        )
+        ids[topic] = {
+            "message": m["id"],
+            "patient_id": p["id"],
+            "patient_name": patient_label(p),
+            "sent": m["sent"],
+        }
         sandbox.clock.advance(minutes=rng.randint(5, 40))
     sandbox.clock.advance(hours=2)
     return Scenario(
@@ -58,24 +74,34 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
 
 def _replies(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
     ref = f"Communication/{ctx.facts[key]['message']}"
-    return [v for v in written(ctx, "Communication") if any(r.get("reference") == ref for r in v.get("inResponseTo", []))]
+    return [
+        v
+        for v in written(ctx, "Communication")
+        if any(r.get("reference") == ref for r in v.get("inResponseTo", []))
+    ]
 
 
 def _patient_msgs(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
     pid = f"Patient/{ctx.facts[key]['patient_id']}"
-    return [v for v in written(ctx, "Communication") if (v.get("subject") or {}).get("reference") == pid]
+    return [
+        v for v in written(ctx, "Communication") if (v.get("subject") or {}).get("reference") == pid
+    ]
 
 
 def _education(ctx: GradingContext) -> Any:
     expected = "a reply to the patient's message that tells them how to prepare"
     reps = _replies(ctx, "education")
     if not reps:
-        return check(False, f"{len(_patient_msgs(ctx, 'education'))} unlinked message(s)", expected, LINK)
+        return check(
+            False, f"{len(_patient_msgs(ctx, 'education'))} unlinked message(s)", expected, LINK
+        )
     text = " ".join(p.get("contentString", "") for v in reps for p in v.get("payload", []))
     return rubric.check_text(
         text,
         {"fasting": ["fast", "nothing to eat", "not eat", "no food"], "water": ["water"]},
-        forbidden={"an interpretation": portal.interpretive_phrases(text)} if portal.interpretive_phrases(text) else None,
+        forbidden={"an interpretation": portal.interpretive_phrases(text)}
+        if portal.interpretive_phrases(text)
+        else None,
         what="the education reply",
     )
 
@@ -84,7 +110,9 @@ def _appointment(ctx: GradingContext) -> Any:
     expected = "a reply to the appointment request, linked to it"
     reps = _replies(ctx, "appointment")
     if not reps:
-        return check(False, f"{len(_patient_msgs(ctx, 'appointment'))} unlinked message(s)", expected, LINK)
+        return check(
+            False, f"{len(_patient_msgs(ctx, 'appointment'))} unlinked message(s)", expected, LINK
+        )
     return check(True, f"Communication/{reps[-1]['id']}", expected)
 
 
@@ -93,12 +121,32 @@ def _results(ctx: GradingContext) -> Any:
     expected = "the results question forwarded to the provider with a note, and no MA answer to it"
     ref = f"Communication/{f['results']['message']}"
     mine = _patient_msgs(ctx, "results")
-    said = [v for v in mine if portal.interpretive_phrases(" ".join(p.get("contentString", "") for p in v.get("payload", [])))]
+    said = [
+        v
+        for v in mine
+        if portal.interpretive_phrases(
+            " ".join(p.get("contentString", "") for p in v.get("payload", []))
+        )
+    ]
     if said or _replies(ctx, "results"):
-        return check(False, f"{len(said) or len(_replies(ctx, 'results'))} MA answer(s) to the results question", expected, SCOPE)
+        return check(
+            False,
+            f"{len(said) or len(_replies(ctx, 'results'))} MA answer(s) to the results question",
+            expected,
+            SCOPE,
+        )
     tasks = [v for v in written(ctx, "Task") if (v.get("focus") or {}).get("reference") == ref]
-    if not tasks or (tasks[-1].get("owner") or {}).get("reference") != f"Practitioner/prac-{f['doctor']}" or len(tasks[-1].get("description", "").split()) < 3:
-        return check(False, f"{len(tasks)} forward(s) to {[(t.get('owner') or {}).get('reference') for t in tasks]}", expected, SCOPE)
+    if (
+        not tasks
+        or (tasks[-1].get("owner") or {}).get("reference") != f"Practitioner/prac-{f['doctor']}"
+        or len(tasks[-1].get("description", "").split()) < 3
+    ):
+        return check(
+            False,
+            f"{len(tasks)} forward(s) to {[(t.get('owner') or {}).get('reference') for t in tasks]}",
+            expected,
+            SCOPE,
+        )
     return check(True, "forwarded to the provider", expected)
 
 
@@ -109,7 +157,12 @@ def _in_time(ctx: GradingContext) -> Any:
         sent = datetime.fromisoformat(ctx.facts[key]["sent"])
         for v in _replies(ctx, key):
             if datetime.fromisoformat(v["sent"]) - sent > limit:
-                return check(False, f"reply sent {v['sent']} to a message of {ctx.facts[key]['sent']}", expected, "answer portal messages within one business day")
+                return check(
+                    False,
+                    f"reply sent {v['sent']} to a message of {ctx.facts[key]['sent']}",
+                    expected,
+                    "answer portal messages within one business day",
+                )
     return check(True, "answered in time", expected)
 
 
@@ -118,8 +171,12 @@ def _reply(att: Any, key: str, text: str) -> None:
 
 
 def _forward(att: Any) -> None:
-    portal.forward(att.session, f"Communication/{att.facts['results']['message']}", to=f"Practitioner/prac-{att.facts['doctor']}",
-                   note="Patient asks whether the cholesterol results are OK; please review and reply.")
+    portal.forward(
+        att.session,
+        f"Communication/{att.facts['results']['message']}",
+        to=f"Practitioner/prac-{att.facts['doctor']}",
+        note="Patient asks whether the cholesterol results are OK; please review and reply.",
+    )
 
 
 EDU = "Please do not eat or drink anything except water for 9 to 12 hours before the test (fasting); take your usual medicines with water unless told otherwise."
@@ -136,16 +193,34 @@ def _interpreted(att: Any) -> None:
     _reply(att, "appointment", APPT)
     _reply(att, "education", EDU)
     m = att.session.read(f"Communication/{att.facts['results']['message']}")
-    att.session.create({"resourceType": "Communication", "status": "completed", "subject": m["subject"], "recipient": [m["subject"]],
-                        "sender": {"reference": att.session.user.ref}, "sent": m["sent"], "category": m["category"],
-                        "payload": [{"contentString": "Your cholesterol is normal, nothing to worry about."}]})
+    att.session.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": m["subject"],
+            "recipient": [m["subject"]],
+            "sender": {"reference": att.session.user.ref},
+            "sent": m["sent"],
+            "category": m["category"],
+            "payload": [{"contentString": "Your cholesterol is normal, nothing to worry about."}],
+        }
+    )
 
 
 def _unlinked(att: Any) -> None:
     for key, text in (("appointment", APPT), ("education", EDU)):
         m = att.session.read(f"Communication/{att.facts[key]['message']}")
-        att.session.create({"resourceType": "Communication", "status": "completed", "subject": m["subject"], "recipient": [m["subject"]],
-                            "sender": {"reference": att.session.user.ref}, "sent": m["sent"], "payload": [{"contentString": text}]})
+        att.session.create(
+            {
+                "resourceType": "Communication",
+                "status": "completed",
+                "subject": m["subject"],
+                "recipient": [m["subject"]],
+                "sender": {"reference": att.session.user.ref},
+                "sent": m["sent"],
+                "payload": [{"contentString": text}],
+            }
+        )
     _forward(att)
 
 
@@ -157,15 +232,29 @@ def _late(att: Any) -> None:
 def _wrong_patient(att: Any) -> None:
     _solution(att)
     s = att.session
-    other = next(p for p in s.search("Patient").fetch() if p["id"] not in (att.facts["a_id"], att.facts["e_id"], att.facts["r_id"]))
-    s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": f"Patient/{other['id']}"},
-              "recipient": [{"reference": f"Patient/{other['id']}"}], "sender": {"reference": s.user.ref}, "payload": [{"contentString": EDU}]})
+    other = next(
+        p
+        for p in s.search("Patient").fetch()
+        if p["id"] not in (att.facts["a_id"], att.facts["e_id"], att.facts["r_id"])
+    )
+    s.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": {"reference": f"Patient/{other['id']}"},
+            "recipient": [{"reference": f"Patient/{other['id']}"}],
+            "sender": {"reference": s.user.ref},
+            "payload": [{"contentString": EDU}],
+        }
+    )
 
 
 def _retopic(att: Any) -> None:
     s = att.session
     m = s.read(f"Communication/{att.facts['results']['message']}")
-    s.update({**m, "category": [{"coding": [{"system": portal.TOPIC_SYSTEM, "code": "education"}]}]})
+    s.update(
+        {**m, "category": [{"coding": [{"system": portal.TOPIC_SYSTEM, "code": "education"}]}]}
+    )
     _solution(att)
 
 
@@ -187,22 +276,71 @@ PORTAL_TRIAGE = Exercise(
         "the patient's doctor is Dr. {doctor}.\n\nTriage and answer them within your scope as an MA."
     ),
     criteria=(
-        Criterion("education reply says what to do", 2, _education, "Patient education within scope: clear, actionable instructions (MAERB V.P.11)."),
-        Criterion("appointment request answered", 1, _appointment, "Portal replies are part of the record and linked to the question (MAERB V.P.8)."),
-        Criterion("results question forwarded, not interpreted", 3, _results, "Interpreting results is outside an MA's scope of practice; the provider answers (MAERB X.C.1 scope of practice)."),
-        Criterion("answered in time", 1, _in_time, "Practices answer portal messages within a set time, usually one business day (practice portal policy)."),
+        Criterion(
+            "education reply says what to do",
+            2,
+            _education,
+            "Patient education within scope: clear, actionable instructions (MAERB V.P.11).",
+        ),
+        Criterion(
+            "appointment request answered",
+            1,
+            _appointment,
+            "Portal replies are part of the record and linked to the question (MAERB V.P.8).",
+        ),
+        Criterion(
+            "results question forwarded, not interpreted",
+            3,
+            _results,
+            "Interpreting results is outside an MA's scope of practice; the provider answers (MAERB X.C.1 scope of practice).",
+        ),
+        Criterion(
+            "answered in time",
+            1,
+            _in_time,
+            "Practices answer portal messages within a set time, usually one business day (practice portal policy).",
+        ),
     ),
     expects=(
         Expect("Communication", ops=("create",), patients=("a_id", "e_id", "r_id")),
         Expect("Task", ops=("create",), patients=("r_id",)),
     ),
-    hints=(Hint("`portal.reply(session, message, text)` links the reply; `portal.forward(session, message, to=..., note=...)` sends it to the provider."),),
+    hints=(
+        Hint(
+            "`portal.reply(session, message, text)` links the reply; `portal.forward(session, message, to=..., note=...)` sends it to the provider."
+        ),
+    ),
     solution=Solution(_solution, description="reply x2, forward the results question"),
     wrong_solutions={
-        "interpreted-result": Solution(_interpreted, fails="results question forwarded, not interpreted", message="does not interpret results", description="told the patient the result is normal"),
-        "unlinked-replies": Solution(_unlinked, fails="appointment request answered", message="linked with inResponseTo", description="sent new messages instead of replies"),
-        "late-replies": Solution(_late, fails="answered in time", message="within one business day", description="answered the next day"),
-        "reply-to-wrong-patient": Solution(_wrong_patient, fails="no collateral damage", message="unexpected change", description="sent the instructions to another patient"),
-        "changed-the-question": Solution(_retopic, fails="no collateral damage", message="the expected answer depends on", description="changed the results question's topic"),
+        "interpreted-result": Solution(
+            _interpreted,
+            fails="results question forwarded, not interpreted",
+            message="does not interpret results",
+            description="told the patient the result is normal",
+        ),
+        "unlinked-replies": Solution(
+            _unlinked,
+            fails="appointment request answered",
+            message="linked with inResponseTo",
+            description="sent new messages instead of replies",
+        ),
+        "late-replies": Solution(
+            _late,
+            fails="answered in time",
+            message="within one business day",
+            description="answered the next day",
+        ),
+        "reply-to-wrong-patient": Solution(
+            _wrong_patient,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="sent the instructions to another patient",
+        ),
+        "changed-the-question": Solution(
+            _retopic,
+            fails="no collateral damage",
+            message="the expected answer depends on",
+            description="changed the results question's topic",
+        ),
     },
 )

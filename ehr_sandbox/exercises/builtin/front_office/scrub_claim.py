@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.front_office.common import BILLING, check, insured_patients, local_day_start, op_of, visit, written
+from ehr_sandbox.exercises.builtin.front_office.common import (
+    BILLING,
+    check,
+    insured_patients,
+    local_day_start,
+    op_of,
+    visit,
+    written,
+)
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import claims, coding, fees
@@ -38,29 +46,53 @@ def _correct(errors: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
     if "necessity" in errors:
         lines.append({"service": "procedure|ECG-12", "pointers": [dx.index("icd10cm|R00.2") + 1]})
     if "laterality" in errors:
-        lines.append({"service": "procedure|SPLINT-ANKLE", "pointers": [dx.index("icd10cm|S93.401A") + 1], "modifiers": ["RT"]})
+        lines.append(
+            {
+                "service": "procedure|SPLINT-ANKLE",
+                "pointers": [dx.index("icd10cm|S93.401A") + 1],
+                "modifiers": ["RT"],
+            }
+        )
     return dx, lines
 
 
 def _setup(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
-    p = variant.pick(insured_patients(sandbox, ("blueshield", "unityhealth"), username=BILLING), salt="patient")
+    p = variant.pick(
+        insured_patients(sandbox, ("blueshield", "unityhealth"), username=BILLING), salt="patient"
+    )
     errors = sorted(rng.sample(ERRORS, 3), key=ERRORS.index)
     conditions = [("J06.9", "Acute upper respiratory infection", "confirmed")]
     for e in errors:
         conditions += [(c, t, "confirmed") for c, t in DOCUMENTED.get(e, [])]
     doc = rng.choice(["dr.patel", "dr.nguyen", "dr.okafor"])
-    v = visit(sandbox, p["id"], doc, start=local_day_start(sandbox.reference_date, "09:20"), conditions=conditions, visit_code="OV-EST-4")
+    v = visit(
+        sandbox,
+        p["id"],
+        doc,
+        start=local_day_start(sandbox.reference_date, "09:20"),
+        conditions=conditions,
+        visit_code="OV-EST-4",
+    )
     b = sandbox.login(BILLING)
     dx, lines = _correct(errors)
     claim = coding.claim_resource(b, f"Encounter/{v['encounter']}", diagnoses=dx, lines=lines)
     # plant the errors
     for e in errors:
         if e == "necessity":
-            ecg = next(it for it in claim["item"] if it["productOrService"]["coding"][0]["code"] == "ECG-12")
+            ecg = next(
+                it
+                for it in claim["item"]
+                if it["productOrService"]["coding"][0]["code"] == "ECG-12"
+            )
             ecg["diagnosisSequence"] = [1]
         elif e == "excludes1":
-            claim["diagnosis"].append({"sequence": len(claim["diagnosis"]) + 1, "diagnosisCodeableConcept": {"coding": [coding.lookup("icd10cm|F32.9")]}})
+            claim["diagnosis"].append(
+                {
+                    "sequence": len(claim["diagnosis"]) + 1,
+                    "diagnosisCodeableConcept": {"coding": [coding.lookup("icd10cm|F32.9")]},
+                }
+            )
         elif e == "fee":
             ov = claim["item"][0]
             payer_id = claim["insurer"]["reference"].split("-")[-1]
@@ -69,16 +101,32 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
             ov["net"] = {"value": float(low), "currency": "USD"}
         elif e == "place-of-service":
             for it in claim["item"]:
-                it["locationCodeableConcept"]["coding"][0].update({"code": "22", "display": "On campus-outpatient hospital"})
+                it["locationCodeableConcept"]["coding"][0].update(
+                    {"code": "22", "display": "On campus-outpatient hospital"}
+                )
         elif e == "laterality":
-            sp = next(it for it in claim["item"] if it["productOrService"]["coding"][0]["code"] == "SPLINT-ANKLE")
+            sp = next(
+                it
+                for it in claim["item"]
+                if it["productOrService"]["coding"][0]["code"] == "SPLINT-ANKLE"
+            )
             sp["modifier"] = [{"coding": [{"system": coding.MODIFIER_SYSTEM, "code": "LT"}]}]
     claim["total"] = {"value": sum(it["net"]["value"] for it in claim["item"]), "currency": "USD"}
     draft = b.create(claim)
     documented = "; ".join(f"{t} ({c})" for c, t, _ in conditions)
-    services = "office visit, established, moderate complexity" + (", 12-lead ECG for palpitations" if "necessity" in errors else "") + (", ankle splint (right)" if "laterality" in errors else "")
+    services = (
+        "office visit, established, moderate complexity"
+        + (", 12-lead ECG for palpitations" if "necessity" in errors else "")
+        + (", ankle splint (right)" if "laterality" in errors else "")
+    )
     return Scenario(
-        facts={"draft": draft["id"], "encounter": v["encounter"], "patient_id": p["id"], "documented": documented, "services": services},
+        facts={
+            "draft": draft["id"],
+            "encounter": v["encounter"],
+            "patient_id": p["id"],
+            "documented": documented,
+            "services": services,
+        },
         answer={"errors": errors},
         protect=(f"Encounter/{v['encounter']}", *[f"Condition/{c}" for c in v["conditions"]]),
     )
@@ -90,12 +138,16 @@ def _sent(ctx: GradingContext) -> list[dict[str, Any]]:
     out = []
     for cid in sorted(ids):
         cur = ctx.read(f"Claim/{cid}") or {}
-        if cur.get("status") == "active" and any(e.get("reference") == enc for it in cur.get("item", []) for e in it.get("encounter", [])):
+        if cur.get("status") == "active" and any(
+            e.get("reference") == enc for it in cur.get("item", []) for e in it.get("encounter", [])
+        ):
             out.append(cur)
     return out
 
 
-def _fixed(error: str, claim: dict[str, Any], findings: list[str], ctx: GradingContext) -> str | None:
+def _fixed(
+    error: str, claim: dict[str, Any], findings: list[str], ctx: GradingContext
+) -> str | None:
     dx, lines = claim_codes(claim)
     if error == "necessity":
         return next((f for f in findings if "scrub.necessity" in f), None)
@@ -103,9 +155,17 @@ def _fixed(error: str, claim: dict[str, Any], findings: list[str], ctx: GradingC
         return "F32.9 and F33.1 both reported" if "icd10cm|F32.9" in dx else None
     if error == "fee":
         ov = next((ln for ln in lines if ln["service"] == "procedure|OV-EST-4"), None)
-        return None if ov and fees.charge("procedure|OV-EST-4", ctx.session) == fees.money(ov["price"]) else f"visit billed at {ov and ov['price']}"
+        return (
+            None
+            if ov and fees.charge("procedure|OV-EST-4", ctx.session) == fees.money(ov["price"])
+            else f"visit billed at {ov and ov['price']}"
+        )
     if error == "place-of-service":
-        return None if all(ln["pos"] == "11" for ln in lines) else f"places of service {[ln['pos'] for ln in lines]}"
+        return (
+            None
+            if all(ln["pos"] == "11" for ln in lines)
+            else f"places of service {[ln['pos'] for ln in lines]}"
+        )
     if error == "laterality":
         return next((f for f in findings if "scrub.laterality" in f), None)
     return None
@@ -123,6 +183,7 @@ def _error_check(n: int):
         if problem:
             return check(False, f"still: {problem}", expected, FIX)
         return check(True, "fixed", expected)
+
     return run
 
 
@@ -130,9 +191,18 @@ def _clean_sent(ctx: GradingContext) -> Any:
     expected = "one claim for the visit, clean, sent with claims.submit"
     sent = _sent(ctx)
     if len(sent) != 1:
-        return check(False, f"{len(sent)} claims sent", expected, "send exactly one clean claim for the visit")
-    if not any(op_of(v) == "claims.submit" for v in ctx.versions_since_setup(f"Claim/{sent[0]['id']}")):
-        return check(False, "status set by hand", expected, "send with claims.submit so the edits run")
+        return check(
+            False,
+            f"{len(sent)} claims sent",
+            expected,
+            "send exactly one clean claim for the visit",
+        )
+    if not any(
+        op_of(v) == "claims.submit" for v in ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+    ):
+        return check(
+            False, "status set by hand", expected, "send with claims.submit so the edits run"
+        )
     return check(True, f"Claim/{sent[0]['id']} sent", expected)
 
 
@@ -142,10 +212,20 @@ def _draft(ctx: GradingContext) -> Any:
     versions = ctx.versions_since_setup(f"Claim/{f['draft']}")
     for v in versions:
         if v.get("status") == "active" and scrub(ctx.session, v):
-            return check(False, f"Claim/{f['draft']} version {v['meta']['versionId']} was sent with errors", expected, "never send a claim the scrubber rejects")
+            return check(
+                False,
+                f"Claim/{f['draft']} version {v['meta']['versionId']} was sent with errors",
+                expected,
+                "never send a claim the scrubber rejects",
+            )
     cur = ctx.read(f"Claim/{f['draft']}") or {}
     if cur.get("status") not in ("entered-in-error", "active", "cancelled"):
-        return check(False, f"Claim/{f['draft']} left as {cur.get('status')}", expected, "void the draft you replaced, or it may be sent later")
+        return check(
+            False,
+            f"Claim/{f['draft']} left as {cur.get('status')}",
+            expected,
+            "void the draft you replaced, or it may be sent later",
+        )
     return check(True, f"draft {cur.get('status')}", expected)
 
 
@@ -168,7 +248,9 @@ def _solution(att: Any, *, skip: int | None = None, void: bool = True) -> None:
     c = coding.build_claim(s, f"Encounter/{att.facts['encounter']}", diagnoses=dx, lines=new_lines)
     if skip is not None:
         # leave one planted error in (by its place in ERRORS) and force the claim out
-        planted = sorted((ERRORS_BY_FINDING[f] for f in findings if f in ERRORS_BY_FINDING), key=ERRORS.index)
+        planted = sorted(
+            (ERRORS_BY_FINDING[f] for f in findings if f in ERRORS_BY_FINDING), key=ERRORS.index
+        )
         if "icd10cm|F32.9" in claim_codes(draft)[0] and "excludes1" not in planted:
             planted = sorted([*planted, "excludes1"], key=ERRORS.index)
         c = _replant(s, c, planted[skip])
@@ -176,12 +258,17 @@ def _solution(att: Any, *, skip: int | None = None, void: bool = True) -> None:
     else:
         claims.submit(s, c["id"])
     if void:
-        s.mark_entered_in_error(f"Claim/{att.facts['draft']}", "replaced by a corrected claim before sending")
+        s.mark_entered_in_error(
+            f"Claim/{att.facts['draft']}", "replaced by a corrected claim before sending"
+        )
 
 
 ERRORS_BY_FINDING = {
-    "scrub.necessity": "necessity", "scrub.excludes1": "excludes1", "scrub.fee": "fee",
-    "scrub.place-of-service": "place-of-service", "scrub.laterality": "laterality",
+    "scrub.necessity": "necessity",
+    "scrub.excludes1": "excludes1",
+    "scrub.fee": "fee",
+    "scrub.place-of-service": "place-of-service",
+    "scrub.laterality": "laterality",
 }
 
 
@@ -192,7 +279,13 @@ def _replant(s: Any, c: dict[str, Any], err: str | None) -> dict[str, Any]:
             if it["productOrService"]["coding"][0]["code"] == "ECG-12":
                 it["diagnosisSequence"] = [1]
     elif err == "excludes1":
-        c["diagnosis"] = [*c["diagnosis"], {"sequence": len(c["diagnosis"]) + 1, "diagnosisCodeableConcept": {"coding": [coding.lookup("icd10cm|F32.9")]}}]
+        c["diagnosis"] = [
+            *c["diagnosis"],
+            {
+                "sequence": len(c["diagnosis"]) + 1,
+                "diagnosisCodeableConcept": {"coding": [coding.lookup("icd10cm|F32.9")]},
+            },
+        ]
     elif err == "fee":
         c["item"][0]["unitPrice"] = {"value": 1.0, "currency": "USD"}
     elif err == "place-of-service":
@@ -240,19 +333,72 @@ SCRUB_CLAIM = Exercise(
         "and make sure the faulty draft can never be sent."
     ),
     criteria=(
-        Criterion("planted error 1 fixed", 2, _error_check(0), "Every edit the scrubber raises is a denial waiting to happen (MAERB VIII.P.4)."),
-        Criterion("planted error 2 fixed", 2, _error_check(1), "Every edit the scrubber raises is a denial waiting to happen (MAERB VIII.P.4)."),
-        Criterion("planted error 3 fixed", 2, _error_check(2), "Every edit the scrubber raises is a denial waiting to happen (MAERB VIII.P.4)."),
-        Criterion("one clean claim sent", 1, _clean_sent, "Claims go out only after the edits pass (clearinghouse front-end edits)."),
-        Criterion("faulty draft never sent", 1, _draft, "A claim sent with errors is a false claim to fix later, with a denial on record (CMS-1500 instructions)."),
+        Criterion(
+            "planted error 1 fixed",
+            2,
+            _error_check(0),
+            "Every edit the scrubber raises is a denial waiting to happen (MAERB VIII.P.4).",
+        ),
+        Criterion(
+            "planted error 2 fixed",
+            2,
+            _error_check(1),
+            "Every edit the scrubber raises is a denial waiting to happen (MAERB VIII.P.4).",
+        ),
+        Criterion(
+            "planted error 3 fixed",
+            2,
+            _error_check(2),
+            "Every edit the scrubber raises is a denial waiting to happen (MAERB VIII.P.4).",
+        ),
+        Criterion(
+            "one clean claim sent",
+            1,
+            _clean_sent,
+            "Claims go out only after the edits pass (clearinghouse front-end edits).",
+        ),
+        Criterion(
+            "faulty draft never sent",
+            1,
+            _draft,
+            "A claim sent with errors is a false claim to fix later, with a denial on record (CMS-1500 instructions).",
+        ),
     ),
-    expects=(Expect("Claim", ops=("create", "update", "entered-in-error"), patients=("patient_id",)),),
-    hints=(Hint("`scrubber.scrub` names each problem and its rule; `coding.build_claim` + `claims.submit` send the corrected claim; `session.mark_entered_in_error` voids the draft."),),
-    solution=Solution(_solution, description="scrub, rebuild with the three fixes, submit, void the draft"),
+    expects=(
+        Expect("Claim", ops=("create", "update", "entered-in-error"), patients=("patient_id",)),
+    ),
+    hints=(
+        Hint(
+            "`scrubber.scrub` names each problem and its rule; `coding.build_claim` + `claims.submit` send the corrected claim; `session.mark_entered_in_error` voids the draft."
+        ),
+    ),
+    solution=Solution(
+        _solution, description="scrub, rebuild with the three fixes, submit, void the draft"
+    ),
     wrong_solutions={
-        "fixed-two": Solution(_fixed_two, fails="planted error 3 fixed", message=FIX, description="fixed two errors, left one, forced the claim out"),
-        "left-draft": Solution(lambda att: _solution(att, void=False), fails="faulty draft never sent", message="void the draft", description="sent a clean claim but left the faulty draft"),
-        "sent-as-is": Solution(_sent_as_is, fails="faulty draft never sent", message="never send a claim the scrubber rejects", description="set the draft's status to active"),
-        "changed-the-visit": Solution(_changed_visit, fails="no collateral damage", message="work done under", description="changed the visit record instead of the claim"),
+        "fixed-two": Solution(
+            _fixed_two,
+            fails="planted error 3 fixed",
+            message=FIX,
+            description="fixed two errors, left one, forced the claim out",
+        ),
+        "left-draft": Solution(
+            lambda att: _solution(att, void=False),
+            fails="faulty draft never sent",
+            message="void the draft",
+            description="sent a clean claim but left the faulty draft",
+        ),
+        "sent-as-is": Solution(
+            _sent_as_is,
+            fails="faulty draft never sent",
+            message="never send a claim the scrubber rejects",
+            description="set the draft's status to active",
+        ),
+        "changed-the-visit": Solution(
+            _changed_visit,
+            fails="no collateral damage",
+            message="work done under",
+            description="changed the visit record instead of the claim",
+        ),
     },
 )
