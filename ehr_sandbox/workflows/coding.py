@@ -332,7 +332,8 @@ def claim_resource(
     patient = enc["subject"]["reference"]
     day = (enc.get("period") or {}).get("start", "")[:10] or now(session).date().isoformat()
     cov = _coverage_for(session, patient, coverage)
-    if cov is None:
+    payor = ((cov or {}).get("payor") or [{}])[0].get("reference", "")
+    if cov is None or not payor.startswith("Organization/org-payer-") or payor.endswith("-selfpay"):
         raise ValidationError(
             "Claim",
             "insurance",

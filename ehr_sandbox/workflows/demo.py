@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ehr_sandbox.workflows import claims, eligibility, ledger, payer, payments, scheduling
+from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.coding import ClaimLine, build_claim
 
 if TYPE_CHECKING:
@@ -46,40 +47,57 @@ def front_office_flow(sandbox: Sandbox) -> list[str]:
     slots = scheduling.build_day(fd, "Practitioner/prac-dr.patel", day.isoformat(), "modified-wave")
     blocked = sum(1 for s in slots if s["status"] == "busy-unavailable")
     lines = [
-        f"Front office: {len(slots)} slots built for dr.patel on {day} (modified wave; {blocked} blocked for lunch/meetings)"
+        f"Front office: {len(slots)} slots built for dr.patel on {day} "
+        f"(modified wave; {blocked} blocked for lunch/meetings)"
     ]
-    cov = next(
-        c
-        for c in fd.search("Coverage").fetch()
-        if c.get("status") == "active"
-        and "selfpay" not in c["payor"][0]["reference"]
-        and not (c.get("period") or {}).get("end")
+    covs = sorted(
+        (
+            c
+            for c in fd.search("Coverage").fetch()
+            if c.get("status") == "active"
+            and payer.is_insurance(c)
+            and not (c.get("period") or {}).get("end")
+        ),
+        key=lambda c: ("medicare" in c["payor"][0]["reference"], c["id"]),
     )
+    free = [s for s in slots if s["status"] == "free"]
+    booked = None
+    for cov in covs:
+        try:
+            appt = scheduling.book(
+                fd,
+                cov["beneficiary"]["reference"],
+                f"Slot/{free[len(lines)]['id']}",
+                appointment_type="FOLLOWUP",
+                reason="Blood pressure follow-up",
+            )
+        except RuleRefused as exc:
+            lines.append(f"Refused: {exc.rule_id}")
+            continue
+        booked = (cov, appt)
+        break
+    if booked is None:
+        lines.append("No insured patient could be booked in this small clinic")
+        return lines
+    cov, appt = booked
     patient = cov["beneficiary"]["reference"]
-    slot = next(s for s in slots if s["status"] == "free" and s.get("comment") is None)
-    appt = scheduling.book(
-        fd,
-        patient,
-        f"Slot/{slot['id']}",
-        appointment_type="FOLLOWUP",
-        reason="Blood pressure follow-up",
-    )
-    lines.append(f"Booked {patient} at {appt['start']} into Slot/{slot['id']}")
+    lines.append(f"Booked {patient} at {appt['start']} ({appt['slot'][0]['reference']})")
     for c in eligibility.active_coverages(fd, patient, day):
         eligibility.check_eligibility(fd, f"Coverage/{c['id']}", service_date=day.isoformat())
     fr = eligibility.financial_responsibility(fd, patient, service_date=day.isoformat())
     lines.append(f"Eligibility: {fr['primary']} in force; copay due at check-in ${fr['copay_due']}")
-    enc = next(
-        (
-            e
-            for e in billing.search("Encounter", patient=patient).fetch()
-            if e.get("status") == "finished"
-        ),
-        None,
+    # Today's visit of the same patient, as the clinical team documented it.
+    now = scheduling.now(fd)
+    enc = sandbox.system_session().create(
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": patient},
+            "participant": [{"individual": {"reference": "Practitioner/prac-dr.patel"}}],
+            "period": {"start": now.isoformat(), "end": (now + timedelta(minutes=20)).isoformat()},
+        }
     )
-    if enc is None:
-        lines.append("No finished encounter to bill for this patient")
-        return lines
     claim = build_claim(
         billing,
         f"Encounter/{enc['id']}",

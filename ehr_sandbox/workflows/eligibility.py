@@ -106,7 +106,7 @@ def check_eligibility(
     ('CoverageEligibilityResponse', True, True)
     """
     cov = session.read(coverage)
-    if "selfpay" in cov["payor"][0]["reference"]:
+    if not payer.is_insurance(cov):
         raise RuleRefused(
             RULES["eligibility.active-plan"],
             resource=coverage,

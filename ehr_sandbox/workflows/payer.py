@@ -42,6 +42,7 @@ __all__ = [
     "Plan",
     "adjudicate",
     "carc",
+    "is_insurance",
     "eligibility",
     "plan",
 ]
@@ -125,6 +126,20 @@ def plan(payer: str) -> Plan:
         prior_auth=tuple(rules["prior_auth"]),
         prefix=str(base.identifier_prefix or ""),
         last_resort=bool(rules["last_resort"]),
+    )
+
+
+def is_insurance(coverage: dict[str, Any]) -> bool:
+    """True when a Coverage is a plan of one of the practice's payers (not self-pay).
+
+    >>> is_insurance({"payor": [{"reference": "Organization/org-payer-medicare"}]})
+    True
+    >>> is_insurance({"payor": [{"reference": "Patient/p1"}]}), is_insurance({"payor": [{"reference": "Organization/org-payer-selfpay"}]})
+    (False, False)
+    """
+    ref = ((coverage.get("payor") or [{}])[0] or {}).get("reference", "")
+    return (
+        ref.startswith("Organization/org-payer-") and ref.split("-")[-1] in table("payers")["payer"]
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "MA",
     "OPERATION_TAG",
     "check",
+    "free_on",
     "visit",
     "hand_in",
     "handed_in",
@@ -234,3 +235,21 @@ def visit(
         )
         ids.append(c["id"])
     return {"encounter": enc["id"], "conditions": ids}
+
+
+def free_on(sandbox: Any, patients: list[dict[str, Any]], day: date) -> list[dict[str, Any]]:
+    """The patients with no appointment on ``day`` (a booking would clash, and be refused).
+
+    >>> free_on.__name__
+    'free_on'
+    """
+    fd = sandbox.login(FD)
+    text = day.isoformat()
+    return [
+        p
+        for p in patients
+        if not any(
+            a.get("start", "").startswith(text)
+            for a in fd.search("Appointment", patient=f"Patient/{p['id']}").fetch()
+        )
+    ]

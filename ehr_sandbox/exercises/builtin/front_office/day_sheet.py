@@ -292,7 +292,7 @@ DAY_SHEET = Exercise(
         "edited-claim": Solution(
             _edited_claim,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed a claim of a paying patient",
         ),
     },

@@ -260,7 +260,7 @@ DOWNTIME = Exercise(
         "edited-earlier-reading": Solution(
             _edited_prior,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="also changed the patient's earlier reading",
         ),
     },

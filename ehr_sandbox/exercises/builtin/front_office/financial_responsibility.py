@@ -14,6 +14,7 @@ from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
+    free_on,
     hand_in,
     handed_in,
     insured_patients,
@@ -33,7 +34,9 @@ DEDUCTIBLE = "collect the copay at check-in; the deductible and coinsurance are 
 def _setup(sandbox: Any, variant: Any) -> Scenario:
     fd = sandbox.login(FD)
     rng = variant.rng()
-    pats = insured_patients(sandbox, ("blueshield", "unityhealth"))
+    pats = free_on(
+        sandbox, insured_patients(sandbox, ("blueshield", "unityhealth")), sandbox.reference_date
+    )
     p, other = rng.sample(pats, 2) if len(pats) >= 2 else (pats[0], pats[0])
     doc = variant.pick(("dr.patel", "dr.nguyen", "dr.okafor"), salt="provider")
     today = sandbox.reference_date
@@ -303,13 +306,13 @@ FINANCIAL_RESPONSIBILITY = Exercise(
         "checked-in-another-patient": Solution(
             _checked_in_other,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="also checked in another patient",
         ),
         "changed-the-plan": Solution(
             _changed_plan,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed the plan on file",
         ),
     },

@@ -377,7 +377,7 @@ INSURANCE_CARDS = Exercise(
         "changed-patient-record": Solution(
             _changed_patient,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed the patient's date of birth",
         ),
     },

@@ -14,6 +14,7 @@ from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
+    free_on,
     next_workday,
     op_of,
     written,
@@ -34,7 +35,7 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
     doc = variant.pick(PROVIDERS, salt="provider")
     day = next_workday(sandbox.reference_date)
     slots = scheduling.build_day(fd, f"Practitioner/prac-{doc}", day.isoformat(), "modified-wave")
-    patients = visible_patients(sandbox, FD, minimum=4)
+    patients = free_on(sandbox, visible_patients(sandbox, FD, minimum=4), day)
     a, b, c1, c2 = rng.sample(patients, 4)
     full_hour = rng.choice([9, 10, 14, 15])
     taken = [s for s in slots if s["start"] == f"{day.isoformat()}T{full_hour:02d}:00:00-05:00"]
@@ -320,13 +321,13 @@ MODIFIED_WAVE = Exercise(
         "bumped-patient": Solution(
             _bumped,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="cancelled a booked patient to make room",
         ),
         "freed-lunch": Solution(
             _freed_lunch,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed a lunch slot to free and booked into it",
         ),
     },

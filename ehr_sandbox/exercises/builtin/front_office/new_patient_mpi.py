@@ -245,7 +245,7 @@ NEW_PATIENT_MPI = Exercise(
         "renamed-existing": Solution(
             _renamed_existing,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed the existing patient's name so the search finds nothing",
         ),
     },

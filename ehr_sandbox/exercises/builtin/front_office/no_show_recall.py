@@ -15,6 +15,7 @@ from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
+    free_on,
     next_workday,
     op_of,
     written,
@@ -36,7 +37,16 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
     slots = scheduling.build_day(fd, f"Practitioner/prac-{doc}", today.isoformat(), "stream-20")
     nxt = next_workday(today)
     later = scheduling.build_day(fd, f"Practitioner/prac-{doc}", nxt.isoformat(), "stream-20")
-    p, q = rng.sample(visible_patients(sandbox, FD, minimum=2), 2)
+    # patients with nothing else booked today (a clash would be refused, rightly)
+    free = [
+        x
+        for x in visible_patients(sandbox, FD, minimum=2)
+        if not any(
+            a.get("start", "").startswith(today.isoformat())
+            for a in fd.search("Appointment", patient=f"Patient/{x['id']}").fetch()
+        )
+    ]
+    p, q = rng.sample(free, 2)
     p_time = rng.choice(["T08:20:00-05:00", "T08:40:00-05:00"])
     p_slot = next(s for s in slots if s["start"].endswith(p_time))
     q_slot = next(s for s in slots if s["start"].endswith("T09:00:00-05:00"))
@@ -62,7 +72,11 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
         for s in later
         if s["start"] >= f"{nxt.isoformat()}T09:00:00-05:00" and s["status"] == "free"
     ]
-    others = [x for x in visible_patients(sandbox, FD) if x["id"] not in (p["id"], q["id"])]
+    others = [
+        x
+        for x in free_on(sandbox, visible_patients(sandbox, FD), nxt)
+        if x["id"] not in (p["id"], q["id"])
+    ]
     for s, who in zip(morning[:taken], others, strict=False):
         scheduling.book(
             fd,
@@ -317,7 +331,7 @@ NO_SHOW_RECALL = Exercise(
         "arrived-marked-no-show": Solution(
             _arrived_marked,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="also marked the arrived patient as a no-show",
         ),
         "moved-the-missed-visit": Solution(

@@ -339,7 +339,7 @@ PORTAL_TRIAGE = Exercise(
         "changed-the-question": Solution(
             _retopic,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed the results question's topic",
         ),
     },

@@ -304,7 +304,7 @@ POST_ERA = Exercise(
         "edited-claim": Solution(
             _edited_claim,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="removed the denied line from the sent claim",
         ),
     },

@@ -296,7 +296,7 @@ WORK_DENIAL = Exercise(
         "edited-remittance": Solution(
             _edited_response,
             fails="no collateral damage",
-            message="the expected answer depends on",
+            message="the answer key depends on",
             description="changed the payer's response",
         ),
     },
