@@ -358,17 +358,24 @@ def record_tobacco_use(session: Session, patient: str, status: str) -> dict[str,
 def record_sexual_history(session: Session, patient: str, text: str) -> dict[str, Any]:
     """Sexual history as its own social-history Observation (LOINC 76690-7).
 
-    The content's sensitivity rules label it ``SEX`` (restricted), so only roles cleared for
-    restricted data see it afterwards; the MA who records it gets the stored resource back.
+    The content's sensitivity rules label it ``SEX`` and restricted (``R``), so only roles
+    cleared for restricted data write or see it: the provider takes the sexual history; an MA
+    (ceiling ``N``) is refused with :class:`~ehr_sandbox.errors.AccessDenied`.
 
     Examples
     --------
-    >>> s = demo_session()
-    >>> p = s.search("Patient").first()
-    >>> ref = identify(s, p["id"], birth_date=p["birthDate"], mrn=mrn_of(p))
-    >>> o = record_sexual_history(s, ref, "one partner in the past year; condoms sometimes")
+    >>> p = demo_session().search("Patient").first()
+    >>> doc = demo_session(provider_of(p).split("prac-")[1])
+    >>> ref = identify(doc, p["id"], birth_date=p["birthDate"], mrn=mrn_of(p))
+    >>> o = record_sexual_history(doc, ref, "one partner in the past year; condoms sometimes")
     >>> sorted(c["code"] for c in o["meta"]["security"])
     ['R', 'SEX']
+    >>> ma = demo_session()
+    >>> _ = identify(ma, p["id"], birth_date=p["birthDate"], mrn=mrn_of(p))
+    >>> record_sexual_history(ma, ref, "no new partners")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.AccessDenied: this Observation is labelled R (restricted); medical_assistant may see up to N; this needs a role whose ceiling allows it
     """
     ref = require_identified(session, patient, "Observation")
     if not text or len(str(text).split()) < 2:
