@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.workflows.base import Rule, write, write_all
 from ehr_sandbox.workflows.care import (
-
     SNOMED,
     category,
     coding,
@@ -442,7 +441,11 @@ def screen(
     spec = SCREEN.get(instrument)
     if spec is None:
         raise refuse(
-            ANSWERS, "QuestionnaireResponse", "questionnaire", "one of " + ", ".join(SCREEN), instrument
+            ANSWERS,
+            "QuestionnaireResponse",
+            "questionnaire",
+            "one of " + ", ".join(SCREEN),
+            instrument,
         )
     n, top = len(spec["items"]), spec["max"]
     if (
@@ -525,6 +528,3 @@ def screen(
         positive=positive,
         task=saved[2] if task else None,
     )
-
-
-

@@ -25,7 +25,6 @@ from ehr_sandbox.workflows.care import (
     age_years,
     coding,
     demo_session,
-
     identify,
     mrn_of,
     now_text,
@@ -139,7 +138,11 @@ def vaccine(cvx: str) -> dict[str, Any]:
         if v["cvx"] == cvx:
             return v
     raise refuse(
-        RULES["immunizations.product"], "Immunization", "vaccineCode", "a stocked vaccine (CVX)", cvx
+        RULES["immunizations.product"],
+        "Immunization",
+        "vaccineCode",
+        "a stocked vaccine (CVX)",
+        cvx,
     )
 
 
@@ -575,6 +578,3 @@ def registry_message(session: Session, immunization: str) -> tuple[str, dict[str
     }
     saved = write(session, comm, operation="immunizations.registry-report")
     return text, saved
-
-
-

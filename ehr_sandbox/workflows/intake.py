@@ -162,7 +162,11 @@ def record_allergy(
     ref = require_identified(session, patient, "AllergyIntolerance")
     if not reaction or not reaction_display:
         raise refuse(
-            ALLERGY_REACTION, "AllergyIntolerance", "reaction.manifestation", "the reaction", reaction
+            ALLERGY_REACTION,
+            "AllergyIntolerance",
+            "reaction.manifestation",
+            "the reaction",
+            reaction,
         )
     if severity not in ("mild", "moderate", "severe"):
         raise refuse(

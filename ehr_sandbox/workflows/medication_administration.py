@@ -104,7 +104,9 @@ RULES: dict[str, Rule] = {
         Rule("medadmin.right-patient", "the order is for the identified patient", _SRC),
         Rule("medadmin.right-drug", "the drug given is the drug ordered", _SRC),
         Rule("medadmin.right-dose", "the dose given is the dose ordered", _SRC),
-        Rule("medadmin.right-route", "the route is the route ordered and one the drug allows", _SRC),
+        Rule(
+            "medadmin.right-route", "the route is the route ordered and one the drug allows", _SRC
+        ),
         Rule(
             "medadmin.right-time",
             "the dose is given within the order's time window (24 hours for an office order)",
@@ -243,7 +245,11 @@ def order_for(session: Session, order: str) -> dict[str, Any]:
         mr = session.read(order)
     except NotFound:
         raise refuse(
-            rule, "MedicationAdministration", "request", "an active MedicationRequest (an order)", order
+            rule,
+            "MedicationAdministration",
+            "request",
+            "an active MedicationRequest (an order)",
+            order,
         ) from None
     if mr.get("resourceType") != "MedicationRequest" or mr.get("status") != "active":
         raise refuse(
@@ -282,7 +288,7 @@ def _weight_today(session: Session, patient: str) -> float | None:
     for o in found:
         if o.get("status") in ("final", "amended", "corrected"):
             q = o.get("valueQuantity") or {}
-            factor = {"kg": 1.0, "[lb_av]": 0.45359237, "g": 0.001}.get(q.get("code"), None)
+            factor = {"kg": 1.0, "[lb_av]": 0.45359237, "g": 0.001}.get(q.get("code"))
             if factor is not None and q.get("value") is not None:
                 return float(q["value"]) * factor
     return None
@@ -384,9 +390,7 @@ def administer(
     moment = now(session)
     window = (mr.get("dispenseRequest") or {}).get("validityPeriod") or {}
     start = parse_instant(window.get("start") or mr.get("authoredOn") or "1900-01-01")
-    end = (
-        parse_instant(window["end"]) if window.get("end") else start + timedelta(hours=24)
-    )
+    end = parse_instant(window["end"]) if window.get("end") else start + timedelta(hours=24)
     if not start <= moment <= end:
         raise refuse(
             RULES["medadmin.right-time"],

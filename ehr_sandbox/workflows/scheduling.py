@@ -59,18 +59,52 @@ _SRC = table("templates")["source"]
 RULES: dict[str, Rule] = {
     r.id: r
     for r in (
-        Rule("scheduling.blocked-time", "no appointment goes into blocked time (lunch, meetings)", _SRC),
-        Rule("scheduling.slot-taken", "a slot holds one appointment unless double booking is allowed", _SRC),
+        Rule(
+            "scheduling.blocked-time",
+            "no appointment goes into blocked time (lunch, meetings)",
+            _SRC,
+        ),
+        Rule(
+            "scheduling.slot-taken",
+            "a slot holds one appointment unless double booking is allowed",
+            _SRC,
+        ),
         Rule("scheduling.cluster", "a clustered slot is reserved for its appointment type", _SRC),
         Rule("scheduling.open-access", "open-access slots are booked only on the day itself", _SRC),
-        Rule("scheduling.past", "an appointment cannot be booked into a slot that has already started", _SRC),
-        Rule("scheduling.patient-conflict", "a patient cannot have two appointments at the same time", _SRC),
-        Rule("scheduling.double-booking", "double booking only for brief visit types, one extra patient, with a reason", _SRC),
-        Rule("scheduling.prep", "a service that needs preparation is booked with its instructions and in its time window", table("prep")["source"]),
-        Rule("scheduling.no-show", "a no-show is recorded only after the start time, for a patient who did not arrive", _SRC),
-        Rule("scheduling.check-in", "check in on the appointment's day, a booked appointment only", _SRC),
+        Rule(
+            "scheduling.past",
+            "an appointment cannot be booked into a slot that has already started",
+            _SRC,
+        ),
+        Rule(
+            "scheduling.patient-conflict",
+            "a patient cannot have two appointments at the same time",
+            _SRC,
+        ),
+        Rule(
+            "scheduling.double-booking",
+            "double booking only for brief visit types, one extra patient, with a reason",
+            _SRC,
+        ),
+        Rule(
+            "scheduling.prep",
+            "a service that needs preparation is booked with its instructions and in its time window",
+            table("prep")["source"],
+        ),
+        Rule(
+            "scheduling.no-show",
+            "a no-show is recorded only after the start time, for a patient who did not arrive",
+            _SRC,
+        ),
+        Rule(
+            "scheduling.check-in",
+            "check in on the appointment's day, a booked appointment only",
+            _SRC,
+        ),
         Rule("scheduling.check-out", "check out only a patient who was checked in", _SRC),
-        Rule("scheduling.reason", "cancelling, rescheduling and double booking need a reason", _SRC),
+        Rule(
+            "scheduling.reason", "cancelling, rescheduling and double booking need a reason", _SRC
+        ),
     )
 }
 
@@ -147,9 +181,7 @@ def build_day(
     d = date.fromisoformat(day) if isinstance(day, str) else day
     session.read(practitioner)
     weekday = d.strftime("%a").lower()
-    blocks = [
-        b for b in table("templates")["block"] if b.get("weekday") in (None, weekday)
-    ]
+    blocks = [b for b in table("templates")["block"] if b.get("weekday") in (None, weekday)]
     open_access = table("templates")["open_access"]
     starts: list[tuple[datetime, datetime, str]] = []  # (start, end, kind)
     step = timedelta(minutes=int(tpl["slot_minutes"]))
@@ -185,9 +217,7 @@ def build_day(
             "start": _text(s),
             "end": _text(e),
         }
-        block = next(
-            (b for b in blocks if _local(d, b["start"]) <= s < _local(d, b["end"])), None
-        )
+        block = next((b for b in blocks if _local(d, b["start"]) <= s < _local(d, b["end"])), None)
         if block is not None:
             slot["status"] = "busy-unavailable"
             slot["comment"] = block["label"]
@@ -263,38 +293,56 @@ def _check_bookable(
     status = slot.get("status")
     if status == "busy-unavailable":
         raise RuleRefused(
-            RULES["scheduling.blocked-time"], resource=label, path="status",
-            expected="a free slot", found=status,
+            RULES["scheduling.blocked-time"],
+            resource=label,
+            path="status",
+            expected="a free slot",
+            found=status,
         )
     if status != "free" and not allow_taken:
         raise RuleRefused(
-            RULES["scheduling.slot-taken"], resource=label, path="status",
-            expected="a free slot (or double_book() where the template allows it)", found=status,
+            RULES["scheduling.slot-taken"],
+            resource=label,
+            path="status",
+            expected="a free slot (or double_book() where the template allows it)",
+            found=status,
         )
     start = _parse(slot["start"])
     if start <= now(session):
         raise RuleRefused(
-            RULES["scheduling.past"], resource=label, path="start",
-            expected="a slot that has not started yet", found=slot["start"],
+            RULES["scheduling.past"],
+            resource=label,
+            path="start",
+            expected="a slot that has not started yet",
+            found=slot["start"],
         )
     cat = _slot_category(slot)
     if cat == "cluster":
         wanted = next(iter(c["code"] for c in slot["appointmentType"]["coding"]))
         if wanted != appointment_type:
             raise RuleRefused(
-                RULES["scheduling.cluster"], resource=label, path="appointmentType",
-                expected=f"appointment type {wanted} ({slot.get('comment')})", found=appointment_type,
+                RULES["scheduling.cluster"],
+                resource=label,
+                path="appointmentType",
+                expected=f"appointment type {wanted} ({slot.get('comment')})",
+                found=appointment_type,
             )
     if cat == "open-access" and start.astimezone(now(session).tzinfo).date() != now(session).date():
         raise RuleRefused(
-            RULES["scheduling.open-access"], resource=label, path="start",
-            expected=f"booking on {start.date().isoformat()} itself", found=now(session).date().isoformat(),
+            RULES["scheduling.open-access"],
+            resource=label,
+            path="start",
+            expected=f"booking on {start.date().isoformat()} itself",
+            found=now(session).date().isoformat(),
         )
     clash = _patient_busy(session, patient, start, _parse(slot["end"]), ignore)
     if clash:
         raise RuleRefused(
-            RULES["scheduling.patient-conflict"], resource=patient, path="Appointment.start",
-            expected="no other appointment at that time", found=clash,
+            RULES["scheduling.patient-conflict"],
+            resource=patient,
+            path="Appointment.start",
+            expected="no other appointment at that time",
+            found=clash,
         )
 
 
@@ -322,7 +370,11 @@ def _appointment(
         "participant": [
             {"actor": {"reference": patient}, "required": "required", "status": "accepted"},
             {"actor": {"reference": practitioner}, "required": "required", "status": "accepted"},
-            {"actor": {"reference": "Location/loc-main"}, "required": "information-only", "status": "accepted"},
+            {
+                "actor": {"reference": "Location/loc-main"},
+                "required": "information-only",
+                "status": "accepted",
+            },
         ],
     }
 
@@ -397,7 +449,11 @@ def book(
     session.read(patient)
     _check_bookable(session, patient, s, appointment_type)
     appt = _appointment(
-        patient, s, _practitioner_of(session, s), appointment_type, reason,
+        patient,
+        s,
+        _practitioner_of(session, s),
+        appointment_type,
+        reason,
         created=now(session).isoformat(),
     )
     _apply_prep(s, appt, service, patient_instruction)
@@ -417,22 +473,33 @@ def _apply_prep(
         return
     if not instruction or len(instruction.strip()) < 10:
         raise RuleRefused(
-            RULES["scheduling.prep"], resource="Appointment", path="patientInstruction",
-            expected=f"the preparation for {prep['display']}: {prep['instructions']}", found=instruction,
+            RULES["scheduling.prep"],
+            resource="Appointment",
+            path="patientInstruction",
+            expected=f"the preparation for {prep['display']}: {prep['instructions']}",
+            found=instruction,
         )
     if "fasting" in prep.get("requires", []) and "fast" not in instruction.lower():
         raise RuleRefused(
-            RULES["scheduling.prep"], resource="Appointment", path="patientInstruction",
-            expected="the fasting instruction", found=instruction,
+            RULES["scheduling.prep"],
+            resource="Appointment",
+            path="patientInstruction",
+            expected="the fasting instruction",
+            found=instruction,
         )
     start = _parse(slot["start"])
     local = start.strftime("%H:%M")
     if prep.get("earliest") and not (prep["earliest"] <= local <= prep["latest"]):
         raise RuleRefused(
-            RULES["scheduling.prep"], resource="Appointment", path="start",
-            expected=f"between {prep['earliest']} and {prep['latest']} (fasting)", found=local,
+            RULES["scheduling.prep"],
+            resource="Appointment",
+            path="start",
+            expected=f"between {prep['earliest']} and {prep['latest']} (fasting)",
+            found=local,
         )
-    appt["serviceType"] = [{"coding": [{"system": SERVICE_SYSTEM, "code": service, "display": prep["display"]}]}]
+    appt["serviceType"] = [
+        {"coding": [{"system": SERVICE_SYSTEM, "code": service, "display": prep["display"]}]}
+    ]
     appt["patientInstruction"] = instruction.strip()
     needs = [r for r in prep.get("requires", []) if ":" in r]
     if needs:
@@ -467,27 +534,40 @@ def double_book(
     rules = table("templates")["double_booking"]
     if not reason or not str(reason).strip():
         raise RuleRefused(
-            RULES["scheduling.reason"], resource="Appointment", path="comment",
+            RULES["scheduling.reason"],
+            resource="Appointment",
+            path="comment",
             expected="why the patient is double-booked",
         )
     if appointment_type not in rules["allowed_types"]:
         raise RuleRefused(
-            RULES["scheduling.double-booking"], resource="Appointment", path="appointmentType",
-            expected="one of " + ", ".join(rules["allowed_types"]), found=appointment_type,
+            RULES["scheduling.double-booking"],
+            resource="Appointment",
+            path="appointmentType",
+            expected="one of " + ", ".join(rules["allowed_types"]),
+            found=appointment_type,
         )
     s = _read_slot(session, slot)
     holders = [
-        a for a in session.search("Appointment", slot=slot).fetch()
+        a
+        for a in session.search("Appointment", slot=slot).fetch()
         if a.get("status") in ("booked", "arrived")
     ]
     if len(holders) > rules["max_extra"]:
         raise RuleRefused(
-            RULES["scheduling.double-booking"], resource=slot, path="Appointment.count",
-            expected=f"at most {rules['max_extra']} extra patient", found=len(holders),
+            RULES["scheduling.double-booking"],
+            resource=slot,
+            path="Appointment.count",
+            expected=f"at most {rules['max_extra']} extra patient",
+            found=len(holders),
         )
     _check_bookable(session, patient, s, appointment_type, allow_taken=True)
     appt = _appointment(
-        patient, s, _practitioner_of(session, s), appointment_type, reason,
+        patient,
+        s,
+        _practitioner_of(session, s),
+        appointment_type,
+        reason,
         created=now(session).isoformat(),
     )
     appt["comment"] = f"Double-booked: {reason}"
@@ -513,7 +593,8 @@ def _free_slot_updates(session: Session, appt: dict[str, Any]) -> list[dict[str,
         except NotFound:
             continue
         others = [
-            a for a in session.search("Appointment", slot=s["reference"]).fetch()
+            a
+            for a in session.search("Appointment", slot=s["reference"]).fetch()
             if a["id"] != appt["id"] and a.get("status") in ("booked", "arrived")
         ]
         if slot.get("status") == "busy" and not others:
@@ -521,9 +602,7 @@ def _free_slot_updates(session: Session, appt: dict[str, Any]) -> list[dict[str,
     return out
 
 
-def cancel(
-    session: Session, appointment: str, *, reason: str, by: str = "pat"
-) -> dict[str, Any]:
+def cancel(session: Session, appointment: str, *, reason: str, by: str = "pat") -> dict[str, Any]:
     """Cancel an appointment with a reason; its slot is freed in the same transaction.
 
     ``by`` is an appointment-cancellation-reason code (``pat`` patient, ``prov`` provider,
@@ -542,12 +621,16 @@ def cancel(
     """
     if not reason or not str(reason).strip():
         raise RuleRefused(
-            RULES["scheduling.reason"], resource=appointment, path="cancelationReason",
+            RULES["scheduling.reason"],
+            resource=appointment,
+            path="cancelationReason",
             expected="why the appointment is cancelled",
         )
     appt = _read_appt(session, appointment)
     if appt.get("status") not in ("booked", "pending", "proposed", "waitlist"):
-        raise ValidationError(appointment, "status", "a booked appointment", found=appt.get("status"))
+        raise ValidationError(
+            appointment, "status", "a booked appointment", found=appt.get("status")
+        )
     new = {
         **appt,
         "status": "cancelled",
@@ -556,13 +639,13 @@ def cancel(
             "text": str(reason).strip(),
         },
     }
-    out = write_all(session, [new, *_free_slot_updates(session, appt)], operation="scheduling.cancel")
+    out = write_all(
+        session, [new, *_free_slot_updates(session, appt)], operation="scheduling.cancel"
+    )
     return out[0]
 
 
-def reschedule(
-    session: Session, appointment: str, new_slot: str, *, reason: str
-) -> dict[str, Any]:
+def reschedule(session: Session, appointment: str, new_slot: str, *, reason: str) -> dict[str, Any]:
     """Move an appointment to another slot: the old one is cancelled (its slot freed), the new
     one is booked and points back at the old (``supportingInformation``), all at once.
 
@@ -581,33 +664,44 @@ def reschedule(
     """
     if not reason or not str(reason).strip():
         raise RuleRefused(
-            RULES["scheduling.reason"], resource=appointment, path="reason",
+            RULES["scheduling.reason"],
+            resource=appointment,
+            path="reason",
             expected="why the appointment is moved",
         )
     appt = _read_appt(session, appointment)
     if appt.get("status") not in ("booked", "noshow", "pending"):
-        raise ValidationError(appointment, "status", "a booked appointment or a no-show", found=appt.get("status"))
+        raise ValidationError(
+            appointment, "status", "a booked appointment or a no-show", found=appt.get("status")
+        )
     patient = next(
-        p["actor"]["reference"] for p in appt["participant"]
+        p["actor"]["reference"]
+        for p in appt["participant"]
         if p.get("actor", {}).get("reference", "").startswith("Patient/")
     )
     s = _read_slot(session, new_slot)
     type_code = (appt.get("appointmentType", {}).get("coding") or [{"code": "ROUTINE"}])[0]["code"]
     writes: list[dict[str, Any]] = []
     if appt["status"] != "noshow":
-        writes.append({
-            **appt,
-            "status": "cancelled",
-            "cancelationReason": {
-                "coding": [{"system": CANCEL_REASON, "code": "pat"}],
-                "text": f"Rescheduled: {reason}",
-            },
-        })
+        writes.append(
+            {
+                **appt,
+                "status": "cancelled",
+                "cancelationReason": {
+                    "coding": [{"system": CANCEL_REASON, "code": "pat"}],
+                    "text": f"Rescheduled: {reason}",
+                },
+            }
+        )
         writes.extend(_free_slot_updates(session, appt))
     _check_bookable(session, patient, s, type_code, ignore=appointment)
     reason_text = (appt.get("reasonCode") or [{"text": "follow-up"}])[0].get("text", "follow-up")
     new = _appointment(
-        patient, s, _practitioner_of(session, s), type_code, reason_text,
+        patient,
+        s,
+        _practitioner_of(session, s),
+        type_code,
+        reason_text,
         created=now(session).isoformat(),
     )
     new["supportingInformation"] = [{"reference": appointment}]
@@ -638,13 +732,19 @@ def no_show(session: Session, appointment: str, *, note: str = "") -> dict[str, 
     appt = _read_appt(session, appointment)
     if _parse(appt["start"]) > now(session):
         raise RuleRefused(
-            RULES["scheduling.no-show"], resource=appointment, path="start",
-            expected=f"a start time already past (now {now(session).isoformat()})", found=appt["start"],
+            RULES["scheduling.no-show"],
+            resource=appointment,
+            path="start",
+            expected=f"a start time already past (now {now(session).isoformat()})",
+            found=appt["start"],
         )
     if appt.get("status") != "booked":
         raise RuleRefused(
-            RULES["scheduling.no-show"], resource=appointment, path="status",
-            expected="a booked appointment the patient did not arrive for", found=appt.get("status"),
+            RULES["scheduling.no-show"],
+            resource=appointment,
+            path="status",
+            expected="a booked appointment the patient did not arrive for",
+            found=appt.get("status"),
         )
     new = {**appt, "status": "noshow"}
     if note:
@@ -673,13 +773,19 @@ def check_in(session: Session, appointment: str) -> dict[str, Any]:
     today_local = now(session).astimezone(start.tzinfo).date()
     if today_local != day:
         raise RuleRefused(
-            RULES["scheduling.check-in"], resource=appointment, path="start",
-            expected=f"the appointment's day ({day.isoformat()})", found=today_local.isoformat(),
+            RULES["scheduling.check-in"],
+            resource=appointment,
+            path="start",
+            expected=f"the appointment's day ({day.isoformat()})",
+            found=today_local.isoformat(),
         )
     if appt.get("status") != "booked":
         raise RuleRefused(
-            RULES["scheduling.check-in"], resource=appointment, path="status",
-            expected="a booked appointment", found=appt.get("status"),
+            RULES["scheduling.check-in"],
+            resource=appointment,
+            path="status",
+            expected="a booked appointment",
+            found=appt.get("status"),
         )
     return write(session, {**appt, "status": "arrived"}, operation="scheduling.check-in")
 
@@ -695,8 +801,11 @@ def check_out(session: Session, appointment: str) -> dict[str, Any]:
     appt = _read_appt(session, appointment)
     if appt.get("status") not in ("arrived", "checked-in"):
         raise RuleRefused(
-            RULES["scheduling.check-out"], resource=appointment, path="status",
-            expected="arrived (checked in)", found=appt.get("status"),
+            RULES["scheduling.check-out"],
+            resource=appointment,
+            path="status",
+            expected="arrived (checked in)",
+            found=appt.get("status"),
         )
     return write(session, {**appt, "status": "fulfilled"}, operation="scheduling.check-out")
 
@@ -726,7 +835,9 @@ def add_to_waitlist(
     session.read(patient)
     session.read(practitioner)
     if date.fromisoformat(latest) < date.fromisoformat(earliest):
-        raise ValidationError("Appointment", "requestedPeriod", "end on or after start", found=latest)
+        raise ValidationError(
+            "Appointment", "requestedPeriod", "end on or after start", found=latest
+        )
     appt = {
         "resourceType": "Appointment",
         "status": "waitlist",
@@ -757,19 +868,31 @@ def fill_from_waitlist(session: Session, waitlisted: str, slot: str) -> dict[str
     period = (appt.get("requestedPeriod") or [{}])[0]
     day = _parse(s["start"]).date().isoformat()
     if not (period.get("start", day) <= day <= period.get("end", day)):
-        raise ValidationError(slot, "start", f"a slot between {period.get('start')} and {period.get('end')}", found=day)
+        raise ValidationError(
+            slot,
+            "start",
+            f"a slot between {period.get('start')} and {period.get('end')}",
+            found=day,
+        )
     patient = next(
-        p["actor"]["reference"] for p in appt["participant"]
+        p["actor"]["reference"]
+        for p in appt["participant"]
         if p["actor"]["reference"].startswith("Patient/")
     )
     type_code = appt["appointmentType"]["coding"][0]["code"]
     _check_bookable(session, patient, s, type_code)
     booked = _appointment(
-        patient, s, _practitioner_of(session, s), type_code, appt["reasonCode"][0]["text"],
+        patient,
+        s,
+        _practitioner_of(session, s),
+        type_code,
+        appt["reasonCode"][0]["text"],
         created=now(session).isoformat(),
     )
     booked = {**booked, "id": appt["id"], "meta": {"versionId": appt["meta"]["versionId"]}}
-    return write_all(session, [booked, {**s, "status": "busy"}], operation="scheduling.fill-waitlist")[0]
+    return write_all(
+        session, [booked, {**s, "status": "busy"}], operation="scheduling.fill-waitlist"
+    )[0]
 
 
 def recall(
@@ -789,14 +912,18 @@ def recall(
     """
     d = date.fromisoformat(due)
     if d <= now(session).date():
-        raise ValidationError("Appointment", "requestedPeriod.start", "a due date in the future", found=due)
+        raise ValidationError(
+            "Appointment", "requestedPeriod.start", "a due date in the future", found=due
+        )
     if not reason or not str(reason).strip():
         raise ValidationError("Appointment", "reasonCode", "why the patient is recalled")
     session.read(patient)
     appt = {
         "resourceType": "Appointment",
         "status": "proposed",
-        "serviceCategory": [{"coding": [{"system": SLOT_CATEGORY, "code": "recall", "display": "Recall"}]}],
+        "serviceCategory": [
+            {"coding": [{"system": SLOT_CATEGORY, "code": "recall", "display": "Recall"}]}
+        ],
         "appointmentType": _appt_type("FOLLOWUP"),
         "reasonCode": [{"text": reason}],
         "requestedPeriod": [{"start": d.isoformat(), "end": (d + timedelta(days=30)).isoformat()}],
@@ -829,6 +956,3 @@ def appointment_patient(appointment: dict[str, Any]) -> str:
         if r.startswith("Patient/"):
             return r
     raise ValidationError("Appointment", "participant", "a Patient participant")
-
-
-
