@@ -10,7 +10,7 @@ expired or today's latest QC for the kit failed or was not run; the result is an
 and escalated to the provider at once (an urgent ``Communication``), and a positive qualitative
 result is routed to the provider as a ``Task``.
 
->>> test_def("glucose")["loinc"], test_def("glucose")["critical_high"]
+>>> poc_test("glucose")["loinc"], poc_test("glucose")["critical_high"]
 ('41653-7', 400)
 """
 
@@ -54,7 +54,7 @@ __all__ = [
     "register_kit",
     "run_qc",
     "run_test",
-    "test_def",
+    "poc_test",
 ]
 
 INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -72,13 +72,13 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def test_def(test_id: str) -> dict[str, Any]:
+def poc_test(test_id: str) -> dict[str, Any]:
     """The POC test ``test_id`` (``glucose``, ``a1c``, ``inr``, ``hemoglobin``, ``rapid-strep``,
     ``urine-hcg``, ``urine-dipstick``) from ``data/poc_tests.toml``.
 
     Examples
     --------
-    >>> test_def("rapid-strep")["kind"]
+    >>> poc_test("rapid-strep")["kind"]
     'qualitative'
     """
     for t in table("poc_tests")["test"]:
@@ -94,7 +94,7 @@ def test_def(test_id: str) -> dict[str, Any]:
 
 
 def _test_of_kit(kit: dict[str, Any]) -> dict[str, Any]:
-    return test_def(((kit.get("type") or {}).get("coding") or [{}])[0].get("code", ""))
+    return poc_test(((kit.get("type") or {}).get("coding") or [{}])[0].get("code", ""))
 
 
 def register_kit(
@@ -108,7 +108,7 @@ def register_kit(
     >>> k["lotNumber"], k["expirationDate"], k["type"]["coding"][0]["code"]
     ('G2026A', '2027-03-31', 'glucose')
     """
-    t = test_def(test_id)
+    t = poc_test(test_id)
     if not lot or not expiry:
         raise refuse(RULES["poc.kit"], "Device", "lotNumber", "the lot and expiry", lot)
     device = {
