@@ -28,6 +28,7 @@ WORDS = (
 )  # fmt: skip
 _ISSUED = "privacy/encryption/issued|"
 CLINIC_FILE = "clinic.db"
+_MADE: dict[tuple[int, str], bytes] = {}
 
 
 def _passphrase(rng: Any) -> str:
@@ -74,9 +75,13 @@ def clinic_database(att: Any) -> Path:
     if not att.sandbox.state.get(_ISSUED + att.student) or not path.is_file():
         shutil.rmtree(f["workspace"], ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        Sandbox.generate(
-            patients=2, seed=f["clinic_seed"], years=1, path=path, passphrase=f["old_passphrase"]
-        ).close()
+        key = (f["clinic_seed"], f["old_passphrase"])
+        if key not in _MADE:  # generating is slow; the same variant's clinic is the same bytes
+            Sandbox.generate(
+                patients=2, seed=f["clinic_seed"], years=1, path=path, passphrase=f["old_passphrase"]
+            ).close()
+            _MADE[key] = path.read_bytes()
+        path.write_bytes(_MADE[key])
         att.sandbox.state[_ISSUED + att.student] = True
     return path
 
@@ -100,21 +105,28 @@ def _needles(clinic: Any) -> list[bytes]:
 
 
 def _clinic_state(ctx: GradingContext) -> tuple[str, list[bytes]]:
-    """('new'|'old'|'none', identifiers to grep for), opening the file read-mostly."""
+    """('new'|'old'|'none', identifiers to grep for); opened once per grading."""
+    if "clinic" not in ctx.extra:
+        ctx.extra["clinic"] = _inspect_clinic(ctx)
+    which, needles, _, _ = ctx.extra["clinic"]
+    return which, needles
+
+
+def _inspect_clinic(ctx: GradingContext) -> tuple[str, list[bytes], bool, int]:
     f = ctx.facts
     path = Path(f["clinic"])
     if not path.is_file() or not ctx.sandbox.state.get(_ISSUED + ctx.student):
-        return "none", []
+        return "none", [], False, 0
     for which in ("new", "old"):
         try:
             clinic = _open_clinic(path, f[f"{which}_passphrase"])
         except (CryptoError, SandboxError):
             continue
         try:
-            return which, _needles(clinic)
+            return which, _needles(clinic), clinic.audit.verify().ok, clinic.store.count("Patient")
         finally:
             clinic.close()
-    return "none", []
+    return "none", [], False, 0
 
 
 def _enc_rotated(ctx: GradingContext) -> Check:
@@ -135,14 +147,9 @@ def _enc_rotated(ctx: GradingContext) -> Check:
             expected,
             "sandbox.rotate_key(passphrase=...)",
         )
-    clinic = _open_clinic(Path(f["clinic"]), f["new_passphrase"])
-    try:
-        verdict = clinic.audit.verify()
-        count = clinic.store.count("Patient")
-    finally:
-        clinic.close()
-    if not verdict.ok or count == 0:
-        return Check(False, f"after rotation: audit ok={verdict.ok}, {count} patients", expected)
+    _, _, ok, count = ctx.extra["clinic"]
+    if not ok or count == 0:
+        return Check(False, f"after rotation: audit ok={ok}, {count} patients", expected)
     return Check(True, f"rotated; {count} patients readable with the new key", expected)
 
 
@@ -155,10 +162,12 @@ def _grep(path: Path, needles: list[bytes]) -> list[str]:
     ['Pineda']
     """
     data = path.read_bytes()
+    folded = data.lower()
     return [
         n.decode()
         for n in needles
-        if re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
+        if n.lower() in folded  # cheap test first: most files hold none of them
+        and re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
     ]
 
 
@@ -173,19 +182,28 @@ def _enc_db_sealed(ctx: GradingContext) -> Check:
     return Check(True, f"none of {len(needles)} identifiers in plaintext", expected)
 
 
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _copies(ctx: GradingContext) -> list[Path]:
+    """Every file in the workspace except the clinic database and SQLite's own side files."""
+    f = ctx.facts
+    clinic = Path(f["clinic"]).resolve()
+    side = {Path(str(clinic) + s) for s in _SQLITE_SIDE_FILES}
+    return [
+        p
+        for p in sorted(Path(f["workspace"]).rglob("*"))
+        if p.is_file() and p.resolve() != clinic and p.resolve() not in side
+    ]
+
+
 def _enc_no_plaintext(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"no readable copy of patient data left in {f['workspace']}"
+    expected = f"no readable copy of patient data (export, dump, backup) left in {f['workspace']}"
     which, needles = _clinic_state(ctx)
     if which == "none" or not needles:
         return Check(False, "the clinic database cannot be opened", expected)
-    clinic = Path(f["clinic"]).resolve()
-    leaks = []
-    for path in sorted(p for p in Path(f["workspace"]).rglob("*") if p.is_file()):
-        if path.resolve() == clinic or path.name.startswith(CLINIC_FILE + "-"):
-            continue  # the database itself (and SQLite's journal beside it) is checked above
-        if _grep(path, needles):
-            leaks.append(str(path.relative_to(f["workspace"])))
+    leaks = [str(p.relative_to(f["workspace"])) for p in _copies(ctx) if _grep(p, needles)]
     if leaks:
         return Check(
             False,
@@ -194,6 +212,36 @@ def _enc_no_plaintext(ctx: GradingContext) -> Check:
             "delete every unencrypted export once you are done with it",
         )
     return Check(True, "no plaintext copies", expected)
+
+
+def _opens_with(path: Path, passphrase: str) -> bool:
+    try:
+        clinic = _open_clinic(path, passphrase)
+    except (CryptoError, SandboxError, OSError, ValueError):
+        return False
+    clinic.close()
+    return True
+
+
+def _enc_no_old_key_copies(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "no copy of the database (backup, snapshot) that still opens with the leaked passphrase"
+    which, _ = _clinic_state(ctx)
+    if which == "none":
+        return Check(False, "the clinic database cannot be opened", expected)
+    stale = [
+        str(p.relative_to(f["workspace"]))
+        for p in _copies(ctx)
+        if p.read_bytes()[:16] == b"SQLite format 3\x00" and _opens_with(p, f["old_passphrase"])
+    ]
+    if stale:
+        return Check(
+            False,
+            f"a backup still opens with the leaked passphrase: {', '.join(stale[:3])}",
+            expected,
+            "rotating the key protects only the file you rotated: re-encrypt or destroy every backup made under the old key",
+        )
+    return Check(True, "no copy under the old passphrase", expected)
 
 
 def _enc_rotate(att: Any) -> Path:
@@ -212,6 +260,36 @@ def _enc_rotate(att: Any) -> Path:
 
 def _enc_solution(att: Any) -> None:
     _enc_rotate(att)
+
+
+def _enc_backup_under_old_key(att: Any) -> None:
+    # A "safety" backup taken before rotating, left in the workspace under the leaked key.
+    path = clinic_database(att)
+    shutil.copyfile(path, path.with_name("clinic-backup.db"))
+    _enc_rotate(att)
+
+
+def _enc_export_named_like_journal(att: Any) -> None:
+    # A plaintext export hidden in a folder named like the database's own side files.
+    f = att.facts
+    path = clinic_database(att)
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.login("instructor.lee").export(str(Path(f["workspace"]) / (CLINIC_FILE + "-export")))
+    finally:
+        clinic.close()
+    _enc_rotate(att)
+
+
+def _enc_wrong_passphrase(att: Any) -> None:
+    # The new passphrase is mistyped: nobody (the practice included) can open the database now.
+    f = att.facts
+    path = clinic_database(att)
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.rotate_key(passphrase=f["new_passphrase"].upper())
+    finally:
+        clinic.close()
 
 
 def _enc_export_left(att: Any) -> None:
@@ -242,8 +320,11 @@ ENCRYPTION = register(
             "(`from ehr_sandbox.exercises.builtin import privacy`); it lives in `{workspace}`.\n"
             "2. Open it (`from ehr_sandbox.sandbox import Sandbox`; `Sandbox.open(path, passphrase=...)`), rotate its key "
             "(`rotate_key(passphrase=...)`) and close it.\n"
-            "3. Verify the old passphrase no longer opens it. Anything you export to check your "
-            "work must not stay behind in `{workspace}`.\n\nThen call `att.check()`."
+            "3. Verify the old passphrase no longer opens it.\n\n"
+            "The rotation covers the database file **and every copy of it**: keep any export or "
+            "backup you make inside `{workspace}`, and when you are done none of them may be "
+            "readable without the new key (no plaintext export, no backup that the leaked "
+            "passphrase still opens).\n\nThen call `att.check()`."
         ),
         criteria=(
             Criterion(
@@ -259,6 +340,12 @@ ENCRYPTION = register(
                 "Encrypted data at rest is unreadable without its key (HIPAA 164.312(a)(2)(iv); breach safe harbor 164.402).",
             ),
             Criterion(
+                "no copy under the old passphrase",
+                2,
+                _enc_no_old_key_copies,
+                "A backup encrypted under a leaked key is as exposed as the original was: key rotation covers every copy (HIPAA 164.308(a)(7)(ii)(A) backups; 164.312(a)(2)(iv)).",
+            ),
+            Criterion(
                 "no plaintext copies left",
                 3,
                 _enc_no_plaintext,
@@ -272,7 +359,26 @@ ENCRYPTION = register(
             Hint("Export only to a folder you delete afterwards (`shutil.rmtree`).", cost=1),
         ),
         solution=Solution(_enc_solution, description="rotate and verify; no exports left"),
+        topics=("privacy-security", "ehr-maintenance"),
         wrong_solutions={
+            "backup-under-old-key": Solution(
+                _enc_backup_under_old_key,
+                fails="no copy under the old passphrase",
+                message="still opens with the leaked passphrase",
+                description="keeps a backup taken before rotating",
+            ),
+            "export-named-like-journal": Solution(
+                _enc_export_named_like_journal,
+                fails="no plaintext copies left",
+                message="plaintext export left behind",
+                description="leaves an NDJSON export in a folder named like SQLite's side files",
+            ),
+            "mistyped-new-passphrase": Solution(
+                _enc_wrong_passphrase,
+                fails="key rotated",
+                message="cannot be opened",
+                description="rotates to a mistyped passphrase",
+            ),
             "plaintext-export": Solution(
                 _enc_export_left,
                 fails="no plaintext copies left",
