@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import SandboxError
-from ehr_sandbox.workflows.base import Rule, write_all
+from ehr_sandbox.workflows.base import Rule
 from ehr_sandbox.workflows.care import (
     coding,
     demo_session,
@@ -33,6 +33,7 @@ from ehr_sandbox.workflows.care import (
     refuse,
     require_identified,
     user_ref,
+    write_entries,
 )
 
 if TYPE_CHECKING:
@@ -293,7 +294,7 @@ def arrange(
             }
         ],
     }
-    saved = write_all(
+    saved = write_entries(
         session,
         [
             {"fullUrl": "urn:uuid:00000000-0000-4000-8000-00000000f001", "resource": enc},

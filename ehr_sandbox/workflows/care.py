@@ -16,13 +16,16 @@ True
 
 from __future__ import annotations
 
+import itertools
+import json
+import uuid
 import weakref
 from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import NotFound
-from ehr_sandbox.workflows.base import Rule, RuleRefused, now, now_text, today
+from ehr_sandbox.workflows.base import Rule, RuleRefused, now, now_text, today, write_all
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -53,6 +56,7 @@ __all__ = [
     "require_identified",
     "routed_task",
     "user_ref",
+    "write_entries",
 ]
 
 LOINC = "http://loinc.org"
@@ -431,3 +435,48 @@ def parse_instant(text: str) -> datetime:
 
 
 __all__ += ["now", "now_text", "parse_instant", "today"]
+
+
+_URN_NS = uuid.UUID("8d6a3c2e-16a1-5c1e-9a7e-6d1c1a16a016")
+_URN_COUNTER = itertools.count()
+
+
+def _fresh_urn(session: Session) -> str:
+    return f"urn:uuid:{uuid.uuid5(_URN_NS, f'{next(_URN_COUNTER)}:{now_text(session)}')}"
+
+
+def write_entries(
+    session: Session, entries: list[dict[str, Any]], *, operation: str
+) -> list[dict[str, Any]]:
+    """:func:`~ehr_sandbox.workflows.base.write_all` with fresh ``urn:uuid`` fullUrls.
+
+    The transaction planner takes a create's id from its ``urn:uuid`` fullUrl (or from its
+    content) and keeps an existing resource with that id unchanged, so fixed placeholder urns
+    or two identical entries would silently not be written. Every placeholder fullUrl (and
+    every reference to it) is replaced by a new urn, and plain resources get one too.
+
+    Examples
+    --------
+    >>> s = demo_session()
+    >>> p = s.search("Patient").first()
+    >>> t = routed_task(s, f"Patient/{p['id']}", "Practitioner/prac-dr.patel", "same text")
+    >>> a = write_entries(s, [t], operation="demo.op")[0]
+    >>> b = write_entries(s, [t], operation="demo.op")[0]
+    >>> a["id"] != b["id"]
+    True
+    """
+    text = json.dumps(entries)
+    for entry in entries:
+        old = entry.get("fullUrl") if "resource" in entry and "resourceType" not in entry else None
+        if old:
+            text = text.replace(
+                json.dumps(old)[1:-1], _fresh_urn(session)[9:].join(["urn:uuid:", ""])
+            )
+    fresh = json.loads(text)
+    out = [
+        e
+        if ("resource" in e and "resourceType" not in e)
+        else {"fullUrl": _fresh_urn(session), "resource": e}
+        for e in fresh
+    ]
+    return write_all(session, out, operation=operation)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     age_years,
@@ -36,6 +36,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     today,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -189,7 +190,7 @@ def record_ecg(
     report = _dr(ref, when, loinc_concept("11524-6"), [_urn(1)], "preliminary", session)
     if order:
         report["basedOn"] = [{"reference": order}]
-    saved = write_all(
+    saved = write_entries(
         session, [{"fullUrl": _urn(1), "resource": obs}, report], operation="diagnostics.ecg"
     )
     return saved[1]
@@ -316,7 +317,7 @@ def record_spirometry(
     if order:
         report["basedOn"] = [{"reference": order}]
     entries.append(report)
-    return write_all(session, entries, operation="diagnostics.spirometry")[-1]
+    return write_entries(session, entries, operation="diagnostics.spirometry")[-1]
 
 
 def snellen_fraction(text: str) -> float:
@@ -405,7 +406,7 @@ def record_vision(
         session,
     )
     entries.append(report)
-    return write_all(session, entries, operation="diagnostics.vision")[-1]
+    return write_entries(session, entries, operation="diagnostics.vision")[-1]
 
 
 def record_audiometry(
@@ -466,4 +467,4 @@ def record_audiometry(
     )
     report["conclusion"] = ("refer: " + "; ".join(refer)) if refer else "pass at 25 dB HL"
     entries.append(report)
-    return write_all(session, entries, operation="diagnostics.audiometry")[-1]
+    return write_entries(session, entries, operation="diagnostics.audiometry")[-1]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     SNOMED,
     category,
@@ -37,6 +37,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     routed_task,
     user_ref,
+    write_entries,
 )
 
 if TYPE_CHECKING:
@@ -520,7 +521,7 @@ def screen(
             priority="urgent" if urgent else "routine",
         )
         entries.append(task)
-    saved = write_all(session, entries, operation=f"history.screen-{instrument}")
+    saved = write_entries(session, entries, operation=f"history.screen-{instrument}")
     return ScreenResult(
         response=saved[0],
         score=saved[1],

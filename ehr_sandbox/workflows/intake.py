@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     SNOMED,
     category,
@@ -33,6 +33,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     routed_task,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -340,7 +341,7 @@ def reconcile_medications(
             for cls, codes in dups.items()
         )
         task = routed_task(session, ref, provider_of(chart, provider), text, priority="urgent")
-    saved = write_all(
+    saved = write_entries(
         session, [*statements, *([task] if task else [])], operation="intake.reconcile"
     )
     return ReconciliationResult(

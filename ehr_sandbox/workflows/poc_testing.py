@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     SNOMED,
@@ -38,6 +38,7 @@ from ehr_sandbox.workflows.care import (
     routed_task,
     today,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -420,5 +421,5 @@ def run_test(
     ]
     if escalation:
         entries.append(escalation)
-    saved = write_all(session, entries, operation="poc.test")
+    saved = write_entries(session, entries, operation="poc.test")
     return PocResult(saved[0], saved[1] if escalation else None, critical)

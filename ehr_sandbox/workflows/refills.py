@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     demo_session,
     display_name,
@@ -36,6 +36,7 @@ from ehr_sandbox.workflows.care import (
     routed_task,
     today,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -246,7 +247,7 @@ def review_request(
     ]
     if reasons:
         task["note"] = [{"text": r} for r in reasons]
-    saved = write_all(
+    saved = write_entries(
         session,
         [{"fullUrl": "urn:uuid:00000000-0000-4000-8000-00000000e001", "resource": request}, task],
         operation="refills.review",

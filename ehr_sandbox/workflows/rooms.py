@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     coding,
@@ -25,6 +25,7 @@ from ehr_sandbox.workflows.care import (
     refuse,
     require_identified,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -240,5 +241,5 @@ def turnover(session: Session, room: str, checklist: dict[str, bool]) -> dict[st
         "output": [{"type": {"text": i["text"]}, "valueBoolean": True} for i in items],
     }
     loc["operationalStatus"] = _status_coding("ready")
-    saved = write_all(session, [task, loc], operation="rooms.turnover")
+    saved = write_entries(session, [task, loc], operation="rooms.turnover")
     return saved[0]

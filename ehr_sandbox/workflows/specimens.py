@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import NotFound
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     LOINC,
     coding,
@@ -32,6 +32,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     routed_task,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -285,7 +286,7 @@ def collect_blood(
                 FASTING, fasting, FASTING_CODES.get(fasting)
             )
         specimens.append(sp)
-    return write_all(session, specimens, operation="specimens.collect")
+    return write_entries(session, specimens, operation="specimens.collect")
 
 
 def send_to_lab(
@@ -370,7 +371,7 @@ def send_to_lab(
             }
         )
         updated.append(sp)
-    saved = write_all(session, [task, *updated], operation="specimens.send")
+    saved = write_entries(session, [task, *updated], operation="specimens.send")
     return saved[0]
 
 
@@ -439,5 +440,5 @@ def check_label(
         focus=f"Specimen/{sp['id']}",
         priority="urgent",
     )
-    saved = write_all(session, [sp, task], operation="specimens.reject")
+    saved = write_entries(session, [sp, task], operation="specimens.reject")
     return saved[0]

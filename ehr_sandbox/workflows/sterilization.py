@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write, write_all
+from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     coding,
@@ -34,6 +34,7 @@ from ehr_sandbox.workflows.care import (
     refuse,
     routed_task,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -258,7 +259,7 @@ def log_cycle(
             }
         ]
         updates.append(dev)
-    return write_all(session, [task, *updates], operation="sterilization.cycle")[0]
+    return write_entries(session, [task, *updates], operation="sterilization.cycle")[0]
 
 
 @dataclass
@@ -367,7 +368,7 @@ def record_bi(session: Session, cycle: str, result: str) -> Recall:
                 priority="urgent",
             )
         )
-    saved = write_all(session, writes, operation="sterilization.recall")
+    saved = write_entries(session, writes, operation="sterilization.recall")
     out.cycle = saved[0]
     out.packs = pack_refs
     out.procedures = procs
@@ -491,4 +492,4 @@ def log_maintenance(
         dev["status"] = "inactive"
         dev["note"] = [{"text": f"OUT OF SERVICE {now_text(session)[:10]}: {note}"}]
         writes.append(dev)
-    return write_all(session, writes, operation="sterilization.maintenance")[0]
+    return write_entries(session, writes, operation="sterilization.maintenance")[0]

@@ -28,7 +28,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.validation.vitals import vital_problems
-from ehr_sandbox.workflows.base import Rule, write_all
+from ehr_sandbox.workflows.base import Rule
 from ehr_sandbox.workflows.care import (
     age_months,
     age_years,
@@ -45,6 +45,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     today,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PLAUSIBLE",
+    "age_months_for",
     "VitalsResult",
     "bmi",
     "bmi_percentile",
@@ -134,6 +136,17 @@ def bmi_percentile(value: float, sex: str, months: float) -> float | None:
     L, M, S = (lo[i] + t * (hi[i] - lo[i]) for i in (1, 2, 3))
     z = math.log(value / M) / S if L == 0 else ((value / M) ** L - 1) / (L * S)
     return round(NormalDist().cdf(z) * 100, 1)
+
+
+def age_months_for(birth_date: str, sandbox: Any) -> int:
+    """Completed months of age today on the sandbox clock (used by tests and graders).
+
+    Examples
+    --------
+    >>> age_months_for("2020-01-01", demo_session().sandbox) >= 60
+    True
+    """
+    return age_months({"birthDate": birth_date}, sandbox.clock.peek().date())
 
 
 def _to_flag_unit(loinc: str, value: float, unit: str, want: str) -> float:
@@ -378,7 +391,7 @@ def record_vitals(
             if "interpretation" in o
         ]
         entries.append(message)
-    saved = write_all(session, entries, operation="vitals.record")
+    saved = write_entries(session, entries, operation="vitals.record")
     return VitalsResult(
         observations=saved[: len(obs)],
         message=saved[len(obs)] if message is not None else None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write_all
+from ehr_sandbox.workflows.base import Rule
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     category,
@@ -32,6 +32,7 @@ from ehr_sandbox.workflows.care import (
     refuse,
     require_identified,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties.common import modifier
@@ -227,7 +228,7 @@ def visit(
             }
         ],
     }
-    return write_all(
+    return write_entries(
         session,
         [
             {"fullUrl": "urn:uuid:00000000-0000-4000-8000-0000000c0001", "resource": part_obs},

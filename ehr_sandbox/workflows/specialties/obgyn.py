@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write_all
+from ehr_sandbox.workflows.base import Rule
 from ehr_sandbox.workflows.care import (
     category,
     coding,
@@ -38,6 +38,7 @@ from ehr_sandbox.workflows.care import (
     routed_task,
     today,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 
@@ -294,4 +295,4 @@ def prenatal_visit(
                 f"Prenatal visit at {weeks}w{days}d: " + "; ".join(alerts),
             )
         )
-    return write_all(session, out, operation="obgyn.prenatal-visit")
+    return write_entries(session, out, operation="obgyn.prenatal-visit")

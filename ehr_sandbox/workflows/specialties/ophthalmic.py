@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write_all
+from ehr_sandbox.workflows.base import Rule
 from ehr_sandbox.workflows.care import (
     category,
     demo_session,
@@ -29,6 +29,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     routed_task,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.diagnostics import snellen_fraction
@@ -154,7 +155,7 @@ def eye_workup(
                 priority="urgent",
             )
         )
-    return write_all(session, out, operation="ophthalmic.workup")
+    return write_entries(session, out, operation="ophthalmic.workup")
 
 
 def glaucoma_follow_up(
@@ -215,4 +216,4 @@ def glaucoma_follow_up(
             }
         ],
     }
-    return [*exam, *write_all(session, [st], operation="ophthalmic.glaucoma-follow-up")]
+    return [*exam, *write_entries(session, [st], operation="ophthalmic.glaucoma-follow-up")]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write_all
+from ehr_sandbox.workflows.base import Rule
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     category,
@@ -33,6 +33,7 @@ from ehr_sandbox.workflows.care import (
     require_identified,
     routed_task,
     user_ref,
+    write_entries,
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties.common import modifier
@@ -227,7 +228,7 @@ def diabetic_foot_exam(
                 priority="routine",
             )
         )
-    return write_all(session, out, operation="podiatric.foot-exam")
+    return write_entries(session, out, operation="podiatric.foot-exam")
 
 
 def routine_foot_care(
@@ -292,4 +293,4 @@ def routine_foot_care(
         "reasonCode": [coding("http://hl7.org/fhir/sid/icd-10-cm", systemic_condition)],
         "note": [{"text": "Class findings: " + ", ".join(findings)}],
     }
-    return write_all(session, [proc], operation="podiatric.routine-care")[0]
+    return write_entries(session, [proc], operation="podiatric.routine-care")[0]

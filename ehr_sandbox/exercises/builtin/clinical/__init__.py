@@ -1,0 +1,1 @@
+"""Clinical MA exercises (issue 16)."""
