@@ -28,13 +28,15 @@ from ehr_sandbox.workflows import (
     history,
     immunizations,
     intake,
-    medication_administration as medadmin,
     poc_testing,
     refills,
     rooms,
     specimens,
     sterilization,
     vitals,
+)
+from ehr_sandbox.workflows import (
+    medication_administration as medadmin,
 )
 from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.care import identify
@@ -747,7 +749,9 @@ def test_diagnostics_rules(clinic):
     assert vals["19926-5"]["valueQuantity"]["value"] == 60 and vals["19926-5"]["interpretation"]
     from ehr_sandbox.workflows.care import age_years
 
-    pred = diagnostics.predicted_fev1("male", age_years({"birthDate": p["dob"]}, clinic.clock.peek().date()), 178)
+    pred = diagnostics.predicted_fev1(
+        "male", age_years({"birthDate": p["dob"]}, clinic.clock.peek().date()), 178
+    )
     assert vals["20152-5"]["valueQuantity"]["value"] == round(100 * 2.4 / pred)
     _refused(
         "diagnostics.vision", diagnostics.record_vision, s, p["ref"], right="20/45", left="20/20"
