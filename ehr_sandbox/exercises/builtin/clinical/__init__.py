@@ -1,1 +1,32 @@
-"""Clinical MA exercises (issue 16)."""
+"""Clinical medical-assistant exercises (issue 16): rooming and intake, medication
+administration, immunizations, specimens and CLIA-waived tests, diagnostics, refills,
+admission, room turnover and sterilization, and the four specialties.
+
+Every exercise works through the clinical workflows (:mod:`ehr_sandbox.workflows`), is graded
+on the versions written since setup, and carries the framework's collateral-damage criterion.
+
+>>> from ehr_sandbox import exercises
+>>> "clinical/rooming-abnormal-bp" in {row["id"] for row in exercises.catalog()}
+True
+"""
+
+from __future__ import annotations
+
+from ehr_sandbox.exercises.builtin.clinical.intake import (
+    MEDICATION_HISTORY,
+    PEDIATRIC_INTAKE,
+    ROOMING_ABNORMAL_BP,
+)
+from ehr_sandbox.exercises.registry import register
+
+CLINICAL = (
+    ROOMING_ABNORMAL_BP,
+    PEDIATRIC_INTAKE,
+    MEDICATION_HISTORY,
+)
+"""The clinical exercises in catalogue order."""
+
+__all__ = ["CLINICAL"]
+
+for _exercise in CLINICAL:
+    register(_exercise)

@@ -237,3 +237,75 @@ def record_weight(sandbox: Any, patient: str, kg: float) -> dict[str, Any]:
             },
         }
     )
+
+
+# ----------------------------------------------------------------------------- grading helpers
+def written(
+    ctx: Any, rtype: str, patient_id: str | None = None, operation: str | None = None
+) -> list[dict[str, Any]]:
+    """Versions of ``rtype`` written since setup (history, oldest first), optionally of one
+    patient and by one workflow operation (``meta.tag`` prefix such as ``"vitals."``).
+
+    Examples
+    --------
+    >>> written(type("Ctx", (), {"versions_since_setup": lambda self: []})(), "Observation")
+    []
+    """
+    from ehr_sandbox.access import patient_of
+    from ehr_sandbox.workflows.base import operation_of
+
+    out = []
+    for v in ctx.versions_since_setup():
+        if v.get("resourceType") != rtype:
+            continue
+        if patient_id is not None and patient_of(v) != patient_id:
+            continue
+        if operation is not None and not (operation_of(v) or "").startswith(operation):
+            continue
+        out.append(v)
+    return out
+
+
+def code_of(resource: dict[str, Any], key: str = "code") -> str | None:
+    """The first coding's code of ``resource[key]``.
+
+    Examples
+    --------
+    >>> code_of({"code": {"coding": [{"code": "8867-4"}]}})
+    '8867-4'
+    """
+    codings = (resource.get(key) or {}).get("coding") or [{}]
+    return codings[0].get("code")
+
+
+def tamper(att: Any, ref: str) -> None:
+    """The answer-key wrong solution: edit a record the expected answer depends on."""
+    s = att.session
+    res = s.read(ref)
+    res.setdefault("note", []).append({"text": "updated to match what I charted"})
+    if res["resourceType"] == "Location":
+        res.pop("note")
+        res["description"] = "exam room (edited)"
+    s.update(res)
+
+
+def ident(att: Any, key: str = "patient") -> str:
+    """Identify the scenario's patient ``key`` with name and DOB in the attempt's session."""
+    from ehr_sandbox.workflows.care import identify
+
+    f = att.facts
+    return identify(att.session, f[f"{key}_ref"], name=f[f"{key}_name"], birth_date=f[f"{key}_dob"])
+
+
+def person_facts(prefix: str, p: dict[str, Any]) -> dict[str, Any]:
+    """Facts for a patient: ``<prefix>_ref``, ``_id``, ``_name``, ``_dob``, ``_mrn``.
+
+    Examples
+    --------
+    >>> sorted(person_facts("p", {"ref": "Patient/1", "id": "1", "name": "A B", "dob": "2000-01-01", "mrn": "M"}))
+    ['p_dob', 'p_id', 'p_mrn', 'p_name', 'p_ref']
+    """
+    return {f"{prefix}_{k}": p[k] for k in ("ref", "id", "name", "dob", "mrn")}
+
+
+__all__ += ["code_of", "ident", "person_facts", "tamper", "written"]
