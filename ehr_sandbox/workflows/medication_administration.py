@@ -68,6 +68,7 @@ __all__ = [
     "identify",
     "mrn_of",
     "order_for",
+    "query_order",
     "record_refusal",
     "record_response",
 ]
@@ -636,3 +637,40 @@ def record_response(session: Session, administration: str, text: str) -> dict[st
     ma = session.read(administration)
     ma.setdefault("note", []).append({"text": f"Response: {text}", "time": now_text(session)})
     return write(session, ma, operation="medadmin.response")
+
+
+def query_order(session: Session, patient: str, order: str, question: str) -> dict[str, Any]:
+    """Hold the dose and ask the prescriber to clarify the order (a Task focused on the order).
+
+    The MA never changes a dose: a dose that fails a check goes back to the prescriber.
+
+    Examples
+    --------
+    >>> query_order(demo_session(), "Patient/x", "MedicationRequest/y", "dose?")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.workflows.base.RuleRefused: Task: description: expected the question for the prescriber ...
+    """
+    from ehr_sandbox.workflows.care import routed_task
+
+    if not question or len(str(question).split()) < 4:
+        raise refuse(
+            RULES["medadmin.weight-dose"],
+            "Task",
+            "description",
+            "the question for the prescriber (what does not fit, and why)",
+            question,
+        )
+    ref = require_identified(session, patient, "Task")
+    mr = order_for(session, order)
+    owner = (mr.get("requester") or {}).get("reference") or "Practitioner/prac-dr.patel"
+    task = routed_task(
+        session,
+        ref,
+        owner,
+        f"Order clarification needed before giving: {question}",
+        focus=f"MedicationRequest/{mr['id']}",
+        priority="urgent",
+        business_status="dose held: order queried",
+    )
+    return write(session, task, operation="medadmin.query-order")

@@ -17,12 +17,18 @@ from ehr_sandbox.exercises.builtin.clinical.intake import (
     PEDIATRIC_INTAKE,
     ROOMING_ABNORMAL_BP,
 )
+from ehr_sandbox.exercises.builtin.clinical.medication import (
+    CATCH_UP_IMMUNIZATIONS,
+    IM_INJECTION_DOSE,
+)
 from ehr_sandbox.exercises.registry import register
 
 CLINICAL = (
     ROOMING_ABNORMAL_BP,
     PEDIATRIC_INTAKE,
     MEDICATION_HISTORY,
+    IM_INJECTION_DOSE,
+    CATCH_UP_IMMUNIZATIONS,
 )
 """The clinical exercises in catalogue order."""
 

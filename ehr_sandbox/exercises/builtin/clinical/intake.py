@@ -280,7 +280,7 @@ ROOMING_ABNORMAL_BP = Exercise(
             "provider told of the abnormal BP",
             2,
             _rooming_routed,
-            "An abnormal vital sign must reach the provider (MAERB I.P.1, V.P.1; 2017 ACC/AHA BP guideline).",
+            "An abnormal vital sign must reach the provider (MAERB I.P.1, V.P.11; 2017 ACC/AHA BP guideline).",
         ),
         Criterion(
             "chief complaint",
