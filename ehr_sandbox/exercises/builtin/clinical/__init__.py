@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.builtin.clinical.intake import (
     PEDIATRIC_INTAKE,
     ROOMING_ABNORMAL_BP,
 )
+from ehr_sandbox.exercises.builtin.clinical.labs import BLOOD_DRAW, POC_GLUCOSE_QC, RAPID_STREP
 from ehr_sandbox.exercises.builtin.clinical.medication import (
     CATCH_UP_IMMUNIZATIONS,
     IM_INJECTION_DOSE,
@@ -29,6 +30,9 @@ CLINICAL = (
     MEDICATION_HISTORY,
     IM_INJECTION_DOSE,
     CATCH_UP_IMMUNIZATIONS,
+    BLOOD_DRAW,
+    POC_GLUCOSE_QC,
+    RAPID_STREP,
 )
 """The clinical exercises in catalogue order."""
 
