@@ -22,6 +22,11 @@ from ehr_sandbox.exercises.builtin.clinical.medication import (
     CATCH_UP_IMMUNIZATIONS,
     IM_INJECTION_DOSE,
 )
+from ehr_sandbox.exercises.builtin.clinical.orders import (
+    DIRECT_ADMISSION,
+    ECG_SPIROMETRY,
+    REFILL_QUEUE,
+)
 from ehr_sandbox.exercises.registry import register
 
 CLINICAL = (
@@ -33,6 +38,9 @@ CLINICAL = (
     BLOOD_DRAW,
     POC_GLUCOSE_QC,
     RAPID_STREP,
+    ECG_SPIROMETRY,
+    REFILL_QUEUE,
+    DIRECT_ADMISSION,
 )
 """The clinical exercises in catalogue order."""
 
