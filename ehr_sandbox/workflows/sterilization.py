@@ -49,6 +49,7 @@ __all__ = [
     "demo_session",
     "log_cycle",
     "log_maintenance",
+    "output_value",
     "record_bi",
     "register_autoclave",
     "register_pack",
@@ -126,7 +127,14 @@ def _cycles(session: Session, autoclave: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda t: t.get("authoredOn", ""))
 
 
-def _out(task: dict[str, Any], name: str) -> Any:
+def output_value(task: dict[str, Any], name: str) -> Any:
+    """The value of the Task output named ``name`` (the cycle log's fields).
+
+    Examples
+    --------
+    >>> output_value({"output": [{"type": {"text": "load"}, "valueString": "L1"}]}, "load")
+    'L1'
+    """
     for o in task.get("output", []):
         if (o.get("type") or {}).get("text") == name:
             for k, v in o.items():
@@ -209,7 +217,7 @@ def log_cycle(
             raise refuse(rule, "Task (sterilization cycle)", name, "a measured value", v)
     since = (now(session) - timedelta(days=spec["bi_interval_days"])).isoformat()
     recent_bi = any(
-        _out(t, "biological indicator") in ("pending", "pass", "fail")
+        output_value(t, "biological indicator") in ("pending", "pass", "fail")
         and t.get("authoredOn", "") >= since[:19]
         for t in _cycles(session, autoclave)
     )
@@ -292,13 +300,13 @@ def record_bi(session: Session, cycle: str, result: str) -> Recall:
             RULES["sterilization.bi-result"], cycle, "biological indicator", "pass or fail", result
         )
     task = session.read(cycle)
-    if _out(task, "biological indicator") != "pending":
+    if output_value(task, "biological indicator") != "pending":
         raise refuse(
             RULES["sterilization.bi-result"],
             cycle,
             "biological indicator",
             "a cycle whose spore test is pending",
-            _out(task, "biological indicator"),
+            output_value(task, "biological indicator"),
         )
     for o in task["output"]:
         if (o.get("type") or {}).get("text") == "biological indicator":
@@ -318,7 +326,7 @@ def record_bi(session: Session, cycle: str, result: str) -> Recall:
     writes: list[dict[str, Any]] = [task]
     pack_refs: list[str] = []
     for t in loads:
-        load = _out(t, "load")
+        load = output_value(t, "load")
         for i in t.get("input", []):
             ref = (i.get("valueReference") or {}).get("reference")
             if not ref or ref in pack_refs:
@@ -329,7 +337,7 @@ def record_bi(session: Session, cycle: str, result: str) -> Recall:
             dev["status"] = "inactive"
             dev["note"] = [
                 {
-                    "text": f"RECALLED: biological indicator failed for load {_out(task, 'load')} on {now_text(session)[:10]}; reprocess before use"
+                    "text": f"RECALLED: biological indicator failed for load {output_value(task, 'load')} on {now_text(session)[:10]}; reprocess before use"
                 }
             ]
             writes.append(dev)
@@ -363,7 +371,7 @@ def record_bi(session: Session, cycle: str, result: str) -> Recall:
                 session,
                 patient,
                 provider_of(chart),
-                f"Instrument pack recall: {pref} used a pack from load {_out(task, 'load')} whose biological indicator failed",
+                f"Instrument pack recall: {pref} used a pack from load {output_value(task, 'load')} whose biological indicator failed",
                 focus=pref,
                 priority="urgent",
             )

@@ -27,6 +27,7 @@ from ehr_sandbox.exercises.builtin.clinical.orders import (
     ECG_SPIROMETRY,
     REFILL_QUEUE,
 )
+from ehr_sandbox.exercises.builtin.clinical.rooms import FAILED_BI_RECALL, ROOM_TURNOVER
 from ehr_sandbox.exercises.registry import register
 
 CLINICAL = (
@@ -41,6 +42,8 @@ CLINICAL = (
     ECG_SPIROMETRY,
     REFILL_QUEUE,
     DIRECT_ADMISSION,
+    ROOM_TURNOVER,
+    FAILED_BI_RECALL,
 )
 """The clinical exercises in catalogue order."""
 

@@ -60,7 +60,14 @@ EMERGENCIES = (
 )
 EMERGENCY_WORDS = {
     EMERGENCIES[0]: ["unresponsive", "collapsed", "unconscious", "syncope", "passed out"],
-    EMERGENCIES[1]: ["chest pain", "shortness of breath", "short of breath", "cardiac", "heart attack", "myocardial"],
+    EMERGENCIES[1]: [
+        "chest pain",
+        "shortness of breath",
+        "short of breath",
+        "cardiac",
+        "heart attack",
+        "myocardial",
+    ],
     EMERGENCIES[2]: ["anaphylactic", "anaphylaxis", "allergic reaction", "bee sting"],
     EMERGENCIES[3]: ["glucose", "hypoglycemia", "hypoglycaemia", "low blood sugar", "confused"],
 }
@@ -86,9 +93,7 @@ def _setup_btg(sandbox: Any, variant: Any) -> Scenario:
         raise ExerciseError(f"setup: need a patient {BTG_PHYSICIAN} does not treat")
     emergency = variant.pick(closed, salt="emergency")
     others = [p for p in living if p["id"] != emergency["id"]]
-    routine = variant.pick(
-        [p for p in others if p["id"] not in treated] or others, salt="routine"
-    )
+    routine = variant.pick([p for p in others if p["id"] not in treated] or others, salt="routine")
     by_prac = _users_by_practitioner(sandbox)
     gp = ref_id((emergency.get("generalPractitioner") or [{}])[0])
     routine_gp = by_prac.get(ref_id((routine.get("generalPractitioner") or [{}])[0]))
@@ -223,7 +228,12 @@ def _btg_reviewed(ctx: GradingContext) -> Check:
         what="the review note",
     )
     if not verdict.passed:
-        return Check(False, verdict.found, expected, "a review says whether the access was appropriate and why")
+        return Check(
+            False,
+            verdict.found,
+            expected,
+            "a review says whether the access was appropriate and why",
+        )
     if not mine[-1].get("appropriate"):
         return Check(False, "the emergency override was judged inappropriate", expected)
     return Check(True, f"reviewed by {PRIVACY_OFFICER}", expected)

@@ -237,7 +237,9 @@ def _deid_with_member_ids(att: Any) -> None:
     with contextlib.suppress(SandboxError):
         covers = att.sandbox.login("billing.davis").search("Coverage").fetch()
         lines = ["row,member_id"] + [
-            f"{i},{c.get('subscriberId', '')}" for i, c in enumerate(covers) if c.get("subscriberId")
+            f"{i},{c.get('subscriberId', '')}"
+            for i, c in enumerate(covers)
+            if c.get("subscriberId")
         ]
         (folder / "linkage.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     submit(att, str(folder))
@@ -363,7 +365,7 @@ DEIDENTIFICATION = register(
                 fails="no Safe Harbor identifiers",
                 message="birthDate",
                 description="drops names but keeps birthDate and the 5-digit ZIP",
-            )
+            ),
         },
         patients=8,
     )

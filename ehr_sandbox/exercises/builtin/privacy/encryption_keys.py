@@ -78,7 +78,11 @@ def clinic_database(att: Any) -> Path:
         key = (f["clinic_seed"], f["old_passphrase"])
         if key not in _MADE:  # generating is slow; the same variant's clinic is the same bytes
             Sandbox.generate(
-                patients=2, seed=f["clinic_seed"], years=1, path=path, passphrase=f["old_passphrase"]
+                patients=2,
+                seed=f["clinic_seed"],
+                years=1,
+                path=path,
+                passphrase=f["old_passphrase"],
             ).close()
             _MADE[key] = path.read_bytes()
         path.write_bytes(_MADE[key])
@@ -225,7 +229,9 @@ def _opens_with(path: Path, passphrase: str) -> bool:
 
 def _enc_no_old_key_copies(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "no copy of the database (backup, snapshot) that still opens with the leaked passphrase"
+    expected = (
+        "no copy of the database (backup, snapshot) that still opens with the leaked passphrase"
+    )
     which, _ = _clinic_state(ctx)
     if which == "none":
         return Check(False, "the clinic database cannot be opened", expected)
@@ -384,7 +390,7 @@ ENCRYPTION = register(
                 fails="no plaintext copies left",
                 message="plaintext export left behind",
                 description="exports NDJSON before rotating and leaves it in the workspace",
-            )
+            ),
         },
         patients=4,
     )

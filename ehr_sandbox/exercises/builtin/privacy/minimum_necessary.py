@@ -48,7 +48,14 @@ def _setup_min_nec(sandbox: Any, variant: Any) -> Scenario:
     claim_ref, enc_ref = f"Claim/{claim['id']}", f"Encounter/{enc}"
     # What the payer may receive: the claim, its encounter and what was recorded for it.
     allowed = {claim_ref, enc_ref, f"Patient/{patient['id']}"}
-    for rtype in ("Condition", "Observation", "Procedure", "MedicationRequest", "DocumentReference", "DiagnosticReport"):
+    for rtype in (
+        "Condition",
+        "Observation",
+        "Procedure",
+        "MedicationRequest",
+        "DocumentReference",
+        "DiagnosticReport",
+    ):
         for r in _of_patient(sandbox, rtype, patient["id"]):
             if {claim_ref, enc_ref} & _refs_in(r):
                 allowed.add(f"{rtype}/{r['id']}")
@@ -118,7 +125,8 @@ def _min_nec_only(ctx: GradingContext) -> Check:
             False,
             f"more than the minimum necessary: {len(extra)} other resources ({shown}){who}",
             expected,
-            MIN_NEC_ADVICE + "; every release stays in the accounting, even if you send a smaller one later",
+            MIN_NEC_ADVICE
+            + "; every release stays in the accounting, even if you send a smaller one later",
         )
     return Check(True, f"{len(set(sent))} resources, all about that visit", expected)
 
@@ -287,7 +295,7 @@ MINIMUM_NECESSARY = register(
                 fails="only that encounter",
                 message="more than the minimum necessary",
                 description="every claim, encounter, condition and observation of the patient",
-            )
+            ),
         },
         patients=8,
     )

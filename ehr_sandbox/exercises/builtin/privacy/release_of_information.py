@@ -232,7 +232,9 @@ def _roi_scope(ctx: GradingContext) -> Check:
             expected,
             "release every record of the kinds the authorization names",
         )
-    return Check(True, f"{len(set(sent))} resources within scope released to {a['valid_name']}", expected)
+    return Check(
+        True, f"{len(set(sent))} resources within scope released to {a['valid_name']}", expected
+    )
 
 
 def _roi_accounted(ctx: GradingContext) -> Check:
@@ -316,9 +318,7 @@ def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> N
 def _valid_and_expired(att: Any) -> tuple[int, int]:
     s, f = att.session, att.facts
     today = att.sandbox.reference_date.isoformat()
-    valid = next(
-        i for i in (1, 2) if _roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today)
-    )
+    valid = next(i for i in (1, 2) if _roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today))
     return valid, 3 - valid
 
 
@@ -367,7 +367,11 @@ def _roi_other_patient(att: Any) -> None:
         if ref_id(r.get("patient")) != f["patient_id"]
     ][:2]
     disclose(
-        s, recipient=f[f"org{valid}_ref"], purpose="PATRQT", refs=other, authorization=f[f"auth{valid}"]
+        s,
+        recipient=f[f"org{valid}_ref"],
+        purpose="PATRQT",
+        refs=other,
+        authorization=f[f"auth{valid}"],
     )
 
 

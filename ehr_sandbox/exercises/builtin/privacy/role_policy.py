@@ -357,7 +357,7 @@ ROLE_POLICY = register(
                 fails="no wildcard grants",
                 message="wildcard grant",
                 description="{'*': 'crus'}",
-            )
+            ),
         },
         patients=8,
     )

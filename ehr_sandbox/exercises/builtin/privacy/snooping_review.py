@@ -171,7 +171,9 @@ def _snoop_recall(ctx: GradingContext) -> Check:
             if missed & set(ctx.answer["refused"])
             else "every access outside the care team needs a reason; flag the ones without"
         )
-        return Check(False, f"recall {recall:.2f}: {len(missed)} look-up(s) missed", expected, advice)
+        return Check(
+            False, f"recall {recall:.2f}: {len(missed)} look-up(s) missed", expected, advice
+        )
     return Check(True, f"recall 1.00 ({len(hit)} of {len(truth)})", expected)
 
 
@@ -337,7 +339,7 @@ SNOOPING_REVIEW = register(
                 fails="treatment access not flagged",
                 message="flagged legitimate treatment access",
                 description="flags every access to the VIP, the care team's included",
-            )
+            ),
         },
         patients=10,
     )
