@@ -28,6 +28,12 @@ from ehr_sandbox.exercises.builtin.clinical.orders import (
     REFILL_QUEUE,
 )
 from ehr_sandbox.exercises.builtin.clinical.rooms import FAILED_BI_RECALL, ROOM_TURNOVER
+from ehr_sandbox.exercises.builtin.clinical.specialty import (
+    CHIROPRACTIC_MEDICARE,
+    DIABETIC_FOOT_EXAM,
+    OPHTHALMIC_WORKUP,
+    PRENATAL_28_WEEKS,
+)
 from ehr_sandbox.exercises.registry import register
 
 CLINICAL = (
@@ -44,6 +50,10 @@ CLINICAL = (
     DIRECT_ADMISSION,
     ROOM_TURNOVER,
     FAILED_BI_RECALL,
+    OPHTHALMIC_WORKUP,
+    DIABETIC_FOOT_EXAM,
+    PRENATAL_28_WEEKS,
+    CHIROPRACTIC_MEDICARE,
 )
 """The clinical exercises in catalogue order."""
 
