@@ -68,7 +68,7 @@ def _answer_values(att: exercises.Attempt) -> list[str]:
 
 
 def _expected_part(feedback: str) -> str:
-    m = re.search(r"expected (.*?)(?: Rule of thumb:| Why it matters:|$)", feedback, re.S)
+    m = re.search(r"; expected (.*?)(?: Rule of thumb:| Why it matters:|$)", feedback, re.S)
     return m.group(1) if m else ""
 
 

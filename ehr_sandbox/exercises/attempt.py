@@ -90,6 +90,11 @@ class Result:
         """Plain-text feedback, one line per criterion."""
         lines = [
             f"{self.exercise_id} — {self.student}: {self.score:g}/{self.max_score:g} ({'passed' if self.passed else 'not passed'})"
+            + (
+                " — practice, not counted (att.submit() hands in)"
+                if self.kind == "practice"
+                else ""
+            )
         ]
         for c in self.criteria:
             lines.append(

@@ -172,6 +172,20 @@ def _values(ctx: GradingContext, keys: Iterable[str] | None) -> set[str] | None:
     return out
 
 
+def _actors(ctx: GradingContext, actors: Iterable[str]) -> set[str]:
+    """Usernames allowed besides the role; ``patient:<key>`` is the portal/kiosk login of the
+    patient whose id is the scenario value ``<key>``."""
+    out: set[str] = set()
+    for actor in actors:
+        if actor.startswith("patient:"):
+            for pid in _values(ctx, (actor.split(":", 1)[1],)) or set():
+                if not pid.startswith("Patient/"):
+                    out.add(f"patient/{pid}")
+        else:
+            out.add(actor)
+    return out
+
+
 def _matches(ctx: GradingContext, expect: Expect, change: Change) -> bool:
     if expect.what != change.kind:
         return False
@@ -188,7 +202,7 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
     """Descriptions of everything done since setup that the exercise did not declare."""
     ex = ctx.exercise
     role = getattr(ex, "role", ctx.user.username if ctx.user else "")
-    allowed_users = {role, *getattr(ex, "actors", ())}
+    allowed_users = {role, *_actors(ctx, getattr(ex, "actors", ()))}
     expects: tuple[Expect, ...] = tuple(getattr(ex, "expects", ()))
     writes, actions = changes_since_setup(ctx)
     used: Counter[int] = Counter()
@@ -223,7 +237,7 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             continue
         if w.ref in protected:
             problems.append(
-                f"changed {w.ref}, a record the expected answer depends on ({w.op} by {w.user})"
+                f"changed {w.ref}, a record the answer key depends on ({w.op} by {w.user})"
             )
             continue
         if not expected(w):

@@ -13,7 +13,8 @@ clock (the same clock every record in it carries); pass ``clock=`` to use anothe
 wall clock of a live class).
 
 Gradebook rule: for each student and assignment, the best score among the results that count
-(not late, unless ``include_late=True``; not flagged); late results are shown by
+(not late, unless ``include_late=True``; not flagged; self-reported results stop counting once
+the instructor has re-graded that student's hand-in); late results are shown by
 ``gradebook(details=True)`` and a warning says how many were left out.
 
 >>> from datetime import datetime, UTC
@@ -40,7 +41,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises.attempt import Result
 from ehr_sandbox.exercises.variants import Variant
 
@@ -252,9 +253,15 @@ class Course:
 
     # -- results ------------------------------------------------------------------------------
     def attempts_used(self, student: str, exercise_id: str) -> int:
-        """How many submissions the course holds for this student and exercise."""
-        return sum(
-            1 for r in self._results if r["student"] == student and r["exercise_id"] == exercise_id
+        """How many submissions the course has seen from this student for this exercise (the
+        highest attempt number recorded, self-reported or re-graded)."""
+        return max(
+            (
+                int(r.get("attempt", 1) or 1)
+                for r in self._results
+                if r["student"] == student and r["exercise_id"] == exercise_id
+            ),
+            default=0,
         )
 
     def record(self, result: Result | dict[str, Any]) -> bool:
@@ -265,11 +272,17 @@ class Course:
         )
         if data.get("kind", "submission") != "submission":
             return False
-        key = (data["student"], data["exercise_id"], data["attempt"], data["checked_at"])
-        if any(
-            (r["student"], r["exercise_id"], r["attempt"], r["checked_at"]) == key
-            for r in self._results
-        ):
+
+        def key(r: dict[str, Any]) -> tuple[Any, ...]:
+            return (
+                r["student"],
+                r["exercise_id"],
+                r["attempt"],
+                r["checked_at"],
+                r.get("graded_by", "self"),
+            )
+
+        if any(key(r) == key(data) for r in self._results):
             return False
         a = self.assignments.get(data["exercise_id"])
         if a is not None and a.due is not None and data.get("checked_at"):
@@ -356,8 +369,15 @@ class Course:
                 derived = derive(exercise, reference, variant)
                 if derived.facts != meta.get("facts") or derived.mark.to_dict() != meta.get("mark"):
                     flag = "the hand-in's facts do not match the student's variant"
-                elif setup_digest(reference, derived.mark) != setup_digest(sb, derived.mark):
-                    flag = "the record as setup left it was changed outside the EHR"
+                else:
+                    try:
+                        same = setup_digest(reference, derived.mark) == setup_digest(
+                            sb, derived.mark
+                        )
+                    except SandboxError:
+                        same = False
+                    if not same:
+                        flag = "the record as setup left it was changed outside the EHR"
             finally:
                 reference.close()
         a = self.assignments[ex_id]
@@ -402,8 +422,23 @@ class Course:
 
     def _best(self, include_late: bool) -> dict[tuple[str, str], dict[str, Any]]:
         best: dict[tuple[str, str], dict[str, Any]] = {}
+        # once the instructor has re-graded a student's hand-in, self-reported results no longer count
+        regraded = {
+            (r["student"], r["exercise_id"])
+            for r in self._results
+            if r.get("graded_by") == "instructor"
+        }
         for r in self._results:
             if (r.get("late") and not include_late) or r.get("flag"):
+                continue
+            if (
+                r.get("graded_by", "self") != "instructor"
+                and (
+                    r["student"],
+                    r["exercise_id"],
+                )
+                in regraded
+            ):
                 continue
             k = (r["student"], r["exercise_id"])
             if k not in best or r["score"] > best[k]["score"]:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -260,10 +261,8 @@ def rewrite_answer_key(att: Any, **changes: Any) -> dict[str, Any]:
     """
     from ehr_sandbox.exercises import persistence
 
-    try:
+    with contextlib.suppress(TypeError, AttributeError):
         att.facts.update(changes)  # read-only: raises
-    except (TypeError, AttributeError):
-        pass
     forged = {**dict(att.facts), **changes}
     try:
         metas = dict(att.sandbox.state.get(persistence.ATTEMPT_KEY) or {})

@@ -25,7 +25,12 @@ __all__ = ["REFERRAL_LOOP", "receive_consult_note"]
 
 
 def _setup_referral(sandbox: Any, variant: Any) -> dict[str, Any]:
-    patient = variant.pick(_adults(sandbox), salt="patient")
+    s = sandbox.system_session()
+    # a patient with data to send: every variant needs supporting information to exist
+    with_data = [
+        p for p in _adults(sandbox) if s.search("Observation", patient=f"Patient/{p['id']}").first()
+    ]
+    patient = variant.pick(with_data, salt="patient")
     _book(sandbox, patient["id"])
     reason = variant.pick(
         ["Chest tightness on exertion", "Palpitations for two weeks", "Murmur heard at the visit"],

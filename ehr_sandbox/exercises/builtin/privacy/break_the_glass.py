@@ -13,8 +13,8 @@ from typing import Any
 
 from ehr_sandbox.audit.events import event_patient, event_username
 from ehr_sandbox.errors import ExerciseError, SandboxError
-from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     PRIVACY_OFFICER,
     REVIEW_KIND,

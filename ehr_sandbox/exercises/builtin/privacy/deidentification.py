@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises.builtin.common import patient_label
-from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.exercises.builtin.privacy.common import (
     CONFIDENTIALITY,
     PRIVACY_OFFICER,
@@ -268,6 +268,13 @@ def _deid_identified_export_too(att: Any) -> None:
     _deid_solution(att)
 
 
+def _deid_state_hand_in(att: Any) -> None:
+    # Answer-key attack: the folder is written into the sandbox's state, around the EHR.
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    att.sandbox.state[f"handin/{att.exercise.id}|{att.student}"] = str(folder)
+
+
 def _deid_names_only(att: Any) -> None:
     folder = _research_folder(att)
     out = []
@@ -359,6 +366,12 @@ DEIDENTIFICATION = register(
                 fails=COLLATERAL,
                 message="instructor.lee's login",
                 description="makes a full identified export under another login first (harm)",
+            ),
+            "hand-in-around-the-ehr": Solution(
+                _deid_state_hand_in,
+                fails="dataset handed in",
+                message="no folder handed in",
+                description="writes the folder into the sandbox state instead of handing it in (answer-key attack)",
             ),
             "keeps-dates": Solution(
                 _deid_names_only,

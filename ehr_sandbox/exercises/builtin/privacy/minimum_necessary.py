@@ -73,7 +73,9 @@ def _setup_min_nec(sandbox: Any, variant: Any) -> Scenario:
             "patient_id": patient["id"],
             "patient_name": patient_label(patient),
             "claim_id": claim["id"],
+            "claim_ref": claim_ref,
             "encounter_id": enc,
+            "encounter_ref": enc_ref,
             "visit_date": str(claim.get("created", ""))[:10],
             "payer_ref": payer_ref,
             "payer_name": payer_name,
@@ -213,6 +215,13 @@ def _min_nec_wrong_payer(att: Any) -> None:
     disclose(s, recipient=orgs[0], purpose="HPAYMT", refs=_visit_refs(att))
 
 
+def _min_nec_erase_accounting(att: Any) -> None:
+    # Answer-key attack: the whole record goes out, then the old accounting is "cleared".
+    _min_nec_whole_record(att)
+    att.sandbox.state["privacy/disclosures"] = []
+    _min_nec_solution(att)
+
+
 def _min_nec_whole_then_repair(att: Any) -> None:
     # The whole record goes out, then the "right" release is sent as if to replace it.
     _min_nec_whole_record(att)
@@ -289,6 +298,12 @@ MINIMUM_NECESSARY = register(
                 fails="only that encounter",
                 message="even if you send a smaller one later",
                 description="sends the whole record, then the right documents",
+            ),
+            "erase-the-accounting": Solution(
+                _min_nec_erase_accounting,
+                fails="only that encounter",
+                message="more than the minimum necessary",
+                description="sends the whole record, clears the old accounting state, sends the right documents (answer-key attack)",
             ),
             "whole-record": Solution(
                 _min_nec_whole_record,

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
-from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     _disclosures,
     _disclosures_to,
@@ -384,6 +384,18 @@ def _roi_recipient_swap(att: Any) -> None:
     _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
 
 
+def _roi_extend_authorization(att: Any) -> None:
+    # Answer-key change: the expired authorization is extended (as the privacy officer), then
+    # both requests are filled.
+    f = att.facts
+    _, expired = _valid_and_expired(att)
+    po = att.sandbox.login("po.wilson")
+    consent = po.read(f[f"auth{expired}"])
+    consent["provision"]["period"]["end"] = "2099-12-31"
+    po.update(consent)
+    _roi_release_both(att)
+
+
 def _roi_bare_refusal(att: Any) -> None:
     _roi_solution(att)
     _, expired = _valid_and_expired(att)
@@ -473,6 +485,12 @@ RELEASE_OF_INFORMATION = register(
                 fails="no release on an expired authorization",
                 message="expired authorization",
                 description="sends the covered records to the requester whose own authorization expired",
+            ),
+            "extend-the-authorization": Solution(
+                _roi_extend_authorization,
+                fails="no release on an expired authorization",
+                message="expired authorization",
+                description="extends the expired authorization's end date, then releases to both (answer-key change)",
             ),
             "bare-refusal": Solution(
                 _roi_bare_refusal,

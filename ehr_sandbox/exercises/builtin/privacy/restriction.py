@@ -19,9 +19,9 @@ from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
     ACT_REASON,
     BILLING,
-    _living_patients,
     _disclosures_to,
     _has_plan,
+    _living_patients,
     _of_patient,
     _payer_of,
     _refs_in,

@@ -24,9 +24,8 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     _living_patients,
     _of_patient,
     _seq,
-    _subtype,
-    _treated_by,
     _submitted,
+    _treated_by,
     _users_by_practitioner,
     submit,
 )
@@ -89,7 +88,7 @@ def _setup_snooping(sandbox: Any, variant: Any) -> Scenario:
     pid, template = variant.pick(options, salt="vip")
     # Setup makes the VIP's visit today so the care team is a fact of the record.
     appt = _todays_visit(sandbox, template, variant.rng().randint(8, 15))
-    vip = sandbox.store.read("Patient", pid)
+    vip = sandbox.grader_session().read("Patient", pid)
     care = {FRONT_DESK}
     gp = ref_id((vip.get("generalPractitioner") or [{}])[0])
     if gp in by_prac:

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.audit.events import event_patient
+from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.exercises.builtin.common import mrn, patient_facts, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
     PRIVACY_OFFICER,
@@ -274,6 +274,21 @@ def _access_colleague_login(att: Any) -> None:
     _access_solution(att)
 
 
+def _access_trail_edited(att: Any) -> None:
+    # Answer-key attack: the refused peek is deleted from the audit trail's table, then the
+    # report (now without it) handed in.
+    pid = att.facts["patient_id"]
+    refused = [
+        int(e["id"])
+        for e in att.session.audit_events()
+        if event_patient(e) == pid and str(e.get("outcome")) != "0"
+    ]
+    con = att.sandbox.audit._con  # noqa: SLF001 - what a student holding the file could do
+    for seq in refused:
+        con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
+    _access_solution(att)
+
+
 ACCESS_REPORT = register(
     Exercise(
         id="reports/access-report",
@@ -341,6 +356,12 @@ ACCESS_REPORT = register(
                 fails="every access listed",
                 message="a refused attempt is an access too",
                 description="leave out refused attempts",
+            ),
+            "audit-trail-edited": Solution(
+                _access_trail_edited,
+                fails="every access listed",
+                message="tampered",
+                description="deletes the refused access from the audit trail, then runs the report (answer-key attack)",
             ),
             "colleague-login": Solution(
                 _access_colleague_login,

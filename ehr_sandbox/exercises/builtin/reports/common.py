@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.audit.events import event_username
+from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 from ehr_sandbox.exercises.model import Check, Expect
 
@@ -288,18 +288,16 @@ def _listing(ids: Iterable[str], label: Callable[[str], str] | None = None, limi
 def _set_diff(
     found: set[str], expected: set[str], noun: str, label: Callable[[str], str] | None = None
 ) -> str:
-    """What is wrong with a handed-in set, without giving away the expected members.
+    """What is wrong with a handed-in set, without giving away the members it lacks.
 
     >>> _set_diff({"a", "x"}, {"a", "b"}, "patients")
-    '2 patients; 1 expected one missing; not expected: x'
+    '2 patients; 1 missing; listed in error: x'
     """
     parts = [f"{len(found)} {noun}"]
     if expected - found:
-        parts.append(
-            f"{len(expected - found)} expected one{'s' if len(expected - found) > 1 else ''} missing"
-        )
+        parts.append(f"{len(expected - found)} missing")
     if found - expected:
-        parts.append(f"not expected: {_listing(found - expected, label)}")
+        parts.append(f"listed in error: {_listing(found - expected, label)}")
     return "; ".join(parts)
 
 

@@ -18,7 +18,6 @@ from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
     parse_instant,
-    patient_facts,
     patient_label,
     ref_id,
     visible_patients,

@@ -206,7 +206,15 @@ def _view_rows(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[Any, ...]]:
 
 
 def _run_student_view(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
-    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why)."""
+    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why).
+
+    Run once per grading (three criteria look at the same rows)."""
+    if "view" not in ctx.extra:
+        ctx.extra["view"] = _run_view_once(ctx)
+    return ctx.extra["view"]
+
+
+def _run_view_once(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
     view = _answer_of(ctx, "reports/vitals-view")
     if view is None:
         return None, "nothing handed in"
@@ -238,7 +246,7 @@ def _view_runs(ctx: GradingContext) -> Check:
 
 def _bp_components(ctx: GradingContext) -> Check:
     f = ctx.answer
-    expected = "a systolic (8480-6) and a diastolic (8462-4) row for each blood pressure reading"
+    expected = "a systolic and a diastolic row for each blood pressure reading"
     rows, why = _run_student_view(ctx)
     if rows is None:
         return Check(False, why, expected)
