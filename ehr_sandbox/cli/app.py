@@ -20,6 +20,7 @@ from ehr_sandbox.cli import (
     exercises_cmds,
     generate_cmds,
     privacy_cmds,
+    server_cmds,
     store_cmds,
     views_cmds,
 )
@@ -42,6 +43,7 @@ for _module in (
     exercises_cmds,
     audit_cmds,
     privacy_cmds,
+    server_cmds,
 ):
     _module.register(app)
 
