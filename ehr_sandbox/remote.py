@@ -15,6 +15,7 @@ import base64
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -131,7 +132,12 @@ class RemoteSession:
     def _execute_search(
         self, rtype: str, params: list[tuple[str, str]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        bundle = self._call("POST", f"/{rtype}/_search", data=params)
+        bundle = self._call(
+            "POST",
+            f"/{rtype}/_search",
+            content=urlencode(params),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         matches, included = [], []
         for e in bundle.get("entry", []):
             mode = e.get("search", {}).get("mode", "match")
