@@ -188,7 +188,6 @@ class AuthRoutes:
                 csrf=data.get("csrf", ""),
                 hidden=[(k, v[-1]) for k, v in values.items()],
                 error="wrong username or password",
-                status=401,
             )
         user = self.app.state.user(username)
 

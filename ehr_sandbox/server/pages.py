@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 MESSAGE_CATEGORY = "http://ehr-sandbox.org/CodeSystem/message-category"
 """Categories of portal messages (``question``, ``amendment-request``)."""
 
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#2a6"/><path d="M7 3h2v4h4v2H9v4H7V9H3V7h4z" fill="#fff"/></svg>'
+)
+
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
@@ -37,6 +42,7 @@ class Pages:
         """The Starlette routes."""
         return [
             Route("/", self.home, methods=["GET"]),
+            Route("/favicon.ico", self.favicon, methods=["GET"]),
             Route("/login", self.login_page, methods=["GET"]),
             Route("/login", self.login_submit, methods=["POST"]),
             Route("/logout", self.logout, methods=["GET"]),
@@ -47,6 +53,9 @@ class Pages:
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/login", status_code=302)
+
+    async def favicon(self, request: Request) -> Response:
+        return Response(FAVICON, media_type="image/svg+xml")
 
     async def login_page(self, request: Request) -> Response:
         csrf = secrets.token_urlsafe(24)
@@ -82,7 +91,6 @@ class Pages:
                 csrf=data.get("csrf", ""),
                 hidden=[],
                 error="wrong username or password",
-                status=401,
             )
         sid, _ = self.app.browsers.start(username)
         target = "/portal" if username.startswith("patient/") else "/dashboard"

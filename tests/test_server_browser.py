@@ -1,0 +1,55 @@
+"""The server's pages in a real browser (headless Chromium): sign in, the patient portal,
+a message and an amendment request; a screenshot is kept as a test artifact."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_support import artifacts_dir, chromium_page
+from tests.server_fixture import running_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("server")) as app:
+        yield app
+
+
+def test_patient_signs_in_reads_their_record_and_writes_to_the_practice(server):
+    system = server.state.sandbox.system_session()
+    patients = system.search("Patient").fetch()
+    me, other = patients[0], patients[1]
+    username = f"patient/{me['id']}"
+    password = server.state.accounts.set_password(username)
+    with chromium_page() as (page, errors):
+        page.goto(f"{server.root}/login")
+        page.fill("#username", username)
+        page.fill("#password", "wrong")
+        page.click("#sign-in")
+        assert "wrong username or password" in page.inner_text("#error")
+        page.fill("#username", username)
+        page.fill("#password", password)
+        page.click("#sign-in")
+        page.wait_for_url(f"{server.root}/portal")
+        shown = page.inner_text("#patient-name")
+        assert me["name"][0]["family"] in shown
+        assert other["name"][0]["family"] not in page.content()
+        page.fill("#message-text", "Please renew my inhaler <b>soon</b>")
+        page.click("#send-message")
+        assert "sent to your care team" in page.inner_text("#notice")
+        assert "Please renew my inhaler <b>soon</b>" in page.inner_text("#messages")
+        assert page.locator("#messages b").count() == 0  # shown as text, never as markup
+        page.fill("#amendment-text", "My birth date is wrong: it should be the 3rd.")
+        page.click("#request-amendment")
+        assert "within 60 days" in page.inner_text("#notice")
+        page.screenshot(path=str(artifacts_dir() / "portal.png"), full_page=True)
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies["ehr_sid"]["httpOnly"] and cookies["ehr_sid"]["sameSite"] == "Strict"
+        assert cookies["ehr_sid"]["secure"]
+        page.goto(f"{server.root}/logout")
+        page.goto(f"{server.root}/portal")
+        assert page.url.endswith("/login")
+        assert not errors, errors
+    sent = system.search("Communication", subject=f"Patient/{me['id']}").fetch()
+    texts = [m["payload"][0]["contentString"] for m in sent]
+    assert any("renew my inhaler" in t for t in texts) and any("birth date" in t for t in texts)
