@@ -229,12 +229,96 @@ class RemoteSession:
         }
         return self._call("POST", "/$report", json=body)["rows"]
 
+    def start(self, exercise_id: str, *, course: str) -> RemoteAttempt:
+        """Start (or resume) your attempt at an exercise assigned in ``course``; it is graded
+        on the server.
+
+        Parameters
+        ----------
+        exercise_id : str
+            The exercise (as in ``exercises.catalog()``).
+        course : str
+            The course id your instructor gave you.
+
+        Returns
+        -------
+        RemoteAttempt
+            ``instructions``, ``facts``, ``session``, ``check()``, ``submit()``, ``hint()``,
+            ``reset()`` as in-process.
+        """
+        data = self._course_call("POST", f"/course/{course}/attempts", {"exercise": exercise_id})
+        return RemoteAttempt(self, course, data)
+
+    def _course_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        if time.time() >= self._expires:
+            self._refresh()
+        r = self._http.request(
+            method, self.url + path, json=body, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        try:
+            payload = r.json() if r.content else None
+        except ValueError:
+            payload = r.text
+        if r.status_code >= 400:
+            raise error_from_outcome(r.status_code, payload)
+        return payload
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
 
     def __repr__(self) -> str:
         return f"<RemoteSession {self.url}>"
+
+
+class RemoteAttempt:
+    """An exercise attempt held by a classroom server (made by :meth:`RemoteSession.start`).
+
+    The work goes through ``session`` (a RemoteSession bound to this attempt); ``check()``
+    (practice) and ``submit()`` (graded, counted) run on the server.
+    """
+
+    def __init__(self, owner: RemoteSession, course: str, data: dict[str, Any]) -> None:
+        from types import MappingProxyType
+
+        self._owner = owner
+        self.course = course
+        self.attempt_id = str(data["attempt"])
+        self.exercise_id = str(data["exercise"])
+        self.role = str(data.get("role", ""))
+        self.instructions = str(data.get("instructions", ""))
+        self.facts = MappingProxyType(dict(data.get("facts", {})))
+        self.session = RemoteSession(owner.url, token=str(data["access_token"]))
+
+    def _action(self, action: str, body: dict[str, Any] | None = None) -> Any:
+        path = f"/course/{self.course}/attempts/{self.attempt_id}/{action}"
+        return self._owner._course_call("POST", path, body or {})
+
+    def check(self) -> Any:
+        """Practice feedback from the server's grader (never counts)."""
+        from ehr_sandbox.exercises.attempt import Result
+
+        return Result.from_dict(self._action("check"))
+
+    def submit(self) -> Any:
+        """Hand in: graded on the server, counted, stamped by the server's clock."""
+        from ehr_sandbox.exercises.attempt import Result
+
+        return Result.from_dict(self._action("submit"))
+
+    def hint(self, *, accept_cost: bool = False) -> str:
+        """The next hint (a costly one only with ``accept_cost=True``)."""
+        return str(self._action("hint", {"accept_cost": accept_cost})["hint"])
+
+    def reset(self) -> None:
+        """Back to this variant's start state."""
+        self._action("reset")
+
+    def _repr_markdown_(self) -> str:
+        return self.instructions
+
+    def __repr__(self) -> str:
+        return f"<RemoteAttempt {self.exercise_id} on {self._owner.url}>"
 
 
 def connect(

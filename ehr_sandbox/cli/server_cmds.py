@@ -101,6 +101,34 @@ def add_user(
     typer.echo(f"username: {user}\npassword: {password}\n(the password is shown only now)")
 
 
+@server_app.command("add-instructor")
+def add_instructor(
+    name: Annotated[str, typer.Option(help="The instructor's login name.")],
+    data: DataOption = Path("ehr-sandbox-data"),
+) -> None:
+    """Create an instructor account (course administration); credentials are shown once."""
+    import re
+
+    from ehr_sandbox.errors import ValidationError
+    from ehr_sandbox.server.accounts import Accounts
+
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", name):
+        raise ValidationError(
+            "instructor", "name", "letters, digits and . _ @ - (up to 64)", found=name
+        )
+    data.mkdir(parents=True, exist_ok=True)
+    accounts = Accounts(data / "server.db")
+    try:
+        cid, secret = accounts.issue(f"instructor:{name}", kind="instructor")
+        password = accounts.set_password(f"instructor:{name}")
+    finally:
+        accounts.close()
+    typer.echo(
+        f"client_id: {cid}\nsecret: {secret}\nusername: instructor:{name}\npassword: {password}\n"
+        "(shown only now)"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``server`` group to the CLI."""
     app.command("serve")(serve)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ehr_sandbox.server.auth_routes import AuthRoutes
 from ehr_sandbox.server.browser import BrowserSessions
+from ehr_sandbox.server.course_api import CourseApi
 from ehr_sandbox.server.fhir_api import FhirApi
 from ehr_sandbox.server.limits import MAX_BODY_BYTES
 from ehr_sandbox.server.outcomes import operation_outcome
@@ -85,7 +86,13 @@ class ServerApp:
         self.fhir = FhirApi(self.state, self.root)
         self.auth = AuthRoutes(self)
         self.pages = Pages(self)
-        routes = [*self.auth.routes(), *self.pages.routes(), *self.fhir.routes()]
+        self.course_api = CourseApi(self.state)
+        routes = [
+            *self.auth.routes(),
+            *self.pages.routes(),
+            *self.course_api.routes(),
+            *self.fhir.routes(),
+        ]
         self.asgi = Starlette(routes=routes, middleware=[Middleware(BodyLimit)])
 
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:

@@ -199,4 +199,21 @@ def error_from_outcome(status: int, body: Any) -> SandboxError:
         return ScopeError(message)
     if status in (401, 403) or kind == "AccessDenied":
         return AccessDenied(message)
+    return _named_error(kind, message)
+
+
+def _named_error(kind: str | None, message: str) -> SandboxError:
+    """The sandbox error class the server named (one with a message-only constructor).
+
+    >>> type(_named_error("ExerciseError", "limit")).__name__, type(_named_error("os.system", "x")).__name__
+    ('ExerciseError', 'SandboxError')
+    """
+    from ehr_sandbox import errors
+
+    cls = getattr(errors, kind or "", None) if (kind or "").isidentifier() else None
+    if isinstance(cls, type) and issubclass(cls, SandboxError):
+        try:
+            return cls(message)
+        except TypeError:
+            pass
     return SandboxError(message)

@@ -20,8 +20,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.errors import NotFound
+from ehr_sandbox.errors import AccessDenied, NotFound
 from ehr_sandbox.server.accounts import Accounts
+from ehr_sandbox.server.courses import CourseHost
 from ehr_sandbox.server.tokens import TokenClaims, TokenIssuer
 
 if TYPE_CHECKING:
@@ -81,15 +82,21 @@ class ServerState:
                 patients=patients, seed=seed, path=clinic, passphrase=passphrase
             )
         self.accounts = Accounts(self.data / "server.db")
+        self.courses = CourseHost(self.data / "courses", self.accounts)
         self.tokens = TokenIssuer(TokenIssuer.load_key(signing), issuer=issuer)
         self.lock = threading.RLock()
         self._sessions: dict[tuple[str, str, str | None, bool], Session] = {}
         (self.data / "exports").mkdir(exist_ok=True)
 
     def user(self, username: str) -> User:
-        """A staff user or ``patient/<id>`` (raises :class:`NotFound`)."""
+        """A staff user, ``patient/<id>``, or a course account (``student:<course>:<id>``,
+        ``instructor:<name>``) (raises :class:`NotFound`)."""
         from ehr_sandbox.users import User
 
+        if username.startswith("student:"):
+            return User(username, "student", username.rsplit(":", 1)[-1])
+        if username.startswith("instructor:"):
+            return User(username, "course_instructor", username.split(":", 1)[1])
         if username.startswith("patient/"):
             pid = username.split("/", 1)[1]
             with self.lock:
@@ -108,6 +115,14 @@ class ServerState:
             The token is invalid or expired.
         """
         claims = self.tokens.verify(token) if isinstance(token, str) else token
+        if claims.attempt:
+            hosted = self.courses.attempt(claims.attempt, claims.student or "")
+            return hosted.attempt.session
+        if claims.role in ("student", "course_instructor"):
+            raise AccessDenied(
+                "a course account reaches records only inside an exercise attempt: "
+                "start one (POST /course/<id>/attempts) and use the token it returns"
+            )
         key = (claims.username, claims.scope, claims.patient, claims.backend)
         with self.lock:
             session = self._sessions.get(key)

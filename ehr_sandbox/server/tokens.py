@@ -42,6 +42,8 @@ class TokenClaims:
     expires: int
     token_id: str
     backend: bool = False
+    attempt: str | None = None
+    student: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class TokenIssuer:
         patient: str | None = None,
         purpose: str = "TREAT",
         backend: bool = False,
+        attempt: str | None = None,
+        student: str | None = None,
         now: float | None = None,
     ) -> IssuedToken:
         """Sign a token for ``username``.
@@ -134,6 +138,9 @@ class TokenIssuer:
             Purpose of use (set by the server from the role; never by the client).
         backend : bool
             A SMART Backend Services token (``private_key_jwt`` client; may hold ``system/``).
+        attempt, student : str, optional
+            For an exercise attempt: the attempt's id on the server and the student it belongs
+            to (the token then works in that attempt's sandbox only).
         now : float, optional
             Issue time (seconds since the epoch); default now.
 
@@ -164,6 +171,9 @@ class TokenIssuer:
             claims["patient"] = patient
         if backend:
             claims["backend"] = True
+        if attempt:
+            claims["attempt"] = attempt
+            claims["student"] = student
         token = jwt.encode(
             {"alg": ALGORITHM, "typ": "at+jwt"}, claims, self._key, algorithms=[ALGORITHM]
         )
@@ -220,4 +230,6 @@ class TokenIssuer:
             expires=int(c["exp"]),
             token_id=str(c["jti"]),
             backend=c.get("backend") is True,
+            attempt=c.get("attempt") if isinstance(c.get("attempt"), str) else None,
+            student=c.get("student") if isinstance(c.get("student"), str) else None,
         )
