@@ -53,3 +53,50 @@ def test_patient_signs_in_reads_their_record_and_writes_to_the_practice(server):
     sent = system.search("Communication", subject=f"Patient/{me['id']}").fetch()
     texts = [m["payload"][0]["contentString"] for m in sent]
     assert any("renew my inhaler" in t for t in texts) and any("birth date" in t for t in texts)
+
+
+def test_instructor_runs_a_course_from_the_dashboard(server):
+    from ehr_sandbox import connect
+    from ehr_sandbox.exercises.registry import get
+
+    password = server.state.accounts.set_password("instructor:lee")
+    with chromium_page() as (page, errors):
+        page.goto(f"{server.root}/login")
+        page.fill("#username", "instructor:lee")
+        page.fill("#password", password)
+        page.click("#sign-in")
+        page.wait_for_url(f"{server.root}/dashboard")
+        page.fill("#course-name", "MA 102 Spring")
+        page.click("#create-course")
+        course = page.locator("#course-ma-102-spring")
+        course.locator(".enroll-id").fill("carol")
+        course.locator(".enroll").click()
+        creds = {
+            "client_id": page.inner_text("#new-client-id"),
+            "secret": page.inner_text("#new-secret"),
+        }
+        assert creds["secret"] and creds["secret"] not in (
+            server.state.data / "server.db"
+        ).read_text(errors="ignore")
+        course = page.locator("#course-ma-102-spring")
+        course.locator(".assign-exercise").select_option("records/correction")
+        course.locator(".assign").click()
+        # the student works through the API with the credentials the page showed once
+        s = connect(server.root, client_id=creds["client_id"], secret=creds["secret"])
+        att = s.start("records/correction", course="ma-102-spring")
+        get("records/correction").solution.apply(att)
+        graded = att.submit()
+        assert graded.passed
+        page.goto(f"{server.root}/dashboard")
+        cell = page.locator("#course-ma-102-spring .grade").first.inner_text()
+        assert f"{graded.score:g}" in cell
+        page.locator("#course-ma-102-spring .grade a").first.click()
+        assert "carol" in page.inner_text("#variant")
+        timeline = page.inner_text("#timeline")
+        assert "exercise-submit" in timeline
+        assert any("Observation/" in line and "update" in line for line in timeline.splitlines())
+        assert page.locator("#results tr").count() == 2  # header + one submission
+        page.screenshot(path=str(artifacts_dir() / "dashboard-attempt.png"), full_page=True)
+        page.goto(f"{server.root}/dashboard")
+        page.screenshot(path=str(artifacts_dir() / "dashboard.png"), full_page=True)
+        assert not errors, errors

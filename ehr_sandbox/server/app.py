@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ehr_sandbox.server.auth_routes import AuthRoutes
 from ehr_sandbox.server.browser import BrowserSessions
 from ehr_sandbox.server.course_api import CourseApi
+from ehr_sandbox.server.dashboard import Dashboard
 from ehr_sandbox.server.fhir_api import FhirApi
 from ehr_sandbox.server.limits import MAX_BODY_BYTES
 from ehr_sandbox.server.outcomes import operation_outcome
@@ -87,9 +88,11 @@ class ServerApp:
         self.auth = AuthRoutes(self)
         self.pages = Pages(self)
         self.course_api = CourseApi(self.state)
+        self.dashboard = Dashboard(self)
         routes = [
             *self.auth.routes(),
             *self.pages.routes(),
+            *self.dashboard.routes(),
             *self.course_api.routes(),
             *self.fhir.routes(),
         ]
