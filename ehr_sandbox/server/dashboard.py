@@ -6,6 +6,7 @@ clinic's break-the-glass review queue.
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import tempfile
 import warnings
@@ -271,10 +272,8 @@ def _event_row(event: dict[str, Any]) -> dict[str, str]:
         if ref:
             what.append(ref)
         elif entity.get("query"):
-            try:
+            with contextlib.suppress(ValueError):
                 what.append(base64.b64decode(entity["query"]).decode("utf-8", "replace"))
-            except ValueError:
-                pass
     outcome = {"0": "ok", "4": "refused", "8": "failed", "12": "failed"}.get(
         str(event.get("outcome")), ""
     )
