@@ -7,6 +7,7 @@ Routes::
     POST /course/{course}/students                instructor: {"id", "name"?, "email"?} -> credentials (once)
     POST /course/{course}/assignments             instructor: {"exercise", "due"?, "max_attempts"?}
     GET  /course/{course}/gradebook?format=canvas instructor: CSV
+    GET  /course/{course}/results                 instructor: every submission (JSON)
     POST /course/{course}/attempts                student: {"exercise"} -> attempt id, instructions, token
     POST /course/{course}/attempts/{id}/check     student: practice feedback (never counts)
     POST /course/{course}/attempts/{id}/submit    student: graded, counted, stamped by the server
@@ -16,6 +17,7 @@ Routes::
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +54,7 @@ class CourseApi:
             Route("/course/{course}/students", self.enroll, methods=["POST"]),
             Route("/course/{course}/assignments", self.assign, methods=["POST"]),
             Route("/course/{course}/gradebook", self.gradebook, methods=["GET"]),
+            Route("/course/{course}/results", self.results, methods=["GET"]),
             Route("/course/{course}/attempts", self.start, methods=["POST"]),
             Route("/course/{course}/attempts/{attempt}/{action}", self.act, methods=["POST"]),
         ]
@@ -134,6 +137,14 @@ class CourseApi:
                 media_type="text/csv",
                 headers={"Content-Disposition": f'attachment; filename="grades-{fmt}.csv"'},
             )
+
+        return await self._run(request, "course_instructor", work)
+
+    async def results(self, request: Request) -> Response:
+        def work(claims: TokenClaims, body: Any) -> Any:
+            course = self.state.courses.course(request.path_params["course"])
+            table = course.results_table()
+            return json.loads(table.to_json(orient="records"))
 
         return await self._run(request, "course_instructor", work)
 

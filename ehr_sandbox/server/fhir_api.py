@@ -8,6 +8,7 @@ policy, validation, Provenance and audit are the Session's.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -530,6 +531,7 @@ def _history_bundle(versions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=4)
 def capability_statement(base: str) -> dict[str, Any]:
     """The server's CapabilityStatement: resource types, interactions, search parameters,
     operations and the SMART security service.
