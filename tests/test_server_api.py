@@ -443,3 +443,24 @@ def test_backend_export_leaves_out_what_the_role_may_not_see(server):
     assert r.status_code == 200, r.text
     kick = get(server, "/fhir/$export", r.json()["access_token"], params={"_type": "Observation"})
     assert kick.status_code == 403  # the front desk's role has no clinical data to export
+
+
+def test_reports_run_on_the_server_with_time_and_row_limits(server, doctor, monkeypatch):
+    from ehr_sandbox.reports import runner
+
+    def report(body_params):
+        body = {"resourceType": "Parameters", "parameter": body_params}
+        return post(server, "/fhir/$report", doctor, json=body)
+
+    ok = report([{"name": "sql", "valueString": "SELECT count(*) AS n FROM patient"}])
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["columns"] == ["n"] and ok.json()["rows"][0]["n"] >= 1
+    monkeypatch.setattr(runner, "QUERY_SECONDS", 0.3)
+    slow = report([{"name": "sql", "valueString": "SELECT count(*) AS n FROM range(100000000000) a"}])
+    assert slow.status_code == 422 and "longer than" in slow.json()["issue"][0]["diagnostics"]
+    monkeypatch.setattr(runner, "QUERY_SECONDS", 20.0)
+    monkeypatch.setattr(runner, "QUERY_ROWS", 5)
+    many = report([{"name": "sql", "valueString": "SELECT * FROM range(50) r"}])
+    assert many.status_code == 422 and "at most 5 rows" in many.json()["issue"][0]["diagnostics"]
+    escape = report([{"name": "sql", "valueString": "SELECT * FROM read_text('/etc/passwd')"}])
+    assert escape.status_code == 422 and "root:" not in escape.text
