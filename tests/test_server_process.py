@@ -129,3 +129,61 @@ def test_usage_errors_of_serve_are_one_line(tmp_path):
         [sys.executable, "-m", "ehr_sandbox", "serve", "--port", "99999"], cwd=REPO, capture_output=True, text=True
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_two_workers_never_lose_an_update(tmp_path):
+    """Concurrent updates of one record through two worker processes: exactly one wins, the
+    rest get 412, and the audit trail still verifies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = tmp_path / "data"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ehr_sandbox", "serve", "--data", str(data), "--port", str(port), "--patients", "3", "--seed", "2", "--workers", "2"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{root}/fhir/metadata", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+            time.sleep(0.2)
+        cid, secret = credentials(data, "dr.patel")
+        token = httpx.post(f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        pid = httpx.get(f"{root}/fhir/Patient", headers=auth, params={"_count": "1"}).json()["entry"][0]["resource"]["id"]
+        created = httpx.post(f"{root}/fhir/Observation", json=heart_rate(pid, 1), headers=auth).json()
+        url = f"{root}/fhir/Observation/{created['id']}"
+
+        def put(n: int) -> int:
+            body = {**created, "valueQuantity": {**created["valueQuantity"], "value": 50 + n}}
+            with httpx.Client(timeout=30) as c:
+                return c.put(url, json=body, headers={**auth, "If-Match": 'W/"1"'}).status_code
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            codes = list(pool.map(put, range(24)))
+        assert codes.count(200) == 1, codes
+        assert set(codes) <= {200, 412}, codes
+        final = httpx.get(url, headers=auth).json()
+        assert final["meta"]["versionId"] == "2"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            reads = list(pool.map(lambda _: httpx.get(url, headers=auth, timeout=30).status_code, range(40)))
+        assert set(reads) == {200}, reads
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    from ehr_sandbox import Sandbox
+
+    sb = Sandbox.open(data / "clinic.db", passphrase=(data / "keys" / "clinic.passphrase").read_text())
+    try:
+        assert sb.audit.verify().ok
+    finally:
+        sb.close()
