@@ -22,7 +22,20 @@ VITALS = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 def start(data: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ehr_sandbox", "serve", "--data", str(data), "--port", str(port), "--patients", "3", "--seed", "2"],
+        [
+            sys.executable,
+            "-m",
+            "ehr_sandbox",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--patients",
+            "3",
+            "--seed",
+            "2",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -40,9 +53,29 @@ def start(data: Path, port: int) -> subprocess.Popen:
     raise AssertionError("server did not start in time")
 
 
+def test_first_start_prints_the_instructor_credentials_once(tmp_path):
+    from ehr_sandbox.cli.server_cmds import first_instructor
+    from ehr_sandbox.server.accounts import Accounts
+
+    first = first_instructor(tmp_path)
+    assert first is not None and first["username"] == "instructor:admin"
+    assert first_instructor(tmp_path) is None  # the second start shows nothing
+    acc = Accounts(tmp_path / "server.db")
+    try:
+        assert acc.check_password("instructor:admin", first["password"])
+        assert acc.verify_secret(first["client_id"], first["secret"]) is not None
+    finally:
+        acc.close()
+    assert first["password"].encode() not in (tmp_path / "server.db").read_bytes()
+
+
 def cli(*args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "ehr_sandbox", *args], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "ehr_sandbox", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout
 
@@ -58,10 +91,17 @@ def heart_rate(pid: str, n: int) -> dict:
         "resourceType": "Observation",
         "status": "final",
         "category": [{"coding": [{"system": VITALS, "code": "vital-signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]
+        },
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": "2026-01-05T08:00:00+00:00",
-        "valueQuantity": {"value": 60 + n % 40, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+        "valueQuantity": {
+            "value": 60 + n % 40,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
     }
 
 
@@ -74,9 +114,13 @@ def test_sigkill_mid_run_loses_no_acknowledged_write(tmp_path):
     acknowledged: list[str] = []
     try:
         cid, secret = credentials(data, "dr.patel")
-        token = httpx.post(f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)).json()["access_token"]
+        token = httpx.post(
+            f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
-        pid = httpx.get(f"{root}/fhir/Patient", headers=auth, params={"_count": "1"}).json()["entry"][0]["resource"]["id"]
+        pid = httpx.get(f"{root}/fhir/Patient", headers=auth, params={"_count": "1"}).json()[
+            "entry"
+        ][0]["resource"]["id"]
         stop = threading.Event()
 
         def writer() -> None:
@@ -84,7 +128,9 @@ def test_sigkill_mid_run_loses_no_acknowledged_write(tmp_path):
             with httpx.Client(timeout=5) as client:
                 while not stop.is_set() and n < 400:
                     try:
-                        r = client.post(f"{root}/fhir/Observation", json=heart_rate(pid, n), headers=auth)
+                        r = client.post(
+                            f"{root}/fhir/Observation", json=heart_rate(pid, n), headers=auth
+                        )
                     except httpx.HTTPError:
                         return  # the server died mid-request: not acknowledged
                     if r.status_code == 201:
@@ -106,7 +152,9 @@ def test_sigkill_mid_run_loses_no_acknowledged_write(tmp_path):
             proc.kill()
     proc = start(data, port)
     try:
-        token = httpx.post(f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)).json()["access_token"]
+        token = httpx.post(
+            f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         for oid in acknowledged:
             assert httpx.get(f"{root}/fhir/Observation/{oid}", headers=auth).status_code == 200, oid
@@ -126,7 +174,10 @@ def test_sigkill_mid_run_loses_no_acknowledged_write(tmp_path):
 
 def test_usage_errors_of_serve_are_one_line(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "ehr_sandbox", "serve", "--port", "99999"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "ehr_sandbox", "serve", "--port", "99999"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
@@ -140,7 +191,22 @@ def test_two_workers_never_lose_an_update(tmp_path):
     data = tmp_path / "data"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ehr_sandbox", "serve", "--data", str(data), "--port", str(port), "--patients", "3", "--seed", "2", "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "ehr_sandbox",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--patients",
+            "3",
+            "--seed",
+            "2",
+            "--workers",
+            "2",
+        ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -157,10 +223,16 @@ def test_two_workers_never_lose_an_update(tmp_path):
             assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
             time.sleep(0.2)
         cid, secret = credentials(data, "dr.patel")
-        token = httpx.post(f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)).json()["access_token"]
+        token = httpx.post(
+            f"{root}/auth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret)
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
-        pid = httpx.get(f"{root}/fhir/Patient", headers=auth, params={"_count": "1"}).json()["entry"][0]["resource"]["id"]
-        created = httpx.post(f"{root}/fhir/Observation", json=heart_rate(pid, 1), headers=auth).json()
+        pid = httpx.get(f"{root}/fhir/Patient", headers=auth, params={"_count": "1"}).json()[
+            "entry"
+        ][0]["resource"]["id"]
+        created = httpx.post(
+            f"{root}/fhir/Observation", json=heart_rate(pid, 1), headers=auth
+        ).json()
         url = f"{root}/fhir/Observation/{created['id']}"
 
         def put(n: int) -> int:
@@ -175,14 +247,18 @@ def test_two_workers_never_lose_an_update(tmp_path):
         final = httpx.get(url, headers=auth).json()
         assert final["meta"]["versionId"] == "2"
         with ThreadPoolExecutor(max_workers=8) as pool:
-            reads = list(pool.map(lambda _: httpx.get(url, headers=auth, timeout=30).status_code, range(40)))
+            reads = list(
+                pool.map(lambda _: httpx.get(url, headers=auth, timeout=30).status_code, range(40))
+            )
         assert set(reads) == {200}, reads
     finally:
         proc.terminate()
         proc.wait(timeout=60)
     from ehr_sandbox import Sandbox
 
-    sb = Sandbox.open(data / "clinic.db", passphrase=(data / "keys" / "clinic.passphrase").read_text())
+    sb = Sandbox.open(
+        data / "clinic.db", passphrase=(data / "keys" / "clinic.passphrase").read_text()
+    )
     try:
         assert sb.audit.verify().ok
     finally:

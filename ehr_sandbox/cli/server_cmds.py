@@ -46,6 +46,14 @@ def serve(
     )
     factory()  # create the data directory and the clinic once, before workers start
     typer.echo(f"ehr-sandbox server at {root} (FHIR base {root}/fhir), data in {data}")
+    first = first_instructor(data)
+    if first is not None:
+        typer.echo(
+            "instructor account (shown only now):\n"
+            f"  username: {first['username']}\n  password: {first['password']}\n"
+            f"  client_id: {first['client_id']}\n  secret: {first['secret']}\n"
+            f"sign in at {root}/login"
+        )
     uvicorn.run(
         "ehr_sandbox.cli.server_cmds:factory",
         factory=True,
@@ -54,6 +62,27 @@ def serve(
         workers=workers,
         log_level="warning",
     )
+
+
+def first_instructor(data: Path) -> dict[str, str] | None:
+    """On a server's first start, create ``instructor:admin`` and return its credentials
+    (None when an instructor account exists already)."""
+    from ehr_sandbox.server.accounts import Accounts
+
+    accounts = Accounts(Path(data) / "server.db")
+    try:
+        if accounts.has_kind("instructor"):
+            return None
+        cid, secret = accounts.issue("instructor:admin", kind="instructor")
+        password = accounts.set_password("instructor:admin")
+    finally:
+        accounts.close()
+    return {
+        "username": "instructor:admin",
+        "password": password,
+        "client_id": cid,
+        "secret": secret or "",
+    }
 
 
 def factory() -> object:

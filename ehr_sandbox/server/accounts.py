@@ -206,6 +206,14 @@ class Accounts:
             return None
         return self.get(client_id)
 
+    def has_kind(self, kind: str) -> bool:
+        """True when an active client of this kind exists (e.g. an instructor)."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT 1 FROM clients WHERE kind = ? AND active = 1 LIMIT 1", (kind,)
+            ).fetchone()
+        return row is not None
+
     def for_user(self, username: str) -> list[str]:
         """Client ids bound to ``username``."""
         with self._lock:

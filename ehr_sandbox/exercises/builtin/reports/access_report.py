@@ -114,9 +114,7 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
     patient = variant.pick(patients, salt="patient")
     pid = patient["id"]
     result = variant.pick(
-        sorted(
-            o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid
-        ),
+        sorted(o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid),
         salt="result",
     )
     for username in rng.sample(ACCESSORS, 3):
@@ -151,7 +149,9 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
         facts=patient_facts(patient, "patient"),
         answer={
             "accesses": sorted([list(_event_key(e)) for e in before]),
-            "refused": sorted([list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]),
+            "refused": sorted(
+                [list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]
+            ),
             "phi_values": sorted(v for v in values if v),
         },
     )
@@ -227,7 +227,9 @@ def _minimum_necessary(ctx: GradingContext) -> Check:
         }
     )
     if named or leaked:
-        return Check(False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE)
+        return Check(
+            False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE
+        )
     return Check(True, f"columns {answer['columns']}", expected)
 
 

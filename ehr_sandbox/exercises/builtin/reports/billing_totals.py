@@ -143,7 +143,11 @@ def _setup_billing(sandbox: Any, variant: Any) -> Scenario:
     # A day with charges as well as payments and adjustments exercises every column.
     day = variant.pick([d for d in days if d in charge_days] or days, salt="day")
     adjusted = sorted(
-        {ref_id(r.get("patient")) for r in responses if ref_id(r.get("patient")) and _payment(r)[1] > 0}
+        {
+            ref_id(r.get("patient"))
+            for r in responses
+            if ref_id(r.get("patient")) and _payment(r)[1] > 0
+        }
     )
     patient = system.read("Patient", variant.pick(adjusted, salt="patient"))
     as_of = sandbox.reference_date - timedelta(days=rng.randint(0, 14))

@@ -239,7 +239,9 @@ def hand_in(att: Any, answer: Any) -> dict[str, Any]:
     return stored
 
 
-def _hand_ins(events: Iterable[Mapping[str, Any]], exercise_id: str, student: str, user: str | None) -> list[dict[str, Any]]:
+def _hand_ins(
+    events: Iterable[Mapping[str, Any]], exercise_id: str, student: str, user: str | None
+) -> list[dict[str, Any]]:
     out = []
     for ev in events:
         if event_kind(ev) != SUBMIT_KIND or (user is not None and event_username(ev) != user):
@@ -293,7 +295,9 @@ def _set_diff(
     """
     parts = [f"{len(found)} {noun}"]
     if expected - found:
-        parts.append(f"{len(expected - found)} expected one{'s' if len(expected - found) > 1 else ''} missing")
+        parts.append(
+            f"{len(expected - found)} expected one{'s' if len(expected - found) > 1 else ''} missing"
+        )
     if found - expected:
         parts.append(f"not expected: {_listing(found - expected, label)}")
     return "; ".join(parts)

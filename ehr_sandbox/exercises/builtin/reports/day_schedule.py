@@ -113,7 +113,10 @@ def _setup_schedule(sandbox: Any, variant: Any) -> Scenario:
     near = {
         i
         for i, a in every.items()
-        if abs((date.fromisoformat(_local_day(a.get("start"), offset) or "1900-01-01") - today).days) <= 1
+        if abs(
+            (date.fromisoformat(_local_day(a.get("start"), offset) or "1900-01-01") - today).days
+        )
+        <= 1
     }
     return Scenario(
         facts={
@@ -140,7 +143,9 @@ def _crosses_utc(start: str | None, offset: str) -> bool:
 def _schedule_listed(ctx: GradingContext) -> Check:
     f, a = ctx.facts, ctx.answer
     today = set(a["appointments"])
-    expected = f"every appointment on {f['date']} in practice time (UTC{f['offset']}), whatever its status"
+    expected = (
+        f"every appointment on {f['date']} in practice time (UTC{f['offset']}), whatever its status"
+    )
     answer = _answer_of(ctx, "reports/day-schedule")
     if answer is None:
         return _nothing(expected)
@@ -154,11 +159,15 @@ def _schedule_listed(ctx: GradingContext) -> Check:
     elif any(a["statuses"].get(i) == "cancelled" for i in today - found):
         advice = "the day's schedule lists every appointment, cancelled ones included (they free a slot and are documented)"
     else:
-        advice = "list every appointment of the day as it stood when the day closed, whatever its status"
+        advice = (
+            "list every appointment of the day as it stood when the day closed, whatever its status"
+        )
 
     def label(i: str) -> str:
         start = starts.get(i)
-        return f"Appointment/{i} ({start})" if start else f"Appointment/{i} (not on or near that day)"
+        return (
+            f"Appointment/{i} ({start})" if start else f"Appointment/{i} (not on or near that day)"
+        )
 
     return Check(False, _set_diff(found, today, "appointments", label), expected, advice)
 

@@ -107,7 +107,9 @@ def _due_patients(
 
 def _old_enough(patient: Mapping[str, Any], series: str, as_of: str) -> bool:
     birth = str(patient.get("birthDate") or "")
-    return len(birth) == 10 and _alive(patient) and _age_years(birth, as_of) >= SERIES[series][1] + 1
+    return (
+        len(birth) == 10 and _alive(patient) and _age_years(birth, as_of) >= SERIES[series][1] + 1
+    )
 
 
 def _setup_due(sandbox: Any, variant: Any) -> Scenario:
@@ -145,7 +147,9 @@ def _setup_due(sandbox: Any, variant: Any) -> Scenario:
         if _old_enough(p, series, as_of) and p["id"] not in (voided["id"], refused["id"])
     ]
     if not rest:
-        raise ExerciseError(f"setup: needs a third adult patient for {series}; generate a larger sandbox")
+        raise ExerciseError(
+            f"setup: needs a third adult patient for {series}; generate a larger sandbox"
+        )
     given = rng.choice(rest)
     offset = _practice_offset(sandbox)
     _book_this_week(sandbox, [voided, given, refused], today, offset, rng)
@@ -262,7 +266,9 @@ def _due_list(ctx: GradingContext) -> Check:
     f, a = ctx.facts, ctx.answer
     due = set(a["due"])
     names = {p["id"]: patient_label(p) for p in ctx.all("Patient")}
-    expected = f"every patient you can see who is due for {f['series']} on {f['as_of']}, and no one else"
+    expected = (
+        f"every patient you can see who is due for {f['series']} on {f['as_of']}, and no one else"
+    )
     answer = _answer_of(ctx, "reports/immunizations-due")
     if answer is None:
         return _nothing(expected)

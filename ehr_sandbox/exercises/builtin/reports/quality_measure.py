@@ -327,7 +327,9 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
         doctor.resources("Patient"), conditions, observations, measure, start_s, end_s
     )
     if pid not in denominator or (pid in numerator) != in_numerator:
-        raise ExerciseError(f"setup: the planted readings of Patient/{pid} do not decide the measure")
+        raise ExerciseError(
+            f"setup: the planted readings of Patient/{pid} do not decide the measure"
+        )
     protect = {f"Patient/{p}" for p in denominator} | {
         f"{r['resourceType']}/{r['id']}"
         for r in (*observations, *conditions)
@@ -532,7 +534,9 @@ def _flip_planted(att: Any) -> tuple[str, Any]:
     rows = _run_measure(att, f["period_start"], f["period_end"])
     flagged = {r["patient"]: r[f["flag"]] for r in rows}
     # the patient whose last in-period reading is on the period's last day
-    last = _readings(list(s.resources("Observation")), f["measure"], f["period_start"], f["period_end"])
+    last = _readings(
+        list(s.resources("Observation")), f["measure"], f["period_start"], f["period_end"]
+    )
     pid = next(p for p, (eff, _) in last.items() if eff[:10] == f["period_end"] and p in flagged)
     return pid, _value_on_side(f["measure"], not flagged[pid], att.variant.rng())
 
@@ -551,7 +555,10 @@ def _measure_void_result(att: Any) -> None:
     f, s = att.facts, att.session
     pid, _ = _flip_planted(att)
     for o in s.search("Observation", patient=f"Patient/{pid}").fetch():
-        if str(o.get("effectiveDateTime", ""))[:10] == f["period_end"] and o.get("status") == "corrected":
+        if (
+            str(o.get("effectiveDateTime", ""))[:10] == f["period_end"]
+            and o.get("status") == "corrected"
+        ):
             s.mark_entered_in_error(f"Observation/{o['id']}", reason="Duplicate entry")
     _measure_solution(att)
 

@@ -155,7 +155,9 @@ def _setup_view(sandbox: Any, variant: Any) -> Scenario:
     )
 
 
-def _vital(pid: str, code: str, display: str, value: float, unit: str, when: datetime) -> dict[str, Any]:
+def _vital(
+    pid: str, code: str, display: str, value: float, unit: str, when: datetime
+) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "status": "final",
@@ -259,7 +261,9 @@ def _bp_components(ctx: GradingContext) -> Check:
 def _rows_match(ctx: GradingContext) -> Check:
     f, a = ctx.facts, ctx.answer
     want = Counter(tuple(r) for r in a["rows"])
-    expected = f"the flowsheet rows of {f['patient_name']}'s vital signs as charted when you started"
+    expected = (
+        f"the flowsheet rows of {f['patient_name']}'s vital signs as charted when you started"
+    )
     rows, why = _run_student_view(ctx)
     if rows is None:
         return Check(False, why, expected)
