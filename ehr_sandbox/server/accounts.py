@@ -268,6 +268,11 @@ class Accounts:
         if cur.rowcount == 0:
             raise NotFound(f"no active client {client_id!r}")
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The registry's database connection (the server keeps its browser sessions there too)."""
+        return self._con
+
     def close(self) -> None:
         """Close the registry file."""
         self._con.close()

@@ -79,7 +79,7 @@ class ServerApp:
         self.root = root.rstrip("/")
         self.secure = True
         self.state = ServerState(data, issuer=self.root, patients=patients, seed=seed)
-        self.browsers = BrowserSessions()
+        self.browsers = BrowserSessions(self.state.accounts.connection)
         self.templates = Environment(
             loader=PackageLoader("ehr_sandbox.server", "templates"),
             autoescape=select_autoescape(["html"]),

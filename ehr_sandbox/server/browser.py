@@ -1,10 +1,12 @@
 """Browser sign-in: server-side sessions behind an HttpOnly cookie, and CSRF tokens.
 
-A session id is random and maps, on the server only, to the user and that session's CSRF
-token; nothing about the user is in the cookie. Forms carry the CSRF token in a hidden field,
-and a POST whose token does not match is refused.
+A session id is random; the server keeps only its SHA-256 (in its own database, so every
+worker process sees the same sessions) with the user and that session's CSRF token. Nothing
+about the user is in the cookie. Forms carry the CSRF token in a hidden field, and a POST whose
+token does not match is refused.
 
->>> sessions = BrowserSessions()
+>>> import sqlite3
+>>> sessions = BrowserSessions(sqlite3.connect(":memory:", check_same_thread=False))
 >>> sid, csrf = sessions.start("patient/p1")
 >>> sessions.user(sid), sessions.check_csrf(sid, csrf), sessions.check_csrf(sid, "forged")
 ('patient/p1', True, False)
@@ -12,8 +14,10 @@ and a POST whose token does not match is refused.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +31,15 @@ PRE_COOKIE = "ehr_csrf"
 SESSION_SECONDS = 3600
 """A browser session lasts an hour."""
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS browser_sessions (
+    sid_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
 
 @dataclass
 class BrowserSession:
@@ -37,20 +50,35 @@ class BrowserSession:
     expires: float
 
 
-class BrowserSessions:
-    """The server's table of signed-in browsers (in memory: a restart signs everyone out)."""
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
 
-    def __init__(self) -> None:
-        self._items: dict[str, BrowserSession] = {}
+
+class BrowserSessions:
+    """The server's table of signed-in browsers.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        The server's own database (shared by its worker processes).
+    """
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self._con = con
+        self._con.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
     def start(self, username: str) -> tuple[str, str]:
         """Sign ``username`` in; return ``(session id, csrf token)``."""
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        now = time.time()
         with self._lock:
-            now = time.time()
-            self._items = {k: v for k, v in self._items.items() if v.expires > now}
-            self._items[sid] = BrowserSession(username, csrf, now + SESSION_SECONDS)
+            self._con.execute("DELETE FROM browser_sessions WHERE expires <= ?", (now,))
+            self._con.execute(
+                "INSERT INTO browser_sessions (sid_hash, username, csrf, expires) VALUES (?, ?, ?, ?)",
+                (_digest(sid), username, csrf, now + SESSION_SECONDS),
+            )
+            self._con.commit()
         return sid, csrf
 
     def get(self, sid: str | None) -> BrowserSession | None:
@@ -58,10 +86,13 @@ class BrowserSessions:
         if not sid:
             return None
         with self._lock:
-            item = self._items.get(sid)
-        if item is None or item.expires <= time.time():
+            row = self._con.execute(
+                "SELECT username, csrf, expires FROM browser_sessions WHERE sid_hash = ?",
+                (_digest(sid),),
+            ).fetchone()
+        if row is None or row[2] <= time.time():
             return None
-        return item
+        return BrowserSession(row[0], row[1], row[2])
 
     def user(self, sid: str | None) -> str | None:
         """The signed-in username, or ``None``."""
@@ -75,8 +106,11 @@ class BrowserSessions:
 
     def end(self, sid: str | None) -> None:
         """Sign out."""
+        if not sid:
+            return
         with self._lock:
-            self._items.pop(sid or "", None)
+            self._con.execute("DELETE FROM browser_sessions WHERE sid_hash = ?", (_digest(sid),))
+            self._con.commit()
 
 
 def cookie_flags(secure: bool) -> dict[str, object]:
