@@ -100,3 +100,38 @@ def test_instructor_runs_a_course_from_the_dashboard(server):
         page.goto(f"{server.root}/dashboard")
         page.screenshot(path=str(artifacts_dir() / "dashboard.png"), full_page=True)
         assert not errors, errors
+
+
+def test_instructor_reviews_a_break_the_glass_use(server):
+    import httpx
+
+    from tests.server_fixture import token_for
+
+    nurse = token_for(server, "rn.kim")
+    pid = server.state.sandbox.system_session().search("Patient").fetch()[-1]["id"]
+    r = httpx.post(
+        f"{server.root}/fhir/Patient/{pid}/$break-glass",
+        headers={"Authorization": f"Bearer {nurse}"},
+        json={
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "reason", "valueString": "unresponsive patient in the waiting room"}
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    password = server.state.accounts.set_password("instructor:lee")
+    with chromium_page() as (page, errors):
+        page.goto(f"{server.root}/login")
+        page.fill("#username", "instructor:lee")
+        page.fill("#password", password)
+        page.click("#sign-in")
+        page.wait_for_url(f"{server.root}/dashboard")
+        item = page.locator(".btg-item").filter(has_text="unresponsive patient")
+        assert item.count() == 1
+        item.locator("select").select_option("yes")
+        item.locator(".btg-note").fill("Emergency confirmed with the charge nurse")
+        item.locator(".btg-review").click()
+        page.wait_for_url(f"{server.root}/dashboard")
+        assert page.locator(".btg-item").filter(has_text="unresponsive patient").count() == 0
+        assert not errors, errors

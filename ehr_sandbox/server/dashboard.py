@@ -36,6 +36,7 @@ class Dashboard:
         return [
             Route("/dashboard", self.home, methods=["GET"]),
             Route("/dashboard/course", self.create_course, methods=["POST"]),
+            Route("/dashboard/btg/{index:int}", self.review_btg, methods=["POST"]),
             Route("/dashboard/{course}/enroll", self.enroll, methods=["POST"]),
             Route("/dashboard/{course}/assign", self.assign, methods=["POST"]),
             Route("/dashboard/{course}/gradebook.csv", self.gradebook_csv, methods=["GET"]),
@@ -92,6 +93,32 @@ class Dashboard:
             )
         try:
             await run_in_threadpool(lambda: self.app.state.courses.create(data.get("name", "")))
+        except SandboxError as exc:
+            return await self.home(request, error=str(exc))
+        return RedirectResponse("/dashboard", status_code=303)
+
+    async def review_btg(self, request: Request) -> Response:
+        data = await self._form(request)
+        if data is None:
+            return self.app.render(
+                "base.html", title="Refused", error="sign in again (CSRF)", status=403
+            )
+        note = data.get("note", "").strip()
+        if not note:
+            return await self.home(request, error="a break-the-glass review needs a note")
+
+        def work() -> None:
+            with self.app.state.lock:
+                sb = self.app.state.sandbox
+                sb.review_btg(
+                    sb.system_session(),
+                    request.path_params["index"],
+                    appropriate=data.get("appropriate") == "yes",
+                    note=note,
+                )
+
+        try:
+            await run_in_threadpool(work)
         except SandboxError as exc:
             return await self.home(request, error=str(exc))
         return RedirectResponse("/dashboard", status_code=303)
