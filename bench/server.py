@@ -134,12 +134,12 @@ def run(students: int = 30, patients: int = 20) -> dict[str, Any]:
                 raise RuntimeError("the server did not start")
             time.sleep(0.3)
         admin = connect(root, client_id=teacher["client_id"], secret=teacher["secret"])
-        slug = admin._course_call("POST", "/course", {"name": "Bench course"})["course"]
-        admin._course_call(
+        slug = admin.course_call("POST", "/course", {"name": "Bench course"})["course"]
+        admin.course_call(
             "POST", f"/course/{slug}/assignments", {"exercise": EXERCISE, "max_attempts": 3}
         )
         creds = {
-            f"s{i:02d}": admin._course_call("POST", f"/course/{slug}/students", {"id": f"s{i:02d}"})
+            f"s{i:02d}": admin.course_call("POST", f"/course/{slug}/students", {"id": f"s{i:02d}"})
             for i in range(students)
         }
         attempts: dict[str, Any] = {}
@@ -210,7 +210,7 @@ def run(students: int = 30, patients: int = 20) -> dict[str, Any]:
 
 def _results(admin: Any, slug: str) -> list[dict[str, Any]]:
     """Every recorded submission, from the instructor's results endpoint."""
-    return list(admin._course_call("GET", f"/course/{slug}/results"))
+    return list(admin.course_call("GET", f"/course/{slug}/results"))
 
 
 def _verify_clinic(data: Path) -> bool:

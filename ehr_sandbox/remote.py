@@ -246,19 +246,26 @@ class RemoteSession:
             ``instructions``, ``facts``, ``session``, ``check()``, ``submit()``, ``hint()``,
             ``reset()`` as in-process.
         """
-        data = self._course_call("POST", f"/course/{course}/attempts", {"exercise": exercise_id})
+        data = self.course_call("POST", f"/course/{course}/attempts", {"exercise": exercise_id})
         return RemoteAttempt(self, course, data)
 
-    def _course_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def course_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the server's course API (JSON, or text for CSV); errors become typed errors."""
         if time.time() >= self._expires:
             self._refresh()
         r = self._http.request(
-            method, self.url + path, json=body, headers={"Authorization": f"Bearer {self._token}"}
+            method,
+            self.url + path,
+            json=body if method != "GET" else None,
+            headers={"Authorization": f"Bearer {self._token}"},
         )
-        try:
-            payload = r.json() if r.content else None
-        except ValueError:
-            payload = r.text
+        if r.headers.get("content-type", "").startswith("text/"):
+            payload: Any = r.text
+        else:
+            try:
+                payload = r.json() if r.content else None
+            except ValueError:
+                payload = r.text
         if r.status_code >= 400:
             raise error_from_outcome(r.status_code, payload)
         return payload
@@ -292,7 +299,7 @@ class RemoteAttempt:
 
     def _action(self, action: str, body: dict[str, Any] | None = None) -> Any:
         path = f"/course/{self.course}/attempts/{self.attempt_id}/{action}"
-        return self._owner._course_call("POST", path, body or {})
+        return self._owner.course_call("POST", path, body or {})
 
     def check(self) -> Any:
         """Practice feedback from the server's grader (never counts)."""

@@ -456,7 +456,9 @@ def test_reports_run_on_the_server_with_time_and_row_limits(server, doctor, monk
     assert ok.status_code == 200, ok.text
     assert ok.json()["columns"] == ["n"] and ok.json()["rows"][0]["n"] >= 1
     monkeypatch.setattr(runner, "QUERY_SECONDS", 0.3)
-    slow = report([{"name": "sql", "valueString": "SELECT count(*) AS n FROM range(100000000000) a"}])
+    slow = report(
+        [{"name": "sql", "valueString": "SELECT count(*) AS n FROM range(100000000000) a"}]
+    )
     assert slow.status_code == 422 and "longer than" in slow.json()["issue"][0]["diagnostics"]
     monkeypatch.setattr(runner, "QUERY_SECONDS", 20.0)
     monkeypatch.setattr(runner, "QUERY_ROWS", 5)

@@ -28,13 +28,13 @@ def course(server):
     """A course with two students and one assignment, made through the instructor API."""
     cid, secret = server.state.accounts.issue("instructor:lee", kind="instructor")
     teacher = connect(server.root, client_id=cid, secret=secret)
-    made = teacher._course_call("POST", "/course", {"name": "MA 101 Fall"})
+    made = teacher.course_call("POST", "/course", {"name": "MA 101 Fall"})
     slug = made["course"]
     creds = {
-        s: teacher._course_call("POST", f"/course/{slug}/students", {"id": s, "name": s.title()})
+        s: teacher.course_call("POST", f"/course/{slug}/students", {"id": s, "name": s.title()})
         for s in ("alice", "bob")
     }
-    teacher._course_call(
+    teacher.course_call(
         "POST", f"/course/{slug}/assignments", {"exercise": EXERCISE, "max_attempts": 2}
     )
     return {"slug": slug, "teacher": teacher, "creds": creds}
@@ -109,7 +109,7 @@ def test_student_cheats_cannot_reach_grades_or_course_state(server, course):
     bob_att = bob.start(EXERCISE, course=course["slug"])
     # another student's attempt, with her own credentials
     with pytest.raises(NotFound):
-        alice._course_call("POST", f"/course/{course['slug']}/attempts/{bob_att.attempt_id}/submit")
+        alice.course_call("POST", f"/course/{course['slug']}/attempts/{bob_att.attempt_id}/submit")
     # instructor-only endpoints
     for path, body in (
         (f"/course/{course['slug']}/students", {"id": "mallory"}),
@@ -117,7 +117,7 @@ def test_student_cheats_cannot_reach_grades_or_course_state(server, course):
         ("/course", {"name": "my own course"}),
     ):
         with pytest.raises(AccessDenied):
-            alice._course_call("POST", path, body)
+            alice.course_call("POST", path, body)
     r = httpx.get(
         f"{server.root}/course/{course['slug']}/gradebook",
         headers={"Authorization": f"Bearer {alice._token}"},
@@ -127,7 +127,7 @@ def test_student_cheats_cannot_reach_grades_or_course_state(server, course):
     with pytest.raises(AccessDenied):
         alice.search("Patient").fetch()
     with pytest.raises(AccessDenied):
-        bob_att.session._course_call(
+        bob_att.session.course_call(
             "POST", f"/course/{course['slug']}/attempts", {"exercise": EXERCISE}
         )
     # monkeypatching the local objects changes nothing on the server
@@ -140,3 +140,45 @@ def test_student_cheats_cannot_reach_grades_or_course_state(server, course):
         assert httpx.get(
             server.root + path, headers={"Authorization": f"Bearer {alice._token}"}
         ).status_code in (401, 403, 404)
+
+
+def test_the_class_cli_runs_a_course_on_the_server(server, tmp_path, capsys, monkeypatch):
+    from ehr_sandbox.cli.app import main
+
+    cid, secret = server.state.accounts.issue("instructor:cli", kind="instructor")
+    monkeypatch.setenv("EHR_SANDBOX_CLIENT_ID", cid)
+    monkeypatch.setenv("EHR_SANDBOX_SECRET", secret)
+    url = ["--url", server.root]
+    assert main(["class", "create", "--name", "CLI course", *url]) == 0
+    slug = capsys.readouterr().out.split("course: ", 1)[1].strip()
+    assert main(["class", "enroll", "--course", slug, "--student", "dana", *url]) == 0
+    printed = capsys.readouterr().out
+    fields = dict(line.split(": ", 1) for line in printed.splitlines() if ": " in line)
+    assert fields["client_id"].startswith("c-") and fields["secret"]
+    assert (
+        main(
+            [
+                "class",
+                "assign",
+                "--course",
+                slug,
+                "--exercise",
+                EXERCISE,
+                "--max-attempts",
+                "2",
+                *url,
+            ]
+        )
+        == 0
+    )
+    dana = connect(server.root, client_id=fields["client_id"], secret=fields["secret"])
+    att = dana.start(EXERCISE, course=slug)
+    get(EXERCISE).solution.apply(att)
+    result = att.submit()
+    out = tmp_path / "grades.csv"
+    assert main(["class", "gradebook", "--course", slug, "--out", str(out), *url]) == 0
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert any(str(result.score).rstrip("0").rstrip(".") in ",".join(r) for r in rows[1:])
+    monkeypatch.setenv("EHR_SANDBOX_SECRET", "wrong")
+    assert main(["class", "create", "--name", "x", *url]) == 2
+    assert "refused the credentials" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import typer
 
 from ehr_sandbox.cli import (
     audit_cmds,
+    class_cmds,
     demo,
     exercises_cmds,
     generate_cmds,
@@ -44,6 +45,7 @@ for _module in (
     audit_cmds,
     privacy_cmds,
     server_cmds,
+    class_cmds,
 ):
     _module.register(app)
 
