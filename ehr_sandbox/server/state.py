@@ -100,7 +100,7 @@ class ServerState:
         if username.startswith("patient/"):
             pid = username.split("/", 1)[1]
             with self.lock:
-                if not self.sandbox.system_session().exists(f"Patient/{pid}"):
+                if not self.sandbox.grader_session().exists(f"Patient/{pid}"):
                     raise NotFound(f"no patient account {username!r}")
             return User(username, "patient", username, None, pid)
         return self.sandbox.user(username)
@@ -128,14 +128,7 @@ class ServerState:
             session = self._sessions.get(key)
             if session is None:
                 if claims.backend:
-                    from ehr_sandbox.session import Session
-
-                    session = Session(
-                        self.sandbox,
-                        self.user(claims.username),
-                        scopes=claims.scope,
-                        interactive=False,
-                    )
+                    session = self.sandbox.backend_session(claims.username, scopes=claims.scope)
                 elif claims.role == "patient":
                     session = self.sandbox.login_patient(claims.patient or "", scopes=claims.scope)
                 else:
