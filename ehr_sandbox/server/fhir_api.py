@@ -103,6 +103,8 @@ class FhirApi:
             status, body, headers = await run_in_threadpool(work)
         except Exception as exc:  # noqa: BLE001 - every error becomes an OperationOutcome
             return error_response(exc)
+        if request.method in ("POST", "PUT") and status < 300:
+            await run_in_threadpool(self.state.publish_anchor)
         if isinstance(body, Response):
             return body
         return fhir_response(status, body, headers)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import AccessDenied, NotFound
 from ehr_sandbox.server.accounts import Accounts
+from ehr_sandbox.server.anchors import AnchorLog
 from ehr_sandbox.server.courses import CourseHost
 from ehr_sandbox.server.tokens import TokenClaims, TokenIssuer
 
@@ -62,7 +63,15 @@ class ServerState:
     >>> st.close()
     """
 
-    def __init__(self, data: str | Path, *, issuer: str, patients: int = 50, seed: int = 7) -> None:
+    def __init__(
+        self,
+        data: str | Path,
+        *,
+        issuer: str,
+        patients: int = 50,
+        seed: int = 7,
+        anchor: str | Path | None = None,
+    ) -> None:
         from ehr_sandbox.sandbox import Sandbox
 
         self.data = Path(data)
@@ -87,6 +96,14 @@ class ServerState:
         self.lock = threading.RLock()
         self._sessions: dict[tuple[str, str, str | None, bool], Session] = {}
         (self.data / "exports").mkdir(exist_ok=True)
+        self.anchors = AnchorLog(anchor, data=self.data) if anchor is not None else None
+        self.publish_anchor()
+
+    def publish_anchor(self) -> None:
+        """Append a signed checkpoint of the clinic's audit trail to the anchor file (if any)."""
+        if self.anchors is not None:
+            with self.lock:
+                self.anchors.publish(self.sandbox)
 
     def user(self, username: str) -> User:
         """A staff user, ``patient/<id>``, or a course account (``student:<course>:<id>``,
@@ -139,7 +156,8 @@ class ServerState:
             return session
 
     def close(self) -> None:
-        """Close the clinic and the account registry."""
+        """Publish a last anchor, then close the clinic and the account registry."""
+        self.publish_anchor()
         with self.lock:
             self.sandbox.close()
             self.accounts.close()
