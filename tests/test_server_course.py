@@ -77,6 +77,17 @@ def test_the_reference_solution_passes_unchanged_against_the_server(server, cour
     assert set(table["graded_by"]) == {"server"}
 
 
+def test_exercises_start_against_a_server_creates_the_attempt_there(server, course):
+    from ehr_sandbox import exercises
+
+    s = student(server, course, "alice")
+    att = exercises.start(EXERCISE, server=s, course=course["slug"])
+    assert att.attempt_id and att.instructions
+    assert server.state.courses.attempt(att.attempt_id, "alice").attempt.exercise.id == EXERCISE
+    with pytest.raises(ExerciseError, match="course id"):
+        exercises.start(EXERCISE, server=s)
+
+
 def test_wrong_solutions_fail_on_the_server_as_they_do_locally(server, course):
     s = student(server, course, "bob")
     att = s.start(EXERCISE, course=course["slug"])

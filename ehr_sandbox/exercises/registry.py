@@ -141,12 +141,13 @@ def catalog(
 
 def start(
     exercise_id: str,
-    student: str,
+    student: str | None = None,
     *,
-    course: Course | None = None,
+    course: Course | str | None = None,
     sandbox: Any = None,
     path: str | Path | None = None,
     salt: str | None = None,
+    server: Any = None,
 ) -> Attempt:
     """Start ``student``'s variant of an exercise.
 
@@ -154,7 +155,20 @@ def start(
     (in memory, or in the file ``path`` so it can be checked later from the CLI). With a
     ``course`` the course's salt is used and the student must be enrolled and the exercise
     assigned; otherwise ``salt`` (default: the self-study salt).
+
+    With ``server`` (a session from :func:`ehr_sandbox.connect` with a student's
+    credentials) and ``course`` (the course id) the attempt is created **on the classroom
+    server**: the same ``instructions``, ``facts``, ``session``, ``check()``, ``submit()``,
+    ``hint()`` and ``reset()``, graded there (the student is the account's owner).
     """
+    if server is not None:
+        if not isinstance(course, str):
+            raise ExerciseError("course: with server=, give the course id your instructor gave you")
+        return server.start(exercise_id, course=course)
+    if not isinstance(student, str) or not student:
+        raise ExerciseError("student: expected your student id (e.g. start(id, 'alice'))")
+    if isinstance(course, str):
+        raise ExerciseError("course: a course id goes with server=; in-process give a Course")
     exercise = get(exercise_id)
     if course is not None:
         course.require_can_start(student, exercise_id)
