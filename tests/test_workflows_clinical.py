@@ -1221,7 +1221,9 @@ def test_specialty_rules(clinic):
         abn_on_file=True,
     )
     assert maint[-1]["extension"][0]["valueCoding"]["code"] == "GA"
-    plain = chiropractic.visit(s, p["ref"], regions=["cervical"], primary_dx="M99.01", part=part, treatment="maintenance")
+    plain = chiropractic.visit(
+        s, p["ref"], regions=["cervical"], primary_dx="M99.01", part=part, treatment="maintenance"
+    )
     assert "extension" not in plain[-1]
 
 
