@@ -40,6 +40,7 @@ __all__ = [
     "ref",
     "ref_of",
     "today",
+    "urn",
     "write",
     "write_all",
 ]
@@ -180,6 +181,22 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+def urn(session: Session, *parts: str) -> str:
+    """A fresh ``urn:uuid:`` for a resource created in a transaction (deterministic: derived
+    from the parts and the sandbox clock, which moves on at every call).
+
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.empty().system_session()
+    >>> a, b = urn(s, "Schedule"), urn(s, "Schedule")
+    >>> a.startswith("urn:uuid:"), a != b
+    (True, True)
+    """
+    import uuid
+
+    stamp = session.sandbox.clock.now().isoformat()
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join((*parts, stamp))))
+
+
 def _tagged(resource: dict[str, Any], operation: str) -> dict[str, Any]:
     res = copy.deepcopy(resource)
     meta = res.setdefault("meta", {})
@@ -249,10 +266,12 @@ def write_all(
     *,
     operation: str,
 ) -> list[dict[str, Any]]:
-    """Write several resources in one transaction (all or nothing).
+    """Write several resources all or nothing (``session.atomic()``), in order.
 
     Each entry is a resource (update when it has ``id`` and ``meta.versionId``, else create) or
-    ``{"fullUrl": "urn:uuid:...", "resource": {...}}`` so later entries can reference it.
+    ``{"fullUrl": "urn:uuid:...", "resource": {...}}`` so later entries can reference it (the
+    ``urn:uuid`` is replaced by the created resource's reference). Each write goes through the
+    Session (validation, access, Provenance, audit); ids are assigned as for ``session.create``.
 
     Examples
     --------
@@ -266,39 +285,35 @@ def write_all(
     >>> out[1]["managingOrganization"]["reference"] == "Organization/" + out[0]["id"]
     True
     """
-    bundle_entries = []
+    plan: list[tuple[str | None, dict[str, Any]]] = []
     for item in entries:
-        full_url = None
-        res = item
         if "resource" in item and "resourceType" not in item:
-            full_url = item.get("fullUrl")
-            res = item["resource"]
-        res = _tagged(res, operation)
-        version = (res.get("meta") or {}).get("versionId")
-        if res.get("id") and version:
-            meta = dict(res["meta"])
-            meta.pop("versionId", None)
-            res["meta"] = meta
-            entry: dict[str, Any] = {
-                "resource": res,
-                "request": {
-                    "method": "PUT",
-                    "url": f"{res['resourceType']}/{res['id']}",
-                    "ifMatch": f'W/"{version}"',
-                },
-            }
+            plan.append((item.get("fullUrl"), _tagged(item["resource"], operation)))
         else:
-            res.pop("id", None)
-            entry = {"resource": res, "request": {"method": "POST", "url": res["resourceType"]}}
-        if full_url:
-            entry["fullUrl"] = full_url
-        bundle_entries.append(entry)
-    response = session.transaction(
-        {"resourceType": "Bundle", "type": "transaction", "entry": bundle_entries}
-    )
-    out = []
-    for e in response.get("entry", []):
-        location = (e.get("response") or {}).get("location", "")
-        parts = location.split("/")
-        out.append(session.read(parts[0], parts[1]) if len(parts) >= 2 else e.get("resource"))
-    return out
+            plan.append((None, _tagged(item, operation)))
+    resolved: dict[str, str] = {}
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: swap(v) for k, v in node.items()}
+            ref = out.get("reference")
+            if isinstance(ref, str) and ref in resolved:
+                out["reference"] = resolved[ref]
+            return out
+        if isinstance(node, list):
+            return [swap(v) for v in node]
+        return node
+
+    saved: list[dict[str, Any]] = []
+    with session.atomic():
+        for full_url, res in plan:
+            res = swap(res)
+            if res.get("id") and (res.get("meta") or {}).get("versionId"):
+                out = session.update(res)
+            else:
+                res.pop("id", None)
+                out = session.create(res)
+            if full_url:
+                resolved[full_url] = f"{out['resourceType']}/{out['id']}"
+            saved.append(out)
+    return saved

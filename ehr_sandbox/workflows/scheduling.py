@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import NotFound, ValidationError
-from ehr_sandbox.workflows.base import Rule, RuleRefused, now, ref_of, write, write_all
+from ehr_sandbox.workflows.base import Rule, RuleRefused, now, ref_of, urn, write, write_all
 from ehr_sandbox.workflows.content import table
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ __all__ = [
 SLOT_CATEGORY = "http://ehr-sandbox.org/CodeSystem/slot-category"
 APPT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
 CANCEL_REASON = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
-SERVICE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/procedure"
+SERVICE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/prep-service"
 UTC_OFFSET = "-05:00"
 """The practice's fixed UTC offset (synthetic/content/data/practice.toml)."""
 
@@ -206,7 +206,7 @@ def build_day(
         },
         "comment": f"Template {tpl['id']} ({tpl['method']}): {tpl['description']}",
     }
-    sched_url = "urn:uuid:5c1ed0a0-0000-4000-8000-000000000000"
+    sched_url = urn(session, "Schedule", practitioner, d.isoformat(), template_id)
     entries: list[dict[str, Any]] = [{"fullUrl": sched_url, "resource": schedule}]
     open_times = {_local(d, hhmm) for hhmm in open_access["times"]}
     for s, e, _ in sorted(starts, key=lambda x: x[0]):
