@@ -91,8 +91,14 @@ MATRIX: list[tuple[str, str, str, bool]] = [
     ("medical_assistant", "MedicationRequest", "create", False),
     ("medical_assistant", "MedicationAdministration", "create", True),
     ("medical_assistant", "Specimen", "create", True),
-    ("medical_assistant", "DocumentReference", "create", False),
-    ("medical_assistant", "Condition", "create", False),
+    # issue 16: the MA records intake history as provisional Conditions for the provider to
+    # confirm and writes the (unsigned) transfer summary of an admission; never signs, updates
+    # or deletes them
+    ("medical_assistant", "DocumentReference", "create", True),
+    ("medical_assistant", "DocumentReference", "update", False),
+    ("medical_assistant", "Condition", "create", True),
+    ("medical_assistant", "Condition", "update", False),
+    ("medical_assistant", "Composition", "create", False),
     ("medical_assistant", "AuditEvent", "read", False),
     # nurse: care-team clinical read; writes observations, meds given, notes; no prescribing
     ("nurse", "Condition", "read", True),

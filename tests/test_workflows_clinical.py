@@ -1221,9 +1221,46 @@ def test_specialty_rules(clinic):
         abn_on_file=True,
     )
     assert maint[-1]["extension"][0]["valueCoding"]["code"] == "GA"
+    plain = chiropractic.visit(
+        s, p["ref"], regions=["cervical"], primary_dx="M99.01", part=part, treatment="maintenance"
+    )
+    assert "extension" not in plain[-1]
 
 
 def test_refusals_are_sandbox_errors_and_validation_errors():
     from ehr_sandbox.errors import ValidationError
 
     assert issubclass(RuleRefused, ValidationError) and issubclass(RuleRefused, SandboxError)
+
+
+def test_poc_dipstick_hcg_and_inr(clinic):
+    s, p = _patient(clinic, 28 * 365)
+    controls = {"positive": "positive", "negative": "negative"}
+    hcg = f"Device/{poc_testing.register_kit(s, 'urine-hcg', lot='U1', expiry='2027-01-31', name='hCG')['id']}"
+    poc_testing.run_qc(s, hcg, controls, controls)
+    neg = poc_testing.run_test(s, p["ref"], hcg, "negative")
+    assert (
+        neg.escalation is None
+        and neg.observation["interpretation"][0]["coding"][0]["code"] == "NEG"
+    )
+    dip = f"Device/{poc_testing.register_kit(s, 'urine-dipstick', lot='D1', expiry='2027-01-31', name='strips')['id']}"
+    poc_testing.run_qc(
+        s, dip, {"normal": "pass", "abnormal": "pass"}, {"normal": "pass", "abnormal": "pass"}
+    )
+    pads = {
+        "5811-5": 1.015,
+        "2756-5": 6.0,
+        "20454-5": "negative",
+        "25428-4": "negative",
+        "5802-4": "negative",
+        "5799-2": "trace",
+    }
+    _refused("poc.plausible", poc_testing.run_test, s, p["ref"], dip, {"5811-5": 1.015})
+    ua = poc_testing.run_test(s, p["ref"], dip, pads)
+    assert len(ua.observation["component"]) == 6
+    inr = f"Device/{poc_testing.register_kit(s, 'inr', lot='I9', expiry='2027-01-31', name='INR')['id']}"
+    poc_testing.run_qc(
+        s, inr, {"level 1": 1.0, "level 2": 2.9}, {"level 1": (0.8, 1.2), "level 2": (2.4, 3.4)}
+    )
+    high = poc_testing.run_test(s, p["ref"], inr, 5.6)
+    assert high.critical and high.escalation["priority"] == "stat"

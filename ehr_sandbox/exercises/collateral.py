@@ -34,6 +34,7 @@ __all__ = ["Change", "changes_since_setup", "collateral_criterion", "unexpected_
 READS = frozenset(
     {
         "read",
+        "exists",
         "vread",
         "search",
         "search-type",

@@ -367,12 +367,7 @@ def run_test(
             v = value[code]
             comp: dict[str, Any] = {"code": loinc_concept(code)}
             if isinstance(v, int | float) and not isinstance(v, bool):
-                comp["valueQuantity"] = {
-                    "value": v,
-                    "system": "http://unitsofmeasure.org",
-                    "code": "1" if code == "5811-5" else "[pH]",
-                    "unit": "" if code == "5811-5" else "pH",
-                }
+                comp["valueQuantity"] = quantity(v, "1" if code == "5811-5" else "[pH]")
             else:
                 comp["valueString"] = str(v)
             out.append(comp)

@@ -280,10 +280,10 @@ def record_vitals(
     >>> s = demo_session()
     >>> p = s.search("Patient").first()
     >>> ref = identify(s, p["id"], name=display_name(p), birth_date=p["birthDate"])
-    >>> record_vitals(s, ref, temperature=98.6, temperature_unit="Cel")
+    >>> record_vitals(s, ref, temperature=98.6, temperature_unit="Cel")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ehr_sandbox.workflows.base.RuleRefused: Observation (8310-5): valueQuantity.value: expected a body temperature between 25 and 46 Cel. 98.6 is not a plausible body temperature in degrees Celsius (°C) but looks like degrees Fahrenheit (°F): record it with unit code '[degF]', or convert it (37.0 Cel) (found 98.6). Refused by rule vitals.plausible: a vital sign carries its UCUM unit and a physiologically possible value (a unit mix-up such as 98.6 entered as Celsius is refused) [FHIR R4 vital-signs profile; US Core; ehr_sandbox.validation.vitals]
+    ehr_sandbox.workflows.base.RuleRefused: Observation (8310-5): valueQuantity.value: expected a body temperature between ... Cel. 98.6 is not a plausible body temperature in degrees Celsius (°C) but looks like degrees Fahrenheit (°F): record it with unit code '[degF]', or convert it (37.0 Cel) (found 98.6). Refused by rule vitals.plausible: a vital sign carries its UCUM unit and a physiologically possible value (a unit mix-up such as 98.6 entered as Celsius is refused) [FHIR R4 vital-signs profile; US Core; ehr_sandbox.validation.vitals]
     """
     ref = require_identified(session, patient, "Observation")
     chart = read_patient(session, ref)

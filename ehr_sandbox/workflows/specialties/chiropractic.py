@@ -213,7 +213,6 @@ def visit(
     mods = ["AT"] if treatment == "active" else (["GA"] if abn_on_file else [])
     proc = {
         "resourceType": "Procedure",
-        "extension": [modifier(m) for m in mods],
         "status": "completed",
         "code": coding(PROCEDURE, code, CMT[code]),
         "subject": {"reference": ref},
@@ -228,6 +227,8 @@ def visit(
             }
         ],
     }
+    if mods:
+        proc["extension"] = [modifier(m) for m in mods]
     return write_entries(
         session,
         [

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MODIFIER_URL", "modifier", "modifiers_of"]
+__all__ = ["HCPCS_MODIFIER", "MODIFIERS", "MODIFIER_URL", "modifier", "modifiers_of"]
 
 MODIFIER_URL = "http://ehr-sandbox.org/fhir/StructureDefinition/billing-modifier"
 """Extension on a Procedure carrying a HCPCS Level II modifier for the claim (AT, GA, Q7...)."""
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+HCPCS_MODIFIER = "http://ehr-sandbox.org/CodeSystem/hcpcs-modifier"
+"""HCPCS Level II modifiers (CMS, public). The shipped HCPCS code set holds the five-character
+codes only, so the two-character modifiers are carried under this sandbox system; the ones the
+workflows use are listed, with their CMS descriptors, in :data:`MODIFIERS`."""
+MODIFIERS = {
+    "AT": "Acute treatment (active/corrective chiropractic manipulative treatment)",
+    "GA": "Waiver of liability statement issued as required by payer policy, individual case",
+    "Q7": "One class A finding",
+    "Q8": "Two class B findings",
+    "Q9": "One class B and two class C findings",
+}
 
 
 def modifier(code: str) -> dict[str, Any]:
@@ -23,7 +33,10 @@ def modifier(code: str) -> dict[str, Any]:
     >>> modifier("Q8")["url"] == MODIFIER_URL
     True
     """
-    return {"url": MODIFIER_URL, "valueCoding": {"system": HCPCS, "code": code}}
+    return {
+        "url": MODIFIER_URL,
+        "valueCoding": {"system": HCPCS_MODIFIER, "code": code, "display": MODIFIERS[code]},
+    }
 
 
 def modifiers_of(resource: dict[str, Any]) -> list[str]:

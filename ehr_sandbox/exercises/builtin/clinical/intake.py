@@ -312,7 +312,7 @@ ROOMING_ABNORMAL_BP = Exercise(
         "edit-last-reading": Solution(
             _rooming_edit_prior,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
             description="last month's BP edited",
         ),
     },
@@ -515,7 +515,7 @@ PEDIATRIC_INTAKE = Exercise(
         "edit-old-weight": Solution(
             _peds_edit_prior,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
             description="edits the previous weight",
         ),
     },
@@ -720,7 +720,7 @@ MEDICATION_HISTORY = Exercise(
         "edit-old-record": Solution(
             _medhx_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(

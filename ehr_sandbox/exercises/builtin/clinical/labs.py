@@ -286,7 +286,7 @@ BLOOD_DRAW = Exercise(
         "edit-old-result": Solution(
             _draw_edit_old,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -514,7 +514,7 @@ POC_GLUCOSE_QC = Exercise(
         "edit-qc-log": Solution(
             _gl_edit_qc,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -674,7 +674,7 @@ RAPID_STREP = Exercise(
         "edit-kit": Solution(
             _st_edit_kit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(

@@ -212,7 +212,7 @@ IM_INJECTION_DOSE = Exercise(
         "edit-the-weight": Solution(
             _inj_edit_weight,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(Expect("Task", ops=("create",), patients=("patient_id",)),),
@@ -462,7 +462,7 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
         "edit-history": Solution(
             _cu_edit_history,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(

@@ -273,7 +273,7 @@ ECG_SPIROMETRY = Exercise(
         "edit-old-result": Solution(
             _ecg_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -520,7 +520,7 @@ REFILL_QUEUE = Exercise(
         "edit-a1c": Solution(
             _rf_edit_lab,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -703,7 +703,7 @@ DIRECT_ADMISSION = Exercise(
         "edit-old-result": Solution(
             _ad_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(

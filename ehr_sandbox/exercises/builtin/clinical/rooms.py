@@ -179,7 +179,7 @@ ROOM_TURNOVER = Exercise(
         "edit-other-room": Solution(
             _to_edit_other,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -378,7 +378,7 @@ FAILED_BI_RECALL = Exercise(
         "edit-good-pack": Solution(
             _bi_edit_good,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(

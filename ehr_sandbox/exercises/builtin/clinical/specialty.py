@@ -215,7 +215,7 @@ OPHTHALMIC_WORKUP = Exercise(
         "edit-old-iop": Solution(
             _eye_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -418,7 +418,7 @@ DIABETIC_FOOT_EXAM = Exercise(
         "edit-a1c": Solution(
             _foot_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -612,7 +612,7 @@ PRENATAL_28_WEEKS = Exercise(
         "edit-last-fundal": Solution(
             _pn_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
@@ -774,7 +774,7 @@ CHIROPRACTIC_MEDICARE = Exercise(
         "edit-pain-score": Solution(
             _chiro_edit,
             fails="no collateral damage",
-            message="a record the expected answer depends on",
+            message="answer key depends on",
         ),
     },
     expects=(
