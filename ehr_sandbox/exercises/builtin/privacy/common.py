@@ -277,10 +277,6 @@ def _last_seq(sandbox: Any) -> int:
     return max((_seq(e) for e in events), default=0)
 
 
-def _events_after(ctx: GradingContext, after: int) -> list[dict[str, Any]]:
-    return [e for e in ctx.audit_events() if _seq(e) > after]
-
-
 def _users_by_practitioner(sandbox: Any) -> dict[str, str]:
     return {u.practitioner_id: u.username for u in sandbox.users if u.practitioner_id}
 
