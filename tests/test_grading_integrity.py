@@ -242,3 +242,51 @@ def test_exercises_show_gives_the_students_values_or_says_they_vary():
     mine = runner.invoke(app, ["exercises", "show", EX, "--student", "erin"])
     assert mine.exit_code == 0
     assert f"**{att.facts['keyed']}**" in mine.output and "vary per student" not in mine.output
+
+
+def test_cli_submit_then_instructor_check_regrades(tmp_path):
+    course = Course("MA", salt="salt-cli-1")
+    course.enroll("fay")
+    course.assign(EX, max_attempts=2)
+    course_file = course.save(tmp_path / "course.json")
+    db = tmp_path / "fay.db"
+    runner = CliRunner()
+    started = runner.invoke(
+        app,
+        [
+            "exercises",
+            "start",
+            EX,
+            "--student",
+            "fay",
+            "--db",
+            str(db),
+            "--course",
+            str(course_file),
+        ],
+    )
+    assert started.exit_code == 0, started.output
+    att = exercises.open_attempt(db)
+    att.exercise.solution.apply(att)
+    att.sandbox.close()
+    practice = runner.invoke(app, ["exercises", "check", EX, "--student", "fay", "--db", str(db)])
+    assert practice.exit_code == 0 and "practice, not counted" in practice.output
+    handed = runner.invoke(app, ["exercises", "submit", EX, "--student", "fay", "--db", str(db)])
+    assert handed.exit_code == 0 and "attempt 1" in handed.output
+    graded = runner.invoke(
+        app,
+        [
+            "exercises",
+            "check",
+            EX,
+            "--student",
+            "fay",
+            "--db",
+            str(db),
+            "--course",
+            str(course_file),
+        ],
+    )
+    assert graded.exit_code == 0, graded.output
+    (result,) = Course.load(course_file).results("fay", EX)
+    assert result.graded_by == "instructor" and result.attempt == 1 and result.passed
