@@ -22,6 +22,7 @@ __all__ = [
     "CryptoError",
     "ExerciseError",
     "GenerationError",
+    "ImportFailed",
     "NotFound",
     "SandboxError",
     "ScopeError",
@@ -68,6 +69,33 @@ class ValidationError(SandboxError, ValueError):
         if why:
             msg += f". {why}"
         super().__init__(msg)
+
+
+class ImportFailed(ValidationError):
+    """Some files of an import were refused; the others went in.
+
+    ``imported`` maps each file that went in to its counts by resource type; ``refused``
+    maps each file that did not to its problems (each a :class:`ValidationError` naming
+    the file, line or entry, the resource and the field). ``errors`` lists every problem.
+
+    >>> e = ImportFailed({"a.json": {"Patient": 1}}, {"b.json": [ValidationError("b.json", "x", "1")]})
+    >>> str(e)
+    'b.json: x: expected 1. imported: a.json (1 resources); not imported: b.json (1 problems)'
+    """
+
+    def __init__(
+        self, imported: dict[str, dict[str, int]], refused: dict[str, list[ValidationError]]
+    ) -> None:
+        self.imported = imported
+        self.refused = refused
+        errors = [e for errs in refused.values() for e in errs]
+        first = errors[0]
+        went_in = ", ".join(f"{k} ({sum(v.values())} resources)" for k, v in imported.items())
+        left_out = ", ".join(f"{k} ({len(v)} problems)" for k, v in refused.items())
+        why = f"{first.why + '. ' if first.why else ''}imported: {went_in or 'nothing'}; not imported: {left_out}"
+        super().__init__(
+            first.resource, first.path, first.expected, found=first.found, why=why, errors=errors
+        )
 
 
 class SearchError(ValidationError):

@@ -24,6 +24,40 @@ import typer
 from ehr_sandbox.errors import ExerciseError
 
 
+def load_course(path: Path):
+    """Load a course file, saying plainly when the file is not one (e.g. a FHIR resource).
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "notfhir.json"
+    >>> _ = f.write_text('{"resourceType": "Patient", "id": "a"}')
+    >>> load_course(f)
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: course: notfhir.json is not a course file (it holds a FHIR Patient); give the JSON file written by Course.save
+    """
+    import json
+
+    from ehr_sandbox.exercises import Course
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None  # Course.load names the problem (missing file, bad JSON)
+    if data is not None and not (
+        isinstance(data, dict) and "format" in data and "assignments" in data
+    ):
+        what = (
+            f"a FHIR {data['resourceType']}"
+            if isinstance(data, dict) and isinstance(data.get("resourceType"), str)
+            else f"a JSON {type(data).__name__}"
+        )
+        raise ExerciseError(
+            f"course: {path.name} is not a course file (it holds {what}); "
+            "give the JSON file written by Course.save"
+        )
+    return Course.load(path)
+
+
 def _list(topic: str | None) -> None:
     from ehr_sandbox import exercises
 
@@ -57,7 +91,7 @@ def _show(exercise_id: str, student: str | None, course_file: Path | None) -> No
     for c in ex.criteria:
         typer.echo(f"  - {c.name} ({c.points:g}): {c.why}")
     if student:
-        course = exercises.Course.load(course_file) if course_file else None
+        course = load_course(course_file) if course_file else None
         att = (
             exercises.start(exercise_id, student)
             if course is None
@@ -74,7 +108,7 @@ def _show(exercise_id: str, student: str | None, course_file: Path | None) -> No
 def _start(exercise_id: str, student: str, db: Path, course_file: Path | None) -> None:
     from ehr_sandbox import exercises
 
-    course = exercises.Course.load(course_file) if course_file else None
+    course = load_course(course_file) if course_file else None
     att = exercises.start(exercise_id, student, course=course, path=db)
     att.sandbox.close()
     typer.echo(att.instructions)
@@ -88,7 +122,7 @@ def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -
     from ehr_sandbox import exercises
 
     if course_file:
-        course = exercises.Course.load(course_file)
+        course = load_course(course_file)
         course.collect([db])
         done = course.results(student, exercise_id)
         if not done:
@@ -126,13 +160,11 @@ def _submit(exercise_id: str, student: str, db: Path) -> bool:
 
 
 def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool) -> None:
-    from ehr_sandbox.exercises import Course
-
     if fmt not in ("canvas", "moodle"):
         raise ExerciseError(f"format: expected 'canvas' or 'moodle' (found {fmt!r})")
     import warnings
 
-    course = Course.load(course_file)
+    course = load_course(course_file)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = course.gradebook(out=out, format=fmt, include_late=include_late)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ scenario from a fresh copy of the same clinic.
 >>> ex = _demo()
 >>> a = fresh_clinic(ex, Variant.of("s", "alice", ex.id))
 >>> b = fresh_clinic(ex, Variant.of("s", "alice", ex.id))
->>> a is not b and a.store.change_mark() == b.store.change_mark()
+>>> a is not b and a.grader_session().change_mark() == b.grader_session().change_mark()
 True
 """
 

@@ -283,23 +283,22 @@ def _users_by_practitioner(sandbox: Any) -> dict[str, str]:
 
 def _of_patient(sandbox: Any, rtype: str, pid: str) -> list[dict[str, Any]]:
     """Resources of a type about a patient (store order, deterministic)."""
-    out = [r for r in sandbox.store.iter_type(rtype) if patient_of(r) == pid]
+    found = sandbox.grader_session().search(rtype, [("patient", f"Patient/{pid}")]).fetch()
+    out = [r for r in found if patient_of(r) == pid]
     return sorted(out, key=lambda r: r["id"])
 
 
 def _living_patients(sandbox: Any) -> list[dict[str, Any]]:
     found = [
         p
-        for p in sandbox.store.iter_type("Patient")
+        for p in sandbox.grader_session().search("Patient").fetch()
         if not p.get("deceasedDateTime") and not p.get("deceasedBoolean")
     ]
     return sorted(found, key=lambda p: p["id"])
 
 
 def _treated_by(sandbox: Any, username: str) -> set[str]:
-    from ehr_sandbox.relationships import treating_patients
-
-    return set(treating_patients(sandbox.store, sandbox.user(username), sandbox.reference_date))
+    return set(sandbox.treating(username))
 
 
 # ------------------------------------------------------------------------------------------
@@ -312,11 +311,12 @@ def _payer_of(sandbox: Any, claim: Mapping[str, Any]) -> tuple[str, str]:
     a health plan (ExerciseError, so setup picks another claim).
     """
     for ins in claim.get("insurance", []) or []:
-        cov = sandbox.store.read("Coverage", ref_id(ins.get("coverage")))
+        grader = sandbox.grader_session()
+        cov = grader.read("Coverage", ref_id(ins.get("coverage")))
         for payor in (cov or {}).get("payor", []) or []:
             ref = payor.get("reference", "")
             if ref.startswith("Organization/"):
-                org = sandbox.store.read(*ref.split("/", 1)) or {}
+                org = grader.read(ref)
                 name = org.get("name") if isinstance(org.get("name"), str) else None
                 return ref, str(name or payor.get("display") or ref)
     raise ExerciseError(f"setup: Claim/{claim.get('id')} names no health plan")

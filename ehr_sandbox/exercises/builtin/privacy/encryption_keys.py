@@ -65,7 +65,7 @@ def clinic_database(att: Any) -> Path:
     ...     "clinic": str(ws / CLINIC_FILE), "old_passphrase": "old words", "clinic_seed": 3})
     >>> path = clinic_database(att)
     >>> with Sandbox.open(path, passphrase="old words") as clinic:
-    ...     clinic.store.count("Patient")
+    ...     clinic.grader_session().search("Patient").count()
     2
     >>> shutil.rmtree(ws.parent)
     """
@@ -99,7 +99,7 @@ def _open_clinic(path: Path, passphrase: str) -> Any:
 
 def _needles(clinic: Any) -> list[bytes]:
     out: set[str] = set()
-    for p in clinic.store.iter_type("Patient"):
+    for p in clinic.grader_session().search("Patient").fetch():
         for name in p.get("name", []):
             if len(name.get("family", "")) >= 4:
                 out.add(name["family"])
@@ -154,7 +154,12 @@ def _inspect_clinic(ctx: GradingContext) -> tuple[str, list[bytes], bool, int]:
         except (CryptoError, SandboxError):
             continue
         try:
-            return which, _needles(clinic), clinic.audit.verify().ok, clinic.store.count("Patient")
+            return (
+                which,
+                _needles(clinic),
+                clinic.audit.verify().ok,
+                clinic.grader_session().search("Patient").count(),
+            )
         finally:
             clinic.close()
     return "none", [], False, 0
