@@ -15,7 +15,7 @@ from typing import Any
 
 from ehr_sandbox.access import patient_of
 from ehr_sandbox.audit.events import event_username
-from ehr_sandbox.errors import ExerciseError, ValidationError
+from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin.common import ref_id
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 
@@ -141,13 +141,15 @@ def disclose(
         raise ValidationError(
             "disclosure", "authorization", "a reference 'Consent/id'", found=authorization
         )
-    if not session.exists(recipient):
+    try:
+        session.read(recipient)
+    except NotFound:
         raise ValidationError(
             "disclosure",
             "recipient",
             "an existing Organization, Practitioner, RelatedPerson or Patient you can see",
             found=recipient,
-        )
+        ) from None
     wanted = list(dict.fromkeys(refs))
     if not wanted or not all(isinstance(r, str) and _REF.match(r) for r in wanted):
         raise ValidationError(
