@@ -8,9 +8,12 @@ more than one exercise uses, live here once; each exercise module imports what i
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ehr_sandbox.access import patient_of
@@ -25,6 +28,19 @@ FRONT_DESK = "fd.smith"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 _REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+def work_dir() -> Path:
+    """Where exercises put the files a student works on (encrypted clinics, research folders).
+
+    ``EHR_SANDBOX_WORK_DIR`` when set (test runs set a fresh one, so parallel runs of the same
+    student never share files), else the system's temp folder.
+
+    >>> work_dir().name
+    'ehr-sandbox-exercises'
+    """
+    base = os.environ.get("EHR_SANDBOX_WORK_DIR") or tempfile.gettempdir()
+    return Path(base) / "ehr-sandbox-exercises"
 
 
 # ------------------------------------------------------------------------------------------
