@@ -237,7 +237,7 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             continue
         if w.ref in protected:
             problems.append(
-                f"changed {w.ref}, a record the answer key depends on ({w.op} by {w.user})"
+                f"changed {w.ref}, a record the expected answer depends on (the answer key depends on it; {w.op} by {w.user})"
             )
             continue
         if not expected(w):
