@@ -9,3 +9,6 @@ import tempfile
 def pytest_configure(config: object) -> None:
     """Keep the keys of sandboxes made during the run in a throwaway folder, not the user's."""
     os.environ.setdefault("EHR_SANDBOX_KEY_DIR", tempfile.mkdtemp(prefix="ehr-sandbox-keys-"))
+    # Exercise work files (encrypted clinics, research folders) of this run only: parallel runs
+    # of the same student ids must not share them.
+    os.environ.setdefault("EHR_SANDBOX_WORK_DIR", tempfile.mkdtemp(prefix="ehr-sandbox-work-"))

@@ -11,7 +11,6 @@ rubric; the instructions show names, not Python lists.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ def _clean_workspaces():
     """The encryption and research exercises write files under the temp dir: remove this
     module's (only: other runs may be using theirs)."""
     yield
-    base = Path(tempfile.gettempdir()) / "ehr-sandbox-exercises"
+    base = privacy.work_dir()
     for student in ("alice", "bob", *STUDENTS):
         for ex_id in ("privacy/encryption-keys", "privacy/deidentification"):
             seed = Variant.of(DEFAULT_SALT, student, ex_id).seed

@@ -81,7 +81,7 @@ def test_work_under_another_login_and_writes_around_the_ehr_are_named():
     att.reset()
     att.exercise.solution.apply(att)
     raw = blood_pressure(f"Patient/{att.facts['patient_id']}", 99, 60, "2026-01-01T08:00:00+00:00")
-    att.sandbox.store.create(raw)  # around the Session: no audit entry
+    att.sandbox._store.create(raw)  # around the Session: no audit entry
     crit = att.check().criterion(COLLATERAL)
     assert not crit.passed and "written around the EHR" in crit.feedback
 
@@ -198,7 +198,7 @@ def test_collect_flags_forged_facts(handin):
 def test_collect_flags_a_tampered_audit_trail(handin):
     course, path = handin
     sb = Sandbox.open(str(path))
-    con = sb.store.connection
+    con = sb._store.connection
     seq = con.execute("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1 OFFSET 2").fetchone()[0]
     con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
     con.commit()
@@ -211,7 +211,7 @@ def test_collect_flags_a_tampered_audit_trail(handin):
 def test_collect_flags_a_setup_record_edited_in_the_file(handin):
     course, path = handin
     sb = Sandbox.open(str(path))
-    con = sb.store.connection
+    con = sb._store.connection
     rows = con.execute("SELECT rowid FROM versions ORDER BY rowid LIMIT 2").fetchall()
     blob = con.execute("SELECT blob FROM versions WHERE rowid = ?", (rows[1][0],)).fetchone()[0]
     con.execute("UPDATE versions SET blob = ? WHERE rowid = ?", (blob, rows[0][0]))
@@ -242,3 +242,51 @@ def test_exercises_show_gives_the_students_values_or_says_they_vary():
     mine = runner.invoke(app, ["exercises", "show", EX, "--student", "erin"])
     assert mine.exit_code == 0
     assert f"**{att.facts['keyed']}**" in mine.output and "vary per student" not in mine.output
+
+
+def test_cli_submit_then_instructor_check_regrades(tmp_path):
+    course = Course("MA", salt="salt-cli-1")
+    course.enroll("fay")
+    course.assign(EX, max_attempts=2)
+    course_file = course.save(tmp_path / "course.json")
+    db = tmp_path / "fay.db"
+    runner = CliRunner()
+    started = runner.invoke(
+        app,
+        [
+            "exercises",
+            "start",
+            EX,
+            "--student",
+            "fay",
+            "--db",
+            str(db),
+            "--course",
+            str(course_file),
+        ],
+    )
+    assert started.exit_code == 0, started.output
+    att = exercises.open_attempt(db)
+    att.exercise.solution.apply(att)
+    att.sandbox.close()
+    practice = runner.invoke(app, ["exercises", "check", EX, "--student", "fay", "--db", str(db)])
+    assert practice.exit_code == 0 and "practice, not counted" in practice.output
+    handed = runner.invoke(app, ["exercises", "submit", EX, "--student", "fay", "--db", str(db)])
+    assert handed.exit_code == 0 and "attempt 1" in handed.output
+    graded = runner.invoke(
+        app,
+        [
+            "exercises",
+            "check",
+            EX,
+            "--student",
+            "fay",
+            "--db",
+            str(db),
+            "--course",
+            str(course_file),
+        ],
+    )
+    assert graded.exit_code == 0, graded.output
+    (result,) = Course.load(course_file).results("fay", EX)
+    assert result.graded_by == "instructor" and result.attempt == 1 and result.passed

@@ -3,9 +3,10 @@
 Workflow for scripted work: ``exercises start ID --student S --db alice.db`` writes the
 student's variant to a sandbox file and prints the instructions; the student works on that
 file (``exercises.open_attempt("alice.db")`` in Python); ``exercises check ID --student S --db
-alice.db`` grades it (exit 0 when passed, 1 when not, 2 for a user error) and, with
-``--course``, records the result in the course file. ``gradebook --course c.json --out
-grades.csv`` writes the LMS CSV.
+alice.db`` gives practice feedback (exit 0 when passed, 1 when not, 2 for a user error, never
+counted); ``exercises submit ...`` hands the file in. The instructor runs ``exercises check ...
+--course c.json``, which re-grades the hand-in on the instructor's side (scenario re-derived from
+the course secret) and records it. ``gradebook --course c.json --out grades.csv`` writes the LMS CSV.
 
 >>> from typer.testing import CliRunner
 >>> from ehr_sandbox.cli.app import app
@@ -143,6 +144,21 @@ def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -
     return result.passed
 
 
+def _submit(exercise_id: str, student: str, db: Path) -> bool:
+    """Hand in the work saved in a sandbox file: graded (self-reported), stamped by the attempt's
+    clock and marked on its audit trail, which the instructor's ``check --course`` reads."""
+    from ehr_sandbox import exercises
+
+    att = exercises.open_attempt(db, exercise_id=exercise_id, student=student)
+    try:
+        result = att.submit()
+    finally:
+        att.sandbox.close()
+    typer.echo(result.feedback)
+    typer.echo(f"submitted {db} (attempt {result.attempt}); your instructor re-grades it")
+    return result.passed
+
+
 def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool) -> None:
     if fmt not in ("canvas", "moodle"):
         raise ExerciseError(f"format: expected 'canvas' or 'moodle' (found {fmt!r})")
@@ -160,9 +176,10 @@ def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``exercises`` (list, show, start, check) and ``gradebook`` to ``app``."""
+    """Add ``exercises`` (list, show, start, check, submit) and ``gradebook`` to ``app``."""
     group = typer.Typer(
-        help="Self-grading exercises: list, show, start and check.", no_args_is_help=True
+        help="Self-grading exercises: list, show, start, check (practice) and submit.",
+        no_args_is_help=True,
     )
 
     @group.command("list")
@@ -201,11 +218,22 @@ def register(app: typer.Typer) -> None:
         student: Annotated[str, typer.Option(help="Student id.")],
         db: Annotated[Path, typer.Option(help="The attempt's sandbox file.")],
         course: Annotated[
-            Path | None, typer.Option(help="Course JSON file to record the result in.")
+            Path | None,
+            typer.Option(help="Course JSON file: re-grade on the instructor's side and record it."),
         ] = None,
     ) -> None:
         """Grade the work saved in a sandbox file (exit 0 passed, 1 not passed)."""
         if not _check(exercise_id, student, db, course):
+            raise typer.Exit(1)
+
+    @group.command("submit")
+    def submit_cmd(
+        exercise_id: Annotated[str, typer.Argument(help="Exercise id.")],
+        student: Annotated[str, typer.Option(help="Student id.")],
+        db: Annotated[Path, typer.Option(help="The attempt's sandbox file.")],
+    ) -> None:
+        """Hand in the work saved in a sandbox file (counted; exit 0 passed, 1 not passed)."""
+        if not _submit(exercise_id, student, db):
             raise typer.Exit(1)
 
     app.add_typer(group, name="exercises")

@@ -238,7 +238,7 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             continue
         if w.ref in protected:
             problems.append(
-                f"changed {w.ref}, a record the answer key depends on ({w.op} by {w.user})"
+                f"changed {w.ref}, a record the expected answer depends on (the answer key depends on it; {w.op} by {w.user})"
             )
             continue
         if not expected(w):
@@ -247,7 +247,8 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
         if a.kind in BOOKKEEPING:
             continue
         if a.kind in READS:
-            if a.user in allowed_users or a.user in ("system", ""):
+            # the grader's own reads (the system account, or the exercise's named grader)
+            if a.user in allowed_users or a.user in ("system", "", getattr(ex, "grader", None)):
                 continue
             others.setdefault(a.user, []).append(a.describe(label(a.patient)))
             continue

@@ -34,6 +34,7 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     review_override,
     submit,
     submitted,
+    work_dir,
 )
 from ehr_sandbox.exercises.builtin.privacy.role_policy import ROLE_POLICY
 from ehr_sandbox.exercises.builtin.privacy.minimum_necessary import MINIMUM_NECESSARY
@@ -66,4 +67,5 @@ __all__ = [
     "review_override",
     "submit",
     "submitted",
+    "work_dir",
 ]

@@ -8,14 +8,17 @@ more than one exercise uses, live here once; each exercise module imports what i
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ehr_sandbox.access import patient_of
 from ehr_sandbox.audit.events import event_username
-from ehr_sandbox.errors import ExerciseError, ValidationError
+from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin.common import ref_id
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 
@@ -25,6 +28,19 @@ FRONT_DESK = "fd.smith"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 _REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+def work_dir() -> Path:
+    """Where exercises put the files a student works on (encrypted clinics, research folders).
+
+    ``EHR_SANDBOX_WORK_DIR`` when set (test runs set a fresh one, so parallel runs of the same
+    student never share files), else the system's temp folder.
+
+    >>> work_dir().name
+    'ehr-sandbox-exercises'
+    """
+    base = os.environ.get("EHR_SANDBOX_WORK_DIR") or tempfile.gettempdir()
+    return Path(base) / "ehr-sandbox-exercises"
 
 
 # ------------------------------------------------------------------------------------------
@@ -141,13 +157,15 @@ def disclose(
         raise ValidationError(
             "disclosure", "authorization", "a reference 'Consent/id'", found=authorization
         )
-    if not session.exists(recipient):
+    try:
+        session.read(recipient)
+    except NotFound:
         raise ValidationError(
             "disclosure",
             "recipient",
             "an existing Organization, Practitioner, RelatedPerson or Patient you can see",
             found=recipient,
-        )
+        ) from None
     wanted = list(dict.fromkeys(refs))
     if not wanted or not all(isinstance(r, str) and _REF.match(r) for r in wanted):
         raise ValidationError(
@@ -275,10 +293,6 @@ def _entity_ref(ev: Mapping[str, Any]) -> str | None:
 def _last_seq(sandbox: Any) -> int:
     events = sandbox.audit.events()
     return max((_seq(e) for e in events), default=0)
-
-
-def _events_after(ctx: GradingContext, after: int) -> list[dict[str, Any]]:
-    return [e for e in ctx.audit_events() if _seq(e) > after]
 
 
 def _users_by_practitioner(sandbox: Any) -> dict[str, str]:

@@ -12,7 +12,6 @@ import csv
 import json
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     _submitted,
     _subtype,
     submit,
+    work_dir,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import (
@@ -216,9 +216,7 @@ def _deid_labelled(ctx: GradingContext) -> Check:
 
 def _research_folder(att: Any) -> Path:
     """A fresh folder for this attempt's research dataset (scripted solutions write here)."""
-    folder = (
-        Path(tempfile.gettempdir()) / "ehr-sandbox-exercises" / f"research-{att.variant.seed:016x}"
-    )
+    folder = work_dir() / f"research-{att.variant.seed:016x}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ehr_sandbox.errors import CryptoError, SandboxError
+from ehr_sandbox.exercises.builtin.privacy.common import work_dir
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
 from ehr_sandbox.exercises.registry import register
@@ -39,9 +40,7 @@ def _passphrase(rng: Any) -> str:
 def _setup_encryption(sandbox: Any, variant: Any) -> dict[str, Any]:
     rng = variant.rng()
     slug = re.sub(r"[^a-z0-9]+", "-", variant.student.lower()).strip("-")[:24] or "student"
-    workspace = (
-        Path(tempfile.gettempdir()) / "ehr-sandbox-exercises" / f"keys-{slug}-{variant.seed:016x}"
-    )
+    workspace = work_dir() / f"keys-{slug}-{variant.seed:016x}"
     return {
         "workspace": str(workspace),
         "clinic": str(workspace / CLINIC_FILE),

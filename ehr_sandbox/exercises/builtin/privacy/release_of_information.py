@@ -29,6 +29,8 @@ from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
 # ------------------------------------------------------------------------------------------
 # 15. Release of information
 # ------------------------------------------------------------------------------------------
@@ -72,6 +74,7 @@ def _authorization(
         ],
         "patient": {"reference": f"Patient/{pid}"},
         "dateTime": signed.isoformat(),
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTIN"}]},
         "provision": {
             "type": "permit",
             "period": {"start": start.isoformat(), "end": end.isoformat()},

@@ -31,6 +31,8 @@ from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
 # ------------------------------------------------------------------------------------------
 # 17. Restriction (self-pay visit not disclosed to the health plan)
 # ------------------------------------------------------------------------------------------
@@ -226,6 +228,7 @@ def _restriction_consent(att: Any, encounter: str | None = None) -> None:
             }
         ],
         "patient": {"reference": f"Patient/{f['patient_id']}"},
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTIN"}]},
         "dateTime": f["self_pay_date"],
         "provision": {
             "type": "permit",
@@ -312,8 +315,8 @@ RESTRICTION = register(
             "their health plan, {plan_name}. Their visit of {covered_date} (`Encounter/{covered_id}`) "
             "is billed to the plan as usual (`Coverage/{coverage_id}`).\n\n"
             "1. The patient signs the restriction on the portal kiosk: as the patient "
-            "(`att.sandbox.login_patient('{patient_id}')`), create a Consent that denies purpose "
-            "`HPAYMT` for data related to the self-pay encounter.\n"
+            "(`att.sandbox.login_patient('{patient_id}')`), create a Consent (policyRule OPTIN) that "
+            "denies purpose `HPAYMT` for data related to the self-pay encounter.\n"
             "2. As billing (`att.session`), submit the claim for the covered visit only "
             "(start from `Claim/{template_claim}`: drop `id`/`meta`, point the items at the encounter, "
             "set the dates). Then call `att.check()`."
@@ -340,7 +343,7 @@ RESTRICTION = register(
         ),
         hints=(
             Hint(
-                "A Consent: status active, scope patient-privacy, a permit provision with a nested deny provision for purpose HPAYMT and data {meaning: related, reference: the encounter}."
+                "A Consent: status active, scope patient-privacy, policyRule OPTIN (v3-ActCode), a permit provision with a nested deny provision for purpose HPAYMT and data {meaning: related, reference: the encounter}."
             ),
             Hint(
                 "Record the restriction first: once it exists, the EHR refuses a claim that references the visit.",

@@ -12,7 +12,7 @@ change to the record.
 >>> get("reports/day-schedule").role
 'fd.smith'
 >>> sorted(get("reports/immunizations-due").wrong_solutions)[:2]
-['chart-doses', 'count-refused']
+['backdate-real-dose', 'chart-doses']
 >>> money("12.5"), money(0.1 + 0.2)
 ('12.50', '0.30')
 """

@@ -154,7 +154,7 @@ def _schedule_listed(ctx: GradingContext) -> Check:
         return Check(True, f"all {len(found)} appointments of {f['date']}", expected)
     starts = a["starts"]
     wrong = (today - found) | (found - today)
-    if any(_crosses_utc(starts.get(i), f["offset"]) for i in wrong):
+    if all(_crosses_utc(starts.get(i), f["offset"]) for i in wrong):
         advice = TZ_ADVICE
     elif any(a["statuses"].get(i) == "cancelled" for i in today - found):
         advice = "the day's schedule lists every appointment, cancelled ones included (they free a slot and are documented)"
@@ -192,7 +192,7 @@ def _no_shows_found(ctx: GradingContext) -> Check:
         advice = (
             "a cancelled appointment is not a no-show: the patient told the practice in advance"
         )
-    elif any(_crosses_utc(starts.get(i), f["offset"]) for i in (noshow - found) | extra):
+    elif all(_crosses_utc(starts.get(i), f["offset"]) for i in (noshow - found) | extra):
         advice = TZ_ADVICE
     else:
         advice = "a no-show is an appointment of the day with status 'noshow', as the day closed"

@@ -382,7 +382,7 @@ IMMUNIZATIONS_DUE = register(
         expects=report_expects(),
         setup=_setup_due,
         instructions=(
-            "The physician is running a **{series}** catch-up clinic. Find every patient you can "
+            "The physician is running a catch-up clinic for **{series}**. Find every patient you can "
             "see who is **due for {series} as of today, {as_of}**, by the practice's schedule (CVX "
             "codes). Do not change the chart: this is a report.\n\n"
             "The chart was cleaned up recently: some doses were voided and some patients declined. "
