@@ -189,20 +189,8 @@ class VitalSampler:
             )
             n += 1
             vals[vd.key] = val
-            vals[loinc] = val
         counters["obs"] = n
         return effects
-
-    @property
-    def last_loincs(self) -> dict[str, Any]:
-        """Values of the last visit, by key and by LOINC code of the plain vitals.
-
-        >>> from synthetic.content import load_content
-        >>> from synthetic.compile import compile_catalog
-        >>> VitalSampler(compile_catalog(load_content()), 30.0).last_loincs
-        {}
-        """
-        return self.last
 
     def _noise(self, rng: Any) -> float:
         return NORMALS[int(rng.random() * NORMAL_STEPS)] * self.noise_sd

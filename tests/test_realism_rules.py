@@ -22,6 +22,7 @@ from realism_sample import (
     day,
     default_sample,
     keyed,
+    long_sample,
     practice,
     preset_sample,
     specialty_presets,
@@ -675,3 +676,25 @@ def test_adult_visits_per_person_year_near_namcs() -> None:
         visits += len(rec.by_type("Encounter"))
     rate = visits / years
     assert 2.5 <= rate <= 3.6, rate  # NAMCS: about 3 visits per adult per year
+
+
+def test_2020_dip_and_telehealth_visits() -> None:
+    r = rules()
+    spring: Counter[str] = Counter()
+    virtual = bad = 0
+    for rec in long_sample():
+        obs_by_enc = {
+            o["encounter"]["reference"] for o in rec.by_type("Observation") if "encounter" in o
+        }
+        for e in rec.by_type("Encounter"):
+            start = e["period"]["start"]
+            if start[5:7] in ("04", "05"):
+                spring[start[:4]] += 1
+            if e["class"]["code"] == "VR":
+                virtual += 1
+                bad += f"Encounter/{e['id']}" in obs_by_enc  # no vitals or labs by video
+    keep_2020 = r.era(date(2020, 4, 15).toordinal())[0]
+    assert keep_2020 < 1.0
+    # spring 2020 is well below the neighbouring years (content: the share of visits kept)
+    assert spring["2020"] < 0.8 * min(spring["2019"], spring["2022"]), spring
+    assert virtual > 20 and bad == 0

@@ -53,6 +53,7 @@ class Booking:
         cat = eng.cat
         v = vs.v
         day = vs.day
+        vs.virtual = v.virtual
         vs.tcode = tcode = eng.appointment_type(v.kind)
         vs.atype = eng.types[tcode]
         vs.minutes = minutes = vs.atype.minutes
