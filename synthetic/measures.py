@@ -112,8 +112,8 @@ class VitalSampler:
                 table = "length" if agemos < 24 else "stature"
                 height = self.growth.value(table, sex, agemos, gz[0] + self._noise(rng))
                 height = round(min(max(height, h_def.low), h_def.high), h_def.decimals)
-            else:
-                height = self.draw(rng, h_def, age, sex, {}, z[0])
+            else:  # adults keep the height percentile they grew up on
+                height = self.draw(rng, h_def, age, sex, {}, gz[0] if gz is not None else z[0])
             if height is not None:
                 ctx.add(vitals.vital(ctx, h_def.code, "8302-2", height, h_def.unit))
         if w_def and height is not None:

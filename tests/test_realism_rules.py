@@ -164,16 +164,18 @@ def test_pediatric_liquid_doses_follow_the_weight() -> None:
     weight_loinc = "29463-7"
     checked = bad = 0
     for _, rec in every_record():
-        weights = {
-            o["encounter"]["reference"]: o["valueQuantity"]["value"]
+        weights = sorted(
+            (o["effectiveDateTime"], o["valueQuantity"]["value"])
             for o in rec.by_type("Observation")
             if code_of(o["code"], LOINC) == weight_loinc
-        }
+        )
         for mr in rec.by_type("MedicationRequest"):
             rule = r.weight_doses.get(code_of(mr["medicationCodeableConcept"], RXNORM))
             if rule is None:
                 continue
-            w = weights.get(mr.get("encounter", {}).get("reference", ""))
+            # the weight measured at that visit, or the last one before it (video visits)
+            before = [w for when, w in weights if when <= mr["authoredOn"]]
+            w = before[-1] if before else None
             dose = mr["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]
             checked += 1
             if w is None or abs(dose - rule.ml(float(round(w)))) > 0.01:

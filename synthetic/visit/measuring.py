@@ -34,6 +34,7 @@ class Measuring:
             eng.measures.last.clear()
             return
         vs.effects = eng.measures.record(ctx, rng, st.profile, vs.day, sex, vs.age, vs.acute)
+        st.weight = eng.measures.last.get("weight", st.weight)
         if v.wellness or st.first:
             self.social(ctx, st, vs.age)
         for c in vs.addressed:
