@@ -108,6 +108,7 @@ def _load(root: Path) -> Content:
     }
     singles = {
         "allergies": ("allergies.toml", "allergy"),
+        "drug_classes": ("drug_classes.toml", "drug_class"),
         "vitals": ("vitals.toml", "vital"),
         "observations": ("observations.toml", "observation"),
         "labs": ("labs.toml", "panel"),
@@ -436,6 +437,19 @@ def check_references(content: Content) -> None:
     >>> check_references(load_content())
     """
     ck = _Checker(content)
+    class_ids = {c.id for c in content.drug_classes}
+    for i, dc in enumerate(content.drug_classes):
+        for code in dc.rxnorm:
+            ck.code("rxnorm", code, "drug_classes.toml", f"drug_class[{i}].rxnorm")
+        for code in dc.allergens:
+            ck.code("snomed", code, "drug_classes.toml", f"drug_class[{i}].allergens")
+        for other in dc.cross_reactive_with:
+            if other not in class_ids:
+                raise ContentError(
+                    f"expected a drug class id ({', '.join(sorted(class_ids))}), found {other!r}",
+                    file="drug_classes.toml",
+                    key=f"drug_class[{i}].cross_reactive_with",
+                )
     for code, extra in content.codes["rxnorm"].attributes.items():
         schedule = extra.get("schedule")
         if schedule is not None and schedule not in ("II", "III", "IV", "V"):

@@ -587,6 +587,24 @@ class AllergyDef(Strict):
     icd10: str | None = Field(default=None, description="Z88/Z91 allergy-status code, optional")
 
 
+class DrugClass(Strict):
+    """A drug class for the EHR's drug-allergy check (``drug_classes.toml``).
+
+    ``allergens`` are the AllergyIntolerance substance codes (SNOMED CT) that mean an allergy
+    to the class; ``cross_reactive_with`` lists classes whose allergy also alerts on this one.
+
+    >>> DrugClass(id="x", display="X", rxnorm=["1"], source="s").cross_reactive_with
+    []
+    """
+
+    id: str
+    display: str
+    rxnorm: list[str] = Field(description="RxNorm products in the class")
+    allergens: list[str] = Field(default_factory=list, description="SNOMED CT allergy substances")
+    cross_reactive_with: list[str] = Field(default_factory=list)
+    source: str = Field(description="where the class and its cross-reactivity come from")
+
+
 # --------------------------------------------------------------------------- vitals
 
 
@@ -1228,6 +1246,7 @@ class Content(Strict):
     codes: dict[str, CodeSet]
     conditions: dict[str, ConditionModule]
     allergies: list[AllergyDef]
+    drug_classes: list[DrugClass] = Field(default_factory=list)
     vitals: dict[str, VitalSign]
     observations: dict[str, VitalSign] = Field(
         default_factory=dict, description="other measured observations (screening scores, IOP...)"
