@@ -56,6 +56,7 @@ class CompiledRules:
     holiday_rules: Any = None
     laterality: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     office_drugs: dict[str, tuple[Json, Json, Json]] = field(default_factory=dict)
+    eras: list[tuple[int, int, float, float]] = field(default_factory=list)
     _holidays: dict[int, frozenset[int]] = field(default_factory=dict)
 
     def product(self, vaccine: str, day: int, age_days: int) -> Json | None:
@@ -70,6 +71,17 @@ class CompiledRules:
             if start <= day < until and lo <= age_days <= hi:
                 return prod
         return None
+
+    def era(self, day: int) -> tuple[float, float]:
+        """(share of visits kept, telehealth share) on ``day``.
+
+        >>> CompiledRules().era(1)
+        (1.0, 0.0)
+        """
+        for start, until, keep, tele in self.eras:
+            if start <= day < until:
+                return keep, tele
+        return 1.0, 0.0
 
     def max_age(self, vaccine: str, dose: int) -> int:
         """Oldest age (days) at which dose number ``dose`` (1-based) may be given.
@@ -251,6 +263,7 @@ def compile_rules(content: Any) -> CompiledRules:
             )
             for code, share in lat.alternatives.items()
         ]
+    out.eras = [(_day(e.from_), _day(e.until), e.keep, e.telehealth) for e in r.era]
     rx = content.codes["rxnorm"]
     for d in r.office_drug:
         med = (

@@ -125,6 +125,7 @@ class Engine:
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
         self.rules = cat.rules
         self.rates = cat.rules.engine
+        self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
 
@@ -255,12 +256,17 @@ class Engine:
 
     def _avoid(self, prof: Profile) -> frozenset[str]:
         """RxNorm codes the patient's allergies rule out, drug classes and cross-reactivity included."""
-        out = set(prof.conflicts())
-        keys = {a.key for a, _ in prof.allergies}
-        for code in self.rules.drug_classes:
-            if self.rules.blocked_by_allergies(code, keys):
-                out.add(code)
-        return frozenset(out)
+        if not prof.allergies:
+            return frozenset()
+        keys = frozenset(a.key for a, _ in prof.allergies)
+        hit = self._avoid_cache.get(keys)
+        if hit is None:
+            out = set(prof.conflicts())
+            for code in self.rules.drug_classes:
+                if self.rules.blocked_by_allergies(code, keys):
+                    out.add(code)
+            hit = self._avoid_cache[keys] = frozenset(out)
+        return hit
 
     def _growth(self, rng: Any, prof: Profile, sex: str, birth: int, start: int, end: int) -> None:
         """Children's growth z-scores; a child who reaches 18 joins their adult BMI smoothly."""
@@ -422,6 +428,8 @@ class Engine:
                 if rng.random() < rates.specialty_visit_probability:
                     t.add(od(day), "specialty")
                 day += 300 + rng.randrange(130)
+        if self.rules.eras:
+            t.thin(rng, self.rules.era)  # the 2020 dip and telehealth (content)
         return t
 
     def _pregnancies(

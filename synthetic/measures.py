@@ -112,8 +112,8 @@ class VitalSampler:
                 table = "length" if agemos < 24 else "stature"
                 height = self.growth.value(table, sex, agemos, gz[0] + self._noise(rng))
                 height = round(min(max(height, h_def.low), h_def.high), h_def.decimals)
-            else:
-                height = self.draw(rng, h_def, age, sex, {}, z[0])
+            else:  # adults keep the height percentile they grew up on
+                height = self.draw(rng, h_def, age, sex, {}, gz[0] if gz is not None else z[0])
             if height is not None:
                 ctx.add(vitals.vital(ctx, h_def.code, "8302-2", height, h_def.unit))
         if w_def and height is not None:
@@ -189,20 +189,8 @@ class VitalSampler:
             )
             n += 1
             vals[vd.key] = val
-            vals[loinc] = val
         counters["obs"] = n
         return effects
-
-    @property
-    def last_loincs(self) -> dict[str, Any]:
-        """Values of the last visit, by key and by LOINC code of the plain vitals.
-
-        >>> from synthetic.content import load_content
-        >>> from synthetic.compile import compile_catalog
-        >>> VitalSampler(compile_catalog(load_content()), 30.0).last_loincs
-        {}
-        """
-        return self.last
 
     def _noise(self, rng: Any) -> float:
         return NORMALS[int(rng.random() * NORMAL_STEPS)] * self.noise_sd

@@ -88,6 +88,9 @@ class Practice:
         self.slot_starts: list[list[int]] = [[] for _ in range(7)]
         self._hours: list[tuple[int, int, tuple[int, int] | None] | None] = [None] * 7
         self._starts: dict[tuple[int, int], list[int]] = {}
+        self._open: dict[int, bool] = {}
+        self._next_open: dict[int, list[int]] = {}
+        self._fit: dict[int, list[str]] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
             lunch = (
@@ -112,9 +115,12 @@ class Practice:
         >>> pr.is_open(739617)  # 2026-01-01, New Year's Day
         False
         """
-        if not self.slot_starts[weekday(day)]:
-            return False
-        return self.rules is None or not self.rules.is_holiday(day)
+        hit = self._open.get(day)
+        if hit is None:
+            hit = self._open[day] = bool(self.slot_starts[weekday(day)]) and (
+                self.rules is None or not self.rules.is_holiday(day)
+            )
+        return hit
 
     def open_day(self, day: int, rng: Any = None) -> int:
         """An open day for a visit wanted on ``day``: that day when open, else a nearby open day.
@@ -130,12 +136,20 @@ class Practice:
         """
         if self.is_open(day):
             return day
-        found = [day + k for k in range(1, 12) if self.is_open(day + k)]
+        found = self._next_open.get(day)
+        if found is None:
+            found = []
+            for k in range(1, 15):
+                if self.is_open(day + k):
+                    found.append(day + k)
+                    if len(found) == 5:
+                        break
+            self._next_open[day] = found
         if not found:
             return day
         if rng is None:
             return found[0]
-        return found[rng.randrange(min(5, len(found)))]
+        return found[rng.randrange(len(found))]
 
     def starts(self, day: int, minutes: int) -> list[int]:
         """Start minutes on ``day`` at which a visit of ``minutes`` fits in open hours (no lunch).
@@ -174,8 +188,12 @@ class Practice:
         >>> "prac-dr.okafor" in pr.clinicians_for(40.0)
         False
         """
-        fit = [c for c, lo, hi in self.clinicians if lo <= age <= hi + 1]
-        return fit or self.physicians
+        years = int(age)  # the roster's age limits are whole years
+        hit = self._fit.get(years)
+        if hit is None:
+            fit = [c for c, lo, hi in self.clinicians if lo <= years and years < hi + 1]
+            hit = self._fit[years] = fit or self.physicians
+        return hit
 
     def resources(self) -> list[dict[str, Any]]:
         """Every shared practice resource, in a stable order.

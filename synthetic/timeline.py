@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 CHILD_WELLNESS_DAYS: tuple[int, ...] = (
     5,
@@ -61,6 +62,7 @@ class Visit:
     week: int = 0
     wellness: bool = False
     specialty: bool = False
+    virtual: bool = False
 
 
 class Timeline:
@@ -126,6 +128,27 @@ class Timeline:
         (True, False)
         """
         return any(abs(d - day) <= days for d in self._by_day)
+
+    def thin(self, rng: random.Random, era: Any) -> None:
+        """Drop and move to video visits by period: ``era(day)`` gives (keep, telehealth).
+
+        Prenatal and diagnostic visits always happen in the office.
+
+        >>> t = Timeline(0, 10); _ = t.add(5, "acute"); t.thin(random.Random(0), lambda d: (0.0, 0.0))
+        >>> t.visits()
+        []
+        """
+        for d in sorted(self._by_day):
+            keep, tele = era(d)
+            if keep >= 1.0 and tele <= 0.0:
+                continue
+            v = self._by_day[d]
+            if v.pregnancy is not None or v.new:
+                continue
+            if rng.random() >= keep:
+                del self._by_day[d]
+            elif v.kind in ("follow-up", "acute") and not v.wellness and rng.random() < tele:
+                v.virtual = True
 
     def nearest(self, day: int, days: int) -> int | None:
         """The day of the visit closest to ``day`` within ``days`` (None when there is none).

@@ -39,6 +39,12 @@ def preset_sample(population: str) -> list[synthetic.PatientRecord]:
 
 
 @cache
+def long_sample() -> list[synthetic.PatientRecord]:
+    """200 family-practice patients over eight years (2018-2025: the 2020 dip, telehealth)."""
+    return list(synthetic.generate(200, seed=SEED, years=8, reference_date=REF))
+
+
+@cache
 def practice(population: str = "family-practice") -> list[dict[str, Any]]:
     """The practice resources (staff, roles, schedules, slots) of a preset."""
     return engine_for(

@@ -22,6 +22,7 @@ from realism_sample import (
     day,
     default_sample,
     keyed,
+    long_sample,
     practice,
     preset_sample,
     specialty_presets,
@@ -163,16 +164,18 @@ def test_pediatric_liquid_doses_follow_the_weight() -> None:
     weight_loinc = "29463-7"
     checked = bad = 0
     for _, rec in every_record():
-        weights = {
-            o["encounter"]["reference"]: o["valueQuantity"]["value"]
+        weights = sorted(
+            (o["effectiveDateTime"], o["valueQuantity"]["value"])
             for o in rec.by_type("Observation")
             if code_of(o["code"], LOINC) == weight_loinc
-        }
+        )
         for mr in rec.by_type("MedicationRequest"):
             rule = r.weight_doses.get(code_of(mr["medicationCodeableConcept"], RXNORM))
             if rule is None:
                 continue
-            w = weights.get(mr.get("encounter", {}).get("reference", ""))
+            # the weight measured at that visit, or the last one before it (video visits)
+            before = [w for when, w in weights if when <= mr["authoredOn"]]
+            w = before[-1] if before else None
             dose = mr["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]
             checked += 1
             if w is None or abs(dose - rule.ml(float(round(w)))) > 0.01:
@@ -675,3 +678,25 @@ def test_adult_visits_per_person_year_near_namcs() -> None:
         visits += len(rec.by_type("Encounter"))
     rate = visits / years
     assert 2.5 <= rate <= 3.6, rate  # NAMCS: about 3 visits per adult per year
+
+
+def test_2020_dip_and_telehealth_visits() -> None:
+    r = rules()
+    spring: Counter[str] = Counter()
+    virtual = bad = 0
+    for rec in long_sample():
+        obs_by_enc = {
+            o["encounter"]["reference"] for o in rec.by_type("Observation") if "encounter" in o
+        }
+        for e in rec.by_type("Encounter"):
+            start = e["period"]["start"]
+            if start[5:7] in ("04", "05"):
+                spring[start[:4]] += 1
+            if e["class"]["code"] == "VR":
+                virtual += 1
+                bad += f"Encounter/{e['id']}" in obs_by_enc  # no vitals or labs by video
+    keep_2020 = r.era(date(2020, 4, 15).toordinal())[0]
+    assert keep_2020 < 1.0
+    # spring 2020 is well below the neighbouring years (content: the share of visits kept)
+    assert spring["2020"] < 0.8 * min(spring["2019"], spring["2022"]), spring
+    assert virtual > 20 and bad == 0

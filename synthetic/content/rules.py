@@ -277,6 +277,20 @@ class OfficeDrug(_Strict):
     source: str = ""
 
 
+class Era(_Strict):
+    """Visit volume and telehealth share in a period [from, until).
+
+    >>> Era(keep=0.5, telehealth=0.4, **{"from": "2020-03-16", "until": "2020-06-01"}).keep
+    0.5
+    """
+
+    from_: str = Field(alias="from", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    until: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    keep: float = Field(ge=0, le=1)
+    telehealth: float = Field(ge=0, le=1)
+    source: str = ""
+
+
 class Rules(_Strict):
     """Everything in ``rules.toml``.
 
@@ -304,6 +318,7 @@ class Rules(_Strict):
     holidays: Holidays = Field(default_factory=Holidays)
     laterality: list[Laterality] = Field(default_factory=list)
     office_drug: list[OfficeDrug] = Field(default_factory=list)
+    era: list[Era] = Field(default_factory=list)
 
     def classes_of(self, rxnorm: str) -> frozenset[str]:
         """The drug classes an RxNorm code belongs to.

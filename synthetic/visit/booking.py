@@ -53,6 +53,7 @@ class Booking:
         cat = eng.cat
         v = vs.v
         day = vs.day
+        vs.virtual = v.virtual and not st.first  # a new patient is first seen in person
         vs.tcode = tcode = eng.appointment_type(v.kind)
         vs.atype = eng.types[tcode]
         vs.minutes = minutes = vs.atype.minutes

@@ -18,6 +18,13 @@ from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.visit.state import PatientState, VisitState
 
+VIRTUAL = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "code": "VR",
+    "display": "virtual",
+}
+"""Encounter class of a video (telehealth) visit."""
+
 WELLNESS_CODES = (  # (age below, sandbox preventive code, ICD-10-CM reason)
     (1, "procedure|WELL-INFANT", "Z00.129"),
     (12, "procedure|WELL-CHILD", "Z00.129"),
@@ -183,6 +190,8 @@ class Charting:
             reason=vs.reason_cc,
             appointment=f"Appointment/{vs.appointment_id}",
         )
+        if vs.virtual:
+            enc["class"] = VIRTUAL
         ctx.out = out_main
         ctx.add(enc)
         ctx.out.extend(body)

@@ -38,6 +38,10 @@ class Closing:
 
     def __init__(self, eng: Any) -> None:
         self.eng = eng
+        # scrub results by the identity of the (long-lived, catalog-owned) diagnosis concepts
+        self._scrubbed: dict[
+            tuple[int, ...], tuple[list[Any], list[dict[str, Any]], dict[int, int]]
+        ] = {}
 
     def scrub(self, diagnoses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The claim's diagnoses after the claim edits (excludes, trimester rules), deduplicated.
@@ -59,6 +63,22 @@ class Closing:
             seen.add(key)
             out.append(d)
         return out
+
+    def _scrub_cached(
+        self, claim_dx: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[int, int]]:
+        """Scrubbed diagnoses and the pointer map old -> new (empty when nothing changed)."""
+        key = tuple(map(id, claim_dx))
+        hit = self._scrubbed.get(key)
+        if hit is None:
+            diagnoses = self.scrub(claim_dx)
+            remap: dict[int, int] = {}
+            if len(diagnoses) != len(claim_dx):
+                index = {_key(d): i + 1 for i, d in enumerate(diagnoses)}
+                remap = {i + 1: index.get(_key(d), 1) for i, d in enumerate(claim_dx)}
+            # the inputs are kept alive with the result, so their ids are never reused
+            hit = self._scrubbed[key] = (list(claim_dx), diagnoses, remap)
+        return hit[1], hit[2]
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Write the note, the claim and its response."""
@@ -94,16 +114,15 @@ class Closing:
             if payer is None or payer.type == "self-pay"
             else f"Organization/{eng.practice.payer_org[payer.key]}"
         )
-        diagnoses = self.scrub(vs.claim_dx)
-        # pointers refer to the scrubbed list; a line whose diagnosis was dropped points at 1
-        index = {_key(d): i + 1 for i, d in enumerate(diagnoses)}
-        old = {i + 1: _key(d) for i, d in enumerate(vs.claim_dx)}
-        lines = []
-        for line in vs.lines:
-            ptrs = tuple(
-                dict.fromkeys(index.get(old[p], 1) for p in line.diagnosis_pointers if p in old)
-            ) or (1,)
-            lines.append(billing.ClaimLine(line.code, line.price, ptrs[:4]))
+        diagnoses, remap = self._scrub_cached(vs.claim_dx)
+        lines = vs.lines
+        if remap:  # pointers refer to the scrubbed list; a dropped diagnosis points at 1
+            lines = []
+            for line in vs.lines:
+                ptrs = tuple(dict.fromkeys(remap.get(p, 1) for p in line.diagnosis_pointers)) or (
+                    1,
+                )
+                lines.append(billing.ClaimLine(line.code, line.price, ptrs[:4]))
         claim = billing.claim(
             ctx,
             lines=lines,

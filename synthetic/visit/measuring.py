@@ -31,8 +31,10 @@ class Measuring:
         v = vs.v
         sex = st.person.sex
         if vs.virtual:  # a video visit: no vitals taken in the office
+            eng.measures.last.clear()
             return
         vs.effects = eng.measures.record(ctx, rng, st.profile, vs.day, sex, vs.age, vs.acute)
+        st.weight = eng.measures.last.get("weight", st.weight)
         if v.wellness or st.first:
             self.social(ctx, st, vs.age)
         for c in vs.addressed:
@@ -40,8 +42,8 @@ class Measuring:
                 self.observation(ctx, rng, st, loinc, vs.age, sex, vs.effects)
         if v.specialty or (eng.preset.observations and not v.wellness):
             for loinc in eng.preset.observations:
-                if loinc in eng.measures.last_loincs:
-                    continue  # already measured with the vital signs (head circumference)
+                if loinc in eng.cat.vitals:
+                    continue  # measured with the vital signs when due (head circumference)
                 self.observation(ctx, rng, st, loinc, vs.age, sex, vs.effects)
         if vs.preg is not None:
             self.prenatal(ctx, rng, vs.preg, v.week)

@@ -96,7 +96,7 @@ class Prescribing:
         acute = vs.acute
         if acute is None:
             return
-        weight = eng.measures.last.get("weight") if not vs.virtual else None
+        weight = st.weight  # today's, or the last measured one at a video visit
         for group in acute.drug_groups:
             x = rng.random()
             for d in group:

@@ -42,6 +42,7 @@ class PatientState:
         "pcp",
         "growth_z",
         "pregnancies",
+        "weight",
     )
 
     def __init__(self, profile: Profile) -> None:
@@ -64,6 +65,7 @@ class PatientState:
         self.pcp = ""
         self.growth_z: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.pregnancies: list[tuple[int, int, str]] = []
+        self.weight: float | None = None
 
     def coverage_on(self, day: int) -> tuple[str, Any] | None:
         """(Coverage id, payer) in force on ``day``, or None.
