@@ -239,7 +239,9 @@ def _other_patient(att: Any) -> None:
         if pid == f"Patient/{att.facts['patient_id']}" or e.get("status") != "finished":
             continue
         if any(
-            c.get("status") == "active" and payer.is_insurance(c) and not (c.get("period") or {}).get("end")
+            c.get("status") == "active"
+            and payer.is_insurance(c)
+            and not (c.get("period") or {}).get("end")
             for c in s.search("Coverage", patient=pid).fetch()
         ):
             coding.build_claim(
