@@ -576,6 +576,16 @@ class Sandbox:
             )
         return self._session(self._system_user, interactive=False)
 
+    def backend_session(self, username: str, *, scopes: str) -> Session:
+        """A non-interactive Session for a staff account's backend service (SMART Backend
+        Services: ``system/`` scopes, e.g. bulk export). The role matrix still caps it.
+
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).backend_session("dr.patel", scopes="system/*.rs")
+        >>> s.interactive, s.user.role
+        (False, 'physician')
+        """
+        return self._session(self.user(username), scopes=scopes, interactive=False)
+
     def grader_session(self) -> Session:
         """The session graders and exercise setup read through: the system account's policy
         (it sees everything, discloses nothing), every read audited as ``system``.

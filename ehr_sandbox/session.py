@@ -607,7 +607,11 @@ class Session:
         """
         return self.write(
             WriteRequest(
-                "create", resource, activity="create", reason=reason, override_reason=override_reason
+                "create",
+                resource,
+                activity="create",
+                reason=reason,
+                override_reason=override_reason,
             )
         )
 
@@ -623,7 +627,11 @@ class Session:
         drug-allergy check of :meth:`create` applies when a medication changes."""
         return self.write(
             WriteRequest(
-                "update", resource, activity="update", reason=reason, override_reason=override_reason
+                "update",
+                resource,
+                activity="update",
+                reason=reason,
+                override_reason=override_reason,
             )
         )
 

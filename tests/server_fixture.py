@@ -23,10 +23,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data: Path, *, patients: int = 4, seed: int = 3) -> Iterator[ServerApp]:
+def running_server(
+    data: Path, *, patients: int = 4, seed: int = 3, anchor: Path | None = None
+) -> Iterator[ServerApp]:
     """Start a server on a free loopback port; stop it (and close its files) afterwards."""
     port = free_port()
-    app = ServerApp(data, root=f"http://127.0.0.1:{port}", patients=patients, seed=seed)
+    app = ServerApp(
+        data, root=f"http://127.0.0.1:{port}", patients=patients, seed=seed, anchor=anchor
+    )
     config = uvicorn.Config(app.asgi, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

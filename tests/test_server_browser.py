@@ -16,7 +16,7 @@ def server(tmp_path_factory):
 
 
 def test_patient_signs_in_reads_their_record_and_writes_to_the_practice(server):
-    system = server.state.sandbox.system_session()
+    system = server.state.sandbox.grader_session()
     patients = system.search("Patient").fetch()
     me, other = patients[0], patients[1]
     username = f"patient/{me['id']}"
@@ -108,7 +108,7 @@ def test_instructor_reviews_a_break_the_glass_use(server):
     from tests.server_fixture import token_for
 
     nurse = token_for(server, "rn.kim")
-    pid = server.state.sandbox.system_session().search("Patient").fetch()[-1]["id"]
+    pid = server.state.sandbox.grader_session().search("Patient").fetch()[-1]["id"]
     r = httpx.post(
         f"{server.root}/fhir/Patient/{pid}/$break-glass",
         headers={"Authorization": f"Bearer {nurse}"},

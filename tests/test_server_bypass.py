@@ -39,7 +39,7 @@ TYPES = (
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     with running_server(tmp_path_factory.mktemp("server"), patients=4, seed=11) as app:
-        system = app.state.sandbox.system_session()
+        system = app.state.sandbox.grader_session()
         patients = system.search("Patient").fetch()
         a, b = patients[0], patients[1]
         b_ids: set[str] = {b["id"]}

@@ -142,7 +142,7 @@ def test_authorization_code_with_pkce_signs_a_patient_in(server):
     pid = (
         server.state.sandbox.grader_session().search("Patient").first()["id"]
         if hasattr(server.state.sandbox, "grader_session")
-        else server.state.sandbox.system_session().search("Patient").first()["id"]
+        else server.state.sandbox.grader_session().search("Patient").first()["id"]
     )
     username = f"patient/{pid}"
     password = server.state.accounts.set_password(username)
@@ -256,7 +256,7 @@ def test_authorization_without_pkce_is_refused(server):
 
 
 def test_portal_pages_show_only_the_patients_own_record(server):
-    system = server.state.sandbox.system_session()
+    system = server.state.sandbox.grader_session()
     ids = [p["id"] for p in system.search("Patient").fetch()]
     mine, other = ids[0], ids[1]
     other_name = system.read("Patient", other)["name"][0]["family"]

@@ -263,3 +263,75 @@ def test_two_workers_never_lose_an_update(tmp_path):
         assert sb.audit.verify().ok
     finally:
         sb.close()
+
+
+def test_anchors_catch_a_cut_off_tail_even_without_stored_checkpoints(tmp_path):
+    """The server appends signed checkpoints to an anchor file outside its data; deleting the
+    audit tail together with the checkpoint rows still fails ``audit verify --anchor``."""
+    from ehr_sandbox import Sandbox
+    from ehr_sandbox.cli.app import main
+    from tests.server_fixture import running_server, token_for
+
+    anchor = tmp_path / "instructor" / "anchors.jsonl"
+    data = tmp_path / "data"
+    with running_server(data, patients=2, seed=5, anchor=anchor) as app:
+        token = token_for(app, "dr.patel")
+        pid = httpx.get(
+            f"{app.root}/fhir/Patient", headers={"Authorization": f"Bearer {token}"}
+        ).json()["entry"][0]["resource"]["id"]
+        for n in range(3):
+            r = httpx.post(
+                f"{app.root}/fhir/Observation",
+                json=heart_rate(pid, n),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 201
+    lines = anchor.read_text().splitlines()
+    assert len(lines) >= 4  # at start, after each write, at shutdown
+    passphrase = (data / "keys" / "clinic.passphrase").read_text()
+    db = data / "clinic.db"
+    assert (
+        main(
+            [
+                "audit",
+                "verify",
+                "--db",
+                str(db),
+                "--passphrase",
+                passphrase,
+                "--anchor",
+                str(anchor),
+            ]
+        )
+        == 0
+    )
+    sb = Sandbox.open(db, passphrase=passphrase)
+    con = sb._store.connection  # the attacker edits the file directly
+    last = con.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+    con.execute("DELETE FROM audit_log WHERE seq > ?", (last - 5,))
+    con.execute("DELETE FROM audit_checkpoint WHERE seq > ?", (last - 5,))
+    sb.release()
+    assert main(["audit", "verify", "--db", str(db), "--passphrase", passphrase]) in (0, 1)
+    assert (
+        main(
+            [
+                "audit",
+                "verify",
+                "--db",
+                str(db),
+                "--passphrase",
+                passphrase,
+                "--anchor",
+                str(anchor),
+            ]
+        )
+        == 1
+    )
+
+
+def test_an_anchor_inside_the_data_directory_is_refused(tmp_path):
+    from ehr_sandbox.errors import ArgumentError
+    from ehr_sandbox.server.anchors import AnchorLog
+
+    with pytest.raises(ArgumentError, match="outside the data directory"):
+        AnchorLog(tmp_path / "data" / "anchors.jsonl", data=tmp_path / "data")

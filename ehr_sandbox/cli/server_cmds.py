@@ -34,6 +34,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.", min=1, max=16)] = 1,
     patients: Annotated[int, typer.Option(help="Clinic size on first start.", min=1)] = 50,
     seed: Annotated[int, typer.Option(help="Clinic seed on first start.")] = 7,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append-only file, outside --data, for signed audit checkpoints "
+            "(check with 'audit verify --anchor FILE').",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the classroom server: FHIR REST at /fhir, SMART sign-in, portal pages."""
     import json
@@ -42,7 +50,13 @@ def serve(
 
     root = f"http://{host}:{port}"
     os.environ[FACTORY_ENV] = json.dumps(
-        {"data": str(data), "root": root, "patients": patients, "seed": seed}
+        {
+            "data": str(data),
+            "root": root,
+            "patients": patients,
+            "seed": seed,
+            "anchor": str(anchor) if anchor else None,
+        }
     )
     factory()  # create the data directory and the clinic once, before workers start
     typer.echo(f"ehr-sandbox server at {root} (FHIR base {root}/fhir), data in {data}")
@@ -92,7 +106,13 @@ def factory() -> object:
     from ehr_sandbox.server import create_app
 
     cfg = json.loads(os.environ[FACTORY_ENV])
-    return create_app(cfg["data"], root=cfg["root"], patients=cfg["patients"], seed=cfg["seed"])
+    return create_app(
+        cfg["data"],
+        root=cfg["root"],
+        patients=cfg["patients"],
+        seed=cfg["seed"],
+        anchor=cfg.get("anchor"),
+    )
 
 
 @server_app.command("add-client")

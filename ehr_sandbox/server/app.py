@@ -6,6 +6,8 @@ the ASGI application and :class:`ServerApp` the server with its state.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +75,25 @@ class ServerApp:
         The public base URL, e.g. ``http://127.0.0.1:8080`` (token issuer; FHIR at ``/fhir``).
     patients, seed : int
         The clinic to generate on first start.
+    anchor : str or Path, optional
+        An append-only file, outside ``data``, that receives a signed checkpoint of the
+        clinic's audit trail after every write (``audit verify --anchor FILE`` checks it).
     """
 
-    def __init__(self, data: str | Path, *, root: str, patients: int = 50, seed: int = 7) -> None:
+    def __init__(
+        self,
+        data: str | Path,
+        *,
+        root: str,
+        patients: int = 50,
+        seed: int = 7,
+        anchor: str | Path | None = None,
+    ) -> None:
         self.root = root.rstrip("/")
         self.secure = True
-        self.state = ServerState(data, issuer=self.root, patients=patients, seed=seed)
+        self.state = ServerState(
+            data, issuer=self.root, patients=patients, seed=seed, anchor=anchor
+        )
         self.browsers = BrowserSessions(self.state.accounts.connection)
         self.templates = Environment(
             loader=PackageLoader("ehr_sandbox.server", "templates"),
@@ -96,7 +111,14 @@ class ServerApp:
             *self.course_api.routes(),
             *self.fhir.routes(),
         ]
-        self.asgi = Starlette(routes=routes, middleware=[Middleware(BodyLimit)])
+        self.asgi = Starlette(
+            routes=routes, middleware=[Middleware(BodyLimit)], lifespan=self._lifespan
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        yield
+        self.state.publish_anchor()  # a last signed checkpoint when the server stops
 
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         """Render a page (autoescaped: patient data is untrusted)."""
@@ -109,7 +131,14 @@ class ServerApp:
         self.state.close()
 
 
-def create_app(data: str | Path, *, root: str, patients: int = 50, seed: int = 7) -> Starlette:
+def create_app(
+    data: str | Path,
+    *,
+    root: str,
+    patients: int = 50,
+    seed: int = 7,
+    anchor: str | Path | None = None,
+) -> Starlette:
     """The ASGI app for ``uvicorn`` (``ehr-sandbox serve`` calls this).
 
     Parameters
@@ -120,6 +149,8 @@ def create_app(data: str | Path, *, root: str, patients: int = 50, seed: int = 7
         Its public base URL.
     patients, seed : int
         The clinic generated on first start.
+    anchor : str or Path, optional
+        The audit anchor file (see :class:`ServerApp`).
 
     Returns
     -------
@@ -133,4 +164,4 @@ def create_app(data: str | Path, *, root: str, patients: int = 50, seed: int = 7
     >>> sorted({r.path for r in app.routes})[:2]
     ['/', '/.well-known/smart-configuration']
     """
-    return ServerApp(data, root=root, patients=patients, seed=seed).asgi
+    return ServerApp(data, root=root, patients=patients, seed=seed, anchor=anchor).asgi

@@ -111,7 +111,7 @@ class Dashboard:
             with self.app.state.lock:
                 sb = self.app.state.sandbox
                 sb.review_btg(
-                    sb.system_session(),
+                    sb.grader_session(),
                     request.path_params["index"],
                     appropriate=data.get("appropriate") == "yes",
                     note=note,
@@ -241,7 +241,7 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
         courses.append(
             {"slug": slug, "name": course.name, "assignments": assignments, "students": students}
         )
-    system = app.state.sandbox.system_session()
+    system = app.state.sandbox.grader_session()
     queue = app.state.sandbox.btg_review_queue(system)
     btg = [
         {
@@ -274,7 +274,7 @@ def attempt_view(app: ServerApp, slug: str, student: str, exercise_id: str) -> d
     hosted = app.state.courses.for_review(slug, student, exercise_id)
     timeline: list[dict[str, str]] = []
     if hosted is not None:
-        events = hosted.attempt.sandbox.system_session().audit_events()
+        events = hosted.attempt.sandbox.grader_session().audit_events()
         timeline = [_event_row(e) for e in events if _actor(e) != "system"]
     return {
         "student": student,

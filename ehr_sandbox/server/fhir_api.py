@@ -9,6 +9,7 @@ policy, validation, Provenance and audit are the Session's.
 from __future__ import annotations
 
 import functools
+import logging
 import json
 import re
 import secrets
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from ehr_sandbox.server.state import ServerState
     from ehr_sandbox.session import Session
 
+LOG = logging.getLogger("ehr_sandbox.server")
+
 FHIR_JSON = "application/fhir+json"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 """FHIR ``id``: anything else in a URL is simply not found (no traversal, no probing)."""
@@ -51,8 +54,11 @@ def fhir_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(exc: BaseException) -> Response:
-    """The OperationOutcome response for an exception (one body for hidden and absent)."""
+    """The OperationOutcome response for an exception (one body for hidden and absent).
+    Unexpected errors are logged on the server; the client sees only "internal error"."""
     status, body = outcome_for(exc)
+    if status >= 500:
+        LOG.error("internal error behind the API", exc_info=exc)
     if isinstance(exc, BodyTooLarge):
         status = 413
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
@@ -97,6 +103,8 @@ class FhirApi:
             status, body, headers = await run_in_threadpool(work)
         except Exception as exc:  # noqa: BLE001 - every error becomes an OperationOutcome
             return error_response(exc)
+        if request.method in ("POST", "PUT") and status < 300:
+            await run_in_threadpool(self.state.publish_anchor)
         if isinstance(body, Response):
             return body
         return fhir_response(status, body, headers)

@@ -233,7 +233,7 @@ class SmartAuthorizationServer(AuthorizationServer):
         try:
             parse_scopes(scope or "")
         except ScopeError as exc:
-            raise InvalidScopeError(description=str(exc)) from None
+            raise InvalidScopeError(description=oauth_text(str(exc))) from None
 
     # -- token contents
     def _generate(
@@ -317,6 +317,16 @@ def _claimed_issuer(assertion: str) -> str | None:
         return None
     iss = claims.get("iss") if isinstance(claims, dict) else None
     return iss if isinstance(iss, str) else None
+
+
+def oauth_text(message: str) -> str:
+    """A message in the characters an OAuth ``error_description`` may hold (RFC 6749 5.2):
+    printable ASCII without ``"`` and backslash.
+
+    >>> oauth_text('bad scope "x" at U+00A0')
+    'bad scope x at U+00A0'
+    """
+    return "".join(ch for ch in message if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\')
 
 
 def grant_scopes(requested: str, kind: str, *, backend: bool) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import AccessDenied, NotFound
 from ehr_sandbox.server.accounts import Accounts
+from ehr_sandbox.server.anchors import AnchorLog
 from ehr_sandbox.server.courses import CourseHost
 from ehr_sandbox.server.tokens import TokenClaims, TokenIssuer
 
@@ -62,7 +63,15 @@ class ServerState:
     >>> st.close()
     """
 
-    def __init__(self, data: str | Path, *, issuer: str, patients: int = 50, seed: int = 7) -> None:
+    def __init__(
+        self,
+        data: str | Path,
+        *,
+        issuer: str,
+        patients: int = 50,
+        seed: int = 7,
+        anchor: str | Path | None = None,
+    ) -> None:
         from ehr_sandbox.sandbox import Sandbox
 
         self.data = Path(data)
@@ -87,6 +96,14 @@ class ServerState:
         self.lock = threading.RLock()
         self._sessions: dict[tuple[str, str, str | None, bool], Session] = {}
         (self.data / "exports").mkdir(exist_ok=True)
+        self.anchors = AnchorLog(anchor, data=self.data) if anchor is not None else None
+        self.publish_anchor()
+
+    def publish_anchor(self) -> None:
+        """Append a signed checkpoint of the clinic's audit trail to the anchor file (if any)."""
+        if self.anchors is not None:
+            with self.lock:
+                self.anchors.publish(self.sandbox)
 
     def user(self, username: str) -> User:
         """A staff user, ``patient/<id>``, or a course account (``student:<course>:<id>``,
@@ -100,7 +117,7 @@ class ServerState:
         if username.startswith("patient/"):
             pid = username.split("/", 1)[1]
             with self.lock:
-                if not self.sandbox.system_session().exists(f"Patient/{pid}"):
+                if not self.sandbox.grader_session().exists(f"Patient/{pid}"):
                     raise NotFound(f"no patient account {username!r}")
             return User(username, "patient", username, None, pid)
         return self.sandbox.user(username)
@@ -128,14 +145,7 @@ class ServerState:
             session = self._sessions.get(key)
             if session is None:
                 if claims.backend:
-                    from ehr_sandbox.session import Session
-
-                    session = Session(
-                        self.sandbox,
-                        self.user(claims.username),
-                        scopes=claims.scope,
-                        interactive=False,
-                    )
+                    session = self.sandbox.backend_session(claims.username, scopes=claims.scope)
                 elif claims.role == "patient":
                     session = self.sandbox.login_patient(claims.patient or "", scopes=claims.scope)
                 else:
@@ -146,7 +156,8 @@ class ServerState:
             return session
 
     def close(self) -> None:
-        """Close the clinic and the account registry."""
+        """Publish a last anchor, then close the clinic and the account registry."""
+        self.publish_anchor()
         with self.lock:
             self.sandbox.close()
             self.accounts.close()
