@@ -712,3 +712,60 @@ def test_front_office_traps_for_many_students():
     for row in exercises.catalog():
         if row["id"].startswith("front-office/"):
             assert_traps_hold(run_traps(row["id"], trap_students()))
+
+
+def test_check_in_out_and_waitlist(sb):
+    fd = sb.login("fd.smith")
+    today = sb.clock.peek().date()
+    slots = scheduling.build_day(fd, "Practitioner/prac-dr.okafor", today.isoformat(), "stream-20")
+    pats = [p["id"] for p in fd.search("Patient").fetch()]
+    late = [
+        s
+        for s in slots
+        if s["status"] == "free"
+        and s["start"] > sb.clock.peek().isoformat()
+        and s.get("comment") is None
+    ]
+    appt = None
+    for pid in pats:
+        try:
+            appt = scheduling.book(
+                fd,
+                f"Patient/{pid}",
+                f"Slot/{late[-1]['id']}",
+                appointment_type="ROUTINE",
+                reason="rash",
+            )
+            break
+        except RuleRefused:
+            continue
+    assert appt is not None
+    with pytest.raises(RuleRefused) as e:
+        scheduling.check_out(fd, f"Appointment/{appt['id']}")
+    assert e.value.rule_id == "scheduling.check-out"
+    scheduling.check_in(fd, f"Appointment/{appt['id']}")
+    assert scheduling.check_out(fd, f"Appointment/{appt['id']}")["status"] == "fulfilled"
+    wl = scheduling.add_to_waitlist(
+        fd,
+        appt["participant"][0]["actor"]["reference"],
+        "Practitioner/prac-dr.okafor",
+        appointment_type="FOLLOWUP",
+        reason="sooner visit",
+        earliest=today.isoformat(),
+        latest=today.isoformat(),
+    )
+    filled = None
+    for opened in reversed(late[:-1]):
+        try:
+            filled = scheduling.fill_from_waitlist(
+                fd, f"Appointment/{wl['id']}", f"Slot/{opened['id']}"
+            )
+            break
+        except RuleRefused as exc:
+            assert exc.rule_id == "scheduling.patient-conflict"
+    assert filled is not None
+    assert (
+        filled["id"] == wl["id"]
+        and filled["status"] == "booked"
+        and fd.read(f"Slot/{opened['id']}")["status"] == "busy"
+    )

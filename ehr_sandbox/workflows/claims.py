@@ -62,6 +62,7 @@ def submit(session: Session, claim_id: str) -> dict[str, Any]:
     Examples
     --------
     >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.workflows.coding import build_claim
     >>> b = Sandbox.generate(patients=3, seed=1, years=1).login("billing.davis")
     >>> enc = next(e for e in b.search("Encounter").fetch() if b.search("Coverage", patient=e["subject"]["reference"]).count())
     >>> c = build_claim(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|J02.9"],
@@ -113,6 +114,7 @@ def resubmit_corrected(
     --------
     >>> from ehr_sandbox.sandbox import Sandbox
     >>> from ehr_sandbox.workflows import payer, payments
+    >>> from ehr_sandbox.workflows.coding import build_claim
     >>> b = Sandbox.generate(patients=3, seed=1, years=1).login("billing.davis")
     >>> enc = next(e for e in b.search("Encounter").fetch() if any("selfpay" not in c["payor"][0]["reference"] for c in b.search("Coverage", patient=e["subject"]["reference"]).fetch()))
     >>> c = submit(b, build_claim(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|I10"],

@@ -21,7 +21,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
-from ehr_sandbox.workflows import claims, coding
+from ehr_sandbox.workflows import claims, coding, payer
 from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.coding import ClaimLine, claim_codes
 from ehr_sandbox.workflows.scrubber import scrub
@@ -239,7 +239,9 @@ def _other_patient(att: Any) -> None:
         if pid == f"Patient/{att.facts['patient_id']}" or e.get("status") != "finished":
             continue
         if any(
-            c.get("status") == "active" and not (c.get("period") or {}).get("end")
+            c.get("status") == "active"
+            and payer.is_insurance(c)
+            and not (c.get("period") or {}).get("end")
             for c in s.search("Coverage", patient=pid).fetch()
         ):
             coding.build_claim(
