@@ -35,10 +35,11 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ehr_sandbox.bundles import apply_plan, plan_bundle, read_bundle_file, store_finder  # noqa: E402
+from ehr_sandbox.bundles import plan_bundle, read_bundle_file  # noqa: E402
 from ehr_sandbox.bundles.references import copy_with_references  # noqa: E402
 from ehr_sandbox.search import parse  # noqa: E402
 from ehr_sandbox.store import Store  # noqa: E402
+from ehr_sandbox.store.plan_apply import apply_plan, store_finder  # noqa: E402
 from synthetic.fhir import validate  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "synthea-r4-sample"
@@ -240,12 +241,44 @@ def bench_sandbox_generate(patients: int = 200, *, seed: int = 7) -> None:
     start = time.perf_counter()
     sb = Sandbox.generate(patients=patients, seed=seed)
     seconds = time.perf_counter() - start
-    total = sum(sb.store.count(t) for t in sb.store.types())
+    total = sum(sb._store.count(t) for t in sb._store.types())
     print(
         f"Sandbox.generate({patients}): {seconds:.1f} s, {total:,} resources "
         f"({total / seconds:,.0f} resources/s), audit events {sb.audit.count():,}"
     )
     sb.close()
+
+
+def bench_validation(patients: int = 30, repeat: int = 3) -> None:
+    """Write-time validation (``validation.check``: model + R4B definitions + sandbox rules)
+    and the R4B-definition rules alone, against bare ``fhir.resources`` model validation, on
+    generated resources. Target: full validation within 2x of the bare model validation."""
+    import synthetic
+    from ehr_sandbox.validation import check
+    from ehr_sandbox.validation.r4b import compiled_invariants, r4b_problems
+
+    resources = [r for rec in synthetic.generate(patients, seed=3) for r in rec.all()]
+    compiled_invariants()  # compiled once per process, not per write
+
+    def timed(fn: Callable[[dict[str, Any]], Any]) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for r in resources:
+                fn(r)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    bare = timed(validate)
+    r4b = timed(r4b_problems)
+    full = timed(lambda r: check(r, exists=lambda ref: True))
+    n = len(resources)
+    print(f"validation of {n:,} generated resources (best of {repeat}):")
+    print(f"  bare fhir.resources model validation: {n / bare:,.0f} resources/s (the peer)")
+    print(f"  R4B definitions (bindings, references, invariants): {n / r4b:,.0f} resources/s")
+    print(f"  full write-time check: {n / full:,.0f} resources/s")
+    print(f"  ratio full check / bare model: {full / bare:.2f}x  (target <= 2x)")
+    print(f"  ratio R4B rules / bare model: {r4b / bare:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,12 +293,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--skip-import", action="store_true")
     ap.add_argument(
+        "--validation", type=int, default=30, help="patients for the validation ratio (0 = skip)"
+    )
+    ap.add_argument(
         "--sandbox",
         type=int,
         default=200,
         help="patients for the Sandbox.generate timing (0 = skip)",
     )
     args = ap.parse_args(argv)
+    if args.validation:
+        bench_validation(args.validation, args.repeat)
     if args.sandbox:
         bench_sandbox_generate(args.sandbox)
     if not SAMPLE.is_dir():

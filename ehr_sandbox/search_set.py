@@ -135,8 +135,13 @@ class SearchSet:
         matches, included = self._run()
         entries = [{"resource": r, "search": {"mode": "match"}} for r in matches]
         entries += [{"resource": r, "search": {"mode": "include"}} for r in included]
+        from ehr_sandbox.access.labels import confidentiality_coding, highest_confidentiality
+
+        # A Bundle carries the highest confidentiality of what it contains (PRIVACY.md).
+        level = highest_confidentiality([*matches, *included])
         return {
             "resourceType": "Bundle",
+            "meta": {"security": [confidentiality_coding(level)]},
             "type": "searchset",
             "total": len(matches),
             "entry": entries,

@@ -27,7 +27,7 @@ STAFF_ROLES = (
     "instructor",
     "admin",
 )
-"""Roles a staff account may hold (PRIVACY.md); ``patient`` and ``system`` are not staff."""
+"""Roles a staff account may hold (docs/privacy.md); ``patient`` and ``system`` are not staff."""
 
 SYSTEM_USERNAME = "system"
 """The sandbox's own account: generation, import and grading. Not available to ``login``."""

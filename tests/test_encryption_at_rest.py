@@ -26,7 +26,7 @@ def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
         found.update(t["value"] for t in p.get("telecom", []) if t.get("value"))
         for a in p.get("address", []):
             found.update(line for line in a.get("line", []) if len(line) >= 6)
-    for o in islice(sb.store.iter_type("Observation"), limit):
+    for o in islice(sb._store.iter_type("Observation"), limit):
         q = o.get("valueQuantity")
         if q and isinstance(q.get("value"), float):
             found.add(f'"value":{q["value"]}')
@@ -67,14 +67,14 @@ def test_wrong_key_gives_one_clear_error(encrypted) -> None:
 def test_passphrase_round_trip_and_rotation(tmp_path) -> None:
     path = str(tmp_path / "p.db")
     sb = Sandbox.generate(patients=5, seed=2, path=path, passphrase="correct horse battery staple")
-    n = sb.store.count("Observation")
+    n = sb._store.count("Observation")
     new_id = sb.rotate_key(passphrase="new passphrase for spring")
     sb.close()
     with pytest.raises(CryptoError):
         Sandbox.open(path, passphrase="correct horse battery staple")
     again = Sandbox.open(path, passphrase="new passphrase for spring")
-    assert again.store.count("Observation") == n
-    assert again.store.meta_get("encryption")["key_id"] == new_id
+    assert again._store.count("Observation") == n
+    assert again._store.meta_get("encryption")["key_id"] == new_id
     assert again.audit.verify().ok
     again.close()
 
@@ -96,5 +96,5 @@ def test_ciphertext_swapped_onto_another_row_fails(tmp_path) -> None:
     conn.close()
     sb = Sandbox.open(path, key=key)
     with pytest.raises(CryptoError):
-        sb.store.read("Patient", ids[1])
+        sb._store.read("Patient", ids[1])
     sb.close()

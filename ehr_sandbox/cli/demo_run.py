@@ -71,7 +71,7 @@ def _show_holdings(con: Console, sb: object) -> None:
     assert isinstance(sb, Sandbox)
     counts: Counter[str] = Counter()
     for rtype in CLINIC_TYPES:
-        n = sb.store.count(rtype)
+        n = sb.grader_session().search(rtype).count()
         if n:
             counts[rtype] = n
     table = Table(title="What the clinic holds")

@@ -22,7 +22,8 @@ class Report:
     """Rows of one report run, with the SQL it ran and the ViewDefinitions it used.
 
     ``name``, ``title``, ``sql`` (exactly the query DuckDB ran; parameters appear as ``$name``),
-    ``views`` (table name -> ViewDefinition), ``params`` (the bound values), ``plot_spec``.
+    ``views`` (table name -> ViewDefinition), ``params`` (the bound values), ``plot_spec``,
+    ``confidentiality`` (v3-Confidentiality code: the highest label of the data it read).
 
     >>> import pyarrow as pa
     >>> Report("x", "X", pa.table({"v": ["<b>"]}), "SELECT", {}, {})._repr_html_().count("&lt;b&gt;")
@@ -47,6 +48,7 @@ class Report:
         self.params = params
         self.plot_spec = plot_spec or {}
         self.description = description
+        self.confidentiality = "N"
         self._table = table
 
     @property
@@ -122,7 +124,8 @@ class Report:
                     data[y].map(lambda v: None if v is None else float(v)), errors="coerce"
                 )
             if kind == "line":
-                converted = pd.to_datetime(data[x], errors="coerce", utc=True)
+                # ISO 8601 stated: pandas warns when it has to guess a date format
+                converted = pd.to_datetime(data[x], errors="coerce", utc=True, format="ISO8601")
                 if converted.notna().all():
                     data[x] = converted
                 data = data.sort_values(x)

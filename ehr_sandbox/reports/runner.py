@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
+from ehr_sandbox.access.labels import CONFIDENTIALITY_ORDER, highest_confidentiality
 from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.reports.definitions import load_report, load_view, report_names, view_names
 from ehr_sandbox.reports.params import bind_params, resolve_default
 from ehr_sandbox.reports.report import Report
+
+if TYPE_CHECKING:
+    import pandas as pd
 from ehr_sandbox.views import run_arrow
 
 __all__ = ["Reports"]
@@ -61,6 +65,7 @@ class Reports:
         self.source = source
         self.engine = engine
         self._tables: dict[str, pa.Table] = {}
+        self._labels: dict[str, str] = {}
 
     @property
     def reference_date(self) -> date:
@@ -80,15 +85,19 @@ class Reports:
             return date.fromisoformat(ref[:10])
         raise ValidationError("Reports", "source.reference_date", "a date", found=ref)
 
-    def catalog(self) -> list[dict[str, Any]]:
-        """One dict per report: name, title, description, views, params (with resolved defaults), columns.
+    def catalog(self) -> pd.DataFrame:
+        """The report catalogue as a table (like ``exercises.catalog()``): one row per report
+        with name, title, description, views, params (with resolved defaults), columns, plot.
 
         >>> from datetime import date
         >>> class S:
         ...     reference_date = date(2026, 1, 1)
         ...     def resources(self, t):
         ...         return []
-        >>> entry = next(e for e in Reports(S()).catalog() if e["name"] == "day_schedule")
+        >>> table = Reports(S()).catalog()
+        >>> type(table).__name__, "day_schedule" in set(table["name"])
+        ('DataFrame', True)
+        >>> entry = table.set_index("name").loc["day_schedule"]
         >>> entry["params"][0]["name"], entry["params"][0]["default"]
         ('date', '2026-01-01')
         """
@@ -118,7 +127,11 @@ class Reports:
                     "plot": dict(d.plot),
                 }
             )
-        return out
+        import pandas as pd
+
+        return pd.DataFrame(
+            out, columns=["name", "title", "description", "views", "params", "columns", "plot"]
+        )
 
     def view_table(self, name: str) -> pa.Table:
         """The rows of one catalogue view over the source (computed once, then reused).
@@ -147,6 +160,7 @@ class Reports:
             else:
                 rows = list(self.source.resources(view["resource"]))
             self._tables[name] = run_arrow(view, rows, engine=self.engine)
+            self._labels[name] = highest_confidentiality(rows)
         return self._tables[name]
 
     def _execute(self, sql: str, view_list: list[str], params: dict[str, Any]) -> pa.Table:
@@ -206,15 +220,17 @@ class Reports:
                 found=table.column_names,
             )
         views = {v: load_view(v) for v in definition.views}
-        return Report(
-            name,
-            definition.title,
-            table,
-            definition.sql,
-            views,
-            bound,
-            definition.plot,
-            definition.description,
+        return self._labelled(
+            Report(
+                name,
+                definition.title,
+                table,
+                definition.sql,
+                views,
+                bound,
+                definition.plot,
+                definition.description,
+            )
         )
 
     def sql(self, query: str, **params: Any) -> Report:
@@ -237,4 +253,10 @@ class Reports:
         used = [v for v in view_names() if re.search(rf"\b{re.escape(v)}\b", query)]
         table = self._execute(query.strip().rstrip(";"), used, params)
         views = {v: load_view(v) for v in used}
-        return Report("custom", "Custom query", table, query, views, dict(params))
+        return self._labelled(Report("custom", "Custom query", table, query, views, dict(params)))
+
+    def _labelled(self, report: Report) -> Report:
+        # A report carries the highest confidentiality of the data its views read (PRIVACY.md).
+        labels = [self._labels.get(v, "N") for v in report.views]
+        report.confidentiality = max(labels, key=CONFIDENTIALITY_ORDER.index, default="N")
+        return report
