@@ -1167,7 +1167,8 @@ class Session:
             self._audit(action="E", interaction=interaction, outcome="0", query=resource_type)
 
     def report_view(self, view: dict[str, Any], *, engine: str = "auto") -> Any:
-        """The rows of a ViewDefinition over what this session may see (an Arrow table).
+        """The rows of a ViewDefinition over what this session may see (an Arrow table), and
+        the highest confidentiality among the resources they come from.
 
         The same rows as flattening :meth:`resources`, from the sandbox's cache of flattened
         rows per resource version (see :mod:`ehr_sandbox.reports.cache`): only new or changed
@@ -1185,7 +1186,7 @@ class Session:
         store = self._store
         if not policy.can_type(ctx, "search", rtype).allowed:
             self._audit(action="E", interaction="report", outcome="4", query=rtype)
-            return run_arrow(view, [], engine=engine)
+            return run_arrow(view, [], engine=engine), "N"
         caches = caches_of(self.sandbox, lambda: bool(store.count("Consent")))
         current = store.current_versions(rtype)
         key = (view.get("name"), repr(view), ctx.role)
@@ -1193,16 +1194,20 @@ class Session:
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
+            from ehr_sandbox.access.labels import highest_confidentiality
+
             allowed: set[str] = set()
             patients: dict[str, str] = {}
+            seen: list[dict[str, Any]] = []
             for r in store.iter_type(rtype):
                 if r["id"] in stale:
                     decoded[r["id"]] = r
                 if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
                     allowed.add(r["id"])
                     patients[r["id"]] = patient_of(r) or ""
+                    seen.append({"meta": {"security": (r.get("meta") or {}).get("security", [])}})
             if decided is None:
-                decided = (frozenset(allowed), patients)
+                decided = (frozenset(allowed), patients, highest_confidentiality(seen))
                 caches.remember(rtype, ctx, store.change_mark(), decided)
 
         def load(ids: list[str]) -> list[dict[str, Any]]:
@@ -1211,7 +1216,7 @@ class Session:
             return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
 
         caches.flat.update(key, view, current, load, engine=engine)
-        allowed_ids, patient_of_id = decided
+        allowed_ids, patient_of_id, label = decided
         with store.transaction():  # one event per patient, one commit
             for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
                 self._audit(
@@ -1221,7 +1226,7 @@ class Session:
                     patient_id=pid or None,
                     query=rtype,
                 )
-        return caches.flat.rows_for(key, set(allowed_ids))
+        return caches.flat.rows_for(key, set(allowed_ids)), label
 
     def can_read(self, resource_type: str) -> bool:
         """True when this session may read some resources of the type (its role and scopes
