@@ -15,7 +15,8 @@ The folder is ``$EHR_SANDBOX_CACHE`` (``off`` turns caching off), else
 >>> os.environ["EHR_SANDBOX_CACHE"] = tempfile.mkdtemp()
 >>> a = generate_cached(patients=2, seed=4, years=1)
 >>> b = generate_cached(patients=2, seed=4, years=1)
->>> a is not b and a.grader_session().search("Patient").count() == b.grader_session().search("Patient").count() == 2
+>>> count = lambda sb: sb.grader_session().search("Patient").count()
+>>> a is not b and count(a) == count(b) == 2
 True
 >>> len(list(cache_dir().glob("*.db")))
 1
@@ -119,8 +120,7 @@ def generate_cached(
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
         sb.master_key.to_file(keyfile)
-        sb.save(tmp)
-        Path(str(tmp) + ".key").unlink(missing_ok=True)
+        sb.snapshot(tmp)
         os.replace(tmp, db)
     except OSError:
         pass  # a read-only or full disk: the clinic still works, it is just not cached

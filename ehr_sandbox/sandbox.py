@@ -502,14 +502,6 @@ class Sandbox:
             self._users = [User(**u) for u in self.private.get("users", [])]
         return list(self._users)
 
-    def consent_count(self) -> int:
-        """How many Consent resources the sandbox holds (a count, no patient data).
-
-        >>> Sandbox.empty().consent_count()
-        0
-        """
-        return self._store.count("Consent")
-
     def set_staff(self, users: list[User]) -> None:
         """Replace the staff accounts (e.g. after importing a practice into an empty sandbox).
 
@@ -874,7 +866,7 @@ class Sandbox:
 
         >>> import tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.db"
-        >>> sb = Sandbox.generate(patients=1, seed=1, years=1); sb.save(f)
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1); sb.snapshot(f)
         >>> Sandbox.load_copy(f, key=sb.master_key).grader_session().search("Patient").count()
         1
         """
@@ -899,6 +891,27 @@ class Sandbox:
             reference_date=date.fromisoformat(ref),
             path=None,
         )
+
+    def snapshot(self, path: str | os.PathLike[str]) -> None:
+        """Write a copy of the database to ``path`` with the SQLite backup API, and nothing
+        else (no key is stored anywhere: the caller keeps it, see :meth:`load_copy`).
+
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "s.db"
+        >>> Sandbox.generate(patients=1, seed=1, years=1).snapshot(f); f.stat().st_size > 0
+        True
+        """
+        import sqlite3
+
+        target = Path(path)
+        if target.exists():
+            raise ArgumentError(f"path: {target.name!r} already exists")
+        self._store.meta_set("clock_ticks", self.clock.ticks)
+        dst = sqlite3.connect(str(target))
+        try:
+            self._store.connection.backup(dst)
+        finally:
+            dst.close()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write this sandbox to a file (with its key file when unencrypted)."""

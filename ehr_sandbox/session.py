@@ -441,10 +441,8 @@ class Session:
         # in turn and decoding stops once the page is full (hidden rows never count); chains
         # are resolved through what this session may see first
         page: list[dict[str, Any]] = []
-        seen_visible = 0
         if count != 0:
-            for r in self._visible_iter(_without_paging(query)):
-                seen_visible += 1
+            for seen_visible, r in enumerate(self._visible_iter(_without_paging(query)), 1):
                 if seen_visible > offset:
                     page.append(r)
                     if count is not None and len(page) >= count:
@@ -489,18 +487,16 @@ class Session:
 
         return build_chart(self, patient)
 
-    def _visible_matches(self, query: Any) -> list[dict[str, Any]]:
-        """The matches of ``query`` this session may see, with every chain resolved through
-        the session's visible set (never over records it cannot see)."""
-        return list(self._visible_iter(query))
-
     def _visible_iter(self, query: Any) -> Iterator[dict[str, Any]]:
-        """The visible matches of ``query`` in ``_sort`` order, decoded lazily."""
+        """The matches of ``query`` this session may see, in ``_sort`` order and decoded lazily,
+        with every chain resolved through the session's visible set (never over records it
+        cannot see)."""
         ctx = self.context
         policy = self.sandbox.policy
         resolved = self._resolve_chains(query)
         rtype = query.resource_type
         try:
+            # in _sort order, decoded lazily (a caller that needs one page decodes about that)
             for r in self._store.search_iter(rtype, resolved):
                 if policy.decide(ctx, "search", r, resource_type=rtype).allowed:
                     yield r
@@ -509,6 +505,10 @@ class Session:
             raise SearchError(
                 rtype, "(query)", "a search the database can run (fewer or shorter values)"
             ) from exc
+
+    def _visible_matches(self, query: Any) -> list[dict[str, Any]]:
+        """Every match of ``query`` this session may see (see :meth:`_visible_iter`)."""
+        return list(self._visible_iter(query))
 
     def _resolve_chains(self, query: Any) -> Any:
         from dataclasses import replace
@@ -1169,7 +1169,8 @@ class Session:
             self._audit(action="E", interaction=interaction, outcome="0", query=resource_type)
 
     def report_view(self, view: dict[str, Any], *, engine: str = "auto") -> Any:
-        """The rows of a ViewDefinition over what this session may see (an Arrow table).
+        """The rows of a ViewDefinition over what this session may see (an Arrow table), and
+        the highest confidentiality among the resources they come from.
 
         The same rows as flattening :meth:`resources`, from the sandbox's cache of flattened
         rows per resource version (see :mod:`ehr_sandbox.reports.cache`): only new or changed
@@ -1184,27 +1185,31 @@ class Session:
         _require_type(rtype)
         ctx = self.context
         policy = self.sandbox.policy
-        store = self.sandbox._store
+        store = self._store
         if not policy.can_type(ctx, "search", rtype).allowed:
             self._audit(action="E", interaction="report", outcome="4", query=rtype)
-            return run_arrow(view, [], engine=engine)
-        caches = caches_of(self.sandbox)
+            return run_arrow(view, [], engine=engine), "N"
+        caches = caches_of(self.sandbox, lambda: bool(store.count("Consent")))
         current = store.current_versions(rtype)
         key = (view.get("name"), repr(view), ctx.role)
         stale = set(caches.flat.stale(key, current))
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
+            from ehr_sandbox.access.labels import highest_confidentiality
+
             allowed: set[str] = set()
             patients: dict[str, str] = {}
+            seen: list[dict[str, Any]] = []
             for r in store.iter_type(rtype):
                 if r["id"] in stale:
                     decoded[r["id"]] = r
                 if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
                     allowed.add(r["id"])
                     patients[r["id"]] = patient_of(r) or ""
+                    seen.append({"meta": {"security": (r.get("meta") or {}).get("security", [])}})
             if decided is None:
-                decided = (frozenset(allowed), patients)
+                decided = (frozenset(allowed), patients, highest_confidentiality(seen))
                 caches.remember(rtype, ctx, store.change_mark(), decided)
 
         def load(ids: list[str]) -> list[dict[str, Any]]:
@@ -1213,7 +1218,7 @@ class Session:
             return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
 
         caches.flat.update(key, view, current, load, engine=engine)
-        allowed_ids, patient_of_id = decided
+        allowed_ids, patient_of_id, label = decided
         with store.transaction():  # one event per patient, one commit
             for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
                 self._audit(
@@ -1223,7 +1228,7 @@ class Session:
                     patient_id=pid or None,
                     query=rtype,
                 )
-        return caches.flat.rows_for(key, set(allowed_ids))
+        return caches.flat.rows_for(key, set(allowed_ids)), label
 
     def can_read(self, resource_type: str) -> bool:
         """True when this session may read some resources of the type (its role and scopes

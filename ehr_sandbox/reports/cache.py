@@ -136,9 +136,10 @@ class SandboxCaches:
 _CACHES: weakref.WeakKeyDictionary[Any, SandboxCaches] = weakref.WeakKeyDictionary()
 
 
-def caches_of(sandbox: Any) -> SandboxCaches:
-    """The report caches of ``sandbox`` (made on first use, dropped with the sandbox)."""
+def caches_of(sandbox: Any, has_consents: Callable[[], bool]) -> SandboxCaches:
+    """The report caches of ``sandbox`` (made on first use, dropped with the sandbox);
+    ``has_consents()`` says whether the sandbox holds any Consent."""
     found = _CACHES.get(sandbox)
     if found is None:
-        found = _CACHES[sandbox] = SandboxCaches(lambda: sandbox.consent_count() > 0)
+        found = _CACHES[sandbox] = SandboxCaches(has_consents)
     return found

@@ -165,7 +165,9 @@ class Reports:
             if view["resource"] == "AuditEvent" and hasattr(self.source, "audit_events"):
                 rows = list(self.source.audit_events())
             elif hasattr(self.source, "report_view"):  # a Session: its cached, policy-filtered rows
-                self._tables[name] = self.source.report_view(view, engine=self.engine)
+                self._tables[name], self._labels[name] = self.source.report_view(
+                    view, engine=self.engine
+                )
                 return self._tables[name]
             else:
                 rows = list(self.source.resources(view["resource"]))

@@ -1,0 +1,127 @@
+"""The store's fast paths give the same answers as the plain ones: SQL _sort versus the
+Python sort, lazily indexed parameters, references stored once, deferred index B-trees,
+packed rows and the session's lazy paging after the policy."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+import synthetic
+from ehr_sandbox.sandbox import Sandbox
+from ehr_sandbox.search import parse
+from ehr_sandbox.store import Store
+
+
+@pytest.fixture(scope="module")
+def store() -> Store:
+    st = Store()
+    ref = date(2026, 1, 1)
+    recs = list(synthetic.generate(4, seed=11, reference_date=ref, years=2))
+    with st.deferred_indexes():
+        st.create_many(synthetic.practice_resources(seed=11, reference_date=ref))
+        for rec in recs:
+            st.create_many(list(rec.all()))
+    return st
+
+
+SORTS = [
+    ("Observation", {"_sort": "-date"}),
+    ("Observation", {"_sort": "date,-code"}),
+    ("Observation", {"_sort": "value-quantity", "category": "vital-signs"}),
+    ("Observation", {"_sort": "-value-quantity,_id", "code": "http://loinc.org|29463-7"}),
+    ("Encounter", {"_sort": "-date,status"}),
+    ("Patient", {"_sort": "birthdate"}),
+    ("Patient", {"_sort": "-family"}),
+    ("Condition", {"_sort": "-onset-date,_id"}),
+]
+
+
+@pytest.mark.parametrize(("rtype", "params"), SORTS)
+def test_sql_sort_equals_the_python_sort(store: Store, rtype: str, params: dict) -> None:
+    q = parse(rtype, params)
+    python = [r["id"] for r in store.search(rtype, q)]
+    sql = [r["id"] for r in store.search_iter(rtype, q)]
+    assert sql == python and len(sql) > 1
+
+
+def test_lazily_indexed_parameters_match_a_scan_and_stay_indexed(store: Store) -> None:
+    def scan(code: str) -> list[str]:
+        return [
+            r["id"]
+            for r in store.iter_type("Observation")
+            if any(t.get("code") == code for t in r.get("meta", {}).get("tag", []))
+        ]
+
+    tag = next(store.iter_type("Observation"))["meta"]["tag"][0]["code"]
+    q = parse("Observation", {"_tag": tag})
+    assert store.search_ids("Observation", q) == scan(tag) != []
+    new = store.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "meta": {"tag": [{"code": tag}]},
+        }
+    )
+    assert new["id"] in store.search_ids("Observation", q)  # indexed on write from now on
+
+
+def test_a_reference_is_stored_once_and_found_through_both_parameters(store: Store) -> None:
+    obs = next(store.iter_type("Observation"))
+    pref = obs["subject"]["reference"]
+    by_patient = store.search_ids("Observation", parse("Observation", {"patient": pref}))
+    by_subject = store.search_ids("Observation", parse("Observation", {"subject": pref}))
+    assert by_patient == by_subject and obs["id"] in by_subject
+    grp = store.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "group"},
+            "subject": {"reference": "Group/g1"},
+        }
+    )
+    assert store.search_ids("Observation", parse("Observation", {"subject": "Group/g1"})) == [
+        grp["id"]
+    ]
+    assert grp["id"] not in store.search_ids(
+        "Observation", parse("Observation", {"patient:missing": "false"})
+    )
+
+
+def test_deferred_indexes_are_rebuilt_even_when_the_block_fails() -> None:
+    st = Store()
+
+    def names() -> set[str]:
+        rows = st.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        return {r[0] for r in rows if r[0].startswith("search_index")}
+
+    before = names()
+    with pytest.raises(RuntimeError), st.deferred_indexes():
+        assert names() == set()
+        raise RuntimeError("crash in the middle of a load")
+    assert names() == before and len(before) == 2
+
+
+def test_large_rows_are_packed_and_read_back() -> None:
+    st = Store()
+    note = {"resourceType": "Basic", "id": "b", "code": {"text": "note " * 200}}
+    st.create(note)
+    blob = st.connection.execute("SELECT blob FROM versions").fetchone()[0]
+    assert blob[:1] == b"x" and len(blob) < 500
+    assert st.read("Basic", "b")["code"] == note["code"]
+
+
+def test_session_paging_equals_slicing_the_visible_sorted_list() -> None:
+    sb = Sandbox.generate(patients=4, seed=9, years=2)
+    for user in ("dr.patel", "rn.kim", "billing.davis"):
+        s = sb.login(user)
+        if not s.can_read("Encounter"):
+            continue
+        full = [r["id"] for r in s.search("Encounter").sort("-date").fetch()]
+        for count in (1, 3):
+            for offset in (0, 2):
+                page = s.search("Encounter", {"_offset": str(offset)}).sort("-date")
+                got = [r["id"] for r in page.limit(count).fetch()]
+                assert got == full[offset : offset + count], (user, count, offset)
