@@ -35,10 +35,11 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ehr_sandbox.bundles import apply_plan, plan_bundle, read_bundle_file, store_finder  # noqa: E402
+from ehr_sandbox.bundles import plan_bundle, read_bundle_file  # noqa: E402
 from ehr_sandbox.bundles.references import copy_with_references  # noqa: E402
 from ehr_sandbox.search import parse  # noqa: E402
 from ehr_sandbox.store import Store  # noqa: E402
+from ehr_sandbox.store.plan_apply import apply_plan, store_finder  # noqa: E402
 from synthetic.fhir import validate  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "synthea-r4-sample"
@@ -240,7 +241,7 @@ def bench_sandbox_generate(patients: int = 200, *, seed: int = 7) -> None:
     start = time.perf_counter()
     sb = Sandbox.generate(patients=patients, seed=seed)
     seconds = time.perf_counter() - start
-    total = sum(sb.store.count(t) for t in sb.store.types())
+    total = sum(sb._store.count(t) for t in sb._store.types())
     print(
         f"Sandbox.generate({patients}): {seconds:.1f} s, {total:,} resources "
         f"({total / seconds:,.0f} resources/s), audit events {sb.audit.count():,}"

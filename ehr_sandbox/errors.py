@@ -14,6 +14,7 @@ from synthetic.errors import ArgumentError, ContentError, GenerationError
 
 __all__ = [
     "AccessDenied",
+    "AllergyConflict",
     "ArgumentError",
     "AuditError",
     "ConflictError",
@@ -128,6 +129,43 @@ class ConflictError(SandboxError):
         super().__init__(
             f"{ref}: version conflict: you edited version {expected} but the record is now at "
             f"version {current}; read it again and reapply your change"
+        )
+
+
+class AllergyConflict(SandboxError):
+    """An order or administration of a drug the patient is recorded as allergic to (directly
+    or through a cross-reactive class). Override only with a documented reason.
+
+    >>> e = AllergyConflict("MedicationRequest", "p1", "amoxicillin 500 MG Oral Tablet", "Penicillins",
+    ...                     "Penicillin", "AllergyIntolerance/a1")
+    >>> e.drug_class, "override_reason" in str(e)
+    ('Penicillins', True)
+    """
+
+    def __init__(
+        self,
+        resource: str,
+        patient: str,
+        drug: str,
+        drug_class: str,
+        allergy: str,
+        allergy_ref: str,
+        *,
+        via: str = "",
+    ) -> None:
+        self.resource = resource
+        self.patient = patient
+        self.drug = drug
+        self.drug_class = drug_class
+        self.allergy = allergy
+        self.allergy_ref = allergy_ref
+        self.via = via
+        cross = f" (cross-reactive with {via})" if via else ""
+        super().__init__(
+            f"{resource}: medication: {drug} is a {drug_class.lower()} drug{cross} and Patient/{patient} "
+            f"has a recorded allergy to {allergy} ({allergy_ref}); hold the order and tell the "
+            "prescriber, choose another drug, or override with a documented clinical reason "
+            "(override_reason=...)"
         )
 
 

@@ -46,10 +46,21 @@ def build_provenance(
     reason: str | None = None,
     occurred: str | None = None,
     signature: dict[str, Any] | None = None,
+    patients: list[str] | None = None,
+    security: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A Provenance resource (without id) for one write.
 
-    ``targets`` are versioned references (``Type/id/_history/v``).
+    ``targets`` are versioned references (``Type/id/_history/v``). ``patients`` are the ids of
+    the patients the targets belong to: each becomes a ``Patient/<id>`` target too, which puts
+    the Provenance in those patients' compartments (FHIR's ``Provenance.patient`` search is
+    ``target.where(resolve() is Patient)``), so only users who may see the patient see who
+    changed their record and why. ``security`` carries the targets' labels (a reason can be
+    as sensitive as the record it explains).
+
+    >>> build_provenance(["Observation/o/_history/1"], recorded="2026-01-05T08:00:00+00:00",
+    ...                  activity="create", who=None, patients=["a"])["target"][1]
+    {'reference': 'Patient/a'}
 
     >>> build_provenance(["Patient/a/_history/1"], recorded="2026-01-05T08:00:00+00:00",
     ...                  activity="create", who=None)["agent"][0]["who"]["display"]
@@ -64,7 +75,12 @@ def build_provenance(
         agent["onBehalfOf"] = {"reference": on_behalf_of}
     prov: dict[str, Any] = {
         "resourceType": "Provenance",
-        "target": [{"reference": t} for t in targets],
+        "target": [{"reference": t} for t in targets]
+        + [
+            {"reference": f"Patient/{pid}"}
+            for pid in sorted(set(patients or ()))
+            if not any(t.startswith(f"Patient/{pid}/") for t in targets)
+        ],
         "recorded": recorded,
         "activity": {"coding": [{"system": system, "code": code, "display": display}]},
         "agent": [agent],
@@ -75,6 +91,8 @@ def build_provenance(
         prov["reason"] = [{"text": reason}]
     if signature:
         prov["signature"] = [signature]
+    if security:
+        prov["meta"] = {"security": [dict(c) for c in security]}
     return prov
 
 

@@ -20,7 +20,14 @@ from typing import Any
 from ehr_sandbox.access import Policy
 from ehr_sandbox.clock import SandboxClock, instant
 from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
-from ehr_sandbox.errors import AccessDenied, ArgumentError, CryptoError, NotFound, ValidationError
+from ehr_sandbox.errors import (
+    AccessDenied,
+    ArgumentError,
+    AuditError,
+    CryptoError,
+    NotFound,
+    ValidationError,
+)
 from ehr_sandbox.provenance import build_provenance
 from ehr_sandbox.session import Session
 from ehr_sandbox.store import Store
@@ -28,7 +35,8 @@ from ehr_sandbox.users import SYSTEM_USERNAME, User, staff_from_practice
 
 KEY_CHECK_PLAINTEXT = b"ehr-sandbox key check v1"
 KEY_SUFFIX = ".key"
-"""Unencrypted file sandboxes keep their audit/signing key beside the database in ``<db>.key``."""
+"""Where older versions kept an unencrypted sandbox's key (``<db>.key``, beside the data). No
+longer written: see :mod:`ehr_sandbox.crypto.keystore` for where the key comes from now."""
 
 
 class SealedMeta:
@@ -43,14 +51,14 @@ class SealedMeta:
     _INDEX = "sealed-keys"
 
     def __init__(self, store: Store, codec: Any) -> None:
-        self.store = store
+        self._store = store
         self.codec = codec
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key`` (``default`` when absent)."""
         import orjson
 
-        blob = self.store.meta_get("sealed/" + key, None)
+        blob = self._store.meta_get("sealed/" + key, None)
         if blob is None:
             return default
         return orjson.loads(self.codec.open(f"meta/{key}", bytes.fromhex(blob)))
@@ -59,16 +67,16 @@ class SealedMeta:
         """Seal and store ``value`` under ``key``."""
         import orjson
 
-        self.store.meta_set(
+        self._store.meta_set(
             "sealed/" + key, self.codec.seal(f"meta/{key}", orjson.dumps(value)).hex()
         )
-        keys = self.store.meta_get(self._INDEX, [])
+        keys = self._store.meta_get(self._INDEX, [])
         if key not in keys:
-            self.store.meta_set(self._INDEX, [*keys, key])
+            self._store.meta_set(self._INDEX, [*keys, key])
 
     def reseal(self, new_codec: Any) -> None:
         """Re-seal every value under ``new_codec`` (key rotation)."""
-        values = {k: self.get(k) for k in self.store.meta_get(self._INDEX, [])}
+        values = {k: self.get(k) for k in self._store.meta_get(self._INDEX, [])}
         self.codec = new_codec
         for k, v in values.items():
             self.set(k, v)
@@ -153,13 +161,16 @@ class Sandbox:
     ) -> None:
         from ehr_sandbox.audit import AuditTrail
 
-        self.store = store
+        self._store = store
         self.master_key = master_key
         self.codec = codec
         self.clock = clock
         self.reference_date = reference_date
         self.path = path
+        from ehr_sandbox.store.pointers import POINTER_MAC_INFO, PointerGuard
+
         self.audit = AuditTrail(store.connection, master_key, codec)
+        self._pointers = PointerGuard(store.connection, master_key.derive(POINTER_MAC_INFO))
         self.policy = Policy(consents=self._consents_for, clock=self.clock.peek)
         self.private = SealedMeta(store, codec)
         self.state: MutableMapping[str, Any] = SandboxState(self.private)
@@ -183,7 +194,7 @@ class Sandbox:
         """Build a ready clinic: the practice, its staff, patients with histories and this
         week's schedule. ``path=None`` keeps it in memory; ``key``/``passphrase`` encrypt it.
 
-        >>> Sandbox.generate(patients=2, seed=3).store.count("Patient")
+        >>> Sandbox.generate(patients=2, seed=3).grader_session().search("Patient").count()
         2
         """
         import synthetic
@@ -205,7 +216,9 @@ class Sandbox:
         sb._bulk_load(practice, records)
         sb.policy.forget_consents()
         sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
-        sb.store.meta_set(
+        # Sealed like every other value that could name people: the seed regenerates every
+        # patient's name, MRN and birth date, so it must not sit in plaintext.
+        sb.private.set(
             "generated",
             {
                 "patients": patients,
@@ -229,7 +242,7 @@ class Sandbox:
     ) -> Sandbox:
         """A sandbox with no practice and no patients, e.g. to import outside data into.
 
-        >>> Sandbox.empty().store.count("Patient")
+        >>> Sandbox.empty().grader_session().search("Patient").count()
         0
         """
         ref = _parse_date(reference_date)
@@ -247,17 +260,36 @@ class Sandbox:
             raise ArgumentError("give either key= or passphrase=, not both")
         clock = SandboxClock.starting(ref)
         salt = None
+        from ehr_sandbox.crypto.keystore import key_from_environment, named_key_file, remember_key
+
+        from_env = False
         if passphrase is not None:
             salt = os.urandom(16)
             mk = MasterKey.from_passphrase(passphrase, salt)
         elif key is not None:
-            mk = _as_master_key(key)
+            if isinstance(key, str | os.PathLike) and not Path(key).exists():
+                # A key file the caller names, created for this new sandbox (never beside it).
+                named = named_key_file(key, path)
+                mk = MasterKey.generate()
+                mk.to_file(named)
+            else:
+                if isinstance(key, str | os.PathLike):
+                    named_key_file(key, path)
+                mk = _as_master_key(key)
         else:
-            mk = MasterKey.generate()
+            env = key_from_environment()
+            from_env = env is not None
+            mk = env if env is not None else MasterKey.generate()
         encrypting = key is not None or passphrase is not None
         codec = AesGcmCodec(mk) if encrypting else PlainCodec()
-        store = Store(str(path) if path is not None else None, codec=codec, clock=clock.now)
+        store = Store(
+            str(path) if path is not None else None,
+            codec=codec,
+            clock=clock.now,
+            id_factory=_random_id if encrypting else None,
+        )
         store.meta_set("reference_date", ref.isoformat())
+        store.meta_set(POINTERS_KEY, True)
         store.meta_set(
             "encryption",
             {
@@ -269,8 +301,8 @@ class Sandbox:
         )
         if encrypting:
             store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
-        elif path is not None:
-            mk.to_file(Path(str(path) + KEY_SUFFIX))
+        elif path is not None and not from_env:
+            remember_key(mk, path)  # the user's key folder, never beside the database
         return cls(
             store,
             master_key=mk,
@@ -313,7 +345,7 @@ class Sandbox:
                 mk = _as_master_key(key)
             codec = AesGcmCodec(mk)
             check = probe_check = None
-            store = Store(str(p), codec=codec)
+            store = Store(str(p), codec=codec, id_factory=_random_id)
             probe_check = store.meta_get("key_check", None)
             try:
                 check = codec.open("key-check", bytes.fromhex(probe_check or ""))
@@ -325,22 +357,33 @@ class Sandbox:
                     "wrong key or passphrase for this sandbox (nothing was read or changed)"
                 )
         else:
-            keyfile = Path(str(p) + KEY_SUFFIX)
-            mk = (
-                _as_master_key(key)
-                if key is not None
-                else (MasterKey.from_file(keyfile) if keyfile.is_file() else None)
+            from ehr_sandbox.crypto.keystore import (
+                ENV_KEY,
+                ENV_KEY_DIR,
+                ENV_KEY_FILE,
+                key_from_environment,
+                recall_key,
             )
+
+            want = enc.get("key_id")
+            mk = _as_master_key(key) if key is not None else key_from_environment()
+            if mk is None and want:
+                mk = recall_key(str(want), p)
             if mk is None:
                 raise CryptoError(
-                    f"the audit key file {keyfile.name!r} is missing; pass key= to open this sandbox"
+                    f"the audit key of {p.name!r} (key id {want}) was not found: pass key=, or set "
+                    f"{ENV_KEY} / {ENV_KEY_FILE}, or put its key file in {ENV_KEY_DIR}"
+                )
+            if want and mk.key_id != want:
+                raise CryptoError(
+                    f"wrong key for {p.name!r}: it was made with key id {want}, not {mk.key_id}"
                 )
             codec = PlainCodec()
             store = Store(str(p), codec=codec)
         clock = SandboxClock.starting(ref)
         clock.ticks = int(ticks)
         store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on reopen
-        return cls(
+        sb = cls(
             store,
             master_key=mk,
             codec=codec,
@@ -348,12 +391,22 @@ class Sandbox:
             reference_date=date.fromisoformat(ref),
             path=str(p),
         )
+        try:
+            if store.meta_get(POINTERS_KEY, False):
+                sb._pointers.verify_all()  # a pointer moved outside the sandbox fails here
+            else:  # made before pointers were authenticated: authenticate them now
+                with store.transaction():
+                    sb._pointers.rekey(sb._pointers_key())
+                    store.meta_set(POINTERS_KEY, True)
+        except CryptoError:
+            store.close()
+            raise
+        return sb
 
     def _bulk_load(self, practice: list[dict[str, Any]], records: Any, *, batch: int = 25) -> None:
         """Load generated resources through the store's bulk path, with one Provenance and
         one AuditEvent per patient (the system account did it)."""
-        store = self.store
-        system = self._system_user
+        store = self._store
         practice_prov = build_provenance(
             [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
             recorded=instant(self.clock.now()),
@@ -361,7 +414,29 @@ class Sandbox:
             who=None,
             reason="synthetic practice generated",
         )
-        store.create_many([*practice, {**practice_prov, "id": "prov-import-practice"}])
+        with store.deferred_indexes():  # the index B-trees are built once, after the load
+            self._load_records(practice, practice_prov, records, batch)
+
+    def _load_records(
+        self,
+        practice: list[dict[str, Any]],
+        practice_prov: dict[str, Any],
+        records: Any,
+        batch: int,
+    ) -> None:
+        store = self._store
+        system = self._system_user
+        if self.codec.encrypting:
+            practice = _with_random_ids(practice)
+        first = [
+            *practice,
+            {
+                **practice_prov,
+                "id": _random_id("Provenance") if self.codec.encrypting else "prov-import-practice",
+            },
+        ]
+        store.create_many(first)
+        self._pointers.record_many((r["resourceType"], r["id"], 1) for r in first)
         self._audit_append(
             system,
             action="C",
@@ -380,6 +455,7 @@ class Sandbox:
         def flush() -> None:
             with store.transaction():
                 store.create_many(pending, trusted=True)
+                self._pointers.record_many((r["resourceType"], r["id"], 1) for r in pending)
                 for pid in patients:
                     self._audit_append(
                         system,
@@ -398,6 +474,9 @@ class Sandbox:
 
         for rec in records:
             resources = list(rec.all())
+            if self.codec.encrypting:
+                # Generated ids embed the patient's id: an encrypted sandbox gets random ones.
+                resources = _with_random_ids(resources)
             prov = build_provenance(
                 [f"{r['resourceType']}/{r['id']}/_history/1" for r in resources],
                 recorded=instant(self.clock.now()),
@@ -406,8 +485,10 @@ class Sandbox:
                 reason="synthetic patient generated",
             )
             pending.extend(resources)
-            pending.append({**prov, "id": f"prov-import-{rec.patient['id']}"})
-            patients.append(rec.patient["id"])
+            pid = resources[0]["id"] if self.codec.encrypting else rec.patient["id"]
+            prov_id = _random_id("Provenance") if self.codec.encrypting else f"prov-import-{pid}"
+            pending.append({**prov, "id": prov_id})
+            patients.append(pid)
             if len(patients) >= batch:
                 flush()
         if patients:
@@ -420,6 +501,14 @@ class Sandbox:
         if self._users is None:
             self._users = [User(**u) for u in self.private.get("users", [])]
         return list(self._users)
+
+    def consent_count(self) -> int:
+        """How many Consent resources the sandbox holds (a count, no patient data).
+
+        >>> Sandbox.empty().consent_count()
+        0
+        """
+        return self._store.count("Consent")
 
     def set_staff(self, users: list[User]) -> None:
         """Replace the staff accounts (e.g. after importing a practice into an empty sandbox).
@@ -446,43 +535,126 @@ class Sandbox:
         *,
         scopes: str | None = None,
         patient: str | None = None,
-        purpose: str = "TREAT",
     ) -> Session:
         """A Session for a staff member; optional SMART ``scopes`` and ``patient`` in context.
+
+        The purpose of use comes from the role (and from break-the-glass), never from the
+        caller: there is no ``purpose=`` to claim one a Consent would let through.
 
         >>> Sandbox.generate(patients=1, seed=1).login("nobody")
         Traceback (most recent call last):
         ...
         ehr_sandbox.errors.NotFound: no user 'nobody' in this sandbox (for example: fd.brown, fd.smith, ma.chen, ma.garcia, ma.johnson, rn.kim)
         """
-        return Session(self, self.user(username), scopes=scopes, patient=patient, purpose=purpose)
+        return self._session(self.user(username), scopes=scopes, patient=patient)
 
     def login_patient(self, patient_id: str, *, scopes: str | None = None) -> Session:
         """A Session for a patient on the portal: their own record only."""
         pid = patient_id.split("/", 1)[1] if patient_id.startswith("Patient/") else patient_id
-        patient = self.store.read("Patient", pid)
+        patient = self._store.read("Patient", pid)
         if patient is None:
             raise NotFound(f"Patient/{pid} was not found")
         name = (patient.get("name") or [{}])[0]
         display = " ".join([*name.get("given", []), name.get("family", "")]).strip()
         user = User(f"patient/{pid}", "patient", display, None, pid)
-        return Session(self, user, scopes=scopes, patient=pid, purpose="PATRQT")
+        return self._session(user, scopes=scopes, patient=pid)
 
     def system_session(self, purpose: str = "HOPERAT") -> Session:
-        """The sandbox's own session (generation, import, grading). Audited like any other."""
-        return Session(self, self._system_user, purpose=purpose, interactive=False)
+        """The sandbox's own session (generation, import, grading). Audited like any other.
+
+        ``purpose`` is only checked: the system account's purpose of use is its role's
+        (HOPERAT), and no argument can change it.
+        """
+        from ehr_sandbox.access.roles import purpose_of_use
+
+        if purpose != purpose_of_use(self._system_user.role):
+            raise ValidationError(
+                "system_session",
+                "purpose",
+                f"{purpose_of_use(self._system_user.role)} (purpose of use comes from the role)",
+                found=purpose,
+            )
+        return self._session(self._system_user, interactive=False)
+
+    def backend_session(self, username: str, *, scopes: str) -> Session:
+        """A non-interactive Session for a staff account's backend service (SMART Backend
+        Services: ``system/`` scopes, e.g. bulk export). The role matrix still caps it.
+
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).backend_session("dr.patel", scopes="system/*.rs")
+        >>> s.interactive, s.user.role
+        (False, 'physician')
+        """
+        return self._session(self.user(username), scopes=scopes, interactive=False)
+
+    def grader_session(self) -> Session:
+        """The session graders and exercise setup read through: the system account's policy
+        (it sees everything, discloses nothing), every read audited as ``system``.
+
+        >>> Sandbox.generate(patients=2, seed=1, years=1).grader_session().search("Patient").count()
+        2
+        """
+        return self._session(self._system_user, interactive=False)
+
+    def exchange_session(self, requester: User, org_key: str, patient_id: str) -> Session:
+        """This organization's answer to a health-information-exchange request for one patient.
+
+        The user is ``hie:<requesting org>:<username>`` with the requester's role; its only care
+        relationship is the requested patient, so this sandbox's policy decides the rest, and
+        every read is audited here.
+        """
+        user = User(
+            f"hie:{org_key}:{requester.username}",
+            requester.role,
+            f"{requester.display} ({org_key}, via the exchange)",
+        )
+        pid = patient_id.split("/", 1)[1] if patient_id.startswith("Patient/") else patient_id
+        return self._session(user, treating=frozenset({pid}))
+
+    def treating(self, username: str) -> frozenset[str]:
+        """Ids of the patients ``username`` treats today (care team, scheduled or seen).
+
+        >>> sb = Sandbox.generate(patients=3, seed=1, years=1)
+        >>> sb.treating("dr.patel") <= {p["id"] for p in sb.grader_session().search("Patient")}
+        True
+        """
+        return self._relationships(self.user(username))
+
+    def _session(
+        self,
+        user: User,
+        *,
+        scopes: str | None = None,
+        patient: str | None = None,
+        interactive: bool = True,
+        treating: frozenset[str] | None = None,
+    ) -> Session:
+        return Session(
+            self,
+            user,
+            store=self._store,
+            pointers=self._pointers,
+            scopes=scopes,
+            patient=patient,
+            interactive=interactive,
+            treating=treating,
+        )
+
+    def _pointers_key(self) -> bytes:
+        from ehr_sandbox.store.pointers import POINTER_MAC_INFO
+
+        return self.master_key.derive(POINTER_MAC_INFO)
 
     def _relationships(self, user: User) -> frozenset[str]:
         from ehr_sandbox.relationships import treating_patients
 
-        return frozenset(treating_patients(self.store, user, self.reference_date))
+        return frozenset(treating_patients(self._store, user, self.reference_date))
 
     def _consents_for(self, patient_id: str) -> list[dict[str, Any]]:
         from ehr_sandbox.search import parse
 
         if not patient_id:
             return []
-        return self.store.search(
+        return self._store.search(
             "Consent", parse("Consent", [("patient", f"Patient/{patient_id}")])
         )
 
@@ -542,16 +714,33 @@ class Sandbox:
         )
         self.private.set("btg_review", queue)
 
-    def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
-        """Break-the-glass uses awaiting review (privacy officer only)."""
-        if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
+    def _require_reviewer(self, session: Session, interaction: str) -> None:
+        from ehr_sandbox.access.roles import may
+
+        if session.sandbox is not self or not may(session.user.role, "review"):
+            self._audit_append(
+                session.user,
+                action="R" if interaction == "btg-review-queue" else "U",
+                interaction=interaction,
+                outcome="4",
+                purpose=session.context.purpose,
+                patient_id=None,
+                entity_ref=None,
+                version=None,
+                labels=[],
+                query="btg_review",
+                detail="only the privacy officer reviews break-the-glass use",
+            )
             raise AccessDenied("only the privacy officer reviews break-the-glass use")
+
+    def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
+        """Break-the-glass uses awaiting review (privacy officer only; denials are audited)."""
+        self._require_reviewer(session, "btg-review-queue")
         return [q for q in self.private.get("btg_review", []) if not q.get("reviewed")]
 
     def review_btg(self, session: Session, index: int, *, appropriate: bool, note: str) -> None:
         """Record the privacy officer's review of one break-the-glass use."""
-        if session.sandbox is not self or session.user.role not in ("privacy_officer", "system"):
-            raise AccessDenied("only the privacy officer reviews break-the-glass use")
+        self._require_reviewer(session, "btg-review")
         queue = self.private.get("btg_review", [])
         pending = [i for i, q in enumerate(queue) if not q.get("reviewed")]
         if not 0 <= index < len(pending):
@@ -565,6 +754,22 @@ class Sandbox:
             reviewed_at=instant(self.clock.now()),
         )
         self.private.set("btg_review", queue)
+        import json
+
+        # the review itself is on the tamper-evident trail, not only in writable state
+        session.audit_action(
+            "btg-review",
+            patient=item["patient"],
+            detail=json.dumps(
+                {
+                    "user": item["user"],
+                    "patient": item["patient"],
+                    "started": item["started"],
+                    "appropriate": bool(appropriate),
+                    "note": str(note),
+                }
+            ),
+        )
 
     # ------------------------------------------------------------------ housekeeping
     def rotate_key(self, *, key: Any = None, passphrase: str | None = None) -> str:
@@ -600,10 +805,10 @@ class Sandbox:
         >>> sb = Sandbox.generate(patients=1, seed=1, path=path, passphrase="old secret")
         >>> _ = sb.rotate_key(passphrase="new secret")
         >>> sb.close()
-        >>> Sandbox.open(path, passphrase="new secret").store.count("Patient")
+        >>> Sandbox.open(path, passphrase="new secret").grader_session().search("Patient").count()
         1
         """
-        enc = self.store.meta_get("encryption", {})
+        enc = self._store.meta_get("encryption", {})
         if not enc.get("on"):
             raise CryptoError(
                 "this sandbox is not encrypted; create it with key= or passphrase= to rotate keys"
@@ -625,12 +830,15 @@ class Sandbox:
             new = _as_master_key(key)
         codec = AesGcmCodec(new, previous=[self.master_key])
         self.audit.require_valid()  # rotation never launders a tampered trail
-        with self.store.transaction():
-            self.store.rekey(codec)
+        with self._store.transaction():
+            self._store.rekey(codec)
             self.audit.rekey(codec, new)
+            from ehr_sandbox.store.pointers import POINTER_MAC_INFO
+
+            self._pointers.rekey(new.derive(POINTER_MAC_INFO))
             self.private.reseal(codec)
-            self.store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
-            self.store.meta_set(
+            self._store.meta_set("key_check", codec.seal("key-check", KEY_CHECK_PLAINTEXT).hex())
+            self._store.meta_set(
                 "encryption",
                 {
                     **enc,
@@ -645,9 +853,9 @@ class Sandbox:
 
     def copy(self) -> Sandbox:
         """An independent in-memory copy (an exercise's reset restores from one)."""
-        self.store.meta_set("clock_ticks", self.clock.ticks)
+        self._store.meta_set("clock_ticks", self.clock.ticks)
         store = Store(None, codec=self.codec)
-        self.store.connection.backup(store.connection)
+        store.load_from(self._store.connection)
         clock = SandboxClock(self.clock.start, self.clock.ticks)
         store._clock = clock.now  # noqa: SLF001
         return Sandbox(
@@ -659,6 +867,39 @@ class Sandbox:
             path=None,
         )
 
+    @classmethod
+    def load_copy(cls, path: str | os.PathLike[str], *, key: Any) -> Sandbox:
+        """An in-memory copy of an unencrypted sandbox file, read with the SQLite backup API
+        (the file is opened read-only and not changed; ``key`` is its audit key).
+
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.db"
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1); sb.save(f)
+        >>> Sandbox.load_copy(f, key=sb.master_key).grader_session().search("Patient").count()
+        1
+        """
+        mk = _as_master_key(key)
+        store = Store(None, codec=PlainCodec())
+        store.load_from(Path(path))
+        enc = store.meta_get("encryption", {}) or {}
+        ref = store.meta_get("reference_date", None)
+        if enc.get("on") or ref is None:
+            store.close()
+            raise ValidationError(
+                Path(path).name, "sandbox_meta", "an unencrypted ehr-sandbox database"
+            )
+        clock = SandboxClock.starting(ref)
+        clock.ticks = int(store.meta_get("clock_ticks", 0))
+        store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on load
+        return cls(
+            store,
+            master_key=mk,
+            codec=PlainCodec(),
+            clock=clock,
+            reference_date=date.fromisoformat(ref),
+            path=None,
+        )
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write this sandbox to a file (with its key file when unencrypted)."""
         import sqlite3
@@ -666,22 +907,57 @@ class Sandbox:
         target = Path(path)
         if target.exists():
             raise ArgumentError(f"path: {target.name!r} already exists")
-        self.store.meta_set("clock_ticks", self.clock.ticks)
+        self._store.meta_set("clock_ticks", self.clock.ticks)
         dst = sqlite3.connect(str(target))
         try:
-            self.store.connection.backup(dst)
+            self._store.connection.backup(dst)
         finally:
             dst.close()
-        if not self.store.meta_get("encryption", {}).get("on"):
-            self.master_key.to_file(Path(str(target) + KEY_SUFFIX))
+        if not self._store.meta_get("encryption", {}).get("on"):
+            from ehr_sandbox.crypto.keystore import key_from_environment, remember_key
+
+            if key_from_environment() != self.master_key:
+                remember_key(self.master_key, target)  # never beside the copy
+
+    def export_checkpoint(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Sign the end of the audit trail and write the checkpoint to ``path`` (JSON), to be
+        kept **outside** the database (e.g. published by the instructor). ``audit verify
+        --anchor FILE`` then catches a deleted tail even when the checkpoints stored inside the
+        database were deleted with it.
+
+        >>> import json, tempfile, pathlib
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "anchor.json"
+        >>> cp = sb.export_checkpoint(p); json.loads(p.read_text())["seq"] == cp["seq"]
+        True
+        >>> sb.audit.verify(anchor=cp).ok
+        True
+        """
+        import json
+
+        cp = self.audit.checkpoint() or self.audit.latest_checkpoint()
+        if cp is None:
+            raise AuditError("the audit trail is empty: there is nothing to anchor")
+        target = Path(path)
+        if self.path is not None and target.resolve().parent == Path(self.path).resolve().parent:
+            raise ArgumentError(
+                "path: keep the checkpoint apart from the database (another folder or machine); "
+                "an anchor beside the data can be deleted with it"
+            )
+        target.write_text(json.dumps(cp, sort_keys=True) + "\n", encoding="utf-8")
+        return cp
+
+    def release(self) -> None:
+        """Release the file without writing anything (no checkpoint): for read-only checks."""
+        self._store.close()
 
     def close(self) -> None:
         """Flush the audit checkpoint, remember the clock, release the file."""
         try:
-            self.store.meta_set("clock_ticks", self.clock.ticks)
+            self._store.meta_set("clock_ticks", self.clock.ticks)
             self.audit.checkpoint()
         finally:
-            self.store.close()
+            self._store.close()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -689,9 +965,58 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import sandbox_html
+
+        return sandbox_html(self)
+
     def __repr__(self) -> str:
         where = Path(self.path).name if self.path else "in memory"
         return f"<Sandbox {where}, reference date {self.reference_date}>"
+
+
+POINTERS_KEY = "pointer_macs"
+"""sandbox_meta flag: current-version pointers carry MACs (checked on open)."""
+
+
+def _random_id(resource_type: str) -> str:
+    """A random FHIR id (encrypted sandboxes: an id must not reveal whose record it is)."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def _with_random_ids(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``resources`` with random ids, every reference among them rewritten to match.
+
+    >>> out = _with_random_ids([{"resourceType": "Patient", "id": "pat-1"},
+    ...     {"resourceType": "Observation", "id": "pat-1-obs-0", "subject": {"reference": "Patient/pat-1"}}])
+    >>> out[1]["subject"]["reference"] == "Patient/" + out[0]["id"] and "pat" not in out[0]["id"]
+    True
+    """
+    import orjson
+
+    mapping = {
+        f"{r['resourceType']}/{r['id']}": f"{r['resourceType']}/{_random_id('')}" for r in resources
+    }
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: walk(v) for k, v in node.items()}
+            ref = out.get("reference")
+            if isinstance(ref, str) and ref in mapping:
+                out["reference"] = mapping[ref]
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = []
+    for r in orjson.loads(orjson.dumps(resources)):
+        new = walk(r)
+        new["id"] = mapping[f"{r['resourceType']}/{r['id']}"].split("/", 1)[1]
+        out.append(new)
+    return out
 
 
 def _parse_date(value: str | date) -> date:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -136,8 +135,13 @@ class SearchSet:
         matches, included = self._run()
         entries = [{"resource": r, "search": {"mode": "match"}} for r in matches]
         entries += [{"resource": r, "search": {"mode": "include"}} for r in included]
+        from ehr_sandbox.access.labels import confidentiality_coding, highest_confidentiality
+
+        # A Bundle carries the highest confidentiality of what it contains (PRIVACY.md).
+        level = highest_confidentiality([*matches, *included])
         return {
             "resourceType": "Bundle",
+            "meta": {"security": [confidentiality_coding(level)]},
             "type": "searchset",
             "total": len(matches),
             "entry": entries,
@@ -154,10 +158,6 @@ class SearchSet:
         return f"<SearchSet {self.resource_type}?{q}>"
 
     def _repr_html_(self) -> str:
-        rows = self.fetch()
-        head = f"<b>{html.escape(self.resource_type)}</b>: {len(rows)} result(s)"
-        items = "".join(
-            f"<li>{html.escape(r.get('resourceType', ''))}/{html.escape(str(r.get('id', '')))}</li>"
-            for r in rows[:20]
-        )
-        return f"<div>{head}<ul>{items}</ul></div>"
+        from ehr_sandbox.display.reprs import searchset_html
+
+        return searchset_html(self)

@@ -16,18 +16,23 @@ like absent data.
 from __future__ import annotations
 
 import copy
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of
+from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of, patients_of
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
+    AllergyConflict,
     NotFound,
+    SearchError,
     ValidationError,
 )
 from ehr_sandbox.provenance import ACTIVITIES_NEEDING_REASON, build_provenance
+from ehr_sandbox.records.writes import WriteRequest
 from ehr_sandbox.search_set import SearchSet, normalize_params
 from ehr_sandbox.users import User
 from synthetic.fhir import is_resource_type
@@ -88,14 +93,21 @@ class Session:
         sandbox: Sandbox,
         user: User,
         *,
+        store: Any,
+        pointers: Any = None,
         scopes: str | None = None,
         patient: str | None = None,
-        purpose: str = "TREAT",
         interactive: bool = True,
+        treating: frozenset[str] | None = None,
     ) -> None:
+        from ehr_sandbox.access.roles import purpose_of_use
+
         self.sandbox = sandbox
         self.user = user
-        self.purpose = purpose
+        self._store = store
+        self._pointers = pointers
+        # Purpose of use comes from the role (and from break-the-glass), never from a caller.
+        self.purpose = purpose_of_use(user.role)
         self.interactive = interactive
         self.scopes_text = scopes
         self._scopes = parse_scopes(scopes) if scopes is not None else None
@@ -104,7 +116,8 @@ class Session:
         self.patient_id = patient if patient is not None else user.patient_id
         self._btg: dict[str, datetime] = {}
         self._ctx: AccessContext | None = None
-        self._treating: frozenset[str] | None = None
+        self._treating: frozenset[str] | None = treating
+        self._fixed_treating = treating is not None
 
     # ------------------------------------------------------------------ context
     @property
@@ -143,7 +156,8 @@ class Session:
         return self._ctx
 
     def _relationships_changed(self) -> None:
-        self._treating = None
+        if not self._fixed_treating:
+            self._treating = None
         self._ctx = None
 
     # ------------------------------------------------------------------ audit
@@ -159,6 +173,9 @@ class Session:
         query: str | None = None,
         detail: str | None = None,
     ) -> None:
+        # Whatever the caller typed goes into the trail as valid text (a lone surrogate or a
+        # control character is escaped, never a reason the audit itself fails).
+        entity_ref, query, detail = _safe_text(entity_ref), _safe_text(query), _safe_text(detail)
         labels = list((entity or {}).get("meta", {}).get("security", [])) if entity else []
         if entity is not None and entity_ref is None:
             entity_ref = f"{entity.get('resourceType')}/{entity.get('id')}"
@@ -207,6 +224,17 @@ class Session:
     def _visible(self, resource: dict[str, Any], action: str = "read") -> bool:
         return self._decide(action, resource, resource["resourceType"]).allowed
 
+    def _check_pointer(self, current: dict[str, Any]) -> None:
+        # The stored current-version pointer must carry its MAC (see store.pointers).
+        if self._pointers is not None:
+            meta = current.get("meta") or {}
+            if "versionId" in meta:
+                self._pointers.check(current["resourceType"], current["id"], meta["versionId"])
+
+    def _record_pointer(self, saved: dict[str, Any]) -> None:
+        if self._pointers is not None:
+            self._pointers.record(saved["resourceType"], saved["id"], saved["meta"]["versionId"])
+
     def _mask(self, resource: dict[str, Any]) -> dict[str, Any]:
         return self.sandbox.policy.mask(self.context, resource)
 
@@ -225,15 +253,18 @@ class Session:
         """
         rtype, rid = split_ref(type_or_ref, rid)
         _require_type(rtype)
-        raw = self.sandbox.store.read(rtype, rid)
+        raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         return self._release(raw, rtype, rid, "read", "R")
 
     def vread(self, rtype: str, rid: str, vid: str | int) -> dict[str, Any]:
         """Read one version. The current version must be visible too (so a later label or
         a move to another patient also hides the older versions)."""
         _require_type(rtype)
-        current = self.sandbox.store.read(rtype, rid)
-        raw = self.sandbox.store.vread(rtype, rid, str(vid))
+        ok = _valid_id(rid) and _valid_id(str(vid))
+        current = self._store.read(rtype, rid) if ok else None
+        if current is not None:
+            self._check_pointer(current)
+        raw = self._store.vread(rtype, rid, str(vid)) if current is not None else None
         if raw is not None and (
             current is None or not self._decide("vread", current, rtype).allowed
         ):
@@ -252,6 +283,8 @@ class Session:
                 detail="absent",
             )
             raise self._hidden(rtype, rid)
+        if action == "read":
+            self._check_pointer(raw)
         decision = self._decide(action, raw, rtype)
         pid = patient_of(raw)
         if not decision.allowed:
@@ -268,22 +301,49 @@ class Session:
         return self._mask(raw)
 
     def exists(self, ref: str) -> bool:
-        """True when ``ref`` exists **and** this session may see it (no existence oracle)."""
+        """True when ``ref`` exists **and** this session may see it (no existence oracle).
+
+        Asking is an access like any other: it is audited before the answer leaves the door.
+        """
         try:
             rtype, rid = split_ref(ref)
         except ValidationError:
             return False
         if not is_resource_type(rtype):
             return False
-        raw = self.sandbox.store.read(rtype, rid)
+        raw = self._store.read(rtype, rid) if _valid_id(rid) else None
+        ok = raw is not None and self._visible(raw)
+        self._audit(
+            action="R",
+            interaction="exists",
+            outcome="0" if ok else "4",
+            patient_id=patient_of(raw) if ok and raw is not None else None,
+            entity_ref=f"{rtype}/{rid}",
+        )
+        return ok
+
+    def _can_see(self, ref: str) -> bool:
+        # The write pipeline's reference check: the write itself is audited.
+        try:
+            rtype, rid = split_ref(ref)
+        except ValidationError:
+            return False
+        if not is_resource_type(rtype):
+            return False
+        raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         return raw is not None and self._visible(raw)
 
     def history(self, rtype: str, rid: str | None = None) -> list[dict[str, Any]]:
         """Version history, newest first. Instance history needs read access to the current
-        version; type-level history is a search and needs search access."""
+        version; type-level history is a search and needs search access. Either way each
+        record is decided on its **current** version (as :meth:`vread` does), so a record later
+        labelled R or moved to another patient hides its older versions too.
+        """
         _require_type(rtype)
         if rid is not None:
-            current = self.sandbox.store.read(rtype, rid)
+            current = self._store.read(rtype, rid) if _valid_id(rid) else None
+            if current is not None:
+                self._check_pointer(current)
             if current is None or not self._decide("history", current, rtype).allowed:
                 self._audit(
                     action="R", interaction="history", outcome="4", entity_ref=f"{rtype}/{rid}"
@@ -292,8 +352,23 @@ class Session:
         elif not self.sandbox.policy.can_type(self.context, "search", rtype).allowed:
             self._audit(action="E", interaction="history-type", outcome="4", query=rtype)
             return []
-        versions = self.sandbox.store.history(rtype, rid)
-        out = [self._mask(v) for v in versions if self._decide("history", v, rtype).allowed]
+        versions = self._store.history(rtype, rid)
+        currents: dict[str, bool] = {}
+
+        def current_ok(vid: str) -> bool:
+            ok = currents.get(vid)
+            if ok is None:
+                cur = self._store.read(rtype, vid)
+                if cur is not None:
+                    self._check_pointer(cur)
+                ok = currents[vid] = cur is not None and self._decide("history", cur, rtype).allowed
+            return ok
+
+        out = [
+            self._mask(v)
+            for v in versions
+            if current_ok(str(v.get("id"))) and self._decide("history", v, rtype).allowed
+        ]
         for pid in sorted({patient_of(v) or "" for v in out}) or [""]:
             self._audit(
                 action="R",
@@ -349,33 +424,135 @@ class Session:
         if not policy.can_type(ctx, "search", rtype).allowed:
             self._audit(action="E", interaction="search", outcome="4", query=f"{rtype}?{qtext}")
             return [], []
-        count = getattr(query, "count", None)
-        offset = getattr(query, "offset", 0) or 0
-        candidates = self.sandbox.store.search(rtype, _without_paging(query))
-        visible = [
-            r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed
-        ]
-        page = visible[offset : offset + count if count is not None else None]
-        included = []
-        if getattr(query, "include", None) or getattr(query, "revinclude", None):
-            seen = {(r["resourceType"], r["id"]) for r in page}
-            for inc in resolve_includes(self.sandbox.store, page, query):
-                key = (inc["resourceType"], inc["id"])
-                if key in seen:
-                    continue
-                seen.add(key)
-                if policy.decide(ctx, "read", inc, resource_type=inc["resourceType"]).allowed:
-                    included.append(inc)
-        patients = sorted({patient_of(r) or "" for r in page + included})
-        for pid in patients or [""]:
+        try:
+            self._refuse_masked(query)
+        except AccessDenied as exc:
             self._audit(
                 action="E",
                 interaction="search",
-                outcome="0",
-                patient_id=pid or None,
+                outcome="4",
                 query=f"{rtype}?{qtext}",
+                detail=str(exc),
             )
+            raise
+        count = getattr(query, "count", None)
+        offset = getattr(query, "offset", 0) or 0
+        # candidates come in _sort order and are decoded lazily: the policy decides on each one
+        # in turn and decoding stops once the page is full (hidden rows never count); chains
+        # are resolved through what this session may see first
+        page: list[dict[str, Any]] = []
+        seen_visible = 0
+        if count != 0:
+            for r in self._visible_iter(_without_paging(query)):
+                seen_visible += 1
+                if seen_visible > offset:
+                    page.append(r)
+                    if count is not None and len(page) >= count:
+                        break
+        included: list[dict[str, Any]] = []
+        if query.include or query.revinclude:
+            seen = {(r["resourceType"], r["id"]) for r in page}
+
+            def may_include(r: dict[str, Any]) -> bool:
+                return policy.decide(ctx, "read", r, resource_type=r["resourceType"]).allowed
+
+            # Every hop of an include (and of :iterate) goes only through what this user may
+            # see, so a hidden resource never links to a visible one.
+            for inc in resolve_includes(self._store, page, query, visible=may_include):
+                key = (inc["resourceType"], inc["id"])
+                if key not in seen:
+                    seen.add(key)
+                    included.append(inc)
+        patients = sorted({patient_of(r) or "" for r in page + included})
+        for r in page:
+            self._check_pointer(r)
+        with self._store.transaction():  # one event per patient, one commit per search
+            for pid in patients or [""]:
+                self._audit(
+                    action="E",
+                    interaction="search",
+                    outcome="0",
+                    patient_id=pid or None,
+                    query=f"{rtype}?{qtext}",
+                )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
+
+    def chart(self, patient: str | dict[str, Any]) -> Any:
+        """The patient's chart as this session may see it (HTML in a notebook, text in a terminal).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=2).login("dr.patel")
+        >>> s.chart(s.search("Patient").first()).problems.name
+        'problems'
+        """
+        from ehr_sandbox.display import build_chart
+
+        return build_chart(self, patient)
+
+    def _visible_matches(self, query: Any) -> list[dict[str, Any]]:
+        """The matches of ``query`` this session may see, with every chain resolved through
+        the session's visible set (never over records it cannot see)."""
+        return list(self._visible_iter(query))
+
+    def _visible_iter(self, query: Any) -> Iterator[dict[str, Any]]:
+        """The visible matches of ``query`` in ``_sort`` order, decoded lazily."""
+        ctx = self.context
+        policy = self.sandbox.policy
+        resolved = self._resolve_chains(query)
+        rtype = query.resource_type
+        try:
+            for r in self._store.search_iter(rtype, resolved):
+                if policy.decide(ctx, "search", r, resource_type=rtype).allowed:
+                    yield r
+        except sqlite3.OperationalError as exc:
+            # e.g. too many values or a pattern too complex: a typed error, nothing changed
+            raise SearchError(
+                rtype, "(query)", "a search the database can run (fewer or shorter values)"
+            ) from exc
+
+    def _resolve_chains(self, query: Any) -> Any:
+        from dataclasses import replace
+
+        from ehr_sandbox.search.query import Chain, ReferenceValue
+
+        if not any(isinstance(v, Chain) for c in query.clauses for v in c.values):
+            return query
+        clauses = []
+        for clause in query.clauses:
+            values = []
+            for v in clause.values:
+                if isinstance(v, Chain):
+                    refs: list[str] = []
+                    for inner in v.inner:
+                        self._refuse_masked(inner)
+                        refs += [
+                            f"{inner.resource_type}/{r['id']}" for r in self._visible_matches(inner)
+                        ]
+                    v = ReferenceValue(tuple(refs))
+                values.append(v)
+            clauses.append(replace(clause, values=tuple(values)))
+        return replace(query, clauses=tuple(clauses))
+
+    def _refuse_masked(self, query: Any) -> None:
+        """Refuse search and sort parameters over elements this role sees masked (derived
+        from the masking table): a filter or an order on a hidden value reveals it."""
+        from ehr_sandbox.access.masking import masked_search_params
+
+        hidden = masked_search_params(self.user.role, query.resource_type)
+        if not hidden:
+            return
+        for clause in query.clauses:
+            if clause.param.name in hidden:
+                raise AccessDenied(
+                    f"{self.user.role} may not search {query.resource_type} by "
+                    f"{clause.param.name}: that element is masked for the role (minimum necessary)"
+                )
+        for key in query.sort:
+            if key.param.name in hidden:
+                raise AccessDenied(
+                    f"{self.user.role} may not sort {query.resource_type} by {key.param.name}: "
+                    "that element is masked for the role (minimum necessary)"
+                )
 
     def find_patient(
         self, name: str | None = None, birthdate: str | None = None, identifier: str | None = None
@@ -402,8 +579,19 @@ class Session:
         return self.search("Patient", params).fetch()
 
     # ------------------------------------------------------------------ writes
-    def create(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Create a resource (validated, access-checked, with Provenance and audit).
+
+        A MedicationRequest or MedicationAdministration of a drug the patient is recorded as
+        allergic to (directly or through a cross-reactive class) raises
+        :class:`~ehr_sandbox.errors.AllergyConflict` unless ``override_reason`` documents why it
+        is given anyway; the override is kept in the Provenance and the audit trail.
 
         >>> from ehr_sandbox.sandbox import Sandbox
         >>> sb = Sandbox.generate(patients=2, seed=1)
@@ -417,34 +605,63 @@ class Session:
         >>> obs["meta"]["versionId"]
         '1'
         """
-        return self._write("create", resource, activity="create", reason=reason)
+        return self.write(
+            WriteRequest(
+                "create",
+                resource,
+                activity="create",
+                reason=reason,
+                override_reason=override_reason,
+            )
+        )
 
-    def update(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
-        """Update a resource. ``meta.versionId`` must be the version you read (optimistic
-        concurrency); a stale one raises :class:`ConflictError` naming both versions."""
-        return self._write("update", resource, activity="update", reason=reason)
-
-    def _write(
+    def update(
         self,
-        action: str,
         resource: dict[str, Any],
         *,
-        activity: str,
         reason: str | None = None,
-        occurred: str | None = None,
-        extra: list[dict[str, Any]] | None = None,
-        label_change: bool = False,
-        keep_id: bool = False,
-        strict: bool = True,
-        provenance: bool = True,
-        planned: frozenset[str] = frozenset(),
+        override_reason: str | None = None,
     ) -> dict[str, Any]:
+        """Update a resource. ``meta.versionId`` must be the version you read (optimistic
+        concurrency); a stale one raises :class:`ConflictError` naming both versions. The
+        drug-allergy check of :meth:`create` applies when a medication changes."""
+        return self.write(
+            WriteRequest(
+                "update",
+                resource,
+                activity="update",
+                reason=reason,
+                override_reason=override_reason,
+            )
+        )
+
+    def write(self, request: WriteRequest) -> dict[str, Any]:
+        """The one write pipeline: validate, check access (before and after), label, store,
+        record a Provenance and audit, all or nothing. Every write method uses it.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> s.write(WriteRequest("create", {"resourceType": "Observation"}, activity="create"))
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: front_desk may not create Observation: that needs a medical_assistant, nurse or physician
+        """
+        if not isinstance(request, WriteRequest):
+            raise ValidationError(
+                "write", "request", "a WriteRequest", found=type(request).__name__
+            )
+        action, resource, activity = request.action, request.resource, request.activity
+        reason, occurred = request.reason, request.occurred
+        label_change, keep_id, strict = request.label_change, request.keep_id, request.strict
+        provenance, planned = request.provenance, request.planned
+        override_reason = request.override_reason
         if not isinstance(resource, dict):
             raise ValidationError(
                 "resource", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__
             )
         rtype = resource.get("resourceType")
         _require_type(rtype)  # type: ignore[arg-type]
+        _check_hostile(resource)
         if activity in ACTIVITIES_NEEDING_REASON:
             reason = _require_reason(reason, activity)
         policy = self.sandbox.policy
@@ -461,7 +678,7 @@ class Session:
             raise AccessDenied(type_decision.reason)
         res = copy.deepcopy(resource)
         _check_meta(res)
-        store = self.sandbox.store
+        store = self._store
         before = None
         expected = None
         if action == "update":
@@ -486,6 +703,14 @@ class Session:
                 "entered-in-error",
                 "label",
             ):
+                self._audit(
+                    action="U",
+                    interaction="update",
+                    outcome="4",
+                    patient_id=patient_of(before),
+                    entity=before,
+                    detail="signed note",
+                )
                 raise AccessDenied(
                     f"{rtype}/{rid} is a signed note and cannot be edited; add an addendum instead "
                     "(session.addendum(ref, text)) so the signed original stays intact"
@@ -498,7 +723,7 @@ class Session:
         known = (_references(before) if before is not None else frozenset()) | planned
         # references already in the stored version were checked when it was written; only new
         # ones must exist and be visible to this user
-        check(res, exists=lambda ref: ref in known or self.exists(ref), strict=strict)
+        check(res, exists=lambda ref: ref in known or self._can_see(ref), strict=strict)
         decision = self._decide(action, res, rtype, before=before)  # type: ignore[arg-type]
         if not decision.allowed:
             self._audit(
@@ -510,17 +735,23 @@ class Session:
                 detail=decision.reason,
             )
             raise AccessDenied(decision.reason)
+        overridden = self._allergy_check(res, before, activity, override_reason)
+        if overridden:
+            reason = (
+                f"{reason}; allergy alert overridden: {override_reason}"
+                if reason
+                else (f"allergy alert overridden: {override_reason}")
+            )
         with store.transaction():
             saved = (
                 store.create(res)
                 if action == "create"
                 else store.update(res, expected_version=expected)
             )
+            self._record_pointer(saved)
             target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
             if provenance:
                 self._record_provenance([target], activity, reason, occurred=occurred)
-            for more in extra or []:
-                store.create(more)
         self._audit(
             action="C" if action == "create" else "U",
             interaction=action,
@@ -530,7 +761,76 @@ class Session:
         )
         if rtype in ("Appointment", "Encounter", "Patient", "CareTeam"):
             self._relationships_changed()
+        if overridden:
+            import json
+
+            self.audit_action(
+                "allergy-override",
+                patient=patient_of(saved),
+                ref=f"{rtype}/{saved['id']}",
+                detail=json.dumps(
+                    {
+                        "drug": overridden[0].drug,
+                        "class": overridden[0].drug_class,
+                        "allergy": overridden[0].allergy_ref,
+                        "reason": override_reason,
+                    }
+                ),
+            )
         return self._mask(saved)
+
+    def _allergy_check(
+        self,
+        res: dict[str, Any],
+        before: dict[str, Any] | None,
+        activity: str,
+        override_reason: str | None,
+    ) -> list[Any]:
+        """Refuse a drug the patient is allergic to unless overridden; returns the conflicts
+        that an override let through ([] when there were none)."""
+        from ehr_sandbox.records.allergy_check import conflicts, needs_check
+        from ehr_sandbox.search import parse
+
+        if not self.interactive or activity in ("import", "entered-in-error"):
+            return []
+        if not needs_check(res, before):
+            return []
+        pid = patient_of(res)
+        if not pid:
+            return []
+        store = self.sandbox._store
+        allergies = store.search(
+            "AllergyIntolerance", parse("AllergyIntolerance", [("patient", f"Patient/{pid}")])
+        )
+        medication = None
+        med_ref = (res.get("medicationReference") or {}).get("reference", "")
+        if med_ref.startswith("Medication/"):
+            medication = store.read("Medication", med_ref.split("/", 1)[1])
+        found = conflicts(res, allergies, medication)
+        if not found:
+            return []
+        if override_reason is None:
+            first = found[0]
+            err = AllergyConflict(
+                str(res.get("resourceType")),
+                pid,
+                first.drug,
+                first.drug_class,
+                first.allergy,
+                first.allergy_ref,
+                via=first.via,
+            )
+            self._audit(
+                action="C" if before is None else "U",
+                interaction="create" if before is None else "update",
+                outcome="4",
+                patient_id=pid,
+                entity_ref=f"{res.get('resourceType')}/{res.get('id', '')}",
+                detail=str(err),
+            )
+            raise err
+        _require_reason(override_reason, "allergy override")
+        return found
 
     def _apply_labels(
         self, res: dict[str, Any], before: dict[str, Any] | None, label_change: bool
@@ -559,6 +859,23 @@ class Session:
         occurred: str | None = None,
         signature: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        from ehr_sandbox.access import confidentiality_of, highest_confidentiality
+        from ehr_sandbox.access.labels import confidentiality_coding, sensitivities_of
+
+        written = []
+        for t in targets:
+            parts = t.split("/")
+            found = self._store.read(parts[0], parts[1]) if len(parts) >= 2 else None
+            if found is not None:
+                written.append(found)
+        patients = sorted({pid for r in written for pid in patients_of(r)})
+        level = highest_confidentiality(written) if written else "N"
+        if not any(confidentiality_of(r) for r in written):
+            level = "N"
+        acts = sorted({code for r in written for code in sensitivities_of(r)})
+        security = [confidentiality_coding(level)] + [
+            {"system": ACT_CODE, "code": code} for code in acts
+        ]
         prov = build_provenance(
             targets,
             recorded=instant(self.sandbox.clock.now()),
@@ -567,8 +884,12 @@ class Session:
             reason=reason,
             occurred=occurred,
             signature=signature,
+            patients=patients,
+            security=security,
         )
-        return self.sandbox.store.create(prov)
+        saved = self._store.create(prov)
+        self._record_pointer(saved)
+        return saved
 
     # ------------------------------------------------------------------ legal-record operations
     def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
@@ -578,8 +899,13 @@ class Session:
 
         reason = _require_reason(reason, "entered-in-error")
         current = self.read(ref)
-        return self._write(
-            "update", entered_in_error_version(current), activity="entered-in-error", reason=reason
+        return self.write(
+            WriteRequest(
+                "update",
+                entered_in_error_version(current),
+                activity="entered-in-error",
+                reason=reason,
+            )
         )
 
     def correct(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
@@ -588,15 +914,19 @@ class Session:
         from ehr_sandbox.records.editing import corrected_version
 
         reason = _require_reason(reason, "correct")
-        return self._write("update", corrected_version(resource), activity="correct", reason=reason)
+        return self.write(
+            WriteRequest("update", corrected_version(resource), activity="correct", reason=reason)
+        )
 
     def amend(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
         """Amend at the patient's request (HIPAA 164.526): like :meth:`correct`, recorded as an amendment."""
         from ehr_sandbox.records.editing import corrected_version
 
         reason = _require_reason(reason, "amend")
-        return self._write(
-            "update", corrected_version(resource, amended=True), activity="amend", reason=reason
+        return self.write(
+            WriteRequest(
+                "update", corrected_version(resource, amended=True), activity="amend", reason=reason
+            )
         )
 
     def addendum(self, note_ref: str, text: str, *, reason: str | None = None) -> dict[str, Any]:
@@ -610,7 +940,7 @@ class Session:
         doc = addendum_for(
             original, str(text), author=self.user.ref, when=instant(self.sandbox.clock.peek())
         )
-        return self._write("create", doc, activity="addendum", reason=reason)
+        return self.write(WriteRequest("create", doc, activity="addendum", reason=reason))
 
     def late_entry(
         self, resource: dict[str, Any], *, event_time: str, reason: str
@@ -622,7 +952,9 @@ class Session:
         reason = _require_reason(reason, "late-entry")
         now = self.sandbox.clock.peek()
         res = late_entry_version(resource, event_time=event_time, now=now)
-        return self._write("create", res, activity="late-entry", reason=reason, occurred=event_time)
+        return self.write(
+            WriteRequest("create", res, activity="late-entry", reason=reason, occurred=event_time)
+        )
 
     def update_address(
         self,
@@ -638,11 +970,13 @@ class Session:
         reason = _require_reason(reason, "registration-update")
         patient = self.read(patient_ref)
         day = effective or self.sandbox.clock.peek().date().isoformat()
-        return self._write(
-            "update",
-            with_new_address(patient, address, day),
-            activity="registration-update",
-            reason=reason,
+        return self.write(
+            WriteRequest(
+                "update",
+                with_new_address(patient, address, day),
+                activity="registration-update",
+                reason=reason,
+            )
         )
 
     def update_coverage(
@@ -666,20 +1000,24 @@ class Session:
             for c in self.search("Coverage", beneficiary=f"Patient/{patient['id']}").fetch()
             if c.get("status") == "active" and not (c.get("period") or {}).get("end")
         ]
-        with self.sandbox.store.transaction():
+        with self._store.transaction():
             for old in current:
                 if int(old.get("order", 1)) == order:
-                    self._write(
-                        "update",
-                        replaced_coverage(old, day),
-                        activity="registration-update",
-                        reason=reason,
+                    self.write(
+                        WriteRequest(
+                            "update",
+                            replaced_coverage(old, day),
+                            activity="registration-update",
+                            reason=reason,
+                        )
                     )
-            return self._write(
-                "create",
-                new_coverage(coverage, patient["id"], order, day),
-                activity="registration-update",
-                reason=reason,
+            return self.write(
+                WriteRequest(
+                    "create",
+                    new_coverage(coverage, patient["id"], order, day),
+                    activity="registration-update",
+                    reason=reason,
+                )
             )
 
     def relabel(
@@ -689,23 +1027,29 @@ class Session:
 
         ``confidentiality`` is one of U, L, M, N, R, V; ``sensitivity`` are v3-ActCode codes.
         """
+        from ehr_sandbox.access.roles import may
         from ehr_sandbox.records.editing import relabeled
 
         reason = _require_reason(reason, "label")
         rtype, rid = split_ref(ref)
         _require_type(rtype)
-        raw = self.sandbox.store.read(rtype, rid)
+        if not may(self.user.role, "label"):
+            # Refused for the role whether or not the record exists (no existence oracle).
+            self._audit(action="U", interaction="label", outcome="4", entity_ref=f"{rtype}/{rid}")
+            raise AccessDenied(
+                f"{self.user.role} may not change security labels: only the privacy officer can "
+                "(labels decide who may see the data)"
+            )
+        raw = self._store.read(rtype, rid)
         decision = self._decide("label", raw, rtype) if raw is not None else None
         if raw is None or decision is None or not decision.allowed:
+            # A record the officer cannot see answers exactly like an absent one.
             self._audit(action="U", interaction="label", outcome="4", entity_ref=f"{rtype}/{rid}")
-            if raw is not None and self.user.role != "privacy_officer":
-                raise AccessDenied(
-                    f"{self.user.role} may not change security labels: only the privacy officer can "
-                    "(labels decide who may see the data)"
-                )
             raise self._hidden(rtype, rid)
         new = relabeled(raw, confidentiality, sensitivity or [])
-        return self._write("update", new, activity="label", reason=reason, label_change=True)
+        return self.write(
+            WriteRequest("update", new, activity="label", reason=reason, label_change=True)
+        )
 
     def provenance(self, ref: str) -> list[dict[str, Any]]:
         """Provenance records for a resource (any version), oldest first."""
@@ -731,15 +1075,11 @@ class Session:
     def break_glass(self, patient: str | dict[str, Any], reason: str) -> None:
         """Emergency access to one patient for a limited time (physician or nurse, reason
         required). Audited as an emergency override and queued for the privacy officer."""
-        pid = (
-            patient["id"]
-            if isinstance(patient, dict)
-            else split_ref(patient)[1]
-            if "/" in patient
-            else patient
-        )
+        from ehr_sandbox.access.roles import may, roles_that
+
+        pid = _patient_id(patient, "break_glass")
         reason = _require_reason(reason, "break-glass")
-        if self.user.role not in ("physician", "nurse"):
+        if not may(self.user.role, "break_glass"):
             self._audit(
                 action="E",
                 interaction="break-glass-start",
@@ -748,7 +1088,8 @@ class Session:
                 detail=reason,
             )
             raise AccessDenied(
-                f"{self.user.role} may not break the glass: only a physician or nurse treating an "
+                f"{self.user.role} may not break the glass: only a "
+                f"{' or '.join(roles_that('break_glass'))} treating an "
                 "emergency can, and every use is reviewed by the privacy officer"
             )
         until = self.sandbox.clock.peek() + timedelta(minutes=BTG_MINUTES)
@@ -757,36 +1098,132 @@ class Session:
         self._audit_btg(pid, start=True, reason=reason)
         self.sandbox._queue_btg_review(self.user, pid, reason, instant(self.sandbox.clock.peek()))
 
-    def end_break_glass(self, patient: str | None = None) -> None:
-        """End break-the-glass access (for one patient, or all)."""
-        for pid in [patient] if patient else list(self._btg):
-            if pid in self._btg:
-                del self._btg[pid]
-                self._audit_btg(pid, start=False, reason="ended by user")
+    def end_break_glass(self, patient: str | dict[str, Any] | None = None) -> None:
+        """End break-the-glass access (for one patient, or all). ``patient`` takes the forms
+        :meth:`break_glass` takes (an id, ``Patient/id`` or the Patient resource); a patient
+        with no active grant raises :class:`ValidationError` rather than do nothing.
+        """
+        if patient is None:
+            pids = list(self._btg)
+        else:
+            pid = _patient_id(patient, "end_break_glass")
+            if pid not in self._btg:
+                raise ValidationError(
+                    "end_break_glass",
+                    "patient",
+                    "a patient with active break-the-glass access ("
+                    + (", ".join(sorted(self._btg)) or "none is active")
+                    + ")",
+                    found=patient if isinstance(patient, str) else pid,
+                )
+            pids = [pid]
+        for pid in pids:
+            del self._btg[pid]
+            self._audit_btg(pid, start=False, reason="ended by user")
         self._ctx = None
 
     # ------------------------------------------------------------------ bulk access
-    def resources(self, resource_type: str) -> Iterator[dict[str, Any]]:
-        """Every resource of a type this session may read, masked (reports and views use it)."""
+    def resources(self, resource_type: str, *, research: bool = False) -> Iterator[dict[str, Any]]:
+        """Every resource of a type this session may read, masked (reports and views use it).
+
+        ``research=True`` narrows it to what may go into a research export: the role's
+        ``deidentify`` permission per record (ceiling, excluded labels, relationship) and
+        the patients' research Consents (purpose HRESCH).
+        """
         _require_type(resource_type)
         ctx = self.context
         policy = self.sandbox.policy
-        if not policy.can_type(ctx, "search", resource_type).allowed:
-            self._audit(action="E", interaction="report", outcome="4", query=resource_type)
+        action = "deidentify" if research else "search"
+        interaction = "deidentify" if research else "report"
+        if not policy.can_type(ctx, action, resource_type).allowed:
+            self._audit(action="E", interaction=interaction, outcome="4", query=resource_type)
             return
+        yield from self._resources_checked(resource_type, action, interaction, research)
+
+    def _resources_checked(
+        self, resource_type: str, action: str, interaction: str, research: bool
+    ) -> Iterator[dict[str, Any]]:
+        ctx = self.context
+        policy = self.sandbox.policy
+        # Audit before data leaves the door: a caller that stops early (islice, break) has
+        # still left one event per patient whose data it received.
         patients: set[str] = set()
-        for r in self.sandbox.store.iter_type(resource_type):
-            if policy.decide(ctx, "search", r, resource_type=resource_type).allowed:
-                patients.add(patient_of(r) or "")
+        any_yielded = False
+        for r in self._store.iter_type(resource_type):
+            if policy.decide(ctx, action, r, resource_type=resource_type).allowed and (
+                not research or policy.research_verdict(r).allowed
+            ):
+                pid = patient_of(r) or ""
+                if pid not in patients:
+                    patients.add(pid)
+                    self._audit(
+                        action="E",
+                        interaction=interaction,
+                        outcome="0",
+                        patient_id=pid or None,
+                        query=resource_type,
+                    )
+                any_yielded = True
                 yield policy.mask(ctx, r)
-        for pid in sorted(patients) or [""]:
-            self._audit(
-                action="E",
-                interaction="report",
-                outcome="0",
-                patient_id=pid or None,
-                query=resource_type,
-            )
+        if not any_yielded:
+            self._audit(action="E", interaction=interaction, outcome="0", query=resource_type)
+
+    def report_view(self, view: dict[str, Any], *, engine: str = "auto") -> Any:
+        """The rows of a ViewDefinition over what this session may see (an Arrow table).
+
+        The same rows as flattening :meth:`resources`, from the sandbox's cache of flattened
+        rows per resource version (see :mod:`ehr_sandbox.reports.cache`): only new or changed
+        versions are flattened again, the policy decides on every resource (decisions are
+        reused only while nothing was written and no Consent exists), and each run is audited
+        like :meth:`resources`, one event per patient.
+        """
+        from ehr_sandbox.reports.cache import caches_of
+        from ehr_sandbox.views import run_arrow
+
+        rtype = view["resource"]
+        _require_type(rtype)
+        ctx = self.context
+        policy = self.sandbox.policy
+        store = self.sandbox._store
+        if not policy.can_type(ctx, "search", rtype).allowed:
+            self._audit(action="E", interaction="report", outcome="4", query=rtype)
+            return run_arrow(view, [], engine=engine)
+        caches = caches_of(self.sandbox)
+        current = store.current_versions(rtype)
+        key = (view.get("name"), repr(view), ctx.role)
+        stale = set(caches.flat.stale(key, current))
+        decided = caches.decisions_for(rtype, ctx, store.change_mark())
+        decoded: dict[str, dict[str, Any]] = {}
+        if decided is None or stale and len(stale) > len(current) // 2:
+            allowed: set[str] = set()
+            patients: dict[str, str] = {}
+            for r in store.iter_type(rtype):
+                if r["id"] in stale:
+                    decoded[r["id"]] = r
+                if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
+                    allowed.add(r["id"])
+                    patients[r["id"]] = patient_of(r) or ""
+            if decided is None:
+                decided = (frozenset(allowed), patients)
+                caches.remember(rtype, ctx, store.change_mark(), decided)
+
+        def load(ids: list[str]) -> list[dict[str, Any]]:
+            missing = [i for i in ids if i not in decoded]
+            decoded.update((r["id"], r) for r in store.read_many(rtype, missing))
+            return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
+
+        caches.flat.update(key, view, current, load, engine=engine)
+        allowed_ids, patient_of_id = decided
+        with store.transaction():  # one event per patient, one commit
+            for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
+                self._audit(
+                    action="E",
+                    interaction="report",
+                    outcome="0",
+                    patient_id=pid or None,
+                    query=rtype,
+                )
+        return caches.flat.rows_for(key, set(allowed_ids))
 
     def can_read(self, resource_type: str) -> bool:
         """True when this session may read some resources of the type (its role and scopes
@@ -798,7 +1235,18 @@ class Session:
         (True, False)
         """
         _require_type(resource_type)
-        return self.sandbox.policy.can_type(self.context, "search", resource_type).allowed
+        decision = self.sandbox.policy.can_type(self.context, "search", resource_type)
+        if not decision.allowed:
+            # A refused report (or report SQL over a view the role may not read) is a denial
+            # like any other: it is audited before the caller raises.
+            self._audit(
+                action="E",
+                interaction="report",
+                outcome="4",
+                query=resource_type,
+                detail=decision.reason,
+            )
+        return decision.allowed
 
     @property
     def reference_date(self) -> Any:
@@ -815,6 +1263,85 @@ class Session:
         self._audit(action="R", interaction="audit-read", outcome="0", query="AuditEvent")
         return self.sandbox.audit.events()
 
+    def audit_action(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an action that is not a resource write (a disclosure, a hand-in, a hint, a
+        rights change) in the tamper-evident audit trail, as this user.
+
+        ``kind`` is a lower-case name such as ``disclose``; RESTful interaction names (read,
+        create, ...) are refused so that an action cannot pose as a read or a write.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("ma.garcia").audit_action("disclose", detail='{"recipient": "Organization/x"}')
+        >>> sb.audit.events()[-1]["outcomeDesc"]
+        '{"recipient": "Organization/x"}'
+        >>> sb.login("ma.garcia").audit_action("read")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction (found 'read')
+        """
+        from ehr_sandbox.audit.events import RESTFUL_CODES
+
+        if (
+            not isinstance(kind, str)
+            or not kind
+            or kind in RESTFUL_CODES
+            or not all(c.islower() or c in "-" for c in kind)
+        ):
+            raise ValidationError(
+                "audit action",
+                "kind",
+                "a lower-case action name that is not a RESTful interaction",
+                found=kind,
+            )
+        pid = None
+        if patient:
+            pid = split_ref(patient)[1] if "/" in patient else patient
+        self._audit(
+            action="E",
+            interaction=kind,
+            outcome="0",
+            patient_id=pid,
+            entity_ref=ref,
+            detail=detail,
+        )
+
+    def change_mark(self) -> int:
+        """Where the record's history stands now (pass it to :meth:`changes_since` later)."""
+        return self.sandbox._store.change_mark()
+
+    def changes_since(self, mark: int, *, until: int | None = None) -> list[dict[str, Any]]:
+        """Every resource version written after ``mark`` (up to ``until``), oldest first (the system account and
+        the privacy officer only: it is the whole record's history). Graders use it to see every
+        write, including ones later "repaired".
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> s = sb.system_session(); m = s.change_mark()
+        >>> s.changes_since(m)
+        []
+        """
+        if self.user.role not in ("system", "privacy_officer"):
+            self._audit(action="R", interaction="history-system", outcome="4")
+            raise AccessDenied(
+                f"{self.user.role} may not read the whole record's history; the privacy officer can"
+            )
+        store = self.sandbox._store
+        out = []
+        for rtype, rid, vid in store.changes_since(mark, until):
+            version = store.vread(rtype, rid, vid)
+            if version is not None:
+                out.append(version)
+        self._audit(action="R", interaction="history-system", outcome="0")
+        return out
+
     def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a SQL on FHIR ViewDefinition over what this session may see."""
         from ehr_sandbox.views import run
@@ -829,6 +1356,30 @@ class Session:
         from ehr_sandbox.reports import Reports
 
         return Reports(self)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All or nothing: writes inside the block are undone together if any fails.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> with s.atomic():
+        ...     pass
+        """
+        with self._store.transaction():
+            yield
+
+    def readable_types(self) -> list[str]:
+        """Resource types this sandbox holds that this session may read (sorted).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> "Observation" in Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith").readable_types()
+        False
+        """
+        policy = self.sandbox.policy
+        return [
+            t for t in self._store.types() if policy.can_type(self.context, "search", t).allowed
+        ]
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         """Apply a transaction (all or nothing) or batch (entry by entry) Bundle."""
@@ -859,6 +1410,94 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.user.username} ({self.user.role})>"
+
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import session_html
+
+        return session_html(self)
+
+
+MAX_DEPTH = 64
+"""How deeply a written resource may nest (FHIR data is a few levels deep; more is an attack)."""
+
+
+def _check_hostile(resource: dict[str, Any]) -> None:
+    """Refuse what would escape as a raw error later: nesting deeper than :data:`MAX_DEPTH`
+    (RecursionError), strings that are not valid Unicode text (UnicodeEncodeError) or hold a
+    NUL. Iterative, so the check itself cannot overflow.
+
+    >>> _check_hostile({"resourceType": "Basic", "x": "a" + chr(0)})
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Basic: x: expected text without NUL characters or lone surrogates (found 'a\\x00')
+    """
+    label = str(resource.get("resourceType", "resource"))
+    stack: list[tuple[Any, str, int]] = [(resource, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValidationError(
+                label, path or "(resource)", f"a resource nested at most {MAX_DEPTH} levels deep"
+            )
+        if isinstance(node, str):
+            bad = "\x00" in node
+            if not bad:
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    bad = True
+            if bad:
+                raise ValidationError(
+                    label,
+                    path or "(value)",
+                    "text without NUL characters or lone surrogates",
+                    found=node[:40],
+                )
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    raise ValidationError(label, path or "(resource)", "text keys", found=k)
+                stack.append((k, f"{path}.{k}" if path else k, depth + 1))
+                stack.append((v, f"{path}.{k}" if path else k, depth + 1))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append((v, f"{path}[{i}]", depth + 1))
+
+
+def _safe_text(text: str | None) -> str | None:
+    """``text`` as valid, printable Unicode (escaped as ``\\uXXXX`` where it was not).
+
+    >>> _safe_text("a" + chr(0)) == "a" + chr(92) + "u0000"
+    True
+    """
+    if text is None or text.isprintable():  # surrogates and controls are not printable
+        return text
+    return "".join(
+        c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}"
+        for c in text
+    )
+
+
+def _valid_id(rid: Any) -> bool:
+    from ehr_sandbox.search.values import ID_RE
+
+    return isinstance(rid, str) and ID_RE.match(rid) is not None
+
+
+def _patient_id(patient: Any, operation: str) -> str:
+    """The patient id in ``patient``: an id, ``Patient/id`` or a Patient resource."""
+    if isinstance(patient, dict) and patient.get("resourceType") == "Patient" and patient.get("id"):
+        return str(patient["id"])
+    if isinstance(patient, str) and patient.strip():
+        if "/" in patient:
+            rtype, rid = split_ref(patient)
+            if rtype == "Patient" and rid:
+                return rid
+        else:
+            return patient
+    raise ValidationError(
+        operation, "patient", "a patient id, 'Patient/<id>' or a Patient resource", found=patient
+    )
 
 
 def _check_meta(res: dict[str, Any]) -> None:

@@ -9,19 +9,16 @@ import orjson
 import pytest
 
 from ehr_sandbox.bundles import (
-    apply_plan,
     export_bundles,
     export_ndjson,
-    import_bundle,
-    import_resources,
     plan_bundle,
     read_bundle_file,
     read_ndjson_dir,
-    store_finder,
     transaction_response,
 )
 from ehr_sandbox.errors import ConflictError, ValidationError
 from ehr_sandbox.store import Store
+from ehr_sandbox.store.plan_apply import apply_plan, import_bundle, import_resources, store_finder
 
 MRN = "http://ehr-sandbox.org/fhir/mrn"
 U1 = "urn:uuid:1f0e6c55-7b0a-4a8e-9a55-0c1d2e3f4a5b"

@@ -1,4 +1,4 @@
-"""PRIVACY.md's bypass checklist: every item is tried against the Session, the only door."""
+"""docs/privacy.md's bypass checklist: every item is tried against the Session, the only door."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_bypass_07_update_moving_to_another_patient_checked_before_and_after(sb:
     mine["subject"] = {"reference": f"Patient/{b}"}
     with pytest.raises((AccessDenied, NotFound, ValidationError)):
         s.update(mine)
-    assert fresh.store.read("Observation", obs["id"])["subject"]["reference"] == f"Patient/{a}"
+    assert fresh._store.read("Observation", obs["id"])["subject"]["reference"] == f"Patient/{a}"
 
 
 def test_bypass_08_conditional_operations_are_not_existence_probes(sb: Sandbox) -> None:
@@ -251,7 +251,7 @@ def test_bypass_14_scope_filter_applies_to_read_by_id_and_writes(sb: Sandbox) ->
 def test_bypass_15_audit_tampering_is_detected(fresh: Sandbox) -> None:
     fresh.login("dr.patel").search("Patient").fetch()
     assert fresh.audit.verify().ok
-    conn = fresh.store.connection
+    conn = fresh._store.connection
     seq = conn.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
     conn.execute("DELETE FROM audit_log WHERE seq = ?", (seq - 1,))
     result = fresh.audit.verify()

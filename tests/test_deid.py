@@ -38,7 +38,7 @@ def _meta(code="N", *extra):
 
 
 def _record(birth="1961-07-14", zip_code="43215-1234"):
-    """A hand-built record with every identifier class PRIVACY.md lists."""
+    """A hand-built record with every identifier class docs/privacy.md lists."""
     patient = {
         "resourceType": "Patient",
         "id": "pat-okafor-0001",

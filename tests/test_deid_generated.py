@@ -50,7 +50,7 @@ def test_generated_export_has_no_identifiers(sandbox, tmp_path):
         for line in f.read_text().splitlines()
     ]
     assert exported and sum(counts.values()) == len(exported)
-    originals = [r for t in ORIGINAL_TYPES for r in sandbox.store.iter_type(t)]
+    originals = [r for t in ORIGINAL_TYPES for r in sandbox._store.iter_type(t)]
     assert sum(1 for r in originals if r["resourceType"] == "Patient") >= PATIENTS
     findings = scan_for_identifiers(exported, originals)
     assert findings == [], findings[:10]
@@ -74,7 +74,7 @@ def test_generated_sandbox_audit_trail_verifies_and_detects_an_edit(sandbox):
     result = copy.audit.verify()
     assert result.ok and result.count == copy.audit.count() > 0
     assert not copy.codec.encrypting  # generate() without a key makes a plaintext sandbox
-    con = copy.store.connection
+    con = copy._store.connection
     seq = con.execute("SELECT MAX(seq) FROM audit_log").fetchone()[0] // 2 or 1
     record = json.loads(
         con.execute("SELECT record FROM audit_log WHERE seq = ?", (seq,)).fetchone()[0]

@@ -12,6 +12,8 @@ import pytest
 from ehr_sandbox.errors import CryptoError
 from ehr_sandbox.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow  # AES-GCM file stores, a rotation and a tamper check
+
 
 def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
     """Names, identifiers and values of the patients, as they would appear in plaintext."""
@@ -24,7 +26,7 @@ def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
         found.update(t["value"] for t in p.get("telecom", []) if t.get("value"))
         for a in p.get("address", []):
             found.update(line for line in a.get("line", []) if len(line) >= 6)
-    for o in islice(sb.store.iter_type("Observation"), limit):
+    for o in islice(sb._store.iter_type("Observation"), limit):
         q = o.get("valueQuantity")
         if q and isinstance(q.get("value"), float):
             found.add(f'"value":{q["value"]}')
@@ -37,7 +39,7 @@ def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
 def encrypted(tmp_path_factory) -> tuple[str, bytes]:
     path = str(tmp_path_factory.mktemp("enc") / "clinic.db")
     key = os.urandom(32)
-    sb = Sandbox.generate(patients=25, seed=5, path=path, key=key, years=4)
+    sb = Sandbox.generate(patients=12, seed=5, path=path, key=key, years=3)
     sb.login("dr.patel").search("Patient", name="a").fetch()  # the query lands in the audit trail
     sb.close()
     return path, key
@@ -65,14 +67,14 @@ def test_wrong_key_gives_one_clear_error(encrypted) -> None:
 def test_passphrase_round_trip_and_rotation(tmp_path) -> None:
     path = str(tmp_path / "p.db")
     sb = Sandbox.generate(patients=5, seed=2, path=path, passphrase="correct horse battery staple")
-    n = sb.store.count("Observation")
+    n = sb._store.count("Observation")
     new_id = sb.rotate_key(passphrase="new passphrase for spring")
     sb.close()
     with pytest.raises(CryptoError):
         Sandbox.open(path, passphrase="correct horse battery staple")
     again = Sandbox.open(path, passphrase="new passphrase for spring")
-    assert again.store.count("Observation") == n
-    assert again.store.meta_get("encryption")["key_id"] == new_id
+    assert again._store.count("Observation") == n
+    assert again._store.meta_get("encryption")["key_id"] == new_id
     assert again.audit.verify().ok
     again.close()
 
@@ -94,5 +96,5 @@ def test_ciphertext_swapped_onto_another_row_fails(tmp_path) -> None:
     conn.close()
     sb = Sandbox.open(path, key=key)
     with pytest.raises(CryptoError):
-        sb.store.read("Patient", ids[1])
+        sb._store.read("Patient", ids[1])
     sb.close()

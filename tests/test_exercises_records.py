@@ -20,7 +20,7 @@ TOUCHED = ("Patient", "Coverage", "Observation", "DocumentReference", "Communica
 
 
 def _state(att) -> dict[str, set[tuple[str, str]]]:
-    store = att.sandbox.store
+    store = att.sandbox._store
     return {t: {(r["id"], r["meta"]["versionId"]) for r in store.iter_type(t)} for t in TOUCHED}
 
 
@@ -61,7 +61,7 @@ def test_tampered_audit_trail_scores_zero():
     att = exercises.start("records/correction", "alice")
     att.exercise.solution.apply(att)
     assert att.check().passed
-    con = att.sandbox.store.connection
+    con = att.sandbox._store.connection
     seq = con.execute("SELECT seq FROM audit_log ORDER BY seq LIMIT 1 OFFSET 3").fetchone()[0]
     con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
     con.commit()

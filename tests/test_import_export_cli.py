@@ -47,7 +47,7 @@ def test_synthea_counts_by_type_match_the_files(imported) -> None:
         expected = _expected_counts(files)
         assert len(files) == 24
         for rtype, n in expected.items():
-            assert sb.store.count(rtype) == n, rtype
+            assert sb._store.count(rtype) == n, rtype
     finally:
         sb.close()
 
@@ -65,7 +65,7 @@ def test_synthea_every_reference_resolves(imported) -> None:
             "ExplanationOfBenefit",
             "Immunization",
         ):
-            for r in sb.store.iter_type(rtype):
+            for r in sb._store.iter_type(rtype):
                 stack = [r]
                 while stack:
                     node = stack.pop()
@@ -73,7 +73,7 @@ def test_synthea_every_reference_resolves(imported) -> None:
                         ref = node.get("reference")
                         if isinstance(ref, str) and not ref.startswith("#") and "/" in ref:
                             t, i = ref.split("/")[:2]
-                            if not sb.store.exists(t, i):
+                            if not sb._store.exists(t, i):
                                 dangling.append(ref)
                         stack.extend(node.values())
                     elif isinstance(node, list):
@@ -95,7 +95,7 @@ def test_export_round_trip(imported, tmp_path) -> None:
     assert main(["import", str(out), "--db", str(again)]) == 0
     sb = Sandbox.open(again)
     try:
-        assert sb.store.count("Patient") == _expected_counts(files)["Patient"]
+        assert sb._store.count("Patient") == _expected_counts(files)["Patient"]
     finally:
         sb.close()
 
@@ -125,7 +125,7 @@ def test_bundle_with_one_bad_entry_is_rejected_whole(tmp_path) -> None:
     with pytest.raises(ValidationError) as err:
         sb.system_session().import_([str(path)])
     assert "entry[1]" in str(err.value) and "birthDate" in str(err.value)
-    assert sb.store.count("Patient") == 0
+    assert sb._store.count("Patient") == 0
 
 
 def test_cli_import_of_missing_file_is_one_line(tmp_path, capsys) -> None:

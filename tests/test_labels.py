@@ -11,13 +11,15 @@ from hypothesis import strategies as st
 from ehr_sandbox.access import (
     ACT_CODE,
     CONFIDENTIALITY,
-    DEFAULT_RULES,
     LabelRule,
     assign_labels,
     confidentiality_of,
     highest_confidentiality,
     sensitivities_of,
 )
+from ehr_sandbox.access.labels import active_rules
+
+DEFAULT_RULES = active_rules()
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 

@@ -157,7 +157,7 @@ def test_network_matching_precision_and_recall(ehr: Network):
     for pair in truth - linked:
         a, b = sorted(pair)
         pa, pb = (
-            ehr.org(r.split("/")[0]).sandbox.store.read("Patient", r.split("/")[2]) for r in (a, b)
+            ehr.org(r.split("/")[0]).sandbox._store.read("Patient", r.split("/")[2]) for r in (a, b)
         )
         score = score_pair(pa, pb, mpi.config)
         assert score.decision != "match" and "Against" in score.explanation

@@ -1,4 +1,4 @@
-"""The role matrix (PRIVACY.md "Roles"): role x resource type x action -> allowed.
+"""The role matrix (docs/privacy.md "Roles"): role x resource type x action -> allowed.
 
 The expectations below are the specification's table written out case by case; the data file
 (roles.toml) must agree with them.

@@ -261,13 +261,13 @@ def test_copy_is_independent(sb: Sandbox) -> None:
     a = sb.copy()
     s = a.login("dr.patel")
     s.create(_heart_rate(_my_patient(s)["id"]))
-    assert a.store.count("Observation") == sb.store.count("Observation") + 1
+    assert a._store.count("Observation") == sb._store.count("Observation") + 1
 
 
 def test_save_and_reopen(sb: Sandbox, tmp_path) -> None:
     path = tmp_path / "clinic.db"
     sb.copy().save(path)
     again = Sandbox.open(path)
-    assert again.store.count("Patient") == sb.store.count("Patient")
+    assert again._store.count("Patient") == sb._store.count("Patient")
     assert again.audit.verify().ok
     again.close()

@@ -1,4 +1,4 @@
-"""SMART v2 scopes: the 30 test vectors of PRIVACY.md, one named test each, plus a fuzz.
+"""SMART v2 scopes: the 30 test vectors of docs/privacy.md, one named test each, plus a fuzz.
 
 Vectors that need a store or a session (27 include, 28 batch, 29 bulk export) are tested at
 the policy level: they check the exact decisions the session asks the policy for.

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ehr_sandbox.bundles import import_bundle
 from ehr_sandbox.errors import SearchError, ValidationError
 from ehr_sandbox.search import REGISTRY, parse
 from ehr_sandbox.search.values import date_range
 from ehr_sandbox.store import Store
+from ehr_sandbox.store.plan_apply import import_bundle
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),

@@ -62,7 +62,7 @@ def sb() -> Sandbox:
 
 
 def _total(sb: Sandbox) -> int:
-    return sum(sb.store.count(t) for t in sb.store.types())
+    return sum(sb._store.count(t) for t in sb._store.types())
 
 
 @settings(

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import shared_path
 
-from ehr_sandbox.bundles import import_bundle, read_bundle_file
+from conftest import shared_path
+from ehr_sandbox.bundles import read_bundle_file
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.search import parse
 from ehr_sandbox.store import Store
+from ehr_sandbox.store.plan_apply import import_bundle
 
 pytestmark = pytest.mark.shared
 

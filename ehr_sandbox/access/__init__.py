@@ -1,5 +1,5 @@
 """Access control in one place: roles, SMART v2 scopes, relationship, security labels,
-Consent, break-the-glass and minimum-necessary masking (PRIVACY.md). Pure: no store access.
+Consent, break-the-glass and minimum-necessary masking (docs/privacy.md). Pure: no store access.
 
 >>> from ehr_sandbox.access import parse_scopes, ROLES
 >>> parse_scopes("user/Patient.rs").allows("user", "Patient", "s"), "physician" in ROLES
@@ -21,7 +21,7 @@ from ehr_sandbox.access.labels import (
     ACT_CODE,
     CONFIDENTIALITY,
     CONFIDENTIALITY_RANK,
-    DEFAULT_RULES,
+    SANDBOX_RULES,
     LabelRule,
     assign_labels,
     confidentiality_of,
@@ -40,7 +40,7 @@ __all__ = [
     "BTG_PURPOSE",
     "CONFIDENTIALITY",
     "CONFIDENTIALITY_RANK",
-    "DEFAULT_RULES",
+    "SANDBOX_RULES",
     "NON_DATA_SCOPES",
     "ROLES",
     "ROLE_MATRIX",

@@ -1,7 +1,7 @@
 """Security labels: one v3-Confidentiality code per resource plus v3-ActCode sensitivities.
 
-Labels are computed at write time from code lists (the content's sensitivity rules when the
-content package is available, else the table below), so a diagnosis of opioid use disorder is
+Labels are computed at write time from code lists (the content package's sensitivity rules
+merged with the sandbox's own :data:`SANDBOX_RULES`), so a diagnosis of opioid use disorder is
 restricted the moment it is charted, whoever charts it. Labels only go up here; lowering them is
 the privacy officer's job (the policy's ``label`` action).
 
@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from ehr_sandbox.errors import ValidationError
 
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -42,7 +44,7 @@ CONFIDENTIALITY_DISPLAY: dict[str, str] = {
 SENSITIVITY_CODES: frozenset[str] = frozenset(
     {"HIV", "PSY", "PSYTHPN", "MH", "BH", "ETH", "SUD", "ETHUD", "OPIOIDUD", "SDV", "STD", "SEX"}
 )
-"""The v3-ActCode sensitivity codes this sandbox assigns or honours (PRIVACY.md)."""
+"""The v3-ActCode sensitivity codes this sandbox assigns or honours (docs/privacy.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,80 +68,71 @@ class LabelRule:
         return code.startswith(self.code) if self.match == "prefix" else code == self.code
 
 
-def _icd(prefix: str, *codes: str, conf: str = "R") -> LabelRule:
-    return LabelRule(ICD10CM, prefix, "prefix", codes, conf)
-
-
-def _icd_range(letter: str, lo: int, hi: int, *codes: str) -> list[LabelRule]:
-    return [_icd(f"{letter}{n:02d}", *codes) for n in range(lo, hi + 1)]
-
-
-# Internal fallback table (used when synthetic.content is not importable). Sources: 42 CFR
-# Part 2 (substance use disorder records), state HIV and mental-health confidentiality laws,
-# HL7 DS4P sensitivity codes. ICD-10-CM chapters: F10-F19 substance use, F20-F29 psychotic,
-# F30-F48 mood/anxiety, A50-A64 sexually transmitted, T74/T76 maltreatment.
-DEFAULT_RULES: tuple[LabelRule, ...] = (
-    _icd("F10", "SUD", "ETHUD"),
-    _icd("F11", "SUD", "OPIOIDUD"),
-    # F17 (nicotine dependence) is left out: tobacco use is ordinary primary-care data, not
-    # a 42 CFR Part 2 record, and labelling every smoker R would hide it from the care team.
-    *(r for r in _icd_range("F", 12, 19, "SUD") if r.code != "F17"),
-    *_icd_range("F", 20, 29, "MH", "PSY"),
-    *_icd_range("F", 30, 48, "MH"),
-    _icd("B20", "HIV"),
-    _icd("Z21", "HIV"),
-    _icd("R75", "HIV"),
-    *_icd_range("A", 50, 64, "STD"),
-    _icd("T74", "SDV"),
-    _icd("T76", "SDV"),
-    LabelRule(LOINC, "56888-1", "exact", ("HIV",)),  # HIV 1+2 Ab + HIV1 p24 Ag, serum/plasma
-    LabelRule(LOINC, "7917-8", "exact", ("HIV",)),  # HIV 1 Ab, serum
-    LabelRule(LOINC, "20447-9", "exact", ("HIV",)),  # HIV 1 RNA viral load
+SANDBOX_RULES: tuple[LabelRule, ...] = (
+    # Psychotherapy notes (HIPAA 45 CFR 164.501, 164.508(a)(2)): kept apart from the medical
+    # record and very restricted. The note-type code system is the sandbox's own, so its rule
+    # lives here; every rule over a shared terminology (ICD-10-CM, LOINC, RxNorm, SNOMED CT)
+    # lives in the content package's sensitivity.toml, the one source of truth for code lists.
     LabelRule(NOTE_TYPE, "psychotherapy", "exact", ("PSYTHPN",), "V"),
 )
-"""Code-list rules used when the content package does not provide its own."""
+"""Rules over code systems the sandbox itself defines (added to the content's rules)."""
 
 
 @cache
-def content_rules() -> tuple[LabelRule, ...] | None:
-    """The content's sensitivity rules as :class:`LabelRule` (None when content is unavailable).
+def content_rules() -> tuple[LabelRule, ...]:
+    """The content package's sensitivity rules as :class:`LabelRule`.
+
+    There is no silent fallback: content that cannot load, or a rule naming a code set the
+    content does not define, raises (a write must never be labelled by a partial table).
 
     >>> rules = content_rules()
-    >>> rules is None or all(isinstance(r, LabelRule) for r in rules)
+    >>> len(rules) > 0 and all(isinstance(r, LabelRule) for r in rules)
     True
     """
-    try:
-        from synthetic.content import load_content  # type: ignore[attr-defined]
+    from synthetic.content import load_content  # type: ignore[attr-defined]
 
-        content = load_content()
-        out = []
-        for rule in content.sensitivity:
-            codeset = content.codes.get(rule.system)
-            if codeset is None:
-                continue
-            out.append(
-                LabelRule(
-                    codeset.system,
-                    rule.code,
-                    rule.match,
-                    tuple(rule.sensitivity),
-                    rule.confidentiality,
-                )
+    content = load_content()
+    out = []
+    for i, rule in enumerate(content.sensitivity):
+        codeset = content.codes.get(rule.system)
+        if codeset is None:
+            raise ValidationError(
+                "sensitivity.toml",
+                f"rule[{i}].system",
+                "a code set the content defines (" + ", ".join(sorted(content.codes)) + ")",
+                found=rule.system,
             )
-        return tuple(out) or None
-    except Exception:
-        # Content is optional here (another package, possibly mid-build): fall back to the
-        # internal table rather than fail every write.
-        return None
+        out.append(
+            LabelRule(
+                codeset.system,
+                rule.code,
+                rule.match,
+                tuple(rule.sensitivity),
+                rule.confidentiality,
+            )
+        )
+    if not out:
+        raise ValidationError("sensitivity.toml", "rule", "at least one label rule")
+    return tuple(out)
 
 
+@cache
 def active_rules() -> tuple[LabelRule, ...]:
-    """The rules :func:`assign_labels` uses by default (content first, else the internal table).
+    """The rules :func:`assign_labels` uses by default: the content's rules **merged** with
+    :data:`SANDBOX_RULES` (neither replaces the other).
 
-    >>> len(active_rules()) > 0
+    >>> rules = active_rules()
+    >>> set(SANDBOX_RULES) <= set(rules) and set(content_rules()) <= set(rules)
     True
     """
-    return content_rules() or DEFAULT_RULES
+    return tuple(dict.fromkeys((*content_rules(), *SANDBOX_RULES)))
+
+
+def __getattr__(name: str) -> Any:
+    # DEFAULT_RULES (kept for callers) is the merged rule set, loaded on first use.
+    if name == "DEFAULT_RULES":
+        return active_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _Index = tuple[dict[tuple[str, str], tuple[LabelRule, ...]], dict[str, tuple[LabelRule, ...]]]

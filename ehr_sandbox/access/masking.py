@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -112,6 +113,63 @@ def mask_paths(role: str, resource_type: str) -> tuple[str, ...]:
     specific = profile.get(resource_type, ())
     general = profile.get("*", ())
     return tuple(dict.fromkeys((*specific, *general)))
+
+
+def _part_covers(mask_part: str, part: str) -> bool:
+    if mask_part.endswith("[x]"):
+        prefix = mask_part[:-3]
+        return part == prefix or (
+            part.startswith(prefix) and len(part) > len(prefix) and part[len(prefix)].isupper()
+        )
+    return part == mask_part
+
+
+def path_masked(path: str, mask_path: str) -> bool:
+    """True when the element ``path`` (as a search parameter reads it) overlaps the masked
+    ``mask_path``: the same element, inside it, or containing it.
+
+    >>> path_masked("valueQuantity", "value[x]"), path_masked("component.valueQuantity", "value[x]")
+    (True, False)
+    >>> path_masked("component.valueQuantity", "component.value[x]"), path_masked("code", "value[x]")
+    (True, False)
+    """
+    a, b = path.split("."), mask_path.split(".")
+    n = min(len(a), len(b))
+    return all(_part_covers(m, x) for m, x in zip(b[:n], a[:n], strict=True))
+
+
+def masked_search_params(role: str, resource_type: str) -> frozenset[str]:
+    """Search parameters of ``resource_type`` that read an element ``role`` sees masked.
+
+    Derived from :data:`MASKS` and the search registry, so a new mask also closes the search
+    and sort side channel (40 ``value-quantity=gtX`` searches would otherwise recover a
+    masked value exactly).
+
+    >>> sorted(masked_search_params("billing", "Observation"))
+    ['value-concept', 'value-quantity']
+    >>> masked_search_params("nurse", "Observation")
+    frozenset()
+    """
+    return _masked_params(role, resource_type)
+
+
+@lru_cache(maxsize=512)
+def _masked_params(role: str, resource_type: str) -> frozenset[str]:
+    from ehr_sandbox.errors import SandboxError
+    from ehr_sandbox.search.registry import params_for
+
+    paths = mask_paths(role, resource_type)
+    if not paths:
+        return frozenset()
+    try:
+        params = params_for(resource_type)
+    except SandboxError:  # an unknown type has no parameters to refuse
+        return frozenset()
+    return frozenset(
+        name
+        for name, p in params.items()
+        if any(path_masked(pp, mp) for pp in p.paths for mp in paths)
+    )
 
 
 def mask(role: str, resource: dict[str, Any]) -> dict[str, Any]:

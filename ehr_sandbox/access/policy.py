@@ -1,4 +1,4 @@
-"""The access policy: every rule of PRIVACY.md's decision order, decided in one place.
+"""The access policy: every rule of docs/privacy.md's decision order, decided in one place.
 
 1. role matrix, 2. SMART scopes, 3. relationship, 4. confidentiality ceiling, 5. Consent,
 6. break-the-glass (lifts 3-5 for one patient; not V, not psychotherapy notes). Every rule can
@@ -230,7 +230,12 @@ class Policy:
             return _deny(
                 "role", f"{ctx.role} may not {action} ({resource_type}): that needs one of {who}"
             )
-        if perm not in role.table.get(resource_type, role.default):
+        if perm not in role.table.get(resource_type, role.default) and not (
+            # A research export leaves as de-identified data: holding the deidentify action is
+            # the type-level grant; each record still passes rules 2-5 (ceiling, excluded
+            # labels, relationship, Consent) and the research Consents.
+            action == "deidentify" and "deidentify" in role.actions
+        ):
             if action == "update" and "label" in role.actions:
                 # The privacy officer's updates of data they cannot otherwise edit are label
                 # changes: allowed only when nothing but meta.security changes.
@@ -293,6 +298,41 @@ class Policy:
         """
         return mask_for_role(ctx.role, resource)
 
+    def research_verdict(self, resource: dict[str, Any]) -> Decision:
+        """May ``resource`` go into a research (de-identified) export? Its patients' active
+        Consents are asked with purpose of use HRESCH, whoever runs the export (a research
+        opt-out binds the system account too).
+
+        >>> opt_out = {"resourceType": "Consent", "id": "c1", "status": "active",
+        ...     "provision": {"type": "deny", "purpose": [{"system":
+        ...     "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}}
+        >>> p = Policy(consents=lambda pid: [opt_out] if pid == "a" else [])
+        >>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/a"}}
+        >>> p.research_verdict(obs).allowed, p.research_verdict({"resourceType": "Observation"}).allowed
+        (False, True)
+        """
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(rtype, str):
+            return _deny("input", "resource: expected a FHIR resource dict")
+        now = _as_iso(self._clock()) if self._clock is not None else None
+        req = ConsentRequest(
+            actor_refs=frozenset(),
+            actor_roles=frozenset(),
+            actions=ACTION_CODES["deidentify"],
+            purposes=frozenset({"HRESCH"}),
+            resource_type=rtype,
+            resource=resource,
+            now=now,
+        )
+        for pid in sorted(patients_of(resource)):
+            verdict, cid = evaluate_consents(self.consents_of(pid), req)
+            if verdict == "deny":
+                return _deny(
+                    "consent",
+                    f"Consent/{cid} of the patient opts out of research use (HRESCH)",
+                )
+        return ALLOWED
+
     # ------------------------------------------------------------------ rules 2-6 per instance
     def _decide_instance(
         self, ctx: AccessContext, action: str, perm: str, resource: dict[str, Any], rtype: str
@@ -347,7 +387,9 @@ class Policy:
                 f"{_ref(resource, rtype)} is labelled {', '.join(sorted(excluded))}; "
                 f"{ctx.role} never sees such data (minimum necessary)",
             )
-        named = bool(ctx.named_access) and bool(patients) and patients <= ctx.named_access
+        named = (bool(ctx.named_access) and bool(patients) and patients <= ctx.named_access) or (
+            "PSYTHPN" in sens and _authored_by(resource, ctx.actor_refs)
+        )
         if sens and "PSYTHPN" in sens and not (named or bypass):
             return _deny(
                 "ceiling",
@@ -476,6 +518,15 @@ class Policy:
                 "officer changes labels"
             )
         return None
+
+
+def _authored_by(resource: dict[str, Any], actor_refs: frozenset[str]) -> bool:
+    """True when one of the user's references is an author of the note (named access to a
+    psychotherapy note is its author's)."""
+    authors = resource.get("author")
+    return isinstance(authors, list) and any(
+        isinstance(a, dict) and a.get("reference") in actor_refs for a in authors
+    )
 
 
 def _roles() -> dict[str, Any]:

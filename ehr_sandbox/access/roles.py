@@ -23,7 +23,9 @@ from ehr_sandbox.errors import ValidationError
 
 PERMS = "cruds"
 RELATIONSHIPS = frozenset({"care", "self", "any", "bypass"})
-ACTIONS = frozenset({"label", "export", "deidentify"})
+ACTIONS = frozenset({"label", "export", "deidentify", "sign", "review"})
+PURPOSES = frozenset({"TREAT", "HPAYMT", "HOPERAT", "PATRQT", "HRESCH", "ETREAT"})
+"""Purpose-of-use codes (v3-ActReason) a role may carry by default."""
 PERM_WORDS: dict[str, str] = {
     "c": "create",
     "r": "read",
@@ -63,6 +65,7 @@ class Role:
     consent: bool
     excluded_labels: frozenset[str]
     purposes: frozenset[str]
+    purpose: str
     grants: Mapping[str, frozenset[str]]
     default: frozenset[str]
     table: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
@@ -138,6 +141,9 @@ def build_roles(data: Mapping[str, Any]) -> dict[str, Role]:
         purposes = spec.get("purposes", [])
         if not isinstance(purposes, list) or not all(isinstance(x, str) for x in purposes):
             raise _err(f"{base}.purposes", "a list of v3-ActReason purpose-of-use codes", purposes)
+        purpose = spec.get("purpose", "TREAT")
+        if purpose not in PURPOSES:
+            raise _err(f"{base}.purpose", "one of " + ", ".join(sorted(PURPOSES)), purpose)
         grants_raw = spec.get("grants", {})
         if not isinstance(grants_raw, dict):
             raise _err(f"{base}.grants", "a table of type or group -> permissions", grants_raw)
@@ -167,6 +173,7 @@ def build_roles(data: Mapping[str, Any]) -> dict[str, Role]:
             consent=bool(spec.get("consent", True)),
             excluded_labels=frozenset(excluded),
             purposes=frozenset(purposes),
+            purpose=str(purpose),
             grants=MappingProxyType(grants),
             default=default,
             table=grants,
@@ -183,7 +190,7 @@ def _load() -> tuple[dict[str, Role], dict[str, str], dict[str, list[str]]]:
 
 _ROLES, VERBS, GROUPS = _load()
 ROLES: Mapping[str, Role] = MappingProxyType(_ROLES)
-"""Every role by name (the staff roles of PRIVACY.md plus ``patient`` and ``system``)."""
+"""Every role by name (the staff roles of docs/privacy.md plus ``patient`` and ``system``)."""
 
 ROLE_MATRIX: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
     {name: role.grants for name, role in _ROLES.items()}
@@ -221,3 +228,45 @@ def refusal(role: str, perm: str, resource_type: str) -> str:
     if verb:
         return f"{role} may not {verb}: {resource_type} needs {need}"
     return f"{role} may not {PERM_WORDS.get(perm, perm)} {resource_type}: that needs {need}"
+
+
+def _role(role: str) -> Role | None:
+    return _ROLES.get(role)
+
+
+def purpose_of_use(role: str) -> str:
+    """The purpose of use a session of ``role`` carries (break-the-glass adds BTG).
+
+    >>> purpose_of_use("physician"), purpose_of_use("billing"), purpose_of_use("patient")
+    ('TREAT', 'HPAYMT', 'PATRQT')
+    """
+    info = _role(role)
+    if info is None:
+        raise ValidationError("role", "role", "one of " + ", ".join(sorted(_ROLES)), found=role)
+    return info.purpose
+
+
+def may(role: str, action: str) -> bool:
+    """True when ``role`` holds the non-resource ``action`` (label, export, deidentify, sign,
+    review) or, for ``break_glass``, may break the glass. The one place role questions go.
+
+    >>> may("physician", "sign"), may("nurse", "sign"), may("nurse", "break_glass")
+    (True, False, True)
+    >>> may("privacy_officer", "review"), may("nobody", "review")
+    (True, False)
+    """
+    info = _role(role)
+    if info is None:
+        return False
+    if action == "break_glass":
+        return info.break_glass
+    return action in info.actions
+
+
+def roles_that(action: str) -> list[str]:
+    """Staff roles holding ``action`` (see :func:`may`), for messages that say who can.
+
+    >>> roles_that("break_glass")
+    ['physician', 'nurse']
+    """
+    return sorted((r for r in STAFF_ORDER if may(r, action)), reverse=True)

@@ -1,6 +1,6 @@
 """SMART App Launch v2 scopes: a strict parser and the question "does this token allow that?".
 
-Grammar (PRIVACY.md): ``(patient|user|system)/(Type|*).perms[?param=value(&param=value)*]`` with
+Grammar (docs/privacy.md): ``(patient|user|system)/(Type|*).perms[?param=value(&param=value)*]`` with
 perms a non-empty, in-order subset of ``cruds`` (v1 ``read``/``write``/``*`` are accepted as
 ``rs``/``cud``/``cruds``). The whole token must match; anything else raises
 :class:`~ehr_sandbox.errors.ScopeError` naming the token and what was expected. Scopes combine
@@ -339,9 +339,18 @@ def parse_scopes(text: str) -> ScopeSet:
     """
     if not isinstance(text, str):
         raise ScopeError(f"scopes: expected a space-separated string (found {type(text).__name__})")
+    # RFC 6749 3.3: scope tokens are separated by the ASCII space (0x20) only. Any other
+    # whitespace (tab, NBSP, U+2028, the \x1c-\x1f separators ...) would let str.split()
+    # smuggle in a token the sender never showed; it is refused, not split on.
+    for i, ch in enumerate(text):
+        if ch != " " and (ch.isspace() or not ch.isprintable()):
+            raise ScopeError(
+                f"scopes: expected tokens separated by ASCII spaces only; found {ch!r} "
+                f"(U+{ord(ch):04X}) at position {i}"
+            )
     scopes: list[Scope] = []
     other: set[str] = set()
-    for token in text.split():
+    for token in (t for t in text.split(" ") if t):
         sc = _parse_token(token)
         if sc is None:
             other.add(token)

@@ -1,6 +1,6 @@
 """The audit trail: BALP AuditEvents in a hash chain with MACs and signed checkpoints.
 
-Pure module (no session/sandbox imports); see PRIVACY.md, "Audit trail".
+Pure module (no session/sandbox imports); see docs/privacy.md, "Audit trail".
 
 >>> import sqlite3
 >>> from ehr_sandbox.audit import AuditTrail

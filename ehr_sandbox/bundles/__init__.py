@@ -1,22 +1,16 @@
-"""Bundle and Bulk NDJSON import (plan, then apply in one transaction) and export.
+"""Bundle and Bulk NDJSON planning (references, conditional and contained entries), reading
+and export. Applying a plan is the Session's job (``session.transaction``, ``session.import_``);
+the bare-store bulk path lives in :mod:`ehr_sandbox.store.plan_apply`.
 
->>> from ehr_sandbox.store import Store
->>> st = Store()
->>> _ = import_bundle(st, {"resourceType": "Bundle", "type": "collection",
-...                        "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}]})
->>> st.exists("Patient", "a")
-True
+>>> plan = plan_bundle({"resourceType": "Bundle", "type": "collection",
+...     "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}]},
+...     exists=lambda t, i: False, find=lambda t, q: [])
+>>> [w.ref for w in plan]
+['Patient/a']
 """
 
 from __future__ import annotations
 
-from ehr_sandbox.bundles.apply import (
-    apply_plan,
-    import_bundle,
-    import_resources,
-    store_finder,
-    transaction_response,
-)
 from ehr_sandbox.bundles.export import (
     export_bundles,
     export_ndjson,
@@ -31,16 +25,14 @@ from ehr_sandbox.bundles.plan import (
     plan_resources,
 )
 from ehr_sandbox.bundles.readers import read_bundle_file, read_ndjson_dir, read_ndjson_file
+from ehr_sandbox.bundles.response import transaction_response
 
 __all__ = [
     "PlannedWrite",
-    "apply_plan",
     "combined",
     "export_bundles",
     "export_ndjson",
     "highest_confidentiality",
-    "import_bundle",
-    "import_resources",
     "make_bundle",
     "plan_bundle",
     "plan_collecting",
@@ -48,6 +40,5 @@ __all__ = [
     "read_bundle_file",
     "read_ndjson_dir",
     "read_ndjson_file",
-    "store_finder",
     "transaction_response",
 ]

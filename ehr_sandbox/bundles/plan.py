@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from ehr_sandbox.bundles.references import Finder, copy_with_references
-from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.errors import NotFound, ValidationError
 from ehr_sandbox.search.values import ID_RE, split_reference
 from synthetic.fhir import is_resource_type, validate
 
@@ -138,7 +138,13 @@ def _value_at(resource: Any, path: str) -> Any:
 
 
 def _plan_entry(
-    i: int, entry: Any, bundle_type: str, exists: Exists, find: Finder, where: str
+    i: int,
+    entry: Any,
+    bundle_type: str,
+    exists: Exists,
+    find: Finder,
+    where: str,
+    server_ids: bool = False,
 ) -> tuple[PlannedWrite, list[ValidationError]]:
     if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
         raise ValidationError(
@@ -204,6 +210,12 @@ def _plan_entry(
                     )
             res["id"] = rid
             action = "update" if exists(rtype, rid) else "create"
+            if server_ids and action == "create":
+                # No update-as-create for users: an absent and a hidden id answer the same.
+                raise NotFound(
+                    f"{where}: {rtype}/{rid} was not found (PUT updates an existing resource; "
+                    "POST creates one and the server assigns its id)"
+                )
             return PlannedWrite(i, action, res, full_url, expected), problems
         cond = request.get("ifNoneExist")
         if isinstance(cond, str) and cond:
@@ -220,6 +232,10 @@ def _plan_entry(
                 return PlannedWrite(
                     i, "exists", {"resourceType": rtype, "id": ids[0]}, full_url
                 ), problems
+    if server_ids and bundle_type == "transaction":
+        # FHIR: a POST ignores the client's id. A fresh random one cannot probe for records.
+        res["id"] = uuid.uuid4().hex
+        return PlannedWrite(i, "create", res, full_url), problems
     rid = _pick_id(res, full_url, i)
     res["id"] = rid
     if exists(rtype, rid):
@@ -235,9 +251,16 @@ def _plan_entries(
     find: Finder,
     label: str,
     wheres: Iterable[str] | None = None,
+    server_ids: bool = False,
 ) -> list[PlannedWrite]:
     plan, problems, _ = plan_collecting(
-        entries, bundle_type, exists=exists, find=find, label=label, wheres=wheres
+        entries,
+        bundle_type,
+        exists=exists,
+        find=find,
+        label=label,
+        wheres=wheres,
+        server_ids=server_ids,
     )
     if problems:
         raise combined(problems)
@@ -252,6 +275,7 @@ def plan_collecting(
     find: Finder,
     label: str = "Bundle.entry",
     wheres: Iterable[str] | None = None,
+    server_ids: bool = False,
 ) -> tuple[list[PlannedWrite], list[ValidationError], frozenset[str]]:
     """Plan what can be planned and collect every problem (for imports that report all).
 
@@ -275,7 +299,7 @@ def plan_collecting(
         where = next(names) if names is not None else f"{label}[{i}]"
         where_of[i] = where
         try:
-            write, errs = _plan_entry(i, entry, bundle_type, exists, find, where)
+            write, errs = _plan_entry(i, entry, bundle_type, exists, find, where, server_ids)
         except ValidationError as exc:
             problems.append(exc)
             _remember(entry, i, left_out, full_urls)
@@ -351,6 +375,7 @@ def plan_bundle(
     *,
     exists: Exists,
     find: Finder,
+    server_ids: bool = False,
     wheres: Iterable[str] | None = None,
 ) -> list[PlannedWrite]:
     """Plan a transaction or collection Bundle; raise :class:`ValidationError` on any bad entry.
@@ -363,6 +388,11 @@ def plan_bundle(
     first and ``.errors`` lists all of them.
 
     Nothing is written: pass the plan to :func:`~ehr_sandbox.bundles.apply.apply_plan`.
+
+    ``server_ids=True`` (a user's transaction through the Session) applies FHIR's rules with no
+    existence oracle: a POST ignores any id the client chose and gets a fresh random one, and a
+    PUT only updates a resource the user can see (an absent or hidden one is the same
+    :class:`~ehr_sandbox.errors.NotFound`; there is no update-as-create).
 
     >>> plan_bundle({"resourceType": "Bundle", "type": "batch"}, exists=lambda t, i: False, find=lambda t, q: [])
     Traceback (most recent call last):
@@ -387,7 +417,13 @@ def plan_bundle(
             "Bundle", "Bundle.entry", "a list of entries", found=type(entries).__name__
         )
     return _plan_entries(
-        entries, btype, exists=exists, find=find, label="Bundle.entry", wheres=wheres
+        entries,
+        btype,
+        exists=exists,
+        find=find,
+        label="Bundle.entry",
+        server_ids=server_ids,
+        wheres=wheres,
     )
 
 

@@ -20,7 +20,8 @@ audit_app = typer.Typer(help="Inspect and verify the audit trail.", no_args_is_h
 
 DbOption = Annotated[Path, typer.Option("--db", help="The sandbox database file.", dir_okay=False)]
 KeyOption = Annotated[
-    Path | None, typer.Option("--key", help="Key file of an encrypted (or its <db>.key) sandbox.")
+    Path | None,
+    typer.Option("--key", help="Key file of an encrypted sandbox (never kept beside the db)."),
 ]
 PassOption = Annotated[
     str | None,
@@ -51,22 +52,75 @@ def close_quietly(sandbox: Any, *, read_only: bool = False) -> None:
     ``read_only`` releases the file without the sandbox's own close (which checkpoints the
     audit trail): verifying evidence should not write to it.
     """
-    store = getattr(sandbox, "store", None)
-    if read_only and store is not None:
-        store.close()
+    release = getattr(sandbox, "release", None)
+    if read_only and callable(release):
+        release()
         return
     try:
         sandbox.close()
     except Exception:  # closing must not mask the command's own result
-        if store is not None:
-            store.close()
+        if callable(release):
+            release()
 
 
-def verify(db: DbOption, key: KeyOption = None, passphrase: PassOption = None) -> None:
-    """Verify the hash chain, MACs and signed checkpoints of the audit trail."""
+AnchorOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--anchor",
+        help="A checkpoint file kept outside the database (audit checkpoint --out FILE).",
+        dir_okay=False,
+    ),
+]
+
+
+def _read_anchor(path: Path) -> dict[str, Any]:
+    """The checkpoint in an anchor file: one JSON checkpoint (``audit checkpoint --out``) or
+    an append-only log of them, one per line (what ``serve --anchor`` publishes), whose latest
+    checkpoint counts.
+
+    >>> import tempfile, json
+    >>> f = Path(tempfile.mkdtemp()) / "anchors.jsonl"
+    >>> _ = f.write_text("".join(json.dumps({"seq": n}) + chr(10) for n in (3, 9)))
+    >>> _read_anchor(f)["seq"]
+    9
+    """
+    import json
+
+    from ehr_sandbox.errors import AuditError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"anchor file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError:
+        text = ""
+    found: list[dict[str, Any]] = []
+    try:
+        lines = [line for line in text.splitlines() if line.strip()]
+        found = [json.loads(line) for line in lines] if len(lines) > 1 else [json.loads(text)]
+    except ValueError:
+        found = []
+    found = [c for c in found if isinstance(c, dict) and isinstance(c.get("seq"), int)]
+    if not found:
+        raise AuditError(
+            f"anchor {path.name!r}: expected the JSON checkpoint written by 'audit checkpoint' "
+            "(or the checkpoint log written by 'serve --anchor')"
+        )
+    return max(found, key=lambda c: c["seq"])
+
+
+def verify(
+    db: DbOption,
+    key: KeyOption = None,
+    passphrase: PassOption = None,
+    anchor: AnchorOption = None,
+) -> None:
+    """Verify the hash chain, MACs and signed checkpoints of the audit trail (and, with
+    ``--anchor``, that the trail still reaches a checkpoint kept outside the database)."""
+    anchored = _read_anchor(anchor) if anchor is not None else None
     sandbox = open_sandbox(db, key, passphrase)
     try:
-        result = sandbox.audit.verify()
+        result = sandbox.audit.verify(anchor=anchored)
     finally:
         close_quietly(sandbox, read_only=True)
     if result.ok:
@@ -80,7 +134,25 @@ def verify(db: DbOption, key: KeyOption = None, passphrase: PassOption = None) -
     raise SystemExit(1)
 
 
+def checkpoint(
+    db: DbOption,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the checkpoint (outside the db's folder).")
+    ],
+    key: KeyOption = None,
+    passphrase: PassOption = None,
+) -> None:
+    """Sign the end of the audit trail and export the checkpoint as an anchor file."""
+    sandbox = open_sandbox(db, key, passphrase)
+    try:
+        cp = sandbox.export_checkpoint(out)
+    finally:
+        close_quietly(sandbox)
+    typer.echo(f"checkpoint at entry {cp['seq']} written to {out.name}")
+
+
 audit_app.command("verify")(verify)
+audit_app.command("checkpoint")(checkpoint)
 
 
 def register(app: typer.Typer) -> None:

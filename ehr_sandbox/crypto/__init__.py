@@ -1,6 +1,6 @@
 """Cryptography of the sandbox: master key and derived keys, encrypted rows, signatures.
 
-Pure module (no session/sandbox imports). See PRIVACY.md, "Encryption at rest" and
+Pure module (no session/sandbox imports). See docs/privacy.md, "Encryption at rest" and
 "Provenance and signatures".
 
 >>> from ehr_sandbox.crypto import MasterKey, AesGcmCodec

@@ -46,7 +46,7 @@ AUDIT_MAC_INFO = "ehr-sandbox/audit-mac"
 AUDIT_SIGN_INFO = "ehr-sandbox/audit-sign"
 KEY_ID_INFO = "ehr-sandbox/key-id"
 
-# scrypt cost: 2**15 x 8 x 1 is the floor PRIVACY.md sets (about 32 MiB and ~0.1 s per
+# scrypt cost: 2**15 x 8 x 1 is the floor docs/privacy.md sets (about 32 MiB and ~0.1 s per
 # derivation), slow enough to make guessing a classroom passphrase expensive.
 SCRYPT_N = 2**15
 SCRYPT_R = 8

@@ -1,6 +1,6 @@
 """HIPAA Safe Harbor de-identification and a scanner for identifiers left behind.
 
-See PRIVACY.md, "De-identification" and :mod:`ehr_sandbox.deid.safe_harbor`.
+See docs/privacy.md, "De-identification" and :mod:`ehr_sandbox.deid.safe_harbor`.
 
 >>> from ehr_sandbox.deid import deidentify, scan_for_identifiers
 >>> src = [{"resourceType": "Patient", "id": "pat-000001", "name": [{"family": "Okafor"}], "birthDate": "1980-04-02"}]

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ehr_sandbox.deid.allowlist import EXTENSIONS_KEPT, FREE_TEXT_KEYS, keeps
 from ehr_sandbox.deid.zip3 import generalize_zip
 from ehr_sandbox.errors import ValidationError
 
@@ -101,18 +102,8 @@ _IDENTIFYING_KEYS = frozenset(
         "link",
     }
 )
-# Free-text elements (notes, comments, instructions, conclusions, rendered reports).
-_FREE_TEXT_KEYS = frozenset(
-    {
-        "note",
-        "comment",
-        "patientInstruction",
-        "processNote",
-        "conclusion",
-        "presentedForm",
-        "outcomeDesc",
-    }
-)
+# Free-text elements (notes, comments, instructions, conclusions, CodeableConcept.text ...).
+_FREE_TEXT_KEYS = FREE_TEXT_KEYS
 _NAME_BEARING_TYPES = frozenset(
     {"Patient", "Practitioner", "RelatedPerson", "Person", "FamilyMemberHistory", "Location"}
 )
@@ -245,8 +236,8 @@ class _Scrubber:
             raise ValidationError(
                 "resource", "resourceType", "a FHIR resource with a resourceType", found=rtype
             )
-        if rtype in DROPPED_TYPES:
-            return None
+        if rtype in DROPPED_TYPES or not keeps(rtype, "meta"):
+            return None  # only types with an allowlist leave
         out: dict[str, Any] = {"resourceType": rtype}
         if "id" in res:
             out["id"] = (
@@ -255,8 +246,8 @@ class _Scrubber:
                 else self.surrogates.ref(rtype, str(res["id"])).split("/", 1)[1]
             )
         for key, value in res.items():
-            if key in ("resourceType", "id", "text", "meta"):
-                continue
+            if key in ("resourceType", "id", "text", "meta") or not keeps(rtype, key):
+                continue  # the allowlist: an element not named for this type never leaves
             if key == "contained":
                 kept = [
                     c for c in (self.resource(c, contained=True) for c in value) if c is not None
@@ -289,6 +280,8 @@ class _Scrubber:
             out["meta"] = meta
         if rtype == "Patient":
             self._age_90(res, out)
+        if rtype == "Observation":
+            _cap_age_observation(res, out)
         return out
 
     def _contact(self, contact: Mapping[str, Any]) -> dict[str, Any]:
@@ -363,6 +356,8 @@ class _Scrubber:
         return value
 
     def _complex(self, value: Mapping[str, Any]) -> dict[str, Any] | None:
+        if _is_age_quantity(value):
+            return self._age(value)
         if "reference" in value or ("display" in value and not {"system", "code"} & set(value)):
             # References (and display-only ones) keep no display: it is usually a name.
             return self._reference(value)
@@ -376,6 +371,10 @@ class _Scrubber:
             cleaned = self.element(k, v)
             if cleaned is not None and cleaned != {}:
                 out[k] = cleaned
+        if not out and isinstance(value.get("text"), str):
+            # A concept known only by its free text keeps its place (it may be required),
+            # not its words.
+            return {"text": REDACTED}
         return out or None
 
     def _reference(self, value: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -434,8 +433,8 @@ class _Scrubber:
             if not isinstance(ext, Mapping):
                 continue
             url = str(ext.get("url", ""))
-            if url.endswith(_EXTENSIONS_DROPPED):
-                continue
+            if url.endswith(_EXTENSIONS_DROPPED) or url not in EXTENSIONS_KEPT:
+                continue  # extensions are allowlisted too: unknown ones may carry anything
             if any(
                 k in ext
                 for k in (
@@ -456,6 +455,67 @@ class _Scrubber:
             if len(cleaned) > 1:
                 out.append(cleaned)
         return out or None
+
+
+_YEARS = frozenset({"a", "yr", "year", "years", "y"})
+AGE_CODES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("http://loinc.org", "30525-0"),  # Age
+        ("http://loinc.org", "21612-7"),  # Age - Reported
+        ("http://loinc.org", "29553-5"),  # Age calculated
+        ("http://snomed.info/sct", "424144002"),  # Current chronological age
+    }
+)
+"""Observation codes whose value is the person's age (capped at "90 or older")."""
+
+
+def _is_age_quantity(value: Mapping[str, Any]) -> bool:
+    unit = value.get("code") or value.get("unit")
+    return isinstance(value.get("value"), int | float) and unit in _YEARS
+
+
+def _cap_age_observation(original: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """An Observation of the person's age over 89 says ">= 90 years" and nothing finer."""
+    code = original.get("code")
+    codings = code.get("coding", []) if isinstance(code, Mapping) else []
+    if not any(
+        isinstance(c, Mapping) and (c.get("system"), c.get("code")) in AGE_CODES for c in codings
+    ):
+        return
+    for key in [k for k in out if k.startswith("value")]:
+        value = original.get(key)
+        number = value.get("value") if isinstance(value, Mapping) else value
+        if isinstance(number, int | float) and not isinstance(number, bool) and number > 89:
+            del out[key]
+            out["valueQuantity"] = {
+                "value": 90,
+                "comparator": ">=",
+                "unit": "a",
+                "system": "http://unitsofmeasure.org",
+                "code": "a",
+            }
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _redact_path(resource: dict[str, Any], path: str) -> None:
+    """Replace the string at ``path`` (``a.b[0].c``, as the scanner reports it)."""
+    steps: list[str | int] = [
+        m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PATH_PART.finditer(path)
+    ]
+    node: Any = resource
+    for step in steps[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = steps[-1] if steps else None
+    try:
+        if isinstance(node[last], str):  # type: ignore[index]
+            node[last] = REDACTED  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return
 
 
 def _flatten(
@@ -525,4 +585,13 @@ def deidentify(
             dropped[str(res.get("resourceType"))] += 1
         else:
             out.append(cleaned)
+    # Every string of the output is scanned: whatever the allowlist let through that still
+    # looks like an identifier (a name, phone, email, URL, date, lot number ...) is redacted.
+    from ehr_sandbox.deid.scanner import scan_for_identifiers
+
+    by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in out}
+    for finding in scan_for_identifiers(out, flat):
+        target = by_ref.get(finding.ref)
+        if target is not None and finding.path not in ("id", "resourceType"):
+            _redact_path(target, finding.path)
     return DeidResult(out, dict(surrogates.map), dropped)

@@ -26,6 +26,8 @@ _TOKEN = re.compile(r"[\w@.+-]+")
 _DIGITS = re.compile(r"\D")
 _MONTH_DATE = re.compile(r"\b\d{4}-(0[1-9]|1[0-2])(-\d{2})?\b")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+_SLASH_DATE = re.compile(r"\b(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/(\d{2}|\d{4})\b")
+_PHONE = re.compile(r"(?<![\w-])(?:\+?1[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}(?![\w-])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"
@@ -166,6 +168,8 @@ def _learn(originals: Iterable[Mapping[str, Any]]) -> _Needles:
             needles.add("name", res.get("name"))
         if rtype == "Coverage":
             needles.add("identifier", res.get("subscriberId"), minimum=4)
+        if rtype == "Immunization":  # a lot number names a handful of doses: an identifier
+            needles.add("identifier", res.get("lotNumber"), minimum=4)
         for path, key, value in _strings(res):
             if key == "value" and "identifier" in path.lower():
                 needles.add("identifier", value, minimum=4)
@@ -184,7 +188,14 @@ def _learn(originals: Iterable[Mapping[str, Any]]) -> _Needles:
 
 
 def _patterns(key: str, value: str) -> Iterator[tuple[str, str]]:
-    for kind, pattern in (("date", _MONTH_DATE), ("ssn", _SSN), ("email", _EMAIL), ("ip", _IPV4)):
+    for kind, pattern in (
+        ("date", _MONTH_DATE),
+        ("date", _SLASH_DATE),
+        ("ssn", _SSN),
+        ("phone", _PHONE),
+        ("email", _EMAIL),
+        ("ip", _IPV4),
+    ):
         if kind == "ip" and key in _URL_KEYS:  # OIDs and DICOM UIDs look like dotted quads
             continue
         match = pattern.search(value)

@@ -2,7 +2,7 @@
 
 The first three digits of a ZIP code may stay only if all ZIP codes sharing them cover more
 than 20,000 people (per current Census data); otherwise they become ``000``. The restricted
-list is the one HHS guidance gives from the 2000 Census, as PRIVACY.md fixes it.
+list is the one HHS guidance gives from the 2000 Census, as docs/privacy.md fixes it.
 
 >>> generalize_zip("43215-1234"), generalize_zip("03601"), generalize_zip("K1A 0B1")
 ('432', '000', None)

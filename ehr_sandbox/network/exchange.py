@@ -27,7 +27,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from ehr_sandbox.errors import AccessDenied, SandboxError, ValidationError
+from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError, ValidationError
 from ehr_sandbox.network.fhir_builders import MEDS, medication_statement
 from ehr_sandbox.network.matching import MasterPatientIndex, MatchConfig, MatchScore, score_pair
 from ehr_sandbox.network.organizations import Organization
@@ -57,24 +57,16 @@ RETRIEVED_TYPES: tuple[str, ...] = (
 """What a record-locator query counts and a retrieval returns."""
 
 
-class ExchangeSession(Session):
+def ExchangeSession(  # noqa: N802 - kept under its old name for callers
+    sandbox: Any, requester: User, org_key: str, patient_id: str
+) -> Session:
     """A source organization's answer to an exchange request for one patient.
 
     The user is ``hie:<requesting org>:<username>`` with the requester's role; its only care
     relationship is the requested patient (the treatment purpose the requester established at
-    their own organization), so the source's policy does the rest.
+    their own organization), so the source's policy does the rest and audits every read.
     """
-
-    def __init__(
-        self, sandbox: Any, requester: User, org_key: str, patient_id: str, purpose: str
-    ) -> None:
-        user = User(
-            f"hie:{org_key}:{requester.username}",
-            requester.role,
-            f"{requester.display} ({org_key}, via the exchange)",
-        )
-        super().__init__(sandbox, user, purpose=purpose)
-        self._treating = frozenset({patient_id})
+    return sandbox.exchange_session(requester, org_key, patient_id)
 
 
 @dataclass(frozen=True)
@@ -224,8 +216,13 @@ class Exchange:
         for other, (linked, score) in found.items():
             o_key, _, o_pid = other.split("/", 2)
             if score is None:
-                o_org = self.organizations[o_key]
-                o_patient = o_org.sandbox.store.read("Patient", o_pid) or {}
+                # The other organization's Patient is read through its own door (its policy,
+                # its audit trail), as the exchange user of this request.
+                o_session = self._source_session(session, org_key, o_key, o_pid)
+                try:
+                    o_patient = o_session.read("Patient", o_pid)
+                except NotFound:
+                    o_patient = {}
                 score = score_pair(local, o_patient, self.mpi.config)
             available = o_key not in self.down
             counts = self._counts(session, org_key, o_key, o_pid) if available and linked else {}
@@ -246,9 +243,9 @@ class Exchange:
 
     def _source_session(
         self, session: Session, requester_org: str, source_org: str, patient_id: str
-    ) -> ExchangeSession:
+    ) -> Session:
         src = self.organizations[source_org].sandbox
-        return ExchangeSession(src, session.user, requester_org, patient_id, session.purpose)
+        return ExchangeSession(src, session.user, requester_org, patient_id)
 
     def _counts(
         self, session: Session, requester_org: str, source_org: str, patient_id: str

@@ -86,7 +86,12 @@ def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
     from ehr_sandbox.bundles import plan_bundle, transaction_response
 
     try:
-        plan = plan_bundle(bundle, exists=visible_exists(session), find=visible_finder(session))
+        plan = plan_bundle(
+            bundle,
+            exists=visible_exists(session),
+            find=visible_finder(session),
+            server_ids=True,
+        )
     except ValidationError as exc:
         # a refusal at the structural stage is audited like one at the later stages
         session._audit(
@@ -108,44 +113,49 @@ def _apply_checked(
     strict: bool = True,
     provenance_per_write: bool = True,
 ) -> list[dict[str, Any]]:
-    store = session.sandbox.store
+    from ehr_sandbox.records.writes import WriteRequest
+
     results: list[dict[str, Any]] = []
     current = None
     # a bundle's own entries count as existing while it is being written (one transaction)
     planned = frozenset(w.ref for w in plan)
     try:
-        with store.transaction():
+        with session.atomic():
             for w in plan:
                 current = w
                 if w.action == "create":
                     results.append(
-                        session._write(
-                            "create",
-                            w.resource,
-                            activity=activity,
-                            keep_id=True,
-                            strict=strict,
-                            provenance=provenance_per_write,
-                            planned=planned,
+                        session.write(
+                            WriteRequest(
+                                "create",
+                                w.resource,
+                                activity=activity,
+                                keep_id=True,
+                                strict=strict,
+                                provenance=provenance_per_write,
+                                planned=planned,
+                            )
                         )
                     )
                 elif w.action == "update":
                     res = dict(w.resource)
                     if w.expected_version:
                         res["meta"] = {**res.get("meta", {}), "versionId": w.expected_version}
-                    elif (found := store.read(res["resourceType"], res["id"])) is not None:
+                    elif (found := _visible_current(session, w.ref)) is not None:
                         res["meta"] = {
                             **res.get("meta", {}),
                             "versionId": found["meta"]["versionId"],
                         }
                     results.append(
-                        session._write(
-                            "update",
-                            res,
-                            activity="update",
-                            strict=strict,
-                            provenance=provenance_per_write,
-                            planned=planned,
+                        session.write(
+                            WriteRequest(
+                                "update",
+                                res,
+                                activity="update",
+                                strict=strict,
+                                provenance=provenance_per_write,
+                                planned=planned,
+                            )
                         )
                     )
                 else:
@@ -162,6 +172,13 @@ def _apply_checked(
         session._audit(action="C", interaction="transaction", outcome="8", detail=f"{where}: {exc}")
         raise _with_entry(exc, where) from exc
     return results
+
+
+def _visible_current(session: Session, ref: str) -> dict[str, Any] | None:
+    try:
+        return session.read(ref)
+    except NotFound:
+        return None
 
 
 def _with_entry(exc: SandboxError, where: str) -> SandboxError:
@@ -189,7 +206,7 @@ def export_session(
 
     if format not in ("ndjson", "bundle"):
         raise ValidationError("export", "format", "ndjson or bundle", found=format)
-    wanted = list(types) if types is not None else session.sandbox.store.types()
+    wanted = list(types) if types is not None else session.readable_types()
     policy = session.sandbox.policy
     denied = [t for t in wanted if not policy.can_type(session.context, "export", t).allowed]
     if denied:

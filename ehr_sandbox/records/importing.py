@@ -308,13 +308,12 @@ def _apply(
     With problems (or ``commit=False``) everything is rolled back: the writes only served
     to run the rule checks of every resource, so all problems are reported in one run.
     """
-    store = session.sandbox.store
     planned = frozenset(w.ref for plan in plans for w in plan) | known
     counts: dict[str, dict[str, int]] = {}
     problems: list[ValidationError] = []
     written: list[dict[str, Any]] = []
     try:
-        with store.transaction():
+        with session.atomic():
             for src, plan in zip(unit, plans, strict=True):
                 file_counts = counts.setdefault(src.name, {})
                 wheres = [w for w, _ in src.entries]
@@ -344,23 +343,34 @@ def _apply(
 
 
 def _write_one(session: Session, w: Any, planned: frozenset[str]) -> dict[str, Any]:
+    from ehr_sandbox.records.writes import WriteRequest
+
     if w.action == "create":
-        return session._write(
-            "create",
-            w.resource,
-            activity="import",
-            keep_id=True,
-            strict=False,
-            provenance=False,
-            planned=planned,
+        return session.write(
+            WriteRequest(
+                "create",
+                w.resource,
+                activity="import",
+                keep_id=True,
+                strict=False,
+                provenance=False,
+                planned=planned,
+            )
         )
     res = dict(w.resource)
     if w.expected_version:
         res["meta"] = {**res.get("meta", {}), "versionId": w.expected_version}
-    elif (found := session.sandbox.store.read(res["resourceType"], res["id"])) is not None:
-        res["meta"] = {**res.get("meta", {}), "versionId": found["meta"]["versionId"]}
-    return session._write(
-        "update", res, activity="update", strict=False, provenance=False, planned=planned
+    else:
+        try:
+            found = session.read(res["resourceType"], res["id"])
+        except NotFound:
+            found = None
+        if found is not None:
+            res["meta"] = {**res.get("meta", {}), "versionId": found["meta"]["versionId"]}
+    return session.write(
+        WriteRequest(
+            "update", res, activity="update", strict=False, provenance=False, planned=planned
+        )
     )
 
 

@@ -47,8 +47,9 @@ def deidentified_export(session: Session, out_dir: str) -> dict[str, int]:
     if not decision.allowed:
         session._audit(action="E", interaction="deidentify", outcome="4", query="$deidentify")
         raise AccessDenied(decision.reason or f"{session.user.role} may not make a research export")
-    source = session.sandbox.store
-    resources = [r for rtype in EXPORT_TYPES for r in source.iter_type(rtype)]
+    # Per record through the policy: the role's ceiling and excluded labels, the relationship,
+    # and every patient's research Consents (purpose HRESCH). Audited per patient as it goes.
+    resources = [r for rtype in EXPORT_TYPES for r in session.resources(rtype, research=True)]
     result = deidentify(resources, reference_date=session.sandbox.reference_date)
     by_type: dict[str, list[dict]] = {}
     for r in result.resources:

@@ -17,8 +17,6 @@ from ehr_sandbox.errors import AccessDenied, NotFound, ValidationError
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
 
-SIGNING_ROLES = frozenset({"physician"})
-
 
 def signing_key(session: Session, username: str) -> Ed25519PrivateKey:
     """The Ed25519 key of ``username`` in this sandbox (derived, never stored)."""
@@ -28,10 +26,14 @@ def signing_key(session: Session, username: str) -> Ed25519PrivateKey:
 
 def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
     """Sign the current version of a note; returns the Provenance holding the signature."""
+    from ehr_sandbox.access.roles import may
     from ehr_sandbox.crypto import sign_resource
     from ehr_sandbox.session import split_ref
 
-    if session.user.role not in SIGNING_ROLES:
+    if not may(session.user.role, "sign"):
+        session._audit(
+            action="U", interaction="sign", outcome="4", entity_ref=str(note_ref), detail="role"
+        )
         raise AccessDenied(
             f"{session.user.role} may not sign notes: a physician signs (authenticates) the note"
         )
@@ -40,10 +42,7 @@ def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
         raise ValidationError(
             note_ref, "resourceType", "a DocumentReference (notes are what gets signed)"
         )
-    session.read(rtype, rid)  # checked and audited read
-    raw = session.sandbox.store.read(rtype, rid)
-    if raw is None:
-        raise NotFound(f"{note_ref} was not found")
+    raw = session.read(rtype, rid)  # checked and audited read (signers see notes unmasked)
     signed = session.sandbox.private.get("signed_notes", {})
     if f"{rtype}/{rid}" in signed:
         raise ValidationError(
@@ -54,8 +53,7 @@ def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
     signature = sign_resource(raw, key, who=session.user.ref or "", when=when)
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     version = raw["meta"]["versionId"]
-    store = session.sandbox.store
-    with store.transaction():
+    with session.atomic():
         prov = session._record_provenance(
             [f"{rtype}/{rid}/_history/{version}"], "sign", None, signature=signature
         )
@@ -76,13 +74,13 @@ def verify_note(session: Session, note_ref: str) -> bool:
     from ehr_sandbox.session import split_ref
 
     rtype, rid = split_ref(note_ref)
-    session.read(rtype, rid)
     info = session.sandbox.private.get("signed_notes", {}).get(f"{rtype}/{rid}")
     if info is None:
         return False
-    prov = session.sandbox.store.read("Provenance", info["provenance"])
-    raw = session.sandbox.store.read(rtype, rid)
-    if prov is None or raw is None:
+    raw = session.read(rtype, rid)
+    try:
+        prov = session.read("Provenance", info["provenance"])
+    except NotFound:
         return False
     # the public key kept at signing time: signatures outlive key rotation
     public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(info["public_key"]))

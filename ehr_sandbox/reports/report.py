@@ -22,7 +22,8 @@ class Report:
     """Rows of one report run, with the SQL it ran and the ViewDefinitions it used.
 
     ``name``, ``title``, ``sql`` (exactly the query DuckDB ran; parameters appear as ``$name``),
-    ``views`` (table name -> ViewDefinition), ``params`` (the bound values), ``plot_spec``.
+    ``views`` (table name -> ViewDefinition), ``params`` (the bound values), ``plot_spec``,
+    ``confidentiality`` (v3-Confidentiality code: the highest label of the data it read).
 
     >>> import pyarrow as pa
     >>> Report("x", "X", pa.table({"v": ["<b>"]}), "SELECT", {}, {})._repr_html_().count("&lt;b&gt;")
@@ -47,6 +48,7 @@ class Report:
         self.params = params
         self.plot_spec = plot_spec or {}
         self.description = description
+        self.confidentiality = "N"
         self._table = table
 
     @property
@@ -149,6 +151,10 @@ class Report:
             body.append(f"<tr>{cells}</tr>")
         params = ", ".join(f"{esc(k)}={esc(str(v))}" for k, v in self.params.items())
         more = f"<p>… {len(self) - _HTML_ROWS} more rows</p>" if len(self) > _HTML_ROWS else ""
+        if self.plot_spec:
+            from ehr_sandbox.display.reprs import report_plot_svg
+
+            more += f"<figure class='ehr-report-plot'>{report_plot_svg(self)}</figure>"
         return (
             f"<div class='ehr-report'><h4>{esc(self.title)}</h4>"
             f"<p>{esc(self.description)}</p><p><small>{params} · {len(self)} rows</small></p>"

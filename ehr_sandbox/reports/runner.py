@@ -20,12 +20,14 @@ SQL parameters.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
+from ehr_sandbox.access.labels import CONFIDENTIALITY_ORDER, highest_confidentiality
 from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.reports.definitions import load_report, load_view, report_names, view_names
 from ehr_sandbox.reports.params import bind_params, resolve_default
@@ -39,6 +41,15 @@ __all__ = ["Reports"]
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+QUERY_SECONDS = 20.0
+"""Longest a report query may run before it is interrupted."""
+
+QUERY_MEMORY = "1GB"
+"""DuckDB memory limit of a report query."""
+
+QUERY_ROWS = 200_000
+"""Most rows a report query may return."""
 
 
 class Reports:
@@ -64,6 +75,7 @@ class Reports:
         self.source = source
         self.engine = engine
         self._tables: dict[str, pa.Table] = {}
+        self._labels: dict[str, str] = {}
 
     @property
     def reference_date(self) -> date:
@@ -152,9 +164,13 @@ class Reports:
                 )
             if view["resource"] == "AuditEvent" and hasattr(self.source, "audit_events"):
                 rows = list(self.source.audit_events())
+            elif hasattr(self.source, "report_view"):  # a Session: its cached, policy-filtered rows
+                self._tables[name] = self.source.report_view(view, engine=self.engine)
+                return self._tables[name]
             else:
                 rows = list(self.source.resources(view["resource"]))
             self._tables[name] = run_arrow(view, rows, engine=self.engine)
+            self._labels[name] = highest_confidentiality(rows)
         return self._tables[name]
 
     def _execute(self, sql: str, view_list: list[str], params: dict[str, Any]) -> pa.Table:
@@ -165,6 +181,7 @@ class Reports:
             # Report SQL (also a student's own) sees only the registered view tables: no files,
             # no network, no extension installs, and it cannot switch that back on.
             con.execute("SET enable_external_access = false")
+            con.execute(f"SET memory_limit = '{QUERY_MEMORY}'")
             con.execute("SET lock_configuration = true")
             used = {m.group(1) for m in _PARAM.finditer(sql)}
             bound = {k: v for k, v in params.items() if k in used}
@@ -176,19 +193,32 @@ class Reports:
                     "a parameter the report defines",
                     found=missing[0],
                 )
+            timer = threading.Timer(QUERY_SECONDS, con.interrupt)
+            timer.start()
             try:
-                return (
+                table = (
                     con.sql(sql, params=bound).to_arrow_table()
                     if bound
                     else con.sql(sql).to_arrow_table()
                 )
             except duckdb.Error as exc:
+                why = str(exc).split("\n")[0]
+                if "interrupt" in why.lower():
+                    why = f"the query ran longer than {QUERY_SECONDS:g} s and was stopped"
+                raise ValidationError(
+                    "report SQL", "query", "a DuckDB query over the view tables", why=why
+                ) from None
+            finally:
+                timer.cancel()
+            if table.num_rows > QUERY_ROWS:
                 raise ValidationError(
                     "report SQL",
                     "query",
-                    "a DuckDB query over the view tables",
-                    why=str(exc).split("\n")[0],
-                ) from None
+                    f"at most {QUERY_ROWS} rows",
+                    found=table.num_rows,
+                    why="narrow it with WHERE or LIMIT",
+                )
+            return table
         finally:
             con.close()
 
@@ -214,15 +244,17 @@ class Reports:
                 found=table.column_names,
             )
         views = {v: load_view(v) for v in definition.views}
-        return Report(
-            name,
-            definition.title,
-            table,
-            definition.sql,
-            views,
-            bound,
-            definition.plot,
-            definition.description,
+        return self._labelled(
+            Report(
+                name,
+                definition.title,
+                table,
+                definition.sql,
+                views,
+                bound,
+                definition.plot,
+                definition.description,
+            )
         )
 
     def sql(self, query: str, **params: Any) -> Report:
@@ -245,4 +277,10 @@ class Reports:
         used = [v for v in view_names() if re.search(rf"\b{re.escape(v)}\b", query)]
         table = self._execute(query.strip().rstrip(";"), used, params)
         views = {v: load_view(v) for v in used}
-        return Report("custom", "Custom query", table, query, views, dict(params))
+        return self._labelled(Report("custom", "Custom query", table, query, views, dict(params)))
+
+    def _labelled(self, report: Report) -> Report:
+        # A report carries the highest confidentiality of the data its views read (PRIVACY.md).
+        labels = [self._labels.get(v, "N") for v in report.views]
+        report.confidentiality = max(labels, key=CONFIDENTIALITY_ORDER.index, default="N")
+        return report

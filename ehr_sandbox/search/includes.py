@@ -16,15 +16,21 @@ an include can never leak what the user may not read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from ehr_sandbox.search.extract import param_rows
 from ehr_sandbox.search.query import Include, SearchQuery, parse
 from ehr_sandbox.search.registry import REGISTRY, SearchParam, params_for
 
-if TYPE_CHECKING:
-    from ehr_sandbox.store import Store
+
+class Store(Protocol):
+    """What includes need from whoever holds the data: read one resource, run one search."""
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
+
+    def search(self, resource_type: str, query: SearchQuery) -> list[dict[str, Any]]: ...
+
 
 MAX_ITERATIONS = 4
 """``:iterate`` stops after this many rounds (FHIR lets servers bound the recursion)."""
@@ -74,12 +80,17 @@ def _reverse(store: Store, targets: Sequence[dict[str, Any]], inc: Include) -> l
 
 
 def resolve_includes(
-    store: Store, results: Sequence[dict[str, Any]], query: SearchQuery
+    store: Store,
+    results: Sequence[dict[str, Any]],
+    query: SearchQuery,
+    *,
+    visible: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Resources brought in by the query's ``_include``/``_revinclude`` (not the results themselves).
 
     Non-iterate includes apply to the matches; ``:iterate`` ones also to what was included,
-    until nothing new appears.
+    until nothing new appears. With ``visible``, a resource it refuses is neither returned nor
+    followed further (so a hidden resource never links a session to a visible one).
     """
     seen = {(r["resourceType"], r["id"]) for r in results}
     out: list[dict[str, Any]] = []
@@ -90,7 +101,8 @@ def resolve_includes(
             key = (r["resourceType"], r["id"])
             if key not in seen:
                 seen.add(key)
-                new.append(r)
+                if visible is None or visible(r):
+                    new.append(r)
         out.extend(new)
         return new
 

@@ -198,8 +198,23 @@ def _as_items(
             raise _err(rtype, k, "a text value", v)
         if v == "" or v.strip() != v:
             raise _err(rtype, k, "a non-empty value without surrounding spaces", v)
+        for text, what in ((k, "name"), (v, "value")):
+            if not text.isprintable() or _has_surrogate(text):
+                # A NUL would end the SQL LIKE pattern early (":contains" matching everything);
+                # control characters and lone surrogates cannot be stored or compared either.
+                raise _err(
+                    rtype, k, f"a {what} of printable text (no NUL or control characters)", v
+                )
         out.append((k, v))
     return out
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _prefixed(rtype: str, name: str, text: str) -> tuple[str, str]:

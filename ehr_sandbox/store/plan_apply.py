@@ -1,4 +1,8 @@
-"""Apply a plan to a store in one transaction, and the store-backed import helpers.
+"""Apply a bundle plan to a bare :class:`~ehr_sandbox.store.Store` in one transaction.
+
+This is the store layer's bulk path (tests, benchmarks, building fixtures): no policy, no
+audit, no Provenance. Patient data in a sandbox is written only through the Session
+(``session.transaction(bundle)`` / ``session.import_(paths)``), never with these.
 
 >>> from ehr_sandbox.store import Store
 >>> st = Store()
@@ -79,26 +83,3 @@ def import_resources(
     return apply_plan(
         store, plan_resources(resources, exists=store.exists, find=store_finder(store), label=label)
     )
-
-
-def transaction_response(plan: list[PlannedWrite], results: list[dict[str, Any]]) -> dict[str, Any]:
-    """A FHIR ``transaction-response`` Bundle for an applied plan.
-
-    >>> w = PlannedWrite(0, "create", {"resourceType": "Patient", "id": "a"})
-    >>> transaction_response([w], [{"resourceType": "Patient", "id": "a", "meta": {"versionId": "1"}}])["entry"][0]["response"]
-    {'status': '201 Created', 'location': 'Patient/a/_history/1', 'etag': 'W/"1"'}
-    """
-    entries = []
-    for w, r in zip(plan, results, strict=True):
-        vid = (r.get("meta") or {}).get("versionId", "1")
-        status = {"create": "201 Created", "update": "200 OK"}.get(w.action, "200 OK")
-        entries.append(
-            {
-                "response": {
-                    "status": status,
-                    "location": f"{w.ref}/_history/{vid}",
-                    "etag": f'W/"{vid}"',
-                }
-            }
-        )
-    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}

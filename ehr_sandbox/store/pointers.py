@@ -1,0 +1,111 @@
+"""Authenticated current-version pointers.
+
+The ``resources`` table says which version of each record is current. Whoever can edit the
+file could point a relabelled record back at its unlabelled version 1 and make it readable
+again; the audit trail would still verify, because nothing was appended. So every pointer has
+an HMAC-SHA256 (key derived from the sandbox's master key) over ``Type/id/vid`` in its own
+table, checked when the sandbox opens and on every read through the Session.
+
+>>> import sqlite3
+>>> con = sqlite3.connect(":memory:")
+>>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+>>> guard = PointerGuard(con, bytes(32))
+>>> _ = con.execute("INSERT INTO resources VALUES ('Observation', 'o1', 2)")
+>>> guard.record("Observation", "o1", 2); guard.check("Observation", "o1", 2)
+>>> _ = con.execute("UPDATE resources SET vid = 1")
+>>> guard.verify_all()
+Traceback (most recent call last):
+...
+ehr_sandbox.errors.CryptoError: Observation/o1: its current-version pointer (version 1) fails its MAC: the database was changed outside the sandbox
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+from collections.abc import Iterable
+
+from ehr_sandbox.errors import CryptoError
+
+POINTER_MAC_INFO = "ehr-sandbox/pointer-mac/v1"
+"""HKDF ``info`` label of the pointer MAC key (distinct from every other derived key)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pointer_mac (
+    rtype TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    mac BLOB NOT NULL,
+    PRIMARY KEY (rtype, rid)
+) WITHOUT ROWID
+"""
+
+
+class PointerGuard:
+    """MACs of the current-version pointers, kept beside the store's tables (one connection)."""
+
+    def __init__(self, connection: sqlite3.Connection, key: bytes) -> None:
+        self._con = connection
+        self._key = bytes(key)
+        self._verified: dict[tuple[str, str], int] = {}
+        self._con.execute(_SCHEMA)
+
+    def _mac(self, rtype: str, rid: str, vid: int) -> bytes:
+        return hmac.new(self._key, f"{rtype}/{rid}/{int(vid)}".encode(), hashlib.sha256).digest()
+
+    def record(self, rtype: str, rid: str, vid: int) -> None:
+        """Authenticate the pointer of ``rtype/rid`` at version ``vid`` (after a write)."""
+        self._con.execute(
+            "INSERT OR REPLACE INTO pointer_mac (rtype, rid, mac) VALUES (?, ?, ?)",
+            (rtype, rid, self._mac(rtype, rid, vid)),
+        )
+        self._verified[(rtype, rid)] = int(vid)
+
+    def record_many(self, pointers: Iterable[tuple[str, str, int]]) -> None:
+        """:meth:`record` for many pointers (bulk loads)."""
+        items = [(t, i, int(v)) for t, i, v in pointers]
+        rows = [(t, i, self._mac(t, i, v)) for t, i, v in items]
+        self._con.executemany(
+            "INSERT OR REPLACE INTO pointer_mac (rtype, rid, mac) VALUES (?, ?, ?)", rows
+        )
+        for t, i, v in items:
+            self._verified[(t, i)] = v
+
+    def check(self, rtype: str, rid: str, vid: int | str) -> None:
+        """Raise :class:`CryptoError` unless ``vid`` is the authenticated current version."""
+        v = int(vid)
+        if self._verified.get((rtype, rid)) == v:
+            return
+        row = self._con.execute(
+            "SELECT mac FROM pointer_mac WHERE rtype = ? AND rid = ?", (rtype, rid)
+        ).fetchone()
+        if row is None or not hmac.compare_digest(bytes(row[0]), self._mac(rtype, rid, v)):
+            raise CryptoError(
+                f"{rtype}/{rid}: its current-version pointer (version {v}) fails its MAC: "
+                "the database was changed outside the sandbox"
+            )
+        self._verified[(rtype, rid)] = v
+
+    def verify_all(self) -> int:
+        """Check every pointer (on open); returns how many were checked."""
+        n = 0
+        macs = {
+            (t, i): bytes(m)
+            for t, i, m in self._con.execute("SELECT rtype, rid, mac FROM pointer_mac")
+        }
+        for rtype, rid, vid in self._con.execute("SELECT rtype, rid, vid FROM resources"):
+            mac = macs.pop((rtype, rid), None)
+            if mac is None or not hmac.compare_digest(mac, self._mac(rtype, rid, vid)):
+                raise CryptoError(
+                    f"{rtype}/{rid}: its current-version pointer (version {vid}) fails its MAC: "
+                    "the database was changed outside the sandbox"
+                )
+            self._verified[(rtype, rid)] = int(vid)
+            n += 1
+        return n
+
+    def rekey(self, key: bytes) -> None:
+        """Re-authenticate every (verified) pointer under a new key (key rotation)."""
+        self.verify_all()
+        self._key = bytes(key)
+        self.record_many(list(self._con.execute("SELECT rtype, rid, vid FROM resources")))
