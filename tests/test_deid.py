@@ -9,8 +9,8 @@ import random
 import re
 
 import pytest
-from conftest import shared_path
 
+from conftest import shared_path
 from ehr_sandbox.deid import (
     AGE_90_EXTENSION,
     RESTRICTED_ZIP3,

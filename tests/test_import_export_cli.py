@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import shared_path
 
+from conftest import shared_path
 from ehr_sandbox.cli.app import main
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.sandbox import Sandbox
