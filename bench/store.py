@@ -254,7 +254,7 @@ def bench_validation(patients: int = 30, repeat: int = 3) -> None:
     and the R4B-definition rules alone, against bare ``fhir.resources`` model validation, on
     generated resources. Target: full validation within 2x of the bare model validation."""
     import synthetic
-    from ehr_sandbox.validation import check
+    from ehr_sandbox.validation import problems
     from ehr_sandbox.validation.r4b import compiled_invariants, r4b_problems
 
     resources = [r for rec in synthetic.generate(patients, seed=3) for r in rec.all()]
@@ -271,7 +271,7 @@ def bench_validation(patients: int = 30, repeat: int = 3) -> None:
 
     bare = timed(validate)
     r4b = timed(r4b_problems)
-    full = timed(lambda r: check(r, exists=lambda ref: True))
+    full = timed(lambda r: problems(r, exists=lambda ref: True))
     n = len(resources)
     print(f"validation of {n:,} generated resources (best of {repeat}):")
     print(f"  bare fhir.resources model validation: {n / bare:,.0f} resources/s (the peer)")

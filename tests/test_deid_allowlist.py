@@ -225,6 +225,9 @@ def test_a_research_opt_out_is_honoured(clinic: Sandbox, tmp_path) -> None:
         {
             "resourceType": "Consent",
             "status": "active",
+            "policy": [
+                {"uri": "https://www.ecfr.gov/current/title-45/section-164.508"}
+            ],  # R4B ppc-1
             "scope": {
                 "coding": [
                     {

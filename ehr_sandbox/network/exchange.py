@@ -153,9 +153,12 @@ class Exchange:
         s = self.organizations[org_key].sandbox.system_session()
         patient = s.read("Patient", pid)
         links = self.mpi.patient_links(ref)
-        if patient.get("link") == links:
+        if (patient.get("link") or []) == links:
             return
-        patient["link"] = links
+        if links:
+            patient["link"] = links
+        else:  # FHIR has no empty arrays: an unlinked patient has no link element
+            patient.pop("link", None)
         s.update(patient, reason=f"master patient index: enterprise {self.mpi.enterprise_id(ref)}")
 
     def link(self, ref_a: str, ref_b: str) -> str:

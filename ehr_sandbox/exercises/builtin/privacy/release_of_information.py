@@ -53,6 +53,8 @@ def _authorization(
     return {
         "resourceType": "Consent",
         "status": "active",
+        # R4B ppc-1: a Consent names its policy (HIPAA Privacy Rule, 45 CFR 164.508)
+        "policy": [{"uri": "https://www.ecfr.gov/current/title-45/section-164.508"}],
         "scope": {
             "coding": [
                 {

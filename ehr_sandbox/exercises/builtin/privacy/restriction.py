@@ -208,6 +208,8 @@ def _restriction_consent(att: Any, encounter: str | None = None) -> None:
     consent = {
         "resourceType": "Consent",
         "status": "active",
+        # R4B ppc-1: a Consent names its policy (HIPAA Privacy Rule, 45 CFR 164.522)
+        "policy": [{"uri": "https://www.ecfr.gov/current/title-45/section-164.522"}],
         "scope": {
             "coding": [
                 {
