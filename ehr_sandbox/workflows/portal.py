@@ -279,7 +279,7 @@ def reply(session: Session, message: str, text: str) -> dict[str, Any]:
     Examples
     --------
     >>> from ehr_sandbox.sandbox import Sandbox
-    >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
+    >>> sb = Sandbox.generate(patients=5, seed=1, years=1)
     >>> ma = sb.login("ma.garcia")
     >>> pid = ma.search("Patient").first()["id"]
     >>> m = send_message(sb.login_patient(pid), topic="results", subject="Lab", text="Is my cholesterol OK?")
@@ -323,7 +323,7 @@ def forward(session: Session, message: str, *, to: str, note: str) -> dict[str, 
     Examples
     --------
     >>> from ehr_sandbox.sandbox import Sandbox
-    >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
+    >>> sb = Sandbox.generate(patients=5, seed=1, years=1)
     >>> ma = sb.login("ma.garcia")
     >>> pid = ma.search("Patient").first()["id"]
     >>> m = send_message(sb.login_patient(pid), topic="results", subject="Lab", text="Is my cholesterol OK?")
