@@ -55,7 +55,7 @@ class CompiledRules:
     engine: Any = None
     holiday_rules: Any = None
     laterality: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-    office_drugs: dict[str, tuple[Json, Json, Json]] = field(default_factory=dict)
+    office_drugs: dict[str, tuple[Json, Json, Json, Json]] = field(default_factory=dict)
     eras: list[tuple[int, int, float, float]] = field(default_factory=list)
     _holidays: dict[int, frozenset[int]] = field(default_factory=dict)
 
@@ -271,5 +271,6 @@ def compile_rules(content: Any) -> CompiledRules:
             if d.rxnorm and d.rxnorm in rx
             else {"text": d.text}
         )
-        out.office_drugs[d.hcpcs] = (med, route_cc(d.route), site_cc(d.site))
+        dose = {"value": d.dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+        out.office_drugs[d.hcpcs] = (med, route_cc(d.route), site_cc(d.site), dose)
     return out

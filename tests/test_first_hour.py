@@ -562,16 +562,9 @@ def test_generated_clinic_passes_the_r4b_rules() -> None:
 
     for rec in synthetic.generate(5, seed=11):
         for r in rec.all():
-            if r["resourceType"] == "MedicationAdministration":
-                continue  # known generator gap, see the xfail test below
             assert r4b_problems(r) == [], (r["resourceType"], r4b_problems(r))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generator gap (synthetic/builders/medications.py, owned by realism): office-drug "
-    "MedicationAdministration.dosage has route/site but no dose, which R4B mad-1 forbids",
-)
 def test_generated_medication_administrations_pass_mad_1() -> None:
     import synthetic
     from ehr_sandbox.validation.r4b import r4b_problems

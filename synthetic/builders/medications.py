@@ -84,8 +84,10 @@ def administration(
     site: dict[str, Any] | None = None,
     request: str | None = None,
     security: tuple[dict[str, str], ...] | None = None,
+    dose: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A completed MedicationAdministration at the current encounter.
+    """A completed MedicationAdministration at the current encounter (with its dose whenever a
+    route or site is recorded: FHIR R4B mad-1).
 
     >>> import random
     >>> from synthetic.context import RecordContext
@@ -108,8 +110,8 @@ def administration(
         ma["reasonReference"] = [{"reference": reason}]
     if request:
         ma["request"] = {"reference": request}
-    if route is not None or site is not None:
-        dosage: dict[str, Any] = {}
+    if dose is not None and (route is not None or site is not None):
+        dosage: dict[str, Any] = {"dose": dose}
         if site is not None:
             dosage["site"] = site
         if route is not None:

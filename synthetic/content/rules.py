@@ -263,9 +263,10 @@ class Laterality(_Strict):
 
 
 class OfficeDrug(_Strict):
-    """A drug given in the office: what the MedicationAdministration records for an HCPCS code.
+    """A drug given in the office: what the MedicationAdministration records for an HCPCS code,
+    with the dose given (``dose_mg``; FHIR R4B mad-1 wants a dose wherever a dosage is recorded).
 
-    >>> OfficeDrug(hcpcs="J3301", text="triamcinolone", route="intra-articular", site="knee").rxnorm
+    >>> OfficeDrug(hcpcs="J3301", text="triamcinolone", route="intra-articular", site="knee", dose_mg=40).rxnorm
     ''
     """
 
@@ -274,6 +275,7 @@ class OfficeDrug(_Strict):
     rxnorm: str = ""
     route: str
     site: str
+    dose_mg: float = Field(gt=0)
     source: str = ""
 
 

@@ -52,8 +52,9 @@ class Treating:
             )
             sec = cond.security if cond is not None else None
             if ref.startswith("hcpcs|J"):
-                med, route, site = eng.rules.office_drugs.get(
-                    ref.removeprefix("hcpcs|"), ({"text": fee.code.get("text", ref)}, None, None)
+                med, route, site, dose = eng.rules.office_drugs.get(
+                    ref.removeprefix("hcpcs|"),
+                    ({"text": fee.code.get("text", ref)}, None, None, None),
                 )
                 ctx.add(
                     medications.administration(
@@ -63,6 +64,7 @@ class Treating:
                         reason=reason,
                         route=route,
                         site=site,
+                        dose=dose,
                         security=sec,
                     )
                 )
