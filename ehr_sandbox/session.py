@@ -26,6 +26,7 @@ from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
+    ConflictError,
     NotFound,
     SearchError,
     ValidationError,
@@ -671,11 +672,22 @@ class Session:
             )
             raise AccessDenied(decision.reason)
         with store.transaction():
-            saved = (
-                store.create(res)
-                if action == "create"
-                else store.update(res, expected_version=expected)
-            )
+            try:
+                saved = (
+                    store.create(res)
+                    if action == "create"
+                    else store.update(res, expected_version=expected)
+                )
+            except ConflictError:
+                if action == "create" and not self._can_see(f"{rtype}/{res.get('id')}"):
+                    # Never name the version (or anything else) of a record this user cannot see.
+                    raise ValidationError(
+                        str(rtype),
+                        "id",
+                        "an id not already in use (create without an id to get a new one)",
+                        found=res.get("id"),
+                    ) from None
+                raise
             self._record_pointer(saved)
             target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
             if provenance:
