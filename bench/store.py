@@ -249,6 +249,38 @@ def bench_sandbox_generate(patients: int = 200, *, seed: int = 7) -> None:
     sb.close()
 
 
+def bench_validation(patients: int = 30, repeat: int = 3) -> None:
+    """Write-time validation (``validation.check``: model + R4B definitions + sandbox rules)
+    and the R4B-definition rules alone, against bare ``fhir.resources`` model validation, on
+    generated resources. Target: full validation within 2x of the bare model validation."""
+    import synthetic
+    from ehr_sandbox.validation import check
+    from ehr_sandbox.validation.r4b import compiled_invariants, r4b_problems
+
+    resources = [r for rec in synthetic.generate(patients, seed=3) for r in rec.all()]
+    compiled_invariants()  # compiled once per process, not per write
+
+    def timed(fn: Callable[[dict[str, Any]], Any]) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for r in resources:
+                fn(r)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    bare = timed(validate)
+    r4b = timed(r4b_problems)
+    full = timed(lambda r: check(r, exists=lambda ref: True))
+    n = len(resources)
+    print(f"validation of {n:,} generated resources (best of {repeat}):")
+    print(f"  bare fhir.resources model validation: {n / bare:,.0f} resources/s (the peer)")
+    print(f"  R4B definitions (bindings, references, invariants): {n / r4b:,.0f} resources/s")
+    print(f"  full write-time check: {n / full:,.0f} resources/s")
+    print(f"  ratio full check / bare model: {full / bare:.2f}x  (target <= 2x)")
+    print(f"  ratio R4B rules / bare model: {r4b / bare:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="200,5000", help="patient counts, comma-separated")
@@ -261,12 +293,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--skip-import", action="store_true")
     ap.add_argument(
+        "--validation", type=int, default=30, help="patients for the validation ratio (0 = skip)"
+    )
+    ap.add_argument(
         "--sandbox",
         type=int,
         default=200,
         help="patients for the Sandbox.generate timing (0 = skip)",
     )
     args = ap.parse_args(argv)
+    if args.validation:
+        bench_validation(args.validation, args.repeat)
     if args.sandbox:
         bench_sandbox_generate(args.sandbox)
     if not SAMPLE.is_dir():

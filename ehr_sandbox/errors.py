@@ -14,6 +14,7 @@ from synthetic.errors import ArgumentError, ContentError, GenerationError
 
 __all__ = [
     "AccessDenied",
+    "AllergyConflict",
     "ArgumentError",
     "AuditError",
     "ConflictError",
@@ -21,6 +22,7 @@ __all__ = [
     "CryptoError",
     "ExerciseError",
     "GenerationError",
+    "ImportFailed",
     "NotFound",
     "SandboxError",
     "ScopeError",
@@ -69,6 +71,33 @@ class ValidationError(SandboxError, ValueError):
         super().__init__(msg)
 
 
+class ImportFailed(ValidationError):
+    """Some files of an import were refused; the others went in.
+
+    ``imported`` maps each file that went in to its counts by resource type; ``refused``
+    maps each file that did not to its problems (each a :class:`ValidationError` naming
+    the file, line or entry, the resource and the field). ``errors`` lists every problem.
+
+    >>> e = ImportFailed({"a.json": {"Patient": 1}}, {"b.json": [ValidationError("b.json", "x", "1")]})
+    >>> str(e)
+    'b.json: x: expected 1. imported: a.json (1 resources); not imported: b.json (1 problems)'
+    """
+
+    def __init__(
+        self, imported: dict[str, dict[str, int]], refused: dict[str, list[ValidationError]]
+    ) -> None:
+        self.imported = imported
+        self.refused = refused
+        errors = [e for errs in refused.values() for e in errs]
+        first = errors[0]
+        went_in = ", ".join(f"{k} ({sum(v.values())} resources)" for k, v in imported.items())
+        left_out = ", ".join(f"{k} ({len(v)} problems)" for k, v in refused.items())
+        why = f"{first.why + '. ' if first.why else ''}imported: {went_in or 'nothing'}; not imported: {left_out}"
+        super().__init__(
+            first.resource, first.path, first.expected, found=first.found, why=why, errors=errors
+        )
+
+
 class SearchError(ValidationError):
     """A search parameter is unknown or its value is malformed (never silently ignored)."""
 
@@ -100,6 +129,43 @@ class ConflictError(SandboxError):
         super().__init__(
             f"{ref}: version conflict: you edited version {expected} but the record is now at "
             f"version {current}; read it again and reapply your change"
+        )
+
+
+class AllergyConflict(SandboxError):
+    """An order or administration of a drug the patient is recorded as allergic to (directly
+    or through a cross-reactive class). Override only with a documented reason.
+
+    >>> e = AllergyConflict("MedicationRequest", "p1", "amoxicillin 500 MG Oral Tablet", "Penicillins",
+    ...                     "Penicillin", "AllergyIntolerance/a1")
+    >>> e.drug_class, "override_reason" in str(e)
+    ('Penicillins', True)
+    """
+
+    def __init__(
+        self,
+        resource: str,
+        patient: str,
+        drug: str,
+        drug_class: str,
+        allergy: str,
+        allergy_ref: str,
+        *,
+        via: str = "",
+    ) -> None:
+        self.resource = resource
+        self.patient = patient
+        self.drug = drug
+        self.drug_class = drug_class
+        self.allergy = allergy
+        self.allergy_ref = allergy_ref
+        self.via = via
+        cross = f" (cross-reactive with {via})" if via else ""
+        super().__init__(
+            f"{resource}: medication: {drug} is a {drug_class.lower()} drug{cross} and Patient/{patient} "
+            f"has a recorded allergy to {allergy} ({allergy_ref}); hold the order and tell the "
+            "prescriber, choose another drug, or override with a documented clinical reason "
+            "(override_reason=...)"
         )
 
 

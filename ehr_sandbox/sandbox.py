@@ -491,6 +491,17 @@ class Sandbox:
             self._users = [User(**u) for u in self.private.get("users", [])]
         return list(self._users)
 
+    def set_staff(self, users: list[User]) -> None:
+        """Replace the staff accounts (e.g. after importing a practice into an empty sandbox).
+
+        >>> sb = Sandbox.empty()
+        >>> sb.set_staff([User("po.lee", "privacy_officer", "Pat Lee")])
+        >>> [u.username for u in sb.users]
+        ['po.lee']
+        """
+        self.private.set("users", [u.to_json() for u in users])
+        self._users = None
+
     def user(self, username: str) -> User:
         """The account called ``username`` (:class:`NotFound` otherwise)."""
         for u in self.users:
@@ -714,21 +725,80 @@ class Sandbox:
             reviewed_at=instant(self.clock.now()),
         )
         self.private.set("btg_review", queue)
+        import json
+
+        # the review itself is on the tamper-evident trail, not only in writable state
+        session.audit_action(
+            "btg-review",
+            patient=item["patient"],
+            detail=json.dumps(
+                {
+                    "user": item["user"],
+                    "patient": item["patient"],
+                    "started": item["started"],
+                    "appropriate": bool(appropriate),
+                    "note": str(note),
+                }
+            ),
+        )
 
     # ------------------------------------------------------------------ housekeeping
     def rotate_key(self, *, key: Any = None, passphrase: str | None = None) -> str:
-        """Re-encrypt every row under a new key; returns the new key id."""
+        """Re-encrypt every row under a new passphrase or a key you keep; returns the new key id.
+
+        The sandbox stays openable: afterwards ``Sandbox.open(path, passphrase=new)`` (or
+        ``key=new``) opens it and the old secret no longer does. A call without ``key=`` or
+        ``passphrase=`` is refused (a random key kept nowhere would lock the file for good).
+
+        Parameters
+        ----------
+        key
+            The new key: 32 bytes, a key file path or a ``MasterKey``.
+        passphrase
+            The new passphrase (a fresh salt is stored in the file).
+
+        Returns
+        -------
+        str
+            The new key's id.
+
+        Raises
+        ------
+        ArgumentError
+            Neither or both of ``key`` and ``passphrase`` given.
+        CryptoError
+            The sandbox is not encrypted, or the key is malformed.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "clinic.db"
+        >>> sb = Sandbox.generate(patients=1, seed=1, path=path, passphrase="old secret")
+        >>> _ = sb.rotate_key(passphrase="new secret")
+        >>> sb.close()
+        >>> Sandbox.open(path, passphrase="new secret").grader_session().search("Patient").count()
+        1
+        """
         enc = self._store.meta_get("encryption", {})
         if not enc.get("on"):
             raise CryptoError(
                 "this sandbox is not encrypted; create it with key= or passphrase= to rotate keys"
             )
+        if key is None and passphrase is None:
+            raise ArgumentError(
+                "rotate_key: expected passphrase='a new passphrase' or key=<the new key: 32 bytes, "
+                "a key file or a MasterKey>; a random key kept nowhere would lock the file for good"
+            )
+        if key is not None and passphrase is not None:
+            raise ArgumentError("rotate_key: give either key= or passphrase=, not both")
         salt = None
         if passphrase is not None:
+            if not isinstance(passphrase, str) or not passphrase:
+                raise ArgumentError("passphrase: expected a non-empty string")
             salt = os.urandom(16)
             new = MasterKey.from_passphrase(passphrase, salt)
         else:
-            new = _as_master_key(key) if key is not None else MasterKey.generate()
+            new = _as_master_key(key)
         codec = AesGcmCodec(new, previous=[self.master_key])
         self.audit.require_valid()  # rotation never launders a tampered trail
         with self._store.transaction():

@@ -26,6 +26,7 @@ from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
+    AllergyConflict,
     ConflictError,
     NotFound,
     SearchError,
@@ -401,6 +402,9 @@ class Session:
         from ehr_sandbox.search import parse
 
         parse(resource_type, normalized)  # fail fast on a bad parameter, before iteration
+        from ehr_sandbox.search_hints import identifier_hint
+
+        identifier_hint(self, resource_type, normalized)  # an MRN where an id belongs
         return SearchSet(self, resource_type, normalized)
 
     def _execute_search(
@@ -550,8 +554,19 @@ class Session:
         return self.search("Patient", params).fetch()
 
     # ------------------------------------------------------------------ writes
-    def create(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Create a resource (validated, access-checked, with Provenance and audit).
+
+        A MedicationRequest or MedicationAdministration of a drug the patient is recorded as
+        allergic to (directly or through a cross-reactive class) raises
+        :class:`~ehr_sandbox.errors.AllergyConflict` unless ``override_reason`` documents why it
+        is given anyway; the override is kept in the Provenance and the audit trail.
 
         >>> from ehr_sandbox.sandbox import Sandbox
         >>> sb = Sandbox.generate(patients=2, seed=1)
@@ -565,12 +580,35 @@ class Session:
         >>> obs["meta"]["versionId"]
         '1'
         """
-        return self.write(WriteRequest("create", resource, activity="create", reason=reason))
+        return self.write(
+            WriteRequest(
+                "create",
+                resource,
+                activity="create",
+                reason=reason,
+                override_reason=override_reason,
+            )
+        )
 
-    def update(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Update a resource. ``meta.versionId`` must be the version you read (optimistic
-        concurrency); a stale one raises :class:`ConflictError` naming both versions."""
-        return self.write(WriteRequest("update", resource, activity="update", reason=reason))
+        concurrency); a stale one raises :class:`ConflictError` naming both versions. The
+        drug-allergy check of :meth:`create` applies when a medication changes."""
+        return self.write(
+            WriteRequest(
+                "update",
+                resource,
+                activity="update",
+                reason=reason,
+                override_reason=override_reason,
+            )
+        )
 
     def write(self, request: WriteRequest) -> dict[str, Any]:
         """The one write pipeline: validate, check access (before and after), label, store,
@@ -591,6 +629,7 @@ class Session:
         reason, occurred = request.reason, request.occurred
         label_change, keep_id, strict = request.label_change, request.keep_id, request.strict
         provenance, planned = request.provenance, request.planned
+        override_reason = request.override_reason
         if not isinstance(resource, dict):
             raise ValidationError(
                 "resource", "(resource)", "a FHIR resource as a dict", found=type(resource).__name__
@@ -671,6 +710,13 @@ class Session:
                 detail=decision.reason,
             )
             raise AccessDenied(decision.reason)
+        overridden = self._allergy_check(res, before, activity, override_reason)
+        if overridden:
+            reason = (
+                f"{reason}; allergy alert overridden: {override_reason}"
+                if reason
+                else (f"allergy alert overridden: {override_reason}")
+            )
         with store.transaction():
             try:
                 saved = (
@@ -701,7 +747,76 @@ class Session:
         )
         if rtype in ("Appointment", "Encounter", "Patient", "CareTeam"):
             self._relationships_changed()
+        if overridden:
+            import json
+
+            self.audit_action(
+                "allergy-override",
+                patient=patient_of(saved),
+                ref=f"{rtype}/{saved['id']}",
+                detail=json.dumps(
+                    {
+                        "drug": overridden[0].drug,
+                        "class": overridden[0].drug_class,
+                        "allergy": overridden[0].allergy_ref,
+                        "reason": override_reason,
+                    }
+                ),
+            )
         return self._mask(saved)
+
+    def _allergy_check(
+        self,
+        res: dict[str, Any],
+        before: dict[str, Any] | None,
+        activity: str,
+        override_reason: str | None,
+    ) -> list[Any]:
+        """Refuse a drug the patient is allergic to unless overridden; returns the conflicts
+        that an override let through ([] when there were none)."""
+        from ehr_sandbox.records.allergy_check import conflicts, needs_check
+        from ehr_sandbox.search import parse
+
+        if not self.interactive or activity in ("import", "entered-in-error"):
+            return []
+        if not needs_check(res, before):
+            return []
+        pid = patient_of(res)
+        if not pid:
+            return []
+        store = self.sandbox._store
+        allergies = store.search(
+            "AllergyIntolerance", parse("AllergyIntolerance", [("patient", f"Patient/{pid}")])
+        )
+        medication = None
+        med_ref = (res.get("medicationReference") or {}).get("reference", "")
+        if med_ref.startswith("Medication/"):
+            medication = store.read("Medication", med_ref.split("/", 1)[1])
+        found = conflicts(res, allergies, medication)
+        if not found:
+            return []
+        if override_reason is None:
+            first = found[0]
+            err = AllergyConflict(
+                str(res.get("resourceType")),
+                pid,
+                first.drug,
+                first.drug_class,
+                first.allergy,
+                first.allergy_ref,
+                via=first.via,
+            )
+            self._audit(
+                action="C" if before is None else "U",
+                interaction="create" if before is None else "update",
+                outcome="4",
+                patient_id=pid,
+                entity_ref=f"{res.get('resourceType')}/{res.get('id', '')}",
+                detail=str(err),
+            )
+            raise err
+        _require_reason(override_reason, "allergy override")
+        return found
 
     def _apply_labels(
         self, res: dict[str, Any], before: dict[str, Any] | None, label_change: bool
@@ -1076,6 +1191,85 @@ class Session:
             )
         self._audit(action="R", interaction="audit-read", outcome="0", query="AuditEvent")
         return self.sandbox.audit.events()
+
+    def audit_action(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an action that is not a resource write (a disclosure, a hand-in, a hint, a
+        rights change) in the tamper-evident audit trail, as this user.
+
+        ``kind`` is a lower-case name such as ``disclose``; RESTful interaction names (read,
+        create, ...) are refused so that an action cannot pose as a read or a write.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("ma.garcia").audit_action("disclose", detail='{"recipient": "Organization/x"}')
+        >>> sb.audit.events()[-1]["outcomeDesc"]
+        '{"recipient": "Organization/x"}'
+        >>> sb.login("ma.garcia").audit_action("read")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction (found 'read')
+        """
+        from ehr_sandbox.audit.events import RESTFUL_CODES
+
+        if (
+            not isinstance(kind, str)
+            or not kind
+            or kind in RESTFUL_CODES
+            or not all(c.islower() or c in "-" for c in kind)
+        ):
+            raise ValidationError(
+                "audit action",
+                "kind",
+                "a lower-case action name that is not a RESTful interaction",
+                found=kind,
+            )
+        pid = None
+        if patient:
+            pid = split_ref(patient)[1] if "/" in patient else patient
+        self._audit(
+            action="E",
+            interaction=kind,
+            outcome="0",
+            patient_id=pid,
+            entity_ref=ref,
+            detail=detail,
+        )
+
+    def change_mark(self) -> int:
+        """Where the record's history stands now (pass it to :meth:`changes_since` later)."""
+        return self.sandbox._store.change_mark()
+
+    def changes_since(self, mark: int, *, until: int | None = None) -> list[dict[str, Any]]:
+        """Every resource version written after ``mark`` (up to ``until``), oldest first (the system account and
+        the privacy officer only: it is the whole record's history). Graders use it to see every
+        write, including ones later "repaired".
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> s = sb.system_session(); m = s.change_mark()
+        >>> s.changes_since(m)
+        []
+        """
+        if self.user.role not in ("system", "privacy_officer"):
+            self._audit(action="R", interaction="history-system", outcome="4")
+            raise AccessDenied(
+                f"{self.user.role} may not read the whole record's history; the privacy officer can"
+            )
+        store = self.sandbox._store
+        out = []
+        for rtype, rid, vid in store.changes_since(mark, until):
+            version = store.vread(rtype, rid, vid)
+            if version is not None:
+                out.append(version)
+        self._audit(action="R", interaction="history-system", outcome="0")
+        return out
 
     def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a SQL on FHIR ViewDefinition over what this session may see."""

@@ -75,6 +75,16 @@ class Drug:
     group: str | None
     indication: Json
     display: str
+    age_min: float = 0.0
+    age_max: float = 200.0
+
+    def fits(self, age: float) -> bool:
+        """Whether the drug may be given at ``age`` (years).
+
+        >>> Drug("1", {}, [], {}, 30, 0, False, 1.0, None, {}, "x", 12.0).fits(5.0)
+        False
+        """
+        return self.age_min <= age <= self.age_max + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +239,7 @@ class VaccineDef:
     route: Json
     site: Json
     admin_code: str
+    medicare_admin_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,3 +350,5 @@ class Catalog:
     observation_codes: dict[str, Json] = field(default_factory=dict)
     snomed: dict[str, Json] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    specialists: tuple[Any, ...] = ()
+    rules: Any = None

@@ -51,6 +51,8 @@ _ROUTES = {
     "intramuscular": ("IM", "Injection, intramuscular"),
     "sublingual": ("SUBLING", "Sublingual"),
     "nasal": ("NASINHL", "Inhalation, nasal"),
+    "intra-articular": ("IARTINJ", "Injection, intraarticular"),
+    "soft tissue": ("SOFTISINJ", "Injection, soft tissue"),
 }
 _SITES = {
     "left deltoid": ("LD", "left deltoid"),
@@ -169,6 +171,8 @@ def _drug(content: Any, med: Any) -> Drug:
         group=med.group,
         indication=_cc(content, "icd10cm", med.indication),
         display=med.display,
+        age_min=med.age_min,
+        age_max=med.age_max,
     )
 
 
@@ -344,10 +348,23 @@ def _vaccine(content: Any, v: Any) -> VaccineDef:
         route=route_cc(v.route),
         site=site_cc(v.site),
         admin_code=v.admin_code,
+        medicare_admin_code=v.medicare_admin_code,
     )
 
 
 _COMPILED: dict[int, tuple[Any, Catalog]] = {}
+
+
+def compile_rules(content: Any) -> Any:
+    """The content's rules compiled for the engine (:mod:`synthetic.clinical_rules`).
+
+    >>> from synthetic.content import load_content
+    >>> compile_rules(load_content()).max_age("dtap", 1) < 3000
+    True
+    """
+    from synthetic.clinical_rules import compile_rules as _compile_rules
+
+    return _compile_rules(content)
 
 
 def compile_catalog(content: Any) -> Catalog:
@@ -460,4 +477,6 @@ def _compile(content: Any) -> Catalog:
         },
         snomed={c: {"coding": [snomed.coding(c)], "text": snomed.display(c)} for c in snomed.codes},
         extra={"icd_display": dict(content.codes["icd10cm"].codes)},
+        specialists=tuple(content.specialists),
+        rules=compile_rules(content),
     )

@@ -13,24 +13,14 @@ is a pure function of (seed, index, reference date, years, population, content v
 from __future__ import annotations
 
 import math
+from datetime import date as _date
 from functools import lru_cache
 from typing import Any
 
-from synthetic.builders import (
-    billing,
-    conditions,
-    encounter,
-    immunizations,
-    labs,
-    medications,
-    notes,
-    procedures,
-    social,
-    vitals,
-)
-from synthetic.builders.common import ENCOUNTER_DX, coding, qty
+from synthetic.builders import billing, conditions, encounter, medications
+from synthetic.builders.common import coding
 from synthetic.builders.patient import patient_resource
-from synthetic.catalog import Catalog, ConditionDef, LabPanelDef
+from synthetic.catalog import NORMAL_STEPS, NORMALS, Catalog, ConditionDef
 from synthetic.compile import compile_catalog
 from synthetic.context import RecordContext
 from synthetic.dates import (
@@ -38,12 +28,9 @@ from synthetic.dates import (
     instant,
     iso_date,
     parse_reference_date,
-    weekday,
 )
 from synthetic.errors import ArgumentError
 from synthetic.ids import patient_base
-from synthetic.labels import CONF_R
-from synthetic.labvalues import lab_values
 from synthetic.measures import VitalSampler
 from synthetic.person import make_person, name_pools
 from synthetic.practice import Practice
@@ -59,7 +46,8 @@ from synthetic.profile import (
 from synthetic.record import PatientRecord
 from synthetic.rng import patient_rng
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
-from synthetic.vaccination import is_due, vaccine_windows
+from synthetic.vaccination import vaccine_windows
+from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
 
 KIND_APPOINTMENT = {
     "wellness": ("CHECKUP", "ROUTINE"),
@@ -69,58 +57,6 @@ KIND_APPOINTMENT = {
     "prenatal": ("PRENATAL", "ROUTINE", "FOLLOWUP"),
     "specialty": ("SPECIALTY", "ROUTINE", "FOLLOWUP"),
 }
-WELLNESS_CODES = (  # (age below, sandbox preventive code, ICD-10-CM reason)
-    (1, "procedure|WELL-INFANT", "Z00.129"),
-    (12, "procedure|WELL-CHILD", "Z00.129"),
-    (18, "procedure|WELL-ADOL", "Z00.129"),
-    (65, "procedure|WELL-ADULT", "Z00.00"),
-    (999, "procedure|WELL-SENIOR", "Z00.00"),
-)
-ADULT_ATTENDANCE = 0.7
-FOLLOW_UP_ATTENDANCE = 0.88
-
-
-class _State:
-    """What the engine remembers while walking one patient's visits."""
-
-    __slots__ = (
-        "profile",
-        "cond_ids",
-        "rx",
-        "lab_days",
-        "doses",
-        "vaccine_last",
-        "pregnancy_ids",
-        "first",
-        "conflicts",
-    )
-
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
-        self.cond_ids: dict[str, str] = {}
-        self.rx: dict[str, tuple[dict[str, Any], int, str]] = {}
-        self.lab_days: dict[str, int] = {}
-        self.doses: dict[str, int] = {}
-        self.vaccine_last: dict[str, int] = {}
-        self.pregnancy_ids: dict[int, str] = {}
-        self.first = True
-        self.conflicts = profile.conflicts()
-
-
-def _merge_security(
-    a: tuple[dict[str, str], ...] | None, b: tuple[dict[str, str], ...] | None
-) -> tuple[dict[str, str], ...] | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    codes: dict[str, dict[str, str]] = {}
-    conf = a[0] if a[0]["code"] >= b[0]["code"] and a[0]["code"] != "N" else b[0]
-    for s in a[1:] + b[1:]:
-        codes[s["code"]] = s
-    if conf["code"] not in ("R", "V"):
-        conf = CONF_R
-    return (conf, *(codes[k] for k in sorted(codes)))
 
 
 class Engine:
@@ -165,8 +101,8 @@ class Engine:
         )
         # criteria that people *without* the condition must stay under (A1c < 6.5 ...)
         self.criteria: dict[str, list[tuple[str, float]]] = {}
-        for m in self.chronic:
-            if m.criterion and m.criterion[0] != "39156-5":
+        for m in cat.conditions.values():  # also modules the preset lacks (A1c >= 6.5 is diabetes)
+            if m.kind == "chronic" and m.criterion and m.criterion[0] != "39156-5":
                 self.criteria.setdefault(m.criterion[0], []).append((m.key, m.criterion[1]))
         p = cat.practice
         area = "".join(ch for ch in p.phone if ch.isdigit())[:3] or "555"
@@ -187,6 +123,27 @@ class Engine:
         self.vaccine_windows = vaccine_windows(cat.vaccines)
         self._kind_types: dict[str, str] = {}
         self.wellness_labs = [k for k in ("lipid", "a1c", "cmp", "cbc") if k in cat.labs]
+        self.rules = cat.rules
+        self.rates = cat.rules.engine
+        self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
+        """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
+
+    def add_step(self, step: Any, *, after: str | None = None) -> None:
+        """Add a visit-step provider (an object with ``name`` and ``run(ctx, state, visit)``).
+
+        ``after`` names the step it follows (default: the end, before nothing).
+
+        >>> e = Engine(seed=1, reference_day=739617, years=1, population="family-practice",
+        ...            content=__import__("synthetic.content", fromlist=["x"]).load_content())
+        >>> class Hello:
+        ...     name = "hello"
+        ...     def run(self, ctx, state, visit): pass
+        >>> e.add_step(Hello(), after="booking"); [s.name for s in e.steps][:2]
+        ['booking', 'hello']
+        """
+        names = [x.name for x in self.steps]
+        at = names.index(after) + 1 if after is not None else len(self.steps)
+        self.steps.insert(at, step)
 
     # ------------------------------------------------------------------ practice
 
@@ -235,23 +192,25 @@ class Engine:
         age_end = (end - birth) / DAYS_PER_YEAR
         if age_end < 18:
             person.marital = None
-        physicians = self.practice.physicians
-        pcp = physicians[rng.randrange(len(physicians))]
+        fit = self.practice.clinicians_for((max(start, birth) - birth) / DAYS_PER_YEAR)
+        pcp = fit[rng.randrange(len(fit))]
         ctx = RecordContext(base, rng)
         mrn = f"MRN{index + 1:08d}"
         patient = patient_resource(
             base, person, mrn=mrn, physician_id=pcp, organization_id=self.practice.organization_id
         )
 
-        self._lmp_days: list[tuple[int, str]] = []
         profile = self._profile(rng, sex, birth, start, end, age_end)
-        st = _State(profile)
-        timeline = self._timeline(rng, profile, sex, birth, start, end)
+        st = PatientState(profile)
+        st.conflicts = self._avoid(profile)
+        st.person, st.birth, st.end, st.pcp = person, birth, end, pcp
+        st.pregnancies = []
+        timeline = self._timeline(rng, st, sex, birth, start, end)
         visits = timeline.visits()
 
         # Coverage and allergies are part of the chart before the first visit.
         first_day = visits[0].day if visits else start
-        cov_id, payer = self._coverage(ctx, rng, age_end, birth, start)
+        self._coverage(ctx, st, rng, birth, start, end, death)
         for allergy, onset in profile.allergies:
             reaction = None
             x = rng.random()
@@ -274,12 +233,47 @@ class Engine:
                 )
             )
         for v in visits:
-            self._visit(ctx, rng, st, v, person, pcp, birth, end, cov_id, payer)
+            self.visit(ctx, st, v)
+        renew_between_visits(self, ctx, st, end)
         self._appointments_ahead(ctx, rng, st, profile, person, pcp, birth, death, visits)
         self._settle_prescriptions(st, end, death is not None)
         return PatientRecord(index, patient, ctx.out)
 
+    def visit(self, ctx: RecordContext, st: PatientState, v: Visit) -> None:
+        """Document one visit: renewals due before it, then every visit step in order.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> [s.name for s in e.steps][0]
+        'booking'
+        """
+        renew_between_visits(self, ctx, st, v.day)
+        vs = VisitState(v, v.day, (v.day - st.birth) / DAYS_PER_YEAR)
+        for step in self.steps:
+            step.run(ctx, st, vs)
+
     # ------------------------------------------------------------------ profile and timeline
+
+    def _avoid(self, prof: Profile) -> frozenset[str]:
+        """RxNorm codes the patient's allergies rule out, drug classes and cross-reactivity included."""
+        out = set(prof.conflicts())
+        keys = {a.key for a, _ in prof.allergies}
+        for code in self.rules.drug_classes:
+            if self.rules.blocked_by_allergies(code, keys):
+                out.add(code)
+        return frozenset(out)
+
+    def _growth(self, rng: Any, prof: Profile, sex: str, birth: int, start: int, end: int) -> None:
+        """Children's growth z-scores; a child who reaches 18 joins their adult BMI smoothly."""
+        g = self.rules.growth
+        if (start - birth) / DAYS_PER_YEAR >= 18:
+            return
+        z_h = NORMALS[int(rng.random() * NORMAL_STEPS)]
+        z_c = NORMALS[int(rng.random() * NORMAL_STEPS)]
+        if (end - birth) / DAYS_PER_YEAR >= 18:
+            z_b = self.measures.growth.zscore("bmi", sex, 216.0, prof.adult_bmi)
+        else:
+            z_b = g.bmi_z_mean + NORMALS[int(rng.random() * NORMAL_STEPS)] * g.bmi_z_sd
+        prof.growth_z = (z_h, max(-3.0, min(3.5, z_b)), z_c)
 
     def _profile(
         self, rng: Any, sex: str, birth: int, start: int, end: int, age_end: float
@@ -309,6 +303,11 @@ class Engine:
                 bmi = max(bmi, threshold + 0.3) if obese else min(bmi, threshold - 0.6)
             prof.adult_bmi = round(bmi, 1)
         prof.obese = bool(obese)
+        self._growth(rng, prof, sex, birth, start, end)
+        if self.obesity_key and age_end < 18 and prof.growth_z is not None:
+            # children: obesity is a BMI-for-age at or above the 95th percentile (CDC)
+            child_obese = age_end >= 2 and prof.growth_z[1] >= self.rules.growth.obesity_z
+            preset[self.obesity_key] = child_obese
         prof.allergies = draw_allergies(rng, self.cat.allergies, birth=birth, end=end)
         prof.diagnoses = draw_conditions(
             rng,
@@ -319,8 +318,10 @@ class Engine:
             start=start,
             end=end,
             preset=preset,
-            avoid=prof.conflicts(),
+            avoid=self._avoid(prof),
         )
+        self._undiagnosed(rng, prof)
+        self._no_duplicate_therapy(prof, birth)
         social = self.social
         sband = (
             band_for(social.smoking, age_end, sex) if age_end >= social.smoking_min_age else None
@@ -334,20 +335,70 @@ class Engine:
             prof.alcohol_score = int(weighted_choice(rng, aband.scores))
         return prof
 
+    def _undiagnosed(self, rng: Any, prof: Profile) -> None:
+        """Only a share of people with hypertension know it (content): the rest stay undiagnosed."""
+        aware = self.rules.awareness.hypertension
+        dx = prof.diagnoses.get("hypertension")
+        if dx is None or rng.random() < aware:
+            return
+        if any("hypertension" in d.condition.requires for d in prof.diagnoses.values()):
+            return  # a complication was diagnosed: so was its cause
+        del prof.diagnoses["hypertension"]
+        prof.undiagnosed["hypertension"] = dx.onset
+
+    def _no_duplicate_therapy(self, prof: Profile, birth: int) -> None:
+        """Drop drugs that duplicate a therapy class already taken, or that do not fit the age."""
+        taken: list[str] = []
+        for dx in sorted(prof.diagnoses.values(), key=lambda d: (d.recorded, d.condition.key)):
+            age = (dx.recorded - birth) / DAYS_PER_YEAR
+            keep = []
+            for d in dx.drugs:
+                if not d.fits(age) or self.rules.duplicate_of(d.key, set(taken)):
+                    continue
+                keep.append(d)
+                taken.append(d.key)
+            dx.drugs = keep
+
     def _timeline(
-        self, rng: Any, prof: Profile, sex: str, birth: int, start: int, end: int
+        self, rng: Any, st: PatientState, sex: str, birth: int, start: int, end: int
     ) -> Timeline:
+        prof = st.profile
+        rates = self.rates
         t = Timeline(start, end)
-        od = self.practice.open_day
+
+        def od(d: int) -> int:
+            return self.practice.open_day(d, rng)
+
         if self.preset.wellness:
-            for d in wellness_days(rng, birth, start, end, ADULT_ATTENDANCE):
+            for d in wellness_days(
+                rng,
+                birth,
+                start,
+                end,
+                rates.adult_checkup_attendance,
+                rates.child_wellness_attendance,
+            ):
                 t.add(od(d), "wellness")
         for key, dx in prof.diagnoses.items():
-            t.add(od(dx.onset), "diagnosis", new=(key,))
+            if dx.recorded != dx.onset and not dx.condition.requires:
+                # conditions older than the records are charted at a visit already planned
+                near = t.nearest(dx.recorded, 2 * rates.follow_up_merge_days)
+                if near is not None:
+                    dx.recorded = near
+            t.add(od(dx.recorded), "diagnosis", new=(key,))
             for d in follow_up_days(
-                rng, dx.onset, end, dx.condition.follow_up_days, FOLLOW_UP_ATTENDANCE
+                rng, dx.recorded, end, dx.condition.follow_up_days, rates.follow_up_attendance
             ):
-                t.add(od(d), "follow-up", conditions=(key,))
+                # several chronic conditions are reviewed at one visit when visits fall close
+                near = t.nearest(d, rates.follow_up_merge_days)
+                t.add(near if near is not None else od(d), "follow-up", conditions=(key,))
+            # drug monitoring more often than follow-up (warfarin -> INR every few weeks)
+            for codes, _panel, every in self.rules.monitoring:
+                if every < dx.condition.follow_up_days and any(d.key in codes for d in dx.drugs):
+                    day = dx.recorded + every
+                    while day < end:
+                        t.add(od(day), "follow-up", conditions=(key,))
+                        day += every
         mult = self.preset.multipliers
         y0 = start
         while y0 < end:
@@ -357,15 +408,18 @@ class Engine:
             for m in self.acute:
                 lam = m.rate(age, sex) * mult.get(m.key, 1.0) * m.visit_probability * frac
                 for _ in range(poisson(rng, lam)):
-                    t.add(od(y0 + rng.randrange(span)), "acute", acute=m.key)
+                    day = y0 + rng.randrange(span)
+                    if (day - birth) / DAYS_PER_YEAR < m.onset_min:
+                        continue  # too young for this condition (otitis media from 6 months)
+                    t.add(od(day), "acute", acute=m.key)
             y0 += span
         if sex == "female":
             for m in self.pregnancy:
-                self._pregnancies(rng, t, m, prof, birth, start, end)
+                self._pregnancies(rng, t, m, st, birth, start, end)
         if self.preset.observations or self.preset.visit_procedures:
             day = start + rng.randrange(200)
             while day < end:
-                if rng.random() < 0.85:
+                if rng.random() < rates.specialty_visit_probability:
                     t.add(od(day), "specialty")
                 day += 300 + rng.randrange(130)
         return t
@@ -375,13 +429,15 @@ class Engine:
         rng: Any,
         t: Timeline,
         m: ConditionDef,
-        prof: Profile,
+        st: PatientState,
         birth: int,
         start: int,
         end: int,
     ) -> None:
+        prof = st.profile
         preg = m.pregnancy
         weeks = preg.duration_weeks
+        rules = self.rules.pregnancy
         mult = self.preset.multipliers.get(m.key, 1.0)
         # the content gives the chance of being pregnant on a given day; the yearly chance of a
         # pregnancy starting is that divided by the share of a year a pregnancy lasts
@@ -392,37 +448,75 @@ class Engine:
             p = m.rate(age, "female") * mult / (weeks / 52.0)
             if day >= free_from and rng.random() < min(0.9, p):
                 lmp = day + rng.randrange(365)
-                if lmp - birth < 14 * DAYS_PER_YEAR:
+                lmp_age = (lmp - birth) / DAYS_PER_YEAR
+                if rules is not None and not rules.age_min <= lmp_age < rules.age_max:
                     day += 365
                     continue
+                # length and outcome (content): a loss in the first trimester, or a delivery
+                # at a gestational age drawn from the national distribution
+                if rules is not None and rng.random() < rules.loss_probability:
+                    last_week = rng.randint(rules.loss_week_min, rules.loss_week_max)
+                    outcome = "loss"
+                elif rules is not None:
+                    last_week = int(weighted_choice(rng, rules.delivery_weeks))
+                    outcome = "delivery"
+                else:
+                    last_week, outcome = weeks, "delivery"
+                finish = lmp + last_week * 7 + rng.randrange(7)
                 # conditions that only occur in pregnancy (gestational diabetes...) are found
                 # at the 24-28 week screen and resolve at delivery
-                delivery = lmp + weeks * 7
-                age = (lmp - birth) / DAYS_PER_YEAR
                 found: list[tuple[ConditionDef, int]] = []
                 for c in self.pregnancy_conditions.get(m.key, ()):
                     if c.key not in prof.diagnoses and rng.random() < c.rate(
-                        age, "female"
+                        lmp_age, "female"
                     ) * self.preset.multipliers.get(c.key, 1.0):
                         found.append((c, 24 + rng.randrange(5)))
                 for w in preg.visit_weeks:
-                    vd = self.practice.open_day(lmp + 7 * w)
+                    vd = self.practice.open_day(lmp + 7 * w, rng)
+                    if vd >= finish:
+                        break
                     new = tuple(c.key for c, wk in found if wk <= w and c.key not in prof.diagnoses)
                     for c, _ in found:
                         if c.key in new:
-                            drugs = choose_drugs(rng, c, prof.conflicts())
-                            prof.diagnoses[c.key] = Diagnosis(c, vd, drugs, abatement=delivery)
+                            drugs = choose_drugs(rng, c, st.conflicts)
+                            prof.diagnoses[c.key] = Diagnosis(c, vd, drugs, abatement=finish)
                     ongoing = tuple(
                         c.key for c, _ in found if c.key in prof.diagnoses and c.key not in new
                     )
-                    t.add(vd, "prenatal", pregnancy=m.key, week=w, conditions=ongoing, new=new)
-                self._lmp_days.append((lmp, m.key))
-                free_from = lmp + weeks * 7 + 180
+                    t.add(
+                        vd,
+                        "prenatal",
+                        pregnancy=m.key,
+                        week=(vd - lmp) // 7,
+                        conditions=ongoing,
+                        new=new,
+                    )
+                st.pregnancies.append((lmp, finish, outcome))
+                free_from = finish + 180
             day += 365
+
+    def pregnancy_of(self, st: PatientState, day: int) -> tuple[int, int, str]:
+        """(last menstrual period, end, outcome) of the pregnancy ongoing on ``day``.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+        >>> s = PatientState(Profile()); s.pregnancies = [(100, 380, "delivery")]
+        >>> e.pregnancy_of(s, 200)
+        (100, 380, 'delivery')
+        """
+        best: tuple[int, int, str] | None = None
+        for lmp, finish, outcome in st.pregnancies:
+            if lmp <= day and (best is None or lmp > best[0]):
+                best = (lmp, finish, outcome)
+        return best if best is not None else (day, day + 280, "delivery")
 
     # ------------------------------------------------------------------ visits
 
-    def _appointment_type(self, kind: str) -> str:
+    def appointment_type(self, kind: str) -> str:
+        """The appointment type code for a kind of visit.
+
+        >>> engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").appointment_type("wellness")
+        'CHECKUP'
+        """
         code = self._kind_types.get(kind)
         if code is None:
             code = self._kind_types[kind] = self._find_appointment_type(kind)
@@ -438,404 +532,77 @@ class Engine:
                 return code
         return next(iter(self.types))
 
-    def _coverage(
-        self, ctx: RecordContext, rng: Any, age: float, birth: int, start: int
-    ) -> tuple[str, Any]:
-        eligible = [p for p in self.cat.payers if p.age_min <= age <= p.age_max + 1]
+    def _draw_payer(self, rng: Any, age: float, exclude: str | None) -> Any:
+        eligible = [
+            p for p in self.cat.payers if p.age_min <= age <= p.age_max + 1 and p.key != exclude
+        ]
         payer = eligible[0] if eligible else self.cat.payers[0]
         x = rng.random() * sum(p.share for p in eligible) if eligible else 0
         for p in eligible:
             x -= p.share
             if x < 0:
-                payer = p
-                break
-        payor = (
-            ctx.subject["reference"]
-            if payer.type == "self-pay"
-            else f"Organization/{self.practice.payer_org[payer.key]}"
-        )
-        cov = billing.coverage(
-            ctx,
-            type_cc=payer.type_code,
-            payor=payor,
-            subscriber_id=f"{payer.prefix}{rng.randrange(10**8, 10**9)}",
-            start=iso_date(max(start, birth)),
-            payer_name=payer.name,
-        )
-        ctx.add(cov)
-        return cov["id"], payer
+                return p
+        return payer
 
-    def _visit(
+    def _coverage(
         self,
         ctx: RecordContext,
+        st: PatientState,
         rng: Any,
-        st: _State,
-        v: Visit,
-        person: Any,
-        pcp: str,
         birth: int,
+        start: int,
         end: int,
-        cov_id: str,
-        payer: Any,
+        death: int | None,
     ) -> None:
-        cat = self.cat
-        prof = st.profile
-        day = v.day
-        age = (day - birth) / DAYS_PER_YEAR
-        slots = self.practice.slot_starts[weekday(day)] or [9 * 60]
-        minute = slots[rng.randrange(len(slots))]
-        tcode = self._appointment_type(v.kind)
-        atype = self.types[tcode]
-        minutes = atype.minutes
-        start_s = instant(day, minute, self.offset)
-        end_s = instant(day, min(minute + minutes, 24 * 60 - 1), self.offset)
-        physician = (
-            pcp
-            if rng.random() < 0.85
-            else self.practice.physicians[rng.randrange(len(self.practice.physicians))]
+        """Coverage periods: Medicare from the 65th birthday, another payer before, none after death."""
+        first = max(start, birth)
+        rules = self.rules.payer
+        medicare = (
+            next((p for p in self.cat.payers if p.key == rules.medicare_payer), None)
+            if rules is not None
+            else None
         )
-        assistant = self.practice.assistants[rng.randrange(len(self.practice.assistants))]
-        phys_ref, ma_ref = f"Practitioner/{physician}", f"Practitioner/{assistant}"
-
-        # no-shows and cancellations of planned visits come before the visit that replaced them
-        if v.kind != "acute" and not st.first:
-            if rng.random() < self.practice_no_show():
-                self._missed(ctx, rng, "noshow", day, pcp, tcode, birth)
-            elif rng.random() < self.practice_cancel():
-                self._missed(ctx, rng, "cancelled", day, pcp, tcode, birth)
-
-        acute = cat.conditions[v.acute] if v.acute else None
-        preg = cat.conditions[v.pregnancy] if v.pregnancy else None
-        addressed: list[ConditionDef] = [cat.conditions[k] for k in v.conditions]
-        security = None
-        for c in addressed + ([acute] if acute else []) + ([preg] if preg else []):
-            security = _merge_security(security, c.security)
-        ctx.security = security
-        reason_text = acute.reason if acute else (addressed[0].display if addressed else None)
-        apt = encounter.appointment(
-            ctx,
-            status="fulfilled",
-            start=start_s,
-            end=end_s,
-            minutes=minutes,
-            type_cc=self.type_cc[tcode],
-            practitioner=phys_ref,
-            location=self.loc_ref,
-            reason=None if security else reason_text,
-        )
-        ctx.add(apt)
-        enc_id_preview = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
-        ctx.encounter = {"reference": f"Encounter/{enc_id_preview}"}
-        ctx.when = start_s
-        ctx.day = day
-        ctx.performer = [{"reference": ma_ref}]
-
-        # diagnoses recorded at this visit (created before the encounter that cites them)
-        body: list[dict[str, Any]] = []
-        out_main = ctx.out
-        ctx.out = body
-        dx_refs: list[str] = []
-        dx_codes: list[dict[str, Any]] = []
-        for c in addressed:
-            if c.key in v.new:
-                dxn = prof.diagnoses.get(c.key)
-                abated = dxn.abatement if dxn is not None else None
-                cond = conditions.condition(
-                    ctx,
-                    code=c.code,
-                    category=c.category,
-                    onset=iso_date(day),
-                    recorder=phys_ref,
-                    security=c.security,
-                    abatement=iso_date(abated) if abated is not None and abated < end else None,
-                )
-                body.append(cond)
-                st.cond_ids[c.key] = cond["id"]
-            cid = st.cond_ids.get(c.key)
-            if cid:
-                dx_refs.append(f"Condition/{cid}")
-                dx_codes.append(c.code)
-        acute_ref = None
-        if acute is not None:
-            lo, hi = acute.duration
-            abate = day + rng.randint(max(1, lo), max(1, lo, hi))
-            cond = conditions.condition(
-                ctx,
-                code=acute.code,
-                category=ENCOUNTER_DX,
-                onset=iso_date(day),
-                recorder=phys_ref,
-                security=acute.security,
-                abatement=iso_date(abate) if abate < end else None,
-            )
-            body.append(cond)
-            acute_ref = f"Condition/{cond['id']}"
-            dx_refs.insert(0, acute_ref)
-            dx_codes.insert(0, acute.code)
-        if preg is not None:
-            key = self._pregnancy_lmp(day)
-            cid = st.pregnancy_ids.get(key)
-            if cid is None:
-                lmp_end = key + preg.pregnancy.duration_weeks * 7
-                cond = conditions.condition(
-                    ctx,
-                    code=preg.code,
-                    category=preg.category,
-                    onset=iso_date(max(key, birth)),
-                    recorder=phys_ref,
-                    security=preg.security,
-                    abatement=iso_date(lmp_end) if lmp_end < end else None,
-                )
-                body.append(cond)
-                cid = st.pregnancy_ids[key] = cond["id"]
-            dx_refs.append(f"Condition/{cid}")
-            dx_codes.append(preg.code)
-        reason_cc = None
-        wellness_fee = None
-        if v.wellness:
-            for limit, fee, icd in WELLNESS_CODES:
-                if age < limit:
-                    wellness_fee = fee
-                    reason_cc = self._icd_cc(icd)
-                    break
-        type_cc = self._visit_type_cc(v, st, acute, addressed, wellness_fee)
-        enc = encounter.encounter(
-            ctx,
-            start=start_s,
-            end=end_s,
-            type_cc=type_cc["cc"],
-            physician=phys_ref,
-            assistant=ma_ref,
-            organization=self.org_ref,
-            location=self.loc_ref,
-            diagnoses=dx_refs,
-            reason=reason_cc,
-            appointment=f"Appointment/{apt['id']}",
-        )
-        ctx.out = out_main
-        ctx.add(enc)
-        ctx.out.extend(body)
-
-        lines: list[billing.ClaimLine] = []
-        all_ptrs = tuple(range(1, len(dx_codes) + (2 if reason_cc else 1)))
-        claim_dx = ([reason_cc] if reason_cc else []) + dx_codes
-        if not claim_dx:
-            claim_dx = [self._icd_cc("Z00.00" if age >= 18 else "Z00.129")]
-            all_ptrs = (1,)
-        lines.append(billing.ClaimLine(type_cc["code"], type_cc["price"], all_ptrs[:4]))
-
-        # vitals for everyone at every visit
-        ctx.security = None
-        effects = self.measures.record(ctx, rng, prof, v.day, person.sex, age, acute)
-        if v.wellness or st.first:
-            self._social(ctx, st, age)
-        # specialty and condition observations
-        for c in addressed:
-            for loinc in c.observations:
-                self._extra_observation(ctx, rng, st, loinc, age, person.sex, effects)
-        if v.specialty or (self.preset.observations and not v.wellness):
-            for loinc in self.preset.observations:
-                self._extra_observation(ctx, rng, st, loinc, age, person.sex, effects)
-        if preg is not None:
-            self._prenatal_observations(ctx, rng, preg, v.week)
-
-        # labs
-        panels: list[tuple[str, ConditionDef | None, bool]] = []
-        for c in addressed:
-            if c.key in v.new:
-                panels.extend((p, c, True) for p in c.diagnosis_labs)
-            elif (
-                day - st.lab_days.get(c.follow_up_labs[0] if c.follow_up_labs else "", -(10**6))
-                > 80
-            ):
-                panels.extend((p, c, False) for p in c.follow_up_labs)
-        if acute is not None:
-            panels.extend((p, acute, True) for p in acute.acute_labs)
-        if preg is not None:
-            for p in preg.pregnancy.labs_by_week.get(str(v.week), ()):
-                panels.append((p, preg, True))
-        if v.wellness and age >= 20:
-            for key, every in (("lipid", 5), ("cmp", 3), ("cbc", 3), ("a1c", 3)):
-                due = (
-                    key in self.wellness_labs and day - st.lab_days.get(key, -(10**6)) > every * 365
-                )
-                if due and (key != "a1c" or age >= 35):
-                    panels.append((key, None, False))
-        done: set[str] = set()
-        collected = False
-        for key, cond, ordered_for in panels:
-            if key in done or key not in cat.labs:
-                continue
-            done.add(key)
-            panel = cat.labs[key]
-            values = self._lab_values(
-                rng, st, panel, v, age, person.sex, cond if ordered_for else None
-            )
-            sec = cond.security if cond is not None else None
-            labs.lab_order(
-                ctx,
-                panel,
-                values,
-                requester=phys_ref,
-                collector=ma_ref,
-                offset=self.offset,
-                sex=person.sex,
-                security=sec,
-                last_day=end - 1 if end - 1 >= day else day,
-            )
-            st.lab_days[key] = day
-            if (
-                panel.procedure
-                and panel.procedure in cat.fees
-                and not collected
-                and panel.collection == "venipuncture"
-            ):
-                collected = True
-                fee = cat.fees[panel.procedure]
-                ctx.add(procedures.procedure(ctx, code=fee.code, performer=ma_ref, reason=None))
-                lines.append(billing.ClaimLine(fee.code, fee.price, (1,)))
-            elif (
-                panel.procedure
-                and panel.procedure in cat.fees
-                and panel.collection != "venipuncture"
-            ):
-                fee = cat.fees[panel.procedure]
-                lines.append(billing.ClaimLine(fee.code, fee.price, (1,)))
-
-        # procedures and in-office drugs
-        proc_refs: list[tuple[str, ConditionDef | None]] = []
-        for c in addressed:
-            if c.key in v.new or rng.random() < 0.25:
-                proc_refs.extend((p, c) for p in c.procedures)
-        if acute is not None:
-            proc_refs.extend((p, acute) for p in acute.procedures)
-        if v.specialty:
-            proc_refs.extend((p, None) for p in self.preset.visit_procedures)
-        seen_p: set[str] = set()
-        for ref, cond in proc_refs:
-            if ref in seen_p or ref not in cat.fees:
-                continue
-            seen_p.add(ref)
-            fee = cat.fees[ref]
-            reason = (
-                f"Condition/{st.cond_ids[cond.key]}"
-                if cond is not None and cond.key in st.cond_ids
-                else None
-            )
-            sec = cond.security if cond is not None else None
-            if ref.startswith("hcpcs|J"):
-                ctx.add(
-                    medications.administration(
-                        ctx, code=fee.code, performer=ma_ref, reason=reason, security=sec
-                    )
-                )
+        periods: list[tuple[int, int | None, Any]] = []
+        if medicare is not None:
+            b = _date.fromordinal(birth)
+            try:
+                turn65 = b.replace(year=b.year + rules.medicare_age).toordinal()
+            except ValueError:  # born on 29 February
+                turn65 = b.replace(year=b.year + rules.medicare_age, day=28).toordinal() + 1
+            if turn65 <= first:
+                periods.append((first, None, medicare))
             else:
-                ctx.add(
-                    procedures.procedure(
-                        ctx, code=fee.code, performer=phys_ref, reason=reason, security=sec
-                    )
-                )
-            ptr = claim_dx.index(cond.code) + 1 if cond is not None and cond.code in claim_dx else 1
-            lines.append(billing.ClaimLine(fee.code, fee.price, (ptr,)))
-
-        # prescriptions: new, renewed, acute courses
-        conflicts = st.conflicts
-        for c in addressed:
-            dxs = prof.diagnoses.get(c.key)
-            if dxs is None:
-                continue
-            for drug in dxs.drugs:
-                current = st.rx.get(drug.key)
-                if (
-                    current is None
-                    and c.key in v.new
-                    or current is not None
-                    and day >= current[1] - 30
-                ):
-                    reason = f"Condition/{st.cond_ids[c.key]}" if c.key in st.cond_ids else None
-                    self._prescribe(ctx, st, drug, day, phys_ref, c, current, reason)
-        if acute is not None:
-            for group in acute.drug_groups:
-                x = rng.random()
-                for d in group:
-                    x -= d.probability
-                    if x < 0:
-                        if d.key not in conflicts:
-                            self._prescribe(
-                                ctx, st, d, day, phys_ref, acute, None, acute_ref, acute=True
-                            )
-                        break
-            for d in acute.drug_singles:
-                if rng.random() < d.probability and d.key not in conflicts:
-                    self._prescribe(ctx, st, d, day, phys_ref, acute, None, acute_ref, acute=True)
-
-        # immunizations
-        if self.preset.immunizations:
-            given = self._immunize(ctx, rng, st, v, day, birth, person.sex, ma_ref)
-            for i, fee_ref in enumerate(given):
-                ref = fee_ref
-                if i > 0 and "procedure|IMM-ADMIN-ADD" in cat.fees and ref == "procedure|IMM-ADMIN":
-                    ref = "procedure|IMM-ADMIN-ADD"
-                if ref in cat.fees:
-                    fee = cat.fees[ref]
-                    lines.append(billing.ClaimLine(fee.code, fee.price, (1,)))
-
-        # the note, the claim and (when the payer has paid by the reference date) its response
-        ctx.security = security
-        meds = sorted(
-            {
-                d.display
-                for c in addressed
-                if c.key in prof.diagnoses
-                for d in prof.diagnoses[c.key].drugs
-            }
-        )
-        text = self._note_text(
-            v, person, age, addressed, acute, preg, physician, meds, sorted(done)
-        )
-        ctx.add(
-            notes.note(
+                before = self._draw_payer(rng, (first - birth) / DAYS_PER_YEAR, medicare.key)
+                if turn65 < end:
+                    periods.append((first, turn65, before))
+                    periods.append((turn65, None, medicare))
+                else:
+                    periods.append((first, None, before))
+        else:
+            periods.append(
+                (first, None, self._draw_payer(rng, (first - birth) / DAYS_PER_YEAR, None))
+            )
+        for p_start, p_end, payer in periods:
+            payor = (
+                ctx.subject["reference"]
+                if payer.type == "self-pay"
+                else f"Organization/{self.practice.payer_org[payer.key]}"
+            )
+            closed = p_end if p_end is not None else death
+            cov = billing.coverage(
                 ctx,
-                text=text,
-                title=f"{atype.display} note",
-                author=phys_ref,
-                custodian=self.org_ref,
-                period_end=end_s,
-                security=security,
+                type_cc=payer.type_code,
+                payor=payor,
+                subscriber_id=f"{payer.prefix}{rng.randrange(10**8, 10**9)}",
+                start=iso_date(p_start),
+                payer_name=payer.name,
             )
-        )
-        insurer = (
-            None
-            if payer.type == "self-pay"
-            else f"Organization/{self.practice.payer_org[payer.key]}"
-        )
-        claim = billing.claim(
-            ctx,
-            lines=lines,
-            diagnoses=claim_dx,
-            created=iso_date(day),
-            coverage=f"Coverage/{cov_id}",
-            provider=self.org_ref,
-            insurer=insurer,
-            security=security,
-        )
-        ctx.add(claim)
-        if insurer is not None and day + payer.lag_days < end:
-            ctx.add(
-                billing.claim_response(
-                    ctx,
-                    claim,
-                    created=iso_date(day + payer.lag_days),
-                    insurer=insurer,
-                    requestor=self.org_ref,
-                    allowed_ratio=payer.allowed_ratio,
-                    copay=payer.copay,
-                    deductible_share=payer.deductible_share,
-                    security=security,
-                )
-            )
-        ctx.security = None
-        st.first = False
+            if closed is not None:
+                cov["period"]["end"] = iso_date(closed - 1 if p_end is not None else closed)
+                if closed <= self.ref:
+                    cov["status"] = "cancelled" if p_end is not None else "active"
+            ctx.add(cov)
+            st.coverages.append((p_start, p_end if p_end is not None else 10**7, cov["id"], payer))
 
     # ------------------------------------------------------------------ visit parts
 
@@ -855,31 +622,13 @@ class Engine:
         """
         return float(self.cat.practice.cancel_rate)
 
-    def _missed(
-        self, ctx: RecordContext, rng: Any, status: str, day: int, pcp: str, tcode: str, birth: int
-    ) -> None:
-        missed = self.practice.open_day(day - 7 - rng.randrange(21))
-        if missed >= day or missed <= birth:
-            return
-        slots = self.practice.slot_starts[weekday(missed)] or [9 * 60]
-        minute = slots[rng.randrange(len(slots))]
-        minutes = self.types[tcode].minutes
-        ctx.add(
-            encounter.appointment(
-                ctx,
-                status=status,
-                start=instant(missed, minute, self.offset),
-                end=instant(missed, min(minute + minutes, 24 * 60 - 1), self.offset),
-                minutes=minutes,
-                type_cc=self.type_cc[tcode],
-                practitioner=f"Practitioner/{pcp}",
-                location=self.loc_ref,
-                reason=None,
-            )
-        )
-
     @lru_cache(maxsize=256)  # noqa: B019 - one engine per run, a handful of codes
-    def _icd_cc(self, code: str) -> dict[str, Any]:
+    def icd_cc(self, code: str) -> dict[str, Any]:
+        """A CodeableConcept for an ICD-10-CM code (the module's code when one uses it).
+
+        >>> engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").icd_cc("Z00.00")["coding"][0]["code"]
+        'Z00.00'
+        """
         for c in self.cat.conditions.values():
             if c.icd10 == code:
                 return c.code
@@ -892,14 +641,20 @@ class Engine:
     def _icd_display(self, code: str) -> str:
         return self.cat.extra.get("icd_display", {}).get(code, code)
 
-    def _visit_type_cc(
+    def visit_type_cc(
         self,
         v: Visit,
-        st: _State,
+        st: PatientState,
         acute: ConditionDef | None,
         addressed: list[ConditionDef],
         wellness_fee: str | None,
     ) -> dict[str, Any]:
+        """The visit's billing code (preventive, prenatal, condition or appointment-type code).
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> e.visit_type_cc(Visit(1, "acute"), PatientState(Profile()), None, [], None)["price"] > 0
+        True
+        """
         fees = self.cat.fees
         ref = None
         if v.wellness and wellness_fee in fees:
@@ -915,7 +670,7 @@ class Engine:
                 if ref:
                     break
         if ref is None:
-            t = self.types[self._appointment_type(v.kind)]
+            t = self.types[self.appointment_type(v.kind)]
             ref = t.visit_code_new if st.first and t.visit_code_new else t.visit_code_established
         if ref is None or ref not in fees:
             ref = "procedure|OV-EST-3" if "procedure|OV-EST-3" in fees else next(iter(fees))
@@ -926,95 +681,10 @@ class Engine:
         fee = fees[ref]
         return {"cc": fee.code, "code": fee.code, "price": fee.price}
 
-    def _social(self, ctx: RecordContext, st: _State, age: float) -> None:
-        prof = st.profile
-        if prof.smoking and self.smoking_code and age >= self.social.smoking_min_age:
-            answer = self.cat.snomed.get(prof.smoking)
-            if answer is not None:
-                ctx.add(social.smoking_status(ctx, code=self.smoking_code, answer=answer))
-        if (
-            prof.alcohol_score is not None
-            and self.alcohol_code
-            and age >= self.social.alcohol_min_age
-        ):
-            ctx.add(
-                social.score(ctx, code=self.alcohol_code, value=prof.alcohol_score, survey=False)
-            )
-
-    def _extra_observation(
+    def prescribe(
         self,
         ctx: RecordContext,
-        rng: Any,
-        st: _State,
-        loinc: str,
-        age: float,
-        sex: str,
-        effects: dict[str, list[Any]],
-    ) -> None:
-        code = self.cat.observation_codes.get(loinc)
-        if code is None:
-            return
-        vd = self.cat.vitals.get(loinc) or self.cat.observations.get(loinc)
-        if vd is None:
-            return
-        if vd.answers:
-            answers = vd.answers
-            for dx in st.profile.diagnoses.values():
-                eff = dx.condition.vitals_effects.get(loinc)
-                if dx.onset <= ctx.day < dx.until and eff is not None and eff[3]:
-                    answers = eff[3]
-                    break
-            ctx.add(vitals.exam_observation(ctx, code, weighted_choice(rng, answers)))
-            return
-        val = self.measures.draw(rng, vd, age, sex, effects, None)
-        if val is not None:
-            ctx.add(vitals.exam_observation(ctx, code, qty(val, vd.unit)))
-
-    def _prenatal_observations(
-        self, ctx: RecordContext, rng: Any, preg: ConditionDef, week: int
-    ) -> None:
-        p = preg.pregnancy
-        oc = self.cat.observation_codes
-        if p.gestational_age_loinc in oc:
-            ctx.add(vitals.exam_observation(ctx, oc[p.gestational_age_loinc], qty(week, "wk")))
-        if week >= p.fundal_height_from_week and p.fundal_height_loinc in oc:
-            ctx.add(
-                vitals.exam_observation(
-                    ctx, oc[p.fundal_height_loinc], qty(week + rng.randint(-2, 2), "cm")
-                )
-            )
-        if week >= 12 and p.fetal_heart_rate_loinc in oc:
-            ctx.add(
-                vitals.exam_observation(
-                    ctx, oc[p.fetal_heart_rate_loinc], qty(rng.randint(120, 160), "/min")
-                )
-            )
-
-    def _lab_values(
-        self,
-        rng: Any,
-        st: _State,
-        panel: LabPanelDef,
-        v: Visit,
-        age: float,
-        sex: str,
-        ordered_for: ConditionDef | None,
-    ) -> list[Any]:
-        return lab_values(
-            rng,
-            st.profile,
-            panel,
-            day=v.day,
-            age=age,
-            sex=sex,
-            ordered_for=ordered_for,
-            criteria=self.criteria,
-        )
-
-    def _prescribe(
-        self,
-        ctx: RecordContext,
-        st: _State,
+        st: PatientState,
         drug: Any,
         day: int,
         requester: str,
@@ -1024,6 +694,12 @@ class Engine:
         *,
         acute: bool = False,
     ) -> None:
+        """Write a prescription (a renewal of ``current`` when given) and remember its supply.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> callable(e.prescribe)
+        True
+        """
         supply = drug.days_supply * (1 + drug.refills)
         until = day + supply
         dxn = st.profile.diagnoses.get(cond.key)
@@ -1048,7 +724,7 @@ class Engine:
         elif until < self.ref:
             mr["status"] = "completed"
 
-    def _settle_prescriptions(self, st: _State, end: int, deceased: bool) -> None:
+    def _settle_prescriptions(self, st: PatientState, end: int, deceased: bool) -> None:
         for mr, until, _ in st.rx.values():
             if mr["status"] != "active":
                 continue
@@ -1057,56 +733,7 @@ class Engine:
             elif until < end:
                 mr["status"] = "completed"
 
-    def _immunize(
-        self,
-        ctx: RecordContext,
-        rng: Any,
-        st: _State,
-        v: Visit,
-        day: int,
-        birth: int,
-        sex: str,
-        performer: str,
-    ) -> list[str]:
-        fees: list[str] = []
-        age_days = day - birth
-        for vac, lo, hi in self.vaccine_windows:
-            if not lo <= age_days <= hi or vac.sex not in ("any", sex):
-                continue
-            n = st.doses.get(vac.key, 0)
-            due = is_due(
-                rng,
-                vac,
-                n,
-                st.vaccine_last.get(vac.key),
-                day=day,
-                age_days=age_days,
-                wellness=v.wellness,
-            )
-            if not due:
-                continue
-            # each due dose is given at this opportunity with the content's coverage; the rest
-            # are gaps (the dose may still be caught up at a later visit)
-            if rng.random() >= vac.coverage:
-                if vac.repeat_days:
-                    st.vaccine_last[vac.key] = day  # skipped this season
-                continue
-            ctx.add(
-                immunizations.immunization(
-                    ctx,
-                    code=vac.code,
-                    route=vac.route,
-                    site=vac.site,
-                    performer=performer,
-                    dose_number=n + 1,
-                )
-            )
-            st.doses[vac.key] = n + 1
-            st.vaccine_last[vac.key] = day
-            fees.append(vac.admin_code)
-        return fees
-
-    def _note_text(
+    def note_text(
         self,
         v: Visit,
         person: Any,
@@ -1118,6 +745,12 @@ class Engine:
         meds: list[str],
         lab_keys: list[str],
     ) -> str:
+        """The visit note's text from the conditions' templates and the visit's measures.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> callable(e.note_text)
+        True
+        """
         staff = self.practice.staff.get(physician.removeprefix("prac-"))
         clinician = f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
         fields = _NoteFields(
@@ -1173,18 +806,19 @@ class Engine:
 
     # ------------------------------------------------------------------ after the reference date
 
-    def _pregnancy_lmp(self, day: int) -> int:
-        best = None
-        for lmp, _ in self._lmp_days:
-            if lmp <= day and (best is None or lmp > best):
-                best = lmp
-        return best if best is not None else day
+    def renewal_instant(self, day: int) -> str:
+        """When a renewal authorised between visits is signed (mid-afternoon, practice time).
+
+        >>> engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").renewal_instant(739617)[11:16]
+        '15:00'
+        """
+        return instant(day, 15 * 60, self.offset)
 
     def _appointments_ahead(
         self,
         ctx: RecordContext,
         rng: Any,
-        st: _State,
+        st: PatientState,
         prof: Profile,
         person: Any,
         pcp: str,
@@ -1210,10 +844,10 @@ class Engine:
             days.append((self.practice.open_day(ref + 7 + rng.randrange(180)), "booked"))
         for d, status in days:
             kind = "follow-up" if prof.diagnoses else "wellness"
-            tcode = self._appointment_type(kind)
-            slots = self.practice.slot_starts[weekday(d)] or [9 * 60]
-            minute = slots[rng.randrange(len(slots))]
+            tcode = self.appointment_type(kind)
             minutes = self.types[tcode].minutes
+            slots = self.practice.starts(d, minutes)
+            minute = slots[rng.randrange(len(slots))]
             reason = None
             sens = False
             if prof.diagnoses:
@@ -1224,7 +858,7 @@ class Engine:
                     ctx,
                     status=status,
                     start=instant(d, minute, self.offset),
-                    end=instant(d, min(minute + minutes, 24 * 60 - 1), self.offset),
+                    end=instant(d, minute + minutes, self.offset),
                     minutes=minutes,
                     type_cc=self.type_cc[tcode],
                     practitioner=f"Practitioner/{pcp}",

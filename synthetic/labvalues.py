@@ -83,7 +83,8 @@ def lab_values(
     """
     values: list[Any] = []
     by_loinc: dict[str, Any] = {}
-    active = [dx.condition for dx in prof.diagnoses.values() if dx.onset <= day < dx.until]
+    # the chart knows a condition from its recorded day (labs before it look undiagnosed)
+    active = [dx.condition for dx in prof.diagnoses.values() if dx.recorded <= day < dx.until]
     if ordered_for is not None and ordered_for.kind != "chronic":
         active.append(ordered_for)
     fx: dict[str, Any] = {}
@@ -109,7 +110,7 @@ def lab_values(
         if effect is not None:
             c, (diag, follow, _) = effect
             dx = prof.diagnoses.get(c.key)
-            dist = diag if dx is None or dx.onset == day else follow
+            dist = diag if dx is None or dx.recorded == day else follow
         if dist is None:
             dist = t.dist.get(sex) or t.dist["any"]
         val = dist.draw(rng)
@@ -125,7 +126,7 @@ def lab_values(
         effect_on_egfr = any(
             egfr in dx.condition.lab_effects
             for dx in prof.diagnoses.values()
-            if dx.onset <= day < dx.until
+            if dx.recorded <= day < dx.until
         )
         female = sex == "female"
         if effect_on_egfr:

@@ -22,6 +22,7 @@ from synthetic.builders import vitals
 from synthetic.builders.common import VITAL_SIGNS, qty
 from synthetic.catalog import NORMAL_STEPS, NORMALS, Catalog, ConditionDef
 from synthetic.context import RecordContext
+from synthetic.growth import growth_tables
 from synthetic.labels import meta
 from synthetic.profile import Profile
 
@@ -50,6 +51,11 @@ class VitalSampler:
             for x in v.values()
             if x.panel is None and x.loinc not in ("8302-2", "29463-7", "39156-5")
         ]
+        self.growth = growth_tables()
+        rules = getattr(cat, "rules", None)
+        self.growth_rules = rules.growth if rules is not None else None
+        self.noise_sd = self.growth_rules.noise_sd if self.growth_rules else 0.12
+        self.febrile_share = rules.engine.febrile_acute_share if rules is not None else 0.35
         self.last: dict[str, Any] = {}
         """Values recorded at the last visit by key (systolic, diastolic, weight, bmi, heart_rate...)."""
         self._bands: dict[tuple[str, str, int], Any] = {}
@@ -77,6 +83,11 @@ class VitalSampler:
                     effects.setdefault(loinc, []).append(
                         (s, floor if not treated else None, ceiling)
                     )
+        for key, onset in prof.undiagnosed.items():
+            if onset <= day:  # never diagnosed, so never treated
+                cond = self.cat.conditions[key]
+                for loinc, (shift, floor, ceiling, _answers) in cond.vitals_effects.items():
+                    effects.setdefault(loinc, []).append((shift, floor, ceiling))
         z = self.person_z(ctx)
         cat = self.cat
         sys_def, dia_def = self.bp
@@ -90,13 +101,21 @@ class VitalSampler:
                 ctx.add(vitals.blood_pressure(ctx, self.bp_panel, sys_def.code, dia_def.code, s, d))
                 vals["systolic"], vals["diastolic"] = s, d
         h_def = cat.vitals.get("8302-2")
-        height = None
-        if h_def and h_def.age_min <= age < h_def.age_max:
-            height = self.draw(rng, h_def, age, sex, {}, z[0])
-            if height is not None:
-                ctx.add(vitals.vital(ctx, h_def.code, "8302-2", height, h_def.unit))
         w_def = cat.vitals.get("29463-7")
         b_def = cat.vitals.get("39156-5")
+        gz = prof.growth_z
+        child = age < 18 and gz is not None
+        height = None
+        if h_def and h_def.age_min <= age < h_def.age_max:
+            if child:
+                agemos = age * 12
+                table = "length" if agemos < 24 else "stature"
+                height = self.growth.value(table, sex, agemos, gz[0] + self._noise(rng))
+                height = round(min(max(height, h_def.low), h_def.high), h_def.decimals)
+            else:
+                height = self.draw(rng, h_def, age, sex, {}, z[0])
+            if height is not None:
+                ctx.add(vitals.vital(ctx, h_def.code, "8302-2", height, h_def.unit))
         if w_def and height is not None:
             if age >= 2 and b_def is not None:
                 if age >= 18:
@@ -107,6 +126,8 @@ class VitalSampler:
                         if prof.obese
                         else min(bmi, self.bmi_threshold - 0.2)
                     )
+                elif child:
+                    bmi = self.growth.value("bmi", sex, age * 12, gz[1] + self._noise(rng))
                 else:
                     bmi = self.draw(rng, b_def, age, sex, {}, z[1]) or 17.0
                 weight = round(bmi * (height / 100) ** 2, w_def.decimals)
@@ -116,10 +137,17 @@ class VitalSampler:
                 ctx.add(vitals.vital(ctx, b_def.code, "39156-5", bmi_v, b_def.unit))
                 vals["weight"], vals["bmi"] = weight, bmi_v
             else:
-                weight = self.draw(rng, w_def, age, sex, {}, z[1])
+                if child:
+                    weight = self.growth.value(
+                        "weight_infant", sex, age * 12, gz[1] + self._noise(rng)
+                    )
+                    weight = round(min(max(weight, w_def.low), w_def.high), w_def.decimals)
+                else:
+                    weight = self.draw(rng, w_def, age, sex, {}, z[1])
                 if weight is not None:
                     ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
-        febrile = acute is not None and rng.random() < 0.35
+                    vals["weight"] = weight
+        febrile = acute is not None and rng.random() < self.febrile_share
         # the common case (no condition moves the sign, not persistent) in one tight loop
         out = ctx.out
         counters = ctx.counters
@@ -131,6 +159,9 @@ class VitalSampler:
             loinc = vd.loinc
             if loinc == "8310-5" and febrile:
                 val: Any = round(rng.uniform(38.0, 39.4), vd.decimals)
+            elif child and loinc in PERSISTENT_VITALS and age * 12 <= 36:
+                x = self.growth.value("head", sex, age * 12, gz[2] + self._noise(rng))
+                val = round(min(max(x, vd.low), vd.high), vd.decimals)
             elif (effects and loinc in effects) or loinc in PERSISTENT_VITALS:
                 persistent = z[2] if loinc in PERSISTENT_VITALS else None
                 val = self.draw(rng, vd, age, sex, effects, persistent)
@@ -158,8 +189,23 @@ class VitalSampler:
             )
             n += 1
             vals[vd.key] = val
+            vals[loinc] = val
         counters["obs"] = n
         return effects
+
+    @property
+    def last_loincs(self) -> dict[str, Any]:
+        """Values of the last visit, by key and by LOINC code of the plain vitals.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> VitalSampler(compile_catalog(load_content()), 30.0).last_loincs
+        {}
+        """
+        return self.last
+
+    def _noise(self, rng: Any) -> float:
+        return NORMALS[int(rng.random() * NORMAL_STEPS)] * self.noise_sd
 
     @staticmethod
     def person_z(ctx: RecordContext) -> tuple[float, float, float]:

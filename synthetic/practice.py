@@ -24,6 +24,7 @@ from synthetic.labels import meta
 USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
 ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROLE_DISPLAY = {
@@ -63,16 +64,30 @@ class Practice:
         self.offset: str = p.utc_offset
         self.organization_id: str = p.organization_id
         self.location_id = practice_id("loc", "main")
-        self.staff = {m.username: m for m in catalog.staff}
+        # the contract roster is always there (user accounts); specialists only in their presets
+        self.members = [*catalog.staff] + [
+            m for m in catalog.specialists if population in m.presets
+        ]
+        self.staff = {m.username: m for m in self.members}
         by_role: dict[str, list[str]] = {}
-        for m in catalog.staff:
+        for m in self.members:
             by_role.setdefault(m.role, []).append(practice_id("prac", m.username))
-        self.physicians: list[str] = by_role.get("physician", [])
+        # the clinicians who see this preset's patients, with the ages they see
+        own = [m for m in self.members if m.role == "physician" and population in m.presets]
+        if not own:
+            own = [m for m in self.members if m.role == "physician"]
+        self.clinicians: list[tuple[str, float, float]] = [
+            (practice_id("prac", m.username), m.patient_age_min, m.patient_age_max) for m in own
+        ]
+        self.physicians: list[str] = [c[0] for c in self.clinicians]
+        self.rules = catalog.rules
         self.nurses: list[str] = by_role.get("nurse", [])
         self.assistants: list[str] = by_role.get("medical_assistant", []) or self.nurses
         self.payer_org = {pay.key: practice_id("org", f"payer-{pay.key}") for pay in catalog.payers}
         # minute-of-day starts of bookable slots, per weekday (0 = Monday)
         self.slot_starts: list[list[int]] = [[] for _ in range(7)]
+        self._hours: list[tuple[int, int, tuple[int, int] | None] | None] = [None] * 7
+        self._starts: dict[tuple[int, int], list[int]] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
             lunch = (
@@ -82,24 +97,85 @@ class Practice:
             )
             m = _hhmm(h.open)
             close = _hhmm(h.close)
+            self._hours[wd] = (m, close, lunch)
             while m + SLOT_MINUTES <= close:
                 if lunch is None or not (lunch[0] <= m < lunch[1]):
                     self.slot_starts[wd].append(m)
                 m += SLOT_MINUTES
 
-    def open_day(self, day: int) -> int:
-        """The first day on or after ``day`` when the practice is open.
+    def is_open(self, day: int) -> bool:
+        """Whether the practice is open on ``day`` (a working weekday that is no federal holiday).
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
         >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
-        >>> bool(pr.slot_starts[weekday(pr.open_day(739618))])
+        >>> pr.is_open(739617)  # 2026-01-01, New Year's Day
+        False
+        """
+        if not self.slot_starts[weekday(day)]:
+            return False
+        return self.rules is None or not self.rules.is_holiday(day)
+
+    def open_day(self, day: int, rng: Any = None) -> int:
+        """An open day for a visit wanted on ``day``: that day when open, else a nearby open day.
+
+        With ``rng`` a closed day moves to one of the next five open days at random (so that
+        weekend wishes do not pile up on Mondays); without it, to the next open day.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> pr.is_open(pr.open_day(739618))
         True
         """
-        for k in range(7):
-            if self.slot_starts[weekday(day + k)]:
-                return day + k
-        return day
+        if self.is_open(day):
+            return day
+        found = [day + k for k in range(1, 12) if self.is_open(day + k)]
+        if not found:
+            return day
+        if rng is None:
+            return found[0]
+        return found[rng.randrange(min(5, len(found)))]
+
+    def starts(self, day: int, minutes: int) -> list[int]:
+        """Start minutes on ``day`` at which a visit of ``minutes`` fits in open hours (no lunch).
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> max(pr.starts(739618, 30)) + 30 <= 17 * 60
+        True
+        """
+        wd = weekday(day)
+        key = (wd, minutes)
+        hit = self._starts.get(key)
+        if hit is None:
+            hours = self._hours[wd]
+            hit = []
+            if hours is not None:
+                open_, close, lunch = hours
+                for m in self.slot_starts[wd]:
+                    if m + minutes > close:
+                        continue
+                    if lunch is not None and m < lunch[1] and m + minutes > lunch[0]:
+                        continue
+                    hit.append(m)
+            if not hit:
+                hit = [self._hours[wd][0] if self._hours[wd] else 9 * 60]
+            self._starts[key] = hit
+        return hit
+
+    def clinicians_for(self, age: float) -> list[str]:
+        """The clinicians who see a patient of ``age`` in this practice.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> "prac-dr.okafor" in pr.clinicians_for(40.0)
+        False
+        """
+        fit = [c for c, lo, hi in self.clinicians if lo <= age <= hi + 1]
+        return fit or self.physicians
 
     def resources(self) -> list[dict[str, Any]]:
         """Every shared practice resource, in a stable order.
@@ -162,7 +238,7 @@ class Practice:
                 "managingOrganization": {"reference": f"Organization/{self.organization_id}"},
             }
         )
-        for m in cat.staff:
+        for m in self.members:
             pid = practice_id("prac", m.username)
             hname: dict[str, Any] = {"use": "official", "family": m.family, "given": [m.given]}
             if m.prefix:
@@ -194,7 +270,10 @@ class Practice:
                 ],
             }
             if m.specialty:
-                role["specialty"] = [{"text": m.specialty}]
+                spec: dict[str, Any] = {"text": m.specialty}
+                if m.taxonomy:
+                    spec["coding"] = [coding(NUCC_SYSTEM, m.taxonomy, m.specialty)]
+                role["specialty"] = [spec]
             role["location"] = [{"reference": f"Location/{self.location_id}"}]
             out.append(role)
         out.extend(self._schedules())
@@ -224,6 +303,8 @@ class Practice:
                 }
             )
             for day in range(first, last + 1):
+                if not self.is_open(day):
+                    continue
                 for m in self.slot_starts[weekday(day)]:
                     slots.append(
                         {

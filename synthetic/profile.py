@@ -33,6 +33,12 @@ class Diagnosis:
     onset: int
     drugs: list[Drug] = field(default_factory=list)
     abatement: int | None = None
+    recorded: int = -1
+    """Day it entered the chart (the onset, or the first year of records for older conditions)."""
+
+    def __post_init__(self) -> None:
+        if self.recorded < 0:
+            self.recorded = self.onset
 
     @property
     def until(self) -> int:
@@ -57,16 +63,20 @@ class Profile:
     alcohol_score: int | None = None
     adult_bmi: float = 24.0
     obese: bool = False
+    growth_z: tuple[float, float, float] | None = None
+    """Children's z-scores (height, BMI, head circumference) on the CDC 2000 tables."""
+    undiagnosed: dict[str, int] = field(default_factory=dict)
+    """Conditions the patient has but that were never diagnosed (key -> onset day)."""
     allergies: list[tuple[AllergyDefC, int]] = field(default_factory=list)
 
     def has(self, key: str, day: int) -> bool:
-        """True when the patient has been diagnosed with ``key`` on or before ``day``.
+        """True when ``key`` is in the chart (recorded) on ``day`` and not yet over.
 
         >>> Profile().has("x", 0)
         False
         """
         d = self.diagnoses.get(key)
-        return d is not None and d.onset <= day < d.until
+        return d is not None and d.recorded <= day < d.until
 
     def conflicts(self) -> frozenset[str]:
         """RxNorm codes the patient's allergies rule out.
@@ -134,20 +144,26 @@ def _empty() -> ConditionDef:
 
 def diagnosis_day(
     rng: random.Random, cond: ConditionDef, birth: int, start: int, end: int, after: int
-) -> int:
-    """Day the condition is diagnosed: a realistic onset, moved into the record window.
+) -> tuple[int, int] | None:
+    """(onset, recorded) days of a condition present by ``end``; None when it cannot have begun.
 
-    >>> 100 <= diagnosis_day(random.Random(0), _empty(), 0, 100, 200, 0) < 200
+    The onset is drawn over the condition's onset ages; a condition that began before the
+    practice's records start is recorded in the first year of the record window (recordedDate
+    later than the onset).
+
+    >>> onset, recorded = diagnosis_day(random.Random(0), _empty(), 0, 100, 200, 0)
+    >>> onset <= recorded and 100 <= recorded < 200
     True
     """
     lo = max(birth + int(cond.onset_min * DAYS_PER_YEAR), after)
     hi = min(birth + int(cond.onset_max * DAYS_PER_YEAR), end - 1)
-    day = rng.randint(lo, hi) if lo <= hi else max(lo, start)
-    if day < start:
-        # diagnosed before the practice's records begin: record the diagnosis in the first
-        # year of the window so that its diagnostic visit and labs are part of the data
-        day = start + rng.randrange(max(1, min(365, end - start)))
-    return min(day, end - 1)
+    if lo > hi:
+        return None  # too young for this condition at the end of the record
+    onset = rng.randint(lo, hi)
+    if onset >= start:
+        return onset, onset
+    recorded = start + rng.randrange(max(1, min(365, end - start)))
+    return onset, max(recorded, after)
 
 
 def draw_conditions(
@@ -190,8 +206,13 @@ def draw_conditions(
             if not has or end - start < 2:
                 continue
             after = max((out[r].onset for r in m.requires), default=birth)
-            onset = diagnosis_day(rng, m, birth, start, end, after)
-            out[m.key] = Diagnosis(m, onset, choose_drugs(rng, m, avoid))
+            days = diagnosis_day(rng, m, birth, start, end, after)
+            if days is None:
+                continue
+            onset, recorded = days
+            if recorded >= end:
+                continue
+            out[m.key] = Diagnosis(m, onset, choose_drugs(rng, m, avoid), recorded=recorded)
         if not later:
             break
         pending = later

@@ -127,6 +127,18 @@ class Timeline:
         """
         return any(abs(d - day) <= days for d in self._by_day)
 
+    def nearest(self, day: int, days: int) -> int | None:
+        """The day of the visit closest to ``day`` within ``days`` (None when there is none).
+
+        >>> t = Timeline(0, 100); _ = t.add(50, "acute"); t.nearest(45, 7), t.nearest(30, 7)
+        (50, None)
+        """
+        best = None
+        for d in self._by_day:
+            if abs(d - day) <= days and (best is None or abs(d - day) < abs(best - day)):
+                best = d
+        return best
+
     def visits(self) -> list[Visit]:
         """Visits in day order.
 
@@ -152,7 +164,14 @@ def poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
-def wellness_days(rng: random.Random, birth: int, start: int, end: int, attend: float) -> list[int]:
+def wellness_days(
+    rng: random.Random,
+    birth: int,
+    start: int,
+    end: int,
+    attend: float,
+    child_attend: float = 0.93,
+) -> list[int]:
     """Well-child visits by schedule, then yearly adult check-ups attended with ``attend``.
 
     >>> days = wellness_days(random.Random(1), 0, 0, 800, 1.0)
@@ -162,7 +181,7 @@ def wellness_days(rng: random.Random, birth: int, start: int, end: int, attend: 
     out: list[int] = []
     for age in CHILD_WELLNESS_DAYS:
         day = birth + age + (rng.randrange(10) if age > 30 else 0)
-        if start <= day < end and rng.random() < (0.93 if age < 1100 else attend + 0.1):
+        if start <= day < end and rng.random() < (child_attend if age < 1100 else attend + 0.1):
             out.append(day)
     adult_from = birth + int(18 * 365.25)
     day = max(start, adult_from) + rng.randrange(365)

@@ -1,7 +1,9 @@
 """A minimal stand-in sandbox for testing the exercise framework without generating a clinic.
 
 It honours the parts of the Sandbox contract the framework touches: ``state``, ``users``,
-``login``, ``system_session``, ``copy``, ``close``, ``clock.peek`` and ``audit.verify``.
+``user``, ``login``, ``system_session`` (``change_mark``, ``changes_since``, ``audit_action``),
+``copy``, ``close``, ``clock.peek`` and ``audit`` (``verify``, ``count``, ``events``).
+Audit events are kept in the FHIR AuditEvent shape the collateral criterion reads.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ehr_sandbox.exercises import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises import Check, Criterion, Exercise, Expect, Hint, Solution
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,29 @@ class FakeVerdict:
 class FakeAudit:
     def __init__(self) -> None:
         self.tampered = False
+        self.log: list[dict[str, Any]] = []
 
     def verify(self) -> FakeVerdict:
         return FakeVerdict(False, 3, "hash mismatch") if self.tampered else FakeVerdict(True)
+
+    def count(self) -> int:
+        return len(self.log)
+
+    def append(self, username: str, kind: str, detail: str | None = None) -> None:
+        event = {
+            "id": str(len(self.log) + 1),
+            "subtype": [{"code": kind}],
+            "outcome": "0",
+            "agent": [{"requestor": True, "altId": username}],
+        }
+        if detail:
+            event["outcomeDesc"] = detail
+        self.log.append(event)
+
+    def events(self, *, user: str | None = None, **_: Any) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(e) for e in self.log if user is None or e["agent"][0]["altId"] == user
+        ]
 
 
 class FakeClock:
@@ -49,6 +71,19 @@ class FakeSession:
     def say(self, text: str) -> None:
         self.sandbox.data["greeting"] = text
         self.sandbox.data["by"] = self.username
+        self.sandbox.audit.append(self.username, "greet", text)
+
+    def audit_action(self, kind: str, **kw: Any) -> None:
+        self.sandbox.audit.append(self.username, kind, kw.get("detail"))
+
+    def change_mark(self) -> int:
+        return 0
+
+    def changes_since(self, mark: int, *, until: int | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def read(self, *a: Any) -> dict[str, Any]:
+        return {}
 
 
 class FakeSandbox:
@@ -60,6 +95,9 @@ class FakeSandbox:
         self.users = [FakeUser("ma.garcia", "medical_assistant", "prac-ma")]
         self.closed = False
 
+    def user(self, username: str) -> FakeUser:
+        return next(u for u in self.users if u.username == username)
+
     def login(self, username: str) -> FakeSession:
         return FakeSession(self, username)
 
@@ -70,6 +108,7 @@ class FakeSandbox:
         other = FakeSandbox()
         other.state = copy.deepcopy(self.state)
         other.data = copy.deepcopy(self.data)
+        other.audit.log = copy.deepcopy(self.audit.log)
         return other
 
     def close(self) -> None:
@@ -108,6 +147,7 @@ def greet_exercise(exercise_id: str = "demo/greet") -> Exercise:
         minutes=2,
         role="ma.garcia",
         setup=_setup,
+        expects=(Expect("greet"),),
         instructions="Greet **{name}** <script>alert(1)</script>.",
         criteria=(
             Criterion(

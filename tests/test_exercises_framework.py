@@ -79,8 +79,11 @@ def test_feedback_html_is_escaped(greet):
 
 def test_hints_are_recorded_and_may_cost_points(greet):
     att = _start("carol")
-    first, second, third = att.hint(), att.hint(), att.hint()
-    assert "att.session.say" in first and "costs 1 point" in second and "No more hints" in third
+    first, preview = att.hint(), att.hint()
+    assert "att.session.say" in first and "costs 1 point" in preview and "accept_cost" in preview
+    assert att.hints_used == [0]  # the cost is shown before the hint is taken
+    second, third = att.hint(accept_cost=True), att.hint()
+    assert "cost 1 point" in second and "No more hints" in third
     assert att.hints_used == [0, 1]
     greet.solution.apply(att)
     result = att.check()
@@ -92,11 +95,13 @@ def test_reset_restores_the_start_state_and_keeps_results(greet):
     att = _start("dave")
     start_data = dict(att.sandbox.data)
     greet.solution.apply(att)
-    att.check()
+    att.submit()
     att.reset()
     assert att.sandbox.data == start_data
     assert len(att.results) == 1 and att.attempts_used == 1
     assert not att.check().passed  # the work is gone after the reset
+    assert att.attempts_used == 1  # practice does not use an attempt
+    att.submit()
     assert att.attempts_used == 2
 
 
@@ -111,9 +116,9 @@ def test_tampered_audit_scores_zero(greet):
 
 def test_results_persist_in_the_sandbox_state(greet):
     att = _start("alice")
-    att.check()
+    att.submit()
     greet.solution.apply(att)
-    att.check()
+    att.submit()
     stored = att.results
     assert [r.attempt for r in stored] == [1, 2]
     assert [r.passed for r in stored] == [False, True]

@@ -314,7 +314,9 @@ PERIOD = {"period_start": "2025-01-01", "period_end": "2025-12-31"}
 
 
 def test_catalog_lists_every_report_with_resolved_defaults(reports: Reports) -> None:
-    entries = reports.catalog()
+    table = reports.catalog()
+    assert type(table).__name__ == "DataFrame"  # a table, like exercises.catalog()
+    entries = table.to_dict("records")
     assert [e["name"] for e in entries] == list(report_names())
     required = {
         "day_schedule", "vitals_flowsheet", "problem_list", "medication_list", "allergy_list",
@@ -742,3 +744,16 @@ def test_readme_lists_every_report() -> None:
     )
     missing = [name for name in report_names() if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_plot_prints_no_pandas_warning(reports: Reports) -> None:
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for name in ("bp_control", "no_show_rate"):
+        r = reports.run(name, **PERIOD)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r.plot()

@@ -17,17 +17,25 @@ from ehr_sandbox.bundles.export import (
     highest_confidentiality,
     make_bundle,
 )
-from ehr_sandbox.bundles.plan import PlannedWrite, plan_bundle, plan_resources
+from ehr_sandbox.bundles.plan import (
+    PlannedWrite,
+    combined,
+    plan_bundle,
+    plan_collecting,
+    plan_resources,
+)
 from ehr_sandbox.bundles.readers import read_bundle_file, read_ndjson_dir, read_ndjson_file
 from ehr_sandbox.bundles.response import transaction_response
 
 __all__ = [
     "PlannedWrite",
+    "combined",
     "export_bundles",
     "export_ndjson",
     "highest_confidentiality",
     "make_bundle",
     "plan_bundle",
+    "plan_collecting",
     "plan_resources",
     "read_bundle_file",
     "read_ndjson_dir",

@@ -30,11 +30,41 @@ _NS = uuid.UUID("4b0e1c2d-6a7f-5e8d-9c0b-1a2b3c4d5e6f")
 
 
 def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        for c in chunks:
-            fh.write(c)
-    os.replace(tmp, path)
+    """Write ``path`` through a new temporary file in the same directory, then rename.
+
+    The temporary file is created exclusively (``mkstemp``: never an existing name, never
+    through a symlink) and the rename replaces a planted symlink at ``path`` itself rather
+    than writing where it points, so nothing is ever written outside the directory.
+    """
+    import tempfile
+
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for c in chunks:
+                fh.write(c)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def output_dir(out_dir: str | Path) -> Path:
+    """The export directory, created if needed; a symlink there is refused.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "link").symlink_to(d / "elsewhere")
+    >>> output_dir(d / "link")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: export: out: expected a directory, not a symbolic link (found 'link')
+    """
+    out = Path(out_dir)
+    if out.is_symlink():
+        raise ValidationError("export", "out", "a directory, not a symbolic link", found=out.name)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def export_ndjson(
@@ -44,8 +74,7 @@ def export_ndjson(
 
     Every resource must be of the type it is filed under.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     paths: dict[str, Path] = {}
     for rtype, resources in resources_by_type.items():
         if not is_resource_type(rtype):
@@ -128,8 +157,7 @@ def export_bundles(
     >>> p["patient-a"].name
     'patient-a.json'
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     paths: dict[str, Path] = {}
     for name, resources in groups.items():
         if not _NAME_RE.match(name):

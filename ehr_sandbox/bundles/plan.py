@@ -99,15 +99,30 @@ def _if_match(value: Any, where: str) -> str | None:
     return text
 
 
-def _entry_error(where: str, errors: list[tuple[str, str]], resource: Any) -> ValidationError:
-    path, msg = errors[0]
-    return ValidationError(
-        where,
-        f"{where}.resource.{path}",
-        "a valid FHIR R4 value",
-        why=msg,
-        found=_value_at(resource, path),
-    )
+def _entry_errors(
+    where: str, errors: list[tuple[str, str]], resource: Any
+) -> list[ValidationError]:
+    """One error per structural problem, each naming the entry and the resource."""
+    label = _label(resource)
+    return [
+        ValidationError(
+            f"{where} {label}" if label else where,
+            path,
+            "a valid FHIR R4B value",
+            why=msg,
+            found=_value_at(resource, path),
+        )
+        for path, msg in errors
+    ]
+
+
+def _label(resource: Any) -> str:
+    """``Type/id`` (or the type alone) of a resource, for messages."""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return ""
+    rid = resource.get("id")
+    rtype = resource["resourceType"]
+    return f"{rtype}/{rid}" if isinstance(rid, str) and ID_RE.match(rid) else rtype
 
 
 def _value_at(resource: Any, path: str) -> Any:
@@ -128,26 +143,25 @@ def _plan_entry(
     bundle_type: str,
     exists: Exists,
     find: Finder,
-    label: str,
+    where: str,
     server_ids: bool = False,
 ) -> tuple[PlannedWrite, list[ValidationError]]:
-    where = f"{label}[{i}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
         raise ValidationError(
             where,
-            f"{where}.resource",
+            "resource",
             "an entry with a resource",
             found=entry if not isinstance(entry, dict) else None,
         )
     resource = entry["resource"]
     errors = validate(resource)
-    problems = [_entry_error(where, errors, resource)] if errors else []
+    problems = _entry_errors(where, errors, resource) if errors else []
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str) or not is_resource_type(rtype):
         raise (
             problems[0]
             if problems
-            else ValidationError(where, f"{where}.resource.resourceType", "a FHIR resource type")
+            else ValidationError(where, "resource.resourceType", "a FHIR resource type")
         )
     full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
     # shallow on purpose: the reference rewrite below makes the deep copy in one orjson round trip
@@ -155,19 +169,19 @@ def _plan_entry(
     request = entry.get("request") if bundle_type == "transaction" else None
     if bundle_type == "transaction":
         if not isinstance(request, dict):
-            raise ValidationError(where, f"{where}.request", "a request with method POST or PUT")
+            raise ValidationError(where, "request", "a request with method POST or PUT")
         method = request.get("method")
         if method not in ("POST", "PUT"):
             raise ValidationError(
                 where,
-                f"{where}.request.method",
+                "request.method",
                 "POST or PUT (the sandbox never deletes: use entered-in-error)",
                 found=method,
             )
         url = request.get("url")
         if not isinstance(url, str) or not url.startswith(rtype):
             raise ValidationError(
-                where, f"{where}.request.url", f"{rtype}, {rtype}/id or {rtype}?query", found=url
+                where, "request.url", f"{rtype}, {rtype}/id or {rtype}?query", found=url
             )
         if method == "PUT":
             expected = _if_match(request.get("ifMatch"), where)
@@ -176,7 +190,7 @@ def _plan_entry(
                 if len(ids) > 1:
                     raise ValidationError(
                         where,
-                        f"{where}.request.url",
+                        "request.url",
                         f"a condition matching at most one {rtype}",
                         found=url,
                         why=f"{len(ids)} matched",
@@ -185,12 +199,12 @@ def _plan_entry(
             else:
                 parts = split_reference(url)
                 if parts is None or parts[0] != rtype:
-                    raise ValidationError(where, f"{where}.request.url", f"{rtype}/id", found=url)
+                    raise ValidationError(where, "request.url", f"{rtype}/id", found=url)
                 rid = parts[1]
                 if res.get("id") not in (None, rid):
                     raise ValidationError(
                         where,
-                        f"{where}.resource.id",
+                        "resource.id",
                         f"the id in request.url ({rid})",
                         found=res.get("id"),
                     )
@@ -209,7 +223,7 @@ def _plan_entry(
             if len(ids) > 1:
                 raise ValidationError(
                     where,
-                    f"{where}.request.ifNoneExist",
+                    "request.ifNoneExist",
                     f"a condition matching at most one {rtype}",
                     found=cond,
                     why=f"{len(ids)} matched",
@@ -236,44 +250,124 @@ def _plan_entries(
     exists: Exists,
     find: Finder,
     label: str,
+    wheres: Iterable[str] | None = None,
     server_ids: bool = False,
 ) -> list[PlannedWrite]:
+    plan, problems, _ = plan_collecting(
+        entries,
+        bundle_type,
+        exists=exists,
+        find=find,
+        label=label,
+        wheres=wheres,
+        server_ids=server_ids,
+    )
+    if problems:
+        raise combined(problems)
+    return plan
+
+
+def plan_collecting(
+    entries: Iterable[Any],
+    bundle_type: str,
+    *,
+    exists: Exists,
+    find: Finder,
+    label: str = "Bundle.entry",
+    wheres: Iterable[str] | None = None,
+    server_ids: bool = False,
+) -> tuple[list[PlannedWrite], list[ValidationError], frozenset[str]]:
+    """Plan what can be planned and collect every problem (for imports that report all).
+
+    Returns the plan of the entries without problems, every problem found, and the
+    ``Type/id`` of the entries left out (so references to them are not reported twice).
+
+    >>> plan, problems, left_out = plan_collecting(
+    ...     [{"resource": {"resourceType": "Patient", "id": "a"}},
+    ...      {"resource": {"resourceType": "Patient", "id": "b", "gender": 5}}],
+    ...     "collection", exists=lambda t, i: False, find=lambda t, q: [])
+    >>> [w.ref for w in plan], [p.resource for p in problems], sorted(left_out)
+    (['Patient/a'], ['Bundle.entry[1] Patient/b'], ['Patient/b'])
+    """
     plan: list[PlannedWrite] = []
     problems: list[ValidationError] = []
-    for i, entry in enumerate(entries):
-        write, errs = _plan_entry(i, entry, bundle_type, exists, find, label, server_ids)
-        problems.extend(errs)
-        plan.append(write)
-    if problems:
-        first = problems[0]
-        raise ValidationError(
-            first.resource,
-            first.path,
-            first.expected,
-            found=first.found,
-            why=first.why + (f" ({len(problems)} invalid entries)" if len(problems) > 1 else ""),
-            errors=problems,
-        )
-    seen: dict[str, int] = {}
+    where_of: dict[int, str] = {}
+    left_out: set[str] = set()
     full_urls: dict[str, str] = {}
+    names = iter(wheres) if wheres is not None else None
+    for i, entry in enumerate(entries):
+        where = next(names) if names is not None else f"{label}[{i}]"
+        where_of[i] = where
+        try:
+            write, errs = _plan_entry(i, entry, bundle_type, exists, find, where, server_ids)
+        except ValidationError as exc:
+            problems.append(exc)
+            _remember(entry, i, left_out, full_urls)
+            continue
+        if errs:
+            problems.extend(errs)
+            left_out.add(write.ref)
+            if write.full_url:
+                full_urls[write.full_url] = write.ref
+            continue
+        plan.append(write)
+    seen: dict[str, int] = {}
     for w in plan:
         if w.action != "exists":
             if w.ref in seen:
-                raise ValidationError(
-                    f"{label}[{w.entry_index}]",
-                    f"{label}[{w.entry_index}].resource.id",
-                    f"an id not already used by {label}[{seen[w.ref]}]",
-                    found=w.resource["id"],
+                problems.append(
+                    ValidationError(
+                        f"{where_of[w.entry_index]} {w.ref}",
+                        "id",
+                        f"an id not already used by {where_of[seen[w.ref]]}",
+                        found=w.resource["id"],
+                    )
                 )
             seen[w.ref] = w.entry_index
         if w.full_url:
             full_urls[w.full_url] = w.ref
+    kept = []
     for w in plan:
         if w.action != "exists":
-            w.resource = copy_with_references(
-                w.resource, full_urls, find=find, where=f"{label}[{w.entry_index}]"
-            )
-    return plan
+            try:
+                w.resource = copy_with_references(
+                    w.resource, full_urls, find=find, where=where_of[w.entry_index]
+                )
+            except ValidationError as exc:
+                problems.append(exc)
+                left_out.add(w.ref)
+                continue
+        kept.append(w)
+    return kept, problems, frozenset(left_out)
+
+
+def _remember(entry: Any, i: int, left_out: set[str], full_urls: dict[str, str]) -> None:
+    res = entry.get("resource") if isinstance(entry, dict) else None
+    if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+        return
+    full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+    ref = f"{res['resourceType']}/{_pick_id(res, full_url, i)}"
+    left_out.add(ref)
+    if full_url:
+        full_urls[full_url] = ref
+
+
+def combined(problems: list[ValidationError]) -> ValidationError:
+    """One ValidationError for many: the first one's fields, ``.errors`` listing all.
+
+    >>> e = combined([ValidationError("a", "x", "1"), ValidationError("b", "y", "2")])
+    >>> str(e), len(e.errors)
+    ('a: x: expected 1. (2 problems in all)', 2)
+    """
+    flat: list[ValidationError] = []
+    for p in problems:
+        flat.extend(p.errors or [p])
+    first = flat[0]
+    more = f"({len(flat)} problems in all)" if len(flat) > 1 else ""
+    why = f"{first.why} {more}".strip() if more else first.why
+    return ValidationError(
+        first.resource, first.path, first.expected, found=first.found, why=why, errors=flat
+    )
 
 
 def plan_bundle(
@@ -282,11 +376,16 @@ def plan_bundle(
     exists: Exists,
     find: Finder,
     server_ids: bool = False,
+    wheres: Iterable[str] | None = None,
 ) -> list[PlannedWrite]:
     """Plan a transaction or collection Bundle; raise :class:`ValidationError` on any bad entry.
 
     A list (Bulk NDJSON lines, e.g. from :func:`read_ndjson_dir`) is planned as by
     :func:`plan_resources`.
+
+    ``wheres`` names each entry in messages (default ``Bundle.entry[i]``), e.g.
+    ``practice.json Bundle.entry[3]``. Every problem is reported: the raised error is the
+    first and ``.errors`` lists all of them.
 
     Nothing is written: pass the plan to :func:`~ehr_sandbox.bundles.apply.apply_plan`.
 
@@ -318,21 +417,38 @@ def plan_bundle(
             "Bundle", "Bundle.entry", "a list of entries", found=type(entries).__name__
         )
     return _plan_entries(
-        entries, btype, exists=exists, find=find, label="Bundle.entry", server_ids=server_ids
+        entries,
+        btype,
+        exists=exists,
+        find=find,
+        label="Bundle.entry",
+        server_ids=server_ids,
+        wheres=wheres,
     )
 
 
 def plan_resources(
-    resources: Iterable[dict[str, Any]], *, exists: Exists, find: Finder, label: str = "ndjson"
+    resources: Iterable[dict[str, Any]],
+    *,
+    exists: Exists,
+    find: Finder,
+    label: str = "ndjson",
+    wheres: Iterable[str] | None = None,
 ) -> list[PlannedWrite]:
     """Plan plain resources (Bulk NDJSON lines) as creates that keep their ids.
 
-    Errors name ``<label>[i]`` (the i-th resource, from 0).
+    Errors name ``<label>[i]`` (the i-th resource, from 0), or the entry's name in
+    ``wheres`` (e.g. ``Observation.ndjson:1260``).
 
     >>> [w.action for w in plan_resources([{"resourceType": "Patient", "id": "a"}],
     ...                                   exists=lambda t, i: True, find=lambda t, q: [])]
     ['exists']
     """
     return _plan_entries(
-        ({"resource": r} for r in resources), "collection", exists=exists, find=find, label=label
+        ({"resource": r} for r in resources),
+        "collection",
+        exists=exists,
+        find=find,
+        label=label,
+        wheres=wheres,
     )

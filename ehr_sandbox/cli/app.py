@@ -34,6 +34,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from ehr_sandbox import __version__
+
+        typer.echo(f"ehr-sandbox {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Show the version and exit.",
+        is_eager=True,
+        callback=_version,
+    ),
+) -> None:
+    """Synthetic FHIR patients and a teaching EHR with self-grading exercises."""
+
+
 for _module in (
     demo,
     generate_cmds,
@@ -57,29 +79,68 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 """Exceptions that mean the user asked for something wrong: one line, exit code 2."""
 
 
+def _click_exception_class() -> type[Exception]:
+    """The ``ClickException`` base class of whichever click typer runs on.
+
+    typer up to 0.15 uses the ``click`` package; newer typer vendors its own copy
+    (``typer._click``) and no longer installs click. ``typer.BadParameter`` exists in both,
+    so its class hierarchy names the right base without importing either by name.
+
+    >>> _click_exception_class().__name__
+    'ClickException'
+    """
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+_CLICK_EXCEPTION = _click_exception_class()
+
+
+def _one_line(message: str) -> str:
+    """Collapse a (possibly multi-line) message into one line."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (user errors print one line to stderr, exit 2)."""
+    """Run the CLI; return the exit code.
+
+    Usage errors (unknown command or option, a missing or malformed value) and user errors
+    print one line, ``error: ...``, to stderr and return 2; never a traceback.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 when a command reports failure, 2 for a usage or user error.
+
+    Examples
+    --------
+    >>> main(["--no-such-option"])
+    2
+    """
     try:
         # non-standalone click returns a command's exit code instead of raising it
-        returned = app(args=argv, standalone_mode=False)
+        returned = app(args=argv, prog_name="ehr-sandbox", standalone_mode=False)
     except SystemExit as exc:  # typer/click exits
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         print("aborted", file=sys.stderr)
         return 1
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except _CLICK_EXCEPTION as exc:  # usage errors (non-standalone mode raises them)
+        print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
     return returned if isinstance(returned, int) else 0
 
 

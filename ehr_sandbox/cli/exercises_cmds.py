@@ -23,6 +23,40 @@ import typer
 from ehr_sandbox.errors import ExerciseError
 
 
+def load_course(path: Path):
+    """Load a course file, saying plainly when the file is not one (e.g. a FHIR resource).
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "notfhir.json"
+    >>> _ = f.write_text('{"resourceType": "Patient", "id": "a"}')
+    >>> load_course(f)
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: course: notfhir.json is not a course file (it holds a FHIR Patient); give the JSON file written by Course.save
+    """
+    import json
+
+    from ehr_sandbox.exercises import Course
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None  # Course.load names the problem (missing file, bad JSON)
+    if data is not None and not (
+        isinstance(data, dict) and "format" in data and "assignments" in data
+    ):
+        what = (
+            f"a FHIR {data['resourceType']}"
+            if isinstance(data, dict) and isinstance(data.get("resourceType"), str)
+            else f"a JSON {type(data).__name__}"
+        )
+        raise ExerciseError(
+            f"course: {path.name} is not a course file (it holds {what}); "
+            "give the JSON file written by Course.save"
+        )
+    return Course.load(path)
+
+
 def _list(topic: str | None) -> None:
     from ehr_sandbox import exercises
 
@@ -42,10 +76,13 @@ def _show(exercise_id: str, student: str | None, course_file: Path | None) -> No
 
     ex = exercises.get(exercise_id)
     typer.echo(f"{ex.id}: {ex.title}")
-    if ex.summary:
-        typer.echo(ex.summary)
+    if ex.summary and not student:
+        typer.echo(f"{ex.summary} (example: names and values vary per student)")
+    elif not student:
+        typer.echo("Names and values vary per student.")
     typer.echo(
-        f"topic: {ex.topic}; about {ex.minutes} min; work as: {ex.role}; max score: {ex.max_score:g}"
+        f"topic: {ex.topic}; topics: {', '.join(ex.topics) or '-'}; about {ex.minutes} min; "
+        f"work as: {ex.role}; max score: {ex.max_score:g}"
     )
     typer.echo("competencies: " + "; ".join(describe(c) for c in ex.competencies))
     typer.echo("prepares for: " + ", ".join(exam_areas(ex.competencies)))
@@ -53,20 +90,24 @@ def _show(exercise_id: str, student: str | None, course_file: Path | None) -> No
     for c in ex.criteria:
         typer.echo(f"  - {c.name} ({c.points:g}): {c.why}")
     if student:
-        course = exercises.Course.load(course_file) if course_file else None
+        course = load_course(course_file) if course_file else None
         att = (
-            exercises.start(exercise_id, student, course=course)
+            exercises.start(exercise_id, student)
             if course is None
             else course.review(student, exercise_id)
         )
         typer.echo("")
+        typer.echo(f"{student}'s variant:")
         typer.echo(att.instructions)
+        att.sandbox.close()
+    else:
+        typer.echo("(pass --student S to see one student's variant with its values)")
 
 
 def _start(exercise_id: str, student: str, db: Path, course_file: Path | None) -> None:
     from ehr_sandbox import exercises
 
-    course = exercises.Course.load(course_file) if course_file else None
+    course = load_course(course_file) if course_file else None
     att = exercises.start(exercise_id, student, course=course, path=db)
     att.sandbox.close()
     typer.echo(att.instructions)
@@ -75,10 +116,25 @@ def _start(exercise_id: str, student: str, db: Path, course_file: Path | None) -
 
 
 def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -> bool:
+    """Without a course: practice feedback. With ``--course``: the instructor re-grades the
+    hand-in from the re-derived scenario (``Course.collect``) and records it."""
     from ehr_sandbox import exercises
 
-    course = exercises.Course.load(course_file) if course_file else None
-    att = exercises.open_attempt(db, course=course, exercise_id=exercise_id, student=student)
+    if course_file:
+        course = load_course(course_file)
+        course.collect([db])
+        done = course.results(student, exercise_id)
+        if not done:
+            raise ExerciseError(
+                f"db: {db} holds no attempt at {exercise_id} by {student} for course {course.name!r}"
+            )
+        result = done[-1]
+        if result.flag:
+            typer.echo(f"{exercise_id} — {student}: not graded: {result.flag}")
+            return False
+        typer.echo(result.feedback)
+        return result.passed
+    att = exercises.open_attempt(db, exercise_id=exercise_id, student=student)
     try:
         result = att.check()
     finally:
@@ -88,13 +144,17 @@ def _check(exercise_id: str, student: str, db: Path, course_file: Path | None) -
 
 
 def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool) -> None:
-    from ehr_sandbox.exercises import Course
-
     if fmt not in ("canvas", "moodle"):
         raise ExerciseError(f"format: expected 'canvas' or 'moodle' (found {fmt!r})")
-    course = Course.load(course_file)
-    frame = course.gradebook(out=out, format=fmt, include_late=include_late)  # type: ignore[arg-type]
+    import warnings
+
+    course = load_course(course_file)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = course.gradebook(out=out, format=fmt, include_late=include_late)  # type: ignore[arg-type]
     typer.echo(frame.to_string())
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     if out is not None:
         typer.echo(f"wrote {out} ({fmt})")
 

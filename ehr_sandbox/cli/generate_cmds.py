@@ -4,6 +4,10 @@
 >>> from ehr_sandbox.cli.app import app
 >>> CliRunner().invoke(app, ["generate", "--help"]).exit_code
 0
+>>> import tempfile
+>>> args = ["generate", "-n", "1", "--years", "1", "--quiet", "--out", tempfile.mkdtemp()]
+>>> CliRunner().invoke(app, args).exit_code
+0
 """
 
 from __future__ import annotations
@@ -57,14 +61,7 @@ def generate(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Generate synthetic patients and write them to a directory.
-
-    >>> import tempfile
-    >>> from typer.testing import CliRunner
-    >>> from ehr_sandbox.cli.app import app
-    >>> CliRunner().invoke(app, ["generate", "-n", "1", "--years", "1", "--quiet", "--out", tempfile.mkdtemp()]).exit_code
-    0
-    """
+    """Generate synthetic patients and write them to a directory (NDJSON or Bundles)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table

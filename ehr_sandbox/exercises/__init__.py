@@ -1,8 +1,8 @@
 """Self-grading exercises: catalogue, attempts, courses and gradebooks.
 
 Students: ``att = exercises.start("records/correction", student="alice")``, read
-``att.instructions``, work through ``att.session``, then ``att.check()`` (per-criterion
-feedback), ``att.hint()``, ``att.reset()``; ``start(..., path="alice.db")`` or
+``att.instructions``, work through ``att.session``, then ``att.check()`` (practice feedback,
+never counted), ``att.submit()`` (counts), ``att.hint()``, ``att.reset()``; ``start(..., path="alice.db")`` or
 ``att.save("alice.db")`` keeps the work in a file that ``open_attempt`` and
 ``ehr-sandbox exercises check`` read.
 
@@ -19,9 +19,19 @@ file loaded with :func:`load_file`.
 
 from __future__ import annotations
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.attempt import Attempt, CriterionResult, Result
 from ehr_sandbox.exercises.course import Assignment, Course, Student
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import (
+    COLLATERAL,
+    Check,
+    Criterion,
+    Exercise,
+    Expect,
+    Hint,
+    Scenario,
+    Solution,
+)
 from ehr_sandbox.exercises.registry import (
     catalog,
     get,
@@ -32,9 +42,12 @@ from ehr_sandbox.exercises.registry import (
     start,
     unregister,
 )
+from ehr_sandbox.exercises.topics import TOPICS
 from ehr_sandbox.exercises.variants import Variant
 
 __all__ = [
+    "COLLATERAL",
+    "TOPICS",
     "Assignment",
     "Attempt",
     "Check",
@@ -42,8 +55,10 @@ __all__ = [
     "Criterion",
     "CriterionResult",
     "Exercise",
+    "Expect",
     "Hint",
     "Result",
+    "Scenario",
     "Solution",
     "Student",
     "Variant",
@@ -53,6 +68,7 @@ __all__ = [
     "load_folder",
     "open_attempt",
     "register",
+    "rubric",
     "start",
     "unregister",
 ]

@@ -1,9 +1,15 @@
-"""A student's attempt at an exercise: instructions, a session, check(), hint(), reset().
+"""A student's attempt at an exercise: instructions, a session, check(), submit(), hint(), reset().
 
-Policy (documented choice): an attempt over the assignment's attempt limit is **refused**
-with :class:`~ehr_sandbox.errors.ExerciseError` before anything is graded; an attempt after
-the due date is **graded, recorded and flagged** ``late=True`` (the gradebook leaves late
-results out unless asked to count them).
+- ``check()`` is practice: feedback only, never counted, never recorded in the course.
+- ``submit()`` counts: refused once the assignment's attempt limit is used up; stamped by the
+  course clock (the attempt's sandbox clock unless the course was given another clock; the
+  student cannot pass a time); a submission after the due date is graded, recorded and
+  flagged ``late=True`` (the gradebook shows late results and warns how many it left out).
+- The expected answer fixed at setup (:class:`~ehr_sandbox.exercises.model.Scenario`) stays
+  inside the attempt object and is never written to the attempt's file; ``att.facts`` is a
+  read-only copy of what the student may see. In-process grades are self-reported
+  (``graded_by="self"``); :meth:`Course.collect <ehr_sandbox.exercises.course.Course.collect>`
+  re-derives the answer and re-grades hand-ins on the instructor's side.
 
 >>> r = Result("demo/x", "alice", 1.0, 2.0, False,
 ...            [CriterionResult("a", 1.0, 1.0, True, "ok"), CriterionResult("b", 0.0, 1.0, False, "<b>x</b>")])
@@ -15,23 +21,27 @@ True
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import html
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises import persistence
-from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Exercise
+from ehr_sandbox.exercises.clinics import fresh_clinic
+from ehr_sandbox.exercises.grading import GradingContext, SetupMark, event_kind
+from ehr_sandbox.exercises.model import Exercise, Scenario
 from ehr_sandbox.exercises.variants import Variant
 
 if TYPE_CHECKING:
     from ehr_sandbox.exercises.course import Course
 
-__all__ = ["Attempt", "CriterionResult", "Result", "build_sandbox"]
+__all__ = ["Attempt", "CriterionResult", "Derived", "Result", "derive", "grade_sandbox"]
 
 TAMPERED = "the record was tampered with"
 
@@ -71,12 +81,20 @@ class Result:
     attempt: int = 1
     checked_at: str = ""
     late: bool = False
+    kind: str = "submission"
+    graded_by: str = "self"
+    flag: str = ""
 
     @property
     def feedback(self) -> str:
         """Plain-text feedback, one line per criterion."""
         lines = [
             f"{self.exercise_id} — {self.student}: {self.score:g}/{self.max_score:g} ({'passed' if self.passed else 'not passed'})"
+            + (
+                " — practice, not counted (att.submit() hands in)"
+                if self.kind == "practice"
+                else ""
+            )
         ]
         for c in self.criteria:
             lines.append(
@@ -133,55 +151,204 @@ class Result:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
         """Inverse of :meth:`to_dict`."""
-        data = dict(data)
+        known = set(cls.__dataclass_fields__)
+        data = {k: v for k, v in dict(data).items() if k in known}
         data["criteria"] = [CriterionResult(**c) for c in data.get("criteria", [])]
         return cls(**data)
 
 
-def build_sandbox(exercise: Exercise, variant: Variant, path: str | Path | None = None) -> Any:
-    """Generate the attempt's own small sandbox for this variant (file-backed if ``path``)."""
-    from ehr_sandbox.sandbox import Sandbox  # late import: exercises sit above the session layer
+@dataclass(frozen=True)
+class Derived:
+    """What setup fixed for one variant: public facts, the answer, protected refs, the mark."""
 
-    return Sandbox.generate(
-        patients=exercise.patients,
-        seed=variant.sandbox_seed,
-        path=str(path) if path is not None else None,
-        reference_date=exercise.reference_date,
-        years=exercise.years,
-        population=exercise.population,
-    )
+    facts: dict[str, Any]
+    answer: dict[str, Any]
+    protect: tuple[str, ...]
+    mark: SetupMark
 
 
-def _json_ready(facts: dict[str, Any], exercise_id: str) -> dict[str, Any]:
-    if not isinstance(facts, dict):
+def _json_ready(value: Any, exercise_id: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
         raise ExerciseError(
-            f"exercise {exercise_id}: setup must return a dict of facts (found {type(facts).__name__})"
+            f"exercise {exercise_id}: setup {what} must be a dict (found {type(value).__name__})"
         )
     try:
-        return json.loads(json.dumps(facts))
+        return json.loads(json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise ExerciseError(
-            f"exercise {exercise_id}: setup facts must be JSON-serialisable ({exc})"
+            f"exercise {exercise_id}: setup {what} must be JSON-serialisable ({exc})"
         ) from None
 
 
-@dataclass
+def derive(exercise: Exercise, sandbox: Any, variant: Variant) -> Derived:
+    """Run the exercise's setup on ``sandbox`` and fix the scenario (facts, answer, mark)."""
+    out = exercise.setup(sandbox, variant)
+    scenario = out if isinstance(out, Scenario) else Scenario(out)
+    facts = _json_ready(
+        dict(scenario.facts)
+        if isinstance(scenario.facts, dict | MappingProxyType)
+        else scenario.facts,
+        exercise.id,
+        "facts",
+    )
+    answer = _json_ready(dict(scenario.answer), exercise.id, "answer")
+    clash = sorted(set(facts) & set(answer))
+    if clash:
+        raise ExerciseError(
+            f"exercise {exercise.id}: setup: keys {clash} are both public facts and answer; keep the answer apart"
+        )
+    mark = SetupMark(sandbox.audit.count(), sandbox.system_session().change_mark())
+    return Derived(facts, answer, scenario.protect, mark)
+
+
+def setup_digest(sandbox: Any, mark: SetupMark) -> str:
+    """A fingerprint of the record as setup left it (every version up to the mark)."""
+    h = hashlib.sha256()
+    for v in sandbox.system_session().changes_since(0, until=mark.versions):
+        h.update(json.dumps(v, sort_keys=True, separators=(",", ":")).encode())
+    return h.hexdigest()
+
+
+def _tamper_message(verdict: Any) -> str:
+    where = (
+        f" at entry {verdict.first_bad}" if getattr(verdict, "first_bad", None) is not None else ""
+    )
+    reason = f" ({verdict.reason})" if getattr(verdict, "reason", "") else ""
+    return (
+        f"{TAMPERED}: its audit trail does not verify{where}{reason}. A record whose history "
+        "was altered cannot be trusted or graded (HIPAA 164.312(b)/(c): audit controls and integrity)."
+    )
+
+
+def grade_sandbox(
+    exercise: Exercise, sandbox: Any, derived: Derived, student: str
+) -> tuple[list[CriterionResult], bool]:
+    """Run every criterion against ``sandbox`` with the scenario fixed at setup.
+
+    Returns (criteria results, tampered). Used by attempts (self-reported grading) and by the
+    instructor side (``Course.collect``), which passes the re-derived scenario.
+    """
+    verdict = sandbox.audit.verify()
+    if not verdict.ok:
+        msg = _tamper_message(verdict)
+        return [
+            CriterionResult(c.name, 0.0, float(c.points), False, msg) for c in exercise.criteria
+        ], True
+    # The grader reads as the sandbox's own system account unless the exercise names a user:
+    # grading must see the whole record, not only what the student's role may see.
+    grader = (
+        sandbox.login(exercise.grader) if exercise.grader else sandbox.system_session("HOPERAT")
+    )
+    user = sandbox.user(exercise.role)
+    ctx = GradingContext(
+        sandbox,
+        grader,
+        copy.deepcopy(derived.facts),
+        user,
+        student,
+        answer=copy.deepcopy(derived.answer),
+        mark=derived.mark,
+        protect=derived.protect,
+        exercise=exercise,
+    )
+    out: list[CriterionResult] = []
+    for crit in exercise.criteria:
+        try:
+            chk = crit.run(ctx)
+        except SandboxError as exc:  # the record is in a state the grader cannot read
+            out.append(
+                CriterionResult(
+                    crit.name,
+                    0.0,
+                    float(crit.points),
+                    False,
+                    f"could not be checked: {exc}. Why it matters: {crit.why}",
+                )
+            )
+            continue
+        text = f"found {chk.found}; expected {chk.expected}."
+        if chk.advice:
+            text += f" Rule of thumb: {chk.advice}."
+        text += f" Why it matters: {crit.why}"
+        out.append(
+            CriterionResult(
+                crit.name,
+                float(crit.points) if chk.passed else 0.0,
+                float(crit.points),
+                chk.passed,
+                text,
+            )
+        )
+    return out, False
+
+
+def hint_penalty(exercise: Exercise, used: int) -> float:
+    """Points the first ``used`` hints cost."""
+    return float(sum(h.cost for h in exercise.hints[:used]))
+
+
+def score_result(
+    exercise: Exercise,
+    student: str,
+    criteria: list[CriterionResult],
+    tampered: bool,
+    *,
+    hints_used: int,
+    **extra: Any,
+) -> Result:
+    """Assemble a Result from graded criteria (hint costs lower the score, not the pass)."""
+    earned = sum(c.points for c in criteria)
+    penalty = hint_penalty(exercise, hints_used)
+    max_score = exercise.max_score
+    return Result(
+        exercise_id=exercise.id,
+        student=student,
+        score=0.0 if tampered else round(max(0.0, earned - penalty), 4),
+        max_score=max_score,
+        passed=(not tampered) and earned >= exercise.pass_fraction * max_score - 1e-9,
+        criteria=criteria,
+        tampered=tampered,
+        hints_used=hints_used,
+        hint_penalty=penalty,
+        **extra,
+    )
+
+
+def hint_events(sandbox: Any, role: str) -> int:
+    """How many hints the audit trail shows were taken in this sandbox."""
+    return sum(1 for e in sandbox.audit.events(user=role) if event_kind(e) == "exercise-hint")
+
+
 class Attempt:
     """A student's attempt (made by :func:`ehr_sandbox.exercises.start`).
 
     ``session`` is a Session logged in as the exercise's role; the student works through it.
+    ``facts`` is a read-only copy of what the student may see; the expected answer is not
+    reachable through the attempt's public attributes nor stored in its file.
     """
 
-    exercise: Exercise
-    variant: Variant
-    sandbox: Any
-    facts: dict[str, Any]
-    course: Course | None = None
-    path: str | None = None
-    hints_used: list[int] = field(default_factory=list)
-    _pristine: Any = field(default=None, repr=False)
-    _owns_sandbox: bool = field(default=True, repr=False)
-    _session: Any = field(default=None, repr=False)
+    def __init__(
+        self,
+        exercise: Exercise,
+        variant: Variant,
+        sandbox: Any,
+        derived: Derived,
+        *,
+        course: Course | None = None,
+        path: str | None = None,
+        hints_used: list[int] | None = None,
+        owns_sandbox: bool = True,
+    ) -> None:
+        self.exercise = exercise
+        self.variant = variant
+        self.sandbox = sandbox
+        self.path = path
+        self.hints_used: list[int] = list(hints_used or [])
+        self.__derived = derived
+        self.__course = course
+        self._owns_sandbox = owns_sandbox
+        self._pristine: Any = None
+        self._session: Any = None
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
@@ -194,27 +361,27 @@ class Attempt:
         path: str | Path | None = None,
         course: Course | None = None,
     ) -> Attempt:
-        """Build the sandbox (unless given), run the exercise's setup, remember the start state."""
+        """Copy the variant's pre-built clinic (unless a sandbox is given), run setup, remember
+        the start state."""
         owns = sandbox is None
         if owns:
             if path is not None and Path(path).exists():
                 raise ExerciseError(
                     f"path: {path} already exists; open it with exercises.open_attempt() or choose a new file"
                 )
-            sandbox = build_sandbox(exercise, variant, path)
-        facts = _json_ready(exercise.setup(sandbox, variant), exercise.id)
+            sandbox = fresh_clinic(exercise, variant, path)
+        derived = derive(exercise, sandbox, variant)
         att = cls(
             exercise,
             variant,
             sandbox,
-            facts,
+            derived,
             course=course,
             path=str(path) if path else None,
-            _owns_sandbox=owns,
+            owns_sandbox=owns,
         )
         att._save_meta()
-        # A file-backed attempt resets by regenerating its variant (deterministic), so it needs
-        # no in-memory snapshot of the start state.
+        # A file-backed attempt resets by re-copying its clinic and re-running setup.
         if path is None and getattr(sandbox, "path", None) is None:
             att._pristine = sandbox.copy()
         return att
@@ -229,22 +396,37 @@ class Attempt:
         path: str | None = None,
         student: str | None = None,
     ) -> Attempt:
-        """Rebuild an attempt from the metadata stored in its sandbox (see ``open_attempt``)."""
+        """Rebuild an attempt from its sandbox (see ``open_attempt``): the scenario is
+        re-derived from a fresh copy of the variant's clinic, never read back from the file."""
         meta = persistence.load_attempt_meta(sandbox, exercise.id, student)
         if meta is None:
             raise ExerciseError(
                 f"sandbox {path or ''}: holds no exercise attempt (start one with exercises.start(..., path=))"
             )
-        variant = Variant.of(meta["salt"], meta["student"], meta["exercise_id"])
-        if variant.seed != meta.get("seed"):
+        try:
+            variant = Variant(meta["student"], meta["exercise_id"], int(meta["seed"]))
+        except (KeyError, TypeError, ValueError):
             raise ExerciseError(
-                f"sandbox {path or ''}: attempt metadata does not match its variant (edited?)"
+                f"sandbox {path or ''}: attempt metadata is incomplete (edited?)"
+            ) from None
+        if course is not None and course.variant(variant.student, exercise.id).seed != variant.seed:
+            raise ExerciseError(
+                f"sandbox {path or ''}: this attempt was not started in course {course.name!r}"
+            )
+        reference = fresh_clinic(exercise, variant)
+        try:
+            derived = derive(exercise, reference, variant)
+        finally:
+            reference.close()
+        if derived.facts != meta.get("facts") or derived.mark.to_dict() != meta.get("mark"):
+            raise ExerciseError(
+                f"sandbox {path or ''}: the attempt's facts do not match its variant (edited?)"
             )
         return cls(
             exercise,
             variant,
             sandbox,
-            meta["facts"],
+            derived,
             course=course,
             path=path,
             hints_used=list(meta.get("hints_used", [])),
@@ -256,15 +438,25 @@ class Attempt:
             {
                 "exercise_id": self.exercise.id,
                 "student": self.variant.student,
-                "salt": self.variant.salt,
                 "seed": self.variant.seed,
-                "facts": self.facts,
+                "facts": self.__derived.facts,
+                "mark": self.__derived.mark.to_dict(),
                 "hints_used": self.hints_used,
                 "course": self.course.name if self.course else None,
             },
         )
 
     # -- what the student sees --------------------------------------------------------------
+    @property
+    def course(self) -> Course | None:
+        """The course this attempt belongs to (read-only: course rules are kept by the course)."""
+        return self.__course
+
+    @property
+    def facts(self) -> MappingProxyType[str, Any]:
+        """A read-only copy of this variant's public facts (names and values in the instructions)."""
+        return MappingProxyType(copy.deepcopy(self.__derived.facts))
+
     @property
     def student(self) -> str:
         """The student's id."""
@@ -274,7 +466,7 @@ class Attempt:
     def instructions(self) -> str:
         """Markdown instructions with this variant's names and values."""
         head = f"### {self.exercise.title}\n\n*You are logged in as `{self.exercise.role}`.*\n\n"
-        return head + self.exercise.render_instructions(self.facts)
+        return head + self.exercise.render_instructions(self.__derived.facts)
 
     def _repr_markdown_(self) -> str:
         return self.instructions
@@ -289,27 +481,47 @@ class Attempt:
     @property
     def user(self) -> Any:
         """The sandbox user the student works as."""
-        for u in self.sandbox.users:
-            if u.username == self.exercise.role:
-                return u
-        raise ExerciseError(
-            f"exercise {self.exercise.id}: role user {self.exercise.role!r} is not a user of this sandbox"
-        )
+        return self.sandbox.user(self.exercise.role)
 
-    def hint(self) -> str:
-        """The next hint (recorded; it may cost points if the exercise says so)."""
-        n = len(self.hints_used)
-        if n >= len(self.exercise.hints):
+    # -- hints ------------------------------------------------------------------------------
+    def _hints_taken(self) -> int:
+        taken = len(self.hints_used)
+        if self.course is not None:
+            taken = max(taken, self.course.hints_taken(self.student, self.exercise.id))
+        return taken
+
+    def hint_cost(self) -> float | None:
+        """What the next hint costs in points (None when there are no more hints)."""
+        n = self._hints_taken()
+        return self.exercise.hints[n].cost if n < len(self.exercise.hints) else None
+
+    def hint(self, *, accept_cost: bool = False) -> str:
+        """The next hint. A hint that costs points is only given with ``accept_cost=True``;
+        without it you are told the cost first. Hints taken are recorded (audit trail, course).
+        """
+        n = self._hints_taken()
+        total = len(self.exercise.hints)
+        if n >= total:
             return "No more hints for this exercise: re-read the instructions and the feedback of check()."
+        h = self.exercise.hints[n]
+        cost = f"{h.cost:g} point{'s' if h.cost != 1 else ''}"
+        if h.cost and not accept_cost:
+            return (
+                f"Hint {n + 1}/{total} costs {cost} off your score. "
+                "Call att.hint(accept_cost=True) to take it."
+            )
         self.hints_used.append(n)
         self._save_meta()
-        h = self.exercise.hints[n]
-        cost = f" (costs {h.cost:g} point{'s' if h.cost != 1 else ''})" if h.cost else ""
-        return f"Hint {n + 1}/{len(self.exercise.hints)}{cost}: {h.text}"
+        self.session.audit_action("exercise-hint", detail=str(n))
+        if self.course is not None:
+            self.course.record_hint(self.student, self.exercise.id, n)
+        paid = f" (cost {cost})" if h.cost else ""
+        return f"Hint {n + 1}/{total}{paid}: {h.text}"
 
+    # -- results ----------------------------------------------------------------------------
     @property
     def results(self) -> list[Result]:
-        """Results of earlier checks of this attempt, oldest first."""
+        """Results of earlier checks and submissions of this attempt, oldest first."""
         return [
             Result.from_dict(r)
             for r in persistence.load_results(self.sandbox, self.exercise.id, self.student)
@@ -317,78 +529,47 @@ class Attempt:
 
     @property
     def attempts_used(self) -> int:
-        """How many times this student has checked this exercise (course records if any)."""
+        """How many submissions count against the attempt limit (the course's record if any)."""
         if self.course is not None:
             return self.course.attempts_used(self.student, self.exercise.id)
-        return persistence.attempt_count(self.sandbox, self.exercise.id, self.student)
+        return sum(1 for r in self.results if r.kind == "submission")
 
     # -- grading ----------------------------------------------------------------------------
     def grade(self) -> tuple[list[CriterionResult], bool]:
         """Run the criteria without recording anything; returns (criteria results, tampered)."""
-        verdict = self.sandbox.audit.verify()
-        if not verdict.ok:
-            where = (
-                f" at entry {verdict.first_bad}"
-                if getattr(verdict, "first_bad", None) is not None
-                else ""
-            )
-            reason = f" ({verdict.reason})" if getattr(verdict, "reason", "") else ""
-            msg = (
-                f"{TAMPERED}: its audit trail does not verify{where}{reason}. A record whose history "
-                "was altered cannot be trusted or graded (HIPAA 164.312(b)/(c): audit controls and integrity)."
-            )
-            return [
-                CriterionResult(c.name, 0.0, float(c.points), False, msg)
-                for c in self.exercise.criteria
-            ], True
-        # The grader reads as the sandbox's own system account unless the exercise names a user:
-        # grading must see the whole record, not only what the student's role may see.
-        grader = (
-            self.sandbox.login(self.exercise.grader)
-            if self.exercise.grader
-            else self.sandbox.system_session("HOPERAT")
+        return grade_sandbox(self.exercise, self.sandbox, self.__derived, self.student)
+
+    def _now(self) -> datetime:
+        if self.course is not None:
+            return self.course.now(self.sandbox)
+        clock = self.sandbox.clock
+        return clock.peek() if hasattr(clock, "peek") else clock()
+
+    def check(self) -> Result:
+        """Practice: grade the current work and return feedback. Never counts and never uses
+        up an attempt (see :meth:`submit`)."""
+        criteria, tampered = self.grade()
+        result = score_result(
+            self.exercise,
+            self.student,
+            criteria,
+            tampered,
+            hints_used=self._hints_taken(),
+            attempt=0,
+            checked_at=self._now().isoformat(),
+            kind="practice",
         )
-        ctx = GradingContext(self.sandbox, grader, dict(self.facts), self.user, self.student)
-        out: list[CriterionResult] = []
-        for crit in self.exercise.criteria:
-            try:
-                chk = crit.run(ctx)
-            except (
-                SandboxError
-            ) as exc:  # the record is in a state the grader cannot read: not passed
-                out.append(
-                    CriterionResult(
-                        crit.name,
-                        0.0,
-                        float(crit.points),
-                        False,
-                        f"could not be checked: {exc}. Why it matters: {crit.why}",
-                    )
-                )
-                continue
-            text = f"found {chk.found}; expected {chk.expected}."
-            if chk.advice:
-                text += f" Rule of thumb: {chk.advice}."
-            text += f" Why it matters: {crit.why}"
-            out.append(
-                CriterionResult(
-                    crit.name,
-                    float(crit.points) if chk.passed else 0.0,
-                    float(crit.points),
-                    chk.passed,
-                    text,
-                )
-            )
-        return out, False
+        persistence.append_result(self.sandbox, result.to_dict())
+        return result
 
-    def check(self, *, at: datetime | None = None) -> Result:
-        """Grade the current record state and audit trail; record and return the Result.
+    def submit(self) -> Result:
+        """Hand in: grade, count against the attempt limit, stamp with the course clock.
 
-        Refused (ExerciseError) when the course assignment's attempt limit is used up;
-        graded but flagged ``late`` after its due date.
+        Refused (ExerciseError) once the assignment's attempt limit is used up; graded but
+        flagged ``late`` after its due date.
         """
-        used = self.attempts_used
         assignment = self.course.assignment(self.exercise.id) if self.course is not None else None
+        used = self.attempts_used
         if (
             assignment is not None
             and assignment.max_attempts is not None
@@ -398,28 +579,22 @@ class Attempt:
                 f"{self.exercise.id}: attempt limit reached: {self.student} has used {used} of "
                 f"{assignment.max_attempts} attempts in course {self.course.name!r}; ask the instructor for more"  # type: ignore[union-attr]
             )
-        when = at or (self.course.now() if self.course is not None else datetime.now(UTC))
-        if when.tzinfo is None:
-            raise ExerciseError(f"at: expected a timezone-aware datetime (found {when!r})")
+        when = self._now()
         criteria, tampered = self.grade()
-        earned = sum(c.points for c in criteria)
-        penalty = sum(
-            self.exercise.hints[i].cost for i in self.hints_used if i < len(self.exercise.hints)
-        )
-        max_score = self.exercise.max_score
-        result = Result(
-            exercise_id=self.exercise.id,
-            student=self.student,
-            score=0.0 if tampered else round(max(0.0, earned - penalty), 4),
-            max_score=max_score,
-            passed=(not tampered) and earned >= self.exercise.pass_fraction * max_score - 1e-9,
-            criteria=criteria,
-            tampered=tampered,
-            hints_used=len(self.hints_used),
-            hint_penalty=float(penalty),
+        result = score_result(
+            self.exercise,
+            self.student,
+            criteria,
+            tampered,
+            hints_used=self._hints_taken(),
             attempt=used + 1,
             checked_at=when.isoformat(),
             late=bool(assignment and assignment.due is not None and when > assignment.due),
+            kind="submission",
+            graded_by="self",
+        )
+        self.session.audit_action(
+            "exercise-submit", detail=json.dumps({"attempt": used + 1, "at": when.isoformat()})
         )
         persistence.append_result(self.sandbox, result.to_dict())
         if self.course is not None:
@@ -439,9 +614,9 @@ class Attempt:
 
                 Path(self.path).unlink(missing_ok=True)
                 Path(self.path + KEY_SUFFIX).unlink(missing_ok=True)
-            fresh = build_sandbox(self.exercise, self.variant, self.path)
-            facts = _json_ready(self.exercise.setup(fresh, self.variant), self.exercise.id)
-            if facts != self.facts:
+            fresh = fresh_clinic(self.exercise, self.variant, self.path)
+            again = derive(self.exercise, fresh, self.variant)
+            if again != self.__derived:
                 raise ExerciseError(
                     f"{self.exercise.id}: reset produced a different scenario (setup is not deterministic)"
                 )
@@ -453,6 +628,8 @@ class Attempt:
         self._session = None
         self._save_meta()
         persistence.replace_results(self.sandbox, results)
+        for n in self.hints_used:  # hints taken stay on the record after a reset
+            self.session.audit_action("exercise-hint", detail=str(n))
 
     def save(self, path: str | Path) -> Path:
         """Write this attempt's sandbox to a file that ``exercises.open_attempt`` and the CLI read."""

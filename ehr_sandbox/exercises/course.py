@@ -1,11 +1,21 @@
 """Instructor side: a course with students, assignments, results, gradebook and competencies.
 
 A course is saved as one JSON file (``course.save("course.json")``; ``Course.load``) so the
-CLI can build the gradebook. Results come from ``Attempt.check()`` of attempts started with
-``course=`` (recorded at once) or from attempt sandbox files (:meth:`Course.collect`).
+CLI can build the gradebook. The course, not the student's attempt, holds the course state:
+the salt, submissions, attempt counts and hints taken. Results come from ``Attempt.submit()``
+of attempts started with ``course=`` (recorded at once, **self-reported**: graded in the
+student's process) or from hand-in files re-graded by :meth:`Course.collect` (**graded on the
+instructor's side** from the re-derived scenario; a hand-in whose audit chain, variant or
+setup state does not match is flagged, not graded). ``results_table()`` says which is which.
+
+Clock: one clock throughout. By default a submission is stamped by the attempt's sandbox
+clock (the same clock every record in it carries); pass ``clock=`` to use another (e.g. the
+wall clock of a live class).
 
 Gradebook rule: for each student and assignment, the best score among the results that count
-(not late, unless ``include_late=True``); attempts over the limit are refused at check time.
+(not late, unless ``include_late=True``; not flagged; self-reported results stop counting once
+the instructor has re-graded that student's hand-in); late results are shown by
+``gradebook(details=True)`` and a warning says how many were left out.
 
 >>> from datetime import datetime, UTC
 >>> c = Course("MA 101", salt="s3cret", clock=lambda: datetime(2026, 1, 5, tzinfo=UTC))
@@ -15,6 +25,8 @@ Gradebook rule: for each student and assignment, the best score among the result
 0
 >>> list(c.gradebook().columns)
 ['records/correction']
+>>> hasattr(c.start, "__call__") and "salt" not in repr(c)
+True
 """
 
 from __future__ import annotations
@@ -22,13 +34,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises.attempt import Result
 from ehr_sandbox.exercises.variants import Variant
 
@@ -119,14 +132,37 @@ class Course:
         self.name = name
         self.salt = salt
         self.path = Path(path) if path is not None else None
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock
         self.students: dict[str, Student] = {}
         self.assignments: dict[str, Assignment] = {}
         self._results: list[dict[str, Any]] = []
+        self._hints: dict[str, list[int]] = {}
 
-    def now(self) -> datetime:
-        """The course clock (wall clock by default; injectable for tests and replays)."""
-        return self._clock()
+    def now(self, sandbox: Any = None) -> datetime:
+        """The course clock: the ``clock`` given to the course, else the sandbox clock of the
+        attempt being stamped (the documented default), else the wall clock (UTC).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> Course("c", "salt").now(Sandbox.empty()).year
+        2026
+        """
+        if self._clock is not None:
+            return self._clock()
+        if sandbox is not None:
+            clock = sandbox.clock
+            return clock.peek() if hasattr(clock, "peek") else clock()
+        return datetime.now(UTC)
+
+    def hints_taken(self, student: str, exercise_id: str) -> int:
+        """How many hints the course has recorded for this student and exercise."""
+        return len(self._hints.get(f"{student}|{exercise_id}", []))
+
+    def record_hint(self, student: str, exercise_id: str, index: int) -> None:
+        """Record that a student took hint ``index`` (the course keeps the count, not the attempt)."""
+        taken = self._hints.setdefault(f"{student}|{exercise_id}", [])
+        if index not in taken:
+            taken.append(int(index))
+            self._autosave()
 
     # -- roster and assignments ---------------------------------------------------------
     def enroll(
@@ -207,51 +243,173 @@ class Course:
         self.require_can_start(student, exercise_id)
         return Attempt.create(get(exercise_id), self.variant(student, exercise_id))
 
+    def show(self, student: str, exercise_id: str) -> str:
+        """The student's instructions with their variant's names and values (for review)."""
+        att = self.review(student, exercise_id)
+        try:
+            return att.instructions
+        finally:
+            att.sandbox.close()
+
     # -- results ------------------------------------------------------------------------------
     def attempts_used(self, student: str, exercise_id: str) -> int:
-        """How many results the course holds for this student and exercise."""
-        return sum(
-            1 for r in self._results if r["student"] == student and r["exercise_id"] == exercise_id
+        """How many submissions the course has seen from this student for this exercise (the
+        highest attempt number recorded, self-reported or re-graded)."""
+        return max(
+            (
+                int(r.get("attempt", 1) or 1)
+                for r in self._results
+                if r["student"] == student and r["exercise_id"] == exercise_id
+            ),
+            default=0,
         )
 
     def record(self, result: Result | dict[str, Any]) -> bool:
-        """Record a result (ignored if already recorded); returns True if it was new."""
+        """Record a submission (ignored if already recorded, or if it is practice); returns True
+        if it was new. Late is decided here from the submission's stamp and the due date."""
         data = (
             result.to_dict() if isinstance(result, Result) else Result.from_dict(result).to_dict()
         )
-        key = (data["student"], data["exercise_id"], data["attempt"], data["checked_at"])
-        if any(
-            (r["student"], r["exercise_id"], r["attempt"], r["checked_at"]) == key
-            for r in self._results
-        ):
+        if data.get("kind", "submission") != "submission":
+            return False
+
+        def key(r: dict[str, Any]) -> tuple[Any, ...]:
+            return (
+                r["student"],
+                r["exercise_id"],
+                r["attempt"],
+                r["checked_at"],
+                r.get("graded_by", "self"),
+            )
+
+        if any(key(r) == key(data) for r in self._results):
             return False
         a = self.assignments.get(data["exercise_id"])
         if a is not None and a.due is not None and data.get("checked_at"):
-            data["late"] = data.get("late") or datetime.fromisoformat(data["checked_at"]) > a.due
+            data["late"] = bool(
+                data.get("late") or datetime.fromisoformat(data["checked_at"]) > a.due
+            )
         self._results.append(data)
         self._autosave()
         return True
 
     def collect(self, sources: Iterable[Any]) -> int:
-        """Record the results stored in attempt sandboxes or sandbox files; returns how many were new."""
+        """Re-grade hand-ins on the instructor's side; returns how many results were new.
+
+        ``sources`` are attempt files, attempts or sandboxes. For every attempt found in a
+        source (enrolled student, assigned exercise) the scenario is re-derived from this
+        course's secret, the student and the exercise (never read from the hand-in); the audit
+        chain, the variant and the record as setup left it must match, or the hand-in is
+        recorded as *flagged* with the reason and not graded. Results written into the hand-in
+        are ignored. The submission time is the last ``submit()`` stamp on the hand-in's audit
+        trail (else the course clock); hints are the most the course, the hand-in's metadata or
+        its audit trail shows.
+        """
         from ehr_sandbox.exercises import persistence
 
         new = 0
         for src in sources:
+            opened = None
             if isinstance(src, str | Path):
                 from ehr_sandbox.sandbox import Sandbox
 
-                sb = Sandbox.open(str(src))
-                try:
-                    rows = persistence.load_results(sb)
-                finally:
-                    sb.close()
+                opened = sb = Sandbox.open(str(src))
             else:
-                rows = persistence.load_results(getattr(src, "sandbox", src))
-            for row in rows:
-                if row["student"] in self.students and row["exercise_id"] in self.assignments:
-                    new += self.record(row)
+                sb = getattr(src, "sandbox", src)
+            try:
+                metas = list((sb.state.get(persistence.ATTEMPT_KEY) or {}).values())
+                for meta in metas:
+                    if (
+                        meta.get("student") in self.students
+                        and meta.get("exercise_id") in self.assignments
+                    ):
+                        new += self.record(self._regrade(sb, meta))
+            finally:
+                if opened is not None:
+                    opened.close()
         return new
+
+    def _regrade(self, sb: Any, meta: dict[str, Any]) -> Result:
+        import math
+
+        from ehr_sandbox.exercises.attempt import (
+            derive,
+            grade_sandbox,
+            hint_events,
+            score_result,
+            setup_digest,
+        )
+        from ehr_sandbox.exercises.clinics import fresh_clinic
+        from ehr_sandbox.exercises.grading import event_detail, event_kind
+        from ehr_sandbox.exercises.registry import get
+
+        student, ex_id = meta["student"], meta["exercise_id"]
+        exercise = get(ex_id)
+        variant = self.variant(student, ex_id)
+        submits = [
+            e for e in sb.audit.events(user=exercise.role) if event_kind(e) == "exercise-submit"
+        ]
+        stamps = [
+            d.get("at")
+            for d in (event_detail(e) for e in submits)
+            if isinstance(d, dict) and isinstance(d.get("at"), str)
+        ]
+        when = max(stamps) if stamps else self.now(sb).isoformat()
+        attempt = max(1, len(submits))
+        flag = ""
+        verdict = sb.audit.verify()
+        derived = None
+        if not verdict.ok:
+            flag = "the audit trail does not verify (the record was tampered with)"
+        elif meta.get("seed") != variant.seed:
+            flag = "the hand-in is not this student's variant in this course"
+        else:
+            reference = fresh_clinic(exercise, variant)
+            try:
+                derived = derive(exercise, reference, variant)
+                if derived.facts != meta.get("facts") or derived.mark.to_dict() != meta.get("mark"):
+                    flag = "the hand-in's facts do not match the student's variant"
+                else:
+                    try:
+                        same = setup_digest(reference, derived.mark) == setup_digest(
+                            sb, derived.mark
+                        )
+                    except SandboxError:
+                        same = False
+                    if not same:
+                        flag = "the record as setup left it was changed outside the EHR"
+            finally:
+                reference.close()
+        a = self.assignments[ex_id]
+        if not flag and a.max_attempts is not None and attempt > a.max_attempts:
+            flag = f"{attempt} submissions, more than the {a.max_attempts} allowed"
+        extra = {
+            "attempt": attempt,
+            "checked_at": when,
+            "late": bool(a.due is not None and datetime.fromisoformat(when) > a.due),
+            "kind": "submission",
+            "graded_by": "instructor",
+        }
+        hints = max(
+            len(meta.get("hints_used", [])),
+            hint_events(sb, exercise.role),
+            self.hints_taken(student, ex_id),
+        )
+        if flag or derived is None:
+            return Result(
+                ex_id,
+                student,
+                math.nan,
+                exercise.max_score,
+                False,
+                [],
+                tampered=not verdict.ok,
+                hints_used=hints,
+                flag=flag,
+                **extra,
+            )
+        criteria, tampered = grade_sandbox(exercise, sb, derived, student)
+        return score_result(exercise, student, criteria, tampered, hints_used=hints, **extra)
 
     def results(self, student: str | None = None, exercise_id: str | None = None) -> list[Result]:
         """Recorded results, oldest first, optionally filtered."""
@@ -264,8 +422,23 @@ class Course:
 
     def _best(self, include_late: bool) -> dict[tuple[str, str], dict[str, Any]]:
         best: dict[tuple[str, str], dict[str, Any]] = {}
+        # once the instructor has re-graded a student's hand-in, self-reported results no longer count
+        regraded = {
+            (r["student"], r["exercise_id"])
+            for r in self._results
+            if r.get("graded_by") == "instructor"
+        }
         for r in self._results:
-            if r.get("late") and not include_late:
+            if (r.get("late") and not include_late) or r.get("flag"):
+                continue
+            if (
+                r.get("graded_by", "self") != "instructor"
+                and (
+                    r["student"],
+                    r["exercise_id"],
+                )
+                in regraded
+            ):
                 continue
             k = (r["student"], r["exercise_id"])
             if k not in best or r["score"] > best[k]["score"]:
@@ -279,8 +452,13 @@ class Course:
         *,
         format: Literal["canvas", "moodle"] = "canvas",
         include_late: bool = False,
+        details: bool = False,
     ) -> pd.DataFrame:
         """Student x assignment points (best counted result; NaN = nothing counted yet).
+
+        Late results are left out unless ``include_late=True``, and a one-line warning says how
+        many were; ``details=True`` adds, per assignment, ``<id> late`` (a late result exists)
+        and ``<id> graded by`` (``instructor`` or ``self``) columns (not written to the CSV).
 
         With ``out`` also writes a CSV that Canvas (``format="canvas"``: Student, ID, SIS User
         ID, SIS Login ID, Section, then one column per assignment) or Moodle (``"moodle"``:
@@ -300,9 +478,58 @@ class Course:
         frame = pd.DataFrame(
             data, index=pd.Index(list(self.students), name="student"), columns=ids, dtype=float
         )
+        late = [r for r in self._results if r.get("late") and not r.get("flag")]
+        if late and not include_late:
+            warnings.warn(
+                f"gradebook: {len(late)} late result(s) left out (include_late=True counts them; "
+                "details=True shows them)",
+                UserWarning,
+                stacklevel=2,
+            )
         if out is not None:
             self._write_lms_csv(frame, Path(out), format)
+        if details:
+            for ex_id in ids:
+                frame[f"{ex_id} late"] = [
+                    any(
+                        r.get("late")
+                        for r in self._results
+                        if (r["student"], r["exercise_id"]) == (s, ex_id)
+                    )
+                    for s in self.students
+                ]
+                frame[f"{ex_id} graded by"] = [
+                    best[(s, ex_id)].get("graded_by", "self") if (s, ex_id) in best else ""
+                    for s in self.students
+                ]
+        frame.attrs["late_left_out"] = 0 if include_late else len(late)
         return frame
+
+    def results_table(self) -> pd.DataFrame:
+        """Every recorded submission: student, exercise, attempt, time, score, passed, late,
+        graded_by (``instructor`` = re-graded by :meth:`collect`; ``self`` = graded in the
+        student's process) and flag (why a hand-in was not graded)."""
+        import pandas as pd
+
+        cols = [
+            "student",
+            "exercise_id",
+            "attempt",
+            "checked_at",
+            "score",
+            "max_score",
+            "passed",
+            "late",
+            "graded_by",
+            "flag",
+        ]
+        return pd.DataFrame(
+            [
+                {c: r.get(c, "self" if c == "graded_by" else "") for c in cols}
+                for r in self._results
+            ],
+            columns=cols,
+        )
 
     def _column_title(self, exercise_id: str) -> str:
         a = self.assignments[exercise_id]
@@ -360,10 +587,16 @@ class Course:
             for c in tags[r["exercise_id"]]:
                 if (r["student"], c) in shown:
                     shown[(r["student"], c)] = True
+        from ehr_sandbox.exercises.competencies import COMPETENCIES
+
+        columns = pd.MultiIndex.from_tuples(
+            [(c, COMPETENCIES[c].title if c in COMPETENCIES else "") for c in comps],
+            names=["competency", "text"],
+        )
         return pd.DataFrame(
             [[shown[(s, c)] for c in comps] for s in self.students],
             index=pd.Index(list(self.students), name="student"),
-            columns=comps,
+            columns=columns,
             dtype=bool,
         )
 
@@ -377,6 +610,7 @@ class Course:
             "students": [asdict(s) for s in self.students.values()],
             "assignments": [a.to_dict() for a in self.assignments.values()],
             "results": self._results,
+            "hints": self._hints,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -406,7 +640,11 @@ class Course:
             raise ExerciseError(f"course: no course file at {p}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ExerciseError(f"course {p}: not a course JSON file ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        if not isinstance(data, dict) or "salt" not in data or "assignments" not in data:
+            raise ExerciseError(
+                f"course {p}: not a course file (a course file is written by Course.save())"
+            )
+        if data.get("format") != FORMAT_VERSION:
             raise ExerciseError(
                 f"course {p}: format: expected {FORMAT_VERSION} (found {data.get('format') if isinstance(data, dict) else data!r})"
             )
@@ -423,6 +661,7 @@ class Course:
                 for a in data.get("assignments", [])
             }
             c._results = list(data.get("results", []))
+            c._hints = {k: list(v) for k, v in dict(data.get("hints", {})).items()}
         except (KeyError, TypeError) as exc:
             raise ExerciseError(f"course {p}: missing or malformed field {exc}") from None
         c.path = p

@@ -19,7 +19,65 @@ from typing import Any
 
 from ehr_sandbox.errors import NotFound, SandboxError
 
-__all__ = ["GradingContext", "codes", "provenance_reason", "split_ref", "text_of"]
+__all__ = [
+    "GradingContext",
+    "SetupMark",
+    "codes",
+    "event_detail",
+    "event_kind",
+    "provenance_reason",
+    "split_ref",
+    "text_of",
+]
+
+
+@dataclass(frozen=True)
+class SetupMark:
+    """Where the record stood when setup finished: audit sequence and history position.
+
+    Everything after it is the student's doing (and the grader's reads).
+
+    >>> SetupMark(12, 3400).audit_seq
+    12
+    """
+
+    audit_seq: int
+    versions: int
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready form."""
+        return {"audit_seq": self.audit_seq, "versions": self.versions}
+
+
+def event_kind(event: Mapping[str, Any]) -> str:
+    """The interaction of an AuditEvent (``read``, ``create``, ``disclose``, ...).
+
+    >>> event_kind({"subtype": [{"code": "disclose"}]})
+    'disclose'
+    """
+    for coding in event.get("subtype", []) or []:
+        if isinstance(coding, Mapping) and coding.get("code"):
+            return str(coding["code"])
+    return ""
+
+
+def event_detail(event: Mapping[str, Any]) -> Any:
+    """An AuditEvent's detail: parsed when it is JSON, else the text ('' when none).
+
+    >>> event_detail({"outcomeDesc": '{"recipient": "Organization/x"}'})["recipient"]
+    'Organization/x'
+    >>> event_detail({"outcomeDesc": "unconscious"})
+    'unconscious'
+    """
+    import json
+
+    text = event.get("outcomeDesc", "")
+    if isinstance(text, str) and text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
 
 
 def split_ref(ref: str) -> tuple[str, str, str | None]:
@@ -108,6 +166,48 @@ class GradingContext:
     user: Any
     student: str
     extra: dict[str, Any] = field(default_factory=dict)
+    answer: dict[str, Any] = field(default_factory=dict)
+    mark: SetupMark | None = None
+    protect: tuple[str, ...] = ()
+    exercise: Any = None
+
+    def value(self, key: str) -> Any:
+        """A value of the scenario by key: the answer first, then the public facts.
+
+        >>> GradingContext(None, None, {"a": 1}, None, "s", answer={"b": 2}).value("b")
+        2
+        """
+        if key in self.answer:
+            return self.answer[key]
+        if key in self.facts:
+            return self.facts[key]
+        raise KeyError(key)
+
+    def events(self, kind: str | None = None, *, since_setup: bool = True) -> list[dict[str, Any]]:
+        """Audit events after setup (all when ``since_setup=False``), optionally of one kind.
+
+        ``detail`` (parsed JSON or text) and ``kind`` are added to each event for convenience.
+        """
+        start = self.mark.audit_seq if (since_setup and self.mark is not None) else 0
+        out = []
+        for e in self.sandbox.audit.events():
+            if int(e.get("id", 0)) <= start:
+                continue
+            k = event_kind(e)
+            if kind is not None and k != kind:
+                continue
+            out.append({**e, "kind": k, "detail": event_detail(e)})
+        return out
+
+    def versions_since_setup(self, ref: str | None = None) -> list[dict[str, Any]]:
+        """Every resource version written after setup (of ``ref`` only, when given), oldest
+        first: history, not only current state (a wrong write later "repaired" is still here)."""
+        mark = self.mark.versions if self.mark is not None else 0
+        found = self.sandbox.system_session().changes_since(mark)
+        if ref is None:
+            return found
+        rtype, rid, _ = split_ref(ref)
+        return [v for v in found if v.get("resourceType") == rtype and v.get("id") == rid]
 
     @property
     def practitioner_ref(self) -> str:

@@ -15,8 +15,10 @@ a ``.py`` file of their course folder (see :func:`ehr_sandbox.exercises.registry
 ...     criteria=(Criterion("greeted", 1, lambda ctx: (True, "a greeting", "a greeting"), "Courtesy matters."),),
 ...     solution=Solution(lambda att: None),
 ... )
->>> ex.max_score
-1.0
+>>> ex.max_score   # 1 point + the framework's 2-point "no collateral damage" criterion
+3.0
+>>> ex.criteria[-1].name
+'no collateral damage'
 >>> ex.render_instructions({"name": "Ada"})
 'Greet **Ada**.'
 """
@@ -30,13 +32,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.competencies import exam_areas, require_known
+from ehr_sandbox.exercises.topics import require_topics
 
 if TYPE_CHECKING:
     from ehr_sandbox.exercises.attempt import Attempt
     from ehr_sandbox.exercises.grading import GradingContext
     from ehr_sandbox.exercises.variants import Variant
 
-__all__ = ["Check", "Criterion", "Exercise", "Hint", "Solution"]
+__all__ = ["COLLATERAL", "Check", "Criterion", "Exercise", "Expect", "Hint", "Scenario", "Solution"]
+
+COLLATERAL = "no collateral damage"
+"""Name of the criterion the framework adds to every exercise."""
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)+$")
 
@@ -99,6 +105,88 @@ class Criterion:
         raise ExerciseError(
             f"criterion {self.name!r}: check must return (passed, found, expected[, advice]) (found {out!r})"
         )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What an exercise's setup fixes: public ``facts``, the instructor-side ``answer`` and the
+    records the answer depends on (``protect``).
+
+    ``facts`` fill the instructions and are what ``att.facts`` shows. ``answer`` (expected
+    outcome, traps) is never shown to the student nor stored in the hand-in: the instructor
+    side re-derives it from (course secret, student, exercise). Any write to a ``protect``ed
+    reference after setup is reported by the collateral-damage criterion as a change to the
+    answer key.
+
+    >>> Scenario({"name": "Ada"}, answer={"ids": ["a1"]}, protect=("Appointment/a1",)).protect
+    ('Appointment/a1',)
+    """
+
+    facts: Mapping[str, Any]
+    answer: Mapping[str, Any] = field(default_factory=dict)
+    protect: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "protect", tuple(self.protect))
+        for ref in self.protect:
+            if not isinstance(ref, str) or ref.count("/") != 1:
+                raise ExerciseError(f"scenario: protect: expected 'Type/id' refs (found {ref!r})")
+
+
+EVENT_KINDS = frozenset(
+    {
+        "disclose",
+        "export",
+        "deidentify",
+        "break-glass-start",
+        "btg-review",
+        "sign",
+        "import",
+        "transaction",
+        "rights-change",
+        "key-rotation",
+        "submit-report",
+        "allergy-override",
+    }
+)
+"""Audited actions other than resource writes that an exercise may expect (``Expect(kind)``)."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One kind of change an exercise expects the student to make.
+
+    ``what`` is a resource type (a write) or an audited action kind (``disclose``, ``export``,
+    ``deidentify``, ``break-glass-start``, ``sign``, ...). ``ops`` are the Provenance activities
+    allowed for writes (``create``, ``update``, ``correct``, ``amend``, ``entered-in-error``,
+    ``addendum``, ``late-entry``, ``registration-update``, ``label``); ``patients`` and
+    ``recipients`` name keys of the scenario's facts or answer whose values are the patient ids
+    (or recipient refs) allowed; ``"*"`` allows any. ``at_most`` caps how many such changes
+    count as expected.
+
+    >>> Expect("Observation", ops=("create",), patients=("right_id",)).what
+    'Observation'
+    """
+
+    what: str
+    ops: tuple[str, ...] | None = None
+    patients: tuple[str, ...] | None = None
+    recipients: tuple[str, ...] | None = None
+    at_most: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.what, str) or not self.what:
+            raise ExerciseError(
+                f"expect: what must be a resource type or action kind (found {self.what!r})"
+            )
+        for name in ("ops", "patients", "recipients"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif value is not None:
+                object.__setattr__(self, name, tuple(value))
+        if self.at_most is not None and (not isinstance(self.at_most, int) or self.at_most < 0):
+            raise ExerciseError(f"expect {self.what}: at_most must be a non-negative integer")
 
 
 @dataclass(frozen=True)
@@ -181,6 +269,11 @@ class Exercise:
     population: str = "family-practice"
     reference_date: str = "2026-01-01"
     pass_fraction: float = 1.0
+    topics: tuple[str, ...] = ()
+    expects: tuple[Expect, ...] = ()
+    actors: tuple[str, ...] = ()
+    collateral_points: float = 2.0
+    clinics: int = 4
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -191,7 +284,24 @@ class Exercise:
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ExerciseError(f"exercise {self.id}: {name} must be a non-empty string")
         object.__setattr__(self, "competencies", require_known(self.competencies))
-        object.__setattr__(self, "criteria", tuple(self.criteria))
+        object.__setattr__(self, "topics", require_topics(self.topics))
+        object.__setattr__(self, "expects", tuple(self.expects))
+        object.__setattr__(self, "actors", tuple(self.actors))
+        for e in self.expects:
+            if not isinstance(e, Expect):
+                raise ExerciseError(
+                    f"exercise {self.id}: expects must hold Expect(...) (found {e!r})"
+                )
+        if not isinstance(self.clinics, int) or self.clinics < 1:
+            raise ExerciseError(f"exercise {self.id}: clinics must be a positive integer")
+        criteria = tuple(c for c in self.criteria if c.name != COLLATERAL)
+        if len(criteria) == len(tuple(self.criteria)):
+            from ehr_sandbox.exercises.collateral import collateral_criterion
+
+            criteria = (*criteria, collateral_criterion(self.collateral_points))
+        else:
+            criteria = tuple(self.criteria)
+        object.__setattr__(self, "criteria", criteria)
         object.__setattr__(
             self, "hints", tuple(h if isinstance(h, Hint) else Hint(str(h)) for h in self.hints)
         )
@@ -257,11 +367,14 @@ class Exercise:
 
         >>> sorted(_demo().catalog_row())[:4]
         ['competencies', 'exams', 'id', 'max_score']
+        >>> _demo().catalog_row()["topics"]
+        ['editing-records']
         """
         return {
             "id": self.id,
             "title": self.title,
             "topic": self.topic,
+            "topics": list(self.topics),
             "competencies": list(self.competencies),
             "minutes": self.minutes,
             "role": self.role,
@@ -280,6 +393,7 @@ def _demo() -> Exercise:
         minutes=5,
         role="ma.garcia",
         setup=lambda sandbox, variant: {},
+        topics=("editing-records",),
         instructions="Hello.",
         criteria=(Criterion("ok", 1, lambda ctx: (True, "ok", "ok"), "Because."),),
         solution=Solution(lambda att: None),

@@ -102,14 +102,21 @@ def get(exercise_id: str) -> Exercise:
 def catalog(
     *, topic: str | None = None, as_frame: bool = False
 ) -> list[dict[str, Any]] | pd.DataFrame:
-    """The catalogue as rows (id, title, topic, competencies, minutes, role, max_score, exams).
+    """The catalogue as rows (id, title, topic, topics, competencies, minutes, role, max_score, exams).
+
+    ``topic`` matches an exercise's section (``records``) or one of its seed ``topics``
+    (``editing-records``).
 
     >>> rows = catalog(topic="records")
     >>> rows[0]["id"], len(rows) >= 6
     ('records/entered-in-error', True)
     """
     _ensure_builtins()
-    rows = [ex.catalog_row() for ex in _REGISTRY.values() if topic is None or ex.topic == topic]
+    rows = [
+        ex.catalog_row()
+        for ex in _REGISTRY.values()
+        if topic is None or ex.topic == topic or topic in ex.topics
+    ]
     if as_frame:
         import pandas as pd
 
@@ -119,6 +126,7 @@ def catalog(
                 "id",
                 "title",
                 "topic",
+                "topics",
                 "competencies",
                 "minutes",
                 "role",

@@ -58,15 +58,20 @@ class Variant:
     True
     """
 
-    salt: str
     student: str
     exercise_id: str
     seed: int
 
     @classmethod
     def of(cls, salt: str, student: str, exercise_id: str) -> Variant:
-        """Derive the variant of ``student`` for ``exercise_id`` under ``salt``."""
-        return cls(salt, student, exercise_id, variant_seed(salt, student, exercise_id))
+        """Derive the variant of ``student`` for ``exercise_id`` under ``salt``.
+
+        The salt is not kept: a variant (and so an attempt) does not reveal the course secret.
+
+        >>> hasattr(Variant.of("s3cret", "alice", "records/correction"), "salt")
+        False
+        """
+        return cls(student, exercise_id, variant_seed(salt, student, exercise_id))
 
     @property
     def sandbox_seed(self) -> int:

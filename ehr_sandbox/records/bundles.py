@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import AccessDenied, ConflictError, NotFound, SandboxError, ValidationError
+from ehr_sandbox.records.importing import import_paths, visible_exists, visible_finder
+
+__all__ = ["apply_bundle", "export_session", "import_paths"]
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -23,24 +26,6 @@ _STATUS = (
     (ConflictError, "409 Conflict"),
     (ValidationError, "400 Bad Request"),
 )
-
-
-def _visible_exists(session: Session):
-    def exists(rtype: str, rid: str) -> bool:
-        return session.exists(f"{rtype}/{rid}")
-
-    return exists
-
-
-def _visible_finder(session: Session):
-    from urllib.parse import parse_qsl
-
-    def find(rtype: str, query: str) -> list[str]:
-        return [
-            r["id"] for r in session.search(rtype, parse_qsl(query, keep_blank_values=True)).fetch()
-        ]
-
-    return find
 
 
 def _status_of(exc: BaseException) -> str:
@@ -100,9 +85,22 @@ def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
         return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
     from ehr_sandbox.bundles import plan_bundle, transaction_response
 
-    plan = plan_bundle(
-        bundle, exists=_visible_exists(session), find=_visible_finder(session), server_ids=True
-    )
+    try:
+        plan = plan_bundle(
+            bundle,
+            exists=visible_exists(session),
+            find=visible_finder(session),
+            server_ids=True,
+        )
+    except ValidationError as exc:
+        # a refusal at the structural stage is audited like one at the later stages
+        session._audit(
+            action="C",
+            interaction="transaction",
+            outcome="8",
+            detail=f"refused at the structure stage: {exc}",
+        )
+        raise
     results = _apply_checked(session, plan, activity="create")
     return transaction_response(plan, results)
 
@@ -193,53 +191,6 @@ def _with_entry(exc: SandboxError, where: str) -> SandboxError:
     if isinstance(exc, ConflictError):
         return exc
     return type(exc)(f"{where}: {exc}")
-
-
-def import_paths(session: Session, paths: Iterable[str | Path]) -> dict[str, int]:
-    """Import Bundle files (``.json``), NDJSON files and directories of NDJSON, in order.
-
-    Each file is one all-or-nothing transaction with one Provenance for its resources.
-    """
-    from ehr_sandbox.bundles import (
-        plan_bundle,
-        plan_resources,
-        read_bundle_file,
-        read_ndjson_dir,
-        read_ndjson_file,
-    )
-
-    counts: dict[str, int] = {}
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            plan = plan_resources(
-                read_ndjson_dir(path),
-                exists=_visible_exists(session),
-                find=_visible_finder(session),
-                label=path.name,
-            )
-        elif path.suffix == ".ndjson":
-            plan = plan_resources(
-                read_ndjson_file(path),
-                exists=_visible_exists(session),
-                find=_visible_finder(session),
-                label=path.name,
-            )
-        elif path.is_file():
-            plan = plan_bundle(
-                read_bundle_file(path),
-                exists=_visible_exists(session),
-                find=_visible_finder(session),
-            )
-        else:
-            raise NotFound(f"nothing to import at {path.name!r}")
-        results = _apply_checked(
-            session, plan, activity="import", strict=False, provenance_per_write=False
-        )
-        for w, r in zip(plan, results, strict=True):
-            if w.action != "exists":
-                counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def export_session(

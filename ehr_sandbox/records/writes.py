@@ -51,6 +51,9 @@ class WriteRequest:
         Record a Provenance for this write (imports record one for the whole file).
     planned
         References written in the same transaction, which count as existing.
+    override_reason
+        Why a drug-allergy alert is overridden (medication orders and administrations only);
+        without it a conflicting medication raises ``AllergyConflict``.
 
     Examples
     --------
@@ -69,6 +72,7 @@ class WriteRequest:
     strict: bool = True
     provenance: bool = True
     planned: frozenset[str] = field(default_factory=frozenset)
+    override_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.action not in WRITE_ACTIONS:

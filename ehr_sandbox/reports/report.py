@@ -124,7 +124,8 @@ class Report:
                     data[y].map(lambda v: None if v is None else float(v)), errors="coerce"
                 )
             if kind == "line":
-                converted = pd.to_datetime(data[x], errors="coerce", utc=True)
+                # ISO 8601 stated: pandas warns when it has to guess a date format
+                converted = pd.to_datetime(data[x], errors="coerce", utc=True, format="ISO8601")
                 if converted.notna().all():
                     data[x] = converted
                 data = data.sort_values(x)

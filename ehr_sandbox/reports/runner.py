@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +31,9 @@ from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.reports.definitions import load_report, load_view, report_names, view_names
 from ehr_sandbox.reports.params import bind_params, resolve_default
 from ehr_sandbox.reports.report import Report
+
+if TYPE_CHECKING:
+    import pandas as pd
 from ehr_sandbox.views import run_arrow
 
 __all__ = ["Reports"]
@@ -82,15 +85,19 @@ class Reports:
             return date.fromisoformat(ref[:10])
         raise ValidationError("Reports", "source.reference_date", "a date", found=ref)
 
-    def catalog(self) -> list[dict[str, Any]]:
-        """One dict per report: name, title, description, views, params (with resolved defaults), columns.
+    def catalog(self) -> pd.DataFrame:
+        """The report catalogue as a table (like ``exercises.catalog()``): one row per report
+        with name, title, description, views, params (with resolved defaults), columns, plot.
 
         >>> from datetime import date
         >>> class S:
         ...     reference_date = date(2026, 1, 1)
         ...     def resources(self, t):
         ...         return []
-        >>> entry = next(e for e in Reports(S()).catalog() if e["name"] == "day_schedule")
+        >>> table = Reports(S()).catalog()
+        >>> type(table).__name__, "day_schedule" in set(table["name"])
+        ('DataFrame', True)
+        >>> entry = table.set_index("name").loc["day_schedule"]
         >>> entry["params"][0]["name"], entry["params"][0]["default"]
         ('date', '2026-01-01')
         """
@@ -120,7 +127,11 @@ class Reports:
                     "plot": dict(d.plot),
                 }
             )
-        return out
+        import pandas as pd
+
+        return pd.DataFrame(
+            out, columns=["name", "title", "description", "views", "params", "columns", "plot"]
+        )
 
     def view_table(self, name: str) -> pa.Table:
         """The rows of one catalogue view over the source (computed once, then reused).

@@ -474,6 +474,27 @@ class Store:
             rows = self._con.execute(sql + " ORDER BY rowid DESC", args).fetchall()
             return [self._load(resource_type, rid, vid, blob) for rid, vid, blob in rows]
 
+    def change_mark(self) -> int:
+        """The position of the newest stored version (a later :meth:`changes_since` starts here).
+
+        >>> st = Store(); m = st.change_mark(); _ = st.create({"resourceType": "Patient", "id": "x"})
+        >>> st.changes_since(m)
+        [('Patient', 'x', 1)]
+        """
+        with self._lock:
+            row = self._con.execute("SELECT COALESCE(MAX(rowid), 0) FROM versions").fetchone()
+            return int(row[0])
+
+    def changes_since(self, mark: int, until: int | None = None) -> list[tuple[str, str, int]]:
+        """Every version written after ``mark`` (up to ``until``) as (type, id, version), oldest first."""
+        upper = 2**62 if until is None else int(until)
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT rtype, rid, vid FROM versions WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                (int(mark), upper),
+            ).fetchall()
+            return [(str(t), str(i), int(v)) for t, i, v in rows]
+
     def iter_type(self, resource_type: str) -> Iterator[dict[str, Any]]:
         """Current resources of a type in insertion order, read in pages (streaming).
 

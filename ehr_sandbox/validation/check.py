@@ -4,7 +4,9 @@ The Session calls ``check(resource, exists=session.exists)`` before every create
 nothing invalid reaches the store. Rules, in order:
 
 1. strings — no control characters, no string over 1 MB, no absurd nesting;
-2. structure — the FHIR R4B model accepts it (paths as the model gives them);
+2. structure — the FHIR R4B model accepts it (paths as the model gives them), and the R4B
+   definitions hold: required bindings, reference target types, error-level invariants,
+   UCUM unit codes, no empty arrays/objects/nulls, no future birthDate (:mod:`.r4b`);
 3. references — every ``Reference.reference`` resolves (``exists("Patient/123")``);
 4. codes — codes of shipped systems are in the shipped sets; CPT/CDT never;
 5. vitals — UCUM unit, plausible value, whole mmHg, systolic above diastolic.
@@ -42,6 +44,7 @@ from typing import Any
 from .codes import code_problems
 from .content_adapter import lookups_for
 from .problem import Problem
+from .r4b import r4b_problems
 from .references import reference_problems
 from .strings import string_problems
 from .structural import structural_problems
@@ -106,6 +109,10 @@ def problems(
     lookups = lookups_for(content)
     out += _guarded(code_problems, found, lookups.code_sets, strict=strict)
     out += _guarded(vital_problems, resource, lookups.vitals, whole_mmhg=strict)
+    if found.too_deep is None:
+        # the R4B definitions; a field another rule already explains is not reported twice
+        said = {p.path for p in out}
+        out += [p for p in _guarded(r4b_problems, resource, strict=strict) if p.path not in said]
     return _unique(out)
 
 

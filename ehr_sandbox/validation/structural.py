@@ -19,14 +19,14 @@ from .problem import Problem
 
 __all__ = ["structural_problems"]
 
-_WHY = "the record must be valid FHIR R4 so every other system (and report) can read it"
+_WHY = "the record must be valid FHIR R4B so every other system (and report) can read it"
 
 
 def structural_problems(resource: dict[str, Any]) -> list[Problem]:
     """Return one :class:`Problem` per model error (empty when the resource is well formed).
 
     >>> structural_problems({"resourceType": "Nope"})[0].expected
-    'a FHIR R4 resource type'
+    'a FHIR R4B resource type'
     """
     bad_contained = _contained_type_problems(resource)
     if bad_contained:
@@ -44,7 +44,7 @@ def structural_problems(resource: dict[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(
                     path,
-                    "a FHIR R4 resource type",
+                    "a FHIR R4B resource type",
                     found=resource.get("resourceType"),
                     why=_WHY,
                     rule="structure",
@@ -71,7 +71,7 @@ def _contained_type_problems(resource: dict[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(
                     f"contained[{i}].resourceType",
-                    "a FHIR R4 resource type",
+                    "a FHIR R4B resource type",
                     found=rtype,
                     why=_WHY,
                     rule="structure",

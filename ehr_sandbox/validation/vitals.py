@@ -9,8 +9,8 @@ each. The ranges are deliberately wide — they catch unit mix-ups and typos, no
 Extra checks: blood pressure is a whole number of mm[Hg] (no device measures tenths) and, in
 the 85354-9 panel, systolic must exceed diastolic.
 
->>> VITAL_SIGNS["8480-6"].units
-{'mm[Hg]': (30.0, 300.0)}
+>>> VITAL_SIGNS["8480-6"].units    # from synthetic/content/data/vitals.toml
+{'mm[Hg]': (50.0, 260.0)}
 >>> round(expected_bmi(70, 175), 1)
 22.9
 """
@@ -52,7 +52,7 @@ class VitalSign:
 
     ``integer`` marks measurements recorded in whole units (blood pressure).
 
-    >>> VitalSign("8867-4", "heart rate", {"/min": (20.0, 300.0)}).unit_list()
+    >>> VitalSign("8867-4", "heart rate", {"/min": _CONTENT}).unit_list()
     "'/min'"
     """
 
@@ -70,23 +70,27 @@ class VitalSign:
         return " or ".join(repr(u) for u in self.units)
 
 
+_CONTENT = (math.nan, math.nan)
+"""Placeholder: the range comes from the content (synthetic/content/data/vitals.toml)."""
+
+
 def _table() -> dict[str, VitalSign]:
     signs = [
-        VitalSign(SYSTOLIC, "systolic blood pressure", {"mm[Hg]": (30.0, 300.0)}, integer=True),
-        VitalSign(DIASTOLIC, "diastolic blood pressure", {"mm[Hg]": (10.0, 200.0)}, integer=True),
-        VitalSign("8867-4", "heart rate", {"/min": (20.0, 300.0)}),
-        VitalSign("9279-1", "respiratory rate", {"/min": (4.0, 120.0)}),
-        VitalSign("8310-5", "body temperature", {"Cel": (25.0, 46.0), "[degF]": (77.0, 115.0)}),
+        VitalSign(SYSTOLIC, "systolic blood pressure", {"mm[Hg]": _CONTENT}, integer=True),
+        VitalSign(DIASTOLIC, "diastolic blood pressure", {"mm[Hg]": _CONTENT}, integer=True),
+        VitalSign("8867-4", "heart rate", {"/min": _CONTENT}),
+        VitalSign("9279-1", "respiratory rate", {"/min": _CONTENT}),
+        VitalSign("8310-5", "body temperature", {"Cel": _CONTENT, "[degF]": _CONTENT}),
         VitalSign(
             "29463-7",
             "body weight",
-            {"kg": (0.2, 500.0), "[lb_av]": (0.44, 1100.0), "g": (200.0, 500_000.0)},
+            {"kg": _CONTENT, "[lb_av]": _CONTENT, "g": _CONTENT},
         ),
-        VitalSign("8302-2", "body height", {"cm": (20.0, 260.0), "[in_i]": (8.0, 102.0)}),
-        VitalSign(BMI, "body mass index", {"kg/m2": (5.0, 150.0)}),
+        VitalSign("8302-2", "body height", {"cm": _CONTENT, "[in_i]": _CONTENT}),
+        VitalSign(BMI, "body mass index", {"kg/m2": _CONTENT}),
         VitalSign("2708-6", "oxygen saturation", {"%": (0.0, 100.0)}),
-        VitalSign("59408-5", "oxygen saturation by pulse oximetry", {"%": (0.0, 100.0)}),
-        VitalSign("9843-4", "head circumference", {"cm": (15.0, 80.0), "[in_i]": (6.0, 32.0)}),
+        VitalSign("59408-5", "oxygen saturation by pulse oximetry", {"%": _CONTENT}),
+        VitalSign("9843-4", "head circumference", {"cm": _CONTENT, "[in_i]": _CONTENT}),
         VitalSign(
             "8287-5", "head circumference (tape)", {"cm": (15.0, 80.0), "[in_i]": (6.0, 32.0)}
         ),
@@ -95,13 +99,26 @@ def _table() -> dict[str, VitalSign]:
         VitalSign("77606-2", "weight-for-length percentile", {"%": (0.0, 100.0)}),
         VitalSign("3150-0", "inhaled oxygen concentration", {"%": (0.0, 100.0)}),
         VitalSign("3151-8", "inhaled oxygen flow rate", {"L/min": (0.0, 100.0)}),
-        VitalSign("72514-3", "pain severity (0-10)", {"{score}": (0.0, 10.0)}),
+        VitalSign("72514-3", "pain severity (0-10)", {"{score}": _CONTENT}),
     ]
     return {s.loinc: s for s in signs}
 
 
-VITAL_SIGNS: dict[str, VitalSign] = _table()
-"""Vital-sign LOINC code -> accepted units and plausible ranges."""
+def _content_limits() -> dict[str, tuple[float, float, str]]:
+    """Plausible ranges of the shipped content's vital signs (the one source of the ranges)."""
+    from synthetic.content import load_content
+
+    out: dict[str, tuple[float, float, str]] = {}
+    content = load_content()
+    base = _table()
+    vital_ids = {v.loinc for v in content.vitals.values()}
+    for vital in (*content.vitals.values(), *content.observations.values()):
+        if vital.loinc not in base and vital.loinc not in vital_ids:
+            continue  # other observations (scores, IOP...) are not vital signs
+        if vital.value_type == "quantity" and vital.unit:
+            out[vital.loinc] = (vital.plausible_low, vital.plausible_high, vital.unit)
+    return out
+
 
 # Conversions offered in the "did you mean" hint when a value fits another accepted unit.
 _CONVERT: dict[tuple[str, str], Callable[[float], float]] = {
@@ -121,17 +138,22 @@ _DISPLAY_MISTAKES = {"mmHg": "mm[Hg]", "degF": "[degF]", "°F": "[degF]", "F": "
                      "beats/min": "/min", "breaths/min": "/min", "kg/m^2": "kg/m2"}  # fmt: skip
 
 
+VITAL_SIGNS: dict[str, VitalSign] = {}
+"""Vital-sign LOINC code -> accepted units and plausible ranges (filled below from content)."""
+
+
 def merged_table(
     limits: Mapping[str, tuple[float, float, str]], base: Mapping[str, VitalSign] = VITAL_SIGNS
 ) -> dict[str, VitalSign]:
     """``base`` with content plausibility limits applied: ``{loinc: (low, high, ucum)}``.
 
-    A limit replaces the range of its unit (other accepted units keep theirs); a LOINC code
-    the base table lacks becomes a vital sign with that single unit.
+    A limit replaces the range of its unit and, converted, of the other accepted units (one
+    source for every unit); a LOINC code the base table lacks becomes a vital sign with that
+    single unit.
 
     >>> t = merged_table({"8310-5": (30.0, 44.0, "Cel"), "11881-0": (10.0, 45.0, "cm")})
     >>> t["8310-5"].units["Cel"], t["8310-5"].units["[degF]"], t["11881-0"].unit_list()
-    ((30.0, 44.0), (77.0, 115.0), "'cm'")
+    ((30.0, 44.0), (86.0, 111.2), "'cm'")
     """
     table = dict(base)
     for loinc, (low, high, unit) in limits.items():
@@ -143,8 +165,17 @@ def merged_table(
         else:
             units = dict(known.units)
             units[unit] = (float(low), float(high))
+            for other in known.units:
+                convert = _CONVERT.get((unit, other))
+                if other != unit and convert is not None:
+                    units[other] = (round(convert(low), 2), round(convert(high), 2))
             table[loinc] = VitalSign(loinc, known.name, units, known.integer)
     return table
+
+
+VITAL_SIGNS.update(merged_table(_content_limits(), _table()))
+if any(math.isnan(lo) for sign in VITAL_SIGNS.values() for lo, _ in sign.units.values()):
+    raise RuntimeError("a vital sign range expected from vitals.toml is missing there")
 
 
 def expected_bmi(weight_kg: float, height_cm: float) -> float:

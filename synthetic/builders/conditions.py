@@ -33,8 +33,12 @@ def condition(
     recorder: str,
     security: tuple[dict[str, str], ...] | None,
     abatement: str | None = None,
+    recorded: str | None = None,
 ) -> dict[str, Any]:
     """A confirmed Condition recorded at the current encounter; resolved when ``abatement`` is set.
+
+    ``recorded`` (default: the onset) is when it entered the chart; a condition that began
+    before the practice's records started has an earlier onset than its recorded date.
 
     >>> import random
     >>> c = RecordContext("p", random.Random(0)); c.encounter = {"reference": "Encounter/e"}
@@ -62,7 +66,7 @@ def condition(
     }
     if abatement:
         c["abatementDateTime"] = abatement
-    c["recordedDate"] = onset
+    c["recordedDate"] = recorded or onset
     c["recorder"] = {"reference": recorder}
     return c
 

@@ -37,6 +37,8 @@ def immunization(
     site: dict[str, Any],
     performer: str,
     dose_number: int,
+    manufacturer: dict[str, Any] | None = None,
+    series: str | None = None,
 ) -> dict[str, Any]:
     """A completed Immunization given at the current encounter.
 
@@ -47,7 +49,7 @@ def immunization(
     """
     rng = ctx.rng
     lot = f"{rng.choice(_LOT_LETTERS)}{rng.choice(_LOT_LETTERS)}{rng.randrange(1000, 10000)}"
-    return {
+    imm: dict[str, Any] = {
         "resourceType": "Immunization",
         "id": ctx.new_id("imm"),
         "meta": meta("Immunization"),
@@ -57,10 +59,19 @@ def immunization(
         "encounter": ctx.encounter,
         "occurrenceDateTime": ctx.when,
         "primarySource": True,
+    }
+    if manufacturer is not None:
+        imm["manufacturer"] = manufacturer
+    imm |= {
         "lotNumber": lot,
         "expirationDate": iso_date(ctx.day + 120 + rng.randrange(400)),
         "site": site,
         "route": route,
         "performer": [{"function": _ADMIN[0], "actor": {"reference": performer}}],
-        "protocolApplied": [{"doseNumberPositiveInt": dose_number}],
+        "protocolApplied": [
+            {"series": series, "doseNumberPositiveInt": dose_number}
+            if series
+            else {"doseNumberPositiveInt": dose_number}
+        ],
     }
+    return imm

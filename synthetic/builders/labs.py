@@ -52,6 +52,7 @@ def lab_order(
     sex: str = "any",
     security: tuple[dict[str, str], ...] | None = None,
     last_day: int | None = None,
+    received: str | None = None,
 ) -> None:
     """Append the order, specimen, one result per test (``values`` in test order) and the report.
 
@@ -73,7 +74,8 @@ def lab_order(
     issue_day = ctx.day + panel.turnaround_days
     if last_day is not None and issue_day > last_day:
         issue_day = max(ctx.day, last_day)
-    issued = instant(issue_day, 14 * 60, offset) if issue_day > ctx.day else ctx.when
+    received = received or ctx.when  # the lab receives the specimen after its collection
+    issued = instant(issue_day, 14 * 60, offset) if issue_day > ctx.day else received
     ctx.out.append(
         {
             "resourceType": "ServiceRequest",
@@ -97,7 +99,7 @@ def lab_order(
             "status": "available",
             "type": panel.specimen_type,
             "subject": ctx.subject,
-            "receivedTime": ctx.when,
+            "receivedTime": received,
             "request": sr_ref,
             "collection": {
                 "collector": {"reference": collector},

@@ -59,6 +59,8 @@ def prescription(
         "authoredOn": ctx.when,
         "requester": {"reference": requester},
     }
+    if ctx.encounter is None:  # a renewal authorised between visits (refill request)
+        del mr["encounter"]
     if reason:
         mr["reasonReference"] = [{"reference": reason}]
     else:
@@ -79,6 +81,7 @@ def administration(
     performer: str,
     reason: str | None,
     route: dict[str, Any] | None = None,
+    site: dict[str, Any] | None = None,
     request: str | None = None,
     security: tuple[dict[str, str], ...] | None = None,
 ) -> dict[str, Any]:
@@ -105,6 +108,11 @@ def administration(
         ma["reasonReference"] = [{"reference": reason}]
     if request:
         ma["request"] = {"reference": request}
-    if route is not None:
-        ma["dosage"] = {"route": route}
+    if route is not None or site is not None:
+        dosage: dict[str, Any] = {}
+        if site is not None:
+            dosage["site"] = site
+        if route is not None:
+            dosage["route"] = route
+        ma["dosage"] = dosage
     return ma

@@ -8,7 +8,8 @@ scenario folder is a full copy with the same layout)::
     conditions/*.toml     one condition module per file
     populations/*.toml    one population preset per file
     allergies.toml  vitals.toml  labs.toml  immunizations.toml  fees.toml  prevalence.toml
-    social.toml  staff.toml  sensitivity.toml  practice.toml
+    social.toml  staff.toml  sensitivity.toml  practice.toml  rules.toml
+    growth/cdc2000_lms.csv  CDC 2000 growth LMS tables
 
 Any problem raises :class:`~synthetic.errors.ContentError` naming the file (relative to the
 folder), the key (dotted, list entries by id where they have one) or CSV line, and what was
@@ -38,6 +39,7 @@ from synthetic.content.models import (
     Content,
     Fee,
     Population,
+    StaffMember,
     split_ref,
 )
 from synthetic.errors import ContentError
@@ -106,6 +108,7 @@ def _load(root: Path) -> Content:
     }
     singles = {
         "allergies": ("allergies.toml", "allergy"),
+        "drug_classes": ("drug_classes.toml", "drug_class"),
         "vitals": ("vitals.toml", "vital"),
         "observations": ("observations.toml", "observation"),
         "labs": ("labs.toml", "panel"),
@@ -137,6 +140,15 @@ def _load(root: Path) -> Content:
         read_toml(root, "practice.toml"),
         "practice.toml",
         "",
+    )
+    staff_doc = read_toml(root, "staff.toml")
+    raw["specialists"] = (
+        _validate_list(StaffMember, staff_doc, "staff.toml", "specialist")
+        if "specialist" in staff_doc
+        else []
+    )
+    raw["rules"] = _validate(
+        Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
     )
     content = Content.model_validate(raw)
     check_references(content)
@@ -425,6 +437,19 @@ def check_references(content: Content) -> None:
     >>> check_references(load_content())
     """
     ck = _Checker(content)
+    class_ids = {c.id for c in content.drug_classes}
+    for i, dc in enumerate(content.drug_classes):
+        for code in dc.rxnorm:
+            ck.code("rxnorm", code, "drug_classes.toml", f"drug_class[{i}].rxnorm")
+        for code in dc.allergens:
+            ck.code("snomed", code, "drug_classes.toml", f"drug_class[{i}].allergens")
+        for other in dc.cross_reactive_with:
+            if other not in class_ids:
+                raise ContentError(
+                    f"expected a drug class id ({', '.join(sorted(class_ids))}), found {other!r}",
+                    file="drug_classes.toml",
+                    key=f"drug_class[{i}].cross_reactive_with",
+                )
     for code, extra in content.codes["rxnorm"].attributes.items():
         schedule = extra.get("schedule")
         if schedule is not None and schedule not in ("II", "III", "IV", "V"):
@@ -625,6 +650,9 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
             ck.ref(sc.ref, "wellness.toml", f"{w}.ref", priced=True)
         for j, mid in enumerate(sc.only_with):
             ck.module(mid, "wellness.toml", f"{w}.only_with[{j}]")
+        if sc.icd10:
+            ck.code("icd10cm", sc.icd10, "wellness.toml", f"{w}.icd10")
+    _check_rules(content, ck)
     for t in content.practice.appointment_types:
         for name in ("visit_code_new", "visit_code_established"):
             ref = getattr(t, name)
@@ -638,7 +666,7 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 key=f"payers[{payer.id}].age_max",
             )
     seen: set[str] = set()
-    for member in content.staff:
+    for member in (*content.staff, *content.specialists):
         if member.username in seen:
             raise ContentError(
                 f"expected unique usernames, found {member.username!r} twice",
@@ -646,6 +674,94 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 key=f"member[{member.username}]",
             )
         seen.add(member.username)
+
+
+def _check_rules(content: Content, ck: _Checker) -> None:
+    """Every id and code that rules.toml names exists in the rest of the content."""
+    f = "rules.toml"
+    r = content.rules
+    vaccines = {v.id for v in content.immunizations}
+    allergies = {a.id for a in content.allergies}
+
+    def need(ok: bool, what: str, found: str, where: str) -> None:
+        if not ok:
+            raise ContentError(f"expected {what}, found {found!r}", file=f, key=where)
+
+    for i, p in enumerate(r.vaccine_product):
+        need(
+            p.vaccine in vaccines,
+            "a vaccine id of immunizations.toml",
+            p.vaccine,
+            f"vaccine_product[{i}].vaccine",
+        )
+        ck.code("cvx", p.cvx, f, f"vaccine_product[{i}].cvx")
+        need(p.mvx in r.mvx, "an MVX code listed in [mvx]", p.mvx, f"vaccine_product[{i}].mvx")
+    for i, lim in enumerate(r.vaccine_limit):
+        need(
+            lim.vaccine in vaccines,
+            "a vaccine id of immunizations.toml",
+            lim.vaccine,
+            f"vaccine_limit[{i}].vaccine",
+        )
+    for cls, codes in r.drug_classes.items():
+        for code in codes:
+            ck.code("rxnorm", code, f, f"drug_classes.{cls}")
+    for cls in [*r.antibiotic_classes, *(c for g in r.duplicate_group for c in g.classes)]:
+        need(
+            cls in r.drug_classes,
+            "a class of [drug_classes]",
+            cls,
+            "antibiotic_classes/duplicate_group",
+        )
+    for i, a in enumerate(r.allergy_class):
+        need(
+            a.allergy in allergies,
+            "an allergy id of allergies.toml",
+            a.allergy,
+            f"allergy_class[{i}].allergy",
+        )
+        for cls in a.classes:
+            need(
+                cls in r.drug_classes,
+                "a class of [drug_classes]",
+                cls,
+                f"allergy_class[{i}].classes",
+            )
+    for i, w in enumerate(r.weight_dose):
+        ck.code("rxnorm", w.rxnorm, f, f"weight_dose[{i}].rxnorm")
+    for i, m in enumerate(r.monitoring):
+        ck.panel(m.panel, f, f"monitoring[{i}].panel")
+        for code in m.rxnorm:
+            ck.code("rxnorm", code, f, f"monitoring[{i}].rxnorm")
+    for i, t in enumerate(r.trimester_code):
+        for code in (t.unspecified, t.first, t.second, t.third):
+            ck.code("icd10cm", code, f, f"trimester_code[{i}]")
+    for i, lat in enumerate(r.laterality):
+        for code in (lat.icd10, *lat.alternatives):
+            ck.code("icd10cm", code, f, f"laterality[{i}]")
+    for i, d in enumerate(r.office_drug):
+        ck.code("hcpcs", d.hcpcs, f, f"office_drug[{i}].hcpcs")
+        if d.rxnorm:
+            ck.code("rxnorm", d.rxnorm, f, f"office_drug[{i}].rxnorm")
+    if r.payer_rules is not None:
+        payers = {p.id for p in content.practice.payers}
+        need(
+            r.payer_rules.medicare_payer in payers,
+            "a payer id of practice.toml",
+            r.payer_rules.medicare_payer,
+            "payer_rules.medicare_payer",
+        )
+        ck.ref(r.payer_rules.awv_initial, f, "payer_rules.awv_initial", priced=True)
+        ck.ref(r.payer_rules.awv_subsequent, f, "payer_rules.awv_subsequent", priced=True)
+    if r.pregnancy is not None:
+        ck.code("icd10cm", r.pregnancy.loss_icd10, f, "pregnancy.loss_icd10")
+        ck.code("icd10cm", r.pregnancy.delivery_icd10, f, "pregnancy.delivery_icd10")
+        need(
+            r.pregnancy.tdap_vaccine in vaccines,
+            "a vaccine id of immunizations.toml",
+            r.pregnancy.tdap_vaccine,
+            "pregnancy.tdap_vaccine",
+        )
 
 
 def iter_content_files(root: Path | None = None) -> Iterator[Path]:

@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthetic.content.rules import Rules
+
 Sex = Literal["any", "male", "female"]
 """Who a band applies to; ``any`` matches both sexes."""
 
@@ -585,6 +587,24 @@ class AllergyDef(Strict):
     icd10: str | None = Field(default=None, description="Z88/Z91 allergy-status code, optional")
 
 
+class DrugClass(Strict):
+    """A drug class for the EHR's drug-allergy check (``drug_classes.toml``).
+
+    ``allergens`` are the AllergyIntolerance substance codes (SNOMED CT) that mean an allergy
+    to the class; ``cross_reactive_with`` lists classes whose allergy also alerts on this one.
+
+    >>> DrugClass(id="x", display="X", rxnorm=["1"], source="s").cross_reactive_with
+    []
+    """
+
+    id: str
+    display: str
+    rxnorm: list[str] = Field(description="RxNorm products in the class")
+    allergens: list[str] = Field(default_factory=list, description="SNOMED CT allergy substances")
+    cross_reactive_with: list[str] = Field(default_factory=list)
+    source: str = Field(description="where the class and its cross-reactivity come from")
+
+
 # --------------------------------------------------------------------------- vitals
 
 
@@ -963,6 +983,13 @@ class StaffMember(Strict):
     qualification: str = Field(default="", description="credential after the name (MD, RN, CMA)")
     npi: str = Field(pattern=r"^\d{10}$", description="fictitious 10-digit NPI-like id")
     specialty: str = ""
+    taxonomy: str = Field(default="", description="NUCC Health Care Provider Taxonomy code")
+    presets: list[str] = Field(
+        default_factory=list,
+        description="population presets whose patients this clinician sees (empty: the general presets)",
+    )
+    patient_age_min: float = Field(default=0, description="sees patients from this age (years)")
+    patient_age_max: float = Field(default=130, description="sees patients up to this age (years)")
 
 
 # --------------------------------------------------------------------------- populations, targets, social
@@ -1180,6 +1207,10 @@ class Screening(Strict):
     only_with: list[str] = Field(
         default_factory=list, description="only for patients with one of these modules (risk-based)"
     )
+    icd10: str = Field(
+        default="", description="claim diagnosis; procedure screenings with one are generated"
+    )
+    uptake: float = Field(default=1.0, ge=0, le=1, description="share screened when due")
     source: str = ""
 
 
@@ -1215,6 +1246,7 @@ class Content(Strict):
     codes: dict[str, CodeSet]
     conditions: dict[str, ConditionModule]
     allergies: list[AllergyDef]
+    drug_classes: list[DrugClass] = Field(default_factory=list)
     vitals: dict[str, VitalSign]
     observations: dict[str, VitalSign] = Field(
         default_factory=dict, description="other measured observations (screening scores, IOP...)"
@@ -1226,9 +1258,15 @@ class Content(Strict):
     prevalence_targets: list[PrevalenceTarget]
     social: SocialHistory
     staff: list[StaffMember]
+    specialists: list[StaffMember] = Field(
+        default_factory=list, description="specialty clinicians seen only in their presets"
+    )
     sensitivity: list[SensitivityRule]
     practice: PracticeDef
     wellness: WellnessSchedule
+    rules: Rules = Field(
+        default_factory=Rules, description="clinical and business rules (rules.toml)"
+    )
 
     def coding(self, key: str, code: str | None = None) -> dict[str, str]:
         """A FHIR Coding for ``key``/``code``, or for a ``"<set>|<code>"`` reference alone.

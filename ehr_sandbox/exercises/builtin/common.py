@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "note_type",
     "progress_note",
     "ref_id",
+    "rewrite_answer_key",
     "visible_patients",
 ]
 
@@ -243,3 +245,30 @@ def parse_instant(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo is not None else None
+
+
+def rewrite_answer_key(att: Any, **changes: Any) -> dict[str, Any]:
+    """What a student trying to change the answer key does (used by wrong solutions): edit
+    ``att.facts`` in memory (refused: it is read-only) and rewrite the facts stored in the
+    attempt's sandbox. Returns the facts as the student now believes them; graders never read
+    either place, so grading is unaffected.
+
+    >>> from types import SimpleNamespace
+    >>> from types import MappingProxyType
+    >>> att = SimpleNamespace(facts=MappingProxyType({"right": 138}), sandbox=SimpleNamespace(state={}))
+    >>> rewrite_answer_key(att, right=183)["right"], att.facts["right"]
+    (183, 138)
+    """
+    from ehr_sandbox.exercises import persistence
+
+    with contextlib.suppress(TypeError, AttributeError):
+        att.facts.update(changes)  # read-only: raises
+    forged = {**dict(att.facts), **changes}
+    try:
+        metas = dict(att.sandbox.state.get(persistence.ATTEMPT_KEY) or {})
+        for meta in metas.values():
+            meta["facts"] = forged
+        att.sandbox.state[persistence.ATTEMPT_KEY] = metas
+    except (AttributeError, TypeError):
+        pass
+    return forged

@@ -9,7 +9,7 @@ from typing import Any
 
 from ehr_sandbox.exercises.builtin.emr_ehr.common import PHYSICIAN
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 
 __all__ = ["BENEFITS_AND_DRAWBACKS", "REPORT_KEY", "scenario_for"]
 
@@ -31,25 +31,34 @@ def scenario_for(seed: int, patients: int, people: int) -> Any:
     return _SCENARIOS[key]
 
 
-def _setup_benefits(sandbox: Any, variant: Any) -> dict[str, Any]:
+SCENARIO_SEEDS = tuple(range(4101, 4117))
+"""The scenario seeds variants draw from (a pool: each scenario takes seconds to run)."""
+
+
+def _truth(seed: int, patients: int, people: int) -> dict[str, dict[str, float]]:
+    sc = scenario_for(seed, patients, people)
+    keep = _REPORTED + _PRIVACY
     return {
-        "scenario_seed": variant.seed % 10_000,
-        "patients": 12,
-        "people": 3,
-        "report_key": REPORT_KEY,
+        run: {m: float(metrics[m]) for m in keep}
+        for run, metrics in (
+            ("emr", sc.run("emr").metrics),
+            ("ehr", sc.run("ehr").metrics),
+            ("ehr_hospital_down", sc.run("ehr", down="hospital").metrics),
+        )
     }
+
+
+def _setup_benefits(sandbox: Any, variant: Any) -> Scenario:
+    seed = variant.pick(SCENARIO_SEEDS, salt="scenario")
+    facts = {"scenario_seed": seed, "patients": 12, "people": 3, "report_key": REPORT_KEY}
+    # the measured values are fixed at setup, on the instructor side: the grader never re-runs
+    # the scenario in the student's process (whose cache the student could fill with anything)
+    return Scenario(facts, answer={"truth": _truth(seed, 12, 3)})
 
 
 def _measured(ctx: GradingContext) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    f = ctx.facts
-    sc = scenario_for(f["scenario_seed"], f["patients"], f["people"])
-    truth = {
-        "emr": sc.run("emr").metrics,
-        "ehr": sc.run("ehr").metrics,
-        "ehr_hospital_down": sc.run("ehr", down="hospital").metrics,
-    }
     report = ctx.sandbox.state.get(REPORT_KEY) or {}
-    return report, truth
+    return report, ctx.answer["truth"]
 
 
 def _compare(
@@ -126,10 +135,52 @@ def _ben_report(att: Any, *, privacy: bool) -> None:
     att.sandbox.state[REPORT_KEY] = report
 
 
+def _ben_swapped(att: Any) -> None:
+    """Typical mistake: the EMR and EHR runs reported the wrong way round."""
+    _ben_report(att, privacy=True)
+    report = dict(att.sandbox.state[REPORT_KEY])
+    report["emr"], report["ehr"] = report["ehr"], report["emr"]
+    att.sandbox.state[REPORT_KEY] = report
+
+
+def _ben_export(att: Any) -> None:
+    """Harm: exports the whole clinic 'to compare' (a bulk disclosure nobody asked for)."""
+    import tempfile
+
+    _ben_report(att, privacy=True)
+    with tempfile.TemporaryDirectory() as out:
+        att.session.export(out, types=["Patient", "Observation", "Condition"])
+
+
+class _Poisoned:
+    """What a student swaps into the scenario cache: every metric reads 0."""
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(metrics=dict.fromkeys(_REPORTED + _PRIVACY, 0.0))
+
+
+def _ben_answer_key(att: Any) -> None:
+    """Answer-key change: fill the scenario cache with made-up runs, report those."""
+    f = att.facts
+    key = (f["scenario_seed"], f["patients"], f["people"])
+    real = _SCENARIOS.get(key)
+    _SCENARIOS[key] = _Poisoned()
+    try:
+        _ben_report(att, privacy=True)
+    finally:
+        if real is not None:
+            _SCENARIOS[key] = real
+        else:
+            _SCENARIOS.pop(key, None)
+
+
 BENEFITS_AND_DRAWBACKS = Exercise(
     id="emr-ehr/benefits-and-drawbacks",
     title="Benefits and drawbacks: the same journey as EMR and as EHR",
     topic="emr-ehr",
+    topics=("emr-vs-ehr", "ehr-benefits-drawbacks", "privacy-security"),
     competencies=("VI.P.6", "X.P.2", "V.P.11"),
     minutes=30,
     role=PHYSICIAN,
@@ -141,7 +192,8 @@ BENEFITS_AND_DRAWBACKS = Exercise(
         "sc = Scenario(seed={scenario_seed}, patients={patients}, people={people})\nsc.compare()\n```\n\n"
         "Then report what you measured in `att.sandbox.state['{report_key}']` as a dict with keys `emr`, `ehr` and "
         "`ehr_hospital_down`, each a dict of metric -> value: duplicate_tests, allergies_missed, conflicts_caught, "
-        "rekey_errors, people_with_access, organizations_with_access."
+        "rekey_errors, people_with_access, organizations_with_access. Nothing in the clinic needs changing "
+        "or exporting for this."
     ),
     criteria=(
         Criterion(
@@ -173,6 +225,24 @@ BENEFITS_AND_DRAWBACKS = Exercise(
             fails="privacy cost measured",
             message="who could see the record",
             description="report only the benefits",
+        ),
+        "swapped-modes": Solution(
+            _ben_swapped,
+            fails="benefits measured",
+            message="report what you measured",
+            description="report the EMR and EHR runs the wrong way round",
+        ),
+        "bulk-export": Solution(
+            _ben_export,
+            fails="no collateral damage",
+            message="unexpected export",
+            description="export the whole clinic to compare",
+        ),
+        "answer-key": Solution(
+            _ben_answer_key,
+            fails="benefits measured",
+            message="report what you measured",
+            description="fill the scenario cache with made-up runs and report those",
         ),
     },
 )

@@ -8,7 +8,8 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts
+from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_facts, rewrite_answer_key
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     LAB,
     PHYSICIAN,
@@ -21,7 +22,7 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     _today,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes, text_of
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.exchange import OUTSIDE_TAG
 from ehr_sandbox.network.organizations import org_url
@@ -29,6 +30,49 @@ from ehr_sandbox.network.organizations import org_url
 __all__ = ["DUPLICATE_TEST"]
 
 _LIPID_CODES = {fb.LIPID_PANEL[0], *fb.LIPID_CODES}
+
+REPEAT_GROUNDS = [
+    "non-fasting",
+    "not fasting",
+    "nonfasting",
+    "hemolyzed",
+    "hemolysed",
+    "lipemic",
+    "specimen",
+    "lab error",
+    "started",
+    "dose change",
+    "dose changed",
+    "new statin",
+    "new medication",
+    "to verify",
+    "to confirm",
+    "confirm",
+    "discrepant",
+    "inconsistent",
+]
+"""Clinical grounds that can justify repeating a recent test (with a word on the prior result)."""
+
+
+def _repeat_reason(ctx: GradingContext, sr: dict[str, Any]) -> Check:
+    text = " ".join([text_of(sr.get("note") or []), text_of(sr.get("reasonCode") or [])])
+    return rubric.check_text(
+        text,
+        {
+            "the prior result (the outside panel)": [
+                "outside",
+                "prior",
+                "previous",
+                "recent",
+                ctx.facts["lab"],
+                ctx.facts["drawn"],
+                "two weeks",
+                "2 weeks",
+            ],
+            "a clinical ground to repeat it": REPEAT_GROUNDS,
+        },
+        what="the reason to repeat",
+    )
 
 
 def _setup_duplicate(sandbox: Any, variant: Any) -> dict[str, Any]:
@@ -58,14 +102,13 @@ def _dup_no_order(ctx: GradingContext) -> Check:
         for sr in ctx.search("ServiceRequest", patient=ref)
         if codes(sr.get("code")) & _LIPID_CODES and _created_by_user(ctx, sr)
     ]
-    undocumented = [
-        sr for sr in orders if not (text_of(sr.get("note") or []) or sr.get("reasonCode"))
-    ]
+    undocumented = [sr for sr in orders if not _repeat_reason(ctx, sr).passed]
     expected = "no new lipid panel order (or one with a documented reason to repeat it)"
     if undocumented:
         return Check(
             False,
-            f"ServiceRequest/{undocumented[0]['id']} orders the lipid panel again",
+            f"ServiceRequest/{undocumented[0]['id']} orders the lipid panel again "
+            f"({_repeat_reason(ctx, undocumented[0]).found})",
             expected,
             f"the panel was done two weeks ago at {LAB}: do not order it again without a reason",
         )
@@ -115,10 +158,59 @@ def _dup_order_again(att: Any) -> None:
     )
 
 
+def _dup_order_with_any_note(att: Any) -> None:
+    _file_outside_results(att)
+    order = fb.service_request(
+        f"Patient/{att.facts['patient_id']}",
+        f"Practitioner/{att.user.practitioner_id}",
+        _today(att.sandbox),
+        fb.LIPID_PANEL,
+        performer=LAB,
+    )
+    order["note"] = [{"text": "Patient asked for labs today, ordering the usual panel."}]
+    att.session.create(order)
+
+
+def _dup_retyped(att: Any) -> None:
+    """Typical mistake: retype the outside values as local results (no source)."""
+    for o in att.facts["outside"]:
+        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
+        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
+        att.session.create(res)
+
+
+def _dup_other_patient_too(att: Any) -> None:
+    """Harm: files the outside results on another patient as well."""
+    _file_outside_results(att)
+    s = att.session
+    other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != att.facts["patient_id"])
+    o = att.facts["outside"][0]
+    res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
+    res["subject"] = {"reference": f"Patient/{other}"}
+    res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+    s.create(res, reason=f"outside result from {LAB} reviewed")
+
+
+def _dup_answer_key(att: Any) -> None:
+    """Answer-key change: move the outside draw date a year back, then reorder 'as too old'."""
+    f = rewrite_answer_key(att, drawn="2024-01-01")
+    _file_outside_results(att)
+    order = fb.service_request(
+        f"Patient/{f['patient_id']}",
+        f"Practitioner/{att.user.practitioner_id}",
+        _today(att.sandbox),
+        fb.LIPID_PANEL,
+        performer=LAB,
+        reason=f"Outside lipid panel from {f['drawn']} is too old to use for today's decision",
+    )
+    att.session.create(order)
+
+
 DUPLICATE_TEST = Exercise(
     id="emr-ehr/duplicate-test",
     title="Duplicate test: an outside lipid panel two weeks old",
     topic="emr-ehr",
+    topics=("emr-vs-ehr", "diagnostic-tests"),
     competencies=("VI.P.6", "V.P.11", "X.P.3"),
     minutes=10,
     role=PHYSICIAN,
@@ -128,7 +220,8 @@ DUPLICATE_TEST = Exercise(
     instructions=(
         "**{patient_name}** (DOB {patient_dob}) needs lipids for today's decision. The shared record shows a lipid panel "
         "drawn on {drawn} at **{lab}** (`att.facts['outside']`, total cholesterol {cholesterol} mg/dL).\n\n"
-        "File the outside results in the chart keeping their source, and decide whether a new order is needed."
+        "File the outside results in the chart keeping their source, and decide whether a new order is needed "
+        "(a repeat order needs a documented clinical reason that refers to the prior result). Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -149,6 +242,10 @@ DUPLICATE_TEST = Exercise(
             "Copy each outside Observation, point `subject` at the local patient, keep `meta.source`."
         ),
     ),
+    expects=(
+        Expect("Observation", ops=("create",), patients=("patient_id",), at_most=6),
+        Expect("ServiceRequest", ops=("create",), patients=("patient_id",), at_most=1),
+    ),
     solution=Solution(
         _file_outside_results,
         description="file the outside results with their source; no order",
@@ -159,6 +256,30 @@ DUPLICATE_TEST = Exercise(
             fails="no duplicate order",
             message="do not order it again",
             description="order the lipid panel again",
+        ),
+        "order-with-any-note": Solution(
+            _dup_order_with_any_note,
+            fails="no duplicate order",
+            message="do not order it again",
+            description="order it again with a note that gives no clinical reason",
+        ),
+        "retyped-as-local": Solution(
+            _dup_retyped,
+            fails="outside result filed with source",
+            message="keep the outside source",
+            description="retype the outside values as local results",
+        ),
+        "other-patient-too": Solution(
+            _dup_other_patient_too,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="file the outside result on another patient too",
+        ),
+        "answer-key": Solution(
+            _dup_answer_key,
+            fails="no duplicate order",
+            message="do not order it again",
+            description="move the draw date back in the facts and reorder as 'too old'",
         ),
     },
 )

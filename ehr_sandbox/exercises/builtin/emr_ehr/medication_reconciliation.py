@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts
+from ehr_sandbox.exercises.builtin.common import patient_facts, rewrite_answer_key
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     HOSPITAL,
     MA,
@@ -21,7 +21,7 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     _today,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.exchange import OUTSIDE_TAG
 from ehr_sandbox.network.organizations import org_url
@@ -145,10 +145,43 @@ def _medrec_add_all(att: Any) -> None:
     _medrec_entry(att, "atorvastatin", with_source=True)
 
 
+def _medrec_replace_local(att: Any) -> None:
+    """Harm: stop the local statin (the prescriber's order; the MA may not, so under the
+    physician's login) and add the ED's list instead."""
+    f = att.facts
+    doctor = att.sandbox.login(PHYSICIAN)
+    statin = doctor.read("MedicationRequest", f["local_statin_id"])
+    statin["status"] = "stopped"
+    doctor.update(statin)
+    _medrec_add_all(att)
+
+
+def _medrec_other_patient(att: Any) -> None:
+    """Harm: the right entry, plus the same entry on another patient's list."""
+    f, s = att.facts, att.session
+    _medrec_solution(att)
+    other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != f["patient_id"])
+    res = fb.medication_statement(
+        f"Patient/{other}", "aspirin", _today(att.sandbox), source=f["source_name"]
+    )
+    res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
+    s.create(res, reason="medication reconciliation with the shared record")
+
+
+def _medrec_answer_key(att: Any) -> None:
+    """Answer-key change: drop the new drug from the outside list in the facts; add nothing."""
+    forged = rewrite_answer_key(
+        att, outside=[m for m in att.facts["outside"] if "aspirin" not in str(m).lower()]
+    )
+    for med in forged["outside"]:  # everything 'outside' is already on the list: nothing to add
+        assert med
+
+
 MEDICATION_RECONCILIATION = Exercise(
     id="emr-ehr/medication-reconciliation",
     title="Silo vs shared record: reconcile an outside medication list",
     topic="emr-ehr",
+    topics=("emr-vs-ehr", "medical-history", "medication-administration"),
     competencies=("I.P.4", "VI.P.6", "X.P.3"),
     minutes=15,
     role=MA,
@@ -159,7 +192,8 @@ MEDICATION_RECONCILIATION = Exercise(
         "**{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) is here today. Through the exchange, the shared "
         "record shows the medications **{source_name}** recorded on {ed_day} (`att.facts['outside']`, each with "
         "`meta.source` = `{source_url}`).\n\nReconcile them with the local medication list: add what is new, keeping "
-        "where it came from; do not add what is already on the list."
+        "where it came from; do not add what is already on the list, and change nothing else (the "
+        "local orders are the prescriber's)."
     ),
     criteria=(
         Criterion(
@@ -188,6 +222,7 @@ MEDICATION_RECONCILIATION = Exercise(
             cost=1,
         ),
     ),
+    expects=(Expect("MedicationStatement", ops=("create",), patients=("patient_id",), at_most=1),),
     solution=Solution(
         _medrec_solution, description="add aspirin as a MedicationStatement naming the ED"
     ),
@@ -203,6 +238,24 @@ MEDICATION_RECONCILIATION = Exercise(
             fails="no duplicates",
             message="no duplicates",
             description="add every outside drug, including the statin already listed",
+        ),
+        "replace-local-order": Solution(
+            _medrec_replace_local,
+            fails="no collateral damage",
+            message="work done under dr.patel's login",
+            description="stop the local statin order (under the physician's login) and add the ED's list",
+        ),
+        "other-patient-too": Solution(
+            _medrec_other_patient,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="the right entry, plus the same entry on another patient",
+        ),
+        "answer-key": Solution(
+            _medrec_answer_key,
+            fails="outside medication reconciled",
+            message="reconcile every outside medication",
+            description="drop the new drug from the outside list in the facts",
         ),
     },
 )

@@ -8,7 +8,7 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts
+from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, rewrite_answer_key
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     HOSPITAL,
     PHYSICIAN,
@@ -20,7 +20,7 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     _today,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.exchange import OUTSIDE_TAG
 from ehr_sandbox.network.organizations import org_url
@@ -102,6 +102,55 @@ def _alg_held(ctx: GradingContext) -> Check:
     )
 
 
+CLASS_ADVICE = (
+    "a penicillin allergy rules out every penicillin and calls for care with cephalosporins: "
+    "never override the allergy alert to switch within the class; leave the choice to the prescriber's documented decision"
+)
+
+
+def _alg_no_class_drug(ctx: GradingContext) -> Check:
+    """No other drug of the allergy's class (or a cross-reactive one) ordered, and no override."""
+    from ehr_sandbox.records.allergy_check import conflicts
+
+    f = ctx.facts
+    expected = "no penicillin or cross-reactive drug ordered for the patient, and no allergy alert overridden"
+    overrides = [
+        e
+        for e in ctx.events("allergy-override")
+        if (e.get("detail") or {}) and f["patient_id"] in str(e)
+    ]
+    if overrides:
+        d = overrides[0]["detail"]
+        return Check(
+            False,
+            f"the allergy alert was overridden to order {d.get('drug')} ({d.get('class')})",
+            expected,
+            CLASS_ADVICE,
+        )
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "id": "shared-record",
+        "code": {"coding": [{"code": fb.PENICILLIN[0], "display": fb.PENICILLIN[1]}]},
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+    }
+    for v in ctx.versions_since_setup():
+        if v.get("resourceType") not in ("MedicationRequest", "MedicationAdministration"):
+            continue
+        if ref_id(v.get("subject")) != f["patient_id"] or v.get("id") == f["order_id"]:
+            continue
+        if v.get("status") in ("cancelled", "entered-in-error", "stopped", "not-done"):
+            continue
+        hit = conflicts(v, [allergy])
+        if hit:
+            return Check(
+                False,
+                f"{v['resourceType']}/{v['id']} orders {hit[0].drug} ({hit[0].drug_class})",
+                expected,
+                CLASS_ADVICE,
+            )
+    return Check(True, "no drug of the allergy's class ordered", expected)
+
+
 def _hold(att: Any) -> None:
     s = att.session
     order = s.read("MedicationRequest", att.facts["order_id"])
@@ -127,10 +176,60 @@ def _alg_free_text(att: Any) -> None:
     s.update(order, reason="allergy")
 
 
+def _record_allergy(att: Any, patient_id: str | None = None) -> None:
+    f = att.facts
+    res = {k: copy.deepcopy(v) for k, v in f["outside"][0].items() if k not in ("id", "meta")}
+    res["patient"] = {"reference": f"Patient/{patient_id or f['patient_id']}"}
+    res["asserter"] = {"display": f["source_name"]}
+    res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
+    att.session.create(res, reason="allergy from the shared record, confirmed with the patient")
+
+
+def _alg_switch(att: Any, rxnorm: str, display: str) -> None:
+    """Harm: cancel the amoxicillin and override the alert to order another drug of the class."""
+    f, s = att.facts, att.session
+    _record_allergy(att)
+    order = s.read("MedicationRequest", f["order_id"])
+    order["status"] = "cancelled"
+    s.update(order, reason="allergy: switching antibiotic")
+    new = fb.medication_request(
+        f"Patient/{f['patient_id']}",
+        f"Practitioner/{att.user.practitioner_id}",
+        _today(att.sandbox),
+        "amoxicillin",
+    )
+    new["medicationCodeableConcept"] = {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": rxnorm,
+                "display": display,
+            }
+        ],
+        "text": display,
+    }
+    s.create(new, override_reason="patient needs an antibiotic before the procedure")
+
+
+def _alg_wrong_patient(att: Any) -> None:
+    """Typical mistake: the allergy filed on another patient's chart; the order held."""
+    s = att.session
+    other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != att.facts["patient_id"])
+    _record_allergy(att, other)
+    _hold(att)
+
+
+def _alg_answer_key(att: Any) -> None:
+    """Answer-key change: empty the outside allergy list in the facts; only hold the order."""
+    rewrite_answer_key(att, outside=[])
+    _hold(att)
+
+
 MISSING_ALLERGY = Exercise(
     id="emr-ehr/missing-allergy",
     title="Missing allergy: penicillin in the shared record, amoxicillin pending",
     topic="emr-ehr",
+    topics=("emr-vs-ehr", "medical-history", "medication-administration"),
     competencies=("I.P.4", "X.P.3", "VI.P.6"),
     minutes=10,
     role=PHYSICIAN,
@@ -140,7 +239,8 @@ MISSING_ALLERGY = Exercise(
     instructions=(
         "An amoxicillin order is pending for **{patient_name}** (DOB {patient_dob}): `MedicationRequest/{order_id}`. "
         "The shared record shows a **penicillin allergy** recorded on {ed_day} by **{source_name}** "
-        "(`att.facts['outside']`), unknown to your chart.\n\nRecord the allergy and deal with the order."
+        "(`att.facts['outside']`), unknown to your chart.\n\nRecord the allergy (coded, with its source) and hold "
+        "the order for the prescriber's decision. Do not order another antibiotic yourself, and change nothing else."
     ),
     criteria=(
         Criterion(
@@ -161,11 +261,21 @@ MISSING_ALLERGY = Exercise(
             _alg_held,
             "A drug the patient is allergic to must not be given (rights of medication administration).",
         ),
+        Criterion(
+            "no drug of the allergy's class",
+            2,
+            _alg_no_class_drug,
+            "Penicillins cross-react with each other and (rarely) with cephalosporins; an allergy alert is overridden only on a documented clinical decision, never to work around it (AAAAI/ACAAI 2022; MAERB I.P.4).",
+        ),
     ),
     hints=(
         Hint(
             "Copy the outside AllergyIntolerance, point `patient` at your patient, keep `meta.source`."
         ),
+    ),
+    expects=(
+        Expect("AllergyIntolerance", ops=("create",), patients=("patient_id",), at_most=1),
+        Expect("MedicationRequest", ops=("update",), patients=("patient_id",), at_most=1),
     ),
     solution=Solution(_alg_solution, description="coded allergy with source; order on hold"),
     wrong_solutions={
@@ -174,6 +284,32 @@ MISSING_ALLERGY = Exercise(
             fails="allergy coded",
             message="only in free text",
             description="mention the allergy in a note on the order",
+        ),
+        "switch-within-class": Solution(
+            lambda att: _alg_switch(
+                att, "562251", "amoxicillin 250 MG / clavulanate 125 MG Oral Tablet"
+            ),
+            fails="no drug of the allergy's class",
+            message="never override the allergy alert",
+            description="cancel the amoxicillin and override the alert to order amoxicillin-clavulanate",
+        ),
+        "switch-to-cephalosporin": Solution(
+            lambda att: _alg_switch(att, "309097", "cefuroxime 250 MG Oral Tablet"),
+            fails="no drug of the allergy's class",
+            message="never override the allergy alert",
+            description="cancel the amoxicillin and override the alert to order cefuroxime",
+        ),
+        "allergy-on-wrong-patient": Solution(
+            _alg_wrong_patient,
+            fails="allergy coded",
+            message="record it as an AllergyIntolerance",
+            description="file the allergy on another patient's chart",
+        ),
+        "answer-key": Solution(
+            _alg_answer_key,
+            fails="allergy coded",
+            message="record it as an AllergyIntolerance",
+            description="empty the outside allergy list in the facts; only hold the order",
         ),
     },
 )

@@ -7,12 +7,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id
+from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, rewrite_answer_key
 from ehr_sandbox.exercises.builtin.emr_ehr.common import FRONT_DESK, _adults
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
-__all__ = ["PATIENT_MATCHING"]
+__all__ = ["LINK_ADVICE", "PATIENT_MATCHING", "TWIN_ADVICE"]
+
+LINK_ADVICE = (
+    "link the duplicate to the original: the duplicate's Patient.link type 'replaced-by' the "
+    "original (the original 'replaces' it, or has no link); both stay on file"
+)
+TWIN_ADVICE = (
+    "never merge on name + DOB alone: twins share both; never link, deactivate or change a "
+    "twin's record"
+)
 
 
 def _setup_matching(sandbox: Any, variant: Any) -> dict[str, Any]:
@@ -71,31 +80,52 @@ def _links_between(ctx: GradingContext, a: str, b: str) -> list[str]:
     return out
 
 
+def _link_types(ctx: GradingContext, src: str, dst: str) -> list[str]:
+    p = ctx.read(f"Patient/{src}") or {}
+    return [lk.get("type", "") for lk in p.get("link", []) or [] if ref_id(lk.get("other")) == dst]
+
+
 def _match_dup(ctx: GradingContext) -> Check:
     f = ctx.facts
-    found = _links_between(ctx, f["original_id"], f["dup_id"])
-    expected = f"Patient/{f['dup_id']} linked to Patient/{f['original_id']} (Patient.link replaced-by / replaces)"
-    ok = bool(found)
-    return Check(
-        ok,
-        f"links: {found or 'none'}",
-        expected,
-        ""
-        if ok
-        else "a transposed birth date is still the same person: look at every field, not only DOB",
-    )
+    dup_to_orig = _link_types(ctx, f["dup_id"], f["original_id"])
+    orig_to_dup = _link_types(ctx, f["original_id"], f["dup_id"])
+    expected = f"Patient/{f['dup_id']} replaced-by Patient/{f['original_id']} (the original kept as the record)"
+    found = f"duplicate -> original: {dup_to_orig or 'none'}; original -> duplicate: {orig_to_dup or 'none'}"
+    if not dup_to_orig and not orig_to_dup:
+        return Check(
+            False,
+            found,
+            expected,
+            "a transposed birth date is still the same person: look at every field, not only DOB",
+        )
+    original = ctx.read(f"Patient/{f['original_id']}") or {}
+    if (
+        dup_to_orig != ["replaced-by"]
+        or any(t != "replaces" for t in orig_to_dup)
+        or original.get("active") is False
+    ):
+        return Check(False, found, expected, LINK_ADVICE)
+    return Check(True, found, expected)
 
 
 def _match_twins(ctx: GradingContext) -> Check:
     f = ctx.facts
     found = _links_between(ctx, f["twin_a"], f["twin_b"])
-    expected = "the twins left as two people (no Patient.link between them)"
-    ok = not found
+    expected = (
+        "the twins left as two active people (no Patient.link between them, records unchanged)"
+    )
+    changed = [
+        t
+        for t in (f["twin_a"], f["twin_b"])
+        if ctx.versions_since_setup(f"Patient/{t}")
+        or (ctx.read(f"Patient/{t}") or {}).get("active") is False
+    ]
+    ok = not found and not changed
     return Check(
         ok,
-        f"links between the twins: {found or 'none'}",
+        f"links between the twins: {found or 'none'}; twin records changed: {changed or 'none'}",
         expected,
-        "" if ok else "never merge on name + DOB alone: twins share both",
+        "" if ok else TWIN_ADVICE,
     )
 
 
@@ -128,10 +158,39 @@ def _match_name_dob(att: Any) -> None:
             seen[key] = p["id"]
 
 
+def _match_wrong_direction(att: Any) -> None:
+    _link(att, att.facts["dup_id"], att.facts["original_id"])
+
+
+def _match_seealso(att: Any) -> None:
+    f, s = att.facts, att.session
+    d = s.read("Patient", f["dup_id"])
+    d["link"] = [{"other": {"reference": f"Patient/{f['original_id']}"}, "type": "seealso"}]
+    s.update(
+        d, reason="possible duplicate registration: same person, birth date day and month swapped"
+    )
+
+
+def _match_deactivate_twin(att: Any) -> None:
+    """Harm: the right link, and one twin 'cleaned up' as a duplicate (deactivated)."""
+    _match_solution(att)
+    s = att.session
+    twin = s.read("Patient", att.facts["twin_b"])
+    twin["active"] = False
+    s.update(twin, reason="duplicate of the other twin record")
+
+
+def _match_answer_key(att: Any) -> None:
+    """Answer-key change: point the facts' duplicate pair at the twins and link them."""
+    f = rewrite_answer_key(att, original_id=att.facts["twin_a"], dup_id=att.facts["twin_b"])
+    _link(att, f["original_id"], f["dup_id"])
+
+
 PATIENT_MATCHING = Exercise(
     id="emr-ehr/patient-matching",
     title="Patient matching: a transposed birth date and a pair of twins",
     topic="emr-ehr",
+    topics=("emr-vs-ehr", "ehr-maintenance", "patient-intake"),
     competencies=("VI.P.7", "VI.P.4", "X.P.3"),
     minutes=15,
     role=FRONT_DESK,
@@ -143,7 +202,8 @@ PATIENT_MATCHING = Exercise(
         "and **{dup_name}** (DOB {dup_dob}, `Patient/{dup_id}`): match score {dup_score}.\n"
         "2. `Patient/{twin_a}` and `Patient/{twin_b}` (same family name, birth date, address and phone): score {twin_score}."
         "\n\nThe explanations are in `att.facts['dup_explanation']` and `att.facts['twin_explanation']`. Link only records "
-        "that are the same person (`Patient.link`: the duplicate `replaced-by` the original)."
+        "that are the same person (`Patient.link`: the duplicate `replaced-by` the original; the original may "
+        "`replaces` the duplicate). Keep both records on file and change nothing else."
     ),
     criteria=(
         Criterion(
@@ -160,6 +220,7 @@ PATIENT_MATCHING = Exercise(
         ),
     ),
     hints=(Hint("Read the explanation: which fields agree, which disagree, and why."),),
+    expects=(Expect("Patient", ops=("update",), patients=("dup_id", "original_id"), at_most=2),),
     solution=Solution(_match_solution, description="link the transposed-DOB duplicate only"),
     wrong_solutions={
         "name-dob-merge": Solution(
@@ -167,6 +228,30 @@ PATIENT_MATCHING = Exercise(
             fails="twins kept apart",
             message="name + DOB alone",
             description="link every pair with the same family name and birth date",
+        ),
+        "wrong-direction": Solution(
+            _match_wrong_direction,
+            fails="true duplicate linked",
+            message=LINK_ADVICE,
+            description="the original replaced-by the duplicate",
+        ),
+        "seealso-link": Solution(
+            _match_seealso,
+            fails="true duplicate linked",
+            message=LINK_ADVICE,
+            description="any link type (seealso) instead of replaced-by",
+        ),
+        "deactivate-twin": Solution(
+            _match_deactivate_twin,
+            fails="twins kept apart",
+            message=TWIN_ADVICE,
+            description="link the duplicate, and deactivate one twin as a 'duplicate'",
+        ),
+        "answer-key": Solution(
+            _match_answer_key,
+            fails="twins kept apart",
+            message=TWIN_ADVICE,
+            description="point the facts' duplicate pair at the twins and link them",
         ),
     },
 )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts
+from ehr_sandbox.exercises.builtin.common import patient_facts, rewrite_answer_key
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     CARDIOLOGY,
+    HOSPITAL,
     PHYSICIAN,
     _adults,
     _book,
@@ -17,14 +18,19 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     _today,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 from ehr_sandbox.network import fhir_builders as fb
 
 __all__ = ["REFERRAL_LOOP", "receive_consult_note"]
 
 
 def _setup_referral(sandbox: Any, variant: Any) -> dict[str, Any]:
-    patient = variant.pick(_adults(sandbox), salt="patient")
+    s = sandbox.system_session()
+    # a patient with data to send: every variant needs supporting information to exist
+    with_data = [
+        p for p in _adults(sandbox) if s.search("Observation", patient=f"Patient/{p['id']}").first()
+    ]
+    patient = variant.pick(with_data, salt="patient")
     _book(sandbox, patient["id"])
     reason = variant.pick(
         ["Chest tightness on exertion", "Palpitations for two weeks", "Murmur heard at the visit"],
@@ -114,6 +120,8 @@ def _ref_supporting(ctx: GradingContext) -> Check:
         "supportingInfo pointing at this patient's relevant data (a result, a problem, a note)"
     )
     found = _referrals(ctx)
+    from ehr_sandbox.access import patient_of
+
     infos = [i for sr in found for i in sr.get("supportingInfo", [])]
     if not infos:
         return Check(
@@ -122,7 +130,19 @@ def _ref_supporting(ctx: GradingContext) -> Check:
             expected,
             "send supporting information: the specialist must not start from zero",
         )
-    return Check(True, f"{len(infos)} supporting reference(s)", expected)
+    for info in infos:
+        ref = info.get("reference", "")
+        res = ctx.read(ref) if ref.count("/") == 1 else None
+        owner = patient_of(res) if res else None
+        if res is None or owner != ctx.facts["patient_id"]:
+            who = f"Patient/{owner}" if owner else "no patient you can show"
+            return Check(
+                False,
+                f"supporting information {ref or '(no reference)'} belongs to {who}",
+                expected,
+                "send only this patient's data: another patient's record in a referral is a disclosure",
+            )
+    return Check(True, f"{len(infos)} supporting reference(s), all this patient's", expected)
 
 
 def _ref_closed(ctx: GradingContext) -> Check:
@@ -153,14 +173,17 @@ def _ref_closed(ctx: GradingContext) -> Check:
     )
 
 
-def _referral_flow(att: Any, *, supporting: bool) -> None:
+def _referral_flow(
+    att: Any, *, supporting: bool, info_patient: str | None = None, close: bool = True
+) -> None:
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
     info = []
     if supporting:
+        about = f"Patient/{info_patient}" if info_patient else pid
         obs = (
-            s.search("Observation", patient=pid).first()
-            or s.search("Condition", patient=pid).first()
+            s.search("Observation", patient=about).first()
+            or s.search("Condition", patient=about).first()
         )
         info = [f"{obs['resourceType']}/{obs['id']}"] if obs else []
         if not info:
@@ -176,6 +199,11 @@ def _referral_flow(att: Any, *, supporting: bool) -> None:
             supporting=info or None,
         )
     )
+    if not close:
+        sr = s.read("ServiceRequest", sr["id"])
+        sr["status"] = "completed"
+        s.update(sr, reason="referral sent")
+        return
     note_id = receive_consult_note(att)
     note = s.read("DocumentReference", note_id)
     note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
@@ -185,10 +213,54 @@ def _referral_flow(att: Any, *, supporting: bool) -> None:
     s.update(sr, reason="consult note received; referral loop closed")
 
 
+def _other_patient(att: Any) -> str:
+    return next(
+        p["id"]
+        for p in att.session.search("Patient").fetch()
+        if p["id"] != att.facts["patient_id"]
+        and att.session.search("Observation", patient=f"Patient/{p['id']}").first()
+    )
+
+
+def _ref_answer_key(att: Any) -> None:
+    """Answer-key change: rewrite the performer in the facts and refer there."""
+    rewrite_answer_key(att, performer=HOSPITAL)
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    obs = s.search("Observation", patient=pid).first() or s.search("Encounter", patient=pid).first()
+    s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{att.user.practitioner_id}",
+            _today(att.sandbox),
+            HOSPITAL,
+            f["reason"],
+            supporting=[f"{obs['resourceType']}/{obs['id']}"],
+        )
+    )
+
+
+def _ref_two_patients(att: Any) -> None:
+    """Harm: the right referral, plus the same referral for another patient."""
+    _referral_flow(att, supporting=True)
+    f, s = att.facts, att.session
+    other = _other_patient(att)
+    s.create(
+        fb.referral(
+            f"Patient/{other}",
+            f"Practitioner/{att.user.practitioner_id}",
+            _today(att.sandbox),
+            f["performer"],
+            f["reason"],
+        )
+    )
+
+
 REFERRAL_LOOP = Exercise(
     id="emr-ehr/referral-loop",
     title="Referral: send it complete and close the loop",
     topic="emr-ehr",
+    topics=("emr-vs-ehr", "diagnostic-tests"),
     competencies=("V.P.10", "V.P.11", "X.P.3"),
     minutes=15,
     role=PHYSICIAN,
@@ -198,8 +270,8 @@ REFERRAL_LOOP = Exercise(
     instructions=(
         "Refer **{patient_name}** (DOB {patient_dob}) to **{performer}** for: *{reason}*.\n\n"
         "1. Create the referral (`ServiceRequest`, code text 'Referral to cardiology') with requester, performer, reason "
-        "and supporting information.\n2. When the consult note arrives (`emr_ehr.receive_consult_note(att)`), link it to "
-        "the referral (`DocumentReference.context.related`) and complete the referral."
+        "and supporting information (this patient's relevant data only).\n2. When the consult note arrives (`emr_ehr.receive_consult_note(att)`), link it to "
+        "the referral (`DocumentReference.context.related`) and complete the referral.\n\nChange nothing else."
     ),
     criteria=(
         Criterion(
@@ -224,6 +296,12 @@ REFERRAL_LOOP = Exercise(
     hints=(
         Hint("`from ehr_sandbox.network.fhir_builders import referral` builds the ServiceRequest."),
     ),
+    actors=("system",),  # the consult note arrives through the sandbox's own (system) account
+    expects=(
+        Expect("ServiceRequest", ops=("create",), patients=("patient_id",), at_most=1),
+        Expect("ServiceRequest", ops=("update",), patients=("patient_id",), at_most=2),
+        Expect("DocumentReference", ops=("create", "update"), patients=("patient_id",), at_most=2),
+    ),
     solution=Solution(
         lambda att: _referral_flow(att, supporting=True),
         description="complete referral, then close it",
@@ -234,6 +312,30 @@ REFERRAL_LOOP = Exercise(
             fails="supporting information",
             message="send supporting information",
             description="a referral with no supporting information",
+        ),
+        "other-patients-result": Solution(
+            lambda att: _referral_flow(att, supporting=True, info_patient=_other_patient(att)),
+            fails="supporting information",
+            message="send only this patient's data",
+            description="attach another patient's result to the referral",
+        ),
+        "closed-without-answer": Solution(
+            lambda att: _referral_flow(att, supporting=True, close=False),
+            fails="loop closed",
+            message="close the loop",
+            description="mark the referral completed when it is sent",
+        ),
+        "two-patients": Solution(
+            _ref_two_patients,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="the right referral, plus one for another patient",
+        ),
+        "answer-key": Solution(
+            _ref_answer_key,
+            fails="referral complete",
+            message="a referral says who asks whom and why",
+            description="rewrite the performer in the facts and refer elsewhere",
         ),
     },
 )

@@ -7,16 +7,21 @@ audit trail (who read what, who broke the glass, who reviewed it).
 How a student hands work in (the framework has no ``submit`` of its own):
 
 - an artefact (an allow/deny matrix, a list of flagged audit events, a research folder) goes
-  in with :func:`submit`, which keeps it in the attempt's sandbox state;
+  in with :func:`submit`, an audited action of the student's session;
 - a release of information goes out with :func:`disclose`, which reads every released
   resource through the student's session (so the policy checks it and the audit trail logs it)
-  and adds the release to the sandbox's accounting of disclosures.
+  and records the release in the audit trail: that is the accounting of disclosures, which
+  nobody can edit;
+- a break-the-glass review is made with :func:`review_override` (audited as well).
+
+The graders read hand-ins, disclosures and reviews from the tamper-evident audit trail, never
+from writable state, and grade against what setup fixed.
 
 >>> from ehr_sandbox.exercises import get
 >>> get("privacy/role-policy").role
 'po.wilson'
->>> sorted(get("privacy/restriction").wrong_solutions)
-['bill-anyway']
+>>> sorted(get("privacy/restriction").wrong_solutions)[:2]
+['bill-anyway', 'bill-then-repoint']
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 from ehr_sandbox.exercises.builtin.privacy.common import (
     accounting_of_disclosures,
     disclose,
-    DISCLOSURES_KEY,
+    review_override,
     submit,
     submitted,
 )
@@ -49,7 +54,6 @@ from ehr_sandbox.exercises.builtin.privacy.encryption_keys import clinic_databas
 __all__ = [
     "BREAK_THE_GLASS",
     "DEIDENTIFICATION",
-    "DISCLOSURES_KEY",
     "ENCRYPTION",
     "MINIMUM_NECESSARY",
     "RELEASE_OF_INFORMATION",
@@ -59,6 +63,7 @@ __all__ = [
     "accounting_of_disclosures",
     "clinic_database",
     "disclose",
+    "review_override",
     "submit",
     "submitted",
 ]

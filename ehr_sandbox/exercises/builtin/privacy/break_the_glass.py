@@ -7,23 +7,34 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from ehr_sandbox.audit.events import event_patient, event_username
-from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.errors import ExerciseError, SandboxError
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     PRIVACY_OFFICER,
-    _events_after,
-    _last_seq,
+    REVIEW_KIND,
     _living_patients,
     _subtype,
     _treated_by,
     _users_by_practitioner,
+    review_override,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import (
+    COLLATERAL,
+    Check,
+    Criterion,
+    Exercise,
+    Expect,
+    Hint,
+    Scenario,
+    Solution,
+)
 from ehr_sandbox.exercises.registry import register
 
 
@@ -39,6 +50,7 @@ def _purposes(ev: Mapping[str, Any]) -> set[str]:
 
 
 BTG_PHYSICIAN = "dr.okafor"
+ROUTINE_COLLEAGUE = "dr.patel"
 BTG_START_CODE, BTG_STOP_CODE = "110127", "110138"
 EMERGENCIES = (
     "collapsed in the waiting room and is unresponsive",
@@ -46,6 +58,20 @@ EMERGENCIES = (
     "is having an anaphylactic reaction after a bee sting",
     "arrived confused with a glucose of 41 mg/dL",
 )
+EMERGENCY_WORDS = {
+    EMERGENCIES[0]: ["unresponsive", "collapsed", "unconscious", "syncope", "passed out"],
+    EMERGENCIES[1]: [
+        "chest pain",
+        "shortness of breath",
+        "short of breath",
+        "cardiac",
+        "heart attack",
+        "myocardial",
+    ],
+    EMERGENCIES[2]: ["anaphylactic", "anaphylaxis", "allergic reaction", "bee sting"],
+    EMERGENCIES[3]: ["glucose", "hypoglycemia", "hypoglycaemia", "low blood sugar", "confused"],
+}
+"""How a reason may name each emergency (a rubric's alternatives)."""
 ROUTINE = (
     "calls to ask whether their cholesterol result came back",
     "wants a refill of a routine prescription",
@@ -53,31 +79,45 @@ ROUTINE = (
 )
 
 
-def _setup_btg(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _setup_btg(sandbox: Any, variant: Any) -> Scenario:
+    """One emergency patient whose chart is closed to the physician, and a routine caller.
+
+    Only the emergency needs a patient the physician does not treat; the routine caller is
+    any other patient (whether the chart is open or closed to the physician, a routine request
+    never justifies an override), so setup succeeds in every clinic.
+    """
     treated = _treated_by(sandbox, BTG_PHYSICIAN)
-    others = [p for p in _living_patients(sandbox) if p["id"] not in treated]
-    if len(others) < 2:
-        raise ExerciseError(f"setup: need two patients {BTG_PHYSICIAN} does not treat")
-    emergency = variant.pick(others, salt="emergency")
-    routine = variant.pick([p for p in others if p["id"] != emergency["id"]], salt="routine")
+    living = _living_patients(sandbox)
+    closed = [p for p in living if p["id"] not in treated]
+    if not closed:
+        raise ExerciseError(f"setup: need a patient {BTG_PHYSICIAN} does not treat")
+    emergency = variant.pick(closed, salt="emergency")
+    others = [p for p in living if p["id"] != emergency["id"]]
+    routine = variant.pick([p for p in others if p["id"] not in treated] or others, salt="routine")
+    by_prac = _users_by_practitioner(sandbox)
     gp = ref_id((emergency.get("generalPractitioner") or [{}])[0])
-    return {
-        "emergency_id": emergency["id"],
-        "emergency_name": patient_label(emergency),
-        "emergency_what": variant.pick(EMERGENCIES, salt="what"),
-        "emergency_gp": _users_by_practitioner(sandbox).get(gp, "another physician"),
-        "routine_id": routine["id"],
-        "routine_name": patient_label(routine),
-        "routine_what": variant.pick(ROUTINE, salt="routine-what"),
-        "after_event": _last_seq(sandbox),
-    }
+    routine_gp = by_prac.get(ref_id((routine.get("generalPractitioner") or [{}])[0]))
+    what = variant.pick(EMERGENCIES, salt="what")
+    return Scenario(
+        facts={
+            "emergency_id": emergency["id"],
+            "emergency_name": patient_label(emergency),
+            "emergency_what": what,
+            "emergency_gp": by_prac.get(gp, "another physician"),
+            "routine_id": routine["id"],
+            "routine_name": patient_label(routine),
+            "routine_what": variant.pick(ROUTINE, salt="routine-what"),
+        },
+        answer={
+            "emergency_words": EMERGENCY_WORDS[what],
+            "routine_gp": routine_gp or "dr.patel",
+        },
+    )
 
 
 def _btg_events(ctx: GradingContext, code: str) -> list[dict[str, Any]]:
     return [
-        e
-        for e in _events_after(ctx, ctx.facts["after_event"])
-        if _subtype(e) == code and event_username(e) == ctx.user.username
+        e for e in ctx.events() if _subtype(e) == code and event_username(e) == ctx.user.username
     ]
 
 
@@ -98,11 +138,24 @@ def _btg_override(ctx: GradingContext) -> Check:
             expected,
             "session.break_glass(patient, reason)",
         )
-    if not any((e.get("outcomeDesc") or "").strip() for e in starts):
-        return Check(False, "the override has no reason", expected)
+    judged = [
+        rubric.check_text(
+            str(e.get("outcomeDesc") or ""),
+            {"the emergency": [*ctx.answer["emergency_words"], "emergency"]},
+            what="the override reason",
+        )
+        for e in starts
+    ]
+    if not any(c.passed for c in judged):
+        return Check(
+            False,
+            judged[0].found,
+            expected,
+            "the reason says what the emergency is, so the reviewer can judge the access",
+        )
     used = [
         e
-        for e in _events_after(ctx, f["after_event"])
+        for e in ctx.events()
         if event_username(e) == ctx.user.username
         and event_patient(e) == f["emergency_id"]
         and "BTG" in _purposes(e)
@@ -145,33 +198,44 @@ def _btg_ended(ctx: GradingContext) -> Check:
 
 def _btg_reviewed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"the override on {f['emergency_name']} reviewed by {PRIVACY_OFFICER} with a note"
-    uses = [
-        q
-        for q in ctx.sandbox.private.get("btg_review", [])
-        if q.get("user") == ctx.user.username and q.get("patient") == f["emergency_id"]
+    expected = (
+        f"the override on {f['emergency_name']} reviewed by {PRIVACY_OFFICER} (an audited review), "
+        "with a note that judges the access and says why"
+    )
+    reviews = [
+        e["detail"]
+        for e in ctx.events(REVIEW_KIND)
+        if event_username(e) == PRIVACY_OFFICER and isinstance(e.get("detail"), dict)
     ]
-    if not uses:
-        return Check(False, "no override in the review queue", expected)
-    pending = [q for q in uses if not q.get("reviewed")]
-    if pending:
+    mine = [
+        r
+        for r in reviews
+        if r.get("user") == ctx.user.username and r.get("patient") == f["emergency_id"]
+    ]
+    if not mine:
         return Check(
             False,
-            f"{len(pending)} override(s) not reviewed",
+            "no audited review of the override by the privacy officer",
             expected,
-            "every emergency override is reviewed by the privacy officer",
+            "every emergency override is reviewed by the privacy officer with privacy.review_override(...)",
         )
-    bad = [
-        q
-        for q in uses
-        if q.get("reviewer") != PRIVACY_OFFICER or not str(q.get("note", "")).strip()
-    ]
-    if bad:
+    verdict = rubric.check_text(
+        str(mine[-1].get("note") or ""),
+        {
+            "the judgement": ["appropriate", "justified", "legitimate", "warranted", "necessary"],
+            "the grounds": [*ctx.answer["emergency_words"], "emergency", "treatment"],
+        },
+        what="the review note",
+    )
+    if not verdict.passed:
         return Check(
             False,
-            f"reviewed by {bad[0].get('reviewer')!r} with note {bad[0].get('note')!r}",
+            verdict.found,
             expected,
+            "a review says whether the access was appropriate and why",
         )
+    if not mine[-1].get("appropriate"):
+        return Check(False, "the emergency override was judged inappropriate", expected)
     return Check(True, f"reviewed by {PRIVACY_OFFICER}", expected)
 
 
@@ -193,11 +257,11 @@ def _btg_review(att: Any) -> None:
         item = att.sandbox.btg_review_queue(po)[0]
         ok = item["patient"] == att.facts["emergency_id"]
         note = (
-            "Emergency treatment documented; access appropriate"
+            f"Access appropriate: emergency treatment, the patient {att.facts['emergency_what']}"
             if ok
-            else "Routine look-up: not an emergency"
+            else "Not appropriate: a routine request for another physician's patient, no emergency"
         )
-        att.sandbox.review_btg(po, 0, appropriate=ok, note=note)
+        review_override(po, 0, appropriate=ok, note=note)
 
 
 def _btg_solution(att: Any) -> None:
@@ -212,6 +276,48 @@ def _btg_routine(att: Any) -> None:
     s.search("Observation", patient=f"Patient/{f['routine_id']}").fetch()
     s.end_break_glass(f["routine_id"])
     _btg_review(att)
+
+
+def _btg_meaningless_reason(att: Any) -> None:
+    f, s = att.facts, att.session
+    s.break_glass(f"Patient/{f['emergency_id']}", "need access now")
+    s.read("Patient", f["emergency_id"])
+    s.search("AllergyIntolerance", patient=f"Patient/{f['emergency_id']}").fetch()
+    s.end_break_glass(f["emergency_id"])
+    _btg_review(att)
+
+
+def _btg_colleague_login(att: Any) -> None:
+    # Harm: the routine caller's chart is opened under a colleague's login instead of an override.
+    f = att.facts
+    _btg_solution(att)
+    colleague = att.sandbox.login(ROUTINE_COLLEAGUE)
+    with contextlib.suppress(SandboxError):
+        colleague.search("Observation", patient=f"Patient/{f['routine_id']}").fetch()
+
+
+def _btg_queue_edited(att: Any) -> None:
+    # Answer-key attack: the review queue is marked reviewed around the EHR.
+    _btg_emergency(att)
+    private = getattr(att.sandbox, "private", None)
+    if private is None:
+        return
+    queue = private.get("btg_review", [])
+    for item in queue:
+        item.update(
+            reviewed=True,
+            appropriate=True,
+            reviewer=PRIVACY_OFFICER,
+            note="Emergency treatment documented; access appropriate",
+        )
+    private.set("btg_review", queue)
+
+
+def _btg_rubber_stamp(att: Any) -> None:
+    _btg_emergency(att)
+    po = att.sandbox.login(PRIVACY_OFFICER)
+    for _ in range(len(att.sandbox.btg_review_queue(po))):
+        review_override(po, 0, appropriate=True, note="ok")
 
 
 BREAK_THE_GLASS = register(
@@ -231,11 +337,14 @@ BREAK_THE_GLASS = register(
             "1. Break the glass for this patient with a reason "
             "(`att.session.break_glass('Patient/{emergency_id}', reason)`), read what you need, "
             "and end the override (`att.session.end_break_glass('{emergency_id}')`).\n"
-            "2. Meanwhile **{routine_name}** (`Patient/{routine_id}`), also not your patient, "
-            "{routine_what}. Handle it the normal way.\n"
+            "2. Meanwhile **{routine_name}** (`Patient/{routine_id}`) {routine_what}. That is "
+            "routine work: no override, and no one else's login; if the chart is closed to you, "
+            "it goes to the patient's own physician.\n"
             "3. Then, as the privacy officer (`po = att.sandbox.login('po.wilson')`), review each "
             "override in `att.sandbox.btg_review_queue(po)` with "
-            "`att.sandbox.review_btg(po, index, appropriate=..., note=...)`.\n\nThen call `att.check()`."
+            "`privacy.review_override(po, index, appropriate=..., note=...)` "
+            "(`from ehr_sandbox.exercises.builtin import privacy`): the note says whether the "
+            "access was appropriate and why.\n\nThen call `att.check()`."
         ),
         criteria=(
             Criterion(
@@ -274,7 +383,38 @@ BREAK_THE_GLASS = register(
         solution=Solution(
             _btg_solution, description="override for the emergency only, ended and reviewed"
         ),
+        topics=("privacy-security",),
+        expects=(
+            Expect(BTG_START_CODE, patients=("emergency_id",)),
+            Expect(BTG_STOP_CODE, patients=("emergency_id",)),
+            Expect(REVIEW_KIND),
+        ),
+        actors=(PRIVACY_OFFICER,),
         wrong_solutions={
+            "meaningless-reason": Solution(
+                _btg_meaningless_reason,
+                fails="emergency override with a reason",
+                message="too short or meaningless",
+                description="breaks the glass with the reason 'need access now'",
+            ),
+            "routine-under-colleague-login": Solution(
+                _btg_colleague_login,
+                fails=COLLATERAL,
+                message="login",
+                description="looks up the routine caller's results under a colleague's login",
+            ),
+            "queue-edited": Solution(
+                _btg_queue_edited,
+                fails="override reviewed",
+                message="no audited review",
+                description="marks the review queue reviewed around the EHR (answer-key attack)",
+            ),
+            "rubber-stamp-review": Solution(
+                _btg_rubber_stamp,
+                fails="override reviewed",
+                message="too short or meaningless",
+                description="reviews the override with the note 'ok'",
+            ),
             "routine-lookup": Solution(
                 _btg_routine,
                 fails="no override for routine work",
@@ -284,10 +424,10 @@ BREAK_THE_GLASS = register(
             "unreviewed": Solution(
                 _btg_emergency,
                 fails="override reviewed",
-                message="not reviewed",
+                message="no audited review",
                 description="never reviews the override",
             ),
         },
-        patients=10,
+        patients=12,
     )
 )

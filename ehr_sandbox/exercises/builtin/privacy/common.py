@@ -14,32 +14,37 @@ from datetime import datetime
 from typing import Any
 
 from ehr_sandbox.access import patient_of
+from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError, ValidationError
 from ehr_sandbox.exercises.builtin.common import ref_id
-from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 
 PRIVACY_OFFICER = "po.wilson"
 BILLING = "billing.davis"
 FRONT_DESK = "fd.smith"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-DISCLOSURES_KEY = "privacy/disclosures"
-"""Sandbox-state key of the accounting of disclosures (HIPAA 164.528)."""
-_HANDIN = "handin/"
 _REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
 # ------------------------------------------------------------------------------------------
 # Hand-in helpers
 # ------------------------------------------------------------------------------------------
+SUBMIT_KIND = "submit-report"
+DISCLOSE_KIND = "disclose"
+REVIEW_KIND = "btg-review"
+
+
 def submit(att: Any, value: Any) -> None:
     """Hand in an exercise's artefact (JSON-ready: dict, list, str); a new one replaces it.
 
-    >>> from types import SimpleNamespace
-    >>> att = SimpleNamespace(sandbox=SimpleNamespace(state={}), exercise=SimpleNamespace(id="privacy/x"),
-    ...                       student="alice")
+    The hand-in is an audited action of the student's session (``submit-report`` in the
+    tamper-evident audit trail): it cannot be edited afterwards, only replaced.
+
+    >>> from ehr_sandbox import exercises
+    >>> att = exercises.start("privacy/snooping-review", "doctest")
     >>> submit(att, ["3", "7"])
-    >>> submitted(att.sandbox, "privacy/x", "alice")
+    >>> submitted(att.sandbox, "privacy/snooping-review", "doctest")
     ['3', '7']
     """
     if value is None:
@@ -50,22 +55,45 @@ def submit(att: Any, value: Any) -> None:
         raise ExerciseError(
             f"submit: expected JSON-ready data (dict, list, str, numbers) (found {type(value).__name__})"
         ) from None
-    att.sandbox.state[_handin_key(att.exercise.id, att.student)] = value
+    detail = json.dumps(
+        {"exercise": att.exercise.id, "student": att.student, "value": value}, sort_keys=True
+    )
+    att.session.audit_action(SUBMIT_KIND, detail=detail)
 
 
-def _handin_key(exercise_id: str, student: str) -> str:
-    # per (exercise, student): a course's shared clinic may hold several students' attempts
-    return f"{_HANDIN}{exercise_id}|{student}"
+def _hand_ins(
+    events: Iterable[Mapping[str, Any]], exercise_id: str, student: str, user: str | None
+) -> list[Any]:
+    out = []
+    for ev in events:
+        if event_kind(ev) != SUBMIT_KIND or (user is not None and event_username(ev) != user):
+            continue
+        detail = event_detail(ev)
+        if (
+            isinstance(detail, Mapping)
+            and detail.get("exercise") == exercise_id
+            and detail.get("student") == student
+            and "value" in detail
+        ):
+            out.append(detail["value"])
+    return out
 
 
 def submitted(sandbox: Any, exercise_id: str, student: str) -> Any:
-    """What was handed in for ``exercise_id`` with :func:`submit` (None when nothing).
+    """What was last handed in for ``exercise_id`` with :func:`submit` (None when nothing).
 
-    >>> from types import SimpleNamespace
-    >>> submitted(SimpleNamespace(state={}), "privacy/x", "alice") is None
+    >>> from types import SimpleNamespace as NS
+    >>> submitted(NS(audit=NS(events=lambda: [])), "privacy/x", "alice") is None
     True
     """
-    return sandbox.state.get(_handin_key(exercise_id, student))
+    found = _hand_ins(sandbox.audit.events(), exercise_id, student, None)
+    return found[-1] if found else None
+
+
+def _submitted(ctx: GradingContext, exercise_id: str) -> Any:
+    """The student's last hand-in since setup, made as the exercise's user (None if none)."""
+    found = _hand_ins(ctx.events(SUBMIT_KIND), exercise_id, ctx.student, ctx.user.username)
+    return found[-1] if found else None
 
 
 def _now(sandbox: Any) -> datetime:
@@ -84,9 +112,11 @@ def disclose(
     """Release resources to an outside ``recipient``: returns the collection Bundle to send.
 
     Every resource is read through ``session`` (the policy decides, the audit trail logs
-    the read); the release is added to the accounting of disclosures with who, when, to whom,
-    why (a v3-ActReason purpose such as HPAYMT) and under which ``authorization``
-    (``Consent/id``). Nothing is recorded when any read is refused.
+    the read); the release is then recorded in the tamper-evident audit trail as a
+    ``disclose`` action per patient, with who, when, to whom, why (a v3-ActReason purpose such
+    as HPAYMT), under which ``authorization`` (``Consent/id``) and what. That is the accounting
+    of disclosures (HIPAA 164.528): it is read back from the audit trail, so it cannot be
+    edited. Nothing is recorded when any read is refused.
 
     >>> from ehr_sandbox.sandbox import Sandbox
     >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
@@ -125,18 +155,21 @@ def disclose(
         )
     released = [session.read(r) for r in wanted]  # all reads first: no partial accounting
     sandbox = session.sandbox
+    patients = sorted({p for p in (patient_of(r) for r in released) if p})
     entry = {
-        "id": f"disclosure-{len(sandbox.state.get(DISCLOSURES_KEY, [])) + 1}",
+        "id": f"disclosure-{len(accounting_of_disclosures(sandbox)) + 1}",
         "when": _now(sandbox).replace(microsecond=0).isoformat(),
         "by": session.user.username,
         "recipient": recipient,
         "purpose": purpose,
         "authorization": authorization,
-        "patients": sorted({p for p in (patient_of(r) for r in released) if p}),
+        "patients": patients,
         "refs": [f"{r['resourceType']}/{r['id']}" for r in released],
         "versions": [str(r.get("meta", {}).get("versionId", "")) for r in released],
     }
-    sandbox.state[DISCLOSURES_KEY] = [*sandbox.state.get(DISCLOSURES_KEY, []), entry]
+    detail = json.dumps(entry, sort_keys=True)
+    for pid in patients or [None]:
+        session.audit_action(DISCLOSE_KIND, patient=pid, ref=recipient, detail=detail)
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -144,17 +177,64 @@ def disclose(
     }
 
 
-def accounting_of_disclosures(sandbox: Any, patient: str | None = None) -> list[dict[str, Any]]:
-    """The disclosures recorded in a sandbox (oldest first), optionally for one patient id.
+def _entries(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Disclosures recorded in audit events, one per release (oldest first)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        if event_kind(ev) != DISCLOSE_KIND or str(ev.get("outcome")) != "0":
+            continue
+        detail = event_detail(ev)
+        if not isinstance(detail, Mapping) or "id" not in detail:
+            continue
+        entry = dict(detail)
+        entry["by"] = event_username(ev)  # who really did it: the audit trail's word
+        seen.setdefault(str(detail["id"]) + "|" + str(entry["by"]), entry)
+    return list(seen.values())
 
-    >>> from types import SimpleNamespace
-    >>> accounting_of_disclosures(SimpleNamespace(state={}))
+
+def accounting_of_disclosures(sandbox: Any, patient: str | None = None) -> list[dict[str, Any]]:
+    """The disclosures recorded in a sandbox's audit trail (oldest first), optionally for one
+    patient id.
+
+    >>> from types import SimpleNamespace as NS
+    >>> accounting_of_disclosures(NS(audit=NS(events=lambda: [])))
     []
     """
-    entries = list(sandbox.state.get(DISCLOSURES_KEY, []))
+    entries = _entries(sandbox.audit.events())
     if patient is None:
         return entries
     return [e for e in entries if patient in e.get("patients", [])]
+
+
+def review_override(po: Any, index: int, *, appropriate: bool, note: str) -> None:
+    """Review one pending break-the-glass use as the privacy officer (session ``po``).
+
+    The review is recorded in the review queue and, as a ``btg-review`` action, in the
+    tamper-evident audit trail (the grader's source: the queue is only a to-do list).
+    """
+    sandbox = po.sandbox
+    pending = sandbox.btg_review_queue(po)
+    if not isinstance(index, int) or not 0 <= index < len(pending):
+        raise ValidationError("btg_review", "index", f"0..{len(pending) - 1}", found=index)
+    item = pending[index]
+    before = sandbox.audit.count()
+    sandbox.review_btg(po, index, appropriate=appropriate, note=note)
+    if any(event_kind(e) == REVIEW_KIND for e in sandbox.audit.events()[before:]):
+        return  # the sandbox audits reviews itself
+    po.audit_action(
+        REVIEW_KIND,
+        patient=item.get("patient"),
+        detail=json.dumps(
+            {
+                "user": item.get("user"),
+                "patient": item.get("patient"),
+                "started": item.get("started"),
+                "appropriate": bool(appropriate),
+                "note": str(note),
+            },
+            sort_keys=True,
+        ),
+    )
 
 
 def _refs_in(node: Any) -> set[str]:
@@ -229,19 +309,38 @@ def _treated_by(sandbox: Any, username: str) -> set[str]:
 # Used by more than one exercise, or by the helpers above
 # ------------------------------------------------------------------------------------------
 def _payer_of(sandbox: Any, claim: Mapping[str, Any]) -> tuple[str, str]:
+    """(``Organization/id``, name) of the health plan a claim is billed to.
+
+    Only an Organization is a payer here: a self-pay Coverage names the patient, which is not
+    a health plan (ExerciseError, so setup picks another claim).
+    """
     for ins in claim.get("insurance", []) or []:
         grader = sandbox.grader_session()
         cov = grader.read("Coverage", ref_id(ins.get("coverage")))
         for payor in (cov or {}).get("payor", []) or []:
             ref = payor.get("reference", "")
-            if ref:
+            if ref.startswith("Organization/"):
                 org = grader.read(ref)
-                return ref, str(org.get("name") or payor.get("display") or ref)
-    raise ExerciseError(f"setup: Claim/{claim.get('id')} names no payer")
+                name = org.get("name") if isinstance(org.get("name"), str) else None
+                return ref, str(name or payor.get("display") or ref)
+    raise ExerciseError(f"setup: Claim/{claim.get('id')} names no health plan")
+
+
+def _has_plan(sandbox: Any, claim: Mapping[str, Any]) -> bool:
+    try:
+        _payer_of(sandbox, claim)
+    except ExerciseError:
+        return False
+    return True
+
+
+def _disclosures(ctx: GradingContext) -> list[dict[str, Any]]:
+    """Every release since setup, from the audit trail."""
+    return _entries(ctx.events(DISCLOSE_KIND))
 
 
 def _disclosures_to(ctx: GradingContext, recipient: str) -> list[dict[str, Any]]:
-    return [d for d in accounting_of_disclosures(ctx.sandbox) if d.get("recipient") == recipient]
+    return [d for d in _disclosures(ctx) if d.get("recipient") == recipient]
 
 
 def _reads_logged(ctx: GradingContext, entry: Mapping[str, Any], after: int = 0) -> list[str]:

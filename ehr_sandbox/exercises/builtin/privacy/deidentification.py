@@ -7,27 +7,38 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.audit.events import event_username
+from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
     CONFIDENTIALITY,
     PRIVACY_OFFICER,
-    _last_seq,
+    SUBMIT_KIND,
     _living_patients,
-    _seq,
+    _submitted,
     _subtype,
     submit,
-    submitted,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import (
+    COLLATERAL,
+    Check,
+    Criterion,
+    Exercise,
+    Expect,
+    Hint,
+    Scenario,
+    Solution,
+)
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -42,21 +53,22 @@ STUDIES = (
 DEID_ADVICE = "years only (no birthDate), ZIP3 only, no names, ids or free text"
 
 
-def _setup_deid(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _setup_deid(sandbox: Any, variant: Any) -> Scenario:
     patients = [
         p for p in _living_patients(sandbox) if (p.get("address") or [{}])[0].get("postalCode")
     ]
     if not patients:
         raise ExerciseError("setup: no patient with a postal code")
     example = variant.pick(patients, salt="example")
-    return {
-        "study": variant.pick(STUDIES, salt="study"),
-        "example_name": patient_label(example),
-        "example_dob": str(example.get("birthDate", "")),
-        "example_zip": str((example.get("address") or [{}])[0].get("postalCode", "")),
-        "patients": len(_living_patients(sandbox)),
-        "after_event": _last_seq(sandbox),
-    }
+    return Scenario(
+        facts={
+            "study": variant.pick(STUDIES, salt="study"),
+            "example_name": patient_label(example),
+            "example_dob": str(example.get("birthDate", "")),
+            "example_zip": str((example.get("address") or [{}])[0].get("postalCode", "")),
+            "patients": len(_living_patients(sandbox)),
+        },
+    )
 
 
 def _dataset(folder: Path) -> list[dict[str, Any]]:
@@ -83,8 +95,39 @@ def _dataset(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+_WRITTEN_DATE = re.compile(
+    r"(?<![\d.])(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/(\d{4}|\d{2})(?![\d.])"
+    r"|(?<![\d.])(0?[1-9]|[12]\d|3[01])\.(0?[1-9]|1[0-2])\.\d{4}(?![\d.])"
+    r"|(?<!\d)(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])-\d{4}(?!\d)"
+)
+
+
+def _written_dates(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Dates finer than a year written as people write them (MM/DD/YYYY, M/D/YY, DD.MM.YYYY):
+    Safe Harbor keeps only the year of any date about a person, however it is spelled.
+
+    >>> _written_dates([{"dob": "02/03/1980"}, {"x": "2 of 3"}])
+    [('date', 'dob')]
+    """
+    out: list[tuple[str, str]] = []
+
+    def walk(value: Any, where: str) -> bool:
+        if isinstance(value, dict):
+            return any(walk(v, where or str(k)) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v, where) for v in value)
+        if isinstance(value, str) and _WRITTEN_DATE.search(value):
+            out.append(("date", where))
+            return True
+        return False
+
+    for row in rows:
+        walk({k: v for k, v in row.items() if k not in ("resourceType", "id")}, "")
+    return out
+
+
 def _deid_folder(ctx: GradingContext) -> tuple[Path | None, str]:
-    value = submitted(ctx.sandbox, "privacy/deidentification", ctx.student)
+    value = _submitted(ctx, "privacy/deidentification")
     if not isinstance(value, str) or not value:
         return None, "no folder handed in (privacy.submit(att, 'path/to/folder'))"
     folder = Path(value)
@@ -112,10 +155,16 @@ def _deid_no_identifiers(ctx: GradingContext) -> Check:
     folder, why = _deid_folder(ctx)
     if folder is None:
         return Check(False, why, expected)
-    originals = [r for t in ("Patient", "RelatedPerson", "Practitioner") for r in ctx.all(t)]
-    findings = scan_for_identifiers(_dataset(folder), originals)
+    originals = [
+        r for t in ("Patient", "RelatedPerson", "Practitioner", "Coverage") for r in ctx.all(t)
+    ]
+    rows = _dataset(folder)
+    findings = [
+        (x.kind, x.path.split("[")[0].split(".")[0]) for x in scan_for_identifiers(rows, originals)
+    ]
+    findings += _written_dates(rows)
     if findings:
-        kinds = sorted({(x.kind, x.path.split("[")[0].split(".")[0]) for x in findings})
+        kinds = sorted(set(findings))
         shown = ", ".join(f"{k} in {p}" for k, p in kinds[:6])
         return Check(False, f"{len(findings)} identifiers: {shown}", expected, DEID_ADVICE)
     return Check(True, "no identifier found", expected)
@@ -125,8 +174,8 @@ def _deid_audited(ctx: GradingContext) -> Check:
     expected = f"the data taken out through the EHR as {ctx.user.username} (in the audit trail)"
     done = [
         e
-        for e in ctx.audit_events(user=ctx.user.username)
-        if _seq(e) > ctx.facts["after_event"]
+        for e in ctx.events()
+        if event_username(e) == ctx.user.username
         and str(e.get("outcome")) == "0"
         and _subtype(e) in ("deidentify", "export", "search-type", "search", "read", "report")
     ]
@@ -179,6 +228,51 @@ def _deid_solution(att: Any) -> None:
     folder = _research_folder(att)
     att.session.deidentify(str(folder))
     submit(att, str(folder))
+
+
+def _deid_with_member_ids(att: Any) -> None:
+    # The Safe Harbor export, plus a linkage file of insurance member ids "for the analysts".
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    with contextlib.suppress(SandboxError):
+        covers = att.sandbox.login("billing.davis").search("Coverage").fetch()
+        lines = ["row,member_id"] + [
+            f"{i},{c.get('subscriberId', '')}"
+            for i, c in enumerate(covers)
+            if c.get("subscriberId")
+        ]
+        (folder / "linkage.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    submit(att, str(folder))
+
+
+def _deid_us_dates(att: Any) -> None:
+    # The export, plus an age table with birth dates written MM/DD/YYYY.
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    rows = ["row,born"]
+    for i, p in enumerate(att.session.search("Patient").fetch()):
+        b = str(p.get("birthDate") or "")
+        if len(b) == 10:
+            rows.append(f"{i},{b[5:7]}/{b[8:10]}/{b[:4]}")
+    (folder / "ages.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    submit(att, str(folder))
+
+
+def _deid_identified_export_too(att: Any) -> None:
+    # Harm: a full identified export is made "to compare", then the de-identified one handed in.
+    scratch = _research_folder(att).with_name(f"identified-{att.variant.seed:016x}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(SandboxError):
+        att.sandbox.login("instructor.lee").export(str(scratch))
+    shutil.rmtree(scratch, ignore_errors=True)
+    _deid_solution(att)
+
+
+def _deid_state_hand_in(att: Any) -> None:
+    # Answer-key attack: the folder is written into the sandbox's state, around the EHR.
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    att.sandbox.state[f"handin/{att.exercise.id}|{att.student}"] = str(folder)
 
 
 def _deid_names_only(att: Any) -> None:
@@ -252,13 +346,39 @@ DEIDENTIFICATION = register(
             ),
         ),
         solution=Solution(_deid_solution, description="session.deidentify(folder)"),
+        topics=("privacy-security",),
+        expects=(Expect("deidentify"), Expect(SUBMIT_KIND)),
         wrong_solutions={
+            "member-ids": Solution(
+                _deid_with_member_ids,
+                fails="no Safe Harbor identifiers",
+                message="identifier in",
+                description="adds a file of insurance member ids",
+            ),
+            "us-birth-dates": Solution(
+                _deid_us_dates,
+                fails="no Safe Harbor identifiers",
+                message="date in",
+                description="adds birth dates written MM/DD/YYYY",
+            ),
+            "identified-export-too": Solution(
+                _deid_identified_export_too,
+                fails=COLLATERAL,
+                message="instructor.lee's login",
+                description="makes a full identified export under another login first (harm)",
+            ),
+            "hand-in-around-the-ehr": Solution(
+                _deid_state_hand_in,
+                fails="dataset handed in",
+                message="no folder handed in",
+                description="writes the folder into the sandbox state instead of handing it in (answer-key attack)",
+            ),
             "keeps-dates": Solution(
                 _deid_names_only,
                 fails="no Safe Harbor identifiers",
                 message="birthDate",
                 description="drops names but keeps birthDate and the 5-digit ZIP",
-            )
+            ),
         },
         patients=8,
     )

@@ -28,6 +28,8 @@ WORDS = (
 )  # fmt: skip
 _ISSUED = "privacy/encryption/issued|"
 CLINIC_FILE = "clinic.db"
+_MADE: dict[tuple[int, str], bytes] = {}
+_ISSUED_NEEDLES: dict[tuple[int, str], list[bytes]] = {}
 
 
 def _passphrase(rng: Any) -> str:
@@ -74,9 +76,17 @@ def clinic_database(att: Any) -> Path:
     if not att.sandbox.state.get(_ISSUED + att.student) or not path.is_file():
         shutil.rmtree(f["workspace"], ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        Sandbox.generate(
-            patients=2, seed=f["clinic_seed"], years=1, path=path, passphrase=f["old_passphrase"]
-        ).close()
+        key = (f["clinic_seed"], f["old_passphrase"])
+        if key not in _MADE:  # generating is slow; the same variant's clinic is the same bytes
+            Sandbox.generate(
+                patients=2,
+                seed=f["clinic_seed"],
+                years=1,
+                path=path,
+                passphrase=f["old_passphrase"],
+            ).close()
+            _MADE[key] = path.read_bytes()
+        path.write_bytes(_MADE[key])
         att.sandbox.state[_ISSUED + att.student] = True
     return path
 
@@ -100,25 +110,62 @@ def _needles(clinic: Any) -> list[bytes]:
 
 
 def _clinic_state(ctx: GradingContext) -> tuple[str, list[bytes]]:
-    """('new'|'old'|'none', identifiers to grep for), opening the file read-mostly."""
+    """('new'|'old'|'none', identifiers to grep for); opened once per grading."""
+    if "clinic" not in ctx.extra:
+        ctx.extra["clinic"] = _inspect_clinic(ctx)
+    which, needles, _, _ = ctx.extra["clinic"]
+    return which, needles
+
+
+def _issued_needles(ctx: GradingContext) -> list[bytes]:
+    """The identifiers of the clinic as it was issued (regenerated from the variant)."""
+    f = ctx.facts
+    key = (f["clinic_seed"], f["old_passphrase"])
+    if key not in _MADE:
+        return []
+    if key in _ISSUED_NEEDLES:
+        return _ISSUED_NEEDLES[key]
+    _ISSUED_NEEDLES[key] = _read_needles(_MADE[key], f["old_passphrase"])
+    return _ISSUED_NEEDLES[key]
+
+
+def _read_needles(data: bytes, passphrase: str) -> list[bytes]:
+    scratch = Path(tempfile.mkdtemp(prefix="issued-"))
+    try:
+        copy = scratch / CLINIC_FILE
+        copy.write_bytes(data)
+        clinic = _open_clinic(copy, passphrase)
+        try:
+            return _needles(clinic)
+        finally:
+            clinic.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _inspect_clinic(ctx: GradingContext) -> tuple[str, list[bytes], bool, int]:
     f = ctx.facts
     path = Path(f["clinic"])
     if not path.is_file() or not ctx.sandbox.state.get(_ISSUED + ctx.student):
-        return "none", []
+        return "none", [], False, 0
     for which in ("new", "old"):
         try:
             clinic = _open_clinic(path, f[f"{which}_passphrase"])
         except (CryptoError, SandboxError):
             continue
         try:
-            return which, _needles(clinic)
+            return (
+                which,
+                _needles(clinic),
+                clinic.audit.verify().ok,
+                clinic.grader_session().search("Patient").count(),
+            )
         finally:
             clinic.close()
-    return "none", []
+    return "none", [], False, 0
 
 
 def _enc_rotated(ctx: GradingContext) -> Check:
-    f = ctx.facts
     expected = "the clinic database opens with the new passphrase only, its audit trail intact"
     which, _ = _clinic_state(ctx)
     if which == "none":
@@ -135,14 +182,17 @@ def _enc_rotated(ctx: GradingContext) -> Check:
             expected,
             "sandbox.rotate_key(passphrase=...)",
         )
-    clinic = _open_clinic(Path(f["clinic"]), f["new_passphrase"])
-    try:
-        verdict = clinic.audit.verify()
-        count = clinic.grader_session().search("Patient").count()
-    finally:
-        clinic.close()
-    if not verdict.ok or count == 0:
-        return Check(False, f"after rotation: audit ok={verdict.ok}, {count} patients", expected)
+    _, needles, ok, count = ctx.extra["clinic"]
+    if not ok or count == 0:
+        return Check(False, f"after rotation: audit ok={ok}, {count} patients", expected)
+    issued = _issued_needles(ctx)
+    if issued and set(issued) != set(needles):
+        return Check(
+            False,
+            "the database opens with the new passphrase but no longer holds the clinic's records",
+            expected,
+            "rotate the key of the existing database (rotate_key); never replace the data",
+        )
     return Check(True, f"rotated; {count} patients readable with the new key", expected)
 
 
@@ -155,10 +205,12 @@ def _grep(path: Path, needles: list[bytes]) -> list[str]:
     ['Pineda']
     """
     data = path.read_bytes()
+    folded = data.lower()
     return [
         n.decode()
         for n in needles
-        if re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
+        if n.lower() in folded  # cheap test first: most files hold none of them
+        and re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
     ]
 
 
@@ -173,19 +225,28 @@ def _enc_db_sealed(ctx: GradingContext) -> Check:
     return Check(True, f"none of {len(needles)} identifiers in plaintext", expected)
 
 
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _copies(ctx: GradingContext) -> list[Path]:
+    """Every file in the workspace except the clinic database and SQLite's own side files."""
+    f = ctx.facts
+    clinic = Path(f["clinic"]).resolve()
+    side = {Path(str(clinic) + s) for s in _SQLITE_SIDE_FILES}
+    return [
+        p
+        for p in sorted(Path(f["workspace"]).rglob("*"))
+        if p.is_file() and p.resolve() != clinic and p.resolve() not in side
+    ]
+
+
 def _enc_no_plaintext(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"no readable copy of patient data left in {f['workspace']}"
+    expected = f"no readable copy of patient data (export, dump, backup) left in {f['workspace']}"
     which, needles = _clinic_state(ctx)
     if which == "none" or not needles:
         return Check(False, "the clinic database cannot be opened", expected)
-    clinic = Path(f["clinic"]).resolve()
-    leaks = []
-    for path in sorted(p for p in Path(f["workspace"]).rglob("*") if p.is_file()):
-        if path.resolve() == clinic or path.name.startswith(CLINIC_FILE + "-"):
-            continue  # the database itself (and SQLite's journal beside it) is checked above
-        if _grep(path, needles):
-            leaks.append(str(path.relative_to(f["workspace"])))
+    leaks = [str(p.relative_to(f["workspace"])) for p in _copies(ctx) if _grep(p, needles)]
     if leaks:
         return Check(
             False,
@@ -196,6 +257,38 @@ def _enc_no_plaintext(ctx: GradingContext) -> Check:
     return Check(True, "no plaintext copies", expected)
 
 
+def _opens_with(path: Path, passphrase: str) -> bool:
+    try:
+        clinic = _open_clinic(path, passphrase)
+    except (CryptoError, SandboxError, OSError, ValueError):
+        return False
+    clinic.close()
+    return True
+
+
+def _enc_no_old_key_copies(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = (
+        "no copy of the database (backup, snapshot) that still opens with the leaked passphrase"
+    )
+    which, _ = _clinic_state(ctx)
+    if which == "none":
+        return Check(False, "the clinic database cannot be opened", expected)
+    stale = [
+        str(p.relative_to(f["workspace"]))
+        for p in _copies(ctx)
+        if p.read_bytes()[:16] == b"SQLite format 3\x00" and _opens_with(p, f["old_passphrase"])
+    ]
+    if stale:
+        return Check(
+            False,
+            f"a backup still opens with the leaked passphrase: {', '.join(stale[:3])}",
+            expected,
+            "rotating the key protects only the file you rotated: re-encrypt or destroy every backup made under the old key",
+        )
+    return Check(True, "no copy under the old passphrase", expected)
+
+
 def _enc_rotate(att: Any) -> Path:
     f = att.facts
     path = clinic_database(att)
@@ -204,14 +297,57 @@ def _enc_rotate(att: Any) -> Path:
         clinic.rotate_key(passphrase=f["new_passphrase"])
     finally:
         clinic.close()
-    # the point: the old key no longer opens it
-    with contextlib.suppress(CryptoError):
-        _open_clinic(path, f["old_passphrase"]).close()
     return path
 
 
 def _enc_solution(att: Any) -> None:
+    f = att.facts
+    path = _enc_rotate(att)
+    # the point: the old key no longer opens it
+    with contextlib.suppress(CryptoError):
+        _open_clinic(path, f["old_passphrase"]).close()
+
+
+def _enc_backup_under_old_key(att: Any) -> None:
+    # A "safety" backup taken before rotating, left in the workspace under the leaked key.
+    path = clinic_database(att)
+    shutil.copyfile(path, path.with_name("clinic-backup.db"))
     _enc_rotate(att)
+
+
+def _enc_export_named_like_journal(att: Any) -> None:
+    # A plaintext export hidden in a folder named like the database's own side files.
+    f = att.facts
+    path = clinic_database(att)
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.login("instructor.lee").export(str(Path(f["workspace"]) / (CLINIC_FILE + "-export")))
+    finally:
+        clinic.close()
+    _enc_rotate(att)
+
+
+def _enc_wrong_passphrase(att: Any) -> None:
+    # The new passphrase is mistyped: nobody (the practice included) can open the database now.
+    f = att.facts
+    path = clinic_database(att)
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.rotate_key(passphrase=f["new_passphrase"].upper())
+    finally:
+        clinic.close()
+
+
+def _enc_replace_database(att: Any) -> None:
+    # Harm: instead of rotating, a new database is made under the new passphrase in its place.
+    from ehr_sandbox.sandbox import Sandbox
+
+    f = att.facts
+    path = clinic_database(att)
+    path.unlink()
+    Sandbox.generate(
+        patients=2, seed=f["clinic_seed"] + 1, years=1, path=path, passphrase=f["new_passphrase"]
+    ).close()
 
 
 def _enc_export_left(att: Any) -> None:
@@ -242,8 +378,11 @@ ENCRYPTION = register(
             "(`from ehr_sandbox.exercises.builtin import privacy`); it lives in `{workspace}`.\n"
             "2. Open it (`from ehr_sandbox.sandbox import Sandbox`; `Sandbox.open(path, passphrase=...)`), rotate its key "
             "(`rotate_key(passphrase=...)`) and close it.\n"
-            "3. Verify the old passphrase no longer opens it. Anything you export to check your "
-            "work must not stay behind in `{workspace}`.\n\nThen call `att.check()`."
+            "3. Verify the old passphrase no longer opens it.\n\n"
+            "The rotation covers the database file **and every copy of it**: keep any export or "
+            "backup you make inside `{workspace}`, and when you are done none of them may be "
+            "readable without the new key (no plaintext export, no backup that the leaked "
+            "passphrase still opens).\n\nThen call `att.check()`."
         ),
         criteria=(
             Criterion(
@@ -259,6 +398,12 @@ ENCRYPTION = register(
                 "Encrypted data at rest is unreadable without its key (HIPAA 164.312(a)(2)(iv); breach safe harbor 164.402).",
             ),
             Criterion(
+                "no copy under the old passphrase",
+                2,
+                _enc_no_old_key_copies,
+                "A backup encrypted under a leaked key is as exposed as the original was: key rotation covers every copy (HIPAA 164.308(a)(7)(ii)(A) backups; 164.312(a)(2)(iv)).",
+            ),
+            Criterion(
                 "no plaintext copies left",
                 3,
                 _enc_no_plaintext,
@@ -272,13 +417,38 @@ ENCRYPTION = register(
             Hint("Export only to a folder you delete afterwards (`shutil.rmtree`).", cost=1),
         ),
         solution=Solution(_enc_solution, description="rotate and verify; no exports left"),
+        topics=("privacy-security", "ehr-maintenance"),
         wrong_solutions={
+            "backup-under-old-key": Solution(
+                _enc_backup_under_old_key,
+                fails="no copy under the old passphrase",
+                message="still opens with the leaked passphrase",
+                description="keeps a backup taken before rotating",
+            ),
+            "export-named-like-journal": Solution(
+                _enc_export_named_like_journal,
+                fails="no plaintext copies left",
+                message="plaintext export left behind",
+                description="leaves an NDJSON export in a folder named like SQLite's side files",
+            ),
+            "replace-the-database": Solution(
+                _enc_replace_database,
+                fails="key rotated",
+                message="no longer holds the clinic's records",
+                description="makes a new database under the new passphrase instead of rotating (harm)",
+            ),
+            "mistyped-new-passphrase": Solution(
+                _enc_wrong_passphrase,
+                fails="key rotated",
+                message="cannot be opened",
+                description="rotates to a mistyped passphrase",
+            ),
             "plaintext-export": Solution(
                 _enc_export_left,
                 fails="no plaintext copies left",
                 message="plaintext export left behind",
                 description="exports NDJSON before rotating and leaves it in the workspace",
-            )
+            ),
         },
         patients=4,
     )

@@ -12,17 +12,21 @@ from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
-from ehr_sandbox.exercises.builtin.common import patient_label
+from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
+    _disclosures,
     _disclosures_to,
     _living_patients,
     _of_patient,
     _reads_logged,
+    _submitted,
     _treated_by,
     disclose,
+    submit,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -99,7 +103,7 @@ def _authorization(
     }
 
 
-def _setup_roi(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _setup_roi(sandbox: Any, variant: Any) -> Scenario:
     treated = _treated_by(sandbox, ROI_PHYSICIAN)
     options = []
     for p in _living_patients(sandbox):
@@ -117,6 +121,7 @@ def _setup_roi(sandbox: Any, variant: Any) -> dict[str, Any]:
     system = sandbox.system_session()
     expired_first = variant.pick([True, False], salt="order")
     facts: dict[str, Any] = {"patient_id": patient["id"], "patient_name": patient_label(patient)}
+    answer: dict[str, Any] = {}
     for i, name in enumerate(names, start=1):
         org = system.create({"resourceType": "Organization", "active": True, "name": name})
         expired = (i == 1) == expired_first
@@ -134,7 +139,28 @@ def _setup_roi(sandbox: Any, variant: Any) -> dict[str, Any]:
         facts[f"org{i}_ref"] = f"Organization/{org['id']}"
         facts[f"org{i}_name"] = name
         facts[f"auth{i}"] = f"Consent/{consent['id']}"
-    return facts
+        if expired:
+            answer.update(
+                expired_ref=f"Organization/{org['id']}",
+                expired_name=name,
+                expired_auth=f"Consent/{consent['id']}",
+                expired_end=end.isoformat(),
+            )
+        else:
+            answer.update(
+                valid_ref=f"Organization/{org['id']}",
+                valid_name=name,
+                valid_auth=f"Consent/{consent['id']}",
+                classes=list(classes),
+            )
+    answer["in_scope"] = sorted(
+        f"{c}/{r['id']}" for c in answer["classes"] for r in _of_patient(sandbox, c, patient["id"])
+    )
+    return Scenario(
+        facts=facts,
+        answer=answer,
+        protect=(answer["valid_auth"], answer["expired_auth"]),
+    )
 
 
 def _auth_of(consent: Mapping[str, Any] | None) -> tuple[set[str], set[str], str, str]:
@@ -156,96 +182,129 @@ def _roi_valid_on(consent: Mapping[str, Any] | None, recipient: str, day: str) -
     )
 
 
-def _roi_requests(ctx: GradingContext) -> list[tuple[str, str, str]]:
-    f = ctx.facts
-    return [(f[f"org{i}_ref"], f[f"org{i}_name"], f[f"auth{i}"]) for i in (1, 2)]
-
-
 def _roi_no_expired(ctx: GradingContext) -> Check:
-    expected = "no release to a recipient whose authorization is expired (or missing)"
-    for org_ref, name, auth in _roi_requests(ctx):
-        consent = ctx.read(auth)
-        for d in _disclosures_to(ctx, org_ref):
-            if not _roi_valid_on(consent, org_ref, str(d.get("when", ""))[:10]):
-                _, _, _, end = _auth_of(consent)
-                return Check(
-                    False,
-                    f"{len(d.get('refs', []))} resources released to {name} on an expired authorization (ended {end})",
-                    expected,
-                    ROI_ADVICE,
-                )
+    a = ctx.answer
+    expected = "no release to a recipient whose authorization has expired (or that has none)"
+    for d in _disclosures(ctx):
+        if d.get("recipient") == a["valid_ref"]:
+            continue
+        if d.get("recipient") == a["expired_ref"]:
+            return Check(
+                False,
+                f"{len(d.get('refs', []))} resources released to {a['expired_name']} on an expired authorization",
+                expected,
+                ROI_ADVICE,
+            )
+        return Check(
+            False,
+            f"{len(d.get('refs', []))} resources released to {d.get('recipient')}, which has no authorization",
+            expected,
+            ROI_ADVICE,
+        )
     return Check(True, "no release without a valid authorization", expected)
 
 
-def _roi_valid_request(ctx: GradingContext) -> tuple[str, str, str, dict[str, Any]] | None:
-    today = ctx.sandbox.reference_date.isoformat()
-    for org_ref, name, auth in _roi_requests(ctx):
-        consent = ctx.read(auth)
-        if consent is not None and _roi_valid_on(consent, org_ref, today):
-            return org_ref, name, auth, consent
-    return None
-
-
 def _roi_scope(ctx: GradingContext) -> Check:
-    valid = _roi_valid_request(ctx)
-    if valid is None:
-        return Check(False, "no valid authorization on file", "a valid authorization (setup error)")
-    org_ref, name, _, consent = valid
-    _, classes, _, _ = _auth_of(consent)
-    expected = (
-        f"a release to {name} of the authorized {', '.join(sorted(classes))} and nothing else"
-    )
-    sent = [r for d in _disclosures_to(ctx, org_ref) for r in d.get("refs", [])]
+    a = ctx.answer
+    in_scope = set(a["in_scope"])
+    expected = f"a release to {a['valid_name']} of the record kinds its authorization names, for this patient, and nothing else"
+    sent = [r for d in _disclosures_to(ctx, a["valid_ref"]) for r in d.get("refs", [])]
     if not sent:
         return Check(
             False,
-            f"nothing released to {name}",
+            f"nothing released to {a['valid_name']}",
             expected,
             "release what a valid authorization covers",
         )
     pid = ctx.facts["patient_id"]
-    outside = [r for r in sent if r.split("/")[0] not in classes and r != f"Patient/{pid}"]
+    outside = [r for r in dict.fromkeys(sent) if r not in in_scope and r != f"Patient/{pid}"]
     if outside:
         return Check(
             False,
             f"{len(outside)} resources outside the authorization's scope ({', '.join(outside[:3])})",
             expected,
-            ROI_ADVICE,
+            ROI_ADVICE + "; an authorization covers one patient's records of the kinds it names",
         )
-    missing = sorted(c for c in classes if not any(r.startswith(c + "/") for r in sent))
-    if missing:
-        return Check(False, f"no {', '.join(missing)} released", expected)
-    return Check(True, f"{len(set(sent))} resources within scope released to {name}", expected)
+    if in_scope - set(sent):
+        return Check(
+            False,
+            f"{len(in_scope - set(sent))} covered records not released",
+            expected,
+            "release every record of the kinds the authorization names",
+        )
+    return Check(
+        True, f"{len(set(sent))} resources within scope released to {a['valid_name']}", expected
+    )
 
 
 def _roi_accounted(ctx: GradingContext) -> Check:
-    valid = _roi_valid_request(ctx)
+    a = ctx.answer
     expected = (
         "the release in the accounting of disclosures, naming its authorization, reads audited"
     )
-    if valid is None:
-        return Check(False, "no valid authorization on file", expected)
-    org_ref, name, auth, _ = valid
-    entries = [d for d in _disclosures_to(ctx, org_ref) if d.get("by") == ctx.user.username]
+    entries = [d for d in _disclosures_to(ctx, a["valid_ref"]) if d.get("by") == ctx.user.username]
     if not entries:
         return Check(
             False,
-            f"no release to {name} by you in the accounting",
+            f"no release to {a['valid_name']} by you in the accounting",
             expected,
             "use privacy.disclose(...)",
         )
-    unnamed = [d for d in entries if d.get("authorization") != auth]
+    unnamed = [d for d in entries if d.get("authorization") != a["valid_auth"]]
     if unnamed:
         return Check(
             False,
             f"the release names authorization {unnamed[0].get('authorization')!r}",
             expected,
-            f"name the authorization it relies on ({auth})",
+            "name the authorization the release relies on",
         )
     unlogged = [r for d in entries for r in _reads_logged(ctx, d)]
     if unlogged:
         return Check(False, f"no audited read of {', '.join(unlogged[:3])}", expected)
-    return Check(True, f"release to {name} accounted under {auth}", expected)
+    return Check(True, f"release to {a['valid_name']} accounted under {a['valid_auth']}", expected)
+
+
+def _roi_refused(ctx: GradingContext) -> Check:
+    a = ctx.answer
+    expected = "a refusal to the requester without a valid authorization, stating the grounds and what it needs to send"
+    value = _submitted(ctx, "privacy/release-of-information")
+    if not isinstance(value, dict) or not value.get("refused"):
+        return Check(
+            False,
+            "no refusal handed in (privacy.submit(att, {'refused': ..., 'letter': ...}))",
+            expected,
+            "a request you cannot fill gets an answer that says why",
+        )
+    if value.get("refused") != a["expired_ref"]:
+        return Check(
+            False,
+            f"refused {value.get('refused')!r}",
+            expected,
+            "refuse the request whose authorization is not valid, not the other one",
+        )
+    return rubric.check_text(
+        str(value.get("letter") or ""),
+        {
+            "the grounds (the authorization has expired)": [
+                "expired",
+                "no longer valid",
+                "lapsed",
+                "out of date",
+                "past its end date",
+            ],
+            "what it needs (a new signed authorization)": [
+                "new authorization",
+                "new signed authorization",
+                "new signed",
+                "renewed authorization",
+                "current authorization",
+                "valid authorization",
+                "sign a new",
+                "new form",
+            ],
+        },
+        what="the refusal letter",
+    )
 
 
 def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> None:
@@ -256,13 +315,30 @@ def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> N
     disclose(s, recipient=org_ref, purpose="PATRQT", refs=refs, authorization=auth)
 
 
-def _roi_solution(att: Any) -> None:
+def _valid_and_expired(att: Any) -> tuple[int, int]:
     s, f = att.session, att.facts
     today = att.sandbox.reference_date.isoformat()
-    for i in (1, 2):
-        consent = s.read(f[f"auth{i}"])
-        if _roi_valid_on(consent, f[f"org{i}_ref"], today):
-            _roi_release(att, f[f"org{i}_ref"], f[f"auth{i}"], sorted(_auth_of(consent)[1]))
+    valid = next(i for i in (1, 2) if _roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today))
+    return valid, 3 - valid
+
+
+def _refuse(att: Any, i: int, letter: str) -> None:
+    submit(att, {"refused": att.facts[f"org{i}_ref"], "letter": letter})
+
+
+REFUSAL = (
+    "We cannot release these records: the patient's authorization you sent expired on {end}. "
+    "Please send a new authorization signed by the patient and we will process the request."
+)
+
+
+def _roi_solution(att: Any) -> None:
+    s, f = att.session, att.facts
+    valid, expired = _valid_and_expired(att)
+    consent = s.read(f[f"auth{valid}"])
+    _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
+    end = _auth_of(s.read(f[f"auth{expired}"]))[3]
+    _refuse(att, expired, REFUSAL.format(end=end[:10]))
 
 
 def _roi_release_both(att: Any) -> None:
@@ -274,11 +350,62 @@ def _roi_release_both(att: Any) -> None:
 
 def _roi_everything(att: Any) -> None:
     s, f = att.session, att.facts
-    today = att.sandbox.reference_date.isoformat()
-    for i in (1, 2):
-        consent = s.read(f[f"auth{i}"])
-        if _roi_valid_on(consent, f[f"org{i}_ref"], today):
-            _roi_release(att, f[f"org{i}_ref"], f[f"auth{i}"], (*ROI_CLASSES, "Encounter"))
+    valid, expired = _valid_and_expired(att)
+    _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], (*ROI_CLASSES, "Encounter"))
+    end = _auth_of(s.read(f[f"auth{expired}"]))[3]
+    _refuse(att, expired, REFUSAL.format(end=end[:10]))
+
+
+def _roi_other_patient(att: Any) -> None:
+    # Harm: another patient's immunizations go out under this patient's authorization.
+    _roi_solution(att)
+    s, f = att.session, att.facts
+    valid, _ = _valid_and_expired(att)
+    other = [
+        f"Immunization/{r['id']}"
+        for r in s.search("Immunization").fetch()
+        if ref_id(r.get("patient")) != f["patient_id"]
+    ][:2]
+    disclose(
+        s,
+        recipient=f[f"org{valid}_ref"],
+        purpose="PATRQT",
+        refs=other,
+        authorization=f[f"auth{valid}"],
+    )
+
+
+def _roi_recipient_swap(att: Any) -> None:
+    # The valid authorization's records go to the requester whose own authorization expired.
+    s, f = att.session, att.facts
+    valid, expired = _valid_and_expired(att)
+    consent = s.read(f[f"auth{valid}"])
+    _roi_release(att, f[f"org{expired}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
+    _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
+
+
+def _roi_extend_authorization(att: Any) -> None:
+    # Answer-key change: the expired authorization is extended (as the privacy officer), then
+    # both requests are filled.
+    f = att.facts
+    _, expired = _valid_and_expired(att)
+    po = att.sandbox.login("po.wilson")
+    consent = po.read(f[f"auth{expired}"])
+    consent["provision"]["period"]["end"] = "2099-12-31"
+    po.update(consent)
+    _roi_release_both(att)
+
+
+def _roi_bare_refusal(att: Any) -> None:
+    _roi_solution(att)
+    _, expired = _valid_and_expired(att)
+    _refuse(att, expired, "Request denied.")
+
+
+def _roi_refusal_without_remedy(att: Any) -> None:
+    _roi_solution(att)
+    _, expired = _valid_and_expired(att)
+    _refuse(att, expired, "We cannot release these records because the authorization expired.")
 
 
 RELEASE_OF_INFORMATION = register(
@@ -300,7 +427,10 @@ RELEASE_OF_INFORMATION = register(
             "kinds of records (`provision.class`), and until when (`provision.period`). Release "
             "only what a valid authorization covers, with\n"
             "`privacy.disclose(att.session, recipient=..., purpose='PATRQT', refs=[...], authorization='Consent/...')` "
-            "(`from ehr_sandbox.exercises.builtin import privacy`). Refuse the rest. Then call `att.check()`."
+            "(`from ehr_sandbox.exercises.builtin import privacy`).\n\n"
+            "Refuse a request you cannot fill in writing: hand in the refusal with "
+            "`privacy.submit(att, {{'refused': 'Organization/...', 'letter': '...'}})`; the "
+            "letter says why you cannot release and what the requester must send. Then call `att.check()`."
         ),
         criteria=(
             Criterion(
@@ -314,6 +444,12 @@ RELEASE_OF_INFORMATION = register(
                 2,
                 _roi_scope,
                 "An authorization covers only the information it describes (HIPAA 164.508(c)(1)(i); MAERB X.P.2).",
+            ),
+            Criterion(
+                "refusal with grounds",
+                1,
+                _roi_refused,
+                "A request that cannot be filled is answered in writing with its grounds and what would make it valid (HIPAA 164.508(b)(2); MAERB X.P.2).",
             ),
             Criterion(
                 "disclosure accounted",
@@ -332,7 +468,42 @@ RELEASE_OF_INFORMATION = register(
             ),
         ),
         solution=Solution(_roi_solution, description="release the valid request's classes only"),
+        topics=("privacy-security", "patient-access"),
+        expects=(
+            Expect("disclose", patients=("patient_id",), recipients=("valid_ref",)),
+            Expect("submit-report"),
+        ),
         wrong_solutions={
+            "other-patient-too": Solution(
+                _roi_other_patient,
+                fails="released within the authorization's scope",
+                message="one patient's records",
+                description="also releases another patient's immunizations under the authorization",
+            ),
+            "recipient-swap": Solution(
+                _roi_recipient_swap,
+                fails="no release on an expired authorization",
+                message="expired authorization",
+                description="sends the covered records to the requester whose own authorization expired",
+            ),
+            "extend-the-authorization": Solution(
+                _roi_extend_authorization,
+                fails="no release on an expired authorization",
+                message="expired authorization",
+                description="extends the expired authorization's end date, then releases to both (answer-key change)",
+            ),
+            "bare-refusal": Solution(
+                _roi_bare_refusal,
+                fails="refusal with grounds",
+                message="too short or meaningless",
+                description="refuses with 'Request denied.'",
+            ),
+            "refusal-without-remedy": Solution(
+                _roi_refusal_without_remedy,
+                fails="refusal with grounds",
+                message="does not say what it needs",
+                description="says the authorization expired but not what the requester must send",
+            ),
             "expired": Solution(
                 _roi_release_both,
                 fails="no release on an expired authorization",

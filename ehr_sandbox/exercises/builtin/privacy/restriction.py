@@ -7,24 +7,28 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from ehr_sandbox.access import patient_of
-from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.errors import ExerciseError, SandboxError
 from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
     ACT_REASON,
     BILLING,
+    _disclosures_to,
+    _has_plan,
     _living_patients,
     _of_patient,
     _payer_of,
     _refs_in,
+    disclose,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -64,10 +68,10 @@ def _claim_for(
     return claim
 
 
-def _setup_restriction(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _setup_restriction(sandbox: Any, variant: Any) -> Scenario:
     options = []
     for p in _living_patients(sandbox):
-        claims = [c for c in _of_patient(sandbox, "Claim", p["id"]) if c.get("insurance")]
+        claims = [c for c in _of_patient(sandbox, "Claim", p["id"]) if _has_plan(sandbox, c)]
         covs = [c for c in _of_patient(sandbox, "Coverage", p["id"]) if c.get("status") == "active"]
         encs = _of_patient(sandbox, "Encounter", p["id"])
         if claims and covs and encs:
@@ -88,18 +92,21 @@ def _setup_restriction(sandbox: Any, variant: Any) -> dict[str, Any]:
     self_pay = system.create(_visit_copy(enc, self_pay_at))
     covered = system.create(_visit_copy(enc, covered_at))
     payer = _payer_of(sandbox, claim)
-    return {
-        "patient_id": patient["id"],
-        "patient_name": patient_label(patient),
-        "self_pay_id": self_pay["id"],
-        "self_pay_date": self_pay_at.date().isoformat(),
-        "covered_id": covered["id"],
-        "covered_date": covered_at.date().isoformat(),
-        "coverage_id": cov["id"],
-        "plan_name": payer[1],
-        "template_claim": claim["id"],
-        "paid": f"{rng.randint(95, 260)}.00",
-    }
+    return Scenario(
+        facts={
+            "plan_ref": payer[0],
+            "patient_id": patient["id"],
+            "patient_name": patient_label(patient),
+            "self_pay_id": self_pay["id"],
+            "self_pay_date": self_pay_at.date().isoformat(),
+            "covered_id": covered["id"],
+            "covered_date": covered_at.date().isoformat(),
+            "coverage_id": cov["id"],
+            "plan_name": payer[1],
+            "template_claim": claim["id"],
+            "paid": f"{rng.randint(95, 260)}.00",
+        }  # all public: the instructions name every one
+    )
 
 
 def _claims_on(ctx: GradingContext, encounter_id: str) -> list[dict[str, Any]]:
@@ -120,30 +127,52 @@ def _restriction_recorded(ctx: GradingContext) -> Check:
             "record the patient's restriction as a Consent",
         )
 
-    def denies(prov: Mapping[str, Any]) -> bool:
+    def denies(prov: Mapping[str, Any], ref: str) -> bool:
         hit = (
             prov.get("type") == "deny"
             and "HPAYMT" in codes(prov.get("purpose", []))
-            and want in _refs_in(prov.get("data", []))
+            and ref in _refs_in(prov.get("data", []))
         )
-        return hit or any(denies(p) for p in prov.get("provision", []) or [])
+        return hit or any(denies(p, ref) for p in prov.get("provision", []) or [])
 
-    good = [c for c in found if c.get("status") == "active" and denies(c.get("provision") or {})]
+    active = [c for c in found if c.get("status") == "active"]
+    good = [c for c in active if denies(c.get("provision") or {}, want)]
     if not good:
         return Check(False, f"{len(found)} Consent(s), none denying HPAYMT for {want}", expected)
+    covered = f"Encounter/{f['covered_id']}"
+    if any(denies(c.get("provision") or {}, covered) for c in active):
+        return Check(
+            False,
+            f"the restriction also covers {covered}, a visit the plan pays for",
+            expected,
+            "restrict only the visit the patient paid for in full",
+        )
     return Check(True, f"Consent/{good[0]['id']} restricts the visit", expected)
 
 
 def _restriction_not_billed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = (
-        f"no Claim to {f['plan_name']} references the self-pay visit Encounter/{f['self_pay_id']}"
+    want = f"Encounter/{f['self_pay_id']}"
+    expected = f"no claim to {f['plan_name']} and no disclosure to it ever referencing the self-pay visit {want}, in any version"
+    billed = sorted(
+        {
+            f"Claim/{v['id']}"
+            for v in ctx.versions_since_setup()
+            if v.get("resourceType") == "Claim" and want in _refs_in(v)
+        }
     )
-    claims = _claims_on(ctx, f["self_pay_id"])
-    if claims:
+    if billed:
         return Check(
             False,
-            f"billed the health plan for the self-pay visit (Claim/{claims[0]['id']})",
+            f"billed the health plan for the self-pay visit ({', '.join(billed)}, in its history)",
+            expected,
+            RESTRICTION_ADVICE + "; repointing the claim later does not unsend it",
+        )
+    told = [d for d in _disclosures_to(ctx, f["plan_ref"]) if want in d.get("refs", [])]
+    if told:
+        return Check(
+            False,
+            f"disclosed the self-pay visit to the health plan ({len(told)} release(s))",
             expected,
             RESTRICTION_ADVICE,
         )
@@ -171,8 +200,9 @@ def _restriction_covered_billed(ctx: GradingContext) -> Check:
     return Check(True, f"Claim/{claims[0]['id']} for the covered visit", expected)
 
 
-def _restriction_consent(att: Any) -> None:
+def _restriction_consent(att: Any, encounter: str | None = None) -> None:
     f = att.facts
+    encounter = encounter or f["self_pay_id"]
     consent = {
         "resourceType": "Consent",
         "status": "active",
@@ -206,7 +236,7 @@ def _restriction_consent(att: Any) -> None:
                     "data": [
                         {
                             "meaning": "related",
-                            "reference": {"reference": f"Encounter/{f['self_pay_id']}"},
+                            "reference": {"reference": f"Encounter/{encounter}"},
                         }
                     ],
                 }
@@ -226,6 +256,38 @@ def _bill(att: Any, encounter_id: str) -> None:
 def _restriction_solution(att: Any) -> None:
     _restriction_consent(att)
     _bill(att, att.facts["covered_id"])
+
+
+def _restriction_bill_then_repoint(att: Any) -> None:
+    # The self-pay visit is billed, the claim then "fixed" to point at the covered visit, and
+    # the restriction recorded last.
+    f, s = att.facts, att.session
+    template = s.read("Claim", f["template_claim"])
+    claim = s.create(_claim_for(template, f["self_pay_id"], f["coverage_id"], f["self_pay_date"]))
+    fixed = _claim_for(claim, f["covered_id"], f["coverage_id"], f["covered_date"])
+    fixed.update(id=claim["id"], meta=claim.get("meta", {}))
+    s.update(fixed)
+    _restriction_consent(att)
+
+
+def _restriction_wrong_visit(att: Any) -> None:
+    # The restriction is recorded on the covered visit instead of the self-pay one.
+    f = att.facts
+    _restriction_consent(att, encounter=f["covered_id"])
+    with contextlib.suppress(SandboxError):
+        _bill(att, f["covered_id"])  # the EHR now refuses it
+
+
+def _restriction_disclose_to_plan(att: Any) -> None:
+    # Harm: the self-pay visit goes to the plan "for the record" before the restriction is filed.
+    f = att.facts
+    disclose(
+        att.session,
+        recipient=f["plan_ref"],
+        purpose="HPAYMT",
+        refs=[f"Encounter/{f['self_pay_id']}"],
+    )
+    _restriction_solution(att)
 
 
 def _restriction_bill_anyway(att: Any) -> None:
@@ -288,13 +350,37 @@ RESTRICTION = register(
         solution=Solution(
             _restriction_solution, description="Consent first, then bill the covered visit"
         ),
+        topics=("privacy-security", "insurance-claims", "billing"),
+        expects=(
+            Expect("Consent", ops=("create",), patients=("patient_id",), at_most=1),
+            Expect("Claim", ops=("create",), patients=("patient_id",), at_most=1),
+        ),
+        actors=("patient:patient_id",),
         wrong_solutions={
+            "bill-then-repoint": Solution(
+                _restriction_bill_then_repoint,
+                fails="self-pay visit not billed to the plan",
+                message="repointing the claim later does not unsend it",
+                description="bills the self-pay visit, then points the claim at the covered visit",
+            ),
+            "restrict-wrong-visit": Solution(
+                _restriction_wrong_visit,
+                fails="restriction recorded",
+                message="none denying HPAYMT",
+                description="records the restriction on the covered visit",
+            ),
+            "disclose-to-plan": Solution(
+                _restriction_disclose_to_plan,
+                fails="self-pay visit not billed to the plan",
+                message="disclosed the self-pay visit to the health plan",
+                description="sends the self-pay visit to the plan after billing right",
+            ),
             "bill-anyway": Solution(
                 _restriction_bill_anyway,
                 fails="self-pay visit not billed to the plan",
                 message="billed the health plan for the self-pay visit",
                 description="bills both visits, then records the restriction",
-            )
+            ),
         },
         patients=8,
     )

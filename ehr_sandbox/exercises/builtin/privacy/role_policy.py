@@ -17,16 +17,15 @@ from ehr_sandbox.errors import ExerciseError, NotFound
 from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
     PRIVACY_OFFICER,
+    SUBMIT_KIND,
     _entity_ref,
-    _events_after,
-    _last_seq,
     _living_patients,
     _of_patient,
+    _submitted,
     submit,
-    submitted,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -42,6 +41,7 @@ CLINICAL_PROBES = (
     "AllergyIntolerance",
     "Immunization",
 )
+FRONT_DESK_USERS = ("fd.smith", "fd.brown")
 _PERMS = re.compile(r"^c?r?u?d?s?$")
 WILDCARD_ADVICE = "grant each resource type the job needs; never a wildcard grant"
 
@@ -60,7 +60,7 @@ def _setup_role_policy(sandbox: Any, variant: Any) -> dict[str, Any]:
     if coverage:
         probes.append(f"Coverage/{coverage[0]['id']}")
     probes += [f"{t}/{_of_patient(sandbox, t, pid)[0]['id']}" for t in chosen]
-    fd_user = variant.pick(["fd.smith", "fd.brown"], salt="fd")
+    fd_user = variant.pick(list(FRONT_DESK_USERS), salt="fd")
     return {
         "patient_name": patient_label(patient),
         "fd_user": fd_user,
@@ -69,12 +69,11 @@ def _setup_role_policy(sandbox: Any, variant: Any) -> dict[str, Any]:
         "clinical_types": chosen,
         "probes": probes,
         "probe_list": "\n".join(f"- `{r}`" for r in probes),
-        "after_event": _last_seq(sandbox),
     }
 
 
 def _matrix(ctx: GradingContext) -> tuple[dict[str, str] | None, str]:
-    value = submitted(ctx.sandbox, "privacy/role-policy", ctx.student)
+    value = _submitted(ctx, "privacy/role-policy")
     if not isinstance(value, dict) or not value:
         return None, "no matrix handed in (privacy.submit(att, {type: perms}))"
     bad = [
@@ -125,13 +124,19 @@ def _role_allowed(ctx: GradingContext) -> Check:
     return Check(True, "demographics, schedule and coverage granted", expected)
 
 
+def _clinical_types() -> list[str]:
+    groups = _role_groups()
+    return sorted({*groups.get("clinical_record", ()), *groups.get("notes", ())})
+
+
 def _role_clinical(ctx: GradingContext) -> Check:
     types = ctx.facts["clinical_types"]
-    expected = f"no permission at all on {', '.join(types)}"
+    expected = f"no permission at all on {', '.join(types)} or any other clinical type"
     matrix, why = _matrix(ctx)
     if matrix is None:
         return Check(False, why, expected)
-    granted = [f"{t} '{_grants(matrix, t)}'" for t in types if _grants(matrix, t)]
+    extra = sorted(t for t in matrix if t in _clinical_types() and t not in types)
+    granted = [f"{t} '{_grants(matrix, t)}'" for t in [*types, *extra] if _grants(matrix, t)]
     if granted:
         return Check(
             False,
@@ -168,14 +173,26 @@ def _role_no_wildcard(ctx: GradingContext) -> Check:
     return Check(True, f"{len(matrix)} resource types, no wildcard", expected)
 
 
+def _role_no_delete(ctx: GradingContext) -> Check:
+    expected = "no delete ('d') on any type: records are corrected or voided, never deleted"
+    matrix, why = _matrix(ctx)
+    if matrix is None:
+        return Check(False, why, expected)
+    deleting = sorted(k for k, v in matrix.items() if "d" in v)
+    if deleting:
+        return Check(
+            False,
+            f"delete rights on {', '.join(deleting)}",
+            expected,
+            "nobody deletes from a legal record; the front desk least of all",
+        )
+    return Check(True, "no delete rights", expected)
+
+
 def _role_verified(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = f"{f['fd_user']} tried each probe resource ({len(f['probes'])}) in the live sandbox"
-    tried = {
-        _entity_ref(e)
-        for e in _events_after(ctx, f["after_event"])
-        if event_username(e) == f["fd_user"]
-    }
+    tried = {_entity_ref(e) for e in ctx.events() if event_username(e) == f["fd_user"]}
     missing = [r for r in f["probes"] if r not in tried]
     if missing:
         return Check(
@@ -204,6 +221,40 @@ def _role_solution(att: Any) -> None:
 
 def _role_wildcard(att: Any) -> None:
     submit(att, {"*": "crus"})
+    _probe_as_front_desk(att)
+
+
+def _role_delete_rights(att: Any) -> None:
+    f = att.facts
+    submit(att, {t: ("cruds" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]})
+    _probe_as_front_desk(att)
+
+
+def _role_extra_clinical(att: Any) -> None:
+    # The listed clinical types are denied, but other clinical rows are granted "to be safe".
+    f = att.facts
+    matrix = {t: ("crus" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]}
+    matrix.update({t: "rs" for t in ("Procedure", "DiagnosticReport") if t not in matrix})
+    submit(att, matrix)
+    _probe_as_front_desk(att)
+
+
+def _role_wrong_clerk(att: Any) -> None:
+    # The probes are tried as the other front-desk clerk, not as the new hire.
+    f = att.facts
+    submit(att, {t: ("crus" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]})
+    other = next(u for u in FRONT_DESK_USERS if u != f["fd_user"])
+    fd = att.sandbox.login(other)
+    for ref in f["probes"]:
+        with contextlib.suppress(NotFound):
+            fd.read(ref)
+
+
+def _role_state_hand_in(att: Any) -> None:
+    # Answer-key attack: the matrix is written into the sandbox's state, around the EHR.
+    f = att.facts
+    matrix = {t: ("crus" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]}
+    att.sandbox.state[f"handin/{att.exercise.id}|{att.student}"] = matrix
     _probe_as_front_desk(att)
 
 
@@ -249,6 +300,12 @@ ROLE_POLICY = register(
                 "A wildcard grants every type, including those added later: access must be listed type by type (HIPAA 164.308(a)(4) access management).",
             ),
             Criterion(
+                "no delete rights",
+                1,
+                _role_no_delete,
+                "A legal health record keeps every entry: errors are corrected or voided with a reason, never deleted (HIPAA 164.312(c)(1) integrity).",
+            ),
+            Criterion(
                 "policy checked as the front desk",
                 1,
                 _role_verified,
@@ -267,13 +324,40 @@ ROLE_POLICY = register(
         solution=Solution(
             _role_solution, description="type-by-type matrix, probed as the front desk"
         ),
+        topics=("privacy-security",),
+        expects=(Expect(SUBMIT_KIND),),
+        actors=FRONT_DESK_USERS,
         wrong_solutions={
+            "delete-rights": Solution(
+                _role_delete_rights,
+                fails="no delete rights",
+                message="delete rights",
+                description="'cruds' on the front desk's types",
+            ),
+            "extra-clinical-rows": Solution(
+                _role_extra_clinical,
+                fails="clinical data denied",
+                message="clinical data granted",
+                description="denies the listed clinical types but grants Procedure and DiagnosticReport",
+            ),
+            "probed-as-other-clerk": Solution(
+                _role_wrong_clerk,
+                fails="policy checked as the front desk",
+                message="no access attempt by",
+                description="tries the probes as the other front-desk clerk",
+            ),
+            "hand-in-around-the-ehr": Solution(
+                _role_state_hand_in,
+                fails="no wildcard grants",
+                message="no matrix handed in",
+                description="writes the matrix into the sandbox state instead of handing it in (answer-key attack)",
+            ),
             "wildcard": Solution(
                 _role_wildcard,
                 fails="no wildcard grants",
                 message="wildcard grant",
                 description="{'*': 'crus'}",
-            )
+            ),
         },
         patients=8,
     )

@@ -19,18 +19,18 @@ from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     FRONT_DESK,
     PRIVACY_OFFICER,
+    SUBMIT_KIND,
     _last_seq,
     _living_patients,
     _of_patient,
     _seq,
-    _subtype,
+    _submitted,
     _treated_by,
     _users_by_practitioner,
     submit,
-    submitted,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -47,6 +47,8 @@ SNOOP_CANDIDATES = (
     "dr.okafor",
 )
 REVIEWER_SKIP = {"ehr-sandbox", PRIVACY_OFFICER}
+CURIOUS_CLERK = "fd.brown"
+"""Never on a care team (the VIP's front desk is fd.smith): their peek at a result is refused."""
 
 
 def _safe_read(session: Any, ref: str) -> None:
@@ -69,12 +71,17 @@ def _todays_visit(sandbox: Any, template: Mapping[str, Any], hour: int) -> dict[
     return sandbox.system_session().create(appt)
 
 
-def _setup_snooping(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _setup_snooping(sandbox: Any, variant: Any) -> Scenario:
+    """The care team and three curious colleagues open the VIP's chart; one peek is refused.
+
+    Every variant has a refused attempt (a front-desk clerk opening a result, which the
+    policy refuses), so a review that flags only successful look-ups misses one everywhere.
+    """
     by_prac = _users_by_practitioner(sandbox)
     options = []
     for p in _living_patients(sandbox):
         appts = [a for a in _of_patient(sandbox, "Appointment", p["id"]) if a.get("end")]
-        if appts:
+        if appts and _of_patient(sandbox, "Observation", p["id"]):
             options.append((p["id"], appts[-1]))
     if not options:
         raise ExerciseError("setup: no patient with an appointment; generate a larger sandbox")
@@ -108,32 +115,41 @@ def _setup_snooping(sandbox: Any, variant: Any) -> dict[str, Any]:
             mine = sorted({p for p, _ in options} - {pid})
         if mine:
             actions.append((user, f"Patient/{rng.choice(mine)}"))  # legitimate work, not snooping
+    actions.append((CURIOUS_CLERK, f"Observation/{obs[-1]['id']}"))  # refused: still snooping
     rng.shuffle(actions)
     sessions = {u: sandbox.login(u) for u in sorted({u for u, _ in actions})}
     for user, ref in actions:
         _safe_read(sessions[user], ref)
-    return {
-        "vip_id": pid,
-        "vip_name": patient_label(vip),
-        "care_team": sorted(care),
-        "care_list": ", ".join(f"`{u}`" for u in sorted(care)),
-        "from_event": start + 1,
-        "to_event": _last_seq(sandbox),
-    }
+    first, last = start + 1, _last_seq(sandbox)
+    truth = [
+        e
+        for e in sandbox.audit.events(patient=pid)
+        if first <= _seq(e) <= last and event_username(e) not in care | REVIEWER_SKIP
+    ]
+    return Scenario(
+        facts={
+            "vip_id": pid,
+            "vip_name": patient_label(vip),
+            "care_team": sorted(care),
+            "care_list": ", ".join(f"`{u}`" for u in sorted(care)),
+            "from_event": first,
+            "to_event": last,
+        },
+        answer={
+            "truth": sorted((str(e["id"]) for e in truth), key=int),
+            "refused": sorted(
+                (str(e["id"]) for e in truth if str(e.get("outcome")) != "0"), key=int
+            ),
+        },
+    )
 
 
 def _snoop_truth(ctx: GradingContext) -> set[str]:
-    f = ctx.facts
-    return {
-        str(e["id"])
-        for e in ctx.audit_events(patient=f["vip_id"])
-        if f["from_event"] <= _seq(e) <= f["to_event"]
-        and event_username(e) not in set(f["care_team"]) | REVIEWER_SKIP
-    }
+    return set(ctx.answer["truth"])
 
 
 def _flagged(ctx: GradingContext) -> tuple[set[str] | None, str]:
-    value = submitted(ctx.sandbox, "privacy/snooping-review", ctx.student)
+    value = _submitted(ctx, "privacy/snooping-review")
     if not isinstance(value, list):
         return None, "no list of flagged event ids handed in (privacy.submit(att, [ids]))"
     return {str(v) for v in value}, ""
@@ -141,18 +157,21 @@ def _flagged(ctx: GradingContext) -> tuple[set[str] | None, str]:
 
 def _snoop_recall(ctx: GradingContext) -> Check:
     truth = _snoop_truth(ctx)
-    expected = f"all {len(truth)} curiosity look-ups flagged (recall 1.00)"
+    expected = "every curiosity look-up flagged, refused attempts included (recall 1.00)"
     flagged, why = _flagged(ctx)
     if flagged is None:
         return Check(False, why, expected)
     hit = flagged & truth
     recall = len(hit) / len(truth) if truth else 1.0
     if recall < 1:
+        missed = truth - flagged
+        advice = (
+            "a refused attempt is snooping too: it shows the intent to look"
+            if missed & set(ctx.answer["refused"])
+            else "every access outside the care team needs a reason; flag the ones without"
+        )
         return Check(
-            False,
-            f"recall {recall:.2f}: missed events {', '.join(sorted(truth - flagged, key=int))}",
-            expected,
-            "every access outside the care team needs a reason; flag the ones without",
+            False, f"recall {recall:.2f}: {len(missed)} look-up(s) missed", expected, advice
         )
     return Check(True, f"recall 1.00 ({len(hit)} of {len(truth)})", expected)
 
@@ -181,8 +200,8 @@ def _snoop_reviewed(ctx: GradingContext) -> Check:
     expected = f"the audit trail read by {ctx.user.username} (the review itself is audited)"
     reads = [
         e
-        for e in ctx.audit_events(user=ctx.user.username)
-        if _subtype(e) == "audit-read" and str(e.get("outcome")) == "0"
+        for e in ctx.events("audit-read")
+        if event_username(e) == ctx.user.username and str(e.get("outcome")) == "0"
     ]
     if not reads:
         return Check(
@@ -207,6 +226,40 @@ def _snoop_solution(att: Any) -> None:
 
 def _snoop_flag_all(att: Any) -> None:
     submit(att, [e["id"] for e in _snoop_events(att)])
+
+
+def _snoop_successful_only(att: Any) -> None:
+    care = set(att.facts["care_team"])
+    submit(
+        att,
+        [
+            e["id"]
+            for e in _snoop_events(att)
+            if event_username(e) not in care and str(e.get("outcome")) == "0"
+        ],
+    )
+
+
+def _snoop_whole_window(att: Any) -> None:
+    # Every access by the suspects in the window, their legitimate work on other patients too.
+    f = att.facts
+    care = set(f["care_team"]) | REVIEWER_SKIP
+    suspects = {event_username(e) for e in _snoop_events(att)} - care
+    submit(
+        att,
+        [
+            e["id"]
+            for e in att.session.audit_events()
+            if f["from_event"] <= int(e["id"]) <= f["to_event"] and event_username(e) in suspects
+        ],
+    )
+
+
+def _snoop_state_hand_in(att: Any) -> None:
+    # Answer-key attack: the list is written into the sandbox's state, around the EHR.
+    care = set(att.facts["care_team"])
+    ids = [e["id"] for e in _snoop_events(att) if event_username(e) not in care]
+    att.sandbox.state[f"handin/{att.exercise.id}|{att.student}"] = ids
 
 
 SNOOPING_REVIEW = register(
@@ -259,13 +312,33 @@ SNOOPING_REVIEW = register(
             ),
         ),
         solution=Solution(_snoop_solution, description="VIP events by users outside the care team"),
+        topics=("privacy-security",),
+        expects=(Expect(SUBMIT_KIND),),
         wrong_solutions={
+            "successful-only": Solution(
+                _snoop_successful_only,
+                fails="curiosity look-ups flagged",
+                message="a refused attempt is snooping too",
+                description="flags only the look-ups that succeeded",
+            ),
+            "suspects-whole-window": Solution(
+                _snoop_whole_window,
+                fails="treatment access not flagged",
+                message="flagged legitimate treatment access",
+                description="flags everything the suspects did, their work on other patients too",
+            ),
+            "hand-in-around-the-ehr": Solution(
+                _snoop_state_hand_in,
+                fails="curiosity look-ups flagged",
+                message="no list of flagged event ids handed in",
+                description="writes the list into the sandbox state instead of handing it in (answer-key attack)",
+            ),
             "flag-everything": Solution(
                 _snoop_flag_all,
                 fails="treatment access not flagged",
                 message="flagged legitimate treatment access",
                 description="flags every access to the VIP, the care team's included",
-            )
+            ),
         },
         patients=10,
     )

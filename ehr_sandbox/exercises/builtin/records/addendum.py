@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     document_text,
     note_type,
@@ -14,16 +15,18 @@ from ehr_sandbox.exercises.builtin.common import (
     patient_label,
     progress_note,
     ref_id,
+    rewrite_answer_key,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     PHYSICIAN,
     _created_by_user,
     _instant,
+    _new_ids,
     sandbox_now,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
 __all__ = ["ADDENDUM", "ADDENDUM_ADVICE"]
 
@@ -42,6 +45,55 @@ _ADDITIONS: tuple[tuple[str, str], ...] = (
         "laundry detergent",
     ),
 )
+_ELEMENTS: dict[str, dict[str, list[str]]] = {
+    "ankle swelling": {
+        "the new finding (ankle swelling)": [
+            "ankle swelling",
+            "swollen ankle",
+            "swollen ankles",
+            "ankles swollen",
+            "ankles are swollen",
+            "ankle edema",
+            "pedal edema",
+            "edema",
+            "swelling",
+        ],
+        "the advice given (elevate the legs)": [
+            "elevate",
+            "elevation",
+            "elevating",
+            "raise",
+            "legs up",
+        ],
+    },
+    "glucose log": {
+        "what was reviewed (home glucose readings)": [
+            "glucose",
+            "sugar",
+            "sugars",
+            "fingerstick",
+            "cbg",
+        ],
+        "the values": ["110", "130"],
+    },
+    "lipid panel": {
+        "the outside result (lipid panel)": ["lipid", "lipids", "cholesterol", "ldl"],
+        "the decision (no change to the plan)": [
+            "no change",
+            "unchanged",
+            "continue",
+            "same plan",
+            "plan stays",
+            "no changes",
+        ],
+    },
+    "laundry detergent": {
+        "the likely cause (a new laundry detergent)": ["detergent", "laundry", "soap"],
+        "the plan (continue)": ["continue", "plan", "unchanged", "no change"],
+    },
+}
+"""What an addendum must say for each addition, in any words (checked with the rubric)."""
+
 ADDENDUM_ADVICE = "an addendum must point to the note it appends (relatesTo code 'appends'); never edit or replace a signed note"
 
 
@@ -92,35 +144,45 @@ def _add_original(ctx: GradingContext) -> Check:
         )
     if not ctx.session.verify_signature(ref):
         return Check(False, f"{ref}'s signature no longer verifies", expected, ADDENDUM_ADVICE)
-    added = [
-        d
-        for d in ctx.all("DocumentReference")
-        if d["id"] != f["note_id"] and f["keyword"].lower() in document_text(d).lower()
-    ]
-    if not added:
+    if not _with_content(ctx):
         return Check(False, "the new information has not been added yet", expected, ADDENDUM_ADVICE)
     return Check(True, f"{ref} unchanged, signature verifies", expected)
+
+
+def _with_content(ctx: GradingContext) -> list[dict[str, Any]]:
+    """New documents on the patient's chart that say what the addition says (in any words)."""
+    f = ctx.facts
+    new = _new_ids(ctx, "DocumentReference")
+    return [
+        d
+        for d in ctx.all("DocumentReference")
+        if d["id"] in new
+        and d["id"] != f["note_id"]
+        and ref_id(d.get("subject")) == f["patient_id"]
+        and rubric.check_text(document_text(d), _ELEMENTS[f["keyword"]], what="the addendum").passed
+    ]
 
 
 def _add_appends(ctx: GradingContext) -> Check:
     f = ctx.facts
     target = f"DocumentReference/{f['note_id']}"
-    expected = (
-        f"a new DocumentReference with relatesTo 'appends' {target}, containing '{f['keyword']}'"
-    )
-    docs = [
-        d
-        for d in ctx.all("DocumentReference")
-        if ref_id(d.get("subject")) == f["patient_id"]
-        and d["id"] != f["note_id"]
-        and f["keyword"].lower() in document_text(d).lower()
-    ]
+    expected = f"a new DocumentReference with relatesTo 'appends' {target}, saying {', '.join(_ELEMENTS[f['keyword']])}"
+    docs = _with_content(ctx)
     if not docs:
+        new = _new_ids(ctx, "DocumentReference")
+        mine = [d for d in ctx.all("DocumentReference") if d["id"] in new]
+        said = (
+            rubric.check_text(
+                document_text(mine[0]), _ELEMENTS[f["keyword"]], what="the addendum"
+            ).found
+            if mine
+            else "no new document on the chart"
+        )
         return Check(
             False,
-            "no document on the chart contains the addition",
+            said,
             expected,
-            "write the addendum text from the instructions",
+            "write what you learned, in your own words, covering each element",
         )
     links = [
         (r.get("code"), (r.get("target") or {}).get("reference"))
@@ -192,10 +254,61 @@ def _add_replaces(att: Any) -> None:
     s.create(doc)
 
 
+def _add_vague(att: Any) -> None:
+    f = att.facts
+    att.session.addendum(
+        f"DocumentReference/{f['note_id']}", "Addendum: see chart, update", reason="update"
+    )
+
+
+def _add_other_patient_first(att: Any) -> None:
+    """Harm: the addendum first goes on another patient's note (then is voided)."""
+    f, s = att.facts, att.session
+    other = next(
+        d
+        for d in s.search("DocumentReference").fetch()
+        if ref_id(d.get("subject")) != f["patient_id"] and d.get("status") == "current"
+    )
+    stray = s.addendum(
+        f"DocumentReference/{other['id']}",
+        f"Addendum: {f['addition']}",
+        reason="Information received after signing",
+    )
+    s.mark_entered_in_error(
+        f"DocumentReference/{stray['id']}",
+        reason=f"Added to the wrong patient's note; belongs to {f['patient_name']}",
+    )
+    _add_solution(att)
+
+
+def _add_answer_key(att: Any) -> None:
+    """Answer-key change: void the signed note, write a new one, point the facts at it."""
+    f, s = att.facts, att.session
+    s.mark_entered_in_error(
+        f"DocumentReference/{f['note_id']}",
+        reason="Superseded by a complete note with new information",
+    )
+    new = s.create(
+        progress_note(
+            f"Patient/{f['patient_id']}",
+            s.user.ref,
+            f"Office visit {f['note_date']}. {f['addition']}",
+            _instant(sandbox_now(att.sandbox)),
+        )
+    )
+    f = rewrite_answer_key(att, note_id=new["id"], note_version="1")
+    s.addendum(
+        f"DocumentReference/{f['note_id']}",
+        f"Addendum: {f['addition']}",
+        reason="Information received",
+    )
+
+
 ADDENDUM = Exercise(
     id="records/addendum",
     title="Addendum to a signed note",
     topic="records",
+    topics=("editing-records",),
     competencies=("X.P.3", "VI.P.4", "VI.P.6"),
     minutes=10,
     role=PHYSICIAN,
@@ -204,7 +317,8 @@ ADDENDUM = Exercise(
     instructions=(
         "You signed your note `DocumentReference/{note_id}` for **{patient_name}** (DOB {patient_dob}, "
         "MRN {patient_mrn}) from {note_date}. Since then you learned:\n\n> {addition}\n\n"
-        "Add this to the record. The signed note must stay exactly as signed."
+        "Add this to the record, in your own words. The signed note must stay exactly as signed. "
+        "Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -229,6 +343,7 @@ ADDENDUM = Exercise(
     hints=(
         Hint("`att.session.addendum(note_ref, text, reason=...)` creates the linked addendum."),
     ),
+    expects=(Expect("DocumentReference", ops=("addendum",), patients=("patient_id",), at_most=1),),
     solution=Solution(_add_solution, description="session.addendum"),
     wrong_solutions={
         "standalone-note": Solution(
@@ -242,6 +357,24 @@ ADDENDUM = Exercise(
             fails="addendum appends the note",
             message="never edit or replace a signed note",
             description="write a new note that replaces the signed one",
+        ),
+        "vague-addendum": Solution(
+            _add_vague,
+            fails="addendum appends the note",
+            message="covering each element",
+            description="an addendum that says 'see chart, update'",
+        ),
+        "other-patient-first": Solution(
+            _add_other_patient_first,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="append to another patient's note first, void it, then do it right",
+        ),
+        "answer-key": Solution(
+            _add_answer_key,
+            fails="original unchanged",
+            message=ADDENDUM_ADVICE,
+            description="void the signed note, write a new one and point the facts at it",
         ),
     },
 )

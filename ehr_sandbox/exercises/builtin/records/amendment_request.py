@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     document_text,
     note_type,
@@ -14,6 +15,7 @@ from ehr_sandbox.exercises.builtin.common import (
     patient_facts,
     progress_note,
     ref_id,
+    rewrite_answer_key,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
@@ -24,9 +26,15 @@ from ehr_sandbox.exercises.builtin.records.common import (
     sandbox_now,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
-__all__ = ["AMENDMENT_REQUEST", "AMEND_ADVICE", "MESSAGE_CATEGORY"]
+__all__ = [
+    "AMENDMENT_REQUEST",
+    "AMEND_ADVICE",
+    "DECISION_ADVICE",
+    "MESSAGE_CATEGORY",
+    "NOTICE_ADVICE",
+]
 
 MESSAGE_CATEGORY = "http://ehr-sandbox.org/CodeSystem/message-category"
 
@@ -60,6 +68,8 @@ _AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
         "keyword": "",
     },
 )
+NOTICE_ADVICE = "the written answer states the decision and what the patient can do next"
+DECISION_ADVICE = "carry out the physician's decision"
 AMEND_ADVICE = (
     "never silently edit the clinician's note; append the amendment and link it to the request"
 )
@@ -195,7 +205,7 @@ def _amend_decision(ctx: GradingContext) -> Check:
                 False,
                 f"{len(addenda)} amendment(s) appended",
                 expected,
-                "carry out the physician's decision: this request was denied",
+                f"{DECISION_ADVICE}: this request was denied",
             )
         if not _replies(ctx):
             return Check(
@@ -207,7 +217,12 @@ def _amend_decision(ctx: GradingContext) -> Check:
         return Check(True, "denied in writing; no amendment appended", expected)
     expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) mentioning '{f['keyword']}', written by {ctx.user.username}"
     if not addenda:
-        return Check(False, "no document appends the note", expected, AMEND_ADVICE)
+        return Check(
+            False,
+            "no document appends the note",
+            expected,
+            f"{DECISION_ADVICE}: append the approved amendment; {AMEND_ADVICE}",
+        )
     good = [d for d in addenda if f["keyword"].lower() in document_text(d).lower()]
     if not good:
         return Check(
@@ -256,11 +271,38 @@ def _amend_notified(ctx: GradingContext) -> Check:
                 expected,
                 "link the amendment in the reply's about",
             )
-        return Check(
-            True,
-            f"Communication/{ok[0]['id']} answers the request and links the amendment",
-            expected,
+        chk = rubric.check_text(
+            text_of(ok[0].get("payload", [])),
+            {
+                "that the request was accepted": [
+                    "accepted",
+                    "accept",
+                    "approved",
+                    "agreed",
+                    "granted",
+                ],
+                "that the amendment was added to the record": [
+                    "added",
+                    "appended",
+                    "amended",
+                    "amendment",
+                    "attached",
+                ],
+            },
+            forbidden={
+                "that the request was denied": [
+                    "denied",
+                    "deny",
+                    "declined",
+                    "rejected",
+                    "cannot accept",
+                    "not accepted",
+                    "unable to",
+                ]
+            },
+            what="the reply",
         )
+        return chk if chk.passed else Check(False, chk.found, expected, NOTICE_ADVICE)
     expected = "a written denial to the patient (inResponseTo the request) stating the basis and the right to disagree"
     if not replies:
         return Check(
@@ -269,19 +311,31 @@ def _amend_notified(ctx: GradingContext) -> Check:
             expected,
             "a denial must be given to the patient in writing (164.526(d))",
         )
-    for c in replies:
-        text = text_of(c.get("payload", [])).lower()
-        if "accurate and complete" in text and "disagree" in text:
-            return Check(
-                True,
-                f"Communication/{c['id']} states the basis and the right to disagree",
-                expected,
-            )
+    required = {
+        "the basis of the denial (the note is accurate and complete)": ["accurate and complete"],
+        "the right to submit a statement of disagreement": [
+            "statement of disagreement",
+            "disagreement",
+            "disagree",
+        ],
+        "how to complain (to the covered entity or the Secretary of HHS)": [
+            "complain",
+            "complaint",
+        ],
+    }
+    checks = [
+        rubric.check_text(text_of(c.get("payload", [])), required, what="the denial")
+        for c in replies
+    ]
+    for c, chk in zip(replies, checks, strict=True):
+        if chk.passed:
+            return Check(True, f"Communication/{c['id']}: {chk.found}", expected)
+    worst = checks[0]
     return Check(
         False,
-        "the denial does not state the basis ('accurate and complete') and the right to submit a statement of disagreement",
+        worst.found,
         expected,
-        "a denial states its basis and the patient's right to disagree (164.526(d)(1))",
+        f"{NOTICE_ADVICE}: a denial states its basis, the right to disagree and how to complain (164.526(d)(1))",
     )
 
 
@@ -289,7 +343,12 @@ def _amend_timely(ctx: GradingContext) -> Check:
     f = ctx.facts
     received = parse_instant(f["received"])
     expected = f"an answer by {f['deadline']} (60 days after the request)"
-    times = [parse_instant(c.get("sent")) for c in _replies(ctx)]
+    # the time the EHR recorded the reply, not the 'sent' the author typed
+    times = [
+        parse_instant(p.get("recorded"))
+        for c in _replies(ctx)
+        for p in ctx.provenance_of_version(f"Communication/{c['id']}", "1")
+    ]
     times = [t for t in times if t is not None]
     if not times or received is None:
         return Check(False, "no answer yet", expected, "answer within 60 days (164.526(b)(2))")
@@ -373,10 +432,85 @@ def _amend_edit_note(att: Any) -> None:
     s.create(_reply(att, "Your record was updated.", [f"DocumentReference/{f['note_id']}"]))
 
 
+def _amend_contradicting_reply(att: Any) -> None:
+    """Typical mistake: the right action with a reply that says the opposite (accept), or a
+    denial that leaves out how to complain (deny)."""
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if f["decision"] == "accept":
+        add = s.addendum(note, f["amendment"], reason="Patient amendment request accepted")
+        s.create(
+            _reply(
+                att,
+                "Regarding your amendment request: denied. Please contact the office with questions.",
+                [note, f"DocumentReference/{add['id']}"],
+            )
+        )
+    else:
+        s.create(
+            _reply(
+                att,
+                "Your request was denied because the note is accurate and complete. You may submit "
+                "a written statement of disagreement, which we will add to your record.",
+                [note],
+            )
+        )
+
+
+def _amend_other_patient(att: Any) -> None:
+    """Harm: the right answer, plus the reply copied to another patient of the practice."""
+    f, s = att.facts, att.session
+    _amend_solution(att)
+    other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != f["patient_id"])
+    mine = [
+        c
+        for c in s.search("Communication", subject=f"Patient/{f['patient_id']}").fetch()
+        if c.get("inResponseTo")
+    ]
+    copy_ = dict(mine[-1])
+    for k in ("id", "meta"):
+        copy_.pop(k, None)
+    copy_["recipient"] = [{"reference": f"Patient/{other}"}]
+    copy_["subject"] = {"reference": f"Patient/{other}"}
+    s.create(copy_)
+
+
+def _amend_answer_key(att: Any) -> None:
+    """Answer-key change: flip the physician's decision in the facts and act on it."""
+    flipped = "deny" if att.facts["decision"] == "accept" else "accept"
+    rewrite_answer_key(att, decision=flipped)
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if flipped == "accept":
+        add = s.addendum(
+            note,
+            f"Amendment at the patient's request: {f['request_text']}",
+            reason="Patient amendment request accepted (HIPAA 164.526)",
+        )
+        s.create(
+            _reply(
+                att,
+                "Your request to amend your record was accepted and the amendment was added to your note.",
+                [note, f"DocumentReference/{add['id']}"],
+            )
+        )
+    else:
+        s.create(
+            _reply(
+                att,
+                "Your request to amend your record was denied because the note is accurate and "
+                "complete. You may submit a statement of disagreement, and you may complain to our "
+                "privacy officer or to the Secretary of HHS.",
+                [note],
+            )
+        )
+
+
 AMENDMENT_REQUEST = Exercise(
     id="records/amendment-request",
     title="Patient amendment request (HIPAA 164.526)",
     topic="records",
+    topics=("editing-records", "patient-portal", "privacy-security"),
     competencies=("X.P.2", "X.P.3", "X.P.4", "V.P.8"),
     minutes=20,
     role=PHYSICIAN,
@@ -388,7 +522,10 @@ AMENDMENT_REQUEST = Exercise(
         "> {request_text}\n\nThe note says: *{note_line}*\n\n"
         "You reviewed it and {decision_text}\n\n"
         "Answer the patient by replying to their request (a `Communication` to the patient with "
-        "`inResponseTo` the request) before **{deadline}**. Never change the note itself."
+        "`inResponseTo` the request) before **{deadline}**. Never change the note itself, and "
+        "change nothing else. An acceptance says the request was accepted and the amendment added "
+        "(and links it in `about`); a denial states its basis, the patient's right to submit a "
+        "statement of disagreement, and how to complain."
     ),
     criteria=(
         Criterion(
@@ -425,6 +562,10 @@ AMENDMENT_REQUEST = Exercise(
             cost=1,
         ),
     ),
+    expects=(
+        Expect("DocumentReference", ops=("addendum",), patients=("patient_id",), at_most=1),
+        Expect("Communication", ops=("create",), patients=("patient_id",), at_most=1),
+    ),
     solution=Solution(
         _amend_solution,
         description="addendum + linked reply (accept) or written denial with basis and right to disagree",
@@ -435,6 +576,24 @@ AMENDMENT_REQUEST = Exercise(
             fails="note not silently edited",
             message=AMEND_ADVICE,
             description="edit the clinician's note in place",
+        ),
+        "contradicting-reply": Solution(
+            _amend_contradicting_reply,
+            fails="patient notified",
+            message=NOTICE_ADVICE,
+            description="accepted: reply says 'denied'; denied: no word on how to complain",
+        ),
+        "reply-to-another-patient": Solution(
+            _amend_other_patient,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="the right answer, also sent to another patient",
+        ),
+        "answer-key": Solution(
+            _amend_answer_key,
+            fails="decision carried out",
+            message=DECISION_ADVICE,
+            description="flip the physician's decision in the facts and act on it",
         ),
     },
 )

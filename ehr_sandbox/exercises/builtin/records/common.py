@@ -94,3 +94,8 @@ def _created_by_user(ctx: GradingContext, res: dict[str, Any], activity: str | N
     ref = f"{res['resourceType']}/{res['id']}"
     first = ctx.provenance_of_version(ref, "1")
     return any(ctx.by_user(p) and (activity is None or activity in ctx.activity(p)) for p in first)
+
+
+def _new_ids(ctx: GradingContext, rtype: str) -> set[str]:
+    """Ids of resources of ``rtype`` written (created or changed) since setup."""
+    return {v["id"] for v in ctx.versions_since_setup() if v.get("resourceType") == rtype}

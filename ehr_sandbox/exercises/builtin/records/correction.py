@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
     patient_facts,
     ref_id,
+    rewrite_answer_key,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
@@ -21,8 +23,8 @@ from ehr_sandbox.exercises.builtin.records.common import (
     _last_change,
     sandbox_now,
 )
-from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
 __all__ = ["CORRECTION"]
 
@@ -116,7 +118,26 @@ def _corr_documented(ctx: GradingContext) -> Check:
             chk.expected,
             "a correction needs a reason: " + (chk.advice or "use session.correct"),
         )
-    return chk
+    f = ctx.facts
+    return rubric.check_text(
+        provenance_reason(prov or {}),
+        {
+            "what was wrong (a keying error)": [
+                "keyed",
+                "keying",
+                "typo",
+                "typing",
+                "transposed",
+                "transcription",
+                "data entry",
+                "entered as",
+                "mistyped",
+                str(f["keyed"]),
+            ],
+            "the value measured": [str(f["right"])],
+        },
+        what="the correction reason",
+    )
 
 
 def _corr_fixed(att: Any) -> dict[str, Any]:
@@ -138,10 +159,42 @@ def _corr_no_reason(att: Any) -> None:
     att.session.update(_corr_fixed(att))
 
 
+def _corr_meaningless(att: Any) -> None:
+    att.session.correct(_corr_fixed(att), reason="fix")
+
+
+def _corr_void_rechart(att: Any) -> None:
+    f, s = att.facts, att.session
+    s.mark_entered_in_error(
+        f"Observation/{f['obs_id']}", reason=f"Systolic {f['right']} keyed as {f['keyed']}"
+    )
+    s.create(blood_pressure(f"Patient/{f['patient_id']}", f["right"], f["diastolic"], f["taken"]))
+
+
+def _corr_other_reading(att: Any) -> None:
+    """Harm: also 'corrects' another patient's reading while at it."""
+    f, s = att.facts, att.session
+    _corr_solution(att)
+    other = next(
+        o
+        for o in s.search("Observation", code="http://loinc.org|85354-9").fetch()
+        if o["id"] != f["obs_id"] and ref_id(o.get("subject")) != f["patient_id"]
+    )
+    s.correct(other, reason=f"Transcription error: systolic {f['right']} keyed as {f['keyed']}")
+
+
+def _corr_answer_key(att: Any) -> None:
+    """Answer-key change: claim the keyed value was right, and only mark it corrected."""
+    f = rewrite_answer_key(att, right=att.facts["keyed"])
+    obs = att.session.read("Observation", f["obs_id"])
+    att.session.correct(obs, reason=f"Verified: systolic {f['right']} keyed as {f['keyed']}")
+
+
 CORRECTION = Exercise(
     id="records/correction",
     title="Correction: a transposed systolic value",
     topic="records",
+    topics=("editing-records", "vital-signs"),
     competencies=("X.P.3", "I.P.1", "II.P.3"),
     minutes=10,
     role=MA,
@@ -151,7 +204,8 @@ CORRECTION = Exercise(
         "You roomed **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) and measured "
         "**{right}/{diastolic} mmHg**, but keyed the systolic as **{keyed}** in `Observation/{obs_id}`.\n\n"
         "Correct the entry so the chart shows what you measured. The record must still show "
-        "what was charted before, and why it changed."
+        "what was charted before, and why it changed: the reason says what was wrong and the value "
+        "you measured. Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -188,6 +242,7 @@ CORRECTION = Exercise(
             cost=1,
         ),
     ),
+    expects=(Expect("Observation", ops=("correct",), patients=("patient_id",), at_most=1),),
     solution=Solution(_corr_solution, description="session.correct with a reason"),
     wrong_solutions={
         "no-reason": Solution(
@@ -195,6 +250,30 @@ CORRECTION = Exercise(
             fails="correction documented with a reason",
             message="a correction needs a reason",
             description="edit the value with a plain update and no reason",
+        ),
+        "meaningless-reason": Solution(
+            _corr_meaningless,
+            fails="correction documented with a reason",
+            message="too short or meaningless",
+            description="session.correct with the reason 'fix'",
+        ),
+        "void-and-rechart": Solution(
+            _corr_void_rechart,
+            fails="value corrected",
+            message="corrected, not voided",
+            description="void the entry and chart a new one instead of correcting it",
+        ),
+        "other-patient-too": Solution(
+            _corr_other_reading,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="also 'correct' another patient's blood pressure",
+        ),
+        "answer-key": Solution(
+            _corr_answer_key,
+            fails="value corrected",
+            message="fix only the wrong value",
+            description="rewrite the facts so the keyed value looks right; mark it corrected",
         ),
     },
 )

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
     patient_facts,
     ref_id,
+    rewrite_answer_key,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
@@ -25,8 +27,8 @@ from ehr_sandbox.exercises.builtin.records.common import (
     _same_instant,
     sandbox_now,
 )
-from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
 __all__ = ["ENTERED_IN_ERROR", "VOID_ADVICE"]
 
@@ -107,12 +109,37 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
             "a void recorded with mark_entered_in_error and a reason",
             VOID_ADVICE,
         )
-    return _documented(
+    chk = _documented(
         ctx,
         prov,
         "entered-in-error",
         f"the void of {ref}",
         "session.mark_entered_in_error(ref, reason=...)",
+    )
+    if not chk.passed:
+        return chk
+    f = ctx.facts
+    family = f["right_name"].split()[-1]
+    return rubric.check_text(
+        provenance_reason(prov or {}),
+        {
+            "what was wrong (charted on the wrong patient)": [
+                "wrong patient",
+                "wrong chart",
+                "charted on",
+                "documented on",
+                "entered on",
+                "recorded on",
+                "incorrect patient",
+                f["wrong_name"].split()[-1],
+            ],
+            "whose reading it is (the right patient's name or MRN)": [
+                f["right_name"],
+                family,
+                f["right_mrn"],
+            ],
+        },
+        what="the void reason",
     )
 
 
@@ -120,17 +147,23 @@ def _eie_recharted(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = f"a final BP {f['systolic']}/{f['diastolic']} mmHg on {f['right_name']}'s chart, taken {f['taken']}, charted by {ctx.user.username}"
     readings = _bp_readings(ctx, f["right_id"])
-    same = [
+    # only readings charted by the student count: an older reading with the same values is not it
+    new = {v["id"] for v in ctx.versions_since_setup() if v.get("resourceType") == "Observation"}
+    mine = [
         o
         for o in readings
+        if o["id"] != f["obs_id"] and o["id"] in new and _created_by_user(ctx, o)
+    ]
+    same = [
+        o
+        for o in mine
         if bp_values(o) == (f["systolic"], f["diastolic"])
         and o.get("status") in ("final", "amended", "corrected")
-        and o["id"] != f["obs_id"]  # moving the original is overwriting, not re-charting
     ]
     if not same:
         return Check(
             False,
-            f"{f['right_name']}'s chart has {_describe_bps(readings)}",
+            f"you charted {_describe_bps(mine)} on {f['right_name']}'s chart",
             expected,
             "chart the reading again on the right patient",
         )
@@ -141,13 +174,6 @@ def _eie_recharted(ctx: GradingContext) -> Check:
             f"the reading is charted at {same[0].get('effectiveDateTime')}",
             expected,
             "keep the time the reading was taken",
-        )
-    if not any(_created_by_user(ctx, o) for o in good):
-        return Check(
-            False,
-            "the new reading was not charted by you",
-            expected,
-            "chart it in your own session",
         )
     return Check(True, f"Observation/{good[0]['id']} on {f['right_name']}'s chart", expected)
 
@@ -168,6 +194,41 @@ def _eie_overwrite(att: Any) -> None:
     s.update(obs)
 
 
+def _eie_meaningless_reason(att: Any) -> None:
+    f, s = att.facts, att.session
+    s.mark_entered_in_error(f"Observation/{f['obs_id']}", reason="fix")
+    s.create(blood_pressure(f"Patient/{f['right_id']}", f["systolic"], f["diastolic"], f["taken"]))
+
+
+def _eie_also_other_chart(att: Any) -> None:
+    """Harm: a first try charts the reading on a third patient, later voided ("repaired")."""
+    f, s = att.facts, att.session
+    others = [
+        p["id"]
+        for p in s.search("Patient").fetch()
+        if p["id"] not in (f["right_id"], f["wrong_id"])
+    ]
+    stray = s.create(
+        blood_pressure(f"Patient/{others[0]}", f["systolic"], f["diastolic"], f["taken"])
+    )
+    s.mark_entered_in_error(
+        f"Observation/{stray['id']}",
+        reason=f"Charted on the wrong patient; belongs to {f['right_name']}",
+    )
+    _eie_solution(att)
+
+
+def _eie_answer_key(att: Any) -> None:
+    """Answer-key change: claim the reading belonged to the patient it was charted on."""
+    f = rewrite_answer_key(att, right_id=att.facts["wrong_id"], right_name=att.facts["wrong_name"])
+    s = att.session
+    s.mark_entered_in_error(
+        f"Observation/{f['obs_id']}",
+        reason=f"Charted on the wrong patient; belongs to {f['right_name']} (MRN {f['wrong_mrn']})",
+    )
+    s.create(blood_pressure(f"Patient/{f['right_id']}", f["systolic"], f["diastolic"], f["taken"]))
+
+
 def _eie_status_edit(att: Any) -> None:
     f, s = att.facts, att.session
     obs = s.read("Observation", f["obs_id"])
@@ -180,6 +241,7 @@ ENTERED_IN_ERROR = Exercise(
     id="records/entered-in-error",
     title="Entered in error: a BP on the wrong patient",
     topic="records",
+    topics=("editing-records", "vital-signs"),
     competencies=("X.P.3", "VI.P.6", "I.P.1"),
     minutes=15,
     role=MA,
@@ -189,9 +251,12 @@ ENTERED_IN_ERROR = Exercise(
         "This morning you measured a blood pressure of **{systolic}/{diastolic} mmHg** at `{taken}` for "
         "**{right_name}** (DOB {right_dob}, MRN {right_mrn}). It was charted by mistake on "
         "**{wrong_name}** (DOB {wrong_dob}, MRN {wrong_mrn}) as `Observation/{obs_id}`.\n\n"
-        "1. Void the wrong entry, giving the reason.\n"
-        "2. Chart the reading on the right patient, with the time it was taken.\n\n"
-        "Work through `att.session` and call `att.check()` when done."
+        "1. Void the wrong entry with `att.session.mark_entered_in_error(ref, reason=...)` (the operation "
+        "that voids: it keeps the entry with status `entered-in-error`; never delete or edit it). The "
+        "reason says what was wrong and whose reading it is.\n"
+        "2. Chart the reading on the right patient (`att.session.create(...)`), with the time it was taken.\n\n"
+        "Change nothing else.\n\n"
+        "Work through `att.session`; `att.check()` gives feedback, `att.submit()` hands in."
     ),
     criteria=(
         Criterion(
@@ -220,6 +285,10 @@ ENTERED_IN_ERROR = Exercise(
             cost=1,
         ),
     ),
+    expects=(
+        Expect("Observation", ops=("entered-in-error",), patients=("wrong_id",), at_most=1),
+        Expect("Observation", ops=("create",), patients=("right_id",), at_most=1),
+    ),
     solution=Solution(
         _eie_solution,
         description="void with a reason, then create a new Observation on the right patient",
@@ -236,6 +305,24 @@ ENTERED_IN_ERROR = Exercise(
             fails="void documented",
             message="mark_entered_in_error",
             description="set the status by a plain update, with no reason",
+        ),
+        "meaningless-reason": Solution(
+            _eie_meaningless_reason,
+            fails="void documented",
+            message="too short or meaningless",
+            description="void with the reason 'fix'",
+        ),
+        "stray-chart-repaired": Solution(
+            _eie_also_other_chart,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="chart on a third patient first, void it, then do it right",
+        ),
+        "answer-key": Solution(
+            _eie_answer_key,
+            fails="re-charted on the right patient",
+            message="chart the reading again on the right patient",
+            description="rewrite the facts so the wrong patient looks right, then re-chart there",
         ),
     },
 )

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
     parse_instant,
     patient_facts,
+    rewrite_answer_key,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
@@ -20,11 +22,12 @@ from ehr_sandbox.exercises.builtin.records.common import (
     _describe_bps,
     _documented,
     _instant,
+    _new_ids,
     _same_instant,
     sandbox_now,
 )
-from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.grading import GradingContext, codes, provenance_reason
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
 __all__ = ["LATE_ADVICE", "LATE_ENTRY"]
 
@@ -52,10 +55,13 @@ def _setup_late(sandbox: Any, variant: Any) -> dict[str, Any]:
 
 def _late_reading(ctx: GradingContext) -> list[dict[str, Any]]:
     f = ctx.facts
+    new = _new_ids(ctx, "Observation")  # an older reading with the same values is not it
     return [
         o
         for o in _bp_readings(ctx, f["patient_id"])
-        if bp_values(o) == (f["systolic"], f["diastolic"]) and o.get("status") != "entered-in-error"
+        if o["id"] in new
+        and bp_values(o) == (f["systolic"], f["diastolic"])
+        and o.get("status") != "entered-in-error"
     ]
 
 
@@ -123,6 +129,31 @@ def _late_marked(ctx: GradingContext) -> Check:
             expected,
             LATE_ADVICE,
         )
+    why = rubric.check_text(
+        provenance_reason(provs[-1]),
+        {
+            "that it is charted late": [
+                "late",
+                "not charted",
+                "not documented",
+                "not recorded",
+                "was not entered",
+                "missed",
+                "forgot",
+                "after the fact",
+            ],
+            "what happened (the phone call and when)": [
+                "phone",
+                "call",
+                "called",
+                "telephone",
+                ctx.facts["call_day"],
+            ],
+        },
+        what="the late-entry reason",
+    )
+    if not why.passed:
+        return Check(False, why.found, expected, f"{LATE_ADVICE}; {why.advice}")
     return Check(True, f"{ref} tagged late-entry; {chk.found}", expected)
 
 
@@ -155,10 +186,45 @@ def _late_as_now(att: Any) -> None:
     att.session.create(_late_obs(att, _instant(sandbox_now(att.sandbox))))
 
 
+def _late_meaningless(att: Any) -> None:
+    f = att.facts
+    att.session.late_entry(
+        _late_obs(att, f["event_time"]), event_time=f["event_time"], reason="late"
+    )
+
+
+def _late_two_patients(att: Any) -> None:
+    """Harm: first charted on another patient (then voided), then done right."""
+    f, s = att.facts, att.session
+    other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != f["patient_id"])
+    wrong = s.late_entry(
+        blood_pressure(f"Patient/{other}", f["systolic"], f["diastolic"], f["event_time"]),
+        event_time=f["event_time"],
+        reason=f"Phone call of {f['call_day']} {f['call_time']} not charted at the time",
+    )
+    s.mark_entered_in_error(
+        f"Observation/{wrong['id']}",
+        reason=f"Charted on the wrong patient; belongs to {f['patient_name']}",
+    )
+    _late_solution(att)
+
+
+def _late_answer_key(att: Any) -> None:
+    """Answer-key change: move the event time to now in the facts, then chart it 'on time'."""
+    now = _instant(sandbox_now(att.sandbox))
+    f = rewrite_answer_key(att, event_time=now)
+    att.session.late_entry(
+        _late_obs(att, now),
+        event_time=f["event_time"],
+        reason=f"Phone call of {f['call_day']} {f['call_time']} not charted at the time",
+    )
+
+
 LATE_ENTRY = Exercise(
     id="records/late-entry",
     title="Late entry: yesterday's phone call",
     topic="records",
+    topics=("editing-records", "vital-signs"),
     competencies=("X.P.3", "V.P.7", "I.P.1"),
     minutes=10,
     role=MA,
@@ -168,7 +234,8 @@ LATE_ENTRY = Exercise(
         "Yesterday ({call_day}) at **{call_time}** (UTC) **{patient_name}** (DOB {patient_dob}, MRN {patient_mrn}) "
         "phoned to report a home blood pressure of **{systolic}/{diastolic} mmHg** taken just then. "
         "Nobody charted it.\n\nChart it now as a **late entry**: the reading's time is when it was "
-        "taken (`{event_time}`); the record must show it was charted late, and why."
+        "taken (`{event_time}`); the record must show it was charted late, and why (the reason "
+        "says it is late and what happened). Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -193,6 +260,7 @@ LATE_ENTRY = Exercise(
     hints=(
         Hint("`att.session.late_entry(resource, event_time=..., reason=...)` keeps both times."),
     ),
+    expects=(Expect("Observation", ops=("late-entry",), patients=("patient_id",), at_most=1),),
     solution=Solution(
         _late_solution, description="session.late_entry with the event time and a reason"
     ),
@@ -208,6 +276,24 @@ LATE_ENTRY = Exercise(
             fails="effective time is the event time",
             message="not when you chart it",
             description="chart the reading with the current time",
+        ),
+        "meaningless-reason": Solution(
+            _late_meaningless,
+            fails="late entry marked, not backdated",
+            message="too short or meaningless",
+            description="late entry with the reason 'late'",
+        ),
+        "other-chart-first": Solution(
+            _late_two_patients,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="chart it on another patient first, void that, then do it right",
+        ),
+        "answer-key": Solution(
+            _late_answer_key,
+            fails="effective time is the event time",
+            message="not when you chart it",
+            description="rewrite the event time in the facts to now",
         ),
     },
 )

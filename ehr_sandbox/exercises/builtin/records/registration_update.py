@@ -4,14 +4,26 @@ end-dating the old ones, keeping the coverage order right and creating no duplic
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, visible_patients
+from ehr_sandbox.exercises.builtin.common import (
+    patient_facts,
+    ref_id,
+    rewrite_answer_key,
+    visible_patients,
+)
 from ehr_sandbox.exercises.builtin.records.common import _documented, _last_change, sandbox_now
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
-__all__ = ["COVERAGE_ADVICE", "DUPLICATE_ADVICE", "FRONT_DESK", "REGISTRATION_UPDATE"]
+__all__ = [
+    "COVERAGE_ADVICE",
+    "DUPLICATE_ADVICE",
+    "EXACT_ADVICE",
+    "FRONT_DESK",
+    "REGISTRATION_UPDATE",
+]
 
 FRONT_DESK = "fd.smith"
 
@@ -22,6 +34,9 @@ _STREETS = (
     "Willow Court",
     "Summit Street",
     "Orchard Way",
+)
+EXACT_ADVICE = (
+    "enter the new details exactly as given (street, city, state, ZIP, member id, effective date)"
 )
 DUPLICATE_ADVICE = "update the existing registration; never create a duplicate patient"
 COVERAGE_ADVICE = (
@@ -111,6 +126,14 @@ def _setup_registration(sandbox: Any, variant: Any) -> dict[str, Any]:
         {},
     )
     line = f"{rng.randint(12, 9800)} {rng.choice(_STREETS)}"
+    # the change took effect on a day before today, so the effective date has to be entered
+    effective = (sandbox_now(sandbox) - timedelta(days=rng.randint(2, 20))).date().isoformat()
+    old_zip = str(home.get("postalCode", "62701"))
+    new_zip = (
+        f"{(int(old_zip[:5]) + rng.randint(3, 40)) % 100000:05d}"
+        if old_zip[:5].isdigit()
+        else "62704"
+    )
     return {
         **patient_facts(patient, "patient"),
         "family": (patient.get("name") or [{}])[0].get("family", ""),
@@ -118,13 +141,13 @@ def _setup_registration(sandbox: Any, variant: Any) -> dict[str, Any]:
         "new_line": line,
         "new_city": home.get("city", "Springfield"),
         "new_state": home.get("state", "IL"),
-        "new_zip": home.get("postalCode", "62701"),
+        "new_zip": new_zip,
         "old_coverage_id": old["id"],
         "old_payer": (old.get("payor") or [{}])[0].get("display") or old_payer_id,
         "new_payer_id": new_payer["id"],
         "new_payer": new_payer.get("name", new_payer["id"]),
         "member_id": f"M{rng.randint(10**7, 10**8 - 1)}",
-        "effective": sandbox_now(sandbox).date().isoformat(),
+        "effective": effective,
         "secondary_id": secondary["id"] if secondary else "",
         "secondary_payer": (secondary["payor"][0].get("display") or "") if secondary else "",
         "secondary_line": (
@@ -177,6 +200,24 @@ def _reg_address(ctx: GradingContext) -> Check:
             expected,
             "update the address on the existing record",
         )
+    exact = [
+        a
+        for a in current
+        if (a.get("line") or [""])[0] == f["new_line"]
+        and a.get("city") == f["new_city"]
+        and a.get("state") == f["new_state"]
+        and str(a.get("postalCode", ""))[:5] == f["new_zip"]
+        and (a.get("period") or {}).get("start") == f["effective"]
+    ]
+    if not exact:
+        a = current[0]
+        return Check(
+            False,
+            f"the new address reads {(a.get('line') or [''])[0]}, {a.get('city')}, {a.get('state')} "
+            f"{a.get('postalCode')}, from {(a.get('period') or {}).get('start')}",
+            expected,
+            EXACT_ADVICE,
+        )
     if f["old_line"]:
         old = [a for a in addrs if f["old_line"] in (a.get("line") or [])]
         if not old:
@@ -190,14 +231,21 @@ def _reg_address(ctx: GradingContext) -> Check:
             return Check(
                 False, "the old address is still current", expected, "end-date the old address"
             )
+        if not any((a.get("period") or {}).get("end") == f["effective"] for a in old):
+            return Check(
+                False,
+                f"the old address ends {[(a.get('period') or {}).get('end') for a in old]}",
+                expected,
+                EXACT_ADVICE,
+            )
     return Check(True, f"home address '{f['new_line']}', old address end-dated", expected)
 
 
 def _reg_coverage(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = (
-        f"{f['new_payer']} as the active primary Coverage (order 1), {f['old_payer']} kept and "
-        "end-dated"
+        f"{f['new_payer']} as the active primary Coverage (order 1) with the member id and effective "
+        f"date given, {f['old_payer']} kept and end-dated on the effective date"
         + (f", {f['secondary_payer']} still secondary (order 2)" if f["secondary_id"] else "")
     )
     covs = [c for c in ctx.all("Coverage") if ref_id(c.get("beneficiary")) == f["patient_id"]]
@@ -226,6 +274,19 @@ def _reg_coverage(ctx: GradingContext) -> Check:
     desc = [(ref_id((c.get("payor") or [{}])[0]), c.get("order")) for c in active]
     if len(primary) != 1 or ref_id((primary[0].get("payor") or [{}])[0]) != f["new_payer_id"]:
         return Check(False, f"active coverages (payer, order): {desc}", expected, COVERAGE_ADVICE)
+    new = primary[0]
+    if (
+        new.get("subscriberId") != f["member_id"]
+        or (new.get("period") or {}).get("start") != f["effective"]
+        or (old.get("period") or {}).get("end") != f["effective"]
+    ):
+        return Check(
+            False,
+            f"the new Coverage has member id {new.get('subscriberId')!r} from "
+            f"{(new.get('period') or {}).get('start')}; the old one ends {(old.get('period') or {}).get('end')}",
+            expected,
+            EXACT_ADVICE,
+        )
     if f["secondary_id"]:
         sec = by_id.get(f["secondary_id"])
         if sec is None or sec not in active or int(sec.get("order", 0) or 0) != 2:
@@ -331,10 +392,58 @@ def _reg_duplicate(att: Any) -> None:
     )
 
 
+def _reg_no_effective(att: Any) -> None:
+    """Typical mistake: leave out the effective date (the change is dated today)."""
+    f, s = att.facts, att.session
+    ref = f"Patient/{f['patient_id']}"
+    s.update_address(ref, _reg_address_value(f), reason="Patient moved; new address given")
+    s.update_coverage(ref, _reg_coverage_value(f), reason="New insurer; card scanned", order=1)
+
+
+def _reg_member_typo(att: Any) -> None:
+    """Typical mistake: two digits of the member id swapped."""
+    f = dict(att.facts)
+    mid = f["member_id"]
+    f["member_id"] = mid[:-2] + mid[-1] + mid[-2] if mid[-1] != mid[-2] else mid[:-1] + "0"
+    s = att.session
+    ref = f"Patient/{f['patient_id']}"
+    s.update_address(ref, _reg_address_value(f), reason="Patient moved", effective=f["effective"])
+    s.update_coverage(
+        ref, _reg_coverage_value(f), reason="New insurer", order=1, effective=f["effective"]
+    )
+
+
+def _reg_household_too(att: Any) -> None:
+    """Harm: also moves another patient with the same family name (or any other patient)."""
+    f, s = att.facts, att.session
+    _reg_solution(att)
+    others = [p for p in s.search("Patient").fetch() if p["id"] != f["patient_id"]]
+    same = [p for p in others if (p.get("name") or [{}])[0].get("family") == f["family"]]
+    other = (same or others)[0]
+    s.update_address(
+        f"Patient/{other['id']}",
+        _reg_address_value(f),
+        reason="Household moved together",
+        effective=f["effective"],
+    )
+
+
+def _reg_answer_key(att: Any) -> None:
+    """Answer-key change: rewrite the member id in the facts to what was keyed."""
+    f = rewrite_answer_key(att, member_id="M00000000")
+    s = att.session
+    ref = f"Patient/{f['patient_id']}"
+    s.update_address(ref, _reg_address_value(f), reason="Patient moved", effective=f["effective"])
+    s.update_coverage(
+        ref, _reg_coverage_value(f), reason="New insurer", order=1, effective=f["effective"]
+    )
+
+
 REGISTRATION_UPDATE = Exercise(
     id="records/registration-update",
     title="Registration update: new address and insurer",
     topic="records",
+    topics=("editing-records", "patient-intake", "insurance-claims"),
     competencies=("VI.P.7", "VIII.P.1", "VII.P.3"),
     minutes=15,
     role=FRONT_DESK,
@@ -345,7 +454,7 @@ REGISTRATION_UPDATE = Exercise(
         "**{effective}**:\n\n- they live at **{new_line}, {new_city}, {new_state} {new_zip}** "
         "(old address: {old_line});\n- their insurance is now **{new_payer}** (member id **{member_id}**) "
         "as their primary plan, replacing {old_payer} (`Coverage/{old_coverage_id}`);{secondary_line}\n\n"
-        "Update the registration."
+        "Update the registration with exactly these details and effective date. Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -380,6 +489,10 @@ REGISTRATION_UPDATE = Exercise(
             cost=1,
         ),
     ),
+    expects=(
+        Expect("Patient", ops=("registration-update",), patients=("patient_id",), at_most=1),
+        Expect("Coverage", ops=("registration-update",), patients=("patient_id",), at_most=2),
+    ),
     solution=Solution(
         _reg_solution, description="update_address and update_coverage on the existing Patient"
     ),
@@ -395,6 +508,30 @@ REGISTRATION_UPDATE = Exercise(
             fails="insurance updated in order",
             message="primary (order 1)",
             description="add the new insurer as secondary and leave the old plan active",
+        ),
+        "no-effective-date": Solution(
+            _reg_no_effective,
+            fails="address updated, old one end-dated",
+            message="exactly as given",
+            description="update address and insurer without the effective date",
+        ),
+        "member-id-typo": Solution(
+            _reg_member_typo,
+            fails="insurance updated in order",
+            message="exactly as given",
+            description="two digits of the member id swapped",
+        ),
+        "household-too": Solution(
+            _reg_household_too,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="also move another patient to the new address",
+        ),
+        "answer-key": Solution(
+            _reg_answer_key,
+            fails="insurance updated in order",
+            message="exactly as given",
+            description="rewrite the member id in the facts",
         ),
     },
 )

@@ -2,15 +2,17 @@
 
 The student runs the clinic's reports (``att.session.reports.run(...)``, custom SQL with
 ``att.session.reports.sql(...)``, or a ViewDefinition with ``att.session.run_view(...)``) and
-hands in what the report answers with :func:`hand_in`. The grader computes the expected
-answer itself from the attempt's sandbox (never a stored key), reading as the student's role
-so that both see the same rows, and compares.
+hands in what the report answers with :func:`hand_in` (an audited action). The expected
+answer is fixed at setup, as the student's role sees the clinic, and kept on the instructor's
+side (never in the hand-in); the records it depends on are protected, so changing the chart
+to fit an answer is caught as an answer-key change, and a report exercise expects no other
+change to the record.
 
 >>> from ehr_sandbox.exercises import get
 >>> get("reports/day-schedule").role
 'fd.smith'
->>> sorted(get("reports/immunizations-due").wrong_solutions)
-['count-voided']
+>>> sorted(get("reports/immunizations-due").wrong_solutions)[:2]
+['chart-doses', 'count-refused']
 >>> money("12.5"), money(0.1 + 0.2)
 ('12.50', '0.30')
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 # isort: off
 # Each exercise module registers its exercise on import: keep these imports in catalogue order.
-from ehr_sandbox.exercises.builtin.reports.common import ANSWERS_KEY, hand_in, handed_in, money
+from ehr_sandbox.exercises.builtin.reports.common import hand_in, handed_in, money, normalised
 from ehr_sandbox.exercises.builtin.reports.day_schedule import DAY_SCHEDULE
 from ehr_sandbox.exercises.builtin.reports.immunizations_due import (
     IMMUNIZATIONS_DUE,
@@ -34,12 +36,11 @@ from ehr_sandbox.exercises.builtin.reports.access_report import (
     ACCESS_REPORT,
     ACCESSORS as ACCESSORS,
 )
-from ehr_sandbox.exercises.builtin.reports.vitals_view import reference_vitals_view, VITALS_VIEW
+from ehr_sandbox.exercises.builtin.reports.vitals_view import VITALS_VIEW
 # isort: on
 
 __all__ = [
     "ACCESS_REPORT",
-    "ANSWERS_KEY",
     "BILLING_TOTALS",
     "DAY_SCHEDULE",
     "IMMUNIZATIONS_DUE",
@@ -48,5 +49,5 @@ __all__ = [
     "hand_in",
     "handed_in",
     "money",
-    "reference_vitals_view",
+    "normalised",
 ]

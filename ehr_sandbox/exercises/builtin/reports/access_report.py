@@ -7,21 +7,33 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from ehr_sandbox.audit.events import event_patient
 from ehr_sandbox.errors import SandboxError
-from ehr_sandbox.exercises.builtin.common import mrn, patient_facts
+from ehr_sandbox.exercises.builtin.common import mrn, patient_facts, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
     PRIVACY_OFFICER,
     _alive,
     _answer_of,
     _nothing,
     hand_in,
+    report_expects,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import (
+    COLLATERAL,
+    Check,
+    Criterion,
+    Exercise,
+    Hint,
+    Scenario,
+    Solution,
+)
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -52,6 +64,8 @@ PHI_COLUMNS = frozenset(
     }
 )
 PHI_ADVICE = "minimum necessary: an access report needs who, when, what and why, not the patient's demographics"
+CURIOUS_CLERK = "fd.brown"
+OTHER_LOGIN = "dr.nguyen"
 ACCESSORS = (
     "dr.patel",
     "dr.nguyen",
@@ -72,14 +86,37 @@ def _event_key(ev: Mapping[str, Any]) -> tuple[str, str]:
     return str(ev.get("recorded", "")), who
 
 
-def _setup_access(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _date_spellings(day: str) -> set[str]:
+    """A birth date as people write it: ISO, US (MM/DD/YYYY, M/D/YYYY), compact and dotted.
+
+    >>> sorted(_date_spellings("1980-02-03"))
+    ['02/03/1980', '03.02.1980', '1980-02-03', '19800203', '2/3/1980']
+    """
+    if len(day) != 10:
+        return {day} if day else set()
+    y, m, d = day[:4], day[5:7], day[8:10]
+    return {day, f"{m}/{d}/{y}", f"{int(m)}/{int(d)}/{y}", f"{y}{m}{d}", f"{d}.{m}.{y}"}
+
+
+def _setup_access(sandbox: Any, variant: Any) -> Scenario:
+    """Three colleagues look at one patient's record; a front-desk clerk's peek is refused.
+
+    Every variant has a refused access (the clerk opening a result), so a report of allowed
+    accesses only is short in every variant.
+    """
     rng = variant.rng()
+    system = sandbox.system_session()
+    observed = {ref_id(o.get("subject")) for o in system.resources("Observation")}
     patients = sorted(
-        (p for p in sandbox.system_session().resources("Patient") if _alive(p)),
+        (p for p in system.resources("Patient") if _alive(p) and p["id"] in observed),
         key=lambda p: p["id"],
     )
     patient = variant.pick(patients, salt="patient")
     pid = patient["id"]
+    result = variant.pick(
+        sorted(o["id"] for o in system.resources("Observation") if ref_id(o.get("subject")) == pid),
+        salt="result",
+    )
     for username in rng.sample(ACCESSORS, 3):
         session = sandbox.login(username)
         for action in rng.sample(("chart", "vitals", "schedule"), 2):
@@ -92,44 +129,42 @@ def _setup_access(sandbox: Any, variant: Any) -> dict[str, Any]:
                     session.search("Appointment", params={"patient": f"Patient/{pid}"}).fetch()
             except SandboxError:
                 continue  # a denied access is logged too, and belongs in the report
-    events = sandbox.audit.events()
+    with contextlib.suppress(SandboxError):
+        sandbox.login(CURIOUS_CLERK).read("Observation", result)  # refused, and logged
+    before = [e for e in sandbox.audit.events() if event_patient(e) == pid]
     address = (patient.get("address") or [{}])[0]
     phone = next(
         (t.get("value") for t in patient.get("telecom", []) if t.get("system") == "phone"), ""
     )
-    return {
-        **patient_facts(patient, "patient"),
-        "last_event": int(events[-1]["id"]) if events else 0,
-        "phi_values": sorted(
-            {
-                v
-                for v in (
-                    mrn(patient),
-                    patient.get("birthDate"),
-                    (patient.get("name") or [{}])[0].get("family"),
-                    (address.get("line") or [""])[0],
-                    phone,
-                )
-                if v
-            }
-        ),
+    name = (patient.get("name") or [{}])[0]
+    values = {
+        mrn(patient),
+        name.get("family"),
+        *(g for g in name.get("given", []) if len(g) > 2),
+        (address.get("line") or [""])[0],
+        phone,
+        *_date_spellings(str(patient.get("birthDate") or "")),
     }
-
-
-def _access_rows(ctx: GradingContext) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:
-    """(accesses before the exercise started, every access now) as (recorded, username) counts."""
-    f = ctx.facts
-    events = ctx.audit_events(patient=f["patient_id"])
-    before = Counter(_event_key(e) for e in events if int(e.get("id", 0)) <= f["last_event"])
-    return before, Counter(_event_key(e) for e in events)
+    return Scenario(
+        facts=patient_facts(patient, "patient"),
+        answer={
+            "accesses": sorted([list(_event_key(e)) for e in before]),
+            "refused": sorted(
+                [list(_event_key(e)) for e in before if str(e.get("outcome")) != "0"]
+            ),
+            "phi_values": sorted(v for v in values if v),
+        },
+    )
 
 
 def _accesses_listed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    before, now = _access_rows(ctx)
+    before = Counter(tuple(k) for k in ctx.answer["accesses"])
+    refused = {tuple(k) for k in ctx.answer["refused"]}
+    now = Counter(_event_key(e) for e in ctx.audit_events(patient=f["patient_id"]))
     expected = (
-        f"at least the {sum(before.values())} accesses to {f['patient_name']}'s record logged before you started, "
-        "each with when (`recorded`), who (`username`) and what (`action` or `interaction`)"
+        f"every access to {f['patient_name']}'s record logged before you started, allowed or "
+        "refused, each with when (`recorded`), who (`username`) and what (`action` or `interaction`)"
     )
     answer = _answer_of(ctx, "reports/access-report")
     if answer is None:
@@ -151,12 +186,16 @@ def _accesses_listed(ctx: GradingContext) -> Check:
     missing = before - got
     invented = got - now
     if missing:
-        sample = ", ".join(f"{w or 'system'} at {t}" for t, w in sorted(missing)[:3])
+        advice = (
+            "a refused attempt is an access too: the patient has a right to know who tried"
+            if set(missing) & refused
+            else "run the access report for this patient over the whole audit trail"
+        )
         return Check(
             False,
-            f"{sum(got.values())} rows; missing {sum(missing.values())} (e.g. {sample})",
+            f"{sum(got.values())} rows; {sum(missing.values())} logged accesses missing",
             expected,
-            "run the access report for this patient over the whole audit trail",
+            advice,
         )
     if invented:
         return Check(
@@ -169,24 +208,34 @@ def _accesses_listed(ctx: GradingContext) -> Check:
 
 
 def _minimum_necessary(ctx: GradingContext) -> Check:
-    f = ctx.facts
-    expected = "no patient demographics (name, birth date, MRN, address, phone) in the report"
+    expected = "no patient demographics (name, birth date in any format, MRN, address, phone) in the report"
     answer = _answer_of(ctx, "reports/access-report")
     if answer is None:
         return _nothing(expected)
     named = sorted(c for c in answer["columns"] if c.lower() in PHI_COLUMNS)
-    values = set(map(str, f["phi_values"]))
+    # Case-sensitive whole words: a patient named Johnson is in "Johnson", not in "ma.johnson".
+    values = [
+        re.compile(r"(?<![A-Za-z0-9])" + re.escape(str(v)) + r"(?![A-Za-z0-9])")
+        for v in ctx.answer["phi_values"]
+    ]
     leaked = sorted(
         {
             c
             for r in answer["rows"]
             for c, v in r.items()
-            if v is not None and any(p in str(v) for p in values)
+            if v is not None and any(p.search(str(v)) for p in values)
         }
     )
     if named or leaked:
-        return Check(False, f"PHI columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE)
+        return Check(
+            False, f"PHI in columns {sorted(set(named) | set(leaked))}", expected, PHI_ADVICE
+        )
     return Check(True, f"columns {answer['columns']}", expected)
+
+
+def _access_rows(att: Any, session: Any = None) -> list[dict[str, Any]]:
+    s = session or att.session
+    return s.reports.run("access_report", patient=att.facts["patient_id"]).to_pylist()
 
 
 def _access_solution(att: Any) -> None:
@@ -195,11 +244,49 @@ def _access_solution(att: Any) -> None:
 
 def _access_with_phi(att: Any) -> None:
     f, r = att.facts, att.session.reports
-    rows = r.run("access_report", patient=f["patient_id"]).to_pylist()
     who = r.sql(
         "SELECT family, given, birth_date, mrn FROM patient WHERE id = $p", p=f["patient_id"]
     ).to_pylist()[0]
-    hand_in(att, [{**who, **row} for row in rows])
+    hand_in(att, [{**who, **row} for row in _access_rows(att)])
+
+
+def _access_name_in_note(att: Any) -> None:
+    # The name hides in an innocent-looking column.
+    f = att.facts
+    hand_in(att, [{**row, "note": f"re: {f['patient_name']}"} for row in _access_rows(att)])
+
+
+def _access_us_birth_date(att: Any) -> None:
+    f = att.facts
+    y, m, d = f["patient_dob"].split("-")
+    hand_in(att, [{**row, "subject_born": f"{m}/{d}/{y}"} for row in _access_rows(att)])
+
+
+def _access_allowed_only(att: Any) -> None:
+    hand_in(att, [row for row in _access_rows(att) if str(row["outcome"]) == "0"])
+
+
+def _access_colleague_login(att: Any) -> None:
+    # Harm: the patient's visits are looked up under a physician's login "for context".
+    pid = att.facts["patient_id"]
+    with contextlib.suppress(SandboxError):
+        att.sandbox.login(OTHER_LOGIN).search("Encounter", patient=f"Patient/{pid}").fetch()
+    _access_solution(att)
+
+
+def _access_trail_edited(att: Any) -> None:
+    # Answer-key attack: the refused peek is deleted from the audit trail's table, then the
+    # report (now without it) handed in.
+    pid = att.facts["patient_id"]
+    refused = [
+        int(e["id"])
+        for e in att.session.audit_events()
+        if event_patient(e) == pid and str(e.get("outcome")) != "0"
+    ]
+    con = att.sandbox.audit._con  # noqa: SLF001 - what a student holding the file could do
+    for seq in refused:
+        con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
+    _access_solution(att)
 
 
 ACCESS_REPORT = register(
@@ -211,6 +298,8 @@ ACCESS_REPORT = register(
         minutes=15,
         role=PRIVACY_OFFICER,
         summary="Produce the access report a patient asked for, with only the columns it needs.",
+        topics=("reports", "privacy-security", "patient-access"),
+        expects=report_expects(),
         setup=_setup_access,
         instructions=(
             "**{patient_name}** (MRN {patient_mrn}) asked who has looked at their record. As privacy "
@@ -250,6 +339,36 @@ ACCESS_REPORT = register(
             _access_solution, description="hand in the access_report for the patient as it is"
         ),
         wrong_solutions={
+            "name-in-a-note": Solution(
+                _access_name_in_note,
+                fails="minimum necessary",
+                message="PHI in columns ['note']",
+                description="add a 'note' column naming the patient",
+            ),
+            "us-birth-date": Solution(
+                _access_us_birth_date,
+                fails="minimum necessary",
+                message="PHI in columns ['subject_born']",
+                description="add the birth date written MM/DD/YYYY",
+            ),
+            "allowed-only": Solution(
+                _access_allowed_only,
+                fails="every access listed",
+                message="a refused attempt is an access too",
+                description="leave out refused attempts",
+            ),
+            "audit-trail-edited": Solution(
+                _access_trail_edited,
+                fails="every access listed",
+                message="tampered",
+                description="deletes the refused access from the audit trail, then runs the report (answer-key attack)",
+            ),
+            "colleague-login": Solution(
+                _access_colleague_login,
+                fails=COLLATERAL,
+                message=OTHER_LOGIN,
+                description="look up the patient's visits under a physician's login (harm)",
+            ),
             "with-demographics": Solution(
                 _access_with_phi,
                 fails="minimum necessary",

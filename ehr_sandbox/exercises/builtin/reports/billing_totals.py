@@ -7,8 +7,9 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,10 +21,10 @@ from ehr_sandbox.exercises.builtin.reports.common import (
     _answer_of,
     _nothing,
     hand_in,
-    handed_in,
+    report_expects,
 )
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -82,7 +83,10 @@ def _ledger_balance(
 
 
 def _ar_aging(
-    claims: list[dict[str, Any]], responses: list[dict[str, Any]], as_of: str
+    claims: list[dict[str, Any]],
+    responses: list[dict[str, Any]],
+    as_of: str,
+    bounds: tuple[tuple[int, int | None], ...] = _BUCKET_BOUNDS,
 ) -> dict[str, str]:
     received: dict[str, Decimal] = {}
     for r in responses:
@@ -99,43 +103,91 @@ def _ar_aging(
         if balance <= 0:
             continue
         age = (date.fromisoformat(as_of) - date.fromisoformat(created)).days
-        for name, (lo, hi) in zip(AGING_BUCKETS, _BUCKET_BOUNDS, strict=True):
+        for name, (lo, hi) in zip(AGING_BUCKETS, bounds, strict=True):
             if age >= lo and (hi is None or age <= hi):
                 totals[name] += balance
     return {k: _cents(v) for k, v in totals.items()}
 
 
-def _setup_billing(sandbox: Any, variant: Any) -> dict[str, Any]:
-    billing = sandbox.login(BILLING)
-    responses = sorted(billing.resources("ClaimResponse"), key=lambda r: r["id"])
+def _open_claim(template: Mapping[str, Any], created: date) -> dict[str, Any]:
+    """A copy of a claim, submitted on ``created`` and not yet answered by the payer."""
+    claim = copy.deepcopy(dict(template))
+    for key in ("id", "meta", "text"):
+        claim.pop(key, None)
+    day = created.isoformat()
+    claim["created"] = day
+    claim["status"] = "active"
+    claim["billablePeriod"] = {"start": day, "end": day}
+    for item in claim.get("item", []):
+        item["servicedDate"] = day
+    return claim
+
+
+def _setup_billing(sandbox: Any, variant: Any) -> Scenario:
+    """Pick the day, the ledger and the as-of date; plant two open claims at an aging boundary.
+
+    Every variant has the three traps: the day has insurance adjustments, the ledger patient's
+    payer adjusted a claim, and one open claim is exactly N days old (N a bucket's upper bound)
+    and one N + 1 days old, so counting a claim's age off by one moves money between buckets.
+    """
+    rng = variant.rng()
+    system = sandbox.system_session()
+    responses = sorted(system.resources("ClaimResponse"), key=lambda r: r["id"])
+    claims = sorted(system.resources("Claim"), key=lambda c: c["id"])
     days = sorted({str(r["created"])[:10] for r in responses if _payment(r)[1] > 0})
     if not days:
         raise ExerciseError(
             "setup: no insurance payment with an adjustment in this sandbox; generate a larger sandbox"
         )
-    charge_days = {str(c.get("created", ""))[:10] for c in billing.resources("Claim")}
+    charge_days = {str(c.get("created", ""))[:10] for c in claims}
     # A day with charges as well as payments and adjustments exercises every column.
     day = variant.pick([d for d in days if d in charge_days] or days, salt="day")
-    paid_patients = sorted(
-        {ref_id(r.get("patient")) for r in responses if ref_id(r.get("patient"))}
+    adjusted = sorted(
+        {
+            ref_id(r.get("patient"))
+            for r in responses
+            if ref_id(r.get("patient")) and _payment(r)[1] > 0
+        }
     )
-    patient = billing.read("Patient", variant.pick(paid_patients, salt="patient"))
-    return {
-        "day": day,
-        "as_of": sandbox.reference_date.isoformat(),
-        **patient_facts(patient, "ledger"),
-    }
+    patient = system.read("Patient", variant.pick(adjusted, salt="patient"))
+    as_of = sandbox.reference_date - timedelta(days=rng.randint(0, 14))
+    boundary = variant.pick([30, 60, 90, 120], salt="boundary")
+    templates = [c for c in claims if _claim_total(c) > 0 and c.get("item")]
+    billing = sandbox.login(BILLING)
+    planted = []
+    for age in (boundary, boundary + 1):
+        template = variant.pick(templates, salt=f"claim-{age}")
+        planted.append(billing.create(_open_claim(template, as_of - timedelta(days=age)))["id"])
+    claims = list(billing.resources("Claim"))
+    responses = list(billing.resources("ClaimResponse"))
+    return Scenario(
+        facts={
+            "day": day,
+            "as_of": as_of.isoformat(),
+            **patient_facts(patient, "ledger"),
+        },
+        answer={
+            "day_sheet": _day_sheet(claims, responses, day),
+            "ledger_balance": _ledger_balance(claims, responses, patient["id"]),
+            "ar_aging": _ar_aging(claims, responses, as_of.isoformat()),
+            "boundary_claims": planted,
+        },
+        protect=tuple(
+            sorted(
+                [f"Claim/{c['id']}" for c in claims]
+                + [f"ClaimResponse/{r['id']}" for r in responses]
+            )
+        ),
+    )
 
 
-def _billing_data(ctx: GradingContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return ctx.all("Claim"), ctx.all("ClaimResponse")
+KEY_CHANGED = "use the reports as the books stood when you started: posting, voiding or editing transactions to make the totals fit changes the answer key"
 
 
 def _day_sheet_totals(ctx: GradingContext) -> Check:
     f = ctx.facts
-    claims, responses = _billing_data(ctx)
-    want = _day_sheet(claims, responses, f["day"])
-    expected = f"charges ${want['charges']}, payments ${want['payments']}, adjustments ${want['adjustments']} on {f['day']}"
+    want = ctx.answer["day_sheet"]
+    expected = f"the day sheet totals of {f['day']} (charges, insurance payments, adjustments), each to the cent"
     answer = _answer_of(ctx, "reports/billing-totals")
     if answer is None:
         return _nothing(expected)
@@ -145,39 +197,42 @@ def _day_sheet_totals(ctx: GradingContext) -> Check:
     )
     if got == want:
         return Check(True, found, expected)
+    wrong = [k for k in ("charges", "payments", "adjustments") if got[k] != want[k]]
     mixed = (
         Decimal(got["payments"]) == Decimal(want["payments"]) + Decimal(want["adjustments"])
         and Decimal(want["adjustments"]) != 0
     )
-    advice = ADJUSTMENT_ADVICE if mixed else "add up the day sheet's columns to the cent"
-    return Check(False, found, expected, advice)
+    advice = (
+        ADJUSTMENT_ADVICE
+        if mixed
+        else f"add up the day sheet's columns to the cent ({', '.join(wrong)} do not match the day's postings)"
+    )
+    return Check(False, found + f" ({', '.join(wrong)} wrong)", expected, advice)
 
 
 def _ledger_check(ctx: GradingContext) -> Check:
     f = ctx.facts
-    claims, responses = _billing_data(ctx)
-    want = _ledger_balance(claims, responses, f["ledger_id"])
-    expected = f"{f['ledger_name']}'s balance ${want}"
+    want = ctx.answer["ledger_balance"]
+    expected = f"{f['ledger_name']}'s balance as the patient ledger ends"
     answer = _answer_of(ctx, "reports/billing-totals")
     if answer is None:
         return _nothing(expected)
     got = answer["ledger_balance"]
-    ok = got == want
+    if got == want:
+        return Check(True, f"${got}", expected)
     return Check(
-        ok,
-        f"${got}",
+        False,
+        f"${got}, which is not the ledger's balance",
         expected,
-        ""
-        if ok
-        else "the balance is the ledger's last running balance (charges - payments - adjustments)",
+        "the balance is the ledger's last running balance: charges minus payments minus "
+        "contractual adjustments",
     )
 
 
 def _aging_check(ctx: GradingContext) -> Check:
     f = ctx.facts
-    claims, responses = _billing_data(ctx)
-    want = _ar_aging(claims, responses, f["as_of"])
-    expected = "balances " + ", ".join(f"{k}: ${v}" for k, v in want.items())
+    want = ctx.answer["ar_aging"]
+    expected = f"the open balance of every aging bucket as of {f['as_of']}, to the cent"
     answer = _answer_of(ctx, "reports/billing-totals")
     if answer is None:
         return _nothing(expected)
@@ -187,37 +242,85 @@ def _aging_check(ctx: GradingContext) -> Check:
         return Check(True, "every bucket to the cent", expected)
     return Check(
         False,
-        "; ".join(f"{k}: ${got[k]}" for k in off),
+        "wrong buckets: " + "; ".join(f"{k} (you gave ${got[k]})" for k in off),
         expected,
-        f"take the `balance` column of the A/R aging report as of {f['as_of']}",
+        f"a claim's age is as-of day minus the day it was created ({f['as_of']} minus created); "
+        "0-30 includes day 30 and 31-60 starts at day 31; take the `balance` column of the "
+        "A/R aging report",
     )
 
 
-def _billing_solution(att: Any) -> None:
+def _billing_answer(att: Any) -> dict[str, Any]:
     f, r = att.facts, att.session.reports
     sheet = r.run("day_sheet", date=f["day"]).to_pylist()
     ledger = r.run("patient_ledger", patient=f["ledger_id"]).to_pylist()
     aging = r.run("ar_aging", as_of=f["as_of"]).to_pylist()
-    hand_in(
-        att,
-        {
-            "day_sheet": {
-                k: sum((row[k] for row in sheet), Decimal(0))
-                for k in ("charges", "payments", "adjustments")
-            },
-            "ledger_balance": ledger[-1]["balance"] if ledger else 0,
-            "ar_aging": {row["bucket"]: row["balance"] for row in aging},
+    return {
+        "day_sheet": {
+            k: sum((row[k] for row in sheet), Decimal(0))
+            for k in ("charges", "payments", "adjustments")
         },
-    )
+        "ledger_balance": ledger[-1]["balance"] if ledger else 0,
+        "ar_aging": {row["bucket"]: row["balance"] for row in aging},
+    }
+
+
+def _billing_solution(att: Any) -> None:
+    hand_in(att, _billing_answer(att))
 
 
 def _billing_adjustments_as_payments(att: Any) -> None:
-    _billing_solution(att)
-    answer = handed_in(att.sandbox, att.exercise.id, att.student) or {}
+    answer = _billing_answer(att)
     sheet = answer["day_sheet"]
     sheet["payments"] = Decimal(sheet["payments"]) + Decimal(sheet["adjustments"])
     sheet["adjustments"] = 0
     hand_in(att, answer)
+
+
+def _billing_aging_off_by_one(att: Any) -> None:
+    # Buckets 0-29, 30-59, ...: a claim exactly 30 days old lands in 31-60.
+    s, f = att.session, att.facts
+    answer = _billing_answer(att)
+    shifted = ((0, 29), (30, 59), (60, 89), (90, 119), (120, None))
+    answer["ar_aging"] = _ar_aging(
+        list(s.resources("Claim")), list(s.resources("ClaimResponse")), f["as_of"], shifted
+    )
+    hand_in(att, answer)
+
+
+def _billing_ledger_without_adjustments(att: Any) -> None:
+    s, f = att.session, att.facts
+    answer = _billing_answer(att)
+    claims = list(s.resources("Claim"))
+    mine = {c["id"] for c in claims if ref_id(c.get("patient")) == f["ledger_id"]}
+    balance = sum((_claim_total(c) for c in claims if c["id"] in mine), Decimal(0))
+    for resp in s.resources("ClaimResponse"):
+        if ref_id(resp.get("request")) in mine:
+            balance -= _payment(resp)[0]
+    answer["ledger_balance"] = balance
+    hand_in(att, answer)
+
+
+def _billing_write_off(att: Any) -> None:
+    # Harm and answer-key change: write the ledger patient's claims down to what was paid.
+    s, f = att.session, att.facts
+    for claim in s.search("Claim", patient=f"Patient/{f['ledger_id']}").fetch():
+        claim["total"] = {**claim.get("total", {}), "value": 0}
+        s.update(claim)
+    _billing_solution(att)
+
+
+def _billing_void_old_claims(att: Any) -> None:
+    # Answer-key change: cancel the open claims that make the aging awkward.
+    s, f = att.session, att.facts
+    for row in s.reports.sql(
+        "SELECT id FROM claim WHERE substr(created, 1, 10) < $d AND status = 'active'",
+        d=f["as_of"],
+    ).to_pylist()[-2:]:
+        claim = s.read("Claim", row["id"])
+        claim["status"] = "cancelled"
+        s.update(claim)
+    _billing_solution(att)
 
 
 BILLING_TOTALS = register(
@@ -230,6 +333,8 @@ BILLING_TOTALS = register(
         role=BILLING,
         grader=BILLING,
         summary="Totals of the day sheet, one patient's ledger balance and the A/R aging, to the cent.",
+        topics=("reports", "billing", "insurance-claims"),
+        expects=report_expects(),
         setup=_setup_billing,
         instructions=(
             "Month-end close. Using the practice's reports, find:\n\n"
@@ -276,6 +381,30 @@ BILLING_TOTALS = register(
             description="sum the day sheet columns, take the ledger's last balance and the aging balances",
         ),
         wrong_solutions={
+            "aging-off-by-one": Solution(
+                _billing_aging_off_by_one,
+                fails="A/R aging",
+                message="0-30 includes day 30",
+                description="aging buckets 0-29, 30-59, ...: a claim 30 days old in 31-60",
+            ),
+            "ledger-without-adjustments": Solution(
+                _billing_ledger_without_adjustments,
+                fails="ledger balance",
+                message="minus contractual adjustments",
+                description="ledger balance as charges minus payments only",
+            ),
+            "write-off-to-fit": Solution(
+                _billing_write_off,
+                fails="ledger balance",
+                message="not the ledger's balance",
+                description="edit the patient's claims down, then run the reports (harm, answer-key change)",
+            ),
+            "cancel-old-claims": Solution(
+                _billing_void_old_claims,
+                fails="A/R aging",
+                message="wrong buckets",
+                description="cancel two open claims, then run the aging (answer-key change)",
+            ),
             "adjustments-as-payments": Solution(
                 _billing_adjustments_as_payments,
                 fails="day sheet totals",

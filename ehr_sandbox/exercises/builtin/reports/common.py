@@ -8,17 +8,16 @@ one exercise uses, live here once; each exercise module imports what it needs.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError
-from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check
-
-ANSWERS_KEY = "exercises.answers"
-"""``sandbox.state`` key under which :func:`hand_in` keeps answers, per (exercise, student)."""
+from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
+from ehr_sandbox.exercises.model import Check, Expect
 
 FRONT_DESK = "fd.smith"
 MA = "ma.garcia"
@@ -193,49 +192,86 @@ _SHAPES: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
-def hand_in(att: Any, answer: Any) -> dict[str, Any]:
-    """Hand in the answer of a report exercise; returns it as stored (checked and normalised).
+SUBMIT_KIND = "submit-report"
+"""Audit action kind a hand-in is recorded as (the grader reads hand-ins from the audit trail)."""
 
-    A second hand-in replaces the first; ``att.reset()`` forgets it. Bad shapes raise
-    ExerciseError naming the field and what was expected, and store nothing.
 
-    >>> from types import SimpleNamespace as NS
-    >>> att = NS(exercise=NS(id="reports/immunizations-due"), student="alice", sandbox=NS(state={}))
-    >>> hand_in(att, {"patients": ["Patient/p2", "p1"]})
+def normalised(exercise_id: str, answer: Any) -> dict[str, Any]:
+    """The answer of a report exercise as it is handed in (checked and normalised).
+
+    Bad shapes raise ExerciseError naming the field and what was expected.
+
+    >>> normalised("reports/immunizations-due", {"patients": ["Patient/p2", "p1"]})
     {'patients': ['p1', 'p2']}
-    >>> hand_in(att, {"patients": "p1"})
+    >>> normalised("reports/immunizations-due", {"patients": "p1"})
     Traceback (most recent call last):
     ...
     ehr_sandbox.errors.ExerciseError: answer: patients must be a list of ids (found str)
-    >>> handed_in(att.sandbox, "reports/immunizations-due", "alice")
-    {'patients': ['p1', 'p2']}
     """
-    exercise_id = att.exercise.id
     shape = _SHAPES.get(exercise_id)
     if shape is None:
         raise ExerciseError(
             f"hand_in: {exercise_id} is not a report exercise (one of {', '.join(_SHAPES)})"
         )
-    stored = shape(answer)
-    answers = dict(att.sandbox.state.get(ANSWERS_KEY) or {})
-    answers[f"{exercise_id}|{att.student}"] = stored
-    att.sandbox.state[ANSWERS_KEY] = answers
+    return shape(answer)
+
+
+def hand_in(att: Any, answer: Any) -> dict[str, Any]:
+    """Hand in the answer of a report exercise; returns it as stored (checked and normalised).
+
+    The hand-in is an audited action of the student's session (``submit-report`` in the
+    tamper-evident audit trail), so it cannot be edited afterwards: a second hand-in replaces
+    the first; ``att.reset()`` forgets it. Bad shapes raise ExerciseError naming the field and
+    what was expected, and store nothing.
+
+    >>> from ehr_sandbox import exercises
+    >>> att = exercises.start("reports/immunizations-due", "doctest")
+    >>> hand_in(att, {"patients": ["Patient/p2", "p1"]})
+    {'patients': ['p1', 'p2']}
+    >>> handed_in(att.sandbox, "reports/immunizations-due", "doctest")
+    {'patients': ['p1', 'p2']}
+    """
+    stored = normalised(att.exercise.id, answer)
+    detail = json.dumps(
+        {"exercise": att.exercise.id, "student": att.student, "answer": stored}, sort_keys=True
+    )
+    att.session.audit_action(SUBMIT_KIND, detail=detail)
     return stored
 
 
-def handed_in(sandbox: Any, exercise_id: str, student: str) -> dict[str, Any] | None:
-    """The answer a student handed in for an exercise in this sandbox (None if none).
+def _hand_ins(
+    events: Iterable[Mapping[str, Any]], exercise_id: str, student: str, user: str | None
+) -> list[dict[str, Any]]:
+    out = []
+    for ev in events:
+        if event_kind(ev) != SUBMIT_KIND or (user is not None and event_username(ev) != user):
+            continue
+        detail = event_detail(ev)
+        if (
+            isinstance(detail, Mapping)
+            and detail.get("exercise") == exercise_id
+            and detail.get("student") == student
+            and isinstance(detail.get("answer"), Mapping)
+        ):
+            out.append(dict(detail["answer"]))
+    return out
 
-    >>> class S:
-    ...     state = {ANSWERS_KEY: {"reports/day-schedule|alice": {"appointments": []}}}
-    >>> handed_in(S(), "reports/day-schedule", "alice")
-    {'appointments': []}
+
+def handed_in(sandbox: Any, exercise_id: str, student: str) -> dict[str, Any] | None:
+    """The last answer a student handed in for an exercise in this sandbox (None if none).
+
+    >>> from types import SimpleNamespace as NS
+    >>> handed_in(NS(audit=NS(events=lambda: [])), "reports/day-schedule", "alice") is None
+    True
     """
-    return (sandbox.state.get(ANSWERS_KEY) or {}).get(f"{exercise_id}|{student}")
+    found = _hand_ins(sandbox.audit.events(), exercise_id, student, None)
+    return found[-1] if found else None
 
 
 def _answer_of(ctx: GradingContext, exercise_id: str) -> dict[str, Any] | None:
-    return handed_in(ctx.sandbox, exercise_id, ctx.student)
+    """The student's last hand-in since setup, made as the exercise's user."""
+    found = _hand_ins(ctx.events(SUBMIT_KIND), exercise_id, ctx.student, ctx.user.username)
+    return found[-1] if found else None
 
 
 def _nothing(expected: str) -> Check:
@@ -252,12 +288,22 @@ def _listing(ids: Iterable[str], label: Callable[[str], str] | None = None, limi
 def _set_diff(
     found: set[str], expected: set[str], noun: str, label: Callable[[str], str] | None = None
 ) -> str:
+    """What is wrong with a handed-in set, without giving away the members it lacks.
+
+    >>> _set_diff({"a", "x"}, {"a", "b"}, "patients")
+    '2 patients; 1 missing; listed in error: x'
+    """
     parts = [f"{len(found)} {noun}"]
     if expected - found:
-        parts.append(f"missing {_listing(expected - found, label)}")
+        parts.append(f"{len(expected - found)} missing")
     if found - expected:
-        parts.append(f"not expected {_listing(found - expected, label)}")
+        parts.append(f"listed in error: {_listing(found - expected, label)}")
     return "; ".join(parts)
+
+
+def report_expects() -> tuple[Expect, ...]:
+    """What a report exercise may change in the record: nothing but its audited hand-in."""
+    return (Expect(SUBMIT_KIND),)
 
 
 # ------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
     parse_instant,
-    patient_facts,
     patient_label,
     ref_id,
     visible_patients,
@@ -36,9 +35,10 @@ from ehr_sandbox.exercises.builtin.reports.common import (
     _set_diff,
     _tz,
     hand_in,
+    report_expects,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
 
@@ -74,7 +74,11 @@ MEASURES: dict[str, dict[str, Any]] = {
         "plant_condition": ("E11.9", "Type 2 diabetes mellitus without complications"),
     },
 }
-PERIOD_ADVICE = "use the most recent value inside the measurement period, not the latest value ever"
+PERIOD_ADVICE = (
+    "use the most recent reading inside the measurement period, both ends included, whether its "
+    "status is final, amended or corrected; not the latest value ever, nor the calendar year; "
+    "as the chart stood when you started"
+)
 
 
 def _icd10(cond: Mapping[str, Any]) -> str:
@@ -102,13 +106,17 @@ def _has_condition(
 
 
 def _readings(
-    observations: Iterable[Mapping[str, Any]], measure: str, start: str | None, end: str | None
+    observations: Iterable[Mapping[str, Any]],
+    measure: str,
+    start: str | None,
+    end: str | None,
+    statuses: tuple[str, ...] = FINAL,
 ) -> dict[str, tuple[str, Any]]:
     """Each patient's most recent reading (effective, value) with its local day in [start, end]."""
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for o in observations:
         eff = o.get("effectiveDateTime")
-        if o.get("status") not in FINAL or not eff:
+        if o.get("status") not in statuses or not eff:
             continue
         day = str(eff)[:10]
         if (start and day < start) or (end and day > end):
@@ -158,6 +166,7 @@ def _measure_expected(
     measure: str,
     start: str,
     end: str,
+    statuses: tuple[str, ...] = FINAL,
 ) -> tuple[set[str], set[str]]:
     """(denominator, numerator) of the measure over the period, as the catalogue defines it."""
     spec = MEASURES[measure]
@@ -170,27 +179,90 @@ def _measure_expected(
         age = int(_age_years(birth, end) // 1)
         if lo <= age <= hi and _has_condition(conditions, p["id"], spec["condition"], end):
             denominator.add(p["id"])
-    last = _readings(observations, measure, start, end)
+    last = _readings(observations, measure, start, end, statuses)
     return denominator, {pid for pid in denominator if _in_numerator(measure, last.get(pid))}
 
 
-def _setup_measure(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _value_on_side(measure: str, numerator: bool, rng: Any) -> Any:
+    """A reading that puts the patient in the numerator (or keeps them out of it)."""
+    if measure == "bp":
+        if numerator:  # controlled
+            return (rng.randint(112, 132), rng.randint(68, 84))
+        return (rng.randint(146, 168), rng.randint(91, 99))
+    if numerator:  # poor control: above 9 %
+        return round(rng.uniform(9.4, 11.8), 1)
+    return round(rng.uniform(6.4, 7.8), 1)
+
+
+def _a1c(subject: str, value: float, when: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [
+                {
+                    "system": LOINC,
+                    "code": "4548-4",
+                    "display": "Hemoglobin A1c/Hemoglobin.total in Blood",
+                }
+            ]
+        },
+        "subject": {"reference": subject},
+        "effectiveDateTime": when,
+        "valueQuantity": {
+            "value": value,
+            "unit": "%",
+            "system": "http://unitsofmeasure.org",
+            "code": "%",
+        },
+    }
+
+
+def _reading(measure: str, subject: str, value: Any, when: str) -> dict[str, Any]:
+    if measure == "bp":
+        return blood_pressure(subject, value[0], value[1], when)
+    return _a1c(subject, value, when)
+
+
+def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
+    """Plant four readings on one eligible patient so that every period mistake flips them.
+
+    The reading that counts is on the period's last day and was corrected (status
+    ``corrected``); the day before it, a reading on the other side of the threshold; after
+    the period but inside the calendar year, and again today, readings on the other side too.
+    So the latest value ever, the calendar year, a period end that leaves out its last day
+    and a filter on status 'final' all give the wrong answer for this patient, in every
+    variant. Whether the counting reading is in the numerator is the variant's pick.
+    """
     rng = variant.rng()
     measure = variant.pick(sorted(MEASURES), salt="measure")
     spec = MEASURES[measure]
     year = sandbox.reference_date.year - 1
-    # The practice's 12-month quality year ends at a month end of last year (variant).
-    last_month = variant.pick([9, 10, 11, 12], salt="period")
-    period_end = date(year + (last_month == 12), last_month % 12 + 1, 1) - timedelta(days=1)
+    # The practice's 12-month quality year ends at a month end before November of last year
+    # (variant), so it is never the calendar year.
+    last_month = variant.pick([3, 4, 5, 6, 7, 8, 9, 10, 11], salt="period")
+    period_end = date(year, last_month + 1, 1) - timedelta(days=1)
     start = date(period_end.year - 1, period_end.month, period_end.day) + timedelta(days=1)
-    start, end = start.isoformat(), period_end.isoformat()
+    if period_end.month == 2:  # a year before a month end is a month end too
+        start = date(period_end.year - 1, 3, 1)
+    start_s, end_s = start.isoformat(), period_end.isoformat()
     offset = _practice_offset(sandbox)
     lo, hi = spec["ages"]
     patients = [
         p
         for p in visible_patients(sandbox, PHYSICIAN)
         if len(str(p.get("birthDate") or "")) == 10
-        and lo + 1 <= _age_years(p["birthDate"], end) < hi
+        and lo + 1 <= _age_years(p["birthDate"], end_s) < hi - 1
     ]
     if not patients:
         raise ExerciseError(
@@ -199,129 +271,129 @@ def _setup_measure(sandbox: Any, variant: Any) -> dict[str, Any]:
     doctor = sandbox.login(PHYSICIAN)
     conditions = list(doctor.resources("Condition"))
     with_condition = [
-        p for p in patients if _has_condition(conditions, p["id"], spec["condition"], end)
+        p for p in patients if _has_condition(conditions, p["id"], spec["condition"], end_s)
     ]
     patient = variant.pick(with_condition or patients, salt="patient")
-    pid = patient["id"]
+    pid, subject = patient["id"], f"Patient/{patient['id']}"
     if not with_condition:
-        code, display = spec["plant_condition"]
-        doctor.create(
-            {
-                "resourceType": "Condition",
-                "clinicalStatus": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                            "code": "active",
-                        }
-                    ]
-                },
-                "verificationStatus": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                            "code": "confirmed",
-                        }
-                    ]
-                },
-                "category": [
-                    {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                "code": "problem-list-item",
-                            }
-                        ]
-                    }
-                ],
-                "code": {
-                    "coding": [{"system": ICD10, "code": code, "display": display}],
-                    "text": display,
-                },
-                "subject": {"reference": f"Patient/{pid}"},
-                "onsetDateTime": f"{year - 2}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                "recordedDate": f"{year - 2}-10-01",
-            }
-        )
-    # The latest reading inside the period and a newer one after it, on opposite sides of the
-    # threshold: only the one inside the period counts.
+        _plant_condition(doctor, spec, pid, year, rng)
+    in_numerator = variant.pick([True, False], salt="side")
+    counts = _value_on_side(measure, in_numerator, rng)
+    other = _value_on_side(measure, not in_numerator, rng)
     own = [o for o in doctor.resources("Observation") if ref_id(o.get("subject")) == pid]
-    latest_in = _readings(own, measure, start, end).get(pid)
-    inside = datetime.fromisoformat(_local_instant(date.fromisoformat(end), 16, 40, offset))
-    if latest_in and (parse_instant(latest_in[0]) or inside) >= inside:
-        inside = (parse_instant(latest_in[0]) or inside) + timedelta(minutes=5)
-    after = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
+
+    def after_existing(day: date, hour: int, minute: int) -> datetime:
+        """A local time on ``day``, later than any reading of the patient already on that day."""
+        when = datetime.fromisoformat(_local_instant(day, hour, minute, offset))
+        same_day = [
+            t
+            for o in own
+            if str(o.get("effectiveDateTime", ""))[:10] == day.isoformat()
+            and (t := parse_instant(o.get("effectiveDateTime"))) is not None
+        ]
+        if same_day and max(same_day) >= when:
+            when = max(same_day) + timedelta(minutes=1)
+        return when
+
+    day_before = after_existing(period_end - timedelta(days=1), 23, 50)
+    last_day = after_existing(period_end, 16, 40)
+    # After the period, inside its calendar year, and after any reading already there.
+    in_year = datetime.fromisoformat(
+        _local_instant(period_end + timedelta(days=rng.randint(5, 25)), 10, 20, offset)
+    )
+    later = [
+        t
+        for o in own
+        if end_s < str(o.get("effectiveDateTime", ""))[:10] <= f"{year}-12-31"
+        and (t := parse_instant(o.get("effectiveDateTime"))) is not None
+    ]
+    if later and max(later) >= in_year:
+        in_year = max(later) + timedelta(minutes=1)
+    today = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
         minutes=30
     )
-    if after.date().isoformat() <= end:
-        after = datetime.fromisoformat(
-            _local_instant(date.fromisoformat(end) + timedelta(days=1), 0, 30, offset)
+    doctor.create(_reading(measure, subject, other, day_before.isoformat()))
+    # The counting reading was first keyed with the other value, then corrected.
+    first = doctor.create(_reading(measure, subject, other, last_day.isoformat()))
+    fixed = _reading(measure, subject, counts, last_day.isoformat())
+    fixed.update(id=first["id"], meta=first.get("meta", {}))
+    doctor.correct(fixed, reason="Value transcribed from the wrong line of the lab report")
+    doctor.create(_reading(measure, subject, other, in_year.isoformat()))
+    doctor.create(_reading(measure, subject, other, today.isoformat()))
+    observations = list(doctor.resources("Observation"))
+    conditions = list(doctor.resources("Condition"))
+    denominator, numerator = _measure_expected(
+        doctor.resources("Patient"), conditions, observations, measure, start_s, end_s
+    )
+    if pid not in denominator or (pid in numerator) != in_numerator:
+        raise ExerciseError(
+            f"setup: the planted readings of Patient/{pid} do not decide the measure"
         )
-    if measure == "bp":
-        in_value: Any = (rng.randint(146, 168), rng.randint(91, 99))
-        after_value: Any = (rng.randint(118, 132), rng.randint(70, 82))
-        for value, when in ((in_value, inside), (after_value, after)):
-            doctor.create(blood_pressure(f"Patient/{pid}", value[0], value[1], when.isoformat()))
-    else:
-        in_value = round(rng.uniform(9.4, 11.8), 1)
-        after_value = round(rng.uniform(6.4, 7.8), 1)
-        for value, when in ((in_value, inside), (after_value, after)):
-            doctor.create(
-                {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "category": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                    "code": "laboratory",
-                                }
-                            ]
-                        }
-                    ],
-                    "code": {
-                        "coding": [
-                            {
-                                "system": LOINC,
-                                "code": "4548-4",
-                                "display": "Hemoglobin A1c/Hemoglobin.total in Blood",
-                            }
-                        ]
-                    },
-                    "subject": {"reference": f"Patient/{pid}"},
-                    "effectiveDateTime": when.isoformat(),
-                    "valueQuantity": {
-                        "value": value,
-                        "unit": "%",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "%",
-                    },
-                }
-            )
-    return {
-        "measure": measure,
-        "measure_title": spec["title"],
-        "report": spec["report"],
-        "numerator_rule": spec["numerator"],
-        "flag": spec["flag"],
-        "period_start": start,
-        "period_end": end,
-        **patient_facts(patient, "planted"),
-        "inside_value": list(in_value) if isinstance(in_value, tuple) else in_value,
-        "after_value": list(after_value) if isinstance(after_value, tuple) else after_value,
+    protect = {f"Patient/{p}" for p in denominator} | {
+        f"{r['resourceType']}/{r['id']}"
+        for r in (*observations, *conditions)
+        if ref_id(r.get("subject")) in denominator
     }
+    return Scenario(
+        facts={
+            "measure": measure,
+            "measure_title": spec["title"],
+            "report": spec["report"],
+            "numerator_rule": spec["numerator"],
+            "flag": spec["flag"],
+            "period_start": start_s,
+            "period_end": end_s,
+        },
+        answer={
+            "denominator": sorted(denominator),
+            "numerator": sorted(numerator),
+            "planted_id": pid,
+            "planted_in_numerator": in_numerator,
+            "counting_reading": first["id"],
+        },
+        protect=tuple(sorted(protect)),
+    )
 
 
-def _measure_sets(ctx: GradingContext) -> tuple[set[str], set[str]]:
-    f = ctx.facts
-    return _measure_expected(
-        ctx.all("Patient"),
-        ctx.all("Condition"),
-        ctx.all("Observation"),
-        f["measure"],
-        f["period_start"],
-        f["period_end"],
+def _plant_condition(doctor: Any, spec: Mapping[str, Any], pid: str, year: int, rng: Any) -> None:
+    code, display = spec["plant_condition"]
+    doctor.create(
+        {
+            "resourceType": "Condition",
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "verificationStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "code": "confirmed",
+                    }
+                ]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "problem-list-item",
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [{"system": ICD10, "code": code, "display": display}],
+                "text": display,
+            },
+            "subject": {"reference": f"Patient/{pid}"},
+            "onsetDateTime": f"{year - 2}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+            "recordedDate": f"{year - 2}-10-01",
+        }
     )
 
 
@@ -332,8 +404,8 @@ def _patient_namer(ctx: GradingContext) -> Callable[[str], str]:
 
 def _denominator_check(ctx: GradingContext) -> Check:
     f = ctx.facts
-    denominator, _ = _measure_sets(ctx)
-    expected = f"the {len(denominator)} patients of the measure's population in {f['period_start']}..{f['period_end']}"
+    denominator = set(ctx.answer["denominator"])
+    expected = f"the measure's eligible population for {f['period_start']}..{f['period_end']}"
     answer = _answer_of(ctx, "reports/quality-measure")
     if answer is None:
         return _nothing(expected)
@@ -344,50 +416,56 @@ def _denominator_check(ctx: GradingContext) -> Check:
         False,
         _set_diff(found, denominator, "patients", _patient_namer(ctx)),
         expected,
-        "the denominator is the eligible population (age, diagnosis), whatever their values",
+        "the denominator is the eligible population (age at the period end, diagnosis), whatever their values",
     )
 
 
 def _numerator_check(ctx: GradingContext) -> Check:
-    f = ctx.facts
-    _, numerator = _measure_sets(ctx)
-    expected = f"the {len(numerator)} patients for whom {f['numerator_rule']}"
+    f, a = ctx.facts, ctx.answer
+    numerator = set(a["numerator"])
+    expected = f"the patients of the denominator for whom {f['numerator_rule']}"
     answer = _answer_of(ctx, "reports/quality-measure")
     if answer is None:
         return _nothing(expected)
     found = set(answer["numerator"])
     if found == numerator:
         return Check(True, f"{len(found)} patients", expected)
-    planted = f["planted_id"]
+    planted = a["planted_id"]
     advice = (
         PERIOD_ADVICE
         if (planted in found) != (planted in numerator)
-        else "apply the numerator rule to each patient of the denominator"
+        else "apply the numerator rule to each patient of the denominator, as the chart stood when you started"
     )
     return Check(
         False, _set_diff(found, numerator, "patients", _patient_namer(ctx)), expected, advice
     )
 
 
-def _measure_solution(att: Any) -> None:
-    f = att.facts
-    rows = att.session.reports.run(
-        f["report"], period_start=f["period_start"], period_end=f["period_end"]
+def _run_measure(att: Any, start: str, end: str) -> list[dict[str, Any]]:
+    return att.session.reports.run(
+        att.facts["report"], period_start=start, period_end=end
     ).to_pylist()
+
+
+def _hand_in_rows(att: Any, rows: list[dict[str, Any]]) -> None:
+    flag = att.facts["flag"]
     hand_in(
         att,
         {
             "denominator": [r["patient"] for r in rows],
-            "numerator": [r["patient"] for r in rows if r[f["flag"]]],
+            "numerator": [r["patient"] for r in rows if r[flag]],
         },
     )
 
 
+def _measure_solution(att: Any) -> None:
+    f = att.facts
+    _hand_in_rows(att, _run_measure(att, f["period_start"], f["period_end"]))
+
+
 def _measure_latest_ever(att: Any) -> None:
     f, s = att.facts, att.session
-    rows = s.reports.run(
-        f["report"], period_start=f["period_start"], period_end=f["period_end"]
-    ).to_pylist()
+    rows = _run_measure(att, f["period_start"], f["period_end"])
     denominator = [r["patient"] for r in rows]
     last = _readings(list(s.resources("Observation")), f["measure"], None, None)
     hand_in(
@@ -397,6 +475,91 @@ def _measure_latest_ever(att: Any) -> None:
             "numerator": [p for p in denominator if _in_numerator(f["measure"], last.get(p))],
         },
     )
+
+
+def _measure_calendar_year(att: Any) -> None:
+    year = att.facts["period_end"][:4]
+    _hand_in_rows(att, _run_measure(att, f"{year}-01-01", f"{year}-12-31"))
+
+
+def _measure_end_exclusive(att: Any) -> None:
+    # "effective < period_end": the period's last day is left out.
+    f = att.facts
+    before = (date.fromisoformat(f["period_end"]) - timedelta(days=1)).isoformat()
+    rows = _run_measure(att, f["period_start"], f["period_end"])
+    s = att.session
+    _, numerator = _measure_expected(
+        s.resources("Patient"),
+        list(s.resources("Condition")),
+        list(s.resources("Observation")),
+        f["measure"],
+        f["period_start"],
+        before,
+    )
+    hand_in(
+        att,
+        {
+            "denominator": [r["patient"] for r in rows],
+            "numerator": [r["patient"] for r in rows if r["patient"] in numerator],
+        },
+    )
+
+
+def _measure_final_only(att: Any) -> None:
+    # Only status 'final' readings: a corrected value is dropped.
+    f, s = att.facts, att.session
+    rows = _run_measure(att, f["period_start"], f["period_end"])
+    _, numerator = _measure_expected(
+        s.resources("Patient"),
+        list(s.resources("Condition")),
+        list(s.resources("Observation")),
+        f["measure"],
+        f["period_start"],
+        f["period_end"],
+        statuses=("final",),
+    )
+    hand_in(
+        att,
+        {
+            "denominator": [r["patient"] for r in rows],
+            "numerator": [r["patient"] for r in rows if r["patient"] in numerator],
+        },
+    )
+
+
+def _flip_planted(att: Any) -> tuple[str, Any]:
+    """The planted patient and a value on the other side of their counting reading."""
+    f, s = att.facts, att.session
+    rows = _run_measure(att, f["period_start"], f["period_end"])
+    flagged = {r["patient"]: r[f["flag"]] for r in rows}
+    # the patient whose last in-period reading is on the period's last day
+    last = _readings(
+        list(s.resources("Observation")), f["measure"], f["period_start"], f["period_end"]
+    )
+    pid = next(p for p, (eff, _) in last.items() if eff[:10] == f["period_end"] and p in flagged)
+    return pid, _value_on_side(f["measure"], not flagged[pid], att.variant.rng())
+
+
+def _measure_chart_reading(att: Any) -> None:
+    # Answer-key change: chart a new reading late on the period's last day, then run the report.
+    f, s = att.facts, att.session
+    pid, value = _flip_planted(att)
+    when = f"{f['period_end']}T23:55:00-05:00"
+    s.create(_reading(f["measure"], f"Patient/{pid}", value, when))
+    _measure_solution(att)
+
+
+def _measure_void_result(att: Any) -> None:
+    # Answer-key change: void the reading that decides the measure, then run the report.
+    f, s = att.facts, att.session
+    pid, _ = _flip_planted(att)
+    for o in s.search("Observation", patient=f"Patient/{pid}").fetch():
+        if (
+            str(o.get("effectiveDateTime", ""))[:10] == f["period_end"]
+            and o.get("status") == "corrected"
+        ):
+            s.mark_entered_in_error(f"Observation/{o['id']}", reason="Duplicate entry")
+    _measure_solution(att)
 
 
 QUALITY_MEASURE = register(
@@ -409,6 +572,8 @@ QUALITY_MEASURE = register(
         role=PHYSICIAN,
         grader=PHYSICIAN,
         summary="Report a quality measure for last year's measurement period: who counts, and who meets it.",
+        topics=("reports", "diagnostic-tests"),
+        expects=report_expects(),
         setup=_setup_measure,
         instructions=(
             "Dr. Patel reports **{measure_title}** for the patients of his panel for the measurement period **{period_start} to "
@@ -448,6 +613,36 @@ QUALITY_MEASURE = register(
             _measure_solution, description="run the measure's report over the measurement period"
         ),
         wrong_solutions={
+            "calendar-year": Solution(
+                _measure_calendar_year,
+                fails="numerator",
+                message="nor the calendar year",
+                description="use the calendar year instead of the measurement period",
+            ),
+            "period-end-excluded": Solution(
+                _measure_end_exclusive,
+                fails="numerator",
+                message="both ends included",
+                description="leave out the period's last day (effective < period end)",
+            ),
+            "final-status-only": Solution(
+                _measure_final_only,
+                fails="numerator",
+                message="amended or corrected",
+                description="count only readings with status 'final' (drops corrected ones)",
+            ),
+            "chart-a-reading": Solution(
+                _measure_chart_reading,
+                fails="numerator",
+                message="as the chart stood when you started",
+                description="chart a new reading on the period's last day, then run the report (answer-key change)",
+            ),
+            "void-the-result": Solution(
+                _measure_void_result,
+                fails="numerator",
+                message="as the chart stood when you started",
+                description="void the reading that decides the measure, then run the report (answer-key change)",
+            ),
             "latest-ever": Solution(
                 _measure_latest_ever,
                 fails="numerator",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,9 +32,10 @@ from ehr_sandbox.exercises.builtin.reports.common import (
     _sandbox_now,
     _tz,
     hand_in,
+    report_expects,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Solution
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
 
 # ------------------------------------------------------------------------------------------
@@ -56,13 +57,13 @@ def _value_columns(prefix: str = "") -> list[dict[str, str]]:
     ]
 
 
-def reference_vitals_view(patient_id: str) -> dict[str, Any]:
-    """The reference vitals flowsheet ViewDefinition for one patient (what students aim for).
+def _reference_view(patient_id: str) -> dict[str, Any]:
+    """The reference vitals flowsheet ViewDefinition for one patient (tests and instructors).
 
     One row per measured value: each vital-sign Observation's own Quantity, and one row per
     component for panels (blood pressure), leaving out entered-in-error observations.
 
-    >>> v = reference_vitals_view("p1")
+    >>> v = _reference_view("p1")
     >>> [c["name"] for s in v["select"] for c in s.get("column", [])]
     ['id', 'effective']
     >>> v["where"][0]["path"]
@@ -98,7 +99,7 @@ def reference_vitals_view(patient_id: str) -> dict[str, Any]:
     }
 
 
-def _setup_view(sandbox: Any, variant: Any) -> dict[str, Any]:
+def _setup_view(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     ma = sandbox.login(MA)
     with_vitals = {
@@ -123,41 +124,62 @@ def _setup_view(sandbox: Any, variant: Any) -> dict[str, Any]:
     systolic, diastolic = rng.randint(108, 162), rng.randint(62, 98)
     bp = ma.create(blood_pressure(f"Patient/{pid}", systolic, diastolic, taken.isoformat()))
     weight = round(rng.uniform(52, 110), 1)
-    wrong = ma.create(
-        {
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [
-                {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                            "code": "vital-signs",
-                        }
-                    ]
-                }
-            ],
-            "code": {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}]},
-            "subject": {"reference": f"Patient/{pid}"},
-            "effectiveDateTime": taken.isoformat(),
-            "valueQuantity": {
-                "value": weight,
-                "unit": "kg",
-                "system": "http://unitsofmeasure.org",
-                "code": "kg",
-            },
-        }
-    )
+    wrong = ma.create(_vital(pid, "29463-7", "Body weight", weight, "kg", taken))
     ma.mark_entered_in_error(
         f"Observation/{wrong['id']}", reason="Weight keyed in pounds as kilograms"
     )
+    # A pulse keyed wrong and corrected: still a valid value (status 'corrected').
+    pulse = ma.create(_vital(pid, "8867-4", "Heart rate", rng.randint(88, 99), "/min", taken))
+    pulse["valueQuantity"]["value"] = rng.randint(62, 84)
+    pulse = ma.correct(pulse, reason="Pulse counted over 15 s and not multiplied; recounted")
+    rows = ma.run_view(_reference_view(pid))
+    return Scenario(
+        facts={
+            **patient_facts(patient, "patient"),
+            "columns": ", ".join(f"`{c}`" for c in VIEW_COLUMNS),
+        },
+        answer={
+            "rows": sorted((list(k) for k in _view_rows(rows).elements()), key=str),
+            "bp_id": bp["id"],
+            "systolic": systolic,
+            "diastolic": diastolic,
+            "voided_id": wrong["id"],
+            "corrected_id": pulse["id"],
+        },
+        protect=tuple(
+            sorted(
+                f"Observation/{o['id']}"
+                for o in ma.search("Observation", patient=f"Patient/{pid}").fetch()
+            )
+        ),
+    )
+
+
+def _vital(
+    pid: str, code: str, display: str, value: float, unit: str, when: datetime
+) -> dict[str, Any]:
     return {
-        **patient_facts(patient, "patient"),
-        "bp_id": bp["id"],
-        "systolic": systolic,
-        "diastolic": diastolic,
-        "voided_id": wrong["id"],
-        "columns": ", ".join(f"`{c}`" for c in VIEW_COLUMNS),
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when.isoformat(),
+        "valueQuantity": {
+            "value": value,
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        },
     }
 
 
@@ -184,7 +206,15 @@ def _view_rows(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[Any, ...]]:
 
 
 def _run_student_view(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
-    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why)."""
+    """(rows, '') when the handed-in view runs and has the flowsheet columns, else (None, why).
+
+    Run once per grading (three criteria look at the same rows)."""
+    if "view" not in ctx.extra:
+        ctx.extra["view"] = _run_view_once(ctx)
+    return ctx.extra["view"]
+
+
+def _run_view_once(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
     view = _answer_of(ctx, "reports/vitals-view")
     if view is None:
         return None, "nothing handed in"
@@ -215,8 +245,8 @@ def _view_runs(ctx: GradingContext) -> Check:
 
 
 def _bp_components(ctx: GradingContext) -> Check:
-    f = ctx.facts
-    expected = f"rows for Observation/{f['bp_id']} with systolic (8480-6) {f['systolic']} and diastolic (8462-4) {f['diastolic']}"
+    f = ctx.answer
+    expected = "a systolic and a diastolic row for each blood pressure reading"
     rows, why = _run_student_view(ctx)
     if rows is None:
         return Check(False, why, expected)
@@ -227,19 +257,21 @@ def _bp_components(ctx: GradingContext) -> Check:
     }
     want = {(SYSTOLIC, _norm_value(f["systolic"])), (DIASTOLIC, _norm_value(f["diastolic"]))}
     if want <= mine:
-        return Check(True, f"systolic {f['systolic']} and diastolic {f['diastolic']}", expected)
+        return Check(True, "systolic and diastolic rows for today's reading", expected)
     return Check(
         False,
-        f"rows for that reading: {sorted(mine, key=str) or 'none'}",
+        f"rows for today's blood pressure: {sorted(mine, key=str) or 'none'}",
         expected,
         "a blood pressure panel has no value of its own: systolic and diastolic are in Observation.component (forEach: component)",
     )
 
 
 def _rows_match(ctx: GradingContext) -> Check:
-    f = ctx.facts
-    want = _view_rows(ctx.session.run_view(reference_vitals_view(f["patient_id"])))
-    expected = f"the reference flowsheet's {sum(want.values())} rows for {f['patient_name']}"
+    f, a = ctx.facts, ctx.answer
+    want = Counter(tuple(r) for r in a["rows"])
+    expected = (
+        f"the flowsheet rows of {f['patient_name']}'s vital signs as charted when you started"
+    )
     rows, why = _run_student_view(ctx)
     if rows is None:
         return Check(False, why, expected)
@@ -248,6 +280,7 @@ def _rows_match(ctx: GradingContext) -> Check:
         return Check(True, f"the same {sum(got.values())} rows", expected)
     extra, missing = got - want, want - got
     ids_extra = {k[0] for k in extra}
+    ids_missing = {k[0] for k in missing}
     others = {
         ref_id(o.get("subject"))
         for o in ctx.all("Observation")
@@ -255,34 +288,59 @@ def _rows_match(ctx: GradingContext) -> Check:
     }
     if others:
         advice = f"other patients' rows are in the view: filter on subject.reference = 'Patient/{f['patient_id']}'"
-    elif f["voided_id"] in ids_extra:
+    elif a["voided_id"] in ids_extra:
         advice = "leave out entered-in-error observations (where: status != 'entered-in-error')"
+    elif a["corrected_id"] in ids_missing:
+        advice = "a corrected (or amended) value is still a valid value: leave out only entered-in-error observations"
     elif missing and all(k[3] is not None for k in missing) and any(k[3] is None for k in extra):
         advice = "values are empty: the path to a Quantity's value is value.ofType(Quantity).value"
     else:
-        advice = "compare your rows with the vitals: one row per value and per component"
+        advice = "one row per value and per component of the vitals as charted when you started; charting or voiding to fit changes the answer"
     found = f"{sum(got.values())} rows; {sum(missing.values())} missing, {sum(extra.values())} not expected"
     return Check(False, found, expected, advice)
 
 
 def _view_solution(att: Any) -> None:
-    hand_in(att, reference_vitals_view(att.facts["patient_id"]))
+    hand_in(att, _reference_view(att.facts["patient_id"]))
 
 
 def _view_without_components(att: Any) -> None:
-    view = reference_vitals_view(att.facts["patient_id"])
+    view = _reference_view(att.facts["patient_id"])
     view["select"][1] = {"column": _value_columns()}
     hand_in(att, view)
 
 
 def _view_all_patients(att: Any) -> None:
-    view = reference_vitals_view(att.facts["patient_id"])
+    view = _reference_view(att.facts["patient_id"])
     view["where"] = view["where"][1:]
     hand_in(att, view)
 
 
+def _view_final_only(att: Any) -> None:
+    view = _reference_view(att.facts["patient_id"])
+    view["where"][2] = {"path": "status = 'final'"}
+    hand_in(att, view)
+
+
+def _view_void_to_fit(att: Any) -> None:
+    # Answer-key change: void the corrected pulse so a 'final'-only view seems right.
+    s, pid = att.session, att.facts["patient_id"]
+    for o in s.search("Observation", patient=f"Patient/{pid}").fetch():
+        if o.get("status") == "corrected":
+            s.mark_entered_in_error(f"Observation/{o['id']}", reason="Not sure of the value")
+    _view_final_only(att)
+
+
+def _view_chart_extra(att: Any) -> None:
+    # Harm and answer-key change: chart a made-up vital sign to try the view on.
+    s, pid = att.session, att.facts["patient_id"]
+    when = datetime.fromisoformat(f"{s.reference_date.isoformat()}T08:00:00-05:00")
+    s.create(_vital(pid, "8310-5", "Body temperature", 37.0, "Cel", when))
+    _view_solution(att)
+
+
 def _view_voided_kept(att: Any) -> None:
-    view = reference_vitals_view(att.facts["patient_id"])
+    view = _reference_view(att.facts["patient_id"])
     view["where"] = view["where"][:2]
     hand_in(att, view)
 
@@ -297,6 +355,8 @@ VITALS_VIEW = register(
         role=MA,
         grader=MA,
         summary="Write a SQL on FHIR ViewDefinition giving one patient's vital signs as flowsheet rows.",
+        topics=("reports", "vital-signs"),
+        expects=report_expects(),
         setup=_setup_view,
         instructions=(
             "Write a **SQL on FHIR ViewDefinition** (a dict) over `Observation` that gives the vital "
@@ -342,6 +402,24 @@ VITALS_VIEW = register(
         ),
         solution=Solution(_view_solution, description="the reference ViewDefinition"),
         wrong_solutions={
+            "final-only": Solution(
+                _view_final_only,
+                fails="rows match the reference",
+                message="a corrected (or amended) value is still a valid value",
+                description="keep only status 'final' (drops a corrected value)",
+            ),
+            "void-to-fit": Solution(
+                _view_void_to_fit,
+                fails="rows match the reference",
+                message="rows",
+                description="void the corrected value so a 'final'-only view matches (answer-key change)",
+            ),
+            "chart-extra-vital": Solution(
+                _view_chart_extra,
+                fails="rows match the reference",
+                message="charting or voiding to fit changes the answer",
+                description="chart a made-up temperature to try the view on (harm, answer-key change)",
+            ),
             "no-components": Solution(
                 _view_without_components,
                 fails="blood pressure components",

@@ -1,0 +1,114 @@
+"""Visit step: lab orders (diagnostic, follow-up, acute, prenatal, preventive, drug monitoring),
+each with its specimen, results and report, and the collection billed once per visit.
+
+>>> Ordering.name
+'ordering'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthetic.builders import billing, labs, procedures
+from synthetic.context import RecordContext
+from synthetic.dates import instant
+from synthetic.labvalues import lab_values
+from synthetic.visit.state import PatientState, VisitState
+
+WELLNESS_LABS = (("lipid", 5), ("cmp", 3), ("cbc", 3), ("a1c", 3))
+"""Preventive panels at adult check-ups (panel, every N years): USPSTF lipid/diabetes screening."""
+
+
+class Ordering:
+    """The visit's lab panels."""
+
+    name = "ordering"
+
+    def __init__(self, eng: Any) -> None:
+        self.eng = eng
+
+    def panels(self, st: PatientState, vs: VisitState) -> list[tuple[str, Any, bool]]:
+        """(panel key, condition it is ordered for, diagnostic?) in order, duplicates allowed."""
+        eng = self.eng
+        v = vs.v
+        day = vs.day
+        out: list[tuple[str, Any, bool]] = []
+        for c in vs.addressed:
+            if c.key in v.new:
+                out.extend((p, c, True) for p in c.diagnosis_labs)
+            elif (
+                day - st.lab_days.get(c.follow_up_labs[0] if c.follow_up_labs else "", -(10**6))
+                > 80
+            ):
+                out.extend((p, c, False) for p in c.follow_up_labs)
+        if vs.acute is not None:
+            out.extend((p, vs.acute, True) for p in vs.acute.acute_labs)
+        if vs.preg is not None:
+            for p in vs.preg.pregnancy.labs_by_week.get(str(v.week), ()):
+                out.append((p, vs.preg, True))
+        if v.wellness and vs.age >= 20:
+            for key, every in WELLNESS_LABS:
+                due = (
+                    key in eng.wellness_labs and day - st.lab_days.get(key, -(10**6)) > every * 365
+                )
+                if due and (key != "a1c" or vs.age >= 35):
+                    out.append((key, None, False))
+        # monitoring rules (content): warfarin -> INR, statin -> lipids, metformin -> eGFR ...
+        for codes, panel, every in eng.rules.monitoring:
+            if day - st.lab_days.get(panel, -(10**6)) < every * 0.8:
+                continue
+            for mr, until, cond_key in st.rx.values():
+                code = mr["medicationCodeableConcept"]["coding"][0]["code"]
+                if code in codes and until >= day:
+                    out.append((panel, eng.cat.conditions.get(cond_key), False))
+                    break
+        return out
+
+    def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
+        """Order, collect and result the visit's panels."""
+        if vs.virtual:
+            return
+        eng = self.eng
+        cat = eng.cat
+        rng = ctx.rng
+        day = vs.day
+        collected = False
+        lo, hi = eng.rates.specimen_receipt_minutes
+        for key, cond, ordered_for in self.panels(st, vs):
+            if key in vs.labs_done or key not in cat.labs:
+                continue
+            vs.labs_done.add(key)
+            panel = cat.labs[key]
+            values = lab_values(
+                rng,
+                st.profile,
+                panel,
+                day=day,
+                age=vs.age,
+                sex=st.person.sex,
+                ordered_for=cond if ordered_for else None,
+                criteria=eng.criteria,
+            )
+            received = instant(day, vs.minute + rng.randint(lo, hi), eng.offset)
+            labs.lab_order(
+                ctx,
+                panel,
+                values,
+                requester=vs.phys_ref,
+                collector=vs.ma_ref,
+                offset=eng.offset,
+                sex=st.person.sex,
+                security=cond.security if cond is not None else None,
+                last_day=st.end - 1 if st.end - 1 >= day else day,
+                received=received,
+            )
+            st.lab_days[key] = day
+            if not panel.procedure or panel.procedure not in cat.fees:
+                continue
+            fee = cat.fees[panel.procedure]
+            if panel.collection == "venipuncture":
+                if collected:
+                    continue
+                collected = True
+                ctx.add(procedures.procedure(ctx, code=fee.code, performer=vs.ma_ref, reason=None))
+            vs.lines.append(billing.ClaimLine(fee.code, fee.price, (1,)))

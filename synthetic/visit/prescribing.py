@@ -1,0 +1,153 @@
+"""Visit step: prescriptions - new chronic therapy, timely renewals and acute courses under the
+content's safety rules (drug classes against allergies with cross-reactivity, age limits,
+weight-based pediatric liquid doses, one antibiotic per visit, no duplicate therapy).
+
+>>> Prescribing.name
+'prescribing'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from synthetic.context import RecordContext
+from synthetic.visit.state import PatientState, VisitState
+
+RENEW_BEFORE_DAYS = 30
+"""A maintenance prescription is renewed at a visit within this many days of running out."""
+
+
+class Prescribing:
+    """The visit's prescriptions."""
+
+    name = "prescribing"
+
+    def __init__(self, eng: Any) -> None:
+        self.eng = eng
+        self._weighted: dict[tuple[str, float], Any] = {}
+
+    def allowed(self, st: PatientState, drug: Any, age: float) -> bool:
+        """Whether ``drug`` may be prescribed to this patient at ``age`` (allergies, age, duplicates).
+
+        >>> from synthetic.engine import engine_for
+        >>> from synthetic.profile import Profile
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> tab = next(d for g in e.cat.conditions["otitis_media"].drug_groups for d in g if d.key == "308192")
+        >>> Prescribing(e).allowed(PatientState(Profile()), tab, 1.0)
+        False
+        """
+        if drug.key in st.conflicts or not drug.fits(age):
+            return False
+        return not self.eng.rules.duplicate_of(drug.key, set(st.rx))
+
+    def dosed(self, drug: Any, weight: float | None) -> Any:
+        """``drug`` with its liquid dose computed from the child's weight (content rule).
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> susp = next(d for g in e.cat.conditions["otitis_media"].drug_groups for d in g if d.key == "308189")
+        >>> Prescribing(e).dosed(susp, 10.0).dosage[0]["doseAndRate"][0]["doseQuantity"]["value"]
+        5.5
+        """
+        rule = self.eng.rules.weight_doses.get(drug.key)
+        if rule is None or weight is None:
+            return drug
+        key = (drug.key, round(weight))
+        hit = self._weighted.get(key)
+        if hit is not None:
+            return hit
+        ml = rule.ml(float(round(weight)))
+        per_day = rule.doses_per_day
+        inst = dict(drug.dosage[0])
+        dq = dict(inst["doseAndRate"][0]["doseQuantity"])
+        dq["value"] = ml
+        inst["doseAndRate"] = [{"doseQuantity": dq}]
+        times = {1: "once", 2: "twice", 3: "three times"}.get(per_day, f"{per_day} times")
+        inst["text"] = (
+            f"Take {ml:g} mL by mouth {times} daily for {drug.days_supply} days "
+            f"({rule.mg_per_kg_day:g} mg/kg/day at {round(weight)} kg)"
+        )
+        disp = dict(drug.dispense)
+        q = dict(disp["quantity"])
+        q["value"] = max(1, round(ml * per_day * drug.days_supply))
+        disp["quantity"] = q
+        hit = self._weighted[key] = dataclasses.replace(drug, dosage=[inst], dispense=disp)
+        return hit
+
+    def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
+        """Renew, start and prescribe at the visit."""
+        eng = self.eng
+        rng = ctx.rng
+        prof = st.profile
+        v = vs.v
+        day = vs.day
+        for c in vs.addressed:
+            dxs = prof.diagnoses.get(c.key)
+            if dxs is None:
+                continue
+            for drug in dxs.drugs:
+                current = st.rx.get(drug.key)
+                new = current is None and c.key in v.new
+                renew = current is not None and day >= current[1] - RENEW_BEFORE_DAYS
+                if new or renew:
+                    reason = f"Condition/{st.cond_ids[c.key]}" if c.key in st.cond_ids else None
+                    eng.prescribe(ctx, st, drug, day, vs.phys_ref, c, current, reason)
+        acute = vs.acute
+        if acute is None:
+            return
+        weight = eng.measures.last.get("weight") if not vs.virtual else None
+        for group in acute.drug_groups:
+            x = rng.random()
+            for d in group:
+                if not d.fits(vs.age):
+                    continue  # the group's other formulations are for other ages
+                x -= d.probability
+                if x < 0:
+                    self._acute(ctx, st, vs, d, weight)
+                    break
+        for d in acute.drug_singles:
+            if rng.random() < d.probability and d.fits(vs.age):
+                self._acute(ctx, st, vs, d, weight)
+
+    def _acute(
+        self, ctx: RecordContext, st: PatientState, vs: VisitState, d: Any, weight: Any
+    ) -> None:
+        eng = self.eng
+        if d.key in st.conflicts:
+            return  # allergy (drug class, cross-reactivity): not prescribed
+        antibiotic = eng.rules.is_antibiotic(d.key)
+        if antibiotic and vs.antibiotic_given:
+            return
+        vs.antibiotic_given = vs.antibiotic_given or antibiotic
+        drug = self.dosed(d, weight)
+        eng.prescribe(ctx, st, drug, vs.day, vs.phys_ref, vs.acute, None, vs.acute_ref, acute=True)
+
+
+def renew_between_visits(eng: Any, ctx: RecordContext, st: PatientState, upto: int) -> None:
+    """Renewals the clinic authorises without a visit (refill requests), when supply runs out.
+
+    Each active maintenance prescription whose supply ends before ``upto`` is renewed a few
+    days before it runs out, as long as its condition lasts.
+
+    >>> renew_between_visits(None, None, type("S", (), {"rx": {}})(), 0)
+    """
+    for key in sorted(st.rx):
+        mr, until, cond_key = st.rx[key]
+        dxn = st.profile.diagnoses.get(cond_key)
+        while until < upto and mr["status"] == "active":
+            if dxn is None or dxn.until <= until or until >= st.end:
+                break
+            day = max(until - ctx.rng.randint(0, 7), ctx.day)
+            drug = next((d for d in dxn.drugs if d.key == key), None)
+            if drug is None:
+                break
+            saved = ctx.encounter, ctx.when, ctx.day
+            ctx.encounter, ctx.day = None, day
+            ctx.when = eng.renewal_instant(day)
+            reason = f"Condition/{st.cond_ids[cond_key]}" if cond_key in st.cond_ids else None
+            eng.prescribe(
+                ctx, st, drug, day, f"Practitioner/{st.pcp}", dxn.condition, st.rx[key], reason
+            )
+            ctx.encounter, ctx.when, ctx.day = saved
+            mr, until, cond_key = st.rx[key]
