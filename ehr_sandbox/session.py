@@ -42,6 +42,30 @@ if TYPE_CHECKING:
     from ehr_sandbox.reports import Reports
     from ehr_sandbox.sandbox import Sandbox
 
+SANDBOX_AUDIT_KINDS = frozenset(
+    {
+        "allergy-override",
+        "audit-read",
+        "break-glass-start",
+        "break-glass-stop",
+        "btg-review",
+        "btg-review-queue",
+        "deidentify",
+        "exists",
+        "export",
+        "history",
+        "history-system",
+        "history-type",
+        "import",
+        "label",
+        "report",
+        "sign",
+        "transaction",
+    }
+)
+"""Audit kinds only the sandbox writes: :meth:`Session.audit_action` refuses them, so nobody
+can post an event that poses as a break-the-glass review, a label change or a refusal."""
+
 BTG_MINUTES = 60
 """How long a break-the-glass grant lasts on the sandbox clock."""
 
@@ -750,7 +774,7 @@ class Session:
         if overridden:
             import json
 
-            self.audit_action(
+            self._audit_kind(
                 "allergy-override",
                 patient=patient_of(saved),
                 ref=f"{rtype}/{saved['id']}",
@@ -1222,14 +1246,26 @@ class Session:
             not isinstance(kind, str)
             or not kind
             or kind in RESTFUL_CODES
+            or kind in SANDBOX_AUDIT_KINDS
             or not all(c.islower() or c in "-" for c in kind)
         ):
             raise ValidationError(
                 "audit action",
                 "kind",
-                "a lower-case action name that is not a RESTful interaction",
+                "a lower-case action name that is not a RESTful interaction "
+                "or one the sandbox records itself",
                 found=kind,
             )
+        self._audit_kind(kind, patient=patient, ref=ref, detail=detail)
+
+    def _audit_kind(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         pid = None
         if patient:
             pid = split_ref(patient)[1] if "/" in patient else patient
@@ -1257,7 +1293,7 @@ class Session:
         >>> s.changes_since(m)
         []
         """
-        if self.user.role not in ("system", "privacy_officer"):
+        if not _may(self.user.role, "review"):
             self._audit(action="R", interaction="history-system", outcome="4")
             raise AccessDenied(
                 f"{self.user.role} may not read the whole record's history; the privacy officer can"
