@@ -81,7 +81,7 @@ def test_work_under_another_login_and_writes_around_the_ehr_are_named():
     att.reset()
     att.exercise.solution.apply(att)
     raw = blood_pressure(f"Patient/{att.facts['patient_id']}", 99, 60, "2026-01-01T08:00:00+00:00")
-    att.sandbox.store.create(raw)  # around the Session: no audit entry
+    att.sandbox._store.create(raw)  # around the Session: no audit entry
     crit = att.check().criterion(COLLATERAL)
     assert not crit.passed and "written around the EHR" in crit.feedback
 
@@ -198,7 +198,7 @@ def test_collect_flags_forged_facts(handin):
 def test_collect_flags_a_tampered_audit_trail(handin):
     course, path = handin
     sb = Sandbox.open(str(path))
-    con = sb.store.connection
+    con = sb._store.connection
     seq = con.execute("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1 OFFSET 2").fetchone()[0]
     con.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
     con.commit()
@@ -211,7 +211,7 @@ def test_collect_flags_a_tampered_audit_trail(handin):
 def test_collect_flags_a_setup_record_edited_in_the_file(handin):
     course, path = handin
     sb = Sandbox.open(str(path))
-    con = sb.store.connection
+    con = sb._store.connection
     rows = con.execute("SELECT rowid FROM versions ORDER BY rowid LIMIT 2").fetchall()
     blob = con.execute("SELECT blob FROM versions WHERE rowid = ?", (rows[1][0],)).fetchone()[0]
     con.execute("UPDATE versions SET blob = ? WHERE rowid = ?", (blob, rows[0][0]))
