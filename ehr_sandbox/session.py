@@ -338,13 +338,17 @@ class Session:
             return False
         raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         ok = raw is not None and self._visible(raw)
-        self._audit(
-            action="R",
-            interaction="exists",
-            outcome="0" if ok else "4",
-            patient_id=patient_of(raw) if ok and raw is not None else None,
-            entity_ref=f"{rtype}/{rid}",
-        )
+        pid = patient_of(raw) if ok and raw is not None else None
+        if pid is not None or not ok:
+            # An answer about a patient's record, or a refusal, is audited before it leaves;
+            # looking up shared directory data (an Organization, a Practitioner) is not PHI.
+            self._audit(
+                action="R",
+                interaction="exists",
+                outcome="0" if ok else "4",
+                patient_id=pid,
+                entity_ref=f"{rtype}/{rid}",
+            )
         return ok
 
     def _can_see(self, ref: str) -> bool:
