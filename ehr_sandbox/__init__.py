@@ -12,4 +12,15 @@ from ehr_sandbox.users import User
 
 __version__ = "0.1.0"
 
-__all__ = ["Sandbox", "Session", "User", "__version__"]
+__all__ = ["Sandbox", "Session", "User", "__version__", "connect"]
+
+
+def connect(url: str, **credentials: str) -> object:
+    """Connect to a classroom server (see :func:`ehr_sandbox.remote.connect`).
+
+    >>> connect("http://127.0.0.1:9", token="t").base
+    'http://127.0.0.1:9/fhir'
+    """
+    from ehr_sandbox.remote import connect as remote_connect
+
+    return remote_connect(url, **credentials)

@@ -407,7 +407,6 @@ class Sandbox:
         """Load generated resources through the store's bulk path, with one Provenance and
         one AuditEvent per patient (the system account did it)."""
         store = self._store
-        system = self._system_user
         practice_prov = build_provenance(
             [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
             recorded=instant(self.clock.now()),
@@ -415,6 +414,18 @@ class Sandbox:
             who=None,
             reason="synthetic practice generated",
         )
+        with store.deferred_indexes():  # the index B-trees are built once, after the load
+            self._load_records(practice, practice_prov, records, batch)
+
+    def _load_records(
+        self,
+        practice: list[dict[str, Any]],
+        practice_prov: dict[str, Any],
+        records: Any,
+        batch: int,
+    ) -> None:
+        store = self._store
+        system = self._system_user
         if self.codec.encrypting:
             practice = _with_random_ids(practice)
         first = [
@@ -491,6 +502,14 @@ class Sandbox:
             self._users = [User(**u) for u in self.private.get("users", [])]
         return list(self._users)
 
+    def consent_count(self) -> int:
+        """How many Consent resources the sandbox holds (a count, no patient data).
+
+        >>> Sandbox.empty().consent_count()
+        0
+        """
+        return self._store.count("Consent")
+
     def set_staff(self, users: list[User]) -> None:
         """Replace the staff accounts (e.g. after importing a practice into an empty sandbox).
 
@@ -556,6 +575,16 @@ class Sandbox:
                 found=purpose,
             )
         return self._session(self._system_user, interactive=False)
+
+    def backend_session(self, username: str, *, scopes: str) -> Session:
+        """A non-interactive Session for a staff account's backend service (SMART Backend
+        Services: ``system/`` scopes, e.g. bulk export). The role matrix still caps it.
+
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).backend_session("dr.patel", scopes="system/*.rs")
+        >>> s.interactive, s.user.role
+        (False, 'physician')
+        """
+        return self._session(self.user(username), scopes=scopes, interactive=False)
 
     def grader_session(self) -> Session:
         """The session graders and exercise setup read through: the system account's policy
@@ -826,7 +855,7 @@ class Sandbox:
         """An independent in-memory copy (an exercise's reset restores from one)."""
         self._store.meta_set("clock_ticks", self.clock.ticks)
         store = Store(None, codec=self.codec)
-        self._store.connection.backup(store.connection)
+        store.load_from(self._store.connection)
         clock = SandboxClock(self.clock.start, self.clock.ticks)
         store._clock = clock.now  # noqa: SLF001
         return Sandbox(
@@ -835,6 +864,39 @@ class Sandbox:
             codec=self.codec,
             clock=clock,
             reference_date=self.reference_date,
+            path=None,
+        )
+
+    @classmethod
+    def load_copy(cls, path: str | os.PathLike[str], *, key: Any) -> Sandbox:
+        """An in-memory copy of an unencrypted sandbox file, read with the SQLite backup API
+        (the file is opened read-only and not changed; ``key`` is its audit key).
+
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.db"
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1); sb.save(f)
+        >>> Sandbox.load_copy(f, key=sb.master_key).grader_session().search("Patient").count()
+        1
+        """
+        mk = _as_master_key(key)
+        store = Store(None, codec=PlainCodec())
+        store.load_from(Path(path))
+        enc = store.meta_get("encryption", {}) or {}
+        ref = store.meta_get("reference_date", None)
+        if enc.get("on") or ref is None:
+            store.close()
+            raise ValidationError(
+                Path(path).name, "sandbox_meta", "an unencrypted ehr-sandbox database"
+            )
+        clock = SandboxClock.starting(ref)
+        clock.ticks = int(store.meta_get("clock_ticks", 0))
+        store._clock = clock.now  # noqa: SLF001 - the clock is re-bound on load
+        return cls(
+            store,
+            master_key=mk,
+            codec=PlainCodec(),
+            clock=clock,
+            reference_date=date.fromisoformat(ref),
             path=None,
         )
 
@@ -902,6 +964,11 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import sandbox_html
+
+        return sandbox_html(self)
 
     def __repr__(self) -> str:
         where = Path(self.path).name if self.path else "in memory"

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -159,10 +158,6 @@ class SearchSet:
         return f"<SearchSet {self.resource_type}?{q}>"
 
     def _repr_html_(self) -> str:
-        rows = self.fetch()
-        head = f"<b>{html.escape(self.resource_type)}</b>: {len(rows)} result(s)"
-        items = "".join(
-            f"<li>{html.escape(r.get('resourceType', ''))}/{html.escape(str(r.get('id', '')))}</li>"
-            for r in rows[:20]
-        )
-        return f"<div>{head}<ul>{items}</ul></div>"
+        from ehr_sandbox.display.reprs import searchset_html
+
+        return searchset_html(self)

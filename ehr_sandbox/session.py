@@ -466,8 +466,18 @@ class Session:
             raise
         count = getattr(query, "count", None)
         offset = getattr(query, "offset", 0) or 0
-        visible = self._visible_matches(_without_paging(query))
-        page = visible[offset : offset + count if count is not None else None]
+        # candidates come in _sort order and are decoded lazily: the policy decides on each one
+        # in turn and decoding stops once the page is full (hidden rows never count); chains
+        # are resolved through what this session may see first
+        page: list[dict[str, Any]] = []
+        seen_visible = 0
+        if count != 0:
+            for r in self._visible_iter(_without_paging(query)):
+                seen_visible += 1
+                if seen_visible > offset:
+                    page.append(r)
+                    if count is not None and len(page) >= count:
+                        break
         included: list[dict[str, Any]] = []
         if query.include or query.revinclude:
             seen = {(r["resourceType"], r["id"]) for r in page}
@@ -483,35 +493,51 @@ class Session:
                     seen.add(key)
                     included.append(inc)
         patients = sorted({patient_of(r) or "" for r in page + included})
-        for pid in patients or [""]:
-            self._audit(
-                action="E",
-                interaction="search",
-                outcome="0",
-                patient_id=pid or None,
-                query=f"{rtype}?{qtext}",
-            )
         for r in page:
             self._check_pointer(r)
+        with self._store.transaction():  # one event per patient, one commit per search
+            for pid in patients or [""]:
+                self._audit(
+                    action="E",
+                    interaction="search",
+                    outcome="0",
+                    patient_id=pid or None,
+                    query=f"{rtype}?{qtext}",
+                )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
+
+    def chart(self, patient: str | dict[str, Any]) -> Any:
+        """The patient's chart as this session may see it (HTML in a notebook, text in a terminal).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=2).login("dr.patel")
+        >>> s.chart(s.search("Patient").first()).problems.name
+        'problems'
+        """
+        from ehr_sandbox.display import build_chart
+
+        return build_chart(self, patient)
 
     def _visible_matches(self, query: Any) -> list[dict[str, Any]]:
         """The matches of ``query`` this session may see, with every chain resolved through
         the session's visible set (never over records it cannot see)."""
+        return list(self._visible_iter(query))
+
+    def _visible_iter(self, query: Any) -> Iterator[dict[str, Any]]:
+        """The visible matches of ``query`` in ``_sort`` order, decoded lazily."""
         ctx = self.context
         policy = self.sandbox.policy
         resolved = self._resolve_chains(query)
         rtype = query.resource_type
         try:
-            candidates = self._store.search(rtype, resolved)
+            for r in self._store.search_iter(rtype, resolved):
+                if policy.decide(ctx, "search", r, resource_type=rtype).allowed:
+                    yield r
         except sqlite3.OperationalError as exc:
             # e.g. too many values or a pattern too complex: a typed error, nothing changed
             raise SearchError(
                 rtype, "(query)", "a search the database can run (fewer or shorter values)"
             ) from exc
-        return [
-            r for r in candidates if policy.decide(ctx, "search", r, resource_type=rtype).allowed
-        ]
 
     def _resolve_chains(self, query: Any) -> Any:
         from dataclasses import replace
@@ -1182,6 +1208,63 @@ class Session:
         if not any_yielded:
             self._audit(action="E", interaction=interaction, outcome="0", query=resource_type)
 
+    def report_view(self, view: dict[str, Any], *, engine: str = "auto") -> Any:
+        """The rows of a ViewDefinition over what this session may see (an Arrow table).
+
+        The same rows as flattening :meth:`resources`, from the sandbox's cache of flattened
+        rows per resource version (see :mod:`ehr_sandbox.reports.cache`): only new or changed
+        versions are flattened again, the policy decides on every resource (decisions are
+        reused only while nothing was written and no Consent exists), and each run is audited
+        like :meth:`resources`, one event per patient.
+        """
+        from ehr_sandbox.reports.cache import caches_of
+        from ehr_sandbox.views import run_arrow
+
+        rtype = view["resource"]
+        _require_type(rtype)
+        ctx = self.context
+        policy = self.sandbox.policy
+        store = self.sandbox._store
+        if not policy.can_type(ctx, "search", rtype).allowed:
+            self._audit(action="E", interaction="report", outcome="4", query=rtype)
+            return run_arrow(view, [], engine=engine)
+        caches = caches_of(self.sandbox)
+        current = store.current_versions(rtype)
+        key = (view.get("name"), repr(view), ctx.role)
+        stale = set(caches.flat.stale(key, current))
+        decided = caches.decisions_for(rtype, ctx, store.change_mark())
+        decoded: dict[str, dict[str, Any]] = {}
+        if decided is None or stale and len(stale) > len(current) // 2:
+            allowed: set[str] = set()
+            patients: dict[str, str] = {}
+            for r in store.iter_type(rtype):
+                if r["id"] in stale:
+                    decoded[r["id"]] = r
+                if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
+                    allowed.add(r["id"])
+                    patients[r["id"]] = patient_of(r) or ""
+            if decided is None:
+                decided = (frozenset(allowed), patients)
+                caches.remember(rtype, ctx, store.change_mark(), decided)
+
+        def load(ids: list[str]) -> list[dict[str, Any]]:
+            missing = [i for i in ids if i not in decoded]
+            decoded.update((r["id"], r) for r in store.read_many(rtype, missing))
+            return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
+
+        caches.flat.update(key, view, current, load, engine=engine)
+        allowed_ids, patient_of_id = decided
+        with store.transaction():  # one event per patient, one commit
+            for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
+                self._audit(
+                    action="E",
+                    interaction="report",
+                    outcome="0",
+                    patient_id=pid or None,
+                    query=rtype,
+                )
+        return caches.flat.rows_for(key, set(allowed_ids))
+
     def can_read(self, resource_type: str) -> bool:
         """True when this session may read some resources of the type (its role and scopes
         allow it); reports use it to refuse rather than show misleading empty data.
@@ -1379,6 +1462,11 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.user.username} ({self.user.role})>"
+
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import session_html
+
+        return session_html(self)
 
 
 MAX_DEPTH = 64

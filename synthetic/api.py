@@ -374,7 +374,9 @@ def _write_all(
         else:
             size = partition_size or max(20, min(500, n // (workers * 4) or 1))
             specs = [replace(plan, start=a, stop=b) for a, b in split(plan.start, n, size)]
-            for res in iter_partitions(specs, workers=workers, engine=engine, address=address):
+            for res in iter_partitions(
+                specs, workers=workers, engine=engine, address=address, spill_dir=sink.out_dir
+            ):
                 sink.write_partition(res)
                 injected += res.manifest.count(b"\n")
                 for t, c in res.counts.items():

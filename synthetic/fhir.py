@@ -48,11 +48,11 @@ def is_resource_type(name: str) -> bool:
     """
     if not name or not name[0].isupper():
         return False
-    try:
-        cls = model_class(name)
-    except KeyError:
-        return False
-    return getattr(cls, "get_resource_type", lambda: None)() == name
+    # answered from a list of the model names, so no pydantic model is built (importing the
+    # models costs about a second; a session start checks many type names)
+    from synthetic.fhir_names import MODEL_NAMES
+
+    return name in MODEL_NAMES
 
 
 def _loc_to_path(loc: tuple[Any, ...]) -> str:

@@ -44,11 +44,17 @@ class PartitionSpec:
     types: tuple[str, ...] | None = None
     content: Any = None
     defects: tuple[tuple[str, float], ...] | None = None
+    spill_dir: str | None = None
 
 
 @dataclass(slots=True)
 class PartitionResult:
     """Encoded output of one partition: NDJSON bytes by type, or ``(file name, bytes)`` pairs.
+
+    A spilled partition (its spec had a ``spill_dir``) holds file paths instead of bytes:
+    ``spilled`` maps each type (and :data:`MANIFEST_KEY`) to its part file, ``spilled_files``
+    lists ``(bundle file name, path)``. The parent then moves or concatenates files; no
+    partition's bytes travel through a pipe.
 
     >>> PartitionResult(0, 2, counts={"Patient": 2}).counts["Patient"]
     2
@@ -60,6 +66,8 @@ class PartitionResult:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     manifest: bytes = b""
+    spilled: dict[str, str] = field(default_factory=dict)
+    spilled_files: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def patients(self) -> int:
@@ -99,9 +107,16 @@ def run_partition(spec: PartitionSpec) -> PartitionResult:
     return result
 
 
+MANIFEST_KEY = "_defects"
+"""Key of the defects manifest in :attr:`PartitionResult.spilled` (as the NDJSON sink's)."""
+
+
 def _fill(
     engine: Any, spec: PartitionSpec, types: frozenset[str] | None, result: PartitionResult
 ) -> None:
+    if spec.spill_dir is not None:
+        _fill_spilled(engine, spec, types, result)
+        return
     import orjson
 
     from synthetic.defects import apply_defects
@@ -145,6 +160,58 @@ def _fill(
     result.manifest = bytes(manifest)
 
 
+def _fill_spilled(
+    engine: Any, spec: PartitionSpec, types: frozenset[str] | None, result: PartitionResult
+) -> None:
+    # The worker writes its partition to part files as it goes (flat memory) and returns only
+    # their paths; the parent concatenates them in partition order, so the bytes are the
+    # same as with any other runner.
+    import orjson
+
+    from synthetic.defects import apply_defects
+    from synthetic.writers.bundle import encode_patient_bundle, patient_file_name
+    from synthetic.writers.ndjson import encode_resources
+
+    assert spec.spill_dir is not None
+    folder = os.path.join(spec.spill_dir, f"part-{spec.start:010d}")
+    os.makedirs(folder, exist_ok=True)
+    files: dict[str, Any] = {}
+    rates = dict(spec.defects) if spec.defects else None
+    counts = result.counts
+
+    def out(key: str) -> Any:
+        f = files.get(key)
+        if f is None:
+            path = os.path.join(folder, f"{key}.ndjson")
+            f = files[key] = open(path, "wb")  # noqa: SIM115 - closed below
+            result.spilled[key] = path
+        return f
+
+    try:
+        for i in range(spec.start, spec.stop):
+            record = engine.patient(i)
+            if rates:
+                record = apply_defects(record, rates, seed=spec.seed)
+                for entry in record.defects:
+                    out(MANIFEST_KEY).write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+            if spec.format == "ndjson":
+                for t, data in encode_resources(record.all(), types).items():
+                    out(t).write(data)
+                    counts[t] = counts.get(t, 0) + data.count(b"\n")
+            else:
+                name = patient_file_name(i)
+                path = os.path.join(folder, name)
+                with open(path, "wb") as f:
+                    f.write(encode_patient_bundle(record, spec.bundle_type, types, counts))
+                result.spilled_files.append((name, path))
+    finally:
+        for f in files.values():
+            f.close()
+    if MANIFEST_KEY in result.spilled:
+        with open(result.spilled.pop(MANIFEST_KEY), "rb") as f:
+            result.manifest = f.read()
+
+
 def split(start: int, n: int, size: int) -> list[tuple[int, int]]:
     """Partition ``n`` indices from ``start`` into ranges of at most ``size``.
 
@@ -160,8 +227,13 @@ def iter_partitions(
     workers: int = 1,
     engine: str = "process",
     address: str | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[PartitionResult]:
     """Run ``specs`` and yield their results in the order given (bounded work in flight).
+
+    With ``spill_dir`` (a folder on the output's file system) and a local pool or cluster,
+    workers write their partitions to part files under a private folder in it, removed
+    when the run ends; results then carry paths (see :class:`PartitionResult`).
 
     >>> list(iter_partitions([], workers=0))
     Traceback (most recent call last):
@@ -172,6 +244,24 @@ def iter_partitions(
         raise ArgumentError(f"workers: expected an integer >= 1, got {workers!r}")
     if engine not in ENGINES:
         raise ArgumentError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    if spill_dir is None or workers == 1 or (engine == "dask" and address is not None):
+        # in-process, or a remote cluster that may not share our file system: bytes
+        yield from _run(specs, workers, engine, address)
+        return
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    folder = tempfile.mkdtemp(prefix=".parts-", dir=os.fspath(spill_dir))
+    try:
+        yield from _run((replace(s, spill_dir=folder) for s in specs), workers, engine, address)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(
+    specs: Iterable[PartitionSpec], workers: int, engine: str, address: str | None
+) -> Iterator[PartitionResult]:
     if engine == "dask":
         yield from _iter_dask(specs, workers, address)
     elif workers == 1:

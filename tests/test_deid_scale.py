@@ -13,6 +13,8 @@ from ehr_sandbox.deid import deidentify, scan_for_identifiers
 
 PATIENTS = 1000
 
+pytestmark = pytest.mark.slow  # about half a minute: the 1,000 patients are the point
+
 
 @pytest.fixture(scope="module")
 def originals() -> list[dict]:

@@ -12,6 +12,8 @@ import pytest
 from ehr_sandbox.errors import CryptoError
 from ehr_sandbox.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow  # AES-GCM file stores, a rotation and a tamper check
+
 
 def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
     """Names, identifiers and values of the patients, as they would appear in plaintext."""
@@ -37,7 +39,7 @@ def _needles(sb: Sandbox, limit: int = 4000) -> set[str]:
 def encrypted(tmp_path_factory) -> tuple[str, bytes]:
     path = str(tmp_path_factory.mktemp("enc") / "clinic.db")
     key = os.urandom(32)
-    sb = Sandbox.generate(patients=25, seed=5, path=path, key=key, years=4)
+    sb = Sandbox.generate(patients=12, seed=5, path=path, key=key, years=3)
     sb.login("dr.patel").search("Patient", name="a").fetch()  # the query lands in the audit trail
     sb.close()
     return path, key

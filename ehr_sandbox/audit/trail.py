@@ -124,6 +124,18 @@ class AuditTrail:
 
     @contextmanager
     def _savepoint(self) -> Iterator[None]:
+        # Outside a transaction, take the write lock first (BEGIN IMMEDIATE): another process
+        # on the same file (a second server worker) must not read the same chain end and then
+        # fail to append after it. Inside one, a savepoint joins the caller's transaction.
+        if not self._con.in_transaction:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+            return
         self._con.execute("SAVEPOINT audit_trail")
         try:
             yield

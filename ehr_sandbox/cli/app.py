@@ -16,10 +16,12 @@ import typer
 
 from ehr_sandbox.cli import (
     audit_cmds,
+    class_cmds,
     demo,
     exercises_cmds,
     generate_cmds,
     privacy_cmds,
+    server_cmds,
     store_cmds,
     views_cmds,
 )
@@ -64,6 +66,8 @@ for _module in (
     exercises_cmds,
     audit_cmds,
     privacy_cmds,
+    server_cmds,
+    class_cmds,
 ):
     _module.register(app)
 

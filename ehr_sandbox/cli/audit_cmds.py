@@ -74,19 +74,39 @@ AnchorOption = Annotated[
 
 
 def _read_anchor(path: Path) -> dict[str, Any]:
+    """The checkpoint in an anchor file: one JSON checkpoint (``audit checkpoint --out``) or
+    an append-only log of them, one per line (what ``serve --anchor`` publishes), whose latest
+    checkpoint counts.
+
+    >>> import tempfile, json
+    >>> f = Path(tempfile.mkdtemp()) / "anchors.jsonl"
+    >>> _ = f.write_text("".join(json.dumps({"seq": n}) + chr(10) for n in (3, 9)))
+    >>> _read_anchor(f)["seq"]
+    9
+    """
     import json
 
+    from ehr_sandbox.errors import AuditError
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"anchor file {str(path)!r} does not exist") from None
-    except (ValueError, UnicodeDecodeError):
-        from ehr_sandbox.errors import AuditError
-
+    except UnicodeDecodeError:
+        text = ""
+    found: list[dict[str, Any]] = []
+    try:
+        lines = [line for line in text.splitlines() if line.strip()]
+        found = [json.loads(line) for line in lines] if len(lines) > 1 else [json.loads(text)]
+    except ValueError:
+        found = []
+    found = [c for c in found if isinstance(c, dict) and isinstance(c.get("seq"), int)]
+    if not found:
         raise AuditError(
-            f"anchor {path.name!r}: expected the JSON checkpoint written by 'audit checkpoint'"
-        ) from None
-    return data
+            f"anchor {path.name!r}: expected the JSON checkpoint written by 'audit checkpoint' "
+            "(or the checkpoint log written by 'serve --anchor')"
+        )
+    return max(found, key=lambda c: c["seq"])
 
 
 def verify(

@@ -55,6 +55,7 @@ def run_demo(*, patients: int, seed: int, console: Console | None = None) -> Non
     _show_staff(con, sb)
     _show_chart(con, sb)
     _show_report(con, sb)
+    _show_front_office(con, sb)
     _show_exercise(con)
     ok = sb.audit.verify()
     con.print(f"Audit trail: {sb.audit.count()} events, chain verifies: [bold]{ok.ok}[/bold]")
@@ -134,6 +135,14 @@ def _show_report(con: Console, sb: object) -> None:
         f"\nReport [bold]{DEMO_REPORT}[/bold] as dr.patel: {len(frame)} rows; the SQL it ran:"
     )
     con.print(report.sql.strip().splitlines()[0] + " ...")
+
+
+def _show_front_office(con: Console, sb: object) -> None:
+    from ehr_sandbox.workflows.demo import front_office_flow
+
+    con.print("\n[bold]A front-office day[/bold] (ehr_sandbox.workflows):")
+    for line in front_office_flow(sb):  # type: ignore[arg-type]
+        con.print(f"  {line}")
 
 
 def _show_exercise(con: Console) -> None:

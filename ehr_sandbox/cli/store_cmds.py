@@ -85,19 +85,11 @@ def staff_accounts(sb) -> None:
             r.pop("organization", None)
             r.pop("location", None)
             r.pop("healthcareService", None)
-        system.transaction(
-            {
-                "resourceType": "Bundle",
-                "type": "transaction",
-                "entry": [
-                    {
-                        "resource": r,
-                        "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-                    }
-                    for r in people
-                ],
-            }
-        )
+        from ehr_sandbox.records.writes import WriteRequest
+
+        with system.atomic():  # the staff records keep their ids: the accounts point at them
+            for r in people:
+                system.write(WriteRequest("create", r, activity="import", keep_id=True))
     sb.set_staff(staff)
 
 

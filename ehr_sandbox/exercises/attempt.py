@@ -120,6 +120,11 @@ class Result:
     def __str__(self) -> str:
         return self.feedback
 
+    def __repr__(self) -> str:
+        from ehr_sandbox.display.reprs import result_text
+
+        return result_text(self)
+
     def _repr_html_(self) -> str:
         head = html.escape(f"{self.exercise_id} — {self.student}")
         status = "passed" if self.passed else "not passed"

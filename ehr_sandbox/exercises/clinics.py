@@ -52,13 +52,14 @@ def _key(exercise: Exercise, seed: int) -> tuple[Any, ...]:
 
 def fresh_clinic(exercise: Exercise, variant: Variant, path: str | Path | None = None) -> Any:
     """A new copy of the variant's pre-built clinic (in memory, or written to ``path``)."""
+    from ehr_sandbox.clinic_cache import generate_cached  # on disk, shared by processes
     from ehr_sandbox.sandbox import Sandbox  # late import: exercises sit above the session layer
 
     seed = clinic_seed(exercise, variant)
     key = _key(exercise, seed)
     base = _CACHE.get(key)
     if base is None:
-        base = Sandbox.generate(
+        base = generate_cached(
             patients=exercise.patients,
             seed=seed,
             reference_date=exercise.reference_date,

@@ -667,6 +667,11 @@ class Course:
         c.path = p
         return c
 
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import course_html
+
+        return course_html(self)
+
     def __repr__(self) -> str:
         return f"<Course {self.name!r}: {len(self.students)} students, {len(self.assignments)} assignments, {len(self._results)} results>"
 

@@ -47,6 +47,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ehr_sandbox.exercises.builtin.reports",
     "ehr_sandbox.exercises.builtin.privacy",
     "ehr_sandbox.exercises.builtin.emr_ehr",
+    "ehr_sandbox.exercises.builtin.front_office",
+    "ehr_sandbox.exercises.builtin.clinical",
 )
 """Modules whose import registers the built-in exercises (later issues add theirs here)."""
 

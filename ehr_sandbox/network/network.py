@@ -77,6 +77,11 @@ class Network:
             net._exchange.enroll()
         return net
 
+    def _repr_html_(self) -> str:
+        from ehr_sandbox.display.reprs import network_html
+
+        return network_html(self)
+
     # -- basics -------------------------------------------------------------------------------
     @property
     def exchange(self) -> Exchange:

@@ -151,6 +151,10 @@ class Report:
             body.append(f"<tr>{cells}</tr>")
         params = ", ".join(f"{esc(k)}={esc(str(v))}" for k, v in self.params.items())
         more = f"<p>… {len(self) - _HTML_ROWS} more rows</p>" if len(self) > _HTML_ROWS else ""
+        if self.plot_spec:
+            from ehr_sandbox.display.reprs import report_plot_svg
+
+            more += f"<figure class='ehr-report-plot'>{report_plot_svg(self)}</figure>"
         return (
             f"<div class='ehr-report'><h4>{esc(self.title)}</h4>"
             f"<p>{esc(self.description)}</p><p><small>{params} · {len(self)} rows</small></p>"

@@ -20,6 +20,7 @@ SQL parameters.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,15 @@ __all__ = ["Reports"]
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+QUERY_SECONDS = 20.0
+"""Longest a report query may run before it is interrupted."""
+
+QUERY_MEMORY = "1GB"
+"""DuckDB memory limit of a report query."""
+
+QUERY_ROWS = 200_000
+"""Most rows a report query may return."""
 
 
 class Reports:
@@ -154,6 +164,9 @@ class Reports:
                 )
             if view["resource"] == "AuditEvent" and hasattr(self.source, "audit_events"):
                 rows = list(self.source.audit_events())
+            elif hasattr(self.source, "report_view"):  # a Session: its cached, policy-filtered rows
+                self._tables[name] = self.source.report_view(view, engine=self.engine)
+                return self._tables[name]
             else:
                 rows = list(self.source.resources(view["resource"]))
             self._tables[name] = run_arrow(view, rows, engine=self.engine)
@@ -168,6 +181,7 @@ class Reports:
             # Report SQL (also a student's own) sees only the registered view tables: no files,
             # no network, no extension installs, and it cannot switch that back on.
             con.execute("SET enable_external_access = false")
+            con.execute(f"SET memory_limit = '{QUERY_MEMORY}'")
             con.execute("SET lock_configuration = true")
             used = {m.group(1) for m in _PARAM.finditer(sql)}
             bound = {k: v for k, v in params.items() if k in used}
@@ -179,19 +193,32 @@ class Reports:
                     "a parameter the report defines",
                     found=missing[0],
                 )
+            timer = threading.Timer(QUERY_SECONDS, con.interrupt)
+            timer.start()
             try:
-                return (
+                table = (
                     con.sql(sql, params=bound).to_arrow_table()
                     if bound
                     else con.sql(sql).to_arrow_table()
                 )
             except duckdb.Error as exc:
+                why = str(exc).split("\n")[0]
+                if "interrupt" in why.lower():
+                    why = f"the query ran longer than {QUERY_SECONDS:g} s and was stopped"
+                raise ValidationError(
+                    "report SQL", "query", "a DuckDB query over the view tables", why=why
+                ) from None
+            finally:
+                timer.cancel()
+            if table.num_rows > QUERY_ROWS:
                 raise ValidationError(
                     "report SQL",
                     "query",
-                    "a DuckDB query over the view tables",
-                    why=str(exc).split("\n")[0],
-                ) from None
+                    f"at most {QUERY_ROWS} rows",
+                    found=table.num_rows,
+                    why="narrow it with WHERE or LIMIT",
+                )
+            return table
         finally:
             con.close()
 

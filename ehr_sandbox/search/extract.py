@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from ehr_sandbox.search.registry import SearchParam, params_for
+from ehr_sandbox.search.registry import SearchParam, covering_param, params_for
 from ehr_sandbox.search.values import date_range, normalize_string, split_reference
 
 Row = tuple[str, str | None, str | None, str | None, float | None, float | None, float | None]
@@ -202,3 +202,99 @@ def index_rows(resource: dict[str, Any]) -> list[Row]:
     for p in _indexed_params(resource.get("resourceType", "")):
         out.extend(param_rows(p, resource))
     return out
+
+
+_Plan = tuple[tuple[SearchParam, tuple[tuple[Step, ...], ...], frozenset[str]], ...]
+
+
+@cache
+def _store_plan(resource_type: str, skip: frozenset[str]) -> _Plan:
+    plan = []
+    for p in _indexed_params(resource_type):
+        if p.name in skip:
+            continue
+        covered = covering_param(resource_type, p.name)
+        drop = frozenset(params_for(resource_type)[covered].targets) if covered else frozenset()
+        plan.append((p, tuple(_compile_path(path) for path in p.paths), drop))
+    return tuple(plan)
+
+
+def _values(node: dict[str, Any], steps: tuple[Step, ...]) -> list[Any]:
+    if len(steps) == 1 and steps[0][1] is None:
+        v = node.get(steps[0][0])
+        if v is None:
+            return []
+        return v if isinstance(v, list) else [v]
+    current: list[Any] = [node]
+    for name, cond in steps:
+        nxt: list[Any] = []
+        for item in current:
+            if not isinstance(item, dict):
+                continue
+            v = item.get(name)
+            if v is None:
+                continue
+            for x in v if isinstance(v, list) else (v,):
+                if cond is None or (isinstance(x, dict) and str(x.get(cond[0])) == cond[1]):
+                    nxt.append(x)
+        current = nxt
+    return current
+
+
+def stored_rows(resource: dict[str, Any], skip: frozenset[str] = frozenset()) -> list[Row]:
+    """The index rows a store writes for ``resource``: :func:`index_rows` without the
+    parameters in ``skip`` and without a reference a narrower parameter already holds (see
+    :func:`~ehr_sandbox.search.registry.covering_param`).
+
+    >>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}
+    >>> [r[0] for r in index_rows(obs)], [r[0] for r in stored_rows(obs)]
+    (['patient', 'subject'], ['patient'])
+    """
+    out: list[Row] = []
+    for p, paths, drop in _store_plan(resource.get("resourceType", ""), skip):
+        ptype = p.type
+        for steps in paths:
+            for v in _values(resource, steps):
+                if ptype == "reference":
+                    ref = v.get("reference") if isinstance(v, dict) else v
+                    if not isinstance(ref, str):
+                        continue
+                    key = _reference_key(ref)
+                    if key is None or (p.targets and key[0] not in p.targets) or key[0] in drop:
+                        continue
+                    out.append((p.name, key[1], None, None, None, None, None))
+                elif ptype == "token" or ptype == "uri":
+                    _token_into(p.name, v, out)
+                elif ptype == "date" and isinstance(v, str):
+                    rng = _date_range(v)
+                    if rng:
+                        out.append((p.name, None, None, None, rng[0], rng[1], None))
+                else:
+                    out.extend(_BY_TYPE[ptype](p.name, v))
+    return out
+
+
+_date_range = lru_cache(maxsize=1 << 16)(date_range)
+
+
+def _token_into(name: str, v: Any, out: list[Row]) -> None:
+    # token_rows without generators for the common shapes (a code, a Coding, a
+    # CodeableConcept of Codings); anything else goes through token_rows itself
+    if type(v) is str:
+        out.append((name, v, None, None, None, None, None))
+        return
+    if type(v) is dict and "coding" in v:
+        for c in v["coding"] or ():
+            if type(c) is dict and "coding" not in c and "code" in c:
+                out.append((name, str(c["code"]), None, c.get("system"), None, None, None))
+            else:
+                out.extend(token_rows(name, c))
+        return
+    out.extend(token_rows(name, v))
+
+
+@lru_cache(maxsize=1 << 16)
+def _reference_key(ref: str) -> tuple[str, str] | None:
+    # (target type, "Type/id") of a literal reference; a clinic repeats the same few often
+    parts = split_reference(ref)
+    return None if parts is None else (parts[0], f"{parts[0]}/{parts[1]}")

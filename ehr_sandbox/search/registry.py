@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 
 PARAM_TYPES = ("string", "token", "reference", "date", "quantity", "number", "uri", "special")
 """The FHIR search-parameter types the index knows about."""
@@ -387,6 +388,39 @@ def lookup(resource_type: str, name: str) -> SearchParam | None:
     ('class',)
     """
     return params_for(resource_type).get(name)
+
+
+LAZY_PARAMS = frozenset({"_lastUpdated", "_tag", "_security", "_profile"})
+"""Parameters a store indexes only once a search first uses them (on every resource type):
+they are on every resource and rarely searched, so indexing them eagerly would make about a
+third of the index rows of a generated clinic."""
+
+
+@cache
+def covering_param(resource_type: str, name: str) -> str | None:
+    """The narrower reference parameter that already indexes part of ``name``'s values.
+
+    ``Observation.subject`` and ``Observation.patient`` read the same element; ``patient`` only
+    keeps references to a Patient. A store writes such a reference once, under ``patient``, and
+    a search on ``subject`` reads both parameters' rows.
+
+    >>> covering_param("Observation", "subject"), covering_param("Observation", "patient")
+    ('patient', None)
+    """
+    params = params_for(resource_type)
+    p = params.get(name)
+    if p is None or p.type != "reference":
+        return None
+    for q in params.values():
+        if (
+            q.name != p.name
+            and q.type == "reference"
+            and q.paths == p.paths
+            and q.targets
+            and (not p.targets or (set(q.targets) < set(p.targets)))
+        ):
+            return q.name
+    return None
 
 
 def registry_fingerprint() -> str:

@@ -26,6 +26,7 @@ from ehr_sandbox.search.query import (
     TokenValue,
     Value,
 )
+from ehr_sandbox.search.registry import covering_param
 from ehr_sandbox.search.values import normalize_string
 
 DAY = 86400.0
@@ -171,10 +172,15 @@ def clause_sql(
     if clause.param.type == "special":
         ids = [v.code for v in clause.values if isinstance(v, TokenValue)]
         return f"r.rid IN ({','.join('?' * len(ids))})", list(ids)
+    names = param_names(rtype, name)
+    marks = "?" if len(names) == 1 else f"({','.join('?' * len(names))})"
+    op_in = "=" if len(names) == 1 else "IN"
     if correlated:
-        sub, args = "SELECT 1 FROM search_index i WHERE i.seq = r.seq AND i.param = ?", [name]
+        sub = f"SELECT 1 FROM search_index i WHERE i.seq = r.seq AND i.param {op_in} {marks}"
+        args: list[object] = [*names]
     else:
-        sub, args = "SELECT seq FROM search_index WHERE rtype = ? AND param = ?", [rtype, name]
+        sub = f"SELECT seq FROM search_index WHERE rtype = ? AND param {op_in} {marks}"
+        args = [rtype, *names]
     positive, negative = ("EXISTS", "NOT EXISTS") if correlated else ("r.seq IN", "r.seq NOT IN")
     if clause.modifier == "missing":
         mv = clause.values[0]
@@ -187,6 +193,17 @@ def clause_sql(
         args.extend(a)
     op = negative if clause.modifier == "not" else positive
     return f"{op} ({sub} AND ({' OR '.join(conds)}))", args
+
+
+def param_names(rtype: str, name: str) -> tuple[str, ...]:
+    """The ``param`` values of the index rows that hold parameter ``name`` (a reference a
+    narrower parameter covers is stored once, under that one).
+
+    >>> param_names("Observation", "subject"), param_names("Observation", "code")
+    (('subject', 'patient'), ('code',))
+    """
+    covered = covering_param(rtype, name)
+    return (name,) if covered is None else (name, covered)
 
 
 def _driver_rank(clause: Clause) -> int:
@@ -214,6 +231,7 @@ def compile_query(
     clauses: Sequence[Clause] | None = None,
     columns: str = "r.rid",
     joins: str = "",
+    sort: bool = False,
 ) -> tuple[str, list[object]]:
     """``SELECT r.rid`` (or ``columns``, from ``resources r`` plus ``joins``) of the current resources of the query's type matching every clause.
 
@@ -221,7 +239,8 @@ def compile_query(
     ``chain_refs`` maps ``id(Chain)`` to the ``Type/id`` references its inner search found.
     One clause - the likeliest to match few resources (``_id``, then a reference, then a
     token...) - selects the candidates through the value index; every other clause is checked
-    per candidate on that resource's own index rows. Results come in insertion order.
+    per candidate on that resource's own index rows. Results come in insertion order, or in
+    the query's ``_sort`` order with ``sort=True`` (see :func:`sort_sql`).
 
     >>> from ehr_sandbox.search.query import parse
     >>> sql, _ = compile_query(parse("Observation", {"date": "2020", "patient": "p1"}), blind=str, chain_refs={})
@@ -240,5 +259,46 @@ def compile_query(
         c, a = clause_sql(rtype, clause, blind, chain_refs, correlated=k != driver)
         where.append(c)
         args.extend(a)
-    sql = f"SELECT {columns} FROM resources r {joins} WHERE {' AND '.join(where)} ORDER BY r.seq"
+    order = "r.seq"
+    if sort:
+        key_sql, key_args = sort_sql(query)
+        order = f"{key_sql}, r.seq"
+        args.extend(key_args)
+    sql = f"SELECT {columns} FROM resources r {joins} WHERE {' AND '.join(where)} ORDER BY {order}"
     return sql, args
+
+
+def sort_sql(query: SearchQuery) -> tuple[str, list[object]]:
+    """``ORDER BY`` terms for the query's ``_sort`` keys, on plaintext index rows.
+
+    The same order as :func:`~ehr_sandbox.search.sort.sort_resources`: a date sorts by the
+    start of its earliest value ascending and the end of its latest value descending, a
+    resource without a value sorts last in either direction, ties keep insertion order.
+
+    >>> from ehr_sandbox.search.query import parse
+    >>> sql, args = sort_sql(parse("Observation", {"_sort": "-date"}))
+    >>> "MAX(i.hi)" in sql and "DESC" in sql, args
+    (True, ['date', 'date'])
+    """
+    terms: list[str] = []
+    args: list[object] = []
+    for key in query.sort:
+        p = key.param
+        if p.type == "special":
+            terms.append("r.rid DESC" if key.descending else "r.rid")
+            continue
+        if p.type == "date":
+            col = "i.hi" if key.descending else "i.lo"
+        elif p.type in ("quantity", "number"):
+            col = "i.num"
+        else:
+            col = "i.s"
+        names = param_names(query.resource_type, p.name)
+        agg = "MAX" if key.descending else "MIN"
+        sub = (
+            f"(SELECT {agg}({col}) FROM search_index i WHERE i.seq = r.seq "
+            f"AND i.param IN ({','.join('?' * len(names))}))"
+        )
+        terms.append(f"{sub} IS NULL, {sub} {'DESC' if key.descending else 'ASC'}")
+        args.extend([*names, *names])
+    return ", ".join(terms), args

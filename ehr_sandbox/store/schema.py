@@ -47,13 +47,36 @@ CREATE TABLE IF NOT EXISTS search_index (
     hi REAL,
     num REAL
 );
-CREATE INDEX IF NOT EXISTS search_index_value ON search_index (rtype, param, s, lo);
-CREATE INDEX IF NOT EXISTS search_index_seq_param ON search_index (seq, param);
 CREATE TABLE IF NOT EXISTS sandbox_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
+
+SECONDARY_INDEXES = """
+CREATE INDEX IF NOT EXISTS search_index_value ON search_index (rtype, param, s, lo);
+CREATE INDEX IF NOT EXISTS search_index_seq_param ON search_index (seq, param);
+"""
+"""The search index's B-trees: a bulk load drops them and builds them once at the end."""
+
+
+def drop_secondary_indexes(con: sqlite3.Connection) -> None:
+    """Drop the search index's B-trees (before a bulk load).
+
+    >>> con = open_connection(None); drop_secondary_indexes(con); create_secondary_indexes(con)
+    >>> sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'search%'"))
+    ['search_index_seq_param', 'search_index_value']
+    """
+    con.execute("DROP INDEX IF EXISTS search_index_value")
+    con.execute("DROP INDEX IF EXISTS search_index_seq_param")
+
+
+def create_secondary_indexes(con: sqlite3.Connection) -> None:
+    """(Re-)create the search index's B-trees (after a bulk load; a no-op when present)."""
+    for statement in SECONDARY_INDEXES.strip().split(";"):
+        if statement.strip():
+            con.execute(statement)
+
 
 INDEX_ONLY_SCHEMA = """
 CREATE TABLE resources (seq INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL);
@@ -81,6 +104,7 @@ def open_connection(path: str | Path | None) -> sqlite3.Connection:
         con.execute("PRAGMA synchronous = FULL")
         con.execute("PRAGMA temp_store = MEMORY")
         con.executescript(SCHEMA)
+        con.executescript(SECONDARY_INDEXES)
     except sqlite3.DatabaseError as exc:
         con.close()
         raise ValidationError(

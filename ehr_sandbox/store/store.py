@@ -39,18 +39,28 @@ from typing import Any
 import orjson
 
 from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
-from ehr_sandbox.search.extract import Row, index_rows, param_rows
+from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
-from ehr_sandbox.search.registry import params_for, registry_fingerprint
+from ehr_sandbox.search.registry import LAZY_PARAMS, params_for, registry_fingerprint
 from ehr_sandbox.search.sort import sort_resources
 from ehr_sandbox.search.sql import blind_capable, compile_query
 from ehr_sandbox.search.values import ID_RE
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
-from ehr_sandbox.store.schema import open_connection, open_index_only
+from ehr_sandbox.store.packing import pack, unpack
+from ehr_sandbox.store.schema import (
+    create_secondary_indexes,
+    drop_secondary_indexes,
+    open_connection,
+    open_index_only,
+)
 from synthetic.fhir import is_resource_type
 
 ID_NAMESPACE_KEY = "store.id_namespace"
 """sandbox_meta key: text mixed into generated ids (give each sandbox of a network its own)."""
+
+LAZY_BUILT_KEY = "store.lazy_indexed"
+"""sandbox_meta key: the ``Type.param`` pairs of :data:`LAZY_PARAMS` already indexed (absent in
+stores made before lazy indexing, whose index holds every parameter)."""
 
 INDEX_VERSION_KEY = "store.index_version"
 """sandbox_meta key: the search registry fingerprint the index was built with."""
@@ -124,9 +134,13 @@ class Store:
         self._id_factory = id_factory
         self._lock = threading.RLock()
         self._depth = 0
+        self._deferred = False
         self._con = open_connection(self.path)
         if self._meta_raw(INDEX_VERSION_KEY) is None:
             self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
+            self._meta_write(LAZY_BUILT_KEY, [])
+        built = self._meta_raw(LAZY_BUILT_KEY)
+        self._lazy_built: set[str] | None = None if built is None else set(orjson.loads(built))
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -189,7 +203,7 @@ class Store:
         return _instant(self._clock() if self._clock is not None else datetime.now(UTC))
 
     def _load(self, rtype: str, rid: str, vid: int, blob: bytes) -> dict[str, Any]:
-        return orjson.loads(self.codec.open(_aad(rtype, rid, vid), blob))
+        return orjson.loads(unpack(self.codec.open(_aad(rtype, rid, vid), blob)))
 
     # ------------------------------------------------------------------ writes
     def _checked_copy(self, resource: Any) -> dict[str, Any]:
@@ -267,7 +281,7 @@ class Store:
         rtype = resource["resourceType"]
         if replace:
             self._con.execute("DELETE FROM search_index WHERE seq = ?", (seq,))
-        rows = self._sealed_index(rtype, index_rows(resource), codec)
+        rows = self._sealed_index(rtype, stored_rows(resource, self._lazy_skip(rtype)), codec)
         self._con.executemany(
             "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
             [(rtype, seq, *r) for r in rows],
@@ -280,7 +294,7 @@ class Store:
         meta["versionId"] = str(vid)
         meta["lastUpdated"] = now
         resource["meta"] = meta
-        blob = self.codec.seal(_aad(rtype, rid, vid), orjson.dumps(resource))
+        blob = self.codec.seal(_aad(rtype, rid, vid), pack(orjson.dumps(resource)))
         vrow = self._con.execute(
             "INSERT INTO versions (rtype, rid, vid, last_updated, key_id, blob) VALUES (?,?,?,?,?,?)",
             (rtype, rid, vid, now, key_id_of(self.codec), blob),
@@ -345,49 +359,201 @@ class Store:
                 raise ValidationError(
                     r["resourceType"], "id", "an id on every resource of a bulk create"
                 )
+        seen: set[tuple[str, str]] = set()
+        for r in batch:
+            key = (r["resourceType"], r["id"])
+            if key in seen:
+                raise AlreadyExists(f"{key[0]}/{key[1]}", current="1")
+            seen.add(key)
         with self.transaction():
-            seen: set[tuple[str, str]] = set()
-            for r in batch:
-                key = (r["resourceType"], r["id"])
-                if key in seen or self._current_vid(*key) is not None:
-                    raise AlreadyExists(f"{key[0]}/{key[1]}", current="1")
-                seen.add(key)
-            base = int(
-                self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM resources").fetchone()[0]
-            )
-            kid = key_id_of(self.codec)
-            versions, current, index = [], [], []
-            for n, r in enumerate(batch, start=base + 1):
-                rtype, rid = r["resourceType"], r["id"]
-                now = self._now()
-                r["meta"] = {**(r.get("meta") or {}), "versionId": "1", "lastUpdated": now}
-                versions.append(
-                    (rtype, rid, 1, now, kid, self.codec.seal(_aad(rtype, rid, 1), orjson.dumps(r)))
-                )
-                current.append((n, rtype, rid, 1, now))
-                index.extend(
-                    (rtype, n, *row) for row in self._sealed_index(rtype, index_rows(r), self.codec)
-                )
-            index.sort(key=lambda row: (row[0], row[2], row[3] or "", row[6] or 0.0))
-            self._con.executemany(
-                "INSERT INTO versions (rtype, rid, vid, last_updated, key_id, blob) VALUES (?,?,?,?,?,?)",
-                versions,
-            )
-            self._con.executemany(
-                "INSERT INTO resources (seq, rtype, rid, vid, last_updated) VALUES (?,?,?,?,?)",
-                current,
-            )
-            # each current row points at its version row (one rowid look-up per read)
-            self._con.execute(
-                "UPDATE resources SET vrow = (SELECT v.rowid FROM versions v WHERE v.rtype = "
-                "resources.rtype AND v.rid = resources.rid AND v.vid = resources.vid) WHERE seq > ?",
-                (base,),
-            )
-            self._con.executemany(
-                "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
-                index,
-            )
+            try:
+                self._insert_batch(batch)
+            except sqlite3.IntegrityError:
+                # UNIQUE (rtype, rid): name the first id already taken (the block rolls back)
+                for key in seen:
+                    current = self._current_vid(*key)
+                    if current is not None:
+                        raise AlreadyExists(f"{key[0]}/{key[1]}", current=str(current)) from None
+                raise
         return len(batch)
+
+    # ------------------------------------------------------------------ bulk and lazy indexing
+    def _insert_batch(self, batch: list[dict[str, Any]]) -> None:
+        # version rows get explicit rowids, so each current row points at its version without
+        # a look-up; index rows go in sorted for the B-tree
+        base = int(self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM resources").fetchone()[0])
+        vbase = int(self._con.execute("SELECT COALESCE(MAX(rowid), 0) FROM versions").fetchone()[0])
+        kid = key_id_of(self.codec)
+        codec = self.codec
+        versions, current, index = [], [], []
+        skips: dict[str, frozenset[str]] = {}
+        for k, r in enumerate(batch, start=1):
+            rtype, rid = r["resourceType"], r["id"]
+            now = self._now()
+            r["meta"] = {**(r.get("meta") or {}), "versionId": "1", "lastUpdated": now}
+            blob = codec.seal(_aad(rtype, rid, 1), pack(orjson.dumps(r)))
+            versions.append((vbase + k, rtype, rid, 1, now, kid, blob))
+            current.append((base + k, rtype, rid, 1, now, vbase + k))
+            skip = skips.get(rtype)
+            if skip is None:
+                skip = skips[rtype] = self._lazy_skip(rtype)
+            rows = stored_rows(r, skip)
+            if codec.encrypting:
+                rows = self._sealed_index(rtype, rows, codec)
+            n = base + k
+            index.extend([(rtype, n, *row) for row in rows])
+        if not self._deferred:  # sorted rows are cheaper to add to existing B-trees
+            index.sort(key=lambda row: (row[0], row[2], row[3] or "", row[6] or 0.0))
+        self._con.executemany(
+            "INSERT INTO versions (rowid, rtype, rid, vid, last_updated, key_id, blob) "
+            "VALUES (?,?,?,?,?,?,?)",
+            versions,
+        )
+        self._con.executemany(
+            "INSERT INTO resources (seq, rtype, rid, vid, last_updated, vrow) VALUES (?,?,?,?,?,?)",
+            current,
+        )
+        self._con.executemany(
+            "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
+            index,
+        )
+
+    @contextmanager
+    def deferred_indexes(self) -> Iterator[Store]:
+        """Bulk-load block: the search index's secondary B-trees are built once at the end
+        instead of being updated row by row (searches inside the block still work, by scans).
+
+        A crash inside the block leaves them missing; opening the file re-creates them.
+
+        >>> st = Store()
+        >>> with st.deferred_indexes():
+        ...     st.create_many([{"resourceType": "Patient", "id": "a", "gender": "male"}])
+        1
+        >>> from ehr_sandbox.search import parse
+        >>> [p["id"] for p in st.search("Patient", parse("Patient", {"gender": "male"}))]
+        ['a']
+        """
+        with self._lock:
+            if self._depth:
+                yield self  # inside a transaction: nothing to gain, keep it simple
+                return
+            drop_secondary_indexes(self._con)
+            self._deferred = True
+            try:
+                yield self
+            finally:
+                self._deferred = False
+                create_secondary_indexes(self._con)
+
+    def change_mark(self) -> int:
+        """A number that grows with every write (the last version row): equal marks, same data.
+
+        >>> st = Store(); m = st.change_mark(); _ = st.create({"resourceType": "Patient"})
+        >>> st.change_mark() > m
+        True
+        """
+        with self._lock:
+            return int(
+                self._con.execute("SELECT COALESCE(MAX(rowid), 0) FROM versions").fetchone()[0]
+            )
+
+    def current_versions(self, resource_type: str) -> list[tuple[str, int, int]]:
+        """``(id, version, position)`` of every current resource of a type, in insertion order.
+
+        >>> st = Store(); _ = st.create({"resourceType": "Patient", "id": "a"})
+        >>> st.current_versions("Patient")
+        [('a', 1, 1)]
+        """
+        with self._lock:
+            return [
+                (str(rid), int(vid), int(seq))
+                for rid, vid, seq in self._con.execute(
+                    "SELECT rid, vid, seq FROM resources WHERE rtype = ? ORDER BY seq",
+                    (resource_type,),
+                )
+            ]
+
+    def read_many(self, resource_type: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The current versions of ``ids`` (those that exist), in the order given.
+
+        >>> st = Store(); _ = st.create({"resourceType": "Patient", "id": "a"})
+        >>> [r["id"] for r in st.read_many("Patient", ["a", "nope"])]
+        ['a']
+        """
+        wanted = list(ids)
+        found: dict[str, dict[str, Any]] = {}
+        for k in range(0, len(wanted), _CHUNK):
+            chunk = wanted[k : k + _CHUNK]
+            with self._lock:
+                rows = self._con.execute(
+                    "SELECT r.rid, r.vid, v.blob FROM resources r JOIN versions v ON v.rowid = r.vrow "
+                    f"WHERE r.rtype = ? AND r.rid IN ({','.join('?' * len(chunk))})",
+                    (resource_type, *chunk),
+                ).fetchall()
+            for rid, vid, blob in rows:
+                found[rid] = self._load(resource_type, rid, vid, blob)
+        return [found[i] for i in wanted if i in found]
+
+    def load_from(self, source: sqlite3.Connection | str | Path) -> None:
+        """Replace this store's content with a copy of another database (SQLite backup API).
+
+        ``source`` is a connection or the path of a store file, which is opened read-only
+        and never changed. Cached state (which lazy parameters are indexed) is re-read.
+
+        >>> a, b = Store(), Store()
+        >>> _ = a.create({"resourceType": "Patient", "id": "p"})
+        >>> b.load_from(a.connection); b.exists("Patient", "p")
+        True
+        """
+        with self._lock:
+            if isinstance(source, sqlite3.Connection):
+                source.backup(self._con)
+            else:
+                src = sqlite3.connect(f"{Path(source).resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    src.backup(self._con)
+                finally:
+                    src.close()
+            built = self._meta_raw(LAZY_BUILT_KEY)
+            self._lazy_built = None if built is None else set(orjson.loads(built))
+
+    def _lazy_skip(self, rtype: str) -> frozenset[str]:
+        if self._lazy_built is None:
+            return frozenset()
+        return frozenset(p for p in LAZY_PARAMS if f"{rtype}.{p}" not in self._lazy_built)
+
+    def _ensure_indexed(self, query: SearchQuery) -> None:
+        """Index the lazy parameters ``query`` (with its chains and sort keys) reads, once."""
+        if self._lazy_built is None:
+            return
+        wanted: list[tuple[str, str]] = []
+
+        def collect(q: SearchQuery) -> None:
+            names = [c.param.name for c in q.clauses] + [k.param.name for k in q.sort]
+            wanted.extend((q.resource_type, n) for n in names if n in LAZY_PARAMS)
+            for c in q.clauses:
+                for v in c.values:
+                    if isinstance(v, Chain):
+                        for inner in v.inner:
+                            collect(inner)
+
+        collect(query)
+        todo = sorted({w for w in wanted if f"{w[0]}.{w[1]}" not in self._lazy_built})
+        if not todo:
+            return
+        with self.transaction():
+            for rtype, name in todo:
+                p = params_for(rtype)[name]
+                for seq, r in self._iter_current(rtype):
+                    rows = self._sealed_index(rtype, param_rows(p, r), self.codec)
+                    self._con.executemany(
+                        "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) "
+                        "VALUES (?,?,?,?,?,?,?,?,?)",
+                        [(rtype, seq, *row) for row in rows],
+                    )
+            built = self._lazy_built | {f"{t}.{n}" for t, n in todo}
+            self._meta_write(LAZY_BUILT_KEY, sorted(built))
+        self._lazy_built = built
 
     def update(
         self, resource: dict[str, Any], *, expected_version: str | None = None
@@ -577,6 +743,7 @@ class Store:
 
     def _match(self, query: SearchQuery, *, load: bool) -> list[Any]:
         """Ids (``load=False``) or decoded resources of the matches, in insertion order."""
+        self._ensure_indexed(query)
         rtype = query.resource_type
         chain_refs = self._chain_refs(query)
         if not self.codec.encrypting:
@@ -655,6 +822,52 @@ class Store:
         with self._lock:
             found = self._match(query, load=True)
         return sort_resources(found, query.sort) if query.sort else found
+
+    def search_iter(self, resource_type: str, query: SearchQuery) -> Iterator[dict[str, Any]]:
+        """Like :meth:`search` (matches in ``_sort`` order, no paging), decoded lazily.
+
+        The order is worked out in SQL on the index and rows are decoded in growing pages, so
+        a caller that needs only the first few (a session paging after its policy check)
+        decodes only those. With encryption on the matches are decoded and sorted up front.
+
+        >>> from ehr_sandbox.search import parse
+        >>> st = Store()
+        >>> _ = st.create_many([{"resourceType": "Patient", "id": i, "birthDate": d}
+        ...                     for i, d in (("a", "1990"), ("b", "2001"), ("c", "1985"))])
+        >>> next(st.search_iter("Patient", parse("Patient", {"_sort": "-birthdate"})))["id"]
+        'b'
+        """
+        self._check_type(resource_type, query)
+        if self.codec.encrypting:
+            yield from self.search(resource_type, query)
+            return
+        with self._lock:
+            self._ensure_indexed(query)
+            sql, args = compile_query(
+                query,
+                blind=str,
+                chain_refs=self._chain_refs(query),
+                columns="r.rid, r.vid, r.vrow",
+                sort=bool(query.sort),
+            )
+            order = self._con.execute(sql, args).fetchall()
+        page, k = 4, 0
+        while k < len(order):
+            chunk = order[k : k + page]
+            k += len(chunk)
+            page = min(page * 4, _CHUNK)
+            with self._lock:
+                marks = ",".join("?" * len(chunk))
+                blobs = dict(
+                    self._con.execute(
+                        f"SELECT rowid, blob FROM versions WHERE rowid IN ({marks})",
+                        [vrow for _, _, vrow in chunk],
+                    ).fetchall()
+                )
+            for rid, vid, vrow in chunk:
+                blob = blobs.get(vrow)
+                if blob is not None:
+                    yield self._load(resource_type, rid, vid, blob)
 
     @staticmethod
     def _check_type(resource_type: str, query: SearchQuery) -> None:
@@ -754,7 +967,10 @@ class Store:
                 )
                 if (rtype, rid, vid) in current:
                     self._write_index(
-                        orjson.loads(data), new_codec, current[(rtype, rid, vid)], replace=False
+                        orjson.loads(unpack(data)),
+                        new_codec,
+                        current[(rtype, rid, vid)],
+                        replace=False,
                     )
             # swapped only after success, so a failed rekey keeps reading with the old codec
             self.codec = new_codec

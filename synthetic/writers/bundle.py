@@ -235,6 +235,10 @@ class BundleSink:
         """
         for name, data in result.files:
             self._write(name, data)
+        for name, path in result.spilled_files:  # a worker's files: moved, not copied
+            self.bytes_written += os.path.getsize(path)
+            os.replace(path, self.out_dir / f"{name}.part")
+            self._names.append(name)
         self.write_manifest(result.manifest)
 
     def write_manifest(self, data: bytes) -> None:

@@ -1,0 +1,311 @@
+"""Scenario building blocks shared by the clinical MA exercises (and their tests).
+
+Setups write through the sandbox's system session (setup-time writes are not graded): a patient
+of a chosen age booked with the MA today, a provider's order, today's vitals. Names come from
+the variant, so every student gets different patients with the same structure.
+
+>>> from ehr_sandbox.sandbox import Sandbox
+>>> sb = Sandbox.generate(patients=2, seed=3, years=1)
+>>> import random
+>>> p = add_patient(sb, random.Random(1), age_days=400, gender="female")
+>>> sb.login(MA).read(p["ref"])["birthDate"] == p["dob"]
+True
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from ehr_sandbox.clock import instant
+from ehr_sandbox.workflows.care import coding, loinc_concept
+
+__all__ = [
+    "DOCTOR",
+    "GIVEN",
+    "FAMILY",
+    "MA",
+    "add_patient",
+    "now_text",
+    "order_drug",
+    "order_lab",
+    "record_weight",
+    "sandbox_today",
+]
+
+MA = "ma.garcia"
+DOCTOR = "dr.patel"
+DOCTOR_REF = "Practitioner/prac-dr.patel"
+GIVEN = {
+    "female": ["Ava", "Mia", "Nora", "Lena", "Iris", "Zoe", "Ruth", "Ella", "Maya", "Cora", "Lucy", "Hana"],
+    "male": ["Noah", "Liam", "Owen", "Eli", "Omar", "Ravi", "Jude", "Theo", "Luca", "Axel", "Hugo", "Sami"],
+}  # fmt: skip
+FAMILY = ["Alvarez", "Brooks", "Chen", "Dawson", "Ellis", "Fischer", "Grant", "Haddad", "Ibsen", "Jansen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Okoro", "Petrov", "Quinn", "Rossi", "Sato", "Tanaka"]  # fmt: skip
+SYNTHETIC_TAG = {
+    "system": "http://ehr-sandbox.org/CodeSystem/tags",
+    "code": "synthetic",
+    "display": "Synthetic test data",
+}
+
+
+def sandbox_today(sandbox: Any) -> date:
+    """The sandbox clock's date.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sandbox_today(Sandbox.empty(reference_date="2026-01-05")).isoformat()
+    '2026-01-05'
+    """
+    return sandbox.clock.peek().date()
+
+
+def now_text(sandbox: Any) -> str:
+    """The sandbox clock as FHIR instant text.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> now_text(Sandbox.empty(reference_date="2026-01-05"))[:10]
+    '2026-01-05'
+    """
+    return instant(sandbox.clock.peek())
+
+
+def add_patient(
+    sandbox: Any,
+    rng: random.Random,
+    *,
+    age_days: int,
+    gender: str,
+    given: str | None = None,
+    family: str | None = None,
+    gp: str = DOCTOR_REF,
+    book: bool = True,
+) -> dict[str, Any]:
+    """Create a patient of ``age_days`` (booked today with the MA's clinic) and return its facts.
+
+    Returns ``{"ref", "id", "name", "given", "family", "dob", "mrn"}``.
+    """
+    sys = sandbox.system_session()
+    given = given or rng.choice(GIVEN[gender])
+    family = family or rng.choice(FAMILY)
+    dob = (sandbox_today(sandbox) - timedelta(days=age_days)).isoformat()
+    mrn = f"MRN{rng.randint(10_000_000, 99_999_999)}"
+    pat = sys.create(
+        {
+            "resourceType": "Patient",
+            "meta": {"tag": [SYNTHETIC_TAG]},
+            "identifier": [
+                {
+                    "use": "usual",
+                    "type": coding(
+                        "http://terminology.hl7.org/CodeSystem/v2-0203",
+                        "MR",
+                        "Medical record number",
+                    ),
+                    "system": "http://ehr-sandbox.org/fhir/mrn",
+                    "value": mrn,
+                }
+            ],
+            "name": [{"use": "official", "family": family, "given": [given]}],
+            "gender": gender,
+            "birthDate": dob,
+            "generalPractitioner": [{"reference": gp}],
+        }
+    )
+    ref = f"Patient/{pat['id']}"
+    if book:
+        start = sandbox.clock.peek() + timedelta(minutes=rng.randint(5, 120))
+        sys.create(
+            {
+                "resourceType": "Appointment",
+                "status": "booked",
+                "start": instant(start),
+                "end": instant(start + timedelta(minutes=20)),
+                "participant": [
+                    {"actor": {"reference": ref}, "status": "accepted"},
+                    {"actor": {"reference": gp}, "status": "accepted"},
+                ],
+            }
+        )
+    return {
+        "ref": ref,
+        "id": pat["id"],
+        "name": f"{given} {family}",
+        "given": given,
+        "family": family,
+        "dob": dob,
+        "mrn": mrn,
+    }
+
+
+def order_drug(
+    sandbox: Any,
+    patient: str,
+    *,
+    drug_key: str,
+    dose_mg: float,
+    route: str = "IM",
+    reason: str = "",
+    status: str = "active",
+    minutes_ago: int = 10,
+) -> dict[str, Any]:
+    """A provider's in-office medication order (HCPCS-coded MedicationRequest)."""
+    from ehr_sandbox.workflows.medication_administration import HCPCS, ROUTE, ROUTES, drug
+
+    d = drug(drug_key)
+    when = instant(sandbox.clock.peek() - timedelta(minutes=minutes_ago))
+    mr: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": status,
+        "intent": "order",
+        "category": [
+            coding(
+                "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                "outpatient",
+                "Outpatient",
+            )
+        ],
+        "medicationCodeableConcept": coding(HCPCS, d["hcpcs"], d["display"]),
+        "subject": {"reference": patient},
+        "authoredOn": when,
+        "requester": {"reference": DOCTOR_REF},
+        "dosageInstruction": [
+            {
+                "text": f"{dose_mg:g} mg {route} once now",
+                "route": coding(ROUTE, route, ROUTES.get(route)),
+                "doseAndRate": [
+                    {
+                        "doseQuantity": {
+                            "value": dose_mg,
+                            "unit": "mg",
+                            "system": "http://unitsofmeasure.org",
+                            "code": "mg",
+                        }
+                    }
+                ],
+            }
+        ],
+    }
+    if reason:
+        mr["reasonCode"] = [{"text": reason}]
+    return sandbox.system_session().create(mr)
+
+
+def order_lab(sandbox: Any, patient: str, loinc: str) -> dict[str, Any]:
+    """A provider's active lab order (ServiceRequest, LOINC-coded)."""
+    return sandbox.system_session().create(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "category": [{"text": "laboratory"}],
+            "code": loinc_concept(loinc),
+            "subject": {"reference": patient},
+            "authoredOn": now_text(sandbox),
+            "requester": {"reference": DOCTOR_REF},
+        }
+    )
+
+
+def record_weight(sandbox: Any, patient: str, kg: float) -> dict[str, Any]:
+    """Today's weight (as if measured at rooming)."""
+    return sandbox.system_session().create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "vital-signs",
+                        }
+                    ]
+                }
+            ],
+            "code": loinc_concept("29463-7"),
+            "subject": {"reference": patient},
+            "effectiveDateTime": instant(sandbox.clock.peek() - timedelta(minutes=5)),
+            "valueQuantity": {
+                "value": kg,
+                "unit": "kg",
+                "system": "http://unitsofmeasure.org",
+                "code": "kg",
+            },
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- grading helpers
+def written(
+    ctx: Any, rtype: str, patient_id: str | None = None, operation: str | None = None
+) -> list[dict[str, Any]]:
+    """Versions of ``rtype`` written since setup (history, oldest first), optionally of one
+    patient and by one workflow operation (``meta.tag`` prefix such as ``"vitals."``).
+
+    Examples
+    --------
+    >>> written(type("Ctx", (), {"versions_since_setup": lambda self: []})(), "Observation")
+    []
+    """
+    from ehr_sandbox.access import patient_of
+    from ehr_sandbox.workflows.base import operation_of
+
+    out = []
+    for v in ctx.versions_since_setup():
+        if v.get("resourceType") != rtype:
+            continue
+        if patient_id is not None and patient_of(v) != patient_id:
+            continue
+        if operation is not None and not (operation_of(v) or "").startswith(operation):
+            continue
+        out.append(v)
+    return out
+
+
+def code_of(resource: dict[str, Any], key: str = "code") -> str | None:
+    """The first coding's code of ``resource[key]``.
+
+    Examples
+    --------
+    >>> code_of({"code": {"coding": [{"code": "8867-4"}]}})
+    '8867-4'
+    """
+    codings = (resource.get(key) or {}).get("coding") or [{}]
+    return codings[0].get("code")
+
+
+def tamper(att: Any, ref: str) -> None:
+    """The answer-key wrong solution: edit a record the expected answer depends on."""
+    s = att.session
+    res = s.read(ref)
+    res.setdefault("note", []).append({"text": "updated to match what I charted"})
+    if res["resourceType"] == "Location":
+        res.pop("note")
+        res["description"] = "exam room (edited)"
+    s.update(res)
+
+
+def ident(att: Any, key: str = "patient") -> str:
+    """Identify the scenario's patient ``key`` with name and DOB in the attempt's session."""
+    from ehr_sandbox.workflows.care import identify
+
+    f = att.facts
+    return identify(att.session, f[f"{key}_ref"], name=f[f"{key}_name"], birth_date=f[f"{key}_dob"])
+
+
+def person_facts(prefix: str, p: dict[str, Any]) -> dict[str, Any]:
+    """Facts for a patient: ``<prefix>_ref``, ``_id``, ``_name``, ``_dob``, ``_mrn``.
+
+    Examples
+    --------
+    >>> sorted(person_facts("p", {"ref": "Patient/1", "id": "1", "name": "A B", "dob": "2000-01-01", "mrn": "M"}))
+    ['p_dob', 'p_id', 'p_mrn', 'p_name', 'p_ref']
+    """
+    return {f"{prefix}_{k}": p[k] for k in ("ref", "id", "name", "dob", "mrn")}
+
+
+__all__ += ["code_of", "ident", "person_facts", "tamper", "written"]

@@ -1,0 +1,684 @@
+"""Clinical exercises: a blood draw in the right order sent with a requisition; a POC glucose
+on a day the QC failed; a positive rapid strep on the provider's order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises.builtin.clinical.common import (
+    MA,
+    add_patient,
+    code_of,
+    order_lab,
+    tamper,
+    written,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import poc_testing, specimens
+from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows.care import identify, loinc_concept
+
+__all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
+
+GLUCOSE_RANGES = {"level 1": [38, 62], "level 2": [260, 350]}
+
+
+def _identify(att: Any) -> str:
+    f = att.facts
+    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
+
+
+def _patient_facts(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "patient_ref": p["ref"],
+        "patient_id": p["id"],
+        "name": p["name"],
+        "dob": p["dob"],
+        "mrn": p["mrn"],
+    }
+
+
+def _old_result(
+    sandbox: Any, patient: str, loinc: str, value: float, unit: str, days: int
+) -> dict[str, Any]:
+    return sandbox.system_session().create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory",
+                        }
+                    ]
+                }
+            ],
+            "code": loinc_concept(loinc),
+            "subject": {"reference": patient},
+            "effectiveDateTime": instant(sandbox.clock.peek() - timedelta(days=days)),
+            "valueQuantity": {
+                "value": value,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            },
+        }
+    )
+
+
+# ============================================================================ blood draw
+PANELS = [("57698-3", "lipid panel"), ("24323-8", "comprehensive metabolic panel")]
+OTHER = [("58410-2", "CBC"), ("4548-4", "hemoglobin A1c")]
+MEALS = [
+    ("F", "has had nothing but water since 9 pm"),
+    ("NF", "had coffee with milk and toast at 7 am"),
+]
+
+
+def _setup_draw(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(40, 75) * 365, gender=rng.choice(["female", "male"])
+    )
+    chem = rng.choice(PANELS)
+    other = rng.choice(OTHER)
+    orders = [
+        order_lab(sandbox, p["ref"], "6301-6"),
+        order_lab(sandbox, p["ref"], chem[0]),
+        order_lab(sandbox, p["ref"], other[0]),
+    ]
+    rng.shuffle(orders)
+    fasting, meal = rng.choice(MEALS)
+    old = _old_result(
+        sandbox, p["ref"], "2093-3", rng.randint(160, 240), "mg/dL", rng.randint(200, 400)
+    )
+    facts = {
+        **_patient_facts(p),
+        "orders": [f"ServiceRequest/{o['id']}" for o in orders],
+        "tests": ", ".join(sorted(["PT/INR", chem[1], other[1]])),
+        "meal": meal,
+        "lab": rng.choice(
+            ["Regional Reference Laboratory", "Valley Clinical Lab", "County Hospital Lab"]
+        ),
+        "courier": rng.choice(["J. Ortiz", "M. Baker", "S. Lin", "K. Adeyemi"]),
+        "old_ref": f"Observation/{old['id']}",
+    }
+    return Scenario(facts, answer={"fasting": fasting}, protect=(facts["old_ref"],))
+
+
+def _draw_tubes(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "one specimen per tube, drawn in the CLSI order of draw, each linked to its orders and labelled with two identifiers"
+    sps = written(ctx, "Specimen", f["patient_id"])
+    mine = [s for s in sps if s.get("request")]
+    linked = {r["reference"] for s in mine for r in s.get("request", [])}
+    if not mine or linked != set(f["orders"]):
+        return Check(
+            False,
+            f"{len(mine)} specimen(s) linked to {len(linked)} of the orders",
+            expected,
+            "every specimen belongs to an order",
+        )
+    if any(s.get("meta", {}).get("versionId") == "1" and not _by_collect(s) for s in mine):
+        return Check(
+            False,
+            "specimens charted by hand, not through the collection workflow (order of draw unchecked)",
+            expected,
+            "light blue (citrate) before serum tubes, EDTA after",
+        )
+    return Check(True, "tubes drawn and linked", expected)
+
+
+def _by_collect(specimen: dict[str, Any]) -> bool:
+    from ehr_sandbox.workflows.base import operation_of
+
+    return operation_of(specimen) == "specimens.collect"
+
+
+def _draw_fasting(ctx: GradingContext) -> Check:
+    expected = "the patient's fasting status recorded on the specimens"
+    sps = [s for s in written(ctx, "Specimen", ctx.facts["patient_id"]) if s.get("request")]
+    vals = {
+        ((s.get("collection") or {}).get("fastingStatusCodeableConcept") or {})
+        .get("coding", [{}])[0]
+        .get("code")
+        for s in sps
+    }
+    if vals == {ctx.answer["fasting"]}:
+        return Check(True, "fasting status recorded", expected)
+    return Check(
+        False,
+        f"fasting status {sorted(v or 'missing' for v in vals)}",
+        expected,
+        "ask when the patient last ate and record it",
+    )
+
+
+def _draw_sent(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "a requisition to the outside lab listing the specimens, and the hand-off to the courier on each specimen"
+    sps = {
+        f"Specimen/{s['id']}" for s in written(ctx, "Specimen", f["patient_id"]) if s.get("request")
+    }
+    for t in written(ctx, "Task", f["patient_id"]):
+        inputs = {(i.get("valueReference") or {}).get("reference") for i in t.get("input", [])}
+        if sps and sps <= inputs and f["courier"] in str(t.get("description")):
+            current = [ctx.read(s) or {} for s in sps]
+            if all(
+                any("custody" in str(p.get("description")) for p in c.get("processing", []))
+                for c in current
+            ):
+                return Check(True, "sent with requisition and custody", expected)
+    return Check(
+        False,
+        "no requisition with every specimen and the courier hand-off",
+        expected,
+        "the chain of custody starts when the specimen leaves your hands",
+    )
+
+
+def _draw_reference(att: Any, fasting: str | None = None) -> list[str]:
+    f = att.facts
+    ref = _identify(att)
+    s = att.session
+    if fasting is None:
+        fasting = "F" if "nothing but water" in f["meal"] else "NF"
+    tubes = sorted(
+        {specimens.tube_for(s.read(o)["code"]["coding"][0]["code"])["tube"] for o in f["orders"]},
+        key=lambda t: specimens.tube(t)["order"],
+    )
+    out = specimens.collect_blood(
+        s,
+        ref,
+        f["orders"],
+        tubes=tubes,
+        fasting=fasting,
+        label_name=f["name"],
+        label_birth_date=f["dob"],
+    )
+    refs = [f"Specimen/{sp['id']}" for sp in out]
+    specimens.send_to_lab(s, refs, lab=f["lab"], courier=f["courier"])
+    return refs
+
+
+def _draw_assumed_fasting(att: Any) -> None:
+    """Typical mistake: fasting status not asked (recorded as 'not given')."""
+    _draw_reference(att, fasting="NG")
+
+
+def _draw_unlinked(att: Any) -> None:
+    """Harmful: tubes drawn and sent with no order behind them (raw specimens)."""
+    f = att.facts
+    _identify(att)
+    s = att.session
+    made = [
+        s.create(
+            {
+                "resourceType": "Specimen",
+                "status": "available",
+                "subject": {"reference": f["patient_ref"]},
+                "type": {"text": "blood"},
+            }
+        )
+        for _ in range(3)
+    ]
+    specimens.send_to_lab(
+        s, [f"Specimen/{m['id']}" for m in made], lab=f["lab"], courier=f["courier"]
+    )
+
+
+def _draw_edit_old(att: Any) -> None:
+    _draw_reference(att)
+    tamper(att, att.facts["old_ref"])
+
+
+BLOOD_DRAW = Exercise(
+    id="clinical/blood-draw",
+    title="Drawing blood in the right order and sending it with a requisition",
+    topic="clinical",
+    topics=("specimen-collection",),
+    competencies=("I.P.2", "I.P.11", "X.P.3"),
+    minutes=20,
+    role=MA,
+    summary="Venipuncture for three orders: order of draw, labels, fasting status, requisition and custody.",
+    setup=_setup_draw,
+    instructions=(
+        "**{name}** (DOB {dob}, MRN {mrn}) has orders for: {tests} (`{orders}`). The patient {meal}.\n\n"
+        "Draw the blood (`workflows.specimens.collect_blood`: tubes in the order you draw them, labels, "
+        "fasting status) and send it to **{lab}** with courier **{courier}** (`send_to_lab`)."
+    ),
+    criteria=(
+        Criterion(
+            "tubes drawn and linked",
+            3,
+            _draw_tubes,
+            "Order of draw prevents additive carry-over (CLSI GP41); every specimen belongs to an order and a correctly labelled patient (NPSG.01.01.01).",
+        ),
+        Criterion(
+            "fasting status",
+            1,
+            _draw_fasting,
+            "Glucose and lipids are read against fasting values; the lab must know (reference-lab requirements).",
+        ),
+        Criterion(
+            "sent with requisition and custody",
+            2,
+            _draw_sent,
+            "A referred specimen travels with a requisition and a recorded chain of custody (CLIA 42 CFR 493.1241-1242).",
+        ),
+    ),
+    hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
+    solution=Solution(_draw_reference),
+    wrong_solutions={
+        "fasting-not-asked": Solution(
+            _draw_assumed_fasting, fails="fasting status", message="ask when the patient last ate"
+        ),
+        "no-orders": Solution(
+            _draw_unlinked,
+            fails="tubes drawn and linked",
+            message="every specimen belongs to an order",
+        ),
+        "edit-old-result": Solution(
+            _draw_edit_old,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Specimen", patients=("patient_id",)),
+        Expect("Task", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ POC glucose, failed QC
+def _setup_glucose(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(45, 80) * 365, gender=rng.choice(["female", "male"])
+    )
+    sys = sandbox.system_session()
+    kit = poc_testing.register_kit(
+        sys,
+        "glucose",
+        lot=f"GL{rng.randint(1000, 9999)}",
+        expiry="2027-03-31",
+        name="glucose meter strips",
+    )
+    kref = f"Device/{kit['id']}"
+    bad = poc_testing.run_qc(
+        sys,
+        kref,
+        {"level 1": rng.randint(40, 60), "level 2": rng.randint(360, 420)},
+        {k: tuple(v) for k, v in GLUCOSE_RANGES.items()},
+    )
+    sandbox.clock.advance(minutes=10)
+    facts = {
+        **_patient_facts(p),
+        "kit_ref": kref,
+        "qc_ref": f"Task/{bad['id']}",
+        "new_l1": rng.randint(42, 58),
+        "new_l2": rng.randint(270, 340),
+        "ranges": GLUCOSE_RANGES,
+        "glucose": rng.randint(405, 520),
+    }
+    return Scenario(facts, answer={}, protect=(facts["qc_ref"], kref))
+
+
+def _glucose_results(ctx: GradingContext) -> list[dict[str, Any]]:
+    return [
+        o for o in written(ctx, "Observation", ctx.facts["patient_id"]) if code_of(o) == "41653-7"
+    ]
+
+
+def _qc_passes(ctx: GradingContext) -> list[dict[str, Any]]:
+    return [
+        t
+        for t in written(ctx, "Task", None, "poc.qc")
+        if (t.get("focus") or {}).get("reference") == ctx.facts["kit_ref"]
+        and (t.get("businessStatus") or {}).get("text") == "pass"
+    ]
+
+
+def _gl_qc_first(ctx: GradingContext) -> Check:
+    expected = "no patient result before a passing QC today: every result logged after a passing control run"
+    results = _glucose_results(ctx)
+    passes = sorted(t.get("authoredOn", "") for t in _qc_passes(ctx))
+    if not results:
+        return Check(False, "no glucose result recorded", expected, "rerun the controls, then test")
+    if any(not passes or (r.get("effectiveDateTime", "") or "") < passes[0] for r in results):
+        return Check(
+            False,
+            "a result was recorded while today's QC had failed",
+            expected,
+            "never report a patient result when QC failed",
+        )
+    return Check(True, "QC passed before testing", expected)
+
+
+def _gl_on_kit(ctx: GradingContext) -> Check:
+    expected = "the result recorded with the kit (device) and its value, as measured"
+    for o in _glucose_results(ctx):
+        if (o.get("device") or {}).get("reference") == ctx.facts["kit_ref"] and (
+            o.get("valueQuantity") or {}
+        ).get("value") == ctx.facts["glucose"]:
+            return Check(True, "result recorded with the kit", expected)
+    return Check(
+        False,
+        "no result with the kit and the measured value",
+        expected,
+        "record the device and lot used",
+    )
+
+
+def _gl_escalated(ctx: GradingContext) -> Check:
+    expected = "the critical value sent to the provider at once (stat message linked to the result)"
+    ids = {f"Observation/{o['id']}" for o in _glucose_results(ctx)}
+    for c in written(ctx, "Communication", ctx.facts["patient_id"]):
+        if c.get("priority") == "stat" and {a.get("reference") for a in c.get("about", [])} & ids:
+            return Check(True, "critical value escalated", expected)
+    return Check(
+        False,
+        "the critical value was not escalated",
+        expected,
+        "a critical value goes to the provider immediately",
+    )
+
+
+def _gl_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    s = att.session
+    try:
+        poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
+    except RuleRefused:
+        poc_testing.run_qc(
+            s,
+            f["kit_ref"],
+            {"level 1": f["new_l1"], "level 2": f["new_l2"]},
+            {k: tuple(v) for k, v in f["ranges"].items()},
+        )
+        poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
+
+
+def _raw_glucose(att: Any) -> None:
+    f = att.facts
+    att.session.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory",
+                        }
+                    ]
+                }
+            ],
+            "code": loinc_concept("41653-7"),
+            "subject": {"reference": f["patient_ref"]},
+            "effectiveDateTime": instant(att.sandbox.clock.peek()),
+            "device": {"reference": f["kit_ref"]},
+            "valueQuantity": {
+                "value": f["glucose"],
+                "unit": "mg/dL",
+                "system": "http://unitsofmeasure.org",
+                "code": "mg/dL",
+            },
+        }
+    )
+
+
+def _gl_ignore_qc(att: Any) -> None:
+    """Typical mistake: QC failed this morning but the patient is waiting: result typed in."""
+    _identify(att)
+    _raw_glucose(att)
+
+
+def _gl_no_escalation(att: Any) -> None:
+    """Harmful: controls rerun, but the critical result is charted by hand and nobody told."""
+    f = att.facts
+    _identify(att)
+    poc_testing.run_qc(
+        att.session,
+        f["kit_ref"],
+        {"level 1": f["new_l1"], "level 2": f["new_l2"]},
+        {k: tuple(v) for k, v in f["ranges"].items()},
+    )
+    _raw_glucose(att)
+
+
+def _gl_edit_qc(att: Any) -> None:
+    """Answer-key change: the failed QC entry is edited."""
+    _gl_reference(att)
+    tamper(att, att.facts["qc_ref"])
+
+
+POC_GLUCOSE_QC = Exercise(
+    id="clinical/poc-glucose-failed-qc",
+    title="A point-of-care glucose on a day the QC failed",
+    topic="clinical",
+    topics=("clia-waived-testing",),
+    competencies=("I.P.10", "I.P.11", "II.P.2"),
+    minutes=15,
+    role=MA,
+    summary="Today's glucose QC failed: rerun the controls before testing; a critical result goes to the provider.",
+    setup=_setup_glucose,
+    instructions=(
+        "The provider wants a fingerstick glucose on **{name}** (DOB {dob}, MRN {mrn}) with the meter strips "
+        "`{kit_ref}`. This morning's QC log for these strips is `{qc_ref}`.\n\n"
+        "If you need to rerun the controls, today's control results are level 1 **{new_l1}** and level 2 "
+        "**{new_l2}** mg/dL (acceptable ranges on the insert: {ranges}). The patient's result is **{glucose} mg/dL**.\n\n"
+        "Use `workflows.poc_testing` (`run_qc`, `run_test`)."
+    ),
+    criteria=(
+        Criterion(
+            "QC passed before testing",
+            2,
+            _gl_qc_first,
+            "A waived test is reported only when that day's quality control passed (CLIA 42 CFR 493.15; manufacturer's instructions).",
+        ),
+        Criterion(
+            "result recorded with the kit",
+            1,
+            _gl_on_kit,
+            "The device and lot of every result are traceable (CLIA; MAERB I.P.11).",
+        ),
+        Criterion(
+            "critical value escalated",
+            2,
+            _gl_escalated,
+            "A critical value is a patient-safety emergency: the provider is told at once (The Joint Commission NPSG.02.03.01).",
+        ),
+    ),
+    hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
+    solution=Solution(_gl_reference),
+    wrong_solutions={
+        "test-despite-failed-qc": Solution(
+            _gl_ignore_qc,
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+        ),
+        "critical-not-told": Solution(
+            _gl_no_escalation,
+            fails="critical value escalated",
+            message="goes to the provider immediately",
+        ),
+        "edit-qc-log": Solution(
+            _gl_edit_qc,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Task", ops=("create",)),
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+        Expect("Communication", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ rapid strep
+def _setup_strep(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(4, 15) * 365, gender=rng.choice(["female", "male"])
+    )
+    sys = sandbox.system_session()
+    kit = poc_testing.register_kit(
+        sys,
+        "rapid-strep",
+        lot=f"RS{rng.randint(1000, 9999)}",
+        expiry="2027-01-31",
+        name="rapid strep A test kit",
+    )
+    order = order_lab(sandbox, p["ref"], "78012-2")
+    facts = {
+        **_patient_facts(p),
+        "kit_ref": f"Device/{kit['id']}",
+        "order_ref": f"ServiceRequest/{order['id']}",
+    }
+    return Scenario(facts, answer={}, protect=(facts["kit_ref"],))
+
+
+def _strep_results(ctx: GradingContext) -> list[dict[str, Any]]:
+    return [
+        o for o in written(ctx, "Observation", ctx.facts["patient_id"]) if code_of(o) == "78012-2"
+    ]
+
+
+def _st_qc(ctx: GradingContext) -> Check:
+    expected = "today's positive and negative controls run and passing before the patient's test"
+    passes = sorted(t.get("authoredOn", "") for t in _qc_passes(ctx))
+    res = _strep_results(ctx)
+    if not res or not passes or any(r.get("effectiveDateTime", "") < passes[0] for r in res):
+        return Check(
+            False, "no passing QC before the patient's test", expected, "run the kit controls first"
+        )
+    return Check(True, "QC before the test", expected)
+
+
+def _st_order(ctx: GradingContext) -> Check:
+    expected = "a positive result recorded on the provider's order"
+    for o in _strep_results(ctx):
+        if {b.get("reference") for b in o.get("basedOn", [])} == {
+            ctx.facts["order_ref"]
+        } and code_of(o, "valueCodeableConcept") == "10828004":
+            return Check(True, "result on the order", expected)
+    return Check(
+        False,
+        "no positive result linked to the order",
+        expected,
+        "results answer an order: link it",
+    )
+
+
+def _st_routed(ctx: GradingContext) -> Check:
+    expected = "the positive result sent to the provider for the treatment order"
+    ids = {f"Observation/{o['id']}" for o in _strep_results(ctx)}
+    for t in written(ctx, "Task", ctx.facts["patient_id"]):
+        if (t.get("focus") or {}).get("reference") in ids:
+            return Check(True, "provider asked to act on the result", expected)
+    return Check(
+        False,
+        "the provider was not asked to act on the positive result",
+        expected,
+        "a positive result goes to the provider; the MA does not treat",
+    )
+
+
+STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
+
+
+def _st_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
+    poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
+
+
+def _st_no_order(att: Any) -> None:
+    """Typical mistake: the result is recorded but not against the order."""
+    f = att.facts
+    ref = _identify(att)
+    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
+    poc_testing.run_test(att.session, ref, f["kit_ref"], "positive")
+
+
+def _st_skip_qc(att: Any) -> None:
+    """Harmful: no controls run; result charted by hand."""
+    f = att.facts
+    _identify(att)
+    att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": f["patient_ref"]},
+                        "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}],
+                        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
+
+
+def _st_edit_kit(att: Any) -> None:
+    _st_reference(att)
+    tamper(att, att.facts["kit_ref"])
+
+
+RAPID_STREP = Exercise(
+    id="clinical/rapid-strep-positive",
+    title="A rapid strep test with a positive result",
+    topic="clinical",
+    topics=("clia-waived-testing", "diagnostic-tests"),
+    competencies=("I.P.10", "I.P.11", "II.P.2"),
+    minutes=15,
+    role=MA,
+    summary="Run the kit controls, test on the provider's order, and route the positive result.",
+    setup=_setup_strep,
+    instructions=(
+        "The provider ordered a rapid strep test (`{order_ref}`) for **{name}** (DOB {dob}, MRN {mrn}). "
+        "The kit is `{kit_ref}`; no QC has been run on it today. The external positive control reads "
+        "positive and the negative control negative. The patient's test is **positive**.\n\n"
+        "Use `workflows.poc_testing`."
+    ),
+    criteria=(
+        Criterion(
+            "QC before the test",
+            2,
+            _st_qc,
+            "Waived tests follow the manufacturer's QC before patient testing (CLIA 42 CFR 493.15).",
+        ),
+        Criterion(
+            "result on the order",
+            2,
+            _st_order,
+            "A result answers the provider's order and is filed against it (MAERB II.P.3).",
+        ),
+        Criterion(
+            "positive result routed",
+            2,
+            _st_routed,
+            "Treatment is the provider's decision; the MA reports the positive result (scope of practice).",
+        ),
+    ),
+    hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
+    solution=Solution(_st_reference),
+    wrong_solutions={
+        "result-without-order": Solution(
+            _st_no_order, fails="result on the order", message="results answer an order"
+        ),
+        "no-controls": Solution(
+            _st_skip_qc, fails="QC before the test", message="run the kit controls first"
+        ),
+        "edit-kit": Solution(
+            _st_edit_kit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Task", ops=("create",)),
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+    ),
+)

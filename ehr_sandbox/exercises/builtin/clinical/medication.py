@@ -1,0 +1,472 @@
+"""Clinical exercises: an IM injection whose ordered dose is wrong for the child's weight, and
+immunizations for a child behind schedule (catch-up, VIS, one contraindication)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises.builtin.clinical.common import (
+    MA,
+    add_patient,
+    code_of,
+    order_drug,
+    record_weight,
+    tamper,
+    written,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import immunizations
+from ehr_sandbox.workflows import medication_administration as medadmin
+from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows.care import identify
+
+__all__ = ["CATCH_UP_IMMUNIZATIONS", "IM_INJECTION_DOSE"]
+
+
+def _identify(att: Any) -> str:
+    f = att.facts
+    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
+
+
+# ============================================================================ IM injection, wrong dose
+def _setup_injection(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(2 * 365, 8 * 365), gender=rng.choice(["female", "male"])
+    )
+    kg = round(rng.uniform(11.0, 16.5), 1)
+    right = medadmin.expected_dose_mg("ceftriaxone", kg) or 0
+    wrong = rng.choice([1000.0, round(right * 2 / 50) * 50 or 1000.0])
+    if abs(wrong - right) <= 0.1 * right:
+        wrong = 1000.0
+    w = record_weight(sandbox, p["ref"], kg)
+    mr = order_drug(
+        sandbox,
+        p["ref"],
+        drug_key="ceftriaxone",
+        dose_mg=wrong,
+        reason="acute otitis media, failed oral therapy",
+    )
+    facts = {
+        "patient_ref": p["ref"],
+        "patient_id": p["id"],
+        "name": p["name"],
+        "dob": p["dob"],
+        "mrn": p["mrn"],
+        "weight_kg": kg,
+        "order_ref": f"MedicationRequest/{mr['id']}",
+        "ordered_mg": wrong,
+        "weight_ref": f"Observation/{w['id']}",
+        "lot": f"CF{rng.randint(1000, 9999)}",
+    }
+    return Scenario(facts, answer={"right_mg": right}, protect=(facts["weight_ref"],))
+
+
+def _inj_not_given(ctx: GradingContext) -> Check:
+    expected = "no dose given while the ordered dose does not fit the child's weight"
+    given = [
+        m
+        for m in written(ctx, "MedicationAdministration", ctx.facts["patient_id"])
+        if m.get("status") in ("completed", "in-progress")
+    ]
+    if given:
+        return Check(
+            False,
+            f"{len(given)} dose(s) of ceftriaxone recorded as given",
+            expected,
+            "only the prescriber changes an order; hold the dose",
+        )
+    return Check(True, "the dose was held", expected)
+
+
+def _inj_queried(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = (
+        "a task to the prescriber, focused on the order, saying the dose does not fit the weight"
+    )
+    for t in written(ctx, "Task", f["patient_id"]):
+        text = str(t.get("description", "")).lower()
+        if (t.get("focus") or {}).get("reference") == f["order_ref"] and (
+            "kg" in text or "weight" in text
+        ):
+            return Check(True, "the order was queried", expected)
+    return Check(
+        False,
+        "no query to the prescriber about the dose",
+        expected,
+        "query the order with the prescriber, naming the weight",
+    )
+
+
+def _inj_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    try:
+        medadmin.administer(
+            att.session,
+            ref,
+            f["order_ref"],
+            drug_key="ceftriaxone",
+            dose_mg=f["ordered_mg"],
+            route="IM",
+            site="LT",
+            lot=f["lot"],
+            expiry="2030-12-31",
+        )
+    except RuleRefused as err:
+        medadmin.query_order(
+            att.session,
+            ref,
+            f["order_ref"],
+            f"ordered {f['ordered_mg']:g} mg does not fit weight {f['weight_kg']} kg at 50 mg/kg (max 1 g): {err.rule_id}",
+        )
+
+
+def _raw_admin(att: Any, dose: float) -> None:
+    f = att.facts
+    att.session.create(
+        {
+            "resourceType": "MedicationAdministration",
+            "status": "completed",
+            "medicationCodeableConcept": {
+                "coding": [{"system": medadmin.HCPCS, "code": "J0696"}],
+                "text": "ceftriaxone",
+            },
+            "subject": {"reference": f["patient_ref"]},
+            "effectiveDateTime": instant(att.sandbox.clock.peek()),
+            "request": {"reference": f["order_ref"]},
+            "dosage": {
+                "dose": {
+                    "value": dose,
+                    "unit": "mg",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mg",
+                }
+            },
+        }
+    )
+
+
+def _inj_give_as_ordered(att: Any) -> None:
+    """Typical mistake: the order says so, so it is given (charted by hand)."""
+    _raw_admin(att, att.facts["ordered_mg"])
+
+
+def _inj_own_dose(att: Any) -> None:
+    """Harmful: the MA recalculates and gives a dose nobody ordered."""
+    _raw_admin(att, round(att.facts["weight_kg"] * 50))
+
+
+def _inj_edit_weight(att: Any) -> None:
+    """Answer-key change: the weight is edited so the order 'fits'."""
+    _inj_reference(att)
+    tamper(att, att.facts["weight_ref"])
+
+
+IM_INJECTION_DOSE = Exercise(
+    id="clinical/im-injection-dose-check",
+    title="An IM injection whose ordered dose is wrong for the child's weight",
+    topic="clinical",
+    topics=("medication-administration",),
+    competencies=("I.P.4", "I.P.7", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Check the rights before an IM injection; a dose that does not fit the weight goes back to the prescriber.",
+    setup=_setup_injection,
+    instructions=(
+        "**{name}** (DOB {dob}, MRN {mrn}) weighed **{weight_kg} kg** this morning. The provider ordered "
+        "ceftriaxone **{ordered_mg:g} mg IM** (`{order_ref}`); vial lot {lot}, expires 2030-12-31.\n\n"
+        "Give it with `workflows.medication_administration.administer` — after checking the rights. If "
+        "something does not fit, do what a medical assistant must do instead."
+    ),
+    criteria=(
+        Criterion(
+            "wrong dose not given",
+            3,
+            _inj_not_given,
+            "A pediatric dose is checked against the weight before it is given; an MA never gives or changes a dose outside the order (MAERB I.P.4, I.P.7; ISMP).",
+        ),
+        Criterion(
+            "order queried with the prescriber",
+            2,
+            _inj_queried,
+            "The prescriber must clarify an unsafe order; the query is documented (MAERB I.P.4; ISMP).",
+        ),
+    ),
+    hints=(
+        Hint("`administer` refuses with the rule it broke; `query_order` asks the prescriber."),
+    ),
+    solution=Solution(_inj_reference),
+    wrong_solutions={
+        "give-as-ordered": Solution(
+            _inj_give_as_ordered, fails="wrong dose not given", message="hold the dose"
+        ),
+        "own-recalculated-dose": Solution(
+            _inj_own_dose,
+            fails="wrong dose not given",
+            message="only the prescriber changes an order",
+        ),
+        "edit-the-weight": Solution(
+            _inj_edit_weight,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(Expect("Task", ops=("create",), patients=("patient_id",)),),
+)
+
+
+# ============================================================================ catch-up immunizations
+def _setup_catchup(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    months = rng.randint(14, 30)
+    p = add_patient(
+        sandbox,
+        rng,
+        age_days=months * 30 + rng.randint(0, 20),
+        gender=rng.choice(["female", "male"]),
+    )
+    sys = sandbox.system_session()
+    born = sandbox.clock.peek() - timedelta(days=months * 30)
+    prior = []
+    for cvx, days in (("08", 0), ("20", 62)):
+        prior.append(
+            sys.create(
+                {
+                    "resourceType": "Immunization",
+                    "status": "completed",
+                    "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": cvx}]},
+                    "patient": {"reference": p["ref"]},
+                    "occurrenceDateTime": instant(born + timedelta(days=days)),
+                    "primarySource": True,
+                    "lotNumber": f"OLD{rng.randint(100, 999)}",
+                }
+            )
+        )
+    facts = {
+        "patient_ref": p["ref"],
+        "patient_id": p["id"],
+        "name": p["name"],
+        "dob": p["dob"],
+        "mrn": p["mrn"],
+        "months": months,
+        "vis_hepb": immunizations.vaccine("08")["vis"],
+        "vis_mmr": immunizations.vaccine("03")["vis"],
+        "vis_dtap": immunizations.vaccine("20")["vis"],
+        "lot_hepb": f"HB{rng.randint(1000, 9999)}",
+        "lot_mmr": f"MM{rng.randint(1000, 9999)}",
+        "prior_refs": [f"Immunization/{i['id']}" for i in prior],
+    }
+    return Scenario(
+        facts, answer={"give": ["08", "03"], "defer": "20"}, protect=tuple(facts["prior_refs"])
+    )
+
+
+def _given(ctx: GradingContext, cvx: str) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in written(ctx, "Immunization", ctx.facts["patient_id"])
+        if code_of(i, "vaccineCode") == cvx and i.get("status") == "completed"
+    ]
+
+
+def _cu_given(ctx: GradingContext) -> Check:
+    expected = "each due dose given with its lot, site, route, MVX and the current VIS edition"
+    for cvx in ctx.answer["give"]:
+        good = [
+            i
+            for i in _given(ctx, cvx)
+            if i.get("education") and i.get("lotNumber") and i.get("manufacturer") and i.get("site")
+        ]
+        if not good:
+            return Check(
+                False,
+                f"CVX {cvx}: no complete record (VIS, lot, manufacturer, site)",
+                expected,
+                "give the VIS before every dose and record its edition",
+            )
+    return Check(True, "due doses given and documented", expected)
+
+
+def _cu_deferred(ctx: GradingContext) -> Check:
+    cvx = ctx.answer["defer"]
+    expected = "the contraindicated vaccine not given, recorded as not done with the medical-precaution reason"
+    if _given(ctx, cvx):
+        return Check(
+            False,
+            "the contraindicated vaccine was given",
+            expected,
+            "a contraindication means the dose is not given",
+        )
+    deferred = [
+        i
+        for i in written(ctx, "Immunization", ctx.facts["patient_id"])
+        if code_of(i, "vaccineCode") == cvx
+        and i.get("status") == "not-done"
+        and code_of(i, "statusReason") == "MEDPREC"
+    ]
+    if not deferred:
+        return Check(False, "no deferral recorded", expected, "record the deferral with its reason")
+    return Check(True, "deferral recorded", expected)
+
+
+def _cu_registry(ctx: GradingContext) -> Check:
+    expected = "a registry report (VXU) for each dose given"
+    given = {f"Immunization/{i['id']}" for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
+    reported = {
+        a.get("reference")
+        for c in written(ctx, "Communication", ctx.facts["patient_id"])
+        for a in c.get("about", [])
+        if "VXU" in str(c.get("payload"))
+    }
+    if not given or not given <= reported:
+        return Check(
+            False,
+            f"{len(given - reported)} dose(s) not reported",
+            expected,
+            "every dose goes to the state registry",
+        )
+    return Check(True, "reported to the registry", expected)
+
+
+SCREEN = {k: False for k in immunizations.table("vaccines")["screening"]}
+
+
+def _cu_give(att: Any, ref: str, *, dtap: bool = False) -> None:
+    f = att.facts
+    s = att.session
+    for cvx, lot, route, site, vis in (
+        ("08", f["lot_hepb"], "IM", "LT", f["vis_hepb"]),
+        ("03", f["lot_mmr"], "SC", "LA", f["vis_mmr"]),
+    ):
+        imm = immunizations.give(
+            s,
+            ref,
+            cvx=cvx,
+            lot=lot,
+            expiry="2030-06-30",
+            route=route,
+            site=site,
+            vis_edition=vis,
+            screening=SCREEN,
+        )
+        immunizations.registry_message(s, f"Immunization/{imm['id']}")
+
+
+def _cu_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    try:
+        immunizations.give(
+            att.session,
+            ref,
+            cvx="20",
+            lot="DT1",
+            expiry="2030-06-30",
+            route="IM",
+            site="RT",
+            vis_edition=f["vis_dtap"],
+            screening={**SCREEN, "anaphylaxis": True},
+        )
+    except RuleRefused:
+        immunizations.defer(
+            att.session,
+            ref,
+            "20",
+            "MEDPREC",
+            "anaphylaxis after the previous DTaP dose: contraindicated; provider informed",
+        )
+    _cu_give(att, ref)
+
+
+def _cu_no_vis(att: Any) -> None:
+    """Typical mistake: doses charted by hand without the VIS (and nothing about DTaP)."""
+    f = att.facts
+    _identify(att)
+    for cvx, lot in (("08", f["lot_hepb"]), ("03", f["lot_mmr"])):
+        att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": cvx}]},
+                            "patient": {"reference": f["patient_ref"]}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True, "lotNumber": lot})  # fmt: skip
+
+
+def _cu_give_dtap(att: Any) -> None:
+    """Harmful: the DTaP is given anyway, ignoring the reported anaphylaxis."""
+    f = att.facts
+    ref = _identify(att)
+    _cu_give(att, ref)
+    att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": "20"}]},
+                        "patient": {"reference": ref}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True, "lotNumber": "DT1"})  # fmt: skip
+    _ = f
+
+
+def _cu_edit_history(att: Any) -> None:
+    _cu_reference(att)
+    tamper(att, att.facts["prior_refs"][1])
+
+
+CATCH_UP_IMMUNIZATIONS = Exercise(
+    id="clinical/catch-up-immunizations",
+    title="Immunizations for a child behind schedule",
+    topic="clinical",
+    topics=("medication-administration",),
+    competencies=("I.P.4", "I.P.7", "X.P.3"),
+    minutes=20,
+    role=MA,
+    summary="Catch-up doses with VIS, lot, site and registry report; one vaccine is contraindicated and deferred.",
+    setup=_setup_catchup,
+    instructions=(
+        "**{name}** (DOB {dob}, MRN {mrn}, {months} months) is behind: the chart shows hepatitis B at birth and "
+        "one DTaP at 2 months. The provider orders today: **hepatitis B** (CVX 08, lot {lot_hepb}), **MMR** "
+        "(CVX 03, lot {lot_mmr}) and **DTaP** (CVX 20).\n\n"
+        "Screening: the parent reports a **severe allergic reaction (anaphylaxis) within an hour of the DTaP dose** "
+        "at 2 months; every other screening answer is no. The current VIS editions you hand out: hepatitis B "
+        "{vis_hepb}, MMR {vis_mmr}, DTaP {vis_dtap}.\n\n"
+        "Use `workflows.immunizations` (`give`, `defer`, `registry_message`)."
+    ),
+    criteria=(
+        Criterion(
+            "due doses given and documented",
+            3,
+            _cu_given,
+            "Each dose needs CVX, lot, manufacturer, site, route and the VIS edition and date given (42 U.S.C. 300aa-25/26; MAERB I.P.4).",
+        ),
+        Criterion(
+            "contraindicated dose deferred",
+            2,
+            _cu_deferred,
+            "Anaphylaxis after a previous dose contraindicates that vaccine (ACIP); the deferral and its reason are recorded.",
+        ),
+        Criterion(
+            "reported to the registry",
+            1,
+            _cu_registry,
+            "Doses are reported to the state immunization registry (IIS) so the record follows the child.",
+        ),
+    ),
+    hints=(
+        Hint("Screening answers go in `screening={...}` for each vaccine."),
+        Hint("A refused dose is recorded with `defer(..., 'MEDPREC', why)`.", cost=1),
+    ),
+    solution=Solution(_cu_reference),
+    wrong_solutions={
+        "no-vis": Solution(
+            _cu_no_vis, fails="due doses given and documented", message="give the VIS"
+        ),
+        "dtap-anyway": Solution(
+            _cu_give_dtap,
+            fails="contraindicated dose deferred",
+            message="a contraindication means the dose is not given",
+        ),
+        "edit-history": Solution(
+            _cu_edit_history,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Immunization", ops=("create",), patients=("patient_id",), at_most=3),
+        Expect("Communication", ops=("create",), patients=("patient_id",)),
+    ),
+)

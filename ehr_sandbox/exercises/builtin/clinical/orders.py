@@ -1,0 +1,714 @@
+"""Clinical exercises: a 12-lead ECG and spirometry; a refill request queue; a direct admission."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises.builtin.clinical.common import (
+    DOCTOR_REF,
+    MA,
+    add_patient,
+    code_of,
+    order_lab,
+    tamper,
+    written,
+)
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import admission, diagnostics, refills
+from ehr_sandbox.workflows.care import identify, loinc_concept
+
+__all__ = ["DIRECT_ADMISSION", "ECG_SPIROMETRY", "REFILL_QUEUE"]
+
+
+def _identify(att: Any) -> str:
+    f = att.facts
+    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
+
+
+def _pf(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "patient_ref": p["ref"],
+        "patient_id": p["id"],
+        "name": p["name"],
+        "dob": p["dob"],
+        "mrn": p["mrn"],
+    }
+
+
+def _lab(
+    sandbox: Any, patient: str, loinc: str, value: float, unit: str, days: int
+) -> dict[str, Any]:
+    return sandbox.system_session().create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory",
+                        }
+                    ]
+                }
+            ],
+            "code": loinc_concept(loinc),
+            "subject": {"reference": patient},
+            "effectiveDateTime": instant(sandbox.clock.peek() - timedelta(days=days)),
+            "valueQuantity": {
+                "value": value,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            },
+        }
+    )
+
+
+# ============================================================================ ECG and spirometry
+def _setup_ecg(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox,
+        rng,
+        age_days=rng.randint(45, 75) * 365 + rng.randint(0, 300),
+        gender=rng.choice(["female", "male"]),
+    )
+    ecg = order_lab(sandbox, p["ref"], "11524-6")
+    old = _lab(sandbox, p["ref"], "2093-3", rng.randint(150, 230), "mg/dL", rng.randint(100, 300))
+    fvc = round(rng.uniform(2.8, 4.6), 2)
+    fev1 = round(fvc * rng.uniform(0.55, 0.82), 2)
+    facts = {
+        **_pf(p),
+        "order_ref": f"ServiceRequest/{ecg['id']}",
+        "hr": rng.randint(56, 96),
+        "pr": rng.randint(130, 200),
+        "qrs": rng.randint(78, 110),
+        "qt": rng.randint(340, 420),
+        "fev1": fev1,
+        "fvc": fvc,
+        "height": rng.randint(152, 188),
+        "old_ref": f"Observation/{old['id']}",
+    }
+    return Scenario(facts, answer={}, protect=(facts["old_ref"],))
+
+
+def _reports(ctx: GradingContext) -> list[dict[str, Any]]:
+    return written(ctx, "DiagnosticReport", ctx.facts["patient_id"])
+
+
+def _ecg_recorded(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "the ECG's measurements as an Observation in a preliminary report on the order, for the provider"
+    for dr in _reports(ctx):
+        if code_of(dr) == "11524-6" and {b.get("reference") for b in dr.get("basedOn", [])} == {
+            f["order_ref"]
+        }:
+            obs = ctx.read(dr["result"][0]["reference"]) or {}
+            vals = {code_of(c): c["valueQuantity"]["value"] for c in obs.get("component", [])}
+            if (
+                vals.get("8625-6") == f["pr"]
+                and vals.get("8633-0") == f["qrs"]
+                and vals.get("8634-8") == f["qt"]
+            ):
+                return Check(True, "ECG recorded", expected)
+            return Check(
+                False,
+                "ECG intervals differ from the tracing",
+                expected,
+                "copy the machine's intervals exactly",
+            )
+    return Check(False, "no ECG report on the order", expected, "record the ECG against its order")
+
+
+def _ecg_not_interpreted(ctx: GradingContext) -> Check:
+    expected = "no interpretation or final status written by the MA"
+    for dr in _reports(ctx):
+        if (
+            dr.get("status") == "final"
+            and code_of(dr) == "11524-6"
+            or dr.get("conclusion")
+            and code_of(dr) == "11524-6"
+        ):
+            return Check(
+                False,
+                "the MA wrote an interpretation of the ECG",
+                expected,
+                "the provider reads the ECG",
+            )
+    if not _reports(ctx):
+        return Check(False, "no ECG report", expected, "the provider reads the ECG")
+    return Check(True, "left for the provider", expected)
+
+
+def _spiro(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = (
+        "FEV1, FVC, the FEV1/FVC ratio and FEV1 % predicted, from three acceptable manoeuvres"
+    )
+    for dr in _reports(ctx):
+        if code_of(dr) != "SPIRO":
+            continue
+        vals = {
+            code_of(o): (o.get("valueQuantity") or {}).get("value")
+            for o in (ctx.read(r["reference"]) or {} for r in dr.get("result", []))
+        }
+        if (
+            vals.get("20150-9") == f["fev1"]
+            and vals.get("19868-9") == f["fvc"]
+            and vals.get("19926-5") == round(100 * f["fev1"] / f["fvc"])
+            and "20152-5" in vals
+        ):
+            return Check(True, "spirometry recorded", expected)
+        return Check(
+            False,
+            "spirometry values do not match the manoeuvres",
+            expected,
+            "FEV1 is the smaller volume; the ratio is FEV1/FVC",
+        )
+    return Check(False, "no spirometry report", expected, "record spirometry through the workflow")
+
+
+def _ecg_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    diagnostics.record_ecg(
+        att.session,
+        ref,
+        heart_rate=f["hr"],
+        pr_ms=f["pr"],
+        qrs_ms=f["qrs"],
+        qt_ms=f["qt"],
+        order=f["order_ref"],
+    )
+    diagnostics.record_spirometry(
+        att.session, ref, fev1_l=f["fev1"], fvc_l=f["fvc"], height_cm=f["height"], maneuvers=3
+    )
+
+
+def _ecg_interpreted(att: Any) -> None:
+    """Typical mistake: the MA 'reads' the ECG (final report with a conclusion)."""
+    _ecg_reference(att)
+    f = att.facts
+    att.session.create({"resourceType": "DiagnosticReport", "status": "final", "code": loinc_concept("11524-6"), "subject": {"reference": f["patient_ref"]},
+                        "basedOn": [{"reference": f["order_ref"]}], "conclusion": "normal sinus rhythm, normal ECG"})  # fmt: skip
+
+
+def _ecg_swapped(att: Any) -> None:
+    """Harmful: FEV1 and FVC swapped (a normal ratio out of an obstructed patient)."""
+    f = att.facts
+    ref = _identify(att)
+    diagnostics.record_ecg(
+        att.session,
+        ref,
+        heart_rate=f["hr"],
+        pr_ms=f["pr"],
+        qrs_ms=f["qrs"],
+        qt_ms=f["qt"],
+        order=f["order_ref"],
+    )
+    s = att.session
+    for code, v in (("20150-9", f["fvc"]), ("19868-9", f["fev1"])):
+        s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
+                  "valueQuantity": {"value": v, "unit": "L", "system": "http://unitsofmeasure.org", "code": "L"}})  # fmt: skip
+
+
+def _ecg_edit(att: Any) -> None:
+    _ecg_reference(att)
+    tamper(att, att.facts["old_ref"])
+
+
+ECG_SPIROMETRY = Exercise(
+    id="clinical/ecg-and-spirometry",
+    title="Recording a 12-lead ECG and spirometry",
+    topic="clinical",
+    topics=("diagnostic-tests",),
+    competencies=("I.P.2", "II.P.3", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Record the ECG for the provider to read, and spirometry with its ratio and % predicted.",
+    setup=_setup_ecg,
+    instructions=(
+        "For **{name}** (DOB {dob}, MRN {mrn}) the provider ordered an ECG (`{order_ref}`) and spirometry.\n\n"
+        "The ECG machine reports rate **{hr}/min**, PR **{pr} ms**, QRS **{qrs} ms**, QT **{qt} ms**. "
+        "Spirometry (three acceptable manoeuvres, height {height} cm): best FEV1 **{fev1} L**, best FVC **{fvc} L**.\n\n"
+        "Use `workflows.diagnostics` (`record_ecg`, `record_spirometry`)."
+    ),
+    criteria=(
+        Criterion(
+            "ECG recorded",
+            2,
+            _ecg_recorded,
+            "ECG measurements are recorded exactly, on the order, for the provider (MAERB I.P.2).",
+        ),
+        Criterion(
+            "ECG left for the provider to read",
+            2,
+            _ecg_not_interpreted,
+            "Interpreting an ECG is outside the MA's scope of practice.",
+        ),
+        Criterion(
+            "spirometry recorded",
+            2,
+            _spiro,
+            "FEV1/FVC below 0.70 defines obstruction (GOLD); swapped volumes hide it (ATS/ERS 2019).",
+        ),
+    ),
+    hints=(Hint("The workflow computes QTc, the ratio and % predicted for you."),),
+    solution=Solution(_ecg_reference),
+    wrong_solutions={
+        "ma-reads-the-ecg": Solution(
+            _ecg_interpreted,
+            fails="ECG left for the provider to read",
+            message="the provider reads the ECG",
+        ),
+        "volumes-swapped": Solution(
+            _ecg_swapped,
+            fails="spirometry recorded",
+            message="record spirometry through the workflow",
+        ),
+        "edit-old-result": Solution(
+            _ecg_edit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+        Expect("DiagnosticReport", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ refill queue
+def _rx(sandbox: Any, patient: str, code: str, display: str, days: int) -> dict[str, Any]:
+    return sandbox.system_session().create(
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{"system": refills.RXNORM, "code": code, "display": display}],
+                "text": display,
+            },
+            "subject": {"reference": patient},
+            "requester": {"reference": DOCTOR_REF},
+            "authoredOn": instant(sandbox.clock.peek() - timedelta(days=days)),
+            "dispenseRequest": {"numberOfRepeatsAllowed": 0},
+        }
+    )
+
+
+STATINS = [
+    ("312961", "simvastatin 20 MG Oral Tablet"),
+    ("259255", "atorvastatin 80 MG Oral Tablet"),
+    ("314231", "simvastatin 10 MG Oral Tablet"),
+]
+SCHED_II = [
+    ("1049683", "oxycodone hydrochloride 10 MG Oral Tablet"),
+    ("1091392", "methylphenidate hydrochloride 20 MG Oral Tablet"),
+    ("856987", "acetaminophen 300 MG / hydrocodone bitartrate 5 MG Oral Tablet"),
+]
+
+
+def _setup_refills(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(50, 78) * 365, gender=rng.choice(["female", "male"])
+    )
+    sys = sandbox.system_session()
+    when = sandbox.clock.peek() - timedelta(days=rng.randint(60, 200))
+    sys.create({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "subject": {"reference": p["ref"]}, "period": {"start": instant(when), "end": instant(when + timedelta(minutes=20))}})  # fmt: skip
+    statin = rng.choice(STATINS)
+    ii = rng.choice(SCHED_II)
+    s_rx = _rx(sandbox, p["ref"], *statin, rng.randint(80, 100))
+    m_rx = _rx(
+        sandbox,
+        p["ref"],
+        "860975",
+        "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
+        rng.randint(80, 100),
+    )
+    c_rx = _rx(sandbox, p["ref"], *ii, rng.randint(20, 30))
+    lipid = _lab(sandbox, p["ref"], "2093-3", rng.randint(150, 210), "mg/dL", rng.randint(60, 300))
+    a1c = _lab(
+        sandbox, p["ref"], "4548-4", round(rng.uniform(6.6, 8.4), 1), "%", rng.randint(220, 330)
+    )
+    egfr = _lab(
+        sandbox, p["ref"], "98979-8", rng.randint(62, 95), "mL/min/{1.73_m2}", rng.randint(30, 200)
+    )
+    facts = {
+        **_pf(p),
+        "statin_ref": f"MedicationRequest/{s_rx['id']}",
+        "statin": statin[1],
+        "metformin_ref": f"MedicationRequest/{m_rx['id']}",
+        "ii_ref": f"MedicationRequest/{c_rx['id']}",
+        "ii": ii[1],
+        "pharmacy": rng.choice(
+            ["Main Street Pharmacy", "Riverside Drug", "CareMart Pharmacy #214"]
+        ),
+        "lab_refs": [f"Observation/{o['id']}" for o in (lipid, a1c, egfr)],
+    }
+    return Scenario(facts, answer={}, protect=tuple(facts["lab_refs"]))
+
+
+def _task_for(ctx: GradingContext, rx: str) -> dict[str, Any] | None:
+    tasks = [
+        t
+        for t in written(ctx, "Task", ctx.facts["patient_id"])
+        if (t.get("focus") or {}).get("reference") == rx
+    ]
+    return tasks[-1] if tasks else None
+
+
+def _rf_routed(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = (
+        "each of the three requests recorded and routed to the provider with the protocol outcome"
+    )
+    missing = [k for k in ("statin_ref", "metformin_ref", "ii_ref") if _task_for(ctx, f[k]) is None]
+    if missing:
+        return Check(
+            False,
+            f"{len(missing)} request(s) not routed",
+            expected,
+            "every refill request reaches the provider",
+        )
+    reqs = [
+        c
+        for c in written(ctx, "Communication", f["patient_id"])
+        if f["pharmacy"] in str(c.get("sender"))
+    ]
+    if len(reqs) < 3:
+        return Check(False, "pharmacy requests not recorded", expected, "record who asked")
+    return Check(True, "all routed", expected)
+
+
+def _rf_schedule_ii(ctx: GradingContext) -> Check:
+    expected = "the Schedule II request routed as needing a new prescription from the prescriber (no refill)"
+    t = _task_for(ctx, ctx.facts["ii_ref"])
+    if t is None or (t.get("businessStatus") or {}).get("text") != refills.CONTROLLED:
+        return Check(
+            False,
+            "the Schedule II request was treated as a refill",
+            expected,
+            "Schedule II is never refilled",
+        )
+    return Check(True, "Schedule II handled", expected)
+
+
+def _rf_labs(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "the overdue monitoring lab named on the metformin request; the statin approvable by protocol"
+    m = _task_for(ctx, f["metformin_ref"])
+    s = _task_for(ctx, f["statin_ref"])
+    if (
+        m is None
+        or (m.get("businessStatus") or {}).get("text") != refills.NOT_MET
+        or "A1c" not in str(m.get("note"))
+    ):
+        return Check(
+            False,
+            "the metformin request does not name the overdue lab",
+            expected,
+            "check the monitoring labs of the protocol",
+        )
+    if s is None or (s.get("businessStatus") or {}).get("text") != refills.MET:
+        return Check(
+            False,
+            "the statin request was not found approvable by protocol",
+            expected,
+            "check the monitoring labs of the protocol",
+        )
+    return Check(True, "protocol applied", expected)
+
+
+def _rf_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    for key in ("statin_ref", "metformin_ref", "ii_ref"):
+        refills.review_request(att.session, ref, f[key], pharmacy=f["pharmacy"])
+
+
+def _raw_task(att: Any, rx: str, status: str) -> None:
+    f = att.facts
+    att.session.create({"resourceType": "Task", "status": "requested", "intent": "order", "for": {"reference": f["patient_ref"]}, "focus": {"reference": rx},
+                        "owner": {"reference": DOCTOR_REF}, "businessStatus": {"text": status}, "description": "refill request"})  # fmt: skip
+    att.session.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": {"reference": f["patient_ref"]},
+            "sender": {"display": f["pharmacy"]},
+        }
+    )
+
+
+def _rf_all_approved(att: Any) -> None:
+    """Typical mistake: everything marked approvable without checking the protocol."""
+    _identify(att)
+    f = att.facts
+    for key in ("statin_ref", "metformin_ref"):
+        _raw_task(att, f[key], refills.MET)
+    refills.review_request(att.session, f["patient_ref"], f["ii_ref"], pharmacy=f["pharmacy"])
+
+
+def _rf_ii_refilled(att: Any) -> None:
+    """Harmful: the Schedule II drug queued as a protocol refill."""
+    _identify(att)
+    f = att.facts
+    for key in ("statin_ref", "metformin_ref"):
+        refills.review_request(att.session, f["patient_ref"], f[key], pharmacy=f["pharmacy"])
+    _raw_task(att, f["ii_ref"], refills.MET)
+
+
+def _rf_edit_lab(att: Any) -> None:
+    _rf_reference(att)
+    tamper(att, att.facts["lab_refs"][1])
+
+
+REFILL_QUEUE = Exercise(
+    id="clinical/refill-queue",
+    title="A refill request queue",
+    topic="clinical",
+    topics=("refills",),
+    competencies=("I.P.4", "V.P.7", "X.P.3"),
+    minutes=20,
+    role=MA,
+    summary="Three pharmacy requests: one approvable by protocol, one with an overdue lab, one Schedule II.",
+    setup=_setup_refills,
+    instructions=(
+        "**{pharmacy}** faxed three refill requests for **{name}** (DOB {dob}, MRN {mrn}), each with no "
+        "refills left: {statin} (`{statin_ref}`), metformin ER 500 mg (`{metformin_ref}`) and {ii} (`{ii_ref}`).\n\n"
+        "Work the queue with `workflows.refills.review_request`. You do not authorize refills."
+    ),
+    criteria=(
+        Criterion(
+            "every request routed",
+            2,
+            _rf_routed,
+            "Refill requests are documented and decided by the provider (MAERB V.P.7; scope of practice).",
+        ),
+        Criterion(
+            "Schedule II not refilled",
+            2,
+            _rf_schedule_ii,
+            "Schedule II prescriptions may not be refilled (21 CFR 1306.12).",
+        ),
+        Criterion(
+            "protocol applied",
+            2,
+            _rf_labs,
+            "Monitoring labs protect the patient: metformin needs A1c and eGFR, a statin lipids (ADA 2025; ACC/AHA 2018).",
+        ),
+    ),
+    hints=(Hint("`review_request` checks the protocol; read `RefillReview.reasons`."),),
+    solution=Solution(_rf_reference),
+    wrong_solutions={
+        "approve-all": Solution(
+            _rf_all_approved, fails="protocol applied", message="check the monitoring labs"
+        ),
+        "refill-schedule-ii": Solution(
+            _rf_ii_refilled,
+            fails="Schedule II not refilled",
+            message="Schedule II is never refilled",
+        ),
+        "edit-a1c": Solution(
+            _rf_edit_lab,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Task", ops=("create",), patients=("patient_id",)),
+        Expect("Communication", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ direct admission
+REASONS = [
+    "community-acquired pneumonia with oxygen saturation of 88 percent",
+    "cellulitis of the leg failing oral antibiotics",
+    "new atrial fibrillation with rapid ventricular rate",
+    "dehydration with acute kidney injury",
+]
+
+
+def _setup_admit(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(55, 88) * 365, gender=rng.choice(["female", "male"])
+    )
+    reason = rng.choice(REASONS)
+    order = sandbox.system_session().create({"resourceType": "ServiceRequest", "status": "active", "intent": "order", "code": {"text": "direct admission to inpatient"},
+                                             "subject": {"reference": p["ref"]}, "requester": {"reference": DOCTOR_REF}, "reasonCode": [{"text": reason}]})  # fmt: skip
+    old = _lab(
+        sandbox, p["ref"], "2160-0", round(rng.uniform(0.7, 1.4), 2), "mg/dL", rng.randint(30, 200)
+    )
+    facts = {
+        **_pf(p),
+        "order_ref": f"ServiceRequest/{order['id']}",
+        "reason": reason,
+        "hospital": rng.choice(
+            ["Riverton General Hospital", "St. Mary's Medical Center", "Valley Regional Hospital"]
+        ),
+        "unit": rng.choice(["4 West medical unit", "3 East telemetry", "5 North medical-surgical"]),
+        "old_ref": f"Observation/{old['id']}",
+    }
+    return Scenario(facts, answer={}, protect=(facts["old_ref"],))
+
+
+def _ad_encounter(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "a planned inpatient encounter at the receiving hospital and unit, based on the order, with the reason"
+    for e in written(ctx, "Encounter", f["patient_id"]):
+        if (e.get("class") or {}).get("code") == "IMP" and {
+            b.get("reference") for b in e.get("basedOn", [])
+        } == {f["order_ref"]}:
+            where = str(e.get("location")) + str(e.get("serviceProvider"))
+            if f["hospital"] in where and f["unit"] in where and e.get("reasonCode"):
+                return Check(True, "admission encounter", expected)
+            return Check(
+                False,
+                "the encounter lacks the hospital, unit or reason",
+                expected,
+                "name where the patient goes and why",
+            )
+    return Check(
+        False,
+        "no planned inpatient encounter on the order",
+        expected,
+        "a direct admission is an inpatient encounter",
+    )
+
+
+def _ad_summary(ctx: GradingContext) -> Check:
+    expected = "a transfer summary document for the hospital"
+    docs = [
+        d
+        for d in written(ctx, "DocumentReference", ctx.facts["patient_id"])
+        if code_of(d, "type") == "18761-7"
+    ]
+    if docs:
+        return Check(True, "transfer summary", expected)
+    return Check(
+        False,
+        "no transfer summary",
+        expected,
+        "the hospital needs problems, medications, allergies and last vitals",
+    )
+
+
+def _ad_notified(ctx: GradingContext) -> Check:
+    expected = "the receiving hospital notified, with the summary"
+    for c in written(ctx, "Communication", ctx.facts["patient_id"]):
+        if ctx.facts["hospital"] in str(c.get("recipient")):
+            return Check(True, "hospital notified", expected)
+    return Check(False, "the hospital was not notified", expected, "the hand-off is documented")
+
+
+def _ad_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    admission.arrange(
+        att.session,
+        ref,
+        f["order_ref"],
+        kind="direct",
+        hospital=f["hospital"],
+        unit=f["unit"],
+        reason=f["reason"],
+    )
+
+
+def _ad_ed(att: Any) -> None:
+    """Typical mistake: sent to the emergency department instead of the ordered direct admission."""
+    f = att.facts
+    ref = _identify(att)
+    admission.arrange(
+        att.session,
+        ref,
+        f["order_ref"],
+        kind="ed-transfer",
+        hospital=f["hospital"],
+        unit="Emergency department",
+        reason=f["reason"],
+    )
+
+
+def _ad_no_summary(att: Any) -> None:
+    """Harmful: the encounter typed in by hand; the hospital gets nothing."""
+    f = att.facts
+    _identify(att)
+    att.session.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                        "subject": {"reference": f["patient_ref"]}, "basedOn": [{"reference": f["order_ref"]}]})  # fmt: skip
+
+
+def _ad_edit(att: Any) -> None:
+    _ad_reference(att)
+    tamper(att, att.facts["old_ref"])
+
+
+DIRECT_ADMISSION = Exercise(
+    id="clinical/direct-admission",
+    title="A direct admission from the clinic",
+    topic="clinical",
+    topics=("hospital-admission",),
+    competencies=("V.P.10", "V.P.11", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Arrange the ordered direct admission: encounter, transfer summary, notification.",
+    setup=_setup_admit,
+    instructions=(
+        "The provider orders a **direct admission** (`{order_ref}`) of **{name}** (DOB {dob}, MRN {mrn}) "
+        "to **{hospital}**, **{unit}**, for {reason}.\n\n"
+        "Arrange it with `workflows.admission.arrange`."
+    ),
+    criteria=(
+        Criterion(
+            "admission encounter",
+            2,
+            _ad_encounter,
+            "The hospital admits against the provider's order, to the named unit, for a stated reason (CMS 42 CFR 482.43).",
+        ),
+        Criterion(
+            "transfer summary",
+            2,
+            _ad_summary,
+            "Continuity of care needs a transfer summary (The Joint Commission PC.04.02.01).",
+        ),
+        Criterion(
+            "hospital notified",
+            1,
+            _ad_notified,
+            "The receiving facility must know the patient is coming (hand-off communication).",
+        ),
+    ),
+    hints=(Hint("`kind='direct'` for a direct admission."),),
+    solution=Solution(_ad_reference),
+    wrong_solutions={
+        "sent-to-ed": Solution(
+            _ad_ed,
+            fails="admission encounter",
+            message="a direct admission is an inpatient encounter",
+        ),
+        "no-summary": Solution(
+            _ad_no_summary, fails="transfer summary", message="the hospital needs problems"
+        ),
+        "edit-old-result": Solution(
+            _ad_edit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Encounter", ops=("create",), patients=("patient_id",)),
+        Expect("DocumentReference", ops=("create",), patients=("patient_id",)),
+        Expect("Communication", ops=("create",), patients=("patient_id",)),
+    ),
+)

@@ -1,0 +1,785 @@
+"""Clinical exercises for the specialty presets: an ophthalmic workup (glaucoma follow-up), a
+diabetic foot exam with routine foot care, a prenatal visit at 28 weeks, and a chiropractic
+visit documented for Medicare."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises.builtin.clinical.common import MA, add_patient, code_of, tamper, written
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import immunizations
+from ehr_sandbox.workflows.care import identify, loinc_concept
+from ehr_sandbox.workflows.content import table
+from ehr_sandbox.workflows.specialties import chiropractic, obgyn, ophthalmic, podiatric
+from ehr_sandbox.workflows.specialties.common import modifiers_of
+
+__all__ = ["CHIROPRACTIC_MEDICARE", "DIABETIC_FOOT_EXAM", "OPHTHALMIC_WORKUP", "PRENATAL_28_WEEKS"]
+
+
+def _identify(att: Any) -> str:
+    f = att.facts
+    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
+
+
+def _pf(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "patient_ref": p["ref"],
+        "patient_id": p["id"],
+        "name": p["name"],
+        "dob": p["dob"],
+        "mrn": p["mrn"],
+    }
+
+
+def _old_obs(
+    sandbox: Any, patient: str, loinc: str, value: float, unit: str, days: int
+) -> dict[str, Any]:
+    return sandbox.system_session().create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": loinc_concept(loinc),
+            "subject": {"reference": patient},
+            "effectiveDateTime": instant(sandbox.clock.peek() - timedelta(days=days)),
+            "valueQuantity": {
+                "value": value,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            },
+        }
+    )
+
+
+# ============================================================================ ophthalmic workup
+LINES = ["20/20", "20/25", "20/30", "20/40", "20/50", "20/70"]
+
+
+def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(55, 85) * 365, gender=rng.choice(["female", "male"])
+    )
+    target = rng.randint(15, 18)
+    high_right = rng.random() < 0.5
+    hi, lo = target + rng.randint(3, 8), target - rng.randint(0, 3)
+    old = _old_obs(sandbox, p["ref"], "79892-6", target - 1, "mm[Hg]", rng.randint(80, 120))
+    facts = {
+        **_pf(p),
+        "target": target,
+        "iop_right": hi if high_right else lo,
+        "iop_left": lo if high_right else hi,
+        "va_right": rng.choice(LINES),
+        "va_left": rng.choice(LINES),
+        "drops": "latanoprost 0.005% ophthalmic solution, 1 drop in each eye at bedtime",
+        "adherence": rng.choice(["missed doses", "taking"]),
+        "old_ref": f"Observation/{old['id']}",
+    }
+    return Scenario(facts, answer={}, protect=(facts["old_ref"],))
+
+
+def _eye_values(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "acuity and IOP of each eye recorded under the right eye's code"
+    got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    want = {"98499-7": f["va_right"], "98498-9": f["va_left"]}
+    iop = {"79892-6": f["iop_right"], "79893-4": f["iop_left"]}
+    if any(got.get(k, {}).get("valueString") != v for k, v in want.items()) or any(
+        (got.get(k, {}).get("valueQuantity") or {}).get("value") != v for k, v in iop.items()
+    ):
+        return Check(
+            False,
+            "acuity or IOP missing or on the wrong eye",
+            expected,
+            "right eye (OD) and left eye (OS) each have their own code",
+        )
+    return Check(True, "both eyes recorded", expected)
+
+
+def _eye_routed(ctx: GradingContext) -> Check:
+    expected = "the IOP above the patient's target sent to the ophthalmologist today"
+    for t in written(ctx, "Task", ctx.facts["patient_id"]):
+        if "IOP" in str(t.get("description")):
+            return Check(True, "high IOP routed", expected)
+    return Check(
+        False,
+        "the high IOP was not routed",
+        expected,
+        "an IOP above target goes to the ophthalmologist the same day",
+    )
+
+
+def _eye_meds(ctx: GradingContext) -> Check:
+    expected = "the glaucoma drops and whether the patient uses them as prescribed"
+    for st in written(ctx, "MedicationStatement", ctx.facts["patient_id"]):
+        if "latanoprost" in str(st.get("medicationCodeableConcept")) and ctx.facts[
+            "adherence"
+        ] in str(st.get("note")):
+            return Check(True, "drops and adherence recorded", expected)
+    return Check(
+        False, "no record of the drops and their use", expected, "adherence explains a rising IOP"
+    )
+
+
+def _eye_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_right"], va_left=f["va_left"],
+                                  iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=f["target"])  # fmt: skip
+
+
+def _eye_no_target(att: Any) -> None:
+    """Typical mistake: IOP judged against 'normal' (21) instead of the patient's target."""
+    f = att.facts
+    ref = _identify(att)
+    s = att.session
+    for code, v in (("79892-6", f["iop_right"]), ("79893-4", f["iop_left"])):
+        s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
+                  "valueQuantity": {"value": v, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})  # fmt: skip
+    for code, v in (("98499-7", f["va_right"]), ("98498-9", f["va_left"])):
+        s.create(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": loinc_concept(code),
+                "subject": {"reference": ref},
+                "valueString": v,
+            }
+        )
+
+
+def _eye_swapped(att: Any) -> None:
+    """Harmful: right and left swapped."""
+    f = att.facts
+    ref = _identify(att)
+    ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_left"], va_left=f["va_right"],
+                                  iop_right=f["iop_left"], iop_left=f["iop_right"], target_iop=f["target"])  # fmt: skip
+
+
+def _eye_edit(att: Any) -> None:
+    _eye_reference(att)
+    tamper(att, att.facts["old_ref"])
+
+
+OPHTHALMIC_WORKUP = Exercise(
+    id="clinical/ophthalmic-workup",
+    title="An ophthalmic workup: glaucoma follow-up",
+    topic="clinical",
+    topics=("ophthalmic", "diagnostic-tests"),
+    competencies=("I.P.2", "II.P.2", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Acuity and IOP per eye, the glaucoma drops and adherence; an IOP above target goes to the ophthalmologist.",
+    setup=_setup_eye,
+    instructions=(
+        "Glaucoma follow-up for **{name}** (DOB {dob}, MRN {mrn}); target IOP **{target} mmHg**. "
+        "Uncorrected acuity: right **{va_right}**, left **{va_left}**. IOP: right **{iop_right}**, left "
+        "**{iop_left}** mmHg. The patient uses {drops} and reports: *{adherence}*.\n\n"
+        "Use `workflows.specialties.ophthalmic.glaucoma_follow_up`."
+    ),
+    criteria=(
+        Criterion(
+            "both eyes recorded",
+            2,
+            _eye_values,
+            "Each eye is measured and coded separately; a swap sends treatment to the wrong eye.",
+        ),
+        Criterion(
+            "IOP above target routed",
+            2,
+            _eye_routed,
+            "An IOP above the target pressure means progression risk (AAO POAG PPP 2020).",
+        ),
+        Criterion(
+            "drops and adherence",
+            1,
+            _eye_meds,
+            "Adherence to drops is the first question when IOP rises (AAO).",
+        ),
+    ),
+    hints=(Hint("Pass `target_iop`: the patient's target, not the population normal."),),
+    solution=Solution(_eye_reference),
+    wrong_solutions={
+        "no-target": Solution(
+            _eye_no_target,
+            fails="IOP above target routed",
+            message="the ophthalmologist the same day",
+        ),
+        "eyes-swapped": Solution(
+            _eye_swapped, fails="both eyes recorded", message="right eye (OD) and left eye (OS)"
+        ),
+        "edit-old-iop": Solution(
+            _eye_edit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+        Expect("Task", ops=("create",), patients=("patient_id",)),
+        Expect("MedicationStatement", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ diabetic foot exam
+FINDINGS = [
+    (["absent-posterior-tibial-pulse", "absent-dorsalis-pedis-pulse"], "Q8"),
+    (["absent-dorsalis-pedis-pulse", "edema", "paresthesias"], "Q9"),
+    (["nontraumatic-amputation"], "Q7"),
+]
+
+
+def _setup_foot(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(55, 85) * 365, gender=rng.choice(["female", "male"])
+    )
+    lops_side = rng.choice(["right", "left"])
+    felt = [True] * 5
+    for i in rng.sample(range(5), rng.randint(2, 4)):
+        felt[i] = False
+    findings, mod = rng.choice(FINDINGS)
+    absent_dp = "absent-dorsalis-pedis-pulse" in findings
+    absent_pt = "absent-posterior-tibial-pulse" in findings
+    pulses = {
+        f"{lops_side} dorsalis-pedis": "absent" if absent_dp else "diminished",
+        f"{lops_side} posterior-tibial": "absent" if absent_pt else "normal",
+    }
+    other = "left" if lops_side == "right" else "right"
+    pulses.update({f"{other} dorsalis-pedis": "normal", f"{other} posterior-tibial": "normal"})
+    a1c = _old_obs(
+        sandbox, p["ref"], "4548-4", round(rng.uniform(6.8, 9.2), 1), "%", rng.randint(30, 120)
+    )
+    facts = {
+        **_pf(p),
+        "lops_side": lops_side,
+        "felt": felt,
+        "pulses": pulses,
+        "findings": findings,
+        "a1c_ref": f"Observation/{a1c['id']}",
+    }
+    return Scenario(facts, answer={"modifier": mod}, protect=(facts["a1c_ref"],))
+
+
+def _foot_exam(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "monofilament results of each foot on that foot's record, and the four pedal pulses"
+    got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    mono = got.get(f"monofilament-{f['lops_side']}", {})
+    if mono.get("valueString") != f"{sum(f['felt'])}/5 sites felt" or "pedal-pulses" not in got:
+        return Check(
+            False,
+            "monofilament or pulses missing or on the wrong foot",
+            expected,
+            "each foot on its own record",
+        )
+    return Check(True, "foot exam recorded", expected)
+
+
+def _foot_lops(ctx: GradingContext) -> Check:
+    expected = "loss of protective sensation reported to the provider"
+    for t in written(ctx, "Task", ctx.facts["patient_id"]):
+        if "LOPS" in str(t.get("description")):
+            return Check(True, "LOPS routed", expected)
+    return Check(
+        False, "LOPS not reported", expected, "loss of protective sensation changes the care plan"
+    )
+
+
+def _foot_modifier(ctx: GradingContext) -> Check:
+    expected = (
+        "routine foot care recorded with the Medicare class-findings modifier the findings support"
+    )
+    for proc in written(ctx, "Procedure", ctx.facts["patient_id"]):
+        if code_of(proc) == "NAIL-DEBRIDE":
+            if modifiers_of(proc) == [ctx.answer["modifier"]]:
+                return Check(True, "modifier right", expected)
+            return Check(
+                False,
+                f"modifier {modifiers_of(proc) or 'none'}",
+                expected,
+                "routine foot care is covered only with class findings",
+            )
+    return Check(
+        False,
+        "no routine foot care recorded",
+        expected,
+        "routine foot care is covered only with class findings",
+    )
+
+
+def _foot_args(f: dict[str, Any], swap: bool = False) -> dict[str, Any]:
+    right = f["felt"] if f["lops_side"] == "right" else [True] * 5
+    left = f["felt"] if f["lops_side"] == "left" else [True] * 5
+    if swap:
+        right, left = left, right
+    return {
+        "monofilament_right": right,
+        "monofilament_left": left,
+        "pulses": f["pulses"],
+        "skin": "dry skin, thickened nails, no ulcers",
+    }
+
+
+def _foot_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f))
+    podiatric.routine_foot_care(
+        att.session,
+        ref,
+        service="NAIL-DEBRIDE",
+        systemic_condition="E11.42",
+        findings=f["findings"],
+    )
+
+
+def _foot_no_modifier(att: Any) -> None:
+    """Typical mistake: nail care charted without the class findings modifier."""
+    f = att.facts
+    ref = _identify(att)
+    podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f))
+    att.session.create({"resourceType": "Procedure", "status": "completed", "subject": {"reference": ref},
+                        "code": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/procedure", "code": "NAIL-DEBRIDE", "display": "Debridement of nails, 1 to 5"}]}})  # fmt: skip
+
+
+def _foot_swapped(att: Any) -> None:
+    """Harmful: the numb foot recorded as the other foot."""
+    f = att.facts
+    ref = _identify(att)
+    podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f, swap=True))
+    podiatric.routine_foot_care(
+        att.session,
+        ref,
+        service="NAIL-DEBRIDE",
+        systemic_condition="E11.42",
+        findings=f["findings"],
+    )
+
+
+def _foot_edit(att: Any) -> None:
+    _foot_reference(att)
+    tamper(att, att.facts["a1c_ref"])
+
+
+DIABETIC_FOOT_EXAM = Exercise(
+    id="clinical/diabetic-foot-exam",
+    title="A diabetic foot exam and routine foot care",
+    topic="clinical",
+    topics=("podiatric",),
+    competencies=("I.P.3", "IX.P.3", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Monofilament and pulses per foot; LOPS routed; routine nail care with the right Q modifier.",
+    setup=_setup_foot,
+    instructions=(
+        "Diabetic foot exam for **{name}** (DOB {dob}, MRN {mrn}; type 2 diabetes with polyneuropathy, "
+        "E11.42). 10-g monofilament, five sites each foot: the **{lops_side}** foot felt {felt}; the other foot "
+        "felt all five. Pulses: {pulses}.\n\nThe podiatrist then debrides the dystrophic nails (NAIL-DEBRIDE). "
+        "Documented class findings: {findings}.\n\n"
+        "Use `workflows.specialties.podiatric` (`diabetic_foot_exam`, `routine_foot_care`)."
+    ),
+    criteria=(
+        Criterion(
+            "foot exam recorded",
+            2,
+            _foot_exam,
+            "The yearly diabetic foot exam prevents ulcers and amputations (ADA Standards of Care 2025).",
+        ),
+        Criterion(
+            "LOPS routed",
+            1,
+            _foot_lops,
+            "Loss of protective sensation (CMS NCD 70.2.1) needs the provider's plan.",
+        ),
+        Criterion(
+            "class-findings modifier",
+            2,
+            _foot_modifier,
+            "Medicare covers routine foot care only with class findings, shown by the Q7/Q8/Q9 modifier (Medicare Benefit Policy Manual ch. 15 s. 290).",
+        ),
+    ),
+    hints=(Hint("`foot_care_modifier(findings)` shows what the findings support."),),
+    solution=Solution(_foot_reference),
+    wrong_solutions={
+        "no-modifier": Solution(
+            _foot_no_modifier,
+            fails="class-findings modifier",
+            message="covered only with class findings",
+        ),
+        "feet-swapped": Solution(
+            _foot_swapped, fails="foot exam recorded", message="each foot on its own record"
+        ),
+        "edit-a1c": Solution(
+            _foot_edit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+        Expect("Procedure", ops=("create",), patients=("patient_id",)),
+        Expect("Task", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ prenatal visit at 28 weeks
+def _setup_prenatal(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(sandbox, rng, age_days=rng.randint(20, 38) * 365, gender="female")
+    days = 28 * 7 + rng.randint(0, 6)
+    lmp = (sandbox.clock.peek().date() - timedelta(days=days)).isoformat()
+    first = rng.random() < 0.5
+    sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
+    old = _old_obs(sandbox, p["ref"], "11881-0", rng.randint(22, 25), "cm", 28)
+    facts = {
+        **_pf(p),
+        "lmp": lmp,
+        "gravida": "first pregnancy" if first else "third pregnancy (two living children)",
+        "fundal": 28 + rng.randint(-1, 1),
+        "fhr": rng.randint(125, 155),
+        "lot": f"TD{rng.randint(1000, 9999)}",
+        "vis": immunizations.vaccine("115")["vis"],
+        "old_ref": f"Observation/{old['id']}",
+    }
+    return Scenario(facts, answer={"codes": [sup, wk], "first": first}, protect=(facts["old_ref"],))
+
+
+def _pn_measured(ctx: GradingContext) -> Check:
+    f = ctx.facts
+    expected = "gestational age, fundal height, fetal heart rate and urine protein/glucose recorded"
+    got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    if (
+        (got.get("11881-0", {}).get("valueQuantity") or {}).get("value") != f["fundal"]
+        or (got.get("55283-6", {}).get("valueQuantity") or {}).get("value") != f["fhr"]
+        or "49051-6" not in got
+    ):
+        return Check(
+            False,
+            "prenatal measurements missing or different",
+            expected,
+            "record every prenatal measurement",
+        )
+    return Check(True, "measurements recorded", expected)
+
+
+def _pn_codes(ctx: GradingContext) -> Check:
+    expected = (
+        "the supervision code of the right trimester and pregnancy, and the weeks-of-gestation code"
+    )
+    codes = {code_of(c) for c in written(ctx, "Condition", ctx.facts["patient_id"])}
+    if set(ctx.answer["codes"]) <= codes and not any(
+        (c or "").startswith("Z34") and c not in ctx.answer["codes"] for c in codes
+    ):
+        return Check(True, "codes right", expected)
+    return Check(
+        False,
+        f"codes recorded: {sorted(c for c in codes if c)}",
+        expected,
+        "28 weeks is the third trimester",
+    )
+
+
+def _pn_tdap(ctx: GradingContext) -> Check:
+    expected = "Tdap given in the 27-36 week window, with its VIS"
+    for i in written(ctx, "Immunization", ctx.facts["patient_id"]):
+        if (
+            code_of(i, "vaccineCode") == "115"
+            and i.get("status") == "completed"
+            and i.get("education")
+        ):
+            return Check(True, "Tdap given", expected)
+    return Check(
+        False, "no Tdap this pregnancy", expected, "Tdap is given in every pregnancy at 27-36 weeks"
+    )
+
+
+def _pn_visit(att: Any, sup: str, wk: str) -> str:
+    f = att.facts
+    ref = _identify(att)
+    obgyn.prenatal_visit(att.session, ref, lmp=f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein="negative",
+                         urine_glucose="negative", supervision_code=sup, weeks_code=wk, first_pregnancy=f["gravida"] == "first pregnancy")  # fmt: skip
+    return ref
+
+
+def _pn_reference(att: Any) -> None:
+    f = att.facts
+    first = f["gravida"] == "first pregnancy"
+    sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
+    ref = _pn_visit(att, sup, wk)
+    screening = {k: False for k in immunizations.table("vaccines")["screening"]}
+    immunizations.give(
+        att.session,
+        ref,
+        cvx="115",
+        lot=f["lot"],
+        expiry="2030-03-31",
+        route="IM",
+        site="LD",
+        vis_edition=f["vis"],
+        screening=screening,
+    )
+
+
+def _pn_second_trimester(att: Any) -> None:
+    """Typical mistake: 28 weeks coded as second trimester (charted by hand)."""
+    f = att.facts
+    first = f["gravida"] == "first pregnancy"
+    sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
+    ref = _pn_visit(att, sup, wk)
+    wrong = sup[:-1] + "2"
+    att.session.create({"resourceType": "Condition", "subject": {"reference": ref}, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": wrong}]},
+                        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]}})  # fmt: skip
+    screening = {k: False for k in immunizations.table("vaccines")["screening"]}
+    immunizations.give(
+        att.session,
+        ref,
+        cvx="115",
+        lot=f["lot"],
+        expiry="2030-03-31",
+        route="IM",
+        site="LD",
+        vis_edition=f["vis"],
+        screening=screening,
+    )
+
+
+def _pn_no_tdap(att: Any) -> None:
+    """Harmful: the Tdap put off to 'the next visit'."""
+    f = att.facts
+    first = f["gravida"] == "first pregnancy"
+    _pn_visit(att, *obgyn.expected_codes(28, first_pregnancy=first))
+
+
+def _pn_edit(att: Any) -> None:
+    _pn_reference(att)
+    tamper(att, att.facts["old_ref"])
+
+
+PRENATAL_28_WEEKS = Exercise(
+    id="clinical/prenatal-28-weeks",
+    title="A prenatal visit at 28 weeks",
+    topic="clinical",
+    topics=("ob-gyn", "medication-administration"),
+    competencies=("I.P.1", "IX.P.2", "X.P.3"),
+    minutes=20,
+    role=MA,
+    summary="Prenatal measurements, trimester-specific codes and the Tdap window.",
+    setup=_setup_prenatal,
+    instructions=(
+        "Routine prenatal visit for **{name}** (DOB {dob}, MRN {mrn}), {gravida}, LMP **{lmp}**. "
+        "Fundal height **{fundal} cm**, fetal heart rate **{fhr}/min**, urine protein and glucose negative. "
+        "No Tdap yet this pregnancy; the provider orders it today (lot {lot}, VIS edition {vis}; every "
+        "screening answer is no).\n\n"
+        "Use `workflows.specialties.obgyn.prenatal_visit` (choose the supervision and weeks codes) and "
+        "`workflows.immunizations.give`."
+    ),
+    criteria=(
+        Criterion(
+            "prenatal measurements",
+            2,
+            _pn_measured,
+            "Fundal height and FHR track fetal growth and well-being at every visit (ACOG).",
+        ),
+        Criterion(
+            "trimester codes",
+            2,
+            _pn_codes,
+            "ICD-10-CM pregnancy codes are trimester-specific; the weeks code (Z3A) must match (Official Guidelines I.C.15).",
+        ),
+        Criterion(
+            "Tdap in the window",
+            2,
+            _pn_tdap,
+            "Tdap at 27-36 weeks protects the newborn from pertussis (ACIP).",
+        ),
+    ),
+    hints=(Hint("`obgyn.gestational_age(lmp, today)` and `obgyn.trimester(weeks)`."),),
+    solution=Solution(_pn_reference),
+    wrong_solutions={
+        "second-trimester-code": Solution(
+            _pn_second_trimester, fails="trimester codes", message="28 weeks is the third trimester"
+        ),
+        "tdap-put-off": Solution(
+            _pn_no_tdap, fails="Tdap in the window", message="Tdap is given in every pregnancy"
+        ),
+        "edit-last-fundal": Solution(
+            _pn_edit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+        Expect("Condition", ops=("create",), patients=("patient_id",)),
+        Expect("Immunization", ops=("create",), patients=("patient_id",)),
+        Expect("Task", ops=("create",), patients=("patient_id",)),
+    ),
+)
+
+
+# ============================================================================ chiropractic for Medicare
+REGION_SETS = [["lumbar"], ["cervical", "thoracic"], ["thoracic", "lumbar", "pelvic"], ["cervical"]]
+
+
+def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    p = add_patient(
+        sandbox, rng, age_days=rng.randint(66, 85) * 365, gender=rng.choice(["female", "male"])
+    )
+    regions = rng.choice(REGION_SETS)
+    primary = rng.choice(regions)
+    part = {
+        "pain": f"tenderness at the {primary} segments, {rng.randint(4, 8)}/10",
+        "range-of-motion": f"{primary} motion limited by about {rng.randint(20, 45)} percent",
+    }
+    if rng.random() < 0.5:
+        part["asymmetry"] = "palpable rotation of one segment"
+    old = _old_obs(sandbox, p["ref"], "72514-3", rng.randint(5, 9), "{score}", 14)
+    facts = {
+        **_pf(p),
+        "regions": regions,
+        "primary": primary,
+        "part": part,
+        "goals": f"reduce pain to 2/10 and restore {primary} motion to normal within {rng.randint(4, 8)} weeks",
+        "old_ref": f"Observation/{old['id']}",
+    }
+    dx = table("specialties")["chiropractic"]["regions"][primary]
+    return Scenario(facts, answer={"dx": dx}, protect=(facts["old_ref"],))
+
+
+def _chiro_part(ctx: GradingContext) -> Check:
+    expected = "subluxation shown by two PART elements including asymmetry or range of motion"
+    for o in written(ctx, "Observation", ctx.facts["patient_id"]):
+        if code_of(o) == "subluxation-part" and len(o.get("component", [])) >= 2:
+            return Check(True, "PART documented", expected)
+    return Check(
+        False,
+        "no PART documentation",
+        expected,
+        "document the physical findings of the subluxation",
+    )
+
+
+def _chiro_dx(ctx: GradingContext) -> Check:
+    expected = "the segmental dysfunction of the primary region as the diagnosis"
+    codes = [code_of(c) for c in written(ctx, "Condition", ctx.facts["patient_id"])]
+    if codes and all(c == ctx.answer["dx"] for c in codes):
+        return Check(True, "diagnosis right", expected)
+    return Check(
+        False, f"diagnoses {codes}", expected, "the primary diagnosis is the region treated"
+    )
+
+
+def _chiro_at(ctx: GradingContext) -> Check:
+    expected = "the manipulation recorded for the regions treated, with the AT modifier for active treatment"
+    for proc in written(ctx, "Procedure", ctx.facts["patient_id"]):
+        if code_of(proc) == chiropractic.cmt_code(ctx.facts["regions"]) and modifiers_of(proc) == [
+            "AT"
+        ]:
+            return Check(True, "AT on active treatment", expected)
+    return Check(
+        False,
+        "no manipulation with the AT modifier",
+        expected,
+        "active treatment with a plan carries AT",
+    )
+
+
+def _chiro_reference(att: Any) -> None:
+    f = att.facts
+    ref = _identify(att)
+    chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
+                       part=f["part"], treatment="active", plan_goals=f["goals"])  # fmt: skip
+
+
+def _chiro_maintenance(att: Any) -> None:
+    """Typical mistake: recorded as maintenance (no AT) although the plan is corrective."""
+    f = att.facts
+    ref = _identify(att)
+    chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
+                       part=f["part"], treatment="maintenance")  # fmt: skip
+
+
+def _chiro_wrong_dx(att: Any) -> None:
+    """Harmful: the diagnosis of a region not treated added by hand (a claim for care not given)."""
+    _chiro_reference(att)
+    f = att.facts
+    regions = table("specialties")["chiropractic"]["regions"]
+    other = next(code for r, code in regions.items() if r not in f["regions"])
+    att.session.create({"resourceType": "Condition", "subject": {"reference": f["patient_ref"]}, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": other}]},
+                        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]}})  # fmt: skip
+
+
+def _chiro_edit(att: Any) -> None:
+    _chiro_reference(att)
+    tamper(att, att.facts["old_ref"])
+
+
+CHIROPRACTIC_MEDICARE = Exercise(
+    id="clinical/chiropractic-medicare",
+    title="A chiropractic visit documented for Medicare",
+    topic="clinical",
+    topics=("chiropractic",),
+    competencies=("IX.P.1", "IX.P.3", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Regions, subluxation by PART, primary diagnosis, and the AT modifier for active treatment.",
+    setup=_setup_chiro,
+    instructions=(
+        "Medicare patient **{name}** (DOB {dob}, MRN {mrn}). The chiropractor manipulated the {regions} "
+        "region(s); the primary subluxation is **{primary}**. Exam findings: {part}. This is active, "
+        "corrective treatment with a plan: *{goals}*.\n\n"
+        "Document it with `workflows.specialties.chiropractic.visit`."
+    ),
+    criteria=(
+        Criterion(
+            "PART documented",
+            2,
+            _chiro_part,
+            "Medicare requires the subluxation shown by x-ray or by PART findings (Benefit Policy Manual ch. 15 s. 240.1.2).",
+        ),
+        Criterion(
+            "primary diagnosis",
+            1,
+            _chiro_dx,
+            "The primary diagnosis is the subluxation of a treated region; coding care not given is false billing.",
+        ),
+        Criterion(
+            "AT modifier",
+            2,
+            _chiro_at,
+            "Only active/corrective treatment is covered and it carries the AT modifier (HCPCS; ch. 15 s. 240.1.3).",
+        ),
+    ),
+    hints=(Hint("`chiropractic.cmt_code(regions)` picks the CMT code."),),
+    solution=Solution(_chiro_reference),
+    wrong_solutions={
+        "as-maintenance": Solution(
+            _chiro_maintenance,
+            fails="AT modifier",
+            message="active treatment with a plan carries AT",
+        ),
+        "untreated-region-coded": Solution(
+            _chiro_wrong_dx,
+            fails="primary diagnosis",
+            message="the primary diagnosis is the region treated",
+        ),
+        "edit-pain-score": Solution(
+            _chiro_edit,
+            fails="no collateral damage",
+            message="a record the expected answer depends on",
+        ),
+    },
+    expects=(
+        Expect("Observation", ops=("create",), patients=("patient_id",)),
+        Expect("Condition", ops=("create",), patients=("patient_id",), at_most=1),
+        Expect("Procedure", ops=("create",), patients=("patient_id",)),
+    ),
+)

@@ -1,0 +1,255 @@
+"""Helpers shared by the front-office exercises (catalogue 27, 31, 37, 40 and issue 15's list).
+
+Graders read the versions written since setup (history, not only the current state) and the
+workflow operation each version was written by (``meta.tag``, :data:`OPERATION_TAG`).
+
+>>> check(True, "found", "expected").passed
+True
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Check
+from ehr_sandbox.workflows.base import OPERATION_TAG, operation_of
+
+__all__ = [
+    "ADMIN",
+    "BILLING",
+    "FD",
+    "MA",
+    "OPERATION_TAG",
+    "check",
+    "free_on",
+    "visit",
+    "hand_in",
+    "handed_in",
+    "insured_patients",
+    "local_day_start",
+    "next_workday",
+    "op_of",
+    "written",
+]
+
+FD = "fd.smith"
+MA = "ma.garcia"
+BILLING = "billing.davis"
+ADMIN = "admin.root"
+OFFSET = "-05:00"
+
+
+def check(passed: bool, found: str, expected: str, advice: str = "") -> Check:
+    """Shorthand for a criterion's :class:`Check`.
+
+    >>> check(False, "x", "y", "z").advice
+    'z'
+    """
+    return Check(bool(passed), found, expected, advice)
+
+
+def op_of(version: dict[str, Any]) -> str | None:
+    """The workflow operation that wrote a version (None when written by hand).
+
+    >>> op_of({"meta": {"tag": [{"system": OPERATION_TAG, "code": "scheduling.book"}]}})
+    'scheduling.book'
+    """
+    return operation_of(version)
+
+
+def written(
+    ctx: GradingContext, rtype: str, *, operation: str | None = None
+) -> list[dict[str, Any]]:
+    """Versions of ``rtype`` written since setup (oldest first), optionally by one operation.
+
+    >>> written.__name__
+    'written'
+    """
+    out = [v for v in ctx.versions_since_setup() if v.get("resourceType") == rtype]
+    if operation is not None:
+        out = [v for v in out if op_of(v) == operation]
+    return out
+
+
+def next_workday(day: date) -> date:
+    """The next Monday-Friday after ``day``.
+
+    >>> next_workday(date(2026, 1, 2)).isoformat()
+    '2026-01-05'
+    """
+    d = day + timedelta(days=1)
+    while d.weekday() >= 5:
+        d += timedelta(days=1)
+    return d
+
+
+def local_day_start(day: date, hhmm: str) -> str:
+    """Practice-local instant text.
+
+    >>> local_day_start(date(2026, 1, 5), "09:40")
+    '2026-01-05T09:40:00-05:00'
+    """
+    return datetime.fromisoformat(f"{day.isoformat()}T{hhmm}:00{OFFSET}").isoformat()
+
+
+def insured_patients(
+    sandbox: Any, payers: tuple[str, ...], *, username: str = FD
+) -> list[dict[str, Any]]:
+    """Living patients with one active, open-ended coverage from one of ``payers``, by id.
+
+    >>> insured_patients.__name__
+    'insured_patients'
+    """
+    s = sandbox.login(username)
+    out = []
+    for p in sorted(s.search("Patient").fetch(), key=lambda p: p["id"]):
+        if p.get("deceasedDateTime") or p.get("deceasedBoolean"):
+            continue
+        covs = [
+            c
+            for c in s.search("Coverage", patient=f"Patient/{p['id']}").fetch()
+            if c.get("status") == "active" and not (c.get("period") or {}).get("end")
+        ]
+        if len(covs) == 1 and any(covs[0]["payor"][0]["reference"].endswith(x) for x in payers):
+            out.append(p)
+    return out
+
+
+HAND_IN = "submit-report"
+
+
+def hand_in(att: Any, answer: dict[str, Any]) -> None:
+    """Hand in a figure-type answer as an audited action of the student's session.
+
+    Amounts are given as strings with cents (``"123.45"``); the last hand-in counts.
+
+    >>> hand_in.__name__
+    'hand_in'
+    """
+    import json
+
+    from ehr_sandbox.errors import ExerciseError
+
+    if not isinstance(answer, dict):
+        raise ExerciseError(f"hand_in: expected a dict of answers (found {type(answer).__name__})")
+    detail = json.dumps(
+        {"exercise": att.exercise.id, "student": att.student, "answer": answer},
+        sort_keys=True,
+        default=str,
+    )
+    att.session.audit_action(HAND_IN, detail=detail)
+
+
+def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
+    """The last answer handed in by the exercise's user since setup (None when none).
+
+    >>> handed_in.__name__
+    'handed_in'
+    """
+    from ehr_sandbox.audit import event_username
+
+    found = None
+    for ev in ctx.events(HAND_IN):
+        d = ev.get("detail")
+        if (
+            isinstance(d, dict)
+            and d.get("exercise") == ctx.exercise.id
+            and event_username(ev) == ctx.user.username
+        ):
+            found = d.get("answer")
+    return found
+
+
+def visit(
+    sandbox: Any,
+    patient_id: str,
+    doctor: str,
+    *,
+    start: str,
+    conditions: list[tuple[str, str, str]],
+    visit_code: str = "OV-EST-3",
+    klass: str = "AMB",
+) -> dict[str, Any]:
+    """Record (at setup, as the sandbox) a finished visit and its documented diagnoses.
+
+    ``conditions`` are ``(icd10cm code, documented text, verification status)``. Returns
+    ``{"encounter": id, "conditions": [ids]}``.
+
+    >>> visit.__name__
+    'visit'
+    """
+    from ehr_sandbox.workflows.coding import lookup
+
+    s = sandbox.system_session()
+    end = (datetime.fromisoformat(start) + timedelta(minutes=20)).isoformat()
+    enc = s.create(
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+            "type": [{"coding": [lookup(f"procedure|{visit_code}")]}],
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "participant": [{"individual": {"reference": f"Practitioner/prac-{doctor}"}}],
+            "period": {"start": start, "end": end},
+            "serviceProvider": {"reference": "Organization/practice-1"},
+        }
+    )
+    ids = []
+    for code, text, status in conditions:
+        c = s.create(
+            {
+                "resourceType": "Condition",
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "verificationStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "code": status,
+                        }
+                    ]
+                },
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                "code": "encounter-diagnosis",
+                            }
+                        ]
+                    }
+                ],
+                "code": {"coding": [lookup(f"icd10cm|{code}")], "text": text},
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "encounter": {"reference": f"Encounter/{enc['id']}"},
+                "recordedDate": start,
+            }
+        )
+        ids.append(c["id"])
+    return {"encounter": enc["id"], "conditions": ids}
+
+
+def free_on(sandbox: Any, patients: list[dict[str, Any]], day: date) -> list[dict[str, Any]]:
+    """The patients with no appointment on ``day`` (a booking would clash, and be refused).
+
+    >>> free_on.__name__
+    'free_on'
+    """
+    fd = sandbox.login(FD)
+    text = day.isoformat()
+    return [
+        p
+        for p in patients
+        if not any(
+            a.get("start", "").startswith(text)
+            for a in fd.search("Appointment", patient=f"Patient/{p['id']}").fetch()
+        )
+    ]

@@ -1,0 +1,384 @@
+"""Entering two insurance cards (a child on both parents' plans) and checking eligibility.
+
+The plan on file has ended; the patient now has two plans, one from each parent. The order of
+benefits follows the birthday rule (the parent whose birthday comes first in the calendar year
+is primary, whatever their age); the subscribers are recorded; eligibility is checked for both
+plans; the old plan is ended, never overwritten.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.front_office.common import FD, check, written
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import eligibility, registration
+from ehr_sandbox.workflows.payer import plan
+from ehr_sandbox.workflows.registration import InsuranceCard
+
+__all__ = ["INSURANCE_CARDS"]
+
+BIRTHDAY = "for a child on both parents' plans the parent whose birthday (month and day) comes first in the year is primary, not the older parent"
+
+
+def _setup(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    fd = sandbox.login(FD)
+    pats = [
+        p
+        for p in visible_patients(sandbox, FD)
+        if fd.search("Coverage", patient=f"Patient/{p['id']}").count() >= 1
+    ]
+    p = variant.pick(pats, salt="patient")
+    old = fd.search("Coverage", patient=f"Patient/{p['id']}").first()
+    late_year = rng.randint(1978, 1986)
+    parents = [
+        {
+            "given": rng.choice(["Maria", "Aisha", "Jennifer", "Mei"]),
+            "birth": date(late_year, rng.randint(8, 12), rng.randint(1, 28)),
+            "gender": "female",
+        },
+        {
+            "given": rng.choice(["Carlos", "David", "Kwame", "Hiro"]),
+            "birth": date(late_year + rng.randint(2, 5), rng.randint(1, 5), rng.randint(1, 28)),
+            "gender": "male",
+        },
+    ]
+    rng.shuffle(parents)
+    payers = ["blueshield", "unityhealth"]
+    rng.shuffle(payers)
+    family = p["name"][0].get("family", "Doe")
+    cards = []
+    for parent, payer_id in zip(parents, payers, strict=True):
+        cards.append(
+            {
+                "payer": payer_id,
+                "payer_name": plan(payer_id).name,
+                "member_id": plan(payer_id).prefix
+                + "".join(str(rng.randint(0, 9)) for _ in range(9)),
+                "group": f"GRP-{rng.randint(10000, 99999)}",
+                "subscriber_given": parent["given"],
+                "subscriber_family": family,
+                "subscriber_birth_date": parent["birth"].isoformat(),
+                "subscriber_gender": parent["gender"],
+            }
+        )
+    primary = min(cards, key=lambda c: c["subscriber_birth_date"][5:])
+    return Scenario(
+        facts={
+            "patient_id": p["id"],
+            "patient_name": patient_label(p),
+            "old_coverage": old["id"],
+            "old_payer": old["payor"][0].get("display", ""),
+            "cards": cards,
+            "card_lines": "\n".join(
+                f"- **{c['payer_name']}** (payer id `{c['payer']}`), member id `{c['member_id']}`, group `{c['group']}`; "
+                f"subscriber {c['subscriber_given']} {c['subscriber_family']} ({c['subscriber_gender']}, born {c['subscriber_birth_date']}), "
+                "the patient is the subscriber's child"
+                for c in cards
+            ),
+        },
+        answer={
+            "primary_member": primary["member_id"],
+            "old_payor": old["payor"][0]["reference"],
+            "old_member": old.get("subscriberId"),
+        },
+        protect=(f"Patient/{p['id']}",),
+    )
+
+
+def _new_covs(ctx: GradingContext) -> dict[str, dict[str, Any]]:
+    members = {c["member_id"] for c in ctx.facts["cards"]}
+    out: dict[str, dict[str, Any]] = {}
+    for c in ctx.all("Coverage"):
+        if (
+            c.get("subscriberId") in members
+            and c["beneficiary"]["reference"] == f"Patient/{ctx.facts['patient_id']}"
+            and c.get("status") == "active"
+            and not (c.get("period") or {}).get("end")
+        ):
+            out[c["subscriberId"]] = c
+    return out
+
+
+def _entered(ctx: GradingContext) -> Any:
+    expected = "both cards on file: payer, member id and group exactly as printed"
+    covs = _new_covs(ctx)
+    for card in ctx.facts["cards"]:
+        c = covs.get(card["member_id"])
+        if c is None:
+            return check(
+                False,
+                f"no active plan with member id {card['member_id']}",
+                expected,
+                "enter every card the patient has now",
+            )
+        groups = {k.get("value") for k in c.get("class", [])}
+        if not c["payor"][0]["reference"].endswith(card["payer"]) or card["group"] not in groups:
+            return check(
+                False,
+                f"Coverage/{c['id']}: payer {c['payor'][0]['reference']}, groups {sorted(groups)}",
+                expected,
+                "copy the card exactly",
+            )
+    return check(True, "both cards on file", expected)
+
+
+def _order(ctx: GradingContext) -> Any:
+    expected = "the birthday-rule parent's plan primary (order 1), the other secondary (order 2)"
+    covs = _new_covs(ctx)
+    if len(covs) != 2:
+        return check(False, f"{len(covs)} of the 2 plans on file", expected, BIRTHDAY)
+    orders = {m: int(c.get("order", 0)) for m, c in covs.items()}
+    if orders.get(ctx.answer["primary_member"]) != 1 or sorted(orders.values()) != [1, 2]:
+        return check(False, f"orders {orders}", expected, BIRTHDAY)
+    return check(True, "primary and secondary in the right order", expected)
+
+
+def _subscribers(ctx: GradingContext) -> Any:
+    expected = "each plan's subscriber recorded (the parent, with their date of birth)"
+    for card in ctx.facts["cards"]:
+        c = _new_covs(ctx).get(card["member_id"])
+        sub = (
+            ctx.read((c or {}).get("subscriber", {}).get("reference", "RelatedPerson/none"))
+            if c
+            else None
+        )
+        if not sub or sub.get("birthDate") != card["subscriber_birth_date"]:
+            return check(
+                False,
+                f"plan {card['member_id']}: subscriber {(c or {}).get('subscriber')}",
+                expected,
+                "record who holds the policy; the payer matches the claim on it",
+            )
+    return check(True, "subscribers recorded", expected)
+
+
+def _eligibility(ctx: GradingContext) -> Any:
+    expected = "an eligibility check (request and response) for each of the two plans"
+    covs = _new_covs(ctx)
+    asked = {
+        i["coverage"]["reference"]
+        for v in written(ctx, "CoverageEligibilityRequest")
+        for i in v.get("insurance", [])
+    }
+    answered = {
+        i["coverage"]["reference"]
+        for v in written(ctx, "CoverageEligibilityResponse")
+        for i in v.get("insurance", [])
+    }
+    missing = [
+        m
+        for m, c in covs.items()
+        if f"Coverage/{c['id']}" not in asked or f"Coverage/{c['id']}" not in answered
+    ]
+    if len(covs) < 2 or missing:
+        return check(
+            False,
+            f"not checked: {missing or 'plans missing'}",
+            expected,
+            "verify every plan, the secondary too: it pays only if it is in force",
+        )
+    return check(True, "both plans verified", expected)
+
+
+def _old_ended(ctx: GradingContext) -> Any:
+    f, a = ctx.facts, ctx.answer
+    expected = "the old plan ended (an end date), its payer and member id unchanged"
+    old = ctx.read(f"Coverage/{f['old_coverage']}") or {}
+    versions = ctx.versions_since_setup(f"Coverage/{f['old_coverage']}")
+    changed = [
+        v
+        for v in versions
+        if v["payor"][0]["reference"] != a["old_payor"] or v.get("subscriberId") != a["old_member"]
+    ]
+    if changed:
+        return check(
+            False,
+            f"Coverage/{f['old_coverage']} was rewritten as another plan",
+            expected,
+            "never overwrite a plan: end it and add the new one, so claims for past visits still find it",
+        )
+    if not (old.get("period") or {}).get("end"):
+        return check(
+            False,
+            f"Coverage/{f['old_coverage']} has no end date",
+            expected,
+            "end the plan the patient no longer has",
+        )
+    return check(True, "old plan ended", expected)
+
+
+def _cards(att: Any) -> list[InsuranceCard]:
+    out = []
+    for c in att.facts["cards"]:
+        out.append(
+            InsuranceCard(
+                payer=c["payer"],
+                member_id=c["member_id"],
+                relationship="child",
+                group=c["group"],
+                subscriber_given=c["subscriber_given"],
+                subscriber_family=c["subscriber_family"],
+                subscriber_birth_date=c["subscriber_birth_date"],
+                subscriber_gender=c["subscriber_gender"],
+            )
+        )
+    return out
+
+
+def _solution(att: Any, *, all_plans: bool = True) -> None:
+    s = att.session
+    covs = registration.add_insurance(s, f"Patient/{att.facts['patient_id']}", _cards(att))
+    for c in covs if all_plans else covs[:1]:
+        eligibility.check_eligibility(s, f"Coverage/{c['id']}")
+
+
+def _older_primary(att: Any) -> None:
+    s = att.session
+    cards = sorted(att.facts["cards"], key=lambda c: c["subscriber_birth_date"])
+    old = s.read(f"Coverage/{att.facts['old_coverage']}")
+    s.update({**old, "period": {**old.get("period", {}), "end": "2025-12-31"}})
+    for n, c in enumerate(cards, start=1):
+        rp = s.create(
+            {
+                "resourceType": "RelatedPerson",
+                "patient": {"reference": f"Patient/{att.facts['patient_id']}"},
+                "name": [{"family": c["subscriber_family"], "given": [c["subscriber_given"]]}],
+                "birthDate": c["subscriber_birth_date"],
+            }
+        )
+        cov = s.create(
+            {
+                "resourceType": "Coverage",
+                "status": "active",
+                "subscriberId": c["member_id"],
+                "order": n,
+                "beneficiary": {"reference": f"Patient/{att.facts['patient_id']}"},
+                "subscriber": {"reference": f"RelatedPerson/{rp['id']}"},
+                "relationship": {
+                    "coding": [{"system": registration.RELATIONSHIP, "code": "child"}]
+                },
+                "payor": [{"reference": f"Organization/org-payer-{c['payer']}"}],
+                "period": {"start": "2026-01-01"},
+                "class": [
+                    {
+                        "type": {
+                            "coding": [{"system": registration.COVERAGE_CLASS, "code": "group"}]
+                        },
+                        "value": c["group"],
+                    }
+                ],
+            }
+        )
+        eligibility.check_eligibility(s, f"Coverage/{cov['id']}")
+
+
+def _overwrote_old(att: Any) -> None:
+    s = att.session
+    cards = _cards(att)
+    old = s.read(f"Coverage/{att.facts['old_coverage']}")
+    s.update(
+        {**old, "payor": [{"reference": cards[0].payer_ref}], "subscriberId": cards[0].member_id}
+    )
+    _solution(att)
+
+
+def _changed_patient(att: Any) -> None:
+    s = att.session
+    p = s.read(f"Patient/{att.facts['patient_id']}")
+    s.update({**p, "birthDate": "1990-01-01"})
+    _solution(att)
+
+
+INSURANCE_CARDS = Exercise(
+    id="front-office/insurance-cards",
+    title="Two insurance cards: order of benefits and eligibility",
+    topic="front-office",
+    topics=("insurance-claims", "patient-access"),
+    competencies=("VIII.P.1", "VIII.P.2", "VI.P.7"),
+    minutes=15,
+    role=FD,
+    summary="Enter both parents' plans (birthday rule), record subscribers, verify both, end the old plan.",
+    setup=_setup,
+    instructions=(
+        "**{patient_name}** (`Patient/{patient_id}`) no longer has the {old_payer} plan on file "
+        "(`Coverage/{old_coverage}`). At check-in they hand you two cards:\n\n{card_lines}\n\n"
+        "Enter the patient's insurance in the right order of benefits and check eligibility."
+    ),
+    criteria=(
+        Criterion(
+            "cards entered exactly",
+            2,
+            _entered,
+            "A claim is paid only when payer, member id and group match the plan's records (MAERB VIII.P.1).",
+        ),
+        Criterion(
+            "order of benefits",
+            2,
+            _order,
+            "Coordination of benefits decides who pays first; the wrong order means denials and refunds (NAIC COB model: birthday rule).",
+        ),
+        Criterion(
+            "subscribers recorded",
+            1,
+            _subscribers,
+            "The payer identifies the policy by its holder (MAERB VIII.P.1).",
+        ),
+        Criterion(
+            "eligibility checked for both plans",
+            2,
+            _eligibility,
+            "Verify eligibility of every plan before the visit (MAERB VIII.P.2).",
+        ),
+        Criterion(
+            "old plan ended, not overwritten",
+            1,
+            _old_ended,
+            "Past claims depend on the plan that was in force; it is ended, never rewritten (documentation standards).",
+        ),
+    ),
+    expects=(
+        Expect("Coverage", ops=("create", "update"), patients=("patient_id",)),
+        Expect("RelatedPerson", ops=("create",), patients=("patient_id",)),
+        Expect("CoverageEligibilityRequest", ops=("create",), patients=("patient_id",)),
+        Expect("CoverageEligibilityResponse", ops=("create",), patients=("patient_id",)),
+    ),
+    hints=(
+        Hint(
+            "`registration.add_insurance(session, patient, [InsuranceCard(...), ...])` applies the order of benefits; then `eligibility.check_eligibility` for each plan."
+        ),
+    ),
+    solution=Solution(
+        _solution, description="add_insurance with both cards, then check_eligibility for each"
+    ),
+    wrong_solutions={
+        "older-parent-primary": Solution(
+            _older_primary,
+            fails="order of benefits",
+            message="not the older parent",
+            description="the older parent's plan entered as primary",
+        ),
+        "primary-only-checked": Solution(
+            lambda att: _solution(att, all_plans=False),
+            fails="eligibility checked for both plans",
+            message="the secondary too",
+            description="eligibility for the primary plan only",
+        ),
+        "overwrote-old-plan": Solution(
+            _overwrote_old,
+            fails="old plan ended, not overwritten",
+            message="never overwrite a plan",
+            description="rewrote the old Coverage as the new plan",
+        ),
+        "changed-patient-record": Solution(
+            _changed_patient,
+            fails="no collateral damage",
+            message="the answer key depends on",
+            description="changed the patient's date of birth",
+        ),
+    },
+)

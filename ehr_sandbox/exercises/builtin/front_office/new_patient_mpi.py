@@ -1,0 +1,252 @@
+"""Registering a new patient whose name matches an existing one (search the MPI first).
+
+A caller registering as a new patient has the same name, address and phone as an existing
+patient, but was born a generation later: the son who shares his father's name. The MPI
+search finds the father as a probable match; the student sets the match aside with the reason
+(the date of birth differs) and registers the son as a new patient, leaving the father's
+record untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+
+from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.front_office.common import FD, check, op_of, written
+from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
+from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import registration
+from ehr_sandbox.workflows.base import RuleRefused
+
+__all__ = ["NEW_PATIENT_MPI"]
+
+MPI = "search the master patient index before creating a patient, and record why a probable match is a different person"
+
+
+def _setup(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    adults = [
+        p
+        for p in visible_patients(sandbox, FD)
+        if p.get("birthDate")
+        and 1945 <= int(p["birthDate"][:4]) <= 1975
+        and p.get("address")
+        and p.get("telecom")
+    ]
+    father = variant.pick(adults, salt="existing")
+    born = date.fromisoformat(father["birthDate"])
+    son_born = date(born.year + rng.randint(24, 32), rng.randint(1, 12), rng.randint(1, 28))
+    fd = sandbox.login(FD)
+    cand = {
+        "resourceType": "Patient",
+        "name": copy.deepcopy(father["name"][:1]),
+        "gender": father.get("gender"),
+        "birthDate": son_born.isoformat(),
+        "address": copy.deepcopy(father["address"][:1]),
+        "telecom": [t for t in father.get("telecom", []) if t.get("system") == "phone"][:1]
+        or copy.deepcopy(father["telecom"][:1]),
+    }
+    hits = registration.find_duplicates(fd, cand)
+    name = father["name"][0]
+    return Scenario(
+        facts={
+            "given": " ".join(name.get("given", [])),
+            "family": name.get("family", ""),
+            "gender": father.get("gender"),
+            "birth_date": son_born.isoformat(),
+            "address": " ".join(father["address"][0].get("line", []))
+            + f", {father['address'][0].get('city', '')}",
+            "phone": cand["telecom"][0]["value"] if cand["telecom"] else "",
+            "candidate": cand,
+            "existing_dob": father["birthDate"],
+            "existing_name": patient_label(father),
+        },
+        answer={"existing": father["id"], "flagged": [h["patient"] for h in hits]},
+        protect=(f"Patient/{father['id']}",),
+    )
+
+
+def _new_patients(ctx: GradingContext) -> list[dict[str, Any]]:
+    return [
+        v
+        for v in written(ctx, "Patient")
+        if v["id"] != ctx.answer["existing"] and v.get("meta", {}).get("versionId") == "1"
+    ]
+
+
+def _registered(ctx: GradingContext) -> Any:
+    f = ctx.facts
+    expected = "one new patient with the caller's name and date of birth"
+    new = _new_patients(ctx)
+    ok = [
+        v
+        for v in new
+        if v.get("birthDate") == f["birth_date"]
+        and (v.get("name") or [{}])[0].get("family") == f["family"]
+    ]
+    if len(ok) != 1:
+        return check(
+            False,
+            f"{len(ok)} new patient(s) with that name and date of birth",
+            expected,
+            "the caller is a different person from the existing patient: register them once",
+        )
+    return check(True, f"Patient/{ok[0]['id']}", expected)
+
+
+def _searched(ctx: GradingContext) -> Any:
+    f = ctx.facts
+    expected = "the patient created through the MPI-checked registration, with the reason the probable match is someone else"
+    new = [v for v in _new_patients(ctx) if v.get("birthDate") == f["birth_date"]]
+    if not new:
+        return check(False, "no new patient", expected, MPI)
+    v = new[0]
+    if op_of(v) != "registration.register":
+        return check(False, f"Patient/{v['id']} was created without the MPI search", expected, MPI)
+    provs = ctx.provenance_of_version(f"Patient/{v['id']}", "1")
+    reason = provenance_reason(provs[-1]) if provs else ""
+    return rubric.check_text(
+        reason,
+        {
+            "the date of birth": [
+                "date of birth",
+                "dob",
+                "born",
+                "birth date",
+                "birthdate",
+                f["birth_date"],
+                f["existing_dob"],
+            ]
+        },
+        what="the reason the match was set aside",
+    )
+
+
+def _candidate(att: Any) -> dict[str, Any]:
+    return copy.deepcopy(dict(att.facts)["candidate"])
+
+
+def _solution(att: Any) -> None:
+    s = att.session
+    cand = _candidate(att)
+    hits = registration.find_duplicates(s, cand)
+    reasons = {
+        h[
+            "patient"
+        ]: f"Different person: date of birth {att.facts['birth_date']} vs {att.facts['existing_dob']} (checked with photo ID); same name and address (family member)"
+        for h in hits
+    }
+    registration.register_patient(s, cand, not_duplicate_of=reasons)
+
+
+def _created_directly(att: Any) -> None:
+    att.session.create(_candidate(att))
+
+
+def _vague_reason(att: Any) -> None:
+    s = att.session
+    cand = _candidate(att)
+    registration.register_patient(
+        s,
+        cand,
+        not_duplicate_of={
+            h["patient"]: "not the same, new patient" for h in registration.find_duplicates(s, cand)
+        },
+    )
+
+
+def _overwrote_existing(att: Any) -> None:
+    s = att.session
+    hits = registration.find_duplicates(s, _candidate(att))
+    old = s.read(hits[0]["patient"])
+    s.update({**old, "birthDate": att.facts["birth_date"]})
+
+
+def _renamed_existing(att: Any) -> None:
+    s = att.session
+    cand = _candidate(att)
+    for h in registration.find_duplicates(s, cand):
+        old = s.read(h["patient"])
+        s.update(
+            {
+                **old,
+                "name": [{"family": "Zzyzx", "given": ["Quill"]}],
+                "telecom": [{"system": "phone", "value": "555-555-0000"}],
+            }
+        )
+    try:
+        registration.register_patient(s, cand)
+    except RuleRefused:
+        s.create(cand)
+
+
+NEW_PATIENT_MPI = Exercise(
+    id="front-office/new-patient-mpi",
+    title="A new patient whose name matches an existing one",
+    topic="front-office",
+    topics=("patient-access", "editing-records"),
+    competencies=("VI.P.3", "VI.P.7", "X.P.3"),
+    minutes=10,
+    role=FD,
+    summary="MPI search before create: set the probable match aside with the reason, register once.",
+    setup=_setup,
+    instructions=(
+        "A caller wants to register as a **new patient**: **{given} {family}**, {gender}, born "
+        "**{birth_date}**, {address}, phone {phone} (`att.facts['candidate']` has the form as a "
+        "Patient). Search the master patient index first; if it finds someone, decide whether it is "
+        "the same person and record why, then register the caller."
+    ),
+    criteria=(
+        Criterion(
+            "registered once",
+            2,
+            _registered,
+            "One person, one record: a missed or a false match harms patients (AHIMA patient identity integrity).",
+        ),
+        Criterion(
+            "MPI searched, match set aside with a reason",
+            2,
+            _searched,
+            "Search before you create; a probable match is set aside only with the evidence (ONC SAFER Guides: patient identification).",
+        ),
+    ),
+    expects=(Expect("Patient", ops=("create",), patients="*", at_most=1),),
+    hints=(
+        Hint(
+            "`registration.find_duplicates(session, candidate)`, then `registration.register_patient(..., not_duplicate_of={ref: reason})`."
+        ),
+    ),
+    solution=Solution(
+        _solution,
+        description="find_duplicates, then register_patient with the reason (date of birth)",
+    ),
+    wrong_solutions={
+        "created-without-search": Solution(
+            _created_directly,
+            fails="MPI searched, match set aside with a reason",
+            message="search the master patient index",
+            description="session.create without the MPI search",
+        ),
+        "vague-reason": Solution(
+            _vague_reason,
+            fails="MPI searched, match set aside with a reason",
+            message="date of birth",
+            description="a reason that does not say what differs",
+        ),
+        "overwrote-existing": Solution(
+            _overwrote_existing,
+            fails="registered once",
+            message="register them once",
+            description="changed the existing patient's date of birth instead",
+        ),
+        "renamed-existing": Solution(
+            _renamed_existing,
+            fails="no collateral damage",
+            message="the answer key depends on",
+            description="changed the existing patient's name so the search finds nothing",
+        ),
+    },
+)

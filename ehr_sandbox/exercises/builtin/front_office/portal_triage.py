@@ -1,0 +1,346 @@
+"""Catalogue item 33: triaging and answering portal messages within MA scope.
+
+Three patient messages wait in the inbox: a request to move an appointment, a question on how
+to prepare for a fasting blood test, and a question about cholesterol results. The MA answers
+the first two (linked to the message, within the day, education that says what to do) and
+forwards the results question to the provider: an MA does not interpret results.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.front_office.common import MA, check, written
+from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
+from ehr_sandbox.workflows import portal
+
+__all__ = ["PORTAL_TRIAGE"]
+
+SCOPE = "an MA does not interpret results: forward the question to the provider"
+LINK = "reply to the message itself (linked with inResponseTo) so the thread holds together"
+
+MESSAGES = {
+    "appointment": (
+        "Appointment",
+        "Can I move my appointment next week to a morning? I start a new job.",
+    ),
+    "education": (
+        "Fasting blood test",
+        "I have a fasting blood test on Monday. How do I prepare for it?",
+    ),
+    "results": (
+        "My cholesterol",
+        "I saw my cholesterol results in the portal. Are they OK? Should I worry?",
+    ),
+}
+
+
+def _setup(sandbox: Any, variant: Any) -> Scenario:
+    rng = variant.rng()
+    pats = rng.sample(visible_patients(sandbox, MA, minimum=3), 3)
+    doc = variant.pick(("dr.patel", "dr.nguyen", "dr.okafor"), salt="provider")
+    ids = {}
+    for topic, p in zip(("appointment", "education", "results"), pats, strict=True):
+        subject, text = MESSAGES[topic]
+        m = portal.send_message(
+            sandbox.login_patient(p["id"]), topic=topic, subject=subject, text=text
+        )
+        ids[topic] = {
+            "message": m["id"],
+            "patient_id": p["id"],
+            "patient_name": patient_label(p),
+            "sent": m["sent"],
+        }
+        sandbox.clock.advance(minutes=rng.randint(5, 40))
+    sandbox.clock.advance(hours=2)
+    return Scenario(
+        facts={
+            "doctor": doc,
+            "appointment": ids["appointment"],
+            "education": ids["education"],
+            "results": ids["results"],
+            "a_id": ids["appointment"]["patient_id"],
+            "e_id": ids["education"]["patient_id"],
+            "r_id": ids["results"]["patient_id"],
+        },
+        answer={},
+        protect=tuple(f"Communication/{v['message']}" for v in ids.values()),
+    )
+
+
+def _replies(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
+    ref = f"Communication/{ctx.facts[key]['message']}"
+    return [
+        v
+        for v in written(ctx, "Communication")
+        if any(r.get("reference") == ref for r in v.get("inResponseTo", []))
+    ]
+
+
+def _patient_msgs(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
+    pid = f"Patient/{ctx.facts[key]['patient_id']}"
+    return [
+        v for v in written(ctx, "Communication") if (v.get("subject") or {}).get("reference") == pid
+    ]
+
+
+def _education(ctx: GradingContext) -> Any:
+    expected = "a reply to the patient's message that tells them how to prepare"
+    reps = _replies(ctx, "education")
+    if not reps:
+        return check(
+            False, f"{len(_patient_msgs(ctx, 'education'))} unlinked message(s)", expected, LINK
+        )
+    text = " ".join(p.get("contentString", "") for v in reps for p in v.get("payload", []))
+    return rubric.check_text(
+        text,
+        {"fasting": ["fast", "nothing to eat", "not eat", "no food"], "water": ["water"]},
+        forbidden={"an interpretation": portal.interpretive_phrases(text)}
+        if portal.interpretive_phrases(text)
+        else None,
+        what="the education reply",
+    )
+
+
+def _appointment(ctx: GradingContext) -> Any:
+    expected = "a reply to the appointment request, linked to it"
+    reps = _replies(ctx, "appointment")
+    if not reps:
+        return check(
+            False, f"{len(_patient_msgs(ctx, 'appointment'))} unlinked message(s)", expected, LINK
+        )
+    return check(True, f"Communication/{reps[-1]['id']}", expected)
+
+
+def _results(ctx: GradingContext) -> Any:
+    f = ctx.facts
+    expected = "the results question forwarded to the provider with a note, and no MA answer to it"
+    ref = f"Communication/{f['results']['message']}"
+    mine = _patient_msgs(ctx, "results")
+    said = [
+        v
+        for v in mine
+        if portal.interpretive_phrases(
+            " ".join(p.get("contentString", "") for p in v.get("payload", []))
+        )
+    ]
+    if said or _replies(ctx, "results"):
+        return check(
+            False,
+            f"{len(said) or len(_replies(ctx, 'results'))} MA answer(s) to the results question",
+            expected,
+            SCOPE,
+        )
+    tasks = [v for v in written(ctx, "Task") if (v.get("focus") or {}).get("reference") == ref]
+    if (
+        not tasks
+        or (tasks[-1].get("owner") or {}).get("reference") != f"Practitioner/prac-{f['doctor']}"
+        or len(tasks[-1].get("description", "").split()) < 3
+    ):
+        return check(
+            False,
+            f"{len(tasks)} forward(s) to {[(t.get('owner') or {}).get('reference') for t in tasks]}",
+            expected,
+            SCOPE,
+        )
+    return check(True, "forwarded to the provider", expected)
+
+
+def _in_time(ctx: GradingContext) -> Any:
+    expected = "every answer or forward within one day of the message"
+    limit = timedelta(hours=24)
+    for key in ("appointment", "education"):
+        sent = datetime.fromisoformat(ctx.facts[key]["sent"])
+        for v in _replies(ctx, key):
+            if datetime.fromisoformat(v["sent"]) - sent > limit:
+                return check(
+                    False,
+                    f"reply sent {v['sent']} to a message of {ctx.facts[key]['sent']}",
+                    expected,
+                    "answer portal messages within one business day",
+                )
+    return check(True, "answered in time", expected)
+
+
+def _reply(att: Any, key: str, text: str) -> None:
+    portal.reply(att.session, f"Communication/{att.facts[key]['message']}", text)
+
+
+def _forward(att: Any) -> None:
+    portal.forward(
+        att.session,
+        f"Communication/{att.facts['results']['message']}",
+        to=f"Practitioner/prac-{att.facts['doctor']}",
+        note="Patient asks whether the cholesterol results are OK; please review and reply.",
+    )
+
+
+EDU = "Please do not eat or drink anything except water for 9 to 12 hours before the test (fasting); take your usual medicines with water unless told otherwise."
+APPT = "We can move your appointment to a morning next week; the front desk will call you today to confirm the new time."
+
+
+def _solution(att: Any) -> None:
+    _reply(att, "appointment", APPT)
+    _reply(att, "education", EDU)
+    _forward(att)
+
+
+def _interpreted(att: Any) -> None:
+    _reply(att, "appointment", APPT)
+    _reply(att, "education", EDU)
+    m = att.session.read(f"Communication/{att.facts['results']['message']}")
+    att.session.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": m["subject"],
+            "recipient": [m["subject"]],
+            "sender": {"reference": att.session.user.ref},
+            "sent": m["sent"],
+            "category": m["category"],
+            "payload": [{"contentString": "Your cholesterol is normal, nothing to worry about."}],
+        }
+    )
+
+
+def _unlinked(att: Any) -> None:
+    for key, text in (("appointment", APPT), ("education", EDU)):
+        m = att.session.read(f"Communication/{att.facts[key]['message']}")
+        att.session.create(
+            {
+                "resourceType": "Communication",
+                "status": "completed",
+                "subject": m["subject"],
+                "recipient": [m["subject"]],
+                "sender": {"reference": att.session.user.ref},
+                "sent": m["sent"],
+                "payload": [{"contentString": text}],
+            }
+        )
+    _forward(att)
+
+
+def _late(att: Any) -> None:
+    att.sandbox.clock.advance(hours=30)
+    _solution(att)
+
+
+def _wrong_patient(att: Any) -> None:
+    _solution(att)
+    s = att.session
+    other = next(
+        p
+        for p in s.search("Patient").fetch()
+        if p["id"] not in (att.facts["a_id"], att.facts["e_id"], att.facts["r_id"])
+    )
+    s.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": {"reference": f"Patient/{other['id']}"},
+            "recipient": [{"reference": f"Patient/{other['id']}"}],
+            "sender": {"reference": s.user.ref},
+            "payload": [{"contentString": EDU}],
+        }
+    )
+
+
+def _retopic(att: Any) -> None:
+    s = att.session
+    m = s.read(f"Communication/{att.facts['results']['message']}")
+    s.update(
+        {**m, "category": [{"coding": [{"system": portal.TOPIC_SYSTEM, "code": "education"}]}]}
+    )
+    _solution(att)
+
+
+PORTAL_TRIAGE = Exercise(
+    id="front-office/portal-triage",
+    title="Triaging and answering portal messages within MA scope",
+    topic="front-office",
+    topics=("patient-portal",),
+    competencies=("V.P.8", "V.P.11", "X.P.3"),
+    minutes=15,
+    role=MA,
+    summary="Answer the appointment and education messages (linked, in time); forward the results question to the provider.",
+    setup=_setup,
+    instructions=(
+        "Your portal inbox (`portal.inbox(session)`) has three new messages:\n\n"
+        "1. **{appointment[patient_name]}** — an appointment request (`Communication/{appointment[message]}`)\n"
+        "2. **{education[patient_name]}** — a question on preparing for a test (`Communication/{education[message]}`)\n"
+        "3. **{results[patient_name]}** — a question about results (`Communication/{results[message]}`); "
+        "the patient's doctor is Dr. {doctor}.\n\nTriage and answer them within your scope as an MA."
+    ),
+    criteria=(
+        Criterion(
+            "education reply says what to do",
+            2,
+            _education,
+            "Patient education within scope: clear, actionable instructions (MAERB V.P.11).",
+        ),
+        Criterion(
+            "appointment request answered",
+            1,
+            _appointment,
+            "Portal replies are part of the record and linked to the question (MAERB V.P.8).",
+        ),
+        Criterion(
+            "results question forwarded, not interpreted",
+            3,
+            _results,
+            "Interpreting results is outside an MA's scope of practice; the provider answers (MAERB X.C.1 scope of practice).",
+        ),
+        Criterion(
+            "answered in time",
+            1,
+            _in_time,
+            "Practices answer portal messages within a set time, usually one business day (practice portal policy).",
+        ),
+    ),
+    expects=(
+        Expect("Communication", ops=("create",), patients=("a_id", "e_id", "r_id")),
+        Expect("Task", ops=("create",), patients=("r_id",)),
+    ),
+    hints=(
+        Hint(
+            "`portal.reply(session, message, text)` links the reply; `portal.forward(session, message, to=..., note=...)` sends it to the provider."
+        ),
+    ),
+    solution=Solution(_solution, description="reply x2, forward the results question"),
+    wrong_solutions={
+        "interpreted-result": Solution(
+            _interpreted,
+            fails="results question forwarded, not interpreted",
+            message="does not interpret results",
+            description="told the patient the result is normal",
+        ),
+        "unlinked-replies": Solution(
+            _unlinked,
+            fails="appointment request answered",
+            message="linked with inResponseTo",
+            description="sent new messages instead of replies",
+        ),
+        "late-replies": Solution(
+            _late,
+            fails="answered in time",
+            message="within one business day",
+            description="answered the next day",
+        ),
+        "reply-to-wrong-patient": Solution(
+            _wrong_patient,
+            fails="no collateral damage",
+            message="unexpected change",
+            description="sent the instructions to another patient",
+        ),
+        "changed-the-question": Solution(
+            _retopic,
+            fails="no collateral damage",
+            message="the answer key depends on",
+            description="changed the results question's topic",
+        ),
+    },
+)

@@ -1,0 +1,379 @@
+"""The Session's API against a classroom server: ``connect(url, client_id=..., secret=...)``.
+
+Student code written for a local sandbox runs unchanged against a server: the same methods,
+the same lazy search sets and the same typed errors (mapped back from OperationOutcome).
+
+>>> # s = connect("http://127.0.0.1:8080", client_id="c-...", secret="...")
+>>> # s.search("Observation", patient=p).sort("-date").first()
+>>> RemoteSession.__name__
+'RemoteSession'
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
+from ehr_sandbox.search_set import SearchSet, normalize_params
+from ehr_sandbox.server.outcomes import error_from_outcome
+
+FHIR_JSON = "application/fhir+json"
+
+
+class RemoteSession:
+    """A Session on a classroom server. Create it with :func:`connect`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str | None = None,
+        secret: str | None = None,
+        token: str | None = None,
+        scope: str = "",
+        timeout: float = 60.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.base = self.url + "/fhir"
+        self._client_id = client_id
+        self._secret = secret
+        self._scope = scope
+        self._http = httpx.Client(timeout=timeout)
+        self._token = token
+        self._expires = float("inf") if token else 0.0
+        self.token_response: dict[str, Any] = {}
+        if token is None:
+            self._refresh()
+
+    # ------------------------------------------------------------------ plumbing
+    def _refresh(self) -> None:
+        if not (self._client_id and self._secret):
+            raise AccessDenied("connect() needs client_id and secret, or a token")
+        config = self._http.get(self.url + "/.well-known/smart-configuration")
+        token_url = (
+            config.json()["token_endpoint"]
+            if config.status_code == 200
+            else self.url + "/auth/token"
+        )
+        basic = base64.b64encode(f"{self._client_id}:{self._secret}".encode()).decode()
+        r = self._http.post(
+            token_url,
+            data={"grant_type": "client_credentials", "scope": self._scope},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        body = r.json() if r.content else {}
+        if r.status_code != 200:
+            raise AccessDenied(
+                f"the server refused the credentials: {body.get('error_description') or body.get('error') or r.status_code}"
+            )
+        self.token_response = body
+        self._token = body["access_token"]
+        self._expires = time.time() + int(body.get("expires_in", 300)) - 30
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if time.time() >= self._expires:
+            self._refresh()
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": FHIR_JSON}
+        if "json" in kwargs:
+            headers["Content-Type"] = FHIR_JSON
+        headers.update(kwargs.pop("headers", {}))
+        r = self._http.request(method, self.base + path, headers=headers, **kwargs)
+        try:
+            body = r.json() if r.content else None
+        except ValueError:
+            body = None
+        if r.status_code >= 400:
+            raise error_from_outcome(r.status_code, body)
+        return body
+
+    # ------------------------------------------------------------------ reads
+    @property
+    def patient_id(self) -> str | None:
+        """The patient in context (a patient's own id), if any."""
+        return self.token_response.get("patient")
+
+    def read(self, type_or_ref: str, rid: str | None = None) -> dict[str, Any]:
+        """Read the current version (``NotFound`` if absent or hidden)."""
+        rtype, rid = _split(type_or_ref, rid)
+        return self._call("GET", f"/{rtype}/{rid}")
+
+    def vread(self, rtype: str, rid: str, vid: str | int) -> dict[str, Any]:
+        """Read one version."""
+        return self._call("GET", f"/{rtype}/{rid}/_history/{vid}")
+
+    def exists(self, ref: str) -> bool:
+        """True when ``ref`` exists and this session may see it."""
+        try:
+            self.read(ref)
+        except (NotFound, SandboxError):
+            return False
+        return True
+
+    def history(self, rtype: str, rid: str | None = None) -> list[dict[str, Any]]:
+        """Version history, newest first."""
+        path = f"/{rtype}/{rid}/_history" if rid else f"/{rtype}/_history"
+        return [e["resource"] for e in self._call("GET", path).get("entry", [])]
+
+    def search(
+        self,
+        resource_type: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> SearchSet:
+        """A lazy search set, as in-process (runs on the server when iterated)."""
+        return SearchSet(self, resource_type, normalize_params(params, kwargs))  # type: ignore[arg-type]
+
+    def _execute_search(
+        self, rtype: str, params: list[tuple[str, str]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        bundle = self._call(
+            "POST",
+            f"/{rtype}/_search",
+            content=urlencode(params),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        matches, included = [], []
+        for e in bundle.get("entry", []):
+            mode = e.get("search", {}).get("mode", "match")
+            (matches if mode == "match" else included).append(e["resource"])
+        return matches, included
+
+    # ------------------------------------------------------------------ writes
+    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Create a resource (validated, access-checked, audited on the server)."""
+        return self._call("POST", f"/{resource.get('resourceType')}", json=resource)
+
+    def update(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Update a resource; ``meta.versionId`` is sent as ``If-Match``."""
+        vid = resource.get("meta", {}).get("versionId")
+        headers = {"If-Match": f'W/"{vid}"'} if vid else {}
+        return self._call(
+            "PUT",
+            f"/{resource.get('resourceType')}/{resource.get('id')}",
+            json=resource,
+            headers=headers,
+        )
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """Apply a transaction or batch Bundle."""
+        return self._call("POST", "", json=bundle)
+
+    def _operation(self, ref: str, op: str, **values: Any) -> Any:
+        params = []
+        for name, value in values.items():
+            if value is None:
+                continue
+            key = name.replace("_", "-")
+            if isinstance(value, dict):
+                params.append({"name": key, "resource": value})
+            else:
+                params.append({"name": key, "valueString": str(value)})
+        body = {"resourceType": "Parameters", "parameter": params}
+        return self._call("POST", f"/{ref}/${op}", json=body)
+
+    def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
+        """Void a resource charted in error (``$entered-in-error``)."""
+        return self._operation(ref, "entered-in-error", reason=reason)
+
+    def correct(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Correct a resource with a reason (``$correct``)."""
+        return self._operation(_ref(resource), "correct", resource=resource, reason=reason)
+
+    def amend(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Amend at the patient's request (``$amend``)."""
+        return self._operation(_ref(resource), "amend", resource=resource, reason=reason)
+
+    def addendum(self, note_ref: str, text: str, *, reason: str | None = None) -> dict[str, Any]:
+        """Append to a note (``$addendum``)."""
+        return self._operation(note_ref, "addendum", text=text, reason=reason)
+
+    def late_entry(
+        self, resource: dict[str, Any], *, event_time: str, reason: str
+    ) -> dict[str, Any]:
+        """Chart something that happened earlier (``$late-entry``)."""
+        subject = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
+        target = (
+            subject if subject.startswith("Patient/") else f"{resource.get('resourceType')}/new"
+        )
+        return self._operation(
+            target, "late-entry", resource=resource, event_time=event_time, reason=reason
+        )
+
+    def sign(self, note_ref: str) -> dict[str, Any]:
+        """Sign a note (``$sign``)."""
+        return self._operation(note_ref, "sign")
+
+    def break_glass(self, patient: str | dict[str, Any], reason: str) -> None:
+        """Emergency access to one patient (``$break-glass``; the server decides and audits)."""
+        ref = f"Patient/{patient['id']}" if isinstance(patient, dict) else patient
+        ref = ref if ref.startswith("Patient/") else f"Patient/{ref}"
+        self._operation(ref, "break-glass", reason=reason)
+
+    def end_break_glass(self, patient: str) -> None:
+        """End break-the-glass access for one patient."""
+        ref = patient if patient.startswith("Patient/") else f"Patient/{patient}"
+        self._operation(ref, "end-break-glass")
+
+    def report(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a catalogue report on the server; the rows as dicts."""
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "name", "valueString": name}]
+            + [{"name": k, "valueString": str(v)} for k, v in params.items()],
+        }
+        return self._call("POST", "/$report", json=body)["rows"]
+
+    def start(self, exercise_id: str, *, course: str) -> RemoteAttempt:
+        """Start (or resume) your attempt at an exercise assigned in ``course``; it is graded
+        on the server.
+
+        Parameters
+        ----------
+        exercise_id : str
+            The exercise (as in ``exercises.catalog()``).
+        course : str
+            The course id your instructor gave you.
+
+        Returns
+        -------
+        RemoteAttempt
+            ``instructions``, ``facts``, ``session``, ``check()``, ``submit()``, ``hint()``,
+            ``reset()`` as in-process.
+        """
+        data = self.course_call("POST", f"/course/{course}/attempts", {"exercise": exercise_id})
+        return RemoteAttempt(self, course, data)
+
+    def course_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the server's course API (JSON, or text for CSV); errors become typed errors."""
+        if time.time() >= self._expires:
+            self._refresh()
+        r = self._http.request(
+            method,
+            self.url + path,
+            json=body if method != "GET" else None,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        if r.headers.get("content-type", "").startswith("text/"):
+            payload: Any = r.text
+        else:
+            try:
+                payload = r.json() if r.content else None
+            except ValueError:
+                payload = r.text
+        if r.status_code >= 400:
+            raise error_from_outcome(r.status_code, payload)
+        return payload
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"<RemoteSession {self.url}>"
+
+
+class RemoteAttempt:
+    """An exercise attempt held by a classroom server (made by :meth:`RemoteSession.start`).
+
+    The work goes through ``session`` (a RemoteSession bound to this attempt); ``check()``
+    (practice) and ``submit()`` (graded, counted) run on the server.
+    """
+
+    def __init__(self, owner: RemoteSession, course: str, data: dict[str, Any]) -> None:
+        from types import MappingProxyType
+
+        self._owner = owner
+        self.course = course
+        self.attempt_id = str(data["attempt"])
+        self.exercise_id = str(data["exercise"])
+        self.role = str(data.get("role", ""))
+        self.instructions = str(data.get("instructions", ""))
+        self.facts = MappingProxyType(dict(data.get("facts", {})))
+        self.session = RemoteSession(owner.url, token=str(data["access_token"]))
+
+    def _action(self, action: str, body: dict[str, Any] | None = None) -> Any:
+        path = f"/course/{self.course}/attempts/{self.attempt_id}/{action}"
+        return self._owner.course_call("POST", path, body or {})
+
+    def check(self) -> Any:
+        """Practice feedback from the server's grader (never counts)."""
+        from ehr_sandbox.exercises.attempt import Result
+
+        return Result.from_dict(self._action("check"))
+
+    def submit(self) -> Any:
+        """Hand in: graded on the server, counted, stamped by the server's clock."""
+        from ehr_sandbox.exercises.attempt import Result
+
+        return Result.from_dict(self._action("submit"))
+
+    def hint(self, *, accept_cost: bool = False) -> str:
+        """The next hint (a costly one only with ``accept_cost=True``)."""
+        return str(self._action("hint", {"accept_cost": accept_cost})["hint"])
+
+    def reset(self) -> None:
+        """Back to this variant's start state."""
+        self._action("reset")
+
+    def _repr_markdown_(self) -> str:
+        return self.instructions
+
+    def __repr__(self) -> str:
+        return f"<RemoteAttempt {self.exercise_id} on {self._owner.url}>"
+
+
+def connect(
+    url: str,
+    *,
+    client_id: str | None = None,
+    secret: str | None = None,
+    token: str | None = None,
+    scope: str = "",
+) -> RemoteSession:
+    """Connect to a classroom server; returns a session with the Session's methods.
+
+    Parameters
+    ----------
+    url : str
+        The server's base URL (``http://127.0.0.1:8080``).
+    client_id, secret : str, optional
+        A class account's credentials (client credentials with ``client_secret_basic``).
+    token : str, optional
+        An access token obtained elsewhere (e.g. the browser sign-in flow).
+    scope : str
+        SMART scopes to ask for (default: what the account's role allows).
+
+    Returns
+    -------
+    RemoteSession
+
+    Raises
+    ------
+    AccessDenied
+        The server refused the credentials.
+
+    Examples
+    --------
+    >>> connect("http://127.0.0.1:9", token="x").base
+    'http://127.0.0.1:9/fhir'
+    """
+    return RemoteSession(url, client_id=client_id, secret=secret, token=token, scope=scope)
+
+
+def _split(type_or_ref: str, rid: str | None) -> tuple[str, str]:
+    if rid is not None:
+        return type_or_ref, rid
+    rtype, _, rest = type_or_ref.partition("/")
+    if not rest:
+        raise NotFound(f"{type_or_ref!r} is not a reference of the form 'Type/id'")
+    return rtype, rest
+
+
+def _ref(resource: dict[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"

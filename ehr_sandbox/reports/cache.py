@@ -1,0 +1,144 @@
+"""A columnar cache of flattened view rows, kept per resource version.
+
+Flattening a ViewDefinition over tens of thousands of resources is most of a report's cost,
+and between two runs almost nothing changes. :class:`FlatCache` keeps, per view and masking
+profile, the rows each resource version produced (one Arrow table with the source id, its
+store position and its row order). A run passes the current versions: rows of changed or
+new versions are flattened again, rows of removed or changed ones dropped. The caller then
+keeps only the rows of the resources its policy lets it see (:meth:`FlatCache.rows_for`), so
+the cache itself never decides who sees what.
+
+>>> cache = FlatCache()
+>>> view = {"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]}
+>>> pats = {"a": {"resourceType": "Patient", "id": "a", "gender": "male"}}
+>>> t = cache.update("k", view, [("a", 1, 1)], lambda ids: [pats[i] for i in ids])
+>>> cache.rows_for("k", {"a"}).to_pylist(), cache.rows_for("k", set()).num_rows
+([{'g': 'male'}], 0)
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ehr_sandbox.views import run_arrow
+
+_SRC, _SEQ, _K = "zzcache_src_id", "zzcache_src_seq", "zzcache_src_k"
+
+
+@dataclass
+class _Entry:
+    versions: dict[str, int] = field(default_factory=dict)
+    table: pa.Table | None = None
+
+
+class FlatCache:
+    """Flattened rows per (key, resource version); see the module docstring."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Any, _Entry] = {}
+
+    def update(
+        self,
+        key: Any,
+        view: dict[str, Any],
+        current: Sequence[tuple[str, int, int]],
+        load: Callable[[list[str]], Iterable[dict[str, Any]]],
+        *,
+        engine: str = "auto",
+    ) -> int:
+        """Bring ``key``'s rows up to ``current`` (``(id, version, store position)``, in store
+        order); ``load(ids)`` returns those resources (already masked). Returns how many
+        resources were flattened."""
+        entry = self._entries.setdefault(key, _Entry())
+        seq_of = {rid: seq for rid, _, seq in current}
+        stale = [rid for rid, vid, _ in current if entry.versions.get(rid) != vid]
+        gone = set(entry.versions) - set(seq_of)
+        fresh = self._flatten(view, list(load(stale)), seq_of, engine) if stale else None
+        table = entry.table
+        drop = set(stale) | gone
+        if table is not None and drop:
+            table = table.filter(pc.invert(pc.is_in(table[_SRC], pa.array(sorted(drop)))))
+        if fresh is not None:
+            table = fresh if table is None else pa.concat_tables([table, fresh.cast(table.schema)])
+        if table is not None and (stale or gone):
+            table = table.sort_by([(_SEQ, "ascending"), (_K, "ascending")])
+        entry.table = table
+        entry.versions = {rid: vid for rid, vid, _ in current}
+        return len(stale)
+
+    @staticmethod
+    def _flatten(
+        view: dict[str, Any], resources: list[dict[str, Any]], seq_of: dict[str, int], engine: str
+    ) -> pa.Table:
+        tagged = copy.deepcopy(view)
+        tagged["select"] = [{"column": [{"name": _SRC, "path": "id"}]}, *tagged.get("select", [])]
+        out = run_arrow(tagged, resources, engine=engine)
+        seqs = [seq_of.get(rid, 0) for rid in out[_SRC].to_pylist()]
+        base = max(seq_of.values(), default=0)
+        out = out.append_column(_SEQ, pa.array(seqs, pa.int64()))
+        # row order within one resource, kept when rows of several runs are merged
+        return out.append_column(_K, pa.array(range(base, base + out.num_rows), pa.int64()))
+
+    def stale(self, key: Any, current: Sequence[tuple[str, int, int]]) -> list[str]:
+        """The ids in ``current`` whose version is not cached under ``key`` yet."""
+        have = self._entries[key].versions if key in self._entries else {}
+        return [rid for rid, vid, _ in current if have.get(rid) != vid]
+
+    def rows_for(self, key: Any, allowed: set[str]) -> pa.Table:
+        """The cached rows of the resources in ``allowed``, without the bookkeeping columns."""
+        table = self._entries[key].table
+        if table is None:
+            raise KeyError(key)
+        kept = table.filter(pc.is_in(table[_SRC], pa.array(sorted(allowed), pa.string())))
+        return kept.drop_columns([_SRC, _SEQ, _K])
+
+
+class SandboxCaches:
+    """What one sandbox caches for its reports: flattened rows, and the policy's decisions
+    per (resource type, access context, change mark).
+
+    A decision set is reused only for the very same access context and while the store's
+    change mark is unchanged (any write, including a Consent or a relationship, changes it),
+    and never when Consents exist (their periods make decisions depend on the clock).
+    """
+
+    def __init__(self, has_consents: Callable[[], bool]) -> None:
+        self.flat = FlatCache()
+        self._decisions: dict[Any, Any] = {}
+        self._has_consents = has_consents
+
+    def decisions_for(self, rtype: str, ctx: Any, mark: int) -> Any:
+        """The remembered ``(allowed ids, patient by id)`` for this context, or None."""
+        try:
+            return self._decisions.get((rtype, ctx, mark))
+        except TypeError:  # an unhashable context is never cached
+            return None
+
+    def remember(self, rtype: str, ctx: Any, mark: int, decided: Any) -> None:
+        """Keep a decision set (dropping those of older change marks)."""
+        if self._has_consents():
+            return
+        try:
+            hash(ctx)
+        except TypeError:
+            return
+        self._decisions = {k: v for k, v in self._decisions.items() if k[2] == mark}
+        self._decisions[(rtype, ctx, mark)] = decided
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, SandboxCaches] = weakref.WeakKeyDictionary()
+
+
+def caches_of(sandbox: Any) -> SandboxCaches:
+    """The report caches of ``sandbox`` (made on first use, dropped with the sandbox)."""
+    found = _CACHES.get(sandbox)
+    if found is None:
+        found = _CACHES[sandbox] = SandboxCaches(lambda: sandbox.consent_count() > 0)
+    return found

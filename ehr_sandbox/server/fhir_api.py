@@ -1,0 +1,624 @@
+"""FHIR R4 REST at ``/fhir``: a thin adapter from HTTP to Session methods.
+
+Every route authenticates the bearer token, takes the Session the token stands for, calls the
+same Session method a script would call in-process, and turns the result (or the typed error)
+into FHIR JSON (or an OperationOutcome with its status). Nothing is re-implemented here: the
+policy, validation, Provenance and audit are the Session's.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import json
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ehr_sandbox.errors import AccessDenied, ConflictError, NotFound, ValidationError
+from ehr_sandbox.server.limits import MAX_BODY_BYTES, BodyTooLarge, parse_json
+from ehr_sandbox.server.outcomes import operation_outcome, outcome_for
+from synthetic.fhir import is_resource_type
+
+if TYPE_CHECKING:
+    from ehr_sandbox.server.state import ServerState
+    from ehr_sandbox.session import Session
+
+LOG = logging.getLogger("ehr_sandbox.server")
+
+FHIR_JSON = "application/fhir+json"
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+"""FHIR ``id``: anything else in a URL is simply not found (no traversal, no probing)."""
+
+MAX_REPORT_ROWS = 10_000
+"""Rows a report or custom SQL returns over HTTP at most."""
+
+Handler = Callable[["Session"], tuple[int, Any, dict[str, str]]]
+
+
+def fhir_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A FHIR JSON response.
+
+    >>> fhir_response(200, {"resourceType": "Patient"}).media_type
+    'application/fhir+json'
+    """
+    return JSONResponse(body, status_code=status, headers=headers or {}, media_type=FHIR_JSON)
+
+
+def error_response(exc: BaseException) -> Response:
+    """The OperationOutcome response for an exception (one body for hidden and absent).
+    Unexpected errors are logged on the server; the client sees only "internal error"."""
+    status, body = outcome_for(exc)
+    if status >= 500:
+        LOG.error("internal error behind the API", exc_info=exc)
+    if isinstance(exc, BodyTooLarge):
+        status = 413
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
+    return fhir_response(status, body, headers)
+
+
+def unauthorized(message: str) -> Response:
+    """401 with an OperationOutcome and ``WWW-Authenticate: Bearer``."""
+    return fhir_response(
+        401,
+        operation_outcome("login", message),
+        {"WWW-Authenticate": 'Bearer realm="ehr-sandbox"'},
+    )
+
+
+class FhirApi:
+    """The ``/fhir`` routes over one :class:`ServerState`."""
+
+    def __init__(self, state: ServerState, base_url: str) -> None:
+        self.state = state
+        self.base = base_url.rstrip("/") + "/fhir"
+
+    # ------------------------------------------------------------------ plumbing
+    async def _run(self, request: Request, handler: Handler) -> Response:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return unauthorized(
+                "a bearer access token is required (see /.well-known/smart-configuration)"
+            )
+        token = auth[7:].strip()
+        try:
+            claims = self.state.tokens.verify(token)
+        except AccessDenied:
+            return unauthorized("invalid or expired access token")
+
+        def work() -> tuple[int, Any, dict[str, str]]:
+            with self.state.lock:
+                session = self.state.session_for(claims)
+                return handler(session)
+
+        try:
+            status, body, headers = await run_in_threadpool(work)
+        except Exception as exc:  # noqa: BLE001 - every error becomes an OperationOutcome
+            return error_response(exc)
+        if request.method in ("POST", "PUT") and status < 300:
+            await run_in_threadpool(self.state.publish_anchor)
+        if isinstance(body, Response):
+            return body
+        return fhir_response(status, body, headers)
+
+    @staticmethod
+    async def _body(request: Request) -> Any:
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > MAX_BODY_BYTES:
+            raise BodyTooLarge(
+                "request", "body", f"at most {MAX_BODY_BYTES} bytes", found=int(size)
+            )
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks.extend(chunk)
+            if len(chunks) > MAX_BODY_BYTES:
+                raise BodyTooLarge("request", "body", f"at most {MAX_BODY_BYTES} bytes")
+        return parse_json(bytes(chunks))
+
+    async def _with_body(self, request: Request, make: Callable[[Any], Handler]) -> Response:
+        try:
+            body = await self._body(request)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc)
+        return await self._run(request, make(body))
+
+    @staticmethod
+    def _type_and_id(request: Request) -> tuple[str, str | None]:
+        rtype = request.path_params["rtype"]
+        rid = request.path_params.get("rid")
+        if not is_resource_type(rtype) or (rid is not None and not ID_PATTERN.match(rid)):
+            raise NotFound("not found")
+        return rtype, rid
+
+    # ------------------------------------------------------------------ routes
+    def routes(self) -> list[Route]:
+        """The Starlette routes of the FHIR API."""
+        return [
+            Route("/fhir/metadata", self.metadata, methods=["GET"]),
+            Route("/fhir", self.bundle, methods=["POST"]),
+            Route("/fhir/$export", self.export_kickoff, methods=["GET", "POST"]),
+            Route("/fhir/$export-status/{job}", self.export_status, methods=["GET"]),
+            Route("/fhir/$export-file/{job}/{name}", self.export_file, methods=["GET"]),
+            Route("/fhir/$report", self.report, methods=["POST"]),
+            Route("/fhir/{rtype}/_search", self.search, methods=["POST"]),
+            Route("/fhir/{rtype}/_history", self.type_history, methods=["GET"]),
+            Route("/fhir/{rtype}/{rid}/_history/{vid}", self.vread, methods=["GET"]),
+            Route("/fhir/{rtype}/{rid}/_history", self.history, methods=["GET"]),
+            Route("/fhir/{rtype}/{rid}/{op}", self.operation, methods=["POST"]),
+            Route("/fhir/{rtype}/{rid}", self.read, methods=["GET"]),
+            Route("/fhir/{rtype}/{rid}", self.update, methods=["PUT"]),
+            Route("/fhir/{rtype}", self.search, methods=["GET"]),
+            Route("/fhir/{rtype}", self.create, methods=["POST"]),
+        ]
+
+    async def metadata(self, request: Request) -> Response:
+        """The CapabilityStatement (no token needed)."""
+        return fhir_response(200, capability_statement(self.base))
+
+    async def read(self, request: Request) -> Response:
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            rtype, rid = self._type_and_id(request)
+            res = s.read(rtype, rid)
+            return 200, res, _etag(res)
+
+        return await self._run(request, handler)
+
+    async def vread(self, request: Request) -> Response:
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            rtype, rid = self._type_and_id(request)
+            vid = request.path_params["vid"]
+            if not vid.isdigit():
+                raise NotFound("not found")
+            res = s.vread(rtype, rid or "", vid)
+            return 200, res, _etag(res)
+
+        return await self._run(request, handler)
+
+    async def history(self, request: Request) -> Response:
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            rtype, rid = self._type_and_id(request)
+            return 200, _history_bundle(s.history(rtype, rid)), {}
+
+        return await self._run(request, handler)
+
+    async def type_history(self, request: Request) -> Response:
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            rtype, _ = self._type_and_id(request)
+            return 200, _history_bundle(s.history(rtype)), {}
+
+        return await self._run(request, handler)
+
+    async def search(self, request: Request) -> Response:
+        params = list(request.query_params.multi_items())
+        if request.method == "POST":
+            form = await request.form()
+            params += [(k, str(v)) for k, v in form.multi_items()]
+
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            rtype, _ = self._type_and_id(request)
+            return 200, self._search_bundle(s, rtype, params), {}
+
+        return await self._run(request, handler)
+
+    def _search_bundle(
+        self, s: Session, rtype: str, params: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        bundle = s.search(rtype, params).bundle()
+        query = "&".join(f"{k}={v}" for k, v in params)
+        links = [{"relation": "self", "url": f"{self.base}/{rtype}?{query}"}]
+        count = next((int(v) for k, v in params if k == "_count" and v.isdigit()), None)
+        offset = next((int(v) for k, v in params if k == "_offset" and v.isdigit()), 0)
+        if count is not None and bundle.get("total", 0) >= count > 0:
+            rest = [(k, v) for k, v in params if k != "_offset"]
+            nxt = "&".join(f"{k}={v}" for k, v in [*rest, ("_offset", str(offset + count))])
+            links.append({"relation": "next", "url": f"{self.base}/{rtype}?{nxt}"})
+        for entry in bundle.get("entry", []):
+            res = entry["resource"]
+            entry["fullUrl"] = f"{self.base}/{res['resourceType']}/{res['id']}"
+        return {**bundle, "link": links}
+
+    async def create(self, request: Request) -> Response:
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                rtype, _ = self._type_and_id(request)
+                if not isinstance(body, dict) or body.get("resourceType") != rtype:
+                    raise ValidationError(rtype, "resourceType", f"a {rtype} resource in the body")
+                resource = {
+                    k: v for k, v in body.items() if k != "id"
+                }  # POST: the server assigns ids
+                created = s.create(resource)
+                loc = f"{self.base}/{rtype}/{created['id']}/_history/{created['meta']['versionId']}"
+                return 201, created, {**_etag(created), "Location": loc}
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def update(self, request: Request) -> Response:
+        if_match = request.headers.get("if-match")
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                rtype, rid = self._type_and_id(request)
+                if not isinstance(body, dict) or body.get("resourceType") != rtype:
+                    raise ValidationError(rtype, "resourceType", f"a {rtype} resource in the body")
+                if body.get("id") != rid:
+                    raise ValidationError(
+                        f"{rtype}/{rid}", "id", "the id in the URL", found=body.get("id")
+                    )
+                resource = dict(body)
+                if if_match is not None:
+                    wanted = _version_from_etag(if_match)
+                    current = s.read(rtype, rid or "")
+                    have = str(current.get("meta", {}).get("versionId"))
+                    if wanted != have:
+                        raise ConflictError(f"{rtype}/{rid}", expected=wanted, current=have)
+                    resource["meta"] = {**resource.get("meta", {}), "versionId": wanted}
+                updated = s.update(resource)
+                return 200, updated, _etag(updated)
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def bundle(self, request: Request) -> Response:
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                return 200, s.transaction(body), {}
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def operation(self, request: Request) -> Response:
+        op = request.path_params["op"]
+        if not op.startswith("$") or op[1:] not in OPERATIONS:
+            return error_response(NotFound("not found"))
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                rtype, rid = self._type_and_id(request)
+                params = Parameters(body)
+                result = OPERATIONS[op[1:]](s, f"{rtype}/{rid}", params)
+                if result is None:
+                    return (
+                        200,
+                        operation_outcome("informational", f"{op} done", severity="information"),
+                        {},
+                    )
+                return 200, result, _etag(result)
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def report(self, request: Request) -> Response:
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                params = Parameters(body)
+                name = params.text("name", required=False)
+                extra = {k: v for k, v in params.values().items() if k not in ("name", "sql")}
+                if name:
+                    rep = s.reports.run(name, **extra)
+                else:
+                    rep = s.reports.sql(params.text("sql"), **extra)
+                rows = rep.to_pylist()
+                truncated = len(rows) > MAX_REPORT_ROWS
+                return (
+                    200,
+                    {
+                        "name": rep.name,
+                        "columns": rep.columns,
+                        "rows": json.loads(json.dumps(rows[:MAX_REPORT_ROWS], default=str)),
+                        "truncated": truncated,
+                    },
+                    {},
+                )
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    # ------------------------------------------------------------------ bulk export
+    async def export_kickoff(self, request: Request) -> Response:
+        types = request.query_params.get("_type")
+
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            job = secrets.token_urlsafe(12)
+            out = self.state.data / "exports" / job
+            out.mkdir()
+            if types:
+                wanted = types.split(",")
+            else:  # FHIR Bulk Data: every type the client is authorized for
+                from ehr_sandbox.search.registry import REGISTRY
+
+                wanted = [t for t in sorted(REGISTRY) if s.can_read(t)]
+            try:
+                counts = s.export(str(out), types=wanted)
+            except BaseException:
+                shutil.rmtree(out, ignore_errors=True)
+                raise
+            owner = {"user": s.user.username, "counts": counts}
+            (out / "owner.json").write_text(json.dumps(owner), encoding="utf-8")
+            return (
+                202,
+                operation_outcome("informational", "export accepted", severity="information"),
+                {"Content-Location": f"{self.base}/$export-status/{job}"},
+            )
+
+        return await self._run(request, handler)
+
+    def _job_dir(self, s: Session, job: str) -> Path:
+        if not ID_PATTERN.match(job.replace("_", "-")):
+            raise NotFound("not found")
+        out = self.state.data / "exports" / job
+        owner_file = out / "owner.json"
+        if not owner_file.is_file():
+            raise NotFound("not found")
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
+        if owner.get("user") != s.user.username:
+            raise NotFound("not found")
+        return out
+
+    async def export_status(self, request: Request) -> Response:
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            job = request.path_params["job"]
+            out = self._job_dir(s, job)
+            files = sorted(p.name for p in out.glob("*.ndjson"))
+            manifest = {
+                "transactionTime": s.sandbox.clock.peek().isoformat(),
+                "request": f"{self.base}/$export",
+                "requiresAccessToken": True,
+                "output": [
+                    {
+                        "type": f.removesuffix(".ndjson"),
+                        "url": f"{self.base}/$export-file/{job}/{f}",
+                    }
+                    for f in files
+                ],
+                "error": [],
+            }
+            return 200, manifest, {}
+
+        return await self._run(request, handler)
+
+    async def export_file(self, request: Request) -> Response:
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            job, name = request.path_params["job"], request.path_params["name"]
+            out = self._job_dir(s, job)
+            allowed = {p.name for p in out.glob("*.ndjson")}
+            if name not in allowed:
+                raise NotFound("not found")
+            return 200, FileResponse(out / name, media_type="application/fhir+ndjson"), {}
+
+        return await self._run(request, handler)
+
+
+class Parameters:
+    """Read a FHIR ``Parameters`` body (the input of an operation).
+
+    >>> p = Parameters({"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "typo"}]})
+    >>> p.text("reason")
+    'typo'
+    >>> p.text("other")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Parameters: parameter[other]: expected a value for 'other'
+    """
+
+    def __init__(self, body: Any) -> None:
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+            raise ValidationError("request", "resourceType", "a Parameters resource")
+        self._items: dict[str, dict[str, Any]] = {}
+        for item in body.get("parameter") or []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                self._items[item["name"]] = item
+
+    def _value(self, name: str) -> Any:
+        item = self._items.get(name)
+        if item is None:
+            return None
+        if "resource" in item:
+            return item["resource"]
+        for key, value in item.items():
+            if key.startswith("value"):
+                return value
+        return None
+
+    def values(self) -> dict[str, Any]:
+        """Every parameter's value by name."""
+        return {name: self._value(name) for name in self._items}
+
+    def text(self, name: str, *, required: bool = True) -> str:
+        """A string parameter (required by default)."""
+        value = self._value(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise ValidationError("Parameters", f"parameter[{name}]", f"a value for {name!r}")
+            return ""
+        return str(value)
+
+    def resource(self, name: str = "resource") -> dict[str, Any]:
+        """A resource parameter."""
+        value = self._value(name)
+        if not isinstance(value, dict) or "resourceType" not in value:
+            raise ValidationError("Parameters", f"parameter[{name}]", "a resource")
+        return value
+
+
+def _op_entered_in_error(s: Session, ref: str, p: Parameters) -> Any:
+    return s.mark_entered_in_error(ref, p.text("reason"))
+
+
+def _same_target(ref: str, resource: dict[str, Any]) -> dict[str, Any]:
+    if f"{resource.get('resourceType')}/{resource.get('id')}" != ref:
+        raise ValidationError(ref, "resource", f"the resource at {ref}")
+    return resource
+
+
+def _op_correct(s: Session, ref: str, p: Parameters) -> Any:
+    return s.correct(_same_target(ref, p.resource()), p.text("reason"))
+
+
+def _op_amend(s: Session, ref: str, p: Parameters) -> Any:
+    return s.amend(_same_target(ref, p.resource()), p.text("reason"))
+
+
+def _op_addendum(s: Session, ref: str, p: Parameters) -> Any:
+    return s.addendum(ref, p.text("text"), reason=p.text("reason", required=False) or None)
+
+
+def _op_late_entry(s: Session, ref: str, p: Parameters) -> Any:
+    # the target of $late-entry is the patient it concerns; the resource is new
+    return s.late_entry(p.resource(), event_time=p.text("event-time"), reason=p.text("reason"))
+
+
+def _op_sign(s: Session, ref: str, p: Parameters) -> Any:
+    return s.sign(ref)
+
+
+def _op_break_glass(s: Session, ref: str, p: Parameters) -> Any:
+    if not ref.startswith("Patient/"):
+        raise ValidationError(
+            ref, "target", "a Patient (break-the-glass opens one patient's chart)"
+        )
+    s.break_glass(ref, p.text("reason"))
+    return None
+
+
+def _op_end_break_glass(s: Session, ref: str, p: Parameters) -> Any:
+    s.end_break_glass(ref.split("/", 1)[1])
+    return None
+
+
+OPERATIONS: dict[str, Callable[[Session, str, Parameters], Any]] = {
+    "entered-in-error": _op_entered_in_error,
+    "correct": _op_correct,
+    "amend": _op_amend,
+    "addendum": _op_addendum,
+    "late-entry": _op_late_entry,
+    "sign": _op_sign,
+    "break-glass": _op_break_glass,
+    "end-break-glass": _op_end_break_glass,
+}
+"""The legal-record operations, each a Session method; a reason is required where the
+Session requires one (it raises the same ValidationError)."""
+
+
+def _etag(resource: dict[str, Any]) -> dict[str, str]:
+    vid = resource.get("meta", {}).get("versionId")
+    return {"ETag": f'W/"{vid}"'} if vid else {}
+
+
+def _version_from_etag(value: str) -> str:
+    """``W/"3"`` -> ``"3"``.
+
+    >>> _version_from_etag('W/"3"'), _version_from_etag('"4"'), _version_from_etag("5")
+    ('3', '4', '5')
+    """
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    return v.strip('"')
+
+
+def _history_bundle(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": len(versions),
+        "entry": [{"resource": v} for v in versions],
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def capability_statement(base: str) -> dict[str, Any]:
+    """The server's CapabilityStatement: resource types, interactions, search parameters,
+    operations and the SMART security service.
+
+    >>> cs = capability_statement("http://127.0.0.1:8080/fhir")
+    >>> cs["fhirVersion"], cs["rest"][0]["security"]["service"][0]["coding"][0]["code"]
+    ('4.0.1', 'SMART-on-FHIR')
+    """
+    from ehr_sandbox.search.registry import REGISTRY
+
+    interactions = [
+        {"code": c}
+        for c in (
+            "read",
+            "vread",
+            "update",
+            "history-instance",
+            "history-type",
+            "create",
+            "search-type",
+        )
+    ]
+    resources = []
+    for rtype in sorted(REGISTRY):
+        resources.append(
+            {
+                "type": rtype,
+                "interaction": interactions,
+                "versioning": "versioned-update",
+                "updateCreate": False,
+                "conditionalCreate": False,
+                "conditionalDelete": "not-supported",
+                "searchParam": [
+                    {"name": p.name, "type": p.type if p.type != "special" else "special"}
+                    for p in sorted(REGISTRY[rtype].values(), key=lambda p: p.name)
+                ],
+            }
+        )
+    root = base.rsplit("/fhir", 1)[0]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-01",
+        "kind": "instance",
+        "software": {"name": "ehr-sandbox"},
+        "implementation": {"description": "ehr-sandbox classroom server", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [
+                                {"url": "token", "valueUri": f"{root}/auth/token"},
+                                {"url": "authorize", "valueUri": f"{root}/auth/authorize"},
+                            ],
+                        }
+                    ],
+                },
+                "resource": resources,
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "operation": [
+                    {"name": name, "definition": f"{base}/OperationDefinition/{name}"}
+                    for name in [*OPERATIONS, "export", "report"]
+                ],
+            }
+        ],
+    }

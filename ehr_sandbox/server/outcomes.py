@@ -1,0 +1,219 @@
+"""Errors over HTTP: every sandbox error becomes a FHIR OperationOutcome with its status.
+
+One table maps the exception hierarchy of :mod:`ehr_sandbox.errors` to HTTP statuses, and
+back again for the remote client (:mod:`ehr_sandbox.remote`), so a student's code sees the
+same typed errors against a server as in-process.
+
+>>> status, body = outcome_for(NotFound("Patient/1 was not found"))
+>>> status, body["issue"][0]["code"]
+(404, 'not-found')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehr_sandbox.errors import (
+    AccessDenied,
+    ConflictError,
+    NotFound,
+    SandboxError,
+    ScopeError,
+    SearchError,
+    ValidationError,
+)
+
+ERROR_EXTENSION = "http://ehr-sandbox.org/fhir/StructureDefinition/sandbox-error"
+"""Extension on an OperationOutcome issue that carries the typed error's fields."""
+
+HIDDEN_OR_ABSENT = "the resource was not found"
+"""The one body for a 404: hidden and absent look exactly the same (no existence oracle)."""
+
+
+def operation_outcome(
+    code: str,
+    diagnostics: str,
+    *,
+    severity: str = "error",
+    expression: list[str] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A one-issue OperationOutcome.
+
+    Parameters
+    ----------
+    code : str
+        The FHIR ``issue-type`` code (``invalid``, ``not-found``, ``forbidden`` ...).
+    diagnostics : str
+        The message a person reads.
+    severity : str
+        ``error`` (default), ``warning`` or ``information``.
+    expression : list of str, optional
+        FHIRPath of the element at fault.
+    fields : dict, optional
+        The typed error's fields, carried in an extension for the remote client.
+
+    Returns
+    -------
+    dict
+        The OperationOutcome resource.
+
+    Examples
+    --------
+    >>> operation_outcome("invalid", "bad", expression=["Patient.gender"])["issue"][0]["expression"]
+    ['Patient.gender']
+    """
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = expression
+    if fields:
+        issue["extension"] = [
+            {
+                "url": ERROR_EXTENSION,
+                "extension": [
+                    {"url": k, "valueString": str(v)} for k, v in fields.items() if v is not None
+                ],
+            }
+        ]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def outcome_for(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and OperationOutcome for an exception raised behind the API.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What a Session (or the server) raised.
+
+    Returns
+    -------
+    tuple of (int, dict)
+        Status code and OperationOutcome body. Errors that are not sandbox errors become a
+        500 with a generic message (nothing internal leaks).
+
+    Examples
+    --------
+    >>> outcome_for(ConflictError("Patient/1", expected="1", current="2"))[0]
+    412
+    >>> outcome_for(ValidationError("Patient", "gender", "a code"))[1]["issue"][0]["expression"]
+    ['Patient.gender']
+    >>> outcome_for(RuntimeError("secret internals"))[1]["issue"][0]["diagnostics"]
+    'internal error'
+    """
+    if isinstance(exc, NotFound):
+        return 404, operation_outcome("not-found", HIDDEN_OR_ABSENT, fields={"type": "NotFound"})
+    if isinstance(exc, ConflictError):
+        return 412, operation_outcome(
+            "conflict",
+            str(exc),
+            fields={
+                "type": "ConflictError",
+                "ref": exc.ref,
+                "expected": exc.expected,
+                "current": exc.current,
+            },
+        )
+    if isinstance(exc, SearchError):
+        return 400, _validation_outcome(exc, "SearchError")
+    if isinstance(exc, ValidationError):
+        return 422, _validation_outcome(exc, "ValidationError")
+    if isinstance(exc, ScopeError):
+        return 400, operation_outcome("invalid", str(exc), fields={"type": "ScopeError"})
+    if isinstance(exc, AccessDenied):
+        return 403, operation_outcome("forbidden", str(exc), fields={"type": "AccessDenied"})
+    if isinstance(exc, SandboxError):
+        return 400, operation_outcome("processing", str(exc), fields={"type": type(exc).__name__})
+    return 500, operation_outcome("exception", "internal error")
+
+
+def _validation_outcome(exc: ValidationError, kind: str) -> dict[str, Any]:
+    rtype = str(exc.resource).split("/", 1)[0]
+    expression = [f"{rtype}.{exc.path}"] if exc.path else None
+    return operation_outcome(
+        "invalid",
+        str(exc),
+        expression=expression,
+        fields={
+            "type": kind,
+            "resource": exc.resource,
+            "path": exc.path,
+            "expected": exc.expected,
+            "found": exc.found,
+            "why": exc.why or None,
+        },
+    )
+
+
+def error_from_outcome(status: int, body: Any) -> SandboxError:
+    """The typed error a remote client raises for an error response (the inverse mapping).
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status.
+    body : Any
+        The decoded JSON body (an OperationOutcome, or anything else).
+
+    Returns
+    -------
+    SandboxError
+        ``NotFound``, ``AccessDenied``, ``ConflictError``, ``ValidationError`` ... with the
+        server's message.
+
+    Examples
+    --------
+    >>> s, b = outcome_for(ValidationError("Patient/1", "gender", "a code", found="x"))
+    >>> str(error_from_outcome(s, b))
+    "Patient/1: gender: expected a code (found 'x')"
+    >>> type(error_from_outcome(404, {})).__name__
+    'NotFound'
+    """
+    fields: dict[str, str] = {}
+    message = f"HTTP {status}"
+    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        issue = (body.get("issue") or [{}])[0]
+        message = issue.get("diagnostics") or message
+        for ext in issue.get("extension", []):
+            if ext.get("url") == ERROR_EXTENSION:
+                fields = {e["url"]: e.get("valueString", "") for e in ext.get("extension", [])}
+    kind = fields.get("type")
+    if status == 404 or kind == "NotFound":
+        return NotFound(message)
+    if kind == "ConflictError" or status in (409, 412):
+        return ConflictError(
+            fields.get("ref", "?"),
+            expected=fields.get("expected", "?"),
+            current=fields.get("current", "?"),
+        )
+    if kind in ("ValidationError", "SearchError") or status in (400, 422) and "path" in fields:
+        err = ValidationError(
+            fields.get("resource", "?"),
+            fields.get("path", "?"),
+            fields.get("expected", "?"),
+            found=fields.get("found"),
+            why=fields.get("why", ""),
+        )
+        return err
+    if kind == "ScopeError":
+        return ScopeError(message)
+    if status in (401, 403) or kind == "AccessDenied":
+        return AccessDenied(message)
+    return _named_error(kind, message)
+
+
+def _named_error(kind: str | None, message: str) -> SandboxError:
+    """The sandbox error class the server named (one with a message-only constructor).
+
+    >>> type(_named_error("ExerciseError", "limit")).__name__, type(_named_error("os.system", "x")).__name__
+    ('ExerciseError', 'SandboxError')
+    """
+    from ehr_sandbox import errors
+
+    cls = getattr(errors, kind or "", None) if (kind or "").isidentifier() else None
+    if isinstance(cls, type) and issubclass(cls, SandboxError):
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return SandboxError(message)

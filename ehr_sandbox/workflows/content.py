@@ -1,0 +1,75 @@
+"""Front-office content: the TOML/CSV tables under ``ehr_sandbox/workflows/data/``, read once.
+
+Each table names its ``source``; a missing or malformed table is a :class:`ContentError`
+naming the file and the field.
+
+>>> table("templates")["template"][0]["method"]
+'stream'
+>>> "lunch" in {b["id"] for b in table("templates")["block"]}
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ehr_sandbox.errors import ContentError
+
+__all__ = ["csv_rows", "table"]
+
+
+def _text(name: str) -> str:
+    try:
+        return (resources.files("ehr_sandbox.workflows") / "data" / name).read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise ContentError(f"workflows/data/{name}: file not found") from exc
+
+
+@cache
+def table(name: str) -> dict[str, Any]:
+    """The TOML table ``data/<name>.toml`` (cached; treat it as read-only).
+
+    Parameters
+    ----------
+    name : str
+        File stem, e.g. ``"templates"``.
+
+    Returns
+    -------
+    dict
+        The parsed table; it always has a ``source``.
+
+    Raises
+    ------
+    ContentError
+        When the file is missing, malformed or has no ``source``.
+
+    Examples
+    --------
+    >>> table("templates")["double_booking"]["max_extra"]
+    1
+    """
+    try:
+        data = tomllib.loads(_text(f"{name}.toml"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ContentError(f"workflows/data/{name}.toml: {exc}") from exc
+    if not isinstance(data.get("source"), str) or not data["source"].strip():
+        raise ContentError(f"workflows/data/{name}.toml: source: expected the table's source")
+    return data
+
+
+@cache
+def csv_rows(name: str) -> tuple[dict[str, str], ...]:
+    """Rows of ``data/<name>.csv`` (``#`` comment lines skipped), as dicts.
+
+    Examples
+    --------
+    >>> any(r["code"] == "45" for r in csv_rows("carc"))
+    True
+    """
+    lines = [ln for ln in _text(f"{name}.csv").splitlines() if ln and not ln.startswith("#")]
+    return tuple(dict(r) for r in csv.DictReader(lines))

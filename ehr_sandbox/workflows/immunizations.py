@@ -1,0 +1,580 @@
+"""Immunizations: schedule and licensure checks, VIS, lot/MVX/site/route, deferral, registry report.
+
+:func:`give` records a dose only when the vaccine is licensed for the patient's age
+(``data/vaccines.toml``), the minimum age and the minimum interval since the previous dose of
+the series are met (the CDC schedule of ``synthetic/content/data/immunizations.toml``), the
+screening questions are all answered and none shows a contraindication or precaution, the
+route and site fit the vaccine and the age, the lot is unexpired, and the current VIS edition
+was given today. :func:`defer` records a dose not given (``not-done`` with a reason);
+:func:`registry_message` renders the HL7 v2.5.1 VXU^V04 message for the state registry (IIS)
+and records that it was sent. :func:`next_doses` is the catch-up view of the child series.
+
+>>> vaccine("03")["mvx"], vaccine("03")["routes"]
+('MSD', ['SC', 'IM'])
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ehr_sandbox.workflows.base import Rule, write
+from ehr_sandbox.workflows.care import (
+    age_days,
+    age_months,
+    age_years,
+    coding,
+    demo_session,
+    identify,
+    mrn_of,
+    now_text,
+    read_patient,
+    refuse,
+    require_identified,
+    today,
+    user_ref,
+)
+from ehr_sandbox.workflows.content import table
+from ehr_sandbox.workflows.medication_administration import ACT_SITE, ROUTE, ROUTES, SITES
+from ehr_sandbox.workflows.medication_administration import allowed_sites as _sites
+
+if TYPE_CHECKING:
+    from ehr_sandbox.session import Session
+
+__all__ = [
+    "CVX",
+    "MVX",
+    "RULES",
+    "defer",
+    "demo_session",
+    "give",
+    "identify",
+    "mrn_of",
+    "next_doses",
+    "prior_doses",
+    "registry_message",
+    "series_for",
+    "vaccine",
+]
+
+CVX = "http://hl7.org/fhir/sid/cvx"
+MVX = "http://hl7.org/fhir/sid/mvx"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+DEFER_REASONS = {
+    "IMMUNE": "immunity",
+    "MEDPREC": "medical precaution",
+    "OSTOCK": "product out of stock",
+    "PATOBJ": "patient objection",
+}
+_ACIP = "ACIP General Best Practice Guidelines (2023); CDC immunization schedules 2025"
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("immunizations.product", "the vaccine is one the clinic stocks (CVX)", _ACIP),
+        Rule(
+            "immunizations.licensure",
+            "the vaccine is licensed for the patient's age",
+            "FDA package inserts",
+        ),
+        Rule(
+            "immunizations.minimum-age",
+            "a dose is not given before the series' minimum age",
+            _ACIP,
+        ),
+        Rule(
+            "immunizations.minimum-interval",
+            "a dose is not given before the minimum interval since the previous dose",
+            _ACIP,
+        ),
+        Rule(
+            "immunizations.series-complete", "no dose beyond the end of a completed series", _ACIP
+        ),
+        Rule(
+            "immunizations.screening",
+            "every contraindication/precaution screening question is answered before vaccinating",
+            "ACIP; Immunize.org screening checklists",
+        ),
+        Rule(
+            "immunizations.contraindication",
+            "a vaccine is not given when a contraindication is present",
+            "ACIP contraindications and precautions (2023)",
+        ),
+        Rule(
+            "immunizations.precaution",
+            "a dose with a precaution present is deferred (recorded not-done with the reason) "
+            "unless the provider decides otherwise",
+            "ACIP contraindications and precautions (2023)",
+        ),
+        Rule(
+            "immunizations.route-site",
+            "the route is one the vaccine is licensed for and the site fits the route and age",
+            "CDC Vaccine Administration (2023); package inserts",
+        ),
+        Rule(
+            "immunizations.lot",
+            "lot number and expiry are recorded; an expired lot is never given",
+            "42 U.S.C. 300aa-25 (National Childhood Vaccine Injury Act record keeping)",
+        ),
+        Rule(
+            "immunizations.vis",
+            "the current VIS edition is given before vaccination and its edition date and the "
+            "date given are recorded",
+            "42 U.S.C. 300aa-26 (National Childhood Vaccine Injury Act); CDC VIS editions",
+        ),
+        Rule("immunizations.deferral", "a deferred dose is recorded with its reason", _ACIP),
+    )
+}
+
+
+def vaccine(cvx: str) -> dict[str, Any]:
+    """The stocked vaccine with CVX code ``cvx`` (``data/vaccines.toml``).
+
+    Examples
+    --------
+    >>> vaccine("115")["display"]
+    'Tdap vaccine'
+    """
+    for v in table("vaccines")["vaccine"]:
+        if v["cvx"] == cvx:
+            return v
+    raise refuse(
+        RULES["immunizations.product"],
+        "Immunization",
+        "vaccineCode",
+        "a stocked vaccine (CVX)",
+        cvx,
+    )
+
+
+def series_for(cvx: str, years: int) -> Any:
+    """The CDC schedule entry (content) for ``cvx`` at age ``years`` (child series first).
+
+    Examples
+    --------
+    >>> len(series_for("20", 1).doses)
+    5
+    """
+    from synthetic.content import load_content
+
+    found = [v for v in load_content().immunizations if v.cvx == cvx]
+    if not found:
+        return None
+    if years < 18:
+        found.sort(key=lambda v: v.group != "child")
+    else:
+        found.sort(key=lambda v: v.group == "child")
+    return found[0]
+
+
+def prior_doses(session: Session, patient: str, cvx: str) -> list[date]:
+    """Dates of completed doses of ``cvx`` on the chart (voided and not-done excluded), sorted.
+
+    Examples
+    --------
+    >>> prior_doses(demo_session(), "Patient/nobody", "20")
+    []
+    """
+    ref = patient if patient.startswith("Patient/") else f"Patient/{patient}"
+    out = []
+    for imm in session.search("Immunization", patient=ref).fetch():
+        if imm.get("status") != "completed":
+            continue
+        if any(c.get("code") == cvx for c in (imm.get("vaccineCode") or {}).get("coding", [])):
+            out.append(date.fromisoformat(str(imm.get("occurrenceDateTime", ""))[:10]))
+    return sorted(out)
+
+
+def next_doses(session: Session, patient: str) -> list[dict[str, Any]]:
+    """Catch-up view of the child series: next dose number and earliest date for each.
+
+    Each row: ``cvx``, ``display``, ``dose`` (1-based), ``earliest`` (ISO date: the later of the
+    minimum age and the previous dose + minimum interval), ``due`` (today is on or after both
+    ``earliest`` and the recommended age).
+
+    Examples
+    --------
+    >>> s = demo_session()
+    >>> rows = next_doses(s, s.search("Patient").first()["id"])
+    >>> all({"cvx", "dose", "earliest", "due"} <= set(r) for r in rows)
+    True
+    """
+    from synthetic.content import load_content
+
+    ref = patient if patient.startswith("Patient/") else f"Patient/{patient}"
+    chart = read_patient(session, ref)
+    on = today(session)
+    if age_years(chart, on) >= 19:
+        return []
+    born = date.fromisoformat(chart["birthDate"][:10])
+    rows = []
+    for v in load_content().immunizations:
+        if v.group != "child" or not v.doses:
+            continue
+        given = prior_doses(session, ref, v.cvx)
+        n = len(given)
+        if n >= len(v.doses):
+            continue
+        d = v.doses[n]
+        earliest = born + timedelta(days=d.min_age_days)
+        if given:
+            earliest = max(earliest, given[-1] + timedelta(days=d.min_interval_days))
+        recommended = born + timedelta(days=round(d.age_months * 30.4375))
+        rows.append(
+            {
+                "cvx": v.cvx,
+                "display": v.display,
+                "dose": n + 1,
+                "earliest": earliest.isoformat(),
+                "due": max(earliest, recommended) <= on,
+            }
+        )
+    return rows
+
+
+def _check_schedule(session: Session, ref: str, chart: dict[str, Any], cvx: str, on: date) -> int:
+    """Minimum age and interval; returns the dose number in the series."""
+    years = age_years(chart, on)
+    series = series_for(cvx, years)
+    given = prior_doses(session, ref, cvx)
+    dose_no = len(given) + 1
+    if series is None or not series.doses:
+        return dose_no
+    if dose_no > len(series.doses):
+        raise refuse(
+            RULES["immunizations.series-complete"],
+            "Immunization",
+            "protocolApplied.doseNumber",
+            f"at most {len(series.doses)} doses of {series.display}",
+            dose_no,
+        )
+    d = series.doses[dose_no - 1]
+    if age_days(chart, on) < d.min_age_days:
+        raise refuse(
+            RULES["immunizations.minimum-age"],
+            "Immunization",
+            "occurrenceDateTime",
+            f"dose {dose_no} of {series.display} at {d.min_age_days} days of age or later",
+            f"{age_days(chart, on)} days",
+        )
+    if given and (on - given[-1]).days < d.min_interval_days:
+        raise refuse(
+            RULES["immunizations.minimum-interval"],
+            "Immunization",
+            "occurrenceDateTime",
+            f"at least {d.min_interval_days} days after dose {dose_no - 1} ({given[-1].isoformat()})",
+            f"{(on - given[-1]).days} days",
+        )
+    return dose_no
+
+
+def give(
+    session: Session,
+    patient: str,
+    *,
+    cvx: str,
+    lot: str,
+    expiry: str,
+    route: str,
+    site: str | None,
+    vis_edition: str | None,
+    screening: dict[str, bool],
+    dose_ml: float = 0.5,
+    encounter: str | None = None,
+) -> dict[str, Any]:
+    """Give and record one vaccine dose after every check.
+
+    Parameters
+    ----------
+    session : Session
+        The MA's or nurse's session.
+    patient : str
+        ``Patient/<id>``, identified first.
+    cvx : str
+        CVX code of the vaccine (``data/vaccines.toml``).
+    lot, expiry : str
+        From the vial (expiry ``YYYY-MM-DD``).
+    route, site : str
+        v3-RouteOfAdministration (``IM``, ``SC``, ``PO``) and v3-ActSite (``LD``, ``RT``...).
+    vis_edition : str
+        Edition date (``YYYY-MM-DD``) of the VIS handed to the patient/parent today.
+    screening : dict
+        Every key of ``[screening]`` in ``data/vaccines.toml`` -> True/False.
+
+    Returns
+    -------
+    dict
+        The Immunization (CVX, MVX manufacturer, lot, expiry, site, route, dose, VIS, dose number).
+
+    Raises
+    ------
+    RuleRefused
+        ``immunizations.*`` (see :data:`RULES`) or ``care.two-identifiers``.
+
+    Examples
+    --------
+    >>> s = demo_session()
+    >>> p = s.search("Patient").first()
+    >>> ref = identify(s, p["id"], birth_date=p["birthDate"], mrn=mrn_of(p))
+    >>> give(s, ref, cvx="140", lot="FLU1", expiry="2030-06-30", route="IM", site="LD",
+    ...      vis_edition=None, screening={})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.workflows.base.RuleRefused: Immunization: education: expected the current VIS ...
+    """
+    ref = require_identified(session, patient, "Immunization")
+    v = vaccine(cvx)
+    chart = read_patient(session, ref)
+    on = today(session)
+    if not vis_edition or str(vis_edition)[:10] != v["vis"]:
+        raise refuse(
+            RULES["immunizations.vis"],
+            "Immunization",
+            "education",
+            f"the current VIS edition for {v['display']} handed out today",
+            vis_edition,
+        )
+    questions = table("vaccines")["screening"]
+    missing = [k for k in questions if not isinstance(screening.get(k), bool)]
+    if missing:
+        raise refuse(
+            RULES["immunizations.screening"],
+            "Immunization",
+            "screening",
+            "an answer (True/False) to every screening question",
+            f"unanswered: {', '.join(missing)}",
+        )
+    contra = [k for k in v["contraindications"] if screening.get(k)]
+    if contra:
+        raise refuse(
+            RULES["immunizations.contraindication"],
+            "Immunization",
+            "screening",
+            f"no contraindication to {v['display']} (defer and tell the provider)",
+            ", ".join(contra),
+        )
+    caution = [k for k in v["precautions"] if screening.get(k)]
+    if caution:
+        raise refuse(
+            RULES["immunizations.precaution"],
+            "Immunization",
+            "screening",
+            "no precaution present (or defer the dose with the reason)",
+            ", ".join(caution),
+        )
+    days = age_days(chart, on)
+    if not v["min_age_days"] <= days <= v["max_age_days"]:
+        raise refuse(
+            RULES["immunizations.licensure"],
+            "Immunization",
+            "vaccineCode",
+            f"a vaccine licensed for this age ({v['min_age_days']}-{v['max_age_days']} days)",
+            f"{v['display']} at {days} days",
+        )
+    dose_no = _check_schedule(session, ref, chart, cvx, on)
+    if route not in v["routes"]:
+        raise refuse(
+            RULES["immunizations.route-site"],
+            "Immunization",
+            "route",
+            "one of " + ", ".join(v["routes"]),
+            route,
+        )
+    if route in ("IM", "SC"):
+        sites = _sites(route, age_months(chart, on))
+        if site not in sites:
+            raise refuse(
+                RULES["immunizations.route-site"],
+                "Immunization",
+                "site",
+                f"a {route} site for this age: {', '.join(sites)}",
+                site,
+            )
+    if not lot or not expiry:
+        raise refuse(
+            RULES["immunizations.lot"],
+            "Immunization",
+            "lotNumber",
+            "the lot number and expiry date",
+            {"lot": lot, "expiry": expiry},
+        )
+    if str(expiry)[:10] < on.isoformat():
+        raise refuse(
+            RULES["immunizations.lot"],
+            "Immunization",
+            "expirationDate",
+            "an unexpired lot",
+            expiry,
+        )
+    series = series_for(cvx, age_years(chart, on))
+    imm: dict[str, Any] = {
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": coding(CVX, cvx, v["display"]),
+        "patient": {"reference": ref},
+        "occurrenceDateTime": now_text(session),
+        "recorded": now_text(session),
+        "primarySource": True,
+        "manufacturer": {
+            "identifier": {"system": MVX, "value": v["mvx"]},
+            "display": v["manufacturer"],
+        },
+        "lotNumber": str(lot),
+        "expirationDate": str(expiry)[:10],
+        "route": coding(ROUTE, route, ROUTES.get(route)),
+        "doseQuantity": {
+            "value": dose_ml,
+            "unit": "mL",
+            "system": "http://unitsofmeasure.org",
+            "code": "mL",
+        },
+        "performer": [
+            {
+                "function": coding(
+                    "http://terminology.hl7.org/CodeSystem/v2-0443", "AP", "Administering Provider"
+                ),
+                "actor": user_ref(session),
+            }
+        ],
+        "education": [
+            {
+                "reference": "https://www.cdc.gov/vaccines/hcp/current-vis/",
+                "publicationDate": v["vis"],
+                "presentationDate": now_text(session),
+            }
+        ],
+        "protocolApplied": [
+            {
+                "series": series.display if series is not None else v["display"],
+                "doseNumberPositiveInt": dose_no,
+            }
+        ],
+    }
+    if site:
+        imm["site"] = coding(ACT_SITE, site, SITES.get(site))
+    if encounter:
+        imm["encounter"] = {"reference": encounter}
+    return write(session, imm, operation="immunizations.give")
+
+
+def defer(session: Session, patient: str, cvx: str, reason: str, text: str) -> dict[str, Any]:
+    """Record a dose not given today (``not-done``) with its reason.
+
+    Parameters
+    ----------
+    reason : str
+        v3-ActReason: ``IMMUNE``, ``MEDPREC`` (contraindication/precaution), ``OSTOCK``, ``PATOBJ``.
+    text : str
+        What happened (e.g. "pregnant: MMR contraindicated; give postpartum").
+
+    Examples
+    --------
+    >>> s = demo_session()
+    >>> p = s.search("Patient").first()
+    >>> ref = identify(s, p["id"], birth_date=p["birthDate"], mrn=mrn_of(p))
+    >>> d = defer(s, ref, "140", "PATOBJ", "parent declined influenza vaccine today; VIS given")
+    >>> d["status"], d["statusReason"]["coding"][0]["code"]
+    ('not-done', 'PATOBJ')
+    """
+    ref = require_identified(session, patient, "Immunization")
+    v = vaccine(cvx)
+    if reason not in DEFER_REASONS or not text or len(str(text).split()) < 3:
+        raise refuse(
+            RULES["immunizations.deferral"],
+            "Immunization",
+            "statusReason",
+            "a reason code (" + ", ".join(DEFER_REASONS) + ") and what happened",
+            reason if reason not in DEFER_REASONS else text,
+        )
+    imm = {
+        "resourceType": "Immunization",
+        "status": "not-done",
+        "statusReason": {
+            "coding": [{"system": ACT_REASON, "code": reason, "display": DEFER_REASONS[reason]}],
+            "text": str(text),
+        },
+        "vaccineCode": coding(CVX, cvx, v["display"]),
+        "patient": {"reference": ref},
+        "occurrenceDateTime": now_text(session),
+        "recorded": now_text(session),
+        "primarySource": True,
+        "note": [{"text": str(text)}],
+    }
+    return write(session, imm, operation="immunizations.defer", reason=str(text))
+
+
+def _hl7(value: Any) -> str:
+    return str(value if value is not None else "").replace("|", " ").replace("^", " ")
+
+
+def registry_message(session: Session, immunization: str) -> tuple[str, dict[str, Any]]:
+    """Render the HL7 v2.5.1 VXU^V04 message for the registry and record that it was sent.
+
+    Returns the message text and the ``Communication`` (to the state IIS) that records it.
+
+    Examples
+    --------
+    >>> s = demo_session()
+    >>> p = s.search("Patient").first()
+    >>> ref = identify(s, p["id"], birth_date=p["birthDate"], mrn=mrn_of(p))
+    >>> d = defer(s, ref, "140", "PATOBJ", "parent declined influenza vaccine today")
+    >>> text, comm = registry_message(s, f"Immunization/{d['id']}")
+    >>> text.splitlines()[0].split("|")[8], "RXA|0|1|" in text, comm["status"]
+    ('VXU^V04^VXU_V04', True, 'completed')
+    """
+    imm = session.read(immunization)
+    ref = imm["patient"]["reference"]
+    chart = read_patient(session, ref)
+    stamp = now_text(session).replace("-", "").replace(":", "").replace("T", "")[:14]
+    name = (chart.get("name") or [{}])[0]
+    vc = imm["vaccineCode"]["coding"][0]
+    done = imm.get("status") == "completed"
+    segs = [
+        f"MSH|^~\\&|EHR-SANDBOX|CLINIC|IIS|STATE|{stamp}||VXU^V04^VXU_V04|{imm['id']}|P|2.5.1",
+        f"PID|1||{_hl7(mrn_of(chart))}^^^CLINIC^MR||{_hl7(name.get('family'))}^"
+        f"{_hl7((name.get('given') or [''])[0])}||{chart.get('birthDate', '').replace('-', '')}|"
+        f"{ {'male': 'M', 'female': 'F'}.get(chart.get('gender', ''), 'U') }",
+        f"ORC|RE||{imm['id']}",
+        "RXA|0|1|{when}|{when}|{code}^{disp}^CVX|{amount}|mL^mL^UCUM||{src}|||||{lot}|{exp}|"
+        "{mvx}^{mname}^MVX|{reason}||{status}|A".format(
+            when=str(imm.get("occurrenceDateTime", ""))[:10].replace("-", ""),
+            code=vc["code"],
+            disp=_hl7(vc.get("display")),
+            amount=(imm.get("doseQuantity") or {}).get("value", 999) if done else 999,
+            src="00^New immunization record^NIP001" if done else "",
+            lot=_hl7(imm.get("lotNumber", "")),
+            exp=str(imm.get("expirationDate", "")).replace("-", ""),
+            mvx=((imm.get("manufacturer") or {}).get("identifier") or {}).get("value", ""),
+            mname=_hl7((imm.get("manufacturer") or {}).get("display", "")),
+            reason=_hl7(((imm.get("statusReason") or {}).get("coding") or [{}])[0].get("code", ""))
+            if not done
+            else "",
+            status="CP" if done else "RE",
+        ),
+    ]
+    if done:
+        route = ((imm.get("route") or {}).get("coding") or [{}])[0].get("code", "")
+        site = ((imm.get("site") or {}).get("coding") or [{}])[0].get("code", "")
+        segs.append(f"RXR|{route}^^HL70162|{site}^^HL70163")
+        for ed in imm.get("education", []):
+            segs.append(
+                f"OBX|1|DT|29768-9^Date vaccine information statement published^LN|1|"
+                f"{str(ed.get('publicationDate', '')).replace('-', '')}||||||F"
+            )
+            segs.append(
+                f"OBX|2|DT|29769-7^Date vaccine information statement presented^LN|1|"
+                f"{str(ed.get('presentationDate', ''))[:10].replace('-', '')}||||||F"
+            )
+    text = "\r".join(segs).replace("\r", "\n")
+    comm = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "category": [{"text": "immunization registry report (HL7 v2.5.1 VXU^V04)"}],
+        "subject": {"reference": ref},
+        "about": [{"reference": immunization}],
+        "sent": now_text(session),
+        "sender": user_ref(session),
+        "recipient": [{"display": "State immunization information system (IIS)"}],
+        "payload": [{"contentString": text}],
+    }
+    saved = write(session, comm, operation="immunizations.registry-report")
+    return text, saved

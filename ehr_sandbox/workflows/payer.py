@@ -1,0 +1,600 @@
+"""The payer simulator: eligibility answers and claim adjudication, as a payer would send them.
+
+Nothing here writes: the simulator *answers* (a CoverageEligibilityResponse, or an ERA as a
+``ClaimResponse`` plus a ``PaymentReconciliation`` in a collection Bundle) and the practice's
+workflows record what it answered. Plans come from ``synthetic/content/data/practice.toml``
+(copay, contracted ratio, member-id prefix) and ``data/payers.toml`` (deductible, coinsurance,
+timely filing, referral and prior-authorisation lists). Denials carry CARC group/reason codes
+and RARC remarks from the public X12 lists (``data/carc.csv``, ``data/rarc.csv``).
+
+>>> plan("Organization/org-payer-unityhealth").referral_required
+True
+>>> carc("45")["group"], carc("50")["kind"]
+('CO', 'denial')
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.workflows.base import money, now
+from ehr_sandbox.workflows.coding import claim_codes
+from ehr_sandbox.workflows.content import csv_rows, table
+from ehr_sandbox.workflows.fees import allowed
+from ehr_sandbox.workflows.scrubber import Finding, scrub
+from synthetic.content.loader import load_content
+
+if TYPE_CHECKING:
+    from ehr_sandbox.session import Session
+
+__all__ = [
+    "ADJUDICATION",
+    "CARC_SYSTEM",
+    "GROUP_SYSTEM",
+    "LEDGER_KIND",
+    "PAYMENT_METHOD",
+    "RARC_SYSTEM",
+    "Plan",
+    "adjudicate",
+    "carc",
+    "is_insurance",
+    "eligibility",
+    "plan",
+]
+
+CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
+RARC_SYSTEM = "https://x12.org/codes/remittance-advice-remark-codes"
+GROUP_SYSTEM = "https://x12.org/codes/claim-adjustment-group-codes"
+ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
+LEDGER_KIND = "http://ehr-sandbox.org/CodeSystem/ledger-kind"
+PAYMENT_METHOD = "http://ehr-sandbox.org/CodeSystem/payment-method"
+BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
+
+# scrubber rule -> (CARC, RARC) the payer denies with
+_DENIAL_FOR = {
+    "scrub.necessity": ("50", "N115"),
+    "scrub.uncertain": ("11", "M76"),
+    "scrub.trimester": ("16", "M81"),
+    "scrub.excludes1": ("16", "M76"),
+    "scrub.cms1500": ("16", "M76"),
+    "scrub.code-set": ("16", "M51"),
+    "scrub.age-sex": ("6", "M76"),
+    "scrub.prior-auth": ("197", "N54"),
+    "scrub.laterality": ("16", "M76"),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A payer's plan rules.
+
+    >>> plan("medicare").deductible
+    Decimal('257.00')
+    """
+
+    id: str
+    name: str
+    copay: Decimal
+    allowed_ratio: float
+    deductible: Decimal
+    coinsurance: Decimal
+    timely_filing_days: int
+    referral_required: bool
+    prior_auth: tuple[str, ...]
+    prefix: str
+    last_resort: bool
+
+    @property
+    def org_ref(self) -> str:
+        """``Organization/org-payer-<id>``."""
+        return f"Organization/org-payer-{self.id}"
+
+
+def plan(payer: str) -> Plan:
+    """The plan of a payer id or ``Organization/org-payer-<id>`` reference.
+
+    Examples
+    --------
+    >>> plan("blueshield").copay, plan("blueshield").prefix
+    (Decimal('30.00'), 'RBP')
+    """
+    pid = payer.split("/")[-1].removeprefix("org-payer-")
+    rules = table("payers")["payer"].get(pid)
+    base = next((p for p in load_content().practice.payers if p.id == pid), None)
+    if rules is None or base is None:
+        raise ValidationError(
+            "Coverage",
+            "payor",
+            "a payer of the practice (medicare, medicaid, blueshield, unityhealth)",
+            found=payer,
+        )
+    return Plan(
+        id=pid,
+        name=base.name,
+        copay=money(base.copay),
+        allowed_ratio=float(base.allowed_ratio),
+        deductible=money(rules["deductible"]),
+        coinsurance=Decimal(str(rules["coinsurance"])),
+        timely_filing_days=int(rules["timely_filing_days"]),
+        referral_required=bool(rules["referral_required"]),
+        prior_auth=tuple(rules["prior_auth"]),
+        prefix=str(base.identifier_prefix or ""),
+        last_resort=bool(rules["last_resort"]),
+    )
+
+
+def is_insurance(coverage: dict[str, Any]) -> bool:
+    """True when a Coverage is a plan of one of the practice's payers (not self-pay).
+
+    >>> is_insurance({"payor": [{"reference": "Organization/org-payer-medicare"}]})
+    True
+    >>> is_insurance({"payor": [{"reference": "Patient/p1"}]}), is_insurance({"payor": [{"reference": "Organization/org-payer-selfpay"}]})
+    (False, False)
+    """
+    ref = ((coverage.get("payor") or [{}])[0] or {}).get("reference", "")
+    return (
+        ref.startswith("Organization/org-payer-") and ref.split("-")[-1] in table("payers")["payer"]
+    )
+
+
+def carc(code: str) -> dict[str, str]:
+    """A Claim Adjustment Reason Code row (code, group, kind, description).
+
+    Examples
+    --------
+    >>> carc("197")["description"]
+    'Precertification / authorization absent'
+    """
+    for row in csv_rows("carc"):
+        if row["code"] == code:
+            return row
+    raise ValidationError(
+        "ClaimResponse", "adjudication.reason", "a CARC code of data/carc.csv", found=code
+    )
+
+
+def rarc(code: str) -> dict[str, str]:
+    """A Remittance Advice Remark Code row.
+
+    >>> rarc("N115")["code"]
+    'N115'
+    """
+    for row in csv_rows("rarc"):
+        if row["code"] == code:
+            return row
+    raise ValidationError(
+        "ClaimResponse", "processNote", "a RARC code of data/rarc.csv", found=code
+    )
+
+
+def _member_ok(coverage: dict[str, Any], p: Plan) -> bool:
+    member = str(coverage.get("subscriberId") or "")
+    return bool(member) and member.startswith(p.prefix) and member[len(p.prefix) :].isdigit()
+
+
+def _in_force(coverage: dict[str, Any], day: date) -> bool:
+    period = coverage.get("period") or {}
+    iso = day.isoformat()
+    return (
+        coverage.get("status") == "active"
+        and period.get("start", iso) <= iso
+        and (period.get("end") or iso) >= iso
+    )
+
+
+def deductible_met(session: Session, coverage_ref: str, year: int) -> Decimal:
+    """Deductible the member has met this plan year (from the payer's own adjudications).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> b = Sandbox.generate(patients=2, seed=1, years=1).login("billing.davis")
+    >>> deductible_met(b, "Coverage/none", 2026)
+    Decimal('0.00')
+    """
+    total = Decimal(0)
+    claims = {}
+    for cr in session.resources("ClaimResponse"):
+        if cr.get("status") != "active" or not str(cr.get("created", "")).startswith(str(year)):
+            continue
+        req = (cr.get("request") or {}).get("reference")
+        if req not in claims:
+            try:
+                claims[req] = session.read(req)
+            except Exception:  # noqa: BLE001 - a response to a claim we cannot see counts nothing
+                claims[req] = None
+        cl = claims[req]
+        if cl is None or not any(
+            i.get("coverage", {}).get("reference") == coverage_ref for i in cl.get("insurance", [])
+        ):
+            continue
+        for item in cr.get("item", []):
+            for adj in item.get("adjudication", []):
+                if any(
+                    c.get("code") == "deductible" for c in adj.get("category", {}).get("coding", [])
+                ):
+                    total += Decimal(str(adj["amount"]["value"]))
+    return money(total)
+
+
+def eligibility(
+    session: Session, coverage: dict[str, Any], *, service_date: date, request_ref: str
+) -> dict[str, Any]:
+    """The payer's CoverageEligibilityResponse (not stored) to an eligibility request.
+
+    In force when the coverage is active on the date and the member id has the plan's
+    prefix; benefits give the office-visit copay, the deductible and what is met, coinsurance.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=3, seed=1, years=1).login("fd.smith")
+    >>> cov = next(c for c in fd.search("Coverage").fetch() if "selfpay" not in c["payor"][0]["reference"])
+    >>> r = eligibility(fd, cov, service_date=date(2026, 1, 5), request_ref="urn:uuid:x")
+    >>> r["insurance"][0]["inforce"], r["outcome"]
+    (True, 'complete')
+    """
+    p = plan(coverage["payor"][0]["reference"])
+    inforce = _in_force(coverage, service_date) and _member_ok(coverage, p)
+    met = deductible_met(session, f"Coverage/{coverage['id']}", service_date.year)
+    resp: dict[str, Any] = {
+        "resourceType": "CoverageEligibilityResponse",
+        "status": "active",
+        "purpose": ["benefits", "validation"],
+        "patient": coverage["beneficiary"],
+        "servicedDate": service_date.isoformat(),
+        "created": now(session).date().isoformat(),
+        "request": {"reference": request_ref},
+        "outcome": "complete",
+        "disposition": "Coverage in force"
+        if inforce
+        else "Member not found or coverage not in force on the date of service",
+        "insurer": {"reference": p.org_ref},
+        "insurance": [
+            {
+                "coverage": {"reference": f"Coverage/{coverage['id']}"},
+                "inforce": inforce,
+            }
+        ],
+    }
+    if inforce:
+
+        def money_json(v: Decimal) -> dict[str, Any]:
+            return {"value": float(v), "currency": "USD"}
+
+        resp["insurance"][0]["item"] = [
+            {
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/ex-benefitcategory",
+                            "code": "30",
+                            "display": "Health Benefit Plan Coverage",
+                        }
+                    ]
+                },
+                "network": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/benefit-network",
+                            "code": "in",
+                        }
+                    ]
+                },
+                "unit": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/benefit-unit",
+                            "code": "individual",
+                        }
+                    ]
+                },
+                "term": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/benefit-term",
+                            "code": "annual",
+                        }
+                    ]
+                },
+                "benefit": [
+                    {
+                        "type": {"coding": [{"system": BENEFIT_TYPE, "code": "copay"}]},
+                        "allowedMoney": money_json(p.copay),
+                    },
+                    {
+                        "type": {"coding": [{"system": BENEFIT_TYPE, "code": "deductible"}]},
+                        "allowedMoney": money_json(p.deductible),
+                        "usedMoney": money_json(min(met, p.deductible)),
+                    },
+                    {
+                        "type": {
+                            "coding": [
+                                {
+                                    "system": "http://ehr-sandbox.org/CodeSystem/benefit-type",
+                                    "code": "coinsurance",
+                                }
+                            ]
+                        },
+                        "allowedString": f"{int(p.coinsurance * 100)}%",
+                    },
+                ],
+                "authorizationRequired": bool(p.prior_auth),
+                "authorizationSupporting": [{"text": ", ".join(p.prior_auth)}]
+                if p.prior_auth
+                else [],
+            }
+        ]
+        if not resp["insurance"][0]["item"][0]["authorizationSupporting"]:
+            del resp["insurance"][0]["item"][0]["authorizationSupporting"]
+    return resp
+
+
+def _adj(
+    code: str, amount: Decimal, *, system: str = ADJUDICATION, reason: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    a: dict[str, Any] = {
+        "category": {"coding": [{"system": system, "code": code}]},
+        "amount": {"value": float(money(amount)), "currency": "USD"},
+    }
+    if reason:
+        a["reason"] = {
+            "coding": [
+                {
+                    "system": CARC_SYSTEM,
+                    "code": reason[0],
+                    "display": carc(reason[0])["description"],
+                }
+            ]
+        }
+    return a
+
+
+def _trace(claim: dict[str, Any], salt: str = "") -> str:
+    return "EFT" + hashlib.sha256((claim["id"] + salt).encode()).hexdigest()[:10].upper()
+
+
+def _duplicate(session: Session, claim: dict[str, Any]) -> bool:
+    _, lines = claim_codes(claim)
+    services = {ln["service"] for ln in lines}
+    day = (claim.get("billablePeriod") or {}).get("start")
+    for other in session.search("Claim", patient=claim["patient"]["reference"]).fetch():
+        if other["id"] == claim["id"] or other.get("status") not in ("active",):
+            continue
+        if any(
+            r.get("claim", {}).get("reference") == f"Claim/{other['id']}"
+            for r in claim.get("related", [])
+        ):
+            continue
+        if (other.get("billablePeriod") or {}).get("start") != day:
+            continue
+        if not session.search("ClaimResponse", request=f"Claim/{other['id']}").count():
+            continue
+        if services & {ln["service"] for ln in claim_codes(other)[1]}:
+            return True
+    return False
+
+
+def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
+    """Adjudicate a submitted claim: the ERA as a collection Bundle (ClaimResponse +
+    PaymentReconciliation), not stored; post it with :func:`ehr_sandbox.workflows.payments.post_era`.
+
+    Whole-claim denials: coverage not in force (CARC 27), timely filing (29), exact duplicate
+    (18). Line denials from the payer's edits (medical necessity 50/N115, diagnosis 11/16 with
+    RARC, age/sex 6/7, prior authorisation 197/N54). Paid lines: the allowed amount from the
+    payer's schedule, CO-45 contractual adjustment for the rest of the charge, and the
+    patient's share as PR-1 deductible, PR-3 copay (once per claim, on the first visit line)
+    and PR-2 coinsurance.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.workflows.coding import build_claim, ClaimLine
+    >>> from ehr_sandbox.workflows.claims import submit
+    >>> b = Sandbox.generate(patients=3, seed=1, years=1).login("billing.davis")
+    >>> enc = next(e for e in b.search("Encounter").fetch() if any("selfpay" not in c["payor"][0]["reference"] for c in b.search("Coverage", patient=e["subject"]["reference"]).fetch()))
+    >>> c = submit(b, build_claim(b, f"Encounter/{enc['id']}", diagnoses=["icd10cm|I10"],
+    ...            lines=[{"service": "procedure|OV-EST-3", "pointers": [1]}])["id"])
+    >>> era = adjudicate(b, f"Claim/{c['id']}")
+    >>> [e["resource"]["resourceType"] for e in era["entry"]]
+    ['ClaimResponse', 'PaymentReconciliation']
+    """
+    claim = session.read(claim_ref)
+    if claim.get("status") != "active":
+        raise ValidationError(
+            claim_ref, "status", "a submitted (active) claim", found=claim.get("status")
+        )
+    cov_ref = next(i["coverage"]["reference"] for i in claim["insurance"] if i.get("focal"))
+    coverage = session.read(cov_ref)
+    p = plan(claim["insurer"]["reference"])
+    day = date.fromisoformat(claim["billablePeriod"]["start"])
+    received = now(session).date()
+    whole: tuple[str, str] | None = None
+    if not _in_force(coverage, day) or not _member_ok(coverage, p):
+        whole = ("27", "N30")
+    elif (received - day).days > p.timely_filing_days:
+        whole = ("29", "")
+    elif _duplicate(session, claim):
+        whole = ("18", "")
+    findings = [f for f in scrub(session, claim) if f.rule in _DENIAL_FOR]
+    by_line: dict[int, Finding] = {}
+    claim_level = [f for f in findings if f.line == 0]
+    for f in findings:
+        if f.line and f.line not in by_line:
+            by_line[f.line] = f
+    met = deductible_met(session, cov_ref, day.year)
+    remaining_deductible = max(Decimal(0), p.deductible - met)
+    copay_left = p.copay
+    items = []
+    notes: list[dict[str, Any]] = []
+    totals = {"submitted": Decimal(0), "eligible": Decimal(0), "benefit": Decimal(0)}
+    _, lines = claim_codes(claim)
+    for item, line in zip(claim["item"], lines, strict=True):
+        seq = item["sequence"]
+        charge = money(item["net"]["value"])
+        totals["submitted"] += charge
+        adjs = [_adj("submitted", charge)]
+        denial = whole
+        if denial is None and seq in by_line:
+            denial = _DENIAL_FOR[by_line[seq].rule]
+        if denial is None and claim_level:
+            denial = _DENIAL_FOR[claim_level[0].rule]
+        if denial is not None:
+            code, remark = denial
+            group = "PR" if code == "50" and "GA" in line["modifiers"] else carc(code)["group"]
+            adjs += [
+                _adj("eligible", Decimal(0)),
+                _adj(group, charge, system=GROUP_SYSTEM, reason=(code, remark)),
+                _adj("benefit", Decimal(0)),
+            ]
+            entry: dict[str, Any] = {"itemSequence": seq, "adjudication": adjs}
+            if remark:
+                n = len(notes) + 1
+                notes.append(
+                    {
+                        "number": n,
+                        "type": "display",
+                        "text": f"{remark}: {rarc(remark)['description']}",
+                    }
+                )
+                entry["noteNumber"] = [n]
+            items.append(entry)
+            continue
+        allowed_amt = min(
+            charge,
+            money(allowed(line["service"], p.id, session, day) * int(item["quantity"]["value"])),
+        )
+        contractual = charge - allowed_amt
+        left = allowed_amt
+        copay = Decimal(0)
+        if copay_left > 0 and line["service"].split("|", 1)[1].startswith(
+            ("OV-", "WELL-", "PRENATAL", "EYE-EXAM")
+        ):
+            copay = min(copay_left, left)
+            copay_left -= copay
+            left -= copay
+        ded = min(remaining_deductible, left)
+        remaining_deductible -= ded
+        left -= ded
+        coins = money(left * p.coinsurance)
+        benefit = left - coins
+        totals["eligible"] += allowed_amt
+        totals["benefit"] += benefit
+        adjs += [_adj("eligible", allowed_amt)]
+        if contractual:
+            adjs.append(_adj("CO", contractual, system=GROUP_SYSTEM, reason=("45", "")))
+        if copay:
+            adjs.append(_adj("copay", copay, reason=("3", "")))
+        if ded:
+            adjs.append(_adj("deductible", ded, reason=("1", "")))
+        if coins:
+            adjs.append(_adj("PR", coins, system=GROUP_SYSTEM, reason=("2", "")))
+        adjs.append(_adj("benefit", benefit))
+        items.append({"itemSequence": seq, "adjudication": adjs})
+    paid = money(totals["benefit"])
+    denied_all = all(
+        any(
+            a["category"]["coding"][0]["code"] in ("CO", "OA")
+            and a.get("reason", {}).get("coding", [{}])[0].get("code") != "45"
+            for a in it["adjudication"]
+        )
+        for it in items
+    )
+    disposition = (
+        "Denied"
+        if denied_all
+        else "Paid in part"
+        if any(
+            any(
+                a.get("reason", {}).get("coding", [{}])[0].get("code")
+                not in (None, "45", "1", "2", "3")
+                for a in it["adjudication"]
+            )
+            for it in items
+        )
+        else "Paid"
+    )
+    cr_url = (
+        "urn:uuid:"
+        + hashlib.sha256(("cr" + claim["id"]).encode()).hexdigest()[:8]
+        + "-0000-4000-8000-000000000000"
+    )
+    cr: dict[str, Any] = {
+        "resourceType": "ClaimResponse",
+        "status": "active",
+        "type": claim["type"],
+        "use": "claim",
+        "patient": claim["patient"],
+        "created": received.isoformat(),
+        "insurer": claim["insurer"],
+        "requestor": claim["provider"],
+        "request": {"reference": claim_ref},
+        "outcome": "complete",
+        "disposition": disposition,
+        "item": items,
+        "total": [
+            {
+                "category": {"coding": [{"system": ADJUDICATION, "code": k}]},
+                "amount": {"value": float(money(v)), "currency": "USD"},
+            }
+            for k, v in totals.items()
+        ],
+        "payment": {
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype",
+                        "code": "complete",
+                    }
+                ]
+            },
+            "date": received.isoformat(),
+            "amount": {"value": float(paid), "currency": "USD"},
+            "identifier": {
+                "system": "http://ehr-sandbox.org/fhir/eft-trace",
+                "value": _trace(claim),
+            },
+        },
+    }
+    if notes:
+        cr["processNote"] = notes
+    pr = {
+        "resourceType": "PaymentReconciliation",
+        "status": "active",
+        "created": received.isoformat(),
+        "paymentIssuer": claim["insurer"],
+        "paymentDate": received.isoformat(),
+        "paymentAmount": {"value": float(paid), "currency": "USD"},
+        "paymentIdentifier": {
+            "type": {"coding": [{"system": PAYMENT_METHOD, "code": "eft"}]},
+            "system": "http://ehr-sandbox.org/fhir/eft-trace",
+            "value": _trace(claim),
+        },
+        "outcome": "complete",
+        "disposition": f"ERA for {claim_ref}",
+        "detail": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": PAYMENT_TYPE, "code": "payment"},
+                        {"system": LEDGER_KIND, "code": "insurer-payment"},
+                    ]
+                },
+                "request": {"reference": claim_ref},
+                "response": {"reference": cr_url},
+                "date": received.isoformat(),
+                "amount": {"value": float(paid), "currency": "USD"},
+            }
+        ],
+    }
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": cr_url, "resource": cr}, {"resource": pr}],
+    }
