@@ -9,8 +9,8 @@ policy, validation, Provenance and audit are the Session's.
 from __future__ import annotations
 
 import functools
-import logging
 import json
+import logging
 import re
 import secrets
 import shutil

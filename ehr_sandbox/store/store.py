@@ -445,18 +445,6 @@ class Store:
                 self._deferred = False
                 create_secondary_indexes(self._con)
 
-    def change_mark(self) -> int:
-        """A number that grows with every write (the last version row): equal marks, same data.
-
-        >>> st = Store(); m = st.change_mark(); _ = st.create({"resourceType": "Patient"})
-        >>> st.change_mark() > m
-        True
-        """
-        with self._lock:
-            return int(
-                self._con.execute("SELECT COALESCE(MAX(rowid), 0) FROM versions").fetchone()[0]
-            )
-
     def current_versions(self, resource_type: str) -> list[tuple[str, int, int]]:
         """``(id, version, position)`` of every current resource of a type, in insertion order.
 
