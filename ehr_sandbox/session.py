@@ -22,7 +22,14 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of, patients_of
+from ehr_sandbox.access import (
+    AccessContext,
+    Decision,
+    highest_confidentiality,
+    parse_scopes,
+    patient_of,
+    patients_of,
+)
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
@@ -143,6 +150,7 @@ class Session:
         self._ctx: AccessContext | None = None
         self._treating: frozenset[str] | None = treating
         self._fixed_treating = treating is not None
+        self._report_levels: dict[str, str] = {}
 
     # ------------------------------------------------------------------ context
     @property
@@ -1237,14 +1245,16 @@ class Session:
         if decided is None or stale and len(stale) > len(current) // 2:
             allowed: set[str] = set()
             patients: dict[str, str] = {}
+            level = "N"
             for r in store.iter_type(rtype):
                 if r["id"] in stale:
                     decoded[r["id"]] = r
                 if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
                     allowed.add(r["id"])
                     patients[r["id"]] = patient_of(r) or ""
+                    level = highest_confidentiality([r], default=level)
             if decided is None:
-                decided = (frozenset(allowed), patients)
+                decided = (frozenset(allowed), patients, level)
                 caches.remember(rtype, ctx, store.change_mark(), decided)
 
         def load(ids: list[str]) -> list[dict[str, Any]]:
@@ -1253,7 +1263,8 @@ class Session:
             return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
 
         caches.flat.update(key, view, current, load, engine=engine)
-        allowed_ids, patient_of_id = decided
+        allowed_ids, patient_of_id, level = decided
+        self._report_levels[rtype] = level
         with store.transaction():  # one event per patient, one commit
             for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
                 self._audit(
@@ -1264,6 +1275,16 @@ class Session:
                     query=rtype,
                 )
         return caches.flat.rows_for(key, set(allowed_ids))
+
+    def report_confidentiality(self, resource_type: str) -> str:
+        """The highest confidentiality among the rows :meth:`report_view` last gave for the type
+        (a report carries the highest label of what it read).
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel").report_confidentiality("Condition")
+        'N'
+        """
+        return self._report_levels.get(resource_type, "N")
 
     def can_read(self, resource_type: str) -> bool:
         """True when this session may read some resources of the type (its role and scopes

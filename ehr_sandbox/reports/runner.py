@@ -166,6 +166,8 @@ class Reports:
                 rows = list(self.source.audit_events())
             elif hasattr(self.source, "report_view"):  # a Session: its cached, policy-filtered rows
                 self._tables[name] = self.source.report_view(view, engine=self.engine)
+                level = getattr(self.source, "report_confidentiality", None)
+                self._labels[name] = level(view["resource"]) if callable(level) else "N"
                 return self._tables[name]
             else:
                 rows = list(self.source.resources(view["resource"]))
