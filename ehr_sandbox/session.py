@@ -1346,7 +1346,7 @@ class Session:
         >>> sb.login("ma.garcia").audit_action("read")
         Traceback (most recent call last):
         ...
-        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction (found 'read')
+        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction or one the sandbox records itself (found 'read')
         """
         from ehr_sandbox.audit.events import RESTFUL_CODES
 
