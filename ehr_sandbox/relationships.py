@@ -4,7 +4,7 @@ A clinician treats the patients on their panel (``generalPractitioner``), those 
 encounters they took part in, and those booked with them this week. Medical assistants and
 nurses room every patient on this week's schedule. Patients relate only to themselves.
 
->>> # treating_patients(sandbox.store, sandbox.user("dr.patel"), sandbox.reference_date)
+>>> # the public form is sandbox.treating("dr.patel") (the Sandbox passes its store here)
 """
 
 from __future__ import annotations

@@ -749,7 +749,7 @@ class Sandbox:
         import json
 
         # the review itself is on the tamper-evident trail, not only in writable state
-        session.audit_action(
+        session._audit_kind(
             "btg-review",
             patient=item["patient"],
             detail=json.dumps(

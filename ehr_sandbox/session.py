@@ -22,11 +22,19 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.access import AccessContext, Decision, parse_scopes, patient_of, patients_of
+from ehr_sandbox.access import (
+    AccessContext,
+    Decision,
+    highest_confidentiality,
+    parse_scopes,
+    patient_of,
+    patients_of,
+)
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
     AllergyConflict,
+    ConflictError,
     NotFound,
     SearchError,
     ValidationError,
@@ -40,6 +48,30 @@ from synthetic.fhir import is_resource_type
 if TYPE_CHECKING:
     from ehr_sandbox.reports import Reports
     from ehr_sandbox.sandbox import Sandbox
+
+SANDBOX_AUDIT_KINDS = frozenset(
+    {
+        "allergy-override",
+        "audit-read",
+        "break-glass-start",
+        "break-glass-stop",
+        "btg-review",
+        "btg-review-queue",
+        "deidentify",
+        "exists",
+        "export",
+        "history",
+        "history-system",
+        "history-type",
+        "import",
+        "label",
+        "report",
+        "sign",
+        "transaction",
+    }
+)
+"""Audit kinds only the sandbox writes: :meth:`Session.audit_action` refuses them, so nobody
+can post an event that poses as a break-the-glass review, a label change or a refusal."""
 
 BTG_MINUTES = 60
 """How long a break-the-glass grant lasts on the sandbox clock."""
@@ -313,13 +345,17 @@ class Session:
             return False
         raw = self._store.read(rtype, rid) if _valid_id(rid) else None
         ok = raw is not None and self._visible(raw)
-        self._audit(
-            action="R",
-            interaction="exists",
-            outcome="0" if ok else "4",
-            patient_id=patient_of(raw) if ok and raw is not None else None,
-            entity_ref=f"{rtype}/{rid}",
-        )
+        pid = patient_of(raw) if ok and raw is not None else None
+        if pid is not None or not ok:
+            # An answer about a patient's record, or a refusal, is audited before it leaves;
+            # looking up shared directory data (an Organization, a Practitioner) is not PHI.
+            self._audit(
+                action="R",
+                interaction="exists",
+                outcome="0" if ok else "4",
+                patient_id=pid,
+                entity_ref=f"{rtype}/{rid}",
+            )
         return ok
 
     def _can_see(self, ref: str) -> bool:
@@ -743,11 +779,22 @@ class Session:
                 else (f"allergy alert overridden: {override_reason}")
             )
         with store.transaction():
-            saved = (
-                store.create(res)
-                if action == "create"
-                else store.update(res, expected_version=expected)
-            )
+            try:
+                saved = (
+                    store.create(res)
+                    if action == "create"
+                    else store.update(res, expected_version=expected)
+                )
+            except ConflictError:
+                if action == "create" and not self._can_see(f"{rtype}/{res.get('id')}"):
+                    # Never name the version (or anything else) of a record this user cannot see.
+                    raise ValidationError(
+                        str(rtype),
+                        "id",
+                        "an id not already in use (create without an id to get a new one)",
+                        found=res.get("id"),
+                    ) from None
+                raise
             self._record_pointer(saved)
             target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
             if provenance:
@@ -764,7 +811,7 @@ class Session:
         if overridden:
             import json
 
-            self.audit_action(
+            self._audit_kind(
                 "allergy-override",
                 patient=patient_of(saved),
                 ref=f"{rtype}/{saved['id']}",
@@ -844,7 +891,7 @@ class Session:
         # code lists can only raise them.
         if before is not None:
             meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
-        elif "security" in meta and self.user.role not in ("system", "privacy_officer"):
+        elif "security" in meta and not _may(self.user.role, "label"):
             meta["security"] = [
                 s for s in meta["security"] if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
             ]
@@ -1290,7 +1337,7 @@ class Session:
         >>> sb.login("ma.garcia").audit_action("read")
         Traceback (most recent call last):
         ...
-        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction (found 'read')
+        ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction or one the sandbox records itself (found 'read')
         """
         from ehr_sandbox.audit.events import RESTFUL_CODES
 
@@ -1298,14 +1345,26 @@ class Session:
             not isinstance(kind, str)
             or not kind
             or kind in RESTFUL_CODES
+            or kind in SANDBOX_AUDIT_KINDS
             or not all(c.islower() or c in "-" for c in kind)
         ):
             raise ValidationError(
                 "audit action",
                 "kind",
-                "a lower-case action name that is not a RESTful interaction",
+                "a lower-case action name that is not a RESTful interaction "
+                "or one the sandbox records itself",
                 found=kind,
             )
+        self._audit_kind(kind, patient=patient, ref=ref, detail=detail)
+
+    def _audit_kind(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         pid = None
         if patient:
             pid = split_ref(patient)[1] if "/" in patient else patient
@@ -1333,7 +1392,7 @@ class Session:
         >>> s.changes_since(m)
         []
         """
-        if self.user.role not in ("system", "privacy_officer"):
+        if not _may(self.user.role, "review"):
             self._audit(action="R", interaction="history-system", outcome="4")
             raise AccessDenied(
                 f"{self.user.role} may not read the whole record's history; the privacy officer can"
@@ -1467,6 +1526,12 @@ def _check_hostile(resource: dict[str, Any]) -> None:
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 stack.append((v, f"{path}[{i}]", depth + 1))
+
+
+def _may(role: str, action: str) -> bool:
+    from ehr_sandbox.access.roles import may
+
+    return may(role, action)
 
 
 def _safe_text(text: str | None) -> str | None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Keys of sandboxes made during the run go to a throwaway folder, not the user's key folder
+# (the package doctests are collected after tests/, so this covers them too).
+os.environ.setdefault("EHR_SANDBOX_KEY_DIR", tempfile.mkdtemp(prefix="ehr-sandbox-keys-"))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

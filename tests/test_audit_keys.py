@@ -204,3 +204,14 @@ def test_encrypted_sandboxes_get_random_ids(tmp_path: Path) -> None:
             assert patient_of(r) is None or patient_of(r) in pids
     with pytest.raises(NotFound):
         g.read("Patient", "pat-000001")
+
+
+@pytest.mark.parametrize("kind", ["btg-review", "break-glass-stop", "label", "exists", "export"])
+def test_nobody_can_post_an_event_that_poses_as_the_sandboxs_own(sb: Sandbox, kind: str) -> None:
+    from ehr_sandbox.errors import ValidationError
+
+    fresh = sb.copy()
+    before = fresh.audit.count()
+    with pytest.raises(ValidationError):
+        fresh.login("po.wilson").audit_action(kind, detail="forged")
+    assert fresh.audit.count() == before

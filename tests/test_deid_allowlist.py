@@ -247,6 +247,11 @@ def test_a_research_opt_out_is_honoured(clinic: Sandbox, tmp_path) -> None:
                 }
             ],
             "patient": {"reference": f"Patient/{pid}"},
+            "policyRule": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
+                ]
+            },
             "provision": {
                 "type": "deny",
                 "purpose": [

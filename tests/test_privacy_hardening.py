@@ -389,3 +389,29 @@ def test_resources_iteration_is_audited_before_data_leaves(sb: Sandbox) -> None:
     assert any(e.get("outcome") == "0" and pid in str(e.get("entity")) for e in events), (
         "the patient whose data left has an audit event"
     )
+
+
+def test_an_import_over_a_hidden_id_never_names_its_version(sb: Sandbox, tmp_path) -> None:
+    import json
+
+    fresh = sb.copy()
+    nurse_patients = fresh.treating("rn.kim")
+    pid = sorted(nurse_patients)[0]
+    hidden = next(
+        o
+        for o in _grader(fresh).search("Observation").fetch()
+        if patient_of(o) not in nurse_patients
+    )
+    line = {
+        "resourceType": "Observation",
+        "id": hidden["id"],
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": "2026-01-01",
+    }
+    path = tmp_path / "obs.ndjson"
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(ValidationError) as e:
+        fresh.login("rn.kim").import_([str(path)])
+    assert "version" not in str(e.value)
