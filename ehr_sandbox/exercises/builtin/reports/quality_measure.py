@@ -258,16 +258,28 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
     start_s, end_s = start.isoformat(), period_end.isoformat()
     offset = _practice_offset(sandbox)
     lo, hi = spec["ages"]
-    patients = [
-        p
-        for p in visible_patients(sandbox, PHYSICIAN)
-        if len(str(p.get("birthDate") or "")) == 10
-        and lo + 1 <= _age_years(p["birthDate"], end_s) < hi - 1
-    ]
+
+    def eligible(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in found
+            if len(str(p.get("birthDate") or "")) == 10
+            and lo + 1 <= _age_years(p["birthDate"], end_s) < hi - 1
+        ]
+
+    patients = eligible(visible_patients(sandbox, PHYSICIAN, minimum=0))
     if not patients:
-        raise ExerciseError(
-            f"setup: no patient aged {lo}-{hi} that {PHYSICIAN} can see; generate a larger sandbox"
+        # The physician's panel has no one of the measure's ages: a patient of that age gets a
+        # visit with the physician this week (so the chart opens to him), whatever the clinic.
+        everyone = eligible(
+            sorted(sandbox.system_session().resources("Patient"), key=lambda p: p["id"])
         )
+        if not everyone:
+            raise ExerciseError(
+                f"setup: no patient aged {lo}-{hi} in this clinic; generate a larger sandbox"
+            )
+        patients = [variant.pick(everyone, salt="panel")]
+        _book_with_physician(sandbox, patients[0], offset)
     doctor = sandbox.login(PHYSICIAN)
     conditions = list(doctor.resources("Condition"))
     with_condition = [
@@ -352,6 +364,25 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
             "counting_reading": first["id"],
         },
         protect=tuple(sorted(protect)),
+    )
+
+
+def _book_with_physician(sandbox: Any, patient: Mapping[str, Any], offset: str) -> None:
+    """A follow-up visit with the physician today (his chart access follows his schedule)."""
+    me = f"Practitioner/{sandbox.user(PHYSICIAN).practitioner_id}"
+    start = datetime.fromisoformat(_local_instant(sandbox.reference_date, 15, 40, offset))
+    sandbox.system_session().create(
+        {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "description": "Chronic care follow-up",
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=20)).isoformat(),
+            "participant": [
+                {"actor": {"reference": f"Patient/{patient['id']}"}, "status": "accepted"},
+                {"actor": {"reference": me}, "status": "accepted"},
+            ],
+        }
     )
 
 
