@@ -276,6 +276,7 @@ ALLOWED_ELEMENTS: Mapping[str, frozenset[str]] = {
             "provider",
             "outcome",
             "diagnosis",
+            "insurance",
             "item",
             "total",
             "payment",
@@ -301,6 +302,7 @@ ALLOWED_ELEMENTS: Mapping[str, frozenset[str]] = {
         ),
         "CareTeam": ("status", "category", "subject", "encounter", "period", "participant"),
         "Goal": (
+            "description",
             "lifecycleStatus",
             "achievementStatus",
             "category",
@@ -400,3 +402,9 @@ def keeps(resource_type: str, key: str) -> bool:
             if key.startswith(stem) and len(key) > len(stem) and key[len(stem)].isupper():
                 return True
     return False
+
+
+MASKED_WHEN_EMPTY: Mapping[str, tuple[str, ...]] = {"Goal": ("description",)}
+"""Required elements (FHIR R4B min 1) whose content is often only free text: when nothing
+codable is left after de-identification, they carry the data-absent-reason ``masked`` so the
+output stays valid FHIR."""

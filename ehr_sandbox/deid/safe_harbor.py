@@ -48,8 +48,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ehr_sandbox.deid.allowlist import EXTENSIONS_KEPT, FREE_TEXT_KEYS, keeps
+from ehr_sandbox.deid.allowlist import EXTENSIONS_KEPT, FREE_TEXT_KEYS, MASKED_WHEN_EMPTY, keeps
 from ehr_sandbox.deid.zip3 import generalize_zip
+
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 from ehr_sandbox.errors import ValidationError
 
 __all__ = [
@@ -275,6 +277,9 @@ class _Scrubber:
             cleaned = self.element(key, value)
             if cleaned is not None:
                 out[key] = cleaned
+        for key in MASKED_WHEN_EMPTY.get(rtype, ()):
+            if key in res and key not in out:
+                out[key] = {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]}
         meta = self._meta(res.get("meta"))
         if meta:
             out["meta"] = meta
