@@ -187,6 +187,14 @@ def _index(src: _Source) -> None:
 
 
 def _normal(ref: str) -> str:
+    """A reference as the defining file names it: ``Type/id`` (versions dropped) or a
+    conditional ``Type?identifier=...``.
+
+    >>> _normal("Patient/a/_history/2"), _normal("Patient?identifier=s|1")
+    ('Patient/a', 'Patient?identifier=s|1')
+    """
+    if "/_history/" in ref:
+        ref = ref.split("/_history/", 1)[0]
     if "?" in ref:
         rtype, _, query = ref.partition("?")
         pairs = parse_qsl(query, keep_blank_values=True)
