@@ -906,7 +906,7 @@ class Session:
         occurred: str | None = None,
         signature: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from ehr_sandbox.access import confidentiality_of, highest_confidentiality
+        from ehr_sandbox.access import confidentiality_of
         from ehr_sandbox.access.labels import confidentiality_coding, sensitivities_of
 
         written = []

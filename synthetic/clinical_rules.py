@@ -271,6 +271,11 @@ def compile_rules(content: Any) -> CompiledRules:
             if d.rxnorm and d.rxnorm in rx
             else {"text": d.text}
         )
-        dose = {"value": d.dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+        dose = {
+            "value": d.dose_mg,
+            "unit": "mg",
+            "system": "http://unitsofmeasure.org",
+            "code": "mg",
+        }
         out.office_drugs[d.hcpcs] = (med, route_cc(d.route), site_cc(d.site), dose)
     return out

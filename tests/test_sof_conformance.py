@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED, shared_path
 
+from conftest import SHARED, shared_path
 from ehr_sandbox.errors import ViewDefinitionError
 from ehr_sandbox.views import compile_view, evaluate, run
 

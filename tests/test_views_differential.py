@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import shared_path
 from test_sof_conformance import freeze
 
+from conftest import shared_path
 from ehr_sandbox.errors import ViewDefinitionError
 from ehr_sandbox.views import compiles, evaluate, run
 

@@ -50,9 +50,9 @@ from typing import Any
 
 from ehr_sandbox.deid.allowlist import EXTENSIONS_KEPT, FREE_TEXT_KEYS, MASKED_WHEN_EMPTY, keeps
 from ehr_sandbox.deid.zip3 import generalize_zip
+from ehr_sandbox.errors import ValidationError
 
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
-from ehr_sandbox.errors import ValidationError
 
 __all__ = [
     "AGE_90_EXTENSION",
