@@ -101,9 +101,10 @@ def test_sulfonamide_allergy_refuses_smx_tmp_but_not_a_penicillin(clinic):
 
 def test_resolved_allergy_and_unrelated_drug_pass(clinic):
     sb, doc, pid = _fresh(clinic, "764146007", "Penicillin", status="resolved")
-    doc.create(_order(pid, CLASSES["penicillins"].rxnorm[0]))
+    assert doc.create(_order(pid, CLASSES["penicillins"].rxnorm[0]))["status"] == "active"
     sb, doc, pid = _fresh(clinic, "764146007", "Penicillin")
-    doc.create(_order(pid, "308460"))  # azithromycin: not a beta-lactam
+    # azithromycin: not a beta-lactam
+    assert doc.create(_order(pid, "308460"))["status"] == "active"
 
 
 def test_override_needs_a_reason_and_is_recorded(clinic):

@@ -17,4 +17,6 @@ def test_the_page_has_the_tutorial():
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_docs_block_runs(index):
-    exec(compile(BLOCKS[index], f"docs/exercises.md[{index}]", "exec"), {})
+    namespace: dict = {}
+    exec(compile(BLOCKS[index], f"docs/exercises.md[{index}]", "exec"), namespace)
+    assert len(namespace) > 1  # the block ran to its end and defined what it shows
