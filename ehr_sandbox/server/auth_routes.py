@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from ehr_sandbox.server.app import ServerApp
 
 TOKEN_RATE = (20, 60.0)
-"""Token requests per client address: 20 a minute."""
+"""Failed token requests per client address: 20 a minute (a class behind one NAT address
+signs in freely; guessing secrets does not)."""
+
+CLIENT_RATE = (30, 60.0)
+"""Token requests per client id: 30 a minute."""
 
 SIGNIN_RATE = (10, 60.0)
 """Sign-in attempts per client address: 10 a minute."""
@@ -88,6 +92,7 @@ class AuthRoutes:
         state = app.state
         self.oauth = SmartAuthorizationServer(state.accounts, state.tokens, state.user)
         self.token_limit = RateLimiter(*TOKEN_RATE)
+        self.client_limit = RateLimiter(*CLIENT_RATE)
         self.signin_limit = RateLimiter(*SIGNIN_RATE)
 
     def routes(self) -> list[Route]:
@@ -107,16 +112,18 @@ class AuthRoutes:
         return FormRequest(request.method, uri, request.headers, values)
 
     async def token(self, request: Request) -> Response:
-        if not self.token_limit.allow(_client_address(request)):
+        address = _client_address(request)
+        form = await request.form()
+        values: dict[str, list[str]] = {}
+        for k, v in form.multi_items():
+            values.setdefault(k, []).append(str(v))
+        client_key = _client_key(request, values)
+        if self.token_limit.exhausted(address) or not self.client_limit.allow(client_key):
             return JSONResponse(
                 {"error": "slow_down", "error_description": "too many token requests"},
                 status_code=429,
                 headers={"Retry-After": "60"},
             )
-        form = await request.form()
-        values: dict[str, list[str]] = {}
-        for k, v in form.multi_items():
-            values.setdefault(k, []).append(str(v))
         oauth_request = await self._form_request(request, values)
 
         def issue() -> tuple[int, Any, dict[str, str]]:
@@ -124,6 +131,8 @@ class AuthRoutes:
                 return self.oauth.create_token_response(oauth_request)
 
         status, body, headers = await run_in_threadpool(issue)
+        if status >= 400:
+            self.token_limit.allow(address)  # failures use up the address's allowance
         payload = body if isinstance(body, dict) else json.loads(body or "{}")
         return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -206,6 +215,19 @@ class AuthRoutes:
         return JSONResponse(
             body if isinstance(body, dict) else {"error": str(body)}, status_code=status
         )
+
+
+def _client_key(request: Request, values: dict[str, list[str]]) -> str:
+    """The client id a token request names (Basic auth, form field or assertion issuer)."""
+    import base64
+
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            return base64.b64decode(auth[6:]).decode("utf-8", "replace").split(":", 1)[0]
+        except ValueError:
+            return "?"
+    return (values.get("client_id") or ["?"])[-1]
 
 
 def _client_address(request: Request) -> str:

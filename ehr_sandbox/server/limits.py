@@ -122,6 +122,18 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def exhausted(self, key: str, *, now: float | None = None) -> bool:
+        """True when ``key``'s bucket is empty (nothing is taken).
+
+        >>> rl = RateLimiter(rate=1, per=60)
+        >>> rl.exhausted("a", now=0.0), rl.allow("a", now=0.0), rl.exhausted("a", now=0.0)
+        (False, True, True)
+        """
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.rate), t))
+            return min(float(self.rate), tokens + (t - last) * self.rate / self.per) < 1
+
     def allow(self, key: str, *, now: float | None = None) -> bool:
         """Take one request from ``key``'s bucket; False when it is empty."""
         t = time.monotonic() if now is None else now
