@@ -3,14 +3,19 @@
 The store returns *candidates*; the session still filters every one through the policy, so
 an include can never leak what the user may not read.
 
->>> from ehr_sandbox.store import Store
+Whoever holds the data only needs ``read`` and ``search`` (the :class:`Reader` protocol):
+
 >>> from ehr_sandbox.search.query import parse
->>> st = Store()
->>> _ = st.create({"resourceType": "Patient", "id": "p1"})
->>> obs = st.create({"resourceType": "Observation", "id": "o1", "status": "final",
-...                  "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}})
+>>> class Records:
+...     data = {("Patient", "p1"): {"resourceType": "Patient", "id": "p1"}}
+...     def read(self, rtype, rid):
+...         return self.data.get((rtype, rid))
+...     def search(self, rtype, query):
+...         return []
+>>> obs = {"resourceType": "Observation", "id": "o1", "status": "final",
+...        "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}}
 >>> q = parse("Observation", {"_include": "Observation:subject"})
->>> [r["id"] for r in resolve_includes(st, [obs], q)]
+>>> [r["id"] for r in resolve_includes(Records(), [obs], q)]
 ['p1']
 """
 
@@ -24,7 +29,7 @@ from ehr_sandbox.search.query import Include, SearchQuery, parse
 from ehr_sandbox.search.registry import REGISTRY, SearchParam, params_for
 
 
-class Store(Protocol):
+class Reader(Protocol):
     """What includes need from whoever holds the data: read one resource, run one search."""
 
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
@@ -45,7 +50,9 @@ def _ref_params(source: str, name: str) -> list[SearchParam]:
     return [p] if p is not None and p.type == "reference" else []
 
 
-def _forward(store: Store, sources: Iterable[dict[str, Any]], inc: Include) -> list[dict[str, Any]]:
+def _forward(
+    store: Reader, sources: Iterable[dict[str, Any]], inc: Include
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for r in sources:
         if inc.source_type not in ("*", r.get("resourceType")):
@@ -62,7 +69,9 @@ def _forward(store: Store, sources: Iterable[dict[str, Any]], inc: Include) -> l
     return out
 
 
-def _reverse(store: Store, targets: Sequence[dict[str, Any]], inc: Include) -> list[dict[str, Any]]:
+def _reverse(
+    store: Reader, targets: Sequence[dict[str, Any]], inc: Include
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     sources = [inc.source_type] if inc.source_type != "*" else sorted(REGISTRY)
     by_type: dict[str, list[str]] = {}
@@ -80,7 +89,7 @@ def _reverse(store: Store, targets: Sequence[dict[str, Any]], inc: Include) -> l
 
 
 def resolve_includes(
-    store: Store,
+    store: Reader,
     results: Sequence[dict[str, Any]],
     query: SearchQuery,
     *,
