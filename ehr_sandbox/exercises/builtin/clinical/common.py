@@ -308,4 +308,39 @@ def person_facts(prefix: str, p: dict[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{k}": p[k] for k in ("ref", "id", "name", "dob", "mrn")}
 
 
-__all__ += ["code_of", "ident", "person_facts", "tamper", "written"]
+def patient_facts(p: dict[str, Any]) -> dict[str, Any]:
+    """The facts every single-patient clinical exercise gives: ``patient_ref``, ``patient_id``,
+    ``name``, ``dob``, ``mrn``.
+
+    Examples
+    --------
+    >>> patient_facts({"ref": "Patient/1", "id": "1", "name": "A B", "dob": "2000-01-01", "mrn": "M"})["patient_ref"]
+    'Patient/1'
+    """
+    return {
+        "patient_ref": p["ref"],
+        "patient_id": p["id"],
+        "name": p["name"],
+        "dob": p["dob"],
+        "mrn": p["mrn"],
+    }
+
+
+def identify_patient(att: Any) -> str:
+    """Identify the exercise's patient with two identifiers (name and date of birth), as a
+    reference solution does before any care; returns the patient reference."""
+    from ehr_sandbox.workflows.care import identify
+
+    f = att.facts
+    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
+
+
+__all__ += [
+    "code_of",
+    "ident",
+    "identify_patient",
+    "patient_facts",
+    "person_facts",
+    "tamper",
+    "written",
+]

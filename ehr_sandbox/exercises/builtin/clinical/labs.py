@@ -11,6 +11,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identify_patient,
     order_lab,
     tamper,
     written,
@@ -19,16 +20,11 @@ from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import poc_testing, specimens
 from ehr_sandbox.workflows.base import RuleRefused
-from ehr_sandbox.workflows.care import identify, loinc_concept
+from ehr_sandbox.workflows.care import loinc_concept
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
 GLUCOSE_RANGES = {"level 1": [38, 62], "level 2": [260, 350]}
-
-
-def _identify(att: Any) -> str:
-    f = att.facts
-    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
 
 
 def _patient_facts(p: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +180,7 @@ def _draw_sent(ctx: GradingContext) -> Check:
 
 def _draw_reference(att: Any, fasting: str | None = None) -> list[str]:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     s = att.session
     if fasting is None:
         fasting = "F" if "nothing but water" in f["meal"] else "NF"
@@ -214,7 +210,7 @@ def _draw_assumed_fasting(att: Any) -> None:
 def _draw_unlinked(att: Any) -> None:
     """Harmful: tubes drawn and sent with no order behind them (raw specimens)."""
     f = att.facts
-    _identify(att)
+    identify_patient(att)
     s = att.session
     made = [
         s.create(
@@ -392,7 +388,7 @@ def _gl_escalated(ctx: GradingContext) -> Check:
 
 def _gl_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     s = att.session
     try:
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
@@ -438,14 +434,14 @@ def _raw_glucose(att: Any) -> None:
 
 def _gl_ignore_qc(att: Any) -> None:
     """Typical mistake: QC failed this morning but the patient is waiting: result typed in."""
-    _identify(att)
+    identify_patient(att)
     _raw_glucose(att)
 
 
 def _gl_no_escalation(att: Any) -> None:
     """Harmful: controls rerun, but the critical result is charted by hand and nobody told."""
     f = att.facts
-    _identify(att)
+    identify_patient(att)
     poc_testing.run_qc(
         att.session,
         f["kit_ref"],
@@ -599,7 +595,7 @@ STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
 
 def _st_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
 
@@ -607,7 +603,7 @@ def _st_reference(att: Any) -> None:
 def _st_no_order(att: Any) -> None:
     """Typical mistake: the result is recorded but not against the order."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive")
 
@@ -615,7 +611,7 @@ def _st_no_order(att: Any) -> None:
 def _st_skip_qc(att: Any) -> None:
     """Harmful: no controls run; result charted by hand."""
     f = att.facts
-    _identify(att)
+    identify_patient(att)
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": f["patient_ref"]},
                         "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}],
                         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip

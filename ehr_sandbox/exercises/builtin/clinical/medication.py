@@ -11,6 +11,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identify_patient,
     order_drug,
     record_weight,
     tamper,
@@ -21,14 +22,8 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 from ehr_sandbox.workflows import immunizations
 from ehr_sandbox.workflows import medication_administration as medadmin
 from ehr_sandbox.workflows.base import RuleRefused
-from ehr_sandbox.workflows.care import identify
 
 __all__ = ["CATCH_UP_IMMUNIZATIONS", "IM_INJECTION_DOSE"]
-
-
-def _identify(att: Any) -> str:
-    f = att.facts
-    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
 
 
 # ============================================================================ IM injection, wrong dose
@@ -103,7 +98,7 @@ def _inj_queried(ctx: GradingContext) -> Check:
 
 def _inj_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     try:
         medadmin.administer(
             att.session,
@@ -358,7 +353,7 @@ def _cu_give(att: Any, ref: str, *, dtap: bool = False) -> None:
 
 def _cu_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     try:
         immunizations.give(
             att.session,
@@ -385,7 +380,7 @@ def _cu_reference(att: Any) -> None:
 def _cu_no_vis(att: Any) -> None:
     """Typical mistake: doses charted by hand without the VIS (and nothing about DTaP)."""
     f = att.facts
-    _identify(att)
+    identify_patient(att)
     for cvx, lot in (("08", f["lot_hepb"]), ("03", f["lot_mmr"])):
         att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": cvx}]},
                             "patient": {"reference": f["patient_ref"]}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True, "lotNumber": lot})  # fmt: skip
@@ -394,7 +389,7 @@ def _cu_no_vis(att: Any) -> None:
 def _cu_give_dtap(att: Any) -> None:
     """Harmful: the DTaP is given anyway, ignoring the reported anaphylaxis."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     _cu_give(att, ref)
     att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": "20"}]},
                         "patient": {"reference": ref}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True, "lotNumber": "DT1"})  # fmt: skip

@@ -11,31 +11,18 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identify_patient,
     order_lab,
+    patient_facts,
     tamper,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
-from ehr_sandbox.workflows.care import identify, loinc_concept
+from ehr_sandbox.workflows.care import loinc_concept
 
 __all__ = ["DIRECT_ADMISSION", "ECG_SPIROMETRY", "REFILL_QUEUE"]
-
-
-def _identify(att: Any) -> str:
-    f = att.facts
-    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
-
-
-def _pf(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "patient_ref": p["ref"],
-        "patient_id": p["id"],
-        "name": p["name"],
-        "dob": p["dob"],
-        "mrn": p["mrn"],
-    }
 
 
 def _lab(
@@ -82,7 +69,7 @@ def _setup_ecg(sandbox: Any, variant: Any) -> Scenario:
     fvc = round(rng.uniform(2.8, 4.6), 2)
     fev1 = round(fvc * rng.uniform(0.55, 0.82), 2)
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "order_ref": f"ServiceRequest/{ecg['id']}",
         "hr": rng.randint(56, 96),
         "pr": rng.randint(130, 200),
@@ -174,7 +161,7 @@ def _spiro(ctx: GradingContext) -> Check:
 
 def _ecg_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     diagnostics.record_ecg(
         att.session,
         ref,
@@ -200,7 +187,7 @@ def _ecg_interpreted(att: Any) -> None:
 def _ecg_swapped(att: Any) -> None:
     """Harmful: FEV1 and FVC swapped (a normal ratio out of an obstructed patient)."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     diagnostics.record_ecg(
         att.session,
         ref,
@@ -342,7 +329,7 @@ def _setup_refills(sandbox: Any, variant: Any) -> Scenario:
         sandbox, p["ref"], "98979-8", rng.randint(62, 95), "mL/min/{1.73_m2}", rng.randint(30, 200)
     )
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "statin_ref": f"MedicationRequest/{s_rx['id']}",
         "statin": statin[1],
         "metformin_ref": f"MedicationRequest/{m_rx['id']}",
@@ -429,7 +416,7 @@ def _rf_labs(ctx: GradingContext) -> Check:
 
 def _rf_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     for key in ("statin_ref", "metformin_ref", "ii_ref"):
         refills.review_request(att.session, ref, f[key], pharmacy=f["pharmacy"])
 
@@ -450,7 +437,7 @@ def _raw_task(att: Any, rx: str, status: str) -> None:
 
 def _rf_all_approved(att: Any) -> None:
     """Typical mistake: everything marked approvable without checking the protocol."""
-    _identify(att)
+    identify_patient(att)
     f = att.facts
     for key in ("statin_ref", "metformin_ref"):
         _raw_task(att, f[key], refills.MET)
@@ -459,7 +446,7 @@ def _rf_all_approved(att: Any) -> None:
 
 def _rf_ii_refilled(att: Any) -> None:
     """Harmful: the Schedule II drug queued as a protocol refill."""
-    _identify(att)
+    identify_patient(att)
     f = att.facts
     for key in ("statin_ref", "metformin_ref"):
         refills.review_request(att.session, f["patient_ref"], f[key], pharmacy=f["pharmacy"])
@@ -551,7 +538,7 @@ def _setup_admit(sandbox: Any, variant: Any) -> Scenario:
         sandbox, p["ref"], "2160-0", round(rng.uniform(0.7, 1.4), 2), "mg/dL", rng.randint(30, 200)
     )
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "order_ref": f"ServiceRequest/{order['id']}",
         "reason": reason,
         "hospital": rng.choice(
@@ -614,7 +601,7 @@ def _ad_notified(ctx: GradingContext) -> Check:
 
 def _ad_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     admission.arrange(
         att.session,
         ref,
@@ -629,7 +616,7 @@ def _ad_reference(att: Any) -> None:
 def _ad_ed(att: Any) -> None:
     """Typical mistake: sent to the emergency department instead of the ordered direct admission."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     admission.arrange(
         att.session,
         ref,
@@ -644,7 +631,7 @@ def _ad_ed(att: Any) -> None:
 def _ad_no_summary(att: Any) -> None:
     """Harmful: the encounter typed in by hand; the hospital gets nothing."""
     f = att.facts
-    _identify(att)
+    identify_patient(att)
     att.session.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
                         "subject": {"reference": f["patient_ref"]}, "basedOn": [{"reference": f["order_ref"]}]})  # fmt: skip
 

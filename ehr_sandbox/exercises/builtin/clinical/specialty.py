@@ -8,31 +8,24 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
-from ehr_sandbox.exercises.builtin.clinical.common import MA, add_patient, code_of, tamper, written
+from ehr_sandbox.exercises.builtin.clinical.common import (
+    MA,
+    add_patient,
+    code_of,
+    identify_patient,
+    patient_facts,
+    tamper,
+    written,
+)
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import immunizations
-from ehr_sandbox.workflows.care import identify, loinc_concept
+from ehr_sandbox.workflows.care import loinc_concept
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties import chiropractic, obgyn, ophthalmic, podiatric
 from ehr_sandbox.workflows.specialties.common import modifiers_of
 
 __all__ = ["CHIROPRACTIC_MEDICARE", "DIABETIC_FOOT_EXAM", "OPHTHALMIC_WORKUP", "PRENATAL_28_WEEKS"]
-
-
-def _identify(att: Any) -> str:
-    f = att.facts
-    return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
-
-
-def _pf(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "patient_ref": p["ref"],
-        "patient_id": p["id"],
-        "name": p["name"],
-        "dob": p["dob"],
-        "mrn": p["mrn"],
-    }
 
 
 def _old_obs(
@@ -69,7 +62,7 @@ def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
     hi, lo = target + rng.randint(3, 8), target - rng.randint(0, 3)
     old = _old_obs(sandbox, p["ref"], "79892-6", target - 1, "mm[Hg]", rng.randint(80, 120))
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "target": target,
         "iop_right": hi if high_right else lo,
         "iop_left": lo if high_right else hi,
@@ -127,7 +120,7 @@ def _eye_meds(ctx: GradingContext) -> Check:
 
 def _eye_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_right"], va_left=f["va_left"],
                                   iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=f["target"])  # fmt: skip
 
@@ -135,7 +128,7 @@ def _eye_reference(att: Any) -> None:
 def _eye_no_target(att: Any) -> None:
     """Typical mistake: IOP judged against 'normal' (21) instead of the patient's target."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     s = att.session
     for code, v in (("79892-6", f["iop_right"]), ("79893-4", f["iop_left"])):
         s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
@@ -155,7 +148,7 @@ def _eye_no_target(att: Any) -> None:
 def _eye_swapped(att: Any) -> None:
     """Harmful: right and left swapped."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_left"], va_left=f["va_right"],
                                   iop_right=f["iop_left"], iop_left=f["iop_right"], target_iop=f["target"])  # fmt: skip
 
@@ -256,7 +249,7 @@ def _setup_foot(sandbox: Any, variant: Any) -> Scenario:
         sandbox, p["ref"], "4548-4", round(rng.uniform(6.8, 9.2), 1), "%", rng.randint(30, 120)
     )
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "lops_side": lops_side,
         "felt": felt,
         "pulses": pulses,
@@ -328,7 +321,7 @@ def _foot_args(f: dict[str, Any], swap: bool = False) -> dict[str, Any]:
 
 def _foot_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f))
     podiatric.routine_foot_care(
         att.session,
@@ -342,7 +335,7 @@ def _foot_reference(att: Any) -> None:
 def _foot_no_modifier(att: Any) -> None:
     """Typical mistake: nail care charted without the class findings modifier."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f))
     att.session.create({"resourceType": "Procedure", "status": "completed", "subject": {"reference": ref},
                         "code": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/procedure", "code": "NAIL-DEBRIDE", "display": "Debridement of nails, 1 to 5"}]}})  # fmt: skip
@@ -351,7 +344,7 @@ def _foot_no_modifier(att: Any) -> None:
 def _foot_swapped(att: Any) -> None:
     """Harmful: the numb foot recorded as the other foot."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f, swap=True))
     podiatric.routine_foot_care(
         att.session,
@@ -439,7 +432,7 @@ def _setup_prenatal(sandbox: Any, variant: Any) -> Scenario:
     sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
     old = _old_obs(sandbox, p["ref"], "11881-0", rng.randint(22, 25), "cm", 28)
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "lmp": lmp,
         "gravida": "first pregnancy" if first else "third pregnancy (two living children)",
         "fundal": 28 + rng.randint(-1, 1),
@@ -502,7 +495,7 @@ def _pn_tdap(ctx: GradingContext) -> Check:
 
 def _pn_visit(att: Any, sup: str, wk: str) -> str:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     obgyn.prenatal_visit(att.session, ref, lmp=f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein="negative",
                          urine_glucose="negative", supervision_code=sup, weeks_code=wk, first_pregnancy=f["gravida"] == "first pregnancy")  # fmt: skip
     return ref
@@ -643,7 +636,7 @@ def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
         part["asymmetry"] = "palpable rotation of one segment"
     old = _old_obs(sandbox, p["ref"], "72514-3", rng.randint(5, 9), "{score}", 14)
     facts = {
-        **_pf(p),
+        **patient_facts(p),
         "regions": regions,
         "primary": primary,
         "part": part,
@@ -694,7 +687,7 @@ def _chiro_at(ctx: GradingContext) -> Check:
 
 def _chiro_reference(att: Any) -> None:
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
                        part=f["part"], treatment="active", plan_goals=f["goals"])  # fmt: skip
 
@@ -702,7 +695,7 @@ def _chiro_reference(att: Any) -> None:
 def _chiro_maintenance(att: Any) -> None:
     """Typical mistake: recorded as maintenance (no AT) although the plan is corrective."""
     f = att.facts
-    ref = _identify(att)
+    ref = identify_patient(att)
     chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
                        part=f["part"], treatment="maintenance")  # fmt: skip
 
