@@ -164,9 +164,7 @@ def nonucum_units_as_text(resource: Any) -> list[str]:
     return changed
 
 
-def r4b_problems(
-    resource: dict[str, Any], *, today: date | None = None
-) -> list[Problem]:
+def r4b_problems(resource: dict[str, Any], *, today: date | None = None) -> list[Problem]:
     """Every R4B-definition problem of ``resource`` (see the module docs).
 
     Imports of outside data get the same checks: a Quantity that names UCUM as its system
@@ -215,9 +213,7 @@ def _p(path: str, expected: str, found: Any = None, why: str = _WHY) -> Problem:
     return Problem(path, expected, found=found, why=why, rule="r4b")
 
 
-def _walk(
-    node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict
-) -> None:
+def _walk(node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict) -> None:
     spec = types.get(tname)
     if spec is None:
         return
