@@ -276,7 +276,9 @@ def bench_validation(patients: int = 30, repeat: int = 3) -> None:
         r4b = min(r4b, once(r4b_problems))
         full = min(full, once(full_check))
     n = len(resources)
-    print(f"validation of {n:,} generated resources (CPU time, best of {repeat} interleaved rounds):")
+    print(
+        f"validation of {n:,} generated resources (CPU time, best of {repeat} interleaved rounds):"
+    )
     print(f"  bare fhir.resources model validation: {n / bare:,.0f} resources/s (the peer)")
     print(f"  R4B definitions (bindings, references, invariants): {n / r4b:,.0f} resources/s")
     print(f"  full write-time check: {n / full:,.0f} resources/s")
