@@ -23,7 +23,7 @@ from typing import Any
 
 from .problem import Problem
 
-__all__ = ["compiled_invariants", "r4b_problems", "rules", "ucum_problem"]
+__all__ = ["compiled_invariants", "invariants_for", "r4b_problems", "rules", "ucum_problem"]
 
 _DATA = Path(__file__).with_name("data") / "r4b_rules.json"
 _WHY = "FHIR R4B requires it (HL7 core definitions)"
@@ -54,29 +54,50 @@ def compiled_invariants() -> dict[str, list[tuple[str, str, Any]]]:
 
     A context is a type (``Period``) or an element (``Observation.referenceRange``). Element
     invariants are compiled from the resource root so choice types (``value[x]``) resolve.
+    Checks compile only the contexts they meet (:func:`invariants_for`); this compiles all.
 
     >>> "obs-6" in {k for k, _, _ in compiled_invariants()["Observation"]}
     True
     """
+    out: dict[str, list[tuple[str, str, Any]]] = {}
+    for context in rules()["invariants"]:
+        compiled = invariants_for(context)
+        if compiled:
+            out[context] = list(compiled)
+    return out
+
+
+@cache
+def invariants_for(context: str) -> tuple[tuple[str, str, Any], ...]:
+    """The compiled invariants of one context (compiled on first use, then kept): a write
+    compiles only what its resource contains, not the whole R4B table.
+
+    >>> [k for k, _, _ in invariants_for("Period")]
+    ['per-1']
+    >>> invariants_for("NoSuchType")
+    ()
+    """
+    items = rules()["invariants"].get(context)
+    if not items:
+        return ()
     import fhirpathpy
     from fhirpathpy.models import models
 
     model = models["r4"]
-    out: dict[str, list[tuple[str, str, Any]]] = {}
-    for context, items in rules()["invariants"].items():
-        root, _, rest = context.partition(".")
-        for key, expr, human in items:
-            if "htmlChecks" in expr or "conformsTo" in expr or "memberOf" in expr:
-                continue  # functions FHIRPath engines here do not implement
-            # hasValue() is exists() on primitives; trace() only logs
-            expr = _TRACE.sub("", expr.replace(".hasValue()", ".exists()"))
-            text = expr if not rest else f"{rest}.where(({expr}).not())"
-            try:
-                fn = fhirpathpy.compile(text, model)
-            except Exception:  # noqa: BLE001 - an expression the engine cannot parse is skipped
-                continue
-            out.setdefault(context, []).append((key, human, fn))
-    return out
+    _, _, rest = context.partition(".")
+    out = []
+    for key, expr, human in items:
+        if "htmlChecks" in expr or "conformsTo" in expr or "memberOf" in expr:
+            continue  # functions FHIRPath engines here do not implement
+        # hasValue() is exists() on primitives; trace() only logs
+        expr = _TRACE.sub("", expr.replace(".hasValue()", ".exists()"))
+        text = expr if not rest else f"{rest}.where(({expr}).not())"
+        try:
+            fn = fhirpathpy.compile(text, model)
+        except Exception:  # noqa: BLE001 - an expression the engine cannot parse is skipped
+            continue
+        out.append((key, human, fn))
+    return tuple(out)
 
 
 _TRACE = re.compile(r"\.trace\('[^']*'\)")
@@ -253,7 +274,7 @@ def _quantity(item: dict[str, Any], path: str, out: list[Problem]) -> None:
 
 
 def _type_invariants(item: dict[str, Any], tname: str, path: str, out: list[Problem]) -> None:
-    for key, human, fn in compiled_invariants().get(tname, ()):
+    for key, human, fn in invariants_for(tname):
         try:
             ok = fn(item)
         except Exception:  # noqa: BLE001 - an invariant the engine cannot evaluate is skipped
@@ -263,13 +284,12 @@ def _type_invariants(item: dict[str, Any], tname: str, path: str, out: list[Prob
 
 
 def _resource_invariants(resource: dict[str, Any], rtype: str, out: list[Problem]) -> None:
-    table = compiled_invariants()
     env = {"resource": resource, "rootResource": resource}
     for context in (
         rtype,
         *(c for c in _contexts(rtype) if c.split(".", 1)[1].split(".")[0] in resource),
     ):
-        for key, human, fn in table.get(context, ()):
+        for key, human, fn in invariants_for(context):
             try:
                 result = fn(resource, env)
             except Exception:  # noqa: BLE001 - an invariant the engine cannot evaluate is skipped
