@@ -39,6 +39,7 @@ from ehr_sandbox.errors import (
     SearchError,
     ValidationError,
 )
+from ehr_sandbox.gcpause import collector_paused
 from ehr_sandbox.provenance import ACTIVITIES_NEEDING_REASON, build_provenance
 from ehr_sandbox.records.writes import WriteRequest
 from ehr_sandbox.search_set import SearchSet, normalize_params
@@ -1243,20 +1244,26 @@ class Session:
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
-            from ehr_sandbox.access.labels import highest_confidentiality
+            from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
 
             allowed: set[str] = set()
             patients: dict[str, str] = {}
-            seen: list[dict[str, Any]] = []
-            for r in store.iter_type(rtype):
-                if r["id"] in stale:
-                    decoded[r["id"]] = r
-                if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
-                    allowed.add(r["id"])
-                    patients[r["id"]] = patient_of(r) or ""
-                    seen.append({"meta": {"security": (r.get("meta") or {}).get("security", [])}})
+            label, rank = "N", CONFIDENTIALITY_RANK["N"]
+            with collector_paused():  # tens of thousands of decoded resources, all acyclic
+                for r in store.iter_type(rtype):
+                    if r["id"] in stale:
+                        decoded[r["id"]] = r
+                    if (
+                        decided is None
+                        and policy.decide(ctx, "search", r, resource_type=rtype).allowed
+                    ):
+                        allowed.add(r["id"])
+                        patients[r["id"]] = patient_of(r) or ""
+                        conf = confidentiality_of(r) or "N"
+                        if CONFIDENTIALITY_RANK[conf] > rank:
+                            label, rank = conf, CONFIDENTIALITY_RANK[conf]
             if decided is None:
-                decided = (frozenset(allowed), patients, highest_confidentiality(seen))
+                decided = (frozenset(allowed), patients, label)
                 caches.remember(rtype, ctx, store.change_mark(), decided)
 
         def load(ids: list[str]) -> list[dict[str, Any]]:
@@ -1264,7 +1271,8 @@ class Session:
             decoded.update((r["id"], r) for r in store.read_many(rtype, missing))
             return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
 
-        caches.flat.update(key, view, current, load, engine=engine)
+        with collector_paused():  # the flattened rows: acyclic too
+            caches.flat.update(key, view, current, load, engine=engine)
         allowed_ids, patient_of_id, label = decided
         with store.transaction():  # one event per patient, one commit
             for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
