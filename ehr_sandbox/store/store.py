@@ -368,7 +368,8 @@ class Store:
             seen.add(key)
         with self.transaction():
             try:
-                self._insert_batch(batch)
+                with collector_paused():  # rows and index tuples: many objects, no cycles
+                    self._insert_batch(batch)
             except sqlite3.IntegrityError:
                 # UNIQUE (rtype, rid): name the first id already taken (the block rolls back)
                 for key in seen:
