@@ -344,7 +344,7 @@ def _apply(
                 if r.get("meta", {}).get("versionId")
             ]
             if targets:
-                session._record_provenance(targets, "import", None)
+                session.record_provenance(targets, "import")
     except _RollBack:
         return {}, problems
     return counts, problems
@@ -456,10 +456,9 @@ def _audit_refusal(
     session: Session, names: list[str], problems: list[ValidationError], *, stage: str
 ) -> None:
     first = problems[0]
-    session._audit(
-        action="C",
-        interaction="import",
-        outcome="8",
+    session.audit_operation(
+        "import",
+        "8",
         query=" + ".join(names),
         detail=f"refused at the {stage} stage ({len(problems)} problems); first: {first}",
     )
