@@ -204,8 +204,17 @@ def bench_policy_search(
     store = sb._store
     store.search("Observation", query)  # both warm: the same pages cached for each
     session.search("Observation", params).fetch()
-    store_s, found = _best(lambda: store.search("Observation", query), repeat)
-    door_s, seen = _best(lambda: session.search("Observation", params).fetch(), repeat)
+    # interleaved, best of ``repeat``, CPU time (the machine may be shared)
+    store_s = door_s = float("inf")
+    found: Any = []
+    seen: Any = []
+    for _ in range(repeat):
+        t, found = _best(lambda: store.search("Observation", query), 1, clock=time.process_time)
+        store_s = min(store_s, t)
+        t, seen = _best(
+            lambda: session.search("Observation", params).fetch(), 1, clock=time.process_time
+        )
+        door_s = min(door_s, t)
     return {
         "patients": patients,
         "user": user,
