@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +57,25 @@ _REGISTRY: dict[str, Exercise] = {}
 _builtins_loaded = False
 
 
+_builtins_lock = threading.Lock()
+_loading_in: int | None = None
+
+
 def _ensure_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for name in BUILTIN_MODULES:
-            importlib.import_module(name)
+    # Thread-safe: the classroom server starts attempts side by side, and a thread must not
+    # see the catalogue half loaded. (Re-entrant: loading a module registers its exercises.)
+    global _builtins_loaded, _loading_in
+    if _builtins_loaded or _loading_in == threading.get_ident():
+        return
+    with _builtins_lock:
+        if not _builtins_loaded:
+            _loading_in = threading.get_ident()
+            try:
+                for name in BUILTIN_MODULES:
+                    importlib.import_module(name)
+                _builtins_loaded = True
+            finally:
+                _loading_in = None
 
 
 def register(exercise: Exercise, *, replace: bool = False) -> Exercise:

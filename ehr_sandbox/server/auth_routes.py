@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ehr_sandbox.server.browser import PRE_COOKIE, cookie_flags
-from ehr_sandbox.server.limits import RateLimiter
+from ehr_sandbox.server.limits import RateLimiter, Slots
 from ehr_sandbox.server.oauth import FormRequest, SmartAuthorizationServer
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ CLIENT_RATE = (30, 60.0)
 
 SIGNIN_RATE = (10, 60.0)
 """Sign-in attempts per client address: 10 a minute."""
+
+CHECK_SLOTS = 4
+"""Token requests of one client address whose secret is checked at the same time (more wait:
+the check is CPU-bound, so more at once would not finish sooner)."""
 
 OAUTH_FIELDS = (
     "response_type",
@@ -94,6 +98,7 @@ class AuthRoutes:
         self.token_limit = RateLimiter(*TOKEN_RATE)
         self.client_limit = RateLimiter(*CLIENT_RATE)
         self.signin_limit = RateLimiter(*SIGNIN_RATE)
+        self.check_slots = Slots(CHECK_SLOTS)
 
     def routes(self) -> list[Route]:
         """The Starlette routes."""
@@ -118,21 +123,32 @@ class AuthRoutes:
         for k, v in form.multi_items():
             values.setdefault(k, []).append(str(v))
         client_key = _client_key(request, values)
+        slow_down = JSONResponse(
+            {"error": "slow_down", "error_description": "too many token requests"},
+            status_code=429,
+            headers={"Retry-After": "60"},
+        )
         if self.token_limit.exhausted(address) or not self.client_limit.allow(client_key):
-            return JSONResponse(
-                {"error": "slow_down", "error_description": "too many token requests"},
-                status_code=429,
-                headers={"Retry-After": "60"},
-            )
+            return slow_down
         oauth_request = await self._form_request(request, values)
 
-        def issue() -> tuple[int, Any, dict[str, str]]:
-            with self.app.state.lock:
-                return self.oauth.create_token_response(oauth_request)
+        def issue() -> tuple[int, Any, dict[str, str]] | None:
+            # The secret check (scrypt) runs outside the server lock, so sign-ins run side by
+            # side. Each check reserves one failure from its address's allowance first and
+            # gives it back on success; with at most CHECK_SLOTS checks per address at once,
+            # failures can never exceed the limit, however many requests race.
+            with self.check_slots.hold(address):
+                if not self.token_limit.allow(address):
+                    return None
+                status, body, headers = self.oauth.create_token_response(oauth_request)
+                if status < 400:
+                    self.token_limit.refund(address)
+                return status, body, headers
 
-        status, body, headers = await run_in_threadpool(issue)
-        if status >= 400:
-            self.token_limit.allow(address)  # failures use up the address's allowance
+        issued = await run_in_threadpool(issue)
+        if issued is None:
+            return slow_down
+        status, body, headers = issued
         payload = body if isinstance(body, dict) else json.loads(body or "{}")
         return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 

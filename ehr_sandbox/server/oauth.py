@@ -12,6 +12,7 @@ the protocol is Authlib's.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -163,7 +164,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: Any) -> PendingCode | None:
-        item = self.server.codes.get(code)
+        # Taken out at once (an atomic pop): of two exchanges of one code racing, one wins.
+        item = self.server.codes.pop(code, None)
         if item and item.client_id == client.get_client_id() and not item.is_expired():
             return item
         return None
@@ -201,6 +203,7 @@ class SmartAuthorizationServer(AuthorizationServer):
         self.user_lookup = user_lookup
         self.codes: dict[str, PendingCode] = {}
         self._seen_assertions: dict[str, float] = {}
+        self._assertion_lock = threading.Lock()
         self.register_grant(CodeGrant, [CodeChallenge(required=True)])
         self.register_grant(CredentialsGrant)
         self.register_client_auth_method("private_key_jwt", self._authenticate_assertion)
@@ -294,10 +297,11 @@ class SmartAuthorizationServer(AuthorizationServer):
         if not isinstance(exp, int) or exp <= now or exp > now + 300:
             raise InvalidClientError(description="client assertion exp must be within 5 minutes")
         jti = str(c.get("jti") or "")
-        self._seen_assertions = {k: v for k, v in self._seen_assertions.items() if v > now}
-        if not jti or jti in self._seen_assertions:
-            raise InvalidClientError(description="client assertion jti missing or replayed")
-        self._seen_assertions[jti] = float(exp)
+        with self._assertion_lock:
+            self._seen_assertions = {k: v for k, v in self._seen_assertions.items() if v > now}
+            if not jti or jti in self._seen_assertions:
+                raise InvalidClientError(description="client assertion jti missing or replayed")
+            self._seen_assertions[jti] = float(exp)
         return client
 
     def new_code(self) -> str:
