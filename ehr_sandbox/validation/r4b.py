@@ -23,11 +23,13 @@ from typing import Any
 
 from .problem import Problem
 
-__all__ = ["compiled_invariants", "r4b_problems", "rules", "ucum_problem"]
+__all__ = ["compiled_invariants", "nonucum_units_as_text", "r4b_problems", "rules", "ucum_problem"]
 
 _DATA = Path(__file__).with_name("data") / "r4b_rules.json"
 _WHY = "FHIR R4B requires it (HL7 core definitions)"
 UCUM = "http://unitsofmeasure.org"
+QUANTITY_TYPES = ("Quantity", "Age", "Duration", "Distance", "Count")
+"""The FHIR data types whose ``code`` is a unit (UCUM when ``system`` says so)."""
 
 
 @cache
@@ -113,13 +115,60 @@ def ucum_problem(code: Any) -> bool:
     return False
 
 
-def r4b_problems(
-    resource: dict[str, Any], *, today: date | None = None, strict: bool = True
-) -> list[Problem]:
+def nonucum_units_as_text(resource: Any) -> list[str]:
+    """Keep each non-UCUM unit of ``resource`` as text only; returns the units changed.
+
+    Outside data sometimes names UCUM as a Quantity's system with a code that is not UCUM
+    (the Synthea sample writes ``(score)`` and ``units``). On request, an import keeps such
+    a unit as ``Quantity.unit`` (the human-readable text) and drops ``system`` and ``code``,
+    so the value is stored without claiming a unit it cannot be converted from. Changed in
+    place.
+
+    Parameters
+    ----------
+    resource : dict
+        A FHIR resource (any nesting).
+
+    Returns
+    -------
+    list of str
+        The non-UCUM codes that were turned into text, one per Quantity changed.
+
+    Examples
+    --------
+    >>> obs = {"resourceType": "Observation", "valueQuantity": {"value": 3, "unit": "(score)",
+    ...        "system": "http://unitsofmeasure.org", "code": "(score)"}}
+    >>> nonucum_units_as_text(obs), obs["valueQuantity"]
+    (['(score)'], {'value': 3, 'unit': '(score)'})
+    """
+    changed: list[str] = []
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if (
+            node.get("system") == UCUM
+            and ("value" in node or "unit" in node)
+            and "code" in node
+            and ucum_problem(node["code"])
+        ):
+            code = node.pop("code")
+            node.pop("system")
+            node.setdefault("unit", str(code))
+            changed.append(str(code))
+        stack.extend(v for v in node.values() if isinstance(v, dict | list))
+    return changed
+
+
+def r4b_problems(resource: dict[str, Any], *, today: date | None = None) -> list[Problem]:
     """Every R4B-definition problem of ``resource`` (see the module docs).
 
-    ``strict=False`` (imports of outside data) skips the UCUM unit-code check only: the
-    Synthea sample writes units such as ``(score)`` that are not UCUM.
+    Imports of outside data get the same checks: a Quantity that names UCUM as its system
+    must carry a UCUM code (the importer can keep a non-UCUM unit as text only, on request).
 
     >>> r4b_problems({"resourceType": "Patient", "name": [], "birthDate": None})[0].path
     'name'
@@ -129,7 +178,7 @@ def r4b_problems(
     rtype = resource.get("resourceType")
     types = rules()["types"]
     if isinstance(rtype, str) and rtype in types:
-        _walk(resource, rtype, "", out, types, strict)
+        _walk(resource, rtype, "", out, types)
         _resource_invariants(resource, rtype, out)
     if rtype == "Patient":
         _birth_date(resource, today, out)
@@ -164,9 +213,7 @@ def _p(path: str, expected: str, found: Any = None, why: str = _WHY) -> Problem:
     return Problem(path, expected, found=found, why=why, rule="r4b")
 
 
-def _walk(
-    node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict, strict: bool
-) -> None:
+def _walk(node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict) -> None:
     spec = types.get(tname)
     if spec is None:
         return
@@ -186,10 +233,10 @@ def _walk(
             if not isinstance(item, dict):
                 continue
             child = el["t"][0]
-            if strict and child in ("Quantity", "Age", "Duration", "Distance", "Count"):
+            if child in QUANTITY_TYPES:
                 _quantity(item, p, out)
             _type_invariants(item, child, p, out)
-            _walk(item, child, p, out, types, strict)
+            _walk(item, child, p, out, types)
 
 
 def _binding(item: Any, vs: str, tcode: str, path: str, out: list[Problem]) -> None:
@@ -247,7 +294,8 @@ def _quantity(item: dict[str, Any], path: str, out: list[Problem]) -> None:
                 f"{path}.code",
                 "a UCUM unit code (e.g. mg/dL, mmol/L, mm[Hg], kg)",
                 item["code"],
-                why="the unit must be a real UCUM unit so the value can be compared and converted",
+                why="the unit must be a real UCUM unit so the value can be compared and converted"
+                " (an import of outside data can keep it as text only: --units as-text)",
             )
         )
 
