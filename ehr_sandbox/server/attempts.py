@@ -35,11 +35,14 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.errors import NotFound
+from ehr_sandbox.errors import NotFound, SandboxError
 
 if TYPE_CHECKING:
     from ehr_sandbox.exercises.attempt import Derived
@@ -55,6 +58,8 @@ if TYPE_CHECKING:
     from ehr_sandbox.exercises.variants import Variant
     from ehr_sandbox.sandbox import Sandbox
     from ehr_sandbox.session import Session
+
+LOG = logging.getLogger("ehr_sandbox.server")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -215,19 +220,17 @@ class AttemptStore:
 
     def template(self, exercise: Exercise, variant: Variant) -> Path:
         """The encrypted clinic this variant's attempts start from (generated on first use,
-        once across worker processes)."""
+        once across worker processes, in a child process so serving goes on meanwhile)."""
         from ehr_sandbox.exercises.clinics import clinic_seed
-        from ehr_sandbox.sandbox import Sandbox
 
-        seed = clinic_seed(exercise, variant)
-        settings = [
-            exercise.patients,
-            exercise.years,
-            exercise.population,
-            str(exercise.reference_date),
-            seed,
-        ]
-        name = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:32]
+        settings = {
+            "patients": exercise.patients,
+            "seed": clinic_seed(exercise, variant),
+            "reference_date": str(exercise.reference_date),
+            "years": exercise.years,
+            "population": exercise.population,
+        }
+        name = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
         target = self.templates / f"{name}.db"
         if target.exists():
             return target
@@ -235,16 +238,18 @@ class AttemptStore:
             if target.exists():
                 return target
             tmp = self.templates / f"{name}.{secrets.token_hex(4)}.tmp"
-            sb = Sandbox.generate(
-                patients=exercise.patients,
-                seed=seed,
-                path=tmp,
-                reference_date=exercise.reference_date,
-                years=exercise.years,
-                population=exercise.population,
-                key=self._key,
+            job = {**settings, "path": str(tmp), "key": self._key.hex()}
+            done = subprocess.run(
+                [sys.executable, "-m", "ehr_sandbox.server.template_job"],
+                input=json.dumps(job),  # the key goes through a pipe, never the command line
+                capture_output=True,
+                text=True,
+                check=False,
             )
-            sb.close()
+            if done.returncode != 0 or not tmp.is_file():
+                LOG.error("generating an exercise clinic failed: %s", done.stderr[-2000:])
+                tmp.unlink(missing_ok=True)
+                raise SandboxError("the server could not prepare this exercise's clinic")
             os.replace(tmp, target)
         return target
 

@@ -230,24 +230,27 @@ class CourseHost:
         self.prepare(get(exercise_id), course)
         return assignment
 
-    def prepare(self, exercise: Any, course: ServerCourse) -> threading.Thread:
-        """Generate the encrypted clinics an exercise's attempts start from, in a background
-        thread (the first start would otherwise wait for them)."""
+    def prepare(self, exercise: Any, course: ServerCourse) -> list[threading.Thread]:
+        """Generate the encrypted clinics an exercise's attempts start from, all at once in
+        background threads (each waits on a child process), so the first starts need not."""
         from ehr_sandbox.exercises.variants import Variant
 
-        def work() -> None:
-            seen: set[int] = set()
-            for n in range(exercise.clinics * 8):
-                v = Variant(f"prepare-{n}", exercise.id, n)
-                if v.seed % exercise.clinics in seen:
-                    continue
-                seen.add(v.seed % exercise.clinics)
-                with contextlib.suppress(Exception):
-                    self.store.template(exercise, v)
+        by_clinic: dict[int, Variant] = {}
+        for n in range(exercise.clinics * 16):
+            v = Variant(f"prepare-{n}", exercise.id, n)
+            by_clinic.setdefault(v.seed % exercise.clinics, v)
 
-        thread = threading.Thread(target=work, daemon=True, name="prepare-clinics")
-        thread.start()
-        return thread
+        def work(v: Variant) -> None:
+            with contextlib.suppress(Exception):
+                self.store.template(exercise, v)
+
+        threads = [
+            threading.Thread(target=work, args=(v,), daemon=True, name="prepare-clinic")
+            for v in by_clinic.values()
+        ]
+        for t in threads:
+            t.start()
+        return threads
 
     # ------------------------------------------------------------------ attempts
     def _hosted(self, row: AttemptRow) -> HostedAttempt:
