@@ -264,6 +264,21 @@ class AttemptStore:
         os.replace(tmp, self.folder / name)
         return name
 
+    def snapshot(self, sandbox: Sandbox) -> str:
+        """Write a consistent copy of an open attempt sandbox (SQLite backup) to a new file;
+        return its name (an attempt's start state, copied again by a reset)."""
+        name = FILE_NAME.format(secrets.token_hex(16))
+        sandbox.snapshot(self.folder / name)
+        os.chmod(self.folder / name, 0o600)
+        return name
+
+    def adopt(self, row: AttemptRow, sandbox: Sandbox) -> OpenAttempt:
+        """Keep a sandbox this worker has open as the handle on ``row``'s file."""
+        held = OpenAttempt(row, sandbox)
+        with self._open_lock:
+            self._open[row.attempt_id] = held
+        return held
+
     def open_file(self, name: str) -> Sandbox:
         """Open an attempt file (by the name this server made)."""
         from ehr_sandbox.sandbox import Sandbox

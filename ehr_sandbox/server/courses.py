@@ -287,29 +287,37 @@ class CourseHost:
         course.require_can_start(student, exercise_id)
         exercise = get(exercise_id)
         variant = course.variant(student, exercise_id)
-        start_file = self.store.copy_file(self.store.template(exercise, variant))
-        sandbox = self.store.open_file(start_file)
+        file = self.store.copy_file(self.store.template(exercise, variant))
+        sandbox = self.store.open_file(file)
+        start_file: str | None = None
         try:
             derived = derive(exercise, sandbox, variant)
             Attempt.create(exercise, variant, sandbox=sandbox, course=course, derived=derived)
-        finally:
+            start_file = self.store.snapshot(sandbox)  # the start state stays, for resets
+            row = self.store.add(
+                course=slug,
+                student=student,
+                exercise_id=exercise_id,
+                seed=variant.seed,
+                file=file,
+                start_file=start_file,
+                scenario=derived,
+            )
+        except BaseException:
             sandbox.close()
-        file = self.store.copy_file(start_file)  # the start state stays, for resets
-        row = self.store.add(
-            course=slug,
-            student=student,
-            exercise_id=exercise_id,
-            seed=variant.seed,
-            file=file,
-            start_file=start_file,
-            scenario=derived,
-        )
+            for name in (file, start_file):
+                if name is not None:
+                    self.store.discard_file(name)
+            raise
         if row is None:  # another worker started it at the same moment: theirs counts
+            sandbox.close()
             self.store.discard_file(file)
             self.store.discard_file(start_file)
             row = self.store.find_for(slug, student, exercise_id)
             if row is None:  # pragma: no cover - rows are never deleted
                 raise NotFound("no such attempt")
+        else:
+            self.store.adopt(row, sandbox)
         return self._hosted(row)
 
     def attempt(self, attempt_id: str, student: str) -> HostedAttempt:
