@@ -196,8 +196,10 @@ class CourseApi:
                 if action == "reset":
                     host.reset(hosted)
                     return {"reset": True}
-                # submissions and hints change the course: one worker at a time
-                with host.changing(slug):
+                # Submissions and hints of one attempt go one at a time across the workers,
+                # counted against the course file as it is now; grading runs outside the
+                # course's lock (only recording in the course file takes it).
+                with host.acting_on(hosted):
                     if action == "submit":
                         return att.submit().to_dict()
                     return {

@@ -11,6 +11,7 @@ is nothing of the grader, the answer or the course within its reach.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import threading
@@ -65,7 +66,18 @@ class ServerCourse(Course):
 
         data = result.to_dict() if isinstance(result, Result) else dict(result)
         data["graded_by"] = "server"
-        return super().record(data)
+        with self._held():
+            return super().record(data)
+
+    def record_hint(self, student: str, exercise_id: str, index: int) -> None:
+        """Record a hint taken, in the course file as the workers share it."""
+        with self._held():
+            super().record_hint(student, exercise_id, index)
+
+    def _held(self) -> contextlib.AbstractContextManager[Any]:
+        """The course file's lock (re-reading it), when the server hosts this course."""
+        guard = getattr(self, "guard", None)
+        return guard() if guard is not None else contextlib.nullcontext()
 
     def reload(self) -> None:
         """Read the course file again (another worker process may have changed it); the
@@ -139,6 +151,8 @@ class CourseHost:
         self._courses: dict[str, ServerCourse] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}
         self._lock = threading.RLock()
+        self._slug_locks: dict[str, threading.RLock] = {}
+        self._depth: dict[str, int] = {}
 
     # ------------------------------------------------------------------ course files
     @property
@@ -158,8 +172,9 @@ class CourseHost:
         with self._lock:
             course = self._courses.get(slug)
             if course is None:
-                course = ServerCourse.load(path, clock=wall_clock)  # type: ignore[assignment]
-                self._courses[slug] = course  # type: ignore[assignment]
+                loaded = ServerCourse.load(path, clock=wall_clock)
+                course = self._guarded(slug, loaded)  # type: ignore[arg-type]
+                self._courses[slug] = course
             elif self._stamps.get(slug) != stamp:
                 course.reload()
             self._stamps[slug] = stamp
@@ -168,12 +183,26 @@ class CourseHost:
     @contextlib.contextmanager
     def changing(self, slug: str) -> Iterator[ServerCourse]:
         """The course, locked against every worker process and re-read, to change it (its
-        own saves write the file)."""
+        own saves write the file). Re-entrant in a thread; other courses are not held up."""
         course = self.course(slug)
-        with self._lock, file_lock(self.folder / f".{slug}.lock"):
-            course = self._current(slug) or course
-            yield course
-            self._stamps[slug] = _stamp(self.folder / f"{slug}.json")
+        with self._lock:
+            lock = self._slug_locks.setdefault(slug, threading.RLock())
+        with lock, contextlib.ExitStack() as stack:
+            outer = self._depth.get(slug, 0) == 0
+            if outer:
+                stack.enter_context(file_lock(self.folder / f".{slug}.lock"))
+                course = self._current(slug) or course
+            self._depth[slug] = self._depth.get(slug, 0) + 1
+            try:
+                yield course
+            finally:
+                self._depth[slug] -= 1
+                if outer:
+                    self._stamps[slug] = _stamp(self.folder / f"{slug}.json")
+
+    def _guarded(self, slug: str, course: ServerCourse) -> ServerCourse:
+        course.guard = functools.partial(self.changing, slug)
+        return course
 
     # ------------------------------------------------------------------ administration
     def create(self, name: str) -> ServerCourse:
@@ -184,7 +213,7 @@ class CourseHost:
                 raise ExerciseError(f"course {name!r} already exists (id {slug!r})")
             course = ServerCourse(name, secrets.token_urlsafe(24), clock=wall_clock)
             course.save(self.folder / f"{slug}.json")
-            self._courses[slug] = course
+            self._courses[slug] = self._guarded(slug, course)
             self._stamps[slug] = _stamp(self.folder / f"{slug}.json")
         return course
 
@@ -347,6 +376,14 @@ class CourseHost:
         self.store.forget(hosted.attempt_id)
         hosted.handle.sandbox.release()
         self.store.discard_file(row.file)
+
+    @contextlib.contextmanager
+    def acting_on(self, hosted: HostedAttempt) -> Iterator[None]:
+        """One submission or hint of this attempt at a time across the worker processes, with
+        the course re-read once the attempt is held (so its counts are current)."""
+        with file_lock(self.store.folder / f"{hosted.handle.row.start_file}.lock"):
+            self.course(hosted.course)  # re-read if another worker changed it
+            yield
 
     def for_review(self, slug: str, student: str, exercise_id: str) -> HostedAttempt | None:
         """The student's attempt (for the instructor's review), if they started one."""
