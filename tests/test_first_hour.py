@@ -506,7 +506,7 @@ def _bad_cases(pid: str, prac: str) -> list[tuple[str, dict, str]]:
         (
             "obs-3",
             {**obs, "referenceRange": [{"appliesTo": [{"text": "adults"}]}]},
-            "referenceRange",
+            "referenceRange[0]",
         ),
         (
             "reference target type",
