@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,10 +59,26 @@ _SECTIONS: dict[str, str] = {m.rsplit(".", 1)[1].replace("_", "-"): m for m in B
 """Catalogue section (the part of an id before ``/``) -> the module registering it."""
 
 
+_DONE: set[str] = set()
+_load_lock = threading.RLock()
+
+
 def _load(module: str) -> None:
-    if module not in _LOADED:
-        _LOADED.add(module)  # first, so a module registering its exercises does not re-enter
-        importlib.import_module(module)
+    """Import a built-in section once. Thread-safe: the classroom server starts attempts side
+    by side, and no thread may see a section half registered. Re-entrant: a module that
+    registers its exercises comes back here for its own section."""
+    if module in _DONE:
+        return
+    with _load_lock:
+        if module in _LOADED:  # loaded meanwhile, or being loaded by this very thread
+            return
+        _LOADED.add(module)
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            _LOADED.discard(module)
+            raise
+        _DONE.add(module)
 
 
 def _ensure_section(exercise_id: object) -> None:
