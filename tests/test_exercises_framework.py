@@ -210,3 +210,33 @@ def test_a_shared_sandbox_holds_several_attempts(greet):
     assert load_attempt_meta(shared, student="bob")["facts"] == b.facts
     with pytest.raises(ExerciseError, match="several attempts"):
         load_attempt_meta(shared)
+
+
+def test_catalogue_loads_safely_from_many_threads_at_once() -> None:
+    """A fresh process: 16 threads ask for exercises of every section at the same moment;
+    each finds its exercise (no thread sees a section half registered)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import threading
+        from ehr_sandbox.exercises import registry
+        ids = ["records/correction", "reports/day-schedule", "privacy/restriction",
+               "front-office/scrub-claim", "clinical/refill-queue", "emr-ehr/duplicate-test"]
+        errors, barrier = [], threading.Barrier(16)
+        def ask(i):
+            barrier.wait()
+            try:
+                registry.get(ids[i % len(ids)])
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print(len(errors), errors[:1])
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "0", out.stdout
