@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from synthetic.content.clinical_ma import ClinicalMA
 from synthetic.content.models import (
     CodeSet,
     ConditionModule,
@@ -150,6 +151,13 @@ def _load(root: Path) -> Content:
     raw["rules"] = _validate(
         Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
     )
+    if (root / "clinical_ma.toml").is_file():
+        raw["clinical_ma"] = _validate(
+            ClinicalMA,
+            read_toml(root, "clinical_ma.toml"),
+            "clinical_ma.toml",
+            "",
+        )
     content = Content.model_validate(raw)
     check_references(content)
     return content
@@ -653,6 +661,7 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
         if sc.icd10:
             ck.code("icd10cm", sc.icd10, "wellness.toml", f"{w}.icd10")
     _check_rules(content, ck)
+    _check_clinical_ma(content, ck)
     for t in content.practice.appointment_types:
         for name in ("visit_code_new", "visit_code_established"):
             ref = getattr(t, name)
@@ -674,6 +683,26 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 key=f"member[{member.username}]",
             )
         seen.add(member.username)
+
+
+def _check_clinical_ma(content: Content, ck: _Checker) -> None:
+    """Every code and panel ``clinical_ma.toml`` names exists in the rest of the content."""
+    cm = content.clinical_ma
+    if cm is None:
+        return
+    f = "clinical_ma.toml"
+    for i, row in enumerate(cm.family_history):
+        ck.code("icd10cm", row.icd10, f, f"family_history[{i}].icd10")
+    d = cm.delivery
+    for name in ("term_icd10", "preterm_icd10", "outcome_icd10", "loss_icd10"):
+        ck.code("icd10cm", getattr(d, name), f, f"delivery.{name}")
+    for dev in cm.poc_device:
+        if dev.panel not in content.labs:
+            raise ContentError(
+                f"expected a panel id of labs.toml, found {dev.panel!r}",
+                file=f,
+                key=f"poc_device[{dev.id}].panel",
+            )
 
 
 def _check_rules(content: Content, ck: _Checker) -> None:

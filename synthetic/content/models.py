@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthetic.content.clinical_ma import ClinicalMA
 from synthetic.content.rules import Rules
 
 Sex = Literal["any", "male", "female"]
@@ -1266,6 +1267,9 @@ class Content(Strict):
     wellness: WellnessSchedule
     rules: Rules = Field(
         default_factory=Rules, description="clinical and business rules (rules.toml)"
+    )
+    clinical_ma: ClinicalMA | None = Field(
+        default=None, description="clinical MA records the generator makes (clinical_ma.toml)"
     )
 
     def coding(self, key: str, code: str | None = None) -> dict[str, str]:
