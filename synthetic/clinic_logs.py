@@ -90,7 +90,7 @@ class ClinicLogs:
         >>> from synthetic.engine import engine_for
         >>> logs = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").clinic
         >>> logs.kit_for("strep", 739617), logs.kit_for("lipid", 739617)
-        ('Device/dev-strep-kit-104', None)
+        ('Device/dev-strep-kit-105', None)
         """
         d = self.by_panel.get(panel)
         if d is None:
