@@ -70,9 +70,7 @@ def _qc_log(population: str) -> tuple[dict[str, dict[str, Any]], dict[tuple[str,
 
 def test_poc_results_run_on_a_kit_whose_qc_passed_earlier_that_day() -> None:
     c = load_content()
-    poc_tests = {
-        t.loinc: d.panel for d in c.clinical_ma.poc_device for t in c.labs[d.panel].tests
-    }
+    poc_tests = {t.loinc: d.panel for d in c.clinical_ma.poc_device for t in c.labs[d.panel].tests}
     first_qc_day = day(REF_ISO) - c.clinical_ma.qc.retention_days
     checked = unlinked = no_qc = failed_last = expired = 0
     for population, recs in all_samples():
@@ -113,7 +111,10 @@ def test_failed_qc_is_repeated_and_passes_before_patients() -> None:
         assert ordered[-1][1] == "pass"  # the day's last run passed
     share = failed / days
     # the share of failed first runs is the content's, within sampling error
-    assert abs(share - c.clinical_ma.qc.failure_share) < 4 * (c.clinical_ma.qc.failure_share / days) ** 0.5
+    assert (
+        abs(share - c.clinical_ma.qc.failure_share)
+        < 4 * (c.clinical_ma.qc.failure_share / days) ** 0.5
+    )
     assert failed > 0
     assert {k["type"]["coding"][0]["code"] for k in kits.values()} == {
         d.test for d in c.clinical_ma.poc_device
@@ -190,6 +191,8 @@ def test_questionnaire_totals_equal_the_sum_of_their_items() -> None:
 def test_questionnaires_at_the_ages_and_visits_uspstf_names() -> None:
     q = cm().questionnaires
     phq2, phq9, audit = "55757-9", "44249-1", "72109-2"
+    pr = load_content().rules.payer_rules
+    awv = {pr.awv_initial.split("|")[1], pr.awv_subsequent.split("|")[1]}
     wellness_adults = screened = 0
     for _, rec in every_record():
         encs = keyed(rec)
@@ -202,22 +205,21 @@ def test_questionnaires_at_the_ages_and_visits_uspstf_names() -> None:
             answers = [i["answer"][0]["valueInteger"] for i in qr["item"]]
             by_enc[qr["encounter"]["reference"]].append((panel, answers))
             assert qr["encounter"]["reference"] in encs
-        for ref, given in by_enc.items():
+        for given in by_enc.values():
             for panel, answers in given:
                 if panel == phq2 and sum(answers) >= q.phq2_positive:
                     # a positive PHQ-2 goes on to the PHQ-9, which repeats its two answers
                     follow = [a for p, a in given if p == phq9]
                     assert follow and follow[0][:2] == answers
-        if rec is not None:
-            for enc in rec.by_type("Encounter"):
-                t = code_of(enc["type"][0]) if enc.get("type") else ""
-                wellness = t.startswith("WELL-") or t in ("G0438", "G0439")
-                if not wellness or age_years(rec, enc["period"]["start"]) < 18:
-                    continue
-                wellness_adults += 1
-                ref = f"Encounter/{enc['id']}"
-                if any(p in (phq2, phq9) for p, _ in by_enc.get(ref, [])):
-                    screened += 1
+        for enc in rec.by_type("Encounter"):
+            t = code_of(enc["type"][0]) if enc.get("type") else ""
+            wellness = t.startswith("WELL-") or t in awv
+            if not wellness or age_years(rec, enc["period"]["start"]) < 18:
+                continue
+            wellness_adults += 1
+            ref = f"Encounter/{enc['id']}"
+            if any(p in (phq2, phq9) for p, _ in by_enc.get(ref, [])):
+                screened += 1
     share = screened / wellness_adults
     assert wellness_adults > 300
     assert abs(share - q.uptake) < 0.08, share
@@ -290,9 +292,7 @@ def test_refill_requests_reference_the_renewal_and_its_prior_prescription() -> N
 
 
 def _pregnancies(rec: Any) -> list[dict[str, Any]]:
-    return [
-        c for c in rec.by_type("Condition") if code_of(c["code"], ICD10).startswith("Z34")
-    ]
+    return [c for c in rec.by_type("Condition") if code_of(c["code"], ICD10).startswith("Z34")]
 
 
 def test_every_ended_pregnancy_ends_in_a_delivery_or_a_loss() -> None:
@@ -337,7 +337,9 @@ def test_delivery_admissions_are_inpatient_with_discharge_after_admit() -> None:
             assert start < end
             stay = day(end) - day(start)
             assert stay in (d.stay_days_vaginal, d.stay_days_cesarean)
-            codes = [code_of(res[x["condition"]["reference"]]["code"], ICD10) for x in enc["diagnosis"]]
+            codes = [
+                code_of(res[x["condition"]["reference"]]["code"], ICD10) for x in enc["diagnosis"]
+            ]
             lmp = max(x for x in lmps if x <= day(start))
             week = (day(start) - lmp) // 7
             want = d.term_icd10 if week >= d.term_week else d.preterm_icd10
@@ -386,7 +388,10 @@ def test_gerd_and_glaucoma_patients_are_treated_with_verified_drugs() -> None:
     patients = Counter()
     for _, rec in every_record():
         problems = {code_of(x["code"], ICD10) for x in rec.by_type("Condition")}
-        drugs = {code_of(m["medicationCodeableConcept"], RXNORM) for m in rec.by_type("MedicationRequest")}
+        drugs = {
+            code_of(m["medicationCodeableConcept"], RXNORM)
+            for m in rec.by_type("MedicationRequest")
+        }
         for key in ("gerd", "glaucoma"):
             cond = c.conditions[key]
             if cond.icd10 in problems:
