@@ -11,6 +11,8 @@ devices with their daily quality control. Every table carries its source.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -137,6 +139,44 @@ class Rooms(_Strict):
     source: str = ""
 
 
+class SensoryScreen(_Strict):
+    """Vision or hearing screening at preventive visits of these ages (years).
+
+    >>> SensoryScreen(kind="vision", ages=[4, 5], refer_share=0.1).ages
+    [4, 5]
+    """
+
+    kind: Literal["vision", "hearing"]
+    ages: list[int] = Field(min_length=1)
+    refer_share: float = Field(ge=0, le=1)
+    source: str = ""
+
+
+class Ecg(_Strict):
+    """Ranges (ms) of the ECG intervals recorded with a 12-lead ECG.
+
+    >>> Ecg().qt_ms
+    [350, 430]
+    """
+
+    pr_ms: list[int] = Field(default_factory=lambda: [120, 200], min_length=2, max_length=2)
+    qrs_ms: list[int] = Field(default_factory=lambda: [80, 110], min_length=2, max_length=2)
+    qt_ms: list[int] = Field(default_factory=lambda: [350, 430], min_length=2, max_length=2)
+    source: str = ""
+
+
+class SpirometryBand(_Strict):
+    """FEV1/FVC ratio and FEV1 % predicted ranges for a condition ('' = no lung disease).
+
+    >>> SpirometryBand(condition="copd", ratio=[0.45, 0.69], fev1_percent=[35, 80]).ratio[1] < 0.7
+    True
+    """
+
+    condition: str
+    ratio: list[float] = Field(min_length=2, max_length=2)
+    fev1_percent: list[float] = Field(min_length=2, max_length=2)
+
+
 class ClinicalMA(_Strict):
     """The whole ``clinical_ma.toml``.
 
@@ -152,3 +192,7 @@ class ClinicalMA(_Strict):
     qc: QualityControl = Field(default_factory=QualityControl)
     poc_device: list[PocDevice] = Field(default_factory=list)
     rooms: Rooms = Field(default_factory=Rooms)
+    sensory_screen: list[SensoryScreen] = Field(default_factory=list)
+    ecg: Ecg = Field(default_factory=Ecg)
+    spirometry_band: list[SpirometryBand] = Field(default_factory=list)
+    spirometry_source: Source = Source(text="")

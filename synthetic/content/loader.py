@@ -48,7 +48,17 @@ from synthetic.errors import ContentError
 DEFAULT_ROOT = Path(__file__).resolve().parent / "data"
 """The content shipped with the package."""
 
-CODE_SETS = ("loinc", "icd10cm", "rxnorm", "cvx", "hcpcs", "snomed", "procedure", "ucum")
+CODE_SETS = (
+    "loinc",
+    "icd10cm",
+    "rxnorm",
+    "cvx",
+    "hcpcs",
+    "snomed",
+    "procedure",
+    "ucum",
+    "social_history",
+)
 """Code sets every content folder must provide (codes/<key>.csv)."""
 
 HEADER_KEYS = ("system", "version", "licence")
@@ -151,6 +161,7 @@ def _load(root: Path) -> Content:
     raw["rules"] = _validate(
         Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
     )
+    raw["drug_classes"] = _resolve_drug_classes(raw["drug_classes"], raw["rules"])
     if (root / "clinical_ma.toml").is_file():
         raw["clinical_ma"] = _validate(
             ClinicalMA,
@@ -161,6 +172,23 @@ def _load(root: Path) -> Content:
     content = Content.model_validate(raw)
     check_references(content)
     return content
+
+
+def _resolve_drug_classes(classes: list[Any], rules: Any) -> list[Any]:
+    """Fill each drug class's RxNorm products from the ``rules.toml`` classes it names."""
+    out = []
+    for i, dc in enumerate(classes):
+        codes = list(dc.rxnorm)
+        for name in dc.classes:
+            if name not in rules.drug_classes:
+                raise ContentError(
+                    f"expected a class of rules.toml [drug_classes], found {name!r}",
+                    file="drug_classes.toml",
+                    key=f"drug_class[{i}].classes",
+                )
+            codes.extend(c for c in rules.drug_classes[name] if c not in codes)
+        out.append(dc.model_copy(update={"rxnorm": codes}))
+    return out
 
 
 # --------------------------------------------------------------------------- file readers

@@ -591,8 +591,10 @@ class AllergyDef(Strict):
 class DrugClass(Strict):
     """A drug class for the EHR's drug-allergy check (``drug_classes.toml``).
 
-    ``allergens`` are the AllergyIntolerance substance codes (SNOMED CT) that mean an allergy
-    to the class; ``cross_reactive_with`` lists classes whose allergy also alerts on this one.
+    ``classes`` names the ``rules.toml`` ``[drug_classes]`` that make up the class (the one
+    class-membership table); the loader fills ``rxnorm`` with their products. ``allergens``
+    are the AllergyIntolerance substance codes (SNOMED CT) that mean an allergy to the class;
+    ``cross_reactive_with`` lists classes whose allergy also alerts on this one.
 
     >>> DrugClass(id="x", display="X", rxnorm=["1"], source="s").cross_reactive_with
     []
@@ -600,7 +602,12 @@ class DrugClass(Strict):
 
     id: str
     display: str
-    rxnorm: list[str] = Field(description="RxNorm products in the class")
+    classes: list[str] = Field(
+        default_factory=list, description="rules.toml [drug_classes] keys making up the class"
+    )
+    rxnorm: list[str] = Field(
+        default_factory=list, description="RxNorm products in the class (filled from classes)"
+    )
     allergens: list[str] = Field(default_factory=list, description="SNOMED CT allergy substances")
     cross_reactive_with: list[str] = Field(default_factory=list)
     source: str = Field(description="where the class and its cross-reactivity come from")

@@ -2,15 +2,16 @@
 
 Visit steps: :class:`~synthetic.visit.rooming.Rooming` after charting,
 :class:`~synthetic.visit.screening.Screening` after measuring,
-:class:`~synthetic.visit.point_of_care.PointOfCare` after ordering. Record steps:
+:class:`~synthetic.visit.point_of_care.PointOfCare` after ordering,
+:class:`~synthetic.visit.diagnostics.Diagnostics` after treating. Record steps:
 :class:`~synthetic.visit.episodes.Deliveries` and
 :class:`~synthetic.visit.episodes.RefillRequests`. The practice's rooms, kits and QC log are
 :class:`synthetic.clinic_logs.ClinicLogs`. Without ``clinical_ma`` content nothing is added.
 
 >>> from synthetic.engine import engine_for
 >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
->>> [s.name for s in e.steps if s.name in ("rooming", "screening", "point-of-care")]
-['rooming', 'screening', 'point-of-care']
+>>> [s.name for s in e.steps if s.name in ("rooming", "screening", "point-of-care", "diagnostics")]
+['rooming', 'screening', 'point-of-care', 'diagnostics']
 >>> [s.name for s in e.record_steps]
 ['deliveries', 'refill-requests']
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.clinic_logs import ClinicLogs
+from synthetic.visit.diagnostics import Diagnostics
 from synthetic.visit.episodes import Deliveries, RefillRequests
 from synthetic.visit.point_of_care import PointOfCare
 from synthetic.visit.rooming import Rooming
@@ -42,5 +44,6 @@ def install(eng: Any) -> None:
     eng.add_step(Rooming(eng), after="charting")
     eng.add_step(Screening(eng, side), after="measuring")
     eng.add_step(PointOfCare(eng), after="ordering")
+    eng.add_step(Diagnostics(eng, side), after="treating")
     eng.add_record_step(Deliveries(eng, side))
     eng.add_record_step(RefillRequests(eng, side))
