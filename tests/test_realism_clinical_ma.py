@@ -487,3 +487,83 @@ def test_clinical_ma_records_are_deterministic_and_independent_of_order() -> Non
         for _ in range(2)
     ]
     assert logs[0] == logs[1]
+
+
+# --------------------------------------------------------------------------- diagnostic tests
+
+
+def _reports(rec: Any, code: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    res = keyed(rec)
+    return [
+        (dr, [res[r["reference"]] for r in dr["result"]])
+        for dr in rec.by_type("DiagnosticReport")
+        if code_of(dr["code"]) == code
+    ]
+
+
+def test_vision_and_hearing_screens_only_at_the_content_ages_of_preventive_visits() -> None:
+    screens = {s.kind: s for s in cm().sensory_screen}
+    codes = {"vision": "VISION-SCREEN", "hearing": "AUDIOMETRY"}
+    seen = Counter()
+    for _, rec in every_record():
+        encs = keyed(rec)
+        for kind, code in codes.items():
+            for dr, results in _reports(rec, code):
+                enc = encs[dr["encounter"]["reference"]]
+                assert code_of(enc["type"][0]).startswith("WELL-")
+                age = int(age_years(rec, dr["effectiveDateTime"]))
+                assert age in screens[kind].ages, (kind, age)
+                assert len(results) == 2
+                seen[kind] += 1
+                if kind == "hearing":
+                    high = any(
+                        c["valueQuantity"]["value"] > 25 for o in results for c in o["component"]
+                    )
+                    assert dr["conclusion"].startswith("refer") == high
+                else:
+                    worse = any(int(o["valueString"].split("/")[1]) > 40 for o in results)
+                    assert (dr["conclusion"] != "pass") == worse
+    assert seen["vision"] > 50 and seen["hearing"] > 50
+
+
+def test_ecg_qtc_is_bazett_and_rhythm_matches_atrial_fibrillation() -> None:
+    checked = 0
+    for rec in preset_sample("cardiology"):
+        af = any(
+            code_of(c["code"], ICD10) == load_content().conditions["atrial_fibrillation"].icd10
+            for c in rec.by_type("Condition")
+        )
+        for dr, results in _reports(rec, "11524-6"):
+            ecg = next(o for o in results if code_of(o["code"]) == "11524-6")
+            rhythm = next(o for o in results if code_of(o["code"]) == "8884-9")
+            comp = {code_of(c["code"]): c["valueQuantity"]["value"] for c in ecg["component"]}
+            rr = 60.0 / comp["8867-4"]
+            assert comp["8636-3"] == round(comp["8634-8"] / rr**0.5)
+            assert dr["status"] == "final" and dr["resultsInterpreter"]
+            if rhythm["valueString"] == "Atrial fibrillation":
+                assert af and "8625-6" not in comp  # no PR interval without P waves
+            checked += 1
+    assert checked > 50
+
+
+def test_spirometry_ratio_is_fev1_over_fvc_and_obstruction_matches_copd() -> None:
+    from ehr_sandbox.workflows.content import table
+
+    spiro = table("spirometry")
+    checked = obstructed_copd = copd = 0
+    for _, rec in every_record():
+        has_copd = any(
+            code_of(c["code"], ICD10) == load_content().conditions["copd"].icd10
+            for c in rec.by_type("Condition")
+        )
+        for dr, results in _reports(rec, "SPIRO"):
+            v = {code_of(o["code"]): o["valueQuantity"]["value"] for o in results}
+            assert v["19926-5"] == round(100 * v["20150-9"] / v["19868-9"])
+            obstructed = v["20150-9"] / v["19868-9"] < spiro["obstruction_ratio"]
+            assert dr["conclusion"].startswith("airflow obstruction") == obstructed
+            checked += 1
+            if has_copd:
+                copd += 1
+                obstructed_copd += obstructed
+    assert checked > 10
+    assert copd == 0 or obstructed_copd == copd

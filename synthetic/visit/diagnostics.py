@@ -193,7 +193,10 @@ class Diagnostics:
     def spirometry(self, ctx: RecordContext, rng: Any, st: PatientState, vs: VisitState) -> None:
         """FEV1, FVC, ratio and FEV1 % predicted (adults with a measured height)."""
         sex = st.person.sex
-        height = self.eng.measures.last.get("height")
+        last = self.eng.measures.last
+        height = last.get("height")
+        if height is None and last.get("weight") and last.get("bmi"):
+            height = round(100 * math.sqrt(last["weight"] / last["bmi"]), 1)  # from today's BMI
         if height is None or vs.age < (20 if sex == "male" else 18):
             return  # the reference equations start at 18 (women) / 20 (men)
         band = next(

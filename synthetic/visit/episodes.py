@@ -118,7 +118,10 @@ class Deliveries:
         day = eng.practice.open_day(day)
         if day >= st.end:
             return
-        minute = 9 * 60 + 30 * rng.randrange(14)
+        slots = eng.practice.starts(day, 30)  # a 30-minute visit in open hours, off lunch
+        if not slots:
+            return
+        minute = slots[rng.randrange(len(slots))]
         start, end = instant(day, minute, eng.offset), instant(day, minute + 30, eng.offset)
         enc_id = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
         ctx.encounter, ctx.when = {"reference": f"Encounter/{enc_id}"}, start
