@@ -83,6 +83,12 @@ class Diagnostics:
         self.bands = {b.condition: b for b in cm.spirometry_band}
         self.spiro = spirometry_table()
         self.codes = eng.cat.observation_codes
+        wanted = {"procedure|ECG-12", "procedure|SPIRO"}
+        # conditions (or a preset) whose visits may include an ECG or spirometry
+        self.tested = frozenset(
+            k for k, c in eng.cat.conditions.items() if wanted & set(c.procedures)
+        )
+        self.preset_tests = bool(wanted & set(eng.preset.visit_procedures))
         self.proc = {
             k: {"coding": [coding(SANDBOX_PROCEDURE, k, v)], "text": v}
             for k, v in (
@@ -96,7 +102,12 @@ class Diagnostics:
         if vs.virtual:
             return
         done = set()
-        for r in reversed(ctx.out):
+        tested = (
+            self.preset_tests
+            or any(c.key in self.tested for c in vs.addressed)
+            or (vs.acute is not None and vs.acute.key in self.tested)
+        )
+        for r in reversed(ctx.out) if tested else ():
             if r["resourceType"] == "Encounter":
                 break
             if r["resourceType"] == "Procedure" and r.get("encounter") == ctx.encounter:

@@ -111,6 +111,11 @@ class Screening:
         self.q = self.cm.questionnaires
         self.codes = eng.cat.observation_codes
         self._icd = eng.cat.extra.get("icd_display", {})
+        # visits that may measure a PHQ-9 total: a condition or the preset observes it
+        self.phq_conditions = frozenset(
+            k for k, c in eng.cat.conditions.items() if PHQ9[1] in c.observations
+        )
+        self.preset_phq = PHQ9[1] in eng.preset.observations
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Give the due questionnaires; take the family history at the first visit."""
@@ -122,7 +127,8 @@ class Screening:
         v = vs.v
         dx = st.profile.diagnoses.get("depression")
         depressed = dx is not None and dx.recorded <= vs.day < dx.until
-        measured = last_score(ctx, PHQ9[1])
+        may_measure = self.preset_phq or any(c.key in self.phq_conditions for c in vs.addressed)
+        measured = last_score(ctx, PHQ9[1]) if may_measure else None
         if measured is not None:  # a depression follow-up measured the PHQ-9: its items
             self.give(ctx, rng, vs, PHQ9, score_value(measured), measured)
         elif v.wellness and vs.age >= self.q.depression_min_age and rng.random() < self.q.uptake:
