@@ -447,6 +447,13 @@ class Engine:
                 if rng.random() < rates.specialty_visit_probability:
                     t.add(od(day), "specialty")
                 day += 300 + rng.randrange(130)
+        cm = getattr(self.content, "clinical_ma", None)
+        if cm is not None:
+            # nobody comes to the office from the delivery ward: what was due is done later
+            stay = max(cm.delivery.stay_days_vaginal, cm.delivery.stay_days_cesarean)
+            for _lmp, finish, outcome in st.pregnancies:
+                if outcome == "delivery":
+                    t.move(finish, finish + stay, self.practice.open_day(finish + stay + 1))
         if self.rules.eras:
             t.thin(rng, self.rules.era)  # the 2020 dip and telehealth (content)
         return t

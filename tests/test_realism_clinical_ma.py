@@ -567,3 +567,39 @@ def test_spirometry_ratio_is_fev1_over_fvc_and_obstruction_matches_copd() -> Non
                 obstructed_copd += obstructed
     assert checked > 10
     assert copd == 0 or obstructed_copd == copd
+
+
+def test_hospital_admissions_discharge_after_admit_and_no_office_visit_during_a_stay() -> None:
+    rows = {load_content().conditions[a.condition].icd10: a for a in cm().admission}
+    delivery = cm().delivery
+    checked = Counter()
+    for _, rec in every_record():
+        res = keyed(rec)
+        summaries = {
+            d["context"]["encounter"][0]["reference"]
+            for d in rec.by_type("DocumentReference")
+            if code_of(d["type"], LOINC) == "18842-5"
+        }
+        stays = []
+        for enc in rec.by_type("Encounter"):
+            if enc["class"]["code"] != "IMP":
+                continue
+            start, end = enc["period"]["start"], enc["period"]["end"]
+            assert start < end
+            assert f"Encounter/{enc['id']}" in summaries
+            cited = [res[x["condition"]["reference"]] for x in enc["diagnosis"]]
+            first = code_of(cited[0]["code"], ICD10)
+            if first in rows:
+                lo, hi = rows[first].stay_days
+                assert lo <= day(end) - day(start) <= hi
+                assert cited[0]["recordedDate"][:10] < start[:10]  # a known chronic condition
+                checked["medical"] += 1
+            else:
+                assert first in (delivery.term_icd10, delivery.preterm_icd10)
+                checked["delivery"] += 1
+            stays.append((day(start), day(end)))
+        for enc in rec.by_type("Encounter"):
+            if enc["class"]["code"] == "AMB":
+                d = day(enc["period"]["start"])
+                assert not any(s <= d <= e for s, e in stays)
+    assert checked["medical"] > 10 and checked["delivery"] > 10

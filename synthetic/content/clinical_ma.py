@@ -177,6 +177,20 @@ class SpirometryBand(_Strict):
     fev1_percent: list[float] = Field(min_length=2, max_length=2)
 
 
+class Admission(_Strict):
+    """Hospital admissions of patients with a chronic condition (rate per patient-year).
+
+    >>> Admission(condition="copd", rate_per_year=0.1, stay_days=[2, 6], reason="x").stay_days
+    [2, 6]
+    """
+
+    condition: str
+    rate_per_year: float = Field(ge=0, le=5)
+    stay_days: list[int] = Field(min_length=2, max_length=2)
+    reason: str
+    source: str = ""
+
+
 class ClinicalMA(_Strict):
     """The whole ``clinical_ma.toml``.
 
@@ -196,3 +210,4 @@ class ClinicalMA(_Strict):
     ecg: Ecg = Field(default_factory=Ecg)
     spirometry_band: list[SpirometryBand] = Field(default_factory=list)
     spirometry_source: Source = Source(text="")
+    admission: list[Admission] = Field(default_factory=list)

@@ -724,6 +724,13 @@ def _check_clinical_ma(content: Content, ck: _Checker) -> None:
     d = cm.delivery
     for name in ("term_icd10", "preterm_icd10", "outcome_icd10", "loss_icd10"):
         ck.code("icd10cm", getattr(d, name), f, f"delivery.{name}")
+    for i, adm in enumerate(cm.admission):
+        if adm.condition not in content.conditions:
+            raise ContentError(
+                f"expected a condition id, found {adm.condition!r}",
+                file=f,
+                key=f"admission[{i}].condition",
+            )
     for dev in cm.poc_device:
         if dev.panel not in content.labs:
             raise ContentError(

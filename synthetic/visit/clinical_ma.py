@@ -4,7 +4,8 @@ Visit steps: :class:`~synthetic.visit.rooming.Rooming` after charting,
 :class:`~synthetic.visit.screening.Screening` after measuring,
 :class:`~synthetic.visit.point_of_care.PointOfCare` after ordering,
 :class:`~synthetic.visit.diagnostics.Diagnostics` after treating. Record steps:
-:class:`~synthetic.visit.episodes.Deliveries` and
+:class:`~synthetic.visit.episodes.Deliveries`, :class:`~synthetic.visit.episodes.Admissions`
+and
 :class:`~synthetic.visit.episodes.RefillRequests`. The practice's rooms, kits and QC log are
 :class:`synthetic.clinic_logs.ClinicLogs`. Without ``clinical_ma`` content nothing is added.
 
@@ -13,7 +14,7 @@ Visit steps: :class:`~synthetic.visit.rooming.Rooming` after charting,
 >>> [s.name for s in e.steps if s.name in ("rooming", "screening", "point-of-care", "diagnostics")]
 ['rooming', 'screening', 'point-of-care', 'diagnostics']
 >>> [s.name for s in e.record_steps]
-['deliveries', 'refill-requests']
+['deliveries', 'admissions', 'refill-requests']
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from synthetic.clinic_logs import ClinicLogs
 from synthetic.visit.diagnostics import Diagnostics
-from synthetic.visit.episodes import Deliveries, RefillRequests
+from synthetic.visit.episodes import Admissions, Deliveries, RefillRequests
 from synthetic.visit.point_of_care import PointOfCare
 from synthetic.visit.rooming import Rooming
 from synthetic.visit.screening import Screening
@@ -46,4 +47,5 @@ def install(eng: Any) -> None:
     eng.add_step(PointOfCare(eng), after="ordering")
     eng.add_step(Diagnostics(eng, side), after="treating")
     eng.add_record_step(Deliveries(eng, side))
+    eng.add_record_step(Admissions(eng, side))
     eng.add_record_step(RefillRequests(eng, side))

@@ -4,6 +4,9 @@
   a delivery is a hospital admission (Encounter class IMP, from the delivery day to discharge)
   with its delivery diagnoses (O80 at term or O60.14X0 preterm, with the outcome Z37.0) and a
   discharge summary; a loss is the encounter diagnosis O03.9 at an office visit that day.
+* :class:`Admissions` - a patient with heart failure or COPD is admitted for exacerbations at
+  the content's yearly rate (Encounter class IMP citing the chronic Condition, a discharge
+  summary).
 * :class:`RefillRequests` - every renewal authorised between visits starts as the pharmacy's
   refill request, a ``Task`` routed to the prescriber whose focus is the renewal (which links
   the prior prescription).
@@ -11,8 +14,8 @@
 A record step has a ``name`` and ``finish(ctx, patient_state)``; the engine runs them after the
 patient's last visit (:meth:`synthetic.engine.Engine.add_record_step`).
 
->>> Deliveries.name, RefillRequests.name
-('deliveries', 'refill-requests')
+>>> Deliveries.name, Admissions.name, RefillRequests.name
+('deliveries', 'admissions', 'refill-requests')
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from synthetic.visit.state import PatientState
 
 HOSPITAL = "Regional Medical Center, Labor and Delivery"
 """The hospital where the practice's patients deliver (a display; not a resource)."""
+HOSPITAL_MEDICAL = "Regional Medical Center, Medical Ward"
+"""Where the practice's patients are admitted for medical conditions (a display)."""
 
 
 class Deliveries:
@@ -100,18 +105,7 @@ class Deliveries:
             f"Postpartum course uncomplicated. Discharged home {iso_date(day + stay)}; "
             "postpartum visit in the clinic in 4-6 weeks."
         )
-        ctx.add(
-            notes.note(
-                ctx,
-                text=text,
-                title="Discharge summary",
-                author=f"Practitioner/{st.pcp}",
-                custodian=eng.org_ref,
-                period_end=end,
-            )
-        )
-        doc = ctx.out[-1]
-        doc["type"] = eng.cat.observation_codes["18842-5"]
+        discharge_summary(ctx, eng, f"Practitioner/{st.pcp}", text, end)
 
     def _loss(self, ctx: RecordContext, st: PatientState, day: int, rng: Any) -> None:
         eng, d = self.eng, self.d
@@ -151,6 +145,110 @@ class Deliveries:
         assert enc["id"] == enc_id
         ctx.add(enc)
         ctx.add(cond)
+
+
+def discharge_summary(ctx: RecordContext, eng: Any, author: str, text: str, end: str) -> None:
+    """Add the admission's discharge summary (LOINC 18842-5) to the record.
+
+    >>> import random
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
+    >>> discharge_summary(c, e, "Practitioner/d", "Home.", "t2"); c.out[-1]["type"]["coding"][0]["code"]
+    '18842-5'
+    """
+    ctx.add(
+        notes.note(
+            ctx,
+            text=text,
+            title="Discharge summary",
+            author=author,
+            custodian=eng.org_ref,
+            period_end=end,
+        )
+    )
+    ctx.out[-1]["type"] = eng.cat.observation_codes["18842-5"]
+
+
+class Admissions:
+    """Hospital stays for exacerbations of chronic conditions (content rates)."""
+
+    name = "admissions"
+
+    def __init__(self, eng: Any, side: SideRng) -> None:
+        self.eng = eng
+        self.side = side
+        self.rows = [
+            a for a in eng.content.clinical_ma.admission if a.condition in eng.cat.conditions
+        ]
+
+    def finish(self, ctx: RecordContext, st: PatientState) -> None:
+        """Draw and document the admissions of each diagnosed condition that has a rate."""
+        rng = self.side.of(ctx)
+        eng = self.eng
+        busy: set[int] | None = None
+        for row in self.rows:
+            dx = st.profile.diagnoses.get(row.condition)
+            cid = st.cond_ids.get(row.condition)
+            if dx is None or cid is None:
+                continue
+            if busy is None:  # days with an office visit: not spent in hospital
+                busy = {
+                    _ordinal(r["period"]["start"])
+                    for r in ctx.out
+                    if r["resourceType"] == "Encounter"
+                }
+            day = dx.recorded + 30
+            last = min(st.end, dx.until, eng.ref)
+            while True:
+                day += int(rng.expovariate(row.rate_per_year) * 365.25) + 1
+                stay = rng.randint(*row.stay_days)
+                if day + stay >= last:
+                    break
+                if any(d in busy for d in range(day, day + stay + 1)):
+                    continue  # the patient was seen in the office then: no stay
+                busy.update(range(day, day + stay + 1))
+                saved = ctx.encounter, ctx.when, ctx.day, ctx.security
+                self._stay(ctx, st, row, cid, day, stay, rng)
+                ctx.encounter, ctx.when, ctx.day, ctx.security = saved
+                day += stay
+
+    def _stay(
+        self,
+        ctx: RecordContext,
+        st: PatientState,
+        row: Any,
+        cid: str,
+        day: int,
+        stay: int,
+        rng: Any,
+    ) -> None:
+        eng = self.eng
+        start = instant(day, 8 * 60 + rng.randrange(14 * 60), eng.offset)
+        end = instant(day + stay, 11 * 60, eng.offset)
+        enc_id = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
+        ctx.encounter, ctx.when, ctx.day = {"reference": f"Encounter/{enc_id}"}, start, day
+        display = eng.cat.conditions[row.condition].display
+        enc = admission(
+            ctx,
+            start=start,
+            end=end,
+            type_text=f"Admission: {row.reason}",
+            attender=f"Practitioner/{st.pcp}",
+            diagnoses=[f"Condition/{cid}"],
+            hospital=HOSPITAL_MEDICAL,
+        )
+        enc["reasonCode"] = [{"text": row.reason}]
+        ctx.add(enc)
+        discharge_summary(
+            ctx,
+            eng,
+            f"Practitioner/{st.pcp}",
+            f"Discharge summary. Admitted {iso_date(day)} with {row.reason} ({display}). "
+            f"Treated and stabilised; discharged home {iso_date(day + stay)} on the home "
+            "medication list. Follow-up in the clinic within 7-14 days.",
+            end,
+        )
 
 
 class RefillRequests:
