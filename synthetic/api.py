@@ -150,10 +150,11 @@ def practice_resources(
     """The shared practice resources every patient record refers to.
 
     Organization (practice and payers), Location, Practitioner and PractitionerRole for each
-    staff member, a Schedule per physician and its Slots around the reference date.
+    staff member, a Schedule per physician and its Slots around the reference date; the exam
+    rooms (Location), point-of-care kit lots (Device) and their daily QC log (Task).
 
-    >>> sorted({r["resourceType"] for r in practice_resources()})[:3]
-    ['Location', 'Organization', 'Practitioner']
+    >>> sorted({r["resourceType"] for r in practice_resources()})[:4]
+    ['Device', 'Location', 'Organization', 'Practitioner']
     """
     seed = _int("seed", seed, -(2**63))
     return _engine(

@@ -48,6 +48,7 @@ from synthetic.rng import patient_rng
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
 from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
+from synthetic.visit.clinical_ma import install as install_clinical_ma
 
 KIND_APPOINTMENT = {
     "wellness": ("CHECKUP", "ROUTINE"),
@@ -128,6 +129,12 @@ class Engine:
         self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
+        self.content = content
+        self.record_steps: list[Any] = []
+        """Record steps, run once after the patient's last visit (``finish(ctx, state)``)."""
+        self.clinic: Any = None
+        """The practice's rooms, POC kits and QC log (:class:`synthetic.clinic_logs.ClinicLogs`)."""
+        install_clinical_ma(self)
 
     def add_step(self, step: Any, *, after: str | None = None) -> None:
         """Add a visit-step provider (an object with ``name`` and ``run(ctx, state, visit)``).
@@ -146,6 +153,15 @@ class Engine:
         at = names.index(after) + 1 if after is not None else len(self.steps)
         self.steps.insert(at, step)
 
+    def add_record_step(self, step: Any) -> None:
+        """Add a record step (``name`` and ``finish(ctx, state)``), run after the last visit.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> "deliveries" in [s.name for s in e.record_steps]
+        True
+        """
+        self.record_steps.append(step)
+
     # ------------------------------------------------------------------ practice
 
     def practice_resources(self) -> list[dict[str, Any]]:
@@ -155,7 +171,8 @@ class Engine:
         >>> any(r["resourceType"] == "Slot" for r in e.practice_resources())
         True
         """
-        return self.practice.resources()
+        out = self.practice.resources()
+        return out + self.clinic.resources() if self.clinic is not None else out
 
     # ------------------------------------------------------------------ patient
 
@@ -236,6 +253,8 @@ class Engine:
         for v in visits:
             self.visit(ctx, st, v)
         renew_between_visits(self, ctx, st, end)
+        for step in self.record_steps:
+            step.finish(ctx, st)
         self._appointments_ahead(ctx, rng, st, profile, person, pcp, birth, death, visits)
         self._settle_prescriptions(st, end, death is not None)
         return PatientRecord(index, patient, ctx.out)
@@ -428,6 +447,13 @@ class Engine:
                 if rng.random() < rates.specialty_visit_probability:
                     t.add(od(day), "specialty")
                 day += 300 + rng.randrange(130)
+        cm = getattr(self.content, "clinical_ma", None)
+        if cm is not None:
+            # nobody comes to the office from the delivery ward: what was due is done later
+            stay = max(cm.delivery.stay_days_vaginal, cm.delivery.stay_days_cesarean)
+            for _lmp, finish, outcome in st.pregnancies:
+                if outcome == "delivery":
+                    t.move(finish, finish + stay, self.practice.open_day(finish + stay + 1))
         if self.rules.eras:
             t.thin(rng, self.rules.era)  # the 2020 dip and telehealth (content)
         return t

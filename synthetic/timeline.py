@@ -150,6 +150,32 @@ class Timeline:
             elif v.kind in ("follow-up", "acute") and not v.wellness and rng.random() < tele:
                 v.virtual = True
 
+    def move(self, first: int, last: int, to: int) -> None:
+        """Move the visits of days ``first``..``last`` to day ``to`` (merged into its visit).
+
+        Used when the patient cannot come (in hospital): what was due is done at ``to``.
+        Visits that ``to`` falls outside the window for are dropped.
+
+        >>> t = Timeline(0, 100); _ = t.add(10, "acute", acute="uri"); t.move(9, 11, 20)
+        >>> [(v.day, v.acute) for v in t.visits()]
+        [(20, 'uri')]
+        """
+        for d in [d for d in self._by_day if first <= d <= last]:
+            v = self._by_day.pop(d)
+            self.add(
+                to,
+                v.kind,
+                conditions=tuple(v.conditions),
+                new=tuple(v.new),
+                acute=v.acute,
+                pregnancy=v.pregnancy,
+                week=v.week,
+            )
+            moved = self._by_day.get(to)
+            if moved is not None:
+                moved.wellness = moved.wellness or v.wellness
+                moved.specialty = moved.specialty or v.specialty
+
     def nearest(self, day: int, days: int) -> int | None:
         """The day of the visit closest to ``day`` within ``days`` (None when there is none).
 

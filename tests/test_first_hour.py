@@ -269,6 +269,17 @@ def test_import_good_bad_good_says_what_went_in(bundle_folder, tmp_path) -> None
     db = tmp_path / "c.db"
     assert cli("import", str(bundle_folder / "practice.json"), "--db", str(db)).returncode == 0
     patients = sorted(bundle_folder.glob("patient-*.json"))
+    # the broken copy is of a patient who has an Observation; the other two go in around it
+    with_obs = next(
+        p
+        for p in patients
+        if any(
+            e["resource"]["resourceType"] == "Observation"
+            for e in json.loads(p.read_text())["entry"]
+        )
+    )
+    patients.remove(with_obs)
+    patients.insert(1, with_obs)
     bad = tmp_path / "bad.json"
     bundle = json.loads(patients[1].read_text())
     idx = next(

@@ -1,5 +1,8 @@
 """Front-office content: the TOML/CSV tables under ``ehr_sandbox/workflows/data/``, read once.
 
+Tables the generator needs as well (:data:`SHARED`, e.g. the spirometry reference equations)
+are read from the one copy in ``synthetic/content/data/``.
+
 Each table names its ``source``; a missing or malformed table is a :class:`ContentError`
 naming the file and the field.
 
@@ -22,9 +25,14 @@ from ehr_sandbox.errors import ContentError
 __all__ = ["csv_rows", "table"]
 
 
+SHARED = frozenset({"spirometry.toml"})
+"""Tables the generator uses too: they live once, in ``synthetic/content/data/``."""
+
+
 def _text(name: str) -> str:
+    package = "synthetic.content" if name in SHARED else "ehr_sandbox.workflows"
     try:
-        return (resources.files("ehr_sandbox.workflows") / "data" / name).read_text("utf-8")
+        return (resources.files(package) / "data" / name).read_text("utf-8")
     except FileNotFoundError as exc:
         raise ContentError(f"workflows/data/{name}: file not found") from exc
 

@@ -5,7 +5,9 @@
 * family history -> ``FamilyMemberHistory`` (v3-RoleCode relationship, ICD-10-CM condition,
   onset age);
 * social history -> ``Observation`` (tobacco 72166-2 with a SNOMED value; sexual history under
-  LOINC 76690-7, which the content labels ``SEX`` so it is restricted like other sensitive data);
+  the sandbox's local code ``sexual-history`` of :data:`SOCIAL_HISTORY_SYSTEM` - LOINC has no
+  single sexual-history observation code and 76690-7 is sexual orientation - which the content
+  labels ``SEX`` so it is restricted like other sensitive data);
 * PHQ-2, PHQ-9 and AUDIT-C -> ``QuestionnaireResponse`` (items by LOINC code) plus the total
   score Observation ``derivedFrom`` it; a positive screen routes a Task to the provider (PHQ-9
   item 9 > 0 is urgent).
@@ -64,6 +66,9 @@ __all__ = [
 ]
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SOCIAL_HISTORY_SYSTEM = "http://ehr-sandbox.org/CodeSystem/social-history"
+"""The sandbox's local code system for social-history items (``codes/social_history.csv``)."""
+SEXUAL_HISTORY_DISPLAY = "Sexual history (sandbox local code)"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 RELATIONSHIPS = {
     "FTH": "father",
@@ -356,7 +361,7 @@ def record_tobacco_use(session: Session, patient: str, status: str) -> dict[str,
 
 
 def record_sexual_history(session: Session, patient: str, text: str) -> dict[str, Any]:
-    """Sexual history as its own social-history Observation (LOINC 76690-7).
+    """Sexual history as its own social-history Observation (local code ``sexual-history``).
 
     The content's sensitivity rules label it ``SEX`` and restricted (``R``), so only roles
     cleared for restricted data write or see it: the provider takes the sexual history; an MA
@@ -379,12 +384,14 @@ def record_sexual_history(session: Session, patient: str, text: str) -> dict[str
     """
     ref = require_identified(session, patient, "Observation")
     if not text or len(str(text).split()) < 2:
-        raise refuse(SOCIAL, "Observation (76690-7)", "valueString", "the history taken", text)
+        raise refuse(
+            SOCIAL, "Observation (sexual-history)", "valueString", "the history taken", text
+        )
     obs = {
         "resourceType": "Observation",
         "status": "final",
         "category": category("social-history"),
-        "code": loinc_concept("76690-7"),
+        "code": coding(SOCIAL_HISTORY_SYSTEM, "sexual-history", SEXUAL_HISTORY_DISPLAY),
         "subject": {"reference": ref},
         "effectiveDateTime": now_text(session),
         "valueString": str(text),

@@ -13,6 +13,7 @@ vitals are :mod:`ehr_sandbox.workflows.vitals`; history and screening questionna
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -215,11 +216,22 @@ def classes_of(code: str) -> set[str]:
     >>> sorted(classes_of("1049221"))
     ['acetaminophen', 'opioid']
     """
-    out = set()
-    for name, cls in table("medications")["classes"].items():
-        if code in cls.get("rxnorm", []) or code in cls.get("hcpcs", []):
-            out.add(name)
-    return out
+    return {name for name, codes in _class_members().items() if code in codes}
+
+
+@functools.cache
+def _class_members() -> dict[str, frozenset[str]]:
+    """Workflow class -> its codes: the RxNorm products of the ``rules.toml`` classes it names
+    (the project's one class table, ``synthetic/content/data/rules.toml``) and its HCPCS drugs."""
+    from synthetic.content import load_content
+
+    shared = load_content().rules.drug_classes
+    return {
+        name: frozenset(
+            [c for rc in cls.get("rules_classes", []) for c in shared[rc]] + cls.get("hcpcs", [])
+        )
+        for name, cls in table("medications")["classes"].items()
+    }
 
 
 def duplicate_classes(codes: list[str]) -> dict[str, list[str]]:

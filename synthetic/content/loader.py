@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from synthetic.content.clinical_ma import ClinicalMA
 from synthetic.content.models import (
     CodeSet,
     ConditionModule,
@@ -47,7 +48,17 @@ from synthetic.errors import ContentError
 DEFAULT_ROOT = Path(__file__).resolve().parent / "data"
 """The content shipped with the package."""
 
-CODE_SETS = ("loinc", "icd10cm", "rxnorm", "cvx", "hcpcs", "snomed", "procedure", "ucum")
+CODE_SETS = (
+    "loinc",
+    "icd10cm",
+    "rxnorm",
+    "cvx",
+    "hcpcs",
+    "snomed",
+    "procedure",
+    "ucum",
+    "social_history",
+)
 """Code sets every content folder must provide (codes/<key>.csv)."""
 
 HEADER_KEYS = ("system", "version", "licence")
@@ -150,9 +161,34 @@ def _load(root: Path) -> Content:
     raw["rules"] = _validate(
         Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
     )
+    raw["drug_classes"] = _resolve_drug_classes(raw["drug_classes"], raw["rules"])
+    if (root / "clinical_ma.toml").is_file():
+        raw["clinical_ma"] = _validate(
+            ClinicalMA,
+            read_toml(root, "clinical_ma.toml"),
+            "clinical_ma.toml",
+            "",
+        )
     content = Content.model_validate(raw)
     check_references(content)
     return content
+
+
+def _resolve_drug_classes(classes: list[Any], rules: Any) -> list[Any]:
+    """Fill each drug class's RxNorm products from the ``rules.toml`` classes it names."""
+    out = []
+    for i, dc in enumerate(classes):
+        codes = list(dc.rxnorm)
+        for name in dc.classes:
+            if name not in rules.drug_classes:
+                raise ContentError(
+                    f"expected a class of rules.toml [drug_classes], found {name!r}",
+                    file="drug_classes.toml",
+                    key=f"drug_class[{i}].classes",
+                )
+            codes.extend(c for c in rules.drug_classes[name] if c not in codes)
+        out.append(dc.model_copy(update={"rxnorm": codes}))
+    return out
 
 
 # --------------------------------------------------------------------------- file readers
@@ -653,6 +689,7 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
         if sc.icd10:
             ck.code("icd10cm", sc.icd10, "wellness.toml", f"{w}.icd10")
     _check_rules(content, ck)
+    _check_clinical_ma(content, ck)
     for t in content.practice.appointment_types:
         for name in ("visit_code_new", "visit_code_established"):
             ref = getattr(t, name)
@@ -674,6 +711,33 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 key=f"member[{member.username}]",
             )
         seen.add(member.username)
+
+
+def _check_clinical_ma(content: Content, ck: _Checker) -> None:
+    """Every code and panel ``clinical_ma.toml`` names exists in the rest of the content."""
+    cm = content.clinical_ma
+    if cm is None:
+        return
+    f = "clinical_ma.toml"
+    for i, row in enumerate(cm.family_history):
+        ck.code("icd10cm", row.icd10, f, f"family_history[{i}].icd10")
+    d = cm.delivery
+    for name in ("term_icd10", "preterm_icd10", "outcome_icd10", "loss_icd10"):
+        ck.code("icd10cm", getattr(d, name), f, f"delivery.{name}")
+    for i, adm in enumerate(cm.admission):
+        if adm.condition not in content.conditions:
+            raise ContentError(
+                f"expected a condition id, found {adm.condition!r}",
+                file=f,
+                key=f"admission[{i}].condition",
+            )
+    for dev in cm.poc_device:
+        if dev.panel not in content.labs:
+            raise ContentError(
+                f"expected a panel id of labs.toml, found {dev.panel!r}",
+                file=f,
+                key=f"poc_device[{dev.id}].panel",
+            )
 
 
 def _check_rules(content: Content, ck: _Checker) -> None:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthetic.content.clinical_ma import ClinicalMA
 from synthetic.content.rules import Rules
 
 Sex = Literal["any", "male", "female"]
@@ -590,8 +591,10 @@ class AllergyDef(Strict):
 class DrugClass(Strict):
     """A drug class for the EHR's drug-allergy check (``drug_classes.toml``).
 
-    ``allergens`` are the AllergyIntolerance substance codes (SNOMED CT) that mean an allergy
-    to the class; ``cross_reactive_with`` lists classes whose allergy also alerts on this one.
+    ``classes`` names the ``rules.toml`` ``[drug_classes]`` that make up the class (the one
+    class-membership table); the loader fills ``rxnorm`` with their products. ``allergens``
+    are the AllergyIntolerance substance codes (SNOMED CT) that mean an allergy to the class;
+    ``cross_reactive_with`` lists classes whose allergy also alerts on this one.
 
     >>> DrugClass(id="x", display="X", rxnorm=["1"], source="s").cross_reactive_with
     []
@@ -599,7 +602,12 @@ class DrugClass(Strict):
 
     id: str
     display: str
-    rxnorm: list[str] = Field(description="RxNorm products in the class")
+    classes: list[str] = Field(
+        default_factory=list, description="rules.toml [drug_classes] keys making up the class"
+    )
+    rxnorm: list[str] = Field(
+        default_factory=list, description="RxNorm products in the class (filled from classes)"
+    )
     allergens: list[str] = Field(default_factory=list, description="SNOMED CT allergy substances")
     cross_reactive_with: list[str] = Field(default_factory=list)
     source: str = Field(description="where the class and its cross-reactivity come from")
@@ -1266,6 +1274,9 @@ class Content(Strict):
     wellness: WellnessSchedule
     rules: Rules = Field(
         default_factory=Rules, description="clinical and business rules (rules.toml)"
+    )
+    clinical_ma: ClinicalMA | None = Field(
+        default=None, description="clinical MA records the generator makes (clinical_ma.toml)"
     )
 
     def coding(self, key: str, code: str | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ weight-based pediatric liquid doses, one antibiotic per visit, no duplicate ther
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from typing import Any
 
 from synthetic.context import RecordContext
@@ -130,15 +131,25 @@ def renew_between_visits(eng: Any, ctx: RecordContext, st: PatientState, upto: i
     Each active maintenance prescription whose supply ends before ``upto`` is renewed a few
     days before it runs out, as long as its condition lasts.
 
+    Schedule II drugs are never renewed this way (21 CFR 1306.12: no refills; a new
+    prescription needs the prescriber, at a visit), and a renewal is always later than the
+    prescription it renews.
+
     >>> renew_between_visits(None, None, type("S", (), {"rx": {}})(), 0)
     """
+    schedules = eng.content.codes["rxnorm"].attributes if st.rx else {}
     for key in sorted(st.rx):
+        if schedules.get(key, {}).get("schedule") == "II":
+            continue
         mr, until, cond_key = st.rx[key]
         dxn = st.profile.diagnoses.get(cond_key)
         while until < upto and mr["status"] == "active":
             if dxn is None or dxn.until <= until or until >= st.end:
                 break
-            day = max(until - ctx.rng.randint(0, 7), ctx.day)
+            last = date.fromisoformat(mr["authoredOn"][:10]).toordinal()
+            day = max(until - ctx.rng.randint(0, 7), ctx.day, last + 1)
+            if day >= min(upto, st.end):
+                break
             drug = next((d for d in dxn.drugs if d.key == key), None)
             if drug is None:
                 break
