@@ -220,3 +220,30 @@ def test_a_record_does_not_depend_on_what_the_process_made_before() -> None:
         for order in (forward, backward)
     }
     assert len(digests) == 1
+
+
+def test_weight_dosing_does_not_depend_on_which_condition_was_dosed_first() -> None:
+    """One RxNorm code may be prescribed for several conditions with different dosages; a
+    weight-dosed prescription must follow its own drug and the weight rule, whatever order
+    the process met them in (else the bytes depend on the number of workers)."""
+    from synthetic.engine import engine_for
+    from synthetic.visit.prescribing import Prescribing
+
+    eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    rules = eng.rules.weight_doses
+    drugs = [
+        d
+        for cond in eng.cat.conditions.values()
+        for group in cond.drug_groups
+        for d in group
+        if d.key in rules
+    ]
+    shared = [k for k in rules if sum(d.key == k for d in drugs) > 1]
+    assert shared, "content has no weight-dosed drug in two conditions: nothing to check"
+    forward, backward = Prescribing(eng), Prescribing(eng)
+    a = [forward.dosed(d, 14.0) for d in drugs]
+    b = [backward.dosed(d, 14.0) for d in reversed(drugs)][::-1]
+    for d, x, y in zip(drugs, a, b, strict=True):
+        assert x == y
+        assert x.indication == d.indication
+        assert x.dosage[0]["timing"]["repeat"]["frequency"] == rules[d.key].doses_per_day
