@@ -159,11 +159,15 @@ class NdjsonSink:
         """
         # appending to in-memory buffers and writing them in large blocks is several times
         # cheaper than one buffered file write per resource; lines are counted per block
+        # lines are counted here (one dict update per resource is cheaper than scanning the
+        # blocks for newlines)
         bufs = self._bufs
+        lines = self._lines
         dumps, opt = _DUMPS, _NL
         patient = record.patient
         if types is None or "Patient" in types:
             self._buf("Patient").extend(dumps(patient, option=opt))
+            lines["Patient"] = lines.get("Patient", 0) + 1
         for r in record.resources:
             t = r["resourceType"]
             if types is not None and t not in types:
@@ -172,6 +176,7 @@ class NdjsonSink:
             if buf is None:
                 buf = self._buf(t)
             buf += dumps(r, option=opt)
+            lines[t] = lines.get(t, 0) + 1
         for t, buf in bufs.items():
             if len(buf) >= _FLUSH_AT:
                 self._write_block(t, buf)
@@ -185,13 +190,12 @@ class NdjsonSink:
     def _write_block(self, resource_type: str, buf: bytearray) -> None:
         self._file(resource_type).write(buf)
         self.bytes_written += len(buf)
-        self._lines[resource_type] = self._lines.get(resource_type, 0) + buf.count(b"\n")
         buf.clear()
 
     def count_into(self, counts: dict[str, int]) -> None:
         """Add the number of resources written by :meth:`write_record` so far, by type, to ``counts``.
 
-        Buffered lines are flushed first so the figures are complete.
+        Buffered lines are flushed first.
 
         >>> import tempfile
         >>> from synthetic.record import PatientRecord
