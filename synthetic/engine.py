@@ -761,34 +761,54 @@ class Engine:
         """
         staff = self.practice.staff.get(physician.removeprefix("prac-"))
         clinician = f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
-        fields = _NoteFields(
-            patient=f"{person.given} {person.family}",
-            name=f"{person.given} {person.family}",
-            first_name=person.given,
-            last_name=person.family,
-            age=str(int(age)),
-            sex=person.sex,
-            date=iso_date(v.day),
-            clinician=clinician,
-            week=str(v.week),
-            reason=acute.reason if acute else "",
-            patient_name=f"{person.given} {person.family}",
-            medications=", ".join(meds) if meds else "no medications",
-            labs=", ".join(self.cat.labs[k].display for k in lab_keys)
-            if lab_keys
-            else "none today",
-        )
-        for k, val in self.measures.last.items():
-            fields[k] = str(val)
-        sys_, dia = self.measures.last.get("systolic"), self.measures.last.get("diastolic")
-        fields["control"] = (
-            "at goal"
-            if sys_ is not None and sys_ < 140 and dia is not None and dia < 90
-            else "not at goal"
-        )
+        name = f"{person.given} {person.family}"
+        last = self.measures.last
+        cat_labs = self.cat.labs
+
+        def base(key: str) -> str | None:
+            # the fields a template may name, built only when one does (most name a few)
+            if key in ("patient", "name", "patient_name"):
+                return name
+            if key == "first_name":
+                return str(person.given)
+            if key == "last_name":
+                return str(person.family)
+            if key == "age":
+                return str(int(age))
+            if key == "sex":
+                return str(person.sex)
+            if key == "date":
+                return iso_date(v.day)
+            if key == "clinician":
+                return clinician
+            if key == "week":
+                return str(v.week)
+            if key == "reason":
+                return acute.reason if acute else ""
+            if key == "medications":
+                return ", ".join(meds) if meds else "no medications"
+            if key == "labs":
+                return ", ".join(cat_labs[k].display for k in lab_keys) if lab_keys else "none today"
+            return None
+
+        def lazy(key: str) -> str:
+            # precedence as if every field were set up front: control, then today's
+            # measures, then the base fields (condition fields are set explicitly below)
+            if key == "control":
+                sys_, dia = last.get("systolic"), last.get("diastolic")
+                at_goal = sys_ is not None and sys_ < 140 and dia is not None and dia < 90
+                val = "at goal" if at_goal else "not at goal"
+            elif key in last:
+                val = str(last[key])
+            else:
+                val = base(key)
+            return "" if val is None else val
+
+        fields = _NoteFields()
+        fields.lazy = lazy  # no reference back to ``fields``: no cycle (the run disables gc)
         parts = [
             f"{iso_date(v.day)} - {clinician}",
-            f"Patient: {fields['patient']}, {int(age)}-year-old {person.sex}.",
+            f"Patient: {name}, {int(age)}-year-old {person.sex}.",
         ]
         if v.wellness:
             parts.append(
@@ -878,10 +898,16 @@ class Engine:
 
 
 class _NoteFields(dict):  # type: ignore[type-arg]
-    """Placeholders of note templates; unknown placeholders render as empty text."""
+    """Placeholders of note templates, computed on first use by ``lazy``; unknown
+    placeholders render as empty text."""
+
+    lazy: Any = None
 
     def __missing__(self, key: str) -> str:
-        return ""
+        if self.lazy is None:
+            return ""
+        val = self[key] = self.lazy(key)
+        return str(val)
 
 
 def engine_for(

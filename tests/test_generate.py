@@ -247,3 +247,26 @@ def test_weight_dosing_does_not_depend_on_which_condition_was_dosed_first() -> N
         assert x == y
         assert x.indication == d.indication
         assert x.dosage[0]["timing"]["repeat"]["frequency"] == rules[d.key].doses_per_day
+
+
+@pytest.mark.parametrize("population", ["family-practice", "ob-gyn"])
+def test_making_records_leaves_no_reference_cycles(population: str) -> None:
+    """Runs disable the cyclic collector (records are acyclic), so any cycle made while a
+    record is built is memory that is never freed: memory would grow with the dataset."""
+    import gc
+
+    from synthetic.engine import engine_for
+
+    eng = engine_for(seed=2, reference_date="2026-01-01", years=5, population=population)
+    eng.patient(0)  # warm the engine's own caches
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        made = sum(eng.patient(i).count() for i in range(1, 25))
+        unreachable = gc.collect()
+    finally:
+        if was:
+            gc.enable()
+    assert made > 24
+    assert unreachable == 0
