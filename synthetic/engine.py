@@ -762,50 +762,27 @@ class Engine:
         staff = self.practice.staff.get(physician.removeprefix("prac-"))
         clinician = f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
         name = f"{person.given} {person.family}"
-        last = self.measures.last
-        cat_labs = self.cat.labs
-
-        def base(key: str) -> str | None:
-            # the fields a template may name, built only when one does (most name a few)
-            if key in ("patient", "name", "patient_name"):
-                return name
-            if key == "first_name":
-                return str(person.given)
-            if key == "last_name":
-                return str(person.family)
-            if key == "age":
-                return str(int(age))
-            if key == "sex":
-                return str(person.sex)
-            if key == "date":
-                return iso_date(v.day)
-            if key == "clinician":
-                return clinician
-            if key == "week":
-                return str(v.week)
-            if key == "reason":
-                return acute.reason if acute else ""
-            if key == "medications":
-                return ", ".join(meds) if meds else "no medications"
-            if key == "labs":
-                return ", ".join(cat_labs[k].display for k in lab_keys) if lab_keys else "none today"
-            return None
-
-        def lazy(key: str) -> str:
-            # precedence as if every field were set up front: control, then today's
-            # measures, then the base fields (condition fields are set explicitly below)
-            if key == "control":
-                sys_, dia = last.get("systolic"), last.get("diastolic")
-                at_goal = sys_ is not None and sys_ < 140 and dia is not None and dia < 90
-                val = "at goal" if at_goal else "not at goal"
-            elif key in last:
-                val = str(last[key])
-            else:
-                val = base(key)
-            return "" if val is None else val
-
-        fields = _NoteFields()
-        fields.lazy = lazy  # no reference back to ``fields``: no cycle (the run disables gc)
+        fields = _NoteFields(
+            patient=name,
+            name=name,
+            first_name=person.given,
+            last_name=person.family,
+            age=str(int(age)),
+            sex=person.sex,
+            date=iso_date(v.day),
+            clinician=clinician,
+            week=str(v.week),
+            reason=acute.reason if acute else "",
+            patient_name=name,
+            medications=", ".join(meds) if meds else "no medications",
+            labs=", ".join(self.cat.labs[k].display for k in lab_keys)
+            if lab_keys
+            else "none today",
+        )
+        # today's measures (and "control") are read on demand: a template names few of them
+        last = fields.last = self.measures.last
+        for k in _NOTE_BASE_KEYS & last.keys():  # a measure named like a base field wins
+            fields[k] = str(last[k])
         parts = [
             f"{iso_date(v.day)} - {clinician}",
             f"Patient: {name}, {int(age)}-year-old {person.sex}.",
@@ -898,16 +875,39 @@ class Engine:
 
 
 class _NoteFields(dict):  # type: ignore[type-arg]
-    """Placeholders of note templates, computed on first use by ``lazy``; unknown
-    placeholders render as empty text."""
+    """Placeholders of note templates: the fields set, then "control" and today's measures
+    (``last``, converted on first use); unknown placeholders render as empty text."""
 
-    lazy: Any = None
+    last: dict[str, Any] = {}
 
     def __missing__(self, key: str) -> str:
-        if self.lazy is None:
-            return ""
-        val = self[key] = self.lazy(key)
-        return str(val)
+        last = self.last
+        if key == "control":
+            sys_, dia = last.get("systolic"), last.get("diastolic")
+            at_goal = sys_ is not None and sys_ < 140 and dia is not None and dia < 90
+            return "at goal" if at_goal else "not at goal"
+        val = last.get(key, _NO_VALUE)
+        return "" if val is _NO_VALUE else str(val)
+
+
+_NO_VALUE = object()
+_NOTE_BASE_KEYS = frozenset(
+    (
+        "patient",
+        "name",
+        "first_name",
+        "last_name",
+        "age",
+        "sex",
+        "date",
+        "clinician",
+        "week",
+        "reason",
+        "patient_name",
+        "medications",
+        "labs",
+    )
+)
 
 
 def engine_for(
