@@ -270,3 +270,26 @@ def test_making_records_leaves_no_reference_cycles(population: str) -> None:
             gc.enable()
     assert made > 24
     assert unreachable == 0
+
+
+def test_ndjson_sink_writes_every_line_of_many_records_in_order(tmp_path: Any) -> None:
+    """More records than one system call may take buffers (IOV_MAX): all lines, in order."""
+    import orjson
+
+    from synthetic.record import PatientRecord
+    from synthetic.writers.ndjson import NdjsonSink
+
+    n = 2600
+    counts: dict[str, int] = {}
+    with NdjsonSink(tmp_path) as sink:
+        for i in range(n):
+            obs = {"resourceType": "Observation", "id": f"o{i}"}
+            sink.write_record(
+                PatientRecord(i, {"resourceType": "Patient", "id": f"p{i}"}, [obs]), None, counts
+            )
+        sink.count_into(counts)
+    patients = (tmp_path / "Patient.ndjson").read_bytes().splitlines()
+    assert [orjson.loads(x)["id"] for x in patients] == [f"p{i}" for i in range(n)]
+    assert len((tmp_path / "Observation.ndjson").read_bytes().splitlines()) == n
+    assert counts == {"Patient": n, "Observation": n}
+    assert sink.bytes_written == sum(p.stat().st_size for p in tmp_path.iterdir())

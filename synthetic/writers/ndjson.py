@@ -164,8 +164,11 @@ class NdjsonSink:
         lines = self._lines
         dumps, opt = _DUMPS, _NL
         if types is None or "Patient" in types:
-            self._buf("Patient").append(dumps(record.patient, option=opt))
+            buf = self._buf("Patient")
+            buf.append(dumps(record.patient, option=opt))
             lines["Patient"] = lines.get("Patient", 0) + 1
+            if len(buf) >= _FLUSH_LINES:
+                self._write_block("Patient", buf)
         for r in record.resources:
             t = r["resourceType"]
             if types is not None and t not in types:
@@ -260,16 +263,19 @@ def _writev_all(fd: int, chunks: list[bytes]) -> int:
 
     >>> import tempfile
     >>> with tempfile.TemporaryFile() as f:
-    ...     _writev_all(f.fileno(), [b"ab", b"c"]), f.seek(0), f.read()
-    (3, 0, b'abc')
+    ...     _writev_all(f.fileno(), [b"ab", b"c"] * 1500), f.seek(0), f.read(7)
+    (4500, 0, b'abcabca')
     """
-    total = sum(map(len, chunks))
-    done = os.writev(fd, chunks) if hasattr(os, "writev") else os.write(fd, b"".join(chunks))
-    if done < total:  # a short write (a signal, a full disk): write the rest plainly
-        rest = memoryview(b"".join(chunks))[done:]
-        while rest:
-            n = os.write(fd, rest)
-            rest = rest[n:]
+    total = 0
+    for i in range(0, len(chunks), _FLUSH_LINES):  # at most IOV_MAX buffers per call
+        group = chunks[i : i + _FLUSH_LINES]
+        size = sum(map(len, group))
+        done = os.writev(fd, group) if hasattr(os, "writev") else os.write(fd, b"".join(group))
+        if done < size:  # a short write (a signal, a full disk): write the rest plainly
+            rest = memoryview(b"".join(group))[done:]
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        total += size
     return total
 
 
