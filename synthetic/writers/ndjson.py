@@ -23,8 +23,8 @@ import orjson
 
 _DUMPS = orjson.dumps
 _NL = orjson.OPT_APPEND_NEWLINE
-_FLUSH_LINES = 512
-"""Lines kept per type before one ``writev`` (under any system's IOV_MAX of 1024)."""
+_FLUSH_LINES = 128
+"""Lines kept per type before one ``writev`` (at most IOV_MAX buffers; few lines, little memory)."""
 
 
 def encode_resources(
@@ -158,8 +158,8 @@ class NdjsonSink:
         >>> c
         {'Patient': 1}
         """
-        # encoded lines are kept per type and handed to the kernel in one writev per few
-        # hundred (no copy into a growing buffer); lines are counted here, per resource
+        # encoded lines are kept per type and handed to the kernel in one writev per
+        # _FLUSH_LINES (no copy into a growing buffer); lines are counted here, per resource
         bufs = self._bufs
         lines = self._lines
         dumps, opt = _DUMPS, _NL
