@@ -83,18 +83,26 @@ class Timer:
         return rows
 
 
+def _label(method: str, path: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    return f"{method} {parts[0] if parts else 'bundle'}" + (
+        f" {parts[-1]}" if parts and parts[-1].startswith("$") else ""
+    )
+
+
 def timed_session(session: Any, timer: Timer) -> None:
-    """Record the latency of every HTTP call a RemoteSession makes, by method and type."""
-    call = session._call
+    """Record the latency of every HTTP call a RemoteSession makes, by method and type (the
+    FHIR calls it makes through fhirpy and the others through httpx)."""
+    call, fhir = session._call, session._fhir
 
     def wrapped(method: str, path: str, **kwargs: Any) -> Any:
-        parts = [p for p in path.split("/") if p]
-        label = f"{method} {parts[0] if parts else 'bundle'}" + (
-            f" {parts[-1]}" if parts and parts[-1].startswith("$") else ""
-        )
-        return timer.time(label, call, method, path, **kwargs)
+        return timer.time(_label(method, path), call, method, path, **kwargs)
+
+    def wrapped_fhir(method: str, path: str, run: Any, headers: Any = None) -> Any:
+        return timer.time(_label(method, path), fhir, method, path, run, headers)
 
     session._call = wrapped
+    session._fhir = wrapped_fhir
 
 
 def run(students: int = 30, patients: int = 20) -> dict[str, Any]:

@@ -3,6 +3,11 @@
 Student code written for a local sandbox runs unchanged against a server: the same methods,
 the same lazy search sets and the same typed errors (mapped back from OperationOutcome).
 
+The FHIR REST calls (read, vread, history, search, create, update and the ``$`` operations)
+go through fhirpy, a FHIR client any student could use; the OAuth token request, the course
+API and transaction/batch (a POST to the FHIR base itself, which fhirpy's URL builder turns
+into ``<base>/``) go through httpx. ``docs/server.md`` says why, call by call.
+
 >>> # s = connect("http://127.0.0.1:8080", client_id="c-...", secret="...")
 >>> # s.search("Observation", patient=p).sort("-date").first()
 >>> RemoteSession.__name__
@@ -12,18 +17,73 @@ the same lazy search sets and the same typed errors (mapped back from OperationO
 from __future__ import annotations
 
 import base64
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from fhirpy import SyncFHIRClient
+from fhirpy.base.exceptions import (
+    AuthorizationError,
+    BaseFHIRError,
+    ForbiddenError,
+    MultipleResourcesFound,
+    OperationOutcome,
+    ResourceNotFound,
+)
+from fhirpy.lib import SyncFHIRSearchSet
 
 from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
 from ehr_sandbox.search_set import SearchSet, normalize_params
 from ehr_sandbox.server.outcomes import error_from_outcome
 
 FHIR_JSON = "application/fhir+json"
+
+MAX_GET_QUERY = 4000
+"""Longest search query sent as a GET through fhirpy; a longer one goes as ``POST _search``
+(a form body, which fhirpy does not send) over httpx."""
+
+_FHIRPY_STATUS: dict[type, int] = {
+    AuthorizationError: 401,
+    ForbiddenError: 403,
+    ResourceNotFound: 404,
+    MultipleResourcesFound: 412,  # fhirpy's name for any HTTP 412
+}
+
+
+def fhirpy_error(exc: BaseFHIRError) -> SandboxError:
+    """The sandbox's typed error for an error fhirpy raised (the server's OperationOutcome
+    names the error type; fhirpy keeps the body and, for 401/403/404/412, the status).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.server.outcomes import outcome_for
+    >>> from ehr_sandbox.errors import ConflictError
+    >>> status, body = outcome_for(ConflictError("Observation/1", expected="1", current="2"))
+    >>> type(fhirpy_error(MultipleResourcesFound(json.dumps(body)))).__name__
+    'ConflictError'
+    >>> type(fhirpy_error(ResourceNotFound("not json"))).__name__
+    'NotFound'
+    """
+    status = next((v for k, v in _FHIRPY_STATUS.items() if isinstance(exc, k)), 400)
+    if isinstance(exc, OperationOutcome):
+        body: Any = exc.resource
+    else:
+        try:
+            body = json.loads(str(exc))
+        except ValueError:
+            body = None
+    return error_from_outcome(status, body)
+
+
+def _plain(value: Any) -> Any:
+    """fhirpy's resource objects as plain JSON dicts (``resourceType`` first, as in-process)."""
+    data = json.loads(json.dumps(value))
+    if isinstance(data, dict) and "resourceType" in data:
+        data = {"resourceType": data.pop("resourceType"), **data}
+    return data
 
 
 class RemoteSession:
@@ -45,6 +105,7 @@ class RemoteSession:
         self._secret = secret
         self._scope = scope
         self._http = httpx.Client(timeout=timeout)
+        self._timeout = timeout
         self._token = token
         self._expires = float("inf") if token else 0.0
         self.token_response: dict[str, Any] = {}
@@ -92,6 +153,28 @@ class RemoteSession:
             raise error_from_outcome(r.status_code, body)
         return body
 
+    def _fhir(
+        self,
+        method: str,
+        path: str,
+        run: Callable[[SyncFHIRClient], Any],
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Run one FHIR REST call (``method`` and ``path`` name it) through fhirpy, with extra
+        request ``headers``; its errors become the typed errors."""
+        if time.time() >= self._expires:
+            self._refresh()
+        client = SyncFHIRClient(
+            self.base,
+            authorization=f"Bearer {self._token}",
+            extra_headers={"Accept": FHIR_JSON, **(headers or {})},
+            requests_config={"timeout": self._timeout},
+        )
+        try:
+            return _plain(run(client))
+        except BaseFHIRError as exc:
+            raise fhirpy_error(exc) from None
+
     # ------------------------------------------------------------------ reads
     @property
     def patient_id(self) -> str | None:
@@ -101,11 +184,12 @@ class RemoteSession:
     def read(self, type_or_ref: str, rid: str | None = None) -> dict[str, Any]:
         """Read the current version (``NotFound`` if absent or hidden)."""
         rtype, rid = _split(type_or_ref, rid)
-        return self._call("GET", f"/{rtype}/{rid}")
+        return self._fhir("GET", f"/{rtype}/{rid}", lambda c: c.reference(rtype, rid).to_resource())
 
     def vread(self, rtype: str, rid: str, vid: str | int) -> dict[str, Any]:
         """Read one version."""
-        return self._call("GET", f"/{rtype}/{rid}/_history/{vid}")
+        path = f"{rtype}/{rid}/_history/{vid}"
+        return self._fhir("GET", "/" + path, lambda c: c.execute(path, method="get"))
 
     def exists(self, ref: str) -> bool:
         """True when ``ref`` exists and this session may see it."""
@@ -117,8 +201,9 @@ class RemoteSession:
 
     def history(self, rtype: str, rid: str | None = None) -> list[dict[str, Any]]:
         """Version history, newest first."""
-        path = f"/{rtype}/{rid}/_history" if rid else f"/{rtype}/_history"
-        return [e["resource"] for e in self._call("GET", path).get("entry", [])]
+        path = f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history"
+        bundle = self._fhir("GET", "/" + path, lambda c: c.execute(path, method="get"))
+        return [e["resource"] for e in bundle.get("entry", [])]
 
     def search(
         self,
@@ -132,12 +217,23 @@ class RemoteSession:
     def _execute_search(
         self, rtype: str, params: list[tuple[str, str]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        bundle = self._call(
-            "POST",
-            f"/{rtype}/_search",
-            content=urlencode(params),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
+        query = urlencode(params)
+        if len(query) <= MAX_GET_QUERY:
+            grouped: dict[str, list[str]] = {}
+            for k, v in params:
+                grouped.setdefault(k, []).append(v)
+            bundle = self._fhir(
+                "GET",
+                f"/{rtype}",
+                lambda c: SyncFHIRSearchSet(c, rtype, params=grouped).fetch_raw(),
+            )
+        else:
+            bundle = self._call(
+                "POST",
+                f"/{rtype}/_search",
+                content=query,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         matches, included = [], []
         for e in bundle.get("entry", []):
             mode = e.get("search", {}).get("mode", "match")
@@ -146,18 +242,24 @@ class RemoteSession:
 
     # ------------------------------------------------------------------ writes
     def create(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """Create a resource (validated, access-checked, audited on the server)."""
-        return self._call("POST", f"/{resource.get('resourceType')}", json=resource)
+        """Create a resource (validated, access-checked, audited on the server).
+
+        Sent as it is (fhirpy's ``execute``; its ``save`` would drop empty values, and a
+        student's empty value must get the same ValidationError as in-process).
+        """
+        rtype = str(resource.get("resourceType"))
+        return self._fhir(
+            "POST", f"/{rtype}", lambda c: c.execute(rtype, method="post", data=resource)
+        )
 
     def update(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """Update a resource; ``meta.versionId`` is sent as ``If-Match``."""
-        vid = resource.get("meta", {}).get("versionId")
+        """Update a resource; ``meta.versionId`` is sent as ``If-Match`` (a stale version is a
+        ConflictError, never a lost update)."""
+        vid = (resource.get("meta") or {}).get("versionId")
         headers = {"If-Match": f'W/"{vid}"'} if vid else {}
-        return self._call(
-            "PUT",
-            f"/{resource.get('resourceType')}/{resource.get('id')}",
-            json=resource,
-            headers=headers,
+        path = f"{resource.get('resourceType')}/{resource.get('id')}"
+        return self._fhir(
+            "PUT", "/" + path, lambda c: c.execute(path, method="put", data=resource), headers
         )
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +277,8 @@ class RemoteSession:
             else:
                 params.append({"name": key, "valueString": str(value)})
         body = {"resourceType": "Parameters", "parameter": params}
-        return self._call("POST", f"/{ref}/${op}", json=body)
+        path = f"{ref}/${op}"
+        return self._fhir("POST", "/" + path, lambda c: c.execute(path, method="post", data=body))
 
     def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
         """Void a resource charted in error (``$entered-in-error``)."""
@@ -227,7 +330,8 @@ class RemoteSession:
             "parameter": [{"name": "name", "valueString": name}]
             + [{"name": k, "valueString": str(v)} for k, v in params.items()],
         }
-        return self._call("POST", "/$report", json=body)["rows"]
+        run = self._fhir("POST", "/$report", lambda c: c.execute("$report", "post", data=body))
+        return run["rows"]
 
     def start(self, exercise_id: str, *, course: str) -> RemoteAttempt:
         """Start (or resume) your attempt at an exercise assigned in ``course``; it is graded

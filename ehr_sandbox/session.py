@@ -39,6 +39,7 @@ from ehr_sandbox.errors import (
     SearchError,
     ValidationError,
 )
+from ehr_sandbox.gcpause import collector_paused
 from ehr_sandbox.provenance import ACTIVITIES_NEEDING_REASON, build_provenance
 from ehr_sandbox.records.writes import WriteRequest
 from ehr_sandbox.search_set import SearchSet, normalize_params
@@ -48,6 +49,19 @@ from synthetic.fhir import is_resource_type
 if TYPE_CHECKING:
     from ehr_sandbox.reports import Reports
     from ehr_sandbox.sandbox import Sandbox
+
+OPERATION_ACTIONS: dict[str, str] = {
+    "transaction": "C",
+    "import": "C",
+    "export": "E",
+    "deidentify": "E",
+    "sign": "U",
+}
+"""Record operations that audit themselves (:meth:`Session.audit_operation`): interaction ->
+AuditEvent action code."""
+
+OPERATION_ACTIVITIES: frozenset[str] = frozenset({"create", "import", "sign"})
+"""Activities of the Provenance a record operation records (:meth:`Session.record_provenance`)."""
 
 SANDBOX_AUDIT_KINDS = frozenset(
     {
@@ -1243,20 +1257,26 @@ class Session:
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
-            from ehr_sandbox.access.labels import highest_confidentiality
+            from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
 
             allowed: set[str] = set()
             patients: dict[str, str] = {}
-            seen: list[dict[str, Any]] = []
-            for r in store.iter_type(rtype):
-                if r["id"] in stale:
-                    decoded[r["id"]] = r
-                if decided is None and policy.decide(ctx, "search", r, resource_type=rtype).allowed:
-                    allowed.add(r["id"])
-                    patients[r["id"]] = patient_of(r) or ""
-                    seen.append({"meta": {"security": (r.get("meta") or {}).get("security", [])}})
+            label, rank = "N", CONFIDENTIALITY_RANK["N"]
+            with collector_paused():  # tens of thousands of decoded resources, all acyclic
+                for r in store.iter_type(rtype):
+                    if r["id"] in stale:
+                        decoded[r["id"]] = r
+                    if (
+                        decided is None
+                        and policy.decide(ctx, "search", r, resource_type=rtype).allowed
+                    ):
+                        allowed.add(r["id"])
+                        patients[r["id"]] = patient_of(r) or ""
+                        conf = confidentiality_of(r) or "N"
+                        if CONFIDENTIALITY_RANK[conf] > rank:
+                            label, rank = conf, CONFIDENTIALITY_RANK[conf]
             if decided is None:
-                decided = (frozenset(allowed), patients, highest_confidentiality(seen))
+                decided = (frozenset(allowed), patients, label)
                 caches.remember(rtype, ctx, store.change_mark(), decided)
 
         def load(ids: list[str]) -> list[dict[str, Any]]:
@@ -1264,7 +1284,8 @@ class Session:
             decoded.update((r["id"], r) for r in store.read_many(rtype, missing))
             return [policy.mask(ctx, decoded[i]) for i in ids if i in decoded]
 
-        caches.flat.update(key, view, current, load, engine=engine)
+        with collector_paused():  # the flattened rows: acyclic too
+            caches.flat.update(key, view, current, load, engine=engine)
         allowed_ids, patient_of_id, label = decided
         with store.transaction():  # one event per patient, one commit
             for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
@@ -1356,6 +1377,140 @@ class Session:
                 found=kind,
             )
         self._audit_kind(kind, patient=patient, ref=ref, detail=detail)
+
+    def audit_operation(
+        self,
+        interaction: str,
+        outcome: str,
+        *,
+        entity: dict[str, Any] | None = None,
+        entity_ref: str | None = None,
+        query: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record the outcome of one of the record operations that are more than one RESTful
+        interaction (a transaction Bundle, an import, an export, a de-identified export, a
+        signature) in the audit trail, as this user. The operations in
+        :mod:`ehr_sandbox.records` audit through it; nothing else may pose as them.
+
+        Parameters
+        ----------
+        interaction
+            One of :data:`OPERATION_ACTIONS` (``transaction``, ``import``, ``export``,
+            ``deidentify``, ``sign``); the AuditEvent action code comes from that table.
+        outcome
+            ``"0"`` done, ``"4"`` refused, ``"8"`` failed.
+        entity, entity_ref, query, detail
+            What the event names: a resource (its labels and version are recorded), a
+            reference, the query or the types, and why.
+
+        Raises
+        ------
+        ValidationError
+            For an interaction outside the table or an unknown outcome code.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("dr.patel").audit_operation("export", "4", query="Observation")
+        >>> sb.audit.events()[-1]["subtype"][0]["code"], sb.audit.events()[-1]["outcome"]
+        ('export', '4')
+        >>> sb.login("dr.patel").audit_operation("read", "0")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: audit operation: interaction: expected one of deidentify, export, import, sign, transaction (found 'read')
+        """
+        action = OPERATION_ACTIONS.get(interaction) if isinstance(interaction, str) else None
+        if action is None:
+            raise ValidationError(
+                "audit operation",
+                "interaction",
+                "one of " + ", ".join(sorted(OPERATION_ACTIONS)),
+                found=interaction,
+            )
+        if outcome not in ("0", "4", "8"):
+            raise ValidationError(
+                "audit operation",
+                "outcome",
+                "'0' (done), '4' (refused) or '8' (failed)",
+                found=outcome,
+            )
+        self._audit(
+            action=action,
+            interaction=interaction,
+            outcome=outcome,
+            entity=entity,
+            entity_ref=entity_ref,
+            query=query,
+            detail=detail,
+        )
+
+    def record_provenance(
+        self,
+        targets: list[str],
+        activity: str,
+        *,
+        reason: str | None = None,
+        signature: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record one Provenance, by this user, over versions a record operation wrote or
+        signed (a transaction Bundle or an import records one for all it wrote; a signature
+        records the signed version). Returns the stored Provenance.
+
+        The Provenance takes the patients and the highest labels of its targets, as every
+        write's does. Only the operations' activities are accepted, and every target must be
+        a version this session may see (a hidden or unknown one answers
+        :class:`~ehr_sandbox.errors.NotFound`).
+
+        Parameters
+        ----------
+        targets
+            Versioned references, ``Type/id/_history/vid``.
+        activity
+            One of :data:`OPERATION_ACTIVITIES`.
+        reason, signature
+            The reason text, and the signature of a ``sign`` Provenance.
+
+        Raises
+        ------
+        ValidationError
+            For another activity or a target that is not a versioned reference.
+        NotFound
+            For a target this session cannot see.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> p = s.search("Patient").first()
+        >>> ref = f"Patient/{p['id']}/_history/{p['meta']['versionId']}"
+        >>> s.record_provenance([ref], "import")["target"][0]["reference"] == ref
+        True
+        >>> s.record_provenance([ref], "correction")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: record provenance: activity: expected one of create, import, sign (found 'correction')
+        """
+        if activity not in OPERATION_ACTIVITIES:
+            raise ValidationError(
+                "record provenance",
+                "activity",
+                "one of " + ", ".join(sorted(OPERATION_ACTIVITIES)),
+                found=activity,
+            )
+        for target in targets:
+            parts = target.split("/") if isinstance(target, str) else []
+            if len(parts) != 4 or parts[2] != "_history":
+                raise ValidationError(
+                    "record provenance",
+                    "targets",
+                    "versioned references Type/id/_history/vid",
+                    found=target,
+                )
+            if not self._can_see(f"{parts[0]}/{parts[1]}"):
+                raise self._hidden(parts[0], parts[1])
+        return self._record_provenance(list(targets), activity, reason, signature=signature)
 
     def _audit_kind(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -59,3 +61,39 @@ def token_for(app: ServerApp, username: str, scope: str = "") -> str:
     )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
+
+
+def serve_process(
+    data: Path, port: int, *, workers: int = 1, patients: int = 3
+) -> subprocess.Popen:
+    """``ehr-sandbox serve`` as a real process on ``port`` (returns once it answers)."""
+    repo = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-m", "ehr_sandbox", "serve", "--data", str(data)]
+    args += ["--port", str(port), "--patients", str(patients), "--seed", "2"]
+    args += ["--workers", str(workers)]
+    proc = subprocess.Popen(args, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start in time")
+
+
+def cli_fields(*args: str) -> dict[str, str]:
+    """Run the CLI; the ``name: value`` lines it prints."""
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "ehr_sandbox", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)

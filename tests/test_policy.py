@@ -3,6 +3,8 @@ and hostile inputs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -376,3 +378,67 @@ def test_scoped_context_is_immutable_and_comparable() -> None:
     assert a == b
     with pytest.raises(AttributeError):
         a.role = "admin"  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class _GeneralPathContext(AccessContext):
+    """Same standing as AccessContext; the policy's read hot path takes exact AccessContexts
+    only, so a decision on this one goes through every general check."""
+
+
+LABELS = st.lists(
+    st.sampled_from(
+        [{"system": CONF, "code": c} for c in ("N", "R", "V", "bogus")]
+        + [{"system": ACT, "code": s} for s in ("HIV", "SUD", "PSYTHPN", "ETH")]
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    role=st.sampled_from(
+        [
+            "medical_assistant",
+            "nurse",
+            "physician",
+            "billing",
+            "patient",
+            "front_desk",
+            "system",
+            "privacy_officer",
+            "instructor",
+        ]
+    ),
+    action=st.sampled_from(["read", "vread", "history", "search"]),
+    resource=st.one_of(RESOURCE, JSONISH),
+    labels=LABELS,
+    rtype=st.sampled_from(["Observation", "Patient", "Appointment", "Consent", "Claim", ""]),
+    btg=st.sampled_from([frozenset(), frozenset({"B"})]),
+    consents=st.booleans(),
+)
+def test_read_hot_path_decides_as_the_general_path(
+    role, action, resource, labels, rtype, btg, consents
+) -> None:
+    deny = {
+        "resourceType": "Consent",
+        "id": "c",
+        "status": "active",
+        "provision": {"type": "deny", "actor": [{"reference": {"reference": "Practitioner/x"}}]},
+    }
+    policy = Policy(consents=lambda pid: [deny] if consents else [])
+    if isinstance(resource, dict) and labels:
+        resource = {**resource, "meta": {"security": labels}}
+    kw = dict(
+        username=f"u.{role}",
+        role=role,
+        practitioner_id=f"pr-{role}",
+        patient_id="A" if role == "patient" else None,
+        scopes=None,
+        treating=frozenset({"A"}),
+        btg=btg,
+        interactive=role != "system",
+    )
+    fast = policy.decide(AccessContext(**kw), action, resource, resource_type=rtype)
+    general = policy.decide(_GeneralPathContext(**kw), action, resource, resource_type=rtype)
+    assert fast == general

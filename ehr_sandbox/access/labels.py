@@ -83,16 +83,47 @@ def content_rules() -> tuple[LabelRule, ...]:
     """The content package's sensitivity rules as :class:`LabelRule`.
 
     There is no silent fallback: content that cannot load, or a rule naming a code set the
-    content does not define, raises (a write must never be labelled by a partial table).
+    content does not define, raises (a write must never be labelled by a partial table). The
+    compiled rules are kept in the content cache (:mod:`ehr_sandbox.content_cache`), so a
+    fresh process labels its first write without loading the content.
 
     >>> rules = content_rules()
     >>> len(rules) > 0 and all(isinstance(r, LabelRule) for r in rules)
     True
     """
+    from ehr_sandbox.content_cache import derived
+
+    out = tuple(
+        LabelRule(system, code, match, tuple(sensitivity), confidentiality)
+        for system, code, match, sensitivity, confidentiality in derived(
+            "label-rules", compile_content_rules
+        )
+    )
+    if not out:
+        raise ValidationError("sensitivity.toml", "rule", "at least one label rule")
+    return out
+
+
+def compile_content_rules() -> list[list[Any]]:
+    """The shipped content's sensitivity rules, each as ``[system URI, code, match,
+    [sensitivity codes], confidentiality]`` (loads the content; :func:`content_rules` keeps
+    the result).
+
+    Raises
+    ------
+    ValidationError
+        When a rule names a code set the content does not define.
+
+    Examples
+    --------
+    >>> rows = compile_content_rules()
+    >>> all(len(r) == 5 and r[2] in ("exact", "prefix") for r in rows)
+    True
+    """
     from synthetic.content import load_content  # type: ignore[attr-defined]
 
     content = load_content()
-    out = []
+    out: list[list[Any]] = []
     for i, rule in enumerate(content.sensitivity):
         codeset = content.codes.get(rule.system)
         if codeset is None:
@@ -103,17 +134,15 @@ def content_rules() -> tuple[LabelRule, ...]:
                 found=rule.system,
             )
         out.append(
-            LabelRule(
+            [
                 codeset.system,
                 rule.code,
                 rule.match,
-                tuple(rule.sensitivity),
+                list(rule.sensitivity),
                 rule.confidentiality,
-            )
+            ]
         )
-    if not out:
-        raise ValidationError("sensitivity.toml", "rule", "at least one label rule")
-    return tuple(out)
+    return out
 
 
 @cache

@@ -365,9 +365,16 @@ class Attempt:
         sandbox: Any = None,
         path: str | Path | None = None,
         course: Course | None = None,
+        derived: Derived | None = None,
     ) -> Attempt:
         """Copy the variant's pre-built clinic (unless a sandbox is given), run setup, remember
-        the start state."""
+        the start state.
+
+        ``derived`` is the scenario when setup already ran on ``sandbox`` (the classroom server
+        runs setup once, keeps the scenario in its own database and reopens the attempt from
+        its file on any worker)."""
+        if derived is not None and sandbox is None:
+            raise ExerciseError("derived: give the sandbox setup ran on with it")
         owns = sandbox is None
         if owns:
             if path is not None and Path(path).exists():
@@ -375,7 +382,8 @@ class Attempt:
                     f"path: {path} already exists; open it with exercises.open_attempt() or choose a new file"
                 )
             sandbox = fresh_clinic(exercise, variant, path)
-        derived = derive(exercise, sandbox, variant)
+        if derived is None:
+            derived = derive(exercise, sandbox, variant)
         att = cls(
             exercise,
             variant,
@@ -607,10 +615,16 @@ class Attempt:
         return result
 
     # -- reset and files --------------------------------------------------------------------
-    def reset(self) -> None:
-        """Go back to this variant's start state exactly (results and hints used are kept)."""
+    def reset(self, *, into: Any = None) -> None:
+        """Go back to this variant's start state exactly (results and hints used are kept).
+
+        ``into`` is a copy of this attempt's start state, setup done (the classroom server
+        keeps one as an encrypted file and passes a new copy of it).
+        """
         results = persistence.load_results(self.sandbox)
-        if self._pristine is not None and self.path is None:
+        if into is not None:
+            fresh = into
+        elif self._pristine is not None and self.path is None:
             fresh = self._pristine.copy()
         elif self._owns_sandbox:
             self.sandbox.close()

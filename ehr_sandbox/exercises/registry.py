@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,21 +54,51 @@ BUILTIN_MODULES: tuple[str, ...] = (
 """Modules whose import registers the built-in exercises (later issues add theirs here)."""
 
 _REGISTRY: dict[str, Exercise] = {}
-_builtins_loaded = False
+_LOADED: set[str] = set()
+_SECTIONS: dict[str, str] = {m.rsplit(".", 1)[1].replace("_", "-"): m for m in BUILTIN_MODULES}
+"""Catalogue section (the part of an id before ``/``) -> the module registering it."""
+
+
+_DONE: set[str] = set()
+_load_lock = threading.RLock()
+
+
+def _load(module: str) -> None:
+    """Import a built-in section once. Thread-safe: the classroom server starts attempts side
+    by side, and no thread may see a section half registered. Re-entrant: a module that
+    registers its exercises comes back here for its own section."""
+    if module in _DONE:
+        return
+    with _load_lock:
+        if module in _LOADED:  # loaded meanwhile, or being loaded by this very thread
+            return
+        _LOADED.add(module)
+        try:
+            importlib.import_module(module)
+        except BaseException:
+            _LOADED.discard(module)
+            raise
+        _DONE.add(module)
+
+
+def _ensure_section(exercise_id: object) -> None:
+    """Load the built-in section an id belongs to (a fresh kernel imports only what it uses)."""
+    if isinstance(exercise_id, str):
+        module = _SECTIONS.get(exercise_id.split("/", 1)[0])
+        if module is not None:
+            _load(module)
 
 
 def _ensure_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for name in BUILTIN_MODULES:
-            importlib.import_module(name)
+    for name in BUILTIN_MODULES:
+        _load(name)
 
 
 def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
     """Add an exercise to the catalogue (``replace=True`` to redefine an id); returns it."""
     if not isinstance(exercise, Exercise):
         raise ExerciseError(f"register: expected an Exercise (found {type(exercise).__name__})")
+    _ensure_section(exercise.id)  # a built-in of this id registers first (replace=True wins)
     if exercise.id in _REGISTRY and not replace and _REGISTRY[exercise.id] is not exercise:
         raise ExerciseError(
             f"register: exercise id {exercise.id!r} is already registered; pass replace=True to redefine it"
@@ -78,6 +109,7 @@ def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
 
 def unregister(exercise_id: str) -> None:
     """Remove an exercise from the catalogue (no error if absent)."""
+    _ensure_section(exercise_id)
     _REGISTRY.pop(exercise_id, None)
 
 
@@ -89,6 +121,10 @@ def get(exercise_id: str) -> Exercise:
     ...
     ehr_sandbox.errors.ExerciseError: exercise id: no exercise 'records/no-such'; see exercises.catalog() (records/... ids: records/addendum, records/amendment-request, records/correction, records/entered-in-error, records/late-entry, records/registration-update)
     """
+    _ensure_section(exercise_id)
+    found = _REGISTRY.get(exercise_id) if isinstance(exercise_id, str) else None
+    if found is not None:
+        return found
     _ensure_builtins()
     try:
         return _REGISTRY[exercise_id]

@@ -94,12 +94,7 @@ def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
         )
     except ValidationError as exc:
         # a refusal at the structural stage is audited like one at the later stages
-        session._audit(
-            action="C",
-            interaction="transaction",
-            outcome="8",
-            detail=f"refused at the structure stage: {exc}",
-        )
+        session.audit_operation("transaction", "8", detail=f"refused at the structure stage: {exc}")
         raise
     results = _apply_checked(session, plan, activity="create")
     return transaction_response(plan, results)
@@ -166,10 +161,10 @@ def _apply_checked(
                     for r in results
                     if r.get("meta", {}).get("versionId")
                 ]
-                session._record_provenance(targets, activity, None)
+                session.record_provenance(targets, activity)
     except SandboxError as exc:
         where = f"Bundle.entry[{current.entry_index}]" if current is not None else "Bundle"
-        session._audit(action="C", interaction="transaction", outcome="8", detail=f"{where}: {exc}")
+        session.audit_operation("transaction", "8", detail=f"{where}: {exc}")
         raise _with_entry(exc, where) from exc
     return results
 
@@ -211,7 +206,7 @@ def export_session(
     denied = [t for t in wanted if not policy.can_type(session.context, "export", t).allowed]
     if denied:
         reason = policy.can_type(session.context, "export", denied[0]).reason
-        session._audit(action="E", interaction="export", outcome="4", query=",".join(denied))
+        session.audit_operation("export", "4", query=",".join(denied))
         raise AccessDenied(reason or f"{session.user.role} may not export {denied[0]}")
     by_type = {t: list(session.resources(t)) for t in wanted}
     by_type = {t: rs for t, rs in by_type.items() if rs}
@@ -225,5 +220,5 @@ def export_session(
                     f"patient-{patient_of(r)}" if patient_of(r) else "shared", []
                 ).append(r)
         export_bundles(groups, out_dir, bundle_type="collection")
-    session._audit(action="E", interaction="export", outcome="0", query=",".join(sorted(by_type)))
+    session.audit_operation("export", "0", query=",".join(sorted(by_type)))
     return {t: len(rs) for t, rs in sorted(by_type.items())}

@@ -351,7 +351,7 @@ def _apply(
                 if r.get("meta", {}).get("versionId")
             ]
             if targets:
-                session._record_provenance(targets, "import", None)
+                session.record_provenance(targets, "import")
     except _RollBack:
         return {}, problems
     return counts, problems
@@ -509,10 +509,9 @@ def _audit_refusal(
     session: Session, names: list[str], problems: list[ValidationError], *, stage: str
 ) -> None:
     first = problems[0]
-    session._audit(
-        action="C",
-        interaction="import",
-        outcome="8",
+    session.audit_operation(
+        "import",
+        "8",
         query=" + ".join(names),
         detail=f"refused at the {stage} stage ({len(problems)} problems); first: {first}",
     )

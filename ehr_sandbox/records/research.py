@@ -45,7 +45,7 @@ def deidentified_export(session: Session, out_dir: str) -> dict[str, int]:
 
     decision = session.sandbox.policy.can_type(session.context, "deidentify", "Patient")
     if not decision.allowed:
-        session._audit(action="E", interaction="deidentify", outcome="4", query="$deidentify")
+        session.audit_operation("deidentify", "4", query="$deidentify")
         raise AccessDenied(decision.reason or f"{session.user.role} may not make a research export")
     # Per record through the policy: the role's ceiling and excluded labels, the relationship,
     # and every patient's research Consents (purpose HRESCH). Audited per patient as it goes.
@@ -58,5 +58,5 @@ def deidentified_export(session: Session, out_dir: str) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     export_ndjson(by_type, out)
     session.sandbox.private.set("deid_surrogates", result.surrogate_map)
-    session._audit(action="E", interaction="deidentify", outcome="0", query="$deidentify")
+    session.audit_operation("deidentify", "0", query="$deidentify")
     return {k: len(v) for k, v in sorted(by_type.items())}

@@ -31,9 +31,7 @@ def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
     from ehr_sandbox.session import split_ref
 
     if not may(session.user.role, "sign"):
-        session._audit(
-            action="U", interaction="sign", outcome="4", entity_ref=str(note_ref), detail="role"
-        )
+        session.audit_operation("sign", "4", entity_ref=str(note_ref), detail="role")
         raise AccessDenied(
             f"{session.user.role} may not sign notes: a physician signs (authenticates) the note"
         )
@@ -54,8 +52,8 @@ def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     version = raw["meta"]["versionId"]
     with session.atomic():
-        prov = session._record_provenance(
-            [f"{rtype}/{rid}/_history/{version}"], "sign", None, signature=signature
+        prov = session.record_provenance(
+            [f"{rtype}/{rid}/_history/{version}"], "sign", signature=signature
         )
         signed[f"{rtype}/{rid}"] = {
             "version": version,
@@ -64,7 +62,7 @@ def sign_note(session: Session, note_ref: str) -> dict[str, Any]:
             "public_key": public,
         }
         session.sandbox.private.set("signed_notes", signed)
-    session._audit(action="U", interaction="sign", outcome="0", entity=raw)
+    session.audit_operation("sign", "0", entity=raw)
     return prov
 
 

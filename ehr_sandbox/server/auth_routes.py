@@ -18,8 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
 from ehr_sandbox.server.browser import PRE_COOKIE, cookie_flags
-from ehr_sandbox.server.limits import RateLimiter
+from ehr_sandbox.server.fhir_api import ID_PATTERN, error_response, unauthorized
+from ehr_sandbox.server.launch import LAUNCH_SECONDS, LaunchStore
+from ehr_sandbox.server.limits import RateLimiter, Slots
 from ehr_sandbox.server.oauth import FormRequest, SmartAuthorizationServer
 
 if TYPE_CHECKING:
@@ -34,6 +37,17 @@ CLIENT_RATE = (30, 60.0)
 
 SIGNIN_RATE = (10, 60.0)
 """Sign-in attempts per client address: 10 a minute."""
+
+NO_PATIENT_PICKER = ("patient", "student", "course_instructor")
+"""Roles that sign in without choosing a patient (a patient is their own context; course
+accounts reach records only inside an attempt)."""
+
+PICKER_LIMIT = 500
+"""Patients listed on the picker at most."""
+
+CHECK_SLOTS = 4
+"""Token requests of one client address whose secret is checked at the same time (more wait:
+the check is CPU-bound, so more at once would not finish sooner)."""
 
 OAUTH_FIELDS = (
     "response_type",
@@ -65,6 +79,7 @@ def smart_configuration(root: str) -> dict[str, Any]:
             "openid",
             "fhirUser",
             "launch/patient",
+            "launch",
             "patient/*.rs",
             "user/*.cruds",
             "system/*.rs",
@@ -73,6 +88,8 @@ def smart_configuration(root: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "capabilities": [
             "launch-standalone",
+            "launch-ehr",
+            "context-ehr-patient",
             "client-public",
             "client-confidential-symmetric",
             "client-confidential-asymmetric",
@@ -90,10 +107,14 @@ class AuthRoutes:
     def __init__(self, app: ServerApp) -> None:
         self.app = app
         state = app.state
-        self.oauth = SmartAuthorizationServer(state.accounts, state.tokens, state.user)
+        self.launches = LaunchStore(state.data / "server.db")
+        self.oauth = SmartAuthorizationServer(
+            state.accounts, state.tokens, state.user, self.launches
+        )
         self.token_limit = RateLimiter(*TOKEN_RATE)
         self.client_limit = RateLimiter(*CLIENT_RATE)
         self.signin_limit = RateLimiter(*SIGNIN_RATE)
+        self.check_slots = Slots(CHECK_SLOTS)
 
     def routes(self) -> list[Route]:
         """The Starlette routes."""
@@ -102,6 +123,8 @@ class AuthRoutes:
             Route("/auth/token", self.token, methods=["POST"]),
             Route("/auth/authorize", self.authorize_page, methods=["GET"]),
             Route("/auth/authorize", self.authorize_submit, methods=["POST"]),
+            Route("/auth/authorize/patient", self.authorize_patient, methods=["POST"]),
+            Route("/auth/launch", self.ehr_launch, methods=["POST"]),
         ]
 
     async def discovery(self, request: Request) -> Response:
@@ -118,21 +141,32 @@ class AuthRoutes:
         for k, v in form.multi_items():
             values.setdefault(k, []).append(str(v))
         client_key = _client_key(request, values)
+        slow_down = JSONResponse(
+            {"error": "slow_down", "error_description": "too many token requests"},
+            status_code=429,
+            headers={"Retry-After": "60"},
+        )
         if self.token_limit.exhausted(address) or not self.client_limit.allow(client_key):
-            return JSONResponse(
-                {"error": "slow_down", "error_description": "too many token requests"},
-                status_code=429,
-                headers={"Retry-After": "60"},
-            )
+            return slow_down
         oauth_request = await self._form_request(request, values)
 
-        def issue() -> tuple[int, Any, dict[str, str]]:
-            with self.app.state.lock:
-                return self.oauth.create_token_response(oauth_request)
+        def issue() -> tuple[int, Any, dict[str, str]] | None:
+            # The secret check (scrypt) runs outside the server lock, so sign-ins run side by
+            # side. Each check reserves one failure from its address's allowance first and
+            # gives it back on success; with at most CHECK_SLOTS checks per address at once,
+            # failures can never exceed the limit, however many requests race.
+            with self.check_slots.hold(address):
+                if not self.token_limit.allow(address):
+                    return None
+                status, body, headers = self.oauth.create_token_response(oauth_request)
+                if status < 400:
+                    self.token_limit.refund(address)
+                return status, body, headers
 
-        status, body, headers = await run_in_threadpool(issue)
-        if status >= 400:
-            self.token_limit.allow(address)  # failures use up the address's allowance
+        issued = await run_in_threadpool(issue)
+        if issued is None:
+            return slow_down
+        status, body, headers = issued
         payload = body if isinstance(body, dict) else json.loads(body or "{}")
         return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -199,10 +233,37 @@ class AuthRoutes:
                 error="wrong username or password",
             )
         user = self.app.state.user(username)
+        request_values = {k: v[-1] for k, v in values.items()}
+        scopes = request_values.get("scope", "").split(" ")
+        clinician = user.role not in NO_PATIENT_PICKER
+        if request_values.get("launch"):
+            # EHR launch: the launch id the EHR made for this user names the open patient
+            patient = (
+                self.launches.take_launch(request_values["launch"], username)
+                if clinician and "launch" in scopes
+                else None
+            )
+            if patient is None:
+                return self.app.render(
+                    "base.html",
+                    title="Sign-in refused",
+                    error="launch: unknown, expired, used, or made for another user "
+                    "(start the app from the EHR again, with the scope 'launch')",
+                    status=400,
+                )
+            return await self._grant(oauth_request, user, patient)
+        if clinician and "launch/patient" in scopes:
+            ticket = self.launches.new_ticket(username, request_values)
+            return await self._picker(username, ticket, data.get("csrf", ""))
+        return await self._grant(oauth_request, user, None)
+
+    async def _grant(self, oauth_request: FormRequest, user: Any, patient: str | None) -> Response:
+        """Issue the authorization code (with the launch's patient) and redirect to the app."""
 
         def grant() -> tuple[int, Any, dict[str, str]]:
             with self.app.state.lock:
                 oauth_request.user = user
+                oauth_request.launch_patient = patient  # type: ignore[attr-defined]
                 g = self.oauth.get_consent_grant(oauth_request, end_user=user)
                 return self.oauth.create_authorization_response(
                     oauth_request, grant_user=user, grant=g
@@ -215,6 +276,120 @@ class AuthRoutes:
         return JSONResponse(
             body if isinstance(body, dict) else {"error": str(body)}, status_code=status
         )
+
+    async def _picker(self, username: str, ticket: str, csrf: str) -> Response:
+        """The patient picker: the patients this user's Session may see (the policy decides)."""
+
+        def visible() -> list[dict[str, str]]:
+            with self.app.state.lock:
+                session = self.app.state.sandbox.login(username)
+                found = session.search("Patient").fetch()
+            rows = [patient_row(p) for p in found]
+            return sorted(rows, key=lambda r: (r["name"], r["id"]))[:PICKER_LIMIT]
+
+        patients = await run_in_threadpool(visible)
+        return self.app.render(
+            "pick_patient.html",
+            title="Choose a patient",
+            patients=patients,
+            ticket=ticket,
+            csrf=csrf,
+            who=username,
+        )
+
+    async def authorize_patient(self, request: Request) -> Response:
+        """The picker's answer: the patient must be one this user may see."""
+        form = await request.form()
+        data = {k: str(v) for k, v in form.items()}
+        if not secrets.compare_digest(data.get("csrf", ""), request.cookies.get(PRE_COOKIE, "-")):
+            return self.app.render(
+                "base.html",
+                title="Sign-in refused",
+                error="form expired or forged (CSRF)",
+                status=403,
+            )
+        taken = self.launches.take_ticket(data.get("ticket", ""))
+        if taken is None:
+            return self.app.render(
+                "base.html",
+                title="Sign-in refused",
+                error="this patient choice expired or was used already; sign in again",
+                status=400,
+            )
+        username, request_values = taken
+        patient = data.get("patient", "")
+
+        def allowed() -> bool:
+            with self.app.state.lock:
+                session = self.app.state.sandbox.login(username)
+                try:
+                    session.read("Patient", patient)
+                except SandboxError:
+                    return False
+                return True
+
+        if not ID_PATTERN.match(patient) or not await run_in_threadpool(allowed):
+            return self.app.render(
+                "base.html",
+                title="Sign-in refused",
+                error="patient: not a patient you may open; sign in again and choose from the list",
+                status=400,
+            )
+        values = {k: [v] for k, v in request_values.items() if k in OAUTH_FIELDS}
+        oauth_request = FormRequest(
+            "POST", f"{self.app.root}/auth/authorize", request.headers, values
+        )
+        error = self._validate(values, oauth_request)
+        if error:
+            return self.app.render("base.html", title="Sign-in refused", error=error, status=400)
+        return await self._grant(oauth_request, self.app.state.user(username), patient)
+
+    async def ehr_launch(self, request: Request) -> Response:
+        """EHR launch: a signed-in clinician's EHR asks for a launch id with a patient open;
+        the app then signs in with ``launch=<id>`` and the scope ``launch``."""
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return unauthorized("a bearer access token is required")
+        try:
+            claims = self.app.state.tokens.verify(auth[7:].strip())
+        except AccessDenied:
+            return unauthorized("invalid or expired access token")
+        form = await request.form()
+        patient = str(form.get("patient", ""))
+        if claims.attempt or claims.backend or claims.role in NO_PATIENT_PICKER:
+            return error_response(AccessDenied("an EHR launch is made by a clinician's session"))
+
+        def check() -> None:
+            if not ID_PATTERN.match(patient):
+                raise NotFound("not found")
+            with self.app.state.using(claims) as session:
+                session.read("Patient", patient)  # the policy decides (404 if hidden)
+
+        try:
+            await run_in_threadpool(check)
+        except Exception as exc:  # noqa: BLE001 - every error becomes an OperationOutcome
+            return error_response(exc)
+        launch = self.launches.new_launch(claims.username, patient)
+        return JSONResponse(
+            {"launch": launch, "iss": f"{self.app.root}/fhir", "expires_in": LAUNCH_SECONDS},
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+def patient_row(patient: dict[str, Any]) -> dict[str, str]:
+    """A picker row: id, display name and birth date.
+
+    >>> patient_row({"id": "p1", "name": [{"given": ["Ada"], "family": "Ng"}], "birthDate": "1990-01-02"})
+    {'id': 'p1', 'name': 'Ng, Ada', 'born': '1990-01-02'}
+    """
+    name = (patient.get("name") or [{}])[0]
+    given = " ".join(name.get("given") or [])
+    family = name.get("family") or ""
+    return {
+        "id": str(patient.get("id", "")),
+        "name": f"{family}, {given}".strip(", ") or str(patient.get("id", "")),
+        "born": str(patient.get("birthDate", "")),
+    }
 
 
 def _client_key(request: Request, values: dict[str, list[str]]) -> str:

@@ -79,12 +79,8 @@ class CourseApi:
             except SandboxError as exc:
                 return error_response(exc)
 
-        def locked() -> Any:
-            with self.state.lock:
-                return work(claims, body)
-
-        try:
-            result = await run_in_threadpool(locked)
+        try:  # course files and attempts take their own locks (shared by the workers)
+            result = await run_in_threadpool(work, claims, body)
         except Exception as exc:  # noqa: BLE001 - every error becomes an OperationOutcome
             return error_response(exc)
         return result if isinstance(result, Response) else JSONResponse(result)
@@ -110,9 +106,12 @@ class CourseApi:
 
     async def assign(self, request: Request) -> Response:
         def work(claims: TokenClaims, body: Any) -> Any:
-            course = self.state.courses.course(request.path_params["course"])
-            limit = body.get("max_attempts")
-            a = course.assign(_field(body, "exercise"), due=body.get("due"), max_attempts=limit)
+            a = self.state.courses.assign(
+                request.path_params["course"],
+                _field(body, "exercise"),
+                due=body.get("due"),
+                max_attempts=body.get("max_attempts"),
+            )
             return a.to_dict()
 
         return await self._run(request, "course_instructor", work)
@@ -184,20 +183,29 @@ class CourseApi:
             slug, student = student_of(claims.username)
             if slug != request.path_params["course"]:
                 raise NotFound("no such attempt")
-            att = self.state.courses.attempt(request.path_params["attempt"], student).attempt
-            if action == "check":
-                return att.check().to_dict()
-            if action == "submit":
-                return att.submit().to_dict()
-            if action == "hint":
-                return {
-                    "hint": att.hint(accept_cost=bool(body.get("accept_cost"))),
-                    "next_cost": att.hint_cost(),
-                }
-            if action == "reset":
-                att.reset()
-                return {"reset": True}
-            raise NotFound(f"no attempt action {action!r} (check, submit, hint, reset)")
+            if action not in ("check", "submit", "hint", "reset"):
+                raise NotFound(f"no attempt action {action!r} (check, submit, hint, reset)")
+            host = self.state.courses
+            hosted = host.attempt(request.path_params["attempt"], student)
+            if hosted.course != slug:
+                raise NotFound("no such attempt")
+            att = hosted.attempt
+            with hosted.handle.lock:
+                if action == "check":
+                    return att.check().to_dict()
+                if action == "reset":
+                    host.reset(hosted)
+                    return {"reset": True}
+                # Submissions and hints of one attempt go one at a time across the workers,
+                # counted against the course file as it is now; grading runs outside the
+                # course's lock (only recording in the course file takes it).
+                with host.acting_on(hosted):
+                    if action == "submit":
+                        return att.submit().to_dict()
+                    return {
+                        "hint": att.hint(accept_cost=bool(body.get("accept_cost"))),
+                        "next_cost": att.hint_cost(),
+                    }
 
         return await self._run(request, "student", work)
 

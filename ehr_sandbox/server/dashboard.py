@@ -152,14 +152,13 @@ class Dashboard:
         slug = request.path_params["course"]
 
         def work() -> None:
-            with self.app.state.lock:
-                course = self.app.state.courses.course(slug)
-                limit = data.get("max_attempts", "").strip()
-                course.assign(
-                    data.get("exercise", ""),
-                    due=data.get("due") or None,
-                    max_attempts=int(limit) if limit.isdigit() else None,
-                )
+            limit = data.get("max_attempts", "").strip()
+            self.app.state.courses.assign(
+                slug,
+                data.get("exercise", ""),
+                due=data.get("due") or None,
+                max_attempts=int(limit) if limit.isdigit() else None,
+            )
 
         try:
             await run_in_threadpool(work)
@@ -264,18 +263,22 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
 def attempt_view(app: ServerApp, slug: str, student: str, exercise_id: str) -> dict[str, Any]:
     """A student's variant (regenerated from the course secret), submissions and timeline."""
     course = app.state.courses.course(slug)
-    review = course.review(student, exercise_id)
-    try:
-        instructions = review.instructions
-        facts = sorted((k, _short(v)) for k, v in review.facts.items())
-    finally:
-        review.sandbox.close()
-    results = [r.to_dict() for r in course.results(student, exercise_id)]
     hosted = app.state.courses.for_review(slug, student, exercise_id)
     timeline: list[dict[str, str]] = []
-    if hosted is not None:
-        events = hosted.attempt.sandbox.grader_session().audit_events()
+    if hosted is not None:  # the variant as the student has it (from the server's record)
+        with hosted.handle.lock:
+            instructions = hosted.attempt.instructions
+            facts = sorted((k, _short(v)) for k, v in hosted.attempt.facts.items())
+            events = hosted.attempt.sandbox.grader_session().audit_events()
         timeline = [_event_row(e) for e in events if _actor(e) != "system"]
+    else:  # not started yet: regenerate the variant from the course secret
+        review = course.review(student, exercise_id)
+        try:
+            instructions = review.instructions
+            facts = sorted((k, _short(v)) for k, v in review.facts.items())
+        finally:
+            review.sandbox.close()
+    results = [r.to_dict() for r in course.results(student, exercise_id)]
     return {
         "student": student,
         "instructions": instructions,

@@ -95,8 +95,7 @@ class FhirApi:
             return unauthorized("invalid or expired access token")
 
         def work() -> tuple[int, Any, dict[str, str]]:
-            with self.state.lock:
-                session = self.state.session_for(claims)
+            with self.state.using(claims) as session:
                 return handler(session)
 
         try:

@@ -9,9 +9,11 @@ ehr_sandbox.errors.ValidationError: request: body: expected JSON nested at most 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ehr_sandbox.errors import ValidationError
@@ -145,3 +147,56 @@ class RateLimiter:
                 return False
             self._buckets[key] = (tokens - 1, t)
             return True
+
+    def refund(self, key: str) -> None:
+        """Give back one request taken with :meth:`allow` (it turned out not to count).
+
+        >>> rl = RateLimiter(rate=1, per=60)
+        >>> rl.allow("a", now=0.0), rl.allow("a", now=0.0)
+        (True, False)
+        >>> rl.refund("a"); rl.allow("a", now=0.0)
+        True
+        """
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.rate), 0.0))
+            self._buckets[key] = (min(float(self.rate), tokens + 1), last)
+
+
+class Slots:
+    """At most ``size`` concurrent holders per key (others wait): bounds how many secret
+    checks of one client address run at once, so a rate limit reserved per check stays exact.
+
+    >>> slots = Slots(2)
+    >>> with slots.hold("a"):
+    ...     slots.active("a")
+    1
+    >>> slots.active("a")
+    0
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._active: dict[str, int] = {}
+        self._cond = threading.Condition()
+
+    def active(self, key: str) -> int:
+        """How many hold ``key`` now."""
+        with self._cond:
+            return self._active.get(key, 0)
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Wait for a free slot of ``key``; hold it for the ``with`` block."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._active.get(key, 0) < self.size)
+            self._active[key] = self._active.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                left = self._active[key] - 1
+                if left:
+                    self._active[key] = left
+                else:
+                    del self._active[key]
+                self._cond.notify_all()

@@ -12,6 +12,7 @@ the protocol is Authlib's.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,13 +32,12 @@ from joserfc.errors import JoseError
 
 from ehr_sandbox.access import parse_scopes
 from ehr_sandbox.errors import ScopeError
+from ehr_sandbox.server.launch import CODE_SECONDS, PendingCode
 
 if TYPE_CHECKING:
     from ehr_sandbox.server.accounts import Accounts, Client
+    from ehr_sandbox.server.launch import LaunchStore
     from ehr_sandbox.server.tokens import TokenIssuer
-
-CODE_SECONDS = 120
-"""How long an authorization code may be exchanged (single use)."""
 
 ASSERTION_ALGORITHMS = ["RS384", "ES384", "RS256", "ES256"]
 """Algorithms accepted for ``private_key_jwt`` client assertions (SMART Backend Services)."""
@@ -115,33 +115,12 @@ class SmartClient(ClientMixin):
         return grant_type == "client_credentials"
 
 
-@dataclass
-class PendingCode:
-    """An issued authorization code waiting to be exchanged."""
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a code was issued to, and the patient picked for the launch (if any)."""
 
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: str
     username: str
-    code_challenge: str | None
-    code_challenge_method: str | None
-    expires: float
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_code_challenge(self) -> str | None:
-        return self.code_challenge
-
-    def get_code_challenge_method(self) -> str | None:
-        return self.code_challenge_method
-
-    def is_expired(self) -> bool:
-        return time.time() > self.expires
+    launch_patient: str | None = None
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
@@ -151,28 +130,34 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         payload = request.payload.data
-        self.server.codes[code] = PendingCode(
-            code=code,
-            client_id=request.client.get_client_id(),
-            redirect_uri=payload.get("redirect_uri", ""),
-            scope=request.scope or "",
-            username=request.user.username,
-            code_challenge=payload.get("code_challenge"),
-            code_challenge_method=payload.get("code_challenge_method"),
-            expires=time.time() + CODE_SECONDS,
+        self.server.launches.put_code(
+            PendingCode(
+                code=code,
+                client_id=request.client.get_client_id(),
+                redirect_uri=payload.get("redirect_uri", ""),
+                scope=request.scope or "",
+                username=request.user.username,
+                code_challenge=payload.get("code_challenge"),
+                code_challenge_method=payload.get("code_challenge_method"),
+                expires=time.time() + CODE_SECONDS,
+                patient=getattr(request, "launch_patient", None),
+            )
         )
 
     def query_authorization_code(self, code: str, client: Any) -> PendingCode | None:
-        item = self.server.codes.get(code)
+        # Taken out at once (one DELETE ... RETURNING in the server database, shared by the
+        # workers): of two exchanges of one code racing, one wins.
+        item = self.server.launches.take_code(code)
         if item and item.client_id == client.get_client_id() and not item.is_expired():
             return item
         return None
 
     def delete_authorization_code(self, authorization_code: PendingCode) -> None:
-        self.server.codes.pop(authorization_code.code, None)
+        """Already taken out by :meth:`query_authorization_code`."""
 
     def authenticate_user(self, authorization_code: PendingCode) -> Any:
-        return self.server.user_lookup(authorization_code.username)
+        self.server.user_lookup(authorization_code.username)  # still a user
+        return SignedIn(authorization_code.username, authorization_code.patient)
 
 
 class CredentialsGrant(grants.ClientCredentialsGrant):
@@ -192,15 +177,24 @@ class SmartAuthorizationServer(AuthorizationServer):
         Signs the access tokens.
     user_lookup : callable
         ``username -> User`` from the sandbox (role, patient).
+    launches : LaunchStore
+        Authorization codes and launch contexts (in the server database).
     """
 
-    def __init__(self, accounts: Accounts, issuer: TokenIssuer, user_lookup: Any) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        issuer: TokenIssuer,
+        user_lookup: Any,
+        launches: LaunchStore,
+    ) -> None:
         super().__init__()
         self.accounts = accounts
         self.issuer = issuer
         self.user_lookup = user_lookup
-        self.codes: dict[str, PendingCode] = {}
+        self.launches = launches
         self._seen_assertions: dict[str, float] = {}
+        self._assertion_lock = threading.Lock()
         self.register_grant(CodeGrant, [CodeChallenge(required=True)])
         self.register_grant(CredentialsGrant)
         self.register_client_auth_method("private_key_jwt", self._authenticate_assertion)
@@ -255,7 +249,7 @@ class SmartAuthorizationServer(AuthorizationServer):
             role=who.role,
             scope=granted,
             client_id=account.client_id,
-            patient=who.patient_id,
+            patient=who.patient_id or getattr(user, "launch_patient", None),
             purpose=purpose_for(who.role),
             backend=backend,
         )
@@ -294,10 +288,11 @@ class SmartAuthorizationServer(AuthorizationServer):
         if not isinstance(exp, int) or exp <= now or exp > now + 300:
             raise InvalidClientError(description="client assertion exp must be within 5 minutes")
         jti = str(c.get("jti") or "")
-        self._seen_assertions = {k: v for k, v in self._seen_assertions.items() if v > now}
-        if not jti or jti in self._seen_assertions:
-            raise InvalidClientError(description="client assertion jti missing or replayed")
-        self._seen_assertions[jti] = float(exp)
+        with self._assertion_lock:
+            self._seen_assertions = {k: v for k, v in self._seen_assertions.items() if v > now}
+            if not jti or jti in self._seen_assertions:
+                raise InvalidClientError(description="client assertion jti missing or replayed")
+            self._seen_assertions[jti] = float(exp)
         return client
 
     def new_code(self) -> str:

@@ -7,22 +7,27 @@ Sessions bound to their token, through :meth:`ServerState.session_for`.
 Layout of ``--data DIR``::
 
     clinic.db            the clinic sandbox (encrypted at rest)
-    server.db            client accounts (hashed secrets)
-    keys/                0700: clinic passphrase, token signing key (never served)
+    server.db            client accounts (hashed secrets), browser sessions, attempts' metadata
+    courses/<id>.json    course state (roster, assignments, submissions, the variant salt)
+    attempts/            0700: one encrypted sandbox per exercise attempt (never served)
+    keys/                0700: clinic passphrase, attempts key, token signing key (never served)
     exports/<job>/       bulk-export results, readable only by the user who asked
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import AccessDenied, NotFound
 from ehr_sandbox.server.accounts import Accounts
 from ehr_sandbox.server.anchors import AnchorLog
+from ehr_sandbox.server.attempts import AttemptStore
 from ehr_sandbox.server.courses import CourseHost
 from ehr_sandbox.server.tokens import TokenClaims, TokenIssuer
 
@@ -90,8 +95,13 @@ class ServerState:
             self.sandbox = Sandbox.generate(
                 patients=patients, seed=seed, path=clinic, passphrase=passphrase
             )
+        attempts_key = _private_file(keys / "attempts.key", lambda: secrets.token_hex(32))
         self.accounts = Accounts(self.data / "server.db")
-        self.courses = CourseHost(self.data / "courses", self.accounts)
+        self.courses = CourseHost(
+            self.data / "courses",
+            self.accounts,
+            AttemptStore(self.data, key=bytes.fromhex(attempts_key.strip())),
+        )
         self.tokens = TokenIssuer(TokenIssuer.load_key(signing), issuer=issuer)
         self.lock = threading.RLock()
         self._sessions: dict[tuple[str, str, str | None, bool], Session] = {}
@@ -120,7 +130,20 @@ class ServerState:
                 if not self.sandbox.grader_session().exists(f"Patient/{pid}"):
                     raise NotFound(f"no patient account {username!r}")
             return User(username, "patient", username, None, pid)
-        return self.sandbox.user(username)
+        with self.lock:
+            return self.sandbox.user(username)
+
+    @contextlib.contextmanager
+    def using(self, claims: TokenClaims) -> Iterator[Session]:
+        """The Session a verified token stands for, held under the lock of what it works in:
+        the clinic's lock, or only its own attempt's (attempts do not wait for each other)."""
+        if claims.attempt:
+            hosted = self.courses.attempt(claims.attempt, claims.student or "")
+            with hosted.handle.lock:
+                yield hosted.session
+            return
+        with self.lock:
+            yield self.session_for(claims)
 
     def session_for(self, token: str | TokenClaims) -> Session:
         """The Session a bearer token stands for (one per user, scopes and patient, so that
@@ -133,8 +156,7 @@ class ServerState:
         """
         claims = self.tokens.verify(token) if isinstance(token, str) else token
         if claims.attempt:
-            hosted = self.courses.attempt(claims.attempt, claims.student or "")
-            return hosted.attempt.session
+            return self.courses.attempt(claims.attempt, claims.student or "").session
         if claims.role in ("student", "course_instructor"):
             raise AccessDenied(
                 "a course account reaches records only inside an exercise attempt: "
@@ -160,4 +182,5 @@ class ServerState:
         self.publish_anchor()
         with self.lock:
             self.sandbox.close()
+            self.courses.store.close()
             self.accounts.close()

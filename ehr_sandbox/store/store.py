@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
+from ehr_sandbox.gcpause import collector_paused
 from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
 from ehr_sandbox.search.registry import LAZY_PARAMS, params_for, registry_fingerprint
@@ -367,7 +368,8 @@ class Store:
             seen.add(key)
         with self.transaction():
             try:
-                self._insert_batch(batch)
+                with collector_paused():  # rows and index tuples: many objects, no cycles
+                    self._insert_batch(batch)
             except sqlite3.IntegrityError:
                 # UNIQUE (rtype, rid): name the first id already taken (the block rolls back)
                 for key in seen:
@@ -490,8 +492,9 @@ class Store:
                     f"WHERE r.rtype = ? AND r.rid IN ({','.join('?' * len(chunk))})",
                     (resource_type, *chunk),
                 ).fetchall()
-            for rid, vid, blob in rows:
-                found[rid] = self._load(resource_type, rid, vid, blob)
+            with collector_paused():
+                for rid, vid, blob in rows:
+                    found[rid] = self._load(resource_type, rid, vid, blob)
         return [found[i] for i in wanted if i in found]
 
     def load_from(self, source: sqlite3.Connection | str | Path) -> None:
@@ -638,7 +641,8 @@ class Store:
             args = (resource_type, resource_id)
         with self._lock:
             rows = self._con.execute(sql + " ORDER BY rowid DESC", args).fetchall()
-            return [self._load(resource_type, rid, vid, blob) for rid, vid, blob in rows]
+            with collector_paused():
+                return [self._load(resource_type, rid, vid, blob) for rid, vid, blob in rows]
 
     def changes_since(self, mark: int, until: int | None = None) -> list[tuple[str, str, int]]:
         """Every version written after ``mark`` (a :meth:`change_mark`), up to ``until``, as
@@ -675,9 +679,11 @@ class Store:
                     "WHERE r.rtype = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
                     (resource_type, last, _CHUNK),
                 ).fetchall()
-                batch = [
-                    (seq, self._load(resource_type, rid, vid, blob)) for seq, rid, vid, blob in rows
-                ]
+                with collector_paused():
+                    batch = [
+                        (seq, self._load(resource_type, rid, vid, blob))
+                        for seq, rid, vid, blob in rows
+                    ]
             yield from batch
             if len(rows) < _CHUNK:
                 return
@@ -746,9 +752,9 @@ class Store:
                 sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
                 return [r[0] for r in self._con.execute(sql, args)]
             sql, args = compile_query(query, blind=str, chain_refs=chain_refs, **self._WITH_BLOBS)
-            return [
-                self._load(rtype, rid, vid, blob) for rid, vid, blob in self._con.execute(sql, args)
-            ]
+            rows = self._con.execute(sql, args).fetchall()
+            with collector_paused():
+                return [self._load(rtype, rid, vid, blob) for rid, vid, blob in rows]
         blind_clauses = [c for c in query.clauses if blind_capable(c)]
         rest = [c for c in query.clauses if not blind_capable(c)]
         blind = lambda v: _blind(self.codec, v)  # noqa: E731
@@ -760,9 +766,9 @@ class Store:
         sql, args = compile_query(
             query, blind=blind, chain_refs=chain_refs, clauses=blind_clauses, **self._WITH_BLOBS
         )
-        candidates = [
-            self._load(rtype, rid, vid, blob) for rid, vid, blob in self._con.execute(sql, args)
-        ]
+        rows = self._con.execute(sql, args).fetchall()
+        with collector_paused():
+            candidates = [self._load(rtype, rid, vid, blob) for rid, vid, blob in rows]
         if not rest or not candidates:
             return candidates
         kept = self._finish_on_plaintext(query, rest, candidates, chain_refs)

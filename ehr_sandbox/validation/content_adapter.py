@@ -25,6 +25,7 @@ __all__ = [
     "default_lookups",
     "lookups_for",
     "reset_default_lookups",
+    "shipped_lookup_facts",
 ]
 
 
@@ -89,13 +90,37 @@ def default_lookups() -> Lookups:
     if _DEFAULT:
         return _DEFAULT[0]
     try:
-        from synthetic.content import load_content
+        from ehr_sandbox.content_cache import derived
 
-        built = lookups_for(load_content())
+        facts = derived("validation-lookups", shipped_lookup_facts)
+        built = Lookups(
+            CodeSets({system: set(codes) for system, codes in facts["codes"].items()}),
+            merged_table(
+                {loinc: (low, high, unit) for loinc, (low, high, unit) in facts["vitals"].items()}
+            ),
+        )
     except Exception:  # noqa: BLE001 - content is optional here; its own tests report why it failed
         built = Lookups(CodeSets({}), VITAL_SIGNS)
     _DEFAULT.append(built)
     return built
+
+
+def shipped_lookup_facts() -> dict[str, Any]:
+    """What :func:`default_lookups` takes from the shipped content, as JSON: ``{"codes":
+    {system: [codes]}, "vitals": {loinc: [low, high, unit]}}`` (loads the content; the
+    content cache keeps the result, so later processes do not load it).
+
+    >>> facts = shipped_lookup_facts()
+    >>> "8480-6" in facts["vitals"] and all(isinstance(c, list) for c in facts["codes"].values())
+    True
+    """
+    from synthetic.content import load_content
+
+    content = load_content()
+    return {
+        "codes": {system: sorted(codes) for system, codes in _code_map(content).items()},
+        "vitals": {loinc: list(limit) for loinc, limit in _vital_limits(content).items()},
+    }
 
 
 def reset_default_lookups() -> None:

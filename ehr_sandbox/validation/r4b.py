@@ -25,7 +25,14 @@ from .native_invariants import NATIVE
 from .problem import Problem
 from .tree import Scan, format_path, scan
 
-__all__ = ["compiled_invariants", "nonucum_units_as_text", "r4b_problems", "rules", "ucum_problem"]
+__all__ = [
+    "compiled_invariants",
+    "invariants_for",
+    "nonucum_units_as_text",
+    "r4b_problems",
+    "rules",
+    "ucum_problem",
+]
 
 _DATA = Path(__file__).with_name("data") / "r4b_rules.json"
 _WHY = "FHIR R4B requires it (HL7 core definitions)"
@@ -58,45 +65,69 @@ def compiled_invariants() -> dict[str, list[tuple[str, str, Any]]]:
 
     A context is a type (``Period``) or an element (``Observation.referenceRange``). Element
     invariants are compiled from the resource root so choice types (``value[x]``) resolve.
+    Checks compile only the contexts they meet (:func:`invariants_for`); this compiles all.
 
     >>> "obs-6" in {k for k, _, _ in compiled_invariants()["Observation"]}
     True
     """
-    import fhirpathpy
-    from fhirpathpy.models import models
-
-    model = models["r4"]
     out: dict[str, list[tuple[str, str, Any]]] = {}
-    for context, items in rules()["invariants"].items():
-        root, _, rest = context.partition(".")
-        for key, expr, human in items:
-            if "htmlChecks" in expr or "conformsTo" in expr or "memberOf" in expr:
-                continue  # functions FHIRPath engines here do not implement
-            # hasValue() is exists() on primitives; trace() only logs
-            expr = _TRACE.sub("", expr.replace(".hasValue()", ".exists()"))
-            text = expr if not rest else f"{rest}.where(({expr}).not())"
-            try:
-                fn = fhirpathpy.compile(text, model)
-            except Exception:  # noqa: BLE001 - an expression the engine cannot parse is skipped
-                continue
-            out.setdefault(context, []).append((key, human, fn))
+    for context in rules()["invariants"]:
+        compiled = invariants_for(context)
+        if compiled:
+            out[context] = list(compiled)
     return out
 
 
 @cache
-def _invariant_checks() -> dict[str, list[tuple[str, str, Any, bool]]]:
-    """``{context: [(key, human, evaluate, native)]}``: the hand-compiled Python of
-    :mod:`.native_invariants` where there is one, FHIRPath for the others."""
-    out: dict[str, list[tuple[str, str, Any, bool]]] = {}
-    fhirpath = {(c, k): fn for c, items in compiled_invariants().items() for k, _, fn in items}
-    for context, items in rules()["invariants"].items():
-        for key, _, human in items:
-            native = NATIVE.get((context, key))
-            if native is not None:
-                out.setdefault(context, []).append((key, human, native, True))
-            elif (context, key) in fhirpath:
-                out.setdefault(context, []).append((key, human, fhirpath[context, key], False))
-    return out
+def invariants_for(context: str) -> tuple[tuple[str, str, Any], ...]:
+    """The FHIRPath-compiled invariants of one context (compiled on first use, then kept): a
+    write compiles only what its resource contains, not the whole R4B table.
+
+    >>> [k for k, _, _ in invariants_for("Period")]
+    ['per-1']
+    >>> invariants_for("NoSuchType")
+    ()
+    """
+    items = rules()["invariants"].get(context)
+    if not items:
+        return ()
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    model = models["r4"]
+    _, _, rest = context.partition(".")
+    out = []
+    for key, expr, human in items:
+        if "htmlChecks" in expr or "conformsTo" in expr or "memberOf" in expr:
+            continue  # functions FHIRPath engines here do not implement
+        # hasValue() is exists() on primitives; trace() only logs
+        expr = _TRACE.sub("", expr.replace(".hasValue()", ".exists()"))
+        text = expr if not rest else f"{rest}.where(({expr}).not())"
+        try:
+            fn = fhirpathpy.compile(text, model)
+        except Exception:  # noqa: BLE001 - an expression the engine cannot parse is skipped
+            continue
+        out.append((key, human, fn))
+    return tuple(out)
+
+
+@cache
+def _checks_for(context: str) -> tuple[tuple[str, str, Any, bool], ...]:
+    """``(key, human, evaluate, native)`` of one context: the hand-compiled Python of
+    :mod:`.native_invariants` where there is one, FHIRPath for the others (compiled only when
+    the context has one that is not native)."""
+    out: list[tuple[str, str, Any, bool]] = []
+    fhirpath: dict[str, Any] | None = None
+    for key, _, human in rules()["invariants"].get(context, ()):
+        native = NATIVE.get((context, key))
+        if native is not None:
+            out.append((key, human, native, True))
+            continue
+        if fhirpath is None:
+            fhirpath = {k: fn for k, _, fn in invariants_for(context)}
+        if key in fhirpath:
+            out.append((key, human, fhirpath[key], False))
+    return tuple(out)
 
 
 _TRACE = re.compile(r"\.trace\('[^']*'\)")
@@ -333,7 +364,7 @@ def _holds(fn: Any, item: dict[str, Any], root: dict[str, Any]) -> bool:
 def _type_invariants(
     item: dict[str, Any], tname: str, path: str, out: list[Problem], root: dict[str, Any]
 ) -> None:
-    for key, human, fn, native in _invariant_checks().get(tname, ()):
+    for key, human, fn, native in _checks_for(tname):
         if native:
             if not _holds(fn, item, root):
                 out.append(_p(path, f"{human} (R4B invariant {key})", None))
@@ -347,13 +378,12 @@ def _type_invariants(
 
 
 def _resource_invariants(resource: dict[str, Any], rtype: str, out: list[Problem]) -> None:
-    table = _invariant_checks()
     env = {"resource": resource, "rootResource": resource}
     for context in (
         rtype,
         *(c for c in _contexts(rtype) if c.split(".", 1)[1].split(".")[0] in resource),
     ):
-        for key, human, fn, native in table.get(context, ()):
+        for key, human, fn, native in _checks_for(context):
             if native:
                 # an element context's native check runs on each element during the walk
                 if context == rtype and not _holds(fn, resource, resource):

@@ -33,6 +33,7 @@ __all__ = [
     "VITAL_SIGNS",
     "VitalSign",
     "bmi_problem",
+    "content_vital_limits",
     "expected_bmi",
     "merged_table",
     "vital_problems",
@@ -105,7 +106,23 @@ def _table() -> dict[str, VitalSign]:
 
 
 def _content_limits() -> dict[str, tuple[float, float, str]]:
-    """Plausible ranges of the shipped content's vital signs (the one source of the ranges)."""
+    """Plausible ranges of the shipped content's vital signs (the one source of the ranges),
+    kept in the content cache so a fresh process does not load the content for them."""
+    from ehr_sandbox.content_cache import derived
+
+    return {
+        loinc: (low, high, unit)
+        for loinc, (low, high, unit) in derived("vital-limits", content_vital_limits).items()
+    }
+
+
+def content_vital_limits() -> dict[str, tuple[float, float, str]]:
+    """Plausible ranges (low, high, UCUM unit) of the shipped content's vital signs, by LOINC
+    code (loads the content).
+
+    >>> content_vital_limits()["8480-6"]
+    (50.0, 260.0, 'mm[Hg]')
+    """
     from synthetic.content import load_content
 
     out: dict[str, tuple[float, float, str]] = {}
