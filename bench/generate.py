@@ -5,6 +5,10 @@ Prints:
   directory), by wall clock and by CPU time (the machine may be shared);
 * floor: resources per second of ``orjson`` serialising the same, already built records (no
   generation at all), and the ratio rate / floor;
+* peer: resources/s of the fastest Python synthetic-FHIR generator installed (``carebundle``,
+  ``pip install ".[bench]"``; Synthea needs Java and is not on PyPI), writing the same kind of
+  output (NDJSON by type) on one core, and the ratio rate / peer; the same for both command
+  lines end to end (process start-up included);
 * peak RSS of a whole run at 2,000 and 20,000 patients, each in a fresh subprocess.
 
 Run ``python bench/generate.py`` (or ``--quick`` for smaller samples). Never part of the tests.
@@ -73,6 +77,80 @@ def measure_floor(n: int) -> tuple[int, float]:
     return count, cpu
 
 
+def measure_peer(n: int) -> tuple[str, int, float] | None:
+    """(peer name, resources, cpu seconds) of the peer writing ``n`` patients as NDJSON, or None.
+
+    The peer is ``carebundle`` (a mixed cohort, one visit per patient), when installed.
+
+    >>> r = measure_peer(1)
+    >>> r is None or r[1] > 1
+    True
+    """
+    try:
+        import carebundle
+    except ImportError:
+        return None
+    carebundle.to_ndjson(carebundle.generate_cohort(count=2, seed=1))  # warm up
+    with tempfile.TemporaryDirectory() as d:
+        c0 = time.process_time()
+        streams = carebundle.to_ndjson(carebundle.generate_cohort(count=n, seed=1))
+        count = 0
+        for t, text in streams.items():
+            Path(d, f"{t}.ndjson").write_text(text)
+            count += text.count("\n")
+        cpu = time.process_time() - c0
+    return f"carebundle {carebundle.__version__}", count, cpu
+
+
+def _tree_cpu(cmd: list[str]) -> tuple[float, float]:
+    """(wall, CPU of the process and its children) of running ``cmd``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _lines(folder: str) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in Path(folder).glob("*.ndjson"))
+
+
+def measure_cli(n: int, peer_n: int) -> None:
+    """Print both command lines end to end (start-up included), resources/s by CPU and wall.
+
+    >>> callable(measure_cli)
+    True
+    """
+    import shutil
+
+    runs = [("ehr-sandbox", n, [sys.executable, "-m", "ehr_sandbox", "generate", "-n", str(n)])]
+    runs[0][2].extend(["--quiet", "--out"])
+    peer = shutil.which("carebundle")
+    if peer is not None:
+        args = [peer, "generate", "--profile", "mixed", "--count", str(peer_n), "--seed", "1"]
+        runs.append(("carebundle", peer_n, [*args, "--format", "ndjson", "--out"]))
+    rates = {}
+    for name, count, cmd in runs:
+        with tempfile.TemporaryDirectory() as d:
+            wall, cpu = _tree_cpu([*cmd, d])
+            res = _lines(d)
+        rates[name] = res / cpu
+        print(
+            f"cli {name}: {count:,} patients, {res:,} resources: cpu {cpu:.2f} s -> "
+            f"{res / cpu:,.0f} resources/s; wall {wall:.2f} s -> {res / wall:,.0f} resources/s"
+        )
+    if "carebundle" in rates:
+        print(
+            f"cli ratio ehr-sandbox / carebundle (cpu): {rates['ehr-sandbox'] / rates['carebundle']:.1f}"
+        )
+    else:
+        print("cli peer: carebundle is not installed (pip install '.[bench]'); no peer ratio")
+
+
 def peak_rss(n: int) -> tuple[int, float]:
     """(resources, peak RSS in MB) of a fresh process writing ``n`` patients.
 
@@ -114,6 +192,14 @@ def main(argv: list[str] | None = None) -> None:
         f"floor (orjson.dumps of the same records, {f_count:,} resources): {floor:,.0f} resources/s"
     )
     print(f"ratio rate/floor (cpu): {total / cpu / floor:.2f}")
+    peer = measure_peer(min(n_rate, 200))
+    if peer is None:
+        print("peer: carebundle is not installed (pip install '.[bench]'); no peer ratio")
+    else:
+        name, p_count, p_cpu = peer
+        print(f"peer ({name}, NDJSON, {p_count:,} resources): {p_count / p_cpu:,.0f} resources/s")
+        print(f"ratio rate/peer (cpu): {total / cpu / (p_count / p_cpu):.1f}")
+    measure_cli(n_rate, min(n_rate, 200))
     for n, res, mb in rss:
         print(f"peak RSS at {n:,} patients ({res:,} resources): {mb:,.0f} MB")
 

@@ -787,9 +787,10 @@ class Engine:
         """
         staff = self.practice.staff.get(physician.removeprefix("prac-"))
         clinician = f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
+        name = f"{person.given} {person.family}"
         fields = _NoteFields(
-            patient=f"{person.given} {person.family}",
-            name=f"{person.given} {person.family}",
+            patient=name,
+            name=name,
             first_name=person.given,
             last_name=person.family,
             age=str(int(age)),
@@ -798,23 +799,19 @@ class Engine:
             clinician=clinician,
             week=str(v.week),
             reason=acute.reason if acute else "",
-            patient_name=f"{person.given} {person.family}",
+            patient_name=name,
             medications=", ".join(meds) if meds else "no medications",
             labs=", ".join(self.cat.labs[k].display for k in lab_keys)
             if lab_keys
             else "none today",
         )
-        for k, val in self.measures.last.items():
-            fields[k] = str(val)
-        sys_, dia = self.measures.last.get("systolic"), self.measures.last.get("diastolic")
-        fields["control"] = (
-            "at goal"
-            if sys_ is not None and sys_ < 140 and dia is not None and dia < 90
-            else "not at goal"
-        )
+        # today's measures (and "control") are read on demand: a template names few of them
+        last = fields.last = self.measures.last
+        for k in _NOTE_BASE_KEYS & last.keys():  # a measure named like a base field wins
+            fields[k] = str(last[k])
         parts = [
             f"{iso_date(v.day)} - {clinician}",
-            f"Patient: {fields['patient']}, {int(age)}-year-old {person.sex}.",
+            f"Patient: {name}, {int(age)}-year-old {person.sex}.",
         ]
         if v.wellness:
             parts.append(
@@ -904,10 +901,39 @@ class Engine:
 
 
 class _NoteFields(dict):  # type: ignore[type-arg]
-    """Placeholders of note templates; unknown placeholders render as empty text."""
+    """Placeholders of note templates: the fields set, then "control" and today's measures
+    (``last``, converted on first use); unknown placeholders render as empty text."""
+
+    last: dict[str, Any] = {}
 
     def __missing__(self, key: str) -> str:
-        return ""
+        last = self.last
+        if key == "control":
+            sys_, dia = last.get("systolic"), last.get("diastolic")
+            at_goal = sys_ is not None and sys_ < 140 and dia is not None and dia < 90
+            return "at goal" if at_goal else "not at goal"
+        val = last.get(key, _NO_VALUE)
+        return "" if val is _NO_VALUE else str(val)
+
+
+_NO_VALUE = object()
+_NOTE_BASE_KEYS = frozenset(
+    (
+        "patient",
+        "name",
+        "first_name",
+        "last_name",
+        "age",
+        "sex",
+        "date",
+        "clinician",
+        "week",
+        "reason",
+        "patient_name",
+        "medications",
+        "labs",
+    )
+)
 
 
 def engine_for(

@@ -60,6 +60,8 @@ class VitalSampler:
         """Values recorded at the last visit by key (systolic, diastolic, weight, bmi, heart_rate...)."""
         self._bands: dict[tuple[str, str, int], Any] = {}
         self._plans: dict[tuple[str, int], list[Any]] = {}
+        self._z_base = ""
+        self._z = (0.0, 0.0, 0.0)
 
     def record(
         self,
@@ -88,7 +90,9 @@ class VitalSampler:
                 cond = self.cat.conditions[key]
                 for loinc, (shift, floor, ceiling, _answers) in cond.vitals_effects.items():
                     effects.setdefault(loinc, []).append((shift, floor, ceiling))
-        z = self.person_z(ctx)
+        if ctx.base != self._z_base:  # fixed per person: computed once per record
+            self._z_base, self._z = ctx.base, self.person_z(ctx)
+        z = self._z
         cat = self.cat
         sys_def, dia_def = self.bp
         if sys_def and dia_def and self.bp_panel and age >= sys_def.age_min:

@@ -275,9 +275,7 @@ def _iter_pool(specs: Iterable[PartitionSpec], workers: int) -> Iterator[Partiti
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # forkserver: forking a parent that runs a progress-bar thread is not safe.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
+    ctx = multiprocessing.get_context(start_method())
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: deque[Any] = deque()
         it = iter(specs)
@@ -287,6 +285,28 @@ def _iter_pool(specs: Iterable[PartitionSpec], workers: int) -> Iterator[Partiti
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def start_method() -> str:
+    """How the process pool starts its workers.
+
+    ``fork`` where it is safe: on Linux, when this process runs no other thread. The workers
+    then start in milliseconds and inherit the engine the parent built (content, catalog, name
+    pools), so nothing is loaded again per worker. Otherwise (a progress-bar thread, macOS,
+    Windows) ``forkserver`` or ``spawn``: forking a process with threads may deadlock the child.
+    Same bytes either way: a partition is a pure function of its spec.
+
+    >>> start_method() in ("fork", "forkserver", "spawn")
+    True
+    """
+    import multiprocessing
+    import sys
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform == "linux" and "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def _iter_dask(

@@ -220,3 +220,76 @@ def test_a_record_does_not_depend_on_what_the_process_made_before() -> None:
         for order in (forward, backward)
     }
     assert len(digests) == 1
+
+
+def test_weight_dosing_does_not_depend_on_which_condition_was_dosed_first() -> None:
+    """One RxNorm code may be prescribed for several conditions with different dosages; a
+    weight-dosed prescription must follow its own drug and the weight rule, whatever order
+    the process met them in (else the bytes depend on the number of workers)."""
+    from synthetic.engine import engine_for
+    from synthetic.visit.prescribing import Prescribing
+
+    eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    rules = eng.rules.weight_doses
+    drugs = [
+        d
+        for cond in eng.cat.conditions.values()
+        for group in cond.drug_groups
+        for d in group
+        if d.key in rules
+    ]
+    shared = [k for k in rules if sum(d.key == k for d in drugs) > 1]
+    assert shared, "content has no weight-dosed drug in two conditions: nothing to check"
+    forward, backward = Prescribing(eng), Prescribing(eng)
+    a = [forward.dosed(d, 14.0) for d in drugs]
+    b = [backward.dosed(d, 14.0) for d in reversed(drugs)][::-1]
+    for d, x, y in zip(drugs, a, b, strict=True):
+        assert x == y
+        assert x.indication == d.indication
+        assert x.dosage[0]["timing"]["repeat"]["frequency"] == rules[d.key].doses_per_day
+
+
+@pytest.mark.parametrize("population", ["family-practice", "ob-gyn"])
+def test_making_records_leaves_no_reference_cycles(population: str) -> None:
+    """Runs disable the cyclic collector (records are acyclic), so any cycle made while a
+    record is built is memory that is never freed: memory would grow with the dataset."""
+    import gc
+
+    from synthetic.engine import engine_for
+
+    eng = engine_for(seed=2, reference_date="2026-01-01", years=5, population=population)
+    eng.patient(0)  # warm the engine's own caches
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        made = sum(eng.patient(i).count() for i in range(1, 25))
+        unreachable = gc.collect()
+    finally:
+        if was:
+            gc.enable()
+    assert made > 24
+    assert unreachable == 0
+
+
+def test_ndjson_sink_writes_every_line_of_many_records_in_order(tmp_path: Any) -> None:
+    """More records than one system call may take buffers (IOV_MAX): all lines, in order."""
+    import orjson
+
+    from synthetic.record import PatientRecord
+    from synthetic.writers.ndjson import NdjsonSink
+
+    n = 2600
+    counts: dict[str, int] = {}
+    with NdjsonSink(tmp_path) as sink:
+        for i in range(n):
+            obs = {"resourceType": "Observation", "id": f"o{i}"}
+            sink.write_record(
+                PatientRecord(i, {"resourceType": "Patient", "id": f"p{i}"}, [obs]), None, counts
+            )
+        sink.count_into(counts)
+    patients = (tmp_path / "Patient.ndjson").read_bytes().splitlines()
+    assert [orjson.loads(x)["id"] for x in patients] == [f"p{i}" for i in range(n)]
+    assert len((tmp_path / "Observation.ndjson").read_bytes().splitlines()) == n
+    assert counts == {"Patient": n, "Observation": n}
+    assert sink.bytes_written == sum(p.stat().st_size for p in tmp_path.iterdir())

@@ -176,10 +176,13 @@ def test_pediatric_liquid_doses_follow_the_weight() -> None:
             # the weight measured at that visit, or the last one before it (video visits)
             before = [w for when, w in weights if when <= mr["authoredOn"]]
             w = before[-1] if before else None
-            dose = mr["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]
+            inst = mr["dosageInstruction"][0]
+            dose = inst["doseAndRate"][0]["doseQuantity"]["value"]
             checked += 1
             if w is None or abs(dose - rule.ml(float(round(w)))) > 0.01:
                 bad += 1
+            elif inst["timing"]["repeat"]["frequency"] != rule.doses_per_day:
+                bad += 1  # the schedule must be the rule's, as the dose text says
     assert checked > 20
     assert bad == 0
 

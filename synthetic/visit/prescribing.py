@@ -26,7 +26,7 @@ class Prescribing:
 
     def __init__(self, eng: Any) -> None:
         self.eng = eng
-        self._weighted: dict[tuple[str, float], Any] = {}
+        self._weighted: dict[tuple[int, int], tuple[Any, Any]] = {}
 
     def allowed(self, st: PatientState, drug: Any, age: float) -> bool:
         """Whether ``drug`` may be prescribed to this patient at ``age`` (allergies, age, duplicates).
@@ -54,16 +54,20 @@ class Prescribing:
         rule = self.eng.rules.weight_doses.get(drug.key)
         if rule is None or weight is None:
             return drug
-        key = (drug.key, round(weight))
+        # keyed by the Drug itself: one RxNorm code may carry a different dosage, indication
+        # and dose text in another condition, and the result must not depend on which
+        # condition's drug was dosed first in this process (determinism across workers)
+        key = (id(drug), round(weight))
         hit = self._weighted.get(key)
-        if hit is not None:
-            return hit
+        if hit is not None and hit[0] is drug:
+            return hit[1]
         ml = rule.ml(float(round(weight)))
         per_day = rule.doses_per_day
         inst = dict(drug.dosage[0])
         dq = dict(inst["doseAndRate"][0]["doseQuantity"])
         dq["value"] = ml
         inst["doseAndRate"] = [{"doseQuantity": dq}]
+        inst["timing"] = {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}}
         times = {1: "once", 2: "twice", 3: "three times"}.get(per_day, f"{per_day} times")
         inst["text"] = (
             f"Take {ml:g} mL by mouth {times} daily for {drug.days_supply} days "
@@ -73,8 +77,9 @@ class Prescribing:
         q = dict(disp["quantity"])
         q["value"] = max(1, round(ml * per_day * drug.days_supply))
         disp["quantity"] = q
-        hit = self._weighted[key] = dataclasses.replace(drug, dosage=[inst], dispense=disp)
-        return hit
+        dosed = dataclasses.replace(drug, dosage=[inst], dispense=disp)
+        self._weighted[key] = (drug, dosed)  # holding ``drug`` keeps its id from being reused
+        return dosed
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Renew, start and prescribe at the visit."""
