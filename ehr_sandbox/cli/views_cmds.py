@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 
 from ehr_sandbox.errors import ViewDefinitionError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["load_view_file", "register", "write_table"]
 
@@ -48,6 +50,8 @@ def load_view_file(path: Path) -> dict[str, Any]:
 
 def _flatten_lists(table: pa.Table) -> pa.Table:
     # CSV has no list type: collection columns are written as JSON arrays.
+    import pyarrow as pa
+
     columns = []
     for name in table.column_names:
         col = table.column(name)
@@ -63,6 +67,7 @@ def _flatten_lists(table: pa.Table) -> pa.Table:
 def write_table(table: pa.Table, out: Path) -> None:
     """Write ``table`` as CSV or Parquet, chosen by the file suffix.
 
+    >>> import pyarrow as pa
     >>> write_table(pa.table({"a": [1]}), Path("x.xlsx"))
     Traceback (most recent call last):
     ...
