@@ -769,3 +769,119 @@ def test_check_in_out_and_waitlist(sb):
         and filled["status"] == "booked"
         and fd.read(f"Slot/{opened['id']}")["status"] == "busy"
     )
+
+
+# ------------------------------------------------------------------------------------------
+# Prior authorisation: requested from the plan, and only a real approval clears the claim
+# ------------------------------------------------------------------------------------------
+def _echo_claim(b, pid, cov, number=None):
+    enc = _finished_encounter(b, pid)
+    return coding.build_claim(
+        b,
+        f"Encounter/{enc['id']}",
+        diagnoses=["icd10cm|I50.9"],
+        lines=[ClaimLine("procedure|ECHO", (1,))],
+        coverage=f"Coverage/{cov['id']}",
+        prior_auth=number,
+    )
+
+
+def _auth_findings(b, claim) -> list[str]:
+    return [f.message for f in scrubber.scrub(b, claim) if f.rule == "scrub.prior-auth"]
+
+
+def test_prior_auth_request_approves_what_the_diagnoses_support(sb):
+    from ehr_sandbox.workflows.prior_auth import request_prior_auth
+
+    b = sb.login("billing.davis")
+    pid, cov = _insured(b)
+    day = _finished_encounter(b, pid)["period"]["start"][:10]
+    ok = request_prior_auth(
+        b,
+        f"Coverage/{cov['id']}",
+        service="procedure|ECHO",
+        diagnoses=["icd10cm|I50.9"],
+        service_date=day,
+    )
+    assert ok["disposition"] == "Approved" and ok["use"] == "preauthorization"
+    assert ok["preAuthPeriod"]["start"] == day <= ok["preAuthPeriod"]["end"]
+    request = b.read(ok["request"]["reference"])
+    assert request["use"] == "preauthorization" and request["patient"]["reference"] == pid
+    assert _auth_findings(b, _echo_claim(b, pid, cov, ok["preAuthRef"])) == []
+    # without a number, the scrubber asks for one
+    assert _auth_findings(b, _echo_claim(b, pid, cov)) != []
+    no = request_prior_auth(
+        b,
+        f"Coverage/{cov['id']}",
+        service="procedure|ECHO",
+        diagnoses=["icd10cm|J02.9"],
+        service_date=day,
+    )
+    assert no["disposition"].startswith("Denied") and "preAuthRef" not in no
+    reason = no["item"][0]["adjudication"][0]["reason"]["coding"][0]["code"]
+    assert payer.carc(reason)["kind"] == "denial"
+
+
+def test_only_a_real_approval_for_this_patient_service_and_date_clears_the_claim(sb):
+    from ehr_sandbox.workflows.prior_auth import VALID_DAYS, request_prior_auth
+
+    b = sb.login("billing.davis")
+    pid, cov = _insured(b)
+    day = _finished_encounter(b, pid)["period"]["start"][:10]
+    denied = request_prior_auth(
+        b,
+        f"Coverage/{cov['id']}",
+        service="procedure|ECHO",
+        diagnoses=["icd10cm|J02.9"],
+        service_date=day,
+    )
+    approved_long_ago = request_prior_auth(
+        b,
+        f"Coverage/{cov['id']}",
+        service="procedure|ECHO",
+        diagnoses=["icd10cm|I50.9"],
+        service_date=(date.fromisoformat(day).replace(year=2025)).isoformat(),
+    )
+    assert approved_long_ago["preAuthPeriod"]["end"] < day  # VALID_DAYS ago and more
+    assert VALID_DAYS < 365
+    other = next(
+        c
+        for c in b.search("Coverage").fetch()
+        if c["beneficiary"]["reference"] != pid
+        and "ECHO" in payer.plan(c["payor"][0]["reference"]).prior_auth
+        and c.get("status") == "active"
+        and not (c.get("period") or {}).get("end")
+    )
+    someone_elses = request_prior_auth(
+        b,
+        f"Coverage/{other['id']}",
+        service="procedure|ECHO",
+        diagnoses=["icd10cm|I50.9"],
+        service_date=day,
+    )
+    assert someone_elses["disposition"] == "Approved"
+    forged = [
+        "PA-12345678",  # made up
+        approved_long_ago["preAuthRef"],  # expired
+        denied["disposition"],  # a denial is no number
+        someone_elses["preAuthRef"],  # another patient's approval
+    ]
+    for number in forged:
+        assert _auth_findings(b, _echo_claim(b, pid, cov, number)) != [], number
+
+
+def test_prior_auth_is_refused_for_a_service_the_plan_does_not_list_and_writes_nothing(sb):
+    from ehr_sandbox.workflows.prior_auth import request_prior_auth
+
+    b = sb.login("billing.davis")
+    pid, cov = _insured(b)
+    before = b.search("ClaimResponse").count(), b.search("Claim").count()
+    with pytest.raises(RuleRefused) as e:
+        request_prior_auth(
+            b, f"Coverage/{cov['id']}", service="procedure|OV-EST-3", diagnoses=["icd10cm|I10"]
+        )
+    assert e.value.rule_id == "prior-auth.listed"
+    with pytest.raises(RuleRefused) as e:
+        request_prior_auth(b, f"Coverage/{cov['id']}", service="procedure|ECHO", diagnoses=[])
+    assert e.value.rule_id == "prior-auth.request"
+    assert (b.search("ClaimResponse").count(), b.search("Claim").count()) == before

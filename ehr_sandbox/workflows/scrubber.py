@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import NotFound
+from ehr_sandbox.workflows.authorizations import approval_for
 from ehr_sandbox.workflows.base import Rule, RuleRefused, money
 from ehr_sandbox.workflows.coding import ICD10CM, age_on, claim_codes, lookup
 from ehr_sandbox.workflows.content import table
@@ -393,14 +394,29 @@ def scrub(session: Session, claim: dict[str, Any] | str) -> list[Finding]:
         _payer_id((claim.get("insurer") or {}).get("reference", "")), {}
     )
     auth = [a for i in claim.get("insurance", []) for a in i.get("preAuthRef", [])]
+    patient = (claim.get("patient") or {}).get("reference", "")
     for line in lines:
         code = line["service"].split("|", 1)[1]
-        if code in payer.get("prior_auth", []) and not auth:
+        if code not in payer.get("prior_auth", []):
+            continue
+        if not auth:
             findings.append(
                 Finding(
                     "scrub.prior-auth",
                     line["sequence"],
                     f"{line['service']} needs the plan's prior authorisation number",
+                )
+            )
+        elif not any(
+            approval_for(session, patient, line["service"], day.isoformat(), a) for a in auth
+        ):
+            findings.append(
+                Finding(
+                    "scrub.prior-auth",
+                    line["sequence"],
+                    f"{', '.join(auth)} is not the plan's approval of {line['service']} for this "
+                    f"patient on {day.isoformat()} (request one with "
+                    "workflows.prior_auth.request_prior_auth)",
                 )
             )
     return findings
