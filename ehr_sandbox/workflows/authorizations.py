@@ -5,8 +5,11 @@ A claim for a service the plan authorises in advance carries the authorisation n
 (``ClaimResponse`` with ``use = preauthorization``, see :mod:`.prior_auth`) for the same
 patient and service, and the service date falls in the approval's period.
 
->>> approval_for.__name__
-'approval_for'
+>>> from ehr_sandbox.sandbox import Sandbox
+>>> b = Sandbox.generate(patients=2, seed=1, years=1).login("billing.davis")
+>>> pid = b.search("Patient").first()["id"]
+>>> approval_for(b, f"Patient/{pid}", "procedure|ECHO", "2026-01-05", "PA-12345678") is None
+True
 """
 
 from __future__ import annotations

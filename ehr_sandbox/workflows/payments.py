@@ -542,8 +542,13 @@ def bill_denial_to_patient(
 
     Examples
     --------
-    >>> bill_denial_to_patient.__name__
-    'bill_denial_to_patient'
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> b = Sandbox.generate(patients=3, seed=1, years=1).login("billing.davis")
+    >>> answered = b.search("ClaimResponse").first()
+    >>> bill_denial_to_patient(b, answered["request"]["reference"], line=1, reason="patient asked")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Claim/...: item[1]: expected a denied line
     """
     if not reason or not str(reason).strip():
         raise ValidationError("PaymentReconciliation", "disposition", "why the patient is billed")

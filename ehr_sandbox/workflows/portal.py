@@ -362,8 +362,14 @@ def thread(session: Session, message: str) -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> thread.__name__
-    'thread'
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=5, seed=1, years=1)
+    >>> ma = sb.login("ma.garcia")
+    >>> pid = ma.search("Patient").first()["id"]
+    >>> m = send_message(sb.login_patient(pid), topic="appointment", subject="Visit", text="Can I come on Friday?")
+    >>> _ = reply(ma, f"Communication/{m['id']}", "Yes, Friday at 9:00 is booked for you.")
+    >>> [x["payload"][0]["contentString"] for x in thread(ma, f"Communication/{m['id']}")]
+    ['Can I come on Friday?', 'Yes, Friday at 9:00 is booked for you.']
     """
     first = session.read(message)
     out = [first, *_replies(session, message)]

@@ -795,8 +795,19 @@ def check_out(session: Session, appointment: str) -> dict[str, Any]:
 
     Examples
     --------
-    >>> check_out.__name__
-    'check_out'
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.workflows.base import today
+    >>> fd = Sandbox.generate(patients=2, seed=1, years=1).login("fd.smith")
+    >>> slots = build_day(fd, "Practitioner/prac-dr.okafor", today(fd).isoformat(), "stream-20")
+    >>> pid = fd.search("Patient").first()["id"]
+    >>> a = book(fd, f"Patient/{pid}", f"Slot/{slots[-1]['id']}", appointment_type="ROUTINE", reason="rash")
+    >>> check_out(fd, f"Appointment/{a['id']}")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.workflows.base.RuleRefused: Appointment/...: status: expected arrived (checked in) (found 'booked'). Refused by rule scheduling.check-out: ...
+    >>> _ = check_in(fd, f"Appointment/{a['id']}")
+    >>> check_out(fd, f"Appointment/{a['id']}")["status"]
+    'fulfilled'
     """
     appt = _read_appt(session, appointment)
     if appt.get("status") not in ("arrived", "checked-in"):

@@ -99,8 +99,11 @@ def insured_patients(
 ) -> list[dict[str, Any]]:
     """Living patients with one active, open-ended coverage from one of ``payers``, by id.
 
-    >>> insured_patients.__name__
-    'insured_patients'
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=6, seed=1, years=1)
+    >>> found = insured_patients(sb, ("blueshield", "medicare"))
+    >>> found == sorted(found, key=lambda p: p["id"]) and len(found) > 0
+    True
     """
     s = sandbox.login(username)
     out = []
@@ -125,8 +128,10 @@ def hand_in(att: Any, answer: dict[str, Any]) -> None:
 
     Amounts are given as strings with cents (``"123.45"``); the last hand-in counts.
 
-    >>> hand_in.__name__
-    'hand_in'
+    >>> hand_in(None, ["123.45"])
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: hand_in: expected a dict of answers (found list)
     """
     import json
 
@@ -177,8 +182,13 @@ def visit(
     ``conditions`` are ``(icd10cm code, documented text, verification status)``. Returns
     ``{"encounter": id, "conditions": [ids]}``.
 
-    >>> visit.__name__
-    'visit'
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
+    >>> pid = sb.system_session().search("Patient").first()["id"]
+    >>> v = visit(sb, pid, "dr.patel", start="2026-01-02T09:00:00-05:00",
+    ...           conditions=[("I10", "Hypertension", "confirmed")])
+    >>> sb.system_session().read(f"Encounter/{v['encounter']}")["status"], len(v["conditions"])
+    ('finished', 1)
     """
     from ehr_sandbox.workflows.coding import lookup
 
@@ -240,8 +250,12 @@ def visit(
 def free_on(sandbox: Any, patients: list[dict[str, Any]], day: date) -> list[dict[str, Any]]:
     """The patients with no appointment on ``day`` (a booking would clash, and be refused).
 
-    >>> free_on.__name__
-    'free_on'
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=6, seed=1, years=1)
+    >>> everyone = sb.system_session().search("Patient").fetch()
+    >>> busy_day = date.fromisoformat(sb.system_session().search("Appointment", status="booked").first()["start"][:10])
+    >>> len(free_on(sb, everyone, busy_day)) < len(everyone)
+    True
     """
     fd = sandbox.login(FD)
     text = day.isoformat()
