@@ -195,8 +195,13 @@ class Practice:
             hit = self._fit[years] = fit or self.physicians
         return hit
 
-    def resources(self) -> list[dict[str, Any]]:
+    def resources(self, book: Any = None, first_day: int | None = None) -> list[dict[str, Any]]:
         """Every shared practice resource, in a stable order.
+
+        ``book`` (a :class:`synthetic.schedule.Book` after every patient of a dataset was
+        placed) leaves out the Slots patients fill (their records carry them, busy) and adds
+        the covering physicians the schedule needed; ``first_day`` starts the Schedules'
+        planning horizon (default: a week before the reference date).
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
@@ -256,7 +261,9 @@ class Practice:
                 "managingOrganization": {"reference": f"Organization/{self.organization_id}"},
             }
         )
-        for m in self.members:
+        members = list(self.members)
+        locums = book.locums if book is not None else 0
+        for m in members:
             pid = practice_id("prac", m.username)
             hname: dict[str, Any] = {"use": "official", "family": m.family, "given": [m.given]}
             if m.prefix:
@@ -294,15 +301,55 @@ class Practice:
                 role["specialty"] = [spec]
             role["location"] = [{"reference": f"Location/{self.location_id}"}]
             out.append(role)
-        out.extend(self._schedules())
+        for k in range(1, locums + 1):
+            out.extend(self._locum(k))
+        out.extend(self._schedules(book, first_day))
         return out
 
-    def _schedules(self) -> list[dict[str, Any]]:
+    def _locum(self, k: int) -> list[dict[str, Any]]:
+        """A covering (locum tenens) physician the schedule added when the roster was full."""
+        pid = practice_id("prac", f"locum-{k:02d}")
+        return [
+            {
+                "resourceType": "Practitioner",
+                "id": pid,
+                "meta": meta("Practitioner"),
+                "active": True,
+                "name": [
+                    {
+                        "use": "official",
+                        "text": f"Locum tenens physician {k}",
+                        "family": f"Locum-{k:02d}",
+                        "suffix": ["MD"],
+                    }
+                ],
+            },
+            {
+                "resourceType": "PractitionerRole",
+                "id": practice_id("role", f"locum-{k:02d}"),
+                "meta": meta("PractitionerRole"),
+                "active": True,
+                "practitioner": {"reference": f"Practitioner/{pid}"},
+                "organization": {"reference": f"Organization/{self.organization_id}"},
+                "code": [{"coding": [coding(ROLE_SYSTEM, "physician", ROLE_DISPLAY["physician"])]}],
+                "location": [{"reference": f"Location/{self.location_id}"}],
+            },
+        ]
+
+    def _schedules(self, book: Any = None, first_day: int | None = None) -> list[dict[str, Any]]:
         first = self.reference_day - SCHEDULE_BEFORE_DAYS
         last = self.reference_day + SCHEDULE_AFTER_DAYS
+        horizon_first = min(first, first_day) if first_day is not None else first
+        horizon_last = last + 200  # appointments are booked up to half a year ahead
         out: list[dict[str, Any]] = []
         slots: list[dict[str, Any]] = []
-        for pid in self.physicians:
+        locums = book.locums if book is not None else 0
+        occupied = book.occupied if book is not None else {}
+        providers = [
+            *self.physicians,
+            *(practice_id("prac", f"locum-{k:02d}") for k in range(1, locums + 1)),
+        ]
+        for pid in providers:
             sid = practice_id("sched", pid.removeprefix("prac-"))
             out.append(
                 {
@@ -315,15 +362,18 @@ class Practice:
                         {"reference": f"Location/{self.location_id}"},
                     ],
                     "planningHorizon": {
-                        "start": instant(first, 0, self.offset),
-                        "end": instant(last, 23 * 60 + 59, self.offset),
+                        "start": instant(horizon_first, 0, self.offset),
+                        "end": instant(horizon_last, 23 * 60 + 59, self.offset),
                     },
                 }
             )
             for day in range(first, last + 1):
                 if not self.is_open(day):
                     continue
-                for m in self.slot_starts[weekday(day)]:
+                taken = occupied.get((pid, day), 0)
+                for j, m in enumerate(self.slot_starts[weekday(day)]):
+                    if (taken >> j) & 1:
+                        continue  # busy: the patient record that fills it carries the Slot
                     slots.append(
                         {
                             "resourceType": "Slot",

@@ -238,6 +238,23 @@ class EngineRates(_Strict):
     source: str = ""
 
 
+class SchedulingRates(_Strict):
+    """How patients keep appointments: a per-patient no-show propensity around the practice rate.
+
+    Each patient draws a propensity from a gamma distribution with mean 1 and shape
+    ``propensity_shape`` (smaller: more spread); a planned visit is missed with the practice's
+    no-show rate times that propensity, so a few patients carry most no-shows, as the
+    literature finds (past no-shows are the strongest predictor).
+
+    >>> SchedulingRates().propensity_shape
+    1.5
+    """
+
+    propensity_shape: float = Field(default=1.5, gt=0)
+    max_probability: float = Field(default=0.6, ge=0, le=1)
+    source: str = ""
+
+
 class Holidays(_Strict):
     """Federal holidays: fixed month-day dates and n-th weekdays ("MM:weekday:n").
 
@@ -317,6 +334,7 @@ class Rules(_Strict):
     growth: GrowthRules = Field(default_factory=GrowthRules)
     awareness: Awareness = Field(default_factory=Awareness)
     engine: EngineRates = Field(default_factory=EngineRates)
+    scheduling: SchedulingRates = Field(default_factory=SchedulingRates)
     holidays: Holidays = Field(default_factory=Holidays)
     laterality: list[Laterality] = Field(default_factory=list)
     office_drug: list[OfficeDrug] = Field(default_factory=list)
