@@ -54,6 +54,7 @@ class CompiledRules:
     awareness: Any = None
     engine: Any = None
     scheduling: Any = None
+    remittance: Any = None
     holiday_rules: Any = None
     laterality: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     office_drugs: dict[str, tuple[Json, Json, Json, Json]] = field(default_factory=dict)
@@ -255,6 +256,7 @@ def compile_rules(content: Any) -> CompiledRules:
     out.awareness = r.awareness
     out.engine = r.engine
     out.scheduling = r.scheduling
+    out.remittance = r.remittance
     out.holiday_rules = r.holidays
     icd = content.codes["icd10cm"]
     for lat in r.laterality:

@@ -46,9 +46,9 @@ from synthetic.profile import (
 )
 from synthetic.record import PatientRecord
 from synthetic.rng import patient_rng
+from synthetic.schedule import Book, Grid
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
-from synthetic.schedule import Book, Grid
 from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
 from synthetic.visit.scheduling import (
     AheadPlan,

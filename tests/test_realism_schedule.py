@@ -133,9 +133,13 @@ def test_appointments_and_slots_inside_open_hours_off_holidays() -> None:
                 bad.append(x["start"])
                 continue
             s, e = _minute(x["start"]), _minute(x["end"])
-            if s < _hhmm(h.open) or e > _hhmm(h.close):
-                bad.append(x["start"])
-            elif h.lunch_start and s < _hhmm(h.lunch_end) and e > _hhmm(h.lunch_start):
+            if (
+                s < _hhmm(h.open)
+                or e > _hhmm(h.close)
+                or h.lunch_start
+                and s < _hhmm(h.lunch_end)
+                and e > _hhmm(h.lunch_start)
+            ):
                 bad.append(x["start"])
     assert n > 10 * N_DEFAULT
     assert bad == []
@@ -153,7 +157,9 @@ def test_no_show_rate_follows_the_content_and_clusters_in_patients() -> None:
     r = compile_rules(c)
     sched = r.scheduling
     walk_in = {t.code for t in c.practice.appointment_types if t.code == "WALKIN"}
-    expected = _expected_no_show(c.practice.no_show_rate, sched.propensity_shape, sched.max_probability)
+    expected = _expected_no_show(
+        c.practice.no_show_rate, sched.propensity_shape, sched.max_probability
+    )
     no_shows = planned = 0
     per_patient: list[tuple[int, int]] = []
     for rec in default_sample():
@@ -162,9 +168,7 @@ def test_no_show_rate_follows_the_content_and_clusters_in_patients() -> None:
             key=lambda a: a["start"],
         )
         # planned visits: not the first, not a same-day sick visit
-        eligible = [
-            a for a in done[1:] if a["appointmentType"]["coding"][0]["code"] not in walk_in
-        ]
+        eligible = [a for a in done[1:] if a["appointmentType"]["coding"][0]["code"] not in walk_in]
         missed = sum(a["status"] == "noshow" for a in rec.by_type("Appointment"))
         planned += len(eligible)
         no_shows += missed
@@ -213,4 +217,7 @@ def test_a_full_roster_adds_covering_physicians_without_double_booking() -> None
     assert book.locums == 1
     res = eng.practice_resources(book)
     ids = {f"{r['resourceType']}/{r['id']}" for r in res}
-    assert {f"Practitioner/{placed[-1].provider}", f"Schedule/sched-{placed[-1].provider[5:]}"} <= ids
+    assert {
+        f"Practitioner/{placed[-1].provider}",
+        f"Schedule/sched-{placed[-1].provider[5:]}",
+    } <= ids

@@ -255,6 +255,40 @@ class SchedulingRates(_Strict):
     source: str = ""
 
 
+class DenialReason(_Strict):
+    """One reason a payer denies a whole claim: CARC group and reason code, RARC remark, share.
+
+    >>> DenialReason(carc="27", group="CO", description="Coverage terminated", share=0.2).rarc
+    ''
+    """
+
+    carc: str
+    group: str = Field(pattern="^(CO|PR|OA|PI)$")
+    rarc: str = ""
+    description: str
+    remark: str = ""
+    share: float = Field(gt=0)
+
+
+class Remittance(_Strict):
+    """The revenue cycle after the visit: eligibility checks, denials, desk copays, statements.
+
+    >>> Remittance().denial_rate
+    0.075
+    """
+
+    denial_rate: float = Field(default=0.075, ge=0, le=1)
+    denial: list[DenialReason] = Field(default_factory=list)
+    eligibility_check_share: float = Field(default=0.7, ge=0, le=1)
+    copay_at_desk: float = Field(default=0.85, ge=0, le=1)
+    copay_methods: dict[str, float] = Field(default_factory=lambda: {"card": 0.7, "cash": 0.3})
+    statement_after_days: list[int] = Field(default_factory=lambda: [3, 30])
+    statement_paid: float = Field(default=0.7, ge=0, le=1)
+    statement_paid_after_days: list[int] = Field(default_factory=lambda: [7, 45])
+    statement_methods: dict[str, float] = Field(default_factory=lambda: {"card": 0.6, "check": 0.4})
+    source: str = ""
+
+
 class Holidays(_Strict):
     """Federal holidays: fixed month-day dates and n-th weekdays ("MM:weekday:n").
 
@@ -335,6 +369,7 @@ class Rules(_Strict):
     awareness: Awareness = Field(default_factory=Awareness)
     engine: EngineRates = Field(default_factory=EngineRates)
     scheduling: SchedulingRates = Field(default_factory=SchedulingRates)
+    remittance: Remittance = Field(default_factory=Remittance)
     holidays: Holidays = Field(default_factory=Holidays)
     laterality: list[Laterality] = Field(default_factory=list)
     office_drug: list[OfficeDrug] = Field(default_factory=list)
