@@ -50,6 +50,7 @@ from synthetic.schedule import Book, Grid
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
 from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
+from synthetic.visit.portal import PortalInbox
 from synthetic.visit.scheduling import (
     AheadPlan,
     PatientPlan,
@@ -138,6 +139,7 @@ class Engine:
         self.rules = cat.rules
         self.rates = cat.rules.engine
         self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
+        self.portal = PortalInbox(self)
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
 
@@ -332,6 +334,7 @@ class Engine:
         for v in visits:
             self.visit(ctx, st, v)
         renew_between_visits(self, ctx, st, end)
+        self.portal.write(ctx, st, [v.day for v in visits], start)
         self._appointments_ahead(ctx, rng, pre.plan.ahead or [])
         self._settle_prescriptions(st, end, death is not None)
         return PatientRecord(pre.index, patient, ctx.out)

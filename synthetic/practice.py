@@ -91,6 +91,7 @@ class Practice:
         self._open: dict[int, bool] = {}
         self._next_open: dict[int, list[int]] = {}
         self._fit: dict[int, list[str]] = {}
+        self._on: dict[tuple[str, int], list[str]] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
             lunch = (
@@ -105,6 +106,36 @@ class Practice:
                 if lunch is None or not (lunch[0] <= m < lunch[1]):
                     self.slot_starts[wd].append(m)
                 m += SLOT_MINUTES
+
+    @staticmethod
+    def employed(member: Any, day: int) -> bool:
+        """Whether a roster member works at the practice on ``day`` (their start/end dates).
+
+        >>> from types import SimpleNamespace as NS
+        >>> Practice.employed(NS(start="2019-04-01", end="2025-08-29"), 739617)
+        False
+        """
+        iso = iso_date(day)
+        return (not member.start or member.start <= iso) and (not member.end or iso <= member.end)
+
+    def staff_on(self, role: str, day: int) -> list[str]:
+        """Practitioner ids of the roster members of ``role`` employed on ``day``.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> "prac-fd.alvarez" in pr.staff_on("front_desk", 739000), "prac-fd.alvarez" in pr.staff_on("front_desk", 739617)
+        (True, False)
+        """
+        key = (role, day)
+        hit = self._on.get(key)
+        if hit is None:
+            hit = self._on[key] = [
+                practice_id("prac", m.username)
+                for m in self.members
+                if m.role == role and self.employed(m, day)
+            ]
+        return hit
 
     def is_open(self, day: int) -> bool:
         """Whether the practice is open on ``day`` (a working weekday that is no federal holiday).
@@ -270,6 +301,7 @@ class Practice:
                 hname["prefix"] = [m.prefix]
             if m.qualification:
                 hname["suffix"] = [m.qualification]
+            employed = self.employed(m, self.reference_day)
             out.append(
                 {
                     "resourceType": "Practitioner",
@@ -279,7 +311,7 @@ class Practice:
                         {"system": USERNAME_SYSTEM, "value": m.username},
                         {"system": NPI_SYSTEM, "value": m.npi},
                     ],
-                    "active": True,
+                    "active": employed,
                     "name": [hname],
                 }
             )
@@ -287,7 +319,7 @@ class Practice:
                 "resourceType": "PractitionerRole",
                 "id": practice_id("role", m.username),
                 "meta": meta("PractitionerRole"),
-                "active": True,
+                "active": employed,
                 "practitioner": {"reference": f"Practitioner/{pid}"},
                 "organization": {"reference": f"Organization/{self.organization_id}"},
                 "code": [
@@ -299,6 +331,13 @@ class Practice:
                 if m.taxonomy:
                     spec["coding"] = [coding(NUCC_SYSTEM, m.taxonomy, m.specialty)]
                 role["specialty"] = [spec]
+            if m.start or m.end:  # employment, and the user account, from start to end
+                period: dict[str, str] = {}
+                if m.start:
+                    period["start"] = m.start
+                if m.end:
+                    period["end"] = m.end
+                role["period"] = period
             role["location"] = [{"reference": f"Location/{self.location_id}"}]
             out.append(role)
         for k in range(1, locums + 1):

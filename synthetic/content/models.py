@@ -982,6 +982,14 @@ class StaffMember(Strict):
     prefix: str = ""
     qualification: str = Field(default="", description="credential after the name (MD, RN, CMA)")
     npi: str = Field(pattern=r"^\d{10}$", description="fictitious 10-digit NPI-like id")
+    start: str = Field(
+        default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="employment start (ISO date)"
+    )
+    end: str = Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="employment end (ISO date); empty while employed",
+    )
     specialty: str = ""
     taxonomy: str = Field(default="", description="NUCC Health Care Provider Taxonomy code")
     presets: list[str] = Field(

@@ -289,6 +289,39 @@ class Remittance(_Strict):
     source: str = ""
 
 
+class PortalTopic(_Strict):
+    """A portal message topic: its share, who answers (a role of the topic's pool), texts.
+
+    >>> PortalTopic(code="refill", share=0.2, reply_role="physician", texts=["x"], replies=["y"]).code
+    'refill'
+    """
+
+    code: str
+    display: str = ""
+    share: float = Field(gt=0)
+    reply_role: str
+    after_visit: bool = False
+    texts: list[str] = Field(min_length=1)
+    replies: list[str] = Field(min_length=1)
+
+
+class Portal(_Strict):
+    """Patient portal messages: who uses the portal, how often, topics, reply times.
+
+    >>> Portal().min_age
+    18
+    """
+
+    active_share: float = Field(default=0.4, ge=0, le=1)
+    messages_per_year: float = Field(default=2.0, ge=0)
+    min_age: int = 18
+    reply_hours: list[int] = Field(default_factory=lambda: [1, 20])
+    late_share: float = Field(default=0.05, ge=0, le=1)
+    late_hours: list[int] = Field(default_factory=lambda: [25, 72])
+    topic: list[PortalTopic] = Field(default_factory=list)
+    source: str = ""
+
+
 class Holidays(_Strict):
     """Federal holidays: fixed month-day dates and n-th weekdays ("MM:weekday:n").
 
@@ -370,6 +403,7 @@ class Rules(_Strict):
     engine: EngineRates = Field(default_factory=EngineRates)
     scheduling: SchedulingRates = Field(default_factory=SchedulingRates)
     remittance: Remittance = Field(default_factory=Remittance)
+    portal: Portal = Field(default_factory=Portal)
     holidays: Holidays = Field(default_factory=Holidays)
     laterality: list[Laterality] = Field(default_factory=list)
     office_drug: list[OfficeDrug] = Field(default_factory=list)
