@@ -65,9 +65,11 @@ class Practice:
         self.organization_id: str = p.organization_id
         self.location_id = practice_id("loc", "main")
         # the contract roster is always there (user accounts); specialists only in their presets
-        self.members = [*catalog.staff] + [
-            m for m in catalog.specialists if population in m.presets
-        ]
+        self.members = (
+            [*catalog.staff]
+            + [m for m in catalog.specialists if population in m.presets]
+            + [*catalog.former]
+        )
         self.staff = {m.username: m for m in self.members}
         by_role: dict[str, list[str]] = {}
         for m in self.members:

@@ -57,8 +57,8 @@ class Request:
 class Placed:
     """Where an appointment went: clinician, start minute of the day and the grid slots held.
 
-    >>> Placed("prac-a", 480, 1, 1).slot_ids(739622, [480, 500])
-    ['slot-a-2026-01-05-0800']
+    >>> Placed("prac-a", 480, 0, 1).slot_ids(739622, [480, 500])
+    ['slot-a-2026-01-06-0800']
     """
 
     provider: str
@@ -70,7 +70,7 @@ class Placed:
         """Ids of the Slots this appointment fills (one per grid slot it covers).
 
         >>> Placed("prac-dr.x", 500, 1, 2).slot_ids(739622, [480, 500, 520])
-        ['slot-dr.x-2026-01-05-0820', 'slot-dr.x-2026-01-05-0840']
+        ['slot-dr.x-2026-01-06-0820', 'slot-dr.x-2026-01-06-0840']
         """
         return [
             slot_id(self.provider, day, grid[j]) for j in range(self.first, self.first + self.count)
@@ -81,7 +81,7 @@ def slot_id(provider: str, day: int, minute: int) -> str:
     """The id of a clinician's slot starting at ``minute`` of ``day`` (the practice's scheme).
 
     >>> slot_id("prac-dr.patel", 739622, 545)
-    'slot-dr.patel-2026-01-05-0905'
+    'slot-dr.patel-2026-01-06-0905'
     """
     return (
         f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{minute // 60:02d}{minute % 60:02d}"

@@ -144,7 +144,7 @@ def test_staff_accounts_have_employment_dates_and_former_staff_no_account() -> N
     practice = synthetic.practice_resources(seed=SEED, reference_date=REF_ISO)
     pracs = {r["id"]: r for r in practice if r["resourceType"] == "Practitioner"}
     roles = [r for r in practice if r["resourceType"] == "PractitionerRole"]
-    former = [m.username for m in content.staff if m.end and m.end < REF_ISO]
+    former = [m.username for m in content.former if m.end and m.end < REF_ISO]
     assert former  # the roster has someone who left
     for role in roles:
         pid = role["practitioner"]["reference"].removeprefix("Practitioner/")

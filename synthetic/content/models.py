@@ -1269,6 +1269,10 @@ class Content(Strict):
     specialists: list[StaffMember] = Field(
         default_factory=list, description="specialty clinicians seen only in their presets"
     )
+    former: list[StaffMember] = Field(
+        default_factory=list,
+        description="former employees (an end date): in the practice's history, with no account",
+    )
     sensitivity: list[SensitivityRule]
     practice: PracticeDef
     wellness: WellnessSchedule

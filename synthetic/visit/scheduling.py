@@ -169,7 +169,7 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
     >>> from synthetic.schedule import Placed
     >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
     >>> [s["id"] for s in busy_slots(e, 739622, Placed("prac-dr.patel", 480, 0, 2))]
-    ['slot-dr.patel-2026-01-05-0800', 'slot-dr.patel-2026-01-05-0820']
+    ['slot-dr.patel-2026-01-06-0800', 'slot-dr.patel-2026-01-06-0820']
     """
     sched = {"reference": f"Schedule/{schedule_id(placed.provider)}"}
     grid = eng.practice.slot_starts[(day - 1) % 7]
