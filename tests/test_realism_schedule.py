@@ -221,3 +221,24 @@ def test_a_full_roster_adds_covering_physicians_without_double_booking() -> None
         f"Practitioner/{placed[-1].provider}",
         f"Schedule/sched-{placed[-1].provider[5:]}",
     } <= ids
+
+
+def test_workers_share_the_schedule_byte_for_byte(tmp_path: Any) -> None:
+    from synthetic.engine import engine_for
+    from synthetic.schedule import Book
+
+    args = {"seed": 4, "years": 1, "reference_date": REF_ISO}
+    synthetic.write_dataset(tmp_path / "w1", 120, workers=1, **args)
+    synthetic.write_dataset(tmp_path / "w2", 120, workers=2, partition_size=40, **args)
+    one = sorted(p.name for p in (tmp_path / "w1").iterdir())
+    assert one == sorted(p.name for p in (tmp_path / "w2").iterdir())
+    for name in one:
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+    # the check means something: later partitions' patients are placed around earlier ones
+    eng = engine_for(population="family-practice", **args)
+    moved = sum(
+        [a["start"] for a in eng.patient(i).by_type("Appointment")]
+        != [a["start"] for a in eng.patient(i, Book(eng.practice)).by_type("Appointment")]
+        for i in range(40, 120)
+    )
+    assert moved > 0
