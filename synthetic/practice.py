@@ -42,6 +42,17 @@ SCHEDULE_BEFORE_DAYS = 7
 SCHEDULE_AFTER_DAYS = 14
 
 
+def slot_id(provider: str, day: int, minute: int) -> str:
+    """The id of a clinician's slot starting at ``minute`` of ``day`` (the practice's scheme).
+
+    >>> slot_id("prac-dr.patel", 739622, 545)
+    'slot-dr.patel-2026-01-06-0905'
+    """
+    return (
+        f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{minute // 60:02d}{minute % 60:02d}"
+    )
+
+
 def _hhmm(text: str) -> int:
     h, m = text.split(":")
     return int(h) * 60 + int(m)
@@ -418,7 +429,7 @@ class Practice:
                     slots.append(
                         {
                             "resourceType": "Slot",
-                            "id": f"slot-{sid.removeprefix('sched-')}-{iso_date(day)}-{m // 60:02d}{m % 60:02d}",
+                            "id": slot_id(pid, day, m),
                             "meta": meta("Slot"),
                             "schedule": {"reference": f"Schedule/{sid}"},
                             "status": "free",

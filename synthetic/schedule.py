@@ -25,11 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.dates import iso_date, weekday
+from synthetic.dates import weekday
 from synthetic.ids import practice_id
-
-SLOT_MINUTES = 20
-"""Length of one grid slot (the practice's stream template)."""
+from synthetic.practice import SLOT_MINUTES, slot_id
 
 LOCUM_PREFIX = "locum-"
 """Username-like key of covering physicians (``prac-locum-01``...)."""
@@ -75,17 +73,6 @@ class Placed:
         return [
             slot_id(self.provider, day, grid[j]) for j in range(self.first, self.first + self.count)
         ]
-
-
-def slot_id(provider: str, day: int, minute: int) -> str:
-    """The id of a clinician's slot starting at ``minute`` of ``day`` (the practice's scheme).
-
-    >>> slot_id("prac-dr.patel", 739622, 545)
-    'slot-dr.patel-2026-01-06-0905'
-    """
-    return (
-        f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{minute // 60:02d}{minute % 60:02d}"
-    )
 
 
 def locum_id(n: int) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.dates import instant
+from synthetic.dates import instant, weekday
 from synthetic.ids import practice_id
 from synthetic.labels import meta
 from synthetic.schedule import SLOT_MINUTES, Book, Placed, Request, slot_id
@@ -172,7 +172,7 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
     ['slot-dr.patel-2026-01-06-0800', 'slot-dr.patel-2026-01-06-0820']
     """
     sched = {"reference": f"Schedule/{schedule_id(placed.provider)}"}
-    grid = eng.practice.slot_starts[(day - 1) % 7]
+    grid = eng.practice.slot_starts[weekday(day)]
     out = []
     for j in range(placed.first, placed.first + placed.count):
         m = grid[j] if j < len(grid) else placed.minute
