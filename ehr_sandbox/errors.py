@@ -18,6 +18,7 @@ __all__ = [
     "ArgumentError",
     "AuditError",
     "ConflictError",
+    "DataQualityWarning",
     "ContentError",
     "CryptoError",
     "ExerciseError",
@@ -187,3 +188,12 @@ class ViewDefinitionError(SandboxError, ValueError):
 
 class ExerciseError(SandboxError):
     """An exercise cannot be started, checked or reset as asked."""
+
+
+class DataQualityWarning(UserWarning):
+    """Imported outside data was accepted with a documented change (e.g. a non-UCUM unit
+    kept as text only); the message says what and how often.
+
+    >>> issubclass(DataQualityWarning, UserWarning)
+    True
+    """

@@ -1451,11 +1451,14 @@ class Session:
 
         return apply_bundle(self, bundle)
 
-    def import_(self, paths: Iterable[str]) -> dict[str, int]:
-        """Import FHIR Bundles or Bulk NDJSON files/directories; returns counts by type."""
+    def import_(self, paths: Iterable[str], *, units: str = "refuse") -> dict[str, int]:
+        """Import FHIR Bundles or Bulk NDJSON files/directories; returns counts by type.
+
+        ``units="as-text"`` keeps non-UCUM units of outside data as text only instead of
+        refusing their file (see :func:`ehr_sandbox.records.importing.import_paths`)."""
         from ehr_sandbox.records.bundles import import_paths
 
-        return import_paths(self, paths)
+        return import_paths(self, paths, units=units)
 
     def export(
         self, out_dir: str, *, format: str = "ndjson", types: Iterable[str] | None = None

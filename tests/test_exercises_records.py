@@ -87,7 +87,7 @@ def test_attempt_saved_to_a_file_reopens_and_grades(tmp_path):
 
 
 def test_amendment_request_both_decisions():
-    from ehr_sandbox.exercises.builtin.records import _AMENDMENT_SCENARIOS
+    from ehr_sandbox.exercises.builtin.records import AMENDMENT_SCENARIOS
     from ehr_sandbox.exercises.variants import DEFAULT_SALT, Variant
 
     ex_id = "records/amendment-request"
@@ -95,7 +95,7 @@ def test_amendment_request_both_decisions():
     for i in range(40):
         student = f"student{i}"
         scenario = Variant.of(DEFAULT_SALT, student, ex_id).pick(
-            _AMENDMENT_SCENARIOS, salt="scenario"
+            AMENDMENT_SCENARIOS, salt="scenario"
         )
         by_decision.setdefault(scenario["decision"], student)
     assert set(by_decision) == {"accept", "deny"}

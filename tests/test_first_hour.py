@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from ehr_sandbox import Sandbox
-from ehr_sandbox.errors import ArgumentError, CryptoError, ImportFailed, ValidationError
+from ehr_sandbox.errors import (
+    ArgumentError,
+    CryptoError,
+    DataQualityWarning,
+    ImportFailed,
+    ValidationError,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -500,7 +506,7 @@ def _bad_cases(pid: str, prac: str) -> list[tuple[str, dict, str]]:
         (
             "obs-3",
             {**obs, "referenceRange": [{"appliesTo": [{"text": "adults"}]}]},
-            "referenceRange",
+            "referenceRange[0]",
         ),
         (
             "reference target type",
@@ -540,7 +546,7 @@ def test_r4b_gaps_are_refused_on_create(clinic) -> None:
 
 def test_r4b_gaps_are_refused_on_import(clinic, tmp_path) -> None:
     pid, prac = _ids(clinic)
-    cases = [c for c in _bad_cases(pid, prac) if c[0] != "non-UCUM unit"]  # see r4b_problems
+    cases = _bad_cases(pid, prac)
     lines = []
     for i, (_, resource, _) in enumerate(cases):
         lines.append(json.dumps({**resource, "id": f"bad-{i}"}))
@@ -554,6 +560,34 @@ def test_r4b_gaps_are_refused_on_import(clinic, tmp_path) -> None:
             e.resource.startswith(f"Mixed.ndjson:{i + 1} ") and e.path == path
             for e in err.value.errors
         ), name
+
+
+def test_non_ucum_units_of_outside_data_are_kept_as_text_only_on_request(clinic, tmp_path) -> None:
+    pid, _ = _ids(clinic)
+    unit = {"value": 7.0, "system": "http://unitsofmeasure.org", "code": "bananas"}
+    obs = {
+        "resourceType": "Observation",
+        "id": "fruit-1",
+        "status": "final",
+        "code": {"text": "fruit count"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "valueQuantity": dict(unit),
+    }
+    f = tmp_path / "Observation.ndjson"
+    f.write_text(json.dumps(obs) + "\n")
+    sb = clinic.copy()
+    system = sb.system_session()
+    with pytest.raises(ImportFailed) as err:
+        system.import_([f])
+    assert [(e.path, e.found) for e in err.value.errors] == [("valueQuantity.code", "bananas")]
+    assert "as-text" in str(err.value)
+    assert not system.exists("Observation/fruit-1")
+    with pytest.warns(DataQualityWarning, match="bananas"):
+        assert system.import_([f], units="as-text") == {"Observation": 1}
+    stored = system.read("Observation", "fruit-1")["valueQuantity"]
+    assert stored == {"value": 7.0, "unit": "bananas"}
+    with pytest.raises(ValidationError, match="units"):
+        system.import_([f], units="guess")
 
 
 def test_generated_clinic_passes_the_r4b_rules() -> None:

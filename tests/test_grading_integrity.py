@@ -113,11 +113,11 @@ def test_addendum_in_the_physicians_own_words_passes():
 
 
 def test_a_repeat_order_with_a_clinical_reason_passes():
-    from ehr_sandbox.exercises.builtin.emr_ehr.duplicate_test import _file_outside_results
+    from ehr_sandbox.exercises.builtin.emr_ehr.duplicate_test import file_outside_results
     from ehr_sandbox.network import fhir_builders as fb
 
     att = exercises.start("emr-ehr/duplicate-test", "carol")
-    _file_outside_results(att)
+    file_outside_results(att)
     att.session.create(
         fb.service_request(
             f"Patient/{att.facts['patient_id']}",

@@ -36,8 +36,37 @@ def _expected_counts(files: list[Path]) -> Counter[str]:
 def imported(tmp_path_factory) -> tuple[Path, list[Path]]:
     files = _synthea_files()
     db = tmp_path_factory.mktemp("synthea") / "clinic.db"
-    assert main(["import", *map(str, files), "--db", str(db)]) == 0
+    # Synthea writes a few units that are not UCUM ("(score)", "units"): kept as text only
+    assert main(["import", *map(str, files), "--db", str(db), "--units", "as-text"]) == 0
     return db, files
+
+
+def _has_non_ucum_unit(node: object) -> bool:
+    """Independent of the validator: UCUM never holds parentheses or the word 'units'."""
+    if isinstance(node, dict):
+        if node.get("system") == "http://unitsofmeasure.org" and node.get("code") in (
+            "(score)",
+            "units",
+        ):
+            return True
+        return any(_has_non_ucum_unit(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_non_ucum_unit(v) for v in node)
+    return False
+
+
+def test_synthea_files_with_non_ucum_units_are_refused_by_default(tmp_path, capsys) -> None:
+    files = _synthea_files()
+    with_bad_units = {f.name for f in files if _has_non_ucum_unit(json.loads(f.read_bytes()))}
+    assert with_bad_units  # the sample does carry such units
+    db = tmp_path / "strict.db"
+    assert main(["import", *map(str, files), "--db", str(db)]) == 2
+    assert not db.exists()  # a new file is not kept when any file is refused
+    out = capsys.readouterr()
+    text = " ".join((out.out + out.err).split())
+    refused = {f.name for f in files if f"not imported: {f.name}" in text}
+    assert refused == with_bad_units
+    assert "valueQuantity.code: expected a UCUM unit code" in text
 
 
 def test_synthea_counts_by_type_match_the_files(imported) -> None:

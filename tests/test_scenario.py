@@ -8,7 +8,7 @@ import pytest
 
 from ehr_sandbox.errors import ArgumentError
 from ehr_sandbox.network import METRICS, Scenario
-from ehr_sandbox.network.organizations import _generated
+from ehr_sandbox.network.organizations import generated_clinic
 
 SEED = 7
 
@@ -91,7 +91,7 @@ def test_plot_has_three_panels(scenario: Scenario):
 
 def test_deterministic_for_a_seed(scenario: Scenario):
     first = {m: scenario.run(m).metrics for m in ("emr", "ehr")}
-    _generated.cache_clear()  # regenerate every organization from scratch
+    generated_clinic.cache_clear()  # regenerate every organization from scratch
     again = Scenario(seed=SEED, patients=14, people=4)
     for mode in ("emr", "ehr"):
         assert _same(first[mode], again.run(mode).metrics), mode

@@ -46,7 +46,7 @@ OBS = [
 ]
 
 
-def _patient(pid, given, family, gender, birth, zipc, active, gp):
+def sample_patient(pid, given, family, gender, birth, zipc, active, gp):
     r = {
         "resourceType": "Patient",
         "id": pid,
@@ -70,7 +70,7 @@ def _patient(pid, given, family, gender, birth, zipc, active, gp):
     return r
 
 
-def _obs(oid, pid, code, value, unit, eff, cat, status):
+def sample_obs(oid, pid, code, value, unit, eff, cat, status):
     r = {
         "resourceType": "Observation",
         "id": oid,
@@ -106,7 +106,7 @@ def store() -> Store:
     for dr, fam in (("dr1", "Patel"), ("dr2", "Nguyen")):
         st.create({"resourceType": "Practitioner", "id": dr, "name": [{"family": fam}]})
     for row in PATIENTS:
-        st.create(_patient(*row))
+        st.create(sample_patient(*row))
     for row in PATIENTS:
         st.create(
             {
@@ -126,7 +126,7 @@ def store() -> Store:
             }
         )
     for row in OBS:
-        st.create(_obs(*row))
+        st.create(sample_obs(*row))
     st.create(
         {
             "resourceType": "Observation",

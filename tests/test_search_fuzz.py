@@ -171,7 +171,7 @@ def test_store_create_rejects_non_resources_with_a_validation_error(resource: di
 
 
 def _rich_store(encrypted: bool = False) -> Store:
-    from test_search import OBS, PATIENTS, _obs, _patient
+    from test_search import OBS, PATIENTS, sample_obs, sample_patient
 
     codec = None
     if encrypted:
@@ -179,9 +179,9 @@ def _rich_store(encrypted: bool = False) -> Store:
         codec = crypto.AesGcmCodec(crypto.MasterKey(bytes(range(32))))
     s = Store(codec=codec)
     for row in PATIENTS:
-        s.create(_patient(*row))
+        s.create(sample_patient(*row))
     for row in OBS:
-        s.create(_obs(*row))
+        s.create(sample_obs(*row))
     return s
 
 

@@ -163,10 +163,25 @@ def register(app: typer.Typer) -> None:
         passphrase: str | None = typer.Option(
             None, "--passphrase", help="Passphrase of an encrypted sandbox."
         ),
+        units: str = typer.Option(
+            "refuse",
+            "--units",
+            help="A unit that names UCUM but is not UCUM: refuse its file, or as-text "
+            "(keep it as unit text only).",
+        ),
     ) -> None:
         """Import FHIR Bundles or Bulk NDJSON, in any order; each file (or group of files
         that refer to each other) applies wholly or not at all."""
-        from ehr_sandbox.errors import ImportFailed
+        import warnings
+
+        from ehr_sandbox.errors import DataQualityWarning, ImportFailed
+        from ehr_sandbox.records.importing import UNIT_POLICIES
+
+        if units not in UNIT_POLICIES:
+            raise typer.BadParameter(
+                f"expected one of {', '.join(UNIT_POLICIES)} (found {units!r})",
+                param_hint="--units",
+            )
 
         missing = [p.name for p in paths if not p.exists()]
         if missing:
@@ -174,8 +189,11 @@ def register(app: typer.Typer) -> None:
         created = not db.exists()
         sb = _open_or_create(db, key, passphrase, create=True)
         failed: ImportFailed | None = None
+        notes: list[warnings.WarningMessage] = []
         try:
-            counts = sb.system_session().import_([str(p) for p in paths])
+            with warnings.catch_warnings(record=True) as notes:
+                warnings.simplefilter("always", DataQualityWarning)
+                counts = sb.system_session().import_([str(p) for p in paths], units=units)
         except ImportFailed as exc:
             failed = exc
             counts = {}
@@ -193,6 +211,9 @@ def register(app: typer.Typer) -> None:
             _report_failure(failed, kept=True, db=db, created=created)
             raise typer.Exit(2)
         Console().print(_counts_table(f"Imported into {db.name}", counts))
+        for note in notes:
+            if issubclass(note.category, DataQualityWarning):
+                Console().print(f"note: {note.message}")
 
     @app.command("export")
     def export_cmd(

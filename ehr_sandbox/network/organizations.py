@@ -145,7 +145,7 @@ class Organization:
 
 
 @lru_cache(maxsize=4)
-def _generated(seed: int, patients: int, years: int, reference_date: str) -> tuple[Any, ...]:
+def generated_clinic(seed: int, patients: int, years: int, reference_date: str) -> tuple[Any, ...]:
     from ehr_sandbox.sandbox import Sandbox
 
     return tuple(
@@ -175,7 +175,7 @@ def build_organizations(
         )
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ArgumentError(f"seed: expected a whole number, got {seed!r}")
-    base = _generated(seed, patients, years, str(reference_date))
+    base = generated_clinic(seed, patients, years, str(reference_date))
     return {
         spec.key: Organization(
             spec.key, spec.name, spec.kind, sb.copy(), spec.physician, spec.mrn_prefix

@@ -26,6 +26,7 @@ still go in; :class:`~ehr_sandbox.errors.ImportFailed` then says exactly which f
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,18 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from ehr_sandbox.errors import ImportFailed, NotFound, SandboxError, ValidationError
+from ehr_sandbox.errors import (
+    DataQualityWarning,
+    ImportFailed,
+    NotFound,
+    SandboxError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
 
-__all__ = ["expand_paths", "import_paths", "visible_exists", "visible_finder"]
+__all__ = ["UNIT_POLICIES", "expand_paths", "import_paths", "visible_exists", "visible_finder"]
 
 
 def visible_exists(session: Session):
@@ -382,8 +389,32 @@ def _write_one(session: Session, w: Any, planned: frozenset[str]) -> dict[str, A
     )
 
 
-def import_paths(session: Session, paths: Iterable[str | Path]) -> dict[str, int]:
+UNIT_POLICIES = ("refuse", "as-text")
+"""What an import does with a Quantity whose UCUM code is not UCUM: refuse the file (the
+default), or keep the unit as text only (:func:`~ehr_sandbox.validation.r4b.nonucum_units_as_text`)."""
+
+
+def import_paths(
+    session: Session, paths: Iterable[str | Path], *, units: str = "refuse"
+) -> dict[str, int]:
     """Import Bundle files (``.json``), NDJSON files and directories; returns counts by type.
+
+    Parameters
+    ----------
+    session : Session
+        Who imports (every write runs through its checks).
+    paths : iterable of str or Path
+        Files and directories, in any order.
+    units : {"refuse", "as-text"}
+        A Quantity that names UCUM with a code that is not UCUM (``bananas``, ``(score)``)
+        refuses its file by default. ``"as-text"`` keeps such a unit as ``Quantity.unit``
+        text only and drops its ``system`` and ``code``; a :class:`~ehr_sandbox.errors.
+        DataQualityWarning` then says how many were changed.
+
+    Returns
+    -------
+    dict
+        Resources imported, by type.
 
     Raises
     ------
@@ -393,9 +424,13 @@ def import_paths(session: Session, paths: Iterable[str | Path]) -> dict[str, int
     NotFound
         When a path does not exist (nothing is imported).
     """
+    if units not in UNIT_POLICIES:
+        raise ValidationError("import", "units", " or ".join(UNIT_POLICIES), found=units)
     files = expand_paths(paths)
     names = _display_names(files)
     sources = [_read(f, n, i) for i, (f, n) in enumerate(zip(files, names, strict=True))]
+    if units == "as-text":
+        _units_as_text(sources)
     imported: dict[str, dict[str, int]] = {}
     refused: dict[str, list[ValidationError]] = {}
     for unit in _units(sources):
@@ -442,6 +477,24 @@ def import_paths(session: Session, paths: Iterable[str | Path]) -> dict[str, int
         for rtype, n in counts.items():
             total[rtype] = total.get(rtype, 0) + n
     return dict(sorted(total.items()))
+
+
+def _units_as_text(sources: list[_Source]) -> None:
+    from ehr_sandbox.validation.r4b import nonucum_units_as_text
+
+    changed: list[str] = []
+    for src in sources:
+        for _, entry in src.entries:
+            if isinstance(entry, dict):
+                changed += nonucum_units_as_text(entry.get("resource"))
+    if changed:
+        shown = ", ".join(sorted(set(changed))[:5])
+        warnings.warn(
+            f"{len(changed)} quantities named UCUM with a code that is not UCUM ({shown}): "
+            "kept as unit text only (system and code dropped)",
+            DataQualityWarning,
+            stacklevel=3,
+        )
 
 
 def _defined_by(sources: list[_Source], name: str) -> set[str]:

@@ -112,7 +112,7 @@ def problems(
     if found.too_deep is None:
         # the R4B definitions; a field another rule already explains is not reported twice
         said = {p.path for p in out}
-        out += [p for p in _guarded(r4b_problems, resource, strict=strict) if p.path not in said]
+        out += [p for p in _guarded(r4b_problems, resource, found=found) if p.path not in said]
     return _unique(out)
 
 

@@ -21,13 +21,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .native_invariants import NATIVE
 from .problem import Problem
+from .tree import Scan, format_path, scan
 
-__all__ = ["compiled_invariants", "r4b_problems", "rules", "ucum_problem"]
+__all__ = ["compiled_invariants", "nonucum_units_as_text", "r4b_problems", "rules", "ucum_problem"]
 
 _DATA = Path(__file__).with_name("data") / "r4b_rules.json"
 _WHY = "FHIR R4B requires it (HL7 core definitions)"
 UCUM = "http://unitsofmeasure.org"
+QUANTITY_TYPES = ("Quantity", "Age", "Duration", "Distance", "Count")
+"""The FHIR data types whose ``code`` is a unit (UCUM when ``system`` says so)."""
 
 
 @cache
@@ -79,6 +83,22 @@ def compiled_invariants() -> dict[str, list[tuple[str, str, Any]]]:
     return out
 
 
+@cache
+def _invariant_checks() -> dict[str, list[tuple[str, str, Any, bool]]]:
+    """``{context: [(key, human, evaluate, native)]}``: the hand-compiled Python of
+    :mod:`.native_invariants` where there is one, FHIRPath for the others."""
+    out: dict[str, list[tuple[str, str, Any, bool]]] = {}
+    fhirpath = {(c, k): fn for c, items in compiled_invariants().items() for k, _, fn in items}
+    for context, items in rules()["invariants"].items():
+        for key, _, human in items:
+            native = NATIVE.get((context, key))
+            if native is not None:
+                out.setdefault(context, []).append((key, human, native, True))
+            elif (context, key) in fhirpath:
+                out.setdefault(context, []).append((key, human, fhirpath[context, key], False))
+    return out
+
+
 _TRACE = re.compile(r"\.trace\('[^']*'\)")
 _UCUM_TOKEN = re.compile(r"\{[^}]*\}|[./]|[^./{}]+")
 
@@ -113,51 +133,94 @@ def ucum_problem(code: Any) -> bool:
     return False
 
 
+def nonucum_units_as_text(resource: Any) -> list[str]:
+    """Keep each non-UCUM unit of ``resource`` as text only; returns the units changed.
+
+    Outside data sometimes names UCUM as a Quantity's system with a code that is not UCUM
+    (the Synthea sample writes ``(score)`` and ``units``). On request, an import keeps such
+    a unit as ``Quantity.unit`` (the human-readable text) and drops ``system`` and ``code``,
+    so the value is stored without claiming a unit it cannot be converted from. Changed in
+    place.
+
+    Parameters
+    ----------
+    resource : dict
+        A FHIR resource (any nesting).
+
+    Returns
+    -------
+    list of str
+        The non-UCUM codes that were turned into text, one per Quantity changed.
+
+    Examples
+    --------
+    >>> obs = {"resourceType": "Observation", "valueQuantity": {"value": 3, "unit": "(score)",
+    ...        "system": "http://unitsofmeasure.org", "code": "(score)"}}
+    >>> nonucum_units_as_text(obs), obs["valueQuantity"]
+    (['(score)'], {'value': 3, 'unit': '(score)'})
+    """
+    changed: list[str] = []
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if (
+            node.get("system") == UCUM
+            and ("value" in node or "unit" in node)
+            and "code" in node
+            and ucum_problem(node["code"])
+        ):
+            code = node.pop("code")
+            node.pop("system")
+            node.setdefault("unit", str(code))
+            changed.append(str(code))
+        stack.extend(v for v in node.values() if isinstance(v, dict | list))
+    return changed
+
+
 def r4b_problems(
-    resource: dict[str, Any], *, today: date | None = None, strict: bool = True
+    resource: dict[str, Any], *, today: date | None = None, found: Scan | None = None
 ) -> list[Problem]:
     """Every R4B-definition problem of ``resource`` (see the module docs).
 
-    ``strict=False`` (imports of outside data) skips the UCUM unit-code check only: the
-    Synthea sample writes units such as ``(score)`` that are not UCUM.
+    Imports of outside data get the same checks: a Quantity that names UCUM as its system
+    must carry a UCUM code (the importer can keep a non-UCUM unit as text only, on request).
 
     >>> r4b_problems({"resourceType": "Patient", "name": [], "birthDate": None})[0].path
     'name'
     """
     out: list[Problem] = []
-    _empties(resource, "", out)
+    if found is None:
+        found = scan(resource)
+    _empties(found, out)
     rtype = resource.get("resourceType")
     types = rules()["types"]
     if isinstance(rtype, str) and rtype in types:
-        _walk(resource, rtype, "", out, types, strict)
+        _walk(resource, rtype, "", out, types, resource)
         _resource_invariants(resource, rtype, out)
     if rtype == "Patient":
         _birth_date(resource, today, out)
     return out
 
 
-def _empties(node: Any, path: str, out: list[Problem]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            p = f"{path}.{k}" if path else k
-            if v is None:
-                out.append(_p(p, "a value, or the element left out (FHIR has no null)", "null"))
-            elif isinstance(v, list | dict) and not v:
-                kind = "[]" if isinstance(v, list) else "{}"
-                out.append(
-                    _p(p, "content, or the element left out (FHIR forbids empty ones)", kind)
-                )
-            else:
-                _empties(v, p, out)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            p = f"{path}[{i}]"
-            if v is None:
-                out.append(_p(p, "a value (FHIR arrays hold no nulls)", "null"))
-            elif isinstance(v, list | dict) and not v:
-                out.append(_p(p, "content (FHIR forbids empty objects)", "{}"))
-            else:
-                _empties(v, p, out)
+def _empties(found: Scan, out: list[Problem]) -> None:
+    for path, kind in found.empties:
+        in_list = isinstance(path[-1], int)
+        if kind == "null":
+            expected = (
+                "a value (FHIR arrays hold no nulls)"
+                if in_list
+                else "a value, or the element left out (FHIR has no null)"
+            )
+        elif in_list:
+            expected = "content (FHIR forbids empty objects)"
+        else:
+            expected = "content, or the element left out (FHIR forbids empty ones)"
+        out.append(_p(format_path(path), expected, kind))
 
 
 def _p(path: str, expected: str, found: Any = None, why: str = _WHY) -> Problem:
@@ -165,7 +228,12 @@ def _p(path: str, expected: str, found: Any = None, why: str = _WHY) -> Problem:
 
 
 def _walk(
-    node: dict[str, Any], tname: str, path: str, out: list[Problem], types: dict, strict: bool
+    node: dict[str, Any],
+    tname: str,
+    path: str,
+    out: list[Problem],
+    types: dict,
+    root: dict[str, Any],
 ) -> None:
     spec = types.get(tname)
     if spec is None:
@@ -186,10 +254,10 @@ def _walk(
             if not isinstance(item, dict):
                 continue
             child = el["t"][0]
-            if strict and child in ("Quantity", "Age", "Duration", "Distance", "Count"):
+            if child in QUANTITY_TYPES:
                 _quantity(item, p, out)
-            _type_invariants(item, child, p, out)
-            _walk(item, child, p, out, types, strict)
+            _type_invariants(item, child, p, out, root)
+            _walk(item, child, p, out, types, root)
 
 
 def _binding(item: Any, vs: str, tcode: str, path: str, out: list[Problem]) -> None:
@@ -247,13 +315,29 @@ def _quantity(item: dict[str, Any], path: str, out: list[Problem]) -> None:
                 f"{path}.code",
                 "a UCUM unit code (e.g. mg/dL, mmol/L, mm[Hg], kg)",
                 item["code"],
-                why="the unit must be a real UCUM unit so the value can be compared and converted",
+                why="the unit must be a real UCUM unit so the value can be compared and converted"
+                " (an import of outside data can keep it as text only: --units as-text)",
             )
         )
 
 
-def _type_invariants(item: dict[str, Any], tname: str, path: str, out: list[Problem]) -> None:
-    for key, human, fn in compiled_invariants().get(tname, ()):
+def _holds(fn: Any, item: dict[str, Any], root: dict[str, Any]) -> bool:
+    """A native invariant's answer; a shape it cannot read counts as holding (the
+    structural rule reports the shape itself), as FHIRPath's failures are skipped."""
+    try:
+        return bool(fn(item, root))
+    except (AttributeError, TypeError, KeyError):
+        return True
+
+
+def _type_invariants(
+    item: dict[str, Any], tname: str, path: str, out: list[Problem], root: dict[str, Any]
+) -> None:
+    for key, human, fn, native in _invariant_checks().get(tname, ()):
+        if native:
+            if not _holds(fn, item, root):
+                out.append(_p(path, f"{human} (R4B invariant {key})", None))
+            continue
         try:
             ok = fn(item)
         except Exception:  # noqa: BLE001 - an invariant the engine cannot evaluate is skipped
@@ -263,13 +347,18 @@ def _type_invariants(item: dict[str, Any], tname: str, path: str, out: list[Prob
 
 
 def _resource_invariants(resource: dict[str, Any], rtype: str, out: list[Problem]) -> None:
-    table = compiled_invariants()
+    table = _invariant_checks()
     env = {"resource": resource, "rootResource": resource}
     for context in (
         rtype,
         *(c for c in _contexts(rtype) if c.split(".", 1)[1].split(".")[0] in resource),
     ):
-        for key, human, fn in table.get(context, ()):
+        for key, human, fn, native in table.get(context, ()):
+            if native:
+                # an element context's native check runs on each element during the walk
+                if context == rtype and not _holds(fn, resource, resource):
+                    out.append(_p("(resource)", f"{human} (R4B invariant {key})", None))
+                continue
             try:
                 result = fn(resource, env)
             except Exception:  # noqa: BLE001 - an invariant the engine cannot evaluate is skipped

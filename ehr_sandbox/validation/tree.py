@@ -61,6 +61,8 @@ class Scan:
     references: list[tuple[Path, str]] = field(default_factory=list)
     systems: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
     hostile: list[HostileString] = field(default_factory=list)
+    empties: list[tuple[Path, str]] = field(default_factory=list)
+    """Nulls and empty arrays/objects (FHIR forbids them): where, and ``null``/``[]``/``{}``."""
     too_deep: Path | None = None
 
 
@@ -120,7 +122,14 @@ def scan(resource: Any) -> Scan:
                     if len(value) > _SHORT or _search(value) is not None:
                         _string_problem((*path, key_s), value, out.hostile)
                 elif isinstance(value, dict | list):
-                    children.append((value, (*path, key_s)))
+                    if value:
+                        children.append((value, (*path, key_s)))
+                    else:
+                        out.empties.append(
+                            ((*path, key_s), "{}" if isinstance(value, dict) else "[]")
+                        )
+                elif value is None:
+                    out.empties.append(((*path, key_s), "null"))
             # Pushed in reverse so they pop in document order.
             stack.extend(reversed(children))
         elif isinstance(node, list):
@@ -130,7 +139,12 @@ def scan(resource: Any) -> Scan:
                     if len(value) > _SHORT or _search(value) is not None:
                         _string_problem((*path, i), value, out.hostile)
                 elif isinstance(value, dict | list):
-                    children.append((value, (*path, i)))
+                    if value:
+                        children.append((value, (*path, i)))
+                    else:
+                        out.empties.append(((*path, i), "{}" if isinstance(value, dict) else "[]"))
+                elif value is None:
+                    out.empties.append(((*path, i), "null"))
             stack.extend(reversed(children))
     return out
 

@@ -34,6 +34,7 @@ __all__ = [
     "progress_note",
     "ref_id",
     "rewrite_answer_key",
+    "sandbox_now",
     "visible_patients",
 ]
 
@@ -50,6 +51,19 @@ VITALS_CATEGORY = {
         }
     ]
 }
+
+
+def sandbox_now(sandbox: Any) -> datetime:
+    """The sandbox's current instant, without moving its clock.
+
+    >>> from datetime import datetime, timezone
+    >>> class Clinic:  # anything with a ``clock``
+    ...     clock = staticmethod(lambda: datetime(2026, 1, 5, tzinfo=timezone.utc))
+    >>> sandbox_now(Clinic()).isoformat()
+    '2026-01-05T00:00:00+00:00'
+    """
+    clock = sandbox.clock
+    return clock.peek() if hasattr(clock, "peek") else clock()
 
 
 def _mmhg(value: int) -> dict[str, Any]:

@@ -19,11 +19,11 @@ HOSPITAL, LAB, CARDIOLOGY = (_NAMES["hospital"], _NAMES["lab"], _NAMES["cardiolo
 SOURCE_ADVICE = "keep the outside source (meta.source / informationSource); never retype outside data as your own"
 
 
-def _today(sandbox: Any) -> str:
+def today_iso(sandbox: Any) -> str:
     return sandbox.reference_date.isoformat()
 
 
-def _adults(sandbox: Any) -> list[dict[str, Any]]:
+def adult_patients(sandbox: Any) -> list[dict[str, Any]]:
     s = sandbox.system_session()
     year = sandbox.reference_date.year
     found = [
@@ -37,10 +37,10 @@ def _adults(sandbox: Any) -> list[dict[str, Any]]:
     return sorted(found, key=lambda p: p["id"])
 
 
-def _book(sandbox: Any, patient_id: str, username: str = PHYSICIAN) -> None:
+def book_visit(sandbox: Any, patient_id: str, username: str = PHYSICIAN) -> None:
     """Book the patient with ``username`` today: the care relationship every role here needs."""
     who = f"Practitioner/{sandbox.user(username).practitioner_id}"
-    day = _today(sandbox)
+    day = today_iso(sandbox)
     sandbox.system_session().create(
         fb.appointment(
             f"Patient/{patient_id}",
@@ -52,18 +52,18 @@ def _book(sandbox: Any, patient_id: str, username: str = PHYSICIAN) -> None:
     )
 
 
-def _outside(resource: dict[str, Any], org_key: str, rid: str) -> dict[str, Any]:
+def outside_copy(resource: dict[str, Any], org_key: str, rid: str) -> dict[str, Any]:
     out = copy.deepcopy(resource)
     out["id"] = rid
     out["meta"] = {"source": org_url(org_key), "tag": [OUTSIDE_TAG], "versionId": "1"}
     return out
 
 
-def _source_of(res: dict[str, Any]) -> str:
+def source_url_of(res: dict[str, Any]) -> str:
     return str((res.get("meta") or {}).get("source", ""))
 
 
-def _names_source(res: dict[str, Any], url: str, name: str) -> bool:
+def names_source(res: dict[str, Any], url: str, name: str) -> bool:
     said = " ".join(
         [
             text_of(res.get("informationSource") or {}),
@@ -73,9 +73,9 @@ def _names_source(res: dict[str, Any], url: str, name: str) -> bool:
             str((res.get("asserter") or {}).get("display", "")),
         ]
     )
-    return _source_of(res) == url or name in said
+    return source_url_of(res) == url or name in said
 
 
-def _created_by_user(ctx: GradingContext, res: dict[str, Any]) -> bool:
+def created_by_user(ctx: GradingContext, res: dict[str, Any]) -> bool:
     ref = f"{res['resourceType']}/{res['id']}"
     return any(ctx.by_user(p) for p in ctx.provenance_of_version(ref, "1"))

@@ -14,12 +14,12 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     LAB,
     PHYSICIAN,
     SOURCE_ADVICE,
-    _adults,
-    _book,
-    _created_by_user,
-    _outside,
-    _source_of,
-    _today,
+    adult_patients,
+    book_visit,
+    created_by_user,
+    outside_copy,
+    source_url_of,
+    today_iso,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -76,13 +76,13 @@ def _repeat_reason(ctx: GradingContext, sr: dict[str, Any]) -> Check:
 
 
 def _setup_duplicate(sandbox: Any, variant: Any) -> dict[str, Any]:
-    patient = variant.pick(_adults(sandbox), salt="patient")
-    _book(sandbox, patient["id"])
+    patient = variant.pick(adult_patients(sandbox), salt="patient")
+    book_visit(sandbox, patient["id"])
     rng = variant.rng()
     values = (rng.randint(180, 250), rng.randint(100, 260), rng.randint(35, 60))
     drawn = (sandbox.reference_date - timedelta(days=14)).isoformat()
     outside = [
-        _outside(o, "lab", f"ext-obs-{n}")
+        outside_copy(o, "lab", f"ext-obs-{n}")
         for n, o in enumerate(fb.lipid_panel("Patient/ext-1", f"{drawn}T08:00:00-05:00", values))
     ]
     return {
@@ -100,7 +100,7 @@ def _dup_no_order(ctx: GradingContext) -> Check:
     orders = [
         sr
         for sr in ctx.search("ServiceRequest", patient=ref)
-        if codes(sr.get("code")) & _LIPID_CODES and _created_by_user(ctx, sr)
+        if codes(sr.get("code")) & _LIPID_CODES and created_by_user(ctx, sr)
     ]
     undocumented = [sr for sr in orders if not _repeat_reason(ctx, sr).passed]
     expected = "no new lipid panel order (or one with a documented reason to repeat it)"
@@ -125,7 +125,7 @@ def _dup_filed(ctx: GradingContext) -> Check:
     found = [
         o
         for o in ctx.search("Observation", patient=ref, code="http://loinc.org|2093-3")
-        if _source_of(o) == f["source_url"]
+        if source_url_of(o) == f["source_url"]
         and (o.get("valueQuantity") or {}).get("value") == f["cholesterol"]
     ]
     expected = f"the outside cholesterol {f['cholesterol']} mg/dL in the chart with meta.source {f['source_url']}"
@@ -136,7 +136,7 @@ def _dup_filed(ctx: GradingContext) -> Check:
     return Check(True, f"Observation/{found[0]['id']}", expected)
 
 
-def _file_outside_results(att: Any) -> None:
+def file_outside_results(att: Any) -> None:
     for o in att.facts["outside"]:
         res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
         res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
@@ -145,13 +145,13 @@ def _file_outside_results(att: Any) -> None:
 
 
 def _dup_order_again(att: Any) -> None:
-    _file_outside_results(att)
+    file_outside_results(att)
     pid = f"Patient/{att.facts['patient_id']}"
     att.session.create(
         fb.service_request(
             pid,
             f"Practitioner/{att.user.practitioner_id}",
-            _today(att.sandbox),
+            today_iso(att.sandbox),
             fb.LIPID_PANEL,
             performer=LAB,
         )
@@ -159,11 +159,11 @@ def _dup_order_again(att: Any) -> None:
 
 
 def _dup_order_with_any_note(att: Any) -> None:
-    _file_outside_results(att)
+    file_outside_results(att)
     order = fb.service_request(
         f"Patient/{att.facts['patient_id']}",
         f"Practitioner/{att.user.practitioner_id}",
-        _today(att.sandbox),
+        today_iso(att.sandbox),
         fb.LIPID_PANEL,
         performer=LAB,
     )
@@ -181,7 +181,7 @@ def _dup_retyped(att: Any) -> None:
 
 def _dup_other_patient_too(att: Any) -> None:
     """Harm: files the outside results on another patient as well."""
-    _file_outside_results(att)
+    file_outside_results(att)
     s = att.session
     other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != att.facts["patient_id"])
     o = att.facts["outside"][0]
@@ -194,11 +194,11 @@ def _dup_other_patient_too(att: Any) -> None:
 def _dup_answer_key(att: Any) -> None:
     """Answer-key change: move the outside draw date a year back, then reorder 'as too old'."""
     f = rewrite_answer_key(att, drawn="2024-01-01")
-    _file_outside_results(att)
+    file_outside_results(att)
     order = fb.service_request(
         f"Patient/{f['patient_id']}",
         f"Practitioner/{att.user.practitioner_id}",
-        _today(att.sandbox),
+        today_iso(att.sandbox),
         fb.LIPID_PANEL,
         performer=LAB,
         reason=f"Outside lipid panel from {f['drawn']} is too old to use for today's decision",
@@ -247,7 +247,7 @@ DUPLICATE_TEST = Exercise(
         Expect("ServiceRequest", ops=("create",), patients=("patient_id",), at_most=1),
     ),
     solution=Solution(
-        _file_outside_results,
+        file_outside_results,
         description="file the outside results with their source; no order",
     ),
     wrong_solutions={

@@ -13,12 +13,12 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     MA,
     PHYSICIAN,
     SOURCE_ADVICE,
-    _adults,
-    _book,
-    _created_by_user,
-    _names_source,
-    _outside,
-    _today,
+    adult_patients,
+    book_visit,
+    created_by_user,
+    names_source,
+    outside_copy,
+    today_iso,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -45,20 +45,22 @@ def _meds(ctx: GradingContext, patient_id: str, rxnorm: str) -> list[dict[str, A
 
 
 def _setup_medrec(sandbox: Any, variant: Any) -> dict[str, Any]:
-    patient = variant.pick(_adults(sandbox), salt="patient")
+    patient = variant.pick(adult_patients(sandbox), salt="patient")
     pid = patient["id"]
-    _book(sandbox, pid)
+    book_visit(sandbox, pid)
     dr = f"Practitioner/{sandbox.user(PHYSICIAN).practitioner_id}"
     s = sandbox.system_session()
-    local = s.create(fb.medication_request(f"Patient/{pid}", dr, _today(sandbox), "atorvastatin"))
+    local = s.create(
+        fb.medication_request(f"Patient/{pid}", dr, today_iso(sandbox), "atorvastatin")
+    )
     ed_day = (sandbox.reference_date - timedelta(days=variant.rng().randint(5, 20))).isoformat()
     outside = [
-        _outside(
+        outside_copy(
             fb.medication_request("Patient/ext-1", "Practitioner/ext-dr", ed_day, "atorvastatin"),
             "hospital",
             "ext-mr-1",
         ),
-        _outside(
+        outside_copy(
             fb.medication_request("Patient/ext-1", "Practitioner/ext-dr", ed_day, "aspirin"),
             "hospital",
             "ext-mr-2",
@@ -77,7 +79,7 @@ def _setup_medrec(sandbox: Any, variant: Any) -> dict[str, Any]:
 def _medrec_new(ctx: GradingContext) -> Check:
     f = ctx.facts
     found = [
-        m for m in _meds(ctx, f["patient_id"], fb.MEDS["aspirin"][0]) if _created_by_user(ctx, m)
+        m for m in _meds(ctx, f["patient_id"], fb.MEDS["aspirin"][0]) if created_by_user(ctx, m)
     ]
     expected = "aspirin 81 MG (started at the ED) on the local medication list, entered by you"
     if not found:
@@ -98,7 +100,7 @@ def _medrec_source(ctx: GradingContext) -> Check:
     )
     if not found:
         return Check(False, "no aspirin entry to check", expected, SOURCE_ADVICE)
-    good = [m for m in found if _names_source(m, f["source_url"], f["source_name"])]
+    good = [m for m in found if names_source(m, f["source_url"], f["source_name"])]
     if not good:
         return Check(
             False, "the aspirin entry looks like a local entry (no source)", expected, SOURCE_ADVICE
@@ -124,7 +126,7 @@ def _medrec_entry(att: Any, key: str, *, with_source: bool) -> None:
     res = fb.medication_statement(
         f"Patient/{f['patient_id']}",
         key,
-        _today(att.sandbox),
+        today_iso(att.sandbox),
         source=f["source_name"] if with_source else None,
     )
     if with_source:
@@ -162,7 +164,7 @@ def _medrec_other_patient(att: Any) -> None:
     _medrec_solution(att)
     other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != f["patient_id"])
     res = fb.medication_statement(
-        f"Patient/{other}", "aspirin", _today(att.sandbox), source=f["source_name"]
+        f"Patient/{other}", "aspirin", today_iso(att.sandbox), source=f["source_name"]
     )
     res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
     s.create(res, reason="medication reconciliation with the shared record")

@@ -13,11 +13,11 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     HOSPITAL,
     PHYSICIAN,
     SOURCE_ADVICE,
-    _adults,
-    _book,
-    _names_source,
-    _outside,
-    _today,
+    adult_patients,
+    book_visit,
+    names_source,
+    outside_copy,
+    today_iso,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -31,7 +31,7 @@ __all__ = ["MISSING_ALLERGY"]
 def _setup_allergy(sandbox: Any, variant: Any) -> dict[str, Any]:
     candidates = [
         p
-        for p in _adults(sandbox)
+        for p in adult_patients(sandbox)
         if not any(
             fb.PENICILLIN[0] in codes(a.get("code"))
             for a in sandbox.system_session()
@@ -40,15 +40,15 @@ def _setup_allergy(sandbox: Any, variant: Any) -> dict[str, Any]:
         )
     ]
     patient = variant.pick(candidates, salt="patient")
-    _book(sandbox, patient["id"])
+    book_visit(sandbox, patient["id"])
     dr = f"Practitioner/{sandbox.user(PHYSICIAN).practitioner_id}"
     order = sandbox.system_session().create(
         fb.medication_request(
-            f"Patient/{patient['id']}", dr, _today(sandbox), "amoxicillin", status="draft"
+            f"Patient/{patient['id']}", dr, today_iso(sandbox), "amoxicillin", status="draft"
         )
     )
     ed_day = (sandbox.reference_date - timedelta(days=variant.rng().randint(10, 40))).isoformat()
-    outside = [_outside(fb.allergy("Patient/ext-1", ed_day, None), "hospital", "ext-alg-1")]
+    outside = [outside_copy(fb.allergy("Patient/ext-1", ed_day, None), "hospital", "ext-alg-1")]
     return {
         **patient_facts(patient, "patient"),
         "order_id": order["id"],
@@ -85,7 +85,7 @@ def _alg_source(ctx: GradingContext) -> Check:
     f = ctx.facts
     found = _penicillin_allergies(ctx)
     expected = f"the allergy names its source ({f['source_name']})"
-    good = [a for a in found if _names_source(a, f["source_url"], f["source_name"])]
+    good = [a for a in found if names_source(a, f["source_url"], f["source_name"])]
     if not good:
         return Check(False, "no penicillin allergy naming its source", expected, SOURCE_ADVICE)
     return Check(True, f"AllergyIntolerance/{good[0]['id']} from {f['source_name']}", expected)
@@ -195,7 +195,7 @@ def _alg_switch(att: Any, rxnorm: str, display: str) -> None:
     new = fb.medication_request(
         f"Patient/{f['patient_id']}",
         f"Practitioner/{att.user.practitioner_id}",
-        _today(att.sandbox),
+        today_iso(att.sandbox),
         "amoxicillin",
     )
     new["medicationCodeableConcept"] = {

@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, rewrite_answer_key
-from ehr_sandbox.exercises.builtin.emr_ehr.common import FRONT_DESK, _adults
+from ehr_sandbox.exercises.builtin.emr_ehr.common import FRONT_DESK, adult_patients
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
@@ -29,7 +29,7 @@ def _setup_matching(sandbox: Any, variant: Any) -> dict[str, Any]:
     from ehr_sandbox.network.matching import score_pair
 
     s = sandbox.system_session()
-    adults = [p for p in _adults(sandbox) if birth_date_typo(p["birthDate"])]
+    adults = [p for p in adult_patients(sandbox) if birth_date_typo(p["birthDate"])]
     original = variant.pick(adults, salt="patient")
     dup = {
         k: copy.deepcopy(v)

@@ -12,10 +12,10 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     CARDIOLOGY,
     HOSPITAL,
     PHYSICIAN,
-    _adults,
-    _book,
-    _created_by_user,
-    _today,
+    adult_patients,
+    book_visit,
+    created_by_user,
+    today_iso,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -28,10 +28,12 @@ def _setup_referral(sandbox: Any, variant: Any) -> dict[str, Any]:
     s = sandbox.system_session()
     # a patient with data to send: every variant needs supporting information to exist
     with_data = [
-        p for p in _adults(sandbox) if s.search("Observation", patient=f"Patient/{p['id']}").first()
+        p
+        for p in adult_patients(sandbox)
+        if s.search("Observation", patient=f"Patient/{p['id']}").first()
     ]
     patient = variant.pick(with_data, salt="patient")
-    _book(sandbox, patient["id"])
+    book_visit(sandbox, patient["id"])
     reason = variant.pick(
         ["Chest tightness on exertion", "Palpitations for two weeks", "Murmur heard at the visit"],
         salt="reason",
@@ -54,7 +56,7 @@ def receive_consult_note(att: Any) -> str:
             "text": "Consult note",
         },
         "subject": {"reference": f"Patient/{f['patient_id']}"},
-        "date": f"{_today(att.sandbox)}T15:00:00-05:00",
+        "date": f"{today_iso(att.sandbox)}T15:00:00-05:00",
         "author": [{"display": CARDIOLOGY}],
         "description": "Cardiology consult note (received by fax)",
         "content": [
@@ -75,7 +77,7 @@ def _referrals(ctx: GradingContext) -> list[dict[str, Any]]:
     return [
         sr
         for sr in ctx.search("ServiceRequest", patient=ref)
-        if "referral" in text_of(sr.get("code") or {}).lower() and _created_by_user(ctx, sr)
+        if "referral" in text_of(sr.get("code") or {}).lower() and created_by_user(ctx, sr)
     ]
 
 
@@ -193,7 +195,7 @@ def _referral_flow(
         fb.referral(
             pid,
             f"Practitioner/{att.user.practitioner_id}",
-            _today(att.sandbox),
+            today_iso(att.sandbox),
             f["performer"],
             f["reason"],
             supporting=info or None,
@@ -232,7 +234,7 @@ def _ref_answer_key(att: Any) -> None:
         fb.referral(
             pid,
             f"Practitioner/{att.user.practitioner_id}",
-            _today(att.sandbox),
+            today_iso(att.sandbox),
             HOSPITAL,
             f["reason"],
             supporting=[f"{obs['resourceType']}/{obs['id']}"],
@@ -249,7 +251,7 @@ def _ref_two_patients(att: Any) -> None:
         fb.referral(
             f"Patient/{other}",
             f"Practitioner/{att.user.practitioner_id}",
-            _today(att.sandbox),
+            today_iso(att.sandbox),
             f["performer"],
             f["reason"],
         )

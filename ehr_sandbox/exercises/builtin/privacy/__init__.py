@@ -40,12 +40,12 @@ from ehr_sandbox.exercises.builtin.privacy.role_policy import ROLE_POLICY
 from ehr_sandbox.exercises.builtin.privacy.minimum_necessary import MINIMUM_NECESSARY
 from ehr_sandbox.exercises.builtin.privacy.release_of_information import (
     RELEASE_OF_INFORMATION,
-    _roi_valid_on as _roi_valid_on,
+    roi_valid_on as roi_valid_on,
 )
 from ehr_sandbox.exercises.builtin.privacy.break_the_glass import BREAK_THE_GLASS
 from ehr_sandbox.exercises.builtin.privacy.restriction import (
     RESTRICTION,
-    _restriction_consent as _restriction_consent,
+    restriction_consent as restriction_consent,
 )
 from ehr_sandbox.exercises.builtin.privacy.deidentification import DEIDENTIFICATION
 from ehr_sandbox.exercises.builtin.privacy.snooping_review import SNOOPING_REVIEW

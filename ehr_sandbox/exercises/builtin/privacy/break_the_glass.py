@@ -18,11 +18,11 @@ from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     PRIVACY_OFFICER,
     REVIEW_KIND,
-    _living_patients,
-    _subtype,
-    _treated_by,
-    _users_by_practitioner,
+    event_subtype,
+    living_patients,
     review_override,
+    treated_by,
+    users_by_practitioner,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import (
@@ -86,15 +86,15 @@ def _setup_btg(sandbox: Any, variant: Any) -> Scenario:
     any other patient (whether the chart is open or closed to the physician, a routine request
     never justifies an override), so setup succeeds in every clinic.
     """
-    treated = _treated_by(sandbox, BTG_PHYSICIAN)
-    living = _living_patients(sandbox)
+    treated = treated_by(sandbox, BTG_PHYSICIAN)
+    living = living_patients(sandbox)
     closed = [p for p in living if p["id"] not in treated]
     if not closed:
         raise ExerciseError(f"setup: need a patient {BTG_PHYSICIAN} does not treat")
     emergency = variant.pick(closed, salt="emergency")
     others = [p for p in living if p["id"] != emergency["id"]]
     routine = variant.pick([p for p in others if p["id"] not in treated] or others, salt="routine")
-    by_prac = _users_by_practitioner(sandbox)
+    by_prac = users_by_practitioner(sandbox)
     gp = ref_id((emergency.get("generalPractitioner") or [{}])[0])
     routine_gp = by_prac.get(ref_id((routine.get("generalPractitioner") or [{}])[0]))
     what = variant.pick(EMERGENCIES, salt="what")
@@ -117,7 +117,9 @@ def _setup_btg(sandbox: Any, variant: Any) -> Scenario:
 
 def _btg_events(ctx: GradingContext, code: str) -> list[dict[str, Any]]:
     return [
-        e for e in ctx.events() if _subtype(e) == code and event_username(e) == ctx.user.username
+        e
+        for e in ctx.events()
+        if event_subtype(e) == code and event_username(e) == ctx.user.username
     ]
 
 
@@ -160,7 +162,7 @@ def _btg_override(ctx: GradingContext) -> Check:
         and event_patient(e) == f["emergency_id"]
         and "BTG" in _purposes(e)
         and str(e.get("outcome")) == "0"
-        and _subtype(e) not in (BTG_START_CODE, BTG_STOP_CODE)
+        and event_subtype(e) not in (BTG_START_CODE, BTG_STOP_CODE)
     ]
     if not used:
         return Check(False, "the override was started but the chart was never read", expected)

@@ -106,7 +106,7 @@ def submitted(sandbox: Any, exercise_id: str, student: str) -> Any:
     return found[-1] if found else None
 
 
-def _submitted(ctx: GradingContext, exercise_id: str) -> Any:
+def submitted_answer(ctx: GradingContext, exercise_id: str) -> Any:
     """The student's last hand-in since setup, made as the exercise's user (None if none)."""
     found = _hand_ins(ctx.events(SUBMIT_KIND), exercise_id, ctx.student, ctx.user.username)
     return found[-1] if found else None
@@ -255,7 +255,7 @@ def review_override(po: Any, index: int, *, appropriate: bool, note: str) -> Non
     )
 
 
-def _refs_in(node: Any) -> set[str]:
+def refs_in(node: Any) -> set[str]:
     out: set[str] = set()
     stack = [node]
     while stack:
@@ -273,16 +273,16 @@ def _refs_in(node: Any) -> set[str]:
 # ------------------------------------------------------------------------------------------
 # Audit-trail helpers
 # ------------------------------------------------------------------------------------------
-def _seq(ev: Mapping[str, Any]) -> int:
+def event_seq(ev: Mapping[str, Any]) -> int:
     return int(ev.get("id", 0))
 
 
-def _subtype(ev: Mapping[str, Any]) -> str:
+def event_subtype(ev: Mapping[str, Any]) -> str:
     sub = ev.get("subtype") or [{}]
     return str(sub[0].get("code", ""))
 
 
-def _entity_ref(ev: Mapping[str, Any]) -> str | None:
+def event_entity_ref(ev: Mapping[str, Any]) -> str | None:
     for ent in ev.get("entity", []):
         if (ent.get("role") or {}).get("code") == "4":
             ref = (ent.get("what") or {}).get("reference", "")
@@ -290,23 +290,23 @@ def _entity_ref(ev: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _last_seq(sandbox: Any) -> int:
+def last_audit_seq(sandbox: Any) -> int:
     events = sandbox.audit.events()
-    return max((_seq(e) for e in events), default=0)
+    return max((event_seq(e) for e in events), default=0)
 
 
-def _users_by_practitioner(sandbox: Any) -> dict[str, str]:
+def users_by_practitioner(sandbox: Any) -> dict[str, str]:
     return {u.practitioner_id: u.username for u in sandbox.users if u.practitioner_id}
 
 
-def _of_patient(sandbox: Any, rtype: str, pid: str) -> list[dict[str, Any]]:
+def records_of_patient(sandbox: Any, rtype: str, pid: str) -> list[dict[str, Any]]:
     """Resources of a type about a patient (store order, deterministic)."""
     found = sandbox.grader_session().search(rtype, [("patient", f"Patient/{pid}")]).fetch()
     out = [r for r in found if patient_of(r) == pid]
     return sorted(out, key=lambda r: r["id"])
 
 
-def _living_patients(sandbox: Any) -> list[dict[str, Any]]:
+def living_patients(sandbox: Any) -> list[dict[str, Any]]:
     found = [
         p
         for p in sandbox.grader_session().search("Patient").fetch()
@@ -315,14 +315,14 @@ def _living_patients(sandbox: Any) -> list[dict[str, Any]]:
     return sorted(found, key=lambda p: p["id"])
 
 
-def _treated_by(sandbox: Any, username: str) -> set[str]:
+def treated_by(sandbox: Any, username: str) -> set[str]:
     return set(sandbox.treating(username))
 
 
 # ------------------------------------------------------------------------------------------
 # Used by more than one exercise, or by the helpers above
 # ------------------------------------------------------------------------------------------
-def _payer_of(sandbox: Any, claim: Mapping[str, Any]) -> tuple[str, str]:
+def payer_of(sandbox: Any, claim: Mapping[str, Any]) -> tuple[str, str]:
     """(``Organization/id``, name) of the health plan a claim is billed to.
 
     Only an Organization is a payer here: a self-pay Coverage names the patient, which is not
@@ -340,28 +340,28 @@ def _payer_of(sandbox: Any, claim: Mapping[str, Any]) -> tuple[str, str]:
     raise ExerciseError(f"setup: Claim/{claim.get('id')} names no health plan")
 
 
-def _has_plan(sandbox: Any, claim: Mapping[str, Any]) -> bool:
+def has_plan(sandbox: Any, claim: Mapping[str, Any]) -> bool:
     try:
-        _payer_of(sandbox, claim)
+        payer_of(sandbox, claim)
     except ExerciseError:
         return False
     return True
 
 
-def _disclosures(ctx: GradingContext) -> list[dict[str, Any]]:
+def disclosure_events(ctx: GradingContext) -> list[dict[str, Any]]:
     """Every release since setup, from the audit trail."""
     return _entries(ctx.events(DISCLOSE_KIND))
 
 
-def _disclosures_to(ctx: GradingContext, recipient: str) -> list[dict[str, Any]]:
-    return [d for d in _disclosures(ctx) if d.get("recipient") == recipient]
+def disclosures_to(ctx: GradingContext, recipient: str) -> list[dict[str, Any]]:
+    return [d for d in disclosure_events(ctx) if d.get("recipient") == recipient]
 
 
-def _reads_logged(ctx: GradingContext, entry: Mapping[str, Any], after: int = 0) -> list[str]:
+def reads_logged(ctx: GradingContext, entry: Mapping[str, Any], after: int = 0) -> list[str]:
     """Refs of a disclosure that the audit trail shows no successful read of by its user."""
     read = {
-        _entity_ref(e)
+        event_entity_ref(e)
         for e in ctx.audit_events(user=entry.get("by"))
-        if _seq(e) > after and str(e.get("outcome")) == "0"
+        if event_seq(e) > after and str(e.get("outcome")) == "0"
     }
     return [r for r in entry.get("refs", []) if r not in read]

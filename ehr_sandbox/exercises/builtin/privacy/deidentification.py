@@ -22,10 +22,10 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     CONFIDENTIALITY,
     PRIVACY_OFFICER,
     SUBMIT_KIND,
-    _living_patients,
-    _submitted,
-    _subtype,
+    event_subtype,
+    living_patients,
     submit,
+    submitted_answer,
     work_dir,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -55,7 +55,7 @@ DEID_ADVICE = "years only (no birthDate), ZIP3 only, no names, ids or free text"
 
 def _setup_deid(sandbox: Any, variant: Any) -> Scenario:
     patients = [
-        p for p in _living_patients(sandbox) if (p.get("address") or [{}])[0].get("postalCode")
+        p for p in living_patients(sandbox) if (p.get("address") or [{}])[0].get("postalCode")
     ]
     if not patients:
         raise ExerciseError("setup: no patient with a postal code")
@@ -66,7 +66,7 @@ def _setup_deid(sandbox: Any, variant: Any) -> Scenario:
             "example_name": patient_label(example),
             "example_dob": str(example.get("birthDate", "")),
             "example_zip": str((example.get("address") or [{}])[0].get("postalCode", "")),
-            "patients": len(_living_patients(sandbox)),
+            "patients": len(living_patients(sandbox)),
         },
     )
 
@@ -127,7 +127,7 @@ def _written_dates(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def _deid_folder(ctx: GradingContext) -> tuple[Path | None, str]:
-    value = _submitted(ctx, "privacy/deidentification")
+    value = submitted_answer(ctx, "privacy/deidentification")
     if not isinstance(value, str) or not value:
         return None, "no folder handed in (privacy.submit(att, 'path/to/folder'))"
     folder = Path(value)
@@ -177,7 +177,7 @@ def _deid_audited(ctx: GradingContext) -> Check:
         for e in ctx.events()
         if event_username(e) == ctx.user.username
         and str(e.get("outcome")) == "0"
-        and _subtype(e) in ("deidentify", "export", "search-type", "search", "read", "report")
+        and event_subtype(e) in ("deidentify", "export", "search-type", "search", "read", "report")
     ]
     if not done:
         return Check(
@@ -186,7 +186,7 @@ def _deid_audited(ctx: GradingContext) -> Check:
             expected,
             "data leaves the EHR only through audited paths",
         )
-    kinds = sorted({_subtype(e) for e in done})
+    kinds = sorted({event_subtype(e) for e in done})
     return Check(True, f"{len(done)} audited events ({', '.join(kinds)})", expected)
 
 

@@ -13,15 +13,15 @@ from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
     BILLING,
-    _disclosures,
-    _disclosures_to,
-    _has_plan,
-    _living_patients,
-    _of_patient,
-    _payer_of,
-    _reads_logged,
-    _refs_in,
     disclose,
+    disclosure_events,
+    disclosures_to,
+    has_plan,
+    living_patients,
+    payer_of,
+    reads_logged,
+    records_of_patient,
+    refs_in,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -35,8 +35,8 @@ MIN_NEC_ADVICE = "send only what the request needs: that claim's encounter, not 
 
 def _setup_min_nec(sandbox: Any, variant: Any) -> Scenario:
     candidates = []
-    for p in _living_patients(sandbox):
-        claims = [c for c in _of_patient(sandbox, "Claim", p["id"]) if _has_plan(sandbox, c)]
+    for p in living_patients(sandbox):
+        claims = [c for c in records_of_patient(sandbox, "Claim", p["id"]) if has_plan(sandbox, c)]
         if len(claims) >= 2:
             candidates.append((p, claims))
     if not candidates:
@@ -44,7 +44,7 @@ def _setup_min_nec(sandbox: Any, variant: Any) -> Scenario:
     patient, claims = variant.pick(candidates, salt="patient")
     claim = variant.pick(claims, salt="claim")
     enc = ref_id((claim["item"][0].get("encounter") or [{}])[0])
-    payer_ref, payer_name = _payer_of(sandbox, claim)
+    payer_ref, payer_name = payer_of(sandbox, claim)
     claim_ref, enc_ref = f"Claim/{claim['id']}", f"Encounter/{enc}"
     # What the payer may receive: the claim, its encounter and what was recorded for it.
     allowed = {claim_ref, enc_ref, f"Patient/{patient['id']}"}
@@ -56,15 +56,15 @@ def _setup_min_nec(sandbox: Any, variant: Any) -> Scenario:
         "DocumentReference",
         "DiagnosticReport",
     ):
-        for r in _of_patient(sandbox, rtype, patient["id"]):
-            if {claim_ref, enc_ref} & _refs_in(r):
+        for r in records_of_patient(sandbox, rtype, patient["id"]):
+            if {claim_ref, enc_ref} & refs_in(r):
                 allowed.add(f"{rtype}/{r['id']}")
     other_payers = sorted(
         {
-            _payer_of(sandbox, c)[0]
-            for q in _living_patients(sandbox)
-            for c in _of_patient(sandbox, "Claim", q["id"])
-            if _has_plan(sandbox, c)
+            payer_of(sandbox, c)[0]
+            for q in living_patients(sandbox)
+            for c in records_of_patient(sandbox, "Claim", q["id"])
+            if has_plan(sandbox, c)
         }
         - {payer_ref}
     )
@@ -90,7 +90,7 @@ def _min_nec_requested(ctx: GradingContext) -> Check:
     need = {f"Claim/{f['claim_id']}", f"Encounter/{f['encounter_id']}"}
     expected = f"a disclosure to {f['payer_name']} with {' and '.join(sorted(need))}"
     elsewhere = sorted(
-        {d["recipient"] for d in _disclosures(ctx) if d.get("recipient") != f["payer_ref"]}
+        {d["recipient"] for d in disclosure_events(ctx) if d.get("recipient") != f["payer_ref"]}
     )
     if elsewhere:
         return Check(
@@ -99,7 +99,7 @@ def _min_nec_requested(ctx: GradingContext) -> Check:
             expected,
             "check who is asking: send only to the payer that requested the documentation",
         )
-    sent = {r for d in _disclosures_to(ctx, f["payer_ref"]) for r in d.get("refs", [])}
+    sent = {r for d in disclosures_to(ctx, f["payer_ref"]) for r in d.get("refs", [])}
     if not sent:
         return Check(
             False, f"nothing disclosed to {f['payer_ref']}", expected, "answer the payer's request"
@@ -114,7 +114,7 @@ def _min_nec_only(ctx: GradingContext) -> Check:
     f = ctx.facts
     allowed = set(ctx.answer["allowed"])
     expected = f"only Claim/{f['claim_id']}, Encounter/{f['encounter_id']} and what was recorded for that encounter"
-    every = _disclosures(ctx)
+    every = disclosure_events(ctx)
     sent = [r for d in every for r in d.get("refs", [])]
     if not sent:
         return Check(False, "nothing disclosed", expected, MIN_NEC_ADVICE)
@@ -136,7 +136,7 @@ def _min_nec_only(ctx: GradingContext) -> Check:
 def _min_nec_recorded(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = f"a disclosure by {ctx.user.username} to {f['payer_ref']} for payment (HPAYMT), its reads in the audit trail"
-    entries = [d for d in _disclosures_to(ctx, f["payer_ref"]) if d.get("by") == ctx.user.username]
+    entries = [d for d in disclosures_to(ctx, f["payer_ref"]) if d.get("by") == ctx.user.username]
     if not entries:
         return Check(
             False,
@@ -152,7 +152,7 @@ def _min_nec_recorded(ctx: GradingContext) -> Check:
             expected,
             "a payer's request is for payment: HPAYMT",
         )
-    unlogged = [r for d in entries for r in _reads_logged(ctx, d)]
+    unlogged = [r for d in entries for r in reads_logged(ctx, d)]
     if unlogged:
         return Check(
             False,

@@ -15,15 +15,15 @@ from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import patient_label, ref_id
 from ehr_sandbox.exercises.builtin.privacy.common import (
-    _disclosures,
-    _disclosures_to,
-    _living_patients,
-    _of_patient,
-    _reads_logged,
-    _submitted,
-    _treated_by,
     disclose,
+    disclosure_events,
+    disclosures_to,
+    living_patients,
+    reads_logged,
+    records_of_patient,
     submit,
+    submitted_answer,
+    treated_by,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -109,11 +109,11 @@ def _authorization(
 
 
 def _setup_roi(sandbox: Any, variant: Any) -> Scenario:
-    treated = _treated_by(sandbox, ROI_PHYSICIAN)
+    treated = treated_by(sandbox, ROI_PHYSICIAN)
     options = []
-    for p in _living_patients(sandbox):
+    for p in living_patients(sandbox):
         if p["id"] in treated:
-            have = [c for c in ROI_CLASSES if _of_patient(sandbox, c, p["id"])]
+            have = [c for c in ROI_CLASSES if records_of_patient(sandbox, c, p["id"])]
             if len(have) >= 2:
                 options.append((p, have))
     if not options:
@@ -159,7 +159,9 @@ def _setup_roi(sandbox: Any, variant: Any) -> Scenario:
                 classes=list(classes),
             )
     answer["in_scope"] = sorted(
-        f"{c}/{r['id']}" for c in answer["classes"] for r in _of_patient(sandbox, c, patient["id"])
+        f"{c}/{r['id']}"
+        for c in answer["classes"]
+        for r in records_of_patient(sandbox, c, patient["id"])
     )
     return Scenario(
         facts=facts,
@@ -177,7 +179,7 @@ def _auth_of(consent: Mapping[str, Any] | None) -> tuple[set[str], set[str], str
     return actors, classes, str(period.get("start", "")), str(period.get("end", "9999"))
 
 
-def _roi_valid_on(consent: Mapping[str, Any] | None, recipient: str, day: str) -> bool:
+def roi_valid_on(consent: Mapping[str, Any] | None, recipient: str, day: str) -> bool:
     actors, _, start, end = _auth_of(consent)
     return (
         consent is not None
@@ -190,7 +192,7 @@ def _roi_valid_on(consent: Mapping[str, Any] | None, recipient: str, day: str) -
 def _roi_no_expired(ctx: GradingContext) -> Check:
     a = ctx.answer
     expected = "no release to a recipient whose authorization has expired (or that has none)"
-    for d in _disclosures(ctx):
+    for d in disclosure_events(ctx):
         if d.get("recipient") == a["valid_ref"]:
             continue
         if d.get("recipient") == a["expired_ref"]:
@@ -213,7 +215,7 @@ def _roi_scope(ctx: GradingContext) -> Check:
     a = ctx.answer
     in_scope = set(a["in_scope"])
     expected = f"a release to {a['valid_name']} of the record kinds its authorization names, for this patient, and nothing else"
-    sent = [r for d in _disclosures_to(ctx, a["valid_ref"]) for r in d.get("refs", [])]
+    sent = [r for d in disclosures_to(ctx, a["valid_ref"]) for r in d.get("refs", [])]
     if not sent:
         return Check(
             False,
@@ -247,7 +249,7 @@ def _roi_accounted(ctx: GradingContext) -> Check:
     expected = (
         "the release in the accounting of disclosures, naming its authorization, reads audited"
     )
-    entries = [d for d in _disclosures_to(ctx, a["valid_ref"]) if d.get("by") == ctx.user.username]
+    entries = [d for d in disclosures_to(ctx, a["valid_ref"]) if d.get("by") == ctx.user.username]
     if not entries:
         return Check(
             False,
@@ -263,7 +265,7 @@ def _roi_accounted(ctx: GradingContext) -> Check:
             expected,
             "name the authorization the release relies on",
         )
-    unlogged = [r for d in entries for r in _reads_logged(ctx, d)]
+    unlogged = [r for d in entries for r in reads_logged(ctx, d)]
     if unlogged:
         return Check(False, f"no audited read of {', '.join(unlogged[:3])}", expected)
     return Check(True, f"release to {a['valid_name']} accounted under {a['valid_auth']}", expected)
@@ -272,7 +274,7 @@ def _roi_accounted(ctx: GradingContext) -> Check:
 def _roi_refused(ctx: GradingContext) -> Check:
     a = ctx.answer
     expected = "a refusal to the requester without a valid authorization, stating the grounds and what it needs to send"
-    value = _submitted(ctx, "privacy/release-of-information")
+    value = submitted_answer(ctx, "privacy/release-of-information")
     if not isinstance(value, dict) or not value.get("refused"):
         return Check(
             False,
@@ -323,7 +325,7 @@ def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> N
 def _valid_and_expired(att: Any) -> tuple[int, int]:
     s, f = att.session, att.facts
     today = att.sandbox.reference_date.isoformat()
-    valid = next(i for i in (1, 2) if _roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today))
+    valid = next(i for i in (1, 2) if roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today))
     return valid, 3 - valid
 
 

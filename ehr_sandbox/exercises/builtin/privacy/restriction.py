@@ -19,13 +19,13 @@ from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
     ACT_REASON,
     BILLING,
-    _disclosures_to,
-    _has_plan,
-    _living_patients,
-    _of_patient,
-    _payer_of,
-    _refs_in,
     disclose,
+    disclosures_to,
+    has_plan,
+    living_patients,
+    payer_of,
+    records_of_patient,
+    refs_in,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -72,10 +72,14 @@ def _claim_for(
 
 def _setup_restriction(sandbox: Any, variant: Any) -> Scenario:
     options = []
-    for p in _living_patients(sandbox):
-        claims = [c for c in _of_patient(sandbox, "Claim", p["id"]) if _has_plan(sandbox, c)]
-        covs = [c for c in _of_patient(sandbox, "Coverage", p["id"]) if c.get("status") == "active"]
-        encs = _of_patient(sandbox, "Encounter", p["id"])
+    for p in living_patients(sandbox):
+        claims = [c for c in records_of_patient(sandbox, "Claim", p["id"]) if has_plan(sandbox, c)]
+        covs = [
+            c
+            for c in records_of_patient(sandbox, "Coverage", p["id"])
+            if c.get("status") == "active"
+        ]
+        encs = records_of_patient(sandbox, "Encounter", p["id"])
         if claims and covs and encs:
             options.append((p, claims[-1], covs[0], encs[-1]))
     if not options:
@@ -93,7 +97,7 @@ def _setup_restriction(sandbox: Any, variant: Any) -> Scenario:
     system = sandbox.system_session()
     self_pay = system.create(_visit_copy(enc, self_pay_at))
     covered = system.create(_visit_copy(enc, covered_at))
-    payer = _payer_of(sandbox, claim)
+    payer = payer_of(sandbox, claim)
     return Scenario(
         facts={
             "plan_ref": payer[0],
@@ -113,7 +117,7 @@ def _setup_restriction(sandbox: Any, variant: Any) -> Scenario:
 
 def _claims_on(ctx: GradingContext, encounter_id: str) -> list[dict[str, Any]]:
     want = f"Encounter/{encounter_id}"
-    return [c for c in ctx.all("Claim") if want in _refs_in(c)]
+    return [c for c in ctx.all("Claim") if want in refs_in(c)]
 
 
 def _restriction_recorded(ctx: GradingContext) -> Check:
@@ -133,7 +137,7 @@ def _restriction_recorded(ctx: GradingContext) -> Check:
         hit = (
             prov.get("type") == "deny"
             and "HPAYMT" in codes(prov.get("purpose", []))
-            and ref in _refs_in(prov.get("data", []))
+            and ref in refs_in(prov.get("data", []))
         )
         return hit or any(denies(p, ref) for p in prov.get("provision", []) or [])
 
@@ -160,7 +164,7 @@ def _restriction_not_billed(ctx: GradingContext) -> Check:
         {
             f"Claim/{v['id']}"
             for v in ctx.versions_since_setup()
-            if v.get("resourceType") == "Claim" and want in _refs_in(v)
+            if v.get("resourceType") == "Claim" and want in refs_in(v)
         }
     )
     if billed:
@@ -170,7 +174,7 @@ def _restriction_not_billed(ctx: GradingContext) -> Check:
             expected,
             RESTRICTION_ADVICE + "; repointing the claim later does not unsend it",
         )
-    told = [d for d in _disclosures_to(ctx, f["plan_ref"]) if want in d.get("refs", [])]
+    told = [d for d in disclosures_to(ctx, f["plan_ref"]) if want in d.get("refs", [])]
     if told:
         return Check(
             False,
@@ -187,7 +191,7 @@ def _restriction_covered_billed(ctx: GradingContext) -> Check:
     claims = [
         c
         for c in _claims_on(ctx, f["covered_id"])
-        if f"Coverage/{f['coverage_id']}" in _refs_in(c.get("insurance", []))
+        if f"Coverage/{f['coverage_id']}" in refs_in(c.get("insurance", []))
     ]
     if not claims:
         return Check(
@@ -202,7 +206,7 @@ def _restriction_covered_billed(ctx: GradingContext) -> Check:
     return Check(True, f"Claim/{claims[0]['id']} for the covered visit", expected)
 
 
-def _restriction_consent(att: Any, encounter: str | None = None) -> None:
+def restriction_consent(att: Any, encounter: str | None = None) -> None:
     f = att.facts
     encounter = encounter or f["self_pay_id"]
     consent = {
@@ -259,7 +263,7 @@ def _bill(att: Any, encounter_id: str) -> None:
 
 
 def _restriction_solution(att: Any) -> None:
-    _restriction_consent(att)
+    restriction_consent(att)
     _bill(att, att.facts["covered_id"])
 
 
@@ -272,13 +276,13 @@ def _restriction_bill_then_repoint(att: Any) -> None:
     fixed = _claim_for(claim, f["covered_id"], f["coverage_id"], f["covered_date"])
     fixed.update(id=claim["id"], meta=claim.get("meta", {}))
     s.update(fixed)
-    _restriction_consent(att)
+    restriction_consent(att)
 
 
 def _restriction_wrong_visit(att: Any) -> None:
     # The restriction is recorded on the covered visit instead of the self-pay one.
     f = att.facts
-    _restriction_consent(att, encounter=f["covered_id"])
+    restriction_consent(att, encounter=f["covered_id"])
     with contextlib.suppress(SandboxError):
         _bill(att, f["covered_id"])  # the EHR now refuses it
 
@@ -298,7 +302,7 @@ def _restriction_disclose_to_plan(att: Any) -> None:
 def _restriction_bill_anyway(att: Any) -> None:
     _bill(att, att.facts["covered_id"])
     _bill(att, att.facts["self_pay_id"])
-    _restriction_consent(att)
+    restriction_consent(att)
 
 
 RESTRICTION = register(

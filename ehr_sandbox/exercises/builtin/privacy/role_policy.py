@@ -18,11 +18,11 @@ from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.privacy.common import (
     PRIVACY_OFFICER,
     SUBMIT_KIND,
-    _entity_ref,
-    _living_patients,
-    _of_patient,
-    _submitted,
+    event_entity_ref,
+    living_patients,
+    records_of_patient,
     submit,
+    submitted_answer,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -47,19 +47,22 @@ WILDCARD_ADVICE = "grant each resource type the job needs; never a wildcard gran
 
 
 def _setup_role_policy(sandbox: Any, variant: Any) -> dict[str, Any]:
-    patients = _living_patients(sandbox)
-    with_appt = [p for p in patients if _of_patient(sandbox, "Appointment", p["id"])]
+    patients = living_patients(sandbox)
+    with_appt = [p for p in patients if records_of_patient(sandbox, "Appointment", p["id"])]
     if not with_appt:
         raise ExerciseError("setup: no patient with an appointment; generate a larger sandbox")
     patient = variant.pick(with_appt, salt="patient")
     pid = patient["id"]
-    clinical = [t for t in CLINICAL_PROBES if _of_patient(sandbox, t, pid)]
+    clinical = [t for t in CLINICAL_PROBES if records_of_patient(sandbox, t, pid)]
     chosen = sorted(variant.rng().sample(clinical, min(3, len(clinical))))
-    probes = [f"Patient/{pid}", f"Appointment/{_of_patient(sandbox, 'Appointment', pid)[0]['id']}"]
-    coverage = _of_patient(sandbox, "Coverage", pid)
+    probes = [
+        f"Patient/{pid}",
+        f"Appointment/{records_of_patient(sandbox, 'Appointment', pid)[0]['id']}",
+    ]
+    coverage = records_of_patient(sandbox, "Coverage", pid)
     if coverage:
         probes.append(f"Coverage/{coverage[0]['id']}")
-    probes += [f"{t}/{_of_patient(sandbox, t, pid)[0]['id']}" for t in chosen]
+    probes += [f"{t}/{records_of_patient(sandbox, t, pid)[0]['id']}" for t in chosen]
     fd_user = variant.pick(list(FRONT_DESK_USERS), salt="fd")
     return {
         "patient_name": patient_label(patient),
@@ -73,7 +76,7 @@ def _setup_role_policy(sandbox: Any, variant: Any) -> dict[str, Any]:
 
 
 def _matrix(ctx: GradingContext) -> tuple[dict[str, str] | None, str]:
-    value = _submitted(ctx, "privacy/role-policy")
+    value = submitted_answer(ctx, "privacy/role-policy")
     if not isinstance(value, dict) or not value:
         return None, "no matrix handed in (privacy.submit(att, {type: perms}))"
     bad = [
@@ -192,7 +195,7 @@ def _role_no_delete(ctx: GradingContext) -> Check:
 def _role_verified(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = f"{f['fd_user']} tried each probe resource ({len(f['probes'])}) in the live sandbox"
-    tried = {_entity_ref(e) for e in ctx.events() if event_username(e) == f["fd_user"]}
+    tried = {event_entity_ref(e) for e in ctx.events() if event_username(e) == f["fd_user"]}
     missing = [r for r in f["probes"] if r not in tried]
     if missing:
         return Check(

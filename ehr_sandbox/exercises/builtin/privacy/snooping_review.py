@@ -20,14 +20,14 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     FRONT_DESK,
     PRIVACY_OFFICER,
     SUBMIT_KIND,
-    _last_seq,
-    _living_patients,
-    _of_patient,
-    _seq,
-    _submitted,
-    _treated_by,
-    _users_by_practitioner,
+    event_seq,
+    last_audit_seq,
+    living_patients,
+    records_of_patient,
     submit,
+    submitted_answer,
+    treated_by,
+    users_by_practitioner,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -77,11 +77,11 @@ def _setup_snooping(sandbox: Any, variant: Any) -> Scenario:
     Every variant has a refused attempt (a front-desk clerk opening a result, which the
     policy refuses), so a review that flags only successful look-ups misses one everywhere.
     """
-    by_prac = _users_by_practitioner(sandbox)
+    by_prac = users_by_practitioner(sandbox)
     options = []
-    for p in _living_patients(sandbox):
-        appts = [a for a in _of_patient(sandbox, "Appointment", p["id"]) if a.get("end")]
-        if appts and _of_patient(sandbox, "Observation", p["id"]):
+    for p in living_patients(sandbox):
+        appts = [a for a in records_of_patient(sandbox, "Appointment", p["id"]) if a.get("end")]
+        if appts and records_of_patient(sandbox, "Observation", p["id"]):
             options.append((p["id"], appts[-1]))
     if not options:
         raise ExerciseError("setup: no patient with an appointment; generate a larger sandbox")
@@ -100,17 +100,17 @@ def _setup_snooping(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     pool = [u for u in SNOOP_CANDIDATES if u not in care]
     snoopers = sorted(rng.sample(pool, 3))
-    start = _last_seq(sandbox)
+    start = last_audit_seq(sandbox)
     actions: list[tuple[str, str]] = []
     for user in sorted(care):
         actions.append((user, f"Patient/{pid}"))
-    obs = _of_patient(sandbox, "Observation", pid)
+    obs = records_of_patient(sandbox, "Observation", pid)
     if obs:
         actions += [(u, f"Observation/{obs[-1]['id']}") for u in sorted(care) if u != FRONT_DESK]
     actions.append((FRONT_DESK, f"Appointment/{appt['id']}"))
     for user in snoopers:
         actions.append((user, f"Patient/{pid}"))
-        mine = sorted(_treated_by(sandbox, user) - {pid})
+        mine = sorted(treated_by(sandbox, user) - {pid})
         if user in ("fd.brown", "billing.davis"):
             mine = sorted({p for p, _ in options} - {pid})
         if mine:
@@ -120,11 +120,11 @@ def _setup_snooping(sandbox: Any, variant: Any) -> Scenario:
     sessions = {u: sandbox.login(u) for u in sorted({u for u, _ in actions})}
     for user, ref in actions:
         _safe_read(sessions[user], ref)
-    first, last = start + 1, _last_seq(sandbox)
+    first, last = start + 1, last_audit_seq(sandbox)
     truth = [
         e
         for e in sandbox.audit.events(patient=pid)
-        if first <= _seq(e) <= last and event_username(e) not in care | REVIEWER_SKIP
+        if first <= event_seq(e) <= last and event_username(e) not in care | REVIEWER_SKIP
     ]
     return Scenario(
         facts={
@@ -149,7 +149,7 @@ def _snoop_truth(ctx: GradingContext) -> set[str]:
 
 
 def _flagged(ctx: GradingContext) -> tuple[set[str] | None, str]:
-    value = _submitted(ctx, "privacy/snooping-review")
+    value = submitted_answer(ctx, "privacy/snooping-review")
     if not isinstance(value, list):
         return None, "no list of flagged event ids handed in (privacy.submit(att, [ids]))"
     return {str(v) for v in value}, ""

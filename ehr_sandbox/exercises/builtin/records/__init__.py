@@ -13,14 +13,14 @@ which reason).
 
 from __future__ import annotations
 
+from ehr_sandbox.exercises.builtin.common import sandbox_now
 from ehr_sandbox.exercises.builtin.records.addendum import ADDENDUM
-from ehr_sandbox.exercises.builtin.records.amendment_request import (
-    _AMENDMENT_SCENARIOS as _AMENDMENT_SCENARIOS,
-)
 from ehr_sandbox.exercises.builtin.records.amendment_request import (
     AMENDMENT_REQUEST,
 )
-from ehr_sandbox.exercises.builtin.records.common import sandbox_now
+from ehr_sandbox.exercises.builtin.records.amendment_request import (
+    AMENDMENT_SCENARIOS as AMENDMENT_SCENARIOS,
+)
 from ehr_sandbox.exercises.builtin.records.correction import CORRECTION
 from ehr_sandbox.exercises.builtin.records.entered_in_error import ENTERED_IN_ERROR
 from ehr_sandbox.exercises.builtin.records.late_entry import LATE_ENTRY

@@ -16,14 +16,14 @@ from ehr_sandbox.exercises.builtin.common import (
     progress_note,
     ref_id,
     rewrite_answer_key,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     PHYSICIAN,
-    _created_by_user,
-    _instant,
-    _new_ids,
-    sandbox_now,
+    created_by_user,
+    iso_instant,
+    new_ids,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -112,7 +112,7 @@ def _setup_addendum(sandbox: Any, variant: Any) -> dict[str, Any]:
             f"Patient/{patient['id']}",
             doctor.user.ref,
             text,
-            _instant(when),
+            iso_instant(when),
             type_=note_type(sandbox),
         )
     )
@@ -152,7 +152,7 @@ def _add_original(ctx: GradingContext) -> Check:
 def _with_content(ctx: GradingContext) -> list[dict[str, Any]]:
     """New documents on the patient's chart that say what the addition says (in any words)."""
     f = ctx.facts
-    new = _new_ids(ctx, "DocumentReference")
+    new = new_ids(ctx, "DocumentReference")
     return [
         d
         for d in ctx.all("DocumentReference")
@@ -169,7 +169,7 @@ def _add_appends(ctx: GradingContext) -> Check:
     expected = f"a new DocumentReference with relatesTo 'appends' {target}, saying {', '.join(_ELEMENTS[f['keyword']])}"
     docs = _with_content(ctx)
     if not docs:
-        new = _new_ids(ctx, "DocumentReference")
+        new = new_ids(ctx, "DocumentReference")
         mine = [d for d in ctx.all("DocumentReference") if d["id"] in new]
         said = (
             rubric.check_text(
@@ -211,7 +211,7 @@ def _add_by_user(ctx: GradingContext) -> Check:
         )
     ]
     expected = f"the addendum authored by {ctx.user.username} (Provenance)"
-    ok = [d for d in docs if _created_by_user(ctx, d)]
+    ok = [d for d in docs if created_by_user(ctx, d)]
     if not ok:
         return Check(
             False, "no addendum written by you", expected, "write the addendum in your own session"
@@ -235,7 +235,7 @@ def _add_standalone(att: Any) -> None:
             f"Patient/{f['patient_id']}",
             s.user.ref,
             f"Addendum: {f['addition']}",
-            _instant(sandbox_now(att.sandbox)),
+            iso_instant(sandbox_now(att.sandbox)),
         )
     )
 
@@ -246,7 +246,7 @@ def _add_replaces(att: Any) -> None:
         f"Patient/{f['patient_id']}",
         s.user.ref,
         f"Corrected note: {f['addition']}",
-        _instant(sandbox_now(att.sandbox)),
+        iso_instant(sandbox_now(att.sandbox)),
     )
     doc["relatesTo"] = [
         {"code": "replaces", "target": {"reference": f"DocumentReference/{f['note_id']}"}}
@@ -293,7 +293,7 @@ def _add_answer_key(att: Any) -> None:
             f"Patient/{f['patient_id']}",
             s.user.ref,
             f"Office visit {f['note_date']}. {f['addition']}",
-            _instant(sandbox_now(att.sandbox)),
+            iso_instant(sandbox_now(att.sandbox)),
         )
     )
     f = rewrite_answer_key(att, note_id=new["id"], note_version="1")

@@ -16,14 +16,14 @@ from ehr_sandbox.exercises.builtin.common import (
     progress_note,
     ref_id,
     rewrite_answer_key,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     PHYSICIAN,
-    _created_by_user,
-    _instant,
-    _last_change,
-    sandbox_now,
+    created_by_user,
+    iso_instant,
+    last_change,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -38,7 +38,7 @@ __all__ = [
 
 MESSAGE_CATEGORY = "http://ehr-sandbox.org/CodeSystem/message-category"
 
-_AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
+AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
     {
         "decision": "accept",
         "note": "Social history: current smoker, about 1 pack per day.",
@@ -80,7 +80,7 @@ def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
 
     doctor = sandbox.login(PHYSICIAN)
     patient = variant.pick(visible_patients(sandbox, PHYSICIAN), salt="patient")
-    scenario = variant.pick(_AMENDMENT_SCENARIOS, salt="scenario")
+    scenario = variant.pick(AMENDMENT_SCENARIOS, salt="scenario")
     rng = variant.rng()
     now = sandbox_now(sandbox)
     visit = now - timedelta(days=rng.randint(30, 90))
@@ -91,7 +91,7 @@ def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
             f"Patient/{patient['id']}",
             doctor.user.ref,
             text,
-            _instant(visit),
+            iso_instant(visit),
             type_=note_type(sandbox),
         )
     )
@@ -113,7 +113,7 @@ def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
         "sender": {"reference": f"Patient/{patient['id']}"},
         "recipient": [{"reference": doctor.user.ref}],
         "about": [{"reference": f"DocumentReference/{note['id']}"}],
-        "sent": _instant(received),
+        "sent": iso_instant(received),
         "payload": [{"contentString": scenario["request"]}],
     }
     try:  # the request comes through the patient portal
@@ -127,7 +127,7 @@ def _setup_amendment(sandbox: Any, variant: Any) -> dict[str, Any]:
         "note_version": note["meta"]["versionId"],
         "note_line": scenario["note"],
         "request_id": req["id"],
-        "received": _instant(received),
+        "received": iso_instant(received),
         "received_day": received.date().isoformat(),
         "deadline": (received + timedelta(days=60)).date().isoformat(),
         "request_text": scenario["request"],
@@ -178,7 +178,7 @@ def _amend_note_unchanged(ctx: GradingContext) -> Check:
     expected = (
         f"{ref} unchanged (version {f['note_version']}) with the amendment appended separately"
     )
-    note, prov = _last_change(ctx, ref)
+    note, prov = last_change(ctx, ref)
     if note is None:
         return Check(False, f"{ref} is gone", expected, AMEND_ADVICE)
     version = str(note.get("meta", {}).get("versionId"))
@@ -231,7 +231,7 @@ def _amend_decision(ctx: GradingContext) -> Check:
             expected,
             "append the amendment text the physician approved",
         )
-    if not any(_created_by_user(ctx, d) for d in good):
+    if not any(created_by_user(ctx, d) for d in good):
         return Check(
             False,
             "the amendment was not appended by you",
@@ -384,7 +384,7 @@ def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
         "recipient": [{"reference": f"Patient/{f['patient_id']}"}],
         "inResponseTo": [{"reference": f"Communication/{f['request_id']}"}],
         "about": [{"reference": r} for r in about],
-        "sent": _instant(sandbox_now(att.sandbox)),
+        "sent": iso_instant(sandbox_now(att.sandbox)),
         "payload": [{"contentString": text}],
     }
 

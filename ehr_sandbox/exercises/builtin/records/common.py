@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import BP_PANEL, bp_values, is_bp, parse_instant
+from ehr_sandbox.exercises.builtin.common import (
+    BP_PANEL,
+    bp_values,
+    is_bp,
+    parse_instant,
+)
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason, text_of
 from ehr_sandbox.exercises.model import Check
 
@@ -15,22 +20,16 @@ MA = "ma.garcia"
 PHYSICIAN = "dr.patel"
 
 
-def sandbox_now(sandbox: Any) -> datetime:
-    """The sandbox's current instant without moving its clock."""
-    clock = sandbox.clock
-    return clock.peek() if hasattr(clock, "peek") else clock()
-
-
-def _instant(dt: datetime) -> str:
+def iso_instant(dt: datetime) -> str:
     return dt.replace(microsecond=0).isoformat()
 
 
-def _same_instant(a: str | None, b: str | None) -> bool:
+def same_instant(a: str | None, b: str | None) -> bool:
     da, db = parse_instant(a), parse_instant(b)
     return da is not None and db is not None and da == db
 
 
-def _last_change(
+def last_change(
     ctx: GradingContext, ref: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(current resource, the Provenance of its current version)."""
@@ -41,7 +40,7 @@ def _last_change(
     return res, (provs[-1] if provs else None)
 
 
-def _documented(
+def change_documented(
     ctx: GradingContext, prov: dict[str, Any] | None, activity: str, what: str, op: str
 ) -> Check:
     """Common check: the Provenance shows the attempt's user, the right activity and a reason."""
@@ -77,25 +76,25 @@ def _documented(
     )
 
 
-def _bp_readings(ctx: GradingContext, patient_id: str) -> list[dict[str, Any]]:
+def bp_readings(ctx: GradingContext, patient_id: str) -> list[dict[str, Any]]:
     found = ctx.search(
         "Observation", patient=f"Patient/{patient_id}", code=f"http://loinc.org|{BP_PANEL}"
     )
     return [o for o in found if is_bp(o)]
 
 
-def _describe_bps(readings: list[dict[str, Any]]) -> str:
+def describe_bps(readings: list[dict[str, Any]]) -> str:
     if not readings:
         return "no blood pressure readings"
     return ", ".join(f"{s}/{d} ({o.get('status')})" for o in readings for s, d in [bp_values(o)])
 
 
-def _created_by_user(ctx: GradingContext, res: dict[str, Any], activity: str | None = None) -> bool:
+def created_by_user(ctx: GradingContext, res: dict[str, Any], activity: str | None = None) -> bool:
     ref = f"{res['resourceType']}/{res['id']}"
     first = ctx.provenance_of_version(ref, "1")
     return any(ctx.by_user(p) and (activity is None or activity in ctx.activity(p)) for p in first)
 
 
-def _new_ids(ctx: GradingContext, rtype: str) -> set[str]:
+def new_ids(ctx: GradingContext, rtype: str) -> set[str]:
     """Ids of resources of ``rtype`` written (created or changed) since setup."""
     return {v["id"] for v in ctx.versions_since_setup() if v.get("resourceType") == rtype}

@@ -14,14 +14,14 @@ from ehr_sandbox.exercises.builtin.common import (
     patient_facts,
     ref_id,
     rewrite_answer_key,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
-    _documented,
-    _instant,
-    _last_change,
-    sandbox_now,
+    change_documented,
+    iso_instant,
+    last_change,
 )
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -35,7 +35,7 @@ def _setup_correction(sandbox: Any, variant: Any) -> dict[str, Any]:
     tens, units = rng.choice([2, 3, 4]), rng.choice([5, 6, 7, 8])
     right, keyed = 100 + 10 * tens + units, 100 + 10 * units + tens  # e.g. 138 keyed as 183
     diastolic = rng.randint(70, 92)
-    taken = _instant(sandbox_now(sandbox) - timedelta(minutes=rng.randint(10, 60)))
+    taken = iso_instant(sandbox_now(sandbox) - timedelta(minutes=rng.randint(10, 60)))
     obs = sandbox.login(MA).create(
         blood_pressure(f"Patient/{patient['id']}", keyed, diastolic, taken)
     )
@@ -100,7 +100,7 @@ def _corr_history(ctx: GradingContext) -> Check:
 
 def _corr_documented(ctx: GradingContext) -> Check:
     ref = f"Observation/{ctx.facts['obs_id']}"
-    obs, prov = _last_change(ctx, ref)
+    obs, prov = last_change(ctx, ref)
     if obs is None or int(obs.get("meta", {}).get("versionId", "1")) < 2:
         return Check(
             False,
@@ -108,7 +108,7 @@ def _corr_documented(ctx: GradingContext) -> Check:
             "a correction with a reason",
             "a correction needs a reason",
         )
-    chk = _documented(
+    chk = change_documented(
         ctx, prov, "correct", f"the change to {ref}", "session.correct(resource, reason=...)"
     )
     if not chk.passed:

@@ -14,18 +14,18 @@ from ehr_sandbox.exercises.builtin.common import (
     patient_facts,
     ref_id,
     rewrite_answer_key,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
-    _bp_readings,
-    _created_by_user,
-    _describe_bps,
-    _documented,
-    _instant,
-    _last_change,
-    _same_instant,
-    sandbox_now,
+    bp_readings,
+    change_documented,
+    created_by_user,
+    describe_bps,
+    iso_instant,
+    last_change,
+    same_instant,
 )
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -57,7 +57,7 @@ def _setup_eie(sandbox: Any, variant: Any) -> dict[str, Any]:
     rng = variant.rng()
     systolic = rng.randint(112, 158)
     diastolic = rng.randint(64, min(98, systolic - 30))
-    taken = _instant(sandbox_now(sandbox) - timedelta(minutes=rng.randint(15, 90)))
+    taken = iso_instant(sandbox_now(sandbox) - timedelta(minutes=rng.randint(15, 90)))
     obs = sandbox.login(MA).create(
         blood_pressure(f"Patient/{wrong['id']}", systolic, diastolic, taken)
     )
@@ -101,7 +101,7 @@ def _eie_original_kept(ctx: GradingContext) -> Check:
 
 def _eie_void_documented(ctx: GradingContext) -> Check:
     ref = f"Observation/{ctx.facts['obs_id']}"
-    obs, prov = _last_change(ctx, ref)
+    obs, prov = last_change(ctx, ref)
     if obs is None or obs.get("status") != "entered-in-error":
         return Check(
             False,
@@ -109,7 +109,7 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
             "a void recorded with mark_entered_in_error and a reason",
             VOID_ADVICE,
         )
-    chk = _documented(
+    chk = change_documented(
         ctx,
         prov,
         "entered-in-error",
@@ -146,13 +146,11 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
 def _eie_recharted(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = f"a final BP {f['systolic']}/{f['diastolic']} mmHg on {f['right_name']}'s chart, taken {f['taken']}, charted by {ctx.user.username}"
-    readings = _bp_readings(ctx, f["right_id"])
+    readings = bp_readings(ctx, f["right_id"])
     # only readings charted by the student count: an older reading with the same values is not it
     new = {v["id"] for v in ctx.versions_since_setup() if v.get("resourceType") == "Observation"}
     mine = [
-        o
-        for o in readings
-        if o["id"] != f["obs_id"] and o["id"] in new and _created_by_user(ctx, o)
+        o for o in readings if o["id"] != f["obs_id"] and o["id"] in new and created_by_user(ctx, o)
     ]
     same = [
         o
@@ -163,11 +161,11 @@ def _eie_recharted(ctx: GradingContext) -> Check:
     if not same:
         return Check(
             False,
-            f"you charted {_describe_bps(mine)} on {f['right_name']}'s chart",
+            f"you charted {describe_bps(mine)} on {f['right_name']}'s chart",
             expected,
             "chart the reading again on the right patient",
         )
-    good = [o for o in same if _same_instant(o.get("effectiveDateTime"), f["taken"])]
+    good = [o for o in same if same_instant(o.get("effectiveDateTime"), f["taken"])]
     if not good:
         return Check(
             False,

@@ -14,17 +14,17 @@ from ehr_sandbox.exercises.builtin.common import (
     parse_instant,
     patient_facts,
     rewrite_answer_key,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
-    _bp_readings,
-    _describe_bps,
-    _documented,
-    _instant,
-    _new_ids,
-    _same_instant,
-    sandbox_now,
+    bp_readings,
+    change_documented,
+    describe_bps,
+    iso_instant,
+    new_ids,
+    same_instant,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -45,7 +45,7 @@ def _setup_late(sandbox: Any, variant: Any) -> dict[str, Any]:
     diastolic = rng.randint(88, 102)
     return {
         **patient_facts(patient, "patient"),
-        "event_time": _instant(yesterday),
+        "event_time": iso_instant(yesterday),
         "systolic": systolic,
         "diastolic": diastolic,
         "call_day": yesterday.date().isoformat(),
@@ -55,10 +55,10 @@ def _setup_late(sandbox: Any, variant: Any) -> dict[str, Any]:
 
 def _late_reading(ctx: GradingContext) -> list[dict[str, Any]]:
     f = ctx.facts
-    new = _new_ids(ctx, "Observation")  # an older reading with the same values is not it
+    new = new_ids(ctx, "Observation")  # an older reading with the same values is not it
     return [
         o
-        for o in _bp_readings(ctx, f["patient_id"])
+        for o in bp_readings(ctx, f["patient_id"])
         if o["id"] in new
         and bp_values(o) == (f["systolic"], f["diastolic"])
         and o.get("status") != "entered-in-error"
@@ -72,7 +72,7 @@ def _late_charted(ctx: GradingContext) -> Check:
     if not found:
         return Check(
             False,
-            f"the chart has {_describe_bps(_bp_readings(ctx, f['patient_id']))}",
+            f"the chart has {describe_bps(bp_readings(ctx, f['patient_id']))}",
             expected,
             "chart the reported reading",
         )
@@ -87,7 +87,7 @@ def _late_event_time(ctx: GradingContext) -> Check:
         return Check(
             False, "no reading charted", expected, "chart the reading with the time it was taken"
         )
-    if any(_same_instant(o.get("effectiveDateTime"), f["event_time"]) for o in found):
+    if any(same_instant(o.get("effectiveDateTime"), f["event_time"]) for o in found):
         return Check(True, f"effective {f['event_time']}", expected)
     return Check(
         False,
@@ -115,7 +115,7 @@ def _late_marked(ctx: GradingContext) -> Check:
             LATE_ADVICE,
         )
     tagged = "late-entry" in codes(obs.get("meta", {}).get("tag", []))
-    chk = _documented(
+    chk = change_documented(
         ctx,
         provs[-1] if provs else None,
         "late-entry",
@@ -183,7 +183,7 @@ def _late_backdated(att: Any) -> None:
 
 
 def _late_as_now(att: Any) -> None:
-    att.session.create(_late_obs(att, _instant(sandbox_now(att.sandbox))))
+    att.session.create(_late_obs(att, iso_instant(sandbox_now(att.sandbox))))
 
 
 def _late_meaningless(att: Any) -> None:
@@ -211,7 +211,7 @@ def _late_two_patients(att: Any) -> None:
 
 def _late_answer_key(att: Any) -> None:
     """Answer-key change: move the event time to now in the facts, then chart it 'on time'."""
-    now = _instant(sandbox_now(att.sandbox))
+    now = iso_instant(sandbox_now(att.sandbox))
     f = rewrite_answer_key(att, event_time=now)
     att.session.late_entry(
         _late_obs(att, now),

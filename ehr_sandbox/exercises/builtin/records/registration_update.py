@@ -11,9 +11,13 @@ from ehr_sandbox.exercises.builtin.common import (
     patient_facts,
     ref_id,
     rewrite_answer_key,
+    sandbox_now,
     visible_patients,
 )
-from ehr_sandbox.exercises.builtin.records.common import _documented, _last_change, sandbox_now
+from ehr_sandbox.exercises.builtin.records.common import (
+    change_documented,
+    last_change,
+)
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
@@ -305,7 +309,7 @@ def _reg_coverage(ctx: GradingContext) -> Check:
 
 def _reg_documented(ctx: GradingContext) -> Check:
     ref = f"Patient/{ctx.facts['patient_id']}"
-    patient, prov = _last_change(ctx, ref)
+    patient, prov = last_change(ctx, ref)
     if patient is None or int(patient.get("meta", {}).get("versionId", "1")) < 2:
         return Check(
             False,
@@ -313,7 +317,7 @@ def _reg_documented(ctx: GradingContext) -> Check:
             "a registration update with a reason",
             "use session.update_address(...)",
         )
-    return _documented(
+    return change_documented(
         ctx,
         prov,
         "registration-update",

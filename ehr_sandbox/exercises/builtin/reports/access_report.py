@@ -18,10 +18,10 @@ from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.exercises.builtin.common import mrn, patient_facts, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
     PRIVACY_OFFICER,
-    _alive,
-    _answer_of,
-    _nothing,
+    answer_of,
     hand_in,
+    is_alive,
+    nothing_found,
     report_expects,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -108,7 +108,7 @@ def _setup_access(sandbox: Any, variant: Any) -> Scenario:
     system = sandbox.system_session()
     observed = {ref_id(o.get("subject")) for o in system.resources("Observation")}
     patients = sorted(
-        (p for p in system.resources("Patient") if _alive(p) and p["id"] in observed),
+        (p for p in system.resources("Patient") if is_alive(p) and p["id"] in observed),
         key=lambda p: p["id"],
     )
     patient = variant.pick(patients, salt="patient")
@@ -166,9 +166,9 @@ def _accesses_listed(ctx: GradingContext) -> Check:
         f"every access to {f['patient_name']}'s record logged before you started, allowed or "
         "refused, each with when (`recorded`), who (`username`) and what (`action` or `interaction`)"
     )
-    answer = _answer_of(ctx, "reports/access-report")
+    answer = answer_of(ctx, "reports/access-report")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     cols = set(answer["columns"])
     lacking = [c for c in ("recorded", "username") if c not in cols] + (
         [] if cols & {"action", "interaction"} else ["action/interaction"]
@@ -209,9 +209,9 @@ def _accesses_listed(ctx: GradingContext) -> Check:
 
 def _minimum_necessary(ctx: GradingContext) -> Check:
     expected = "no patient demographics (name, birth date in any format, MRN, address, phone) in the report"
-    answer = _answer_of(ctx, "reports/access-report")
+    answer = answer_of(ctx, "reports/access-report")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     named = sorted(c for c in answer["columns"] if c.lower() in PHI_COLUMNS)
     # Case-sensitive whole words: a patient named Johnson is in "Johnson", not in "ma.johnson".
     values = [

@@ -18,9 +18,9 @@ from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
     AGING_BUCKETS,
     BILLING,
-    _answer_of,
-    _nothing,
+    answer_of,
     hand_in,
+    nothing_found,
     report_expects,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -188,9 +188,9 @@ def _day_sheet_totals(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = ctx.answer["day_sheet"]
     expected = f"the day sheet totals of {f['day']} (charges, insurance payments, adjustments), each to the cent"
-    answer = _answer_of(ctx, "reports/billing-totals")
+    answer = answer_of(ctx, "reports/billing-totals")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     got = answer["day_sheet"]
     found = (
         f"charges ${got['charges']}, payments ${got['payments']}, adjustments ${got['adjustments']}"
@@ -214,9 +214,9 @@ def _ledger_check(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = ctx.answer["ledger_balance"]
     expected = f"{f['ledger_name']}'s balance as the patient ledger ends"
-    answer = _answer_of(ctx, "reports/billing-totals")
+    answer = answer_of(ctx, "reports/billing-totals")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     got = answer["ledger_balance"]
     if got == want:
         return Check(True, f"${got}", expected)
@@ -233,9 +233,9 @@ def _aging_check(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = ctx.answer["ar_aging"]
     expected = f"the open balance of every aging bucket as of {f['as_of']}, to the cent"
-    answer = _answer_of(ctx, "reports/billing-totals")
+    answer = answer_of(ctx, "reports/billing-totals")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     got = answer["ar_aging"]
     off = [k for k in AGING_BUCKETS if got[k] != want[k]]
     if not off:

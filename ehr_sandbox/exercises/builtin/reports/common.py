@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -268,13 +268,13 @@ def handed_in(sandbox: Any, exercise_id: str, student: str) -> dict[str, Any] | 
     return found[-1] if found else None
 
 
-def _answer_of(ctx: GradingContext, exercise_id: str) -> dict[str, Any] | None:
+def answer_of(ctx: GradingContext, exercise_id: str) -> dict[str, Any] | None:
     """The student's last hand-in since setup, made as the exercise's user."""
     found = _hand_ins(ctx.events(SUBMIT_KIND), exercise_id, ctx.student, ctx.user.username)
     return found[-1] if found else None
 
 
-def _nothing(expected: str) -> Check:
+def nothing_found(expected: str) -> Check:
     return Check(False, "nothing handed in", expected, HAND_IN)
 
 
@@ -285,12 +285,12 @@ def _listing(ids: Iterable[str], label: Callable[[str], str] | None = None, limi
     return ", ".join(shown) + more
 
 
-def _set_diff(
+def set_diff(
     found: set[str], expected: set[str], noun: str, label: Callable[[str], str] | None = None
 ) -> str:
     """What is wrong with a handed-in set, without giving away the members it lacks.
 
-    >>> _set_diff({"a", "x"}, {"a", "b"}, "patients")
+    >>> set_diff({"a", "x"}, {"a", "b"}, "patients")
     '2 patients; 1 missing; listed in error: x'
     """
     parts = [f"{len(found)} {noun}"]
@@ -309,12 +309,6 @@ def report_expects() -> tuple[Expect, ...]:
 # ------------------------------------------------------------------------------------------
 # Dates and times
 # ------------------------------------------------------------------------------------------
-def _sandbox_now(sandbox: Any) -> datetime:
-    """The sandbox's current instant without moving its clock."""
-    clock = sandbox.clock
-    return clock.peek() if hasattr(clock, "peek") else clock()
-
-
 def _offset_of(text: str) -> str | None:
     tail = text[-6:] if isinstance(text, str) else ""
     if len(tail) == 6 and tail[0] in "+-" and tail[3] == ":":
@@ -322,12 +316,12 @@ def _offset_of(text: str) -> str | None:
     return None
 
 
-def _tz(offset: str) -> timezone:
+def tz_of(offset: str) -> timezone:
     sign = -1 if offset[0] == "-" else 1
     return timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
 
 
-def _practice_offset(sandbox: Any) -> str:
+def practice_offset(sandbox: Any) -> str:
     """The practice's UTC offset, as written in its appointments (content decides it)."""
     for apt in sandbox.system_session().resources("Appointment"):
         off = _offset_of(apt.get("start", ""))
@@ -336,20 +330,20 @@ def _practice_offset(sandbox: Any) -> str:
     return "+00:00"
 
 
-def _local_instant(day: date, hour: int, minute: int, offset: str) -> str:
+def local_instant(day: date, hour: int, minute: int, offset: str) -> str:
     return f"{day.isoformat()}T{hour:02d}:{minute:02d}:00{offset}"
 
 
-def _age_years(birth: str, on: str) -> float:
+def age_in_years(birth: str, on: str) -> float:
     """Age as the catalogue reports compute it (days / 365.25)."""
     return (date.fromisoformat(on) - date.fromisoformat(birth[:10])).days / 365.25
 
 
-def _alive(patient: Mapping[str, Any]) -> bool:
+def is_alive(patient: Mapping[str, Any]) -> bool:
     return not patient.get("deceasedBoolean") and not patient.get("deceasedDateTime")
 
 
-def _template(sandbox: Any, resource_type: str, username: str) -> dict[str, Any]:
+def resource_template(sandbox: Any, resource_type: str, username: str) -> dict[str, Any]:
     """A copy of an existing resource of the type (a valid shape to fill in), without id/meta."""
     found = sorted(sandbox.login(username).resources(resource_type), key=lambda r: r["id"])
     if not found:

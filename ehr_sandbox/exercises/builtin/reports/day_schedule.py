@@ -20,15 +20,15 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.builtin.reports.common import (
     FRONT_DESK,
-    _answer_of,
-    _local_instant,
-    _nothing,
-    _practice_offset,
-    _set_diff,
-    _template,
-    _tz,
+    answer_of,
     hand_in,
+    local_instant,
+    nothing_found,
+    practice_offset,
     report_expects,
+    resource_template,
+    set_diff,
+    tz_of,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import (
@@ -51,7 +51,7 @@ def _local_day(text: str | None, offset: str) -> str | None:
     if not text:
         return None
     dt = parse_instant(text)
-    return dt.astimezone(_tz(offset)).date().isoformat() if dt else text[:10]
+    return dt.astimezone(tz_of(offset)).date().isoformat() if dt else text[:10]
 
 
 OTHER_FRONT_DESK = "fd.brown"
@@ -61,11 +61,11 @@ TZ_ADVICE = "a day on the schedule is the practice's local date written in `star
 def _setup_schedule(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     today = sandbox.reference_date
-    offset = _practice_offset(sandbox)
+    offset = practice_offset(sandbox)
     off_hours = int(offset[:3])
     patients = visible_patients(sandbox, FRONT_DESK, minimum=4)
     chosen = rng.sample(patients, min(len(patients), 6))
-    template = _template(sandbox, "Appointment", FRONT_DESK)
+    template = resource_template(sandbox, "Appointment", FRONT_DESK)
     fd = sandbox.login(FRONT_DESK)
     # The trap: evening visits cross midnight UTC when the practice is west of Greenwich
     # (early-morning ones when it is east), so the UTC date and the local date differ.
@@ -75,7 +75,7 @@ def _setup_schedule(sandbox: Any, variant: Any) -> Scenario:
     def book(patient: Mapping[str, Any], day: date, hour: int, minute: int, status: str) -> str:
         apt = copy.deepcopy(template)
         apt["status"] = status
-        apt["start"] = _local_instant(day, hour, minute, offset)
+        apt["start"] = local_instant(day, hour, minute, offset)
         end = datetime.fromisoformat(apt["start"]) + timedelta(minutes=20)
         apt["end"] = end.isoformat()
         apt["participant"] = [
@@ -146,9 +146,9 @@ def _schedule_listed(ctx: GradingContext) -> Check:
     expected = (
         f"every appointment on {f['date']} in practice time (UTC{f['offset']}), whatever its status"
     )
-    answer = _answer_of(ctx, "reports/day-schedule")
+    answer = answer_of(ctx, "reports/day-schedule")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     found = set(answer["appointments"])
     if found == today:
         return Check(True, f"all {len(found)} appointments of {f['date']}", expected)
@@ -169,16 +169,16 @@ def _schedule_listed(ctx: GradingContext) -> Check:
             f"Appointment/{i} ({start})" if start else f"Appointment/{i} (not on or near that day)"
         )
 
-    return Check(False, _set_diff(found, today, "appointments", label), expected, advice)
+    return Check(False, set_diff(found, today, "appointments", label), expected, advice)
 
 
 def _no_shows_found(ctx: GradingContext) -> Check:
     f, a = ctx.facts, ctx.answer
     noshow = set(a["no_shows"])
     expected = f"the appointments of {f['date']} whose patient did not come"
-    answer = _answer_of(ctx, "reports/day-schedule")
+    answer = answer_of(ctx, "reports/day-schedule")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     found = set(answer["no_shows"])
     if found == noshow:
         return Check(True, f"{len(found)} no-shows", expected)
@@ -196,7 +196,7 @@ def _no_shows_found(ctx: GradingContext) -> Check:
         advice = TZ_ADVICE
     else:
         advice = "a no-show is an appointment of the day with status 'noshow', as the day closed"
-    return Check(False, _set_diff(found, noshow, "no-shows", label), expected, advice)
+    return Check(False, set_diff(found, noshow, "no-shows", label), expected, advice)
 
 
 def _rows(att: Any, session: Any = None) -> list[dict[str, Any]]:

@@ -18,16 +18,16 @@ from ehr_sandbox.exercises.builtin.reports.common import (
     CVX,
     FRONT_DESK,
     MA,
-    _age_years,
-    _alive,
-    _answer_of,
-    _local_instant,
-    _nothing,
-    _practice_offset,
-    _set_diff,
-    _template,
+    age_in_years,
+    answer_of,
     hand_in,
+    is_alive,
+    local_instant,
+    nothing_found,
+    practice_offset,
     report_expects,
+    resource_template,
+    set_diff,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
@@ -92,9 +92,9 @@ def _due_patients(
     due = set()
     for p in patients:
         birth = str(p.get("birthDate") or "")
-        if len(birth) != 10 or birth > as_of or not _alive(p):
+        if len(birth) != 10 or birth > as_of or not is_alive(p):
             continue
-        if _age_years(birth, as_of) < min_age:
+        if age_in_years(birth, as_of) < min_age:
             continue
         seen = last.get(p["id"])
         if (
@@ -108,7 +108,9 @@ def _due_patients(
 def _old_enough(patient: Mapping[str, Any], series: str, as_of: str) -> bool:
     birth = str(patient.get("birthDate") or "")
     return (
-        len(birth) == 10 and _alive(patient) and _age_years(birth, as_of) >= SERIES[series][1] + 1
+        len(birth) == 10
+        and is_alive(patient)
+        and age_in_years(birth, as_of) >= SERIES[series][1] + 1
     )
 
 
@@ -151,10 +153,10 @@ def _setup_due(sandbox: Any, variant: Any) -> Scenario:
             f"setup: needs a third adult patient for {series}; generate a larger sandbox"
         )
     given = rng.choice(rest)
-    offset = _practice_offset(sandbox)
+    offset = practice_offset(sandbox)
     _book_this_week(sandbox, [voided, given, refused], today, offset, rng)
     ma = sandbox.login(MA)
-    template = _template(sandbox, "Immunization", MA)
+    template = resource_template(sandbox, "Immunization", MA)
     for key in ("encounter", "reasonReference", "protocolApplied", "note"):
         template.pop(key, None)
     template["vaccineCode"] = {
@@ -167,7 +169,7 @@ def _setup_due(sandbox: Any, variant: Any) -> Scenario:
         day = today - timedelta(days=days_ago)
         imm["patient"] = {"reference": f"Patient/{patient['id']}"}
         imm["status"] = status
-        imm["occurrenceDateTime"] = _local_instant(
+        imm["occurrenceDateTime"] = local_instant(
             day, rng.randint(9, 15), rng.choice([0, 20, 40]), offset
         )
         imm["expirationDate"] = (day + timedelta(days=180)).isoformat()
@@ -221,11 +223,11 @@ def _book_this_week(
 ) -> None:
     """Book each patient a catch-up visit today (so the MA, who rooms this week's patients, sees them)."""
     fd = sandbox.login(FRONT_DESK)
-    template = _template(sandbox, "Appointment", FRONT_DESK)
+    template = resource_template(sandbox, "Appointment", FRONT_DESK)
     for i, patient in enumerate(patients):
         apt = copy.deepcopy(template)
         apt["status"] = "booked"
-        apt["start"] = _local_instant(today, 13 + i, rng.choice([0, 20, 40]), offset)
+        apt["start"] = local_instant(today, 13 + i, rng.choice([0, 20, 40]), offset)
         apt["end"] = (datetime.fromisoformat(apt["start"]) + timedelta(minutes=15)).isoformat()
         apt["description"] = "Immunization catch-up"
         apt["participant"] = [
@@ -248,9 +250,9 @@ def _voided_excluded(ctx: GradingContext) -> Check:
         f"the patients whose only {f['series']} dose on file was voided (entered-in-error) or "
         "declined (not-done) listed as due"
     )
-    answer = _answer_of(ctx, "reports/immunizations-due")
+    answer = answer_of(ctx, "reports/immunizations-due")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     found = set(answer["patients"])
     left_out = [
         f"a patient whose only recent dose is {status}"
@@ -269,9 +271,9 @@ def _due_list(ctx: GradingContext) -> Check:
     expected = (
         f"every patient you can see who is due for {f['series']} on {f['as_of']}, and no one else"
     )
-    answer = _answer_of(ctx, "reports/immunizations-due")
+    answer = answer_of(ctx, "reports/immunizations-due")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     found = set(answer["patients"])
     if found == due:
         return Check(True, f"the {len(found)} patients due", expected)
@@ -282,7 +284,7 @@ def _due_list(ctx: GradingContext) -> Check:
     )
     return Check(
         False,
-        _set_diff(found, due, "patients", lambda i: f"{names.get(i, '?')} (Patient/{i})"),
+        set_diff(found, due, "patients", lambda i: f"{names.get(i, '?')} (Patient/{i})"),
         expected,
         advice,
     )

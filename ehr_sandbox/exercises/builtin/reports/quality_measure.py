@@ -20,22 +20,22 @@ from ehr_sandbox.exercises.builtin.common import (
     parse_instant,
     patient_label,
     ref_id,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.reports.common import (
     ICD10,
     LOINC,
     PHYSICIAN,
-    _age_years,
-    _answer_of,
-    _local_instant,
-    _nothing,
-    _practice_offset,
-    _sandbox_now,
-    _set_diff,
-    _tz,
+    age_in_years,
+    answer_of,
     hand_in,
+    local_instant,
+    nothing_found,
+    practice_offset,
     report_expects,
+    set_diff,
+    tz_of,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
@@ -176,7 +176,7 @@ def _measure_expected(
         birth = str(p.get("birthDate") or "")
         if len(birth) != 10 or not _living_on(p, end):
             continue
-        age = int(_age_years(birth, end) // 1)
+        age = int(age_in_years(birth, end) // 1)
         if lo <= age <= hi and _has_condition(conditions, p["id"], spec["condition"], end):
             denominator.add(p["id"])
     last = _readings(observations, measure, start, end, statuses)
@@ -256,7 +256,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
     if period_end.month == 2:  # a year before a month end is a month end too
         start = date(period_end.year - 1, 3, 1)
     start_s, end_s = start.isoformat(), period_end.isoformat()
-    offset = _practice_offset(sandbox)
+    offset = practice_offset(sandbox)
     lo, hi = spec["ages"]
 
     def eligible(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -264,7 +264,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
             p
             for p in found
             if len(str(p.get("birthDate") or "")) == 10
-            and lo + 1 <= _age_years(p["birthDate"], end_s) < hi - 1
+            and lo + 1 <= age_in_years(p["birthDate"], end_s) < hi - 1
         ]
 
     patients = eligible(visible_patients(sandbox, PHYSICIAN, minimum=0))
@@ -296,7 +296,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
 
     def after_existing(day: date, hour: int, minute: int) -> datetime:
         """A local time on ``day``, later than any reading of the patient already on that day."""
-        when = datetime.fromisoformat(_local_instant(day, hour, minute, offset))
+        when = datetime.fromisoformat(local_instant(day, hour, minute, offset))
         same_day = [
             t
             for o in own
@@ -311,7 +311,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
     last_day = after_existing(period_end, 16, 40)
     # After the period, inside its calendar year, and after any reading already there.
     in_year = datetime.fromisoformat(
-        _local_instant(period_end + timedelta(days=rng.randint(5, 25)), 10, 20, offset)
+        local_instant(period_end + timedelta(days=rng.randint(5, 25)), 10, 20, offset)
     )
     later = [
         t
@@ -321,7 +321,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
     ]
     if later and max(later) >= in_year:
         in_year = max(later) + timedelta(minutes=1)
-    today = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
+    today = sandbox_now(sandbox).astimezone(tz_of(offset)).replace(microsecond=0) - timedelta(
         minutes=30
     )
     doctor.create(_reading(measure, subject, other, day_before.isoformat()))
@@ -370,7 +370,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
 def _book_with_physician(sandbox: Any, patient: Mapping[str, Any], offset: str) -> None:
     """A follow-up visit with the physician today (his chart access follows his schedule)."""
     me = f"Practitioner/{sandbox.user(PHYSICIAN).practitioner_id}"
-    start = datetime.fromisoformat(_local_instant(sandbox.reference_date, 15, 40, offset))
+    start = datetime.fromisoformat(local_instant(sandbox.reference_date, 15, 40, offset))
     sandbox.system_session().create(
         {
             "resourceType": "Appointment",
@@ -437,15 +437,15 @@ def _denominator_check(ctx: GradingContext) -> Check:
     f = ctx.facts
     denominator = set(ctx.answer["denominator"])
     expected = f"the measure's eligible population for {f['period_start']}..{f['period_end']}"
-    answer = _answer_of(ctx, "reports/quality-measure")
+    answer = answer_of(ctx, "reports/quality-measure")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     found = set(answer["denominator"])
     if found == denominator:
         return Check(True, f"{len(found)} patients", expected)
     return Check(
         False,
-        _set_diff(found, denominator, "patients", _patient_namer(ctx)),
+        set_diff(found, denominator, "patients", _patient_namer(ctx)),
         expected,
         "the denominator is the eligible population (age at the period end, diagnosis), whatever their values",
     )
@@ -455,9 +455,9 @@ def _numerator_check(ctx: GradingContext) -> Check:
     f, a = ctx.facts, ctx.answer
     numerator = set(a["numerator"])
     expected = f"the patients of the denominator for whom {f['numerator_rule']}"
-    answer = _answer_of(ctx, "reports/quality-measure")
+    answer = answer_of(ctx, "reports/quality-measure")
     if answer is None:
-        return _nothing(expected)
+        return nothing_found(expected)
     found = set(answer["numerator"])
     if found == numerator:
         return Check(True, f"{len(found)} patients", expected)
@@ -468,7 +468,7 @@ def _numerator_check(ctx: GradingContext) -> Check:
         else "apply the numerator rule to each patient of the denominator, as the chart stood when you started"
     )
     return Check(
-        False, _set_diff(found, numerator, "patients", _patient_namer(ctx)), expected, advice
+        False, set_diff(found, numerator, "patients", _patient_namer(ctx)), expected, advice
     )
 
 

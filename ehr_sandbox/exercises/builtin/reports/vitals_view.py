@@ -20,19 +20,19 @@ from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     patient_facts,
     ref_id,
+    sandbox_now,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.reports.common import (
     HAND_IN,
     LOINC,
     MA,
-    _age_years,
-    _answer_of,
-    _practice_offset,
-    _sandbox_now,
-    _tz,
+    age_in_years,
+    answer_of,
     hand_in,
+    practice_offset,
     report_expects,
+    tz_of,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
@@ -114,11 +114,11 @@ def _setup_view(sandbox: Any, variant: Any) -> Scenario:
         )
     today = sandbox.reference_date.isoformat()
     # Adult values are planted (an adult weight, a routine BP), so prefer adult patients.
-    adults = [p for p in patients if _age_years(str(p.get("birthDate") or today), today) >= 18]
+    adults = [p for p in patients if age_in_years(str(p.get("birthDate") or today), today) >= 18]
     patient = variant.pick(adults or patients, salt="patient")
     pid = patient["id"]
-    offset = _practice_offset(sandbox)
-    taken = _sandbox_now(sandbox).astimezone(_tz(offset)).replace(microsecond=0) - timedelta(
+    offset = practice_offset(sandbox)
+    taken = sandbox_now(sandbox).astimezone(tz_of(offset)).replace(microsecond=0) - timedelta(
         minutes=rng.randint(10, 50)
     )
     systolic, diastolic = rng.randint(108, 162), rng.randint(62, 98)
@@ -215,7 +215,7 @@ def _run_student_view(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None,
 
 
 def _run_view_once(ctx: GradingContext) -> tuple[list[dict[str, Any]] | None, str]:
-    view = _answer_of(ctx, "reports/vitals-view")
+    view = answer_of(ctx, "reports/vitals-view")
     if view is None:
         return None, "nothing handed in"
     if view.get("resource") != "Observation":
