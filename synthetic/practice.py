@@ -419,6 +419,8 @@ class Practice:
                     },
                 }
             )
+            if pid not in self.physicians:
+                continue  # a covering physician only takes the overflow: no open slots offered
             for day in range(first, last + 1):
                 if not self.is_open(day):
                     continue
