@@ -207,8 +207,9 @@ class Sandbox:
                 f"path: {Path(path).name!r} already exists; open it with Sandbox.open or choose a new file"
             )
         sb = cls._create(path, ref, key=key, passphrase=passphrase)
+        # the practice's free slots are those the generated patients leave (a planning pass)
         practice = synthetic.practice_resources(
-            seed=seed, reference_date=ref, population=population
+            seed=seed, reference_date=ref, population=population, patients=patients, years=years
         )
         records = synthetic.generate(
             patients, seed=seed, reference_date=ref, years=years, population=population

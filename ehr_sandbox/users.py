@@ -112,6 +112,8 @@ def staff_from_practice(resources: Iterable[dict[str, Any]]) -> list[User]:
             None,
         )
         role = roles.get(pid)
+        if prac.get("active") is False:
+            continue  # a former employee: the account ended when they left
         if username and role in STAFF_ROLES:
             users.append(User(username, role, _human_name(prac), pid))
     users.sort(key=lambda u: (STAFF_ROLES.index(u.role), u.username))

@@ -125,13 +125,14 @@ def generate(
 def _stream(
     eng: Any, start: int, n: int, rates: dict[str, float] | None = None, seed: int = 0
 ) -> Iterator[PatientRecord]:
+    book = eng.book_before(start)  # the schedule the patients share, filled in index order
     for i in range(start, start + n):
         # a record is thousands of small acyclic dicts: letting the cyclic collector run while
         # it is built (and rescan every record the caller keeps) triples the cost
         enabled = gc.isenabled()
         gc.disable()
         try:
-            rec = eng.patient(i)
+            rec = eng.patient(i, book)
         finally:
             if enabled:
                 gc.enable()
@@ -146,20 +147,32 @@ def practice_resources(
     reference_date: str | date = DEFAULT_REFERENCE_DATE,
     population: str = "family-practice",
     content: Any = None,
+    patients: int = 0,
+    years: int = 10,
+    start: int = 0,
 ) -> list[dict[str, Any]]:
     """The shared practice resources every patient record refers to.
 
     Organization (practice and payers), Location, Practitioner and PractitionerRole for each
-    staff member, a Schedule per physician and its Slots around the reference date; the exam
-    rooms (Location), point-of-care kit lots (Device) and their daily QC log (Task).
+    staff member, a Schedule per physician and its free Slots around the reference date; the
+    exam rooms (Location), point-of-care kit lots (Device) and their daily QC log (Task). With
+    ``patients`` (and the ``years`` and ``start`` given to :func:`generate`), the free Slots
+    leave out those the patients fill (their records carry them, busy), and covering
+    physicians are added when the roster's days were full.
 
     >>> sorted({r["resourceType"] for r in practice_resources()})[:4]
     ['Device', 'Location', 'Organization', 'Practitioner']
+    >>> free = lambda rs: sum(r["resourceType"] == "Slot" for r in rs)
+    >>> free(practice_resources(patients=40, years=1)) < free(practice_resources(years=1))
+    True
     """
     seed = _int("seed", seed, -(2**63))
-    return _engine(
-        seed, _date(reference_date), 10, _population(population), content
-    ).practice_resources()
+    patients = _int("patients", patients, 0)
+    years = _int("years", years, 1, 120)
+    start = _int("start", start, 0)
+    eng = _engine(seed, _date(reference_date), years, _population(population), content)
+    book = eng.schedule_for(start, start + patients)[0] if patients else None
+    return eng.practice_resources(book)
 
 
 @dataclass(slots=True)
@@ -288,8 +301,13 @@ def write_dataset(
     t0 = time.perf_counter()
     counts: dict[str, int] = {}
     wanted = frozenset(type_filter) if type_filter is not None else None
+    in_process = workers == 1 and engine == "process"
+    size = partition_size or max(20, min(500, n // (workers * 4) or 1))
+    # the planning pass: every patient's appointments placed in the shared schedule, so the
+    # practice knows its free slots and workers start from the schedule as it stands
+    book, marks = eng.schedule_for(start, start + n, every=None if in_process else size)
     practice = [
-        r for r in eng.practice_resources() if wanted is None or r["resourceType"] in wanted
+        r for r in eng.practice_resources(book) if wanted is None or r["resourceType"] in wanted
     ]
     for r in practice:
         counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
@@ -322,7 +340,7 @@ def write_dataset(
     gc.disable()
     try:
         injected = _write_all(
-            sink, eng, practice, plan, workers, engine, address, counts, progress, partition_size
+            sink, eng, practice, plan, workers, engine, address, counts, progress, size, marks
         )
     finally:
         if gc_was_enabled:
@@ -343,7 +361,8 @@ def _write_all(
     address: str | None,
     counts: dict[str, int],
     progress: Callable[[int], None] | None,
-    partition_size: int | None,
+    size: int,
+    marks: list[tuple[int, Any]],
 ) -> int:
     """Write the practice, then every patient of ``plan``; return the number of defects."""
     import orjson
@@ -357,8 +376,9 @@ def _write_all(
     with sink:
         sink.write_practice(practice)
         if workers == 1 and engine == "process":
+            book = eng.book_before(plan.start)
             for i in range(plan.start, plan.stop):
-                rec = eng.patient(i)
+                rec = eng.patient(i, book)
                 if rates:
                     rec = apply_defects(rec, rates, seed=plan.seed)
                     injected += len(rec.defects)
@@ -373,8 +393,11 @@ def _write_all(
                     progress(done)
             sink.count_into(counts)
         else:
-            size = partition_size or max(20, min(500, n // (workers * 4) or 1))
-            specs = [replace(plan, start=a, stop=b) for a, b in split(plan.start, n, size)]
+            states = dict(marks)
+            specs = (
+                replace(plan, start=a, stop=b, schedule=states.pop(a))
+                for a, b in split(plan.start, n, size)
+            )
             for res in iter_partitions(
                 specs, workers=workers, engine=engine, address=address, spill_dir=sink.out_dir
             ):

@@ -351,4 +351,5 @@ class Catalog:
     snomed: dict[str, Json] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     specialists: tuple[Any, ...] = ()
+    former: tuple[Any, ...] = ()
     rules: Any = None

@@ -53,6 +53,9 @@ class CompiledRules:
     growth: Any = None
     awareness: Any = None
     engine: Any = None
+    scheduling: Any = None
+    remittance: Any = None
+    portal: Any = None
     holiday_rules: Any = None
     laterality: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     office_drugs: dict[str, tuple[Json, Json, Json, Json]] = field(default_factory=dict)
@@ -253,6 +256,9 @@ def compile_rules(content: Any) -> CompiledRules:
     out.growth = r.growth
     out.awareness = r.awareness
     out.engine = r.engine
+    out.scheduling = r.scheduling
+    out.remittance = r.remittance
+    out.portal = r.portal
     out.holiday_rules = r.holidays
     icd = content.codes["icd10cm"]
     for lat in r.laterality:

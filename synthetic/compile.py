@@ -478,5 +478,6 @@ def _compile(content: Any) -> Catalog:
         snomed={c: {"coding": [snomed.coding(c)], "text": snomed.display(c)} for c in snomed.codes},
         extra={"icd_display": dict(content.codes["icd10cm"].codes)},
         specialists=tuple(content.specialists),
+        former=tuple(content.former),
         rules=compile_rules(content),
     )

@@ -13,6 +13,7 @@ is a pure function of (seed, index, reference date, years, population, content v
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date as _date
 from functools import lru_cache
 from typing import Any
@@ -45,10 +46,20 @@ from synthetic.profile import (
 )
 from synthetic.record import PatientRecord
 from synthetic.rng import patient_rng
+from synthetic.schedule import Book, Grid
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
 from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
 from synthetic.visit.clinical_ma import install as install_clinical_ma
+from synthetic.visit.portal import PortalInbox
+from synthetic.visit.scheduling import (
+    AheadPlan,
+    PatientPlan,
+    busy_slots,
+    place,
+    plan_visits,
+    slot_refs,
+)
 
 KIND_APPOINTMENT = {
     "wellness": ("CHECKUP", "ROUTINE"),
@@ -82,6 +93,8 @@ class Engine:
         self.cat = cat
         self.preset = cat.presets[population]
         self.practice = Practice(cat, population, reference_day)
+        self.grid = Grid(self.practice)
+        self._book_mark: tuple[int, Book] = (0, Book(self.practice, self.grid))
         self.offset = self.practice.offset
         mods = [cat.conditions[k] for k in self.preset.modules]
         self.chronic = [m for m in mods if m.kind == "chronic"]
@@ -127,6 +140,7 @@ class Engine:
         self.rules = cat.rules
         self.rates = cat.rules.engine
         self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
+        self.portal = PortalInbox(self)
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
         self.content = content
@@ -164,15 +178,38 @@ class Engine:
 
     # ------------------------------------------------------------------ practice
 
-    def practice_resources(self) -> list[dict[str, Any]]:
+    def practice_resources(self, book: Book | None = None) -> list[dict[str, Any]]:
         """The shared practice resources (Organization, Location, staff, Schedule, Slot).
+
+        With ``book`` (every patient of the dataset placed, see :meth:`schedule_for`), the
+        free Slots around the reference date leave out those patients fill and the covering
+        physicians the schedule needed are added.
 
         >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
         >>> any(r["resourceType"] == "Slot" for r in e.practice_resources())
         True
         """
-        out = self.practice.resources()
+        out = self.practice.resources(book, self.ref - self.window)
         return out + self.clinic.resources() if self.clinic is not None else out
+
+    def schedule_for(
+        self, start: int, stop: int, *, every: int | None = None
+    ) -> tuple[Book, list[tuple[int, tuple[Any, ...]]]]:
+        """Place patients ``0`` to ``stop - 1`` (the planning pass): the final book, and the
+        book's state before every ``every``-th patient from ``start`` (what workers start from).
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> book, marks = e.schedule_for(0, 4, every=2)
+        >>> [i for i, _ in marks], book.locums
+        ([0, 2], 0)
+        """
+        book = self.book_before(start)
+        marks: list[tuple[int, tuple[Any, ...]]] = []
+        for i in range(start, stop):
+            if every is not None and (i - start) % every == 0:
+                marks.append((i, book.state()))
+            self.plan(i, book)
+        return book, marks
 
     # ------------------------------------------------------------------ patient
 
@@ -185,14 +222,62 @@ class Engine:
         lo, hi, _ = self.age_table[-1]
         return rng.uniform(lo, hi + 1)
 
-    def patient(self, index: int) -> PatientRecord:
-        """Build patient ``index``'s complete record.
+    def patient(self, index: int, book: Book | None = None) -> PatientRecord:
+        """Build patient ``index``'s complete record, its appointments placed in ``book``.
+
+        ``book`` holds the slots patients ``0 .. index - 1`` took (see
+        :mod:`synthetic.schedule`); without one, the engine plans them first (see
+        :meth:`book_before`), so a record is the same however it is asked for.
 
         >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
         >>> rec = e.patient(4)
-        >>> rec.index, all(r["id"].startswith(rec.patient["id"]) for r in rec.resources)
+        >>> rec.index, all(r["id"].startswith(rec.patient["id"]) for r in rec.resources if r["resourceType"] != "Slot")
         (4, True)
         """
+        if book is None:
+            book = self.book_before(index)
+        pre = self._prepare(index)
+        place(book, pre.plan)
+        return self._build(pre)
+
+    def book_before(self, index: int) -> Book:
+        """The schedule as patients ``0 .. index - 1`` left it (a fresh copy).
+
+        Patients are always placed from index 0, so patient ``i``'s record does not depend on
+        where a run starts. The engine keeps its last answer, so asking in increasing order
+        plans each patient once.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> a = e.book_before(3); b = Book(e.practice)
+        >>> for i in range(3): e.plan(i, b)
+        >>> a.occupied == b.occupied
+        True
+        """
+        at, book = self._book_mark
+        if at > index:
+            at, book = 0, Book(self.practice, self.grid)
+        else:
+            book = book.copy()
+        for i in range(at, index):
+            self.plan(i, book)
+        self._book_mark = (index, book.copy())
+        return book
+
+    def plan(self, index: int, book: Book) -> None:
+        """Place patient ``index``'s appointments in ``book`` without building the record.
+
+        This is the cheap first pass that lets a worker start mid-population with the same
+        schedule as a single process (see :func:`synthetic.api.write_dataset`).
+
+        >>> from synthetic.schedule import Book
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> b = Book(e.practice); e.plan(0, b); c = Book(e.practice); _ = e.patient(0, c)
+        >>> b.occupied == c.occupied
+        True
+        """
+        place(book, self._prepare(index).plan)
+
+    def _prepare(self, index: int) -> _Prepared:
         rng = patient_rng(self.seed, index)
         base = patient_base(self.seed, index)
         ref = self.ref
@@ -212,12 +297,6 @@ class Engine:
             person.marital = None
         fit = self.practice.clinicians_for((max(start, birth) - birth) / DAYS_PER_YEAR)
         pcp = fit[rng.randrange(len(fit))]
-        ctx = RecordContext(base, rng)
-        mrn = f"MRN{index + 1:08d}"
-        patient = patient_resource(
-            base, person, mrn=mrn, physician_id=pcp, organization_id=self.practice.organization_id
-        )
-
         profile = self._profile(rng, sex, birth, start, end, age_end)
         st = PatientState(profile)
         st.conflicts = self._avoid(profile)
@@ -225,6 +304,25 @@ class Engine:
         st.pregnancies = []
         timeline = self._timeline(rng, st, sex, birth, start, end)
         visits = timeline.visits()
+        plan = plan_visits(self, rng, visits, pcp, birth, DAYS_PER_YEAR)
+        if death is None:
+            plan.ahead = self._plan_ahead(rng, profile, pcp)
+        return _Prepared(index, rng, base, sex, birth, start, end, death, person, pcp, st, plan)
+
+    def _build(self, pre: _Prepared) -> PatientRecord:
+        rng, st, person, pcp = pre.rng, pre.st, pre.person, pre.pcp
+        birth, start, end, death = pre.birth, pre.start, pre.end, pre.death
+        profile = st.profile
+        visits = pre.plan.visits
+        ctx = RecordContext(pre.base, rng)
+        mrn = f"MRN{pre.index + 1:08d}"
+        patient = patient_resource(
+            pre.base,
+            person,
+            mrn=mrn,
+            physician_id=pcp,
+            organization_id=self.practice.organization_id,
+        )
 
         # Coverage and allergies are part of the chart before the first visit.
         first_day = visits[0].day if visits else start
@@ -255,9 +353,10 @@ class Engine:
         renew_between_visits(self, ctx, st, end)
         for step in self.record_steps:
             step.finish(ctx, st)
-        self._appointments_ahead(ctx, rng, st, profile, person, pcp, birth, death, visits)
+        self.portal.write(ctx, st, [v.day for v in visits], start)
+        self._appointments_ahead(ctx, rng, pre.plan.ahead or [])
         self._settle_prescriptions(st, end, death is not None)
-        return PatientRecord(index, patient, ctx.out)
+        return PatientRecord(pre.index, patient, ctx.out)
 
     def visit(self, ctx: RecordContext, st: PatientState, v: Visit) -> None:
         """Document one visit: renewals due before it, then every visit step in order.
@@ -845,59 +944,80 @@ class Engine:
         """
         return instant(day, 15 * 60, self.offset)
 
-    def _appointments_ahead(
-        self,
-        ctx: RecordContext,
-        rng: Any,
-        st: PatientState,
-        prof: Profile,
-        person: Any,
-        pcp: str,
-        birth: int,
-        death: int | None,
-        visits: list[Visit],
-    ) -> None:
-        if death is not None:
-            return
+    def _plan_ahead(self, rng: Any, prof: Profile, pcp: str) -> list[AheadPlan]:
+        """Appointments already booked after the reference date (drawn at planning time)."""
         ref = self.ref
         # this week: a share of patients is on the schedule between the reference date and
         # six days later (the reference date itself is "today" in the sandbox)
         x = rng.random()
-        days: list[tuple[int, str]] = []
+        days: list[int] = []
         if x < 0.06:
-            days.append((ref, "booked"))
+            days.append(self.practice.open_day(ref))
         elif x < 0.16:
-            d = self.practice.open_day(ref + 1 + rng.randrange(6))
-            days.append((d, "booked"))
+            days.append(self.practice.open_day(ref + 1 + rng.randrange(6)))
         if prof.diagnoses and rng.random() < 0.5:
-            days.append((self.practice.open_day(ref + 7 + rng.randrange(90)), "booked"))
+            days.append(self.practice.open_day(ref + 7 + rng.randrange(90)))
         elif self.preset.wellness and rng.random() < 0.2:
-            days.append((self.practice.open_day(ref + 7 + rng.randrange(180)), "booked"))
-        for d, status in days:
-            kind = "follow-up" if prof.diagnoses else "wellness"
-            tcode = self.appointment_type(kind)
-            minutes = self.types[tcode].minutes
-            slots = self.practice.starts(d, minutes)
-            minute = slots[rng.randrange(len(slots))]
-            reason = None
-            sens = False
-            if prof.diagnoses:
-                first = next(iter(prof.diagnoses.values())).condition
-                reason, sens = first.display, first.security is not None
-            ctx.add(
-                encounter.appointment(
-                    ctx,
-                    status=status,
-                    start=instant(d, minute, self.offset),
-                    end=instant(d, minute + minutes, self.offset),
-                    minutes=minutes,
-                    type_cc=self.type_cc[tcode],
-                    practitioner=f"Practitioner/{pcp}",
-                    location=self.loc_ref,
-                    reason=None if sens else reason,
-                    created=instant(ref - 1 - rng.randrange(30), 10 * 60, self.offset),
+            days.append(self.practice.open_day(ref + 7 + rng.randrange(180)))
+        out: list[AheadPlan] = []
+        kind = "follow-up" if prof.diagnoses else "wellness"
+        tcode = self.appointment_type(kind)
+        reason = None
+        if prof.diagnoses:
+            first = next(iter(prof.diagnoses.values())).condition
+            reason = None if first.security is not None else first.display
+        for d in days:
+            out.append(
+                AheadPlan(
+                    d,
+                    tcode,
+                    self.types[tcode].minutes,
+                    pcp,
+                    rng.random(),
+                    reason,
+                    ref - 1 - rng.randrange(30),
                 )
             )
+        return out
+
+    def _appointments_ahead(self, ctx: RecordContext, rng: Any, ahead: list[AheadPlan]) -> None:
+        for a in ahead:
+            placed = a.placed
+            assert placed is not None
+            slots = busy_slots(self, a.day, placed)
+            ctx.out.extend(slots)
+            apt = encounter.appointment(
+                ctx,
+                status="booked",
+                start=instant(a.day, placed.minute, self.offset),
+                end=instant(a.day, placed.minute + a.minutes, self.offset),
+                minutes=a.minutes,
+                type_cc=self.type_cc[a.tcode],
+                practitioner=f"Practitioner/{placed.provider}",
+                location=self.loc_ref,
+                reason=a.reason,
+                created=instant(a.created, 10 * 60, self.offset),
+            )
+            apt["slot"] = slot_refs(slots)
+            ctx.add(apt)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A patient up to the schedule: the planning pass's output, then the build's input."""
+
+    index: int
+    rng: Any
+    base: str
+    sex: str
+    birth: int
+    start: int
+    end: int
+    death: int | None
+    person: Any
+    pcp: str
+    st: PatientState
+    plan: PatientPlan
 
 
 class _NoteFields(dict):  # type: ignore[type-arg]

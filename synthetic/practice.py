@@ -42,6 +42,17 @@ SCHEDULE_BEFORE_DAYS = 7
 SCHEDULE_AFTER_DAYS = 14
 
 
+def slot_id(provider: str, day: int, minute: int) -> str:
+    """The id of a clinician's slot starting at ``minute`` of ``day`` (the practice's scheme).
+
+    >>> slot_id("prac-dr.patel", 739622, 545)
+    'slot-dr.patel-2026-01-06-0905'
+    """
+    return (
+        f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{minute // 60:02d}{minute % 60:02d}"
+    )
+
+
 def _hhmm(text: str) -> int:
     h, m = text.split(":")
     return int(h) * 60 + int(m)
@@ -65,9 +76,11 @@ class Practice:
         self.organization_id: str = p.organization_id
         self.location_id = practice_id("loc", "main")
         # the contract roster is always there (user accounts); specialists only in their presets
-        self.members = [*catalog.staff] + [
-            m for m in catalog.specialists if population in m.presets
-        ]
+        self.members = (
+            [*catalog.staff]
+            + [m for m in catalog.specialists if population in m.presets]
+            + [*catalog.former]
+        )
         self.staff = {m.username: m for m in self.members}
         by_role: dict[str, list[str]] = {}
         for m in self.members:
@@ -91,6 +104,7 @@ class Practice:
         self._open: dict[int, bool] = {}
         self._next_open: dict[int, list[int]] = {}
         self._fit: dict[int, list[str]] = {}
+        self._on: dict[tuple[str, int], list[str]] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
             lunch = (
@@ -105,6 +119,36 @@ class Practice:
                 if lunch is None or not (lunch[0] <= m < lunch[1]):
                     self.slot_starts[wd].append(m)
                 m += SLOT_MINUTES
+
+    @staticmethod
+    def employed(member: Any, day: int) -> bool:
+        """Whether a roster member works at the practice on ``day`` (their start/end dates).
+
+        >>> from types import SimpleNamespace as NS
+        >>> Practice.employed(NS(start="2019-04-01", end="2025-08-29"), 739617)
+        False
+        """
+        iso = iso_date(day)
+        return (not member.start or member.start <= iso) and (not member.end or iso <= member.end)
+
+    def staff_on(self, role: str, day: int) -> list[str]:
+        """Practitioner ids of the roster members of ``role`` employed on ``day``.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> "prac-fd.alvarez" in pr.staff_on("front_desk", 739000), "prac-fd.alvarez" in pr.staff_on("front_desk", 739617)
+        (True, False)
+        """
+        key = (role, day)
+        hit = self._on.get(key)
+        if hit is None:
+            hit = self._on[key] = [
+                practice_id("prac", m.username)
+                for m in self.members
+                if m.role == role and self.employed(m, day)
+            ]
+        return hit
 
     def is_open(self, day: int) -> bool:
         """Whether the practice is open on ``day`` (a working weekday that is no federal holiday).
@@ -195,8 +239,13 @@ class Practice:
             hit = self._fit[years] = fit or self.physicians
         return hit
 
-    def resources(self) -> list[dict[str, Any]]:
+    def resources(self, book: Any = None, first_day: int | None = None) -> list[dict[str, Any]]:
         """Every shared practice resource, in a stable order.
+
+        ``book`` (a :class:`synthetic.schedule.Book` after every patient of a dataset was
+        placed) leaves out the Slots patients fill (their records carry them, busy) and adds
+        the covering physicians the schedule needed; ``first_day`` starts the Schedules'
+        planning horizon (default: a week before the reference date).
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
@@ -256,13 +305,16 @@ class Practice:
                 "managingOrganization": {"reference": f"Organization/{self.organization_id}"},
             }
         )
-        for m in self.members:
+        members = list(self.members)
+        locums = book.locums if book is not None else 0
+        for m in members:
             pid = practice_id("prac", m.username)
             hname: dict[str, Any] = {"use": "official", "family": m.family, "given": [m.given]}
             if m.prefix:
                 hname["prefix"] = [m.prefix]
             if m.qualification:
                 hname["suffix"] = [m.qualification]
+            employed = self.employed(m, self.reference_day)
             out.append(
                 {
                     "resourceType": "Practitioner",
@@ -272,7 +324,7 @@ class Practice:
                         {"system": USERNAME_SYSTEM, "value": m.username},
                         {"system": NPI_SYSTEM, "value": m.npi},
                     ],
-                    "active": True,
+                    "active": employed,
                     "name": [hname],
                 }
             )
@@ -280,7 +332,7 @@ class Practice:
                 "resourceType": "PractitionerRole",
                 "id": practice_id("role", m.username),
                 "meta": meta("PractitionerRole"),
-                "active": True,
+                "active": employed,
                 "practitioner": {"reference": f"Practitioner/{pid}"},
                 "organization": {"reference": f"Organization/{self.organization_id}"},
                 "code": [
@@ -292,17 +344,64 @@ class Practice:
                 if m.taxonomy:
                     spec["coding"] = [coding(NUCC_SYSTEM, m.taxonomy, m.specialty)]
                 role["specialty"] = [spec]
+            if m.start or m.end:  # employment, and the user account, from start to end
+                period: dict[str, str] = {}
+                if m.start:
+                    period["start"] = m.start
+                if m.end:
+                    period["end"] = m.end
+                role["period"] = period
             role["location"] = [{"reference": f"Location/{self.location_id}"}]
             out.append(role)
-        out.extend(self._schedules())
+        for k in range(1, locums + 1):
+            out.extend(self._locum(k))
+        out.extend(self._schedules(book, first_day))
         return out
 
-    def _schedules(self) -> list[dict[str, Any]]:
+    def _locum(self, k: int) -> list[dict[str, Any]]:
+        """A covering (locum tenens) physician the schedule added when the roster was full."""
+        pid = practice_id("prac", f"locum-{k:02d}")
+        return [
+            {
+                "resourceType": "Practitioner",
+                "id": pid,
+                "meta": meta("Practitioner"),
+                "active": True,
+                "name": [
+                    {
+                        "use": "official",
+                        "text": f"Locum tenens physician {k}",
+                        "family": f"Locum-{k:02d}",
+                        "suffix": ["MD"],
+                    }
+                ],
+            },
+            {
+                "resourceType": "PractitionerRole",
+                "id": practice_id("role", f"locum-{k:02d}"),
+                "meta": meta("PractitionerRole"),
+                "active": True,
+                "practitioner": {"reference": f"Practitioner/{pid}"},
+                "organization": {"reference": f"Organization/{self.organization_id}"},
+                "code": [{"coding": [coding(ROLE_SYSTEM, "physician", ROLE_DISPLAY["physician"])]}],
+                "location": [{"reference": f"Location/{self.location_id}"}],
+            },
+        ]
+
+    def _schedules(self, book: Any = None, first_day: int | None = None) -> list[dict[str, Any]]:
         first = self.reference_day - SCHEDULE_BEFORE_DAYS
         last = self.reference_day + SCHEDULE_AFTER_DAYS
+        horizon_first = min(first, first_day) if first_day is not None else first
+        horizon_last = last + 200  # appointments are booked up to half a year ahead
         out: list[dict[str, Any]] = []
         slots: list[dict[str, Any]] = []
-        for pid in self.physicians:
+        locums = book.locums if book is not None else 0
+        occupied = book.occupied if book is not None else {}
+        providers = [
+            *self.physicians,
+            *(practice_id("prac", f"locum-{k:02d}") for k in range(1, locums + 1)),
+        ]
+        for pid in providers:
             sid = practice_id("sched", pid.removeprefix("prac-"))
             out.append(
                 {
@@ -315,19 +414,24 @@ class Practice:
                         {"reference": f"Location/{self.location_id}"},
                     ],
                     "planningHorizon": {
-                        "start": instant(first, 0, self.offset),
-                        "end": instant(last, 23 * 60 + 59, self.offset),
+                        "start": instant(horizon_first, 0, self.offset),
+                        "end": instant(horizon_last, 23 * 60 + 59, self.offset),
                     },
                 }
             )
+            if pid not in self.physicians:
+                continue  # a covering physician only takes the overflow: no open slots offered
             for day in range(first, last + 1):
                 if not self.is_open(day):
                     continue
-                for m in self.slot_starts[weekday(day)]:
+                taken = occupied.get((pid, day), 0)
+                for j, m in enumerate(self.slot_starts[weekday(day)]):
+                    if (taken >> j) & 1:
+                        continue  # busy: the patient record that fills it carries the Slot
                     slots.append(
                         {
                             "resourceType": "Slot",
-                            "id": f"slot-{sid.removeprefix('sched-')}-{iso_date(day)}-{m // 60:02d}{m % 60:02d}",
+                            "id": slot_id(pid, day, m),
                             "meta": meta("Slot"),
                             "schedule": {"reference": f"Schedule/{sid}"},
                             "status": "free",

@@ -45,6 +45,9 @@ class PartitionSpec:
     content: Any = None
     defects: tuple[tuple[str, float], ...] | None = None
     spill_dir: str | None = None
+    schedule: Any = None
+    """The shared schedule before patient ``start`` (:meth:`synthetic.schedule.Book.state`);
+    None: the worker plans patients ``0 .. start - 1`` itself."""
 
 
 @dataclass(slots=True)
@@ -126,9 +129,10 @@ def _fill(
     counts = result.counts
     rates = dict(spec.defects) if spec.defects else None
     manifest = bytearray()
+    book = _book(engine, spec)
 
     def _make(i: int) -> Any:
-        record = engine.patient(i)
+        record = engine.patient(i, book)
         if rates:
             record = apply_defects(record, rates, seed=spec.seed)
             for entry in record.defects:
@@ -178,6 +182,7 @@ def _fill_spilled(
     files: dict[str, Any] = {}
     rates = dict(spec.defects) if spec.defects else None
     counts = result.counts
+    book = _book(engine, spec)
 
     def out(key: str) -> Any:
         f = files.get(key)
@@ -189,7 +194,7 @@ def _fill_spilled(
 
     try:
         for i in range(spec.start, spec.stop):
-            record = engine.patient(i)
+            record = engine.patient(i, book)
             if rates:
                 record = apply_defects(record, rates, seed=spec.seed)
                 for entry in record.defects:
@@ -210,6 +215,16 @@ def _fill_spilled(
     if MANIFEST_KEY in result.spilled:
         with open(result.spilled.pop(MANIFEST_KEY), "rb") as f:
             result.manifest = f.read()
+
+
+def _book(engine: Any, spec: PartitionSpec) -> Any:
+    from synthetic.schedule import Book
+
+    if spec.schedule is None:
+        return engine.book_before(spec.start)
+    book = Book.from_state(engine.practice, spec.schedule)
+    book.grid = engine.grid
+    return book
 
 
 def split(start: int, n: int, size: int) -> list[tuple[int, int]]:

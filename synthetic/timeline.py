@@ -63,6 +63,10 @@ class Visit:
     wellness: bool = False
     specialty: bool = False
     virtual: bool = False
+    placed: Any = None
+    """Where the schedule put the visit (:class:`synthetic.schedule.Placed`), once booked."""
+    plan: Any = None
+    """The visit's scheduling draws (:class:`synthetic.visit.scheduling.VisitPlan`)."""
 
 
 class Timeline:

@@ -77,10 +77,10 @@ def test_failed_run_leaves_no_partial_files(
 
     original = Engine.patient
 
-    def failing(self: Engine, index: int) -> synthetic.PatientRecord:
+    def failing(self: Engine, index: int, book: object = None) -> synthetic.PatientRecord:
         if index == 3:
             raise RuntimeError("disk full")
-        return original(self, index)
+        return original(self, index, book)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Engine, "patient", failing)
     with pytest.raises(RuntimeError):

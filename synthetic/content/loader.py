@@ -158,6 +158,11 @@ def _load(root: Path) -> Content:
         if "specialist" in staff_doc
         else []
     )
+    raw["former"] = (
+        _validate_list(StaffMember, staff_doc, "staff.toml", "former")
+        if "former" in staff_doc
+        else []
+    )
     raw["rules"] = _validate(
         Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
     )
@@ -703,7 +708,7 @@ def _check_rest(content: Content, ck: _Checker, vital_loincs: set[str]) -> None:
                 key=f"payers[{payer.id}].age_max",
             )
     seen: set[str] = set()
-    for member in (*content.staff, *content.specialists):
+    for member in (*content.staff, *content.specialists, *content.former):
         if member.username in seen:
             raise ContentError(
                 f"expected unique usernames, found {member.username!r} twice",

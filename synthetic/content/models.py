@@ -990,6 +990,14 @@ class StaffMember(Strict):
     prefix: str = ""
     qualification: str = Field(default="", description="credential after the name (MD, RN, CMA)")
     npi: str = Field(pattern=r"^\d{10}$", description="fictitious 10-digit NPI-like id")
+    start: str = Field(
+        default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="employment start (ISO date)"
+    )
+    end: str = Field(
+        default="",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="employment end (ISO date); empty while employed",
+    )
     specialty: str = ""
     taxonomy: str = Field(default="", description="NUCC Health Care Provider Taxonomy code")
     presets: list[str] = Field(
@@ -1268,6 +1276,10 @@ class Content(Strict):
     staff: list[StaffMember]
     specialists: list[StaffMember] = Field(
         default_factory=list, description="specialty clinicians seen only in their presets"
+    )
+    former: list[StaffMember] = Field(
+        default_factory=list,
+        description="former employees (an end date): in the practice's history, with no account",
     )
     sensitivity: list[SensitivityRule]
     practice: PracticeDef

@@ -238,6 +238,90 @@ class EngineRates(_Strict):
     source: str = ""
 
 
+class SchedulingRates(_Strict):
+    """How patients keep appointments: a per-patient no-show propensity around the practice rate.
+
+    Each patient draws a propensity from a gamma distribution with mean 1 and shape
+    ``propensity_shape`` (smaller: more spread); a planned visit is missed with the practice's
+    no-show rate times that propensity, so a few patients carry most no-shows, as the
+    literature finds (past no-shows are the strongest predictor).
+
+    >>> SchedulingRates().propensity_shape
+    1.5
+    """
+
+    propensity_shape: float = Field(default=1.5, gt=0)
+    max_probability: float = Field(default=0.6, ge=0, le=1)
+    source: str = ""
+
+
+class DenialReason(_Strict):
+    """One reason a payer denies a whole claim: CARC group and reason code, RARC remark, share.
+
+    >>> DenialReason(carc="27", group="CO", description="Coverage terminated", share=0.2).rarc
+    ''
+    """
+
+    carc: str
+    group: str = Field(pattern="^(CO|PR|OA|PI)$")
+    rarc: str = ""
+    description: str
+    remark: str = ""
+    share: float = Field(gt=0)
+
+
+class Remittance(_Strict):
+    """The revenue cycle after the visit: eligibility checks, denials, desk copays, statements.
+
+    >>> Remittance().denial_rate
+    0.075
+    """
+
+    denial_rate: float = Field(default=0.075, ge=0, le=1)
+    denial: list[DenialReason] = Field(default_factory=list)
+    eligibility_check_share: float = Field(default=0.7, ge=0, le=1)
+    copay_at_desk: float = Field(default=0.85, ge=0, le=1)
+    copay_methods: dict[str, float] = Field(default_factory=lambda: {"card": 0.7, "cash": 0.3})
+    statement_after_days: list[int] = Field(default_factory=lambda: [3, 30])
+    statement_paid: float = Field(default=0.7, ge=0, le=1)
+    statement_paid_after_days: list[int] = Field(default_factory=lambda: [7, 45])
+    statement_methods: dict[str, float] = Field(default_factory=lambda: {"card": 0.6, "check": 0.4})
+    source: str = ""
+
+
+class PortalTopic(_Strict):
+    """A portal message topic: its share, who answers (a role of the topic's pool), texts.
+
+    >>> PortalTopic(code="refill", share=0.2, reply_role="physician", texts=["x"], replies=["y"]).code
+    'refill'
+    """
+
+    code: str
+    display: str = ""
+    share: float = Field(gt=0)
+    reply_role: str
+    after_visit: bool = False
+    texts: list[str] = Field(min_length=1)
+    replies: list[str] = Field(min_length=1)
+
+
+class Portal(_Strict):
+    """Patient portal messages: who uses the portal, how often, topics, reply times.
+
+    >>> Portal().min_age
+    18
+    """
+
+    active_share: float = Field(default=0.4, ge=0, le=1)
+    messages_per_year: float = Field(default=2.0, ge=0)
+    min_age: int = 18
+    reply_hours: list[int] = Field(default_factory=lambda: [1, 20])
+    late_share: float = Field(default=0.05, ge=0, le=1)
+    late_hours: list[int] = Field(default_factory=lambda: [25, 72])
+    topic: list[PortalTopic] = Field(default_factory=list)
+    source: str = ""
+
+
 class Holidays(_Strict):
     """Federal holidays: fixed month-day dates and n-th weekdays ("MM:weekday:n").
 
@@ -317,6 +401,9 @@ class Rules(_Strict):
     growth: GrowthRules = Field(default_factory=GrowthRules)
     awareness: Awareness = Field(default_factory=Awareness)
     engine: EngineRates = Field(default_factory=EngineRates)
+    scheduling: SchedulingRates = Field(default_factory=SchedulingRates)
+    remittance: Remittance = Field(default_factory=Remittance)
+    portal: Portal = Field(default_factory=Portal)
     holidays: Holidays = Field(default_factory=Holidays)
     laterality: list[Laterality] = Field(default_factory=list)
     office_drug: list[OfficeDrug] = Field(default_factory=list)

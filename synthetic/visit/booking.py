@@ -12,6 +12,7 @@ from typing import Any
 from synthetic.builders import encounter
 from synthetic.context import RecordContext
 from synthetic.dates import instant
+from synthetic.visit.scheduling import busy_slots, slot_refs
 from synthetic.visit.state import PatientState, VisitState
 
 
@@ -54,16 +55,21 @@ class Booking:
         v = vs.v
         day = vs.day
         vs.virtual = v.virtual and not st.first  # a new patient is first seen in person
-        vs.tcode = tcode = eng.appointment_type(v.kind)
+        plan = v.plan
+        if plan is None:  # a visit the schedule never saw (a step added by hand): plan it now
+            from synthetic.schedule import Book
+            from synthetic.visit.scheduling import place, plan_visits
+
+            place(Book(eng.practice), plan_visits(eng, rng, [v], st.pcp, st.birth, 365.25))
+            plan = v.plan
+        placed = v.placed
+        vs.tcode = tcode = plan.tcode
         vs.atype = eng.types[tcode]
-        vs.minutes = minutes = vs.atype.minutes
-        starts = eng.practice.starts(day, minutes)
-        vs.minute = minute = starts[rng.randrange(len(starts))]
+        vs.minutes = minutes = plan.minutes
+        vs.minute = minute = placed.minute
         vs.start_s = instant(day, minute, eng.offset)
         vs.end_s = instant(day, minute + minutes, eng.offset)
-        fit = eng.practice.clinicians_for(vs.age)
-        own = st.pcp in fit and rng.random() < eng.rates.see_own_pcp
-        vs.physician = st.pcp if own else fit[rng.randrange(len(fit))]
+        vs.physician = placed.provider
         assistants = eng.practice.assistants
         assistant = assistants[rng.randrange(len(assistants))]
         vs.phys_ref, vs.ma_ref = f"Practitioner/{vs.physician}", f"Practitioner/{assistant}"
@@ -72,11 +78,8 @@ class Booking:
             vs.cov_id, vs.payer = cov
 
         # no-shows and cancellations of planned visits come before the visit that replaced them
-        if v.kind != "acute" and not st.first:
-            if rng.random() < eng.practice_no_show():
-                self._missed(ctx, st, "noshow", day, tcode)
-            elif rng.random() < eng.practice_cancel():
-                self._missed(ctx, st, "cancelled", day, tcode)
+        if plan.missed is not None and plan.missed_placed is not None:
+            self._missed(ctx, plan.missed, plan.missed_day, plan.missed_placed, tcode, minutes)
 
         vs.acute = cat.conditions[v.acute] if v.acute else None
         vs.preg = cat.conditions[v.pregnancy] if v.pregnancy else None
@@ -87,6 +90,8 @@ class Booking:
         vs.security = ctx.security = security
         acute = vs.acute
         reason_text = acute.reason if acute else (vs.addressed[0].display if vs.addressed else None)
+        slots = busy_slots(eng, day, placed)
+        ctx.out.extend(slots)
         apt = encounter.appointment(
             ctx,
             status="fulfilled",
@@ -98,6 +103,7 @@ class Booking:
             location=eng.loc_ref,
             reason=None if security else reason_text,
         )
+        apt["slot"] = slot_refs(slots)
         ctx.add(apt)
         ctx.encounter = {"reference": f"Encounter/{ctx.base}-enc-{ctx.counters.get('enc', 0)}"}
         ctx.when = vs.start_s
@@ -106,26 +112,22 @@ class Booking:
         vs.appointment_id = apt["id"]
 
     def _missed(
-        self, ctx: RecordContext, st: PatientState, status: str, day: int, tcode: str
+        self, ctx: RecordContext, status: str, day: int, placed: Any, tcode: str, minutes: int
     ) -> None:
         eng = self.eng
-        rng = ctx.rng
-        missed = eng.practice.open_day(day - 7 - rng.randrange(21))
-        if missed >= day or missed <= st.birth:
-            return
-        minutes = eng.types[tcode].minutes
-        starts = eng.practice.starts(missed, minutes)
-        minute = starts[rng.randrange(len(starts))]
-        ctx.add(
-            encounter.appointment(
-                ctx,
-                status=status,
-                start=instant(missed, minute, eng.offset),
-                end=instant(missed, minute + minutes, eng.offset),
-                minutes=minutes,
-                type_cc=eng.type_cc[tcode],
-                practitioner=f"Practitioner/{st.pcp}",
-                location=eng.loc_ref,
-                reason=None,
-            )
+        apt = encounter.appointment(
+            ctx,
+            status=status,
+            start=instant(day, placed.minute, eng.offset),
+            end=instant(day, placed.minute + minutes, eng.offset),
+            minutes=minutes,
+            type_cc=eng.type_cc[tcode],
+            practitioner=f"Practitioner/{placed.provider}",
+            location=eng.loc_ref,
+            reason=None,
         )
+        if status == "noshow":  # the slot stayed held; a cancelled one was freed for others
+            slots = busy_slots(eng, day, placed)
+            ctx.out.extend(slots)
+            apt["slot"] = slot_refs(slots)
+        ctx.add(apt)

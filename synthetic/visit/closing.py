@@ -13,6 +13,7 @@ from typing import Any
 from synthetic.builders import billing, notes
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.visit.remittance import Remittance
 from synthetic.visit.state import PatientState, VisitState
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -38,6 +39,7 @@ class Closing:
 
     def __init__(self, eng: Any) -> None:
         self.eng = eng
+        self.remit = Remittance(eng)
         # scrub results by the identity of the (long-lived, catalog-owned) diagnosis concepts
         self._scrubbed: dict[
             tuple[int, ...], tuple[list[Any], list[dict[str, Any]], dict[int, int]]
@@ -108,6 +110,7 @@ class Closing:
                 security=vs.security,
             )
         )
+        verified = self.remit.check_in(ctx, st, vs)
         payer = vs.payer
         insurer = (
             None
@@ -134,23 +137,7 @@ class Closing:
             security=vs.security,
         )
         ctx.add(claim)
-        if insurer is not None:
-            pr = eng.rules.payer
-            lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
-            lag = max(3, round(payer.lag_days * ctx.rng.uniform(lo, hi)))
-            if vs.day + lag < st.end:
-                ctx.add(
-                    billing.claim_response(
-                        ctx,
-                        claim,
-                        created=iso_date(vs.day + lag),
-                        insurer=insurer,
-                        requestor=eng.org_ref,
-                        allowed_ratio=payer.allowed_ratio,
-                        copay=payer.copay,
-                        deductible_share=payer.deductible_share,
-                        security=vs.security,
-                    )
-                )
+        if insurer is not None:  # eligibility, desk copay, the payer's answer, statements
+            self.remit.settle(ctx, st, vs, claim, insurer, verified)
         ctx.security = None
         st.first = False

@@ -235,6 +235,9 @@ DAY_SHEET = Exercise(
     competencies=("VII.P.1", "VII.P.3"),
     minutes=15,
     role=BILLING,
+    # generated patients pay their copays at the desk and most statements: a clinic of 40
+    # has enough patients who still owe a balance
+    patients=40,
     summary="Post cash, check and card payments; hand in day-sheet receipts, closing A/R and the deposit.",
     setup=_setup,
     instructions=(

@@ -1,0 +1,208 @@
+"""Front office of the generator: plan a patient's appointments, place them in the shared book,
+and write the Slots they fill.
+
+Planning draws from the patient's own random stream right after the timeline (clinician
+wanted, time of day wanted, missed appointments by the patient's no-show propensity, the
+appointments booked ahead of the reference date), so it is cheap and can run for every patient
+before any record is built. Placement (:class:`synthetic.schedule.Book`) uses no random numbers.
+
+>>> from synthetic.engine import engine_for
+>>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+>>> rec = e.patient(3)
+>>> slots = {r["id"]: r for r in rec.by_type("Slot")}
+>>> booked = [a for a in rec.by_type("Appointment") if a["status"] != "cancelled"]
+>>> all(slots[s["reference"][5:]]["status"] == "busy" for a in booked for s in a["slot"])
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from synthetic.dates import instant, weekday
+from synthetic.ids import practice_id
+from synthetic.labels import meta
+from synthetic.schedule import SLOT_MINUTES, Book, Placed, Request, slot_id
+from synthetic.timeline import Visit
+
+
+@dataclass(slots=True)
+class VisitPlan:
+    """A visit's scheduling draws: type, length, clinician wanted, time wanted, and the
+    appointment missed before it (``missed`` is ``"noshow"``, ``"cancelled"`` or None).
+
+    >>> VisitPlan("ROUTINE", 15, "prac-a", ("prac-a",), 0.3).missed is None
+    True
+    """
+
+    tcode: str
+    minutes: int
+    prefer: str
+    fit: tuple[str, ...]
+    want: float
+    missed: str | None = None
+    missed_day: int = 0
+    missed_want: float = 0.0
+    missed_placed: Placed | None = None
+
+
+@dataclass(slots=True)
+class AheadPlan:
+    """An appointment booked after the reference date (status ``booked``).
+
+    >>> AheadPlan(1, "CHECKUP", 30, "prac-a", 0.5, None, 0).placed is None
+    True
+    """
+
+    day: int
+    tcode: str
+    minutes: int
+    prefer: str
+    want: float
+    reason: str | None
+    created: int
+    placed: Placed | None = None
+
+
+@dataclass(slots=True)
+class PatientPlan:
+    """Everything a patient asks of the schedule, in the order it is placed.
+
+    >>> PatientPlan(1.0, [], "prac-a").ahead
+    []
+    """
+
+    propensity: float
+    visits: list[Visit]
+    pcp: str
+    ahead: list[AheadPlan] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ahead is None:
+            self.ahead = []
+
+
+def no_show_probability(eng: Any, propensity: float) -> float:
+    """Chance that a planned visit is missed, for a patient's propensity (content rates).
+
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    >>> no_show_probability(e, 1.0) == e.practice_no_show()
+    True
+    """
+    return min(eng.rules.scheduling.max_probability, eng.practice_no_show() * propensity)
+
+
+def plan_visits(
+    eng: Any, rng: Any, visits: list[Visit], pcp: str, birth: int, days_per_year: float
+) -> PatientPlan:
+    """Draw every visit's scheduling choices (mutates ``visits``: sets ``Visit.plan``).
+
+    >>> import random
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    >>> p = plan_visits(e, random.Random(1), [Visit(739622, "wellness")], "prac-dr.patel", 730000, 365.25)
+    >>> p.visits[0].plan.tcode, p.visits[0].plan.missed
+    ('CHECKUP', None)
+    """
+    sched = eng.rules.scheduling
+    k = sched.propensity_shape
+    propensity = rng.gammavariate(k, 1.0 / k)
+    p_ns = no_show_probability(eng, propensity)
+    p_cancel = eng.practice_cancel()
+    own = eng.rates.see_own_pcp
+    practice = eng.practice
+    for i, v in enumerate(visits):
+        tcode = eng.appointment_type(v.kind)
+        fit = tuple(practice.clinicians_for((v.day - birth) / days_per_year))
+        prefer = pcp if pcp in fit and rng.random() < own else fit[rng.randrange(len(fit))]
+        vp = VisitPlan(tcode, eng.types[tcode].minutes, prefer, fit, rng.random())
+        # planned visits (not the first, not same-day sick visits) may follow a missed one
+        if v.kind != "acute" and i > 0:
+            status = None
+            if rng.random() < p_ns:
+                status = "noshow"
+            elif rng.random() < p_cancel:
+                status = "cancelled"
+            if status is not None:
+                missed = practice.open_day(v.day - 7 - rng.randrange(21))
+                if birth < missed < v.day and missed > visits[i - 1].day:
+                    vp.missed, vp.missed_day, vp.missed_want = status, missed, rng.random()
+        v.plan = vp
+    return PatientPlan(propensity, visits, pcp)
+
+
+def place(book: Book, plan: PatientPlan) -> None:
+    """Place the patient's appointments in ``book`` (missed ones, visits, then those ahead).
+
+    >>> import random
+    >>> from synthetic.engine import engine_for
+    >>> from synthetic.schedule import Book
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    >>> p = plan_visits(e, random.Random(1), [Visit(739622, "wellness")], "prac-dr.patel", 730000, 365.25)
+    >>> place(Book(e.practice), p); p.visits[0].placed.minute >= 8 * 60
+    True
+    """
+    for v in plan.visits:
+        vp = v.plan
+        if vp.missed is not None:
+            vp.missed_placed = book.place(
+                Request(
+                    vp.missed_day,
+                    vp.minutes,
+                    plan.pcp,
+                    vp.fit,
+                    vp.missed_want,
+                    holds=vp.missed == "noshow",
+                )
+            )
+        v.placed = book.place(Request(v.day, vp.minutes, vp.prefer, vp.fit, vp.want))
+    for a in plan.ahead or ():
+        a.placed = book.place(Request(a.day, a.minutes, a.prefer, (a.prefer,), a.want))
+
+
+def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
+    """The busy Slots an appointment fills (in the provider's Schedule).
+
+    >>> from synthetic.engine import engine_for
+    >>> from synthetic.schedule import Placed
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    >>> [s["id"] for s in busy_slots(e, 739622, Placed("prac-dr.patel", 480, 0, 2))]
+    ['slot-dr.patel-2026-01-06-0800', 'slot-dr.patel-2026-01-06-0820']
+    """
+    sched = {"reference": f"Schedule/{schedule_id(placed.provider)}"}
+    grid = eng.practice.slot_starts[weekday(day)]
+    out = []
+    for j in range(placed.first, placed.first + placed.count):
+        m = grid[j] if j < len(grid) else placed.minute
+        out.append(
+            {
+                "resourceType": "Slot",
+                "id": slot_id(placed.provider, day, m),
+                "meta": meta("Slot"),
+                "schedule": sched,
+                "status": "busy",
+                "start": instant(day, m, eng.offset),
+                "end": instant(day, m + SLOT_MINUTES, eng.offset),
+            }
+        )
+    return out
+
+
+def schedule_id(provider: str) -> str:
+    """The Schedule id of a clinician (``Practitioner/<id>``'s id).
+
+    >>> schedule_id("prac-dr.patel")
+    'sched-dr.patel'
+    """
+    return practice_id("sched", provider.removeprefix("prac-"))
+
+
+def slot_refs(slots: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """References to Slots.
+
+    >>> slot_refs([{"id": "s"}])
+    [{'reference': 'Slot/s'}]
+    """
+    return [{"reference": f"Slot/{s['id']}"} for s in slots]

@@ -1,0 +1,259 @@
+"""Front-office realism of generated billing: eligibility, denials, ERAs, payments, statements.
+
+The shares are checked on the shared 1,000-patient sample against the content
+(``rules.toml [remittance]``); the ledger is checked through ``ehr_sandbox.workflows.ledger``
+over a small generated Sandbox, against balances derived here from the raw resources.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from realism_sample import default_sample
+
+from synthetic.clinical_rules import compile_rules
+from synthetic.content import load_content
+from synthetic.visit.remittance import CARC_SYSTEM, GROUP_SYSTEM, LEDGER_KIND
+
+pytestmark = [pytest.mark.realism, pytest.mark.slow]
+
+WORKFLOW_DATA = Path(__file__).resolve().parents[1] / "ehr_sandbox" / "workflows" / "data"
+
+
+def _rates() -> Any:
+    return compile_rules(load_content()).remittance
+
+
+def _within(observed: int, n: int, p: float, z: float = 4.0) -> bool:
+    return abs(observed / n - p) <= z * math.sqrt(p * (1 - p) / n)
+
+
+def _reason(cr: dict[str, Any]) -> tuple[str, str] | None:
+    for it in cr.get("item", []):
+        for a in it["adjudication"]:
+            cat = a["category"]["coding"][0]
+            if cat["system"] == GROUP_SYSTEM:
+                code = a["reason"]["coding"][0]["code"]
+                if code != "45":
+                    return cat["code"], code
+    return None
+
+
+def _responses() -> list[tuple[Any, dict[str, Any]]]:
+    return [(rec, cr) for rec in default_sample() for cr in rec.by_type("ClaimResponse")]
+
+
+def test_denial_share_and_reasons_follow_the_content() -> None:
+    rates = _rates()
+    reasons = {d.carc: d for d in rates.denial}
+    carc = {r[0]: r for r in csv.reader(_lines(WORKFLOW_DATA / "carc.csv"))}
+    rarc = {r[0] for r in csv.reader(_lines(WORKFLOW_DATA / "rarc.csv"))}
+    responses = _responses()
+    denied = [(cr, _reason(cr)) for _, cr in responses if cr["disposition"] == "Denied"]
+    assert 0.05 <= rates.denial_rate <= 0.10
+    assert len(responses) > 5000
+    assert 0.05 <= len(denied) / len(responses) <= 0.10
+    assert _within(len(denied), len(responses), rates.denial_rate)
+    by_code: Counter[str] = Counter()
+    for cr, reason in denied:
+        assert reason is not None
+        group, code = reason
+        assert code in reasons and group == reasons[code].group
+        assert code in carc and carc[code][1] == group  # the public list's usual group
+        notes = [n["text"].split(":")[0] for n in cr.get("processNote", [])]
+        assert notes == ([reasons[code].rarc] if reasons[code].rarc else [])
+        assert all(n in rarc for n in notes)
+        assert cr["payment"]["amount"]["value"] == 0
+        by_code[code] += 1
+    # the reason mix: content shares, without "coverage terminated" (27) after a verified plan
+    c = rates.eligibility_check_share
+    total = sum(d.share for d in reasons.values())
+    total_checked = sum(d.share for d in reasons.values() if d.carc != "27")
+    for code, d in reasons.items():
+        p = (1 - c) * d.share / total + (c * d.share / total_checked if code != "27" else 0.0)
+        assert _within(by_code[code], len(denied), p), (code, by_code[code], p)
+
+
+def _lines(path: Path) -> list[str]:
+    return [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+
+
+def test_every_era_balances_as_posting_requires() -> None:
+    """Per line: submitted = eligible + group adjustments (but PR-2); eligible = share + paid.
+
+    And the ERA's payment equals the ClaimResponse's payment.
+    """
+    bad = []
+    eras = 0
+    for rec, cr in _responses():
+        by: dict[str, Decimal] = defaultdict(Decimal)
+        for it in cr["item"]:
+            line: dict[str, Decimal] = defaultdict(Decimal)
+            for a in it["adjudication"]:
+                cat = a["category"]["coding"][0]
+                amt = Decimal(str(a["amount"]["value"]))
+                key = "groups" if cat["system"] == GROUP_SYSTEM else cat["code"]
+                line[key] += amt
+            if line["submitted"] != line["eligible"] + line["groups"]:
+                bad.append((cr["id"], "submitted"))
+            if line["eligible"] != line["copay"] + line["deductible"] + line["benefit"]:
+                bad.append((cr["id"], "eligible"))
+            by["benefit"] += line["benefit"]
+        assert Decimal(str(cr["payment"]["amount"]["value"])) == by["benefit"]
+        era = [
+            p
+            for p in rec.by_type("PaymentReconciliation")
+            if any(
+                d.get("response", {}).get("reference") == f"ClaimResponse/{cr['id']}"
+                for d in p["detail"]
+            )
+        ]
+        eras += len(era)
+        if len(era) != 1 or Decimal(str(era[0]["paymentAmount"]["value"])) != by["benefit"]:
+            bad.append((cr["id"], "era"))
+    assert eras > 5000
+    assert bad == []
+
+
+def test_eligibility_checked_before_visits_and_no_coverage_denial_after_a_check() -> None:
+    rates = _rates()
+    insured_visits = checked = 0
+    coverage_denials_after_check = 0
+    for rec in default_sample():
+        resp = {r["request"]["reference"] for r in rec.by_type("CoverageEligibilityResponse")}
+        reqs = rec.by_type("CoverageEligibilityRequest")
+        assert {f"CoverageEligibilityRequest/{r['id']}" for r in reqs} == resp
+        checked_days = {r["servicedDate"] for r in reqs}
+        checked += len(reqs)
+        for claim in rec.by_type("Claim"):
+            if "insurer" in claim:
+                insured_visits += 1
+        for cr in rec.by_type("ClaimResponse"):
+            claim = next(
+                c for c in rec.by_type("Claim") if f"Claim/{c['id']}" == cr["request"]["reference"]
+            )
+            reason = _reason(cr)
+            if reason and reason[1] == "27" and claim["created"] in checked_days:
+                coverage_denials_after_check += 1
+    assert insured_visits > 5000
+    assert _within(checked, insured_visits, rates.eligibility_check_share)
+    assert coverage_denials_after_check == 0
+
+
+def test_desk_copays_statements_and_variable_payer_lag() -> None:
+    rates = _rates()
+    copay_due = desk = statements = owed_after_era = 0
+    lags: dict[str, set[int]] = defaultdict(set)
+    from datetime import date
+
+    for rec in default_sample():
+        payments = rec.by_type("PaymentReconciliation")
+        desk_days = Counter(
+            p["detail"][0]["request"]["reference"]
+            for p in payments
+            if p["disposition"] == "Patient payment at the desk"
+        )
+        for p in payments:
+            kind = next(
+                c["code"] for c in p["detail"][0]["type"]["coding"] if c["system"] == LEDGER_KIND
+            )
+            assert kind in ("insurer-payment", "patient-payment")
+        claims = {f"Claim/{c['id']}": c for c in rec.by_type("Claim")}
+        for cr in rec.by_type("ClaimResponse"):
+            ref = cr["request"]["reference"]
+            claim = claims[ref]
+            lag = (date.fromisoformat(cr["created"]) - date.fromisoformat(claim["created"])).days
+            lags[cr["insurer"]["reference"]].add(lag)
+            first = cr["item"][0]["adjudication"]
+            copay = sum(
+                a["amount"]["value"] for a in first if a["category"]["coding"][0]["code"] == "copay"
+            )
+            if copay > 0:
+                copay_due += 1
+                desk += desk_days[ref] > 0
+            share = sum(
+                a["amount"]["value"]
+                for it in cr["item"]
+                for a in it["adjudication"]
+                if a["category"]["coding"][0]["code"] in ("copay", "deductible")
+            )
+            paid_desk = sum(
+                p["paymentAmount"]["value"]
+                for p in payments
+                if p["detail"][0]["request"]["reference"] == ref
+                and p["disposition"] == "Patient payment at the desk"
+            )
+            owed_after_era += round(share - paid_desk, 2) > 0
+        statements += len(rec.by_type("Invoice"))
+        for inv in rec.by_type("Invoice"):
+            assert inv["totalNet"]["value"] > 0
+    assert copay_due > 2000
+    assert _within(desk, copay_due, rates.copay_at_desk)
+    # a statement for most balances left after the payer paid (not those still too recent)
+    assert 0.5 * owed_after_era < statements <= owed_after_era
+    assert all(len(v) > 5 for v in lags.values())  # payers pay after a variable number of days
+
+
+def test_generated_ledger_reconciles_to_the_cent() -> None:
+    from ehr_sandbox.sandbox import Sandbox
+    from ehr_sandbox.workflows import ledger
+
+    sb = Sandbox.generate(patients=24, seed=8, years=1)
+    b = sb.login("billing.davis")
+    claims = {c["id"]: c for c in b.resources("Claim")}
+    responses = {
+        cr["request"]["reference"].split("/")[-1]: cr for cr in b.resources("ClaimResponse")
+    }
+    payments = list(b.resources("PaymentReconciliation"))
+    assert responses and any("paymentIssuer" not in p for p in payments)  # patients paid too
+    # expected balances per patient, derived from the raw resources
+    expect: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: {"insurance": Decimal(0), "patient": Decimal(0)}
+    )
+    for cid, c in claims.items():
+        pat = c["patient"]["reference"]
+        charge = sum((Decimal(str(i["net"]["value"])) for i in c["item"]), Decimal(0))
+        cr = responses.get(cid)
+        if cr is None or cr["disposition"] == "Denied":
+            expect[pat]["insurance"] += charge
+            continue
+        for it in cr["item"]:
+            for a in it["adjudication"]:
+                if a["category"]["coding"][0]["code"] in ("copay", "deductible"):
+                    expect[pat]["patient"] += Decimal(str(a["amount"]["value"]))
+    for p in payments:
+        d = p["detail"][0]
+        kind = next(c["code"] for c in d["type"]["coding"] if c["system"] == LEDGER_KIND)
+        if kind == "patient-payment":
+            pat = claims[d["request"]["reference"].split("/")[-1]]["patient"]["reference"]
+            expect[pat]["patient"] -= Decimal(str(d["amount"]["value"]))
+    assert len(expect) > 10
+    for pat, want in expect.items():
+        got = ledger.balances(b, pat)
+        assert (got["insurance"], got["patient"]) == (want["insurance"], want["patient"]), pat
+    # ledger, day sheet, deposit slip and A/R aging agree on a day with cash at the desk
+    cash_days = sorted(
+        p["paymentDate"]
+        for p in payments
+        if p["paymentIdentifier"]["type"]["coding"][0]["code"] == "cash"
+    )
+    era_days = sorted(p["paymentDate"] for p in payments if "paymentIssuer" in p)
+    assert cash_days and era_days
+    for day in (cash_days[-1], era_days[-1]):
+        r = ledger.reconcile(b, day)
+        assert r["ok"], r
+    assert ledger.reconcile(b, cash_days[-1])["deposit_total"] > 0
+    denied = [cr for cr in responses.values() if cr["disposition"] == "Denied"]
+    for cr in denied:  # a denial stays on the insurance balance until it is worked
+        assert any(
+            a["category"]["coding"][0]["system"] == GROUP_SYSTEM
+            and a["reason"]["coding"][0]["system"] == CARC_SYSTEM
+            for it in cr["item"]
+            for a in it["adjudication"]
+        )
