@@ -1,4 +1,5 @@
-"""The clinic's own records: exam rooms, point-of-care kits and their daily QC log.
+"""The clinic's own records: exam rooms, point-of-care kits and their daily QC log, the
+autoclave's sterilization log with its weekly spore tests, and the equipment maintenance log.
 
 These belong to the practice, not to a patient, so they are part of the practice resources
 (:meth:`synthetic.engine.Engine.practice_resources`). Patient-side steps ask the same object
@@ -10,6 +11,9 @@ pure function of (seed, reference date, years, preset, content).
 >>> logs = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").clinic
 >>> sorted({r["resourceType"] for r in logs.resources()})
 ['Device', 'Location', 'Task']
+>>> {t["code"]["coding"][0]["code"] for t in logs.resources() if t["resourceType"] == "Task"} >= {
+...     "poc-qc", "sterilization-cycle", "maintenance-refrigerator-temperature"}
+True
 """
 
 from __future__ import annotations
@@ -18,8 +22,16 @@ import random
 from datetime import date
 from typing import Any
 
-from synthetic.builders.clinical_ma import exam_room, poc_kit, qc_task
+from synthetic.builders.clinical_ma import (
+    clinic_device,
+    exam_room,
+    maintenance_task,
+    poc_kit,
+    qc_task,
+    sterilization_cycle,
+)
 from synthetic.dates import instant, iso_date
+from synthetic.errors import ContentError
 from synthetic.ids import practice_id
 
 EPOCH = date(2000, 1, 3).toordinal()
@@ -162,4 +174,114 @@ class ClinicLogs:
                     if not failed:
                         break
                     runs += 1
+        out += self._equipment(qc_from, main, staff)
         return out
+
+    def _equipment(self, since: int, main: str, staff: list[str]) -> list[dict[str, Any]]:
+        """The autoclave, the instrument packs, the ECG cart and the vaccine refrigerator; the
+        sterilization cycles (content ``sterilization.toml`` ``[generator]``) and the
+        maintenance checks from ``since`` to the reference date."""
+        eng, pr = self.eng, self.eng.practice
+        spec = _sterilization_table()
+        try:
+            gen, kinds = spec["generator"], spec["maintenance"]
+            limit = spec["cycle"][gen["cycle"]]
+        except KeyError as exc:
+            raise ContentError(f"expected {exc.args[0]!r}", file="sterilization.toml") from None
+        dev = {
+            "autoclave": practice_id("dev", "autoclave-1"),
+            "ecg": practice_id("dev", "ecg-cart-1"),
+            "refrigerator": practice_id("dev", "vaccine-fridge-1"),
+        }
+        out = [
+            clinic_device(dev["autoclave"], name="Autoclave 1", kind="steam sterilizer (autoclave)",
+                          location=main, serial=f"AC-{eng.seed % 10000:04d}"),
+            clinic_device(dev["ecg"], name="ECG cart 1", kind="12-lead electrocardiograph",
+                          location=main),
+            clinic_device(dev["refrigerator"], name="Vaccine refrigerator 1",
+                          kind="vaccine storage refrigerator", location=main),
+        ]  # fmt: skip
+        packs = [
+            practice_id("dev", f"pack-{name.lower().replace(' ', '-')}-{k + 1}")
+            for name in gen["packs"]
+            for k in range(int(gen["packs_each"]))
+        ]
+        last_load: dict[str, tuple[str, int]] = {}
+        rng = random.Random(f"autoclave:{eng.seed}:{since}")
+        week_bi: set[int] = set()
+        n = 0
+        for day in range(since, eng.ref):
+            if not pr.is_open(day) or date.fromordinal(day).weekday() not in gen["weekdays"]:
+                continue
+            n += 1
+            load = f"L{date.fromordinal(day).year}-{n:04d}"
+            chosen = packs[n % 2 :: 2]  # each pack goes through every other load
+            week = (day - EPOCH) // 7
+            bi = "pass" if week not in week_bi else "not run"
+            week_bi.add(week)
+            temp = max(limit["min_temp_c"], rng.uniform(*gen["temp_c"]))
+            minutes = max(limit["min_minutes"], float(rng.randint(*gen["minutes"])))
+            psi = max(limit["min_pressure_psi"], rng.uniform(*gen["pressure_psi"]))
+            out.append(
+                sterilization_cycle(
+                    practice_id("task", f"autoclave-{iso_date(day)}"),
+                    autoclave=f"Device/{dev['autoclave']}",
+                    load=load,
+                    cycle=gen["cycle"],
+                    temp_c=round(temp, 1),
+                    minutes=minutes,
+                    pressure_psi=round(psi, 1),
+                    packs=[f"Device/{p}" for p in chosen],
+                    bi=bi,
+                    when=instant(day, int(gen["minute"]), eng.offset),
+                    operator=f"Practitioner/{staff[day % len(staff)]}",
+                )
+            )
+            for p in chosen:
+                last_load[p] = (load, day)
+        for p in packs:
+            name = p.removeprefix("dev-pack-").rsplit("-", 1)[0].replace("-", " ").capitalize()
+            pack = clinic_device(p, name=name, kind="instrument pack", location=main)
+            if p in last_load:
+                load, day = last_load[p]
+                pack["lotNumber"] = load
+                pack["note"] = [{"text": f"sterilized in load {load} ({iso_date(day)})"}]
+            out.append(pack)
+        for kind, device in gen["logged"].items():
+            every = int(kinds[kind]["days"])
+            day = since
+            while day < eng.ref:
+                if pr.is_open(day):
+                    out.append(
+                        maintenance_task(
+                            practice_id("task", f"maint-{kind}-{iso_date(day)}"),
+                            device=f"Device/{dev[device]}",
+                            kind=kind,
+                            text=kinds[kind]["text"],
+                            next_due=iso_date(day + every),
+                            note="within limits",
+                            when=instant(day, int(gen["minute"]) - 15, eng.offset),
+                            performer=f"Practitioner/{staff[day % len(staff)]}",
+                        )
+                    )
+                    day += every
+                else:
+                    day += 1
+        return out
+
+
+def _sterilization_table() -> dict[str, Any]:
+    """``sterilization.toml`` (shared with the EHR's sterilization workflow), read once."""
+    global _STERILIZATION
+    if _STERILIZATION is None:
+        import tomllib
+        from importlib import resources
+
+        text = (resources.files("synthetic.content") / "data" / "sterilization.toml").read_text(
+            "utf-8"
+        )
+        _STERILIZATION = tomllib.loads(text)
+    return _STERILIZATION
+
+
+_STERILIZATION: dict[str, Any] | None = None

@@ -42,6 +42,11 @@ RELATIONSHIPS = {
 
 BED_STATUS = "http://terminology.hl7.org/CodeSystem/v2-0116"
 LOCATION_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+EMERGENCY = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "code": "EMER",
+    "display": "emergency",
+}
 INPATIENT = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
     "code": "IMP",
@@ -236,6 +241,125 @@ def qc_task(
     }
 
 
+def clinic_device(
+    device_id: str, *, name: str, kind: str, location: str, serial: str | None = None
+) -> dict[str, Any]:
+    """A device of the clinic (an autoclave, an instrument pack, a refrigerator), active.
+
+    >>> clinic_device("dev-ac", name="Autoclave 1", kind="steam sterilizer (autoclave)",
+    ...               location="Location/l", serial="SN-1")["serialNumber"]
+    'SN-1'
+    """
+    dev: dict[str, Any] = {
+        "resourceType": "Device",
+        "id": device_id,
+        "meta": meta("Device"),
+        "status": "active",
+        "deviceName": [{"name": name, "type": "user-friendly-name"}],
+        "type": {"text": kind},
+        "location": {"reference": location},
+    }
+    if serial:
+        dev["serialNumber"] = serial
+    return dev
+
+
+def _ucum(value: float, code: str, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": code}
+
+
+def sterilization_cycle(
+    task_id: str,
+    *,
+    autoclave: str,
+    load: str,
+    cycle: str,
+    temp_c: float,
+    minutes: float,
+    pressure_psi: float,
+    packs: list[str],
+    bi: str,
+    when: str,
+    operator: str,
+) -> dict[str, Any]:
+    """One logged autoclave cycle (the shape ``ehr_sandbox.workflows.sterilization`` writes):
+    released, its chemical indicator passed, ``bi`` the spore-test result or ``"not run"``.
+
+    >>> t = sterilization_cycle("t1", autoclave="Device/a", load="L-1", cycle="gravity",
+    ...     temp_c=121, minutes=30, pressure_psi=16, packs=["Device/p"], bi="pass",
+    ...     when="2025-01-06T07:30:00-05:00", operator="Practitioner/m")
+    >>> t["businessStatus"]["text"], t["output"][-1]["valueString"]
+    ('released', 'pass')
+    """
+    return {
+        "resourceType": "Task",
+        "id": task_id,
+        "meta": meta("Task"),
+        "status": "completed",
+        "intent": "order",
+        "businessStatus": {"text": "released"},
+        "code": {
+            "coding": [coding(SANDBOX_OBS, "sterilization-cycle", "Steam sterilization cycle")]
+        },
+        "description": f"Load {load}: {cycle} cycle, {temp_c} C, {minutes} min, {pressure_psi} psi",
+        "focus": {"reference": autoclave},
+        "authoredOn": when,
+        "executionPeriod": {"start": when, "end": when},
+        "requester": {"reference": operator},
+        "owner": {"reference": operator},
+        "input": [{"type": {"text": "pack"}, "valueReference": {"reference": p}} for p in packs],
+        "output": [
+            {"type": {"text": "load"}, "valueString": load},
+            {"type": {"text": "cycle"}, "valueString": cycle},
+            {"type": {"text": "temperature"}, "valueQuantity": _ucum(temp_c, "Cel", "Cel")},
+            {"type": {"text": "exposure time"}, "valueQuantity": _ucum(minutes, "min", "min")},
+            {"type": {"text": "pressure"}, "valueQuantity": _ucum(pressure_psi, "[psi]", "psi")},
+            {"type": {"text": "chemical indicator"}, "valueString": "pass"},
+            {"type": {"text": "biological indicator"}, "valueString": bi},
+        ],
+    }
+
+
+def maintenance_task(
+    task_id: str,
+    *,
+    device: str,
+    kind: str,
+    text: str,
+    next_due: str,
+    note: str,
+    when: str,
+    performer: str,
+) -> dict[str, Any]:
+    """One passed maintenance or calibration check (the shape of
+    ``ehr_sandbox.workflows.sterilization.log_maintenance``).
+
+    >>> maintenance_task("m1", device="Device/a", kind="autoclave-service", text="service",
+    ...     next_due="2026-01-05", note="ok", when="2025-01-05T08:00:00-05:00",
+    ...     performer="Practitioner/m")["output"][1]["valueDate"]
+    '2026-01-05'
+    """
+    return {
+        "resourceType": "Task",
+        "id": task_id,
+        "meta": meta("Task"),
+        "status": "completed",
+        "intent": "order",
+        "businessStatus": {"text": "pass"},
+        "code": {"coding": [coding(SANDBOX_OBS, f"maintenance-{kind}", text)]},
+        "description": f"{text}: pass; next due {next_due}",
+        "focus": {"reference": device},
+        "authoredOn": when,
+        "owner": {"reference": performer},
+        "requester": {"reference": performer},
+        "note": [{"text": note}],
+        "output": [
+            {"type": {"text": "result"}, "valueString": "pass"},
+            {"type": {"text": "next due"}, "valueDate": next_due},
+        ],
+    }
+
+
 def exam_room(room_id: str, name: str, part_of: str, organization: str) -> dict[str, Any]:
     """An exam room: a ``Location`` (physical type room) inside the practice, ready.
 
@@ -265,8 +389,10 @@ def admission(
     attender: str,
     diagnoses: list[str],
     hospital: str,
+    emergency: bool = False,
 ) -> dict[str, Any]:
-    """A finished inpatient Encounter (class IMP) with its diagnoses and discharge home.
+    """A finished inpatient Encounter (class IMP) with its diagnoses and discharge home;
+    with ``emergency=True`` an emergency-department visit (class EMER) treated and released.
 
     >>> import random
     >>> ctx = RecordContext("p", random.Random(0))
@@ -274,13 +400,21 @@ def admission(
     ...               attender="Practitioner/d", diagnoses=["Condition/c"], hospital="Regional Hospital")
     >>> e["class"]["code"], e["hospitalization"]["dischargeDisposition"]["coding"][0]["code"]
     ('IMP', 'home')
+    >>> admission(ctx, start="2025-01-02T10:00:00Z", end="2025-01-02T14:00:00Z", type_text="ED",
+    ...           attender="Practitioner/d", diagnoses=[], hospital="H", emergency=True)["class"]["code"]
+    'EMER'
     """
+    source = (
+        coding(ADMIT_SOURCE, "emd", "From accident/emergency department")
+        if emergency
+        else coding(ADMIT_SOURCE, "mp", "Medical Practitioner/physician referral")
+    )
     return {
         "resourceType": "Encounter",
         "id": ctx.new_id("enc"),
         "meta": meta("Encounter"),
         "status": "finished",
-        "class": INPATIENT,
+        "class": EMERGENCY if emergency else INPATIENT,
         "type": [{"text": type_text}],
         "subject": ctx.subject,
         "participant": [
@@ -304,9 +438,7 @@ def admission(
             {"condition": {"reference": ref}, "rank": i + 1} for i, ref in enumerate(diagnoses)
         ],
         "hospitalization": {
-            "admitSource": {
-                "coding": [coding(ADMIT_SOURCE, "mp", "Medical Practitioner/physician referral")]
-            },
+            "admitSource": {"coding": [source]},
             "dischargeDisposition": {"coding": [coding(DISCHARGE_DISPOSITION, "home", "Home")]},
         },
         "location": [{"location": {"display": hospital}, "status": "completed"}],

@@ -178,15 +178,22 @@ class SpirometryBand(_Strict):
 
 
 class Admission(_Strict):
-    """Hospital admissions of patients with a chronic condition (rate per patient-year).
+    """Hospital care of patients with a chronic condition (rate per patient-year): an
+    inpatient stay (``setting = "inpatient"``, days) or an emergency-department visit treated
+    and released the same day (``setting = "emergency"``, hours).
 
     >>> Admission(condition="copd", rate_per_year=0.1, stay_days=[2, 6], reason="x").stay_days
     [2, 6]
+    >>> Admission(condition="asthma", rate_per_year=0.1, setting="emergency", stay_hours=[2, 6],
+    ...           reason="x").setting
+    'emergency'
     """
 
     condition: str
     rate_per_year: float = Field(ge=0, le=5)
-    stay_days: list[int] = Field(min_length=2, max_length=2)
+    setting: Literal["inpatient", "emergency"] = "inpatient"
+    stay_days: list[int] = Field(default=[0, 0], min_length=2, max_length=2)
+    stay_hours: list[int] = Field(default=[2, 6], min_length=2, max_length=2)
     reason: str
     source: str = ""
 

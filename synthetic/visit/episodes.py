@@ -6,7 +6,8 @@
   discharge summary; a loss is the encounter diagnosis O03.9 at an office visit that day.
 * :class:`Admissions` - a patient with heart failure or COPD is admitted for exacerbations at
   the content's yearly rate (Encounter class IMP citing the chronic Condition, a discharge
-  summary).
+  summary); a patient with asthma goes to the emergency department at its rate (class EMER,
+  treated and released within hours, a discharge note).
 * :class:`RefillRequests` - every renewal authorised between visits starts as the pharmacy's
   refill request, a ``Task`` routed to the prescriber whose focus is the renewal (which links
   the prior prescription).
@@ -202,7 +203,7 @@ class Admissions:
             last = min(st.end, dx.until, eng.ref)
             while True:
                 day += int(rng.expovariate(row.rate_per_year) * 365.25) + 1
-                stay = rng.randint(*row.stay_days)
+                stay = rng.randint(*row.stay_days) if row.setting == "inpatient" else 0
                 if day + stay >= last:
                     break
                 if any(d in busy for d in range(day, day + stay + 1)):
@@ -224,8 +225,13 @@ class Admissions:
         rng: Any,
     ) -> None:
         eng = self.eng
-        start = instant(day, 8 * 60 + rng.randrange(14 * 60), eng.offset)
-        end = instant(day + stay, 11 * 60, eng.offset)
+        emergency = row.setting == "emergency"
+        arrive = 8 * 60 + rng.randrange(14 * 60)
+        start = instant(day, arrive, eng.offset)
+        if emergency:  # treated and released the same day
+            end = instant(day, min(arrive + 60 * rng.randint(*row.stay_hours), 1439), eng.offset)
+        else:
+            end = instant(day + stay, 11 * 60, eng.offset)
         enc_id = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
         ctx.encounter, ctx.when, ctx.day = {"reference": f"Encounter/{enc_id}"}, start, day
         display = eng.cat.conditions[row.condition].display
@@ -233,13 +239,24 @@ class Admissions:
             ctx,
             start=start,
             end=end,
-            type_text=f"Admission: {row.reason}",
+            type_text=f"{'Emergency department visit' if emergency else 'Admission'}: {row.reason}",
             attender=f"Practitioner/{st.pcp}",
             diagnoses=[f"Condition/{cid}"],
             hospital=HOSPITAL_MEDICAL,
+            emergency=emergency,
         )
         enc["reasonCode"] = [{"text": row.reason}]
         ctx.add(enc)
+        if emergency:
+            discharge_summary(
+                ctx,
+                eng,
+                f"Practitioner/{st.pcp}",
+                f"Emergency department visit {iso_date(day)} for {row.reason} ({display}). "
+                "Treated and released home the same day; follow-up in the clinic within a week.",
+                end,
+            )
+            return
         discharge_summary(
             ctx,
             eng,
