@@ -252,22 +252,28 @@ def test_weight_dosing_does_not_depend_on_which_condition_was_dosed_first() -> N
 @pytest.mark.parametrize("population", ["family-practice", "ob-gyn"])
 def test_making_records_leaves_no_reference_cycles(population: str) -> None:
     """Runs disable the cyclic collector (records are acyclic), so any cycle made while a
-    record is built is memory that is never freed: memory would grow with the dataset."""
-    import gc
+    record is built is memory that is never freed: memory would grow with the dataset.
 
-    from synthetic.engine import engine_for
+    Measured in a fresh process: in the test process, threads other tests leave running
+    (servers, pools) make garbage of their own while the collector is off."""
+    import subprocess
+    import sys
+    import textwrap
 
-    eng = engine_for(seed=2, reference_date="2026-01-01", years=5, population=population)
-    eng.patient(0)  # warm the engine's own caches
-    gc.collect()
-    was = gc.isenabled()
-    gc.disable()
-    try:
+    code = textwrap.dedent(
+        f"""
+        import gc
+        from synthetic.engine import engine_for
+        eng = engine_for(seed=2, reference_date="2026-01-01", years=5, population={population!r})
+        eng.patient(0)  # warm the engine's own caches
+        gc.collect()
+        gc.disable()
         made = sum(eng.patient(i).count() for i in range(1, 25))
-        unreachable = gc.collect()
-    finally:
-        if was:
-            gc.enable()
+        print(made, gc.collect())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    made, unreachable = map(int, out.stdout.split())
     assert made > 24
     assert unreachable == 0
 

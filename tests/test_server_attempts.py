@@ -222,7 +222,7 @@ def test_attempts_resume_from_the_database_in_a_new_process_state(tmp_path):
             assert dict(hosted.attempt.facts) == dict(att.facts)
             with pytest.raises(Exception, match="no such attempt"):
                 other.courses.attempt(att.attempt_id, "mallory")
-            row = other.courses.store.find(att.attempt_id)
+            row = other.courses.attempt_files.find(att.attempt_id)
             assert row is not None and (data / "attempts" / row.file).is_file()
             assert slug in other.courses.courses  # the course made through the first one
         finally:

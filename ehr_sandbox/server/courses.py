@@ -147,7 +147,9 @@ class CourseHost:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.accounts = accounts
-        self.store = attempts or AttemptStore(self.folder.parent, key=secrets.token_bytes(32))
+        self.attempt_files = attempts or AttemptStore(
+            self.folder.parent, key=secrets.token_bytes(32)
+        )
         self._courses: dict[str, ServerCourse] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}
         self._lock = threading.RLock()
@@ -271,7 +273,7 @@ class CourseHost:
 
         def work(v: Variant) -> None:
             with contextlib.suppress(Exception):
-                self.store.template(exercise, v)
+                self.attempt_files.template(exercise, v)
 
         threads = [
             threading.Thread(target=work, args=(v,), daemon=True, name="prepare-clinic")
@@ -288,7 +290,7 @@ class CourseHost:
         from ehr_sandbox.exercises.registry import get
         from ehr_sandbox.exercises.variants import Variant
 
-        handle = self.store.opened(row)
+        handle = self.attempt_files.opened(row)
         exercise = get(row.exercise_id)
         with handle.lock:
             meta = persistence.load_attempt_meta(handle.sandbox, row.exercise_id, row.student)
@@ -309,21 +311,21 @@ class CourseHost:
         from ehr_sandbox.exercises.attempt import Attempt, derive
         from ehr_sandbox.exercises.registry import get
 
-        row = self.store.find_for(slug, student, exercise_id)
+        row = self.attempt_files.find_for(slug, student, exercise_id)
         if row is not None:
             return self._hosted(row)
         course = self.course(slug)
         course.require_can_start(student, exercise_id)
         exercise = get(exercise_id)
         variant = course.variant(student, exercise_id)
-        file = self.store.copy_file(self.store.template(exercise, variant))
-        sandbox = self.store.open_file(file)
+        file = self.attempt_files.copy_file(self.attempt_files.template(exercise, variant))
+        sandbox = self.attempt_files.open_file(file)
         start_file: str | None = None
         try:
             derived = derive(exercise, sandbox, variant)
             Attempt.create(exercise, variant, sandbox=sandbox, course=course, derived=derived)
-            start_file = self.store.snapshot(sandbox)  # the start state stays, for resets
-            row = self.store.add(
+            start_file = self.attempt_files.snapshot(sandbox)  # the start state stays, for resets
+            row = self.attempt_files.add(
                 course=slug,
                 student=student,
                 exercise_id=exercise_id,
@@ -336,22 +338,22 @@ class CourseHost:
             sandbox.close()
             for name in (file, start_file):
                 if name is not None:
-                    self.store.discard_file(name)
+                    self.attempt_files.discard_file(name)
             raise
         if row is None:  # another worker started it at the same moment: theirs counts
             sandbox.close()
-            self.store.discard_file(file)
-            self.store.discard_file(start_file)
-            row = self.store.find_for(slug, student, exercise_id)
+            self.attempt_files.discard_file(file)
+            self.attempt_files.discard_file(start_file)
+            row = self.attempt_files.find_for(slug, student, exercise_id)
             if row is None:  # pragma: no cover - rows are never deleted
                 raise NotFound("no such attempt")
         else:
-            self.store.adopt(row, sandbox)
+            self.attempt_files.adopt(row, sandbox)
         return self._hosted(row)
 
     def attempt(self, attempt_id: str, student: str) -> HostedAttempt:
         """The attempt ``attempt_id`` if it belongs to ``student`` (else :class:`NotFound`)."""
-        row = self.store.find(attempt_id or "")
+        row = self.attempt_files.find(attempt_id or "")
         if row is None or row.student != student:
             raise NotFound("no such attempt")
         return self._hosted(row)
@@ -360,34 +362,34 @@ class CourseHost:
         """Back to the variant's start: a new copy of the attempt's start state; results and
         hints stay."""
         att = hosted.attempt
-        row = self.store.find(hosted.attempt_id)
+        row = self.attempt_files.find(hosted.attempt_id)
         if row is None:  # pragma: no cover - rows are never deleted
             raise NotFound("no such attempt")
-        file = self.store.copy_file(row.start_file)
-        sandbox = self.store.open_file(file)
+        file = self.attempt_files.copy_file(row.start_file)
+        sandbox = self.attempt_files.open_file(file)
         try:
             att.reset(into=sandbox)
         except BaseException:
             sandbox.close()
-            self.store.discard_file(file)
+            self.attempt_files.discard_file(file)
             raise
         sandbox.close()
-        self.store.replace_file(row, file)
-        self.store.forget(hosted.attempt_id)
+        self.attempt_files.replace_file(row, file)
+        self.attempt_files.forget(hosted.attempt_id)
         hosted.handle.sandbox.release()
-        self.store.discard_file(row.file)
+        self.attempt_files.discard_file(row.file)
 
     @contextlib.contextmanager
     def acting_on(self, hosted: HostedAttempt) -> Iterator[None]:
         """One submission or hint of this attempt at a time across the worker processes, with
         the course re-read once the attempt is held (so its counts are current)."""
-        with file_lock(self.store.folder / f"{hosted.handle.row.start_file}.lock"):
+        with file_lock(self.attempt_files.folder / f"{hosted.handle.row.start_file}.lock"):
             self.course(hosted.course)  # re-read if another worker changed it
             yield
 
     def for_review(self, slug: str, student: str, exercise_id: str) -> HostedAttempt | None:
         """The student's attempt (for the instructor's review), if they started one."""
-        row = self.store.find_for(slug, student, exercise_id)
+        row = self.attempt_files.find_for(slug, student, exercise_id)
         return self._hosted(row) if row is not None else None
 
 

@@ -182,5 +182,5 @@ class ServerState:
         self.publish_anchor()
         with self.lock:
             self.sandbox.close()
-            self.courses.store.close()
+            self.courses.attempt_files.close()
             self.accounts.close()
