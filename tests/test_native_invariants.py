@@ -24,7 +24,7 @@ def _fhirpath(context: str, key: str):
     return fhirpathpy.compile(text, models["r4"])
 
 
-def _agree(context: str, key: str, item: dict, root: dict) -> None:
+def _assert_agree(context: str, key: str, item: dict, root: dict) -> None:
     said = _fhirpath(context, key)(item, {"resource": root, "rootResource": root})
     # FHIRPath's empty result means "not violated", as the validator reads it
     assert NATIVE[context, key](item, root) == (said != [False]), (context, key, item, root)
@@ -55,7 +55,7 @@ def test_ref_1_agrees_with_fhirpath(ref, contained) -> None:
     root = {"resourceType": "Observation"}
     if contained:
         root["contained"] = [{"resourceType": "Patient", "id": c} for c in contained]
-    _agree("Reference", "ref-1", _drop_none({"reference": ref, "display": "d"}), root)
+    _assert_agree("Reference", "ref-1", _drop_none({"reference": ref, "display": "d"}), root)
 
 
 @settings(max_examples=80, deadline=None)
@@ -63,7 +63,7 @@ def test_ref_1_agrees_with_fhirpath(ref, contained) -> None:
 def test_qty_3_agrees_with_fhirpath(code, system) -> None:
     item = _drop_none({"value": 1.5, "code": code, "system": system})
     for context in ("Quantity", "Age", "Count", "Distance", "Duration"):
-        _agree(context, "qty-3", item, {})
+        _assert_agree(context, "qty-3", item, {})
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,8 +81,8 @@ def test_obs_6_and_obs_7_agree_with_fhirpath(own, components, value, absent) -> 
         obs["dataAbsentReason"] = {"text": "not done"}
     if components:
         obs["component"] = [{"code": {"coding": c}} for c in components]
-    _agree("Observation", "obs-6", obs, obs)
-    _agree("Observation", "obs-7", obs, obs)
+    _assert_agree("Observation", "obs-6", obs, obs)
+    _assert_agree("Observation", "obs-7", obs, obs)
 
 
 @settings(max_examples=60, deadline=None)
@@ -96,7 +96,7 @@ def test_obs_3_and_app_1_agree_with_fhirpath(low, high, text, applies) -> None:
             "appliesTo": [{"text": "adults"}] if applies else None,
         }
     )
-    _agree("Observation.referenceRange", "obs-3", rr, {"resourceType": "Observation"})
+    _assert_agree("Observation.referenceRange", "obs-3", rr, {"resourceType": "Observation"})
     participant = _drop_none(
         {
             "type": [{"text": "t"}] if low else None,
@@ -104,7 +104,7 @@ def test_obs_3_and_app_1_agree_with_fhirpath(low, high, text, applies) -> None:
             "status": "accepted",
         }
     )
-    _agree("Appointment.participant", "app-1", participant, {"resourceType": "Appointment"})
+    _assert_agree("Appointment.participant", "app-1", participant, {"resourceType": "Appointment"})
 
 
 @pytest.mark.parametrize("seed", [3, 11])
@@ -114,11 +114,11 @@ def test_generated_resources_get_the_same_answers(seed: int) -> None:
         for res in record.all():
             assert r4b_problems(res) == []
             for ref_holder in _references(res):
-                _agree("Reference", "ref-1", ref_holder, res)
+                _assert_agree("Reference", "ref-1", ref_holder, res)
                 checked += 1
             if res["resourceType"] == "Observation":
-                _agree("Observation", "obs-6", res, res)
-                _agree("Observation", "obs-7", res, res)
+                _assert_agree("Observation", "obs-6", res, res)
+                _assert_agree("Observation", "obs-7", res, res)
                 checked += 2
     assert checked > 100
 
