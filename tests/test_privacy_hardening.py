@@ -38,7 +38,27 @@ SLOW = settings(max_examples=6, deadline=None, suppress_health_check=list(Health
 
 @pytest.fixture(scope="module")
 def sb() -> Sandbox:
-    return Sandbox.generate(patients=10, seed=13, years=2)
+    """A small clinic where the nurse rooms some of dr.patel's patients this week, not all
+    (two of them are booked today; which patients the generator books varies with content)."""
+    clinic = Sandbox.generate(patients=10, seed=13, years=2)
+    system = clinic.system_session()
+    today = clinic.reference_date.isoformat()
+    for pid in sorted(clinic.treating("dr.patel"))[:2]:
+        system.create(
+            {
+                "resourceType": "Appointment",
+                "status": "booked",
+                "start": f"{today}T10:00:00+00:00",
+                "end": f"{today}T10:20:00+00:00",
+                "participant": [
+                    {"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"},
+                    {"actor": {"reference": "Practitioner/prac-dr.patel"}, "status": "accepted"},
+                ],
+            }
+        )
+    assert clinic.treating("rn.kim") & clinic.treating("dr.patel")
+    assert clinic.treating("dr.patel") - clinic.treating("rn.kim")
+    return clinic
 
 
 def _grader(sb: Sandbox):
