@@ -20,7 +20,10 @@ def store() -> Store:
     ref = date(2026, 1, 1)
     recs = list(synthetic.generate(4, seed=11, reference_date=ref, years=2))
     with st.deferred_indexes():
-        st.create_many(synthetic.practice_resources(seed=11, reference_date=ref))
+        # the practice's free Slots leave out the ones these patients hold (same settings)
+        st.create_many(
+            synthetic.practice_resources(seed=11, reference_date=ref, years=2, patients=4)
+        )
         for rec in recs:
             st.create_many(list(rec.all()))
     return st
