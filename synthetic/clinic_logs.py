@@ -19,7 +19,10 @@ True
 from __future__ import annotations
 
 import random
+import tomllib
 from datetime import date
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from synthetic.builders.clinical_ma import (
@@ -270,18 +273,8 @@ class ClinicLogs:
         return out
 
 
+@cache
 def _sterilization_table() -> dict[str, Any]:
     """``sterilization.toml`` (shared with the EHR's sterilization workflow), read once."""
-    global _STERILIZATION
-    if _STERILIZATION is None:
-        import tomllib
-        from importlib import resources
-
-        text = (resources.files("synthetic.content") / "data" / "sterilization.toml").read_text(
-            "utf-8"
-        )
-        _STERILIZATION = tomllib.loads(text)
-    return _STERILIZATION
-
-
-_STERILIZATION: dict[str, Any] | None = None
+    text = (resources.files("synthetic.content") / "data" / "sterilization.toml").read_text("utf-8")
+    return tomllib.loads(text)

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import ValidationError
-from ehr_sandbox.workflows import payer
+from ehr_sandbox.workflows import payer, scrubber
 from ehr_sandbox.workflows.authorizations import approval_for
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, urn, write_all
 from ehr_sandbox.workflows.coding import lookup
@@ -57,14 +57,6 @@ VALID_DAYS = 60
 """How long an approval stays valid from the requested date (a common plan term)."""
 
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-
-
-def _supported(service: str, diagnoses: list[str]) -> bool:
-    rule = next((n for n in table("scrub_rules")["necessity"] if n["service"] == service), None)
-    if rule is None:
-        return True
-    codes = [d.split("|", 1)[1] for d in diagnoses]
-    return any(c.startswith(pre) for c in codes for pre in rule["diagnoses"])
 
 
 def _auth_number(plan_prefix: str, patient: str, service: str, day: date) -> str:
@@ -194,7 +186,7 @@ def request_prior_auth(
     in_force = payer.eligibility(session, cov, service_date=day, request_ref=req_url)["insurance"][
         0
     ]["inforce"]
-    supported = _supported(service, diagnoses)
+    supported = scrubber.supports(service, [d.split("|", 1)[1] for d in diagnoses])
     response: dict[str, Any] = {
         "resourceType": "ClaimResponse",
         "status": "active",

@@ -27,7 +27,7 @@ from ehr_sandbox.workflows.fees import charge
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
 
-__all__ = ["Finding", "GESTATIONAL_AGE_LOINC", "RULES", "rule_ids", "scrub"]
+__all__ = ["Finding", "GESTATIONAL_AGE_LOINC", "RULES", "rule_ids", "scrub", "supports"]
 
 GESTATIONAL_AGE_LOINC = "49051-6"
 """LOINC 'Gestational age in weeks' (the trimester edit reads it from the encounter)."""
@@ -135,6 +135,18 @@ def _match(code: str, prefix: str) -> bool:
     return code == prefix or code.startswith(prefix)
 
 
+def supports(service: str, diagnoses: list[str]) -> bool:
+    """Whether any of ``diagnoses`` (ICD-10-CM codes) supports ``service`` under the
+    medical-necessity table (``scrub_rules.toml`` ``[[necessity]]``); unlisted services are
+    supported by any diagnosis.
+
+    >>> supports("procedure|ECHO", ["I50.9"]), supports("procedure|ECHO", ["J02.9"])
+    (True, False)
+    """
+    rule = next((n for n in _T["necessity"] if n["service"] == service), None)
+    return rule is None or any(_match(c, pre) for c in diagnoses for pre in rule["diagnoses"])
+
+
 def _payer_id(insurer_ref: str) -> str:
     return insurer_ref.split("/")[-1].removeprefix("org-payer-")
 
@@ -227,11 +239,8 @@ def scrub(session: Session, claim: dict[str, Any] | str) -> list[Finding]:
     dx_codes = [k.split("|", 1)[1] for k in dx]
     # medical necessity, by the diagnoses each line points to
     for line in lines:
-        rule = next((n for n in _T["necessity"] if n["service"] == line["service"]), None)
-        if rule is None:
-            continue
         pointed = [dx_codes[x - 1] for x in line["pointers"] if 1 <= x <= len(dx_codes)]
-        if not any(_match(c, pre) for c in pointed for pre in rule["diagnoses"]):
+        if not supports(line["service"], pointed):
             findings.append(
                 Finding(
                     "scrub.necessity",
