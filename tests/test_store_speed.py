@@ -4,6 +4,7 @@ packed rows and the session's lazy paging after the policy."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 
 import pytest
@@ -12,6 +13,7 @@ import synthetic
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.search import parse
 from ehr_sandbox.store import Store
+from ehr_sandbox.store.packing import ZSTD_MAGIC
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +114,47 @@ def test_large_rows_are_packed_and_read_back() -> None:
     note = {"resourceType": "Basic", "id": "b", "code": {"text": "note " * 200}}
     st.create(note)
     blob = st.connection.execute("SELECT blob FROM versions").fetchone()[0]
-    assert blob[:1] == b"x" and len(blob) < 500
+    assert blob[:4] == ZSTD_MAGIC and len(blob) < 500
     assert st.read("Basic", "b")["code"] == note["code"]
+
+
+def test_rows_written_by_earlier_versions_still_read() -> None:
+    # plain JSON and zlib streams (the two earlier row formats) next to zstd frames
+    st = Store()
+    old = {"resourceType": "Basic", "id": "z", "code": {"text": "old " * 100}}
+    st.create(old)
+    st.create({"resourceType": "Basic", "id": "p", "code": {"text": "short"}})
+    doc = st.connection.execute("SELECT blob FROM versions WHERE rid = 'z'").fetchone()[0]
+    legacy = zlib.compress(st._packer.unpack(doc))  # noqa: SLF001 - rewrite the row as zlib
+    st.connection.execute("UPDATE versions SET blob = ? WHERE rid = 'z'", (legacy,))
+    assert st.read("Basic", "z")["code"] == old["code"]
+    assert st.read("Basic", "p")["code"] == {"text": "short"}
+
+
+def test_a_bulk_load_trains_one_dictionary_that_survives_reopen_rekey_and_copy(tmp_path) -> None:
+    path = tmp_path / "s.db"
+    st = Store(path)
+    recs = list(synthetic.generate(2, seed=5, reference_date=date(2026, 1, 1), years=2))
+    with st.bulk() as load:
+        for rec in recs:
+            load.add(list(rec.all()))
+    dicts = st.connection.execute("SELECT dict_id FROM pack_dict").fetchall()
+    assert len(dicts) == 1
+    ids = [r["id"] for r in st.iter_type("Observation")]
+    first = st.read("Observation", ids[0])
+    st.close()
+    again = Store(path)
+    assert again.read("Observation", ids[0]) == first
+    copy = Store()
+    copy.load_from(path)
+    assert copy.read("Observation", ids[-1]) == again.read("Observation", ids[-1])
+    from ehr_sandbox import crypto
+
+    again.rekey(crypto.AesGcmCodec(crypto.MasterKey.generate()))
+    assert again.read("Observation", ids[0]) == first
+    sealed = again.connection.execute("SELECT blob FROM pack_dict").fetchone()[0]
+    plain = copy.connection.execute("SELECT blob FROM pack_dict").fetchone()[0]
+    assert sealed != plain  # the dictionary is made of patient data: sealed with the rows
 
 
 def test_session_paging_equals_slicing_the_visible_sorted_list() -> None:
