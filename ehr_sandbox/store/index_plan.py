@@ -80,10 +80,14 @@ def unindexed(resource_type: str, plan: str = PLAN) -> frozenset[str]:
     )
 
 
+PLANS = (PLAN, ALL)
+"""The plans this version of ehr-sandbox can read and write."""
+
+
 def known(plan: str) -> bool:
     """True for a plan this version of ehr-sandbox can read.
 
     >>> known(PLAN), known(ALL), known("from-the-future")
     (True, True, False)
     """
-    return plan in (PLAN, ALL)
+    return plan in PLANS

@@ -46,7 +46,7 @@ from ehr_sandbox.search.registry import params_for, registry_fingerprint
 from ehr_sandbox.search.sort import sort_resources
 from ehr_sandbox.search.sql import blind_capable, compile_query
 from ehr_sandbox.search.values import ID_RE
-from ehr_sandbox.store import index_plan
+from ehr_sandbox.store import index_plan as index_plans
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
 from ehr_sandbox.store.packing import MIN_SAMPLES, Packer
 from ehr_sandbox.store.schema import (
@@ -114,6 +114,8 @@ class Store:
     ``meta.lastUpdated`` (the sandbox passes its deterministic clock; without one, UTC now).
     ``id_factory(resource_type)`` makes ids for resources created without one; by default ids
     are deterministic UUIDs from the store's insertion counter and ``store.id_namespace``.
+    ``index_plan`` (a new store only) names which search parameters its index holds (see
+    :mod:`ehr_sandbox.store.index_plan`; ``"all"`` indexes every one); a file keeps its own.
 
     >>> st = Store()
     >>> st.exists("Patient", st.create({"resourceType": "Patient"})["id"])
@@ -127,6 +129,7 @@ class Store:
         codec: RowCodec | None = None,
         clock: Callable[[], datetime] | None = None,
         id_factory: Callable[[str], str] | None = None,
+        index_plan: str | None = None,
     ) -> None:
         self.path = None if path is None or str(path) == ":memory:" else str(path)
         self.codec: RowCodec = codec if codec is not None else IdentityCodec()
@@ -135,21 +138,24 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._deferred = False
+        plan = index_plan
+        if plan is not None and not index_plans.known(plan):
+            raise ValidationError("Store", "index_plan", f"one of {index_plans.PLANS}", found=plan)
         self._con = open_connection(self.path)
         if self._meta_raw(INDEX_VERSION_KEY) is None:
             self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
-            self._meta_write(index_plan.PLAN_KEY, index_plan.PLAN)
+            self._meta_write(index_plans.PLAN_KEY, plan or index_plans.PLAN)
         self._packer = Packer(self._load_dict)
         self._read_state()
 
     def _read_state(self) -> None:
         # what the file says about its index plan and its packing dictionary
-        raw = self._meta_raw(index_plan.PLAN_KEY)
-        plan = index_plan.ALL if raw is None else str(orjson.loads(raw))
-        if not index_plan.known(plan):
+        raw = self._meta_raw(index_plans.PLAN_KEY)
+        plan = index_plans.ALL if raw is None else str(orjson.loads(raw))
+        if not index_plans.known(plan):
             raise ValidationError(
                 self.path or ":memory:",
-                index_plan.PLAN_KEY,
+                index_plans.PLAN_KEY,
                 "an index plan this version of ehr-sandbox knows",
                 found=plan,
             )
@@ -170,7 +176,7 @@ class Store:
         return None if row is None else self.codec.open(f"pack-dict/{dict_id}", row[0])
 
     def _skip(self, rtype: str) -> frozenset[str]:
-        return index_plan.unindexed(rtype, self._plan)
+        return index_plans.unindexed(rtype, self._plan)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -977,10 +983,10 @@ class Store:
         plan = self._plan
         try:
             with self.transaction():
-                self._plan = index_plan.PLAN  # a rebuilt index follows the current plan
+                self._plan = index_plans.PLAN  # a rebuilt index follows the current plan
                 n = self._reindex_all(self.codec)
                 self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
-                self._meta_write(index_plan.PLAN_KEY, index_plan.PLAN)
+                self._meta_write(index_plans.PLAN_KEY, index_plans.PLAN)
                 return n
         except BaseException:
             self._plan = plan
