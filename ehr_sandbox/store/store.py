@@ -67,6 +67,10 @@ _ID_UUID_NS = uuid.UUID("6f1c3f0e-8a53-5c53-9b4e-5a4e0b0c0d0e")
 _CHUNK = 500
 _BULK_CHUNK = 4096
 """Resources per executemany batch of a bulk load (the whole load is still one transaction)."""
+_FIRST_CHUNK = 4 * _BULK_CHUNK
+"""The first batch of a store without a packing dictionary is larger: the dictionary is
+trained on it, and a generated clinic's first few thousand resources are its practice (Slots),
+not the patients' records that make most of it."""
 
 
 class AlreadyExists(ConflictError):
@@ -1081,7 +1085,7 @@ class BulkLoad:
                 )
             self._pending.append(c)
             self.count += 1
-            if len(self._pending) >= _BULK_CHUNK:
+            if len(self._pending) >= (_BULK_CHUNK if st._packer.dict_id else _FIRST_CHUNK):
                 self.flush()
 
     def flush(self) -> None:
