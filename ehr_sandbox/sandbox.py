@@ -214,21 +214,22 @@ class Sandbox:
         records = synthetic.generate(
             patients, seed=seed, reference_date=ref, years=years, population=population
         )
-        sb._bulk_load(practice, records)
+        with sb._store.transaction():  # the clinic and its accounts arrive together or not at all
+            sb._bulk_load(practice, records)
+            sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
+            # Sealed like every other value that could name people: the seed regenerates every
+            # patient's name, MRN and birth date, so it must not sit in plaintext.
+            sb.private.set(
+                "generated",
+                {
+                    "patients": patients,
+                    "seed": seed,
+                    "population": population,
+                    "years": years,
+                    "reference_date": ref.isoformat(),
+                },
+            )
         sb.policy.forget_consents()
-        sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
-        # Sealed like every other value that could name people: the seed regenerates every
-        # patient's name, MRN and birth date, so it must not sit in plaintext.
-        sb.private.set(
-            "generated",
-            {
-                "patients": patients,
-                "seed": seed,
-                "population": population,
-                "years": years,
-                "reference_date": ref.isoformat(),
-            },
-        )
         sb.audit.checkpoint()
         return sb
 

@@ -308,3 +308,29 @@ def test_a_store_made_before_plans_reads_as_fully_indexed(tmp_path: Path) -> Non
     assert reopened.reindex() == 1  # a rebuilt index follows the current plan
     assert reopened.search_ids("Observation", parse("Observation", {"status": "final"})) == ["o"]
     reopened.close()
+
+
+def test_a_generation_that_fails_midway_leaves_no_half_clinic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ehr_sandbox.sandbox import Sandbox
+
+    real = synthetic.generate
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        for k, rec in enumerate(real(*args, **kwargs)):
+            if k == 3:
+                raise RuntimeError("the generator broke after three patients")
+            yield rec
+
+    monkeypatch.setattr(synthetic, "generate", failing)
+    path = tmp_path / "clinic.db"
+    with pytest.raises(RuntimeError, match="three patients"):
+        Sandbox.generate(patients=5, seed=4, years=2, path=path)
+    st = Store(path)
+    assert st.count("Patient") == 0 and st.count("Observation") == 0
+    assert st.meta_get("sealed/users") is None and st.count("Provenance") == 0
+    st.close()
+    monkeypatch.setattr(synthetic, "generate", real)
+    whole = Sandbox.generate(patients=5, seed=4, years=2)
+    assert whole.grader_session().search("Patient").count() == 5
