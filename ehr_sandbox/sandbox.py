@@ -12,7 +12,7 @@ True
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -214,8 +214,8 @@ class Sandbox:
         records = synthetic.generate(
             patients, seed=seed, reference_date=ref, years=years, population=population
         )
-        with sb._store.transaction():  # the clinic and its accounts arrive together or not at all
-            sb._bulk_load(practice, records)
+
+        def accounts() -> None:  # in the load's transaction: the clinic and its accounts together
             sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
             # Sealed like every other value that could name people: the seed regenerates every
             # patient's name, MRN and birth date, so it must not sit in plaintext.
@@ -229,6 +229,8 @@ class Sandbox:
                     "reference_date": ref.isoformat(),
                 },
             )
+
+        sb._bulk_load(practice, records, finish=accounts)
         sb.policy.forget_consents()
         sb.audit.checkpoint()
         return sb
@@ -405,13 +407,21 @@ class Sandbox:
             raise
         return sb
 
-    def _bulk_load(self, practice: list[dict[str, Any]], records: Any) -> None:
+    def _bulk_load(
+        self,
+        practice: list[dict[str, Any]],
+        records: Any,
+        *,
+        finish: Callable[[], None] | None = None,
+    ) -> None:
         """Load generated resources through the store's bulk path, with one Provenance and
-        one AuditEvent per patient (the system account did it).
+        one AuditEvent per patient (the system account did it), then call ``finish``.
 
-        The whole load is one transaction (:meth:`Store.bulk`): records stream from the
-        generator into batched inserts, so memory stays flat, and an error or a crash
-        leaves the sandbox as it was before (no half-loaded clinic)."""
+        The whole load is one transaction (:meth:`Store.bulk`, opened first, not inside
+        another transaction: as a savepoint it would keep an undo copy of every page it
+        writes): records stream from the generator into batched inserts, so memory stays
+        flat, and an error or a crash leaves the sandbox as it was before (no half-loaded
+        clinic)."""
         store = self._store
         practice_prov = build_provenance(
             [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
@@ -422,6 +432,8 @@ class Sandbox:
         )
         with store.bulk() as load:  # the index B-trees are built once, after the load
             self._load_records(load, practice, practice_prov, records)
+            if finish is not None:
+                finish()
 
     def _load_records(
         self,

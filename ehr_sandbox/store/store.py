@@ -404,7 +404,8 @@ class Store:
 
         Anything else written through this store inside the block (pointer MACs, audit events)
         joins the transaction. An exception - or a crash - leaves the store as it was before
-        the block, B-trees included.
+        the block, B-trees included. Open it outside any other transaction: nested, it is a
+        savepoint, and SQLite keeps an undo copy of every page a savepoint changes (in memory).
 
         >>> st = Store()
         >>> with st.bulk() as load:
