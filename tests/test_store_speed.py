@@ -169,3 +169,40 @@ def test_session_paging_equals_slicing_the_visible_sorted_list() -> None:
                 page = s.search("Encounter", {"_offset": str(offset)}).sort("-date")
                 got = [r["id"] for r in page.limit(count).fetch()]
                 assert got == full[offset : offset + count], (user, count, offset)
+
+
+def _obs(i: int) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": f"o{i}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": f"{i % 97}-{i % 7}"}]},
+        "subject": {"reference": f"Patient/p{i % 40}"},
+        "note": [{"text": f"reading {i} taken at rest, repeated if above {100 + i % 50}"}],
+    }
+
+
+def test_a_rolled_back_load_takes_its_dictionary_with_it(tmp_path) -> None:
+    path = tmp_path / "r.db"
+    st = Store(path)
+    with pytest.raises(RuntimeError), st.bulk() as load:
+        load.add(_obs(i) for i in range(20_000))  # the first batch trains a dictionary
+        raise RuntimeError("the load fails after its first batches")
+    assert st.connection.execute("SELECT COUNT(*) FROM pack_dict").fetchone()[0] == 0
+    st.create(_obs(1))  # must not be packed with the dictionary that was rolled back
+    st.close()
+    assert Store(path).read("Observation", "o1")["note"] == _obs(1)["note"]
+
+
+def test_a_store_filled_one_write_at_a_time_trains_a_dictionary(tmp_path) -> None:
+    path = tmp_path / "w.db"
+    st = Store(path)
+    for i in range(2100):
+        st.create(_obs(i))
+    assert st.connection.execute("SELECT COUNT(*) FROM pack_dict").fetchone()[0] == 1
+    blobs = dict(st.connection.execute("SELECT rid, LENGTH(blob) FROM versions"))
+    assert blobs["o2099"] < blobs["o0"]  # packed with the dictionary, smaller
+    st.close()
+    again = Store(path)
+    assert [again.read("Observation", f"o{i}") is not None for i in (0, 1999, 2099)] == [True] * 3
+    assert again.read("Observation", "o2099")["note"] == _obs(2099)["note"]

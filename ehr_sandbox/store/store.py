@@ -67,6 +67,8 @@ _ID_UUID_NS = uuid.UUID("6f1c3f0e-8a53-5c53-9b4e-5a4e0b0c0d0e")
 _CHUNK = 500
 _BULK_CHUNK = 4096
 """Resources per executemany batch of a bulk load (the whole load is still one transaction)."""
+_SAMPLE_WRITES = 2000
+"""Single writes a store without a packing dictionary collects before it trains one."""
 _FIRST_CHUNK = 4 * _BULK_CHUNK
 """The first batch of a store without a packing dictionary is larger: the dictionary is
 trained on it, and a generated clinic's first few thousand resources are its practice (Slots),
@@ -164,7 +166,13 @@ class Store:
                 found=plan,
             )
         self._plan = plan
+        self._sync_packer()
+
+    def _sync_packer(self) -> None:
+        # compress with the newest dictionary the file holds (none: without one); called on
+        # open, after a copy, and after a rollback that may have undone a freshly trained one
         self._packer.forget()
+        self._samples: list[bytes] = []
         row = self._con.execute(
             "SELECT dict_id FROM pack_dict ORDER BY rowid DESC LIMIT 1"
         ).fetchone()
@@ -235,6 +243,11 @@ class Store:
                 else:
                     self._con.execute(f"ROLLBACK TO SAVEPOINT {name}")
                     self._con.execute(f"RELEASE SAVEPOINT {name}")
+                if (
+                    self._packer.dict_id is not None
+                    and self._load_dict(self._packer.dict_id) is None
+                ):
+                    self._sync_packer()  # the rollback undid the dictionary trained inside it
                 raise
             self._depth -= 1
             self._con.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
@@ -334,7 +347,10 @@ class Store:
         meta["versionId"] = str(vid)
         meta["lastUpdated"] = now
         resource["meta"] = meta
-        blob = self.codec.seal(_aad(rtype, rid, vid), self._packer.pack(orjson.dumps(resource)))
+        doc = orjson.dumps(resource)
+        if self._packer.dict_id is None:
+            self._sample(doc)
+        blob = self.codec.seal(_aad(rtype, rid, vid), self._packer.pack(doc))
         vrow = self._con.execute(
             "INSERT INTO versions (rtype, rid, vid, last_updated, key_id, blob) VALUES (?,?,?,?,?,?)",
             (rtype, rid, vid, now, key_id_of(self.codec), blob),
@@ -496,6 +512,16 @@ class Store:
             "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
             index,
         )
+
+    def _sample(self, doc: bytes) -> None:
+        # a store filled one write at a time (an import) trains its dictionary once it has
+        # seen enough documents; the rows written before stay packed without one
+        self._samples.append(doc)
+        if len(self._samples) >= _SAMPLE_WRITES:
+            samples, self._samples = self._samples, []
+            trained = self._packer.train(samples)
+            if trained is not None:
+                self._keep_dict(trained)
 
     def _keep_dict(self, data: bytes) -> None:
         dict_id = int(self._packer.dict_id or 0)
