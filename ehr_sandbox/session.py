@@ -240,6 +240,22 @@ class Session:
             detail=detail,
         )
 
+    def _audit_patients(
+        self, patient_ids: list[str | None], *, query: str | None = None, **common: Any
+    ) -> None:
+        """One AuditEvent per patient id, in order, all in one savepoint: the same events as
+        calling :meth:`_audit` once per patient (see :mod:`ehr_sandbox.audit.batch`)."""
+        self.sandbox._audit_append_many(
+            self.user,
+            patient_ids,
+            purpose=self.context.purpose,
+            entity_ref=None,
+            version=None,
+            labels=[],
+            query=_safe_text(query),
+            **common,
+        )
+
     def _audit_btg(self, patient_id: str, *, start: bool, reason: str) -> None:
         self.sandbox._audit_append(
             self.user,
@@ -514,15 +530,14 @@ class Session:
         patients = sorted({patient_of(r) or "" for r in page + included})
         for r in page:
             self._check_pointer(r)
-        with self._store.transaction():  # one event per patient, one commit per search
-            for pid in patients or [""]:
-                self._audit(
-                    action="E",
-                    interaction="search",
-                    outcome="0",
-                    patient_id=pid or None,
-                    query=f"{rtype}?{qtext}",
-                )
+        # one event per patient, written in one savepoint (one commit per search)
+        self._audit_patients(
+            [pid or None for pid in patients or [""]],
+            action="E",
+            interaction="search",
+            outcome="0",
+            query=f"{rtype}?{qtext}",
+        )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
 
     def chart(self, patient: str | dict[str, Any]) -> Any:
@@ -1287,15 +1302,14 @@ class Session:
         with collector_paused():  # the flattened rows: acyclic too
             caches.flat.update(key, view, current, load, engine=engine)
         allowed_ids, patient_of_id, label = decided
-        with store.transaction():  # one event per patient, one commit
-            for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
-                self._audit(
-                    action="E",
-                    interaction="report",
-                    outcome="0",
-                    patient_id=pid or None,
-                    query=rtype,
-                )
+        # one event per patient, written in one savepoint (one commit)
+        self._audit_patients(
+            [pid or None for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]],
+            action="E",
+            interaction="report",
+            outcome="0",
+            query=rtype,
+        )
         return caches.flat.rows_for(key, set(allowed_ids)), label
 
     def can_read(self, resource_type: str) -> bool:
