@@ -501,6 +501,17 @@ class Session:
                 detail=str(exc),
             )
             raise
+        # Decoded resources, policy decisions and audit events are acyclic: the cyclic
+        # collector stays off while a page is built (with a large heap, a 900-patient search
+        # spent more time in collector passes than in its own work).
+        with collector_paused():
+            return self._search_page(query, rtype, qtext, resolve_includes)
+
+    def _search_page(
+        self, query: Any, rtype: str, qtext: str, resolve_includes: Any
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        ctx = self.context
+        policy = self.sandbox.policy
         count = getattr(query, "count", None)
         offset = getattr(query, "offset", 0) or 0
         # candidates come in _sort order and are decoded lazily: the policy decides on each one
