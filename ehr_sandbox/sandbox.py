@@ -690,9 +690,7 @@ class Sandbox:
         )
         self.audit.append(event)
 
-    def _audit_append_many(
-        self, user: User, patient_ids: list[str | None], **common: Any
-    ) -> None:
+    def _audit_append_many(self, user: User, patient_ids: list[str | None], **common: Any) -> None:
         """One AuditEvent per patient (in order, one clock tick each, one savepoint), otherwise
         as :meth:`_audit_append` with the same ``common`` arguments writes them one by one."""
         from ehr_sandbox.audit.batch import prepare_events

@@ -190,7 +190,14 @@ def clinic() -> Sandbox:
                 ]
             },
             "category": [
-                {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "INFA"}]}
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                            "code": "INFA",
+                        }
+                    ]
+                }
             ],
             "patient": {"reference": f"Patient/{treated[0]}"},
             "provision": {
@@ -253,7 +260,9 @@ def test_search_returns_what_the_policy_allows_with_one_event_per_patient(
         if e_ref["role"]["code"] == "1"
     ]
     assert audited == patients  # one per patient returned, in order, nobody else
-    assert all(e["agent"][0]["altId"] == user and e["subtype"][0]["code"] == "search" for e in events)
+    assert all(
+        e["agent"][0]["altId"] == user and e["subtype"][0]["code"] == "search" for e in events
+    )
     assert clinic.audit.verify().ok
 
 

@@ -36,9 +36,7 @@ __all__ = ["PreparedEvent", "prepare_event", "prepare_events"]
 
 # Values the splice writes as they are: JSON and RFC 8785 give them no escapes.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9.\-]{1,64}")
-_PLAIN_INSTANT = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"
-)
+_PLAIN_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 # Markers that pass build_event's checks and are not FHIR ids (so never a real patient id).
 _PID_MARK = "~pid~"
 _WHEN_MARK = "0000-00-00T00:00:00Z"
@@ -135,7 +133,17 @@ def prepare_events(
             and _PLAIN_INSTANT.fullmatch(when)
         ):
             record = b"".join(
-                (head, b'"Patient/', pid.encode(), b'"', middle, b'"recorded":"', when.encode(), b'"', tail)
+                (
+                    head,
+                    b'"Patient/',
+                    pid.encode(),
+                    b'"',
+                    middle,
+                    b'"recorded":"',
+                    when.encode(),
+                    b'"',
+                    tail,
+                )
             )
             out.append(PreparedEvent(record, pid, username, action))
         else:
