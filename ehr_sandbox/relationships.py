@@ -24,6 +24,19 @@ def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
     return {pid for r in resources if (pid := patient_of(r))}
 
 
+def _encounter_patients(store: Any, query: Any) -> set[str]:
+    """The patients of the Encounters matching ``query``: read from the search index's
+    ``subject``/``patient`` rows where it has them, decoded otherwise (the same ids as
+    ``patient_of`` on every match: both take the ``Type/id`` of ``Encounter.subject``)."""
+    from ehr_sandbox.store.refs import indexed_references
+
+    ids = store.search_ids("Encounter", query)
+    indexed = indexed_references(store, "Encounter", ids, ("subject", "patient"))
+    out = {ref[8:] for refs in indexed.values() for ref in refs if ref.startswith("Patient/")}
+    missing = [rid for rid in ids if rid not in indexed]
+    return out | _patient_ids(store.read_many("Encounter", missing))
+
+
 def schedule_window(reference_date: date) -> tuple[str, str]:
     """This week (Monday to Sunday) of the reference date, as search date bounds.
 
@@ -45,11 +58,8 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
     out: set[str] = set()
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
-        out |= {
-            p["id"]
-            for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))
-        }
-        out |= _patient_ids(store.search("Encounter", parse("Encounter", [("participant", me)])))
+        out |= set(store.search_ids("Patient", parse("Patient", [("general-practitioner", me)])))
+        out |= _encounter_patients(store, parse("Encounter", [("participant", me)]))
         out |= _patient_ids(
             store.search("Appointment", parse("Appointment", [("actor", me), *week]))
         )
