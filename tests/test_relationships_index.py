@@ -81,9 +81,10 @@ def test_treating_patients_reads_the_index_and_agrees_with_decoding(encrypted: b
     _odd_encounters(sb)
     store = sb._store  # noqa: SLF001 - the test's oracle reads the store
     for user in sb.users:
-        got = treating_patients(store, user, sb.reference_date)
+        got = treating_patients(store, user, sb.reference_date, references=indexed_references)
         assert got == _by_decoding(store, user, sb.reference_date), user.username
-    doctor = treating_patients(store, sb.user("dr.patel"), sb.reference_date)
+        assert sb.treating(user.username) == got  # what sessions use
+    doctor = sb.treating("dr.patel")
     pids = sorted(p["id"] for p in store.search("Patient", parse("Patient", {})))
     # the absolute and versioned subjects still count (patient_of resolves them)
     assert {pids[0], pids[1], "not-a-stored-patient", "no such id"} <= doctor
