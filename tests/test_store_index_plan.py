@@ -334,3 +334,16 @@ def test_a_generation_that_fails_midway_leaves_no_half_clinic(
     monkeypatch.setattr(synthetic, "generate", real)
     whole = Sandbox.generate(patients=5, seed=4, years=2)
     assert whole.grader_session().search("Patient").count() == 5
+
+
+def test_an_unknown_index_plan_is_a_clear_error(tmp_path: Path) -> None:
+    from ehr_sandbox.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="index_plan"):
+        Store(index_plan="everything-please")
+    path = tmp_path / "future.db"
+    st = Store(path)
+    st.meta_set(plans.PLAN_KEY, "from-a-later-version")
+    st.close()
+    with pytest.raises(ValidationError, match="index plan"):
+        Store(path)

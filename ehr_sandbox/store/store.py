@@ -152,7 +152,11 @@ class Store:
             self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
             self._meta_write(index_plans.PLAN_KEY, plan or index_plans.PLAN)
         self._packer = Packer(self._load_dict)
-        self._read_state()
+        try:
+            self._read_state()
+        except ValidationError:
+            self._con.close()
+            raise
 
     def _read_state(self) -> None:
         # what the file says about its index plan and its packing dictionary
