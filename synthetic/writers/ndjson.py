@@ -144,6 +144,40 @@ class NdjsonSink:
         for r in resources:
             self.write_resource(r)
 
+    def write_practice_first(self, resources: list[dict[str, Any]]) -> None:
+        """Put the practice resources in front of what was written (for a run that learns the
+        practice only after its patients); the files end as if they were written first.
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with NdjsonSink(d) as s:
+        ...     s.write_resource({"resourceType": "Slot", "id": "busy"})
+        ...     s.write_practice_first([{"resourceType": "Slot", "id": "free"}])
+        >>> (d / "Slot.ndjson").read_text().split()
+        ['{"resourceType":"Slot","id":"free"}', '{"resourceType":"Slot","id":"busy"}']
+        """
+        self._flush()
+        for t, data in encode_resources(resources).items():
+            self.bytes_written += len(data)
+            old = self._files.get(t)
+            if old is None:
+                self._file(t).write(data)
+                continue
+            part = self.out_dir / f"{final_name(t)}.part"
+            head_path = self.out_dir / f"{final_name(t)}.head"
+            head = open(head_path, "wb", buffering=0)  # noqa: SIM115 - closed in __exit__
+            try:
+                head.write(data)
+                with open(part, "rb") as src:
+                    _copy_into(src, head)
+                os.replace(head_path, part)  # the open descriptor follows the file
+            except BaseException:
+                head.close()
+                head_path.unlink(missing_ok=True)
+                raise
+            old.close()
+            self._files[t] = head
+
     def write_record(
         self, record: Any, types: frozenset[str] | None, counts: dict[str, int]
     ) -> None:
