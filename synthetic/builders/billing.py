@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.builders.common import cc, coding, money
+from synthetic.builders.common import cc, coding, money, usd
 from synthetic.context import RecordContext
 from synthetic.labels import meta
 
@@ -199,15 +199,13 @@ def claim_response(
         benefit = round(max(0.0, eligible - cp - deductible), 2)
         adjudication = [
             {"category": cat_sub, "amount": net},
-            {"category": cat_elig, "amount": {"value": eligible, "currency": "USD"}},
+            {"category": cat_elig, "amount": usd(eligible)},
         ]
         if cp:
-            adjudication.append({"category": cat_copay, "amount": {"value": cp, "currency": "USD"}})
+            adjudication.append({"category": cat_copay, "amount": usd(cp)})
         if deductible:
-            adjudication.append(
-                {"category": cat_ded, "amount": {"value": deductible, "currency": "USD"}}
-            )
-        adjudication.append({"category": cat_ben, "amount": {"value": benefit, "currency": "USD"}})
+            adjudication.append({"category": cat_ded, "amount": usd(deductible)})
+        adjudication.append({"category": cat_ben, "amount": usd(benefit)})
         items.append({"itemSequence": item["sequence"], "adjudication": adjudication})
         paid += benefit
         adjustment += submitted - eligible

@@ -76,13 +76,34 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     return q
 
 
+_USD: dict[tuple[float | int, bool], dict[str, Any]] = {}
+
+
+def usd(value: float | int) -> dict[str, Any]:
+    """A USD Money of exactly ``value``, shared from a bounded cache (amounts repeat: fees,
+    copays, shares of them; generated resources are read-only).
+
+    >>> usd(25.0), usd(25.0) is usd(25.0), usd(25)
+    ({'value': 25.0, 'currency': 'USD'}, True, {'value': 25, 'currency': 'USD'})
+    """
+    if not value:  # 0, 0.0 and -0.0 serialise differently: never shared
+        return {"value": value, "currency": "USD"}
+    key = (value, type(value) is int)
+    m = _USD.get(key)
+    if m is None:
+        m = {"value": value, "currency": "USD"}
+        if len(_USD) < 50_000:
+            _USD[key] = m
+    return m
+
+
 def money(value: float) -> dict[str, Any]:
-    """A USD Money with two decimals.
+    """A USD Money with two decimals (shared, see :func:`usd`).
 
     >>> money(12.345)
     {'value': 12.35, 'currency': 'USD'}
     """
-    return {"value": round(value + 1e-9, 2), "currency": "USD"}
+    return usd(round(value + 1e-9, 2))
 
 
 @cache
