@@ -193,25 +193,32 @@ class NdjsonSink:
         {'Patient': 1}
         """
         # encoded lines are kept per type and handed to the kernel in one writev per
-        # _FLUSH_LINES (no copy into a growing buffer); lines are counted here, per resource
+        # _FLUSH_LINES (no copy into a growing buffer); lines are counted per block written
         bufs = self._bufs
-        lines = self._lines
         dumps, opt = _DUMPS, _NL
         if types is None or "Patient" in types:
             buf = self._buf("Patient")
             buf.append(dumps(record.patient, option=opt))
-            lines["Patient"] = lines.get("Patient", 0) + 1
             if len(buf) >= _FLUSH_LINES:
                 self._write_block("Patient", buf)
+        if types is None:
+            for r in record.resources:
+                t = r["resourceType"]
+                buf = bufs.get(t)
+                if buf is None:
+                    buf = self._buf(t)
+                buf.append(dumps(r, option=opt))
+                if len(buf) >= _FLUSH_LINES:
+                    self._write_block(t, buf)
+            return
         for r in record.resources:
             t = r["resourceType"]
-            if types is not None and t not in types:
+            if t not in types:
                 continue
             buf = bufs.get(t)
             if buf is None:
                 buf = self._buf(t)
             buf.append(dumps(r, option=opt))
-            lines[t] = lines.get(t, 0) + 1
             if len(buf) >= _FLUSH_LINES:
                 self._write_block(t, buf)
 
@@ -223,6 +230,8 @@ class NdjsonSink:
 
     def _write_block(self, resource_type: str, buf: list[bytes]) -> None:
         self.bytes_written += _writev_all(self._file(resource_type).fileno(), buf)
+        lines = self._lines
+        lines[resource_type] = lines.get(resource_type, 0) + len(buf)
         buf.clear()
 
     def count_into(self, counts: dict[str, int]) -> None:
