@@ -76,6 +76,24 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     return q
 
 
+_REFS: dict[str, dict[str, str]] = {}
+
+
+def shared_ref(reference: str) -> dict[str, str]:
+    """A Reference to a shared practice resource (clinician, room, organisation), the same
+    dict every time (a bounded cache; generated resources are read-only).
+
+    >>> shared_ref("Location/main") is shared_ref("Location/main")
+    True
+    """
+    r = _REFS.get(reference)
+    if r is None:
+        r = {"reference": reference}
+        if len(_REFS) < 10_000:
+            _REFS[reference] = r
+    return r
+
+
 _USD: dict[tuple[float | int, bool], dict[str, Any]] = {}
 
 
