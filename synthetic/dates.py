@@ -54,26 +54,16 @@ def iso_date(ordinal: int) -> str:
     return s
 
 
-_INSTANTS: dict[str, dict[int, str]] = {}
-
-
 def instant(ordinal: int, minute_of_day: int, offset: str) -> str:
-    """A FHIR instant at ``minute_of_day`` on ``ordinal`` with a fixed UTC ``offset`` (cached:
-    a practice's visits fall on a few thousand days at a few dozen times).
+    """A FHIR instant at ``minute_of_day`` on ``ordinal`` with a fixed UTC ``offset``.
+
+    Not cached: visits fall on ~100 distinct (day, minute) pairs per patient-decade, so a
+    cache would grow with the dataset (memory must stay flat).
 
     >>> instant(date(2026, 3, 1).toordinal(), 0, "+00:00")
     '2026-03-01T00:00:00+00:00'
     """
-    by_offset = _INSTANTS.get(offset)
-    if by_offset is None:
-        by_offset = _INSTANTS[offset] = {}
-    key = ordinal * 1440 + minute_of_day
-    s = by_offset.get(key)
-    if s is None:
-        s = iso_date(ordinal) + _HHMM[minute_of_day] + offset
-        if len(by_offset) < 200_000:
-            by_offset[key] = s
-    return s
+    return iso_date(ordinal) + _HHMM[minute_of_day] + offset
 
 
 def age_years(birth: int, at: int) -> int:
