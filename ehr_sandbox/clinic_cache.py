@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ehr_sandbox.crypto import MasterKey
+from synthetic.disk_cache import cache_root
 
 __all__ = ["cache_dir", "code_fingerprint", "generate_cached"]
 
@@ -48,13 +49,7 @@ def cache_dir() -> Path | None:
     True
     >>> _ = os.environ.pop("EHR_SANDBOX_CACHE") if saved is None else os.environ.update(EHR_SANDBOX_CACHE=saved)
     """
-    env = os.environ.get("EHR_SANDBOX_CACHE")
-    if env is not None and env.strip().lower() in ("", "off", "0", "no"):
-        return None
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ehr-sandbox" / "clinics"
+    return cache_root("clinics")  # one rule for every cache folder (synthetic.disk_cache)
 
 
 @cache

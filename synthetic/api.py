@@ -305,12 +305,13 @@ def write_dataset(
     size = partition_size or max(20, min(500, n // (workers * 4) or 1))
     # the planning pass: every patient's appointments placed in the shared schedule, so the
     # practice knows its free slots and workers start from the schedule as it stands
-    book, marks = eng.schedule_for(start, start + n, every=None if in_process else size)
-    practice = [
-        r for r in eng.practice_resources(book) if wanted is None or r["resourceType"] in wanted
-    ]
-    for r in practice:
-        counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
+    practice: list[dict[str, Any]] | None = None
+    marks: list[tuple[int, Any]] = []
+    if not (in_process and format == "ndjson"):
+        # NDJSON in one process places every patient as it builds them and puts the practice
+        # in front of the files at the end (NdjsonSink.write_practice_first): no second pass
+        book, marks = eng.schedule_for(start, start + n, every=None if in_process else size)
+        practice = _practice(eng, book, wanted, counts)
     sink: Any
     if format == "ndjson":
         from synthetic.writers.ndjson import NdjsonSink
@@ -351,10 +352,20 @@ def write_dataset(
     )
 
 
+def _practice(
+    eng: Any, book: Any, wanted: frozenset[str] | None, counts: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The practice resources after ``book`` (the types wanted), counted into ``counts``."""
+    out = [r for r in eng.practice_resources(book) if wanted is None or r["resourceType"] in wanted]
+    for r in out:
+        counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
+    return out
+
+
 def _write_all(
     sink: Any,
     eng: Any,
-    practice: list[dict[str, Any]],
+    practice: list[dict[str, Any]] | None,
     plan: Any,
     workers: int,
     engine: str,
@@ -364,7 +375,9 @@ def _write_all(
     size: int,
     marks: list[tuple[int, Any]],
 ) -> int:
-    """Write the practice, then every patient of ``plan``; return the number of defects."""
+    """Write the practice, then every patient of ``plan``; return the number of defects.
+
+    ``practice`` None: NDJSON in one process, the practice is put in front at the end."""
     import orjson
 
     from synthetic.runners import iter_partitions, split
@@ -374,7 +387,8 @@ def _write_all(
     n = plan.stop - plan.start
     done = injected = 0
     with sink:
-        sink.write_practice(practice)
+        if practice is not None:
+            sink.write_practice(practice)
         if workers == 1 and engine == "process":
             book = eng.book_before(plan.start)
             for i in range(plan.start, plan.stop):
@@ -392,6 +406,8 @@ def _write_all(
                 if progress is not None and (done % 50 == 0 or done == n):
                     progress(done)
             sink.count_into(counts)
+            if practice is None:  # every patient is placed: the practice's free slots are known
+                sink.write_practice_first(_practice(eng, book, wanted, counts))
         else:
             states = dict(marks)
             specs = (

@@ -57,6 +57,9 @@ def iso_date(ordinal: int) -> str:
 def instant(ordinal: int, minute_of_day: int, offset: str) -> str:
     """A FHIR instant at ``minute_of_day`` on ``ordinal`` with a fixed UTC ``offset``.
 
+    Not cached: visits fall on ~100 distinct (day, minute) pairs per patient-decade, so a
+    cache would grow with the dataset (memory must stay flat).
+
     >>> instant(date(2026, 3, 1).toordinal(), 0, "+00:00")
     '2026-03-01T00:00:00+00:00'
     """

@@ -140,6 +140,7 @@ class Engine:
         self.rules = cat.rules
         self.rates = cat.rules.engine
         self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
+        self._clinicians: dict[str, str] = {}
         self.portal = PortalInbox(self)
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
@@ -884,52 +885,60 @@ class Engine:
         >>> callable(e.note_text)
         True
         """
-        staff = self.practice.staff.get(physician.removeprefix("prac-"))
-        clinician = f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
+        clinician = self._clinicians.get(physician)
+        if clinician is None:
+            staff = self.practice.staff.get(physician.removeprefix("prac-"))
+            clinician = (
+                f"{staff.prefix} {staff.given} {staff.family}".strip() if staff else physician
+            )
+            self._clinicians[physician] = clinician
         name = f"{person.given} {person.family}"
-        fields = _NoteFields(
-            patient=name,
-            name=name,
-            first_name=person.given,
-            last_name=person.family,
-            age=str(int(age)),
-            sex=person.sex,
-            date=iso_date(v.day),
-            clinician=clinician,
-            week=str(v.week),
-            reason=acute.reason if acute else "",
-            patient_name=name,
-            medications=", ".join(meds) if meds else "no medications",
-            labs=", ".join(self.cat.labs[k].display for k in lab_keys)
-            if lab_keys
-            else "none today",
-        )
-        # today's measures (and "control") are read on demand: a template names few of them
-        last = fields.last = self.measures.last
-        for k in _NOTE_BASE_KEYS & last.keys():  # a measure named like a base field wins
-            fields[k] = str(last[k])
+        day = iso_date(v.day)
         parts = [
-            f"{iso_date(v.day)} - {clinician}",
+            f"{day} - {clinician}",
             f"Patient: {name}, {int(age)}-year-old {person.sex}.",
         ]
         if v.wellness:
             parts.append(
                 "Preventive visit. History reviewed, age-appropriate screening and counselling done."
             )
+        fields: _NoteFields | None = None  # built for the first template that needs it
         for c in ([acute] if acute else []) + addressed + ([preg] if preg else []):
+            if not c.note_template:
+                parts.append(f"Assessment: {c.display} ({c.icd10}).")
+                continue
+            if fields is None:
+                fields = _NoteFields(
+                    patient=name,
+                    name=name,
+                    first_name=person.given,
+                    last_name=person.family,
+                    age=str(int(age)),
+                    sex=person.sex,
+                    date=day,
+                    clinician=clinician,
+                    week=str(v.week),
+                    reason=acute.reason if acute else "",
+                    patient_name=name,
+                    medications=", ".join(meds) if meds else "no medications",
+                    labs=", ".join(self.cat.labs[k].display for k in lab_keys)
+                    if lab_keys
+                    else "none today",
+                )
+                # today's measures (and "control") are read on demand: a template names few
+                last = fields.last = self.measures.last
+                for k in _NOTE_BASE_KEYS & last.keys():  # a measure named like a base field wins
+                    fields[k] = str(last[k])
             fields["condition"] = c.display
             fields["display"] = c.display
             fields["icd10"] = c.icd10
             fields["follow_up_months"] = (
                 str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
             )
-            if c.note_template:
-                try:
-                    parts.append(c.note_template.format_map(fields))
-                except (ValueError, IndexError, AttributeError):
-                    parts.append(c.note_template)
-            else:
-                parts.append(f"Assessment: {c.display} ({c.icd10}).")
+            try:
+                parts.append(c.note_template.format_map(fields))
+            except (ValueError, IndexError, AttributeError):
+                parts.append(c.note_template)
         if v.specialty and not addressed and not acute:
             parts.append(f"{self.preset.specialty} visit. Examination documented in the chart.")
         return "\n".join(parts)

@@ -15,6 +15,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
+
+from synthetic.disk_cache import cached_json
 
 RACES: tuple[tuple[str, str, float], ...] = (
     ("2106-3", "White", 0.60),
@@ -62,21 +65,42 @@ class NamePools:
 
 @cache
 def name_pools(state: str = "OH", area_code: str = "614") -> NamePools:
-    """Build the pools for practices in ``state`` (cached; Faker runs only here).
+    """Build the pools for practices in ``state`` (cached in memory and on disk; Faker runs
+    only on a miss, see :mod:`synthetic.disk_cache`).
 
     >>> len(name_pools().family) >= 500
     True
     """
+    import importlib.util
+
+    spec = importlib.util.find_spec("faker")
+    faker_file = spec.origin if spec is not None and spec.origin else "faker"
+    data = cached_json(
+        f"name-pools-{_slug(state)}-{_slug(area_code)}",
+        lambda: _build_pools(state),
+        (__file__, faker_file),  # our code and Faker's version decide the pools
+    )
+    return NamePools(
+        tuple(data["female"]),
+        tuple(data["male"]),
+        tuple(data["family"]),
+        tuple(data["streets"]),
+        tuple((c, s, z) for c, s, z in data["towns"]),
+        area_code,
+    )
+
+
+def _build_pools(state: str) -> dict[str, list[Any]]:
     from faker import Faker
 
     fake = Faker("en_US")
     fake.seed_instance(20260101)
-    female = tuple(sorted({fake.first_name_female() for _ in range(1500)}))
-    male = tuple(sorted({fake.first_name_male() for _ in range(1500)}))
-    family = tuple(sorted({fake.last_name() for _ in range(3000)}))
-    streets = tuple(sorted({f"{fake.building_number()} {fake.street_name()}" for _ in range(2000)}))
-    towns = tuple(sorted({(fake.city(), state, fake.zipcode_in_state(state)) for _ in range(12)}))
-    return NamePools(female, male, family, streets, towns, area_code)
+    female = sorted({fake.first_name_female() for _ in range(1500)})
+    male = sorted({fake.first_name_male() for _ in range(1500)})
+    family = sorted({fake.last_name() for _ in range(3000)})
+    streets = sorted({f"{fake.building_number()} {fake.street_name()}" for _ in range(2000)})
+    towns = sorted({(fake.city(), state, fake.zipcode_in_state(state)) for _ in range(12)})
+    return {"female": female, "male": male, "family": family, "streets": streets, "towns": towns}
 
 
 @dataclass(slots=True)

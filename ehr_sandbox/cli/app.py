@@ -4,37 +4,51 @@ Each command group registers itself from its own module, so this file only wires
 turns user errors into one clear line and a non-zero exit (never a traceback).
 
 >>> from typer.testing import CliRunner
->>> CliRunner().invoke(app, ["--help"]).exit_code
+>>> CliRunner().invoke(build_app(), ["--help"]).exit_code
 0
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
 
-from ehr_sandbox.cli import (
-    audit_cmds,
-    class_cmds,
-    demo,
-    exercises_cmds,
-    generate_cmds,
-    privacy_cmds,
-    server_cmds,
-    store_cmds,
-    views_cmds,
-)
 from ehr_sandbox.errors import SandboxError
 from synthetic.errors import GenerationError
 
-app = typer.Typer(
-    name="ehr-sandbox",
-    help="Synthetic FHIR patients and a teaching EHR with self-grading exercises.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+MODULES = (
+    "demo",
+    "generate_cmds",
+    "store_cmds",
+    "views_cmds",
+    "exercises_cmds",
+    "audit_cmds",
+    "privacy_cmds",
+    "server_cmds",
+    "class_cmds",
 )
+"""The command modules of ``ehr_sandbox.cli``, in the order ``--help`` lists them."""
+
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "generate": "generate_cmds",
+    "new": "store_cmds",
+    "import": "store_cmds",
+    "export": "store_cmds",
+    "view": "views_cmds",
+    "exercises": "exercises_cmds",
+    "gradebook": "exercises_cmds",
+    "audit": "audit_cmds",
+    "deidentify": "privacy_cmds",
+    "serve": "server_cmds",
+    "server": "server_cmds",
+    "class": "class_cmds",
+}
+"""Which module registers each top-level command: a run imports only the one it needs (a
+fresh ``ehr-sandbox generate`` does not load the EHR, views or the server)."""
 
 
 def _version(value: bool) -> None:
@@ -45,7 +59,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False,
@@ -58,18 +71,63 @@ def _root(
     """Synthetic FHIR patients and a teaching EHR with self-grading exercises."""
 
 
-for _module in (
-    demo,
-    generate_cmds,
-    store_cmds,
-    views_cmds,
-    exercises_cmds,
-    audit_cmds,
-    privacy_cmds,
-    server_cmds,
-    class_cmds,
-):
-    _module.register(app)
+def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
+    """The command line with the commands of ``modules`` (every command by default).
+
+    Parameters
+    ----------
+    modules
+        Names of modules in ``ehr_sandbox.cli`` whose ``register(app)`` adds commands.
+
+    Returns
+    -------
+    typer.Typer
+        The application.
+
+    Examples
+    --------
+    >>> [c.name for c in build_app(("generate_cmds",)).registered_commands]
+    ['generate']
+    """
+    new = typer.Typer(
+        name="ehr-sandbox",
+        help="Synthetic FHIR patients and a teaching EHR with self-grading exercises.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    new.callback()(_root)
+    for name in modules:
+        importlib.import_module(f"ehr_sandbox.cli.{name}").register(new)
+    return new
+
+
+_FULL: list[typer.Typer] = []
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` (every command) is built on first use (PEP 562).
+
+    >>> __getattr__("nothing")
+    Traceback (most recent call last):
+    ...
+    AttributeError: module 'ehr_sandbox.cli.app' has no attribute 'nothing'
+    """
+    if name == "app":
+        if not _FULL:
+            _FULL.append(build_app())
+        return _FULL[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """Only the module of the command asked for; every command for help or a typo."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    module = COMMANDS.get(command) if command is not None else None
+    if module is None or "--help" in argv[:1] or "--version" in argv:
+        return __getattr__("app")  # type: ignore[no-any-return]
+    return build_app((module,))
+
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SandboxError,
@@ -127,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         # non-standalone click returns a command's exit code instead of raising it
-        returned = app(args=argv, prog_name="ehr-sandbox", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        returned = _app_for(args)(args=args, prog_name="ehr-sandbox", standalone_mode=False)
     except SystemExit as exc:  # typer/click exits
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.builders.common import cc, coding, money
+from synthetic.builders.common import cc, coding, money, usd
 from synthetic.context import RecordContext
 from synthetic.labels import meta
 
@@ -151,6 +151,22 @@ def claim(
     return c
 
 
+_ENTRIES: dict[tuple[str, float | int, bool], dict[str, Any]] = {}
+
+
+def _entry(category: str, value: float | int) -> dict[str, Any]:
+    """One adjudication entry (category and USD amount), shared from a bounded cache."""
+    if not value:
+        return {"category": _ADJ[category], "amount": usd(value)}
+    key = (category, value, type(value) is int)
+    e = _ENTRIES.get(key)
+    if e is None:
+        e = {"category": _ADJ[category], "amount": usd(value)}
+        if len(_ENTRIES) < 50_000:
+            _ENTRIES[key] = e
+    return e
+
+
 def claim_response(
     ctx: RecordContext,
     claim_: dict[str, Any],
@@ -183,13 +199,7 @@ def claim_response(
     paid = 0.0
     adjustment = 0.0
     submitted_total = 0.0
-    cat_sub, cat_elig, cat_copay, cat_ded, cat_ben = (
-        _ADJ["submitted"],
-        _ADJ["eligible"],
-        _ADJ["copay"],
-        _ADJ["deductible"],
-        _ADJ["benefit"],
-    )
+    cat_sub = _ADJ["submitted"]
     for i, item in enumerate(claim_["item"]):
         net = item["net"]
         submitted = net["value"]
@@ -197,17 +207,13 @@ def claim_response(
         cp = round(min(copay, eligible), 2) if i == 0 else 0.0
         deductible = round((eligible - cp) * deductible_share, 2)
         benefit = round(max(0.0, eligible - cp - deductible), 2)
-        adjudication = [
-            {"category": cat_sub, "amount": net},
-            {"category": cat_elig, "amount": {"value": eligible, "currency": "USD"}},
-        ]
+        # entries are shared (amounts repeat); the list is the item's own (an ERA inserts)
+        adjudication = [{"category": cat_sub, "amount": net}, _entry("eligible", eligible)]
         if cp:
-            adjudication.append({"category": cat_copay, "amount": {"value": cp, "currency": "USD"}})
+            adjudication.append(_entry("copay", cp))
         if deductible:
-            adjudication.append(
-                {"category": cat_ded, "amount": {"value": deductible, "currency": "USD"}}
-            )
-        adjudication.append({"category": cat_ben, "amount": {"value": benefit, "currency": "USD"}})
+            adjudication.append(_entry("deductible", deductible))
+        adjudication.append(_entry("benefit", benefit))
         items.append({"itemSequence": item["sequence"], "adjudication": adjudication})
         paid += benefit
         adjustment += submitted - eligible

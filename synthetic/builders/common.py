@@ -76,13 +76,52 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     return q
 
 
+_REFS: dict[str, dict[str, str]] = {}
+
+
+def shared_ref(reference: str) -> dict[str, str]:
+    """A Reference to a shared practice resource (clinician, room, organisation), the same
+    dict every time (a bounded cache; generated resources are read-only).
+
+    >>> shared_ref("Location/main") is shared_ref("Location/main")
+    True
+    """
+    r = _REFS.get(reference)
+    if r is None:
+        r = {"reference": reference}
+        if len(_REFS) < 10_000:
+            _REFS[reference] = r
+    return r
+
+
+_USD: dict[tuple[float | int, bool], dict[str, Any]] = {}
+
+
+def usd(value: float | int) -> dict[str, Any]:
+    """A USD Money of exactly ``value``, shared from a bounded cache (amounts repeat: fees,
+    copays, shares of them; generated resources are read-only).
+
+    >>> usd(25.0), usd(25.0) is usd(25.0), usd(25)
+    ({'value': 25.0, 'currency': 'USD'}, True, {'value': 25, 'currency': 'USD'})
+    """
+    if not value:  # 0, 0.0 and -0.0 serialise differently: never shared
+        return {"value": value, "currency": "USD"}
+    key = (value, type(value) is int)
+    m = _USD.get(key)
+    if m is None:
+        m = {"value": value, "currency": "USD"}
+        if len(_USD) < 50_000:
+            _USD[key] = m
+    return m
+
+
 def money(value: float) -> dict[str, Any]:
-    """A USD Money with two decimals.
+    """A USD Money with two decimals (shared, see :func:`usd`).
 
     >>> money(12.345)
     {'value': 12.35, 'currency': 'USD'}
     """
-    return {"value": round(value + 1e-9, 2), "currency": "USD"}
+    return usd(round(value + 1e-9, 2))
 
 
 @cache

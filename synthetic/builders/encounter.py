@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.builders.common import AMBULATORY, coding
+from synthetic.builders.common import AMBULATORY, coding, shared_ref
 from synthetic.context import RecordContext
 from synthetic.labels import meta
 
@@ -24,6 +24,40 @@ DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
 _PPRF = [{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}]
 _ATND = [{"coding": [coding(PARTICIPATION, "ATND", "attender")]}]
 _BILLING = {"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]}
+
+
+_SHARED: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""Participant and location entries per clinician or room (practice-wide, so bounded)."""
+
+
+def _keep(key: tuple[Any, ...], value: dict[str, Any]) -> dict[str, Any]:
+    if len(_SHARED) < 10_000:
+        _SHARED[key] = value
+    return value
+
+
+def _participant(type_: list[dict[str, Any]], who: str) -> dict[str, Any]:
+    key = (id(type_), who)
+    hit = _SHARED.get(key)
+    if hit is None:
+        hit = _keep(key, {"type": type_, "individual": shared_ref(who)})
+    return hit
+
+
+def _location(where: str) -> dict[str, Any]:
+    key = ("location", where)
+    hit = _SHARED.get(key)
+    if hit is None:
+        hit = _keep(key, {"location": shared_ref(where)})
+    return hit
+
+
+def _actor(who: str, required: str) -> dict[str, Any]:
+    key = ("actor", who, required)
+    hit = _SHARED.get(key)
+    if hit is None:
+        hit = _keep(key, {"actor": shared_ref(who), "required": required, "status": "accepted"})
+    return hit
 
 
 def encounter(
@@ -57,10 +91,7 @@ def encounter(
         "class": AMBULATORY,
         "type": [type_cc],
         "subject": ctx.subject,
-        "participant": [
-            {"type": _PPRF, "individual": {"reference": physician}},
-            {"type": _ATND, "individual": {"reference": assistant}},
-        ],
+        "participant": [_participant(_PPRF, physician), _participant(_ATND, assistant)],
         "period": {"start": start, "end": end},
     }
     if appointment:
@@ -72,8 +103,8 @@ def encounter(
             {"condition": {"reference": ref}, "use": _BILLING, "rank": i + 1}
             for i, ref in enumerate(diagnoses)
         ]
-    e["location"] = [{"location": {"reference": location}}]
-    e["serviceProvider"] = {"reference": organization}
+    e["location"] = [_location(location)]
+    e["serviceProvider"] = shared_ref(organization)
     return e
 
 
@@ -131,7 +162,7 @@ def appointment(
         a["created"] = created
     a["participant"] = [
         {"actor": ctx.subject, "required": "required", "status": pstatus},
-        {"actor": {"reference": practitioner}, "required": "required", "status": "accepted"},
-        {"actor": {"reference": location}, "required": "information-only", "status": "accepted"},
+        _actor(practitioner, "required"),
+        _actor(location, "information-only"),
     ]
     return a

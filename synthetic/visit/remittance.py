@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.builders import billing
-from synthetic.builders.common import coding
+from synthetic.builders.common import coding, usd
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.labels import meta
@@ -56,7 +56,7 @@ _CO45 = {
 
 
 def _usd(v: float) -> dict[str, Any]:
-    return {"value": round(v, 2), "currency": "USD"}
+    return usd(round(v, 2))
 
 
 def _kind(kind: str) -> dict[str, Any]:

@@ -144,6 +144,40 @@ class NdjsonSink:
         for r in resources:
             self.write_resource(r)
 
+    def write_practice_first(self, resources: list[dict[str, Any]]) -> None:
+        """Put the practice resources in front of what was written (for a run that learns the
+        practice only after its patients); the files end as if they were written first.
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with NdjsonSink(d) as s:
+        ...     s.write_resource({"resourceType": "Slot", "id": "busy"})
+        ...     s.write_practice_first([{"resourceType": "Slot", "id": "free"}])
+        >>> (d / "Slot.ndjson").read_text().split()
+        ['{"resourceType":"Slot","id":"free"}', '{"resourceType":"Slot","id":"busy"}']
+        """
+        self._flush()
+        for t, data in encode_resources(resources).items():
+            self.bytes_written += len(data)
+            old = self._files.get(t)
+            if old is None:
+                self._file(t).write(data)
+                continue
+            part = self.out_dir / f"{final_name(t)}.part"
+            head_path = self.out_dir / f"{final_name(t)}.head"
+            head = open(head_path, "wb", buffering=0)  # noqa: SIM115 - closed in __exit__
+            try:
+                head.write(data)
+                with open(part, "rb") as src:
+                    _copy_into(src, head)
+                os.replace(head_path, part)  # the open descriptor follows the file
+            except BaseException:
+                head.close()
+                head_path.unlink(missing_ok=True)
+                raise
+            old.close()
+            self._files[t] = head
+
     def write_record(
         self, record: Any, types: frozenset[str] | None, counts: dict[str, int]
     ) -> None:
@@ -159,25 +193,32 @@ class NdjsonSink:
         {'Patient': 1}
         """
         # encoded lines are kept per type and handed to the kernel in one writev per
-        # _FLUSH_LINES (no copy into a growing buffer); lines are counted here, per resource
+        # _FLUSH_LINES (no copy into a growing buffer); lines are counted per block written
         bufs = self._bufs
-        lines = self._lines
         dumps, opt = _DUMPS, _NL
         if types is None or "Patient" in types:
             buf = self._buf("Patient")
             buf.append(dumps(record.patient, option=opt))
-            lines["Patient"] = lines.get("Patient", 0) + 1
             if len(buf) >= _FLUSH_LINES:
                 self._write_block("Patient", buf)
+        if types is None:
+            for r in record.resources:
+                t = r["resourceType"]
+                buf = bufs.get(t)
+                if buf is None:
+                    buf = self._buf(t)
+                buf.append(dumps(r, option=opt))
+                if len(buf) >= _FLUSH_LINES:
+                    self._write_block(t, buf)
+            return
         for r in record.resources:
             t = r["resourceType"]
-            if types is not None and t not in types:
+            if t not in types:
                 continue
             buf = bufs.get(t)
             if buf is None:
                 buf = self._buf(t)
             buf.append(dumps(r, option=opt))
-            lines[t] = lines.get(t, 0) + 1
             if len(buf) >= _FLUSH_LINES:
                 self._write_block(t, buf)
 
@@ -189,6 +230,8 @@ class NdjsonSink:
 
     def _write_block(self, resource_type: str, buf: list[bytes]) -> None:
         self.bytes_written += _writev_all(self._file(resource_type).fileno(), buf)
+        lines = self._lines
+        lines[resource_type] = lines.get(resource_type, 0) + len(buf)
         buf.clear()
 
     def count_into(self, counts: dict[str, int]) -> None:
