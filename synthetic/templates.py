@@ -214,7 +214,7 @@ class Templates:
 
         A visit covers consecutive slot times (same seat) until its length is reached. An
         open-access slot takes only a same-day visit, a cluster slot only its appointment type;
-        such reserved slots come first for the visits they are held for.
+        starts in such reserved slots come first for the visits they are held for.
 
         >>> t = Templates([(480, 1020, (720, 780))] * 5 + [None, None])
         >>> held, other = t.candidates("stream-20", 0, 15, "WALKIN", True)
@@ -234,7 +234,6 @@ class Templates:
         for i, first in enumerate(times):
             for seat in range(first.seats):
                 bits = 0
-                special = False
                 j = i
                 ok = True
                 while True:
@@ -246,7 +245,6 @@ class Templates:
                     ):
                         ok = False
                         break
-                    special = special or st.category != ""
                     bits |= 1 << (st.bit + seat)
                     if st.end - first.start >= minutes:
                         break
@@ -255,7 +253,9 @@ class Templates:
                         ok = False
                         break
                 if ok:
-                    (held if special else other).append((bits, first.start, i, j - i + 1, seat))
+                    (held if first.category else other).append(
+                        (bits, first.start, i, j - i + 1, seat)
+                    )
         hit = self._cands[key] = (held, other)
         return hit
 
