@@ -49,7 +49,7 @@ from synthetic.rng import patient_rng
 from synthetic.schedule import Book, Grid
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
-from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
+from synthetic.visit import VISIT_STEPS, PatientState, VisitState, recalls, renew_between_visits
 from synthetic.visit.clinical_ma import install as install_clinical_ma
 from synthetic.visit.portal import PortalInbox
 from synthetic.visit.scheduling import (
@@ -355,6 +355,7 @@ class Engine:
             step.finish(ctx, st)
         self.portal.write(ctx, st, [v.day for v in visits], start)
         self._appointments_ahead(ctx, rng, pre.plan.ahead or [])
+        recalls.write(self, ctx, st, pre.plan)
         self._settle_prescriptions(st, end, death is not None)
         return PatientRecord(pre.index, patient, ctx.out)
 
