@@ -30,7 +30,7 @@ def _category(slot: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def front_desk() -> Any:
-    return Sandbox.generate(patients=6, seed=5, years=1, reference_date=REF).login("fd.smith")
+    return Sandbox.generate(patients=100, seed=5, years=1, reference_date=REF).login("fd.smith")
 
 
 def _free(fd: Any, practitioner: str) -> list[dict[str, Any]]:
@@ -113,3 +113,27 @@ def test_blocked_time_has_no_slot_and_reserved_slots_go_to_their_visits() -> Non
     ]
     assert (walk.category, well.category) == ("open-access", "cluster")
     assert {p.category for p in sick} == {""}  # a booked-ahead visit never takes them
+
+
+def test_generated_waitlist_and_recalls_work_through_the_workflow(front_desk: Any) -> None:
+    fd = front_desk
+    waiting = fd.search("Appointment", status="waitlist").fetch()
+    assert waiting, "the generator puts some patients booked weeks ahead on the waitlist"
+    w = waiting[0]
+    prac = next(
+        p["actor"]["reference"]
+        for p in w["participant"]
+        if p["actor"]["reference"].startswith("Practitioner/")
+    )
+    period = w["requestedPeriod"][0]
+    opening = next(
+        s
+        for s in _free(fd, prac.removeprefix("Practitioner/"))
+        if not _category(s) and period["start"] <= s["start"][:10] <= period["end"]
+    )
+    got = scheduling.fill_from_waitlist(fd, f"Appointment/{w['id']}", f"Slot/{opening['id']}")
+    assert (got["id"], got["status"]) == (w["id"], "booked")
+    recalls = fd.search("Appointment", status="proposed").fetch()
+    assert recalls and all(r["requestedPeriod"][0]["start"] for r in recalls)
+    done = scheduling.cancel(fd, f"Appointment/{recalls[0]['id']}", reason="patient moved away")
+    assert done["status"] == "cancelled"
