@@ -184,13 +184,15 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
     >>> {"charge", "contractual", "insurer-payment"} <= kinds
     True
     """
+    every = [c for c in session.resources("Claim") if c.get("use", "claim") == "claim"]
     claims = {
         c["id"]: c
-        for c in session.resources("Claim")
-        if c.get("status") == "active"
-        and c.get("use", "claim") == "claim"
-        and (patient is None or c["patient"]["reference"] == patient)
+        for c in every
+        if c.get("status") == "active" and (patient is None or c["patient"]["reference"] == patient)
     }
+    # money paid on a claim later replaced by a corrected one (claims.resubmit_corrected
+    # cancels the original) was still received: it stays on the patient's ledger
+    owner = {c["id"]: c["patient"]["reference"] for c in every}
     responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for cr in session.resources("ClaimResponse"):
         req = (cr.get("request") or {}).get("reference", "")
@@ -215,8 +217,7 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
             pat = None
             claim_ref = req if req.startswith("Claim/") else None
             if claim_ref:
-                c = claims.get(claim_ref.split("/")[-1])
-                pat = c["patient"]["reference"] if c else None
+                pat = owner.get(claim_ref.split("/")[-1])
             elif req.startswith("Patient/"):
                 pat = req
             if pat is None or (patient is not None and pat != patient):
