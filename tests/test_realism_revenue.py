@@ -132,7 +132,7 @@ def test_eligibility_checked_before_visits_and_no_coverage_denial_after_a_check(
         checked_days = {r["servicedDate"] for r in reqs}
         checked += len(reqs)
         for claim in rec.by_type("Claim"):
-            if "insurer" in claim:
+            if "insurer" in claim and "related" not in claim:  # a corrected claim: same visit
                 insured_visits += 1
         for cr in rec.by_type("ClaimResponse"):
             claim = next(
@@ -163,11 +163,28 @@ def test_desk_copays_statements_and_variable_payer_lag() -> None:
             kind = next(
                 c["code"] for c in p["detail"][0]["type"]["coding"] if c["system"] == LEDGER_KIND
             )
-            assert kind in ("insurer-payment", "patient-payment")
+            assert kind in (
+                "insurer-payment",
+                "patient-payment",
+                "write-off",
+                "transfer-to-patient",
+            )
         claims = {f"Claim/{c['id']}": c for c in rec.by_type("Claim")}
+        transfers = [p for p in payments if p["disposition"].startswith("Denied amount billed")]
+        for t in transfers:  # a denial billed to the patient is owed by the patient
+            ref = t["detail"][0]["request"]["reference"]
+            paid_desk = sum(
+                p["paymentAmount"]["value"]
+                for p in payments
+                if p["detail"][0]["request"]["reference"] == ref
+                and p["disposition"] == "Patient payment at the desk"
+            )
+            owed_after_era += round(t["paymentAmount"]["value"] - paid_desk, 2) > 0
         for cr in rec.by_type("ClaimResponse"):
             ref = cr["request"]["reference"]
             claim = claims[ref]
+            if "related" in claim:  # a corrected claim: the desk took the copay on the original
+                ref = claim["related"][0]["claim"]["reference"]
             lag = (date.fromisoformat(cr["created"]) - date.fromisoformat(claim["created"])).days
             lags[cr["insurer"]["reference"]].add(lag)
             first = cr["item"][0]["adjudication"]
@@ -204,7 +221,7 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
     from ehr_sandbox.sandbox import Sandbox
     from ehr_sandbox.workflows import ledger
 
-    sb = Sandbox.generate(patients=24, seed=8, years=1)
+    sb = Sandbox.generate(patients=60, seed=8, years=1)
     b = sb.login("billing.davis")
     claims = {c["id"]: c for c in b.resources("Claim")}
     responses = {
@@ -218,6 +235,8 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
     )
     for cid, c in claims.items():
         pat = c["patient"]["reference"]
+        if c["status"] == "cancelled":  # replaced by a corrected claim: its charge is gone
+            continue
         charge = sum((Decimal(str(i["net"]["value"])) for i in c["item"]), Decimal(0))
         cr = responses.get(cid)
         if cr is None or cr["disposition"] == "Denied":
@@ -230,9 +249,21 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
     for p in payments:
         d = p["detail"][0]
         kind = next(c["code"] for c in d["type"]["coding"] if c["system"] == LEDGER_KIND)
-        if kind == "patient-payment":
-            pat = claims[d["request"]["reference"].split("/")[-1]]["patient"]["reference"]
-            expect[pat]["patient"] -= Decimal(str(d["amount"]["value"]))
+        if kind == "insurer-payment":
+            continue
+        pat = claims[d["request"]["reference"].split("/")[-1]]["patient"]["reference"]
+        amount = Decimal(str(d["amount"]["value"]))
+        if kind == "patient-payment":  # also on a claim since replaced: the money came in
+            expect[pat]["patient"] -= amount
+        elif kind == "write-off":  # a denial the practice absorbs, approved
+            assert d["responsible"]["reference"].startswith("PractitionerRole/")
+            expect[pat]["insurance"] -= amount
+        else:  # a denial billed to the patient
+            assert kind == "transfer-to-patient"
+            expect[pat]["insurance"] -= amount
+            expect[pat]["patient"] += amount
+    worked = [c for c in claims.values() if c["status"] == "cancelled"]
+    assert worked, "the sample has a corrected claim (a worked denial)"
     assert len(expect) > 10
     for pat, want in expect.items():
         got = ledger.balances(b, pat)
@@ -241,11 +272,15 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
     cash_days = sorted(
         p["paymentDate"]
         for p in payments
-        if p["paymentIdentifier"]["type"]["coding"][0]["code"] == "cash"
+        if "paymentIdentifier" in p  # adjustments (write-offs, transfers) move no money
+        and p["paymentIdentifier"]["type"]["coding"][0]["code"] == "cash"
     )
     era_days = sorted(p["paymentDate"] for p in payments if "paymentIssuer" in p)
     assert cash_days and era_days
-    for day in (cash_days[-1], era_days[-1]):
+    adjust_days = sorted(p["paymentDate"] for p in payments if "paymentIdentifier" not in p)
+    corrected_days = sorted(c["created"] for c in claims.values() if "related" in c)
+    assert corrected_days
+    for day in (cash_days[-1], era_days[-1], corrected_days[-1], *adjust_days[-2:]):
         r = ledger.reconcile(b, day)
         assert r["ok"], r
     assert ledger.reconcile(b, cash_days[-1])["deposit_total"] > 0
@@ -257,3 +292,82 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
             for it in cr["item"]
             for a in it["adjudication"]
         )
+
+
+def test_denials_are_worked_by_reason_as_the_content_says() -> None:
+    """A corrected claim replaces a correctable denial and is paid; a denial that cannot be
+    billed is written off with a physician's approval; one for ended coverage is billed to the
+    patient. Each denial is worked once, within the content's days, or is still open."""
+    import tomllib
+
+    import synthetic
+
+    root = Path(synthetic.__file__).resolve().parent
+    policy = tomllib.loads((root / "content" / "data" / "denial_work.toml").read_text("utf-8"))
+    action = policy["action"]
+    lo, hi = policy["work_after_days"]
+    from datetime import date
+
+    from realism_sample import REF, practice
+
+    roles = {
+        f"PractitionerRole/{r['id']}": r["code"][0]["coding"][0]["code"]
+        for r in practice()
+        if r["resourceType"] == "PractitionerRole"
+    }
+    seen: Counter[str] = Counter()
+    bad: list[str] = []
+    for rec in default_sample():
+        claims = {f"Claim/{c['id']}": c for c in rec.by_type("Claim")}
+        answers = {cr["request"]["reference"]: cr for cr in rec.by_type("ClaimResponse")}
+        adjustments = defaultdict(list)
+        for p in rec.by_type("PaymentReconciliation"):
+            if "paymentIdentifier" not in p:
+                adjustments[p["detail"][0]["request"]["reference"]].append(p)
+        successors = defaultdict(list)
+        for c in claims.values():
+            for rel in c.get("related", []):
+                successors[rel["claim"]["reference"]].append(c)
+        for ref, cr in answers.items():
+            if cr["disposition"] != "Denied":
+                if "related" in claims[ref]:
+                    seen["corrected-paid"] += 1
+                continue
+            if "related" in claims[ref]:
+                bad.append(f"{ref}: a corrected claim denied again")
+            reason = _reason(cr)
+            assert reason is not None
+            want = action.get(reason[1])
+            denied = date.fromisoformat(cr["created"])
+            done = [("correct", date.fromisoformat(c["created"])) for c in successors[ref]]
+            for p in adjustments[ref]:
+                kind = p["detail"][0]["type"]["coding"][1]["code"]
+                what = "write-off" if kind == "write-off" else "bill-patient"
+                done.append((what, date.fromisoformat(p["paymentDate"])))
+                total = claims[ref]["total"]["value"]
+                if p["paymentAmount"]["value"] != total:
+                    bad.append(f"{p['id']}: {p['paymentAmount']['value']} != charge {total}")
+                if (
+                    what == "write-off"
+                    and roles.get(p["detail"][0].get("responsible", {}).get("reference"))
+                    != "physician"
+                ):
+                    bad.append(f"{p['id']}: write-off without a physician-owner's approval")
+            if not done:
+                seen["open"] += 1
+                if (REF - denied).days > hi + 1:
+                    bad.append(f"{ref}: denied {denied} and never worked")
+                continue
+            if len(done) != 1:
+                bad.append(f"{ref}: worked {len(done)} times")
+                continue
+            what, when = done[0]
+            seen[what] += 1
+            if what != want or not lo <= (when - denied).days <= hi:
+                bad.append(f"{ref}: {reason} worked as {what} after {(when - denied).days} days")
+            if what == "correct" and claims[ref]["status"] != "cancelled":
+                bad.append(f"{ref}: replaced but still active")
+    assert bad == [], bad[:10]
+    assert seen["correct"] > 50 and seen["write-off"] > 30 and seen["bill-patient"] > 10, seen
+    # most corrected claims have been paid by now (some still wait for the payer)
+    assert seen["corrected-paid"] > 0.8 * seen["correct"], seen
