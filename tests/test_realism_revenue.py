@@ -170,8 +170,12 @@ def test_desk_copays_statements_and_variable_payer_lag() -> None:
                 "transfer-to-patient",
             )
         claims = {f"Claim/{c['id']}": c for c in rec.by_type("Claim")}
-        transfers = [p for p in payments if p["disposition"].startswith("Denied amount billed")]
-        for t in transfers:  # a denial billed to the patient is owed by the patient
+        transfers = [
+            p
+            for p in payments
+            if p["disposition"].startswith(("Denied amount billed", "Self-pay visit"))
+        ]
+        for t in transfers:  # a denial billed to the patient, a self-pay visit: the patient's
             ref = t["detail"][0]["request"]["reference"]
             paid_desk = sum(
                 p["paymentAmount"]["value"]
@@ -371,3 +375,47 @@ def test_denials_are_worked_by_reason_as_the_content_says() -> None:
     assert seen["correct"] > 50 and seen["write-off"] > 30 and seen["bill-patient"] > 10, seen
     # most corrected claims have been paid by now (some still wait for the payer)
     assert seen["corrected-paid"] > 0.8 * seen["correct"], seen
+
+
+def test_self_pay_visits_are_billed_to_the_patient_and_mostly_paid_at_the_desk() -> None:
+    import tomllib
+
+    import synthetic
+
+    root = Path(synthetic.__file__).resolve().parent
+    share = tomllib.loads((root / "content" / "data" / "self_pay.toml").read_text("utf-8"))[
+        "paid_at_desk"
+    ]
+    visits = at_desk = 0
+    bad: list[str] = []
+    for rec in default_sample():
+        answered = {cr["request"]["reference"] for cr in rec.by_type("ClaimResponse")}
+        by_claim: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for p in rec.by_type("PaymentReconciliation"):
+            by_claim[p["detail"][0]["request"]["reference"]].append(p)
+        for c in rec.by_type("Claim"):
+            if "insurer" in c:
+                continue
+            ref = f"Claim/{c['id']}"
+            visits += 1
+            if ref in answered:
+                bad.append(f"{ref}: a self-pay claim sent to a payer")
+            moved = [p for p in by_claim[ref] if p["disposition"].startswith("Self-pay visit")]
+            if len(moved) != 1 or moved[0]["paymentAmount"]["value"] != c["total"]["value"]:
+                bad.append(f"{ref}: charges not moved to the patient once, in full")
+                continue
+            if moved[0]["paymentDate"] != c["created"]:
+                bad.append(f"{ref}: moved on {moved[0]['paymentDate']}, visit {c['created']}")
+            desk = [
+                p
+                for p in by_claim[ref]
+                if p["disposition"] == "Patient payment at the desk"
+                and p["paymentDate"] == c["created"]
+            ]
+            if desk:
+                at_desk += 1
+                if desk[0]["paymentAmount"]["value"] != c["total"]["value"]:
+                    bad.append(f"{ref}: paid {desk[0]['paymentAmount']['value']} at the desk")
+    assert bad == [], bad[:10]
+    assert visits > 200
+    assert _within(at_desk, visits, share), (at_desk, visits)

@@ -79,6 +79,17 @@ def _kind(kind: str, payment_type: str = "payment") -> dict[str, Any]:
 
 
 @cache
+def self_pay_policy() -> dict[str, Any]:
+    """Uninsured visits' payment policy (``synthetic/content/data/self_pay.toml``).
+
+    >>> 0 < self_pay_policy()["paid_at_desk"] < 1
+    True
+    """
+    text = (resources.files("synthetic.content") / "data" / "self_pay.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
 def denial_work() -> dict[str, Any]:
     """How denials are worked, by CARC code (``synthetic/content/data/denial_work.toml``).
 
@@ -389,6 +400,51 @@ class Remittance:
         if when < st.end:
             method = _pick(rng, self.statement_methods)
             self._patient_payment(ctx, vs, claim_ref, when, owed, method, "Statement payment")
+
+    def self_pay(
+        self, ctx: RecordContext, st: PatientState, vs: VisitState, claim: dict[str, Any]
+    ) -> None:
+        """An uninsured visit: its charges moved to the patient's balance on the day (ledger
+        kind ``transfer-to-patient``), then paid in full at the desk or billed on a statement
+        (``self_pay.toml``).
+
+        >>> self_pay_policy()["paid_at_desk"] > 0
+        True
+        """
+        total = claim["total"]["value"]
+        if total <= 0:
+            return
+        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        iso = iso_date(vs.day)
+        ctx.add(
+            {
+                "resourceType": "PaymentReconciliation",
+                "id": ctx.new_id("adj"),
+                "meta": meta("PaymentReconciliation", vs.security),
+                "status": "active",
+                "created": iso,
+                "paymentDate": iso,
+                "paymentAmount": _usd(total),
+                "outcome": "complete",
+                "disposition": "Self-pay visit: charges billed to the patient",
+                "detail": [
+                    {
+                        "type": _kind("transfer-to-patient", "adjustment"),
+                        "request": claim_ref,
+                        "date": iso,
+                        "amount": _usd(total),
+                    }
+                ],
+            }
+        )
+        rng = ctx.rng
+        if rng.random() < self_pay_policy()["paid_at_desk"]:
+            method = _pick(rng, self.copay_methods)
+            self._patient_payment(
+                ctx, vs, claim_ref, vs.day, total, method, "Patient payment at the desk"
+            )
+            return
+        self._statement(ctx, st, vs, claim_ref, vs.day, total)
 
     def work_denial(
         self,
