@@ -44,6 +44,17 @@ def release_policy() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+@cache
+def routing() -> dict[str, Any]:
+    """The portal inbox routing shared with the workflows (``synthetic/content/data/portal.toml``).
+
+    >>> routing()["reply_within_hours"]
+    24
+    """
+    text = (resources.files("synthetic.content") / "data" / "portal.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
 class PortalInbox:
     """Writes a patient's portal messages and the replies (see the module text).
 
@@ -57,6 +68,9 @@ class PortalInbox:
         self.eng = eng
         self.rates = eng.rules.portal
         self.topics = [(t, t.share) for t in self.rates.topic]
+        self.forwarded = frozenset(
+            x["code"] for x in routing()["topic"] if x["pool"] == "ma" and not x["ma_may_answer"]
+        )
         self.released = [
             {"coding": [{"system": TOPIC_SYSTEM, "code": "results", "display": "Result released"}]}
         ]
@@ -152,7 +166,7 @@ class PortalInbox:
         if not mas or not st.pcp:
             return
         at = minute + policy["forward_after_minutes"]
-        due = day * _DAY_MINUTES + minute + 60 * policy["reply_within_hours"]
+        due = day * _DAY_MINUTES + minute + 60 * routing()["reply_within_hours"]
         ctx.add(
             {
                 "resourceType": "Task",
@@ -193,7 +207,7 @@ class PortalInbox:
         lo, hi = rates.late_hours if rng.random() < rates.late_share else rates.reply_hours
         at = day * _DAY_MINUTES + minute + 60 * (lo + rng.randrange(max(1, hi - lo + 1)))
         r_day, r_minute = divmod(at, _DAY_MINUTES)
-        if t.reply_role == "physician":  # outside the MA's scope: forwarded to the provider
+        if t.code in self.forwarded:  # in the MA pool but outside its scope: to the provider
             self._forward(ctx, st, msg, day, minute, r_day < st.end)
         if r_day >= st.end:
             return  # still open in the inbox at the end of the record
