@@ -19,6 +19,7 @@ from realism_sample import default_sample
 
 from synthetic.clinical_rules import compile_rules
 from synthetic.content import load_content
+from synthetic.fhir import validate
 from synthetic.visit.remittance import CARC_SYSTEM, GROUP_SYSTEM, LEDGER_KIND
 
 pytestmark = [pytest.mark.realism, pytest.mark.slow]
@@ -419,3 +420,46 @@ def test_self_pay_visits_are_billed_to_the_patient_and_mostly_paid_at_the_desk()
     assert bad == [], bad[:10]
     assert visits > 200
     assert _within(at_desk, visits, share), (at_desk, visits)
+
+
+def test_some_medicare_patients_have_medicaid_second_in_the_order_of_benefits() -> None:
+    import tomllib
+
+    import synthetic
+
+    root = Path(synthetic.__file__).resolve().parent
+    pairs = tomllib.loads((root / "content" / "data" / "secondary.toml").read_text("utf-8"))
+    pair = pairs["pair"][0]
+    payers = {p.id: p.name for p in load_content().practice.payers}
+    primaries = seconds = 0
+    bad: list[str] = []
+    for rec in default_sample():
+        covs = rec.by_type("Coverage")
+        for c in covs:
+            if c["payor"][0]["display"] != payers[pair["primary"]]:
+                continue
+            primaries += 1
+            same = [
+                s
+                for s in covs
+                if s.get("order") == 2
+                and s["period"] == c["period"]
+                and s["payor"][0]["display"] == payers[pair["secondary"]]
+            ]
+            if same:
+                seconds += 1
+                if c.get("order") != 1 or same[0]["status"] != c["status"] or len(same) > 1:
+                    bad.append(f"{c['id']}: order of benefits {c.get('order')}")
+            elif "order" in c:
+                bad.append(f"{c['id']}: an order without a second plan")
+        for s in covs:
+            if s.get("order") == 2:
+                bad.extend(f"{s['id']}: {e}" for e in validate(s))
+        # visits are billed to the primary plan, never to the secondary
+        second_ids = {f"Coverage/{s['id']}" for s in covs if s.get("order") == 2}
+        for cl in rec.by_type("Claim"):
+            if cl["insurance"][0]["coverage"]["reference"] in second_ids:
+                bad.append(f"{cl['id']}: billed to the secondary plan")
+    assert bad == [], bad[:10]
+    assert primaries > 100
+    assert _within(seconds, primaries, pair["share"]), (seconds, primaries)

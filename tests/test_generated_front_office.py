@@ -1,6 +1,7 @@
-"""The generated schedule follows each clinician's template, and the EHR's scheduling workflow
-accepts it: a generated free slot books through ``workflows.scheduling`` with the same rules
-as a day the front desk built (cluster and open-access slots refused to the wrong visit).
+"""Generated front-office data works through the EHR's workflows: a generated free slot books
+through ``workflows.scheduling`` with the same rules as a day the front desk built (cluster and
+open-access slots refused to the wrong visit, a modified wave's two seats), generated waitlist
+entries and recalls are worked, and a generated secondary plan shows at check-in.
 """
 
 from __future__ import annotations
@@ -137,3 +138,17 @@ def test_generated_waitlist_and_recalls_work_through_the_workflow(front_desk: An
     assert recalls and all(r["requestedPeriod"][0]["start"] for r in recalls)
     done = scheduling.cancel(fd, f"Appointment/{recalls[0]['id']}", reason="patient moved away")
     assert done["status"] == "cancelled"
+
+
+def test_a_generated_secondary_plan_shows_at_check_in(front_desk: Any) -> None:
+    from ehr_sandbox.workflows import eligibility
+
+    fd = front_desk
+    second = next(c for c in fd.search("Coverage").fetch() if c.get("order") == 2)
+    pat = second["beneficiary"]["reference"]
+    plans = eligibility.active_coverages(fd, pat)
+    assert [c.get("order") for c in plans] == [1, 2]
+    for c in plans:
+        eligibility.check_eligibility(fd, f"Coverage/{c['id']}")
+    fr = eligibility.financial_responsibility(fd, pat)
+    assert (fr["primary"], fr["secondary"]) == ("Medicare Part B", "State Medicaid")
