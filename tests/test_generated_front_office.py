@@ -152,3 +152,31 @@ def test_a_generated_secondary_plan_shows_at_check_in(front_desk: Any) -> None:
         eligibility.check_eligibility(fd, f"Coverage/{c['id']}")
     fr = eligibility.financial_responsibility(fd, pat)
     assert (fr["primary"], fr["secondary"]) == ("Medicare Part B", "State Medicaid")
+
+
+@pytest.mark.parametrize(
+    "template", ["stream-20", "wave-hourly", "modified-wave", "cluster-well-child"]
+)
+def test_a_generated_day_matches_the_day_the_workflow_builds(
+    front_desk: Any, template: str
+) -> None:
+    """Inside the template's hours the generator lays out the same slots (starts, seats,
+    categories) as ``build_day``, and offers none where ``build_day`` blocks time."""
+    from datetime import date
+
+    from synthetic.templates import Templates
+
+    eng = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    gen = Templates(eng.practice.templates.hours)
+    for day in ("2026-01-12", "2026-01-14"):  # a Monday, a Wednesday (staff meeting)
+        built = scheduling.build_day(front_desk, "Practitioner/prac-dr.patel", day, template)
+        want = Counter((s["start"][11:16], _category(s)) for s in built if s["status"] == "free")
+        layout = gen.layout(template, date.fromisoformat(day).weekday())
+        got = Counter(
+            {
+                (f"{t.start // 60:02d}:{t.start % 60:02d}", t.category): t.seats
+                for t in layout
+                if t.end <= 17 * 60  # the template's own day ends at 17:00
+            }
+        )
+        assert got == want, (day, template)
