@@ -81,6 +81,13 @@ def test_denial_share_and_reasons_follow_the_content() -> None:
         assert _within(by_code[code], len(denied), p), (code, by_code[code], p)
 
 
+def _related(claim: dict[str, Any]) -> str | None:
+    """How a claim relates to an earlier one: prior (corrected), associated (secondary)."""
+    for rel in claim.get("related", []):
+        return str(rel["relationship"]["coding"][0]["code"])
+    return None
+
+
 def _lines(path: Path) -> list[str]:
     return [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
 
@@ -244,6 +251,11 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
             continue
         charge = sum((Decimal(str(i["net"]["value"])) for i in c["item"]), Decimal(0))
         cr = responses.get(cid)
+        if _related(c) == "associated":  # to the secondary plan: the patient's share moves
+            expect[pat]["patient"] -= charge
+            if cr is None:
+                expect[pat]["insurance"] += charge
+            continue
         if cr is None or cr["disposition"] == "Denied":
             expect[pat]["insurance"] += charge
             continue
@@ -283,9 +295,16 @@ def test_generated_ledger_reconciles_to_the_cent() -> None:
     era_days = sorted(p["paymentDate"] for p in payments if "paymentIssuer" in p)
     assert cash_days and era_days
     adjust_days = sorted(p["paymentDate"] for p in payments if "paymentIdentifier" not in p)
-    corrected_days = sorted(c["created"] for c in claims.values() if "related" in c)
-    assert corrected_days
-    for day in (cash_days[-1], era_days[-1], corrected_days[-1], *adjust_days[-2:]):
+    corrected_days = sorted(c["created"] for c in claims.values() if _related(c) == "prior")
+    crossover_days = sorted(c["created"] for c in claims.values() if _related(c) == "associated")
+    assert corrected_days and crossover_days
+    for day in (
+        cash_days[-1],
+        era_days[-1],
+        corrected_days[-1],
+        crossover_days[-1],
+        *adjust_days[-2:],
+    ):
         r = ledger.reconcile(b, day)
         assert r["ok"], r
     assert ledger.reconcile(b, cash_days[-1])["deposit_total"] > 0
@@ -335,11 +354,11 @@ def test_denials_are_worked_by_reason_as_the_content_says() -> None:
                 successors[rel["claim"]["reference"]].append(c)
         for ref, cr in answers.items():
             if cr["disposition"] != "Denied":
-                if "related" in claims[ref]:
+                if _related(claims[ref]) == "prior":
                     seen["corrected-paid"] += 1
                 continue
             if "related" in claims[ref]:
-                bad.append(f"{ref}: a corrected claim denied again")
+                bad.append(f"{ref}: a corrected or secondary claim denied")
             reason = _reason(cr)
             assert reason is not None
             want = action.get(reason[1])
@@ -360,7 +379,8 @@ def test_denials_are_worked_by_reason_as_the_content_says() -> None:
                     bad.append(f"{p['id']}: write-off without a physician-owner's approval")
             if not done:
                 seen["open"] += 1
-                if (REF - denied).days > hi + 1:
+                end = date.fromisoformat(rec.patient.get("deceasedDateTime", str(REF))[:10])
+                if (end - denied).days > hi + 1:  # the record ends (death, today) before
                     bad.append(f"{ref}: denied {denied} and never worked")
                 continue
             if len(done) != 1:
@@ -422,7 +442,7 @@ def test_self_pay_visits_are_billed_to_the_patient_and_mostly_paid_at_the_desk()
     assert _within(at_desk, visits, share), (at_desk, visits)
 
 
-def test_some_medicare_patients_have_medicaid_second_in_the_order_of_benefits() -> None:
+def test_some_medicare_patients_have_medicaid_second_and_it_pays_their_cost_sharing() -> None:
     import tomllib
 
     import synthetic
@@ -431,7 +451,7 @@ def test_some_medicare_patients_have_medicaid_second_in_the_order_of_benefits() 
     pairs = tomllib.loads((root / "content" / "data" / "secondary.toml").read_text("utf-8"))
     pair = pairs["pair"][0]
     payers = {p.id: p.name for p in load_content().practice.payers}
-    primaries = seconds = 0
+    primaries = seconds = crossovers = 0
     bad: list[str] = []
     for rec in default_sample():
         covs = rec.by_type("Coverage")
@@ -460,6 +480,34 @@ def test_some_medicare_patients_have_medicaid_second_in_the_order_of_benefits() 
         for cl in rec.by_type("Claim"):
             if cl["insurance"][0]["coverage"]["reference"] in second_ids:
                 bad.append(f"{cl['id']}: billed to the secondary plan")
+        # what the primary left to the patient is billed to the secondary (crossover)
+        answers = {cr["request"]["reference"]: cr for cr in rec.by_type("ClaimResponse")}
+        claims = {f"Claim/{c['id']}": c for c in rec.by_type("Claim")}
+        for ref, cl in claims.items():
+            if _related(cl) != "associated":
+                continue
+            crossovers += 1
+            primary = claims[cl["related"][0]["claim"]["reference"]]
+            focal = next(i for i in cl["insurance"] if i["focal"])
+            if focal["sequence"] != 2 or focal["coverage"]["reference"] not in second_ids:
+                bad.append(f"{ref}: not focal on the secondary plan")
+            shares = answers[f"Claim/{primary['id']}"]
+            owed = sum(
+                Decimal(str(a["amount"]["value"]))
+                for it in shares["item"]
+                for a in it["adjudication"]
+                if a["category"]["coding"][0]["code"] in ("copay", "deductible")
+            )
+            if Decimal(str(cl["total"]["value"])) != owed:
+                bad.append(f"{ref}: bills {cl['total']['value']}, the patient's share was {owed}")
+            if ref in answers and answers[ref]["disposition"] != "Paid":
+                bad.append(f"{ref}: the secondary did not pay")
+            if any(
+                p["detail"][0]["request"]["reference"] == f"Claim/{primary['id']}"
+                for p in rec.by_type("PaymentReconciliation")
+                if p["disposition"] == "Statement payment"
+            ):
+                bad.append(f"{ref}: a dual-eligible patient billed for cost sharing")
     assert bad == [], bad[:10]
-    assert primaries > 100
+    assert primaries > 100 and crossovers > 50
     assert _within(seconds, primaries, pair["share"]), (seconds, primaries)

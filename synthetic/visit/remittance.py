@@ -44,6 +44,8 @@ EFT_TRACE = "http://ehr-sandbox.org/fhir/eft-trace"
 BUCKET_SYSTEM = "http://ehr-sandbox.org/CodeSystem/ledger-bucket"
 """Which balance a write-off lowers (``ehr_sandbox.workflows.payments``)."""
 RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+CROSSOVER_DAYS = 2
+"""Days from the primary's ERA to the crossover claim to the secondary plan."""
 SMALL_BALANCE = 10.0
 """Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
@@ -312,7 +314,82 @@ class Remittance:
         ctx.add(cr)
         claim_ref = {"reference": f"Claim/{claim['id']}"}
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
+        second = st.secondary.get(vs.cov_id) if st.secondary else None
+        if second is not None and share > 0 and paid_at_desk == 0:
+            self.crossover(ctx, st, vs, claim, shares, answered, second)
+            return
         self._statement(ctx, st, vs, claim_ref, answered, round(share - paid_at_desk, 2))
+
+    def crossover(
+        self,
+        ctx: RecordContext,
+        st: PatientState,
+        vs: VisitState,
+        claim: dict[str, Any],
+        shares: list[tuple[float, float, float, float, float]],
+        answered: int,
+        second: tuple[str, Any],
+    ) -> None:
+        """Bill what the primary left to the patient to the secondary plan: a Claim with both
+        plans (the secondary focal, ``related`` to the primary claim), sent when the primary's
+        ERA is posted, and the secondary's payment in full (Medicaid pays Medicare's cost
+        sharing for dual-eligible patients, who are not billed).
+
+        >>> callable(Remittance.crossover)
+        True
+        """
+        cov_id, payer = second
+        items = []
+        for item, (_, _, cp, ded, _) in zip(claim["item"], shares, strict=True):
+            owed = round(cp + ded, 2)
+            if owed > 0:
+                items.append(
+                    {**item, "sequence": len(items) + 1, "unitPrice": _usd(owed), "net": _usd(owed)}
+                )
+        if not items:
+            return
+        day = answered + CROSSOVER_DAYS
+        if day >= st.end:
+            return
+        insurer = f"Organization/{self.eng.practice.payer_org[payer.key]}"
+        new = {
+            **claim,
+            "id": ctx.new_id("claim"),
+            "created": iso_date(day),
+            "insurer": {"reference": insurer},
+            "related": [
+                {
+                    "claim": {"reference": f"Claim/{claim['id']}"},
+                    "relationship": {"coding": [{"system": RELATED_SYSTEM, "code": "associated"}]},
+                }
+            ],
+            "insurance": [
+                {"sequence": 1, "focal": False, "coverage": claim["insurance"][0]["coverage"]},
+                {"sequence": 2, "focal": True, "coverage": {"reference": f"Coverage/{cov_id}"}},
+            ],
+            "item": items,
+            "total": _usd(sum(i["net"]["value"] for i in items)),
+        }
+        ctx.add(new)
+        pr = self.eng.rules.payer
+        lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        paid_on = day + max(3, round(payer.lag_days * ctx.rng.uniform(lo, hi)))
+        if paid_on >= st.end:
+            return
+        cr = billing.claim_response(
+            ctx,
+            new,
+            created=iso_date(paid_on),
+            insurer=insurer,
+            requestor=self.eng.org_ref,
+            allowed_ratio=1.0,
+            copay=0.0,
+            deductible_share=0.0,
+            security=vs.security,
+        )
+        cr["disposition"] = "Paid"
+        ctx.add(cr)
+        self._era(ctx, vs, {"reference": f"Claim/{new['id']}"}, cr, insurer, paid_on)
 
     def _era(
         self,

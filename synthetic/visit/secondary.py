@@ -37,8 +37,9 @@ def table() -> dict[str, Any]:
 def add(eng: Any, ctx: RecordContext, st: PatientState) -> None:
     """Add the secondary Coverages of the patient's primary plans (see the module text).
 
-    The secondary plan covers the primary's period; the patient's visits are still billed to
-    the primary (the secondary is for the order of benefits at registration and check-in).
+    The secondary plan covers the primary's period; visits are billed to the primary, and what
+    the primary leaves to the patient is billed to the secondary (a crossover claim, see
+    :meth:`synthetic.visit.remittance.Remittance.crossover`).
 
     >>> from synthetic.engine import engine_for
     >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
@@ -70,3 +71,4 @@ def add(eng: Any, ctx: RecordContext, st: PatientState) -> None:
         primary["order"] = 1
         cov["order"] = 2
         ctx.add(cov)
+        st.secondary[cid] = (cov["id"], second)
