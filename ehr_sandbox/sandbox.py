@@ -639,8 +639,11 @@ class Sandbox:
 
     def _relationships(self, user: User) -> frozenset[str]:
         from ehr_sandbox.relationships import treating_patients
+        from ehr_sandbox.store.refs import indexed_references
 
-        return frozenset(treating_patients(self._store, user, self.reference_date))
+        return frozenset(
+            treating_patients(self._store, user, self.reference_date, references=indexed_references)
+        )
 
     def _consents_for(self, patient_id: str) -> list[dict[str, Any]]:
         from ehr_sandbox.search import parse
@@ -689,6 +692,25 @@ class Sandbox:
             detail=detail,
         )
         self.audit.append(event)
+
+    def _audit_append_many(self, user: User, patient_ids: list[str | None], **common: Any) -> None:
+        """One AuditEvent per patient (in order, one clock tick each, one savepoint), otherwise
+        as :meth:`_audit_append` with the same ``common`` arguments writes them one by one."""
+        from ehr_sandbox.audit.batch import prepare_events
+
+        items = [(pid, instant(self.clock.now())) for pid in patient_ids]
+        self.audit.append_many(
+            prepare_events(
+                items=items,
+                user={
+                    "username": user.username,
+                    "role": user.role,
+                    "practitioner_id": user.practitioner_id,
+                    "patient_id": user.patient_id,
+                },
+                **common,
+            )
+        )
 
     def _is_signed(self, ref: str) -> bool:
         return ref in self.private.get("signed_notes", {})

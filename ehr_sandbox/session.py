@@ -240,6 +240,22 @@ class Session:
             detail=detail,
         )
 
+    def _audit_patients(
+        self, patient_ids: list[str | None], *, query: str | None = None, **common: Any
+    ) -> None:
+        """One AuditEvent per patient id, in order, all in one savepoint: the same events as
+        calling :meth:`_audit` once per patient (see :mod:`ehr_sandbox.audit.batch`)."""
+        self.sandbox._audit_append_many(
+            self.user,
+            patient_ids,
+            purpose=self.context.purpose,
+            entity_ref=None,
+            version=None,
+            labels=[],
+            query=_safe_text(query),
+            **common,
+        )
+
     def _audit_btg(self, patient_id: str, *, start: bool, reason: str) -> None:
         self.sandbox._audit_append(
             self.user,
@@ -485,6 +501,17 @@ class Session:
                 detail=str(exc),
             )
             raise
+        # Decoded resources, policy decisions and audit events are acyclic: the cyclic
+        # collector stays off while a page is built (with a large heap, a 900-patient search
+        # spent more time in collector passes than in its own work).
+        with collector_paused():
+            return self._search_page(query, rtype, qtext, resolve_includes)
+
+    def _search_page(
+        self, query: Any, rtype: str, qtext: str, resolve_includes: Any
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        ctx = self.context
+        policy = self.sandbox.policy
         count = getattr(query, "count", None)
         offset = getattr(query, "offset", 0) or 0
         # candidates come in _sort order and are decoded lazily: the policy decides on each one
@@ -514,15 +541,14 @@ class Session:
         patients = sorted({patient_of(r) or "" for r in page + included})
         for r in page:
             self._check_pointer(r)
-        with self._store.transaction():  # one event per patient, one commit per search
-            for pid in patients or [""]:
-                self._audit(
-                    action="E",
-                    interaction="search",
-                    outcome="0",
-                    patient_id=pid or None,
-                    query=f"{rtype}?{qtext}",
-                )
+        # one event per patient, written in one savepoint (one commit per search)
+        self._audit_patients(
+            [pid or None for pid in patients or [""]],
+            action="E",
+            interaction="search",
+            outcome="0",
+            query=f"{rtype}?{qtext}",
+        )
         return [self._mask(r) for r in page], [self._mask(r) for r in included]
 
     def chart(self, patient: str | dict[str, Any]) -> Any:
@@ -1287,15 +1313,14 @@ class Session:
         with collector_paused():  # the flattened rows: acyclic too
             caches.flat.update(key, view, current, load, engine=engine)
         allowed_ids, patient_of_id, label = decided
-        with store.transaction():  # one event per patient, one commit
-            for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]:
-                self._audit(
-                    action="E",
-                    interaction="report",
-                    outcome="0",
-                    patient_id=pid or None,
-                    query=rtype,
-                )
+        # one event per patient, written in one savepoint (one commit)
+        self._audit_patients(
+            [pid or None for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]],
+            action="E",
+            interaction="report",
+            outcome="0",
+            query=rtype,
+        )
         return caches.flat.rows_for(key, set(allowed_ids)), label
 
     def can_read(self, resource_type: str) -> bool:

@@ -21,13 +21,14 @@ surrounding store transaction when there is one and commits by itself otherwise.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ehr_sandbox.audit.batch import PreparedEvent, prepare_event
 from ehr_sandbox.audit.chain import (
     GENESIS,
     VerifyResult,
@@ -37,7 +38,6 @@ from ehr_sandbox.audit.chain import (
     verify_rows,
 )
 from ehr_sandbox.audit.events import event_patient, event_username
-from ehr_sandbox.crypto.canonical import canonical_json
 from ehr_sandbox.crypto.keys import AUDIT_MAC_INFO, AUDIT_SIGN_INFO, MasterKey
 from ehr_sandbox.crypto.rows import PlainCodec, RowCodec
 from ehr_sandbox.errors import AuditError, CryptoError, SandboxError
@@ -160,6 +160,68 @@ class AuditTrail:
         >>> [t.append({"resourceType": "AuditEvent", "action": a}) for a in "RE"]
         [1, 2]
         """
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Mapping[str, Any] | PreparedEvent]) -> list[int]:
+        """Add AuditEvents in order, all or none, in one savepoint; returns their sequence numbers.
+
+        Each item is an AuditEvent dict or a :class:`~ehr_sandbox.audit.batch.PreparedEvent`
+        (its canonical bytes, from :func:`~ehr_sandbox.audit.batch.prepare_events`). The chain,
+        MACs and checkpoints are exactly those of appending the events one by one.
+
+        >>> import sqlite3
+        >>> from ehr_sandbox.audit.batch import prepare_event
+        >>> t = AuditTrail(sqlite3.connect(":memory:"), bytes(32), batch=2)
+        >>> t.append_many([{"resourceType": "AuditEvent", "action": "R"},
+        ...                prepare_event({"resourceType": "AuditEvent", "action": "E"})])
+        [1, 2]
+        >>> t.verify().ok, t.latest_checkpoint()["seq"]
+        (True, 2)
+        """
+        prepared = [self._prepared(event) for event in events]
+        if not prepared:
+            return []
+        codec, blinds = self._codec, {}
+
+        def blind(value: str | None) -> str | None:
+            if not value:
+                return None
+            if value not in blinds:
+                blinds[value] = codec.blind(value)
+            return blinds[value]
+
+        with self._savepoint():
+            last_seq, h = self._last()
+            rows, signed = [], []
+            for seq, p in enumerate(prepared, start=last_seq + 1):
+                h = chain_hash(h, seq, p.record)
+                rows.append(
+                    (
+                        seq,
+                        codec.seal(_record_aad(seq), p.record),
+                        codec.seal(_hash_aad(seq), h),
+                        chain_mac(self._mac_key, h),
+                        blind(p.patient),
+                        blind(p.username),
+                        p.action,
+                    )
+                )
+                if seq % self.batch == 0:
+                    signed.append((seq, h))
+            self._con.executemany(
+                "INSERT INTO audit_log (seq, record, h, mac, patient, username, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            for seq, h_at in signed:
+                self._write_checkpoint(seq, h_at)
+        return [row[0] for row in rows]
+
+    @staticmethod
+    def _prepared(event: Mapping[str, Any] | PreparedEvent) -> PreparedEvent:
+        if isinstance(event, PreparedEvent):
+            if not isinstance(event.record, bytes) or not event.record.startswith(b"{"):
+                raise AuditError("event: expected the canonical JSON bytes of an AuditEvent")
+            return event
         if not isinstance(event, Mapping) or event.get("resourceType") != "AuditEvent":
             found = (
                 event.get("resourceType") if isinstance(event, Mapping) else type(event).__name__
@@ -168,30 +230,9 @@ class AuditTrail:
                 f"event: expected an AuditEvent dict (resourceType 'AuditEvent'), found {found!r}"
             )
         try:
-            record = canonical_json(dict(event))
+            return prepare_event(event)
         except CryptoError as exc:
             raise AuditError(f"event: {exc}") from None
-        patient = event_patient(event)
-        username = event_username(event)
-        with self._savepoint():
-            last_seq, prev = self._last()
-            seq = last_seq + 1
-            h = chain_hash(prev, seq, record)
-            self._con.execute(
-                "INSERT INTO audit_log (seq, record, h, mac, patient, username, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    self._codec.seal(_record_aad(seq), record),
-                    self._codec.seal(_hash_aad(seq), h),
-                    chain_mac(self._mac_key, h),
-                    self._codec.blind(patient) if patient else None,
-                    self._codec.blind(username) if username else None,
-                    str(event.get("action", "")),
-                ),
-            )
-            if seq % self.batch == 0:
-                self._write_checkpoint(seq, h)
-        return seq
 
     def _write_checkpoint(self, seq: int, h: bytes) -> dict[str, Any]:
         signature = self._signing_key.sign(checkpoint_message(seq, h))

@@ -25,6 +25,7 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.exchange import OUTSIDE_TAG
 from ehr_sandbox.network.organizations import org_url
+from ehr_sandbox.workflows.intake import classes_of
 
 __all__ = ["MEDICATION_RECONCILIATION"]
 
@@ -44,8 +45,25 @@ def _meds(ctx: GradingContext, patient_id: str, rxnorm: str) -> list[dict[str, A
     ]
 
 
+def _on_a_statin(sandbox: Any) -> set[str]:
+    """Patients with an active statin (any product of the class) on their list already: the
+    local statin order the setup writes would then be duplicate therapy before the student
+    starts, and the reference solution could not reach "exactly one"."""
+    s = sandbox.system_session()
+    found: set[str] = set()
+    for kind in ("MedicationRequest", "MedicationStatement"):
+        for m in s.resources(kind):
+            if m.get("status") == "active" and any(
+                "statin" in classes_of(c) for c in codes(m.get("medicationCodeableConcept"))
+            ):
+                found.add(str((m.get("subject") or {}).get("reference", "")).rpartition("/")[2])
+    return found
+
+
 def _setup_medrec(sandbox: Any, variant: Any) -> dict[str, Any]:
-    patient = variant.pick(adult_patients(sandbox), salt="patient")
+    on_statin = _on_a_statin(sandbox)
+    candidates = [p for p in adult_patients(sandbox) if p["id"] not in on_statin]
+    patient = variant.pick(candidates, salt="patient")
     pid = patient["id"]
     book_visit(sandbox, pid)
     dr = f"Practitioner/{sandbox.user(PHYSICIAN).practitioner_id}"

@@ -1,0 +1,102 @@
+"""Whom a clinician treats, read from the search index (issue 17), is whom decoding says.
+
+The rule: ``treating_patients`` equals the definition computed the slow way (decode every
+matching Patient, Encounter and Appointment and take ``patient_of``), for every staff user,
+on plain and encrypted stores, including Encounters whose subject the index cannot hold
+(absolute, versioned, ``urn:`` and Group subjects, none at all).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ehr_sandbox.access import patient_of
+from ehr_sandbox.crypto import MasterKey
+from ehr_sandbox.relationships import ROOMING_ROLES, schedule_window, treating_patients
+from ehr_sandbox.sandbox import Sandbox
+from ehr_sandbox.search import parse
+from ehr_sandbox.store.refs import indexed_references
+
+
+def _by_decoding(store, user, reference_date: date) -> set[str]:
+    """The definition, decoding every match (what the code did before it read the index)."""
+    if user.role == "patient":
+        return {user.patient_id} if user.patient_id else set()
+    start, end = schedule_window(reference_date)
+    week = [("date", f"ge{start}"), ("date", f"le{end}")]
+    out: set[str] = set()
+
+    def pids(rtype: str, params: list) -> set[str]:
+        return {p for r in store.search(rtype, parse(rtype, params)) if (p := patient_of(r))}
+
+    if user.practitioner_id:
+        me = f"Practitioner/{user.practitioner_id}"
+        out |= {
+            p["id"]
+            for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))
+        }
+        out |= pids("Encounter", [("participant", me)])
+        out |= pids("Appointment", [("actor", me), *week])
+    if user.role in ROOMING_ROLES:
+        out |= pids("Appointment", week)
+    return out
+
+
+def _odd_encounters(sb: Sandbox) -> list[str]:
+    """Encounters of dr.patel with subjects of every shape (some the index holds as a Patient
+    row, some it cannot hold), written to the store directly (the door would refuse some)."""
+    store = sb._store  # noqa: SLF001 - the fixture writes what the door would not
+    pids = sorted(p["id"] for p in store.search("Patient", parse("Patient", {})))
+    me = {"individual": {"reference": f"Practitioner/{sb.user('dr.patel').practitioner_id}"}}
+    subjects = [
+        {"reference": f"https://example.org/fhir/Patient/{pids[0]}"},
+        {"reference": f"Patient/{pids[1]}/_history/1"},
+        {"reference": "urn:uuid:7f3a0c1e-0000-4000-8000-000000000001"},
+        {"reference": "Group/g1"},
+        None,
+        {"reference": "Patient/not-a-stored-patient"},
+        {"reference": "Patient/no such id"},  # no index row; patient_of still reads it
+    ]
+    made = []
+    for k, subject in enumerate(subjects):
+        enc = {
+            "resourceType": "Encounter",
+            "id": f"odd-{k}",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "participant": [me],
+        }
+        if subject is not None:
+            enc["subject"] = subject
+        made.append(store.create(enc)["id"])
+    return made
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_treating_patients_reads_the_index_and_agrees_with_decoding(encrypted: bool) -> None:
+    key = MasterKey.generate() if encrypted else None
+    sb = Sandbox.generate(patients=5, seed=11, years=1, key=key)
+    _odd_encounters(sb)
+    store = sb._store  # noqa: SLF001 - the test's oracle reads the store
+    for user in sb.users:
+        got = treating_patients(store, user, sb.reference_date, references=indexed_references)
+        assert got == _by_decoding(store, user, sb.reference_date), user.username
+        assert sb.treating(user.username) == got  # what sessions use
+    doctor = sb.treating("dr.patel")
+    pids = sorted(p["id"] for p in store.search("Patient", parse("Patient", {})))
+    # the absolute and versioned subjects still count (patient_of resolves them)
+    assert {pids[0], pids[1], "not-a-stored-patient", "no such id"} <= doctor
+
+
+def test_indexed_references_skips_what_the_index_does_not_hold() -> None:
+    sb = Sandbox.generate(patients=2, seed=2, years=1)
+    store = sb._store  # noqa: SLF001 - a store-level function under test
+    ids = store.search_ids("Encounter", parse("Encounter", {}))
+    got = indexed_references(store, "Encounter", [*ids, "absent"], ("subject", "patient"))
+    assert "absent" not in got
+    for rid, refs in got.items():
+        (enc,) = store.read_many("Encounter", [rid])
+        assert refs == [enc["subject"]["reference"]]
+    assert set(got) == set(ids)
