@@ -109,10 +109,20 @@ def bench_load(n: int, repeat: int) -> None:
 SIZE_SCRIPT = """
 import os, resource, sys, tempfile, time
 from ehr_sandbox.sandbox import Sandbox
+def peak_kb():
+    # VmHWM is this process's own peak; Linux carries ru_maxrss across exec, so a child of a
+    # big parent (this bench, after its load section) would report the parent's peak instead
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 d = tempfile.mkdtemp(); path = os.path.join(d, "clinic.db")
 t = time.process_time()
 sb = Sandbox.generate(patients=int(sys.argv[1]), seed=7, path=path); sb.close()
-print(time.process_time() - t, os.path.getsize(path), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(time.process_time() - t, os.path.getsize(path), peak_kb())
 """
 
 

@@ -12,7 +12,7 @@ True
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -214,21 +214,24 @@ class Sandbox:
         records = synthetic.generate(
             patients, seed=seed, reference_date=ref, years=years, population=population
         )
-        sb._bulk_load(practice, records)
+
+        def accounts() -> None:  # in the load's transaction: the clinic and its accounts together
+            sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
+            # Sealed like every other value that could name people: the seed regenerates every
+            # patient's name, MRN and birth date, so it must not sit in plaintext.
+            sb.private.set(
+                "generated",
+                {
+                    "patients": patients,
+                    "seed": seed,
+                    "population": population,
+                    "years": years,
+                    "reference_date": ref.isoformat(),
+                },
+            )
+
+        sb._bulk_load(practice, records, finish=accounts)
         sb.policy.forget_consents()
-        sb.private.set("users", [u.to_json() for u in staff_from_practice(practice)])
-        # Sealed like every other value that could name people: the seed regenerates every
-        # patient's name, MRN and birth date, so it must not sit in plaintext.
-        sb.private.set(
-            "generated",
-            {
-                "patients": patients,
-                "seed": seed,
-                "population": population,
-                "years": years,
-                "reference_date": ref.isoformat(),
-            },
-        )
         sb.audit.checkpoint()
         return sb
 
@@ -404,9 +407,21 @@ class Sandbox:
             raise
         return sb
 
-    def _bulk_load(self, practice: list[dict[str, Any]], records: Any, *, batch: int = 25) -> None:
+    def _bulk_load(
+        self,
+        practice: list[dict[str, Any]],
+        records: Any,
+        *,
+        finish: Callable[[], None] | None = None,
+    ) -> None:
         """Load generated resources through the store's bulk path, with one Provenance and
-        one AuditEvent per patient (the system account did it)."""
+        one AuditEvent per patient (the system account did it), then call ``finish``.
+
+        The whole load is one transaction (:meth:`Store.bulk`, opened first, not inside
+        another transaction: as a savepoint it would keep an undo copy of every page it
+        writes): records stream from the generator into batched inserts, so memory stays
+        flat, and an error or a crash leaves the sandbox as it was before (no half-loaded
+        clinic)."""
         store = self._store
         practice_prov = build_provenance(
             [f"{r['resourceType']}/{r['id']}/_history/1" for r in practice],
@@ -415,29 +430,31 @@ class Sandbox:
             who=None,
             reason="synthetic practice generated",
         )
-        with store.deferred_indexes():  # the index B-trees are built once, after the load
-            self._load_records(practice, practice_prov, records, batch)
+        with store.bulk() as load:  # the index B-trees are built once, after the load
+            self._load_records(load, practice, practice_prov, records)
+            if finish is not None:
+                finish()
 
     def _load_records(
         self,
+        load: Any,
         practice: list[dict[str, Any]],
         practice_prov: dict[str, Any],
         records: Any,
-        batch: int,
     ) -> None:
-        store = self._store
         system = self._system_user
-        if self.codec.encrypting:
+        encrypting = self.codec.encrypting
+        if encrypting:
             practice = _with_random_ids(practice)
         first = [
             *practice,
             {
                 **practice_prov,
-                "id": _random_id("Provenance") if self.codec.encrypting else "prov-import-practice",
+                "id": _random_id("Provenance") if encrypting else "prov-import-practice",
             },
         ]
-        store.create_many(first)
-        self._pointers.record_many((r["resourceType"], r["id"], 1) for r in first)
+        load.add(first)
+        self._pointers.record_many(((r["resourceType"], r["id"], 1) for r in first), cache=False)
         self._audit_append(
             system,
             action="C",
@@ -450,32 +467,9 @@ class Sandbox:
             labels=[],
             query="practice",
         )
-        pending: list[dict[str, Any]] = []
-        patients: list[str] = []
-
-        def flush() -> None:
-            with store.transaction():
-                store.create_many(pending, trusted=True)
-                self._pointers.record_many((r["resourceType"], r["id"], 1) for r in pending)
-                for pid in patients:
-                    self._audit_append(
-                        system,
-                        action="C",
-                        interaction="import",
-                        outcome="0",
-                        purpose="HOPERAT",
-                        patient_id=pid,
-                        entity_ref=f"Patient/{pid}",
-                        version="1",
-                        labels=[],
-                        query=None,
-                    )
-            pending.clear()
-            patients.clear()
-
         for rec in records:
             resources = list(rec.all())
-            if self.codec.encrypting:
+            if encrypting:
                 # Generated ids embed the patient's id: an encrypted sandbox gets random ones.
                 resources = _with_random_ids(resources)
             prov = build_provenance(
@@ -485,15 +479,25 @@ class Sandbox:
                 who=None,
                 reason="synthetic patient generated",
             )
-            pending.extend(resources)
-            pid = resources[0]["id"] if self.codec.encrypting else rec.patient["id"]
-            prov_id = _random_id("Provenance") if self.codec.encrypting else f"prov-import-{pid}"
-            pending.append({**prov, "id": prov_id})
-            patients.append(pid)
-            if len(patients) >= batch:
-                flush()
-        if patients:
-            flush()
+            pid = resources[0]["id"] if encrypting else rec.patient["id"]
+            prov_id = _random_id("Provenance") if encrypting else f"prov-import-{pid}"
+            resources.append({**prov, "id": prov_id})
+            load.add(resources, trusted=True)
+            self._pointers.record_many(
+                ((r["resourceType"], r["id"], 1) for r in resources), cache=False
+            )
+            self._audit_append(
+                system,
+                action="C",
+                interaction="import",
+                outcome="0",
+                purpose="HOPERAT",
+                patient_id=pid,
+                entity_ref=f"Patient/{pid}",
+                version="1",
+                labels=[],
+                query=None,
+            )
 
     # ------------------------------------------------------------------ users and sessions
     @property

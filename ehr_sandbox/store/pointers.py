@@ -61,15 +61,21 @@ class PointerGuard:
         )
         self._verified[(rtype, rid)] = int(vid)
 
-    def record_many(self, pointers: Iterable[tuple[str, str, int]]) -> None:
-        """:meth:`record` for many pointers (bulk loads)."""
+    def record_many(self, pointers: Iterable[tuple[str, str, int]], *, cache: bool = True) -> None:
+        """:meth:`record` for many pointers (bulk loads).
+
+        ``cache=False`` does not remember them as verified (a bulk load of a whole clinic
+        would otherwise keep one entry per resource in memory): the first :meth:`check` of
+        each reads its MAC.
+        """
         items = [(t, i, int(v)) for t, i, v in pointers]
         rows = [(t, i, self._mac(t, i, v)) for t, i, v in items]
         self._con.executemany(
             "INSERT OR REPLACE INTO pointer_mac (rtype, rid, mac) VALUES (?, ?, ?)", rows
         )
-        for t, i, v in items:
-            self._verified[(t, i)] = v
+        if cache:
+            for t, i, v in items:
+                self._verified[(t, i)] = v
 
     def check(self, rtype: str, rid: str, vid: int | str) -> None:
         """Raise :class:`CryptoError` unless ``vid`` is the authenticated current version."""

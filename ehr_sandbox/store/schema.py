@@ -2,12 +2,14 @@
 
 ``resources`` holds the current version of each resource (its ``seq`` is the insertion
 order, and what index rows point at; ``vrow`` is the rowid of its current version), ``versions`` every version ever written (sealed rows), ``search_index`` the index of
-the current versions, ``sandbox_meta`` small JSON values (sandbox state).
+the current versions (only the parameters of the store's index plan, see
+:mod:`ehr_sandbox.store.index_plan`), ``sandbox_meta`` small JSON values (sandbox state),
+``pack_dict`` the zstd dictionaries rows are compressed with (sealed like rows).
 
 >>> import sqlite3
 >>> con = open_connection(None)
 >>> sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'"))
-['resources', 'sandbox_meta', 'search_index', 'versions']
+['pack_dict', 'resources', 'sandbox_meta', 'search_index', 'versions']
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ CREATE TABLE IF NOT EXISTS search_index (
 CREATE TABLE IF NOT EXISTS sandbox_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pack_dict (
+    dict_id INTEGER PRIMARY KEY,
+    blob BLOB NOT NULL
 );
 """
 

@@ -42,12 +42,13 @@ from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
 from ehr_sandbox.gcpause import collector_paused
 from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
-from ehr_sandbox.search.registry import LAZY_PARAMS, params_for, registry_fingerprint
+from ehr_sandbox.search.registry import params_for, registry_fingerprint
 from ehr_sandbox.search.sort import sort_resources
 from ehr_sandbox.search.sql import blind_capable, compile_query
 from ehr_sandbox.search.values import ID_RE
+from ehr_sandbox.store import index_plan as index_plans
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
-from ehr_sandbox.store.packing import pack, unpack
+from ehr_sandbox.store.packing import MIN_SAMPLES, Packer
 from ehr_sandbox.store.schema import (
     create_secondary_indexes,
     drop_secondary_indexes,
@@ -59,15 +60,19 @@ from synthetic.fhir import is_resource_type
 ID_NAMESPACE_KEY = "store.id_namespace"
 """sandbox_meta key: text mixed into generated ids (give each sandbox of a network its own)."""
 
-LAZY_BUILT_KEY = "store.lazy_indexed"
-"""sandbox_meta key: the ``Type.param`` pairs of :data:`LAZY_PARAMS` already indexed (absent in
-stores made before lazy indexing, whose index holds every parameter)."""
-
 INDEX_VERSION_KEY = "store.index_version"
 """sandbox_meta key: the search registry fingerprint the index was built with."""
 
 _ID_UUID_NS = uuid.UUID("6f1c3f0e-8a53-5c53-9b4e-5a4e0b0c0d0e")
 _CHUNK = 500
+_BULK_CHUNK = 4096
+"""Resources per executemany batch of a bulk load (the whole load is still one transaction)."""
+_SAMPLE_WRITES = 2000
+"""Single writes a store without a packing dictionary collects before it trains one."""
+_FIRST_CHUNK = 4 * _BULK_CHUNK
+"""The first batch of a store without a packing dictionary is larger: the dictionary is
+trained on it, and a generated clinic's first few thousand resources are its practice (Slots),
+not the patients' records that make most of it."""
 
 
 class AlreadyExists(ConflictError):
@@ -115,6 +120,8 @@ class Store:
     ``meta.lastUpdated`` (the sandbox passes its deterministic clock; without one, UTC now).
     ``id_factory(resource_type)`` makes ids for resources created without one; by default ids
     are deterministic UUIDs from the store's insertion counter and ``store.id_namespace``.
+    ``index_plan`` (a new store only) names which search parameters its index holds (see
+    :mod:`ehr_sandbox.store.index_plan`; ``"all"`` indexes every one); a file keeps its own.
 
     >>> st = Store()
     >>> st.exists("Patient", st.create({"resourceType": "Patient"})["id"])
@@ -128,6 +135,7 @@ class Store:
         codec: RowCodec | None = None,
         clock: Callable[[], datetime] | None = None,
         id_factory: Callable[[str], str] | None = None,
+        index_plan: str | None = None,
     ) -> None:
         self.path = None if path is None or str(path) == ":memory:" else str(path)
         self.codec: RowCodec = codec if codec is not None else IdentityCodec()
@@ -136,12 +144,55 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._deferred = False
+        plan = index_plan
+        if plan is not None and not index_plans.known(plan):
+            raise ValidationError("Store", "index_plan", f"one of {index_plans.PLANS}", found=plan)
         self._con = open_connection(self.path)
         if self._meta_raw(INDEX_VERSION_KEY) is None:
             self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
-            self._meta_write(LAZY_BUILT_KEY, [])
-        built = self._meta_raw(LAZY_BUILT_KEY)
-        self._lazy_built: set[str] | None = None if built is None else set(orjson.loads(built))
+            self._meta_write(index_plans.PLAN_KEY, plan or index_plans.PLAN)
+        self._packer = Packer(self._load_dict)
+        try:
+            self._read_state()
+        except ValidationError:
+            self._con.close()
+            raise
+
+    def _read_state(self) -> None:
+        # what the file says about its index plan and its packing dictionary
+        raw = self._meta_raw(index_plans.PLAN_KEY)
+        plan = index_plans.ALL if raw is None else str(orjson.loads(raw))
+        if not index_plans.known(plan):
+            raise ValidationError(
+                self.path or ":memory:",
+                index_plans.PLAN_KEY,
+                "an index plan this version of ehr-sandbox knows",
+                found=plan,
+            )
+        self._plan = plan
+        self._sync_packer()
+
+    def _sync_packer(self) -> None:
+        # compress with the newest dictionary the file holds (none: without one); called on
+        # open, after a copy, and after a rollback that may have undone a freshly trained one
+        self._packer.forget()
+        self._samples: list[bytes] = []
+        row = self._con.execute(
+            "SELECT dict_id FROM pack_dict ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            raw_dict = self._load_dict(int(row[0]))
+            if raw_dict is not None:
+                self._packer.use(raw_dict)
+
+    def _load_dict(self, dict_id: int) -> bytes | None:
+        row = self._con.execute(
+            "SELECT blob FROM pack_dict WHERE dict_id = ?", (dict_id,)
+        ).fetchone()
+        return None if row is None else self.codec.open(f"pack-dict/{dict_id}", row[0])
+
+    def _skip(self, rtype: str) -> frozenset[str]:
+        return index_plans.unindexed(rtype, self._plan)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -196,6 +247,11 @@ class Store:
                 else:
                     self._con.execute(f"ROLLBACK TO SAVEPOINT {name}")
                     self._con.execute(f"RELEASE SAVEPOINT {name}")
+                if (
+                    self._packer.dict_id is not None
+                    and self._load_dict(self._packer.dict_id) is None
+                ):
+                    self._sync_packer()  # the rollback undid the dictionary trained inside it
                 raise
             self._depth -= 1
             self._con.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
@@ -204,7 +260,7 @@ class Store:
         return _instant(self._clock() if self._clock is not None else datetime.now(UTC))
 
     def _load(self, rtype: str, rid: str, vid: int, blob: bytes) -> dict[str, Any]:
-        return orjson.loads(unpack(self.codec.open(_aad(rtype, rid, vid), blob)))
+        return orjson.loads(self._packer.unpack(self.codec.open(_aad(rtype, rid, vid), blob)))
 
     # ------------------------------------------------------------------ writes
     def _checked_copy(self, resource: Any) -> dict[str, Any]:
@@ -282,7 +338,7 @@ class Store:
         rtype = resource["resourceType"]
         if replace:
             self._con.execute("DELETE FROM search_index WHERE seq = ?", (seq,))
-        rows = self._sealed_index(rtype, stored_rows(resource, self._lazy_skip(rtype)), codec)
+        rows = self._sealed_index(rtype, stored_rows(resource, self._skip(rtype)), codec)
         self._con.executemany(
             "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) VALUES (?,?,?,?,?,?,?,?,?)",
             [(rtype, seq, *r) for r in rows],
@@ -295,7 +351,10 @@ class Store:
         meta["versionId"] = str(vid)
         meta["lastUpdated"] = now
         resource["meta"] = meta
-        blob = self.codec.seal(_aad(rtype, rid, vid), pack(orjson.dumps(resource)))
+        doc = orjson.dumps(resource)
+        if self._packer.dict_id is None:
+            self._sample(doc)
+        blob = self.codec.seal(_aad(rtype, rid, vid), self._packer.pack(doc))
         vrow = self._con.execute(
             "INSERT INTO versions (rtype, rid, vid, last_updated, key_id, blob) VALUES (?,?,?,?,?,?)",
             (rtype, rid, vid, now, key_id_of(self.codec), blob),
@@ -341,8 +400,9 @@ class Store:
         """Store many new resources (each with its id) as version 1 in one transaction.
 
         The bulk path of :meth:`create` for generated clinics and large imports: the same rows,
-        written with one statement per table and the index rows sorted for the B-tree. Any id
-        already taken raises :class:`AlreadyExists` and nothing is written. Returns the count.
+        written in batches (one statement per table per batch) inside one transaction, so
+        ``resources`` may be a generator and memory stays flat. Any id already taken raises
+        :class:`AlreadyExists` and nothing is written. Returns the count.
         ``trusted=True`` skips the defensive deep copy for resources the caller built itself
         (plain JSON dicts it will not touch again); their ``meta`` is still replaced, not edited.
 
@@ -352,53 +412,90 @@ class Store:
         >>> st.read("Patient", "b")["meta"]["versionId"]
         '1'
         """
-        batch = (
-            [dict(r) for r in resources] if trusted else [self._checked_copy(r) for r in resources]
-        )
-        for r in batch:
-            if r.get("id") is None:
-                raise ValidationError(
-                    r["resourceType"], "id", "an id on every resource of a bulk create"
-                )
-        seen: set[tuple[str, str]] = set()
-        for r in batch:
-            key = (r["resourceType"], r["id"])
-            if key in seen:
-                raise AlreadyExists(f"{key[0]}/{key[1]}", current="1")
-            seen.add(key)
-        with self.transaction():
-            try:
-                with collector_paused():  # rows and index tuples: many objects, no cycles
-                    self._insert_batch(batch)
-            except sqlite3.IntegrityError:
-                # UNIQUE (rtype, rid): name the first id already taken (the block rolls back)
-                for key in seen:
-                    current = self._current_vid(*key)
-                    if current is not None:
-                        raise AlreadyExists(f"{key[0]}/{key[1]}", current=str(current)) from None
-                raise
-        return len(batch)
+        with self.bulk() as load:
+            load.add(resources, trusted=trusted)
+            return load.count
 
-    # ------------------------------------------------------------------ bulk and lazy indexing
+    @contextmanager
+    def bulk(self) -> Iterator[BulkLoad]:
+        """An all-or-nothing bulk load: resources added to it are written in batches, inside
+        one transaction, with the search index's secondary B-trees dropped at the start and
+        built once at the end (inside the same transaction).
+
+        Anything else written through this store inside the block (pointer MACs, audit events)
+        joins the transaction. An exception - or a crash - leaves the store as it was before
+        the block, B-trees included. Open it outside any other transaction: nested, it is a
+        savepoint, and SQLite keeps an undo copy of every page a savepoint changes (in memory).
+
+        >>> st = Store()
+        >>> with st.bulk() as load:
+        ...     load.add({"resourceType": "Patient", "id": str(i)} for i in range(3))
+        >>> st.count("Patient")
+        3
+        >>> try:
+        ...     with st.bulk() as load:
+        ...         load.add([{"resourceType": "Patient", "id": "new"}, {"resourceType": "Patient", "id": "1"}])
+        ... except AlreadyExists as e:
+        ...     print(e)
+        Patient/1 already exists (version 1): update it instead, or create without an id
+        >>> st.exists("Patient", "new")
+        False
+        """
+        with self._lock, self.transaction():
+            outer = self._deferred
+            if not outer:
+                drop_secondary_indexes(self._con)
+                self._deferred = True
+            load = BulkLoad(self)
+            try:
+                yield load
+                load.flush()
+            finally:
+                self._deferred = outer
+            if not outer:
+                create_secondary_indexes(self._con)
+
     def _insert_batch(self, batch: list[dict[str, Any]]) -> None:
         # version rows get explicit rowids, so each current row points at its version without
         # a look-up; index rows go in sorted for the B-tree
+        try:
+            with collector_paused():  # rows and index tuples: many objects, no cycles
+                self._insert_rows(batch)
+        except sqlite3.IntegrityError:
+            # UNIQUE (rtype, rid): name the first id already taken (the caller rolls back)
+            for r in batch:
+                current = self._current_vid(r["resourceType"], r["id"])
+                if current is not None:
+                    raise AlreadyExists(
+                        f"{r['resourceType']}/{r['id']}", current=str(current)
+                    ) from None
+            raise
+
+    def _insert_rows(self, batch: list[dict[str, Any]]) -> None:
         base = int(self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM resources").fetchone()[0])
         vbase = int(self._con.execute("SELECT COALESCE(MAX(rowid), 0) FROM versions").fetchone()[0])
         kid = key_id_of(self.codec)
         codec = self.codec
+        docs = []
+        for r in batch:
+            r["meta"] = {**(r.get("meta") or {}), "versionId": "1", "lastUpdated": self._now()}
+            docs.append(orjson.dumps(r))
+        if self._packer.dict_id is None and len(docs) >= MIN_SAMPLES:
+            trained = self._packer.train(docs)
+            if trained is not None:
+                self._keep_dict(trained)
+        pack = self._packer.pack
         versions, current, index = [], [], []
         skips: dict[str, frozenset[str]] = {}
-        for k, r in enumerate(batch, start=1):
+        for k, (r, doc) in enumerate(zip(batch, docs, strict=True), start=1):
             rtype, rid = r["resourceType"], r["id"]
-            now = self._now()
-            r["meta"] = {**(r.get("meta") or {}), "versionId": "1", "lastUpdated": now}
-            blob = codec.seal(_aad(rtype, rid, 1), pack(orjson.dumps(r)))
+            now = r["meta"]["lastUpdated"]
+            blob = codec.seal(_aad(rtype, rid, 1), pack(doc))
             versions.append((vbase + k, rtype, rid, 1, now, kid, blob))
             current.append((base + k, rtype, rid, 1, now, vbase + k))
             skip = skips.get(rtype)
             if skip is None:
-                skip = skips[rtype] = self._lazy_skip(rtype)
+                skip = skips[rtype] = self._skip(rtype)
             rows = stored_rows(r, skip)
             if codec.encrypting:
                 rows = self._sealed_index(rtype, rows, codec)
@@ -420,12 +517,30 @@ class Store:
             index,
         )
 
+    def _sample(self, doc: bytes) -> None:
+        # a store filled one write at a time (an import) trains its dictionary once it has
+        # seen enough documents; the rows written before stay packed without one
+        self._samples.append(doc)
+        if len(self._samples) >= _SAMPLE_WRITES:
+            samples, self._samples = self._samples, []
+            trained = self._packer.train(samples)
+            if trained is not None:
+                self._keep_dict(trained)
+
+    def _keep_dict(self, data: bytes) -> None:
+        dict_id = int(self._packer.dict_id or 0)
+        self._con.execute(
+            "INSERT OR REPLACE INTO pack_dict (dict_id, blob) VALUES (?, ?)",
+            (dict_id, self.codec.seal(f"pack-dict/{dict_id}", data)),
+        )
+
     @contextmanager
     def deferred_indexes(self) -> Iterator[Store]:
         """Bulk-load block: the search index's secondary B-trees are built once at the end
         instead of being updated row by row (searches inside the block still work, by scans).
 
         A crash inside the block leaves them missing; opening the file re-creates them.
+        (:meth:`bulk` does the same inside one transaction, which a crash rolls back.)
 
         >>> st = Store()
         >>> with st.deferred_indexes():
@@ -501,7 +616,7 @@ class Store:
         """Replace this store's content with a copy of another database (SQLite backup API).
 
         ``source`` is a connection or the path of a store file, which is opened read-only
-        and never changed. Cached state (which lazy parameters are indexed) is re-read.
+        and never changed. Cached state (its index plan, its packing dictionary) is re-read.
 
         >>> a, b = Store(), Store()
         >>> _ = a.create({"resourceType": "Patient", "id": "p"})
@@ -517,46 +632,7 @@ class Store:
                     src.backup(self._con)
                 finally:
                     src.close()
-            built = self._meta_raw(LAZY_BUILT_KEY)
-            self._lazy_built = None if built is None else set(orjson.loads(built))
-
-    def _lazy_skip(self, rtype: str) -> frozenset[str]:
-        if self._lazy_built is None:
-            return frozenset()
-        return frozenset(p for p in LAZY_PARAMS if f"{rtype}.{p}" not in self._lazy_built)
-
-    def _ensure_indexed(self, query: SearchQuery) -> None:
-        """Index the lazy parameters ``query`` (with its chains and sort keys) reads, once."""
-        if self._lazy_built is None:
-            return
-        wanted: list[tuple[str, str]] = []
-
-        def collect(q: SearchQuery) -> None:
-            names = [c.param.name for c in q.clauses] + [k.param.name for k in q.sort]
-            wanted.extend((q.resource_type, n) for n in names if n in LAZY_PARAMS)
-            for c in q.clauses:
-                for v in c.values:
-                    if isinstance(v, Chain):
-                        for inner in v.inner:
-                            collect(inner)
-
-        collect(query)
-        todo = sorted({w for w in wanted if f"{w[0]}.{w[1]}" not in self._lazy_built})
-        if not todo:
-            return
-        with self.transaction():
-            for rtype, name in todo:
-                p = params_for(rtype)[name]
-                for seq, r in self._iter_current(rtype):
-                    rows = self._sealed_index(rtype, param_rows(p, r), self.codec)
-                    self._con.executemany(
-                        "INSERT INTO search_index (rtype, seq, param, s, x, sys, lo, hi, num) "
-                        "VALUES (?,?,?,?,?,?,?,?,?)",
-                        [(rtype, seq, *row) for row in rows],
-                    )
-            built = self._lazy_built | {f"{t}.{n}" for t, n in todo}
-            self._meta_write(LAZY_BUILT_KEY, sorted(built))
-        self._lazy_built = built
+            self._read_state()
 
     def update(
         self, resource: dict[str, Any], *, expected_version: str | None = None
@@ -742,37 +818,50 @@ class Store:
     def _match_ids(self, query: SearchQuery) -> list[str]:
         return [r["id"] if isinstance(r, dict) else r for r in self._match(query, load=False)]
 
+    def _split(self, query: SearchQuery) -> tuple[list[Clause], list[Clause]]:
+        """(clauses the index answers, clauses checked on the candidates' own values)."""
+        skip = self._skip(query.resource_type)
+        encrypting = self.codec.encrypting
+        fast: list[Clause] = []
+        rest: list[Clause] = []
+        for c in query.clauses:
+            ok = c.param.name not in skip and (not encrypting or blind_capable(c))
+            (fast if ok else rest).append(c)
+        return fast, rest
+
+    def _sorted_in_sql(self, query: SearchQuery) -> bool:
+        skip = self._skip(query.resource_type)
+        return not self.codec.encrypting and all(k.param.name not in skip for k in query.sort)
+
     def _match(self, query: SearchQuery, *, load: bool) -> list[Any]:
-        """Ids (``load=False``) or decoded resources of the matches, in insertion order."""
-        self._ensure_indexed(query)
+        """Ids (``load=False``) or decoded resources of the matches, in insertion order.
+
+        The indexed clauses select the candidates in SQL; the others (parameters the index
+        plan leaves out, and with encryption on the ones blind values cannot answer) are
+        checked on the decoded candidates, a page at a time.
+        """
         rtype = query.resource_type
         chain_refs = self._chain_refs(query)
-        if not self.codec.encrypting:
-            if not load:
-                sql, args = compile_query(query, blind=str, chain_refs=chain_refs)
-                return [r[0] for r in self._con.execute(sql, args)]
-            sql, args = compile_query(query, blind=str, chain_refs=chain_refs, **self._WITH_BLOBS)
-            rows = self._con.execute(sql, args).fetchall()
-            with collector_paused():
-                return [self._load(rtype, rid, vid, blob) for rid, vid, blob in rows]
-        blind_clauses = [c for c in query.clauses if blind_capable(c)]
-        rest = [c for c in query.clauses if not blind_capable(c)]
-        blind = lambda v: _blind(self.codec, v)  # noqa: E731
+        blind: Callable[[str], str] = str
+        if self.codec.encrypting:
+            blind = lambda v: _blind(self.codec, v)  # noqa: E731
+        fast, rest = self._split(query)
         if not rest and not load:
-            sql, args = compile_query(
-                query, blind=blind, chain_refs=chain_refs, clauses=blind_clauses
-            )
+            sql, args = compile_query(query, blind=blind, chain_refs=chain_refs, clauses=fast)
             return [r[0] for r in self._con.execute(sql, args)]
         sql, args = compile_query(
-            query, blind=blind, chain_refs=chain_refs, clauses=blind_clauses, **self._WITH_BLOBS
+            query, blind=blind, chain_refs=chain_refs, clauses=fast, **self._WITH_BLOBS
         )
-        rows = self._con.execute(sql, args).fetchall()
-        with collector_paused():
-            candidates = [self._load(rtype, rid, vid, blob) for rid, vid, blob in rows]
-        if not rest or not candidates:
-            return candidates
-        kept = self._finish_on_plaintext(query, rest, candidates, chain_refs)
-        return [r for r in candidates if r["id"] in kept]
+        cursor = self._con.execute(sql, args)
+        out: list[Any] = []
+        while rows := cursor.fetchmany(_CHUNK):
+            with collector_paused():
+                candidates = [self._load(rtype, rid, vid, blob) for rid, vid, blob in rows]
+            if rest:
+                kept = self._finish_on_plaintext(query, rest, candidates, chain_refs)
+                candidates = [r for r in candidates if r["id"] in kept]
+            out.extend(candidates if load else [r["id"] for r in candidates])
+        return out
 
     def _finish_on_plaintext(
         self,
@@ -829,7 +918,8 @@ class Store:
 
         The order is worked out in SQL on the index and rows are decoded in growing pages, so
         a caller that needs only the first few (a session paging after its policy check)
-        decodes only those. With encryption on the matches are decoded and sorted up front.
+        decodes only those. With encryption on, or when a clause or sort key is on a parameter
+        the index plan leaves out, the matches are decoded and sorted up front.
 
         >>> from ehr_sandbox.search import parse
         >>> st = Store()
@@ -839,11 +929,11 @@ class Store:
         'b'
         """
         self._check_type(resource_type, query)
-        if self.codec.encrypting:
+        if self._split(query)[1] or not self._sorted_in_sql(query):
+            # a clause or sort key the index does not hold (or encryption): decode, then sort
             yield from self.search(resource_type, query)
             return
         with self._lock:
-            self._ensure_indexed(query)
             sql, args = compile_query(
                 query,
                 blind=str,
@@ -925,10 +1015,17 @@ class Store:
         >>> st = Store(); _ = st.create({"resourceType": "Patient"}); st.reindex()
         1
         """
-        with self.transaction():
-            n = self._reindex_all(self.codec)
-            self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
-            return n
+        plan = self._plan
+        try:
+            with self.transaction():
+                self._plan = index_plans.PLAN  # a rebuilt index follows the current plan
+                n = self._reindex_all(self.codec)
+                self._meta_write(INDEX_VERSION_KEY, registry_fingerprint())
+                self._meta_write(index_plans.PLAN_KEY, index_plans.PLAN)
+                return n
+        except BaseException:
+            self._plan = plan
+            raise
 
     def _reindex_all(self, codec: RowCodec) -> int:
         self._con.execute("DELETE FROM search_index")
@@ -968,11 +1065,69 @@ class Store:
                 )
                 if (rtype, rid, vid) in current:
                     self._write_index(
-                        orjson.loads(unpack(data)),
+                        orjson.loads(self._packer.unpack(data)),
                         new_codec,
                         current[(rtype, rid, vid)],
                         replace=False,
                     )
+            for dict_id, blob in self._con.execute(
+                "SELECT dict_id, blob FROM pack_dict"
+            ).fetchall():
+                aad = f"pack-dict/{dict_id}"
+                self._con.execute(
+                    "UPDATE pack_dict SET blob = ? WHERE dict_id = ?",
+                    (new_codec.seal(aad, old.open(aad, blob)), dict_id),
+                )
             # swapped only after success, so a failed rekey keeps reading with the old codec
             self.codec = new_codec
         return len(rows)
+
+
+class BulkLoad:
+    """Resources added inside :meth:`Store.bulk`, written in batches of a few thousand.
+
+    >>> st = Store()
+    >>> with st.bulk() as load:
+    ...     load.add([{"resourceType": "Patient", "id": "a"}])
+    ...     load.count
+    1
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[dict[str, Any]] = []
+        self.count = 0
+        """Resources added so far."""
+
+    def add(self, resources: Iterable[dict[str, Any]], *, trusted: bool = False) -> None:
+        """Queue ``resources`` (each with its id) as new version-1 resources.
+
+        They are checked as :meth:`Store.create` checks them (a bad one raises
+        :class:`~ehr_sandbox.errors.ValidationError`, and the whole load rolls back).
+        ``trusted=True``: the caller built these plain JSON dicts and will not touch them again
+        (no defensive deep copy; their ``meta`` is still replaced, not edited).
+        """
+        st = self._store
+        for r in resources:
+            c = dict(r) if trusted else st._checked_copy(r)
+            if c.get("id") is None:
+                raise ValidationError(
+                    c["resourceType"], "id", "an id on every resource of a bulk create"
+                )
+            self._pending.append(c)
+            self.count += 1
+            if len(self._pending) >= (_BULK_CHUNK if st._packer.dict_id else _FIRST_CHUNK):
+                self.flush()
+
+    def flush(self) -> None:
+        """Write what is queued (still inside the load's transaction)."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        seen: set[tuple[str, str]] = set()
+        for r in batch:
+            key = (r["resourceType"], r["id"])
+            if key in seen:
+                raise AlreadyExists(f"{key[0]}/{key[1]}", current="1")
+            seen.add(key)
+        self._store._insert_batch(batch)
