@@ -49,7 +49,14 @@ from synthetic.rng import patient_rng
 from synthetic.schedule import Book, Grid
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
-from synthetic.visit import VISIT_STEPS, PatientState, VisitState, renew_between_visits
+from synthetic.visit import (
+    VISIT_STEPS,
+    PatientState,
+    VisitState,
+    recalls,
+    renew_between_visits,
+    secondary,
+)
 from synthetic.visit.clinical_ma import install as install_clinical_ma
 from synthetic.visit.portal import PortalInbox
 from synthetic.visit.scheduling import (
@@ -328,6 +335,7 @@ class Engine:
         # Coverage and allergies are part of the chart before the first visit.
         first_day = visits[0].day if visits else start
         self._coverage(ctx, st, rng, birth, start, end, death)
+        secondary.add(self, ctx, st)
         for allergy, onset in profile.allergies:
             reaction = None
             x = rng.random()
@@ -356,6 +364,7 @@ class Engine:
             step.finish(ctx, st)
         self.portal.write(ctx, st, [v.day for v in visits], start)
         self._appointments_ahead(ctx, rng, pre.plan.ahead or [])
+        recalls.write(self, ctx, st, pre.plan)
         self._settle_prescriptions(st, end, death is not None)
         return PatientRecord(pre.index, patient, ctx.out)
 

@@ -20,6 +20,7 @@ from synthetic.catalog import Catalog
 from synthetic.dates import instant, iso_date, weekday
 from synthetic.ids import practice_id
 from synthetic.labels import meta
+from synthetic.templates import Templates, slot, template_for
 
 USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
 ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
@@ -40,17 +41,6 @@ ROLE_DISPLAY = {
 SLOT_MINUTES = 20
 SCHEDULE_BEFORE_DAYS = 7
 SCHEDULE_AFTER_DAYS = 14
-
-
-def slot_id(provider: str, day: int, minute: int) -> str:
-    """The id of a clinician's slot starting at ``minute`` of ``day`` (the practice's scheme).
-
-    >>> slot_id("prac-dr.patel", 739622, 545)
-    'slot-dr.patel-2026-01-06-0905'
-    """
-    return (
-        f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{minute // 60:02d}{minute % 60:02d}"
-    )
 
 
 def _hhmm(text: str) -> int:
@@ -119,6 +109,38 @@ class Practice:
                 if lunch is None or not (lunch[0] <= m < lunch[1]):
                     self.slot_starts[wd].append(m)
                 m += SLOT_MINUTES
+        # each clinician's day follows the template of their specialty (templates.toml)
+        self.templates = Templates(self._hours)
+        self._template = {
+            practice_id("prac", m.username): template_for(m.specialty)
+            for m in self.members
+            if m.role == "physician"
+        }
+
+    def template_of(self, provider: str) -> str:
+        """The schedule template id a clinician works to (covering physicians: the default).
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> pr.template_of("prac-dr.okafor"), pr.template_of("prac-locum-01")
+        ('cluster-well-child', 'stream-20')
+        """
+        hit = self._template.get(provider)
+        if hit is None:
+            hit = self._template[provider] = template_for(None)
+        return hit
+
+    def layout(self, provider: str, day: int) -> Any:
+        """The slot times of a clinician's template on ``day``'s weekday.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> pr = Practice(compile_catalog(load_content()), "family-practice", 739617)
+        >>> pr.layout("prac-dr.nguyen", 739622)[0].seats  # modified wave: two at the hour
+        2
+        """
+        return self.templates.layout(self.template_of(provider), weekday(day))
 
     @staticmethod
     def employed(member: Any, day: int) -> bool:
@@ -403,6 +425,7 @@ class Practice:
         ]
         for pid in providers:
             sid = practice_id("sched", pid.removeprefix("prac-"))
+            sched_ref = {"reference": f"Schedule/{sid}"}
             out.append(
                 {
                     "resourceType": "Schedule",
@@ -425,18 +448,9 @@ class Practice:
                 if not self.is_open(day):
                     continue
                 taken = occupied.get((pid, day), 0)
-                for j, m in enumerate(self.slot_starts[weekday(day)]):
-                    if (taken >> j) & 1:
-                        continue  # busy: the patient record that fills it carries the Slot
-                    slots.append(
-                        {
-                            "resourceType": "Slot",
-                            "id": slot_id(pid, day, m),
-                            "meta": meta("Slot"),
-                            "schedule": {"reference": f"Schedule/{sid}"},
-                            "status": "free",
-                            "start": instant(day, m, self.offset),
-                            "end": instant(day, m + SLOT_MINUTES, self.offset),
-                        }
-                    )
+                for st in self.layout(pid, day):
+                    for seat in range(st.seats):
+                        if (taken >> (st.bit + seat)) & 1:
+                            continue  # busy: the patient record that fills it carries the Slot
+                        slots.append(slot(pid, dict(sched_ref), day, st, seat, "free", self.offset))
         return out + slots

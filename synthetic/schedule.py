@@ -1,14 +1,16 @@
 """Provider schedules across patients: every appointment fills free slots of one clinician's day.
 
 Patients are generated one at a time, but a clinician's day is shared. A :class:`Book` holds
-which slots of each (clinician, day) are taken, as one integer bitmask per day over the
-practice's slot grid (:attr:`synthetic.practice.Practice.slot_starts`). Each patient's
-appointments are placed in patient-index order (:meth:`Book.place`): the wanted clinician
-first, at the wanted time or the next free time that day, then the other clinicians who see
-the patient's age, then covering (locum tenens) physicians, added when every rostered
-clinician's day is full. Placement uses no random numbers, so it is a pure function of the
-requests made so far: the book after patients ``0..i`` is the same whatever the number of
-workers, and a worker starting at patient ``i`` gets a copy of it (see
+which seats of each (clinician, day) are taken, as one integer bitmask per day over the seats
+of the clinician's template day (:mod:`synthetic.templates`: stream, wave, modified wave or
+cluster, blocked lunch and meetings, open-access slots). Each patient's appointments are placed
+in patient-index order (:meth:`Book.place`): the wanted clinician first, at the wanted time or
+the next free time that day, then the other clinicians who see the patient's age, then
+covering (locum tenens) physicians, added when every rostered clinician's day is full. A
+same-day visit tries the open-access slots first, a visit of a cluster's type the cluster
+first; no other visit takes them. Placement uses no random numbers, so it is a pure function
+of the requests made so far: the book after patients ``0..i`` is the same whatever the number
+of workers, and a worker starting at patient ``i`` gets a copy of it (see
 :mod:`synthetic.runners`).
 
 >>> from synthetic.engine import engine_for
@@ -18,6 +20,9 @@ workers, and a worker starting at patient ``i`` gets a copy of it (see
 >>> b = book.place(Request(739622, 20, "prac-dr.patel", ("prac-dr.patel",), 0.0))
 >>> (a.provider, a.minute), (b.provider, b.minute)
 (('prac-dr.patel', 480), ('prac-dr.patel', 500))
+>>> w = [book.place(Request(739622, 20, "prac-dr.nguyen", ("prac-dr.nguyen",), 0.0)) for _ in range(3)]
+>>> [p.minute for p in w]  # modified wave: two at 08:00, one at 08:30
+[480, 480, 510]
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from typing import Any
 
 from synthetic.dates import weekday
 from synthetic.ids import practice_id
-from synthetic.practice import SLOT_MINUTES, slot_id
+from synthetic.practice import SLOT_MINUTES
+from synthetic.templates import Candidate, slot_id
+
+__all__ = ["SLOT_MINUTES", "Book", "Grid", "Placed", "Request", "locum_id", "slot_id"]
 
 LOCUM_PREFIX = "locum-"
 """Username-like key of covering physicians (``prac-locum-01``...)."""
@@ -36,8 +44,9 @@ LOCUM_PREFIX = "locum-"
 @dataclass(frozen=True, slots=True)
 class Request:
     """One appointment to place: the day, its length, the wanted clinician and the clinicians
-    who may see the patient, the wanted time as a share of the day (0 = first start), and
-    whether it holds its slots (a cancelled appointment frees them).
+    who may see the patient, the wanted time as a share of the day (0 = first start), whether
+    it holds its slots (a cancelled appointment frees them), its appointment type (for cluster
+    slots) and whether it is booked the same day (for open-access slots).
 
     >>> Request(1, 20, "prac-a", ("prac-a",), 0.5).holds
     True
@@ -49,29 +58,38 @@ class Request:
     fit: tuple[str, ...]
     want: float
     holds: bool = True
+    tcode: str = ""
+    same_day: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """Where an appointment went: clinician, start minute of the day and the grid slots held.
+    """Where an appointment went: clinician, start minute of the day, the slot times of the
+    clinician's template day it covers (``first``, ``count``), its seat, and the category of
+    its first slot (``"open-access"``, ``"cluster"`` or ``""``).
 
-    >>> Placed("prac-a", 480, 0, 1).slot_ids(739622, [480, 500])
-    ['slot-a-2026-01-06-0800']
+    >>> Placed("prac-a", 480, 0, 1).seat
+    0
     """
 
     provider: str
     minute: int
     first: int
     count: int
+    seat: int = 0
+    category: str = ""
 
-    def slot_ids(self, day: int, grid: list[int]) -> list[str]:
-        """Ids of the Slots this appointment fills (one per grid slot it covers).
+    def slot_ids(self, day: int, layout: Any) -> list[str]:
+        """Ids of the Slots this appointment fills (one per slot time it covers).
 
-        >>> Placed("prac-dr.x", 500, 1, 2).slot_ids(739622, [480, 500, 520])
+        >>> from synthetic.templates import SlotTime
+        >>> lay = [SlotTime(480, 500, 1, 0), SlotTime(500, 520, 1, 1), SlotTime(520, 540, 1, 2)]
+        >>> Placed("prac-dr.x", 500, 1, 2).slot_ids(739622, lay)
         ['slot-dr.x-2026-01-06-0820', 'slot-dr.x-2026-01-06-0840']
         """
         return [
-            slot_id(self.provider, day, grid[j]) for j in range(self.first, self.first + self.count)
+            slot_id(self.provider, day, layout[j].start, self.seat)
+            for j in range(self.first, self.first + self.count)
         ]
 
 
@@ -85,46 +103,35 @@ def locum_id(n: int) -> str:
 
 
 class Grid:
-    """Where an appointment of a given length can start on a weekday: (bitmask, minute, first
-    grid index, grid slots covered), for starts inside open hours that do not cross lunch.
+    """Where an appointment can start on a clinician's day: candidates (seat bitmask, minute,
+    first slot time, slot times covered, seat) from the clinician's template, reserved slots
+    first (see :meth:`synthetic.templates.Templates.candidates`).
 
     >>> from synthetic.engine import engine_for
     >>> g = Grid(engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").practice)
-    >>> g.starts(739622, 30)[0]
-    (3, 480, 0, 2)
+    >>> g.starts("prac-dr.patel", 739622, 30)[1][0]
+    (3, 480, 0, 2, 0)
     """
 
-    __slots__ = ("practice", "_cache")
+    __slots__ = ("practice",)
 
     def __init__(self, practice: Any) -> None:
         self.practice = practice
-        self._cache: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
 
-    def starts(self, day: int, minutes: int) -> list[tuple[int, int, int, int]]:
-        """Candidate starts on ``day`` for a visit of ``minutes``, in time order.
+    def starts(
+        self, provider: str, day: int, minutes: int, tcode: str = "", same_day: bool = False
+    ) -> tuple[list[Candidate], ...]:
+        """Candidate starts on ``day`` for a visit of ``minutes``: (reserved for it, others).
 
         >>> from synthetic.engine import engine_for
         >>> g = Grid(engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").practice)
-        >>> all(m + 20 <= 12 * 60 or m >= 13 * 60 for _, m, _, _ in g.starts(739622, 20))
+        >>> all(m + 20 <= 12 * 60 or m >= 13 * 60 for _, m, _, _, _ in g.starts("prac-dr.patel", 739622, 20)[1])
         True
         """
-        wd = weekday(day)
-        key = (wd, minutes)
-        hit = self._cache.get(key)
-        if hit is None:
-            grid = self.practice.slot_starts[wd]
-            index = {m: j for j, m in enumerate(grid)}
-            k = max(1, -(-minutes // SLOT_MINUTES))
-            hit = []
-            for m in self.practice.starts(day, minutes):
-                j = index.get(m)
-                if j is None or j + k > len(grid):
-                    continue
-                if any(grid[j + i] != m + SLOT_MINUTES * i for i in range(k)):
-                    continue
-                hit.append((((1 << k) - 1) << j, m, j, k))
-            self._cache[key] = hit
-        return hit
+        pr = self.practice
+        return pr.templates.candidates(
+            pr.template_of(provider), weekday(day), minutes, tcode, same_day
+        )
 
 
 class Book:
@@ -189,8 +196,8 @@ class Book:
         """
         return self.occupied.get((provider, day), 0).bit_count()
 
-    def is_free(self, provider: str, day: int, minute: int) -> bool:
-        """Whether the grid slot of ``provider`` starting at ``minute`` on ``day`` is free.
+    def is_free(self, provider: str, day: int, minute: int, seat: int = 0) -> bool:
+        """Whether the slot of ``provider`` starting at ``minute`` on ``day`` is free (a seat).
 
         >>> from synthetic.engine import engine_for
         >>> b = Book(engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").practice)
@@ -198,10 +205,12 @@ class Book:
         >>> b.is_free("prac-dr.patel", 739622, 480), b.is_free("prac-dr.patel", 739622, 520)
         (False, True)
         """
-        grid = self.grid.practice.slot_starts[weekday(day)]
-        if minute not in grid:
-            return False
-        return not (self.occupied.get((provider, day), 0) >> grid.index(minute)) & 1
+        for st in self.grid.practice.layout(provider, day):
+            if st.start == minute:
+                if seat >= st.seats:
+                    return False
+                return not (self.occupied.get((provider, day), 0) >> (st.bit + seat)) & 1
+        return False
 
     def place(self, req: Request) -> Placed:
         """Place one appointment (see the module text for the order tried).
@@ -212,28 +221,39 @@ class Book:
         >>> len({(p.provider, p.minute) for p in got}), got[-1].provider
         (30, 'prac-locum-01')
         """
-        cands = self.grid.starts(req.day, req.minutes)
-        n = len(cands)
-        s0 = min(n - 1, int(req.want * n)) if n else 0
         occ = self.occupied
+        want = req.want
         providers = [req.prefer, *(p for p in req.fit if p != req.prefer)]
         providers.extend(locum_id(k) for k in range(1, self.locums + 1))
+        starts = self.grid.starts
         for prov in providers:
             key = (prov, req.day)
             mask = occ.get(key, 0)
-            for t in range(n):
-                bits, minute, first, count = cands[(s0 + t) % n]
-                if mask & bits == 0:
-                    if req.holds:
-                        occ[key] = mask | bits
-                    return Placed(prov, minute, first, count)
+            for cands in starts(prov, req.day, req.minutes, req.tcode, req.same_day):
+                n = len(cands)
+                s0 = min(n - 1, int(want * n)) if n else 0
+                for t in range(n):
+                    bits, minute, first, count, seat = cands[(s0 + t) % n]
+                    if mask & bits == 0:
+                        if req.holds:
+                            occ[key] = mask | bits
+                        return self._placed(prov, req.day, minute, first, count, seat)
         # every rostered clinician's day is full: a covering physician is added
         self.locums += 1
         prov = locum_id(self.locums)
-        if not n:  # no start fits this length on this day: the first grid slot
-            grid = self.grid.practice.slot_starts[weekday(req.day)]
-            return Placed(prov, grid[0] if grid else 9 * 60, 0, 1)
-        bits, minute, first, count = cands[s0]
-        if req.holds:
-            occ[(prov, req.day)] = bits
-        return Placed(prov, minute, first, count)
+        for cands in starts(prov, req.day, req.minutes, req.tcode, req.same_day):
+            if cands:
+                n = len(cands)
+                bits, minute, first, count, seat = cands[min(n - 1, int(want * n))]
+                if req.holds:
+                    occ[(prov, req.day)] = bits
+                return self._placed(prov, req.day, minute, first, count, seat)
+        # no start fits this length on this day: the first slot time
+        layout = self.grid.practice.layout(prov, req.day)
+        return Placed(prov, layout[0].start if layout else 9 * 60, 0, 1)
+
+    def _placed(
+        self, prov: str, day: int, minute: int, first: int, count: int, seat: int
+    ) -> Placed:
+        category = self.grid.practice.layout(prov, day)[first].category
+        return Placed(prov, minute, first, count, seat, category)

@@ -79,6 +79,8 @@ def event_dates(r: dict[str, Any]) -> list[str]:
         out.append(r["date"])
     elif t == "Specimen":
         out.append(r["collection"]["collectedDateTime"])
+    elif t == "Appointment" and r["status"] in ("proposed", "waitlist"):
+        out.append(r["created"])  # a recall or waitlist request: made by now, for later
     elif t == "Appointment" and r["status"] != "booked":
         out.append(r["start"])
     return out
@@ -95,6 +97,8 @@ def test_nothing_before_birth_or_after_death_or_the_reference_date() -> None:
             for d in event_dates(r):
                 if not birth <= d[:10] <= last:
                     bad.append((r["resourceType"], d, birth, last))
+            if r["resourceType"] == "Appointment" and r["status"] in ("proposed", "waitlist"):
+                assert "deceasedDateTime" not in rec.patient
             if r["resourceType"] == "Appointment" and r["status"] == "booked":
                 assert "deceasedDateTime" not in rec.patient
                 assert r["start"][:10] >= REF_ISO

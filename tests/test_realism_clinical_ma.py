@@ -265,7 +265,14 @@ def test_refill_requests_reference_the_renewal_and_its_prior_prescription() -> N
     checked = 0
     for _, rec in every_record():
         res = keyed(rec)
-        tasks = [t for t in rec.by_type("Task") if code_of(t["code"]) == "fulfill"]
+        # refill requests: fulfill Tasks about a renewal (a forwarded portal message is a
+        # fulfill Task about a Communication)
+        tasks = [
+            t
+            for t in rec.by_type("Task")
+            if code_of(t["code"]) == "fulfill"
+            and t["focus"]["reference"].startswith("MedicationRequest/")
+        ]
         renewals = {
             f"MedicationRequest/{m['id']}"
             for m in rec.by_type("MedicationRequest")

@@ -1,6 +1,6 @@
 """Front-office realism of generated portal messages and staff accounts (issue 15).
 
-Topics, pools and the MA's scope come from the workflows' ``portal.toml``; rates, topic shares
+Topics, pools and the MA's scope come from ``portal.toml`` (shared by the workflows and the generator); rates, topic shares
 and reply times from the generator's content (``rules.toml [portal]``); employment dates from
 ``staff.toml``. Checked on the shared 1,000-patient sample.
 """
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.realism, pytest.mark.slow]
 
 PORTAL = tomllib.loads(
     (
-        Path(__file__).resolve().parents[1] / "ehr_sandbox" / "workflows" / "data" / "portal.toml"
+        Path(__file__).resolve().parents[1] / "synthetic" / "content" / "data" / "portal.toml"
     ).read_text()
 )
 
@@ -63,7 +63,8 @@ def test_messages_are_routed_answered_in_scope_by_staff_employed_that_day() -> N
     replies = on_time = 0
     by_topic: Counter[str] = Counter()
     for rec in default_sample():
-        msgs = {m["id"]: m for m in rec.by_type("Communication")}
+        # inbox messages (a result release notice, with ``about``, is not one)
+        msgs = {m["id"]: m for m in rec.by_type("Communication") if "about" not in m}
         for m in msgs.values():
             code = _topic(m)
             if code not in topics:
@@ -134,7 +135,7 @@ def test_portal_users_follow_the_content_rate() -> None:
             continue
         lam = rates.messages_per_year * (end - start) / 365.25
         expected += rates.active_share * (1 - math.exp(-lam))
-        users += bool(rec.by_type("Communication"))
+        users += any("about" not in m for m in rec.by_type("Communication"))
     assert expected > 200
     assert 0.85 * expected - 4 * math.sqrt(expected) <= users <= expected + 4 * math.sqrt(expected)
 
@@ -176,3 +177,117 @@ def test_front_office_resources_are_valid_fhir() -> None:
                 errors.extend(validate(r))
     assert set(seen) == set(kinds)
     assert errors == []
+
+
+def _release_policy() -> dict[str, Any]:
+    root = Path(synthetic.__file__).resolve().parent
+    return tomllib.loads((root / "content" / "data" / "portal_release.toml").read_text())
+
+
+def test_results_are_released_to_portal_users_without_delay() -> None:
+    """Cures Act: each portal user's final results are released as issued, each once; a
+    restricted result is held for the clinician; non-users get no release notices."""
+    policy = _release_policy()
+    assert policy["release_delay_minutes"] == 0
+    bad: list[str] = []
+    users = released = eligible_users = 0
+    for rec in default_sample():
+        comms = rec.by_type("Communication")
+        notices = [m for m in comms if "about" in m]
+        user = any("about" not in m for m in comms) or bool(notices)
+        reports = {r["id"]: r for r in rec.by_type("DiagnosticReport")}
+        adult = (
+            date.fromisoformat(rec.patient["birthDate"]).replace(
+                year=int(rec.patient["birthDate"][:4]) + 18
+            )
+            if rec.patient["birthDate"][5:] != "02-29"
+            else None
+        )
+        eligible = [
+            r
+            for r in reports.values()
+            if r["status"] == "final"
+            and adult is not None
+            and r["issued"][:10] >= adult.isoformat()
+            and r["issued"][:10] < REF_ISO
+            and not {x["code"] for x in r["meta"].get("security", [])} & {"R", "V"}
+        ]
+        eligible_users += bool(eligible)
+        if not user:
+            continue
+        users += bool(notices)
+        about = [n["about"][0]["reference"].removeprefix("DiagnosticReport/") for n in notices]
+        if len(set(about)) != len(about):
+            bad.append(f"{rec.patient['id']}: a result released twice")
+        for n in notices:
+            r = reports.get(n["about"][0]["reference"].removeprefix("DiagnosticReport/"))
+            if r is None or r["status"] != "final":
+                bad.append(f"{n['id']}: releases no final result")
+            elif n["sent"] != r["issued"]:
+                bad.append(f"{n['id']}: released {n['sent']}, issued {r['issued']}")
+            elif {x["code"] for x in r["meta"].get("security", [])} & {"R", "V"}:
+                bad.append(f"{n['id']}: a restricted result released without the clinician")
+            if n["sender"]["reference"].startswith("Patient/") or n["recipient"] != [n["subject"]]:
+                bad.append(f"{n['id']}: not a notice to the patient")
+        released += len(notices)
+        # every result the user was old enough for and that was not held is released
+        # (the portal window starts at 18 inside the record's years)
+        missing = {r["id"] for r in eligible} - set(about)
+        if notices and missing:
+            first = min(n["sent"] for n in notices)[:10]
+            if any(reports[m]["issued"][:10] >= first for m in missing):
+                bad.append(f"{rec.patient['id']}: {len(missing)} results not released")
+    assert bad == [], bad[:10]
+    rate = compile_rules(load_content()).portal.active_share
+    assert released > 300
+    assert (
+        abs(users / eligible_users - rate)
+        <= 4 * math.sqrt(rate * (1 - rate) / eligible_users) + 0.05
+    )
+
+
+def test_messages_that_need_the_provider_are_forwarded_to_the_pcp() -> None:
+    policy = _release_policy()
+    # what lands in the MA pool but is outside the MA's scope goes to the provider
+    provider = {t["code"] for t in PORTAL["topic"] if t["pool"] == "ma" and not t["ma_may_answer"]}
+    roles = _roles()
+    bad: list[str] = []
+    forwarded = 0
+    for rec in default_sample():
+        msgs = {f"Communication/{m['id']}": m for m in rec.by_type("Communication")}
+        replies = {m["inResponseTo"][0]["reference"] for m in msgs.values() if "inResponseTo" in m}
+        tasks = [
+            t
+            for t in rec.by_type("Task")
+            if t.get("focus", {}).get("reference", "").startswith("Communication/")
+        ]
+        by_msg = Counter(t["focus"]["reference"] for t in tasks)
+        for ref, m in msgs.items():
+            if "inResponseTo" in m or "about" in m:
+                continue
+            want = _topic(m) in provider
+            if by_msg[ref] != (1 if want else 0):
+                bad.append(f"{ref}: {by_msg[ref]} forwards ({_topic(m)})")
+        for t in tasks:
+            forwarded += 1
+            m = msgs[t["focus"]["reference"]]
+            sent = datetime.fromisoformat(m["sent"])
+            at = datetime.fromisoformat(t["authoredOn"])
+            due = datetime.fromisoformat(t["restriction"]["period"]["end"])
+            if (at - sent).total_seconds() != 60 * policy["forward_after_minutes"] or (
+                due - sent
+            ).total_seconds() != 3600 * PORTAL["reply_within_hours"]:
+                bad.append(f"{t['id']}: forwarded {at}, due {due}, sent {sent}")
+            if t["owner"] != rec.patient["generalPractitioner"][0]:
+                bad.append(f"{t['id']}: not forwarded to the patient's PCP")
+            role, start, end = roles.get(t["requester"]["reference"], ("?", "", ""))
+            day = t["authoredOn"][:10]
+            if role != "medical_assistant" or (start and day < start) or (end and day > end):
+                bad.append(f"{t['id']}: forwarded by {role} not employed that day")
+            if (t["status"] == "completed") != (t["focus"]["reference"] in replies):
+                bad.append(
+                    f"{t['id']}: {t['status']} but replied={t['focus']['reference'] in replies}"
+                )
+            bad.extend(f"{t['id']}: {e}" for e in validate(t))
+    assert bad == [], bad[:10]
+    assert forwarded > 200

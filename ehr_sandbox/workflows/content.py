@@ -25,7 +25,7 @@ from ehr_sandbox.errors import ContentError
 __all__ = ["csv_rows", "table"]
 
 
-SHARED = frozenset({"spirometry.toml", "sterilization.toml"})
+SHARED = frozenset({"portal.toml", "spirometry.toml", "sterilization.toml", "templates.toml"})
 """Tables the generator uses too: they live once, in ``synthetic/content/data/``."""
 
 

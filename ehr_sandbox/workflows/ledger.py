@@ -2,7 +2,9 @@
 
 Every figure is derived from the same transactions, read through the session:
 
-* **charge** — each line of a sent (``active``) claim, on the claim's creation date;
+* **charge** — each line of a sent (``active``) claim, on the claim's creation date; a claim to
+  a secondary plan (its focal insurance is not the first) charges nothing new: it moves the
+  patient's share of the primary claim back to the insurance balance (``transfer-to-secondary``);
 * from the payer's answer (``ClaimResponse``, on its date): **contractual** adjustment
   (CO-45, or submitted minus eligible), **insurer payment** (benefit), the **patient's share**
   (copay, deductible, coinsurance, PR-group denials) moved from the insurance to the patient
@@ -42,6 +44,7 @@ __all__ = [
     "deposit_slip",
     "ledger",
     "reconcile",
+    "secondary_of",
     "transactions",
 ]
 
@@ -81,9 +84,30 @@ def _code(concept: dict[str, Any] | None, system: str | None = None) -> str | No
     return None
 
 
+def secondary_of(claim: dict[str, Any]) -> str | None:
+    """For a claim to a secondary plan (its focal insurance is not the first), the primary
+    claim it follows (``related``), else None.
+
+    >>> secondary_of({"insurance": [{"sequence": 1, "focal": True}]}) is None
+    True
+    >>> secondary_of({"id": "c2", "insurance": [{"sequence": 1, "focal": False}, {"sequence": 2, "focal": True}],
+    ...               "related": [{"claim": {"reference": "Claim/c1"}}]})
+    'Claim/c1'
+    """
+    focal = next((i for i in claim.get("insurance", []) if i.get("focal")), None)
+    if focal is None or int(focal.get("sequence", 1)) == 1:
+        return None
+    for rel in claim.get("related", []):
+        ref = (rel.get("claim") or {}).get("reference")
+        if ref:
+            return str(ref)
+    return f"Claim/{claim.get('id')}"
+
+
 def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[Txn]:
     ref = f"Claim/{claim['id']}"
     patient = claim["patient"]["reference"]
+    primary = secondary_of(claim)
     out = []
     for item in claim.get("item", []):
         amt = money((item.get("net") or {}).get("value", 0))
@@ -92,9 +116,13 @@ def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[
             or _code(item.get("productOrService"))
             or "service"
         )
-        out.append(
-            Txn(claim.get("created", "")[:10], patient, ref, "charge", "insurance", amt, text)
-        )
+        day = claim.get("created", "")[:10]
+        if primary is not None:  # the patient's share moves to the secondary plan, no new charge
+            text = f"Billed to the secondary plan: {text}"
+            out.append(Txn(day, patient, primary, "transfer-to-secondary", "patient", -amt, text))
+            out.append(Txn(day, patient, ref, "transfer-to-secondary", "insurance", amt, text))
+            continue
+        out.append(Txn(day, patient, ref, "charge", "insurance", amt, text))
     for cr in responses:
         day = cr.get("created", "")[:10]
         for it in cr.get("item", []):
@@ -184,13 +212,15 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
     >>> {"charge", "contractual", "insurer-payment"} <= kinds
     True
     """
+    every = [c for c in session.resources("Claim") if c.get("use", "claim") == "claim"]
     claims = {
         c["id"]: c
-        for c in session.resources("Claim")
-        if c.get("status") == "active"
-        and c.get("use", "claim") == "claim"
-        and (patient is None or c["patient"]["reference"] == patient)
+        for c in every
+        if c.get("status") == "active" and (patient is None or c["patient"]["reference"] == patient)
     }
+    # money paid on a claim later replaced by a corrected one (claims.resubmit_corrected
+    # cancels the original) was still received: it stays on the patient's ledger
+    owner = {c["id"]: c["patient"]["reference"] for c in every}
     responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for cr in session.resources("ClaimResponse"):
         req = (cr.get("request") or {}).get("reference", "")
@@ -215,8 +245,7 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
             pat = None
             claim_ref = req if req.startswith("Claim/") else None
             if claim_ref:
-                c = claims.get(claim_ref.split("/")[-1])
-                pat = c["patient"]["reference"] if c else None
+                pat = owner.get(claim_ref.split("/")[-1])
             elif req.startswith("Patient/"):
                 pat = req
             if pat is None or (patient is not None and pat != patient):
@@ -314,7 +343,7 @@ def ledger(session: Session, patient: str) -> list[dict[str, Any]]:
     rows = []
     running = Decimal("0.00")
     for t in transactions(session, patient):
-        if t.kind in ("patient-share", "transfer-to-patient"):
+        if t.kind in ("patient-share", "transfer-to-patient", "transfer-to-secondary"):
             continue  # moves between buckets; the total balance does not change
         running += t.amount
         rows.append(

@@ -1,10 +1,10 @@
 """The patient portal inbox: messages routed to a pool by topic, answered within scope and time.
 
 A patient's message (``Communication`` with a topic) lands in the pool its topic is routed to
-(``data/portal.toml``). Staff answer with a reply linked to it (``inResponseTo``, so the thread
-holds together) within the practice's time limit. A medical assistant may book appointments and
-send education, but may not interpret results, diagnose or advise treatment: such messages are
-forwarded to the provider (a ``Task``), and an MA reply that interprets is refused. Results are
+(``portal.toml``, shared with the generator). Staff answer with a reply linked to it
+(``inResponseTo``, so the thread holds together) within the practice's time limit. A medical
+assistant may book appointments and send education, but may not interpret results, diagnose or
+advise treatment: such messages are forwarded to the provider (a ``Task``), and an MA reply that interprets is refused. Results are
 released to the portal without delay (21st Century Cures Act).
 
 >>> pool_of("results"), pool_of("appointment")

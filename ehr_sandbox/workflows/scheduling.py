@@ -1,7 +1,7 @@
 """Scheduling: provider templates, slots, booking, rescheduling, no-shows, check-in/out, waitlist, recalls.
 
-A provider's day is built from a template (``data/templates.toml``): stream, wave, modified
-wave or cluster, plus blocked time (lunch, meetings) and open-access (same-day) slots. An
+A provider's day is built from a template (``templates.toml``, shared with the generator):
+stream, wave, modified wave or cluster, plus blocked time (lunch, meetings) and open-access (same-day) slots. An
 Appointment always points at the Slot(s) it fills; booking marks them busy in the same
 transaction. Every refusal names its rule.
 

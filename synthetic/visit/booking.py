@@ -11,7 +11,7 @@ from typing import Any
 
 from synthetic.builders import encounter
 from synthetic.context import RecordContext
-from synthetic.dates import instant
+from synthetic.dates import instant, iso_date
 from synthetic.visit.scheduling import busy_slots, slot_refs
 from synthetic.visit.state import PatientState, VisitState
 
@@ -102,6 +102,8 @@ class Booking:
             practitioner=vs.phys_ref,
             location=eng.loc_ref,
             reason=None if security else reason_text,
+            # an open-access slot is only booked the day itself
+            created=iso_date(day) if placed.category == "open-access" else None,
         )
         apt["slot"] = slot_refs(slots)
         ctx.add(apt)

@@ -139,5 +139,7 @@ class Closing:
         ctx.add(claim)
         if insurer is not None:  # eligibility, desk copay, the payer's answer, statements
             self.remit.settle(ctx, st, vs, claim, insurer, verified)
+        else:  # self-pay: the patient owes the visit, paid at the desk or on a statement
+            self.remit.self_pay(ctx, st, vs, claim)
         ctx.security = None
         st.first = False

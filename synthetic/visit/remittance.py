@@ -2,7 +2,9 @@
 check-in, the copay paid at the desk, the payer's answer after a variable lag (paid with a
 contractual adjustment, or denied whole with a CARC group and reason code and a RARC remark),
 the ERA's payment (``PaymentReconciliation``), a statement (``Invoice``) for what the patient
-still owes, and the patient's payment of it. Rates and reasons are content
+still owes, and the patient's payment of it. A denial is worked some days later by its reason
+(``denial_work.toml``): a corrected claim replaces it and is paid, it is written off with a
+physician-owner's approval, or it is moved to the patient's balance and billed. Rates and reasons are content
 (``rules.toml [remittance]``, with sources).
 
 The shapes are those of ``ehr_sandbox.workflows`` (eligibility, payer, payments), so the
@@ -17,6 +19,9 @@ True
 
 from __future__ import annotations
 
+import tomllib
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from synthetic.builders import billing
@@ -36,6 +41,13 @@ LEDGER_KIND = "http://ehr-sandbox.org/CodeSystem/ledger-kind"
 """The ledger's transaction kinds (``ehr_sandbox.workflows.ledger``)."""
 PAYMENT_METHOD = "http://ehr-sandbox.org/CodeSystem/payment-method"
 EFT_TRACE = "http://ehr-sandbox.org/fhir/eft-trace"
+BUCKET_SYSTEM = "http://ehr-sandbox.org/CodeSystem/ledger-bucket"
+"""Which balance a write-off lowers (``ehr_sandbox.workflows.payments``)."""
+RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+CROSSOVER_DAYS = 2
+"""Days from the primary's ERA to the crossover claim to the secondary plan."""
+SMALL_BALANCE = 10.0
+"""Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
 _CAT = {
     k: {"coding": [{"system": ADJUDICATION, "code": k}]}
@@ -59,13 +71,35 @@ def _usd(v: float) -> dict[str, Any]:
     return usd(round(v, 2))
 
 
-def _kind(kind: str) -> dict[str, Any]:
+def _kind(kind: str, payment_type: str = "payment") -> dict[str, Any]:
     return {
         "coding": [
-            {"system": PAYMENT_TYPE, "code": "payment"},
+            {"system": PAYMENT_TYPE, "code": payment_type},
             {"system": LEDGER_KIND, "code": kind},
         ]
     }
+
+
+@cache
+def self_pay_policy() -> dict[str, Any]:
+    """Uninsured visits' payment policy (``synthetic/content/data/self_pay.toml``).
+
+    >>> 0 < self_pay_policy()["paid_at_desk"] < 1
+    True
+    """
+    text = (resources.files("synthetic.content") / "data" / "self_pay.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def denial_work() -> dict[str, Any]:
+    """How denials are worked, by CARC code (``synthetic/content/data/denial_work.toml``).
+
+    >>> denial_work()["action"]["27"]
+    'bill-patient'
+    """
+    text = (resources.files("synthetic.content") / "data" / "denial_work.toml").read_text("utf-8")
+    return tomllib.loads(text)
 
 
 def _pick(rng: Any, weights: list[tuple[Any, float]]) -> Any:
@@ -240,25 +274,132 @@ class Remittance:
             return  # the payer has not answered by the end of the record
         if reason is not None:
             cr = self._denial(ctx, vs, claim, insurer, answered, reason)
-            share = 0.0
-        else:
-            cr = billing.claim_response(
-                ctx,
-                claim,
-                created=iso_date(answered),
-                insurer=insurer,
-                requestor=eng.org_ref,
-                allowed_ratio=payer.allowed_ratio,
-                copay=float(payer.copay),
-                deductible_share=payer.deductible_share,
-                security=vs.security,
-            )
-            for item, (sub, elig, _, _, _) in zip(cr["item"], shares, strict=True):
-                if sub != elig:  # the contractual adjustment, as an ERA states it (CO-45)
-                    item["adjudication"].insert(2, {**_CO45, "amount": _usd(sub - elig)})
-            cr["disposition"] = "Paid"
-            share = sum(cp + ded for _, _, cp, ded, _ in shares)
+            ctx.add(cr)
+            self._era(ctx, vs, claim_ref, cr, insurer, answered)
+            self.work_denial(ctx, st, vs, claim, insurer, answered, reason, paid_at_desk)
+            return
+        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk)
+
+    def _paid(
+        self,
+        ctx: RecordContext,
+        st: PatientState,
+        vs: VisitState,
+        claim: dict[str, Any],
+        insurer: str,
+        answered: int,
+        paid_at_desk: float,
+    ) -> None:
+        """The payer pays ``claim`` on ``answered``: ClaimResponse with CO-45, the ERA, then a
+        statement for what the patient still owes and maybe its payment."""
+        eng = self.eng
+        payer = vs.payer
+        shares = line_shares(claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share)
+        cr = billing.claim_response(
+            ctx,
+            claim,
+            created=iso_date(answered),
+            insurer=insurer,
+            requestor=eng.org_ref,
+            allowed_ratio=payer.allowed_ratio,
+            copay=float(payer.copay),
+            deductible_share=payer.deductible_share,
+            security=vs.security,
+        )
+        for item, (sub, elig, _, _, _) in zip(cr["item"], shares, strict=True):
+            if sub != elig:  # the contractual adjustment, as an ERA states it (CO-45)
+                item["adjudication"].insert(2, {**_CO45, "amount": _usd(sub - elig)})
+        cr["disposition"] = "Paid"
+        share = sum(cp + ded for _, _, cp, ded, _ in shares)
         ctx.add(cr)
+        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        self._era(ctx, vs, claim_ref, cr, insurer, answered)
+        second = st.secondary.get(vs.cov_id) if st.secondary else None
+        if second is not None and share > 0 and paid_at_desk == 0:
+            self.crossover(ctx, st, vs, claim, shares, answered, second)
+            return
+        self._statement(ctx, st, vs, claim_ref, answered, round(share - paid_at_desk, 2))
+
+    def crossover(
+        self,
+        ctx: RecordContext,
+        st: PatientState,
+        vs: VisitState,
+        claim: dict[str, Any],
+        shares: list[tuple[float, float, float, float, float]],
+        answered: int,
+        second: tuple[str, Any],
+    ) -> None:
+        """Bill what the primary left to the patient to the secondary plan: a Claim with both
+        plans (the secondary focal, ``related`` to the primary claim), sent when the primary's
+        ERA is posted, and the secondary's payment in full (Medicaid pays Medicare's cost
+        sharing for dual-eligible patients, who are not billed).
+
+        >>> callable(Remittance.crossover)
+        True
+        """
+        cov_id, payer = second
+        items = []
+        for item, (_, _, cp, ded, _) in zip(claim["item"], shares, strict=True):
+            owed = round(cp + ded, 2)
+            if owed > 0:
+                items.append(
+                    {**item, "sequence": len(items) + 1, "unitPrice": _usd(owed), "net": _usd(owed)}
+                )
+        if not items:
+            return
+        day = answered + CROSSOVER_DAYS
+        if day >= st.end:
+            return
+        insurer = f"Organization/{self.eng.practice.payer_org[payer.key]}"
+        new = {
+            **claim,
+            "id": ctx.new_id("claim"),
+            "created": iso_date(day),
+            "insurer": {"reference": insurer},
+            "related": [
+                {
+                    "claim": {"reference": f"Claim/{claim['id']}"},
+                    "relationship": {"coding": [{"system": RELATED_SYSTEM, "code": "associated"}]},
+                }
+            ],
+            "insurance": [
+                {"sequence": 1, "focal": False, "coverage": claim["insurance"][0]["coverage"]},
+                {"sequence": 2, "focal": True, "coverage": {"reference": f"Coverage/{cov_id}"}},
+            ],
+            "item": items,
+            "total": _usd(sum(i["net"]["value"] for i in items)),
+        }
+        ctx.add(new)
+        pr = self.eng.rules.payer
+        lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        paid_on = day + max(3, round(payer.lag_days * ctx.rng.uniform(lo, hi)))
+        if paid_on >= st.end:
+            return
+        cr = billing.claim_response(
+            ctx,
+            new,
+            created=iso_date(paid_on),
+            insurer=insurer,
+            requestor=self.eng.org_ref,
+            allowed_ratio=1.0,
+            copay=0.0,
+            deductible_share=0.0,
+            security=vs.security,
+        )
+        cr["disposition"] = "Paid"
+        ctx.add(cr)
+        self._era(ctx, vs, {"reference": f"Claim/{new['id']}"}, cr, insurer, paid_on)
+
+    def _era(
+        self,
+        ctx: RecordContext,
+        vs: VisitState,
+        claim_ref: dict[str, str],
+        cr: dict[str, Any],
+        insurer: str,
+        answered: int,
+    ) -> None:
         paid = cr["payment"]["amount"]["value"]
         day = iso_date(answered)
         ctx.add(
@@ -277,7 +418,7 @@ class Remittance:
                     "value": f"EFT-{cr['id']}",
                 },
                 "outcome": "complete",
-                "disposition": f"ERA for Claim/{claim['id']}",
+                "disposition": f"ERA for {claim_ref['reference']}",
                 "detail": [
                     {
                         "type": _kind("insurer-payment"),
@@ -289,10 +430,22 @@ class Remittance:
                 ],
             }
         )
-        owed = round(share - paid_at_desk, 2)
+
+    def _statement(
+        self,
+        ctx: RecordContext,
+        st: PatientState,
+        vs: VisitState,
+        claim_ref: dict[str, str],
+        after: int,
+        owed: float,
+    ) -> None:
+        """A statement (``Invoice``) for ``owed`` some days after ``after``, and maybe its payment."""
         if owed <= 0:
             return
-        sent = answered + _days(rng, rates.statement_after_days)
+        rng = ctx.rng
+        rates = self.rates
+        sent = after + _days(rng, rates.statement_after_days)
         if sent >= st.end:
             return
         ctx.add(
@@ -303,12 +456,12 @@ class Remittance:
                 "status": "issued",
                 "subject": ctx.subject,
                 "date": iso_date(sent),
-                "issuer": {"reference": eng.org_ref},
+                "issuer": {"reference": self.eng.org_ref},
                 "lineItem": [
                     {
                         "sequence": 1,
                         "chargeItemCodeableConcept": {
-                            "text": f"Balance after insurance, Claim/{claim['id']}"
+                            "text": f"Balance after insurance, {claim_ref['reference']}"
                         },
                         "priceComponent": [{"type": "base", "amount": _usd(owed)}],
                     }
@@ -324,6 +477,129 @@ class Remittance:
         if when < st.end:
             method = _pick(rng, self.statement_methods)
             self._patient_payment(ctx, vs, claim_ref, when, owed, method, "Statement payment")
+
+    def self_pay(
+        self, ctx: RecordContext, st: PatientState, vs: VisitState, claim: dict[str, Any]
+    ) -> None:
+        """An uninsured visit: its charges moved to the patient's balance on the day (ledger
+        kind ``transfer-to-patient``), then paid in full at the desk or billed on a statement
+        (``self_pay.toml``).
+
+        >>> self_pay_policy()["paid_at_desk"] > 0
+        True
+        """
+        total = claim["total"]["value"]
+        if total <= 0:
+            return
+        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        iso = iso_date(vs.day)
+        ctx.add(
+            {
+                "resourceType": "PaymentReconciliation",
+                "id": ctx.new_id("adj"),
+                "meta": meta("PaymentReconciliation", vs.security),
+                "status": "active",
+                "created": iso,
+                "paymentDate": iso,
+                "paymentAmount": _usd(total),
+                "outcome": "complete",
+                "disposition": "Self-pay visit: charges billed to the patient",
+                "detail": [
+                    {
+                        "type": _kind("transfer-to-patient", "adjustment"),
+                        "request": claim_ref,
+                        "date": iso,
+                        "amount": _usd(total),
+                    }
+                ],
+            }
+        )
+        rng = ctx.rng
+        if rng.random() < self_pay_policy()["paid_at_desk"]:
+            method = _pick(rng, self.copay_methods)
+            self._patient_payment(
+                ctx, vs, claim_ref, vs.day, total, method, "Patient payment at the desk"
+            )
+            return
+        self._statement(ctx, st, vs, claim_ref, vs.day, total)
+
+    def work_denial(
+        self,
+        ctx: RecordContext,
+        st: PatientState,
+        vs: VisitState,
+        claim: dict[str, Any],
+        insurer: str,
+        denied_on: int,
+        reason: Any,
+        paid_at_desk: float,
+    ) -> None:
+        """Work a denied claim some days after its ERA, as ``denial_work.toml`` says for the
+        reason: a corrected claim (the original cancelled) that the payer then pays, a
+        write-off approved by a physician-owner, or the amount moved to the patient's balance
+        and billed. A denial not worked by the end of the record stays open.
+
+        >>> sorted(set(denial_work()["action"].values()))
+        ['bill-patient', 'correct', 'write-off']
+        """
+        work = denial_work()
+        action = work["action"].get(reason.carc)
+        day = denied_on + _days(ctx.rng, work["work_after_days"])
+        if action is None or day >= st.end:
+            return
+        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        total = claim["total"]["value"]
+        if action == "correct":
+            new = {**claim, "id": ctx.new_id("claim"), "created": iso_date(day)}
+            new["related"] = [
+                {
+                    "claim": claim_ref,
+                    "relationship": {"coding": [{"system": RELATED_SYSTEM, "code": "prior"}]},
+                    "reference": {"value": "7"},  # CMS-1500 box 22: replacement of prior claim
+                }
+            ]
+            claim["status"] = "cancelled"  # replaced, as claims.resubmit_corrected does
+            ctx.add(new)
+            pr = self.eng.rules.payer
+            lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+            answered = day + max(3, round(vs.payer.lag_days * ctx.rng.uniform(lo, hi)))
+            if answered < st.end:
+                self._paid(ctx, st, vs, new, insurer, answered, paid_at_desk)
+            return
+        iso = iso_date(day)
+        if action == "write-off":
+            kind = _kind("write-off", "adjustment")
+            kind["coding"].append({"system": BUCKET_SYSTEM, "code": "insurance"})
+            detail: dict[str, Any] = {
+                "type": kind,
+                "request": claim_ref,
+                "date": iso,
+                "amount": _usd(total),
+            }
+            if total > SMALL_BALANCE:  # approved by a physician-owner (payments.write_off)
+                owner = self.eng.practice.physicians[0].removeprefix("prac-")
+                detail["responsible"] = {"reference": f"PractitionerRole/role-{owner}"}
+            text = f"Write-off: denial {reason.group}-{reason.carc} cannot be billed"
+        else:  # bill-patient: the denied amount moves to the patient's balance
+            kind = _kind("transfer-to-patient", "adjustment")
+            detail = {"type": kind, "request": claim_ref, "date": iso, "amount": _usd(total)}
+            text = f"Denied amount billed to patient: {reason.group}-{reason.carc}"
+        ctx.add(
+            {
+                "resourceType": "PaymentReconciliation",
+                "id": ctx.new_id("adj"),
+                "meta": meta("PaymentReconciliation", vs.security),
+                "status": "active",
+                "created": iso,
+                "paymentDate": iso,
+                "paymentAmount": _usd(total),
+                "outcome": "complete",
+                "disposition": text,
+                "detail": [detail],
+            }
+        )
+        if action == "bill-patient":
+            self._statement(ctx, st, vs, claim_ref, day, round(total - paid_at_desk, 2))
 
     def _patient_payment(
         self,

@@ -20,10 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.dates import instant, weekday
 from synthetic.ids import practice_id
-from synthetic.labels import meta
-from synthetic.schedule import SLOT_MINUTES, Book, Placed, Request, slot_id
+from synthetic.schedule import Book, Placed, Request
+from synthetic.templates import SlotTime, slot
 from synthetic.timeline import Visit
 
 
@@ -42,6 +41,7 @@ class VisitPlan:
     fit: tuple[str, ...]
     want: float
     missed: str | None = None
+    same_day: bool = False
     missed_day: int = 0
     missed_want: float = 0.0
     missed_placed: Placed | None = None
@@ -118,6 +118,7 @@ def plan_visits(
         fit = tuple(practice.clinicians_for((v.day - birth) / days_per_year))
         prefer = pcp if pcp in fit and rng.random() < own else fit[rng.randrange(len(fit))]
         vp = VisitPlan(tcode, eng.types[tcode].minutes, prefer, fit, rng.random())
+        vp.same_day = v.kind == "acute"  # a sick visit is booked the day itself
         # planned visits (not the first, not same-day sick visits) may follow a missed one
         if v.kind != "acute" and i > 0:
             status = None
@@ -155,38 +156,36 @@ def place(book: Book, plan: PatientPlan) -> None:
                     vp.fit,
                     vp.missed_want,
                     holds=vp.missed == "noshow",
+                    tcode=vp.tcode,
                 )
             )
-        v.placed = book.place(Request(v.day, vp.minutes, vp.prefer, vp.fit, vp.want))
+        v.placed = book.place(
+            Request(v.day, vp.minutes, vp.prefer, vp.fit, vp.want, True, vp.tcode, vp.same_day)
+        )
     for a in plan.ahead or ():
-        a.placed = book.place(Request(a.day, a.minutes, a.prefer, (a.prefer,), a.want))
+        a.placed = book.place(
+            Request(a.day, a.minutes, a.prefer, (a.prefer,), a.want, tcode=a.tcode)
+        )
 
 
 def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
-    """The busy Slots an appointment fills (in the provider's Schedule).
+    """The busy Slots an appointment fills (in the provider's Schedule, by their template).
 
     >>> from synthetic.engine import engine_for
     >>> from synthetic.schedule import Placed
     >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
     >>> [s["id"] for s in busy_slots(e, 739622, Placed("prac-dr.patel", 480, 0, 2))]
     ['slot-dr.patel-2026-01-06-0800', 'slot-dr.patel-2026-01-06-0820']
+    >>> [s["id"] for s in busy_slots(e, 739622, Placed("prac-dr.nguyen", 480, 0, 1, 1))]
+    ['slot-dr.nguyen-2026-01-06-0800-2']
     """
     sched = {"reference": f"Schedule/{schedule_id(placed.provider)}"}
-    grid = eng.practice.slot_starts[weekday(day)]
+    layout = eng.practice.layout(placed.provider, day)
+    prov, seat, offset = placed.provider, placed.seat, eng.offset
     out = []
     for j in range(placed.first, placed.first + placed.count):
-        m = grid[j] if j < len(grid) else placed.minute
-        out.append(
-            {
-                "resourceType": "Slot",
-                "id": slot_id(placed.provider, day, m),
-                "meta": meta("Slot"),
-                "schedule": sched,
-                "status": "busy",
-                "start": instant(day, m, eng.offset),
-                "end": instant(day, m + SLOT_MINUTES, eng.offset),
-            }
-        )
+        st = layout[j] if j < len(layout) else SlotTime(placed.minute, placed.minute + 20, 1, 0)
+        out.append(slot(prov, sched, day, st, seat, "busy", offset))
     return out
 
 

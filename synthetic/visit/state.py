@@ -33,6 +33,7 @@ class PatientState:
         "first",
         "conflicts",
         "coverages",
+        "secondary",
         "screen_days",
         "awv_billed",
         "pregnancy_tdap",
@@ -56,6 +57,8 @@ class PatientState:
         self.first = True
         self.conflicts: frozenset[str] = profile.conflicts()
         self.coverages: list[tuple[int, int, str, Any]] = []
+        self.secondary: dict[str, tuple[str, Any]] = {}
+        """Primary Coverage id -> (secondary Coverage id, its payer)."""
         self.screen_days: dict[str, int] = {}
         self.awv_billed = False
         self.pregnancy_tdap: set[int] = set()

@@ -64,8 +64,25 @@ def written(
 ) -> list[dict[str, Any]]:
     """Versions of ``rtype`` written since setup (oldest first), optionally by one operation.
 
-    >>> written.__name__
-    'written'
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.exercises.grading import GradingContext, SetupMark
+    >>> from ehr_sandbox.workflows import scheduling
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> mark = SetupMark(sb.audit.count(), sb.system_session().change_mark())
+    >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user("fd.smith"), "ann", mark=mark)
+    >>> written(ctx, "Appointment")  # nothing written since setup: the generated ones predate it
+    []
+    >>> fd = sb.login("fd.smith")
+    >>> pid = fd.search("Patient").first()["id"]
+    >>> _ = scheduling.recall(fd, f"Patient/{pid}", "Practitioner/prac-dr.patel",
+    ...                       due="2026-04-01", reason="3-month BP recheck")
+    >>> [v["status"] for v in written(ctx, "Appointment", operation="scheduling.recall")]
+    ['proposed']
+    >>> written(ctx, "Appointment", operation="scheduling.book")
+    []
     """
     out = [v for v in ctx.versions_since_setup() if v.get("resourceType") == rtype]
     if operation is not None:
@@ -150,8 +167,26 @@ def hand_in(att: Any, answer: dict[str, Any]) -> None:
 def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
     """The last answer handed in by the exercise's user since setup (None when none).
 
-    >>> handed_in.__name__
-    'handed_in'
+    Hand-ins by other users, or for another exercise, do not count.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.exercises.grading import GradingContext, SetupMark
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> mark = SetupMark(sb.audit.count(), sb.system_session().change_mark())
+    >>> ex = NS(id="front-office/day-sheet")
+    >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user("fd.smith"), "ann", mark=mark, exercise=ex)
+    >>> handed_in(ctx) is None
+    True
+    >>> hand_in(NS(exercise=ex, student="ann", session=sb.login("fd.smith")), {"total": "10.00"})
+    >>> hand_in(NS(exercise=ex, student="ann", session=sb.login("fd.smith")), {"total": "12.50"})
+    >>> hand_in(NS(exercise=ex, student="ann", session=sb.login("fd.brown")), {"total": "99.00"})
+    >>> other = NS(id="front-office/post-era")
+    >>> hand_in(NS(exercise=other, student="ann", session=sb.login("fd.smith")), {"total": "1.00"})
+    >>> handed_in(ctx)  # the last one of this user for this exercise
+    {'total': '12.50'}
     """
     from ehr_sandbox.audit import event_username
 
