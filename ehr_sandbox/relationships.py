@@ -9,14 +9,10 @@ nurses room every patient on this week's schedule. Patients relate only to thems
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.users import User
-
-IndexedReferences = Callable[[Any, str, Iterable[str], Sequence[str]], dict[str, list[str]]]
-"""``(store, resource_type, ids, params) -> {id: ["Type/id", ...]}`` (see ``store.refs``)."""
 
 ROOMING_ROLES = frozenset({"medical_assistant", "nurse", "front_desk"})
 """Roles that work with every patient on this week's schedule."""
@@ -28,18 +24,18 @@ def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
     return {pid for r in resources if (pid := patient_of(r))}
 
 
-def _encounter_patients(store: Any, query: Any, references: IndexedReferences | None) -> set[str]:
-    """The patients of the Encounters matching ``query``: read from the search index's
-    ``subject``/``patient`` rows where ``references`` (the store's ``indexed_references``)
-    has them, decoded otherwise (the same ids as ``patient_of`` on every match: both take the
-    ``Type/id`` of ``Encounter.subject``)."""
-    if references is None:
+def _encounter_patients(store: Any, query: Any) -> set[str]:
+    """The patients of the Encounters matching ``query``: the ``subject``/``patient`` values
+    the search index holds for them (``Store.reference_values``, one pass in SQL), plus those
+    of the matches it holds none for, decoded (the same ids as ``patient_of`` on every match:
+    both take the ``Type/id`` of ``Encounter.subject``). Decoded entirely when the index
+    cannot answer (an encrypting store)."""
+    answer = store.reference_values("Encounter", query, ("subject", "patient"))
+    if answer is None:
         return _patient_ids(store.search("Encounter", query))
-    ids = store.search_ids("Encounter", query)
-    indexed = references(store, "Encounter", ids, ("subject", "patient"))
-    out = {ref[8:] for refs in indexed.values() for ref in refs if ref.startswith("Patient/")}
-    missing = [rid for rid in ids if rid not in indexed]
-    return out | _patient_ids(store.read_many("Encounter", missing))
+    values, unindexed = answer
+    out = {ref[8:] for ref in values if ref.startswith("Patient/")}
+    return out | _patient_ids(store.read_many("Encounter", unindexed))
 
 
 def schedule_window(reference_date: date) -> tuple[str, str]:
@@ -52,14 +48,8 @@ def schedule_window(reference_date: date) -> tuple[str, str]:
     return monday.isoformat(), (monday + timedelta(days=6)).isoformat()
 
 
-def treating_patients(
-    store: Any, user: User, reference_date: date, *, references: IndexedReferences | None = None
-) -> set[str]:
-    """Patient ids ``user`` has a relationship with on ``reference_date``'s week.
-
-    ``references`` is the store's ``indexed_references`` (the Sandbox passes it): with it the
-    patients of the user's Encounters come from the search index instead of decoding them all.
-    """
+def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
+    """Patient ids ``user`` has a relationship with on ``reference_date``'s week."""
     from ehr_sandbox.search import parse
 
     if user.role == "patient":
@@ -70,7 +60,7 @@ def treating_patients(
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
         out |= set(store.search_ids("Patient", parse("Patient", [("general-practitioner", me)])))
-        out |= _encounter_patients(store, parse("Encounter", [("participant", me)]), references)
+        out |= _encounter_patients(store, parse("Encounter", [("participant", me)]))
         out |= _patient_ids(
             store.search("Appointment", parse("Appointment", [("actor", me), *week]))
         )

@@ -17,7 +17,6 @@ from ehr_sandbox.crypto import MasterKey
 from ehr_sandbox.relationships import ROOMING_ROLES, schedule_window, treating_patients
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.search import parse
-from ehr_sandbox.store.refs import indexed_references
 
 
 def _by_decoding(store, user, reference_date: date) -> set[str]:
@@ -81,7 +80,7 @@ def test_treating_patients_reads_the_index_and_agrees_with_decoding(encrypted: b
     _odd_encounters(sb)
     store = sb._store  # noqa: SLF001 - the test's oracle reads the store
     for user in sb.users:
-        got = treating_patients(store, user, sb.reference_date, references=indexed_references)
+        got = treating_patients(store, user, sb.reference_date)
         assert got == _by_decoding(store, user, sb.reference_date), user.username
         assert sb.treating(user.username) == got  # what sessions use
     doctor = sb.treating("dr.patel")
@@ -90,13 +89,28 @@ def test_treating_patients_reads_the_index_and_agrees_with_decoding(encrypted: b
     assert {pids[0], pids[1], "not-a-stored-patient", "no such id"} <= doctor
 
 
-def test_indexed_references_skips_what_the_index_does_not_hold() -> None:
+def test_reference_values_are_the_decoded_references() -> None:
+    """The rule for ``Store.reference_values``: its values are the matches' decoded subjects
+    and the ids it calls unindexed are exactly the matches without a subject it can hold."""
     sb = Sandbox.generate(patients=2, seed=2, years=1)
+    odd = set(_odd_encounters(sb))
     store = sb._store  # noqa: SLF001 - a store-level function under test
-    ids = store.search_ids("Encounter", parse("Encounter", {}))
-    got = indexed_references(store, "Encounter", [*ids, "absent"], ("subject", "patient"))
-    assert "absent" not in got
-    for rid, refs in got.items():
-        (enc,) = store.read_many("Encounter", [rid])
-        assert refs == [enc["subject"]["reference"]]
-    assert set(got) == set(ids)
+    query = parse("Encounter", {})
+    values, unindexed = store.reference_values("Encounter", query, ("subject", "patient"))
+    decoded = store.search("Encounter", query)
+    plain = [e for e in decoded if e["id"] not in odd]
+    assert {e["subject"]["reference"] for e in plain} <= values
+    assert set(unindexed) <= odd and "odd-4" in unindexed  # no subject at all
+    assert not set(unindexed) & {e["id"] for e in plain}
+    # a narrower query answers for its own matches only
+    one = plain[0]["id"]
+    assert store.reference_values("Encounter", parse("Encounter", {"_id": one}), ["subject"]) == (
+        {plain[0]["subject"]["reference"]},
+        [],
+    )
+
+
+def test_reference_values_declines_what_the_index_cannot_answer() -> None:
+    sb = Sandbox.generate(patients=1, seed=2, years=1, key=MasterKey.generate())
+    store = sb._store  # noqa: SLF001 - a store-level function under test
+    assert store.reference_values("Encounter", parse("Encounter", {}), ["subject"]) is None
