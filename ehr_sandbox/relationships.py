@@ -19,23 +19,25 @@ ROOMING_ROLES = frozenset({"medical_assistant", "nurse", "front_desk"})
 
 
 def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
-    from ehr_sandbox.access import patient_of
+    from ehr_sandbox.access import patients_of
 
-    return {pid for r in resources if (pid := patient_of(r))}
+    return {pid for r in resources for pid in patients_of(r)}
 
 
-def _encounter_patients(store: Any, query: Any) -> set[str]:
-    """The patients of the Encounters matching ``query``: the ``subject``/``patient`` values
-    the search index holds for them (``Store.reference_values``, one pass in SQL), plus those
-    of the matches it holds none for, decoded (the same ids as ``patient_of`` on every match:
-    both take the ``Type/id`` of ``Encounter.subject``). Decoded entirely when the index
-    cannot answer (an encrypting store)."""
-    answer = store.reference_values("Encounter", query, ("subject", "patient"))
+def _referenced_patients(
+    store: Any, resource_type: str, query: Any, params: tuple[str, ...]
+) -> set[str]:
+    """The patients the matches of ``query`` point at through reference ``params``: the
+    values the search index holds for them (``Store.reference_values``, one pass in SQL),
+    plus those of the matches it holds none for, decoded (the same ids as ``patients_of`` on
+    every match: both take the ``Patient/id`` references of those fields). Decoded entirely
+    when the index cannot answer (an encrypting store)."""
+    answer = store.reference_values(resource_type, query, params)
     if answer is None:
-        return _patient_ids(store.search("Encounter", query))
+        return _patient_ids(store.search(resource_type, query))
     values, unindexed = answer
     out = {ref[8:] for ref in values if ref.startswith("Patient/")}
-    return out | _patient_ids(store.read_many("Encounter", unindexed))
+    return out | _patient_ids(store.read_many(resource_type, unindexed))
 
 
 def schedule_window(reference_date: date) -> tuple[str, str]:
@@ -60,10 +62,10 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
         out |= set(store.search_ids("Patient", parse("Patient", [("general-practitioner", me)])))
-        out |= _encounter_patients(store, parse("Encounter", [("participant", me)]))
-        out |= _patient_ids(
-            store.search("Appointment", parse("Appointment", [("actor", me), *week]))
-        )
+        encounters = parse("Encounter", [("participant", me)])
+        out |= _referenced_patients(store, "Encounter", encounters, ("subject", "patient"))
+        booked = parse("Appointment", [("actor", me), *week])
+        out |= _referenced_patients(store, "Appointment", booked, ("patient",))
     if user.role in ROOMING_ROLES:
-        out |= _patient_ids(store.search("Appointment", parse("Appointment", week)))
+        out |= _referenced_patients(store, "Appointment", parse("Appointment", week), ("patient",))
     return out

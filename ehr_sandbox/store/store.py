@@ -955,7 +955,8 @@ class Store:
             )
             marks = ",".join("?" * len(names))
             rows = self._con.execute(
-                f"WITH m(seq, rid) AS ({sql}) SELECT m.rid, i.s FROM m "
+                f"WITH m(seq, rid) AS ({sql}) SELECT DISTINCT "
+                "CASE WHEN i.s IS NULL THEN m.rid END, i.s FROM m "
                 f"LEFT JOIN search_index i ON i.seq = m.seq AND i.param IN ({marks}) "
                 "AND i.s IS NOT NULL",
                 (*args, *names),
