@@ -8,7 +8,8 @@ Every figure is derived from the same transactions, read through the session:
 * from the payer's answer (``ClaimResponse``, on its date): **contractual** adjustment
   (CO-45, or submitted minus eligible), **insurer payment** (benefit), the **patient's share**
   (copay, deductible, coinsurance, PR-group denials) moved from the insurance to the patient
-  balance; CO/OA denials stay on the insurance balance until worked;
+  balance; CO/OA denials stay on the insurance balance until worked; on a secondary plan's
+  answer, OA-23 (what the primary already settled) moves nothing;
 * from ``PaymentReconciliation`` details (their ``ledger-kind``): **patient payments**,
   **refunds**, **write-offs** and **transfers** of a denied amount to the patient.
 
@@ -30,7 +31,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.workflows.base import money
-from ehr_sandbox.workflows.payer import GROUP_SYSTEM, LEDGER_KIND, PAYMENT_METHOD
+from ehr_sandbox.workflows.payer import (
+    CROSSOVER,
+    GROUP_SYSTEM,
+    LEDGER_KIND,
+    PAYMENT_METHOD,
+    secondary_of,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -48,6 +55,7 @@ __all__ = [
     "transactions",
 ]
 
+_PRIOR = CROSSOVER["prior_payer_reason"]
 AGING_BUCKETS = (
     (0, 30, "0-30"),
     (31, 60, "31-60"),
@@ -84,26 +92,6 @@ def _code(concept: dict[str, Any] | None, system: str | None = None) -> str | No
     return None
 
 
-def secondary_of(claim: dict[str, Any]) -> str | None:
-    """For a claim to a secondary plan (its focal insurance is not the first), the primary
-    claim it follows (``related``), else None.
-
-    >>> secondary_of({"insurance": [{"sequence": 1, "focal": True}]}) is None
-    True
-    >>> secondary_of({"id": "c2", "insurance": [{"sequence": 1, "focal": False}, {"sequence": 2, "focal": True}],
-    ...               "related": [{"claim": {"reference": "Claim/c1"}}]})
-    'Claim/c1'
-    """
-    focal = next((i for i in claim.get("insurance", []) if i.get("focal")), None)
-    if focal is None or int(focal.get("sequence", 1)) == 1:
-        return None
-    for rel in claim.get("related", []):
-        ref = (rel.get("claim") or {}).get("reference")
-        if ref:
-            return str(ref)
-    return f"Claim/{claim.get('id')}"
-
-
 def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[Txn]:
     ref = f"Claim/{claim['id']}"
     patient = claim["patient"]["reference"]
@@ -135,15 +123,18 @@ def _claim_txns(claim: dict[str, Any], responses: list[dict[str, Any]]) -> list[
                     groups.append((cat or "", _code(adj.get("reason")) or "", amt))
                 else:
                     by[cat or ""] += amt
+            # OA-23 on a secondary's ERA states what the primary settled: it moves no money
+            prior = sum((a for g, r, a in groups if g == "OA" and r == _PRIOR), Decimal(0))
             denied_co = sum(
-                (a for g, r, a in groups if g in ("CO", "OA") and r != "45"), Decimal(0)
+                (a for g, r, a in groups if g in ("CO", "OA") and r not in ("45", _PRIOR)),
+                Decimal(0),
             )
             denied_pr = sum(
                 (a for g, r, a in groups if g == "PR" and r not in ("1", "2", "3")), Decimal(0)
             )
             coins = sum((a for g, r, a in groups if g == "PR" and r == "2"), Decimal(0))
             if "eligible" in by and not denied_co and not denied_pr:
-                contractual = by["submitted"] - by["eligible"]
+                contractual = by["submitted"] - by["eligible"] - prior
             else:
                 contractual = sum((a for g, r, a in groups if g == "CO" and r == "45"), Decimal(0))
             seq = it.get("itemSequence")

@@ -7,6 +7,11 @@ workflows record what it answered. Plans come from ``synthetic/content/data/prac
 timely filing, referral and prior-authorisation lists). Denials carry CARC group/reason codes
 and RARC remarks from the public X12 lists (``data/carc.csv``, ``data/rarc.csv``).
 
+A claim to a patient's secondary plan (a crossover, see :mod:`ehr_sandbox.workflows.secondary`)
+is adjudicated as a secondary payer: it pays toward what the primary's ERA left to the patient
+(``data/crossover.toml``), states the primary's part as OA-23, and never pays past the primary's
+allowed amount.
+
 >>> plan("Organization/org-payer-unityhealth").referral_required
 True
 >>> carc("45")["group"], carc("50")["kind"]
@@ -21,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.errors import SandboxError, ValidationError
 from ehr_sandbox.workflows.base import money, now
 from ehr_sandbox.workflows.coding import claim_codes
 from ehr_sandbox.workflows.content import csv_rows, table
@@ -35,16 +40,20 @@ if TYPE_CHECKING:
 __all__ = [
     "ADJUDICATION",
     "CARC_SYSTEM",
+    "CROSSOVER",
     "GROUP_SYSTEM",
     "LEDGER_KIND",
     "PAYMENT_METHOD",
     "RARC_SYSTEM",
+    "LineOutcome",
     "Plan",
     "adjudicate",
     "carc",
     "is_insurance",
     "eligibility",
+    "line_outcomes",
     "plan",
+    "secondary_of",
 ]
 
 CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
@@ -55,6 +64,9 @@ PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
 LEDGER_KIND = "http://ehr-sandbox.org/CodeSystem/ledger-kind"
 PAYMENT_METHOD = "http://ehr-sandbox.org/CodeSystem/payment-method"
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
+CROSSOVER = table("crossover")
+"""Crossover rules (``data/crossover.toml``): reasons crossed over, the prior-payer CARC, shared denials."""
+_NOT_DENIAL = ("1", "2", "3", "45", CROSSOVER["prior_payer_reason"])
 
 # scrubber rule -> (CARC, RARC) the payer denies with
 _DENIAL_FOR = {
@@ -360,6 +372,102 @@ def _trace(claim: dict[str, Any], salt: str = "") -> str:
     return "EFT" + hashlib.sha256((claim["id"] + salt).encode()).hexdigest()[:10].upper()
 
 
+def secondary_of(claim: dict[str, Any]) -> str | None:
+    """For a claim to a secondary plan (its focal insurance is not the first), the primary
+    claim it follows (``related``), else None.
+
+    >>> secondary_of({"insurance": [{"sequence": 1, "focal": True}]}) is None
+    True
+    >>> secondary_of({"id": "c2", "insurance": [{"sequence": 1, "focal": False}, {"sequence": 2, "focal": True}],
+    ...               "related": [{"claim": {"reference": "Claim/c1"}}]})
+    'Claim/c1'
+    """
+    focal = next((i for i in claim.get("insurance", []) if i.get("focal")), None)
+    if focal is None or int(focal.get("sequence", 1)) == 1:
+        return None
+    for rel in claim.get("related", []):
+        ref = (rel.get("claim") or {}).get("reference")
+        if ref:
+            return str(ref)
+    return f"Claim/{claim.get('id')}"
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """What a payer's ERA says about one claim line (amounts to the cent).
+
+    ``responsibility`` is what the patient owes on the line (copay + deductible + coinsurance),
+    what a secondary plan is billed for; ``denial`` is the (group, CARC) of a line denial.
+
+    >>> LineOutcome(1, Decimal("100.00"), Decimal("80.00"), Decimal("64.00"), Decimal("0.00"),
+    ...             Decimal("0.00"), Decimal("16.00"), None).responsibility
+    Decimal('16.00')
+    """
+
+    sequence: int
+    submitted: Decimal
+    allowed: Decimal
+    paid: Decimal
+    copay: Decimal
+    deductible: Decimal
+    coinsurance: Decimal
+    denial: tuple[str, str] | None
+
+    @property
+    def responsibility(self) -> Decimal:
+        """Copay + deductible + coinsurance."""
+        return money(self.copay + self.deductible + self.coinsurance)
+
+
+def line_outcomes(claim_response: dict[str, Any]) -> dict[int, LineOutcome]:
+    """Each line of a ClaimResponse (an ERA) by ``itemSequence``: charge, allowed, paid, the
+    patient's copay/deductible/coinsurance, and the denial if any. Reads this simulator's ERAs
+    and generated ones alike (copay and deductible as categories or PR-3/PR-1, coinsurance PR-2).
+
+    Examples
+    --------
+    >>> cr = {"item": [{"itemSequence": 1, "adjudication": [
+    ...     _adj("submitted", Decimal(120)), _adj("eligible", Decimal(90)),
+    ...     _adj("CO", Decimal(30), system=GROUP_SYSTEM, reason=("45", "")),
+    ...     _adj("deductible", Decimal(40), reason=("1", "")),
+    ...     _adj("PR", Decimal(10), system=GROUP_SYSTEM, reason=("2", "")), _adj("benefit", Decimal(40))]}]}
+    >>> o = line_outcomes(cr)[1]
+    >>> o.allowed, o.paid, o.responsibility, o.denial
+    (Decimal('90.00'), Decimal('40.00'), Decimal('50.00'), None)
+    """
+    out: dict[int, LineOutcome] = {}
+    for item in claim_response.get("item", []):
+        by: dict[str, Decimal] = {}
+        denial: tuple[str, str] | None = None
+        coins = Decimal(0)
+        for adj in item.get("adjudication", []):
+            amt = money((adj.get("amount") or {}).get("value", 0))
+            codes = {c.get("system"): c.get("code") for c in adj["category"].get("coding", [])}
+            reason = next(
+                (c.get("code") for c in (adj.get("reason") or {}).get("coding", [])), None
+            )
+            if GROUP_SYSTEM in codes:
+                if reason == "2":
+                    coins += amt
+                elif reason not in _NOT_DENIAL and denial is None:
+                    denial = (str(codes[GROUP_SYSTEM]), str(reason))
+            else:
+                cat = str(codes.get(ADJUDICATION) or next(iter(codes.values()), ""))
+                by[cat] = by.get(cat, Decimal(0)) + amt
+        seq = int(item["itemSequence"])
+        out[seq] = LineOutcome(
+            seq,
+            money(by.get("submitted", 0)),
+            money(by.get("eligible", 0)),
+            money(by.get("benefit", 0)),
+            money(by.get("copay", 0)),
+            money(by.get("deductible", 0)),
+            money(coins),
+            denial,
+        )
+    return out
+
+
 def _duplicate(session: Session, claim: dict[str, Any]) -> bool:
     _, lines = claim_codes(claim)
     services = {ln["service"] for ln in lines}
@@ -367,6 +475,8 @@ def _duplicate(session: Session, claim: dict[str, Any]) -> bool:
     for other in session.search("Claim", patient=claim["patient"]["reference"]).fetch():
         if other["id"] == claim["id"] or other.get("status") not in ("active",):
             continue
+        if secondary_of(other) is not None:
+            continue  # a crossover to the secondary plan bills the same services, not twice
         if any(
             r.get("claim", {}).get("reference") == f"Claim/{other['id']}"
             for r in claim.get("related", [])
@@ -392,6 +502,15 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
     patient's share as PR-1 deductible, PR-3 copay (once per claim, on the first visit line)
     and PR-2 coinsurance.
 
+    A claim to the patient's secondary plan (focal insurance sequence 2, ``related`` to the
+    primary claim, whose ``claimResponse`` it names) is adjudicated as a secondary payer: each
+    line's charge as first billed, the primary's part (its payment and contractual adjustment)
+    as OA-23, and the amount crossed over as eligible when the primary's ERA left it to the
+    patient; the payer of last resort (Medicaid) pays it in full, another plan less its own
+    coinsurance (PR-2). Denials: not in force (27/N30), no primary ERA or more than it left to
+    the patient (16/MA04), a line the primary denied for a shared reason (the same CARC),
+    timely filing from the primary's ERA (29), duplicate crossover (18).
+
     Examples
     --------
     >>> from ehr_sandbox.sandbox import Sandbox
@@ -410,6 +529,8 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
         raise ValidationError(
             claim_ref, "status", "a submitted (active) claim", found=claim.get("status")
         )
+    if secondary_of(claim) is not None:
+        return _adjudicate_secondary(session, claim, claim_ref)
     cov_ref = next(i["coverage"]["reference"] for i in claim["insurance"] if i.get("focal"))
     coverage = session.read(cov_ref)
     p = plan(claim["insurer"]["reference"])
@@ -497,29 +618,157 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
             adjs.append(_adj("PR", coins, system=GROUP_SYSTEM, reason=("2", "")))
         adjs.append(_adj("benefit", benefit))
         items.append({"itemSequence": seq, "adjudication": adjs})
-    paid = money(totals["benefit"])
-    denied_all = all(
+    disposition = _disposition(items)
+    return _era(claim, claim_ref, items, totals, notes, disposition, received)
+
+
+def _prior_response(session: Session, claim: dict[str, Any]) -> dict[str, Any] | None:
+    """The primary's answer a crossover claim names (``insurance[sequence 1].claimResponse``),
+    when it is an active answer to the primary claim the crossover is ``related`` to."""
+    prior = next((i for i in claim.get("insurance", []) if not i.get("focal")), None)
+    ref = ((prior or {}).get("claimResponse") or {}).get("reference")
+    if not ref:
+        return None
+    try:
+        cr = session.read(ref)
+    except SandboxError:
+        return None
+    if cr.get("status") != "active" or (cr.get("request") or {}).get("reference") != secondary_of(
+        claim
+    ):
+        return None
+    return cr
+
+
+def _duplicate_crossover(session: Session, claim: dict[str, Any]) -> bool:
+    primary = secondary_of(claim)
+    for other in session.search("Claim", patient=claim["patient"]["reference"]).fetch():
+        if (
+            other["id"] != claim["id"]
+            and other.get("status") == "active"
+            and secondary_of(other) == primary
+            and other.get("insurer") == claim.get("insurer")
+            and session.search("ClaimResponse", request=f"Claim/{other['id']}").count()
+        ):
+            return True
+    return False
+
+
+def _adjudicate_secondary(
+    session: Session, claim: dict[str, Any], claim_ref: str
+) -> dict[str, Any]:
+    """Adjudicate a crossover claim as the secondary payer (see :func:`adjudicate`)."""
+    cov_ref = next(i["coverage"]["reference"] for i in claim["insurance"] if i.get("focal"))
+    coverage = session.read(cov_ref)
+    p = plan(claim["insurer"]["reference"])
+    day = date.fromisoformat(claim["billablePeriod"]["start"])
+    received = now(session).date()
+    prior = _prior_response(session, claim)
+    outcomes = line_outcomes(prior) if prior is not None else {}
+    whole: tuple[str, str] | None = None
+    if not _in_force(coverage, day) or not _member_ok(coverage, p):
+        whole = ("27", "N30")
+    elif prior is None:
+        whole = ("16", "MA04")
+    elif (received - date.fromisoformat(str(prior["created"])[:10])).days > p.timely_filing_days:
+        whole = ("29", "")
+    elif _duplicate_crossover(session, claim):
+        whole = ("18", "")
+    items: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    totals = {"submitted": Decimal(0), "eligible": Decimal(0), "benefit": Decimal(0)}
+    for item in claim["item"]:
+        seq = item["sequence"]
+        billed = money(item["net"]["value"])
+        line = outcomes.get(int(seq))
+        # the line's charge as first billed; what the primary settled of it is OA-23
+        charge = max(billed, line.submitted) if line is not None else billed
+        totals["submitted"] += charge
+        adjs = [_adj("submitted", charge)]
+        if charge > billed:
+            adjs.append(
+                _adj(
+                    "OA",
+                    charge - billed,
+                    system=GROUP_SYSTEM,
+                    reason=(CROSSOVER["prior_payer_reason"], ""),
+                )
+            )
+        denial = whole
+        if (
+            denial is None
+            and line is not None
+            and line.denial is not None
+            and line.denial[1] in CROSSOVER["shared_denials"]
+        ):
+            denial = (line.denial[1], "")  # the secondary applies the primary's denial
+        if denial is None and (
+            line is None or line.denial is not None or billed > line.responsibility
+        ):
+            denial = ("16", "MA04")  # not what the primary's ERA left to the patient
+        if denial is not None:
+            code, remark = denial
+            adjs += [
+                _adj("eligible", Decimal(0)),
+                _adj(carc(code)["group"], billed, system=GROUP_SYSTEM, reason=(code, remark)),
+                _adj("benefit", Decimal(0)),
+            ]
+            entry: dict[str, Any] = {"itemSequence": seq, "adjudication": adjs}
+            if remark:
+                notes.append(
+                    {
+                        "number": len(notes) + 1,
+                        "type": "display",
+                        "text": f"{remark}: {rarc(remark)['description']}",
+                    }
+                )
+                entry["noteNumber"] = [len(notes)]
+            items.append(entry)
+            continue
+        # the payer of last resort (Medicaid) pays the primary's cost sharing in full; another
+        # secondary plan pays it less its own coinsurance, which stays with the patient
+        coins = Decimal(0) if p.last_resort else money(billed * p.coinsurance)
+        benefit = billed - coins
+        totals["eligible"] += billed
+        totals["benefit"] += benefit
+        adjs.append(_adj("eligible", billed))
+        if coins:
+            adjs.append(_adj("PR", coins, system=GROUP_SYSTEM, reason=("2", "")))
+        adjs.append(_adj("benefit", benefit))
+        items.append({"itemSequence": seq, "adjudication": adjs})
+    return _era(claim, claim_ref, items, totals, notes, _disposition(items), received)
+
+
+def _reason(adj: dict[str, Any]) -> str | None:
+    return adj.get("reason", {}).get("coding", [{}])[0].get("code")
+
+
+def _disposition(items: list[dict[str, Any]]) -> str:
+    """Denied (every line has a CO/OA denial), Paid in part (some denial) or Paid."""
+    if all(
         any(
-            a["category"]["coding"][0]["code"] in ("CO", "OA")
-            and a.get("reason", {}).get("coding", [{}])[0].get("code") != "45"
+            a["category"]["coding"][0]["code"] in ("CO", "OA") and _reason(a) not in _NOT_DENIAL
             for a in it["adjudication"]
         )
         for it in items
-    )
-    disposition = (
-        "Denied"
-        if denied_all
-        else "Paid in part"
-        if any(
-            any(
-                a.get("reason", {}).get("coding", [{}])[0].get("code")
-                not in (None, "45", "1", "2", "3")
-                for a in it["adjudication"]
-            )
-            for it in items
-        )
-        else "Paid"
-    )
+    ):
+        return "Denied"
+    if any(_reason(a) not in (None, *_NOT_DENIAL) for it in items for a in it["adjudication"]):
+        return "Paid in part"
+    return "Paid"
+
+
+def _era(
+    claim: dict[str, Any],
+    claim_ref: str,
+    items: list[dict[str, Any]],
+    totals: dict[str, Decimal],
+    notes: list[dict[str, Any]],
+    disposition: str,
+    received: date,
+) -> dict[str, Any]:
+    """The ERA Bundle (ClaimResponse + PaymentReconciliation) for adjudicated lines."""
+    paid = money(totals["benefit"])
     cr_url = (
         "urn:uuid:"
         + hashlib.sha256(("cr" + claim["id"]).encode()).hexdigest()[:8]

@@ -19,6 +19,7 @@ from ehr_sandbox.workflows.base import Rule, RuleRefused, money, now, write, wri
 from ehr_sandbox.workflows.ledger import balances, transactions
 from ehr_sandbox.workflows.payer import (
     ADJUDICATION,
+    CROSSOVER,
     GROUP_SYSTEM,
     LEDGER_KIND,
     PAYMENT_METHOD,
@@ -569,7 +570,7 @@ def bill_denial_to_patient(
         a
         for a in item.get("adjudication", [])
         if _code(a.get("category"), GROUP_SYSTEM)
-        and _code(a.get("reason")) not in ("45", "1", "2", "3")
+        and _code(a.get("reason")) not in ("45", "1", "2", "3", CROSSOVER["prior_payer_reason"])
     ]
     if not denial:
         raise ValidationError(claim, f"item[{line}]", "a denied line")

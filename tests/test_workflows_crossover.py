@@ -1,0 +1,393 @@
+"""Crossover: the secondary plan is billed for what the primary left to the patient, adjudicated
+as a secondary payer, and the ledger, day sheet, deposit slip and A/R aging agree to the cent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ehr_sandbox.errors import AccessDenied, SandboxError
+from ehr_sandbox.exercises.builtin.front_office.common import visit
+from ehr_sandbox.sandbox import Sandbox
+from ehr_sandbox.workflows import coding, fees, ledger, payer, payments, secondary
+from ehr_sandbox.workflows.base import RuleRefused, operation_of
+from ehr_sandbox.workflows.coding import ClaimLine
+from ehr_sandbox.workflows.registration import InsuranceCard, add_insurance, register_patient
+
+GROUP = "https://x12.org/codes/claim-adjustment-group-codes"
+CENT = Decimal("0.01")
+PAIRS = {
+    # primary card, secondary card (the registration workflow sets the order of benefits)
+    "medicare+medicaid": (
+        InsuranceCard("medicare", "MBI100200300"),
+        InsuranceCard("medicaid", "MCD100200300"),
+    ),
+    "blueshield+unityhealth": (
+        InsuranceCard("blueshield", "RBP100200300"),
+        InsuranceCard(
+            "unityhealth",
+            "UHH100200300",
+            "spouse",
+            group="G-7",
+            subscriber_given="Sam",
+            subscriber_family="Doe",
+            subscriber_birth_date="1970-05-05",
+            subscriber_gender="male",
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def clinic() -> Sandbox:
+    return Sandbox.generate(patients=4, seed=11, years=1)
+
+
+@pytest.fixture
+def sb(clinic: Sandbox) -> Sandbox:
+    return clinic.copy()
+
+
+def _d(value: object) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+def _reason(adj: dict) -> str | None:
+    return (adj.get("reason") or {}).get("coding", [{}])[0].get("code")
+
+
+def _category(adj: dict) -> str:
+    return adj["category"]["coding"][0]["code"]
+
+
+def _insure(sb: Sandbox, pid: str, pair: str | None) -> None:
+    if pair is not None:
+        add_insurance(sb.login("fd.smith"), pid, list(PAIRS[pair]))
+    else:
+        add_insurance(sb.login("fd.smith"), pid, [InsuranceCard("blueshield", "RBP900800700")])
+
+
+def _sent_claim(sb: Sandbox, pid: str, lines: list[ClaimLine], dx: str = "icd10cm|I10") -> dict:
+    """A finished visit today, coded and sent to the patient's primary plan."""
+    enc = visit(
+        sb, pid.split("/")[1], "dr.patel", start="2026-01-01T09:00:00-05:00", conditions=[]
+    )["encounter"]
+    b = sb.login("billing.davis")
+    draft = coding.claim_resource(b, f"Encounter/{enc}", diagnoses=[dx], lines=lines)
+    return b.create({**draft, "status": "active"})
+
+
+def _new_patient(sb: Sandbox, given: str = "Ada", family: str = "Crossover") -> str:
+    """A newly registered patient: no history, so every balance is what the test adds."""
+    pat = register_patient(
+        sb.login("fd.smith"),
+        {
+            "resourceType": "Patient",
+            "name": [{"family": family, "given": [given]}],
+            "birthDate": "1951-03-03" if given == "Ada" else "1944-11-20",
+            "gender": "female",
+            "telecom": [{"system": "phone", "value": "555-0142" if given == "Ada" else "555-0199"}],
+        },
+    )
+    return f"Patient/{pat['id']}"
+
+
+def _paid_primary(sb: Sandbox, pair: str | None, lines: list[ClaimLine], dx: str = "icd10cm|I10"):
+    pid = _new_patient(sb)
+    _insure(sb, pid, pair)
+    claim = _sent_claim(sb, pid, lines, dx)
+    b = sb.login("billing.davis")
+    cr, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{claim['id']}"))
+    return b, pid, claim, cr
+
+
+def _claim_bucket(b, pid: str, claims_: set[str], bucket: str) -> Decimal:
+    return sum(
+        (
+            t.amount
+            for t in ledger.transactions(b, pid)
+            if t.claim in claims_ and t.bucket == bucket
+        ),
+        Decimal(0),
+    )
+
+
+def _nothing_written(sb: Sandbox, action) -> Exception:
+    """Run ``action`` expecting a typed error; nothing may be written meanwhile."""
+    system = sb.system_session()
+    mark = system.change_mark()
+    claims_before = system.search("Claim").count()
+    with pytest.raises(SandboxError) as err:
+        action()
+    assert system.changes_since(mark) == []
+    assert system.search("Claim").count() == claims_before
+    return err.value
+
+
+# ----------------------------------------------------------------------------- happy paths
+def test_medicaid_crossover_pays_the_medicare_cost_sharing_and_everything_reconciles(sb):
+    b, pid, primary, cr = _paid_primary(
+        sb,
+        "medicare+medicaid",
+        [ClaimLine("procedure|OV-EST-4", (1,)), ClaimLine("procedure|ECG-12", (1,))],
+    )
+    day = sb.clock.peek().date().isoformat()
+    # what the primary's ERA left to the patient, line by line (deductible, coinsurance, copay)
+    owed = {
+        it["itemSequence"]: sum(
+            (_d(a["amount"]["value"]) for a in it["adjudication"] if _reason(a) in ("1", "2", "3")),
+            Decimal(0),
+        )
+        for it in cr["item"]
+    }
+    assert sum(owed.values()) > 0
+    before = ledger.balances(b, pid)
+    sheet_before = ledger.day_sheet(b, day)
+
+    sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
+
+    assert operation_of(sec) == "secondary.bill" and sec["status"] == "active"
+    assert [(i["sequence"], i["focal"]) for i in sec["insurance"]] == [(1, False), (2, True)]
+    assert sec["insurance"][0]["coverage"] == primary["insurance"][0]["coverage"]
+    assert sec["insurance"][0]["claimResponse"]["reference"] == f"ClaimResponse/{cr['id']}"
+    medicaid = b.read(sec["insurance"][1]["coverage"]["reference"])
+    assert medicaid["order"] == 2 and medicaid["beneficiary"]["reference"] == pid
+    assert sec["insurer"]["reference"] == medicaid["payor"][0]["reference"]
+    assert sec["related"][0]["claim"]["reference"] == f"Claim/{primary['id']}"
+    assert sec["diagnosis"] == primary["diagnosis"]
+    by_seq = {i["sequence"]: i for i in primary["item"]}
+    for item in sec["item"]:
+        assert item["productOrService"] == by_seq[item["sequence"]]["productOrService"]
+        assert _d(item["net"]["value"]) == owed[item["sequence"]]
+    assert {i["sequence"] for i in sec["item"]} == {s for s, v in owed.items() if v > 0}
+    prov = sb.system_session().provenance(f"Claim/{sec['id']}")
+    assert len(prov) == 1 and "crossover" in str(prov[0].get("reason")), prov
+    # billing the secondary moves the patient's share back to insurance: no new charge
+    moved = ledger.balances(b, pid)
+    assert moved["total"] == before["total"]
+    assert before["patient"] - moved["patient"] == sum(owed.values())
+
+    era = payer.adjudicate(b, f"Claim/{sec['id']}")
+    cr2 = era["entry"][0]["resource"]
+    assert cr2["insurer"]["reference"] == medicaid["payor"][0]["reference"]
+    for it in cr2["item"]:
+        adj = it["adjudication"]
+        submitted = next(_d(a["amount"]["value"]) for a in adj if _category(a) == "submitted")
+        oa23 = [a for a in adj if _category(a) == "OA" and _reason(a) == "23"]
+        charge = _d(by_seq[it["itemSequence"]]["net"]["value"])
+        assert submitted == charge
+        # the primary's payment and contractual adjustment, stated as OA-23
+        assert _d(oa23[0]["amount"]["value"]) == charge - owed[it["itemSequence"]]
+    paid2 = _d(cr2["payment"]["amount"]["value"])
+    assert paid2 == sum(owed.values())  # the payer of last resort pays the cost sharing in full
+    payments.post_era(b, era)
+
+    after = ledger.balances(b, pid)
+    assert moved["total"] - after["total"] == paid2
+    both = {f"Claim/{primary['id']}", f"Claim/{sec['id']}"}
+    assert _claim_bucket(b, pid, both, "patient") == 0
+    assert _claim_bucket(b, pid, both, "insurance") == 0
+    sheet = ledger.day_sheet(b, day)
+    assert sheet["proof"]
+    assert sheet["totals"]["receipts"] - sheet_before["totals"]["receipts"] == paid2
+    assert ledger.ar_aging(b, day)["total"] == sheet["closing_balance"]
+    assert ledger.reconcile(b, day)["ok"]
+
+
+def test_commercial_secondary_pays_less_its_coinsurance_and_the_patient_is_billed_the_rest(sb):
+    b, pid, primary, cr = _paid_primary(
+        sb, "blueshield+unityhealth", [ClaimLine("procedure|OV-EST-3", (1,))]
+    )
+    day = sb.clock.peek().date().isoformat()
+    sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
+    crossed = _d(sec["total"]["value"])
+    cr2, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{sec['id']}"))
+    coinsurance = payer.plan("unityhealth").coinsurance
+    share = (crossed * coinsurance).quantize(CENT)
+    assert share > 0
+    assert _d(cr2["payment"]["amount"]["value"]) == crossed - share
+    pr2 = [
+        a
+        for it in cr2["item"]
+        for a in it["adjudication"]
+        if _category(a) == "PR" and _reason(a) == "2"
+    ]
+    assert sum(_d(a["amount"]["value"]) for a in pr2) == share
+    both = {f"Claim/{primary['id']}", f"Claim/{sec['id']}"}
+    assert _claim_bucket(b, pid, both, "patient") == share
+    # the patient's statement is what is left after both plans
+    inv = payments.send_statement(b, pid)
+    assert _d(inv["totalNet"]["value"]) == ledger.balances(b, pid)["patient"] == share
+    assert any(
+        "Claim/" + sec["id"] in li["chargeItemCodeableConcept"]["text"]
+        and _d(li["priceComponent"][0]["amount"]["value"]) == share
+        for li in inv["lineItem"]
+    )
+    slip_before = ledger.deposit_slip(b, day)["total"]
+    payments.desk_payment(  # the patient mails a check; billing posts it to the claim
+        b, pid, share, method="check", number="5150", claim=f"Claim/{sec['id']}"
+    )
+    assert _claim_bucket(b, pid, both, "patient") == 0
+    assert ledger.deposit_slip(b, day)["total"] - slip_before == share
+    assert ledger.reconcile(b, day)["ok"]
+
+
+# ----------------------------------------------------------------------------- refusals
+def test_refused_until_the_primary_era_is_posted(sb):
+    pid = _new_patient(sb)
+    _insure(sb, pid, "medicare+medicaid")
+    claim = _sent_claim(sb, pid, [ClaimLine("procedure|OV-EST-3", (1,))])
+    b = sb.login("billing.davis")
+    err = _nothing_written(
+        sb, lambda: secondary.bill_secondary(b, f"Claim/{claim['id']}", patient=pid)
+    )
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.adjudicated"
+    assert "ClaimResponse" in str(err)
+
+
+def test_refused_without_a_secondary_plan(sb):
+    b, pid, primary, _ = _paid_primary(sb, None, [ClaimLine("procedure|OV-EST-3", (1,))])
+    err = _nothing_written(
+        sb, lambda: secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
+    )
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.coverage"
+    assert "order" in err.path
+
+
+def test_refused_when_nothing_is_left_to_the_patient_or_the_denial_is_shared(sb):
+    # the ECG is not medically necessary for a cold: the primary denies it (CO-50)
+    b, pid, primary, cr = _paid_primary(
+        sb, "medicare+medicaid", [ClaimLine("procedure|ECG-12", (1,))], dx="icd10cm|J06.9"
+    )
+    assert any(_category(a) == "CO" and _reason(a) == "50" for a in cr["item"][0]["adjudication"])
+    ref = f"Claim/{primary['id']}"
+    err = _nothing_written(sb, lambda: secondary.bill_secondary(b, ref, patient=pid))
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.balance"
+    err = _nothing_written(sb, lambda: secondary.bill_secondary(b, ref, patient=pid, lines=[1]))
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.shared-denial"
+    assert "CO-50" in str(err)
+
+
+def test_refused_twice_and_for_a_crossover_claim(sb):
+    b, pid, primary, _ = _paid_primary(
+        sb, "medicare+medicaid", [ClaimLine("procedure|OV-EST-3", (1,))]
+    )
+    ref = f"Claim/{primary['id']}"
+    sec = secondary.bill_secondary(b, ref, patient=pid)
+    err = _nothing_written(sb, lambda: secondary.bill_secondary(b, ref, patient=pid))
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.duplicate"
+    assert sec["id"] in str(err)
+    err = _nothing_written(
+        sb, lambda: secondary.bill_secondary(b, f"Claim/{sec['id']}", patient=pid)
+    )
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.primary-claim"
+
+
+def test_refused_for_another_patients_claim(sb):
+    b, pid, primary, _ = _paid_primary(
+        sb, "medicare+medicaid", [ClaimLine("procedure|OV-EST-3", (1,))]
+    )
+    other = _new_patient(sb, "Beatrix", "Oduya")
+    _insure(sb, other, "medicare+medicaid")
+    err = _nothing_written(
+        sb, lambda: secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=other)
+    )
+    assert isinstance(err, RuleRefused) and err.rule_id == "secondary.same-patient"
+    assert other in str(err)
+
+
+@pytest.mark.parametrize("who", ["fd.smith", "dr.patel", "patient"])
+def test_a_role_that_may_not_bill_is_refused_and_writes_nothing(sb, who):
+    b, pid, primary, _ = _paid_primary(
+        sb, "medicare+medicaid", [ClaimLine("procedure|OV-EST-3", (1,))]
+    )
+    s = sb.login_patient(pid) if who == "patient" else sb.login(who)
+    err = _nothing_written(
+        sb, lambda: secondary.bill_secondary(s, f"Claim/{primary['id']}", patient=pid)
+    )
+    assert isinstance(err, AccessDenied), f"{who}: {err!r}"
+    # the billing specialist may
+    assert secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)["status"] == "active"
+
+
+def test_the_secondary_payer_refuses_more_than_the_primary_left_to_the_patient(sb):
+    b, pid, primary, _ = _paid_primary(
+        sb, "medicare+medicaid", [ClaimLine("procedure|OV-EST-3", (1,))]
+    )
+    sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
+    inflated = {**sec, "item": [dict(sec["item"][0], net={"value": 9999.0, "currency": "USD"})]}
+    inflated.pop("meta")
+    inflated.pop("id")
+    sys = sb.system_session()
+    sys.update({**sys.read(f"Claim/{sec['id']}"), "status": "cancelled"})
+    padded = sys.create(inflated)
+    era = payer.adjudicate(b, f"Claim/{padded['id']}")
+    cr = era["entry"][0]["resource"]
+    assert cr["payment"]["amount"]["value"] == 0 and cr["disposition"] == "Denied"
+    assert any(_reason(a) == "16" for a in cr["item"][0]["adjudication"])
+    assert "MA04" in cr["processNote"][0]["text"]
+    payments.post_era(b, era)  # a denial balances too
+    assert ledger.reconcile(b, sb.clock.peek().date().isoformat())["ok"]
+
+
+# ----------------------------------------------------------------------------- property
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pair=st.sampled_from(sorted(PAIRS)),
+    visit_fee=st.integers(2000, 60000),
+    ecg_fee=st.integers(500, 30000),
+    units=st.integers(1, 3),
+)
+def test_primary_plus_secondary_plus_patient_is_the_allowed_amount(
+    clinic, pair, visit_fee, ecg_fee, units
+):
+    sb = clinic.copy()
+    b = sb.login("billing.davis")
+    fees.publish_fee_schedule(
+        b,
+        2026,
+        {
+            "procedure|OV-EST-4": Decimal(visit_fee) / 100,
+            "procedure|ECG-12": Decimal(ecg_fee) / 100,
+        },
+        reason="fee review",
+    )
+    _, pid, primary, cr = _paid_primary(
+        sb,
+        pair,
+        [ClaimLine("procedure|OV-EST-4", (1,)), ClaimLine("procedure|ECG-12", (1,), units)],
+    )
+    sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
+    cr2, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{sec['id']}"))
+    primary_ref, sec_ref = f"Claim/{primary['id']}", f"Claim/{sec['id']}"
+    txns = [t for t in ledger.transactions(b, pid) if t.claim in (primary_ref, sec_ref)]
+    charge = sum((t.amount for t in txns if t.kind == "charge"), Decimal(0))
+    contractual = -sum((t.amount for t in txns if t.kind == "contractual"), Decimal(0))
+    paid1 = -sum(
+        (t.amount for t in txns if t.kind == "insurer-payment" and t.claim == primary_ref),
+        Decimal(0),
+    )
+    paid2 = -sum(
+        (t.amount for t in txns if t.kind == "insurer-payment" and t.claim == sec_ref), Decimal(0)
+    )
+    patient = sum((t.amount for t in txns if t.bucket == "patient"), Decimal(0))
+    assert charge == _d(primary["total"]["value"])
+    assert min(paid1, paid2, patient, contractual) >= 0
+    assert paid1 + paid2 + patient == charge - contractual
+    allowed = sum(
+        _d(a["amount"]["value"])
+        for it in cr["item"]
+        for a in it["adjudication"]
+        if _category(a) == "eligible"
+    )
+    assert charge - contractual == allowed
+    assert paid1 + paid2 <= allowed
+    assert paid2 <= _d(sec["total"]["value"])
+    assert _d(cr2["payment"]["amount"]["value"]) == paid2
+    assert _claim_bucket(b, pid, {primary_ref, sec_ref}, "insurance") == 0
+    assert ledger.reconcile(b, sb.clock.peek().date().isoformat())["ok"]
