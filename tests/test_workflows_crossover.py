@@ -391,3 +391,54 @@ def test_primary_plus_secondary_plus_patient_is_the_allowed_amount(
     assert _d(cr2["payment"]["amount"]["value"]) == paid2
     assert _claim_bucket(b, pid, {primary_ref, sec_ref}, "insurance") == 0
     assert ledger.reconcile(b, sb.clock.peek().date().isoformat())["ok"]
+
+
+def test_lines_must_be_claim_lines_and_each_is_crossed_over_once(sb):
+    b, pid, primary, _ = _paid_primary(
+        sb,
+        "medicare+medicaid",
+        [ClaimLine("procedure|OV-EST-4", (1,)), ClaimLine("procedure|ECG-12", (1,))],
+    )
+    ref = f"Claim/{primary['id']}"
+    err = _nothing_written(sb, lambda: secondary.bill_secondary(b, ref, patient=pid, lines=[7]))
+    assert err.path == "item.sequence" and "7" in str(err)
+    sec = secondary.bill_secondary(b, ref, patient=pid, lines=[2, 2])
+    assert [i["sequence"] for i in sec["item"]] == [2]
+    assert sec["total"] == sec["item"][0]["net"]
+
+
+def test_generated_crossover_claims_have_the_shape_the_workflow_writes():
+    """The generator's crossover claims (synthetic/visit/secondary.py) and bill_secondary agree:
+    both plans in order, related to the primary claim, the secondary as insurer, and the lines
+    priced at what the primary's answer left to the patient."""
+    from synthetic.engine import engine_for
+
+    eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    seen = 0
+    for i in range(120):
+        rec = eng.patient(i)
+        crossovers = [c for c in rec.by_type("Claim") if payer.secondary_of(c)]
+        if not crossovers:
+            continue
+        by_id = {f"Claim/{c['id']}": c for c in rec.by_type("Claim")}
+        answers = {r["request"]["reference"]: r for r in rec.by_type("ClaimResponse")}
+        covs = {f"Coverage/{c['id']}": c for c in rec.by_type("Coverage")}
+        for sec in crossovers:
+            assert [(i["sequence"], i["focal"]) for i in sec["insurance"]] == [
+                (1, False),
+                (2, True),
+            ]
+            rel = sec["related"][0]["relationship"]["coding"][0]
+            assert rel["code"] == secondary.RELATIONSHIP
+            second = covs[sec["insurance"][1]["coverage"]["reference"]]
+            assert second["order"] == 2
+            assert sec["insurer"]["reference"] == second["payor"][0]["reference"]
+            primary = by_id[payer.secondary_of(sec)]
+            owed = secondary.crossover_amounts(
+                primary, payer.line_outcomes(answers[f"Claim/{primary['id']}"])
+            )
+            assert sum(_d(i["net"]["value"]) for i in sec["item"]) == sum(owed.values())
+            seen += 1
+        if seen >= 3:
+            break
+    assert seen, "no generated crossover claim in 120 patients"

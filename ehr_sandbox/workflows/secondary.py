@@ -262,7 +262,7 @@ def bill_secondary(
     amounts = crossover_amounts(claim, outcomes)
     wanted = sorted(amounts) if lines is None else list(lines)
     for seq in wanted:
-        o = outcomes.get(seq) if isinstance(seq, int) else None
+        o = outcomes.get(seq) if isinstance(seq, int) and not isinstance(seq, bool) else None
         if o is None:
             raise ValidationError(ref, "item.sequence", "a line number of the claim", found=seq)
         if o.denial is not None and o.denial[1] in CROSSOVER["shared_denials"]:
@@ -281,6 +281,7 @@ def bill_secondary(
                 "a patient share (deductible, coinsurance or copay) left by the primary",
                 str(o.responsibility),
             )
+    wanted = sorted(set(wanted))
     if not wanted:
         raise _refuse(
             "secondary.balance",
