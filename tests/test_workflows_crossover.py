@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ehr_sandbox.errors import AccessDenied, SandboxError
 from ehr_sandbox.exercises.builtin.front_office.common import visit
 from ehr_sandbox.sandbox import Sandbox
-from ehr_sandbox.workflows import coding, fees, ledger, payer, payments, secondary
+from ehr_sandbox.workflows import coding, eligibility, fees, ledger, payer, payments, secondary
 from ehr_sandbox.workflows.base import RuleRefused, operation_of
 from ehr_sandbox.workflows.coding import ClaimLine
 from ehr_sandbox.workflows.registration import InsuranceCard, add_insurance, register_patient
@@ -195,6 +195,10 @@ def test_medicaid_crossover_pays_the_medicare_cost_sharing_and_everything_reconc
     assert sheet["totals"]["receipts"] - sheet_before["totals"]["receipts"] == paid2
     assert ledger.ar_aging(b, day)["total"] == sheet["closing_balance"]
     assert ledger.reconcile(b, day)["ok"]
+    # the patient's ledger reads in order: charges, the primary's answer, then the crossover
+    rows = ledger.ledger(b, pid)
+    assert all(r["balance"] >= 0 for r in rows), rows
+    assert rows[-1]["balance"] == after["total"] == 0
 
 
 def test_commercial_secondary_pays_less_its_coinsurance_and_the_patient_is_billed_the_rest(sb):
@@ -342,9 +346,10 @@ def test_the_secondary_payer_refuses_more_than_the_primary_left_to_the_patient(s
     visit_fee=st.integers(2000, 60000),
     ecg_fee=st.integers(500, 30000),
     units=st.integers(1, 3),
+    ticks=st.integers(0, 2),
 )
 def test_primary_plus_secondary_plus_patient_is_the_allowed_amount(
-    clinic, pair, visit_fee, ecg_fee, units
+    clinic, pair, visit_fee, ecg_fee, units, ticks
 ):
     sb = clinic.copy()
     b = sb.login("billing.davis")
@@ -362,6 +367,9 @@ def test_primary_plus_secondary_plus_patient_is_the_allowed_amount(
         pair,
         [ClaimLine("procedure|OV-EST-4", (1,)), ClaimLine("procedure|ECG-12", (1,), units)],
     )
+    fd = sb.login("fd.smith")
+    for cov in eligibility.active_coverages(fd, pid)[:ticks]:  # other work meanwhile: ids
+        eligibility.check_eligibility(fd, f"Coverage/{cov['id']}")  # come in any order
     sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
     cr2, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{sec['id']}"))
     primary_ref, sec_ref = f"Claim/{primary['id']}", f"Claim/{sec['id']}"
@@ -391,6 +399,12 @@ def test_primary_plus_secondary_plus_patient_is_the_allowed_amount(
     assert _d(cr2["payment"]["amount"]["value"]) == paid2
     assert _claim_bucket(b, pid, {primary_ref, sec_ref}, "insurance") == 0
     assert ledger.reconcile(b, sb.clock.peek().date().isoformat())["ok"]
+    # the patient's ledger: the primary claim's rows, then the crossover's; never a credit
+    order = [r["claim"] for r in ledger.ledger(b, pid)]
+    assert max(i for i, c in enumerate(order) if c == primary_ref) < min(
+        i for i, c in enumerate(order) if c == sec_ref
+    )
+    assert all(r["balance"] >= 0 for r in ledger.ledger(b, pid))
 
 
 def test_lines_must_be_claim_lines_and_each_is_crossed_over_once(sb):

@@ -294,7 +294,17 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
                         day, pat, claim_ref, kind, "patient", amt, "Denied amount billed to patient"
                     )
                 )
-    out.sort(key=lambda t: (t.date, t.patient, t.claim or "", t.kind))
+    # a crossover claim's activity follows its primary claim's on the same day
+    follows = {f"Claim/{c['id']}": secondary_of(c) for c in every if secondary_of(c)}
+    out.sort(
+        key=lambda t: (
+            t.date,
+            t.patient,
+            follows.get(t.claim or "") or t.claim or "",
+            (t.claim or "") in follows,
+            t.kind,
+        )
+    )
     return out
 
 
