@@ -456,3 +456,20 @@ def test_generated_crossover_claims_have_the_shape_the_workflow_writes():
         if seen >= 3:
             break
     assert seen, "no generated crossover claim in 120 patients"
+
+
+def test_a_secondary_plan_not_in_force_denies_and_the_amount_stays_with_insurance(sb):
+    b, pid, primary, _ = _paid_primary(
+        sb, "blueshield+unityhealth", [ClaimLine("procedure|OV-EST-3", (1,))]
+    )
+    sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
+    system = sb.system_session()
+    cov = system.read(sec["insurance"][1]["coverage"]["reference"])
+    system.update({**cov, "status": "cancelled"})  # the plan was void all along
+    cr, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{sec['id']}"))
+    assert cr["disposition"] == "Denied" and cr["payment"]["amount"]["value"] == 0
+    reasons = {(_category(a), _reason(a)) for a in cr["item"][0]["adjudication"] if _reason(a)}
+    assert ("CO", "27") in reasons and ("OA", "23") in reasons
+    crossed = _d(sec["total"]["value"])
+    assert _claim_bucket(b, pid, {f"Claim/{sec['id']}"}, "insurance") == crossed
+    assert ledger.reconcile(b, sb.clock.peek().date().isoformat())["ok"]

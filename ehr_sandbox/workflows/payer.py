@@ -442,7 +442,10 @@ def line_outcomes(claim_response: dict[str, Any]) -> dict[int, LineOutcome]:
         coins = Decimal(0)
         for adj in item.get("adjudication", []):
             amt = money((adj.get("amount") or {}).get("value", 0))
-            codes = {c.get("system"): c.get("code") for c in adj["category"].get("coding", [])}
+            codes = {
+                c.get("system"): c.get("code")
+                for c in (adj.get("category") or {}).get("coding", [])
+            }
             reason = next(
                 (c.get("code") for c in (adj.get("reason") or {}).get("coding", [])), None
             )
