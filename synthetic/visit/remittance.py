@@ -28,6 +28,7 @@ from synthetic.builders import billing
 from synthetic.builders.common import coding, usd
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.frozen import FrozenDict, unshare
 from synthetic.labels import meta
 from synthetic.visit.state import PatientState, VisitState
 
@@ -175,8 +176,9 @@ class Remittance:
         if ctx.rng.random() >= self.rates.eligibility_check_share:
             return False
         day = iso_date(vs.day)
-        insurer = {"reference": f"Organization/{self.eng.practice.payer_org[payer.key]}"}
-        cov = {"reference": f"Coverage/{vs.cov_id}"}
+        # shared by both resources: frozen (see synthetic.frozen)
+        insurer = FrozenDict(reference=f"Organization/{self.eng.practice.payer_org[payer.key]}")
+        cov = FrozenDict(reference=f"Coverage/{vs.cov_id}")
         req = {
             "resourceType": "CoverageEligibilityRequest",
             "id": ctx.new_id("cer"),
@@ -254,7 +256,7 @@ class Remittance:
         rng = ctx.rng
         rates = self.rates
         payer = vs.payer
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         shares = line_shares(claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share)
         copay = shares[0][2] if shares else 0.0
         paid_at_desk = 0.0
@@ -312,7 +314,7 @@ class Remittance:
         cr["disposition"] = "Paid"
         share = sum(cp + ded for _, _, cp, ded, _ in shares)
         ctx.add(cr)
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
         second = st.secondary.get(vs.cov_id) if st.secondary else None
         if second is not None and share > 0 and paid_at_desk == 0:
@@ -491,7 +493,7 @@ class Remittance:
         total = claim["total"]["value"]
         if total <= 0:
             return
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         iso = iso_date(vs.day)
         ctx.add(
             {
@@ -547,10 +549,11 @@ class Remittance:
         day = denied_on + _days(ctx.rng, work["work_after_days"])
         if action is None or day >= st.end:
             return
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         total = claim["total"]["value"]
         if action == "correct":
-            new = {**claim, "id": ctx.new_id("claim"), "created": iso_date(day)}
+            # a new resource: it may share only frozen parts with the first claim
+            new = {**unshare(claim), "id": ctx.new_id("claim"), "created": iso_date(day)}
             new["related"] = [
                 {
                     "claim": claim_ref,
