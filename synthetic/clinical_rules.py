@@ -289,5 +289,5 @@ def compile_rules(content: Any) -> CompiledRules:
             "system": "http://unitsofmeasure.org",
             "code": "mg",
         }
-        out.office_drugs[d.hcpcs] = (med, route_cc(d.route), site_cc(d.site), dose)
+        out.office_drugs[d.hcpcs] = freeze((med, route_cc(d.route), site_cc(d.site), dose))
     return out

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, NoReturn
+import functools
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from synthetic.errors import SharedContentError
 
@@ -116,6 +118,27 @@ def freeze(value: Any) -> Any:
         for f in dataclasses.fields(value):
             object.__setattr__(value, f.name, freeze(getattr(value, f.name)))
     return value
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def frozen_cache(fn: F) -> F:
+    """Like :func:`functools.cache`, with the result frozen (it is handed out many times).
+
+    >>> @frozen_cache
+    ... def race(code: str) -> dict:
+    ...     return {"url": "race", "valueCode": code}
+    >>> race("a") is race("a"), type(race("a")).__name__
+    (True, 'FrozenDict')
+    """
+
+    @functools.cache
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return freeze(fn(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
 
 
 def unshare(value: Any) -> Any:

@@ -43,7 +43,7 @@ _ADJ = {
 }
 
 
-_ONE = {"value": 1}
+_ONE = freeze({"value": 1})
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,16 @@ from synthetic.builders import billing, conditions, encounter
 from synthetic.builders.common import ENCOUNTER_DX
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.frozen import freeze
 from synthetic.visit.state import PatientState, VisitState
 
-VIRTUAL = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-    "code": "VR",
-    "display": "virtual",
-}
+VIRTUAL = freeze(
+    {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "VR",
+        "display": "virtual",
+    }
+)
 """Encounter class of a video (telehealth) visit."""
 
 WELLNESS_CODES = (  # (age below, sandbox preventive code, ICD-10-CM reason)
@@ -94,7 +97,9 @@ class Charting:
         code = rule.for_week(week)
         hit = self._trimester.get((preg.key, week))
         if hit is None:
-            hit = self._trimester[(preg.key, week)] = with_icd(preg.code, self.eng.icd_cc(code))
+            hit = self._trimester[(preg.key, week)] = freeze(
+                with_icd(preg.code, self.eng.icd_cc(code))
+            )
         return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:

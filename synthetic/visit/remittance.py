@@ -28,7 +28,7 @@ from synthetic.builders import billing
 from synthetic.builders.common import coding, usd
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
-from synthetic.frozen import FrozenDict, unshare
+from synthetic.frozen import FrozenDict, freeze, unshare
 from synthetic.labels import meta
 from synthetic.visit.state import PatientState, VisitState
 
@@ -50,22 +50,25 @@ CROSSOVER_DAYS = 2
 SMALL_BALANCE = 10.0
 """Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
+# shared by many resources: frozen (see synthetic.frozen)
 _CAT = {
-    k: {"coding": [{"system": ADJUDICATION, "code": k}]}
+    k: freeze({"coding": [{"system": ADJUDICATION, "code": k}]})
     for k in ("submitted", "eligible", "benefit")
 }
-_CO45 = {
-    "category": {"coding": [{"system": GROUP_SYSTEM, "code": "CO"}]},
-    "reason": {
-        "coding": [
-            {
-                "system": CARC_SYSTEM,
-                "code": "45",
-                "display": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement",
-            }
-        ]
-    },
-}
+_CO45 = freeze(
+    {
+        "category": {"coding": [{"system": GROUP_SYSTEM, "code": "CO"}]},
+        "reason": {
+            "coding": [
+                {
+                    "system": CARC_SYSTEM,
+                    "code": "45",
+                    "display": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement",
+                }
+            ]
+        },
+    }
+)
 
 
 def _usd(v: float) -> dict[str, Any]:
@@ -346,7 +349,12 @@ class Remittance:
             owed = round(cp + ded, 2)
             if owed > 0:
                 items.append(
-                    {**item, "sequence": len(items) + 1, "unitPrice": _usd(owed), "net": _usd(owed)}
+                    {
+                        **unshare(item),  # a new resource shares only frozen parts
+                        "sequence": len(items) + 1,
+                        "unitPrice": _usd(owed),
+                        "net": _usd(owed),
+                    }
                 )
         if not items:
             return
@@ -355,7 +363,7 @@ class Remittance:
             return
         insurer = f"Organization/{self.eng.practice.payer_org[payer.key]}"
         new = {
-            **claim,
+            **unshare(claim),  # a new resource shares only frozen parts with the first claim
             "id": ctx.new_id("claim"),
             "created": iso_date(day),
             "insurer": {"reference": insurer},
@@ -366,7 +374,11 @@ class Remittance:
                 }
             ],
             "insurance": [
-                {"sequence": 1, "focal": False, "coverage": claim["insurance"][0]["coverage"]},
+                {
+                    "sequence": 1,
+                    "focal": False,
+                    "coverage": unshare(claim["insurance"][0]["coverage"]),
+                },
                 {"sequence": 2, "focal": True, "coverage": {"reference": f"Coverage/{cov_id}"}},
             ],
             "item": items,
@@ -653,14 +665,16 @@ class Remittance:
         reason: Any,
     ) -> dict[str, Any]:
         """A whole-claim denial: every line's charge under the reason's group and CARC."""
-        group = {
-            "category": {"coding": [{"system": GROUP_SYSTEM, "code": reason.group}]},
-            "reason": {
-                "coding": [
-                    {"system": CARC_SYSTEM, "code": reason.carc, "display": reason.description}
-                ]
-            },
-        }
+        group = freeze(  # shared by the lines: frozen
+            {
+                "category": {"coding": [{"system": GROUP_SYSTEM, "code": reason.group}]},
+                "reason": {
+                    "coding": [
+                        {"system": CARC_SYSTEM, "code": reason.carc, "display": reason.description}
+                    ]
+                },
+            }
+        )
         items = []
         submitted = 0.0
         for item in claim["item"]:
