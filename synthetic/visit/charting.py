@@ -75,7 +75,9 @@ class Charting:
             return acute.code
         variants = self._variants.get(acute.key)
         if variants is None:
-            variants = self._variants[acute.key] = [(with_icd(acute.code, cc), p) for cc, p in alts]
+            variants = self._variants[acute.key] = [
+                (freeze(with_icd(acute.code, cc)), p) for cc, p in alts
+            ]
         x = rng.random() * sum(p for _, p in variants)
         for code, p in variants:
             x -= p
