@@ -9,37 +9,35 @@ nurses room every patient on this week's schedule. Patients relate only to thems
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.users import User
-
-IndexedReferences = Callable[[Any, str, Iterable[str], Sequence[str]], dict[str, list[str]]]
-"""``(store, resource_type, ids, params) -> {id: ["Type/id", ...]}`` (see ``store.refs``)."""
 
 ROOMING_ROLES = frozenset({"medical_assistant", "nurse", "front_desk"})
 """Roles that work with every patient on this week's schedule."""
 
 
 def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
-    from ehr_sandbox.access import patient_of
+    from ehr_sandbox.access import patients_of
 
-    return {pid for r in resources if (pid := patient_of(r))}
+    return {pid for r in resources for pid in patients_of(r)}
 
 
-def _encounter_patients(store: Any, query: Any, references: IndexedReferences | None) -> set[str]:
-    """The patients of the Encounters matching ``query``: read from the search index's
-    ``subject``/``patient`` rows where ``references`` (the store's ``indexed_references``)
-    has them, decoded otherwise (the same ids as ``patient_of`` on every match: both take the
-    ``Type/id`` of ``Encounter.subject``)."""
-    if references is None:
-        return _patient_ids(store.search("Encounter", query))
-    ids = store.search_ids("Encounter", query)
-    indexed = references(store, "Encounter", ids, ("subject", "patient"))
-    out = {ref[8:] for refs in indexed.values() for ref in refs if ref.startswith("Patient/")}
-    missing = [rid for rid in ids if rid not in indexed]
-    return out | _patient_ids(store.read_many("Encounter", missing))
+def _referenced_patients(
+    store: Any, resource_type: str, query: Any, params: tuple[str, ...]
+) -> set[str]:
+    """The patients the matches of ``query`` point at through reference ``params``: the
+    values the search index holds for them (``Store.reference_values``, one pass in SQL),
+    plus those of the matches it holds none for, decoded (the same ids as ``patients_of`` on
+    every match: both take the ``Patient/id`` references of those fields). Decoded entirely
+    when the index cannot answer (an encrypting store)."""
+    answer = store.reference_values(resource_type, query, params)
+    if answer is None:
+        return _patient_ids(store.search(resource_type, query))
+    values, unindexed = answer
+    out = {ref[8:] for ref in values if ref.startswith("Patient/")}
+    return out | _patient_ids(store.read_many(resource_type, unindexed))
 
 
 def schedule_window(reference_date: date) -> tuple[str, str]:
@@ -52,14 +50,8 @@ def schedule_window(reference_date: date) -> tuple[str, str]:
     return monday.isoformat(), (monday + timedelta(days=6)).isoformat()
 
 
-def treating_patients(
-    store: Any, user: User, reference_date: date, *, references: IndexedReferences | None = None
-) -> set[str]:
-    """Patient ids ``user`` has a relationship with on ``reference_date``'s week.
-
-    ``references`` is the store's ``indexed_references`` (the Sandbox passes it): with it the
-    patients of the user's Encounters come from the search index instead of decoding them all.
-    """
+def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
+    """Patient ids ``user`` has a relationship with on ``reference_date``'s week."""
     from ehr_sandbox.search import parse
 
     if user.role == "patient":
@@ -70,10 +62,10 @@ def treating_patients(
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
         out |= set(store.search_ids("Patient", parse("Patient", [("general-practitioner", me)])))
-        out |= _encounter_patients(store, parse("Encounter", [("participant", me)]), references)
-        out |= _patient_ids(
-            store.search("Appointment", parse("Appointment", [("actor", me), *week]))
-        )
+        encounters = parse("Encounter", [("participant", me)])
+        out |= _referenced_patients(store, "Encounter", encounters, ("subject", "patient"))
+        booked = parse("Appointment", [("actor", me), *week])
+        out |= _referenced_patients(store, "Appointment", booked, ("patient",))
     if user.role in ROOMING_ROLES:
-        out |= _patient_ids(store.search("Appointment", parse("Appointment", week)))
+        out |= _referenced_patients(store, "Appointment", parse("Appointment", week), ("patient",))
     return out

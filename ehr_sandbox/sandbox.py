@@ -643,11 +643,8 @@ class Sandbox:
 
     def _relationships(self, user: User) -> frozenset[str]:
         from ehr_sandbox.relationships import treating_patients
-        from ehr_sandbox.store.refs import indexed_references
 
-        return frozenset(
-            treating_patients(self._store, user, self.reference_date, references=indexed_references)
-        )
+        return frozenset(treating_patients(self._store, user, self.reference_date))
 
     def _consents_for(self, patient_id: str) -> list[dict[str, Any]]:
         from ehr_sandbox.search import parse

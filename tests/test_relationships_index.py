@@ -1,9 +1,10 @@
 """Whom a clinician treats, read from the search index (issue 17), is whom decoding says.
 
 The rule: ``treating_patients`` equals the definition computed the slow way (decode every
-matching Patient, Encounter and Appointment and take ``patient_of``), for every staff user,
-on plain and encrypted stores, including Encounters whose subject the index cannot hold
-(absolute, versioned, ``urn:`` and Group subjects, none at all).
+matching Patient, Encounter and Appointment and take every patient it names, ``patients_of``),
+for every staff user, on plain and encrypted stores, including Encounters and Appointments
+whose patient the index cannot hold (absolute, versioned, ``urn:`` and Group references,
+none at all) and Appointments naming several patients.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from datetime import date
 
 import pytest
 
-from ehr_sandbox.access import patient_of
+from ehr_sandbox.access import patients_of
 from ehr_sandbox.crypto import MasterKey
 from ehr_sandbox.relationships import ROOMING_ROLES, schedule_window, treating_patients
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.search import parse
-from ehr_sandbox.store.refs import indexed_references
 
 
 def _by_decoding(store, user, reference_date: date) -> set[str]:
@@ -29,7 +29,7 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
     out: set[str] = set()
 
     def pids(rtype: str, params: list) -> set[str]:
-        return {p for r in store.search(rtype, parse(rtype, params)) if (p := patient_of(r))}
+        return {p for r in store.search(rtype, parse(rtype, params)) for p in patients_of(r)}
 
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
@@ -79,24 +79,71 @@ def test_treating_patients_reads_the_index_and_agrees_with_decoding(encrypted: b
     key = MasterKey.generate() if encrypted else None
     sb = Sandbox.generate(patients=5, seed=11, years=1, key=key)
     _odd_encounters(sb)
+    _odd_appointments(sb)
     store = sb._store  # noqa: SLF001 - the test's oracle reads the store
     for user in sb.users:
-        got = treating_patients(store, user, sb.reference_date, references=indexed_references)
+        got = treating_patients(store, user, sb.reference_date)
         assert got == _by_decoding(store, user, sb.reference_date), user.username
         assert sb.treating(user.username) == got  # what sessions use
     doctor = sb.treating("dr.patel")
     pids = sorted(p["id"] for p in store.search("Patient", parse("Patient", {})))
     # the absolute and versioned subjects still count (patient_of resolves them)
     assert {pids[0], pids[1], "not-a-stored-patient", "no such id"} <= doctor
+    assert {pids[2], pids[3], "booked-a", "booked-b"} <= doctor  # this week's bookings
+    assert {"booked-a", "booked-b"} <= sb.treating("ma.garcia")  # rooming sees the schedule
 
 
-def test_indexed_references_skips_what_the_index_does_not_hold() -> None:
+def _odd_appointments(sb: Sandbox) -> None:
+    """This week's Appointments of dr.patel naming patients in every shape, and one naming
+    two patients (a group visit books each of them)."""
+    store = sb._store  # noqa: SLF001 - the fixture writes what the door would not
+    pids = sorted(p["id"] for p in store.search("Patient", parse("Patient", {})))
+    me = {"actor": {"reference": f"Practitioner/{sb.user('dr.patel').practitioner_id}"}}
+    day = schedule_window(sb.reference_date)[0]
+    patients = [
+        [{"reference": f"https://example.org/fhir/Patient/{pids[2]}"}],
+        [{"reference": f"Patient/{pids[3]}/_history/2"}],
+        [{"reference": "Patient/booked-a"}, {"reference": "Patient/booked-b"}],
+        [],
+    ]
+    for k, refs in enumerate(patients):
+        store.create(
+            {
+                "resourceType": "Appointment",
+                "id": f"odd-appt-{k}",
+                "status": "booked",
+                "start": f"{day}T09:{k:02d}:00Z",
+                "end": f"{day}T09:{k + 10:02d}:00Z",
+                "participant": [
+                    {**me, "status": "accepted"},
+                    *({"actor": ref, "status": "accepted"} for ref in refs),
+                ],
+            }
+        )
+
+
+def test_reference_values_are_the_decoded_references() -> None:
+    """The rule for ``Store.reference_values``: its values are the matches' decoded subjects
+    and the ids it calls unindexed are exactly the matches without a subject it can hold."""
     sb = Sandbox.generate(patients=2, seed=2, years=1)
+    odd = set(_odd_encounters(sb))
     store = sb._store  # noqa: SLF001 - a store-level function under test
-    ids = store.search_ids("Encounter", parse("Encounter", {}))
-    got = indexed_references(store, "Encounter", [*ids, "absent"], ("subject", "patient"))
-    assert "absent" not in got
-    for rid, refs in got.items():
-        (enc,) = store.read_many("Encounter", [rid])
-        assert refs == [enc["subject"]["reference"]]
-    assert set(got) == set(ids)
+    query = parse("Encounter", {})
+    values, unindexed = store.reference_values("Encounter", query, ("subject", "patient"))
+    decoded = store.search("Encounter", query)
+    plain = [e for e in decoded if e["id"] not in odd]
+    assert {e["subject"]["reference"] for e in plain} <= values
+    assert set(unindexed) <= odd and "odd-4" in unindexed  # no subject at all
+    assert not set(unindexed) & {e["id"] for e in plain}
+    # a narrower query answers for its own matches only
+    one = plain[0]["id"]
+    assert store.reference_values("Encounter", parse("Encounter", {"_id": one}), ["subject"]) == (
+        {plain[0]["subject"]["reference"]},
+        [],
+    )
+
+
+def test_reference_values_declines_what_the_index_cannot_answer() -> None:
+    sb = Sandbox.generate(patients=1, seed=2, years=1, key=MasterKey.generate())
+    store = sb._store  # noqa: SLF001 - a store-level function under test
+    assert store.reference_values("Encounter", parse("Encounter", {}), ["subject"]) is None

@@ -44,7 +44,7 @@ from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
 from ehr_sandbox.search.registry import params_for, registry_fingerprint
 from ehr_sandbox.search.sort import sort_resources
-from ehr_sandbox.search.sql import blind_capable, compile_query
+from ehr_sandbox.search.sql import blind_capable, compile_query, param_names
 from ehr_sandbox.search.values import ID_RE
 from ehr_sandbox.store import index_plan as index_plans
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
@@ -899,6 +899,76 @@ class Store:
         self._check_type(resource_type, query)
         with self._lock:
             return self._match_ids(query)
+
+    def reference_values(
+        self, resource_type: str, query: SearchQuery, params: Iterable[str]
+    ) -> tuple[set[str], list[str]] | None:
+        """The ``Type/id`` values the index holds for reference ``params`` of the matches of
+        ``query``, and the ids of matches it holds none for, in one pass in SQL.
+
+        A caller that needs one reference of many resources (whom a clinician treats needs
+        the patient of every Encounter they took part in) reads it here instead of decoding
+        them all; it decodes only the ids returned as unindexed (a reference the index cannot
+        hold, a parameter the index plan leaves out). ``None`` when the index cannot answer
+        the query (an encrypting store holds blind values; a clause on a left-out parameter).
+
+        Parameters
+        ----------
+        resource_type
+            The type searched.
+        query
+            The search (its ``_sort`` is ignored).
+        params
+            Names of reference search parameters of ``resource_type``.
+
+        Returns
+        -------
+        tuple[set[str], list[str]] or None
+            (the distinct indexed values, the ids of matches with no indexed value).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.search import parse
+        >>> st = Store()
+        >>> _ = st.create({"resourceType": "Encounter", "id": "e1", "status": "finished",
+        ...                "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"}})
+        >>> _ = st.create({"resourceType": "Encounter", "id": "e2", "status": "finished",
+        ...                "class": {"code": "AMB"}})
+        >>> st.reference_values("Encounter", parse("Encounter", {}), ["subject"])
+        ({'Patient/p1'}, ['e2'])
+        """
+        self._check_type(resource_type, query)
+        # a reference a narrower parameter covers is stored once, under that one
+        names = list(dict.fromkeys(n for p in params for n in param_names(resource_type, p)))
+        if self.codec.encrypting or not names:
+            return None
+        with self._lock:
+            fast, rest = self._split(query)
+            if rest:
+                return None
+            sql, args = compile_query(
+                query,
+                blind=str,
+                chain_refs=self._chain_refs(query),
+                clauses=fast,
+                columns="r.seq, r.rid",
+            )
+            marks = ",".join("?" * len(names))
+            rows = self._con.execute(
+                f"WITH m(seq, rid) AS ({sql}) SELECT DISTINCT "
+                "CASE WHEN i.s IS NULL THEN m.rid END, i.s FROM m "
+                f"LEFT JOIN search_index i ON i.seq = m.seq AND i.param IN ({marks}) "
+                "AND i.s IS NOT NULL",
+                (*args, *names),
+            )
+            values: set[str] = set()
+            missing: list[str] = []
+            for rid, value in rows:
+                if value is None:
+                    missing.append(rid)
+                else:
+                    values.add(value)
+        return values, missing
 
     def search(self, resource_type: str, query: SearchQuery) -> list[dict[str, Any]]:
         """Current resources matching ``query``, sorted by its ``_sort`` (no paging, includes or policy).
