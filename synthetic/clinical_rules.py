@@ -16,6 +16,7 @@ from typing import Any
 
 from synthetic.builders.common import coding
 from synthetic.compile import route_cc, site_cc
+from synthetic.frozen import freeze
 
 Json = dict[str, Any]
 MVX_SYSTEM = "http://hl7.org/fhir/sid/mvx"
@@ -222,19 +223,24 @@ def compile_rules(content: Any) -> CompiledRules:
     cvx = content.codes["cvx"]
     for p in r.vaccine_product:
         c = cvx.coding(p.cvx)
-        prod = {
-            "code": {"coding": [c], "text": c["display"]},
-            "manufacturer": {
-                "identifier": {"system": MVX_SYSTEM, "value": p.mvx},
-                "display": r.mvx.get(p.mvx, p.mvx),
-            },
-        }
+        prod = freeze(  # shared by every resource that uses it (see synthetic.frozen)
+            {
+                "code": {"coding": [c], "text": c["display"]},
+                "manufacturer": {
+                    "identifier": {"system": MVX_SYSTEM, "value": p.mvx},
+                    "display": r.mvx.get(p.mvx, p.mvx),
+                },
+            }
+        )
         out.products.setdefault(p.vaccine, []).append(
             (_day(p.from_), _day(p.until), p.min_age_days, p.max_age_days, prod)
         )
     for lim in r.vaccine_limit:
         out.limits[(lim.vaccine, lim.dose)] = lim.max_age_days
-    out.sites = [(s.age_max_days, site_cc(s.site), site_cc(s.alternate)) for s in r.injection_site]
+    out.sites = [
+        (s.age_max_days, freeze(site_cc(s.site)), freeze(site_cc(s.alternate)))
+        for s in r.injection_site
+    ]
     by_code: dict[str, set[str]] = {}
     for cls, codes in r.drug_classes.items():
         for code in codes:
@@ -283,5 +289,5 @@ def compile_rules(content: Any) -> CompiledRules:
             "system": "http://unitsofmeasure.org",
             "code": "mg",
         }
-        out.office_drugs[d.hcpcs] = (med, route_cc(d.route), site_cc(d.site), dose)
+        out.office_drugs[d.hcpcs] = freeze((med, route_cc(d.route), site_cc(d.site), dose))
     return out

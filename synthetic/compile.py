@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from synthetic.builders.common import (
@@ -36,6 +37,7 @@ from synthetic.catalog import (
     VaccineDef,
     VitalDef,
 )
+from synthetic.frozen import freeze
 from synthetic.labels import CONF_R, actcode
 
 ROUTE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
@@ -367,6 +369,9 @@ def compile_rules(content: Any) -> Any:
     return _compile_rules(content)
 
 
+_NOT_CONTENT = frozenset({"rules", "practice", "social"})
+
+
 def compile_catalog(content: Any) -> Catalog:
     """Build (and cache per content object) the engine's catalog from validated ``content``.
 
@@ -378,6 +383,9 @@ def compile_catalog(content: Any) -> Catalog:
     if hit is not None and hit[0] is content:
         return hit[1]
     catalog = _compile(content)
+    for f in dataclasses.fields(catalog):  # its JSON pieces are shared by every resource
+        if f.name not in _NOT_CONTENT:
+            setattr(catalog, f.name, freeze(getattr(catalog, f.name)))
     if len(_COMPILED) >= 4:
         _COMPILED.clear()
     # keep the content alive next to its catalog so that its id cannot be reused

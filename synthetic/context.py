@@ -13,6 +13,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from synthetic.frozen import FrozenDict
+
 
 class RecordContext:
     """Mutable state while one patient's record is built.
@@ -43,7 +45,8 @@ class RecordContext:
         self.rng = rng
         self.out: list[dict[str, Any]] = []
         self.counters: dict[str, int] = {}
-        self.subject: dict[str, str] = {"reference": f"Patient/{base}"}
+        # shared by every resource of the record: frozen (see synthetic.frozen)
+        self.subject: dict[str, str] = FrozenDict(reference=f"Patient/{base}")
         self.encounter: dict[str, str] | None = None
         self.when = ""
         self.day = 0

@@ -31,6 +31,7 @@ from synthetic.dates import (
     parse_reference_date,
 )
 from synthetic.errors import ArgumentError
+from synthetic.frozen import freeze
 from synthetic.ids import patient_base
 from synthetic.measures import VitalSampler
 from synthetic.person import make_person, name_pools
@@ -132,7 +133,8 @@ class Engine:
         self.age_table = self.preset.ages
         self.types = cat.appointment_types
         self.type_cc: dict[str, dict[str, Any]] = {
-            code: encounter.appointment_type_cc(code, t.display) for code, t in self.types.items()
+            code: freeze(encounter.appointment_type_cc(code, t.display))
+            for code, t in self.types.items()
         }
         self.measures = VitalSampler(cat, self.bmi_threshold)
         self.social = cat.social
@@ -776,10 +778,12 @@ class Engine:
             if c.icd10 == code:
                 return c.code
         display = self._icd_display(code)
-        return {
-            "coding": [coding("http://hl7.org/fhir/sid/icd-10-cm", code, display)],
-            "text": display,
-        }
+        return freeze(  # cached and shared: frozen (see synthetic.frozen)
+            {
+                "coding": [coding("http://hl7.org/fhir/sid/icd-10-cm", code, display)],
+                "text": display,
+            }
+        )
 
     def _icd_display(self, code: str) -> str:
         return self.cat.extra.get("icd_display", {}).get(code, code)

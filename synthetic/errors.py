@@ -33,3 +33,14 @@ class ContentError(GenerationError):
 
 class ArgumentError(GenerationError, ValueError):
     """A generator argument is out of range or of the wrong form (names the argument)."""
+
+
+class SharedContentError(GenerationError, TypeError):
+    """A caller tried to change a part of a generated resource that is shared content.
+
+    The generator hands out the same coding, reference, meta or amount object to many resources
+    (and to later records), so these parts are frozen: change a deep copy instead.
+
+    >>> issubclass(SharedContentError, TypeError)
+    True
+    """

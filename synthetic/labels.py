@@ -15,17 +15,20 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from synthetic.frozen import FrozenDict, FrozenList, freeze
+
 TAG_SYSTEM = "http://ehr-sandbox.org/CodeSystem/tags"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 
-TAGS: list[dict[str, str]] = [
-    {"system": TAG_SYSTEM, "code": "synthetic", "display": "Synthetic test data"}
-]
-CONF_N: dict[str, str] = {"system": CONFIDENTIALITY, "code": "N", "display": "normal"}
-CONF_R: dict[str, str] = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
-SECURITY_N: list[dict[str, str]] = [CONF_N]
+# shared by many resources: frozen (see synthetic.frozen)
+TAGS: list[dict[str, str]] = freeze(
+    [{"system": TAG_SYSTEM, "code": "synthetic", "display": "Synthetic test data"}]
+)
+CONF_N: dict[str, str] = FrozenDict(system=CONFIDENTIALITY, code="N", display="normal")
+CONF_R: dict[str, str] = FrozenDict(system=CONFIDENTIALITY, code="R", display="restricted")
+SECURITY_N: list[dict[str, str]] = FrozenList((CONF_N,))
 SENSITIVE_R: tuple[dict[str, str], ...] = (CONF_R,)
 
 PROFILES: dict[str, str] = {
@@ -70,7 +73,7 @@ def actcode(code: str) -> dict[str, str]:
     >>> actcode("HIV")["system"] == ACTCODE
     True
     """
-    return {"system": ACTCODE, "code": code}
+    return FrozenDict(system=ACTCODE, code=code)
 
 
 @cache
@@ -79,8 +82,8 @@ def _profile_list(key: str) -> list[str] | None:
     if name is None:
         return None
     if name.startswith("head-"):  # the one vital profile that lives in the base spec
-        return ["http://hl7.org/fhir/StructureDefinition/headcircum"]
-    return [US_CORE + name]
+        return FrozenList(("http://hl7.org/fhir/StructureDefinition/headcircum",))
+    return FrozenList((US_CORE + name,))
 
 
 _META: dict[tuple[str, tuple[str, ...] | None], dict[str, Any]] = {}
@@ -91,7 +94,7 @@ def meta(profile_key: str, security: tuple[dict[str, str], ...] | None = None) -
 
     ``profile_key`` is a resource type or a kind from :data:`PROFILES`; ``security`` is a tuple
     starting with the confidentiality coding (N when omitted). The dict is shared by every
-    resource with the same profile and labels (generated resources are read-only).
+    resource with the same profile and labels, so it is frozen (see :mod:`synthetic.frozen`).
 
     >>> meta("Nothing")["security"] == [CONF_N] and "profile" not in meta("Nothing")
     True
@@ -103,11 +106,11 @@ def meta(profile_key: str, security: tuple[dict[str, str], ...] | None = None) -
     if hit is not None:
         return hit
     prof = _profile_list(profile_key)
-    sec = SECURITY_N if security is None else list(security)
+    sec = SECURITY_N if security is None else freeze(list(security))
     out = (
-        {"tag": TAGS, "security": sec}
+        FrozenDict(tag=TAGS, security=sec)
         if prof is None
-        else {"profile": prof, "tag": TAGS, "security": sec}
+        else FrozenDict(profile=prof, tag=TAGS, security=sec)
     )
     if len(_META) < 4096:
         _META[key] = out

@@ -4,6 +4,7 @@ and a bulk load is all-or-nothing, even when its process is killed."""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import signal
@@ -41,6 +42,8 @@ def _clinic() -> list[dict[str, Any]]:
     out = synthetic.practice_resources(seed=21, reference_date=REF, years=2, patients=3)
     for rec in synthetic.generate(3, seed=21, reference_date=REF, years=2):
         out.extend(rec.all())
+    # our own copies: generated resources share frozen parts (meta among them) with others
+    out = copy.deepcopy(out)
     # a few labelled resources: security labels must stay searchable under any plan
     for k, r in enumerate(x for x in out if x["resourceType"] == "Observation"):
         if k % 5 == 0:

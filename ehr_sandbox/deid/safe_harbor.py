@@ -352,7 +352,7 @@ class _Scrubber:
             if key == "extension" or key == "modifierExtension":
                 return self._extensions(value)
             return None
-        if kind is list:
+        if isinstance(value, list):  # FrozenList (shared generated content) too
             items = [self.element(key, v) for v in value]
             items = [v for v in items if v is not None and v != {}]
             return items or None

@@ -164,6 +164,8 @@ def _values_equal(a: Any, b: Any) -> bool:
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if _is_number(a) and _is_number(b):
         return _exact(a) == _exact(b)
+    if isinstance(a, dict) or isinstance(b, dict):  # a frozen (dict subclass) part too
+        return isinstance(a, dict) and isinstance(b, dict) and a == b
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
         return False
     return bool(a == b)

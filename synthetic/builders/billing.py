@@ -18,6 +18,7 @@ from typing import Any
 
 from synthetic.builders.common import cc, coding, money, usd
 from synthetic.context import RecordContext
+from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -25,12 +26,13 @@ ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
 SUBSCRIBER_REL = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
-_PROFESSIONAL = cc(CLAIM_TYPE, "professional", "Professional")
-_NORMAL = cc(PRIORITY, "normal", "Normal")
-_COMPLETE = cc(PAYMENT_TYPE, "complete", "Complete")
-_SELF = cc(SUBSCRIBER_REL, "self", "Self")
+# shared by many resources: frozen (see synthetic.frozen)
+_PROFESSIONAL = freeze(cc(CLAIM_TYPE, "professional", "Professional"))
+_NORMAL = freeze(cc(PRIORITY, "normal", "Normal"))
+_COMPLETE = freeze(cc(PAYMENT_TYPE, "complete", "Complete"))
+_SELF = freeze(cc(SUBSCRIBER_REL, "self", "Self"))
 _ADJ = {
-    k: {"coding": [coding(ADJUDICATION, k, d)]}
+    k: freeze({"coding": [coding(ADJUDICATION, k, d)]})
     for k, d in (
         ("submitted", "Submitted Amount"),
         ("eligible", "Eligible Amount"),
@@ -41,7 +43,7 @@ _ADJ = {
 }
 
 
-_ONE = {"value": 1}
+_ONE = freeze({"value": 1})
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +163,9 @@ def _entry(category: str, value: float | int) -> dict[str, Any]:
     key = (category, value, type(value) is int)
     e = _ENTRIES.get(key)
     if e is None:
-        e = {"category": _ADJ[category], "amount": usd(value)}
-        if len(_ENTRIES) < 50_000:
-            _ENTRIES[key] = e
+        if len(_ENTRIES) >= 50_000:
+            return {"category": _ADJ[category], "amount": usd(value)}
+        e = _ENTRIES[key] = FrozenDict(category=_ADJ[category], amount=usd(value))
     return e
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from synthetic.builders.common import ICD10CM, coding
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 SANDBOX_OBS = "http://ehr-sandbox.org/CodeSystem/observation"
@@ -42,16 +43,20 @@ RELATIONSHIPS = {
 
 BED_STATUS = "http://terminology.hl7.org/CodeSystem/v2-0116"
 LOCATION_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
-EMERGENCY = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-    "code": "EMER",
-    "display": "emergency",
-}
-INPATIENT = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-    "code": "IMP",
-    "display": "inpatient encounter",
-}
+EMERGENCY = freeze(
+    {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "EMER",
+        "display": "emergency",
+    }
+)
+INPATIENT = freeze(
+    {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "IMP",
+        "display": "inpatient encounter",
+    }
+)
 ADMIT_SOURCE = "http://terminology.hl7.org/CodeSystem/admit-source"
 DISCHARGE_DISPOSITION = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
 

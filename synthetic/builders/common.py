@@ -11,6 +11,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from synthetic.frozen import FrozenDict, freeze
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
@@ -61,7 +63,7 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     """A UCUM Quantity (``unit`` is the UCUM code and the human unit).
 
     Measured values repeat a lot (a heart rate of 72/min...), so quantities are shared from a
-    bounded cache: fewer objects to build and free (generated resources are read-only).
+    bounded cache: fewer objects to build and free (frozen: see :mod:`synthetic.frozen`).
 
     >>> qty(1.5, "kg")["value"], qty(1.5, "kg") is qty(1.5, "kg")
     (1.5, True)
@@ -70,9 +72,9 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     key = (value, unit, type(value) is int)
     q = _QTY.get(key)
     if q is None:
-        q = {"value": value, "unit": unit, "system": UCUM, "code": unit}
-        if len(_QTY) < 100_000:
-            _QTY[key] = q
+        if len(_QTY) >= 100_000:
+            return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+        q = _QTY[key] = FrozenDict(value=value, unit=unit, system=UCUM, code=unit)
     return q
 
 
@@ -81,16 +83,16 @@ _REFS: dict[str, dict[str, str]] = {}
 
 def shared_ref(reference: str) -> dict[str, str]:
     """A Reference to a shared practice resource (clinician, room, organisation), the same
-    dict every time (a bounded cache; generated resources are read-only).
+    dict every time (a bounded cache; frozen: see :mod:`synthetic.frozen`).
 
     >>> shared_ref("Location/main") is shared_ref("Location/main")
     True
     """
     r = _REFS.get(reference)
     if r is None:
-        r = {"reference": reference}
-        if len(_REFS) < 10_000:
-            _REFS[reference] = r
+        if len(_REFS) >= 10_000:
+            return {"reference": reference}
+        r = _REFS[reference] = FrozenDict(reference=reference)
     return r
 
 
@@ -99,7 +101,7 @@ _USD: dict[tuple[float | int, bool], dict[str, Any]] = {}
 
 def usd(value: float | int) -> dict[str, Any]:
     """A USD Money of exactly ``value``, shared from a bounded cache (amounts repeat: fees,
-    copays, shares of them; generated resources are read-only).
+    copays, shares of them; frozen: see :mod:`synthetic.frozen`).
 
     >>> usd(25.0), usd(25.0) is usd(25.0), usd(25)
     ({'value': 25.0, 'currency': 'USD'}, True, {'value': 25, 'currency': 'USD'})
@@ -109,9 +111,9 @@ def usd(value: float | int) -> dict[str, Any]:
     key = (value, type(value) is int)
     m = _USD.get(key)
     if m is None:
-        m = {"value": value, "currency": "USD"}
-        if len(_USD) < 50_000:
-            _USD[key] = m
+        if len(_USD) >= 50_000:
+            return {"value": value, "currency": "USD"}
+        m = _USD[key] = FrozenDict(value=value, currency="USD")
     return m
 
 
@@ -131,7 +133,7 @@ def category(system: str, code: str, display: str) -> list[dict[str, Any]]:
     >>> category(OBS_CATEGORY, "exam", "Exam")[0]["coding"][0]["code"]
     'exam'
     """
-    return [{"coding": [coding(system, code, display)]}]
+    return freeze([{"coding": [coding(system, code, display)]}])  # type: ignore[no-any-return]
 
 
 VITAL_SIGNS = category(OBS_CATEGORY, "vital-signs", "Vital Signs")
@@ -142,12 +144,12 @@ SURVEY = category(OBS_CATEGORY, "survey", "Survey")
 PROBLEM_LIST = category(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")
 ENCOUNTER_DX = category(CONDITION_CATEGORY, "encounter-diagnosis", "Encounter Diagnosis")
 LAB_REPORT = category(V2_0074, "LAB", "Laboratory")
-ACTIVE = cc(CONDITION_CLINICAL, "active", "Active")
-RESOLVED = cc(CONDITION_CLINICAL, "resolved", "Resolved")
-CONFIRMED = cc(CONDITION_VER, "confirmed", "Confirmed")
-AMBULATORY = coding(V3_ACTCODE, "AMB", "ambulatory")
+ACTIVE = freeze(cc(CONDITION_CLINICAL, "active", "Active"))
+RESOLVED = freeze(cc(CONDITION_CLINICAL, "resolved", "Resolved"))
+CONFIRMED = freeze(cc(CONDITION_VER, "confirmed", "Confirmed"))
+AMBULATORY = freeze(coding(V3_ACTCODE, "AMB", "ambulatory"))
 INTERP = {
-    "H": [cc(INTERPRETATION, "H", "High")],
-    "L": [cc(INTERPRETATION, "L", "Low")],
-    "N": [cc(INTERPRETATION, "N", "Normal")],
+    "H": freeze([cc(INTERPRETATION, "H", "High")]),
+    "L": freeze([cc(INTERPRETATION, "L", "Low")]),
+    "N": freeze([cc(INTERPRETATION, "N", "Normal")]),
 }

@@ -16,12 +16,13 @@ from typing import Any
 
 from synthetic.builders.common import ACTIVE, CONFIRMED, RESOLVED, cc
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VER = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
-_ALLERGY_ACTIVE = cc(ALLERGY_CLINICAL, "active", "Active")
-_ALLERGY_CONFIRMED = cc(ALLERGY_VER, "confirmed", "Confirmed")
+_ALLERGY_ACTIVE = freeze(cc(ALLERGY_CLINICAL, "active", "Active"))
+_ALLERGY_CONFIRMED = freeze(cc(ALLERGY_VER, "confirmed", "Confirmed"))
 
 
 def condition(

@@ -16,14 +16,16 @@ from typing import Any
 
 from synthetic.builders.common import AMBULATORY, coding, shared_ref
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
 DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
-_PPRF = [{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}]
-_ATND = [{"coding": [coding(PARTICIPATION, "ATND", "attender")]}]
-_BILLING = {"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]}
+# shared by many resources: frozen (see synthetic.frozen)
+_PPRF = freeze([{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}])
+_ATND = freeze([{"coding": [coding(PARTICIPATION, "ATND", "attender")]}])
+_BILLING = freeze({"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]})
 
 
 _SHARED: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -32,7 +34,7 @@ _SHARED: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 def _keep(key: tuple[Any, ...], value: dict[str, Any]) -> dict[str, Any]:
     if len(_SHARED) < 10_000:
-        _SHARED[key] = value
+        value = _SHARED[key] = freeze(value)
     return value
 
 

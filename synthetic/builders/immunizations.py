@@ -17,15 +17,20 @@ from typing import Any
 from synthetic.builders.common import coding
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
-_ADMIN = [
-    {
-        "coding": [
-            coding("http://terminology.hl7.org/CodeSystem/v2-0443", "AP", "Administering Provider")
-        ]
-    }
-]
+_ADMIN = freeze(
+    [
+        {
+            "coding": [
+                coding(
+                    "http://terminology.hl7.org/CodeSystem/v2-0443", "AP", "Administering Provider"
+                )
+            ]
+        }
+    ]
+)
 _LOT_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
 

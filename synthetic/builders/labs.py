@@ -23,6 +23,7 @@ from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
+from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.labels import meta
 
 
@@ -69,8 +70,9 @@ def lab_order(
     """
     sr_id = ctx.new_id("sr")
     sp_id = ctx.new_id("spec")
-    sr_ref = [{"reference": f"ServiceRequest/{sr_id}"}]
-    sp_ref = {"reference": f"Specimen/{sp_id}"}
+    # shared by the order's resources: frozen (see synthetic.frozen)
+    sp_ref = FrozenDict(reference=f"Specimen/{sp_id}")
+    sr_ref = FrozenList((FrozenDict(reference=f"ServiceRequest/{sr_id}"),))
     issue_day = ctx.day + panel.turnaround_days
     if last_day is not None and issue_day > last_day:
         issue_day = max(ctx.day, last_day)

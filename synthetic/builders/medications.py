@@ -18,12 +18,13 @@ from typing import Any
 
 from synthetic.catalog import Drug
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 MED_REQUEST_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
-_COMMUNITY = [
-    {"coding": [{"system": MED_REQUEST_CATEGORY, "code": "community", "display": "Community"}]}
-]
+_COMMUNITY = freeze(
+    [{"coding": [{"system": MED_REQUEST_CATEGORY, "code": "community", "display": "Community"}]}]
+)
 
 
 def prescription(

@@ -17,20 +17,25 @@ from typing import Any
 
 from synthetic.builders.common import LOINC, coding
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
-PROGRESS_NOTE = {"coding": [coding(LOINC, "11506-3", "Progress note")], "text": "Progress note"}
-CLINICAL_NOTE = [
-    {
-        "coding": [
-            coding(
-                "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
-                "clinical-note",
-                "Clinical Note",
-            )
-        ]
-    }
-]
+PROGRESS_NOTE = freeze(
+    {"coding": [coding(LOINC, "11506-3", "Progress note")], "text": "Progress note"}
+)
+CLINICAL_NOTE = freeze(
+    [
+        {
+            "coding": [
+                coding(
+                    "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                    "clinical-note",
+                    "Clinical Note",
+                )
+            ]
+        }
+    ]
+)
 
 
 def note(

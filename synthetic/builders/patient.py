@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from synthetic.builders.common import coding
 from synthetic.dates import iso_date
+from synthetic.frozen import freeze, frozen_cache
 from synthetic.labels import meta
 from synthetic.person import Person
 
@@ -24,11 +24,11 @@ MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
-_MRN_TYPE = {"coding": [coding(V2_0203, "MR", "Medical record number")], "text": "MRN"}
-_SSN_TYPE = {"coding": [coding(V2_0203, "SS", "Social Security number")], "text": "SSN"}
+_MRN_TYPE = freeze({"coding": [coding(V2_0203, "MR", "Medical record number")], "text": "MRN"})
+_SSN_TYPE = freeze({"coding": [coding(V2_0203, "SS", "Social Security number")], "text": "SSN"})
 
 
-@cache
+@frozen_cache
 def _race_ext(code: str, display: str) -> dict[str, Any]:
     return {
         "url": US_CORE_EXT + "us-core-race",
@@ -39,7 +39,7 @@ def _race_ext(code: str, display: str) -> dict[str, Any]:
     }
 
 
-@cache
+@frozen_cache
 def _ethnicity_ext(hispanic: bool) -> dict[str, Any]:
     code, display = (
         ("2135-2", "Hispanic or Latino") if hispanic else ("2186-5", "Not Hispanic or Latino")
@@ -53,17 +53,17 @@ def _ethnicity_ext(hispanic: bool) -> dict[str, Any]:
     }
 
 
-@cache
+@frozen_cache
 def _birthsex_ext(code: str) -> dict[str, Any]:
     return {"url": US_CORE_EXT + "us-core-birthsex", "valueCode": code}
 
 
-@cache
+@frozen_cache
 def _language(code: str, display: str) -> list[dict[str, Any]]:
     return [{"language": {"coding": [coding("urn:ietf:bcp:47", code, display)], "text": display}}]
 
 
-@cache
+@frozen_cache
 def _marital(code: str, display: str) -> dict[str, Any]:
     return {"coding": [coding(MARITAL, code, display)], "text": display}
 

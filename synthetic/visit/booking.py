@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.builders import encounter
+from synthetic.builders.common import shared_ref
 from synthetic.context import RecordContext
 from synthetic.dates import instant, iso_date
+from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.visit.scheduling import busy_slots, slot_refs
 from synthetic.visit.state import PatientState, VisitState
 
@@ -107,10 +109,13 @@ class Booking:
         )
         apt["slot"] = slot_refs(slots)
         ctx.add(apt)
-        ctx.encounter = {"reference": f"Encounter/{ctx.base}-enc-{ctx.counters.get('enc', 0)}"}
+        # shared by the visit's resources: frozen (see synthetic.frozen)
+        ctx.encounter = FrozenDict(
+            reference=f"Encounter/{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
+        )
         ctx.when = vs.start_s
         ctx.day = day
-        ctx.performer = [{"reference": vs.ma_ref}]
+        ctx.performer = FrozenList((shared_ref(vs.ma_ref),))
         vs.appointment_id = apt["id"]
 
     def _missed(

@@ -16,13 +16,16 @@ from synthetic.builders import billing, conditions, encounter
 from synthetic.builders.common import ENCOUNTER_DX
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.frozen import freeze
 from synthetic.visit.state import PatientState, VisitState
 
-VIRTUAL = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-    "code": "VR",
-    "display": "virtual",
-}
+VIRTUAL = freeze(
+    {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "VR",
+        "display": "virtual",
+    }
+)
 """Encounter class of a video (telehealth) visit."""
 
 WELLNESS_CODES = (  # (age below, sandbox preventive code, ICD-10-CM reason)
@@ -72,7 +75,9 @@ class Charting:
             return acute.code
         variants = self._variants.get(acute.key)
         if variants is None:
-            variants = self._variants[acute.key] = [(with_icd(acute.code, cc), p) for cc, p in alts]
+            variants = self._variants[acute.key] = [
+                (freeze(with_icd(acute.code, cc)), p) for cc, p in alts
+            ]
         x = rng.random() * sum(p for _, p in variants)
         for code, p in variants:
             x -= p
@@ -94,7 +99,9 @@ class Charting:
         code = rule.for_week(week)
         hit = self._trimester.get((preg.key, week))
         if hit is None:
-            hit = self._trimester[(preg.key, week)] = with_icd(preg.code, self.eng.icd_cc(code))
+            hit = self._trimester[(preg.key, week)] = freeze(
+                with_icd(preg.code, self.eng.icd_cc(code))
+            )
         return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from synthetic.builders.clinical_ma import SANDBOX_OBS
 from synthetic.builders.common import SANDBOX_PROCEDURE, coding, qty
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 from synthetic.visit.side_rng import SideRng
 from synthetic.visit.state import PatientState, VisitState
@@ -90,7 +91,7 @@ class Diagnostics:
         )
         self.preset_tests = bool(wanted & set(eng.preset.visit_procedures))
         self.proc = {
-            k: {"coding": [coding(SANDBOX_PROCEDURE, k, v)], "text": v}
+            k: freeze({"coding": [coding(SANDBOX_PROCEDURE, k, v)], "text": v})  # shared
             for k, v in (
                 ("VISION-SCREEN", "Visual acuity screening"),
                 ("AUDIOMETRY", "Pure tone audiometry screening, air conduction"),

@@ -28,6 +28,7 @@ from synthetic.builders.clinical_ma import admission, refill_task
 from synthetic.builders.common import ENCOUNTER_DX
 from synthetic.context import RecordContext
 from synthetic.dates import instant, iso_date
+from synthetic.frozen import FrozenDict
 from synthetic.visit.side_rng import SideRng
 from synthetic.visit.state import PatientState
 
@@ -71,7 +72,7 @@ class Deliveries:
         start = instant(day, 6 * 60 + rng.randrange(14 * 60), eng.offset)
         end = instant(day + stay, 11 * 60, eng.offset)
         enc_id = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
-        ctx.encounter, ctx.when = {"reference": f"Encounter/{enc_id}"}, start
+        ctx.encounter, ctx.when = FrozenDict(reference=f"Encounter/{enc_id}"), start
         main = d.term_icd10 if week >= d.term_week else d.preterm_icd10
         refs = []
         body = []
@@ -119,7 +120,7 @@ class Deliveries:
         minute = slots[rng.randrange(len(slots))]
         start, end = instant(day, minute, eng.offset), instant(day, minute + 30, eng.offset)
         enc_id = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
-        ctx.encounter, ctx.when = {"reference": f"Encounter/{enc_id}"}, start
+        ctx.encounter, ctx.when = FrozenDict(reference=f"Encounter/{enc_id}"), start
         cond = conditions.condition(
             ctx,
             code=eng.icd_cc(d.loss_icd10),
@@ -233,7 +234,7 @@ class Admissions:
         else:
             end = instant(day + stay, 11 * 60, eng.offset)
         enc_id = f"{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
-        ctx.encounter, ctx.when, ctx.day = {"reference": f"Encounter/{enc_id}"}, start, day
+        ctx.encounter, ctx.when, ctx.day = FrozenDict(reference=f"Encounter/{enc_id}"), start, day
         display = eng.cat.conditions[row.condition].display
         enc = admission(
             ctx,

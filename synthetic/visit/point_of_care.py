@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.visit.state import PatientState, VisitState
 
-METHOD = {"text": "CLIA-waived point-of-care test"}
+METHOD = freeze({"text": "CLIA-waived point-of-care test"})
 
 
 class PointOfCare:

@@ -19,6 +19,7 @@ from typing import Any
 
 from synthetic.context import RecordContext
 from synthetic.dates import DAYS_PER_YEAR, instant, iso_date
+from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
 from synthetic.timeline import poisson
 from synthetic.visit.state import PatientState
@@ -27,7 +28,9 @@ TOPIC_SYSTEM = "http://ehr-sandbox.org/CodeSystem/portal-topic"
 """The portal topic code system (as ``ehr_sandbox.workflows.portal``)."""
 
 _DAY_MINUTES = 24 * 60
-_TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
+_TASK_CODE = freeze(
+    {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
+)
 _HELD = frozenset({"R", "V"})
 
 
@@ -71,11 +74,19 @@ class PortalInbox:
         self.forwarded = frozenset(
             x["code"] for x in routing()["topic"] if x["pool"] == "ma" and not x["ma_may_answer"]
         )
-        self.released = [
-            {"coding": [{"system": TOPIC_SYSTEM, "code": "results", "display": "Result released"}]}
-        ]
+        self.released = freeze(
+            [
+                {
+                    "coding": [
+                        {"system": TOPIC_SYSTEM, "code": "results", "display": "Result released"}
+                    ]
+                }
+            ]
+        )
         self.category = {
-            t.code: [{"coding": [{"system": TOPIC_SYSTEM, "code": t.code, "display": t.display}]}]
+            t.code: freeze(  # shared by many resources (see synthetic.frozen)
+                [{"coding": [{"system": TOPIC_SYSTEM, "code": t.code, "display": t.display}]}]
+            )
             for t in self.rates.topic
         }
 
@@ -197,7 +208,7 @@ class PortalInbox:
             "status": "completed",
             "category": self.category[t.code],
             "subject": ctx.subject,
-            "topic": {"text": t.display or t.code},
+            "topic": FrozenDict(text=t.display or t.code),  # shared with the reply
             "sent": instant(day, minute, eng.offset),
             "sender": ctx.subject,
             "recipient": [{"reference": eng.org_ref}],

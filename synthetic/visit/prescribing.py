@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.visit.state import PatientState, VisitState
 
 RENEW_BEFORE_DAYS = 30
@@ -77,7 +78,7 @@ class Prescribing:
         q = dict(disp["quantity"])
         q["value"] = max(1, round(ml * per_day * drug.days_supply))
         disp["quantity"] = q
-        dosed = dataclasses.replace(drug, dosage=[inst], dispense=disp)
+        dosed = freeze(dataclasses.replace(drug, dosage=[inst], dispense=disp))  # cached: shared
         self._weighted[key] = (drug, dosed)  # holding ``drug`` keeps its id from being reused
         return dosed
 

@@ -28,6 +28,7 @@ from synthetic.builders import billing
 from synthetic.builders.common import coding, usd
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.frozen import FrozenDict, freeze, unshare
 from synthetic.labels import meta
 from synthetic.visit.state import PatientState, VisitState
 
@@ -49,22 +50,25 @@ CROSSOVER_DAYS = 2
 SMALL_BALANCE = 10.0
 """Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
+# shared by many resources: frozen (see synthetic.frozen)
 _CAT = {
-    k: {"coding": [{"system": ADJUDICATION, "code": k}]}
+    k: freeze({"coding": [{"system": ADJUDICATION, "code": k}]})
     for k in ("submitted", "eligible", "benefit")
 }
-_CO45 = {
-    "category": {"coding": [{"system": GROUP_SYSTEM, "code": "CO"}]},
-    "reason": {
-        "coding": [
-            {
-                "system": CARC_SYSTEM,
-                "code": "45",
-                "display": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement",
-            }
-        ]
-    },
-}
+_CO45 = freeze(
+    {
+        "category": {"coding": [{"system": GROUP_SYSTEM, "code": "CO"}]},
+        "reason": {
+            "coding": [
+                {
+                    "system": CARC_SYSTEM,
+                    "code": "45",
+                    "display": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement",
+                }
+            ]
+        },
+    }
+)
 
 
 def _usd(v: float) -> dict[str, Any]:
@@ -175,8 +179,9 @@ class Remittance:
         if ctx.rng.random() >= self.rates.eligibility_check_share:
             return False
         day = iso_date(vs.day)
-        insurer = {"reference": f"Organization/{self.eng.practice.payer_org[payer.key]}"}
-        cov = {"reference": f"Coverage/{vs.cov_id}"}
+        # shared by both resources: frozen (see synthetic.frozen)
+        insurer = FrozenDict(reference=f"Organization/{self.eng.practice.payer_org[payer.key]}")
+        cov = FrozenDict(reference=f"Coverage/{vs.cov_id}")
         req = {
             "resourceType": "CoverageEligibilityRequest",
             "id": ctx.new_id("cer"),
@@ -254,7 +259,7 @@ class Remittance:
         rng = ctx.rng
         rates = self.rates
         payer = vs.payer
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         shares = line_shares(claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share)
         copay = shares[0][2] if shares else 0.0
         paid_at_desk = 0.0
@@ -312,7 +317,7 @@ class Remittance:
         cr["disposition"] = "Paid"
         share = sum(cp + ded for _, _, cp, ded, _ in shares)
         ctx.add(cr)
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
         second = st.secondary.get(vs.cov_id) if st.secondary else None
         if second is not None and share > 0 and paid_at_desk == 0:
@@ -344,7 +349,12 @@ class Remittance:
             owed = round(cp + ded, 2)
             if owed > 0:
                 items.append(
-                    {**item, "sequence": len(items) + 1, "unitPrice": _usd(owed), "net": _usd(owed)}
+                    {
+                        **unshare(item),  # a new resource shares only frozen parts
+                        "sequence": len(items) + 1,
+                        "unitPrice": _usd(owed),
+                        "net": _usd(owed),
+                    }
                 )
         if not items:
             return
@@ -353,7 +363,7 @@ class Remittance:
             return
         insurer = f"Organization/{self.eng.practice.payer_org[payer.key]}"
         new = {
-            **claim,
+            **unshare(claim),  # a new resource shares only frozen parts with the first claim
             "id": ctx.new_id("claim"),
             "created": iso_date(day),
             "insurer": {"reference": insurer},
@@ -364,7 +374,11 @@ class Remittance:
                 }
             ],
             "insurance": [
-                {"sequence": 1, "focal": False, "coverage": claim["insurance"][0]["coverage"]},
+                {
+                    "sequence": 1,
+                    "focal": False,
+                    "coverage": unshare(claim["insurance"][0]["coverage"]),
+                },
                 {"sequence": 2, "focal": True, "coverage": {"reference": f"Coverage/{cov_id}"}},
             ],
             "item": items,
@@ -491,7 +505,7 @@ class Remittance:
         total = claim["total"]["value"]
         if total <= 0:
             return
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         iso = iso_date(vs.day)
         ctx.add(
             {
@@ -547,10 +561,11 @@ class Remittance:
         day = denied_on + _days(ctx.rng, work["work_after_days"])
         if action is None or day >= st.end:
             return
-        claim_ref = {"reference": f"Claim/{claim['id']}"}
+        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         total = claim["total"]["value"]
         if action == "correct":
-            new = {**claim, "id": ctx.new_id("claim"), "created": iso_date(day)}
+            # a new resource: it may share only frozen parts with the first claim
+            new = {**unshare(claim), "id": ctx.new_id("claim"), "created": iso_date(day)}
             new["related"] = [
                 {
                     "claim": claim_ref,
@@ -650,14 +665,16 @@ class Remittance:
         reason: Any,
     ) -> dict[str, Any]:
         """A whole-claim denial: every line's charge under the reason's group and CARC."""
-        group = {
-            "category": {"coding": [{"system": GROUP_SYSTEM, "code": reason.group}]},
-            "reason": {
-                "coding": [
-                    {"system": CARC_SYSTEM, "code": reason.carc, "display": reason.description}
-                ]
-            },
-        }
+        group = freeze(  # shared by the lines: frozen
+            {
+                "category": {"coding": [{"system": GROUP_SYSTEM, "code": reason.group}]},
+                "reason": {
+                    "coding": [
+                        {"system": CARC_SYSTEM, "code": reason.carc, "display": reason.description}
+                    ]
+                },
+            }
+        )
         items = []
         submitted = 0.0
         for item in claim["item"]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from synthetic.builders.common import shared_ref
 from synthetic.ids import practice_id
 from synthetic.schedule import Book, Placed, Request
 from synthetic.templates import SlotTime, slot
@@ -179,7 +180,7 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
     >>> [s["id"] for s in busy_slots(e, 739622, Placed("prac-dr.nguyen", 480, 0, 1, 1))]
     ['slot-dr.nguyen-2026-01-06-0800-2']
     """
-    sched = {"reference": f"Schedule/{schedule_id(placed.provider)}"}
+    sched = shared_ref(f"Schedule/{schedule_id(placed.provider)}")  # frozen: shared
     layout = eng.practice.layout(placed.provider, day)
     prov, seat, offset = placed.provider, placed.seat, eng.offset
     out = []
