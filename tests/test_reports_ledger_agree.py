@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,7 +60,9 @@ def calendar(txns: list[ledger.Txn]) -> tuple[tuple[str, ...], tuple[str, ...]]:
 ALL_DAYS = st.integers(min_value=0, max_value=10**6)
 
 
-def test_the_clinic_has_every_kind_of_billing_event(billing: Session, txns: list[ledger.Txn]) -> None:
+def test_the_clinic_has_every_kind_of_billing_event(
+    billing: Session, txns: list[ledger.Txn]
+) -> None:
     kinds = {t.kind for t in txns}
     # crossover claims, desk payments, worked denials (write-off, billed to the patient)
     assert {"transfer-to-secondary", "patient-payment", "write-off", "transfer-to-patient"} <= kinds
@@ -87,7 +90,10 @@ def test_day_sheet_totals_agree_with_the_ledger(
     day = active[pick % len(active)] if pick % 2 else days[pick % len(days)]
     sheet = ledger.day_sheet(billing, day)
     rows = billing.reports.run("day_sheet", date=day).to_pylist()
-    got = {k: sum((r[k] for r in rows), Decimal("0.00")) for k in ("charges", "payments", "adjustments", "refunds")}
+    got = {
+        k: sum((r[k] for r in rows), Decimal("0.00"))
+        for k in ("charges", "payments", "adjustments", "refunds")
+    }
     want = sheet["totals"]
     assert got == {
         "charges": want["charges"],
@@ -102,7 +108,9 @@ def test_day_sheet_totals_agree_with_the_ledger(
     report_kind: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
         report_kind[r["type"]] += r["charges"] + r["payments"] + r["adjustments"] + r["refunds"]
-    assert {k: v for k, v in report_kind.items() if v} == {k: v for k, v in by_kind.items() if v}, day
+    assert {k: v for k, v in report_kind.items() if v} == {k: v for k, v in by_kind.items() if v}, (
+        day
+    )
 
 
 def test_patient_ledger_running_balance_agrees_with_the_ledger(
@@ -119,7 +127,9 @@ def test_patient_ledger_running_balance_agrees_with_the_ledger(
         assert got == want, pid
         assert [r["posted"] for r in rows] == sorted(r["posted"] for r in rows)
         for r in rows:
-            assert r["charge"] >= 0 and r["payment"] >= 0 and r["adjustment"] >= 0 and r["refund"] >= 0
+            assert (
+                r["charge"] >= 0 and r["payment"] >= 0 and r["adjustment"] >= 0 and r["refund"] >= 0
+            )
         assert rows[-1]["balance"] == ledger.balances(billing, pid)["total"], pid
         running = Decimal("0.00")
         for r in rows:
