@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ehr_sandbox.reports import load_report
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.session import Session
 from ehr_sandbox.workflows import ledger
@@ -156,3 +157,14 @@ def test_ar_aging_buckets_agree_with_the_ledger(
         assert row["balance"] == bucket["insurance"] + bucket["patient"]
     assert sum((r["balance"] for r in rows), Decimal("0.00")) == want["total"]
     assert want["total"] == ledger.balances(billing, as_of=as_of)["total"]
+
+
+def test_the_billing_reports_share_one_transaction_block() -> None:
+    """The three reports compute the ledger's transactions with the same SQL text."""
+    blocks = set()
+    for name in ("day_sheet", "patient_ledger", "ar_aging"):
+        sql = load_report(name).sql
+        start = sql.index("claims AS (")
+        end = sql.index("\n)", sql.index("\ntxn AS (")) + 2
+        blocks.add(sql[start:end])
+    assert len(blocks) == 1
