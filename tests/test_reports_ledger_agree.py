@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from ehr_sandbox.reports import load_report
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.session import Session
-from ehr_sandbox.workflows import ledger
+from ehr_sandbox.workflows import ledger, payments
 from ehr_sandbox.workflows.payer import GROUP_SYSTEM, secondary_of
 
 MONEY_KINDS = ("charge", "insurer-payment", "patient-payment", "contractual", "write-off", "refund")
@@ -41,7 +41,20 @@ SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def billing() -> Session:
-    return Sandbox.generate(patients=20, seed=5, years=3).login("billing.davis")
+    """A generated clinic, plus what its history lacks: money not applied to a claim (a
+    small-balance write-off, an overpayment at the desk) and a refund of the credit."""
+    b = Sandbox.generate(patients=20, seed=5, years=3).login("billing.davis")
+    owing = sorted(
+        (p for p in {t.patient for t in ledger.transactions(b)}),
+        key=lambda p: (-ledger.balances(b, p)["patient"], p),
+    )
+    small, over = owing[0], owing[1]
+    assert ledger.balances(b, small)["patient"] > Decimal("5.00")
+    payments.write_off(b, small, "5.00", reason="small balance", bucket="patient")
+    total = ledger.balances(b, over)["total"]
+    payments.desk_payment(b, over, total + Decimal("20.00"), method="cash")
+    payments.refund(b, over, "20.00", reason="overpaid at the desk", number="1001")
+    return b
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +78,17 @@ def test_the_clinic_has_every_kind_of_billing_event(
     billing: Session, txns: list[ledger.Txn]
 ) -> None:
     kinds = {t.kind for t in txns}
-    # crossover claims, desk payments, worked denials (write-off, billed to the patient)
-    assert {"transfer-to-secondary", "patient-payment", "write-off", "transfer-to-patient"} <= kinds
+    # crossover claims, desk payments, worked denials (write-off, billed to the patient), refunds
+    assert {
+        "transfer-to-secondary",
+        "patient-payment",
+        "write-off",
+        "transfer-to-patient",
+        "refund",
+    } <= kinds
+    unapplied = {(t.kind, t.bucket) for t in txns if t.claim is None}
+    assert {("patient-payment", "patient"), ("write-off", "patient")} <= unapplied
+    assert ("write-off", "insurance") in {(t.kind, t.bucket) for t in txns if t.claim}
     claims = list(billing.resources("Claim"))
     assert any(secondary_of(c) for c in claims)
     assert any(c.get("status") == "cancelled" for c in claims)  # replaced by a corrected claim
@@ -168,3 +190,27 @@ def test_the_billing_reports_share_one_transaction_block() -> None:
         end = sql.index("\n)", sql.index("\ntxn AS (")) + 2
         blocks.add(sql[start:end])
     assert len(blocks) == 1
+
+
+def test_the_desk_day_agrees_with_the_ledger(billing: Session, txns: list[ledger.Txn]) -> None:
+    """The day of the unapplied write-off, overpayment and refund, and the days after it."""
+    desk = max(t.date for t in txns if t.kind == "refund")
+    first = date.fromisoformat(desk)
+    for day in [(first + timedelta(days=i)).isoformat() for i in (0, 1, 31)]:
+        sheet = ledger.day_sheet(billing, day)["totals"]
+        assert sheet["refunds"] == (Decimal("20.00") if day == desk else 0)
+        rows = billing.reports.run("day_sheet", date=day).to_pylist()
+        got = {
+            k: sum((r[k] for r in rows), Decimal("0.00"))
+            for k in ("payments", "adjustments", "refunds")
+        }
+        assert got == {
+            "payments": sheet["receipts"],
+            "adjustments": sheet["adjustments"],
+            "refunds": sheet["refunds"],
+        }
+        want = ledger.ar_aging(billing, day)["buckets"]
+        aging = billing.reports.run("ar_aging", as_of=day).to_pylist()
+        assert [(r["insurance"], r["patient"]) for r in aging] == [
+            (v["insurance"], v["patient"]) for v in want.values()
+        ]
