@@ -158,7 +158,9 @@ KEY_CHANGED = "use the reports as the books stood when you started: posting, voi
 def _day_sheet_totals(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = ctx.answer["day_sheet"]
-    expected = f"the day sheet totals of {f['day']} (charges, insurance payments, adjustments), each to the cent"
+    expected = (
+        f"the day sheet totals of {f['day']} (charges, payments, adjustments), each to the cent"
+    )
     answer = answer_of(ctx, "reports/billing-totals")
     if answer is None:
         return nothing_found(expected)
@@ -311,7 +313,7 @@ BILLING_TOTALS = register(
         setup=_setup_billing,
         instructions=(
             "Month-end close. Using the practice's reports, find:\n\n"
-            "1. the **day sheet totals of {day}**: charges, insurance payments and adjustments;\n"
+            "1. the **day sheet totals of {day}**: charges, payments (insurers' and patients') and adjustments;\n"
             "2. the **ledger balance** of **{ledger_name}** (MRN {ledger_mrn});\n"
             "3. the **A/R aging** balance of every bucket (0-30, 31-60, 61-90, 91-120, >120) as of **{as_of}**.\n\n"
             "Hand in amounts in USD (to the cent):\n\n"
