@@ -157,9 +157,28 @@ def claim(
     }
 
 
+ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+GROUP = "https://x12.org/codes/claim-adjustment-group-codes"
+CARC = "https://x12.org/codes/claim-adjustment-reason-codes"
+
+
 def claim_response(
-    rid: str, cid: str, pid: str, created: str, paid: float, adjusted: float
+    rid: str, cid: str, pid: str, created: str, billed: float, paid: float, adjusted: float
 ) -> dict[str, Any]:
+    """The payer's answer to a one-line claim: the line's adjudication (as the ledger reads it:
+    submitted, eligible, CO-45 contractual, benefit, and the copay left to the patient) and
+    the header payment and adjustment it adds up to."""
+
+    def adj(code: str, value: float, system: str = ADJUDICATION, reason: str = "") -> dict:
+        a: dict[str, Any] = {
+            "category": {"coding": [{"system": system, "code": code}]},
+            "amount": {"value": round(value, 2), "currency": "USD"},
+        }
+        if reason:
+            a["reason"] = {"coding": [{"system": CARC, "code": reason}]}
+        return a
+
+    eligible = billed - adjusted
     return {
         "resourceType": "ClaimResponse",
         "id": rid,
@@ -168,6 +187,18 @@ def claim_response(
         "request": {"reference": f"Claim/{cid}"},
         "patient": {"reference": f"Patient/{pid}"},
         "created": created,
+        "item": [
+            {
+                "itemSequence": 1,
+                "adjudication": [
+                    adj("submitted", billed),
+                    adj("eligible", eligible),
+                    adj("CO", adjusted, GROUP, "45"),
+                    adj("copay", eligible - paid, reason="3"),
+                    adj("benefit", paid),
+                ],
+            }
+        ],
         "payment": {
             "amount": {"value": paid, "currency": "USD"},
             "adjustment": {"value": adjusted, "currency": "USD"},
@@ -265,10 +296,10 @@ def build_fixture() -> list[dict[str, Any]]:
         claim("cl3", "p2", "2025-11-01", [("OV-EST-4", 180.0, [1])], ["E11.9"]),
         claim("cl4", "p3", "2025-08-01", [("OV-NEW-3", 150.25, [1])], ["I11.9"]),
         claim("cl5", "p4", "2025-10-10", [("OV-EST-3", 120.0, [1])], ["E11.65"]),
-        claim_response("cr1", "cl3", "p2", "2025-12-01", 100.0, 30.0),
-        claim_response("cr2", "cl4", "p3", "2025-09-15", 150.25, 0.0),
-        claim_response("cr3", "cl2", "p2", "2026-01-05", 50.0, 10.0),
-        claim_response("cr4", "cl5", "p4", "2026-01-10", 120.0, 0.0),  # after the as-of day
+        claim_response("cr1", "cl3", "p2", "2025-12-01", 180.0, 100.0, 30.0),  # copay 50
+        claim_response("cr2", "cl4", "p3", "2025-09-15", 150.25, 150.25, 0.0),
+        claim_response("cr3", "cl2", "p2", "2026-01-05", 90.0, 50.0, 10.0),  # copay 30
+        claim_response("cr4", "cl5", "p4", "2026-01-10", 120.0, 120.0, 0.0),  # after the as-of day
     ]
     return res
 
@@ -530,11 +561,15 @@ def test_ar_aging_buckets_open_balances(reports: Reports, fixture: list[dict[str
     rows = report.to_pylist()
     assert [r["bucket"] for r in rows] == ["0-30", "31-60", "61-90", "91-120", ">120"]
     expected: dict[str, list[Decimal]] = {r["bucket"]: [] for r in rows}
+    # the fixture's payers leave the rest of the allowed amount (a copay) to the patient:
+    # a claim's balance is with the payer until answered, then the patient's
+    answered: dict[str, list[Decimal]] = {r["bucket"]: [] for r in rows}
     for c in of_type(fixture, "Claim"):
         created = date.fromisoformat(c["created"][:10])
         if created > as_of:
             continue
         balance = money(c["total"]["value"])
+        with_patient = False
         for r in of_type(fixture, "ClaimResponse"):
             if (
                 r["request"]["reference"] == f"Claim/{c['id']}"
@@ -543,6 +578,7 @@ def test_ar_aging_buckets_open_balances(reports: Reports, fixture: list[dict[str
                 balance -= money(r["payment"]["amount"]["value"]) + money(
                     r["payment"]["adjustment"]["value"]
                 )
+                with_patient = True
         if balance <= 0:
             continue
         age = (as_of - created).days
@@ -558,9 +594,13 @@ def test_ar_aging_buckets_open_balances(reports: Reports, fixture: list[dict[str
             else ">120"
         )
         expected[bucket].append(balance)
+        if with_patient:
+            answered[bucket].append(balance)
     for r in rows:
         assert r["claims"] == len(expected[r["bucket"]])
         assert r["balance"] == sum(expected[r["bucket"]], Decimal("0.00"))
+        assert r["patient"] == sum(answered[r["bucket"]], Decimal("0.00"))
+        assert r["insurance"] == r["balance"] - r["patient"]
 
 
 def test_day_sheet_keeps_adjustments_apart_from_payments(
@@ -589,7 +629,12 @@ def test_patient_ledger_running_balance(reports: Reports, fixture: list[dict[str
     responses = [
         r for r in of_type(fixture, "ClaimResponse") if ref_id(r["request"]["reference"]) in ids
     ]
-    assert len(rows) == len(claims) + len(responses)
+    # the ledger posts the payer's payment and its contractual adjustment as two transactions
+    paid = [money(r["payment"]["amount"]["value"]) for r in responses]
+    adjusted = [money(r["payment"]["adjustment"]["value"]) for r in responses]
+    assert len(rows) == len(claims) + sum(1 for v in paid + adjusted if v)
+    assert sum(r["payment"] for r in rows) == sum(paid, Decimal(0))
+    assert sum(r["adjustment"] for r in rows) == sum(adjusted, Decimal(0))
     final = sum((money(c["total"]["value"]) for c in claims), Decimal(0)) - sum(
         (
             money(r["payment"]["amount"]["value"]) + money(r["payment"]["adjustment"]["value"])

@@ -26,11 +26,13 @@ from ehr_sandbox.exercises.builtin.reports.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
+from ehr_sandbox.reports import load_report
+from ehr_sandbox.workflows import ledger
+from ehr_sandbox.workflows.payer import secondary_of
 
 # ------------------------------------------------------------------------------------------
 # 9. Day sheet, ledger and A/R aging
 # ------------------------------------------------------------------------------------------
-_BUCKET_BOUNDS = ((0, 30), (31, 60), (61, 90), (91, 120), (121, None))
 ADJUSTMENT_ADVICE = (
     "a contractual adjustment is not a payment: post it in the adjustments column, or the "
     "practice's collections look larger than they are"
@@ -56,57 +58,24 @@ def _payment(cr: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
     return _amount(pay.get("amount")), _amount(pay.get("adjustment"))
 
 
-def _day_sheet(
-    claims: list[dict[str, Any]], responses: list[dict[str, Any]], day: str
-) -> dict[str, str]:
-    charges = sum(
-        (_claim_total(c) for c in claims if str(c.get("created", ""))[:10] == day), Decimal(0)
-    )
-    todays = [_payment(r) for r in responses if str(r.get("created", ""))[:10] == day]
+def _books(billing: Any, day: str, patient_id: str, as_of: str) -> dict[str, Any]:
+    """The answer key from :mod:`ehr_sandbox.workflows.ledger`, the accounting model the
+    catalogue's billing reports follow (day sheet receipts are its payments column)."""
+    totals = ledger.day_sheet(billing, day)["totals"]
+    rows = ledger.ledger(billing, f"Patient/{patient_id}")
+    aging = ledger.ar_aging(billing, as_of)["buckets"]
     return {
-        "charges": _cents(charges),
-        "payments": _cents(sum((p for p, _ in todays), Decimal(0))),
-        "adjustments": _cents(sum((a for _, a in todays), Decimal(0))),
+        "day_sheet": {
+            "charges": _cents(totals["charges"]),
+            "payments": _cents(totals["receipts"]),
+            "adjustments": _cents(totals["adjustments"]),
+        },
+        "ledger_balance": _cents(rows[-1]["balance"] if rows else Decimal(0)),
+        "ar_aging": {
+            name: _cents(aging[label]["insurance"] + aging[label]["patient"])
+            for name, (_lo, _hi, label) in zip(AGING_BUCKETS, ledger.AGING_BUCKETS, strict=True)
+        },
     }
-
-
-def _ledger_balance(
-    claims: list[dict[str, Any]], responses: list[dict[str, Any]], patient_id: str
-) -> str:
-    mine = {c["id"] for c in claims if ref_id(c.get("patient")) == patient_id}
-    balance = sum((_claim_total(c) for c in claims if c["id"] in mine), Decimal(0))
-    for r in responses:
-        if ref_id(r.get("request")) in mine:
-            paid, adjusted = _payment(r)
-            balance -= paid + adjusted
-    return _cents(balance)
-
-
-def _ar_aging(
-    claims: list[dict[str, Any]],
-    responses: list[dict[str, Any]],
-    as_of: str,
-    bounds: tuple[tuple[int, int | None], ...] = _BUCKET_BOUNDS,
-) -> dict[str, str]:
-    received: dict[str, Decimal] = {}
-    for r in responses:
-        if str(r.get("created", ""))[:10] <= as_of:
-            paid, adjusted = _payment(r)
-            claim = ref_id(r.get("request"))
-            received[claim] = received.get(claim, Decimal(0)) + paid + adjusted
-    totals = dict.fromkeys(AGING_BUCKETS, Decimal(0))
-    for c in claims:
-        created = str(c.get("created", ""))[:10]
-        if not created or created > as_of or c.get("status") in ("entered-in-error", "cancelled"):
-            continue
-        balance = _claim_total(c) - received.get(c["id"], Decimal(0))
-        if balance <= 0:
-            continue
-        age = (date.fromisoformat(as_of) - date.fromisoformat(created)).days
-        for name, (lo, hi) in zip(AGING_BUCKETS, bounds, strict=True):
-            if age >= lo and (hi is None or age <= hi):
-                totals[name] += balance
-    return {k: _cents(v) for k, v in totals.items()}
 
 
 def _open_claim(template: Mapping[str, Any], created: date) -> dict[str, Any]:
@@ -152,7 +121,10 @@ def _setup_billing(sandbox: Any, variant: Any) -> Scenario:
     patient = system.read("Patient", variant.pick(adjusted, salt="patient"))
     as_of = sandbox.reference_date - timedelta(days=rng.randint(0, 14))
     boundary = variant.pick([30, 60, 90, 120], salt="boundary")
-    templates = [c for c in claims if _claim_total(c) > 0 and c.get("item")]
+    # a crossover claim only moves a balance to the secondary plan: plant first claims
+    templates = [
+        c for c in claims if _claim_total(c) > 0 and c.get("item") and secondary_of(c) is None
+    ]
     billing = sandbox.login(BILLING)
     planted = []
     for age in (boundary, boundary + 1):
@@ -160,6 +132,7 @@ def _setup_billing(sandbox: Any, variant: Any) -> Scenario:
         planted.append(billing.create(_open_claim(template, as_of - timedelta(days=age)))["id"])
     claims = list(billing.resources("Claim"))
     responses = list(billing.resources("ClaimResponse"))
+    books = _books(billing, day, patient["id"], as_of.isoformat())
     return Scenario(
         facts={
             "day": day,
@@ -167,9 +140,7 @@ def _setup_billing(sandbox: Any, variant: Any) -> Scenario:
             **patient_facts(patient, "ledger"),
         },
         answer={
-            "day_sheet": _day_sheet(claims, responses, day),
-            "ledger_balance": _ledger_balance(claims, responses, patient["id"]),
-            "ar_aging": _ar_aging(claims, responses, as_of.isoformat()),
+            **books,
             "boundary_claims": planted,
         },
         protect=tuple(
@@ -187,7 +158,9 @@ KEY_CHANGED = "use the reports as the books stood when you started: posting, voi
 def _day_sheet_totals(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = ctx.answer["day_sheet"]
-    expected = f"the day sheet totals of {f['day']} (charges, insurance payments, adjustments), each to the cent"
+    expected = (
+        f"the day sheet totals of {f['day']} (charges, payments, adjustments), each to the cent"
+    )
     answer = answer_of(ctx, "reports/billing-totals")
     if answer is None:
         return nothing_found(expected)
@@ -225,7 +198,7 @@ def _ledger_check(ctx: GradingContext) -> Check:
         f"${got}, which is not the ledger's balance",
         expected,
         "the balance is the ledger's last running balance: charges minus payments minus "
-        "contractual adjustments",
+        "contractual adjustments and write-offs, plus refunds",
     )
 
 
@@ -244,7 +217,7 @@ def _aging_check(ctx: GradingContext) -> Check:
         False,
         "wrong buckets: " + "; ".join(f"{k} (you gave ${got[k]})" for k in off),
         expected,
-        f"a claim's age is as-of day minus the day it was created ({f['as_of']} minus created); "
+        f"a claim's age is as-of day minus its service day ({f['as_of']} minus the day of service); "
         "0-30 includes day 30 and 31-60 starts at day 31; take the `balance` column of the "
         "A/R aging report",
     )
@@ -278,26 +251,26 @@ def _billing_adjustments_as_payments(att: Any) -> None:
 
 
 def _billing_aging_off_by_one(att: Any) -> None:
-    # Buckets 0-29, 30-59, ...: a claim exactly 30 days old lands in 31-60.
+    # The aging query with buckets 0-29, 30-59, ...: a claim exactly 30 days old lands in 31-60.
     s, f = att.session, att.facts
     answer = _billing_answer(att)
-    shifted = ((0, 29), (30, 59), (60, 89), (90, 119), (120, None))
-    answer["ar_aging"] = _ar_aging(
-        list(s.resources("Claim")), list(s.resources("ClaimResponse")), f["as_of"], shifted
-    )
+    right = "('0-30', 0, 30, 1), ('31-60', 31, 60, 2), ('61-90', 61, 90, 3), ('91-120', 91, 120, 4), ('>120', 121, NULL, 5)"
+    shifted = "('0-30', 0, 29, 1), ('31-60', 30, 59, 2), ('61-90', 60, 89, 3), ('91-120', 90, 119, 4), ('>120', 120, NULL, 5)"
+    sql = load_report("ar_aging").sql
+    if right not in sql:
+        raise ExerciseError("wrong solution: the ar_aging report no longer lists its bucket bounds")
+    rows = s.reports.sql(sql.replace(right, shifted), as_of=f["as_of"]).to_pylist()
+    answer["ar_aging"] = {row["bucket"]: row["balance"] for row in rows}
     hand_in(att, answer)
 
 
 def _billing_ledger_without_adjustments(att: Any) -> None:
     s, f = att.session, att.facts
     answer = _billing_answer(att)
-    claims = list(s.resources("Claim"))
-    mine = {c["id"] for c in claims if ref_id(c.get("patient")) == f["ledger_id"]}
-    balance = sum((_claim_total(c) for c in claims if c["id"] in mine), Decimal(0))
-    for resp in s.resources("ClaimResponse"):
-        if ref_id(resp.get("request")) in mine:
-            balance -= _payment(resp)[0]
-    answer["ledger_balance"] = balance
+    rows = s.reports.run("patient_ledger", patient=f["ledger_id"]).to_pylist()
+    answer["ledger_balance"] = sum(
+        (r["charge"] - r["payment"] + r["refund"] for r in rows), Decimal(0)
+    )
     hand_in(att, answer)
 
 
@@ -306,6 +279,8 @@ def _billing_write_off(att: Any) -> None:
     s, f = att.session, att.facts
     for claim in s.search("Claim", patient=f"Patient/{f['ledger_id']}").fetch():
         claim["total"] = {**claim.get("total", {}), "value": 0}
+        for item in claim.get("item", []):
+            item["net"] = {**item.get("net", {}), "value": 0}
         s.update(claim)
     _billing_solution(att)
 
@@ -338,7 +313,7 @@ BILLING_TOTALS = register(
         setup=_setup_billing,
         instructions=(
             "Month-end close. Using the practice's reports, find:\n\n"
-            "1. the **day sheet totals of {day}**: charges, insurance payments and adjustments;\n"
+            "1. the **day sheet totals of {day}**: charges, payments (insurers' and patients') and adjustments;\n"
             "2. the **ledger balance** of **{ledger_name}** (MRN {ledger_mrn});\n"
             "3. the **A/R aging** balance of every bucket (0-30, 31-60, 61-90, 91-120, >120) as of **{as_of}**.\n\n"
             "Hand in amounts in USD (to the cent):\n\n"
