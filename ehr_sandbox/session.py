@@ -936,6 +936,19 @@ class Session:
                 s for s in meta["security"] if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
             ]
         meta["security"] = assign_labels(res)
+        # A record about another (a claim's response, a payment, a message about a result)
+        # carries the labels of what it is about: read here, inside the door, whoever writes.
+        from ehr_sandbox.access.derived import derived_sources, inherit_labels
+
+        sources = [
+            found
+            for rtype, rid in derived_sources(res)
+            if is_resource_type(rtype)
+            and _valid_id(rid)
+            and (found := self._store.read(rtype, rid)) is not None
+        ]
+        if sources:
+            meta["security"] = inherit_labels(meta["security"], sources)
 
     def _record_provenance(
         self,
@@ -1614,16 +1627,20 @@ class Session:
             yield
 
     def readable_types(self) -> list[str]:
-        """Resource types this sandbox holds that this session may read (sorted).
+        """Resource types this session may read (sorted): every type the role grants, held
+        or not, so the list does not change when a record the session cannot see is the
+        first of its type (roles granted every type list the types the sandbox holds).
 
         >>> from ehr_sandbox.sandbox import Sandbox
-        >>> "Observation" in Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith").readable_types()
-        False
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> "Observation" in s.readable_types(), "Slot" in s.readable_types()
+        (False, True)
         """
         policy = self.sandbox.policy
-        return [
-            t for t in self._store.types() if policy.can_type(self.context, "search", t).allowed
-        ]
+        ctx = self.context
+        candidates = set(ctx.role_info.table) if not ctx.role_info.default else set()
+        candidates |= set(self._store.types())
+        return sorted(t for t in candidates if policy.can_type(ctx, "search", t).allowed)
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         """Apply a transaction (all or nothing) or batch (entry by entry) Bundle."""
