@@ -1571,13 +1571,36 @@ class Session:
         )
 
     def change_mark(self) -> int:
-        """Where the record's history stands now (pass it to :meth:`changes_since` later)."""
+        """Where the record's history stands now (pass it to :meth:`changes_since` later).
+
+        The mark counts every write to any record, so it is asked only by the roles that may
+        read the whole record's history (the system account, the privacy officer): for anyone
+        else it would tell when a record they cannot see was written.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.system_session().change_mark() > 0
+        True
+        >>> sb.login("rn.kim").change_mark()
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: nurse may not read the whole record's history; the privacy officer can
+        """
+        self._require_review()
         return self.sandbox._store.change_mark()
+
+    def _require_review(self) -> None:
+        if not _may(self.user.role, "review"):
+            self._audit(action="R", interaction="history-system", outcome="4")
+            raise AccessDenied(
+                f"{self.user.role} may not read the whole record's history; the privacy officer can"
+            )
 
     def changes_since(self, mark: int, *, until: int | None = None) -> list[dict[str, Any]]:
         """Every resource version written after ``mark`` (up to ``until``), oldest first (the system account and
         the privacy officer only: it is the whole record's history). Graders use it to see every
-        write, including ones later "repaired".
+        write, including ones later "repaired"; the privacy officer gets only the versions their
+        role may read (consents, provenance, demographics), decided like :meth:`history`.
 
         >>> from ehr_sandbox.sandbox import Sandbox
         >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
@@ -1585,17 +1608,25 @@ class Session:
         >>> s.changes_since(m)
         []
         """
-        if not _may(self.user.role, "review"):
-            self._audit(action="R", interaction="history-system", outcome="4")
-            raise AccessDenied(
-                f"{self.user.role} may not read the whole record's history; the privacy officer can"
-            )
+        self._require_review()
         store = self.sandbox._store
+        # the system account (graders) sees every version; the privacy officer sees the
+        # versions the policy lets them read, as history does (not clinical content)
+        everything = self.context.role_info.relationship == "bypass"
         out = []
         for rtype, rid, vid in store.changes_since(mark, until):
             version = store.vread(rtype, rid, vid)
-            if version is not None:
-                out.append(version)
+            if version is None:
+                continue
+            if not everything:
+                current = store.read(rtype, rid)
+                if current is None or not (
+                    self._decide("history", current, rtype).allowed
+                    and self._decide("history", version, rtype).allowed
+                ):
+                    continue
+                version = self._mask(version)
+            out.append(version)
         self._audit(action="R", interaction="history-system", outcome="0")
         return out
 

@@ -390,3 +390,54 @@ def test_staff_cannot_write_themselves_into_a_relationship(clinic: Sandbox) -> N
                 errors.append(("written", patient))
         assert errors[0] == errors[1] and errors[0][0] != "written", (user, errors)
         assert pid not in clinic.treating(user)
+
+
+# ---------------------------------------------------------------------------- rule 4
+def test_the_write_counter_is_only_for_reviewers(clinic: Sandbox) -> None:
+    """The change mark counts every write to any record: a user who cannot review the
+    whole history must not be able to watch it move when a hidden record is written."""
+    from ehr_sandbox.access.roles import may
+    from ehr_sandbox.errors import AccessDenied
+
+    users = [u.username for u in clinic.users]
+    assert any(may(clinic.user(u).role, "review") for u in users)
+    for username in users:
+        s = clinic.login(username)
+        if may(s.role, "review"):
+            assert isinstance(s.change_mark(), int)
+            continue
+        with pytest.raises(AccessDenied):
+            s.change_mark()
+        with pytest.raises(AccessDenied):
+            s.changes_since(0)
+
+
+def test_the_change_feed_shows_a_reviewer_only_what_they_may_read(clinic: Sandbox) -> None:
+    po = clinic.login("po.wilson")
+    mark = po.change_mark()
+    system = clinic.system_session()
+    pid = sorted(p["id"] for p in system.search("Patient").fetch_all())[0]
+    system.create(
+        {
+            "resourceType": "Condition",
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "code": {"coding": [{"system": ICD10, "code": "F11.20"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+        }
+    )
+    written = system.changes_since(mark)
+    assert {v["resourceType"] for v in written} >= {"Condition", "Provenance"}
+    seen = po.changes_since(mark)
+    # every version the feed shows the privacy officer is one their role may read
+    assert seen, "the Provenance of the write is the privacy officer's to see"
+    for v in seen:
+        assert po.can_read(v["resourceType"]), v["resourceType"]
+        assert po.exists(f"{v['resourceType']}/{v['id']}")
+    assert all(v["resourceType"] != "Condition" for v in seen)
