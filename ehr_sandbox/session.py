@@ -897,15 +897,24 @@ class Session:
         if not found:
             return []
         if override_reason is None:
-            first = found[0]
+            # Safety first: an allergy this user may not see still stops the order, but the
+            # refusal never names it (substance or id): that would disclose restricted data.
+            by_ref = {f"AllergyIntolerance/{a.get('id')}": a for a in allergies}
+
+            def shown(c: Any) -> bool:
+                allergy = by_ref.get(c.allergy_ref)
+                return allergy is not None and self._visible(allergy)
+
+            first = next((c for c in found if shown(c)), found[0])
+            named = shown(first)
             err = AllergyConflict(
                 str(res.get("resourceType")),
                 pid,
                 first.drug,
                 first.drug_class,
-                first.allergy,
-                first.allergy_ref,
-                via=first.via,
+                first.allergy if named else RESTRICTED_ALLERGY,
+                first.allergy_ref if named else "ask a clinician who may see it",
+                via=first.via if named else "",
             )
             self._audit(
                 action="C" if before is None else "U",
@@ -1714,6 +1723,11 @@ class Session:
 
 MAX_DEPTH = 64
 """How deeply a written resource may nest (FHIR data is a few levels deep; more is an attack)."""
+
+
+RESTRICTED_ALLERGY = "this drug or its class, recorded in a restricted part of the chart"
+"""What an allergy alert says instead of an allergy the user may not see (ask a clinician
+who can see it, or break the glass in an emergency)."""
 
 
 def _check_hostile(resource: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from ehr_sandbox.access import patients_of
 from ehr_sandbox.access.compartment import references_in
-from ehr_sandbox.access.labels import sensitivities_of
+from ehr_sandbox.access.labels import CONFIDENTIALITY, CONFIDENTIALITY_ORDER, sensitivities_of
 from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.relationships import schedule_window
 from ehr_sandbox.reports import report_names
@@ -441,3 +441,73 @@ def test_the_change_feed_shows_a_reviewer_only_what_they_may_read(clinic: Sandbo
         assert po.can_read(v["resourceType"]), v["resourceType"]
         assert po.exists(f"{v['resourceType']}/{v['id']}")
     assert all(v["resourceType"] != "Condition" for v in seen)
+
+
+# ---------------------------------------------------------------------------- rule 5
+PENICILLIN = ("764146007", "Penicillin")
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(level=st.sampled_from(["V", "R"]), user=st.sampled_from(["dr.patel", "rn.kim"]))
+def test_an_allergy_alert_never_names_an_allergy_the_user_may_not_see(
+    clinic: Sandbox, level: str, user: str
+) -> None:
+    """The drug-allergy check still refuses (safety), but the refusal names the allergy
+    (substance, id) only when the user may see it."""
+    from ehr_sandbox.access.roles import ROLES
+    from ehr_sandbox.errors import AllergyConflict
+    from ehr_sandbox.records.allergy_check import RXNORM
+    from synthetic.content import load_content
+
+    sb = clinic.copy()
+    system = sb.system_session()
+    pid = sorted(sb.treating("dr.patel"))[0]
+    start = schedule_window(sb.reference_date)[0]
+    system.create(_booking(start, "Practitioner/prac-dr.patel", f"Patient/{pid}"))
+    s = sb.login(user)
+    assert pid in s.context.treating
+    for a in system.search("AllergyIntolerance", patient=f"Patient/{pid}").fetch():
+        system.mark_entered_in_error(f"AllergyIntolerance/{a['id']}", reason="test: clean slate")
+    code, display = PENICILLIN
+    allergy = system.create(
+        {
+            "resourceType": "AllergyIntolerance",
+            "meta": {"security": [{"system": CONFIDENTIALITY, "code": level}]},
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "type": "allergy",
+            "category": ["medication"],
+            "code": {
+                "coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]
+            },
+            "patient": {"reference": f"Patient/{pid}"},
+        }
+    )
+    hidden = not s.exists(f"AllergyIntolerance/{allergy['id']}")
+    # V is above every staff ceiling here, R above the nurse's
+    assert hidden is (
+        CONFIDENTIALITY_ORDER.index(level) > CONFIDENTIALITY_ORDER.index(ROLES[s.role].ceiling)
+    )
+    drug = next(c for c in load_content().drug_classes if c.id == "penicillins").rxnorm[0]
+    rtype = "MedicationRequest" if s.role == "physician" else "MedicationAdministration"
+    write = {
+        "resourceType": rtype,
+        "status": "active" if rtype == "MedicationRequest" else "completed",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": drug}]},
+    }
+    if rtype == "MedicationRequest":
+        write["intent"] = "order"
+    else:
+        write["effectiveDateTime"] = f"{sb.reference_date}T09:00:00+00:00"
+    with pytest.raises(AllergyConflict) as info:
+        s.create(write)
+    told = " ".join(str(x) for x in (info.value, info.value.allergy, info.value.allergy_ref))
+    assert (allergy["id"] in told) is not hidden
+    assert (display in told) is not hidden
