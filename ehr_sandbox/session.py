@@ -164,6 +164,7 @@ class Session:
         self._ctx: AccessContext | None = None
         self._treating: frozenset[str] | None = treating
         self._fixed_treating = treating is not None
+        self._epoch = sandbox._relationship_epoch
 
     # ------------------------------------------------------------------ context
     @property
@@ -183,8 +184,10 @@ class Session:
     def context(self) -> AccessContext:
         """The access context the policy decides on (role, scopes, relationships, BTG)."""
         btg = self._btg_active()
-        if self._treating is None:
+        epoch = self.sandbox._relationship_epoch
+        if self._treating is None or (not self._fixed_treating and epoch != self._epoch):
             self._treating = self.sandbox._relationships(self.user)
+            self._epoch = epoch
             self._ctx = None
         if self._ctx is None or self._ctx.btg != btg:
             self._ctx = AccessContext(
@@ -202,6 +205,7 @@ class Session:
         return self._ctx
 
     def _relationships_changed(self) -> None:
+        self.sandbox._relationship_epoch += 1
         if not self._fixed_treating:
             self._treating = None
         self._ctx = None

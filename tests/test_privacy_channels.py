@@ -359,6 +359,24 @@ def test_a_portal_request_does_not_open_the_chart_to_staff(clinic: Sandbox) -> N
         clinic.system_session().update({**request, "status": "entered-in-error"})
 
 
+def test_a_cancelled_booking_closes_the_chart_in_sessions_already_open(clinic: Sandbox) -> None:
+    """Relationships follow the schedule for every open session, not only new logins: a
+    booking grants access while it stands, its cancellation by the front desk takes it away."""
+    staff = ("ma.chen", "rn.kim", "dr.okafor")
+    pid = _untreated(clinic, *staff)
+    open_sessions = {u: clinic.login(u) for u in staff}
+    for s in open_sessions.values():
+        assert s.search("Patient", _id=pid).count() == 0
+    start = schedule_window(clinic.reference_date)[0]
+    fd = clinic.login("fd.smith")
+    appt = fd.create(_booking(start, "Practitioner/prac-dr.okafor", f"Patient/{pid}"))
+    for user, s in open_sessions.items():
+        assert s.search("Patient", _id=pid).count() == 1, user
+    fd.update({**appt, "status": "cancelled"})
+    for user, s in open_sessions.items():
+        assert s.search("Patient", _id=pid).count() == 0, user
+
+
 def _booking(day: str, practitioner: str, patient: str) -> dict[str, Any]:
     return {
         "resourceType": "Appointment",
