@@ -981,7 +981,9 @@ class Session:
             found = self._store.read(parts[0], parts[1]) if len(parts) >= 2 else None
             if found is not None:
                 written.append(found)
-        patients = sorted({pid for r in written for pid in patients_of(r)})
+        patients = sorted(
+            {pid for r in written for pid in patients_of(r) or self._patients_behind(r)}
+        )
         level = highest_confidentiality(written) if written else "N"
         if not any(confidentiality_of(r) for r in written):
             level = "N"
@@ -1003,6 +1005,20 @@ class Session:
         saved = self._store.create(prov)
         self._record_pointer(saved)
         return saved
+
+    def _patients_behind(self, resource: dict[str, Any]) -> frozenset[str]:
+        """The patients of the records ``resource`` is about (a payment names the claims it
+        pays, not the patient): its Provenance belongs to them, not to nobody."""
+        from ehr_sandbox.access.derived import derived_sources
+
+        out: set[str] = set()
+        for rtype, rid in derived_sources(resource):
+            found = (
+                self._store.read(rtype, rid) if is_resource_type(rtype) and _valid_id(rid) else None
+            )
+            if found is not None:
+                out |= patients_of(found)
+        return frozenset(out)
 
     # ------------------------------------------------------------------ legal-record operations
     def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:

@@ -225,6 +225,8 @@ SCENARIOS = [
     ("billing.davis", _sud_claim, False),  # 42 CFR Part 2: billing never sees SUD
     ("ma.garcia", _hiv_result_notice, True),  # ceiling N: no R data, even of a roomed patient
     ("rn.kim", _hiv_result_notice, True),
+    ("dr.okafor", _sud_claim, False),  # the Provenance of a payment belongs to its patient
+    ("rn.lopez", _sud_claim, False),
 ]
 
 
@@ -255,7 +257,10 @@ def test_hidden_records_and_what_derives_from_them_change_no_channel(
         )
         assert pid in sb.treating(observer)
     else:
-        pids = sorted(c["patient"]["reference"][8:] for c in system.search("Claim").fetch_all())
+        treats = sb.treating(observer)
+        pids = sorted(
+            {c["patient"]["reference"][8:] for c in system.search("Claim").fetch_all()} - treats
+        )
         pid = pids[pick % len(pids)]
     day = str(sb.reference_date)
     before = _channels(sb.login(observer), day)
