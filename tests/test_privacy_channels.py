@@ -90,6 +90,35 @@ def test_a_patient_token_reaches_one_compartment_only(clinic: Sandbox) -> None:
     assert _foreign(token, owners, pid) == []
 
 
+def _foreign_to(
+    session: Session, owners: dict[str, frozenset[str]], allowed: set[str]
+) -> list[str]:
+    bad = []
+    for t in session.readable_types():
+        for r in session.resources(t):
+            pointed = {
+                p
+                for ref in references_in(r)
+                for p in owners.get(ref.split("/_history")[0], frozenset())
+            }
+            if (patients_of(r) | pointed) - allowed:
+                bad.append(f"{t}/{r['id']}")
+    return bad
+
+
+def test_a_clinician_reads_nothing_about_a_patient_they_do_not_treat(clinic: Sandbox) -> None:
+    """Care roles: nothing they can read belongs to, or points at data of, a patient outside
+    their relationships (generated payments, tasks, messages, provenance included)."""
+    owners = _owners(clinic)
+    care = [
+        u.username for u in clinic.users if u.role in ("medical_assistant", "nurse", "physician")
+    ]
+    assert care
+    for username in care:
+        s = clinic.login(username)
+        assert _foreign_to(s, owners, set(s.context.treating)) == [], username
+
+
 # ---------------------------------------------------------------------------- rule 2
 def _safe(f: Any, *args: Any) -> Any:
     try:
