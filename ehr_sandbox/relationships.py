@@ -4,6 +4,12 @@ A clinician treats the patients on their panel (``generalPractitioner``), those 
 encounters they took part in, and those booked with them this week. Medical assistants and
 nurses room every patient on this week's schedule. Patients relate only to themselves.
 
+Only what happened or is really on the schedule counts: an Appointment that is a request or
+an entry on a list (``proposed``, ``pending``, ``waitlist``), was ``cancelled`` or was
+``entered-in-error`` grants nobody access, and neither does an Encounter that was cancelled
+or entered in error (a mistaken booking, or a portal user's request naming a clinician, must
+not open a chart to the whole rooming staff).
+
 >>> # the public form is sandbox.treating("dr.patel") (the Sandbox passes its store here)
 """
 
@@ -16,6 +22,20 @@ from ehr_sandbox.users import User
 
 ROOMING_ROLES = frozenset({"medical_assistant", "nurse", "front_desk"})
 """Roles that work with every patient on this week's schedule."""
+
+SCHEDULED_STATUSES = ("booked", "arrived", "checked-in", "fulfilled", "noshow")
+"""Appointment statuses that put a patient on the schedule (and so in a relationship)."""
+
+ENCOUNTER_STATUSES = (
+    "planned",
+    "arrived",
+    "triaged",
+    "in-progress",
+    "onleave",
+    "finished",
+    "unknown",
+)
+"""Encounter statuses of a contact that happened or is planned (not cancelled, not an error)."""
 
 
 def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
@@ -57,12 +77,18 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
     if user.role == "patient":
         return {user.patient_id} if user.patient_id else set()
     start, end = schedule_window(reference_date)
-    week = [("date", f"ge{start}"), ("date", f"le{end}")]
+    week = [
+        ("date", f"ge{start}"),
+        ("date", f"le{end}"),
+        ("status", ",".join(SCHEDULED_STATUSES)),
+    ]
     out: set[str] = set()
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
         out |= set(store.search_ids("Patient", parse("Patient", [("general-practitioner", me)])))
-        encounters = parse("Encounter", [("participant", me)])
+        encounters = parse(
+            "Encounter", [("participant", me), ("status", ",".join(ENCOUNTER_STATUSES))]
+        )
         out |= _referenced_patients(store, "Encounter", encounters, ("subject", "patient"))
         booked = parse("Appointment", [("actor", me), *week])
         out |= _referenced_patients(store, "Appointment", booked, ("patient",))

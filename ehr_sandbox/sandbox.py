@@ -176,6 +176,10 @@ class Sandbox:
         self.state: MutableMapping[str, Any] = SandboxState(self.private)
         self._users: list[User] | None = None
         self._system_user = User(SYSTEM_USERNAME, "system", "ehr-sandbox system")
+        # grows whenever a write may change whom someone treats (an Appointment, Encounter,
+        # Patient or CareTeam): every open session then works its relationships out again,
+        # so a cancelled booking closes the chart for sessions already open too
+        self._relationship_epoch = 0
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -164,6 +164,7 @@ class Session:
         self._ctx: AccessContext | None = None
         self._treating: frozenset[str] | None = treating
         self._fixed_treating = treating is not None
+        self._epoch = sandbox._relationship_epoch
 
     # ------------------------------------------------------------------ context
     @property
@@ -183,8 +184,10 @@ class Session:
     def context(self) -> AccessContext:
         """The access context the policy decides on (role, scopes, relationships, BTG)."""
         btg = self._btg_active()
-        if self._treating is None:
+        epoch = self.sandbox._relationship_epoch
+        if self._treating is None or (not self._fixed_treating and epoch != self._epoch):
             self._treating = self.sandbox._relationships(self.user)
+            self._epoch = epoch
             self._ctx = None
         if self._ctx is None or self._ctx.btg != btg:
             self._ctx = AccessContext(
@@ -202,6 +205,7 @@ class Session:
         return self._ctx
 
     def _relationships_changed(self) -> None:
+        self.sandbox._relationship_epoch += 1
         if not self._fixed_treating:
             self._treating = None
         self._ctx = None
@@ -897,15 +901,24 @@ class Session:
         if not found:
             return []
         if override_reason is None:
-            first = found[0]
+            # Safety first: an allergy this user may not see still stops the order, but the
+            # refusal never names it (substance or id): that would disclose restricted data.
+            by_ref = {f"AllergyIntolerance/{a.get('id')}": a for a in allergies}
+
+            def shown(c: Any) -> bool:
+                allergy = by_ref.get(c.allergy_ref)
+                return allergy is not None and self._visible(allergy)
+
+            first = next((c for c in found if shown(c)), found[0])
+            named = shown(first)
             err = AllergyConflict(
                 str(res.get("resourceType")),
                 pid,
                 first.drug,
                 first.drug_class,
-                first.allergy,
-                first.allergy_ref,
-                via=first.via,
+                first.allergy if named else RESTRICTED_ALLERGY,
+                first.allergy_ref if named else "ask a clinician who may see it",
+                via=first.via if named else "",
             )
             self._audit(
                 action="C" if before is None else "U",
@@ -936,6 +949,19 @@ class Session:
                 s for s in meta["security"] if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
             ]
         meta["security"] = assign_labels(res)
+        # A record about another (a claim's response, a payment, a message about a result)
+        # carries the labels of what it is about: read here, inside the door, whoever writes.
+        from ehr_sandbox.access.derived import derived_sources, inherit_labels
+
+        sources = [
+            found
+            for rtype, rid in derived_sources(res)
+            if is_resource_type(rtype)
+            and _valid_id(rid)
+            and (found := self._store.read(rtype, rid)) is not None
+        ]
+        if sources:
+            meta["security"] = inherit_labels(meta["security"], sources)
 
     def _record_provenance(
         self,
@@ -955,7 +981,9 @@ class Session:
             found = self._store.read(parts[0], parts[1]) if len(parts) >= 2 else None
             if found is not None:
                 written.append(found)
-        patients = sorted({pid for r in written for pid in patients_of(r)})
+        patients = sorted(
+            {pid for r in written for pid in patients_of(r) or self._patients_behind(r)}
+        )
         level = highest_confidentiality(written) if written else "N"
         if not any(confidentiality_of(r) for r in written):
             level = "N"
@@ -977,6 +1005,20 @@ class Session:
         saved = self._store.create(prov)
         self._record_pointer(saved)
         return saved
+
+    def _patients_behind(self, resource: dict[str, Any]) -> frozenset[str]:
+        """The patients of the records ``resource`` is about (a payment names the claims it
+        pays, not the patient): its Provenance belongs to them, not to nobody."""
+        from ehr_sandbox.access.derived import derived_sources
+
+        out: set[str] = set()
+        for rtype, rid in derived_sources(resource):
+            found = (
+                self._store.read(rtype, rid) if is_resource_type(rtype) and _valid_id(rid) else None
+            )
+            if found is not None:
+                out |= patients_of(found)
+        return frozenset(out)
 
     # ------------------------------------------------------------------ legal-record operations
     def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
@@ -1558,13 +1600,36 @@ class Session:
         )
 
     def change_mark(self) -> int:
-        """Where the record's history stands now (pass it to :meth:`changes_since` later)."""
+        """Where the record's history stands now (pass it to :meth:`changes_since` later).
+
+        The mark counts every write to any record, so it is asked only by the roles that may
+        read the whole record's history (the system account, the privacy officer): for anyone
+        else it would tell when a record they cannot see was written.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.system_session().change_mark() > 0
+        True
+        >>> sb.login("rn.kim").change_mark()
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: nurse may not read the whole record's history; the privacy officer can
+        """
+        self._require_review()
         return self.sandbox._store.change_mark()
+
+    def _require_review(self) -> None:
+        if not _may(self.user.role, "review"):
+            self._audit(action="R", interaction="history-system", outcome="4")
+            raise AccessDenied(
+                f"{self.user.role} may not read the whole record's history; the privacy officer can"
+            )
 
     def changes_since(self, mark: int, *, until: int | None = None) -> list[dict[str, Any]]:
         """Every resource version written after ``mark`` (up to ``until``), oldest first (the system account and
         the privacy officer only: it is the whole record's history). Graders use it to see every
-        write, including ones later "repaired".
+        write, including ones later "repaired"; the privacy officer gets only the versions their
+        role may read (consents, provenance, demographics), decided like :meth:`history`.
 
         >>> from ehr_sandbox.sandbox import Sandbox
         >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
@@ -1572,17 +1637,25 @@ class Session:
         >>> s.changes_since(m)
         []
         """
-        if not _may(self.user.role, "review"):
-            self._audit(action="R", interaction="history-system", outcome="4")
-            raise AccessDenied(
-                f"{self.user.role} may not read the whole record's history; the privacy officer can"
-            )
+        self._require_review()
         store = self.sandbox._store
+        # the system account (graders) sees every version; the privacy officer sees the
+        # versions the policy lets them read, as history does (not clinical content)
+        everything = self.context.role_info.relationship == "bypass"
         out = []
         for rtype, rid, vid in store.changes_since(mark, until):
             version = store.vread(rtype, rid, vid)
-            if version is not None:
-                out.append(version)
+            if version is None:
+                continue
+            if not everything:
+                current = store.read(rtype, rid)
+                if current is None or not (
+                    self._decide("history", current, rtype).allowed
+                    and self._decide("history", version, rtype).allowed
+                ):
+                    continue
+                version = self._mask(version)
+            out.append(version)
         self._audit(action="R", interaction="history-system", outcome="0")
         return out
 
@@ -1614,16 +1687,20 @@ class Session:
             yield
 
     def readable_types(self) -> list[str]:
-        """Resource types this sandbox holds that this session may read (sorted).
+        """Resource types this session may read (sorted): every type the role grants, held
+        or not, so the list does not change when a record the session cannot see is the
+        first of its type (roles granted every type list the types the sandbox holds).
 
         >>> from ehr_sandbox.sandbox import Sandbox
-        >>> "Observation" in Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith").readable_types()
-        False
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> "Observation" in s.readable_types(), "Slot" in s.readable_types()
+        (False, True)
         """
         policy = self.sandbox.policy
-        return [
-            t for t in self._store.types() if policy.can_type(self.context, "search", t).allowed
-        ]
+        ctx = self.context
+        candidates = set(ctx.role_info.table) if not ctx.role_info.default else set()
+        candidates |= set(self._store.types())
+        return sorted(t for t in candidates if policy.can_type(ctx, "search", t).allowed)
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         """Apply a transaction (all or nothing) or batch (entry by entry) Bundle."""
@@ -1666,6 +1743,11 @@ class Session:
 
 MAX_DEPTH = 64
 """How deeply a written resource may nest (FHIR data is a few levels deep; more is an attack)."""
+
+
+RESTRICTED_ALLERGY = "this drug or its class, recorded in a restricted part of the chart"
+"""What an allergy alert says instead of an allergy the user may not see (ask a clinician
+who can see it, or break the glass in an emergency)."""
 
 
 def _check_hostile(resource: dict[str, Any]) -> None:

@@ -15,7 +15,13 @@ import pytest
 
 from ehr_sandbox.access import patients_of
 from ehr_sandbox.crypto import MasterKey
-from ehr_sandbox.relationships import ROOMING_ROLES, schedule_window, treating_patients
+from ehr_sandbox.relationships import (
+    ENCOUNTER_STATUSES,
+    ROOMING_ROLES,
+    SCHEDULED_STATUSES,
+    schedule_window,
+    treating_patients,
+)
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.search import parse
 
@@ -29,7 +35,13 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
     out: set[str] = set()
 
     def pids(rtype: str, params: list) -> set[str]:
-        return {p for r in store.search(rtype, parse(rtype, params)) for p in patients_of(r)}
+        statuses = SCHEDULED_STATUSES if rtype == "Appointment" else ENCOUNTER_STATUSES
+        return {
+            p
+            for r in store.search(rtype, parse(rtype, params))
+            if r.get("status") in statuses
+            for p in patients_of(r)
+        }
 
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"

@@ -186,18 +186,30 @@ def patient_of(resource: object) -> str | None:
     return min(found)
 
 
+INDIRECT_PATIENT_DATA: frozenset[str] = frozenset({"PaymentReconciliation", "PaymentNotice"})
+"""Types outside the FHIR Patient compartment whose instances are still about patients: a
+payment names the claims it pays (or the patient) only through its details, so it never
+"belongs to nobody". Only roles that see every patient reach them; they are never shared
+reference data."""
+
+
 def needs_patient(resource_type: str) -> bool:
     """True when an instance of ``resource_type`` must name its patient (a missing link is
     treated as "belongs to nobody you may see", never as "belongs to everybody").
 
     >>> needs_patient("Observation"), needs_patient("Practitioner"), needs_patient("Provenance")
     (True, False, False)
+    >>> needs_patient("PaymentReconciliation")
+    True
     """
-    return resource_type in COMPARTMENT_TYPES and resource_type not in _OPTIONAL_LINK
+    return (
+        resource_type in COMPARTMENT_TYPES and resource_type not in _OPTIONAL_LINK
+    ) or resource_type in INDIRECT_PATIENT_DATA
 
 
-_NOT_REFERENCE_DATA = frozenset(
-    {"AuditEvent", "Bundle", "Binary", "Parameters", "OperationOutcome"}
+_NOT_REFERENCE_DATA = (
+    frozenset({"AuditEvent", "Bundle", "Binary", "Parameters", "OperationOutcome"})
+    | INDIRECT_PATIENT_DATA
 )
 
 
@@ -208,6 +220,8 @@ def is_reference_data(resource_type: str) -> bool:
 
     >>> is_reference_data("Practitioner"), is_reference_data("Observation"), is_reference_data("AuditEvent")
     (True, False, False)
+    >>> is_reference_data("PaymentReconciliation")
+    False
     """
     return resource_type not in COMPARTMENT_TYPES and resource_type not in _NOT_REFERENCE_DATA
 

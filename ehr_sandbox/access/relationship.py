@@ -4,7 +4,8 @@ A clinician sees the patients they treat or room (the session computes ``ctx.tre
 patient sees only themself; roles whose work spans the practice (front desk, billing) are not
 limited here but by their role matrix. Data that belongs to no patient (staff directory) is
 not subject to this rule, but data of a patient-compartment type that names no patient is
-refused: a missing link must never mean "everybody's".
+refused: a missing link must never mean "everybody's". A patient sees nothing that names no
+patient except shared reference data (practitioners, locations), as a ``patient/`` scope.
 
 >>> from ehr_sandbox.access.context import AccessContext
 >>> ctx = AccessContext(username="rn.kim", role="nurse", practitioner_id="n1", patient_id=None,
@@ -15,7 +16,7 @@ refused: a missing link must never mean "everybody's".
 
 from __future__ import annotations
 
-from ehr_sandbox.access.compartment import needs_patient
+from ehr_sandbox.access.compartment import is_reference_data, needs_patient
 from ehr_sandbox.access.context import AccessContext
 
 
@@ -27,11 +28,17 @@ def has_relationship(ctx: AccessContext, patients: frozenset[str], resource_type
     ...                    patient_id="p1", scopes=None)
     >>> has_relationship(me, frozenset({"p1"}), "Condition"), has_relationship(me, frozenset(), "Condition")
     (True, False)
+    >>> has_relationship(me, frozenset(), "Practitioner"), has_relationship(me, frozenset(), "PaymentReconciliation")
+    (True, False)
     """
     kind = ctx.role_info.relationship
     if kind in ("any", "bypass"):
         return True
     if not patients:
+        # A patient sees their own record and the shared directory, nothing that merely
+        # names nobody (the same rule as a patient/ scope); staff roles see practice data.
+        if kind == "self":
+            return is_reference_data(resource_type)
         return not needs_patient(resource_type)
     if kind == "self":
         return ctx.patient_id is not None and patients == {ctx.patient_id}
