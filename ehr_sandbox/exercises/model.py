@@ -227,6 +227,38 @@ class Solution:
         return self.fails is None
 
 
+DONE_TWICE = "done-twice"
+"""The wrong solution the framework adds to every exercise: the whole task done twice."""
+
+
+def done_twice(reference: Solution) -> Solution:
+    """The reference applied twice: every record documented twice, every release made twice.
+
+    The collateral-damage criterion must catch it (duplicate records, a second release). A
+    repeat the EHR refuses (a :class:`~ehr_sandbox.errors.SandboxError`) is left undone.
+
+    >>> done = []
+    >>> trap = done_twice(Solution(lambda att: done.append(att)))
+    >>> trap.apply("att"); done, trap.fails
+    (['att', 'att'], 'no collateral damage')
+    """
+    import contextlib
+
+    from ehr_sandbox.errors import SandboxError
+
+    def apply(att: Attempt) -> None:
+        reference.apply(att)
+        with contextlib.suppress(SandboxError):
+            reference.apply(att)
+
+    return Solution(
+        apply,
+        fails=COLLATERAL,
+        message="do only what the task needs",
+        description="did the whole task twice (duplicate records, a second release)",
+    )
+
+
 def _as_solution(value: Solution | tuple[Any, ...], where: str) -> Solution:
     if isinstance(value, Solution):
         return value
@@ -247,7 +279,10 @@ class Exercise:
     the sandbox's system session, which sees the whole record). ``patients`` and ``population`` shape the attempt's own sandbox.
     ``years`` of history are generated (few: exercises are about today's work, and small
     sandboxes keep start and reset fast). ``pass_fraction`` is the share of criterion points needed to pass (hint costs lower the
-    score, not the pass).
+    score, not the pass). Every exercise gets the wrong solution ``done-twice`` (the reference
+    applied twice, which the collateral-damage criterion must catch as duplicate records or a
+    second release); ``duplicate_trap=False`` leaves it out where a repeat is harmless (a report
+    handed in again replaces it) or the EHR itself refuses the repeat.
     """
 
     id: str
@@ -274,6 +309,7 @@ class Exercise:
     actors: tuple[str, ...] = ()
     collateral_points: float = 2.0
     clinics: int = 4
+    duplicate_trap: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -340,6 +376,8 @@ class Exercise:
                     f"exercise {self.id}: wrong solution {key!r} must name one of the criteria {names} "
                     f"and a message fragment (found fails={sol.fails!r}, message={sol.message!r})"
                 )
+        if self.duplicate_trap and DONE_TWICE not in wrong:
+            wrong[DONE_TWICE] = done_twice(ref)
         object.__setattr__(self, "wrong_solutions", wrong)
 
     @property

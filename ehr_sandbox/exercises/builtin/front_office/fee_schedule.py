@@ -190,6 +190,7 @@ def _rewrote(att: Any) -> None:
 
 FEE_SCHEDULE = Exercise(
     id="front-office/fee-schedule",
+    duplicate_trap=False,  # the EHR refuses the repeat (the fee schedule version exists)
     title="Updating the fee schedule for a new year",
     topic="front-office",
     topics=("fee-schedules", "billing"),

@@ -326,6 +326,7 @@ def _billing_void_old_claims(att: Any) -> None:
 BILLING_TOTALS = register(
     Exercise(
         id="reports/billing-totals",
+        duplicate_trap=False,  # a report handed in again replaces the first
         title="Day sheet, patient ledger and A/R aging",
         topic="reports",
         competencies=("VII.P.1", "VI.P.7"),
