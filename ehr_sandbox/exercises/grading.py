@@ -209,6 +209,26 @@ class GradingContext:
         rtype, rid, _ = split_ref(ref)
         return [v for v in found if v.get("resourceType") == rtype and v.get("id") == rid]
 
+    @staticmethod
+    def written_at(version: Mapping[str, Any]) -> datetime | None:
+        """When the EHR wrote this version (``meta.lastUpdated``, stamped by the EHR's clock):
+        graders time work by this, never by a time the author typed (``sent``, ``authoredOn``,
+        ``effectiveDateTime`` can be backdated by hand).
+
+        >>> GradingContext.written_at({"sent": "2026-01-01T08:00:00+00:00",
+        ...                            "meta": {"lastUpdated": "2026-01-02T09:30:00.000+00:00"}}).day
+        2
+        >>> GradingContext.written_at({}) is None
+        True
+        """
+        stamp = (version.get("meta") or {}).get("lastUpdated")
+        if not isinstance(stamp, str):
+            return None
+        try:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
     @property
     def practitioner_ref(self) -> str:
         """``Practitioner/<id>`` of the acting user (Provenance.agent.who must point here)."""
