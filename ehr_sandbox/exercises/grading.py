@@ -24,6 +24,7 @@ __all__ = [
     "SetupMark",
     "codes",
     "event_detail",
+    "misfiled",
     "event_kind",
     "provenance_reason",
     "split_ref",
@@ -94,11 +95,51 @@ def split_ref(ref: str) -> tuple[str, str, str | None]:
     raise ValueError(f"reference: expected 'Type/id' or 'Type/id/_history/v' (found {ref!r})")
 
 
+def misfiled(coding: Mapping[str, Any]) -> bool:
+    """True when a Coding files a code of a code system the sandbox ships (LOINC, RxNorm,
+    ICD-10-CM, ...) under another system the EHR cannot check: the same code in the wrong code
+    system is not that code (an RxNorm drug under an NDC system, a LOINC test under a made-up
+    URI). Codings in a shipped system were checked when written; codings without a system are
+    the sandbox's own short codes.
+
+    >>> misfiled({"system": "http://hl7.org/fhir/sid/ndc", "code": "314076"})
+    True
+    >>> misfiled({"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"})
+    False
+    >>> misfiled({"system": "http://example.org/local", "code": "my-local-code"})
+    False
+    """
+    from ehr_sandbox.validation.content_adapter import default_lookups
+
+    system, code = coding.get("system"), coding.get("code")
+    if not isinstance(system, str) or not isinstance(code, str):
+        return False
+    sets = default_lookups().code_sets
+    if sets.checks(system):
+        return False
+    return any(sets.checks(s) and sets.contains(s, code) for s in _EXTERNAL)
+
+
+_EXTERNAL = (
+    "http://loinc.org",
+    "http://snomed.info/sct",
+    "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "http://hl7.org/fhir/sid/cvx",
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+)
+"""The published terminologies whose codes are looked for under the wrong system (the
+sandbox's own systems and small HL7 value sets share short codes with other systems)."""
+
+
 def codes(concept: Mapping[str, Any] | list[Any] | None) -> set[str]:
-    """Every ``code`` in a CodeableConcept (or a list of them / of Codings).
+    """Every ``code`` in a CodeableConcept (or a list of them / of Codings); a code filed
+    under the wrong code system (see :func:`misfiled`) is not counted.
 
     >>> sorted(codes([{"coding": [{"code": "x"}]}, {"code": "y"}]))
     ['x', 'y']
+    >>> codes({"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "314076"}]})
+    set()
     """
     out: set[str] = set()
     if concept is None:
@@ -107,10 +148,14 @@ def codes(concept: Mapping[str, Any] | list[Any] | None) -> set[str]:
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        if "code" in item and isinstance(item["code"], str):
+        if "code" in item and isinstance(item["code"], str) and not misfiled(item):
             out.add(item["code"])
         for coding in item.get("coding", []) or []:
-            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            if (
+                isinstance(coding, Mapping)
+                and isinstance(coding.get("code"), str)
+                and not misfiled(coding)
+            ):
                 out.add(coding["code"])
     return out
 
