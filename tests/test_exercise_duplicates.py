@@ -4,7 +4,7 @@ collateral damage, even where an exercise expects any number of records of a typ
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ehr_sandbox import exercises
@@ -16,6 +16,7 @@ STAMP = st.datetimes().map(lambda d: d.replace(microsecond=0).isoformat() + "+00
 VALUE = st.one_of(st.integers(-1000, 1000), st.text(min_size=1, max_size=8).filter(str.isalpha))
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(STAMP, STAMP, st.text(min_size=1, max_size=6), st.text(min_size=1, max_size=6), VALUE)
 def test_records_differing_only_in_ids_and_stamps_are_one_record(t1, t2, id1, id2, value):
     base = {"resourceType": "Observation", "subject": {"reference": "Patient/p"}}
@@ -26,6 +27,7 @@ def test_records_differing_only_in_ids_and_stamps_are_one_record(t1, t2, id1, id
         assert duplicate_creates([a, b]) == [(f"Observation/{id2}", f"Observation/{id1}")]
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALUE, VALUE)
 def test_records_with_different_content_are_not_duplicates(v1, v2):
     base = {"resourceType": "Observation", "meta": {"versionId": "1"}}
@@ -65,3 +67,48 @@ def test_every_exercise_carries_the_done_twice_trap_unless_it_says_why_not():
         assert (DONE_TWICE in ex.wrong_solutions) == ex.duplicate_trap, ex.id
         if ex.duplicate_trap:
             assert ex.wrong_solutions[DONE_TWICE].fails == COLLATERAL
+
+
+def test_one_more_different_record_of_an_expected_type_loses_the_collateral_points():
+    """downtime-day expects Observations on the two form patients, any number: a third,
+    different reading (a wrong BP) used to score full marks."""
+    from ehr_sandbox.exercises.builtin.common import blood_pressure
+
+    att = exercises.start("front-office/downtime-day", "student-02")
+    att.exercise.solution.apply(att)
+    assert att.check().passed
+    when = att.sandbox.clock.peek().isoformat()
+    att.session.create(blood_pressure(f"Patient/{att.facts['a_id']}", 201, 119, when))
+    result = att.check()
+    crit = result.criterion(COLLATERAL)
+    assert not result.passed and "more than the task needs" in crit.feedback
+    att.sandbox.close()
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Observation", "Task"]),
+            st.sampled_from(["p", "q"]),
+            st.sampled_from(["1", "2"]),
+        ),
+        max_size=12,
+    )
+)
+def test_create_counts_counts_first_versions_per_type_and_patient(rows):
+    from ehr_sandbox.exercises.attempt import create_counts
+
+    versions = [
+        {
+            "resourceType": t,
+            ("subject" if t == "Observation" else "for"): {"reference": f"Patient/{p}"},
+            "meta": {"versionId": v},
+        }
+        for t, p, v in rows
+    ]
+    counts = create_counts(versions)
+    for t, p in {(t, p) for t, p, _ in rows}:
+        want = sum(1 for r in rows if r[:2] == (t, p) and r[2] == "1")
+        assert counts.get(f"{t}|{p}", 0) == want
+    assert sum(counts.values()) == sum(1 for r in rows if r[2] == "1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ehr_sandbox import exercises
@@ -23,6 +23,7 @@ UNCHECKED = st.sampled_from(
 SHIPPED_CODES = st.sampled_from(["8867-4", "8480-6", "85354-9", "314076", "243670", "E11.42"])
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SHIPPED_CODES, UNCHECKED)
 def test_a_shipped_code_under_an_unchecked_system_is_not_that_code(code, system):
     assert any(SHIPPED.checks(s) and SHIPPED.contains(s, code) for s in SHIPPED.systems)
@@ -32,6 +33,7 @@ def test_a_shipped_code_under_an_unchecked_system_is_not_that_code(code, system)
     assert code_of({"code": {"coding": [coding]}}) is None
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([LOINC, RXNORM]), SHIPPED_CODES)
 def test_codes_in_their_own_system_still_count(system, code):
     coding = {"system": system, "code": code}
@@ -41,6 +43,7 @@ def test_codes_in_their_own_system_still_count(system, code):
         assert code_of({"code": {"coding": [coding]}}) == code
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet="abcdefghij-", min_size=3, max_size=12), UNCHECKED)
 def test_local_codes_of_unchecked_systems_still_count(code, system):
     coding = {"system": system, "code": code}
@@ -58,6 +61,7 @@ def test_relabel_keeps_codes_and_identifiers():
     assert out["identifier"] == res["identifier"]
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.datetimes(), st.integers(0, 10_000))
 def test_written_at_is_the_ehr_stamp_not_the_typed_time(typed, minutes):
     stamp = (typed + timedelta(minutes=minutes)).replace(microsecond=0)

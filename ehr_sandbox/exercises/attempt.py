@@ -41,7 +41,16 @@ from ehr_sandbox.exercises.variants import Variant
 if TYPE_CHECKING:
     from ehr_sandbox.exercises.course import Course
 
-__all__ = ["Attempt", "CriterionResult", "Derived", "Result", "derive", "grade_sandbox"]
+__all__ = [
+    "Attempt",
+    "CriterionResult",
+    "Derived",
+    "Result",
+    "create_counts",
+    "derive",
+    "grade_sandbox",
+    "reference_budget",
+]
 
 TAMPERED = "the record was tampered with"
 
@@ -164,12 +173,55 @@ class Result:
 
 @dataclass(frozen=True)
 class Derived:
-    """What setup fixed for one variant: public facts, the answer, protected refs, the mark."""
+    """What setup fixed for one variant: public facts, the answer, protected refs, the mark,
+    and the budget: how many records of each type the reference solution creates on each
+    patient (``"Type|patient id"`` -> count; None when it could not be measured)."""
 
     facts: dict[str, Any]
     answer: dict[str, Any]
     protect: tuple[str, ...]
     mark: SetupMark
+    budget: dict[str, int] | None = None
+
+
+def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
+    """Records created in ``versions`` per ``"Type|patient id"`` (Provenance is the EHR's own).
+
+    >>> create_counts([{"resourceType": "Observation", "subject": {"reference": "Patient/p"},
+    ...                 "meta": {"versionId": "1"}}, {"resourceType": "Provenance", "meta": {"versionId": "1"}}])
+    {'Observation|p': 1}
+    """
+    from ehr_sandbox.access import patient_of
+
+    out: dict[str, int] = {}
+    for v in versions:
+        rtype = v.get("resourceType", "")
+        if rtype == "Provenance" or str((v.get("meta") or {}).get("versionId", "")) != "1":
+            continue
+        key = f"{rtype}|{patient_of(v) or ''}"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def reference_budget(
+    exercise: Exercise, sandbox: Any, variant: Variant, derived: Derived
+) -> dict[str, int] | None:
+    """Run the reference solution on a copy of the sandbox as setup left it and count the
+    records it creates per type and patient (see :func:`create_counts`): the most a student's
+    work may create. None when the sandbox cannot be copied or the reference cannot run there."""
+    copy_fn = getattr(sandbox, "copy", None)
+    if not callable(copy_fn):
+        return None
+    twin = copy_fn()
+    try:
+        att = Attempt(exercise, variant, twin, derived, owns_sandbox=False)
+        try:
+            exercise.solution.apply(att)
+        except (SandboxError, ExerciseError):
+            return None
+        return create_counts(twin.system_session().changes_since(derived.mark.versions))
+    finally:
+        twin.close()
 
 
 def _json_ready(value: Any, exercise_id: str, what: str) -> dict[str, Any]:
@@ -203,7 +255,9 @@ def derive(exercise: Exercise, sandbox: Any, variant: Variant) -> Derived:
             f"exercise {exercise.id}: setup: keys {clash} are both public facts and answer; keep the answer apart"
         )
     mark = SetupMark(sandbox.audit.count(), sandbox.system_session().change_mark())
-    return Derived(facts, answer, scenario.protect, mark)
+    derived = Derived(facts, answer, scenario.protect, mark)
+    budget = reference_budget(exercise, sandbox, variant, derived)
+    return Derived(facts, answer, scenario.protect, mark, budget)
 
 
 def setup_digest(sandbox: Any, mark: SetupMark) -> str:
@@ -255,6 +309,7 @@ def grade_sandbox(
         mark=derived.mark,
         protect=derived.protect,
         exercise=exercise,
+        budget=derived.budget,
     )
     out: list[CriterionResult] = []
     for crit in exercise.criteria:

@@ -215,6 +215,7 @@ class GradingContext:
     mark: SetupMark | None = None
     protect: tuple[str, ...] = ()
     exercise: Any = None
+    budget: Mapping[str, int] | None = None
 
     def value(self, key: str) -> Any:
         """A value of the scenario by key: the answer first, then the public facts.

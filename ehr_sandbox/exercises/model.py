@@ -259,6 +259,58 @@ def done_twice(reference: Solution) -> Solution:
     )
 
 
+ONE_MORE = "one-more-record"
+"""The wrong solution the framework adds to every exercise: the task, plus one more record."""
+
+
+def one_more_record(reference: Solution) -> Solution:
+    """The reference, then one more record like the first one it created that the EHR accepts
+    again, with an extension note (so it is not a duplicate): a second, different reading or
+    message of a type the task expects. The collateral-damage criterion must catch it (more
+    records than the task needs). When the EHR takes none again, the reference is applied twice.
+
+    >>> one_more_record(Solution(lambda att: None)).fails
+    'no collateral damage'
+    """
+    import contextlib
+
+    from ehr_sandbox.errors import SandboxError
+
+    def apply(att: Attempt) -> None:
+        system = att.sandbox.system_session()
+        mark = system.change_mark()
+        reference.apply(att)
+        made = [
+            v
+            for v in system.changes_since(mark)
+            if v.get("resourceType") != "Provenance"
+            and str((v.get("meta") or {}).get("versionId")) == "1"
+        ]
+        for v in made:
+            extra = {k: x for k, x in v.items() if k not in ("id", "meta", "text")}
+            extra["extension"] = [
+                *extra.get("extension", []),
+                {
+                    "url": "http://ehr-sandbox.org/fhir/StructureDefinition/note",
+                    "valueString": "second entry",
+                },
+            ]
+            try:
+                att.session.create(extra)
+                return
+            except SandboxError:
+                continue
+        with contextlib.suppress(SandboxError):  # nothing the EHR takes again: do it all twice
+            reference.apply(att)
+
+    return Solution(
+        apply,
+        fails=COLLATERAL,
+        message="do only what the task needs",
+        description="did the task, then added one more record of a kind it expects",
+    )
+
+
 def _as_solution(value: Solution | tuple[Any, ...], where: str) -> Solution:
     if isinstance(value, Solution):
         return value
@@ -281,8 +333,9 @@ class Exercise:
     sandboxes keep start and reset fast). ``pass_fraction`` is the share of criterion points needed to pass (hint costs lower the
     score, not the pass). Every exercise gets the wrong solution ``done-twice`` (the reference
     applied twice, which the collateral-damage criterion must catch as duplicate records or a
-    second release); ``duplicate_trap=False`` leaves it out where a repeat is harmless (a report
-    handed in again replaces it) or the EHR itself refuses the repeat.
+    second release) and ``one-more-record`` (the reference plus one more, different record of a
+    type it creates: more than the task needs); ``duplicate_trap=False`` leaves both out where
+    a repeat is harmless (a report handed in again replaces it) or the EHR itself refuses it.
     """
 
     id: str
@@ -378,6 +431,8 @@ class Exercise:
                 )
         if self.duplicate_trap and DONE_TWICE not in wrong:
             wrong[DONE_TWICE] = done_twice(ref)
+        if self.duplicate_trap and ONE_MORE not in wrong:
+            wrong[ONE_MORE] = one_more_record(ref)
         object.__setattr__(self, "wrong_solutions", wrong)
 
     @property
