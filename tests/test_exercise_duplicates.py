@@ -61,11 +61,11 @@ def test_the_task_done_twice_loses_the_collateral_points(exercise_id):
     att.sandbox.close()
 
 
-def test_every_exercise_carries_the_done_twice_trap_unless_it_says_why_not():
+def test_every_exercise_carries_the_done_twice_trap_unless_it_skips_it():
     for row in exercises.catalog():
         ex = exercises.get(row["id"])
-        assert (DONE_TWICE in ex.wrong_solutions) == ex.duplicate_trap, ex.id
-        if ex.duplicate_trap:
+        assert (DONE_TWICE in ex.wrong_solutions) == (DONE_TWICE not in ex.skip_traps), ex.id
+        if DONE_TWICE not in ex.skip_traps:
             assert ex.wrong_solutions[DONE_TWICE].fails == COLLATERAL
 
 
@@ -91,24 +91,49 @@ def test_one_more_different_record_of_an_expected_type_loses_the_collateral_poin
         st.tuples(
             st.sampled_from(["Observation", "Task"]),
             st.sampled_from(["p", "q"]),
+            st.sampled_from(["a", "b", "c"]),
             st.sampled_from(["1", "2"]),
         ),
         max_size=12,
     )
 )
-def test_create_counts_counts_first_versions_per_type_and_patient(rows):
-    from ehr_sandbox.exercises.attempt import create_counts
+def test_create_counts_measures_creates_per_patient_and_changed_records(rows):
+    from ehr_sandbox.exercises.attempt import CHANGED, create_counts
 
     versions = [
         {
             "resourceType": t,
+            "id": i,
             ("subject" if t == "Observation" else "for"): {"reference": f"Patient/{p}"},
             "meta": {"versionId": v},
         }
-        for t, p, v in rows
+        for t, p, i, v in rows
     ]
     counts = create_counts(versions)
-    for t, p in {(t, p) for t, p, _ in rows}:
-        want = sum(1 for r in rows if r[:2] == (t, p) and r[2] == "1")
+    for t, p in {(t, p) for t, p, _, _ in rows}:
+        want = sum(1 for r in rows if r[:2] == (t, p) and r[3] == "1")
         assert counts.get(f"{t}|{p}", 0) == want
-    assert sum(counts.values()) == sum(1 for r in rows if r[2] == "1")
+    new = {f"{t}/{i}" for t, _, i, v in rows if v == "1"}
+    changed = {f"{t}/{i}" for t, _, i, v in rows if v != "1"} - new
+    assert {k[len(CHANGED) :] for k in counts if k.startswith(CHANGED)} == changed
+
+
+def test_changing_an_existing_record_the_task_leaves_alone_loses_the_collateral_points():
+    """no-show-recall expects Slot updates (booking fills one): blocking another free slot of
+    the schedule used to score full marks."""
+    att = exercises.start("front-office/no-show-recall", "student-03")
+    system = att.sandbox.system_session()
+    mark = system.change_mark()
+    att.exercise.solution.apply(att)
+    assert att.check().passed
+    booked = {f"Slot/{v['id']}" for v in system.changes_since(mark) if v["resourceType"] == "Slot"}
+    free = next(
+        s
+        for s in system.search("Slot").fetch()
+        if s["status"] == "free" and f"Slot/{s['id']}" not in booked
+    )
+    att.session.update({**free, "status": "busy-unavailable"})
+    result = att.check()
+    crit = result.criterion(COLLATERAL)
+    assert not result.passed and "a record the task does not change" in crit.feedback
+    att.sandbox.close()

@@ -174,8 +174,9 @@ class Result:
 @dataclass(frozen=True)
 class Derived:
     """What setup fixed for one variant: public facts, the answer, protected refs, the mark,
-    and the budget: how many records of each type the reference solution creates on each
-    patient (``"Type|patient id"`` -> count; None when it could not be measured)."""
+    and the budget of the reference solution (:func:`create_counts`): how many records of each
+    type it creates on each patient (``"Type|patient id"`` -> count) and which records that
+    existed at setup it changes (``"changed|Type/id"`` -> 1); None when it could not be measured."""
 
     facts: dict[str, Any]
     answer: dict[str, Any]
@@ -184,31 +185,48 @@ class Derived:
     budget: dict[str, int] | None = None
 
 
-def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
-    """Records created in ``versions`` per ``"Type|patient id"`` (Provenance is the EHR's own).
+CHANGED = "changed|"
+"""Budget key prefix of a record that existed at setup and the reference solution changes."""
 
-    >>> create_counts([{"resourceType": "Observation", "subject": {"reference": "Patient/p"},
-    ...                 "meta": {"versionId": "1"}}, {"resourceType": "Provenance", "meta": {"versionId": "1"}}])
-    {'Observation|p': 1}
+
+def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
+    """The work in ``versions`` (written after setup): records created per
+    ``"Type|patient id"``, and ``"changed|Type/id"`` for each record that existed before and
+    was changed (Provenance is the EHR's own).
+
+    >>> create_counts([{"resourceType": "Observation", "id": "o", "subject": {"reference": "Patient/p"},
+    ...                 "meta": {"versionId": "1"}}, {"resourceType": "Provenance", "meta": {"versionId": "1"}},
+    ...                {"resourceType": "Slot", "id": "s", "meta": {"versionId": "3"}}])
+    {'Observation|p': 1, 'changed|Slot/s': 1}
     """
     from ehr_sandbox.access import patient_of
 
     out: dict[str, int] = {}
+    new = {
+        f"{v.get('resourceType')}/{v.get('id')}"
+        for v in versions
+        if str((v.get("meta") or {}).get("versionId", "")) == "1"
+    }
     for v in versions:
         rtype = v.get("resourceType", "")
-        if rtype == "Provenance" or str((v.get("meta") or {}).get("versionId", "")) != "1":
+        if rtype == "Provenance":
             continue
-        key = f"{rtype}|{patient_of(v) or ''}"
-        out[key] = out.get(key, 0) + 1
+        ref = f"{rtype}/{v.get('id')}"
+        if str((v.get("meta") or {}).get("versionId", "")) == "1":
+            key = f"{rtype}|{patient_of(v) or ''}"
+            out[key] = out.get(key, 0) + 1
+        elif ref not in new:
+            out[CHANGED + ref] = 1
     return dict(sorted(out.items()))
 
 
 def reference_budget(
     exercise: Exercise, sandbox: Any, variant: Variant, derived: Derived
 ) -> dict[str, int] | None:
-    """Run the reference solution on a copy of the sandbox as setup left it and count the
-    records it creates per type and patient (see :func:`create_counts`): the most a student's
-    work may create. None when the sandbox cannot be copied or the reference cannot run there."""
+    """Run the reference solution on a copy of the sandbox as setup left it and measure its
+    work (see :func:`create_counts`): the most records a student's work may create per type and
+    patient, and the records that existed at setup it may change. None when the sandbox cannot
+    be copied or the reference cannot run there."""
     copy_fn = getattr(sandbox, "copy", None)
     if not callable(copy_fn):
         return None

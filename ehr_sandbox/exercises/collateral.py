@@ -17,7 +17,9 @@ This criterion diffs against that declaration:
 - more records of a type on a patient than the task needs: the framework runs the reference
   solution on a copy of the record as setup left it and counts what it creates per type and
   patient (the scenario's ``budget``); an extra record, even a different one of an expected
-  type (a second, wrong reading), is collateral damage.
+  type (a second, wrong reading), is collateral damage; so is a change to a record that
+  existed at setup and that the reference solution leaves alone (another slot, device, room or
+  account than the task's, even where the exercise expects changes of that type).
 
 Each unexpected item is named in the feedback.
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ehr_sandbox.audit import event_patient, event_username
+from ehr_sandbox.exercises.attempt import CHANGED
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import COLLATERAL, Check, Criterion, Expect
 
@@ -326,6 +329,8 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
     protected = set(ctx.protect)
     others: dict[str, list[str]] = {}
     created: Counter[str] = Counter()
+    budget = getattr(ctx, "budget", None)
+    new_refs = {w.ref for w in writes if w.version == "1"}
     for w in writes:
         if not w.audited:
             problems.append(
@@ -344,6 +349,10 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             problems.append(f"unexpected change: {w.describe(label(w.patient))}")
         elif w.version == "1":
             created[f"{w.kind}|{w.patient}"] += 1
+        elif w.ref not in new_refs and budget is not None and CHANGED + w.ref not in budget:
+            problems.append(
+                f"unexpected change: {w.describe(label(w.patient))}, a record the task does not change"
+            )
     for dup, original in duplicate_creates(ctx.versions_since_setup()):
         problems.append(f"duplicate record: {dup} repeats {original} (documented twice)")
     done: set[tuple[str, ...]] = set()
@@ -370,7 +379,6 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
     for user, items in sorted(others.items()):
         more = f" and {len(items) - 3} more" if len(items) > 3 else ""
         problems.append(f"work done under {user}'s login: {'; '.join(items[:3])}{more}")
-    budget = getattr(ctx, "budget", None)
     if budget is not None:
         for key, n in sorted(created.items()):
             allowed = budget.get(key, 0)

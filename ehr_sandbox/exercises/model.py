@@ -311,6 +311,73 @@ def one_more_record(reference: Solution) -> Solution:
     )
 
 
+OTHER_RECORD = "changed-another-record"
+"""The wrong solution the framework adds where an exercise expects updates: the task, plus a
+change to another existing record of a type the task updates."""
+
+
+def another_record_changed(reference: Solution, expects: tuple[Expect, ...]) -> Solution:
+    """The reference, then an update (an extension note) to an existing record of a type the
+    exercise expects updates of, that the reference leaves alone: another slot, device, room,
+    account or claim than the task's. The collateral-damage criterion must catch it.
+
+    >>> another_record_changed(Solution(lambda att: None), ()).fails
+    'no collateral damage'
+    """
+    from ehr_sandbox.errors import SandboxError
+
+    kinds = [e.what for e in expects if _updates_records(e)]
+
+    def apply(att: Attempt) -> None:
+        system = att.sandbox.system_session()
+        mark = system.change_mark()
+        reference.apply(att)
+        done = {f"{v.get('resourceType')}/{v.get('id')}" for v in system.changes_since(mark)}
+        mine = {str(v) for v in att.facts.values() if isinstance(v, str)}
+        for kind in kinds:
+            try:
+                found = list(system.search(kind).fetch())
+            except SandboxError:
+                continue
+            # records of the task's own patients first: the change must be caught as a record
+            # the task does not change, not only as another patient's
+            found.sort(key=lambda r: _patient_id(r) not in mine)
+            for rec in found[:40]:
+                if f"{kind}/{rec.get('id')}" in done:
+                    continue
+                note = {
+                    "url": "http://ehr-sandbox.org/fhir/StructureDefinition/note",
+                    "valueString": "changed too",
+                }
+                try:
+                    att.session.update({**rec, "extension": [*rec.get("extension", []), note]})
+                    return
+                except SandboxError:
+                    continue
+
+    return Solution(
+        apply,
+        fails=COLLATERAL,
+        message="do only what the task needs",
+        description="did the task, then changed another existing record of a type it updates",
+    )
+
+
+def _updates_records(expect: Expect) -> bool:
+    """True when ``expect`` allows updates of a resource type (not an audited action kind)."""
+    return expect.what[:1].isupper() and (expect.ops is None or "update" in expect.ops)
+
+
+def _patient_id(resource: Mapping[str, Any]) -> str:
+    from ehr_sandbox.access import patient_of
+
+    return patient_of(resource) or ""
+
+
+FRAMEWORK_TRAPS = (DONE_TWICE, ONE_MORE, OTHER_RECORD)
+"""The wrong solutions the framework adds to exercises (see :class:`Exercise`)."""
+
+
 def _as_solution(value: Solution | tuple[Any, ...], where: str) -> Solution:
     if isinstance(value, Solution):
         return value
@@ -334,8 +401,11 @@ class Exercise:
     score, not the pass). Every exercise gets the wrong solution ``done-twice`` (the reference
     applied twice, which the collateral-damage criterion must catch as duplicate records or a
     second release) and ``one-more-record`` (the reference plus one more, different record of a
-    type it creates: more than the task needs); ``duplicate_trap=False`` leaves both out where
-    a repeat is harmless (a report handed in again replaces it) or the EHR itself refuses it.
+    type it creates: more than the task needs); an exercise that expects updates also gets
+    ``changed-another-record`` (the reference plus a change to another existing record of a
+    type it updates). ``skip_traps`` names framework traps to leave out, each with its reason
+    in a comment: a repeat that is harmless (a report handed in again replaces it) or that the
+    EHR itself refuses, or no other record of the type to change.
     """
 
     id: str
@@ -362,7 +432,7 @@ class Exercise:
     actors: tuple[str, ...] = ()
     collateral_points: float = 2.0
     clinics: int = 4
-    duplicate_trap: bool = True
+    skip_traps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -429,10 +499,22 @@ class Exercise:
                     f"exercise {self.id}: wrong solution {key!r} must name one of the criteria {names} "
                     f"and a message fragment (found fails={sol.fails!r}, message={sol.message!r})"
                 )
-        if self.duplicate_trap and DONE_TWICE not in wrong:
-            wrong[DONE_TWICE] = done_twice(ref)
-        if self.duplicate_trap and ONE_MORE not in wrong:
-            wrong[ONE_MORE] = one_more_record(ref)
+        object.__setattr__(self, "skip_traps", tuple(self.skip_traps))
+        unknown = sorted(set(self.skip_traps) - set(FRAMEWORK_TRAPS))
+        if unknown:
+            raise ExerciseError(
+                f"exercise {self.id}: skip_traps: expected names from {list(FRAMEWORK_TRAPS)} (found {unknown})"
+            )
+        traps = {
+            DONE_TWICE: lambda: done_twice(ref),
+            ONE_MORE: lambda: one_more_record(ref),
+            OTHER_RECORD: lambda: another_record_changed(ref, self.expects),
+        }
+        updates = any(_updates_records(e) for e in self.expects)
+        for name, make in traps.items():
+            if name in wrong or name in self.skip_traps or (name == OTHER_RECORD and not updates):
+                continue
+            wrong[name] = make()
         object.__setattr__(self, "wrong_solutions", wrong)
 
     @property
