@@ -263,6 +263,51 @@ ONE_MORE = "one-more-record"
 """The wrong solution the framework adds to every exercise: the task, plus one more record."""
 
 
+_NOTE_URL = "http://ehr-sandbox.org/fhir/StructureDefinition/note"
+_WRITES = ("create", "update", "correct", "amend", "late_entry", "mark_entered_in_error")
+
+
+def _work_of(att: Attempt, apply: Callable[[Attempt], None]) -> list[dict[str, Any]]:
+    """Run ``apply`` and return the resource versions it wrote: from the record's history when
+    the attempt's sandbox is at hand, else (an attempt on a classroom server) from what the
+    session's write calls returned."""
+    sandbox = getattr(att, "sandbox", None)
+    if sandbox is not None and hasattr(sandbox, "system_session"):
+        system = sandbox.system_session()
+        mark = system.change_mark()
+        apply(att)
+        found = system.changes_since(mark)
+    else:
+        session, found = att.session, []
+        saved = {n: getattr(session, n) for n in _WRITES if hasattr(session, n)}
+
+        def tracked(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*a: Any, **k: Any) -> Any:
+                out = fn(*a, **k)
+                if isinstance(out, dict) and out.get("resourceType"):
+                    found.append(out)
+                return out
+
+            return call
+
+        for n, fn in saved.items():
+            setattr(session, n, tracked(fn))
+        try:
+            apply(att)
+        finally:
+            for n, fn in saved.items():
+                setattr(session, n, fn)
+    return [v for v in found if v.get("resourceType") != "Provenance"]
+
+
+def _search(att: Attempt, kind: str) -> list[dict[str, Any]]:
+    """Records of ``kind`` to pick from (the system's view when the sandbox is at hand)."""
+    sandbox = getattr(att, "sandbox", None)
+    session = sandbox.system_session() if hasattr(sandbox, "system_session") else att.session
+    found = session.search(kind)
+    return list(found.fetch() if hasattr(found, "fetch") else found)
+
+
 def one_more_record(reference: Solution) -> Solution:
     """The reference, then one more record like the first one it created that the EHR accepts
     again, with an extension note (so it is not a duplicate): a second, different reading or
@@ -277,23 +322,16 @@ def one_more_record(reference: Solution) -> Solution:
     from ehr_sandbox.errors import SandboxError
 
     def apply(att: Attempt) -> None:
-        system = att.sandbox.system_session()
-        mark = system.change_mark()
-        reference.apply(att)
         made = [
             v
-            for v in system.changes_since(mark)
-            if v.get("resourceType") != "Provenance"
-            and str((v.get("meta") or {}).get("versionId")) == "1"
+            for v in _work_of(att, reference.apply)
+            if str((v.get("meta") or {}).get("versionId")) == "1"
         ]
         for v in made:
             extra = {k: x for k, x in v.items() if k not in ("id", "meta", "text")}
             extra["extension"] = [
                 *extra.get("extension", []),
-                {
-                    "url": "http://ehr-sandbox.org/fhir/StructureDefinition/note",
-                    "valueString": "second entry",
-                },
+                {"url": _NOTE_URL, "valueString": "second entry"},
             ]
             try:
                 att.session.create(extra)
@@ -329,14 +367,11 @@ def another_record_changed(reference: Solution, expects: tuple[Expect, ...]) -> 
     kinds = [e.what for e in expects if _updates_records(e)]
 
     def apply(att: Attempt) -> None:
-        system = att.sandbox.system_session()
-        mark = system.change_mark()
-        reference.apply(att)
-        done = {f"{v.get('resourceType')}/{v.get('id')}" for v in system.changes_since(mark)}
+        done = {f"{v.get('resourceType')}/{v.get('id')}" for v in _work_of(att, reference.apply)}
         mine = {str(v) for v in att.facts.values() if isinstance(v, str)}
         for kind in kinds:
             try:
-                found = list(system.search(kind).fetch())
+                found = _search(att, kind)
             except SandboxError:
                 continue
             # records of the task's own patients first: the change must be caught as a record
@@ -345,10 +380,7 @@ def another_record_changed(reference: Solution, expects: tuple[Expect, ...]) -> 
             for rec in found[:40]:
                 if f"{kind}/{rec.get('id')}" in done:
                     continue
-                note = {
-                    "url": "http://ehr-sandbox.org/fhir/StructureDefinition/note",
-                    "valueString": "changed too",
-                }
+                note = {"url": _NOTE_URL, "valueString": "changed too"}
                 try:
                     att.session.update({**rec, "extension": [*rec.get("extension", []), note]})
                     return
