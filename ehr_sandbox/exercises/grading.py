@@ -24,6 +24,7 @@ __all__ = [
     "SetupMark",
     "codes",
     "event_detail",
+    "interpretation_in",
     "misfiled",
     "event_kind",
     "provenance_reason",
@@ -186,6 +187,46 @@ def text_of(value: Any) -> str:
 
     walk(value)
     return " ".join(p for p in parts if p)
+
+
+def interpretation_in(resource: Mapping[str, Any]) -> list[str]:
+    """Where a record states an interpretation, anywhere in it: an ``interpretation`` code (on
+    the record or a component), a ``conclusion`` or ``conclusionCode``, or free text (notes,
+    comments, values, message payloads) with phrases that interpret, diagnose or reassure.
+    Scope-of-practice graders use it so a reading is not hidden in another field.
+
+    >>> interpretation_in({"resourceType": "Observation", "valueQuantity": {"value": 72}})
+    []
+    >>> interpretation_in({"interpretation": [{"coding": [{"code": "N"}]}], "note": [{"text": "Normal sinus rhythm"}]})
+    ['interpretation N', "text 'normal'"]
+    """
+    from ehr_sandbox.workflows.portal import interpretive_phrases
+
+    found: list[str] = []
+    texts: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Mapping):
+            for key, sub in v.items():
+                if key == "interpretation":
+                    found.extend(f"interpretation {c}" for c in sorted(codes(sub)) or ["(text)"])
+                elif key in ("conclusion", "conclusionCode") and sub:
+                    found.append(key)
+                    walk(sub)
+                elif key in ("text", "valueString", "contentString", "comment") and isinstance(
+                    sub, str
+                ):
+                    texts.append(sub)
+                else:
+                    walk(sub)
+        elif isinstance(v, list):
+            for sub in v:
+                walk(sub)
+
+    walk({k: x for k, x in resource.items() if k != "text"})  # not the generated narrative
+    for phrase in interpretive_phrases(" ".join(texts)):
+        found.append(f"text {phrase!r}")
+    return found
 
 
 def provenance_reason(prov: Mapping[str, Any]) -> str:
