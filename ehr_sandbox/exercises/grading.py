@@ -316,6 +316,30 @@ class GradingContext:
         except ValueError:
             return None
 
+    def read_before(self, patient_id: str, ref: str) -> bool:
+        """True when the acting user looked at ``patient_id``'s record (a read, search or
+        report the audit trail shows) after setup and before the first audited write of ``ref``.
+
+        Evidence that a check was done, for graders of workflows whose tag a student can type
+        (``meta.tag`` is written by whoever writes the record; the audit trail is not).
+        """
+        from ehr_sandbox.audit import event_patient, event_username
+
+        user = getattr(self.user, "username", None)
+        for e in self.events():
+            if event_username(e) != user or e.get("outcome") not in ("0", None):
+                continue
+            what = [(x.get("what") or {}).get("reference", "") for x in e.get("entity", []) or []]
+            if e["kind"] in ("create", "update") and any(
+                w.startswith(f"{ref}/") or w == ref for w in what
+            ):
+                return False
+            if e["kind"] in ("read", "search", "search-type", "report", "vread") and (
+                event_patient(e) == patient_id
+            ):
+                return True
+        return False
+
     @property
     def practitioner_ref(self) -> str:
         """``Practitioner/<id>`` of the acting user (Provenance.agent.who must point here)."""
