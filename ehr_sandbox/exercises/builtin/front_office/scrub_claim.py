@@ -240,8 +240,10 @@ def _clean_sent(ctx: GradingContext) -> Any:
             expected,
             "a service or diagnosis the provider documented stays on the claim",
         )
-    if not any(
-        op_of(v) == "claims.submit" for v in ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+    versions = ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+    # a typed claims.submit tag proves nothing: what the workflow guarantees is a clean scrub
+    if not any(op_of(v) == "claims.submit" for v in versions) or any(
+        scrub(ctx.session, v) for v in versions if v.get("status") == "active"
     ):
         return check(
             False, "status set by hand", expected, "send with claims.submit so the edits run"
