@@ -137,3 +137,19 @@ def test_changing_an_existing_record_the_task_leaves_alone_loses_the_collateral_
     crit = result.criterion(COLLATERAL)
     assert not result.passed and "a record the task does not change" in crit.feedback
     att.sandbox.close()
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(VALUE, VALUE)
+def test_records_pointing_at_new_records_are_duplicates_only_if_those_say_the_same(v1, v2):
+    """Two eligibility checks of two different new plans are two checks; a second batch whose
+    message points at its own copy of the same reading is a duplicate."""
+    one = {"resourceType": "Coverage", "id": "c1", "meta": {"versionId": "1"}, "valueX": v1}
+    two = {"resourceType": "Coverage", "id": "c2", "meta": {"versionId": "1"}, "valueX": v2}
+    ask = {"resourceType": "CoverageEligibilityRequest", "meta": {"versionId": "1"}}
+    a = {**ask, "id": "r1", "insurance": [{"coverage": {"reference": "Coverage/c1"}}]}
+    b = {**ask, "id": "r2", "insurance": [{"coverage": {"reference": "Coverage/c2"}}]}
+    dups = duplicate_creates([one, two, a, b])
+    assert (("CoverageEligibilityRequest/r2", "CoverageEligibilityRequest/r1") in dups) == (
+        v1 == v2
+    )

@@ -30,10 +30,11 @@ Each unexpected item is named in the feedback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,11 +189,11 @@ _VOLATILE = frozenset({"id", "meta", "text"})
 """Top-level keys the EHR fills in (id, version meta, generated narrative)."""
 
 
-def content_signature(resource: dict[str, Any], new_refs: frozenset[str] = frozenset()) -> str:
+def content_signature(resource: dict[str, Any], new_refs: Mapping[str, str] | None = None) -> str:
     """What a record says, without what the EHR stamps on it: ids, meta, narrative and time
-    stamps are left out, and references to records written since setup (``new_refs``) keep only
-    their type. Two records created since setup with the same signature are one record
-    documented twice.
+    stamps are left out, and a reference to a record written since setup is replaced by what
+    that record says (``new_refs``: ref -> its own signature), not its fresh id. Two records
+    created since setup with the same signature are one record documented twice.
 
     >>> a = {"resourceType": "Observation", "id": "1", "subject": {"reference": "Patient/p"},
     ...      "effectiveDateTime": "2026-01-01T08:00:00+00:00", "valueQuantity": {"value": 71}}
@@ -203,14 +204,16 @@ def content_signature(resource: dict[str, Any], new_refs: frozenset[str] = froze
     False
     """
 
+    refs = new_refs or {}
+
     def walk(v: Any, top: bool = False) -> Any:
         if isinstance(v, dict):
             out = {}
             for k, sub in v.items():
                 if top and k in _VOLATILE:
                     continue
-                if k == "reference" and isinstance(sub, str) and sub in new_refs:
-                    sub = sub.split("/", 1)[0] + "/(new)"
+                if k == "reference" and isinstance(sub, str) and sub in refs:
+                    sub = sub.split("/", 1)[0] + "/(new:" + refs[sub] + ")"
                 out[k] = walk(sub)
             return out
         if isinstance(v, list):
@@ -236,12 +239,21 @@ def duplicate_creates(versions: list[dict[str, Any]]) -> list[tuple[str, str]]:
         if v.get("resourceType") != "Provenance"
         and str((v.get("meta") or {}).get("versionId", "")) == "1"
     ]
-    new_refs = frozenset(f"{v.get('resourceType')}/{v.get('id')}" for v in created)
+    # a reference to a new record stands for what that record says (one level deep): a second
+    # batch whose message points at its own copy of the reading is still the same message, but
+    # two eligibility checks of two different new plans are two checks
+    unnamed = {f"{v.get('resourceType')}/{v.get('id')}": "" for v in created}
+    level0 = {
+        f"{v.get('resourceType')}/{v.get('id')}": hashlib.sha256(
+            content_signature(v, unnamed).encode()
+        ).hexdigest()[:16]
+        for v in created
+    }
     first: dict[str, str] = {}
     out: list[tuple[str, str]] = []
     for v in created:
         ref = f"{v.get('resourceType')}/{v.get('id')}"
-        sig = content_signature(v, new_refs)
+        sig = content_signature(v, level0)
         if sig in first:
             out.append((ref, first[sig]))
         else:
