@@ -41,7 +41,16 @@ from ehr_sandbox.exercises.variants import Variant
 if TYPE_CHECKING:
     from ehr_sandbox.exercises.course import Course
 
-__all__ = ["Attempt", "CriterionResult", "Derived", "Result", "derive", "grade_sandbox"]
+__all__ = [
+    "Attempt",
+    "CriterionResult",
+    "Derived",
+    "Result",
+    "create_counts",
+    "derive",
+    "grade_sandbox",
+    "reference_budget",
+]
 
 TAMPERED = "the record was tampered with"
 
@@ -164,12 +173,73 @@ class Result:
 
 @dataclass(frozen=True)
 class Derived:
-    """What setup fixed for one variant: public facts, the answer, protected refs, the mark."""
+    """What setup fixed for one variant: public facts, the answer, protected refs, the mark,
+    and the budget of the reference solution (:func:`create_counts`): how many records of each
+    type it creates on each patient (``"Type|patient id"`` -> count) and which records that
+    existed at setup it changes (``"changed|Type/id"`` -> 1); None when it could not be measured."""
 
     facts: dict[str, Any]
     answer: dict[str, Any]
     protect: tuple[str, ...]
     mark: SetupMark
+    budget: dict[str, int] | None = None
+
+
+CHANGED = "changed|"
+"""Budget key prefix of a record that existed at setup and the reference solution changes."""
+
+
+def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
+    """The work in ``versions`` (written after setup): records created per
+    ``"Type|patient id"``, and ``"changed|Type/id"`` for each record that existed before and
+    was changed (Provenance is the EHR's own).
+
+    >>> create_counts([{"resourceType": "Observation", "id": "o", "subject": {"reference": "Patient/p"},
+    ...                 "meta": {"versionId": "1"}}, {"resourceType": "Provenance", "meta": {"versionId": "1"}},
+    ...                {"resourceType": "Slot", "id": "s", "meta": {"versionId": "3"}}])
+    {'Observation|p': 1, 'changed|Slot/s': 1}
+    """
+    from ehr_sandbox.access import patient_of
+
+    out: dict[str, int] = {}
+    new = {
+        f"{v.get('resourceType')}/{v.get('id')}"
+        for v in versions
+        if str((v.get("meta") or {}).get("versionId", "")) == "1"
+    }
+    for v in versions:
+        rtype = v.get("resourceType", "")
+        if rtype == "Provenance":
+            continue
+        ref = f"{rtype}/{v.get('id')}"
+        if str((v.get("meta") or {}).get("versionId", "")) == "1":
+            key = f"{rtype}|{patient_of(v) or ''}"
+            out[key] = out.get(key, 0) + 1
+        elif ref not in new:
+            out[CHANGED + ref] = 1
+    return dict(sorted(out.items()))
+
+
+def reference_budget(
+    exercise: Exercise, sandbox: Any, variant: Variant, derived: Derived
+) -> dict[str, int] | None:
+    """Run the reference solution on a copy of the sandbox as setup left it and measure its
+    work (see :func:`create_counts`): the most records a student's work may create per type and
+    patient, and the records that existed at setup it may change. None when the sandbox cannot
+    be copied or the reference cannot run there."""
+    copy_fn = getattr(sandbox, "copy", None)
+    if not callable(copy_fn):
+        return None
+    twin = copy_fn()
+    try:
+        att = Attempt(exercise, variant, twin, derived, owns_sandbox=False)
+        try:
+            exercise.solution.apply(att)
+        except (SandboxError, ExerciseError):
+            return None
+        return create_counts(twin.system_session().changes_since(derived.mark.versions))
+    finally:
+        twin.close()
 
 
 def _json_ready(value: Any, exercise_id: str, what: str) -> dict[str, Any]:
@@ -203,7 +273,9 @@ def derive(exercise: Exercise, sandbox: Any, variant: Variant) -> Derived:
             f"exercise {exercise.id}: setup: keys {clash} are both public facts and answer; keep the answer apart"
         )
     mark = SetupMark(sandbox.audit.count(), sandbox.system_session().change_mark())
-    return Derived(facts, answer, scenario.protect, mark)
+    derived = Derived(facts, answer, scenario.protect, mark)
+    budget = reference_budget(exercise, sandbox, variant, derived)
+    return Derived(facts, answer, scenario.protect, mark, budget)
 
 
 def setup_digest(sandbox: Any, mark: SetupMark) -> str:
@@ -255,6 +327,7 @@ def grade_sandbox(
         mark=derived.mark,
         protect=derived.protect,
         exercise=exercise,
+        budget=derived.budget,
     )
     out: list[CriterionResult] = []
     for crit in exercise.criteria:

@@ -9,7 +9,17 @@ This criterion diffs against that declaration:
 - every audited action since setup that is not a read (disclosures, exports, de-identified
   exports, break-the-glass, signatures, rights changes, ...);
 - anything at all (even a read) done under a login other than the exercise's role and actors;
-- any write to a record the answer depends on (the scenario's ``protect`` list).
+- any write to a record the answer depends on (the scenario's ``protect`` list);
+- any record created twice: a second record with the same content as one created since setup
+  (same type, patient, codes, values and references; only ids and time stamps differ) is
+  duplicate documentation, even where the exercise expects any number of records of that type;
+  likewise an audited action done twice alike (the same disclosure to the same recipient);
+- more records of a type on a patient than the task needs: the framework runs the reference
+  solution on a copy of the record as setup left it and counts what it creates per type and
+  patient (the scenario's ``budget``); an extra record, even a different one of an expected
+  type (a second, wrong reading), is collateral damage; so is a change to a record that
+  existed at setup and that the reference solution leaves alone (another slot, device, room or
+  account than the task's, even where the exercise expects changes of that type).
 
 Each unexpected item is named in the feedback.
 
@@ -20,16 +30,27 @@ Each unexpected item is named in the feedback.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ehr_sandbox.audit import event_patient, event_username
+from ehr_sandbox.exercises.attempt import CHANGED
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import COLLATERAL, Check, Criterion, Expect
 
-__all__ = ["Change", "changes_since_setup", "collateral_criterion", "unexpected_changes"]
+__all__ = [
+    "Change",
+    "changes_since_setup",
+    "collateral_criterion",
+    "content_signature",
+    "duplicate_creates",
+    "unexpected_changes",
+]
 
 READS = frozenset(
     {
@@ -54,6 +75,11 @@ READS = frozenset(
 
 BOOKKEEPING = frozenset({"exercise-hint", "exercise-submit", "exercise-check"})
 """The exercise framework's own audit entries."""
+
+RESUBMITTABLE = frozenset({"submit-report"})
+"""Actions that may be repeated with the same content (handing a report in again replaces it);
+any other audited action done twice alike (the same disclosure, export, break-the-glass) is a
+second release or access, not the same one."""
 
 WRITES = frozenset({"create", "update", "patch", "delete"})
 
@@ -81,6 +107,7 @@ class Change:
     user: str
     recipient: str = ""
     audited: bool = True
+    detail: str = ""
 
     def describe(self, label: str = "") -> str:
         """Human-readable description for feedback."""
@@ -122,7 +149,16 @@ def changes_since_setup(ctx: GradingContext) -> tuple[list[Change], list[Change]
         detail = e.get("detail")
         recipient = detail.get("recipient", "") if isinstance(detail, dict) else ""
         actions.append(
-            Change(kind, ref, version, (event_patient(e) or ""), kind, user, str(recipient or ""))
+            Change(
+                kind,
+                ref,
+                version,
+                (event_patient(e) or ""),
+                kind,
+                user,
+                str(recipient or ""),
+                detail=content_signature(detail) if isinstance(detail, dict) else str(detail or ""),
+            )
         )
     versions = ctx.versions_since_setup()
     activity: dict[tuple[str, str], str] = {}
@@ -146,6 +182,83 @@ def changes_since_setup(ctx: GradingContext) -> tuple[list[Change], list[Change]
             Change(rtype, ref, ver, patient_of(v) or "", op, user or "", audited=user is not None)
         )
     return writes, actions
+
+
+_STAMP = re.compile(r"^\d{4}-\d{2}(-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?$")
+_VOLATILE = frozenset({"id", "meta", "text"})
+"""Top-level keys the EHR fills in (id, version meta, generated narrative)."""
+
+
+def content_signature(resource: dict[str, Any], new_refs: Mapping[str, str] | None = None) -> str:
+    """What a record says, without what the EHR stamps on it: ids, meta, narrative and time
+    stamps are left out, and a reference to a record written since setup is replaced by what
+    that record says (``new_refs``: ref -> its own signature), not its fresh id. Two records
+    created since setup with the same signature are one record documented twice.
+
+    >>> a = {"resourceType": "Observation", "id": "1", "subject": {"reference": "Patient/p"},
+    ...      "effectiveDateTime": "2026-01-01T08:00:00+00:00", "valueQuantity": {"value": 71}}
+    >>> b = {**a, "id": "2", "effectiveDateTime": "2026-01-01T08:00:05+00:00"}
+    >>> content_signature(a) == content_signature(b)
+    True
+    >>> content_signature(a) == content_signature({**b, "valueQuantity": {"value": 72}})
+    False
+    """
+
+    refs = new_refs or {}
+
+    def walk(v: Any, top: bool = False) -> Any:
+        if isinstance(v, dict):
+            out = {}
+            for k, sub in v.items():
+                if top and k in _VOLATILE:
+                    continue
+                if k == "reference" and isinstance(sub, str) and sub in refs:
+                    sub = sub.split("/", 1)[0] + "/(new:" + refs[sub] + ")"
+                out[k] = walk(sub)
+            return out
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, str) and _STAMP.match(v):
+            return "(time)"
+        return v
+
+    return json.dumps(walk(resource, top=True), sort_keys=True, separators=(",", ":"))
+
+
+def duplicate_creates(versions: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(duplicate, original) refs among the records created in ``versions`` (see
+    :func:`content_signature`); Provenance is the EHR's own and not compared.
+
+    >>> o = {"resourceType": "Observation", "meta": {"versionId": "1"}, "code": {"text": "HR"}}
+    >>> duplicate_creates([{**o, "id": "a"}, {**o, "id": "b"}, {**o, "id": "c", "code": {"text": "T"}}])
+    [('Observation/b', 'Observation/a')]
+    """
+    created = [
+        v
+        for v in versions
+        if v.get("resourceType") != "Provenance"
+        and str((v.get("meta") or {}).get("versionId", "")) == "1"
+    ]
+    # a reference to a new record stands for what that record says (one level deep): a second
+    # batch whose message points at its own copy of the reading is still the same message, but
+    # two eligibility checks of two different new plans are two checks
+    unnamed = {f"{v.get('resourceType')}/{v.get('id')}": "" for v in created}
+    level0 = {
+        f"{v.get('resourceType')}/{v.get('id')}": hashlib.sha256(
+            content_signature(v, unnamed).encode()
+        ).hexdigest()[:16]
+        for v in created
+    }
+    first: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
+    for v in created:
+        ref = f"{v.get('resourceType')}/{v.get('id')}"
+        sig = content_signature(v, level0)
+        if sig in first:
+            out.append((ref, first[sig]))
+        else:
+            first[sig] = ref
+    return out
 
 
 def _activity_name(codes: list[str]) -> str:
@@ -227,6 +340,9 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
 
     protected = set(ctx.protect)
     others: dict[str, list[str]] = {}
+    created: Counter[str] = Counter()
+    budget = getattr(ctx, "budget", None)
+    new_refs = {w.ref for w in writes if w.version == "1"}
     for w in writes:
         if not w.audited:
             problems.append(
@@ -243,6 +359,15 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             continue
         if not expected(w):
             problems.append(f"unexpected change: {w.describe(label(w.patient))}")
+        elif w.version == "1":
+            created[f"{w.kind}|{w.patient}"] += 1
+        elif w.ref not in new_refs and budget is not None and CHANGED + w.ref not in budget:
+            problems.append(
+                f"unexpected change: {w.describe(label(w.patient))}, a record the task does not change"
+            )
+    for dup, original in duplicate_creates(ctx.versions_since_setup()):
+        problems.append(f"duplicate record: {dup} repeats {original} (documented twice)")
+    done: set[tuple[str, ...]] = set()
     for a in actions:
         if a.kind in BOOKKEEPING:
             continue
@@ -257,9 +382,24 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             continue
         if not expected(a):
             problems.append(f"unexpected {a.describe(label(a.patient))}")
+            continue
+        if a.kind not in RESUBMITTABLE and a.detail:  # without a detail, two are not comparable
+            key = (a.kind, a.ref, a.patient, a.recipient, a.detail)
+            if key in done:
+                problems.append(f"{a.describe(label(a.patient))} done twice (a second release)")
+            done.add(key)
     for user, items in sorted(others.items()):
         more = f" and {len(items) - 3} more" if len(items) > 3 else ""
         problems.append(f"work done under {user}'s login: {'; '.join(items[:3])}{more}")
+    if budget is not None:
+        for key, n in sorted(created.items()):
+            allowed = budget.get(key, 0)
+            if n > allowed:
+                kind, pid = key.split("|", 1)
+                where = f" on patient {label(pid)}" if pid else ""
+                problems.append(
+                    f"{n} {kind} record(s) created{where}: more than the task needs ({allowed})"
+                )
     return problems
 
 

@@ -24,6 +24,8 @@ __all__ = [
     "SetupMark",
     "codes",
     "event_detail",
+    "interpretation_in",
+    "misfiled",
     "event_kind",
     "provenance_reason",
     "split_ref",
@@ -94,11 +96,51 @@ def split_ref(ref: str) -> tuple[str, str, str | None]:
     raise ValueError(f"reference: expected 'Type/id' or 'Type/id/_history/v' (found {ref!r})")
 
 
+def misfiled(coding: Mapping[str, Any]) -> bool:
+    """True when a Coding files a code of a code system the sandbox ships (LOINC, RxNorm,
+    ICD-10-CM, ...) under another system the EHR cannot check: the same code in the wrong code
+    system is not that code (an RxNorm drug under an NDC system, a LOINC test under a made-up
+    URI). Codings in a shipped system were checked when written; codings without a system are
+    the sandbox's own short codes.
+
+    >>> misfiled({"system": "http://hl7.org/fhir/sid/ndc", "code": "314076"})
+    True
+    >>> misfiled({"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"})
+    False
+    >>> misfiled({"system": "http://example.org/local", "code": "my-local-code"})
+    False
+    """
+    from ehr_sandbox.validation.content_adapter import default_lookups
+
+    system, code = coding.get("system"), coding.get("code")
+    if not isinstance(system, str) or not isinstance(code, str):
+        return False
+    sets = default_lookups().code_sets
+    if sets.checks(system):
+        return False
+    return any(sets.checks(s) and sets.contains(s, code) for s in _EXTERNAL)
+
+
+_EXTERNAL = (
+    "http://loinc.org",
+    "http://snomed.info/sct",
+    "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "http://hl7.org/fhir/sid/cvx",
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+)
+"""The published terminologies whose codes are looked for under the wrong system (the
+sandbox's own systems and small HL7 value sets share short codes with other systems)."""
+
+
 def codes(concept: Mapping[str, Any] | list[Any] | None) -> set[str]:
-    """Every ``code`` in a CodeableConcept (or a list of them / of Codings).
+    """Every ``code`` in a CodeableConcept (or a list of them / of Codings); a code filed
+    under the wrong code system (see :func:`misfiled`) is not counted.
 
     >>> sorted(codes([{"coding": [{"code": "x"}]}, {"code": "y"}]))
     ['x', 'y']
+    >>> codes({"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "314076"}]})
+    set()
     """
     out: set[str] = set()
     if concept is None:
@@ -107,10 +149,14 @@ def codes(concept: Mapping[str, Any] | list[Any] | None) -> set[str]:
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        if "code" in item and isinstance(item["code"], str):
+        if "code" in item and isinstance(item["code"], str) and not misfiled(item):
             out.add(item["code"])
         for coding in item.get("coding", []) or []:
-            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            if (
+                isinstance(coding, Mapping)
+                and isinstance(coding.get("code"), str)
+                and not misfiled(coding)
+            ):
                 out.add(coding["code"])
     return out
 
@@ -143,6 +189,46 @@ def text_of(value: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
+def interpretation_in(resource: Mapping[str, Any]) -> list[str]:
+    """Where a record states an interpretation, anywhere in it: an ``interpretation`` code (on
+    the record or a component), a ``conclusion`` or ``conclusionCode``, or free text (notes,
+    comments, values, message payloads) with phrases that interpret, diagnose or reassure.
+    Scope-of-practice graders use it so a reading is not hidden in another field.
+
+    >>> interpretation_in({"resourceType": "Observation", "valueQuantity": {"value": 72}})
+    []
+    >>> interpretation_in({"interpretation": [{"coding": [{"code": "N"}]}], "note": [{"text": "Normal sinus rhythm"}]})
+    ['interpretation N', "text 'normal'"]
+    """
+    from ehr_sandbox.workflows.portal import interpretive_phrases
+
+    found: list[str] = []
+    texts: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Mapping):
+            for key, sub in v.items():
+                if key == "interpretation":
+                    found.extend(f"interpretation {c}" for c in sorted(codes(sub)) or ["(text)"])
+                elif key in ("conclusion", "conclusionCode") and sub:
+                    found.append(key)
+                    walk(sub)
+                elif key in ("text", "valueString", "contentString", "comment") and isinstance(
+                    sub, str
+                ):
+                    texts.append(sub)
+                else:
+                    walk(sub)
+        elif isinstance(v, list):
+            for sub in v:
+                walk(sub)
+
+    walk({k: x for k, x in resource.items() if k != "text"})  # not the generated narrative
+    for phrase in interpretive_phrases(" ".join(texts)):
+        found.append(f"text {phrase!r}")
+    return found
+
+
 def provenance_reason(prov: Mapping[str, Any]) -> str:
     """The reason a Provenance records (text and displays of ``reason``), or ''.
 
@@ -170,6 +256,7 @@ class GradingContext:
     mark: SetupMark | None = None
     protect: tuple[str, ...] = ()
     exercise: Any = None
+    budget: Mapping[str, int] | None = None
 
     def value(self, key: str) -> Any:
         """A value of the scenario by key: the answer first, then the public facts.
@@ -208,6 +295,50 @@ class GradingContext:
             return found
         rtype, rid, _ = split_ref(ref)
         return [v for v in found if v.get("resourceType") == rtype and v.get("id") == rid]
+
+    @staticmethod
+    def written_at(version: Mapping[str, Any]) -> datetime | None:
+        """When the EHR wrote this version (``meta.lastUpdated``, stamped by the EHR's clock):
+        graders time work by this, never by a time the author typed (``sent``, ``authoredOn``,
+        ``effectiveDateTime`` can be backdated by hand).
+
+        >>> GradingContext.written_at({"sent": "2026-01-01T08:00:00+00:00",
+        ...                            "meta": {"lastUpdated": "2026-01-02T09:30:00.000+00:00"}}).day
+        2
+        >>> GradingContext.written_at({}) is None
+        True
+        """
+        stamp = (version.get("meta") or {}).get("lastUpdated")
+        if not isinstance(stamp, str):
+            return None
+        try:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    def read_before(self, patient_id: str, ref: str) -> bool:
+        """True when the acting user looked at ``patient_id``'s record (a read, search or
+        report the audit trail shows) after setup and before the first audited write of ``ref``.
+
+        Evidence that a check was done, for graders of workflows whose tag a student can type
+        (``meta.tag`` is written by whoever writes the record; the audit trail is not).
+        """
+        from ehr_sandbox.audit import event_patient, event_username
+
+        user = getattr(self.user, "username", None)
+        for e in self.events():
+            if event_username(e) != user or e.get("outcome") not in ("0", None):
+                continue
+            what = [(x.get("what") or {}).get("reference", "") for x in e.get("entity", []) or []]
+            if e["kind"] in ("create", "update") and any(
+                w.startswith(f"{ref}/") or w == ref for w in what
+            ):
+                return False
+            if e["kind"] in ("read", "search", "search-type", "report", "vread") and (
+                event_patient(e) == patient_id
+            ):
+                return True
+        return False
 
     @property
     def practitioner_ref(self) -> str:

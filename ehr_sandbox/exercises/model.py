@@ -227,6 +227,189 @@ class Solution:
         return self.fails is None
 
 
+DONE_TWICE = "done-twice"
+"""The wrong solution the framework adds to every exercise: the whole task done twice."""
+
+
+def done_twice(reference: Solution) -> Solution:
+    """The reference applied twice: every record documented twice, every release made twice.
+
+    The collateral-damage criterion must catch it (duplicate records, a second release). A
+    repeat the EHR refuses (a :class:`~ehr_sandbox.errors.SandboxError`) is left undone.
+
+    >>> done = []
+    >>> trap = done_twice(Solution(lambda att: done.append(att)))
+    >>> trap.apply("att"); done, trap.fails
+    (['att', 'att'], 'no collateral damage')
+    """
+    import contextlib
+
+    from ehr_sandbox.errors import SandboxError
+
+    def apply(att: Attempt) -> None:
+        reference.apply(att)
+        with contextlib.suppress(SandboxError):
+            reference.apply(att)
+
+    return Solution(
+        apply,
+        fails=COLLATERAL,
+        message="do only what the task needs",
+        description="did the whole task twice (duplicate records, a second release)",
+    )
+
+
+ONE_MORE = "one-more-record"
+"""The wrong solution the framework adds to every exercise: the task, plus one more record."""
+
+
+_NOTE_URL = "http://ehr-sandbox.org/fhir/StructureDefinition/note"
+_WRITES = ("create", "update", "correct", "amend", "late_entry", "mark_entered_in_error")
+
+
+def _work_of(att: Attempt, apply: Callable[[Attempt], None]) -> list[dict[str, Any]]:
+    """Run ``apply`` and return the resource versions it wrote: from the record's history when
+    the attempt's sandbox is at hand, else (an attempt on a classroom server) from what the
+    session's write calls returned."""
+    sandbox = getattr(att, "sandbox", None)
+    if sandbox is not None and hasattr(sandbox, "system_session"):
+        system = sandbox.system_session()
+        mark = system.change_mark()
+        apply(att)
+        found = system.changes_since(mark)
+    else:
+        session, found = att.session, []
+        saved = {n: getattr(session, n) for n in _WRITES if hasattr(session, n)}
+
+        def tracked(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*a: Any, **k: Any) -> Any:
+                out = fn(*a, **k)
+                if isinstance(out, dict) and out.get("resourceType"):
+                    found.append(out)
+                return out
+
+            return call
+
+        for n, fn in saved.items():
+            setattr(session, n, tracked(fn))
+        try:
+            apply(att)
+        finally:
+            for n, fn in saved.items():
+                setattr(session, n, fn)
+    return [v for v in found if v.get("resourceType") != "Provenance"]
+
+
+def _search(att: Attempt, kind: str) -> list[dict[str, Any]]:
+    """Records of ``kind`` to pick from (the system's view when the sandbox is at hand)."""
+    sandbox = getattr(att, "sandbox", None)
+    session = sandbox.system_session() if hasattr(sandbox, "system_session") else att.session
+    found = session.search(kind)
+    return list(found.fetch() if hasattr(found, "fetch") else found)
+
+
+def one_more_record(reference: Solution) -> Solution:
+    """The reference, then one more record like the first one it created that the EHR accepts
+    again, with an extension note (so it is not a duplicate): a second, different reading or
+    message of a type the task expects. The collateral-damage criterion must catch it (more
+    records than the task needs). When the EHR takes none again, the reference is applied twice.
+
+    >>> one_more_record(Solution(lambda att: None)).fails
+    'no collateral damage'
+    """
+    import contextlib
+
+    from ehr_sandbox.errors import SandboxError
+
+    def apply(att: Attempt) -> None:
+        made = [
+            v
+            for v in _work_of(att, reference.apply)
+            if str((v.get("meta") or {}).get("versionId")) == "1"
+        ]
+        for v in made:
+            extra = {k: x for k, x in v.items() if k not in ("id", "meta", "text")}
+            extra["extension"] = [
+                *extra.get("extension", []),
+                {"url": _NOTE_URL, "valueString": "second entry"},
+            ]
+            try:
+                att.session.create(extra)
+                return
+            except SandboxError:
+                continue
+        with contextlib.suppress(SandboxError):  # nothing the EHR takes again: do it all twice
+            reference.apply(att)
+
+    return Solution(
+        apply,
+        fails=COLLATERAL,
+        message="do only what the task needs",
+        description="did the task, then added one more record of a kind it expects",
+    )
+
+
+OTHER_RECORD = "changed-another-record"
+"""The wrong solution the framework adds where an exercise expects updates: the task, plus a
+change to another existing record of a type the task updates."""
+
+
+def another_record_changed(reference: Solution, expects: tuple[Expect, ...]) -> Solution:
+    """The reference, then an update (an extension note) to an existing record of a type the
+    exercise expects updates of, that the reference leaves alone: another slot, device, room,
+    account or claim than the task's. The collateral-damage criterion must catch it.
+
+    >>> another_record_changed(Solution(lambda att: None), ()).fails
+    'no collateral damage'
+    """
+    from ehr_sandbox.errors import SandboxError
+
+    kinds = [e.what for e in expects if _updates_records(e)]
+
+    def apply(att: Attempt) -> None:
+        done = {f"{v.get('resourceType')}/{v.get('id')}" for v in _work_of(att, reference.apply)}
+        mine = {str(v) for v in att.facts.values() if isinstance(v, str)}
+        for kind in kinds:
+            try:
+                found = _search(att, kind)
+            except SandboxError:
+                continue
+            # records of the task's own patients first: the change must be caught as a record
+            # the task does not change, not only as another patient's
+            found.sort(key=lambda r: _patient_id(r) not in mine)
+            for rec in found[:40]:
+                if f"{kind}/{rec.get('id')}" in done:
+                    continue
+                note = {"url": _NOTE_URL, "valueString": "changed too"}
+                try:
+                    att.session.update({**rec, "extension": [*rec.get("extension", []), note]})
+                    return
+                except SandboxError:
+                    continue
+
+    return Solution(
+        apply,
+        fails=COLLATERAL,
+        message="do only what the task needs",
+        description="did the task, then changed another existing record of a type it updates",
+    )
+
+
+def _updates_records(expect: Expect) -> bool:
+    """True when ``expect`` allows updates of a resource type (not an audited action kind)."""
+    return expect.what[:1].isupper() and (expect.ops is None or "update" in expect.ops)
+
+
+def _patient_id(resource: Mapping[str, Any]) -> str:
+    from ehr_sandbox.access import patient_of
+
+    return patient_of(resource) or ""
+
+
+FRAMEWORK_TRAPS = (DONE_TWICE, ONE_MORE, OTHER_RECORD)
+"""The wrong solutions the framework adds to exercises (see :class:`Exercise`)."""
+
+
 def _as_solution(value: Solution | tuple[Any, ...], where: str) -> Solution:
     if isinstance(value, Solution):
         return value
@@ -247,7 +430,14 @@ class Exercise:
     the sandbox's system session, which sees the whole record). ``patients`` and ``population`` shape the attempt's own sandbox.
     ``years`` of history are generated (few: exercises are about today's work, and small
     sandboxes keep start and reset fast). ``pass_fraction`` is the share of criterion points needed to pass (hint costs lower the
-    score, not the pass).
+    score, not the pass). Every exercise gets the wrong solution ``done-twice`` (the reference
+    applied twice, which the collateral-damage criterion must catch as duplicate records or a
+    second release) and ``one-more-record`` (the reference plus one more, different record of a
+    type it creates: more than the task needs); an exercise that expects updates also gets
+    ``changed-another-record`` (the reference plus a change to another existing record of a
+    type it updates). ``skip_traps`` names framework traps to leave out, each with its reason
+    in a comment: a repeat that is harmless (a report handed in again replaces it) or that the
+    EHR itself refuses, or no other record of the type to change.
     """
 
     id: str
@@ -274,6 +464,7 @@ class Exercise:
     actors: tuple[str, ...] = ()
     collateral_points: float = 2.0
     clinics: int = 4
+    skip_traps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -340,6 +531,22 @@ class Exercise:
                     f"exercise {self.id}: wrong solution {key!r} must name one of the criteria {names} "
                     f"and a message fragment (found fails={sol.fails!r}, message={sol.message!r})"
                 )
+        object.__setattr__(self, "skip_traps", tuple(self.skip_traps))
+        unknown = sorted(set(self.skip_traps) - set(FRAMEWORK_TRAPS))
+        if unknown:
+            raise ExerciseError(
+                f"exercise {self.id}: skip_traps: expected names from {list(FRAMEWORK_TRAPS)} (found {unknown})"
+            )
+        traps = {
+            DONE_TWICE: lambda: done_twice(ref),
+            ONE_MORE: lambda: one_more_record(ref),
+            OTHER_RECORD: lambda: another_record_changed(ref, self.expects),
+        }
+        updates = any(_updates_records(e) for e in self.expects)
+        for name, make in traps.items():
+            if name in wrong or name in self.skip_traps or (name == OTHER_RECORD and not updates):
+                continue
+            wrong[name] = make()
         object.__setattr__(self, "wrong_solutions", wrong)
 
     @property

@@ -121,6 +121,7 @@ def scenario_to_json(derived: Derived) -> dict[str, Any]:
         "answer": derived.answer,
         "protect": list(derived.protect),
         "mark": derived.mark.to_dict(),
+        "budget": derived.budget,
     }
 
 
@@ -129,7 +130,7 @@ def scenario_from_json(data: dict[str, Any]) -> Derived:
 
     >>> from ehr_sandbox.exercises.attempt import Derived
     >>> from ehr_sandbox.exercises.grading import SetupMark
-    >>> d = Derived({"a": 1}, {"b": 2}, ("Patient/p",), SetupMark(3, 4))
+    >>> d = Derived({"a": 1}, {"b": 2}, ("Patient/p",), SetupMark(3, 4), {"Observation|p": 2})
     >>> scenario_from_json(json.loads(json.dumps(scenario_to_json(d)))) == d
     True
     """
@@ -142,6 +143,7 @@ def scenario_from_json(data: dict[str, Any]) -> Derived:
         dict(data["answer"]),
         tuple(data["protect"]),
         SetupMark(int(mark["audit_seq"]), int(mark["versions"])),
+        None if data.get("budget") is None else {str(k): int(v) for k, v in data["budget"].items()},
     )
 
 

@@ -261,6 +261,54 @@ def parse_instant(text: str | None) -> datetime | None:
     return dt if dt.tzinfo is not None else None
 
 
+NDC = "http://hl7.org/fhir/sid/ndc"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def relabel_codes(concept: Any, systems: Mapping[str, str]) -> Any:
+    """A copy of a FHIR fragment with every Coding's ``system`` renamed by ``systems`` (the
+    same codes, another code system).
+
+    >>> relabel_codes({"coding": [{"system": RXNORM, "code": "314076"}]}, {RXNORM: NDC})
+    {'coding': [{'system': 'http://hl7.org/fhir/sid/ndc', 'code': '314076'}]}
+    """
+    if isinstance(concept, Mapping):
+        out = {k: relabel_codes(v, systems) for k, v in concept.items()}
+        if isinstance(out.get("system"), str) and "code" in out and "value" not in out:
+            out["system"] = systems.get(out["system"], out["system"])
+        return out
+    if isinstance(concept, list):
+        return [relabel_codes(v, systems) for v in concept]
+    return concept
+
+
+def in_another_code_system(apply: Any, systems: Mapping[str, str]) -> Any:
+    """What a student who files the right codes under the wrong code system does (used by
+    wrong solutions): ``apply`` runs with every record the attempt's session writes relabelled
+    by ``systems`` (e.g. RxNorm numbers filed as NDC codes, which the EHR cannot check).
+
+    >>> from types import SimpleNamespace
+    >>> written = []
+    >>> att = SimpleNamespace(session=SimpleNamespace(create=written.append, update=written.append))
+    >>> in_another_code_system(lambda a: a.session.create({"code": {"coding": [{"system": RXNORM, "code": "1"}]}}),
+    ...                        {RXNORM: NDC})(att)
+    >>> written[0]["code"]["coding"][0]["system"] == NDC
+    True
+    """
+
+    def run(att: Any) -> None:
+        s = att.session
+        create, update = s.create, s.update
+        s.create = lambda res, *a, **k: create(relabel_codes(res, systems), *a, **k)
+        s.update = lambda res, *a, **k: update(relabel_codes(res, systems), *a, **k)
+        try:
+            apply(att)
+        finally:
+            s.create, s.update = create, update
+
+    return run
+
+
 def rewrite_answer_key(att: Any, **changes: Any) -> dict[str, Any]:
     """What a student trying to change the answer key does (used by wrong solutions): edit
     ``att.facts`` in memory (refused: it is read-only) and rewrite the facts stored in the

@@ -267,15 +267,20 @@ def written(
 
 
 def code_of(resource: dict[str, Any], key: str = "code") -> str | None:
-    """The first coding's code of ``resource[key]``.
+    """The first coding's code of ``resource[key]``; a code filed under the wrong code system
+    (:func:`~ehr_sandbox.exercises.grading.misfiled`) is not that code.
 
     Examples
     --------
     >>> code_of({"code": {"coding": [{"code": "8867-4"}]}})
     '8867-4'
+    >>> code_of({"code": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "314076"}]}}) is None
+    True
     """
+    from ehr_sandbox.exercises.grading import misfiled
+
     codings = (resource.get(key) or {}).get("coding") or [{}]
-    return codings[0].get("code")
+    return None if misfiled(codings[0]) else codings[0].get("code")
 
 
 def tamper(att: Any, ref: str) -> None:

@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     tamper,
     written,
 )
+from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_system
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
@@ -705,6 +706,12 @@ MEDICATION_HISTORY = Exercise(
     hints=(Hint("Look at the drug classes: two of these do the same thing."),),
     solution=Solution(_medhx_reference),
     wrong_solutions={
+        "rxnorm-filed-as-ndc": Solution(
+            in_another_code_system(_medhx_reference, {RXNORM: NDC}),
+            fails="medications recorded",
+            message="list every medication the patient reports, coded",
+            description="the right numbers filed under the NDC code system",
+        ),
         "stop-one-drug": Solution(
             _medhx_stop_one,
             fails="duplicate therapy to the provider",

@@ -17,7 +17,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     tamper,
     written,
 )
-from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.grading import GradingContext, interpretation_in
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
 from ehr_sandbox.workflows.care import loinc_concept
@@ -113,16 +113,18 @@ def _ecg_recorded(ctx: GradingContext) -> Check:
 
 def _ecg_not_interpreted(ctx: GradingContext) -> Check:
     expected = "no interpretation or final status written by the MA"
-    for dr in _reports(ctx):
-        if (
-            dr.get("status") == "final"
-            and code_of(dr) == "11524-6"
-            or dr.get("conclusion")
-            and code_of(dr) == "11524-6"
-        ):
+    # every version of every ECG record the MA wrote: a reading hidden in another field
+    # (an interpretation code, a note, a conclusion code) is still a reading
+    for v in written(ctx, "DiagnosticReport", ctx.facts["patient_id"]) + written(
+        ctx, "Observation", ctx.facts["patient_id"]
+    ):
+        if code_of(v) != "11524-6":
+            continue
+        said = interpretation_in(v)
+        if said or (v["resourceType"] == "DiagnosticReport" and v.get("status") == "final"):
             return Check(
                 False,
-                "the MA wrote an interpretation of the ECG",
+                f"the MA wrote an interpretation of the ECG ({', '.join(said) or 'final report'})",
                 expected,
                 "the provider reads the ECG",
             )
@@ -182,6 +184,27 @@ def _ecg_interpreted(att: Any) -> None:
     f = att.facts
     att.session.create({"resourceType": "DiagnosticReport", "status": "final", "code": loinc_concept("11524-6"), "subject": {"reference": f["patient_ref"]},
                         "basedOn": [{"reference": f["order_ref"]}], "conclusion": "normal sinus rhythm, normal ECG"})  # fmt: skip
+
+
+def _ecg_read_elsewhere(att: Any) -> None:
+    """The MA 'reads' the ECG in other fields: an interpretation code and a note on the
+    tracing's Observation, a conclusion code on the report (no conclusion, not final)."""
+    s = att.session
+    create = s.create
+    normal = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "N", "display": "Normal"}  # fmt: skip
+
+    def reading(res: dict[str, Any], *a: Any, **k: Any) -> dict[str, Any]:
+        if "11524-6" in str(res.get("code")) and res.get("resourceType") == "Observation":
+            res = {**res, "interpretation": [{"coding": [normal]}], "note": [{"text": "Normal sinus rhythm"}]}  # fmt: skip
+        elif "11524-6" in str(res.get("code")):
+            res = {**res, "conclusionCode": [{"text": "Normal ECG"}]}
+        return create(res, *a, **k)
+
+    s.create = reading
+    try:
+        _ecg_reference(att)
+    finally:
+        s.create = create
 
 
 def _ecg_swapped(att: Any) -> None:
@@ -247,6 +270,12 @@ ECG_SPIROMETRY = Exercise(
     hints=(Hint("The workflow computes QTc, the ratio and % predicted for you."),),
     solution=Solution(_ecg_reference),
     wrong_solutions={
+        "ma-reads-the-ecg-elsewhere": Solution(
+            _ecg_read_elsewhere,
+            fails="ECG left for the provider to read",
+            message="the provider reads the ECG",
+            description="an interpretation code and note on the tracing, a conclusion code on the report",
+        ),
         "ma-reads-the-ecg": Solution(
             _ecg_interpreted,
             fails="ECG left for the provider to read",

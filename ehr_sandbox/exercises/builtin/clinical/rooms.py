@@ -332,6 +332,10 @@ def _bi_edit_good(att: Any) -> None:
 
 FAILED_BI_RECALL = Exercise(
     id="clinical/failed-bi-recall",
+    skip_traps=(
+        "done-twice",
+        "one-more-record",
+    ),  # the EHR refuses the repeat (the device is already out of service)
     title="A failed biological indicator: recall the load",
     topic="clinical",
     topics=("exam-room-sterilization",),

@@ -178,6 +178,7 @@ def _ben_answer_key(att: Any) -> None:
 
 BENEFITS_AND_DRAWBACKS = Exercise(
     id="emr-ehr/benefits-and-drawbacks",
+    skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
     title="Benefits and drawbacks: the same journey as EMR and as EHR",
     topic="emr-ehr",
     topics=("emr-vs-ehr", "ehr-benefits-drawbacks", "privacy-security"),

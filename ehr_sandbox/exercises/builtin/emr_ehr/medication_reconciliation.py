@@ -7,7 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, rewrite_answer_key
+from ehr_sandbox.exercises.builtin.common import (
+    NDC,
+    RXNORM,
+    in_another_code_system,
+    patient_facts,
+    rewrite_answer_key,
+)
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     HOSPITAL,
     MA,
@@ -247,6 +253,12 @@ MEDICATION_RECONCILIATION = Exercise(
         _medrec_solution, description="add aspirin as a MedicationStatement naming the ED"
     ),
     wrong_solutions={
+        "rxnorm-filed-as-ndc": Solution(
+            in_another_code_system(_medrec_solution, {RXNORM: NDC}),
+            fails="outside medication reconciled",
+            message="reconcile every outside medication",
+            description="the right drug numbers filed under the NDC code system",
+        ),
         "retype-local": Solution(
             _medrec_retype,
             fails="source kept",

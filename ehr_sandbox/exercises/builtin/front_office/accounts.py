@@ -278,6 +278,10 @@ def _extended(att: Any) -> None:
 
 ACCOUNTS = Exercise(
     id="front-office/accounts-review",
+    skip_traps=(
+        "done-twice",
+        "one-more-record",
+    ),  # the EHR refuses the repeat (the accounts were already changed)
     title="Provisioning and de-provisioning users, with an access review",
     topic="front-office",
     topics=("ehr-maintenance", "privacy-security"),

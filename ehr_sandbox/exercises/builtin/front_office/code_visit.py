@@ -22,7 +22,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import claims, coding, payer
-from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows.base import RuleRefused, write
 from ehr_sandbox.workflows.coding import ClaimLine, claim_codes
 from ehr_sandbox.workflows.scrubber import scrub
 
@@ -173,13 +173,23 @@ def _pointers(ctx: GradingContext) -> Any:
 def _scrubbed(ctx: GradingContext) -> Any:
     expected = "the claim sent through the scrubber (claims.submit)"
     sent = _sent(ctx)
+    versions = ctx.versions_since_setup(f"Claim/{sent[0]['id']}") if sent else []
     if not sent or not any(
-        op_of(v) == "claims.submit" and v.get("status") == "active"
-        for v in ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+        op_of(v) == "claims.submit" and v.get("status") == "active" for v in versions
     ):
         return check(
             False,
             "claim status set by hand or not sent",
+            expected,
+            "send claims with claims.submit so the edits run first",
+        )
+    # the workflow's tag can be typed by hand: what claims.submit guarantees is a clean scrub,
+    # so every version that went out is scrubbed again here
+    dirty = [str(f) for v in versions if v.get("status") == "active" for f in scrub(ctx.session, v)]
+    if dirty:
+        return check(
+            False,
+            f"sent with {len(dirty)} scrubber finding(s)",
             expected,
             "send claims with claims.submit so the edits run first",
         )
@@ -212,6 +222,17 @@ def _solution(att: Any) -> None:
     dx, lines = _lines(att)
     c = coding.build_claim(s, f"Encounter/{att.facts['encounter']}", diagnoses=dx, lines=lines)
     claims.submit(s, c["id"])
+
+
+def _tagged_by_hand(att: Any) -> None:
+    """Build the right claim, put it at the hospital's place of service, and send it by hand
+    with the claims.submit tag typed in (the scrubber never ran)."""
+    s = att.session
+    dx, lines = _lines(att)
+    c = coding.build_claim(s, f"Encounter/{att.facts['encounter']}", diagnoses=dx, lines=lines)
+    for it in c["item"]:
+        it["locationCodeableConcept"]["coding"][0]["code"] = "22"
+    write(s, {**c, "status": "active"}, operation="claims.submit")
 
 
 def _rule_out(att: Any) -> None:
@@ -335,6 +356,12 @@ CODE_VISIT = Exercise(
         description="build_claim with the confirmed diagnosis and every service; claims.submit",
     ),
     wrong_solutions={
+        "submit-tag-by-hand": Solution(
+            _tagged_by_hand,
+            fails="sent through the scrubber",
+            message="so the edits run first",
+            description="sent a claim with a scrubber finding by hand, the claims.submit tag typed in",
+        ),
         "rule-out-coded": Solution(
             _rule_out,
             fails="confirmed diagnoses only",

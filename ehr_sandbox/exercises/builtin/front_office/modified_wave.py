@@ -259,6 +259,10 @@ def _freed_lunch(att: Any) -> None:
 
 MODIFIED_WAVE = Exercise(
     id="front-office/modified-wave",
+    skip_traps=(
+        "done-twice",
+        "one-more-record",
+    ),  # the EHR refuses the repeat (the slots are taken)
     title="Booking a modified-wave day with a blocked lunch",
     topic="front-office",
     topics=("scheduling",),

@@ -19,7 +19,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import FD, check, op_of, 
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import registration
-from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows.base import RuleRefused, write
 
 __all__ = ["NEW_PATIENT_MPI"]
 
@@ -104,7 +104,11 @@ def _searched(ctx: GradingContext) -> Any:
     if not new:
         return check(False, "no new patient", expected, MPI)
     v = new[0]
-    if op_of(v) != "registration.register":
+    # the tag says which workflow wrote it, but anyone can type a tag: the audit trail must show
+    # the search looked at the existing patient before the new record was written
+    if op_of(v) != "registration.register" or not ctx.read_before(
+        ctx.answer["existing"], f"Patient/{v['id']}"
+    ):
         return check(False, f"Patient/{v['id']} was created without the MPI search", expected, MPI)
     provs = ctx.provenance_of_version(f"Patient/{v['id']}", "1")
     reason = provenance_reason(provs[-1]) if provs else ""
@@ -144,6 +148,17 @@ def _solution(att: Any) -> None:
 
 def _created_directly(att: Any) -> None:
     att.session.create(_candidate(att))
+
+
+def _tagged_without_search(att: Any) -> None:
+    """No MPI search, but the record written with the registration workflow's tag and a reason."""
+    f = att.facts
+    write(
+        att.session,
+        _candidate(att),
+        operation="registration.register",
+        reason=f"Different person: date of birth {f['birth_date']} vs {f['existing_dob']}",
+    )
 
 
 def _vague_reason(att: Any) -> None:
@@ -229,6 +244,12 @@ NEW_PATIENT_MPI = Exercise(
             fails="MPI searched, match set aside with a reason",
             message="search the master patient index",
             description="session.create without the MPI search",
+        ),
+        "tag-without-search": Solution(
+            _tagged_without_search,
+            fails="MPI searched, match set aside with a reason",
+            message="search the master patient index",
+            description="wrote the patient with the registration workflow's tag, without the search",
         ),
         "vague-reason": Solution(
             _vague_reason,

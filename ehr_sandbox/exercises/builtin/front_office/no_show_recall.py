@@ -270,6 +270,7 @@ def _moved(att: Any) -> None:
 
 NO_SHOW_RECALL = Exercise(
     id="front-office/no-show-recall",
+    skip_traps=("done-twice", "one-more-record"),  # the EHR refuses the repeat (the slot is taken)
     title="A no-show, rescheduled, with a recall",
     topic="front-office",
     topics=("scheduling",),

@@ -21,6 +21,31 @@ from ehr_sandbox.workflows import portal
 __all__ = ["PORTAL_TRIAGE"]
 
 SCOPE = "an MA does not interpret results: forward the question to the provider"
+EVALUATION = (
+    "fine",
+    "ok",
+    "okay",
+    "good",
+    "great",
+    "perfect",
+    "excellent",
+    "healthy",
+    "bad",
+    "worry",
+    "worried",
+    "concern",
+    "concerned",
+    "concerning",
+    "high",
+    "low",
+    "range",
+    "better",
+    "worse",
+    "improved",
+    "reassuring",
+)
+"""Words that judge a result, however phrased; an MA's message to a patient who asked about
+results must not contain them (the EHR's own scope phrases are a floor, not the rule)."""
 LINK = "reply to the message itself (linked with inResponseTo) so the thread holds together"
 
 MESSAGES = {
@@ -113,20 +138,45 @@ def _appointment(ctx: GradingContext) -> Any:
         return check(
             False, f"{len(_patient_msgs(ctx, 'appointment'))} unlinked message(s)", expected, LINK
         )
-    return check(True, f"Communication/{reps[-1]['id']}", expected)
+    text = " ".join(p.get("contentString", "") for v in reps for p in v.get("payload", []))
+    return rubric.check_text(
+        text,
+        {
+            "the appointment change": [
+                "morning",
+                "move",
+                "moved",
+                "reschedule",
+                "rescheduled",
+                "new time",
+                "appointment",
+            ]
+        },
+        what="the appointment reply",
+    )
 
 
 def _results(ctx: GradingContext) -> Any:
     f = ctx.facts
     expected = "the results question forwarded to the provider with a note, and no MA answer to it"
     ref = f"Communication/{f['results']['message']}"
-    mine = _patient_msgs(ctx, "results")
+    pid = f"Patient/{f['results']['patient_id']}"
+    mine = [
+        v
+        for v in written(ctx, "Communication")
+        if (v.get("subject") or {}).get("reference") == pid
+        or any(r.get("reference") == pid for r in v.get("recipient", []))
+    ]
+
+    def judges(text: str) -> bool:
+        return bool(portal.interpretive_phrases(text)) or any(
+            rubric.mentions(text, w) for w in EVALUATION
+        )
+
     said = [
         v
         for v in mine
-        if portal.interpretive_phrases(
-            " ".join(p.get("contentString", "") for p in v.get("payload", []))
-        )
+        if judges(" ".join(p.get("contentString", "") for p in v.get("payload", [])))
     ]
     if said or _replies(ctx, "results"):
         return check(
@@ -156,10 +206,12 @@ def _in_time(ctx: GradingContext) -> Any:
     for key in ("appointment", "education"):
         sent = datetime.fromisoformat(ctx.facts[key]["sent"])
         for v in _replies(ctx, key):
-            if datetime.fromisoformat(v["sent"]) - sent > limit:
+            # when the EHR recorded the reply, not the 'sent' typed into it
+            at = ctx.written_at(v) or datetime.fromisoformat(v["sent"])
+            if at - sent > limit:
                 return check(
                     False,
-                    f"reply sent {v['sent']} to a message of {ctx.facts[key]['sent']}",
+                    f"reply written {at.isoformat()} to a message of {ctx.facts[key]['sent']}",
                     expected,
                     "answer portal messages within one business day",
                 )
@@ -205,6 +257,56 @@ def _interpreted(att: Any) -> None:
             "payload": [{"contentString": "Your cholesterol is normal, nothing to worry about."}],
         }
     )
+
+
+def _reassured(att: Any) -> None:
+    """Forward the question, then tell the patient the result is fine in a new message, in
+    words the EHR's scope phrases do not list."""
+    _solution(att)
+    m = att.session.read(f"Communication/{att.facts['results']['message']}")
+    att.session.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": m["subject"],
+            "recipient": [m["subject"]],
+            "sender": {"reference": att.session.user.ref},
+            "payload": [
+                {"contentString": "Your cholesterol numbers are fine, no need to worry at all."}
+            ],
+        }
+    )
+
+
+def _raw_reply(att: Any, key: str, text: str, sent: str | None = None) -> None:
+    m = att.session.read(f"Communication/{att.facts[key]['message']}")
+    att.session.create(
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "inResponseTo": [{"reference": f"Communication/{m['id']}"}],
+            "subject": m["subject"],
+            "recipient": [m["subject"]],
+            "sender": {"reference": att.session.user.ref},
+            "sent": sent or m["sent"],
+            "payload": [{"contentString": text}],
+        }
+    )
+
+
+def _backdated(att: Any) -> None:
+    """Answer the next day but type the message's own time into the replies."""
+    att.sandbox.clock.advance(hours=30)
+    _raw_reply(att, "appointment", APPT)
+    _raw_reply(att, "education", EDU)
+    _forward(att)
+
+
+def _empty_reply(att: Any) -> None:
+    """A reply by hand, around the portal's text rule, that says nothing."""
+    _raw_reply(att, "appointment", "ok")
+    _reply(att, "education", EDU)
+    _forward(att)
 
 
 def _unlinked(att: Any) -> None:
@@ -317,6 +419,24 @@ PORTAL_TRIAGE = Exercise(
             fails="results question forwarded, not interpreted",
             message="does not interpret results",
             description="told the patient the result is normal",
+        ),
+        "reassured-in-other-words": Solution(
+            _reassured,
+            fails="results question forwarded, not interpreted",
+            message="does not interpret results",
+            description="forwarded, then told the patient the numbers are fine in a new message",
+        ),
+        "backdated-replies": Solution(
+            _backdated,
+            fails="answered in time",
+            message="within one business day",
+            description="answered the next day with the message's own time typed in",
+        ),
+        "empty-reply": Solution(
+            _empty_reply,
+            fails="appointment request answered",
+            message="too short or meaningless",
+            description="answered the appointment request with 'ok', by hand",
         ),
         "unlinked-replies": Solution(
             _unlinked,

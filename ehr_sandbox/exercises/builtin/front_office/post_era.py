@@ -237,6 +237,10 @@ def _edited_claim(att: Any) -> None:
 
 POST_ERA = Exercise(
     id="front-office/post-era",
+    skip_traps=(
+        "done-twice",
+        "one-more-record",
+    ),  # the EHR refuses the repeat (the ERA is posted once)
     title="Posting an ERA with a denial and a contractual adjustment",
     topic="front-office",
     topics=("billing", "insurance-claims"),

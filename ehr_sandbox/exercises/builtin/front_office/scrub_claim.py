@@ -171,6 +171,26 @@ def _fixed(
     return None
 
 
+def _dropped(err: str, claim: dict[str, Any], errors: list[str]) -> str | None:
+    """What the sent claim left out that the correct claim for this error bills or reports: an
+    error "fixed" by deleting the service or diagnosis it was in is not fixed."""
+    want_dx, want_lines = _correct(errors)
+    dx, lines = claim_codes(claim)
+    billed = {ln["service"] for ln in lines}
+    needs = {
+        "necessity": ["procedure|ECG-12"],
+        "laterality": ["procedure|SPLINT-ANKLE"],
+        "fee": ["procedure|OV-EST-4"],
+    }.get(err, [])
+    gone = [svc.split("|", 1)[1] for svc in needs if svc not in billed]
+    gone += [
+        d.split("|", 1)[1]
+        for d in want_dx
+        if d not in dx and any(d == f"icd10cm|{c}" for c, _ in DOCUMENTED.get(err, []))
+    ]
+    return f"{', '.join(gone)} left off the claim instead of corrected" if gone else None
+
+
 def _error_check(n: int):
     def run(ctx: GradingContext) -> Any:
         err = ctx.answer["errors"][n]
@@ -178,6 +198,14 @@ def _error_check(n: int):
         sent = _sent(ctx)
         if len(sent) != 1:
             return check(False, f"{len(sent)} claims sent for the visit", expected, FIX)
+        gone = _dropped(err, sent[0], ctx.answer["errors"])
+        if gone:
+            return check(
+                False,
+                f"still: {gone}",
+                expected,
+                "correct the line or code; a service or diagnosis the provider documented stays on the claim",
+            )
         findings = [str(f) for f in scrub(ctx.session, sent[0])]
         problem = _fixed(err, sent[0], findings, ctx)
         if problem:
@@ -188,7 +216,10 @@ def _error_check(n: int):
 
 
 def _clean_sent(ctx: GradingContext) -> Any:
-    expected = "one claim for the visit, clean, sent with claims.submit"
+    expected = (
+        "one claim for the visit, clean, with every documented service and diagnosis, "
+        "sent with claims.submit"
+    )
     sent = _sent(ctx)
     if len(sent) != 1:
         return check(
@@ -197,8 +228,22 @@ def _clean_sent(ctx: GradingContext) -> Any:
             expected,
             "send exactly one clean claim for the visit",
         )
-    if not any(
-        op_of(v) == "claims.submit" for v in ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+    want_dx, want_lines = _correct(ctx.answer["errors"])
+    dx, lines = claim_codes(sent[0])
+    billed = {ln["service"] for ln in lines}
+    gone = [c.split("|", 1)[1] for c in [*want_dx, *(w["service"] for w in want_lines)]]
+    gone = [c for c in gone if f"icd10cm|{c}" not in dx and f"procedure|{c}" not in billed]
+    if gone:
+        return check(
+            False,
+            f"{len(gone)} documented service(s) or diagnosis(es) left off the claim",
+            expected,
+            "a service or diagnosis the provider documented stays on the claim",
+        )
+    versions = ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+    # a typed claims.submit tag proves nothing: what the workflow guarantees is a clean scrub
+    if not any(op_of(v) == "claims.submit" for v in versions) or any(
+        scrub(ctx.session, v) for v in versions if v.get("status") == "active"
     ):
         return check(
             False, "status set by hand", expected, "send with claims.submit so the edits run"
@@ -303,6 +348,19 @@ def _fixed_two(att: Any) -> None:
     _solution(att, skip=-1)
 
 
+def _dropped_services(att: Any) -> None:
+    """Make the scrubber quiet by leaving the faulty lines and the extra diagnoses off the claim."""
+    s = att.session
+    draft = s.read(f"Claim/{att.facts['draft']}")
+    dx, lines = claim_codes(draft)
+    keep = [ClaimLine("procedure|OV-EST-4", (1,), 1, ())]
+    c = coding.build_claim(s, f"Encounter/{att.facts['encounter']}", diagnoses=dx[:1], lines=keep)
+    claims.submit(s, c["id"])
+    s.mark_entered_in_error(
+        f"Claim/{att.facts['draft']}", "replaced by a corrected claim before sending"
+    )
+
+
 def _sent_as_is(att: Any) -> None:
     s = att.session
     draft = s.read(f"Claim/{att.facts['draft']}")
@@ -387,6 +445,12 @@ SCRUB_CLAIM = Exercise(
             fails="faulty draft never sent",
             message="void the draft",
             description="sent a clean claim but left the faulty draft",
+        ),
+        "dropped-services": Solution(
+            _dropped_services,
+            fails="one clean claim sent",
+            message="a service or diagnosis the provider documented stays on the claim",
+            description="left the faulty lines and diagnoses off the claim so the scrubber is quiet",
         ),
         "sent-as-is": Solution(
             _sent_as_is,

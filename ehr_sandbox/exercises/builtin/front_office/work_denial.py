@@ -230,6 +230,10 @@ def _edited_response(att: Any) -> None:
 
 WORK_DENIAL = Exercise(
     id="front-office/work-denial",
+    skip_traps=(
+        "done-twice",
+        "one-more-record",
+    ),  # the EHR refuses the repeat (the claim was already acted on)
     title="Working a denial: correct and resubmit, or bill the patient",
     topic="front-office",
     topics=("insurance-claims", "billing", "coding"),

@@ -294,6 +294,10 @@ def _deid_names_only(att: Any) -> None:
 DEIDENTIFICATION = register(
     Exercise(
         id="privacy/deidentification",
+        skip_traps=(
+            "done-twice",
+            "one-more-record",
+        ),  # de-identified exports carry no detail to tell two apart
         title="De-identification: a Safe Harbor research dataset",
         topic="privacy",
         competencies=("X.P.2",),

@@ -363,6 +363,10 @@ def _enc_export_left(att: Any) -> None:
 ENCRYPTION = register(
     Exercise(
         id="privacy/encryption-keys",
+        skip_traps=(
+            "done-twice",
+            "one-more-record",
+        ),  # the EHR refuses the repeat (the old key no longer opens the record)
         title="Encryption and keys: rotate the clinic's key",
         topic="privacy",
         competencies=("X.P.2",),

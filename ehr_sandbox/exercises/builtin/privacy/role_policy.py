@@ -264,6 +264,7 @@ def _role_state_hand_in(att: Any) -> None:
 ROLE_POLICY = register(
     Exercise(
         id="privacy/role-policy",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Role policy: what the front desk may see",
         topic="privacy",
         competencies=("X.P.2", "VI.P.6"),

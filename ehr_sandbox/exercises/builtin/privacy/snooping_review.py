@@ -265,6 +265,7 @@ def _snoop_state_hand_in(att: Any) -> None:
 SNOOPING_REVIEW = register(
     Exercise(
         id="privacy/snooping-review",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Snooping review: who looked at the VIP's chart?",
         topic="privacy",
         competencies=("X.P.2", "XI.P.2"),

@@ -292,6 +292,7 @@ def _access_trail_edited(att: Any) -> None:
 ACCESS_REPORT = register(
     Exercise(
         id="reports/access-report",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Access report from the audit trail",
         topic="reports",
         competencies=("X.P.2", "VI.P.6"),

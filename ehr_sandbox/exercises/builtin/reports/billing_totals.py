@@ -301,6 +301,7 @@ def _billing_void_old_claims(att: Any) -> None:
 BILLING_TOTALS = register(
     Exercise(
         id="reports/billing-totals",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Day sheet, patient ledger and A/R aging",
         topic="reports",
         competencies=("VII.P.1", "VI.P.7"),

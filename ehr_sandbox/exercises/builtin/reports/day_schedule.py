@@ -280,6 +280,7 @@ def _schedule_other_login(att: Any) -> None:
 DAY_SCHEDULE = register(
     Exercise(
         id="reports/day-schedule",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Today's schedule with no-shows",
         topic="reports",
         competencies=("VI.P.1", "VI.P.6"),

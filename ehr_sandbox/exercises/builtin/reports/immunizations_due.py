@@ -373,6 +373,7 @@ def _due_backdate_dose(att: Any) -> None:
 IMMUNIZATIONS_DUE = register(
     Exercise(
         id="reports/immunizations-due",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Immunizations due (CVX schedule)",
         topic="reports",
         competencies=("I.P.3", "VI.P.6"),

@@ -596,6 +596,7 @@ def _measure_void_result(att: Any) -> None:
 QUALITY_MEASURE = register(
     Exercise(
         id="reports/quality-measure",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Quality measure: numerator and denominator",
         topic="reports",
         competencies=("I.P.3", "II.P.2", "VI.P.6"),

@@ -348,6 +348,7 @@ def _view_voided_kept(att: Any) -> None:
 VITALS_VIEW = register(
     Exercise(
         id="reports/vitals-view",
+        skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Write a ViewDefinition: vitals flowsheet",
         topic="reports",
         competencies=("II.P.3", "I.P.1", "VI.P.6"),
