@@ -9,7 +9,9 @@ sorts by:
   ``_revinclude`` all walk references);
 - every date parameter but ``_lastUpdated`` (date ranges and ``_sort`` by date);
 - ``identifier`` and ``code`` (look-ups by MRN, by username, by LOINC code);
-- every parameter of ``Patient`` (demographic look-ups; a clinic has few patients).
+- every parameter of ``Patient`` (demographic look-ups; a clinic has few patients);
+- the ``status`` of Appointments and Encounters (since ``drivers-v2``: whom a clinician
+  treats counts only bookings and contacts of some statuses, on every fresh login).
 
 Every other parameter is still supported, with the same results: a search first selects the
 candidates with its indexed clauses (all resources of the type when it has none), decodes
@@ -36,9 +38,12 @@ from ehr_sandbox.search.registry import params_for
 PLAN_KEY = "store.index_plan"
 """sandbox_meta key: the name of the plan the store's index follows (absent: everything)."""
 
-PLAN = "drivers-v1"
+PLAN = "drivers-v2"
 """The current plan's name (change it when :func:`indexed` changes: old stores keep theirs
 until :meth:`~ehr_sandbox.store.Store.reindex`)."""
+
+DRIVERS_V1 = "drivers-v1"
+"""The previous plan: as ``drivers-v2`` without the statuses of Appointment and Encounter."""
 
 ALL = "all"
 """The plan of stores made before index plans: every parameter is indexed."""
@@ -46,6 +51,7 @@ ALL = "all"
 _ALWAYS = frozenset({"identifier", "code"})
 _FULL_TYPES = frozenset({"Patient"})
 _META = frozenset({"_lastUpdated", "_tag", "_security", "_profile"})
+_STATUS_TYPES = frozenset({"Appointment", "Encounter"})
 
 
 def indexed(resource_type: str, name: str, plan: str = PLAN) -> bool:
@@ -53,6 +59,8 @@ def indexed(resource_type: str, name: str, plan: str = PLAN) -> bool:
 
     >>> indexed("Slot", "start"), indexed("Slot", "status"), indexed("Slot", "status", ALL)
     (True, False, True)
+    >>> indexed("Encounter", "status"), indexed("Encounter", "status", DRIVERS_V1)
+    (True, False)
     """
     if plan == ALL:
         return True
@@ -64,6 +72,8 @@ def indexed(resource_type: str, name: str, plan: str = PLAN) -> bool:
     if name in _META:
         return False
     if resource_type in _FULL_TYPES:
+        return True
+    if name == "status" and resource_type in _STATUS_TYPES and plan != DRIVERS_V1:
         return True
     return p.type in ("reference", "date") or name in _ALWAYS
 
@@ -80,7 +90,7 @@ def unindexed(resource_type: str, plan: str = PLAN) -> frozenset[str]:
     )
 
 
-PLANS = (PLAN, ALL)
+PLANS = (PLAN, DRIVERS_V1, ALL)
 """The plans this version of ehr-sandbox can read and write."""
 
 
