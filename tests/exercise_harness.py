@@ -96,6 +96,12 @@ def run_traps(exercise_id: str, students: list[str]) -> TrapReport:
         if not (ref.passed and ref.score == ex.max_score):
             bad = [f"{c.name}: {c.feedback}" for c in ref.criteria if not c.passed]
             report.problems.append(f"{student}: reference scores {ref.score}: {bad}")
+        for i, alternative in enumerate(ex.alternatives):  # other correct ways: full marks too
+            att.reset()
+            alt = att.check() if alternative.apply(att) is None else None
+            if alt is not None and not (alt.passed and alt.score == ex.max_score):
+                bad = [f"{c.name}: {c.feedback}" for c in alt.criteria if not c.passed]
+                report.problems.append(f"{student}: alternative {i} scores {alt.score}: {bad}")
         for name, wrong in ex.wrong_solutions.items():
             att.reset()
             try:

@@ -290,3 +290,26 @@ def test_cli_submit_then_instructor_check_regrades(tmp_path):
     assert graded.exit_code == 0, graded.output
     (result,) = Course.load(course_file).results("fay", EX)
     assert result.graded_by == "instructor" and result.attempt == 1 and result.passed
+
+
+def test_an_alternative_correct_solution_widens_the_budget_only_by_what_it_does():
+    """The budget is the reference's or an alternative's work, never more: without the
+    alternative declared, the same correct repeat order is collateral damage."""
+    import dataclasses
+
+    from ehr_sandbox.errors import ExerciseError
+    from ehr_sandbox.exercises.attempt import reference_budget
+    from ehr_sandbox.exercises.model import Solution
+
+    ex = exercises.get("emr-ehr/duplicate-test")
+    assert ex.alternatives  # the repeat order with a documented reason
+    att = exercises.start(ex.id, "dave")
+    derived = att._Attempt__derived  # noqa: SLF001 - the budget fixed at setup
+    pid = att.facts["patient_id"]
+    assert derived.budget[f"ServiceRequest|{pid}"] == 1
+    bare = dataclasses.replace(ex, alternatives=())
+    narrow = reference_budget(bare, att.sandbox, att.variant, derived)
+    assert f"ServiceRequest|{pid}" not in narrow
+    assert {k: v for k, v in derived.budget.items() if not k.startswith("ServiceRequest")} == narrow
+    with pytest.raises(ExerciseError, match="alternative"):
+        dataclasses.replace(ex, alternatives=(Solution(lambda a: None, fails="x", message="y"),))

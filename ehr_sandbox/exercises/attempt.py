@@ -223,23 +223,32 @@ def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
 def reference_budget(
     exercise: Exercise, sandbox: Any, variant: Variant, derived: Derived
 ) -> dict[str, int] | None:
-    """Run the reference solution on a copy of the sandbox as setup left it and measure its
-    work (see :func:`create_counts`): the most records a student's work may create per type and
-    patient, and the records that existed at setup it may change. None when the sandbox cannot
-    be copied or the reference cannot run there."""
+    """Run the reference solution, and each of the exercise's ``alternatives``, on a copy of
+    the sandbox as setup left it and measure their work (see :func:`create_counts`): the most
+    records a student's work may create per type and patient (the largest count any of them
+    creates), and the records that existed at setup any of them changes. None when the
+    sandbox cannot be copied or the reference cannot run there (an alternative that cannot
+    run adds nothing)."""
     copy_fn = getattr(sandbox, "copy", None)
     if not callable(copy_fn):
         return None
-    twin = copy_fn()
-    try:
-        att = Attempt(exercise, variant, twin, derived, owns_sandbox=False)
+    budget: dict[str, int] = {}
+    for i, solution in enumerate((exercise.solution, *exercise.alternatives)):
+        twin = copy_fn()
         try:
-            exercise.solution.apply(att)
-        except (SandboxError, ExerciseError):
-            return None
-        return create_counts(twin.system_session().changes_since(derived.mark.versions))
-    finally:
-        twin.close()
+            att = Attempt(exercise, variant, twin, derived, owns_sandbox=False)
+            try:
+                solution.apply(att)
+            except (SandboxError, ExerciseError):
+                if i == 0:
+                    return None
+                continue
+            counts = create_counts(twin.system_session().changes_since(derived.mark.versions))
+        finally:
+            twin.close()
+        for key, n in counts.items():
+            budget[key] = max(budget.get(key, 0), n)
+    return dict(sorted(budget.items()))
 
 
 def _json_ready(value: Any, exercise_id: str, what: str) -> dict[str, Any]:

@@ -437,7 +437,11 @@ class Exercise:
     ``changed-another-record`` (the reference plus a change to another existing record of a
     type it updates). ``skip_traps`` names framework traps to leave out, each with its reason
     in a comment: a repeat that is harmless (a report handed in again replaces it) or that the
-    EHR itself refuses, or no other record of the type to change.
+    EHR itself refuses, or no other record of the type to change. ``alternatives`` are other
+    correct ways to do the task (a repeat order with a documented clinical reason instead of no
+    order): each must score full marks like the reference, and what the collateral-damage
+    criterion allows a student to create or change is what the reference or any alternative
+    does (the budget is measured on each).
     """
 
     id: str
@@ -465,6 +469,7 @@ class Exercise:
     collateral_points: float = 2.0
     clinics: int = 4
     skip_traps: tuple[str, ...] = ()
+    alternatives: tuple[Solution, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -521,6 +526,15 @@ class Exercise:
                 f"exercise {self.id}: the reference solution must not name a failing criterion"
             )
         object.__setattr__(self, "solution", ref)
+        alternatives = tuple(
+            _as_solution(a, f"exercise {self.id}: alternative {i}")
+            for i, a in enumerate(self.alternatives)
+        )
+        if not all(a.is_reference for a in alternatives):
+            raise ExerciseError(
+                f"exercise {self.id}: an alternative is a correct solution; it must not name a failing criterion"
+            )
+        object.__setattr__(self, "alternatives", alternatives)
         wrong = {
             k: _as_solution(v, f"exercise {self.id}: wrong solution {k!r}")
             for k, v in self.wrong_solutions.items()

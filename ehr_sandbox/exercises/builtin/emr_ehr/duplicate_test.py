@@ -171,6 +171,25 @@ def _dup_order_with_any_note(att: Any) -> None:
     att.session.create(order)
 
 
+def _dup_repeat_with_reason(att: Any) -> None:
+    """Also correct: file the outside results and repeat the panel with a documented clinical
+    reason that refers to the prior result."""
+    file_outside_results(att)
+    att.session.create(
+        fb.service_request(
+            f"Patient/{att.facts['patient_id']}",
+            f"Practitioner/{att.user.practitioner_id}",
+            today_iso(att.sandbox),
+            fb.LIPID_PANEL,
+            performer=LAB,
+            reason=(
+                f"Outside lipid panel drawn {att.facts['drawn']} was non-fasting; "
+                "repeat fasting before the statin decision"
+            ),
+        )
+    )
+
+
 def _dup_retyped(att: Any) -> None:
     """Typical mistake: retype the outside values as local results (no source)."""
     for o in att.facts["outside"]:
@@ -249,6 +268,12 @@ DUPLICATE_TEST = Exercise(
     solution=Solution(
         file_outside_results,
         description="file the outside results with their source; no order",
+    ),
+    alternatives=(
+        Solution(
+            _dup_repeat_with_reason,
+            description="file the outside results; repeat the panel with a clinical reason citing the prior result",
+        ),
     ),
     wrong_solutions={
         "order-again": Solution(
