@@ -11,7 +11,7 @@ duplicates are linked, and (26) that the student measured both modes with the sc
 >>> get("emr-ehr/missing-allergy").role
 'dr.patel'
 >>> sorted(get("emr-ehr/patient-matching").wrong_solutions)
-['answer-key', 'deactivate-twin', 'name-dob-merge', 'seealso-link', 'wrong-direction']
+['answer-key', 'changed-another-record', 'deactivate-twin', 'done-twice', 'name-dob-merge', 'one-more-record', 'seealso-link', 'wrong-direction']
 """
 
 from __future__ import annotations
