@@ -182,14 +182,17 @@ def test_ar_aging_buckets_agree_with_the_ledger(
 
 
 def test_the_billing_reports_share_one_transaction_block() -> None:
-    """The three reports compute the ledger's transactions with the same SQL text."""
-    blocks = set()
+    """The three reports compute the ledger's transactions from one shared SQL block, which
+    none of them repeats."""
+    from importlib.resources import files
+
+    root = files("ehr_sandbox.reports")
+    block = root.joinpath("shared", "ledger_transactions.sql").read_text(encoding="utf-8")
+    assert "txn AS (" in block
     for name in ("day_sheet", "patient_ledger", "ar_aging"):
-        sql = load_report(name).sql
-        start = sql.index("claims AS (")
-        end = sql.index("\n)", sql.index("\ntxn AS (")) + 2
-        blocks.add(sql[start:end])
-    assert len(blocks) == 1
+        assert load_report(name).sql.startswith(block.rstrip())
+        own = root.joinpath("catalog", name, "report.sql").read_text(encoding="utf-8")
+        assert "claims AS (" not in own and "txn AS (" not in own
 
 
 def test_the_desk_day_agrees_with_the_ledger(billing: Session, txns: list[ledger.Txn]) -> None:

@@ -135,6 +135,21 @@ def _param(report: str, i: int, raw: Any) -> ParamSpec:
     )
 
 
+def _shared_sql(where: str, names: Any) -> str:
+    """The shared SQL blocks a report's ``shared`` names (``reports/shared/<name>.sql``), in
+    order, each ending where the report's own SQL goes on (one definition of, e.g., the
+    ledger's transactions for every billing report)."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValidationError(where, "shared", "a list of shared SQL block names", found=names)
+    parts = []
+    for name in names:
+        path = _root().joinpath("shared", f"{name}.sql")
+        if not path.is_file():
+            raise ValidationError(where, "shared", "names of files in reports/shared/", found=name)
+        parts.append(path.read_text(encoding="utf-8").rstrip() + "\n")
+    return "".join(parts)
+
+
 @cache
 def load_report(name: str) -> ReportDefinition:
     """Load and check one report definition (its views must compile).
@@ -168,6 +183,7 @@ def load_report(name: str) -> ReportDefinition:
         views=list(views),
         params=params,
         columns=list(meta.get("columns", [])),
-        sql=folder.joinpath("report.sql").read_text(encoding="utf-8").strip().rstrip(";"),
+        sql=_shared_sql(where, meta.get("shared", []))
+        + folder.joinpath("report.sql").read_text(encoding="utf-8").strip().rstrip(";"),
         plot=dict(meta.get("plot", {})),
     )
