@@ -98,6 +98,25 @@ def _later(ctx: Any, ref: str, version: Mapping[str, Any]) -> list[dict[str, Any
     return [v for v in ctx.history(ref) if when is not None and (_at(v) or when) > when]
 
 
+def _written_with(ctx: Any, version: Mapping[str, Any], ref: str) -> dict[str, Any] | None:
+    """The version of ``ref`` written right after ``version``, in the same unit of work (no
+    other record written in between, only the Provenance of each), or None."""
+    feed = ctx.versions_since_setup()
+    key = (_ref(version), (version.get("meta") or {}).get("versionId"))
+    idx = next(
+        (i for i, x in enumerate(feed) if (_ref(x), (x.get("meta") or {}).get("versionId")) == key),
+        None,
+    )
+    if idx is None:
+        return None
+    for x in feed[idx + 1 :]:
+        if _ref(x) == ref:
+            return x
+        if x.get("resourceType") != "Provenance":
+            return None
+    return None
+
+
 def _start(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value))
@@ -137,9 +156,9 @@ def _booking(ctx: Any, v: dict[str, Any], allowed: tuple[str, ...]) -> str | Non
     start, when = _start(before.get("start")), _at(v)
     if start is None or when is None or start <= when:
         return f"{ref} had already started when it was booked"
-    held = [s for s in _later(ctx, ref, v) if s.get("status") in ("busy", "busy-overbooked")]
-    if not held:
-        return f"{ref} was never marked busy: the slot is not held"
+    nxt = _written_with(ctx, v, ref)
+    if nxt is None or nxt.get("status") not in ("busy", "busy-overbooked"):
+        return f"{ref} was not marked busy with the booking: the slot is not held"
     return None
 
 
@@ -385,6 +404,20 @@ def _register(ctx: Any, v: dict[str, Any]) -> str | None:
     return "no patient (MPI) search before the registration"
 
 
+def _vitals(ctx: Any, v: dict[str, Any]) -> str | None:
+    if v.get("resourceType") not in ("Observation", "Communication"):
+        return "not a vital sign"
+    if v["resourceType"] == "Observation":
+        cats = {c.get("code") for x in v.get("category", []) for c in x.get("coding", [])}
+        if "vital-signs" not in cats:
+            return "not in the vital-signs category"
+    pid = str((v.get("subject") or {}).get("reference", "")).removeprefix("Patient/")
+    # record_vitals opens the chart to identify the patient before it writes anything
+    if not pid or not ctx.read_before(pid, _ref(v)):
+        return "the patient's chart was never opened before the vitals were written"
+    return None
+
+
 VERIFIERS: Mapping[str, Verifier] = {
     "claims.submit": _claims_submit,
     "fees.publish": _fees_publish,
@@ -397,6 +430,7 @@ VERIFIERS: Mapping[str, Verifier] = {
     "scheduling.no-show": _no_show,
     "scheduling.recall": _recall,
     "specimens.collect": _collect,
+    "vitals.record": _vitals,
 }
 """Operation -> what the record must show for a version stamped with it to count."""
 

@@ -120,7 +120,7 @@ def _draw_tubes(ctx: GradingContext) -> Check:
             expected,
             "every specimen belongs to an order",
         )
-    if any(s.get("meta", {}).get("versionId") == "1" and not _by_collect(s) for s in mine):
+    if any(s.get("meta", {}).get("versionId") == "1" and not _by_collect(ctx, s) for s in mine):
         return Check(
             False,
             "specimens charted by hand, not through the collection workflow (order of draw unchecked)",
@@ -130,10 +130,10 @@ def _draw_tubes(ctx: GradingContext) -> Check:
     return Check(True, "tubes drawn and linked", expected)
 
 
-def _by_collect(specimen: dict[str, Any]) -> bool:
-    from ehr_sandbox.workflows.base import operation_of
+def _by_collect(ctx: GradingContext, specimen: dict[str, Any]) -> bool:
+    from ehr_sandbox.exercises.evidence import done_by
 
-    return operation_of(specimen) == "specimens.collect"
+    return done_by(ctx, specimen) == "specimens.collect"
 
 
 def _draw_fasting(ctx: GradingContext) -> Check:

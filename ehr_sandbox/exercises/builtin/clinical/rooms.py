@@ -69,9 +69,9 @@ def _to_sequence(ctx: GradingContext) -> Check:
             "never room a patient in a dirty room",
         )
     ready = _room_versions(ctx)[1]
-    from ehr_sandbox.workflows.base import operation_of
+    from ehr_sandbox.exercises.evidence import done_by
 
-    if operation_of(ready) != "rooms.turnover":
+    if done_by(ctx, ready) != "rooms.turnover":
         return Check(
             False,
             "the room was set ready without the turnover",

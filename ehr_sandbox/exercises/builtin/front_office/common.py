@@ -1,7 +1,8 @@
 """Helpers shared by the front-office exercises (catalogue 27, 31, 37, 40 and issue 15's list).
 
 Graders read the versions written since setup (history, not only the current state) and the
-workflow operation each version was written by (``meta.tag``, :data:`OPERATION_TAG`).
+workflow operation each version was written by, as far as the record bears it out
+(:func:`ehr_sandbox.exercises.evidence.done_by`: the ``meta.tag`` alone can be typed by hand).
 
 >>> check(True, "found", "expected").passed
 True
@@ -14,7 +15,7 @@ from typing import Any
 
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check
-from ehr_sandbox.workflows.base import OPERATION_TAG, operation_of
+from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 
 __all__ = [
     "ADMIN",
@@ -50,13 +51,14 @@ def check(passed: bool, found: str, expected: str, advice: str = "") -> Check:
     return Check(bool(passed), found, expected, advice)
 
 
-def op_of(version: dict[str, Any]) -> str | None:
-    """The workflow operation that wrote a version (None when written by hand).
+def op_of(ctx: GradingContext, version: dict[str, Any]) -> str | None:
+    """The workflow operation that wrote a version, when the record shows what it guarantees
+    (None when written by hand, or when the operation's tag was typed in without its effect).
 
-    >>> op_of({"meta": {"tag": [{"system": OPERATION_TAG, "code": "scheduling.book"}]}})
-    'scheduling.book'
+    >>> op_of(None, {"meta": {"tag": [{"system": OPERATION_TAG, "code": "no.such-op"}]}}) is None
+    True
     """
-    return operation_of(version)
+    return done_by(ctx, version)
 
 
 def written(
@@ -86,7 +88,7 @@ def written(
     """
     out = [v for v in ctx.versions_since_setup() if v.get("resourceType") == rtype]
     if operation is not None:
-        out = [v for v in out if op_of(v) == operation]
+        out = [v for v in out if op_of(ctx, v) == operation]
     return out
 
 

@@ -80,7 +80,7 @@ def _new_fees(ctx: GradingContext) -> Any:
         return check(False, "the practice fees equal the contracted amounts", expected, CONTRACT)
     if (
         got != a["new"]
-        or op_of(cid) != "fees.publish"
+        or op_of(ctx, cid) != "fees.publish"
         or cid.get("effectivePeriod", {}).get("start") != f"{f['next_year']}-01-01"
     ):
         return check(False, f"fees {got}", expected, RAISE)

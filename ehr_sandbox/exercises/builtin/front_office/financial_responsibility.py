@@ -162,7 +162,7 @@ def _checked_in(ctx: GradingContext) -> Any:
     expected = "the patient checked in (arrived)"
     cur = ctx.read(f"Appointment/{f['appointment']}") or {}
     if cur.get("status") != "arrived" or not any(
-        op_of(v) == "scheduling.check-in"
+        op_of(ctx, v) == "scheduling.check-in"
         for v in ctx.versions_since_setup(f"Appointment/{f['appointment']}")
     ):
         return check(

@@ -120,7 +120,7 @@ def _noshow(ctx: GradingContext) -> Any:
     expected = f"the {f['missed_time']} visit of {f['p_name']} marked as a no-show, nothing else about it changed"
     cur = ctx.read(f"Appointment/{f['missed']}") or {}
     hist = [v for v in ctx.versions_since_setup(f"Appointment/{f['missed']}")]
-    if cur.get("status") != "noshow" or not any(op_of(v) == "scheduling.no-show" for v in hist):
+    if cur.get("status") != "noshow" or not any(op_of(ctx, v) == "scheduling.no-show" for v in hist):
         return check(False, f"Appointment/{f['missed']} is {cur.get('status')}", expected, NOSHOW)
     if any(v.get("start") != cur.get("start") for v in hist):
         return check(False, f"Appointment/{f['missed']} was moved", expected, NOSHOW)
@@ -165,7 +165,7 @@ def _recall(ctx: GradingContext) -> Any:
     rec = [
         v
         for v in _versions(ctx, f["p_id"])
-        if v.get("status") == "proposed" and op_of(v) == "scheduling.recall"
+        if v.get("status") == "proposed" and op_of(ctx, v) == "scheduling.recall"
     ]
     if not rec:
         return check(

@@ -126,7 +126,7 @@ def _posted(ctx: GradingContext) -> Any:
             expected,
             "post what the payer sent; disagreements are appealed, not edited",
         )
-    if op_of(crs[0]) != "payments.post-era":
+    if op_of(ctx, crs[0]) != "payments.post-era":
         return check(
             False,
             "posted by hand",
