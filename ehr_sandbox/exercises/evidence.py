@@ -288,9 +288,9 @@ def _fees_publish(ctx: Any, v: dict[str, Any]) -> str | None:
             continue
         ref = f"ChargeItemDefinition/{cid['id']}"
         before = prior_version(ctx, ref, v)
-        if before is not None and before.get("status") == "active":
-            if not any(x.get("status") == "retired" for x in _later(ctx, ref, v)):
-                return f"{ref} ({prev}) was left active: the new schedule does not replace it"
+        retired = any(x.get("status") == "retired" for x in _later(ctx, ref, v))
+        if before is not None and before.get("status") == "active" and not retired:
+            return f"{ref} ({prev}) was left active: the new schedule does not replace it"
     return None
 
 
@@ -302,9 +302,7 @@ def _turnover_task(ctx: Any, t: dict[str, Any]) -> str | None:
     room = (t.get("focus") or {}).get("reference", "")
     if not room.startswith("Location/"):
         return "the checklist names no room"
-    done = {
-        (o.get("type") or {}).get("text") for o in t.get("output", []) if o.get("valueBoolean")
-    }
+    done = {(o.get("type") or {}).get("text") for o in t.get("output", []) if o.get("valueBoolean")}
     missing = [i["text"] for i in rooms.table("rooms")["checklist"] if i["text"] not in done]
     if missing:
         return f"checklist items not done: {', '.join(missing)}"
@@ -404,17 +402,76 @@ def _register(ctx: Any, v: dict[str, Any]) -> str | None:
     return "no patient (MPI) search before the registration"
 
 
+PERCENTILE, BMI = "59576-9", "39156-5"
+
+
+def _percentile(ctx: Any, v: dict[str, Any], chart: dict[str, Any], when: datetime) -> str | None:
+    from ehr_sandbox.workflows import vitals
+    from ehr_sandbox.workflows.care import age_months
+
+    bmis = [
+        x
+        for x in ctx.versions_since_setup()
+        if x.get("resourceType") == "Observation"
+        and ((x.get("code") or {}).get("coding") or [{}])[0].get("code") == BMI
+        and x.get("subject") == v.get("subject")
+        and x.get("effectiveDateTime") == v.get("effectiveDateTime")
+        and vouched(ctx, x) is None
+    ]
+    if not bmis:
+        return "a BMI percentile with no BMI measured with it"
+    months = age_months(chart, when.date()) + 0.5
+    want = vitals.bmi_percentile(
+        float(bmis[-1]["valueQuantity"]["value"]), chart.get("gender", ""), months
+    )
+    got = (v.get("valueQuantity") or {}).get("value")
+    return None if want is not None and got == want else f"percentile {got}, not the CDC one"
+
+
+def _flags(concept: Mapping[str, Any]) -> set[str]:
+    return {c.get("code") for i in concept.get("interpretation", []) for c in i.get("coding", [])}
+
+
 def _vitals(ctx: Any, v: dict[str, Any]) -> str | None:
-    if v.get("resourceType") not in ("Observation", "Communication"):
+    from ehr_sandbox.workflows import vitals
+    from ehr_sandbox.workflows.care import age_years
+
+    if v.get("resourceType") != "Observation":
         return "not a vital sign"
-    if v["resourceType"] == "Observation":
-        cats = {c.get("code") for x in v.get("category", []) for c in x.get("coding", [])}
-        if "vital-signs" not in cats:
-            return "not in the vital-signs category"
-    pid = str((v.get("subject") or {}).get("reference", "")).removeprefix("Patient/")
-    # record_vitals opens the chart to identify the patient before it writes anything
-    if not pid or not ctx.read_before(pid, _ref(v)):
-        return "the patient's chart was never opened before the vitals were written"
+    cats = {c.get("code") for x in v.get("category", []) for c in x.get("coding", [])}
+    if not cats & {"vital-signs", "survey"}:
+        return "not in the vital-signs category"
+    chart = ctx.read(str((v.get("subject") or {}).get("reference", "")))
+    when = _at(v)
+    if chart is None or when is None:
+        return "no patient chart behind the vital sign"
+    years = age_years(chart, when.date())
+    code = ((v.get("code") or {}).get("coding") or [{}])[0].get("code", "")
+    if code == PERCENTILE:
+        return _percentile(ctx, v, chart, when)
+    # record_vitals flags every value against the age's ranges and routes a flagged one to
+    # the provider in the same step: the flags and the message are the workflow's effect
+    worst: str | None = None
+    parts = v.get("component") or [v]
+    for part in parts:
+        q = part.get("valueQuantity") or {}
+        pc = ((part.get("code") or {}).get("coding") or [{}])[0].get("code", code)
+        try:
+            f = vitals.flag(pc, float(q.get("value")), str(q.get("code")), years)
+        except (TypeError, ValueError, SandboxError):
+            return f"{pc}: not a value with a UCUM unit"
+        if part is not v and _flags(part) != ({f} if f else set()):
+            return f"{pc}: flagged {sorted(_flags(part))}, not as the workflow flags it"
+        if f and (worst is None or len(f) > len(worst)):
+            worst = f
+    if _flags(v) != ({worst} if worst else set()):
+        return f"flagged {sorted(_flags(v))}, not as the workflow flags it"
+    if worst and not any(
+        x.get("resourceType") == "Communication"
+        and any((a.get("reference") or "") == _ref(v) for a in x.get("about", []))
+        for x in ctx.versions_since_setup()
+    ):
+        return "an abnormal value never routed to the provider"
     return None
 
 

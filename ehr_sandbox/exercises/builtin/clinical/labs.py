@@ -19,7 +19,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import poc_testing, specimens
-from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows.base import RuleRefused, write
 from ehr_sandbox.workflows.care import loinc_concept
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
@@ -207,6 +207,58 @@ def _draw_assumed_fasting(att: Any) -> None:
     _draw_reference(att, fasting="NG")
 
 
+FASTING_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0916"
+
+
+def _draw_tag_by_hand(att: Any) -> None:
+    """The tubes charted by hand in reverse order of draw (citrate last), each linked to its
+    orders and labelled, with the specimens.collect tag typed in."""
+    f = att.facts
+    ref = identify_patient(att)
+    s = att.session
+    need: dict[str, list[str]] = {}
+    for o in f["orders"]:
+        need.setdefault(
+            specimens.tube_for(s.read(o)["code"]["coding"][0]["code"])["tube"], []
+        ).append(o)
+    tubes = sorted(need, key=lambda t: specimens.tube(t)["order"], reverse=True)
+    when = instant(att.sandbox.clock.peek())
+    fasting = "F" if "nothing but water" in f["meal"] else "NF"
+    made = []
+    for i, t in enumerate(tubes):
+        d = specimens.tube(t)
+        made.append(
+            write(
+                s,
+                {
+                    "resourceType": "Specimen",
+                    "status": "available",
+                    "type": {"text": d["specimen_type"]},
+                    "subject": {"reference": ref},
+                    "request": [{"reference": r} for r in need[t]],
+                    "receivedTime": when,
+                    "collection": {
+                        "collectedDateTime": when,
+                        "fastingStatusCodeableConcept": {
+                            "coding": [{"system": FASTING_SYSTEM, "code": fasting}]
+                        },
+                    },
+                    "container": [
+                        {
+                            "description": f"{d['cap']} top tube, drawn {i + 1} of {len(tubes)}",
+                            "type": {"text": f"{d['cap']} evacuated tube"},
+                        }
+                    ],
+                    "note": [{"text": f"Label: {f['name']}; DOB {f['dob']}"}],
+                },
+                operation="specimens.collect",
+            )
+        )
+    specimens.send_to_lab(
+        s, [f"Specimen/{m['id']}" for m in made], lab=f["lab"], courier=f["courier"]
+    )
+
+
 def _draw_unlinked(att: Any) -> None:
     """Harmful: tubes drawn and sent with no order behind them (raw specimens)."""
     f = att.facts
@@ -273,6 +325,12 @@ BLOOD_DRAW = Exercise(
     wrong_solutions={
         "fasting-not-asked": Solution(
             _draw_assumed_fasting, fails="fasting status", message="ask when the patient last ate"
+        ),
+        "collect-tag-by-hand": Solution(
+            _draw_tag_by_hand,
+            fails="tubes drawn and linked",
+            message="light blue (citrate) before serum tubes",
+            description="charted the tubes by hand in reverse order of draw, specimens.collect tag typed in",
         ),
         "no-orders": Solution(
             _draw_unlinked,

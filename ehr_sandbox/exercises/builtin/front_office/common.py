@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check
-from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 
 __all__ = [
     "ADMIN",
@@ -24,6 +24,7 @@ __all__ = [
     "MA",
     "OPERATION_TAG",
     "check",
+    "fabricate_eligibility",
     "free_on",
     "visit",
     "hand_in",
@@ -304,3 +305,48 @@ def free_on(sandbox: Any, patients: list[dict[str, Any]], day: date) -> list[dic
             for a in fd.search("Appointment", patient=f"Patient/{p['id']}").fetch()
         )
     ]
+
+
+def fabricate_eligibility(session: Any, coverage: str, day: date) -> dict[str, Any]:
+    """Wrong-solution helper: store an eligibility request and a response the payer never gave
+    (the plan in force with no copay), tagged as the eligibility workflow tags its writes.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=3, seed=1, years=1).login(FD)
+    >>> cov = next(c for c in fd.search("Coverage").fetch() if "selfpay" not in c["payor"][0]["reference"])
+    >>> fake = fabricate_eligibility(fd, f"Coverage/{cov['id']}", date(2026, 1, 5))
+    >>> fake["insurance"][0]["inforce"], fake["insurance"][0]["item"][0]["benefit"][0]["allowedMoney"]["value"]
+    (True, 0)
+    """
+    from ehr_sandbox.workflows import payer
+    from ehr_sandbox.workflows.base import write
+
+    cov = session.read(coverage)
+    ask = write(
+        session,
+        {
+            "resourceType": "CoverageEligibilityRequest",
+            "status": "active",
+            "purpose": ["benefits", "validation"],
+            "patient": cov["beneficiary"],
+            "servicedDate": day.isoformat(),
+            "created": day.isoformat(),
+            "provider": {"reference": "Organization/practice-1"},
+            "insurer": {"reference": cov["payor"][0]["reference"]},
+            "insurance": [{"focal": True, "coverage": {"reference": coverage}}],
+        },
+        operation="eligibility.check",
+    )
+    answer = payer.eligibility(
+        session,
+        cov,
+        service_date=day,
+        request_ref=f"CoverageEligibilityRequest/{ask['id']}",
+    )
+    answer["insurance"][0]["inforce"] = True
+    answer["insurance"][0]["item"] = [
+        {"benefit": [{"type": {"text": "copay"}, "allowedMoney": {"value": 0, "currency": "USD"}}]}
+    ]
+    return write(session, answer, operation="eligibility.check")
