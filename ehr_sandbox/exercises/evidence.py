@@ -395,7 +395,10 @@ def _register(ctx: Any, v: dict[str, Any]) -> str | None:
     user = getattr(ctx.user, "username", None)
     for e in ctx.events():
         what = [(x.get("what") or {}).get("reference", "") for x in e.get("entity") or []]
-        if e["kind"] in ("create", "update") and any(w.startswith(_ref(v)) for w in what):
+        mine = _ref(v)
+        if e["kind"] in ("create", "update") and any(
+            w == mine or w.startswith(f"{mine}/") for w in what
+        ):
             break
         if event_username(e) == user and _searched_patients(e):
             return None
