@@ -29,6 +29,7 @@ stored CoverageEligibilityResponse only when it is what the simulator answers to
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -478,10 +479,57 @@ def _vitals(ctx: Any, v: dict[str, Any]) -> str | None:
     return None
 
 
+_EXPECTED = re.compile(
+    r"^control (?P<level>.+) \(expected (?P<want>.+)\): (in range|OUT OF RANGE)$"
+)
+_RANGE = re.compile(r"^(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)$")
+
+
+def _control_ok(want: str, out: Mapping[str, Any]) -> bool:
+    bounds = _RANGE.match(want)
+    if bounds:
+        value = (out.get("valueQuantity") or {}).get("value")
+        lo, hi = float(bounds.group(1)), float(bounds.group(2))
+        return isinstance(value, int | float) and lo <= value <= hi
+    return out.get("valueString") == want
+
+
+def _poc_qc(ctx: Any, v: dict[str, Any]) -> str | None:
+    if v.get("resourceType") != "Task" or v.get("status") != "completed":
+        return "not a completed QC log entry"
+    kit = ctx.read(str((v.get("focus") or {}).get("reference", "")))
+    when = _at(v)
+    if kit is None or when is None:
+        return "no kit behind the QC entry"
+    if str(kit.get("expirationDate", ""))[:10] < when.date().isoformat():
+        return "QC logged on an expired kit"
+    authored = _start(v.get("authoredOn"))
+    if authored is None or not (0 <= (when - authored).total_seconds() <= 300):
+        return "the QC entry's time is not when it was logged"
+    levels, summary = [], None
+    for out in v.get("output", []):
+        text = str((out.get("type") or {}).get("text", ""))
+        if text == "QC passed":
+            summary = out.get("valueBoolean")
+            continue
+        m = _EXPECTED.match(text)
+        if m is None:
+            return f"an output that is not a control result: {text!r}"
+        levels.append(_control_ok(m.group("want"), out))
+    if not levels:
+        return "no control level was run"
+    passed = all(levels)
+    status = (v.get("businessStatus") or {}).get("text")
+    if summary is not passed or status != ("pass" if passed else "fail"):
+        return f"logged as {status} while the controls {'passed' if passed else 'failed'}"
+    return None
+
+
 VERIFIERS: Mapping[str, Verifier] = {
     "claims.submit": _claims_submit,
     "fees.publish": _fees_publish,
     "payments.post-era": _post_era,
+    "poc.qc": _poc_qc,
     "registration.register": _register,
     "rooms.turnover": _turnover,
     "scheduling.book": _book,

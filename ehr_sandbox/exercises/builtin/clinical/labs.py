@@ -20,7 +20,7 @@ from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import poc_testing, specimens
 from ehr_sandbox.workflows.base import RuleRefused, write
-from ehr_sandbox.workflows.care import loinc_concept
+from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
@@ -496,6 +496,45 @@ def _gl_ignore_qc(att: Any) -> None:
     _raw_glucose(att)
 
 
+def _typed_qc(att: Any, outputs: list[dict[str, Any]]) -> None:
+    """A passing QC log entry typed by hand with the poc.qc tag (whatever the controls gave)."""
+    write(
+        att.session,
+        {
+            "resourceType": "Task",
+            "status": "completed",
+            "intent": "order",
+            "businessStatus": {"text": "pass"},
+            "code": {"coding": [{"system": SANDBOX_OBS, "code": "poc-qc"}]},
+            "focus": {"reference": att.facts["kit_ref"]},
+            "authoredOn": instant(att.sandbox.clock.peek()),
+            "output": [*outputs, {"type": {"text": "QC passed"}, "valueBoolean": True}],
+        },
+        operation="poc.qc",
+    )
+
+
+def _gl_qc_tag_by_hand(att: Any) -> None:
+    """The controls still out of range, logged by hand as a pass with the poc.qc tag typed in,
+    then the patient tested."""
+    f = att.facts
+    ref = identify_patient(att)
+    _typed_qc(
+        att,
+        [
+            {
+                "type": {"text": f"control {level} (expected {lo}-{hi}): in range"},
+                "valueQuantity": {"value": hi + 40},
+            }
+            for level, (lo, hi) in sorted(f["ranges"].items())
+        ],
+    )
+    try:
+        poc_testing.run_test(att.session, ref, f["kit_ref"], f["glucose"])
+    except RuleRefused:
+        _raw_glucose(att)
+
+
 def _gl_no_escalation(att: Any) -> None:
     """Harmful: controls rerun, but the critical result is charted by hand and nobody told."""
     f = att.facts
@@ -559,6 +598,12 @@ POC_GLUCOSE_QC = Exercise(
             _gl_ignore_qc,
             fails="QC passed before testing",
             message="never report a patient result when QC failed",
+        ),
+        "qc-tag-by-hand": Solution(
+            _gl_qc_tag_by_hand,
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+            description="logged out-of-range controls as a pass by hand, the poc.qc tag typed in",
         ),
         "critical-not-told": Solution(
             _gl_no_escalation,
@@ -675,6 +720,17 @@ def _st_skip_qc(att: Any) -> None:
                         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
 
 
+def _st_qc_tag_by_hand(att: Any) -> None:
+    """No controls run: a passing QC entry typed by hand with the poc.qc tag, then the test."""
+    f = att.facts
+    ref = identify_patient(att)
+    _typed_qc(att, [])
+    try:
+        poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
+    except RuleRefused:
+        _st_skip_qc(att)
+
+
 def _st_edit_kit(att: Any) -> None:
     _st_reference(att)
     tamper(att, att.facts["kit_ref"])
@@ -721,6 +777,12 @@ RAPID_STREP = Exercise(
     wrong_solutions={
         "result-without-order": Solution(
             _st_no_order, fails="result on the order", message="results answer an order"
+        ),
+        "qc-tag-by-hand": Solution(
+            _st_qc_tag_by_hand,
+            fails="QC before the test",
+            message="run the kit controls first",
+            description="typed a passing QC entry with the poc.qc tag, no controls run",
         ),
         "no-controls": Solution(
             _st_skip_qc, fails="QC before the test", message="run the kit controls first"

@@ -245,7 +245,7 @@ NEW_PATIENT_MPI = Exercise(
             message="search the master patient index",
             description="session.create without the MPI search",
         ),
-        "tag-without-search": Solution(
+        "register-tag-by-hand": Solution(
             _tagged_without_search,
             fails="MPI searched, match set aside with a reason",
             message="search the master patient index",
