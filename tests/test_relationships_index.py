@@ -17,6 +17,7 @@ from ehr_sandbox.access import patients_of
 from ehr_sandbox.crypto import MasterKey
 from ehr_sandbox.relationships import (
     ENCOUNTER_STATUSES,
+    OPEN_ENCOUNTER_STATUSES,
     ROOMING_ROLES,
     SCHEDULED_STATUSES,
     schedule_window,
@@ -34,14 +35,26 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
     week = [("date", f"ge{start}"), ("date", f"le{end}")]
     out: set[str] = set()
 
-    def pids(rtype: str, params: list) -> set[str]:
-        statuses = SCHEDULED_STATUSES if rtype == "Appointment" else ENCOUNTER_STATUSES
-        return {
-            p
-            for r in store.search(rtype, parse(rtype, params))
-            if r.get("status") in statuses
-            for p in patients_of(r)
-        }
+    def pids(rtype: str, params: list, statuses: tuple[str, ...] = ()) -> set[str]:
+        statuses = statuses or (
+            SCHEDULED_STATUSES if rtype == "Appointment" else ENCOUNTER_STATUSES
+        )
+        out: set[str] = set()
+        for r in store.search(rtype, parse(rtype, params)):
+            if r.get("status") not in statuses:
+                continue
+            if rtype == "Appointment":
+                # a participant who declined is not in the booking
+                kept = [x for x in r.get("participant", []) if x.get("status") != "declined"]
+                if user.practitioner_id and ("actor", me) in params:
+                    mine = [x for x in kept if (x.get("actor") or {}).get("reference") == me]
+                    if not mine:
+                        continue
+                r = {**r, "participant": kept}
+            out |= patients_of(r)
+        return out
+
+    me = f"Practitioner/{user.practitioner_id}"
 
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
@@ -49,7 +62,11 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
             p["id"]
             for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))
         }
-        out |= pids("Encounter", [("participant", me)])
+        if user.role in ROOMING_ROLES:  # open now, or this week
+            out |= pids("Encounter", [("participant", me)], OPEN_ENCOUNTER_STATUSES)
+            out |= pids("Encounter", [("participant", me), *week])
+        else:
+            out |= pids("Encounter", [("participant", me)])
         out |= pids("Appointment", [("actor", me), *week])
     if user.role in ROOMING_ROLES:
         out |= pids("Appointment", week)
