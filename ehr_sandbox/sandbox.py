@@ -28,6 +28,7 @@ from ehr_sandbox.errors import (
     NotFound,
     ValidationError,
 )
+from ehr_sandbox.access.derived import inherit_labels
 from ehr_sandbox.provenance import build_provenance
 from ehr_sandbox.session import Session
 from ehr_sandbox.store import Store
@@ -482,6 +483,8 @@ class Sandbox:
                 activity="import",
                 who=None,
                 reason="synthetic patient generated",
+                # it names every record it imported: it carries their labels (derived.py)
+                security=inherit_labels([], resources),
             )
             pid = resources[0]["id"] if encrypting else rec.patient["id"]
             prov_id = _random_id("Provenance") if encrypting else f"prov-import-{pid}"
