@@ -850,8 +850,15 @@ class Session:
             if provenance:
                 self._record_provenance([target], activity, reason, occurred=occurred)
             # labels that went up go up on everything derived from the record, in this same
-            # transaction (all or nothing): a later relabel of a claim reaches its response
-            inherited = self._cascade_labels(saved) if _raises(before, saved) else []
+            # transaction (all or nothing): a later relabel of a claim reaches its response.
+            # A record created under a new server-assigned id has nothing pointing at it yet;
+            # one created under its own id (a transaction's or an import's entry) may have.
+            may_have_dependents = before is not None or keep_id
+            inherited = (
+                self._cascade_labels(saved)
+                if may_have_dependents and _raises(before, saved)
+                else []
+            )
         self._audit(
             action="C" if action == "create" else "U",
             interaction=action,
@@ -1035,7 +1042,7 @@ class Session:
         from ehr_sandbox.access.derived import cascade
 
         store = self._store
-        scans: dict[str, list[dict[str, Any]]] = {}
+        scans: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
         done: list[tuple[dict[str, Any], str]] = []
 
         def read(rtype: str, rid: str) -> dict[str, Any] | None:
@@ -1061,12 +1068,15 @@ class Session:
         return done
 
     def _derived_from(
-        self, source: dict[str, Any], scans: dict[str, list[dict[str, Any]]]
+        self,
+        source: dict[str, Any],
+        scans: dict[str, dict[tuple[str, str], list[dict[str, Any]]]],
     ) -> list[dict[str, Any]]:
         """The stored records whose derived sources name ``source``: through the search
         index where a parameter covers the field, else among the records of its patients,
         else (a type with no patient, or a source naming none) among every record of the
-        type (``scans`` keeps those for the rest of one cascade)."""
+        type (``scans`` keeps those, by source, for the rest of one cascade; the cascade
+        reads each one again before raising it)."""
         from ehr_sandbox.access.derived import derived_sources, reverse_lookups
         from ehr_sandbox.search import lookup, parse
 
@@ -1084,12 +1094,18 @@ class Session:
                 how = ("patient", by_patient)
             else:
                 how = ("", "")
+            if not how[0]:
+                if dtype not in scans:
+                    by_source: dict[tuple[str, str], list[dict[str, Any]]] = {}
+                    for record in store.iter_type(dtype):
+                        for src in derived_sources(record):
+                            by_source.setdefault(src, []).append(record)
+                    scans[dtype] = by_source
+                for record in scans[dtype].get(key, ()):
+                    found[(dtype, str(record.get("id")))] = record
+                continue
             if (dtype, how[0]) not in asked:
-                if how[0]:
-                    hits = store.search(dtype, parse(dtype, [how]))
-                else:
-                    hits = scans.setdefault(dtype, list(store.iter_type(dtype)))
-                asked[(dtype, how[0])] = hits
+                asked[(dtype, how[0])] = store.search(dtype, parse(dtype, [how]))
             for record in asked[(dtype, how[0])]:
                 if key in derived_sources(record):
                     found[(dtype, str(record.get("id")))] = record
