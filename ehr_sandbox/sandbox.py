@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ehr_sandbox.access import Policy
+from ehr_sandbox.access.derived import inherit_labels
 from ehr_sandbox.clock import SandboxClock, instant
 from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
 from ehr_sandbox.errors import (
@@ -28,7 +29,6 @@ from ehr_sandbox.errors import (
     NotFound,
     ValidationError,
 )
-from ehr_sandbox.access.derived import inherit_labels
 from ehr_sandbox.provenance import build_provenance
 from ehr_sandbox.session import Session
 from ehr_sandbox.store import Store
