@@ -1,11 +1,8 @@
 """Which patients a user has a treatment relationship with (the policy's rule 3).
 
-A physician treats the patients on their panel (``generalPractitioner``), those whose
+A clinician treats the patients on their panel (``generalPractitioner``), those whose
 encounters they took part in, and those booked with them this week. Medical assistants and
-nurses room every patient on this week's schedule; their own part in an Encounter counts while
-it is open (``arrived``, ``triaged``, ``in-progress``, ``onleave``) or this week, not forever
-(PRIVACY.md: "patients scheduled or in care"; rooming staff are not the treating clinician who
-follows the patient up). Patients relate only to themselves.
+nurses room every patient on this week's schedule. Patients relate only to themselves.
 
 Only what happened or is really on the schedule counts: an Appointment that is a request or
 an entry on a list (``proposed``, ``pending``, ``waitlist``), was ``cancelled`` or was
@@ -35,9 +32,6 @@ SCHEDULED_STATUSES = ("booked", "arrived", "checked-in", "fulfilled", "noshow")
 
 DECLINED = "declined"
 """The participationstatus of a participant who will not take part (not in the booking)."""
-
-OPEN_ENCOUNTER_STATUSES = ("arrived", "triaged", "in-progress", "onleave")
-"""Encounter statuses of a contact going on now (the patient is in care)."""
 
 ENCOUNTER_STATUSES = (
     "planned",
@@ -134,15 +128,9 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"
         out |= set(store.search_ids("Patient", parse("Patient", [("general-practitioner", me)])))
-        took_part = [("participant", me)]
-        if user.role in ROOMING_ROLES:
-            # rooming staff: while the encounter is open, or this week (not forever)
-            open_now = parse(
-                "Encounter", [*took_part, ("status", ",".join(OPEN_ENCOUNTER_STATUSES))]
-            )
-            out |= _referenced_patients(store, "Encounter", open_now, ("subject", "patient"))
-            took_part += [("date", f"ge{start}"), ("date", f"le{end}")]
-        encounters = parse("Encounter", [*took_part, ("status", ",".join(ENCOUNTER_STATUSES))])
+        encounters = parse(
+            "Encounter", [("participant", me), ("status", ",".join(ENCOUNTER_STATUSES))]
+        )
         out |= _referenced_patients(store, "Encounter", encounters, ("subject", "patient"))
         # Appointments are decoded: who declined is in the participant, not in the index
         booked = store.search("Appointment", parse("Appointment", [("actor", me), *week]))

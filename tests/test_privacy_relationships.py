@@ -1,32 +1,23 @@
 """Who is in a treatment relationship (rule 3 of the policy; docs/privacy.md).
 
-Rules, each stated over participation statuses, roles and times:
+Rules, each stated over participation statuses:
 
 1. **A participant who declined is not in the booking** (FHIR participationstatus). A booked
    Appointment opens the patient's chart to a practitioner in it unless that practitioner
    declined; ``accepted``, ``tentative`` and ``needs-action`` (asked, not yet answered) all
    keep them in it. A patient who declined is not on the schedule for anybody. Declining
    closes the chart in sessions already open.
-2. **Rooming staff's contact through an Encounter is time-limited.** A physician who took
-   part in an Encounter keeps the relationship (they follow the patient up); a medical
-   assistant or nurse keeps it while the Encounter is open (arrived, triaged, in progress,
-   on leave) or when it is this week, not forever.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from ehr_sandbox.relationships import (
-    ENCOUNTER_STATUSES,
-    OPEN_ENCOUNTER_STATUSES,
-    schedule_window,
-)
+from ehr_sandbox.relationships import schedule_window
 from ehr_sandbox.sandbox import Sandbox
 
 SETTINGS = settings(
@@ -95,41 +86,3 @@ def test_declining_closes_the_chart_in_a_session_already_open(clinic: Sandbox) -
     fd.update(appt)
     assert doctor.search("Patient", _id=pid).count() == 0
     assert pid not in sb.treating(DOCTOR)
-
-
-# ---------------------------------------------------------------------------- rule 2
-def _encounter(sb: Sandbox, pid: str, user: str, status: str, day: date) -> dict[str, Any]:
-    return {
-        "resourceType": "Encounter",
-        "status": status,
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": f"Patient/{pid}"},
-        "participant": [
-            {"individual": {"reference": f"Practitioner/{sb.user(user).practitioner_id}"}}
-        ],
-        "period": {"start": f"{day}T09:00:00+00:00", "end": f"{day}T09:30:00+00:00"},
-    }
-
-
-@SETTINGS
-@given(
-    user=st.sampled_from([DOCTOR, *ROOMING]),
-    status=st.sampled_from(ENCOUNTER_STATUSES),
-    weeks_ago=st.integers(0, 60),
-)
-def test_rooming_staff_relate_to_an_encounter_while_it_is_open_or_this_week(
-    clinic: Sandbox, user: str, status: str, weeks_ago: int
-) -> None:
-    sb = clinic.copy()
-    pid = _untreated(sb, DOCTOR, *ROOMING)
-    monday = date.fromisoformat(schedule_window(sb.reference_date)[0])
-    day = monday - timedelta(weeks=weeks_ago)
-    sb.system_session().create(_encounter(sb, pid, user, status, day))
-    if sb.user(user).role == "physician":
-        expect = True  # the treating physician follows the patient up
-    else:
-        expect = status in OPEN_ENCOUNTER_STATUSES or weeks_ago == 0
-    assert (pid in sb.treating(user)) is expect, (user, status, weeks_ago)
-    # and nobody else took part in it
-    others = [u for u in (DOCTOR, *ROOMING) if u != user]
-    assert all(pid not in sb.treating(u) for u in others)

@@ -17,7 +17,6 @@ from ehr_sandbox.access import patients_of
 from ehr_sandbox.crypto import MasterKey
 from ehr_sandbox.relationships import (
     ENCOUNTER_STATUSES,
-    OPEN_ENCOUNTER_STATUSES,
     ROOMING_ROLES,
     SCHEDULED_STATUSES,
     schedule_window,
@@ -35,10 +34,8 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
     week = [("date", f"ge{start}"), ("date", f"le{end}")]
     out: set[str] = set()
 
-    def pids(rtype: str, params: list, statuses: tuple[str, ...] = ()) -> set[str]:
-        statuses = statuses or (
-            SCHEDULED_STATUSES if rtype == "Appointment" else ENCOUNTER_STATUSES
-        )
+    def pids(rtype: str, params: list) -> set[str]:
+        statuses = SCHEDULED_STATUSES if rtype == "Appointment" else ENCOUNTER_STATUSES
         out: set[str] = set()
         for r in store.search(rtype, parse(rtype, params)):
             if r.get("status") not in statuses:
@@ -62,11 +59,7 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
             p["id"]
             for p in store.search("Patient", parse("Patient", [("general-practitioner", me)]))
         }
-        if user.role in ROOMING_ROLES:  # open now, or this week
-            out |= pids("Encounter", [("participant", me)], OPEN_ENCOUNTER_STATUSES)
-            out |= pids("Encounter", [("participant", me), *week])
-        else:
-            out |= pids("Encounter", [("participant", me)])
+        out |= pids("Encounter", [("participant", me)])
         out |= pids("Appointment", [("actor", me), *week])
     if user.role in ROOMING_ROLES:
         out |= pids("Appointment", week)
