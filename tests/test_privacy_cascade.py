@@ -18,6 +18,8 @@ Rules, each stated over records, labels and users:
    leaves the derived record labelled as the source.
 4. **Cycles end.** Records that derive from each other in a cycle are relabelled once each.
 5. **A relabel cannot lower a derived record below its sources.**
+6. **A Consent about a record covers what derives from it**, through any chain (a patient's
+   restriction on a visit hides the visit's claim and the payer's response to it).
 """
 
 from __future__ import annotations
@@ -502,3 +504,76 @@ def test_a_relabel_cannot_lower_a_derived_record_below_its_source(clinic: Sandbo
     po.relabel(claim_ref, "N", reason="test: lift the claim")
     po.relabel(f"ClaimResponse/{response['id']}", "N", reason="test: lift the response")
     assert confidentiality_of(system.read("ClaimResponse", response["id"])) == "N"
+
+
+# ---------------------------------------------------------------------------- rule 6
+@settings(SLOW, max_examples=2)
+@given(pick=st.integers(0, 50), source=st.sampled_from([0, 1]))
+def test_a_consent_about_a_record_covers_what_derives_from_it(
+    clinic: Sandbox, pick: int, source: int
+) -> None:
+    sb = clinic.copy()
+    system = sb.system_session()
+    claimed = sorted({c["patient"]["reference"][8:] for c in system.search("Claim").fetch_all()})
+    pid = claimed[pick % len(claimed)]
+    _, written = _claim_chain(sb, pid, 10)
+    condition, encounter, claim, response = written[:4]
+    named = (condition, encounter)[source]
+    billing = sb.login("billing.davis")
+    chain = written[source:4]  # the named record and what derives from it, patient-bound
+    assert all(billing.exists(f"{r['resourceType']}/{r['id']}") for r in chain)
+    system.create(
+        {
+            "resourceType": "Consent",
+            "status": "active",
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": "patient-privacy",
+                    }
+                ]
+            },
+            "policy": [{"uri": "https://www.ecfr.gov/current/title-45/section-164.522"}],
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                            "code": "INFA",
+                        }
+                    ]
+                }
+            ],
+            "patient": {"reference": f"Patient/{pid}"},
+            "provision": {
+                "type": "permit",
+                "provision": [
+                    {
+                        "type": "deny",
+                        "purpose": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                "code": "HPAYMT",
+                            }
+                        ],
+                        "data": [
+                            {
+                                "meaning": "related",
+                                "reference": {
+                                    "reference": f"{named['resourceType']}/{named['id']}"
+                                },
+                            }
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+    billing = sb.login("billing.davis")
+    for r in chain:
+        assert not billing.exists(f"{r['resourceType']}/{r['id']}"), r["resourceType"]
+    # records not derived from the named one stay visible
+    other = system.search("Claim", patient=f"Patient/{pid}").fetch_all()
+    unrelated = [c for c in other if c["id"] != claim["id"]]
+    assert all(billing.exists(f"Claim/{c['id']}") for c in unrelated)

@@ -53,6 +53,7 @@ from ehr_sandbox.access.labels import (
 __all__ = [
     "DERIVED_FROM",
     "VERSIONED_ONLY",
+    "ancestors",
     "cascade",
     "derived_sources",
     "inherit_labels",
@@ -288,3 +289,31 @@ def cascade(
             written.append(saved)
             work.append(saved)
     return written
+
+
+def ancestors(
+    resource: dict[str, Any], read: Callable[[str, str], dict[str, Any] | None]
+) -> frozenset[str]:
+    """Every record ``resource`` is derived from, directly or through others, as ``Type/id``
+    (``read(type, id)`` gives the stored record; each is visited once, so cycles end).
+
+    Examples
+    --------
+    >>> db = {("Claim", "c"): {"resourceType": "Claim", "id": "c",
+    ...                         "item": [{"encounter": [{"reference": "Encounter/e"}]}]},
+    ...       ("Encounter", "e"): {"resourceType": "Encounter", "id": "e"}}
+    >>> sorted(ancestors({"resourceType": "ClaimResponse", "request": {"reference": "Claim/c"}},
+    ...                  lambda t, i: db.get((t, i))))
+    ['Claim/c', 'Encounter/e']
+    """
+    seen: set[tuple[str, str]] = set()
+    todo = derived_sources(resource)
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        found = read(*key)
+        if found is not None:
+            todo.extend(derived_sources(found))
+    return frozenset(f"{t}/{i}" for t, i in seen)
