@@ -8,7 +8,11 @@ Only what happened or is really on the schedule counts: an Appointment that is a
 an entry on a list (``proposed``, ``pending``, ``waitlist``), was ``cancelled`` or was
 ``entered-in-error`` grants nobody access, and neither does an Encounter that was cancelled
 or entered in error (a mistaken booking, or a portal user's request naming a clinician, must
-not open a chart to the whole rooming staff).
+not open a chart to the whole rooming staff). A participant who ``declined`` an Appointment
+is not in it (FHIR participationstatus): the booking opens no chart to a practitioner who
+declined it, nor puts a patient who declined it on the schedule. ``accepted``, ``tentative``
+and ``needs-action`` (asked, not yet answered) keep the participant in the booking: the
+appointment is booked with them and they prepare for it.
 
 >>> # the public form is sandbox.treating("dr.patel") (the Sandbox passes its store here)
 """
@@ -25,6 +29,9 @@ ROOMING_ROLES = frozenset({"medical_assistant", "nurse", "front_desk"})
 
 SCHEDULED_STATUSES = ("booked", "arrived", "checked-in", "fulfilled", "noshow")
 """Appointment statuses that put a patient on the schedule (and so in a relationship)."""
+
+DECLINED = "declined"
+"""The participationstatus of a participant who will not take part (not in the booking)."""
 
 ENCOUNTER_STATUSES = (
     "planned",
@@ -60,6 +67,41 @@ def _referenced_patients(
     return out | _patient_ids(store.read_many(resource_type, unindexed))
 
 
+def attending(appointment: dict[str, Any]) -> dict[str, Any]:
+    """``appointment`` without the participants who declined it (what the booking holds).
+
+    >>> appt = {"resourceType": "Appointment", "participant": [
+    ...     {"actor": {"reference": "Patient/a"}, "status": "accepted"},
+    ...     {"actor": {"reference": "Practitioner/d"}, "status": "declined"},
+    ...     {"actor": {"reference": "Practitioner/e"}, "status": "needs-action"}]}
+    >>> [p["actor"]["reference"] for p in attending(appt)["participant"]]
+    ['Patient/a', 'Practitioner/e']
+    """
+    people = appointment.get("participant")
+    if not isinstance(people, list):
+        return appointment
+    kept = [p for p in people if not (isinstance(p, dict) and p.get("status") == DECLINED)]
+    return {**appointment, "participant": kept}
+
+
+def books(appointment: dict[str, Any], actor: str) -> bool:
+    """True when ``actor`` (``Type/id``) takes part in ``appointment`` (and did not decline).
+
+    >>> appt = {"participant": [{"actor": {"reference": "Practitioner/d"}, "status": "declined"},
+    ...                         {"actor": {"reference": "Practitioner/e"}, "status": "tentative"}]}
+    >>> books(appt, "Practitioner/d"), books(appt, "Practitioner/e")
+    (False, True)
+    """
+    from ehr_sandbox.search.values import split_reference
+
+    want = split_reference(actor)
+    for p in attending(appointment).get("participant") or ():
+        ref = (p.get("actor") or {}).get("reference") if isinstance(p, dict) else None
+        if isinstance(ref, str) and want is not None and split_reference(ref) == want:
+            return True
+    return False
+
+
 def schedule_window(reference_date: date) -> tuple[str, str]:
     """This week (Monday to Sunday) of the reference date, as search date bounds.
 
@@ -90,8 +132,10 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
             "Encounter", [("participant", me), ("status", ",".join(ENCOUNTER_STATUSES))]
         )
         out |= _referenced_patients(store, "Encounter", encounters, ("subject", "patient"))
-        booked = parse("Appointment", [("actor", me), *week])
-        out |= _referenced_patients(store, "Appointment", booked, ("patient",))
+        # Appointments are decoded: who declined is in the participant, not in the index
+        booked = store.search("Appointment", parse("Appointment", [("actor", me), *week]))
+        out |= _patient_ids([attending(a) for a in booked if books(a, me)])
     if user.role in ROOMING_ROLES:
-        out |= _referenced_patients(store, "Appointment", parse("Appointment", week), ("patient",))
+        week_appts = store.search("Appointment", parse("Appointment", week))
+        out |= _patient_ids([attending(a) for a in week_appts])
     return out

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ehr_sandbox.access import Policy
+from ehr_sandbox.access.derived import inherit_labels
 from ehr_sandbox.clock import SandboxClock, instant
 from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
 from ehr_sandbox.errors import (
@@ -171,7 +172,9 @@ class Sandbox:
 
         self.audit = AuditTrail(store.connection, master_key, codec)
         self._pointers = PointerGuard(store.connection, master_key.derive(POINTER_MAC_INFO))
-        self.policy = Policy(consents=self._consents_for, clock=self.clock.peek)
+        self.policy = Policy(
+            consents=self._consents_for, clock=self.clock.peek, derived=self._derived_from
+        )
         self.private = SealedMeta(store, codec)
         self.state: MutableMapping[str, Any] = SandboxState(self.private)
         self._users: list[User] | None = None
@@ -482,6 +485,8 @@ class Sandbox:
                 activity="import",
                 who=None,
                 reason="synthetic patient generated",
+                # it names every record it imported: it carries their labels (derived.py)
+                security=inherit_labels([], resources),
             )
             pid = resources[0]["id"] if encrypting else rec.patient["id"]
             prov_id = _random_id("Provenance") if encrypting else f"prov-import-{pid}"
@@ -649,6 +654,21 @@ class Sandbox:
         from ehr_sandbox.relationships import treating_patients
 
         return frozenset(treating_patients(self._store, user, self.reference_date))
+
+    def _derived_from(self, resource: dict[str, Any]) -> frozenset[str]:
+        """The records ``resource`` is derived from, directly or not (for Consents that name
+        data: a restriction on a visit covers the response to its claim too)."""
+        from ehr_sandbox.access.derived import ancestors
+
+        return ancestors(resource, self._read_any)
+
+    def _read_any(self, rtype: str, rid: str) -> dict[str, Any] | None:
+        from ehr_sandbox.search.values import ID_RE
+        from synthetic.fhir import is_resource_type
+
+        if not is_resource_type(rtype) or not ID_RE.match(rid):
+            return None
+        return self._store.read(rtype, rid)
 
     def _consents_for(self, patient_id: str) -> list[dict[str, Any]]:
         from ehr_sandbox.search import parse

@@ -118,6 +118,12 @@ def split_ref(type_or_ref: str, rid: str | None = None) -> tuple[str, str]:
     return type_or_ref, rid
 
 
+def _raises(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    from ehr_sandbox.access.derived import raises
+
+    return raises(before, after)
+
+
 def _require_type(rtype: str) -> None:
     if not isinstance(rtype, str) or not is_resource_type(rtype):
         raise ValidationError(
@@ -843,6 +849,16 @@ class Session:
             target = f"{rtype}/{saved['id']}/_history/{saved['meta']['versionId']}"
             if provenance:
                 self._record_provenance([target], activity, reason, occurred=occurred)
+            # labels that went up go up on everything derived from the record, in this same
+            # transaction (all or nothing): a later relabel of a claim reaches its response.
+            # A record created under a new server-assigned id has nothing pointing at it yet;
+            # one created under its own id (a transaction's or an import's entry) may have.
+            may_have_dependents = before is not None or keep_id
+            inherited = (
+                self._cascade_labels(saved)
+                if may_have_dependents and _raises(before, saved)
+                else []
+            )
         self._audit(
             action="C" if action == "create" else "U",
             interaction=action,
@@ -850,6 +866,15 @@ class Session:
             patient_id=patient_of(saved),
             entity=saved,
         )
+        for record, source in inherited:
+            self._audit(
+                action="U",
+                interaction="label",
+                outcome="0",
+                patient_id=patient_of(record),
+                entity=record,
+                detail=f"labels inherited from {source}",
+            )
         if rtype in ("Appointment", "Encounter", "Patient", "CareTeam"):
             self._relationships_changed()
         if overridden:
@@ -938,19 +963,22 @@ class Session:
         from ehr_sandbox.access import assign_labels
 
         meta = res.setdefault("meta", {})
-        if label_change:
-            return
-        # Only the privacy officer changes labels: everyone else keeps the stored ones, and the
-        # code lists can only raise them.
-        if before is not None:
-            meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
-        elif "security" in meta and not _may(self.user.role, "label"):
-            meta["security"] = [
-                s for s in meta["security"] if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
-            ]
-        meta["security"] = assign_labels(res)
+        if not label_change:
+            # Only the privacy officer changes labels: everyone else keeps the stored ones,
+            # and the code lists can only raise them.
+            if before is not None:
+                meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
+            elif "security" in meta and not _may(self.user.role, "label"):
+                meta["security"] = [
+                    s
+                    for s in meta["security"]
+                    if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
+                ]
+            meta["security"] = assign_labels(res)
         # A record about another (a claim's response, a payment, a message about a result)
-        # carries the labels of what it is about: read here, inside the door, whoever writes.
+        # carries the labels of what it is about: read here, inside the door, whoever writes,
+        # a relabel included (the privacy officer lowers a derived record only down to what
+        # it inherits; lowering the source first lowers that).
         from ehr_sandbox.access.derived import derived_sources, inherit_labels
 
         sources = [
@@ -1005,6 +1033,83 @@ class Session:
         saved = self._store.create(prov)
         self._record_pointer(saved)
         return saved
+
+    def _cascade_labels(self, changed: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+        """Raise the labels of every record derived from ``changed`` (transitively; see
+        :func:`ehr_sandbox.access.derived.cascade`), each as a new version with a Provenance
+        (``label``, naming the source). Runs inside the write's transaction; returns the
+        stored records and their sources for the audit trail."""
+        from ehr_sandbox.access.derived import cascade
+
+        store = self._store
+        scans: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
+        done: list[tuple[dict[str, Any], str]] = []
+
+        def read(rtype: str, rid: str) -> dict[str, Any] | None:
+            return store.read(rtype, rid) if is_resource_type(rtype) and _valid_id(rid) else None
+
+        def write(record: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+            saved = store.update(record, expected_version=record["meta"]["versionId"])
+            self._record_pointer(saved)
+            origin = f"{source['resourceType']}/{source['id']}"
+            if saved["resourceType"] != "Provenance":
+                # (a Provenance's own relabel is audited, not given a Provenance of its own)
+                self._record_provenance(
+                    [
+                        f"{saved['resourceType']}/{saved['id']}/_history/{saved['meta']['versionId']}"
+                    ],
+                    "label",
+                    f"labels inherited from {origin} (a record derived from it)",
+                )
+            done.append((saved, origin))
+            return saved
+
+        cascade(changed, lambda src: self._derived_from(src, scans), read, write)
+        return done
+
+    def _derived_from(
+        self,
+        source: dict[str, Any],
+        scans: dict[str, dict[tuple[str, str], list[dict[str, Any]]]],
+    ) -> list[dict[str, Any]]:
+        """The stored records whose derived sources name ``source``: through the search
+        index where a parameter covers the field, else among the records of its patients,
+        else (a type with no patient, or a source naming none) among every record of the
+        type (``scans`` keeps those, by source, for the rest of one cascade; the cascade
+        reads each one again before raising it)."""
+        from ehr_sandbox.access.derived import derived_sources, reverse_lookups
+        from ehr_sandbox.search import lookup, parse
+
+        store = self._store
+        key = (str(source.get("resourceType")), str(source.get("id")))
+        ref = f"{key[0]}/{key[1]}"
+        patients = patients_of(source) or self._patients_behind(source)
+        by_patient = ",".join(f"Patient/{p}" for p in sorted(patients))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        asked: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for dtype, _path, param, targets in reverse_lookups():
+            if param is not None and (not targets or key[0] in targets):
+                how = (param, ref)
+            elif patients and lookup(dtype, "patient") is not None:
+                how = ("patient", by_patient)
+            else:
+                how = ("", "")
+            if not how[0]:
+                if dtype not in scans:
+                    by_source: dict[tuple[str, str], list[dict[str, Any]]] = {}
+                    for record in store.iter_type(dtype):
+                        for src in derived_sources(record):
+                            by_source.setdefault(src, []).append(record)
+                    scans[dtype] = by_source
+                for record in scans[dtype].get(key, ()):
+                    found[(dtype, str(record.get("id")))] = record
+                continue
+            if (dtype, how[0]) not in asked:
+                asked[(dtype, how[0])] = store.search(dtype, parse(dtype, [how]))
+            for record in asked[(dtype, how[0])]:
+                if key in derived_sources(record):
+                    found[(dtype, str(record.get("id")))] = record
+        return list(found.values())
 
     def _patients_behind(self, resource: dict[str, Any]) -> frozenset[str]:
         """The patients of the records ``resource`` is about (a payment names the claims it

@@ -19,7 +19,6 @@ Rules, each stated over roles and records (red-team probes of the newer surfaces
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
@@ -31,10 +30,9 @@ from ehr_sandbox.access.compartment import references_in
 from ehr_sandbox.access.labels import CONFIDENTIALITY, CONFIDENTIALITY_ORDER, sensitivities_of
 from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.relationships import schedule_window
-from ehr_sandbox.reports import report_names
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.session import Session
-from ehr_sandbox.workflows import ledger, maintenance, portal
+from tests.privacy_support import channels
 
 SLOW = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -120,40 +118,6 @@ def test_a_clinician_reads_nothing_about_a_patient_they_do_not_treat(clinic: San
 
 
 # ---------------------------------------------------------------------------- rule 2
-def _safe(f: Any, *args: Any) -> Any:
-    try:
-        return f(*args)
-    except SandboxError as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def _type_channels(s: Session, t: str) -> dict[str, Any]:
-    return {
-        f"count {t}": _safe(lambda: s.search(t).count()),
-        f"total {t}": _safe(lambda: s.search(t, _total="accurate").bundle().get("total")),
-        f"ids {t}": _safe(lambda: [r["id"] for r in s.search(t).fetch_all()]),
-        f"sort {t}": _safe(
-            lambda: [r["id"] for r in s.search(t, _sort="-_lastUpdated", _count="3").fetch()]
-        ),
-        f"history {t}": _safe(lambda: len(s.history(t))),
-    }
-
-
-def _channels(s: Session, day: str) -> dict[str, Any]:
-    """What ``s`` can learn through every read channel, as comparable JSON."""
-    out: dict[str, Any] = {}
-    for t in s.readable_types():
-        out.update(_type_channels(s, t))
-    for name in report_names():
-        out[f"report {name}"] = _safe(lambda n: s.reports.run(n).to_pylist(), name)
-    out["ledger"] = _safe(lambda: [t.__dict__ for t in ledger.transactions(s)])
-    out["day sheet"] = _safe(ledger.day_sheet, s, day)
-    out["aging"] = _safe(ledger.ar_aging, s, day)
-    out["data quality"] = _safe(maintenance.data_quality_report, s)
-    out["inbox"] = _safe(portal.inbox, s)
-    return json.loads(json.dumps(out, default=str))
-
-
 def _sud_claim(sb: Sandbox, pid: str, amount: int) -> list[dict[str, Any]]:
     """An opioid-use-disorder claim of ``pid``, its response and a payment of it, written
     through the door (as the payer and the desk would)."""
@@ -292,14 +256,14 @@ def test_hidden_records_and_what_derives_from_them_change_no_channel(
         )
         pid = pids[pick % len(pids)]
     day = str(sb.reference_date)
-    before = _channels(sb.login(observer), day)
+    before = channels(sb.login(observer), day)
     made = make(sb, pid, amount)
     # the source is labelled, and so is everything derived from it
     source_labels = sensitivities_of(made[0])
     assert source_labels
     for derived in made[1:]:
         assert source_labels <= sensitivities_of(derived), derived["resourceType"]
-    after = _channels(sb.login(observer), day)
+    after = channels(sb.login(observer), day)
     changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
     assert changed == {}
     assert set(after) == set(before)

@@ -36,12 +36,22 @@ def _by_decoding(store, user, reference_date: date) -> set[str]:
 
     def pids(rtype: str, params: list) -> set[str]:
         statuses = SCHEDULED_STATUSES if rtype == "Appointment" else ENCOUNTER_STATUSES
-        return {
-            p
-            for r in store.search(rtype, parse(rtype, params))
-            if r.get("status") in statuses
-            for p in patients_of(r)
-        }
+        out: set[str] = set()
+        for r in store.search(rtype, parse(rtype, params)):
+            if r.get("status") not in statuses:
+                continue
+            if rtype == "Appointment":
+                # a participant who declined is not in the booking
+                kept = [x for x in r.get("participant", []) if x.get("status") != "declined"]
+                if user.practitioner_id and ("actor", me) in params:
+                    mine = [x for x in kept if (x.get("actor") or {}).get("reference") == me]
+                    if not mine:
+                        continue
+                r = {**r, "participant": kept}
+            out |= patients_of(r)
+        return out
+
+    me = f"Practitioner/{user.practitioner_id}"
 
     if user.practitioner_id:
         me = f"Practitioner/{user.practitioner_id}"

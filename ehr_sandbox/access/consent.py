@@ -19,7 +19,7 @@ here means "no objection", never "allowed although the role says no".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,10 @@ class ConsentRequest:
     resource_type: str
     resource: dict[str, Any] | None
     now: str | None = None
+    derived_from: Callable[[], frozenset[str]] | None = None
+    """The records ``resource`` is derived from, directly or not (``Type/id``; see
+    :mod:`ehr_sandbox.access.derived`), asked only when a provision names data: a Consent
+    about a visit covers its claim's response too, not only the records pointing at it."""
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -204,6 +208,8 @@ def _data_matches(data: list[Any], req: ConsentRequest) -> bool:
         if meaning in ("related", "dependents"):
             if refs is None:
                 refs = {r for r in (_normalize_ref(x) for x in references_in(res)) if r}
+                if req.derived_from is not None:
+                    refs |= req.derived_from()
             if target in refs:
                 return True
         if meaning == "authoredby":

@@ -97,7 +97,8 @@ class Policy:
     ``consents(patient_id)`` returns that patient's Consent resources; results are cached per
     patient until :meth:`forget_consents` (called automatically when the policy is asked about
     a Consent write). ``clock`` gives "now" for Consent periods (a datetime, date or ISO
-    string); without it, periods are not checked.
+    string); without it, periods are not checked. ``derived(resource)`` gives the records the
+    resource is derived from, directly or not (``Type/id``), for Consents that name data.
 
     >>> Policy(consents=lambda pid: []).can_type(
     ...     AccessContext(username="fd.smith", role="front_desk", practitioner_id="f", patient_id=None,
@@ -110,10 +111,18 @@ class Policy:
         consents: Callable[[str], list[dict[str, Any]]],
         *,
         clock: Callable[[], object] | None = None,
+        derived: Callable[[dict[str, Any]], frozenset[str]] | None = None,
     ) -> None:
         self._consents = consents
         self._clock = clock
+        self._derived = derived
         self._consent_cache: dict[str, tuple[dict[str, Any], ...]] = {}
+
+    def _derived_of(self, resource: dict[str, Any]) -> Callable[[], frozenset[str]] | None:
+        derived = self._derived
+        if derived is None:
+            return None
+        return lambda: derived(resource)
 
     # ------------------------------------------------------------------ consents
     def forget_consents(self, patient_id: str | None = None) -> None:
@@ -343,6 +352,7 @@ class Policy:
             resource_type=rtype,
             resource=resource,
             now=now,
+            derived_from=self._derived_of(resource),
         )
         for pid in sorted(patients_of(resource)):
             verdict, cid = evaluate_consents(self.consents_of(pid), req)
@@ -479,6 +489,7 @@ class Policy:
             resource_type=rtype,
             resource=resource,
             now=now,
+            derived_from=self._derived_of(resource),
         )
         for consents in lists:
             verdict, cid = evaluate_consents(consents, req)
