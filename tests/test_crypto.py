@@ -195,8 +195,8 @@ def _edits():
     def data(r):
         r["content"][0]["attachment"]["data"] = base64.b64encode(b"Not seen.").decode()
 
-    def label(r):
-        r["meta"]["security"][0]["code"] = "R"
+    def tag(r):
+        r["meta"]["tag"] = [{"system": "http://ehr-sandbox.org/CodeSystem/tags", "code": "x"}]
 
     def identity(r):
         r["id"] = "note-2"
@@ -204,7 +204,7 @@ def _edits():
     def added(r):
         r["description"] = "added"
 
-    return [status, subject, data, label, identity, added]
+    return [status, subject, data, tag, identity, added]
 
 
 @pytest.mark.parametrize("edit", _edits(), ids=lambda f: f.__name__)

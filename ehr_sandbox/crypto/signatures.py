@@ -1,11 +1,14 @@
 """Ed25519 signatures over FHIR resources, as FHIR ``Signature`` elements.
 
 **What is signed.** The UTF-8 bytes of the RFC 8785 canonical JSON of the resource after
-removing ``meta.versionId`` and ``meta.lastUpdated`` (and ``meta`` itself if that leaves it
-empty). The store assigns those two fields on every write, so leaving them out makes the
-signature independent of *when* the content was stored, while every other element
-(including ``id``, narrative, labels and tags) is covered: any edit of the signed content
-makes :func:`verify_signature` return False.
+removing ``meta.versionId``, ``meta.lastUpdated`` and ``meta.security`` (and ``meta`` itself
+if that leaves it empty). The store assigns the first two on every write, so leaving them out
+makes the signature independent of *when* the content was stored. Security labels are what
+the privacy officer and the access policy set (a relabel raises the labels of every record
+derived from the one relabelled, signed notes included): they say who may read the note, not
+what its author attested, so changing them does not void the author's signature. Every other
+element (``id``, narrative, content, tags) is covered: any edit of the signed content makes
+:func:`verify_signature` return False.
 
 **The Signature element.** ``type`` = ASTM E1762 ``1.2.840.10065.1.12.1.1`` (author's
 signature), ``when``, ``who`` (a reference to the signer), ``targetFormat``
@@ -46,7 +49,7 @@ SIGNATURE_TYPE_SYSTEM = "urn:iso-astm:E1762-95:2013"
 AUTHOR_SIGNATURE_CODE = "1.2.840.10065.1.12.1.1"
 SIG_FORMAT = "application/octet-stream"
 TARGET_FORMAT = "application/fhir+json"
-_VOLATILE_META = ("versionId", "lastUpdated")
+_VOLATILE_META = ("versionId", "lastUpdated", "security")
 
 
 def generate_signing_key(seed: bytes | None = None) -> Ed25519PrivateKey:
