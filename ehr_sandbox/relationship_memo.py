@@ -7,10 +7,11 @@ the stored resources, so a later login of the same user on the same data can reu
 
 The data is named by :meth:`~ehr_sandbox.store.Store.change_mark` (the last version row:
 every write of a resource, by any path and by any process sharing the file, adds one, and
-version rows are never deleted). An answer is kept only when it was worked out outside a
-transaction and the mark did not move while it was worked out, so it always describes
-committed data: a write rolled back later (whose row number a later write may take again)
-never leaves an answer behind. Any write in between makes the next look-up work it out again.
+version rows are never deleted; marks only grow once committed). An answer is kept only
+when it was worked out outside a transaction, so it is about committed data: a write rolled
+back later (whose row number the next write takes again) never leaves an answer behind. Any
+write since makes the next look-up work it out again. (A write landing while an answer is
+worked out moves the mark past the one the answer is kept under, so it is never reused.)
 
 >>> from datetime import date
 >>> from ehr_sandbox.store import Store
@@ -113,8 +114,9 @@ class RelationshipMemo:
         if kept is not None and kept[0] == mark:
             return kept[1]
         answer = frozenset(self._work_out(self._store, user, reference_date))
-        # Keep only an answer about committed data that did not change while it was read.
-        if not self._store.connection.in_transaction and self._store.change_mark() == mark:
+        # Keep only an answer about committed data: inside a transaction the mark counts rows
+        # a rollback may take back, and the next write would then carry the same mark.
+        if not self._store.connection.in_transaction:
             with self._lock:
                 self._answers[key] = (mark, answer)
         return answer
