@@ -185,7 +185,11 @@ class Sandbox:
 
         # a fresh login reuses whom its user treats while the data is unchanged (any write,
         # by any path, makes the next look-up work it out again)
-        self._relationship_memo = RelationshipMemo(store, treating_patients)
+        self._relationship_memo = RelationshipMemo(
+            store.change_mark,
+            lambda: store.connection.in_transaction,
+            lambda user, day: treating_patients(store, user, day),
+        )
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -166,23 +166,24 @@ def test_the_same_data_is_worked_out_once_per_kind_of_user() -> None:
     _ = st_.create({"resourceType": "Patient", "id": "p"})
     seen: list[str] = []
 
-    def work_out(store: Store, user: User, day: date) -> set[str]:
+    def work_out(user: User, day: date) -> set[str]:
         seen.append(f"{user.username}@{day}")
         return {user.practitioner_id or ""}
 
-    memo = RelationshipMemo(st_, work_out)
+    memo = RelationshipMemo(st_.change_mark, lambda: st_.connection.in_transaction, work_out)
     a = User("dr.a", "physician", "Dr A", "prac-a")
     b = User("dr.b", "physician", "Dr B", "prac-b")
-    day = date(2026, 1, 1)
-    assert [
-        memo.treating(u, d) for u, d in ((a, day), (b, day), (a, day), (a, date(2026, 2, 1)))
-    ] == [
+    day, later = date(2026, 1, 1), date(2026, 2, 1)
+    asked = [(a, day), (b, day), (a, day), (a, later)]
+    assert [memo.treating(u, d) for u, d in asked] == [
         {"prac-a"},
         {"prac-b"},
         {"prac-a"},
         {"prac-a"},
     ]
     assert seen == ["dr.a@2026-01-01", "dr.b@2026-01-01", "dr.a@2026-02-01"]
+    _ = st_.create({"resourceType": "Patient", "id": "q"})  # any write: worked out again
+    assert memo.treating(a, day) == {"prac-a"} and len(seen) == 4
 
 
 def test_a_fresh_login_reusing_relationships_still_audits_every_patient(base: Sandbox) -> None:
