@@ -196,3 +196,24 @@ def test_a_fresh_login_reusing_relationships_still_audits_every_patient(base: Sa
     assert again == first and set(first) <= _definition(sb, sb.user("dr.patel"))
     assert sb.audit.count() - before == len(set(first))
     assert sb.audit.verify().ok
+
+
+def test_a_rolled_back_booking_closes_the_chart_in_sessions_already_open(base: Sandbox) -> None:
+    """A booking written inside an atomic block opens the chart while it stands (the same
+    connection sees it); once the block is rolled back, every open session, and every fresh
+    login, works its relationships out again without it."""
+    sb = base.copy()
+    doctor = sb.login("dr.okafor")
+    pid = next(p for p in _patients(sb) if p not in doctor.context.treating)
+    fd = sb.login("fd.smith")
+    day = schedule_window(sb.reference_date)[0]
+    booking = _appointment(date.fromisoformat(day), "booked", "prac-dr.okafor", pid, 0)
+    del booking["id"]
+    with pytest.raises(RuntimeError), fd.atomic():
+        fd.create(booking)
+        assert doctor.search("Patient", _id=pid).count() == 1
+        raise RuntimeError("roll back")
+    assert doctor.search("Patient", _id=pid).count() == 0
+    assert pid not in doctor.context.treating
+    assert pid not in sb.login("dr.okafor").context.treating
+    assert doctor.context.treating == _definition(sb, sb.user("dr.okafor"))
