@@ -9,8 +9,9 @@ Sections (``--only`` picks some; all by default):
   and file size against the NDJSON of the same records (target <= 2x).
 * ``search``: ``s.search("Patient").fetch()`` as a physician with N patients against the store
   reading the same rows (target <= 3x), the audit events it wrote (one per patient) and
-  whether the chain still verifies; also the first fetch of a fresh login, which first works
-  out whom the physician treats. ``--cached`` runs search and sort on a copy of the cached
+  whether the chain still verifies; also the first fetch of the first login on the data,
+  which first works out whom the physician treats, and of a later fresh login, which reuses
+  that answer while the data is unchanged. ``--cached`` runs search and sort on a copy of the cached
   clinic (built by the first run) instead of generating one in this process.
 * ``sort``: ``.sort("-date").first()`` on one patient's Observations, p95 (target <= 5 ms).
 * ``workers``: ``ehr-sandbox generate --workers 2`` (and ``--engine dask`` when installed)
@@ -164,10 +165,18 @@ def bench_search(sb: Sandbox, repeat: int) -> None:
         fetch_best = min(fetch_best, time.process_time() - t)
         events = sb.audit.count() - before
         n = len(got)
-    # A fresh login first works out whom the user treats (care team, encounters, this
-    # week's schedule): a cost per session, shown apart from the search itself.
-    first_best = float("inf")
+    # A fresh login needs whom the user treats (care team, encounters, this week's schedule).
+    # The first login on the data works it out ("cold"); a later fresh login on unchanged
+    # data reuses that answer (the sandbox keeps it until the next write). Both are shown.
+    memo = getattr(sb, "_relationship_memo", None)  # absent on an older checkout
+    cold_best = first_best = float("inf")
     for _ in range(repeat):
+        if memo is not None:
+            memo.forget()
+        fresh = sb.login("dr.patel")
+        t = time.process_time()
+        fresh.search("Patient").fetch()
+        cold_best = min(cold_best, time.process_time() - t)
         fresh = sb.login("dr.patel")
         t = time.process_time()
         fresh.search("Patient").fetch()
@@ -178,7 +187,15 @@ def bench_search(sb: Sandbox, repeat: int) -> None:
     print(f"  audit events of one fetch: {events} (one per patient returned: {n})")
     print(f"  audit chain verifies after the runs: {verified}")
     _line("fetch / store", fetch_best / store_best, store_best, 3)
-    print(f"  first fetch of a fresh login (relationships worked out): {first_best * 1e3:.1f} ms")
+    print(
+        f"  first fetch of the first login on the data (relationships worked out): "
+        f"{cold_best * 1e3:.1f} ms"
+    )
+    _line("first fetch of the first login / store", cold_best / store_best, store_best, 3)
+    print(
+        f"  first fetch of a later fresh login (relationships reused: "
+        f"{'yes' if memo is not None else 'no, older checkout'}): {first_best * 1e3:.1f} ms"
+    )
     _line("first fetch of a fresh login / store", first_best / store_best, store_best, 3)
 
 

@@ -52,14 +52,22 @@ def _patient_ids(resources: list[dict[str, Any]]) -> set[str]:
 
 
 def _referenced_patients(
-    store: Any, resource_type: str, query: Any, params: tuple[str, ...]
+    store: Any,
+    resource_type: str,
+    query: Any,
+    params: tuple[str, ...],
+    *,
+    per_value: bool = False,
+    known: frozenset[str] = frozenset(),
 ) -> set[str]:
     """The patients the matches of ``query`` point at through reference ``params``: the
-    values the search index holds for them (``Store.reference_values``, one pass in SQL),
-    plus those of the matches it holds none for, decoded (the same ids as ``patients_of`` on
-    every match: both take the ``Patient/id`` references of those fields). Decoded entirely
-    when the index cannot answer (an encrypting store)."""
-    answer = store.reference_values(resource_type, query, params)
+    values the search index holds for them (``Store.reference_values``, in SQL; ``per_value``
+    when the matches may be many and their patients few), plus those of the matches it holds
+    none for, decoded (the same ids as ``patients_of`` on every match: both take the
+    ``Patient/id`` references of those fields). Decoded entirely when the index cannot answer
+    (an encrypting store). Patients in ``known`` may be left out (the caller has them)."""
+    skip = [f"Patient/{pid}" for pid in sorted(known)]
+    answer = store.reference_values(resource_type, query, params, per_value=per_value, skip=skip)
     if answer is None:
         return _patient_ids(store.search(resource_type, query))
     values, unindexed = answer
@@ -112,6 +120,36 @@ def schedule_window(reference_date: date) -> tuple[str, str]:
     return monday.isoformat(), (monday + timedelta(days=6)).isoformat()
 
 
+_ID_CHUNK = 2000
+"""Ids per ``_id`` clause when this week's Appointments are narrowed down."""
+
+
+def _scheduled(store: Any, week: list[tuple[str, str]], me: str | None) -> set[str]:
+    """The patients of this week's real bookings (with ``me`` only, when given), leaving out
+    whoever declined (who declined is in the participant, not in the index).
+
+    The schedule spans years and this week holds little of it, so this week's Appointments
+    are found first (the date range drives, from the index alone), then those of them that
+    match every clause (the same clauses, with an ``_id`` clause that only narrows the
+    candidates), decoded. An encrypting store checks date ranges on decoded rows, so there it
+    keeps the direct search (a clinician's bookings decoded, not the whole schedule)."""
+    from ehr_sandbox.search import parse
+
+    mine = [("actor", me)] if me is not None else []
+    if store.encrypting:
+        booked = store.search("Appointment", parse("Appointment", [*mine, *week]))
+    else:
+        dated = [p for p in week if p[0] == "date"]
+        ids = store.search_ids("Appointment", parse("Appointment", dated))
+        booked = []
+        for k in range(0, len(ids), _ID_CHUNK):
+            narrowed = [("_id", ",".join(ids[k : k + _ID_CHUNK])), *mine, *week]
+            booked += store.search("Appointment", parse("Appointment", narrowed))
+    if me is not None:
+        booked = [a for a in booked if books(a, me)]
+    return _patient_ids([attending(a) for a in booked])
+
+
 def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
     """Patient ids ``user`` has a relationship with on ``reference_date``'s week."""
     from ehr_sandbox.search import parse
@@ -131,11 +169,17 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
         encounters = parse(
             "Encounter", [("participant", me), ("status", ",".join(ENCOUNTER_STATUSES))]
         )
-        out |= _referenced_patients(store, "Encounter", encounters, ("subject", "patient"))
-        # Appointments are decoded: who declined is in the participant, not in the index
-        booked = store.search("Appointment", parse("Appointment", [("actor", me), *week]))
-        out |= _patient_ids([attending(a) for a in booked if books(a, me)])
+        # years of encounters name a few hundred patients: look from the patients' side,
+        # for the patients not already on the panel
+        out |= _referenced_patients(
+            store,
+            "Encounter",
+            encounters,
+            ("subject", "patient"),
+            per_value=True,
+            known=frozenset(out),
+        )
+        out |= _scheduled(store, week, me)
     if user.role in ROOMING_ROLES:
-        week_appts = store.search("Appointment", parse("Appointment", week))
-        out |= _patient_ids([attending(a) for a in week_appts])
+        out |= _scheduled(store, week, None)
     return out

@@ -183,6 +183,16 @@ class Sandbox:
         # Patient or CareTeam): every open session then works its relationships out again,
         # so a cancelled booking closes the chart for sessions already open too
         self._relationship_epoch = 0
+        from ehr_sandbox.relationship_memo import RelationshipMemo
+        from ehr_sandbox.relationships import treating_patients
+
+        # a fresh login reuses whom its user treats while the data is unchanged (any write,
+        # by any path, makes the next look-up work it out again)
+        self._relationship_memo = RelationshipMemo(
+            store.change_mark,
+            lambda: store.connection.in_transaction,
+            lambda user, day: treating_patients(store, user, day),
+        )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -651,9 +661,7 @@ class Sandbox:
         return self.master_key.derive(POINTER_MAC_INFO)
 
     def _relationships(self, user: User) -> frozenset[str]:
-        from ehr_sandbox.relationships import treating_patients
-
-        return frozenset(treating_patients(self._store, user, self.reference_date))
+        return self._relationship_memo.treating(user, self.reference_date)
 
     def _derived_from(self, resource: dict[str, Any]) -> frozenset[str]:
         """The records ``resource`` is derived from, directly or not (for Consents that name

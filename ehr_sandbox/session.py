@@ -1788,8 +1788,13 @@ class Session:
         >>> with s.atomic():
         ...     pass
         """
-        with self._store.transaction():
-            yield
+        try:
+            with self._store.transaction():
+                yield
+        except BaseException:
+            # relationships worked out inside the block may rest on writes now undone
+            self._relationships_changed()
+            raise
 
     def readable_types(self) -> list[str]:
         """Resource types this session may read (sorted): every type the role grants, held

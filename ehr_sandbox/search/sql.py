@@ -135,7 +135,8 @@ def _value_sql(
         return f"(s IN ({','.join('?' * len(refs))}))", [blind(r) for r in refs]
     if isinstance(v, RangeValue):
         if t == "date":
-            # date rows have no s: "s IS NULL" lets SQLite range-scan the (rtype, param, s, lo) index
+            # date rows have no s: "s IS NULL" lets SQLite range-scan the (rtype, param, s, lo)
+            # index, which also holds hi and seq (a date clause is answered from it alone)
             cond, args = _range_sql(v)
             return f"(s IS NULL AND {cond})", args
         return _quantity_sql(v)
@@ -157,12 +158,14 @@ def clause_sql(
     chain_refs: dict[int, list[str]],
     *,
     correlated: bool = False,
+    row: str = "r",
 ) -> tuple[str, list[object]]:
     """SQL condition on the resource row ``r`` for one clause (values ORed).
 
     ``correlated`` checks the clause per candidate row (``EXISTS`` on the row's own index
     entries) instead of collecting every matching row first: cheaper for a range or prefix
-    clause when another clause already selected the candidates.
+    clause when another clause already selected the candidates. ``row`` names the table whose
+    ``seq`` the condition is on (``r``, the resource row, by default).
 
     >>> from ehr_sandbox.search.query import parse
     >>> clause_sql("Patient", parse("Patient", {"_id": "a,b"}).clauses[0], str, {})
@@ -176,12 +179,14 @@ def clause_sql(
     marks = "?" if len(names) == 1 else f"({','.join('?' * len(names))})"
     op_in = "=" if len(names) == 1 else "IN"
     if correlated:
-        sub = f"SELECT 1 FROM search_index i WHERE i.seq = r.seq AND i.param {op_in} {marks}"
+        sub = f"SELECT 1 FROM search_index i WHERE i.seq = {row}.seq AND i.param {op_in} {marks}"
         args: list[object] = [*names]
     else:
         sub = f"SELECT seq FROM search_index WHERE rtype = ? AND param {op_in} {marks}"
         args = [rtype, *names]
-    positive, negative = ("EXISTS", "NOT EXISTS") if correlated else ("r.seq IN", "r.seq NOT IN")
+    positive, negative = (
+        ("EXISTS", "NOT EXISTS") if correlated else (f"{row}.seq IN", f"{row}.seq NOT IN")
+    )
     if clause.modifier == "missing":
         mv = clause.values[0]
         missing = isinstance(mv, MissingValue) and mv.missing
@@ -223,6 +228,112 @@ def _driver_rank(clause: Clause) -> int:
     return 5
 
 
+def _driver(chosen: Sequence[Clause]) -> int | None:
+    """Index of the clause that selects the candidates (None: every clause is checked)."""
+    ranked = sorted(range(len(chosen)), key=lambda k: _driver_rank(chosen[k]))
+    return ranked[0] if ranked and _driver_rank(chosen[ranked[0]]) < 99 else None
+
+
+def driving_subquery(
+    query: SearchQuery,
+    *,
+    blind: Callable[[str], str],
+    chain_refs: dict[int, list[str]],
+    clauses: Sequence[Clause] | None = None,
+) -> tuple[str, list[object]] | None:
+    """``SELECT seq FROM search_index ...`` of the clause :func:`compile_query` drives with:
+    a superset of the matches' positions, read from the value index alone. None when no
+    clause drives through the index (no positive clause, or ``_id``).
+
+    Parameters
+    ----------
+    query
+        The search.
+    blind, chain_refs, clauses
+        As for :func:`compile_query`.
+
+    Returns
+    -------
+    tuple[str, list[object]] or None
+        The subquery and its arguments.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.search.query import parse
+    >>> sql, args = driving_subquery(parse("Observation", {"date": "2020", "patient": "p1"}), blind=str, chain_refs={})
+    >>> sql.startswith("SELECT seq FROM search_index"), args[:2]
+    (True, ['Observation', 'patient'])
+    >>> driving_subquery(parse("Observation", {"_id": "o1"}), blind=str, chain_refs={}) is None
+    True
+    """
+    chosen = list(query.clauses if clauses is None else clauses)
+    driver = _driver(chosen)
+    if driver is None or chosen[driver].param.type == "special":
+        return None
+    sql, args = clause_sql(query.resource_type, chosen[driver], blind, chain_refs)
+    return sql.removeprefix("r.seq IN (").removesuffix(")"), args
+
+
+def row_checks(
+    query: SearchQuery,
+    *,
+    row: str,
+    blind: Callable[[str], str],
+    chain_refs: dict[int, list[str]],
+    clauses: Sequence[Clause] | None = None,
+    correlated: bool = True,
+) -> tuple[str, list[object]] | None:
+    """Every clause as a condition on the resource at ``{row}.seq`` (ANDed), for a statement
+    that already holds the positions of its candidates. None when a clause needs the
+    resource row itself (``_id``).
+
+    ``correlated`` checks each candidate's own index rows (``EXISTS``: cheap for a few
+    candidates); otherwise each clause's matches are collected once from the value index and
+    candidates are looked up in them (``seq IN``: cheap for many).
+
+    Parameters
+    ----------
+    query
+        The search.
+    row
+        The alias of the table whose ``seq`` column holds a candidate's position.
+    blind, chain_refs, clauses
+        As for :func:`compile_query`.
+    correlated
+        Per-candidate checks (True) or membership in each clause's matches (False).
+
+    Returns
+    -------
+    tuple[str, list[object]] or None
+        The condition and its arguments (``1`` for a query without clauses).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.search.query import parse
+    >>> q = parse("Encounter", {"status": "finished"})
+    >>> sql, args = row_checks(q, row="e", blind=str, chain_refs={})
+    >>> print(sql); args
+    EXISTS (SELECT 1 FROM search_index i WHERE i.seq = e.seq AND i.param = ? AND ((s = ?)))
+    ['status', 'finished']
+    >>> print(row_checks(q, row="e", blind=str, chain_refs={}, correlated=False)[0])
+    e.seq IN (SELECT seq FROM search_index WHERE rtype = ? AND param = ? AND ((s = ?)))
+    >>> row_checks(parse("Encounter", {"_id": "e1"}), row="e", blind=str, chain_refs={}) is None
+    True
+    """
+    chosen = list(query.clauses if clauses is None else clauses)
+    if any(c.param.type == "special" for c in chosen):
+        return None
+    parts: list[str] = []
+    args: list[object] = []
+    for clause in chosen:
+        c, a = clause_sql(
+            query.resource_type, clause, blind, chain_refs, correlated=correlated, row=row
+        )
+        parts.append(c)
+        args.extend(a)
+    return (" AND ".join(parts) or "1"), args
+
+
 def compile_query(
     query: SearchQuery,
     *,
@@ -249,8 +360,7 @@ def compile_query(
     """
     rtype = query.resource_type
     chosen = list(query.clauses if clauses is None else clauses)
-    ranked = sorted(range(len(chosen)), key=lambda k: _driver_rank(chosen[k]))
-    driver = ranked[0] if ranked and _driver_rank(chosen[ranked[0]]) < 99 else None
+    driver = _driver(chosen)
     by_id = driver is not None and chosen[driver].param.type == "special"
     # "+r.rtype" keeps SQLite from scanning every resource of the type when an IN list drives
     where = ["+r.rtype = ?" if driver is not None and not by_id else "r.rtype = ?"]
