@@ -24,7 +24,8 @@ from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
-GLUCOSE_RANGES = {"level 1": [38, 62], "level 2": [260, 350]}
+GLUCOSE_RANGES = {k: list(v) for k, v in poc_testing.controls("glucose").items()}
+"""The glucose control ranges of the content (shown to the student as on the insert)."""
 
 
 def _patient_facts(p: dict[str, Any]) -> dict[str, Any]:
@@ -369,7 +370,6 @@ def _setup_glucose(sandbox: Any, variant: Any) -> Scenario:
         sys,
         kref,
         {"level 1": rng.randint(40, 60), "level 2": rng.randint(360, 420)},
-        {k: tuple(v) for k, v in GLUCOSE_RANGES.items()},
     )
     sandbox.clock.advance(minutes=10)
     facts = {
@@ -399,13 +399,20 @@ def _qc_passes(ctx: GradingContext) -> list[dict[str, Any]]:
     ]
 
 
+def _after_qc(ctx: GradingContext, results: list[dict[str, Any]]) -> bool:
+    """Every result was written by the EHR after a passing QC entry for the kit (both timed
+    by the EHR's write clock, never by ``authoredOn`` or ``effectiveDateTime``, which are typed)."""
+    passes = [w for w in (ctx.written_at(t) for t in _qc_passes(ctx)) if w is not None]
+    written_at = [ctx.written_at(r) for r in results]
+    return bool(passes) and all(w is not None and w > min(passes) for w in written_at)
+
+
 def _gl_qc_first(ctx: GradingContext) -> Check:
     expected = "no patient result before a passing QC today: every result logged after a passing control run"
     results = _glucose_results(ctx)
-    passes = sorted(t.get("authoredOn", "") for t in _qc_passes(ctx))
     if not results:
         return Check(False, "no glucose result recorded", expected, "rerun the controls, then test")
-    if any(not passes or (r.get("effectiveDateTime", "") or "") < passes[0] for r in results):
+    if not _after_qc(ctx, results):
         return Check(
             False,
             "a result was recorded while today's QC had failed",
@@ -455,7 +462,6 @@ def _gl_reference(att: Any) -> None:
             s,
             f["kit_ref"],
             {"level 1": f["new_l1"], "level 2": f["new_l2"]},
-            {k: tuple(v) for k, v in f["ranges"].items()},
         )
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
 
@@ -543,7 +549,6 @@ def _gl_no_escalation(att: Any) -> None:
         att.session,
         f["kit_ref"],
         {"level 1": f["new_l1"], "level 2": f["new_l2"]},
-        {k: tuple(v) for k, v in f["ranges"].items()},
     )
     _raw_glucose(att)
 
@@ -655,9 +660,8 @@ def _strep_results(ctx: GradingContext) -> list[dict[str, Any]]:
 
 def _st_qc(ctx: GradingContext) -> Check:
     expected = "today's positive and negative controls run and passing before the patient's test"
-    passes = sorted(t.get("authoredOn", "") for t in _qc_passes(ctx))
     res = _strep_results(ctx)
-    if not res or not passes or any(r.get("effectiveDateTime", "") < passes[0] for r in res):
+    if not res or not _after_qc(ctx, res):
         return Check(
             False, "no passing QC before the patient's test", expected, "run the kit controls first"
         )
@@ -699,7 +703,7 @@ STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
 def _st_reference(att: Any) -> None:
     f = att.facts
     ref = identify_patient(att)
-    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
+    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS)
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
 
 
@@ -707,7 +711,7 @@ def _st_no_order(att: Any) -> None:
     """Typical mistake: the result is recorded but not against the order."""
     f = att.facts
     ref = identify_patient(att)
-    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
+    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS)
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive")
 
 
