@@ -11,8 +11,10 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identified_first,
     identify_patient,
     order_lab,
+    skipped_identification,
     tamper,
     written,
 )
@@ -260,10 +262,12 @@ def _draw_tag_by_hand(att: Any) -> None:
     )
 
 
-def _draw_unlinked(att: Any) -> None:
-    """Harmful: tubes drawn and sent with no order behind them (raw specimens)."""
+def _draw_unlinked(att: Any, *, identified: bool = True) -> None:
+    """Harmful: tubes drawn and sent with no order behind them (raw specimens);
+    ``identified=False``: nobody identified either."""
     f = att.facts
-    identify_patient(att)
+    if identified:
+        identify_patient(att)
     s = att.session
     made = [
         s.create(
@@ -279,6 +283,10 @@ def _draw_unlinked(att: Any) -> None:
     specimens.send_to_lab(
         s, [f"Specimen/{m['id']}" for m in made], lab=f["lab"], courier=f["courier"]
     )
+
+
+def _draw_unidentified(att: Any) -> None:
+    _draw_unlinked(att, identified=False)
 
 
 def _draw_edit_old(att: Any) -> None:
@@ -320,6 +328,7 @@ BLOOD_DRAW = Exercise(
             _draw_sent,
             "A referred specimen travels with a requisition and a recorded chain of custody (CLIA 42 CFR 493.1241-1242).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
     solution=Solution(_draw_reference),
@@ -343,6 +352,7 @@ BLOOD_DRAW = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_draw_unidentified),
     },
     expects=(
         Expect("Specimen", patients=("patient_id",)),
@@ -595,6 +605,7 @@ POC_GLUCOSE_QC = Exercise(
             _gl_escalated,
             "A critical value is a patient-safety emergency: the provider is told at once (The Joint Commission NPSG.02.03.01).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
     solution=Solution(_gl_reference),
@@ -620,6 +631,7 @@ POC_GLUCOSE_QC = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_raw_glucose),
     },
     expects=(
         Expect("Task", ops=("create",)),
@@ -715,10 +727,12 @@ def _st_no_order(att: Any) -> None:
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive")
 
 
-def _st_skip_qc(att: Any) -> None:
-    """Harmful: no controls run; result charted by hand."""
+def _st_skip_qc(att: Any, *, identified: bool = True) -> None:
+    """Harmful: no controls run; result charted by hand (``identified=False``: nobody
+    identified either)."""
     f = att.facts
-    identify_patient(att)
+    if identified:
+        identify_patient(att)
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": f["patient_ref"]},
                         "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}],
                         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
@@ -733,6 +747,10 @@ def _st_qc_tag_by_hand(att: Any) -> None:
         poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
     except RuleRefused:
         _st_skip_qc(att)
+
+
+def _st_unidentified(att: Any) -> None:
+    _st_skip_qc(att, identified=False)
 
 
 def _st_edit_kit(att: Any) -> None:
@@ -775,6 +793,7 @@ RAPID_STREP = Exercise(
             _st_routed,
             "Treatment is the provider's decision; the MA reports the positive result (scope of practice).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
     solution=Solution(_st_reference),
@@ -796,6 +815,7 @@ RAPID_STREP = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_st_unidentified),
     },
     expects=(
         Expect("Task", ops=("create",)),
