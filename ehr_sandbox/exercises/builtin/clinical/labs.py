@@ -476,7 +476,8 @@ def _gl_reference(att: Any) -> None:
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
 
 
-def _raw_glucose(att: Any) -> None:
+def _raw_glucose(att: Any, *, minutes_later: int = 0) -> None:
+    """The glucose result typed into the chart; ``minutes_later``: its time typed ahead."""
     f = att.facts
     att.session.create(
         {
@@ -494,7 +495,9 @@ def _raw_glucose(att: Any) -> None:
             ],
             "code": loinc_concept("41653-7"),
             "subject": {"reference": f["patient_ref"]},
-            "effectiveDateTime": instant(att.sandbox.clock.peek()),
+            "effectiveDateTime": instant(
+                att.sandbox.clock.peek() + timedelta(minutes=minutes_later)
+            ),
             "device": {"reference": f["kit_ref"]},
             "valueQuantity": {
                 "value": f["glucose"],
@@ -549,6 +552,14 @@ def _gl_qc_tag_by_hand(att: Any) -> None:
         poc_testing.run_test(att.session, ref, f["kit_ref"], f["glucose"])
     except RuleRefused:
         _raw_glucose(att)
+
+
+def _gl_result_then_qc(att: Any) -> None:
+    """The result charted first with a time typed after the QC, then the controls rerun."""
+    f = att.facts
+    identify_patient(att)
+    _raw_glucose(att, minutes_later=30)
+    poc_testing.run_qc(att.session, f["kit_ref"], {"level 1": f["new_l1"], "level 2": f["new_l2"]})
 
 
 def _gl_no_escalation(att: Any) -> None:
@@ -620,6 +631,12 @@ POC_GLUCOSE_QC = Exercise(
             fails="QC passed before testing",
             message="never report a patient result when QC failed",
             description="logged out-of-range controls as a pass by hand, the poc.qc tag typed in",
+        ),
+        "result-before-qc-time-typed-later": Solution(
+            _gl_result_then_qc,
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+            description="charted the result before rerunning QC, its time typed after the QC",
         ),
         "critical-not-told": Solution(
             _gl_no_escalation,
