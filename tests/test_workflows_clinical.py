@@ -1310,7 +1310,7 @@ def test_poc_dipstick_hcg_and_inr(clinic):
         and neg.observation["interpretation"][0]["coding"][0]["code"] == "NEG"
     )
     dip = f"Device/{poc_testing.register_kit(s, 'urine-dipstick', lot='D1', expiry='2027-01-31', name='strips')['id']}"
-    poc_testing.run_qc(s, dip, {"normal": "pass", "abnormal": "pass"})
+    poc_testing.run_qc(s, dip, {"normal": "normal", "abnormal": "abnormal"})
     pads = {
         "5811-5": 1.015,
         "2756-5": 6.0,
@@ -1326,3 +1326,26 @@ def test_poc_dipstick_hcg_and_inr(clinic):
     poc_testing.run_qc(s, inr, {"level 1": 1.0, "level 2": 2.9})
     high = poc_testing.run_test(s, p["ref"], inr, 5.6)
     assert high.critical and high.escalation["priority"] == "stat"
+
+
+def test_the_generated_qc_log_follows_the_qc_rule():
+    """The generator's daily QC log is what run_qc writes: every run's pass/fail follows from
+    its controls against the content's control results."""
+    s = Sandbox.generate(patients=2, seed=5, years=1).system_session()
+    kits = {
+        f"Device/{d['id']}": d
+        for d in s.search("Device").fetch()
+        if (d.get("type") or {}).get("coding")
+    }
+    runs = [
+        t
+        for t in s.search("Task", code=f"{poc_testing.SANDBOX_OBS}|poc-qc").fetch()
+        if t["focus"]["reference"] in kits
+    ]
+    assert runs
+    assert [
+        (t["id"], poc_testing.qc_problem(kits[t["focus"]["reference"]], t))
+        for t in runs
+        if poc_testing.qc_problem(kits[t["focus"]["reference"]], t) is not None
+    ] == []
+    assert {t["businessStatus"]["text"] for t in runs} >= {"pass"}
