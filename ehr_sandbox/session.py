@@ -1550,6 +1550,45 @@ class Session:
             )
         self._audit_kind(kind, patient=patient, ref=ref, detail=detail)
 
+    def own_actions(self, kind: str, *, patient: str | None = None) -> list[dict[str, Any]]:
+        """The actions of ``kind`` this user recorded with :meth:`audit_action` (about
+        ``patient``, when given), oldest first: how a workflow asks whether its user did
+        something that is not a record write (identified a patient, for one).
+
+        Only this user's own events of an action kind come back, never another user's nor a
+        read or write event, so any role may ask and asking is not itself audited (it tells
+        the user nothing about a record they could not see).
+
+        Raises
+        ------
+        ValidationError
+            For a kind :meth:`audit_action` would refuse.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> s = sb.login("ma.garcia")
+        >>> s.audit_action("demo-act", detail="one")
+        >>> sb.login("rn.kim").audit_action("demo-act", detail="not mine")
+        >>> [e["outcomeDesc"] for e in s.own_actions("demo-act")]
+        ['one']
+        """
+        from ehr_sandbox.audit.events import RESTFUL_CODES
+
+        if not isinstance(kind, str) or kind in RESTFUL_CODES or kind in SANDBOX_AUDIT_KINDS:
+            raise ValidationError(
+                "own actions", "kind", "an action kind audit_action records", found=kind
+            )
+        pid = None
+        if patient:
+            pid = split_ref(patient)[1] if "/" in patient else patient
+        return [
+            e
+            for e in self.sandbox.audit.events(patient=pid, user=self.user.username)
+            if any(c.get("code") == kind for c in e.get("subtype", []) or [])
+        ]
+
     def audit_operation(
         self,
         interaction: str,

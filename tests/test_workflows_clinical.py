@@ -641,17 +641,12 @@ def test_poc_qc_gate_critical_and_positive(clinic):
         s,
         kref,
         {"level 1": 50},
-        {"level 1": (38, 62), "level 2": (260, 350)},
     )
-    poc_testing.run_qc(
-        s, kref, {"level 1": 50, "level 2": 400}, {"level 1": (38, 62), "level 2": (260, 350)}
-    )
+    poc_testing.run_qc(s, kref, {"level 1": 50, "level 2": 400})
     assert poc_testing.qc_status(s, kref) == "fail"
     _refused("poc.qc-required", poc_testing.run_test, s, p["ref"], kref, 110)
     clinic.clock.advance(minutes=5)
-    poc_testing.run_qc(
-        s, kref, {"level 1": 50, "level 2": 300}, {"level 1": (38, 62), "level 2": (260, 350)}
-    )
+    poc_testing.run_qc(s, kref, {"level 1": 50, "level 2": 300})
     assert poc_testing.qc_status(s, kref) == "pass"
     _refused("poc.plausible", poc_testing.run_test, s, p["ref"], kref, 900)
     normal = poc_testing.run_test(s, p["ref"], kref, 110)
@@ -665,17 +660,11 @@ def test_poc_qc_gate_critical_and_positive(clinic):
         poc_testing.run_qc,
         s,
         f"Device/{old['id']}",
-        {"pos": "positive"},
-        {"pos": "positive"},
+        {"positive": "positive", "negative": "negative"},
     )
     strep = poc_testing.register_kit(s, "rapid-strep", lot="S1", expiry="2027-01-31", name="strep")
     sref = f"Device/{strep['id']}"
-    poc_testing.run_qc(
-        s,
-        sref,
-        {"positive": "positive", "negative": "negative"},
-        {"positive": "positive", "negative": "negative"},
-    )
+    poc_testing.run_qc(s, sref, {"positive": "positive", "negative": "negative"})
     _refused("poc.plausible", poc_testing.run_test, s, p["ref"], sref, "maybe")
     pos = poc_testing.run_test(s, p["ref"], sref, "positive")
     assert (
@@ -683,6 +672,83 @@ def test_poc_qc_gate_critical_and_positive(clinic):
         and pos.observation["valueCodeableConcept"]["coding"][0]["code"] == "10828004"
     )
     _refused("poc.test", poc_testing.poc_test, "strep-culture")
+
+
+def _typed_qc(s, kref, outputs, status="pass"):
+    """A QC log entry written by hand (a plain create), claiming ``status``."""
+    from ehr_sandbox.workflows.care import SANDBOX_OBS
+
+    return s.create(
+        {
+            "resourceType": "Task",
+            "status": "completed",
+            "intent": "order",
+            "businessStatus": {"text": status},
+            "code": {"coding": [{"system": SANDBOX_OBS, "code": "poc-qc"}]},
+            "focus": {"reference": kref},
+            "authoredOn": instant(s.sandbox.clock.peek()),
+            **({"output": outputs} if outputs else {}),
+        }
+    )
+
+
+def _control(level, want, value, verdict="in range"):
+    return {
+        "type": {"text": f"control {level} (expected {want}): {verdict}"},
+        "valueQuantity": {"value": value},
+    }
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [],  # a bare "pass": no control run
+        [{"type": {"text": "QC passed"}, "valueBoolean": True}],
+        # the insert's range widened by hand so that an out-of-range control "passes"
+        [_control("level 1", "38-62", 50), _control("level 2", "260-999", 400),
+         {"type": {"text": "QC passed"}, "valueBoolean": True}],
+        # the right ranges, a control out of range, marked "in range" anyway
+        [_control("level 1", "38-62", 50), _control("level 2", "260-350", 400),
+         {"type": {"text": "QC passed"}, "valueBoolean": True}],
+        # one level missing
+        [_control("level 1", "38-62", 50), {"type": {"text": "QC passed"}, "valueBoolean": True}],
+    ],
+)  # fmt: skip
+def test_a_typed_qc_pass_does_not_unlock_testing(clinic, outputs):
+    s, p = _patient(clinic, 55 * 365, "male")
+    kit = poc_testing.register_kit(s, "glucose", lot="GT", expiry="2027-06-30", name="strips")
+    kref = f"Device/{kit['id']}"
+    poc_testing.run_qc(s, kref, {"level 1": 50, "level 2": 400})  # a real, failed QC
+    clinic.clock.advance(minutes=2)
+    typed = _typed_qc(s, kref, outputs)
+    assert poc_testing.qc_problem(kit, typed) is not None
+    assert poc_testing.qc_status(s, kref) == "fail"
+    _refused("poc.qc-required", poc_testing.run_test, s, p["ref"], kref, 110)
+
+
+def test_qc_ranges_come_from_content_and_a_faithful_hand_copy_counts(clinic):
+    s, p = _patient(clinic, 45 * 365)
+    kit = poc_testing.register_kit(s, "inr", lot="IT", expiry="2027-06-30", name="INR")
+    kref = f"Device/{kit['id']}"
+    ranges = poc_testing.controls("inr")
+    lo, hi = ranges["level 2"]
+    # a level-2 result just outside the insert's range fails, whatever the caller believes
+    entry = poc_testing.run_qc(
+        s, kref, {"level 1": sum(ranges["level 1"]) / 2, "level 2": hi + 0.1}
+    )
+    assert entry["businessStatus"]["text"] == "fail" and poc_testing.qc_problem(kit, entry) is None
+    clinic.clock.advance(minutes=1)
+    # the same shape typed by hand, with results inside the ranges, is QC like any other
+    outputs = [
+        _control(level, f"{a}-{b}", (a + b) / 2) for level, (a, b) in sorted(ranges.items())
+    ] + [{"type": {"text": "QC passed"}, "valueBoolean": True}]
+    typed = _typed_qc(s, kref, outputs)
+    assert poc_testing.qc_problem(kit, typed) is None
+    assert poc_testing.qc_status(s, kref) == "pass"
+    assert (
+        poc_testing.run_test(s, p["ref"], kref, (lo + hi) / 2).observation["device"]["reference"]
+        == kref
+    )
 
 
 # ----------------------------------------------------------------------------- diagnostics
@@ -1237,16 +1303,14 @@ def test_poc_dipstick_hcg_and_inr(clinic):
     s, p = _patient(clinic, 28 * 365)
     controls = {"positive": "positive", "negative": "negative"}
     hcg = f"Device/{poc_testing.register_kit(s, 'urine-hcg', lot='U1', expiry='2027-01-31', name='hCG')['id']}"
-    poc_testing.run_qc(s, hcg, controls, controls)
+    poc_testing.run_qc(s, hcg, controls)
     neg = poc_testing.run_test(s, p["ref"], hcg, "negative")
     assert (
         neg.escalation is None
         and neg.observation["interpretation"][0]["coding"][0]["code"] == "NEG"
     )
     dip = f"Device/{poc_testing.register_kit(s, 'urine-dipstick', lot='D1', expiry='2027-01-31', name='strips')['id']}"
-    poc_testing.run_qc(
-        s, dip, {"normal": "pass", "abnormal": "pass"}, {"normal": "pass", "abnormal": "pass"}
-    )
+    poc_testing.run_qc(s, dip, {"normal": "normal", "abnormal": "abnormal"})
     pads = {
         "5811-5": 1.015,
         "2756-5": 6.0,
@@ -1259,8 +1323,29 @@ def test_poc_dipstick_hcg_and_inr(clinic):
     ua = poc_testing.run_test(s, p["ref"], dip, pads)
     assert len(ua.observation["component"]) == 6
     inr = f"Device/{poc_testing.register_kit(s, 'inr', lot='I9', expiry='2027-01-31', name='INR')['id']}"
-    poc_testing.run_qc(
-        s, inr, {"level 1": 1.0, "level 2": 2.9}, {"level 1": (0.8, 1.2), "level 2": (2.4, 3.4)}
-    )
+    poc_testing.run_qc(s, inr, {"level 1": 1.0, "level 2": 2.9})
     high = poc_testing.run_test(s, p["ref"], inr, 5.6)
     assert high.critical and high.escalation["priority"] == "stat"
+
+
+def test_the_generated_qc_log_follows_the_qc_rule():
+    """The generator's daily QC log is what run_qc writes: every run's pass/fail follows from
+    its controls against the content's control results."""
+    s = Sandbox.generate(patients=2, seed=5, years=1).system_session()
+    kits = {
+        f"Device/{d['id']}": d
+        for d in s.search("Device").fetch()
+        if (d.get("type") or {}).get("coding")
+    }
+    runs = [
+        t
+        for t in s.search("Task", code=f"{poc_testing.SANDBOX_OBS}|poc-qc").fetch()
+        if t["focus"]["reference"] in kits
+    ]
+    assert runs
+    assert [
+        (t["id"], poc_testing.qc_problem(kits[t["focus"]["reference"]], t))
+        for t in runs
+        if poc_testing.qc_problem(kits[t["focus"]["reference"]], t) is not None
+    ] == []
+    assert {t["businessStatus"]["text"] for t in runs} >= {"pass"}

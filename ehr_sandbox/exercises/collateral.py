@@ -42,6 +42,7 @@ from ehr_sandbox.audit import event_patient, event_username
 from ehr_sandbox.exercises.attempt import CHANGED
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import COLLATERAL, Check, Criterion, Expect
+from ehr_sandbox.workflows.care import IDENTIFY_KIND
 
 __all__ = [
     "Change",
@@ -69,9 +70,12 @@ READS = frozenset(
         "capabilities",
         "break-glass-stop",
         "break-glass-end",
+        IDENTIFY_KIND,
     }
 )
-"""Interactions that change nothing (reads by someone else's login still count)."""
+"""Interactions that change nothing (reads by someone else's login still count); a patient
+identification (two identifiers checked against the chart) is one: it writes and releases
+nothing."""
 
 BOOKKEEPING = frozenset({"exercise-hint", "exercise-submit", "exercise-check"})
 """The exercise framework's own audit entries."""

@@ -29,7 +29,6 @@ stored CoverageEligibilityResponse only when it is what the simulator answers to
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -479,22 +478,9 @@ def _vitals(ctx: Any, v: dict[str, Any]) -> str | None:
     return None
 
 
-_EXPECTED = re.compile(
-    r"^control (?P<level>.+) \(expected (?P<want>.+)\): (in range|OUT OF RANGE)$"
-)
-_RANGE = re.compile(r"^(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)$")
-
-
-def _control_ok(want: str, out: Mapping[str, Any]) -> bool:
-    bounds = _RANGE.match(want)
-    if bounds:
-        value = (out.get("valueQuantity") or {}).get("value")
-        lo, hi = float(bounds.group(1)), float(bounds.group(2))
-        return isinstance(value, int | float) and lo <= value <= hi
-    return out.get("valueString") == want
-
-
 def _poc_qc(ctx: Any, v: dict[str, Any]) -> str | None:
+    from ehr_sandbox.workflows.poc_testing import qc_problem
+
     if v.get("resourceType") != "Task" or v.get("status") != "completed":
         return "not a completed QC log entry"
     kit = ctx.read(str((v.get("focus") or {}).get("reference", "")))
@@ -506,23 +492,7 @@ def _poc_qc(ctx: Any, v: dict[str, Any]) -> str | None:
     authored = _start(v.get("authoredOn"))
     if authored is None or not (0 <= (when - authored).total_seconds() <= 300):
         return "the QC entry's time is not when it was logged"
-    levels, summary = [], None
-    for out in v.get("output", []):
-        text = str((out.get("type") or {}).get("text", ""))
-        if text == "QC passed":
-            summary = out.get("valueBoolean")
-            continue
-        m = _EXPECTED.match(text)
-        if m is None:
-            return f"an output that is not a control result: {text!r}"
-        levels.append(_control_ok(m.group("want"), out))
-    if not levels:
-        return "no control level was run"
-    passed = all(levels)
-    status = (v.get("businessStatus") or {}).get("text")
-    if summary is not passed or status != ("pass" if passed else "fail"):
-        return f"logged as {status} while the controls {'passed' if passed else 'failed'}"
-    return None
+    return qc_problem(kit, v)
 
 
 VERIFIERS: Mapping[str, Verifier] = {

@@ -340,6 +340,47 @@ class GradingContext:
                 return True
         return False
 
+    def identified_before(self, patient_id: str) -> bool:
+        """True when the acting user identified ``patient_id`` with two matching identifiers
+        (the audit event :func:`ehr_sandbox.workflows.care.identify` records) after setup and
+        before their first audited write about that patient; a mismatch recorded after a
+        match undoes it. With no such write, whether the patient was identified at all.
+
+        The audit trail, not the record, is the evidence: a write names no identification,
+        and a tag typed into it proves none.
+
+        >>> from types import SimpleNamespace as NS
+        >>> def ev(kind, detail="", pid="p1"):
+        ...     return {"subtype": [{"code": kind}], "outcome": "0", "outcomeDesc": detail,
+        ...             "agent": [{"requestor": True, "altId": "ma"}],
+        ...             "entity": [{"role": {"code": "1"}, "what": {"reference": f"Patient/{pid}"}}]}
+        >>> ok = '{"checked": {"birth_date": true, "name": true}, "matched": true}'
+        >>> ctx = GradingContext(None, None, {}, NS(username="ma"), "s")
+        >>> ctx.events = lambda: [ev("patient-identify", ok), ev("create")]
+        >>> ctx.identified_before("p1")
+        True
+        >>> ctx.events = lambda: [ev("create"), ev("patient-identify", ok)]
+        >>> ctx.identified_before("p1")
+        False
+        """
+        from ehr_sandbox.audit import event_patient, event_username
+        from ehr_sandbox.workflows.care import identification
+
+        user = getattr(self.user, "username", None)
+        identified = False
+        for e in self.events():
+            if event_username(e) != user or event_patient(e) != patient_id:
+                continue
+            found = identification(e)
+            if found is not None:
+                identified = bool(found["matched"])
+            elif event_kind(e) in ("create", "update", "delete", "patch") and e.get("outcome") in (
+                "0",
+                None,
+            ):
+                return identified
+        return identified
+
     @property
     def practitioner_ref(self) -> str:
         """``Practitioner/<id>`` of the acting user (Provenance.agent.who must point here)."""

@@ -1,10 +1,15 @@
 """What the clinical MA workflows share: patient identification, FHIR building blocks, routing.
 
 Every clinical operation starts from a patient identified with **two identifiers** (name, date
-of birth, MRN: any two). :func:`identify` checks them against the chart and remembers, for this
-Session, that the patient was identified; every care operation calls :func:`require_identified`
-first and refuses otherwise (The Joint Commission NPSG.01.01.01). Writes go through
-:func:`ehr_sandbox.workflows.base.write` / ``write_all`` (Provenance, audit, operation tag).
+of birth, MRN: any two). :func:`identify` checks them against the chart and records the check
+in the audit trail (an action of kind :data:`IDENTIFY_KIND` through
+:meth:`~ehr_sandbox.session.Session.audit_action`: which identifiers were checked and whether
+each matched, never their values); every care operation calls :func:`require_identified`
+first, which asks the audit trail whether this user's latest identification of the patient
+today (the visit) matched, and refuses otherwise (The Joint Commission NPSG.01.01.01). A
+mismatch is recorded too, and stops care until the patient is identified again. Writes go
+through :func:`ehr_sandbox.workflows.base.write` / ``write_all`` (Provenance, audit, operation
+tag).
 
 >>> from ehr_sandbox.sandbox import Sandbox
 >>> s = demo_session()
@@ -19,7 +24,6 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-import weakref
 from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -38,6 +42,8 @@ __all__ = [
     "SNOMED",
     "UCUM",
     "IDENTIFY",
+    "IDENTIFY_KIND",
+    "identification",
     "age_days",
     "age_months",
     "age_years",
@@ -75,7 +81,9 @@ IDENTIFY = Rule(
     "The Joint Commission NPSG.01.01.01 (2025)",
 )
 
-_IDENTIFIED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+IDENTIFY_KIND = "patient-identify"
+"""Audit action kind of a patient identification; its detail is JSON
+``{"checked": {identifier: matched}, "matched": bool}`` (identifier names only, no values)."""
 
 
 def refuse(
@@ -190,7 +198,8 @@ def identify(
     Returns
     -------
     str
-        The patient reference, now marked identified for this session.
+        The patient reference; the check (identifier names and whether each matched) is in
+        the audit trail, where :func:`require_identified` finds it.
 
     Raises
     ------
@@ -217,20 +226,61 @@ def identify(
     except NotFound:
         raise refuse(IDENTIFY, "Patient", "patient", "a chart you can open", patient) from None
     ref = f"Patient/{chart['id']}"
-    if "name" in given and not _name_matches(chart, given["name"]):
-        raise refuse(IDENTIFY, "Patient", "name", "the name on the chart", given["name"])
-    if "birth_date" in given and str(given["birth_date"]) != chart.get("birthDate"):
-        raise refuse(
-            IDENTIFY, "Patient", "birth_date", "the date of birth on the chart", given["birth_date"]
-        )
-    if "mrn" in given and str(given["mrn"]) != mrn_of(chart):
-        raise refuse(IDENTIFY, "Patient", "mrn", "the MRN on the chart", given["mrn"])
-    _IDENTIFIED.setdefault(session, set()).add(ref)
+    checked = {
+        "name": lambda v: _name_matches(chart, v),
+        "birth_date": lambda v: str(v) == chart.get("birthDate"),
+        "mrn": lambda v: str(v) == mrn_of(chart),
+    }
+    results = {k: bool(checked[k](v)) for k, v in given.items()}
+    matched = all(results.values())
+    session.audit_action(
+        IDENTIFY_KIND,
+        patient=ref,
+        detail=json.dumps({"checked": results, "matched": matched}, sort_keys=True),
+    )
+    expected = {
+        "name": "the name on the chart",
+        "birth_date": "the date of birth on the chart",
+        "mrn": "the MRN on the chart",
+    }
+    for key in ("name", "birth_date", "mrn"):
+        if key in results and not results[key]:
+            raise refuse(IDENTIFY, "Patient", key, expected[key], given[key])
     return ref
 
 
+def identification(event: dict[str, Any]) -> dict[str, Any] | None:
+    """What a :data:`IDENTIFY_KIND` audit event records (``checked``, ``matched``), or None
+    when the event is not one or its detail does not show two identifiers checked.
+
+    Examples
+    --------
+    >>> e = {"subtype": [{"code": IDENTIFY_KIND}],
+    ...      "outcomeDesc": '{"checked": {"birth_date": true, "name": true}, "matched": true}'}
+    >>> identification(e)["matched"]
+    True
+    >>> identification({**e, "outcomeDesc": '{"checked": {"name": true}, "matched": true}'}) is None
+    True
+    """
+    if not any(c.get("code") == IDENTIFY_KIND for c in event.get("subtype", []) or []):
+        return None
+    try:
+        detail = json.loads(str(event.get("outcomeDesc", "")))
+    except ValueError:
+        return None
+    checked = detail.get("checked") if isinstance(detail, dict) else None
+    if (
+        not isinstance(checked, dict)
+        or len(set(checked) & {"name", "birth_date", "mrn"}) < 2
+        or not all(isinstance(v, bool) for v in checked.values())
+    ):
+        return None
+    return {"checked": checked, "matched": detail.get("matched") is True and all(checked.values())}
+
+
 def is_identified(session: Session, patient: str) -> bool:
-    """Whether :func:`identify` succeeded for this patient in this session.
+    """Whether this user's latest identification of the patient during the visit (today, on
+    the sandbox clock) matched, as the audit trail records it.
 
     Examples
     --------
@@ -238,7 +288,17 @@ def is_identified(session: Session, patient: str) -> bool:
     False
     """
     ref = patient if patient.startswith("Patient/") else f"Patient/{patient}"
-    return ref in _IDENTIFIED.get(session, set())
+    clock_now = now(session)
+    latest = None
+    for e in session.own_actions(IDENTIFY_KIND, patient=ref):
+        try:
+            when = parse_instant(str(e.get("recorded", "")))
+        except ValueError:
+            continue
+        if when.astimezone(clock_now.tzinfo).date() == clock_now.date():
+            latest = e
+    found = identification(latest) if latest is not None else None
+    return bool(found and found["matched"])
 
 
 def require_identified(session: Session, patient: str, resource: str) -> str:

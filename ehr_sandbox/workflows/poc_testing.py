@@ -2,7 +2,7 @@
 
 A test kit (or meter cartridge lot) is a ``Device`` with its lot number and expiry
 (:func:`register_kit`). Each day of testing, external controls are run and logged
-(:func:`run_qc`): a completed ``Task`` focused on the device, one ``output`` per control level
+(:func:`run_qc`, against the control ranges of the content): a completed ``Task`` focused on the device, one ``output`` per control level
 and ``businessStatus`` pass/fail (an Observation would have to name a patient under the
 sandbox's access policy; a QC log belongs to no patient). :func:`run_test` refuses a patient test when the kit is
 expired or today's latest QC for the kit failed or was not run; the result is an
@@ -16,10 +16,12 @@ result is routed to the provider as a ``Task``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ehr_sandbox.workflows.base import Rule, write
+from ehr_sandbox.workflows.base import Rule, RuleRefused, write
 from ehr_sandbox.workflows.care import (
     SANDBOX_OBS,
     SNOMED,
@@ -29,6 +31,7 @@ from ehr_sandbox.workflows.care import (
     identify,
     loinc_concept,
     mrn_of,
+    now,
     now_text,
     provider_of,
     quantity,
@@ -48,9 +51,11 @@ if TYPE_CHECKING:
 __all__ = [
     "RULES",
     "PocResult",
+    "controls",
     "demo_session",
     "identify",
     "mrn_of",
+    "qc_problem",
     "qc_status",
     "register_kit",
     "run_qc",
@@ -127,13 +132,120 @@ def register_kit(
     return write(session, device, operation="poc.register-kit")
 
 
-def run_qc(
-    session: Session,
-    kit: str,
-    results: dict[str, Any],
-    expected: dict[str, Any],
-) -> dict[str, Any]:
-    """Log today's external QC for a kit: each control level's result against its expected value.
+def controls(test_id: str) -> dict[str, Any]:
+    """The external control levels of a test and the result each must give, from content
+    (``data/poc_tests.toml``, the control lot inserts): level -> ``(low, high)`` for a
+    quantitative control, or the expected reading (``"positive"``, ``"pass"``...).
+
+    Examples
+    --------
+    >>> controls("glucose")
+    {'level 1': (38, 62), 'level 2': (260, 350)}
+    >>> controls("rapid-strep")
+    {'positive': 'positive', 'negative': 'negative'}
+    """
+    out: dict[str, Any] = {}
+    for level, want in poc_test(test_id)["controls"].items():
+        out[level] = tuple(want) if isinstance(want, list) else want
+    return out
+
+
+def _expected_text(want: Any) -> str:
+    return f"{want[0]}-{want[1]}" if isinstance(want, tuple) else str(want)
+
+
+def _control_ok(want: Any, out: dict[str, Any]) -> bool:
+    if isinstance(want, tuple):
+        value = (out.get("valueQuantity") or {}).get("value")
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and want[0] <= value <= want[1]
+        )
+    return out.get("valueString") == want
+
+
+def _control_output(level: str, want: Any, value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = (
+        {"valueQuantity": {"value": value}}
+        if isinstance(want, tuple)
+        else {"valueString": str(value)}
+    )
+    verdict = "in range" if _control_ok(want, result) else "OUT OF RANGE"
+    return {
+        "type": {"text": f"control {level} (expected {_expected_text(want)}): {verdict}"},
+        **result,
+    }
+
+
+_CONTROL_TEXT = re.compile(
+    r"^control (?P<level>.+) \(expected (?P<want>.+)\): (?P<verdict>in range|OUT OF RANGE)$"
+)
+
+
+def qc_problem(kit: dict[str, Any], entry: dict[str, Any]) -> str | None:
+    """None when ``entry`` is a QC log entry for ``kit`` as :func:`run_qc` writes it and its
+    pass/fail follows from its control results against the content's control ranges; else
+    what is wrong. The one rule behind :func:`qc_status` (and the graders' check of a
+    ``poc.qc`` stamp): a typed ``"pass"`` proves nothing.
+
+    Examples
+    --------
+    >>> kit = {"resourceType": "Device", "id": "k", "type": {"coding": [{"code": "glucose"}]}}
+    >>> entry = {"resourceType": "Task", "status": "completed", "focus": {"reference": "Device/k"},
+    ...          "code": coding(SANDBOX_OBS, "poc-qc"), "businessStatus": {"text": "pass"},
+    ...          "output": [_control_output("level 1", (38, 62), 45),
+    ...                     _control_output("level 2", (260, 350), 300),
+    ...                     {"type": {"text": "QC passed"}, "valueBoolean": True}]}
+    >>> qc_problem(kit, entry) is None
+    True
+    >>> entry["output"][1] = _control_output("level 2", (260, 999), 400)  # a wider range typed
+    >>> qc_problem(kit, entry)
+    "control level 2: expected '260-350' from the control insert, found '260-999'"
+    """
+    if entry.get("resourceType") != "Task" or entry.get("status") != "completed":
+        return "not a completed QC log entry"
+    if "poc-qc" not in {c.get("code") for c in (entry.get("code") or {}).get("coding", [])}:
+        return "not coded as a QC log entry (poc-qc)"
+    if (entry.get("focus") or {}).get("reference") != f"Device/{kit.get('id')}":
+        return "not focused on the kit"
+    try:
+        want = controls(((kit.get("type") or {}).get("coding") or [{}])[0].get("code", ""))
+    except RuleRefused:
+        return "the kit is not a test the clinic runs"
+    seen: dict[str, bool] = {}
+    summary = None
+    for out in entry.get("output", []):
+        text = str((out.get("type") or {}).get("text", ""))
+        if text == "QC passed":
+            summary = out.get("valueBoolean")
+            continue
+        m = _CONTROL_TEXT.match(text)
+        if m is None:
+            return f"an output that is not a control result: {text!r}"
+        level = m.group("level")
+        if level not in want or level in seen:
+            return f"control {level!r}: not a control level of this test, or listed twice"
+        if m.group("want") != _expected_text(want[level]):
+            return (
+                f"control {level}: expected {_expected_text(want[level])!r} from the control "
+                f"insert, found {m.group('want')!r}"
+            )
+        seen[level] = _control_ok(want[level], out)
+        if (m.group("verdict") == "in range") != seen[level]:
+            return f"control {level}: marked {m.group('verdict')!r} against its result"
+    if set(seen) != set(want):
+        return "not every control level was run: " + ", ".join(sorted(set(want) - set(seen)))
+    passed = all(seen.values())
+    status = (entry.get("businessStatus") or {}).get("text")
+    if summary is not passed or status != ("pass" if passed else "fail"):
+        return f"logged as {status} while the controls {'passed' if passed else 'failed'}"
+    return None
+
+
+def run_qc(session: Session, kit: str, results: dict[str, Any]) -> dict[str, Any]:
+    """Log today's external QC for a kit: each control level's result against the range on its
+    control insert (content, :func:`controls`; never the caller's).
 
     Parameters
     ----------
@@ -141,9 +253,6 @@ def run_qc(
         ``Device/<id>`` from :func:`register_kit`.
     results : dict
         Level name -> result (a number for quantitative tests; ``"positive"``/``"negative"``).
-    expected : dict
-        Level name -> ``(low, high)`` range from the control insert, or the expected
-        qualitative result.
 
     Returns
     -------
@@ -155,8 +264,7 @@ def run_qc(
     --------
     >>> s = demo_session()
     >>> k = register_kit(s, "glucose", lot="G1", expiry="2027-01-31", name="strips")
-    >>> qc = run_qc(s, f"Device/{k['id']}", {"level 1": 45, "level 2": 290},
-    ...             {"level 1": (38, 62), "level 2": (260, 350)})
+    >>> qc = run_qc(s, f"Device/{k['id']}", {"level 1": 45, "level 2": 290})
     >>> qc["businessStatus"]["text"], qc_status(s, f"Device/{k['id']}")
     ('pass', 'pass')
     """
@@ -169,40 +277,19 @@ def run_qc(
             "an unexpired kit",
             device.get("expirationDate"),
         )
-    if not results or set(results) != set(expected):
+    t = _test_of_kit(device)
+    expected = controls(t["id"])
+    if not isinstance(results, dict) or set(results) != set(expected):
         raise refuse(
             RULES["poc.qc-result"],
             "Task (QC)",
             "output",
             "a result for every control level: " + ", ".join(sorted(expected)),
-            sorted(results),
+            sorted(results) if isinstance(results, dict) else results,
         )
-    outputs = []
-    passed = True
-    for level in sorted(results):
-        value, want = results[level], expected[level]
-        if isinstance(want, list | tuple):
-            ok = isinstance(value, int | float) and want[0] <= value <= want[1]
-            out: dict[str, Any] = {
-                "type": {
-                    "text": f"control {level} (expected {want[0]}-{want[1]}): "
-                    + ("in range" if ok else "OUT OF RANGE")
-                },
-                "valueQuantity": {"value": value},
-            }
-        else:
-            ok = value == want
-            out = {
-                "type": {
-                    "text": f"control {level} (expected {want}): "
-                    + ("in range" if ok else "OUT OF RANGE")
-                },
-                "valueString": str(value),
-            }
-        passed &= ok
-        outputs.append(out)
+    outputs = [_control_output(level, expected[level], results[level]) for level in sorted(results)]
+    passed = all(o["type"]["text"].endswith(": in range") for o in outputs)
     outputs.append({"type": {"text": "QC passed"}, "valueBoolean": passed})
-    t = _test_of_kit(device)
     when = now_text(session)
     qc = {
         "resourceType": "Task",
@@ -222,8 +309,20 @@ def run_qc(
     return write(session, qc, operation="poc.qc")
 
 
+def _written(entry: dict[str, Any]) -> datetime | None:
+    stamp = (entry.get("meta") or {}).get("lastUpdated")
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def qc_status(session: Session, kit: str) -> str:
-    """``"pass"``, ``"fail"`` or ``"missing"``: the latest QC logged today for the kit.
+    """``"pass"``, ``"fail"`` or ``"missing"``: the latest QC the EHR wrote today for the kit.
+
+    Only entries that :func:`qc_problem` accepts count (a Task typed with ``"pass"`` and no
+    controls, or with a wider range than the insert's, is not QC), and "today" and "latest"
+    are the EHR's write time, not the typed ``authoredOn``.
 
     Examples
     --------
@@ -232,16 +331,20 @@ def qc_status(session: Session, kit: str) -> str:
     >>> qc_status(s, f"Device/{k['id']}")
     'missing'
     """
-    day = today(session).isoformat()
-    latest = None
+    device = session.read(kit)
+    clock_now = now(session)
+    latest: tuple[datetime, dict[str, Any]] | None = None
     for o in session.search("Task", code=f"{SANDBOX_OBS}|poc-qc", focus=kit).fetch():
-        if o.get("status") != "completed" or not str(o.get("authoredOn", "")).startswith(day):
+        written = _written(o)
+        if written is None or qc_problem(device, o) is not None:
             continue
-        if latest is None or o.get("authoredOn", "") >= latest.get("authoredOn", ""):
-            latest = o
+        if written.astimezone(clock_now.tzinfo).date() != clock_now.date():
+            continue
+        if latest is None or written >= latest[0]:
+            latest = (written, o)
     if latest is None:
         return "missing"
-    return "pass" if (latest.get("businessStatus") or {}).get("text") == "pass" else "fail"
+    return "pass" if (latest[1].get("businessStatus") or {}).get("text") == "pass" else "fail"
 
 
 @dataclass

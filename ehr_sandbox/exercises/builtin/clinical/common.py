@@ -342,7 +342,72 @@ def identify_patient(att: Any) -> str:
     return identify(att.session, f["patient_ref"], name=f["name"], birth_date=f["dob"])
 
 
+IDENTIFIED = "patient identified first"
+"""Name of the criterion every clinical exercise with hands-on care shares."""
+
+
+def _identified_first(ctx: Any) -> Any:
+    from ehr_sandbox.exercises.model import Check
+
+    expected = (
+        "the patient identified with two identifiers (care.identify) before the first entry "
+        "on the chart"
+    )
+    if ctx.identified_before(str(ctx.value("patient_id"))):
+        return Check(True, "identified before care", expected)
+    return Check(
+        False,
+        "no matching two-identifier check in the audit trail before the first entry on the chart",
+        expected,
+        "identify the patient with two identifiers before any care",
+    )
+
+
+def identified_first() -> Any:
+    """The criterion: the audit trail shows the scenario's patient (``patient_id`` in the answer
+    or the facts) identified with two matching identifiers before the student's first write
+    about them (:meth:`GradingContext.identified_before`).
+
+    Examples
+    --------
+    >>> identified_first().name
+    'patient identified first'
+    """
+    from ehr_sandbox.exercises.model import Criterion
+
+    return Criterion(
+        IDENTIFIED,
+        1,
+        _identified_first,
+        "Two identifiers before any care; a mismatch stops care "
+        "(The Joint Commission NPSG.01.01.01).",
+    )
+
+
+def skipped_identification(care_by_hand: Any) -> Any:
+    """The wrong solution "skipped patient identification": ``care_by_hand(att)`` charts the
+    care without any two-identifier check (by hand: the workflows refuse an unidentified
+    patient), and must fail :func:`identified_first`.
+
+    Examples
+    --------
+    >>> skipped_identification(lambda att: None).fails
+    'patient identified first'
+    """
+    from ehr_sandbox.exercises.model import Solution
+
+    return Solution(
+        care_by_hand,
+        fails=IDENTIFIED,
+        message="identify the patient with two identifiers",
+        description="skipped patient identification: the care charted by hand, nobody identified",
+    )
+
+
 __all__ += [
+    "IDENTIFIED",
+    "identified_first",
+    "skipped_identification",
     "code_of",
     "ident",
     "identify_patient",

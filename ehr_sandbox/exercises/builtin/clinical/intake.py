@@ -14,6 +14,8 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identified_first,
+    skipped_identification,
     tamper,
     written,
 )
@@ -22,7 +24,7 @@ from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
 from ehr_sandbox.workflows.base import write
-from ehr_sandbox.workflows.care import identify, loinc_concept
+from ehr_sandbox.workflows.care import category, identify, loinc_concept, quantity
 
 __all__ = ["MEDICATION_HISTORY", "PEDIATRIC_INTAKE", "ROOMING_ABNORMAL_BP", "find_patient"]
 
@@ -36,12 +38,30 @@ COMPLAINTS = [
 ]
 
 
+def look_up(att: Any, name: str, dob: str) -> str:
+    """Find the patient's chart by name + date of birth (a search: nobody identified yet)."""
+    matches = [p for p in att.session.find_patient(name=name, birthdate=dob)]
+    return f"Patient/{matches[0]['id']}"
+
+
 def find_patient(att: Any, name: str, dob: str) -> str:
     """Find and identify the patient by name + date of birth (what a careful MA does)."""
-    s = att.session
-    matches = [p for p in s.find_patient(name=name, birthdate=dob)]
-    ref = f"Patient/{matches[0]['id']}"
-    return identify(s, ref, name=name, birth_date=dob)
+    return identify(att.session, look_up(att, name, dob), name=name, birth_date=dob)
+
+
+def _vital_by_hand(att: Any, ref: str, code: str, value: float, unit: str) -> dict[str, Any]:
+    """A vital-sign Observation typed straight into the chart (a plain create)."""
+    return att.session.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": category("vital-signs"),
+            "code": loinc_concept(code),
+            "subject": {"reference": ref},
+            "effectiveDateTime": instant(att.sandbox.clock.peek()),
+            "valueQuantity": quantity(value, unit),
+        }
+    )
 
 
 def _twins(sandbox: Any, rng: Any, age_days: int, gender: str) -> tuple[dict, dict]:
@@ -240,6 +260,15 @@ def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
     vitals.record_vitals(att.session, ref, heart_rate=f["heart_rate"], temperature=f["temp_f"])
 
 
+def _rooming_unidentified(att: Any) -> None:
+    """Skipped identification: the chart looked up by name and DOB, the pulse and
+    temperature typed in, nobody identified."""
+    f = att.facts
+    ref = look_up(att, f["name"], f["dob"])
+    _vital_by_hand(att, ref, "8867-4", f["heart_rate"], "/min")
+    _vital_by_hand(att, ref, "8310-5", f["temp_f"], "[degF]")
+
+
 def _rooming_both_twins(att: Any) -> None:
     """Harmful: not sure which chart, so the vitals go on both same-name patients."""
     f = att.facts
@@ -294,6 +323,7 @@ ROOMING_ABNORMAL_BP = Exercise(
             _rooming_cc,
             "The chief complaint in the patient's words frames the visit (documentation standards; MAERB X.P.3).",
         ),
+        identified_first(),
     ),
     hints=(
         Hint("Search by name and date of birth: `s.find_patient(name=..., birthdate=...)`."),
@@ -327,6 +357,7 @@ ROOMING_ABNORMAL_BP = Exercise(
             message="answer key depends on",
             description="last month's BP edited",
         ),
+        "skipped-identification": skipped_identification(_rooming_unidentified),
     },
     expects=(
         Expect("Observation", ops=("create",), patients=("patient_id",)),
@@ -483,6 +514,14 @@ def _peds_typed_percentile(att: Any) -> None:
         )  # fmt: skip
 
 
+def _peds_unidentified(att: Any) -> None:
+    """Skipped identification: the chart looked up, weight and height typed in by hand."""
+    f = att.facts
+    ref = look_up(att, f["name"], f["dob"])
+    _vital_by_hand(att, ref, "29463-7", f["weight_kg"], "kg")
+    _vital_by_hand(att, ref, "8302-2", f["height_cm"], "cm")
+
+
 def _peds_wrong_twin(att: Any) -> None:
     """Harmful: picks the first child of that name (the twin) without checking the DOB."""
     f = att.facts
@@ -534,6 +573,7 @@ PEDIATRIC_INTAKE = Exercise(
             _peds_percentile,
             "A child's BMI means nothing without its percentile for age and sex (CDC 2000 growth charts; AAP).",
         ),
+        identified_first(),
     ),
     hints=(Hint("Record weight and height in the same call."),),
     solution=Solution(_peds_reference),
@@ -562,6 +602,7 @@ PEDIATRIC_INTAKE = Exercise(
             message="answer key depends on",
             description="edits the previous weight",
         ),
+        "skipped-identification": skipped_identification(_peds_unidentified),
     },
     expects=(Expect("Observation", ops=("create",), patients=("patient_id",)),),
 )

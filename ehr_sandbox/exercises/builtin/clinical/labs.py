@@ -11,8 +11,10 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identified_first,
     identify_patient,
     order_lab,
+    skipped_identification,
     tamper,
     written,
 )
@@ -24,7 +26,8 @@ from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
-GLUCOSE_RANGES = {"level 1": [38, 62], "level 2": [260, 350]}
+GLUCOSE_RANGES = {k: list(v) for k, v in poc_testing.controls("glucose").items()}
+"""The glucose control ranges of the content (shown to the student as on the insert)."""
 
 
 def _patient_facts(p: dict[str, Any]) -> dict[str, Any]:
@@ -259,10 +262,12 @@ def _draw_tag_by_hand(att: Any) -> None:
     )
 
 
-def _draw_unlinked(att: Any) -> None:
-    """Harmful: tubes drawn and sent with no order behind them (raw specimens)."""
+def _draw_unlinked(att: Any, *, identified: bool = True) -> None:
+    """Harmful: tubes drawn and sent with no order behind them (raw specimens);
+    ``identified=False``: nobody identified either."""
     f = att.facts
-    identify_patient(att)
+    if identified:
+        identify_patient(att)
     s = att.session
     made = [
         s.create(
@@ -278,6 +283,10 @@ def _draw_unlinked(att: Any) -> None:
     specimens.send_to_lab(
         s, [f"Specimen/{m['id']}" for m in made], lab=f["lab"], courier=f["courier"]
     )
+
+
+def _draw_unidentified(att: Any) -> None:
+    _draw_unlinked(att, identified=False)
 
 
 def _draw_edit_old(att: Any) -> None:
@@ -319,6 +328,7 @@ BLOOD_DRAW = Exercise(
             _draw_sent,
             "A referred specimen travels with a requisition and a recorded chain of custody (CLIA 42 CFR 493.1241-1242).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
     solution=Solution(_draw_reference),
@@ -342,6 +352,7 @@ BLOOD_DRAW = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_draw_unidentified),
     },
     expects=(
         Expect("Specimen", patients=("patient_id",)),
@@ -369,7 +380,6 @@ def _setup_glucose(sandbox: Any, variant: Any) -> Scenario:
         sys,
         kref,
         {"level 1": rng.randint(40, 60), "level 2": rng.randint(360, 420)},
-        {k: tuple(v) for k, v in GLUCOSE_RANGES.items()},
     )
     sandbox.clock.advance(minutes=10)
     facts = {
@@ -399,13 +409,20 @@ def _qc_passes(ctx: GradingContext) -> list[dict[str, Any]]:
     ]
 
 
+def _after_qc(ctx: GradingContext, results: list[dict[str, Any]]) -> bool:
+    """Every result was written by the EHR after a passing QC entry for the kit (both timed
+    by the EHR's write clock, never by ``authoredOn`` or ``effectiveDateTime``, which are typed)."""
+    passes = [w for w in (ctx.written_at(t) for t in _qc_passes(ctx)) if w is not None]
+    written_at = [ctx.written_at(r) for r in results]
+    return bool(passes) and all(w is not None and w > min(passes) for w in written_at)
+
+
 def _gl_qc_first(ctx: GradingContext) -> Check:
     expected = "no patient result before a passing QC today: every result logged after a passing control run"
     results = _glucose_results(ctx)
-    passes = sorted(t.get("authoredOn", "") for t in _qc_passes(ctx))
     if not results:
         return Check(False, "no glucose result recorded", expected, "rerun the controls, then test")
-    if any(not passes or (r.get("effectiveDateTime", "") or "") < passes[0] for r in results):
+    if not _after_qc(ctx, results):
         return Check(
             False,
             "a result was recorded while today's QC had failed",
@@ -455,12 +472,12 @@ def _gl_reference(att: Any) -> None:
             s,
             f["kit_ref"],
             {"level 1": f["new_l1"], "level 2": f["new_l2"]},
-            {k: tuple(v) for k, v in f["ranges"].items()},
         )
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
 
 
-def _raw_glucose(att: Any) -> None:
+def _raw_glucose(att: Any, *, minutes_later: int = 0) -> None:
+    """The glucose result typed into the chart; ``minutes_later``: its time typed ahead."""
     f = att.facts
     att.session.create(
         {
@@ -478,7 +495,9 @@ def _raw_glucose(att: Any) -> None:
             ],
             "code": loinc_concept("41653-7"),
             "subject": {"reference": f["patient_ref"]},
-            "effectiveDateTime": instant(att.sandbox.clock.peek()),
+            "effectiveDateTime": instant(
+                att.sandbox.clock.peek() + timedelta(minutes=minutes_later)
+            ),
             "device": {"reference": f["kit_ref"]},
             "valueQuantity": {
                 "value": f["glucose"],
@@ -535,6 +554,14 @@ def _gl_qc_tag_by_hand(att: Any) -> None:
         _raw_glucose(att)
 
 
+def _gl_result_then_qc(att: Any) -> None:
+    """The result charted first with a time typed after the QC, then the controls rerun."""
+    f = att.facts
+    identify_patient(att)
+    _raw_glucose(att, minutes_later=30)
+    poc_testing.run_qc(att.session, f["kit_ref"], {"level 1": f["new_l1"], "level 2": f["new_l2"]})
+
+
 def _gl_no_escalation(att: Any) -> None:
     """Harmful: controls rerun, but the critical result is charted by hand and nobody told."""
     f = att.facts
@@ -543,7 +570,6 @@ def _gl_no_escalation(att: Any) -> None:
         att.session,
         f["kit_ref"],
         {"level 1": f["new_l1"], "level 2": f["new_l2"]},
-        {k: tuple(v) for k, v in f["ranges"].items()},
     )
     _raw_glucose(att)
 
@@ -590,6 +616,7 @@ POC_GLUCOSE_QC = Exercise(
             _gl_escalated,
             "A critical value is a patient-safety emergency: the provider is told at once (The Joint Commission NPSG.02.03.01).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
     solution=Solution(_gl_reference),
@@ -605,6 +632,12 @@ POC_GLUCOSE_QC = Exercise(
             message="never report a patient result when QC failed",
             description="logged out-of-range controls as a pass by hand, the poc.qc tag typed in",
         ),
+        "result-before-qc-time-typed-later": Solution(
+            _gl_result_then_qc,
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+            description="charted the result before rerunning QC, its time typed after the QC",
+        ),
         "critical-not-told": Solution(
             _gl_no_escalation,
             fails="critical value escalated",
@@ -615,6 +648,7 @@ POC_GLUCOSE_QC = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_raw_glucose),
     },
     expects=(
         Expect("Task", ops=("create",)),
@@ -655,9 +689,8 @@ def _strep_results(ctx: GradingContext) -> list[dict[str, Any]]:
 
 def _st_qc(ctx: GradingContext) -> Check:
     expected = "today's positive and negative controls run and passing before the patient's test"
-    passes = sorted(t.get("authoredOn", "") for t in _qc_passes(ctx))
     res = _strep_results(ctx)
-    if not res or not passes or any(r.get("effectiveDateTime", "") < passes[0] for r in res):
+    if not res or not _after_qc(ctx, res):
         return Check(
             False, "no passing QC before the patient's test", expected, "run the kit controls first"
         )
@@ -699,7 +732,7 @@ STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
 def _st_reference(att: Any) -> None:
     f = att.facts
     ref = identify_patient(att)
-    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
+    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS)
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
 
 
@@ -707,14 +740,16 @@ def _st_no_order(att: Any) -> None:
     """Typical mistake: the result is recorded but not against the order."""
     f = att.facts
     ref = identify_patient(att)
-    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS, STREP_CONTROLS)
+    poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS)
     poc_testing.run_test(att.session, ref, f["kit_ref"], "positive")
 
 
-def _st_skip_qc(att: Any) -> None:
-    """Harmful: no controls run; result charted by hand."""
+def _st_skip_qc(att: Any, *, identified: bool = True) -> None:
+    """Harmful: no controls run; result charted by hand (``identified=False``: nobody
+    identified either)."""
     f = att.facts
-    identify_patient(att)
+    if identified:
+        identify_patient(att)
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": f["patient_ref"]},
                         "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}],
                         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
@@ -729,6 +764,10 @@ def _st_qc_tag_by_hand(att: Any) -> None:
         poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
     except RuleRefused:
         _st_skip_qc(att)
+
+
+def _st_unidentified(att: Any) -> None:
+    _st_skip_qc(att, identified=False)
 
 
 def _st_edit_kit(att: Any) -> None:
@@ -771,6 +810,7 @@ RAPID_STREP = Exercise(
             _st_routed,
             "Treatment is the provider's decision; the MA reports the positive result (scope of practice).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
     solution=Solution(_st_reference),
@@ -792,6 +832,7 @@ RAPID_STREP = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_st_unidentified),
     },
     expects=(
         Expect("Task", ops=("create",)),

@@ -8,12 +8,15 @@ from typing import Any
 
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    DOCTOR_REF,
     MA,
     add_patient,
     code_of,
+    identified_first,
     identify_patient,
     order_drug,
     record_weight,
+    skipped_identification,
     tamper,
     written,
 )
@@ -22,6 +25,7 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 from ehr_sandbox.workflows import immunizations
 from ehr_sandbox.workflows import medication_administration as medadmin
 from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows.care import routed_task
 
 __all__ = ["CATCH_UP_IMMUNIZATIONS", "IM_INJECTION_DOSE"]
 
@@ -155,6 +159,20 @@ def _inj_own_dose(att: Any) -> None:
     _raw_admin(att, round(att.facts["weight_kg"] * 50))
 
 
+def _inj_unidentified(att: Any) -> None:
+    """Skipped identification: the dose query to the prescriber typed in by hand, nobody
+    identified."""
+    f = att.facts
+    task = routed_task(
+        att.session,
+        f["patient_ref"],
+        DOCTOR_REF,
+        f"ordered {f['ordered_mg']:g} mg does not fit weight {f['weight_kg']} kg at 50 mg/kg",
+        focus=f["order_ref"],
+    )
+    att.session.create(task)
+
+
 def _inj_edit_weight(att: Any) -> None:
     """Answer-key change: the weight is edited so the order 'fits'."""
     _inj_reference(att)
@@ -190,6 +208,7 @@ IM_INJECTION_DOSE = Exercise(
             _inj_queried,
             "The prescriber must clarify an unsafe order; the query is documented (MAERB I.P.4; ISMP).",
         ),
+        identified_first(),
     ),
     hints=(
         Hint("`administer` refuses with the rule it broke; `query_order` asks the prescriber."),
@@ -209,6 +228,7 @@ IM_INJECTION_DOSE = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_inj_unidentified),
     },
     expects=(Expect("Task", ops=("create",), patients=("patient_id",)),),
 )
@@ -377,13 +397,19 @@ def _cu_reference(att: Any) -> None:
     _cu_give(att, ref)
 
 
-def _cu_no_vis(att: Any) -> None:
-    """Typical mistake: doses charted by hand without the VIS (and nothing about DTaP)."""
+def _cu_no_vis(att: Any, *, identified: bool = True) -> None:
+    """Typical mistake: doses charted by hand without the VIS (and nothing about DTaP);
+    ``identified=False``: nobody identified either."""
     f = att.facts
-    identify_patient(att)
+    if identified:
+        identify_patient(att)
     for cvx, lot in (("08", f["lot_hepb"]), ("03", f["lot_mmr"])):
         att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": cvx}]},
                             "patient": {"reference": f["patient_ref"]}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True, "lotNumber": lot})  # fmt: skip
+
+
+def _cu_unidentified(att: Any) -> None:
+    _cu_no_vis(att, identified=False)
 
 
 def _cu_give_dtap(att: Any) -> None:
@@ -439,6 +465,7 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
             _cu_registry,
             "Doses are reported to the state immunization registry (IIS) so the record follows the child.",
         ),
+        identified_first(),
     ),
     hints=(
         Hint("Screening answers go in `screening={...}` for each vaccine."),
@@ -459,6 +486,7 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
             fails="no collateral damage",
             message="answer key depends on",
         ),
+        "skipped-identification": skipped_identification(_cu_unidentified),
     },
     expects=(
         Expect("Immunization", ops=("create",), patients=("patient_id",), at_most=3),
