@@ -461,8 +461,8 @@ class Sandbox:
     ) -> None:
         system = self._system_user
         encrypting = self.codec.encrypting
-        if encrypting:
-            practice = _with_random_ids(practice)
+        # the practice keeps its ids when encrypting: they name staff, rooms, payers and kits,
+        # not patients, and patients' records, users and workflows refer to them by those ids
         first = [
             *practice,
             {

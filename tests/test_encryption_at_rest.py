@@ -98,3 +98,51 @@ def test_ciphertext_swapped_onto_another_row_fails(tmp_path) -> None:
     with pytest.raises(CryptoError):
         sb._store.read("Patient", ids[1])
     sb.close()
+
+
+def test_every_reference_resolves_and_the_practice_keeps_its_ids(tmp_path) -> None:
+    # an encrypted sandbox gives patients' records random ids (generated ids embed the
+    # patient's); the practice (staff, payers, rooms) keeps the ids that users, workflows and
+    # exercises refer to, and no reference is left dangling either way
+    from ehr_sandbox.bundles.references import iter_references
+
+    plain = Sandbox.generate(patients=3, seed=9, years=1)
+    enc = Sandbox.generate(patients=3, seed=9, years=1, path=str(tmp_path / "c.db"), key=bytes(32))
+    for sb in (plain, enc):
+        system = sb.system_session()
+        known: set[str] = set()
+        refs: set[str] = set()
+        for rtype in ("Organization", "Location", "Practitioner", "PractitionerRole", "Schedule"):
+            known |= {f"{rtype}/{r['id']}" for r in system.search(rtype).fetch_all()}
+        for rtype in ("Patient", "Encounter", "Appointment", "Claim", "Coverage", "Observation"):
+            for r in system.search(rtype).fetch_all():
+                known.add(f"{rtype}/{r['id']}")
+                refs |= {
+                    node["reference"]
+                    for _, node in iter_references(r)
+                    if str(node.get("reference", "")).split("/")[0] in _LOCAL_TYPES
+                }
+        dangling = sorted(ref for ref in refs if ref not in known and not system.exists(ref))
+        assert dangling == [], dangling[:5]
+    practice = {
+        "Practitioner/prac-dr.patel",
+        "Organization/org-payer-medicare",
+        "Location/loc-main",
+    }
+    assert all(enc.system_session().exists(ref) for ref in practice)
+    assert enc.login("dr.patel").search("Patient").count() > 0
+    enc.close()
+
+
+_LOCAL_TYPES = {
+    "Organization",
+    "Location",
+    "Practitioner",
+    "PractitionerRole",
+    "Schedule",
+    "Slot",
+    "Patient",
+    "Encounter",
+    "Coverage",
+    "Condition",
+}
