@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.builders.common import cc, coding, money, usd
+from synthetic.builders.common import cc, coding, money, shared_ref, usd
 from synthetic.context import RecordContext
 from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
@@ -139,11 +139,11 @@ def claim(
         "patient": ctx.subject,
         "billablePeriod": {"start": created, "end": created},
         "created": created,
-        "provider": {"reference": provider},
+        "provider": shared_ref(provider),
         "priority": _NORMAL,
     }
     if insurer:
-        c["insurer"] = {"reference": insurer}
+        c["insurer"] = shared_ref(insurer)
     c["diagnosis"] = [
         {"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)
     ]
@@ -229,8 +229,8 @@ def claim_response(
         "use": "claim",
         "patient": ctx.subject,
         "created": created,
-        "insurer": {"reference": insurer},
-        "requestor": {"reference": requestor},
+        "insurer": shared_ref(insurer),
+        "requestor": shared_ref(requestor),
         "request": {"reference": f"Claim/{claim_['id']}"},
         "outcome": "complete",
         "item": items,
