@@ -153,6 +153,45 @@ def claim(
     return c
 
 
+Share = tuple[float, float, float, float, float]
+"""One claim line as the payer pays it: (submitted, eligible, copay, deductible, benefit)."""
+_SHARES: dict[tuple[Any, ...], tuple[Share, ...]] = {}
+
+
+def payer_shares(
+    submitted: tuple[float, ...], allowed_ratio: float, copay: float, deductible_share: float
+) -> tuple[Share, ...]:
+    """Per claim line (``submitted`` charges, in order): how the payer splits it.
+
+    eligible = submitted x allowed ratio; the copay comes off the first line; a share of the
+    rest of eligible goes to the deductible; the payer pays the remainder (the benefit), all
+    to the cent. Claims repeat the same few charges under the same few plans, so answers are
+    kept in a bounded cache (float inputs only: an int would round to an int).
+
+    >>> payer_shares((100.0, 50.0), 0.8, 20.0, 0.5)
+    ((100.0, 80.0, 20.0, 30.0, 30.0), (50.0, 40.0, 0.0, 20.0, 20.0))
+    >>> payer_shares((100.0,), 0.8, 20.0, 0.5) is payer_shares((100.0,), 0.8, 20.0, 0.5)
+    True
+    """
+    key = (submitted, allowed_ratio, copay, deductible_share)
+    hit = _SHARES.get(key)
+    if hit is not None:
+        return hit
+    out = []
+    for i, sub in enumerate(submitted):
+        eligible = round(sub * allowed_ratio, 2)
+        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
+        ded = round((eligible - cp) * deductible_share, 2)
+        benefit = round(max(0.0, eligible - cp - ded), 2)
+        out.append((sub, eligible, cp, ded, benefit))
+    shares = tuple(out)
+    if len(_SHARES) < 50_000 and all(
+        type(x) is float for x in (*submitted, allowed_ratio, copay, deductible_share)
+    ):
+        _SHARES[key] = shares
+    return shares
+
+
 _ENTRIES: dict[tuple[str, float | int, bool], dict[str, Any]] = {}
 
 
@@ -202,13 +241,12 @@ def claim_response(
     adjustment = 0.0
     submitted_total = 0.0
     cat_sub = _ADJ["submitted"]
-    for i, item in enumerate(claim_["item"]):
+    lines = claim_["item"]
+    shares = payer_shares(
+        tuple([item["net"]["value"] for item in lines]), allowed_ratio, copay, deductible_share
+    )
+    for item, (submitted, eligible, cp, deductible, benefit) in zip(lines, shares, strict=True):
         net = item["net"]
-        submitted = net["value"]
-        eligible = round(submitted * allowed_ratio, 2)
-        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
-        deductible = round((eligible - cp) * deductible_share, 2)
-        benefit = round(max(0.0, eligible - cp - deductible), 2)
         # entries are shared (amounts repeat); the list is the item's own (an ERA inserts)
         adjudication = [{"category": cat_sub, "amount": net}, _entry("eligible", eligible)]
         if cp:

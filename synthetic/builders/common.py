@@ -117,13 +117,35 @@ def usd(value: float | int) -> dict[str, Any]:
     return m
 
 
+_CENTS: dict[float, dict[str, Any]] = {}
+
+
+def usd_cents(value: float) -> dict[str, Any]:
+    """``usd(round(value, 2))``: a USD Money rounded to the cent (shared, see :func:`usd`).
+
+    Rounding is the costly part and amounts repeat, so float amounts are looked up in a
+    bounded cache first (an int rounds to an int, which serialises differently: not cached).
+
+    >>> usd_cents(12.344), usd_cents(7), usd_cents(0.001)
+    ({'value': 12.34, 'currency': 'USD'}, {'value': 7, 'currency': 'USD'}, {'value': 0.0, 'currency': 'USD'})
+    """
+    if type(value) is not float:
+        return usd(round(value, 2))
+    m = _CENTS.get(value)
+    if m is None:
+        m = usd(round(value, 2))
+        if type(m) is FrozenDict and len(_CENTS) < 50_000:  # a zero is never shared
+            _CENTS[value] = m
+    return m
+
+
 def money(value: float) -> dict[str, Any]:
     """A USD Money with two decimals (shared, see :func:`usd`).
 
     >>> money(12.345)
     {'value': 12.35, 'currency': 'USD'}
     """
-    return usd(round(value + 1e-9, 2))
+    return usd_cents(value + 1e-9)
 
 
 @cache

@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from synthetic.builders import billing
-from synthetic.builders.common import coding, shared_ref, usd
+from synthetic.builders.common import coding, shared_ref, usd_cents
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.frozen import FrozenDict, freeze, unshare
@@ -84,8 +84,7 @@ _CO45 = freeze(
 )
 
 
-def _usd(v: float) -> dict[str, Any]:
-    return usd(round(v, 2))
+_usd = usd_cents
 
 
 @cache
@@ -149,21 +148,14 @@ def line_shares(
     """Per claim line: (submitted, eligible, copay, deductible, benefit), as the payer pays.
 
     The copay comes off the first line; a share of the rest of the eligible amount goes to the
-    deductible; the payer pays the remainder (same arithmetic as
-    :func:`synthetic.builders.billing.claim_response`).
+    deductible; the payer pays the remainder (the arithmetic of
+    :func:`synthetic.builders.billing.claim_response`: :func:`~synthetic.builders.billing.payer_shares`).
 
     >>> line_shares({"item": [{"net": {"value": 100.0}}]}, 0.8, 20.0, 0.5)
     [(100.0, 80.0, 20.0, 30.0, 30.0)]
     """
-    out = []
-    for i, item in enumerate(claim["item"]):
-        submitted = item["net"]["value"]
-        eligible = round(submitted * allowed_ratio, 2)
-        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
-        ded = round((eligible - cp) * deductible_share, 2)
-        benefit = round(max(0.0, eligible - cp - ded), 2)
-        out.append((submitted, eligible, cp, ded, benefit))
-    return out
+    submitted = tuple([item["net"]["value"] for item in claim["item"]])
+    return list(billing.payer_shares(submitted, allowed_ratio, copay, deductible_share))
 
 
 class Remittance:
