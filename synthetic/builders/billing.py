@@ -240,15 +240,13 @@ def claim_response(
     paid = 0.0
     adjustment = 0.0
     submitted_total = 0.0
-    cat_sub = _ADJ["submitted"]
     lines = claim_["item"]
     shares = payer_shares(
         tuple([item["net"]["value"] for item in lines]), allowed_ratio, copay, deductible_share
     )
     for item, (submitted, eligible, cp, deductible, benefit) in zip(lines, shares, strict=True):
-        net = item["net"]
         # entries are shared (amounts repeat); the list is the item's own (an ERA inserts)
-        adjudication = [{"category": cat_sub, "amount": net}, _entry("eligible", eligible)]
+        adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
         if cp:
             adjudication.append(_entry("copay", cp))
         if deductible:

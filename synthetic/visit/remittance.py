@@ -85,6 +85,22 @@ _CO45 = freeze(
 
 
 _usd = usd_cents
+_CO45_ENTRIES: dict[float, dict[str, Any]] = {}
+
+
+def _co45(amount: float) -> dict[str, Any]:
+    """The contractual adjustment (CO-45) of ``amount`` as an adjudication entry; amounts
+    repeat, so entries are shared from a bounded cache (frozen, see synthetic.frozen)."""
+    hit = _CO45_ENTRIES.get(amount) if type(amount) is float else None
+    if hit is None:
+        hit = {**_CO45, "amount": _usd(amount)}
+        if (
+            type(amount) is float
+            and type(hit["amount"]) is FrozenDict  # a zero is never shared
+            and len(_CO45_ENTRIES) < 50_000
+        ):
+            hit = _CO45_ENTRIES[amount] = freeze(hit)
+    return hit
 
 
 @cache
@@ -325,7 +341,7 @@ class Remittance:
         )
         for item, (sub, elig, _, _, _) in zip(cr["item"], shares, strict=True):
             if sub != elig:  # the contractual adjustment, as an ERA states it (CO-45)
-                item["adjudication"].insert(2, {**_CO45, "amount": _usd(sub - elig)})
+                item["adjudication"].insert(2, _co45(sub - elig))
         cr["disposition"] = "Paid"
         share = sum(cp + ded for _, _, cp, ded, _ in shares)
         ctx.add(cr)
