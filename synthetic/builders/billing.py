@@ -271,8 +271,8 @@ def claim_response(
         "outcome": "complete",
         "item": items,
         "total": [
-            {"category": _ADJ["submitted"], "amount": money(submitted_total)},
-            {"category": _ADJ["benefit"], "amount": money(paid)},
+            _entry("submitted", round(submitted_total + 1e-9, 2)),  # as money()
+            _entry("benefit", round(paid + 1e-9, 2)),
         ],
         "payment": {
             "type": _COMPLETE,
