@@ -173,8 +173,9 @@ def payer_shares(
     >>> payer_shares((100.0,), 0.8, 20.0, 0.5) is payer_shares((100.0,), 0.8, 20.0, 0.5)
     True
     """
+    cacheable = all(type(x) is float for x in (allowed_ratio, copay, deductible_share, *submitted))
     key = (submitted, allowed_ratio, copay, deductible_share)
-    hit = _SHARES.get(key)
+    hit = _SHARES.get(key) if cacheable else None
     if hit is not None:
         return hit
     out = []
@@ -185,9 +186,7 @@ def payer_shares(
         benefit = round(max(0.0, eligible - cp - ded), 2)
         out.append((sub, eligible, cp, ded, benefit))
     shares = tuple(out)
-    if len(_SHARES) < 50_000 and all(
-        type(x) is float for x in (*submitted, allowed_ratio, copay, deductible_share)
-    ):
+    if cacheable and len(_SHARES) < 50_000:
         _SHARES[key] = shares
     return shares
 
