@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 from synthetic.builders.billing import payer_shares
-from synthetic.builders.common import money, usd, usd_cents
+from synthetic.builders.common import UCUM, money, qty, usd, usd_cents
 from synthetic.catalog import Dist
 from synthetic.frozen import FrozenDict
 
@@ -84,3 +84,16 @@ def test_a_draw_is_the_clamped_value_rounded_and_an_int_without_decimals(
         assert type(value) is int and value == int(expected)
     else:
         assert type(value) is float and orjson.dumps(value) == orjson.dumps(expected)
+
+
+@given(
+    value=hs.one_of(hs.integers(-1000, 1000), hs.floats(-1000, 1000, allow_nan=False)),
+    unit=hs.sampled_from(["kg", "/min", "mm[Hg]", "%"]),
+)
+def test_qty_serialises_as_the_plain_quantity_ints_apart_from_floats(
+    value: float, unit: str
+) -> None:
+    for v in (value, float(value), int(value)):  # equal keys of both types, either order
+        plain = {"value": v, "unit": unit, "system": UCUM, "code": unit}
+        assert orjson.dumps(qty(v, unit)) == orjson.dumps(plain)
+        assert orjson.dumps(qty(v, unit)) == orjson.dumps(plain)

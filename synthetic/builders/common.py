@@ -56,7 +56,10 @@ def cc(
     return out
 
 
-_QTY: dict[tuple[float | int, str, bool], dict[str, Any]] = {}
+# shared quantities by unit, then by value (72 and 72.0 are equal keys but serialise
+# differently: ints and floats have their own tables)
+_QTY_INT: dict[str, dict[float | int, dict[str, Any]]] = {}
+_QTY_FLOAT: dict[str, dict[float | int, dict[str, Any]]] = {}
 
 
 def qty(value: float | int, unit: str) -> dict[str, Any]:
@@ -68,13 +71,18 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     >>> qty(1.5, "kg")["value"], qty(1.5, "kg") is qty(1.5, "kg")
     (1.5, True)
     """
-    # 72 and 72.0 are equal keys but serialise differently: the type is part of the key
-    key = (value, unit, type(value) is int)
-    q = _QTY.get(key)
-    if q is None:
-        if len(_QTY) >= 100_000:
+    t = type(value)
+    table = _QTY_INT if t is int else _QTY_FLOAT if t is float else None
+    by_value = None if table is None else table.get(unit)
+    if by_value is None:
+        if table is None or len(table) >= 1000:  # bounded: 1,000 units of 20,000 values
             return {"value": value, "unit": unit, "system": UCUM, "code": unit}
-        q = _QTY[key] = FrozenDict(value=value, unit=unit, system=UCUM, code=unit)
+        by_value = table[unit] = {}
+    q = by_value.get(value)
+    if q is None:
+        if len(by_value) >= 20_000:
+            return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+        q = by_value[value] = FrozenDict(value=value, unit=unit, system=UCUM, code=unit)
     return q
 
 
