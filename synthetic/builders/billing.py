@@ -18,7 +18,7 @@ from typing import Any
 
 from synthetic.builders.common import cc, coding, money, shared_ref, usd
 from synthetic.context import RecordContext
-from synthetic.frozen import FrozenDict, freeze
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -191,19 +191,18 @@ def payer_shares(
     return shares
 
 
-_ENTRIES: dict[tuple[str, float | int, bool], dict[str, Any]] = {}
+_ENTRIES: dict[str, dict[float, dict[str, Any]]] = {k: {} for k in _ADJ}
+"""Shared adjudication entries by category, then by (float) amount."""
 
 
 def _entry(category: str, value: float | int) -> dict[str, Any]:
     """One adjudication entry (category and USD amount), shared from a bounded cache."""
-    if not value:
-        return {"category": _ADJ[category], "amount": usd(value)}
-    key = (category, value, type(value) is int)
-    e = _ENTRIES.get(key)
+    by_amount = _ENTRIES[category]
+    e = by_amount.get(value) if type(value) is float else None  # 1 and 1.0: equal keys
     if e is None:
-        if len(_ENTRIES) >= 50_000:
-            return {"category": _ADJ[category], "amount": usd(value)}
-        e = _ENTRIES[key] = FrozenDict(category=_ADJ[category], amount=usd(value))
+        e = {"category": _ADJ[category], "amount": usd(value)}
+        if value and type(value) is float and len(by_amount) < 20_000:  # a zero: not shared
+            e = by_amount[value] = freeze(e)
     return e
 
 
