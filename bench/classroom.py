@@ -266,6 +266,7 @@ def bench_workers(n: int) -> None:
                 f"peak RSS of the tree {mb:.0f} MB, digest {results[label][4]}"
             )
     one = results["--workers 1"]
+    _platform_ceiling(base, n)
     for label, (wall, mb, parent, total, digest) in results.items():
         if label == "--workers 1":
             continue
@@ -275,6 +276,47 @@ def bench_workers(n: int) -> None:
         ideal = one[3] / max(total / 2, parent)
         _at_least(f"{label} speed-up on 2 free cores, from CPU times", ideal, 1.6)
         print(f"    peak memory {mb / one[1]:.2f}x that of --workers 1")
+
+
+def _platform_ceiling(base: list[str], n: int) -> None:
+    """Print what two processes gain on this machine at all: two independent ``--workers 1``
+    runs of ``n // 2`` patients at the same time against one of them alone (CPU seconds).
+
+    Generation is memory-bound; where the two cores share caches or memory bandwidth (or
+    are one core's two hardware threads under a hypervisor), each process needs more CPU
+    when the other runs, and no partitioning can beat ``2 / (that factor)``.
+    """
+    import resource
+
+    half = [*base[: base.index("-n") + 1], str(n // 2), *base[base.index("-n") + 2 :]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cpu_of(count: int, d: str) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        procs = [
+            subprocess.Popen(
+                [*half, "--out", f"{d}/run{k}", "--workers", "1"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+            for k in range(count)
+        ]
+        for p in procs:
+            if p.wait():
+                raise SystemExit(f"{' '.join(half)} failed with {p.returncode}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    with tempfile.TemporaryDirectory() as d:
+        alone = cpu_of(1, f"{d}/alone")
+        pair = cpu_of(2, f"{d}/pair") / 2
+    factor = pair / alone
+    print(
+        f"  platform: two independent --workers 1 runs of {n // 2} patients at once each take "
+        f"{factor:.2f}x the CPU of one alone ({pair:.1f} vs {alone:.1f} s): "
+        f"two processes gain at most {2 / factor:.2f}x here"
+    )
 
 
 def bench_reports(n: int) -> None:

@@ -171,7 +171,7 @@ def practice_resources(
     years = _int("years", years, 1, 120)
     start = _int("start", start, 0)
     eng = _engine(seed, _date(reference_date), years, _population(population), content)
-    book = eng.schedule_for(start, start + patients)[0] if patients else None
+    book = eng.schedule_for(start, start + patients) if patients else None
     return eng.practice_resources(book)
 
 
@@ -303,14 +303,14 @@ def write_dataset(
     wanted = frozenset(type_filter) if type_filter is not None else None
     in_process = workers == 1 and engine == "process"
     size = partition_size or max(20, min(500, n // (workers * 4) or 1))
-    # the planning pass: every patient's appointments placed in the shared schedule, so the
-    # practice knows its free slots and workers start from the schedule as it stands
     practice: list[dict[str, Any]] | None = None
-    marks: list[tuple[int, Any]] = []
-    if not (in_process and format == "ndjson"):
-        # NDJSON in one process places every patient as it builds them and puts the practice
-        # in front of the files at the end (NdjsonSink.write_practice_first): no second pass
-        book, marks = eng.schedule_for(start, start + n, every=None if in_process else size)
+    if in_process and format == "bundle":
+        # the planning pass: every patient's appointments placed in the shared schedule, so
+        # the practice (its free slots) is known before the first patient's file. NDJSON in
+        # one process places every patient as it builds them and puts the practice in front
+        # of the files at the end (NdjsonSink.write_practice_first); partitioned runs plan
+        # each partition just before handing it out (see _write_all): no second pass
+        book = eng.schedule_for(start, start + n)
         practice = _practice(eng, book, wanted, counts)
     sink: Any
     if format == "ndjson":
@@ -341,7 +341,7 @@ def write_dataset(
     gc.disable()
     try:
         injected = _write_all(
-            sink, eng, practice, plan, workers, engine, address, counts, progress, size, marks
+            sink, eng, practice, plan, workers, engine, address, counts, progress, size
         )
     finally:
         if gc_was_enabled:
@@ -373,11 +373,12 @@ def _write_all(
     counts: dict[str, int],
     progress: Callable[[int], None] | None,
     size: int,
-    marks: list[tuple[int, Any]],
 ) -> int:
-    """Write the practice, then every patient of ``plan``; return the number of defects.
+    """Write the practice and every patient of ``plan``; return the number of defects.
 
-    ``practice`` None: NDJSON in one process, the practice is put in front at the end."""
+    ``practice`` is the practice planned beforehand (bundles in one process), written first;
+    None: it is known only when every patient is placed and is written at the end (NDJSON
+    puts it in front of the files, so the bytes are the same either way)."""
     import orjson
 
     from synthetic.runners import iter_partitions, split
@@ -409,13 +410,19 @@ def _write_all(
             if practice is None:  # every patient is placed: the practice's free slots are known
                 sink.write_practice_first(_practice(eng, book, wanted, counts))
         else:
-            states = dict(marks)
-            specs = (
-                replace(plan, start=a, stop=b, schedule=states.pop(a))
-                for a, b in split(plan.start, n, size)
-            )
+            book = eng.book_before(plan.start)
+
+            def planned() -> Iterator[Any]:
+                # each partition gets the shared schedule as the patients before it left it;
+                # planned as the pool asks for work, so workers start at once
+                for a, b in split(plan.start, n, size):
+                    state = book.state()
+                    for i in range(a, b):
+                        eng.plan(i, book)
+                    yield replace(plan, start=a, stop=b, schedule=state)
+
             for res in iter_partitions(
-                specs, workers=workers, engine=engine, address=address, spill_dir=sink.out_dir
+                planned(), workers=workers, engine=engine, address=address, spill_dir=sink.out_dir
             ):
                 sink.write_partition(res)
                 injected += res.manifest.count(b"\n")
@@ -424,4 +431,9 @@ def _write_all(
                 done += res.patients
                 if progress is not None:
                     progress(done)
+            last = _practice(eng, book, wanted, counts)  # every patient is placed
+            if plan.format == "ndjson":
+                sink.write_practice_first(last)
+            else:
+                sink.write_practice(last)
     return injected

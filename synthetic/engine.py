@@ -202,24 +202,17 @@ class Engine:
         out = self.practice.resources(book, self.ref - self.window)
         return out + self.clinic.resources() if self.clinic is not None else out
 
-    def schedule_for(
-        self, start: int, stop: int, *, every: int | None = None
-    ) -> tuple[Book, list[tuple[int, tuple[Any, ...]]]]:
-        """Place patients ``0`` to ``stop - 1`` (the planning pass): the final book, and the
-        book's state before every ``every``-th patient from ``start`` (what workers start from).
+    def schedule_for(self, start: int, stop: int) -> Book:
+        """Place patients ``0`` to ``stop - 1`` (the planning pass) and return the book.
 
         >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
-        >>> book, marks = e.schedule_for(0, 4, every=2)
-        >>> [i for i, _ in marks], book.locums
-        ([0, 2], 0)
+        >>> e.schedule_for(0, 4).locums
+        0
         """
         book = self.book_before(start)
-        marks: list[tuple[int, tuple[Any, ...]]] = []
         for i in range(start, stop):
-            if every is not None and (i - start) % every == 0:
-                marks.append((i, book.state()))
             self.plan(i, book)
-        return book, marks
+        return book
 
     # ------------------------------------------------------------------ patient
 

@@ -3,6 +3,7 @@ as a secondary payer, and the ledger, day sheet, deposit slip and A/R aging agre
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -201,25 +202,41 @@ def test_medicaid_crossover_pays_the_medicare_cost_sharing_and_everything_reconc
     assert rows[-1]["balance"] == after["total"] == 0
 
 
-def test_commercial_secondary_pays_less_its_coinsurance_and_the_patient_is_billed_the_rest(sb):
+@pytest.mark.parametrize("deductible", ["0.00", "50.00", None])
+def test_commercial_secondary_applies_its_deductible_then_coinsurance_and_bills_the_patient(
+    sb, monkeypatch, deductible
+):
+    # the secondary plan's own deductible (None: as in payers.toml, more than the balance),
+    # then its coinsurance on the rest; both stay with the patient
+    if deductible is not None:
+        real = payer.plan
+
+        def plan(ref: str) -> payer.Plan:
+            p = real(ref)
+            return replace(p, deductible=Decimal(deductible)) if p.id == "unityhealth" else p
+
+        monkeypatch.setattr(payer, "plan", plan)
     b, pid, primary, cr = _paid_primary(
         sb, "blueshield+unityhealth", [ClaimLine("procedure|OV-EST-3", (1,))]
     )
     day = sb.clock.peek().date().isoformat()
     sec = secondary.bill_secondary(b, f"Claim/{primary['id']}", patient=pid)
     crossed = _d(sec["total"]["value"])
-    cr2, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{sec['id']}"))
-    coinsurance = payer.plan("unityhealth").coinsurance
-    share = (crossed * coinsurance).quantize(CENT)
+    unity = payer.plan("Organization/org-payer-unityhealth")
+    cov = next(i["coverage"]["reference"] for i in sec["insurance"] if i.get("focal"))
+    assert payer.deductible_met(b, cov, 2026) == 0  # a new plan: nothing met yet
+    ded = min(unity.deductible, crossed)
+    coins = ((crossed - ded) * unity.coinsurance).quantize(CENT)
+    share = ded + coins
     assert share > 0
+    cr2, _ = payments.post_era(b, payer.adjudicate(b, f"Claim/{sec['id']}"))
     assert _d(cr2["payment"]["amount"]["value"]) == crossed - share
-    pr2 = [
-        a
-        for it in cr2["item"]
-        for a in it["adjudication"]
-        if _category(a) == "PR" and _reason(a) == "2"
-    ]
-    assert sum(_d(a["amount"]["value"]) for a in pr2) == share
+    adjs = [a for it in cr2["item"] for a in it["adjudication"]]
+    pr2 = [a for a in adjs if _category(a) == "PR" and _reason(a) == "2"]
+    pr1 = [a for a in adjs if _category(a) == "deductible" and _reason(a) == "1"]
+    assert sum(_d(a["amount"]["value"]) for a in pr2) == coins
+    assert sum(_d(a["amount"]["value"]) for a in pr1) == ded
+    assert payer.deductible_met(b, cov, 2026) == ded  # the plan's accumulator moved
     both = {f"Claim/{primary['id']}", f"Claim/{sec['id']}"}
     assert _claim_bucket(b, pid, both, "patient") == share
     # the patient's statement is what is left after both plans
@@ -399,11 +416,13 @@ def test_primary_plus_secondary_plus_patient_is_the_allowed_amount(
     assert _d(cr2["payment"]["amount"]["value"]) == paid2
     assert _claim_bucket(b, pid, {primary_ref, sec_ref}, "insurance") == 0
     assert ledger.reconcile(b, sb.clock.peek().date().isoformat())["ok"]
-    # the patient's ledger: the primary claim's rows, then the crossover's; never a credit
+    # the patient's ledger: the primary claim's rows, then the crossover's (none when the
+    # secondary paid nothing: its own deductible took the balance); never a credit
     order = [r["claim"] for r in ledger.ledger(b, pid)]
-    assert max(i for i, c in enumerate(order) if c == primary_ref) < min(
-        i for i, c in enumerate(order) if c == sec_ref
-    )
+    sec_rows = [i for i, c in enumerate(order) if c == sec_ref]
+    assert bool(sec_rows) == (paid2 > 0)
+    if sec_rows:
+        assert max(i for i, c in enumerate(order) if c == primary_ref) < min(sec_rows)
     assert all(r["balance"] >= 0 for r in ledger.ledger(b, pid))
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "SYSTEMS",
     "allowed",
     "charge",
+    "check_key",
     "code_key",
     "coding_for",
     "publish_fee_schedule",
@@ -99,13 +100,24 @@ def coding_for(key: str) -> dict[str, Any]:
     >>> coding_for("hcpcs|J1885")["system"]
     'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets'
     """
-    _check_key(key)
+    check_key(key)
     system_key, code = key.split("|", 1)
     codes = load_content().codes[system_key]
     return {"system": SYSTEMS[system_key], "code": code, "display": codes.display(code)}
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
+    """Refuse a fee key that is not a sandbox procedure or HCPCS Level II code of its code set.
+
+    Examples
+    --------
+    >>> check_key("procedure|VENIP") is None
+    True
+    >>> check_key("lab|GLU")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.workflows.base.RuleRefused: ChargeItemDefinition: code: expected a sandbox procedure or HCPCS Level II code (found 'lab|GLU'). Refused by rule fees.code-system: ...
+    """
     if not isinstance(key, str) or "|" not in key:
         raise ValidationError(
             "ChargeItemDefinition", "code", "a key 'procedure|CODE' or 'hcpcs|CODE'", found=key
@@ -281,7 +293,7 @@ def publish_fee_schedule(
         raise ValidationError("ChargeItemDefinition", "propertyGroup", "at least one fee")
     groups = []
     for key in sorted(fees):
-        _check_key(key)
+        check_key(key)
         try:
             amount = money(fees[key])
         except (ArithmeticError, ValueError, TypeError) as exc:

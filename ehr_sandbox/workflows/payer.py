@@ -222,8 +222,9 @@ def deductible_met(session: Session, coverage_ref: str, year: int) -> Decimal:
             except Exception:  # noqa: BLE001 - a response to a claim we cannot see counts nothing
                 claims[req] = None
         cl = claims[req]
-        if cl is None or not any(
-            i.get("coverage", {}).get("reference") == coverage_ref for i in cl.get("insurance", [])
+        if cl is None or not any(  # the plan the claim was sent to, not one it only names
+            i.get("focal") and i.get("coverage", {}).get("reference") == coverage_ref
+            for i in cl.get("insurance", [])
         ):
             continue
         for item in cr.get("item", []):
@@ -509,8 +510,8 @@ def adjudicate(session: Session, claim_ref: str) -> dict[str, Any]:
     primary claim, whose ``claimResponse`` it names) is adjudicated as a secondary payer: each
     line's charge as first billed, the primary's part (its payment and contractual adjustment)
     as OA-23, and the amount crossed over as eligible when the primary's ERA left it to the
-    patient; the payer of last resort (Medicaid) pays it in full, another plan less its own
-    coinsurance (PR-2). Denials: not in force (27/N30), no primary ERA or more than it left to
+    patient; the payer of last resort (Medicaid) pays it in full, another plan less what is
+    left of its own deductible (PR-1) and its coinsurance (PR-2). Denials: not in force (27/N30), no primary ERA or more than it left to
     the patient (16/MA04), a line the primary denied for a shared reason (the same CARC),
     timely filing from the primary's ERA (29), duplicate crossover (18).
 
@@ -680,6 +681,12 @@ def _adjudicate_secondary(
     items: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     totals = {"submitted": Decimal(0), "eligible": Decimal(0), "benefit": Decimal(0)}
+    # a secondary plan that is not the payer of last resort applies its own deductible first
+    remaining_deductible = (
+        Decimal(0)
+        if p.last_resort
+        else max(Decimal(0), p.deductible - deductible_met(session, cov_ref, day.year))
+    )
     for item in claim["item"]:
         seq = item["sequence"]
         billed = money(item["net"]["value"])
@@ -729,12 +736,16 @@ def _adjudicate_secondary(
             items.append(entry)
             continue
         # the payer of last resort (Medicaid) pays the primary's cost sharing in full; another
-        # secondary plan pays it less its own coinsurance, which stays with the patient
-        coins = Decimal(0) if p.last_resort else money(billed * p.coinsurance)
-        benefit = billed - coins
+        # secondary plan pays it less its own deductible and coinsurance, left to the patient
+        ded = min(remaining_deductible, billed)
+        remaining_deductible -= ded
+        coins = Decimal(0) if p.last_resort else money((billed - ded) * p.coinsurance)
+        benefit = billed - ded - coins
         totals["eligible"] += billed
         totals["benefit"] += benefit
         adjs.append(_adj("eligible", billed))
+        if ded:
+            adjs.append(_adj("deductible", ded, reason=("1", "")))
         if coins:
             adjs.append(_adj("PR", coins, system=GROUP_SYSTEM, reason=("2", "")))
         adjs.append(_adj("benefit", benefit))

@@ -34,6 +34,7 @@ __all__ = [
     "RULES",
     "SMALL_BALANCE",
     "bill_denial_to_patient",
+    "check_balanced",
     "desk_payment",
     "post_era",
     "refund",
@@ -177,10 +178,39 @@ def post_era(session: Session, era: dict[str, Any]) -> tuple[dict[str, Any], dic
                 expected=f"an ERA not posted before (trace {trace})",
                 found=f"PaymentReconciliation/{old['id']}",
             )
-    paid_total = Decimal(0)
     for e in crs:
-        cr = e["resource"]
-        session.read(cr["request"]["reference"])
+        session.read(e["resource"]["request"]["reference"])
+    check_balanced([e["resource"] for e in crs], pr)
+    written = write_all(session, [*crs, pr], operation="payments.post-era")
+    return written[0], written[-1]
+
+
+def check_balanced(claim_responses: list[dict[str, Any]], pr: dict[str, Any]) -> None:
+    """Refuse an ERA that does not balance: on each line submitted = eligible + adjustments and
+    eligible = patient share + payment; the deposit = its details = the claims' payments.
+
+    Used by :func:`post_era` before posting, and by graders to re-check a posted ERA (a
+    ``payments.post-era`` tag can be typed by hand; whether the posting adds up is re-checked).
+
+    Raises
+    ------
+    RuleRefused
+        ``payments.balanced``.
+
+    Examples
+    --------
+    >>> cr = {"item": [{"itemSequence": 1, "adjudication": [
+    ...     {"category": {"coding": [{"system": ADJUDICATION, "code": "submitted"}]}, "amount": {"value": 100}},
+    ...     {"category": {"coding": [{"system": ADJUDICATION, "code": "eligible"}]}, "amount": {"value": 100}},
+    ...     {"category": {"coding": [{"system": ADJUDICATION, "code": "benefit"}]}, "amount": {"value": 100}}]}]}
+    >>> check_balanced([cr], {"paymentAmount": {"value": 100}, "detail": [{"amount": {"value": 100}}]})
+    >>> check_balanced([cr], {"paymentAmount": {"value": 100}, "detail": []})
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.workflows.base.RuleRefused: PaymentReconciliation: paymentAmount: expected deposit = sum of claim payments (100.00) ...
+    """
+    paid_total = Decimal(0)
+    for cr in claim_responses:
         for it in cr.get("item", []):
             by: dict[str, Decimal] = {}
             groups = Decimal(0)
@@ -213,16 +243,14 @@ def post_era(session: Session, era: dict[str, Any]) -> tuple[dict[str, Any], dic
     detail_total = money(
         sum((Decimal(str(d["amount"]["value"])) for d in pr.get("detail", [])), Decimal(0))
     )
-    if not (detail_total == money(pr["paymentAmount"]["value"]) == paid_total):
+    if not (detail_total == money((pr.get("paymentAmount") or {}).get("value", 0)) == paid_total):
         raise RuleRefused(
             RULES["payments.balanced"],
             resource="PaymentReconciliation",
             path="paymentAmount",
             expected=f"deposit = sum of claim payments ({paid_total})",
-            found=str(money(pr["paymentAmount"]["value"])),
+            found=str(money((pr.get("paymentAmount") or {}).get("value", 0))),
         )
-    written = write_all(session, [*crs, pr], operation="payments.post-era")
-    return written[0], written[-1]
 
 
 def _patient_ref(session: Session, patient: str) -> str:

@@ -244,7 +244,9 @@ def written(
     ctx: Any, rtype: str, patient_id: str | None = None, operation: str | None = None
 ) -> list[dict[str, Any]]:
     """Versions of ``rtype`` written since setup (history, oldest first), optionally of one
-    patient and by one workflow operation (``meta.tag`` prefix such as ``"vitals."``).
+    patient and by one workflow operation (prefix such as ``"rooms."``), as far as the record
+    bears the operation out (:func:`ehr_sandbox.exercises.evidence.done_by`; a typed-in tag
+    without the operation's effect does not count).
 
     Examples
     --------
@@ -252,7 +254,7 @@ def written(
     []
     """
     from ehr_sandbox.access import patient_of
-    from ehr_sandbox.workflows.base import operation_of
+    from ehr_sandbox.exercises.evidence import done_by
 
     out = []
     for v in ctx.versions_since_setup():
@@ -260,7 +262,7 @@ def written(
             continue
         if patient_id is not None and patient_of(v) != patient_id:
             continue
-        if operation is not None and not (operation_of(v) or "").startswith(operation):
+        if operation is not None and not (done_by(ctx, v) or "").startswith(operation):
             continue
         out.append(v)
     return out

@@ -21,6 +21,7 @@ from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_sy
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
+from ehr_sandbox.workflows.base import write
 from ehr_sandbox.workflows.care import identify, loinc_concept
 
 __all__ = ["MEDICATION_HISTORY", "PEDIATRIC_INTAKE", "ROOMING_ABNORMAL_BP", "find_patient"]
@@ -214,8 +215,9 @@ def _rooming_reference(att: Any) -> None:
     )
 
 
-def _rooming_raw(att: Any) -> None:
-    """Typical mistake: typing the vitals straight into the chart (no flag, no message)."""
+def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
+    """Typical mistake: typing the vitals straight into the chart (no flag, no message);
+    ``typed_tag``: with the vitals.record tag typed in."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
     intake.record_chief_complaint(att.session, ref, f["complaint"])
@@ -231,7 +233,10 @@ def _rooming_raw(att: Any) -> None:
             {"code": loinc_concept("8462-4"), "valueQuantity": {"value": f["diastolic"], "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
         ],
     }  # fmt: skip
-    att.session.create(o)
+    if typed_tag:
+        write(att.session, o, operation="vitals.record")
+    else:
+        att.session.create(o)
     vitals.record_vitals(att.session, ref, heart_rate=f["heart_rate"], temperature=f["temp_f"])
 
 
@@ -298,6 +303,12 @@ ROOMING_ABNORMAL_BP = Exercise(
         _rooming_reference, description="identify, chief complaint, vitals through the workflow"
     ),
     wrong_solutions={
+        "vitals-tag-by-hand": Solution(
+            lambda att: _rooming_raw(att, typed_tag=True),
+            fails="vitals on the right chart",
+            message="then record_vitals",
+            description="BP typed by hand with the vitals.record tag: no flag, no message",
+        ),
         "typed-into-chart": Solution(
             _rooming_raw,
             fails="provider told of the abnormal BP",
@@ -446,6 +457,32 @@ def _peds_separately(att: Any) -> None:
     vitals.record_vitals(att.session, ref, height=f["height_cm"])
 
 
+def _peds_typed_percentile(att: Any) -> None:
+    """Weight and height charted apart, then a BMI and a made-up percentile typed in by hand
+    with the vitals.record tag."""
+    _peds_separately(att)
+    f = att.facts
+    ref = find_patient(att, f["name"], f["dob"])
+    when = instant(att.sandbox.clock.peek())
+    for code, value, unit in (
+        ("39156-5", vitals.bmi(f["weight_kg"], f["height_cm"]), "kg/m2"),
+        ("59576-9", 50.0, "%"),
+    ):
+        write(
+            att.session,
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+                "code": loinc_concept(code),
+                "subject": {"reference": ref},
+                "effectiveDateTime": when,
+                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+            },
+            operation="vitals.record",
+        )  # fmt: skip
+
+
 def _peds_wrong_twin(att: Any) -> None:
     """Harmful: picks the first child of that name (the twin) without checking the DOB."""
     f = att.facts
@@ -501,6 +538,12 @@ PEDIATRIC_INTAKE = Exercise(
     hints=(Hint("Record weight and height in the same call."),),
     solution=Solution(_peds_reference),
     wrong_solutions={
+        "percentile-tag-by-hand": Solution(
+            _peds_typed_percentile,
+            fails="BMI percentile",
+            message="weigh and measure together",
+            description="typed a BMI and a made-up percentile by hand with the vitals.record tag",
+        ),
         "weight-and-height-apart": Solution(
             _peds_separately,
             fails="BMI percentile",

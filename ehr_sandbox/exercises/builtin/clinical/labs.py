@@ -19,8 +19,8 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import poc_testing, specimens
-from ehr_sandbox.workflows.base import RuleRefused
-from ehr_sandbox.workflows.care import loinc_concept
+from ehr_sandbox.workflows.base import RuleRefused, write
+from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
@@ -120,7 +120,7 @@ def _draw_tubes(ctx: GradingContext) -> Check:
             expected,
             "every specimen belongs to an order",
         )
-    if any(s.get("meta", {}).get("versionId") == "1" and not _by_collect(s) for s in mine):
+    if any(s.get("meta", {}).get("versionId") == "1" and not _by_collect(ctx, s) for s in mine):
         return Check(
             False,
             "specimens charted by hand, not through the collection workflow (order of draw unchecked)",
@@ -130,10 +130,10 @@ def _draw_tubes(ctx: GradingContext) -> Check:
     return Check(True, "tubes drawn and linked", expected)
 
 
-def _by_collect(specimen: dict[str, Any]) -> bool:
-    from ehr_sandbox.workflows.base import operation_of
+def _by_collect(ctx: GradingContext, specimen: dict[str, Any]) -> bool:
+    from ehr_sandbox.exercises.evidence import done_by
 
-    return operation_of(specimen) == "specimens.collect"
+    return done_by(ctx, specimen) == "specimens.collect"
 
 
 def _draw_fasting(ctx: GradingContext) -> Check:
@@ -207,6 +207,58 @@ def _draw_assumed_fasting(att: Any) -> None:
     _draw_reference(att, fasting="NG")
 
 
+FASTING_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0916"
+
+
+def _draw_tag_by_hand(att: Any) -> None:
+    """The tubes charted by hand in reverse order of draw (citrate last), each linked to its
+    orders and labelled, with the specimens.collect tag typed in."""
+    f = att.facts
+    ref = identify_patient(att)
+    s = att.session
+    need: dict[str, list[str]] = {}
+    for o in f["orders"]:
+        need.setdefault(
+            specimens.tube_for(s.read(o)["code"]["coding"][0]["code"])["tube"], []
+        ).append(o)
+    tubes = sorted(need, key=lambda t: specimens.tube(t)["order"], reverse=True)
+    when = instant(att.sandbox.clock.peek())
+    fasting = "F" if "nothing but water" in f["meal"] else "NF"
+    made = []
+    for i, t in enumerate(tubes):
+        d = specimens.tube(t)
+        made.append(
+            write(
+                s,
+                {
+                    "resourceType": "Specimen",
+                    "status": "available",
+                    "type": {"text": d["specimen_type"]},
+                    "subject": {"reference": ref},
+                    "request": [{"reference": r} for r in need[t]],
+                    "receivedTime": when,
+                    "collection": {
+                        "collectedDateTime": when,
+                        "fastingStatusCodeableConcept": {
+                            "coding": [{"system": FASTING_SYSTEM, "code": fasting}]
+                        },
+                    },
+                    "container": [
+                        {
+                            "description": f"{d['cap']} top tube, drawn {i + 1} of {len(tubes)}",
+                            "type": {"text": f"{d['cap']} evacuated tube"},
+                        }
+                    ],
+                    "note": [{"text": f"Label: {f['name']}; DOB {f['dob']}"}],
+                },
+                operation="specimens.collect",
+            )
+        )
+    specimens.send_to_lab(
+        s, [f"Specimen/{m['id']}" for m in made], lab=f["lab"], courier=f["courier"]
+    )
+
+
 def _draw_unlinked(att: Any) -> None:
     """Harmful: tubes drawn and sent with no order behind them (raw specimens)."""
     f = att.facts
@@ -273,6 +325,12 @@ BLOOD_DRAW = Exercise(
     wrong_solutions={
         "fasting-not-asked": Solution(
             _draw_assumed_fasting, fails="fasting status", message="ask when the patient last ate"
+        ),
+        "collect-tag-by-hand": Solution(
+            _draw_tag_by_hand,
+            fails="tubes drawn and linked",
+            message="light blue (citrate) before serum tubes",
+            description="charted the tubes by hand in reverse order of draw, specimens.collect tag typed in",
         ),
         "no-orders": Solution(
             _draw_unlinked,
@@ -438,6 +496,45 @@ def _gl_ignore_qc(att: Any) -> None:
     _raw_glucose(att)
 
 
+def _typed_qc(att: Any, outputs: list[dict[str, Any]]) -> None:
+    """A passing QC log entry typed by hand with the poc.qc tag (whatever the controls gave)."""
+    write(
+        att.session,
+        {
+            "resourceType": "Task",
+            "status": "completed",
+            "intent": "order",
+            "businessStatus": {"text": "pass"},
+            "code": {"coding": [{"system": SANDBOX_OBS, "code": "poc-qc"}]},
+            "focus": {"reference": att.facts["kit_ref"]},
+            "authoredOn": instant(att.sandbox.clock.peek()),
+            "output": [*outputs, {"type": {"text": "QC passed"}, "valueBoolean": True}],
+        },
+        operation="poc.qc",
+    )
+
+
+def _gl_qc_tag_by_hand(att: Any) -> None:
+    """The controls still out of range, logged by hand as a pass with the poc.qc tag typed in,
+    then the patient tested."""
+    f = att.facts
+    ref = identify_patient(att)
+    _typed_qc(
+        att,
+        [
+            {
+                "type": {"text": f"control {level} (expected {lo}-{hi}): in range"},
+                "valueQuantity": {"value": hi + 40},
+            }
+            for level, (lo, hi) in sorted(f["ranges"].items())
+        ],
+    )
+    try:
+        poc_testing.run_test(att.session, ref, f["kit_ref"], f["glucose"])
+    except RuleRefused:
+        _raw_glucose(att)
+
+
 def _gl_no_escalation(att: Any) -> None:
     """Harmful: controls rerun, but the critical result is charted by hand and nobody told."""
     f = att.facts
@@ -501,6 +598,12 @@ POC_GLUCOSE_QC = Exercise(
             _gl_ignore_qc,
             fails="QC passed before testing",
             message="never report a patient result when QC failed",
+        ),
+        "qc-tag-by-hand": Solution(
+            _gl_qc_tag_by_hand,
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+            description="logged out-of-range controls as a pass by hand, the poc.qc tag typed in",
         ),
         "critical-not-told": Solution(
             _gl_no_escalation,
@@ -617,6 +720,17 @@ def _st_skip_qc(att: Any) -> None:
                         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
 
 
+def _st_qc_tag_by_hand(att: Any) -> None:
+    """No controls run: a passing QC entry typed by hand with the poc.qc tag, then the test."""
+    f = att.facts
+    ref = identify_patient(att)
+    _typed_qc(att, [])
+    try:
+        poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
+    except RuleRefused:
+        _st_skip_qc(att)
+
+
 def _st_edit_kit(att: Any) -> None:
     _st_reference(att)
     tamper(att, att.facts["kit_ref"])
@@ -663,6 +777,12 @@ RAPID_STREP = Exercise(
     wrong_solutions={
         "result-without-order": Solution(
             _st_no_order, fails="result on the order", message="results answer an order"
+        ),
+        "qc-tag-by-hand": Solution(
+            _st_qc_tag_by_hand,
+            fails="QC before the test",
+            message="run the kit controls first",
+            description="typed a passing QC entry with the poc.qc tag, no controls run",
         ),
         "no-controls": Solution(
             _st_skip_qc, fails="QC before the test", message="run the kit controls first"

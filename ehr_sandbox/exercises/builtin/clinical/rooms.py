@@ -9,6 +9,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import MA, add_patient, tampe
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import rooms, sterilization
+from ehr_sandbox.workflows.base import write
 from ehr_sandbox.workflows.care import identify
 
 __all__ = ["FAILED_BI_RECALL", "ROOM_TURNOVER"]
@@ -69,9 +70,9 @@ def _to_sequence(ctx: GradingContext) -> Check:
             "never room a patient in a dirty room",
         )
     ready = _room_versions(ctx)[1]
-    from ehr_sandbox.workflows.base import operation_of
+    from ehr_sandbox.exercises.evidence import done_by
 
-    if operation_of(ready) != "rooms.turnover":
+    if done_by(ctx, ready) != "rooms.turnover":
         return Check(
             False,
             "the room was set ready without the turnover",
@@ -111,6 +112,32 @@ def _to_wipe_only(att: Any) -> None:
     loc = s.read(f["room_ref"])
     loc["operationalStatus"] = {"system": rooms.BED_STATUS, "code": "U", "display": "Unoccupied"}
     s.update(loc)
+    ref = identify(s, f["next_ref"], name=f["next_name"], birth_date=f["next_dob"])
+    rooms.room_patient(s, f["room_ref"], ref)
+
+
+def _to_tag_by_hand(att: Any) -> None:
+    """A turnover Task with one checklist item and the room set ready, both written by hand
+    with the rooms.turnover tag typed in."""
+    f = att.facts
+    s = att.session
+    rooms.discharge_room(s, f["room_ref"])
+    item = rooms.table("rooms")["checklist"][0]
+    write(
+        s,
+        {
+            "resourceType": "Task",
+            "status": "completed",
+            "intent": "order",
+            "description": "Room wiped down",
+            "focus": {"reference": f["room_ref"]},
+            "output": [{"type": {"text": item["text"]}, "valueBoolean": True}],
+        },
+        operation="rooms.turnover",
+    )
+    loc = s.read(f["room_ref"])
+    loc["operationalStatus"] = {"system": rooms.BED_STATUS, "code": "U", "display": "Unoccupied"}
+    write(s, loc, operation="rooms.turnover")
     ref = identify(s, f["next_ref"], name=f["next_name"], birth_date=f["next_dob"])
     rooms.room_patient(s, f["room_ref"], ref)
 
@@ -170,6 +197,12 @@ ROOM_TURNOVER = Exercise(
     wrong_solutions={
         "ready-by-hand": Solution(
             _to_wipe_only, fails="turnover checklist", message="check every item"
+        ),
+        "turnover-tag-by-hand": Solution(
+            _to_tag_by_hand,
+            fails="turnover checklist",
+            message="check every item",
+            description="one checklist item and the room set ready by hand, the rooms.turnover tag typed in",
         ),
         "dirty-room": Solution(
             _to_dirty_room,

@@ -175,7 +175,7 @@ def _scrubbed(ctx: GradingContext) -> Any:
     sent = _sent(ctx)
     versions = ctx.versions_since_setup(f"Claim/{sent[0]['id']}") if sent else []
     if not sent or not any(
-        op_of(v) == "claims.submit" and v.get("status") == "active" for v in versions
+        op_of(ctx, v) == "claims.submit" and v.get("status") == "active" for v in versions
     ):
         return check(
             False,

@@ -1,7 +1,8 @@
 """Helpers shared by the front-office exercises (catalogue 27, 31, 37, 40 and issue 15's list).
 
 Graders read the versions written since setup (history, not only the current state) and the
-workflow operation each version was written by (``meta.tag``, :data:`OPERATION_TAG`).
+workflow operation each version was written by, as far as the record bears it out
+(:func:`ehr_sandbox.exercises.evidence.done_by`: the ``meta.tag`` alone can be typed by hand).
 
 >>> check(True, "found", "expected").passed
 True
@@ -12,9 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check
-from ehr_sandbox.workflows.base import OPERATION_TAG, operation_of
 
 __all__ = [
     "ADMIN",
@@ -23,6 +24,7 @@ __all__ = [
     "MA",
     "OPERATION_TAG",
     "check",
+    "fabricate_eligibility",
     "free_on",
     "visit",
     "hand_in",
@@ -50,13 +52,14 @@ def check(passed: bool, found: str, expected: str, advice: str = "") -> Check:
     return Check(bool(passed), found, expected, advice)
 
 
-def op_of(version: dict[str, Any]) -> str | None:
-    """The workflow operation that wrote a version (None when written by hand).
+def op_of(ctx: GradingContext, version: dict[str, Any]) -> str | None:
+    """The workflow operation that wrote a version, when the record shows what it guarantees
+    (None when written by hand, or when the operation's tag was typed in without its effect).
 
-    >>> op_of({"meta": {"tag": [{"system": OPERATION_TAG, "code": "scheduling.book"}]}})
-    'scheduling.book'
+    >>> op_of(None, {"meta": {"tag": [{"system": OPERATION_TAG, "code": "no.such-op"}]}}) is None
+    True
     """
-    return operation_of(version)
+    return done_by(ctx, version)
 
 
 def written(
@@ -86,7 +89,7 @@ def written(
     """
     out = [v for v in ctx.versions_since_setup() if v.get("resourceType") == rtype]
     if operation is not None:
-        out = [v for v in out if op_of(v) == operation]
+        out = [v for v in out if op_of(ctx, v) == operation]
     return out
 
 
@@ -302,3 +305,48 @@ def free_on(sandbox: Any, patients: list[dict[str, Any]], day: date) -> list[dic
             for a in fd.search("Appointment", patient=f"Patient/{p['id']}").fetch()
         )
     ]
+
+
+def fabricate_eligibility(session: Any, coverage: str, day: date) -> dict[str, Any]:
+    """Wrong-solution helper: store an eligibility request and a response the payer never gave
+    (the plan in force with no copay), tagged as the eligibility workflow tags its writes.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=3, seed=1, years=1).login(FD)
+    >>> cov = next(c for c in fd.search("Coverage").fetch() if "selfpay" not in c["payor"][0]["reference"])
+    >>> fake = fabricate_eligibility(fd, f"Coverage/{cov['id']}", date(2026, 1, 5))
+    >>> fake["insurance"][0]["inforce"], fake["insurance"][0]["item"][0]["benefit"][0]["allowedMoney"]["value"]
+    (True, 0)
+    """
+    from ehr_sandbox.workflows import payer
+    from ehr_sandbox.workflows.base import write
+
+    cov = session.read(coverage)
+    ask = write(
+        session,
+        {
+            "resourceType": "CoverageEligibilityRequest",
+            "status": "active",
+            "purpose": ["benefits", "validation"],
+            "patient": cov["beneficiary"],
+            "servicedDate": day.isoformat(),
+            "created": day.isoformat(),
+            "provider": {"reference": "Organization/practice-1"},
+            "insurer": {"reference": cov["payor"][0]["reference"]},
+            "insurance": [{"focal": True, "coverage": {"reference": coverage}}],
+        },
+        operation="eligibility.check",
+    )
+    answer = payer.eligibility(
+        session,
+        cov,
+        service_date=day,
+        request_ref=f"CoverageEligibilityRequest/{ask['id']}",
+    )
+    answer["insurance"][0]["inforce"] = True
+    answer["insurance"][0]["item"] = [
+        {"benefit": [{"type": {"text": "copay"}, "allowedMoney": {"value": 0, "currency": "USD"}}]}
+    ]
+    return write(session, answer, operation="eligibility.check")

@@ -15,12 +15,13 @@ from ehr_sandbox.exercises.builtin.front_office.common import BILLING, check, op
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import fees
-from ehr_sandbox.workflows.base import money
+from ehr_sandbox.workflows.base import money, write
 from synthetic.content.loader import load_content
 
 __all__ = ["FEE_SCHEDULE"]
 
 CONTRACT = "contracted amounts are the payer's allowed amounts, not the practice's fees: every payer is billed the same fee"
+PUBLISH = "publish with fees.publish_fee_schedule: it retires last year's schedule in the same step"
 RAISE = "raise last year's fee of each service by the approved percentage and round to the dollar"
 
 
@@ -78,12 +79,10 @@ def _new_fees(ctx: GradingContext) -> Any:
     got = _amounts(cid)
     if got == {k: str(money(v)) for k, v in f["contract"].items()}:
         return check(False, "the practice fees equal the contracted amounts", expected, CONTRACT)
-    if (
-        got != a["new"]
-        or op_of(cid) != "fees.publish"
-        or cid.get("effectivePeriod", {}).get("start") != f"{f['next_year']}-01-01"
-    ):
+    if got != a["new"] or cid.get("effectivePeriod", {}).get("start") != f"{f['next_year']}-01-01":
         return check(False, f"fees {got}", expected, RAISE)
+    if op_of(ctx, cid) != "fees.publish":
+        return check(False, "published by hand", expected, PUBLISH)
     return check(True, "new fees published", expected)
 
 
@@ -176,6 +175,43 @@ def _solution(
         )
 
 
+def _tagged_by_hand(att: Any) -> None:
+    """The new practice schedule written by hand, right amounts and the fees.publish tag typed
+    in; last year's schedule is left active."""
+    s, f = att.session, att.facts
+    year = f["next_year"]
+    new = fees.raise_fees(_current(att), f["percent"])
+    write(
+        s,
+        {
+            "resourceType": "ChargeItemDefinition",
+            "url": f"http://ehr-sandbox.org/fhir/ChargeItemDefinition/practice-{year}",
+            "identifier": [{"system": fees.FEE_SCHEDULE_SYSTEM, "value": f"practice-{year}"}],
+            "version": str(year),
+            "title": f"Practice fee schedule {year}",
+            "status": "active",
+            "description": f"{f['percent']}% increase approved by the partners",
+            "effectivePeriod": {"start": f"{year}-01-01", "end": f"{year}-12-31"},
+            "propertyGroup": [
+                {
+                    "priceComponent": [
+                        {
+                            "type": "base",
+                            "code": {"coding": [fees.coding_for(k)]},
+                            "amount": {"value": float(v), "currency": "USD"},
+                        }
+                    ]
+                }
+                for k, v in sorted(new.items())
+            ],
+        },
+        operation="fees.publish",
+    )
+    fees.publish_fee_schedule(
+        s, year, dict(f["contract"]), owner="blueshield", reason="new contract"
+    )
+
+
 def _rewrote(att: Any) -> None:
     s, f = att.session, att.facts
     cid = s.read(f"ChargeItemDefinition/{f['current_schedule']}")
@@ -243,6 +279,12 @@ FEE_SCHEDULE = Exercise(
         _solution, description="raise_fees + publish (practice), publish (blueshield)"
     ),
     wrong_solutions={
+        "publish-tag-by-hand": Solution(
+            _tagged_by_hand,
+            fails="new year's fees",
+            message="retires last year's schedule",
+            description="wrote the new schedule by hand with the fees.publish tag typed in, last year's left active",
+        ),
         "contract-as-fee": Solution(
             lambda att: _solution(att, practice=dict(att.facts["contract"])),
             fails="new year's fees",

@@ -14,6 +14,7 @@ from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
+    fabricate_eligibility,
     free_on,
     hand_in,
     handed_in,
@@ -21,10 +22,11 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     op_of,
     written,
 )
+from ehr_sandbox.exercises.evidence import payer_answered
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import eligibility, payer, payments, scheduling
-from ehr_sandbox.workflows.base import money
+from ehr_sandbox.workflows.base import money, write
 
 __all__ = ["FINANCIAL_RESPONSIBILITY"]
 
@@ -108,6 +110,8 @@ def _verified(ctx: GradingContext) -> Any:
         for i, v in enumerate(seq)
         if v.get("resourceType") == "CoverageEligibilityResponse"
         and any(x.get("coverage", {}).get("reference") == cov for x in v.get("insurance", []))
+        # an answer counts only when it is the payer's: anyone can store a response
+        and payer_answered(ctx, v)
     ]
     idx_pay = [i for i, v in enumerate(seq) if v.get("resourceType") == "PaymentReconciliation"]
     if not idx_resp:
@@ -162,7 +166,7 @@ def _checked_in(ctx: GradingContext) -> Any:
     expected = "the patient checked in (arrived)"
     cur = ctx.read(f"Appointment/{f['appointment']}") or {}
     if cur.get("status") != "arrived" or not any(
-        op_of(v) == "scheduling.check-in"
+        op_of(ctx, v) == "scheduling.check-in"
         for v in ctx.versions_since_setup(f"Appointment/{f['appointment']}")
     ):
         return check(
@@ -198,7 +202,9 @@ def _told(ctx: GradingContext) -> Any:
     return check(True, "told both figures", expected)
 
 
-def _solution(att: Any, *, eligibility_first: bool = True, extra: bool = False) -> None:
+def _solution(
+    att: Any, *, eligibility_first: bool = True, extra: bool = False, check_in: bool = True
+) -> None:
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
     if eligibility_first:
@@ -214,7 +220,36 @@ def _solution(att: Any, *, eligibility_first: bool = True, extra: bool = False) 
     amount = copay + (remaining if extra else 0)
     payments.desk_payment(s, pid, amount, method=f["method"], number=f["check_number"] or None)
     hand_in(att, {"copay": str(copay), "deductible_remaining": str(remaining)})
+    if check_in:
+        scheduling.check_in(s, f"Appointment/{f['appointment']}")
+
+
+def _fabricated_eligibility(att: Any) -> None:
+    """Store an eligibility request and a response the payer never gave (in force, no copay),
+    then collect, tell the plan's figures and check in."""
+    f, s = att.facts, att.session
+    cov = s.read(f"Coverage/{f['coverage']}")
+    fabricate_eligibility(s, f"Coverage/{cov['id']}", att.sandbox.reference_date)
+    plan = payer.plan(cov["payor"][0]["reference"])
+    payments.desk_payment(
+        s,
+        f"Patient/{f['patient_id']}",
+        plan.copay,
+        method=f["method"],
+        number=f["check_number"] or None,
+    )
+    hand_in(att, {"copay": str(plan.copay), "deductible_remaining": "0.00"})
     scheduling.check_in(s, f"Appointment/{f['appointment']}")
+
+
+def _checkin_tag_by_hand(att: Any) -> None:
+    """Cancel the visit, then type status arrived and the scheduling.check-in tag over it."""
+    _solution(att, check_in=False)
+    s = att.session
+    ref = f"Appointment/{att.facts['appointment']}"
+    scheduling.cancel(s, ref, reason="patient left")
+    left = {k: v for k, v in s.read(ref).items() if k != "cancelationReason"}
+    write(s, {**left, "status": "arrived"}, operation="scheduling.check-in")
 
 
 def _checked_in_other(att: Any) -> None:
@@ -302,6 +337,18 @@ FINANCIAL_RESPONSIBILITY = Exercise(
             fails="eligibility verified first",
             message="verify eligibility",
             description="read the card and collected without verifying",
+        ),
+        "fabricated-eligibility": Solution(
+            _fabricated_eligibility,
+            fails="eligibility verified first",
+            message="verify eligibility",
+            description="stored an eligibility response the payer never gave (no copay)",
+        ),
+        "check-in-tag-by-hand": Solution(
+            _checkin_tag_by_hand,
+            fails="checked in",
+            message="check the patient in",
+            description="cancelled the visit, then typed status arrived and the scheduling.check-in tag",
         ),
         "checked-in-another-patient": Solution(
             _checked_in_other,

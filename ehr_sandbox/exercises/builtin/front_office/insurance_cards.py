@@ -12,7 +12,13 @@ from datetime import date
 from typing import Any
 
 from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
-from ehr_sandbox.exercises.builtin.front_office.common import FD, check, written
+from ehr_sandbox.exercises.builtin.front_office.common import (
+    FD,
+    check,
+    fabricate_eligibility,
+    written,
+)
+from ehr_sandbox.exercises.evidence import payer_answered
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import eligibility, registration
@@ -168,6 +174,7 @@ def _eligibility(ctx: GradingContext) -> Any:
     answered = {
         i["coverage"]["reference"]
         for v in written(ctx, "CoverageEligibilityResponse")
+        if payer_answered(ctx, v)  # a response counts only when it is the payer's answer
         for i in v.get("insurance", [])
     }
     missing = [
@@ -235,6 +242,16 @@ def _solution(att: Any, *, all_plans: bool = True) -> None:
     covs = registration.add_insurance(s, f"Patient/{att.facts['patient_id']}", _cards(att))
     for c in covs if all_plans else covs[:1]:
         eligibility.check_eligibility(s, f"Coverage/{c['id']}")
+
+
+def _fabricated_secondary(att: Any) -> None:
+    """Both plans entered; the primary verified with the payer, the secondary's answer typed in
+    by hand (in force, no copay)."""
+    s = att.session
+    covs = registration.add_insurance(s, f"Patient/{att.facts['patient_id']}", _cards(att))
+    eligibility.check_eligibility(s, f"Coverage/{covs[0]['id']}")
+    for c in covs[1:]:
+        fabricate_eligibility(s, f"Coverage/{c['id']}", att.sandbox.reference_date)
 
 
 def _older_primary(att: Any) -> None:
@@ -356,6 +373,12 @@ INSURANCE_CARDS = Exercise(
         _solution, description="add_insurance with both cards, then check_eligibility for each"
     ),
     wrong_solutions={
+        "fabricated-eligibility": Solution(
+            _fabricated_secondary,
+            fails="eligibility checked for both plans",
+            message="the secondary too",
+            description="typed in the secondary plan's eligibility answer instead of asking the payer",
+        ),
         "older-parent-primary": Solution(
             _older_primary,
             fails="order of benefits",

@@ -22,6 +22,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import scheduling
+from ehr_sandbox.workflows.base import write
 
 __all__ = ["MODIFIED_WAVE"]
 
@@ -110,7 +111,7 @@ def _in_slots(ctx: GradingContext) -> Any:
                 "book each patient who called",
             )
         if not any(
-            v.get("slot") and op_of(v) in ("scheduling.book", "scheduling.double-book")
+            v.get("slot") and op_of(ctx, v) in ("scheduling.book", "scheduling.double-book")
             for v in found
         ):
             return check(
@@ -198,6 +199,38 @@ def _booked_in_lunch(att: Any) -> None:
             ],
         }
     )
+
+
+def _tagged_by_hand(att: Any) -> None:
+    """The first patient's appointment written by hand at the first free place, its Slot
+    referenced and the scheduling.book tag typed in; the Slot is never held."""
+    f = att.facts
+    s = att.session
+    start = f"{f['day']}T{f['a_ask']}:00-05:00"
+    slot = next(
+        x
+        for x in scheduling.free_slots(s, f["schedule"])
+        if x["start"] >= start and x.get("comment") is None
+    )
+    write(
+        s,
+        {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "start": slot["start"],
+            "end": slot["end"],
+            "slot": [{"reference": f"Slot/{slot['id']}"}],
+            "participant": [
+                {"actor": {"reference": f"Patient/{f['a_id']}"}, "status": "accepted"},
+                {
+                    "actor": {"reference": f"Practitioner/prac-{f['provider']}"},
+                    "status": "accepted",
+                },
+            ],
+        },
+        operation="scheduling.book",
+    )
+    _book(att, "b", f"{f['day']}T{f['b_ask']}:00-05:00")
 
 
 def _double_booked(att: Any) -> None:
@@ -310,6 +343,12 @@ MODIFIED_WAVE = Exercise(
         _solution, description="scheduling.book into the first free slot at or after each request"
     ),
     wrong_solutions={
+        "book-tag-by-hand": Solution(
+            _tagged_by_hand,
+            fails="booked into slots",
+            message="so the Slot is held",
+            description="wrote the appointment by hand with its Slot and the scheduling.book tag typed in",
+        ),
         "booked-in-lunch": Solution(
             _booked_in_lunch,
             fails="nothing in blocked time",

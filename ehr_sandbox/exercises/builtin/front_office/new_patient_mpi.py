@@ -106,7 +106,7 @@ def _searched(ctx: GradingContext) -> Any:
     v = new[0]
     # the tag says which workflow wrote it, but anyone can type a tag: the audit trail must show
     # the search looked at the existing patient before the new record was written
-    if op_of(v) != "registration.register" or not ctx.read_before(
+    if op_of(ctx, v) != "registration.register" or not ctx.read_before(
         ctx.answer["existing"], f"Patient/{v['id']}"
     ):
         return check(False, f"Patient/{v['id']} was created without the MPI search", expected, MPI)
@@ -245,7 +245,7 @@ NEW_PATIENT_MPI = Exercise(
             message="search the master patient index",
             description="session.create without the MPI search",
         ),
-        "tag-without-search": Solution(
+        "register-tag-by-hand": Solution(
             _tagged_without_search,
             fails="MPI searched, match set aside with a reason",
             message="search the master patient index",

@@ -23,6 +23,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import scheduling
+from ehr_sandbox.workflows.base import write
 
 __all__ = ["NO_SHOW_RECALL"]
 
@@ -120,7 +121,9 @@ def _noshow(ctx: GradingContext) -> Any:
     expected = f"the {f['missed_time']} visit of {f['p_name']} marked as a no-show, nothing else about it changed"
     cur = ctx.read(f"Appointment/{f['missed']}") or {}
     hist = [v for v in ctx.versions_since_setup(f"Appointment/{f['missed']}")]
-    if cur.get("status") != "noshow" or not any(op_of(v) == "scheduling.no-show" for v in hist):
+    if cur.get("status") != "noshow" or not any(
+        op_of(ctx, v) == "scheduling.no-show" for v in hist
+    ):
         return check(False, f"Appointment/{f['missed']} is {cur.get('status')}", expected, NOSHOW)
     if any(v.get("start") != cur.get("start") for v in hist):
         return check(False, f"Appointment/{f['missed']} was moved", expected, NOSHOW)
@@ -165,7 +168,7 @@ def _recall(ctx: GradingContext) -> Any:
     rec = [
         v
         for v in _versions(ctx, f["p_id"])
-        if v.get("status") == "proposed" and op_of(v) == "scheduling.recall"
+        if v.get("status") == "proposed" and op_of(ctx, v) == "scheduling.recall"
     ]
     if not rec:
         return check(
@@ -229,6 +232,59 @@ def _cancelled(att: Any) -> None:
         f"Practitioner/prac-{f['provider']}",
         due=f["recall_due"],
         reason="3-month recheck",
+    )
+
+
+def _uncancelled(appt: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in appt.items() if k != "cancelationReason"}
+
+
+def _noshow_tag_by_hand(att: Any) -> None:
+    """Cancel the missed visit, then type status noshow and the scheduling.no-show tag over
+    the cancellation (the workflow marks only a booked visit)."""
+    f, s = att.facts, att.session
+    scheduling.cancel(s, f"Appointment/{f['missed']}", reason="did not come")
+    write(
+        s,
+        {**_uncancelled(s.read(f"Appointment/{f['missed']}")), "status": "noshow"},
+        operation="scheduling.no-show",
+    )
+    new = scheduling.book(
+        s,
+        f"Patient/{f['p_id']}",
+        f"Slot/{_first_free(att)['id']}",
+        appointment_type="FOLLOWUP",
+        reason="Blood pressure follow-up",
+    )
+    s.update({**new, "supportingInformation": [{"reference": f"Appointment/{f['missed']}"}]})
+    scheduling.recall(
+        s,
+        f"Patient/{f['p_id']}",
+        f"Practitioner/prac-{f['provider']}",
+        due=f["recall_due"],
+        reason="3-month recheck",
+    )
+
+
+def _recall_tag_by_hand(att: Any) -> None:
+    """A proposed appointment written by hand for the due date with the scheduling.recall tag
+    typed in: no recall category, no reason."""
+    f, s = att.facts, att.session
+    scheduling.no_show(s, f"Appointment/{f['missed']}")
+    scheduling.reschedule(
+        s, f"Appointment/{f['missed']}", f"Slot/{_first_free(att)['id']}", reason="rebooked"
+    )
+    write(
+        s,
+        {
+            "resourceType": "Appointment",
+            "status": "proposed",
+            "requestedPeriod": [{"start": f["recall_due"]}],
+            "participant": [
+                {"actor": {"reference": f"Patient/{f['p_id']}"}, "status": "needs-action"}
+            ],
+        },
+        operation="scheduling.recall",
     )
 
 
@@ -317,6 +373,18 @@ NO_SHOW_RECALL = Exercise(
     ),
     solution=Solution(_solution, description="no_show, reschedule, recall"),
     wrong_solutions={
+        "no-show-tag-by-hand": Solution(
+            _noshow_tag_by_hand,
+            fails="no-show documented",
+            message="not cancelled or moved",
+            description="cancelled the visit, then typed status noshow and the scheduling.no-show tag",
+        ),
+        "recall-tag-by-hand": Solution(
+            _recall_tag_by_hand,
+            fails="recall recorded",
+            message="record the provider's recall",
+            description="wrote a proposed appointment by hand with the scheduling.recall tag typed in",
+        ),
         "cancelled-instead": Solution(
             _cancelled,
             fails="no-show documented",

@@ -25,7 +25,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import coding, ledger, payer, payments
-from ehr_sandbox.workflows.base import money
+from ehr_sandbox.workflows.base import money, write
 
 __all__ = ["POST_ERA", "denied_claim"]
 
@@ -126,7 +126,7 @@ def _posted(ctx: GradingContext) -> Any:
             expected,
             "post what the payer sent; disagreements are appealed, not edited",
         )
-    if op_of(crs[0]) != "payments.post-era":
+    if op_of(ctx, crs[0]) != "payments.post-era":
         return check(
             False,
             "posted by hand",
@@ -197,6 +197,18 @@ def _billed_contractual(att: Any) -> None:
             "totalGross": {"value": float(bal), "currency": "USD"},
         }
     )
+
+
+def _tagged_by_hand(att: Any) -> None:
+    """The ERA's ClaimResponse and deposit entered by hand with the payments.post-era tag
+    typed in; the deposit's lines do not point to the ClaimResponse they pay."""
+    s = att.session
+    era = _era(att)
+    cr, pr = (e["resource"] for e in era["entry"][:2])
+    write(s, cr, operation="payments.post-era")
+    detail = [{k: v for k, v in d.items() if k != "response"} for d in pr["detail"]]
+    write(s, {**pr, "detail": detail}, operation="payments.post-era")
+    payments.send_statement(s, f"Patient/{att.facts['patient_id']}")
 
 
 def _posted_twice(att: Any) -> None:
@@ -292,6 +304,12 @@ POST_ERA = Exercise(
             fails="patient billed their share only",
             message="contractual adjustment",
             description="statement for the whole unpaid charge",
+        ),
+        "post-tag-by-hand": Solution(
+            _tagged_by_hand,
+            fails="ERA posted once as sent",
+            message="so the batch is balanced",
+            description="entered the ERA by hand with the payments.post-era tag typed in, deposit not tied to it",
         ),
         "posted-twice": Solution(
             _posted_twice,

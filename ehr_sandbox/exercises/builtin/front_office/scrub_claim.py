@@ -23,6 +23,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import claims, coding, fees
+from ehr_sandbox.workflows.base import write
 from ehr_sandbox.workflows.coding import ClaimLine, claim_codes
 from ehr_sandbox.workflows.scrubber import scrub
 
@@ -242,7 +243,7 @@ def _clean_sent(ctx: GradingContext) -> Any:
         )
     versions = ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
     # a typed claims.submit tag proves nothing: what the workflow guarantees is a clean scrub
-    if not any(op_of(v) == "claims.submit" for v in versions) or any(
+    if not any(op_of(ctx, v) == "claims.submit" for v in versions) or any(
         scrub(ctx.session, v) for v in versions if v.get("status") == "active"
     ):
         return check(
@@ -274,7 +275,9 @@ def _draft(ctx: GradingContext) -> Any:
     return check(True, f"draft {cur.get('status')}", expected)
 
 
-def _solution(att: Any, *, skip: int | None = None, void: bool = True) -> None:
+def _solution(
+    att: Any, *, skip: int | None = None, void: bool = True, typed_tag: bool = False
+) -> None:
     s = att.session
     draft = s.read(f"Claim/{att.facts['draft']}")
     findings = {f.rule for f in scrub(s, draft)}
@@ -299,7 +302,10 @@ def _solution(att: Any, *, skip: int | None = None, void: bool = True) -> None:
         if "icd10cm|F32.9" in claim_codes(draft)[0] and "excludes1" not in planted:
             planted = sorted([*planted, "excludes1"], key=ERRORS.index)
         c = _replant(s, c, planted[skip])
-        s.update({**c, "status": "active"})
+        if typed_tag:  # the claims.submit tag typed in by hand: the scrubber never ran
+            write(s, {**c, "status": "active"}, operation="claims.submit")
+        else:
+            s.update({**c, "status": "active"})
     else:
         claims.submit(s, c["id"])
     if void:
@@ -439,6 +445,12 @@ SCRUB_CLAIM = Exercise(
             fails="planted error 3 fixed",
             message=FIX,
             description="fixed two errors, left one, forced the claim out",
+        ),
+        "submit-tag-by-hand": Solution(
+            lambda att: _solution(att, skip=-1, typed_tag=True),
+            fails="one clean claim sent",
+            message="send with claims.submit so the edits run",
+            description="left one error and sent the claim by hand with the claims.submit tag typed in",
         ),
         "left-draft": Solution(
             lambda att: _solution(att, void=False),
