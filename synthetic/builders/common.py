@@ -57,9 +57,11 @@ def cc(
 
 
 # shared quantities by unit, then by value (72 and 72.0 are equal keys but serialise
-# differently: ints and floats have their own tables)
+# differently: ints and floats have their own tables); at most _QTY_LIMIT in all
 _QTY_INT: dict[str, dict[float | int, dict[str, Any]]] = {}
 _QTY_FLOAT: dict[str, dict[float | int, dict[str, Any]]] = {}
+_QTY_LIMIT = 100_000
+_qty_count = 0
 
 
 def qty(value: float | int, unit: str) -> dict[str, Any]:
@@ -71,18 +73,18 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     >>> qty(1.5, "kg")["value"], qty(1.5, "kg") is qty(1.5, "kg")
     (1.5, True)
     """
+    global _qty_count
     t = type(value)
     table = _QTY_INT if t is int else _QTY_FLOAT if t is float else None
     by_value = None if table is None else table.get(unit)
-    if by_value is None:
-        if table is None or len(table) >= 1000:  # bounded: 1,000 units of 20,000 values
-            return {"value": value, "unit": unit, "system": UCUM, "code": unit}
-        by_value = table[unit] = {}
-    q = by_value.get(value)
+    q = None if by_value is None else by_value.get(value)
     if q is None:
-        if len(by_value) >= 20_000:
+        if table is None or _qty_count >= _QTY_LIMIT:
             return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+        if by_value is None:
+            by_value = table[unit] = {}
         q = by_value[value] = FrozenDict(value=value, unit=unit, system=UCUM, code=unit)
+        _qty_count += 1
     return q
 
 
