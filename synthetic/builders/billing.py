@@ -201,7 +201,7 @@ def _entry(category: str, value: float | int) -> dict[str, Any]:
     e = by_amount.get(value) if type(value) is float else None  # 1 and 1.0: equal keys
     if e is None:
         e = {"category": _ADJ[category], "amount": usd(value)}
-        if value and type(value) is float and len(by_amount) < 20_000:  # a zero: not shared
+        if value and type(value) is float and len(by_amount) < 10_000:  # a zero: not shared
             e = by_amount[value] = freeze(e)
     return e
 
