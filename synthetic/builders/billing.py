@@ -156,6 +156,7 @@ def claim(
 Share = tuple[float, float, float, float, float]
 """One claim line as the payer pays it: (submitted, eligible, copay, deductible, benefit)."""
 _SHARES: dict[tuple[Any, ...], tuple[Share, ...]] = {}
+_FLOAT = frozenset({float})
 
 
 def payer_shares(
@@ -173,7 +174,7 @@ def payer_shares(
     >>> payer_shares((100.0,), 0.8, 20.0, 0.5) is payer_shares((100.0,), 0.8, 20.0, 0.5)
     True
     """
-    cacheable = all(type(x) is float for x in (allowed_ratio, copay, deductible_share, *submitted))
+    cacheable = _FLOAT.issuperset(map(type, (allowed_ratio, copay, deductible_share, *submitted)))
     key = (submitted, allowed_ratio, copay, deductible_share)
     hit = _SHARES.get(key) if cacheable else None
     if hit is not None:
