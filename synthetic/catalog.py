@@ -52,8 +52,9 @@ class Dist:
             if self.sd
             else self.mean
         )
-        v = round(min(max(v, self.low), self.high), self.decimals)
-        return int(v) if self.decimals == 0 else v
+        v = min(max(v, self.low), self.high)
+        # round(v) is int(round(v, 0)) without the slow decimal path
+        return round(v) if self.decimals == 0 else round(v, self.decimals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,9 +95,9 @@ class CompiledRules:
         """
         a = self.limits.get((vaccine, dose))
         b = self.limits.get((vaccine, 0))
-        if a is None and b is None:
-            return 10**6
-        return min(x for x in (a, b) if x is not None)
+        if a is None:
+            return 10**6 if b is None else b
+        return a if b is None or a <= b else b
 
     def site(self, age_days: int, alternate: bool) -> Json | None:
         """Injection site for an age (thigh in infants, arm later).

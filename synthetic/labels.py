@@ -86,7 +86,9 @@ def _profile_list(key: str) -> list[str] | None:
     return FrozenList((US_CORE + name,))
 
 
-_META: dict[tuple[str, tuple[str, ...] | None], dict[str, Any]] = {}
+_META: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+_META_N: dict[str, dict[str, Any]] = {}
+"""``meta`` without sensitivity labels, by profile key."""
 
 
 def meta(profile_key: str, security: tuple[dict[str, str], ...] | None = None) -> dict[str, Any]:
@@ -101,20 +103,28 @@ def meta(profile_key: str, security: tuple[dict[str, str], ...] | None = None) -
     >>> meta("Observation") is meta("Observation")
     True
     """
-    key = (profile_key, None if security is None else tuple(c["code"] for c in security))
-    hit = _META.get(key)
-    if hit is not None:
+    if security is None:  # the common case: one lookup, no key to build
+        hit = _META_N.get(profile_key)
+        if hit is None:
+            hit = _meta(profile_key, None)
+            if len(_META_N) < 4096:
+                _META_N[profile_key] = hit
         return hit
+    key = (profile_key, tuple([c["code"] for c in security]))
+    hit = _META.get(key)
+    if hit is None:
+        hit = _meta(profile_key, security)
+        if len(_META) < 4096:
+            _META[key] = hit
+    return hit
+
+
+def _meta(profile_key: str, security: tuple[dict[str, str], ...] | None) -> dict[str, Any]:
     prof = _profile_list(profile_key)
     sec = SECURITY_N if security is None else freeze(list(security))
-    out = (
-        FrozenDict(tag=TAGS, security=sec)
-        if prof is None
-        else FrozenDict(profile=prof, tag=TAGS, security=sec)
-    )
-    if len(_META) < 4096:
-        _META[key] = out
-    return out
+    if prof is None:
+        return FrozenDict(tag=TAGS, security=sec)
+    return FrozenDict(profile=prof, tag=TAGS, security=sec)
 
 
 def sensitivity_labels(codes: tuple[str, ...]) -> tuple[dict[str, str], ...] | None:

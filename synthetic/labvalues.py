@@ -120,9 +120,9 @@ def lab_values(
         by_loinc[t.loinc] = val
         values.append(val)
     # keep the panel internally consistent: eGFR from creatinine, total cholesterol
-    codes = [t.loinc for t in panel.tests]
-    egfr = next((c for c in codes if c in EGFR_CODES), None)
-    if egfr and "2160-0" in by_loinc:
+    codes = [t.loinc for t in panel.tests] if "2160-0" in by_loinc or "2093-3" in by_loinc else []
+    egfr = next((c for c in codes if c in EGFR_CODES), None) if "2160-0" in by_loinc else None
+    if egfr:
         effect_on_egfr = any(
             egfr in dx.condition.lab_effects
             for dx in prof.diagnoses.values()
@@ -136,8 +136,8 @@ def lab_values(
             values[codes.index(egfr)] = int(
                 round(min(150, ckd_epi_2021(by_loinc["2160-0"], max(age, 18), female)))
             )
-    ldl = next((c for c in LDL_CODES if c in by_loinc), None)
-    if "2093-3" in by_loinc and ldl and "2085-9" in by_loinc and "2571-8" in by_loinc:
+    ldl = next((c for c in LDL_CODES if c in by_loinc), None) if "2093-3" in by_loinc else None
+    if ldl and "2085-9" in by_loinc and "2571-8" in by_loinc:
         values[codes.index("2093-3")] = int(
             round(by_loinc[ldl] + by_loinc["2085-9"] + by_loinc["2571-8"] / 5)
         )

@@ -172,8 +172,9 @@ class VitalSampler:
             else:
                 mean, sd, lo, hi = band
                 x = mean + NORMALS[int(random_() * NORMAL_STEPS)] * sd
-                x = round(lo if x < lo else hi if x > hi else x, vd.decimals)
-                val = int(x) if vd.decimals == 0 else x
+                x = lo if x < lo else hi if x > hi else x
+                # round(x) is int(round(x, 0)) without the slow decimal path
+                val = round(x) if vd.decimals == 0 else round(x, vd.decimals)
             if val is None:
                 continue
             out.append(
@@ -254,8 +255,8 @@ class VitalSampler:
         eff = effects.get(vd.loinc) if effects else None
         if eff is None:
             val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
-            val = round(lo if val < lo else hi if val > hi else val, vd.decimals)
-            return int(val) if vd.decimals == 0 else val
+            val = lo if val < lo else hi if val > hi else val
+            return round(val) if vd.decimals == 0 else round(val, vd.decimals)
         floor = None
         ceiling = None
         for shift, f, c in eff:
@@ -270,5 +271,5 @@ class VitalSampler:
             val = max(val, floor)
         if ceiling is not None:
             val = min(val, ceiling)
-        val = round(min(max(val, lo), hi), vd.decimals)
-        return int(val) if vd.decimals == 0 else val
+        val = min(max(val, lo), hi)
+        return round(val) if vd.decimals == 0 else round(val, vd.decimals)

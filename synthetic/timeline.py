@@ -187,9 +187,11 @@ class Timeline:
         (50, None)
         """
         best = None
+        best_dist = 0
         for d in self._by_day:
-            if abs(d - day) <= days and (best is None or abs(d - day) < abs(best - day)):
-                best = d
+            dist = d - day if d > day else day - d
+            if dist <= days and (best is None or dist < best_dist):
+                best, best_dist = d, dist
         return best
 
     def visits(self) -> list[Visit]:

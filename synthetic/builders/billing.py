@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.builders.common import cc, coding, money, usd
+from synthetic.builders.common import cc, coding, money, shared_ref, usd
 from synthetic.context import RecordContext
-from synthetic.frozen import FrozenDict, freeze
+from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -139,11 +139,11 @@ def claim(
         "patient": ctx.subject,
         "billablePeriod": {"start": created, "end": created},
         "created": created,
-        "provider": {"reference": provider},
+        "provider": shared_ref(provider),
         "priority": _NORMAL,
     }
     if insurer:
-        c["insurer"] = {"reference": insurer}
+        c["insurer"] = shared_ref(insurer)
     c["diagnosis"] = [
         {"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)
     ]
@@ -153,19 +153,57 @@ def claim(
     return c
 
 
-_ENTRIES: dict[tuple[str, float | int, bool], dict[str, Any]] = {}
+Share = tuple[float, float, float, float, float]
+"""One claim line as the payer pays it: (submitted, eligible, copay, deductible, benefit)."""
+_SHARES: dict[tuple[Any, ...], tuple[Share, ...]] = {}
+_FLOAT = frozenset({float})
+
+
+def payer_shares(
+    submitted: tuple[float, ...], allowed_ratio: float, copay: float, deductible_share: float
+) -> tuple[Share, ...]:
+    """Per claim line (``submitted`` charges, in order): how the payer splits it.
+
+    eligible = submitted x allowed ratio; the copay comes off the first line; a share of the
+    rest of eligible goes to the deductible; the payer pays the remainder (the benefit), all
+    to the cent. Claims repeat the same few charges under the same few plans, so answers are
+    kept in a bounded cache (float inputs only: an int would round to an int).
+
+    >>> payer_shares((100.0, 50.0), 0.8, 20.0, 0.5)
+    ((100.0, 80.0, 20.0, 30.0, 30.0), (50.0, 40.0, 0.0, 20.0, 20.0))
+    >>> payer_shares((100.0,), 0.8, 20.0, 0.5) is payer_shares((100.0,), 0.8, 20.0, 0.5)
+    True
+    """
+    cacheable = _FLOAT.issuperset(map(type, (allowed_ratio, copay, deductible_share, *submitted)))
+    key = (submitted, allowed_ratio, copay, deductible_share)
+    hit = _SHARES.get(key) if cacheable else None
+    if hit is not None:
+        return hit
+    out = []
+    for i, sub in enumerate(submitted):
+        eligible = round(sub * allowed_ratio, 2)
+        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
+        ded = round((eligible - cp) * deductible_share, 2)
+        benefit = round(max(0.0, eligible - cp - ded), 2)
+        out.append((sub, eligible, cp, ded, benefit))
+    shares = tuple(out)
+    if cacheable and len(_SHARES) < 50_000:
+        _SHARES[key] = shares
+    return shares
+
+
+_ENTRIES: dict[str, dict[float, dict[str, Any]]] = {k: {} for k in _ADJ}
+"""Shared adjudication entries by category, then by (float) amount."""
 
 
 def _entry(category: str, value: float | int) -> dict[str, Any]:
     """One adjudication entry (category and USD amount), shared from a bounded cache."""
-    if not value:
-        return {"category": _ADJ[category], "amount": usd(value)}
-    key = (category, value, type(value) is int)
-    e = _ENTRIES.get(key)
+    by_amount = _ENTRIES[category]
+    e = by_amount.get(value) if type(value) is float else None  # 1 and 1.0: equal keys
     if e is None:
-        if len(_ENTRIES) >= 50_000:
-            return {"category": _ADJ[category], "amount": usd(value)}
-        e = _ENTRIES[key] = FrozenDict(category=_ADJ[category], amount=usd(value))
+        e = {"category": _ADJ[category], "amount": usd(value)}
+        if value and type(value) is float and len(by_amount) < 10_000:  # a zero: not shared
+            e = by_amount[value] = freeze(e)
     return e
 
 
@@ -201,16 +239,13 @@ def claim_response(
     paid = 0.0
     adjustment = 0.0
     submitted_total = 0.0
-    cat_sub = _ADJ["submitted"]
-    for i, item in enumerate(claim_["item"]):
-        net = item["net"]
-        submitted = net["value"]
-        eligible = round(submitted * allowed_ratio, 2)
-        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
-        deductible = round((eligible - cp) * deductible_share, 2)
-        benefit = round(max(0.0, eligible - cp - deductible), 2)
+    lines = claim_["item"]
+    shares = payer_shares(
+        tuple([item["net"]["value"] for item in lines]), allowed_ratio, copay, deductible_share
+    )
+    for item, (submitted, eligible, cp, deductible, benefit) in zip(lines, shares, strict=True):
         # entries are shared (amounts repeat); the list is the item's own (an ERA inserts)
-        adjudication = [{"category": cat_sub, "amount": net}, _entry("eligible", eligible)]
+        adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
         if cp:
             adjudication.append(_entry("copay", cp))
         if deductible:
@@ -229,14 +264,14 @@ def claim_response(
         "use": "claim",
         "patient": ctx.subject,
         "created": created,
-        "insurer": {"reference": insurer},
-        "requestor": {"reference": requestor},
+        "insurer": shared_ref(insurer),
+        "requestor": shared_ref(requestor),
         "request": {"reference": f"Claim/{claim_['id']}"},
         "outcome": "complete",
         "item": items,
         "total": [
-            {"category": _ADJ["submitted"], "amount": money(submitted_total)},
-            {"category": _ADJ["benefit"], "amount": money(paid)},
+            _entry("submitted", round(submitted_total + 1e-9, 2)),  # as money()
+            _entry("benefit", round(paid + 1e-9, 2)),
         ],
         "payment": {
             "type": _COMPLETE,

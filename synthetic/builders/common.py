@@ -56,7 +56,12 @@ def cc(
     return out
 
 
-_QTY: dict[tuple[float | int, str, bool], dict[str, Any]] = {}
+# shared quantities by unit, then by value (72 and 72.0 are equal keys but serialise
+# differently: ints and floats have their own tables); at most _QTY_LIMIT in all
+_QTY_INT: dict[str, dict[float | int, dict[str, Any]]] = {}
+_QTY_FLOAT: dict[str, dict[float | int, dict[str, Any]]] = {}
+_QTY_LIMIT = 100_000
+_qty_count = 0
 
 
 def qty(value: float | int, unit: str) -> dict[str, Any]:
@@ -68,13 +73,18 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     >>> qty(1.5, "kg")["value"], qty(1.5, "kg") is qty(1.5, "kg")
     (1.5, True)
     """
-    # 72 and 72.0 are equal keys but serialise differently: the type is part of the key
-    key = (value, unit, type(value) is int)
-    q = _QTY.get(key)
+    global _qty_count
+    t = type(value)
+    table = _QTY_INT if t is int else _QTY_FLOAT if t is float else None
+    by_value = None if table is None else table.get(unit)
+    q = None if by_value is None else by_value.get(value)
     if q is None:
-        if len(_QTY) >= 100_000:
+        if table is None or _qty_count >= _QTY_LIMIT:
             return {"value": value, "unit": unit, "system": UCUM, "code": unit}
-        q = _QTY[key] = FrozenDict(value=value, unit=unit, system=UCUM, code=unit)
+        if by_value is None:
+            by_value = table[unit] = {}
+        q = by_value[value] = FrozenDict(value=value, unit=unit, system=UCUM, code=unit)
+        _qty_count += 1
     return q
 
 
@@ -117,13 +127,35 @@ def usd(value: float | int) -> dict[str, Any]:
     return m
 
 
+_CENTS: dict[float, dict[str, Any]] = {}
+
+
+def usd_cents(value: float) -> dict[str, Any]:
+    """``usd(round(value, 2))``: a USD Money rounded to the cent (shared, see :func:`usd`).
+
+    Rounding is the costly part and amounts repeat, so float amounts are looked up in a
+    bounded cache first (an int rounds to an int, which serialises differently: not cached).
+
+    >>> usd_cents(12.344), usd_cents(7), usd_cents(0.001)
+    ({'value': 12.34, 'currency': 'USD'}, {'value': 7, 'currency': 'USD'}, {'value': 0.0, 'currency': 'USD'})
+    """
+    if type(value) is not float:
+        return usd(round(value, 2))
+    m = _CENTS.get(value)
+    if m is None:
+        m = usd(round(value, 2))
+        if type(m) is FrozenDict and len(_CENTS) < 50_000:  # a zero is never shared
+            _CENTS[value] = m
+    return m
+
+
 def money(value: float) -> dict[str, Any]:
     """A USD Money with two decimals (shared, see :func:`usd`).
 
     >>> money(12.345)
     {'value': 12.35, 'currency': 'USD'}
     """
-    return usd(round(value + 1e-9, 2))
+    return usd_cents(value + 1e-9)
 
 
 @cache

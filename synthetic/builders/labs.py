@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty
+from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, shared_ref
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
@@ -90,7 +90,7 @@ def lab_order(
             "subject": ctx.subject,
             "encounter": ctx.encounter,
             "authoredOn": ctx.when,
-            "requester": {"reference": requester},
+            "requester": shared_ref(requester),
         }
     )
     ctx.out.append(
@@ -104,7 +104,7 @@ def lab_order(
             "receivedTime": received,
             "request": sr_ref,
             "collection": {
-                "collector": {"reference": collector},
+                "collector": shared_ref(collector),
                 "collectedDateTime": ctx.when,
             },
             "note": [{"text": f"{panel.collection}, {panel.specimen_note}"}],
@@ -154,7 +154,7 @@ def lab_order(
             "encounter": ctx.encounter,
             "effectiveDateTime": ctx.when,
             "issued": issued,
-            "performer": [{"reference": requester}],
+            "performer": [shared_ref(requester)],
             "specimen": [sp_ref],
             "result": results,
         }

@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 from typing import Any
 
-from synthetic.builders.common import LOINC, coding
+from synthetic.builders.common import LOINC, coding, shared_ref
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
@@ -55,7 +55,7 @@ def note(
     >>> note(c, text="x", title="t", author="Practitioner/d", custodian="Organization/o", period_end="t")["type"]["coding"][0]["code"]
     '11506-3'
     """
-    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    data = binascii.b2a_base64(text.encode("utf-8"), newline=False).decode("ascii")
     return {
         "resourceType": "DocumentReference",
         "id": ctx.new_id("doc"),
@@ -66,8 +66,8 @@ def note(
         "category": CLINICAL_NOTE,
         "subject": ctx.subject,
         "date": period_end,
-        "author": [{"reference": author}],
-        "custodian": {"reference": custodian},
+        "author": [shared_ref(author)],
+        "custodian": shared_ref(custodian),
         "description": title,
         "content": [
             {

@@ -48,6 +48,16 @@ class Booking:
 
     def __init__(self, eng: Any) -> None:
         self.eng = eng
+        self._performers: dict[str, list[dict[str, str]]] = {}
+
+    def _performer(self, who: str) -> list[dict[str, str]]:
+        """The visit's ``performer`` list (the assistant), one frozen list per staff member."""
+        hit = self._performers.get(who)
+        if hit is None:
+            hit = FrozenList((shared_ref(who),))
+            if len(self._performers) < 10_000:
+                self._performers[who] = hit
+        return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Fill the visit's time, clinician and reasons; add the Appointment."""
@@ -115,7 +125,7 @@ class Booking:
         )
         ctx.when = vs.start_s
         ctx.day = day
-        ctx.performer = FrozenList((shared_ref(vs.ma_ref),))
+        ctx.performer = self._performer(vs.ma_ref)
         vs.appointment_id = apt["id"]
 
     def _missed(

@@ -283,15 +283,8 @@ class RefillRequests:
         """Add the request for each renewal without an encounter."""
         rng = self.side.of(ctx)
         lo, hi = self.minutes
-        renewals = [
-            r
-            for r in ctx.out
-            if r["resourceType"] == "MedicationRequest"
-            and "encounter" not in r
-            and "priorPrescription" in r
-        ]
         saved = ctx.when
-        for mr in renewals:
+        for mr in st.renewals:  # renewals without an encounter (prescribing.renew_between_visits)
             authored = mr["authoredOn"]
             day = _ordinal(authored)
             requested = instant(day, rng.randint(lo, hi), self.eng.offset)

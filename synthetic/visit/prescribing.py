@@ -168,3 +168,4 @@ def renew_between_visits(eng: Any, ctx: RecordContext, st: PatientState, upto: i
             )
             ctx.encounter, ctx.when, ctx.day = saved
             mr, until, cond_key = st.rx[key]
+            st.renewals.append(mr)

@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from synthetic.builders import billing
-from synthetic.builders.common import coding, usd
+from synthetic.builders.common import coding, shared_ref, usd_cents
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.frozen import FrozenDict, freeze, unshare
@@ -55,6 +55,19 @@ _CAT = {
     k: freeze({"coding": [{"system": ADJUDICATION, "code": k}]})
     for k in ("submitted", "eligible", "benefit")
 }
+_PURPOSE = freeze(["benefits", "validation"])
+_COPAY_BENEFIT = freeze({"coding": [{"system": BENEFIT_TYPE, "code": "copay"}]})
+_PLAN_COVERAGE = freeze(
+    {
+        "coding": [
+            coding(
+                "http://terminology.hl7.org/CodeSystem/ex-benefitcategory",
+                "30",
+                "Health Benefit Plan Coverage",
+            )
+        ]
+    }
+)
 _CO45 = freeze(
     {
         "category": {"coding": [{"system": GROUP_SYSTEM, "code": "CO"}]},
@@ -71,17 +84,42 @@ _CO45 = freeze(
 )
 
 
-def _usd(v: float) -> dict[str, Any]:
-    return usd(round(v, 2))
+_usd = usd_cents
+_CO45_ENTRIES: dict[float, dict[str, Any]] = {}
 
 
-def _kind(kind: str, payment_type: str = "payment") -> dict[str, Any]:
-    return {
-        "coding": [
-            {"system": PAYMENT_TYPE, "code": payment_type},
-            {"system": LEDGER_KIND, "code": kind},
-        ]
-    }
+def _co45(amount: float) -> dict[str, Any]:
+    """The contractual adjustment (CO-45) of ``amount`` as an adjudication entry; amounts
+    repeat, so entries are shared from a bounded cache (frozen, see synthetic.frozen)."""
+    hit = _CO45_ENTRIES.get(amount) if type(amount) is float else None
+    if hit is None:
+        hit = {**_CO45, "amount": _usd(amount)}
+        if (
+            type(amount) is float
+            and type(hit["amount"]) is FrozenDict  # a zero is never shared
+            and len(_CO45_ENTRIES) < 50_000
+        ):
+            hit = _CO45_ENTRIES[amount] = freeze(hit)
+    return hit
+
+
+@cache
+def _kind(kind: str, payment_type: str = "payment", bucket: str | None = None) -> dict[str, Any]:
+    """A ledger transaction's type (payment type, ledger kind, the balance a write-off lowers);
+    shared by many resources: frozen (see synthetic.frozen)."""
+    coding_ = [
+        {"system": PAYMENT_TYPE, "code": payment_type},
+        {"system": LEDGER_KIND, "code": kind},
+    ]
+    if bucket is not None:
+        coding_.append({"system": BUCKET_SYSTEM, "code": bucket})
+    return freeze({"coding": coding_})  # type: ignore[no-any-return]
+
+
+@cache
+def _method_type(method: str) -> dict[str, Any]:
+    """The ``paymentIdentifier.type`` of a payment method (shared: frozen)."""
+    return freeze({"coding": [{"system": PAYMENT_METHOD, "code": method}]})  # type: ignore[no-any-return]
 
 
 @cache
@@ -126,21 +164,14 @@ def line_shares(
     """Per claim line: (submitted, eligible, copay, deductible, benefit), as the payer pays.
 
     The copay comes off the first line; a share of the rest of the eligible amount goes to the
-    deductible; the payer pays the remainder (same arithmetic as
-    :func:`synthetic.builders.billing.claim_response`).
+    deductible; the payer pays the remainder (the arithmetic of
+    :func:`synthetic.builders.billing.claim_response`: :func:`~synthetic.builders.billing.payer_shares`).
 
     >>> line_shares({"item": [{"net": {"value": 100.0}}]}, 0.8, 20.0, 0.5)
     [(100.0, 80.0, 20.0, 30.0, 30.0)]
     """
-    out = []
-    for i, item in enumerate(claim["item"]):
-        submitted = item["net"]["value"]
-        eligible = round(submitted * allowed_ratio, 2)
-        cp = round(min(copay, eligible), 2) if i == 0 else 0.0
-        ded = round((eligible - cp) * deductible_share, 2)
-        benefit = round(max(0.0, eligible - cp - ded), 2)
-        out.append((submitted, eligible, cp, ded, benefit))
-    return out
+    submitted = tuple([item["net"]["value"] for item in claim["item"]])
+    return list(billing.payer_shares(submitted, allowed_ratio, copay, deductible_share))
 
 
 class Remittance:
@@ -180,24 +211,24 @@ class Remittance:
             return False
         day = iso_date(vs.day)
         # shared by both resources: frozen (see synthetic.frozen)
-        insurer = FrozenDict(reference=f"Organization/{self.eng.practice.payer_org[payer.key]}")
+        insurer = shared_ref(f"Organization/{self.eng.practice.payer_org[payer.key]}")
         cov = FrozenDict(reference=f"Coverage/{vs.cov_id}")
         req = {
             "resourceType": "CoverageEligibilityRequest",
             "id": ctx.new_id("cer"),
             "meta": meta("CoverageEligibilityRequest", vs.security),
             "status": "active",
-            "purpose": ["benefits", "validation"],
+            "purpose": _PURPOSE,
             "patient": ctx.subject,
             "servicedDate": day,
             "created": day,
-            "provider": {"reference": self.org},
+            "provider": shared_ref(self.org),
             "insurer": insurer,
             "insurance": [{"focal": True, "coverage": cov}],
         }
         benefit = [
             {
-                "type": {"coding": [{"system": BENEFIT_TYPE, "code": "copay"}]},
+                "type": _COPAY_BENEFIT,
                 "allowedMoney": _usd(float(payer.copay)),
             }
         ]
@@ -206,7 +237,7 @@ class Remittance:
             "id": ctx.new_id("ces"),
             "meta": meta("CoverageEligibilityResponse", vs.security),
             "status": "active",
-            "purpose": ["benefits", "validation"],
+            "purpose": _PURPOSE,
             "patient": ctx.subject,
             "servicedDate": day,
             "created": day,
@@ -220,15 +251,7 @@ class Remittance:
                     "inforce": True,
                     "item": [
                         {
-                            "category": {
-                                "coding": [
-                                    coding(
-                                        "http://terminology.hl7.org/CodeSystem/ex-benefitcategory",
-                                        "30",
-                                        "Health Benefit Plan Coverage",
-                                    )
-                                ]
-                            },
+                            "category": _PLAN_COVERAGE,
                             "benefit": benefit,
                         }
                     ],
@@ -283,7 +306,7 @@ class Remittance:
             self._era(ctx, vs, claim_ref, cr, insurer, answered)
             self.work_denial(ctx, st, vs, claim, insurer, answered, reason, paid_at_desk)
             return
-        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk)
+        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, shares)
 
     def _paid(
         self,
@@ -294,12 +317,17 @@ class Remittance:
         insurer: str,
         answered: int,
         paid_at_desk: float,
+        shares: list[tuple[float, float, float, float, float]] | None = None,
     ) -> None:
         """The payer pays ``claim`` on ``answered``: ClaimResponse with CO-45, the ERA, then a
-        statement for what the patient still owes and maybe its payment."""
+        statement for what the patient still owes and maybe its payment (``shares``: the
+        claim's :func:`line_shares` under the visit's payer, when already known)."""
         eng = self.eng
         payer = vs.payer
-        shares = line_shares(claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share)
+        if shares is None:
+            shares = line_shares(
+                claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share
+            )
         cr = billing.claim_response(
             ctx,
             claim,
@@ -313,7 +341,7 @@ class Remittance:
         )
         for item, (sub, elig, _, _, _) in zip(cr["item"], shares, strict=True):
             if sub != elig:  # the contractual adjustment, as an ERA states it (CO-45)
-                item["adjudication"].insert(2, {**_CO45, "amount": _usd(sub - elig)})
+                item["adjudication"].insert(2, _co45(sub - elig))
         cr["disposition"] = "Paid"
         share = sum(cp + ded for _, _, cp, ded, _ in shares)
         ctx.add(cr)
@@ -423,11 +451,11 @@ class Remittance:
                 "meta": meta("PaymentReconciliation", vs.security),
                 "status": "active",
                 "created": day,
-                "paymentIssuer": {"reference": insurer},
+                "paymentIssuer": shared_ref(insurer),
                 "paymentDate": day,
                 "paymentAmount": _usd(paid),
                 "paymentIdentifier": {
-                    "type": {"coding": [{"system": PAYMENT_METHOD, "code": "eft"}]},
+                    "type": _method_type("eft"),
                     "system": EFT_TRACE,
                     "value": f"EFT-{cr['id']}",
                 },
@@ -470,7 +498,7 @@ class Remittance:
                 "status": "issued",
                 "subject": ctx.subject,
                 "date": iso_date(sent),
-                "issuer": {"reference": self.eng.org_ref},
+                "issuer": shared_ref(self.eng.org_ref),
                 "lineItem": [
                     {
                         "sequence": 1,
@@ -583,8 +611,7 @@ class Remittance:
             return
         iso = iso_date(day)
         if action == "write-off":
-            kind = _kind("write-off", "adjustment")
-            kind["coding"].append({"system": BUCKET_SYSTEM, "code": "insurance"})
+            kind = _kind("write-off", "adjustment", "insurance")
             detail: dict[str, Any] = {
                 "type": kind,
                 "request": claim_ref,
@@ -629,7 +656,7 @@ class Remittance:
         iso = iso_date(day)
         pid = ctx.new_id("pay")
         ident: dict[str, Any] = {
-            "type": {"coding": [{"system": PAYMENT_METHOD, "code": method}]},
+            "type": _method_type(method),
             "value": f"{method.upper()}-{pid.rsplit('-', 1)[-1]}",
         }
         ctx.add(

@@ -44,6 +44,7 @@ class PatientState:
         "growth_z",
         "pregnancies",
         "weight",
+        "renewals",
     )
 
     def __init__(self, profile: Profile) -> None:
@@ -69,6 +70,8 @@ class PatientState:
         self.growth_z: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.pregnancies: list[tuple[int, int, str]] = []
         self.weight: float | None = None
+        self.renewals: list[dict[str, Any]] = []
+        """Prescriptions renewed between visits (no encounter), in the order written."""
 
     def coverage_on(self, day: int) -> tuple[str, Any] | None:
         """(Coverage id, payer) in force on ``day``, or None.
