@@ -470,7 +470,13 @@ def test_generated_crossover_claims_have_the_shape_the_workflow_writes():
             owed = secondary.crossover_amounts(
                 primary, payer.line_outcomes(answers[f"Claim/{primary['id']}"])
             )
-            assert sum(_d(i["net"]["value"]) for i in sec["item"]) == sum(owed.values())
+            # the primary's answer named, and each line under the primary's line number at
+            # what that answer left to the patient
+            answer = answers[f"Claim/{primary['id']}"]
+            assert sec["insurance"][0]["claimResponse"]["reference"] == (
+                f"ClaimResponse/{answer['id']}"
+            )
+            assert {i["sequence"]: _d(i["net"]["value"]) for i in sec["item"]} == owed
             seen += 1
         if seen >= 3:
             break

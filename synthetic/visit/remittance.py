@@ -349,7 +349,7 @@ class Remittance:
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
         second = st.secondary.get(vs.cov_id) if st.secondary else None
         if second is not None and share > 0 and paid_at_desk == 0:
-            self.crossover(ctx, st, vs, claim, shares, answered, second)
+            self.crossover(ctx, st, vs, claim, shares, answered, second, cr["id"])
             return
         self._statement(ctx, st, vs, claim_ref, answered, round(share - paid_at_desk, 2))
 
@@ -362,11 +362,14 @@ class Remittance:
         shares: list[tuple[float, float, float, float, float]],
         answered: int,
         second: tuple[str, Any],
+        answer_id: str,
     ) -> None:
         """Bill what the primary left to the patient to the secondary plan: a Claim with both
-        plans (the secondary focal, ``related`` to the primary claim), sent when the primary's
-        ERA is posted, and the secondary's payment in full (Medicaid pays Medicare's cost
-        sharing for dual-eligible patients, who are not billed).
+        plans (the primary not focal, naming its answer ``answer_id`` in ``claimResponse``; the
+        secondary focal), ``related`` to the primary claim, its lines keeping the primary's
+        line numbers, sent when the primary's ERA is posted, and the secondary's payment in
+        full (Medicaid pays Medicare's cost sharing for dual-eligible patients, who are not
+        billed), as :func:`ehr_sandbox.workflows.secondary.bill_secondary` writes it.
 
         >>> callable(Remittance.crossover)
         True
@@ -379,7 +382,6 @@ class Remittance:
                 items.append(
                     {
                         **unshare(item),  # a new resource shares only frozen parts
-                        "sequence": len(items) + 1,
                         "unitPrice": _usd(owed),
                         "net": _usd(owed),
                     }
@@ -406,6 +408,7 @@ class Remittance:
                     "sequence": 1,
                     "focal": False,
                     "coverage": unshare(claim["insurance"][0]["coverage"]),
+                    "claimResponse": {"reference": f"ClaimResponse/{answer_id}"},
                 },
                 {"sequence": 2, "focal": True, "coverage": {"reference": f"Coverage/{cov_id}"}},
             ],
