@@ -294,6 +294,14 @@ class RemoteSession:
         bundle = self._parameters_call("$own-actions", {"kind": kind, "patient": patient})
         return [e["resource"] for e in bundle.get("entry", [])]
 
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit trail, for roles that may read it (``$audit-events``; reading it is
+        audited on the server, and other roles get AccessDenied)."""
+        bundle = self._fhir(
+            "GET", "/$audit-events", lambda c: c.execute("$audit-events", method="get")
+        )
+        return [e["resource"] for e in bundle.get("entry", [])]
+
     def identify_on_server(
         self,
         patient: str,

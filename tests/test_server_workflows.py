@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from ehr_sandbox import connect, remote
-from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.audit import event_username
+from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.exercises.registry import get
 from ehr_sandbox.workflows import care
 from ehr_sandbox.workflows.base import RuleRefused, now
@@ -190,3 +191,18 @@ def test_a_writes_reason_reaches_its_provenance(server):
     assert reply.status_code == 422
     assert reply.json()["issue"][0]["expression"] == ["X-Provenance.reason"]
     assert local.search("Observation", patient=f"Patient/{pid}").count() == before
+
+
+def test_audit_trail_reads_go_through_the_sessions_policy(server):
+    officer, local_officer = as_user(server, "po.wilson")
+    events = officer.audit_events()
+    # the server's trail, as the Session gives it (read afterwards, it only grew) ...
+    assert local_officer.audit_events()[: len(events)] == events
+    # ... and reading it was audited first, as this user
+    assert event_username(events[-1]) == "po.wilson"
+    desk, local_desk = as_user(server, "fd.smith")
+    with pytest.raises(AccessDenied) as remote_err:
+        desk.audit_events()
+    with pytest.raises(AccessDenied) as local_err:
+        local_desk.audit_events()
+    assert str(remote_err.value) == str(local_err.value)

@@ -149,6 +149,7 @@ class FhirApi:
             Route("/fhir/$report", self.report, methods=["POST"]),
             Route("/fhir/$whoami", self.whoami, methods=["GET"]),
             Route("/fhir/$own-actions", self.own_actions, methods=["POST"]),
+            Route("/fhir/$audit-events", self.audit_events, methods=["GET"]),
             Route("/fhir/{rtype}/_search", self.search, methods=["POST"]),
             Route("/fhir/{rtype}/{op}", self.type_operation, methods=["POST"]),
             Route("/fhir/{rtype}/_history", self.type_history, methods=["GET"]),
@@ -250,6 +251,15 @@ class FhirApi:
             return handler
 
         return await self._with_body(request, make)
+
+    async def audit_events(self, request: Request) -> Response:
+        """``Session.audit_events``: the audit trail, for the roles that may read it (reading
+        it is audited; others get the Session's AccessDenied)."""
+
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            return 200, _collection(s.audit_events()), {}
+
+        return await self._run(request, handler)
 
     async def type_operation(self, request: Request) -> Response:
         """An operation on a resource type (``POST /fhir/Patient/$find``)."""
@@ -770,6 +780,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "report",
                         "whoami",
                         "own-actions",
+                        "audit-events",
                     ]
                 ],
             }

@@ -179,9 +179,11 @@ def _found(fields: dict[str, str]) -> Any:
 
 def _rule_fields(exc: ValidationError) -> dict[str, Any]:
     """A business rule's id, text and source, when the error is a workflow's refusal."""
-    rule = getattr(exc, "rule", None)
-    if rule is None:
+    from ehr_sandbox.workflows.base import RuleRefused
+
+    if not isinstance(exc, RuleRefused):
         return {}
+    rule = exc.rule
     return {"rule": rule.id, "rule-text": rule.text, "rule-source": rule.source}
 
 

@@ -17,6 +17,7 @@ Claim: total: expected an amount > 0 (found 0). Refused by rule demo.no-zero: an
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -44,6 +45,9 @@ __all__ = [
     "write",
     "write_all",
 ]
+
+_REMOTE_URNS = itertools.count()
+"""Numbers the ``urn:uuid`` of a remote session's transaction entries (see :func:`urn`)."""
 
 OPERATION_TAG = "http://ehr-sandbox.org/CodeSystem/workflow-operation"
 """``meta.tag`` system naming the workflow operation that wrote a resource version."""
@@ -193,7 +197,12 @@ def urn(session: Session, *parts: str) -> str:
     """
     import uuid
 
-    stamp = session.sandbox.clock.now().isoformat()
+    if getattr(session, "is_remote", False):
+        # the server's clock is not moved by asking; a count keeps the urns apart (they
+        # are replaced by the server's ids and never stored)
+        stamp = f"{session.now().isoformat()}#{next(_REMOTE_URNS)}"
+    else:
+        stamp = session.sandbox.clock.now().isoformat()
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join((*parts, stamp))))
 
 
