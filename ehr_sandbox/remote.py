@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,8 +39,12 @@ from fhirpy.lib import SyncFHIRSearchSet
 from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
 from ehr_sandbox.search_set import SearchSet, normalize_params
 from ehr_sandbox.server.outcomes import error_from_outcome
+from ehr_sandbox.users import User
 
 FHIR_JSON = "application/fhir+json"
+
+RESOURCES_PAGE = 500
+"""Resources fetched per page by :meth:`RemoteSession.resources`."""
 
 MAX_GET_QUERY = 4000
 """Longest search query sent as a GET through fhirpy; a longer one goes as ``POST _search``
@@ -89,6 +94,10 @@ def _plain(value: Any) -> Any:
 class RemoteSession:
     """A Session on a classroom server. Create it with :func:`connect`."""
 
+    is_remote = True
+    """Workflows write several resources at once as one transaction Bundle on a remote
+    session (a local one uses ``atomic()``, which cannot span HTTP requests)."""
+
     def __init__(
         self,
         url: str,
@@ -109,6 +118,7 @@ class RemoteSession:
         self._token = token
         self._expires = float("inf") if token else 0.0
         self.token_response: dict[str, Any] = {}
+        self._whoami: dict[str, Any] | None = None
         if token is None:
             self._refresh()
 
@@ -181,6 +191,49 @@ class RemoteSession:
         """The patient in context (a patient's own id), if any."""
         return self.token_response.get("patient")
 
+    def _ask_whoami(self) -> dict[str, Any]:
+        """``GET $whoami``: the token's user, readable types and the sandbox clock."""
+        body = self._fhir("GET", "/$whoami", lambda c: c.execute("$whoami", method="get"))
+        values: dict[str, Any] = {"readable-type": []}
+        for item in body.get("parameter", []):
+            if item["name"] == "readable-type":
+                values["readable-type"].append(item["valueString"])
+            else:
+                values[item["name"]] = item["valueString"]
+        self._whoami = values
+        return values
+
+    def now(self) -> datetime:
+        """The sandbox instant of the server's sandbox (its clock, asked every time)."""
+        return datetime.fromisoformat(self._ask_whoami()["now"])
+
+    @property
+    def user(self) -> User:
+        """Who the token stands for (username, role, practitioner or patient), from the
+        server."""
+        w = self._whoami or self._ask_whoami()
+        return User(
+            w["username"],
+            w["role"],
+            w.get("display", w["username"]),
+            practitioner_id=w.get("practitioner-id"),
+            patient_id=w.get("patient-id"),
+        )
+
+    @property
+    def role(self) -> str:
+        """The user's role (``physician``, ``medical_assistant``, ...)."""
+        return self.user.role
+
+    def can_read(self, resource_type: str) -> bool:
+        """True when this session may read some resources of the type (as the server says)."""
+        w = self._whoami or self._ask_whoami()
+        return resource_type in w["readable-type"]
+
+    def readable_types(self) -> list[str]:
+        """Resource types this session may read (sorted), as the server says."""
+        return list((self._whoami or self._ask_whoami())["readable-type"])
+
     def read(self, type_or_ref: str, rid: str | None = None) -> dict[str, Any]:
         """Read the current version (``NotFound`` if absent or hidden)."""
         rtype, rid = _split(type_or_ref, rid)
@@ -214,6 +267,60 @@ class RemoteSession:
         """A lazy search set, as in-process (runs on the server when iterated)."""
         return SearchSet(self, resource_type, normalize_params(params, kwargs))  # type: ignore[arg-type]
 
+    def resources(self, resource_type: str) -> Iterator[dict[str, Any]]:
+        """Every resource of a type this session may see (the server's search, page by
+        page)."""
+        offset = 0
+        while True:
+            page, _ = self._execute_search(
+                resource_type, [("_count", str(RESOURCES_PAGE)), ("_offset", str(offset))]
+            )
+            yield from page
+            if len(page) < RESOURCES_PAGE:
+                return
+            offset += RESOURCES_PAGE
+
+    def find_patient(
+        self, name: str | None = None, birthdate: str | None = None, identifier: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Find patients by any of name, birth date and identifier (``Patient/$find``, which
+        runs the Session's ``find_patient`` on the server)."""
+        values = {"name": name, "birthdate": birthdate, "identifier": identifier}
+        bundle = self._parameters_call("Patient/$find", values)
+        return [e["resource"] for e in bundle.get("entry", [])]
+
+    def own_actions(self, kind: str, *, patient: str | None = None) -> list[dict[str, Any]]:
+        """This user's own audited actions of ``kind`` (``$own-actions`` on the server)."""
+        bundle = self._parameters_call("$own-actions", {"kind": kind, "patient": patient})
+        return [e["resource"] for e in bundle.get("entry", [])]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit trail, for roles that may read it (``$audit-events``; reading it is
+        audited on the server, and other roles get AccessDenied)."""
+        bundle = self._fhir(
+            "GET", "/$audit-events", lambda c: c.execute("$audit-events", method="get")
+        )
+        return [e["resource"] for e in bundle.get("entry", [])]
+
+    def identify_on_server(
+        self,
+        patient: str,
+        *,
+        name: str | None = None,
+        birth_date: str | None = None,
+        mrn: str | None = None,
+    ) -> str:
+        """``care.identify`` run by the server (``Patient/{id}/$identify``): the comparison
+        with the chart and its audit event are the server's; returns ``"Patient/<id>"``."""
+        ref = patient if patient.startswith("Patient/") else f"Patient/{patient}"
+        out = self._operation(ref, "identify", name=name, birth_date=birth_date, mrn=mrn)
+        return str(out["parameter"][0]["valueString"])
+
+    def _parameters_call(self, path: str, values: Mapping[str, Any]) -> Any:
+        params = [{"name": k, "valueString": str(v)} for k, v in values.items() if v is not None]
+        body = {"resourceType": "Parameters", "parameter": params}
+        return self._fhir("POST", "/" + path, lambda c: c.execute(path, method="post", data=body))
+
     def _execute_search(
         self, rtype: str, params: list[tuple[str, str]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -241,22 +348,27 @@ class RemoteSession:
         return matches, included
 
     # ------------------------------------------------------------------ writes
-    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """Create a resource (validated, access-checked, audited on the server).
+    def create(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+        """Create a resource (validated, access-checked, audited on the server); ``reason``
+        goes into its Provenance (sent as ``X-Provenance``).
 
         Sent as it is (fhirpy's ``execute``; its ``save`` would drop empty values, and a
         student's empty value must get the same ValidationError as in-process).
         """
         rtype = str(resource.get("resourceType"))
         return self._fhir(
-            "POST", f"/{rtype}", lambda c: c.execute(rtype, method="post", data=resource)
+            "POST",
+            f"/{rtype}",
+            lambda c: c.execute(rtype, method="post", data=resource),
+            _provenance_header(reason),
         )
 
-    def update(self, resource: dict[str, Any]) -> dict[str, Any]:
+    def update(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
         """Update a resource; ``meta.versionId`` is sent as ``If-Match`` (a stale version is a
-        ConflictError, never a lost update)."""
+        ConflictError, never a lost update); ``reason`` goes into its Provenance."""
         vid = (resource.get("meta") or {}).get("versionId")
         headers = {"If-Match": f'W/"{vid}"'} if vid else {}
+        headers.update(_provenance_header(reason))
         path = f"{resource.get('resourceType')}/{resource.get('id')}"
         return self._fhir(
             "PUT", "/" + path, lambda c: c.execute(path, method="put", data=resource), headers
@@ -468,6 +580,21 @@ def connect(
     'http://127.0.0.1:9/fhir'
     """
     return RemoteSession(url, client_id=client_id, secret=secret, token=token, scope=scope)
+
+
+def _provenance_header(reason: str | None) -> dict[str, str]:
+    """The ``X-Provenance`` header carrying a write's reason (none without a reason).
+
+    >>> _provenance_header(None)
+    {}
+    >>> json.loads(_provenance_header("no-show")["X-Provenance"])["reason"]
+    [{'text': 'no-show'}]
+    """
+    if reason is None:
+        return {}
+    return {
+        "X-Provenance": json.dumps({"resourceType": "Provenance", "reason": [{"text": reason}]})
+    }
 
 
 def _split(type_or_ref: str, rid: str | None) -> tuple[str, str]:

@@ -1493,6 +1493,16 @@ class Session:
             )
         return decision.allowed
 
+    def now(self) -> datetime:
+        """The sandbox instant (its deterministic clock, not moved; never the wall clock).
+        Workflows ask the time here, so a remote session can ask its server's clock.
+
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> Sandbox.empty(reference_date="2026-01-05").system_session().now().isoformat()
+        '2026-01-05T08:00:00+00:00'
+        """
+        return self.sandbox.clock.peek()
+
     @property
     def reference_date(self) -> Any:
         """The sandbox's reference date (reports compute 'today' from it)."""

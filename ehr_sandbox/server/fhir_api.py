@@ -147,7 +147,11 @@ class FhirApi:
             Route("/fhir/$export-status/{job}", self.export_status, methods=["GET"]),
             Route("/fhir/$export-file/{job}/{name}", self.export_file, methods=["GET"]),
             Route("/fhir/$report", self.report, methods=["POST"]),
+            Route("/fhir/$whoami", self.whoami, methods=["GET"]),
+            Route("/fhir/$own-actions", self.own_actions, methods=["POST"]),
+            Route("/fhir/$audit-events", self.audit_events, methods=["GET"]),
             Route("/fhir/{rtype}/_search", self.search, methods=["POST"]),
+            Route("/fhir/{rtype}/{op}", self.type_operation, methods=["POST"]),
             Route("/fhir/{rtype}/_history", self.type_history, methods=["GET"]),
             Route("/fhir/{rtype}/{rid}/_history/{vid}", self.vread, methods=["GET"]),
             Route("/fhir/{rtype}/{rid}/_history", self.history, methods=["GET"]),
@@ -224,7 +228,62 @@ class FhirApi:
             entry["fullUrl"] = f"{self.base}/{res['resourceType']}/{res['id']}"
         return {**bundle, "link": links}
 
+    async def whoami(self, request: Request) -> Response:
+        """The token's user and the attempt's sandbox clock (``now``), as ``Parameters``:
+        the one place a remote session asks the time."""
+
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            return 200, whoami_parameters(s), {}
+
+        return await self._run(request, handler)
+
+    async def own_actions(self, request: Request) -> Response:
+        """``Session.own_actions``: this user's own events of an action kind, as a Bundle."""
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                p = Parameters(body)
+                events = s.own_actions(
+                    p.text("kind"), patient=p.text("patient", required=False) or None
+                )
+                return 200, _collection(events), {}
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def audit_events(self, request: Request) -> Response:
+        """``Session.audit_events``: the audit trail, for the roles that may read it (reading
+        it is audited; others get the Session's AccessDenied)."""
+
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            return 200, _collection(s.audit_events()), {}
+
+        return await self._run(request, handler)
+
+    async def type_operation(self, request: Request) -> Response:
+        """An operation on a resource type (``POST /fhir/Patient/$find``)."""
+        op = request.path_params["op"]
+        rtype = request.path_params["rtype"]
+        if not op.startswith("$") or (rtype, op[1:]) not in TYPE_OPERATIONS:
+            return error_response(NotFound("not found"))
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                found = TYPE_OPERATIONS[(rtype, op[1:])](s, Parameters(body))
+                bundle = {**_collection(found), "type": "searchset"}
+                for entry in bundle["entry"]:
+                    res = entry["resource"]
+                    entry["fullUrl"] = f"{self.base}/{res['resourceType']}/{res['id']}"
+                return 200, bundle, {}
+
+            return handler
+
+        return await self._with_body(request, make)
+
     async def create(self, request: Request) -> Response:
+        prov = request.headers.get("x-provenance")
+
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
                 rtype, _ = self._type_and_id(request)
@@ -233,7 +292,7 @@ class FhirApi:
                 resource = {
                     k: v for k, v in body.items() if k != "id"
                 }  # POST: the server assigns ids
-                created = s.create(resource)
+                created = s.create(resource, reason=provenance_reason(prov))
                 loc = f"{self.base}/{rtype}/{created['id']}/_history/{created['meta']['versionId']}"
                 return 201, created, {**_etag(created), "Location": loc}
 
@@ -243,6 +302,7 @@ class FhirApi:
 
     async def update(self, request: Request) -> Response:
         if_match = request.headers.get("if-match")
+        prov = request.headers.get("x-provenance")
 
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
@@ -261,7 +321,7 @@ class FhirApi:
                     if wanted != have:
                         raise ConflictError(f"{rtype}/{rid}", expected=wanted, current=have)
                     resource["meta"] = {**resource.get("meta", {}), "versionId": wanted}
-                updated = s.update(resource)
+                updated = s.update(resource, reason=provenance_reason(prov))
                 return 200, updated, _etag(updated)
 
             return handler
@@ -498,6 +558,31 @@ def _op_end_break_glass(s: Session, ref: str, p: Parameters) -> Any:
     return None
 
 
+def _op_identify(s: Session, ref: str, p: Parameters) -> Any:
+    """``care.identify`` run here, on the server: the chart is compared with what the patient
+    states and the check is audited as this user (a client never records it itself)."""
+    from ehr_sandbox.workflows.care import identify
+
+    if not ref.startswith("Patient/"):
+        raise ValidationError(ref, "target", "a Patient (identification concerns one patient)")
+    done = identify(
+        s,
+        ref,
+        name=p.text("name", required=False) or None,
+        birth_date=p.text("birth-date", required=False) or None,
+        mrn=p.text("mrn", required=False) or None,
+    )
+    return {"resourceType": "Parameters", "parameter": [{"name": "patient", "valueString": done}]}
+
+
+def _type_op_find(s: Session, p: Parameters) -> list[dict[str, Any]]:
+    return s.find_patient(
+        name=p.text("name", required=False) or None,
+        birthdate=p.text("birthdate", required=False) or None,
+        identifier=p.text("identifier", required=False) or None,
+    )
+
+
 OPERATIONS: dict[str, Callable[[Session, str, Parameters], Any]] = {
     "entered-in-error": _op_entered_in_error,
     "correct": _op_correct,
@@ -507,9 +592,81 @@ OPERATIONS: dict[str, Callable[[Session, str, Parameters], Any]] = {
     "sign": _op_sign,
     "break-glass": _op_break_glass,
     "end-break-glass": _op_end_break_glass,
+    "identify": _op_identify,
 }
 """The legal-record operations, each a Session method; a reason is required where the
-Session requires one (it raises the same ValidationError)."""
+Session requires one (it raises the same ValidationError). ``$identify`` on a Patient runs
+``care.identify`` here, so the comparison with the chart happens on the server."""
+
+TYPE_OPERATIONS: dict[tuple[str, str], Callable[[Session, Parameters], list[dict[str, Any]]]] = {
+    ("Patient", "find"): _type_op_find,
+}
+"""Operations on a resource type, each a Session method returning resources (a searchset)."""
+
+
+def whoami_parameters(s: Session) -> dict[str, Any]:
+    """The session's user and sandbox clock as a ``Parameters`` resource.
+
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("ma.garcia")
+    >>> p = {i["name"]: i["valueString"] for i in whoami_parameters(s)["parameter"]}
+    >>> readable = [i["valueString"] for i in whoami_parameters(s)["parameter"] if i["name"] == "readable-type"]
+    >>> readable == s.readable_types()
+    True
+    >>> p["username"], p["role"], p["now"] == s.now().isoformat()
+    ('ma.garcia', 'medical_assistant', True)
+    """
+    user = s.user
+    values = {
+        "now": s.now().isoformat(),
+        "username": user.username,
+        "role": user.role,
+        "display": user.display,
+        "practitioner-id": user.practitioner_id,
+        "patient-id": user.patient_id,
+    }
+    params = [{"name": k, "valueString": v} for k, v in values.items() if v]
+    params += [{"name": "readable-type", "valueString": t} for t in s.readable_types()]
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def provenance_reason(header: str | None) -> str | None:
+    """The reason text of an ``X-Provenance`` header (a Provenance resource in JSON, as FHIR
+    REST defines it), which the Session records in the write's Provenance.
+
+    >>> provenance_reason('{"resourceType": "Provenance", "reason": [{"text": "no-show"}]}')
+    'no-show'
+    >>> provenance_reason(None) is None
+    True
+    >>> provenance_reason("not json")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: X-Provenance: reason: expected a Provenance resource in JSON with reason[0].text (found 'not json')
+    """
+    if header is None:
+        return None
+    try:
+        prov = json.loads(header)
+        text = prov["reason"][0]["text"] if prov.get("resourceType") == "Provenance" else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        text = None
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(
+            "X-Provenance",
+            "reason",
+            "a Provenance resource in JSON with reason[0].text",
+            found=header[:80],
+        )
+    return text
+
+
+def _collection(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "total": len(resources),
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 def _etag(resource: dict[str, Any]) -> dict[str, str]:
@@ -616,7 +773,15 @@ def capability_statement(base: str) -> dict[str, Any]:
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 "operation": [
                     {"name": name, "definition": f"{base}/OperationDefinition/{name}"}
-                    for name in [*OPERATIONS, "export", "report"]
+                    for name in [
+                        *OPERATIONS,
+                        *(op for _, op in TYPE_OPERATIONS),
+                        "export",
+                        "report",
+                        "whoami",
+                        "own-actions",
+                        "audit-events",
+                    ]
                 ],
             }
         ],

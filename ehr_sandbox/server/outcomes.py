@@ -11,6 +11,7 @@ same typed errors against a server as in-process.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ehr_sandbox.errors import (
@@ -140,9 +141,50 @@ def _validation_outcome(exc: ValidationError, kind: str) -> dict[str, Any]:
             "path": exc.path,
             "expected": exc.expected,
             "found": exc.found,
+            "found-json": _json_or_none(exc.found),
             "why": exc.why or None,
+            **_rule_fields(exc),
         },
     )
+
+
+def _json_or_none(value: Any) -> str | None:
+    """``value`` as JSON when it is plain JSON data (so the client gets back the same value,
+    and the same message, as in-process), else None.
+
+    >>> _json_or_none(["name"]), _json_or_none(None), _json_or_none(object())
+    ('["name"]', None, None)
+    """
+    if value is None:
+        return None
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _found(fields: dict[str, str]) -> Any:
+    """What the server's error found: the JSON value when it sent one, else its text.
+
+    >>> _found({"found-json": "[1, 2]", "found": "[1, 2]"}), _found({"found": "x"})
+    ([1, 2], 'x')
+    """
+    if "found-json" in fields:
+        try:
+            return json.loads(fields["found-json"])
+        except ValueError:
+            pass
+    return fields.get("found")
+
+
+def _rule_fields(exc: ValidationError) -> dict[str, Any]:
+    """A business rule's id, text and source, when the error is a workflow's refusal."""
+    from ehr_sandbox.workflows.base import RuleRefused
+
+    if not isinstance(exc, RuleRefused):
+        return {}
+    rule = exc.rule
+    return {"rule": rule.id, "rule-text": rule.text, "rule-source": rule.source}
 
 
 def error_from_outcome(status: int, body: Any) -> SandboxError:
@@ -168,6 +210,14 @@ def error_from_outcome(status: int, body: Any) -> SandboxError:
     "Patient/1: gender: expected a code (found 'x')"
     >>> type(error_from_outcome(404, {})).__name__
     'NotFound'
+
+    A workflow's refusal comes back as the same :class:`RuleRefused`, naming its rule:
+
+    >>> from ehr_sandbox.workflows.base import Rule, RuleRefused
+    >>> refused = RuleRefused(Rule("x.y", "no", "policy"), resource="Slot", path="status", expected="free")
+    >>> err = error_from_outcome(*outcome_for(refused))
+    >>> type(err).__name__, err.rule_id, str(err) == str(refused)
+    ('RuleRefused', 'x.y', True)
     """
     fields: dict[str, str] = {}
     message = f"HTTP {status}"
@@ -186,12 +236,23 @@ def error_from_outcome(status: int, body: Any) -> SandboxError:
             expected=fields.get("expected", "?"),
             current=fields.get("current", "?"),
         )
+    if kind == "ValidationError" and "rule" in fields:
+        from ehr_sandbox.workflows.base import Rule, RuleRefused
+
+        rule = Rule(fields["rule"], fields.get("rule-text", ""), fields.get("rule-source", ""))
+        return RuleRefused(
+            rule,
+            resource=fields.get("resource", "?"),
+            path=fields.get("path", "?"),
+            expected=fields.get("expected", "?"),
+            found=_found(fields),
+        )
     if kind in ("ValidationError", "SearchError") or status in (400, 422) and "path" in fields:
         err = ValidationError(
             fields.get("resource", "?"),
             fields.get("path", "?"),
             fields.get("expected", "?"),
-            found=fields.get("found"),
+            found=_found(fields),
             why=fields.get("why", ""),
         )
         return err

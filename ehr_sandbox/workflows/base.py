@@ -17,6 +17,7 @@ Claim: total: expected an amount > 0 (found 0). Refused by rule demo.no-zero: an
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -44,6 +45,9 @@ __all__ = [
     "write",
     "write_all",
 ]
+
+_REMOTE_URNS = itertools.count()
+"""Numbers the ``urn:uuid`` of a remote session's transaction entries (see :func:`urn`)."""
 
 OPERATION_TAG = "http://ehr-sandbox.org/CodeSystem/workflow-operation"
 """``meta.tag`` system naming the workflow operation that wrote a resource version."""
@@ -147,7 +151,7 @@ def now(session: Session) -> datetime:
     >>> now(Sandbox.empty(reference_date="2026-01-05").system_session()).date().isoformat()
     '2026-01-05'
     """
-    return session.sandbox.clock.peek()
+    return session.now()
 
 
 def now_text(session: Session) -> str:
@@ -193,7 +197,12 @@ def urn(session: Session, *parts: str) -> str:
     """
     import uuid
 
-    stamp = session.sandbox.clock.now().isoformat()
+    if getattr(session, "is_remote", False):
+        # the server's clock is not moved by asking; a count keeps the urns apart (they
+        # are replaced by the server's ids and never stored)
+        stamp = f"{session.now().isoformat()}#{next(_REMOTE_URNS)}"
+    else:
+        stamp = session.sandbox.clock.now().isoformat()
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join((*parts, stamp))))
 
 
@@ -304,6 +313,8 @@ def write_all(
             return [swap(v) for v in node]
         return node
 
+    if getattr(session, "is_remote", False):
+        return _write_all_remote(session, plan)
     saved: list[dict[str, Any]] = []
     with session.atomic():
         for full_url, res in plan:
@@ -316,4 +327,29 @@ def write_all(
             if full_url:
                 resolved[full_url] = f"{out['resourceType']}/{out['id']}"
             saved.append(out)
+    return saved
+
+
+def _write_all_remote(
+    session: Session, plan: list[tuple[str | None, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """:func:`write_all` on a remote session: one transaction Bundle (all or nothing on the
+    server, ``urn:uuid`` references resolved there), then each written version read back."""
+    entries = []
+    for full_url, res in plan:
+        rtype = res["resourceType"]
+        vid = (res.get("meta") or {}).get("versionId")
+        if res.get("id") and vid:
+            request = {"method": "PUT", "url": f"{rtype}/{res['id']}", "ifMatch": f'W/"{vid}"'}
+        else:
+            res = {k: v for k, v in res.items() if k != "id"}
+            request = {"method": "POST", "url": rtype}
+        entries.append(
+            {**({"fullUrl": full_url} if full_url else {}), "resource": res, "request": request}
+        )
+    reply = session.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    saved = []
+    for entry in reply.get("entry", []):
+        rtype, rid, _, vid = entry["response"]["location"].split("/")[:4]
+        saved.append(session.vread(rtype, rid, vid))
     return saved

@@ -216,6 +216,10 @@ def identify(
     ...
     ehr_sandbox.workflows.base.RuleRefused: Patient: name: expected the name on the chart (found 'Nobody Here'). Refused by rule care.two-identifiers: identify the patient with two identifiers (name, date of birth, MRN) before any care; a mismatch stops care [The Joint Commission NPSG.01.01.01 (2025)]
     """
+    on_server = getattr(session, "identify_on_server", None)
+    if on_server is not None:
+        # a remote session: the server compares and audits (a client never records it)
+        return str(on_server(patient, name=name, birth_date=birth_date, mrn=mrn))
     given = {k: v for k, v in (("name", name), ("birth_date", birth_date), ("mrn", mrn)) if v}
     if len(given) < 2:
         raise refuse(
