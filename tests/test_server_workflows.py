@@ -19,7 +19,13 @@ from ehr_sandbox.workflows import care
 from ehr_sandbox.workflows.base import RuleRefused, now
 from tests.server_fixture import cli_fields, running_server, token_for
 
-EXERCISES = ["front-office/no-show-recall", "clinical/rooming-abnormal-bp"]
+# new-patient-mpi registers a patient: in the server's encrypted attempt its id differs from
+# the reference run's, and the collateral budget must count its records all the same
+EXERCISES = [
+    "front-office/no-show-recall",
+    "clinical/rooming-abnormal-bp",
+    "front-office/new-patient-mpi",
+]
 
 
 @pytest.fixture(scope="module")

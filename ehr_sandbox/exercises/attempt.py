@@ -46,6 +46,7 @@ __all__ = [
     "CriterionResult",
     "Derived",
     "Result",
+    "budget_patient",
     "create_counts",
     "derive",
     "grade_sandbox",
@@ -188,6 +189,23 @@ class Derived:
 CHANGED = "changed|"
 """Budget key prefix of a record that existed at setup and the reference solution changes."""
 
+NEW_PATIENT = "new-patient-"
+"""Budget name of a patient registered since setup (``new-patient-1`` for the first)."""
+
+
+def budget_patient(pid: str, registered: list[str]) -> str:
+    """The budget's name for patient ``pid``: its id, or ``new-patient-<n>`` when it is the
+    n-th patient registered since setup (``registered``, in order). A new record's id is not
+    the same in the reference's run and the student's (random in an encrypted sandbox), so
+    the budget counts a new patient's records by when the patient was registered.
+
+    >>> budget_patient("p7", ["x1", "p7"]), budget_patient("p1", ["x1"])
+    ('new-patient-2', 'p1')
+    """
+    if pid and pid in registered:
+        return f"{NEW_PATIENT}{registered.index(pid) + 1}"
+    return pid
+
 
 def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
     """The work in ``versions`` (written after setup): records created per
@@ -202,18 +220,16 @@ def create_counts(versions: list[dict[str, Any]]) -> dict[str, int]:
     from ehr_sandbox.access import patient_of
 
     out: dict[str, int] = {}
-    new = {
-        f"{v.get('resourceType')}/{v.get('id')}"
-        for v in versions
-        if str((v.get("meta") or {}).get("versionId", "")) == "1"
-    }
+    firsts = [v for v in versions if str((v.get("meta") or {}).get("versionId", "")) == "1"]
+    new = {f"{v.get('resourceType')}/{v.get('id')}" for v in firsts}
+    registered = [str(v.get("id")) for v in firsts if v.get("resourceType") == "Patient"]
     for v in versions:
         rtype = v.get("resourceType", "")
         if rtype == "Provenance":
             continue
         ref = f"{rtype}/{v.get('id')}"
         if str((v.get("meta") or {}).get("versionId", "")) == "1":
-            key = f"{rtype}|{patient_of(v) or ''}"
+            key = f"{rtype}|{budget_patient(patient_of(v) or '', registered)}"
             out[key] = out.get(key, 0) + 1
         elif ref not in new:
             out[CHANGED + ref] = 1

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ehr_sandbox.audit import event_patient, event_username
-from ehr_sandbox.exercises.attempt import CHANGED
+from ehr_sandbox.exercises.attempt import CHANGED, budget_patient
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import COLLATERAL, Check, Criterion, Expect
 from ehr_sandbox.workflows.care import IDENTIFY_KIND
@@ -347,6 +347,10 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
     created: Counter[str] = Counter()
     budget = getattr(ctx, "budget", None)
     new_refs = {w.ref for w in writes if w.version == "1"}
+    registered = [
+        w.ref.split("/", 1)[1] for w in writes if w.version == "1" and w.kind == "Patient"
+    ]
+    named = {budget_patient(pid, registered): pid for pid in registered}
     for w in writes:
         if not w.audited:
             problems.append(
@@ -364,7 +368,7 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
         if not expected(w):
             problems.append(f"unexpected change: {w.describe(label(w.patient))}")
         elif w.version == "1":
-            created[f"{w.kind}|{w.patient}"] += 1
+            created[f"{w.kind}|{budget_patient(w.patient, registered)}"] += 1
         elif w.ref not in new_refs and budget is not None and CHANGED + w.ref not in budget:
             problems.append(
                 f"unexpected change: {w.describe(label(w.patient))}, a record the task does not change"
@@ -400,6 +404,7 @@ def unexpected_changes(ctx: GradingContext) -> list[str]:
             allowed = budget.get(key, 0)
             if n > allowed:
                 kind, pid = key.split("|", 1)
+                pid = named.get(pid, pid)
                 where = f" on patient {label(pid)}" if pid else ""
                 problems.append(
                     f"{n} {kind} record(s) created{where}: more than the task needs ({allowed})"
