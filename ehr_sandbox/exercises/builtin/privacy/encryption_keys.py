@@ -97,10 +97,20 @@ def _open_clinic(path: Path, passphrase: str) -> Any:
 
 
 def _needles(clinic: Any) -> list[bytes]:
+    """Patients' family names and identifiers to look for in the raw file, less the family
+    names of staff: the practice's ids (``prac-dr.patel``) are stored in the clear, as ids
+    are, and name staff, not patients, so a patient who shares a surname with a doctor is
+    not found through them."""
+    grader = clinic.grader_session()
+    staff = {
+        str(name.get("family", "")).lower()
+        for pr in grader.search("Practitioner").fetch_all()
+        for name in pr.get("name", [])
+    }
     out: set[str] = set()
-    for p in clinic.grader_session().search("Patient").fetch():
+    for p in grader.search("Patient").fetch():
         for name in p.get("name", []):
-            if len(name.get("family", "")) >= 4:
+            if len(name.get("family", "")) >= 4 and name["family"].lower() not in staff:
                 out.add(name["family"])
         for ident in p.get("identifier", []):
             if len(str(ident.get("value", ""))) >= 6:
