@@ -214,9 +214,10 @@ def _solution(att: Any) -> None:
     )
 
 
-def _cancelled(att: Any) -> None:
+def _book_new_and_recall(att: Any) -> None:
+    """Book a new follow-up that points at the missed visit, and set the recall (the tail
+    of the wrong solutions that do not reschedule through the workflow)."""
     f, s = att.facts, att.session
-    scheduling.cancel(s, f"Appointment/{f['missed']}", reason="did not come")
     slot = _first_free(att)
     new = scheduling.book(
         s,
@@ -235,6 +236,12 @@ def _cancelled(att: Any) -> None:
     )
 
 
+def _cancelled(att: Any) -> None:
+    f, s = att.facts, att.session
+    scheduling.cancel(s, f"Appointment/{f['missed']}", reason="did not come")
+    _book_new_and_recall(att)
+
+
 def _uncancelled(appt: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in appt.items() if k != "cancelationReason"}
 
@@ -249,21 +256,7 @@ def _noshow_tag_by_hand(att: Any) -> None:
         {**_uncancelled(s.read(f"Appointment/{f['missed']}")), "status": "noshow"},
         operation="scheduling.no-show",
     )
-    new = scheduling.book(
-        s,
-        f"Patient/{f['p_id']}",
-        f"Slot/{_first_free(att)['id']}",
-        appointment_type="FOLLOWUP",
-        reason="Blood pressure follow-up",
-    )
-    s.update({**new, "supportingInformation": [{"reference": f"Appointment/{f['missed']}"}]})
-    scheduling.recall(
-        s,
-        f"Patient/{f['p_id']}",
-        f"Practitioner/prac-{f['provider']}",
-        due=f["recall_due"],
-        reason="3-month recheck",
-    )
+    _book_new_and_recall(att)
 
 
 def _recall_tag_by_hand(att: Any) -> None:
