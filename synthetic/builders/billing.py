@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthetic.builders.common import cc, coding, money, shared_ref, usd
+from synthetic.builders.common import cc, coding, money, shared_ref, usd, usd_cents
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
@@ -207,6 +207,147 @@ def _entry(category: str, value: float | int) -> dict[str, Any]:
     return e
 
 
+@dataclass(frozen=True, slots=True)
+class Adjudication:
+    """A claim's lines as the payer pays them, ready for a ClaimResponse: the response's
+    ``item`` and ``total`` lists and the payment's amounts (frozen: shared by every response
+    to the same charges under the same plan), and the patient's share of the charges.
+
+    >>> a = adjudicate(payer_shares((100.0,), 0.8, 20.0, 0.5), (1,))
+    >>> a.amount, a.patient_share, [e["category"]["coding"][0]["code"] for e in a.items[0]["adjudication"]]
+    ({'value': 30.0, 'currency': 'USD'}, 50.0, ['submitted', 'eligible', 'copay', 'deductible', 'benefit'])
+    """
+
+    shares: tuple[Share, ...]
+    reduction: dict[str, Any] | None
+    items: list[dict[str, Any]]
+    total: list[dict[str, Any]]
+    adjustment: dict[str, Any]
+    amount: dict[str, Any]
+    patient_share: float
+
+
+_ADJUDICATIONS: dict[tuple[Any, ...], Adjudication] = {}
+
+
+def adjudicate(
+    shares: tuple[Share, ...],
+    sequences: tuple[int, ...],
+    reduction: dict[str, Any] | None = None,
+) -> Adjudication:
+    """The adjudication of claim lines numbered ``sequences`` paid as ``shares`` (from
+    :func:`payer_shares`); ``reduction`` (a category and reason, e.g. the contractual
+    adjustment CO-45) states each line's submitted minus eligible amount, when not zero,
+    after the eligible amount.
+
+    Answers are kept in a bounded cache by the identity of ``shares`` (:func:`payer_shares`
+    hands out one tuple per charges and plan; the entry keeps it alive, so its id is not
+    reused) and of ``reduction``.
+
+    >>> s = payer_shares((100.0, 50.0), 0.8, 20.0, 0.5)
+    >>> a = adjudicate(s, (1, 2))
+    >>> [i["itemSequence"] for i in a.items], a.amount["value"], a.adjustment["value"]
+    ([1, 2], 50.0, 30.0)
+    >>> adjudicate(s, (1, 2)) is a
+    True
+    >>> r = {"category": {"text": "CO"}, "reason": {"text": "45"}}
+    >>> adjudicate(s, (1, 2), r).items[0]["adjudication"][2]
+    {'category': {'text': 'CO'}, 'reason': {'text': '45'}, 'amount': {'value': 20.0, 'currency': 'USD'}}
+    """
+    key = (id(shares), sequences, id(reduction))
+    hit = _ADJUDICATIONS.get(key)
+    if hit is not None:
+        return hit
+    items = []
+    paid = 0.0
+    adjustment = 0.0
+    submitted_total = 0.0
+    for seq, (submitted, eligible, cp, deductible, benefit) in zip(sequences, shares, strict=True):
+        adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
+        if reduction is not None and submitted != eligible:
+            adjudication.append({**reduction, "amount": usd_cents(submitted - eligible)})
+        if cp:
+            adjudication.append(_entry("copay", cp))
+        if deductible:
+            adjudication.append(_entry("deductible", deductible))
+        adjudication.append(_entry("benefit", benefit))
+        items.append({"itemSequence": seq, "adjudication": adjudication})
+        paid += benefit
+        adjustment += submitted - eligible
+        submitted_total += submitted
+    hit = Adjudication(
+        shares=shares,
+        reduction=reduction,
+        # a zero amount is a new dict each time elsewhere; here the entry is this answer's own
+        items=freeze(items),
+        total=freeze(
+            [
+                _entry("submitted", round(submitted_total + 1e-9, 2)),  # as money()
+                _entry("benefit", round(paid + 1e-9, 2)),
+            ]
+        ),
+        adjustment=freeze(money(adjustment)),
+        amount=freeze(money(paid)),
+        patient_share=sum(cp + ded for _, _, cp, ded, _ in shares),
+    )
+    if len(_ADJUDICATIONS) < 10_000 and _FLOAT.issuperset(
+        map(type, [x for share in shares for x in share])
+    ):  # an int amount serialises differently from a float one: only floats are shared
+        _ADJUDICATIONS[key] = hit
+    return hit
+
+
+def response(
+    ctx: RecordContext,
+    claim_: dict[str, Any],
+    adjudication: Adjudication,
+    *,
+    created: str,
+    insurer: str,
+    requestor: str,
+    security: tuple[dict[str, str], ...] | None = None,
+    disposition: str | None = None,
+) -> dict[str, Any]:
+    """The payer's ClaimResponse to ``claim_``, paid on ``created`` as ``adjudication`` says.
+
+    >>> import random
+    >>> from synthetic.context import RecordContext
+    >>> ctx = RecordContext("p", random.Random(0)); ctx.encounter = {"reference": "Encounter/e"}
+    >>> c = claim(ctx, lines=[ClaimLine({"text": "x"}, 100.0, (1,))], diagnoses=[{"text": "d"}],
+    ...           created="2025-01-02", coverage="Coverage/c", provider="Organization/o", insurer=None)
+    >>> a = adjudicate(payer_shares((100.0,), 0.8, 20.0, 0.0), (1,))
+    >>> r = response(ctx, c, a, created="2025-02-01", insurer="Organization/pay",
+    ...              requestor="Organization/o", disposition="Paid")
+    >>> r["payment"]["amount"]["value"], r["disposition"]
+    (60.0, 'Paid')
+    """
+    cr = {
+        "resourceType": "ClaimResponse",
+        "id": ctx.new_id("cr"),
+        "meta": meta("ClaimResponse", security),
+        "status": "active",
+        "type": _PROFESSIONAL,
+        "use": "claim",
+        "patient": ctx.subject,
+        "created": created,
+        "insurer": shared_ref(insurer),
+        "requestor": shared_ref(requestor),
+        "request": {"reference": f"Claim/{claim_['id']}"},
+        "outcome": "complete",
+        "item": adjudication.items,
+        "total": adjudication.total,
+        "payment": {
+            "type": _COMPLETE,
+            "adjustment": adjudication.adjustment,
+            "date": created,
+            "amount": adjudication.amount,
+        },
+    }
+    if disposition is not None:
+        cr["disposition"] = disposition
+    return cr
+
+
 def claim_response(
     ctx: RecordContext,
     claim_: dict[str, Any],
@@ -235,48 +376,17 @@ def claim_response(
     >>> r["payment"]["amount"]["value"], r["payment"]["adjustment"]["value"]
     (60.0, 20.0)
     """
-    items = []
-    paid = 0.0
-    adjustment = 0.0
-    submitted_total = 0.0
     lines = claim_["item"]
     shares = payer_shares(
         tuple([item["net"]["value"] for item in lines]), allowed_ratio, copay, deductible_share
     )
-    for item, (submitted, eligible, cp, deductible, benefit) in zip(lines, shares, strict=True):
-        # entries are shared (amounts repeat); the list is the item's own (an ERA inserts)
-        adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
-        if cp:
-            adjudication.append(_entry("copay", cp))
-        if deductible:
-            adjudication.append(_entry("deductible", deductible))
-        adjudication.append(_entry("benefit", benefit))
-        items.append({"itemSequence": item["sequence"], "adjudication": adjudication})
-        paid += benefit
-        adjustment += submitted - eligible
-        submitted_total += submitted
-    return {
-        "resourceType": "ClaimResponse",
-        "id": ctx.new_id("cr"),
-        "meta": meta("ClaimResponse", security),
-        "status": "active",
-        "type": _PROFESSIONAL,
-        "use": "claim",
-        "patient": ctx.subject,
-        "created": created,
-        "insurer": shared_ref(insurer),
-        "requestor": shared_ref(requestor),
-        "request": {"reference": f"Claim/{claim_['id']}"},
-        "outcome": "complete",
-        "item": items,
-        "total": [
-            _entry("submitted", round(submitted_total + 1e-9, 2)),  # as money()
-            _entry("benefit", round(paid + 1e-9, 2)),
-        ],
-        "payment": {
-            "type": _COMPLETE,
-            "adjustment": money(adjustment),
-            "date": created,
-            "amount": money(paid),
-        },
-    }
+    adjudication = adjudicate(shares, tuple([item["sequence"] for item in lines]))
+    return response(
+        ctx,
+        claim_,
+        adjudication,
+        created=created,
+        insurer=insurer,
+        requestor=requestor,
+        security=security,
+    )

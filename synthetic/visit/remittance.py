@@ -85,22 +85,6 @@ _CO45 = freeze(
 
 
 _usd = usd_cents
-_CO45_ENTRIES: dict[float, dict[str, Any]] = {}
-
-
-def _co45(amount: float) -> dict[str, Any]:
-    """The contractual adjustment (CO-45) of ``amount`` as an adjudication entry; amounts
-    repeat, so entries are shared from a bounded cache (frozen, see synthetic.frozen)."""
-    hit = _CO45_ENTRIES.get(amount) if type(amount) is float else None
-    if hit is None:
-        hit = {**_CO45, "amount": _usd(amount)}
-        if (
-            type(amount) is float
-            and type(hit["amount"]) is FrozenDict  # a zero is never shared
-            and len(_CO45_ENTRIES) < 50_000
-        ):
-            hit = _CO45_ENTRIES[amount] = freeze(hit)
-    return hit
 
 
 @cache
@@ -144,8 +128,19 @@ def denial_work() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def _pick(rng: Any, weights: list[tuple[Any, float]]) -> Any:
-    x = rng.random() * sum(w for _, w in weights)
+class _Weighted:
+    """Weighted choices and their total weight (summed once, as a draw would sum them)."""
+
+    __slots__ = ("weights", "total")
+
+    def __init__(self, weights: list[tuple[Any, float]]) -> None:
+        self.weights = weights
+        self.total = sum(w for _, w in weights)
+
+
+def _pick(rng: Any, choices: _Weighted) -> Any:
+    weights = choices.weights
+    x = rng.random() * choices.total
     for item, w in weights:
         x -= w
         if x < 0:
@@ -174,6 +169,14 @@ def line_shares(
     return list(billing.payer_shares(submitted, allowed_ratio, copay, deductible_share))
 
 
+def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...]:
+    """The claim's lines as ``payer`` pays them (:func:`line_shares`, as shared tuples)."""
+    submitted = tuple([item["net"]["value"] for item in claim["item"]])
+    return billing.payer_shares(
+        submitted, payer.allowed_ratio, float(payer.copay), payer.deductible_share
+    )
+
+
 class Remittance:
     """Writes one visit's front-office and payer resources (see the module text).
 
@@ -188,11 +191,11 @@ class Remittance:
         self.rates = eng.rules.remittance
         self.org = eng.org_ref
         reasons = [(d, d.share) for d in self.rates.denial]
-        self.reasons = reasons
+        self.reasons = _Weighted(reasons)
         # a verified eligibility rules out a denial for coverage not in force
-        self.reasons_checked = [(d, w) for d, w in reasons if d.carc != "27"] or reasons
-        self.copay_methods = list(self.rates.copay_methods.items())
-        self.statement_methods = list(self.rates.statement_methods.items())
+        self.reasons_checked = _Weighted([(d, w) for d, w in reasons if d.carc != "27"] or reasons)
+        self.copay_methods = _Weighted(list(self.rates.copay_methods.items()))
+        self.statement_methods = _Weighted(list(self.rates.statement_methods.items()))
 
     # ------------------------------------------------------------------ check-in
 
@@ -283,7 +286,7 @@ class Remittance:
         rates = self.rates
         payer = vs.payer
         claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
-        shares = line_shares(claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share)
+        shares = _claim_shares(claim, payer)
         copay = shares[0][2] if shares else 0.0
         paid_at_desk = 0.0
         if copay > 0 and rng.random() < rates.copay_at_desk:
@@ -296,7 +299,7 @@ class Remittance:
         lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
         lag = max(3, round(payer.lag_days * rng.uniform(lo, hi)))
         answered = vs.day + lag
-        denied = rng.random() < rates.denial_rate and self.reasons
+        denied = rng.random() < rates.denial_rate and self.reasons.weights
         reason = _pick(rng, self.reasons_checked if verified else self.reasons) if denied else None
         if answered >= st.end:
             return  # the payer has not answered by the end of the record
@@ -306,7 +309,7 @@ class Remittance:
             self._era(ctx, vs, claim_ref, cr, insurer, answered)
             self.work_denial(ctx, st, vs, claim, insurer, answered, reason, paid_at_desk)
             return
-        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, shares)
+        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, shares, claim_ref)
 
     def _paid(
         self,
@@ -317,35 +320,32 @@ class Remittance:
         insurer: str,
         answered: int,
         paid_at_desk: float,
-        shares: list[tuple[float, float, float, float, float]] | None = None,
+        shares: tuple[billing.Share, ...] | None = None,
+        claim_ref: dict[str, str] | None = None,
     ) -> None:
         """The payer pays ``claim`` on ``answered``: ClaimResponse with CO-45, the ERA, then a
         statement for what the patient still owes and maybe its payment (``shares``: the
-        claim's :func:`line_shares` under the visit's payer, when already known)."""
-        eng = self.eng
-        payer = vs.payer
+        claim's :func:`~synthetic.builders.billing.payer_shares` under the visit's payer, and
+        ``claim_ref`` a frozen reference to it, when already known)."""
         if shares is None:
-            shares = line_shares(
-                claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share
-            )
-        cr = billing.claim_response(
+            shares = _claim_shares(claim, vs.payer)
+        sequences = tuple([item["sequence"] for item in claim["item"]])
+        # the contractual adjustment, as an ERA states it (CO-45)
+        adjudication = billing.adjudicate(shares, sequences, _CO45)
+        cr = billing.response(
             ctx,
             claim,
+            adjudication,
             created=iso_date(answered),
             insurer=insurer,
-            requestor=eng.org_ref,
-            allowed_ratio=payer.allowed_ratio,
-            copay=float(payer.copay),
-            deductible_share=payer.deductible_share,
+            requestor=self.org,
             security=vs.security,
+            disposition="Paid",
         )
-        for item, (sub, elig, _, _, _) in zip(cr["item"], shares, strict=True):
-            if sub != elig:  # the contractual adjustment, as an ERA states it (CO-45)
-                item["adjudication"].insert(2, _co45(sub - elig))
-        cr["disposition"] = "Paid"
-        share = sum(cp + ded for _, _, cp, ded, _ in shares)
+        share = adjudication.patient_share
         ctx.add(cr)
-        claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
+        if claim_ref is None:
+            claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
         second = st.secondary.get(vs.cov_id) if st.secondary else None
         if second is not None and share > 0 and paid_at_desk == 0:
@@ -359,7 +359,7 @@ class Remittance:
         st: PatientState,
         vs: VisitState,
         claim: dict[str, Any],
-        shares: list[tuple[float, float, float, float, float]],
+        shares: tuple[billing.Share, ...],
         answered: int,
         second: tuple[str, Any],
         answer_id: str,
