@@ -111,12 +111,7 @@ class Closing:
             )
         )
         verified = self.remit.check_in(ctx, st, vs)
-        payer = vs.payer
-        insurer = (
-            None
-            if payer is None or payer.type == "self-pay"
-            else f"Organization/{eng.practice.payer_org[payer.key]}"
-        )
+        insurer = self.remit.insurer(vs.payer)
         diagnoses, remap = self._scrub_cached(vs.claim_dx)
         lines = vs.lines
         if remap:  # pointers refer to the scrubbed list; a dropped diagnosis points at 1

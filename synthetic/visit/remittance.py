@@ -196,6 +196,38 @@ class Remittance:
         self.reasons_checked = _Weighted([(d, w) for d, w in reasons if d.carc != "27"] or reasons)
         self.copay_methods = _Weighted(list(self.rates.copay_methods.items()))
         self.statement_methods = _Weighted(list(self.rates.statement_methods.items()))
+        # per payer (content: a few): its Organization reference, its plan's benefits
+        self._insurers: dict[str, str] = {}
+        self._benefits: dict[str, list[dict[str, Any]]] = {}
+
+    def insurer(self, payer: Any) -> str | None:
+        """The reference to the payer's Organization (None: no payer, or self-pay).
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> r = Remittance(e)
+        >>> payer = next(p for p in e.practice.payers if p.type != "self-pay")
+        >>> r.insurer(payer) == f"Organization/{e.practice.payer_org[payer.key]}", r.insurer(None)
+        (True, None)
+        """
+        if payer is None or payer.type == "self-pay":
+            return None
+        ref = self._insurers.get(payer.key)
+        if ref is None:
+            ref = self._insurers[payer.key] = (
+                f"Organization/{self.eng.practice.payer_org[payer.key]}"
+            )
+        return ref
+
+    def _plan_benefits(self, payer: Any) -> list[dict[str, Any]]:
+        """The eligibility response's benefit items for the payer's plan (shared: frozen)."""
+        items = self._benefits.get(payer.key)
+        if items is None:
+            benefit = [{"type": _COPAY_BENEFIT, "allowedMoney": _usd(float(payer.copay))}]
+            items = self._benefits[payer.key] = freeze(
+                [{"category": _PLAN_COVERAGE, "benefit": benefit}]
+            )
+        return items
 
     # ------------------------------------------------------------------ check-in
 
@@ -214,7 +246,7 @@ class Remittance:
             return False
         day = iso_date(vs.day)
         # shared by both resources: frozen (see synthetic.frozen)
-        insurer = shared_ref(f"Organization/{self.eng.practice.payer_org[payer.key]}")
+        insurer = shared_ref(self.insurer(payer))  # type: ignore[arg-type]
         cov = FrozenDict(reference=f"Coverage/{vs.cov_id}")
         req = {
             "resourceType": "CoverageEligibilityRequest",
@@ -229,12 +261,6 @@ class Remittance:
             "insurer": insurer,
             "insurance": [{"focal": True, "coverage": cov}],
         }
-        benefit = [
-            {
-                "type": _COPAY_BENEFIT,
-                "allowedMoney": _usd(float(payer.copay)),
-            }
-        ]
         resp = {
             "resourceType": "CoverageEligibilityResponse",
             "id": ctx.new_id("ces"),
@@ -252,12 +278,7 @@ class Remittance:
                 {
                     "coverage": cov,
                     "inforce": True,
-                    "item": [
-                        {
-                            "category": _PLAN_COVERAGE,
-                            "benefit": benefit,
-                        }
-                    ],
+                    "item": self._plan_benefits(payer),
                 }
             ],
         }
@@ -445,7 +466,7 @@ class Remittance:
         insurer: str,
         answered: int,
     ) -> None:
-        paid = cr["payment"]["amount"]["value"]
+        amount = _usd(cr["payment"]["amount"]["value"])  # one amount, read-only in this resource
         day = iso_date(answered)
         ctx.add(
             {
@@ -456,7 +477,7 @@ class Remittance:
                 "created": day,
                 "paymentIssuer": shared_ref(insurer),
                 "paymentDate": day,
-                "paymentAmount": _usd(paid),
+                "paymentAmount": amount,
                 "paymentIdentifier": {
                     "type": _method_type("eft"),
                     "system": EFT_TRACE,
@@ -470,7 +491,7 @@ class Remittance:
                         "request": claim_ref,
                         "response": {"reference": f"ClaimResponse/{cr['id']}"},
                         "date": day,
-                        "amount": _usd(paid),
+                        "amount": amount,
                     }
                 ],
             }
@@ -493,6 +514,7 @@ class Remittance:
         sent = after + _days(rng, rates.statement_after_days)
         if sent >= st.end:
             return
+        amount = _usd(owed)  # owed > 0: shared and frozen
         ctx.add(
             {
                 "resourceType": "Invoice",
@@ -508,11 +530,11 @@ class Remittance:
                         "chargeItemCodeableConcept": {
                             "text": f"Balance after insurance, {claim_ref['reference']}"
                         },
-                        "priceComponent": [{"type": "base", "amount": _usd(owed)}],
+                        "priceComponent": [{"type": "base", "amount": amount}],
                     }
                 ],
-                "totalNet": _usd(owed),
-                "totalGross": _usd(owed),
+                "totalNet": amount,
+                "totalGross": amount,
                 "paymentTerms": "Due within 30 days of the statement date.",
             }
         )
@@ -658,6 +680,7 @@ class Remittance:
     ) -> None:
         iso = iso_date(day)
         pid = ctx.new_id("pay")
+        paid = _usd(amount)  # one amount, read-only in this resource
         ident: dict[str, Any] = {
             "type": _method_type(method),
             "value": f"{method.upper()}-{pid.rsplit('-', 1)[-1]}",
@@ -670,7 +693,7 @@ class Remittance:
                 "status": "active",
                 "created": iso,
                 "paymentDate": iso,
-                "paymentAmount": _usd(amount),
+                "paymentAmount": paid,
                 "paymentIdentifier": ident,
                 "outcome": "complete",
                 "disposition": text,
@@ -679,7 +702,7 @@ class Remittance:
                         "type": _kind("patient-payment"),
                         "request": claim_ref,
                         "date": iso,
-                        "amount": _usd(amount),
+                        "amount": paid,
                     }
                 ],
             }
