@@ -206,7 +206,7 @@ class Remittance:
         >>> from synthetic.engine import engine_for
         >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
         >>> r = Remittance(e)
-        >>> payer = next(p for p in e.practice.payers if p.type != "self-pay")
+        >>> payer = next(p for p in e.cat.payers if p.type != "self-pay")
         >>> r.insurer(payer) == f"Organization/{e.practice.payer_org[payer.key]}", r.insurer(None)
         (True, None)
         """
