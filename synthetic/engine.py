@@ -13,6 +13,8 @@ is a pure function of (seed, index, reference date, years, population, content v
 from __future__ import annotations
 
 import math
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date as _date
 from functools import lru_cache
@@ -933,18 +935,16 @@ class Engine:
                 )
                 # today's measures (and "control") are read on demand: a template names few
                 last = fields.last = self.measures.last
-                for k in _NOTE_BASE_KEYS & last.keys():  # a measure named like a base field wins
-                    fields[k] = str(last[k])
+                if not _NOTE_BASE_KEYS.isdisjoint(last):  # a measure named like a base field wins
+                    for k in _NOTE_BASE_KEYS & last.keys():
+                        fields[k] = str(last[k])
             fields["condition"] = c.display
             fields["display"] = c.display
             fields["icd10"] = c.icd10
             fields["follow_up_months"] = (
                 str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
             )
-            try:
-                parts.append(c.note_template.format_map(fields))
-            except (ValueError, IndexError, AttributeError):
-                parts.append(c.note_template)
+            parts.append(render_template(c.note_template, fields))
         if v.specialty and not addressed and not acute:
             parts.append(f"{self.preset.specialty} visit. Examination documented in the chart.")
         return "\n".join(parts)
@@ -1052,6 +1052,62 @@ class _NoteFields(dict):  # type: ignore[type-arg]
 
 
 _NO_VALUE = object()
+_FORMATTER = string.Formatter()
+_TEMPLATES: dict[str, tuple[list[str], tuple[str, ...]] | None] = {}
+
+
+def render_template(template: str, fields: Mapping[str, Any]) -> str:
+    """``template.format_map(fields)``, or the template as written when a placeholder cannot
+    be rendered (a positional field, a bad attribute or index, a stray brace).
+
+    A template of plain ``{name}`` placeholders is split once (bounded cache: templates are
+    content) and rendered by joining its texts and the formatted fields, which is what
+    ``format_map`` does without parsing the template on every note.
+
+    >>> render_template("BP {systolic}/{diastolic}, {{ok}}", {"systolic": 120, "diastolic": 80})
+    'BP 120/80, {ok}'
+    >>> render_template("{0}, {x.y}", {"x": 1})
+    '{0}, {x.y}'
+    """
+    split = _TEMPLATES.get(template, _NO_VALUE)
+    if split is _NO_VALUE:
+        split = _split_template(template)
+        if len(_TEMPLATES) < 4096:
+            _TEMPLATES[template] = split
+    if split is None:  # more than plain {name} placeholders
+        try:
+            return template.format_map(fields)
+        except (ValueError, IndexError, AttributeError):
+            return template
+    texts, keys = split  # type: ignore[misc]
+    out = [""] * (2 * len(keys) + 1)
+    out[0::2] = texts
+    out[1::2] = map(format, map(fields.__getitem__, keys))  # as format_map looks up and formats
+    return "".join(out)
+
+
+def _split_template(template: str) -> tuple[list[str], tuple[str, ...]] | None:
+    """The template's texts and the ``{name}`` placeholders between them; None when a
+    placeholder has a format spec, a conversion or more than a name, or it does not parse."""
+    texts: list[str] = []
+    keys: list[str] = []
+    text = ""
+    try:  # the parser of str.format (doubled braces come back single)
+        for literal, name, spec, conversion in _FORMATTER.parse(template):
+            text += literal
+            if name is None:
+                continue
+            if spec or conversion is not None or not name.isidentifier():
+                return None
+            texts.append(text)
+            keys.append(name)
+            text = ""
+    except ValueError:
+        return None
+    texts.append(text)
+    return texts, tuple(keys)
+
+
 _NOTE_BASE_KEYS = frozenset(
     (
         "patient",
