@@ -18,7 +18,7 @@ from typing import Any
 
 from synthetic.builders.common import cc, coding, money, shared_ref, usd, usd_cents
 from synthetic.context import RecordContext
-from synthetic.frozen import freeze
+from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -44,6 +44,8 @@ _ADJ = {
 
 
 _ONE = freeze({"value": 1})
+_NET: dict[float, dict[str, Any]] = {}
+"""A line's price as Money (:func:`~synthetic.builders.common.money`), by (float) price."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,12 @@ def claim(
     total = 0.0
     encounter = [ctx.encounter]  # shared by the items (read-only output)
     for i, line in enumerate(lines):
-        net = money(line.price)  # shared by unitPrice and net (read-only output)
+        price = line.price
+        net = _NET.get(price) if type(price) is float else None
+        if net is None:
+            net = money(price)  # shared by unitPrice and net (read-only output)
+            if type(net) is FrozenDict and type(price) is float and len(_NET) < 10_000:
+                _NET[price] = net  # fees repeat: the same shared Money
         total += net["value"]
         items.append(
             {

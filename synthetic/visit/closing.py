@@ -87,17 +87,16 @@ class Closing:
         eng = self.eng
         prof = st.profile
         ctx.security = vs.security
-        meds = sorted(
-            {
-                d.display
-                for c in vs.addressed
-                if c.key in prof.diagnoses
-                for d in prof.diagnoses[c.key].drugs
-            }
+        dxs = prof.diagnoses
+        addressed = vs.addressed
+        meds = (
+            sorted({d.display for c in addressed if c.key in dxs for d in dxs[c.key].drugs})
+            if addressed
+            else []
         )
         text = eng.note_text(
-            vs.v, st.person, vs.age, vs.addressed, vs.acute, vs.preg, vs.physician, meds,
-            sorted(vs.labs_done),
+            vs.v, st.person, vs.age, addressed, vs.acute, vs.preg, vs.physician, meds,
+            sorted(vs.labs_done) if vs.labs_done else [],
         )  # fmt: skip
         ctx.add(
             notes.note(

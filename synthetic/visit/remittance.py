@@ -177,6 +177,20 @@ def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...
     )
 
 
+def _denial_group(reason: Any) -> dict[str, Any]:
+    """A denial reason's group and CARC code (shared by the lines: frozen)."""
+    return freeze(  # type: ignore[no-any-return]
+        {
+            "category": {"coding": [{"system": GROUP_SYSTEM, "code": reason.group}]},
+            "reason": {
+                "coding": [
+                    {"system": CARC_SYSTEM, "code": reason.carc, "display": reason.description}
+                ]
+            },
+        }
+    )
+
+
 class Remittance:
     """Writes one visit's front-office and payer resources (see the module text).
 
@@ -196,6 +210,11 @@ class Remittance:
         self.reasons_checked = _Weighted([(d, w) for d, w in reasons if d.carc != "27"] or reasons)
         self.copay_methods = _Weighted(list(self.rates.copay_methods.items()))
         self.statement_methods = _Weighted(list(self.rates.statement_methods.items()))
+        pr = eng.rules.payer  # the payer's answer comes after lag_days x [lag_low, lag_high]
+        self.lag_span = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        self.provider = FrozenDict(reference=self.org)  # shared: frozen
+        # per denial reason (content): its group and CARC, shared by every denied line
+        self._groups = {id(d): (d, _denial_group(d)) for d in self.rates.denial}
         # per payer (content: a few): its Organization reference, its plan's benefits
         self._insurers: dict[str, str] = {}
         self._benefits: dict[str, list[dict[str, Any]]] = {}
@@ -257,7 +276,7 @@ class Remittance:
             "patient": ctx.subject,
             "servicedDate": day,
             "created": day,
-            "provider": shared_ref(self.org),
+            "provider": self.provider,
             "insurer": insurer,
             "insurance": [{"focal": True, "coverage": cov}],
         }
@@ -302,7 +321,6 @@ class Remittance:
         >>> callable(Remittance.settle)
         True
         """
-        eng = self.eng
         rng = ctx.rng
         rates = self.rates
         payer = vs.payer
@@ -316,8 +334,7 @@ class Remittance:
             self._patient_payment(
                 ctx, vs, claim_ref, vs.day, copay, method, "Patient payment at the desk"
             )
-        pr = eng.rules.payer
-        lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        lo, hi = self.lag_span
         lag = max(3, round(payer.lag_days * rng.uniform(lo, hi)))
         answered = vs.day + lag
         denied = rng.random() < rates.denial_rate and self.reasons.weights
@@ -437,8 +454,7 @@ class Remittance:
             "total": _usd(sum(i["net"]["value"] for i in items)),
         }
         ctx.add(new)
-        pr = self.eng.rules.payer
-        lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        lo, hi = self.lag_span
         paid_on = day + max(3, round(payer.lag_days * ctx.rng.uniform(lo, hi)))
         if paid_on >= st.end:
             return
@@ -523,7 +539,7 @@ class Remittance:
                 "status": "issued",
                 "subject": ctx.subject,
                 "date": iso_date(sent),
-                "issuer": shared_ref(self.eng.org_ref),
+                "issuer": self.provider,
                 "lineItem": [
                     {
                         "sequence": 1,
@@ -628,8 +644,7 @@ class Remittance:
             ]
             claim["status"] = "cancelled"  # replaced, as claims.resubmit_corrected does
             ctx.add(new)
-            pr = self.eng.rules.payer
-            lo, hi = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+            lo, hi = self.lag_span
             answered = day + max(3, round(vs.payer.lag_days * ctx.rng.uniform(lo, hi)))
             if answered < st.end:
                 self._paid(ctx, st, vs, new, insurer, answered, paid_at_desk)
@@ -718,16 +733,8 @@ class Remittance:
         reason: Any,
     ) -> dict[str, Any]:
         """A whole-claim denial: every line's charge under the reason's group and CARC."""
-        group = freeze(  # shared by the lines: frozen
-            {
-                "category": {"coding": [{"system": GROUP_SYSTEM, "code": reason.group}]},
-                "reason": {
-                    "coding": [
-                        {"system": CARC_SYSTEM, "code": reason.carc, "display": reason.description}
-                    ]
-                },
-            }
-        )
+        known = self._groups.get(id(reason))
+        group = known[1] if known is not None else _denial_group(reason)
         items = []
         submitted = 0.0
         for item in claim["item"]:
