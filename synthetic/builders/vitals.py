@@ -23,6 +23,21 @@ from synthetic.labels import meta
 _META: dict[str, dict[str, Any]] = {}
 
 
+def vital_meta(loinc: str) -> dict[str, Any]:
+    """The ``meta`` of a vital sign Observation with code ``loinc`` (shared, see
+    :func:`synthetic.labels.meta`; one cached lookup).
+
+    >>> vital_meta("8867-4")["profile"]
+    ['http://hl7.org/fhir/us/core/StructureDefinition/us-core-heart-rate']
+    """
+    m = _META.get(loinc)
+    if m is None:
+        m = meta(loinc)
+        if len(_META) < 1024:
+            _META[loinc] = m
+    return m
+
+
 def vital(
     ctx: RecordContext,
     code: dict[str, Any],
@@ -39,10 +54,8 @@ def vital(
     >>> vital(c, {"text": "Body weight"}, "29463-7", 70.5, "kg")["id"]
     'p-obs-0'
     """
-    # the hottest builder: id and meta inlined (same ids as ctx.new_id("obs"))
-    m = _META.get(loinc)
-    if m is None:
-        m = _META[loinc] = meta(loinc)
+    # id inlined (same ids as ctx.new_id("obs"))
+    m = vital_meta(loinc)
     counters = ctx.counters
     n = counters.get("obs", 0)
     counters["obs"] = n + 1
