@@ -21,6 +21,7 @@ from typing import Any
 
 from synthetic.builders import vitals
 from synthetic.builders.common import VITAL_SIGNS, qty
+from synthetic.builders.vitals import remember_qty
 from synthetic.catalog import (
     NORMAL_STEPS,
     NORMALS,
@@ -267,13 +268,15 @@ class VitalSampler:
         febrile = acute is not None and rng.random() < self.febrile_share
         # the common case (no condition moves the sign, not persistent) in one tight loop
         random_ = rng.random
-        for vd, band, m, special, scale in self.plan(sex, age):
+        for vd, band, m, special, scale, qtys in self.plan(sex, age):
             val: Any = _PLAIN
-            if special or (effects and vd.loinc in effects):
+            if special or (febrile and vd.loinc == "8310-5") or (effects and vd.loinc in effects):
                 val = self.special(rng, vd, sex, age, effects, febrile, child, gz)
                 if val is None:
                     continue
-            if val is _PLAIN:
+            if val is not _PLAIN:  # a special value (any type)
+                q = qty(val, vd.unit)
+            else:
                 mean, sd, lo, hi = band
                 x = mean + NORMALS[int(random_() * NORMAL_STEPS)] * sd
                 x = lo if x < lo else hi if x > hi else x
@@ -287,9 +290,15 @@ class VitalSampler:
                     )
                 else:  # round(x) is int(round(x, 0)) without the slow decimal path
                     val = round(x) if vd.decimals == 0 else round(x, vd.decimals)
+                # qtys: the table of val's type (see plan), None when the type may vary
+                q = (
+                    qty(val, vd.unit)
+                    if qtys is None
+                    else qtys.get(val) or remember_qty(qtys, val, vd.unit)
+                )
             o = new()
             o["id"], o["meta"], o["code"] = prefix + str(n), m, vd.code
-            o["valueQuantity"] = qty(val, vd.unit)
+            o["valueQuantity"] = q
             out.append(o)
             n += 1
             vals[vd.key] = val
@@ -350,9 +359,12 @@ class VitalSampler:
             (((h >> 16) & 0xFF) / 255 - 0.5) * 3.0,
         )
 
-    def plan(self, sex: str, age: float) -> list[tuple[Any, Band, dict[str, Any], bool, float]]:
-        """(vital, band, meta, special?, rounding scale) of the plain vitals measured at this age
-        (bands at the tenth of a year; one plan per age segment where no band moves with age).
+    def plan(
+        self, sex: str, age: float
+    ) -> list[tuple[Any, Band, dict[str, Any], bool, float, Any]]:
+        """(vital, band, meta, persistent?, rounding scale, quantity table or None) of the plain
+        vitals measured at this age (bands at the tenth of a year; one plan per age segment
+        where no band moves with age).
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
@@ -377,9 +389,12 @@ class VitalSampler:
                     if band is not None:
                         mean, _sd, lo, hi = band
                         floats = type(mean) is float and type(lo) is float and type(hi) is float
-                        special = vd.loinc == "8310-5" or vd.loinc in PERSISTENT_VITALS
+                        special = vd.loinc in PERSISTENT_VITALS  # (and a febrile temperature)
                         scale = decimal_scale(vd.decimals) if floats else 0.0
-                        plan.append((vd, band, vitals.vital_meta(vd.loinc), special, scale))
+                        # the plain draw's type: an int (no decimals) or a float (float band)
+                        ints, floats_ = vitals.qty_tables(vd.unit)
+                        qtys = ints if vd.decimals == 0 else floats_ if scale else None
+                        plan.append((vd, band, vitals.vital_meta(vd.loinc), special, scale, qtys))
             self._plans[key] = plan
         return plan
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, shared_ref
+from synthetic.builders.vitals import qty_tables, remember_qty
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
@@ -29,25 +30,27 @@ from synthetic.labels import meta
 HIGH, LOW, NORMAL = INTERP["H"], INTERP["L"], INTERP["N"]
 
 
-ResultSpec = tuple[Any, bool, "str | None", Any, Any, "list[Any] | None"]
+ResultSpec = tuple[Any, bool, "str | None", Any, Any, "list[Any] | None", Any]
 _SPECS: dict[tuple[int, str], tuple[LabPanelDef, tuple[ResultSpec, ...], list[Any]]] = {}
 
 
 def result_spec(test: LabTestDef, sex: str) -> ResultSpec:
-    """(code, coded?, unit, low, high, reference ranges or None) of ``test``'s result for ``sex``
-    (the ``any`` limits when the test has none for that sex).
+    """(code, coded?, unit, low, high, reference ranges or None, quantity tables) of ``test``'s
+    result for ``sex`` (the ``any`` limits when the test has none for that sex; the unit's
+    :func:`~synthetic.builders.vitals.qty_tables`, None for a coded test).
 
     >>> from synthetic.catalog import Dist
     >>> t = LabTestDef("4548-4", {"text": "A1c"}, "%", False, {"any": Dist(5.4, 0.3, 3, 20, 1)},
     ...                {"any": []}, {"any": 4.0}, {"any": 5.6})
-    >>> result_spec(t, "female")
+    >>> result_spec(t, "female")[:6]
     ({'text': 'A1c'}, False, '%', 4.0, 5.6, None)
     """
     if test.coded:
-        return test.code, True, None, None, None, None
+        return test.code, True, None, None, None, None, None
     key = sex if sex in test.low else "any"
     rr = test.ref_range.get(key)
-    return test.code, False, test.unit, test.low.get(key), test.high.get(key), rr or None
+    lo, hi = test.low.get(key), test.high.get(key)
+    return test.code, False, test.unit, lo, hi, rr or None, qty_tables(test.unit)  # type: ignore[arg-type]
 
 
 def panel_specs(panel: LabPanelDef, sex: str) -> tuple[tuple[ResultSpec, ...], list[Any]]:
@@ -146,7 +149,7 @@ def lab_order(
     # results of one shape (value type, interpretation, ranges) have the same keys in the same
     # order: the next one is a copy of the last (much cheaper than a new dict, key by key)
     last: dict[tuple[bool, bool, bool], dict[str, Any]] = {}
-    for (code, coded, unit, lo, hi, rr), value in zip(specs, values, strict=True):
+    for (code, coded, unit, lo, hi, rr, tables), value in zip(specs, values, strict=True):
         oid = prefix + str(n)  # same ids as ctx.new_id("obs"), without a call per result
         n += 1
         interp = None
@@ -157,7 +160,13 @@ def lab_order(
                 interp = LOW
             elif lo is not None or hi is not None:
                 interp = NORMAL
-            value = qty(value, unit)
+            t = type(value)  # 72 and 72.0 are equal keys: a quantity table per type
+            table = tables[1] if t is float else tables[0] if t is int else None
+            value = (
+                qty(value, unit)
+                if table is None
+                else table.get(value) or remember_qty(table, value, unit)
+            )
         shape = (coded, interp is not None, rr is not None)
         prev = last.get(shape)
         if prev is not None:
