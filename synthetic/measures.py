@@ -21,7 +21,7 @@ from typing import Any
 
 from synthetic.builders import vitals
 from synthetic.builders.common import VITAL_SIGNS, qty
-from synthetic.builders.vitals import remember_qty
+from synthetic.builders.vitals import ORDINAL_LIMIT, ORDINALS, remember_qty
 from synthetic.catalog import (
     NORMAL_STEPS,
     NORMALS,
@@ -114,6 +114,22 @@ class VitalSampler:
         self._plan_segments: dict[str, tuple[list[float], list[bool]]] = {}
         self._plans: dict[tuple[Any, ...], list[Any]] = {}
         self._bp_parts: dict[tuple[int, int], dict[str, Any]] = {}
+        # every vital sign Observation of a visit is a copy of this, with its own id, meta, code
+        # and value (a dict copy is much cheaper than building the dict key by key); the
+        # visit's fields are set at each visit (the template itself is never recorded)
+        self._template: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": "",
+            "meta": None,
+            "status": "final",
+            "category": VITAL_SIGNS,
+            "code": None,
+            "subject": None,
+            "encounter": None,
+            "effectiveDateTime": None,
+            "performer": None,
+            "valueQuantity": None,
+        }
         self._z_base = ""
         self._z = (0.0, 0.0, 0.0)
 
@@ -152,21 +168,9 @@ class VitalSampler:
         n = counters.get("obs", 0)
         prefix = f"{ctx.base}-obs-"
         subject, enc, when, performer = ctx.subject, ctx.encounter, ctx.when, ctx.performer
-        # every vital sign Observation of the visit: a copy of this, with its own id, meta, code
-        # and value (a dict copy is much cheaper than building the dict key by key)
-        template = {
-            "resourceType": "Observation",
-            "id": "",
-            "meta": None,
-            "status": "final",
-            "category": VITAL_SIGNS,
-            "code": None,
-            "subject": subject,
-            "encounter": enc,
-            "effectiveDateTime": when,
-            "performer": performer,
-            "valueQuantity": None,
-        }
+        template = self._template
+        template["subject"], template["encounter"] = subject, enc
+        template["effectiveDateTime"], template["performer"] = when, performer
         new = template.copy
         sys_def, dia_def = self.bp
         if sys_def and dia_def and self.bp_panel and age >= sys_def.age_min:
@@ -179,7 +183,7 @@ class VitalSampler:
                 out.append(
                     {
                         "resourceType": "Observation",
-                        "id": prefix + str(n),
+                        "id": prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
                         "meta": vitals.vital_meta("85354-9"),
                         "status": "final",
                         "category": VITAL_SIGNS,
@@ -211,7 +215,7 @@ class VitalSampler:
             if height is not None:
                 o = new()
                 o["id"], o["meta"], o["code"] = (
-                    prefix + str(n),
+                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
                     vitals.vital_meta("8302-2"),
                     h_def.code,
                 )
@@ -246,7 +250,7 @@ class VitalSampler:
             if weight is not None:
                 o = new()
                 o["id"], o["meta"], o["code"] = (
-                    prefix + str(n),
+                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
                     vitals.vital_meta("29463-7"),
                     w_def.code,
                 )
@@ -257,7 +261,7 @@ class VitalSampler:
             if bmi_v is not None and b_def is not None:
                 o = new()
                 o["id"], o["meta"], o["code"] = (
-                    prefix + str(n),
+                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
                     vitals.vital_meta("39156-5"),
                     b_def.code,
                 )
@@ -297,7 +301,11 @@ class VitalSampler:
                     else qtys.get(val) or remember_qty(qtys, val, vd.unit)
                 )
             o = new()
-            o["id"], o["meta"], o["code"] = prefix + str(n), m, vd.code
+            o["id"], o["meta"], o["code"] = (
+                prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
+                m,
+                vd.code,
+            )
             o["valueQuantity"] = q
             out.append(o)
             n += 1

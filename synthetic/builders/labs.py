@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, shared_ref
-from synthetic.builders.vitals import qty_tables, remember_qty
+from synthetic.builders.vitals import ORDINAL_LIMIT, ORDINALS, qty_tables, remember_qty
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
@@ -150,7 +150,8 @@ def lab_order(
     # order: the next one is a copy of the last (much cheaper than a new dict, key by key)
     last: dict[tuple[bool, bool, bool], dict[str, Any]] = {}
     for (code, coded, unit, lo, hi, rr, tables), value in zip(specs, values, strict=True):
-        oid = prefix + str(n)  # same ids as ctx.new_id("obs"), without a call per result
+        # same ids as ctx.new_id("obs"), without a call per result
+        oid = prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n))
         n += 1
         interp = None
         if not coded:

@@ -22,6 +22,9 @@ from synthetic.frozen import FrozenDict
 from synthetic.labels import meta
 
 _META: dict[str, dict[str, Any]] = {}
+ORDINALS: tuple[str, ...] = tuple(str(i) for i in range(4096))
+"""``str(i)`` of the small ordinals, built once: ids numbered without a ``str()`` call."""
+ORDINAL_LIMIT = len(ORDINALS)
 _QTYS: dict[str, tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]] = {}
 QTY_TABLE_LIMIT = 4096
 """Most values one quantity table remembers."""
