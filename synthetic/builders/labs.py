@@ -72,6 +72,25 @@ def panel_specs(panel: LabPanelDef, sex: str) -> tuple[tuple[ResultSpec, ...], l
     return specs, note
 
 
+_METAS: dict[int, tuple[Any, tuple[dict[str, Any], ...]]] = {}
+
+
+def order_metas(security: tuple[dict[str, str], ...] | None) -> tuple[dict[str, Any], ...]:
+    """The ``meta`` of an order's ServiceRequest, Specimen, results and report with these
+    security labels (see :func:`synthetic.labels.meta`; cached per labels tuple, bounded).
+
+    >>> [m["profile"][0].rsplit("/", 1)[1] for m in order_metas(None)]
+    ['us-core-servicerequest', 'us-core-specimen', 'us-core-observation-lab', 'us-core-diagnosticreport-lab']
+    """
+    hit = _METAS.get(id(security))
+    if hit is not None and hit[0] is security:  # the entry keeps its tuple alive
+        return hit[1]
+    metas = tuple(meta(k, security) for k in ("ServiceRequest", "Specimen", "lab", "report-lab"))
+    if len(_METAS) < 1024:
+        _METAS[id(security)] = (security, metas)
+    return metas
+
+
 def lab_order(
     ctx: RecordContext,
     panel: LabPanelDef,
@@ -99,6 +118,7 @@ def lab_order(
     []
     """
     specs, note = panel_specs(panel, sex)
+    sr_meta, sp_meta, lab_meta, dr_meta = order_metas(security)
     sr_id = ctx.new_id("sr")
     sp_id = ctx.new_id("spec")
     # shared by the order's resources: frozen (see synthetic.frozen)
@@ -113,7 +133,7 @@ def lab_order(
         {
             "resourceType": "ServiceRequest",
             "id": sr_id,
-            "meta": meta("ServiceRequest", security),
+            "meta": sr_meta,
             "status": "completed",
             "intent": "order",
             "category": LABORATORY,
@@ -128,7 +148,7 @@ def lab_order(
         {
             "resourceType": "Specimen",
             "id": sp_id,
-            "meta": meta("Specimen", security),
+            "meta": sp_meta,
             "status": "available",
             "type": panel.specimen_type,
             "subject": ctx.subject,
@@ -142,7 +162,6 @@ def lab_order(
         }
     )
     results = []
-    lab_meta = meta("lab", security)
     counters = ctx.counters
     n = counters.get("obs", 0)
     prefix = f"{ctx.base}-obs-"
@@ -207,7 +226,7 @@ def lab_order(
         {
             "resourceType": "DiagnosticReport",
             "id": ctx.new_id("dr"),
-            "meta": meta("report-lab", security),
+            "meta": dr_meta,
             "basedOn": sr_ref,
             "status": "final",
             "category": LAB_REPORT,
