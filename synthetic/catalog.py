@@ -26,6 +26,41 @@ NORMALS: tuple[float, ...] = tuple(
 )
 """Standard normal quantiles: indexing with a uniform draw is a fast normal draw."""
 
+ROUNDER = 6755399441055744.0
+"""1.5 * 2**52: ``(y + ROUNDER) - ROUNDER`` is ``y`` rounded to an integer (half to even), for
+``abs(y) < 2**51``, in float arithmetic (no int object, no call)."""
+
+
+def decimal_scale(decimals: int) -> float:
+    """``10.0 ** decimals`` when :func:`round_to` may take its fast path for it, else 0.0.
+
+    >>> decimal_scale(1), decimal_scale(0), decimal_scale(16)
+    (10.0, 0.0, 0.0)
+    """
+    return float(10**decimals) if 0 < decimals <= 15 else 0.0
+
+
+def round_to(x: float, decimals: int) -> float:
+    """``round(x, decimals)``, the same float, mostly without the slow decimal-string path.
+
+    ``round(x, 1)`` converts ``x`` to a decimal string and back (thousands of instructions);
+    when ``y = x * 10**decimals`` is positive, not huge and clearly not near a half, the
+    nearest integer ``n`` of ``y`` is the correctly rounded decimal, and ``n / 10**decimals``
+    (one correctly rounded division) is the float ``round`` returns. Anything else (an int,
+    zero or negative values, a near-tie, decimals out of 1..15) is left to ``round`` itself.
+
+    >>> round_to(36.849999, 1), round_to(0.125, 2), round_to(-1.25, 1), round_to(7, 1)
+    (36.8, 0.12, -1.2, 7)
+    """
+    p = decimal_scale(decimals)
+    if p and type(x) is float:
+        y = x * p
+        n = (y + ROUNDER) - ROUNDER
+        # |y - n| < 0.49 with y < 1e13: n is the nearest integer of the exact x * 10**decimals
+        if 0.0 < y < 1e13 and -0.49 < y - n < 0.49:
+            return n / p
+    return round(x, decimals)
+
 
 @dataclass(frozen=True, slots=True)
 class Dist:
@@ -40,21 +75,40 @@ class Dist:
     low: float
     high: float
     decimals: int
+    scale: float = field(init=False, repr=False, compare=False)
+    """:func:`decimal_scale` of ``decimals`` when every draw is a float (else 0.0)."""
+
+    def __post_init__(self) -> None:
+        floats = type(self.mean) is float and type(self.low) is float and type(self.high) is float
+        object.__setattr__(self, "scale", decimal_scale(self.decimals) if floats else 0.0)
 
     def draw(self, rng: random.Random) -> float:
         """One value (clamped to [low, high], rounded; an int when decimals is 0).
 
-        >>> Dist(10, 0, 0, 20, 0).draw(random.Random(0))
-        10
+        >>> Dist(10, 0, 0, 20, 0).draw(random.Random(0)), Dist(36.8, 0.3, 35.0, 38.0, 1).scale
+        (10, 10.0)
         """
         v = (
             self.mean + NORMALS[int(rng.random() * NORMAL_STEPS)] * self.sd
             if self.sd
             else self.mean
         )
-        v = min(max(v, self.low), self.high)
-        # round(v) is int(round(v, 0)) without the slow decimal path
-        return round(v) if self.decimals == 0 else round(v, self.decimals)
+        # min(max(v, low), high) without the builtins' argument parsing
+        low = self.low
+        if v < low:
+            v = low
+        high = self.high
+        if v > high:
+            v = high
+        if self.decimals == 0:
+            return round(v)  # int(round(v, 0)) without the slow decimal path
+        p = self.scale
+        if p:  # round_to(v, decimals) inlined: the hottest rounding of the generator
+            y = v * p
+            n = (y + ROUNDER) - ROUNDER
+            if 0.0 < y < 1e13 and -0.49 < y - n < 0.49:
+                return n / p
+        return round(v, self.decimals)
 
 
 @dataclass(frozen=True, slots=True)

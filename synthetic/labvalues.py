@@ -18,9 +18,9 @@ total cholesterol = LDL + HDL + triglycerides / 5).
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, NamedTuple
 
-from synthetic.catalog import ConditionDef, LabPanelDef
+from synthetic.catalog import ConditionDef, Dist, LabPanelDef, LabTestDef
 from synthetic.profile import Profile
 
 EGFR_CODES = frozenset(
@@ -57,6 +57,48 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
     return (lo + hi) / 2
 
 
+class PanelPlan(NamedTuple):
+    """What :func:`lab_values` needs of a panel for one sex, worked out once (see :func:`panel_plan`)."""
+
+    tests: tuple[tuple[LabTestDef, Dist | None], ...]
+    """Each test with its distribution for the sex (None for a coded test)."""
+    codes: list[str]
+    """The tests' LOINC codes when the panel needs a consistency step (else empty)."""
+    egfr: str | None
+    """The eGFR code computed from creatinine (2160-0), if the panel has both."""
+    ldl: str | None
+    """The LDL code when total cholesterol is LDL + HDL + triglycerides / 5."""
+
+
+_PLANS: dict[tuple[int, str], tuple[LabPanelDef, PanelPlan]] = {}
+
+
+def panel_plan(panel: LabPanelDef, sex: str) -> PanelPlan:
+    """The :class:`PanelPlan` of ``panel`` for ``sex`` (cached per panel and sex, bounded).
+
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> plan = panel_plan(compile_catalog(load_content()).labs["lipid"], "female")
+    >>> plan.egfr, plan.ldl is not None, len(plan.codes) == len(plan.tests)
+    (None, True, True)
+    """
+    key = (id(panel), sex)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is panel:  # the entry keeps its panel alive: ids stay unique
+        return hit[1]
+    tests = tuple((t, None if t.coded else (t.dist.get(sex) or t.dist["any"])) for t in panel.tests)
+    measured = {t.loinc for t in panel.tests if not t.coded}
+    codes = [t.loinc for t in panel.tests] if "2160-0" in measured or "2093-3" in measured else []
+    egfr = next((c for c in codes if c in EGFR_CODES), None) if "2160-0" in measured else None
+    ldl = next((c for c in LDL_CODES if c in measured), None) if "2093-3" in measured else None
+    if not ("2085-9" in measured and "2571-8" in measured):
+        ldl = None
+    plan = PanelPlan(tests, codes, egfr, ldl)
+    if len(_PLANS) < 1024:
+        _PLANS[key] = (panel, plan)
+    return plan
+
+
 def lab_values(
     rng: random.Random,
     prof: Profile,
@@ -81,19 +123,22 @@ def lab_values(
     ...                ordered_for=None, criteria={})) == len(cmp.tests)
     True
     """
+    plan = panel_plan(panel, sex)
     values: list[Any] = []
     by_loinc: dict[str, Any] = {}
     # the chart knows a condition from its recorded day (labs before it look undiagnosed)
-    active = [dx.condition for dx in prof.diagnoses.values() if dx.recorded <= day < dx.until]
-    if ordered_for is not None and ordered_for.kind != "chronic":
-        active.append(ordered_for)
     fx: dict[str, Any] = {}
-    for c in active:
-        for loinc, e in c.lab_effects.items():
-            fx.setdefault(loinc, (c, e))
-    for t in panel.tests:
+    for dx in prof.diagnoses.values():
+        if dx.recorded <= day < dx.until:
+            c = dx.condition
+            for loinc, e in c.lab_effects.items():
+                fx.setdefault(loinc, (c, e))
+    if ordered_for is not None and ordered_for.kind != "chronic":
+        for loinc, e in ordered_for.lab_effects.items():
+            fx.setdefault(loinc, (ordered_for, e))
+    for t, dist in plan.tests:
         effect = fx.get(t.loinc) if fx else None
-        if t.coded:
+        if dist is None:  # a coded test
             if effect is not None and effect[1][2] is not None:
                 ans = effect[1][2]
             else:
@@ -106,22 +151,19 @@ def lab_values(
                         break
             values.append(ans)
             continue
-        dist = None
         if effect is not None:
             c, (diag, follow, _) = effect
             dx = prof.diagnoses.get(c.key)
-            dist = diag if dx is None or dx.recorded == day else follow
-        if dist is None:
-            dist = t.dist.get(sex) or t.dist["any"]
+            dist = (diag if dx is None or dx.recorded == day else follow) or dist
         val = dist.draw(rng)
         for key, at_least in criteria.get(t.loinc, ()):
-            if not prof.has(key, day) and val >= at_least:
+            if val >= at_least and not prof.has(key, day):
                 val = round(at_least - 0.1 - rng.random() * 0.6, dist.decimals)
         by_loinc[t.loinc] = val
         values.append(val)
     # keep the panel internally consistent: eGFR from creatinine, total cholesterol
-    codes = [t.loinc for t in panel.tests] if "2160-0" in by_loinc or "2093-3" in by_loinc else []
-    egfr = next((c for c in codes if c in EGFR_CODES), None) if "2160-0" in by_loinc else None
+    codes = plan.codes
+    egfr = plan.egfr
     if egfr:
         effect_on_egfr = any(
             egfr in dx.condition.lab_effects
@@ -136,8 +178,8 @@ def lab_values(
             values[codes.index(egfr)] = int(
                 round(min(150, ckd_epi_2021(by_loinc["2160-0"], max(age, 18), female)))
             )
-    ldl = next((c for c in LDL_CODES if c in by_loinc), None) if "2093-3" in by_loinc else None
-    if ldl and "2085-9" in by_loinc and "2571-8" in by_loinc:
+    ldl = plan.ldl
+    if ldl:
         values[codes.index("2093-3")] = int(
             round(by_loinc[ldl] + by_loinc["2085-9"] + by_loinc["2571-8"] / 5)
         )

@@ -16,23 +16,71 @@ each person's fixed growth scores (height, weight and head circumference track b
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from synthetic.builders import vitals
 from synthetic.builders.common import VITAL_SIGNS, qty
-from synthetic.catalog import NORMAL_STEPS, NORMALS, Catalog, ConditionDef
+from synthetic.builders.vitals import ORDINAL_LIMIT, ORDINALS, remember_qty
+from synthetic.catalog import (
+    NORMAL_STEPS,
+    NORMALS,
+    ROUNDER,
+    Catalog,
+    ConditionDef,
+    VitalDef,
+    decimal_scale,
+    round_to,
+)
 from synthetic.context import RecordContext
+from synthetic.frozen import freeze
 from synthetic.growth import growth_tables
-from synthetic.labels import meta
 from synthetic.profile import Profile
 
-_MISSING = object()
+_PLAIN = object()
 PERSISTENT_VITALS = frozenset({"9843-4", "8287-5"})
 """Vitals drawn from the person's fixed growth score (head circumference) rather than noise."""
 
+Band = tuple[float, float, float, float]
+Row = tuple[float, float, float, float, float, float, float]
+
+
+def band_segments(
+    vd: VitalDef, sex: str
+) -> tuple[list[float], list[tuple[Band | None, Row | None]]]:
+    """The ages where ``vd``'s band for ``sex`` may change, and each age segment's band.
+
+    Segment ``i`` holds the ages ``a`` with ``bisect_right(breaks, a) == i``: no band row
+    starts or ends inside it, so one row is in force all along (the first that matches, as
+    in :meth:`VitalDef.band`). A segment holds ``(band, None)`` when that band is constant
+    (already clamped to the vital's limits), ``(None, row)`` when its mean is interpolated
+    with age (``row`` = lo, hi, mean, mean_max, sd and the clamped limits), ``(None, None)``
+    outside every band.
+
+    >>> vd = VitalDef("hr", "8867-4", {}, "/min", 0, 20, 250, 0, 120,
+    ...               ((0, 1, "any", 130, None, 12, 100, 170), (1, 3, "any", 115, 125, 12, 85, 300)))
+    >>> band_segments(vd, "male")
+    ([0, 1, 3], [(None, None), ((130.0, 12, 100, 170), None), (None, (1, 3, 115, 125, 12, 85, 250)), (None, None)])
+    """
+    rows = [r for r in vd.bands if r[2] == "any" or r[2] == sex]
+    breaks = sorted({r[0] for r in rows} | {r[1] for r in rows})
+    segments: list[tuple[Band | None, Row | None]] = [(None, None)]  # below every band
+    for age in breaks:  # the segment starting at ``age``
+        seg: tuple[Band | None, Row | None] = (None, None)
+        for lo, hi, _sex, mean, mean_max, sd, blo, bhi in rows:
+            if lo <= age < hi:
+                clamped = (max(blo, vd.low), min(bhi, vd.high))
+                if mean_max is None or hi <= lo:
+                    seg = ((float(mean), sd, *clamped), None)
+                else:
+                    seg = (None, (lo, hi, mean, mean_max, sd, *clamped))
+                break
+        segments.append(seg)
+    return breaks, segments
+
 
 class VitalSampler:
-    """Draws and records a visit's vital signs for one engine (caches bands by tenth of a year).
+    """Draws and records a visit's vital signs for one engine (bands by tenth of a year).
 
     >>> from synthetic.content import load_content
     >>> from synthetic.compile import compile_catalog
@@ -46,6 +94,8 @@ class VitalSampler:
         self.bmi_threshold = bmi_threshold
         self.bp = (v.get("8480-6"), v.get("8462-4"))
         self.bp_panel = cat.observation_codes.get("85354-9")
+        self.body = (v.get("8302-2"), v.get("29463-7"), v.get("39156-5"))
+        """Height, weight and BMI: measured together, from the person's growth scores."""
         self.plain_vitals = [
             x
             for x in v.values()
@@ -58,8 +108,28 @@ class VitalSampler:
         self.febrile_share = rules.engine.febrile_acute_share if rules is not None else 0.35
         self.last: dict[str, Any] = {}
         """Values recorded at the last visit by key (systolic, diastolic, weight, bmi, heart_rate...)."""
-        self._bands: dict[tuple[str, str, int], Any] = {}
-        self._plans: dict[tuple[str, int], list[Any]] = {}
+        # all bounded: one entry per vital and sex, per age segment (and tenth of a year where
+        # a band's mean moves with age), per blood pressure value
+        self._segments: dict[tuple[str, str], tuple[list[float], list[Any]]] = {}
+        self._plan_segments: dict[str, tuple[list[float], list[bool]]] = {}
+        self._plans: dict[tuple[Any, ...], list[Any]] = {}
+        self._bp_parts: dict[tuple[int, int], dict[str, Any]] = {}
+        # every vital sign Observation of a visit is a copy of this, with its own id, meta, code
+        # and value (a dict copy is much cheaper than building the dict key by key); the
+        # visit's fields are set at each visit (the template itself is never recorded)
+        self._template: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": "",
+            "meta": None,
+            "status": "final",
+            "category": VITAL_SIGNS,
+            "code": None,
+            "subject": None,
+            "encounter": None,
+            "effectiveDateTime": None,
+            "performer": None,
+            "valueQuantity": None,
+        }
         self._z_base = ""
         self._z = (0.0, 0.0, 0.0)
 
@@ -93,7 +163,15 @@ class VitalSampler:
         if ctx.base != self._z_base:  # fixed per person: computed once per record
             self._z_base, self._z = ctx.base, self.person_z(ctx)
         z = self._z
-        cat = self.cat
+        out = ctx.out
+        counters = ctx.counters
+        n = counters.get("obs", 0)
+        prefix = f"{ctx.base}-obs-"
+        subject, enc, when, performer = ctx.subject, ctx.encounter, ctx.when, ctx.performer
+        template = self._template
+        template["subject"], template["encounter"] = subject, enc
+        template["effectiveDateTime"], template["performer"] = when, performer
+        new = template.copy
         sys_def, dia_def = self.bp
         if sys_def and dia_def and self.bp_panel and age >= sys_def.age_min:
             s = self.draw(rng, sys_def, age, sex, effects, None)
@@ -102,11 +180,27 @@ class VitalSampler:
                 s, d = int(s), int(d)
                 if d > s - 15:
                     d = s - 15 - rng.randrange(10)
-                ctx.add(vitals.blood_pressure(ctx, self.bp_panel, sys_def.code, dia_def.code, s, d))
+                out.append(
+                    {
+                        "resourceType": "Observation",
+                        "id": prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
+                        "meta": vitals.vital_meta("85354-9"),
+                        "status": "final",
+                        "category": VITAL_SIGNS,
+                        "code": self.bp_panel,
+                        "subject": subject,
+                        "encounter": enc,
+                        "effectiveDateTime": when,
+                        "performer": performer,
+                        "component": [
+                            self.bp_part(sys_def.code, 0, s),
+                            self.bp_part(dia_def.code, 1, d),
+                        ],
+                    }
+                )
+                n += 1
                 vals["systolic"], vals["diastolic"] = s, d
-        h_def = cat.vitals.get("8302-2")
-        w_def = cat.vitals.get("29463-7")
-        b_def = cat.vitals.get("39156-5")
+        h_def, w_def, b_def = self.body
         gz = prof.growth_z
         child = age < 18 and gz is not None
         height = None
@@ -115,87 +209,160 @@ class VitalSampler:
                 agemos = age * 12
                 table = "length" if agemos < 24 else "stature"
                 height = self.growth.value(table, sex, agemos, gz[0] + self._noise(rng))
-                height = round(min(max(height, h_def.low), h_def.high), h_def.decimals)
+                height = round_to(clamp(height, h_def.low, h_def.high), h_def.decimals)
             else:  # adults keep the height percentile they grew up on
                 height = self.draw(rng, h_def, age, sex, {}, gz[0] if gz is not None else z[0])
             if height is not None:
-                ctx.add(vitals.vital(ctx, h_def.code, "8302-2", height, h_def.unit))
+                o = new()
+                o["id"], o["meta"], o["code"] = (
+                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
+                    vitals.vital_meta("8302-2"),
+                    h_def.code,
+                )
+                o["valueQuantity"] = qty(height, h_def.unit)
+                out.append(o)
+                n += 1
         if w_def and height is not None:
+            weight: Any = None
+            bmi_v = None
             if age >= 2 and b_def is not None:
                 if age >= 18:
                     bmi = prof.adult_bmi * (1 + rng.uniform(-0.015, 0.015))
                     # measurement noise never crosses the obesity line the profile decided
-                    bmi = (
-                        max(bmi, self.bmi_threshold)
-                        if prof.obese
-                        else min(bmi, self.bmi_threshold - 0.2)
-                    )
+                    line = self.bmi_threshold
+                    if prof.obese:
+                        bmi = line if line > bmi else bmi  # max(bmi, line)
+                    else:
+                        line -= 0.2
+                        bmi = line if line < bmi else bmi  # min(bmi, line)
                 elif child:
                     bmi = self.growth.value("bmi", sex, age * 12, gz[1] + self._noise(rng))
                 else:
                     bmi = self.draw(rng, b_def, age, sex, {}, z[1]) or 17.0
-                weight = round(bmi * (height / 100) ** 2, w_def.decimals)
-                weight = min(max(weight, w_def.low), w_def.high)
-                ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
-                bmi_v = round(weight / (height / 100) ** 2, b_def.decimals)
-                ctx.add(vitals.vital(ctx, b_def.code, "39156-5", bmi_v, b_def.unit))
-                vals["weight"], vals["bmi"] = weight, bmi_v
+                weight = round_to(bmi * (height / 100) ** 2, w_def.decimals)
+                weight = clamp(weight, w_def.low, w_def.high)
+                bmi_v = round_to(weight / (height / 100) ** 2, b_def.decimals)
+            elif child:
+                weight = self.growth.value("weight_infant", sex, age * 12, gz[1] + self._noise(rng))
+                weight = round_to(clamp(weight, w_def.low, w_def.high), w_def.decimals)
             else:
-                if child:
-                    weight = self.growth.value(
-                        "weight_infant", sex, age * 12, gz[1] + self._noise(rng)
-                    )
-                    weight = round(min(max(weight, w_def.low), w_def.high), w_def.decimals)
-                else:
-                    weight = self.draw(rng, w_def, age, sex, {}, z[1])
-                if weight is not None:
-                    ctx.add(vitals.vital(ctx, w_def.code, "29463-7", weight, w_def.unit))
-                    vals["weight"] = weight
+                weight = self.draw(rng, w_def, age, sex, {}, z[1])
+            if weight is not None:
+                o = new()
+                o["id"], o["meta"], o["code"] = (
+                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
+                    vitals.vital_meta("29463-7"),
+                    w_def.code,
+                )
+                o["valueQuantity"] = qty(weight, w_def.unit)
+                out.append(o)
+                n += 1
+                vals["weight"] = weight
+            if bmi_v is not None and b_def is not None:
+                o = new()
+                o["id"], o["meta"], o["code"] = (
+                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
+                    vitals.vital_meta("39156-5"),
+                    b_def.code,
+                )
+                o["valueQuantity"] = qty(bmi_v, b_def.unit)
+                out.append(o)
+                n += 1
+                vals["bmi"] = bmi_v
         febrile = acute is not None and rng.random() < self.febrile_share
         # the common case (no condition moves the sign, not persistent) in one tight loop
-        out = ctx.out
-        counters = ctx.counters
-        n = counters.get("obs", 0)
-        prefix = f"{ctx.base}-obs-"
-        subject, enc, when, performer = ctx.subject, ctx.encounter, ctx.when, ctx.performer
         random_ = rng.random
-        for vd, band, m in self.plan(sex, age):
-            loinc = vd.loinc
-            if loinc == "8310-5" and febrile:
-                val: Any = round(rng.uniform(38.0, 39.4), vd.decimals)
-            elif child and loinc in PERSISTENT_VITALS and age * 12 <= 36:
-                x = self.growth.value("head", sex, age * 12, gz[2] + self._noise(rng))
-                val = round(min(max(x, vd.low), vd.high), vd.decimals)
-            elif (effects and loinc in effects) or loinc in PERSISTENT_VITALS:
-                persistent = z[2] if loinc in PERSISTENT_VITALS else None
-                val = self.draw(rng, vd, age, sex, effects, persistent)
+        for vd, band, m, special, scale, qtys in self.plan(sex, age):
+            val: Any = _PLAIN
+            if special or (febrile and vd.loinc == "8310-5") or (effects and vd.loinc in effects):
+                val = self.special(rng, vd, sex, age, effects, febrile, child, gz)
+                if val is None:
+                    continue
+            if val is not _PLAIN:  # a special value (any type)
+                q = qty(val, vd.unit)
             else:
                 mean, sd, lo, hi = band
                 x = mean + NORMALS[int(random_() * NORMAL_STEPS)] * sd
                 x = lo if x < lo else hi if x > hi else x
-                # round(x) is int(round(x, 0)) without the slow decimal path
-                val = round(x) if vd.decimals == 0 else round(x, vd.decimals)
-            if val is None:
-                continue
-            out.append(
-                {
-                    "resourceType": "Observation",
-                    "id": prefix + str(n),
-                    "meta": m,
-                    "status": "final",
-                    "category": VITAL_SIGNS,
-                    "code": vd.code,
-                    "subject": subject,
-                    "encounter": enc,
-                    "effectiveDateTime": when,
-                    "performer": performer,
-                    "valueQuantity": qty(val, vd.unit),
-                }
+                if scale:  # round_to(x, vd.decimals), inlined: the most common rounding
+                    y = x * scale
+                    r = (y + ROUNDER) - ROUNDER
+                    val = (
+                        r / scale
+                        if 0.0 < y < 1e13 and -0.49 < y - r < 0.49
+                        else round_to(x, vd.decimals)
+                    )
+                else:  # round(x) is int(round(x, 0)) without the slow decimal path
+                    val = round(x) if vd.decimals == 0 else round(x, vd.decimals)
+                # qtys: the table of val's type (see plan), None when the type may vary
+                q = (
+                    qty(val, vd.unit)
+                    if qtys is None
+                    else qtys.get(val) or remember_qty(qtys, val, vd.unit)
+                )
+            o = new()
+            o["id"], o["meta"], o["code"] = (
+                prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
+                m,
+                vd.code,
             )
+            o["valueQuantity"] = q
+            out.append(o)
             n += 1
             vals[vd.key] = val
         counters["obs"] = n
         return effects
+
+    def special(
+        self,
+        rng: Any,
+        vd: VitalDef,
+        sex: str,
+        age: float,
+        effects: dict[str, list[Any]],
+        febrile: bool,
+        child: bool,
+        gz: tuple[float, float, float] | None,
+    ) -> Any:
+        """A plan vital's value when it is not the plain draw from its band: a febrile
+        temperature, a head circumference from the growth score, a sign a condition moves.
+        Returns the value (None: not measured), or ``_PLAIN`` for the plain draw after all.
+
+        >>> import random
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> cat = compile_catalog(load_content())
+        >>> t = VitalSampler(cat, 30.0).special(random.Random(0), cat.vitals["8310-5"], "male",
+        ...                                     40.0, {}, True, False, None)
+        >>> 38.0 <= t <= 39.4
+        True
+        """
+        loinc = vd.loinc
+        if loinc == "8310-5" and febrile:
+            return round(rng.uniform(38.0, 39.4), vd.decimals)
+        if child and loinc in PERSISTENT_VITALS and age * 12 <= 36:
+            x = self.growth.value("head", sex, age * 12, gz[2] + self._noise(rng))  # type: ignore[index]
+            return round(clamp(x, vd.low, vd.high), vd.decimals)
+        if (effects and loinc in effects) or loinc in PERSISTENT_VITALS:
+            persistent = self._z[2] if loinc in PERSISTENT_VITALS else None
+            return self.draw(rng, vd, age, sex, effects, persistent)
+        return _PLAIN
+
+    def bp_part(self, code: dict[str, Any], which: int, value: int) -> dict[str, Any]:
+        """A blood pressure component (``which``: 0 systolic, 1 diastolic), shared (frozen).
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> vs = VitalSampler(compile_catalog(load_content()), 30.0)
+        >>> vs.bp_part({"text": "Systolic"}, 0, 120)["valueQuantity"]["value"]
+        120
+        """
+        part = self._bp_parts.get((which, value))
+        if part is None:
+            part = freeze({"code": code, "valueQuantity": qty(value, "mm[Hg]")})
+            if len(self._bp_parts) < 2048:
+                self._bp_parts[(which, value)] = part
+        return part  # type: ignore[no-any-return]
 
     def _noise(self, rng: Any) -> float:
         return NORMALS[int(rng.random() * NORMAL_STEPS)] * self.noise_sd
@@ -210,34 +377,99 @@ class VitalSampler:
             (((h >> 16) & 0xFF) / 255 - 0.5) * 3.0,
         )
 
-    def plan(self, sex: str, age: float) -> list[tuple[Any, Any, dict[str, Any]]]:
-        """(vital, band, meta) of the plain vitals measured at this age (cached per tenth of a year)."""
-        key = (sex, int(age * 10))
+    def plan(
+        self, sex: str, age: float
+    ) -> list[tuple[Any, Band, dict[str, Any], bool, float, Any]]:
+        """(vital, band, meta, persistent?, rounding scale, quantity table or None) of the plain
+        vitals measured at this age (bands at the tenth of a year; one plan per age segment
+        where no band moves with age).
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> vs = VitalSampler(compile_catalog(load_content()), 30.0)
+        >>> vs.plan("male", 40.0) is vs.plan("male", 65.3), vs.plan("male", 1.2) is vs.plan("male", 1.3)
+        (True, False)
+        """
+        tenth = int(age * 10)
+        tenth_age = tenth / 10  # a pure function of the tenth, whatever the caller's age
+        segs = self._plan_segments.get(sex)
+        if segs is None:
+            segs = self._plan_segments[sex] = self.plan_segments(sex)
+        breaks, moving = segs
+        seg = bisect_right(breaks, tenth_age)
+        key = (sex, seg, tenth) if moving[seg] else (sex, seg)
         plan = self._plans.get(key)
         if plan is None:
             plan = []
-            tenth_age = key[1] / 10  # a pure function of the cache key, whatever the caller's age
             for vd in self.plain_vitals:
                 if vd.age_min <= tenth_age < vd.age_max:
                     band = self.band(vd, tenth_age, sex)
                     if band is not None:
-                        plan.append((vd, band, meta(vd.loinc)))
+                        mean, _sd, lo, hi = band
+                        floats = type(mean) is float and type(lo) is float and type(hi) is float
+                        special = vd.loinc in PERSISTENT_VITALS  # (and a febrile temperature)
+                        scale = decimal_scale(vd.decimals) if floats else 0.0
+                        # the plain draw's type: an int (no decimals) or a float (float band)
+                        ints, floats_ = vitals.qty_tables(vd.unit)
+                        qtys = ints if vd.decimals == 0 else floats_ if scale else None
+                        plan.append((vd, band, vitals.vital_meta(vd.loinc), special, scale, qtys))
             self._plans[key] = plan
         return plan
 
-    def band(self, vd: Any, age: float, sex: str) -> tuple[float, float, float, float] | None:
-        # bands change slowly with age: cache them by tenth of a year
-        tenth = int(age * 10)
-        key = (vd.loinc, sex, tenth)
-        hit = self._bands.get(key, _MISSING)
-        if hit is _MISSING:
-            # computed at the tenth of a year itself, so the cache never depends on call order
-            band = vd.band(tenth / 10, sex)
-            if band is not None:
-                mean, sd, lo, hi = band
-                band = (mean, sd, max(lo, vd.low), min(hi, vd.high))
-            hit = self._bands[key] = band
-        return hit  # type: ignore[return-value]
+    def plan_segments(self, sex: str) -> tuple[list[float], list[bool]]:
+        """The ages where the plain vitals' plan may change (see :func:`band_segments`), and
+        per segment whether a band's mean moves with age inside it.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> breaks, moving = VitalSampler(compile_catalog(load_content()), 30.0).plan_segments("male")
+        >>> moving[1], moving[-1]
+        (True, False)
+        """
+        cuts: set[float] = set()
+        for vd in self.plain_vitals:
+            cuts |= {vd.age_min, vd.age_max, *band_segments(vd, sex)[0]}
+        breaks = sorted(cuts)
+        moving = [False]  # below every break: nothing measured
+        for age in breaks:
+            moving.append(
+                any(
+                    self._band_segment(vd, sex, age)[1] is not None
+                    for vd in self.plain_vitals
+                    if vd.age_min <= age < vd.age_max
+                )
+            )
+        return breaks, moving
+
+    def _band_segment(self, vd: VitalDef, sex: str, age: float) -> tuple[Any, Any]:
+        key = (vd.loinc, sex)
+        segs = self._segments.get(key)
+        if segs is None:
+            segs = self._segments[key] = band_segments(vd, sex)
+        return segs[1][bisect_right(segs[0], age)]  # type: ignore[no-any-return]
+
+    def band(self, vd: Any, age: float, sex: str) -> Band | None:
+        """(mean, sd, low, high) of ``vd`` at ``age`` (to the tenth of a year) for ``sex``,
+        clamped to the vital's limits; None outside every band.
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> cat = compile_catalog(load_content())
+        >>> VitalSampler(cat, 30.0).band(cat.vitals["8867-4"], 40.0, "male")
+        (74.0, 10.0, 50.0, 110.0)
+        """
+        tenth_age = int(age * 10) / 10  # bands change slowly with age: by tenth of a year
+        segs = self._segments.get((vd.loinc, sex))  # _band_segment, inlined (hot)
+        if segs is None:
+            segs = self._segments[(vd.loinc, sex)] = band_segments(vd, sex)
+        const, row = segs[1][bisect_right(segs[0], tenth_age)]
+        if row is None:
+            return const  # type: ignore[no-any-return]
+        lo, hi, mean, mean_max, sd, blo, bhi = row
+        frac = (tenth_age - lo) / (hi - lo)
+        frac = 0.0 if frac < 0.0 else frac
+        frac = 1.0 if frac > 1.0 else frac
+        return mean + (mean_max - mean) * frac, sd, blo, bhi
 
     def draw(
         self,
@@ -248,6 +480,15 @@ class VitalSampler:
         effects: dict[str, list[Any]],
         z: float | None,
     ) -> Any:
+        """One value of ``vd`` (the condition ``effects`` on it applied; ``z``: a fixed score).
+
+        >>> import random
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> cat = compile_catalog(load_content())
+        >>> VitalSampler(cat, 30.0).draw(random.Random(0), cat.vitals["8310-5"], 40.0, "male", {}, 0.0)
+        36.8
+        """
         band = self.band(vd, age, sex)
         if band is None:
             return None
@@ -256,20 +497,30 @@ class VitalSampler:
         if eff is None:
             val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
             val = lo if val < lo else hi if val > hi else val
-            return round(val) if vd.decimals == 0 else round(val, vd.decimals)
+            return round(val) if vd.decimals == 0 else round_to(val, vd.decimals)
         floor = None
         ceiling = None
         for shift, f, c in eff:
             mean += shift
             if f is not None:
-                floor = f if floor is None else max(floor, f)
+                floor = f if floor is None or f > floor else floor  # max(floor, f)
             if c is not None:
-                ceiling = c if ceiling is None else min(ceiling, c)
-            hi = min(max(hi, mean + 2 * sd), vd.high)
+                ceiling = c if ceiling is None or c < ceiling else ceiling  # min(ceiling, c)
+            hi = clamp(hi, mean + 2 * sd, vd.high)  # min(max(hi, mean + 2 sd), high)
         val = mean + (z if z is not None else NORMALS[int(rng.random() * NORMAL_STEPS)]) * sd
-        if floor is not None:
-            val = max(val, floor)
-        if ceiling is not None:
-            val = min(val, ceiling)
-        val = min(max(val, lo), hi)
-        return round(val) if vd.decimals == 0 else round(val, vd.decimals)
+        if floor is not None and floor > val:
+            val = floor
+        if ceiling is not None and ceiling < val:
+            val = ceiling
+        val = clamp(val, lo, hi)
+        return round(val) if vd.decimals == 0 else round_to(val, vd.decimals)
+
+
+def clamp(x: Any, low: Any, high: Any) -> Any:
+    """``min(max(x, low), high)``, the same object, without the builtins' call overhead.
+
+    >>> clamp(5, 0.0, 3.0), clamp(-1.0, 0, 3), clamp(2.5, 3.0, 1.0)
+    (3.0, 0, 1.0)
+    """
+    x = low if low > x else x
+    return high if high < x else x

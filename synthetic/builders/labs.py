@@ -20,26 +20,75 @@ from __future__ import annotations
 from typing import Any
 
 from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, shared_ref
+from synthetic.builders.vitals import ORDINAL_LIMIT, ORDINALS, qty_tables, remember_qty
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
-from synthetic.frozen import FrozenDict, FrozenList
+from synthetic.frozen import FrozenDict, FrozenList, freeze
 from synthetic.labels import meta
 
+HIGH, LOW, NORMAL = INTERP["H"], INTERP["L"], INTERP["N"]
 
-def _value(test: LabTestDef, value: Any, sex: str) -> tuple[str, Any, list[Any] | None, list[Any]]:
+
+ResultSpec = tuple[Any, bool, "str | None", Any, Any, "list[Any] | None", Any]
+_SPECS: dict[tuple[int, str], tuple[LabPanelDef, tuple[ResultSpec, ...], list[Any]]] = {}
+
+
+def result_spec(test: LabTestDef, sex: str) -> ResultSpec:
+    """(code, coded?, unit, low, high, reference ranges or None, quantity tables) of ``test``'s
+    result for ``sex`` (the ``any`` limits when the test has none for that sex; the unit's
+    :func:`~synthetic.builders.vitals.qty_tables`, None for a coded test).
+
+    >>> from synthetic.catalog import Dist
+    >>> t = LabTestDef("4548-4", {"text": "A1c"}, "%", False, {"any": Dist(5.4, 0.3, 3, 20, 1)},
+    ...                {"any": []}, {"any": 4.0}, {"any": 5.6})
+    >>> result_spec(t, "female")[:6]
+    ({'text': 'A1c'}, False, '%', 4.0, 5.6, None)
+    """
     if test.coded:
-        return "valueCodeableConcept", value, None, []
+        return test.code, True, None, None, None, None, None
     key = sex if sex in test.low else "any"
+    rr = test.ref_range.get(key)
     lo, hi = test.low.get(key), test.high.get(key)
-    interp = None
-    if hi is not None and value > hi:
-        interp = INTERP["H"]
-    elif lo is not None and value < lo:
-        interp = INTERP["L"]
-    elif lo is not None or hi is not None:
-        interp = INTERP["N"]
-    return "valueQuantity", qty(value, test.unit), interp, test.ref_range.get(key, [])
+    return test.code, False, test.unit, lo, hi, rr or None, qty_tables(test.unit)  # type: ignore[arg-type]
+
+
+def panel_specs(panel: LabPanelDef, sex: str) -> tuple[tuple[ResultSpec, ...], list[Any]]:
+    """:func:`result_spec` of each test of ``panel``, and the specimen's note (shared, frozen);
+    cached per panel and sex (bounded).
+
+    >>> p = LabPanelDef("x", {}, "X", {}, "tube", "venipuncture", 0, None, ())
+    >>> panel_specs(p, "male")
+    ((), [{'text': 'venipuncture, tube'}])
+    """
+    key = (id(panel), sex)
+    hit = _SPECS.get(key)
+    if hit is not None and hit[0] is panel:  # the entry keeps its panel alive: ids stay unique
+        return hit[1], hit[2]
+    specs = tuple(result_spec(t, sex) for t in panel.tests)
+    note = freeze([{"text": f"{panel.collection}, {panel.specimen_note}"}])
+    if len(_SPECS) < 1024:
+        _SPECS[key] = (panel, specs, note)
+    return specs, note
+
+
+_METAS: dict[int, tuple[Any, tuple[dict[str, Any], ...]]] = {}
+
+
+def order_metas(security: tuple[dict[str, str], ...] | None) -> tuple[dict[str, Any], ...]:
+    """The ``meta`` of an order's ServiceRequest, Specimen, results and report with these
+    security labels (see :func:`synthetic.labels.meta`; cached per labels tuple, bounded).
+
+    >>> [m["profile"][0].rsplit("/", 1)[1] for m in order_metas(None)]
+    ['us-core-servicerequest', 'us-core-specimen', 'us-core-observation-lab', 'us-core-diagnosticreport-lab']
+    """
+    hit = _METAS.get(id(security))
+    if hit is not None and hit[0] is security:  # the entry keeps its tuple alive
+        return hit[1]
+    metas = tuple(meta(k, security) for k in ("ServiceRequest", "Specimen", "lab", "report-lab"))
+    if len(_METAS) < 1024:
+        _METAS[id(security)] = (security, metas)
+    return metas
 
 
 def lab_order(
@@ -68,6 +117,8 @@ def lab_order(
     >>> c.out[-1]["result"]
     []
     """
+    specs, note = panel_specs(panel, sex)
+    sr_meta, sp_meta, lab_meta, dr_meta = order_metas(security)
     sr_id = ctx.new_id("sr")
     sp_id = ctx.new_id("spec")
     # shared by the order's resources: frozen (see synthetic.frozen)
@@ -82,7 +133,7 @@ def lab_order(
         {
             "resourceType": "ServiceRequest",
             "id": sr_id,
-            "meta": meta("ServiceRequest", security),
+            "meta": sr_meta,
             "status": "completed",
             "intent": "order",
             "category": LABORATORY,
@@ -97,7 +148,7 @@ def lab_order(
         {
             "resourceType": "Specimen",
             "id": sp_id,
-            "meta": meta("Specimen", security),
+            "meta": sp_meta,
             "status": "available",
             "type": panel.specimen_type,
             "subject": ctx.subject,
@@ -107,37 +158,67 @@ def lab_order(
                 "collector": shared_ref(collector),
                 "collectedDateTime": ctx.when,
             },
-            "note": [{"text": f"{panel.collection}, {panel.specimen_note}"}],
+            "note": note,
         }
     )
     results = []
-    lab_meta = meta("lab", security)
     counters = ctx.counters
     n = counters.get("obs", 0)
     prefix = f"{ctx.base}-obs-"
-    for test, value in zip(panel.tests, values, strict=True):
-        oid = prefix + str(n)  # same ids as ctx.new_id("obs"), without a call per result
+    # results of one shape (value type, interpretation, ranges) have the same keys in the same
+    # order: the next one is a copy of the last (much cheaper than a new dict, key by key)
+    last: dict[tuple[bool, bool, bool], dict[str, Any]] = {}
+    for (code, coded, unit, lo, hi, rr, tables), value in zip(specs, values, strict=True):
+        # same ids as ctx.new_id("obs"), without a call per result
+        oid = prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n))
         n += 1
-        vkey, v, interp, rr = _value(test, value, sex)
-        o: dict[str, Any] = {
-            "resourceType": "Observation",
-            "id": oid,
-            "meta": lab_meta,
-            "basedOn": sr_ref,
-            "status": "final",
-            "category": LABORATORY,
-            "code": test.code,
-            "subject": ctx.subject,
-            "encounter": ctx.encounter,
-            "effectiveDateTime": ctx.when,
-            "issued": issued,
-            vkey: v,
-        }
-        if interp is not None:
-            o["interpretation"] = interp
-        o["specimen"] = sp_ref
-        if rr:
-            o["referenceRange"] = rr
+        interp = None
+        if not coded:
+            if hi is not None and value > hi:
+                interp = HIGH
+            elif lo is not None and value < lo:
+                interp = LOW
+            elif lo is not None or hi is not None:
+                interp = NORMAL
+            t = type(value)  # 72 and 72.0 are equal keys: a quantity table per type
+            table = tables[1] if t is float else tables[0] if t is int else None
+            value = (
+                qty(value, unit)
+                if table is None
+                else table.get(value) or remember_qty(table, value, unit)
+            )
+        shape = (coded, interp is not None, rr is not None)
+        prev = last.get(shape)
+        if prev is not None:
+            o = prev.copy()
+            o["id"] = oid
+            o["code"] = code
+            o["valueCodeableConcept" if coded else "valueQuantity"] = value
+            if interp is not None:
+                o["interpretation"] = interp
+            if rr is not None:
+                o["referenceRange"] = rr
+        else:
+            o = {  # type: ignore[no-redef]
+                "resourceType": "Observation",
+                "id": oid,
+                "meta": lab_meta,
+                "basedOn": sr_ref,
+                "status": "final",
+                "category": LABORATORY,
+                "code": code,
+                "subject": ctx.subject,
+                "encounter": ctx.encounter,
+                "effectiveDateTime": ctx.when,
+                "issued": issued,
+                "valueCodeableConcept" if coded else "valueQuantity": value,
+            }
+            if interp is not None:
+                o["interpretation"] = interp
+            o["specimen"] = sp_ref
+            if rr is not None:
+                o["referenceRange"] = rr
+        last[shape] = o
         ctx.out.append(o)
         results.append({"reference": f"Observation/{oid}"})
     counters["obs"] = n
@@ -145,7 +226,7 @@ def lab_order(
         {
             "resourceType": "DiagnosticReport",
             "id": ctx.new_id("dr"),
-            "meta": meta("report-lab", security),
+            "meta": dr_meta,
             "basedOn": sr_ref,
             "status": "final",
             "category": LAB_REPORT,

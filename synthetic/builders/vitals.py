@@ -18,9 +18,63 @@ from typing import Any
 
 from synthetic.builders.common import EXAM, VITAL_SIGNS, qty
 from synthetic.context import RecordContext
+from synthetic.frozen import FrozenDict
 from synthetic.labels import meta
 
 _META: dict[str, dict[str, Any]] = {}
+ORDINALS: tuple[str, ...] = tuple(str(i) for i in range(4096))
+"""``str(i)`` of the small ordinals, built once: ids numbered without a ``str()`` call."""
+ORDINAL_LIMIT = len(ORDINALS)
+_QTYS: dict[str, tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]] = {}
+QTY_TABLE_LIMIT = 4096
+"""Most values one quantity table remembers."""
+
+
+def qty_tables(unit: str) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """The (ints, floats) quantity tables of ``unit``: measured values to their shared
+    ``qty(value, unit)``, for callers that look a value up in its table themselves (one dict
+    lookup instead of a call); fill them with :func:`remember_qty`. 72 and 72.0 are equal keys
+    but serialise differently, hence a table per type.
+
+    >>> ints, floats = qty_tables("/min")
+    >>> remember_qty(ints, 72, "/min") is ints[72] is qty_tables("/min")[0].get(72)
+    True
+    """
+    tables = _QTYS.get(unit)
+    if tables is None:
+        tables = ({}, {})
+        if len(_QTYS) < 256:
+            _QTYS[unit] = tables
+    return tables
+
+
+def remember_qty(table: dict[Any, dict[str, Any]], value: Any, unit: str) -> dict[str, Any]:
+    """``qty(value, unit)``, kept in ``table`` (one of :func:`qty_tables`; value of its type)
+    when it is a shared (frozen) quantity and the table has room.
+
+    >>> table: dict = {}
+    >>> remember_qty(table, 36.6, "Cel") is table[36.6]
+    True
+    """
+    q = qty(value, unit)
+    if type(q) is FrozenDict and len(table) < QTY_TABLE_LIMIT:
+        table[value] = q
+    return q
+
+
+def vital_meta(loinc: str) -> dict[str, Any]:
+    """The ``meta`` of a vital sign Observation with code ``loinc`` (shared, see
+    :func:`synthetic.labels.meta`; one cached lookup).
+
+    >>> vital_meta("8867-4")["profile"]
+    ['http://hl7.org/fhir/us/core/StructureDefinition/us-core-heart-rate']
+    """
+    m = _META.get(loinc)
+    if m is None:
+        m = meta(loinc)
+        if len(_META) < 1024:
+            _META[loinc] = m
+    return m
 
 
 def vital(
@@ -39,10 +93,8 @@ def vital(
     >>> vital(c, {"text": "Body weight"}, "29463-7", 70.5, "kg")["id"]
     'p-obs-0'
     """
-    # the hottest builder: id and meta inlined (same ids as ctx.new_id("obs"))
-    m = _META.get(loinc)
-    if m is None:
-        m = _META[loinc] = meta(loinc)
+    # id inlined (same ids as ctx.new_id("obs"))
+    m = vital_meta(loinc)
     counters = ctx.counters
     n = counters.get("obs", 0)
     counters["obs"] = n + 1

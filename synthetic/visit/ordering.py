@@ -17,6 +17,8 @@ from synthetic.visit.state import PatientState, VisitState
 
 WELLNESS_LABS = (("lipid", 5), ("cmp", 3), ("cbc", 3), ("a1c", 3))
 """Preventive panels at adult check-ups (panel, every N years): USPSTF lipid/diabetes screening."""
+NEVER = -(10**6)
+"""The day of a lab never done (long before any visit)."""
 
 
 class Ordering:
@@ -32,36 +34,42 @@ class Ordering:
         eng = self.eng
         v = vs.v
         day = vs.day
+        lab_days = st.lab_days
         out: list[tuple[str, Any, bool]] = []
         for c in vs.addressed:
             if c.key in v.new:
-                out.extend((p, c, True) for p in c.diagnosis_labs)
-            elif (
-                day - st.lab_days.get(c.follow_up_labs[0] if c.follow_up_labs else "", -(10**6))
-                > 80
-            ):
-                out.extend((p, c, False) for p in c.follow_up_labs)
+                for p in c.diagnosis_labs:
+                    out.append((p, c, True))
+            elif c.follow_up_labs and day - lab_days.get(c.follow_up_labs[0], NEVER) > 80:
+                for p in c.follow_up_labs:
+                    out.append((p, c, False))
         if vs.acute is not None:
-            out.extend((p, vs.acute, True) for p in vs.acute.acute_labs)
+            for p in vs.acute.acute_labs:
+                out.append((p, vs.acute, True))
         if vs.preg is not None:
             for p in vs.preg.pregnancy.labs_by_week.get(str(v.week), ()):
                 out.append((p, vs.preg, True))
         if v.wellness and vs.age >= 20:
             for key, every in WELLNESS_LABS:
-                due = (
-                    key in eng.wellness_labs and day - st.lab_days.get(key, -(10**6)) > every * 365
-                )
+                due = key in eng.wellness_labs and day - lab_days.get(key, NEVER) > every * 365
                 if due and (key != "a1c" or vs.age >= 35):
                     out.append((key, None, False))
         # monitoring rules (content): warfarin -> INR, statin -> lipids, metformin -> eGFR ...
-        for codes, panel, every in eng.rules.monitoring:
-            if day - st.lab_days.get(panel, -(10**6)) < every * 0.8:
-                continue
-            for mr, until, cond_key in st.rx.values():
-                code = mr["medicationCodeableConcept"]["coding"][0]["code"]
-                if code in codes and until >= day:
-                    out.append((panel, eng.cat.conditions.get(cond_key), False))
-                    break
+        monitoring = eng.rules.monitoring
+        if monitoring and st.rx:  # nothing to monitor without a prescription
+            drugs = None
+            for codes, panel, every in monitoring:
+                if day - lab_days.get(panel, NEVER) < every * 0.8:
+                    continue
+                if drugs is None:  # (code, until, condition) of each prescription, once
+                    drugs = [
+                        (mr["medicationCodeableConcept"]["coding"][0]["code"], until, cond_key)
+                        for mr, until, cond_key in st.rx.values()
+                    ]
+                for code, until, cond_key in drugs:
+                    if code in codes and until >= day:
+                        out.append((panel, eng.cat.conditions.get(cond_key), False))
+                        break
         return out
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
