@@ -14,6 +14,7 @@ from synthetic.builders.common import shared_ref
 from synthetic.context import RecordContext
 from synthetic.dates import instant, iso_date
 from synthetic.frozen import FrozenDict, FrozenList
+from synthetic.labels import CONF_R
 from synthetic.visit.scheduling import busy_slots, slot_refs
 from synthetic.visit.state import PatientState, VisitState
 
@@ -26,8 +27,6 @@ def merge_security(
     >>> merge_security(None, None) is None
     True
     """
-    from synthetic.labels import CONF_R
-
     if a is None:
         return b
     if b is None:
