@@ -22,7 +22,7 @@ from typing import Any
 
 from synthetic.builders.common import shared_ref
 from synthetic.ids import practice_id
-from synthetic.schedule import Book, Placed, Request
+from synthetic.schedule import Book, Placed
 from synthetic.templates import SlotTime, slot
 from synthetic.timeline import Visit
 
@@ -149,24 +149,20 @@ def place(book: Book, plan: PatientPlan) -> None:
     for v in plan.visits:
         vp = v.plan
         if vp.missed is not None:
-            vp.missed_placed = book.place(
-                Request(
-                    vp.missed_day,
-                    vp.minutes,
-                    plan.pcp,
-                    vp.fit,
-                    vp.missed_want,
-                    holds=vp.missed == "noshow",
-                    tcode=vp.tcode,
-                )
+            vp.missed_placed = book.book(
+                vp.missed_day,
+                vp.minutes,
+                plan.pcp,
+                vp.fit,
+                vp.missed_want,
+                vp.missed == "noshow",
+                vp.tcode,
             )
-        v.placed = book.place(
-            Request(v.day, vp.minutes, vp.prefer, vp.fit, vp.want, True, vp.tcode, vp.same_day)
+        v.placed = book.book(
+            v.day, vp.minutes, vp.prefer, vp.fit, vp.want, True, vp.tcode, vp.same_day
         )
     for a in plan.ahead or ():
-        a.placed = book.place(
-            Request(a.day, a.minutes, a.prefer, (a.prefer,), a.want, tcode=a.tcode)
-        )
+        a.placed = book.book(a.day, a.minutes, a.prefer, (a.prefer,), a.want, tcode=a.tcode)
 
 
 def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
