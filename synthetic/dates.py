@@ -19,7 +19,8 @@ from synthetic.errors import ArgumentError
 DAYS_PER_YEAR = 365.2425
 
 _ISO: dict[int, str] = {}
-_HHMM = [f"T{m // 60:02d}:{m % 60:02d}:00" for m in range(24 * 60)]
+CLOCK: tuple[str, ...] = tuple(f"T{m // 60:02d}:{m % 60:02d}:00" for m in range(24 * 60))
+"""The time part of an instant per minute of the day (``CLOCK[570] == "T09:30:00"``)."""
 
 
 def parse_reference_date(value: str | date, *, argument: str = "reference_date") -> int:
@@ -63,7 +64,7 @@ def instant(ordinal: int, minute_of_day: int, offset: str) -> str:
     >>> instant(date(2026, 3, 1).toordinal(), 0, "+00:00")
     '2026-03-01T00:00:00+00:00'
     """
-    return iso_date(ordinal) + _HHMM[minute_of_day] + offset
+    return iso_date(ordinal) + CLOCK[minute_of_day] + offset
 
 
 def age_years(birth: int, at: int) -> int:
