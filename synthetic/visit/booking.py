@@ -92,14 +92,18 @@ class Booking:
         if plan.missed is not None and plan.missed_placed is not None:
             self._missed(ctx, plan.missed, plan.missed_day, plan.missed_placed, tcode, minutes)
 
-        vs.acute = cat.conditions[v.acute] if v.acute else None
-        vs.preg = cat.conditions[v.pregnancy] if v.pregnancy else None
-        vs.addressed = [cat.conditions[k] for k in v.conditions]
+        conds = cat.conditions
+        vs.acute = acute = conds[v.acute] if v.acute else None
+        vs.preg = preg = conds[v.pregnancy] if v.pregnancy else None
+        vs.addressed = [conds[k] for k in v.conditions] if v.conditions else []
         security = None
-        for c in vs.addressed + ([vs.acute] if vs.acute else []) + ([vs.preg] if vs.preg else []):
-            security = merge_security(security, c.security)
+        for c in vs.addressed:
+            if c.security is not None:  # merging None keeps the labels as they are
+                security = merge_security(security, c.security)
+        for c in (acute, preg):
+            if c is not None and c.security is not None:
+                security = merge_security(security, c.security)
         vs.security = ctx.security = security
-        acute = vs.acute
         reason_text = acute.reason if acute else (vs.addressed[0].display if vs.addressed else None)
         slots = busy_slots(eng, day, placed)
         ctx.out.extend(slots)

@@ -189,13 +189,21 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
     return day_slots(prov, schedule_ref(prov), day, times, placed.seat, "busy", eng.offset)
 
 
+_SCHEDULE_REFS: dict[str, dict[str, str]] = {}
+
+
 def schedule_ref(provider: str) -> dict[str, str]:
-    """The (shared, frozen) reference to a clinician's Schedule.
+    """The (shared, frozen) reference to a clinician's Schedule (a bounded cache).
 
     >>> schedule_ref("prac-dr.patel")
     {'reference': 'Schedule/sched-dr.patel'}
     """
-    return shared_ref(f"Schedule/{schedule_id(provider)}")
+    hit = _SCHEDULE_REFS.get(provider)
+    if hit is None:
+        hit = shared_ref(f"Schedule/{schedule_id(provider)}")
+        if len(_SCHEDULE_REFS) < 1000:
+            _SCHEDULE_REFS[provider] = hit
+    return hit
 
 
 def schedule_id(provider: str) -> str:
