@@ -27,6 +27,8 @@ class Immunizing:
         self.eng = eng
         self.by_key = {vac.key: vac for vac in eng.cat.vaccines}
         self.windows = WindowIndex(eng.vaccine_windows)
+        # vaccines with a maximum age per dose (the others have none: no lookup per visit)
+        self.limited = frozenset(key for key, _dose in eng.rules.limits)
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Give the doses that are due."""
@@ -41,9 +43,12 @@ class Immunizing:
         rules = eng.rules
         given: list[str] = []
         if eng.preset.immunizations:
+            limited = self.limited
             for vac in self.windows.at(age_days, sex):
                 n = st.doses.get(vac.key, 0)
-                if age_days > rules.max_age(vac.key, n + 1):
+                if n >= len(vac.doses) and not vac.repeat_days:
+                    continue  # series complete (or none) and not recurring: never due (is_due)
+                if vac.key in limited and age_days > rules.max_age(vac.key, n + 1):
                     continue  # past the dose's maximum age: the series stops here
                 due = is_due(
                     rng,
