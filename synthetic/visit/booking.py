@@ -12,7 +12,7 @@ from typing import Any
 from synthetic.builders import encounter
 from synthetic.builders.common import shared_ref
 from synthetic.context import RecordContext
-from synthetic.dates import instant, iso_date
+from synthetic.dates import CLOCK, instant, iso_date
 from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.labels import CONF_R
 from synthetic.visit.scheduling import busy_slots, slot_refs
@@ -78,8 +78,9 @@ class Booking:
         vs.atype = eng.types[tcode]
         vs.minutes = minutes = plan.minutes
         vs.minute = minute = placed.minute
-        vs.start_s = instant(day, minute, eng.offset)
-        vs.end_s = instant(day, minute + minutes, eng.offset)
+        date = iso_date(day)  # start and end are instants of this day (see dates.instant)
+        vs.start_s = date + CLOCK[minute] + eng.offset
+        vs.end_s = date + CLOCK[minute + minutes] + eng.offset
         vs.physician = placed.provider
         assistants = eng.practice.assistants
         assistant = assistants[rng.randrange(len(assistants))]
@@ -118,7 +119,7 @@ class Booking:
             location=eng.loc_ref,
             reason=None if security else reason_text,
             # an open-access slot is only booked the day itself
-            created=iso_date(day) if placed.category == "open-access" else None,
+            created=date if placed.category == "open-access" else None,
         )
         apt["slot"] = slot_refs(slots)
         ctx.add(apt)
