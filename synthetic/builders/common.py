@@ -73,10 +73,13 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
 
     >>> qty(1.5, "kg")["value"], qty(1.5, "kg") is qty(1.5, "kg")
     (1.5, True)
+    >>> qty(0.0, "kg")["value"], qty(-0.0, "kg")["value"]
+    (0.0, -0.0)
     """
     global _qty_count
     t = type(value)
-    table = _QTY_INT if t is int else _QTY_FLOAT if t is float else None
+    # 0.0 and -0.0 are one key but serialise differently: a zero float is never shared
+    table = _QTY_INT if t is int else _QTY_FLOAT if t is float and value else None
     by_value = None if table is None else table.get(unit)
     q = None if by_value is None else by_value.get(value)
     if q is None:
