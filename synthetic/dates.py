@@ -12,14 +12,15 @@ caches, because parsing and formatting dates per resource would dominate the run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from synthetic.errors import ArgumentError
 
 DAYS_PER_YEAR = 365.2425
 
-_ISO: dict[int, str] = {}
-_HHMM = [f"T{m // 60:02d}:{m % 60:02d}:00" for m in range(24 * 60)]
+CLOCK: tuple[str, ...] = tuple(f"T{m // 60:02d}:{m % 60:02d}:00" for m in range(24 * 60))
+"""The time part of an instant per minute of the day (``CLOCK[570] == "T09:30:00"``)."""
 
 
 def parse_reference_date(value: str | date, *, argument: str = "reference_date") -> int:
@@ -42,16 +43,30 @@ def parse_reference_date(value: str | date, *, argument: str = "reference_date")
         raise ArgumentError(f"{argument}: expected a date YYYY-MM-DD, got {value!r}") from None
 
 
-def iso_date(ordinal: int) -> str:
-    """``YYYY-MM-DD`` of an ordinal day (cached).
+class IsoDates(dict):  # type: ignore[type-arg]
+    """Ordinal day -> ``YYYY-MM-DD``, filled on first use (a day not asked for is not stored).
 
-    >>> iso_date(date(2000, 2, 29).toordinal())
-    '2000-02-29'
+    :func:`iso_date` is this table's ``__getitem__``: a day already seen costs one dict
+    lookup in C, no Python call (dates are formatted for nearly every resource).
+
+    >>> table = IsoDates(); table[date(2000, 2, 29).toordinal()], len(table)
+    ('2000-02-29', 1)
     """
-    s = _ISO.get(ordinal)
-    if s is None:
-        s = _ISO[ordinal] = date.fromordinal(ordinal).isoformat()
-    return s
+
+    __slots__ = ()
+
+    def __missing__(self, ordinal: int) -> str:
+        s = self[ordinal] = date.fromordinal(ordinal).isoformat()
+        return s
+
+
+_ISO = IsoDates()
+iso_date: Callable[[int], str] = _ISO.__getitem__
+"""``YYYY-MM-DD`` of an ordinal day (cached, see :class:`IsoDates`).
+
+>>> iso_date(date(2000, 2, 29).toordinal())
+'2000-02-29'
+"""
 
 
 def instant(ordinal: int, minute_of_day: int, offset: str) -> str:
@@ -63,7 +78,7 @@ def instant(ordinal: int, minute_of_day: int, offset: str) -> str:
     >>> instant(date(2026, 3, 1).toordinal(), 0, "+00:00")
     '2026-03-01T00:00:00+00:00'
     """
-    return iso_date(ordinal) + _HHMM[minute_of_day] + offset
+    return iso_date(ordinal) + CLOCK[minute_of_day] + offset
 
 
 def age_years(birth: int, at: int) -> int:

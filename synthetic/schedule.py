@@ -28,6 +28,7 @@ of workers, and a worker starting at patient ``i`` gets a copy of it (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from synthetic.dates import weekday
@@ -35,7 +36,7 @@ from synthetic.ids import practice_id
 from synthetic.practice import SLOT_MINUTES
 from synthetic.templates import Candidate, slot_id
 
-__all__ = ["SLOT_MINUTES", "Book", "Grid", "Placed", "Request", "locum_id", "slot_id"]
+__all__ = ["SLOT_MINUTES", "Book", "Grid", "Placed", "Request", "locum_id", "locum_ids", "slot_id"]
 
 LOCUM_PREFIX = "locum-"
 """Username-like key of covering physicians (``prac-locum-01``...)."""
@@ -113,10 +114,11 @@ class Grid:
     (3, 480, 0, 2, 0)
     """
 
-    __slots__ = ("practice",)
+    __slots__ = ("practice", "_placements")
 
     def __init__(self, practice: Any) -> None:
         self.practice = practice
+        self._placements: dict[tuple[Any, ...], tuple[list[tuple[int, Placed]], ...]] = {}
 
     def starts(
         self, provider: str, day: int, minutes: int, tcode: str = "", same_day: bool = False
@@ -132,6 +134,32 @@ class Grid:
         return pr.templates.candidates(
             pr.template_of(provider), weekday(day), minutes, tcode, same_day
         )
+
+    def placements(
+        self, provider: str, day: int, minutes: int, tcode: str = "", same_day: bool = False
+    ) -> tuple[list[tuple[int, Placed]], ...]:
+        """:meth:`starts` as (seat bitmask, :class:`Placed`) pairs, built once per clinician,
+        weekday, length, type and same-day flag (a bounded cache; a Placed is immutable).
+
+        >>> from synthetic.engine import engine_for
+        >>> g = Grid(engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").practice)
+        >>> g.placements("prac-dr.patel", 739622, 30)[1][0]
+        (3, Placed(provider='prac-dr.patel', minute=480, first=0, count=2, seat=0, category=''))
+        """
+        key = (provider, weekday(day), minutes, tcode, same_day)
+        hit = self._placements.get(key)
+        if hit is None:
+            layout = self.practice.layout(provider, day)
+            hit = tuple(
+                [
+                    (bits, Placed(provider, minute, first, count, seat, layout[first].category))
+                    for bits, minute, first, count, seat in cands
+                ]
+                for cands in self.starts(provider, day, minutes, tcode, same_day)
+            )
+            if len(self._placements) < 20_000:
+                self._placements[key] = hit
+        return hit
 
 
 class Book:
@@ -221,39 +249,87 @@ class Book:
         >>> len({(p.provider, p.minute) for p in got}), got[-1].provider
         (30, 'prac-locum-01')
         """
-        occ = self.occupied
-        want = req.want
-        providers = [req.prefer, *(p for p in req.fit if p != req.prefer)]
-        providers.extend(locum_id(k) for k in range(1, self.locums + 1))
-        starts = self.grid.starts
-        for prov in providers:
-            key = (prov, req.day)
-            mask = occ.get(key, 0)
-            for cands in starts(prov, req.day, req.minutes, req.tcode, req.same_day):
-                n = len(cands)
-                s0 = min(n - 1, int(want * n)) if n else 0
-                for t in range(n):
-                    bits, minute, first, count, seat = cands[(s0 + t) % n]
-                    if mask & bits == 0:
-                        if req.holds:
-                            occ[key] = mask | bits
-                        return self._placed(prov, req.day, minute, first, count, seat)
+        return self.book(
+            req.day, req.minutes, req.prefer, req.fit, req.want, req.holds, req.tcode, req.same_day
+        )
+
+    def book(
+        self,
+        day: int,
+        minutes: int,
+        prefer: str,
+        fit: tuple[str, ...],
+        want: float,
+        holds: bool = True,
+        tcode: str = "",
+        same_day: bool = False,
+    ) -> Placed:
+        """:meth:`place` of ``Request(day, minutes, prefer, fit, want, holds, tcode, same_day)``
+        without building the request.
+
+        >>> from synthetic.engine import engine_for
+        >>> b = Book(engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice").practice)
+        >>> b.book(739622, 20, "prac-dr.patel", ("prac-dr.patel",), 0.0).minute
+        480
+        """
+        hit = self._first_free(prefer, day, minutes, tcode, same_day, want, holds)
+        if hit is not None:
+            return hit
+        for prov in fit:
+            if prov != prefer:
+                hit = self._first_free(prov, day, minutes, tcode, same_day, want, holds)
+                if hit is not None:
+                    return hit
+        for prov in locum_ids(self.locums):
+            hit = self._first_free(prov, day, minutes, tcode, same_day, want, holds)
+            if hit is not None:
+                return hit
         # every rostered clinician's day is full: a covering physician is added
         self.locums += 1
         prov = locum_id(self.locums)
-        for cands in starts(prov, req.day, req.minutes, req.tcode, req.same_day):
+        for cands in self.grid.placements(prov, day, minutes, tcode, same_day):
             if cands:
                 n = len(cands)
-                bits, minute, first, count, seat = cands[min(n - 1, int(want * n))]
-                if req.holds:
-                    occ[(prov, req.day)] = bits
-                return self._placed(prov, req.day, minute, first, count, seat)
+                bits, placed = cands[min(n - 1, int(want * n))]
+                if holds:
+                    self.occupied[(prov, day)] = bits
+                return placed
         # no start fits this length on this day: the first slot time
-        layout = self.grid.practice.layout(prov, req.day)
+        layout = self.grid.practice.layout(prov, day)
         return Placed(prov, layout[0].start if layout else 9 * 60, 0, 1)
 
-    def _placed(
-        self, prov: str, day: int, minute: int, first: int, count: int, seat: int
-    ) -> Placed:
-        category = self.grid.practice.layout(prov, day)[first].category
-        return Placed(prov, minute, first, count, seat, category)
+    def _first_free(
+        self,
+        prov: str,
+        day: int,
+        minutes: int,
+        tcode: str,
+        same_day: bool,
+        want: float,
+        holds: bool,
+    ) -> Placed | None:
+        """The first free start of ``prov``'s day from the wanted time on (reserved slots
+        first), taken when ``holds``; None when the day is full for this visit."""
+        occ = self.occupied
+        key = (prov, day)
+        mask = occ.get(key, 0)
+        for cands in self.grid.placements(prov, day, minutes, tcode, same_day):
+            n = len(cands)
+            s0 = min(n - 1, int(want * n)) if n else 0
+            for t in range(s0, s0 + n):
+                bits, placed = cands[t % n]
+                if mask & bits == 0:
+                    if holds:
+                        occ[key] = mask | bits
+                    return placed
+        return None
+
+
+@lru_cache(maxsize=64)
+def locum_ids(n: int) -> tuple[str, ...]:
+    """Ids of the first ``n`` covering physicians (:func:`locum_id`), in order (cached).
+
+    >>> locum_ids(2)
+    ('prac-locum-01', 'prac-locum-02')
+    """
+    return tuple(locum_id(k) for k in range(1, n + 1))

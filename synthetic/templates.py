@@ -25,12 +25,13 @@ True
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from synthetic.dates import instant, iso_date
+from synthetic.dates import CLOCK, iso_date
 from synthetic.errors import ContentError
 from synthetic.labels import meta
 
@@ -260,15 +261,16 @@ class Templates:
         return hit
 
 
+_HHMM = tuple(f"{m // 60:02d}{m % 60:02d}" for m in range(24 * 60))
+
+
 def slot_id(provider: str, day: int, minute: int, seat: int = 0) -> str:
     """The id of a clinician's slot at ``minute`` of ``day`` (seat 2 on of a wave: a suffix).
 
     >>> slot_id("prac-dr.patel", 739622, 545), slot_id("prac-dr.patel", 739622, 540, 1)
     ('slot-dr.patel-2026-01-06-0905', 'slot-dr.patel-2026-01-06-0900-2')
     """
-    base = (
-        f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{minute // 60:02d}{minute % 60:02d}"
-    )
+    base = f"slot-{provider.removeprefix('prac-')}-{iso_date(day)}-{_HHMM[minute]}"
     return f"{base}-{seat + 1}" if seat else base
 
 
@@ -291,23 +293,48 @@ def slot(
     >>> s["id"], s["serviceCategory"][0]["coding"][0]["code"], s["end"]
     ('slot-dr.x-2026-01-06-1040', 'open-access', '2026-01-06T11:00:00-05:00')
     """
-    out: dict[str, Any] = {
-        "resourceType": "Slot",
-        "id": slot_id(provider, day, st.start, seat),
-        "meta": meta("Slot"),
-        "schedule": schedule,
-        "status": status,
-        "start": instant(day, st.start, offset),
-        "end": instant(day, st.end, offset),
-    }
-    if st.category:
-        out["serviceCategory"] = [
-            {"coding": [{"system": SLOT_CATEGORY, "code": st.category, "display": st.label}]}
-        ]
-        if st.appointment_type:
-            out["appointmentType"] = {
-                "coding": [{"system": APPT_TYPE, "code": st.appointment_type}],
-                "text": st.appointment_type,
-            }
-        out["comment"] = st.label
+    return day_slots(provider, schedule, day, (st,), seat, status, offset)[0]
+
+
+def day_slots(
+    provider: str,
+    schedule: dict[str, str],
+    day: int,
+    times: Iterable[SlotTime],
+    seat: int,
+    status: str,
+    offset: str,
+) -> list[dict[str, Any]]:
+    """The Slots (:func:`slot`) of several slot times of one clinician's day, in order.
+
+    >>> lay = [SlotTime(480, 500, 1, 0), SlotTime(500, 520, 1, 1)]
+    >>> [s["start"] for s in day_slots("prac-dr.x", {}, 739622, lay, 0, "busy", "-05:00")]
+    ['2026-01-06T08:00:00-05:00', '2026-01-06T08:20:00-05:00']
+    """
+    date = iso_date(day)
+    stem = f"slot-{provider.removeprefix('prac-')}-{date}-"
+    suffix = f"-{seat + 1}" if seat else ""
+    slot_meta = meta("Slot")
+    out: list[dict[str, Any]] = []
+    for st in times:
+        s: dict[str, Any] = {
+            "resourceType": "Slot",
+            "id": stem + _HHMM[st.start] + suffix,
+            "meta": slot_meta,
+            "schedule": schedule,
+            "status": status,
+            "start": date + CLOCK[st.start] + offset,
+            "end": date + CLOCK[st.end] + offset,
+        }
+        if st.category:
+            s["serviceCategory"] = [
+                {"coding": [{"system": SLOT_CATEGORY, "code": st.category, "display": st.label}]}
+            ]
+            if st.appointment_type:
+                s["appointmentType"] = {
+                    "coding": [{"system": APPT_TYPE, "code": st.appointment_type}],
+                    "text": st.appointment_type,
+                }
+            s["comment"] = st.label
+        out.append(s)
     return out

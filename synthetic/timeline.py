@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,12 +78,30 @@ class Timeline:
     (True, False, 1)
     """
 
-    __slots__ = ("start", "end", "_by_day")
+    __slots__ = ("start", "end", "_by_day", "_days", "_order", "_added")
 
     def __init__(self, start: int, end: int) -> None:
         self.start = start
         self.end = end
         self._by_day: dict[int, Visit] = {}
+        self._days: list[int] = []
+        """The days of ``_by_day``, sorted (for :meth:`nearest`)."""
+        self._order: dict[int, int] = {}
+        """When each day entered ``_by_day`` (ties in :meth:`nearest` go to the earlier)."""
+        self._added = 0
+
+    def _new(self, day: int, kind: str) -> Visit:
+        v = self._by_day[day] = Visit(day, kind)
+        insort(self._days, day)
+        self._order[day] = self._added
+        self._added += 1
+        return v
+
+    def _drop(self, day: int) -> Visit:
+        v = self._by_day.pop(day)
+        del self._days[bisect_left(self._days, day)]
+        del self._order[day]
+        return v
 
     def add(
         self,
@@ -104,7 +123,7 @@ class Timeline:
             return False
         v = self._by_day.get(day)
         if v is None:
-            v = self._by_day[day] = Visit(day, kind)
+            v = self._new(day, kind)
         elif _KIND_RANK[kind] < _KIND_RANK[v.kind]:
             v.kind = kind
         for c in conditions:
@@ -150,7 +169,7 @@ class Timeline:
             if v.pregnancy is not None or v.new:
                 continue
             if rng.random() >= keep:
-                del self._by_day[d]
+                self._drop(d)
             elif v.kind in ("follow-up", "acute") and not v.wellness and rng.random() < tele:
                 v.virtual = True
 
@@ -165,7 +184,7 @@ class Timeline:
         [(20, 'uri')]
         """
         for d in [d for d in self._by_day if first <= d <= last]:
-            v = self._by_day.pop(d)
+            v = self._drop(d)
             self.add(
                 to,
                 v.kind,
@@ -186,13 +205,19 @@ class Timeline:
         >>> t = Timeline(0, 100); _ = t.add(50, "acute"); t.nearest(45, 7), t.nearest(30, 7)
         (50, None)
         """
-        best = None
-        best_dist = 0
-        for d in self._by_day:
-            dist = d - day if d > day else day - d
-            if dist <= days and (best is None or dist < best_dist):
-                best, best_dist = d, dist
-        return best
+        sorted_days = self._days
+        i = bisect_left(sorted_days, day)
+        after = sorted_days[i] if i < len(sorted_days) else None  # the first on or after
+        before = sorted_days[i - 1] if i > 0 else None  # the last before
+        if after is not None and after - day > days:
+            after = None
+        if before is not None and day - before > days:
+            before = None
+        if after is None or before is None:
+            return after if before is None else before
+        if after - day != day - before:
+            return after if after - day < day - before else before
+        return after if self._order[after] < self._order[before] else before
 
     def visits(self) -> list[Visit]:
         """Visits in day order.

@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Iterable
 
 from synthetic.catalog import VaccineDef
@@ -43,6 +44,39 @@ def vaccine_windows(vaccines: Iterable[VaccineDef]) -> list[tuple[VaccineDef, in
             ends.append(vac.end_days)
         out.append((vac, min(starts, default=0), max(ends, default=0)))
     return out
+
+
+class WindowIndex:
+    """The vaccines whose window (:func:`vaccine_windows`) holds an age, for a sex, in the
+    windows' order: the ages are cut where a window opens or closes, once per sex.
+
+    >>> from synthetic.catalog import VaccineDef
+    >>> flu = VaccineDef("flu", {}, "Influenza", "both", (), 365, 180, 40000, "any", 0.5, {}, {}, "x")
+    >>> ix = WindowIndex(vaccine_windows([flu]))
+    >>> [v.key for v in ix.at(400, "female")], ix.at(100, "male")
+    (['flu'], ())
+    """
+
+    __slots__ = ("windows", "_by_sex")
+
+    def __init__(self, windows: list[tuple[VaccineDef, int, int]]) -> None:
+        self.windows = windows
+        self._by_sex: dict[str, tuple[list[int], list[tuple[VaccineDef, ...]]]] = {}
+
+    def at(self, age_days: int, sex: str) -> tuple[VaccineDef, ...]:
+        """The vaccines with ``lo <= age_days <= hi`` and a sex of ``"any"`` or ``sex``."""
+        table = self._by_sex.get(sex)
+        if table is None:
+            table = self._by_sex[sex] = self._cut(sex)
+        cuts, active = table
+        i = bisect_right(cuts, age_days) - 1
+        return active[i] if i >= 0 else ()
+
+    def _cut(self, sex: str) -> tuple[list[int], list[tuple[VaccineDef, ...]]]:
+        mine = [w for w in self.windows if w[0].sex in ("any", sex)]
+        cuts = sorted({lo for _, lo, _ in mine} | {hi + 1 for _, _, hi in mine})
+        active = [tuple(vac for vac, lo, hi in mine if lo <= c <= hi) for c in cuts]
+        return cuts, active
 
 
 def is_due(

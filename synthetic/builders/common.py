@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -72,10 +73,13 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
 
     >>> qty(1.5, "kg")["value"], qty(1.5, "kg") is qty(1.5, "kg")
     (1.5, True)
+    >>> qty(0.0, "kg")["value"], qty(-0.0, "kg")["value"]
+    (0.0, -0.0)
     """
     global _qty_count
     t = type(value)
-    table = _QTY_INT if t is int else _QTY_FLOAT if t is float else None
+    # 0.0 and -0.0 are one key but serialise differently: a zero float is never shared
+    table = _QTY_INT if t is int else _QTY_FLOAT if t is float and value else None
     by_value = None if table is None else table.get(unit)
     q = None if by_value is None else by_value.get(value)
     if q is None:
@@ -88,22 +92,34 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     return q
 
 
-_REFS: dict[str, dict[str, str]] = {}
+class SharedRefs(dict):  # type: ignore[type-arg]
+    """Reference text -> its shared (frozen) Reference dict, at most 10,000 of them (past that,
+    a new plain dict each time).
 
+    :func:`shared_ref` is this table's ``__getitem__``: a reference already made costs one
+    dict lookup in C, no Python call.
 
-def shared_ref(reference: str) -> dict[str, str]:
-    """A Reference to a shared practice resource (clinician, room, organisation), the same
-    dict every time (a bounded cache; frozen: see :mod:`synthetic.frozen`).
-
-    >>> shared_ref("Location/main") is shared_ref("Location/main")
+    >>> refs = SharedRefs(); refs["Location/main"] is refs["Location/main"]
     True
     """
-    r = _REFS.get(reference)
-    if r is None:
-        if len(_REFS) >= 10_000:
+
+    __slots__ = ()
+
+    def __missing__(self, reference: str) -> dict[str, str]:
+        if len(self) >= 10_000:
             return {"reference": reference}
-        r = _REFS[reference] = FrozenDict(reference=reference)
-    return r
+        r = self[reference] = FrozenDict(reference=reference)
+        return r
+
+
+_REFS = SharedRefs()
+shared_ref: Callable[[str], dict[str, str]] = _REFS.__getitem__
+"""A Reference to a shared practice resource (clinician, room, organisation), the same dict
+every time (a bounded cache, see :class:`SharedRefs`; frozen: see :mod:`synthetic.frozen`).
+
+>>> shared_ref("Location/main") is shared_ref("Location/main")
+True
+"""
 
 
 _USD: dict[tuple[float | int, bool], dict[str, Any]] = {}

@@ -28,11 +28,12 @@ _ATND = freeze([{"coding": [coding(PARTICIPATION, "ATND", "attender")]}])
 _BILLING = freeze({"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]})
 
 
-_SHARED: dict[tuple[Any, ...], dict[str, Any]] = {}
-"""Participant and location entries per clinician or room (practice-wide, so bounded)."""
+_SHARED: dict[tuple[Any, ...], Any] = {}
+"""Participant and location entries (and lists of them) per clinician or room (practice-wide,
+so bounded)."""
 
 
-def _keep(key: tuple[Any, ...], value: dict[str, Any]) -> dict[str, Any]:
+def _keep(key: tuple[Any, ...], value: Any) -> Any:
     if len(_SHARED) < 10_000:
         value = _SHARED[key] = freeze(value)
     return value
@@ -51,6 +52,22 @@ def _location(where: str) -> dict[str, Any]:
     hit = _SHARED.get(key)
     if hit is None:
         hit = _keep(key, {"location": shared_ref(where)})
+    return hit
+
+
+def _participants(physician: str, assistant: str) -> list[dict[str, Any]]:
+    key = ("participants", physician, assistant)
+    hit = _SHARED.get(key)
+    if hit is None:
+        hit = _keep(key, [_participant(_PPRF, physician), _participant(_ATND, assistant)])
+    return hit
+
+
+def _locations(where: str) -> list[dict[str, Any]]:
+    key = ("locations", where)
+    hit = _SHARED.get(key)
+    if hit is None:
+        hit = _keep(key, [_location(where)])
     return hit
 
 
@@ -93,7 +110,7 @@ def encounter(
         "class": AMBULATORY,
         "type": [type_cc],
         "subject": ctx.subject,
-        "participant": [_participant(_PPRF, physician), _participant(_ATND, assistant)],
+        "participant": _participants(physician, assistant),
         "period": {"start": start, "end": end},
     }
     if appointment:
@@ -105,7 +122,7 @@ def encounter(
             {"condition": {"reference": ref}, "use": _BILLING, "rank": i + 1}
             for i, ref in enumerate(diagnoses)
         ]
-    e["location"] = [_location(location)]
+    e["location"] = _locations(location)
     e["serviceProvider"] = shared_ref(organization)
     return e
 

@@ -12,8 +12,9 @@ from typing import Any
 from synthetic.builders import encounter
 from synthetic.builders.common import shared_ref
 from synthetic.context import RecordContext
-from synthetic.dates import instant, iso_date
+from synthetic.dates import CLOCK, instant, iso_date
 from synthetic.frozen import FrozenDict, FrozenList
+from synthetic.labels import CONF_R
 from synthetic.visit.scheduling import busy_slots, slot_refs
 from synthetic.visit.state import PatientState, VisitState
 
@@ -26,8 +27,6 @@ def merge_security(
     >>> merge_security(None, None) is None
     True
     """
-    from synthetic.labels import CONF_R
-
     if a is None:
         return b
     if b is None:
@@ -79,8 +78,9 @@ class Booking:
         vs.atype = eng.types[tcode]
         vs.minutes = minutes = plan.minutes
         vs.minute = minute = placed.minute
-        vs.start_s = instant(day, minute, eng.offset)
-        vs.end_s = instant(day, minute + minutes, eng.offset)
+        date = iso_date(day)  # start and end are instants of this day (see dates.instant)
+        vs.start_s = date + CLOCK[minute] + eng.offset
+        vs.end_s = date + CLOCK[minute + minutes] + eng.offset
         vs.physician = placed.provider
         assistants = eng.practice.assistants
         assistant = assistants[rng.randrange(len(assistants))]
@@ -93,14 +93,18 @@ class Booking:
         if plan.missed is not None and plan.missed_placed is not None:
             self._missed(ctx, plan.missed, plan.missed_day, plan.missed_placed, tcode, minutes)
 
-        vs.acute = cat.conditions[v.acute] if v.acute else None
-        vs.preg = cat.conditions[v.pregnancy] if v.pregnancy else None
-        vs.addressed = [cat.conditions[k] for k in v.conditions]
+        conds = cat.conditions
+        vs.acute = acute = conds[v.acute] if v.acute else None
+        vs.preg = preg = conds[v.pregnancy] if v.pregnancy else None
+        vs.addressed = [conds[k] for k in v.conditions] if v.conditions else []
         security = None
-        for c in vs.addressed + ([vs.acute] if vs.acute else []) + ([vs.preg] if vs.preg else []):
-            security = merge_security(security, c.security)
+        for c in vs.addressed:
+            if c.security is not None:  # merging None keeps the labels as they are
+                security = merge_security(security, c.security)
+        for c in (acute, preg):
+            if c is not None and c.security is not None:
+                security = merge_security(security, c.security)
         vs.security = ctx.security = security
-        acute = vs.acute
         reason_text = acute.reason if acute else (vs.addressed[0].display if vs.addressed else None)
         slots = busy_slots(eng, day, placed)
         ctx.out.extend(slots)
@@ -115,7 +119,7 @@ class Booking:
             location=eng.loc_ref,
             reason=None if security else reason_text,
             # an open-access slot is only booked the day itself
-            created=iso_date(day) if placed.category == "open-access" else None,
+            created=date if placed.category == "open-access" else None,
         )
         apt["slot"] = slot_refs(slots)
         ctx.add(apt)

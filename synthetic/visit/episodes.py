@@ -21,6 +21,7 @@ patient's last visit (:meth:`synthetic.engine.Engine.add_record_step`).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from synthetic.builders import conditions, encounter, notes
@@ -308,6 +309,4 @@ def _ordinal(text: str) -> int:
     >>> _ordinal("2025-01-02T15:00:00-05:00") - _ordinal("2025-01-01")
     1
     """
-    from datetime import date
-
     return date.fromisoformat(text[:10]).toordinal()

@@ -12,7 +12,7 @@ from typing import Any
 
 from synthetic.builders import billing, immunizations
 from synthetic.context import RecordContext
-from synthetic.vaccination import is_due
+from synthetic.vaccination import WindowIndex, is_due
 from synthetic.visit.state import PatientState, VisitState
 
 INJECTED = frozenset({"IM", "SQ"})
@@ -26,6 +26,9 @@ class Immunizing:
     def __init__(self, eng: Any) -> None:
         self.eng = eng
         self.by_key = {vac.key: vac for vac in eng.cat.vaccines}
+        self.windows = WindowIndex(eng.vaccine_windows)
+        # vaccines with a maximum age per dose (the others have none: no lookup per visit)
+        self.limited = frozenset(key for key, _dose in eng.rules.limits)
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Give the doses that are due."""
@@ -40,11 +43,12 @@ class Immunizing:
         rules = eng.rules
         given: list[str] = []
         if eng.preset.immunizations:
-            for vac, lo, hi in eng.vaccine_windows:
-                if not lo <= age_days <= hi or vac.sex not in ("any", sex):
-                    continue
+            limited = self.limited
+            for vac in self.windows.at(age_days, sex):
                 n = st.doses.get(vac.key, 0)
-                if age_days > rules.max_age(vac.key, n + 1):
+                if n >= len(vac.doses) and not vac.repeat_days:
+                    continue  # series complete (or none) and not recurring: never due (is_due)
+                if vac.key in limited and age_days > rules.max_age(vac.key, n + 1):
                     continue  # past the dose's maximum age: the series stops here
                 due = is_due(
                     rng,

@@ -143,11 +143,17 @@ def renew_between_visits(eng: Any, ctx: RecordContext, st: PatientState, upto: i
 
     >>> renew_between_visits(None, None, type("S", (), {"rx": {}})(), 0)
     """
-    schedules = eng.content.codes["rxnorm"].attributes if st.rx else {}
-    for key in sorted(st.rx):
-        if schedules.get(key, {}).get("schedule") == "II":
+    rx = st.rx
+    for _mr, until, _cond in rx.values():
+        if until < upto:
+            break
+    else:
+        return  # no supply runs out before ``upto`` (most visits): nothing to renew
+    schedules = eng.content.codes["rxnorm"].attributes
+    for key in sorted(rx):
+        mr, until, cond_key = rx[key]
+        if until >= upto or schedules.get(key, {}).get("schedule") == "II":
             continue
-        mr, until, cond_key = st.rx[key]
         dxn = st.profile.diagnoses.get(cond_key)
         while until < upto and mr["status"] == "active":
             if dxn is None or dxn.until <= until or until >= st.end:

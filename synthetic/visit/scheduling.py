@@ -22,8 +22,8 @@ from typing import Any
 
 from synthetic.builders.common import shared_ref
 from synthetic.ids import practice_id
-from synthetic.schedule import Book, Placed, Request
-from synthetic.templates import SlotTime, slot
+from synthetic.schedule import Book, Placed
+from synthetic.templates import SlotTime, day_slots
 from synthetic.timeline import Visit
 
 
@@ -149,24 +149,20 @@ def place(book: Book, plan: PatientPlan) -> None:
     for v in plan.visits:
         vp = v.plan
         if vp.missed is not None:
-            vp.missed_placed = book.place(
-                Request(
-                    vp.missed_day,
-                    vp.minutes,
-                    plan.pcp,
-                    vp.fit,
-                    vp.missed_want,
-                    holds=vp.missed == "noshow",
-                    tcode=vp.tcode,
-                )
+            vp.missed_placed = book.book(
+                vp.missed_day,
+                vp.minutes,
+                plan.pcp,
+                vp.fit,
+                vp.missed_want,
+                vp.missed == "noshow",
+                vp.tcode,
             )
-        v.placed = book.place(
-            Request(v.day, vp.minutes, vp.prefer, vp.fit, vp.want, True, vp.tcode, vp.same_day)
+        v.placed = book.book(
+            v.day, vp.minutes, vp.prefer, vp.fit, vp.want, True, vp.tcode, vp.same_day
         )
     for a in plan.ahead or ():
-        a.placed = book.place(
-            Request(a.day, a.minutes, a.prefer, (a.prefer,), a.want, tcode=a.tcode)
-        )
+        a.placed = book.book(a.day, a.minutes, a.prefer, (a.prefer,), a.want, tcode=a.tcode)
 
 
 def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
@@ -180,14 +176,34 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
     >>> [s["id"] for s in busy_slots(e, 739622, Placed("prac-dr.nguyen", 480, 0, 1, 1))]
     ['slot-dr.nguyen-2026-01-06-0800-2']
     """
-    sched = shared_ref(f"Schedule/{schedule_id(placed.provider)}")  # frozen: shared
-    layout = eng.practice.layout(placed.provider, day)
-    prov, seat, offset = placed.provider, placed.seat, eng.offset
-    out = []
-    for j in range(placed.first, placed.first + placed.count):
-        st = layout[j] if j < len(layout) else SlotTime(placed.minute, placed.minute + 20, 1, 0)
-        out.append(slot(prov, sched, day, st, seat, "busy", offset))
-    return out
+    prov = placed.provider
+    layout = eng.practice.layout(prov, day)
+    first, stop = placed.first, placed.first + placed.count
+    if stop <= len(layout):
+        times = layout[first:stop]
+    else:  # a start the template day does not hold (a locum's day that fits no visit)
+        times = tuple(
+            layout[j] if j < len(layout) else SlotTime(placed.minute, placed.minute + 20, 1, 0)
+            for j in range(first, stop)
+        )
+    return day_slots(prov, schedule_ref(prov), day, times, placed.seat, "busy", eng.offset)
+
+
+_SCHEDULE_REFS: dict[str, dict[str, str]] = {}
+
+
+def schedule_ref(provider: str) -> dict[str, str]:
+    """The (shared, frozen) reference to a clinician's Schedule (a bounded cache).
+
+    >>> schedule_ref("prac-dr.patel")
+    {'reference': 'Schedule/sched-dr.patel'}
+    """
+    hit = _SCHEDULE_REFS.get(provider)
+    if hit is None:
+        hit = shared_ref(f"Schedule/{schedule_id(provider)}")
+        if len(_SCHEDULE_REFS) < 1000:
+            _SCHEDULE_REFS[provider] = hit
+    return hit
 
 
 def schedule_id(provider: str) -> str:

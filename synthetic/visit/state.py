@@ -86,9 +86,12 @@ class PatientState:
         return None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class VisitState:
     """One visit's working state, filled in by the steps in order.
+
+    Made once per visit: ``__init__`` is written out (the generated one checks a sentinel per
+    defaulted field); it sets every field to the default declared here.
 
     >>> VisitState(Visit(1, "acute"), 1, 30.0).lines
     []
@@ -125,3 +128,36 @@ class VisitState:
     cov_id: str = ""
     payer: Any = None
     appointment_id: str = ""
+
+    def __init__(self, v: Visit, day: int, age: float) -> None:
+        self.v = v
+        self.day = day
+        self.age = age
+        self.tcode = ""
+        self.atype = None
+        self.minutes = 0
+        self.start_s = ""
+        self.minute = 0
+        self.end_s = ""
+        self.physician = ""
+        self.phys_ref = ""
+        self.ma_ref = ""
+        self.acute = None
+        self.acute_code = None
+        self.preg = None
+        self.preg_lmp = 0
+        self.addressed = []
+        self.security = None
+        self.dx_refs = []
+        self.dx_codes = []
+        self.claim_dx = []
+        self.reason_cc = None
+        self.acute_ref = None
+        self.lines = []
+        self.effects = {}
+        self.labs_done = set()
+        self.antibiotic_given = False
+        self.virtual = False
+        self.cov_id = ""
+        self.payer = None
+        self.appointment_id = ""
