@@ -20,12 +20,10 @@ from bisect import bisect_right
 from typing import Any
 
 from synthetic.builders import vitals
-from synthetic.builders.common import VITAL_SIGNS, qty
-from synthetic.builders.vitals import ORDINAL_LIMIT, ORDINALS, remember_qty
+from synthetic.builders.common import qty, qty_tables
 from synthetic.catalog import (
     NORMAL_STEPS,
     NORMALS,
-    ROUNDER,
     Catalog,
     ConditionDef,
     VitalDef,
@@ -114,22 +112,7 @@ class VitalSampler:
         self._plan_segments: dict[str, tuple[list[float], list[bool]]] = {}
         self._plans: dict[tuple[Any, ...], list[Any]] = {}
         self._bp_parts: dict[tuple[int, int], dict[str, Any]] = {}
-        # every vital sign Observation of a visit is a copy of this, with its own id, meta, code
-        # and value (a dict copy is much cheaper than building the dict key by key); the
-        # visit's fields are set at each visit (the template itself is never recorded)
-        self._template: dict[str, Any] = {
-            "resourceType": "Observation",
-            "id": "",
-            "meta": None,
-            "status": "final",
-            "category": VITAL_SIGNS,
-            "code": None,
-            "subject": None,
-            "encounter": None,
-            "effectiveDateTime": None,
-            "performer": None,
-            "valueQuantity": None,
-        }
+        self._observations = vitals.VisitVitals()
         self._z_base = ""
         self._z = (0.0, 0.0, 0.0)
 
@@ -163,15 +146,9 @@ class VitalSampler:
         if ctx.base != self._z_base:  # fixed per person: computed once per record
             self._z_base, self._z = ctx.base, self.person_z(ctx)
         z = self._z
-        out = ctx.out
-        counters = ctx.counters
-        n = counters.get("obs", 0)
-        prefix = f"{ctx.base}-obs-"
-        subject, enc, when, performer = ctx.subject, ctx.encounter, ctx.when, ctx.performer
-        template = self._template
-        template["subject"], template["encounter"] = subject, enc
-        template["effectiveDateTime"], template["performer"] = when, performer
-        new = template.copy
+        obs = self._observations
+        obs.begin(ctx)
+        add = obs.add
         sys_def, dia_def = self.bp
         if sys_def and dia_def and self.bp_panel and age >= sys_def.age_min:
             s = self.draw(rng, sys_def, age, sex, effects, None)
@@ -180,25 +157,11 @@ class VitalSampler:
                 s, d = int(s), int(d)
                 if d > s - 15:
                     d = s - 15 - rng.randrange(10)
-                out.append(
-                    {
-                        "resourceType": "Observation",
-                        "id": prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
-                        "meta": vitals.vital_meta("85354-9"),
-                        "status": "final",
-                        "category": VITAL_SIGNS,
-                        "code": self.bp_panel,
-                        "subject": subject,
-                        "encounter": enc,
-                        "effectiveDateTime": when,
-                        "performer": performer,
-                        "component": [
-                            self.bp_part(sys_def.code, 0, s),
-                            self.bp_part(dia_def.code, 1, d),
-                        ],
-                    }
+                obs.add_panel(
+                    vitals.vital_meta("85354-9"),
+                    self.bp_panel,
+                    [self.bp_part(sys_def.code, 0, s), self.bp_part(dia_def.code, 1, d)],
                 )
-                n += 1
                 vals["systolic"], vals["diastolic"] = s, d
         h_def, w_def, b_def = self.body
         gz = prof.growth_z
@@ -213,15 +176,7 @@ class VitalSampler:
             else:  # adults keep the height percentile they grew up on
                 height = self.draw(rng, h_def, age, sex, {}, gz[0] if gz is not None else z[0])
             if height is not None:
-                o = new()
-                o["id"], o["meta"], o["code"] = (
-                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
-                    vitals.vital_meta("8302-2"),
-                    h_def.code,
-                )
-                o["valueQuantity"] = qty(height, h_def.unit)
-                out.append(o)
-                n += 1
+                add(vitals.vital_meta("8302-2"), h_def.code, qty(height, h_def.unit))
         if w_def and height is not None:
             weight: Any = None
             bmi_v = None
@@ -248,31 +203,15 @@ class VitalSampler:
             else:
                 weight = self.draw(rng, w_def, age, sex, {}, z[1])
             if weight is not None:
-                o = new()
-                o["id"], o["meta"], o["code"] = (
-                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
-                    vitals.vital_meta("29463-7"),
-                    w_def.code,
-                )
-                o["valueQuantity"] = qty(weight, w_def.unit)
-                out.append(o)
-                n += 1
+                add(vitals.vital_meta("29463-7"), w_def.code, qty(weight, w_def.unit))
                 vals["weight"] = weight
             if bmi_v is not None and b_def is not None:
-                o = new()
-                o["id"], o["meta"], o["code"] = (
-                    prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
-                    vitals.vital_meta("39156-5"),
-                    b_def.code,
-                )
-                o["valueQuantity"] = qty(bmi_v, b_def.unit)
-                out.append(o)
-                n += 1
+                add(vitals.vital_meta("39156-5"), b_def.code, qty(bmi_v, b_def.unit))
                 vals["bmi"] = bmi_v
         febrile = acute is not None and rng.random() < self.febrile_share
         # the common case (no condition moves the sign, not persistent) in one tight loop
         random_ = rng.random
-        for vd, band, m, special, scale, qtys in self.plan(sex, age):
+        for vd, band, m, special, qtys in self.plan(sex, age):
             val: Any = _PLAIN
             if special or (febrile and vd.loinc == "8310-5") or (effects and vd.loinc in effects):
                 val = self.special(rng, vd, sex, age, effects, febrile, child, gz)
@@ -284,33 +223,13 @@ class VitalSampler:
                 mean, sd, lo, hi = band
                 x = mean + NORMALS[int(random_() * NORMAL_STEPS)] * sd
                 x = lo if x < lo else hi if x > hi else x
-                if scale:  # round_to(x, vd.decimals), inlined: the most common rounding
-                    y = x * scale
-                    r = (y + ROUNDER) - ROUNDER
-                    val = (
-                        r / scale
-                        if 0.0 < y < 1e13 and -0.49 < y - r < 0.49
-                        else round_to(x, vd.decimals)
-                    )
-                else:  # round(x) is int(round(x, 0)) without the slow decimal path
-                    val = round(x) if vd.decimals == 0 else round(x, vd.decimals)
-                # qtys: the table of val's type (see plan), None when the type may vary
-                q = (
-                    qty(val, vd.unit)
-                    if qtys is None
-                    else qtys.get(val) or remember_qty(qtys, val, vd.unit)
-                )
-            o = new()
-            o["id"], o["meta"], o["code"] = (
-                prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n)),
-                m,
-                vd.code,
-            )
-            o["valueQuantity"] = q
-            out.append(o)
-            n += 1
+                # round(x) is int(round(x, 0)) without the slow decimal path
+                val = round(x) if vd.decimals == 0 else round_to(x, vd.decimals)
+                # qtys: qty's table of val's type (see plan), None when the type may vary
+                q = (qtys is not None and qtys.get(val)) or qty(val, vd.unit)
+            add(m, vd.code, q)
             vals[vd.key] = val
-        counters["obs"] = n
+        obs.end(ctx)
         return effects
 
     def special(
@@ -377,10 +296,8 @@ class VitalSampler:
             (((h >> 16) & 0xFF) / 255 - 0.5) * 3.0,
         )
 
-    def plan(
-        self, sex: str, age: float
-    ) -> list[tuple[Any, Band, dict[str, Any], bool, float, Any]]:
-        """(vital, band, meta, persistent?, rounding scale, quantity table or None) of the plain
+    def plan(self, sex: str, age: float) -> list[tuple[Any, Band, dict[str, Any], bool, Any]]:
+        """(vital, band, meta, persistent?, quantity table or None) of the plain
         vitals measured at this age (bands at the tenth of a year; one plan per age segment
         where no band moves with age).
 
@@ -408,11 +325,11 @@ class VitalSampler:
                         mean, _sd, lo, hi = band
                         floats = type(mean) is float and type(lo) is float and type(hi) is float
                         special = vd.loinc in PERSISTENT_VITALS  # (and a febrile temperature)
-                        scale = decimal_scale(vd.decimals) if floats else 0.0
+                        fast = bool(decimal_scale(vd.decimals)) and floats  # round_to's floats
                         # the plain draw's type: an int (no decimals) or a float (float band)
-                        ints, floats_ = vitals.qty_tables(vd.unit)
-                        qtys = ints if vd.decimals == 0 else floats_ if scale else None
-                        plan.append((vd, band, vitals.vital_meta(vd.loinc), special, scale, qtys))
+                        ints, floats_ = qty_tables(vd.unit)
+                        qtys = ints if vd.decimals == 0 else floats_ if fast else None
+                        plan.append((vd, band, vitals.vital_meta(vd.loinc), special, qtys))
             self._plans[key] = plan
         return plan
 

@@ -92,6 +92,28 @@ def qty(value: float | int, unit: str) -> dict[str, Any]:
     return q
 
 
+def qty_tables(unit: str) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """:func:`qty`'s own (ints, floats) tables of ``unit``: value -> shared quantity.
+
+    For hot loops that look a value up themselves (one dict lookup, no call) and call
+    :func:`qty` on a miss, which fills the table (within its bound). A unit's tables are made
+    on first use (units come from content, so there are few).
+
+    >>> ints, floats = qty_tables("/min")
+    >>> ints.get(72) or qty(72, "/min")
+    {'value': 72, 'unit': '/min', 'system': 'http://unitsofmeasure.org', 'code': '/min'}
+    >>> ints[72] is qty(72, "/min"), 72 in floats
+    (True, False)
+    """
+    ints = _QTY_INT.get(unit)
+    if ints is None:
+        ints = _QTY_INT[unit] = {}
+    floats = _QTY_FLOAT.get(unit)
+    if floats is None:
+        floats = _QTY_FLOAT[unit] = {}
+    return ints, floats
+
+
 class SharedRefs(dict):  # type: ignore[type-arg]
     """Reference text -> its shared (frozen) Reference dict, at most 10,000 of them (past that,
     a new plain dict each time).

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, shared_ref
-from synthetic.builders.vitals import ORDINAL_LIMIT, ORDINALS, qty_tables, remember_qty
+from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, qty_tables, shared_ref
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
 from synthetic.frozen import FrozenDict, FrozenList, freeze
+from synthetic.ids import numbered
 from synthetic.labels import meta
 
 HIGH, LOW, NORMAL = INTERP["H"], INTERP["L"], INTERP["N"]
@@ -37,7 +37,7 @@ _SPECS: dict[tuple[int, str], tuple[LabPanelDef, tuple[ResultSpec, ...], list[An
 def result_spec(test: LabTestDef, sex: str) -> ResultSpec:
     """(code, coded?, unit, low, high, reference ranges or None, quantity tables) of ``test``'s
     result for ``sex`` (the ``any`` limits when the test has none for that sex; the unit's
-    :func:`~synthetic.builders.vitals.qty_tables`, None for a coded test).
+    :func:`~synthetic.builders.common.qty_tables`, None for a coded test).
 
     >>> from synthetic.catalog import Dist
     >>> t = LabTestDef("4548-4", {"text": "A1c"}, "%", False, {"any": Dist(5.4, 0.3, 3, 20, 1)},
@@ -169,8 +169,8 @@ def lab_order(
     # order: the next one is a copy of the last (much cheaper than a new dict, key by key)
     last: dict[tuple[bool, bool, bool], dict[str, Any]] = {}
     for (code, coded, unit, lo, hi, rr, tables), value in zip(specs, values, strict=True):
-        # same ids as ctx.new_id("obs"), without a call per result
-        oid = prefix + (ORDINALS[n] if n < ORDINAL_LIMIT else str(n))
+        # same ids as ctx.new_id("obs")
+        oid = numbered(prefix, n)
         n += 1
         interp = None
         if not coded:
@@ -182,11 +182,7 @@ def lab_order(
                 interp = NORMAL
             t = type(value)  # 72 and 72.0 are equal keys: a quantity table per type
             table = tables[1] if t is float else tables[0] if t is int else None
-            value = (
-                qty(value, unit)
-                if table is None
-                else table.get(value) or remember_qty(table, value, unit)
-            )
+            value = (table is not None and table.get(value)) or qty(value, unit)
         shape = (coded, interp is not None, rr is not None)
         prev = last.get(shape)
         if prev is not None:

@@ -1,65 +1,34 @@
 """Vital-sign Observations (US Core vital-signs profiles, UCUM units).
 
 >>> import random
+>>> from synthetic.builders.common import qty
 >>> from synthetic.context import RecordContext
 >>> ctx = RecordContext("p", random.Random(0))
 >>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
->>> o = vital(ctx, {"text": "Heart rate"}, "8867-4", 72, "/min")
->>> o["valueQuantity"]["value"], o["category"][0]["coding"][0]["code"]
-(72, 'vital-signs')
->>> bp = blood_pressure(ctx, {"text": "BP"}, {"text": "Sys"}, {"text": "Dia"}, 120, 80)
->>> [c["valueQuantity"]["value"] for c in bp["component"]]
-[120, 80]
+>>> obs = VisitVitals()
+>>> obs.begin(ctx)
+>>> obs.add(vital_meta("8867-4"), {"text": "Heart rate"}, qty(72, "/min"))
+>>> parts = [{"code": {"text": "Sys"}, "valueQuantity": qty(120, "mm[Hg]")},
+...          {"code": {"text": "Dia"}, "valueQuantity": qty(80, "mm[Hg]")}]
+>>> obs.add_panel(vital_meta("85354-9"), {"text": "BP"}, parts)
+>>> obs.end(ctx)
+>>> hr, bp = ctx.out
+>>> hr["id"], hr["valueQuantity"]["value"], hr["category"][0]["coding"][0]["code"]
+('p-obs-0', 72, 'vital-signs')
+>>> bp["id"], [c["valueQuantity"]["value"] for c in bp["component"]], ctx.new_id("obs")
+('p-obs-1', [120, 80], 'p-obs-2')
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from synthetic.builders.common import EXAM, VITAL_SIGNS, qty
+from synthetic.builders.common import EXAM, VITAL_SIGNS
 from synthetic.context import RecordContext
-from synthetic.frozen import FrozenDict
+from synthetic.ids import numbered
 from synthetic.labels import meta
 
 _META: dict[str, dict[str, Any]] = {}
-ORDINALS: tuple[str, ...] = tuple(str(i) for i in range(4096))
-"""``str(i)`` of the small ordinals, built once: ids numbered without a ``str()`` call."""
-ORDINAL_LIMIT = len(ORDINALS)
-_QTYS: dict[str, tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]] = {}
-QTY_TABLE_LIMIT = 4096
-"""Most values one quantity table remembers."""
-
-
-def qty_tables(unit: str) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
-    """The (ints, floats) quantity tables of ``unit``: measured values to their shared
-    ``qty(value, unit)``, for callers that look a value up in its table themselves (one dict
-    lookup instead of a call); fill them with :func:`remember_qty`. 72 and 72.0 are equal keys
-    but serialise differently, hence a table per type.
-
-    >>> ints, floats = qty_tables("/min")
-    >>> remember_qty(ints, 72, "/min") is ints[72] is qty_tables("/min")[0].get(72)
-    True
-    """
-    tables = _QTYS.get(unit)
-    if tables is None:
-        tables = ({}, {})
-        if len(_QTYS) < 256:
-            _QTYS[unit] = tables
-    return tables
-
-
-def remember_qty(table: dict[Any, dict[str, Any]], value: Any, unit: str) -> dict[str, Any]:
-    """``qty(value, unit)``, kept in ``table`` (one of :func:`qty_tables`; value of its type)
-    when it is a shared (frozen) quantity and the table has room.
-
-    >>> table: dict = {}
-    >>> remember_qty(table, 36.6, "Cel") is table[36.6]
-    True
-    """
-    q = qty(value, unit)
-    if type(q) is FrozenDict and len(table) < QTY_TABLE_LIMIT:
-        table[value] = q
-    return q
 
 
 def vital_meta(loinc: str) -> dict[str, Any]:
@@ -77,73 +46,72 @@ def vital_meta(loinc: str) -> dict[str, Any]:
     return m
 
 
-def vital(
-    ctx: RecordContext,
-    code: dict[str, Any],
-    loinc: str,
-    value: float | int,
-    unit: str,
-    *,
-    category: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """A vital-sign (or other measured exam) Observation at the current encounter.
+class VisitVitals:
+    """The vital-sign Observations of one visit, appended to the record in order.
+
+    Between :meth:`begin` and :meth:`end` each Observation is a copy of a template holding
+    the visit's fields (subject, encounter, time, performer), with its own id, ``meta``,
+    code and value: a dict copy is much cheaper than building the dict key by key. Ids are
+    numbered like ``ctx.new_id("obs")``. One object serves every visit of a run.
 
     >>> import random
-    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
-    >>> vital(c, {"text": "Body weight"}, "29463-7", 70.5, "kg")["id"]
-    'p-obs-0'
+    >>> ctx = RecordContext("p", random.Random(0)); ctx.when = "2025-01-02"
+    >>> v = VisitVitals(); v.begin(ctx); v.add({}, {"text": "Temp"}, {"value": 37}); v.end(ctx)
+    >>> ctx.out[0]["id"], ctx.out[0]["effectiveDateTime"], ctx.counters["obs"]
+    ('p-obs-0', '2025-01-02', 1)
     """
-    # id inlined (same ids as ctx.new_id("obs"))
-    m = vital_meta(loinc)
-    counters = ctx.counters
-    n = counters.get("obs", 0)
-    counters["obs"] = n + 1
-    return {
-        "resourceType": "Observation",
-        "id": f"{ctx.base}-obs-{n}",
-        "meta": m,
-        "status": "final",
-        "category": category or VITAL_SIGNS,
-        "code": code,
-        "subject": ctx.subject,
-        "encounter": ctx.encounter,
-        "effectiveDateTime": ctx.when,
-        "performer": ctx.performer,
-        "valueQuantity": qty(value, unit),
-    }
 
+    __slots__ = ("_template", "_out", "_prefix", "n")
 
-def blood_pressure(
-    ctx: RecordContext,
-    panel: dict[str, Any],
-    systolic_code: dict[str, Any],
-    diastolic_code: dict[str, Any],
-    systolic: int,
-    diastolic: int,
-) -> dict[str, Any]:
-    """The blood pressure panel (85354-9) with systolic and diastolic components in mm[Hg].
+    def __init__(self) -> None:
+        self._template: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": "",
+            "meta": None,
+            "status": "final",
+            "category": VITAL_SIGNS,
+            "code": None,
+            "subject": None,
+            "encounter": None,
+            "effectiveDateTime": None,
+            "performer": None,
+            "valueQuantity": None,
+        }
+        self._out: list[dict[str, Any]] = []
+        self._prefix = ""
+        self.n = 0
 
-    >>> import random
-    >>> c = RecordContext("p", random.Random(0)); c.encounter, c.when = {"reference": "Encounter/e"}, "t"
-    >>> blood_pressure(c, {}, {}, {}, 118, 76)["component"][0]["valueQuantity"]["code"]
-    'mm[Hg]'
-    """
-    return {
-        "resourceType": "Observation",
-        "id": ctx.new_id("obs"),
-        "meta": meta("85354-9"),
-        "status": "final",
-        "category": VITAL_SIGNS,
-        "code": panel,
-        "subject": ctx.subject,
-        "encounter": ctx.encounter,
-        "effectiveDateTime": ctx.when,
-        "performer": ctx.performer,
-        "component": [
-            {"code": systolic_code, "valueQuantity": qty(systolic, "mm[Hg]")},
-            {"code": diastolic_code, "valueQuantity": qty(diastolic, "mm[Hg]")},
-        ],
-    }
+    def begin(self, ctx: RecordContext) -> None:
+        """Start the vitals of the visit ``ctx`` is at (its encounter, time and performer)."""
+        t = self._template
+        t["subject"], t["encounter"] = ctx.subject, ctx.encounter
+        t["effectiveDateTime"], t["performer"] = ctx.when, ctx.performer
+        self._out = ctx.out
+        self._prefix = f"{ctx.base}-obs-"
+        self.n = ctx.counters.get("obs", 0)
+
+    def add(self, loinc_meta: dict[str, Any], code: dict[str, Any], quantity: Any) -> None:
+        """Append one measured vital sign (``quantity``: a UCUM Quantity, see :func:`qty`)."""
+        o = self._template.copy()
+        o["id"], o["meta"], o["code"] = numbered(self._prefix, self.n), loinc_meta, code
+        o["valueQuantity"] = quantity
+        self._out.append(o)
+        self.n += 1
+
+    def add_panel(
+        self, loinc_meta: dict[str, Any], code: dict[str, Any], components: list[Any]
+    ) -> None:
+        """Append a panel of components (the blood pressure: systolic and diastolic in mm[Hg])."""
+        o = self._template.copy()
+        del o["valueQuantity"]  # a panel's value is its components, in the same place
+        o["id"], o["meta"], o["code"] = numbered(self._prefix, self.n), loinc_meta, code
+        o["component"] = components
+        self._out.append(o)
+        self.n += 1
+
+    def end(self, ctx: RecordContext) -> None:
+        """Finish the visit's vitals (the record's next Observation id follows them)."""
+        ctx.counters["obs"] = self.n
 
 
 def exam_observation(ctx: RecordContext, code: dict[str, Any], value: Any) -> dict[str, Any]:
