@@ -75,18 +75,12 @@ class Dist:
     low: float
     high: float
     decimals: int
-    scale: float = field(init=False, repr=False, compare=False)
-    """:func:`decimal_scale` of ``decimals`` when every draw is a float (else 0.0)."""
-
-    def __post_init__(self) -> None:
-        floats = type(self.mean) is float and type(self.low) is float and type(self.high) is float
-        object.__setattr__(self, "scale", decimal_scale(self.decimals) if floats else 0.0)
 
     def draw(self, rng: random.Random) -> float:
         """One value (clamped to [low, high], rounded; an int when decimals is 0).
 
-        >>> Dist(10, 0, 0, 20, 0).draw(random.Random(0)), Dist(36.8, 0.3, 35.0, 38.0, 1).scale
-        (10, 10.0)
+        >>> Dist(10, 0, 0, 20, 0).draw(random.Random(0)), Dist(36.8, 0.0, 35.0, 38.0, 1).draw(None)
+        (10, 36.8)
         """
         v = (
             self.mean + NORMALS[int(rng.random() * NORMAL_STEPS)] * self.sd
@@ -102,13 +96,7 @@ class Dist:
             v = high
         if self.decimals == 0:
             return round(v)  # int(round(v, 0)) without the slow decimal path
-        p = self.scale
-        if p:  # round_to(v, decimals) inlined: the hottest rounding of the generator
-            y = v * p
-            n = (y + ROUNDER) - ROUNDER
-            if 0.0 < y < 1e13 and -0.49 < y - n < 0.49:
-                return n / p
-        return round(v, self.decimals)
+        return round_to(v, self.decimals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -376,10 +376,7 @@ class VitalSampler:
         (74.0, 10.0, 50.0, 110.0)
         """
         tenth_age = int(age * 10) / 10  # bands change slowly with age: by tenth of a year
-        segs = self._segments.get((vd.loinc, sex))  # _band_segment, inlined (hot)
-        if segs is None:
-            segs = self._segments[(vd.loinc, sex)] = band_segments(vd, sex)
-        const, row = segs[1][bisect_right(segs[0], tenth_age)]
+        const, row = self._band_segment(vd, sex, tenth_age)
         if row is None:
             return const  # type: ignore[no-any-return]
         lo, hi, mean, mean_max, sd, blo, bhi = row
