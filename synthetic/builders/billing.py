@@ -199,6 +199,18 @@ def payer_shares(
     return shares
 
 
+def claim_shares(
+    claim_: dict[str, Any], allowed_ratio: float, copay: float, deductible_share: float
+) -> tuple[Share, ...]:
+    """:func:`payer_shares` of ``claim_``'s lines (their ``net`` charges, in order).
+
+    >>> claim_shares({"item": [{"net": {"value": 100.0}}]}, 0.8, 20.0, 0.5)
+    ((100.0, 80.0, 20.0, 30.0, 30.0),)
+    """
+    submitted = tuple([item["net"]["value"] for item in claim_["item"]])
+    return payer_shares(submitted, allowed_ratio, copay, deductible_share)
+
+
 _ENTRIES: dict[str, dict[float, dict[str, Any]]] = {k: {} for k in _ADJ}
 """Shared adjudication entries by category, then by (float) amount."""
 
@@ -383,11 +395,8 @@ def claim_response(
     >>> r["payment"]["amount"]["value"], r["payment"]["adjustment"]["value"]
     (60.0, 20.0)
     """
-    lines = claim_["item"]
-    shares = payer_shares(
-        tuple([item["net"]["value"] for item in lines]), allowed_ratio, copay, deductible_share
-    )
-    adjudication = adjudicate(shares, tuple([item["sequence"] for item in lines]))
+    shares = claim_shares(claim_, allowed_ratio, copay, deductible_share)
+    adjudication = adjudicate(shares, tuple([item["sequence"] for item in claim_["item"]]))
     return response(
         ctx,
         claim_,

@@ -153,27 +153,10 @@ def _days(rng: Any, span: list[int]) -> int:
     return lo + rng.randrange(max(1, hi - lo + 1))
 
 
-def line_shares(
-    claim: dict[str, Any], allowed_ratio: float, copay: float, deductible_share: float
-) -> list[tuple[float, float, float, float, float]]:
-    """Per claim line: (submitted, eligible, copay, deductible, benefit), as the payer pays.
-
-    The copay comes off the first line; a share of the rest of the eligible amount goes to the
-    deductible; the payer pays the remainder (the arithmetic of
-    :func:`synthetic.builders.billing.claim_response`: :func:`~synthetic.builders.billing.payer_shares`).
-
-    >>> line_shares({"item": [{"net": {"value": 100.0}}]}, 0.8, 20.0, 0.5)
-    [(100.0, 80.0, 20.0, 30.0, 30.0)]
-    """
-    submitted = tuple([item["net"]["value"] for item in claim["item"]])
-    return list(billing.payer_shares(submitted, allowed_ratio, copay, deductible_share))
-
-
 def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...]:
-    """The claim's lines as ``payer`` pays them (:func:`line_shares`, as shared tuples)."""
-    submitted = tuple([item["net"]["value"] for item in claim["item"]])
-    return billing.payer_shares(
-        submitted, payer.allowed_ratio, float(payer.copay), payer.deductible_share
+    """The claim's lines as ``payer`` pays them (:func:`~synthetic.builders.billing.claim_shares`)."""
+    return billing.claim_shares(
+        claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share
     )
 
 
