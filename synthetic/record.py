@@ -40,6 +40,24 @@ class PatientRecord:
         yield self.patient
         yield from self.resources
 
+    def drain(self) -> Iterator[dict[str, Any]]:
+        """The Patient, then every other resource, each let go once the next is asked for.
+
+        For the last reader of a record (a writer): a resource is freed right after it is
+        encoded, while it is still in the CPU's cache, instead of all at once with the record
+        (which then reads every object back from memory). ``resources`` is empty afterwards.
+
+        >>> r = PatientRecord(0, {"id": "p"}, [{"id": "a"}, {"id": "b"}])
+        >>> [x["id"] for x in r.drain()], r.resources
+        (['p', 'a', 'b'], [])
+        """
+        yield self.patient
+        resources = self.resources
+        resources.reverse()  # pop from the end: each step is O(1)
+        pop = resources.pop
+        while resources:
+            yield pop()
+
     def count(self) -> int:
         """Number of resources including the Patient.
 

@@ -143,7 +143,7 @@ def _fill(
         chunks: dict[str, bytearray] = {}
         for i in range(spec.start, spec.stop):
             record = _make(i)
-            for t, data in encode_resources(record.all(), types).items():
+            for t, data in encode_resources(record.drain(), types).items():
                 buf = chunks.get(t)
                 if buf is None:
                     chunks[t] = data
@@ -200,7 +200,7 @@ def _fill_spilled(
                 for entry in record.defects:
                     out(MANIFEST_KEY).write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
             if spec.format == "ndjson":
-                for t, data in encode_resources(record.all(), types).items():
+                for t, data in encode_resources(record.drain(), types).items():
                     out(t).write(data)
                     counts[t] = counts.get(t, 0) + data.count(b"\n")
             else:

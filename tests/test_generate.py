@@ -299,3 +299,26 @@ def test_ndjson_sink_writes_every_line_of_many_records_in_order(tmp_path: Any) -
     assert len((tmp_path / "Observation.ndjson").read_bytes().splitlines()) == n
     assert counts == {"Patient": n, "Observation": n}
     assert sink.bytes_written == sum(p.stat().st_size for p in tmp_path.iterdir())
+
+
+def test_ndjson_sink_lets_go_of_each_resource_it_has_written(tmp_path: Any) -> None:
+    """The sink is a record's last reader: resources are freed as written, not with the record."""
+    from synthetic.record import PatientRecord
+    from synthetic.writers.ndjson import NdjsonSink
+
+    freed: list[str] = []
+
+    class Tracked(dict):  # orjson encodes dict subclasses as objects
+        def __del__(self) -> None:
+            freed.append(self["id"])
+
+    record = PatientRecord(
+        0,
+        {"resourceType": "Patient", "id": "p"},
+        [Tracked(resourceType="Observation", id=f"o{i}") for i in range(5)],
+    )
+    with NdjsonSink(tmp_path) as sink:
+        sink.write_record(record, None, {})
+        assert freed == [f"o{i}" for i in range(5)]  # while the record itself is still held
+    lines = (tmp_path / "Observation.ndjson").read_text().splitlines()
+    assert [line.split('"id":"')[1].split('"')[0] for line in lines] == [f"o{i}" for i in range(5)]
