@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 
@@ -45,18 +46,17 @@ class PatientRecord:
 
         For the last reader of a record (a writer): a resource is freed right after it is
         encoded, while it is still in the CPU's cache, instead of all at once with the record
-        (which then reads every object back from memory). ``resources`` is empty afterwards.
+        (which then reads every object back from memory). The record is not to be read again:
+        ``resources`` is empty once the iterator is exhausted.
 
         >>> r = PatientRecord(0, {"id": "p"}, [{"id": "a"}, {"id": "b"}])
         >>> [x["id"] for x in r.drain()], r.resources
         (['p', 'a', 'b'], [])
         """
-        yield self.patient
         resources = self.resources
-        resources.reverse()  # pop from the end: each step is O(1)
-        pop = resources.pop
-        while resources:
-            yield pop()
+        resources.reverse()  # popped from the end: each step is O(1)
+        resources.insert(0, None)  # the end mark, popped last
+        return chain((self.patient,), iter(resources.pop, None))
 
     def count(self) -> int:
         """Number of resources including the Patient.
