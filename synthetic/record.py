@@ -53,7 +53,7 @@ class PatientRecord:
         >>> [x["id"] for x in r.drain()], r.resources
         (['p', 'a', 'b'], [])
         """
-        resources = self.resources
+        resources: list[Any] = self.resources  # None marks the end below
         resources.reverse()  # popped from the end: each step is O(1)
         resources.insert(0, None)  # the end mark, popped last
         return chain((self.patient,), iter(resources.pop, None))
