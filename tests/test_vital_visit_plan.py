@@ -1,0 +1,62 @@
+"""A visit's cached plan hands out the bands ``VitalSampler.draw`` would look up itself.
+
+The blood pressure and body measures are drawn from the bands of :meth:`VitalSampler.visit_plan`
+(cached per age segment) instead of a band lookup per draw: for every age and sex, each cached
+band is the band at that age, and a plan serves only ages whose bands are all equal.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from synthetic.compile import compile_catalog
+from synthetic.content import load_content
+from synthetic.measures import VitalSampler
+
+
+@cache
+def _catalog() -> Any:
+    return compile_catalog(load_content())
+
+
+@cache
+def _sampler() -> VitalSampler:
+    return VitalSampler(_catalog(), 30.0)
+
+
+def test_drawn_bands_of_a_plan_are_the_bands_at_every_tenth_of_a_year() -> None:
+    sampler = VitalSampler(_catalog(), 30.0)
+    assert any(vd is not None for vd in sampler.drawn)
+    for sex in ("male", "female", "other"):
+        for tenth in range(0, 1260):
+            for age in (tenth / 10, tenth / 10 + 0.05, tenth / 10 + 0.099):
+                _plan, bands = sampler.visit_plan(sex, age)
+                want = tuple(
+                    None if vd is None else sampler.band(vd, age, sex) for vd in sampler.drawn
+                )
+                assert bands == want, (sex, age)
+
+
+@settings(deadline=None)
+@given(
+    age=hs.floats(min_value=0.0, max_value=125.0),
+    sex=hs.sampled_from(["male", "female"]),
+    z=hs.one_of(hs.none(), hs.floats(-3.0, 3.0)),
+    seed=hs.integers(0, 2**32),
+)
+def test_a_draw_from_the_plan_is_the_plain_draw(
+    age: float, sex: str, z: float | None, seed: int
+) -> None:
+    sampler = _sampler()
+    _plan, bands = sampler.visit_plan(sex, age)
+    for vd, band in zip(sampler.drawn, bands, strict=True):
+        if vd is None:
+            continue
+        got = sampler.draw_in(random.Random(seed), vd, band, None, z)
+        want = sampler.draw(random.Random(seed), vd, age, sex, {}, z)
+        assert type(got) is type(want) and got == want, (vd.loinc, age)
