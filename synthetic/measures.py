@@ -114,7 +114,7 @@ class VitalSampler:
         self._segments: dict[tuple[str, str], tuple[list[float], list[Any]]] = {}
         self._plan_segments: dict[str, tuple[list[float], list[bool]]] = {}
         self._plans: dict[tuple[Any, ...], tuple[list[Any], tuple[Band | None, ...]]] = {}
-        self._bp_parts: dict[tuple[int, int], dict[str, Any]] = {}
+        self._bp_parts: tuple[dict[int, dict[str, Any]], ...] = ({}, {})  # systolic, diastolic
         self._observations = vitals.VisitVitals()
         self._z_base = ""
         self._z = (0.0, 0.0, 0.0)
@@ -163,11 +163,12 @@ class VitalSampler:
                 s, d = int(s), int(d)
                 if d > s - 15:
                     d = s - 15 - rng.randrange(10)
-                obs.add_panel(
-                    metas["85354-9"],
-                    self.bp_panel,
-                    [self.bp_part(sys_def.code, 0, s), self.bp_part(dia_def.code, 1, d)],
-                )
+                sys_parts, dia_parts = self._bp_parts  # bp_part's own tables: one lookup each
+                parts = [
+                    sys_parts.get(s) or self.bp_part(sys_def.code, 0, s),
+                    dia_parts.get(d) or self.bp_part(dia_def.code, 1, d),
+                ]
+                obs.add_panel(metas["85354-9"], self.bp_panel, parts)
                 vals["systolic"], vals["diastolic"] = s, d
         h_def, w_def, b_def = self.body
         gz = prof.growth_z
@@ -282,11 +283,12 @@ class VitalSampler:
         >>> vs.bp_part({"text": "Systolic"}, 0, 120)["valueQuantity"]["value"]
         120
         """
-        part = self._bp_parts.get((which, value))
+        table = self._bp_parts[which]
+        part = table.get(value)
         if part is None:
             part = freeze({"code": code, "valueQuantity": qty(value, "mm[Hg]")})
-            if len(self._bp_parts) < 2048:
-                self._bp_parts[(which, value)] = part
+            if len(table) < 1024:
+                table[value] = part
         return part  # type: ignore[no-any-return]
 
     def _noise(self, rng: Any) -> float:

@@ -1,4 +1,5 @@
-"""A visit's cached plan hands out the bands ``VitalSampler.draw`` would look up itself.
+"""A visit's cached plan hands out the bands ``VitalSampler.draw`` would look up itself, and
+the blood pressure's cached components are the plain ones (frozen: they are shared).
 
 The blood pressure and body measures are drawn from the bands of :meth:`VitalSampler.visit_plan`
 (cached per age segment) instead of a band lookup per draw: for every age and sex, each cached
@@ -11,12 +12,17 @@ import random
 from functools import cache
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from synthetic.builders.common import qty
 from synthetic.compile import compile_catalog
 from synthetic.content import load_content
+from synthetic.context import RecordContext
+from synthetic.frozen import FrozenDict
 from synthetic.measures import VitalSampler
+from synthetic.profile import Profile
 
 
 @cache
@@ -60,3 +66,32 @@ def test_a_draw_from_the_plan_is_the_plain_draw(
         got = sampler.draw_in(random.Random(seed), vd, band, None, z)
         want = sampler.draw(random.Random(seed), vd, age, sex, {}, z)
         assert type(got) is type(want) and got == want, (vd.loinc, age)
+
+
+@given(which=hs.sampled_from([0, 1]), value=hs.integers(20, 300))
+def test_a_blood_pressure_part_is_frozen_shared_and_the_plain_part(which: int, value: int) -> None:
+    sampler = _sampler()
+    vd = sampler.bp[which]
+    assert vd is not None
+    part = sampler.bp_part(vd.code, which, value)
+    assert type(part) is FrozenDict and part is sampler.bp_part(vd.code, which, value)
+    want = {"code": vd.code, "valueQuantity": qty(value, "mm[Hg]")}
+    assert orjson.dumps(part) == orjson.dumps(want)
+
+
+def test_recorded_blood_pressure_parts_are_the_plain_parts() -> None:
+    sampler = VitalSampler(_catalog(), 30.0)
+    sys_def, dia_def = sampler.bp
+    assert sys_def is not None and dia_def is not None
+    for i in range(300):
+        ctx = RecordContext(f"{i:016x}", random.Random(i))
+        ctx.encounter, ctx.when = FrozenDict(reference="Encounter/e"), "t"
+        sampler.record(ctx, random.Random(i), Profile(), 739253, "female", 20.0 + i / 10, None)
+        bp = ctx.out[0]
+        s, d = sampler.last["systolic"], sampler.last["diastolic"]
+        want = [
+            {"code": sys_def.code, "valueQuantity": qty(s, "mm[Hg]")},
+            {"code": dia_def.code, "valueQuantity": qty(d, "mm[Hg]")},
+        ]
+        assert orjson.dumps(bp["component"]) == orjson.dumps(want)
+        assert all(type(c) is FrozenDict for c in bp["component"])
