@@ -100,6 +100,9 @@ class VitalSampler:
         """The vitals drawn one by one (systolic, diastolic, height, weight, BMI; None when the
         content has no such vital): their bands come with the plan (see :meth:`visit_plan`)."""
         self.metas = {loinc: vitals.vital_meta(loinc) for loinc in ("85354-9", *BODY)}
+        self.body_floats = tuple({} if x is None else qty_tables(x.unit)[1] for x in self.body)
+        """:func:`qty`'s float tables of the height, weight and BMI units (their values are
+        mostly floats): a shared quantity by one lookup, :func:`qty` on a miss."""
         """The shared ``meta`` of the blood pressure panel and the body measures, by LOINC."""
         self.plain_vitals = [x for x in v.values() if x.panel is None and x.loinc not in BODY]
         self.growth = growth_tables()
@@ -171,6 +174,7 @@ class VitalSampler:
                 obs.add_panel(metas["85354-9"], self.bp_panel, parts)
                 vals["systolic"], vals["diastolic"] = s, d
         h_def, w_def, b_def = self.body
+        h_qtys, w_qtys, b_qtys = self.body_floats  # (a float's table; qty itself otherwise)
         gz = prof.growth_z
         child = age < 18 and gz is not None
         height = None
@@ -183,7 +187,8 @@ class VitalSampler:
             else:  # adults keep the height percentile they grew up on
                 height = draw(rng, h_def, h_band, None, gz[0] if gz is not None else z[0])
             if height is not None:
-                add(metas["8302-2"], h_def.code, qty(height, h_def.unit))
+                q = (type(height) is float and h_qtys.get(height)) or qty(height, h_def.unit)
+                add(metas["8302-2"], h_def.code, q)
         if w_def and height is not None:
             weight: Any = None
             bmi_v = None
@@ -210,10 +215,12 @@ class VitalSampler:
             else:
                 weight = draw(rng, w_def, w_band, None, z[1])
             if weight is not None:
-                add(metas["29463-7"], w_def.code, qty(weight, w_def.unit))
+                q = (type(weight) is float and w_qtys.get(weight)) or qty(weight, w_def.unit)
+                add(metas["29463-7"], w_def.code, q)
                 vals["weight"] = weight
             if bmi_v is not None and b_def is not None:
-                add(metas["39156-5"], b_def.code, qty(bmi_v, b_def.unit))
+                q = (type(bmi_v) is float and b_qtys.get(bmi_v)) or qty(bmi_v, b_def.unit)
+                add(metas["39156-5"], b_def.code, q)
                 vals["bmi"] = bmi_v
         febrile = acute is not None and rng.random() < self.febrile_share
         # the common case (no condition moves the sign, not persistent) in one tight loop

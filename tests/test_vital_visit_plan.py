@@ -95,3 +95,24 @@ def test_recorded_blood_pressure_parts_are_the_plain_parts() -> None:
         ]
         assert orjson.dumps(bp["component"]) == orjson.dumps(want)
         assert all(type(c) is FrozenDict for c in bp["component"])
+
+
+def test_recorded_quantities_are_the_shared_quantities_of_their_vital() -> None:
+    cat = _catalog()
+    by_code = {orjson.dumps(vd.code): vd for vd in cat.vitals.values()}
+    sampler = VitalSampler(cat, 30.0)
+    seen = 0
+    for i in range(300):
+        ctx = RecordContext(f"{i:016x}", random.Random(i))
+        ctx.encounter, ctx.when = FrozenDict(reference="Encounter/e"), "t"
+        prof = Profile(adult_bmi=18.0 + i / 10, obese=i % 3 == 0)
+        sampler.record(ctx, random.Random(i), prof, 739253, "male", 18.0 + i / 5, None)
+        for o in ctx.out:
+            if "valueQuantity" not in o:
+                continue
+            vd = by_code[orjson.dumps(o["code"])]
+            q = o["valueQuantity"]
+            assert q["unit"] == vd.unit and type(q) is FrozenDict
+            assert q is qty(q["value"], vd.unit)
+            seen += 1
+    assert seen > 300 * 4
