@@ -31,13 +31,17 @@ ROUNDER = 6755399441055744.0
 ``abs(y) < 2**51``, in float arithmetic (no int object, no call)."""
 
 
+SCALES: dict[int, float] = {d: float(10**d) for d in range(1, 16)}
+"""``10.0 ** decimals`` by the decimals (1..15) :func:`round_to` may take its fast path for."""
+
+
 def decimal_scale(decimals: int) -> float:
     """``10.0 ** decimals`` when :func:`round_to` may take its fast path for it, else 0.0.
 
     >>> decimal_scale(1), decimal_scale(0), decimal_scale(16)
     (10.0, 0.0, 0.0)
     """
-    return float(10**decimals) if 0 < decimals <= 15 else 0.0
+    return SCALES.get(decimals, 0.0)
 
 
 def round_to(x: float, decimals: int) -> float:
@@ -52,8 +56,8 @@ def round_to(x: float, decimals: int) -> float:
     >>> round_to(36.849999, 1), round_to(0.125, 2), round_to(-1.25, 1), round_to(7, 1)
     (36.8, 0.12, -1.2, 7)
     """
-    p = decimal_scale(decimals)
-    if p and type(x) is float:
+    p = SCALES.get(decimals)  # decimal_scale(decimals), without the call
+    if p is not None and type(x) is float:
         y = x * p
         n = (y + ROUNDER) - ROUNDER
         # |y - n| < 0.49 with y < 1e13: n is the nearest integer of the exact x * 10**decimals

@@ -38,6 +38,8 @@ from synthetic.profile import Profile
 _PLAIN = object()
 PERSISTENT_VITALS = frozenset({"9843-4", "8287-5"})
 """Vitals drawn from the person's fixed growth score (head circumference) rather than noise."""
+BODY = ("8302-2", "29463-7", "39156-5")
+"""Height, weight and BMI (LOINC)."""
 
 Band = tuple[float, float, float, float]
 Row = tuple[float, float, float, float, float, float, float]
@@ -94,11 +96,15 @@ class VitalSampler:
         self.bp_panel = cat.observation_codes.get("85354-9")
         self.body = (v.get("8302-2"), v.get("29463-7"), v.get("39156-5"))
         """Height, weight and BMI: measured together, from the person's growth scores."""
-        self.plain_vitals = [
-            x
-            for x in v.values()
-            if x.panel is None and x.loinc not in ("8302-2", "29463-7", "39156-5")
-        ]
+        self.drawn = (*self.bp, *self.body)
+        """The vitals drawn one by one (systolic, diastolic, height, weight, BMI; None when the
+        content has no such vital): their bands come with the plan (see :meth:`visit_plan`)."""
+        self.metas = {loinc: vitals.vital_meta(loinc) for loinc in ("85354-9", *BODY)}
+        self.body_floats = tuple({} if x is None else qty_tables(x.unit)[1] for x in self.body)
+        """:func:`qty`'s float tables of the height, weight and BMI units (their values are
+        mostly floats): a shared quantity by one lookup, :func:`qty` on a miss."""
+        """The shared ``meta`` of the blood pressure panel and the body measures, by LOINC."""
+        self.plain_vitals = [x for x in v.values() if x.panel is None and x.loinc not in BODY]
         self.growth = growth_tables()
         rules = getattr(cat, "rules", None)
         self.growth_rules = rules.growth if rules is not None else None
@@ -110,8 +116,8 @@ class VitalSampler:
         # a band's mean moves with age), per blood pressure value
         self._segments: dict[tuple[str, str], tuple[list[float], list[Any]]] = {}
         self._plan_segments: dict[str, tuple[list[float], list[bool]]] = {}
-        self._plans: dict[tuple[Any, ...], list[Any]] = {}
-        self._bp_parts: dict[tuple[int, int], dict[str, Any]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[list[Any], tuple[Band | None, ...]]] = {}
+        self._bp_parts: tuple[dict[int, dict[str, Any]], ...] = ({}, {})  # systolic, diastolic
         self._observations = vitals.VisitVitals()
         self._z_base = ""
         self._z = (0.0, 0.0, 0.0)
@@ -146,24 +152,29 @@ class VitalSampler:
         if ctx.base != self._z_base:  # fixed per person: computed once per record
             self._z_base, self._z = ctx.base, self.person_z(ctx)
         z = self._z
+        plan, (sys_band, dia_band, h_band, w_band, b_band) = self.visit_plan(sex, age)
+        metas = self.metas
+        draw = self.draw_in
         obs = self._observations
         obs.begin(ctx)
         add = obs.add
         sys_def, dia_def = self.bp
         if sys_def and dia_def and self.bp_panel and age >= sys_def.age_min:
-            s = self.draw(rng, sys_def, age, sex, effects, None)
-            d = self.draw(rng, dia_def, age, sex, effects, None)
+            s = draw(rng, sys_def, sys_band, effects, None)
+            d = draw(rng, dia_def, dia_band, effects, None)
             if s is not None and d is not None:
                 s, d = int(s), int(d)
                 if d > s - 15:
                     d = s - 15 - rng.randrange(10)
-                obs.add_panel(
-                    vitals.vital_meta("85354-9"),
-                    self.bp_panel,
-                    [self.bp_part(sys_def.code, 0, s), self.bp_part(dia_def.code, 1, d)],
-                )
+                sys_parts, dia_parts = self._bp_parts  # bp_part's own tables: one lookup each
+                parts = [
+                    sys_parts.get(s) or self.bp_part(sys_def.code, 0, s),
+                    dia_parts.get(d) or self.bp_part(dia_def.code, 1, d),
+                ]
+                obs.add_panel(metas["85354-9"], self.bp_panel, parts)
                 vals["systolic"], vals["diastolic"] = s, d
         h_def, w_def, b_def = self.body
+        h_qtys, w_qtys, b_qtys = self.body_floats  # (a float's table; qty itself otherwise)
         gz = prof.growth_z
         child = age < 18 and gz is not None
         height = None
@@ -174,9 +185,10 @@ class VitalSampler:
                 height = self.growth.value(table, sex, agemos, gz[0] + self._noise(rng))
                 height = round_to(clamp(height, h_def.low, h_def.high), h_def.decimals)
             else:  # adults keep the height percentile they grew up on
-                height = self.draw(rng, h_def, age, sex, {}, gz[0] if gz is not None else z[0])
+                height = draw(rng, h_def, h_band, None, gz[0] if gz is not None else z[0])
             if height is not None:
-                add(vitals.vital_meta("8302-2"), h_def.code, qty(height, h_def.unit))
+                q = (type(height) is float and h_qtys.get(height)) or qty(height, h_def.unit)
+                add(metas["8302-2"], h_def.code, q)
         if w_def and height is not None:
             weight: Any = None
             bmi_v = None
@@ -193,7 +205,7 @@ class VitalSampler:
                 elif child:
                     bmi = self.growth.value("bmi", sex, age * 12, gz[1] + self._noise(rng))
                 else:
-                    bmi = self.draw(rng, b_def, age, sex, {}, z[1]) or 17.0
+                    bmi = draw(rng, b_def, b_band, None, z[1]) or 17.0
                 weight = round_to(bmi * (height / 100) ** 2, w_def.decimals)
                 weight = clamp(weight, w_def.low, w_def.high)
                 bmi_v = round_to(weight / (height / 100) ** 2, b_def.decimals)
@@ -201,17 +213,19 @@ class VitalSampler:
                 weight = self.growth.value("weight_infant", sex, age * 12, gz[1] + self._noise(rng))
                 weight = round_to(clamp(weight, w_def.low, w_def.high), w_def.decimals)
             else:
-                weight = self.draw(rng, w_def, age, sex, {}, z[1])
+                weight = draw(rng, w_def, w_band, None, z[1])
             if weight is not None:
-                add(vitals.vital_meta("29463-7"), w_def.code, qty(weight, w_def.unit))
+                q = (type(weight) is float and w_qtys.get(weight)) or qty(weight, w_def.unit)
+                add(metas["29463-7"], w_def.code, q)
                 vals["weight"] = weight
             if bmi_v is not None and b_def is not None:
-                add(vitals.vital_meta("39156-5"), b_def.code, qty(bmi_v, b_def.unit))
+                q = (type(bmi_v) is float and b_qtys.get(bmi_v)) or qty(bmi_v, b_def.unit)
+                add(metas["39156-5"], b_def.code, q)
                 vals["bmi"] = bmi_v
         febrile = acute is not None and rng.random() < self.febrile_share
         # the common case (no condition moves the sign, not persistent) in one tight loop
         random_ = rng.random
-        for vd, band, m, special, qtys in self.plan(sex, age):
+        for vd, band, m, special, qtys in plan:
             val: Any = _PLAIN
             if special or (febrile and vd.loinc == "8310-5") or (effects and vd.loinc in effects):
                 val = self.special(rng, vd, sex, age, effects, febrile, child, gz)
@@ -276,11 +290,12 @@ class VitalSampler:
         >>> vs.bp_part({"text": "Systolic"}, 0, 120)["valueQuantity"]["value"]
         120
         """
-        part = self._bp_parts.get((which, value))
+        table = self._bp_parts[which]
+        part = table.get(value)
         if part is None:
             part = freeze({"code": code, "valueQuantity": qty(value, "mm[Hg]")})
-            if len(self._bp_parts) < 2048:
-                self._bp_parts[(which, value)] = part
+            if len(table) < 1024:
+                table[value] = part
         return part  # type: ignore[no-any-return]
 
     def _noise(self, rng: Any) -> float:
@@ -299,13 +314,30 @@ class VitalSampler:
     def plan(self, sex: str, age: float) -> list[tuple[Any, Band, dict[str, Any], bool, Any]]:
         """(vital, band, meta, persistent?, quantity table or None) of the plain
         vitals measured at this age (bands at the tenth of a year; one plan per age segment
-        where no band moves with age).
+        where no band moves with age): the first part of :meth:`visit_plan`.
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
         >>> vs = VitalSampler(compile_catalog(load_content()), 30.0)
-        >>> vs.plan("male", 40.0) is vs.plan("male", 65.3), vs.plan("male", 1.2) is vs.plan("male", 1.3)
+        >>> vs.plan("male", 20.0) is vs.plan("male", 39.3), vs.plan("male", 1.2) is vs.plan("male", 1.3)
         (True, False)
+        """
+        return self.visit_plan(sex, age)[0]
+
+    def visit_plan(
+        self, sex: str, age: float
+    ) -> tuple[list[tuple[Any, Band, dict[str, Any], bool, Any]], tuple[Band | None, ...]]:
+        """The :meth:`plan` of the plain vitals at this age, and the band (see :meth:`band`) of
+        each vital drawn one by one (:attr:`drawn`: systolic, diastolic, height, weight, BMI;
+        None for a vital the content lacks), worked out once per age segment (per tenth of a
+        year where a band moves with age; bounded).
+
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> cat = compile_catalog(load_content())
+        >>> vs = VitalSampler(cat, 30.0)
+        >>> vs.visit_plan("male", 40.0)[1][0] == vs.band(cat.vitals["8480-6"], 40.0, "male")
+        True
         """
         tenth = int(age * 10)
         tenth_age = tenth / 10  # a pure function of the tenth, whatever the caller's age
@@ -315,27 +347,30 @@ class VitalSampler:
         breaks, moving = segs
         seg = bisect_right(breaks, tenth_age)
         key = (sex, seg, tenth) if moving[seg] else (sex, seg)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = []
-            for vd in self.plain_vitals:
-                if vd.age_min <= tenth_age < vd.age_max:
-                    band = self.band(vd, tenth_age, sex)
-                    if band is not None:
-                        mean, _sd, lo, hi = band
-                        floats = type(mean) is float and type(lo) is float and type(hi) is float
-                        special = vd.loinc in PERSISTENT_VITALS  # (and a febrile temperature)
-                        fast = bool(decimal_scale(vd.decimals)) and floats  # round_to's floats
-                        # the plain draw's type: an int (no decimals) or a float (float band)
-                        ints, floats_ = qty_tables(vd.unit)
-                        qtys = ints if vd.decimals == 0 else floats_ if fast else None
-                        plan.append((vd, band, vitals.vital_meta(vd.loinc), special, qtys))
-            self._plans[key] = plan
-        return plan
+        hit = self._plans.get(key)
+        if hit is not None:
+            return hit
+        plan = []
+        for vd in self.plain_vitals:
+            if vd.age_min <= tenth_age < vd.age_max:
+                band = self.band(vd, tenth_age, sex)
+                if band is not None:
+                    mean, _sd, lo, hi = band
+                    floats = type(mean) is float and type(lo) is float and type(hi) is float
+                    special = vd.loinc in PERSISTENT_VITALS  # (and a febrile temperature)
+                    fast = bool(decimal_scale(vd.decimals)) and floats  # round_to's floats
+                    # the plain draw's type: an int (no decimals) or a float (float band)
+                    ints, floats_ = qty_tables(vd.unit)
+                    qtys = ints if vd.decimals == 0 else floats_ if fast else None
+                    plan.append((vd, band, vitals.vital_meta(vd.loinc), special, qtys))
+        # the same bands as draw() would look up at this age (the segments cut at their changes)
+        drawn = tuple(None if vd is None else self.band(vd, age, sex) for vd in self.drawn)
+        hit = self._plans[key] = (plan, drawn)
+        return hit
 
     def plan_segments(self, sex: str) -> tuple[list[float], list[bool]]:
-        """The ages where the plain vitals' plan may change (see :func:`band_segments`), and
-        per segment whether a band's mean moves with age inside it.
+        """The ages where the plain vitals' plan or a drawn vital's band may change (see
+        :func:`band_segments`), and per segment whether a band's mean moves with age inside it.
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
@@ -343,9 +378,12 @@ class VitalSampler:
         >>> moving[1], moving[-1]
         (True, False)
         """
+        drawn = [vd for vd in self.drawn if vd is not None]
         cuts: set[float] = set()
         for vd in self.plain_vitals:
             cuts |= {vd.age_min, vd.age_max, *band_segments(vd, sex)[0]}
+        for vd in drawn:  # drawn at any age their callers decide
+            cuts |= set(band_segments(vd, sex)[0])
         breaks = sorted(cuts)
         moving = [False]  # below every break: nothing measured
         for age in breaks:
@@ -355,6 +393,7 @@ class VitalSampler:
                     for vd in self.plain_vitals
                     if vd.age_min <= age < vd.age_max
                 )
+                or any(self._band_segment(vd, sex, age)[1] is not None for vd in drawn)
             )
         return breaks, moving
 
@@ -403,7 +442,25 @@ class VitalSampler:
         >>> VitalSampler(cat, 30.0).draw(random.Random(0), cat.vitals["8310-5"], 40.0, "male", {}, 0.0)
         36.8
         """
-        band = self.band(vd, age, sex)
+        return self.draw_in(rng, vd, self.band(vd, age, sex), effects, z)
+
+    def draw_in(
+        self,
+        rng: Any,
+        vd: Any,
+        band: Band | None,
+        effects: dict[str, list[Any]] | None,
+        z: float | None,
+    ) -> Any:
+        """:meth:`draw` with ``vd``'s band already looked up (None: no value).
+
+        >>> import random
+        >>> from synthetic.content import load_content
+        >>> from synthetic.compile import compile_catalog
+        >>> cat = compile_catalog(load_content())
+        >>> VitalSampler(cat, 30.0).draw_in(random.Random(0), cat.vitals["8867-4"], (74.0, 10.0, 50.0, 110.0), None, 0.0)
+        74
+        """
         if band is None:
             return None
         mean, sd, lo, hi = band

@@ -23,6 +23,7 @@ from synthetic.builders.common import INTERP, LAB_REPORT, LABORATORY, qty, qty_t
 from synthetic.catalog import LabPanelDef, LabTestDef
 from synthetic.context import RecordContext
 from synthetic.dates import instant
+from synthetic.errors import ArgumentError
 from synthetic.frozen import FrozenDict, FrozenList, freeze
 from synthetic.ids import numbered
 from synthetic.labels import meta
@@ -91,6 +92,32 @@ def order_metas(security: tuple[dict[str, str], ...] | None) -> tuple[dict[str, 
     return metas
 
 
+OrderParts = tuple[tuple[ResultSpec, ...], list[Any], tuple[dict[str, Any], ...]]
+_PARTS: dict[tuple[int, str, int], tuple[LabPanelDef, Any, OrderParts]] = {}
+
+
+def order_parts(
+    panel: LabPanelDef, sex: str, security: tuple[dict[str, str], ...] | None
+) -> OrderParts:
+    """:func:`panel_specs` of ``panel`` for ``sex`` (the result specs and the specimen's note)
+    and :func:`order_metas` of ``security``, in one cached lookup per order (bounded).
+
+    >>> p = LabPanelDef("x", {}, "X", {}, "tube", "venipuncture", 0, None, ())
+    >>> specs, note, metas = order_parts(p, "male", None)
+    >>> (specs, note) == panel_specs(p, "male"), metas is order_metas(None)
+    (True, True)
+    """
+    key = (id(panel), sex, id(security))
+    hit = _PARTS.get(key)
+    # the entry keeps its panel and labels alive: their ids stay unique
+    if hit is not None and hit[0] is panel and hit[1] is security:
+        return hit[2]
+    parts = (*panel_specs(panel, sex), order_metas(security))
+    if len(_PARTS) < 4096:
+        _PARTS[key] = (panel, security, parts)
+    return parts
+
+
 def lab_order(
     ctx: RecordContext,
     panel: LabPanelDef,
@@ -117,8 +144,12 @@ def lab_order(
     >>> c.out[-1]["result"]
     []
     """
-    specs, note = panel_specs(panel, sex)
-    sr_meta, sp_meta, lab_meta, dr_meta = order_metas(security)
+    specs, note, (sr_meta, sp_meta, lab_meta, dr_meta) = order_parts(panel, sex, security)
+    if len(values) != len(specs):  # checked before anything is written
+        raise ArgumentError(
+            f"values: expected one per test of panel {panel.key!r} ({len(specs)}), "
+            f"got {len(values)}"
+        )
     sr_id = ctx.new_id("sr")
     sp_id = ctx.new_id("spec")
     # shared by the order's resources: frozen (see synthetic.frozen)
@@ -168,7 +199,7 @@ def lab_order(
     # results of one shape (value type, interpretation, ranges) have the same keys in the same
     # order: the next one is a copy of the last (much cheaper than a new dict, key by key)
     last: dict[tuple[bool, bool, bool], dict[str, Any]] = {}
-    for (code, coded, unit, lo, hi, rr, tables), value in zip(specs, values, strict=True):
+    for (code, coded, unit, lo, hi, rr, tables), value in zip(specs, values):  # noqa: B905 (lengths checked above)
         # same ids as ctx.new_id("obs")
         oid = numbered(prefix, n)
         n += 1

@@ -23,6 +23,10 @@ class Measuring:
 
     def __init__(self, eng: Any) -> None:
         self.eng = eng
+        # the preset's observations not measured with the vital signs (head circumference is)
+        self.preset_observations = tuple(
+            loinc for loinc in eng.preset.observations if loinc not in eng.cat.vitals
+        )
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Record the visit's measurements."""
@@ -41,9 +45,7 @@ class Measuring:
             for loinc in c.observations:
                 self.observation(ctx, rng, st, loinc, vs.age, sex, vs.effects)
         if v.specialty or (eng.preset.observations and not v.wellness):
-            for loinc in eng.preset.observations:
-                if loinc in eng.cat.vitals:
-                    continue  # measured with the vital signs when due (head circumference)
+            for loinc in self.preset_observations:
                 self.observation(ctx, rng, st, loinc, vs.age, sex, vs.effects)
         if vs.preg is not None:
             self.prenatal(ctx, rng, vs.preg, v.week)

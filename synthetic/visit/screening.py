@@ -87,15 +87,15 @@ def last_score(ctx: RecordContext, loinc: str) -> dict[str, Any] | None:
     >>> c.out = [o]; last_score(c, "1-1") is o
     True
     """
+    encounter = ctx.encounter
     for r in reversed(ctx.out):
-        if r["resourceType"] == "Encounter":
+        kind = r["resourceType"]
+        if kind == "Encounter":
             return None
-        if (
-            r["resourceType"] == "Observation"
-            and r.get("encounter") == ctx.encounter
-            and r["code"].get("coding", [{}])[0].get("code") == loinc
-        ):
-            return r
+        if kind == "Observation" and r.get("encounter") == encounter:
+            coding = r["code"].get("coding")
+            if coding and coding[0].get("code") == loinc:
+                return r
     return None
 
 
@@ -127,7 +127,12 @@ class Screening:
         v = vs.v
         dx = st.profile.diagnoses.get("depression")
         depressed = dx is not None and dx.recorded <= vs.day < dx.until
-        may_measure = self.preset_phq or any(c.key in self.phq_conditions for c in vs.addressed)
+        may_measure = self.preset_phq
+        if not may_measure:
+            for c in vs.addressed:
+                if c.key in self.phq_conditions:
+                    may_measure = True
+                    break
         measured = last_score(ctx, PHQ9[1]) if may_measure else None
         if measured is not None:  # a depression follow-up measured the PHQ-9: its items
             self.give(ctx, rng, vs, PHQ9, score_value(measured), measured)
