@@ -17,6 +17,8 @@ from synthetic.visit.remittance import Remittance
 from synthetic.visit.state import PatientState, VisitState
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SCRUB_CACHE_SIZE = 10_000
+"""At most this many scrubbed diagnosis lists are kept (per engine)."""
 
 
 def icd_codes(cc: dict[str, Any]) -> list[str]:
@@ -42,7 +44,7 @@ class Closing:
         self.remit = Remittance(eng)
         # scrub results by the identity of the (long-lived, catalog-owned) diagnosis concepts
         self._scrubbed: dict[
-            tuple[int, ...], tuple[list[Any], list[dict[str, Any]], dict[int, int]]
+            int | tuple[int, ...], tuple[list[Any], list[dict[str, Any]], dict[int, int]]
         ] = {}
 
     def scrub(self, diagnoses: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,11 +68,22 @@ class Closing:
             out.append(d)
         return out
 
-    def _scrub_cached(
+    def scrubbed(
         self, claim_dx: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], dict[int, int]]:
-        """Scrubbed diagnoses and the pointer map old -> new (empty when nothing changed)."""
-        key = tuple(map(id, claim_dx))
+        """:meth:`scrub` of ``claim_dx`` and the diagnosis pointer map old -> new (empty when
+        nothing changed; a dropped diagnosis maps to 1), kept in a bounded cache by the
+        identity of the (long-lived, catalog-owned) diagnosis concepts.
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> c, dx = Closing(e), [e.icd_cc("E11.9"), e.icd_cc("I10"), e.icd_cc("E11.42")]
+        >>> kept, remap = c.scrubbed(dx)
+        >>> [icd_codes(d)[0] for d in kept], remap, c.scrubbed(dx)[0] is kept
+        (['I10', 'E11.42'], {1: 1, 2: 1, 3: 2}, True)
+        """
+        # most claims have one diagnosis: its id is the key (a tuple of ids costs more)
+        key = id(claim_dx[0]) if len(claim_dx) == 1 else tuple(map(id, claim_dx))
         hit = self._scrubbed.get(key)
         if hit is None:
             diagnoses = self.scrub(claim_dx)
@@ -79,7 +92,9 @@ class Closing:
                 index = {_key(d): i + 1 for i, d in enumerate(diagnoses)}
                 remap = {i + 1: index.get(_key(d), 1) for i, d in enumerate(claim_dx)}
             # the inputs are kept alive with the result, so their ids are never reused
-            hit = self._scrubbed[key] = (list(claim_dx), diagnoses, remap)
+            hit = (list(claim_dx), diagnoses, remap)
+            if len(self._scrubbed) < SCRUB_CACHE_SIZE:
+                self._scrubbed[key] = hit
         return hit[1], hit[2]
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
@@ -111,7 +126,7 @@ class Closing:
         )
         verified = self.remit.check_in(ctx, st, vs)
         insurer = self.remit.insurer(vs.payer)
-        diagnoses, remap = self._scrub_cached(vs.claim_dx)
+        diagnoses, remap = self.scrubbed(vs.claim_dx)
         lines = vs.lines
         if remap:  # pointers refer to the scrubbed list; a dropped diagnosis points at 1
             lines = []
