@@ -207,8 +207,16 @@ def claim_shares(
     >>> claim_shares({"item": [{"net": {"value": 100.0}}]}, 0.8, 20.0, 0.5)
     ((100.0, 80.0, 20.0, 30.0, 30.0),)
     """
-    submitted = tuple([item["net"]["value"] for item in claim_["item"]])
-    return payer_shares(submitted, allowed_ratio, copay, deductible_share)
+    return payer_shares(claim_charges(claim_), allowed_ratio, copay, deductible_share)
+
+
+def claim_charges(claim_: dict[str, Any]) -> tuple[float, ...]:
+    """The charges (``net`` values) of ``claim_``'s lines, in order.
+
+    >>> claim_charges({"item": [{"net": {"value": 100.0}}, {"net": {"value": 5.0}}]})
+    (100.0, 5.0)
+    """
+    return tuple([item["net"]["value"] for item in claim_["item"]])
 
 
 _ENTRIES: dict[str, dict[float, dict[str, Any]]] = {k: {} for k in _ADJ}

@@ -48,6 +48,8 @@ RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelations
 CROSSOVER_DAYS = 2
 """Days from the primary's ERA to the crossover claim to the secondary plan."""
 SMALL_BALANCE = 10.0
+ANSWER_CACHE_SIZE = 10_000
+"""At most this many paid answers (by payer and charges) are kept (per engine)."""
 """Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
 # shared by many resources: frozen (see synthetic.frozen)
@@ -85,6 +87,7 @@ _CO45 = freeze(
 
 
 _usd = usd_cents
+_FLOAT = frozenset({float})
 
 
 @cache
@@ -201,6 +204,10 @@ class Remittance:
         # per payer (content: a few): its Organization reference, its plan's benefits
         self._insurers: dict[str, str] = {}
         self._benefits: dict[str, list[dict[str, Any]]] = {}
+        # per payer and claim charges: the lines' shares and the paid adjudication
+        self._answers: dict[
+            tuple[str, tuple[float, ...]], tuple[tuple[billing.Share, ...], billing.Adjudication]
+        ] = {}
 
     def insurer(self, payer: Any) -> str | None:
         """The reference to the payer's Organization (None: no payer, or self-pay).
@@ -230,6 +237,35 @@ class Remittance:
                 [{"category": _PLAN_COVERAGE, "benefit": benefit}]
             )
         return items
+
+    def paid_answer(
+        self, claim: dict[str, Any], payer: Any
+    ) -> tuple[tuple[billing.Share, ...], billing.Adjudication]:
+        """How ``payer`` pays ``claim``: its lines' :func:`~synthetic.builders.billing.payer_shares`
+        and their :func:`~synthetic.builders.billing.adjudicate` with the contractual adjustment
+        stated as CO-45. Kept in a bounded cache by payer and charges (float charges only: an
+        int serialises differently), the claim's lines numbered 1, 2, ... as
+        :func:`~synthetic.builders.billing.claim` numbers them.
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> r, payer = Remittance(e), next(p for p in e.cat.payers if p.type != "self-pay")
+        >>> claim = {"item": [{"sequence": 1, "net": {"value": 100.0}}]}
+        >>> shares, adjudication = r.paid_answer(claim, payer)
+        >>> shares[0][0], adjudication.shares is shares, r.paid_answer(claim, payer)[1] is adjudication
+        (100.0, True, True)
+        """
+        charges = billing.claim_charges(claim)
+        cacheable = _FLOAT.issuperset(map(type, charges))
+        key = (payer.key, charges)
+        hit = self._answers.get(key) if cacheable else None
+        if hit is None:
+            shares = _claim_shares(claim, payer)
+            sequences = tuple([item["sequence"] for item in claim["item"]])
+            hit = (shares, billing.adjudicate(shares, sequences, _CO45))
+            if cacheable and len(self._answers) < ANSWER_CACHE_SIZE:
+                self._answers[key] = hit
+        return hit
 
     # ------------------------------------------------------------------ check-in
 
@@ -308,7 +344,8 @@ class Remittance:
         rates = self.rates
         payer = vs.payer
         claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
-        shares = _claim_shares(claim, payer)
+        answer = self.paid_answer(claim, payer)
+        shares = answer[0]
         copay = shares[0][2] if shares else 0.0
         paid_at_desk = 0.0
         if copay > 0 and rng.random() < rates.copay_at_desk:
@@ -330,7 +367,7 @@ class Remittance:
             self._era(ctx, vs, claim_ref, cr, insurer, answered)
             self.work_denial(ctx, st, vs, claim, insurer, answered, reason, paid_at_desk)
             return
-        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, shares, claim_ref)
+        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, answer, claim_ref)
 
     def _paid(
         self,
@@ -341,18 +378,14 @@ class Remittance:
         insurer: str,
         answered: int,
         paid_at_desk: float,
-        shares: tuple[billing.Share, ...] | None = None,
+        answer: tuple[tuple[billing.Share, ...], billing.Adjudication] | None = None,
         claim_ref: dict[str, str] | None = None,
     ) -> None:
         """The payer pays ``claim`` on ``answered``: ClaimResponse with CO-45, the ERA, then a
-        statement for what the patient still owes and maybe its payment (``shares``: the
-        claim's :func:`~synthetic.builders.billing.payer_shares` under the visit's payer, and
-        ``claim_ref`` a frozen reference to it, when already known)."""
-        if shares is None:
-            shares = _claim_shares(claim, vs.payer)
-        sequences = tuple([item["sequence"] for item in claim["item"]])
-        # the contractual adjustment, as an ERA states it (CO-45)
-        adjudication = billing.adjudicate(shares, sequences, _CO45)
+        statement for what the patient still owes and maybe its payment (``answer``: the
+        claim's :meth:`paid_answer` under the visit's payer, and ``claim_ref`` a frozen
+        reference to it, when already known)."""
+        shares, adjudication = answer if answer is not None else self.paid_answer(claim, vs.payer)
         cr = billing.response(
             ctx,
             claim,
