@@ -4,7 +4,8 @@
 payer and charges. The rule, for any charges under any plan: the first (computed) and the later
 (cached) answers serialise exactly like the plain computation (``payer_shares`` then
 ``adjudicate`` with CO-45), int charges stay ints, shared parts are frozen, and the cache stays
-bounded.
+bounded. A crossover claim copies the primary claim but for the fields it replaces
+(``unshare_except``): the two still share no editable container.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+import synthetic
 from synthetic.builders import billing
 from synthetic.engine import engine_for
 from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.visit import remittance as remittance_module
-from synthetic.visit.remittance import Remittance
+from synthetic.visit.remittance import Remittance, unshare_except
 
 ENGINE = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
 PAYERS = [p for p in ENGINE.cat.payers if p.type != "self-pay"]
@@ -95,3 +97,47 @@ def test_the_answer_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for charges in ([10.0], [20.0], [30.0, 5.0], [40.0]):
         assert _dump(r.paid_answer(_claim(charges), PAYERS[0])) == _plain(charges, PAYERS[0])
     assert len(r._answers) == 2
+
+
+def _plain_containers(obj: object) -> list[object]:
+    if type(obj) is dict:
+        return [obj, *(c for v in obj.values() for c in _plain_containers(v))]
+    if type(obj) is list:
+        return [obj, *(c for v in obj for c in _plain_containers(v))]
+    return []
+
+
+@settings(deadline=None)  # a loaded machine must not fail a rule about values
+@given(
+    fields=hs.dictionaries(
+        hs.sampled_from(["id", "item", "total", "diagnosis", "insurance", "created"]),
+        hs.recursive(
+            hs.integers() | hs.text(max_size=3),
+            lambda inner: hs.lists(inner, max_size=3) | hs.dictionaries(hs.text(max_size=2), inner),
+            max_leaves=6,
+        ),
+    ),
+    replaced=hs.frozensets(hs.sampled_from(["id", "item", "total", "diagnosis"])),
+)
+def test_unshare_except_copies_every_field_it_does_not_leave_to_the_caller(
+    fields: dict, replaced: frozenset
+) -> None:
+    new = unshare_except(fields, replaced)
+    assert new == fields and list(new) == list(fields)
+    for k, v in fields.items():
+        if k in replaced:
+            assert new[k] is v
+        else:
+            mine = {id(c) for c in _plain_containers(new[k])}
+            assert not mine & {id(c) for c in _plain_containers(v)}
+
+
+def test_crossover_claims_share_no_plain_container_with_the_primary_claim() -> None:
+    records = list(synthetic.generate(2, seed=3, years=10, population="cardiology"))
+    resources = [r for rec in records for r in rec.all()]
+    crossovers = [r for r in resources if r["resourceType"] == "Claim" and len(r["insurance"]) == 2]
+    assert crossovers  # the data set has dual-eligible patients
+    owner: dict[int, int] = {}
+    for i, r in enumerate(resources):
+        for c in _plain_containers(r):
+            assert owner.setdefault(id(c), i) == i, r["resourceType"]

@@ -163,6 +163,22 @@ def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...
     )
 
 
+_CROSSOVER_SETS = frozenset({"id", "created", "insurer", "related", "insurance", "item", "total"})
+"""The fields a crossover claim sets anew (:meth:`Remittance.crossover`)."""
+
+
+def unshare_except(resource: dict[str, Any], replaced: frozenset[str]) -> dict[str, Any]:
+    """:func:`~synthetic.frozen.unshare` of ``resource`` but for the fields in ``replaced``, kept
+    as they are (the caller replaces them; copying them would be wasted work).
+
+    >>> claim = {"id": "c1", "item": [{"net": 1}], "total": {"value": 1}}
+    >>> new = unshare_except(claim, frozenset({"item"}))
+    >>> list(new), new["item"] is claim["item"], new["total"] is claim["total"], new == claim
+    (['id', 'item', 'total'], True, False, True)
+    """
+    return {k: v if k in replaced else unshare(v) for k, v in resource.items()}
+
+
 def _denial_group(reason: Any) -> dict[str, Any]:
     """A denial reason's group and CARC code (shared by the lines: frozen)."""
     return freeze(  # type: ignore[no-any-return]
@@ -447,7 +463,9 @@ class Remittance:
             return
         insurer = f"Organization/{self.eng.practice.payer_org[payer.key]}"
         new = {
-            **unshare(claim),  # a new resource shares only frozen parts with the first claim
+            # a new resource shares only frozen parts with the first claim (the fields set
+            # here are not copied: they are replaced, keeping the first claim's field order)
+            **unshare_except(claim, _CROSSOVER_SETS),
             "id": ctx.new_id("claim"),
             "created": iso_date(day),
             "insurer": {"reference": insurer},
