@@ -3,16 +3,20 @@
 ``Closing.scrubbed`` keeps a claim's scrubbed diagnoses by the identity of its (catalog-owned)
 diagnosis concepts. The rule, for any list of concepts: the first (computed) and the later
 (cached) answers are :meth:`Closing.scrub` of the list, every pointer of the map lands on the
-same diagnosis (or on 1 when the diagnosis was dropped), and the cache stays bounded.
+same diagnosis (or on 1 when the diagnosis was dropped), the claim's shared ``diagnosis`` element
+is frozen and serialises as the plain one, and the cache stays bounded.
 """
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from synthetic.builders import billing
 from synthetic.engine import engine_for
+from synthetic.frozen import FrozenList
 from synthetic.visit import closing as closing_module
 from synthetic.visit.closing import Closing, icd_codes
 
@@ -26,9 +30,11 @@ PICKS = hs.lists(hs.integers(0, len(POOL) - 1), min_size=1, max_size=5)
 def _check(closing: Closing, claim_dx: list[dict]) -> None:
     expected = closing.scrub(claim_dx)
     for _ in range(2):  # computed, then cached
-        kept, remap = closing.scrubbed(list(claim_dx))
+        kept, remap, diagnosis, _ = closing.scrubbed(list(claim_dx))
         assert [icd_codes(d) for d in kept] == [icd_codes(d) for d in expected]
         assert all(a is b for a, b in zip(kept, expected, strict=True))
+        assert orjson.dumps(diagnosis) == orjson.dumps(billing.diagnosis_element(expected))
+        assert type(diagnosis) is FrozenList  # shared by the claims with these diagnoses
         if len(kept) == len(claim_dx):
             assert remap == {}
             continue

@@ -103,8 +103,10 @@ def claim(
     provider: str,
     insurer: str | None,
     security: tuple[dict[str, str], ...] | None = None,
+    diagnosis: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A professional Claim for the current encounter.
+    """A professional Claim for the current encounter (``diagnosis``: the claim's
+    ``diagnosis`` element, :func:`diagnosis_element` of ``diagnoses``, when built already).
 
     >>> import random
     >>> c = RecordContext("p", random.Random(0)); c.encounter = {"reference": "Encounter/e"}
@@ -151,13 +153,23 @@ def claim(
     }
     if insurer:
         c["insurer"] = shared_ref(insurer)
-    c["diagnosis"] = [
-        {"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)
-    ]
+    c["diagnosis"] = diagnosis if diagnosis is not None else diagnosis_element(diagnoses)
     c["insurance"] = [{"sequence": 1, "focal": True, "coverage": {"reference": coverage}}]
     c["item"] = items
     c["total"] = money(total)
     return c
+
+
+def diagnosis_element(diagnoses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A claim's ``diagnosis`` element: ``diagnoses`` numbered from 1 (frozen: claims with the
+    same diagnoses may share it, see :mod:`synthetic.frozen`).
+
+    >>> diagnosis_element([{"text": "I10"}, {"text": "E11.9"}])
+    [{'sequence': 1, 'diagnosisCodeableConcept': {'text': 'I10'}}, {'sequence': 2, 'diagnosisCodeableConcept': {'text': 'E11.9'}}]
+    """
+    return freeze(  # type: ignore[no-any-return]
+        [{"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)]
+    )
 
 
 Share = tuple[float, float, float, float, float]
