@@ -4,7 +4,8 @@
 payer and charges. The rule, for any charges under any plan: the first (computed) and the later
 (cached) answers serialise exactly like the plain computation (``payer_shares`` then
 ``adjudicate`` with CO-45), int charges stay ints, shared parts are frozen, and the cache stays
-bounded. A crossover claim copies the primary claim but for the fields it replaces
+bounded. ``Remittance.eligibility_parts`` keeps the last coverage's eligibility parts: for any
+sequence of coverages they are the plain parts of the coverage asked for, frozen. A crossover claim copies the primary claim but for the fields it replaces
 (``unshare_except``): the two still share no editable container.
 """
 
@@ -141,3 +142,31 @@ def test_crossover_claims_share_no_plain_container_with_the_primary_claim() -> N
     for i, r in enumerate(resources):
         for c in _plain_containers(r):
             assert owner.setdefault(id(c), i) == i, r["resourceType"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    asks=hs.lists(
+        hs.tuples(hs.sampled_from(["cov-1", "cov-2", "cov-x-3"]), hs.integers(0, len(PAYERS) - 1)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_eligibility_parts_are_the_plain_parts_of_the_coverage_asked_for(
+    asks: list[tuple[str, int]],
+) -> None:
+    r = Remittance(ENGINE)
+    for cov_id, payer_i in asks:
+        payer = PAYERS[payer_i]
+        insurer, asked, answered = r.eligibility_parts(cov_id, payer)
+        cov = {"reference": f"Coverage/{cov_id}"}
+        benefit = [
+            {"type": {"coding": [{"system": remittance_module.BENEFIT_TYPE, "code": "copay"}]}}
+        ]
+        benefit[0]["allowedMoney"] = {"value": round(float(payer.copay), 2), "currency": "USD"}
+        assert insurer == {"reference": f"Organization/{ENGINE.practice.payer_org[payer.key]}"}
+        assert asked == [{"focal": True, "coverage": cov}]
+        assert answered[0]["coverage"] == cov and answered[0]["inforce"] is True
+        assert answered[0]["item"][0]["benefit"] == benefit
+        for part in (insurer, asked, answered, asked[0], answered[0]):
+            assert type(part) in (FrozenDict, FrozenList)

@@ -220,6 +220,7 @@ class Remittance:
         # per payer (content: a few): its Organization reference, its plan's benefits
         self._insurers: dict[str, str] = {}
         self._benefits: dict[str, list[dict[str, Any]]] = {}
+        self._last_coverage: tuple[str, Any, Any] | None = None  # see eligibility_parts
         # per payer and claim charges: the lines' shares and the paid adjudication
         self._answers: dict[
             tuple[str, tuple[float, ...]], tuple[tuple[billing.Share, ...], billing.Adjudication]
@@ -285,6 +286,35 @@ class Remittance:
 
     # ------------------------------------------------------------------ check-in
 
+    def eligibility_parts(
+        self, cov_id: str, payer: Any
+    ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+        """An eligibility check's insurer reference and the request's and response's
+        ``insurance`` for coverage ``cov_id`` with ``payer``; shared by the checks of the
+        coverage (frozen: see :mod:`synthetic.frozen`). The last coverage's parts are kept:
+        a patient's visits come one after another.
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> r, payer = Remittance(e), next(p for p in e.cat.payers if p.type != "self-pay")
+        >>> insurer, asked, answered = r.eligibility_parts("cov-1", payer)
+        >>> asked, answered[0]["coverage"] is asked[0]["coverage"], insurer["reference"] == r.insurer(payer)
+        ([{'focal': True, 'coverage': {'reference': 'Coverage/cov-1'}}], True, True)
+        >>> r.eligibility_parts("cov-1", payer)[1] is asked, r.eligibility_parts("cov-2", payer)[1] is asked
+        (True, False)
+        """
+        last = self._last_coverage
+        if last is not None and last[0] == cov_id and last[1] is payer:
+            return last[2]
+        cov = FrozenDict(reference=f"Coverage/{cov_id}")
+        parts = (
+            shared_ref(self.insurer(payer)),  # type: ignore[arg-type]
+            freeze([{"focal": True, "coverage": cov}]),
+            freeze([{"coverage": cov, "inforce": True, "item": self._plan_benefits(payer)}]),
+        )
+        self._last_coverage = (cov_id, payer, parts)
+        return parts
+
     def check_in(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> bool:
         """Verify eligibility for a share of insured visits (request and payer's response).
 
@@ -299,9 +329,7 @@ class Remittance:
         if ctx.rng.random() >= self.rates.eligibility_check_share:
             return False
         day = iso_date(vs.day)
-        # shared by both resources: frozen (see synthetic.frozen)
-        insurer = shared_ref(self.insurer(payer))  # type: ignore[arg-type]
-        cov = FrozenDict(reference=f"Coverage/{vs.cov_id}")
+        insurer, asked, answered = self.eligibility_parts(vs.cov_id, payer)
         req = {
             "resourceType": "CoverageEligibilityRequest",
             "id": ctx.new_id("cer"),
@@ -313,7 +341,7 @@ class Remittance:
             "created": day,
             "provider": self.provider,
             "insurer": insurer,
-            "insurance": [{"focal": True, "coverage": cov}],
+            "insurance": asked,
         }
         resp = {
             "resourceType": "CoverageEligibilityResponse",
@@ -328,13 +356,7 @@ class Remittance:
             "outcome": "complete",
             "disposition": "Coverage in force",
             "insurer": insurer,
-            "insurance": [
-                {
-                    "coverage": cov,
-                    "inforce": True,
-                    "item": self._plan_benefits(payer),
-                }
-            ],
+            "insurance": answered,
         }
         ctx.add(req)
         ctx.add(resp)
