@@ -170,3 +170,31 @@ def test_eligibility_parts_are_the_plain_parts_of_the_coverage_asked_for(
         assert answered[0]["item"][0]["benefit"] == benefit
         for part in (insurer, asked, answered, asked[0], answered[0]):
             assert type(part) in (FrozenDict, FrozenList)
+
+
+def test_a_paid_answer_and_its_era_share_one_frozen_reference_to_the_claim() -> None:
+    records = list(synthetic.generate(3, seed=5, years=4))
+    resources = [r for rec in records for r in rec.all()]
+    claims = {r["id"] for r in resources if r["resourceType"] == "Claim"}
+    paid = [
+        r
+        for r in resources
+        if r["resourceType"] == "ClaimResponse" and r.get("disposition") == "Paid"
+    ]
+    eras = {
+        r["detail"][0]["response"]["reference"]: r["detail"][0]
+        for r in resources
+        if r["resourceType"] == "PaymentReconciliation" and "response" in r["detail"][0]
+    }
+    assert paid
+    shared = 0
+    for cr in paid:
+        ref = cr["request"]
+        assert ref == {"reference": ref["reference"]}
+        assert ref["reference"].removeprefix("Claim/") in claims
+        detail = eras.get(f"ClaimResponse/{cr['id']}")
+        if detail is not None:
+            assert detail["request"] == ref
+            shared += detail["request"] is ref
+            assert detail["request"] is not ref or type(ref) is FrozenDict
+    assert shared  # the answer and its ERA share one reference

@@ -346,8 +346,10 @@ def response(
     requestor: str,
     security: tuple[dict[str, str], ...] | None = None,
     disposition: str | None = None,
+    request: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The payer's ClaimResponse to ``claim_``, paid on ``created`` as ``adjudication`` says.
+    """The payer's ClaimResponse to ``claim_``, paid on ``created`` as ``adjudication`` says
+    (``request``: a frozen reference to ``claim_`` when the caller has one, shared).
 
     >>> import random
     >>> from synthetic.context import RecordContext
@@ -371,7 +373,7 @@ def response(
         "created": created,
         "insurer": shared_ref(insurer),
         "requestor": shared_ref(requestor),
-        "request": {"reference": f"Claim/{claim_['id']}"},
+        "request": request if request is not None else {"reference": f"Claim/{claim_['id']}"},
         "outcome": "complete",
         "item": adjudication.items,
         "total": adjudication.total,

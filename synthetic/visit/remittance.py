@@ -109,6 +109,12 @@ def _method_type(method: str) -> dict[str, Any]:
     return freeze({"coding": [{"system": PAYMENT_METHOD, "code": method}]})  # type: ignore[no-any-return]
 
 
+# the types every ERA and patient payment carries, looked up once
+_INSURER_PAYMENT = _kind("insurer-payment")
+_PATIENT_PAYMENT = _kind("patient-payment")
+_EFT = _method_type("eft")
+
+
 @cache
 def self_pay_policy() -> dict[str, Any]:
     """Uninsured visits' payment policy (``synthetic/content/data/self_pay.toml``).
@@ -424,6 +430,8 @@ class Remittance:
         claim's :meth:`paid_answer` under the visit's payer, and ``claim_ref`` a frozen
         reference to it, when already known)."""
         shares, adjudication = answer if answer is not None else self.paid_answer(claim, vs.payer)
+        if claim_ref is None:
+            claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         cr = billing.response(
             ctx,
             claim,
@@ -433,11 +441,10 @@ class Remittance:
             requestor=self.org,
             security=vs.security,
             disposition="Paid",
+            request=claim_ref,
         )
         share = adjudication.patient_share
         ctx.add(cr)
-        if claim_ref is None:
-            claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
         second = st.secondary.get(vs.cov_id) if st.secondary else None
         if second is not None and share > 0 and paid_at_desk == 0:
@@ -551,7 +558,7 @@ class Remittance:
                 "paymentDate": day,
                 "paymentAmount": amount,
                 "paymentIdentifier": {
-                    "type": _method_type("eft"),
+                    "type": _EFT,
                     "system": EFT_TRACE,
                     "value": f"EFT-{cr['id']}",
                 },
@@ -559,7 +566,7 @@ class Remittance:
                 "disposition": f"ERA for {claim_ref['reference']}",
                 "detail": [
                     {
-                        "type": _kind("insurer-payment"),
+                        "type": _INSURER_PAYMENT,
                         "request": claim_ref,
                         "response": {"reference": f"ClaimResponse/{cr['id']}"},
                         "date": day,
@@ -770,7 +777,7 @@ class Remittance:
                 "disposition": text,
                 "detail": [
                     {
-                        "type": _kind("patient-payment"),
+                        "type": _PATIENT_PAYMENT,
                         "request": claim_ref,
                         "date": iso,
                         "amount": paid,
