@@ -11,6 +11,8 @@ sequence of coverages they are the plain parts of the coverage asked for, frozen
 
 from __future__ import annotations
 
+import random
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -21,7 +23,7 @@ from synthetic.builders import billing
 from synthetic.engine import engine_for
 from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.visit import remittance as remittance_module
-from synthetic.visit.remittance import Remittance, unshare_except
+from synthetic.visit.remittance import Remittance, day_span, unshare_except
 
 ENGINE = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
 PAYERS = [p for p in ENGINE.cat.payers if p.type != "self-pay"]
@@ -198,3 +200,23 @@ def test_a_paid_answer_and_its_era_share_one_frozen_reference_to_the_claim() -> 
             shared += detail["request"] is ref
             assert detail["request"] is not ref or type(ref) is FrozenDict
     assert shared  # the answer and its ERA share one reference
+
+
+@given(
+    seed=hs.integers(0, 2**32),
+    lo=hs.floats(0.0, 5.0, allow_nan=False),
+    width=hs.floats(0.0, 5.0, allow_nan=False),
+    span=hs.lists(hs.integers(0, 60), min_size=1, max_size=2),
+)
+def test_the_payment_lag_and_day_draws_are_the_draws_random_makes(
+    seed: int, lo: float, width: float, span: list[int]
+) -> None:
+    """Remittance draws a lag as lo + (hi - lo) * random() (how ``random.uniform`` is
+    documented) and days as low + randrange(day_span(span)[1]): the same numbers, the same
+    draws."""
+    hi = lo + width
+    a, b = random.Random(seed), random.Random(seed)
+    assert a.uniform(lo, hi) == lo + (hi - lo) * b.random()
+    first, n = day_span(span)
+    assert first + a.randrange(n) == span[0] + b.randrange(max(1, span[-1] - span[0] + 1))
+    assert a.random() == b.random()  # as many draws made

@@ -157,9 +157,18 @@ def _pick(rng: Any, choices: _Weighted) -> Any:
     return weights[-1][0]
 
 
-def _days(rng: Any, span: list[int]) -> int:
+def day_span(span: list[int]) -> tuple[int, int]:
+    """A content span of days ``[low, high]`` as (low, number of days), for :func:`_days`.
+
+    >>> day_span([3, 10]), day_span([5]), day_span([4, 2])
+    ((3, 8), (5, 1), (4, 1))
+    """
     lo, hi = span[0], span[-1]
-    return lo + rng.randrange(max(1, hi - lo + 1))
+    return lo, max(1, hi - lo + 1)
+
+
+def _days(rng: Any, span: tuple[int, int]) -> int:
+    return span[0] + rng.randrange(span[1])
 
 
 def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...]:
@@ -220,6 +229,11 @@ class Remittance:
         self.statement_methods = _Weighted(list(self.rates.statement_methods.items()))
         pr = eng.rules.payer  # the payer's answer comes after lag_days x [lag_low, lag_high]
         self.lag_span = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random() (as random documents it)
+        self._lag_draw = (self.lag_span[0], self.lag_span[1] - self.lag_span[0])
+        self._statement_after = day_span(self.rates.statement_after_days)
+        self._statement_paid_after = day_span(self.rates.statement_paid_after_days)
+        self._work_after = day_span(denial_work()["work_after_days"])
         self.provider = FrozenDict(reference=self.org)  # shared: frozen
         # per denial reason (content): its group and CARC, shared by every denied line
         self._groups = {id(d): (d, _denial_group(d)) for d in self.rates.denial}
@@ -398,8 +412,8 @@ class Remittance:
             self._patient_payment(
                 ctx, vs, claim_ref, vs.day, copay, method, "Patient payment at the desk"
             )
-        lo, hi = self.lag_span
-        lag = max(3, round(payer.lag_days * rng.uniform(lo, hi)))
+        lo, width = self._lag_draw
+        lag = max(3, round(payer.lag_days * (lo + width * rng.random())))
         answered = vs.day + lag
         denied = rng.random() < rates.denial_rate and self.reasons.weights
         reason = _pick(rng, self.reasons_checked if verified else self.reasons) if denied else None
@@ -517,8 +531,8 @@ class Remittance:
             "total": _usd(sum(i["net"]["value"] for i in items)),
         }
         ctx.add(new)
-        lo, hi = self.lag_span
-        paid_on = day + max(3, round(payer.lag_days * ctx.rng.uniform(lo, hi)))
+        lo, width = self._lag_draw
+        paid_on = day + max(3, round(payer.lag_days * (lo + width * ctx.rng.random())))
         if paid_on >= st.end:
             return
         cr = billing.claim_response(
@@ -590,7 +604,7 @@ class Remittance:
             return
         rng = ctx.rng
         rates = self.rates
-        sent = after + _days(rng, rates.statement_after_days)
+        sent = after + _days(rng, self._statement_after)
         if sent >= st.end:
             return
         amount = _usd(owed)  # owed > 0: shared and frozen
@@ -619,7 +633,7 @@ class Remittance:
         )
         if rng.random() >= rates.statement_paid:
             return
-        when = sent + _days(rng, rates.statement_paid_after_days)
+        when = sent + _days(rng, self._statement_paid_after)
         if when < st.end:
             method = _pick(rng, self.statement_methods)
             self._patient_payment(ctx, vs, claim_ref, when, owed, method, "Statement payment")
@@ -690,7 +704,7 @@ class Remittance:
         """
         work = denial_work()
         action = work["action"].get(reason.carc)
-        day = denied_on + _days(ctx.rng, work["work_after_days"])
+        day = denied_on + _days(ctx.rng, self._work_after)
         if action is None or day >= st.end:
             return
         claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
@@ -707,8 +721,8 @@ class Remittance:
             ]
             claim["status"] = "cancelled"  # replaced, as claims.resubmit_corrected does
             ctx.add(new)
-            lo, hi = self.lag_span
-            answered = day + max(3, round(vs.payer.lag_days * ctx.rng.uniform(lo, hi)))
+            lo, width = self._lag_draw
+            answered = day + max(3, round(vs.payer.lag_days * (lo + width * ctx.rng.random())))
             if answered < st.end:
                 self._paid(ctx, st, vs, new, insurer, answered, paid_at_desk)
             return
