@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import copysign
 from typing import Any
 
 from synthetic.builders.common import cc, coding, money, shared_ref, usd, usd_cents
 from synthetic.context import RecordContext
-from synthetic.frozen import FrozenDict, freeze
+from synthetic.frozen import FrozenDict, FrozenList, freeze
 from synthetic.labels import meta
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -301,24 +302,16 @@ def adjudicate(
     paid = 0.0
     adjustment = 0.0
     submitted_total = 0.0
-    for seq, (submitted, eligible, cp, deductible, benefit) in zip(sequences, shares, strict=True):
-        adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
-        if reduction is not None and submitted != eligible:
-            adjudication.append({**reduction, "amount": usd_cents(submitted - eligible)})
-        if cp:
-            adjudication.append(_entry("copay", cp))
-        if deductible:
-            adjudication.append(_entry("deductible", deductible))
-        adjudication.append(_entry("benefit", benefit))
-        items.append({"itemSequence": seq, "adjudication": adjudication})
+    for seq, share in zip(sequences, shares, strict=True):
+        items.append(line_item(seq, share, reduction))
+        submitted, eligible, _, _, benefit = share
         paid += benefit
         adjustment += submitted - eligible
         submitted_total += submitted
     hit = Adjudication(
         shares=shares,
         reduction=reduction,
-        # a zero amount is a new dict each time elsewhere; here the entry is this answer's own
-        items=freeze(items),
+        items=FrozenList(items),
         total=freeze(
             [
                 _entry("submitted", round(submitted_total + 1e-9, 2)),  # as money()
@@ -334,6 +327,50 @@ def adjudicate(
     ):  # an int amount serialises differently from a float one: only floats are shared
         _ADJUDICATIONS[key] = hit
     return hit
+
+
+_LINE_ITEMS: dict[tuple[int, Share, int], tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+"""Adjudicated lines by sequence, share and (the identity of the) reduction; the entry keeps
+the reduction alive, so its id is not reused."""
+
+
+def _shareable(seq: int, share: Share) -> bool:
+    """Whether a line may be shared by key: an int sequence, float amounts and no -0.0 (an int
+    or a -0.0 is equal to a float or a 0.0 as a key but serialises differently)."""
+    return type(seq) is int and all(type(x) is float and (x or copysign(1.0, x) > 0) for x in share)
+
+
+def line_item(seq: int, share: Share, reduction: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One adjudicated claim line (``itemSequence`` ``seq``, paid as ``share``, see
+    :func:`adjudicate`), frozen: lines repeat (a fee under a plan) far more than whole claims
+    do, so they are shared from a bounded cache.
+
+    >>> item = line_item(1, (100.0, 80.0, 20.0, 30.0, 30.0))
+    >>> [(e["category"]["coding"][0]["code"], e["amount"]["value"]) for e in item["adjudication"]]
+    [('submitted', 100.0), ('eligible', 80.0), ('copay', 20.0), ('deductible', 30.0), ('benefit', 30.0)]
+    >>> line_item(1, (100.0, 80.0, 20.0, 30.0, 30.0)) is item, type(item).__name__
+    (True, 'FrozenDict')
+    """
+    shareable = _shareable(seq, share)
+    key = (seq, share, id(reduction))
+    if shareable:
+        hit = _LINE_ITEMS.get(key)
+        if hit is not None:
+            return hit[1]
+    submitted, eligible, cp, deductible, benefit = share
+    adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
+    if reduction is not None and submitted != eligible:
+        adjudication.append({**reduction, "amount": usd_cents(submitted - eligible)})
+    if cp:
+        adjudication.append(_entry("copay", cp))
+    if deductible:
+        adjudication.append(_entry("deductible", deductible))
+    adjudication.append(_entry("benefit", benefit))
+    # a zero amount is a new dict each time elsewhere; here the entry is this line's own
+    item: dict[str, Any] = freeze({"itemSequence": seq, "adjudication": adjudication})
+    if shareable and len(_LINE_ITEMS) < 20_000:
+        _LINE_ITEMS[key] = (reduction, item)
+    return item
 
 
 def response(
