@@ -171,13 +171,6 @@ def _days(rng: Any, span: tuple[int, int]) -> int:
     return span[0] + rng.randrange(span[1])
 
 
-def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...]:
-    """The claim's lines as ``payer`` pays them (:func:`~synthetic.builders.billing.claim_shares`)."""
-    return billing.claim_shares(
-        claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share
-    )
-
-
 _CROSSOVER_SETS = frozenset({"id", "created", "insurer", "related", "insurance", "item", "total"})
 """The fields a crossover claim sets anew (:meth:`Remittance.crossover`)."""
 
@@ -297,7 +290,9 @@ class Remittance:
         key = (payer.key, charges)
         hit = self._answers.get(key) if cacheable else None
         if hit is None:
-            shares = _claim_shares(claim, payer)
+            shares = billing.payer_shares(
+                charges, payer.allowed_ratio, float(payer.copay), payer.deductible_share
+            )
             sequences = tuple([item["sequence"] for item in claim["item"]])
             hit = (shares, billing.adjudicate(shares, sequences, _CO45))
             if cacheable and len(self._answers) < ANSWER_CACHE_SIZE:
