@@ -1,6 +1,6 @@
 """The generator's speed caches change no value: a cached answer is the answer it replaces.
 
-Money amounts, payer line shares and rounded draws are looked up instead of recomputed (see
+Money amounts, payer line shares, adjudicated claim lines and rounded draws are looked up instead of recomputed (see
 ``synthetic.builders.common``, ``synthetic.builders.billing``, ``synthetic.catalog``). The rule,
 for any input: the first (computed) and the later (cached) answers serialise exactly like the
 plain computation, ints stay ints, and nothing editable is shared between callers.
@@ -14,10 +14,10 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as hs
 
-from synthetic.builders.billing import payer_shares
+from synthetic.builders.billing import adjudicate, line_item, payer_shares
 from synthetic.builders.common import UCUM, money, qty, usd, usd_cents
 from synthetic.catalog import Dist
-from synthetic.frozen import FrozenDict
+from synthetic.frozen import FrozenDict, FrozenList
 
 AMOUNTS = hs.one_of(
     hs.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
@@ -97,3 +97,65 @@ def test_qty_serialises_as_the_plain_quantity_ints_apart_from_floats(
         plain = {"value": v, "unit": unit, "system": UCUM, "code": unit}
         assert orjson.dumps(qty(v, unit)) == orjson.dumps(plain)
         assert orjson.dumps(qty(v, unit)) == orjson.dumps(plain)
+
+
+def _plain_line(seq: int, share: tuple, reduction: dict | None) -> dict:
+    """An adjudicated line as the rule states it, nothing shared."""
+    submitted, eligible, cp, deductible, benefit = share
+
+    def entry(code: str, value: float) -> dict:
+        coding = {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": code}
+        display = {"submitted": "Submitted Amount", "eligible": "Eligible Amount"}
+        display |= {"copay": "CoPay", "deductible": "Deductible", "benefit": "Benefit Amount"}
+        coding["display"] = display[code]
+        return {"category": {"coding": [coding]}, "amount": usd(value)}
+
+    out = [entry("submitted", submitted), entry("eligible", eligible)]
+    if reduction is not None and submitted != eligible:
+        out.append({**reduction, "amount": usd(round(submitted - eligible, 2))})
+    out += [entry(c, v) for c, v in (("copay", cp), ("deductible", deductible)) if v]
+    out.append(entry("benefit", benefit))
+    return {"itemSequence": seq, "adjudication": out}
+
+
+SHARE_AMOUNTS = hs.one_of(
+    hs.sampled_from([0.0, -0.0, 0, 20.0, 20, 12.5]),
+    hs.floats(min_value=-10.0, max_value=500.0, allow_nan=False).map(lambda x: round(x, 2)),
+)
+REDUCTION = {"category": {"text": "CO"}, "reason": {"text": "45"}}
+
+
+@given(
+    lines=hs.lists(
+        hs.tuples(hs.integers(1, 4), hs.tuples(*[SHARE_AMOUNTS] * 5), hs.booleans()),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_an_adjudicated_line_is_the_plain_line_first_time_and_every_time(
+    lines: list[tuple[int, tuple, bool]],
+) -> None:
+    for seq, share, reduced in lines + lines:  # each line computed, then maybe cached
+        reduction = REDUCTION if reduced else None
+        item = line_item(seq, share, reduction)
+        assert orjson.dumps(item) == orjson.dumps(_plain_line(seq, share, reduction))
+        assert type(item) is FrozenDict and type(item["adjudication"]) is FrozenList
+
+
+@given(
+    charges=CHARGES,
+    ratio=RATIOS,
+    copay=hs.sampled_from([0.0, 10.0, 25.0]),
+    ded=RATIOS,
+    reduced=hs.booleans(),
+)
+def test_an_adjudication_is_its_plain_lines(
+    charges: list[float], ratio: float, copay: float, ded: float, reduced: bool
+) -> None:
+    shares = payer_shares(tuple(charges), ratio, copay, ded)
+    reduction = REDUCTION if reduced else None
+    seqs = tuple(range(1, len(shares) + 1))
+    a = adjudicate(shares, seqs, reduction)
+    plain = [_plain_line(q, s, reduction) for q, s in zip(seqs, shares, strict=True)]
+    assert orjson.dumps(a.items) == orjson.dumps(plain)
+    assert a.amount["value"] == round(sum(s[4] for s in shares) + 1e-9, 2)

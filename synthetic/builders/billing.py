@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import copysign
 from typing import Any
 
 from synthetic.builders.common import cc, coding, money, shared_ref, usd, usd_cents
 from synthetic.context import RecordContext
-from synthetic.frozen import FrozenDict, freeze
+from synthetic.frozen import FrozenDict, FrozenList, freeze
 from synthetic.labels import meta
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -103,8 +104,10 @@ def claim(
     provider: str,
     insurer: str | None,
     security: tuple[dict[str, str], ...] | None = None,
+    diagnosis: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A professional Claim for the current encounter.
+    """A professional Claim for the current encounter (``diagnosis``: the claim's
+    ``diagnosis`` element, :func:`diagnosis_element` of ``diagnoses``, when built already).
 
     >>> import random
     >>> c = RecordContext("p", random.Random(0)); c.encounter = {"reference": "Encounter/e"}
@@ -151,13 +154,23 @@ def claim(
     }
     if insurer:
         c["insurer"] = shared_ref(insurer)
-    c["diagnosis"] = [
-        {"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)
-    ]
+    c["diagnosis"] = diagnosis if diagnosis is not None else diagnosis_element(diagnoses)
     c["insurance"] = [{"sequence": 1, "focal": True, "coverage": {"reference": coverage}}]
     c["item"] = items
     c["total"] = money(total)
     return c
+
+
+def diagnosis_element(diagnoses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A claim's ``diagnosis`` element: ``diagnoses`` numbered from 1 (frozen: claims with the
+    same diagnoses may share it, see :mod:`synthetic.frozen`).
+
+    >>> diagnosis_element([{"text": "I10"}, {"text": "E11.9"}])
+    [{'sequence': 1, 'diagnosisCodeableConcept': {'text': 'I10'}}, {'sequence': 2, 'diagnosisCodeableConcept': {'text': 'E11.9'}}]
+    """
+    return freeze(  # type: ignore[no-any-return]
+        [{"sequence": i + 1, "diagnosisCodeableConcept": d} for i, d in enumerate(diagnoses)]
+    )
 
 
 Share = tuple[float, float, float, float, float]
@@ -207,8 +220,16 @@ def claim_shares(
     >>> claim_shares({"item": [{"net": {"value": 100.0}}]}, 0.8, 20.0, 0.5)
     ((100.0, 80.0, 20.0, 30.0, 30.0),)
     """
-    submitted = tuple([item["net"]["value"] for item in claim_["item"]])
-    return payer_shares(submitted, allowed_ratio, copay, deductible_share)
+    return payer_shares(claim_charges(claim_), allowed_ratio, copay, deductible_share)
+
+
+def claim_charges(claim_: dict[str, Any]) -> tuple[float, ...]:
+    """The charges (``net`` values) of ``claim_``'s lines, in order.
+
+    >>> claim_charges({"item": [{"net": {"value": 100.0}}, {"net": {"value": 5.0}}]})
+    (100.0, 5.0)
+    """
+    return tuple([item["net"]["value"] for item in claim_["item"]])
 
 
 _ENTRIES: dict[str, dict[float, dict[str, Any]]] = {k: {} for k in _ADJ}
@@ -281,24 +302,16 @@ def adjudicate(
     paid = 0.0
     adjustment = 0.0
     submitted_total = 0.0
-    for seq, (submitted, eligible, cp, deductible, benefit) in zip(sequences, shares, strict=True):
-        adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
-        if reduction is not None and submitted != eligible:
-            adjudication.append({**reduction, "amount": usd_cents(submitted - eligible)})
-        if cp:
-            adjudication.append(_entry("copay", cp))
-        if deductible:
-            adjudication.append(_entry("deductible", deductible))
-        adjudication.append(_entry("benefit", benefit))
-        items.append({"itemSequence": seq, "adjudication": adjudication})
+    for seq, share in zip(sequences, shares, strict=True):
+        items.append(line_item(seq, share, reduction))
+        submitted, eligible, _, _, benefit = share
         paid += benefit
         adjustment += submitted - eligible
         submitted_total += submitted
     hit = Adjudication(
         shares=shares,
         reduction=reduction,
-        # a zero amount is a new dict each time elsewhere; here the entry is this answer's own
-        items=freeze(items),
+        items=FrozenList(items),
         total=freeze(
             [
                 _entry("submitted", round(submitted_total + 1e-9, 2)),  # as money()
@@ -316,6 +329,50 @@ def adjudicate(
     return hit
 
 
+_LINE_ITEMS: dict[tuple[int, Share, int], tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+"""Adjudicated lines by sequence, share and (the identity of the) reduction; the entry keeps
+the reduction alive, so its id is not reused."""
+
+
+def _shareable(seq: int, share: Share) -> bool:
+    """Whether a line may be shared by key: an int sequence, float amounts and no -0.0 (an int
+    or a -0.0 is equal to a float or a 0.0 as a key but serialises differently)."""
+    return type(seq) is int and all(type(x) is float and (x or copysign(1.0, x) > 0) for x in share)
+
+
+def line_item(seq: int, share: Share, reduction: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One adjudicated claim line (``itemSequence`` ``seq``, paid as ``share``, see
+    :func:`adjudicate`), frozen: lines repeat (a fee under a plan) far more than whole claims
+    do, so they are shared from a bounded cache.
+
+    >>> item = line_item(1, (100.0, 80.0, 20.0, 30.0, 30.0))
+    >>> [(e["category"]["coding"][0]["code"], e["amount"]["value"]) for e in item["adjudication"]]
+    [('submitted', 100.0), ('eligible', 80.0), ('copay', 20.0), ('deductible', 30.0), ('benefit', 30.0)]
+    >>> line_item(1, (100.0, 80.0, 20.0, 30.0, 30.0)) is item, type(item).__name__
+    (True, 'FrozenDict')
+    """
+    shareable = _shareable(seq, share)
+    key = (seq, share, id(reduction))
+    if shareable:
+        hit = _LINE_ITEMS.get(key)
+        if hit is not None:
+            return hit[1]
+    submitted, eligible, cp, deductible, benefit = share
+    adjudication = [_entry("submitted", submitted), _entry("eligible", eligible)]
+    if reduction is not None and submitted != eligible:
+        adjudication.append({**reduction, "amount": usd_cents(submitted - eligible)})
+    if cp:
+        adjudication.append(_entry("copay", cp))
+    if deductible:
+        adjudication.append(_entry("deductible", deductible))
+    adjudication.append(_entry("benefit", benefit))
+    # a zero amount is a new dict each time elsewhere; here the entry is this line's own
+    item: dict[str, Any] = freeze({"itemSequence": seq, "adjudication": adjudication})
+    if shareable and len(_LINE_ITEMS) < 20_000:
+        _LINE_ITEMS[key] = (reduction, item)
+    return item
+
+
 def response(
     ctx: RecordContext,
     claim_: dict[str, Any],
@@ -326,8 +383,10 @@ def response(
     requestor: str,
     security: tuple[dict[str, str], ...] | None = None,
     disposition: str | None = None,
+    request: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The payer's ClaimResponse to ``claim_``, paid on ``created`` as ``adjudication`` says.
+    """The payer's ClaimResponse to ``claim_``, paid on ``created`` as ``adjudication`` says
+    (``request``: a frozen reference to ``claim_`` when the caller has one, shared).
 
     >>> import random
     >>> from synthetic.context import RecordContext
@@ -351,7 +410,7 @@ def response(
         "created": created,
         "insurer": shared_ref(insurer),
         "requestor": shared_ref(requestor),
-        "request": {"reference": f"Claim/{claim_['id']}"},
+        "request": request if request is not None else {"reference": f"Claim/{claim_['id']}"},
         "outcome": "complete",
         "item": adjudication.items,
         "total": adjudication.total,

@@ -8,7 +8,7 @@ response after a variable payment lag.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from synthetic.builders import billing, notes
 from synthetic.context import RecordContext
@@ -17,6 +17,8 @@ from synthetic.visit.remittance import Remittance
 from synthetic.visit.state import PatientState, VisitState
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SCRUB_CACHE_SIZE = 10_000
+"""At most this many scrubbed diagnosis lists are kept (per engine)."""
 
 
 def icd_codes(cc: dict[str, Any]) -> list[str]:
@@ -32,6 +34,23 @@ def _key(cc: dict[str, Any]) -> str:
     return ",".join(icd_codes(cc)) or str(cc.get("text", ""))
 
 
+class Scrubbed(NamedTuple):
+    """A claim's diagnoses after the claim edits (see :meth:`Closing.scrubbed`).
+
+    >>> Scrubbed([], {}, [], []).remap
+    {}
+    """
+
+    diagnoses: list[dict[str, Any]]
+    """The kept diagnoses, in order."""
+    remap: dict[int, int]
+    """Diagnosis pointer old -> new (empty when nothing changed; a dropped one maps to 1)."""
+    diagnosis: list[dict[str, Any]]
+    """The claim's ``diagnosis`` element (:func:`~synthetic.builders.billing.diagnosis_element`)."""
+    inputs: list[dict[str, Any]]
+    """The scrubbed concepts (kept alive with the answer: their ids key the cache)."""
+
+
 class Closing:
     """Note, claim and claim response."""
 
@@ -41,9 +60,7 @@ class Closing:
         self.eng = eng
         self.remit = Remittance(eng)
         # scrub results by the identity of the (long-lived, catalog-owned) diagnosis concepts
-        self._scrubbed: dict[
-            tuple[int, ...], tuple[list[Any], list[dict[str, Any]], dict[int, int]]
-        ] = {}
+        self._scrubbed: dict[int | tuple[int, ...], Scrubbed] = {}
 
     def scrub(self, diagnoses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The claim's diagnoses after the claim edits (excludes, trimester rules), deduplicated.
@@ -66,11 +83,23 @@ class Closing:
             out.append(d)
         return out
 
-    def _scrub_cached(
-        self, claim_dx: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[int, int]]:
-        """Scrubbed diagnoses and the pointer map old -> new (empty when nothing changed)."""
-        key = tuple(map(id, claim_dx))
+    def scrubbed(self, claim_dx: list[dict[str, Any]]) -> Scrubbed:
+        """:meth:`scrub` of ``claim_dx``, the diagnosis pointer map old -> new (empty when
+        nothing changed; a dropped diagnosis maps to 1) and the claim's (frozen) ``diagnosis``
+        element, kept in a bounded cache by the identity of the (long-lived, catalog-owned)
+        diagnosis concepts.
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> c, dx = Closing(e), [e.icd_cc("E11.9"), e.icd_cc("I10"), e.icd_cc("E11.42")]
+        >>> kept, remap, diagnosis, _ = c.scrubbed(dx)
+        >>> [icd_codes(d)[0] for d in kept], remap, c.scrubbed(dx).diagnoses is kept
+        (['I10', 'E11.42'], {1: 1, 2: 1, 3: 2}, True)
+        >>> [(d["sequence"], icd_codes(d["diagnosisCodeableConcept"])) for d in diagnosis]
+        [(1, ['I10']), (2, ['E11.42'])]
+        """
+        # most claims have one diagnosis: its id is the key (a tuple of ids costs more)
+        key = id(claim_dx[0]) if len(claim_dx) == 1 else tuple(map(id, claim_dx))
         hit = self._scrubbed.get(key)
         if hit is None:
             diagnoses = self.scrub(claim_dx)
@@ -78,9 +107,12 @@ class Closing:
             if len(diagnoses) != len(claim_dx):
                 index = {_key(d): i + 1 for i, d in enumerate(diagnoses)}
                 remap = {i + 1: index.get(_key(d), 1) for i, d in enumerate(claim_dx)}
+            element = billing.diagnosis_element(diagnoses)
             # the inputs are kept alive with the result, so their ids are never reused
-            hit = self._scrubbed[key] = (list(claim_dx), diagnoses, remap)
-        return hit[1], hit[2]
+            hit = Scrubbed(diagnoses, remap, element, list(claim_dx))
+            if len(self._scrubbed) < SCRUB_CACHE_SIZE:
+                self._scrubbed[key] = hit
+        return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
         """Write the note, the claim and its response."""
@@ -111,7 +143,8 @@ class Closing:
         )
         verified = self.remit.check_in(ctx, st, vs)
         insurer = self.remit.insurer(vs.payer)
-        diagnoses, remap = self._scrub_cached(vs.claim_dx)
+        scrubbed = self.scrubbed(vs.claim_dx)
+        remap = scrubbed.remap
         lines = vs.lines
         if remap:  # pointers refer to the scrubbed list; a dropped diagnosis points at 1
             lines = []
@@ -123,7 +156,8 @@ class Closing:
         claim = billing.claim(
             ctx,
             lines=lines,
-            diagnoses=diagnoses,
+            diagnoses=scrubbed.diagnoses,
+            diagnosis=scrubbed.diagnosis,
             created=iso_date(vs.day),
             coverage=f"Coverage/{vs.cov_id}",
             provider=eng.org_ref,

@@ -48,6 +48,8 @@ RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelations
 CROSSOVER_DAYS = 2
 """Days from the primary's ERA to the crossover claim to the secondary plan."""
 SMALL_BALANCE = 10.0
+ANSWER_CACHE_SIZE = 10_000
+"""At most this many paid answers (by payer and charges) are kept (per engine)."""
 """Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
 # shared by many resources: frozen (see synthetic.frozen)
@@ -85,6 +87,7 @@ _CO45 = freeze(
 
 
 _usd = usd_cents
+_FLOAT = frozenset({float})
 
 
 @cache
@@ -104,6 +107,12 @@ def _kind(kind: str, payment_type: str = "payment", bucket: str | None = None) -
 def _method_type(method: str) -> dict[str, Any]:
     """The ``paymentIdentifier.type`` of a payment method (shared: frozen)."""
     return freeze({"coding": [{"system": PAYMENT_METHOD, "code": method}]})  # type: ignore[no-any-return]
+
+
+# the types every ERA and patient payment carries, looked up once
+_INSURER_PAYMENT = _kind("insurer-payment")
+_PATIENT_PAYMENT = _kind("patient-payment")
+_EFT = _method_type("eft")
 
 
 @cache
@@ -148,16 +157,34 @@ def _pick(rng: Any, choices: _Weighted) -> Any:
     return weights[-1][0]
 
 
-def _days(rng: Any, span: list[int]) -> int:
+def day_span(span: list[int]) -> tuple[int, int]:
+    """A content span of days ``[low, high]`` as (low, number of days), for :func:`_days`.
+
+    >>> day_span([3, 10]), day_span([5]), day_span([4, 2])
+    ((3, 8), (5, 1), (4, 1))
+    """
     lo, hi = span[0], span[-1]
-    return lo + rng.randrange(max(1, hi - lo + 1))
+    return lo, max(1, hi - lo + 1)
 
 
-def _claim_shares(claim: dict[str, Any], payer: Any) -> tuple[billing.Share, ...]:
-    """The claim's lines as ``payer`` pays them (:func:`~synthetic.builders.billing.claim_shares`)."""
-    return billing.claim_shares(
-        claim, payer.allowed_ratio, float(payer.copay), payer.deductible_share
-    )
+def _days(rng: Any, span: tuple[int, int]) -> int:
+    return span[0] + rng.randrange(span[1])
+
+
+_CROSSOVER_SETS = frozenset({"id", "created", "insurer", "related", "insurance", "item", "total"})
+"""The fields a crossover claim sets anew (:meth:`Remittance.crossover`)."""
+
+
+def unshare_except(resource: dict[str, Any], replaced: frozenset[str]) -> dict[str, Any]:
+    """:func:`~synthetic.frozen.unshare` of ``resource`` but for the fields in ``replaced``, kept
+    as they are (the caller replaces them; copying them would be wasted work).
+
+    >>> claim = {"id": "c1", "item": [{"net": 1}], "total": {"value": 1}}
+    >>> new = unshare_except(claim, frozenset({"item"}))
+    >>> list(new), new["item"] is claim["item"], new["total"] is claim["total"], new == claim
+    (['id', 'item', 'total'], True, False, True)
+    """
+    return {k: v if k in replaced else unshare(v) for k, v in resource.items()}
 
 
 def _denial_group(reason: Any) -> dict[str, Any]:
@@ -195,12 +222,22 @@ class Remittance:
         self.statement_methods = _Weighted(list(self.rates.statement_methods.items()))
         pr = eng.rules.payer  # the payer's answer comes after lag_days x [lag_low, lag_high]
         self.lag_span = (pr.lag_low, pr.lag_high) if pr is not None else (1.0, 1.0)
+        # rng.uniform(lo, hi) is lo + (hi - lo) * rng.random() (as random documents it)
+        self._lag_draw = (self.lag_span[0], self.lag_span[1] - self.lag_span[0])
+        self._statement_after = day_span(self.rates.statement_after_days)
+        self._statement_paid_after = day_span(self.rates.statement_paid_after_days)
+        self._work_after = day_span(denial_work()["work_after_days"])
         self.provider = FrozenDict(reference=self.org)  # shared: frozen
         # per denial reason (content): its group and CARC, shared by every denied line
         self._groups = {id(d): (d, _denial_group(d)) for d in self.rates.denial}
         # per payer (content: a few): its Organization reference, its plan's benefits
         self._insurers: dict[str, str] = {}
         self._benefits: dict[str, list[dict[str, Any]]] = {}
+        self._last_coverage: tuple[str, Any, Any] | None = None  # see eligibility_parts
+        # per payer and claim charges: the lines' shares and the paid adjudication
+        self._answers: dict[
+            tuple[str, tuple[float, ...]], tuple[tuple[billing.Share, ...], billing.Adjudication]
+        ] = {}
 
     def insurer(self, payer: Any) -> str | None:
         """The reference to the payer's Organization (None: no payer, or self-pay).
@@ -231,7 +268,67 @@ class Remittance:
             )
         return items
 
+    def paid_answer(
+        self, claim: dict[str, Any], payer: Any
+    ) -> tuple[tuple[billing.Share, ...], billing.Adjudication]:
+        """How ``payer`` pays ``claim``: its lines' :func:`~synthetic.builders.billing.payer_shares`
+        and their :func:`~synthetic.builders.billing.adjudicate` with the contractual adjustment
+        stated as CO-45. Kept in a bounded cache by payer and charges (float charges only: an
+        int serialises differently), the claim's lines numbered 1, 2, ... as
+        :func:`~synthetic.builders.billing.claim` numbers them.
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> r, payer = Remittance(e), next(p for p in e.cat.payers if p.type != "self-pay")
+        >>> claim = {"item": [{"sequence": 1, "net": {"value": 100.0}}]}
+        >>> shares, adjudication = r.paid_answer(claim, payer)
+        >>> shares[0][0], adjudication.shares is shares, r.paid_answer(claim, payer)[1] is adjudication
+        (100.0, True, True)
+        """
+        charges = billing.claim_charges(claim)
+        cacheable = _FLOAT.issuperset(map(type, charges))
+        key = (payer.key, charges)
+        hit = self._answers.get(key) if cacheable else None
+        if hit is None:
+            shares = billing.payer_shares(
+                charges, payer.allowed_ratio, float(payer.copay), payer.deductible_share
+            )
+            sequences = tuple([item["sequence"] for item in claim["item"]])
+            hit = (shares, billing.adjudicate(shares, sequences, _CO45))
+            if cacheable and len(self._answers) < ANSWER_CACHE_SIZE:
+                self._answers[key] = hit
+        return hit
+
     # ------------------------------------------------------------------ check-in
+
+    def eligibility_parts(
+        self, cov_id: str, payer: Any
+    ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+        """An eligibility check's insurer reference and the request's and response's
+        ``insurance`` for coverage ``cov_id`` with ``payer``; shared by the checks of the
+        coverage (frozen: see :mod:`synthetic.frozen`). The last coverage's parts are kept:
+        a patient's visits come one after another.
+
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> r, payer = Remittance(e), next(p for p in e.cat.payers if p.type != "self-pay")
+        >>> insurer, asked, answered = r.eligibility_parts("cov-1", payer)
+        >>> asked, answered[0]["coverage"] is asked[0]["coverage"], insurer["reference"] == r.insurer(payer)
+        ([{'focal': True, 'coverage': {'reference': 'Coverage/cov-1'}}], True, True)
+        >>> r.eligibility_parts("cov-1", payer)[1] is asked, r.eligibility_parts("cov-2", payer)[1] is asked
+        (True, False)
+        """
+        last = self._last_coverage
+        if last is not None and last[0] == cov_id and last[1] is payer:
+            return last[2]
+        cov = FrozenDict(reference=f"Coverage/{cov_id}")
+        parts = (
+            shared_ref(self.insurer(payer)),  # type: ignore[arg-type]
+            freeze([{"focal": True, "coverage": cov}]),
+            freeze([{"coverage": cov, "inforce": True, "item": self._plan_benefits(payer)}]),
+        )
+        self._last_coverage = (cov_id, payer, parts)
+        return parts
 
     def check_in(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> bool:
         """Verify eligibility for a share of insured visits (request and payer's response).
@@ -247,9 +344,7 @@ class Remittance:
         if ctx.rng.random() >= self.rates.eligibility_check_share:
             return False
         day = iso_date(vs.day)
-        # shared by both resources: frozen (see synthetic.frozen)
-        insurer = shared_ref(self.insurer(payer))  # type: ignore[arg-type]
-        cov = FrozenDict(reference=f"Coverage/{vs.cov_id}")
+        insurer, asked, answered = self.eligibility_parts(vs.cov_id, payer)
         req = {
             "resourceType": "CoverageEligibilityRequest",
             "id": ctx.new_id("cer"),
@@ -261,7 +356,7 @@ class Remittance:
             "created": day,
             "provider": self.provider,
             "insurer": insurer,
-            "insurance": [{"focal": True, "coverage": cov}],
+            "insurance": asked,
         }
         resp = {
             "resourceType": "CoverageEligibilityResponse",
@@ -276,13 +371,7 @@ class Remittance:
             "outcome": "complete",
             "disposition": "Coverage in force",
             "insurer": insurer,
-            "insurance": [
-                {
-                    "coverage": cov,
-                    "inforce": True,
-                    "item": self._plan_benefits(payer),
-                }
-            ],
+            "insurance": answered,
         }
         ctx.add(req)
         ctx.add(resp)
@@ -308,7 +397,8 @@ class Remittance:
         rates = self.rates
         payer = vs.payer
         claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
-        shares = _claim_shares(claim, payer)
+        answer = self.paid_answer(claim, payer)
+        shares = answer[0]
         copay = shares[0][2] if shares else 0.0
         paid_at_desk = 0.0
         if copay > 0 and rng.random() < rates.copay_at_desk:
@@ -317,8 +407,8 @@ class Remittance:
             self._patient_payment(
                 ctx, vs, claim_ref, vs.day, copay, method, "Patient payment at the desk"
             )
-        lo, hi = self.lag_span
-        lag = max(3, round(payer.lag_days * rng.uniform(lo, hi)))
+        lo, width = self._lag_draw
+        lag = max(3, round(payer.lag_days * (lo + width * rng.random())))
         answered = vs.day + lag
         denied = rng.random() < rates.denial_rate and self.reasons.weights
         reason = _pick(rng, self.reasons_checked if verified else self.reasons) if denied else None
@@ -330,7 +420,7 @@ class Remittance:
             self._era(ctx, vs, claim_ref, cr, insurer, answered)
             self.work_denial(ctx, st, vs, claim, insurer, answered, reason, paid_at_desk)
             return
-        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, shares, claim_ref)
+        self._paid(ctx, st, vs, claim, insurer, answered, paid_at_desk, answer, claim_ref)
 
     def _paid(
         self,
@@ -341,18 +431,16 @@ class Remittance:
         insurer: str,
         answered: int,
         paid_at_desk: float,
-        shares: tuple[billing.Share, ...] | None = None,
+        answer: tuple[tuple[billing.Share, ...], billing.Adjudication] | None = None,
         claim_ref: dict[str, str] | None = None,
     ) -> None:
         """The payer pays ``claim`` on ``answered``: ClaimResponse with CO-45, the ERA, then a
-        statement for what the patient still owes and maybe its payment (``shares``: the
-        claim's :func:`~synthetic.builders.billing.payer_shares` under the visit's payer, and
-        ``claim_ref`` a frozen reference to it, when already known)."""
-        if shares is None:
-            shares = _claim_shares(claim, vs.payer)
-        sequences = tuple([item["sequence"] for item in claim["item"]])
-        # the contractual adjustment, as an ERA states it (CO-45)
-        adjudication = billing.adjudicate(shares, sequences, _CO45)
+        statement for what the patient still owes and maybe its payment (``answer``: the
+        claim's :meth:`paid_answer` under the visit's payer, and ``claim_ref`` a frozen
+        reference to it, when already known)."""
+        shares, adjudication = answer if answer is not None else self.paid_answer(claim, vs.payer)
+        if claim_ref is None:
+            claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         cr = billing.response(
             ctx,
             claim,
@@ -362,11 +450,10 @@ class Remittance:
             requestor=self.org,
             security=vs.security,
             disposition="Paid",
+            request=claim_ref,
         )
         share = adjudication.patient_share
         ctx.add(cr)
-        if claim_ref is None:
-            claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
         self._era(ctx, vs, claim_ref, cr, insurer, answered)
         second = st.secondary.get(vs.cov_id) if st.secondary else None
         if second is not None and share > 0 and paid_at_desk == 0:
@@ -414,7 +501,9 @@ class Remittance:
             return
         insurer = f"Organization/{self.eng.practice.payer_org[payer.key]}"
         new = {
-            **unshare(claim),  # a new resource shares only frozen parts with the first claim
+            # a new resource shares only frozen parts with the first claim (the fields set
+            # here are not copied: they are replaced, keeping the first claim's field order)
+            **unshare_except(claim, _CROSSOVER_SETS),
             "id": ctx.new_id("claim"),
             "created": iso_date(day),
             "insurer": {"reference": insurer},
@@ -437,8 +526,8 @@ class Remittance:
             "total": _usd(sum(i["net"]["value"] for i in items)),
         }
         ctx.add(new)
-        lo, hi = self.lag_span
-        paid_on = day + max(3, round(payer.lag_days * ctx.rng.uniform(lo, hi)))
+        lo, width = self._lag_draw
+        paid_on = day + max(3, round(payer.lag_days * (lo + width * ctx.rng.random())))
         if paid_on >= st.end:
             return
         cr = billing.claim_response(
@@ -478,7 +567,7 @@ class Remittance:
                 "paymentDate": day,
                 "paymentAmount": amount,
                 "paymentIdentifier": {
-                    "type": _method_type("eft"),
+                    "type": _EFT,
                     "system": EFT_TRACE,
                     "value": f"EFT-{cr['id']}",
                 },
@@ -486,7 +575,7 @@ class Remittance:
                 "disposition": f"ERA for {claim_ref['reference']}",
                 "detail": [
                     {
-                        "type": _kind("insurer-payment"),
+                        "type": _INSURER_PAYMENT,
                         "request": claim_ref,
                         "response": {"reference": f"ClaimResponse/{cr['id']}"},
                         "date": day,
@@ -510,7 +599,7 @@ class Remittance:
             return
         rng = ctx.rng
         rates = self.rates
-        sent = after + _days(rng, rates.statement_after_days)
+        sent = after + _days(rng, self._statement_after)
         if sent >= st.end:
             return
         amount = _usd(owed)  # owed > 0: shared and frozen
@@ -539,7 +628,7 @@ class Remittance:
         )
         if rng.random() >= rates.statement_paid:
             return
-        when = sent + _days(rng, rates.statement_paid_after_days)
+        when = sent + _days(rng, self._statement_paid_after)
         if when < st.end:
             method = _pick(rng, self.statement_methods)
             self._patient_payment(ctx, vs, claim_ref, when, owed, method, "Statement payment")
@@ -610,7 +699,7 @@ class Remittance:
         """
         work = denial_work()
         action = work["action"].get(reason.carc)
-        day = denied_on + _days(ctx.rng, work["work_after_days"])
+        day = denied_on + _days(ctx.rng, self._work_after)
         if action is None or day >= st.end:
             return
         claim_ref = FrozenDict(reference=f"Claim/{claim['id']}")  # shared: frozen
@@ -627,8 +716,8 @@ class Remittance:
             ]
             claim["status"] = "cancelled"  # replaced, as claims.resubmit_corrected does
             ctx.add(new)
-            lo, hi = self.lag_span
-            answered = day + max(3, round(vs.payer.lag_days * ctx.rng.uniform(lo, hi)))
+            lo, width = self._lag_draw
+            answered = day + max(3, round(vs.payer.lag_days * (lo + width * ctx.rng.random())))
             if answered < st.end:
                 self._paid(ctx, st, vs, new, insurer, answered, paid_at_desk)
             return
@@ -697,7 +786,7 @@ class Remittance:
                 "disposition": text,
                 "detail": [
                     {
-                        "type": _kind("patient-payment"),
+                        "type": _PATIENT_PAYMENT,
                         "request": claim_ref,
                         "date": iso,
                         "amount": paid,
