@@ -152,6 +152,7 @@ class Engine:
         self.rates = cat.rules.engine
         self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
         self._clinicians: dict[str, str] = {}
+        self._note_templates: dict[str, tuple[str, dict[str, str]]] = {}
         self.portal = PortalInbox(self)
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
@@ -915,6 +916,7 @@ class Engine:
             if not c.note_template:
                 parts.append(f"Assessment: {c.display} ({c.icd10}).")
                 continue
+            template, own = self.note_template(c)
             if fields is None:
                 fields = _NoteFields(
                     patient=name,
@@ -938,16 +940,42 @@ class Engine:
                 if not _NOTE_BASE_KEYS.isdisjoint(last):  # a measure named like a base field wins
                     for k in _NOTE_BASE_KEYS & last.keys():
                         fields[k] = str(last[k])
-            fields["condition"] = c.display
-            fields["display"] = c.display
-            fields["icd10"] = c.icd10
-            fields["follow_up_months"] = (
-                str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
-            )
-            parts.append(render_template(c.note_template, fields))
+            if own:  # a template that could not be specialised takes the condition's fields
+                fields.update(own)
+            parts.append(render_template(template, fields))
         if v.specialty and not addressed and not acute:
             parts.append(f"{self.preset.specialty} visit. Examination documented in the chart.")
         return "\n".join(parts)
+
+    def note_template(self, c: ConditionDef) -> tuple[str, dict[str, str]]:
+        """The condition's note template with its own fields filled in, and the fields left.
+
+        A condition's fields (``condition``, ``display``, ``icd10``, ``follow_up_months``) are
+        the same at every visit and win over any other value of those names, so a template of
+        plain ``{name}`` placeholders is filled with them once (see
+        :func:`specialise_template`) and the fields left are empty; another template is kept
+        as written with the fields to set before rendering it. One entry per condition.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> c = next(c for c in e.cat.conditions.values() if "{follow_up_months}" in c.note_template)
+        >>> t, own = e.note_template(c); "{follow_up_months}" in t, own
+        (False, {})
+        """
+        hit = self._note_templates.get(c.key)
+        if hit is None:
+            own = {
+                "condition": c.display,
+                "display": c.display,
+                "icd10": c.icd10,
+                "follow_up_months": (
+                    str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
+                ),
+            }
+            template = specialise_template(c.note_template, own)
+            hit = (c.note_template, own) if template is None else (template, {})
+            if len(self._note_templates) < 4096:
+                self._note_templates[c.key] = hit
+        return hit
 
     # ------------------------------------------------------------------ after the reference date
 
@@ -1084,6 +1112,38 @@ def render_template(template: str, fields: Mapping[str, Any]) -> str:
     out[0::2] = texts
     out[1::2] = map(format, map(fields.__getitem__, keys))  # as format_map looks up and formats
     return "".join(out)
+
+
+def specialise_template(template: str, values: Mapping[str, str]) -> str | None:
+    """``template`` with the placeholders named in ``values`` replaced by them (as literal
+    text), the other placeholders left; None when the template has more than plain ``{name}``
+    placeholders (see :func:`render_template`), which is then rendered as written.
+
+    ``render_template(specialise_template(t, values), fields)`` is
+    ``render_template(t, fields | values)`` for every ``fields``.
+
+    >>> t = specialise_template("{a} and {b}, {{c}}", {"a": "x{y}"}); t
+    'x{{y}} and {b}, {{c}}'
+    >>> render_template(t, {"b": 2})
+    'x{y} and 2, {c}'
+    >>> specialise_template("{a!r}", {"a": "x"}) is None
+    True
+    """
+    split = _split_template(template)
+    if split is None:
+        return None
+    texts, keys = split
+    out = [_escape(texts[0])]
+    for key, text in zip(keys, texts[1:], strict=True):
+        value = values.get(key)
+        out.append("{" + key + "}" if value is None else _escape(value))
+        out.append(_escape(text))
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
+    """``text`` as literal text of a format string (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _split_template(template: str) -> tuple[list[str], tuple[str, ...]] | None:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 from synthetic.context import RecordContext
+from synthetic.engine import engine_for, render_template, specialise_template
 from synthetic.ids import resource_id
 
 KINDS = hs.sampled_from(["obs", "enc", "apt", "doc", "mr", "claim", "x-y", "msg"])
@@ -34,3 +35,55 @@ def test_new_id_is_the_resource_id_of_the_kinds_next_ordinal(
         seen[kind] = n + 1
         assert ctx.new_id(kind) == resource_id(base, kind, n)
     assert {k: ctx.counters[k] for k in seen} == seen
+
+
+NAMES = ["age", "condition", "icd10", "follow_up_months", "systolic", "x"]
+PIECES = hs.one_of(
+    hs.sampled_from([f"{{{n}}}" for n in NAMES]),
+    hs.sampled_from(["{", "}", "{{", "}}", "{0}", "{x!r}", "{x:>4}", "{x.real}"]),
+    hs.text(alphabet="ab {}é\n", max_size=5),
+)
+TEXTS = hs.text(alphabet="ab {}%é", max_size=6)
+
+
+class _Fields(dict):  # type: ignore[type-arg]
+    """Like the note's fields: an unknown placeholder renders as empty text."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+@given(
+    template=hs.lists(PIECES, max_size=10).map("".join),
+    own=hs.dictionaries(hs.sampled_from(NAMES), TEXTS),
+    other=hs.dictionaries(hs.sampled_from(NAMES), TEXTS),
+)
+def test_a_specialised_template_renders_as_the_template_with_its_own_fields(
+    template: str, own: dict[str, str], other: dict[str, str]
+) -> None:
+    special = specialise_template(template, own)
+    expected = render_template(template, _Fields(other | own))
+    if special is None:  # not plain placeholders: the engine renders it as written
+        return
+    assert render_template(special, _Fields(other)) == expected
+    assert render_template(special, _Fields(other)) == expected  # again, from the cache
+
+
+def test_every_note_template_of_the_content_renders_as_with_the_condition_fields() -> None:
+    eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    fields = _Fields(patient_name="Ann Lee", age="40", systolic="150", condition="shadowed")
+    templated = [c for c in eng.cat.conditions.values() if c.note_template]
+    assert templated
+    for c in templated:
+        own = {
+            "condition": c.display,
+            "display": c.display,
+            "icd10": c.icd10,
+            "follow_up_months": str(max(1, round(c.follow_up_days / 30.4)))
+            if c.follow_up_days
+            else "12",
+        }
+        template, left = eng.note_template(c)
+        assert eng.note_template(c) == (template, left)  # cached: the same answer
+        got = render_template(template, _Fields(fields | left))
+        assert got == render_template(c.note_template, _Fields(fields | own))
