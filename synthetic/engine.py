@@ -109,6 +109,11 @@ class Engine:
         mods = [cat.conditions[k] for k in self.preset.modules]
         self.chronic = [m for m in mods if m.kind == "chronic"]
         self.acute = [m for m in mods if m.kind == "acute"]
+        self._acute_scales = [
+            (m, self.preset.multipliers.get(m.key, 1.0), m.visit_probability) for m in self.acute
+        ]
+        """Acute modules with the preset's multiplier and their visit probability (constants
+        of the yearly visit rate, see :meth:`_timeline`)."""
         self.pregnancy = [m for m in mods if m.kind == "pregnancy"]
         preg_keys = {m.key for m in self.pregnancy}
         # chronic modules that require a pregnancy are drawn per pregnancy, not per person
@@ -497,9 +502,7 @@ class Engine:
         prof = st.profile
         rates = self.rates
         t = Timeline(start, end)
-
-        def od(d: int) -> int:
-            return self.practice.open_day(d, rng)
+        open_day = self.practice.open_day  # (day, rng): a closed day moves to one near it
 
         if self.preset.wellness:
             for d in wellness_days(
@@ -510,40 +513,41 @@ class Engine:
                 rates.adult_checkup_attendance,
                 rates.child_wellness_attendance,
             ):
-                t.add(od(d), "wellness")
+                t.add(open_day(d, rng), "wellness")
         for key, dx in prof.diagnoses.items():
             if dx.recorded != dx.onset and not dx.condition.requires:
                 # conditions older than the records are charted at a visit already planned
                 near = t.nearest(dx.recorded, 2 * rates.follow_up_merge_days)
                 if near is not None:
                     dx.recorded = near
-            t.add(od(dx.recorded), "diagnosis", new=(key,))
+            t.add(open_day(dx.recorded, rng), "diagnosis", new=(key,))
             for d in follow_up_days(
                 rng, dx.recorded, end, dx.condition.follow_up_days, rates.follow_up_attendance
             ):
                 # several chronic conditions are reviewed at one visit when visits fall close
                 near = t.nearest(d, rates.follow_up_merge_days)
-                t.add(near if near is not None else od(d), "follow-up", conditions=(key,))
+                t.add(
+                    near if near is not None else open_day(d, rng), "follow-up", conditions=(key,)
+                )
             # drug monitoring more often than follow-up (warfarin -> INR every few weeks)
             for codes, _panel, every in self.rules.monitoring:
                 if every < dx.condition.follow_up_days and any(d.key in codes for d in dx.drugs):
                     day = dx.recorded + every
                     while day < end:
-                        t.add(od(day), "follow-up", conditions=(key,))
+                        t.add(open_day(day, rng), "follow-up", conditions=(key,))
                         day += every
-        mult = self.preset.multipliers
         y0 = start
         while y0 < end:
             span = min(365, end - y0)
             age = (y0 + span / 2 - birth) / DAYS_PER_YEAR
             frac = span / 365.0
-            for m in self.acute:
-                lam = m.rate(age, sex) * mult.get(m.key, 1.0) * m.visit_probability * frac
+            for m, m_mult, visit_p in self._acute_scales:
+                lam = m.rate(age, sex) * m_mult * visit_p * frac
                 for _ in range(poisson(rng, lam)):
                     day = y0 + rng.randrange(span)
                     if (day - birth) / DAYS_PER_YEAR < m.onset_min:
                         continue  # too young for this condition (otitis media from 6 months)
-                    t.add(od(day), "acute", acute=m.key)
+                    t.add(open_day(day, rng), "acute", acute=m.key)
             y0 += span
         if sex == "female":
             for m in self.pregnancy:
@@ -552,7 +556,7 @@ class Engine:
             day = start + rng.randrange(200)
             while day < end:
                 if rng.random() < rates.specialty_visit_probability:
-                    t.add(od(day), "specialty")
+                    t.add(open_day(day, rng), "specialty")
                 day += 300 + rng.randrange(130)
         cm = getattr(self.content, "clinical_ma", None)
         if cm is not None:

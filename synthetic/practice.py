@@ -93,7 +93,7 @@ class Practice:
         self._starts: dict[tuple[int, int], list[int]] = {}
         self._open: dict[int, bool] = {}
         self._next_open: dict[int, list[int]] = {}
-        self._fit: dict[int, list[str]] = {}
+        self._fit: dict[int, tuple[str, ...]] = {}
         self._on: dict[tuple[str, int], list[str]] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
@@ -200,7 +200,7 @@ class Practice:
         >>> pr.is_open(pr.open_day(739618))
         True
         """
-        if self.is_open(day):
+        if self._open.get(day) or self.is_open(day):  # (a day seen before: no call)
             return day
         found = self._next_open.get(day)
         if found is None:
@@ -245,8 +245,9 @@ class Practice:
             self._starts[key] = hit
         return hit
 
-    def clinicians_for(self, age: float) -> list[str]:
-        """The clinicians who see a patient of ``age`` in this practice.
+    def clinicians_for(self, age: float) -> tuple[str, ...]:
+        """The clinicians who see a patient of ``age`` in this practice (a tuple kept per whole
+        year of age: shared, never changed).
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
@@ -258,7 +259,7 @@ class Practice:
         hit = self._fit.get(years)
         if hit is None:
             fit = [c for c, lo, hi in self.clinicians if lo <= years and years < hi + 1]
-            hit = self._fit[years] = fit or self.physicians
+            hit = self._fit[years] = tuple(fit or self.physicians)
         return hit
 
     def resources(self, book: Any = None, first_day: int | None = None) -> list[dict[str, Any]]:

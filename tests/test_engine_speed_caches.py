@@ -15,6 +15,7 @@ from hypothesis import strategies as hs
 from synthetic.context import RecordContext
 from synthetic.engine import engine_for, render_template, specialise_template
 from synthetic.ids import resource_id
+from synthetic.practice import Practice
 
 KINDS = hs.sampled_from(["obs", "enc", "apt", "doc", "mr", "claim", "x-y", "msg"])
 
@@ -87,3 +88,34 @@ def test_every_note_template_of_the_content_renders_as_with_the_condition_fields
         assert eng.note_template(c) == (template, left)  # cached: the same answer
         got = render_template(template, _Fields(fields | left))
         assert got == render_template(c.note_template, _Fields(fields | own))
+
+
+@given(ages=hs.lists(hs.floats(min_value=0.0, max_value=120.0), min_size=1, max_size=20))
+def test_clinicians_for_is_the_roster_filter_as_a_shared_tuple(ages: list[float]) -> None:
+    pr = engine_for(seed=1, reference_date="2026-01-01", years=2, population="pediatrics").practice
+    for age in ages:
+        years = int(age)
+        plain = [c for c, lo, hi in pr.clinicians if lo <= years < hi + 1] or pr.physicians
+        got = pr.clinicians_for(age)
+        assert type(got) is tuple and list(got) == plain
+        assert pr.clinicians_for(age) is got  # kept per whole year of age
+
+
+@given(days=hs.lists(hs.integers(min_value=739000, max_value=740000), min_size=1, max_size=30))
+def test_open_day_answers_the_same_whatever_was_asked_before(days: list[int]) -> None:
+    eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+    warm = eng.practice  # has answered for many days already
+    fresh = Practice(eng.cat, "family-practice", eng.ref)
+    for day in days:
+        got = warm.open_day(day)
+        assert got == fresh.open_day(day) and warm.is_open(got) == fresh.is_open(got)
+        assert warm.open_day(day, random.Random(day)) == fresh.open_day(day, random.Random(day))
+
+
+def test_the_acute_rate_constants_are_the_preset_multiplier_and_visit_probability() -> None:
+    for population in ("family-practice", "pediatrics", "ob-gyn"):
+        eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population=population)
+        assert [m for m, _, _ in eng._acute_scales] == eng.acute
+        for m, mult, visit_p in eng._acute_scales:
+            assert mult == eng.preset.multipliers.get(m.key, 1.0)
+            assert visit_p == m.visit_probability

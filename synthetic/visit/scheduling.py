@@ -114,11 +114,15 @@ def plan_visits(
     p_cancel = eng.practice_cancel()
     own = eng.rates.see_own_pcp
     practice = eng.practice
+    types: dict[str, tuple[str, int]] = {}  # kind of visit -> (appointment type, minutes)
     for i, v in enumerate(visits):
-        tcode = eng.appointment_type(v.kind)
-        fit = tuple(practice.clinicians_for((v.day - birth) / days_per_year))
+        kind = types.get(v.kind)
+        if kind is None:
+            tcode = eng.appointment_type(v.kind)
+            kind = types[v.kind] = (tcode, eng.types[tcode].minutes)
+        fit = practice.clinicians_for((v.day - birth) / days_per_year)
         prefer = pcp if pcp in fit and rng.random() < own else fit[rng.randrange(len(fit))]
-        vp = VisitPlan(tcode, eng.types[tcode].minutes, prefer, fit, rng.random())
+        vp = VisitPlan(kind[0], kind[1], prefer, fit, rng.random())
         vp.same_day = v.kind == "acute"  # a sick visit is booked the day itself
         # planned visits (not the first, not same-day sick visits) may follow a missed one
         if v.kind != "acute" and i > 0:
