@@ -378,7 +378,8 @@ class Engine:
         >>> [s.name for s in e.steps][0]
         'booking'
         """
-        renew_between_visits(self, ctx, st, v.day)
+        if st.rx:  # (no prescription: nothing to renew)
+            renew_between_visits(self, ctx, st, v.day)
         vs = VisitState(v, v.day, (v.day - st.birth) / DAYS_PER_YEAR)
         for step in self.steps:
             step.run(ctx, st, vs)

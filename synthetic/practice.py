@@ -95,6 +95,7 @@ class Practice:
         self._next_open: dict[int, list[int]] = {}
         self._fit: dict[int, tuple[str, ...]] = {}
         self._on: dict[tuple[str, int], list[str]] = {}
+        self._layouts: dict[tuple[str, int], Any] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
             lunch = (
@@ -140,7 +141,13 @@ class Practice:
         >>> pr.layout("prac-dr.nguyen", 739622)[0].seats  # modified wave: two at the hour
         2
         """
-        return self.templates.layout(self.template_of(provider), weekday(day))
+        wd = weekday(day)
+        hit = self._layouts.get((provider, wd))
+        if hit is None:
+            hit = self.templates.layout(self.template_of(provider), wd)
+            if len(self._layouts) < 10_000:  # clinicians x weekdays (covering ones included)
+                self._layouts[(provider, wd)] = hit
+        return hit
 
     @staticmethod
     def employed(member: Any, day: int) -> bool:

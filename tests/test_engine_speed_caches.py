@@ -13,9 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 from synthetic.context import RecordContext
+from synthetic.dates import weekday
 from synthetic.engine import engine_for, render_template, specialise_template
 from synthetic.ids import resource_id
 from synthetic.practice import Practice
+from synthetic.templates import Templates
 
 KINDS = hs.sampled_from(["obs", "enc", "apt", "doc", "mr", "claim", "x-y", "msg"])
 
@@ -119,3 +121,18 @@ def test_the_acute_rate_constants_are_the_preset_multiplier_and_visit_probabilit
         for m, mult, visit_p in eng._acute_scales:
             assert mult == eng.preset.multipliers.get(m.key, 1.0)
             assert visit_p == m.visit_probability
+
+
+@given(
+    days=hs.lists(hs.integers(min_value=739000, max_value=740000), min_size=1, max_size=20),
+    who=hs.sampled_from(["prac-dr.nguyen", "prac-dr.okafor", "prac-dr.patel", "prac-locum-01"]),
+)
+def test_a_clinicians_day_layout_is_their_templates_layout_of_the_weekday(
+    days: list[int], who: str
+) -> None:
+    pr = engine_for(seed=1, reference_date="2026-01-01", years=2, population="pediatrics").practice
+    fresh = Templates(pr.templates.hours)
+    for day in days:
+        got = pr.layout(who, day)
+        assert got == fresh.layout(pr.template_of(who), weekday(day))
+        assert type(got) is tuple and pr.layout(who, day + 7) is got  # kept per weekday

@@ -96,7 +96,7 @@ class Booking:
         conds = cat.conditions
         vs.acute = acute = conds[v.acute] if v.acute else None
         vs.preg = preg = conds[v.pregnancy] if v.pregnancy else None
-        vs.addressed = [conds[k] for k in v.conditions] if v.conditions else []
+        vs.addressed = list(map(conds.__getitem__, v.conditions)) if v.conditions else []
         security = None
         for c in vs.addressed:
             if c.security is not None:  # merging None keeps the labels as they are
