@@ -921,7 +921,7 @@ class Engine:
             if not c.note_template:
                 parts.append(f"Assessment: {c.display} ({c.icd10}).")
                 continue
-            template, own = self.note_template(c)
+            template, own = self._note_templates.get(c.key) or self.note_template(c)
             if fields is None:
                 fields = _NoteFields(
                     patient=name,
@@ -936,7 +936,7 @@ class Engine:
                     reason=acute.reason if acute else "",
                     patient_name=name,
                     medications=", ".join(meds) if meds else "no medications",
-                    labs=", ".join(self.cat.labs[k].display for k in lab_keys)
+                    labs=", ".join([self.cat.labs[k].display for k in lab_keys])
                     if lab_keys
                     else "none today",
                 )

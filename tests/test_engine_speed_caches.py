@@ -15,7 +15,9 @@ from hypothesis import strategies as hs
 from synthetic.context import RecordContext
 from synthetic.dates import weekday
 from synthetic.engine import engine_for, render_template, specialise_template
+from synthetic.frozen import FrozenDict
 from synthetic.ids import resource_id
+from synthetic.labels import meta
 from synthetic.practice import Practice
 from synthetic.templates import Templates
 
@@ -136,3 +138,14 @@ def test_a_clinicians_day_layout_is_their_templates_layout_of_the_weekday(
         got = pr.layout(who, day)
         assert got == fresh.layout(pr.template_of(who), weekday(day))
         assert type(got) is tuple and pr.layout(who, day + 7) is got  # kept per weekday
+
+
+def test_slots_and_appointments_carry_the_frozen_meta_of_their_type() -> None:
+    eng = engine_for(seed=3, reference_date="2026-01-01", years=3, population="family-practice")
+    for i in range(4):
+        rec = eng.patient(i)
+        for kind in ("Slot", "Appointment"):
+            found = rec.by_type(kind)
+            assert found
+            for r in found:
+                assert r["meta"] == meta(kind) and isinstance(r["meta"], FrozenDict)

@@ -26,6 +26,7 @@ DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
 _PPRF = freeze([{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}])
 _ATND = freeze([{"coding": [coding(PARTICIPATION, "ATND", "attender")]}])
 _BILLING = freeze({"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]})
+_APPOINTMENT_META = meta("Appointment")  # shared by every Appointment (frozen, see labels.meta)
 
 
 _SHARED: dict[tuple[Any, ...], Any] = {}
@@ -168,7 +169,7 @@ def appointment(
     a: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": ctx.new_id("apt"),
-        "meta": meta("Appointment"),
+        "meta": _APPOINTMENT_META,
         "status": status,
         "appointmentType": type_cc,
     }

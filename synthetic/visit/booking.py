@@ -129,7 +129,7 @@ class Booking:
         )
         ctx.when = vs.start_s
         ctx.day = day
-        ctx.performer = self._performer(vs.ma_ref)
+        ctx.performer = self._performers.get(vs.ma_ref) or self._performer(vs.ma_ref)
         vs.appointment_id = apt["id"]
 
     def _missed(
