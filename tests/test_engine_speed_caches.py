@@ -17,7 +17,7 @@ from synthetic.dates import weekday
 from synthetic.engine import engine_for, render_template, specialise_template
 from synthetic.frozen import FrozenDict
 from synthetic.ids import resource_id
-from synthetic.labels import meta
+from synthetic.labels import CONF_N, meta
 from synthetic.practice import Practice
 from synthetic.templates import Templates
 
@@ -140,12 +140,19 @@ def test_a_clinicians_day_layout_is_their_templates_layout_of_the_weekday(
         assert type(got) is tuple and pr.layout(who, day + 7) is got  # kept per weekday
 
 
-def test_slots_and_appointments_carry_the_frozen_meta_of_their_type() -> None:
+KINDS_WITH_META = ("Slot", "Appointment", "Encounter", "DocumentReference", "Communication")
+
+
+def test_resources_carry_the_frozen_meta_of_their_type_and_labels() -> None:
     eng = engine_for(seed=3, reference_date="2026-01-01", years=3, population="family-practice")
-    for i in range(4):
+    seen: dict[tuple[str, bool], int] = {}
+    for i in range(12):
         rec = eng.patient(i)
-        for kind in ("Slot", "Appointment"):
-            found = rec.by_type(kind)
-            assert found
-            for r in found:
-                assert r["meta"] == meta(kind) and isinstance(r["meta"], FrozenDict)
+        for kind in (*KINDS_WITH_META, "MedicationRequest"):
+            for r in rec.by_type(kind):
+                labels = r["meta"]["security"]
+                restricted = labels != [CONF_N]
+                assert r["meta"] == meta(kind, tuple(labels) if restricted else None)
+                assert isinstance(r["meta"], FrozenDict)
+                seen[kind, restricted] = seen.get((kind, restricted), 0) + 1
+    assert all(seen.get((kind, False)) for kind in KINDS_WITH_META)

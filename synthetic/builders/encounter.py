@@ -111,7 +111,9 @@ def encounter(
         "class": AMBULATORY,
         "type": [type_cc],
         "subject": ctx.subject,
-        "participant": _participants(physician, assistant),
+        # the shared entries read from the cache first (a call only for a new clinician/room)
+        "participant": _SHARED.get(("participants", physician, assistant))
+        or _participants(physician, assistant),
         "period": {"start": start, "end": end},
     }
     if appointment:
@@ -123,7 +125,7 @@ def encounter(
             {"condition": {"reference": ref}, "use": _BILLING, "rank": i + 1}
             for i, ref in enumerate(diagnoses)
         ]
-    e["location"] = _locations(location)
+    e["location"] = _SHARED.get(("locations", location)) or _locations(location)
     e["serviceProvider"] = shared_ref(organization)
     return e
 
@@ -182,7 +184,8 @@ def appointment(
         a["created"] = created
     a["participant"] = [
         {"actor": ctx.subject, "required": "required", "status": pstatus},
-        _actor(practitioner, "required"),
-        _actor(location, "information-only"),
+        _SHARED.get(("actor", practitioner, "required")) or _actor(practitioner, "required"),
+        _SHARED.get(("actor", location, "information-only"))
+        or _actor(location, "information-only"),
     ]
     return a

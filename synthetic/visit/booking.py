@@ -122,7 +122,7 @@ class Booking:
             created=date if placed.category == "open-access" else None,
         )
         apt["slot"] = slot_refs(slots)
-        ctx.add(apt)
+        ctx.out.append(apt)
         # shared by the visit's resources: frozen (see synthetic.frozen)
         ctx.encounter = FrozenDict(
             reference=f"Encounter/{ctx.base}-enc-{ctx.counters.get('enc', 0)}"

@@ -32,6 +32,7 @@ _TASK_CODE = freeze(
     {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
 )
 _HELD = frozenset({"R", "V"})
+_COMMUNICATION_META = meta("Communication")  # shared by every message (frozen, see labels.meta)
 
 
 @cache
@@ -149,7 +150,7 @@ class PortalInbox:
                 {
                     "resourceType": "Communication",
                     "id": ctx.new_id("msg"),
-                    "meta": meta("Communication"),
+                    "meta": _COMMUNICATION_META,
                     "status": "completed",
                     "category": self.released,
                     "subject": ctx.subject,
@@ -204,7 +205,7 @@ class PortalInbox:
         msg = {
             "resourceType": "Communication",
             "id": ctx.new_id("msg"),
-            "meta": meta("Communication"),
+            "meta": _COMMUNICATION_META,
             "status": "completed",
             "category": self.category[t.code],
             "subject": ctx.subject,
@@ -232,7 +233,7 @@ class PortalInbox:
             {
                 "resourceType": "Communication",
                 "id": ctx.new_id("msg"),
-                "meta": meta("Communication"),
+                "meta": _COMMUNICATION_META,
                 "status": "completed",
                 "inResponseTo": [{"reference": f"Communication/{msg['id']}"}],
                 "category": msg["category"],

@@ -190,7 +190,8 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
             layout[j] if j < len(layout) else SlotTime(placed.minute, placed.minute + 20, 1, 0)
             for j in range(first, stop)
         )
-    return day_slots(prov, schedule_ref(prov), day, times, placed.seat, "busy", eng.offset)
+    schedule = _SCHEDULE_REFS.get(prov) or schedule_ref(prov)
+    return day_slots(prov, schedule, day, times, placed.seat, "busy", eng.offset)
 
 
 _SCHEDULE_REFS: dict[str, dict[str, str]] = {}
