@@ -818,7 +818,7 @@ class Engine:
                 if ref:
                     break
         if ref is None:
-            t = self.types[self.appointment_type(v.kind)]
+            t = self.types[self._kind_types.get(v.kind) or self.appointment_type(v.kind)]
             ref = t.visit_code_new if st.first and t.visit_code_new else t.visit_code_established
         if ref is None or ref not in fees:
             ref = "procedure|OV-EST-3" if "procedure|OV-EST-3" in fees else next(iter(fees))
