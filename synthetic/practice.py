@@ -141,12 +141,12 @@ class Practice:
         >>> pr.layout("prac-dr.nguyen", 739622)[0].seats  # modified wave: two at the hour
         2
         """
-        wd = weekday(day)
-        hit = self._layouts.get((provider, wd))
+        key = (provider, day % 7)  # the weekday, told apart without computing it
+        hit = self._layouts.get(key)
         if hit is None:
-            hit = self.templates.layout(self.template_of(provider), wd)
+            hit = self.templates.layout(self.template_of(provider), weekday(day))
             if len(self._layouts) < 10_000:  # clinicians x weekdays (covering ones included)
-                self._layouts[(provider, wd)] = hit
+                self._layouts[key] = hit
         return hit
 
     @staticmethod
@@ -207,7 +207,10 @@ class Practice:
         >>> pr.is_open(pr.open_day(739618))
         True
         """
-        if self._open.get(day) or self.is_open(day):  # (a day seen before: no call)
+        is_open = self._open.get(day)  # (a day seen before: no call)
+        if is_open is None:
+            is_open = self.is_open(day)
+        if is_open:
             return day
         found = self._next_open.get(day)
         if found is None:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as hs
 
 from synthetic.context import RecordContext
-from synthetic.dates import weekday
+from synthetic.dates import instant, weekday
 from synthetic.engine import engine_for, render_template, specialise_template
 from synthetic.frozen import FrozenDict
 from synthetic.ids import resource_id
@@ -156,3 +156,10 @@ def test_resources_carry_the_frozen_meta_of_their_type_and_labels() -> None:
                 assert isinstance(r["meta"], FrozenDict)
                 seen[kind, restricted] = seen.get((kind, restricted), 0) + 1
     assert all(seen.get((kind, False)) for kind in KINDS_WITH_META)
+
+
+@given(day=hs.integers(min_value=1, max_value=3_000_000))
+def test_a_renewal_is_signed_at_three_in_the_afternoon_practice_time(day: int) -> None:
+    for population in ("family-practice", "pediatrics"):
+        eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population=population)
+        assert eng.renewal_instant(day) == instant(day, 15 * 60, eng.offset)
