@@ -867,7 +867,7 @@ class Engine:
             prior=prior,
             security=cond.security,
         )
-        ctx.add(mr)
+        ctx.out.append(mr)
         if not acute:
             st.rx[drug.key] = (mr, until, cond.key)
         elif until < self.ref:

@@ -12,7 +12,7 @@ from typing import Any
 from synthetic.builders import encounter
 from synthetic.builders.common import shared_ref
 from synthetic.context import RecordContext
-from synthetic.dates import CLOCK, instant, iso_date
+from synthetic.dates import CLOCK, iso_date
 from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.labels import CONF_R
 from synthetic.visit.scheduling import busy_slots, slot_refs
@@ -136,11 +136,12 @@ class Booking:
         self, ctx: RecordContext, status: str, day: int, placed: Any, tcode: str, minutes: int
     ) -> None:
         eng = self.eng
+        date = iso_date(day)  # start and end are instants of this day (see dates.instant)
         apt = encounter.appointment(
             ctx,
             status=status,
-            start=instant(day, placed.minute, eng.offset),
-            end=instant(day, placed.minute + minutes, eng.offset),
+            start=date + CLOCK[placed.minute] + eng.offset,
+            end=date + CLOCK[placed.minute + minutes] + eng.offset,
             minutes=minutes,
             type_cc=eng.type_cc[tcode],
             practitioner=f"Practitioner/{placed.provider}",
@@ -151,4 +152,4 @@ class Booking:
             slots = busy_slots(eng, day, placed)
             ctx.out.extend(slots)
             apt["slot"] = slot_refs(slots)
-        ctx.add(apt)
+        ctx.out.append(apt)

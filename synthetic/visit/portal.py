@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 from synthetic.context import RecordContext
-from synthetic.dates import DAYS_PER_YEAR, instant, iso_date
+from synthetic.dates import CLOCK, DAYS_PER_YEAR, instant, iso_date
 from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
 from synthetic.timeline import poisson
@@ -146,7 +146,7 @@ class PortalInbox:
             labels = r["meta"].get("security") or ()
             if policy["hold_restricted"] and any(x.get("code") in _HELD for x in labels):
                 continue
-            ctx.add(
+            ctx.out.append(
                 {
                     "resourceType": "Communication",
                     "id": ctx.new_id("msg"),
@@ -179,7 +179,7 @@ class PortalInbox:
             return
         at = minute + policy["forward_after_minutes"]
         due = day * _DAY_MINUTES + minute + 60 * routing()["reply_within_hours"]
-        ctx.add(
+        ctx.out.append(
             {
                 "resourceType": "Task",
                 "id": ctx.new_id("fwd"),
@@ -210,12 +210,12 @@ class PortalInbox:
             "category": self.category[t.code],
             "subject": ctx.subject,
             "topic": FrozenDict(text=t.display or t.code),  # shared with the reply
-            "sent": instant(day, minute, eng.offset),
+            "sent": iso_date(day) + CLOCK[minute] + eng.offset,  # as dates.instant
             "sender": ctx.subject,
             "recipient": [{"reference": eng.org_ref}],
             "payload": [{"contentString": t.texts[rng.randrange(len(t.texts))]}],
         }
-        ctx.add(msg)
+        ctx.out.append(msg)
         lo, hi = rates.late_hours if rng.random() < rates.late_share else rates.reply_hours
         at = day * _DAY_MINUTES + minute + 60 * (lo + rng.randrange(max(1, hi - lo + 1)))
         r_day, r_minute = divmod(at, _DAY_MINUTES)
@@ -229,7 +229,7 @@ class PortalInbox:
             who = eng.practice.staff_on(t.reply_role, r_day)
         if not who:
             return
-        ctx.add(
+        ctx.out.append(
             {
                 "resourceType": "Communication",
                 "id": ctx.new_id("msg"),
@@ -239,7 +239,7 @@ class PortalInbox:
                 "category": msg["category"],
                 "subject": ctx.subject,
                 "topic": msg["topic"],
-                "sent": instant(r_day, r_minute, eng.offset),
+                "sent": iso_date(r_day) + CLOCK[r_minute] + eng.offset,  # as dates.instant
                 "sender": {"reference": f"Practitioner/{who[rng.randrange(len(who))]}"},
                 "recipient": [ctx.subject],
                 "payload": [{"contentString": t.replies[rng.randrange(len(t.replies))]}],
