@@ -122,10 +122,10 @@ def encounter(
     if reason is not None:
         e["reasonCode"] = [reason]
     if diagnoses:
-        e["diagnosis"] = [
-            {"condition": {"reference": ref}, "use": _BILLING, "rank": i + 1}
-            for i, ref in enumerate(diagnoses)
-        ]
+        dx: list[dict[str, Any]] = []
+        for ref in diagnoses:  # (a loop: a visit has a diagnosis or two)
+            dx.append({"condition": {"reference": ref}, "use": _BILLING, "rank": len(dx) + 1})
+        e["diagnosis"] = dx
     e["location"] = _SHARED.get(("locations", location)) or _locations(location)
     e["serviceProvider"] = shared_ref(organization)
     return e

@@ -226,4 +226,7 @@ def slot_refs(slots: list[dict[str, Any]]) -> list[dict[str, str]]:
     >>> slot_refs([{"id": "s"}])
     [{'reference': 'Slot/s'}]
     """
-    return [{"reference": f"Slot/{s['id']}"} for s in slots]
+    refs = []
+    for s in slots:  # (a loop: most appointments fill one or two slots)
+        refs.append({"reference": "Slot/" + s["id"]})
+    return refs
