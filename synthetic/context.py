@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 from synthetic.frozen import FrozenDict
+from synthetic.ids import ORDINALS
 
 
 class RecordContext:
@@ -31,6 +32,7 @@ class RecordContext:
         "rng",
         "out",
         "counters",
+        "prefixes",
         "subject",
         "encounter",
         "when",
@@ -45,6 +47,8 @@ class RecordContext:
         self.rng = rng
         self.out: list[dict[str, Any]] = []
         self.counters: dict[str, int] = {}
+        self.prefixes: dict[str, str] = {}
+        """``f"{base}-{kind}-"`` per kind, made on the kind's first id (see :meth:`new_id`)."""
         # shared by every resource of the record: frozen (see synthetic.frozen)
         self.subject: dict[str, str] = FrozenDict(reference=f"Patient/{base}")
         self.encounter: dict[str, str] | None = None
@@ -60,9 +64,13 @@ class RecordContext:
         >>> RecordContext("b", random.Random(0)).new_id("x")
         'b-x-0'
         """
-        n = self.counters.get(kind, 0)
-        self.counters[kind] = n + 1
-        return f"{self.base}-{kind}-{n}"
+        counters = self.counters
+        n = counters.get(kind, 0)
+        counters[kind] = n + 1
+        prefix = self.prefixes.get(kind)
+        if prefix is None:  # the id's stem is formatted once per kind, not per resource
+            prefix = self.prefixes[kind] = f"{self.base}-{kind}-"
+        return prefix + (ORDINALS[n] if n < 4096 else str(n))  # as ids.numbered
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
         """Append ``resource`` to the record and return it.

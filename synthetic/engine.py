@@ -106,9 +106,15 @@ class Engine:
         self.grid = Grid(self.practice)
         self._book_mark: tuple[int, Book] = (0, Book(self.practice, self.grid))
         self.offset = self.practice.offset
+        self._renewal_clock = instant(reference_day, 15 * 60, self.offset)[10:]  # T15:00:00-05:00
         mods = [cat.conditions[k] for k in self.preset.modules]
         self.chronic = [m for m in mods if m.kind == "chronic"]
         self.acute = [m for m in mods if m.kind == "acute"]
+        self._acute_scales = [
+            (m, self.preset.multipliers.get(m.key, 1.0), m.visit_probability) for m in self.acute
+        ]
+        """Acute modules with the preset's multiplier and their visit probability (constants
+        of the yearly visit rate, see :meth:`_timeline`)."""
         self.pregnancy = [m for m in mods if m.kind == "pregnancy"]
         preg_keys = {m.key for m in self.pregnancy}
         # chronic modules that require a pregnancy are drawn per pregnancy, not per person
@@ -152,6 +158,7 @@ class Engine:
         self.rates = cat.rules.engine
         self._avoid_cache: dict[frozenset[str], frozenset[str]] = {}
         self._clinicians: dict[str, str] = {}
+        self._note_templates: dict[str, tuple[str, dict[str, str]]] = {}
         self.portal = PortalInbox(self)
         self.steps: list[Any] = [step(self) for step in VISIT_STEPS]
         """The visit-step providers, run in order for every visit (see :mod:`synthetic.visit`)."""
@@ -372,7 +379,8 @@ class Engine:
         >>> [s.name for s in e.steps][0]
         'booking'
         """
-        renew_between_visits(self, ctx, st, v.day)
+        if st.rx:  # (no prescription: nothing to renew)
+            renew_between_visits(self, ctx, st, v.day)
         vs = VisitState(v, v.day, (v.day - st.birth) / DAYS_PER_YEAR)
         for step in self.steps:
             step.run(ctx, st, vs)
@@ -496,9 +504,7 @@ class Engine:
         prof = st.profile
         rates = self.rates
         t = Timeline(start, end)
-
-        def od(d: int) -> int:
-            return self.practice.open_day(d, rng)
+        open_day = self.practice.open_day  # (day, rng): a closed day moves to one near it
 
         if self.preset.wellness:
             for d in wellness_days(
@@ -509,40 +515,41 @@ class Engine:
                 rates.adult_checkup_attendance,
                 rates.child_wellness_attendance,
             ):
-                t.add(od(d), "wellness")
+                t.add(open_day(d, rng), "wellness")
         for key, dx in prof.diagnoses.items():
             if dx.recorded != dx.onset and not dx.condition.requires:
                 # conditions older than the records are charted at a visit already planned
                 near = t.nearest(dx.recorded, 2 * rates.follow_up_merge_days)
                 if near is not None:
                     dx.recorded = near
-            t.add(od(dx.recorded), "diagnosis", new=(key,))
+            t.add(open_day(dx.recorded, rng), "diagnosis", new=(key,))
             for d in follow_up_days(
                 rng, dx.recorded, end, dx.condition.follow_up_days, rates.follow_up_attendance
             ):
                 # several chronic conditions are reviewed at one visit when visits fall close
                 near = t.nearest(d, rates.follow_up_merge_days)
-                t.add(near if near is not None else od(d), "follow-up", conditions=(key,))
+                t.add(
+                    near if near is not None else open_day(d, rng), "follow-up", conditions=(key,)
+                )
             # drug monitoring more often than follow-up (warfarin -> INR every few weeks)
             for codes, _panel, every in self.rules.monitoring:
                 if every < dx.condition.follow_up_days and any(d.key in codes for d in dx.drugs):
                     day = dx.recorded + every
                     while day < end:
-                        t.add(od(day), "follow-up", conditions=(key,))
+                        t.add(open_day(day, rng), "follow-up", conditions=(key,))
                         day += every
-        mult = self.preset.multipliers
         y0 = start
         while y0 < end:
             span = min(365, end - y0)
             age = (y0 + span / 2 - birth) / DAYS_PER_YEAR
             frac = span / 365.0
-            for m in self.acute:
-                lam = m.rate(age, sex) * mult.get(m.key, 1.0) * m.visit_probability * frac
+            for m, m_mult, visit_p in self._acute_scales:
+                lam = m.rate(age, sex) * m_mult * visit_p * frac
                 for _ in range(poisson(rng, lam)):
                     day = y0 + rng.randrange(span)
                     if (day - birth) / DAYS_PER_YEAR < m.onset_min:
                         continue  # too young for this condition (otitis media from 6 months)
-                    t.add(od(day), "acute", acute=m.key)
+                    t.add(open_day(day, rng), "acute", acute=m.key)
             y0 += span
         if sex == "female":
             for m in self.pregnancy:
@@ -551,7 +558,7 @@ class Engine:
             day = start + rng.randrange(200)
             while day < end:
                 if rng.random() < rates.specialty_visit_probability:
-                    t.add(od(day), "specialty")
+                    t.add(open_day(day, rng), "specialty")
                 day += 300 + rng.randrange(130)
         cm = getattr(self.content, "clinical_ma", None)
         if cm is not None:
@@ -812,7 +819,7 @@ class Engine:
                 if ref:
                     break
         if ref is None:
-            t = self.types[self.appointment_type(v.kind)]
+            t = self.types[self._kind_types.get(v.kind) or self.appointment_type(v.kind)]
             ref = t.visit_code_new if st.first and t.visit_code_new else t.visit_code_established
         if ref is None or ref not in fees:
             ref = "procedure|OV-EST-3" if "procedure|OV-EST-3" in fees else next(iter(fees))
@@ -860,7 +867,7 @@ class Engine:
             prior=prior,
             security=cond.security,
         )
-        ctx.add(mr)
+        ctx.out.append(mr)
         if not acute:
             st.rx[drug.key] = (mr, until, cond.key)
         elif until < self.ref:
@@ -915,6 +922,7 @@ class Engine:
             if not c.note_template:
                 parts.append(f"Assessment: {c.display} ({c.icd10}).")
                 continue
+            template, own = self._note_templates.get(c.key) or self.note_template(c)
             if fields is None:
                 fields = _NoteFields(
                     patient=name,
@@ -929,7 +937,7 @@ class Engine:
                     reason=acute.reason if acute else "",
                     patient_name=name,
                     medications=", ".join(meds) if meds else "no medications",
-                    labs=", ".join(self.cat.labs[k].display for k in lab_keys)
+                    labs=", ".join([self.cat.labs[k].display for k in lab_keys])
                     if lab_keys
                     else "none today",
                 )
@@ -938,16 +946,42 @@ class Engine:
                 if not _NOTE_BASE_KEYS.isdisjoint(last):  # a measure named like a base field wins
                     for k in _NOTE_BASE_KEYS & last.keys():
                         fields[k] = str(last[k])
-            fields["condition"] = c.display
-            fields["display"] = c.display
-            fields["icd10"] = c.icd10
-            fields["follow_up_months"] = (
-                str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
-            )
-            parts.append(render_template(c.note_template, fields))
+            if own:  # a template that could not be specialised takes the condition's fields
+                fields.update(own)
+            parts.append(render_template(template, fields))
         if v.specialty and not addressed and not acute:
             parts.append(f"{self.preset.specialty} visit. Examination documented in the chart.")
         return "\n".join(parts)
+
+    def note_template(self, c: ConditionDef) -> tuple[str, dict[str, str]]:
+        """The condition's note template with its own fields filled in, and the fields left.
+
+        A condition's fields (``condition``, ``display``, ``icd10``, ``follow_up_months``) are
+        the same at every visit and win over any other value of those names, so a template of
+        plain ``{name}`` placeholders is filled with them once (see
+        :func:`specialise_template`) and the fields left are empty; another template is kept
+        as written with the fields to set before rendering it. One entry per condition.
+
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
+        >>> c = next(c for c in e.cat.conditions.values() if "{follow_up_months}" in c.note_template)
+        >>> t, own = e.note_template(c); "{follow_up_months}" in t, own
+        (False, {})
+        """
+        hit = self._note_templates.get(c.key)
+        if hit is None:
+            own = {
+                "condition": c.display,
+                "display": c.display,
+                "icd10": c.icd10,
+                "follow_up_months": (
+                    str(max(1, round(c.follow_up_days / 30.4))) if c.follow_up_days else "12"
+                ),
+            }
+            template = specialise_template(c.note_template, own)
+            hit = (c.note_template, own) if template is None else (template, {})
+            if len(self._note_templates) < 4096:
+                self._note_templates[c.key] = hit
+        return hit
 
     # ------------------------------------------------------------------ after the reference date
 
@@ -957,7 +991,7 @@ class Engine:
         >>> engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").renewal_instant(739617)[11:16]
         '15:00'
         """
-        return instant(day, 15 * 60, self.offset)
+        return iso_date(day) + self._renewal_clock  # as instant(day, 15 * 60, self.offset)
 
     def _plan_ahead(self, rng: Any, prof: Profile, pcp: str) -> list[AheadPlan]:
         """Appointments already booked after the reference date (drawn at planning time)."""
@@ -1084,6 +1118,38 @@ def render_template(template: str, fields: Mapping[str, Any]) -> str:
     out[0::2] = texts
     out[1::2] = map(format, map(fields.__getitem__, keys))  # as format_map looks up and formats
     return "".join(out)
+
+
+def specialise_template(template: str, values: Mapping[str, str]) -> str | None:
+    """``template`` with the placeholders named in ``values`` replaced by them (as literal
+    text), the other placeholders left; None when the template has more than plain ``{name}``
+    placeholders (see :func:`render_template`), which is then rendered as written.
+
+    ``render_template(specialise_template(t, values), fields)`` is
+    ``render_template(t, fields | values)`` for every ``fields``.
+
+    >>> t = specialise_template("{a} and {b}, {{c}}", {"a": "x{y}"}); t
+    'x{{y}} and {b}, {{c}}'
+    >>> render_template(t, {"b": 2})
+    'x{y} and 2, {c}'
+    >>> specialise_template("{a!r}", {"a": "x"}) is None
+    True
+    """
+    split = _split_template(template)
+    if split is None:
+        return None
+    texts, keys = split
+    out = [_escape(texts[0])]
+    for key, text in zip(keys, texts[1:], strict=True):
+        value = values.get(key)
+        out.append("{" + key + "}" if value is None else _escape(value))
+        out.append(_escape(text))
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
+    """``text`` as literal text of a format string (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _split_template(template: str) -> tuple[list[str], tuple[str, ...]] | None:

@@ -93,8 +93,9 @@ class Practice:
         self._starts: dict[tuple[int, int], list[int]] = {}
         self._open: dict[int, bool] = {}
         self._next_open: dict[int, list[int]] = {}
-        self._fit: dict[int, list[str]] = {}
+        self._fit: dict[int, tuple[str, ...]] = {}
         self._on: dict[tuple[str, int], list[str]] = {}
+        self._layouts: dict[tuple[str, int], Any] = {}
         for h in p.hours:
             wd = _DAYS.index(h.day)
             lunch = (
@@ -140,7 +141,13 @@ class Practice:
         >>> pr.layout("prac-dr.nguyen", 739622)[0].seats  # modified wave: two at the hour
         2
         """
-        return self.templates.layout(self.template_of(provider), weekday(day))
+        key = (provider, day % 7)  # the weekday, told apart without computing it
+        hit = self._layouts.get(key)
+        if hit is None:
+            hit = self.templates.layout(self.template_of(provider), weekday(day))
+            if len(self._layouts) < 10_000:  # clinicians x weekdays (covering ones included)
+                self._layouts[key] = hit
+        return hit
 
     @staticmethod
     def employed(member: Any, day: int) -> bool:
@@ -200,7 +207,10 @@ class Practice:
         >>> pr.is_open(pr.open_day(739618))
         True
         """
-        if self.is_open(day):
+        is_open = self._open.get(day)  # (a day seen before: no call)
+        if is_open is None:
+            is_open = self.is_open(day)
+        if is_open:
             return day
         found = self._next_open.get(day)
         if found is None:
@@ -245,8 +255,9 @@ class Practice:
             self._starts[key] = hit
         return hit
 
-    def clinicians_for(self, age: float) -> list[str]:
-        """The clinicians who see a patient of ``age`` in this practice.
+    def clinicians_for(self, age: float) -> tuple[str, ...]:
+        """The clinicians who see a patient of ``age`` in this practice (a tuple kept per whole
+        year of age: shared, never changed).
 
         >>> from synthetic.content import load_content
         >>> from synthetic.compile import compile_catalog
@@ -258,7 +269,7 @@ class Practice:
         hit = self._fit.get(years)
         if hit is None:
             fit = [c for c, lo, hi in self.clinicians if lo <= years and years < hi + 1]
-            hit = self._fit[years] = fit or self.physicians
+            hit = self._fit[years] = tuple(fit or self.physicians)
         return hit
 
     def resources(self, book: Any = None, first_day: int | None = None) -> list[dict[str, Any]]:

@@ -262,6 +262,7 @@ class Templates:
 
 
 _HHMM = tuple(f"{m // 60:02d}{m % 60:02d}" for m in range(24 * 60))
+_SLOT_META = meta("Slot")  # shared by every Slot (frozen, see synthetic.labels.meta)
 
 
 def slot_id(provider: str, day: int, minute: int, seat: int = 0) -> str:
@@ -314,7 +315,7 @@ def day_slots(
     date = iso_date(day)
     stem = f"slot-{provider.removeprefix('prac-')}-{date}-"
     suffix = f"-{seat + 1}" if seat else ""
-    slot_meta = meta("Slot")
+    slot_meta = _SLOT_META
     out: list[dict[str, Any]] = []
     for st in times:
         s: dict[str, Any] = {

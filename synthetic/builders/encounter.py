@@ -26,6 +26,8 @@ DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
 _PPRF = freeze([{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}])
 _ATND = freeze([{"coding": [coding(PARTICIPATION, "ATND", "attender")]}])
 _BILLING = freeze({"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]})
+_ENCOUNTER_META = meta("Encounter")  # without sensitivity labels: most encounters
+_APPOINTMENT_META = meta("Appointment")  # shared by every Appointment (frozen, see labels.meta)
 
 
 _SHARED: dict[tuple[Any, ...], Any] = {}
@@ -105,12 +107,14 @@ def encounter(
     e: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": ctx.new_id("enc"),
-        "meta": meta("Encounter", ctx.security),
+        "meta": _ENCOUNTER_META if ctx.security is None else meta("Encounter", ctx.security),
         "status": "finished",
         "class": AMBULATORY,
         "type": [type_cc],
         "subject": ctx.subject,
-        "participant": _participants(physician, assistant),
+        # the shared entries read from the cache first (a call only for a new clinician/room)
+        "participant": _SHARED.get(("participants", physician, assistant))
+        or _participants(physician, assistant),
         "period": {"start": start, "end": end},
     }
     if appointment:
@@ -118,11 +122,11 @@ def encounter(
     if reason is not None:
         e["reasonCode"] = [reason]
     if diagnoses:
-        e["diagnosis"] = [
-            {"condition": {"reference": ref}, "use": _BILLING, "rank": i + 1}
-            for i, ref in enumerate(diagnoses)
-        ]
-    e["location"] = _locations(location)
+        dx: list[dict[str, Any]] = []
+        for ref in diagnoses:  # (a loop: a visit has a diagnosis or two)
+            dx.append({"condition": {"reference": ref}, "use": _BILLING, "rank": len(dx) + 1})
+        e["diagnosis"] = dx
+    e["location"] = _SHARED.get(("locations", location)) or _locations(location)
     e["serviceProvider"] = shared_ref(organization)
     return e
 
@@ -168,7 +172,7 @@ def appointment(
     a: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": ctx.new_id("apt"),
-        "meta": meta("Appointment"),
+        "meta": _APPOINTMENT_META,
         "status": status,
         "appointmentType": type_cc,
     }
@@ -181,7 +185,8 @@ def appointment(
         a["created"] = created
     a["participant"] = [
         {"actor": ctx.subject, "required": "required", "status": pstatus},
-        _actor(practitioner, "required"),
-        _actor(location, "information-only"),
+        _SHARED.get(("actor", practitioner, "required")) or _actor(practitioner, "required"),
+        _SHARED.get(("actor", location, "information-only"))
+        or _actor(location, "information-only"),
     ]
     return a

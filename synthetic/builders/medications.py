@@ -22,6 +22,7 @@ from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 MED_REQUEST_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+_REQUEST_META = meta("MedicationRequest")  # without sensitivity labels (see labels.meta)
 _COMMUNITY = freeze(
     [{"coding": [{"system": MED_REQUEST_CATEGORY, "code": "community", "display": "Community"}]}]
 )
@@ -50,7 +51,7 @@ def prescription(
     mr: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": ctx.new_id("mr"),
-        "meta": meta("MedicationRequest", security),
+        "meta": _REQUEST_META if security is None else meta("MedicationRequest", security),
         "status": "active",
         "intent": "order",
         "category": _COMMUNITY,

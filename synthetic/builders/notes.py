@@ -20,6 +20,7 @@ from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
 
+_NOTE_META = meta("DocumentReference")  # without sensitivity labels (see labels.meta)
 PROGRESS_NOTE = freeze(
     {"coding": [coding(LOINC, "11506-3", "Progress note")], "text": "Progress note"}
 )
@@ -59,7 +60,7 @@ def note(
     return {
         "resourceType": "DocumentReference",
         "id": ctx.new_id("doc"),
-        "meta": meta("DocumentReference", security),
+        "meta": _NOTE_META if security is None else meta("DocumentReference", security),
         "status": "current",
         "docStatus": "final",
         "type": PROGRESS_NOTE,

@@ -12,7 +12,7 @@ from typing import Any
 from synthetic.builders import encounter
 from synthetic.builders.common import shared_ref
 from synthetic.context import RecordContext
-from synthetic.dates import CLOCK, instant, iso_date
+from synthetic.dates import CLOCK, iso_date
 from synthetic.frozen import FrozenDict, FrozenList
 from synthetic.labels import CONF_R
 from synthetic.visit.scheduling import busy_slots, slot_refs
@@ -96,7 +96,7 @@ class Booking:
         conds = cat.conditions
         vs.acute = acute = conds[v.acute] if v.acute else None
         vs.preg = preg = conds[v.pregnancy] if v.pregnancy else None
-        vs.addressed = [conds[k] for k in v.conditions] if v.conditions else []
+        vs.addressed = list(map(conds.__getitem__, v.conditions)) if v.conditions else []
         security = None
         for c in vs.addressed:
             if c.security is not None:  # merging None keeps the labels as they are
@@ -122,25 +122,26 @@ class Booking:
             created=date if placed.category == "open-access" else None,
         )
         apt["slot"] = slot_refs(slots)
-        ctx.add(apt)
+        ctx.out.append(apt)
         # shared by the visit's resources: frozen (see synthetic.frozen)
         ctx.encounter = FrozenDict(
             reference=f"Encounter/{ctx.base}-enc-{ctx.counters.get('enc', 0)}"
         )
         ctx.when = vs.start_s
         ctx.day = day
-        ctx.performer = self._performer(vs.ma_ref)
+        ctx.performer = self._performers.get(vs.ma_ref) or self._performer(vs.ma_ref)
         vs.appointment_id = apt["id"]
 
     def _missed(
         self, ctx: RecordContext, status: str, day: int, placed: Any, tcode: str, minutes: int
     ) -> None:
         eng = self.eng
+        date = iso_date(day)  # start and end are instants of this day (see dates.instant)
         apt = encounter.appointment(
             ctx,
             status=status,
-            start=instant(day, placed.minute, eng.offset),
-            end=instant(day, placed.minute + minutes, eng.offset),
+            start=date + CLOCK[placed.minute] + eng.offset,
+            end=date + CLOCK[placed.minute + minutes] + eng.offset,
             minutes=minutes,
             type_cc=eng.type_cc[tcode],
             practitioner=f"Practitioner/{placed.provider}",
@@ -151,4 +152,4 @@ class Booking:
             slots = busy_slots(eng, day, placed)
             ctx.out.extend(slots)
             apt["slot"] = slot_refs(slots)
-        ctx.add(apt)
+        ctx.out.append(apt)

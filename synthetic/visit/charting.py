@@ -199,9 +199,9 @@ class Charting:
         )
         if vs.virtual:
             enc["class"] = VIRTUAL
+        out_main.append(enc)
+        out_main.extend(body)
         ctx.out = out_main
-        ctx.add(enc)
-        ctx.out.extend(body)
 
         claim_dx = ([vs.reason_cc] if vs.reason_cc else []) + vs.dx_codes
         all_ptrs = tuple(range(1, len(claim_dx) + 1))

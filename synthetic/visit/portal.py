@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 from synthetic.context import RecordContext
-from synthetic.dates import DAYS_PER_YEAR, instant, iso_date
+from synthetic.dates import CLOCK, DAYS_PER_YEAR, instant, iso_date
 from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
 from synthetic.timeline import poisson
@@ -32,6 +32,7 @@ _TASK_CODE = freeze(
     {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
 )
 _HELD = frozenset({"R", "V"})
+_COMMUNICATION_META = meta("Communication")  # shared by every message (frozen, see labels.meta)
 
 
 @cache
@@ -145,11 +146,11 @@ class PortalInbox:
             labels = r["meta"].get("security") or ()
             if policy["hold_restricted"] and any(x.get("code") in _HELD for x in labels):
                 continue
-            ctx.add(
+            ctx.out.append(
                 {
                     "resourceType": "Communication",
                     "id": ctx.new_id("msg"),
-                    "meta": meta("Communication"),
+                    "meta": _COMMUNICATION_META,
                     "status": "completed",
                     "category": self.released,
                     "subject": ctx.subject,
@@ -178,7 +179,7 @@ class PortalInbox:
             return
         at = minute + policy["forward_after_minutes"]
         due = day * _DAY_MINUTES + minute + 60 * routing()["reply_within_hours"]
-        ctx.add(
+        ctx.out.append(
             {
                 "resourceType": "Task",
                 "id": ctx.new_id("fwd"),
@@ -204,17 +205,17 @@ class PortalInbox:
         msg = {
             "resourceType": "Communication",
             "id": ctx.new_id("msg"),
-            "meta": meta("Communication"),
+            "meta": _COMMUNICATION_META,
             "status": "completed",
             "category": self.category[t.code],
             "subject": ctx.subject,
             "topic": FrozenDict(text=t.display or t.code),  # shared with the reply
-            "sent": instant(day, minute, eng.offset),
+            "sent": iso_date(day) + CLOCK[minute] + eng.offset,  # as dates.instant
             "sender": ctx.subject,
             "recipient": [{"reference": eng.org_ref}],
             "payload": [{"contentString": t.texts[rng.randrange(len(t.texts))]}],
         }
-        ctx.add(msg)
+        ctx.out.append(msg)
         lo, hi = rates.late_hours if rng.random() < rates.late_share else rates.reply_hours
         at = day * _DAY_MINUTES + minute + 60 * (lo + rng.randrange(max(1, hi - lo + 1)))
         r_day, r_minute = divmod(at, _DAY_MINUTES)
@@ -228,17 +229,17 @@ class PortalInbox:
             who = eng.practice.staff_on(t.reply_role, r_day)
         if not who:
             return
-        ctx.add(
+        ctx.out.append(
             {
                 "resourceType": "Communication",
                 "id": ctx.new_id("msg"),
-                "meta": meta("Communication"),
+                "meta": _COMMUNICATION_META,
                 "status": "completed",
                 "inResponseTo": [{"reference": f"Communication/{msg['id']}"}],
                 "category": msg["category"],
                 "subject": ctx.subject,
                 "topic": msg["topic"],
-                "sent": instant(r_day, r_minute, eng.offset),
+                "sent": iso_date(r_day) + CLOCK[r_minute] + eng.offset,  # as dates.instant
                 "sender": {"reference": f"Practitioner/{who[rng.randrange(len(who))]}"},
                 "recipient": [ctx.subject],
                 "payload": [{"contentString": t.replies[rng.randrange(len(t.replies))]}],

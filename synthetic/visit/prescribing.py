@@ -162,8 +162,10 @@ def renew_between_visits(eng: Any, ctx: RecordContext, st: PatientState, upto: i
             day = max(until - ctx.rng.randint(0, 7), ctx.day, last + 1)
             if day >= min(upto, st.end):
                 break
-            drug = next((d for d in dxn.drugs if d.key == key), None)
-            if drug is None:
+            for drug in dxn.drugs:  # the drug the condition is treated with
+                if drug.key == key:
+                    break
+            else:  # no longer among its drugs: no renewal
                 break
             saved = ctx.encounter, ctx.when, ctx.day
             ctx.encounter, ctx.day = None, day

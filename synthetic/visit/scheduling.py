@@ -114,11 +114,15 @@ def plan_visits(
     p_cancel = eng.practice_cancel()
     own = eng.rates.see_own_pcp
     practice = eng.practice
+    types: dict[str, tuple[str, int]] = {}  # kind of visit -> (appointment type, minutes)
     for i, v in enumerate(visits):
-        tcode = eng.appointment_type(v.kind)
-        fit = tuple(practice.clinicians_for((v.day - birth) / days_per_year))
+        kind = types.get(v.kind)
+        if kind is None:
+            tcode = eng.appointment_type(v.kind)
+            kind = types[v.kind] = (tcode, eng.types[tcode].minutes)
+        fit = practice.clinicians_for((v.day - birth) / days_per_year)
         prefer = pcp if pcp in fit and rng.random() < own else fit[rng.randrange(len(fit))]
-        vp = VisitPlan(tcode, eng.types[tcode].minutes, prefer, fit, rng.random())
+        vp = VisitPlan(kind[0], kind[1], prefer, fit, rng.random())
         vp.same_day = v.kind == "acute"  # a sick visit is booked the day itself
         # planned visits (not the first, not same-day sick visits) may follow a missed one
         if v.kind != "acute" and i > 0:
@@ -186,7 +190,8 @@ def busy_slots(eng: Any, day: int, placed: Placed) -> list[dict[str, Any]]:
             layout[j] if j < len(layout) else SlotTime(placed.minute, placed.minute + 20, 1, 0)
             for j in range(first, stop)
         )
-    return day_slots(prov, schedule_ref(prov), day, times, placed.seat, "busy", eng.offset)
+    schedule = _SCHEDULE_REFS.get(prov) or schedule_ref(prov)
+    return day_slots(prov, schedule, day, times, placed.seat, "busy", eng.offset)
 
 
 _SCHEDULE_REFS: dict[str, dict[str, str]] = {}
@@ -221,4 +226,7 @@ def slot_refs(slots: list[dict[str, Any]]) -> list[dict[str, str]]:
     >>> slot_refs([{"id": "s"}])
     [{'reference': 'Slot/s'}]
     """
-    return [{"reference": f"Slot/{s['id']}"} for s in slots]
+    refs = []
+    for s in slots:  # (a loop: most appointments fill one or two slots)
+        refs.append({"reference": "Slot/" + s["id"]})
+    return refs
