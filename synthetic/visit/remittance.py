@@ -48,9 +48,9 @@ RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelations
 CROSSOVER_DAYS = 2
 """Days from the primary's ERA to the crossover claim to the secondary plan."""
 SMALL_BALANCE = 10.0
+"""Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 ANSWER_CACHE_SIZE = 10_000
 """At most this many paid answers (by payer and charges) are kept (per engine)."""
-"""Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
 # shared by many resources: frozen (see synthetic.frozen)
 _CAT = {
