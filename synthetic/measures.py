@@ -100,10 +100,10 @@ class VitalSampler:
         """The vitals drawn one by one (systolic, diastolic, height, weight, BMI; None when the
         content has no such vital): their bands come with the plan (see :meth:`visit_plan`)."""
         self.metas = {loinc: vitals.vital_meta(loinc) for loinc in ("85354-9", *BODY)}
+        """The shared ``meta`` of the blood pressure panel and the body measures, by LOINC."""
         self.body_floats = tuple({} if x is None else qty_tables(x.unit)[1] for x in self.body)
         """:func:`qty`'s float tables of the height, weight and BMI units (their values are
         mostly floats): a shared quantity by one lookup, :func:`qty` on a miss."""
-        """The shared ``meta`` of the blood pressure panel and the body measures, by LOINC."""
         self.plain_vitals = [x for x in v.values() if x.panel is None and x.loinc not in BODY]
         self.growth = growth_tables()
         rules = getattr(cat, "rules", None)
