@@ -5,7 +5,8 @@ payer and charges. The rule, for any charges under any plan: the first (computed
 (cached) answers serialise exactly like the plain computation (``payer_shares`` then
 ``adjudicate`` with CO-45), int charges stay ints, shared parts are frozen, and the cache stays
 bounded. ``Remittance.eligibility_parts`` keeps the last coverage's eligibility parts: for any
-sequence of coverages they are the plain parts of the coverage asked for, frozen. A crossover claim copies the primary claim but for the fields it replaces
+sequence of coverages they are the plain parts of the coverage asked for, frozen. Every billing
+cache keys by one rule (``billing.cache_safe``): equal safe keys serialise alike. A crossover claim copies the primary claim but for the fields it replaces
 (``unshare_except``): the two still share no editable container.
 """
 
@@ -220,3 +221,21 @@ def test_the_payment_lag_and_day_draws_are_the_draws_random_makes(
     first, n = day_span(span)
     assert first + a.randrange(n) == span[0] + b.randrange(max(1, span[-1] - span[0] + 1))
     assert a.random() == b.random()  # as many draws made
+
+
+@given(
+    hs.lists(hs.one_of(hs.floats(allow_nan=False), hs.integers(-5, 5)), max_size=6),
+    hs.lists(hs.one_of(hs.floats(allow_nan=False), hs.integers(-5, 5)), max_size=6),
+)
+def test_cache_safe_keys_that_are_equal_serialise_alike(a: list[object], b: list[object]) -> None:
+    """The one rule every billing cache keys by: two safe keys that are equal give the same JSON."""
+    x, y = tuple(a), tuple(b)
+    if billing.cache_safe(x) and billing.cache_safe(y) and x == y:
+        assert orjson.dumps(x) == orjson.dumps(y)
+
+
+def test_payer_shares_of_a_negative_zero_charge_are_not_those_of_zero() -> None:
+    """-0.0 equals 0.0 as a key but serialises differently: its answer is its own."""
+    billing.payer_shares((0.0,), 0.8, 20.0, 0.5)  # fills the cache for the 0.0 key
+    shares = billing.payer_shares((-0.0,), 0.8, 20.0, 0.5)
+    assert orjson.dumps(shares[0][0]) == b"-0.0"

@@ -179,6 +179,19 @@ _SHARES: dict[tuple[Any, ...], tuple[Share, ...]] = {}
 _FLOAT = frozenset({float})
 
 
+def cache_safe(values: tuple[Any, ...]) -> bool:
+    """Whether ``values`` may key a shared (cached) answer: floats only, and no -0.0. An int
+    or a -0.0 equals a float or a 0.0 as a key but serialises differently, so an answer built
+    for one must not be handed out for the other.
+
+    >>> cache_safe((100.0, 0.0)), cache_safe((100, 0.0)), cache_safe((100.0, -0.0))
+    (True, False, False)
+    """
+    if not _FLOAT.issuperset(map(type, values)):
+        return False
+    return 0.0 not in values or all(copysign(1.0, x) > 0 for x in values if not x)
+
+
 def payer_shares(
     submitted: tuple[float, ...], allowed_ratio: float, copay: float, deductible_share: float
 ) -> tuple[Share, ...]:
@@ -194,7 +207,7 @@ def payer_shares(
     >>> payer_shares((100.0,), 0.8, 20.0, 0.5) is payer_shares((100.0,), 0.8, 20.0, 0.5)
     True
     """
-    cacheable = _FLOAT.issuperset(map(type, (allowed_ratio, copay, deductible_share, *submitted)))
+    cacheable = cache_safe((allowed_ratio, copay, deductible_share, *submitted))
     key = (submitted, allowed_ratio, copay, deductible_share)
     hit = _SHARES.get(key) if cacheable else None
     if hit is not None:
@@ -322,9 +335,7 @@ def adjudicate(
         amount=freeze(money(paid)),
         patient_share=sum(cp + ded for _, _, cp, ded, _ in shares),
     )
-    if len(_ADJUDICATIONS) < 10_000 and _FLOAT.issuperset(
-        map(type, [x for share in shares for x in share])
-    ):  # an int amount serialises differently from a float one: only floats are shared
+    if len(_ADJUDICATIONS) < 10_000 and cache_safe(tuple([x for share in shares for x in share])):
         _ADJUDICATIONS[key] = hit
     return hit
 
@@ -332,12 +343,6 @@ def adjudicate(
 _LINE_ITEMS: dict[tuple[int, Share, int], tuple[dict[str, Any] | None, dict[str, Any]]] = {}
 """Adjudicated lines by sequence, share and (the identity of the) reduction; the entry keeps
 the reduction alive, so its id is not reused."""
-
-
-def _shareable(seq: int, share: Share) -> bool:
-    """Whether a line may be shared by key: an int sequence, float amounts and no -0.0 (an int
-    or a -0.0 is equal to a float or a 0.0 as a key but serialises differently)."""
-    return type(seq) is int and all(type(x) is float and (x or copysign(1.0, x) > 0) for x in share)
 
 
 def line_item(seq: int, share: Share, reduction: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -351,7 +356,7 @@ def line_item(seq: int, share: Share, reduction: dict[str, Any] | None = None) -
     >>> line_item(1, (100.0, 80.0, 20.0, 30.0, 30.0)) is item, type(item).__name__
     (True, 'FrozenDict')
     """
-    shareable = _shareable(seq, share)
+    shareable = type(seq) is int and cache_safe(share)
     key = (seq, share, id(reduction))
     if shareable:
         hit = _LINE_ITEMS.get(key)

@@ -87,7 +87,6 @@ _CO45 = freeze(
 
 
 _usd = usd_cents
-_FLOAT = frozenset({float})
 
 
 @cache
@@ -286,7 +285,7 @@ class Remittance:
         (100.0, True, True)
         """
         charges = billing.claim_charges(claim)
-        cacheable = _FLOAT.issuperset(map(type, charges))
+        cacheable = billing.cache_safe(charges)
         key = (payer.key, charges)
         hit = self._answers.get(key) if cacheable else None
         if hit is None:
