@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from synthetic.frozen import FrozenDict
-from synthetic.ids import ORDINALS
+from synthetic.ids import numbered
 
 
 class RecordContext:
@@ -70,7 +70,7 @@ class RecordContext:
         prefix = self.prefixes.get(kind)
         if prefix is None:  # the id's stem is formatted once per kind, not per resource
             prefix = self.prefixes[kind] = f"{self.base}-{kind}-"
-        return prefix + (ORDINALS[n] if n < 4096 else str(n))  # as ids.numbered
+        return numbered(prefix, n)
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
         """Append ``resource`` to the record and return it.
