@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from synthetic.context import RecordContext
@@ -94,6 +94,7 @@ def test_every_note_template_of_the_content_renders_as_with_the_condition_fields
         assert got == render_template(c.note_template, _Fields(fields | own))
 
 
+@settings(deadline=None)  # the first example builds the engine
 @given(ages=hs.lists(hs.floats(min_value=0.0, max_value=120.0), min_size=1, max_size=20))
 def test_clinicians_for_is_the_roster_filter_as_a_shared_tuple(ages: list[float]) -> None:
     pr = engine_for(seed=1, reference_date="2026-01-01", years=2, population="pediatrics").practice
@@ -105,6 +106,7 @@ def test_clinicians_for_is_the_roster_filter_as_a_shared_tuple(ages: list[float]
         assert pr.clinicians_for(age) is got  # kept per whole year of age
 
 
+@settings(deadline=None)  # the first example builds the engine
 @given(days=hs.lists(hs.integers(min_value=739000, max_value=740000), min_size=1, max_size=30))
 def test_open_day_answers_the_same_whatever_was_asked_before(days: list[int]) -> None:
     eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
@@ -125,6 +127,7 @@ def test_the_acute_rate_constants_are_the_preset_multiplier_and_visit_probabilit
             assert visit_p == m.visit_probability
 
 
+@settings(deadline=None)  # the first example builds the engine
 @given(
     days=hs.lists(hs.integers(min_value=739000, max_value=740000), min_size=1, max_size=20),
     who=hs.sampled_from(["prac-dr.nguyen", "prac-dr.okafor", "prac-dr.patel", "prac-locum-01"]),
@@ -158,6 +161,7 @@ def test_resources_carry_the_frozen_meta_of_their_type_and_labels() -> None:
     assert all(seen.get((kind, False)) for kind in KINDS_WITH_META)
 
 
+@settings(deadline=None)  # the first example builds the engine
 @given(day=hs.integers(min_value=1, max_value=3_000_000))
 def test_a_renewal_is_signed_at_three_in_the_afternoon_practice_time(day: int) -> None:
     for population in ("family-practice", "pediatrics"):
