@@ -112,9 +112,7 @@ def encounter(
         "class": AMBULATORY,
         "type": [type_cc],
         "subject": ctx.subject,
-        # the shared entries read from the cache first (a call only for a new clinician/room)
-        "participant": _SHARED.get(("participants", physician, assistant))
-        or _participants(physician, assistant),
+        "participant": _participants(physician, assistant),
         "period": {"start": start, "end": end},
     }
     if appointment:
@@ -126,7 +124,7 @@ def encounter(
         for ref in diagnoses:  # (a loop: a visit has a diagnosis or two)
             dx.append({"condition": {"reference": ref}, "use": _BILLING, "rank": len(dx) + 1})
         e["diagnosis"] = dx
-    e["location"] = _SHARED.get(("locations", location)) or _locations(location)
+    e["location"] = _locations(location)
     e["serviceProvider"] = shared_ref(organization)
     return e
 
@@ -185,8 +183,7 @@ def appointment(
         a["created"] = created
     a["participant"] = [
         {"actor": ctx.subject, "required": "required", "status": pstatus},
-        _SHARED.get(("actor", practitioner, "required")) or _actor(practitioner, "required"),
-        _SHARED.get(("actor", location, "information-only"))
-        or _actor(location, "information-only"),
+        _actor(practitioner, "required"),
+        _actor(location, "information-only"),
     ]
     return a

@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 from synthetic.context import RecordContext
-from synthetic.dates import CLOCK, DAYS_PER_YEAR, instant, iso_date
+from synthetic.dates import DAYS_PER_YEAR, instant, iso_date
 from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
 from synthetic.timeline import poisson
@@ -210,7 +210,7 @@ class PortalInbox:
             "category": self.category[t.code],
             "subject": ctx.subject,
             "topic": FrozenDict(text=t.display or t.code),  # shared with the reply
-            "sent": iso_date(day) + CLOCK[minute] + eng.offset,  # as dates.instant
+            "sent": instant(day, minute, eng.offset),
             "sender": ctx.subject,
             "recipient": [{"reference": eng.org_ref}],
             "payload": [{"contentString": t.texts[rng.randrange(len(t.texts))]}],
@@ -239,7 +239,7 @@ class PortalInbox:
                 "category": msg["category"],
                 "subject": ctx.subject,
                 "topic": msg["topic"],
-                "sent": iso_date(r_day) + CLOCK[r_minute] + eng.offset,  # as dates.instant
+                "sent": instant(r_day, r_minute, eng.offset),
                 "sender": {"reference": f"Practitioner/{who[rng.randrange(len(who))]}"},
                 "recipient": [ctx.subject],
                 "payload": [{"contentString": t.replies[rng.randrange(len(t.replies))]}],
