@@ -106,7 +106,6 @@ class Engine:
         self.grid = Grid(self.practice)
         self._book_mark: tuple[int, Book] = (0, Book(self.practice, self.grid))
         self.offset = self.practice.offset
-        self._renewal_clock = instant(reference_day, 15 * 60, self.offset)[10:]  # T15:00:00-05:00
         mods = [cat.conditions[k] for k in self.preset.modules]
         self.chronic = [m for m in mods if m.kind == "chronic"]
         self.acute = [m for m in mods if m.kind == "acute"]
@@ -819,7 +818,7 @@ class Engine:
                 if ref:
                     break
         if ref is None:
-            t = self.types[self._kind_types.get(v.kind) or self.appointment_type(v.kind)]
+            t = self.types[self.appointment_type(v.kind)]
             ref = t.visit_code_new if st.first and t.visit_code_new else t.visit_code_established
         if ref is None or ref not in fees:
             ref = "procedure|OV-EST-3" if "procedure|OV-EST-3" in fees else next(iter(fees))
@@ -991,7 +990,7 @@ class Engine:
         >>> engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice").renewal_instant(739617)[11:16]
         '15:00'
         """
-        return iso_date(day) + self._renewal_clock  # as instant(day, 15 * 60, self.offset)
+        return instant(day, 15 * 60, self.offset)
 
     def _plan_ahead(self, rng: Any, prof: Profile, pcp: str) -> list[AheadPlan]:
         """Appointments already booked after the reference date (drawn at planning time)."""

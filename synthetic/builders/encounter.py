@@ -26,7 +26,6 @@ DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
 _PPRF = freeze([{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}])
 _ATND = freeze([{"coding": [coding(PARTICIPATION, "ATND", "attender")]}])
 _BILLING = freeze({"coding": [coding(DIAGNOSIS_ROLE, "billing", "Billing")]})
-_ENCOUNTER_META = meta("Encounter")  # without sensitivity labels: most encounters
 _APPOINTMENT_META = meta("Appointment")  # shared by every Appointment (frozen, see labels.meta)
 
 
@@ -107,7 +106,7 @@ def encounter(
     e: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": ctx.new_id("enc"),
-        "meta": _ENCOUNTER_META if ctx.security is None else meta("Encounter", ctx.security),
+        "meta": meta("Encounter", ctx.security),
         "status": "finished",
         "class": AMBULATORY,
         "type": [type_cc],

@@ -22,7 +22,6 @@ from synthetic.frozen import freeze
 from synthetic.labels import meta
 
 MED_REQUEST_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
-_REQUEST_META = meta("MedicationRequest")  # without sensitivity labels (see labels.meta)
 _COMMUNITY = freeze(
     [{"coding": [{"system": MED_REQUEST_CATEGORY, "code": "community", "display": "Community"}]}]
 )
@@ -51,7 +50,7 @@ def prescription(
     mr: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": ctx.new_id("mr"),
-        "meta": _REQUEST_META if security is None else meta("MedicationRequest", security),
+        "meta": meta("MedicationRequest", security),
         "status": "active",
         "intent": "order",
         "category": _COMMUNITY,

@@ -20,7 +20,6 @@ from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
 
-_NOTE_META = meta("DocumentReference")  # without sensitivity labels (see labels.meta)
 PROGRESS_NOTE = freeze(
     {"coding": [coding(LOINC, "11506-3", "Progress note")], "text": "Progress note"}
 )
@@ -60,7 +59,7 @@ def note(
     return {
         "resourceType": "DocumentReference",
         "id": ctx.new_id("doc"),
-        "meta": _NOTE_META if security is None else meta("DocumentReference", security),
+        "meta": meta("DocumentReference", security),
         "status": "current",
         "docStatus": "final",
         "type": PROGRESS_NOTE,
