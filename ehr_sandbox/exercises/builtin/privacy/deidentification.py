@@ -12,6 +12,7 @@ import csv
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -215,11 +216,16 @@ def _deid_labelled(ctx: GradingContext) -> Check:
 
 
 def _research_folder(att: Any) -> Path:
-    """A fresh folder for this attempt's research dataset (scripted solutions write here)."""
-    folder = work_dir() / f"research-{att.variant.seed:016x}"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
+    """A fresh, empty folder for a research dataset (scripted solutions write here): made
+    the way a student would, with no reach into the attempt's variant.
+
+    >>> folder = _research_folder(None)
+    >>> folder.name.startswith("research-"), list(folder.iterdir())
+    (True, [])
+    >>> folder.rmdir()
+    """
+    work_dir().mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="research-", dir=work_dir()))
 
 
 def _deid_solution(att: Any) -> None:
@@ -258,11 +264,10 @@ def _deid_us_dates(att: Any) -> None:
 
 def _deid_identified_export_too(att: Any) -> None:
     # Harm: a full identified export is made "to compare", then the de-identified one handed in.
-    scratch = _research_folder(att).with_name(f"identified-{att.variant.seed:016x}")
-    shutil.rmtree(scratch, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix="identified-", dir=work_dir())) / "export"
     with contextlib.suppress(SandboxError):
         att.sandbox.login("instructor.lee").export(str(scratch))
-    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(scratch.parent, ignore_errors=True)
     _deid_solution(att)
 
 
