@@ -19,6 +19,7 @@ import pytest
 from ehr_sandbox import exercises
 from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin import privacy
+from ehr_sandbox.exercises.builtin.privacy.deidentification import folder_tag
 from ehr_sandbox.exercises.variants import DEFAULT_SALT, Variant
 
 PRIVACY_IDS = [
@@ -46,9 +47,9 @@ def _clean_workspaces():
     yield
     base = privacy.work_dir()
     for student in ("alice", "bob", *STUDENTS):
-        for ex_id in ("privacy/encryption-keys", "privacy/deidentification"):
-            seed = Variant.of(DEFAULT_SALT, student, ex_id).seed
-            for folder in base.glob(f"*{seed:016x}"):
+        seed = Variant.of(DEFAULT_SALT, student, "privacy/encryption-keys").seed
+        for tag in (f"{seed:016x}", folder_tag(student)):
+            for folder in base.glob(f"*{tag}"):
                 shutil.rmtree(folder, ignore_errors=True)
 
 

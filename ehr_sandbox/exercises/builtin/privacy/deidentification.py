@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from ehr_sandbox.exercises.model import (
     Solution,
 )
 from ehr_sandbox.exercises.registry import register
+
+DEID_ID = "privacy/deidentification"
 
 # ------------------------------------------------------------------------------------------
 # 18. De-identification (Safe Harbor)
@@ -215,17 +217,23 @@ def _deid_labelled(ctx: GradingContext) -> Check:
     return Check(True, f"{len(resources)} resources labelled L", expected)
 
 
-def _research_folder(att: Any) -> Path:
-    """A fresh, empty folder for a research dataset (scripted solutions write here): made
-    the way a student would, with no reach into the attempt's variant.
+def folder_tag(student: str) -> str:
+    """The suffix of a student's scripted research folders: from what the student knows (their
+    id and this exercise), never from the variant behind the attempt.
 
-    >>> folder = _research_folder(None)
-    >>> folder.name.startswith("research-"), list(folder.iterdir())
-    (True, [])
-    >>> folder.rmdir()
+    >>> folder_tag("alice") == folder_tag("alice") != folder_tag("bob")
+    True
     """
-    work_dir().mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="research-", dir=work_dir()))
+    return hashlib.sha256(f"{DEID_ID}|{student}".encode()).hexdigest()[:16]
+
+
+def _research_folder(att: Any) -> Path:
+    """A fresh, empty folder for this student's research dataset (scripted solutions write
+    here)."""
+    folder = work_dir() / f"research-{folder_tag(att.student)}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def _deid_solution(att: Any) -> None:
@@ -264,10 +272,11 @@ def _deid_us_dates(att: Any) -> None:
 
 def _deid_identified_export_too(att: Any) -> None:
     # Harm: a full identified export is made "to compare", then the de-identified one handed in.
-    scratch = Path(tempfile.mkdtemp(prefix="identified-", dir=work_dir())) / "export"
+    scratch = work_dir() / f"identified-{folder_tag(att.student)}"
+    shutil.rmtree(scratch, ignore_errors=True)
     with contextlib.suppress(SandboxError):
         att.sandbox.login("instructor.lee").export(str(scratch))
-    shutil.rmtree(scratch.parent, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     _deid_solution(att)
 
 
@@ -298,7 +307,7 @@ def _deid_names_only(att: Any) -> None:
 
 DEIDENTIFICATION = register(
     Exercise(
-        id="privacy/deidentification",
+        id=DEID_ID,
         skip_traps=(
             "done-twice",
             "one-more-record",
