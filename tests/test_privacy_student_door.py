@@ -65,12 +65,11 @@ class StudentSide:
         return value
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _clean_research_folders():
-    yield
-    for student in STUDENTS:
-        for folder in work_dir().glob(f"*{folder_tag(student)}"):
-            shutil.rmtree(folder, ignore_errors=True)
+def _clean_research_folders(student: str) -> None:
+    """This test's own folders only (a module-wide clean-up on one xdist worker would remove
+    a folder another worker is grading)."""
+    for folder in work_dir().glob(f"*{folder_tag(student)}"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_student_side_refuses_what_lies_past_the_door():
@@ -89,6 +88,9 @@ def test_the_student_side_refuses_what_lies_past_the_door():
 @pytest.mark.parametrize("ex_id", DOOR_READY)
 def test_reference_solution_scores_full_marks_from_the_students_side(ex_id, student):
     att = exercises.start(ex_id, student)
-    exercises.get(ex_id).solution.apply(StudentSide(att, STUDENT_ATTEMPT, "attempt"))
-    result = att.check()
+    try:
+        exercises.get(ex_id).solution.apply(StudentSide(att, STUDENT_ATTEMPT, "attempt"))
+        result = att.check()
+    finally:
+        _clean_research_folders(student)
     assert result.passed and result.score == result.max_score, result.feedback()
