@@ -92,5 +92,6 @@ def test_reference_solution_scores_full_marks_from_the_students_side(ex_id, stud
         exercises.get(ex_id).solution.apply(StudentSide(att, STUDENT_ATTEMPT, "attempt"))
         result = att.check()
     finally:
-        _clean_research_folders(student)
-    assert result.passed and result.score == result.max_score, result.feedback()
+        if ex_id == "privacy/deidentification":
+            _clean_research_folders(student)
+    assert result.passed and result.score == result.max_score, result.feedback
