@@ -20,8 +20,8 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -40,6 +40,10 @@ from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
 from ehr_sandbox.search_set import SearchSet, normalize_params
 from ehr_sandbox.server.outcomes import error_from_outcome
 from ehr_sandbox.users import User
+
+if TYPE_CHECKING:
+    from ehr_sandbox.exercises.model import Exercise
+    from ehr_sandbox.reports.remote import RemoteReports
 
 FHIR_JSON = "application/fhir+json"
 
@@ -436,14 +440,122 @@ class RemoteSession:
         self._operation(ref, "end-break-glass")
 
     def report(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a catalogue report on the server; the rows as dicts."""
+        """Run a catalogue report on the server; the rows as dicts (values as JSON text).
+        ``reports.run(name, **params)`` gives the whole report with exact types."""
+        return list(self._report_call({"name": name, **params})["rows"])
+
+    def _report_call(self, values: Mapping[str, Any]) -> Any:
+        """``POST $report`` with these parameters (a report name or SQL, and its parameters)."""
         body = {
             "resourceType": "Parameters",
-            "parameter": [{"name": "name", "valueString": name}]
-            + [{"name": k, "valueString": str(v)} for k, v in params.items()],
+            "parameter": [{"name": k, "valueString": str(v)} for k, v in values.items()],
         }
-        run = self._fhir("POST", "/$report", lambda c: c.execute("$report", "post", data=body))
-        return run["rows"]
+        return self._fhir("POST", "/$report", lambda c: c.execute("$report", "post", data=body))
+
+    @property
+    def reports(self) -> RemoteReports:
+        """The report catalogue, run on the server as this session: ``catalog()``,
+        ``run(name, **params)``, ``sql(query, **params)``, ``view_table(name)``, as locally
+        (see :mod:`ehr_sandbox.reports.remote`)."""
+        from ehr_sandbox.reports.remote import RemoteReports
+
+        return RemoteReports(self)
+
+    @property
+    def reference_date(self) -> date:
+        """The server sandbox's reference date (reports compute "today" from it)."""
+        w = self._whoami or self._ask_whoami()
+        return date.fromisoformat(w["reference-date"])
+
+    def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run a SQL on FHIR ViewDefinition on the server over what this session may see
+        (``$run-view``); the rows as dicts (values as JSON has them)."""
+        body = {"resourceType": "Parameters", "parameter": [{"name": "view", "resource": view}]}
+        out = self._fhir("POST", "/$run-view", lambda c: c.execute("$run-view", "post", data=body))
+        return list(out["rows"])
+
+    def audit_action(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an action that is not a resource write (a hand-in, a disclosure) in the
+        server's audit trail as this user (``$audit-action``; the server's Session refuses
+        the kinds only the sandbox records, with the same ValidationError)."""
+        self._parameters_call(
+            "$audit-action", {"kind": kind, "patient": patient, "ref": ref, "detail": detail}
+        )
+
+    def update_address(
+        self,
+        patient_ref: str,
+        address: dict[str, Any],
+        *,
+        reason: str,
+        effective: str | None = None,
+    ) -> dict[str, Any]:
+        """Registration update, run by the server's Session (``Patient/{id}/$update-address``):
+        end-date the current home address and add the new one; returns the Patient."""
+        params: list[dict[str, Any]] = [
+            {"name": "address", "valueAddress": address},
+            {"name": "reason", "valueString": reason},
+        ]
+        if effective is not None:
+            params.append({"name": "effective", "valueString": str(effective)})
+        return self._patient_operation(patient_ref, "update-address", params)
+
+    def update_coverage(
+        self,
+        patient_ref: str,
+        coverage: dict[str, Any],
+        *,
+        reason: str,
+        order: int = 1,
+        effective: str | None = None,
+    ) -> dict[str, Any]:
+        """Registration update for insurance, run by the server's Session
+        (``Patient/{id}/$update-coverage``): add the new Coverage at ``order`` (1 = primary)
+        and end-date the one it replaces; returns the new Coverage."""
+        params: list[dict[str, Any]] = [
+            {"name": "coverage", "resource": coverage},
+            {"name": "reason", "valueString": reason},
+            {"name": "order", "valueInteger": order},
+        ]
+        if effective is not None:
+            params.append({"name": "effective", "valueString": str(effective)})
+        return self._patient_operation(patient_ref, "update-coverage", params)
+
+    def _patient_operation(
+        self, patient_ref: str, op: str, params: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        ref = patient_ref if patient_ref.startswith("Patient/") else f"Patient/{patient_ref}"
+        body = {"resourceType": "Parameters", "parameter": params}
+        path = f"{ref}/${op}"
+        return self._fhir("POST", "/" + path, lambda c: c.execute(path, method="post", data=body))
+
+    def provenance(self, ref: str) -> list[dict[str, Any]]:
+        """Provenance records for a resource (any version), oldest first (as locally: the
+        target must be visible to this session)."""
+        rtype, rid = _split(ref, None)
+        self.read(rtype, rid)
+        found = self.search("Provenance", target=f"{rtype}/{rid}").fetch()
+        return sorted(found, key=lambda p: p.get("recorded", ""))
+
+    def verify_signature(self, note_ref: str) -> bool:
+        """True when the note's current content still matches its signature (checked by the
+        server, which keeps the signing keys: ``$verify-signature``)."""
+        out = self._operation(note_ref, "verify-signature")
+        return bool(out["parameter"][0]["valueBoolean"])
+
+    def chart(self, patient: str | dict[str, Any]) -> Any:
+        """The patient's chart as this session may see it, built from the server's answers
+        (HTML in a notebook, text in a terminal)."""
+        from ehr_sandbox.display import build_chart
+
+        return build_chart(self, patient)
 
     def start(self, exercise_id: str, *, course: str) -> RemoteAttempt:
         """Start (or resume) your attempt at an exercise assigned in ``course``; it is graded
@@ -508,10 +620,25 @@ class RemoteAttempt:
         self.course = course
         self.attempt_id = str(data["attempt"])
         self.exercise_id = str(data["exercise"])
+        self.student = str(data.get("student", ""))
+        """Your student id in the course (the hand-ins of report exercises name it)."""
         self.role = str(data.get("role", ""))
         self.instructions = str(data.get("instructions", ""))
         self.facts = MappingProxyType(dict(data.get("facts", {})))
         self.session = RemoteSession(owner.url, token=str(data["access_token"]))
+
+    @property
+    def exercise(self) -> Exercise:
+        """The exercise (from the catalogue every student has: title, role, instructions
+        template, criteria, hints); what your variant is, and its answer, stay on the server."""
+        from ehr_sandbox.exercises.registry import get
+
+        return get(self.exercise_id)
+
+    @property
+    def user(self) -> User:
+        """The sandbox user you work as in this attempt (the exercise's role), from the server."""
+        return self.session.user
 
     def _action(self, action: str, body: dict[str, Any] | None = None) -> Any:
         path = f"/course/{self.course}/attempts/{self.attempt_id}/{action}"
