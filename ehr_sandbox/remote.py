@@ -225,6 +225,19 @@ class RemoteSession:
         )
 
     @property
+    def purpose(self) -> str:
+        """The purpose of use of this session's role (``TREAT``, ``HPAYMT``, ...), as locally."""
+        from ehr_sandbox.access.roles import purpose_of_use
+
+        return purpose_of_use(self.user.role)
+
+    @property
+    def scopes_text(self) -> str | None:
+        """The SMART scopes the server granted this token (None when it did not say)."""
+        scope = self.token_response.get("scope")
+        return str(scope) if scope is not None else None
+
+    @property
     def role(self) -> str:
         """The user's role (``physician``, ``medical_assistant``, ...)."""
         return self.user.role
@@ -352,9 +365,16 @@ class RemoteSession:
         return matches, included
 
     # ------------------------------------------------------------------ writes
-    def create(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Create a resource (validated, access-checked, audited on the server); ``reason``
-        goes into its Provenance (sent as ``X-Provenance``).
+        goes into its Provenance (sent as ``X-Provenance``), ``override_reason`` documents a
+        drug-allergy override (sent as ``X-Override-Reason``), as locally.
 
         Sent as it is (fhirpy's ``execute``; its ``save`` would drop empty values, and a
         student's empty value must get the same ValidationError as in-process).
@@ -364,15 +384,23 @@ class RemoteSession:
             "POST",
             f"/{rtype}",
             lambda c: c.execute(rtype, method="post", data=resource),
-            _provenance_header(reason),
+            {**_provenance_header(reason), **_override_header(override_reason)},
         )
 
-    def update(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Update a resource; ``meta.versionId`` is sent as ``If-Match`` (a stale version is a
-        ConflictError, never a lost update); ``reason`` goes into its Provenance."""
+        ConflictError, never a lost update); ``reason`` goes into its Provenance and
+        ``override_reason`` documents a drug-allergy override, as locally."""
         vid = (resource.get("meta") or {}).get("versionId")
         headers = {"If-Match": f'W/"{vid}"'} if vid else {}
         headers.update(_provenance_header(reason))
+        headers.update(_override_header(override_reason))
         path = f"{resource.get('resourceType')}/{resource.get('id')}"
         return self._fhir(
             "PUT", "/" + path, lambda c: c.execute(path, method="put", data=resource), headers
@@ -520,7 +548,10 @@ class RemoteSession:
         (``Patient/{id}/$update-coverage``): add the new Coverage at ``order`` (1 = primary)
         and end-date the one it replaces; returns the new Coverage."""
         params: list[dict[str, Any]] = [
-            {"name": "coverage", "resource": coverage},
+            # sent as a resource (the Session makes it a Coverage whatever it says)
+            {"name": "coverage", "resource": {**coverage, "resourceType": "Coverage"}}
+            if isinstance(coverage, dict)
+            else {"name": "coverage", "valueString": str(coverage)},
             {"name": "reason", "valueString": reason},
             {"name": "order", "valueInteger": order},
         ]
@@ -543,6 +574,16 @@ class RemoteSession:
         self.read(rtype, rid)
         found = self.search("Provenance", target=f"{rtype}/{rid}").fetch()
         return sorted(found, key=lambda p: p.get("recorded", ""))
+
+    def relabel(
+        self, ref: str, confidentiality: str, *, reason: str, sensitivity: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Change a resource's security labels (privacy officer only; ``$relabel``, decided
+        and audited by the server's Session)."""
+        codes = ",".join(sensitivity) if sensitivity else None
+        return self._operation(
+            ref, "relabel", confidentiality=confidentiality, reason=reason, sensitivity=codes
+        )
 
     def verify_signature(self, note_ref: str) -> bool:
         """True when the note's current content still matches its signature (checked by the
@@ -722,6 +763,17 @@ def _provenance_header(reason: str | None) -> dict[str, str]:
     return {
         "X-Provenance": json.dumps({"resourceType": "Provenance", "reason": [{"text": reason}]})
     }
+
+
+def _override_header(reason: str | None) -> dict[str, str]:
+    """The ``X-Override-Reason`` header of a drug-allergy override (a JSON string).
+
+    >>> _override_header(None)
+    {}
+    >>> _override_header("benefit outweighs the risk")
+    {'X-Override-Reason': '"benefit outweighs the risk"'}
+    """
+    return {} if reason is None else {"X-Override-Reason": json.dumps(reason)}
 
 
 def _split(type_or_ref: str, rid: str | None) -> tuple[str, str]:

@@ -285,6 +285,7 @@ class FhirApi:
 
     async def create(self, request: Request) -> Response:
         prov = request.headers.get("x-provenance")
+        override = request.headers.get("x-override-reason")
 
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
@@ -294,7 +295,11 @@ class FhirApi:
                 resource = {
                     k: v for k, v in body.items() if k != "id"
                 }  # POST: the server assigns ids
-                created = s.create(resource, reason=provenance_reason(prov))
+                created = s.create(
+                    resource,
+                    reason=provenance_reason(prov),
+                    override_reason=override_reason(override),
+                )
                 loc = f"{self.base}/{rtype}/{created['id']}/_history/{created['meta']['versionId']}"
                 return 201, created, {**_etag(created), "Location": loc}
 
@@ -305,6 +310,7 @@ class FhirApi:
     async def update(self, request: Request) -> Response:
         if_match = request.headers.get("if-match")
         prov = request.headers.get("x-provenance")
+        override = request.headers.get("x-override-reason")
 
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
@@ -323,7 +329,11 @@ class FhirApi:
                     if wanted != have:
                         raise ConflictError(f"{rtype}/{rid}", expected=wanted, current=have)
                     resource["meta"] = {**resource.get("meta", {}), "versionId": wanted}
-                updated = s.update(resource, reason=provenance_reason(prov))
+                updated = s.update(
+                    resource,
+                    reason=provenance_reason(prov),
+                    override_reason=override_reason(override),
+                )
                 return 200, updated, _etag(updated)
 
             return handler
@@ -632,6 +642,16 @@ def _op_identify(s: Session, ref: str, p: Parameters) -> Any:
     return {"resourceType": "Parameters", "parameter": [{"name": "patient", "valueString": done}]}
 
 
+def _op_relabel(s: Session, ref: str, p: Parameters) -> Any:
+    sensitivity = p.text("sensitivity", required=False)
+    return s.relabel(
+        ref,
+        p.text("confidentiality"),
+        reason=p.text("reason"),
+        sensitivity=[c.strip() for c in sensitivity.split(",") if c.strip()] or None,
+    )
+
+
 def _op_verify_signature(s: Session, ref: str, p: Parameters) -> Any:
     verified = s.verify_signature(ref)
     return {
@@ -643,12 +663,9 @@ def _op_verify_signature(s: Session, ref: str, p: Parameters) -> Any:
 def _op_update_address(s: Session, ref: str, p: Parameters) -> Any:
     if not ref.startswith("Patient/"):
         raise ValidationError(ref, "target", "a Patient (an address belongs to one patient)")
-    address = p.value("address")
-    if not isinstance(address, dict):
-        raise ValidationError("Parameters", "parameter[address]", "an Address (valueAddress)")
     return s.update_address(
         ref,
-        address,
+        p.value("address"),  # the Session checks it, with its own error
         reason=p.text("reason"),
         effective=p.text("effective", required=False) or None,
     )
@@ -666,7 +683,7 @@ def _op_update_coverage(s: Session, ref: str, p: Parameters) -> Any:
         )
     return s.update_coverage(
         ref,
-        p.resource("coverage"),
+        p.value("coverage"),  # the Session checks it, with its own error
         reason=p.text("reason"),
         order=order,
         effective=p.text("effective", required=False) or None,
@@ -691,6 +708,7 @@ OPERATIONS: dict[str, Callable[[Session, str, Parameters], Any]] = {
     "break-glass": _op_break_glass,
     "end-break-glass": _op_end_break_glass,
     "identify": _op_identify,
+    "relabel": _op_relabel,
     "verify-signature": _op_verify_signature,
     "update-address": _op_update_address,
     "update-coverage": _op_update_coverage,
@@ -809,6 +827,35 @@ def provenance_reason(header: str | None) -> str | None:
             "X-Provenance",
             "reason",
             "a Provenance resource in JSON with reason[0].text",
+            found=header[:80],
+        )
+    return text
+
+
+def override_reason(header: str | None) -> str | None:
+    """The drug-allergy override reason of an ``X-Override-Reason`` header (a JSON string, so
+    any text travels in an ASCII header), which the Session keeps in the Provenance and audit.
+
+    >>> override_reason('"benefit outweighs the risk"')
+    'benefit outweighs the risk'
+    >>> override_reason(None) is None
+    True
+    >>> override_reason("3")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: X-Override-Reason: override_reason: expected a JSON string with the reason (found '3')
+    """
+    if header is None:
+        return None
+    try:
+        text = json.loads(header)
+    except ValueError:
+        text = None
+    if not isinstance(text, str):
+        raise ValidationError(
+            "X-Override-Reason",
+            "override_reason",
+            "a JSON string with the reason",
             found=header[:80],
         )
     return text
