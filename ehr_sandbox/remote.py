@@ -562,7 +562,10 @@ class RemoteSession:
     def _patient_operation(
         self, patient_ref: str, op: str, params: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        ref = patient_ref if patient_ref.startswith("Patient/") else f"Patient/{patient_ref}"
+        from ehr_sandbox.session import split_ref
+
+        rtype, rid = split_ref(patient_ref)  # a bare id is refused as locally
+        ref = f"{rtype}/{rid}"
         body = {"resourceType": "Parameters", "parameter": params}
         path = f"{ref}/${op}"
         return self._fhir("POST", "/" + path, lambda c: c.execute(path, method="post", data=body))

@@ -646,8 +646,8 @@ def _op_relabel(s: Session, ref: str, p: Parameters) -> Any:
     sensitivity = p.text("sensitivity", required=False)
     return s.relabel(
         ref,
-        p.text("confidentiality"),
-        reason=p.text("reason"),
+        p.value("confidentiality"),
+        reason=p.value("reason"),  # the Session checks it
         sensitivity=[c.strip() for c in sensitivity.split(",") if c.strip()] or None,
     )
 
@@ -666,7 +666,7 @@ def _op_update_address(s: Session, ref: str, p: Parameters) -> Any:
     return s.update_address(
         ref,
         p.value("address"),  # the Session checks it, with its own error
-        reason=p.text("reason"),
+        reason=p.value("reason"),  # the Session checks it
         effective=p.text("effective", required=False) or None,
     )
 
@@ -684,7 +684,7 @@ def _op_update_coverage(s: Session, ref: str, p: Parameters) -> Any:
     return s.update_coverage(
         ref,
         p.value("coverage"),  # the Session checks it, with its own error
-        reason=p.text("reason"),
+        reason=p.value("reason"),  # the Session checks it
         order=order,
         effective=p.text("effective", required=False) or None,
     )
