@@ -484,7 +484,13 @@ class RemoteSession:
     def reports(self) -> RemoteReports:
         """The report catalogue, run on the server as this session: ``catalog()``,
         ``run(name, **params)``, ``sql(query, **params)``, ``view_table(name)``, as locally
-        (see :mod:`ehr_sandbox.reports.remote`)."""
+        (see :mod:`ehr_sandbox.reports.remote`).
+
+        >>> # r = s.reports.run("day_schedule", date="2026-01-05")
+        >>> # r.columns, r.truncated, r.to_pandas()
+        >>> type(connect("http://127.0.0.1:9", token="x").reports).__name__
+        'RemoteReports'
+        """
         from ehr_sandbox.reports.remote import RemoteReports
 
         return RemoteReports(self)
@@ -497,7 +503,11 @@ class RemoteSession:
 
     def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a SQL on FHIR ViewDefinition on the server over what this session may see
-        (``$run-view``); the rows as dicts (values as JSON has them)."""
+        (``$run-view``); the rows as dicts (values as JSON has them).
+
+        >>> # s.run_view({"resourceType": "ViewDefinition", "resource": "Patient",
+        >>> #             "select": [{"column": [{"name": "id", "path": "id"}]}]})
+        """
         body = {"resourceType": "Parameters", "parameter": [{"name": "view", "resource": view}]}
         out = self._fhir("POST", "/$run-view", lambda c: c.execute("$run-view", "post", data=body))
         return list(out["rows"])
@@ -512,7 +522,10 @@ class RemoteSession:
     ) -> None:
         """Record an action that is not a resource write (a hand-in, a disclosure) in the
         server's audit trail as this user (``$audit-action``; the server's Session refuses
-        the kinds only the sandbox records, with the same ValidationError)."""
+        the kinds only the sandbox records, with the same ValidationError).
+
+        >>> # s.audit_action("disclose", patient="Patient/p1", detail="faxed to Dr. Lee")
+        """
         self._parameters_call(
             "$audit-action", {"kind": kind, "patient": patient, "ref": ref, "detail": detail}
         )
@@ -526,7 +539,11 @@ class RemoteSession:
         effective: str | None = None,
     ) -> dict[str, Any]:
         """Registration update, run by the server's Session (``Patient/{id}/$update-address``):
-        end-date the current home address and add the new one; returns the Patient."""
+        end-date the current home address and add the new one; returns the Patient.
+
+        >>> # s.update_address("Patient/p1", {"use": "home", "line": ["1 Elm St"], "city": "X"},
+        >>> #                  reason="Patient moved", effective="2026-01-02")
+        """
         params: list[dict[str, Any]] = [
             {"name": "address", "valueAddress": address},
             {"name": "reason", "valueString": reason},
