@@ -611,13 +611,6 @@ class RemoteSession:
         out = self._operation(note_ref, "verify-signature")
         return bool(out["parameter"][0]["valueBoolean"])
 
-    def chart(self, patient: str | dict[str, Any]) -> Any:
-        """The patient's chart as this session may see it, built from the server's answers
-        (HTML in a notebook, text in a terminal)."""
-        from ehr_sandbox.display import build_chart
-
-        return build_chart(self, patient)
-
     def start(self, exercise_id: str, *, course: str) -> RemoteAttempt:
         """Start (or resume) your attempt at an exercise assigned in ``course``; it is graded
         on the server.

@@ -27,6 +27,8 @@ TRUSTED = "the trusted side itself (store, keys, the whole audit trail); the ser
 SESSION_LOCAL_ONLY: dict[str, str] = {
     "sandbox": TRUSTED,
     "context": "the policy engine's AccessContext: the server's Session evaluates it",
+    "chart": "the chart display reads the session's AccessContext (what the policy hides "
+    "and why); not served over HTTP yet",
     "interactive": "whether the policy treats the caller as a person or a system client: "
     "the server decides it from the token, a client cannot choose it",
     "write": "the Session's internal door (a WriteRequest carries activity and label flags only "

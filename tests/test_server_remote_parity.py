@@ -205,3 +205,71 @@ def test_reference_solutions_that_read_the_attempt_score_full_marks_remotely(
     get(exercise).solution.apply(att)
     result = att.check()
     assert result.passed and result.score == result.max_score, result.feedback()
+
+
+def test_signature_checks_answer_as_locally(server):
+    remote, local = as_user(server, "dr.patel")
+    note = remote.search("DocumentReference").first()
+    ref = f"DocumentReference/{note['id']}"
+    assert remote.verify_signature(ref) == local.verify_signature(ref)
+    remote.sign(ref)
+    assert remote.verify_signature(ref) is True and local.verify_signature(ref) is True
+
+
+def test_a_drug_allergy_override_reason_reaches_the_servers_session(server):
+    from ehr_sandbox.errors import AllergyConflict
+    from ehr_sandbox.records.allergy_check import RXNORM
+    from synthetic.content import load_content
+
+    remote, local = as_user(server, "dr.patel")
+    pid = remote.search("Patient").first()["id"]
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                    "code": "confirmed",
+                }
+            ]
+        },
+        "type": "allergy",
+        "category": ["medication"],
+        "code": {
+            "coding": [
+                {"system": "http://snomed.info/sct", "code": "764146007", "display": "Penicillin"}
+            ]
+        },
+        "patient": {"reference": f"Patient/{pid}"},
+    }
+    remote.create(allergy)
+    order = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": RXNORM,
+                    "code": "308192",
+                    "display": load_content().codes["rxnorm"].display("308192"),
+                }
+            ]
+        },
+    }
+    with pytest.raises(AllergyConflict):
+        remote.create(order)
+    there = raised(lambda: remote.create(order, override_reason="  "))
+    assert there is not None and there == raised(lambda: local.create(order, override_reason="  "))
+    saved = remote.create(order, override_reason="tolerated amoxicillin in 2024 per allergist")
+    prov = local.provenance(f"MedicationRequest/{saved['id']}")[-1]
+    assert "allergy alert overridden: tolerated amoxicillin" in str(prov.get("reason"))
