@@ -20,8 +20,8 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -40,6 +40,10 @@ from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
 from ehr_sandbox.search_set import SearchSet, normalize_params
 from ehr_sandbox.server.outcomes import error_from_outcome
 from ehr_sandbox.users import User
+
+if TYPE_CHECKING:
+    from ehr_sandbox.exercises.model import Exercise
+    from ehr_sandbox.reports.remote import RemoteReports
 
 FHIR_JSON = "application/fhir+json"
 
@@ -221,6 +225,19 @@ class RemoteSession:
         )
 
     @property
+    def purpose(self) -> str:
+        """The purpose of use of this session's role (``TREAT``, ``HPAYMT``, ...), as locally."""
+        from ehr_sandbox.access.roles import purpose_of_use
+
+        return purpose_of_use(self.user.role)
+
+    @property
+    def scopes_text(self) -> str | None:
+        """The SMART scopes the server granted this token (None when it did not say)."""
+        scope = self.token_response.get("scope")
+        return str(scope) if scope is not None else None
+
+    @property
     def role(self) -> str:
         """The user's role (``physician``, ``medical_assistant``, ...)."""
         return self.user.role
@@ -348,9 +365,16 @@ class RemoteSession:
         return matches, included
 
     # ------------------------------------------------------------------ writes
-    def create(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Create a resource (validated, access-checked, audited on the server); ``reason``
-        goes into its Provenance (sent as ``X-Provenance``).
+        goes into its Provenance (sent as ``X-Provenance``), ``override_reason`` documents a
+        drug-allergy override (sent as ``X-Override-Reason``), as locally.
 
         Sent as it is (fhirpy's ``execute``; its ``save`` would drop empty values, and a
         student's empty value must get the same ValidationError as in-process).
@@ -360,15 +384,23 @@ class RemoteSession:
             "POST",
             f"/{rtype}",
             lambda c: c.execute(rtype, method="post", data=resource),
-            _provenance_header(reason),
+            {**_provenance_header(reason), **_override_header(override_reason)},
         )
 
-    def update(self, resource: dict[str, Any], *, reason: str | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        resource: dict[str, Any],
+        *,
+        reason: str | None = None,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
         """Update a resource; ``meta.versionId`` is sent as ``If-Match`` (a stale version is a
-        ConflictError, never a lost update); ``reason`` goes into its Provenance."""
+        ConflictError, never a lost update); ``reason`` goes into its Provenance and
+        ``override_reason`` documents a drug-allergy override, as locally."""
         vid = (resource.get("meta") or {}).get("versionId")
         headers = {"If-Match": f'W/"{vid}"'} if vid else {}
         headers.update(_provenance_header(reason))
+        headers.update(_override_header(override_reason))
         path = f"{resource.get('resourceType')}/{resource.get('id')}"
         return self._fhir(
             "PUT", "/" + path, lambda c: c.execute(path, method="put", data=resource), headers
@@ -436,14 +468,148 @@ class RemoteSession:
         self._operation(ref, "end-break-glass")
 
     def report(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a catalogue report on the server; the rows as dicts."""
+        """Run a catalogue report on the server; the rows as dicts (values as JSON text).
+        ``reports.run(name, **params)`` gives the whole report with exact types."""
+        return list(self._report_call({"name": name, **params})["rows"])
+
+    def _report_call(self, values: Mapping[str, Any]) -> Any:
+        """``POST $report`` with these parameters (a report name or SQL, and its parameters)."""
         body = {
             "resourceType": "Parameters",
-            "parameter": [{"name": "name", "valueString": name}]
-            + [{"name": k, "valueString": str(v)} for k, v in params.items()],
+            "parameter": [{"name": k, "valueString": str(v)} for k, v in values.items()],
         }
-        run = self._fhir("POST", "/$report", lambda c: c.execute("$report", "post", data=body))
-        return run["rows"]
+        return self._fhir("POST", "/$report", lambda c: c.execute("$report", "post", data=body))
+
+    @property
+    def reports(self) -> RemoteReports:
+        """The report catalogue, run on the server as this session: ``catalog()``,
+        ``run(name, **params)``, ``sql(query, **params)``, ``view_table(name)``, as locally
+        (see :mod:`ehr_sandbox.reports.remote`).
+
+        >>> # r = s.reports.run("day_schedule", date="2026-01-05")
+        >>> # r.columns, r.truncated, r.to_pandas()
+        >>> type(connect("http://127.0.0.1:9", token="x").reports).__name__
+        'RemoteReports'
+        """
+        from ehr_sandbox.reports.remote import RemoteReports
+
+        return RemoteReports(self)
+
+    @property
+    def reference_date(self) -> date:
+        """The server sandbox's reference date (reports compute "today" from it)."""
+        w = self._whoami or self._ask_whoami()
+        return date.fromisoformat(w["reference-date"])
+
+    def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run a SQL on FHIR ViewDefinition on the server over what this session may see
+        (``$run-view``); the rows as dicts (values as JSON has them).
+
+        >>> # s.run_view({"resourceType": "ViewDefinition", "resource": "Patient",
+        >>> #             "select": [{"column": [{"name": "id", "path": "id"}]}]})
+        """
+        body = {"resourceType": "Parameters", "parameter": [{"name": "view", "resource": view}]}
+        out = self._fhir("POST", "/$run-view", lambda c: c.execute("$run-view", "post", data=body))
+        return list(out["rows"])
+
+    def audit_action(
+        self,
+        kind: str,
+        *,
+        patient: str | None = None,
+        ref: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an action that is not a resource write (a hand-in, a disclosure) in the
+        server's audit trail as this user (``$audit-action``; the server's Session refuses
+        the kinds only the sandbox records, with the same ValidationError).
+
+        >>> # s.audit_action("disclose", patient="Patient/p1", detail="faxed to Dr. Lee")
+        """
+        self._parameters_call(
+            "$audit-action", {"kind": kind, "patient": patient, "ref": ref, "detail": detail}
+        )
+
+    def update_address(
+        self,
+        patient_ref: str,
+        address: dict[str, Any],
+        *,
+        reason: str,
+        effective: str | None = None,
+    ) -> dict[str, Any]:
+        """Registration update, run by the server's Session (``Patient/{id}/$update-address``):
+        end-date the current home address and add the new one; returns the Patient.
+
+        >>> # s.update_address("Patient/p1", {"use": "home", "line": ["1 Elm St"], "city": "X"},
+        >>> #                  reason="Patient moved", effective="2026-01-02")
+        """
+        params: list[dict[str, Any]] = [
+            {"name": "address", "valueAddress": address},
+            {"name": "reason", "valueString": reason},
+        ]
+        if effective is not None:
+            params.append({"name": "effective", "valueString": str(effective)})
+        return self._patient_operation(patient_ref, "update-address", params)
+
+    def update_coverage(
+        self,
+        patient_ref: str,
+        coverage: dict[str, Any],
+        *,
+        reason: str,
+        order: int = 1,
+        effective: str | None = None,
+    ) -> dict[str, Any]:
+        """Registration update for insurance, run by the server's Session
+        (``Patient/{id}/$update-coverage``): add the new Coverage at ``order`` (1 = primary)
+        and end-date the one it replaces; returns the new Coverage."""
+        params: list[dict[str, Any]] = [
+            # sent as a resource (the Session makes it a Coverage whatever it says)
+            {"name": "coverage", "resource": {**coverage, "resourceType": "Coverage"}}
+            if isinstance(coverage, dict)
+            else {"name": "coverage", "valueString": str(coverage)},
+            {"name": "reason", "valueString": reason},
+            {"name": "order", "valueInteger": order},
+        ]
+        if effective is not None:
+            params.append({"name": "effective", "valueString": str(effective)})
+        return self._patient_operation(patient_ref, "update-coverage", params)
+
+    def _patient_operation(
+        self, patient_ref: str, op: str, params: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        from ehr_sandbox.session import split_ref
+
+        rtype, rid = split_ref(patient_ref)  # a bare id is refused as locally
+        ref = f"{rtype}/{rid}"
+        body = {"resourceType": "Parameters", "parameter": params}
+        path = f"{ref}/${op}"
+        return self._fhir("POST", "/" + path, lambda c: c.execute(path, method="post", data=body))
+
+    def provenance(self, ref: str) -> list[dict[str, Any]]:
+        """Provenance records for a resource (any version), oldest first (as locally: the
+        target must be visible to this session)."""
+        rtype, rid = _split(ref, None)
+        self.read(rtype, rid)
+        found = self.search("Provenance", target=f"{rtype}/{rid}").fetch()
+        return sorted(found, key=lambda p: p.get("recorded", ""))
+
+    def relabel(
+        self, ref: str, confidentiality: str, *, reason: str, sensitivity: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Change a resource's security labels (privacy officer only; ``$relabel``, decided
+        and audited by the server's Session)."""
+        codes = ",".join(sensitivity) if sensitivity else None
+        return self._operation(
+            ref, "relabel", confidentiality=confidentiality, reason=reason, sensitivity=codes
+        )
+
+    def verify_signature(self, note_ref: str) -> bool:
+        """True when the note's current content still matches its signature (checked by the
+        server, which keeps the signing keys: ``$verify-signature``)."""
+        out = self._operation(note_ref, "verify-signature")
+        return bool(out["parameter"][0]["valueBoolean"])
 
     def start(self, exercise_id: str, *, course: str) -> RemoteAttempt:
         """Start (or resume) your attempt at an exercise assigned in ``course``; it is graded
@@ -508,10 +674,25 @@ class RemoteAttempt:
         self.course = course
         self.attempt_id = str(data["attempt"])
         self.exercise_id = str(data["exercise"])
+        self.student = str(data.get("student", ""))
+        """Your student id in the course (the hand-ins of report exercises name it)."""
         self.role = str(data.get("role", ""))
         self.instructions = str(data.get("instructions", ""))
         self.facts = MappingProxyType(dict(data.get("facts", {})))
         self.session = RemoteSession(owner.url, token=str(data["access_token"]))
+
+    @property
+    def exercise(self) -> Exercise:
+        """The exercise (from the catalogue every student has: title, role, instructions
+        template, criteria, hints); what your variant is, and its answer, stay on the server."""
+        from ehr_sandbox.exercises.registry import get
+
+        return get(self.exercise_id)
+
+    @property
+    def user(self) -> User:
+        """The sandbox user you work as in this attempt (the exercise's role), from the server."""
+        return self.session.user
 
     def _action(self, action: str, body: dict[str, Any] | None = None) -> Any:
         path = f"/course/{self.course}/attempts/{self.attempt_id}/{action}"
@@ -595,6 +776,17 @@ def _provenance_header(reason: str | None) -> dict[str, str]:
     return {
         "X-Provenance": json.dumps({"resourceType": "Provenance", "reason": [{"text": reason}]})
     }
+
+
+def _override_header(reason: str | None) -> dict[str, str]:
+    """The ``X-Override-Reason`` header of a drug-allergy override (a JSON string).
+
+    >>> _override_header(None)
+    {}
+    >>> _override_header("benefit outweighs the risk")
+    {'X-Override-Reason': '"benefit outweighs the risk"'}
+    """
+    return {} if reason is None else {"X-Override-Reason": json.dumps(reason)}
 
 
 def _split(type_or_ref: str, rid: str | None) -> tuple[str, str]:

@@ -167,6 +167,7 @@ class CourseApi:
             return {
                 "attempt": hosted.attempt_id,
                 "exercise": att.exercise.id,
+                "student": att.student,
                 "role": role_user.username,
                 "instructions": att.instructions,
                 "facts": dict(att.facts),

@@ -147,6 +147,8 @@ class FhirApi:
             Route("/fhir/$export-status/{job}", self.export_status, methods=["GET"]),
             Route("/fhir/$export-file/{job}/{name}", self.export_file, methods=["GET"]),
             Route("/fhir/$report", self.report, methods=["POST"]),
+            Route("/fhir/$run-view", self.run_view, methods=["POST"]),
+            Route("/fhir/$audit-action", self.audit_action, methods=["POST"]),
             Route("/fhir/$whoami", self.whoami, methods=["GET"]),
             Route("/fhir/$own-actions", self.own_actions, methods=["POST"]),
             Route("/fhir/$audit-events", self.audit_events, methods=["GET"]),
@@ -283,6 +285,7 @@ class FhirApi:
 
     async def create(self, request: Request) -> Response:
         prov = request.headers.get("x-provenance")
+        override = request.headers.get("x-override-reason")
 
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
@@ -292,7 +295,11 @@ class FhirApi:
                 resource = {
                     k: v for k, v in body.items() if k != "id"
                 }  # POST: the server assigns ids
-                created = s.create(resource, reason=provenance_reason(prov))
+                created = s.create(
+                    resource,
+                    reason=provenance_reason(prov),
+                    override_reason=override_reason(override),
+                )
                 loc = f"{self.base}/{rtype}/{created['id']}/_history/{created['meta']['versionId']}"
                 return 201, created, {**_etag(created), "Location": loc}
 
@@ -303,6 +310,7 @@ class FhirApi:
     async def update(self, request: Request) -> Response:
         if_match = request.headers.get("if-match")
         prov = request.headers.get("x-provenance")
+        override = request.headers.get("x-override-reason")
 
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
@@ -321,7 +329,11 @@ class FhirApi:
                     if wanted != have:
                         raise ConflictError(f"{rtype}/{rid}", expected=wanted, current=have)
                     resource["meta"] = {**resource.get("meta", {}), "versionId": wanted}
-                updated = s.update(resource, reason=provenance_reason(prov))
+                updated = s.update(
+                    resource,
+                    reason=provenance_reason(prov),
+                    override_reason=override_reason(override),
+                )
                 return 200, updated, _etag(updated)
 
             return handler
@@ -360,27 +372,74 @@ class FhirApi:
         return await self._with_body(request, make)
 
     async def report(self, request: Request) -> Response:
+        """``Session.reports.run`` (``name``) or ``Session.reports.sql`` (``sql``) run here, as
+        the token's session: its rows (at most :data:`MAX_REPORT_ROWS`, ``truncated`` says
+        when more were left out), columns and how it was made. ``_format=arrow`` adds the
+        rows as a base64 Arrow IPC stream (exact types: decimals, dates), which
+        ``RemoteSession.reports`` reads."""
+
         def make(body: Any) -> Handler:
             def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
                 params = Parameters(body)
                 name = params.text("name", required=False)
-                extra = {k: v for k, v in params.values().items() if k not in ("name", "sql")}
+                fmt = params.text("_format", required=False)
+                extra = {
+                    k: v for k, v in params.values().items() if k not in ("name", "sql", "_format")
+                }
                 if name:
                     rep = s.reports.run(name, **extra)
                 else:
                     rep = s.reports.sql(params.text("sql"), **extra)
-                rows = rep.to_pylist()
-                truncated = len(rows) > MAX_REPORT_ROWS
-                return (
-                    200,
-                    {
-                        "name": rep.name,
-                        "columns": rep.columns,
-                        "rows": json.loads(json.dumps(rows[:MAX_REPORT_ROWS], default=str)),
-                        "truncated": truncated,
-                    },
-                    {},
+                return 200, report_body(rep, arrow=fmt == "arrow"), {}
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def run_view(self, request: Request) -> Response:
+        """``Session.run_view``: a SQL on FHIR ViewDefinition (parameter ``view``) run here over
+        what the token's session may see; the rows (at most :data:`MAX_REPORT_ROWS`, else a
+        ValidationError: a view is never answered in part)."""
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                view = Parameters(body).value("view")
+                if not isinstance(view, dict):
+                    raise ValidationError(
+                        "Parameters", "parameter[view]", "a ViewDefinition (a JSON object)"
+                    )
+                rows = s.run_view(view)
+                if len(rows) > MAX_REPORT_ROWS:
+                    raise ValidationError(
+                        "run_view",
+                        "view",
+                        f"at most {MAX_REPORT_ROWS} rows over HTTP",
+                        found=len(rows),
+                        why="narrow it with a where clause",
+                    )
+                plain = json.loads(json.dumps(rows, default=str))
+                return 200, {"rows": plain, "total": len(rows)}, {}
+
+            return handler
+
+        return await self._with_body(request, make)
+
+    async def audit_action(self, request: Request) -> Response:
+        """``Session.audit_action``: record an action of the token's user (a hand-in, a
+        disclosure) in the audit trail; the Session refuses the kinds only the sandbox
+        records."""
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                p = Parameters(body)
+                s.audit_action(
+                    p.text("kind"),
+                    patient=p.text("patient", required=False) or None,
+                    ref=p.text("ref", required=False) or None,
+                    detail=p.text("detail", required=False) or None,
                 )
+                done = operation_outcome("informational", "recorded", severity="information")
+                return 200, done, {}
 
             return handler
 
@@ -492,6 +551,14 @@ class Parameters:
                 return value
         return None
 
+    def value(self, name: str) -> Any:
+        """A parameter's value of any type (None when absent).
+
+        >>> Parameters({"resourceType": "Parameters", "parameter": [{"name": "n", "valueInteger": 2}]}).value("n")
+        2
+        """
+        return self._value(name)
+
     def values(self) -> dict[str, Any]:
         """Every parameter's value by name."""
         return {name: self._value(name) for name in self._items}
@@ -575,6 +642,54 @@ def _op_identify(s: Session, ref: str, p: Parameters) -> Any:
     return {"resourceType": "Parameters", "parameter": [{"name": "patient", "valueString": done}]}
 
 
+def _op_relabel(s: Session, ref: str, p: Parameters) -> Any:
+    sensitivity = p.text("sensitivity", required=False)
+    return s.relabel(
+        ref,
+        p.value("confidentiality"),
+        reason=p.value("reason"),  # the Session checks it
+        sensitivity=[c.strip() for c in sensitivity.split(",") if c.strip()] or None,
+    )
+
+
+def _op_verify_signature(s: Session, ref: str, p: Parameters) -> Any:
+    verified = s.verify_signature(ref)
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "verified", "valueBoolean": verified}],
+    }
+
+
+def _op_update_address(s: Session, ref: str, p: Parameters) -> Any:
+    if not ref.startswith("Patient/"):
+        raise ValidationError(ref, "target", "a Patient (an address belongs to one patient)")
+    return s.update_address(
+        ref,
+        p.value("address"),  # the Session checks it, with its own error
+        reason=p.value("reason"),  # the Session checks it
+        effective=p.text("effective", required=False) or None,
+    )
+
+
+def _op_update_coverage(s: Session, ref: str, p: Parameters) -> Any:
+    if not ref.startswith("Patient/"):
+        raise ValidationError(ref, "target", "a Patient (a coverage belongs to one patient)")
+    order = p.value("order")
+    if order is None:
+        order = 1
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise ValidationError(
+            "Parameters", "parameter[order]", "an integer (1 = primary)", found=order
+        )
+    return s.update_coverage(
+        ref,
+        p.value("coverage"),  # the Session checks it, with its own error
+        reason=p.value("reason"),  # the Session checks it
+        order=order,
+        effective=p.text("effective", required=False) or None,
+    )
+
+
 def _type_op_find(s: Session, p: Parameters) -> list[dict[str, Any]]:
     return s.find_patient(
         name=p.text("name", required=False) or None,
@@ -593,10 +708,17 @@ OPERATIONS: dict[str, Callable[[Session, str, Parameters], Any]] = {
     "break-glass": _op_break_glass,
     "end-break-glass": _op_end_break_glass,
     "identify": _op_identify,
+    "relabel": _op_relabel,
+    "verify-signature": _op_verify_signature,
+    "update-address": _op_update_address,
+    "update-coverage": _op_update_coverage,
 }
 """The legal-record operations, each a Session method; a reason is required where the
 Session requires one (it raises the same ValidationError). ``$identify`` on a Patient runs
-``care.identify`` here, so the comparison with the chart happens on the server."""
+``care.identify`` here, so the comparison with the chart happens on the server;
+``$update-address`` and ``$update-coverage`` on a Patient are the Session's registration
+updates (the address as ``valueAddress``, the Coverage as a resource, ``order`` as
+``valueInteger``)."""
 
 TYPE_OPERATIONS: dict[tuple[str, str], Callable[[Session, Parameters], list[dict[str, Any]]]] = {
     ("Patient", "find"): _type_op_find,
@@ -619,6 +741,7 @@ def whoami_parameters(s: Session) -> dict[str, Any]:
     user = s.user
     values = {
         "now": s.now().isoformat(),
+        "reference-date": s.reference_date.isoformat(),
         "username": user.username,
         "role": user.role,
         "display": user.display,
@@ -628,6 +751,55 @@ def whoami_parameters(s: Session) -> dict[str, Any]:
     params = [{"name": k, "valueString": v} for k, v in values.items() if v]
     params += [{"name": "readable-type", "valueString": t} for t in s.readable_types()]
     return {"resourceType": "Parameters", "parameter": params}
+
+
+def report_body(rep: Any, *, arrow: bool = False) -> dict[str, Any]:
+    """A report run (a :class:`~ehr_sandbox.reports.Report`) as the ``$report`` answer: at most
+    :data:`MAX_REPORT_ROWS` rows as JSON (``truncated`` and ``total`` say how many there
+    were), how it was made (title, description, SQL, bound params, view names, plot,
+    confidentiality) and, with ``arrow``, the same rows as a base64 Arrow IPC stream.
+
+    >>> import pyarrow as pa
+    >>> from ehr_sandbox.reports import Report
+    >>> body = report_body(Report("x", "X", pa.table({"a": [1, 2]}), "SELECT", {}, {}), arrow=True)
+    >>> body["rows"], body["truncated"], body["total"], read_arrow(body["arrow"]).num_rows
+    ([{'a': 1}, {'a': 2}], False, 2, 2)
+    """
+    table = rep.to_arrow()
+    kept = table.slice(0, MAX_REPORT_ROWS)
+    body = {
+        "name": rep.name,
+        "title": rep.title,
+        "description": rep.description,
+        "sql": rep.sql,
+        "params": json.loads(json.dumps(rep.params, default=str)),
+        "views": list(rep.views),
+        "plot": rep.plot_spec,
+        "confidentiality": rep.confidentiality,
+        "columns": rep.columns,
+        "rows": json.loads(json.dumps(kept.to_pylist(), default=str)),
+        "total": table.num_rows,
+        "truncated": table.num_rows > MAX_REPORT_ROWS,
+    }
+    if arrow:
+        import base64
+
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, kept.schema) as writer:
+            writer.write_table(kept)
+        body["arrow"] = base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+    return body
+
+
+def read_arrow(text: str) -> Any:
+    """The Arrow table of a ``$report`` answer's ``arrow`` field (see :func:`report_body`)."""
+    import base64
+
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(base64.b64decode(text)).read_all()
 
 
 def provenance_reason(header: str | None) -> str | None:
@@ -655,6 +827,35 @@ def provenance_reason(header: str | None) -> str | None:
             "X-Provenance",
             "reason",
             "a Provenance resource in JSON with reason[0].text",
+            found=header[:80],
+        )
+    return text
+
+
+def override_reason(header: str | None) -> str | None:
+    """The drug-allergy override reason of an ``X-Override-Reason`` header (a JSON string, so
+    any text travels in an ASCII header), which the Session keeps in the Provenance and audit.
+
+    >>> override_reason('"benefit outweighs the risk"')
+    'benefit outweighs the risk'
+    >>> override_reason(None) is None
+    True
+    >>> override_reason("3")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: X-Override-Reason: override_reason: expected a JSON string with the reason (found '3')
+    """
+    if header is None:
+        return None
+    try:
+        text = json.loads(header)
+    except ValueError:
+        text = None
+    if not isinstance(text, str):
+        raise ValidationError(
+            "X-Override-Reason",
+            "override_reason",
+            "a JSON string with the reason",
             found=header[:80],
         )
     return text
@@ -779,6 +980,8 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "export",
                         "report",
                         "whoami",
+                        "run-view",
+                        "audit-action",
                         "own-actions",
                         "audit-events",
                     ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from ehr_sandbox.errors import (
     AccessDenied,
+    AllergyConflict,
     ConflictError,
     NotFound,
     SandboxError,
@@ -123,9 +124,22 @@ def outcome_for(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return 400, operation_outcome("invalid", str(exc), fields={"type": "ScopeError"})
     if isinstance(exc, AccessDenied):
         return 403, operation_outcome("forbidden", str(exc), fields={"type": "AccessDenied"})
+    if isinstance(exc, AllergyConflict):
+        return 400, operation_outcome(
+            "processing",
+            str(exc),
+            fields={
+                "type": "AllergyConflict",
+                **{f.replace("_", "-"): getattr(exc, f) for f in _ALLERGY_FIELDS},
+            },
+        )
     if isinstance(exc, SandboxError):
         return 400, operation_outcome("processing", str(exc), fields={"type": type(exc).__name__})
     return 500, operation_outcome("exception", "internal error")
+
+
+_ALLERGY_FIELDS = ("resource", "patient", "drug", "drug_class", "allergy", "allergy_ref", "via")
+"""What an AllergyConflict names (sent as extension fields; the client raises it again)."""
 
 
 def _validation_outcome(exc: ValidationError, kind: str) -> dict[str, Any]:
@@ -218,6 +232,13 @@ def error_from_outcome(status: int, body: Any) -> SandboxError:
     >>> err = error_from_outcome(*outcome_for(refused))
     >>> type(err).__name__, err.rule_id, str(err) == str(refused)
     ('RuleRefused', 'x.y', True)
+
+    and a drug-allergy alert as the same :class:`AllergyConflict`:
+
+    >>> alert = AllergyConflict("MedicationRequest", "p1", "amoxicillin", "Penicillins", "Penicillin", "AllergyIntolerance/a1")
+    >>> back = error_from_outcome(*outcome_for(alert))
+    >>> type(back).__name__, back.drug_class, str(back) == str(alert)
+    ('AllergyConflict', 'Penicillins', True)
     """
     fields: dict[str, str] = {}
     message = f"HTTP {status}"
@@ -258,6 +279,9 @@ def error_from_outcome(status: int, body: Any) -> SandboxError:
         return err
     if kind == "ScopeError":
         return ScopeError(message)
+    if kind == "AllergyConflict" and all(f.replace("_", "-") in fields for f in _ALLERGY_FIELDS):
+        values = [fields[f.replace("_", "-")] for f in _ALLERGY_FIELDS]
+        return AllergyConflict(*values[:-1], via=values[-1])
     if status in (401, 403) or kind == "AccessDenied":
         return AccessDenied(message)
     return _named_error(kind, message)

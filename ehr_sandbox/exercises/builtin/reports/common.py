@@ -98,7 +98,22 @@ def _scalar(value: Any) -> Any:
 
 
 def _table(value: Any, field: str) -> dict[str, Any]:
-    """A table (Report, DataFrame or list of dicts) as {"columns": [...], "rows": [...]}."""
+    """A table (Report, DataFrame or list of dicts) as {"columns": [...], "rows": [...]}.
+
+    A report a classroom server sent in part (``truncated``) is refused: a hand-in is never
+    partial data.
+
+    >>> from types import SimpleNamespace as NS
+    >>> _table(NS(truncated=True, total_rows=12000, to_pylist=lambda: []), "access report")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: answer: access report is a report the server sent in part (12000 rows, some left out); narrow it so that every row comes back
+    """
+    if getattr(value, "truncated", False) is True:
+        raise ExerciseError(
+            f"answer: {field} is a report the server sent in part "
+            f"({getattr(value, 'total_rows', '?')} rows, some left out); narrow it so that every row comes back"
+        )
     if hasattr(value, "to_pylist"):
         value = value.to_pylist()
     elif hasattr(value, "to_dict") and hasattr(value, "columns"):
