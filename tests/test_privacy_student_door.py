@@ -6,10 +6,10 @@ has on both sides (the attempt's public API a RemoteAttempt has too, and the met
 RemoteSession), and is then graded by the real attempt. Reaching the attempt's sandbox, its
 variant or the exercise's definition raises AttributeError, as it does remotely.
 
-Not here yet, because the exercise has a step the student's session cannot take remotely:
-role-policy (probing as the front-desk hire), break-the-glass (the review as the privacy
-officer), restriction (the patient signs the restriction) and encryption-keys (a database file
-on the student's machine).
+Not here, because the exercise has a step the student's own session cannot take: role-policy
+(probing as the front-desk hire), break-the-glass (the review as the privacy officer),
+restriction (the patient signs the restriction) and encryption-keys (a database file on the
+machine the sandbox runs on).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from ehr_sandbox.remote import RemoteSession
 
 STUDENT_ATTEMPT = frozenset(
     {"facts", "session", "role", "instructions", "check", "submit", "hint", "exercise_id"}
-    | {"student"}  # a RemoteAttempt's student id comes with the remote-parity work
+    | {"student"}
 )
 """What a student's attempt offers on both sides of the door."""
 
-NOT_YET_REMOTE = frozenset({"audit_action", "deidentify"})
-"""Session methods these reference solutions use that a RemoteSession does not have yet: a
-hand-in or a disclosure is recorded with ``audit_action``, and the Safe Harbor export writes a
-folder with ``deidentify``; the classroom server exposes neither today (docs/server.md,
-"Limit today")."""
+LOCAL_ONLY_USED = frozenset({"deidentify"})
+"""Session methods these reference solutions use that stay local: the Safe Harbor export
+writes a folder on the machine the sandbox runs on (tests/test_remote_parity.py gives the
+reason), so the de-identification exercise is done in-process; it still must not reach past
+the student's session."""
 
 DOOR_READY = [
     "privacy/minimum-necessary",
@@ -46,8 +46,8 @@ STUDENTS = ["door-a", "door-b"]
 
 
 def session_door() -> frozenset[str]:
-    """The public names of a RemoteSession, and the few it does not have yet."""
-    return frozenset(n for n in dir(RemoteSession) if not n.startswith("_")) | NOT_YET_REMOTE
+    """The public names of a RemoteSession, and the local-only ones listed above."""
+    return frozenset(n for n in dir(RemoteSession) if not n.startswith("_")) | LOCAL_ONLY_USED
 
 
 class StudentSide:
