@@ -19,6 +19,7 @@ import pytest
 from ehr_sandbox import exercises
 from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin import privacy
+from ehr_sandbox.exercises.builtin.privacy.deidentification import folder_tag
 from ehr_sandbox.exercises.variants import DEFAULT_SALT, Variant
 
 PRIVACY_IDS = [
@@ -39,16 +40,19 @@ def _answer(att: exercises.Attempt) -> dict[str, Any]:
     return att._Attempt__derived.answer  # noqa: SLF001
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _clean_workspaces():
-    """The encryption and research exercises write files under the temp dir: remove this
-    module's (only: other runs may be using theirs)."""
-    yield
+@pytest.fixture()
+def work_files():
+    """Remove, after the test, the files the encryption and research exercises wrote under
+    the work folder for the students the test names (``work_files.append(student)``): its own
+    only, and right after it (a module-wide clean-up at one xdist worker's teardown removed
+    files a test on another worker was still grading)."""
+    students: list[str] = []
+    yield students
     base = privacy.work_dir()
-    for student in ("alice", "bob", *STUDENTS):
-        for ex_id in ("privacy/encryption-keys", "privacy/deidentification"):
-            seed = Variant.of(DEFAULT_SALT, student, ex_id).seed
-            for folder in base.glob(f"*{seed:016x}"):
+    for student in students:
+        seed = Variant.of(DEFAULT_SALT, student, "privacy/encryption-keys").seed
+        for tag in (f"{seed:016x}", folder_tag(student)):
+            for folder in base.glob(f"*{tag}"):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -225,7 +229,8 @@ def test_snooping_review_scores_partial_flags_without_naming_the_missed_event():
     assert result.criterion("treatment access not flagged").passed
 
 
-def test_deidentification_catches_us_dates_and_member_ids():
+def test_deidentification_catches_us_dates_and_member_ids(work_files):
+    work_files.append("alice")
     att = exercises.start("privacy/deidentification", "alice")
     for name in ("us-birth-dates", "member-ids"):
         att.reset()
@@ -233,10 +238,11 @@ def test_deidentification_catches_us_dates_and_member_ids():
         assert not att.check().criterion("no Safe Harbor identifiers").passed, name
 
 
-def test_encryption_covers_backups_and_the_instructions_say_so():
+def test_encryption_covers_backups_and_the_instructions_say_so(work_files):
     from ehr_sandbox.errors import CryptoError
     from ehr_sandbox.sandbox import Sandbox
 
+    work_files.append("alice")
     att = exercises.start("privacy/encryption-keys", "alice")
     assert "backup" in att.instructions and "every copy" in att.instructions
     att.exercise.solution.apply(att)

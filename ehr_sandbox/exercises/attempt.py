@@ -574,6 +574,16 @@ class Attempt:
         return self.variant.student
 
     @property
+    def exercise_id(self) -> str:
+        """The exercise's id (as on a remote attempt, which holds no exercise definition).
+
+        >>> from ehr_sandbox import exercises
+        >>> exercises.start("privacy/snooping-review", "doctest").exercise_id
+        'privacy/snooping-review'
+        """
+        return self.exercise.id
+
+    @property
     def instructions(self) -> str:
         """Markdown instructions with this variant's names and values."""
         head = f"### {self.exercise.title}\n\n*You are logged in as `{self.exercise.role}`.*\n\n"

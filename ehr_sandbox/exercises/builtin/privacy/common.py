@@ -12,7 +12,6 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,7 @@ def submit(att: Any, value: Any) -> None:
             f"submit: expected JSON-ready data (dict, list, str, numbers) (found {type(value).__name__})"
         ) from None
     detail = json.dumps(
-        {"exercise": att.exercise.id, "student": att.student, "value": value}, sort_keys=True
+        {"exercise": att.exercise_id, "student": att.student, "value": value}, sort_keys=True
     )
     att.session.audit_action(SUBMIT_KIND, detail=detail)
 
@@ -112,9 +111,25 @@ def submitted_answer(ctx: GradingContext, exercise_id: str) -> Any:
     return found[-1] if found else None
 
 
-def _now(sandbox: Any) -> datetime:
-    clock = sandbox.clock
-    return clock.peek() if hasattr(clock, "peek") else clock()
+def _next_disclosure_id(session: Any) -> str:
+    """A disclosure id this user has not used yet (``disclosure-<n>``), from their own
+    recorded disclosures: asked through the session, so it works the same on a server.
+
+    >>> from types import SimpleNamespace as NS
+    >>> _next_disclosure_id(NS(own_actions=lambda kind: []))
+    'disclosure-1'
+    >>> ev = {"outcomeDesc": json.dumps({"id": "disclosure-4"})}
+    >>> _next_disclosure_id(NS(own_actions=lambda kind: [ev, ev]))
+    'disclosure-5'
+    """
+    used = [0]
+    for ev in session.own_actions(DISCLOSE_KIND):
+        detail = event_detail(ev)
+        if isinstance(detail, Mapping):
+            match = re.fullmatch(r"disclosure-(\d+)", str(detail.get("id", "")))
+            if match:
+                used.append(int(match.group(1)))
+    return f"disclosure-{max(used) + 1}"
 
 
 def disclose(
@@ -172,11 +187,10 @@ def disclose(
             "disclosure", "refs", "a non-empty list of references 'Type/id'", found=wanted
         )
     released = [session.read(r) for r in wanted]  # all reads first: no partial accounting
-    sandbox = session.sandbox
     patients = sorted({p for p in (patient_of(r) for r in released) if p})
     entry = {
-        "id": f"disclosure-{len(accounting_of_disclosures(sandbox)) + 1}",
-        "when": _now(sandbox).replace(microsecond=0).isoformat(),
+        "id": _next_disclosure_id(session),
+        "when": session.now().replace(microsecond=0).isoformat(),
         "by": session.user.username,
         "recipient": recipient,
         "purpose": purpose,

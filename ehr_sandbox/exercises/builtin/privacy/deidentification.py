@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -40,6 +41,8 @@ from ehr_sandbox.exercises.model import (
     Solution,
 )
 from ehr_sandbox.exercises.registry import register
+
+DEID_ID = "privacy/deidentification"
 
 # ------------------------------------------------------------------------------------------
 # 18. De-identification (Safe Harbor)
@@ -214,9 +217,20 @@ def _deid_labelled(ctx: GradingContext) -> Check:
     return Check(True, f"{len(resources)} resources labelled L", expected)
 
 
+def folder_tag(student: str) -> str:
+    """The suffix of a student's scripted research folders: from what the student knows (their
+    id and this exercise), never from the variant behind the attempt.
+
+    >>> folder_tag("alice") == folder_tag("alice") != folder_tag("bob")
+    True
+    """
+    return hashlib.sha256(f"{DEID_ID}|{student}".encode()).hexdigest()[:16]
+
+
 def _research_folder(att: Any) -> Path:
-    """A fresh folder for this attempt's research dataset (scripted solutions write here)."""
-    folder = work_dir() / f"research-{att.variant.seed:016x}"
+    """A fresh, empty folder for this student's research dataset (scripted solutions write
+    here)."""
+    folder = work_dir() / f"research-{folder_tag(att.student)}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
@@ -258,7 +272,7 @@ def _deid_us_dates(att: Any) -> None:
 
 def _deid_identified_export_too(att: Any) -> None:
     # Harm: a full identified export is made "to compare", then the de-identified one handed in.
-    scratch = _research_folder(att).with_name(f"identified-{att.variant.seed:016x}")
+    scratch = work_dir() / f"identified-{folder_tag(att.student)}"
     shutil.rmtree(scratch, ignore_errors=True)
     with contextlib.suppress(SandboxError):
         att.sandbox.login("instructor.lee").export(str(scratch))
@@ -293,7 +307,7 @@ def _deid_names_only(att: Any) -> None:
 
 DEIDENTIFICATION = register(
     Exercise(
-        id="privacy/deidentification",
+        id=DEID_ID,
         skip_traps=(
             "done-twice",
             "one-more-record",

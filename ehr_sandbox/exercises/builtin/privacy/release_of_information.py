@@ -324,7 +324,7 @@ def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> N
 
 def _valid_and_expired(att: Any) -> tuple[int, int]:
     s, f = att.session, att.facts
-    today = att.sandbox.reference_date.isoformat()
+    today = s.now().date().isoformat()  # the sandbox clock, on a server too
     valid = next(i for i in (1, 2) if roi_valid_on(s.read(f[f"auth{i}"]), f[f"org{i}_ref"], today))
     return valid, 3 - valid
 
@@ -467,7 +467,7 @@ RELEASE_OF_INFORMATION = register(
         ),
         hints=(
             Hint(
-                "Compare `provision.period.end` with today's date (`att.sandbox.reference_date`)."
+                "Compare `provision.period.end` with today's date (the sandbox clock: `att.session.now().date()`)."
             ),
             Hint(
                 "For the valid one, search each class in `provision.class` for the patient and release those.",
