@@ -574,6 +574,16 @@ class Attempt:
         return self.variant.student
 
     @property
+    def exercise_id(self) -> str:
+        """The exercise's id (as a remote attempt has it: hand-ins name their exercise by it).
+
+        >>> from types import SimpleNamespace as NS
+        >>> Attempt.exercise_id.fget(NS(exercise=NS(id="records/correction")))
+        'records/correction'
+        """
+        return self.exercise.id
+
+    @property
     def instructions(self) -> str:
         """Markdown instructions with this variant's names and values."""
         head = f"### {self.exercise.title}\n\n*You are logged in as `{self.exercise.role}`.*\n\n"
