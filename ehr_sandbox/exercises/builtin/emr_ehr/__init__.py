@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from ehr_sandbox.exercises.builtin.emr_ehr.benefits_and_drawbacks import (
     BENEFITS_AND_DRAWBACKS,
-    REPORT_KEY,
     scenario_for,
 )
+from ehr_sandbox.exercises.builtin.emr_ehr.common import hand_in
 from ehr_sandbox.exercises.builtin.emr_ehr.duplicate_test import DUPLICATE_TEST
 from ehr_sandbox.exercises.builtin.emr_ehr.medication_reconciliation import (
     MEDICATION_RECONCILIATION,
@@ -37,7 +37,7 @@ __all__ = [
     "MISSING_ALLERGY",
     "PATIENT_MATCHING",
     "REFERRAL_LOOP",
-    "REPORT_KEY",
+    "hand_in",
     "receive_consult_note",
     "scenario_for",
 ]

@@ -1,20 +1,27 @@
 """Catalogue item 26, ``emr-ehr/benefits-and-drawbacks``: the student runs the same journey as
 EMR and as EHR (and with the hospital down) and reports the measured differences, privacy cost
-included.
+included. The report is handed in as an audited action of the student's session
+(:func:`~ehr_sandbox.exercises.builtin.emr_ehr.common.hand_in`), so it works the same on a
+classroom server and cannot be edited afterwards.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.emr_ehr.common import PHYSICIAN
+from ehr_sandbox.exercises.builtin.emr_ehr.common import PHYSICIAN, hand_in, handed_in
 from ehr_sandbox.exercises.grading import GradingContext
-from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
+from ehr_sandbox.exercises.model import (
+    Check,
+    Criterion,
+    Exercise,
+    Expect,
+    Hint,
+    Scenario,
+    Solution,
+)
 
-__all__ = ["BENEFITS_AND_DRAWBACKS", "REPORT_KEY", "scenario_for"]
-
-REPORT_KEY = "emr-ehr-report"
-"""Where exercise 26 expects the student's measured report (``att.sandbox.state[REPORT_KEY]``)."""
+__all__ = ["BENEFITS_AND_DRAWBACKS", "scenario_for"]
 
 _SCENARIOS: dict[tuple[int, int, int], Any] = {}
 _REPORTED = ("duplicate_tests", "allergies_missed", "conflicts_caught", "rekey_errors")
@@ -50,14 +57,14 @@ def _truth(seed: int, patients: int, people: int) -> dict[str, dict[str, float]]
 
 def _setup_benefits(sandbox: Any, variant: Any) -> Scenario:
     seed = variant.pick(SCENARIO_SEEDS, salt="scenario")
-    facts = {"scenario_seed": seed, "patients": 12, "people": 3, "report_key": REPORT_KEY}
+    facts = {"scenario_seed": seed, "patients": 12, "people": 3}
     # the measured values are fixed at setup, on the instructor side: the grader never re-runs
     # the scenario in the student's process (whose cache the student could fill with anything)
     return Scenario(facts, answer={"truth": _truth(seed, 12, 3)})
 
 
 def _measured(ctx: GradingContext) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    report = ctx.sandbox.state.get(REPORT_KEY) or {}
+    report = handed_in(ctx) or {}
     return report, ctx.answer["truth"]
 
 
@@ -120,7 +127,7 @@ def _ben_downtime(ctx: GradingContext) -> Check:
     return Check(True, "downtime effect reported", expected)
 
 
-def _ben_report(att: Any, *, privacy: bool) -> None:
+def _measure(att: Any, *, privacy: bool) -> dict[str, dict[str, Any]]:
     f = att.facts
     sc = scenario_for(f["scenario_seed"], f["patients"], f["people"])
     keep = _REPORTED + (_PRIVACY if privacy else ())
@@ -132,15 +139,18 @@ def _ben_report(att: Any, *, privacy: bool) -> None:
             ("ehr_hospital_down", sc.run("ehr", down="hospital").metrics),
         )
     }
-    att.sandbox.state[REPORT_KEY] = report
+    return report
+
+
+def _ben_report(att: Any, *, privacy: bool) -> None:
+    hand_in(att, _measure(att, privacy=privacy))
 
 
 def _ben_swapped(att: Any) -> None:
     """Typical mistake: the EMR and EHR runs reported the wrong way round."""
-    _ben_report(att, privacy=True)
-    report = dict(att.sandbox.state[REPORT_KEY])
+    report = _measure(att, privacy=True)
     report["emr"], report["ehr"] = report["ehr"], report["emr"]
-    att.sandbox.state[REPORT_KEY] = report
+    hand_in(att, report)
 
 
 def _ben_export(att: Any) -> None:
@@ -191,10 +201,11 @@ BENEFITS_AND_DRAWBACKS = Exercise(
     instructions=(
         "Run the scenario:\n\n```python\nfrom ehr_sandbox.network import Scenario\n"
         "sc = Scenario(seed={scenario_seed}, patients={patients}, people={people})\nsc.compare()\n```\n\n"
-        "Then report what you measured in `att.sandbox.state['{report_key}']` as a dict with keys `emr`, `ehr` and "
+        "Then hand in what you measured with `emr_ehr.hand_in(att, report)` (`from ehr_sandbox.exercises.builtin "
+        "import emr_ehr`), `report` a dict with keys `emr`, `ehr` and "
         "`ehr_hospital_down`, each a dict of metric -> value: duplicate_tests, allergies_missed, conflicts_caught, "
-        "rekey_errors, people_with_access, organizations_with_access. Nothing in the clinic needs changing "
-        "or exporting for this."
+        "rekey_errors, people_with_access, organizations_with_access (the last hand-in counts). Nothing in the "
+        "clinic needs changing or exporting for this."
     ),
     criteria=(
         Criterion(
@@ -217,6 +228,7 @@ BENEFITS_AND_DRAWBACKS = Exercise(
         ),
     ),
     hints=(Hint("`sc.run('ehr', down='hospital').metrics` gives the downtime run."),),
+    expects=(Expect("submit-report"),),
     solution=Solution(
         lambda att: _ben_report(att, privacy=True), description="report every measured metric"
     ),

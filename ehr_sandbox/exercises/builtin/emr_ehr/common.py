@@ -23,6 +23,19 @@ def today_iso(sandbox: Any) -> str:
     return sandbox.reference_date.isoformat()
 
 
+def session_today(session: Any) -> str:
+    """Today's date in the EHR, as the student's session tells it (its clock, which a
+    classroom server's session asks the server for): what solutions date their entries with.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> session_today(Sandbox.empty(reference_date="2026-01-05").system_session())
+    '2026-01-05'
+    """
+    return session.now().date().isoformat()
+
+
 def adult_patients(sandbox: Any) -> list[dict[str, Any]]:
     s = sandbox.system_session()
     year = sandbox.reference_date.year
@@ -50,6 +63,39 @@ def book_visit(sandbox: Any, patient_id: str, username: str = PHYSICIAN) -> None
             "Follow-up visit",
         )
     )
+
+
+def hand_in(att: Any, report: dict[str, Any]) -> None:
+    """Hand in a measured report (exercise 26) as an audited action of the student's session:
+    the clinic's one hand-in, :func:`ehr_sandbox.exercises.builtin.front_office.common.hand_in`
+    (imported when called, so that importing this section does not register the front-office
+    one before it). The last hand-in counts; it works the same on a classroom server.
+
+    Examples
+    --------
+    >>> hand_in(None, ["emr"])
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ExerciseError: hand_in: expected a dict of answers (found list)
+    """
+    from ehr_sandbox.exercises.builtin.front_office.common import hand_in as clinic_hand_in
+
+    clinic_hand_in(att, report)
+
+
+def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
+    """The last report handed in by the exercise's user since setup (None when none); see
+    :func:`hand_in`.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> handed_in(NS(events=lambda kind: [], exercise=NS(id="emr-ehr/x"), user=None)) is None
+    True
+    """
+    from ehr_sandbox.exercises.builtin.front_office.common import handed_in as clinic_handed_in
+
+    return clinic_handed_in(ctx)
 
 
 def outside_copy(resource: dict[str, Any], org_key: str, rid: str) -> dict[str, Any]:

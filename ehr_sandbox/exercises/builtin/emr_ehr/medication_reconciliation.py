@@ -24,6 +24,7 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     created_by_user,
     names_source,
     outside_copy,
+    session_today,
     today_iso,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
@@ -150,7 +151,7 @@ def _medrec_entry(att: Any, key: str, *, with_source: bool) -> None:
     res = fb.medication_statement(
         f"Patient/{f['patient_id']}",
         key,
-        today_iso(att.sandbox),
+        session_today(att.session),
         source=f["source_name"] if with_source else None,
     )
     if with_source:
@@ -188,7 +189,7 @@ def _medrec_other_patient(att: Any) -> None:
     _medrec_solution(att)
     other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != f["patient_id"])
     res = fb.medication_statement(
-        f"Patient/{other}", "aspirin", today_iso(att.sandbox), source=f["source_name"]
+        f"Patient/{other}", "aspirin", session_today(s), source=f["source_name"]
     )
     res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
     s.create(res, reason="medication reconciliation with the shared record")

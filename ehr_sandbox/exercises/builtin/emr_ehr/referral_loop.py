@@ -15,7 +15,7 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     adult_patients,
     book_visit,
     created_by_user,
-    today_iso,
+    session_today,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -42,8 +42,14 @@ def _setup_referral(sandbox: Any, variant: Any) -> dict[str, Any]:
 
 
 def receive_consult_note(att: Any) -> str:
-    """The cardiology consult note arrives (scanned from the fax); returns its DocumentReference id."""
-    f = att.facts
+    """The cardiology consult note arrives by fax: file it in the patient's chart; returns its
+    DocumentReference id.
+
+    The faxed note is filed under the student's own login (as a practice indexes a received
+    fax), with the cardiologist as its author: the record shows who wrote it and who filed it,
+    and it works the same on a classroom server (only ``att.facts`` and ``att.session``).
+    """
+    f, s = att.facts, att.session
     text = f"Consult note from {CARDIOLOGY}: evaluated for {f['reason'].lower()}; stress test normal. Back to primary care."
     note = {
         "resourceType": "DocumentReference",
@@ -56,7 +62,7 @@ def receive_consult_note(att: Any) -> str:
             "text": "Consult note",
         },
         "subject": {"reference": f"Patient/{f['patient_id']}"},
-        "date": f"{today_iso(att.sandbox)}T15:00:00-05:00",
+        "date": f"{session_today(s)}T15:00:00-05:00",
         "author": [{"display": CARDIOLOGY}],
         "description": "Cardiology consult note (received by fax)",
         "content": [
@@ -69,7 +75,7 @@ def receive_consult_note(att: Any) -> str:
             }
         ],
     }
-    return att.sandbox.system_session().create(note, reason="received by fax")["id"]
+    return s.create(note, reason="consult note received by fax")["id"]
 
 
 def _referrals(ctx: GradingContext) -> list[dict[str, Any]]:
@@ -194,8 +200,8 @@ def _referral_flow(
     sr = s.create(
         fb.referral(
             pid,
-            f"Practitioner/{att.user.practitioner_id}",
-            today_iso(att.sandbox),
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
             f["performer"],
             f["reason"],
             supporting=info or None,
@@ -233,8 +239,8 @@ def _ref_answer_key(att: Any) -> None:
     s.create(
         fb.referral(
             pid,
-            f"Practitioner/{att.user.practitioner_id}",
-            today_iso(att.sandbox),
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
             HOSPITAL,
             f["reason"],
             supporting=[f"{obs['resourceType']}/{obs['id']}"],
@@ -250,8 +256,8 @@ def _ref_two_patients(att: Any) -> None:
     s.create(
         fb.referral(
             f"Patient/{other}",
-            f"Practitioner/{att.user.practitioner_id}",
-            today_iso(att.sandbox),
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
             f["performer"],
             f["reason"],
         )
@@ -272,7 +278,8 @@ REFERRAL_LOOP = Exercise(
     instructions=(
         "Refer **{patient_name}** (DOB {patient_dob}) to **{performer}** for: *{reason}*.\n\n"
         "1. Create the referral (`ServiceRequest`, code text 'Referral to cardiology') with requester, performer, reason "
-        "and supporting information (this patient's relevant data only).\n2. When the consult note arrives (`emr_ehr.receive_consult_note(att)`), link it to "
+        "and supporting information (this patient's relevant data only).\n2. The consult note comes back by fax: file it in the chart with "
+        "`emr_ehr.receive_consult_note(att)` (it files the faxed note under your login, the cardiologist as its author), link it to "
         "the referral (`DocumentReference.context.related`) and complete the referral.\n\nChange nothing else."
     ),
     criteria=(
@@ -298,7 +305,6 @@ REFERRAL_LOOP = Exercise(
     hints=(
         Hint("`from ehr_sandbox.network.fhir_builders import referral` builds the ServiceRequest."),
     ),
-    actors=("system",),  # the consult note arrives through the sandbox's own (system) account
     expects=(
         Expect("ServiceRequest", ops=("create",), patients=("patient_id",), at_most=1),
         Expect("ServiceRequest", ops=("update",), patients=("patient_id",), at_most=2),

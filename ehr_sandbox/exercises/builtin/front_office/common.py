@@ -146,7 +146,9 @@ HAND_IN = "submit-report"
 def hand_in(att: Any, answer: dict[str, Any]) -> None:
     """Hand in a figure-type answer as an audited action of the student's session.
 
-    Amounts are given as strings with cents (``"123.45"``); the last hand-in counts.
+    Amounts are given as strings with cents (``"123.45"``); the last hand-in counts. Only the
+    attempt's public side is used (``exercise_id`` and ``session``), so the same call hands in
+    on a classroom server; the audit entry names the user who handed in.
 
     >>> hand_in(None, ["123.45"])
     Traceback (most recent call last):
@@ -160,7 +162,7 @@ def hand_in(att: Any, answer: dict[str, Any]) -> None:
     if not isinstance(answer, dict):
         raise ExerciseError(f"hand_in: expected a dict of answers (found {type(answer).__name__})")
     detail = json.dumps(
-        {"exercise": att.exercise.id, "student": att.student, "answer": answer},
+        {"exercise": att.exercise_id, "answer": answer},
         sort_keys=True,
         default=str,
     )
@@ -183,11 +185,10 @@ def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
     >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user("fd.smith"), "ann", mark=mark, exercise=ex)
     >>> handed_in(ctx) is None
     True
-    >>> hand_in(NS(exercise=ex, student="ann", session=sb.login("fd.smith")), {"total": "10.00"})
-    >>> hand_in(NS(exercise=ex, student="ann", session=sb.login("fd.smith")), {"total": "12.50"})
-    >>> hand_in(NS(exercise=ex, student="ann", session=sb.login("fd.brown")), {"total": "99.00"})
-    >>> other = NS(id="front-office/post-era")
-    >>> hand_in(NS(exercise=other, student="ann", session=sb.login("fd.smith")), {"total": "1.00"})
+    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.smith")), {"total": "10.00"})
+    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.smith")), {"total": "12.50"})
+    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.brown")), {"total": "99.00"})
+    >>> hand_in(NS(exercise_id="front-office/post-era", session=sb.login("fd.smith")), {"total": "1.00"})
     >>> handed_in(ctx)  # the last one of this user for this exercise
     {'total': '12.50'}
     """

@@ -384,7 +384,7 @@ def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
         "recipient": [{"reference": f"Patient/{f['patient_id']}"}],
         "inResponseTo": [{"reference": f"Communication/{f['request_id']}"}],
         "about": [{"reference": r} for r in about],
-        "sent": iso_instant(sandbox_now(att.sandbox)),
+        "sent": iso_instant(s.now()),  # the EHR's clock, asked through the session
         "payload": [{"contentString": text}],
     }
 
