@@ -441,7 +441,11 @@ class Exercise:
     correct ways to do the task (a repeat order with a documented clinical reason instead of no
     order): each must score full marks like the reference, and what the collateral-damage
     criterion allows a student to create or change is what the reference or any alternative
-    does (the budget is measured on each).
+    does (the budget is measured on each). ``local_only`` is the reason an exercise can be done
+    only in a sandbox on the student's own machine (it works on local files, or needs a login
+    the classroom server does not issue); empty when it runs on the server too, where every
+    reference solution must score full marks through the student's remote session. The server
+    refuses to assign a local-only exercise, saying why.
     """
 
     id: str
@@ -470,6 +474,7 @@ class Exercise:
     clinics: int = 4
     skip_traps: tuple[str, ...] = ()
     alternatives: tuple[Solution, ...] = ()
+    local_only: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID.match(self.id):
@@ -490,6 +495,11 @@ class Exercise:
                 )
         if not isinstance(self.clinics, int) or self.clinics < 1:
             raise ExerciseError(f"exercise {self.id}: clinics must be a positive integer")
+        if not isinstance(self.local_only, str):
+            raise ExerciseError(
+                f"exercise {self.id}: local_only: expected the reason as text, or '' "
+                f"(found {self.local_only!r})"
+            )
         criteria = tuple(c for c in self.criteria if c.name != COLLATERAL)
         if len(criteria) == len(tuple(self.criteria)):
             from ehr_sandbox.exercises.collateral import collateral_criterion
@@ -588,6 +598,8 @@ class Exercise:
 
         >>> sorted(_demo().catalog_row())[:4]
         ['competencies', 'exams', 'id', 'max_score']
+        >>> _demo().catalog_row()["remote"]  # it can be done on the classroom server
+        True
         >>> _demo().catalog_row()["topics"]
         ['editing-records']
         """
@@ -601,6 +613,7 @@ class Exercise:
             "role": self.role,
             "max_score": self.max_score,
             "exams": self.exams,
+            "remote": not self.local_only,
         }
 
 

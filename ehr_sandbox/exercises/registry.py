@@ -140,7 +140,8 @@ def get(exercise_id: str) -> Exercise:
 def catalog(
     *, topic: str | None = None, as_frame: bool = False
 ) -> list[dict[str, Any]] | pd.DataFrame:
-    """The catalogue as rows (id, title, topic, topics, competencies, minutes, role, max_score, exams).
+    """The catalogue as rows (id, title, topic, topics, competencies, minutes, role, max_score, exams,
+    remote: whether it can be done on the classroom server).
 
     ``topic`` matches an exercise's section (``records``) or one of its seed ``topics``
     (``editing-records``).
@@ -170,6 +171,7 @@ def catalog(
                 "role",
                 "max_score",
                 "exams",
+                "remote",
             ],
         )
     return rows

@@ -253,12 +253,23 @@ class CourseHost:
     def assign(
         self, slug: str, exercise_id: str, *, due: Any = None, max_attempts: Any = None
     ) -> Any:
-        """Assign an exercise; its attempts' clinics are prepared in the background."""
+        """Assign an exercise; its attempts' clinics are prepared in the background.
+
+        An exercise that can be done only in a sandbox on the student's own machine
+        (``Exercise.local_only``) is refused, with its reason: no student could finish it here.
+        """
         from ehr_sandbox.exercises.registry import get
 
+        exercise = get(exercise_id)
+        if exercise.local_only:
+            raise ExerciseError(
+                f"exercise: {exercise_id} can be done only in a local sandbox, not on the "
+                f"classroom server: {exercise.local_only} (hand it out for students' own "
+                "machines: ehr_sandbox.exercises.start)"
+            )
         with self.changing(slug) as course:
             assignment = course.assign(exercise_id, due=due, max_attempts=max_attempts)
-        self.prepare(get(exercise_id), course)
+        self.prepare(exercise, course)
         return assignment
 
     def prepare(self, exercise: Any, course: ServerCourse) -> list[threading.Thread]:

@@ -325,6 +325,9 @@ def _btg_rubber_stamp(att: Any) -> None:
 BREAK_THE_GLASS = register(
     Exercise(
         id="privacy/break-the-glass",
+        local_only=(
+            "the student also reviews the access as the privacy officer (att.sandbox.login), a second login the classroom server does not issue"
+        ),
         title="Break the glass: emergency access, then review",
         topic="privacy",
         competencies=("X.P.2", "XI.P.2"),

@@ -308,6 +308,9 @@ def _deid_names_only(att: Any) -> None:
 DEIDENTIFICATION = register(
     Exercise(
         id=DEID_ID,
+        local_only=(
+            "the student writes the de-identified research extract to a folder on their own machine, which the classroom server cannot read"
+        ),
         skip_traps=(
             "done-twice",
             "one-more-record",

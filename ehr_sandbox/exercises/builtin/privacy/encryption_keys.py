@@ -373,6 +373,9 @@ def _enc_export_left(att: Any) -> None:
 ENCRYPTION = register(
     Exercise(
         id="privacy/encryption-keys",
+        local_only=(
+            "the student opens the clinic's database file and rotates its key on their own machine"
+        ),
         skip_traps=(
             "done-twice",
             "one-more-record",

@@ -308,6 +308,9 @@ def _restriction_bill_anyway(att: Any) -> None:
 RESTRICTION = register(
     Exercise(
         id="privacy/restriction",
+        local_only=(
+            "the patient's own portal login records the restriction (att.sandbox.login_patient), a login the classroom server does not issue"
+        ),
         title="Restriction: a self-pay visit stays away from the health plan",
         topic="privacy",
         competencies=("X.P.2", "X.P.4", "VIII.P.4"),

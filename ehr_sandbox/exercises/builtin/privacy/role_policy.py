@@ -264,6 +264,9 @@ def _role_state_hand_in(att: Any) -> None:
 ROLE_POLICY = register(
     Exercise(
         id="privacy/role-policy",
+        local_only=(
+            "the student tries the new policy as the front-desk hire (att.sandbox.login), a second login the classroom server does not issue"
+        ),
         skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Role policy: what the front desk may see",
         topic="privacy",
