@@ -1,8 +1,9 @@
 """Every exercise that can be done on the classroom server is doable there: each reference
 solution, run by a student through a remote session (the same script as locally), scores full
 marks. An exercise that can be done only in a local sandbox (``Exercise.local_only``: it works
-on files of the student's machine) is
-refused when an instructor assigns it on the server, with its reason.
+on files of the student's machine) is refused when an instructor assigns it on the server, with
+its reason. The exercise's other people are logged in as through the attempt (``att.login``,
+``att.login_patient``), on both sides.
 
 A reference solution is what a student should write, so it may use only what a student has on
 both sides: the attempt's facts, role and instructions, and its session. One real server on
