@@ -319,6 +319,39 @@ class RemoteSession:
         )
         return [e["resource"] for e in bundle.get("entry", [])]
 
+    def btg_review_queue(self) -> list[dict[str, Any]]:
+        """Break-the-glass uses awaiting review (``$btg-review-queue``; privacy officer only,
+        decided and audited by the server's Session).
+
+        >>> # po.btg_review_queue()[0]["patient"]
+        >>> RemoteSession.btg_review_queue.__name__
+        'btg_review_queue'
+        """
+        out = self._fhir(
+            "GET", "/$btg-review-queue", lambda c: c.execute("$btg-review-queue", method="get")
+        )
+        return [json.loads(p["valueString"]) for p in out.get("parameter", [])]
+
+    def review_btg(self, index: int, *, appropriate: bool, note: str) -> None:
+        """Review one pending break-the-glass use as the privacy officer (``$btg-review``,
+        recorded in the server's audit trail).
+
+        >>> # po.review_btg(0, appropriate=True, note="Emergency treatment: appropriate")
+        >>> RemoteSession.review_btg.__name__
+        'review_btg'
+        """
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "index", "valueInteger": index},
+                {"name": "appropriate", "valueBoolean": appropriate},
+                {"name": "note", "valueString": str(note)},
+            ],
+        }
+        self._fhir(
+            "POST", "/$btg-review", lambda c: c.execute("$btg-review", method="post", data=body)
+        )
+
     def identify_on_server(
         self,
         patient: str,
@@ -693,6 +726,49 @@ class RemoteAttempt:
     def user(self) -> User:
         """The sandbox user you work as in this attempt (the exercise's role), from the server."""
         return self.session.user
+
+    def login(self, username: str) -> RemoteSession:
+        """A session as one of the exercise's other people, in this attempt only (as
+        :meth:`Attempt.login <ehr_sandbox.exercises.attempt.Attempt.login>`): the server
+        issues a token for a person the exercise declares, to the attempt's owner only, and
+        records the login.
+
+        Raises
+        ------
+        AccessDenied
+            Anyone the exercise does not declare (the message names who may be).
+
+        Examples
+        --------
+        >>> # po = att.login("po.wilson")
+        >>> RemoteAttempt.login.__name__
+        'login'
+        """
+        return self._person({"username": username})
+
+    def login_patient(self, patient_id: str) -> RemoteSession:
+        """A portal session of the patient the exercise names, in this attempt only (as
+        :meth:`Attempt.login_patient <ehr_sandbox.exercises.attempt.Attempt.login_patient>`).
+
+        Raises
+        ------
+        AccessDenied
+            Any other patient.
+
+        Examples
+        --------
+        >>> # kiosk = att.login_patient(att.facts["patient_id"])
+        >>> RemoteAttempt.login_patient.__name__
+        'login_patient'
+        """
+        return self._person({"patient": patient_id})
+
+    def _person(self, body: dict[str, Any]) -> RemoteSession:
+        data = self._action("login", body)
+        session = RemoteSession(self._owner.url, token=str(data["access_token"]))
+        if str(data.get("role")) == "patient":
+            session.token_response = {"patient": str(data["username"]).split("/", 1)[1]}
+        return session
 
     def _action(self, action: str, body: dict[str, Any] | None = None) -> Any:
         path = f"/course/{self.course}/attempts/{self.attempt_id}/{action}"

@@ -1356,6 +1356,54 @@ class Session:
             self._audit_btg(pid, start=False, reason="ended by user")
         self._ctx = None
 
+    def btg_review_queue(self) -> list[dict[str, Any]]:
+        """Break-the-glass uses awaiting review, oldest first (privacy officer only; a
+        refusal is audited). Each item names the ``user``, ``role``, ``patient``, ``reason``
+        and when it ``started``.
+
+        Raises
+        ------
+        AccessDenied
+            A role that does not review break-the-glass use.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("po.wilson").btg_review_queue()
+        []
+        >>> sb.login("ma.garcia").btg_review_queue()
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: only the privacy officer reviews break-the-glass use
+        """
+        return [dict(item) for item in self.sandbox.btg_review_queue(self)]
+
+    def review_btg(self, index: int, *, appropriate: bool, note: str) -> None:
+        """Review one pending break-the-glass use (``index`` into :meth:`btg_review_queue`)
+        as the privacy officer: whether the access was appropriate, and a note saying why.
+        The review is recorded in the tamper-evident audit trail (``btg-review``).
+
+        Raises
+        ------
+        AccessDenied
+            A role that does not review break-the-glass use.
+        ValidationError
+            ``index`` is not one of the pending items.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> po = Sandbox.generate(patients=1, seed=1, years=1).login("po.wilson")
+        >>> po.review_btg(0, appropriate=True, note="x")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: btg_review: index: expected 0..-1 (found 0)
+        """
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise ValidationError("btg_review", "index", "an integer", found=index)
+        self.sandbox.review_btg(self, index, appropriate=appropriate, note=note)
+
     # ------------------------------------------------------------------ bulk access
     def resources(self, resource_type: str, *, research: bool = False) -> Iterator[dict[str, Any]]:
         """Every resource of a type this session may read, masked (reports and views use it).

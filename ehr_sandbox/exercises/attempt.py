@@ -55,6 +55,9 @@ __all__ = [
 
 TAMPERED = "the record was tampered with"
 
+LOGIN_KIND = "exercise-login"
+"""Audit kind of a login as one of the exercise's other people (bookkeeping: not graded)."""
+
 
 @dataclass(frozen=True)
 class CriterionResult:
@@ -603,6 +606,78 @@ class Attempt:
     def user(self) -> Any:
         """The sandbox user the student works as."""
         return self.sandbox.user(self.exercise.role)
+
+    # -- the exercise's other people --------------------------------------------------------
+    def login(self, username: str) -> Any:
+        """A Session as one of the exercise's other people (a colleague the task needs: the
+        front-desk hire who tries a policy, the privacy officer who reviews an override).
+
+        Only the staff the exercise declares (``exercise.actors``) may be logged in as; the
+        login is recorded in the attempt's audit trail (``exercise-login``, as the student's
+        user). What that person does is graded as theirs, never as the student's.
+
+        Parameters
+        ----------
+        username : str
+            One of the exercise's people (the instructions name them).
+
+        Returns
+        -------
+        Session
+
+        Raises
+        ------
+        AccessDenied
+            Anyone else (the student's own role, the instructor, an administrator, any other
+            user): the message names who may be logged in as.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as NS
+        >>> ex = NS(id="demo/x", role="dr.okafor", actors=("po.wilson",))
+        >>> Attempt.login(NS(exercise=ex, facts={}), "dr.okafor")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: demo/x: login: username: expected one of the exercise's people: po.wilson (found 'dr.okafor'); you already work as dr.okafor (att.session)
+        """
+        from ehr_sandbox.exercises.people import person_login
+
+        name = person_login(self.exercise, self.facts, username=username)
+        self.session.audit_action(LOGIN_KIND, detail=name)
+        return self.sandbox.login(name)
+
+    def login_patient(self, patient_id: str) -> Any:
+        """A portal Session of the patient the exercise names (the patient who signs a form
+        at the kiosk), their own record only.
+
+        Parameters
+        ----------
+        patient_id : str
+            The patient's id (``p1`` or ``Patient/p1``), as the instructions give it.
+
+        Returns
+        -------
+        Session
+
+        Raises
+        ------
+        AccessDenied
+            Any other patient, or an exercise that names none.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as NS
+        >>> ex = NS(id="demo/x", role="billing.ng", actors=("patient:patient_id",))
+        >>> Attempt.login_patient(NS(exercise=ex, facts={"patient_id": "p1"}), "p2")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: demo/x: login_patient: patient: expected the patient this exercise names (Patient/p1) (found 'p2')
+        """
+        from ehr_sandbox.exercises.people import person_login
+
+        name = person_login(self.exercise, self.facts, patient=patient_id)
+        self.session.audit_action(LOGIN_KIND, detail=name)
+        return self.sandbox.login_patient(name.split("/", 1)[1])
 
     # -- hints ------------------------------------------------------------------------------
     def _hints_taken(self) -> int:

@@ -77,7 +77,7 @@ READS = frozenset(
 identification (two identifiers checked against the chart) is one: it writes and releases
 nothing."""
 
-BOOKKEEPING = frozenset({"exercise-hint", "exercise-submit", "exercise-check"})
+BOOKKEEPING = frozenset({"exercise-hint", "exercise-submit", "exercise-check", "exercise-login"})
 """The exercise framework's own audit entries."""
 
 RESUBMITTABLE = frozenset({"submit-report"})

@@ -442,10 +442,14 @@ class Exercise:
     order): each must score full marks like the reference, and what the collateral-damage
     criterion allows a student to create or change is what the reference or any alternative
     does (the budget is measured on each). ``local_only`` is the reason an exercise can be done
-    only in a sandbox on the student's own machine (it works on local files, or needs a login
-    the classroom server does not issue); empty when it runs on the server too, where every
-    reference solution must score full marks through the student's remote session. The server
-    refuses to assign a local-only exercise, saying why.
+    only in a sandbox on the student's own machine (it works on local files); empty when it
+    runs on the server too, where every reference solution must score full marks through the
+    student's remote session. The server refuses to assign a local-only exercise, saying why.
+    ``actors`` are the exercise's other people: staff usernames, or ``"patient:<fact>"`` for the
+    patient whose id is that public fact. The student may also log in as them
+    (``att.login(username)``, ``att.login_patient(patient_id)``, locally and on the server) and
+    as nobody else; what they do is allowed by the collateral-damage criterion only as far as
+    the exercise's ``expects`` declare it.
     """
 
     id: str

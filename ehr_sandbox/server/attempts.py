@@ -155,6 +155,7 @@ class OpenAttempt:
         self.sandbox = sandbox
         self.lock = threading.RLock()
         self._session: Session | None = None
+        self._people: dict[str, Session] = {}
 
     def session(self, role: str) -> Session:
         """The student's Session in this attempt (kept, so break-the-glass lasts across
@@ -162,6 +163,17 @@ class OpenAttempt:
         if self._session is None:
             self._session = self.sandbox.login(role)
         return self._session
+
+    def person_session(self, login: str) -> Session:
+        """The Session of one of the exercise's other people in this attempt (``login`` is a
+        staff username or ``patient/<id>``, already checked against the exercise's declared
+        people), kept like the student's."""
+        if login not in self._people:
+            if login.startswith("patient/"):
+                self._people[login] = self.sandbox.login_patient(login.split("/", 1)[1])
+            else:
+                self._people[login] = self.sandbox.login(login)
+        return self._people[login]
 
 
 class AttemptStore:

@@ -13,11 +13,15 @@ Routes::
     POST /course/{course}/attempts/{id}/submit    student: graded, counted, stamped by the server
     POST /course/{course}/attempts/{id}/hint      student: {"accept_cost"?} -> the hint or its cost
     POST /course/{course}/attempts/{id}/reset     student: back to the variant's start
+    POST /course/{course}/attempts/{id}/login     student: {"username"} or {"patient"} -> a token
+                                                  as one of the exercise's people, in this
+                                                  attempt only (audited)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +33,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ehr_sandbox.errors import AccessDenied, ExerciseError, NotFound, SandboxError
+from ehr_sandbox.exercises.attempt import LOGIN_KIND
 from ehr_sandbox.server.courses import student_of
 from ehr_sandbox.server.fhir_api import error_response, unauthorized
 from ehr_sandbox.server.limits import parse_json
 
+LOG = logging.getLogger("ehr_sandbox.server")
+
 if TYPE_CHECKING:
+    from ehr_sandbox.server.courses import HostedAttempt
     from ehr_sandbox.server.state import ServerState
     from ehr_sandbox.server.tokens import TokenClaims
 
@@ -184,14 +192,16 @@ class CourseApi:
             slug, student = student_of(claims.username)
             if slug != request.path_params["course"]:
                 raise NotFound("no such attempt")
-            if action not in ("check", "submit", "hint", "reset"):
-                raise NotFound(f"no attempt action {action!r} (check, submit, hint, reset)")
+            if action not in ("check", "submit", "hint", "reset", "login"):
+                raise NotFound(f"no attempt action {action!r} (check, submit, hint, reset, login)")
             host = self.state.courses
             hosted = host.attempt(request.path_params["attempt"], student)
             if hosted.course != slug:
                 raise NotFound("no such attempt")
             att = hosted.attempt
             with hosted.handle.lock:
+                if action == "login":
+                    return self._person_token(claims, hosted, student, body)
                 if action == "check":
                     return att.check().to_dict()
                 if action == "reset":
@@ -209,6 +219,35 @@ class CourseApi:
                     }
 
         return await self._run(request, "student", work)
+
+    def _person_token(
+        self, claims: TokenClaims, hosted: HostedAttempt, student: str, body: Any
+    ) -> dict[str, Any]:
+        """A token for one of the exercise's declared people, in this attempt's sandbox only
+        (the caller owns the attempt: checked by :meth:`act`); recorded in the attempt's
+        audit trail as the student's user and in the server log."""
+        if not isinstance(body, dict) or ("username" in body) == ("patient" in body):
+            raise ExerciseError("request body: expected a username or a patient, exactly one")
+        who = "username" if "username" in body else "patient"
+        login = hosted.person_login(**{who: _field(body, who)})
+        session = hosted.handle.person_session(login)
+        hosted.session.audit_action(LOGIN_KIND, detail=login)
+        LOG.info("attempt %s: %s logged in as %s", hosted.attempt_id, claims.username, login)
+        token = self.state.tokens.issue(
+            username=login,
+            role=session.user.role,
+            scope=ATTEMPT_SCOPE,
+            client_id=claims.client_id,
+            patient=session.user.patient_id,
+            attempt=hosted.attempt_id,
+            student=student,
+        )
+        return {
+            "username": login,
+            "role": session.user.role,
+            "access_token": token.access_token,
+            "expires_in": token.expires_in,
+        }
 
 
 def _field(body: Any, name: str) -> str:

@@ -111,6 +111,27 @@ class HostedAttempt:
         """The student's Session in this attempt (this worker's, kept across requests)."""
         return self.handle.session(self.attempt.exercise.role)
 
+    def person_login(self, *, username: str | None = None, patient: str | None = None) -> str:
+        """The sandbox login of one of the exercise's declared people (a staff username, or
+        ``patient/<id>`` of the patient the attempt's facts name); :class:`AccessDenied` for
+        anyone else, naming who may be logged in as."""
+        from ehr_sandbox.exercises.people import person_login
+
+        att = self.attempt
+        return person_login(att.exercise, att.facts, username=username, patient=patient)
+
+    def session_as(self, username: str) -> Session:
+        """The Session an attempt token for ``username`` stands for: the student's own (the
+        exercise's role), or one of the exercise's declared people, checked again here (a
+        token names its user; nobody else is served in this attempt)."""
+        if username == self.attempt.exercise.role:
+            return self.session
+        if username.startswith("patient/"):
+            login = self.person_login(patient=username.split("/", 1)[1])
+        else:
+            login = self.person_login(username=username)
+        return self.handle.person_session(login)
+
 
 class CourseHost:
     """All courses of a server and their attempts.

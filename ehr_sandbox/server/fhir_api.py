@@ -152,6 +152,8 @@ class FhirApi:
             Route("/fhir/$whoami", self.whoami, methods=["GET"]),
             Route("/fhir/$own-actions", self.own_actions, methods=["POST"]),
             Route("/fhir/$audit-events", self.audit_events, methods=["GET"]),
+            Route("/fhir/$btg-review-queue", self.btg_review_queue, methods=["GET"]),
+            Route("/fhir/$btg-review", self.btg_review, methods=["POST"]),
             Route("/fhir/{rtype}/_search", self.search, methods=["POST"]),
             Route("/fhir/{rtype}/{op}", self.type_operation, methods=["POST"]),
             Route("/fhir/{rtype}/_history", self.type_history, methods=["GET"]),
@@ -262,6 +264,39 @@ class FhirApi:
             return 200, _collection(s.audit_events()), {}
 
         return await self._run(request, handler)
+
+    async def btg_review_queue(self, request: Request) -> Response:
+        """``Session.btg_review_queue``: break-the-glass uses awaiting review, as
+        ``Parameters`` (one ``item`` per use, its JSON); the Session decides who may see it."""
+
+        def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+            items = [
+                {"name": "item", "valueString": json.dumps(item, sort_keys=True)}
+                for item in s.btg_review_queue()
+            ]
+            return 200, {"resourceType": "Parameters", "parameter": items}, {}
+
+        return await self._run(request, handler)
+
+    async def btg_review(self, request: Request) -> Response:
+        """``Session.review_btg``: the privacy officer's review of one pending use
+        (``index``, ``appropriate``, ``note``), decided and audited by the Session."""
+
+        def make(body: Any) -> Handler:
+            def handler(s: Session) -> tuple[int, Any, dict[str, str]]:
+                p = Parameters(body)
+                appropriate = p.value("appropriate")
+                if not isinstance(appropriate, bool):
+                    raise ValidationError(
+                        "Parameters", "parameter[appropriate]", "a boolean", found=appropriate
+                    )
+                s.review_btg(p.value("index"), appropriate=appropriate, note=p.text("note"))
+                done = operation_outcome("informational", "reviewed", severity="information")
+                return 200, done, {}
+
+            return handler
+
+        return await self._with_body(request, make)
 
     async def type_operation(self, request: Request) -> Response:
         """An operation on a resource type (``POST /fhir/Patient/$find``)."""
@@ -984,6 +1019,8 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "audit-action",
                         "own-actions",
                         "audit-events",
+                        "btg-review-queue",
+                        "btg-review",
                     ]
                 ],
             }

@@ -140,7 +140,7 @@ class ServerState:
         if claims.attempt:
             hosted = self.courses.attempt(claims.attempt, claims.student or "")
             with hosted.handle.lock:
-                yield hosted.session
+                yield hosted.session_as(claims.username)
             return
         with self.lock:
             yield self.session_for(claims)
@@ -156,7 +156,9 @@ class ServerState:
         """
         claims = self.tokens.verify(token) if isinstance(token, str) else token
         if claims.attempt:
-            return self.courses.attempt(claims.attempt, claims.student or "").session
+            return self.courses.attempt(claims.attempt, claims.student or "").session_as(
+                claims.username
+            )
         if claims.role in ("student", "course_instructor"):
             raise AccessDenied(
                 "a course account reaches records only inside an exercise attempt: "

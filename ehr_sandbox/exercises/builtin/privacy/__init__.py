@@ -12,7 +12,8 @@ How a student hands work in (the framework has no ``submit`` of its own):
   resource through the student's session (so the policy checks it and the audit trail logs it)
   and records the release in the audit trail: that is the accounting of disclosures, which
   nobody can edit;
-- a break-the-glass review is made with :func:`review_override` (audited as well).
+- a break-the-glass review is made by the privacy officer's session, `po.review_btg(...)` (or
+  :func:`review_override`), audited by the sandbox itself.
 
 The graders read hand-ins, disclosures and reviews from the tamper-evident audit trail, never
 from writable state, and grade against what setup fixed.

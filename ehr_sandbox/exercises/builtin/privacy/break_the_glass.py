@@ -20,7 +20,6 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
     REVIEW_KIND,
     event_subtype,
     living_patients,
-    review_override,
     treated_by,
     users_by_practitioner,
 )
@@ -219,7 +218,7 @@ def _btg_reviewed(ctx: GradingContext) -> Check:
             False,
             "no audited review of the override by the privacy officer",
             expected,
-            "every emergency override is reviewed by the privacy officer with privacy.review_override(...)",
+            "every emergency override is reviewed by the privacy officer: po.review_btg(index, appropriate=..., note=...)",
         )
     verdict = rubric.check_text(
         str(mine[-1].get("note") or ""),
@@ -254,16 +253,16 @@ def _btg_emergency(att: Any) -> None:
 
 
 def _btg_review(att: Any) -> None:
-    po = att.sandbox.login(PRIVACY_OFFICER)
-    for _ in range(len(att.sandbox.btg_review_queue(po))):
-        item = att.sandbox.btg_review_queue(po)[0]
+    po = att.login(PRIVACY_OFFICER)
+    for _ in range(len(po.btg_review_queue())):
+        item = po.btg_review_queue()[0]
         ok = item["patient"] == att.facts["emergency_id"]
         note = (
             f"Access appropriate: emergency treatment, the patient {att.facts['emergency_what']}"
             if ok
             else "Not appropriate: a routine request for another physician's patient, no emergency"
         )
-        review_override(po, 0, appropriate=ok, note=note)
+        po.review_btg(0, appropriate=ok, note=note)
 
 
 def _btg_solution(att: Any) -> None:
@@ -317,17 +316,14 @@ def _btg_queue_edited(att: Any) -> None:
 
 def _btg_rubber_stamp(att: Any) -> None:
     _btg_emergency(att)
-    po = att.sandbox.login(PRIVACY_OFFICER)
-    for _ in range(len(att.sandbox.btg_review_queue(po))):
-        review_override(po, 0, appropriate=True, note="ok")
+    po = att.login(PRIVACY_OFFICER)
+    for _ in range(len(po.btg_review_queue())):
+        po.review_btg(0, appropriate=True, note="ok")
 
 
 BREAK_THE_GLASS = register(
     Exercise(
         id="privacy/break-the-glass",
-        local_only=(
-            "the student also reviews the access as the privacy officer (att.sandbox.login), a second login the classroom server does not issue"
-        ),
         title="Break the glass: emergency access, then review",
         topic="privacy",
         competencies=("X.P.2", "XI.P.2"),
@@ -345,10 +341,9 @@ BREAK_THE_GLASS = register(
             "2. Meanwhile **{routine_name}** (`Patient/{routine_id}`) {routine_what}. That is "
             "routine work: no override, and no one else's login; if the chart is closed to you, "
             "it goes to the patient's own physician.\n"
-            "3. Then, as the privacy officer (`po = att.sandbox.login('po.wilson')`), review each "
-            "override in `att.sandbox.btg_review_queue(po)` with "
-            "`privacy.review_override(po, index, appropriate=..., note=...)` "
-            "(`from ehr_sandbox.exercises.builtin import privacy`): the note says whether the "
+            "3. Then, as the privacy officer (`po = att.login('po.wilson')`), review each "
+            "override in `po.btg_review_queue()` with "
+            "`po.review_btg(index, appropriate=..., note=...)`: the note says whether the "
             "access was appropriate and why.\n\nThen call `att.check()`."
         ),
         criteria=(

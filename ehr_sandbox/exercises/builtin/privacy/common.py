@@ -239,34 +239,21 @@ def accounting_of_disclosures(sandbox: Any, patient: str | None = None) -> list[
 
 
 def review_override(po: Any, index: int, *, appropriate: bool, note: str) -> None:
-    """Review one pending break-the-glass use as the privacy officer (session ``po``).
+    """Review one pending break-the-glass use as the privacy officer (session ``po``, local
+    or remote): ``po.review_btg``, which records the review in the review queue and, as a
+    ``btg-review`` action, in the tamper-evident audit trail (the grader's source: the queue
+    is only a to-do list).
 
-    The review is recorded in the review queue and, as a ``btg-review`` action, in the
-    tamper-evident audit trail (the grader's source: the queue is only a to-do list).
+    >>> from types import SimpleNamespace as NS
+    >>> review_override(NS(btg_review_queue=lambda: []), 0, appropriate=True, note="x")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: btg_review: index: expected 0..-1 (found 0)
     """
-    sandbox = po.sandbox
-    pending = sandbox.btg_review_queue(po)
+    pending = po.btg_review_queue()
     if not isinstance(index, int) or not 0 <= index < len(pending):
         raise ValidationError("btg_review", "index", f"0..{len(pending) - 1}", found=index)
-    item = pending[index]
-    before = sandbox.audit.count()
-    sandbox.review_btg(po, index, appropriate=appropriate, note=note)
-    if any(event_kind(e) == REVIEW_KIND for e in sandbox.audit.events()[before:]):
-        return  # the sandbox audits reviews itself
-    po.audit_action(
-        REVIEW_KIND,
-        patient=item.get("patient"),
-        detail=json.dumps(
-            {
-                "user": item.get("user"),
-                "patient": item.get("patient"),
-                "started": item.get("started"),
-                "appropriate": bool(appropriate),
-                "note": str(note),
-            },
-            sort_keys=True,
-        ),
-    )
+    po.review_btg(index, appropriate=appropriate, note=note)
 
 
 def refs_in(node: Any) -> set[str]:

@@ -252,7 +252,7 @@ def restriction_consent(att: Any, encounter: str | None = None) -> None:
             ],
         },
     }
-    att.sandbox.login_patient(f["patient_id"]).create(consent)
+    att.login_patient(f["patient_id"]).create(consent)
 
 
 def _bill(att: Any, encounter_id: str) -> None:
@@ -308,9 +308,6 @@ def _restriction_bill_anyway(att: Any) -> None:
 RESTRICTION = register(
     Exercise(
         id="privacy/restriction",
-        local_only=(
-            "the patient's own portal login records the restriction (att.sandbox.login_patient), a login the classroom server does not issue"
-        ),
         title="Restriction: a self-pay visit stays away from the health plan",
         topic="privacy",
         competencies=("X.P.2", "X.P.4", "VIII.P.4"),
@@ -324,7 +321,7 @@ RESTRICTION = register(
             "their health plan, {plan_name}. Their visit of {covered_date} (`Encounter/{covered_id}`) "
             "is billed to the plan as usual (`Coverage/{coverage_id}`).\n\n"
             "1. The patient signs the restriction on the portal kiosk: as the patient "
-            "(`att.sandbox.login_patient('{patient_id}')`), create a Consent (policyRule OPTIN) that "
+            "(`kiosk = att.login_patient('{patient_id}')`), create a Consent (policyRule OPTIN) that "
             "denies purpose `HPAYMT` for data related to the self-pay encounter.\n"
             "2. As billing (`att.session`), submit the claim for the covered visit only "
             "(start from `Claim/{template_claim}`: drop `id`/`meta`, point the items at the encounter, "

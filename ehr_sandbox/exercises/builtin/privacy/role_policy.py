@@ -208,7 +208,7 @@ def _role_verified(ctx: GradingContext) -> Check:
 
 
 def _probe_as_front_desk(att: Any) -> None:
-    fd = att.sandbox.login(att.facts["fd_user"])
+    fd = att.login(att.facts["fd_user"])
     for ref in att.facts["probes"]:
         # denied reads look exactly like absent data
         with contextlib.suppress(NotFound):
@@ -247,7 +247,7 @@ def _role_wrong_clerk(att: Any) -> None:
     f = att.facts
     submit(att, {t: ("crus" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]})
     other = next(u for u in FRONT_DESK_USERS if u != f["fd_user"])
-    fd = att.sandbox.login(other)
+    fd = att.login(other)
     for ref in f["probes"]:
         with contextlib.suppress(NotFound):
             fd.read(ref)
@@ -264,9 +264,6 @@ def _role_state_hand_in(att: Any) -> None:
 ROLE_POLICY = register(
     Exercise(
         id="privacy/role-policy",
-        local_only=(
-            "the student tries the new policy as the front-desk hire (att.sandbox.login), a second login the classroom server does not issue"
-        ),
         skip_traps=("done-twice", "one-more-record"),  # a report handed in again replaces the first
         title="Role policy: what the front desk may see",
         topic="privacy",
@@ -283,7 +280,7 @@ ROLE_POLICY = register(
             "1. Hand the matrix in: `privacy.submit(att, {{'Patient': '...', ...}})` "
             "(`from ehr_sandbox.exercises.builtin import privacy`).\n"
             "2. Check it against the live policy: log in as `{fd_user}` "
-            "(`att.sandbox.login('{fd_user}')`) and try to read each of these resources of "
+            "(`fd = att.login('{fd_user}')`) and try to read each of these resources of "
             "{patient_name}'s chart — refused reads look like absent data (`NotFound`):\n"
             "{probe_list}\n\nThen call `att.check()`."
         ),
