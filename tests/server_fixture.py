@@ -7,9 +7,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -97,3 +98,23 @@ def cli_fields(*args: str) -> dict[str, str]:
         check=True,
     ).stdout
     return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+
+
+def course_with_students(
+    app: ServerApp, data: Path, name: str, exercises: Iterable[str], students: Iterable[str]
+) -> tuple[Any, str, list[Any]]:
+    """An instructor (made with the CLI) opens course ``name``, assigns ``exercises`` and
+    enrols ``students``: (the instructor's remote session, the course id, each student's remote
+    session in order)."""
+    from ehr_sandbox import connect
+
+    teacher = cli_fields("server", "add-instructor", "--data", str(data), "--name", "teacher")
+    admin = connect(app.root, client_id=teacher["client_id"], secret=teacher["secret"])
+    course = admin.course_call("POST", "/course", {"name": name})["course"]
+    for exercise in exercises:
+        admin.course_call("POST", f"/course/{course}/assignments", {"exercise": exercise})
+    sessions = []
+    for sid in students:
+        creds = admin.course_call("POST", f"/course/{course}/students", {"id": sid})
+        sessions.append(connect(app.root, client_id=creds["client_id"], secret=creds["secret"]))
+    return admin, course, sessions

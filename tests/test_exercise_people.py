@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ehr_sandbox import connect, exercises
+from ehr_sandbox import exercises
 from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError
 from ehr_sandbox.exercises.people import declared_patients, declared_staff, person_login
 from ehr_sandbox.exercises.registry import catalog, get
 from ehr_sandbox.remote import RemoteSession
 from ehr_sandbox.sandbox import Sandbox
-from tests.server_fixture import cli_fields, running_server
+from tests.server_fixture import course_with_students, running_server
 
 EXERCISES = [get(row["id"]) for row in catalog()]
 STAFF = [u.username for u in Sandbox.generate(patients=1, seed=1, years=1).users]
@@ -155,16 +155,10 @@ def server(tmp_path_factory):
     """(the server, the instructor's session, the course, ana's and ben's sessions)."""
     data = tmp_path_factory.mktemp("server")
     with running_server(data) as app:
-        teacher = cli_fields("server", "add-instructor", "--data", str(data), "--name", "teacher")
-        admin = connect(app.root, client_id=teacher["client_id"], secret=teacher["secret"])
-        course = admin.course_call("POST", "/course", {"name": "People"})["course"]
-        for ex in ("privacy/role-policy", "privacy/restriction"):
-            admin.course_call("POST", f"/course/{course}/assignments", {"exercise": ex})
-        students = []
-        for sid in ("ana", "ben"):
-            creds = admin.course_call("POST", f"/course/{course}/students", {"id": sid})
-            students.append(connect(app.root, client_id=creds["client_id"], secret=creds["secret"]))
-        yield app, admin, course, students[0], students[1]
+        admin, course, (ana, ben) = course_with_students(
+            app, data, "People", ("privacy/role-policy", "privacy/restriction"), ("ana", "ben")
+        )
+        yield app, admin, course, ana, ben
 
 
 def test_server_issues_a_declared_persons_token_in_the_same_attempt(server):

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from ehr_sandbox import connect
 from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.registry import catalog, get
-from tests.server_fixture import cli_fields, running_server
+from tests.server_fixture import course_with_students, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +32,9 @@ def server(tmp_path_factory):
     the enrolled student's remote session)."""
     data = tmp_path_factory.mktemp("server")
     with running_server(data) as app:
-        teacher = cli_fields("server", "add-instructor", "--data", str(data), "--name", "teacher")
-        admin = connect(app.root, client_id=teacher["client_id"], secret=teacher["secret"])
-        course = admin.course_call("POST", "/course", {"name": "Every exercise"})["course"]
-        for exercise in REMOTE:
-            admin.course_call("POST", f"/course/{course}/assignments", {"exercise": exercise})
-        creds = admin.course_call("POST", f"/course/{course}/students", {"id": "ana"})
-        student = connect(app.root, client_id=creds["client_id"], secret=creds["secret"])
+        admin, course, (student,) = course_with_students(
+            app, data, "Every exercise", REMOTE, ["ana"]
+        )
         yield app, admin, course, student
 
 

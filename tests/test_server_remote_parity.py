@@ -18,7 +18,7 @@ from ehr_sandbox.exercises.registry import get
 from ehr_sandbox.reports import Report, load_view
 from ehr_sandbox.reports.remote import RemoteReport, ReportTruncated
 from ehr_sandbox.server import fhir_api
-from tests.server_fixture import cli_fields, running_server, token_for
+from tests.server_fixture import course_with_students, running_server, token_for
 
 EXERCISES = ["reports/day-schedule", "records/registration-update"]
 
@@ -181,15 +181,10 @@ def test_relabel_is_decided_by_the_servers_session(server):
 
 @pytest.fixture(scope="module")
 def student(server):
-    teacher = cli_fields(
-        "server", "add-instructor", "--data", str(server.data_dir), "--name", "teacher"
+    _admin, course, (ana,) = course_with_students(
+        server, server.data_dir, "Parity", EXERCISES, ["ana"]
     )
-    admin = connect(server.root, client_id=teacher["client_id"], secret=teacher["secret"])
-    course = admin.course_call("POST", "/course", {"name": "Parity"})["course"]
-    for ex in EXERCISES:
-        admin.course_call("POST", f"/course/{course}/assignments", {"exercise": ex})
-    creds = admin.course_call("POST", f"/course/{course}/students", {"id": "ana"})
-    return connect(server.root, client_id=creds["client_id"], secret=creds["secret"]), course
+    return ana, course
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)

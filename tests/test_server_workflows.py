@@ -17,7 +17,7 @@ from ehr_sandbox.errors import AccessDenied, ValidationError
 from ehr_sandbox.exercises.registry import get
 from ehr_sandbox.workflows import care
 from ehr_sandbox.workflows.base import RuleRefused, now
-from tests.server_fixture import cli_fields, running_server, token_for
+from tests.server_fixture import course_with_students, running_server, token_for
 
 # new-patient-mpi registers a patient: in the server's encrypted attempt its id differs from
 # the reference run's, and the collateral budget must count its records all the same
@@ -39,15 +39,10 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def student(server):
     """A student enrolled in a course that assigns :data:`EXERCISES`; (session, course)."""
-    teacher = cli_fields(
-        "server", "add-instructor", "--data", str(server.data_dir), "--name", "teacher"
+    _admin, course, (ana,) = course_with_students(
+        server, server.data_dir, "Workflows", EXERCISES, ["ana"]
     )
-    admin = connect(server.root, client_id=teacher["client_id"], secret=teacher["secret"])
-    course = admin.course_call("POST", "/course", {"name": "Workflows"})["course"]
-    for ex in EXERCISES:
-        admin.course_call("POST", f"/course/{course}/assignments", {"exercise": ex})
-    creds = admin.course_call("POST", f"/course/{course}/students", {"id": "ana"})
-    return connect(server.root, client_id=creds["client_id"], secret=creds["secret"]), course
+    return ana, course
 
 
 def as_user(server, username: str):
