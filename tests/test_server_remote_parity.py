@@ -15,9 +15,8 @@ from ehr_sandbox import connect
 from ehr_sandbox.errors import AccessDenied, ExerciseError, SandboxError, ValidationError
 from ehr_sandbox.exercises.builtin.reports.common import normalised
 from ehr_sandbox.exercises.registry import get
-from ehr_sandbox.reports import Report, load_view
+from ehr_sandbox.reports import Report, load_view, wire
 from ehr_sandbox.reports.remote import RemoteReport, ReportTruncated
-from ehr_sandbox.server import fhir_api
 from tests.server_fixture import course_with_students, running_server, token_for
 
 EXERCISES = ["reports/day-schedule", "records/registration-update"]
@@ -92,7 +91,7 @@ def test_reports_refuse_as_locally(server):
 
 def test_a_report_the_server_cuts_says_so_and_cannot_be_handed_in(server, monkeypatch):
     remote, _ = as_user(server, "dr.patel")
-    monkeypatch.setattr(fhir_api, "MAX_REPORT_ROWS", 3)
+    monkeypatch.setattr(wire, "MAX_REPORT_ROWS", 3)
     with pytest.warns(ReportTruncated, match="3 of 7 rows"):
         rep = remote.reports.sql("SELECT * FROM range(7) r")
     assert rep.truncated and len(rep) == 3 and rep.total_rows == 7
@@ -115,7 +114,7 @@ def test_run_view_runs_on_the_server_as_the_user(server, monkeypatch):
     fd_remote, fd_local = as_user(server, "fd.smith")
     obs = load_view("observation")
     assert fd_remote.run_view(obs) == fd_local.run_view(obs)  # what the role may see: none
-    monkeypatch.setattr(fhir_api, "MAX_REPORT_ROWS", 1)
+    monkeypatch.setattr(wire, "MAX_REPORT_ROWS", 1)
     with pytest.raises(ValidationError, match="at most 1 rows"):
         remote.run_view(view)
 

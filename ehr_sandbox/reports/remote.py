@@ -9,7 +9,7 @@ their exact types (an Arrow stream: decimals stay decimals, dates stay dates) as
 ``columns``, ``sql``, ``views``, ``params``, ``to_pylist()``, ``to_pandas()``, ``to_arrow()``,
 ``plot()``...) that also says whether the server left rows out.
 
-The server answers at most ``MAX_REPORT_ROWS`` rows; a report with more comes back
+The server answers at most :data:`~ehr_sandbox.reports.wire.MAX_REPORT_ROWS` rows; a report with more comes back
 ``truncated=True`` (its ``total_rows`` is the full count) and with a :class:`ReportTruncated`
 warning: never silently partial. Handing in a truncated report is refused.
 
@@ -156,7 +156,7 @@ class RemoteReports:
         return rep.to_arrow()
 
     def _call(self, what: dict[str, Any], params: dict[str, Any]) -> RemoteReport:
-        from ehr_sandbox.server.fhir_api import read_arrow
+        from ehr_sandbox.reports.wire import read_arrow
 
         clash = sorted(set(params) & {"name", "sql", "_format"})
         if clash:

@@ -24,6 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ehr_sandbox.errors import AccessDenied, ConflictError, NotFound, ValidationError
+from ehr_sandbox.reports import wire
 from ehr_sandbox.server.limits import MAX_BODY_BYTES, BodyTooLarge, parse_json
 from ehr_sandbox.server.outcomes import operation_outcome, outcome_for
 from synthetic.fhir import is_resource_type
@@ -38,7 +39,6 @@ FHIR_JSON = "application/fhir+json"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 """FHIR ``id``: anything else in a URL is simply not found (no traversal, no probing)."""
 
-MAX_REPORT_ROWS = 10_000
 """Rows a report or custom SQL returns over HTTP at most."""
 
 Handler = Callable[["Session"], tuple[int, Any, dict[str, str]]]
@@ -408,7 +408,7 @@ class FhirApi:
 
     async def report(self, request: Request) -> Response:
         """``Session.reports.run`` (``name``) or ``Session.reports.sql`` (``sql``) run here, as
-        the token's session: its rows (at most :data:`MAX_REPORT_ROWS`, ``truncated`` says
+        the token's session: its rows (at most :data:`~ehr_sandbox.reports.wire.MAX_REPORT_ROWS`, ``truncated`` says
         when more were left out), columns and how it was made. ``_format=arrow`` adds the
         rows as a base64 Arrow IPC stream (exact types: decimals, dates), which
         ``RemoteSession.reports`` reads."""
@@ -425,7 +425,7 @@ class FhirApi:
                     rep = s.reports.run(name, **extra)
                 else:
                     rep = s.reports.sql(params.text("sql"), **extra)
-                return 200, report_body(rep, arrow=fmt == "arrow"), {}
+                return 200, wire.report_body(rep, arrow=fmt == "arrow"), {}
 
             return handler
 
@@ -433,7 +433,7 @@ class FhirApi:
 
     async def run_view(self, request: Request) -> Response:
         """``Session.run_view``: a SQL on FHIR ViewDefinition (parameter ``view``) run here over
-        what the token's session may see; the rows (at most :data:`MAX_REPORT_ROWS`, else a
+        what the token's session may see; the rows (at most :data:`~ehr_sandbox.reports.wire.MAX_REPORT_ROWS`, else a
         ValidationError: a view is never answered in part)."""
 
         def make(body: Any) -> Handler:
@@ -444,11 +444,11 @@ class FhirApi:
                         "Parameters", "parameter[view]", "a ViewDefinition (a JSON object)"
                     )
                 rows = s.run_view(view)
-                if len(rows) > MAX_REPORT_ROWS:
+                if len(rows) > wire.MAX_REPORT_ROWS:
                     raise ValidationError(
                         "run_view",
                         "view",
-                        f"at most {MAX_REPORT_ROWS} rows over HTTP",
+                        f"at most {wire.MAX_REPORT_ROWS} rows over HTTP",
                         found=len(rows),
                         why="narrow it with a where clause",
                     )
@@ -786,55 +786,6 @@ def whoami_parameters(s: Session) -> dict[str, Any]:
     params = [{"name": k, "valueString": v} for k, v in values.items() if v]
     params += [{"name": "readable-type", "valueString": t} for t in s.readable_types()]
     return {"resourceType": "Parameters", "parameter": params}
-
-
-def report_body(rep: Any, *, arrow: bool = False) -> dict[str, Any]:
-    """A report run (a :class:`~ehr_sandbox.reports.Report`) as the ``$report`` answer: at most
-    :data:`MAX_REPORT_ROWS` rows as JSON (``truncated`` and ``total`` say how many there
-    were), how it was made (title, description, SQL, bound params, view names, plot,
-    confidentiality) and, with ``arrow``, the same rows as a base64 Arrow IPC stream.
-
-    >>> import pyarrow as pa
-    >>> from ehr_sandbox.reports import Report
-    >>> body = report_body(Report("x", "X", pa.table({"a": [1, 2]}), "SELECT", {}, {}), arrow=True)
-    >>> body["rows"], body["truncated"], body["total"], read_arrow(body["arrow"]).num_rows
-    ([{'a': 1}, {'a': 2}], False, 2, 2)
-    """
-    table = rep.to_arrow()
-    kept = table.slice(0, MAX_REPORT_ROWS)
-    body = {
-        "name": rep.name,
-        "title": rep.title,
-        "description": rep.description,
-        "sql": rep.sql,
-        "params": json.loads(json.dumps(rep.params, default=str)),
-        "views": list(rep.views),
-        "plot": rep.plot_spec,
-        "confidentiality": rep.confidentiality,
-        "columns": rep.columns,
-        "rows": json.loads(json.dumps(kept.to_pylist(), default=str)),
-        "total": table.num_rows,
-        "truncated": table.num_rows > MAX_REPORT_ROWS,
-    }
-    if arrow:
-        import base64
-
-        import pyarrow as pa
-
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, kept.schema) as writer:
-            writer.write_table(kept)
-        body["arrow"] = base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
-    return body
-
-
-def read_arrow(text: str) -> Any:
-    """The Arrow table of a ``$report`` answer's ``arrow`` field (see :func:`report_body`)."""
-    import base64
-
-    import pyarrow as pa
-
-    return pa.ipc.open_stream(base64.b64decode(text)).read_all()
 
 
 def provenance_reason(header: str | None) -> str | None:
