@@ -16,11 +16,11 @@ duplicates are linked, and (26) that the student measured both modes with the sc
 
 from __future__ import annotations
 
+from ehr_sandbox.exercises.builtin.common import hand_in
 from ehr_sandbox.exercises.builtin.emr_ehr.benefits_and_drawbacks import (
     BENEFITS_AND_DRAWBACKS,
     scenario_for,
 )
-from ehr_sandbox.exercises.builtin.emr_ehr.common import hand_in
 from ehr_sandbox.exercises.builtin.emr_ehr.duplicate_test import DUPLICATE_TEST
 from ehr_sandbox.exercises.builtin.emr_ehr.medication_reconciliation import (
     MEDICATION_RECONCILIATION,

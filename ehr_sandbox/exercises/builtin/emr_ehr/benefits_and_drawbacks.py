@@ -1,7 +1,7 @@
 """Catalogue item 26, ``emr-ehr/benefits-and-drawbacks``: the student runs the same journey as
 EMR and as EHR (and with the hospital down) and reports the measured differences, privacy cost
 included. The report is handed in as an audited action of the student's session
-(:func:`~ehr_sandbox.exercises.builtin.emr_ehr.common.hand_in`), so it works the same on a
+(:func:`~ehr_sandbox.exercises.builtin.common.hand_in`), so it works the same on a
 classroom server and cannot be edited afterwards.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.emr_ehr.common import PHYSICIAN, hand_in, handed_in
+from ehr_sandbox.exercises.builtin.common import hand_in, handed_in
+from ehr_sandbox.exercises.builtin.emr_ehr.common import PHYSICIAN
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import (
     Check,

@@ -65,39 +65,6 @@ def book_visit(sandbox: Any, patient_id: str, username: str = PHYSICIAN) -> None
     )
 
 
-def hand_in(att: Any, report: dict[str, Any]) -> None:
-    """Hand in a measured report (exercise 26) as an audited action of the student's session:
-    the clinic's one hand-in, :func:`ehr_sandbox.exercises.builtin.front_office.common.hand_in`
-    (imported when called, so that importing this section does not register the front-office
-    one before it). The last hand-in counts; it works the same on a classroom server.
-
-    Examples
-    --------
-    >>> hand_in(None, ["emr"])
-    Traceback (most recent call last):
-    ...
-    ehr_sandbox.errors.ExerciseError: hand_in: expected a dict of answers (found list)
-    """
-    from ehr_sandbox.exercises.builtin.front_office.common import hand_in as clinic_hand_in
-
-    clinic_hand_in(att, report)
-
-
-def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
-    """The last report handed in by the exercise's user since setup (None when none); see
-    :func:`hand_in`.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace as NS
-    >>> handed_in(NS(events=lambda kind: [], exercise=NS(id="emr-ehr/x"), user=None)) is None
-    True
-    """
-    from ehr_sandbox.exercises.builtin.front_office.common import handed_in as clinic_handed_in
-
-    return clinic_handed_in(ctx)
-
-
 def outside_copy(resource: dict[str, Any], org_key: str, rid: str) -> dict[str, Any]:
     out = copy.deepcopy(resource)
     out["id"] = rid

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ehr_sandbox.exercises.builtin.common import hand_in, handed_in
 from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check
@@ -138,72 +139,6 @@ def insured_patients(
         if len(covs) == 1 and any(covs[0]["payor"][0]["reference"].endswith(x) for x in payers):
             out.append(p)
     return out
-
-
-HAND_IN = "submit-report"
-
-
-def hand_in(att: Any, answer: dict[str, Any]) -> None:
-    """Hand in a figure-type answer as an audited action of the student's session.
-
-    Amounts are given as strings with cents (``"123.45"``); the last hand-in counts. Only the
-    attempt's public side is used (``exercise_id`` and ``session``), so the same call hands in
-    on a classroom server; the audit entry names the user who handed in.
-
-    >>> hand_in(None, ["123.45"])
-    Traceback (most recent call last):
-    ...
-    ehr_sandbox.errors.ExerciseError: hand_in: expected a dict of answers (found list)
-    """
-    import json
-
-    from ehr_sandbox.errors import ExerciseError
-
-    if not isinstance(answer, dict):
-        raise ExerciseError(f"hand_in: expected a dict of answers (found {type(answer).__name__})")
-    detail = json.dumps(
-        {"exercise": att.exercise_id, "answer": answer},
-        sort_keys=True,
-        default=str,
-    )
-    att.session.audit_action(HAND_IN, detail=detail)
-
-
-def handed_in(ctx: GradingContext) -> dict[str, Any] | None:
-    """The last answer handed in by the exercise's user since setup (None when none).
-
-    Hand-ins by other users, or for another exercise, do not count.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace as NS
-    >>> from ehr_sandbox.sandbox import Sandbox
-    >>> from ehr_sandbox.exercises.grading import GradingContext, SetupMark
-    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
-    >>> mark = SetupMark(sb.audit.count(), sb.system_session().change_mark())
-    >>> ex = NS(id="front-office/day-sheet")
-    >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user("fd.smith"), "ann", mark=mark, exercise=ex)
-    >>> handed_in(ctx) is None
-    True
-    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.smith")), {"total": "10.00"})
-    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.smith")), {"total": "12.50"})
-    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.brown")), {"total": "99.00"})
-    >>> hand_in(NS(exercise_id="front-office/post-era", session=sb.login("fd.smith")), {"total": "1.00"})
-    >>> handed_in(ctx)  # the last one of this user for this exercise
-    {'total': '12.50'}
-    """
-    from ehr_sandbox.audit import event_username
-
-    found = None
-    for ev in ctx.events(HAND_IN):
-        d = ev.get("detail")
-        if (
-            isinstance(d, dict)
-            and d.get("exercise") == ctx.exercise.id
-            and event_username(ev) == ctx.user.username
-        ):
-            found = d.get("answer")
-    return found
 
 
 def visit(
