@@ -240,8 +240,7 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
         courses.append(
             {"slug": slug, "name": course.name, "assignments": assignments, "students": students}
         )
-    system = app.state.sandbox.grader_session()
-    queue = app.state.sandbox.btg_review_queue(system)
+    queue = app.state.sandbox.grader_session().btg_review_queue()  # through the door
     btg = [
         {
             "at": q.get("at", ""),
