@@ -447,7 +447,7 @@ def test_generated_crossover_claims_have_the_shape_the_workflow_writes():
     from synthetic.engine import engine_for
 
     eng = engine_for(seed=1, reference_date="2026-01-01", years=2, population="family-practice")
-    seen = 0
+    seen = answered = 0
     for i in range(120):
         rec = eng.patient(i)
         crossovers = [c for c in rec.by_type("Claim") if payer.secondary_of(c)]
@@ -477,10 +477,28 @@ def test_generated_crossover_claims_have_the_shape_the_workflow_writes():
                 f"ClaimResponse/{answer['id']}"
             )
             assert {i["sequence"]: _d(i["net"]["value"]) for i in sec["item"]} == owed
+            # the secondary's answer, as the workflow's payer states it: each line's charge as
+            # first billed, what the primary settled as OA-23 (moving no money), the rest
+            # eligible and paid; no write-off in the payment
+            reply = answers.get(f"Claim/{sec['id']}")
+            if reply is not None:
+                charges = {i["sequence"]: _d(i["net"]["value"]) for i in primary["item"]}
+                for line in reply["item"]:
+                    seq = line["itemSequence"]
+                    amounts = {
+                        (_category(a), _reason(a)): _d(a["amount"]["value"])
+                        for a in line["adjudication"]
+                    }
+                    assert amounts[("submitted", None)] == charges[seq]
+                    assert amounts[("OA", "23")] == charges[seq] - owed[seq]
+                    assert amounts[("eligible", None)] == amounts[("benefit", None)] == owed[seq]
+                assert "adjustment" not in reply["payment"]
+                assert _d(reply["payment"]["amount"]["value"]) == sum(owed.values())
+                answered += 1
             seen += 1
-        if seen >= 3:
+        if answered >= 3:
             break
-    assert seen, "no generated crossover claim in 120 patients"
+    assert seen and answered, "no generated crossover claim answered in 120 patients"
 
 
 def test_a_secondary_plan_not_in_force_denies_and_the_amount_stays_with_insurance(sb):

@@ -287,6 +287,8 @@ def adjudicate(
     shares: tuple[Share, ...],
     sequences: tuple[int, ...],
     reduction: dict[str, Any] | None = None,
+    *,
+    shared: bool = True,
 ) -> Adjudication:
     """The adjudication of claim lines numbered ``sequences`` paid as ``shares`` (from
     :func:`payer_shares`); ``reduction`` (a category and reason, e.g. the contractual
@@ -295,7 +297,8 @@ def adjudicate(
 
     Answers are kept in a bounded cache by the identity of ``shares`` (:func:`payer_shares`
     hands out one tuple per charges and plan; the entry keeps it alive, so its id is not
-    reused) and of ``reduction``.
+    reused) and of ``reduction``; ``shared=False`` for shares made for one answer only (they
+    would fill the cache with entries never asked for again).
 
     >>> s = payer_shares((100.0, 50.0), 0.8, 20.0, 0.5)
     >>> a = adjudicate(s, (1, 2))
@@ -308,7 +311,7 @@ def adjudicate(
     {'category': {'text': 'CO'}, 'reason': {'text': '45'}, 'amount': {'value': 20.0, 'currency': 'USD'}}
     """
     key = (id(shares), sequences, id(reduction))
-    hit = _ADJUDICATIONS.get(key)
+    hit = _ADJUDICATIONS.get(key) if shared else None
     if hit is not None:
         return hit
     items = []
@@ -335,7 +338,11 @@ def adjudicate(
         amount=freeze(money(paid)),
         patient_share=sum(cp + ded for _, _, cp, ded, _ in shares),
     )
-    if len(_ADJUDICATIONS) < 10_000 and cache_safe(tuple([x for share in shares for x in share])):
+    if (
+        shared
+        and len(_ADJUDICATIONS) < 10_000
+        and cache_safe(tuple([x for share in shares for x in share]))
+    ):
         _ADJUDICATIONS[key] = hit
     return hit
 

@@ -84,6 +84,23 @@ _CO45 = freeze(
         },
     }
 )
+_OA23 = freeze(
+    {
+        "category": {"coding": [{"system": GROUP_SYSTEM, "code": "OA"}]},
+        "reason": {
+            "coding": [
+                {
+                    "system": CARC_SYSTEM,
+                    "code": "23",
+                    "display": "The impact of prior payer(s) adjudication including payments and/or adjustments",
+                }
+            ]
+        },
+    }
+)
+"""On a secondary plan's answer, what the primary already settled of each line (its payment
+and contractual adjustment): X12 CARC 23, group OA, as ``ehr_sandbox.workflows.payer`` states
+it (informational: it moves no money)."""
 
 
 _usd = usd_cents
@@ -476,14 +493,17 @@ class Remittance:
         secondary focal), ``related`` to the primary claim, its lines keeping the primary's
         line numbers, sent when the primary's ERA is posted, and the secondary's payment in
         full (Medicaid pays Medicare's cost sharing for dual-eligible patients, who are not
-        billed), as :func:`ehr_sandbox.workflows.secondary.bill_secondary` writes it.
+        billed), as :func:`ehr_sandbox.workflows.secondary.bill_secondary` writes it. The
+        secondary's answer states each line's charge as first billed and what the primary
+        settled of it as OA-23, as :func:`ehr_sandbox.workflows.payer.adjudicate` does.
 
         >>> callable(Remittance.crossover)
         True
         """
         cov_id, payer = second
         items = []
-        for item, (_, _, cp, ded, _) in zip(claim["item"], shares, strict=True):
+        answered_lines = []  # (charge as first billed, owed) per line billed to the secondary
+        for item, (charge, _, cp, ded, _) in zip(claim["item"], shares, strict=True):
             owed = round(cp + ded, 2)
             if owed > 0:
                 items.append(
@@ -493,6 +513,7 @@ class Remittance:
                         "net": _usd(owed),
                     }
                 )
+                answered_lines.append((charge, owed, 0.0, 0.0, owed))
         if not items:
             return
         day = answered + CROSSOVER_DAYS
@@ -529,18 +550,27 @@ class Remittance:
         paid_on = day + max(3, round(payer.lag_days * (lo + width * ctx.rng.random())))
         if paid_on >= st.end:
             return
-        cr = billing.claim_response(
+        # each line as first billed, what the primary settled of it as OA-23, and the rest
+        # (the patient's cost sharing) eligible and paid in full
+        adjudication = billing.adjudicate(
+            tuple(answered_lines),
+            tuple([item["sequence"] for item in items]),
+            _OA23,
+            shared=False,  # one answer's shares: never asked for again
+        )
+        cr = billing.response(
             ctx,
             new,
+            adjudication,
             created=iso_date(paid_on),
             insurer=insurer,
             requestor=self.eng.org_ref,
-            allowed_ratio=1.0,
-            copay=0.0,
-            deductible_share=0.0,
             security=vs.security,
+            disposition="Paid",
         )
-        cr["disposition"] = "Paid"
+        # nothing is written off in this payment: OA-23 moves no money (the primary's answer
+        # carried the contractual adjustment)
+        del cr["payment"]["adjustment"]
         ctx.add(cr)
         self._era(ctx, vs, {"reference": f"Claim/{new['id']}"}, cr, insurer, paid_on)
 
