@@ -7,8 +7,12 @@ Rules, each stated over records, labels and users:
    least the labels of every record it is derived from (``derived.DERIVED_FROM``), so through
    any chain of derivations: a claim's response, a payment of the claim, the claim of a visit,
    the visit of a diagnosis, a note of the visit, its addendum, a message about it, a task on
-   the message, an order, its result, a specimen, an administration, and the Provenance of
-   each. The oracle walks the derivation graph over every stored record, not the index.
+   the message, an order, its result, a specimen, an administration, an appointment booked
+   for a diagnosis, the answer to it and the visit held for it, a care plan, goal,
+   assessment, risk assessment, episode, care team or dispense for a diagnosis, a claim and
+   explanation of benefit on a referral, and the Provenance of each (which links count:
+   ``tests/test_derived_rule.py``). The oracle walks the derivation graph over every stored
+   record, not the index. Generated clinics hold it too.
 2. **A relabel hides everything derived, in every channel.** When the privacy officer
    relabels a record beyond what a user may see, the user learns through no channel (counts,
    totals, ids, ``_sort``, history, includes, chains, views, export, reports, ledger, inbox)
