@@ -396,7 +396,11 @@ def _scheduling(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str,
         }
     )
     visit = system.create(
-        {**_encounter(pid), "appointment": [{"reference": f"Appointment/{appointment['id']}"}]}
+        {
+            **_encounter(pid),
+            "appointment": [{"reference": f"Appointment/{appointment['id']}"}],
+            "basedOn": [{"reference": f"ServiceRequest/{referral['id']}"}],
+        }
     )
     return cref, [condition, referral, appointment, answer, visit]
 
@@ -560,7 +564,43 @@ def _care_planning(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[s
             "valueInteger": amount % 4,
         }
     )
+    based_on = [{"reference": f"ServiceRequest/{order['id']}"}]
     written += [prescription, dispense, order, answers, score]
+    for resource in (
+        {
+            "resourceType": "Media",
+            "status": "completed",
+            "subject": subject,
+            "basedOn": based_on,
+            "content": {"contentType": "image/png", "data": "iVBORw0KGgo="},
+        },
+        {
+            "resourceType": "Composition",
+            "status": "final",
+            "type": {"text": "Problem summary"},
+            "subject": subject,
+            "date": when,
+            "author": [{"reference": "Practitioner/prac-dr.okafor"}],
+            "title": f"Summary {amount}",
+            "section": [{"title": "Problem", "focus": {"reference": cref}, "entry": reason}],
+        },
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": subject,
+            "reasonReference": reason,
+            "payload": [{"contentString": "Please book a follow-up."}],
+        },
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "for": subject,
+            "reasonReference": {"reference": cref},
+            "authoredOn": when,
+        },
+    ):
+        written.append(system.create(resource))
     return cref, written
 
 
@@ -609,6 +649,32 @@ def _adjudication(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[st
     return f"Condition/{condition['id']}", [condition, referral, claim, benefit]
 
 
+def _eligibility(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str, Any]]]:
+    """An eligibility check and the payer's answer to it, copied with new ids from the
+    clinic's own (the patient's, when they have one). The check is the source."""
+    system = sb.system_session()
+    answers = {
+        r["request"]["reference"]: r
+        for r in system.search("CoverageEligibilityResponse").fetch_all()
+    }
+    requests = [
+        r
+        for r in system.search("CoverageEligibilityRequest").fetch_all()
+        if f"CoverageEligibilityRequest/{r['id']}" in answers
+    ]
+    mine = [r for r in requests if r["patient"]["reference"] == f"Patient/{pid}"]
+    template = copy.deepcopy((mine or requests)[0])
+    reply = copy.deepcopy(answers[f"CoverageEligibilityRequest/{template['id']}"])
+    for record in (template, reply):
+        for key in ("id", "meta", "text"):
+            record.pop(key, None)
+    request = system.create({**template, "created": f"2025-11-0{1 + amount % 9}"})
+    answer = system.create(
+        {**reply, "request": {"reference": f"CoverageEligibilityRequest/{request['id']}"}}
+    )
+    return f"CoverageEligibilityRequest/{request['id']}", [request, answer]
+
+
 # (observer, what is written, the relabel that puts it beyond the observer, treated)
 SCENARIOS = [
     ("billing.davis", _claim_chain, ("R", ["SUD"]), False),  # 42 CFR Part 2
@@ -622,6 +688,7 @@ SCENARIOS = [
     ("rn.kim", _care_planning, ("R", ["HIV"]), True),
     ("dr.okafor", _care_planning, ("V", []), True),
     ("billing.davis", _adjudication, ("R", ["SUD"]), False),
+    ("fd.smith", _eligibility, ("R", []), False),
 ]
 
 
