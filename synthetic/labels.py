@@ -127,6 +127,22 @@ def _meta(profile_key: str, security: tuple[dict[str, str], ...] | None) -> dict
     return FrozenDict(profile=prof, tag=TAGS, security=sec)
 
 
+def labels_of(resource: dict[str, Any]) -> tuple[dict[str, str], ...] | None:
+    """The ``security`` to give a record derived from the generated ``resource`` (a task on
+    a prescription carries the prescription's labels: ``ehr_sandbox.access.derived``), None
+    when ``resource`` is labelled normal (so the shared normal ``meta`` is used).
+
+    >>> labels_of({"meta": meta("MedicationRequest")}) is None
+    True
+    >>> [c["code"] for c in labels_of({"meta": meta("MedicationRequest", sensitivity_labels(("HIV",)))})]
+    ['R', 'HIV']
+    """
+    security = tuple((resource.get("meta") or {}).get("security") or ())
+    if not security or [c.get("code") for c in security] == ["N"]:
+        return None
+    return security
+
+
 def sensitivity_labels(codes: tuple[str, ...]) -> tuple[dict[str, str], ...] | None:
     """Security tuple for data with ``codes`` sensitivity (R + each code), None when empty.
 

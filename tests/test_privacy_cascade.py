@@ -7,8 +7,12 @@ Rules, each stated over records, labels and users:
    least the labels of every record it is derived from (``derived.DERIVED_FROM``), so through
    any chain of derivations: a claim's response, a payment of the claim, the claim of a visit,
    the visit of a diagnosis, a note of the visit, its addendum, a message about it, a task on
-   the message, an order, its result, a specimen, an administration, and the Provenance of
-   each. The oracle walks the derivation graph over every stored record, not the index.
+   the message, an order, its result, a specimen, an administration, an appointment booked
+   for a diagnosis, the answer to it and the visit held for it, a care plan, goal,
+   assessment, risk assessment, episode, care team or dispense for a diagnosis, a claim and
+   explanation of benefit on a referral, and the Provenance of each (which links count:
+   ``tests/test_derived_rule.py``). The oracle walks the derivation graph over every stored
+   record, not the index. Generated clinics hold it too.
 2. **A relabel hides everything derived, in every channel.** When the privacy officer
    relabels a record beyond what a user may see, the user learns through no channel (counts,
    totals, ids, ``_sort``, history, includes, chains, views, export, reports, ledger, inbox)
@@ -28,7 +32,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from ehr_sandbox.access.derived import DERIVED_FROM, derived_sources
@@ -148,6 +152,20 @@ def test_every_record_carries_the_labels_of_what_it_derives_from(
             assert not _below(system.read(*k), source), (k, rtype, rid)
     # a relabel of a claim with a response reaches it (the rule is not vacuous here)
     assert any(_downstream(sb, ("Claim", r["id"])) for r in system.search("Claim").fetch_all())
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@example(seed=1)
+@given(seed=st.integers(0, 10_000))
+def test_a_generated_clinic_labels_every_record_like_its_sources(seed: int) -> None:
+    # larger than the module's clinic: refill requests on restricted prescriptions, sensitive
+    # screenings and visits booked from appointments all occur
+    sb = Sandbox.generate(patients=40, seed=seed, years=2)
+    assert _violations(sb) == []
+    stored = _everything(sb)
+    restricted = [k for k, r in stored.items() if confidentiality_of(r) in ("R", "V")]
+    derived = [k for k, r in stored.items() if derived_sources(r)]
+    assert restricted and len(derived) > 100  # the rule is not vacuous here
 
 
 # ---------------------------------------------------------------------------- rule 2
@@ -337,6 +355,326 @@ def _orders(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str, Any
     return f"Condition/{condition['id']}", written
 
 
+def _scheduling(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str, Any]]]:
+    """A diagnosis, a referral for it, an appointment booked for it (its reason) and on the
+    referral, the patient's answer to the appointment, and the visit that took place for the
+    appointment. The diagnosis is the source (the review's finding: an Appointment whose reason
+    is a restricted Condition stayed visible, with the reason's display text)."""
+    system = sb.system_session()
+    condition = system.create(_condition(pid))
+    cref = f"Condition/{condition['id']}"
+    referral = system.create(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "code": {"text": "Referral to behavioral health"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "reasonReference": [{"reference": cref}],
+        }
+    )
+    appointment = system.create(
+        {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "start": "2025-11-03T09:00:00+00:00",
+            "end": "2025-11-03T09:20:00+00:00",
+            "reasonReference": [{"reference": cref, "display": f"Follow-up {amount}"}],
+            "basedOn": [{"reference": f"ServiceRequest/{referral['id']}"}],
+            "participant": [
+                {"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"},
+                {"actor": {"reference": "Practitioner/prac-dr.okafor"}, "status": "accepted"},
+            ],
+        }
+    )
+    answer = system.create(
+        {
+            "resourceType": "AppointmentResponse",
+            "appointment": {"reference": f"Appointment/{appointment['id']}"},
+            "actor": {"reference": f"Patient/{pid}"},
+            "participantStatus": "accepted",
+        }
+    )
+    visit = system.create(
+        {
+            **_encounter(pid),
+            "appointment": [{"reference": f"Appointment/{appointment['id']}"}],
+            "basedOn": [{"reference": f"ServiceRequest/{referral['id']}"}],
+        }
+    )
+    return cref, [condition, referral, appointment, answer, visit]
+
+
+def _care_planning(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str, Any]]]:
+    """A diagnosis and what plans, assesses, treats or asks about it: a care plan and a goal
+    addressing it, an assessment of it, a risk assessment based on it, an episode of care for
+    it, a family history and a care team for it, a medication statement, a device request,
+    an imaging study for it, a clinical issue about it, a prescription for it and its
+    dispense, a questionnaire on an order for it and the score taken from the answers, an
+    observation about it, and a request for a message about it. The diagnosis is the source."""
+    system = sb.system_session()
+    condition = system.create(_condition(pid))
+    cref = f"Condition/{condition['id']}"
+    reason = [{"reference": cref}]
+    subject = {"reference": f"Patient/{pid}"}
+    when = f"{sb.reference_date}T09:00:00+00:00"
+    drug = {"coding": [{"system": RXNORM, "code": "197361", "display": "amlodipine 5 MG"}]}
+    goal = system.create(
+        {
+            "resourceType": "Goal",
+            "lifecycleStatus": "active",
+            "description": {"text": f"Goal {amount}"},
+            "subject": subject,
+            "addresses": reason,
+        }
+    )
+    plan = system.create(
+        {
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "subject": subject,
+            "addresses": reason,
+            "goal": [{"reference": f"Goal/{goal['id']}"}],
+        }
+    )
+    written = [condition, goal, plan]
+    for resource in (
+        {
+            "resourceType": "ClinicalImpression",
+            "status": "completed",
+            "subject": subject,
+            "problem": reason,
+        },
+        {"resourceType": "RiskAssessment", "status": "final", "subject": subject, "basis": reason},
+        {
+            "resourceType": "EpisodeOfCare",
+            "status": "active",
+            "patient": subject,
+            "diagnosis": [{"condition": {"reference": cref}}],
+        },
+        {
+            "resourceType": "FamilyMemberHistory",
+            "status": "completed",
+            "patient": subject,
+            "relationship": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}
+                ]
+            },
+            "reasonReference": reason,
+        },
+        {
+            "resourceType": "CareTeam",
+            "status": "active",
+            "subject": subject,
+            "reasonReference": reason,
+        },
+        {
+            "resourceType": "MedicationStatement",
+            "status": "active",
+            "medicationCodeableConcept": drug,
+            "subject": subject,
+            "reasonReference": reason,
+        },
+        {
+            "resourceType": "DeviceRequest",
+            "status": "active",
+            "intent": "order",
+            "codeCodeableConcept": {"text": "Glucose meter"},
+            "subject": subject,
+            "reasonReference": reason,
+        },
+        {
+            "resourceType": "ImagingStudy",
+            "status": "available",
+            "subject": subject,
+            "reasonReference": reason,
+        },
+        {
+            "resourceType": "DetectedIssue",
+            "status": "final",
+            "patient": subject,
+            "implicated": reason,
+        },
+        {
+            "resourceType": "CommunicationRequest",
+            "status": "active",
+            "subject": subject,
+            "reasonReference": reason,
+            "payload": [{"contentString": "Please call about your results."}],
+        },
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "Symptom severity"},
+            "subject": subject,
+            "focus": reason,
+            "effectiveDateTime": when,
+            "valueInteger": amount % 10,
+        },
+    ):
+        written.append(system.create(resource))
+    prescription = system.create(
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": drug,
+            "subject": subject,
+            "reasonReference": reason,
+        }
+    )
+    dispense = system.create(
+        {
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationCodeableConcept": drug,
+            "subject": subject,
+            "authorizingPrescription": [{"reference": f"MedicationRequest/{prescription['id']}"}],
+        }
+    )
+    order = system.create(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "code": {"text": "Screening questionnaire"},
+            "subject": subject,
+            "reasonReference": reason,
+        }
+    )
+    answers = system.create(
+        {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "subject": subject,
+            "basedOn": [{"reference": f"ServiceRequest/{order['id']}"}],
+            "item": [{"linkId": "1", "answer": [{"valueInteger": amount % 4}]}],
+        }
+    )
+    score = system.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "Screening score"},
+            "subject": subject,
+            "effectiveDateTime": when,
+            "derivedFrom": [{"reference": f"QuestionnaireResponse/{answers['id']}"}],
+            "valueInteger": amount % 4,
+        }
+    )
+    based_on = [{"reference": f"ServiceRequest/{order['id']}"}]
+    written += [prescription, dispense, order, answers, score]
+    for resource in (
+        {
+            "resourceType": "Media",
+            "status": "completed",
+            "subject": subject,
+            "basedOn": based_on,
+            "content": {"contentType": "image/png", "data": "iVBORw0KGgo="},
+        },
+        {
+            "resourceType": "Composition",
+            "status": "final",
+            "type": {"text": "Problem summary"},
+            "subject": subject,
+            "date": when,
+            "author": [{"reference": "Practitioner/prac-dr.okafor"}],
+            "title": f"Summary {amount}",
+            "section": [{"title": "Problem", "focus": {"reference": cref}, "entry": reason}],
+        },
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": subject,
+            "reasonReference": reason,
+            "payload": [{"contentString": "Please book a follow-up."}],
+        },
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "for": subject,
+            "reasonReference": {"reference": cref},
+            "authoredOn": when,
+        },
+    ):
+        written.append(system.create(resource))
+    return cref, written
+
+
+def _adjudication(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str, Any]]]:
+    """A diagnosis, a referral for it, a claim for the referred service and the payer's
+    explanation of benefit for the claim. The diagnosis is the source."""
+    system = sb.system_session()
+    condition = system.create(_condition(pid))
+    referral = system.create(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "code": {"text": "Referral"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "reasonReference": [{"reference": f"Condition/{condition['id']}"}],
+        }
+    )
+    referred = {"reference": f"ServiceRequest/{referral['id']}"}
+    template = copy.deepcopy(system.search("Claim", patient=f"Patient/{pid}").first())
+    for key in ("id", "meta", "text", "related"):
+        template.pop(key, None)
+    claim = system.create({**template, "referral": referred})
+    benefit = system.create(
+        {
+            "resourceType": "ExplanationOfBenefit",
+            "status": "active",
+            "type": claim["type"],
+            "use": "claim",
+            "patient": claim["patient"],
+            "created": str(sb.reference_date),
+            "insurer": claim.get("insurer", {"reference": "Organization/x"}),
+            "provider": claim["provider"],
+            "outcome": "complete",
+            "claim": {"reference": f"Claim/{claim['id']}"},
+            "referral": referred,
+            "insurance": [{"focal": True, "coverage": claim["insurance"][0]["coverage"]}],
+            "total": [
+                {
+                    "category": {"text": "submitted"},
+                    "amount": {"value": amount, "currency": "USD"},
+                }
+            ],
+        }
+    )
+    return f"Condition/{condition['id']}", [condition, referral, claim, benefit]
+
+
+def _eligibility(sb: Sandbox, pid: str, amount: int) -> tuple[str, list[dict[str, Any]]]:
+    """An eligibility check and the payer's answer to it, copied with new ids from the
+    clinic's own (the patient's, when they have one). The check is the source."""
+    system = sb.system_session()
+    answers = {
+        r["request"]["reference"]: r
+        for r in system.search("CoverageEligibilityResponse").fetch_all()
+    }
+    requests = [
+        r
+        for r in system.search("CoverageEligibilityRequest").fetch_all()
+        if f"CoverageEligibilityRequest/{r['id']}" in answers
+    ]
+    mine = [r for r in requests if r["patient"]["reference"] == f"Patient/{pid}"]
+    template = copy.deepcopy((mine or requests)[0])
+    reply = copy.deepcopy(answers[f"CoverageEligibilityRequest/{template['id']}"])
+    for record in (template, reply):
+        for key in ("id", "meta", "text"):
+            record.pop(key, None)
+    request = system.create({**template, "created": f"2025-11-0{1 + amount % 9}"})
+    answer = system.create(
+        {**reply, "request": {"reference": f"CoverageEligibilityRequest/{request['id']}"}}
+    )
+    return f"CoverageEligibilityRequest/{request['id']}", [request, answer]
+
+
 # (observer, what is written, the relabel that puts it beyond the observer, treated)
 SCENARIOS = [
     ("billing.davis", _claim_chain, ("R", ["SUD"]), False),  # 42 CFR Part 2
@@ -345,6 +683,12 @@ SCENARIOS = [
     ("rn.kim", _visit_documents, ("R", []), True),  # reads the Provenances too
     ("dr.okafor", _orders, ("V", []), True),  # ceiling R
     ("rn.kim", _orders, ("R", ["HIV"]), True),
+    ("fd.smith", _scheduling, ("R", []), False),  # ceiling N, reads the scheduling records
+    ("billing.davis", _scheduling, ("R", ["SUD"]), False),  # reads Appointment, Encounter
+    ("rn.kim", _care_planning, ("R", ["HIV"]), True),
+    ("dr.okafor", _care_planning, ("V", []), True),
+    ("billing.davis", _adjudication, ("R", ["SUD"]), False),
+    ("fd.smith", _eligibility, ("R", []), False),
 ]
 
 
@@ -403,9 +747,17 @@ def test_a_relabel_hides_everything_derived_from_the_record_in_every_channel(
     without = channels(sb.login(observer), day)
     source, written = make(sb, pid, amount)
     s = sb.login(observer)
-    # the observer saw the records before the relabel (the scenario is not vacuous)
-    assert all(s.exists(f"{r['resourceType']}/{r['id']}") for r in written)
+    # the observer saw the records of the types it may read before the relabel (the
+    # scenario is not vacuous)
+    readable = set(s.readable_types())
+    seen = [r for r in written if r["resourceType"] in readable]
+    assert len(seen) >= 2
+    assert all(s.exists(f"{r['resourceType']}/{r['id']}") for r in seen)
     sb.login("po.wilson").relabel(source, level, sensitivity=sensitivity, reason="test")
+    # the relabel raised everything written after the source (each derives from it)
+    relabelled = system.read(source)
+    for r in written:
+        assert not _below(system.read(r["resourceType"], r["id"]), relabelled), r["resourceType"]
     s = sb.login(observer)
     after = channels(s, day)
     changed = {k: (without[k], after.get(k)) for k in without if without[k] != after.get(k)}

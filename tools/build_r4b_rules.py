@@ -12,6 +12,10 @@ What is extracted, for the resource types the sandbox writes and the data types 
   of each value set expanded from the package's own CodeSystems (value sets that draw on
   outside terminologies are left out, since they cannot be expanded offline);
 - the resource types each ``Reference`` element may point to;
+- for **every** R4B resource type (not only those above), each ``Reference`` element (and
+  the ``reference`` of each ``CodeableReference``) by its path from the resource root and the
+  types it may point to (``Resource``: any), so a rule over references (the labels a record
+  inherits, ``ehr_sandbox.access.derived``) can be checked against all of FHIR;
 - error-level invariants (key, FHIRPath expression, human text), except ``ele-1`` and
   ``ext-1`` (the sandbox checks empty values natively, and extensions are checked by the
   model) and the ``dom-*`` family, which only applies to ``contained`` resources;
@@ -103,6 +107,29 @@ def _type_codes(element: dict[str, Any]) -> list[str]:
             code = "string"
         codes.append(code)
     return codes
+
+
+def _references(sds: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Per concrete resource type, ``{path: [target types]}`` of its reference elements."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for tname, sd in sorted(sds.items()):
+        if sd.get("kind") != "resource" or sd.get("abstract"):
+            continue
+        refs: dict[str, list[str]] = {}
+        for el in sd["snapshot"]["element"]:
+            path: str = el["path"]
+            if "." not in path:
+                continue
+            rel = path.split(".", 1)[1]
+            for t in el.get("type", []):
+                if t["code"] not in ("Reference", "CodeableReference"):
+                    continue
+                key = rel[:-3] + t["code"] if rel.endswith("[x]") else rel
+                if t["code"] == "CodeableReference":
+                    key += ".reference"
+                refs[key] = sorted({p.rsplit("/", 1)[-1] for p in t.get("targetProfile", [])})
+        out[tname] = refs
+    return out
 
 
 def build(tgz: Path) -> dict[str, Any]:
@@ -197,6 +224,7 @@ def build(tgz: Path) -> dict[str, Any]:
         "invariants": dict(sorted(invariants.items())),
         "valuesets": dict(sorted(used_vs.items())),
         "ucum_common": sorted(c["code"] for c in ucum["concept"]),
+        "references": _references(sds),
     }
 
 
@@ -209,7 +237,8 @@ def main(argv: list[str]) -> int:
     OUT.write_text(json.dumps(data, separators=(",", ":"), sort_keys=False) + "\n")
     print(
         f"wrote {OUT.name}: {len(data['types'])} types, {sum(len(v) for v in data['invariants'].values())} "
-        f"invariants, {len(data['valuesets'])} value sets"
+        f"invariants, {len(data['valuesets'])} value sets, references of "
+        f"{len(data['references'])} resource types"
     )
     return 0
 

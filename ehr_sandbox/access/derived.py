@@ -16,14 +16,23 @@ added) raises everything derived from it in the same transaction (:func:`cascade
 that stops because labels only go up: cycles are safe). Lowering a source lowers nothing
 derived from it (the privacy officer lowers those explicitly, down to what they inherit).
 
-Which references make a record "about" another (:data:`DERIVED_FROM`) follows what the record
-reveals, the same way the generator labels a visit's records together: the visit's own
-documents (its Encounter from the diagnoses it addressed, its notes, its claim and everything
-paying or answering the claim), orders and what carries them out (a result, a specimen, an
-administration from its order; an order from its reason), messages and tasks from what they
-are about, and a Provenance from the versions it records. Rooming data taken at a visit
-(vitals, allergies, immunizations) is labelled by its own content, not by the visit: hiding an
-allergy because it was recorded at a sensitive visit would put the patient at risk.
+Which references make a record "about" another is decided by **one rule over the HL7
+definitions**, not by a hand-written list: :data:`ABOUT_ELEMENTS` names the reference elements
+that, by their FHIR definition, make a record *about*, *for* or *because of* another record
+(its reason, the order it carries out, the event it is part of, the problem it addresses, the
+request it answers, the message it is about ...). Every R4B resource type's reference elements
+come from the HL7 core package (``ehr_sandbox/validation/data/r4b_rules.json``, "references");
+each one whose name is in :data:`ABOUT_ELEMENTS` (:func:`about_elements`) is either in
+:data:`DERIVED_FROM` or in :data:`NOT_DERIVED` with the reason why not, and a test walks every
+R4B resource type to keep it so. :data:`DERIVED_FROM` also lists references the rule does not
+name, where a record documents the record it points at (the visit's own documents: its note,
+its composition, its claim; an addendum; a Provenance of the versions it records).
+
+Rooming data taken at a visit (vitals, allergies, immunizations) is labelled by its own content,
+not by the visit: hiding an allergy because it was recorded at a sensitive visit would put the
+patient at risk. So a visit link (``encounter``, ``context``: where and when a record was made)
+is not in the rule, and the one reason element rooming data has
+(``Immunization.reasonReference``) is an entry of :data:`NOT_DERIVED`.
 
 >>> claim = {"resourceType": "Claim", "id": "c1", "meta": {"security": [
 ...     {"system": CONFIDENTIALITY, "code": "R"}, {"system": ACT_CODE, "code": "SUD"}]}}
@@ -51,8 +60,11 @@ from ehr_sandbox.access.labels import (
 )
 
 __all__ = [
+    "ABOUT_ELEMENTS",
     "DERIVED_FROM",
+    "NOT_DERIVED",
     "VERSIONED_ONLY",
+    "about_elements",
     "ancestors",
     "cascade",
     "derived_sources",
@@ -61,42 +73,181 @@ __all__ = [
     "reverse_lookups",
 ]
 
+ABOUT_ELEMENTS: dict[str, str] = {
+    # why it exists
+    "reasonReference": "the condition, result or record that is the reason it was done, "
+    "booked or asked for: it states its reason",
+    "basedOn": "the order, plan or request it carries out (which reveals what was asked, and why)",
+    "addresses": "the condition or problem a plan or goal is for",
+    "goal": "the goal a plan pursues (a goal addresses the patient's problem)",
+    "condition": "the diagnosis an episode, visit or risk is about",
+    "problem": "the problem an assessment evaluates",
+    "basis": "the records a risk assessment is based on",
+    "referral": "the referral it was done on (a referral names its reason)",
+    "referralRequest": "the referral an episode of care started from",
+    "implicated": "the records a clinical issue (an interaction, a duplicate) is about",
+    # what it answers, carries out or acts on
+    "request": "the request it answers or carries out (a claim, an order, a prescription)",
+    "response": "the response it acts on",
+    "appointment": "the appointment it answers or takes place for",
+    "authorizingPrescription": "the prescription it fills",
+    "prescription": "the prescription it bills for",
+    "originalPrescription": "the prescription it bills for, as first written",
+    "claim": "the claim it adjudicates or relates to",
+    "claimResponse": "the adjudication it reports or relies on",
+    # what it is about, derived from or part of
+    "about": "what a message is about",
+    "focus": "what a task, message, section or observation is about or acts on",
+    "inResponseTo": "the message it answers",
+    "derivedFrom": "the records its value or content was taken from",
+    "partOf": "the larger event (procedure, administration, visit, message, task) it is a step of",
+}
+"""The reference element names that, by their FHIR R4B definition, make a record *about*,
+*for* or *because of* the record they point at, each with why. Not in it, on purpose: where a
+record was made (``encounter``, ``context``: rooming data is labelled by its own content, see
+above), who took part (``subject``, ``patient``, ``performer``, ``author`` ...), what it
+contains or led to (``result``, ``hasMember``, ``outcomeReference``: the container names its
+parts, which carry their own labels) and context an author chose to attach
+(``supportingInfo``): reading each reference is checked on its own."""
+
 DERIVED_FROM: dict[str, tuple[tuple[str, ...], ...]] = {
-    "ClaimResponse": (("request",),),
-    "ExplanationOfBenefit": (("claim",), ("claimResponse",)),
-    "PaymentReconciliation": (("detail", "request"), ("detail", "response")),
-    "PaymentNotice": (("request",), ("response",)),
-    "Communication": (("about",), ("inResponseTo",), ("basedOn",)),
-    "CommunicationRequest": (("about",), ("basedOn",)),
-    "Task": (("focus",), ("basedOn",)),
-    # the visit's own documents
-    "Encounter": (("diagnosis", "condition"), ("reasonReference",)),
-    "DocumentReference": (("context", "encounter"), ("relatesTo", "target")),
-    "Composition": (("encounter",),),
+    # billing: a claim, what answers or pays it
     "Claim": (
         ("item", "encounter"),
         ("diagnosis", "diagnosisReference"),
         ("procedure", "procedureReference"),
         ("related", "claim"),
+        ("insurance", "claimResponse"),
+        ("prescription",),
+        ("originalPrescription",),
+        ("referral",),
     ),
+    "ClaimResponse": (("request",), ("insurance", "claimResponse")),
+    "ExplanationOfBenefit": (
+        ("claim",),
+        ("claimResponse",),
+        ("related", "claim"),
+        ("prescription",),
+        ("originalPrescription",),
+        ("referral",),
+    ),
+    "PaymentReconciliation": (("detail", "request"), ("detail", "response"), ("request",)),
+    "PaymentNotice": (("request",), ("response",)),
+    "CoverageEligibilityResponse": (("request",),),
+    "EnrollmentResponse": (("request",),),
+    "ChargeItem": (("partOf",),),
+    "Contract": (("term", "action", "reasonReference"),),
+    # messages and tasks, from what they are about
+    "Communication": (
+        ("about",),
+        ("inResponseTo",),
+        ("basedOn",),
+        ("partOf",),
+        ("reasonReference",),
+    ),
+    "CommunicationRequest": (("about",), ("basedOn",), ("reasonReference",)),
+    "Task": (("focus",), ("basedOn",), ("partOf",), ("reasonReference",)),
+    "MessageHeader": (("focus",),),
+    "SubscriptionStatus": (("notificationEvent", "focus"),),
+    # the visit, and its own documents
+    "Appointment": (("reasonReference",), ("basedOn",)),
+    "AppointmentResponse": (("appointment",),),
+    "Encounter": (
+        ("diagnosis", "condition"),
+        ("reasonReference",),
+        ("appointment",),
+        ("basedOn",),
+        ("partOf",),
+    ),
+    "EpisodeOfCare": (("diagnosis", "condition"), ("referralRequest",)),
+    "DocumentReference": (("context", "encounter"), ("relatesTo", "target")),
+    "Composition": (("encounter",), ("section", "focus")),
+    # plans, goals, assessments
+    "CarePlan": (
+        ("addresses",),
+        ("goal",),
+        ("basedOn",),
+        ("partOf",),
+        ("activity", "detail", "reasonReference"),
+        ("activity", "detail", "goal"),
+    ),
+    "Goal": (("addresses",),),
+    "CareTeam": (("reasonReference",),),
+    "ClinicalImpression": (("problem",),),
+    "RiskAssessment": (("condition",), ("basis",), ("basedOn",), ("reasonReference",)),
+    "DetectedIssue": (("implicated",),),
+    "FamilyMemberHistory": (("reasonReference",),),
+    "GuidanceResponse": (("reasonReference",),),
+    "RequestGroup": (("basedOn",), ("reasonReference",)),
     # orders, and what carries them out
-    "ServiceRequest": (("reasonReference",),),
-    "Procedure": (("basedOn",), ("reasonReference",)),
-    "MedicationRequest": (("reasonReference",),),
-    "MedicationAdministration": (("request",), ("reasonReference",)),
-    "MedicationDispense": (("authorizingPrescription",),),
+    "ServiceRequest": (("reasonReference",), ("basedOn",)),
+    "Procedure": (("basedOn",), ("reasonReference",), ("partOf",)),
+    "MedicationRequest": (("reasonReference",), ("basedOn",)),
+    "MedicationAdministration": (("request",), ("reasonReference",), ("partOf",)),
+    "MedicationDispense": (("authorizingPrescription",), ("partOf",)),
+    "MedicationStatement": (("reasonReference",), ("basedOn",), ("derivedFrom",), ("partOf",)),
+    "DeviceRequest": (("reasonReference",), ("basedOn",)),
+    "DeviceUseStatement": (("reasonReference",), ("basedOn",), ("derivedFrom",)),
+    "SupplyRequest": (("reasonReference",),),
+    "SupplyDelivery": (("basedOn",), ("partOf",)),
+    "BiologicallyDerivedProduct": (("request",),),
     "DiagnosticReport": (("basedOn",),),
-    "Observation": (("basedOn",),),
+    "Observation": (("basedOn",), ("derivedFrom",), ("partOf",), ("focus",)),
+    "ImagingStudy": (("basedOn",), ("reasonReference",)),
+    "Media": (("basedOn",), ("partOf",)),
+    "QuestionnaireResponse": (("basedOn",), ("partOf",)),
     "Specimen": (("request",),),
     # who changed what, and why
     "Provenance": (("target",),),
 }
-"""Per resource type, the reference fields (through lists) naming the records it is about."""
+"""Per resource type, the reference fields (through lists) naming the records it is about:
+every element :data:`ABOUT_ELEMENTS` names (except :data:`NOT_DERIVED`), and the documents of
+a visit and its claim."""
+
+NOT_DERIVED: dict[tuple[str, str], str] = {
+    ("Immunization", "reasonReference"): "rooming data, labelled by its own vaccine code: "
+    "whoever gives vaccines must see every dose given (a hidden dose is a dose repeated), "
+    "whatever condition it was given for",
+    ("Location", "partOf"): "a room or site inside a larger one: a directory, not a record "
+    "about a patient",
+    ("Organization", "partOf"): "a department inside an organization: a directory, not a "
+    "record about a patient",
+    ("Account", "partOf"): "a billing account grouped under another: the grouping reveals "
+    "nothing of what the parent account was charged",
+    ("ResearchStudy", "partOf"): "a study inside a larger study: a protocol, not a record "
+    "about a patient",
+}
+"""The ``(type, dotted path)`` of :func:`about_elements` that a record is **not** labelled
+from, each with why."""
 
 VERSIONED_ONLY: frozenset[str] = frozenset({"Provenance"})
 """Types whose sources are only their versioned references (``Type/id/_history/v``): a
 Provenance records versions, and its plain ``Patient/<id>`` targets only put it in the
 patient's compartment (a Patient's label is about the Patient record, not every change)."""
+
+
+@cache
+def about_elements() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """Every ``(type, dotted path, target types)`` of an R4B resource type's reference
+    elements whose name is in :data:`ABOUT_ELEMENTS` (from the HL7 core package's definitions,
+    ``r4b_rules.json``; ``("Resource",)``: any type), in type and path order.
+
+    Examples
+    --------
+    >>> ("Appointment", "reasonReference", ("Condition", "ImmunizationRecommendation",
+    ...  "Observation", "Procedure")) in about_elements()
+    True
+    >>> [p for t, p, _ in about_elements() if t == "EpisodeOfCare"]
+    ['diagnosis.condition', 'referralRequest']
+    """
+    from ehr_sandbox.validation.r4b import rules
+
+    return tuple(
+        (rtype, path, tuple(targets))
+        for rtype, elements in sorted(rules()["references"].items())
+        for path, targets in sorted(elements.items())
+        if path.rsplit(".", 1)[-1] in ABOUT_ELEMENTS
+    )
 
 
 def _walk(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
@@ -136,7 +287,7 @@ def derived_sources(resource: dict[str, Any]) -> list[tuple[str, str]]:
     ...     {"request": {"reference": "Claim/a"}}, {"request": {"reference": "Patient/p"}},
     ...     {"request": {"reference": "Claim/a"}, "response": {"reference": "ClaimResponse/r"}}]})
     [('Claim', 'a'), ('Patient', 'p'), ('ClaimResponse', 'r')]
-    >>> derived_sources({"resourceType": "Observation", "focus": [{"reference": "Claim/a"}]})
+    >>> derived_sources({"resourceType": "Observation", "performer": [{"reference": "Claim/a"}]})
     []
     >>> derived_sources({"resourceType": "Provenance", "target": [
     ...     {"reference": "Condition/c/_history/2"}, {"reference": "Patient/p"}]})

@@ -126,6 +126,10 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("location", "reference", "location.location", targets=("Location",)),
         _p("appointment", "reference", "appointment", targets=("Appointment",)),
         _p("reason-code", "token", "reasonCode"),
+        _p("reason-reference", "reference", "reasonReference"),
+        _p("diagnosis", "reference", "diagnosis.condition", targets=("Condition", "Procedure")),
+        _p("based-on", "reference", "basedOn", targets=("ServiceRequest",)),
+        _p("part-of", "reference", "partOf", targets=("Encounter",)),
     ],
     "AllergyIntolerance": [
         _p("patient", "reference", "patient", targets=_PAT),
@@ -215,6 +219,14 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("service-type", "token", "serviceType"),
         _p("appointment-type", "token", "appointmentType"),
         _p("slot", "reference", "slot", targets=("Slot",)),
+        _p("reason-reference", "reference", "reasonReference"),
+        _p("based-on", "reference", "basedOn", targets=("ServiceRequest",)),
+    ],
+    "AppointmentResponse": [
+        _p("appointment", "reference", "appointment", targets=("Appointment",)),
+        _p("actor", "reference", "actor"),
+        _p("patient", "reference", "actor", targets=_PAT),
+        _p("part-status", "token", "participantStatus"),
     ],
     "Slot": [
         _p("schedule", "reference", "schedule", targets=("Schedule",)),
@@ -329,6 +341,10 @@ _BY_TYPE: dict[str, list[SearchParam]] = {
         _p("category", "token", "category"),
         _p("date", "date", "period"),
         _p("encounter", "reference", "encounter", targets=("Encounter",)),
+        _p("condition", "reference", "addresses", targets=("Condition",)),
+        _p("goal", "reference", "goal", targets=("Goal",)),
+        _p("based-on", "reference", "basedOn", targets=("CarePlan",)),
+        _p("part-of", "reference", "partOf", targets=("CarePlan",)),
     ],
     "ExplanationOfBenefit": [
         _p("patient", "reference", "patient", targets=_PAT),

@@ -139,10 +139,12 @@ def refill_task(
     owner: str,
     requested: str,
     drug: str,
+    security: tuple[dict[str, str], ...] | None = None,
 ) -> dict[str, Any]:
     """The pharmacy's refill request, routed to the prescriber and completed by the renewal.
 
-    ``focus`` is the renewal (a MedicationRequest whose ``priorPrescription`` is ``prior``).
+    ``focus`` is the renewal (a MedicationRequest whose ``priorPrescription`` is ``prior``);
+    ``security`` is the renewal's labels (a task on a prescription reveals it), None: normal.
 
     >>> import random
     >>> ctx = RecordContext("p", random.Random(0)); ctx.when = "2025-01-02T15:00:00-05:00"
@@ -154,7 +156,7 @@ def refill_task(
     return {
         "resourceType": "Task",
         "id": ctx.new_id("task"),
-        "meta": meta("Task"),
+        "meta": meta("Task", security),
         "status": "completed",
         "intent": "order",
         "priority": "routine",

@@ -30,6 +30,7 @@ from synthetic.builders.common import ENCOUNTER_DX
 from synthetic.context import RecordContext
 from synthetic.dates import instant, iso_date
 from synthetic.frozen import FrozenDict
+from synthetic.labels import labels_of
 from synthetic.visit.side_rng import SideRng
 from synthetic.visit.state import PatientState
 
@@ -298,6 +299,7 @@ class RefillRequests:
                     owner=mr["requester"]["reference"],
                     requested=requested,
                     drug=mr["medicationCodeableConcept"].get("text", ""),
+                    security=labels_of(mr),
                 )
             )
         ctx.when = saved
