@@ -205,6 +205,24 @@ def test_reindex_rebuilds_the_index(store: Store) -> None:
     ]
 
 
+def test_a_store_indexed_by_another_registry_is_reindexed_when_opened(tmp_path: Path) -> None:
+    from ehr_sandbox.search.registry import registry_fingerprint
+
+    path = tmp_path / "old.db"
+    old = Store(path, clock=TickClock())
+    old.create(patient(gender="female"))
+    # as a store written by a version whose registry lacked the parameter: no index row for
+    # it, and that version's fingerprint
+    old.connection.execute("DELETE FROM search_index WHERE param = 'gender'")
+    old.meta_set("store.index_version", "0123456789abcdef")
+    old.close()
+    reopened = Store(path)
+    found = reopened.search("Patient", parse("Patient", {"gender": "female"}))
+    assert [p["id"] for p in found] == ["p1"]
+    assert reopened.meta_get("store.index_version") == registry_fingerprint()
+    reopened.close()
+
+
 # --------------------------------------------------------------------------- encryption at rest
 crypto = pytest.importorskip("ehr_sandbox.crypto", reason="needs the crypto module (AES-GCM codec)")
 

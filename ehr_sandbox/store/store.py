@@ -160,7 +160,11 @@ class Store:
         self._packer = Packer(self._load_dict)
         try:
             self._read_state()
-        except ValidationError:
+            if self._meta_raw(INDEX_VERSION_KEY) != orjson.dumps(registry_fingerprint()).decode():
+                # indexed by another version's search parameters: a search (and the label
+                # cascade's reverse lookups) would miss what the current ones index
+                self.reindex()
+        except BaseException:
             self._con.close()
             raise
 
