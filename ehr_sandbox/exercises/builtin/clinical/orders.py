@@ -11,16 +11,18 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     code_of,
+    identified_first,
     identify_patient,
     order_lab,
     patient_facts,
+    skipped_identification,
     tamper,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext, interpretation_in
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
-from ehr_sandbox.workflows.care import loinc_concept
+from ehr_sandbox.workflows.care import age_years, loinc_concept
 
 __all__ = ["DIRECT_ADMISSION", "ECG_SPIROMETRY", "REFILL_QUEUE"]
 
@@ -80,7 +82,15 @@ def _setup_ecg(sandbox: Any, variant: Any) -> Scenario:
         "height": rng.randint(152, 188),
         "old_ref": f"Observation/{old['id']}",
     }
-    return Scenario(facts, answer={}, protect=(facts["old_ref"],))
+    chart = sandbox.system_session().read(p["ref"])
+    pred = diagnostics.predicted_fev1(
+        chart["gender"], age_years(chart, sandbox.clock.peek().date()), facts["height"]
+    )
+    return Scenario(
+        facts,
+        answer={"fev1_pct_predicted": round(100 * fev1 / pred) if pred else None},
+        protect=(facts["old_ref"],),
+    )
 
 
 def _reports(ctx: GradingContext) -> list[dict[str, Any]]:
@@ -97,16 +107,17 @@ def _ecg_recorded(ctx: GradingContext) -> Check:
             obs = ctx.read(dr["result"][0]["reference"]) or {}
             vals = {code_of(c): c["valueQuantity"]["value"] for c in obs.get("component", [])}
             if (
-                vals.get("8625-6") == f["pr"]
+                vals.get("8867-4") == f["hr"]
+                and vals.get("8625-6") == f["pr"]
                 and vals.get("8633-0") == f["qrs"]
                 and vals.get("8634-8") == f["qt"]
             ):
                 return Check(True, "ECG recorded", expected)
             return Check(
                 False,
-                "ECG intervals differ from the tracing",
+                "ECG rate or intervals differ from the tracing",
                 expected,
-                "copy the machine's intervals exactly",
+                "copy the machine's rate and intervals exactly",
             )
     return Check(False, "no ECG report on the order", expected, "record the ECG against its order")
 
@@ -151,6 +162,13 @@ def _spiro(ctx: GradingContext) -> Check:
             and vals.get("19926-5") == round(100 * f["fev1"] / f["fvc"])
             and "20152-5" in vals
         ):
+            if vals["20152-5"] != ctx.answer["fev1_pct_predicted"]:
+                return Check(
+                    False,
+                    "FEV1 % predicted does not follow from this patient's sex, age and height",
+                    expected,
+                    "% predicted compares FEV1 with the reference for the height you measured",
+                )
             return Check(True, "spirometry recorded", expected)
         return Check(
             False,
@@ -226,6 +244,71 @@ def _ecg_swapped(att: Any) -> None:
                   "valueQuantity": {"value": v, "unit": "L", "system": "http://unitsofmeasure.org", "code": "L"}})  # fmt: skip
 
 
+def _ecg_off_values(att: Any, *, hr: int = 0, height: int = 0) -> None:
+    """Both recorded through the workflows, the ECG with a rate ``hr`` off the tracing's, the
+    spirometry with a height ``height`` cm off the one measured (so % predicted is wrong)."""
+    f = att.facts
+    ref = identify_patient(att)
+    diagnostics.record_ecg(
+        att.session,
+        ref,
+        heart_rate=f["hr"] + hr,
+        pr_ms=f["pr"],
+        qrs_ms=f["qrs"],
+        qt_ms=f["qt"],
+        order=f["order_ref"],
+    )
+    diagnostics.record_spirometry(
+        att.session,
+        ref,
+        fev1_l=f["fev1"],
+        fvc_l=f["fvc"],
+        height_cm=f["height"] + height,
+        maneuvers=3,
+    )
+
+
+def _ecg_unidentified(att: Any) -> None:
+    """Skipped identification: the ECG report and its tracing typed in by hand."""
+    f = att.facts
+    s = att.session
+    obs = s.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": loinc_concept("11524-6"),
+            "subject": {"reference": f["patient_ref"]},
+            "component": [
+                {
+                    "code": loinc_concept(code),
+                    "valueQuantity": {
+                        "value": v,
+                        "unit": u,
+                        "system": "http://unitsofmeasure.org",
+                        "code": u,
+                    },
+                }
+                for code, v, u in (
+                    ("8867-4", f["hr"], "/min"),
+                    ("8625-6", f["pr"], "ms"),
+                    ("8633-0", f["qrs"], "ms"),
+                    ("8634-8", f["qt"], "ms"),
+                )
+            ],
+        }
+    )
+    s.create(
+        {
+            "resourceType": "DiagnosticReport",
+            "status": "preliminary",
+            "code": loinc_concept("11524-6"),
+            "subject": {"reference": f["patient_ref"]},
+            "basedOn": [{"reference": f["order_ref"]}],
+            "result": [{"reference": f"Observation/{obs['id']}"}],
+        }
+    )
+
+
 def _ecg_edit(att: Any) -> None:
     _ecg_reference(att)
     tamper(att, att.facts["old_ref"])
@@ -266,6 +349,7 @@ ECG_SPIROMETRY = Exercise(
             _spiro,
             "FEV1/FVC below 0.70 defines obstruction (GOLD); swapped volumes hide it (ATS/ERS 2019).",
         ),
+        identified_first(),
     ),
     hints=(Hint("The workflow computes QTc, the ratio and % predicted for you."),),
     solution=Solution(_ecg_reference),
@@ -286,6 +370,19 @@ ECG_SPIROMETRY = Exercise(
             fails="spirometry recorded",
             message="record spirometry through the workflow",
         ),
+        "ecg-rate-off": Solution(
+            lambda att: _ecg_off_values(att, hr=30),
+            fails="ECG recorded",
+            message="copy the machine's rate and intervals exactly",
+            description="the intervals right, the ECG's heart rate not the tracing's",
+        ),
+        "spirometry-height-off": Solution(
+            lambda att: _ecg_off_values(att, height=-25),
+            fails="spirometry recorded",
+            message="the reference for the height you measured",
+            description="spirometry recorded with another height, so FEV1 % predicted is wrong",
+        ),
+        "skipped-identification": skipped_identification(_ecg_unidentified),
         "edit-old-result": Solution(
             _ecg_edit,
             fails="no collateral damage",
