@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
     DOCTOR_REF,
     MA,
@@ -19,7 +21,8 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     tamper,
     written,
 )
-from ehr_sandbox.exercises.grading import GradingContext, interpretation_in
+from ehr_sandbox.exercises.builtin.common import document_text
+from ehr_sandbox.exercises.grading import GradingContext, interpretation_in, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
 from ehr_sandbox.workflows.care import age_years, loinc_concept
@@ -491,6 +494,17 @@ def _rf_routed(ctx: GradingContext) -> Check:
             expected,
             "every refill request reaches the provider",
         )
+    for key in ("statin_ref", "metformin_ref", "ii_ref"):
+        owner = ((_task_for(ctx, f[key]) or {}).get("owner") or {}).get("reference")
+        prescriber = ((ctx.read(f[key]) or {}).get("requester") or {}).get("reference")
+        if owner != prescriber:
+            return Check(
+                False,
+                "a request was routed to someone other than its prescriber",
+                expected,
+                "a refill is the prescriber's decision: route each request to the provider who "
+                "wrote the prescription",
+            )
     reqs = [
         c
         for c in written(ctx, "Communication", f["patient_id"])
@@ -579,6 +593,17 @@ def _rf_ii_refilled(att: Any) -> None:
     _raw_task(att, f["ii_ref"], refills.MET)
 
 
+def _rf_other_provider(att: Any) -> None:
+    """The protocol run on every request, each outcome routed to a practitioner who did not
+    write the prescription."""
+    f = att.facts
+    ref = identify_patient(att)
+    for key in ("statin_ref", "metformin_ref", "ii_ref"):
+        refills.review_request(
+            att.session, ref, f[key], pharmacy=f["pharmacy"], provider="Practitioner/prac-dr.nguyen"
+        )
+
+
 def _rf_edit_lab(att: Any) -> None:
     _rf_reference(att)
     tamper(att, att.facts["lab_refs"][1])
@@ -630,6 +655,12 @@ REFILL_QUEUE = Exercise(
             fails="Schedule II not refilled",
             message="Schedule II is never refilled",
         ),
+        "routed-to-another-provider": Solution(
+            _rf_other_provider,
+            fails="every request routed",
+            message="route each request to the provider who wrote the prescription",
+            description="every request routed to a practitioner who did not write the prescription",
+        ),
         "edit-a1c": Solution(
             _rf_edit_lab,
             fails="no collateral damage",
@@ -676,6 +707,30 @@ def _setup_admit(sandbox: Any, variant: Any) -> Scenario:
     return Scenario(facts, answer={}, protect=(facts["old_ref"],))
 
 
+def _states_reason(text: str, reason: str) -> bool:
+    """True when ``text`` says the ordered reason: at least two thirds of its words (filler
+    aside) appear in it, so a paraphrase counts and a generic 'needs admission' does not."""
+    words = {w for w in rubric.normalize(reason).split() if w not in rubric.FILLER and len(w) > 2}
+    got = set(rubric.normalize(text).split())
+    return bool(words) and 3 * len(words & got) >= 2 * len(words)
+
+
+def _summaries(ctx: GradingContext) -> list[dict[str, Any]]:
+    """The transfer summaries written that say who the patient is and why they are admitted."""
+    f = ctx.facts
+    out = []
+    for d in written(ctx, "DocumentReference", f["patient_id"]):
+        text = document_text(d)
+        if (
+            code_of(d, "type") == "18761-7"
+            and rubric.mentions(text, f["name"])
+            and rubric.mentions(text, f["dob"])
+            and _states_reason(text, f["reason"])
+        ):
+            out.append(d)
+    return out
+
+
 def _ad_encounter(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "a planned inpatient encounter at the receiving hospital and unit, based on the order, with the reason"
@@ -684,13 +739,15 @@ def _ad_encounter(ctx: GradingContext) -> Check:
             b.get("reference") for b in e.get("basedOn", [])
         } == {f["order_ref"]}:
             where = str(e.get("location")) + str(e.get("serviceProvider"))
-            if f["hospital"] in where and f["unit"] in where and e.get("reasonCode"):
+            why = " ".join(text_of(r) for r in e.get("reasonCode", []))
+            if f["hospital"] in where and f["unit"] in where and _states_reason(why, f["reason"]):
                 return Check(True, "admission encounter", expected)
             return Check(
                 False,
-                "the encounter lacks the hospital, unit or reason",
+                "the encounter lacks the hospital, unit or the reason the provider ordered",
                 expected,
-                "name where the patient goes and why",
+                "name where the patient goes and why, as the order says: a generic reason "
+                "tells the hospital nothing",
             )
     return Check(
         False,
@@ -702,27 +759,37 @@ def _ad_encounter(ctx: GradingContext) -> Check:
 
 def _ad_summary(ctx: GradingContext) -> Check:
     expected = "a transfer summary document for the hospital"
-    docs = [
+    if _summaries(ctx):
+        return Check(True, "transfer summary", expected)
+    typed = [
         d
         for d in written(ctx, "DocumentReference", ctx.facts["patient_id"])
         if code_of(d, "type") == "18761-7"
     ]
-    if docs:
-        return Check(True, "transfer summary", expected)
     return Check(
         False,
-        "no transfer summary",
+        "a transfer summary that does not say who the patient is and why they are admitted"
+        if typed
+        else "no transfer summary",
         expected,
-        "the hospital needs problems, medications, allergies and last vitals",
+        "the hospital needs problems, medications, allergies and last vitals, with the "
+        "patient's identity and the reason for admission",
     )
 
 
 def _ad_notified(ctx: GradingContext) -> Check:
     expected = "the receiving hospital notified, with the summary"
+    sent = {f"DocumentReference/{d['id']}" for d in _summaries(ctx)}
     for c in written(ctx, "Communication", ctx.facts["patient_id"]):
-        if ctx.facts["hospital"] in str(c.get("recipient")):
+        about = {a.get("reference") for a in c.get("about", [])}
+        if ctx.facts["hospital"] in str(c.get("recipient")) and about & sent:
             return Check(True, "hospital notified", expected)
-    return Check(False, "the hospital was not notified", expected, "the hand-off is documented")
+    return Check(
+        False,
+        "the hospital was not notified with the transfer summary",
+        expected,
+        "the hand-off is documented, and the summary goes with it",
+    )
 
 
 def _ad_reference(att: Any) -> None:
@@ -760,6 +827,38 @@ def _ad_no_summary(att: Any) -> None:
     identify_patient(att)
     att.session.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
                         "subject": {"reference": f["patient_ref"]}, "basedOn": [{"reference": f["order_ref"]}]})  # fmt: skip
+
+
+def _ad_generic_reason(att: Any) -> None:
+    """Arranged through the workflow, with a reason that says nothing about this patient."""
+    f = att.facts
+    ref = identify_patient(att)
+    admission.arrange(
+        att.session,
+        ref,
+        f["order_ref"],
+        kind="direct",
+        hospital=f["hospital"],
+        unit=f["unit"],
+        reason="patient needs admission today",
+    )
+
+
+def _ad_by_hand(att: Any, *, identified: bool = False) -> None:
+    """Encounter, a 'see chart' transfer summary and a bare notification typed in by hand
+    (``identified``: after identifying the patient)."""
+    f = att.facts
+    s = att.session
+    ref = f["patient_ref"]
+    if identified:
+        identify_patient(att)
+    s.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+              "subject": {"reference": ref}, "basedOn": [{"reference": f["order_ref"]}], "serviceProvider": {"display": f["hospital"]},
+              "location": [{"location": {"display": f["unit"]}}], "reasonCode": [{"text": f["reason"]}]})  # fmt: skip
+    doc = s.create({"resourceType": "DocumentReference", "status": "current", "type": loinc_concept("18761-7"), "subject": {"reference": ref},
+                    "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(b"Transfer summary: see chart").decode()}}]})  # fmt: skip
+    s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": ref}, "recipient": [{"display": f["hospital"]}],
+              "about": [{"reference": f"DocumentReference/{doc['id']}"}]})  # fmt: skip
 
 
 def _ad_edit(att: Any) -> None:
@@ -801,6 +900,7 @@ DIRECT_ADMISSION = Exercise(
             _ad_notified,
             "The receiving facility must know the patient is coming (hand-off communication).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`kind='direct'` for a direct admission."),),
     solution=Solution(_ad_reference),
@@ -813,6 +913,19 @@ DIRECT_ADMISSION = Exercise(
         "no-summary": Solution(
             _ad_no_summary, fails="transfer summary", message="the hospital needs problems"
         ),
+        "generic-reason": Solution(
+            _ad_generic_reason,
+            fails="admission encounter",
+            message="a generic reason tells the hospital nothing",
+            description="arranged through the workflow with a reason that is not the ordered one",
+        ),
+        "see-chart-summary": Solution(
+            lambda att: _ad_by_hand(att, identified=True),
+            fails="transfer summary",
+            message="with the patient's identity and the reason for admission",
+            description="a transfer summary that says 'see chart', typed in by hand",
+        ),
+        "skipped-identification": skipped_identification(_ad_by_hand),
         "edit-old-result": Solution(
             _ad_edit,
             fails="no collateral damage",
