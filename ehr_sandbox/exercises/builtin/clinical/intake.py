@@ -235,13 +235,13 @@ def _rooming_routed(ctx: GradingContext) -> Check:
 
 
 def _rooming_cc(ctx: GradingContext) -> Check:
-    want = set(ctx.facts["complaint"].lower().split())
+    want = set(rubric.normalize(ctx.facts["complaint"]).split())
     expected = "the chief complaint in the patient's own words"
     for o in written(ctx, "Observation", ctx.answer["patient_id"]):
-        if (
-            code_of(o) == "8661-1"
-            and len(want & set(str(o.get("valueString", "")).lower().split())) >= len(want) - 1
-        ):
+        got = set(rubric.normalize(str(o.get("valueString", ""))).split())
+        # the patient's words, give or take one, and not buried among other complaints
+        extra = got - want - rubric.FILLER
+        if code_of(o) == "8661-1" and len(want & got) >= len(want) - 1 and len(extra) <= 4:
             return Check(True, "chief complaint recorded", expected)
     return Check(
         False,
@@ -294,6 +294,23 @@ def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
     else:
         att.session.create(o)
     vitals.record_vitals(att.session, ref, heart_rate=f["heart_rate"], temperature=f["temp_f"])
+
+
+def _rooming_every_complaint(att: Any) -> None:
+    """The vitals right; the chief complaint recorded as every complaint the MA can think of
+    (the patient's words among them)."""
+    f = att.facts
+    ref = find_patient(att, f["name"], f["dob"])
+    intake.record_chief_complaint(att.session, ref, "; ".join(COMPLAINTS))
+    vitals.record_vitals(
+        att.session,
+        ref,
+        systolic=f["systolic"],
+        diastolic=f["diastolic"],
+        heart_rate=f["heart_rate"],
+        temperature=f["temp_f"],
+        temperature_unit="[degF]",
+    )
 
 
 def _rooming_unidentified(att: Any) -> None:
@@ -394,6 +411,12 @@ ROOMING_ABNORMAL_BP = Exercise(
             description="last month's BP edited",
         ),
         "skipped-identification": skipped_identification(_rooming_unidentified),
+        "every-complaint-listed": Solution(
+            _rooming_every_complaint,
+            fails="chief complaint",
+            message="record the reason for the visit as the patient said it",
+            description="the chief complaint recorded as a list of every common complaint",
+        ),
         "pulse-left-out": Solution(
             lambda att: _rooming_reference(att, leave_out_pulse=True),
             fails="vitals on the right chart",
