@@ -404,12 +404,17 @@ def _cu_deferred(ctx: GradingContext) -> Check:
 
 def _cu_registry(ctx: GradingContext) -> Check:
     expected = "a registry report (VXU) for each dose given"
-    given = {f"Immunization/{i['id']}" for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
+    doses = {f"Immunization/{i['id']}": i for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
+    given = set(doses)
+    # a report is the VXU message describing that dose (its lot in the RXA segment), not a
+    # message with 'VXU' typed into it
     reported = {
         a.get("reference")
         for c in written(ctx, "Communication", ctx.facts["patient_id"])
         for a in c.get("about", [])
-        if "VXU" in str(c.get("payload"))
+        if "VXU^V04" in str(c.get("payload"))
+        and str((doses.get(a.get("reference")) or {}).get("lotNumber") or "\0")
+        in str(c.get("payload"))
     }
     if not given or not given <= reported:
         return Check(
@@ -524,6 +529,34 @@ def _cu_by_hand_any_lot(att: Any) -> None:
         immunizations.registry_message(s, f"Immunization/{imm['id']}")
 
 
+def _cu_typed_report(att: Any) -> None:
+    """Doses given and the DTaP deferred through the workflows; the registry 'report' typed in
+    by hand as a message saying 'VXU sent'."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    immunizations.defer(
+        s, ref, "20", "MEDPREC", "anaphylaxis after the previous DTaP dose: contraindicated"
+    )
+    for cvx, lot, route, site, vis in (
+        ("08", f["lot_hepb"], "IM", "LT", f["vis_hepb"]),
+        ("03", f["lot_mmr"], "SC", "LA", f["vis_mmr"]),
+    ):
+        imm = immunizations.give(
+            s, ref, cvx=cvx, lot=lot, expiry="2030-06-30", route=route, site=site,
+            vis_edition=vis, screening=SCREEN,
+        )  # fmt: skip
+        s.create(
+            {
+                "resourceType": "Communication",
+                "status": "completed",
+                "subject": {"reference": ref},
+                "about": [{"reference": f"Immunization/{imm['id']}"}],
+                "payload": [{"contentString": "VXU sent to the registry"}],
+            }
+        )
+
+
 def _cu_edit_history(att: Any) -> None:
     _cu_reference(att)
     tamper(att, att.facts["prior_refs"][1])
@@ -589,6 +622,12 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
             message="answer key depends on",
         ),
         "skipped-identification": skipped_identification(_cu_unidentified),
+        "registry-report-typed": Solution(
+            _cu_typed_report,
+            fails="reported to the registry",
+            message="every dose goes to the state registry",
+            description="a message saying 'VXU sent' typed in by hand for each dose",
+        ),
         "made-up-lot-old-vis": Solution(
             _cu_by_hand_any_lot,
             fails="due doses given and documented",
