@@ -25,7 +25,7 @@ from ehr_sandbox.exercises.builtin.common import document_text
 from ehr_sandbox.exercises.grading import GradingContext, interpretation_in, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
-from ehr_sandbox.workflows.care import age_years, loinc_concept
+from ehr_sandbox.workflows.care import age_years, loinc_concept, routed_task
 
 __all__ = ["DIRECT_ADMISSION", "ECG_SPIROMETRY", "REFILL_QUEUE"]
 
@@ -593,6 +593,26 @@ def _rf_ii_refilled(att: Any) -> None:
     _raw_task(att, f["ii_ref"], refills.MET)
 
 
+def _rf_unidentified(att: Any) -> None:
+    """Skipped identification: the three outcomes typed in as tasks to the prescriber and the
+    pharmacy's requests as messages, nobody identified and no protocol run."""
+    f = att.facts
+    s = att.session
+    outcomes = (
+        ("statin_ref", refills.MET),
+        ("metformin_ref", refills.NOT_MET),
+        ("ii_ref", refills.CONTROLLED),
+    )
+    for key, status in outcomes:
+        task = routed_task(s, f["patient_ref"], DOCTOR_REF, "refill request", focus=f[key])
+        task["businessStatus"] = {"text": status}
+        if key == "metformin_ref":
+            task["note"] = [{"text": "A1c overdue"}]
+        s.create(task)
+        s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": f["patient_ref"]},
+                  "sender": {"display": f["pharmacy"]}, "payload": [{"contentString": f"refill request for {f[key]}"}]})  # fmt: skip
+
+
 def _rf_other_provider(att: Any) -> None:
     """The protocol run on every request, each outcome routed to a practitioner who did not
     write the prescription."""
@@ -643,6 +663,7 @@ REFILL_QUEUE = Exercise(
             _rf_labs,
             "Monitoring labs protect the patient: metformin needs A1c and eGFR, a statin lipids (ADA 2025; ACC/AHA 2018).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`review_request` checks the protocol; read `RefillReview.reasons`."),),
     solution=Solution(_rf_reference),
@@ -655,6 +676,7 @@ REFILL_QUEUE = Exercise(
             fails="Schedule II not refilled",
             message="Schedule II is never refilled",
         ),
+        "skipped-identification": skipped_identification(_rf_unidentified),
         "routed-to-another-provider": Solution(
             _rf_other_provider,
             fails="every request routed",
