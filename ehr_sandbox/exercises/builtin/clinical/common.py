@@ -37,6 +37,9 @@ __all__ = [
 MA = "ma.garcia"
 DOCTOR = "dr.patel"
 DOCTOR_REF = "Practitioner/prac-dr.patel"
+ANOTHER_PROVIDER = "Practitioner/prac-dr.nguyen"
+"""A practitioner who is not the scenario patients' provider (their charts name dr.patel): the
+wrong solutions that route a finding to someone else use it."""
 GIVEN = {
     "female": ["Ava", "Mia", "Nora", "Lena", "Iris", "Zoe", "Ruth", "Ella", "Maya", "Cora", "Lucy", "Hana"],
     "male": ["Noah", "Liam", "Owen", "Eli", "Omar", "Ravi", "Jude", "Theo", "Luca", "Axel", "Hugo", "Sami"],
@@ -437,6 +440,7 @@ __all__ += [
     "patient_facts",
     "person_facts",
     "tamper",
+    "ANOTHER_PROVIDER",
     "the_patients_provider",
     "written",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     MA,
     add_patient,
     code_of,
@@ -424,7 +425,7 @@ ROOMING_ABNORMAL_BP = Exercise(
             description="BP and temperature charted through the workflow, the measured pulse left out",
         ),
         "bp-routed-to-another-provider": Solution(
-            lambda att: _rooming_reference(att, provider="Practitioner/prac-dr.nguyen"),
+            lambda att: _rooming_reference(att, provider=ANOTHER_PROVIDER),
             fails="provider told of the abnormal BP",
             message="not to another practitioner",
             description="the abnormal-BP alert routed to a practitioner who is not the patient's provider",
@@ -905,9 +906,7 @@ def _medhx_other_provider(att: Any) -> None:
     """The reconciliation run with the duplicate routed to another practitioner."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
-    intake.reconcile_medications(
-        att.session, ref, _medhx_entries(f), provider="Practitioner/prac-dr.nguyen"
-    )
+    intake.reconcile_medications(att.session, ref, _medhx_entries(f), provider=ANOTHER_PROVIDER)
 
 
 def _medhx_edit(att: Any) -> None:

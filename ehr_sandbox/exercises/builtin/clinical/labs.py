@@ -8,6 +8,7 @@ from typing import Any
 
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     MA,
     add_patient,
     code_of,
@@ -496,10 +497,6 @@ def _gl_escalated(ctx: GradingContext) -> Check:
         expected,
         "a critical value goes to the provider immediately",
     )
-
-
-ANOTHER_PROVIDER = "Practitioner/prac-dr.nguyen"
-"""A practitioner who is not the scenario patients' provider (their charts name dr.patel)."""
 
 
 def _gl_reference(att: Any, provider: str | None = None) -> None:

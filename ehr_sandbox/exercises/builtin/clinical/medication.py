@@ -9,6 +9,7 @@ from typing import Any
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     DOCTOR_REF,
     MA,
     add_patient,
@@ -218,7 +219,7 @@ def _inj_query_elsewhere(att: Any) -> None:
     task = routed_task(
         s,
         ref,
-        "Practitioner/prac-dr.nguyen",
+        ANOTHER_PROVIDER,
         f"ordered {f['ordered_mg']:g} mg does not fit weight {f['weight_kg']} kg at 50 mg/kg",
         focus=f["order_ref"],
     )

@@ -9,6 +9,7 @@ from typing import Any
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     DOCTOR_REF,
     MA,
     add_patient,
@@ -620,7 +621,7 @@ def _rf_other_provider(att: Any) -> None:
     ref = identify_patient(att)
     for key in ("statin_ref", "metformin_ref", "ii_ref"):
         refills.review_request(
-            att.session, ref, f[key], pharmacy=f["pharmacy"], provider="Practitioner/prac-dr.nguyen"
+            att.session, ref, f[key], pharmacy=f["pharmacy"], provider=ANOTHER_PROVIDER
         )
 
 

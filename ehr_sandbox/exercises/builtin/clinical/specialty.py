@@ -10,6 +10,7 @@ from typing import Any
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     MA,
     add_patient,
     code_of,
@@ -50,10 +51,6 @@ def _old_obs(
             },
         }
     )
-
-
-ANOTHER_PROVIDER = "Practitioner/prac-dr.nguyen"
-"""A practitioner who is not the scenario patients' provider (their charts name dr.patel)."""
 
 
 def _routed_finding(
