@@ -37,6 +37,9 @@ __all__ = [
 MA = "ma.garcia"
 DOCTOR = "dr.patel"
 DOCTOR_REF = "Practitioner/prac-dr.patel"
+ANOTHER_PROVIDER = "Practitioner/prac-dr.nguyen"
+"""A practitioner who is not the scenario patients' provider (their charts name dr.patel): the
+wrong solutions that route a finding to someone else use it."""
 GIVEN = {
     "female": ["Ava", "Mia", "Nora", "Lena", "Iris", "Zoe", "Ruth", "Ella", "Maya", "Cora", "Lucy", "Hana"],
     "male": ["Noah", "Liam", "Owen", "Eli", "Omar", "Ravi", "Jude", "Theo", "Luca", "Axel", "Hugo", "Sami"],
@@ -285,6 +288,29 @@ def code_of(resource: dict[str, Any], key: str = "code") -> str | None:
     return None if misfiled(codings[0]) else codings[0].get("code")
 
 
+def the_patients_provider(ctx: Any, patient_id: str, ref: str | None) -> bool:
+    """True when ``ref`` is the patient's own provider (a ``generalPractitioner`` of the chart):
+    an abnormal value or a safety concern routed to any other practitioner has not reached the
+    one who sees the patient.
+
+    Examples
+    --------
+    >>> chart = {"generalPractitioner": [{"reference": "Practitioner/prac-dr.patel"}]}
+    >>> ctx = type("Ctx", (), {"read": lambda self, ref: chart})()
+    >>> the_patients_provider(ctx, "p1", "Practitioner/prac-dr.patel")
+    True
+    >>> the_patients_provider(ctx, "p1", "Practitioner/prac-dr.nguyen")
+    False
+    """
+    chart = ctx.read(f"Patient/{patient_id}") or {}
+    own = {
+        str(gp.get("reference", ""))
+        for gp in chart.get("generalPractitioner", [])
+        if str(gp.get("reference", "")).startswith("Practitioner/")
+    }
+    return bool(ref) and ref in own
+
+
 def tamper(att: Any, ref: str) -> None:
     """The answer-key wrong solution: edit a record the expected answer depends on."""
     s = att.session
@@ -414,5 +440,7 @@ __all__ += [
     "patient_facts",
     "person_facts",
     "tamper",
+    "ANOTHER_PROVIDER",
+    "the_patients_provider",
     "written",
 ]

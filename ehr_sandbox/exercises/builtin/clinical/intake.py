@@ -10,13 +10,16 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     MA,
     add_patient,
     code_of,
     identified_first,
     skipped_identification,
     tamper,
+    the_patients_provider,
     written,
 )
 from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_system
@@ -24,7 +27,8 @@ from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
 from ehr_sandbox.workflows.base import write
-from ehr_sandbox.workflows.care import category, identify, loinc_concept, quantity
+from ehr_sandbox.workflows.care import category, identify, loinc_concept, quantity, routed_task
+from ehr_sandbox.workflows.content import table
 
 __all__ = ["MEDICATION_HISTORY", "PEDIATRIC_INTAKE", "ROOMING_ABNORMAL_BP", "find_patient"]
 
@@ -147,6 +151,16 @@ def _values(o: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _pulse_charted(ctx: GradingContext, rate: float) -> bool:
+    """A pulse of ``rate``/min charted on the scenario's patient through the vitals workflow."""
+    return any(
+        code_of(o) == "8867-4"
+        and (o.get("valueQuantity") or {}).get("value") == rate
+        and (o.get("valueQuantity") or {}).get("code") == "/min"
+        for o in written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    )
+
+
 def _rooming_charted(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "the measured BP, pulse and temperature (UCUM [degF]) on the right patient's chart, through the vitals workflow"
@@ -166,6 +180,13 @@ def _rooming_charted(ctx: GradingContext) -> Check:
             f"BP recorded as {_values(bps[-1])}",
             expected,
             "systolic first, diastolic second, as measured",
+        )
+    if not _pulse_charted(ctx, f["heart_rate"]):
+        return Check(
+            False,
+            "pulse missing or not as measured",
+            expected,
+            "record every vital sign you measured, as measured",
         )
     temps = [
         o
@@ -187,14 +208,25 @@ def _rooming_charted(ctx: GradingContext) -> Check:
 
 
 def _rooming_routed(ctx: GradingContext) -> Check:
-    expected = "a message to the provider about the abnormal blood pressure, linked to the reading"
+    expected = "a message to the patient's provider about the abnormal blood pressure, linked to the reading"
+    pid = ctx.answer["patient_id"]
     bp_ids = {f"Observation/{o['id']}" for o in _bp_obs(ctx)}
-    for c in written(ctx, "Communication", ctx.answer["patient_id"]):
+    elsewhere = False
+    for c in written(ctx, "Communication", pid):
         about = {a.get("reference") for a in c.get("about", [])}
-        if about & bp_ids and any(
-            r.get("reference", "").startswith("Practitioner/") for r in c.get("recipient", [])
-        ):
+        if not about & bp_ids:
+            continue
+        if any(the_patients_provider(ctx, pid, r.get("reference")) for r in c.get("recipient", [])):
             return Check(True, "the provider was messaged about the reading", expected)
+        elsewhere = True
+    if elsewhere:
+        return Check(
+            False,
+            "the message about the reading went to someone other than the patient's provider",
+            expected,
+            "route an abnormal value to the provider who sees this patient (the chart's "
+            "primary care provider), not to another practitioner",
+        )
     return Check(
         False,
         "no message to the provider about the abnormal reading",
@@ -204,13 +236,13 @@ def _rooming_routed(ctx: GradingContext) -> Check:
 
 
 def _rooming_cc(ctx: GradingContext) -> Check:
-    want = set(ctx.facts["complaint"].lower().split())
+    want = set(rubric.normalize(ctx.facts["complaint"]).split())
     expected = "the chief complaint in the patient's own words"
     for o in written(ctx, "Observation", ctx.answer["patient_id"]):
-        if (
-            code_of(o) == "8661-1"
-            and len(want & set(str(o.get("valueString", "")).lower().split())) >= len(want) - 1
-        ):
+        got = set(rubric.normalize(str(o.get("valueString", ""))).split())
+        # the patient's words, give or take one, and not buried among other complaints
+        extra = got - want - rubric.FILLER
+        if code_of(o) == "8661-1" and len(want & got) >= len(want) - 1 and len(extra) <= 4:
             return Check(True, "chief complaint recorded", expected)
     return Check(
         False,
@@ -220,7 +252,11 @@ def _rooming_cc(ctx: GradingContext) -> Check:
     )
 
 
-def _rooming_reference(att: Any) -> None:
+def _rooming_reference(
+    att: Any, *, leave_out_pulse: bool = False, provider: str | None = None
+) -> None:
+    """The reference; ``leave_out_pulse`` and ``provider`` (another practitioner for the alert)
+    make the wrong solutions of those names."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
     intake.record_chief_complaint(att.session, ref, f["complaint"])
@@ -229,9 +265,10 @@ def _rooming_reference(att: Any) -> None:
         ref,
         systolic=f["systolic"],
         diastolic=f["diastolic"],
-        heart_rate=f["heart_rate"],
+        heart_rate=None if leave_out_pulse else f["heart_rate"],
         temperature=f["temp_f"],
         temperature_unit="[degF]",
+        provider=provider,
     )
 
 
@@ -258,6 +295,23 @@ def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
     else:
         att.session.create(o)
     vitals.record_vitals(att.session, ref, heart_rate=f["heart_rate"], temperature=f["temp_f"])
+
+
+def _rooming_every_complaint(att: Any) -> None:
+    """The vitals right; the chief complaint recorded as every complaint the MA can think of
+    (the patient's words among them)."""
+    f = att.facts
+    ref = find_patient(att, f["name"], f["dob"])
+    intake.record_chief_complaint(att.session, ref, "; ".join(COMPLAINTS))
+    vitals.record_vitals(
+        att.session,
+        ref,
+        systolic=f["systolic"],
+        diastolic=f["diastolic"],
+        heart_rate=f["heart_rate"],
+        temperature=f["temp_f"],
+        temperature_unit="[degF]",
+    )
 
 
 def _rooming_unidentified(att: Any) -> None:
@@ -358,6 +412,24 @@ ROOMING_ABNORMAL_BP = Exercise(
             description="last month's BP edited",
         ),
         "skipped-identification": skipped_identification(_rooming_unidentified),
+        "every-complaint-listed": Solution(
+            _rooming_every_complaint,
+            fails="chief complaint",
+            message="record the reason for the visit as the patient said it",
+            description="the chief complaint recorded as a list of every common complaint",
+        ),
+        "pulse-left-out": Solution(
+            lambda att: _rooming_reference(att, leave_out_pulse=True),
+            fails="vitals on the right chart",
+            message="record every vital sign you measured",
+            description="BP and temperature charted through the workflow, the measured pulse left out",
+        ),
+        "bp-routed-to-another-provider": Solution(
+            lambda att: _rooming_reference(att, provider=ANOTHER_PROVIDER),
+            fails="provider told of the abnormal BP",
+            message="not to another practitioner",
+            description="the abnormal-BP alert routed to a practitioner who is not the patient's provider",
+        ),
     },
     expects=(
         Expect("Observation", ops=("create",), patients=("patient_id",)),
@@ -423,6 +495,7 @@ def _peds_measured(ctx: GradingContext) -> Check:
         ("29463-7", f["weight_kg"], "kg"),
         ("8302-2", f["height_cm"], "cm"),
         ("8310-5", f["temp_c"], "Cel"),
+        ("8867-4", f["heart_rate"], "/min"),
     ]
     for code, value, unit in checks:
         q = got.get(code) or {}
@@ -459,7 +532,8 @@ def _peds_percentile(ctx: GradingContext) -> Check:
     return Check(True, "BMI percentile recorded", expected)
 
 
-def _peds_reference(att: Any) -> None:
+def _peds_reference(att: Any, *, leave_out_pulse: bool = False) -> None:
+    """The reference; ``leave_out_pulse`` makes the wrong solution of that name."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
     vitals.record_vitals(
@@ -469,7 +543,7 @@ def _peds_reference(att: Any) -> None:
         height=f["height_cm"],
         temperature=f["temp_c"],
         temperature_unit="Cel",
-        heart_rate=f["heart_rate"],
+        heart_rate=None if leave_out_pulse else f["heart_rate"],
     )
 
 
@@ -603,6 +677,12 @@ PEDIATRIC_INTAKE = Exercise(
             description="edits the previous weight",
         ),
         "skipped-identification": skipped_identification(_peds_unidentified),
+        "pulse-left-out": Solution(
+            lambda att: _peds_reference(att, leave_out_pulse=True),
+            fails="measurements recorded",
+            message="record each value with its own unit",
+            description="weight, height and temperature charted, the measured pulse left out",
+        ),
     },
     expects=(Expect("Observation", ops=("create",), patients=("patient_id",)),),
 )
@@ -696,18 +776,36 @@ def _medhx_statements(ctx: GradingContext) -> Check:
 
 
 def _medhx_flagged(ctx: GradingContext) -> Check:
-    f = ctx.facts
     expected = (
         "the duplicate therapy named in a task to the provider (the MA does not stop a medication)"
     )
-    for t in written(ctx, "Task", ctx.answer["patient_id"]):
-        text = str(t.get("description", ""))
-        if (
-            f["rx_a"] in text
-            and f["rx_b"] in text
-            and str(t.get("owner", {}).get("reference", "")).startswith("Practitioner/")
-        ):
+    pid = ctx.answer["patient_id"]
+    said: Check | None = None
+    elsewhere = False
+    for t in written(ctx, "Task", pid):
+        named = _names_the_duplicate(ctx, str(t.get("description", "")))
+        if not the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference")):
+            elsewhere = elsewhere or named.passed
+            continue
+        said = named
+        if said.passed:
             return Check(True, "duplicate therapy routed to the provider", expected)
+    if elsewhere:
+        return Check(
+            False,
+            "the duplicate was routed to someone other than the patient's provider",
+            expected,
+            "route it to the provider who prescribes for this patient (the chart's primary "
+            "care provider), not to another practitioner",
+        )
+    if said is not None:
+        return Check(
+            False,
+            f"a task to the provider that does not name the duplicate ({said.found})",
+            expected,
+            "say which two medications duplicate each other and that they are a duplicate "
+            "therapy: a list of everything the patient takes tells the provider nothing",
+        )
     stopped = [
         s
         for s in written(ctx, "MedicationStatement", ctx.answer["patient_id"])
@@ -719,6 +817,30 @@ def _medhx_flagged(ctx: GradingContext) -> Check:
         else "no task to the provider about the duplicate"
     )
     return Check(False, found, expected, "duplicate therapy is the provider's decision: route it")
+
+
+def _names_the_duplicate(ctx: GradingContext, text: str) -> Check:
+    """The task's text names both drugs of the duplicate and says they duplicate each other
+    (by the class or in words); "no concerns" is not a concern routed."""
+    f = ctx.facts
+    cls = table("medications")["classes"][ctx.answer["dup_class"]]["display"]
+    return rubric.check_text(
+        text,
+        {
+            "the first drug of the pair": [f["rx_a"], f["med_a"]],
+            "the second drug of the pair": [f["rx_b"], f["med_b"]],
+            "that they are a duplicate therapy": [
+                "duplicate",
+                "duplicates",
+                "duplication",
+                "same class",
+                "same drug class",
+                cls,
+            ],
+        },
+        forbidden={"that there is nothing to worry about": ["no concern", "no concerns"]},
+        what="the task",
+    )
 
 
 def _medhx_entries(f: dict[str, Any], status_b: str = "active") -> list[dict[str, Any]]:
@@ -751,6 +873,40 @@ def _medhx_free_text(att: Any) -> None:
         if p["birthDate"] != f["dob"]:
             ref = identify(s, f"Patient/{p['id']}", name=f["name"], birth_date=p["birthDate"])
             history.record_tobacco_use(s, ref, "266927001")
+
+
+def _medhx_by_hand(att: Any, *, identified: bool = True, concern: bool = True) -> None:
+    """The three statements typed in by hand and a Task to the patient's provider, also by
+    hand; ``identified``: the patient identified first; ``concern``: the task names the
+    duplicate (else it lists every medication and says there is no concern)."""
+    f = att.facts
+    s = att.session
+    ref = (find_patient if identified else look_up)(att, f["name"], f["dob"])
+    for k in ("a", "b", "c"):
+        s.create(
+            {
+                "resourceType": "MedicationStatement",
+                "status": "active",
+                "medicationCodeableConcept": {
+                    "coding": [{"system": RXNORM, "code": f[f"rx_{k}"], "display": f[f"med_{k}"]}]
+                },
+                "subject": {"reference": ref},
+                "informationSource": {"display": "patient"},
+            }
+        )
+    text = (
+        f"Possible duplicate therapy: {f['med_a']} and {f['med_b']} are the same class"
+        if concern
+        else f"Medication list for your review: {f['rx_a']}, {f['rx_b']}, {f['rx_c']}. No concerns."
+    )
+    s.create(routed_task(s, ref, "Practitioner/prac-dr.patel", text))
+
+
+def _medhx_other_provider(att: Any) -> None:
+    """The reconciliation run with the duplicate routed to another practitioner."""
+    f = att.facts
+    ref = find_patient(att, f["name"], f["dob"])
+    intake.reconcile_medications(att.session, ref, _medhx_entries(f), provider=ANOTHER_PROVIDER)
 
 
 def _medhx_edit(att: Any) -> None:
@@ -786,6 +942,7 @@ MEDICATION_HISTORY = Exercise(
             _medhx_flagged,
             "Two drugs of one class can harm (e.g. acetaminophen overdose); changing therapy is the prescriber's decision (MAERB I.P.4; scope of practice).",
         ),
+        identified_first(),
     ),
     hints=(Hint("Look at the drug classes: two of these do the same thing."),),
     solution=Solution(_medhx_reference),
@@ -812,6 +969,22 @@ MEDICATION_HISTORY = Exercise(
             _medhx_edit,
             fails="no collateral damage",
             message="answer key depends on",
+        ),
+        "skipped-identification": skipped_identification(
+            lambda att: _medhx_by_hand(att, identified=False)
+        ),
+        "medication-list-no-concern": Solution(
+            lambda att: _medhx_by_hand(att, concern=False),
+            fails="duplicate therapy to the provider",
+            message="a list of everything the patient takes tells the provider nothing",
+            description="a task to the provider that lists every medication (the duplicate's "
+            "codes among them) and says there is no concern",
+        ),
+        "duplicate-to-another-provider": Solution(
+            _medhx_other_provider,
+            fails="duplicate therapy to the provider",
+            message="not to another practitioner",
+            description="the duplicate routed to a practitioner who is not the patient's provider",
         ),
     },
     expects=(

@@ -8,6 +8,7 @@ from typing import Any
 
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     MA,
     add_patient,
     code_of,
@@ -16,6 +17,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     order_lab,
     skipped_identification,
     tamper,
+    the_patients_provider,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -166,6 +168,16 @@ def _draw_sent(ctx: GradingContext) -> Check:
     }
     for t in written(ctx, "Task", f["patient_id"]):
         inputs = {(i.get("valueReference") or {}).get("reference") for i in t.get("input", [])}
+        owner = t.get("owner") or {}
+        to_lab = f["lab"] in (owner.get("display"), owner.get("reference"))
+        if not to_lab and sps and sps <= inputs:
+            return Check(
+                False,
+                "the requisition is addressed to another laboratory",
+                expected,
+                "send the specimens to the laboratory you were told to use: another lab has no "
+                "order for them, and the results never reach the chart",
+            )
         if sps and sps <= inputs and f["courier"] in str(t.get("description")):
             current = [ctx.read(s) or {} for s in sps]
             if all(
@@ -181,7 +193,7 @@ def _draw_sent(ctx: GradingContext) -> Check:
     )
 
 
-def _draw_reference(att: Any, fasting: str | None = None) -> list[str]:
+def _draw_reference(att: Any, fasting: str | None = None, lab: str | None = None) -> list[str]:
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -201,8 +213,14 @@ def _draw_reference(att: Any, fasting: str | None = None) -> list[str]:
         label_birth_date=f["dob"],
     )
     refs = [f"Specimen/{sp['id']}" for sp in out]
-    specimens.send_to_lab(s, refs, lab=f["lab"], courier=f["courier"])
+    specimens.send_to_lab(s, refs, lab=lab or f["lab"], courier=f["courier"])
     return refs
+
+
+def _draw_other_lab(att: Any) -> None:
+    """Everything right, but the requisition addressed to a laboratory the orders do not name."""
+    labs = ["Regional Reference Laboratory", "Valley Clinical Lab", "County Hospital Lab"]
+    _draw_reference(att, lab=next(x for x in labs if x != att.facts["lab"]))
 
 
 def _draw_assumed_fasting(att: Any) -> None:
@@ -333,6 +351,12 @@ BLOOD_DRAW = Exercise(
     hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
     solution=Solution(_draw_reference),
     wrong_solutions={
+        "sent-to-another-lab": Solution(
+            _draw_other_lab,
+            fails="sent with requisition and custody",
+            message="send the specimens to the laboratory you were told to use",
+            description="the requisition addressed to another outside laboratory",
+        ),
         "fasting-not-asked": Solution(
             _draw_assumed_fasting, fails="fasting status", message="ask when the patient last ate"
         ),
@@ -449,10 +473,24 @@ def _gl_on_kit(ctx: GradingContext) -> Check:
 
 def _gl_escalated(ctx: GradingContext) -> Check:
     expected = "the critical value sent to the provider at once (stat message linked to the result)"
+    pid = ctx.facts["patient_id"]
     ids = {f"Observation/{o['id']}" for o in _glucose_results(ctx)}
-    for c in written(ctx, "Communication", ctx.facts["patient_id"]):
+    elsewhere = False
+    for c in written(ctx, "Communication", pid):
         if c.get("priority") == "stat" and {a.get("reference") for a in c.get("about", [])} & ids:
-            return Check(True, "critical value escalated", expected)
+            if any(
+                the_patients_provider(ctx, pid, r.get("reference")) for r in c.get("recipient", [])
+            ):
+                return Check(True, "critical value escalated", expected)
+            elsewhere = True
+    if elsewhere:
+        return Check(
+            False,
+            "the critical value went to someone other than the patient's provider",
+            expected,
+            "a critical value goes to the provider who sees this patient (the chart's primary "
+            "care provider), not to another practitioner",
+        )
     return Check(
         False,
         "the critical value was not escalated",
@@ -461,19 +499,20 @@ def _gl_escalated(ctx: GradingContext) -> Check:
     )
 
 
-def _gl_reference(att: Any) -> None:
+def _gl_reference(att: Any, provider: str | None = None) -> None:
+    """The reference; ``provider``: the critical value routed to that practitioner instead."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
     try:
-        poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
+        poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"], provider=provider)
     except RuleRefused:
         poc_testing.run_qc(
             s,
             f["kit_ref"],
             {"level 1": f["new_l1"], "level 2": f["new_l2"]},
         )
-        poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"])
+        poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"], provider=provider)
 
 
 def _raw_glucose(att: Any, *, minutes_later: int = 0) -> None:
@@ -621,6 +660,12 @@ POC_GLUCOSE_QC = Exercise(
     hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
     solution=Solution(_gl_reference),
     wrong_solutions={
+        "critical-value-to-another-provider": Solution(
+            lambda att: _gl_reference(att, provider=ANOTHER_PROVIDER),
+            fails="critical value escalated",
+            message="not to another practitioner",
+            description="the critical value sent stat to a practitioner who is not the patient's provider",
+        ),
         "test-despite-failed-qc": Solution(
             _gl_ignore_qc,
             fails="QC passed before testing",
@@ -714,10 +759,22 @@ def _st_order(ctx: GradingContext) -> Check:
 
 def _st_routed(ctx: GradingContext) -> Check:
     expected = "the positive result sent to the provider for the treatment order"
+    pid = ctx.facts["patient_id"]
     ids = {f"Observation/{o['id']}" for o in _strep_results(ctx)}
-    for t in written(ctx, "Task", ctx.facts["patient_id"]):
+    elsewhere = False
+    for t in written(ctx, "Task", pid):
         if (t.get("focus") or {}).get("reference") in ids:
-            return Check(True, "provider asked to act on the result", expected)
+            if the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference")):
+                return Check(True, "provider asked to act on the result", expected)
+            elsewhere = True
+    if elsewhere:
+        return Check(
+            False,
+            "the result was sent to someone other than the patient's provider",
+            expected,
+            "a positive result goes to the provider who sees this patient (the chart's primary "
+            "care provider), not to another practitioner",
+        )
     return Check(
         False,
         "the provider was not asked to act on the positive result",
@@ -729,11 +786,14 @@ def _st_routed(ctx: GradingContext) -> Check:
 STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
 
 
-def _st_reference(att: Any) -> None:
+def _st_reference(att: Any, provider: str | None = None) -> None:
+    """The reference; ``provider``: the positive result routed to that practitioner instead."""
     f = att.facts
     ref = identify_patient(att)
     poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS)
-    poc_testing.run_test(att.session, ref, f["kit_ref"], "positive", order=f["order_ref"])
+    poc_testing.run_test(
+        att.session, ref, f["kit_ref"], "positive", order=f["order_ref"], provider=provider
+    )
 
 
 def _st_no_order(att: Any) -> None:
@@ -815,6 +875,12 @@ RAPID_STREP = Exercise(
     hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
     solution=Solution(_st_reference),
     wrong_solutions={
+        "result-to-another-provider": Solution(
+            lambda att: _st_reference(att, provider=ANOTHER_PROVIDER),
+            fails="positive result routed",
+            message="not to another practitioner",
+            description="the positive result routed to a practitioner who is not the patient's provider",
+        ),
         "result-without-order": Solution(
             _st_no_order, fails="result on the order", message="results answer an order"
         ),

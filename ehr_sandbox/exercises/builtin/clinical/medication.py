@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     DOCTOR_REF,
     MA,
     add_patient,
@@ -86,12 +88,40 @@ def _inj_queried(ctx: GradingContext) -> Check:
     expected = (
         "a task to the prescriber, focused on the order, saying the dose does not fit the weight"
     )
+    prescriber = ((ctx.read(f["order_ref"]) or {}).get("requester") or {}).get("reference")
+    vague = elsewhere = False
     for t in written(ctx, "Task", f["patient_id"]):
-        text = str(t.get("description", "")).lower()
-        if (t.get("focus") or {}).get("reference") == f["order_ref"] and (
-            "kg" in text or "weight" in text
-        ):
+        if (t.get("focus") or {}).get("reference") != f["order_ref"]:
+            continue
+        if (t.get("owner") or {}).get("reference") != prescriber:
+            elsewhere = True
+            continue
+        said = rubric.check_text(
+            str(t.get("description", "")),
+            {
+                "the child's weight today": [f"{f['weight_kg']:g}"],
+                "the dose ordered": [f"{f['ordered_mg']:g}"],
+            },
+            what="the query",
+        )
+        if said.passed:
             return Check(True, "the order was queried", expected)
+        vague = True
+    if vague:
+        return Check(
+            False,
+            "a task on the order that does not say what does not fit",
+            expected,
+            "the query names the weight and the dose ordered, so the prescriber sees why it "
+            "does not fit without opening the chart",
+        )
+    if elsewhere:
+        return Check(
+            False,
+            "the query went to someone other than the prescriber",
+            expected,
+            "only the prescriber who wrote the order can change it: send the query to them",
+        )
     return Check(
         False,
         "no query to the prescriber about the dose",
@@ -173,6 +203,29 @@ def _inj_unidentified(att: Any) -> None:
     att.session.create(task)
 
 
+def _inj_vague_query(att: Any) -> None:
+    """The dose held and the order 'queried' with a text that carries the rubric's words but
+    says nothing about this child's weight or this order's dose."""
+    f = att.facts
+    ref = identify_patient(att)
+    medadmin.query_order(att.session, ref, f["order_ref"], "weight in kg noted today, will give")
+
+
+def _inj_query_elsewhere(att: Any) -> None:
+    """The query, well worded, sent to a practitioner who did not write the order."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    task = routed_task(
+        s,
+        ref,
+        ANOTHER_PROVIDER,
+        f"ordered {f['ordered_mg']:g} mg does not fit weight {f['weight_kg']} kg at 50 mg/kg",
+        focus=f["order_ref"],
+    )
+    s.create(task)
+
+
 def _inj_edit_weight(att: Any) -> None:
     """Answer-key change: the weight is edited so the order 'fits'."""
     _inj_reference(att)
@@ -229,6 +282,19 @@ IM_INJECTION_DOSE = Exercise(
             message="answer key depends on",
         ),
         "skipped-identification": skipped_identification(_inj_unidentified),
+        "query-without-the-facts": Solution(
+            _inj_vague_query,
+            fails="order queried with the prescriber",
+            message="the query names the weight and the dose ordered",
+            description="a query on the order with 'weight' and 'kg' in it, neither the child's "
+            "weight nor the dose ordered",
+        ),
+        "query-to-another-practitioner": Solution(
+            _inj_query_elsewhere,
+            fails="order queried with the prescriber",
+            message="send the query to them",
+            description="the query sent to a practitioner who did not write the order",
+        ),
     },
     expects=(Expect("Task", ops=("create",), patients=("patient_id",)),),
 )
@@ -290,18 +356,27 @@ def _given(ctx: GradingContext, cvx: str) -> list[dict[str, Any]]:
 
 def _cu_given(ctx: GradingContext) -> Check:
     expected = "each due dose given with its lot, site, route, MVX and the current VIS edition"
+    f = ctx.facts
     for cvx in ctx.answer["give"]:
+        key = {"08": "hepb", "03": "mmr"}[cvx]
         good = [
             i
             for i in _given(ctx, cvx)
-            if i.get("education") and i.get("lotNumber") and i.get("manufacturer") and i.get("site")
+            if i.get("lotNumber") == f[f"lot_{key}"]
+            and any(e.get("publicationDate") == f[f"vis_{key}"] for e in i.get("education", []))
+            and ((i.get("manufacturer") or {}).get("identifier") or {}).get("value")
+            == immunizations.vaccine(cvx)["mvx"]
+            and i.get("site")
+            and i.get("route")
         ]
         if not good:
             return Check(
                 False,
-                f"CVX {cvx}: no complete record (VIS, lot, manufacturer, site)",
+                f"CVX {cvx}: no complete record (the VIS edition handed out, the vial's lot, "
+                "the manufacturer's MVX, site and route)",
                 expected,
-                "give the VIS before every dose and record its edition",
+                "give the VIS before every dose and record its edition, and the lot of the vial "
+                "you drew from: a recall finds the child by lot",
             )
     return Check(True, "due doses given and documented", expected)
 
@@ -330,12 +405,17 @@ def _cu_deferred(ctx: GradingContext) -> Check:
 
 def _cu_registry(ctx: GradingContext) -> Check:
     expected = "a registry report (VXU) for each dose given"
-    given = {f"Immunization/{i['id']}" for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
+    doses = {f"Immunization/{i['id']}": i for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
+    given = set(doses)
+    # a report is the VXU message describing that dose (its lot in the RXA segment), not a
+    # message with 'VXU' typed into it
     reported = {
         a.get("reference")
         for c in written(ctx, "Communication", ctx.facts["patient_id"])
         for a in c.get("about", [])
-        if "VXU" in str(c.get("payload"))
+        if "VXU^V04" in str(c.get("payload"))
+        and str((doses.get(a.get("reference")) or {}).get("lotNumber") or "\0")
+        in str(c.get("payload"))
     }
     if not given or not given <= reported:
         return Check(
@@ -422,6 +502,62 @@ def _cu_give_dtap(att: Any) -> None:
     _ = f
 
 
+def _cu_by_hand_any_lot(att: Any) -> None:
+    """DTaP deferred through the workflow; the two due doses typed in by hand with every field
+    the grader looks for present, but a made-up lot and an old VIS edition, then reported."""
+    s = att.session
+    ref = identify_patient(att)
+    immunizations.defer(
+        s, ref, "20", "MEDPREC", "anaphylaxis after the previous DTaP dose: contraindicated"
+    )
+    for cvx in ("08", "03"):
+        v = immunizations.vaccine(cvx)
+        imm = s.create(
+            {
+                "resourceType": "Immunization",
+                "status": "completed",
+                "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": cvx}]},
+                "patient": {"reference": ref},
+                "occurrenceDateTime": instant(att.sandbox.clock.peek()),
+                "primarySource": True,
+                "lotNumber": "LOT1",
+                "manufacturer": {"identifier": {"system": immunizations.MVX, "value": v["mvx"]}},
+                "route": {"text": "IM"},
+                "site": {"text": "arm"},
+                "education": [{"documentType": "VIS", "publicationDate": "2001-01-01"}],
+            }
+        )
+        immunizations.registry_message(s, f"Immunization/{imm['id']}")
+
+
+def _cu_typed_report(att: Any) -> None:
+    """Doses given and the DTaP deferred through the workflows; the registry 'report' typed in
+    by hand as a message saying 'VXU sent'."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    immunizations.defer(
+        s, ref, "20", "MEDPREC", "anaphylaxis after the previous DTaP dose: contraindicated"
+    )
+    for cvx, lot, route, site, vis in (
+        ("08", f["lot_hepb"], "IM", "LT", f["vis_hepb"]),
+        ("03", f["lot_mmr"], "SC", "LA", f["vis_mmr"]),
+    ):
+        imm = immunizations.give(
+            s, ref, cvx=cvx, lot=lot, expiry="2030-06-30", route=route, site=site,
+            vis_edition=vis, screening=SCREEN,
+        )  # fmt: skip
+        s.create(
+            {
+                "resourceType": "Communication",
+                "status": "completed",
+                "subject": {"reference": ref},
+                "about": [{"reference": f"Immunization/{imm['id']}"}],
+                "payload": [{"contentString": "VXU sent to the registry"}],
+            }
+        )
+
+
 def _cu_edit_history(att: Any) -> None:
     _cu_reference(att)
     tamper(att, att.facts["prior_refs"][1])
@@ -487,6 +623,19 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
             message="answer key depends on",
         ),
         "skipped-identification": skipped_identification(_cu_unidentified),
+        "registry-report-typed": Solution(
+            _cu_typed_report,
+            fails="reported to the registry",
+            message="every dose goes to the state registry",
+            description="a message saying 'VXU sent' typed in by hand for each dose",
+        ),
+        "made-up-lot-old-vis": Solution(
+            _cu_by_hand_any_lot,
+            fails="due doses given and documented",
+            message="a recall finds the child by lot",
+            description="doses typed in by hand with every field present but a made-up lot and "
+            "an old VIS edition",
+        ),
     },
     expects=(
         Expect("Immunization", ops=("create",), patients=("patient_id",), at_most=3),

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     DOCTOR_REF,
     MA,
     add_patient,
     code_of,
+    identified_first,
     identify_patient,
     order_lab,
     patient_facts,
+    skipped_identification,
     tamper,
     written,
 )
-from ehr_sandbox.exercises.grading import GradingContext, interpretation_in
+from ehr_sandbox.exercises.builtin.common import document_text
+from ehr_sandbox.exercises.grading import GradingContext, interpretation_in, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
-from ehr_sandbox.workflows.care import loinc_concept
+from ehr_sandbox.workflows.care import age_years, loinc_concept, routed_task
 
 __all__ = ["DIRECT_ADMISSION", "ECG_SPIROMETRY", "REFILL_QUEUE"]
 
@@ -80,7 +86,15 @@ def _setup_ecg(sandbox: Any, variant: Any) -> Scenario:
         "height": rng.randint(152, 188),
         "old_ref": f"Observation/{old['id']}",
     }
-    return Scenario(facts, answer={}, protect=(facts["old_ref"],))
+    chart = sandbox.system_session().read(p["ref"])
+    pred = diagnostics.predicted_fev1(
+        chart["gender"], age_years(chart, sandbox.clock.peek().date()), facts["height"]
+    )
+    return Scenario(
+        facts,
+        answer={"fev1_pct_predicted": round(100 * fev1 / pred) if pred else None},
+        protect=(facts["old_ref"],),
+    )
 
 
 def _reports(ctx: GradingContext) -> list[dict[str, Any]]:
@@ -97,16 +111,17 @@ def _ecg_recorded(ctx: GradingContext) -> Check:
             obs = ctx.read(dr["result"][0]["reference"]) or {}
             vals = {code_of(c): c["valueQuantity"]["value"] for c in obs.get("component", [])}
             if (
-                vals.get("8625-6") == f["pr"]
+                vals.get("8867-4") == f["hr"]
+                and vals.get("8625-6") == f["pr"]
                 and vals.get("8633-0") == f["qrs"]
                 and vals.get("8634-8") == f["qt"]
             ):
                 return Check(True, "ECG recorded", expected)
             return Check(
                 False,
-                "ECG intervals differ from the tracing",
+                "ECG rate or intervals differ from the tracing",
                 expected,
-                "copy the machine's intervals exactly",
+                "copy the machine's rate and intervals exactly",
             )
     return Check(False, "no ECG report on the order", expected, "record the ECG against its order")
 
@@ -151,6 +166,13 @@ def _spiro(ctx: GradingContext) -> Check:
             and vals.get("19926-5") == round(100 * f["fev1"] / f["fvc"])
             and "20152-5" in vals
         ):
+            if vals["20152-5"] != ctx.answer["fev1_pct_predicted"]:
+                return Check(
+                    False,
+                    "FEV1 % predicted does not follow from this patient's sex, age and height",
+                    expected,
+                    "% predicted compares FEV1 with the reference for the height you measured",
+                )
             return Check(True, "spirometry recorded", expected)
         return Check(
             False,
@@ -226,6 +248,71 @@ def _ecg_swapped(att: Any) -> None:
                   "valueQuantity": {"value": v, "unit": "L", "system": "http://unitsofmeasure.org", "code": "L"}})  # fmt: skip
 
 
+def _ecg_off_values(att: Any, *, hr: int = 0, height: int = 0) -> None:
+    """Both recorded through the workflows, the ECG with a rate ``hr`` off the tracing's, the
+    spirometry with a height ``height`` cm off the one measured (so % predicted is wrong)."""
+    f = att.facts
+    ref = identify_patient(att)
+    diagnostics.record_ecg(
+        att.session,
+        ref,
+        heart_rate=f["hr"] + hr,
+        pr_ms=f["pr"],
+        qrs_ms=f["qrs"],
+        qt_ms=f["qt"],
+        order=f["order_ref"],
+    )
+    diagnostics.record_spirometry(
+        att.session,
+        ref,
+        fev1_l=f["fev1"],
+        fvc_l=f["fvc"],
+        height_cm=f["height"] + height,
+        maneuvers=3,
+    )
+
+
+def _ecg_unidentified(att: Any) -> None:
+    """Skipped identification: the ECG report and its tracing typed in by hand."""
+    f = att.facts
+    s = att.session
+    obs = s.create(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": loinc_concept("11524-6"),
+            "subject": {"reference": f["patient_ref"]},
+            "component": [
+                {
+                    "code": loinc_concept(code),
+                    "valueQuantity": {
+                        "value": v,
+                        "unit": u,
+                        "system": "http://unitsofmeasure.org",
+                        "code": u,
+                    },
+                }
+                for code, v, u in (
+                    ("8867-4", f["hr"], "/min"),
+                    ("8625-6", f["pr"], "ms"),
+                    ("8633-0", f["qrs"], "ms"),
+                    ("8634-8", f["qt"], "ms"),
+                )
+            ],
+        }
+    )
+    s.create(
+        {
+            "resourceType": "DiagnosticReport",
+            "status": "preliminary",
+            "code": loinc_concept("11524-6"),
+            "subject": {"reference": f["patient_ref"]},
+            "basedOn": [{"reference": f["order_ref"]}],
+            "result": [{"reference": f"Observation/{obs['id']}"}],
+        }
+    )
+
+
 def _ecg_edit(att: Any) -> None:
     _ecg_reference(att)
     tamper(att, att.facts["old_ref"])
@@ -266,6 +353,7 @@ ECG_SPIROMETRY = Exercise(
             _spiro,
             "FEV1/FVC below 0.70 defines obstruction (GOLD); swapped volumes hide it (ATS/ERS 2019).",
         ),
+        identified_first(),
     ),
     hints=(Hint("The workflow computes QTc, the ratio and % predicted for you."),),
     solution=Solution(_ecg_reference),
@@ -286,6 +374,19 @@ ECG_SPIROMETRY = Exercise(
             fails="spirometry recorded",
             message="record spirometry through the workflow",
         ),
+        "ecg-rate-off": Solution(
+            lambda att: _ecg_off_values(att, hr=30),
+            fails="ECG recorded",
+            message="copy the machine's rate and intervals exactly",
+            description="the intervals right, the ECG's heart rate not the tracing's",
+        ),
+        "spirometry-height-off": Solution(
+            lambda att: _ecg_off_values(att, height=-25),
+            fails="spirometry recorded",
+            message="the reference for the height you measured",
+            description="spirometry recorded with another height, so FEV1 % predicted is wrong",
+        ),
+        "skipped-identification": skipped_identification(_ecg_unidentified),
         "edit-old-result": Solution(
             _ecg_edit,
             fails="no collateral damage",
@@ -394,6 +495,17 @@ def _rf_routed(ctx: GradingContext) -> Check:
             expected,
             "every refill request reaches the provider",
         )
+    for key in ("statin_ref", "metformin_ref", "ii_ref"):
+        owner = ((_task_for(ctx, f[key]) or {}).get("owner") or {}).get("reference")
+        prescriber = ((ctx.read(f[key]) or {}).get("requester") or {}).get("reference")
+        if owner != prescriber:
+            return Check(
+                False,
+                "a request was routed to someone other than its prescriber",
+                expected,
+                "a refill is the prescriber's decision: route each request to the provider who "
+                "wrote the prescription",
+            )
     reqs = [
         c
         for c in written(ctx, "Communication", f["patient_id"])
@@ -482,6 +594,37 @@ def _rf_ii_refilled(att: Any) -> None:
     _raw_task(att, f["ii_ref"], refills.MET)
 
 
+def _rf_unidentified(att: Any) -> None:
+    """Skipped identification: the three outcomes typed in as tasks to the prescriber and the
+    pharmacy's requests as messages, nobody identified and no protocol run."""
+    f = att.facts
+    s = att.session
+    outcomes = (
+        ("statin_ref", refills.MET),
+        ("metformin_ref", refills.NOT_MET),
+        ("ii_ref", refills.CONTROLLED),
+    )
+    for key, status in outcomes:
+        task = routed_task(s, f["patient_ref"], DOCTOR_REF, "refill request", focus=f[key])
+        task["businessStatus"] = {"text": status}
+        if key == "metformin_ref":
+            task["note"] = [{"text": "A1c overdue"}]
+        s.create(task)
+        s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": f["patient_ref"]},
+                  "sender": {"display": f["pharmacy"]}, "payload": [{"contentString": f"refill request for {f[key]}"}]})  # fmt: skip
+
+
+def _rf_other_provider(att: Any) -> None:
+    """The protocol run on every request, each outcome routed to a practitioner who did not
+    write the prescription."""
+    f = att.facts
+    ref = identify_patient(att)
+    for key in ("statin_ref", "metformin_ref", "ii_ref"):
+        refills.review_request(
+            att.session, ref, f[key], pharmacy=f["pharmacy"], provider=ANOTHER_PROVIDER
+        )
+
+
 def _rf_edit_lab(att: Any) -> None:
     _rf_reference(att)
     tamper(att, att.facts["lab_refs"][1])
@@ -521,6 +664,7 @@ REFILL_QUEUE = Exercise(
             _rf_labs,
             "Monitoring labs protect the patient: metformin needs A1c and eGFR, a statin lipids (ADA 2025; ACC/AHA 2018).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`review_request` checks the protocol; read `RefillReview.reasons`."),),
     solution=Solution(_rf_reference),
@@ -532,6 +676,13 @@ REFILL_QUEUE = Exercise(
             _rf_ii_refilled,
             fails="Schedule II not refilled",
             message="Schedule II is never refilled",
+        ),
+        "skipped-identification": skipped_identification(_rf_unidentified),
+        "routed-to-another-provider": Solution(
+            _rf_other_provider,
+            fails="every request routed",
+            message="route each request to the provider who wrote the prescription",
+            description="every request routed to a practitioner who did not write the prescription",
         ),
         "edit-a1c": Solution(
             _rf_edit_lab,
@@ -579,6 +730,30 @@ def _setup_admit(sandbox: Any, variant: Any) -> Scenario:
     return Scenario(facts, answer={}, protect=(facts["old_ref"],))
 
 
+def _states_reason(text: str, reason: str) -> bool:
+    """True when ``text`` says the ordered reason: at least two thirds of its words (filler
+    aside) appear in it, so a paraphrase counts and a generic 'needs admission' does not."""
+    words = {w for w in rubric.normalize(reason).split() if w not in rubric.FILLER and len(w) > 2}
+    got = set(rubric.normalize(text).split())
+    return bool(words) and 3 * len(words & got) >= 2 * len(words)
+
+
+def _summaries(ctx: GradingContext) -> list[dict[str, Any]]:
+    """The transfer summaries written that say who the patient is and why they are admitted."""
+    f = ctx.facts
+    out = []
+    for d in written(ctx, "DocumentReference", f["patient_id"]):
+        text = document_text(d)
+        if (
+            code_of(d, "type") == "18761-7"
+            and rubric.mentions(text, f["name"])
+            and rubric.mentions(text, f["dob"])
+            and _states_reason(text, f["reason"])
+        ):
+            out.append(d)
+    return out
+
+
 def _ad_encounter(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "a planned inpatient encounter at the receiving hospital and unit, based on the order, with the reason"
@@ -587,13 +762,15 @@ def _ad_encounter(ctx: GradingContext) -> Check:
             b.get("reference") for b in e.get("basedOn", [])
         } == {f["order_ref"]}:
             where = str(e.get("location")) + str(e.get("serviceProvider"))
-            if f["hospital"] in where and f["unit"] in where and e.get("reasonCode"):
+            why = " ".join(text_of(r) for r in e.get("reasonCode", []))
+            if f["hospital"] in where and f["unit"] in where and _states_reason(why, f["reason"]):
                 return Check(True, "admission encounter", expected)
             return Check(
                 False,
-                "the encounter lacks the hospital, unit or reason",
+                "the encounter lacks the hospital, unit or the reason the provider ordered",
                 expected,
-                "name where the patient goes and why",
+                "name where the patient goes and why, as the order says: a generic reason "
+                "tells the hospital nothing",
             )
     return Check(
         False,
@@ -605,27 +782,37 @@ def _ad_encounter(ctx: GradingContext) -> Check:
 
 def _ad_summary(ctx: GradingContext) -> Check:
     expected = "a transfer summary document for the hospital"
-    docs = [
+    if _summaries(ctx):
+        return Check(True, "transfer summary", expected)
+    typed = [
         d
         for d in written(ctx, "DocumentReference", ctx.facts["patient_id"])
         if code_of(d, "type") == "18761-7"
     ]
-    if docs:
-        return Check(True, "transfer summary", expected)
     return Check(
         False,
-        "no transfer summary",
+        "a transfer summary that does not say who the patient is and why they are admitted"
+        if typed
+        else "no transfer summary",
         expected,
-        "the hospital needs problems, medications, allergies and last vitals",
+        "the hospital needs problems, medications, allergies and last vitals, with the "
+        "patient's identity and the reason for admission",
     )
 
 
 def _ad_notified(ctx: GradingContext) -> Check:
     expected = "the receiving hospital notified, with the summary"
+    sent = {f"DocumentReference/{d['id']}" for d in _summaries(ctx)}
     for c in written(ctx, "Communication", ctx.facts["patient_id"]):
-        if ctx.facts["hospital"] in str(c.get("recipient")):
+        about = {a.get("reference") for a in c.get("about", [])}
+        if ctx.facts["hospital"] in str(c.get("recipient")) and about & sent:
             return Check(True, "hospital notified", expected)
-    return Check(False, "the hospital was not notified", expected, "the hand-off is documented")
+    return Check(
+        False,
+        "the hospital was not notified with the transfer summary",
+        expected,
+        "the hand-off is documented, and the summary goes with it",
+    )
 
 
 def _ad_reference(att: Any) -> None:
@@ -663,6 +850,38 @@ def _ad_no_summary(att: Any) -> None:
     identify_patient(att)
     att.session.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
                         "subject": {"reference": f["patient_ref"]}, "basedOn": [{"reference": f["order_ref"]}]})  # fmt: skip
+
+
+def _ad_generic_reason(att: Any) -> None:
+    """Arranged through the workflow, with a reason that says nothing about this patient."""
+    f = att.facts
+    ref = identify_patient(att)
+    admission.arrange(
+        att.session,
+        ref,
+        f["order_ref"],
+        kind="direct",
+        hospital=f["hospital"],
+        unit=f["unit"],
+        reason="patient needs admission today",
+    )
+
+
+def _ad_by_hand(att: Any, *, identified: bool = False) -> None:
+    """Encounter, a 'see chart' transfer summary and a bare notification typed in by hand
+    (``identified``: after identifying the patient)."""
+    f = att.facts
+    s = att.session
+    ref = f["patient_ref"]
+    if identified:
+        identify_patient(att)
+    s.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+              "subject": {"reference": ref}, "basedOn": [{"reference": f["order_ref"]}], "serviceProvider": {"display": f["hospital"]},
+              "location": [{"location": {"display": f["unit"]}}], "reasonCode": [{"text": f["reason"]}]})  # fmt: skip
+    doc = s.create({"resourceType": "DocumentReference", "status": "current", "type": loinc_concept("18761-7"), "subject": {"reference": ref},
+                    "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(b"Transfer summary: see chart").decode()}}]})  # fmt: skip
+    s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": ref}, "recipient": [{"display": f["hospital"]}],
+              "about": [{"reference": f"DocumentReference/{doc['id']}"}]})  # fmt: skip
 
 
 def _ad_edit(att: Any) -> None:
@@ -704,6 +923,7 @@ DIRECT_ADMISSION = Exercise(
             _ad_notified,
             "The receiving facility must know the patient is coming (hand-off communication).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`kind='direct'` for a direct admission."),),
     solution=Solution(_ad_reference),
@@ -716,6 +936,19 @@ DIRECT_ADMISSION = Exercise(
         "no-summary": Solution(
             _ad_no_summary, fails="transfer summary", message="the hospital needs problems"
         ),
+        "generic-reason": Solution(
+            _ad_generic_reason,
+            fails="admission encounter",
+            message="a generic reason tells the hospital nothing",
+            description="arranged through the workflow with a reason that is not the ordered one",
+        ),
+        "see-chart-summary": Solution(
+            lambda att: _ad_by_hand(att, identified=True),
+            fails="transfer summary",
+            message="with the patient's identity and the reason for admission",
+            description="a transfer summary that says 'see chart', typed in by hand",
+        ),
+        "skipped-identification": skipped_identification(_ad_by_hand),
         "edit-old-result": Solution(
             _ad_edit,
             fails="no collateral damage",

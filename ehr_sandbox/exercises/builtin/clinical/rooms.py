@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.clinical.common import MA, add_patient, tamper, written
-from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises.builtin.clinical.common import (
+    MA,
+    add_patient,
+    tamper,
+    the_patients_provider,
+    written,
+)
+from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import rooms, sterilization
 from ehr_sandbox.workflows.base import write
-from ehr_sandbox.workflows.care import identify
+from ehr_sandbox.workflows.care import identify, routed_task
 
 __all__ = ["FAILED_BI_RECALL", "ROOM_TURNOVER"]
 
@@ -85,6 +92,14 @@ def _to_sequence(ctx: GradingContext) -> Check:
 def _to_roomed(ctx: GradingContext) -> Check:
     expected = "the next patient identified and roomed in the clean room"
     seq = [rooms.status_of(v) for v in _room_versions(ctx)]
+    if seq and seq[-1] == "in-use" and not ctx.identified_before(ctx.facts["next_id"]):
+        return Check(
+            False,
+            "the room is in use, but the waiting patient was never identified",
+            expected,
+            "identify the patient who is waiting for the room (two identifiers) before rooming: "
+            "rooming someone else leaves them in the waiting room",
+        )
     if seq and seq[-1] == "in-use":
         return Check(True, "next patient roomed", expected)
     return Check(
@@ -152,6 +167,18 @@ def _to_dirty_room(att: Any) -> None:
     s.update(loc)
 
 
+def _to_someone_else(att: Any) -> None:
+    """Turnover done right, then another patient (not the one waiting) identified and roomed."""
+    f = att.facts
+    s = att.session
+    rooms.discharge_room(s, f["room_ref"])
+    rooms.turnover(s, f["room_ref"], {i["id"]: True for i in rooms.table("rooms")["checklist"]})
+    p = next(p for p in s.search("Patient").fetch() if p["id"] != f["next_id"])
+    name = f"{p['name'][0]['given'][0]} {p['name'][0]['family']}"
+    ref = identify(s, f"Patient/{p['id']}", name=name, birth_date=p["birthDate"])
+    rooms.room_patient(s, f["room_ref"], ref)
+
+
 def _to_edit_other(att: Any) -> None:
     _to_reference(att)
     tamper(att, att.facts["other_ref"])
@@ -208,6 +235,12 @@ ROOM_TURNOVER = Exercise(
             _to_dirty_room,
             fails="clean before the next patient",
             message="never room a patient in a dirty room",
+        ),
+        "roomed-someone-else": Solution(
+            _to_someone_else,
+            fails="next patient roomed",
+            message="rooming someone else leaves them in the waiting room",
+            description="another patient identified and roomed, not the one waiting",
         ),
         "edit-other-room": Solution(
             _to_edit_other,
@@ -297,6 +330,16 @@ def _bi_recorded(ctx: GradingContext) -> Check:
 
 def _bi_recalled(ctx: GradingContext) -> Check:
     expected = "every pack of the load out of use (inactive, marked recalled)"
+    for r in ctx.facts["pack_refs"]:
+        seq = [v.get("status") for v in ctx.versions_since_setup(r)]
+        if "inactive" in seq and "active" in seq[seq.index("inactive") :]:
+            return Check(
+                False,
+                "a recalled pack was put back in use, then recalled again",
+                expected,
+                "a failed BI recalls the whole load: a recalled pack stays out of use until it "
+                "is reprocessed",
+            )
     bad = [
         r
         for r in ctx.facts["pack_refs"]
@@ -318,13 +361,34 @@ def _bi_flagged(ctx: GradingContext) -> Check:
     expected = (
         "the procedure that used a recalled pack flagged on the patient and sent to the provider"
     )
-    flags = written(ctx, "Flag", f["patient_id"])
+    pid = f["patient_id"]
+    flags = [
+        g
+        for g in written(ctx, "Flag", pid)
+        if rubric.check_text(
+            text_of(g.get("code")),
+            {"the recalled load": ["recalled", "recall", "sterilizer", "sterilization", "BI"]},
+            what="the flag",
+        ).passed
+    ]
     tasks = [
         t
-        for t in written(ctx, "Task", f["patient_id"])
+        for t in written(ctx, "Task", pid)
         if (t.get("focus") or {}).get("reference") == f["procedure_ref"]
     ]
-    if flags and tasks:
+    sent = [
+        t for t in tasks if the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference"))
+    ]
+    if (written(ctx, "Flag", pid) and not flags) or (tasks and not sent):
+        return Check(
+            False,
+            "a flag that does not say what happened, or a task that does not reach the "
+            "patient's provider",
+            expected,
+            "the flag tells every clinician who opens the chart that the patient was exposed to "
+            "a recalled load, and the follow-up goes to the patient's own provider",
+        )
+    if flags and sent:
         return Check(True, "procedure flagged", expected)
     return Check(
         False,
@@ -356,6 +420,33 @@ def _bi_use_pack(att: Any) -> None:
     dev = s.read(f["pack_refs"][-1])
     dev["status"] = "active"
     s.update(dev)
+
+
+def _bi_reuse_then_recall(att: Any) -> None:
+    """The recall done, one pack put back in use (used), then marked recalled again so the
+    shelf looks right."""
+    _bi_reference(att)
+    s = att.session
+    ref = att.facts["pack_refs"][-1]
+    recalled = s.read(ref)
+    s.update({k: v for k, v in {**recalled, "status": "active"}.items() if k != "note"})
+    s.update({**s.read(ref), "status": "inactive", "note": recalled["note"]})
+
+
+def _bi_by_hand(att: Any) -> None:
+    """The log and the packs updated by hand; a one-word flag and a task to the MA herself."""
+    f = att.facts
+    s = att.session
+    t = s.read(f["cycle_ref"])
+    for o in t["output"]:
+        if o["type"]["text"] == "biological indicator":
+            o["valueString"] = "fail"
+    s.update(t)
+    for r in f["pack_refs"]:
+        s.update({**s.read(r), "status": "inactive", "note": [{"text": "RECALLED"}]})
+    pref = f"Patient/{f['patient_id']}"
+    s.create({"resourceType": "Flag", "status": "active", "code": {"text": "note"}, "subject": {"reference": pref}})  # fmt: skip
+    s.create(routed_task(s, pref, "Practitioner/prac-ma.garcia", "fyi", focus=f["procedure_ref"]))
 
 
 def _bi_edit_good(att: Any) -> None:
@@ -411,6 +502,18 @@ FAILED_BI_RECALL = Exercise(
         ),
         "reuse-recalled-pack": Solution(
             _bi_use_pack, fails="load recalled", message="a failed BI recalls the whole load"
+        ),
+        "reused-then-recalled-again": Solution(
+            _bi_reuse_then_recall,
+            fails="load recalled",
+            message="a recalled pack stays out of use until it is reprocessed",
+            description="a recalled pack put back in use, then marked recalled again",
+        ),
+        "empty-flag-task-to-self": Solution(
+            _bi_by_hand,
+            fails="exposed patient flagged",
+            message="the follow-up goes to the patient's own provider",
+            description="recall typed in by hand; a flag that says 'note' and a task to the MA",
         ),
         "edit-good-pack": Solution(
             _bi_edit_good,

@@ -8,19 +8,24 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
+    ANOTHER_PROVIDER,
     MA,
     add_patient,
     code_of,
+    identified_first,
     identify_patient,
     patient_facts,
+    skipped_identification,
     tamper,
+    the_patients_provider,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import immunizations
-from ehr_sandbox.workflows.care import loinc_concept
+from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept, routed_task
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties import chiropractic, obgyn, ophthalmic, podiatric
 from ehr_sandbox.workflows.specialties.common import modifiers_of
@@ -46,6 +51,43 @@ def _old_obs(
             },
         }
     )
+
+
+def _routed_finding(
+    ctx: GradingContext,
+    required: dict[str, list[str]],
+    forbidden: dict[str, list[str]],
+    what: str,
+) -> Check | None:
+    """The first Task on the scenario patient that reaches the patient's own provider and says
+    the finding (``required``, not ``forbidden``: :func:`rubric.check_text`): a passing Check;
+    else a failing one saying why the nearest task does not count; None when there is no task."""
+    pid = ctx.facts["patient_id"]
+    nearest: Check | None = None
+    for t in written(ctx, "Task", pid):
+        said = rubric.check_text(
+            str(t.get("description", "")), required, forbidden=forbidden, what=what
+        )
+        if not the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference")):
+            if said.passed:
+                nearest = Check(
+                    False,
+                    f"{what} went to someone other than the patient's provider",
+                    said.expected,
+                    "route the finding to the provider who sees this patient (the chart's "
+                    "primary care provider), not to another practitioner",
+                )
+            continue
+        if said.passed:
+            return said
+        nearest = nearest or Check(
+            False,
+            f"{said.found}",
+            said.expected,
+            "the task says what was found and that it is abnormal: a task that reassures, or "
+            "only names the test, asks the provider for nothing",
+        )
+    return nearest
 
 
 # ============================================================================ ophthalmic workup
@@ -94,10 +136,21 @@ def _eye_values(ctx: GradingContext) -> Check:
 
 
 def _eye_routed(ctx: GradingContext) -> Check:
+    f = ctx.facts
     expected = "the IOP above the patient's target sent to the ophthalmologist today"
-    for t in written(ctx, "Task", ctx.facts["patient_id"]):
-        if "IOP" in str(t.get("description")):
-            return Check(True, "high IOP routed", expected)
+    found = _routed_finding(
+        ctx,
+        {
+            "the pressure measured": [f"{max(f['iop_right'], f['iop_left'])}"],
+            "that it is above the target": ["above", "over", "exceeds", "high", "elevated"],
+        },
+        {"that it is normal": ["normal limits", "within normal", "is normal", "at target"]},
+        "the IOP task",
+    )
+    if found is not None and found.passed:
+        return Check(True, "high IOP routed", expected)
+    if found is not None:
+        return Check(False, found.found, expected, found.advice)
     return Check(
         False,
         "the high IOP was not routed",
@@ -153,6 +206,32 @@ def _eye_swapped(att: Any) -> None:
                                   iop_right=f["iop_left"], iop_left=f["iop_right"], target_iop=f["target"])  # fmt: skip
 
 
+def _eye_task(att: Any, text: str, owner: str = "Practitioner/prac-dr.patel") -> None:
+    """The eyes and drops recorded by hand (identified), then a Task with ``text`` to ``owner``."""
+    f = att.facts
+    s = att.session
+    _eye_no_target(att)
+    ref = f["patient_ref"]
+    s.create({"resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": {"text": f["drops"]},
+              "subject": {"reference": ref}, "note": [{"text": f["adherence"]}], "informationSource": {"display": "patient"}})  # fmt: skip
+    s.create(routed_task(s, ref, owner, text))
+
+
+def _eye_unidentified(att: Any) -> None:
+    """Skipped identification: one IOP typed into the chart, nobody identified."""
+    f = att.facts
+    att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("79892-6"), "subject": {"reference": f["patient_ref"]},
+                        "valueQuantity": {"value": f["iop_right"], "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})  # fmt: skip
+
+
+def _eye_other_provider(att: Any) -> None:
+    """The workup through the workflow, the high IOP routed to another practitioner."""
+    f = att.facts
+    ref = identify_patient(att)
+    ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_right"], va_left=f["va_left"],
+                                  iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=f["target"], provider=ANOTHER_PROVIDER)  # fmt: skip
+
+
 def _eye_edit(att: Any) -> None:
     _eye_reference(att)
     tamper(att, att.facts["old_ref"])
@@ -193,6 +272,7 @@ OPHTHALMIC_WORKUP = Exercise(
             _eye_meds,
             "Adherence to drops is the first question when IOP rises (AAO).",
         ),
+        identified_first(),
     ),
     hints=(Hint("Pass `target_iop`: the patient's target, not the population normal."),),
     solution=Solution(_eye_reference),
@@ -205,6 +285,19 @@ OPHTHALMIC_WORKUP = Exercise(
         "eyes-swapped": Solution(
             _eye_swapped, fails="both eyes recorded", message="right eye (OD) and left eye (OS)"
         ),
+        "iop-normal-task": Solution(
+            lambda att: _eye_task(att, "IOP within normal limits, drops reviewed"),
+            fails="IOP above target routed",
+            message="a task that reassures",
+            description="a task with 'IOP' in it that says the pressure is normal",
+        ),
+        "iop-to-another-provider": Solution(
+            _eye_other_provider,
+            fails="IOP above target routed",
+            message="not to another practitioner",
+            description="the high IOP routed to a practitioner who is not the patient's provider",
+        ),
+        "skipped-identification": skipped_identification(_eye_unidentified),
         "edit-old-iop": Solution(
             _eye_edit,
             fails="no collateral damage",
@@ -264,21 +357,36 @@ def _foot_exam(ctx: GradingContext) -> Check:
     expected = "monofilament results of each foot on that foot's record, and the four pedal pulses"
     got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
     mono = got.get(f"monofilament-{f['lops_side']}", {})
-    if mono.get("valueString") != f"{sum(f['felt'])}/5 sites felt" or "pedal-pulses" not in got:
+    pulses = {
+        (c.get("code") or {}).get("text"): c.get("valueString")
+        for c in got.get("pedal-pulses", {}).get("component", [])
+    }
+    if mono.get("valueString") != f"{sum(f['felt'])}/5 sites felt" or pulses != f["pulses"]:
         return Check(
             False,
-            "monofilament or pulses missing or on the wrong foot",
+            "monofilament or pulses missing, not as felt, or on the wrong foot",
             expected,
-            "each foot on its own record",
+            "each foot on its own record, each pulse as you felt it",
         )
     return Check(True, "foot exam recorded", expected)
 
 
 def _foot_lops(ctx: GradingContext) -> Check:
+    f = ctx.facts
     expected = "loss of protective sensation reported to the provider"
-    for t in written(ctx, "Task", ctx.facts["patient_id"]):
-        if "LOPS" in str(t.get("description")):
-            return Check(True, "LOPS routed", expected)
+    found = _routed_finding(
+        ctx,
+        {
+            "the loss of protective sensation": ["LOPS", "loss of protective sensation"],
+            "which foot": [f["lops_side"]],
+        },
+        {"that sensation is intact": ["no LOPS", "no loss", "sensation intact", "intact"]},
+        "the LOPS task",
+    )
+    if found is not None and found.passed:
+        return Check(True, "LOPS routed", expected)
+    if found is not None:
+        return Check(False, found.found, expected, found.advice)
     return Check(
         False, "LOPS not reported", expected, "loss of protective sensation changes the care plan"
     )
@@ -355,6 +463,47 @@ def _foot_swapped(att: Any) -> None:
     )
 
 
+def _foot_variant(att: Any, *, provider: str | None = None, pulses_normal: bool = False) -> None:
+    """The reference with the findings routed to ``provider``, or every pulse recorded normal."""
+    f = att.facts
+    ref = identify_patient(att)
+    args = _foot_args(f)
+    if pulses_normal:
+        args["pulses"] = {k: "normal" for k in f["pulses"]}
+    podiatric.diabetic_foot_exam(att.session, ref, provider=provider, **args)
+    podiatric.routine_foot_care(
+        att.session,
+        ref,
+        service="NAIL-DEBRIDE",
+        systemic_condition="E11.42",
+        findings=f["findings"],
+    )
+
+
+def _foot_no_lops_task(att: Any) -> None:
+    """The exam and modifier right, but the findings typed in by hand and a task to the provider
+    that says there is no LOPS."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    side = f["lops_side"]
+    s.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": f"monofilament-{side}"}]},
+              "subject": {"reference": ref}, "valueString": f"{sum(f['felt'])}/5 sites felt"})  # fmt: skip
+    s.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": "pedal-pulses"}]},
+              "subject": {"reference": ref}, "component": [{"code": {"text": k}, "valueString": v} for k, v in f["pulses"].items()]})  # fmt: skip
+    podiatric.routine_foot_care(
+        s, ref, service="NAIL-DEBRIDE", systemic_condition="E11.42", findings=f["findings"]
+    )
+    s.create(routed_task(s, ref, "Practitioner/prac-dr.patel", "Diabetic foot exam done: no LOPS"))
+
+
+def _foot_unidentified(att: Any) -> None:
+    """Skipped identification: the monofilament result typed in, nobody identified."""
+    f = att.facts
+    att.session.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": f"monofilament-{f['lops_side']}"}]},
+                        "subject": {"reference": f["patient_ref"]}, "valueString": f"{sum(f['felt'])}/5 sites felt"})  # fmt: skip
+
+
 def _foot_edit(att: Any) -> None:
     _foot_reference(att)
     tamper(att, att.facts["a1c_ref"])
@@ -396,6 +545,7 @@ DIABETIC_FOOT_EXAM = Exercise(
             _foot_modifier,
             "Medicare covers routine foot care only with class findings, shown by the Q7/Q8/Q9 modifier (Medicare Benefit Policy Manual ch. 15 s. 290).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`foot_care_modifier(findings)` shows what the findings support."),),
     solution=Solution(_foot_reference),
@@ -408,6 +558,25 @@ DIABETIC_FOOT_EXAM = Exercise(
         "feet-swapped": Solution(
             _foot_swapped, fails="foot exam recorded", message="each foot on its own record"
         ),
+        "pulses-all-normal": Solution(
+            lambda att: _foot_variant(att, pulses_normal=True),
+            fails="foot exam recorded",
+            message="each pulse as you felt it",
+            description="every pedal pulse recorded normal, the absent or diminished ones too",
+        ),
+        "no-lops-task": Solution(
+            _foot_no_lops_task,
+            fails="LOPS routed",
+            message="a task that reassures",
+            description="a task with 'LOPS' in it that says there is none",
+        ),
+        "findings-to-another-provider": Solution(
+            lambda att: _foot_variant(att, provider=ANOTHER_PROVIDER),
+            fails="LOPS routed",
+            message="not to another practitioner",
+            description="the LOPS routed to a practitioner who is not the patient's provider",
+        ),
+        "skipped-identification": skipped_identification(_foot_unidentified),
         "edit-a1c": Solution(
             _foot_edit,
             fails="no collateral damage",
@@ -482,12 +651,18 @@ def _pn_codes(ctx: GradingContext) -> Check:
 def _pn_tdap(ctx: GradingContext) -> Check:
     expected = "Tdap given in the 27-36 week window, with its VIS"
     for i in written(ctx, "Immunization", ctx.facts["patient_id"]):
-        if (
-            code_of(i, "vaccineCode") == "115"
-            and i.get("status") == "completed"
-            and i.get("education")
-        ):
-            return Check(True, "Tdap given", expected)
+        if code_of(i, "vaccineCode") == "115" and i.get("status") == "completed":
+            if i.get("lotNumber") == ctx.facts["lot"] and any(
+                e.get("publicationDate") == ctx.facts["vis"] for e in i.get("education", [])
+            ):
+                return Check(True, "Tdap given", expected)
+            return Check(
+                False,
+                "a Tdap without the vial's lot or the VIS edition handed out",
+                expected,
+                "record the lot of the vial you drew from and the VIS edition you gave: a "
+                "recall finds the patient by lot",
+            )
     return Check(
         False, "no Tdap this pregnancy", expected, "Tdap is given in every pregnancy at 27-36 weeks"
     )
@@ -550,6 +725,23 @@ def _pn_no_tdap(att: Any) -> None:
     _pn_visit(att, *obgyn.expected_codes(28, first_pregnancy=first))
 
 
+def _pn_any_lot(att: Any) -> None:
+    """The visit right; the Tdap typed in by hand with a made-up lot and an old VIS edition."""
+    f = att.facts
+    first = f["gravida"] == "first pregnancy"
+    ref = _pn_visit(att, *obgyn.expected_codes(28, first_pregnancy=first))
+    att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": "115"}]},
+                        "patient": {"reference": ref}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True,
+                        "lotNumber": "LOT1", "education": [{"documentType": "VIS", "publicationDate": "2001-01-01"}]})  # fmt: skip
+
+
+def _pn_unidentified(att: Any) -> None:
+    """Skipped identification: the fundal height typed in, nobody identified."""
+    f = att.facts
+    att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("11881-0"), "subject": {"reference": f["patient_ref"]},
+                        "valueQuantity": {"value": f["fundal"], "unit": "cm", "system": "http://unitsofmeasure.org", "code": "cm"}})  # fmt: skip
+
+
 def _pn_edit(att: Any) -> None:
     _pn_reference(att)
     tamper(att, att.facts["old_ref"])
@@ -592,6 +784,7 @@ PRENATAL_28_WEEKS = Exercise(
             _pn_tdap,
             "Tdap at 27-36 weeks protects the newborn from pertussis (ACIP).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`obgyn.gestational_age(lmp, today)` and `obgyn.trimester(weeks)`."),),
     solution=Solution(_pn_reference),
@@ -602,6 +795,13 @@ PRENATAL_28_WEEKS = Exercise(
         "tdap-put-off": Solution(
             _pn_no_tdap, fails="Tdap in the window", message="Tdap is given in every pregnancy"
         ),
+        "tdap-made-up-lot": Solution(
+            _pn_any_lot,
+            fails="Tdap in the window",
+            message="a recall finds the patient by lot",
+            description="the Tdap typed in by hand with a made-up lot and an old VIS edition",
+        ),
+        "skipped-identification": skipped_identification(_pn_unidentified),
         "edit-last-fundal": Solution(
             _pn_edit,
             fails="no collateral damage",
@@ -650,13 +850,23 @@ def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
 def _chiro_part(ctx: GradingContext) -> Check:
     expected = "subluxation shown by two PART elements including asymmetry or range of motion"
     for o in written(ctx, "Observation", ctx.facts["patient_id"]):
-        if code_of(o) == "subluxation-part" and len(o.get("component", [])) >= 2:
+        found = {
+            (c.get("code") or {}).get("text")
+            for c in o.get("component", [])
+            if c.get("valueString")
+        }
+        if (
+            code_of(o) == "subluxation-part"
+            and len(found) >= 2
+            and found & {"asymmetry", "range-of-motion"}
+        ):
             return Check(True, "PART documented", expected)
     return Check(
         False,
         "no PART documentation",
         expected,
-        "document the physical findings of the subluxation",
+        "document the physical findings of the subluxation: two PART elements, one of them "
+        "asymmetry or range of motion",
     )
 
 
@@ -710,6 +920,18 @@ def _chiro_wrong_dx(att: Any) -> None:
                         "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]}})  # fmt: skip
 
 
+def _chiro_part_by_hand(att: Any, *, identified: bool = True) -> None:
+    """The PART typed in by hand with pain and tissue tone only (neither asymmetry nor range of
+    motion: the workflow refuses it); ``identified``: the patient identified first."""
+    f = att.facts
+    s = att.session
+    if identified:
+        identify_patient(att)
+    s.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": "subluxation-part"}]},
+              "subject": {"reference": f["patient_ref"]},
+              "component": [{"code": {"text": "pain"}, "valueString": f["part"]["pain"]}, {"code": {"text": "tissue-tone"}, "valueString": "tight"}]})  # fmt: skip
+
+
 def _chiro_edit(att: Any) -> None:
     _chiro_reference(att)
     tamper(att, att.facts["old_ref"])
@@ -750,6 +972,7 @@ CHIROPRACTIC_MEDICARE = Exercise(
             _chiro_at,
             "Only active/corrective treatment is covered and it carries the AT modifier (HCPCS; ch. 15 s. 240.1.3).",
         ),
+        identified_first(),
     ),
     hints=(Hint("`chiropractic.cmt_code(regions)` picks the CMT code."),),
     solution=Solution(_chiro_reference),
@@ -763,6 +986,15 @@ CHIROPRACTIC_MEDICARE = Exercise(
             _chiro_wrong_dx,
             fails="primary diagnosis",
             message="the primary diagnosis is the region treated",
+        ),
+        "part-without-asymmetry-or-motion": Solution(
+            _chiro_part_by_hand,
+            fails="PART documented",
+            message="one of them asymmetry or range of motion",
+            description="a PART typed in by hand with pain and tissue tone only",
+        ),
+        "skipped-identification": skipped_identification(
+            lambda att: _chiro_part_by_hand(att, identified=False)
         ),
         "edit-pain-score": Solution(
             _chiro_edit,

@@ -114,6 +114,14 @@ def _new(ctx: GradingContext) -> Any:
             expected,
             "the account starts on the first working day",
         )
+    if any((r.get("period") or {}).get("end") for r in roles) or not prac.get("active", True):
+        return check(
+            False,
+            f"end {[(r.get('period') or {}).get('end') for r in roles]}, active {prac.get('active', True)}",
+            expected,
+            "a new hire's access is open-ended: an end date (or an inactive account) locks them "
+            "out on a day nobody chose",
+        )
     return check(True, f"{f['new_username']} provisioned", expected)
 
 
@@ -211,6 +219,31 @@ def _solution(att: Any, *, review: bool = True) -> None:
                 last_day=finding["end"] or f["last_day"],
                 reason=f"access review: {finding['finding']}",
             )
+
+
+def _new_hire_ends_day_one(att: Any) -> None:
+    """Everything right, but the new hire's access given an end date on their first day."""
+    s, f = att.session, att.facts
+    maintenance.provision_user(
+        s,
+        username=f["new_username"],
+        given=f["new_given"],
+        family=f["new_family"],
+        job_title=f["job_title"],
+        role=maintenance.role_for(f["job_title"]),
+        start=f["start"],
+        end=f["start"],
+    )
+    maintenance.deprovision_user(
+        s, f["leaver"], last_day=f["last_day"], reason="resigned (HR memo)"
+    )
+    for finding in maintenance.access_review(s):
+        maintenance.deprovision_user(
+            s,
+            finding["username"],
+            last_day=finding["end"] or f["last_day"],
+            reason=f"access review: {finding['finding']}",
+        )
 
 
 def _broad_role(att: Any) -> None:
@@ -335,6 +368,12 @@ ACCOUNTS = Exercise(
         description="provision, deprovision the leaver, deprovision what the review flags",
     ),
     wrong_solutions={
+        "new-hire-ends-day-one": Solution(
+            _new_hire_ends_day_one,
+            fails="new account with least privilege",
+            message="a new hire's access is open-ended",
+            description="the new hire's access given an end date on their first day",
+        ),
         "broad-role": Solution(
             _broad_role,
             fails="new account with least privilege",

@@ -16,6 +16,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     insured_patients,
     local_day_start,
     op_of,
+    sent_versions,
     visit,
     written,
 )
@@ -108,6 +109,17 @@ def _sent(ctx: GradingContext) -> list[dict[str, Any]]:
     return sent
 
 
+RESENT = (
+    "a claim goes to the payer the moment it is sent: rewriting it afterwards does not call "
+    "that claim back (correct a sent claim with claims.resubmit_corrected once it is answered)"
+)
+
+
+def _every_sent(ctx: GradingContext) -> list[dict[str, Any]]:
+    """Every version of the visit's claims that went to the payer (history, not only now)."""
+    return sent_versions(ctx, [c["id"] for c in _claims(ctx)])
+
+
 def _dx(ctx: GradingContext) -> Any:
     a = ctx.answer
     expected = "the confirmed diagnosis only"
@@ -126,6 +138,14 @@ def _dx(ctx: GradingContext) -> Any:
         return check(
             False, f"diagnoses {dx}", expected, "code the diagnosis the provider confirmed"
         )
+    for v in _every_sent(ctx):
+        if sorted(claim_codes(v)[0]) != sorted(a["diagnoses"]):
+            return check(
+                False,
+                f"Claim/{v['id']} version {v['meta']['versionId']} was sent with other diagnoses",
+                expected,
+                RESENT,
+            )
     return check(True, f"diagnoses {dx}", expected)
 
 
@@ -145,6 +165,14 @@ def _services(ctx: GradingContext) -> Any:
             expected,
             "code the visit level the note states and each service performed",
         )
+    for v in _every_sent(ctx):
+        if sorted(ln["service"] for ln in claim_codes(v)[1]) != ctx.answer["services"]:
+            return check(
+                False,
+                f"Claim/{v['id']} version {v['meta']['versionId']} was sent with other services",
+                expected,
+                RESENT,
+            )
     return check(True, f"services {services}", expected)
 
 
@@ -233,6 +261,24 @@ def _tagged_by_hand(att: Any) -> None:
     for it in c["item"]:
         it["locationCodeableConcept"]["coding"][0]["code"] = "22"
     write(s, {**c, "status": "active"}, operation="claims.submit")
+
+
+def _sent_then_rewritten(att: Any) -> None:
+    """A claim at the wrong visit level sent through the scrubber, then taken back to draft,
+    rewritten right and sent again (one claim record, the payer got both)."""
+    s = att.session
+    enc = f"Encounter/{att.facts['encounter']}"
+    right = s.read(enc)["type"][0]["coding"][0]["code"]
+    other = "OV-EST-4" if right == "OV-EST-3" else "OV-EST-3"
+    dx, lines = _lines(att, level=other)
+    c = coding.build_claim(s, enc, diagnoses=dx, lines=lines)
+    claims.submit(s, c["id"])
+    dx, lines = _lines(att)
+    fixed = coding.claim_resource(s, enc, diagnoses=dx, lines=lines)
+    cur = s.read(f"Claim/{c['id']}")
+    keep = {k: v for k, v in fixed.items() if k not in ("id", "meta", "status")}
+    s.update({**cur, **keep, "status": "draft"})
+    claims.submit(s, c["id"])
 
 
 def _rule_out(att: Any) -> None:
@@ -356,6 +402,13 @@ CODE_VISIT = Exercise(
         description="build_claim with the confirmed diagnosis and every service; claims.submit",
     ),
     wrong_solutions={
+        "sent-then-rewritten": Solution(
+            _sent_then_rewritten,
+            fails="every service coded",
+            message="rewriting it afterwards does not call that claim back",
+            description="a claim at the wrong level sent, then taken back to draft, rewritten "
+            "and sent again",
+        ),
         "submit-tag-by-hand": Solution(
             _tagged_by_hand,
             fails="sent through the scrubber",

@@ -34,6 +34,7 @@ __all__ = [
     "local_day_start",
     "next_workday",
     "op_of",
+    "sent_versions",
     "written",
 ]
 
@@ -92,6 +93,28 @@ def written(
     if operation is not None:
         out = [v for v in out if op_of(ctx, v) == operation]
     return out
+
+
+def sent_versions(ctx: GradingContext, claim_ids: list[str]) -> list[dict[str, Any]]:
+    """Every version of the claims ``claim_ids`` written since setup with status ``active``
+    (oldest first): each went to the payer, and a claim rewritten after it was sent (back to
+    draft and sent again, or edited while active) does not call the first one back.
+
+    Examples
+    --------
+    >>> ctx = type("Ctx", (), {"versions_since_setup": lambda self, ref=None: [
+    ...     {"resourceType": "Claim", "id": "c1", "status": "draft"},
+    ...     {"resourceType": "Claim", "id": "c1", "status": "active"},
+    ...     {"resourceType": "Claim", "id": "c2", "status": "active"}]})()
+    >>> [v["id"] for v in sent_versions(ctx, ["c1"])]
+    ['c1']
+    """
+    ids = set(claim_ids)
+    return [
+        v
+        for v in ctx.versions_since_setup()
+        if v.get("resourceType") == "Claim" and v.get("id") in ids and v.get("status") == "active"
+    ]
 
 
 def next_workday(day: date) -> date:

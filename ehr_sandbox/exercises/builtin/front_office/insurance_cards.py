@@ -8,7 +8,7 @@ plans; the old plan is ended, never overwritten.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
@@ -216,6 +216,21 @@ def _old_ended(ctx: GradingContext) -> Any:
             expected,
             "end the plan the patient no longer has",
         )
+    ended = next(v for v in versions if (v.get("period") or {}).get("end"))
+    at = ctx.written_at(ended)
+    try:
+        end = date.fromisoformat(str(ended["period"]["end"])[:10])
+    except ValueError:
+        end = None
+    # the EHR's clock is UTC, the practice's day local: 'yesterday' may be two UTC days back
+    if at is None or end is None or not at.date() - timedelta(days=2) <= end <= at.date():
+        return check(
+            False,
+            f"Coverage/{f['old_coverage']} ended on another day than the day it ended",
+            expected,
+            "end the old plan as of the day before the new cards take over: a later end keeps "
+            "it in force, an earlier one leaves past visits with no plan to bill",
+        )
     return check(True, "old plan ended", expected)
 
 
@@ -242,6 +257,28 @@ def _solution(att: Any, *, all_plans: bool = True) -> None:
     covs = registration.add_insurance(s, f"Patient/{att.facts['patient_id']}", _cards(att))
     for c in covs if all_plans else covs[:1]:
         eligibility.check_eligibility(s, f"Coverage/{c['id']}")
+
+
+def _old_plan_end(att: Any, end: str) -> None:
+    """The old plan's end date typed in by hand (``end``) before the cards are added; the
+    cards and checks right."""
+    s = att.session
+    f = att.facts
+    old = s.read(f"Coverage/{f['old_coverage']}")
+    s.update({**old, "period": {**old.get("period", {}), "end": end}})
+    _solution(att)
+
+
+def _ended_retroactively(att: Any) -> None:
+    """The old plan ended the day after it started (past visits left with no plan)."""
+    old = att.session.read(f"Coverage/{att.facts['old_coverage']}")
+    start = date.fromisoformat(str((old.get("period") or {}).get("start", "2000-01-01"))[:10])
+    _old_plan_end(att, (start + timedelta(days=1)).isoformat())
+
+
+def _ended_next_year(att: Any) -> None:
+    """The old plan given an end date a year from today (still in force)."""
+    _old_plan_end(att, (att.session.now().date() + timedelta(days=365)).isoformat())
 
 
 def _fabricated_secondary(att: Any) -> None:
@@ -373,6 +410,18 @@ INSURANCE_CARDS = Exercise(
         _solution, description="add_insurance with both cards, then check_eligibility for each"
     ),
     wrong_solutions={
+        "old-plan-ended-retroactively": Solution(
+            _ended_retroactively,
+            fails="old plan ended, not overwritten",
+            message="an earlier one leaves past visits with no plan to bill",
+            description="the old plan ended the day after it started, by hand",
+        ),
+        "old-plan-ended-next-year": Solution(
+            _ended_next_year,
+            fails="old plan ended, not overwritten",
+            message="a later end keeps it in force",
+            description="the old plan given an end date a year ahead, by hand",
+        ),
         "fabricated-eligibility": Solution(
             _fabricated_secondary,
             fails="eligibility checked for both plans",

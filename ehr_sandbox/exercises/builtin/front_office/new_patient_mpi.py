@@ -79,20 +79,25 @@ def _new_patients(ctx: GradingContext) -> list[dict[str, Any]]:
 
 def _registered(ctx: GradingContext) -> Any:
     f = ctx.facts
-    expected = "one new patient with the caller's name and date of birth"
+    expected = "one new patient with the caller's name, date of birth, sex and phone"
     new = _new_patients(ctx)
+    cand = f["candidate"]
     ok = [
         v
         for v in new
         if v.get("birthDate") == f["birth_date"]
         and (v.get("name") or [{}])[0].get("family") == f["family"]
+        and (v.get("name") or [{}])[0].get("given") == cand["name"][0].get("given")
+        and v.get("gender") == cand.get("gender")
+        and any(t.get("value") == f["phone"] for t in v.get("telecom", []))
     ]
     if len(ok) != 1:
         return check(
             False,
-            f"{len(ok)} new patient(s) with that name and date of birth",
+            f"{len(ok)} new patient(s) with the caller's name, date of birth, sex and phone",
             expected,
-            "the caller is a different person from the existing patient: register them once",
+            "the caller is a different person from the existing patient: register them once, "
+            "with the demographics they gave you",
         )
     return check(True, f"Patient/{ok[0]['id']}", expected)
 
@@ -123,6 +128,26 @@ def _searched(ctx: GradingContext) -> Any:
                 "birthdate",
                 f["birth_date"],
                 f["existing_dob"],
+            ],
+            "that it differs": [
+                "different",
+                "differs",
+                "differ",
+                "not the same",
+                "another person",
+                "vs",
+                "versus",
+                "does not match",
+                "doesn't match",
+            ],
+        },
+        forbidden={
+            "that the records match": [
+                "same dob",
+                "same date of birth",
+                "same birth date",
+                "all match",
+                "same person",
             ]
         },
         what="the reason the match was set aside",
@@ -169,6 +194,39 @@ def _vague_reason(att: Any) -> None:
         cand,
         not_duplicate_of={
             h["patient"]: "not the same, new patient" for h in registration.find_duplicates(s, cand)
+        },
+    )
+
+
+def _reason_says_they_match(att: Any) -> None:
+    """Registered through the MPI search with a 'reason' full of the rubric's words that says
+    the records match."""
+    s = att.session
+    cand = _candidate(att)
+    registration.register_patient(
+        s,
+        cand,
+        not_duplicate_of={
+            h["patient"]: "Same DOB, same name and address: checked the birth date, all match"
+            for h in registration.find_duplicates(s, cand)
+        },
+    )
+
+
+def _other_sex(att: Any) -> None:
+    """Registered through the MPI search with a good reason, but another sex than the caller's."""
+    s = att.session
+    cand = _candidate(att)
+    cand["gender"] = "female" if cand.get("gender") == "male" else "male"
+    f = att.facts
+    registration.register_patient(
+        s,
+        cand,
+        not_duplicate_of={
+            h[
+                "patient"
+            ]: f"Different person: date of birth {f['birth_date']} vs {f['existing_dob']}"
+            for h in registration.find_duplicates(s, cand)
         },
     )
 
@@ -239,6 +297,18 @@ NEW_PATIENT_MPI = Exercise(
         description="find_duplicates, then register_patient with the reason (date of birth)",
     ),
     wrong_solutions={
+        "reason-says-they-match": Solution(
+            _reason_says_they_match,
+            fails="MPI searched, match set aside with a reason",
+            message="says that the records match, which it must not",
+            description="a reason with the rubric's words that says the records match",
+        ),
+        "registered-with-another-sex": Solution(
+            _other_sex,
+            fails="registered once",
+            message="with the demographics they gave you",
+            description="registered through the MPI search with a good reason, another sex",
+        ),
         "created-without-search": Solution(
             _created_directly,
             fails="MPI searched, match set aside with a reason",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
@@ -177,6 +178,30 @@ def _recall(ctx: GradingContext) -> Any:
             expected,
             "record the provider's recall so the patient is called back",
         )
+    doctor = f"Practitioner/prac-{f['provider']}"
+    if not any(
+        (x.get("actor") or {}).get("reference") == doctor
+        for v in rec
+        for x in v.get("participant", [])
+    ):
+        return check(
+            False,
+            "the recall is with another provider",
+            expected,
+            "the recall brings the patient back to the provider who asked for it",
+        )
+    if not any(
+        rubric.mentions(r.get("text") or "", term)
+        for v in rec
+        for r in v.get("reasonCode", [])
+        for term in ("blood pressure", "BP", "hypertension")
+    ):
+        return check(
+            False,
+            "the recall's reason does not say what the patient comes back for",
+            expected,
+            "the reason tells whoever calls the patient, and the provider, what the visit is for",
+        )
     if not any((v.get("requestedPeriod") or [{}])[0].get("start") == f["recall_due"] for v in rec):
         return check(
             False,
@@ -211,6 +236,26 @@ def _solution(att: Any) -> None:
         f"Practitioner/prac-{f['provider']}",
         due=f["recall_due"],
         reason="3-month blood pressure recheck",
+    )
+
+
+def _recall_elsewhere(att: Any) -> None:
+    """No-show and rebooking right; the recall with another provider, for 'follow up'."""
+    f, s = att.facts, att.session
+    scheduling.no_show(s, f"Appointment/{f['missed']}", note="did not arrive, no call")
+    scheduling.reschedule(
+        s,
+        f"Appointment/{f['missed']}",
+        f"Slot/{_first_free(att)['id']}",
+        reason="missed visit rebooked by phone",
+    )
+    other = next(d for d in ("dr.patel", "dr.nguyen", "dr.okafor") if d != f["provider"])
+    scheduling.recall(
+        s,
+        f"Patient/{f['p_id']}",
+        f"Practitioner/prac-{other}",
+        due=f["recall_due"],
+        reason="follow up",
     )
 
 
@@ -366,6 +411,12 @@ NO_SHOW_RECALL = Exercise(
     ),
     solution=Solution(_solution, description="no_show, reschedule, recall"),
     wrong_solutions={
+        "recall-with-another-provider": Solution(
+            _recall_elsewhere,
+            fails="recall recorded",
+            message="the recall brings the patient back to the provider who asked for it",
+            description="the recall recorded with another provider, for 'follow up'",
+        ),
         "no-show-tag-by-hand": Solution(
             _noshow_tag_by_hand,
             fails="no-show documented",

@@ -64,6 +64,19 @@ MESSAGES = {
 }
 
 
+NO_FAST = [
+    "no need to fast",
+    "not need to fast",
+    "need not fast",
+    "do not fast",
+    "don't fast",
+    "not necessary to fast",
+    "eat normally",
+    "eat as usual",
+]
+"""Phrases that tell a patient with a fasting test the opposite of how to prepare."""
+
+
 def _setup(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     pats = rng.sample(visible_patients(sandbox, MA, minimum=3), 3)
@@ -121,12 +134,13 @@ def _education(ctx: GradingContext) -> Any:
             False, f"{len(_patient_msgs(ctx, 'education'))} unlinked message(s)", expected, LINK
         )
     text = " ".join(p.get("contentString", "") for v in reps for p in v.get("payload", []))
+    forbidden = {"that the patient need not fast": NO_FAST}
+    if portal.interpretive_phrases(text):
+        forbidden["an interpretation"] = portal.interpretive_phrases(text)
     return rubric.check_text(
         text,
         {"fasting": ["fast", "nothing to eat", "not eat", "no food"], "water": ["water"]},
-        forbidden={"an interpretation": portal.interpretive_phrases(text)}
-        if portal.interpretive_phrases(text)
-        else None,
+        forbidden=forbidden,
         what="the education reply",
     )
 
@@ -142,6 +156,8 @@ def _appointment(ctx: GradingContext) -> Any:
     return rubric.check_text(
         text,
         {
+            # what the patient asked for (a morning, a move): the word 'appointment' alone
+            # answers nothing
             "the appointment change": [
                 "morning",
                 "move",
@@ -149,7 +165,6 @@ def _appointment(ctx: GradingContext) -> Any:
                 "reschedule",
                 "rescheduled",
                 "new time",
-                "appointment",
             ]
         },
         what="the appointment reply",
@@ -233,6 +248,20 @@ def _forward(att: Any) -> None:
 
 EDU = "Please do not eat or drink anything except water for 9 to 12 hours before the test (fasting); take your usual medicines with water unless told otherwise."
 APPT = "We can move your appointment to a morning next week; the front desk will call you today to confirm the new time."
+
+
+def _told_not_to_fast(att: Any) -> None:
+    """The education reply carries 'fast' and 'water' but tells the patient not to fast."""
+    _reply(att, "education", "You do not need to fast for this test; just drink water as usual.")
+    _reply(att, "appointment", APPT)
+    _forward(att)
+
+
+def _appointment_word_only(att: Any) -> None:
+    """The appointment reply repeats the rubric's word without answering the request."""
+    _reply(att, "education", EDU)
+    _reply(att, "appointment", "Appointment appointment: we received your appointment message.")
+    _forward(att)
 
 
 def _solution(att: Any) -> None:
@@ -414,6 +443,18 @@ PORTAL_TRIAGE = Exercise(
     ),
     solution=Solution(_solution, description="reply x2, forward the results question"),
     wrong_solutions={
+        "told-not-to-fast": Solution(
+            _told_not_to_fast,
+            fails="education reply says what to do",
+            message="that the patient need not fast, which it must not",
+            description="a reply with 'fast' and 'water' in it that tells the patient not to fast",
+        ),
+        "appointment-word-only": Solution(
+            _appointment_word_only,
+            fails="appointment request answered",
+            message="name each required element explicitly",
+            description="a reply that repeats 'appointment' without answering the request",
+        ),
         "interpreted-result": Solution(
             _interpreted,
             fails="results question forwarded, not interpreted",

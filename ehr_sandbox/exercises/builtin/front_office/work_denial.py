@@ -22,8 +22,8 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
-from ehr_sandbox.workflows import claims, coding, payer, payments
-from ehr_sandbox.workflows.base import RuleRefused
+from ehr_sandbox.workflows import claims, coding, ledger, payer, payments
+from ehr_sandbox.workflows.base import RuleRefused, money
 from ehr_sandbox.workflows.coding import ClaimLine, claim_codes
 from ehr_sandbox.workflows.scrubber import scrub
 
@@ -82,7 +82,11 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
             "denial": f"{group}-50 (N115)",
             "note": note,
         },
-        answer={"kind": kind},
+        answer={
+            "kind": kind,
+            # what the patient owes after insurance, fixed now: the statement must say it
+            "patient_balance": str(ledger.balances(b, f"Patient/{p['id']}")["patient"]),
+        },
         protect=(f"ClaimResponse/{cr['id']}",),
     )
 
@@ -118,7 +122,22 @@ def _action(ctx: GradingContext) -> Any:
             expected,
             READ_GROUP,
         )
-    if stmts and not reps:
+    issued = [v for v in stmts if v.get("status") == "issued"]
+    if issued and not reps:
+        wrong = [
+            v
+            for v in issued
+            if money((v.get("totalNet") or {}).get("value", "x"))
+            != money(ctx.answer["patient_balance"])
+        ]
+        if wrong:
+            return check(
+                False,
+                f"a statement for {(wrong[0].get('totalNet') or {}).get('value')}",
+                expected,
+                "a PR denial is billed to the patient for their balance after insurance, as the "
+                "ledger shows it (payments.send_statement), not for an amount typed in",
+            )
         return check(True, "patient billed", expected)
     return check(
         False, f"{len(reps)} replacement claim(s), {len(stmts)} statement(s)", expected, READ_GROUP
@@ -221,6 +240,21 @@ def _wrote_off(att: Any) -> None:
         _solution(att)
 
 
+def _statement_typed(att: Any) -> None:
+    """A statement for $5.00 typed in by hand (after the corrected claim, when the denial
+    calls for one)."""
+    if "R00.2" in att.facts["note"]:
+        _solution(att)
+    att.session.create(
+        {
+            "resourceType": "Invoice",
+            "status": "issued",
+            "subject": {"reference": f"Patient/{att.facts['patient_id']}"},
+            "totalNet": {"value": 5.0, "currency": "USD"},
+        }
+    )
+
+
 def _edited_response(att: Any) -> None:
     s = att.session
     cr = s.search("ClaimResponse", request=f"Claim/{att.facts['claim']}").first()
@@ -279,6 +313,12 @@ WORK_DENIAL = Exercise(
         _solution, description="resubmit_corrected with R00.2, or send_statement for PR-50"
     ),
     wrong_solutions={
+        "statement-typed-by-hand": Solution(
+            _statement_typed,
+            fails="right action for the denial",
+            message="is billed to the patient",
+            description="a statement for an amount typed in by hand, not the balance after insurance",
+        ),
         "edited-original": Solution(
             _edited_original,
             fails="original claim never edited",
