@@ -108,11 +108,27 @@ def _match_dup(ctx: GradingContext) -> Check:
     return Check(True, found, expected)
 
 
+def _links_to_twins(ctx: GradingContext) -> list[str]:
+    """Every Patient version written since setup that links to a twin (from any record, the
+    pair's original included): each one merged a twin into someone, for as long as it stood."""
+    twins = {ctx.facts["twin_a"], ctx.facts["twin_b"]}
+    return sorted(
+        {
+            f"Patient/{v['id']} -> Patient/{ref_id(lk.get('other'))}"
+            for v in ctx.versions_since_setup()
+            if v.get("resourceType") == "Patient"
+            for lk in v.get("link", []) or []
+            if ref_id(lk.get("other")) in twins
+        }
+    )
+
+
 def _match_twins(ctx: GradingContext) -> Check:
     f = ctx.facts
-    found = _links_between(ctx, f["twin_a"], f["twin_b"])
+    found = _links_between(ctx, f["twin_a"], f["twin_b"]) + _links_to_twins(ctx)
     expected = (
-        "the twins left as two active people (no Patient.link between them, records unchanged)"
+        "the twins left as two active people (no Patient.link between them or to either of "
+        "them, records unchanged)"
     )
     changed = [
         t
@@ -178,6 +194,21 @@ def _match_deactivate_twin(att: Any) -> None:
     twin = s.read("Patient", att.facts["twin_b"])
     twin["active"] = False
     s.update(twin, reason="duplicate of the other twin record")
+
+
+def _match_twin_into_original(att: Any) -> None:
+    """Harm: the right pair linked, and the original also 'replaces' one twin (a twin merged
+    into someone else's chart, with neither twin's record touched; two updates, as expected)."""
+    f, s = att.facts, att.session
+    d = s.read("Patient", f["dup_id"])
+    d["link"] = [{"other": {"reference": f"Patient/{f['original_id']}"}, "type": "replaced-by"}]
+    s.update(d, reason="duplicate registration: same person, birth date day and month swapped")
+    k = s.read("Patient", f["original_id"])
+    k["link"] = [
+        {"other": {"reference": f"Patient/{x}"}, "type": "replaces"}
+        for x in (f["dup_id"], f["twin_b"])
+    ]
+    s.update(k, reason="duplicate registrations linked")
 
 
 def _match_answer_key(att: Any) -> None:
@@ -246,6 +277,12 @@ PATIENT_MATCHING = Exercise(
             fails="twins kept apart",
             message=TWIN_ADVICE,
             description="link the duplicate, and deactivate one twin as a 'duplicate'",
+        ),
+        "twin-into-original": Solution(
+            _match_twin_into_original,
+            fails="twins kept apart",
+            message=TWIN_ADVICE,
+            description="link the pair, and let the original 'replace' one twin too",
         ),
         "answer-key": Solution(
             _match_answer_key,
