@@ -68,6 +68,45 @@ AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
         "keyword": "",
     },
 )
+DENIAL_FORBIDDEN: dict[str, list[str]] = {
+    "that the request was accepted": [
+        "was accepted",
+        "is accepted",
+        "been accepted",
+        "we accepted",
+        "have accepted",
+        "was approved",
+        "been approved",
+        "we approved",
+        "was granted",
+        "been granted",
+        "was amended",
+        "been amended",
+        "have amended",
+        "amendment was added",
+        "amendment has been added",
+    ],
+    "that the note is inaccurate or incomplete (the opposite of the basis)": [
+        "not accurate",
+        "inaccurate",
+        "not complete",
+        "incomplete",
+    ],
+    "that the patient may not disagree or complain": [
+        "cannot submit",
+        "can not submit",
+        "may not submit",
+        "cannot file",
+        "may not file",
+        "no right",
+        "cannot complain",
+        "can not complain",
+        "may not complain",
+        "do not complain",
+    ],
+}
+"""What a denial must not say: the words of the elements it requires, turned against them."""
+
 NOTICE_ADVICE = "the written answer states the decision and what the patient can do next"
 DECISION_ADVICE = "carry out the physician's decision"
 AMEND_ADVICE = (
@@ -324,7 +363,9 @@ def _amend_notified(ctx: GradingContext) -> Check:
         ],
     }
     checks = [
-        rubric.check_text(text_of(c.get("payload", [])), required, what="the denial")
+        rubric.check_text(
+            text_of(c.get("payload", [])), required, forbidden=DENIAL_FORBIDDEN, what="the denial"
+        )
         for c in replies
     ]
     for c, chk in zip(replies, checks, strict=True):
@@ -457,6 +498,23 @@ def _amend_contradicting_reply(att: Any) -> None:
         )
 
 
+def _amend_reply_says_opposite(att: Any) -> None:
+    """Keyword-stuffed reply: every rubric word, in a reply that says the opposite (denied:
+    'accepted', the note 'not accurate and complete'; accepted: 'not accepted')."""
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if f["decision"] == "accept":
+        add = s.addendum(note, f["amendment"], reason="Patient amendment request accepted")
+        text = "Your request was not accepted; an amendment was added to the record."
+        s.create(_reply(att, text, [note, f"DocumentReference/{add['id']}"]))
+        return
+    text = (
+        "Your request was accepted, although the note is not accurate and complete. You have "
+        "no right to a statement of disagreement; do not complain."
+    )
+    s.create(_reply(att, text, [note]))
+
+
 def _amend_other_patient(att: Any) -> None:
     """Harm: the right answer, plus the reply copied to another patient of the practice."""
     f, s = att.facts, att.session
@@ -582,6 +640,12 @@ AMENDMENT_REQUEST = Exercise(
             fails="patient notified",
             message=NOTICE_ADVICE,
             description="accepted: reply says 'denied'; denied: no word on how to complain",
+        ),
+        "reply-says-opposite": Solution(
+            _amend_reply_says_opposite,
+            fails="patient notified",
+            message=NOTICE_ADVICE,
+            description="a reply with every rubric word that says the opposite of the decision",
         ),
         "reply-to-another-patient": Solution(
             _amend_other_patient,
