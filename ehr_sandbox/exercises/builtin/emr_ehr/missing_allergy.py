@@ -64,13 +64,31 @@ def _penicillin_allergies(ctx: GradingContext) -> list[dict[str, Any]]:
     return [
         a
         for a in ctx.search("AllergyIntolerance", patient=ref)
-        if fb.PENICILLIN[0] in codes(a.get("code")) and "active" in codes(a.get("clinicalStatus"))
+        if fb.PENICILLIN[0] in codes(a.get("code"))
+        and "active" in codes(a.get("clinicalStatus"))
+        # refuted (or voided) says the patient is NOT allergic: the opposite of the ED's record
+        and not codes(a.get("verificationStatus")) & {"refuted", "entered-in-error"}
     ]
 
 
 def _alg_coded(ctx: GradingContext) -> Check:
     found = _penicillin_allergies(ctx)
     expected = "an active, coded penicillin AllergyIntolerance on the patient"
+    ref = f"Patient/{ctx.facts['patient_id']}"
+    denied = [
+        a
+        for a in ctx.search("AllergyIntolerance", patient=ref)
+        if fb.PENICILLIN[0] in codes(a.get("code"))
+        and codes(a.get("verificationStatus")) & {"refuted", "entered-in-error"}
+    ]
+    if not found and denied:
+        return Check(
+            False,
+            f"AllergyIntolerance/{denied[0]['id']} is recorded as refuted or entered-in-error",
+            expected,
+            "record the allergy as the ED confirmed it: a refuted allergy tells every later "
+            "check that the patient is not allergic",
+        )
     if not found:
         return Check(
             False,
@@ -211,6 +229,26 @@ def _alg_switch(att: Any, rxnorm: str, display: str) -> None:
     s.create(new, override_reason="patient needs an antibiotic before the procedure")
 
 
+def _alg_refuted(att: Any) -> None:
+    """The allergy copied with its verification status 'refuted' (the patient is not
+    allergic after all, says the record), and the order held."""
+    f = att.facts
+    res = {k: copy.deepcopy(v) for k, v in f["outside"][0].items() if k not in ("id", "meta")}
+    res["patient"] = {"reference": f"Patient/{f['patient_id']}"}
+    res["asserter"] = {"display": f["source_name"]}
+    res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
+    res["verificationStatus"] = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "code": "refuted",
+            }
+        ]
+    }
+    att.session.create(res, reason="allergy from the shared record")
+    _hold(att)
+
+
 def _alg_wrong_patient(att: Any) -> None:
     """Typical mistake: the allergy filed on another patient's chart; the order held."""
     s = att.session
@@ -284,6 +322,12 @@ MISSING_ALLERGY = Exercise(
             fails="allergy coded",
             message="only in free text",
             description="mention the allergy in a note on the order",
+        ),
+        "recorded-refuted": Solution(
+            _alg_refuted,
+            fails="allergy coded",
+            message="a refuted allergy tells every later check",
+            description="copy the allergy with verification status 'refuted', hold the order",
         ),
         "switch-within-class": Solution(
             lambda att: _alg_switch(
