@@ -28,6 +28,21 @@ from ehr_sandbox.network import fhir_builders as fb
 
 __all__ = ["REFERRAL_LOOP", "receive_consult_note"]
 
+SUPPORTING_KINDS = (
+    "Observation",
+    "Condition",
+    "DocumentReference",
+    "DiagnosticReport",
+    "Procedure",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Immunization",
+    "Encounter",
+)
+"""What supporting information is: the patient's clinical data (a result, a problem, a note,
+a visit), not their demographics or their appointments."""
+
 CONSULT_NOTE = "11488-4"
 """LOINC "Consult note": the type of the note :func:`receive_consult_note` files."""
 
@@ -156,6 +171,16 @@ def _ref_supporting(ctx: GradingContext) -> Check:
                 expected,
                 "send only this patient's data: another patient's record in a referral is a disclosure",
             )
+    clinical = [i for i in infos if i.get("reference", "").split("/")[0] in SUPPORTING_KINDS]
+    if not clinical:
+        kinds = sorted({i.get("reference", "").split("/")[0] for i in infos})
+        return Check(
+            False,
+            f"the supporting information is only {', '.join(kinds)}",
+            expected,
+            "send the clinical data behind the question (a result, a problem, a note): "
+            "the patient's demographics or appointments tell the specialist nothing",
+        )
     return Check(True, f"{len(infos)} supporting reference(s), all this patient's", expected)
 
 
@@ -314,6 +339,28 @@ def _ref_answer_key(att: Any) -> None:
     )
 
 
+def _ref_demographics_as_info(att: Any) -> None:
+    """The patient's own record (demographics) as the only supporting information."""
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+            supporting=[pid],
+        )
+    )
+    note = s.read("DocumentReference", receive_consult_note(att))
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    s.update(note, reason="consult note received for this referral")
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
 def _ref_two_patients(att: Any) -> None:
     """Harm: the right referral, plus the same referral for another patient."""
     _referral_flow(att, supporting=True)
@@ -392,6 +439,12 @@ REFERRAL_LOOP = Exercise(
             fails="supporting information",
             message="send only this patient's data",
             description="attach another patient's result to the referral",
+        ),
+        "demographics-as-info": Solution(
+            _ref_demographics_as_info,
+            fails="supporting information",
+            message="send the clinical data behind the question",
+            description="the patient's own Patient record as the only supporting information",
         ),
         "closed-without-answer": Solution(
             lambda att: _referral_flow(att, supporting=True, close=False),
