@@ -133,9 +133,10 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
                 "incorrect patient",
                 f["wrong_name"].split()[-1],
             ],
+            # the family name alone names nobody when the look-alike shares it
             "whose reading it is (the right patient's name or MRN)": [
                 f["right_name"],
-                family,
+                family if family != f["wrong_name"].split()[-1] else f["right_name"],
                 f["right_mrn"],
             ],
         },
