@@ -254,7 +254,7 @@ def _amend_decision(ctx: GradingContext) -> Check:
                 "a denial must be given to the patient in writing (164.526(d))",
             )
         return Check(True, "denied in writing; no amendment appended", expected)
-    expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) mentioning '{f['keyword']}', written by {ctx.user.username}"
+    expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) holding the amendment the physician approved, written by {ctx.user.username}"
     if not addenda:
         return Check(
             False,
@@ -262,13 +262,15 @@ def _amend_decision(ctx: GradingContext) -> Check:
             expected,
             f"{DECISION_ADVICE}: append the approved amendment; {AMEND_ADVICE}",
         )
-    good = [d for d in addenda if f["keyword"].lower() in document_text(d).lower()]
+    # the physician approved a text: a document that only names the subject ("patient states
+    # never smoked, not verified") is not that amendment
+    good = [d for d in addenda if rubric.mentions(document_text(d), f["amendment"])]
     if not good:
         return Check(
             False,
             "the appended document does not contain the amendment",
             expected,
-            "append the amendment text the physician approved",
+            f"{DECISION_ADVICE}: append the amendment text the physician approved, as approved",
         )
     if not any(created_by_user(ctx, d) for d in good):
         return Check(
@@ -515,6 +517,26 @@ def _amend_reply_says_opposite(att: Any) -> None:
     s.create(_reply(att, text, [note]))
 
 
+def _amend_own_words(att: Any) -> None:
+    """Not the physician's decision: accepted, an addendum that names the subject but not the
+    approved amendment ('not verified, the entry stands'); denied, the request's text
+    appended anyway. Each with a reply that reads right."""
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if f["decision"] == "accept":
+        text = f"Patient states {f['keyword']}; not verified, the chart entry stands."
+    else:
+        text = f"Amendment at the patient's request: {f['request_text']}"
+    add = s.addendum(note, text, reason="Patient amendment request (HIPAA 164.526)")
+    s.create(
+        _reply(
+            att,
+            "Your request to amend your record was accepted. The amendment has been added to your visit note.",
+            [note, f"DocumentReference/{add['id']}"],
+        )
+    )
+
+
 def _amend_other_patient(att: Any) -> None:
     """Harm: the right answer, plus the reply copied to another patient of the practice."""
     f, s = att.facts, att.session
@@ -646,6 +668,12 @@ AMENDMENT_REQUEST = Exercise(
             fails="patient notified",
             message=NOTICE_ADVICE,
             description="a reply with every rubric word that says the opposite of the decision",
+        ),
+        "amendment-in-own-words": Solution(
+            _amend_own_words,
+            fails="decision carried out",
+            message=DECISION_ADVICE,
+            description="accepted: an addendum that names the subject, not the approved amendment; denied: the request appended anyway",
         ),
         "reply-to-another-patient": Solution(
             _amend_other_patient,
