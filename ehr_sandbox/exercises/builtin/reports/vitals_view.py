@@ -7,6 +7,7 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -301,8 +302,8 @@ def _rows_match(ctx: GradingContext) -> Check:
 
 
 def _probe_chart(ctx: GradingContext) -> list[dict[str, Any]]:
-    """The patient's observations as charted now, plus new entries charted after them under
-    new ids: a value charted again, an amended value, a reading voided, another patient's
+    """The patient's observations as charted now, plus new entries charted a day after them
+    under new ids: a value charted again, an amended value, a reading voided, another patient's
     reading and a non-vital result. A flowsheet view must select these by what they are, so it
     gives the reference view's rows on them too (a view that picks today's ids does not)."""
     import copy
@@ -328,6 +329,11 @@ def _probe_chart(ctx: GradingContext) -> list[dict[str, Any]]:
             new["id"] = f"probe-{n}-{m}"
             new["status"] = status
             new["subject"] = {"reference": f"Patient/{patient}"}
+            when = new.get("effectiveDateTime")
+            if isinstance(when, str) and "T" in when:  # charted later: a day after the original
+                with contextlib.suppress(ValueError):
+                    later = datetime.fromisoformat(when.replace("Z", "+00:00")) + timedelta(days=1)
+                    new["effectiveDateTime"] = later.isoformat()
             if not vital:
                 new["category"] = [{"coding": [{"code": "laboratory"}]}]
             out.append(new)
@@ -360,7 +366,8 @@ def _view_general(ctx: GradingContext) -> Check:
         f"{sum(extra.values())} not expected",
         expected,
         "select rows by what they are (this patient, vital signs, not entered-in-error), never "
-        "by the ids charted today: the flowsheet is rerun as new entries are charted and voided",
+        "by the ids charted today or by today's date: the flowsheet is rerun as new entries are "
+        "charted and voided",
     )
 
 
@@ -416,6 +423,14 @@ def _view_by_ids(att: Any, *, void_only: bool) -> None:
         valid = [o["id"] for o in mine if o.get("status") != "entered-in-error"]
         keys = " or ".join(f"getResourceKey() = '{i}'" for i in valid)
         view["where"] = [{"path": keys}, view["where"][1]]
+    hand_in(att, view)
+
+
+def _view_dated_to_today(att: Any) -> None:
+    """Fitted to today's chart by date: only vitals taken up to the end of today."""
+    view = _reference_view(att.facts["patient_id"])
+    today = att.session.now().date().isoformat()
+    view["where"].append({"path": f"effective.ofType(dateTime) < @{today}T23:59:59Z"})
     hand_in(att, view)
 
 
@@ -530,6 +545,12 @@ VITALS_VIEW = register(
                 fails="view works on new entries",
                 message="never by the ids charted today",
                 description="pick today's valid entries by their ids",
+            ),
+            "dated-to-today": Solution(
+                _view_dated_to_today,
+                fails="view works on new entries",
+                message="never by the ids charted today",
+                description="keep only vitals taken up to today (a date fitted to today's chart)",
             ),
             "voided-kept": Solution(
                 _view_voided_kept,
