@@ -91,6 +91,10 @@ def changed_fields(
     return sorted(k for k in keys if before.get(k) != after.get(k))
 
 
+VALID_RESULT = ("final", "amended", "corrected")
+"""The statuses of a reading that stands (not preliminary, cancelled, unknown or voided)."""
+
+
 def bp_readings(ctx: GradingContext, patient_id: str) -> list[dict[str, Any]]:
     found = ctx.search(
         "Observation", patient=f"Patient/{patient_id}", code=f"http://loinc.org|{BP_PANEL}"

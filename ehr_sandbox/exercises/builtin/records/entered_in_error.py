@@ -19,6 +19,7 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
+    VALID_RESULT,
     bp_readings,
     change_documented,
     created_by_user,
@@ -156,8 +157,7 @@ def _eie_recharted(ctx: GradingContext) -> Check:
     same = [
         o
         for o in mine
-        if bp_values(o) == (f["systolic"], f["diastolic"])
-        and o.get("status") in ("final", "amended", "corrected")
+        if bp_values(o) == (f["systolic"], f["diastolic"]) and o.get("status") in VALID_RESULT
     ]
     if not same:
         return Check(
