@@ -129,11 +129,12 @@ def _dup_no_order(ctx: GradingContext) -> Check:
 
 
 def _filed_as(local: dict[str, Any], outside: dict[str, Any], url: str) -> bool:
-    """True when ``local`` is ``outside`` filed faithfully: same test, value and draw time,
-    the lab as its source."""
+    """True when ``local`` is ``outside`` filed faithfully: same test, status, value and draw
+    time, the lab as its source."""
     drawn = [parse_instant(r.get("effectiveDateTime")) for r in (local, outside)]
     return (
         source_url_of(local) == url
+        and local.get("status") == outside.get("status")
         and codes(local.get("code")) == codes(outside.get("code"))
         and (local.get("valueQuantity") or {}).get("value")
         == (outside.get("valueQuantity") or {}).get("value")
@@ -152,7 +153,7 @@ def _dup_filed(ctx: GradingContext) -> Check:
         if not any(_filed_as(x, o, f["source_url"]) for x in local)
     ]
     expected = (
-        f"each outside result of the panel in the chart as drawn (test, value, draw time) "
+        f"each outside result of the panel in the chart as reported (test, status, value, draw time) "
         f"with meta.source {f['source_url']}"
     )
     if missing:
@@ -249,6 +250,16 @@ def _dup_file_some(att: Any, *, only_first: bool = False, dated_today: bool = Fa
         res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
         if dated_today:
             res["effectiveDateTime"] = f"{today_iso(att.sandbox)}T09:00:00-05:00"
+        att.session.create(res, reason=f"outside result from {LAB} reviewed")
+
+
+def _dup_filed_cancelled(att: Any) -> None:
+    """Every outside result filed with its source, but with the status 'cancelled'."""
+    for o in att.facts["outside"]:
+        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
+        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
+        res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+        res["status"] = "cancelled"
         att.session.create(res, reason=f"outside result from {LAB} reviewed")
 
 
@@ -365,6 +376,12 @@ DUPLICATE_TEST = Exercise(
             fails="outside result filed with source",
             message="draw time the lab reported",
             description="file the outside results with today's date instead of the draw time",
+        ),
+        "filed-cancelled": Solution(
+            _dup_filed_cancelled,
+            fails="outside result filed with source",
+            message="file every result of the panel",
+            description="file the outside results with the status 'cancelled'",
         ),
         "other-patient-too": Solution(
             _dup_other_patient_too,
