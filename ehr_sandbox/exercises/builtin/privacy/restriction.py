@@ -216,11 +216,12 @@ def _restriction_not_billed(ctx: GradingContext) -> Check:
 
 def _restriction_covered_billed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"a Claim by {ctx.user.username} for Encounter/{f['covered_id']} to Coverage/{f['coverage_id']}"
+    expected = f"an active Claim by {ctx.user.username} for Encounter/{f['covered_id']} to Coverage/{f['coverage_id']}"
     claims = [
         c
         for c in _claims_on(ctx, f["covered_id"])
         if f"Coverage/{f['coverage_id']}" in refs_in(c.get("insurance", []))
+        and c.get("status") == "active"  # a draft or cancelled claim bills nobody
     ]
     if not claims:
         return Check(
@@ -344,6 +345,17 @@ def _restriction_line_without_visit(att: Any) -> None:
     s.create(claim)
 
 
+def _restriction_covered_cancelled(att: Any) -> None:
+    # The restriction recorded; the covered visit's claim created already cancelled.
+    f, s = att.facts, att.session
+    restriction_consent(att)
+    claim = _claim_for(
+        s.read("Claim", f["template_claim"]), f["covered_id"], f["coverage_id"], f["covered_date"]
+    )
+    claim["status"] = "cancelled"
+    s.create(claim)
+
+
 def _restriction_bill_anyway(att: Any) -> None:
     _bill(att, att.facts["covered_id"])
     _bill(att, att.facts["self_pay_id"])
@@ -434,6 +446,12 @@ RESTRICTION = register(
                 fails="self-pay visit not billed to the plan",
                 message="billed the health plan for the self-pay visit",
                 description="a claim line dated the self-pay visit that names no encounter",
+            ),
+            "covered-claim-cancelled": Solution(
+                _restriction_covered_cancelled,
+                fails="covered visit billed",
+                message="restrict only what the patient paid for",
+                description="the covered visit's claim created with the status 'cancelled'",
             ),
             "bill-anyway": Solution(
                 _restriction_bill_anyway,
