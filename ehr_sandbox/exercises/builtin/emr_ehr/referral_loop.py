@@ -189,6 +189,8 @@ def _not_the_consult_note(ctx: GradingContext, sr: dict[str, Any], doc: dict[str
     :func:`receive_consult_note` files is a consult note (LOINC), written by the cardiologist
     (not by the student), filed during the attempt, dated on or after the referral."""
     ref = f"DocumentReference/{doc['id']}"
+    if doc.get("status") != "current":
+        return f"{ref} has status {doc.get('status')!r}, not a note that stands"
     if CONSULT_NOTE not in codes(doc.get("type")):
         return f"{ref} is not a consult note (its type)"
     authors = doc.get("author") or []
@@ -339,6 +341,31 @@ def _ref_answer_key(att: Any) -> None:
     )
 
 
+def _ref_note_voided(att: Any) -> None:
+    """The consult note linked with its status set to entered-in-error, then the referral
+    completed."""
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    obs = s.search("Observation", patient=pid).first()
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+            supporting=[f"Observation/{obs['id']}"],
+        )
+    )
+    note = s.read("DocumentReference", receive_consult_note(att))
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    note["status"] = "entered-in-error"
+    s.update(note, reason="consult note received for this referral")
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
 def _ref_demographics_as_info(att: Any) -> None:
     """The patient's own record (demographics) as the only supporting information."""
     f, s = att.facts, att.session
@@ -463,6 +490,12 @@ REFERRAL_LOOP = Exercise(
             fails="loop closed",
             message="the loop closes on the specialist's answer",
             description="write a 'consult note' yourself, link it and complete the referral",
+        ),
+        "consult-note-voided": Solution(
+            _ref_note_voided,
+            fails="loop closed",
+            message="the loop closes on the specialist's answer",
+            description="link the consult note with its status set to entered-in-error, complete",
         ),
         "two-patients": Solution(
             _ref_two_patients,
