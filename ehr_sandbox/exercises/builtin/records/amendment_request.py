@@ -203,6 +203,8 @@ def _replies(ctx: GradingContext) -> list[dict[str, Any]]:
         c
         for c in ctx.all("Communication")
         if any(r.get("reference") == req for r in c.get("inResponseTo", []) or [])
+        # a reply in preparation, not done or voided was never sent
+        and c.get("status") == "completed"
         and any(
             ref_id(r) == ctx.facts["patient_id"]
             and (r.get("reference") or "").startswith("Patient/")
@@ -405,12 +407,12 @@ def _amend_timely(ctx: GradingContext) -> Check:
     )
 
 
-def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
+def _reply(att: Any, text: str, about: list[str], status: str = "completed") -> dict[str, Any]:
     f = att.facts
     s = att.session
     return {
         "resourceType": "Communication",
-        "status": "completed",
+        "status": status,
         "category": [
             {
                 "coding": [
@@ -432,7 +434,7 @@ def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
     }
 
 
-def _amend_solution(att: Any) -> None:
+def _amend_solution(att: Any, reply_status: str = "completed") -> None:
     f, s = att.facts, att.session
     note = f"DocumentReference/{f['note_id']}"
     if f["decision"] == "accept":
@@ -446,6 +448,7 @@ def _amend_solution(att: Any) -> None:
                 att,
                 "Your request to amend your record was accepted. The amendment has been added to your visit note.",
                 [note, f"DocumentReference/{add['id']}"],
+                reply_status,
             )
         )
     else:
@@ -459,6 +462,7 @@ def _amend_solution(att: Any) -> None:
                     "Secretary of Health and Human Services."
                 ),
                 [note],
+                reply_status,
             )
         )
 
@@ -535,6 +539,11 @@ def _amend_own_words(att: Any) -> None:
             [note, f"DocumentReference/{add['id']}"],
         )
     )
+
+
+def _amend_reply_not_sent(att: Any) -> None:
+    """The right answer, but the reply created as a draft (status 'preparation'): never sent."""
+    _amend_solution(att, reply_status="preparation")
 
 
 def _amend_other_patient(att: Any) -> None:
@@ -674,6 +683,12 @@ AMENDMENT_REQUEST = Exercise(
             fails="decision carried out",
             message=DECISION_ADVICE,
             description="accepted: an addendum that names the subject, not the approved amendment; denied: the request appended anyway",
+        ),
+        "reply-not-sent": Solution(
+            _amend_reply_not_sent,
+            fails="patient notified",
+            message="no reply to the request was sent to the patient",
+            description="the right reply created as a draft (status 'preparation'), never sent",
         ),
         "reply-to-another-patient": Solution(
             _amend_other_patient,
