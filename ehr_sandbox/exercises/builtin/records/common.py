@@ -76,21 +76,6 @@ def change_documented(
     )
 
 
-def changed_fields(
-    before: dict[str, Any], after: dict[str, Any], *, ignore: tuple[str, ...] = ("meta", "text")
-) -> list[str]:
-    """The top-level fields that differ between two versions of a resource (``ignore``d ones,
-    which the EHR writes, left out): what a change touched besides what it was meant to.
-
-    >>> changed_fields({"status": "final", "effectiveDateTime": "t1", "meta": {"versionId": "1"}},
-    ...                {"status": "corrected", "effectiveDateTime": "t2", "meta": {"versionId": "2"}},
-    ...                ignore=("meta", "status"))
-    ['effectiveDateTime']
-    """
-    keys = (set(before) | set(after)) - set(ignore)
-    return sorted(k for k in keys if before.get(k) != after.get(k))
-
-
 VALID_RESULT = ("final", "amended", "corrected")
 """The statuses of a reading that stands (not preliminary, cancelled, unknown or voided)."""
 

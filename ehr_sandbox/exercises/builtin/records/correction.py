@@ -11,6 +11,7 @@ from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
+    changed_fields,
     patient_facts,
     ref_id,
     rewrite_answer_key,
@@ -20,7 +21,6 @@ from ehr_sandbox.exercises.builtin.common import (
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
     change_documented,
-    changed_fields,
     iso_instant,
     last_change,
 )
