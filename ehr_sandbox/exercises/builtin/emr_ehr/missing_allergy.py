@@ -8,7 +8,12 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, rewrite_answer_key
+from ehr_sandbox.exercises.builtin.common import (
+    changed_fields,
+    patient_facts,
+    ref_id,
+    rewrite_answer_key,
+)
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     HOSPITAL,
     PHYSICIAN,
@@ -110,14 +115,30 @@ def _alg_source(ctx: GradingContext) -> Check:
 
 
 def _alg_held(ctx: GradingContext) -> Check:
-    order = ctx.read(f"MedicationRequest/{ctx.facts['order_id']}") or {}
+    ref = f"MedicationRequest/{ctx.facts['order_id']}"
+    order = ctx.read(ref) or {}
+    expected = "the amoxicillin order on hold (or cancelled), as the prescriber wrote it"
     ok = order.get("status") in ("on-hold", "cancelled", "stopped")
-    return Check(
-        ok,
-        f"the amoxicillin order is {order.get('status')!r}",
-        "the amoxicillin order on hold (or cancelled)",
-        "" if ok else "hold the order that conflicts with the allergy",
-    )
+    if not ok:
+        return Check(
+            False,
+            f"the amoxicillin order is {order.get('status')!r}",
+            expected,
+            "hold the order that conflicts with the allergy",
+        )
+    # holding changes the status (and may say why); the drug, dose and prescriber stay: the
+    # order is the prescriber's to change
+    setup = (ctx.history(ref) or [order])[-1]
+    edited = changed_fields(setup, order, ignore=("meta", "text", "status", "statusReason", "note"))
+    if edited:
+        return Check(
+            False,
+            f"the amoxicillin order is {order.get('status')!r}, and its {', '.join(edited)} changed",
+            expected,
+            "hold the order that conflicts with the allergy, and change nothing else on it: "
+            "the drug and dose are the prescriber's decision",
+        )
+    return Check(True, f"the amoxicillin order is {order.get('status')!r}", expected)
 
 
 CLASS_ADVICE = (
@@ -249,6 +270,17 @@ def _alg_refuted(att: Any) -> None:
     _hold(att)
 
 
+def _alg_hold_and_edit(att: Any) -> None:
+    """The allergy recorded; the order held, with its drug and dose rewritten in the same
+    update (the prescriber's order changed by whoever held it)."""
+    f, s = att.facts, att.session
+    _record_allergy(att)
+    order = s.read("MedicationRequest", f["order_id"])
+    order["status"] = "on-hold"
+    order["dosageInstruction"] = [{"text": "Take two capsules three times a day"}]
+    s.update(order, reason="penicillin allergy reported by the ED: held for the prescriber")
+
+
 def _alg_wrong_patient(att: Any) -> None:
     """Typical mistake: the allergy filed on another patient's chart; the order held."""
     s = att.session
@@ -328,6 +360,12 @@ MISSING_ALLERGY = Exercise(
             fails="allergy coded",
             message="a refuted allergy tells every later check",
             description="copy the allergy with verification status 'refuted', hold the order",
+        ),
+        "hold-and-edit": Solution(
+            _alg_hold_and_edit,
+            fails="order held",
+            message="change nothing else on it",
+            description="hold the order and rewrite its dose in the same update",
         ),
         "switch-within-class": Solution(
             lambda att: _alg_switch(
