@@ -151,15 +151,31 @@ def _ref_supporting(ctx: GradingContext) -> Check:
     found = _referrals(ctx)
     from ehr_sandbox.access import patient_of
 
-    infos = [i for sr in found for i in sr.get("supportingInfo", [])]
+    # what the specialist received is the referral as sent (its first active version): data
+    # added when the loop is closed never reached them; every version counts as disclosed
+    versions = [v for sr in found for v in reversed(ctx.history(f"ServiceRequest/{sr['id']}"))]
+    sent = [
+        next(
+            (
+                v
+                for v in reversed(ctx.history(f"ServiceRequest/{sr['id']}"))
+                if v.get("status") == "active"
+            ),
+            sr,
+        )
+        for sr in found
+    ]
+    infos = [i for sr in sent for i in sr.get("supportingInfo", [])]
     if not infos:
+        later = any(v.get("supportingInfo") for v in versions)
         return Check(
             False,
-            "no supporting information on the referral",
+            "no supporting information on the referral as sent"
+            + (" (added only afterwards)" if later else ""),
             expected,
             "send supporting information: the specialist must not start from zero",
         )
-    for info in infos:
+    for info in [i for v in versions for i in v.get("supportingInfo", [])]:
         ref = info.get("reference", "")
         res = ctx.read(ref) if ref.count("/") == 1 else None
         owner = patient_of(res) if res else None
@@ -366,6 +382,29 @@ def _ref_note_voided(att: Any) -> None:
     s.update(sr, reason="consult note received; referral loop closed")
 
 
+def _ref_info_added_at_close(att: Any) -> None:
+    """The referral sent with no supporting information; the result added when it is closed."""
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+        )
+    )
+    note = s.read("DocumentReference", receive_consult_note(att))
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    s.update(note, reason="consult note received for this referral")
+    obs = s.search("Observation", patient=pid).first()
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    sr["supportingInfo"] = [{"reference": f"Observation/{obs['id']}"}]
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
 def _ref_demographics_as_info(att: Any) -> None:
     """The patient's own record (demographics) as the only supporting information."""
     f, s = att.facts, att.session
@@ -466,6 +505,12 @@ REFERRAL_LOOP = Exercise(
             fails="supporting information",
             message="send only this patient's data",
             description="attach another patient's result to the referral",
+        ),
+        "info-added-at-close": Solution(
+            _ref_info_added_at_close,
+            fails="supporting information",
+            message="send supporting information",
+            description="send the referral bare; add the result when closing it",
         ),
         "demographics-as-info": Solution(
             _ref_demographics_as_info,
