@@ -25,6 +25,7 @@ __all__ = [
     "SYSTOLIC",
     "blood_pressure",
     "bp_values",
+    "changed_fields",
     "document_text",
     "mrn",
     "parse_instant",
@@ -244,6 +245,21 @@ def ref_id(reference: Mapping[str, Any] | None) -> str:
     """
     ref = (reference or {}).get("reference", "")
     return ref.split("/")[1] if ref.count("/") >= 1 else ""
+
+
+def changed_fields(
+    before: dict[str, Any], after: dict[str, Any], *, ignore: tuple[str, ...] = ("meta", "text")
+) -> list[str]:
+    """The top-level fields that differ between two versions of a resource (``ignore``d ones,
+    which the EHR writes, left out): what a change touched besides what it was meant to.
+
+    >>> changed_fields({"status": "final", "effectiveDateTime": "t1", "meta": {"versionId": "1"}},
+    ...                {"status": "corrected", "effectiveDateTime": "t2", "meta": {"versionId": "2"}},
+    ...                ignore=("meta", "status"))
+    ['effectiveDateTime']
+    """
+    keys = (set(before) | set(after)) - set(ignore)
+    return sorted(k for k in keys if before.get(k) != after.get(k))
 
 
 def parse_instant(text: str | None) -> datetime | None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.exercises import rubric
-from ehr_sandbox.exercises.builtin.common import patient_facts, rewrite_answer_key
+from ehr_sandbox.exercises.builtin.common import parse_instant, patient_facts, rewrite_answer_key
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     LAB,
     PHYSICIAN,
@@ -95,12 +95,21 @@ def _setup_duplicate(sandbox: Any, variant: Any) -> dict[str, Any]:
     }
 
 
+_LIPID_WORDS = ("lipid", "cholesterol", "triglycerid", "hdl", "ldl")
+
+
+def _is_lipid_order(sr: dict[str, Any]) -> bool:
+    """A lipid order by its code or, for a text-only order, by what its code text names."""
+    said = text_of(sr.get("code") or {}).lower()
+    return bool(codes(sr.get("code")) & _LIPID_CODES) or any(w in said for w in _LIPID_WORDS)
+
+
 def _dup_no_order(ctx: GradingContext) -> Check:
     ref = f"Patient/{ctx.facts['patient_id']}"
     orders = [
         sr
         for sr in ctx.search("ServiceRequest", patient=ref)
-        if codes(sr.get("code")) & _LIPID_CODES and created_by_user(ctx, sr)
+        if _is_lipid_order(sr) and created_by_user(ctx, sr)
     ]
     undocumented = [sr for sr in orders if not _repeat_reason(ctx, sr).passed]
     expected = "no new lipid panel order (or one with a documented reason to repeat it)"
@@ -119,21 +128,42 @@ def _dup_no_order(ctx: GradingContext) -> Check:
     )
 
 
+def _filed_as(local: dict[str, Any], outside: dict[str, Any], url: str) -> bool:
+    """True when ``local`` is ``outside`` filed faithfully: same test, status, value and draw
+    time, the lab as its source."""
+    drawn = [parse_instant(r.get("effectiveDateTime")) for r in (local, outside)]
+    return (
+        source_url_of(local) == url
+        and local.get("status") == outside.get("status")
+        and codes(local.get("code")) == codes(outside.get("code"))
+        and (local.get("valueQuantity") or {}).get("value")
+        == (outside.get("valueQuantity") or {}).get("value")
+        and None not in drawn
+        and drawn[0] == drawn[1]
+    )
+
+
 def _dup_filed(ctx: GradingContext) -> Check:
     f = ctx.facts
     ref = f"Patient/{f['patient_id']}"
-    found = [
-        o
-        for o in ctx.search("Observation", patient=ref, code="http://loinc.org|2093-3")
-        if source_url_of(o) == f["source_url"]
-        and (o.get("valueQuantity") or {}).get("value") == f["cholesterol"]
+    local = ctx.search("Observation", patient=ref)
+    missing = [
+        text_of(o.get("code") or {})
+        for o in f["outside"]
+        if not any(_filed_as(x, o, f["source_url"]) for x in local)
     ]
-    expected = f"the outside cholesterol {f['cholesterol']} mg/dL in the chart with meta.source {f['source_url']}"
-    if not found:
+    expected = (
+        f"each outside result of the panel in the chart as reported (test, status, value, draw time) "
+        f"with meta.source {f['source_url']}"
+    )
+    if missing:
         return Check(
-            False, "the outside result is not in the chart with its source", expected, SOURCE_ADVICE
+            False,
+            f"not in the chart as the lab reported it, with its source: {'; '.join(missing)}",
+            expected,
+            f"{SOURCE_ADVICE}; file every result of the panel, with the value and draw time the lab reported",
         )
-    return Check(True, f"Observation/{found[0]['id']}", expected)
+    return Check(True, f"{len(f['outside'])} outside results filed with their source", expected)
 
 
 def file_outside_results(att: Any) -> None:
@@ -196,6 +226,41 @@ def _dup_retyped(att: Any) -> None:
         res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
         res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
         att.session.create(res)
+
+
+def _dup_text_order(att: Any) -> None:
+    """Files the results, then orders the panel again by its name only (no code)."""
+    file_outside_results(att)
+    order = fb.service_request(
+        f"Patient/{att.facts['patient_id']}",
+        f"Practitioner/{att.user.practitioner_id}",
+        today_iso(att.sandbox),
+        fb.LIPID_PANEL,
+        performer=LAB,
+    )
+    order["code"] = {"text": "Lipid panel"}
+    att.session.create(order)
+
+
+def _dup_file_some(att: Any, *, only_first: bool = False, dated_today: bool = False) -> None:
+    """Partial or unfaithful filing: the first result only, or every result dated today."""
+    for o in att.facts["outside"][: 1 if only_first else None]:
+        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
+        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
+        res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+        if dated_today:
+            res["effectiveDateTime"] = f"{today_iso(att.sandbox)}T09:00:00-05:00"
+        att.session.create(res, reason=f"outside result from {LAB} reviewed")
+
+
+def _dup_filed_cancelled(att: Any) -> None:
+    """Every outside result filed with its source, but with the status 'cancelled'."""
+    for o in att.facts["outside"]:
+        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
+        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
+        res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+        res["status"] = "cancelled"
+        att.session.create(res, reason=f"outside result from {LAB} reviewed")
 
 
 def _dup_other_patient_too(att: Any) -> None:
@@ -293,6 +358,30 @@ DUPLICATE_TEST = Exercise(
             fails="outside result filed with source",
             message="keep the outside source",
             description="retype the outside values as local results",
+        ),
+        "order-by-name": Solution(
+            _dup_text_order,
+            fails="no duplicate order",
+            message="do not order it again",
+            description="order the panel again by its name only, with no code",
+        ),
+        "cholesterol-only": Solution(
+            lambda att: _dup_file_some(att, only_first=True),
+            fails="outside result filed with source",
+            message="file every result of the panel",
+            description="file only the total cholesterol the instructions name",
+        ),
+        "dated-today": Solution(
+            lambda att: _dup_file_some(att, dated_today=True),
+            fails="outside result filed with source",
+            message="draw time the lab reported",
+            description="file the outside results with today's date instead of the draw time",
+        ),
+        "filed-cancelled": Solution(
+            _dup_filed_cancelled,
+            fails="outside result filed with source",
+            message="file every result of the panel",
+            description="file the outside results with the status 'cancelled'",
         ),
         "other-patient-too": Solution(
             _dup_other_patient_too,

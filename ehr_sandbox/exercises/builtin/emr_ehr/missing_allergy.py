@@ -8,7 +8,12 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, rewrite_answer_key
+from ehr_sandbox.exercises.builtin.common import (
+    changed_fields,
+    patient_facts,
+    ref_id,
+    rewrite_answer_key,
+)
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     HOSPITAL,
     PHYSICIAN,
@@ -64,13 +69,31 @@ def _penicillin_allergies(ctx: GradingContext) -> list[dict[str, Any]]:
     return [
         a
         for a in ctx.search("AllergyIntolerance", patient=ref)
-        if fb.PENICILLIN[0] in codes(a.get("code")) and "active" in codes(a.get("clinicalStatus"))
+        if fb.PENICILLIN[0] in codes(a.get("code"))
+        and "active" in codes(a.get("clinicalStatus"))
+        # refuted (or voided) says the patient is NOT allergic: the opposite of the ED's record
+        and not codes(a.get("verificationStatus")) & {"refuted", "entered-in-error"}
     ]
 
 
 def _alg_coded(ctx: GradingContext) -> Check:
     found = _penicillin_allergies(ctx)
     expected = "an active, coded penicillin AllergyIntolerance on the patient"
+    ref = f"Patient/{ctx.facts['patient_id']}"
+    denied = [
+        a
+        for a in ctx.search("AllergyIntolerance", patient=ref)
+        if fb.PENICILLIN[0] in codes(a.get("code"))
+        and codes(a.get("verificationStatus")) & {"refuted", "entered-in-error"}
+    ]
+    if not found and denied:
+        return Check(
+            False,
+            f"AllergyIntolerance/{denied[0]['id']} is recorded as refuted or entered-in-error",
+            expected,
+            "record the allergy as the ED confirmed it: a refuted allergy tells every later "
+            "check that the patient is not allergic",
+        )
     if not found:
         return Check(
             False,
@@ -92,14 +115,30 @@ def _alg_source(ctx: GradingContext) -> Check:
 
 
 def _alg_held(ctx: GradingContext) -> Check:
-    order = ctx.read(f"MedicationRequest/{ctx.facts['order_id']}") or {}
+    ref = f"MedicationRequest/{ctx.facts['order_id']}"
+    order = ctx.read(ref) or {}
+    expected = "the amoxicillin order on hold (or cancelled), as the prescriber wrote it"
     ok = order.get("status") in ("on-hold", "cancelled", "stopped")
-    return Check(
-        ok,
-        f"the amoxicillin order is {order.get('status')!r}",
-        "the amoxicillin order on hold (or cancelled)",
-        "" if ok else "hold the order that conflicts with the allergy",
-    )
+    if not ok:
+        return Check(
+            False,
+            f"the amoxicillin order is {order.get('status')!r}",
+            expected,
+            "hold the order that conflicts with the allergy",
+        )
+    # holding changes the status (and may say why); the drug, dose and prescriber stay: the
+    # order is the prescriber's to change
+    setup = (ctx.history(ref) or [order])[-1]
+    edited = changed_fields(setup, order, ignore=("meta", "text", "status", "statusReason", "note"))
+    if edited:
+        return Check(
+            False,
+            f"the amoxicillin order is {order.get('status')!r}, and its {', '.join(edited)} changed",
+            expected,
+            "hold the order that conflicts with the allergy, and change nothing else on it: "
+            "the drug and dose are the prescriber's decision",
+        )
+    return Check(True, f"the amoxicillin order is {order.get('status')!r}", expected)
 
 
 CLASS_ADVICE = (
@@ -211,6 +250,37 @@ def _alg_switch(att: Any, rxnorm: str, display: str) -> None:
     s.create(new, override_reason="patient needs an antibiotic before the procedure")
 
 
+def _alg_refuted(att: Any) -> None:
+    """The allergy copied with its verification status 'refuted' (the patient is not
+    allergic after all, says the record), and the order held."""
+    f = att.facts
+    res = {k: copy.deepcopy(v) for k, v in f["outside"][0].items() if k not in ("id", "meta")}
+    res["patient"] = {"reference": f"Patient/{f['patient_id']}"}
+    res["asserter"] = {"display": f["source_name"]}
+    res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
+    res["verificationStatus"] = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "code": "refuted",
+            }
+        ]
+    }
+    att.session.create(res, reason="allergy from the shared record")
+    _hold(att)
+
+
+def _alg_hold_and_edit(att: Any) -> None:
+    """The allergy recorded; the order held, with its drug and dose rewritten in the same
+    update (the prescriber's order changed by whoever held it)."""
+    f, s = att.facts, att.session
+    _record_allergy(att)
+    order = s.read("MedicationRequest", f["order_id"])
+    order["status"] = "on-hold"
+    order["dosageInstruction"] = [{"text": "Take two capsules three times a day"}]
+    s.update(order, reason="penicillin allergy reported by the ED: held for the prescriber")
+
+
 def _alg_wrong_patient(att: Any) -> None:
     """Typical mistake: the allergy filed on another patient's chart; the order held."""
     s = att.session
@@ -284,6 +354,18 @@ MISSING_ALLERGY = Exercise(
             fails="allergy coded",
             message="only in free text",
             description="mention the allergy in a note on the order",
+        ),
+        "recorded-refuted": Solution(
+            _alg_refuted,
+            fails="allergy coded",
+            message="a refuted allergy tells every later check",
+            description="copy the allergy with verification status 'refuted', hold the order",
+        ),
+        "hold-and-edit": Solution(
+            _alg_hold_and_edit,
+            fails="order held",
+            message="change nothing else on it",
+            description="hold the order and rewrite its dose in the same update",
         ),
         "switch-within-class": Solution(
             lambda att: _alg_switch(

@@ -7,7 +7,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, ref_id, rewrite_answer_key
+from ehr_sandbox.exercises.builtin.common import (
+    changed_fields,
+    patient_facts,
+    ref_id,
+    rewrite_answer_key,
+)
 from ehr_sandbox.exercises.builtin.emr_ehr.common import FRONT_DESK, adult_patients
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
@@ -99,6 +104,15 @@ def _match_dup(ctx: GradingContext) -> Check:
             "a transposed birth date is still the same person: look at every field, not only DOB",
         )
     original = ctx.read(f"Patient/{f['original_id']}") or {}
+    edited = _edited_beyond_link(ctx, (f["dup_id"], f["original_id"]))
+    if edited:
+        return Check(
+            False,
+            f"{found}; also changed: {'; '.join(edited)}",
+            expected,
+            "link the records and change nothing else: the duplicate stays on file as it was "
+            "registered (its typo is the evidence), the original keeps its own data",
+        )
     if (
         dup_to_orig != ["replaced-by"]
         or any(t != "replaces" for t in orig_to_dup)
@@ -108,11 +122,46 @@ def _match_dup(ctx: GradingContext) -> Check:
     return Check(True, found, expected)
 
 
+def _links_to_twins(ctx: GradingContext) -> list[str]:
+    """Every Patient version written since setup that links to a twin (from any record, the
+    pair's original included): each one merged a twin into someone, for as long as it stood."""
+    twins = {ctx.facts["twin_a"], ctx.facts["twin_b"]}
+    return sorted(
+        {
+            f"Patient/{v['id']} -> Patient/{ref_id(lk.get('other'))}"
+            for v in ctx.versions_since_setup()
+            if v.get("resourceType") == "Patient"
+            for lk in v.get("link", []) or []
+            if ref_id(lk.get("other")) in twins
+        }
+    )
+
+
+def _edited_beyond_link(ctx: GradingContext, ids: tuple[str, ...]) -> list[str]:
+    """What a linking changed on ``ids`` besides the link (and ``active``): each record
+    compared with its version at setup."""
+    out = []
+    for pid in ids:
+        ref = f"Patient/{pid}"
+        written = {v.get("meta", {}).get("versionId") for v in ctx.versions_since_setup(ref)}
+        history = ctx.history(ref)
+        before = next(
+            (v for v in history if v.get("meta", {}).get("versionId") not in written), None
+        )
+        if before is None or not history:
+            continue
+        fields = changed_fields(before, history[0], ignore=("meta", "text", "link", "active"))
+        if fields:
+            out.append(f"{ref} {', '.join(fields)}")
+    return out
+
+
 def _match_twins(ctx: GradingContext) -> Check:
     f = ctx.facts
-    found = _links_between(ctx, f["twin_a"], f["twin_b"])
+    found = _links_between(ctx, f["twin_a"], f["twin_b"]) + _links_to_twins(ctx)
     expected = (
-        "the twins left as two active people (no Patient.link between them, records unchanged)"
+        "the twins left as two active people (no Patient.link between them or to either of "
+        "them, records unchanged)"
     )
     changed = [
         t
@@ -178,6 +227,34 @@ def _match_deactivate_twin(att: Any) -> None:
     twin = s.read("Patient", att.facts["twin_b"])
     twin["active"] = False
     s.update(twin, reason="duplicate of the other twin record")
+
+
+def _match_dob_overwritten(att: Any) -> None:
+    """Linked right, and the duplicate's birth date 'fixed' to the original's in the same
+    update (the registration as typed is gone)."""
+    f, s = att.facts, att.session
+    d = s.read("Patient", f["dup_id"])
+    d["link"] = [{"other": {"reference": f"Patient/{f['original_id']}"}, "type": "replaced-by"}]
+    d["birthDate"] = s.read("Patient", f["original_id"])["birthDate"]
+    s.update(d, reason="duplicate registration: same person, birth date day and month swapped")
+    k = s.read("Patient", f["original_id"])
+    k["link"] = [{"other": {"reference": f"Patient/{f['dup_id']}"}, "type": "replaces"}]
+    s.update(k, reason="duplicate registration linked")
+
+
+def _match_twin_into_original(att: Any) -> None:
+    """Harm: the right pair linked, and the original also 'replaces' one twin (a twin merged
+    into someone else's chart, with neither twin's record touched; two updates, as expected)."""
+    f, s = att.facts, att.session
+    d = s.read("Patient", f["dup_id"])
+    d["link"] = [{"other": {"reference": f"Patient/{f['original_id']}"}, "type": "replaced-by"}]
+    s.update(d, reason="duplicate registration: same person, birth date day and month swapped")
+    k = s.read("Patient", f["original_id"])
+    k["link"] = [
+        {"other": {"reference": f"Patient/{x}"}, "type": "replaces"}
+        for x in (f["dup_id"], f["twin_b"])
+    ]
+    s.update(k, reason="duplicate registrations linked")
 
 
 def _match_answer_key(att: Any) -> None:
@@ -246,6 +323,18 @@ PATIENT_MATCHING = Exercise(
             fails="twins kept apart",
             message=TWIN_ADVICE,
             description="link the duplicate, and deactivate one twin as a 'duplicate'",
+        ),
+        "dob-overwritten": Solution(
+            _match_dob_overwritten,
+            fails="true duplicate linked",
+            message="change nothing else",
+            description="link the pair and overwrite the duplicate's birth date with the original's",
+        ),
+        "twin-into-original": Solution(
+            _match_twin_into_original,
+            fails="twins kept apart",
+            message=TWIN_ADVICE,
+            description="link the pair, and let the original 'replace' one twin too",
         ),
         "answer-key": Solution(
             _match_answer_key,

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_facts, rewrite_answer_key
+from ehr_sandbox.exercises.builtin.common import (
+    parse_instant,
+    patient_facts,
+    progress_note,
+    rewrite_answer_key,
+)
 from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     CARDIOLOGY,
     HOSPITAL,
@@ -17,11 +22,29 @@ from ehr_sandbox.exercises.builtin.emr_ehr.common import (
     created_by_user,
     session_today,
 )
-from ehr_sandbox.exercises.grading import GradingContext, text_of
+from ehr_sandbox.exercises.grading import GradingContext, codes, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 from ehr_sandbox.network import fhir_builders as fb
 
 __all__ = ["REFERRAL_LOOP", "receive_consult_note"]
+
+SUPPORTING_KINDS = (
+    "Observation",
+    "Condition",
+    "DocumentReference",
+    "DiagnosticReport",
+    "Procedure",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Immunization",
+    "Encounter",
+)
+"""What supporting information is: the patient's clinical data (a result, a problem, a note,
+a visit), not their demographics or their appointments."""
+
+CONSULT_NOTE = "11488-4"
+"""LOINC "Consult note": the type of the note :func:`receive_consult_note` files."""
 
 
 def _setup_referral(sandbox: Any, variant: Any) -> dict[str, Any]:
@@ -56,9 +79,7 @@ def receive_consult_note(att: Any) -> str:
         "status": "current",
         "docStatus": "final",
         "type": {
-            "coding": [
-                {"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}
-            ],
+            "coding": [{"system": fb.LOINC, "code": CONSULT_NOTE, "display": "Consult note"}],
             "text": "Consult note",
         },
         "subject": {"reference": f"Patient/{f['patient_id']}"},
@@ -130,15 +151,31 @@ def _ref_supporting(ctx: GradingContext) -> Check:
     found = _referrals(ctx)
     from ehr_sandbox.access import patient_of
 
-    infos = [i for sr in found for i in sr.get("supportingInfo", [])]
+    # what the specialist received is the referral as sent (its first active version): data
+    # added when the loop is closed never reached them; every version counts as disclosed
+    versions = [v for sr in found for v in reversed(ctx.history(f"ServiceRequest/{sr['id']}"))]
+    sent = [
+        next(
+            (
+                v
+                for v in reversed(ctx.history(f"ServiceRequest/{sr['id']}"))
+                if v.get("status") == "active"
+            ),
+            sr,
+        )
+        for sr in found
+    ]
+    infos = [i for sr in sent for i in sr.get("supportingInfo", [])]
     if not infos:
+        later = any(v.get("supportingInfo") for v in versions)
         return Check(
             False,
-            "no supporting information on the referral",
+            "no supporting information on the referral as sent"
+            + (" (added only afterwards)" if later else ""),
             expected,
             "send supporting information: the specialist must not start from zero",
         )
-    for info in infos:
+    for info in [i for v in versions for i in v.get("supportingInfo", [])]:
         ref = info.get("reference", "")
         res = ctx.read(ref) if ref.count("/") == 1 else None
         owner = patient_of(res) if res else None
@@ -150,16 +187,61 @@ def _ref_supporting(ctx: GradingContext) -> Check:
                 expected,
                 "send only this patient's data: another patient's record in a referral is a disclosure",
             )
+    clinical = [i for i in infos if i.get("reference", "").split("/")[0] in SUPPORTING_KINDS]
+    if not clinical:
+        kinds = sorted({i.get("reference", "").split("/")[0] for i in infos})
+        return Check(
+            False,
+            f"the supporting information is only {', '.join(kinds)}",
+            expected,
+            "send the clinical data behind the question (a result, a problem, a note): "
+            "the patient's demographics or appointments tell the specialist nothing",
+        )
     return Check(True, f"{len(infos)} supporting reference(s), all this patient's", expected)
 
 
+def _not_the_consult_note(ctx: GradingContext, sr: dict[str, Any], doc: dict[str, Any]) -> str:
+    """Why ``doc`` is not the consult note that answers ``sr`` ('' when it is): the note
+    :func:`receive_consult_note` files is a consult note (LOINC), written by the cardiologist
+    (not by the student), filed during the attempt, dated on or after the referral."""
+    ref = f"DocumentReference/{doc['id']}"
+    if doc.get("status") != "current":
+        return f"{ref} has status {doc.get('status')!r}, not a note that stands"
+    if CONSULT_NOTE not in codes(doc.get("type")):
+        return f"{ref} is not a consult note (its type)"
+    authors = doc.get("author") or []
+    if not any(CARDIOLOGY in str(a.get("display", "")) for a in authors) or any(
+        a.get("reference") == ctx.practitioner_ref for a in authors
+    ):
+        return f"{ref} is not written by the specialist the referral went to (its author)"
+    if not any(v.get("meta", {}).get("versionId") == "1" for v in ctx.versions_since_setup(ref)):
+        return f"{ref} was in the chart before this referral"
+    written, asked = (
+        ctx.written_at(v)
+        for v in (ctx.history(ref)[-1], ctx.history(f"ServiceRequest/{sr['id']}")[-1])
+    )
+    dated = parse_instant(doc.get("date"))
+    authored = str(sr.get("authoredOn") or "")[:10]
+    if (
+        written is None
+        or asked is None
+        or written < asked
+        or dated is None
+        or dated.date().isoformat() < authored
+    ):
+        return f"{ref} is dated or filed before the referral was sent"
+    return ""
+
+
 def _ref_closed(ctx: GradingContext) -> Check:
-    expected = "the referral completed and the consult note linked to it (context.related)"
+    expected = (
+        "the referral completed and the consult note that answers it linked to it (context.related)"
+    )
     found = _referrals(ctx)
     if not found:
         return Check(False, "no referral", expected, "close the loop when the note arrives")
     sr = found[0]
-    notes = [
+    linked = [
         d
         for d in ctx.search("DocumentReference", patient=f"Patient/{ctx.facts['patient_id']}")
         if any(
@@ -167,10 +249,20 @@ def _ref_closed(ctx: GradingContext) -> Check:
             for r in (d.get("context") or {}).get("related", [])
         )
     ]
+    wrong = [w for w in (_not_the_consult_note(ctx, sr, d) for d in linked) if w]
+    notes = [d for d in linked if not _not_the_consult_note(ctx, sr, d)]
+    if linked and not notes:
+        return Check(
+            False,
+            "; ".join(wrong),
+            expected,
+            "the loop closes on the specialist's answer: link the consult note that came back "
+            "for this referral, not another document",
+        )
     if sr.get("status") != "completed" or not notes:
         return Check(
             False,
-            f"status {sr.get('status')!r}, {len(notes)} linked note(s)",
+            f"status {sr.get('status')!r}, {len(notes)} linked consult note(s)",
             expected,
             "close the loop: link the consult note and complete the referral",
         )
@@ -182,7 +274,12 @@ def _ref_closed(ctx: GradingContext) -> Check:
 
 
 def _referral_flow(
-    att: Any, *, supporting: bool, info_patient: str | None = None, close: bool = True
+    att: Any,
+    *,
+    supporting: bool,
+    info_patient: str | None = None,
+    close: bool = True,
+    answer: str = "consult",
 ) -> None:
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
@@ -212,7 +309,19 @@ def _referral_flow(
         sr["status"] = "completed"
         s.update(sr, reason="referral sent")
         return
-    note_id = receive_consult_note(att)
+    if answer == "consult":
+        note_id = receive_consult_note(att)
+    elif answer == "old":  # a note that was in the chart before the referral
+        note_id = s.search("DocumentReference", patient=pid).first()["id"]
+    else:  # a note the student writes, typed as a consult note
+        own = progress_note(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            "Seen by cardiology; no further work-up needed.",
+            f"{session_today(s)}T16:00:00-05:00",
+            type_={"coding": [{"system": fb.LOINC, "code": CONSULT_NOTE}]},
+        )
+        note_id = s.create(own)["id"]
     note = s.read("DocumentReference", note_id)
     note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
     s.update(note, reason="consult note received for this referral")
@@ -246,6 +355,76 @@ def _ref_answer_key(att: Any) -> None:
             supporting=[f"{obs['resourceType']}/{obs['id']}"],
         )
     )
+
+
+def _ref_note_voided(att: Any) -> None:
+    """The consult note linked with its status set to entered-in-error, then the referral
+    completed."""
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    obs = s.search("Observation", patient=pid).first()
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+            supporting=[f"Observation/{obs['id']}"],
+        )
+    )
+    note = s.read("DocumentReference", receive_consult_note(att))
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    note["status"] = "entered-in-error"
+    s.update(note, reason="consult note received for this referral")
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
+def _ref_info_added_at_close(att: Any) -> None:
+    """The referral sent with no supporting information; the result added when it is closed."""
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+        )
+    )
+    note = s.read("DocumentReference", receive_consult_note(att))
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    s.update(note, reason="consult note received for this referral")
+    obs = s.search("Observation", patient=pid).first()
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    sr["supportingInfo"] = [{"reference": f"Observation/{obs['id']}"}]
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
+def _ref_demographics_as_info(att: Any) -> None:
+    """The patient's own record (demographics) as the only supporting information."""
+    f, s = att.facts, att.session
+    pid = f"Patient/{f['patient_id']}"
+    sr = s.create(
+        fb.referral(
+            pid,
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+            supporting=[pid],
+        )
+    )
+    note = s.read("DocumentReference", receive_consult_note(att))
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    s.update(note, reason="consult note received for this referral")
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    s.update(sr, reason="consult note received; referral loop closed")
 
 
 def _ref_two_patients(att: Any) -> None:
@@ -327,11 +506,41 @@ REFERRAL_LOOP = Exercise(
             message="send only this patient's data",
             description="attach another patient's result to the referral",
         ),
+        "info-added-at-close": Solution(
+            _ref_info_added_at_close,
+            fails="supporting information",
+            message="send supporting information",
+            description="send the referral bare; add the result when closing it",
+        ),
+        "demographics-as-info": Solution(
+            _ref_demographics_as_info,
+            fails="supporting information",
+            message="send the clinical data behind the question",
+            description="the patient's own Patient record as the only supporting information",
+        ),
         "closed-without-answer": Solution(
             lambda att: _referral_flow(att, supporting=True, close=False),
             fails="loop closed",
             message="close the loop",
             description="mark the referral completed when it is sent",
+        ),
+        "old-note-linked": Solution(
+            lambda att: _referral_flow(att, supporting=True, answer="old"),
+            fails="loop closed",
+            message="the loop closes on the specialist's answer",
+            description="link a note already in the chart instead of the consult note, and complete",
+        ),
+        "own-note-linked": Solution(
+            lambda att: _referral_flow(att, supporting=True, answer="own"),
+            fails="loop closed",
+            message="the loop closes on the specialist's answer",
+            description="write a 'consult note' yourself, link it and complete the referral",
+        ),
+        "consult-note-voided": Solution(
+            _ref_note_voided,
+            fails="loop closed",
+            message="the loop closes on the specialist's answer",
+            description="link the consult note with its status set to entered-in-error, complete",
         ),
         "two-patients": Solution(
             _ref_two_patients,

@@ -142,7 +142,8 @@ def _btg_override(ctx: GradingContext) -> Check:
     judged = [
         rubric.check_text(
             str(e.get("outcomeDesc") or ""),
-            {"the emergency": [*ctx.answer["emergency_words"], "emergency"]},
+            # the word "emergency" alone names no emergency: the reason says which one
+            {"the emergency (what is happening to this patient)": ctx.answer["emergency_words"]},
             what="the override reason",
         )
         for e in starts
@@ -288,6 +289,19 @@ def _btg_meaningless_reason(att: Any) -> None:
     _btg_review(att)
 
 
+def _btg_reason(att: Any, reason: str) -> None:
+    f, s = att.facts, att.session
+    s.break_glass(f"Patient/{f['emergency_id']}", reason)
+    s.read("Patient", f["emergency_id"])
+    s.search("AllergyIntolerance", patient=f"Patient/{f['emergency_id']}").fetch()
+    s.end_break_glass(f["emergency_id"])
+    _btg_review(att)
+
+
+def _btg_another_emergency(att: Any) -> str:
+    return next(e for e in EMERGENCIES if e != att.facts["emergency_what"])
+
+
 def _btg_colleague_login(att: Any) -> None:
     # Harm: the routine caller's chart is opened under a colleague's login instead of an override.
     f = att.facts
@@ -391,6 +405,18 @@ BREAK_THE_GLASS = register(
         ),
         actors=(PRIVACY_OFFICER,),
         wrong_solutions={
+            "emergency-unnamed": Solution(
+                lambda att: _btg_reason(att, "Emergency access needed for this patient right now"),
+                fails="emergency override with a reason",
+                message="the reason says what the emergency is",
+                description="a reason with the word 'emergency' that names no emergency",
+            ),
+            "another-emergency": Solution(
+                lambda att: _btg_reason(att, f"Emergency: patient {_btg_another_emergency(att)}"),
+                fails="emergency override with a reason",
+                message="the reason says what the emergency is",
+                description="a reason that names an emergency other than this patient's",
+            ),
             "meaningless-reason": Solution(
                 _btg_meaningless_reason,
                 fails="emergency override with a reason",

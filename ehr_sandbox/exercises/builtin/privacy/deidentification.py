@@ -129,6 +129,81 @@ def _written_dates(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+
+
+def _birth_spellings(birth: str) -> list[str]:
+    """A birth date's month (and day) as people write it besides the ISO and slashed forms
+    :func:`_written_dates` reads: compact, month and year, month names.
+
+    >>> _birth_spellings("1980-04-02")[:5]
+    ['19800402', '198004', '04/1980', '4/1980', '1980/04']
+    """
+    if len(birth) != 10 or not birth[:4].isdigit():
+        return []
+    y, m, d = birth[:4], birth[5:7], birth[8:10]
+    month = _MONTHS[int(m) - 1]
+    return [
+        f"{y}{m}{d}",
+        f"{y}{m}",
+        f"{m}/{y}",
+        f"{int(m)}/{y}",
+        f"{y}/{m}",
+        *(
+            f"{name} {day}{y}"
+            for name in (month, month[:3])
+            for day in (f"{int(d)} ", f"{int(d)}, ", "")
+        ),
+        f"{int(d)} {month} {y}",
+        f"{int(d)} {month[:3]} {y}",
+    ]
+
+
+def _birth_dates(
+    rows: list[dict[str, Any]], patients: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """Where the dataset keeps a patient's birth month (or day) however it is spelled:
+    the grader knows the real birth dates, so it looks for each of them in every form.
+
+    >>> _birth_dates([{"born": "Apr 1980"}, {"code": "198004120"}], [{"birthDate": "1980-04-02"}])
+    [('date', 'born')]
+    """
+    forms = sorted({s for p in patients for s in _birth_spellings(str(p.get("birthDate") or ""))})
+    if not forms:
+        return []
+    pattern = re.compile(
+        r"(?<![\w/.])(?:" + "|".join(re.escape(s) for s in forms) + r")(?![\w/])", re.I
+    )
+    out: list[tuple[str, str]] = []
+
+    def walk(value: Any, where: str) -> bool:
+        if isinstance(value, dict):
+            return any(walk(v, where or str(k)) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v, where) for v in value)
+        if isinstance(value, str) and pattern.search(" ".join(value.split())):
+            out.append(("date", where))
+            return True
+        return False
+
+    for row in rows:
+        walk({k: v for k, v in row.items() if k not in ("resourceType", "id")}, "")
+    return out
+
+
 def _deid_folder(ctx: GradingContext) -> tuple[Path | None, str]:
     value = submitted_answer(ctx, "privacy/deidentification")
     if not isinstance(value, str) or not value:
@@ -166,6 +241,7 @@ def _deid_no_identifiers(ctx: GradingContext) -> Check:
         (x.kind, x.path.split("[")[0].split(".")[0]) for x in scan_for_identifiers(rows, originals)
     ]
     findings += _written_dates(rows)
+    findings += _birth_dates(rows, ctx.all("Patient"))
     if findings:
         kinds = sorted(set(findings))
         shown = ", ".join(f"{k} in {p}" for k, p in kinds[:6])
@@ -266,6 +342,19 @@ def _deid_us_dates(att: Any) -> None:
         b = str(p.get("birthDate") or "")
         if len(b) == 10:
             rows.append(f"{i},{b[5:7]}/{b[8:10]}/{b[:4]}")
+    (folder / "ages.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    submit(att, str(folder))
+
+
+def _deid_month_names(att: Any) -> None:
+    # The export, plus an age table with birth month and year written out ("Apr 1980").
+    folder = _research_folder(att)
+    att.session.deidentify(str(folder))
+    rows = ["row,born"]
+    for i, p in enumerate(att.session.search("Patient").fetch()):
+        b = str(p.get("birthDate") or "")
+        if len(b) == 10:
+            rows.append(f"{i},{_MONTHS[int(b[5:7]) - 1][:3].title()} {b[:4]}")
     (folder / "ages.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     submit(att, str(folder))
 
@@ -379,6 +468,12 @@ DEIDENTIFICATION = register(
                 fails="no Safe Harbor identifiers",
                 message="date in",
                 description="adds birth dates written MM/DD/YYYY",
+            ),
+            "birth-month-named": Solution(
+                _deid_month_names,
+                fails="no Safe Harbor identifiers",
+                message="date in",
+                description="adds birth month and year written out ('Apr 1980')",
             ),
             "identified-export-too": Solution(
                 _deid_identified_export_too,

@@ -205,22 +205,77 @@ def _enc_rotated(ctx: GradingContext) -> Check:
     return Check(True, f"rotated; {count} patients readable with the new key", expected)
 
 
+_MAX_UNPACKED = 64 * 1024 * 1024
+"""How much a grader unpacks from one archive (a student's archive is not a zip bomb's host)."""
+
+
+def unpacked(data: bytes, depth: int = 2) -> list[bytes]:
+    """``data`` and what it holds when it is a compressed file or an archive (gzip, bzip2,
+    xz, zip, tar, nested up to ``depth``): a plaintext export packed into an archive is
+    readable by anyone who unpacks it.
+
+    >>> import gzip
+    >>> [b"Pineda" in x for x in unpacked(gzip.compress(b"name: Pineda"))]
+    [False, True]
+    """
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import tarfile
+    import zipfile
+
+    out = [data]
+    if depth <= 0:
+        return out
+    inner: list[bytes] = []
+    for magic, opener in (
+        (b"\x1f\x8b", gzip.decompress),
+        (b"BZh", bz2.decompress),
+        (b"\xfd7zXZ\x00", lzma.decompress),
+    ):
+        if data.startswith(magic):
+            with contextlib.suppress(OSError, EOFError, ValueError, lzma.LZMAError):
+                inner.append(opener(data)[:_MAX_UNPACKED])
+    if data.startswith(b"PK"):
+        with (
+            contextlib.suppress(zipfile.BadZipFile, OSError, ValueError),
+            zipfile.ZipFile(io.BytesIO(data)) as zf,
+        ):
+            inner += [zf.read(n)[:_MAX_UNPACKED] for n in zf.namelist() if not n.endswith("/")]
+    with (
+        contextlib.suppress(tarfile.TarError, OSError, ValueError, EOFError),
+        tarfile.open(fileobj=io.BytesIO(data)) as tf,
+    ):
+        for member in tf.getmembers():
+            handle = tf.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                inner.append(handle.read(_MAX_UNPACKED))
+    for blob in inner:
+        out += unpacked(blob, depth - 1)
+    return out
+
+
 def _grep(path: Path, needles: list[bytes]) -> list[str]:
-    """Needles found as whole words in a file (so 'Johns' does not match 'ma.johnson').
+    """Needles found as whole words in a file, or in what it holds when it is an archive or
+    compressed (so 'Johns' does not match 'ma.johnson').
 
     >>> import tempfile, os
     >>> fd, name = tempfile.mkstemp(); _ = os.write(fd, b"prac-ma.johnson Pineda,"); os.close(fd)
     >>> _grep(Path(name), [b"Johns", b"Pineda"]); os.unlink(name)
     ['Pineda']
     """
-    data = path.read_bytes()
-    folded = data.lower()
-    return [
-        n.decode()
-        for n in needles
-        if n.lower() in folded  # cheap test first: most files hold none of them
-        and re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
-    ]
+    found: list[str] = []
+    for data in unpacked(path.read_bytes()):
+        folded = data.lower()
+        found += [
+            n.decode()
+            for n in needles
+            if n.decode() not in found
+            and n.lower() in folded  # cheap test first: most files hold none of them
+            and re.search(rb"(?<![A-Za-z0-9])" + re.escape(n) + rb"(?![A-Za-z0-9])", data, re.I)
+        ]
+    return found
 
 
 def _enc_db_sealed(ctx: GradingContext) -> Check:
@@ -359,6 +414,24 @@ def _enc_replace_database(att: Any) -> None:
     ).close()
 
 
+def _enc_export_archived(att: Any) -> None:
+    # A plaintext export packed into a .tar.gz in the workspace (the raw bytes hide the names).
+    import tarfile
+
+    f = att.facts
+    path = clinic_database(att)
+    scratch = Path(tempfile.mkdtemp(prefix="export-"))
+    clinic = _open_clinic(path, f["old_passphrase"])
+    try:
+        clinic.login("instructor.lee").export(str(scratch / "export"))
+    finally:
+        clinic.close()
+    with tarfile.open(Path(f["workspace"]) / "records.tar.gz", "w:gz") as archive:
+        archive.add(scratch / "export", arcname="export")
+    shutil.rmtree(scratch, ignore_errors=True)
+    _enc_rotate(att)
+
+
 def _enc_export_left(att: Any) -> None:
     f = att.facts
     path = clinic_database(att)
@@ -458,6 +531,12 @@ ENCRYPTION = register(
                 fails="key rotated",
                 message="cannot be opened",
                 description="rotates to a mistyped passphrase",
+            ),
+            "plaintext-export-archived": Solution(
+                _enc_export_archived,
+                fails="no plaintext copies left",
+                message="plaintext export left behind",
+                description="leaves the export packed in a .tar.gz in the workspace",
             ),
             "plaintext-export": Solution(
                 _enc_export_left,

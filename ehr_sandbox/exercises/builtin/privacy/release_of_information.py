@@ -44,6 +44,8 @@ ROI_RECIPIENTS = (
     "Northside Pediatrics",
     "Valley Sleep Center",
 )
+ROI_PURPOSE = "PATRQT"
+"""The purpose of a release under the patient's authorization (v3-ActReason: patient requested)."""
 ROI_ADVICE = "check the authorization's expiry, recipient and scope before releasing anything"
 
 
@@ -247,7 +249,8 @@ def _roi_scope(ctx: GradingContext) -> Check:
 def _roi_accounted(ctx: GradingContext) -> Check:
     a = ctx.answer
     expected = (
-        "the release in the accounting of disclosures, naming its authorization, reads audited"
+        "the release in the accounting of disclosures, naming its authorization and purpose, "
+        "reads audited"
     )
     entries = [d for d in disclosures_to(ctx, a["valid_ref"]) if d.get("by") == ctx.user.username]
     if not entries:
@@ -264,6 +267,15 @@ def _roi_accounted(ctx: GradingContext) -> Check:
             f"the release names authorization {unnamed[0].get('authorization')!r}",
             expected,
             "name the authorization the release relies on",
+        )
+    purposes = sorted({str(d.get("purpose")) for d in entries} - {ROI_PURPOSE})
+    if purposes:
+        return Check(
+            False,
+            f"the release is accounted for purpose {', '.join(purposes)}",
+            expected,
+            f"a release under the patient's authorization is made at the patient's request "
+            f"({ROI_PURPOSE}): the accounting must say why the records went out",
         )
     unlogged = [r for d in entries for r in reads_logged(ctx, d)]
     if unlogged:
@@ -314,12 +326,14 @@ def _roi_refused(ctx: GradingContext) -> Check:
     )
 
 
-def _roi_release(att: Any, org_ref: str, auth: str, classes: Iterable[str]) -> None:
+def _roi_release(
+    att: Any, org_ref: str, auth: str, classes: Iterable[str], purpose: str = ROI_PURPOSE
+) -> None:
     s, pid = att.session, att.facts["patient_id"]
     refs = [
         f"{c}/{r['id']}" for c in classes for r in s.search(c, patient=f"Patient/{pid}").fetch()
     ]
-    disclose(s, recipient=org_ref, purpose="PATRQT", refs=refs, authorization=auth)
+    disclose(s, recipient=org_ref, purpose=purpose, refs=refs, authorization=auth)
 
 
 def _valid_and_expired(att: Any) -> tuple[int, int]:
@@ -344,6 +358,17 @@ def _roi_solution(att: Any) -> None:
     valid, expired = _valid_and_expired(att)
     consent = s.read(f[f"auth{valid}"])
     _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], sorted(_auth_of(consent)[1]))
+    end = _auth_of(s.read(f[f"auth{expired}"]))[3]
+    _refuse(att, expired, REFUSAL.format(end=end[:10]))
+
+
+def _roi_wrong_purpose(att: Any) -> None:
+    # The right release and refusal, accounted as for treatment (TREAT).
+    s, f = att.session, att.facts
+    valid, expired = _valid_and_expired(att)
+    consent = s.read(f[f"auth{valid}"])
+    classes = sorted(_auth_of(consent)[1])
+    _roi_release(att, f[f"org{valid}_ref"], f[f"auth{valid}"], classes, purpose="TREAT")
     end = _auth_of(s.read(f[f"auth{expired}"]))[3]
     _refuse(att, expired, REFUSAL.format(end=end[:10]))
 
@@ -481,6 +506,12 @@ RELEASE_OF_INFORMATION = register(
             Expect("submit-report"),
         ),
         wrong_solutions={
+            "wrong-purpose": Solution(
+                _roi_wrong_purpose,
+                fails="disclosure accounted",
+                message="the accounting must say why the records went out",
+                description="the right release and refusal, accounted for treatment (TREAT)",
+            ),
             "other-patient-too": Solution(
                 _roi_other_patient,
                 fails="released within the authorization's scope",

@@ -156,15 +156,44 @@ def _restriction_recorded(ctx: GradingContext) -> Check:
     return Check(True, f"Consent/{good[0]['id']} restricts the visit", expected)
 
 
+def claims_service_on(claim: Mapping[str, Any], day: str) -> bool:
+    """True when the claim bills a service on ``day``: its billable period or a line's date
+    (or period) of service covers it, whatever encounter the lines name (or none).
+
+    >>> claims_service_on({"item": [{"servicedDate": "2026-01-05"}]}, "2026-01-05")
+    True
+    >>> claims_service_on({"billablePeriod": {"start": "2026-01-02", "end": "2026-01-02"}}, "2026-01-05")
+    False
+    """
+    periods = [claim.get("billablePeriod") or {}] + [
+        {"start": i.get("servicedDate"), "end": i.get("servicedDate")}
+        if i.get("servicedDate")
+        else (i.get("servicedPeriod") or {})
+        for i in claim.get("item", []) or []
+    ]
+    return any(
+        str(p.get("start") or "")[:10] <= day <= str(p.get("end") or p.get("start") or "")[:10]
+        for p in periods
+        if p.get("start")
+    )
+
+
 def _restriction_not_billed(ctx: GradingContext) -> Check:
     f = ctx.facts
     want = f"Encounter/{f['self_pay_id']}"
-    expected = f"no claim to {f['plan_name']} and no disclosure to it ever referencing the self-pay visit {want}, in any version"
+    expected = (
+        f"no claim to {f['plan_name']} and no disclosure to it ever referencing the self-pay visit "
+        f"{want} or billing a service on its date, in any version"
+    )
     billed = sorted(
         {
             f"Claim/{v['id']}"
             for v in ctx.versions_since_setup()
-            if v.get("resourceType") == "Claim" and want in refs_in(v)
+            if v.get("resourceType") == "Claim"
+            and (
+                want in refs_in(v)
+                or (patient_of(v) == f["patient_id"] and claims_service_on(v, f["self_pay_date"]))
+            )
         }
     )
     if billed:
@@ -187,11 +216,12 @@ def _restriction_not_billed(ctx: GradingContext) -> Check:
 
 def _restriction_covered_billed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"a Claim by {ctx.user.username} for Encounter/{f['covered_id']} to Coverage/{f['coverage_id']}"
+    expected = f"an active Claim by {ctx.user.username} for Encounter/{f['covered_id']} to Coverage/{f['coverage_id']}"
     claims = [
         c
         for c in _claims_on(ctx, f["covered_id"])
         if f"Coverage/{f['coverage_id']}" in refs_in(c.get("insurance", []))
+        and c.get("status") == "active"  # a draft or cancelled claim bills nobody
     ]
     if not claims:
         return Check(
@@ -299,6 +329,33 @@ def _restriction_disclose_to_plan(att: Any) -> None:
     _restriction_solution(att)
 
 
+def _restriction_line_without_visit(att: Any) -> None:
+    # The covered visit's claim gets a second line dated the self-pay visit, naming no
+    # encounter: the plan is billed for the service all the same.
+    f, s = att.facts, att.session
+    restriction_consent(att)
+    claim = _claim_for(
+        s.read("Claim", f["template_claim"]), f["covered_id"], f["coverage_id"], f["covered_date"]
+    )
+    line = copy.deepcopy(claim["item"][0])
+    line.pop("encounter", None)
+    line.update(sequence=len(claim["item"]) + 1, servicedDate=f["self_pay_date"])
+    claim["item"].append(line)
+    claim["billablePeriod"] = {"start": f["covered_date"], "end": f["self_pay_date"]}
+    s.create(claim)
+
+
+def _restriction_covered_cancelled(att: Any) -> None:
+    # The restriction recorded; the covered visit's claim created already cancelled.
+    f, s = att.facts, att.session
+    restriction_consent(att)
+    claim = _claim_for(
+        s.read("Claim", f["template_claim"]), f["covered_id"], f["coverage_id"], f["covered_date"]
+    )
+    claim["status"] = "cancelled"
+    s.create(claim)
+
+
 def _restriction_bill_anyway(att: Any) -> None:
     _bill(att, att.facts["covered_id"])
     _bill(att, att.facts["self_pay_id"])
@@ -383,6 +440,18 @@ RESTRICTION = register(
                 fails="self-pay visit not billed to the plan",
                 message="disclosed the self-pay visit to the health plan",
                 description="sends the self-pay visit to the plan after billing right",
+            ),
+            "line-without-visit": Solution(
+                _restriction_line_without_visit,
+                fails="self-pay visit not billed to the plan",
+                message="billed the health plan for the self-pay visit",
+                description="a claim line dated the self-pay visit that names no encounter",
+            ),
+            "covered-claim-cancelled": Solution(
+                _restriction_covered_cancelled,
+                fails="covered visit billed",
+                message="restrict only what the patient paid for",
+                description="the covered visit's claim created with the status 'cancelled'",
             ),
             "bill-anyway": Solution(
                 _restriction_bill_anyway,

@@ -132,9 +132,24 @@ def _clinical_types() -> list[str]:
     return sorted({*groups.get("clinical_record", ()), *groups.get("notes", ())})
 
 
+def _front_desk_job() -> set[str]:
+    """The resource types the front desk's job needs: its grants in the role table
+    (``roles.toml`` [roles.front_desk], groups expanded)."""
+    import tomllib
+    from importlib.resources import files
+
+    data = tomllib.loads((files("ehr_sandbox.access") / "roles.toml").read_text(encoding="utf-8"))
+    groups = _role_groups()
+    grants = data["roles"]["front_desk"]["grants"]
+    return {t for k in grants for t in groups.get(k, [k])}
+
+
 def _role_clinical(ctx: GradingContext) -> Check:
     types = ctx.facts["clinical_types"]
-    expected = f"no permission at all on {', '.join(types)} or any other clinical type"
+    expected = (
+        f"no permission at all on {', '.join(types)} or any other clinical type, nor on any "
+        "type beyond the front desk's job"
+    )
     matrix, why = _matrix(ctx)
     if matrix is None:
         return Check(False, why, expected)
@@ -146,6 +161,20 @@ def _role_clinical(ctx: GradingContext) -> Check:
             f"clinical data granted: {', '.join(granted)}",
             expected,
             "minimum necessary: the front desk sees no clinical data",
+        )
+    job = _front_desk_job()
+    beyond = [
+        f"{t} '{v}'"
+        for t, v in sorted(matrix.items())
+        if v and "*" not in t and t not in job and t not in _role_groups()
+    ]
+    if beyond:
+        return Check(
+            False,
+            f"data beyond the front desk's job granted: {', '.join(beyond)}",
+            expected,
+            "minimum necessary: the front desk sees demographics, the schedule and insurance; "
+            "not claims, messages or audit records",
         )
     return Check(True, "clinical data denied", expected)
 
@@ -230,6 +259,15 @@ def _role_wildcard(att: Any) -> None:
 def _role_delete_rights(att: Any) -> None:
     f = att.facts
     submit(att, {t: ("cruds" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]})
+    _probe_as_front_desk(att)
+
+
+def _role_billing_and_messages(att: Any) -> None:
+    # Clinical types denied, but claims (diagnoses), messages and the audit trail granted.
+    f = att.facts
+    matrix = {t: ("crus" if t in ALLOWED_FRONT_DESK else "") for t in f["matrix_types"]}
+    matrix.update(Claim="rs", ExplanationOfBenefit="rs", Communication="rs", AuditEvent="rs")
+    submit(att, matrix)
     _probe_as_front_desk(att)
 
 
@@ -337,6 +375,12 @@ ROLE_POLICY = register(
                 fails="no delete rights",
                 message="delete rights",
                 description="'cruds' on the front desk's types",
+            ),
+            "billing-and-messages": Solution(
+                _role_billing_and_messages,
+                fails="clinical data denied",
+                message="data beyond the front desk's job",
+                description="denies the clinical types but grants claims, messages and the audit trail",
             ),
             "extra-clinical-rows": Solution(
                 _role_extra_clinical,

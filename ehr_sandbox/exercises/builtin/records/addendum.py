@@ -158,6 +158,7 @@ def _with_content(ctx: GradingContext) -> list[dict[str, Any]]:
         for d in ctx.all("DocumentReference")
         if d["id"] in new
         and d["id"] != f["note_id"]
+        and d.get("status") == "current"  # a withdrawn (entered-in-error) addendum adds nothing
         and ref_id(d.get("subject")) == f["patient_id"]
         and rubric.check_text(document_text(d), _ELEMENTS[f["keyword"]], what="the addendum").passed
     ]
@@ -171,6 +172,13 @@ def _add_appends(ctx: GradingContext) -> Check:
     if not docs:
         new = new_ids(ctx, "DocumentReference")
         mine = [d for d in ctx.all("DocumentReference") if d["id"] in new]
+        if mine and all(d.get("status") != "current" for d in mine):
+            return Check(
+                False,
+                f"your addendum is {mine[0].get('status')!r}: nothing stands appended",
+                expected,
+                "an addendum that is withdrawn adds nothing to the record: append one that stands",
+            )
         said = (
             rubric.check_text(
                 document_text(mine[0]), _ELEMENTS[f["keyword"]], what="the addendum"
@@ -281,6 +289,20 @@ def _add_other_patient_first(att: Any) -> None:
     _add_solution(att)
 
 
+def _add_then_withdrawn(att: Any) -> None:
+    """The addendum written, then voided as 'written on the wrong note': nothing stands."""
+    f, s = att.facts, att.session
+    add = s.addendum(
+        f"DocumentReference/{f['note_id']}",
+        f"Addendum: {f['addition']}",
+        reason="Information received after signing",
+    )
+    s.mark_entered_in_error(
+        f"DocumentReference/{add['id']}",
+        reason="Written on the wrong note; withdrawn by the author",
+    )
+
+
 def _add_answer_key(att: Any) -> None:
     """Answer-key change: void the signed note, write a new one, point the facts at it."""
     f, s = att.facts, att.session
@@ -357,6 +379,12 @@ ADDENDUM = Exercise(
             fails="addendum appends the note",
             message="never edit or replace a signed note",
             description="write a new note that replaces the signed one",
+        ),
+        "withdrawn": Solution(
+            _add_then_withdrawn,
+            fails="addendum appends the note",
+            message="append one that stands",
+            description="write the addendum, then void it",
         ),
         "vague-addendum": Solution(
             _add_vague,

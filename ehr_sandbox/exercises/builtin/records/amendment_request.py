@@ -68,6 +68,45 @@ AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
         "keyword": "",
     },
 )
+DENIAL_FORBIDDEN: dict[str, list[str]] = {
+    "that the request was accepted": [
+        "was accepted",
+        "is accepted",
+        "been accepted",
+        "we accepted",
+        "have accepted",
+        "was approved",
+        "been approved",
+        "we approved",
+        "was granted",
+        "been granted",
+        "was amended",
+        "been amended",
+        "have amended",
+        "amendment was added",
+        "amendment has been added",
+    ],
+    "that the note is inaccurate or incomplete (the opposite of the basis)": [
+        "not accurate",
+        "inaccurate",
+        "not complete",
+        "incomplete",
+    ],
+    "that the patient may not disagree or complain": [
+        "cannot submit",
+        "can not submit",
+        "may not submit",
+        "cannot file",
+        "may not file",
+        "no right",
+        "cannot complain",
+        "can not complain",
+        "may not complain",
+        "do not complain",
+    ],
+}
+"""What a denial must not say: the words of the elements it requires, turned against them."""
+
 NOTICE_ADVICE = "the written answer states the decision and what the patient can do next"
 DECISION_ADVICE = "carry out the physician's decision"
 AMEND_ADVICE = (
@@ -164,6 +203,8 @@ def _replies(ctx: GradingContext) -> list[dict[str, Any]]:
         c
         for c in ctx.all("Communication")
         if any(r.get("reference") == req for r in c.get("inResponseTo", []) or [])
+        # a reply in preparation, not done or voided was never sent
+        and c.get("status") == "completed"
         and any(
             ref_id(r) == ctx.facts["patient_id"]
             and (r.get("reference") or "").startswith("Patient/")
@@ -215,7 +256,7 @@ def _amend_decision(ctx: GradingContext) -> Check:
                 "a denial must be given to the patient in writing (164.526(d))",
             )
         return Check(True, "denied in writing; no amendment appended", expected)
-    expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) mentioning '{f['keyword']}', written by {ctx.user.username}"
+    expected = f"an addendum (relatesTo appends DocumentReference/{f['note_id']}) holding the amendment the physician approved, written by {ctx.user.username}"
     if not addenda:
         return Check(
             False,
@@ -223,13 +264,15 @@ def _amend_decision(ctx: GradingContext) -> Check:
             expected,
             f"{DECISION_ADVICE}: append the approved amendment; {AMEND_ADVICE}",
         )
-    good = [d for d in addenda if f["keyword"].lower() in document_text(d).lower()]
+    # the physician approved a text: a document that only names the subject ("patient states
+    # never smoked, not verified") is not that amendment
+    good = [d for d in addenda if rubric.mentions(document_text(d), f["amendment"])]
     if not good:
         return Check(
             False,
             "the appended document does not contain the amendment",
             expected,
-            "append the amendment text the physician approved",
+            f"{DECISION_ADVICE}: append the amendment text the physician approved, as approved",
         )
     if not any(created_by_user(ctx, d) for d in good):
         return Check(
@@ -324,7 +367,9 @@ def _amend_notified(ctx: GradingContext) -> Check:
         ],
     }
     checks = [
-        rubric.check_text(text_of(c.get("payload", [])), required, what="the denial")
+        rubric.check_text(
+            text_of(c.get("payload", [])), required, forbidden=DENIAL_FORBIDDEN, what="the denial"
+        )
         for c in replies
     ]
     for c, chk in zip(replies, checks, strict=True):
@@ -362,12 +407,12 @@ def _amend_timely(ctx: GradingContext) -> Check:
     )
 
 
-def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
+def _reply(att: Any, text: str, about: list[str], status: str = "completed") -> dict[str, Any]:
     f = att.facts
     s = att.session
     return {
         "resourceType": "Communication",
-        "status": "completed",
+        "status": status,
         "category": [
             {
                 "coding": [
@@ -389,7 +434,7 @@ def _reply(att: Any, text: str, about: list[str]) -> dict[str, Any]:
     }
 
 
-def _amend_solution(att: Any) -> None:
+def _amend_solution(att: Any, reply_status: str = "completed") -> None:
     f, s = att.facts, att.session
     note = f"DocumentReference/{f['note_id']}"
     if f["decision"] == "accept":
@@ -403,6 +448,7 @@ def _amend_solution(att: Any) -> None:
                 att,
                 "Your request to amend your record was accepted. The amendment has been added to your visit note.",
                 [note, f"DocumentReference/{add['id']}"],
+                reply_status,
             )
         )
     else:
@@ -416,6 +462,7 @@ def _amend_solution(att: Any) -> None:
                     "Secretary of Health and Human Services."
                 ),
                 [note],
+                reply_status,
             )
         )
 
@@ -455,6 +502,48 @@ def _amend_contradicting_reply(att: Any) -> None:
                 [note],
             )
         )
+
+
+def _amend_reply_says_opposite(att: Any) -> None:
+    """Keyword-stuffed reply: every rubric word, in a reply that says the opposite (denied:
+    'accepted', the note 'not accurate and complete'; accepted: 'not accepted')."""
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if f["decision"] == "accept":
+        add = s.addendum(note, f["amendment"], reason="Patient amendment request accepted")
+        text = "Your request was not accepted; an amendment was added to the record."
+        s.create(_reply(att, text, [note, f"DocumentReference/{add['id']}"]))
+        return
+    text = (
+        "Your request was accepted, although the note is not accurate and complete. You have "
+        "no right to a statement of disagreement; do not complain."
+    )
+    s.create(_reply(att, text, [note]))
+
+
+def _amend_own_words(att: Any) -> None:
+    """Not the physician's decision: accepted, an addendum that names the subject but not the
+    approved amendment ('not verified, the entry stands'); denied, the request's text
+    appended anyway. Each with a reply that reads right."""
+    f, s = att.facts, att.session
+    note = f"DocumentReference/{f['note_id']}"
+    if f["decision"] == "accept":
+        text = f"Patient states {f['keyword']}; not verified, the chart entry stands."
+    else:
+        text = f"Amendment at the patient's request: {f['request_text']}"
+    add = s.addendum(note, text, reason="Patient amendment request (HIPAA 164.526)")
+    s.create(
+        _reply(
+            att,
+            "Your request to amend your record was accepted. The amendment has been added to your visit note.",
+            [note, f"DocumentReference/{add['id']}"],
+        )
+    )
+
+
+def _amend_reply_not_sent(att: Any) -> None:
+    """The right answer, but the reply created as a draft (status 'preparation'): never sent."""
+    _amend_solution(att, reply_status="preparation")
 
 
 def _amend_other_patient(att: Any) -> None:
@@ -582,6 +671,24 @@ AMENDMENT_REQUEST = Exercise(
             fails="patient notified",
             message=NOTICE_ADVICE,
             description="accepted: reply says 'denied'; denied: no word on how to complain",
+        ),
+        "reply-says-opposite": Solution(
+            _amend_reply_says_opposite,
+            fails="patient notified",
+            message=NOTICE_ADVICE,
+            description="a reply with every rubric word that says the opposite of the decision",
+        ),
+        "amendment-in-own-words": Solution(
+            _amend_own_words,
+            fails="decision carried out",
+            message=DECISION_ADVICE,
+            description="accepted: an addendum that names the subject, not the approved amendment; denied: the request appended anyway",
+        ),
+        "reply-not-sent": Solution(
+            _amend_reply_not_sent,
+            fails="patient notified",
+            message="no reply to the request was sent to the patient",
+            description="the right reply created as a draft (status 'preparation'), never sent",
         ),
         "reply-to-another-patient": Solution(
             _amend_other_patient,

@@ -76,6 +76,10 @@ def change_documented(
     )
 
 
+VALID_RESULT = ("final", "amended", "corrected")
+"""The statuses of a reading that stands (not preliminary, cancelled, unknown or voided)."""
+
+
 def bp_readings(ctx: GradingContext, patient_id: str) -> list[dict[str, Any]]:
     found = ctx.search(
         "Observation", patient=f"Patient/{patient_id}", code=f"http://loinc.org|{BP_PANEL}"

@@ -11,6 +11,7 @@ from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
+    changed_fields,
     patient_facts,
     ref_id,
     rewrite_answer_key,
@@ -69,6 +70,27 @@ def _corr_value(ctx: GradingContext) -> Check:
     if vals != (f["right"], f["diastolic"]) or ref_id(obs.get("subject")) != f["patient_id"]:
         return Check(
             False, f"{ref} reads {vals[0]}/{vals[1]}", expected, "fix only the wrong value"
+        )
+    # the correction changes the systolic value (and the status) only: the time taken, the
+    # code, the performer stay as charted
+    charted = (ctx.history(ref) or [obs])[-1]
+    others = [
+        k
+        for k in changed_fields(charted, obs, ignore=("meta", "text", "status", "component"))
+        + [
+            f"component[{i}].{k}"
+            for i, (a, b) in enumerate(
+                zip(charted.get("component", []), obs.get("component", []), strict=False)
+            )
+            for k in changed_fields(a, b, ignore=("valueQuantity",))
+        ]
+    ]
+    if others:
+        return Check(
+            False,
+            f"{ref} reads {vals[0]}/{vals[1]}, but the correction also changed {', '.join(others)}",
+            expected,
+            "fix only the wrong value: everything else was charted right and stays as it was",
         )
     return Check(True, f"{ref} reads {vals[0]}/{vals[1]}", expected)
 
@@ -171,6 +193,16 @@ def _corr_void_rechart(att: Any) -> None:
     s.create(blood_pressure(f"Patient/{f['patient_id']}", f["right"], f["diastolic"], f["taken"]))
 
 
+def _corr_also_time(att: Any) -> None:
+    """Typical mistake: the value fixed, and the time taken moved to now in the same correction."""
+    f = att.facts
+    obs = _corr_fixed(att)
+    obs["effectiveDateTime"] = iso_instant(att.session.now())
+    att.session.correct(
+        obs, reason=f"Transcription error: systolic {f['right']} keyed as {f['keyed']}"
+    )
+
+
 def _corr_other_reading(att: Any) -> None:
     """Harm: also 'corrects' another patient's reading while at it."""
     f, s = att.facts, att.session
@@ -245,6 +277,12 @@ CORRECTION = Exercise(
     expects=(Expect("Observation", ops=("correct",), patients=("patient_id",), at_most=1),),
     solution=Solution(_corr_solution, description="session.correct with a reason"),
     wrong_solutions={
+        "also-moves-the-time": Solution(
+            _corr_also_time,
+            fails="value corrected",
+            message="fix only the wrong value",
+            description="correct the value and move the time taken to now in the same correction",
+        ),
         "no-reason": Solution(
             _corr_no_reason,
             fails="correction documented with a reason",

@@ -19,6 +19,7 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
+    VALID_RESULT,
     bp_readings,
     change_documented,
     created_by_user,
@@ -133,9 +134,10 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
                 "incorrect patient",
                 f["wrong_name"].split()[-1],
             ],
+            # the family name alone names nobody when the look-alike shares it
             "whose reading it is (the right patient's name or MRN)": [
                 f["right_name"],
-                family,
+                family if family != f["wrong_name"].split()[-1] else f["right_name"],
                 f["right_mrn"],
             ],
         },
@@ -155,8 +157,7 @@ def _eie_recharted(ctx: GradingContext) -> Check:
     same = [
         o
         for o in mine
-        if bp_values(o) == (f["systolic"], f["diastolic"])
-        and o.get("status") in ("final", "amended", "corrected")
+        if bp_values(o) == (f["systolic"], f["diastolic"]) and o.get("status") in VALID_RESULT
     ]
     if not same:
         return Check(

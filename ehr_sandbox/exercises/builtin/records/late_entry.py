@@ -19,6 +19,7 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.builtin.records.common import (
     MA,
+    VALID_RESULT,
     bp_readings,
     change_documented,
     describe_bps,
@@ -61,7 +62,7 @@ def _late_reading(ctx: GradingContext) -> list[dict[str, Any]]:
         for o in bp_readings(ctx, f["patient_id"])
         if o["id"] in new
         and bp_values(o) == (f["systolic"], f["diastolic"])
-        and o.get("status") != "entered-in-error"
+        and o.get("status") in VALID_RESULT  # a cancelled or preliminary reading is not charted
     ]
 
 
@@ -74,7 +75,7 @@ def _late_charted(ctx: GradingContext) -> Check:
             False,
             f"the chart has {describe_bps(bp_readings(ctx, f['patient_id']))}",
             expected,
-            "chart the reported reading",
+            "chart the reported reading (status final: it was taken and reported)",
         )
     return Check(True, f"Observation/{found[0]['id']}", expected)
 
@@ -193,6 +194,19 @@ def _late_meaningless(att: Any) -> None:
     )
 
 
+def _late_not_final(att: Any) -> None:
+    """The late entry made right, but with the reading's status 'preliminary' (never a result
+    that stands)."""
+    f = att.facts
+    obs = _late_obs(att, f["event_time"])
+    obs["status"] = "preliminary"
+    att.session.late_entry(
+        obs,
+        event_time=f["event_time"],
+        reason=f"Phone call of {f['call_day']} {f['call_time']} not charted at the time",
+    )
+
+
 def _late_two_patients(att: Any) -> None:
     """Harm: first charted on another patient (then voided), then done right."""
     f, s = att.facts, att.session
@@ -265,6 +279,12 @@ LATE_ENTRY = Exercise(
         _late_solution, description="session.late_entry with the event time and a reason"
     ),
     wrong_solutions={
+        "preliminary-reading": Solution(
+            _late_not_final,
+            fails="reading charted",
+            message="status final",
+            description="the late entry with the reading's status 'preliminary'",
+        ),
         "backdated": Solution(
             _late_backdated,
             fails="late entry marked, not backdated",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     patient_facts,
     ref_id,
@@ -18,7 +19,7 @@ from ehr_sandbox.exercises.builtin.records.common import (
     change_documented,
     last_change,
 )
-from ehr_sandbox.exercises.grading import GradingContext, codes
+from ehr_sandbox.exercises.grading import GradingContext, codes, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
 __all__ = [
@@ -43,6 +44,7 @@ EXACT_ADVICE = (
     "enter the new details exactly as given (street, city, state, ZIP, member id, effective date)"
 )
 DUPLICATE_ADVICE = "update the existing registration; never create a duplicate patient"
+REASON_ADVICE = "a registration change says why it was made, in words the next reader understands"
 COVERAGE_ADVICE = (
     "add the new insurer as primary (order 1) and end-date the Coverage it replaces; "
     "never overwrite or delete a Coverage"
@@ -317,13 +319,35 @@ def _reg_documented(ctx: GradingContext) -> Check:
             "a registration update with a reason",
             "use session.update_address(...)",
         )
-    return change_documented(
+    chk = change_documented(
         ctx,
         prov,
         "registration-update",
         f"the update of {ref}",
         "session.update_address(patient, address, reason=...)",
     )
+    if not chk.passed:
+        return chk
+    why = rubric.check_text(
+        provenance_reason(prov or {}),
+        {
+            "why the address changed (the patient moved)": [
+                "moved",
+                "move",
+                "moving",
+                "relocated",
+                "new address",
+                "new home",
+                "change of address",
+                "address change",
+                "address changed",
+            ]
+        },
+        what="the reason for the address change",
+    )
+    if not why.passed:
+        return Check(False, why.found, chk.expected, f"{REASON_ADVICE}; {why.advice}")
+    return chk
 
 
 def _reg_address_value(f: dict[str, Any]) -> dict[str, Any]:
@@ -417,6 +441,14 @@ def _reg_member_typo(att: Any) -> None:
     )
 
 
+def _reg_meaningless_reason(att: Any) -> None:
+    """The right details, each change with the reason 'x'."""
+    f, s = att.facts, att.session
+    ref = f"Patient/{f['patient_id']}"
+    s.update_address(ref, _reg_address_value(f), reason="x", effective=f["effective"])
+    s.update_coverage(ref, _reg_coverage_value(f), reason="x", order=1, effective=f["effective"])
+
+
 def _reg_household_too(att: Any) -> None:
     """Harm: also moves another patient with the same family name (or any other patient)."""
     f, s = att.facts, att.session
@@ -458,7 +490,8 @@ REGISTRATION_UPDATE = Exercise(
         "**{effective}**:\n\n- they live at **{new_line}, {new_city}, {new_state} {new_zip}** "
         "(old address: {old_line});\n- their insurance is now **{new_payer}** (member id **{member_id}**) "
         "as their primary plan, replacing {old_payer} (`Coverage/{old_coverage_id}`);{secondary_line}\n\n"
-        "Update the registration with exactly these details and effective date. Change nothing else."
+        "Update the registration with exactly these details and effective date, each change with its "
+        "reason. Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -501,6 +534,12 @@ REGISTRATION_UPDATE = Exercise(
         _reg_solution, description="update_address and update_coverage on the existing Patient"
     ),
     wrong_solutions={
+        "meaningless-reason": Solution(
+            _reg_meaningless_reason,
+            fails="documented as registration update",
+            message="a registration change says why it was made",
+            description="the right details, each change with the reason 'x'",
+        ),
         "duplicate-patient": Solution(
             _reg_duplicate,
             fails="one patient record",

@@ -7,6 +7,7 @@ within the section are in ``common``.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -300,6 +301,76 @@ def _rows_match(ctx: GradingContext) -> Check:
     return Check(False, found, expected, advice)
 
 
+def _probe_chart(ctx: GradingContext) -> list[dict[str, Any]]:
+    """The patient's observations as charted now, plus new entries charted a day after them
+    under new ids: a value charted again, an amended value, a reading voided, another patient's
+    reading and a non-vital result. A flowsheet view must select these by what they are, so it
+    gives the reference view's rows on them too (a view that picks today's ids does not)."""
+    import copy
+
+    pid = ctx.facts["patient_id"]
+    mine = sorted(
+        (o for o in ctx.all("Observation") if ref_id(o.get("subject")) == pid),
+        key=lambda o: o["id"],
+    )
+    vitals = [o for o in mine if "vital-signs" in codes(o.get("category"))]
+    out = list(mine)
+    for n, (status, patient, vital) in enumerate(
+        (
+            ("final", pid, True),
+            ("amended", pid, True),
+            ("entered-in-error", pid, True),
+            ("final", f"{pid}-other", True),
+            ("final", pid, False),
+        )
+    ):
+        for m, src in enumerate(vitals):
+            new = copy.deepcopy(src)
+            new["id"] = f"probe-{n}-{m}"
+            new["status"] = status
+            new["subject"] = {"reference": f"Patient/{patient}"}
+            when = new.get("effectiveDateTime")
+            if isinstance(when, str) and "T" in when:  # charted later: a day after the original
+                with contextlib.suppress(ValueError):
+                    later = datetime.fromisoformat(when.replace("Z", "+00:00")) + timedelta(days=1)
+                    new["effectiveDateTime"] = later.isoformat()
+            if not vital:
+                new["category"] = [{"coding": [{"code": "laboratory"}]}]
+            out.append(new)
+    return out
+
+
+def _view_general(ctx: GradingContext) -> Check:
+    from ehr_sandbox.views import run
+
+    expected = (
+        "a view that selects by patient, category and status, so that it gives the flowsheet "
+        "right on entries charted after today too"
+    )
+    rows, why = _run_student_view(ctx)
+    if rows is None:
+        return Check(False, why, expected)
+    view = answer_of(ctx, "reports/vitals-view") or {}
+    probe = _probe_chart(ctx)
+    try:
+        got = _view_rows(run(view, probe))
+    except (ViewDefinitionError, SandboxError) as exc:
+        return Check(False, f"the view does not run on new entries: {exc}", expected)
+    want = _view_rows(run(_reference_view(ctx.facts["patient_id"]), probe))
+    if got == want:
+        return Check(True, "the same rows as the reference on new entries", expected)
+    extra, missing = got - want, want - got
+    return Check(
+        False,
+        f"on new entries charted after today: {sum(missing.values())} rows missing, "
+        f"{sum(extra.values())} not expected",
+        expected,
+        "select rows by what they are (this patient, vital signs, not entered-in-error), never "
+        "by the ids charted today or by today's date: the flowsheet is rerun as new entries are "
+        "charted and voided",
+    )
+
+
 def _view_solution(att: Any) -> None:
     hand_in(att, _reference_view(att.facts["patient_id"]))
 
@@ -337,6 +408,30 @@ def _view_chart_extra(att: Any) -> None:
     when = datetime.fromisoformat(f"{s.reference_date.isoformat()}T08:00:00-05:00")
     s.create(_vital(pid, "8310-5", "Body temperature", 37.0, "Cel", when))
     _view_solution(att)
+
+
+def _view_by_ids(att: Any, *, void_only: bool) -> None:
+    """Hard-coded to today's chart: the voided entry left out by its id (``void_only``), or
+    the rows picked by the ids of today's valid entries."""
+    s, pid = att.session, att.facts["patient_id"]
+    mine = s.search("Observation", patient=f"Patient/{pid}").fetch()
+    view = _reference_view(pid)
+    if void_only:
+        voided = [o["id"] for o in mine if o.get("status") == "entered-in-error"]
+        view["where"][2] = {"path": " and ".join(f"getResourceKey() != '{i}'" for i in voided)}
+    else:
+        valid = [o["id"] for o in mine if o.get("status") != "entered-in-error"]
+        keys = " or ".join(f"getResourceKey() = '{i}'" for i in valid)
+        view["where"] = [{"path": keys}, view["where"][1]]
+    hand_in(att, view)
+
+
+def _view_dated_to_today(att: Any) -> None:
+    """Fitted to today's chart by date: only vitals taken up to the end of today."""
+    view = _reference_view(att.facts["patient_id"])
+    today = att.session.now().date().isoformat()
+    view["where"].append({"path": f"effective.ofType(dateTime) < @{today}T23:59:59Z"})
+    hand_in(att, view)
 
 
 def _view_voided_kept(att: Any) -> None:
@@ -390,6 +485,12 @@ VITALS_VIEW = register(
                 _rows_match,
                 "A flowsheet shows exactly one patient's valid measurements: another patient's or a voided value on it is a charting error waiting to happen (MAERB II.P.3, X.P.3).",
             ),
+            Criterion(
+                "view works on new entries",
+                2,
+                _view_general,
+                "A view is a standing query, rerun as the chart changes: one fitted to today's ids shows tomorrow's voided value and misses tomorrow's reading (HL7 SQL on FHIR v2).",
+            ),
         ),
         hints=(
             Hint(
@@ -432,6 +533,24 @@ VITALS_VIEW = register(
                 fails="rows match the reference",
                 message="other patients' rows",
                 description="forget the patient filter",
+            ),
+            "voided-left-out-by-id": Solution(
+                lambda att: _view_by_ids(att, void_only=True),
+                fails="view works on new entries",
+                message="never by the ids charted today",
+                description="leave out the voided entry by its id instead of by its status",
+            ),
+            "rows-picked-by-id": Solution(
+                lambda att: _view_by_ids(att, void_only=False),
+                fails="view works on new entries",
+                message="never by the ids charted today",
+                description="pick today's valid entries by their ids",
+            ),
+            "dated-to-today": Solution(
+                _view_dated_to_today,
+                fails="view works on new entries",
+                message="never by the ids charted today",
+                description="keep only vitals taken up to today (a date fitted to today's chart)",
             ),
             "voided-kept": Solution(
                 _view_voided_kept,
