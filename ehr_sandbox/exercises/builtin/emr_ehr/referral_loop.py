@@ -273,6 +273,49 @@ def _ref_closed(ctx: GradingContext) -> Check:
     )
 
 
+def _send(att: Any, supporting: list[str] | None) -> dict[str, Any]:
+    """The referral to the variant's performer, sent with ``supporting`` references."""
+    f, s = att.facts, att.session
+    return s.create(
+        fb.referral(
+            f"Patient/{f['patient_id']}",
+            f"Practitioner/{s.user.practitioner_id}",
+            session_today(s),
+            f["performer"],
+            f["reason"],
+            supporting=supporting or None,
+        )
+    )
+
+
+def _close(
+    att: Any,
+    sr: dict[str, Any],
+    note_id: str,
+    *,
+    note_status: str | None = None,
+    add_info: list[str] | None = None,
+) -> None:
+    """Link document ``note_id`` to the referral (optionally setting its status), then complete
+    the referral (optionally adding supporting information only now)."""
+    s = att.session
+    note = s.read("DocumentReference", note_id)
+    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
+    if note_status is not None:
+        note["status"] = note_status
+    s.update(note, reason="consult note received for this referral")
+    sr = s.read("ServiceRequest", sr["id"])
+    sr["status"] = "completed"
+    if add_info:
+        sr["supportingInfo"] = [{"reference": ref} for ref in add_info]
+    s.update(sr, reason="consult note received; referral loop closed")
+
+
+def _first_observation(att: Any) -> str:
+    pid = f"Patient/{att.facts['patient_id']}"
+    return f"Observation/{att.session.search('Observation', patient=pid).first()['id']}"
+
+
 def _referral_flow(
     att: Any,
     *,
@@ -294,16 +337,7 @@ def _referral_flow(
         if not info:
             enc = s.search("Encounter", patient=pid).first()
             info = [f"Encounter/{enc['id']}"]
-    sr = s.create(
-        fb.referral(
-            pid,
-            f"Practitioner/{s.user.practitioner_id}",
-            session_today(s),
-            f["performer"],
-            f["reason"],
-            supporting=info or None,
-        )
-    )
+    sr = _send(att, info)
     if not close:
         sr = s.read("ServiceRequest", sr["id"])
         sr["status"] = "completed"
@@ -322,12 +356,7 @@ def _referral_flow(
             type_={"coding": [{"system": fb.LOINC, "code": CONSULT_NOTE}]},
         )
         note_id = s.create(own)["id"]
-    note = s.read("DocumentReference", note_id)
-    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
-    s.update(note, reason="consult note received for this referral")
-    sr = s.read("ServiceRequest", sr["id"])
-    sr["status"] = "completed"
-    s.update(sr, reason="consult note received; referral loop closed")
+    _close(att, sr, note_id)
 
 
 def _other_patient(att: Any) -> str:
@@ -360,71 +389,20 @@ def _ref_answer_key(att: Any) -> None:
 def _ref_note_voided(att: Any) -> None:
     """The consult note linked with its status set to entered-in-error, then the referral
     completed."""
-    f, s = att.facts, att.session
-    pid = f"Patient/{f['patient_id']}"
-    obs = s.search("Observation", patient=pid).first()
-    sr = s.create(
-        fb.referral(
-            pid,
-            f"Practitioner/{s.user.practitioner_id}",
-            session_today(s),
-            f["performer"],
-            f["reason"],
-            supporting=[f"Observation/{obs['id']}"],
-        )
-    )
-    note = s.read("DocumentReference", receive_consult_note(att))
-    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
-    note["status"] = "entered-in-error"
-    s.update(note, reason="consult note received for this referral")
-    sr = s.read("ServiceRequest", sr["id"])
-    sr["status"] = "completed"
-    s.update(sr, reason="consult note received; referral loop closed")
+    sr = _send(att, [_first_observation(att)])
+    _close(att, sr, receive_consult_note(att), note_status="entered-in-error")
 
 
 def _ref_info_added_at_close(att: Any) -> None:
     """The referral sent with no supporting information; the result added when it is closed."""
-    f, s = att.facts, att.session
-    pid = f"Patient/{f['patient_id']}"
-    sr = s.create(
-        fb.referral(
-            pid,
-            f"Practitioner/{s.user.practitioner_id}",
-            session_today(s),
-            f["performer"],
-            f["reason"],
-        )
-    )
-    note = s.read("DocumentReference", receive_consult_note(att))
-    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
-    s.update(note, reason="consult note received for this referral")
-    obs = s.search("Observation", patient=pid).first()
-    sr = s.read("ServiceRequest", sr["id"])
-    sr["status"] = "completed"
-    sr["supportingInfo"] = [{"reference": f"Observation/{obs['id']}"}]
-    s.update(sr, reason="consult note received; referral loop closed")
+    sr = _send(att, None)
+    _close(att, sr, receive_consult_note(att), add_info=[_first_observation(att)])
 
 
 def _ref_demographics_as_info(att: Any) -> None:
     """The patient's own record (demographics) as the only supporting information."""
-    f, s = att.facts, att.session
-    pid = f"Patient/{f['patient_id']}"
-    sr = s.create(
-        fb.referral(
-            pid,
-            f"Practitioner/{s.user.practitioner_id}",
-            session_today(s),
-            f["performer"],
-            f["reason"],
-            supporting=[pid],
-        )
-    )
-    note = s.read("DocumentReference", receive_consult_note(att))
-    note["context"] = {"related": [{"reference": f"ServiceRequest/{sr['id']}"}]}
-    s.update(note, reason="consult note received for this referral")
-    sr = s.read("ServiceRequest", sr["id"])
-    sr["status"] = "completed"
-    s.update(sr, reason="consult note received; referral loop closed")
+    sr = _send(att, [f"Patient/{att.facts['patient_id']}"])
+    _close(att, sr, receive_consult_note(att))
 
 
 def _ref_two_patients(att: Any) -> None:
