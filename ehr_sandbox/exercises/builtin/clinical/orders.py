@@ -815,33 +815,31 @@ def _ad_notified(ctx: GradingContext) -> Check:
     )
 
 
-def _ad_reference(att: Any) -> None:
+def _ad_arrange(
+    att: Any, *, kind: str = "direct", unit: str | None = None, reason: str | None = None
+) -> None:
+    """The patient identified, then the admission arranged through the workflow (the order's
+    unit and reason unless given)."""
     f = att.facts
     ref = identify_patient(att)
     admission.arrange(
         att.session,
         ref,
         f["order_ref"],
-        kind="direct",
+        kind=kind,
         hospital=f["hospital"],
-        unit=f["unit"],
-        reason=f["reason"],
+        unit=unit or f["unit"],
+        reason=reason or f["reason"],
     )
+
+
+def _ad_reference(att: Any) -> None:
+    _ad_arrange(att)
 
 
 def _ad_ed(att: Any) -> None:
     """Typical mistake: sent to the emergency department instead of the ordered direct admission."""
-    f = att.facts
-    ref = identify_patient(att)
-    admission.arrange(
-        att.session,
-        ref,
-        f["order_ref"],
-        kind="ed-transfer",
-        hospital=f["hospital"],
-        unit="Emergency department",
-        reason=f["reason"],
-    )
+    _ad_arrange(att, kind="ed-transfer", unit="Emergency department")
 
 
 def _ad_no_summary(att: Any) -> None:
@@ -854,17 +852,7 @@ def _ad_no_summary(att: Any) -> None:
 
 def _ad_generic_reason(att: Any) -> None:
     """Arranged through the workflow, with a reason that says nothing about this patient."""
-    f = att.facts
-    ref = identify_patient(att)
-    admission.arrange(
-        att.session,
-        ref,
-        f["order_ref"],
-        kind="direct",
-        hospital=f["hospital"],
-        unit=f["unit"],
-        reason="patient needs admission today",
-    )
+    _ad_arrange(att, reason="patient needs admission today")
 
 
 def _ad_by_hand(att: Any, *, identified: bool = False) -> None:

@@ -428,16 +428,7 @@ def _foot_args(f: dict[str, Any], swap: bool = False) -> dict[str, Any]:
 
 
 def _foot_reference(att: Any) -> None:
-    f = att.facts
-    ref = identify_patient(att)
-    podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f))
-    podiatric.routine_foot_care(
-        att.session,
-        ref,
-        service="NAIL-DEBRIDE",
-        systemic_condition="E11.42",
-        findings=f["findings"],
-    )
+    _foot_variant(att)
 
 
 def _foot_no_modifier(att: Any) -> None:
@@ -451,23 +442,17 @@ def _foot_no_modifier(att: Any) -> None:
 
 def _foot_swapped(att: Any) -> None:
     """Harmful: the numb foot recorded as the other foot."""
-    f = att.facts
-    ref = identify_patient(att)
-    podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f, swap=True))
-    podiatric.routine_foot_care(
-        att.session,
-        ref,
-        service="NAIL-DEBRIDE",
-        systemic_condition="E11.42",
-        findings=f["findings"],
-    )
+    _foot_variant(att, swap=True)
 
 
-def _foot_variant(att: Any, *, provider: str | None = None, pulses_normal: bool = False) -> None:
-    """The reference with the findings routed to ``provider``, or every pulse recorded normal."""
+def _foot_variant(
+    att: Any, *, provider: str | None = None, pulses_normal: bool = False, swap: bool = False
+) -> None:
+    """The reference, or with the findings routed to ``provider``, every pulse recorded
+    normal, or the feet swapped."""
     f = att.facts
     ref = identify_patient(att)
-    args = _foot_args(f)
+    args = _foot_args(f, swap=swap)
     if pulses_normal:
         args["pulses"] = {k: "normal" for k in f["pulses"]}
     podiatric.diabetic_foot_exam(att.session, ref, provider=provider, **args)

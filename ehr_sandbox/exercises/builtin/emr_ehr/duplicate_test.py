@@ -166,37 +166,42 @@ def _dup_filed(ctx: GradingContext) -> Check:
     return Check(True, f"{len(f['outside'])} outside results filed with their source", expected)
 
 
+def _outside_copy(
+    att: Any, outside: dict[str, Any], patient_id: str | None = None
+) -> dict[str, Any]:
+    """An outside result as filed in the chart of ``patient_id`` (the variant's patient), with
+    the lab as its source."""
+    res = {k: copy.deepcopy(v) for k, v in outside.items() if k not in ("id", "meta")}
+    res["subject"] = {"reference": f"Patient/{patient_id or att.facts['patient_id']}"}
+    res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+    return res
+
+
 def file_outside_results(att: Any) -> None:
     for o in att.facts["outside"]:
-        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
-        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
-        res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
-        att.session.create(res, reason=f"outside result from {LAB} reviewed")
+        att.session.create(_outside_copy(att, o), reason=f"outside result from {LAB} reviewed")
 
 
-def _dup_order_again(att: Any) -> None:
-    file_outside_results(att)
-    pid = f"Patient/{att.facts['patient_id']}"
-    att.session.create(
-        fb.service_request(
-            pid,
-            f"Practitioner/{att.user.practitioner_id}",
-            today_iso(att.sandbox),
-            fb.LIPID_PANEL,
-            performer=LAB,
-        )
-    )
-
-
-def _dup_order_with_any_note(att: Any) -> None:
-    file_outside_results(att)
-    order = fb.service_request(
+def _lipid_order(att: Any, reason: str = "") -> dict[str, Any]:
+    """A lipid panel ordered today by the student, to the outside lab."""
+    return fb.service_request(
         f"Patient/{att.facts['patient_id']}",
         f"Practitioner/{att.user.practitioner_id}",
         today_iso(att.sandbox),
         fb.LIPID_PANEL,
         performer=LAB,
+        reason=reason,
     )
+
+
+def _dup_order_again(att: Any) -> None:
+    file_outside_results(att)
+    att.session.create(_lipid_order(att))
+
+
+def _dup_order_with_any_note(att: Any) -> None:
+    file_outside_results(att)
+    order = _lipid_order(att)
     order["note"] = [{"text": "Patient asked for labs today, ordering the usual panel."}]
     att.session.create(order)
 
@@ -205,19 +210,11 @@ def _dup_repeat_with_reason(att: Any) -> None:
     """Also correct: file the outside results and repeat the panel with a documented clinical
     reason that refers to the prior result."""
     file_outside_results(att)
-    att.session.create(
-        fb.service_request(
-            f"Patient/{att.facts['patient_id']}",
-            f"Practitioner/{att.user.practitioner_id}",
-            today_iso(att.sandbox),
-            fb.LIPID_PANEL,
-            performer=LAB,
-            reason=(
-                f"Outside lipid panel drawn {att.facts['drawn']} was non-fasting; "
-                "repeat fasting before the statin decision"
-            ),
-        )
+    reason = (
+        f"Outside lipid panel drawn {att.facts['drawn']} was non-fasting; "
+        "repeat fasting before the statin decision"
     )
+    att.session.create(_lipid_order(att, reason))
 
 
 def _dup_retyped(att: Any) -> None:
@@ -231,13 +228,7 @@ def _dup_retyped(att: Any) -> None:
 def _dup_text_order(att: Any) -> None:
     """Files the results, then orders the panel again by its name only (no code)."""
     file_outside_results(att)
-    order = fb.service_request(
-        f"Patient/{att.facts['patient_id']}",
-        f"Practitioner/{att.user.practitioner_id}",
-        today_iso(att.sandbox),
-        fb.LIPID_PANEL,
-        performer=LAB,
-    )
+    order = _lipid_order(att)
     order["code"] = {"text": "Lipid panel"}
     att.session.create(order)
 
@@ -245,9 +236,7 @@ def _dup_text_order(att: Any) -> None:
 def _dup_file_some(att: Any, *, only_first: bool = False, dated_today: bool = False) -> None:
     """Partial or unfaithful filing: the first result only, or every result dated today."""
     for o in att.facts["outside"][: 1 if only_first else None]:
-        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
-        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
-        res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+        res = _outside_copy(att, o)
         if dated_today:
             res["effectiveDateTime"] = f"{today_iso(att.sandbox)}T09:00:00-05:00"
         att.session.create(res, reason=f"outside result from {LAB} reviewed")
@@ -256,9 +245,7 @@ def _dup_file_some(att: Any, *, only_first: bool = False, dated_today: bool = Fa
 def _dup_filed_cancelled(att: Any) -> None:
     """Every outside result filed with its source, but with the status 'cancelled'."""
     for o in att.facts["outside"]:
-        res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
-        res["subject"] = {"reference": f"Patient/{att.facts['patient_id']}"}
-        res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
+        res = _outside_copy(att, o)
         res["status"] = "cancelled"
         att.session.create(res, reason=f"outside result from {LAB} reviewed")
 
@@ -268,26 +255,18 @@ def _dup_other_patient_too(att: Any) -> None:
     file_outside_results(att)
     s = att.session
     other = next(p["id"] for p in s.search("Patient").fetch() if p["id"] != att.facts["patient_id"])
-    o = att.facts["outside"][0]
-    res = {k: copy.deepcopy(v) for k, v in o.items() if k not in ("id", "meta")}
-    res["subject"] = {"reference": f"Patient/{other}"}
-    res["meta"] = {"source": att.facts["source_url"], "tag": [OUTSIDE_TAG]}
-    s.create(res, reason=f"outside result from {LAB} reviewed")
+    s.create(
+        _outside_copy(att, att.facts["outside"][0], other),
+        reason=f"outside result from {LAB} reviewed",
+    )
 
 
 def _dup_answer_key(att: Any) -> None:
     """Answer-key change: move the outside draw date a year back, then reorder 'as too old'."""
     f = rewrite_answer_key(att, drawn="2024-01-01")
     file_outside_results(att)
-    order = fb.service_request(
-        f"Patient/{f['patient_id']}",
-        f"Practitioner/{att.user.practitioner_id}",
-        today_iso(att.sandbox),
-        fb.LIPID_PANEL,
-        performer=LAB,
-        reason=f"Outside lipid panel from {f['drawn']} is too old to use for today's decision",
-    )
-    att.session.create(order)
+    reason = f"Outside lipid panel from {f['drawn']} is too old to use for today's decision"
+    att.session.create(_lipid_order(att, reason))
 
 
 DUPLICATE_TEST = Exercise(

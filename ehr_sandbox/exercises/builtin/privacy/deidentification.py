@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -333,30 +334,27 @@ def _deid_with_member_ids(att: Any) -> None:
     submit(att, str(folder))
 
 
-def _deid_us_dates(att: Any) -> None:
-    # The export, plus an age table with birth dates written MM/DD/YYYY.
+def _deid_with_birth_table(att: Any, written: Callable[[str], str]) -> None:
+    """The export, plus an age table with each birth date (YYYY-MM-DD) as ``written`` spells it."""
     folder = _research_folder(att)
     att.session.deidentify(str(folder))
     rows = ["row,born"]
     for i, p in enumerate(att.session.search("Patient").fetch()):
         b = str(p.get("birthDate") or "")
         if len(b) == 10:
-            rows.append(f"{i},{b[5:7]}/{b[8:10]}/{b[:4]}")
+            rows.append(f"{i},{written(b)}")
     (folder / "ages.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     submit(att, str(folder))
+
+
+def _deid_us_dates(att: Any) -> None:
+    # birth dates written MM/DD/YYYY
+    _deid_with_birth_table(att, lambda b: f"{b[5:7]}/{b[8:10]}/{b[:4]}")
 
 
 def _deid_month_names(att: Any) -> None:
-    # The export, plus an age table with birth month and year written out ("Apr 1980").
-    folder = _research_folder(att)
-    att.session.deidentify(str(folder))
-    rows = ["row,born"]
-    for i, p in enumerate(att.session.search("Patient").fetch()):
-        b = str(p.get("birthDate") or "")
-        if len(b) == 10:
-            rows.append(f"{i},{_MONTHS[int(b[5:7]) - 1][:3].title()} {b[:4]}")
-    (folder / "ages.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    submit(att, str(folder))
+    # birth month and year written out ("Apr 1980")
+    _deid_with_birth_table(att, lambda b: f"{_MONTHS[int(b[5:7]) - 1][:3].title()} {b[:4]}")
 
 
 def _deid_identified_export_too(att: Any) -> None:
