@@ -50,6 +50,26 @@ def _responses() -> list[tuple[Any, dict[str, Any]]]:
     return [(rec, cr) for rec in default_sample() for cr in rec.by_type("ClaimResponse")]
 
 
+def test_every_adjustment_reason_reads_as_the_workflows_carc_table() -> None:
+    """One text per CARC code: what the generator writes (denials, the contractual CO-45, a
+    crossover's OA-23) reads as the payer simulator's table (the usual group and its
+    paraphrased description), so generated and simulated ERAs say the same thing."""
+    carc = {r[0]: r for r in csv.reader(_lines(WORKFLOW_DATA / "carc.csv"))}
+    seen: set[str] = set()
+    for _, cr in _responses():
+        for it in cr.get("item", []):
+            for a in it["adjudication"]:
+                coding = (a.get("reason") or {}).get("coding", [{}])[0]
+                if coding.get("system") != CARC_SYSTEM:
+                    continue
+                code = coding["code"]
+                group = a["category"]["coding"][0]["code"]
+                assert code in carc, code
+                assert (group, coding.get("display")) == (carc[code][1], carc[code][3]), code
+                seen.add(code)
+    assert {"45", "23"} <= seen  # contractual adjustments and crossover answers are in the sample
+
+
 def test_denial_share_and_reasons_follow_the_content() -> None:
     rates = _rates()
     reasons = {d.carc: d for d in rates.denial}

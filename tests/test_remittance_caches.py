@@ -43,7 +43,7 @@ CO45 = {
             {
                 "system": remittance_module.CARC_SYSTEM,
                 "code": "45",
-                "display": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement",
+                "display": "Charge exceeds the fee schedule or contracted maximum allowable amount",
             }
         ]
     },

@@ -78,7 +78,7 @@ _CO45 = freeze(
                 {
                     "system": CARC_SYSTEM,
                     "code": "45",
-                    "display": "Charge exceeds fee schedule/maximum allowable or contracted/legislated fee arrangement",
+                    "display": "Charge exceeds the fee schedule or contracted maximum allowable amount",
                 }
             ]
         },
