@@ -253,13 +253,17 @@ def _rooming_cc(ctx: GradingContext) -> Check:
 
 
 def _rooming_reference(
-    att: Any, *, leave_out_pulse: bool = False, provider: str | None = None
+    att: Any,
+    *,
+    leave_out_pulse: bool = False,
+    provider: str | None = None,
+    complaint: str | None = None,
 ) -> None:
-    """The reference; ``leave_out_pulse`` and ``provider`` (another practitioner for the alert)
-    make the wrong solutions of those names."""
+    """The reference; ``leave_out_pulse``, ``provider`` (another practitioner for the alert)
+    and ``complaint`` (another chief complaint) make the wrong solutions of those names."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
-    intake.record_chief_complaint(att.session, ref, f["complaint"])
+    intake.record_chief_complaint(att.session, ref, complaint or f["complaint"])
     vitals.record_vitals(
         att.session,
         ref,
@@ -300,18 +304,7 @@ def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
 def _rooming_every_complaint(att: Any) -> None:
     """The vitals right; the chief complaint recorded as every complaint the MA can think of
     (the patient's words among them)."""
-    f = att.facts
-    ref = find_patient(att, f["name"], f["dob"])
-    intake.record_chief_complaint(att.session, ref, "; ".join(COMPLAINTS))
-    vitals.record_vitals(
-        att.session,
-        ref,
-        systolic=f["systolic"],
-        diastolic=f["diastolic"],
-        heart_rate=f["heart_rate"],
-        temperature=f["temp_f"],
-        temperature_unit="[degF]",
-    )
+    _rooming_reference(att, complaint="; ".join(COMPLAINTS))
 
 
 def _rooming_unidentified(att: Any) -> None:
