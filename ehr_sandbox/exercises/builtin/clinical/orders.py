@@ -704,6 +704,44 @@ REASONS = [
     "new atrial fibrillation with rapid ventricular rate",
     "dehydration with acute kidney injury",
 ]
+HOME_MEDS = [
+    "lisinopril 10 mg tablet, 1 daily",
+    "metformin 500 mg tablet, twice daily",
+    "atorvastatin 40 mg tablet, at bedtime",
+    "amlodipine 5 mg tablet, 1 daily",
+    "levothyroxine 75 mcg tablet, 1 daily",
+    "sertraline 50 mg tablet, 1 daily",
+    "furosemide 20 mg tablet, 1 daily",
+]
+"""Home medications a direct-admission patient takes (each variant draws its own); the first
+word names the drug."""
+ALLERGENS = ["penicillin", "sulfamethoxazole", "codeine", "latex", "iodinated contrast"]
+
+
+def _drug(text: str) -> str:
+    """The drug a medication line names (its first word).
+
+    >>> _drug("lisinopril 10 mg tablet, 1 daily")
+    'lisinopril'
+    """
+    return text.split()[0]
+
+
+def _seed_chart(sandbox: Any, rng: Any, patient: str) -> dict[str, Any]:
+    """The patient's current medications and allergies (plus one medication stopped last
+    month, which is no longer current): a transfer summary must carry the current ones."""
+    sys = sandbox.system_session()
+    meds = rng.sample(HOME_MEDS, 3)
+    current, stopped = sorted(meds[:2]), meds[2]
+    for text, status in [(m, "active") for m in current] + [(stopped, "stopped")]:
+        sys.create({"resourceType": "MedicationRequest", "status": status, "intent": "order", "medicationCodeableConcept": {"text": text},
+                    "subject": {"reference": patient}, "requester": {"reference": DOCTOR_REF},
+                    "authoredOn": instant(sandbox.clock.peek() - timedelta(days=rng.randint(40, 300)))})  # fmt: skip
+    allergies = sorted(rng.sample(ALLERGENS, rng.randint(1, 2)))
+    for a in allergies:
+        sys.create({"resourceType": "AllergyIntolerance", "patient": {"reference": patient}, "code": {"text": a},
+                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]}})  # fmt: skip
+    return {"medications": current, "stopped_medication": stopped, "allergies": allergies}
 
 
 def _setup_admit(sandbox: Any, variant: Any) -> Scenario:
@@ -726,8 +764,22 @@ def _setup_admit(sandbox: Any, variant: Any) -> Scenario:
         ),
         "unit": rng.choice(["4 West medical unit", "3 East telemetry", "5 North medical-surgical"]),
         "old_ref": f"Observation/{old['id']}",
+        **_seed_chart(sandbox, rng, p["ref"]),
     }
     return Scenario(facts, answer={}, protect=(facts["old_ref"],))
+
+
+def _carries_chart(text: str, f: dict[str, Any]) -> bool:
+    """True when a transfer summary names every current medication and allergy of this patient
+    and no medication or allergen the patient does not have (another patient's list, or the
+    medication stopped last month listed as current)."""
+    mine = [_drug(m) for m in f["medications"]] + list(f["allergies"])
+    others = [_drug(m) for m in HOME_MEDS if _drug(m) not in mine] + [
+        a for a in ALLERGENS if a not in f["allergies"]
+    ]
+    return all(rubric.mentions(text, w) for w in mine) and not any(
+        rubric.mentions(text, w) for w in others
+    )
 
 
 def _states_reason(text: str, reason: str) -> bool:
@@ -739,7 +791,8 @@ def _states_reason(text: str, reason: str) -> bool:
 
 
 def _summaries(ctx: GradingContext) -> list[dict[str, Any]]:
-    """The transfer summaries written that say who the patient is and why they are admitted."""
+    """The transfer summaries written that say who the patient is, why they are admitted, and
+    carry this patient's current medications and allergies (:func:`_carries_chart`)."""
     f = ctx.facts
     out = []
     for d in written(ctx, "DocumentReference", f["patient_id"]):
@@ -749,6 +802,7 @@ def _summaries(ctx: GradingContext) -> list[dict[str, Any]]:
             and rubric.mentions(text, f["name"])
             and rubric.mentions(text, f["dob"])
             and _states_reason(text, f["reason"])
+            and _carries_chart(text, f)
         ):
             out.append(d)
     return out
@@ -791,7 +845,8 @@ def _ad_summary(ctx: GradingContext) -> Check:
     ]
     return Check(
         False,
-        "a transfer summary that does not say who the patient is and why they are admitted"
+        "a transfer summary that does not say who the patient is and why they are admitted, "
+        "or does not carry exactly this patient's current medications and allergies"
         if typed
         else "no transfer summary",
         expected,
@@ -855,21 +910,45 @@ def _ad_generic_reason(att: Any) -> None:
     _ad_arrange(att, reason="patient needs admission today")
 
 
-def _ad_by_hand(att: Any, *, identified: bool = False) -> None:
-    """Encounter, a 'see chart' transfer summary and a bare notification typed in by hand
-    (``identified``: after identifying the patient)."""
+def _ad_by_hand(
+    att: Any,
+    *,
+    identified: bool = False,
+    meds: list[str] | None = None,
+    allergies: list[str] | None = None,
+) -> None:
+    """Encounter, transfer summary and notification typed in by hand (``identified``: after
+    identifying the patient). Without ``meds`` the summary says 'see chart'; with them it names
+    the patient, the reason and these medications and ``allergies``."""
     f = att.facts
     s = att.session
     ref = f["patient_ref"]
     if identified:
         identify_patient(att)
+    text = "Transfer summary: see chart"
+    if meds is not None:
+        text = (f"Transfer summary for {f['name']}, DOB {f['dob']}. Reason for admission: {f['reason']}. "
+                f"Medications: {'; '.join(meds)}. Allergies: {'; '.join(allergies or []) or 'none'}.")  # fmt: skip
     s.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
               "subject": {"reference": ref}, "basedOn": [{"reference": f["order_ref"]}], "serviceProvider": {"display": f["hospital"]},
               "location": [{"location": {"display": f["unit"]}}], "reasonCode": [{"text": f["reason"]}]})  # fmt: skip
     doc = s.create({"resourceType": "DocumentReference", "status": "current", "type": loinc_concept("18761-7"), "subject": {"reference": ref},
-                    "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(b"Transfer summary: see chart").decode()}}]})  # fmt: skip
+                    "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}]})  # fmt: skip
     s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": ref}, "recipient": [{"display": f["hospital"]}],
               "about": [{"reference": f"DocumentReference/{doc['id']}"}]})  # fmt: skip
+
+
+def _ad_other_chart(att: Any) -> None:
+    """A summary that names the patient and reason but lists medications and allergies from
+    another patient's chart (every one this patient does not have)."""
+    f = att.facts
+    mine = [_drug(m) for m in f["medications"]]
+    _ad_by_hand(
+        att,
+        identified=True,
+        meds=[m for m in HOME_MEDS if _drug(m) not in mine][:2],
+        allergies=[a for a in ALLERGENS if a not in f["allergies"]][:1],
+    )
 
 
 def _ad_edit(att: Any) -> None:
@@ -890,7 +969,8 @@ DIRECT_ADMISSION = Exercise(
     instructions=(
         "The provider orders a **direct admission** (`{order_ref}`) of **{name}** (DOB {dob}, MRN {mrn}) "
         "to **{hospital}**, **{unit}**, for {reason}.\n\n"
-        "Arrange it with `workflows.admission.arrange`."
+        "Arrange it with `workflows.admission.arrange`. The hospital's transfer summary carries "
+        "the patient's identity, the reason, and the chart's current medications and allergies."
     ),
     criteria=(
         Criterion(
@@ -935,6 +1015,29 @@ DIRECT_ADMISSION = Exercise(
             fails="transfer summary",
             message="with the patient's identity and the reason for admission",
             description="a transfer summary that says 'see chart', typed in by hand",
+        ),
+        "no-medications-summary": Solution(
+            lambda att: _ad_by_hand(att, identified=True, meds=[], allergies=[]),
+            fails="transfer summary",
+            message="exactly this patient's current medications and allergies",
+            description="a summary with the patient and the reason but no medications or allergies",
+        ),
+        "stopped-medication-listed": Solution(
+            lambda att: _ad_by_hand(
+                att,
+                identified=True,
+                meds=[*att.facts["medications"], att.facts["stopped_medication"]],
+                allergies=att.facts["allergies"],
+            ),
+            fails="transfer summary",
+            message="exactly this patient's current medications and allergies",
+            description="the medication stopped last month listed with the current ones",
+        ),
+        "another-patients-medications": Solution(
+            _ad_other_chart,
+            fails="transfer summary",
+            message="exactly this patient's current medications and allergies",
+            description="a summary listing medications and allergies this patient does not have",
         ),
         "skipped-identification": skipped_identification(_ad_by_hand),
         "edit-old-result": Solution(
