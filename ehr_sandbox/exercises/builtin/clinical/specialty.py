@@ -90,6 +90,28 @@ def _routed_finding(
     return nearest
 
 
+def _routed_check(
+    ctx: GradingContext,
+    required: dict[str, list[str]],
+    forbidden: dict[str, list[str]],
+    what: str,
+    *,
+    expected: str,
+    passed: str,
+    missing: str,
+    advice: str,
+) -> Check:
+    """The criterion's Check from :func:`_routed_finding`: ``passed`` when a task reaches the
+    patient's provider and says the finding; the nearest task's reason when one does not; else
+    ``missing`` with ``advice``."""
+    found = _routed_finding(ctx, required, forbidden, what)
+    if found is not None and found.passed:
+        return Check(True, passed, expected)
+    if found is not None:
+        return Check(False, found.found, expected, found.advice)
+    return Check(False, missing, expected, advice)
+
+
 # ============================================================================ ophthalmic workup
 LINES = ["20/20", "20/25", "20/30", "20/40", "20/50", "20/70"]
 
@@ -137,37 +159,52 @@ def _eye_values(ctx: GradingContext) -> Check:
 
 def _eye_routed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "the IOP above the patient's target sent to the ophthalmologist today"
-    found = _routed_finding(
+    high = max(f["iop_right"], f["iop_left"])
+    side, other = ("right", "left") if f["iop_right"] > f["iop_left"] else ("left", "right")
+    short = {"right": "OD", "left": "OS"}
+    return _routed_check(
         ctx,
         {
-            "the pressure measured": [f"{max(f['iop_right'], f['iop_left'])}"],
+            "the pressure measured": [f"{high}"],
+            "which eye": [side, short[side]],
             "that it is above the target": ["above", "over", "exceeds", "high", "elevated"],
         },
-        {"that it is normal": ["normal limits", "within normal", "is normal", "at target"]},
+        {
+            "that it is normal": ["normal limits", "within normal", "is normal", "at target"],
+            "the high pressure on the other eye": [
+                f"{eye} {high}" for eye in (other, f"{other} eye", short[other])
+            ],
+        },
         "the IOP task",
-    )
-    if found is not None and found.passed:
-        return Check(True, "high IOP routed", expected)
-    if found is not None:
-        return Check(False, found.found, expected, found.advice)
-    return Check(
-        False,
-        "the high IOP was not routed",
-        expected,
-        "an IOP above target goes to the ophthalmologist the same day",
+        expected="the IOP above the patient's target, and in which eye, sent to the "
+        "ophthalmologist today",
+        passed="high IOP routed",
+        missing="the high IOP was not routed",
+        advice="an IOP above target goes to the ophthalmologist the same day",
     )
 
 
 def _eye_meds(ctx: GradingContext) -> Check:
-    expected = "the glaucoma drops and whether the patient uses them as prescribed"
-    for st in written(ctx, "MedicationStatement", ctx.facts["patient_id"]):
-        if "latanoprost" in str(st.get("medicationCodeableConcept")) and ctx.facts[
-            "adherence"
-        ] in str(st.get("note")):
+    f = ctx.facts
+    expected = "the glaucoma drops and whether the patient uses them as prescribed, as reported"
+    said = f["adherence"]
+    contrary = [a for a in ophthalmic.ADHERENCE if a != said] + [
+        f"{neg} {said}" for neg in ("no", "not", "denies", "never")
+    ]
+    for st in written(ctx, "MedicationStatement", f["patient_id"]):
+        note = " ".join(str(n.get("text", "")) for n in st.get("note", []))
+        if (
+            "latanoprost" in str(st.get("medicationCodeableConcept"))
+            and st.get("status") == ophthalmic.ADHERENCE[said]
+            and rubric.mentions(note, said)
+            and not any(rubric.mentions(note, c) for c in contrary)
+        ):
             return Check(True, "drops and adherence recorded", expected)
     return Check(
-        False, "no record of the drops and their use", expected, "adherence explains a rising IOP"
+        False,
+        "no record of the drops and their use as the patient reported it",
+        expected,
+        "adherence explains a rising IOP: record what the patient reports, not its opposite",
     )
 
 
@@ -206,15 +243,44 @@ def _eye_swapped(att: Any) -> None:
                                   iop_right=f["iop_left"], iop_left=f["iop_right"], target_iop=f["target"])  # fmt: skip
 
 
-def _eye_task(att: Any, text: str, owner: str = "Practitioner/prac-dr.patel") -> None:
-    """The eyes and drops recorded by hand (identified), then a Task with ``text`` to ``owner``."""
+def _eye_task(
+    att: Any, text: str, owner: str = "Practitioner/prac-dr.patel", note: str | None = None
+) -> None:
+    """The eyes and drops recorded by hand (identified), then a Task with ``text`` to ``owner``
+    (``note``: the drops' note, by default the adherence the patient reported)."""
     f = att.facts
     s = att.session
     _eye_no_target(att)
     ref = f["patient_ref"]
     s.create({"resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": {"text": f["drops"]},
-              "subject": {"reference": ref}, "note": [{"text": f["adherence"]}], "informationSource": {"display": "patient"}})  # fmt: skip
+              "subject": {"reference": ref}, "note": [{"text": note or f["adherence"]}], "informationSource": {"display": "patient"}})  # fmt: skip
     s.create(routed_task(s, ref, owner, text))
+
+
+def _eye_high(f: dict[str, Any]) -> tuple[float, str, str]:
+    """The high pressure, its eye and the other eye."""
+    if f["iop_right"] > f["iop_left"]:
+        return f["iop_right"], "right", "left"
+    return f["iop_left"], "left", "right"
+
+
+def _eye_wrong_eye(att: Any) -> None:
+    """The high pressure routed, but said to be in the other eye."""
+    high, _, other = _eye_high(att.facts)
+    _eye_task(att, f"IOP {other} eye {high} mmHg, above target - please see today")
+
+
+def _eye_adherence_reversed(att: Any) -> None:
+    """The high IOP routed; the drops' note says the opposite of what the patient reported."""
+    high, side, _ = _eye_high(att.facts)
+    reported = att.facts["adherence"]
+    _eye_task(
+        att,
+        f"IOP {side} eye {high} mmHg, above target - please see today",
+        note="patient reports no missed doses, taking as prescribed"
+        if reported == "missed doses"
+        else "patient reports missed doses",
+    )
 
 
 def _eye_unidentified(att: Any) -> None:
@@ -291,6 +357,18 @@ OPHTHALMIC_WORKUP = Exercise(
             message="a task that reassures",
             description="a task with 'IOP' in it that says the pressure is normal",
         ),
+        "iop-on-the-wrong-eye": Solution(
+            _eye_wrong_eye,
+            fails="IOP above target routed",
+            message="and in which eye",
+            description="the task puts the high pressure in the other eye",
+        ),
+        "adherence-reversed": Solution(
+            _eye_adherence_reversed,
+            fails="drops and adherence",
+            message="not its opposite",
+            description="the drops' note says the opposite of what the patient reported",
+        ),
         "iop-to-another-provider": Solution(
             _eye_other_provider,
             fails="IOP above target routed",
@@ -354,14 +432,20 @@ def _setup_foot(sandbox: Any, variant: Any) -> Scenario:
 
 def _foot_exam(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "monofilament results of each foot on that foot's record, and the four pedal pulses"
+    expected = (
+        "monofilament results of both feet, each on that foot's record, and the four pedal pulses"
+    )
     got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
-    mono = got.get(f"monofilament-{f['lops_side']}", {})
+    other = "left" if f["lops_side"] == "right" else "right"
+    mono = {
+        side: got.get(f"monofilament-{side}", {}).get("valueString") for side in ("right", "left")
+    }
     pulses = {
         (c.get("code") or {}).get("text"): c.get("valueString")
         for c in got.get("pedal-pulses", {}).get("component", [])
     }
-    if mono.get("valueString") != f"{sum(f['felt'])}/5 sites felt" or pulses != f["pulses"]:
+    felt = {f["lops_side"]: f"{sum(f['felt'])}/5 sites felt", other: "5/5 sites felt"}
+    if mono != felt or pulses != f["pulses"]:
         return Check(
             False,
             "monofilament or pulses missing, not as felt, or on the wrong foot",
@@ -373,22 +457,27 @@ def _foot_exam(ctx: GradingContext) -> Check:
 
 def _foot_lops(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "loss of protective sensation reported to the provider"
-    found = _routed_finding(
+    side = f["lops_side"]
+    other = "left" if side == "right" else "right"
+    return _routed_check(
         ctx,
         {
             "the loss of protective sensation": ["LOPS", "loss of protective sensation"],
-            "which foot": [f["lops_side"]],
+            "which foot": [f"{side} foot", f"foot {side}", f"{side} sole"],
         },
-        {"that sensation is intact": ["no LOPS", "no loss", "sensation intact", "intact"]},
+        {
+            "that sensation is intact": ["no LOPS", "no loss", "sensation intact", "intact"],
+            "that the other foot lost sensation": [
+                f"{lops} {lead}{other}"
+                for lops in ("LOPS", "loss of protective sensation")
+                for lead in ("", "in the ", "of the ", "on the ")
+            ],
+        },
         "the LOPS task",
-    )
-    if found is not None and found.passed:
-        return Check(True, "LOPS routed", expected)
-    if found is not None:
-        return Check(False, found.found, expected, found.advice)
-    return Check(
-        False, "LOPS not reported", expected, "loss of protective sensation changes the care plan"
+        expected="loss of protective sensation, and on which foot, reported to the provider",
+        passed="LOPS routed",
+        missing="LOPS not reported",
+        advice="loss of protective sensation changes the care plan",
     )
 
 
@@ -446,15 +535,22 @@ def _foot_swapped(att: Any) -> None:
 
 
 def _foot_variant(
-    att: Any, *, provider: str | None = None, pulses_normal: bool = False, swap: bool = False
+    att: Any,
+    *,
+    provider: str | None = None,
+    pulses_normal: bool = False,
+    swap: bool = False,
+    both_numb: bool = False,
 ) -> None:
     """The reference, or with the findings routed to ``provider``, every pulse recorded
-    normal, or the feet swapped."""
+    normal, the feet swapped, or the other foot recorded as numb as the first."""
     f = att.facts
     ref = identify_patient(att)
     args = _foot_args(f, swap=swap)
     if pulses_normal:
         args["pulses"] = {k: "normal" for k in f["pulses"]}
+    if both_numb:
+        args["monofilament_right"] = args["monofilament_left"] = f["felt"]
     podiatric.diabetic_foot_exam(att.session, ref, provider=provider, **args)
     podiatric.routine_foot_care(
         att.session,
@@ -465,21 +561,28 @@ def _foot_variant(
     )
 
 
-def _foot_no_lops_task(att: Any) -> None:
+def _foot_no_lops_task(att: Any, *, task: str = "Diabetic foot exam done: no LOPS") -> None:
     """The exam and modifier right, but the findings typed in by hand and a task to the provider
-    that says there is no LOPS."""
+    that says ``task`` (by default: that there is no LOPS)."""
     f = att.facts
     s = att.session
     ref = identify_patient(att)
-    side = f["lops_side"]
-    s.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": f"monofilament-{side}"}]},
-              "subject": {"reference": ref}, "valueString": f"{sum(f['felt'])}/5 sites felt"})  # fmt: skip
+    other = "left" if f["lops_side"] == "right" else "right"
+    for side, felt in ((f["lops_side"], sum(f["felt"])), (other, 5)):
+        s.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": f"monofilament-{side}"}]},
+                  "subject": {"reference": ref}, "valueString": f"{felt}/5 sites felt"})  # fmt: skip
     s.create({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": SANDBOX_OBS, "code": "pedal-pulses"}]},
               "subject": {"reference": ref}, "component": [{"code": {"text": k}, "valueString": v} for k, v in f["pulses"].items()]})  # fmt: skip
     podiatric.routine_foot_care(
         s, ref, service="NAIL-DEBRIDE", systemic_condition="E11.42", findings=f["findings"]
     )
-    s.create(routed_task(s, ref, "Practitioner/prac-dr.patel", "Diabetic foot exam done: no LOPS"))
+    s.create(routed_task(s, ref, "Practitioner/prac-dr.patel", task))
+
+
+def _foot_wrong_foot_task(att: Any) -> None:
+    """The task reports the loss of protective sensation on the foot that felt every site."""
+    other = "left" if att.facts["lops_side"] == "right" else "right"
+    _foot_no_lops_task(att, task=f"Diabetic foot exam: LOPS {other} foot, please review")
 
 
 def _foot_unidentified(att: Any) -> None:
@@ -554,6 +657,18 @@ DIABETIC_FOOT_EXAM = Exercise(
             fails="LOPS routed",
             message="a task that reassures",
             description="a task with 'LOPS' in it that says there is none",
+        ),
+        "lops-on-the-wrong-foot": Solution(
+            _foot_wrong_foot_task,
+            fails="LOPS routed",
+            message="and on which foot",
+            description="the task reports the loss of sensation on the foot that felt every site",
+        ),
+        "other-foot-recorded-numb": Solution(
+            lambda att: _foot_variant(att, both_numb=True),
+            fails="foot exam recorded",
+            message="monofilament or pulses missing, not as felt",
+            description="the foot that felt every site recorded with the same losses as the numb one",
         ),
         "findings-to-another-provider": Solution(
             lambda att: _foot_variant(att, provider=ANOTHER_PROVIDER),
