@@ -33,6 +33,14 @@ __all__ = ["CATCH_UP_IMMUNIZATIONS", "IM_INJECTION_DOSE"]
 
 
 # ============================================================================ IM injection, wrong dose
+DOES_NOT_FIT = ["not fit", "doesn't fit", "too high", "too much", "exceeds", "above", "over",
+                "higher than", "overdose", "clarify", "not appropriate", "incorrect", "wrong"]  # fmt: skip
+"""Ways a query says the ordered dose does not fit the weight (any one will do)."""
+FINE_TO_GIVE = ["is correct", "is appropriate", "fits the weight", "dose fits", "ok to give",
+                "okay to give", "giving now", "will give", "given"]  # fmt: skip
+"""Phrases of a 'query' that reassures instead of asking (the dose is not to be given)."""
+
+
 def _setup_injection(sandbox: Any, variant: Any) -> Scenario:
     rng = variant.rng()
     p = add_patient(
@@ -101,7 +109,9 @@ def _inj_queried(ctx: GradingContext) -> Check:
             {
                 "the child's weight today": [f"{f['weight_kg']:g}"],
                 "the dose ordered": [f"{f['ordered_mg']:g}"],
+                "that the dose does not fit": DOES_NOT_FIT,
             },
+            forbidden={"that the dose is fine to give": FINE_TO_GIVE},
             what="the query",
         )
         if said.passed:
@@ -110,10 +120,10 @@ def _inj_queried(ctx: GradingContext) -> Check:
     if vague:
         return Check(
             False,
-            "a task on the order that does not say what does not fit",
+            "a task on the order that does not say what does not fit, or says the dose is fine",
             expected,
             "the query names the weight and the dose ordered, so the prescriber sees why it "
-            "does not fit without opening the chart",
+            "does not fit without opening the chart, and asks rather than reassures",
         )
     if elsewhere:
         return Check(
@@ -203,12 +213,16 @@ def _inj_unidentified(att: Any) -> None:
     att.session.create(task)
 
 
-def _inj_vague_query(att: Any) -> None:
+def _inj_vague_query(att: Any, *, reassure: bool = False) -> None:
     """The dose held and the order 'queried' with a text that carries the rubric's words but
-    says nothing about this child's weight or this order's dose."""
+    says nothing about this child's weight or this order's dose (``reassure``: names both and
+    says the dose is correct)."""
     f = att.facts
     ref = identify_patient(att)
-    medadmin.query_order(att.session, ref, f["order_ref"], "weight in kg noted today, will give")
+    text = "weight in kg noted today, will give"
+    if reassure:
+        text = f"ordered {f['ordered_mg']:g} mg checked against weight {f['weight_kg']} kg: dose is correct"
+    medadmin.query_order(att.session, ref, f["order_ref"], text)
 
 
 def _inj_query_elsewhere(att: Any) -> None:
@@ -289,6 +303,13 @@ IM_INJECTION_DOSE = Exercise(
             description="a query on the order with 'weight' and 'kg' in it, neither the child's "
             "weight nor the dose ordered",
         ),
+        "reassuring-query": Solution(
+            lambda att: _inj_vague_query(att, reassure=True),
+            fails="order queried with the prescriber",
+            message="asks rather than reassures",
+            description="a task on the order naming the weight and the dose and saying the dose "
+            "is correct",
+        ),
         "query-to-another-practitioner": Solution(
             _inj_query_elsewhere,
             fails="order queried with the prescriber",
@@ -354,12 +375,32 @@ def _given(ctx: GradingContext, cvx: str) -> list[dict[str, Any]]:
     ]
 
 
+def _administered_safely(ctx: GradingContext, imm: dict[str, Any], cvx: str) -> bool:
+    """True when a dose was given by a route the vaccine is licensed for, at a site that fits
+    the route and the child's age today, from a lot whose recorded expiry has not passed."""
+    from ehr_sandbox.workflows.care import age_months
+
+    today = ctx.now.date()
+    route = code_of(imm, "route")
+    months = age_months(ctx.read(ctx.facts["patient_ref"]) or {}, today)
+    expiry = str(imm.get("expirationDate") or "")
+    return (
+        route in immunizations.vaccine(cvx)["routes"]
+        and code_of(imm, "site") in medadmin.allowed_sites(str(route), months)
+        and len(expiry) >= 10
+        and expiry[:10] >= today.isoformat()
+    )
+
+
 def _cu_given(ctx: GradingContext) -> Check:
-    expected = "each due dose given with its lot, site, route, MVX and the current VIS edition"
+    expected = (
+        "each due dose given with its lot (unexpired), site and route that fit the vaccine and "
+        "the child's age, MVX and the current VIS edition"
+    )
     f = ctx.facts
     for cvx in ctx.answer["give"]:
         key = {"08": "hepb", "03": "mmr"}[cvx]
-        good = [
+        documented = [
             i
             for i in _given(ctx, cvx)
             if i.get("lotNumber") == f[f"lot_{key}"]
@@ -369,7 +410,7 @@ def _cu_given(ctx: GradingContext) -> Check:
             and i.get("site")
             and i.get("route")
         ]
-        if not good:
+        if not documented:
             return Check(
                 False,
                 f"CVX {cvx}: no complete record (the VIS edition handed out, the vial's lot, "
@@ -377,6 +418,16 @@ def _cu_given(ctx: GradingContext) -> Check:
                 expected,
                 "give the VIS before every dose and record its edition, and the lot of the vial "
                 "you drew from: a recall finds the child by lot",
+            )
+        if not any(_administered_safely(ctx, i, cvx) for i in documented):
+            return Check(
+                False,
+                f"CVX {cvx}: given by a route the vaccine is not licensed for, at a site that "
+                "does not fit the route or the child's age, or from a lot with no expiry or an "
+                "expired one",
+                expected,
+                "check the route on the package insert, the site for the child's age and the "
+                "vial's expiry before drawing up the dose",
             )
     return Check(True, "due doses given and documented", expected)
 
@@ -502,15 +553,25 @@ def _cu_give_dtap(att: Any) -> None:
     _ = f
 
 
-def _cu_by_hand_any_lot(att: Any) -> None:
+def _cu_typed(
+    att: Any,
+    *,
+    lot: str | None = None,
+    vis: str | None = None,
+    hepb_route: str = "IM",
+    hepb_site: str = "LT",
+    expiry: str = "2030-06-30",
+) -> None:
     """DTaP deferred through the workflow; the two due doses typed in by hand with every field
-    the grader looks for present, but a made-up lot and an old VIS edition, then reported."""
+    the grader looks for, then reported. As given they are right; ``lot``/``vis`` (a made-up
+    lot, an old VIS edition), ``hepb_route``/``hepb_site`` and ``expiry`` make one thing wrong."""
+    f = att.facts
     s = att.session
     ref = identify_patient(att)
     immunizations.defer(
         s, ref, "20", "MEDPREC", "anaphylaxis after the previous DTaP dose: contraindicated"
     )
-    for cvx in ("08", "03"):
+    for cvx, key, route, site in (("08", "hepb", hepb_route, hepb_site), ("03", "mmr", "SC", "LA")):
         v = immunizations.vaccine(cvx)
         imm = s.create(
             {
@@ -520,14 +581,20 @@ def _cu_by_hand_any_lot(att: Any) -> None:
                 "patient": {"reference": ref},
                 "occurrenceDateTime": instant(att.sandbox.clock.peek()),
                 "primarySource": True,
-                "lotNumber": "LOT1",
+                "lotNumber": lot or f[f"lot_{key}"],
+                "expirationDate": expiry,
                 "manufacturer": {"identifier": {"system": immunizations.MVX, "value": v["mvx"]}},
-                "route": {"text": "IM"},
-                "site": {"text": "arm"},
-                "education": [{"documentType": "VIS", "publicationDate": "2001-01-01"}],
+                "route": {"coding": [{"system": medadmin.ROUTE, "code": route}]},
+                "site": {"coding": [{"system": medadmin.ACT_SITE, "code": site}]},
+                "education": [{"documentType": "VIS", "publicationDate": vis or f[f"vis_{key}"]}],
             }
         )
         immunizations.registry_message(s, f"Immunization/{imm['id']}")
+
+
+def _cu_by_hand_any_lot(att: Any) -> None:
+    """Every field present, but a made-up lot and an old VIS edition."""
+    _cu_typed(att, lot="LOT1", vis="2001-01-01")
 
 
 def _cu_typed_report(att: Any) -> None:
@@ -635,6 +702,24 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
             message="a recall finds the child by lot",
             description="doses typed in by hand with every field present but a made-up lot and "
             "an old VIS edition",
+        ),
+        "hepatitis-b-subcutaneous": Solution(
+            lambda att: _cu_typed(att, hepb_route="SC", hepb_site="LA"),
+            fails="due doses given and documented",
+            message="check the route on the package insert",
+            description="hepatitis B (IM only) typed in as given subcutaneously",
+        ),
+        "hepatitis-b-in-the-buttock": Solution(
+            lambda att: _cu_typed(att, hepb_site="LG"),
+            fails="due doses given and documented",
+            message="the site for the child's age",
+            description="hepatitis B typed in as given IM in the gluteal muscle",
+        ),
+        "expired-lot": Solution(
+            lambda att: _cu_typed(att, expiry="2020-01-31"),
+            fails="due doses given and documented",
+            message="the vial's expiry",
+            description="the due doses typed in from lots that expired years ago",
         ),
     },
     expects=(
