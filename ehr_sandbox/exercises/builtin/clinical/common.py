@@ -311,6 +311,92 @@ def the_patients_provider(ctx: Any, patient_id: str, ref: str | None) -> bool:
     return bool(ref) and ref in own
 
 
+def message_text(message: dict[str, Any]) -> str:
+    """What a Task (its description) or a Communication (its payload text) says.
+
+    Examples
+    --------
+    >>> message_text({"resourceType": "Task", "description": "BP 182/110"})
+    'BP 182/110'
+    >>> message_text({"resourceType": "Communication", "payload": [{"contentString": "K 6.8"}]})
+    'K 6.8'
+    """
+    if message.get("resourceType") == "Task":
+        return str(message.get("description", ""))
+    return " ".join(str(p.get("contentString", "")) for p in message.get("payload", []))
+
+
+def message_recipients(message: dict[str, Any]) -> list[str]:
+    """Whom a Task (its owner) or a Communication (its recipients) reaches.
+
+    Examples
+    --------
+    >>> message_recipients({"resourceType": "Task", "owner": {"reference": "Practitioner/a"}})
+    ['Practitioner/a']
+    >>> message_recipients({"resourceType": "Communication", "recipient": [{"reference": "Practitioner/b"}]})
+    ['Practitioner/b']
+    """
+    if message.get("resourceType") == "Task":
+        return [str((message.get("owner") or {}).get("reference", ""))]
+    return [str(r.get("reference", "")) for r in message.get("recipient", [])]
+
+
+def routed_saying(
+    ctx: Any,
+    patient_id: str,
+    messages: list[dict[str, Any]],
+    required: dict[str, list[str]],
+    forbidden: dict[str, list[str]],
+    what: str,
+    *,
+    advice: str = "the message says what was found and that it is abnormal: a message that "
+    "reassures, or only points to the chart, asks the provider for nothing",
+) -> Any:
+    """Grade the messages (Tasks or Communications already linked to the finding) that route a
+    finding: the first that reaches the patient's own provider (:func:`the_patients_provider`)
+    and says the finding (``required``, nothing ``forbidden``: :func:`rubric.check_text`) gives
+    a passing Check; else a failing Check saying why the nearest does not count (it went to
+    someone else; it does not say the finding, with ``advice``); None when there is none.
+
+    A routed finding is graded on what it says as well as on whom it reaches: a message to the
+    right provider that says 'see chart', or that the result is normal, asks for nothing.
+
+    Examples
+    --------
+    >>> chart = {"generalPractitioner": [{"reference": "Practitioner/prac-dr.patel"}]}
+    >>> ctx = type("Ctx", (), {"read": lambda self, ref: chart})()
+    >>> task = {"resourceType": "Task", "owner": {"reference": "Practitioner/prac-dr.patel"},
+    ...         "description": "Positive rapid strep A for the provider's review"}
+    >>> routed_saying(ctx, "p1", [task], {"that it is positive": ["positive"]}, {}, "the task").passed
+    True
+    >>> vague = {**task, "description": "FYI: result in the chart, please see"}
+    >>> routed_saying(ctx, "p1", [vague], {"that it is positive": ["positive"]}, {}, "the task").found
+    'the task does not say that it is positive'
+    >>> routed_saying(ctx, "p1", [], {"that it is positive": ["positive"]}, {}, "the task") is None
+    True
+    """
+    from ehr_sandbox.exercises import rubric
+    from ehr_sandbox.exercises.model import Check
+
+    nearest = None
+    for m in messages:
+        said = rubric.check_text(message_text(m), required, forbidden=forbidden, what=what)
+        if not any(the_patients_provider(ctx, patient_id, r) for r in message_recipients(m)):
+            if said.passed:
+                nearest = Check(
+                    False,
+                    f"{what} went to someone other than the patient's provider",
+                    said.expected,
+                    "route the finding to the provider who sees this patient (the chart's "
+                    "primary care provider), not to another practitioner",
+                )
+            continue
+        if said.passed:
+            return said
+        nearest = nearest or Check(False, said.found, said.expected, advice)
+    return nearest
+
+
 def tamper(att: Any, ref: str) -> None:
     """The answer-key wrong solution: edit a record the expected answer depends on."""
     s = att.session
@@ -441,6 +527,9 @@ __all__ += [
     "person_facts",
     "tamper",
     "ANOTHER_PROVIDER",
+    "message_recipients",
+    "message_text",
+    "routed_saying",
     "the_patients_provider",
     "written",
 ]

@@ -15,16 +15,17 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     identified_first,
     identify_patient,
     order_lab,
+    routed_saying,
     skipped_identification,
     tamper,
     the_patients_provider,
     written,
 )
-from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import poc_testing, specimens
 from ehr_sandbox.workflows.base import RuleRefused, write
-from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept
+from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept, routed_task
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
@@ -132,7 +133,30 @@ def _draw_tubes(ctx: GradingContext) -> Check:
             expected,
             "light blue (citrate) before serum tubes, EDTA after",
         )
+    unlabelled = [s for s in mine if not _labelled(s, f["name"], f["dob"])]
+    if unlabelled:
+        return Check(
+            False,
+            f"{len(unlabelled)} tube(s) without a label naming the patient and date of birth",
+            expected,
+            "label every tube at the bedside with two identifiers that match the chart: an "
+            "unlabelled or mislabelled tube is rejected by the lab",
+        )
     return Check(True, "tubes drawn and linked", expected)
+
+
+def _labelled(specimen: dict[str, Any], name: str, dob: str) -> bool:
+    """True when the specimen's label (its notes) carries the patient's name and date of birth.
+
+    >>> _labelled({"note": [{"text": "Label: Ava Chen; DOB 1970-01-02"}]}, "Ava Chen", "1970-01-02")
+    True
+    >>> _labelled({"note": [{"text": "Label: see requisition"}]}, "Ava Chen", "1970-01-02")
+    False
+    """
+    from ehr_sandbox.exercises import rubric
+
+    text = " ".join(str(n.get("text", "")) for n in specimen.get("note", []))
+    return rubric.mentions(text, name) and rubric.mentions(text, dob)
 
 
 def _by_collect(ctx: GradingContext, specimen: dict[str, Any]) -> bool:
@@ -231,9 +255,10 @@ def _draw_assumed_fasting(att: Any) -> None:
 FASTING_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0916"
 
 
-def _draw_tag_by_hand(att: Any) -> None:
-    """The tubes charted by hand in reverse order of draw (citrate last), each linked to its
-    orders and labelled, with the specimens.collect tag typed in."""
+def _draw_tag_by_hand(att: Any, *, reverse: bool = True, label: str | None = None) -> None:
+    """The tubes charted by hand in reverse order of draw (citrate last; ``reverse=False``: in
+    the right order), each linked to its orders and labelled (``label``: with that text instead
+    of the patient's name and DOB), with the specimens.collect tag typed in."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -242,7 +267,7 @@ def _draw_tag_by_hand(att: Any) -> None:
         need.setdefault(
             specimens.tube_for(s.read(o)["code"]["coding"][0]["code"])["tube"], []
         ).append(o)
-    tubes = sorted(need, key=lambda t: specimens.tube(t)["order"], reverse=True)
+    tubes = sorted(need, key=lambda t: specimens.tube(t)["order"], reverse=reverse)
     when = instant(att.sandbox.clock.peek())
     fasting = "F" if "nothing but water" in f["meal"] else "NF"
     made = []
@@ -270,7 +295,7 @@ def _draw_tag_by_hand(att: Any) -> None:
                             "type": {"text": f"{d['cap']} evacuated tube"},
                         }
                     ],
-                    "note": [{"text": f"Label: {f['name']}; DOB {f['dob']}"}],
+                    "note": [{"text": label or f"Label: {f['name']}; DOB {f['dob']}"}],
                 },
                 operation="specimens.collect",
             )
@@ -366,6 +391,12 @@ BLOOD_DRAW = Exercise(
             message="light blue (citrate) before serum tubes",
             description="charted the tubes by hand in reverse order of draw, specimens.collect tag typed in",
         ),
+        "tubes-not-labelled": Solution(
+            lambda att: _draw_tag_by_hand(att, reverse=False, label="Label: see requisition"),
+            fails="tubes drawn and linked",
+            message="label every tube at the bedside with two identifiers",
+            description="the tubes charted by hand in the right order, labelled 'see requisition'",
+        ),
         "no-orders": Solution(
             _draw_unlinked,
             fails="tubes drawn and linked",
@@ -457,12 +488,22 @@ def _gl_qc_first(ctx: GradingContext) -> Check:
 
 
 def _gl_on_kit(ctx: GradingContext) -> Check:
-    expected = "the result recorded with the kit (device) and its value, as measured"
+    expected = (
+        "the result recorded with the kit (device) and its value, as measured, flagged critical"
+    )
     for o in _glucose_results(ctx):
         if (o.get("device") or {}).get("reference") == ctx.facts["kit_ref"] and (
             o.get("valueQuantity") or {}
         ).get("value") == ctx.facts["glucose"]:
-            return Check(True, "result recorded with the kit", expected)
+            if "HH" in codes(o.get("interpretation")):
+                return Check(True, "result recorded with the kit", expected)
+            return Check(
+                False,
+                "the result is recorded without its critical flag",
+                expected,
+                "a value above the critical limit is flagged critical (HH) on the chart, so "
+                "everyone who reads it sees it",
+            )
     return Check(
         False,
         "no result with the kit and the measured value",
@@ -472,12 +513,29 @@ def _gl_on_kit(ctx: GradingContext) -> Check:
 
 
 def _gl_escalated(ctx: GradingContext) -> Check:
-    expected = "the critical value sent to the provider at once (stat message linked to the result)"
+    from ehr_sandbox.exercises import rubric
+
+    expected = (
+        "the critical value sent to the provider at once (stat message linked to the result, "
+        "saying the value and that it is critical)"
+    )
     pid = ctx.facts["patient_id"]
     ids = {f"Observation/{o['id']}" for o in _glucose_results(ctx)}
-    elsewhere = False
+    elsewhere = vague = False
     for c in written(ctx, "Communication", pid):
         if c.get("priority") == "stat" and {a.get("reference") for a in c.get("about", [])} & ids:
+            said = rubric.check_text(
+                " ".join(str(p.get("contentString", "")) for p in c.get("payload", [])),
+                {
+                    "the value": [str(ctx.facts["glucose"])],
+                    "that it is critical": ["critical", "critically", "panic", "HH"],
+                },
+                forbidden={"that it is normal": ["normal", "within range", "no action"]},
+                what="the message",
+            )
+            if not said.passed:
+                vague = True
+                continue
             if any(
                 the_patients_provider(ctx, pid, r.get("reference")) for r in c.get("recipient", [])
             ):
@@ -490,6 +548,13 @@ def _gl_escalated(ctx: GradingContext) -> Check:
             expected,
             "a critical value goes to the provider who sees this patient (the chart's primary "
             "care provider), not to another practitioner",
+        )
+    if vague:
+        return Check(
+            False,
+            "a stat message on the result that does not say the value and that it is critical",
+            expected,
+            "say the critical value itself: 'see chart' or a reassurance asks for nothing",
         )
     return Check(
         False,
@@ -515,10 +580,10 @@ def _gl_reference(att: Any, provider: str | None = None) -> None:
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"], provider=provider)
 
 
-def _raw_glucose(att: Any, *, minutes_later: int = 0) -> None:
+def _raw_glucose(att: Any, *, minutes_later: int = 0) -> dict[str, Any]:
     """The glucose result typed into the chart; ``minutes_later``: its time typed ahead."""
     f = att.facts
-    att.session.create(
+    return att.session.create(
         {
             "resourceType": "Observation",
             "status": "final",
@@ -601,8 +666,10 @@ def _gl_result_then_qc(att: Any) -> None:
     poc_testing.run_qc(att.session, f["kit_ref"], {"level 1": f["new_l1"], "level 2": f["new_l2"]})
 
 
-def _gl_no_escalation(att: Any) -> None:
-    """Harmful: controls rerun, but the critical result is charted by hand and nobody told."""
+def _gl_no_escalation(att: Any, *, message: str | None = None) -> None:
+    """Harmful: controls rerun, but the critical result is charted by hand (no critical flag)
+    and nobody told; ``message``: a stat message with that text, linked to the result, sent to
+    the patient's provider ('{value}' in it becomes the glucose)."""
     f = att.facts
     identify_patient(att)
     poc_testing.run_qc(
@@ -610,7 +677,11 @@ def _gl_no_escalation(att: Any) -> None:
         f["kit_ref"],
         {"level 1": f["new_l1"], "level 2": f["new_l2"]},
     )
-    _raw_glucose(att)
+    result = _raw_glucose(att)
+    if message is not None:
+        att.session.create({"resourceType": "Communication", "status": "completed", "priority": "stat", "subject": {"reference": f["patient_ref"]},
+                            "recipient": [{"reference": "Practitioner/prac-dr.patel"}], "about": [{"reference": f"Observation/{result['id']}"}],
+                            "payload": [{"contentString": message.replace("{value}", str(f["glucose"]))}]})  # fmt: skip
 
 
 def _gl_edit_qc(att: Any) -> None:
@@ -688,6 +759,19 @@ POC_GLUCOSE_QC = Exercise(
             fails="critical value escalated",
             message="goes to the provider immediately",
         ),
+        "critical-see-chart": Solution(
+            lambda att: _gl_no_escalation(att, message="FYI glucose done, see chart"),
+            fails="critical value escalated",
+            message="say the critical value itself",
+            description="a stat message on the result to the provider that says 'see chart'",
+        ),
+        "critical-result-unflagged": Solution(
+            lambda att: _gl_no_escalation(att, message="CRITICAL glucose {value} mg/dL"),
+            fails="result recorded with the kit",
+            message="flagged critical (HH)",
+            description="the critical result typed in without its critical flag (the provider "
+            "told)",
+        ),
         "edit-qc-log": Solution(
             _gl_edit_qc,
             fails="no collateral damage",
@@ -761,26 +845,31 @@ def _st_routed(ctx: GradingContext) -> Check:
     expected = "the positive result sent to the provider for the treatment order"
     pid = ctx.facts["patient_id"]
     ids = {f"Observation/{o['id']}" for o in _strep_results(ctx)}
-    elsewhere = False
-    for t in written(ctx, "Task", pid):
-        if (t.get("focus") or {}).get("reference") in ids:
-            if the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference")):
-                return Check(True, "provider asked to act on the result", expected)
-            elsewhere = True
-    if elsewhere:
-        return Check(
-            False,
-            "the result was sent to someone other than the patient's provider",
-            expected,
-            "a positive result goes to the provider who sees this patient (the chart's primary "
-            "care provider), not to another practitioner",
-        )
+    found = routed_saying(
+        ctx,
+        pid,
+        [t for t in written(ctx, "Task", pid) if (t.get("focus") or {}).get("reference") in ids],
+        {"that the result is positive": ["positive"]},
+        {"that it is negative": STREP_NEGATIVE},
+        "the task on the result",
+        advice="the task says the result is positive: one that says 'see chart', or negative, "
+        "asks the provider for nothing",
+    )
+    if found is not None and found.passed:
+        return Check(True, "provider asked to act on the result", expected)
+    if found is not None:
+        return Check(False, found.found, expected, found.advice)
     return Check(
         False,
         "the provider was not asked to act on the positive result",
         expected,
         "a positive result goes to the provider; the MA does not treat",
     )
+
+
+STREP_NEGATIVE = ["negative result", "is negative", "strep negative", "tested negative",
+                  "no action", "normal"]  # fmt: skip
+"""What a task on a positive strep result must not say (the result is not negative)."""
 
 
 STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
@@ -813,6 +902,21 @@ def _st_skip_qc(att: Any, *, identified: bool = True) -> None:
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": f["patient_ref"]},
                         "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}],
                         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
+
+
+def _st_task_says(att: Any, text: str) -> None:
+    """Controls run through the workflow; the positive result typed in on the order, and a task
+    on it to the patient's provider that says ``text``."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    poc_testing.run_qc(s, f["kit_ref"], STREP_CONTROLS)
+    o = s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": ref},
+                  "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}], "device": {"reference": f["kit_ref"]},
+                  "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
+    s.create(
+        routed_task(s, ref, "Practitioner/prac-dr.patel", text, focus=f"Observation/{o['id']}")
+    )
 
 
 def _st_qc_tag_by_hand(att: Any) -> None:
@@ -880,6 +984,18 @@ RAPID_STREP = Exercise(
             fails="positive result routed",
             message="not to another practitioner",
             description="the positive result routed to a practitioner who is not the patient's provider",
+        ),
+        "task-says-negative": Solution(
+            lambda att: _st_task_says(att, "Rapid strep negative, no action needed"),
+            fails="positive result routed",
+            message="one that says 'see chart', or negative",
+            description="a task on the positive result to the provider that says it is negative",
+        ),
+        "task-says-see-chart": Solution(
+            lambda att: _st_task_says(att, "FYI please see the chart today"),
+            fails="positive result routed",
+            message="one that says 'see chart', or negative",
+            description="a task on the positive result to the provider that says only 'see chart'",
         ),
         "result-without-order": Solution(
             _st_no_order, fails="result on the order", message="results answer an order"

@@ -9,8 +9,8 @@ from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
+    routed_saying,
     tamper,
-    the_patients_provider,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
@@ -89,13 +89,49 @@ def _to_sequence(ctx: GradingContext) -> Check:
     return Check(True, "turnover before the next patient", expected)
 
 
+def _identified_last(ctx: GradingContext, ref: str) -> str | None:
+    """The patient id the acting user last identified (two matching identifiers) before their
+    last write of ``ref``: the patient a room was given to (the room itself does not say).
+
+    The audit trail, in order, is the evidence; a write of ``ref`` that nobody was identified
+    before gives None.
+    """
+    from ehr_sandbox.audit import event_patient, event_username
+    from ehr_sandbox.workflows.care import identification
+
+    user = getattr(ctx.user, "username", None)
+    last: str | None = None
+    who: str | None = None
+    for e in ctx.events():
+        if event_username(e) != user or e.get("outcome") not in ("0", None):
+            continue
+        found = identification(e)
+        if found is not None:
+            last = event_patient(e) if found["matched"] else None
+            continue
+        what = [(x.get("what") or {}).get("reference", "") for x in e.get("entity", []) or []]
+        if e["kind"] in ("create", "update", "patch") and any(
+            w == ref or w.startswith(f"{ref}/") for w in what
+        ):
+            who = last
+    return who
+
+
 def _to_roomed(ctx: GradingContext) -> Check:
     expected = "the next patient identified and roomed in the clean room"
     seq = [rooms.status_of(v) for v in _room_versions(ctx)]
-    if seq and seq[-1] == "in-use" and not ctx.identified_before(ctx.facts["next_id"]):
+    if (
+        seq
+        and seq[-1] == "in-use"
+        and (
+            not ctx.identified_before(ctx.facts["next_id"])
+            or _identified_last(ctx, ctx.facts["room_ref"]) != ctx.facts["next_id"]
+        )
+    ):
         return Check(
             False,
-            "the room is in use, but the waiting patient was never identified",
+            "the room is in use, but the waiting patient was not the one identified when it "
+            "was given",
             expected,
             "identify the patient who is waiting for the room (two identifiers) before rooming: "
             "rooming someone else leaves them in the waiting room",
@@ -167,12 +203,15 @@ def _to_dirty_room(att: Any) -> None:
     s.update(loc)
 
 
-def _to_someone_else(att: Any) -> None:
-    """Turnover done right, then another patient (not the one waiting) identified and roomed."""
+def _to_someone_else(att: Any, *, waiting_identified: bool = False) -> None:
+    """Turnover done right, then another patient (not the one waiting) identified and roomed
+    (``waiting_identified``: after identifying the waiting patient first)."""
     f = att.facts
     s = att.session
     rooms.discharge_room(s, f["room_ref"])
     rooms.turnover(s, f["room_ref"], {i["id"]: True for i in rooms.table("rooms")["checklist"]})
+    if waiting_identified:
+        identify(s, f["next_ref"], name=f["next_name"], birth_date=f["next_dob"])
     p = next(p for p in s.search("Patient").fetch() if p["id"] != f["next_id"])
     name = f"{p['name'][0]['given'][0]} {p['name'][0]['family']}"
     ref = identify(s, f"Patient/{p['id']}", name=name, birth_date=p["birthDate"])
@@ -241,6 +280,13 @@ ROOM_TURNOVER = Exercise(
             fails="next patient roomed",
             message="rooming someone else leaves them in the waiting room",
             description="another patient identified and roomed, not the one waiting",
+        ),
+        "waiting-identified-other-roomed": Solution(
+            lambda att: _to_someone_else(att, waiting_identified=True),
+            fails="next patient roomed",
+            message="rooming someone else leaves them in the waiting room",
+            description="the waiting patient identified, then another patient identified and "
+            "given the room",
         ),
         "edit-other-room": Solution(
             _to_edit_other,
@@ -356,19 +402,23 @@ def _bi_recalled(ctx: GradingContext) -> Check:
     return Check(True, "load recalled", expected)
 
 
+RECALL_WORDS = ["recalled", "recall", "sterilizer", "sterilization", "BI", "biological indicator",
+                "spore"]  # fmt: skip
+"""Ways a flag or a task says the patient was exposed to the recalled load (any one will do)."""
+
+
 def _bi_flagged(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = (
-        "the procedure that used a recalled pack flagged on the patient and sent to the provider"
+        "the procedure that used a recalled pack flagged on the patient and sent to the "
+        "provider, both saying it was a recalled load"
     )
     pid = f["patient_id"]
     flags = [
         g
         for g in written(ctx, "Flag", pid)
         if rubric.check_text(
-            text_of(g.get("code")),
-            {"the recalled load": ["recalled", "recall", "sterilizer", "sterilization", "BI"]},
-            what="the flag",
+            text_of(g.get("code")), {"the recalled load": RECALL_WORDS}, what="the flag"
         ).passed
     ]
     tasks = [
@@ -376,19 +426,24 @@ def _bi_flagged(ctx: GradingContext) -> Check:
         for t in written(ctx, "Task", pid)
         if (t.get("focus") or {}).get("reference") == f["procedure_ref"]
     ]
-    sent = [
-        t for t in tasks if the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference"))
-    ]
-    if (written(ctx, "Flag", pid) and not flags) or (tasks and not sent):
+    sent = routed_saying(
+        ctx,
+        pid,
+        tasks,
+        {"the recalled load": RECALL_WORDS},
+        {"that nothing is needed": ["no action", "no follow-up", "nothing to do", "fyi only"]},
+        "the task",
+    )
+    if (written(ctx, "Flag", pid) and not flags) or (sent is not None and not sent.passed):
         return Check(
             False,
-            "a flag that does not say what happened, or a task that does not reach the "
-            "patient's provider",
+            "a flag or a task that does not say what happened, or a task that does not reach "
+            "the patient's provider",
             expected,
             "the flag tells every clinician who opens the chart that the patient was exposed to "
-            "a recalled load, and the follow-up goes to the patient's own provider",
+            "a recalled load, and the follow-up goes to the patient's own provider, saying so",
         )
-    if flags and sent:
+    if flags and sent is not None:
         return Check(True, "procedure flagged", expected)
     return Check(
         False,
@@ -433,8 +488,15 @@ def _bi_reuse_then_recall(att: Any) -> None:
     s.update({**s.read(ref), "status": "inactive", "note": recalled["note"]})
 
 
-def _bi_by_hand(att: Any) -> None:
-    """The log and the packs updated by hand; a one-word flag and a task to the MA herself."""
+def _bi_by_hand(
+    att: Any,
+    *,
+    flag: str = "note",
+    task: str = "fyi",
+    owner: str = "Practitioner/prac-ma.garcia",
+) -> None:
+    """The log and the packs updated by hand; a flag saying ``flag`` and a task saying ``task``
+    to ``owner`` (by default a one-word flag and a task to the MA herself)."""
     f = att.facts
     s = att.session
     t = s.read(f["cycle_ref"])
@@ -445,8 +507,8 @@ def _bi_by_hand(att: Any) -> None:
     for r in f["pack_refs"]:
         s.update({**s.read(r), "status": "inactive", "note": [{"text": "RECALLED"}]})
     pref = f"Patient/{f['patient_id']}"
-    s.create({"resourceType": "Flag", "status": "active", "code": {"text": "note"}, "subject": {"reference": pref}})  # fmt: skip
-    s.create(routed_task(s, pref, "Practitioner/prac-ma.garcia", "fyi", focus=f["procedure_ref"]))
+    s.create({"resourceType": "Flag", "status": "active", "code": {"text": flag}, "subject": {"reference": pref}})  # fmt: skip
+    s.create(routed_task(s, pref, owner, task, focus=f["procedure_ref"]))
 
 
 def _bi_edit_good(att: Any) -> None:
@@ -514,6 +576,17 @@ FAILED_BI_RECALL = Exercise(
             fails="exposed patient flagged",
             message="the follow-up goes to the patient's own provider",
             description="recall typed in by hand; a flag that says 'note' and a task to the MA",
+        ),
+        "fyi-task-to-provider": Solution(
+            lambda att: _bi_by_hand(
+                att,
+                flag="Exposed to a pack from a recalled sterilizer load (BI failed)",
+                owner="Practitioner/prac-dr.patel",
+            ),
+            fails="exposed patient flagged",
+            message="the follow-up goes to the patient's own provider, saying so",
+            description="recall typed in by hand; a good flag, and a task to the provider that "
+            "says only 'fyi'",
         ),
         "edit-good-pack": Solution(
             _bi_edit_good,

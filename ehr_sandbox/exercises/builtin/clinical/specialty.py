@@ -17,9 +17,9 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     identified_first,
     identify_patient,
     patient_facts,
+    routed_saying,
     skipped_identification,
     tamper,
-    the_patients_provider,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -59,35 +59,20 @@ def _routed_finding(
     forbidden: dict[str, list[str]],
     what: str,
 ) -> Check | None:
-    """The first Task on the scenario patient that reaches the patient's own provider and says
-    the finding (``required``, not ``forbidden``: :func:`rubric.check_text`): a passing Check;
-    else a failing one saying why the nearest task does not count; None when there is no task."""
+    """The Tasks on the scenario patient graded by :func:`routed_saying`: a passing Check for
+    the first that reaches the patient's own provider and says the finding; else why the
+    nearest does not count; None when there is no task."""
     pid = ctx.facts["patient_id"]
-    nearest: Check | None = None
-    for t in written(ctx, "Task", pid):
-        said = rubric.check_text(
-            str(t.get("description", "")), required, forbidden=forbidden, what=what
-        )
-        if not the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference")):
-            if said.passed:
-                nearest = Check(
-                    False,
-                    f"{what} went to someone other than the patient's provider",
-                    said.expected,
-                    "route the finding to the provider who sees this patient (the chart's "
-                    "primary care provider), not to another practitioner",
-                )
-            continue
-        if said.passed:
-            return said
-        nearest = nearest or Check(
-            False,
-            f"{said.found}",
-            said.expected,
-            "the task says what was found and that it is abnormal: a task that reassures, or "
-            "only names the test, asks the provider for nothing",
-        )
-    return nearest
+    return routed_saying(
+        ctx,
+        pid,
+        written(ctx, "Task", pid),
+        required,
+        forbidden,
+        what,
+        advice="the task says what was found and that it is abnormal: a task that reassures, "
+        "or only names the test, asks the provider for nothing",
+    )
 
 
 def _routed_check(
