@@ -23,7 +23,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     written,
 )
 from ehr_sandbox.exercises.builtin.common import document_text
-from ehr_sandbox.exercises.grading import GradingContext, interpretation_in, text_of
+from ehr_sandbox.exercises.grading import GradingContext, codes, interpretation_in, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
 from ehr_sandbox.workflows.care import age_years, loinc_concept, routed_task
@@ -156,16 +156,32 @@ def _spiro(ctx: GradingContext) -> Check:
     for dr in _reports(ctx):
         if code_of(dr) != "SPIRO":
             continue
-        vals = {
-            code_of(o): (o.get("valueQuantity") or {}).get("value")
-            for o in (ctx.read(r["reference"]) or {} for r in dr.get("result", []))
-        }
+        results = [ctx.read(r["reference"]) or {} for r in dr.get("result", [])]
+        vals = {code_of(o): (o.get("valueQuantity") or {}).get("value") for o in results}
+        ratio = round(100 * f["fev1"] / f["fvc"])
         if (
             vals.get("20150-9") == f["fev1"]
             and vals.get("19868-9") == f["fvc"]
-            and vals.get("19926-5") == round(100 * f["fev1"] / f["fvc"])
+            and vals.get("19926-5") == ratio
             and "20152-5" in vals
         ):
+            if _manoeuvres(str(dr.get("conclusion", ""))) < 3:
+                return Check(
+                    False,
+                    "the report does not state three acceptable manoeuvres",
+                    expected,
+                    "spirometry is reported from at least three acceptable manoeuvres; the "
+                    "report says how many",
+                )
+            low = [o for o in results if code_of(o) == "19926-5" and "L" in codes(o.get("interpretation"))]  # fmt: skip
+            if (ratio < 70) != bool(low):
+                return Check(
+                    False,
+                    "the FEV1/FVC ratio's low flag does not follow from the ratio",
+                    expected,
+                    "a ratio below 0.70 is flagged low so the provider sees the obstruction, and "
+                    "only such a ratio (flagging is not interpreting)",
+                )
             if vals["20152-5"] != ctx.answer["fev1_pct_predicted"]:
                 return Check(
                     False,
@@ -181,6 +197,20 @@ def _spiro(ctx: GradingContext) -> Check:
             "FEV1 is the smaller volume; the ratio is FEV1/FVC",
         )
     return Check(False, "no spirometry report", expected, "record spirometry through the workflow")
+
+
+def _manoeuvres(conclusion: str) -> int:
+    """How many acceptable manoeuvres a spirometry report states (0 when it does not say).
+
+    >>> _manoeuvres("3 acceptable manoeuvres; for the provider's interpretation")
+    3
+    >>> _manoeuvres("for the provider's interpretation")
+    0
+    """
+    import re
+
+    m = re.search(r"(\d+)\s+acceptable\s+man", conclusion, re.IGNORECASE)
+    return int(m.group(1)) if m else 0
 
 
 def _ecg_reference(att: Any) -> None:
@@ -270,6 +300,30 @@ def _ecg_off_values(att: Any, *, hr: int = 0, height: int = 0) -> None:
         height_cm=f["height"] + height,
         maneuvers=3,
     )
+
+
+def _spiro_by_hand(att: Any, *, manoeuvres: int = 3, flag_inverted: bool = False) -> None:
+    """The ECG through the workflow; the spirometry report and its values typed in by hand,
+    right unless it states ``manoeuvres`` acceptable manoeuvres, or (``flag_inverted``) flags
+    the ratio low exactly when it is not below 0.70."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    diagnostics.record_ecg(s, ref, heart_rate=f["hr"], pr_ms=f["pr"], qrs_ms=f["qrs"], qt_ms=f["qt"], order=f["order_ref"])  # fmt: skip
+    chart = s.read(ref)
+    pred = diagnostics.predicted_fev1(chart["gender"], age_years(chart, att.sandbox.clock.peek().date()), f["height"])  # fmt: skip
+    ratio = round(100 * f["fev1"] / f["fvc"])
+    made = []
+    for code, v, unit in (("20150-9", f["fev1"], "L"), ("19868-9", f["fvc"], "L"), ("19926-5", ratio, "%"),
+                          ("20152-5", round(100 * f["fev1"] / pred), "%")):  # fmt: skip
+        o = {"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
+             "valueQuantity": {"value": v, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}  # fmt: skip
+        if code == "19926-5" and (ratio < 70) != flag_inverted:
+            o["interpretation"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "L"}]}]  # fmt: skip
+        made.append(s.create(o))
+    s.create({"resourceType": "DiagnosticReport", "status": "preliminary", "code": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/procedure", "code": "SPIRO"}]},
+              "subject": {"reference": ref}, "result": [{"reference": f"Observation/{o['id']}"} for o in made],
+              "conclusion": f"{manoeuvres} acceptable manoeuvres; for the provider's interpretation"})  # fmt: skip
 
 
 def _ecg_unidentified(att: Any) -> None:
@@ -386,6 +440,19 @@ ECG_SPIROMETRY = Exercise(
             message="the reference for the height you measured",
             description="spirometry recorded with another height, so FEV1 % predicted is wrong",
         ),
+        "spirometry-one-manoeuvre": Solution(
+            lambda att: _spiro_by_hand(att, manoeuvres=1),
+            fails="spirometry recorded",
+            message="at least three acceptable manoeuvres",
+            description="spirometry typed in by hand from one acceptable manoeuvre",
+        ),
+        "ratio-flag-inverted": Solution(
+            lambda att: _spiro_by_hand(att, flag_inverted=True),
+            fails="spirometry recorded",
+            message="flagged low so the provider sees the obstruction",
+            description="spirometry typed in by hand, the ratio flagged low when it is normal "
+            "and not when it is below 0.70",
+        ),
         "skipped-identification": skipped_identification(_ecg_unidentified),
         "edit-old-result": Solution(
             _ecg_edit,
@@ -473,6 +540,10 @@ def _setup_refills(sandbox: Any, variant: Any) -> Scenario:
     return Scenario(facts, answer={}, protect=tuple(facts["lab_refs"]))
 
 
+OPEN_TASK = frozenset({"draft", "requested", "received", "accepted", "ready"})
+"""Task statuses of a request still waiting for the provider's decision."""
+
+
 def _task_for(ctx: GradingContext, rx: str) -> dict[str, Any] | None:
     tasks = [
         t
@@ -494,6 +565,19 @@ def _rf_routed(ctx: GradingContext) -> Check:
             f"{len(missing)} request(s) not routed",
             expected,
             "every refill request reaches the provider",
+        )
+    closed = [
+        k
+        for k in ("statin_ref", "metformin_ref", "ii_ref")
+        if (_task_for(ctx, f[k]) or {}).get("status") not in OPEN_TASK
+    ]
+    if closed:
+        return Check(
+            False,
+            f"{len(closed)} request(s) closed by the MA instead of left for the provider",
+            expected,
+            "a refill is the prescriber's decision: the request stays open for them; closing "
+            "it yourself authorizes or drops it",
         )
     for key in ("statin_ref", "metformin_ref", "ii_ref"):
         owner = ((_task_for(ctx, f[key]) or {}).get("owner") or {}).get("reference")
@@ -594,19 +678,23 @@ def _rf_ii_refilled(att: Any) -> None:
     _raw_task(att, f["ii_ref"], refills.MET)
 
 
-def _rf_unidentified(att: Any) -> None:
+def _rf_unidentified(att: Any, *, identified: bool = False, status: str = "requested") -> None:
     """Skipped identification: the three outcomes typed in as tasks to the prescriber and the
-    pharmacy's requests as messages, nobody identified and no protocol run."""
+    pharmacy's requests as messages, nobody identified and no protocol run (``identified``:
+    after identifying the patient; ``status``: the tasks' status, e.g. closed by the MA)."""
     f = att.facts
     s = att.session
+    if identified:
+        identify_patient(att)
     outcomes = (
         ("statin_ref", refills.MET),
         ("metformin_ref", refills.NOT_MET),
         ("ii_ref", refills.CONTROLLED),
     )
-    for key, status in outcomes:
+    for key, outcome in outcomes:
         task = routed_task(s, f["patient_ref"], DOCTOR_REF, "refill request", focus=f[key])
-        task["businessStatus"] = {"text": status}
+        task["businessStatus"] = {"text": outcome}
+        task["status"] = status
         if key == "metformin_ref":
             task["note"] = [{"text": "A1c overdue"}]
         s.create(task)
@@ -678,6 +766,12 @@ REFILL_QUEUE = Exercise(
             message="Schedule II is never refilled",
         ),
         "skipped-identification": skipped_identification(_rf_unidentified),
+        "requests-closed-by-the-ma": Solution(
+            lambda att: _rf_unidentified(att, identified=True, status="completed"),
+            fails="every request routed",
+            message="the request stays open for them",
+            description="the three outcomes right, each request task closed (completed) by the MA",
+        ),
         "routed-to-another-provider": Solution(
             _rf_other_provider,
             fails="every request routed",
