@@ -397,6 +397,43 @@ def routed_saying(
     return nearest
 
 
+def administered_safely(ctx: Any, imm: dict[str, Any], cvx: str) -> bool:
+    """True when an Immunization of ``cvx`` was given by a route the vaccine is licensed for,
+    at a site that fits the route and the patient's age today (the scenario's ``patient_ref``),
+    from a lot whose recorded expiry has not passed: what ``immunizations.give`` refuses
+    otherwise, checked on a dose however it was written.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> chart = {"birthDate": "1990-01-01"}
+    >>> ctx = type("Ctx", (), {"facts": {"patient_ref": "Patient/p"}, "read": lambda self, r: chart,
+    ...                        "now": datetime(2026, 1, 5, tzinfo=timezone.utc)})()
+    >>> dose = {"route": {"coding": [{"code": "IM"}]}, "site": {"coding": [{"code": "LD"}]},
+    ...         "expirationDate": "2027-01-31"}
+    >>> administered_safely(ctx, dose, "115")
+    True
+    >>> administered_safely(ctx, {**dose, "expirationDate": "2025-12-31"}, "115")
+    False
+    >>> administered_safely(ctx, {**dose, "route": {"coding": [{"code": "SC"}]}}, "115")
+    False
+    """
+    from ehr_sandbox.workflows import immunizations
+    from ehr_sandbox.workflows.care import age_months
+    from ehr_sandbox.workflows.medication_administration import allowed_sites
+
+    today = ctx.now.date()
+    route = code_of(imm, "route")
+    months = age_months(ctx.read(ctx.facts["patient_ref"]) or {}, today)
+    expiry = str(imm.get("expirationDate") or "")
+    return (
+        route in immunizations.vaccine(cvx)["routes"]
+        and code_of(imm, "site") in allowed_sites(str(route), months)
+        and len(expiry) >= 10
+        and expiry[:10] >= today.isoformat()
+    )
+
+
 def tamper(att: Any, ref: str) -> None:
     """The answer-key wrong solution: edit a record the expected answer depends on."""
     s = att.session
@@ -527,6 +564,7 @@ __all__ += [
     "person_facts",
     "tamper",
     "ANOTHER_PROVIDER",
+    "administered_safely",
     "message_recipients",
     "message_text",
     "routed_saying",

@@ -13,6 +13,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     DOCTOR_REF,
     MA,
     add_patient,
+    administered_safely,
     code_of,
     identified_first,
     identify_patient,
@@ -375,23 +376,6 @@ def _given(ctx: GradingContext, cvx: str) -> list[dict[str, Any]]:
     ]
 
 
-def _administered_safely(ctx: GradingContext, imm: dict[str, Any], cvx: str) -> bool:
-    """True when a dose was given by a route the vaccine is licensed for, at a site that fits
-    the route and the child's age today, from a lot whose recorded expiry has not passed."""
-    from ehr_sandbox.workflows.care import age_months
-
-    today = ctx.now.date()
-    route = code_of(imm, "route")
-    months = age_months(ctx.read(ctx.facts["patient_ref"]) or {}, today)
-    expiry = str(imm.get("expirationDate") or "")
-    return (
-        route in immunizations.vaccine(cvx)["routes"]
-        and code_of(imm, "site") in medadmin.allowed_sites(str(route), months)
-        and len(expiry) >= 10
-        and expiry[:10] >= today.isoformat()
-    )
-
-
 def _cu_given(ctx: GradingContext) -> Check:
     expected = (
         "each due dose given with its lot (unexpired), site and route that fit the vaccine and "
@@ -419,7 +403,7 @@ def _cu_given(ctx: GradingContext) -> Check:
                 "give the VIS before every dose and record its edition, and the lot of the vial "
                 "you drew from: a recall finds the child by lot",
             )
-        if not any(_administered_safely(ctx, i, cvx) for i in documented):
+        if not any(administered_safely(ctx, i, cvx) for i in documented):
             return Check(
                 False,
                 f"CVX {cvx}: given by a route the vaccine is not licensed for, at a site that "

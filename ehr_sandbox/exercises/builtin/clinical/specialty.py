@@ -4,7 +4,7 @@ visit documented for Medicare."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
@@ -13,6 +13,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     ANOTHER_PROVIDER,
     MA,
     add_patient,
+    administered_safely,
     code_of,
     identified_first,
     identify_patient,
@@ -702,16 +703,20 @@ def _pn_measured(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "gestational age, fundal height, fetal heart rate and urine protein/glucose recorded"
     got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    weeks = (ctx.now.date() - date.fromisoformat(f["lmp"])).days // 7
     if (
         (got.get("11881-0", {}).get("valueQuantity") or {}).get("value") != f["fundal"]
         or (got.get("55283-6", {}).get("valueQuantity") or {}).get("value") != f["fhr"]
-        or "49051-6" not in got
+        or (got.get("49051-6", {}).get("valueQuantity") or {}).get("value") != weeks
+        or got.get("20454-5", {}).get("valueString") != "negative"
+        or got.get("25428-4", {}).get("valueString") != "negative"
     ):
         return Check(
             False,
-            "prenatal measurements missing or different",
+            "prenatal measurements missing or different from what was measured, or a "
+            "gestational age that does not follow from the LMP",
             expected,
-            "record every prenatal measurement",
+            "record every prenatal measurement as measured, and the gestational age by the LMP",
         )
     return Check(True, "measurements recorded", expected)
 
@@ -740,7 +745,16 @@ def _pn_tdap(ctx: GradingContext) -> Check:
             if i.get("lotNumber") == ctx.facts["lot"] and any(
                 e.get("publicationDate") == ctx.facts["vis"] for e in i.get("education", [])
             ):
-                return Check(True, "Tdap given", expected)
+                if administered_safely(ctx, i, "115"):
+                    return Check(True, "Tdap given", expected)
+                return Check(
+                    False,
+                    "a Tdap by a route it is not licensed for, at a site that does not fit, or "
+                    "from a lot with no expiry or an expired one",
+                    expected,
+                    "check the route on the package insert, the site and the vial's expiry "
+                    "before drawing up the dose",
+                )
             return Check(
                 False,
                 "a Tdap without the vial's lot or the VIS edition handed out",
@@ -753,10 +767,12 @@ def _pn_tdap(ctx: GradingContext) -> Check:
     )
 
 
-def _pn_visit(att: Any, sup: str, wk: str) -> str:
+def _pn_visit(att: Any, sup: str, wk: str, urine_protein: str = "negative") -> str:
+    """The patient identified and the visit recorded with codes ``sup``, ``wk`` (and
+    ``urine_protein``: the dipstick as tested unless given)."""
     f = att.facts
     ref = identify_patient(att)
-    obgyn.prenatal_visit(att.session, ref, lmp=f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein="negative",
+    obgyn.prenatal_visit(att.session, ref, lmp=f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein=urine_protein,
                          urine_glucose="negative", supervision_code=sup, weeks_code=wk, first_pregnancy=f["gravida"] == "first pregnancy")  # fmt: skip
     return ref
 
@@ -810,14 +826,32 @@ def _pn_no_tdap(att: Any) -> None:
     _pn_visit(att, *obgyn.expected_codes(28, first_pregnancy=first))
 
 
-def _pn_any_lot(att: Any) -> None:
-    """The visit right; the Tdap typed in by hand with a made-up lot and an old VIS edition."""
+def _pn_any_lot(
+    att: Any,
+    *,
+    lot: str = "LOT1",
+    vis: str = "2001-01-01",
+    route: str = "IM",
+    expiry: str = "2030-03-31",
+) -> None:
+    """The visit right; the Tdap typed in by hand, by default with a made-up lot and an old VIS
+    edition (else with ``lot``/``vis`` given and ``route``/``expiry`` the one thing wrong)."""
     f = att.facts
     first = f["gravida"] == "first pregnancy"
     ref = _pn_visit(att, *obgyn.expected_codes(28, first_pregnancy=first))
     att.session.create({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"coding": [{"system": immunizations.CVX, "code": "115"}]},
                         "patient": {"reference": ref}, "occurrenceDateTime": instant(att.sandbox.clock.peek()), "primarySource": True,
-                        "lotNumber": "LOT1", "education": [{"documentType": "VIS", "publicationDate": "2001-01-01"}]})  # fmt: skip
+                        "lotNumber": lot, "expirationDate": expiry, "education": [{"documentType": "VIS", "publicationDate": vis}],
+                        "route": {"coding": [{"code": route}]}, "site": {"coding": [{"code": "LD" if route == "IM" else "LA"}]}})  # fmt: skip
+
+
+def _pn_wrong_weeks(att: Any) -> None:
+    """The reference, then the gestational age charted again by hand four weeks short."""
+    _pn_reference(att)
+    f = att.facts
+    weeks = (att.sandbox.clock.peek().date() - date.fromisoformat(f["lmp"])).days // 7
+    att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("49051-6"), "subject": {"reference": f["patient_ref"]},
+                        "valueQuantity": {"value": weeks - 4, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"}})  # fmt: skip
 
 
 def _pn_unidentified(att: Any) -> None:
@@ -886,6 +920,38 @@ PRENATAL_28_WEEKS = Exercise(
             message="a recall finds the patient by lot",
             description="the Tdap typed in by hand with a made-up lot and an old VIS edition",
         ),
+        "tdap-subcutaneous": Solution(
+            lambda att: _pn_any_lot(att, lot=att.facts["lot"], vis=att.facts["vis"], route="SC"),
+            fails="Tdap in the window",
+            message="check the route on the package insert",
+            description="the Tdap (IM only) typed in as given subcutaneously",
+        ),
+        "tdap-expired-lot": Solution(
+            lambda att: _pn_any_lot(
+                att, lot=att.facts["lot"], vis=att.facts["vis"], expiry="2021-03-31"
+            ),
+            fails="Tdap in the window",
+            message="the vial's expiry",
+            description="the Tdap typed in from a lot that expired years ago",
+        ),
+        "urine-protein-not-as-tested": Solution(
+            lambda att: _pn_visit(
+                att,
+                *obgyn.expected_codes(
+                    28, first_pregnancy=att.facts["gravida"] == "first pregnancy"
+                ),
+                urine_protein="1+",
+            ),
+            fails="prenatal measurements",
+            message="record every prenatal measurement as measured",
+            description="the urine protein recorded 1+ when the dipstick read negative",
+        ),
+        "gestational-age-off": Solution(
+            _pn_wrong_weeks,
+            fails="prenatal measurements",
+            message="the gestational age by the LMP",
+            description="the gestational age charted by hand four weeks short of the LMP's",
+        ),
         "skipped-identification": skipped_identification(_pn_unidentified),
         "edit-last-fundal": Solution(
             _pn_edit,
@@ -933,7 +999,10 @@ def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
 
 
 def _chiro_part(ctx: GradingContext) -> Check:
-    expected = "subluxation shown by two PART elements including asymmetry or range of motion"
+    expected = (
+        "subluxation shown by two PART elements including asymmetry or range of motion, each "
+        "one the exam found"
+    )
     for o in written(ctx, "Observation", ctx.facts["patient_id"]):
         found = {
             (c.get("code") or {}).get("text")
@@ -945,6 +1014,14 @@ def _chiro_part(ctx: GradingContext) -> Check:
             and len(found) >= 2
             and found & {"asymmetry", "range-of-motion"}
         ):
+            if not found <= set(ctx.facts["part"]):
+                return Check(
+                    False,
+                    "the PART names a finding the exam did not find",
+                    expected,
+                    "document only the findings of the exam: a PART element added to meet "
+                    "Medicare's rule is a false record of care",
+                )
             return Check(True, "PART documented", expected)
     return Check(
         False,
@@ -980,11 +1057,18 @@ def _chiro_at(ctx: GradingContext) -> Check:
     )
 
 
-def _chiro_reference(att: Any) -> None:
+def _chiro_reference(att: Any, *, extra_finding: bool = False) -> None:
+    """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
+    the PART)."""
     f = att.facts
     ref = identify_patient(att)
+    part = (
+        {**f["part"], "tissue-tone": "hypertonic paraspinal muscles"}
+        if extra_finding
+        else f["part"]
+    )
     chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
-                       part=f["part"], treatment="active", plan_goals=f["goals"])  # fmt: skip
+                       part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
 
 
 def _chiro_maintenance(att: Any) -> None:
@@ -1080,6 +1164,12 @@ CHIROPRACTIC_MEDICARE = Exercise(
         ),
         "skipped-identification": skipped_identification(
             lambda att: _chiro_part_by_hand(att, identified=False)
+        ),
+        "finding-not-found-added": Solution(
+            lambda att: _chiro_reference(att, extra_finding=True),
+            fails="PART documented",
+            message="document only the findings of the exam",
+            description="a tissue-tone finding the exam did not find added to the PART",
         ),
         "edit-pain-score": Solution(
             _chiro_edit,
