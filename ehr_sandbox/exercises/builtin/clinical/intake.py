@@ -814,9 +814,18 @@ def _medhx_flagged(ctx: GradingContext) -> Check:
 
 def _names_the_duplicate(ctx: GradingContext, text: str) -> Check:
     """The task's text names both drugs of the duplicate and says they duplicate each other
-    (by the class or in words); "no concerns" is not a concern routed."""
+    (by the class or in words), and not the third medication (when it is not of that class):
+    "no concerns", or all three called possible duplicates, is not the concern routed."""
     f = ctx.facts
     cls = table("medications")["classes"][ctx.answer["dup_class"]]["display"]
+    forbidden = {"that there is nothing to worry about": ["no concern", "no concerns"]}
+    if ctx.answer["dup_class"] not in intake.classes_of(f["rx_c"]):
+        # the third medication is not part of the duplicate: naming it blurs which two are
+        forbidden["a medication that is not part of the duplicate"] = [
+            f["rx_c"],
+            f["med_c"],
+            f["med_c"].split()[0],
+        ]
     return rubric.check_text(
         text,
         {
@@ -831,7 +840,7 @@ def _names_the_duplicate(ctx: GradingContext, text: str) -> Check:
                 cls,
             ],
         },
-        forbidden={"that there is nothing to worry about": ["no concern", "no concerns"]},
+        forbidden=forbidden,
         what="the task",
     )
 
@@ -868,10 +877,13 @@ def _medhx_free_text(att: Any) -> None:
             history.record_tobacco_use(s, ref, "266927001")
 
 
-def _medhx_by_hand(att: Any, *, identified: bool = True, concern: bool = True) -> None:
+def _medhx_by_hand(
+    att: Any, *, identified: bool = True, concern: bool = True, all_three: bool = False
+) -> None:
     """The three statements typed in by hand and a Task to the patient's provider, also by
     hand; ``identified``: the patient identified first; ``concern``: the task names the
-    duplicate (else it lists every medication and says there is no concern)."""
+    duplicate (else it lists every medication and says there is no concern); ``all_three``:
+    it calls all three medications possible duplicates."""
     f = att.facts
     s = att.session
     ref = (find_patient if identified else look_up)(att, f["name"], f["dob"])
@@ -892,6 +904,8 @@ def _medhx_by_hand(att: Any, *, identified: bool = True, concern: bool = True) -
         if concern
         else f"Medication list for your review: {f['rx_a']}, {f['rx_b']}, {f['rx_c']}. No concerns."
     )
+    if all_three:
+        text = f"Possible duplicate therapy among {f['med_a']}, {f['med_b']} and {f['med_c']}"
     s.create(routed_task(s, ref, "Practitioner/prac-dr.patel", text))
 
 
@@ -972,6 +986,12 @@ MEDICATION_HISTORY = Exercise(
             message="a list of everything the patient takes tells the provider nothing",
             description="a task to the provider that lists every medication (the duplicate's "
             "codes among them) and says there is no concern",
+        ),
+        "all-three-called-duplicates": Solution(
+            lambda att: _medhx_by_hand(att, all_three=True),
+            fails="duplicate therapy to the provider",
+            message="say which two medications duplicate each other",
+            description="a task calling all three medications possible duplicates",
         ),
         "duplicate-to-another-provider": Solution(
             _medhx_other_provider,
