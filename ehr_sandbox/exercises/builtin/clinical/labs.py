@@ -186,7 +186,7 @@ def _draw_fasting(ctx: GradingContext) -> Check:
 
 def _draw_sent(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "a requisition to the outside lab listing the specimens, and the hand-off to the courier on each specimen"
+    expected = "a requisition to the outside lab listing the specimens, and the hand-off to the named courier on each specimen"
     sps = {
         f"Specimen/{s['id']}" for s in written(ctx, "Specimen", f["patient_id"]) if s.get("request")
     }
@@ -205,7 +205,11 @@ def _draw_sent(ctx: GradingContext) -> Check:
         if sps and sps <= inputs and f["courier"] in str(t.get("description")):
             current = [ctx.read(s) or {} for s in sps]
             if all(
-                any("custody" in str(p.get("description")) for p in c.get("processing", []))
+                any(
+                    "custody" in str(p.get("description"))
+                    and f["courier"] in str(p.get("description"))
+                    for p in c.get("processing", [])
+                )
                 for c in current
             ):
                 return Check(True, "sent with requisition and custody", expected)
@@ -239,6 +243,30 @@ def _draw_reference(att: Any, fasting: str | None = None, lab: str | None = None
     refs = [f"Specimen/{sp['id']}" for sp in out]
     specimens.send_to_lab(s, refs, lab=lab or f["lab"], courier=f["courier"])
     return refs
+
+
+def _draw_custody_elsewhere(att: Any) -> None:
+    """Tubes drawn through the workflow; the requisition typed in by hand with the courier's
+    name, each specimen's custody entry saying it went to the front desk instead."""
+    f = att.facts
+    s = att.session
+    ref = identify_patient(att)
+    tubes = sorted(
+        {specimens.tube_for(s.read(o)["code"]["coding"][0]["code"])["tube"] for o in f["orders"]},
+        key=lambda t: specimens.tube(t)["order"],
+    )
+    fasting = "F" if "nothing but water" in f["meal"] else "NF"
+    made = specimens.collect_blood(s, ref, f["orders"], tubes=tubes, fasting=fasting, label_name=f["name"], label_birth_date=f["dob"])  # fmt: skip
+    refs = [f"Specimen/{sp['id']}" for sp in made]
+    s.create({"resourceType": "Task", "status": "in-progress", "intent": "order", "for": {"reference": ref}, "owner": {"display": f["lab"]},
+              "description": f"Requisition: {len(refs)} specimen(s) to {f['lab']} via courier {f['courier']}",
+              "input": [{"type": {"text": "specimen"}, "valueReference": {"reference": r}} for r in refs]})  # fmt: skip
+    for r in refs:
+        sp = s.read(r)
+        sp.setdefault("processing", []).append(
+            {"description": "custody: left at the front desk for pickup"}
+        )
+        s.update(sp)
 
 
 def _draw_other_lab(att: Any) -> None:
@@ -390,6 +418,13 @@ BLOOD_DRAW = Exercise(
             fails="tubes drawn and linked",
             message="light blue (citrate) before serum tubes",
             description="charted the tubes by hand in reverse order of draw, specimens.collect tag typed in",
+        ),
+        "custody-not-to-the-courier": Solution(
+            _draw_custody_elsewhere,
+            fails="sent with requisition and custody",
+            message="the chain of custody starts when the specimen leaves your hands",
+            description="the requisition names the courier, but each specimen's custody entry "
+            "says it was left at the front desk",
         ),
         "tubes-not-labelled": Solution(
             lambda att: _draw_tag_by_hand(att, reverse=False, label="Label: see requisition"),
