@@ -438,6 +438,31 @@ def _cu_deferred(ctx: GradingContext) -> Check:
     return Check(True, "deferral recorded", expected)
 
 
+def _describes_dose(message: str, imm: dict[str, Any]) -> bool:
+    r"""True when an HL7 v2 message is the VXU^V04 of this dose: its MSH names the message type
+    and carries the dose's id as control id, and an RXA segment gives the dose's CVX (RXA-5)
+    and its lot as a whole field where a lot goes (RXA-15 in HL7 v2.5.1; the sandbox's
+    ``registry_message`` writes it one field earlier). Text with 'VXU' and the lot typed into
+    it is not a report.
+
+    >>> imm = {"id": "i1", "lotNumber": "HB1234", "vaccineCode": {"coding": [{"code": "08"}]}}
+    >>> msh = "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20260105||VXU^V04^VXU_V04|i1|P|2.5.1"
+    >>> rxa = "RXA|0|1|20260105|20260105|08^HepB^CVX|0.5|mL^mL^UCUM||00|||||HB1234|20300630"
+    >>> _describes_dose(msh + "\n" + rxa, imm)
+    True
+    >>> _describes_dose("VXU^V04 sent to the registry, lot HB1234", imm)
+    False
+    """
+    segments = [line.split("|") for line in message.replace("\r", "\n").splitlines()]
+    msh = [f for f in segments if f[0] == "MSH" and len(f) > 9]
+    rxa = [f for f in segments if f[0] == "RXA" and len(f) > 15]
+    cvx = code_of(imm, "vaccineCode")
+    lot = str(imm.get("lotNumber"))
+    return any(f[8].startswith("VXU^V04") and f[9] == imm.get("id") for f in msh) and any(
+        f[5].split("^")[0] == cvx and lot in (f[14], f[15]) for f in rxa
+    )
+
+
 def _cu_registry(ctx: GradingContext) -> Check:
     expected = "a registry report (VXU) for each dose given"
     doses = {f"Immunization/{i['id']}": i for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
@@ -448,9 +473,11 @@ def _cu_registry(ctx: GradingContext) -> Check:
         a.get("reference")
         for c in written(ctx, "Communication", ctx.facts["patient_id"])
         for a in c.get("about", [])
-        if "VXU^V04" in str(c.get("payload"))
-        and str((doses.get(a.get("reference")) or {}).get("lotNumber") or "\0")
-        in str(c.get("payload"))
+        if a.get("reference") in doses
+        and _describes_dose(
+            " ".join(str(p.get("contentString", "")) for p in c.get("payload", [])),
+            doses[a.get("reference")],
+        )
     }
     if not given or not given <= reported:
         return Check(
@@ -581,9 +608,9 @@ def _cu_by_hand_any_lot(att: Any) -> None:
     _cu_typed(att, lot="LOT1", vis="2001-01-01")
 
 
-def _cu_typed_report(att: Any) -> None:
+def _cu_typed_report(att: Any, *, with_lot: bool = False) -> None:
     """Doses given and the DTaP deferred through the workflows; the registry 'report' typed in
-    by hand as a message saying 'VXU sent'."""
+    by hand as a message saying 'VXU sent' (``with_lot``: 'VXU^V04 sent' and the dose's lot)."""
     f = att.facts
     s = att.session
     ref = identify_patient(att)
@@ -604,7 +631,13 @@ def _cu_typed_report(att: Any) -> None:
                 "status": "completed",
                 "subject": {"reference": ref},
                 "about": [{"reference": f"Immunization/{imm['id']}"}],
-                "payload": [{"contentString": "VXU sent to the registry"}],
+                "payload": [
+                    {
+                        "contentString": f"VXU^V04 sent to the registry, lot {lot}"
+                        if with_lot
+                        else "VXU sent to the registry"
+                    }
+                ],
             }
         )
 
@@ -679,6 +712,13 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
             fails="reported to the registry",
             message="every dose goes to the state registry",
             description="a message saying 'VXU sent' typed in by hand for each dose",
+        ),
+        "registry-report-typed-with-lot": Solution(
+            lambda att: _cu_typed_report(att, with_lot=True),
+            fails="reported to the registry",
+            message="every dose goes to the state registry",
+            description="a message saying 'VXU^V04 sent' with the dose's lot typed in for each "
+            "dose",
         ),
         "made-up-lot-old-vis": Solution(
             _cu_by_hand_any_lot,
