@@ -42,6 +42,7 @@ from ehr_sandbox.audit import event_patient, event_username
 from ehr_sandbox.exercises.attempt import CHANGED, budget_patient
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import COLLATERAL, Check, Criterion, Expect
+from ehr_sandbox.session import FRAMEWORK_AUDIT_KINDS
 from ehr_sandbox.workflows.care import IDENTIFY_KIND
 
 __all__ = [
@@ -77,8 +78,8 @@ READS = frozenset(
 identification (two identifiers checked against the chart) is one: it writes and releases
 nothing."""
 
-BOOKKEEPING = frozenset({"exercise-hint", "exercise-submit", "exercise-check", "exercise-login"})
-"""The exercise framework's own audit entries."""
+BOOKKEEPING = FRAMEWORK_AUDIT_KINDS
+"""The exercise framework's own audit entries (only the framework records them)."""
 
 RESUBMITTABLE = frozenset({"submit-report"})
 """Actions that may be repeated with the same content (handing a report in again replaces it);
