@@ -35,6 +35,7 @@ from ehr_sandbox.exercises.model import (
     Solution,
 )
 from ehr_sandbox.exercises.registry import register
+from ehr_sandbox.session import BTG_MINUTES
 
 
 # ------------------------------------------------------------------------------------------
@@ -221,13 +222,41 @@ def _btg_not_routine(ctx: GradingContext) -> Check:
     return Check(True, "break-the-glass used only for the emergency", expected)
 
 
+EXPIRED = "expired"
+"""The reason the sandbox records when it closes an override nobody ended (its time ran out)."""
+
+
 def _btg_ended(ctx: GradingContext) -> Check:
+    """Every override on the emergency patient ended by the user (an override left to expire
+    was left open for its whole hour)."""
     f = ctx.facts
-    expected = "the override ended once the emergency was handled"
-    stops = [e for e in _btg_events(ctx, BTG_STOP_CODE) if event_patient(e) == f["emergency_id"]]
-    if not stops:
+    expected = "each override ended by you once the emergency was handled (not left to expire)"
+    mine = [
+        e
+        for e in ctx.events()
+        if event_username(e) == ctx.user.username
+        and event_patient(e) == f["emergency_id"]
+        and event_subtype(e) in (BTG_START_CODE, BTG_STOP_CODE)
+        and str(e.get("outcome")) == "0"
+    ]
+    opened, left = False, 0
+    for e in mine:
+        if event_subtype(e) == BTG_START_CODE:
+            left += opened  # a new override while one was open: the first was never ended
+            opened = True
+        elif opened:
+            left += e.get("outcomeDesc") == EXPIRED
+            opened = False
+    left += opened
+    if not mine:
+        return Check(False, "no override to end", expected, "session.end_break_glass(patient)")
+    if left:
         return Check(
-            False, "the override was left open", expected, "session.end_break_glass(patient)"
+            False,
+            f"the override was left open ({left} not ended by you; the sandbox closed it "
+            "when its time ran out, or it is still open)",
+            expected,
+            "session.end_break_glass(patient) as soon as the emergency is handled",
         )
     return Check(True, "override ended", expected)
 
@@ -371,6 +400,21 @@ def _btg_noted(att: Any, note: str) -> None:
     """The reference solution with the privacy officer's note replaced by ``note``."""
     _btg_emergency(att)
     _btg_review(att, note)
+
+
+def _btg_left_to_expire(att: Any) -> None:
+    """The reference's override, never ended: the clock runs past its hour (the sandbox closes
+    it as expired), then the review."""
+    f, s = att.facts, att.session
+    s.break_glass(
+        f"Patient/{f['emergency_id']}",
+        f"Emergency: patient {f['emergency_what']}; need allergies and medications",
+    )
+    s.read("Patient", f["emergency_id"])
+    att.sandbox.clock.advance(minutes=BTG_MINUTES + 1)
+    with contextlib.suppress(SandboxError):
+        s.read("Patient", f["emergency_id"])  # refused: the grant expired (and is logged so)
+    _btg_review(att)
 
 
 def _btg_twice_one_reviewed(att: Any) -> None:
@@ -549,6 +593,12 @@ BREAK_THE_GLASS = register(
                 fails="override reviewed",
                 message="that the access was not appropriate",
                 description="judged appropriate with a note that says the access was not",
+            ),
+            "left-to-expire": Solution(
+                _btg_left_to_expire,
+                fails="override ended",
+                message="left open",
+                description="never ends the override: it runs out its hour and the sandbox closes it",
             ),
             "second-override-unreviewed": Solution(
                 _btg_twice_one_reviewed,
