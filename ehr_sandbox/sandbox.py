@@ -726,6 +726,71 @@ class Sandbox:
         )
         self.audit.append(event)
 
+    def record_framework_action(
+        self, username: str, kind: str, *, detail: str | None = None
+    ) -> None:
+        """Record one of the exercise framework's bookkeeping actions (a hint taken, a
+        hand-in, a login as one of the exercise's people) as ``username``'s, in the audit
+        trail.
+
+        These kinds (:data:`ehr_sandbox.session.FRAMEWORK_AUDIT_KINDS`) are what the gradebook
+        and the hint count trust, so no Session records them (``Session.audit_action`` refuses
+        them, and the server offers nothing else that writes the audit trail): the framework
+        writes them here, from outside the student's session.
+
+        Parameters
+        ----------
+        username : str
+            The sandbox user the action is recorded for (the student's role).
+        kind : str
+            One of :data:`ehr_sandbox.session.FRAMEWORK_AUDIT_KINDS`.
+        detail : str, optional
+            What the framework notes with it (the hint's number, the hand-in's time).
+
+        Raises
+        ------
+        ValidationError
+            For any other kind.
+        NotFound
+            For a user this sandbox does not have.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.record_framework_action("ma.garcia", "exercise-hint", detail="0")
+        >>> ev = sb.audit.events()[-1]
+        >>> ev["subtype"][0]["code"], ev["outcomeDesc"]
+        ('exercise-hint', '0')
+        >>> sb.record_framework_action("ma.garcia", "disclose")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: record_framework_action: kind: expected one of exercise-check, exercise-hint, exercise-login, exercise-submit (found 'disclose')
+        """
+        from ehr_sandbox.access.roles import purpose_of_use
+        from ehr_sandbox.session import FRAMEWORK_AUDIT_KINDS
+
+        if not isinstance(kind, str) or kind not in FRAMEWORK_AUDIT_KINDS:
+            raise ValidationError(
+                "record_framework_action",
+                "kind",
+                "one of " + ", ".join(sorted(FRAMEWORK_AUDIT_KINDS)),
+                found=kind,
+            )
+        user = self.user(username)
+        self._audit_append(
+            user,
+            action="E",
+            interaction=kind,
+            outcome="0",
+            purpose=purpose_of_use(user.role),
+            patient_id=None,
+            entity_ref=None,
+            version=None,
+            labels=[],
+            query=None,
+            detail=detail,
+        )
+
     def _audit_append_many(self, user: User, patient_ids: list[str | None], **common: Any) -> None:
         """One AuditEvent per patient (in order, one clock tick each, one savepoint), otherwise
         as :meth:`_audit_append` with the same ``common`` arguments writes them one by one."""

@@ -87,6 +87,15 @@ SANDBOX_AUDIT_KINDS = frozenset(
 """Audit kinds only the sandbox writes: :meth:`Session.audit_action` refuses them, so nobody
 can post an event that poses as a break-the-glass review, a label change or a refusal."""
 
+FRAMEWORK_AUDIT_KINDS = frozenset(
+    {"exercise-check", "exercise-hint", "exercise-login", "exercise-submit"}
+)
+"""Audit kinds of the exercise framework's own bookkeeping (a hint taken, a hand-in, a login
+as one of the exercise's people). The gradebook (attempts used, hand-in time), the hint count
+and the collateral check trust them, so only the framework records them, through
+:meth:`ehr_sandbox.sandbox.Sandbox.record_framework_action`; :meth:`Session.audit_action`
+refuses them from every user and over every client, so a student cannot forge one."""
+
 BTG_MINUTES = 60
 """How long a break-the-glass grant lasts on the sandbox clock."""
 
@@ -1589,9 +1598,22 @@ class Session:
         Traceback (most recent call last):
         ...
         ehr_sandbox.errors.ValidationError: audit action: kind: expected a lower-case action name that is not a RESTful interaction or one the sandbox records itself (found 'read')
+        >>> sb.login("ma.garcia").audit_action("exercise-submit", detail="{}")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: audit action: kind: expected an action name that is not the exercise framework's own bookkeeping (exercise-check, exercise-hint, exercise-login, exercise-submit: the framework records those itself) (found 'exercise-submit')
         """
         from ehr_sandbox.audit.events import RESTFUL_CODES
 
+        if isinstance(kind, str) and kind in FRAMEWORK_AUDIT_KINDS:
+            raise ValidationError(
+                "audit action",
+                "kind",
+                "an action name that is not the exercise framework's own bookkeeping ("
+                + ", ".join(sorted(FRAMEWORK_AUDIT_KINDS))
+                + ": the framework records those itself)",
+                found=kind,
+            )
         if (
             not isinstance(kind, str)
             or not kind

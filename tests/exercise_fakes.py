@@ -1,7 +1,8 @@
 """A minimal stand-in sandbox for testing the exercise framework without generating a clinic.
 
 It honours the parts of the Sandbox contract the framework touches: ``state``, ``users``,
-``user``, ``login``, ``system_session`` (``change_mark``, ``changes_since``, ``audit_action``),
+``user``, ``login``, ``record_framework_action``, ``system_session`` (``change_mark``,
+``changes_since``, ``audit_action``),
 ``copy``, ``close``, ``clock.peek`` and ``audit`` (``verify``, ``count``, ``events``).
 Audit events are kept in the FHIR AuditEvent shape the collateral criterion reads.
 """
@@ -103,6 +104,9 @@ class FakeSandbox:
 
     def system_session(self, purpose: str = "HOPERAT") -> FakeSession:
         return FakeSession(self, "system")
+
+    def record_framework_action(self, username: str, kind: str, *, detail: Any = None) -> None:
+        self.audit.append(username, kind, detail)
 
     def copy(self) -> FakeSandbox:
         other = FakeSandbox()

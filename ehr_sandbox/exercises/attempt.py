@@ -643,7 +643,7 @@ class Attempt:
         from ehr_sandbox.exercises.people import person_login
 
         name = person_login(self.exercise, self.facts, username=username)
-        self.session.audit_action(LOGIN_KIND, detail=name)
+        self.sandbox.record_framework_action(self.exercise.role, LOGIN_KIND, detail=name)
         return self.sandbox.login(name)
 
     def login_patient(self, patient_id: str) -> Any:
@@ -676,7 +676,7 @@ class Attempt:
         from ehr_sandbox.exercises.people import person_login
 
         name = person_login(self.exercise, self.facts, patient=patient_id)
-        self.session.audit_action(LOGIN_KIND, detail=name)
+        self.sandbox.record_framework_action(self.exercise.role, LOGIN_KIND, detail=name)
         return self.sandbox.login_patient(name.split("/", 1)[1])
 
     # -- hints ------------------------------------------------------------------------------
@@ -708,7 +708,7 @@ class Attempt:
             )
         self.hints_used.append(n)
         self._save_meta()
-        self.session.audit_action("exercise-hint", detail=str(n))
+        self.sandbox.record_framework_action(self.exercise.role, "exercise-hint", detail=str(n))
         if self.course is not None:
             self.course.record_hint(self.student, self.exercise.id, n)
         paid = f" (cost {cost})" if h.cost else ""
@@ -789,8 +789,10 @@ class Attempt:
             kind="submission",
             graded_by="self",
         )
-        self.session.audit_action(
-            "exercise-submit", detail=json.dumps({"attempt": used + 1, "at": when.isoformat()})
+        self.sandbox.record_framework_action(
+            self.exercise.role,
+            "exercise-submit",
+            detail=json.dumps({"attempt": used + 1, "at": when.isoformat()}),
         )
         persistence.append_result(self.sandbox, result.to_dict())
         if self.course is not None:
@@ -831,7 +833,7 @@ class Attempt:
         self._save_meta()
         persistence.replace_results(self.sandbox, results)
         for n in self.hints_used:  # hints taken stay on the record after a reset
-            self.session.audit_action("exercise-hint", detail=str(n))
+            self.sandbox.record_framework_action(self.exercise.role, "exercise-hint", detail=str(n))
 
     def save(self, path: str | Path) -> Path:
         """Write this attempt's sandbox to a file that ``exercises.open_attempt`` and the CLI read."""

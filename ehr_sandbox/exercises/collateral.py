@@ -42,6 +42,7 @@ from ehr_sandbox.audit import event_patient, event_username
 from ehr_sandbox.exercises.attempt import CHANGED, budget_patient
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import COLLATERAL, Check, Criterion, Expect
+from ehr_sandbox.session import FRAMEWORK_AUDIT_KINDS
 from ehr_sandbox.workflows.care import IDENTIFY_KIND
 
 __all__ = [
@@ -77,8 +78,8 @@ READS = frozenset(
 identification (two identifiers checked against the chart) is one: it writes and releases
 nothing."""
 
-BOOKKEEPING = frozenset({"exercise-hint", "exercise-submit", "exercise-check", "exercise-login"})
-"""The exercise framework's own audit entries."""
+BOOKKEEPING = FRAMEWORK_AUDIT_KINDS
+"""The exercise framework's own audit entries (only the framework records them)."""
 
 RESUBMITTABLE = frozenset({"submit-report"})
 """Actions that may be repeated with the same content (handing a report in again replaces it);
@@ -112,6 +113,8 @@ class Change:
     recipient: str = ""
     audited: bool = True
     detail: str = ""
+    name: str = ""
+    """How feedback names an action (its kind when empty)."""
 
     def describe(self, label: str = "") -> str:
         """Human-readable description for feedback."""
@@ -121,7 +124,22 @@ class Change:
         if self.version:
             return f"{self.ref} version {self.version} ({self.op}){pat}{who}"
         what = f" {self.ref}" if self.ref else ""
-        return f"{self.kind}{what}{pat}{to}{who}"
+        return f"{self.name or self.kind}{what}{pat}{to}{who}"
+
+
+def _action_name(event: Mapping[str, Any], kind: str) -> str:
+    """How feedback names an audited action: a coded one (a DICOM emergency override) by its
+    display with the code, any other by its kind.
+
+    >>> _action_name({"subtype": [{"code": "110127", "display": "Emergency Override Started"}]}, "110127")
+    'Emergency Override Started (110127)'
+    >>> _action_name({"subtype": [{"code": "disclose"}]}, "disclose")
+    'disclose'
+    """
+    for coding in event.get("subtype", []) or []:
+        if coding.get("code") == kind and kind.isdigit() and coding.get("display"):
+            return f"{coding['display']} ({kind})"
+    return kind
 
 
 def _event_ref(event: dict[str, Any]) -> tuple[str, str]:
@@ -162,6 +180,7 @@ def changes_since_setup(ctx: GradingContext) -> tuple[list[Change], list[Change]
                 user,
                 str(recipient or ""),
                 detail=content_signature(detail) if isinstance(detail, dict) else str(detail or ""),
+                name=_action_name(e, kind),
             )
         )
     versions = ctx.versions_since_setup()

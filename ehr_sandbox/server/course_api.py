@@ -231,7 +231,9 @@ class CourseApi:
         who = "username" if "username" in body else "patient"
         login = hosted.person_login(**{who: _field(body, who)})
         session = hosted.handle.person_session(login)
-        hosted.session.audit_action(LOGIN_KIND, detail=login)
+        hosted.handle.sandbox.record_framework_action(
+            hosted.attempt.exercise.role, LOGIN_KIND, detail=login
+        )
         LOG.info("attempt %s: %s logged in as %s", hosted.attempt_id, claims.username, login)
         token = self.state.tokens.issue(
             username=login,

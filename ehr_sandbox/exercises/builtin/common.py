@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -353,34 +353,102 @@ def rewrite_answer_key(att: Any, **changes: Any) -> dict[str, Any]:
 
 
 HAND_IN = "submit-report"
-"""Audit action kind of a hand-in (:func:`hand_in`)."""
+"""Audit action kind of a hand-in (:func:`record_hand_in`, the one writer)."""
+
+
+def record_hand_in(att: Any, answer: Any) -> None:
+    """Record a hand-in as an audited action of the student's session: the one writer of
+    every section's hand-in (:func:`hand_in` here, the reports section's ``hand_in`` and the
+    privacy section's ``submit`` check their answer's shape, then call it).
+
+    The entry is ``submit-report`` with the detail ``{"exercise", "student", "answer"}``; only
+    the attempt's public side is used (``exercise_id``, ``student`` and ``session``), so the
+    same call hands in on a classroom server, and the audit entry names the user who handed
+    in. :func:`hand_ins` reads them back.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> att = NS(exercise_id="privacy/x", student="ann", session=sb.login("po.wilson"))
+    >>> record_hand_in(att, ["3", "7"])
+    >>> hand_ins(sb.audit.events(), "privacy/x", student="ann", user="po.wilson")
+    [['3', '7']]
+    """
+    import json
+
+    detail = json.dumps(
+        {"exercise": att.exercise_id, "student": att.student, "answer": answer},
+        sort_keys=True,
+        default=str,
+    )
+    att.session.audit_action(HAND_IN, detail=detail)
+
+
+def hand_ins(
+    events: Iterable[Mapping[str, Any]],
+    exercise_id: str,
+    *,
+    student: str | None = None,
+    user: str | None = None,
+) -> list[Any]:
+    """The answers handed in for ``exercise_id`` (by ``student``, as ``user``, when given) in
+    ``events``, oldest first: the one reader of :func:`record_hand_in`'s entries.
+
+    An entry written before hand-ins had one shape (the privacy section's ``value``, the
+    front office's entry without a ``student``) is read as it was written.
+
+    Examples
+    --------
+    >>> import json
+    >>> ev = lambda user, **d: {"subtype": [{"code": HAND_IN}], "outcomeDesc": json.dumps(d),
+    ...     "agent": [{"requestor": True, "altId": user}]}
+    >>> events = [ev("po.wilson", exercise="privacy/x", student="ann", answer=[1]),
+    ...           ev("po.wilson", exercise="privacy/x", student="bob", answer=[2]),
+    ...           ev("ma.garcia", exercise="privacy/x", student="ann", answer=[3]),
+    ...           ev("po.wilson", exercise="privacy/x", student="ann", value=[4])]
+    >>> hand_ins(events, "privacy/x", student="ann", user="po.wilson")
+    [[1], [4]]
+    >>> hand_ins(events, "privacy/y")
+    []
+    """
+    from ehr_sandbox.audit import event_username
+    from ehr_sandbox.exercises.grading import event_detail, event_kind
+
+    out = []
+    for ev in events:
+        if event_kind(ev) != HAND_IN or (user is not None and event_username(ev) != user):
+            continue
+        detail = event_detail(ev)
+        if not isinstance(detail, Mapping) or detail.get("exercise") != exercise_id:
+            continue
+        if student is not None and detail.get("student") != student:
+            continue
+        key = "answer" if "answer" in detail else "value"
+        if key in detail:
+            out.append(detail[key])
+    return out
 
 
 def hand_in(att: Any, answer: dict[str, Any]) -> None:
     """Hand in an answer (a figure, a measured report) as an audited action of the student's
     session: the clinic's one hand-in (front office, EMR/EHR).
 
-    Amounts are given as strings with cents (``"123.45"``); the last hand-in counts. Only the
-    attempt's public side is used (``exercise_id`` and ``session``), so the same call hands in
-    on a classroom server; the audit entry names the user who handed in.
+    Amounts are given as strings with cents (``"123.45"``); the last hand-in counts. Written
+    by :func:`record_hand_in` (the one writer), so the same call hands in on a classroom
+    server; the audit entry names the user who handed in.
 
     >>> hand_in(None, ["123.45"])
     Traceback (most recent call last):
     ...
     ehr_sandbox.errors.ExerciseError: hand_in: expected a dict of answers (found list)
     """
-    import json
-
     from ehr_sandbox.errors import ExerciseError
 
     if not isinstance(answer, dict):
         raise ExerciseError(f"hand_in: expected a dict of answers (found {type(answer).__name__})")
-    detail = json.dumps(
-        {"exercise": att.exercise_id, "answer": answer},
-        sort_keys=True,
-        default=str,
-    )
-    att.session.audit_action(HAND_IN, detail=detail)
+    record_hand_in(att, answer)
 
 
 def handed_in(ctx: Any) -> dict[str, Any] | None:
@@ -400,22 +468,13 @@ def handed_in(ctx: Any) -> dict[str, Any] | None:
     >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user("fd.smith"), "ann", mark=mark, exercise=ex)
     >>> handed_in(ctx) is None
     True
-    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.smith")), {"total": "10.00"})
-    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.smith")), {"total": "12.50"})
-    >>> hand_in(NS(exercise_id=ex.id, session=sb.login("fd.brown")), {"total": "99.00"})
-    >>> hand_in(NS(exercise_id="front-office/post-era", session=sb.login("fd.smith")), {"total": "1.00"})
+    >>> as_ = lambda user, exercise=ex.id: NS(exercise_id=exercise, student="ann", session=sb.login(user))
+    >>> hand_in(as_("fd.smith"), {"total": "10.00"})
+    >>> hand_in(as_("fd.smith"), {"total": "12.50"})
+    >>> hand_in(as_("fd.brown"), {"total": "99.00"})
+    >>> hand_in(as_("fd.smith", "front-office/post-era"), {"total": "1.00"})
     >>> handed_in(ctx)  # the last one of this user for this exercise
     {'total': '12.50'}
     """
-    from ehr_sandbox.audit import event_username
-
-    found = None
-    for ev in ctx.events(HAND_IN):
-        d = ev.get("detail")
-        if (
-            isinstance(d, dict)
-            and d.get("exercise") == ctx.exercise.id
-            and event_username(ev) == ctx.user.username
-        ):
-            found = d.get("answer")
-    return found
+    found = hand_ins(ctx.events(HAND_IN), ctx.exercise.id, user=ctx.user.username)
+    return found[-1] if found else None

@@ -33,28 +33,33 @@ _LIPID_CODES = {fb.LIPID_PANEL[0], *fb.LIPID_CODES}
 
 REPEAT_GROUNDS = [
     "non-fasting",
+    "non fasting",
     "not fasting",
     "nonfasting",
     "hemolyzed",
     "hemolysed",
+    "hemolysis",
     "lipemic",
-    "specimen",
+    "clotted",
     "lab error",
-    "started",
+    "new statin",
+    "started a statin",
+    "statin started",
+    "started statin",
+    "statin dose",
     "dose change",
     "dose changed",
-    "new statin",
-    "new medication",
-    "to verify",
-    "to confirm",
-    "confirm",
-    "discrepant",
-    "inconsistent",
+    "dose increased",
 ]
-"""Clinical grounds that can justify repeating a recent test (with a word on the prior result)."""
+"""Clinical grounds that can justify repeating a recent test: the prior specimen cannot be
+used (not fasting, hemolyzed, a lab error) or the treatment changed since it was drawn. Words
+such as "confirm", "verify" or "started" alone give no ground: repeating a valid result to
+confirm it is the duplicate test."""
 
 
 def _repeat_reason(ctx: GradingContext, sr: dict[str, Any]) -> Check:
+    """The order's reason refers to the prior result and gives a clinical ground to repeat
+    it (one of :data:`REPEAT_GROUNDS`)."""
     text = " ".join([text_of(sr.get("note") or []), text_of(sr.get("reasonCode") or [])])
     return rubric.check_text(
         text,
@@ -206,15 +211,17 @@ def _dup_order_with_any_note(att: Any) -> None:
     att.session.create(order)
 
 
-def _dup_repeat_with_reason(att: Any) -> None:
+REPEAT_REASON = (
+    "Outside lipid panel drawn {drawn} was non-fasting; repeat fasting before the statin decision"
+)
+
+
+def _dup_repeat_with_reason(att: Any, reason: str = REPEAT_REASON) -> None:
     """Also correct: file the outside results and repeat the panel with a documented clinical
-    reason that refers to the prior result."""
+    reason that refers to the prior result (``reason``, a template of the facts, replaces
+    it in the wrong solutions)."""
     file_outside_results(att)
-    reason = (
-        f"Outside lipid panel drawn {att.facts['drawn']} was non-fasting; "
-        "repeat fasting before the statin decision"
-    )
-    att.session.create(_lipid_order(att, reason))
+    att.session.create(_lipid_order(att, reason.format(**att.facts)))
 
 
 def _dup_retyped(att: Any) -> None:
@@ -337,6 +344,14 @@ DUPLICATE_TEST = Exercise(
             fails="outside result filed with source",
             message="keep the outside source",
             description="retype the outside values as local results",
+        ),
+        "repeat-to-confirm": Solution(
+            lambda att: _dup_repeat_with_reason(
+                att, "Outside lipid panel drawn {drawn}: repeat to confirm and verify the values"
+            ),
+            fails="no duplicate order",
+            message="a clinical ground to repeat it",
+            description="repeat the panel 'to confirm' the prior result (no clinical ground)",
         ),
         "order-by-name": Solution(
             _dup_text_order,

@@ -101,7 +101,33 @@ def _alg_coded(ctx: GradingContext) -> Check:
             expected,
             "an allergy only in free text is invisible to allergy checking: record it as an AllergyIntolerance",
         )
-    return Check(True, f"AllergyIntolerance/{found[0]['id']}", expected)
+    outside = ctx.facts["outside"][0]
+    faithful = [a for a in found if _as_reported(a, outside)]
+    if not faithful:
+        return Check(
+            False,
+            f"AllergyIntolerance/{found[0]['id']} states a criticality "
+            f"{found[0].get('criticality')!r} or verification "
+            f"{sorted(codes(found[0].get('verificationStatus')))} the ED did not record",
+            expected + ", with the ED's criticality and verification",
+            "record the allergy as the ED recorded it: a high-criticality, confirmed allergy "
+            "recorded as low or unconfirmed misleads every later prescriber",
+        )
+    return Check(True, f"AllergyIntolerance/{faithful[0]['id']}", expected)
+
+
+def _as_reported(allergy: dict[str, Any], outside: dict[str, Any]) -> bool:
+    """True when ``allergy`` keeps the outside record's criticality and verification status.
+
+    >>> ed = {"criticality": "high", "verificationStatus": {"coding": [{"code": "confirmed"}]}}
+    >>> _as_reported(dict(ed), ed), _as_reported({**ed, "criticality": "low"}, ed)
+    (True, False)
+    >>> _as_reported({"criticality": "high"}, ed)
+    False
+    """
+    return allergy.get("criticality") == outside.get("criticality") and codes(
+        allergy.get("verificationStatus")
+    ) == codes(outside.get("verificationStatus"))
 
 
 def _alg_source(ctx: GradingContext) -> Check:
@@ -198,12 +224,7 @@ def _hold(att: Any) -> None:
 
 
 def _alg_solution(att: Any) -> None:
-    f = att.facts
-    res = {k: copy.deepcopy(v) for k, v in f["outside"][0].items() if k not in ("id", "meta")}
-    res["patient"] = {"reference": f"Patient/{f['patient_id']}"}
-    res["asserter"] = {"display": f["source_name"]}
-    res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
-    att.session.create(res, reason="allergy from the shared record, confirmed with the patient")
+    _record_allergy(att)
     _hold(att)
 
 
@@ -215,9 +236,12 @@ def _alg_free_text(att: Any) -> None:
     s.update(order, reason="allergy")
 
 
-def _record_allergy(att: Any, patient_id: str | None = None) -> None:
+def _record_allergy(att: Any, patient_id: str | None = None, **changes: Any) -> None:
+    """The ED's allergy recorded with its source on ``patient_id`` (the variant's patient),
+    with ``changes`` to its fields in a wrong solution."""
     f = att.facts
     res = {k: copy.deepcopy(v) for k, v in f["outside"][0].items() if k not in ("id", "meta")}
+    res.update(changes)
     res["patient"] = {"reference": f"Patient/{patient_id or f['patient_id']}"}
     res["asserter"] = {"display": f["source_name"]}
     res["meta"] = {"source": f["source_url"], "tag": [OUTSIDE_TAG]}
@@ -309,7 +333,8 @@ MISSING_ALLERGY = Exercise(
     instructions=(
         "An amoxicillin order is pending for **{patient_name}** (DOB {patient_dob}): `MedicationRequest/{order_id}`. "
         "The shared record shows a **penicillin allergy** recorded on {ed_day} by **{source_name}** "
-        "(`att.facts['outside']`), unknown to your chart.\n\nRecord the allergy (coded, with its source) and hold "
+        "(`att.facts['outside']`), unknown to your chart.\n\nRecord the allergy as the ED recorded it (coded, its criticality and verification, with "
+        "its source) and hold "
         "the order for the prescriber's decision. Do not order another antibiotic yourself, and change nothing else."
     ),
     criteria=(
@@ -349,6 +374,12 @@ MISSING_ALLERGY = Exercise(
     ),
     solution=Solution(_alg_solution, description="coded allergy with source; order on hold"),
     wrong_solutions={
+        "criticality-lowered": Solution(
+            lambda att: (_record_allergy(att, criticality="low"), _hold(att)),
+            fails="allergy coded",
+            message="criticality",
+            description="the ED's high-criticality allergy recorded as low criticality",
+        ),
         "free-text": Solution(
             _alg_free_text,
             fails="allergy coded",

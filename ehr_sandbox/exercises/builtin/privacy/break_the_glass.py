@@ -35,6 +35,7 @@ from ehr_sandbox.exercises.model import (
     Solution,
 )
 from ehr_sandbox.exercises.registry import register
+from ehr_sandbox.session import BTG_MINUTES
 
 
 # ------------------------------------------------------------------------------------------
@@ -71,6 +72,35 @@ EMERGENCY_WORDS = {
     EMERGENCIES[3]: ["glucose", "hypoglycemia", "hypoglycaemia", "low blood sugar", "confused"],
 }
 """How a reason may name each emergency (a rubric's alternatives)."""
+CONTRARY = (
+    "not appropriate",
+    "inappropriate",
+    "not justified",
+    "unjustified",
+    "not warranted",
+    "unwarranted",
+    "not necessary",
+    "unnecessary",
+    "not legitimate",
+    "illegitimate",
+)
+"""A judgement that the access was not appropriate (a note that says it contradicts
+``appropriate=True``)."""
+
+
+def other_emergencies(words: list[str]) -> list[str]:
+    """The words that name an emergency other than the one ``words`` name: a reason or a
+    review that names every emergency at once names none (keyword stuffing).
+
+    >>> "chest pain" in other_emergencies(EMERGENCY_WORDS[EMERGENCIES[0]])
+    True
+    >>> "collapsed" in other_emergencies(EMERGENCY_WORDS[EMERGENCIES[0]])
+    False
+    """
+    own = set(words)
+    return sorted({w for ws in EMERGENCY_WORDS.values() for w in ws} - own)
+
+
 ROUTINE = (
     "calls to ask whether their cholesterol result came back",
     "wants a refill of a routine prescription",
@@ -144,6 +174,11 @@ def _btg_override(ctx: GradingContext) -> Check:
             str(e.get("outcomeDesc") or ""),
             # the word "emergency" alone names no emergency: the reason says which one
             {"the emergency (what is happening to this patient)": ctx.answer["emergency_words"]},
+            forbidden={
+                "an emergency this patient is not having": other_emergencies(
+                    ctx.answer["emergency_words"]
+                )
+            },
             what="the override reason",
         )
         for e in starts
@@ -187,23 +222,59 @@ def _btg_not_routine(ctx: GradingContext) -> Check:
     return Check(True, "break-the-glass used only for the emergency", expected)
 
 
+EXPIRED = "expired"
+"""The reason the sandbox records when it closes an override nobody ended (its time ran out)."""
+
+
 def _btg_ended(ctx: GradingContext) -> Check:
+    """Every override on the emergency patient ended by the user (an override left to expire
+    was left open for its whole hour)."""
     f = ctx.facts
-    expected = "the override ended once the emergency was handled"
-    stops = [e for e in _btg_events(ctx, BTG_STOP_CODE) if event_patient(e) == f["emergency_id"]]
-    if not stops:
+    expected = "each override ended by you once the emergency was handled (not left to expire)"
+    mine = [
+        e
+        for e in ctx.events()
+        if event_username(e) == ctx.user.username
+        and event_patient(e) == f["emergency_id"]
+        and event_subtype(e) in (BTG_START_CODE, BTG_STOP_CODE)
+        and str(e.get("outcome")) == "0"
+    ]
+    opened, left = False, 0
+    for e in mine:
+        if event_subtype(e) == BTG_START_CODE:
+            left += opened  # a new override while one was open: the first was never ended
+            opened = True
+        elif opened:
+            left += e.get("outcomeDesc") == EXPIRED
+            opened = False
+    left += opened
+    if not mine:
+        return Check(False, "no override to end", expected, "session.end_break_glass(patient)")
+    if left:
         return Check(
-            False, "the override was left open", expected, "session.end_break_glass(patient)"
+            False,
+            f"the override was left open ({left} not ended by you; the sandbox closed it "
+            "when its time ran out, or it is still open)",
+            expected,
+            "session.end_break_glass(patient) as soon as the emergency is handled",
         )
     return Check(True, "override ended", expected)
 
 
 def _btg_reviewed(ctx: GradingContext) -> Check:
+    """Every override the student started on the emergency patient is reviewed by the privacy
+    officer, judged appropriate, with a note that gives this access's grounds (this patient's
+    emergency, not the generic word, not every emergency at once, not a contrary judgement)."""
     f = ctx.facts
     expected = (
-        f"the override on {f['emergency_name']} reviewed by {PRIVACY_OFFICER} (an audited review), "
-        "with a note that judges the access and says why"
+        f"each override on {f['emergency_name']} reviewed by {PRIVACY_OFFICER} (an audited review), "
+        "with a note that judges the access and gives its grounds (what the emergency was)"
     )
+    starts = [
+        e
+        for e in _btg_events(ctx, BTG_START_CODE)
+        if event_patient(e) == f["emergency_id"] and str(e.get("outcome")) == "0"
+    ]
     reviews = [
         e["detail"]
         for e in ctx.events(REVIEW_KIND)
@@ -221,23 +292,45 @@ def _btg_reviewed(ctx: GradingContext) -> Check:
             expected,
             "every emergency override is reviewed by the privacy officer: po.review_btg(index, appropriate=..., note=...)",
         )
-    verdict = rubric.check_text(
-        str(mine[-1].get("note") or ""),
-        {
-            "the judgement": ["appropriate", "justified", "legitimate", "warranted", "necessary"],
-            "the grounds": [*ctx.answer["emergency_words"], "emergency", "treatment"],
-        },
-        what="the review note",
-    )
-    if not verdict.passed:
+    if len({str(r.get("started")) for r in mine}) < len(starts):
         return Check(
             False,
-            verdict.found,
+            f"{len(starts)} overrides on the emergency patient, only {len(mine)} reviewed",
             expected,
-            "a review says whether the access was appropriate and why",
+            "review every override in the queue, not only one",
         )
-    if not mine[-1].get("appropriate"):
-        return Check(False, "the emergency override was judged inappropriate", expected)
+    for review in mine:
+        verdict = rubric.check_text(
+            str(review.get("note") or ""),
+            {
+                "the judgement": [
+                    "appropriate",
+                    "justified",
+                    "legitimate",
+                    "warranted",
+                    "necessary",
+                ],
+                "the grounds (what the emergency was)": ctx.answer["emergency_words"],
+            },
+            forbidden={
+                "an emergency this patient was not having": other_emergencies(
+                    ctx.answer["emergency_words"]
+                ),
+                "that the access was not appropriate": CONTRARY
+                if review.get("appropriate")
+                else (),
+            },
+            what="the review note",
+        )
+        if not verdict.passed:
+            return Check(
+                False,
+                verdict.found,
+                expected,
+                "a review says whether the access was appropriate and why: the emergency it was for",
+            )
+        if not review.get("appropriate"):
+            return Check(False, "the emergency override was judged inappropriate", expected)
     return Check(True, f"reviewed by {PRIVACY_OFFICER}", expected)
 
 
@@ -253,17 +346,22 @@ def _btg_emergency(att: Any) -> None:
     s.end_break_glass(f["emergency_id"])
 
 
-def _btg_review(att: Any) -> None:
+def _btg_review(att: Any, note: str | None = None, *, last_only: bool = False) -> None:
+    """The privacy officer reviews the queue: the emergency's override as appropriate (with
+    ``note`` instead of the reference's, when given), any other as not; ``last_only`` reviews
+    only the newest item."""
     po = att.login(PRIVACY_OFFICER)
-    for _ in range(len(po.btg_review_queue())):
-        item = po.btg_review_queue()[0]
+    pending = len(po.btg_review_queue())
+    for _ in range(1 if last_only else pending):
+        index = pending - 1 if last_only else 0
+        item = po.btg_review_queue()[index]
         ok = item["patient"] == att.facts["emergency_id"]
-        note = (
-            f"Access appropriate: emergency treatment, the patient {att.facts['emergency_what']}"
+        text = (
+            (note or "Access appropriate: emergency treatment, the patient {emergency_what}")
             if ok
             else "Not appropriate: a routine request for another physician's patient, no emergency"
         )
-        po.review_btg(0, appropriate=ok, note=note)
+        po.review_btg(index, appropriate=ok, note=text.format(**att.facts))
 
 
 def _btg_solution(att: Any) -> None:
@@ -296,6 +394,39 @@ def _btg_reason(att: Any, reason: str) -> None:
     s.search("AllergyIntolerance", patient=f"Patient/{f['emergency_id']}").fetch()
     s.end_break_glass(f["emergency_id"])
     _btg_review(att)
+
+
+def _btg_noted(att: Any, note: str) -> None:
+    """The reference solution with the privacy officer's note replaced by ``note``."""
+    _btg_emergency(att)
+    _btg_review(att, note)
+
+
+def _btg_left_to_expire(att: Any) -> None:
+    """The reference's override, never ended: the clock runs past its hour (the sandbox closes
+    it as expired), then the review."""
+    f, s = att.facts, att.session
+    s.break_glass(
+        f"Patient/{f['emergency_id']}",
+        f"Emergency: patient {f['emergency_what']}; need allergies and medications",
+    )
+    s.read("Patient", f["emergency_id"])
+    att.sandbox.clock.advance(minutes=BTG_MINUTES + 1)
+    with contextlib.suppress(SandboxError):
+        s.read("Patient", f["emergency_id"])  # refused: the grant expired (and is logged so)
+    _btg_review(att)
+
+
+def _btg_twice_one_reviewed(att: Any) -> None:
+    """The reference's override done twice; only the second is reviewed."""
+    _btg_emergency(att)
+    _btg_emergency(att)
+    _btg_review(att, last_only=True)
+
+
+EVERY_EMERGENCY = (
+    "Emergency: patient collapsed and unresponsive, chest pain, anaphylaxis or low glucose"
+)
 
 
 def _btg_another_emergency(att: Any) -> str:
@@ -358,7 +489,7 @@ BREAK_THE_GLASS = register(
             "3. Then, as the privacy officer (`po = att.login('po.wilson')`), review each "
             "override in `po.btg_review_queue()` with "
             "`po.review_btg(index, appropriate=..., note=...)`: the note says whether the "
-            "access was appropriate and why.\n\nThen call `att.check()`."
+            "access was appropriate and why (the emergency it was for).\n\nThen call `att.check()`."
         ),
         criteria=(
             Criterion(
@@ -434,6 +565,46 @@ BREAK_THE_GLASS = register(
                 fails="override reviewed",
                 message="no audited review",
                 description="marks the review queue reviewed around the EHR (answer-key attack)",
+            ),
+            "every-emergency-reason": Solution(
+                lambda att: _btg_reason(att, EVERY_EMERGENCY + "; need allergies"),
+                fails="emergency override with a reason",
+                message="an emergency this patient is not having",
+                description="a reason that names every emergency at once (keyword stuffing)",
+            ),
+            "generic-review": Solution(
+                lambda att: _btg_noted(
+                    att, "Access appropriate: emergency treatment of this patient"
+                ),
+                fails="override reviewed",
+                message="does not say the grounds",
+                description="a review note that gives generic grounds, not what the emergency was",
+            ),
+            "every-emergency-review": Solution(
+                lambda att: _btg_noted(att, "Access appropriate: " + EVERY_EMERGENCY),
+                fails="override reviewed",
+                message="an emergency this patient was not having",
+                description="a review note that names every emergency at once",
+            ),
+            "contrary-review": Solution(
+                lambda att: _btg_noted(
+                    att, "Not appropriate and not justified, though the patient {emergency_what}"
+                ),
+                fails="override reviewed",
+                message="that the access was not appropriate",
+                description="judged appropriate with a note that says the access was not",
+            ),
+            "left-to-expire": Solution(
+                _btg_left_to_expire,
+                fails="override ended",
+                message="left open",
+                description="never ends the override: it runs out its hour and the sandbox closes it",
+            ),
+            "second-override-unreviewed": Solution(
+                _btg_twice_one_reviewed,
+                fails="override reviewed",
+                message="only 1 reviewed",
+                description="breaks the glass twice for the emergency; only the second is reviewed",
             ),
             "rubber-stamp-review": Solution(
                 _btg_rubber_stamp,

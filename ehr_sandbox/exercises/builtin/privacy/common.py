@@ -18,7 +18,7 @@ from typing import Any
 from ehr_sandbox.access import patient_of
 from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
-from ehr_sandbox.exercises.builtin.common import ref_id
+from ehr_sandbox.exercises.builtin.common import HAND_IN, hand_ins, record_hand_in, ref_id
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 
 PRIVACY_OFFICER = "po.wilson"
@@ -45,7 +45,7 @@ def work_dir() -> Path:
 # ------------------------------------------------------------------------------------------
 # Hand-in helpers
 # ------------------------------------------------------------------------------------------
-SUBMIT_KIND = "submit-report"
+SUBMIT_KIND = HAND_IN
 DISCLOSE_KIND = "disclose"
 REVIEW_KIND = "btg-review"
 
@@ -70,28 +70,13 @@ def submit(att: Any, value: Any) -> None:
         raise ExerciseError(
             f"submit: expected JSON-ready data (dict, list, str, numbers) (found {type(value).__name__})"
         ) from None
-    detail = json.dumps(
-        {"exercise": att.exercise_id, "student": att.student, "value": value}, sort_keys=True
-    )
-    att.session.audit_action(SUBMIT_KIND, detail=detail)
+    record_hand_in(att, value)
 
 
 def _hand_ins(
     events: Iterable[Mapping[str, Any]], exercise_id: str, student: str, user: str | None
 ) -> list[Any]:
-    out = []
-    for ev in events:
-        if event_kind(ev) != SUBMIT_KIND or (user is not None and event_username(ev) != user):
-            continue
-        detail = event_detail(ev)
-        if (
-            isinstance(detail, Mapping)
-            and detail.get("exercise") == exercise_id
-            and detail.get("student") == student
-            and "value" in detail
-        ):
-            out.append(detail["value"])
-    return out
+    return hand_ins(events, exercise_id, student=student, user=user)
 
 
 def submitted(sandbox: Any, exercise_id: str, student: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ehr_sandbox.access import patient_of
@@ -214,9 +214,36 @@ def _restriction_not_billed(ctx: GradingContext) -> Check:
     return Check(True, "the self-pay visit was not billed to the plan", expected)
 
 
+def billed_only_on(claim: Mapping[str, Any], day: str) -> bool:
+    """True when every date of service the claim states (its billable period, each line's
+    date or period of service) is ``day``: the claim bills that visit's day and no other.
+
+    >>> line = {"servicedDate": "2026-01-05"}
+    >>> billed_only_on({"billablePeriod": {"start": "2026-01-05"}, "item": [line]}, "2026-01-05")
+    True
+    >>> billed_only_on({"item": [line, {"servicedDate": "2026-01-04"}]}, "2026-01-05")
+    False
+    >>> billed_only_on({"item": [{}]}, "2026-01-05")
+    False
+    """
+    periods = [claim.get("billablePeriod") or {}] if claim.get("billablePeriod") else []
+    for item in claim.get("item", []) or []:
+        if item.get("servicedDate"):
+            periods.append({"start": item["servicedDate"]})
+        else:
+            periods.append(item.get("servicedPeriod") or {})
+    return bool(periods) and all(
+        str(p.get("start") or "")[:10] == day and str(p.get("end") or p.get("start"))[:10] == day
+        for p in periods
+    )
+
+
 def _restriction_covered_billed(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = f"an active Claim by {ctx.user.username} for Encounter/{f['covered_id']} to Coverage/{f['coverage_id']}"
+    expected = (
+        f"an active Claim by {ctx.user.username} for Encounter/{f['covered_id']} to "
+        f"Coverage/{f['coverage_id']}, dated the visit's day of service ({f['covered_date']})"
+    )
     claims = [
         c
         for c in _claims_on(ctx, f["covered_id"])
@@ -230,6 +257,15 @@ def _restriction_covered_billed(ctx: GradingContext) -> Check:
             expected,
             "restrict only what the patient paid for",
         )
+    dated = [c for c in claims if billed_only_on(c, f["covered_date"])]
+    if not dated:
+        return Check(
+            False,
+            f"Claim/{claims[0]['id']} bills the covered visit on another date of service",
+            expected,
+            "a claim states the day the service was given: the visit's own date",
+        )
+    claims = dated
     provs = [p for c in claims for p in ctx.provenance_of_version(f"Claim/{c['id']}", "1")]
     if not any(ctx.by_user(p) for p in provs):
         return Check(False, "the claim was not created by you", expected)
@@ -285,11 +321,20 @@ def restriction_consent(att: Any, encounter: str | None = None) -> None:
     att.login_patient(f["patient_id"]).create(consent)
 
 
-def _bill(att: Any, encounter_id: str) -> None:
+def _bill(att: Any, encounter_id: str, day: str | None = None) -> None:
+    """Bill ``encounter_id`` on its own date (or on ``day``, in a wrong solution)."""
     f, s = att.facts, att.session
     template = s.read("Claim", f["template_claim"])
-    day = f["covered_date"] if encounter_id == f["covered_id"] else f["self_pay_date"]
-    s.create(_claim_for(template, encounter_id, f["coverage_id"], day))
+    own = f["covered_date"] if encounter_id == f["covered_id"] else f["self_pay_date"]
+    s.create(_claim_for(template, encounter_id, f["coverage_id"], day or own))
+
+
+def _restriction_covered_misdated(att: Any) -> None:
+    """The reference with the covered visit's claim dated the day before the visit."""
+    restriction_consent(att)
+    f = att.facts
+    before = (date.fromisoformat(f["covered_date"]) - timedelta(days=1)).isoformat()
+    _bill(att, f["covered_id"], before)
 
 
 def _restriction_solution(att: Any) -> None:
@@ -423,6 +468,12 @@ RESTRICTION = register(
         ),
         actors=("patient:patient_id",),
         wrong_solutions={
+            "covered-claim-misdated": Solution(
+                _restriction_covered_misdated,
+                fails="covered visit billed",
+                message="on another date of service",
+                description="the covered visit's claim dated the day before the visit",
+            ),
             "bill-then-repoint": Solution(
                 _restriction_bill_then_repoint,
                 fails="self-pay visit not billed to the plan",

@@ -94,6 +94,36 @@ _ELEMENTS: dict[str, dict[str, list[str]]] = {
 }
 """What an addendum must say for each addition, in any words (checked with the rubric)."""
 
+
+def other_topics(keyword: str) -> list[str]:
+    """Words that name another addition's subject (its first element) and not this one's: an
+    addendum that names every addition at once records things that were never reported.
+
+    >>> "detergent" in other_topics("lipid panel"), "lipid" in other_topics("lipid panel")
+    (True, False)
+    """
+    own = {w for words in _ELEMENTS[keyword].values() for w in words}
+    return sorted(
+        {
+            w
+            for k, elements in _ELEMENTS.items()
+            if k != keyword
+            for w in next(iter(elements.values()))
+        }
+        - own
+    )
+
+
+def _says_addition(text: str, keyword: str) -> Any:
+    """The rubric check of an addendum's text for ``keyword``'s addition."""
+    return rubric.check_text(
+        text,
+        _ELEMENTS[keyword],
+        forbidden={"another addition's subject (something not reported)": other_topics(keyword)},
+        what="the addendum",
+    )
+
+
 ADDENDUM_ADVICE = "an addendum must point to the note it appends (relatesTo code 'appends'); never edit or replace a signed note"
 
 
@@ -160,7 +190,7 @@ def _with_content(ctx: GradingContext) -> list[dict[str, Any]]:
         and d["id"] != f["note_id"]
         and d.get("status") == "current"  # a withdrawn (entered-in-error) addendum adds nothing
         and ref_id(d.get("subject")) == f["patient_id"]
-        and rubric.check_text(document_text(d), _ELEMENTS[f["keyword"]], what="the addendum").passed
+        and _says_addition(document_text(d), f["keyword"]).passed
     ]
 
 
@@ -180,9 +210,7 @@ def _add_appends(ctx: GradingContext) -> Check:
                 "an addendum that is withdrawn adds nothing to the record: append one that stands",
             )
         said = (
-            rubric.check_text(
-                document_text(mine[0]), _ELEMENTS[f["keyword"]], what="the addendum"
-            ).found
+            _says_addition(document_text(mine[0]), f["keyword"]).found
             if mine
             else "no new document on the chart"
         )
@@ -227,13 +255,18 @@ def _add_by_user(ctx: GradingContext) -> Check:
     return Check(True, f"DocumentReference/{ok[0]['id']} by {ctx.user.username}", expected)
 
 
-def _add_solution(att: Any) -> None:
+def _add_solution(att: Any, text: str | None = None) -> None:
+    """The addendum (with ``text`` instead of the addition's, in a wrong solution)."""
     f = att.facts
     att.session.addendum(
         f"DocumentReference/{f['note_id']}",
-        f"Addendum: {f['addition']}",
+        f"Addendum: {text or f['addition']}",
         reason="Information received after signing",
     )
+
+
+EVERY_ADDITION = " ".join(text for text, _ in _ADDITIONS)
+"""Every addition's text at once (the keyword-stuffing wrong solution)."""
 
 
 def _add_standalone(att: Any) -> None:
@@ -368,6 +401,12 @@ ADDENDUM = Exercise(
     expects=(Expect("DocumentReference", ops=("addendum",), patients=("patient_id",), at_most=1),),
     solution=Solution(_add_solution, description="session.addendum"),
     wrong_solutions={
+        "every-addition": Solution(
+            lambda att: _add_solution(att, EVERY_ADDITION),
+            fails="addendum appends the note",
+            message="another addition's subject",
+            description="an addendum that states every possible addition at once (keyword stuffing)",
+        ),
         "standalone-note": Solution(
             _add_standalone,
             fails="addendum appends the note",

@@ -8,15 +8,15 @@ one exercise uses, live here once; each exercise module imports what it needs.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError
-from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
+from ehr_sandbox.exercises.builtin.common import HAND_IN as HAND_IN_KIND
+from ehr_sandbox.exercises.builtin.common import hand_ins, record_hand_in
+from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Expect
 
 FRONT_DESK = "fd.smith"
@@ -207,7 +207,7 @@ _SHAPES: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
-SUBMIT_KIND = "submit-report"
+SUBMIT_KIND = HAND_IN_KIND
 """Audit action kind a hand-in is recorded as (the grader reads hand-ins from the audit trail)."""
 
 
@@ -247,29 +247,16 @@ def hand_in(att: Any, answer: Any) -> dict[str, Any]:
     {'patients': ['p1', 'p2']}
     """
     stored = normalised(att.exercise.id, answer)
-    detail = json.dumps(
-        {"exercise": att.exercise.id, "student": att.student, "answer": stored}, sort_keys=True
-    )
-    att.session.audit_action(SUBMIT_KIND, detail=detail)
+    record_hand_in(att, stored)
     return stored
 
 
 def _hand_ins(
     events: Iterable[Mapping[str, Any]], exercise_id: str, student: str, user: str | None
 ) -> list[dict[str, Any]]:
-    out = []
-    for ev in events:
-        if event_kind(ev) != SUBMIT_KIND or (user is not None and event_username(ev) != user):
-            continue
-        detail = event_detail(ev)
-        if (
-            isinstance(detail, Mapping)
-            and detail.get("exercise") == exercise_id
-            and detail.get("student") == student
-            and isinstance(detail.get("answer"), Mapping)
-        ):
-            out.append(dict(detail["answer"]))
-    return out
+    """A report exercise's hand-ins (answers of its shape: a mapping), oldest first."""
+    found = hand_ins(events, exercise_id, student=student, user=user)
+    return [dict(a) for a in found if isinstance(a, Mapping)]
 
 
 def handed_in(sandbox: Any, exercise_id: str, student: str) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ within the section are in ``common``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
@@ -239,9 +239,11 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
 
     The reading that counts is on the period's last day and was corrected (status
     ``corrected``); the day before it, a reading on the other side of the threshold; after
-    the period but inside the calendar year, and again today, readings on the other side too.
-    So the latest value ever, the calendar year, a period end that leaves out its last day
-    and a filter on status 'final' all give the wrong answer for this patient, in every
+    the period but inside the calendar year, and again today, readings on the other side too,
+    and in every later quality year of the calendar year the latest reading is on the other
+    side (:func:`_flip_later_years`). So the latest value ever, the calendar year, a period
+    that ends later (another variant's quality year), a period end that leaves out its last
+    day and a filter on status 'final' all give the wrong answer for this patient, in every
     variant. Whether the counting reading is in the numerator is the variant's pick.
     """
     rng = variant.rng()
@@ -332,6 +334,7 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
     doctor.correct(fixed, reason="Value transcribed from the wrong line of the lab report")
     doctor.create(_reading(measure, subject, other, in_year.isoformat()))
     doctor.create(_reading(measure, subject, other, today.isoformat()))
+    _flip_later_years(doctor, measure, pid, other, in_numerator, period_end)
     observations = list(doctor.resources("Observation"))
     conditions = list(doctor.resources("Condition"))
     denominator, numerator = _measure_expected(
@@ -365,6 +368,36 @@ def _setup_measure(sandbox: Any, variant: Any) -> Scenario:
         },
         protect=tuple(sorted(protect)),
     )
+
+
+def _next_month_end(day: date) -> date:
+    """The last day of the month after ``day``'s.
+
+    >>> _next_month_end(date(2025, 3, 31)), _next_month_end(date(2025, 12, 31))
+    (datetime.date(2025, 4, 30), datetime.date(2026, 1, 31))
+    """
+    first = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+
+
+def _flip_later_years(
+    doctor: Any, measure: str, pid: str, other: Any, in_numerator: bool, period_end: date
+) -> None:
+    """For every quality year ending at a later month end of the same calendar year (another
+    variant's period), make the planted patient's latest reading inside it one on the other
+    side: a reading a minute after whatever reading the patient already had there (never
+    inside the period itself: at the earliest the morning after it)."""
+    end = _next_month_end(period_end)
+    while end.year == period_end.year:
+        mine = [o for o in doctor.resources("Observation") if ref_id(o.get("subject")) == pid]
+        last = _readings(mine, measure, None, end.isoformat()).get(pid)
+        if last is None or _in_numerator(measure, last) == in_numerator:
+            seen = datetime.fromisoformat(str(last[0])) if last else None
+            tz = seen.tzinfo if seen is not None else UTC
+            morning = datetime.combine(period_end + timedelta(days=1), time(9, 10), tzinfo=tz)
+            when = max(morning, seen + timedelta(minutes=1)) if seen is not None else morning
+            doctor.create(_reading(measure, f"Patient/{pid}", other, when.isoformat()))
+        end = _next_month_end(end)
 
 
 def _book_with_physician(sandbox: Any, patient: Mapping[str, Any], offset: str) -> None:
@@ -513,6 +546,21 @@ def _measure_calendar_year(att: Any) -> None:
     _hand_in_rows(att, _run_measure(att, f"{year}-01-01", f"{year}-12-31"))
 
 
+def _measure_month_later(att: Any) -> None:
+    """The reference run for the quality year that ends a month later (another variant's
+    period: the practice's year, misread)."""
+    f = att.facts
+    end = date.fromisoformat(f["period_end"])
+    later_end = date(end.year + end.month // 12, end.month % 12 + 1, 1)  # the next month's
+    later_end = date(later_end.year + later_end.month // 12, later_end.month % 12 + 1, 1)
+    start = date.fromisoformat(f["period_start"])
+    later_start = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    _hand_in_rows(
+        att,
+        _run_measure(att, later_start.isoformat(), (later_end - timedelta(days=1)).isoformat()),
+    )
+
+
 def _measure_end_exclusive(att: Any) -> None:
     # "effective < period_end": the period's last day is left out.
     f = att.facts
@@ -650,6 +698,12 @@ QUALITY_MEASURE = register(
                 fails="numerator",
                 message="nor the calendar year",
                 description="use the calendar year instead of the measurement period",
+            ),
+            "a-month-later": Solution(
+                _measure_month_later,
+                fails="numerator",
+                message="measurement period",
+                description="the quality year that ends a month later (another variant's period)",
             ),
             "period-end-excluded": Solution(
                 _measure_end_exclusive,
