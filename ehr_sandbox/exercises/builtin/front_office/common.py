@@ -31,6 +31,7 @@ __all__ = [
     "hand_in",
     "handed_in",
     "insured_patients",
+    "latest_versions",
     "local_day_start",
     "next_workday",
     "op_of",
@@ -93,6 +94,23 @@ def written(
     if operation is not None:
         out = [v for v in out if op_of(ctx, v) == operation]
     return out
+
+
+def latest_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last version of each resource among ``versions`` (given oldest first): what stands
+    of work done since setup (a record written right and then cancelled, voided or moved is
+    graded as it was left).
+
+    >>> [v["status"] for v in latest_versions([
+    ...     {"resourceType": "Task", "id": "t1", "status": "requested"},
+    ...     {"resourceType": "Task", "id": "t2", "status": "requested"},
+    ...     {"resourceType": "Task", "id": "t1", "status": "cancelled"}])]
+    ['cancelled', 'requested']
+    """
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in versions:
+        last[(str(v.get("resourceType")), str(v.get("id")))] = v
+    return list(last.values())
 
 
 def sent_versions(ctx: GradingContext, claim_ids: list[str]) -> list[dict[str, Any]]:

@@ -13,7 +13,12 @@ from typing import Any
 
 from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import parse_instant, patient_label, visible_patients
-from ehr_sandbox.exercises.builtin.front_office.common import MA, check, written
+from ehr_sandbox.exercises.builtin.front_office.common import (
+    MA,
+    check,
+    latest_versions,
+    written,
+)
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import portal
@@ -112,14 +117,6 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
     )
 
 
-def _latest(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last version written of each resource among ``versions`` (oldest first)."""
-    last: dict[str, dict[str, Any]] = {}
-    for v in versions:
-        last[v["id"]] = v
-    return list(last.values())
-
-
 def _replies(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
     """Replies to the message that stand: linked to it, sent (completed, also as last
     written) to the patient who wrote it."""
@@ -127,7 +124,7 @@ def _replies(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
     pid = f"Patient/{ctx.facts[key]['patient_id']}"
     return [
         v
-        for v in _latest(written(ctx, "Communication"))
+        for v in latest_versions(written(ctx, "Communication"))
         if any(r.get("reference") == ref for r in v.get("inResponseTo", []))
         and v.get("status") == "completed"
         and (v.get("subject") or {}).get("reference") == pid
@@ -142,7 +139,7 @@ def _forwards(ctx: GradingContext) -> list[dict[str, Any]]:
     ref = f"Communication/{f['results']['message']}"
     sent = parse_instant(f["results"]["sent"])
     out = []
-    for t in _latest(written(ctx, "Task")):
+    for t in latest_versions(written(ctx, "Task")):
         at = ctx.written_at(t)
         dated = parse_instant(t.get("authoredOn"))
         if (
