@@ -20,6 +20,8 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     handed_in,
     insured_patients,
     op_of,
+    payment_typed_in,
+    standing_patient_payments,
     written,
 )
 from ehr_sandbox.exercises.evidence import payer_answered
@@ -138,6 +140,14 @@ def _collected(ctx: GradingContext) -> Any:
     if len(pays) != 1:
         return check(False, f"{len(pays)} payments", expected, DEDUCTIBLE)
     v = pays[0]
+    if v["id"] not in {x["id"] for x in standing_patient_payments(ctx)}:
+        return check(
+            False,
+            f"PaymentReconciliation/{v['id']} is {v.get('status')}, not an active patient payment",
+            expected,
+            "record the copay as a payment received from the patient (payments.desk_payment): "
+            "a payment cancelled, in error or booked as a refund took no money in",
+        )
     amount = money(v["paymentAmount"])
     method = next(
         (
@@ -203,8 +213,15 @@ def _told(ctx: GradingContext) -> Any:
 
 
 def _solution(
-    att: Any, *, eligibility_first: bool = True, extra: bool = False, check_in: bool = True
+    att: Any,
+    *,
+    eligibility_first: bool = True,
+    extra: bool = False,
+    check_in: bool = True,
+    payment_status: str = "",
 ) -> None:
+    """The reference (the keywords make wrong solutions; ``payment_status``: the payment typed
+    in by hand with that status instead of recorded at the desk)."""
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
     if eligibility_first:
@@ -218,7 +235,12 @@ def _solution(
             s.read(f"Coverage/{f['coverage']}")["payor"][0]["reference"]
         ).deductible
     amount = copay + (remaining if extra else 0)
-    payments.desk_payment(s, pid, amount, method=f["method"], number=f["check_number"] or None)
+    if payment_status:
+        payment_typed_in(
+            s, pid, amount, method=f["method"], number=f["check_number"], status=payment_status
+        )
+    else:
+        payments.desk_payment(s, pid, amount, method=f["method"], number=f["check_number"] or None)
     hand_in(att, {"copay": str(copay), "deductible_remaining": str(remaining)})
     if check_in:
         scheduling.check_in(s, f"Appointment/{f['appointment']}")
@@ -326,6 +348,12 @@ FINANCIAL_RESPONSIBILITY = Exercise(
     ),
     solution=Solution(_solution, description="verify, tell, collect the copay, check in"),
     wrong_solutions={
+        "payment-in-error": Solution(
+            lambda att: _solution(att, payment_status="entered-in-error"),
+            fails="copay collected",
+            message="took no money in",
+            description="the copay typed in as a payment entered in error (full marks before)",
+        ),
         "collected-deductible": Solution(
             lambda att: _solution(att, extra=True),
             fails="copay collected",
