@@ -107,6 +107,7 @@ def _verified(ctx: GradingContext) -> Any:
     expected = "eligibility checked today, before anything was collected"
     seq = ctx.versions_since_setup()
     cov = f"Coverage/{ctx.facts['coverage']}"
+    appt = ctx.read(f"Appointment/{ctx.facts['appointment']}") or {}
     idx_resp = [
         i
         for i, v in enumerate(seq)
@@ -114,14 +115,17 @@ def _verified(ctx: GradingContext) -> Any:
         and any(x.get("coverage", {}).get("reference") == cov for x in v.get("insurance", []))
         # an answer counts only when it is the payer's: anyone can store a response
         and payer_answered(ctx, v)
+        # ... for today's visit (last year's benefits are not what the patient owes today)
+        and str(v.get("servicedDate", ""))[:10] == str(appt.get("start", ""))[:10]
     ]
     idx_pay = [i for i, v in enumerate(seq) if v.get("resourceType") == "PaymentReconciliation"]
     if not idx_resp:
         return check(
             False,
-            "no eligibility check",
+            "no eligibility check for the day of the visit",
             expected,
-            "verify eligibility before telling the patient what they owe",
+            "verify eligibility, for the day of the visit, before telling the patient what "
+            "they owe",
         )
     if idx_pay and min(idx_pay) < min(idx_resp):
         return check(
@@ -219,12 +223,20 @@ def _solution(
     extra: bool = False,
     check_in: bool = True,
     payment_status: str = "",
+    eligibility_for: str = "",
 ) -> None:
     """The reference (the keywords make wrong solutions; ``payment_status``: the payment typed
-    in by hand with that status instead of recorded at the desk)."""
+    in by hand with that status instead of recorded at the desk; ``eligibility_for``: the plan
+    verified for another service date, the figures worked out from the plan by hand)."""
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
-    if eligibility_first:
+    if eligibility_for:
+        cov = f"Coverage/{f['coverage']}"
+        eligibility.check_eligibility(s, cov, service_date=eligibility_for)
+        pl = payer.plan(s.read(cov)["payor"][0]["reference"])
+        met = payer.deductible_met(s, cov, att.sandbox.reference_date.year)
+        copay, remaining = pl.copay, max(Decimal(0), pl.deductible - met)
+    elif eligibility_first:
         for c in eligibility.active_coverages(s, pid):
             eligibility.check_eligibility(s, f"Coverage/{c['id']}")
         fr = eligibility.financial_responsibility(s, pid)
@@ -348,6 +360,13 @@ FINANCIAL_RESPONSIBILITY = Exercise(
     ),
     solution=Solution(_solution, description="verify, tell, collect the copay, check in"),
     wrong_solutions={
+        "eligibility-for-another-day": Solution(
+            lambda att: _solution(att, eligibility_for="2025-03-02"),
+            fails="eligibility verified first",
+            message="for the day of the visit",
+            description="the plan verified for a day last year, the right figures worked out "
+            "by hand (full marks before)",
+        ),
         "payment-in-error": Solution(
             lambda att: _solution(att, payment_status="entered-in-error"),
             fails="copay collected",
