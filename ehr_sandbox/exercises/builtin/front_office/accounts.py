@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ehr_sandbox.exercises.builtin.common import patient_label
 from ehr_sandbox.exercises.builtin.front_office.common import ADMIN, check, next_workday, written
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -114,10 +115,26 @@ def _new(ctx: GradingContext) -> Any:
             expected,
             "the account starts on the first working day",
         )
-    if any((r.get("period") or {}).get("end") for r in roles) or not prac.get("active", True):
+    name = (prac.get("name") or [{}])[0]
+    if str(name.get("family", "")).strip().casefold() != f["new_family"].casefold() or f[
+        "new_given"
+    ].casefold() not in {str(g).strip().casefold() for g in name.get("given", [])}:
         return check(
             False,
-            f"end {[(r.get('period') or {}).get('end') for r in roles]}, active {prac.get('active', True)}",
+            f"{f['new_username']} is named {patient_label(prac)}",
+            expected,
+            "the account is the new hire's, in their name as HR gave it: the audit trail "
+            "names a person by it",
+        )
+    if (
+        any((r.get("period") or {}).get("end") for r in roles)
+        or not prac.get("active", True)
+        or not all(r.get("active", True) for r in roles)
+    ):
+        return check(
+            False,
+            f"end {[(r.get('period') or {}).get('end') for r in roles]}, active "
+            f"{[prac.get('active', True), *(r.get('active', True) for r in roles)]}",
             expected,
             "a new hire's access is open-ended: an end date (or an inactive account) locks them "
             "out on a day nobody chose",
@@ -191,13 +208,13 @@ def _nobody_else(ctx: GradingContext) -> Any:
     return check(True, "no other account changed", expected)
 
 
-def _provision(att: Any, role: str | None = None) -> None:
+def _provision(att: Any, role: str | None = None, given: str | None = None) -> None:
     f = att.facts
     r = role or maintenance.role_for(f["job_title"])
     maintenance.provision_user(
         att.session,
         username=f["new_username"],
-        given=f["new_given"],
+        given=given or f["new_given"],
         family=f["new_family"],
         job_title=f["job_title"],
         role=r,
@@ -205,9 +222,11 @@ def _provision(att: Any, role: str | None = None) -> None:
     )
 
 
-def _solution(att: Any, *, review: bool = True) -> None:
+def _solution(att: Any, *, review: bool = True, given: str | None = None) -> None:
+    """The reference (wrong solutions: ``review`` False skips the access review; ``given``
+    provisions the new hire under another given name)."""
     s, f = att.session, att.facts
-    _provision(att)
+    _provision(att, given=given)
     maintenance.deprovision_user(
         s, f["leaver"], last_day=f["last_day"], reason="resigned (HR memo)"
     )
@@ -368,6 +387,13 @@ ACCOUNTS = Exercise(
         description="provision, deprovision the leaver, deprovision what the review flags",
     ),
     wrong_solutions={
+        "new-hire-misnamed": Solution(
+            lambda att: _solution(att, given=next(g for g in GIVEN if g != att.facts["new_given"])),
+            fails="new account with least privilege",
+            message="in their name as HR gave it",
+            description="the new hire's account in another given name (any name scored full "
+            "marks before)",
+        ),
         "new-hire-ends-day-one": Solution(
             _new_hire_ends_day_one,
             fails="new account with least privilege",

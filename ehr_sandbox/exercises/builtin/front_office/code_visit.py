@@ -13,6 +13,7 @@ from typing import Any
 from ehr_sandbox.exercises.builtin.front_office.common import (
     BILLING,
     check,
+    claim_misstates_visit,
     insured_patients,
     local_day_start,
     op_of,
@@ -165,7 +166,17 @@ def _services(ctx: GradingContext) -> Any:
             expected,
             "code the visit level the note states and each service performed",
         )
+    enc = f"Encounter/{ctx.facts['encounter']}"
     for v in _every_sent(ctx):
+        wrong = claim_misstates_visit(ctx, v, enc)
+        if wrong:
+            return check(
+                False,
+                f"Claim/{v['id']} version {v['meta']['versionId']}: {wrong}",
+                expected,
+                "bill the visit as it happened: its patient and plan, the practice, the day of "
+                "the visit, each service once",
+            )
         if sorted(ln["service"] for ln in claim_codes(v)[1]) != ctx.answer["services"]:
             return check(
                 False,
@@ -245,9 +256,12 @@ def _lines(
     return dx, lines
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, visit_units: int = 1) -> None:
+    """The reference (``visit_units``: a wrong solution billing the visit level that many
+    times)."""
     s = att.session
     dx, lines = _lines(att)
+    lines[0] = ClaimLine(lines[0].service, lines[0].pointers, visit_units)
     c = coding.build_claim(s, f"Encounter/{att.facts['encounter']}", diagnoses=dx, lines=lines)
     claims.submit(s, c["id"])
 
@@ -402,6 +416,12 @@ CODE_VISIT = Exercise(
         description="build_claim with the confirmed diagnosis and every service; claims.submit",
     ),
     wrong_solutions={
+        "visit-billed-four-times": Solution(
+            lambda att: _solution(att, visit_units=4),
+            fails="every service coded",
+            message="each service once",
+            description="the right codes, the visit level billed for 4 units (full marks before)",
+        ),
         "sent-then-rewritten": Solution(
             _sent_then_rewritten,
             fails="every service coded",

@@ -25,16 +25,20 @@ __all__ = [
     "MA",
     "OPERATION_TAG",
     "check",
+    "claim_misstates_visit",
     "fabricate_eligibility",
     "free_on",
     "visit",
     "hand_in",
     "handed_in",
     "insured_patients",
+    "latest_versions",
     "local_day_start",
     "next_workday",
     "op_of",
+    "payment_typed_in",
     "sent_versions",
+    "standing_patient_payments",
     "written",
 ]
 
@@ -92,6 +96,61 @@ def written(
     out = [v for v in ctx.versions_since_setup() if v.get("resourceType") == rtype]
     if operation is not None:
         out = [v for v in out if op_of(ctx, v) == operation]
+    return out
+
+
+def latest_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last version of each resource among ``versions`` (given oldest first): what stands
+    of work done since setup (a record written right and then cancelled, voided or moved is
+    graded as it was left).
+
+    >>> [v["status"] for v in latest_versions([
+    ...     {"resourceType": "Task", "id": "t1", "status": "requested"},
+    ...     {"resourceType": "Task", "id": "t2", "status": "requested"},
+    ...     {"resourceType": "Task", "id": "t1", "status": "cancelled"}])]
+    ['cancelled', 'requested']
+    """
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in versions:
+        last[(str(v.get("resourceType")), str(v.get("id")))] = v
+    return list(last.values())
+
+
+def standing_patient_payments(ctx: GradingContext) -> list[dict[str, Any]]:
+    """Payments received from patients since setup, as they stand: the last version of each
+    PaymentReconciliation, if still active, with only its patient-payment details (a payment
+    typed in cancelled or in error, or booked as a refund or an adjustment, took no money in).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.exercises.grading import GradingContext, SetupMark
+    >>> from ehr_sandbox.workflows import payments
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> mark = SetupMark(sb.audit.count(), sb.system_session().change_mark())
+    >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user("fd.smith"), "ann", mark=mark)
+    >>> fd = sb.login("fd.smith")
+    >>> pid = fd.search("Patient").first()["id"]
+    >>> paid = payments.desk_payment(fd, f"Patient/{pid}", "25", method="cash")
+    >>> voided = fd.create({**{k: v for k, v in paid.items() if k not in ("id", "meta")},
+    ...                     "status": "entered-in-error"})
+    >>> [v["id"] for v in standing_patient_payments(ctx)] == [paid["id"]]
+    True
+    """
+    from ehr_sandbox.workflows.payer import LEDGER_KIND
+
+    out = []
+    for v in latest_versions(written(ctx, "PaymentReconciliation")):
+        details = [
+            d
+            for d in v.get("detail", [])
+            if any(
+                c.get("system") == LEDGER_KIND and c.get("code") == "patient-payment"
+                for c in (d.get("type") or {}).get("coding", [])
+            )
+        ]
+        if v.get("status") == "active" and details:
+            out.append({**v, "detail": details})
     return out
 
 
@@ -309,3 +368,103 @@ def fabricate_eligibility(session: Any, coverage: str, day: date) -> dict[str, A
         {"benefit": [{"type": {"text": "copay"}, "allowedMoney": {"value": 0, "currency": "USD"}}]}
     ]
     return write(session, answer, operation="eligibility.check")
+
+
+def payment_typed_in(
+    session: Any, patient: str, amount: Any, *, method: str, number: str | None, status: str
+) -> dict[str, Any]:
+    """Wrong-solution helper: a patient's payment typed in by hand, shaped as the desk records
+    it but with ``status`` (``entered-in-error``, ``cancelled``: it took no money in).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=1, seed=1, years=1).login(FD)
+    >>> pid = fd.search("Patient").first()["id"]
+    >>> v = payment_typed_in(fd, f"Patient/{pid}", "20", method="cash", number=None,
+    ...                      status="entered-in-error")
+    >>> v["status"], v["paymentAmount"]["value"], v["detail"][0]["type"]["coding"][1]["code"]
+    ('entered-in-error', 20.0, 'patient-payment')
+    """
+    from ehr_sandbox.workflows.base import money, now
+    from ehr_sandbox.workflows.payer import LEDGER_KIND, PAYMENT_METHOD, PAYMENT_TYPE
+
+    day = now(session).date().isoformat()
+    value = {"value": float(money(amount)), "currency": "USD"}
+    return session.create(
+        {
+            "resourceType": "PaymentReconciliation",
+            "status": status,
+            "created": day,
+            "paymentDate": day,
+            "paymentAmount": value,
+            "paymentIdentifier": {
+                "type": {"coding": [{"system": PAYMENT_METHOD, "code": method}]},
+                "value": number or f"{method.upper()}-TYPED",
+            },
+            "outcome": "complete",
+            "detail": [
+                {
+                    "type": {
+                        "coding": [
+                            {"system": PAYMENT_TYPE, "code": "payment"},
+                            {"system": LEDGER_KIND, "code": "patient-payment"},
+                        ]
+                    },
+                    "request": {"reference": patient},
+                    "date": day,
+                    "amount": value,
+                }
+            ],
+        }
+    )
+
+
+def claim_misstates_visit(ctx: Any, claim: dict[str, Any], encounter: str) -> str | None:
+    """What a claim for ``encounter`` says that the visit was not (None when nothing): the
+    visit's patient, billed by the practice that saw them, each line dated the day of the
+    visit and billed once, the plan one of the patient's own. A claim with the right codes
+    but another date, more units or another patient's plan bills what did not happen.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.exercises.grading import GradingContext
+    >>> from ehr_sandbox.workflows import coding
+    >>> sb = Sandbox.generate(patients=3, seed=1, years=1)
+    >>> b = sb.login(BILLING)
+    >>> ctx = GradingContext(sb, sb.system_session(), {}, sb.user(BILLING), "ann")
+    >>> enc = next(e for e in b.search("Encounter").fetch() if e.get("status") == "finished"
+    ...            and b.search("Coverage", patient=e["subject"]["reference"]).count())
+    >>> ref = f"Encounter/{enc['id']}"
+    >>> c = coding.claim_resource(b, ref, diagnoses=["icd10cm|I10"],
+    ...                           lines=[coding.ClaimLine("procedure|OV-EST-3", (1,))])
+    >>> claim_misstates_visit(ctx, c, ref) is None
+    True
+    >>> c["item"][0]["quantity"] = {"value": 3}
+    >>> claim_misstates_visit(ctx, c, ref)
+    'line 1 billed 3 times'
+    """
+    enc = ctx.read(encounter) or {}
+    patient = (enc.get("subject") or {}).get("reference")
+    day = str((enc.get("period") or {}).get("start", ""))[:10]
+    if (claim.get("patient") or {}).get("reference") != patient:
+        return "the claim is for another patient than the visit's"
+    practice = (enc.get("serviceProvider") or {}).get("reference")
+    if practice and (claim.get("provider") or {}).get("reference") != practice:
+        return "the claim is billed by another provider than the practice that saw the patient"
+    period = claim.get("billablePeriod") or {}
+    if any(str(period.get(k, day))[:10] != day for k in ("start", "end")):
+        return "the claim's billing period is not the day of the visit"
+    for n, item in enumerate(claim.get("item", []), start=1):
+        if str(item.get("servicedDate", ""))[:10] != day:
+            return f"line {n} is dated another day than the visit"
+        units = (item.get("quantity") or {}).get("value", 1)
+        if units != 1:
+            return f"line {n} billed {units:g} times"
+    for ins in claim.get("insurance", []):
+        ref = str((ins.get("coverage") or {}).get("reference", ""))
+        cov = (ctx.read(ref) if ref.startswith("Coverage/") else None) or {}
+        if (cov.get("beneficiary") or {}).get("reference") != patient:
+            return "the claim bills a plan that is not the patient's"
+    return None

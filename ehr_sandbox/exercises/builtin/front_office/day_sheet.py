@@ -17,7 +17,8 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     check,
     hand_in,
     handed_in,
-    written,
+    payment_typed_in,
+    standing_patient_payments,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -93,7 +94,8 @@ def _posted(ctx: GradingContext) -> Any:
     expected = (
         "each payment on the right patient's account, for the amount and by the method received"
     )
-    posted = written(ctx, "PaymentReconciliation")
+    # as they stand: a payment posted cancelled, in error or as a refund took no money in
+    posted = standing_patient_payments(ctx)
     want = {
         (p["patient_id"], str(money(p["amount"])), p["method"], p["number"])
         for p in ctx.facts["payments"]
@@ -157,7 +159,11 @@ def _deposit(ctx: GradingContext) -> Any:
     return check(True, "deposit matches", expected)
 
 
-def _post(att: Any, *, swap_check: bool = False, wrong_patient: bool = False) -> None:
+def _post(
+    att: Any, *, swap_check: bool = False, wrong_patient: bool = False, status: str = ""
+) -> None:
+    """Post the payments received (wrong solutions: ``swap_check`` a check as cash,
+    ``wrong_patient`` the first on the second patient, ``status`` typed in by hand so)."""
     s = att.session
     pays = [dict(p) for p in att.facts["payments"]]
     for n, p in enumerate(pays):
@@ -165,25 +171,34 @@ def _post(att: Any, *, swap_check: bool = False, wrong_patient: bool = False) ->
         if wrong_patient and n == 0:
             pid = pays[1]["patient_id"]
         method = "cash" if swap_check and p["method"] == "check" else p["method"]
+        if status:
+            payment_typed_in(
+                s, f"Patient/{pid}", p["amount"], method=method, number=p["number"], status=status
+            )
+            continue
         payments.desk_payment(
             s, f"Patient/{pid}", p["amount"], method=method, number=p["number"] or None
         )
 
 
-def _hand(att: Any, *, card_in_deposit: bool = False) -> None:
+def _hand(att: Any, *, card_in_deposit: bool = False, add_received: bool = False) -> None:
+    """Hand in the day sheet's figures (wrong solutions: ``card_in_deposit``; ``add_received``
+    the payments received added by hand to a sheet they are not on)."""
     s = att.session
     sheet = ledger.day_sheet(s, att.facts["day"])
     slip = ledger.deposit_slip(s, att.facts["day"])
     deposit = slip["total"]
+    receipts, closing = sheet["totals"]["receipts"], sheet["closing_balance"]
     if card_in_deposit:
         deposit += sheet["receipts_by_method"].get("card", Decimal(0))
+    if add_received:
+        pays = att.facts["payments"]
+        receipts += sum(money(p["amount"]) for p in pays)
+        closing -= sum(money(p["amount"]) for p in pays)
+        deposit += sum(money(p["amount"]) for p in pays if p["method"] != "card")
     hand_in(
         att,
-        {
-            "receipts": str(sheet["totals"]["receipts"]),
-            "deposit": str(deposit),
-            "closing_balance": str(sheet["closing_balance"]),
-        },
+        {"receipts": str(receipts), "deposit": str(deposit), "closing_balance": str(closing)},
     )
 
 
@@ -200,6 +215,12 @@ def _card_in_deposit(att: Any) -> None:
 def _check_as_cash(att: Any) -> None:
     _post(att, swap_check=True)
     _hand(att)
+
+
+def _posted_in_error(att: Any) -> None:
+    """Every payment typed in as entered-in-error; the figures handed in add them by hand."""
+    _post(att, status="entered-in-error")
+    _hand(att, add_received=True)
 
 
 def _wrong_patient(att: Any) -> None:
@@ -285,6 +306,13 @@ DAY_SHEET = Exercise(
             fails="payments posted to the right accounts",
             message="how the patient paid",
             description="posted the check as cash",
+        ),
+        "posted-in-error": Solution(
+            _posted_in_error,
+            fails="payments posted to the right accounts",
+            message="post every payment received",
+            description="the payments typed in as entered in error, the sheet's figures "
+            "handed in with them added by hand (full marks before)",
         ),
         "payment-on-wrong-patient": Solution(
             _wrong_patient,

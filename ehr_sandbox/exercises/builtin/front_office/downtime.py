@@ -24,6 +24,8 @@ from ehr_sandbox.workflows import maintenance
 
 __all__ = ["DOWNTIME"]
 
+STANDING = ("final", "amended", "corrected")
+"""Observation statuses of a reading that stands in the chart."""
 LATE = "back-enter paper downtime records as late entries (recorded now, event time from the form) citing the form; never backdate"
 
 
@@ -97,6 +99,16 @@ def _right_patients(ctx: GradingContext) -> Any:
                 expected,
                 "chart each paper form's reading once, on the right patient",
             )
+        # as it stands: a reading charted (or left) preliminary, cancelled or in error is not
+        # in the chart the clinicians read
+        now = ctx.read(f"Observation/{found[0]['id']}") or {}
+        if now.get("status") not in STANDING:
+            return check(
+                False,
+                f"form {form['form']}: the reading is {now.get('status')}",
+                expected,
+                "chart each paper form's reading as a final result: the form is the measurement",
+            )
     return check(True, "both readings on the right patients", expected)
 
 
@@ -150,11 +162,12 @@ def _downtime(att: Any) -> maintenance.Downtime:
     return maintenance.Downtime(att.facts["start"], att.facts["end"], att.facts["reason"])
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, status: str = "") -> None:
+    """The reference (``status``: a wrong solution back-entering the readings with it)."""
     for form in att.facts["forms"]:
         maintenance.back_enter(
             att.session,
-            _obs(form),
+            {**_obs(form), **({"status": status} if status else {})},
             downtime=_downtime(att),
             event_time=form["time"],
             form_id=form["form"],
@@ -239,6 +252,13 @@ DOWNTIME = Exercise(
     ),
     solution=Solution(_solution, description="back_enter each form"),
     wrong_solutions={
+        "entered-preliminary": Solution(
+            lambda att: _solution(att, status="preliminary"),
+            fails="readings on the right patients",
+            message="as a final result",
+            description="the readings back-entered as preliminary (any status scored full "
+            "marks before, entered-in-error too)",
+        ),
         "charted-as-now": Solution(
             _as_now,
             fails="event time from the paper form",

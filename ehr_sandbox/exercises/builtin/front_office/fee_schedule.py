@@ -122,6 +122,21 @@ def _contract(ctx: GradingContext) -> Any:
             expected,
             "enter the contract's allowed amounts for that payer",
         )
+    if (
+        cid.get("status") != "active"
+        or (cid.get("effectivePeriod") or {}).get("start") != f"{f['next_year']}-01-01"
+        or op_of(ctx, cid) != "fees.publish"
+    ):
+        return check(
+            False,
+            f"the allowed amounts stored {cid.get('status')}, effective "
+            f"{(cid.get('effectivePeriod') or {}).get('start')}, "
+            f"{'published' if op_of(ctx, cid) == 'fees.publish' else 'typed in by hand'}",
+            expected,
+            "publish the contract (fees.publish_fee_schedule with the payer as owner): in "
+            "force from the first day of the year it covers, or claims are priced against "
+            "nothing",
+        )
     return check(True, "allowed amounts entered", expected)
 
 
@@ -156,8 +171,15 @@ def _current(att: Any) -> dict[str, Decimal]:
 
 
 def _solution(
-    att: Any, *, round_to: str = "1.00", practice: dict[str, Any] | None = None, extra: bool = False
+    att: Any,
+    *,
+    round_to: str = "1.00",
+    practice: dict[str, Any] | None = None,
+    extra: bool = False,
+    contract_status: str = "",
 ) -> None:
+    """The reference (wrong solutions: ``round_to``, ``practice`` fees, an ``extra`` payer's
+    schedule, or the contract typed in by hand with ``contract_status``)."""
     s, f = att.session, att.facts
     new = practice or fees.raise_fees(_current(att), f["percent"], round_to=round_to)
     fees.publish_fee_schedule(
@@ -166,13 +188,49 @@ def _solution(
         {k: str(v) for k, v in new.items()},
         reason=f"{f['percent']}% increase approved by the partners",
     )
-    fees.publish_fee_schedule(
-        s, f["next_year"], dict(f["contract"]), owner="blueshield", reason="new contract"
-    )
+    if contract_status:
+        _contract_typed_in(att, contract_status)
+    else:
+        fees.publish_fee_schedule(
+            s, f["next_year"], dict(f["contract"]), owner="blueshield", reason="new contract"
+        )
     if extra:
         fees.publish_fee_schedule(
             s, f["next_year"], dict(f["contract"]), owner="medicare", reason="assumed the same"
         )
+
+
+def _cid(year: int, owner: str, title: str, amounts: dict[str, Any], status: str) -> dict[str, Any]:
+    """A fee schedule as the fees workflow stores it (wrong solutions type it in by hand)."""
+    return {
+        "resourceType": "ChargeItemDefinition",
+        "url": f"http://ehr-sandbox.org/fhir/ChargeItemDefinition/{owner}-{year}",
+        "identifier": [{"system": fees.FEE_SCHEDULE_SYSTEM, "value": f"{owner}-{year}"}],
+        "version": str(year),
+        "title": title,
+        "status": status,
+        "effectivePeriod": {"start": f"{year}-01-01", "end": f"{year}-12-31"},
+        "propertyGroup": [
+            {
+                "priceComponent": [
+                    {
+                        "type": "base",
+                        "code": {"coding": [fees.coding_for(k)]},
+                        "amount": {"value": float(v), "currency": "USD"},
+                    }
+                ]
+            }
+            for k, v in sorted(amounts.items())
+        ],
+    }
+
+
+def _contract_typed_in(att: Any, status: str) -> None:
+    """The payer's allowed amounts typed in by hand, right amounts, with ``status``."""
+    f = att.facts
+    att.session.create(
+        _cid(f["next_year"], "blueshield", "Blue Shield allowed amounts", f["contract"], status)
+    )
 
 
 def _tagged_by_hand(att: Any) -> None:
@@ -184,26 +242,8 @@ def _tagged_by_hand(att: Any) -> None:
     write(
         s,
         {
-            "resourceType": "ChargeItemDefinition",
-            "url": f"http://ehr-sandbox.org/fhir/ChargeItemDefinition/practice-{year}",
-            "identifier": [{"system": fees.FEE_SCHEDULE_SYSTEM, "value": f"practice-{year}"}],
-            "version": str(year),
-            "title": f"Practice fee schedule {year}",
-            "status": "active",
+            **_cid(year, "practice", f"Practice fee schedule {year}", new, "active"),
             "description": f"{f['percent']}% increase approved by the partners",
-            "effectivePeriod": {"start": f"{year}-01-01", "end": f"{year}-12-31"},
-            "propertyGroup": [
-                {
-                    "priceComponent": [
-                        {
-                            "type": "base",
-                            "code": {"coding": [fees.coding_for(k)]},
-                            "amount": {"value": float(v), "currency": "USD"},
-                        }
-                    ]
-                }
-                for k, v in sorted(new.items())
-            ],
         },
         operation="fees.publish",
     )
@@ -279,6 +319,13 @@ FEE_SCHEDULE = Exercise(
         _solution, description="raise_fees + publish (practice), publish (blueshield)"
     ),
     wrong_solutions={
+        "contract-typed-in-draft": Solution(
+            lambda att: _solution(att, contract_status="draft"),
+            fails="payer's allowed amounts",
+            message="in force from the first day of the year",
+            description="the contract's amounts typed in by hand as a draft schedule (full "
+            "marks before)",
+        ),
         "publish-tag-by-hand": Solution(
             _tagged_by_hand,
             fails="new year's fees",

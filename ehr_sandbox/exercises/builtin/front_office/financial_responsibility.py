@@ -20,6 +20,8 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     handed_in,
     insured_patients,
     op_of,
+    payment_typed_in,
+    standing_patient_payments,
     written,
 )
 from ehr_sandbox.exercises.evidence import payer_answered
@@ -105,6 +107,7 @@ def _verified(ctx: GradingContext) -> Any:
     expected = "eligibility checked today, before anything was collected"
     seq = ctx.versions_since_setup()
     cov = f"Coverage/{ctx.facts['coverage']}"
+    appt = ctx.read(f"Appointment/{ctx.facts['appointment']}") or {}
     idx_resp = [
         i
         for i, v in enumerate(seq)
@@ -112,14 +115,17 @@ def _verified(ctx: GradingContext) -> Any:
         and any(x.get("coverage", {}).get("reference") == cov for x in v.get("insurance", []))
         # an answer counts only when it is the payer's: anyone can store a response
         and payer_answered(ctx, v)
+        # ... for today's visit (last year's benefits are not what the patient owes today)
+        and str(v.get("servicedDate", ""))[:10] == str(appt.get("start", ""))[:10]
     ]
     idx_pay = [i for i, v in enumerate(seq) if v.get("resourceType") == "PaymentReconciliation"]
     if not idx_resp:
         return check(
             False,
-            "no eligibility check",
+            "no eligibility check for the day of the visit",
             expected,
-            "verify eligibility before telling the patient what they owe",
+            "verify eligibility, for the day of the visit, before telling the patient what "
+            "they owe",
         )
     if idx_pay and min(idx_pay) < min(idx_resp):
         return check(
@@ -138,6 +144,14 @@ def _collected(ctx: GradingContext) -> Any:
     if len(pays) != 1:
         return check(False, f"{len(pays)} payments", expected, DEDUCTIBLE)
     v = pays[0]
+    if v["id"] not in {x["id"] for x in standing_patient_payments(ctx)}:
+        return check(
+            False,
+            f"PaymentReconciliation/{v['id']} is {v.get('status')}, not an active patient payment",
+            expected,
+            "record the copay as a payment received from the patient (payments.desk_payment): "
+            "a payment cancelled, in error or booked as a refund took no money in",
+        )
     amount = money(v["paymentAmount"])
     method = next(
         (
@@ -203,11 +217,26 @@ def _told(ctx: GradingContext) -> Any:
 
 
 def _solution(
-    att: Any, *, eligibility_first: bool = True, extra: bool = False, check_in: bool = True
+    att: Any,
+    *,
+    eligibility_first: bool = True,
+    extra: bool = False,
+    check_in: bool = True,
+    payment_status: str = "",
+    eligibility_for: str = "",
 ) -> None:
+    """The reference (the keywords make wrong solutions; ``payment_status``: the payment typed
+    in by hand with that status instead of recorded at the desk; ``eligibility_for``: the plan
+    verified for another service date, the figures worked out from the plan by hand)."""
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
-    if eligibility_first:
+    if eligibility_for:
+        cov = f"Coverage/{f['coverage']}"
+        eligibility.check_eligibility(s, cov, service_date=eligibility_for)
+        pl = payer.plan(s.read(cov)["payor"][0]["reference"])
+        met = payer.deductible_met(s, cov, att.sandbox.reference_date.year)
+        copay, remaining = pl.copay, max(Decimal(0), pl.deductible - met)
+    elif eligibility_first:
         for c in eligibility.active_coverages(s, pid):
             eligibility.check_eligibility(s, f"Coverage/{c['id']}")
         fr = eligibility.financial_responsibility(s, pid)
@@ -218,7 +247,12 @@ def _solution(
             s.read(f"Coverage/{f['coverage']}")["payor"][0]["reference"]
         ).deductible
     amount = copay + (remaining if extra else 0)
-    payments.desk_payment(s, pid, amount, method=f["method"], number=f["check_number"] or None)
+    if payment_status:
+        payment_typed_in(
+            s, pid, amount, method=f["method"], number=f["check_number"], status=payment_status
+        )
+    else:
+        payments.desk_payment(s, pid, amount, method=f["method"], number=f["check_number"] or None)
     hand_in(att, {"copay": str(copay), "deductible_remaining": str(remaining)})
     if check_in:
         scheduling.check_in(s, f"Appointment/{f['appointment']}")
@@ -326,6 +360,19 @@ FINANCIAL_RESPONSIBILITY = Exercise(
     ),
     solution=Solution(_solution, description="verify, tell, collect the copay, check in"),
     wrong_solutions={
+        "eligibility-for-another-day": Solution(
+            lambda att: _solution(att, eligibility_for="2025-03-02"),
+            fails="eligibility verified first",
+            message="for the day of the visit",
+            description="the plan verified for a day last year, the right figures worked out "
+            "by hand (full marks before)",
+        ),
+        "payment-in-error": Solution(
+            lambda att: _solution(att, payment_status="entered-in-error"),
+            fails="copay collected",
+            message="took no money in",
+            description="the copay typed in as a payment entered in error (full marks before)",
+        ),
         "collected-deductible": Solution(
             lambda att: _solution(att, extra=True),
             fails="copay collected",

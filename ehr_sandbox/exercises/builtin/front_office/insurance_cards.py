@@ -8,6 +8,7 @@ plans; the old plan is ended, never overwritten.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -144,21 +145,54 @@ def _order(ctx: GradingContext) -> Any:
     return check(True, "primary and secondary in the right order", expected)
 
 
-def _subscribers(ctx: GradingContext) -> Any:
-    expected = "each plan's subscriber recorded (the parent, with their date of birth)"
-    for card in ctx.facts["cards"]:
-        c = _new_covs(ctx).get(card["member_id"])
-        sub = (
-            ctx.read((c or {}).get("subscriber", {}).get("reference", "RelatedPerson/none"))
-            if c
-            else None
+def _holder_differs(card: dict[str, Any], cov: dict[str, Any], sub: dict[str, Any] | None) -> str:
+    """What about the recorded subscriber is not the holder printed on ``card`` ('' when all
+    of it is): this patient's relative, the card's name, birth date and sex, the patient their
+    child."""
+    if not sub or sub.get("resourceType") != "RelatedPerson":
+        return "no subscriber recorded"
+    if (sub.get("patient") or {}).get("reference") != (cov.get("beneficiary") or {}).get(
+        "reference"
+    ):
+        return "the subscriber recorded is another patient's relative"
+    names = sub.get("name") or [{}]
+    family = str(names[0].get("family", "")).strip().casefold()
+    given = {str(g).strip().casefold() for g in names[0].get("given", [])}
+    if (
+        family != card["subscriber_family"].casefold()
+        or card["subscriber_given"].casefold() not in given
+    ):
+        return "the subscriber's name is not the name on the card"
+    if sub.get("birthDate") != card["subscriber_birth_date"]:
+        return "the subscriber's date of birth is not the one on the card"
+    if sub.get("gender") != card["subscriber_gender"]:
+        return "the subscriber's sex is not the one on the card"
+    rel = {c.get("code") for c in (cov.get("relationship") or {}).get("coding", [])}
+    if rel != {"child"}:
+        return (
+            f"the patient recorded as the subscriber's {sorted(rel) or 'nothing'}, not their child"
         )
-        if not sub or sub.get("birthDate") != card["subscriber_birth_date"]:
+    return ""
+
+
+def _subscribers(ctx: GradingContext) -> Any:
+    expected = (
+        "each plan's subscriber recorded as printed on its card (the parent's name, date of "
+        "birth and sex), the patient their child"
+    )
+    covs = _new_covs(ctx)
+    for card in ctx.facts["cards"]:
+        c = covs.get(card["member_id"])
+        ref = ((c or {}).get("subscriber") or {}).get("reference", "")
+        sub = ctx.read(ref) if c and ref.startswith("RelatedPerson/") else None
+        why = _holder_differs(card, c, sub) if c else "the plan is not on file"
+        if why:
             return check(
                 False,
-                f"plan {card['member_id']}: subscriber {(c or {}).get('subscriber')}",
+                f"plan {card['member_id']}: {why}",
                 expected,
-                "record who holds the policy; the payer matches the claim on it",
+                "record who holds the policy exactly as the card prints it; the payer matches "
+                "the claim on the holder",
             )
     return check(True, "subscribers recorded", expected)
 
@@ -252,9 +286,15 @@ def _cards(att: Any) -> list[InsuranceCard]:
     return out
 
 
-def _solution(att: Any, *, all_plans: bool = True) -> None:
+def _solution(att: Any, *, all_plans: bool = True, holders_swapped: bool = False) -> None:
+    """The reference (``all_plans``: check both plans; ``holders_swapped``: a wrong solution
+    entering each card with the other parent's given name as its subscriber)."""
     s = att.session
-    covs = registration.add_insurance(s, f"Patient/{att.facts['patient_id']}", _cards(att))
+    cards = _cards(att)
+    if holders_swapped:
+        names = [c.subscriber_given for c in cards][::-1]
+        cards = [replace(c, subscriber_given=n) for c, n in zip(cards, names, strict=True)]
+    covs = registration.add_insurance(s, f"Patient/{att.facts['patient_id']}", cards)
     for c in covs if all_plans else covs[:1]:
         eligibility.check_eligibility(s, f"Coverage/{c['id']}")
 
@@ -439,6 +479,13 @@ INSURANCE_CARDS = Exercise(
             fails="eligibility checked for both plans",
             message="the secondary too",
             description="eligibility for the primary plan only",
+        ),
+        "subscriber-names-swapped": Solution(
+            lambda att: _solution(att, holders_swapped=True),
+            fails="subscribers recorded",
+            message="not the name on the card",
+            description="each card's subscriber recorded with the other parent's name (any name "
+            "passed before)",
         ),
         "overwrote-old-plan": Solution(
             _overwrote_old,

@@ -15,6 +15,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
     free_on,
+    latest_versions,
     next_workday,
     op_of,
     written,
@@ -87,9 +88,11 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
 
 
 def _booked(ctx: GradingContext, pid: str) -> list[dict[str, Any]]:
+    """The patient's appointments booked since setup, as they were left (one cancelled
+    afterwards books nobody)."""
     return [
         v
-        for v in written(ctx, "Appointment")
+        for v in latest_versions(written(ctx, "Appointment"))
         if any(
             p.get("actor", {}).get("reference") == f"Patient/{pid}"
             for p in v.get("participant", [])
@@ -173,10 +176,20 @@ def _book(att: Any, key: str, start: str) -> None:
     )
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, then_cancel: bool = False) -> None:
+    """The reference (``then_cancel``: a wrong solution cancelling the first patient's visit
+    after booking it)."""
     f = att.facts
     for key in ("a", "b"):
         _book(att, key, f"{f['day']}T{f[key + '_ask']}:00-05:00")
+    if then_cancel:
+        s = att.session
+        a = next(
+            x
+            for x in s.search("Appointment", patient=f"Patient/{f['a_id']}").fetch()
+            if x.get("status") == "booked" and x["start"].startswith(f["day"])
+        )
+        scheduling.cancel(s, f"Appointment/{a['id']}", reason="booked by mistake")
 
 
 def _booked_in_lunch(att: Any) -> None:
@@ -343,6 +356,13 @@ MODIFIED_WAVE = Exercise(
         _solution, description="scheduling.book into the first free slot at or after each request"
     ),
     wrong_solutions={
+        "booked-then-cancelled": Solution(
+            lambda att: _solution(att, then_cancel=True),
+            fails="booked into slots",
+            message="book each patient who called",
+            description="the first caller booked right, then the visit cancelled (it passed "
+            "every booking criterion before, caught only by collateral)",
+        ),
         "book-tag-by-hand": Solution(
             _tagged_by_hand,
             fails="booked into slots",

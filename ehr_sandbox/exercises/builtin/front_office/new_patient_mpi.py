@@ -77,9 +77,20 @@ def _new_patients(ctx: GradingContext) -> list[dict[str, Any]]:
     ]
 
 
+def _same_address(patient: dict[str, Any], form: dict[str, Any]) -> bool:
+    """True when the patient's first address has the street lines and city of the form's."""
+
+    def key(p: dict[str, Any]) -> tuple[list[str], str]:
+        a = (p.get("address") or [{}])[0]
+        lines = [" ".join(str(x).split()).casefold() for x in a.get("line", [])]
+        return lines, " ".join(str(a.get("city", "")).split()).casefold()
+
+    return bool(patient.get("address")) and key(patient) == key(form)
+
+
 def _registered(ctx: GradingContext) -> Any:
     f = ctx.facts
-    expected = "one new patient with the caller's name, date of birth, sex and phone"
+    expected = "one new patient with the caller's name, date of birth, sex, address and phone"
     new = _new_patients(ctx)
     cand = f["candidate"]
     ok = [
@@ -90,11 +101,13 @@ def _registered(ctx: GradingContext) -> Any:
         and (v.get("name") or [{}])[0].get("given") == cand["name"][0].get("given")
         and v.get("gender") == cand.get("gender")
         and any(t.get("value") == f["phone"] for t in v.get("telecom", []))
+        and _same_address(v, cand)
     ]
     if len(ok) != 1:
         return check(
             False,
-            f"{len(ok)} new patient(s) with the caller's name, date of birth, sex and phone",
+            f"{len(ok)} new patient(s) with the caller's name, date of birth, sex, address and "
+            "phone",
             expected,
             "the caller is a different person from the existing patient: register them once, "
             "with the demographics they gave you",
@@ -158,9 +171,12 @@ def _candidate(att: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(att.facts)["candidate"])
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, without: str = "") -> None:
+    """The reference (``without``: a wrong solution leaving that field of the caller's form
+    out of the registration)."""
     s = att.session
     cand = _candidate(att)
+    cand.pop(without, None)
     hits = registration.find_duplicates(s, cand)
     reasons = {
         h[
@@ -308,6 +324,13 @@ NEW_PATIENT_MPI = Exercise(
             fails="registered once",
             message="with the demographics they gave you",
             description="registered through the MPI search with a good reason, another sex",
+        ),
+        "registered-without-address": Solution(
+            lambda att: _solution(att, without="address"),
+            fails="registered once",
+            message="with the demographics they gave you",
+            description="registered through the MPI search with a good reason, the caller's "
+            "address left out (full marks before; any address passed)",
         ),
         "created-without-search": Solution(
             _created_directly,

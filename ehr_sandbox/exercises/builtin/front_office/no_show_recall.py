@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
     free_on,
+    latest_versions,
     next_workday,
     op_of,
     written,
@@ -134,9 +135,10 @@ def _noshow(ctx: GradingContext) -> Any:
 def _rebooked(ctx: GradingContext) -> Any:
     f, a = ctx.facts, ctx.answer
     expected = f"a new visit for {f['p_name']} at the first free place on {f['next_day']} from 09:00, linked to the missed one"
+    # as each visit was left: one booked and then cancelled does not rebook the patient
     new = [
         v
-        for v in _versions(ctx, f["p_id"])
+        for v in latest_versions(_versions(ctx, f["p_id"]))
         if v.get("status") == "booked" and v["id"] != f["missed"] and v.get("slot")
     ]
     if not new:
@@ -166,36 +168,44 @@ def _rebooked(ctx: GradingContext) -> Any:
 def _recall(ctx: GradingContext) -> Any:
     f = ctx.facts
     expected = f"a recall for {f['p_name']} due {f['recall_due']}"
+    # as each recall was left (a recall cancelled afterwards calls nobody back)
     rec = [
         v
-        for v in _versions(ctx, f["p_id"])
+        for v in latest_versions(_versions(ctx, f["p_id"]))
         if v.get("status") == "proposed" and op_of(ctx, v) == "scheduling.recall"
     ]
     if not rec:
         return check(
             False,
-            "no recall recorded",
+            "no recall recorded (or none left standing)",
             expected,
             "record the provider's recall so the patient is called back",
         )
     doctor = f"Practitioner/prac-{f['provider']}"
-    if not any(
-        (x.get("actor") or {}).get("reference") == doctor
+    # one recall must be all of it: a provider's name on one and the due date on another
+    # brings the patient back to nobody
+    rec = [
+        v
         for v in rec
-        for x in v.get("participant", [])
-    ):
+        if any((x.get("actor") or {}).get("reference") == doctor for x in v.get("participant", []))
+    ]
+    if not rec:
         return check(
             False,
             "the recall is with another provider",
             expected,
             "the recall brings the patient back to the provider who asked for it",
         )
-    if not any(
-        rubric.mentions(r.get("text") or "", term)
+    rec = [
+        v
         for v in rec
-        for r in v.get("reasonCode", [])
-        for term in ("blood pressure", "BP", "hypertension")
-    ):
+        if any(
+            rubric.mentions(r.get("text") or "", term)
+            for r in v.get("reasonCode", [])
+            for term in ("blood pressure", "BP", "hypertension")
+        )
+    ]
+    if not rec:
         return check(
             False,
             "the recall's reason does not say what the patient comes back for",
@@ -221,22 +231,27 @@ def _first_free(att: Any) -> dict[str, Any]:
     )
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, then_cancel: str = "") -> None:
+    """The reference (``then_cancel``: a wrong solution cancelling, afterwards, the
+    ``rebooked`` visit or the ``recall`` it made)."""
     f, s = att.facts, att.session
     scheduling.no_show(s, f"Appointment/{f['missed']}", note="did not arrive, no call")
-    scheduling.reschedule(
+    new = scheduling.reschedule(
         s,
         f"Appointment/{f['missed']}",
         f"Slot/{_first_free(att)['id']}",
         reason="missed visit rebooked by phone",
     )
-    scheduling.recall(
+    rec = scheduling.recall(
         s,
         f"Patient/{f['p_id']}",
         f"Practitioner/prac-{f['provider']}",
         due=f["recall_due"],
         reason="3-month blood pressure recheck",
     )
+    undo = {"rebooked": new, "recall": rec}.get(then_cancel)
+    if undo is not None:
+        scheduling.cancel(s, f"Appointment/{undo['id']}", reason="no longer needed")
 
 
 def _recall_elsewhere(att: Any) -> None:
@@ -411,6 +426,18 @@ NO_SHOW_RECALL = Exercise(
     ),
     solution=Solution(_solution, description="no_show, reschedule, recall"),
     wrong_solutions={
+        "rebooked-then-cancelled": Solution(
+            lambda att: _solution(att, then_cancel="rebooked"),
+            fails="rebooked and linked",
+            message="rebook the patient",
+            description="the new visit cancelled after it was booked (full marks before)",
+        ),
+        "recall-cancelled": Solution(
+            lambda att: _solution(att, then_cancel="recall"),
+            fails="recall recorded",
+            message="record the provider's recall",
+            description="the recall cancelled after it was recorded (full marks before)",
+        ),
         "recall-with-another-provider": Solution(
             _recall_elsewhere,
             fails="recall recorded",

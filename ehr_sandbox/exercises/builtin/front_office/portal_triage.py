@@ -12,8 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ehr_sandbox.exercises import rubric
-from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
-from ehr_sandbox.exercises.builtin.front_office.common import MA, check, written
+from ehr_sandbox.exercises.builtin.common import parse_instant, patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.front_office.common import (
+    MA,
+    check,
+    latest_versions,
+    written,
+)
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import portal
@@ -46,6 +51,8 @@ EVALUATION = (
 )
 """Words that judge a result, however phrased; an MA's message to a patient who asked about
 results must not contain them (the EHR's own scope phrases are a floor, not the rule)."""
+OPEN_TASK = ("requested", "received", "accepted", "ready", "in-progress")
+"""Task statuses of a forward that still stands (not cancelled, rejected, failed, in error)."""
 LINK = "reply to the message itself (linked with inResponseTo) so the thread holds together"
 
 MESSAGES = {
@@ -111,12 +118,42 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
 
 
 def _replies(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
+    """Replies to the message that stand: linked to it, sent (completed, also as last
+    written) to the patient who wrote it."""
     ref = f"Communication/{ctx.facts[key]['message']}"
+    pid = f"Patient/{ctx.facts[key]['patient_id']}"
     return [
         v
-        for v in written(ctx, "Communication")
+        for v in latest_versions(written(ctx, "Communication"))
         if any(r.get("reference") == ref for r in v.get("inResponseTo", []))
+        and v.get("status") == "completed"
+        and (v.get("subject") or {}).get("reference") == pid
+        and [r.get("reference") for r in v.get("recipient", [])] == [pid]
     ]
+
+
+def _forwards(ctx: GradingContext) -> list[dict[str, Any]]:
+    """Tasks that forward the results question and stand (as last written): open, for its
+    patient, dated when they were written (not before the message, not backdated)."""
+    f = ctx.facts
+    ref = f"Communication/{f['results']['message']}"
+    sent = parse_instant(f["results"]["sent"])
+    out = []
+    for t in latest_versions(written(ctx, "Task")):
+        at = ctx.written_at(t)
+        dated = parse_instant(t.get("authoredOn"))
+        if (
+            (t.get("focus") or {}).get("reference") == ref
+            and t.get("status") in OPEN_TASK
+            and (t.get("for") or {}).get("reference") == f"Patient/{f['results']['patient_id']}"
+            and at is not None
+            and dated is not None
+            and sent is not None
+            and sent <= dated
+            and abs(at - dated) <= timedelta(minutes=5)
+        ):
+            out.append(t)
+    return out
 
 
 def _patient_msgs(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
@@ -174,7 +211,6 @@ def _appointment(ctx: GradingContext) -> Any:
 def _results(ctx: GradingContext) -> Any:
     f = ctx.facts
     expected = "the results question forwarded to the provider with a note, and no MA answer to it"
-    ref = f"Communication/{f['results']['message']}"
     pid = f"Patient/{f['results']['patient_id']}"
     mine = [
         v
@@ -200,17 +236,20 @@ def _results(ctx: GradingContext) -> Any:
             expected,
             SCOPE,
         )
-    tasks = [v for v in written(ctx, "Task") if (v.get("focus") or {}).get("reference") == ref]
-    if (
-        not tasks
-        or (tasks[-1].get("owner") or {}).get("reference") != f"Practitioner/prac-{f['doctor']}"
-        or len(tasks[-1].get("description", "").split()) < 3
+    tasks = _forwards(ctx)
+    doctor = f"Practitioner/prac-{f['doctor']}"
+    if not any(
+        (t.get("owner") or {}).get("reference") == doctor
+        and len(t.get("description", "").split()) >= 3
+        for t in tasks
     ):
         return check(
             False,
-            f"{len(tasks)} forward(s) to {[(t.get('owner') or {}).get('reference') for t in tasks]}",
+            f"{len(tasks)} open forward(s) of the question, dated when written, to "
+            f"{[(t.get('owner') or {}).get('reference') for t in tasks]}",
             expected,
-            SCOPE,
+            SCOPE + "; the forward is an open task for the patient's doctor, dated when you "
+            "forwarded it, with a note",
         )
     return check(True, "forwarded to the provider", expected)
 
@@ -218,6 +257,7 @@ def _results(ctx: GradingContext) -> Any:
 def _in_time(ctx: GradingContext) -> Any:
     expected = "every answer or forward within one day of the message"
     limit = timedelta(hours=24)
+    late = "answer portal messages within one business day"
     for key in ("appointment", "education"):
         sent = datetime.fromisoformat(ctx.facts[key]["sent"])
         for v in _replies(ctx, key):
@@ -228,8 +268,21 @@ def _in_time(ctx: GradingContext) -> Any:
                     False,
                     f"reply written {at.isoformat()} to a message of {ctx.facts[key]['sent']}",
                     expected,
-                    "answer portal messages within one business day",
+                    late,
                 )
+    sent = datetime.fromisoformat(ctx.facts["results"]["sent"])
+    for t in _forwards(ctx):
+        at = ctx.written_at(t)
+        due = parse_instant(((t.get("restriction") or {}).get("period") or {}).get("end"))
+        if at is None or at - sent > limit or (due is not None and due - sent > limit):
+            return check(
+                False,
+                f"forward written {at.isoformat() if at else '(unknown)'}, due "
+                f"{due.isoformat() if due else '(no due time)'}, for a message of "
+                f"{ctx.facts['results']['sent']}",
+                expected,
+                late + "; a forward is written, and due, within that time too",
+            )
     return check(True, "answered in time", expected)
 
 
@@ -237,12 +290,27 @@ def _reply(att: Any, key: str, text: str) -> None:
     portal.reply(att.session, f"Communication/{att.facts[key]['message']}", text)
 
 
-def _forward(att: Any) -> None:
-    portal.forward(
-        att.session,
-        f"Communication/{att.facts['results']['message']}",
-        to=f"Practitioner/prac-{att.facts['doctor']}",
-        note="Patient asks whether the cholesterol results are OK; please review and reply.",
+def _forward(att: Any, *, dated: str | None = None) -> None:
+    """Forward the results question to the doctor (``dated``: a wrong solution writing the
+    task by hand with that ``authoredOn``)."""
+    msg = f"Communication/{att.facts['results']['message']}"
+    to = f"Practitioner/prac-{att.facts['doctor']}"
+    note = "Patient asks whether the cholesterol results are OK; please review and reply."
+    if dated is None:
+        portal.forward(att.session, msg, to=to, note=note)
+        return
+    subject = att.session.read(msg)["subject"]
+    att.session.create(
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "description": note,
+            "focus": {"reference": msg},
+            "for": subject,
+            "authoredOn": dated,
+            "owner": {"reference": to},
+        }
     )
 
 
@@ -264,10 +332,20 @@ def _appointment_word_only(att: Any) -> None:
     _forward(att)
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, forward_after_hours: int = 0, forward_dated: str | None = None) -> None:
+    """The reference (a wrong solution forwards ``forward_after_hours`` after answering the
+    other two, or writes the forward by hand dated ``forward_dated``)."""
     _reply(att, "appointment", APPT)
     _reply(att, "education", EDU)
-    _forward(att)
+    if forward_after_hours:
+        att.sandbox.clock.advance(hours=forward_after_hours)
+    _forward(att, dated=forward_dated)
+
+
+def _forward_backdated(att: Any) -> None:
+    """The forward written by hand, dated a day before the patient's message."""
+    sent = datetime.fromisoformat(att.facts["results"]["sent"])
+    _solution(att, forward_dated=(sent - timedelta(days=1)).isoformat())
 
 
 def _interpreted(att: Any) -> None:
@@ -484,6 +562,20 @@ PORTAL_TRIAGE = Exercise(
             fails="appointment request answered",
             message="linked with inResponseTo",
             description="sent new messages instead of replies",
+        ),
+        "forward-backdated": Solution(
+            _forward_backdated,
+            fails="results question forwarded, not interpreted",
+            message="dated when you forwarded it",
+            description="the forward typed in by hand, dated before the patient's message (full "
+            "marks before)",
+        ),
+        "forward-late": Solution(
+            lambda att: _solution(att, forward_after_hours=40),
+            fails="answered in time",
+            message="a forward is written, and due, within that time too",
+            description="replies in time, the results question forwarded 40 hours after it "
+            "came (full marks before)",
         ),
         "late-replies": Solution(
             _late,

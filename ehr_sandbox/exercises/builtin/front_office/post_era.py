@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     BILLING,
     check,
     insured_patients,
+    latest_versions,
     local_day_start,
     op_of,
     visit,
@@ -142,7 +143,7 @@ def _statement(ctx: GradingContext) -> Any:
     expected = "one statement for the patient's balance after insurance (their share only)"
     invs = [
         v
-        for v in written(ctx, "Invoice")
+        for v in latest_versions(written(ctx, "Invoice"))  # as left: a cancelled one bills nobody
         if (v.get("subject") or {}).get("reference") == pid and v.get("status") == "issued"
     ]
     if len(invs) != 1:
@@ -176,10 +177,14 @@ def _era(att: Any) -> dict[str, Any]:
     return copy.deepcopy(json.loads(json.dumps(dict(att.facts)["era"])))
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, cancel_statement: bool = False) -> None:
+    """The reference (``cancel_statement``: a wrong solution cancelling the statement after
+    issuing it)."""
     s = att.session
     payments.post_era(s, _era(att))
-    payments.send_statement(s, f"Patient/{att.facts['patient_id']}")
+    inv = payments.send_statement(s, f"Patient/{att.facts['patient_id']}")
+    if cancel_statement:
+        s.update({**inv, "status": "cancelled"})
 
 
 def _billed_contractual(att: Any) -> None:
@@ -299,6 +304,13 @@ POST_ERA = Exercise(
     ),
     solution=Solution(_solution, description="post_era, then send_statement"),
     wrong_solutions={
+        "statement-cancelled": Solution(
+            lambda att: _solution(att, cancel_statement=True),
+            fails="patient billed their share only",
+            message="bill the patient only their share",
+            description="the statement issued, then cancelled (it passed the statement "
+            "criterion before, caught only by collateral)",
+        ),
         "billed-contractual": Solution(
             _billed_contractual,
             fails="patient billed their share only",

@@ -14,6 +14,7 @@ from typing import Any
 from ehr_sandbox.exercises.builtin.front_office.common import (
     BILLING,
     check,
+    claim_misstates_visit,
     insured_patients,
     local_day_start,
     op_of,
@@ -242,6 +243,20 @@ def _clean_sent(ctx: GradingContext) -> Any:
             "a service or diagnosis the provider documented stays on the claim",
         )
     versions = ctx.versions_since_setup(f"Claim/{sent[0]['id']}")
+    for v in versions:
+        wrong = (
+            claim_misstates_visit(ctx, v, f"Encounter/{ctx.facts['encounter']}")
+            if v.get("status") == "active"
+            else None
+        )
+        if wrong:
+            return check(
+                False,
+                f"Claim/{v['id']} version {v['meta']['versionId']}: {wrong}",
+                expected,
+                "bill the visit as it happened: its patient and plan, the practice, the day of "
+                "the visit, each service once",
+            )
     # a typed claims.submit tag proves nothing: what the workflow guarantees is a clean scrub
     if not any(op_of(ctx, v) == "claims.submit" for v in versions) or any(
         scrub(ctx.session, v) for v in versions if v.get("status") == "active"
@@ -276,8 +291,16 @@ def _draft(ctx: GradingContext) -> Any:
 
 
 def _solution(
-    att: Any, *, skip: int | None = None, void: bool = True, typed_tag: bool = False
+    att: Any,
+    *,
+    skip: int | None = None,
+    void: bool = True,
+    typed_tag: bool = False,
+    visit_units: int = 1,
 ) -> None:
+    """The reference (wrong solutions: ``skip`` leaves that planted error in, ``void`` False
+    leaves the draft, ``typed_tag`` sends by hand, ``visit_units`` bills the visit that many
+    times)."""
     s = att.session
     draft = s.read(f"Claim/{att.facts['draft']}")
     findings = {f.rule for f in scrub(s, draft)}
@@ -292,7 +315,8 @@ def _solution(
         if ln["service"] == "procedure|SPLINT-ANKLE":
             mods = ["RT"]
             ptrs = [dx.index("icd10cm|S93.401A") + 1]
-        new_lines.append(ClaimLine(ln["service"], tuple(ptrs), 1, tuple(mods)))
+        units = visit_units if ln["service"] == "procedure|OV-EST-4" else 1
+        new_lines.append(ClaimLine(ln["service"], tuple(ptrs), units, tuple(mods)))
     c = coding.build_claim(s, f"Encounter/{att.facts['encounter']}", diagnoses=dx, lines=new_lines)
     if skip is not None:
         # leave one planted error in (by its place in ERRORS) and force the claim out
@@ -440,6 +464,13 @@ SCRUB_CLAIM = Exercise(
         _solution, description="scrub, rebuild with the three fixes, submit, void the draft"
     ),
     wrong_solutions={
+        "visit-billed-three-times": Solution(
+            lambda att: _solution(att, visit_units=3),
+            fails="one clean claim sent",
+            message="each service once",
+            description="every planted error fixed, the visit billed for 3 units (full marks "
+            "before)",
+        ),
         "fixed-two": Solution(
             _fixed_two,
             fails="planted error 3 fixed",

@@ -15,6 +15,7 @@ from typing import Any
 from ehr_sandbox.exercises.builtin.front_office.common import (
     BILLING,
     check,
+    claim_misstates_visit,
     insured_patients,
     local_day_start,
     visit,
@@ -111,16 +112,29 @@ def _action(ctx: GradingContext) -> Any:
     reps = [r for r in _replacements(ctx) if r.get("status") == "active"]
     stmts = _statements(ctx)
     if kind == "co":
+        billed = sorted(
+            ln["service"] for ln in claim_codes(_first(ctx, f"Claim/{ctx.facts['claim']}"))[1]
+        )
+        enc = f"Encounter/{ctx.facts['encounter']}"
         good = [
-            r for r in reps if "icd10cm|R00.2" in claim_codes(r)[0] and not scrub(ctx.session, r)
+            r
+            for r in reps
+            if "icd10cm|R00.2" in claim_codes(r)[0]
+            and not scrub(ctx.session, r)
+            # the correction is in the diagnoses: the services the visit had are billed as
+            # before, once each, for that day (not dropped, not upcoded, not multiplied)
+            and sorted(ln["service"] for ln in claim_codes(r)[1]) == billed
+            and claim_misstates_visit(ctx, r, enc) is None
         ]
         if len(good) == 1 and not stmts:
             return check(True, f"corrected claim Claim/{good[0]['id']}", expected)
         return check(
             False,
-            f"{len(reps)} replacement claim(s), {len(stmts)} statement(s)",
+            f"{len(reps)} replacement claim(s) ({len(good)} correcting only what was wrong), "
+            f"{len(stmts)} statement(s)",
             expected,
-            READ_GROUP,
+            READ_GROUP + "; the corrected claim bills the services of the visit as the original "
+            "did, once each, with the diagnosis that supports them",
         )
     issued = [v for v in stmts if v.get("status") == "issued"]
     if issued and not reps:
@@ -178,7 +192,8 @@ def _no_write_off(ctx: GradingContext) -> Any:
     return check(True, "nothing written off", expected)
 
 
-def _solution(att: Any) -> None:
+def _solution(att: Any, *, visit: str = "OV-EST-3") -> None:
+    """The reference (``visit``: a wrong solution's corrected claim bills this visit level)."""
     s = att.session
     note = att.facts["note"]
     if "R00.2" in note:
@@ -186,7 +201,7 @@ def _solution(att: Any) -> None:
             s,
             att.facts["claim"],
             diagnoses=["icd10cm|J06.9", "icd10cm|R00.2"],
-            lines=[ClaimLine("procedure|OV-EST-3", (1,)), ClaimLine("procedure|ECG-12", (2,))],
+            lines=[ClaimLine(f"procedure|{visit}", (1,)), ClaimLine("procedure|ECG-12", (2,))],
             reason="ECG pointed to the documented palpitations (R00.2); corrected claim, resubmission code 7",
         )
     else:
@@ -238,6 +253,22 @@ def _wrote_off(att: Any) -> None:
     )
     with contextlib.suppress(RuleRefused):
         _solution(att)
+
+
+def _upcoded(att: Any) -> None:
+    """The corrected claim (the same correction in either case) with the visit billed a level
+    higher than the visit was."""
+    with contextlib.suppress(RuleRefused):
+        if "R00.2" in att.facts["note"]:
+            _solution(att, visit="OV-EST-5")
+        else:
+            claims.resubmit_corrected(
+                att.session,
+                att.facts["claim"],
+                diagnoses=["icd10cm|J06.9"],
+                lines=[ClaimLine("procedure|OV-EST-5", (1,)), ClaimLine("procedure|ECG-12", (1,))],
+                reason="corrected claim",
+            )
 
 
 def _statement_typed(att: Any) -> None:
@@ -313,6 +344,13 @@ WORK_DENIAL = Exercise(
         _solution, description="resubmit_corrected with R00.2, or send_statement for PR-50"
     ),
     wrong_solutions={
+        "upcoded-correction": Solution(
+            _upcoded,
+            fails="right action for the denial",
+            message="read the denial's group code",
+            description="the corrected claim bills the visit a level higher (full marks before "
+            "when the denial was a coding error)",
+        ),
         "statement-typed-by-hand": Solution(
             _statement_typed,
             fails="right action for the denial",
