@@ -1319,9 +1319,14 @@ class Session:
         return sign_note(self, note_ref)
 
     def verify_signature(self, note_ref: str) -> bool:
-        """True when the note's current content still matches its signature."""
+        """True when the note's current content still matches its signature.
+
+        A note this session may not see answers as an absent one (:class:`NotFound`), signed
+        or not: whether a hidden id is a signed note is not for this session to learn.
+        """
         from ehr_sandbox.records.signing import verify_note
 
+        self.read(*split_ref(note_ref))
         return verify_note(self, note_ref)
 
     # ------------------------------------------------------------------ break the glass
