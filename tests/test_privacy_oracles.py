@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +121,42 @@ def test_a_hidden_signed_note_answers_as_an_absent_id(
     hidden = _outcome(lambda: f(s, rtype, rid), rid)
     absent = _outcome(lambda: f(s, rtype, "no-such-note"), "no-such-note")
     assert hidden == absent
+
+
+def test_the_fhir_api_answers_a_hidden_signed_note_as_an_absent_id(tmp_path: Path) -> None:
+    """Through HTTP: ``$verify-signature`` on a signed note the caller may not see answers
+    with the same status and body as on an id that does not exist."""
+    import httpx
+
+    from tests.server_fixture import running_server, token_for
+
+    with running_server(tmp_path / "server", patients=3, seed=7) as app:
+        sb = app.state.sandbox
+        pids = sorted(p["id"] for p in sb.grader_session().search("Patient").fetch_all())
+        outsider = next(p for p in pids if p not in sb.treating("rn.lopez"))
+        sb.grader_session().create(
+            {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "subject": {"reference": f"Patient/{outsider}"},
+                "participant": [{"individual": {"reference": "Practitioner/prac-dr.patel"}}],
+                "period": {
+                    "start": "2025-12-01T09:00:00+00:00",
+                    "end": "2025-12-01T09:20:00+00:00",
+                },
+            }
+        )
+        rtype, rid = _signed_note(sb, outsider)
+        token = token_for(app, "rn.lopez")
+        body = {"resourceType": "Parameters"}
+        with httpx.Client(
+            base_url=app.root, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as c:
+            hidden = c.post(f"/fhir/{rtype}/{rid}/$verify-signature", json=body)
+            absent = c.post(f"/fhir/{rtype}/{rid[:-1]}z/$verify-signature", json=body)
+        assert hidden.status_code == absent.status_code == 404
+        assert hidden.text.replace(rid, "<id>") == absent.text.replace(f"{rid[:-1]}z", "<id>")

@@ -287,3 +287,52 @@ def test_bulk_export_quotes_no_record_the_exporter_may_not_see(clinic: Sandbox) 
     assert made["id"] in exported  # the record leaves, without the quote
     assert secret not in exported
     assert secret in _export(clinic.login("dr.patel"))
+
+
+def test_the_fhir_api_quotes_no_record_the_caller_may_not_see(tmp_path: Path) -> None:
+    """The same rule through HTTP (read, vread, instance and type history, search with
+    includes): the server answers from the Session, so its responses carry no quote either."""
+    import httpx
+
+    from tests.server_fixture import running_server, token_for
+
+    with running_server(tmp_path / "server", patients=3, seed=11) as app:
+        sb = app.state.sandbox
+        system = sb.grader_session()
+        pid = sorted(p["id"] for p in system.search("Patient").fetch_all())[0]
+        day = str(sb.reference_date)
+        start = schedule_window(sb.reference_date)[0]
+        system.create(
+            {
+                "resourceType": "Appointment",
+                "status": "booked",
+                "start": f"{start}T09:00:00+00:00",
+                "end": f"{start}T09:20:00+00:00",
+                "participant": [
+                    {"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"},
+                    {"actor": {"reference": "Practitioner/prac-dr.patel"}, "status": "accepted"},
+                ],
+            }
+        )
+        hidden = _hidden_target(system, "Condition", pid, day)
+        ref = {"reference": f"Condition/{hidden['id']}", "display": SECRET}
+        imm = system.create(_immunization(pid, day, ref))
+        token = token_for(app, "rn.kim")
+        with httpx.Client(
+            base_url=app.root, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as c:
+            answers = [
+                c.get(f"/fhir/Immunization/{imm['id']}"),
+                c.get(f"/fhir/Immunization/{imm['id']}/_history/1"),
+                c.get(f"/fhir/Immunization/{imm['id']}/_history"),
+                c.get("/fhir/Immunization/_history"),
+                c.get(
+                    "/fhir/Immunization",
+                    params={"_id": imm["id"], "_include": "*", "_revinclude": "*"},
+                ),
+                c.get("/fhir/Patient", params={"_id": pid, "_revinclude": "*"}),
+            ]
+        for r in answers:
+            assert r.status_code == 200, r.text[:300]
+            assert SECRET not in r.text, str(r.url)
+        assert imm["id"] in answers[0].text and imm["id"] in answers[4].text
