@@ -30,6 +30,7 @@ from ehr_sandbox.access import (
     patient_of,
     patients_of,
 )
+from ehr_sandbox.access.redaction import quoted_targets, redact_references
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
     AccessDenied,
@@ -316,8 +317,24 @@ class Session:
         if self._pointers is not None:
             self._pointers.record(saved["resourceType"], saved["id"], saved["meta"]["versionId"])
 
-    def _mask(self, resource: dict[str, Any]) -> dict[str, Any]:
-        return self.sandbox.policy.mask(self.context, resource)
+    def _mask(
+        self, resource: dict[str, Any], seen: dict[str, bool] | None = None
+    ) -> dict[str, Any]:
+        # What leaves the door, on every channel: the role's minimum necessary, then no text
+        # of a record this session may not see (access/redaction.py). ``seen`` remembers the
+        # answers within one response (a page, a history, an export stream).
+        masked = self.sandbox.policy.mask(self.context, resource)
+        if self.context.role_info.relationship == "bypass":
+            return masked  # the system account sees every record: nothing to withhold
+        known: dict[str, bool] = {} if seen is None else seen
+
+        def visible(ref: str) -> bool:
+            ok = known.get(ref)
+            if ok is None:
+                ok = known[ref] = self._can_see(ref)
+            return ok
+
+        return redact_references(masked, visible)
 
     def _hidden(self, rtype: str, rid: str) -> NotFound:
         return NotFound(f"{rtype}/{rid} was not found")
@@ -449,8 +466,9 @@ class Session:
                 ok = currents[vid] = cur is not None and self._decide("history", cur, rtype).allowed
             return ok
 
+        seen: dict[str, bool] = {}
         out = [
-            self._mask(v)
+            self._mask(v, seen)
             for v in versions
             if current_ok(str(v.get("id"))) and self._decide("history", v, rtype).allowed
         ]
@@ -568,7 +586,8 @@ class Session:
             outcome="0",
             query=f"{rtype}?{qtext}",
         )
-        return [self._mask(r) for r in page], [self._mask(r) for r in included]
+        seen: dict[str, bool] = {}
+        return [self._mask(r, seen) for r in page], [self._mask(r, seen) for r in included]
 
     def chart(self, patient: str | dict[str, Any]) -> Any:
         """The patient's chart as this session may see it (HTML in a notebook, text in a terminal).
@@ -1309,9 +1328,14 @@ class Session:
         return sign_note(self, note_ref)
 
     def verify_signature(self, note_ref: str) -> bool:
-        """True when the note's current content still matches its signature."""
+        """True when the note's current content still matches its signature.
+
+        A note this session may not see answers as an absent one (:class:`NotFound`), signed
+        or not: whether a hidden id is a signed note is not for this session to learn.
+        """
         from ehr_sandbox.records.signing import verify_note
 
+        self.read(*split_ref(note_ref))
         return verify_note(self, note_ref)
 
     # ------------------------------------------------------------------ break the glass
@@ -1440,6 +1464,7 @@ class Session:
         # still left one event per patient whose data it received.
         patients: set[str] = set()
         any_yielded = False
+        seen: dict[str, bool] = {}
         for r in self._store.iter_type(resource_type):
             if policy.decide(ctx, action, r, resource_type=resource_type).allowed and (
                 not research or policy.research_verdict(r).allowed
@@ -1455,7 +1480,7 @@ class Session:
                         query=resource_type,
                     )
                 any_yielded = True
-                yield policy.mask(ctx, r)
+                yield self._mask(r, seen)
         if not any_yielded:
             self._audit(action="E", interaction=interaction, outcome="0", query=resource_type)
 
@@ -1517,6 +1542,22 @@ class Session:
         with collector_paused():  # the flattened rows: acyclic too
             caches.flat.update(key, view, current, load, engine=engine)
         allowed_ids, patient_of_id, label = decided
+        # The cached rows are the role's view of each record; a record quoting one this
+        # session may not see (a reference's display) is flattened again from its redacted
+        # copy, as every other channel releases it.
+        instead: list[dict[str, Any]] = []
+        if ctx.role_info.relationship != "bypass":
+
+            def raw(ids: list[str]) -> list[dict[str, Any]]:
+                missing = [i for i in ids if i not in decoded]
+                decoded.update((r["id"], r) for r in store.read_many(rtype, missing))
+                return [decoded[i] for i in ids if i in decoded]
+
+            quoting = caches.quoting(rtype, current, raw, quoted_targets)
+            seen: dict[str, bool] = {}
+            for rid in sorted(allowed_ids & quoting.keys()):
+                if not all(seen.setdefault(t, self._can_see(t)) for t in quoting[rid]):
+                    instead.extend(self._mask(r, seen) for r in raw([rid]))
         # one event per patient, written in one savepoint (one commit)
         self._audit_patients(
             [pid or None for pid in sorted({patient_of_id[i] for i in allowed_ids}) or [""]],
@@ -1525,7 +1566,9 @@ class Session:
             outcome="0",
             query=rtype,
         )
-        return caches.flat.rows_for(key, set(allowed_ids)), label
+        return caches.flat.rows_for(
+            key, set(allowed_ids), instead=instead, view=view, current=current, engine=engine
+        ), label
 
     def can_read(self, resource_type: str) -> bool:
         """True when this session may read some resources of the type (its role and scopes

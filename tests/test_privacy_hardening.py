@@ -411,7 +411,11 @@ def test_resources_iteration_is_audited_before_data_leaves(sb: Sandbox) -> None:
     )
 
 
-def test_an_import_over_a_hidden_id_never_names_its_version(sb: Sandbox, tmp_path) -> None:
+def test_an_import_over_a_hidden_id_answers_as_over_an_absent_one(sb: Sandbox, tmp_path) -> None:
+    """A user's import gives new records server-assigned ids (as a POST does), so an id a
+    hidden record holds and a free one import alike (before: the hidden one was refused, the
+    free one kept, an oracle for which ids hidden records hold); the hidden record is
+    untouched, and a reference to the chosen id in the same file follows the new id."""
     import json
 
     fresh = sb.copy()
@@ -422,16 +426,38 @@ def test_an_import_over_a_hidden_id_never_names_its_version(sb: Sandbox, tmp_pat
         for o in _grader(fresh).search("Observation").fetch()
         if patient_of(o) not in nurse_patients
     )
-    line = {
-        "resourceType": "Observation",
-        "id": hidden["id"],
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": "2026-01-01",
-    }
-    path = tmp_path / "obs.ndjson"
-    path.write_text(json.dumps(line) + "\n")
-    with pytest.raises(ValidationError) as e:
-        fresh.login("rn.kim").import_([str(path)])
-    assert "version" not in str(e.value)
+
+    def run(rid: str) -> tuple[dict[str, int], str]:
+        lines = [
+            {
+                "resourceType": "Observation",
+                "id": rid,
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": f"Patient/{pid}"},
+                "effectiveDateTime": "2026-01-01",
+            },
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+                "subject": {"reference": f"Patient/{pid}"},
+                "effectiveDateTime": "2026-01-01",
+                "hasMember": [{"reference": f"Observation/{rid}"}],
+            },
+        ]
+        path = tmp_path / f"obs-{rid[:8]}.ndjson"
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        s = fresh.login("rn.kim")
+        counts = s.import_([str(path)])
+        panel = s.search("Observation", code="85354-9", patient=f"Patient/{pid}").fetch_all()
+        return counts, panel[-1]["hasMember"][0]["reference"]
+
+    before = _grader(fresh).read("Observation", hidden["id"])
+    counts_hidden, member_hidden = run(hidden["id"])
+    counts_absent, member_absent = run("f" * 32)
+    assert counts_hidden == counts_absent == {"Observation": 2}
+    assert _grader(fresh).read("Observation", hidden["id"]) == before
+    for member, chosen in ((member_hidden, hidden["id"]), (member_absent, "f" * 32)):
+        assert member != f"Observation/{chosen}"  # a server-assigned id ...
+        assert fresh.login("rn.kim").read(member)["code"]["coding"][0]["code"] == "8867-4"

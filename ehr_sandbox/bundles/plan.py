@@ -62,6 +62,9 @@ class PlannedWrite:
     resource: dict[str, Any]
     full_url: str | None = None
     expected_version: str | None = None
+    chosen: str | None = None
+    """``Type/id`` the entry asked for when the server assigned another (references to it
+    in the same Bundle or file follow)."""
 
     @property
     def ref(self) -> str:
@@ -240,6 +243,12 @@ def _plan_entry(
     res["id"] = rid
     if exists(rtype, rid):
         return PlannedWrite(i, "exists", {"resourceType": rtype, "id": rid}, full_url), problems
+    if server_ids:
+        # A user's new record gets a server-assigned id, as a POST does: keeping the chosen
+        # one when it is free but not when a hidden record holds it would tell which ids
+        # hidden records hold. References to the chosen id in the same Bundle or file follow.
+        res["id"] = uuid.uuid4().hex
+        return PlannedWrite(i, "create", res, full_url, chosen=f"{rtype}/{rid}"), problems
     return PlannedWrite(i, "create", res, full_url), problems
 
 
@@ -314,18 +323,21 @@ def plan_collecting(
     seen: dict[str, int] = {}
     for w in plan:
         if w.action != "exists":
-            if w.ref in seen:
+            asked = w.chosen or w.ref
+            if asked in seen:
                 problems.append(
                     ValidationError(
-                        f"{where_of[w.entry_index]} {w.ref}",
+                        f"{where_of[w.entry_index]} {asked}",
                         "id",
-                        f"an id not already used by {where_of[seen[w.ref]]}",
-                        found=w.resource["id"],
+                        f"an id not already used by {where_of[seen[asked]]}",
+                        found=asked.partition("/")[2],
                     )
                 )
-            seen[w.ref] = w.entry_index
+            seen[asked] = w.entry_index
         if w.full_url:
             full_urls[w.full_url] = w.ref
+        if w.chosen:
+            full_urls[w.chosen] = w.ref
     kept = []
     for w in plan:
         if w.action != "exists":

@@ -303,6 +303,9 @@ def _plan(
         exists=visible_exists(session),
         find=visible_finder(session),
         wheres=[w for w, _ in src.entries],
+        # a user's new records get server-assigned ids (a chosen id could probe for hidden
+        # records); the system account's imports keep theirs
+        server_ids=session.context.role_info.relationship != "bypass",
     )
 
 

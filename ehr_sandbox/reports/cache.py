@@ -91,12 +91,43 @@ class FlatCache:
         have = self._entries[key].versions if key in self._entries else {}
         return [rid for rid, vid, _ in current if have.get(rid) != vid]
 
-    def rows_for(self, key: Any, allowed: set[str]) -> pa.Table:
-        """The cached rows of the resources in ``allowed``, without the bookkeeping columns."""
+    def rows_for(
+        self,
+        key: Any,
+        allowed: set[str],
+        *,
+        instead: Sequence[dict[str, Any]] = (),
+        view: dict[str, Any] | None = None,
+        current: Sequence[tuple[str, int, int]] = (),
+        engine: str = "auto",
+    ) -> pa.Table:
+        """The cached rows of the resources in ``allowed``, without the bookkeeping columns.
+
+        ``instead`` are resources (of ``allowed``) this reader sees differently from the cached
+        copy (references to records they may not see, redacted): their rows are flattened from
+        these copies, not taken from the cache, and keep their place in store order.
+
+        >>> cache = FlatCache()
+        >>> view = {"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]}
+        >>> pats = {"a": {"resourceType": "Patient", "id": "a", "gender": "male"},
+        ...         "b": {"resourceType": "Patient", "id": "b", "gender": "female"}}
+        >>> cur = [("a", 1, 1), ("b", 1, 2)]
+        >>> _ = cache.update("k", view, cur, lambda ids: [pats[i] for i in ids])
+        >>> other = {"resourceType": "Patient", "id": "a", "gender": "other"}
+        >>> cache.rows_for("k", {"a", "b"}, instead=[other], view=view, current=cur).to_pylist()
+        [{'g': 'other'}, {'g': 'female'}]
+        """
         table = self._entries[key].table
         if table is None:
             raise KeyError(key)
-        kept = table.filter(pc.is_in(table[_SRC], pa.array(sorted(allowed), pa.string())))
+        swap = {r["id"] for r in instead}
+        kept = table.filter(pc.is_in(table[_SRC], pa.array(sorted(allowed - swap), pa.string())))
+        if instead and view is not None:
+            seq_of = {rid: seq for rid, _, seq in current}
+            fresh = self._flatten(view, list(instead), seq_of, engine)
+            kept = pa.concat_tables([kept, fresh.cast(kept.schema)]).sort_by(
+                [(_SEQ, "ascending"), (_K, "ascending")]
+            )
         return kept.drop_columns([_SRC, _SEQ, _K])
 
 
@@ -113,6 +144,43 @@ class SandboxCaches:
         self.flat = FlatCache()
         self._decisions: dict[Any, Any] = {}
         self._has_consents = has_consents
+        self._quoting: dict[str, tuple[dict[str, int], dict[str, frozenset[str]]]] = {}
+
+    def quoting(
+        self,
+        rtype: str,
+        current: Sequence[tuple[str, int, int]],
+        load: Callable[[list[str]], Iterable[dict[str, Any]]],
+        quotes: Callable[[dict[str, Any]], frozenset[str]],
+    ) -> dict[str, frozenset[str]]:
+        """Which current resources of ``rtype`` quote other records (``quotes(resource)``,
+        e.g. a reference's display), by id: worked out once per resource version, and
+        ``load(ids)`` decodes only the versions not looked at yet.
+
+        >>> caches = SandboxCaches(lambda: False)
+        >>> rs = {"a": {"id": "a", "q": ["X/1"]}, "b": {"id": "b", "q": []}}
+        >>> q = lambda r: frozenset(r["q"])
+        >>> caches.quoting("T", [("a", 1, 1), ("b", 1, 2)], lambda ids: [rs[i] for i in ids], q)
+        {'a': frozenset({'X/1'})}
+        """
+        checked, targets = self._quoting.setdefault(rtype, ({}, {}))
+        todo = [rid for rid, vid, _ in current if checked.get(rid) != vid]
+        if todo:
+            version = {rid: vid for rid, vid, _ in current}
+            for r in load(todo):
+                found = quotes(r)
+                if found:
+                    targets[r["id"]] = found
+                else:
+                    targets.pop(r["id"], None)
+            for rid in todo:
+                checked[rid] = version[rid]
+        if len(checked) > len(current):
+            live = {rid for rid, _, _ in current}
+            for rid in [r for r in checked if r not in live]:
+                del checked[rid]
+                targets.pop(rid, None)
+        return targets
 
     def decisions_for(self, rtype: str, ctx: Any, mark: int) -> Any:
         """The remembered ``(allowed ids, patient by id)`` for this context, or None."""
