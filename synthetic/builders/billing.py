@@ -396,9 +396,13 @@ def response(
     security: tuple[dict[str, str], ...] | None = None,
     disposition: str | None = None,
     request: dict[str, str] | None = None,
+    write_off: bool = True,
 ) -> dict[str, Any]:
     """The payer's ClaimResponse to ``claim_``, paid on ``created`` as ``adjudication`` says
     (``request``: a frozen reference to ``claim_`` when the caller has one, shared).
+
+    ``write_off=False`` leaves out the payment's adjustment (the contractual write-off): for an
+    answer whose reductions move no money (a crossover's OA-23, what the primary settled).
 
     >>> import random
     >>> from synthetic.context import RecordContext
@@ -410,6 +414,9 @@ def response(
     ...              requestor="Organization/o", disposition="Paid")
     >>> r["payment"]["amount"]["value"], r["disposition"]
     (60.0, 'Paid')
+    >>> "adjustment" in response(ctx, c, a, created="2025-02-01", insurer="Organization/pay",
+    ...                          requestor="Organization/o", write_off=False)["payment"]
+    False
     """
     cr = {
         "resourceType": "ClaimResponse",
@@ -431,7 +438,9 @@ def response(
             "adjustment": adjudication.adjustment,
             "date": created,
             "amount": adjudication.amount,
-        },
+        }
+        if write_off
+        else {"type": _COMPLETE, "date": created, "amount": adjudication.amount},
     }
     if disposition is not None:
         cr["disposition"] = disposition

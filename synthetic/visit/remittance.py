@@ -567,10 +567,10 @@ class Remittance:
             requestor=self.eng.org_ref,
             security=vs.security,
             disposition="Paid",
+            # nothing is written off: OA-23 moves no money (the primary's answer carried the
+            # contractual adjustment)
+            write_off=False,
         )
-        # nothing is written off in this payment: OA-23 moves no money (the primary's answer
-        # carried the contractual adjustment)
-        del cr["payment"]["adjustment"]
         ctx.add(cr)
         self._era(ctx, vs, {"reference": f"Claim/{new['id']}"}, cr, insurer, paid_on)
 
