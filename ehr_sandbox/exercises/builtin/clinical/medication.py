@@ -25,7 +25,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
-from ehr_sandbox.workflows import immunizations
+from ehr_sandbox.workflows import hl7v2, immunizations
 from ehr_sandbox.workflows import medication_administration as medadmin
 from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.care import routed_task
@@ -440,26 +440,28 @@ def _cu_deferred(ctx: GradingContext) -> Check:
 
 def _describes_dose(message: str, imm: dict[str, Any]) -> bool:
     r"""True when an HL7 v2 message is the VXU^V04 of this dose: its MSH names the message type
-    and carries the dose's id as control id, and an RXA segment gives the dose's CVX (RXA-5)
-    and its lot as a whole field where a lot goes (RXA-15 in HL7 v2.5.1; the sandbox's
-    ``registry_message`` writes it one field earlier). Text with 'VXU' and the lot typed into
-    it is not a report.
+    and carries the dose's id as control id, and an RXA segment gives the dose's CVX in the
+    Administered Code (RXA-5) and its lot as the Substance Lot Number (RXA-15), read through
+    the one field table of :mod:`ehr_sandbox.workflows.hl7v2`. Text with 'VXU' and the lot
+    typed into it is not a report, nor is a lot in another field.
 
     >>> imm = {"id": "i1", "lotNumber": "HB1234", "vaccineCode": {"coding": [{"code": "08"}]}}
     >>> msh = "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20260105||VXU^V04^VXU_V04|i1|P|2.5.1"
-    >>> rxa = "RXA|0|1|20260105|20260105|08^HepB^CVX|0.5|mL^mL^UCUM||00|||||HB1234|20300630"
+    >>> rxa = "RXA|0|1|20260105|20260105|08^HepB^CVX|0.5|mL^mL^UCUM||00||||||HB1234|20300630"
     >>> _describes_dose(msh + "\n" + rxa, imm)
     True
+    >>> _describes_dose(msh + "\n" + rxa.replace("||HB1234", "|HB1234|"), imm)
+    False
     >>> _describes_dose("VXU^V04 sent to the registry, lot HB1234", imm)
     False
     """
-    segments = [line.split("|") for line in message.replace("\r", "\n").splitlines()]
-    msh = [f for f in segments if f[0] == "MSH" and len(f) > 9]
-    rxa = [f for f in segments if f[0] == "RXA" and len(f) > 15]
+    msh = [f for f in hl7v2.segments(message, "MSH") if len(f) > 9]
     cvx = code_of(imm, "vaccineCode")
     lot = str(imm.get("lotNumber"))
     return any(f[8].startswith("VXU^V04") and f[9] == imm.get("id") for f in msh) and any(
-        f[5].split("^")[0] == cvx and lot in (f[14], f[15]) for f in rxa
+        hl7v2.field(f, "Administered Code").split("^")[0] == cvx
+        and hl7v2.field(f, "Substance Lot Number") == lot
+        for f in hl7v2.segments(message, "RXA")
     )
 
 
