@@ -20,7 +20,9 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     order_drug,
     record_weight,
     skipped_identification,
+    standing,
     tamper,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -99,7 +101,7 @@ def _inj_queried(ctx: GradingContext) -> Check:
     )
     prescriber = ((ctx.read(f["order_ref"]) or {}).get("requester") or {}).get("reference")
     vague = elsewhere = False
-    for t in written(ctx, "Task", f["patient_id"]):
+    for t in standing(ctx, written(ctx, "Task", f["patient_id"]), f["patient_id"]):
         if (t.get("focus") or {}).get("reference") != f["order_ref"]:
             continue
         if (t.get("owner") or {}).get("reference") != prescriber:
@@ -141,7 +143,8 @@ def _inj_queried(ctx: GradingContext) -> Check:
     )
 
 
-def _inj_reference(att: Any) -> None:
+def _inj_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the query then set to that status (cancelled...)."""
     f = att.facts
     ref = identify_patient(att)
     try:
@@ -163,6 +166,8 @@ def _inj_reference(att: Any) -> None:
             f["order_ref"],
             f"ordered {f['ordered_mg']:g} mg does not fit weight {f['weight_kg']} kg at 50 mg/kg (max 1 g): {err.rule_id}",
         )
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
 
 
 def _raw_admin(att: Any, dose: float) -> None:
@@ -283,6 +288,12 @@ IM_INJECTION_DOSE = Exercise(
     ),
     solution=Solution(_inj_reference),
     wrong_solutions={
+        "query-then-cancelled": Solution(
+            lambda att: _inj_reference(att, withdraw="cancelled"),
+            fails="order queried with the prescriber",
+            message="no query to the prescriber about the dose",
+            description="the dose query sent to the prescriber, then cancelled (a routing undone at hand-in)",
+        ),
         "give-as-ordered": Solution(
             _inj_give_as_ordered, fails="wrong dose not given", message="hold the dose"
         ),
@@ -473,7 +484,9 @@ def _cu_registry(ctx: GradingContext) -> Check:
     # message with 'VXU' typed into it
     reported = {
         a.get("reference")
-        for c in written(ctx, "Communication", ctx.facts["patient_id"])
+        for c in standing(
+            ctx, written(ctx, "Communication", ctx.facts["patient_id"]), ctx.facts["patient_id"]
+        )
         for a in c.get("about", [])
         if a.get("reference") in doses
         and _describes_dose(
@@ -515,7 +528,8 @@ def _cu_give(att: Any, ref: str, *, dtap: bool = False) -> None:
         immunizations.registry_message(s, f"Immunization/{imm['id']}")
 
 
-def _cu_reference(att: Any) -> None:
+def _cu_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the registry reports then set to that status."""
     f = att.facts
     ref = identify_patient(att)
     try:
@@ -539,6 +553,8 @@ def _cu_reference(att: Any) -> None:
             "anaphylaxis after the previous DTaP dose: contraindicated; provider informed",
         )
     _cu_give(att, ref)
+    if withdraw:
+        withdraw_messages(att, "Communication", withdraw, ref)
 
 
 def _cu_no_vis(att: Any, *, identified: bool = True) -> None:
@@ -695,6 +711,12 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
     ),
     solution=Solution(_cu_reference),
     wrong_solutions={
+        "registry-report-then-entered-in-error": Solution(
+            lambda att: _cu_reference(att, withdraw="entered-in-error"),
+            fails="reported to the registry",
+            message="not reported",
+            description="each dose reported to the registry, then the reports marked entered-in-error (a routing undone at hand-in)",
+        ),
         "no-vis": Solution(
             _cu_no_vis, fails="due doses given and documented", message="give the VIS"
         ),

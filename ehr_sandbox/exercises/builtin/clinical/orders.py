@@ -19,7 +19,9 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     order_lab,
     patient_facts,
     skipped_identification,
+    standing,
     tamper,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.builtin.common import document_text
@@ -952,7 +954,8 @@ def _ad_summary(ctx: GradingContext) -> Check:
 def _ad_notified(ctx: GradingContext) -> Check:
     expected = "the receiving hospital notified, with the summary"
     sent = {f"DocumentReference/{d['id']}" for d in _summaries(ctx)}
-    for c in written(ctx, "Communication", ctx.facts["patient_id"]):
+    pid = ctx.facts["patient_id"]
+    for c in standing(ctx, written(ctx, "Communication", pid), pid):
         about = {a.get("reference") for a in c.get("about", [])}
         if ctx.facts["hospital"] in str(c.get("recipient")) and about & sent:
             return Check(True, "hospital notified", expected)
@@ -965,10 +968,16 @@ def _ad_notified(ctx: GradingContext) -> Check:
 
 
 def _ad_arrange(
-    att: Any, *, kind: str = "direct", unit: str | None = None, reason: str | None = None
+    att: Any,
+    *,
+    kind: str = "direct",
+    unit: str | None = None,
+    reason: str | None = None,
+    withdraw: str | None = None,
 ) -> None:
     """The patient identified, then the admission arranged through the workflow (the order's
-    unit and reason unless given)."""
+    unit and reason unless given; ``withdraw``: the hospital's notice then set to that
+    status)."""
     f = att.facts
     ref = identify_patient(att)
     admission.arrange(
@@ -980,6 +989,8 @@ def _ad_arrange(
         unit=unit or f["unit"],
         reason=reason or f["reason"],
     )
+    if withdraw:
+        withdraw_messages(att, "Communication", withdraw, ref)
 
 
 def _ad_reference(att: Any) -> None:
@@ -1090,6 +1101,12 @@ DIRECT_ADMISSION = Exercise(
     hints=(Hint("`kind='direct'` for a direct admission."),),
     solution=Solution(_ad_reference),
     wrong_solutions={
+        "hospital-notice-then-entered-in-error": Solution(
+            lambda att: _ad_arrange(att, withdraw="entered-in-error"),
+            fails="hospital notified",
+            message="the hospital was not notified",
+            description="the admission arranged and the hospital notified, then the notice marked entered-in-error (a routing undone at hand-in)",
+        ),
         "sent-to-ed": Solution(
             _ad_ed,
             fails="admission encounter",
