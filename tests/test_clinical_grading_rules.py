@@ -101,7 +101,7 @@ def test_a_message_that_says_the_forbidden_thing_does_not_count(words):
 
 
 UNDONE = {
-    _task: ["cancelled", "entered-in-error", "rejected", "failed", "draft"],
+    _task: ["cancelled", "entered-in-error", "rejected", "failed", "draft", "completed", "on-hold"],
     _message: ["entered-in-error", "stopped", "not-done"],
 }
 

@@ -356,13 +356,17 @@ WITHDRAWN = frozenset(
 """Statuses of a Task, Communication or request that no longer asks anyone for anything (never
 sent, called off, refused, or recorded in error): a routing in one of them does not stand."""
 
+TASK_OPEN = frozenset({"requested", "received", "accepted", "ready", "in-progress"})
+"""Statuses of a routed Task still waiting for its owner: one the sender has put on hold or
+marked completed has been taken off the provider's list without the provider acting on it."""
+
 
 def standing(ctx: Any, messages: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
     """The current version (at hand-in) of each message among ``messages`` (versions of Tasks or
     Communications, oldest first) that still stands: not deleted, not in a :data:`WITHDRAWN`
-    status, and still on ``patient_id``. A finding routed and then cancelled, entered in error,
-    rejected or moved to another chart has reached no one; an earlier version of it does not
-    count.
+    status (a Task: still open for its owner, :data:`TASK_OPEN`), and still on
+    ``patient_id``. A finding routed and then cancelled, closed, entered in error, rejected or
+    moved to another chart has reached no one; an earlier version of it does not count.
 
     Examples
     --------
@@ -390,6 +394,7 @@ def standing(ctx: Any, messages: list[dict[str, Any]], patient_id: str) -> list[
         if (
             current is not None
             and current.get("status") not in WITHDRAWN
+            and (current.get("resourceType") != "Task" or current.get("status") in TASK_OPEN)
             and patient_of(current) == patient_id
         ):
             out.append(current)
@@ -430,7 +435,7 @@ def routed_saying(
     True
     >>> now["Task/t1"] = {**task, "status": "cancelled"}
     >>> routed_saying(ctx, "p1", [task], {"that it is positive": ["positive"]}, {}, "the task").found
-    'the task no longer stands (cancelled, entered in error, rejected or moved)'
+    'the task no longer stands (cancelled, closed, entered in error, rejected or moved)'
     >>> now["Task/t1"] = {**task, "description": "FYI: result in the chart, please see"}
     >>> routed_saying(ctx, "p1", [task], {"that it is positive": ["positive"]}, {}, "the task").found
     'the task does not say that it is positive'
@@ -445,7 +450,7 @@ def routed_saying(
     if messages and not current:
         nearest = Check(
             False,
-            f"{what} no longer stands (cancelled, entered in error, rejected or moved)",
+            f"{what} no longer stands (cancelled, closed, entered in error, rejected or moved)",
             "a routed message that is still open at hand-in",
             "leave the routed finding open for the provider: a cancelled or withdrawn message "
             "reaches no one",
@@ -670,6 +675,7 @@ __all__ += [
     "message_text",
     "routed_saying",
     "standing",
+    "TASK_OPEN",
     "WITHDRAWN",
     "withdraw_messages",
     "the_patients_provider",
