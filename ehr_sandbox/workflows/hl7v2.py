@@ -116,6 +116,10 @@ def field(fields: Sequence[str], key: str) -> str:
     >>> rxr = ["RXR", "IM^^HL70162", "LT^^HL70163"]
     >>> field(rxr, "Administration Site"), field(rxr, "Administration Method")
     ('LT^^HL70163', '')
+    >>> field(["PV1", "1"], "Route")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: HL7v2: segment: expected one of RXA, RXR (found 'PV1')
     """
     name = fields[0] if fields else ""
     position = _position(name, _table(name), key)
