@@ -8,6 +8,7 @@ both the refusal (``RuleRefused`` naming the rule) and the happy path's FHIR.
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -507,6 +508,62 @@ def test_immunization_rules(clinic):
         s, p["ref"], "21", "MEDPREC", "febrile illness today; return in two weeks"
     )
     assert d["status"] == "not-done"
+
+
+def _vxu(text: str, segment: str) -> list[str]:
+    """The one ``segment`` of a VXU message, split into its fields by number (field n at [n])."""
+    found = [line.split("|") for line in text.splitlines() if line.startswith(segment + "|")]
+    assert len(found) == 1, f"one {segment} segment expected in {text!r}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("cvx", "route", "site", "lot", "expiry"),
+    [("03", "SC", "LA", "M1", "2030-01-01"), ("03", "IM", "RT", "X7Q-22", "2029-11-30")],
+)
+def test_registry_message_puts_each_field_where_the_hl7_guide_says(
+    clinic, cvx, route, site, lot, expiry
+):
+    """CDC HL7 v2.5.1 IG for Immunization Messaging, release 1.5: RXA-5 the CVX (HL70292),
+    RXA-9 the record source (NIP001), RXA-10 the administering provider, RXA-15 the lot, RXA-16
+    its expiry (a date), RXA-17 the MVX manufacturer (HL70227), RXA-20 the completion status,
+    RXA-21 the action code; RXR-1 the route (HL70162), RXR-2 the site (HL70163)."""
+    s, p = _patient(clinic, 14 * 30)
+    imm = immunizations.give(
+        s,
+        p["ref"],
+        cvx=cvx,
+        lot=lot,
+        expiry=expiry,
+        route=route,
+        site=site,
+        vis_edition="2021-08-06",
+        screening=SCREEN_NO,
+    )
+    text, _ = immunizations.registry_message(s, f"Immunization/{imm['id']}")
+    rxa = _vxu(text, "RXA")
+    assert rxa[5].split("^")[0] == cvx and rxa[5].split("^")[2] == "CVX"
+    assert rxa[9].split("^")[0] == "00" and rxa[9].split("^")[2] == "NIP001"
+    assert rxa[10] and rxa[10] in imm["performer"][0]["actor"]["reference"]
+    assert rxa[15] == lot
+    assert re.fullmatch(r"\d{8}", rxa[16]) and rxa[16] == expiry.replace("-", "")
+    mvx = rxa[17].split("^")
+    assert mvx[0] == imm["manufacturer"]["identifier"]["value"] and mvx[2] in ("MVX", "HL70227")
+    assert rxa[20] == "CP" and rxa[21] == "A"
+    assert lot not in rxa[:15] + rxa[16:]  # the lot nowhere else in the RXA
+    rxr = _vxu(text, "RXR")
+    assert rxr[1].split("^")[0] == route and rxr[1].split("^")[2] == "HL70162"
+    assert rxr[2].split("^")[0] == site and rxr[2].split("^")[2] == "HL70163"
+
+
+def test_registry_message_of_a_dose_not_given_says_so_in_the_completion_status(clinic):
+    s, p = _patient(clinic, 14 * 30)
+    refused = immunizations.defer(s, p["ref"], "03", "PATOBJ", "parent declined the vaccine today")
+    later = immunizations.defer(s, p["ref"], "21", "MEDPREC", "febrile illness; return in 2 weeks")
+    for imm, status in ((refused, "RE"), (later, "NA")):
+        rxa = _vxu(immunizations.registry_message(s, f"Immunization/{imm['id']}")[0], "RXA")
+        assert rxa[6] == "999" and rxa[15] == "" and rxa[20] == status and rxa[21] == "A"
+        assert (rxa[18].split("^")[0] == "PATOBJ") == (status == "RE")
 
 
 def test_minimum_age_and_series_complete(clinic):

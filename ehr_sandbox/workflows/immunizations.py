@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ehr_sandbox.workflows import hl7v2
 from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
     age_days,
@@ -506,6 +507,48 @@ def _hl7(value: Any) -> str:
     return str(value if value is not None else "").replace("|", " ").replace("^", " ")
 
 
+def _rxa_values(imm: dict[str, Any]) -> dict[str, str]:
+    """The RXA fields of a dose (given or not), by their spec names (see :mod:`.hl7v2`)."""
+    vc = imm["vaccineCode"]["coding"][0]
+    done = imm.get("status") == "completed"
+    reason = ((imm.get("statusReason") or {}).get("coding") or [{}])[0]
+    maker = imm.get("manufacturer") or {}
+    actor = str(((imm.get("performer") or [{}])[0].get("actor") or {}).get("reference", ""))
+    when = str(imm.get("occurrenceDateTime", ""))[:10].replace("-", "")
+    values = {
+        "Give Sub-ID Counter": "0",
+        "Administration Sub-ID Counter": "1",
+        "Date/Time Start of Administration": when,
+        "Date/Time End of Administration": when,
+        "Administered Code": f"{vc['code']}^{_hl7(vc.get('display'))}^CVX",
+        "Administered Amount": str((imm.get("doseQuantity") or {}).get("value", 999))
+        if done
+        else "999",
+        "Administered Units": "mL^mL^UCUM" if done else "",
+        "Action Code-RXA": "A",
+    }
+    if done:
+        values |= {
+            "Administration Notes": "00^New immunization record^NIP001",
+            "Administering Provider": _hl7(actor.rsplit("/", 1)[-1]),
+            "Substance Lot Number": _hl7(imm.get("lotNumber", "")),
+            "Substance Expiration Date": str(imm.get("expirationDate", "")).replace("-", ""),
+            "Substance Manufacturer Name": f"{_hl7((maker.get('identifier') or {}).get('value'))}"
+            f"^{_hl7(maker.get('display'))}^MVX",
+            "Completion Status": "CP",
+        }
+    elif reason.get("code") == "PATOBJ":
+        # a refusal: RE with the reason in the refusal-reason field
+        values |= {
+            "Substance/Treatment Refusal Reason": f"{_hl7(reason.get('code'))}^"
+            f"{_hl7(reason.get('display'))}^ActReason",
+            "Completion Status": "RE",
+        }
+    else:
+        values["Completion Status"] = "NA"  # not administered for another reason
+    return values
+
+
 def registry_message(session: Session, immunization: str) -> tuple[str, dict[str, Any]]:
     """Render the HL7 v2.5.1 VXU^V04 message for the registry and record that it was sent.
 
@@ -526,7 +569,6 @@ def registry_message(session: Session, immunization: str) -> tuple[str, dict[str
     chart = read_patient(session, ref)
     stamp = now_text(session).replace("-", "").replace(":", "").replace("T", "")[:14]
     name = (chart.get("name") or [{}])[0]
-    vc = imm["vaccineCode"]["coding"][0]
     done = imm.get("status") == "completed"
     segs = [
         f"MSH|^~\\&|EHR-SANDBOX|CLINIC|IIS|STATE|{stamp}||VXU^V04^VXU_V04|{imm['id']}|P|2.5.1",
@@ -534,27 +576,16 @@ def registry_message(session: Session, immunization: str) -> tuple[str, dict[str
         f"{_hl7((name.get('given') or [''])[0])}||{chart.get('birthDate', '').replace('-', '')}|"
         f"{ {'male': 'M', 'female': 'F'}.get(chart.get('gender', ''), 'U') }",
         f"ORC|RE||{imm['id']}",
-        "RXA|0|1|{when}|{when}|{code}^{disp}^CVX|{amount}|mL^mL^UCUM||{src}|||||{lot}|{exp}|"
-        "{mvx}^{mname}^MVX|{reason}||{status}|A".format(
-            when=str(imm.get("occurrenceDateTime", ""))[:10].replace("-", ""),
-            code=vc["code"],
-            disp=_hl7(vc.get("display")),
-            amount=(imm.get("doseQuantity") or {}).get("value", 999) if done else 999,
-            src="00^New immunization record^NIP001" if done else "",
-            lot=_hl7(imm.get("lotNumber", "")),
-            exp=str(imm.get("expirationDate", "")).replace("-", ""),
-            mvx=((imm.get("manufacturer") or {}).get("identifier") or {}).get("value", ""),
-            mname=_hl7((imm.get("manufacturer") or {}).get("display", "")),
-            reason=_hl7(((imm.get("statusReason") or {}).get("coding") or [{}])[0].get("code", ""))
-            if not done
-            else "",
-            status="CP" if done else "RE",
-        ),
+        hl7v2.segment("RXA", _rxa_values(imm)),
     ]
     if done:
         route = ((imm.get("route") or {}).get("coding") or [{}])[0].get("code", "")
         site = ((imm.get("site") or {}).get("coding") or [{}])[0].get("code", "")
-        segs.append(f"RXR|{route}^^HL70162|{site}^^HL70163")
+        segs.append(
+            hl7v2.segment(
+                "RXR", {"Route": f"{route}^^HL70162", "Administration Site": f"{site}^^HL70163"}
+            )
+        )
         for ed in imm.get("education", []):
             segs.append(
                 f"OBX|1|DT|29768-9^Date vaccine information statement published^LN|1|"

@@ -341,6 +341,66 @@ def message_recipients(message: dict[str, Any]) -> list[str]:
     return [str(r.get("reference", "")) for r in message.get("recipient", [])]
 
 
+WITHDRAWN = frozenset(
+    {
+        "draft",
+        "cancelled",
+        "entered-in-error",
+        "rejected",
+        "revoked",
+        "failed",
+        "not-done",
+        "stopped",
+    }
+)
+"""Statuses of a Task, Communication or request that no longer asks anyone for anything (never
+sent, called off, refused, or recorded in error): a routing in one of them does not stand."""
+
+TASK_OPEN = frozenset({"requested", "received", "accepted", "ready", "in-progress"})
+"""Statuses of a routed Task still waiting for its owner: one the sender has put on hold or
+marked completed has been taken off the provider's list without the provider acting on it."""
+
+
+def standing(ctx: Any, messages: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
+    """The current version (at hand-in) of each message among ``messages`` (versions of Tasks or
+    Communications, oldest first) that still stands: not deleted, not in a :data:`WITHDRAWN`
+    status (a Task: still open for its owner, :data:`TASK_OPEN`), and still on
+    ``patient_id``. A finding routed and then cancelled, closed, entered in error, rejected or
+    moved to another chart has reached no one; an earlier version of it does not count.
+
+    Examples
+    --------
+    >>> now = {"Task/t1": {"resourceType": "Task", "id": "t1", "status": "cancelled",
+    ...                    "for": {"reference": "Patient/p1"}},
+    ...        "Task/t2": {"resourceType": "Task", "id": "t2", "status": "requested",
+    ...                    "for": {"reference": "Patient/p1"}}}
+    >>> ctx = type("Ctx", (), {"read": lambda self, ref: now.get(ref)})()
+    >>> sent = [{**now["Task/t1"], "status": "requested"}, now["Task/t2"], now["Task/t2"]]
+    >>> [m["id"] for m in standing(ctx, sent, "p1")]
+    ['t2']
+    >>> standing(ctx, sent, "p2")
+    []
+    """
+    from ehr_sandbox.access import patient_of
+
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for m in messages:
+        ref = f"{m.get('resourceType')}/{m.get('id')}"
+        if ref in seen:
+            continue
+        seen.add(ref)
+        current = ctx.read(ref)
+        if (
+            current is not None
+            and current.get("status") not in WITHDRAWN
+            and (current.get("resourceType") != "Task" or current.get("status") in TASK_OPEN)
+            and patient_of(current) == patient_id
+        ):
+            out.append(current)
+    return out
+
+
 def routed_saying(
     ctx: Any,
     patient_id: str,
@@ -353,7 +413,8 @@ def routed_saying(
     "reassures, or only points to the chart, asks the provider for nothing",
 ) -> Any:
     """Grade the messages (Tasks or Communications already linked to the finding) that route a
-    finding: the first that reaches the patient's own provider (:func:`the_patients_provider`)
+    finding, each as it stands at hand-in (:func:`standing`: a message since cancelled,
+    entered in error, rejected or moved off the chart routes nothing): the first that reaches the patient's own provider (:func:`the_patients_provider`)
     and says the finding (``required``, nothing ``forbidden``: :func:`rubric.check_text`) gives
     a passing Check; else a failing Check saying why the nearest does not count (it went to
     someone else; it does not say the finding, with ``advice``); None when there is none.
@@ -364,13 +425,19 @@ def routed_saying(
     Examples
     --------
     >>> chart = {"generalPractitioner": [{"reference": "Practitioner/prac-dr.patel"}]}
-    >>> ctx = type("Ctx", (), {"read": lambda self, ref: chart})()
-    >>> task = {"resourceType": "Task", "owner": {"reference": "Practitioner/prac-dr.patel"},
+    >>> task = {"resourceType": "Task", "id": "t1", "status": "requested",
+    ...         "for": {"reference": "Patient/p1"},
+    ...         "owner": {"reference": "Practitioner/prac-dr.patel"},
     ...         "description": "Positive rapid strep A for the provider's review"}
+    >>> now = {"Patient/p1": chart, "Task/t1": task}
+    >>> ctx = type("Ctx", (), {"read": lambda self, ref: now.get(ref)})()
     >>> routed_saying(ctx, "p1", [task], {"that it is positive": ["positive"]}, {}, "the task").passed
     True
-    >>> vague = {**task, "description": "FYI: result in the chart, please see"}
-    >>> routed_saying(ctx, "p1", [vague], {"that it is positive": ["positive"]}, {}, "the task").found
+    >>> now["Task/t1"] = {**task, "status": "cancelled"}
+    >>> routed_saying(ctx, "p1", [task], {"that it is positive": ["positive"]}, {}, "the task").found
+    'the task no longer stands (cancelled, closed, entered in error, rejected or moved)'
+    >>> now["Task/t1"] = {**task, "description": "FYI: result in the chart, please see"}
+    >>> routed_saying(ctx, "p1", [task], {"that it is positive": ["positive"]}, {}, "the task").found
     'the task does not say that it is positive'
     >>> routed_saying(ctx, "p1", [], {"that it is positive": ["positive"]}, {}, "the task") is None
     True
@@ -378,8 +445,17 @@ def routed_saying(
     from ehr_sandbox.exercises import rubric
     from ehr_sandbox.exercises.model import Check
 
+    current = standing(ctx, messages, patient_id)
     nearest = None
-    for m in messages:
+    if messages and not current:
+        nearest = Check(
+            False,
+            f"{what} no longer stands (cancelled, closed, entered in error, rejected or moved)",
+            "a routed message that is still open at hand-in",
+            "leave the routed finding open for the provider: a cancelled or withdrawn message "
+            "reaches no one",
+        )
+    for m in current:
         said = rubric.check_text(message_text(m), required, forbidden=forbidden, what=what)
         if not any(the_patients_provider(ctx, patient_id, r) for r in message_recipients(m)):
             if said.passed:
@@ -395,6 +471,36 @@ def routed_saying(
             return said
         nearest = nearest or Check(False, said.found, said.expected, advice)
     return nearest
+
+
+def withdraw_messages(att: Any, rtype: str, status: str, patient: str) -> list[str]:
+    """Set every ``rtype`` (Task or Communication) on ``patient`` that is not already withdrawn
+    to ``status`` (``cancelled``, ``entered-in-error``, ``rejected``...) through the student's
+    session: the undo of a routed finding a wrong solution does after routing it. Returns the
+    references changed.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=3, years=1)
+    >>> s = sb.login(MA)
+    >>> pref = "Patient/" + s.search("Patient").first()["id"]
+    >>> from ehr_sandbox.workflows.care import routed_task
+    >>> t = s.create(routed_task(s, pref, DOCTOR_REF, "BP 182/110, above range"))
+    >>> withdraw_messages(att=type("A", (), {"session": s})(), rtype="Task",
+    ...                   status="cancelled", patient=pref) == [f"Task/{t['id']}"]
+    True
+    >>> s.read("Task", t["id"])["status"]
+    'cancelled'
+    """
+    s = att.session
+    changed = []
+    for m in s.search(rtype, patient=patient).fetch():
+        if m.get("status") in WITHDRAWN:
+            continue
+        s.update({**m, "status": status})
+        changed.append(f"{rtype}/{m['id']}")
+    return sorted(changed)
 
 
 def administered_safely(ctx: Any, imm: dict[str, Any], cvx: str) -> bool:
@@ -568,6 +674,10 @@ __all__ += [
     "message_recipients",
     "message_text",
     "routed_saying",
+    "standing",
+    "TASK_OPEN",
+    "WITHDRAWN",
+    "withdraw_messages",
     "the_patients_provider",
     "written",
 ]

@@ -18,8 +18,10 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     code_of,
     identified_first,
     skipped_identification,
+    standing,
     tamper,
     the_patients_provider,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_system
@@ -212,7 +214,7 @@ def _rooming_routed(ctx: GradingContext) -> Check:
     pid = ctx.answer["patient_id"]
     bp_ids = {f"Observation/{o['id']}" for o in _bp_obs(ctx)}
     elsewhere = False
-    for c in written(ctx, "Communication", pid):
+    for c in standing(ctx, written(ctx, "Communication", pid), pid):
         about = {a.get("reference") for a in c.get("about", [])}
         if not about & bp_ids:
             continue
@@ -258,9 +260,11 @@ def _rooming_reference(
     leave_out_pulse: bool = False,
     provider: str | None = None,
     complaint: str | None = None,
+    withdraw: str | None = None,
 ) -> None:
     """The reference; ``leave_out_pulse``, ``provider`` (another practitioner for the alert)
-    and ``complaint`` (another chief complaint) make the wrong solutions of those names."""
+    and ``complaint`` (another chief complaint) make the wrong solutions of those names;
+    ``withdraw``: the alert then set to that status (stopped, entered in error)."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
     intake.record_chief_complaint(att.session, ref, complaint or f["complaint"])
@@ -274,6 +278,8 @@ def _rooming_reference(
         temperature_unit="[degF]",
         provider=provider,
     )
+    if withdraw:
+        withdraw_messages(att, "Communication", withdraw, ref)
 
 
 def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
@@ -380,6 +386,12 @@ ROOMING_ABNORMAL_BP = Exercise(
         _rooming_reference, description="identify, chief complaint, vitals through the workflow"
     ),
     wrong_solutions={
+        "alert-then-entered-in-error": Solution(
+            lambda att: _rooming_reference(att, withdraw="entered-in-error"),
+            fails="provider told of the abnormal BP",
+            message="no message to the provider about the abnormal reading",
+            description="the abnormal-BP message to the provider sent, then marked entered-in-error (a routing undone at hand-in)",
+        ),
         "vitals-tag-by-hand": Solution(
             lambda att: _rooming_raw(att, typed_tag=True),
             fails="vitals on the right chart",
@@ -775,7 +787,7 @@ def _medhx_flagged(ctx: GradingContext) -> Check:
     pid = ctx.answer["patient_id"]
     said: Check | None = None
     elsewhere = False
-    for t in written(ctx, "Task", pid):
+    for t in standing(ctx, written(ctx, "Task", pid), pid):
         named = _names_the_duplicate(ctx, str(t.get("description", "")))
         if not the_patients_provider(ctx, pid, (t.get("owner") or {}).get("reference")):
             elsewhere = elsewhere or named.passed
@@ -853,10 +865,13 @@ def _medhx_entries(f: dict[str, Any], status_b: str = "active") -> list[dict[str
     ]
 
 
-def _medhx_reference(att: Any) -> None:
+def _medhx_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the duplicate-therapy task then set to that status."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
     intake.reconcile_medications(att.session, ref, _medhx_entries(f))
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
 
 
 def _medhx_stop_one(att: Any) -> None:
@@ -954,6 +969,12 @@ MEDICATION_HISTORY = Exercise(
     hints=(Hint("Look at the drug classes: two of these do the same thing."),),
     solution=Solution(_medhx_reference),
     wrong_solutions={
+        "duplicate-task-then-cancelled": Solution(
+            lambda att: _medhx_reference(att, withdraw="cancelled"),
+            fails="duplicate therapy to the provider",
+            message="no task to the provider about the duplicate",
+            description="the duplicate-therapy task routed to the provider, then cancelled (a routing undone at hand-in)",
+        ),
         "rxnorm-filed-as-ndc": Solution(
             in_another_code_system(_medhx_reference, {RXNORM: NDC}),
             fails="medications recorded",

@@ -17,8 +17,10 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     order_lab,
     routed_saying,
     skipped_identification,
+    standing,
     tamper,
     the_patients_provider,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes
@@ -190,7 +192,7 @@ def _draw_sent(ctx: GradingContext) -> Check:
     sps = {
         f"Specimen/{s['id']}" for s in written(ctx, "Specimen", f["patient_id"]) if s.get("request")
     }
-    for t in written(ctx, "Task", f["patient_id"]):
+    for t in standing(ctx, written(ctx, "Task", f["patient_id"]), f["patient_id"]):
         inputs = {(i.get("valueReference") or {}).get("reference") for i in t.get("input", [])}
         owner = t.get("owner") or {}
         to_lab = f["lab"] in (owner.get("display"), owner.get("reference"))
@@ -221,7 +223,11 @@ def _draw_sent(ctx: GradingContext) -> Check:
     )
 
 
-def _draw_reference(att: Any, fasting: str | None = None, lab: str | None = None) -> list[str]:
+def _draw_reference(
+    att: Any, fasting: str | None = None, lab: str | None = None, withdraw: str | None = None
+) -> list[str]:
+    """The reference; ``fasting``, ``lab``: another answer or laboratory; ``withdraw``: the
+    requisition then set to that status (cancelled, entered in error)."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -242,6 +248,8 @@ def _draw_reference(att: Any, fasting: str | None = None, lab: str | None = None
     )
     refs = [f"Specimen/{sp['id']}" for sp in out]
     specimens.send_to_lab(s, refs, lab=lab or f["lab"], courier=f["courier"])
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
     return refs
 
 
@@ -404,6 +412,12 @@ BLOOD_DRAW = Exercise(
     hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
     solution=Solution(_draw_reference),
     wrong_solutions={
+        "requisition-then-cancelled": Solution(
+            lambda att: _draw_reference(att, withdraw="cancelled"),
+            fails="sent with requisition and custody",
+            message="no requisition with every specimen",
+            description="the requisition to the outside lab sent, then cancelled (a routing undone at hand-in)",
+        ),
         "sent-to-another-lab": Solution(
             _draw_other_lab,
             fails="sent with requisition and custody",
@@ -557,7 +571,7 @@ def _gl_escalated(ctx: GradingContext) -> Check:
     pid = ctx.facts["patient_id"]
     ids = {f"Observation/{o['id']}" for o in _glucose_results(ctx)}
     elsewhere = vague = False
-    for c in written(ctx, "Communication", pid):
+    for c in standing(ctx, written(ctx, "Communication", pid), pid):
         if c.get("priority") == "stat" and {a.get("reference") for a in c.get("about", [])} & ids:
             said = rubric.check_text(
                 " ".join(str(p.get("contentString", "")) for p in c.get("payload", [])),
@@ -599,8 +613,9 @@ def _gl_escalated(ctx: GradingContext) -> Check:
     )
 
 
-def _gl_reference(att: Any, provider: str | None = None) -> None:
-    """The reference; ``provider``: the critical value routed to that practitioner instead."""
+def _gl_reference(att: Any, provider: str | None = None, withdraw: str | None = None) -> None:
+    """The reference; ``provider``: the critical value routed to that practitioner instead;
+    ``withdraw``: the stat message then set to that status (stopped, entered in error)."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -613,6 +628,8 @@ def _gl_reference(att: Any, provider: str | None = None) -> None:
             {"level 1": f["new_l1"], "level 2": f["new_l2"]},
         )
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"], provider=provider)
+    if withdraw:
+        withdraw_messages(att, "Communication", withdraw, ref)
 
 
 def _raw_glucose(att: Any, *, minutes_later: int = 0) -> dict[str, Any]:
@@ -766,6 +783,12 @@ POC_GLUCOSE_QC = Exercise(
     hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
     solution=Solution(_gl_reference),
     wrong_solutions={
+        "critical-value-then-entered-in-error": Solution(
+            lambda att: _gl_reference(att, withdraw="entered-in-error"),
+            fails="critical value escalated",
+            message="the critical value was not escalated",
+            description="the stat message about the critical value sent, then marked entered-in-error (a routing undone at hand-in)",
+        ),
         "critical-value-to-another-provider": Solution(
             lambda att: _gl_reference(att, provider=ANOTHER_PROVIDER),
             fails="critical value escalated",
@@ -883,7 +906,11 @@ def _st_routed(ctx: GradingContext) -> Check:
     found = routed_saying(
         ctx,
         pid,
-        [t for t in written(ctx, "Task", pid) if (t.get("focus") or {}).get("reference") in ids],
+        [
+            t
+            for t in standing(ctx, written(ctx, "Task", pid), pid)
+            if (t.get("focus") or {}).get("reference") in ids
+        ],
         {"that the result is positive": ["positive"]},
         {"that it is negative": STREP_NEGATIVE},
         "the task on the result",
@@ -910,14 +937,17 @@ STREP_NEGATIVE = ["negative result", "is negative", "strep negative", "tested ne
 STREP_CONTROLS = {"positive": "positive", "negative": "negative"}
 
 
-def _st_reference(att: Any, provider: str | None = None) -> None:
-    """The reference; ``provider``: the positive result routed to that practitioner instead."""
+def _st_reference(att: Any, provider: str | None = None, withdraw: str | None = None) -> None:
+    """The reference; ``provider``: the positive result routed to that practitioner instead;
+    ``withdraw``: the task then set to that status (cancelled, entered in error)."""
     f = att.facts
     ref = identify_patient(att)
     poc_testing.run_qc(att.session, f["kit_ref"], STREP_CONTROLS)
     poc_testing.run_test(
         att.session, ref, f["kit_ref"], "positive", order=f["order_ref"], provider=provider
     )
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
 
 
 def _st_no_order(att: Any) -> None:
@@ -1014,6 +1044,12 @@ RAPID_STREP = Exercise(
     hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
     solution=Solution(_st_reference),
     wrong_solutions={
+        "result-task-then-cancelled": Solution(
+            lambda att: _st_reference(att, withdraw="cancelled"),
+            fails="positive result routed",
+            message="not asked to act on the positive result",
+            description="the positive result routed to the provider, then the task cancelled (a routing undone at hand-in)",
+        ),
         "result-to-another-provider": Solution(
             lambda att: _st_reference(att, provider=ANOTHER_PROVIDER),
             fails="positive result routed",

@@ -20,12 +20,14 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     order_drug,
     record_weight,
     skipped_identification,
+    standing,
     tamper,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
-from ehr_sandbox.workflows import immunizations
+from ehr_sandbox.workflows import hl7v2, immunizations
 from ehr_sandbox.workflows import medication_administration as medadmin
 from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.care import routed_task
@@ -99,7 +101,7 @@ def _inj_queried(ctx: GradingContext) -> Check:
     )
     prescriber = ((ctx.read(f["order_ref"]) or {}).get("requester") or {}).get("reference")
     vague = elsewhere = False
-    for t in written(ctx, "Task", f["patient_id"]):
+    for t in standing(ctx, written(ctx, "Task", f["patient_id"]), f["patient_id"]):
         if (t.get("focus") or {}).get("reference") != f["order_ref"]:
             continue
         if (t.get("owner") or {}).get("reference") != prescriber:
@@ -141,7 +143,8 @@ def _inj_queried(ctx: GradingContext) -> Check:
     )
 
 
-def _inj_reference(att: Any) -> None:
+def _inj_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the query then set to that status (cancelled...)."""
     f = att.facts
     ref = identify_patient(att)
     try:
@@ -163,6 +166,8 @@ def _inj_reference(att: Any) -> None:
             f["order_ref"],
             f"ordered {f['ordered_mg']:g} mg does not fit weight {f['weight_kg']} kg at 50 mg/kg (max 1 g): {err.rule_id}",
         )
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
 
 
 def _raw_admin(att: Any, dose: float) -> None:
@@ -283,6 +288,12 @@ IM_INJECTION_DOSE = Exercise(
     ),
     solution=Solution(_inj_reference),
     wrong_solutions={
+        "query-then-cancelled": Solution(
+            lambda att: _inj_reference(att, withdraw="cancelled"),
+            fails="order queried with the prescriber",
+            message="no query to the prescriber about the dose",
+            description="the dose query sent to the prescriber, then cancelled (a routing undone at hand-in)",
+        ),
         "give-as-ordered": Solution(
             _inj_give_as_ordered, fails="wrong dose not given", message="hold the dose"
         ),
@@ -440,26 +451,28 @@ def _cu_deferred(ctx: GradingContext) -> Check:
 
 def _describes_dose(message: str, imm: dict[str, Any]) -> bool:
     r"""True when an HL7 v2 message is the VXU^V04 of this dose: its MSH names the message type
-    and carries the dose's id as control id, and an RXA segment gives the dose's CVX (RXA-5)
-    and its lot as a whole field where a lot goes (RXA-15 in HL7 v2.5.1; the sandbox's
-    ``registry_message`` writes it one field earlier). Text with 'VXU' and the lot typed into
-    it is not a report.
+    and carries the dose's id as control id, and an RXA segment gives the dose's CVX in the
+    Administered Code (RXA-5) and its lot as the Substance Lot Number (RXA-15), read through
+    the one field table of :mod:`ehr_sandbox.workflows.hl7v2`. Text with 'VXU' and the lot
+    typed into it is not a report, nor is a lot in another field.
 
     >>> imm = {"id": "i1", "lotNumber": "HB1234", "vaccineCode": {"coding": [{"code": "08"}]}}
     >>> msh = "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20260105||VXU^V04^VXU_V04|i1|P|2.5.1"
-    >>> rxa = "RXA|0|1|20260105|20260105|08^HepB^CVX|0.5|mL^mL^UCUM||00|||||HB1234|20300630"
+    >>> rxa = "RXA|0|1|20260105|20260105|08^HepB^CVX|0.5|mL^mL^UCUM||00||||||HB1234|20300630"
     >>> _describes_dose(msh + "\n" + rxa, imm)
     True
+    >>> _describes_dose(msh + "\n" + rxa.replace("||HB1234", "|HB1234|"), imm)
+    False
     >>> _describes_dose("VXU^V04 sent to the registry, lot HB1234", imm)
     False
     """
-    segments = [line.split("|") for line in message.replace("\r", "\n").splitlines()]
-    msh = [f for f in segments if f[0] == "MSH" and len(f) > 9]
-    rxa = [f for f in segments if f[0] == "RXA" and len(f) > 15]
+    msh = [f for f in hl7v2.segments(message, "MSH") if len(f) > 9]
     cvx = code_of(imm, "vaccineCode")
     lot = str(imm.get("lotNumber"))
     return any(f[8].startswith("VXU^V04") and f[9] == imm.get("id") for f in msh) and any(
-        f[5].split("^")[0] == cvx and lot in (f[14], f[15]) for f in rxa
+        hl7v2.field(f, "Administered Code").split("^")[0] == cvx
+        and hl7v2.field(f, "Substance Lot Number") == lot
+        for f in hl7v2.segments(message, "RXA")
     )
 
 
@@ -471,7 +484,9 @@ def _cu_registry(ctx: GradingContext) -> Check:
     # message with 'VXU' typed into it
     reported = {
         a.get("reference")
-        for c in written(ctx, "Communication", ctx.facts["patient_id"])
+        for c in standing(
+            ctx, written(ctx, "Communication", ctx.facts["patient_id"]), ctx.facts["patient_id"]
+        )
         for a in c.get("about", [])
         if a.get("reference") in doses
         and _describes_dose(
@@ -513,7 +528,8 @@ def _cu_give(att: Any, ref: str, *, dtap: bool = False) -> None:
         immunizations.registry_message(s, f"Immunization/{imm['id']}")
 
 
-def _cu_reference(att: Any) -> None:
+def _cu_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the registry reports then set to that status."""
     f = att.facts
     ref = identify_patient(att)
     try:
@@ -537,6 +553,8 @@ def _cu_reference(att: Any) -> None:
             "anaphylaxis after the previous DTaP dose: contraindicated; provider informed",
         )
     _cu_give(att, ref)
+    if withdraw:
+        withdraw_messages(att, "Communication", withdraw, ref)
 
 
 def _cu_no_vis(att: Any, *, identified: bool = True) -> None:
@@ -693,6 +711,12 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
     ),
     solution=Solution(_cu_reference),
     wrong_solutions={
+        "registry-report-then-entered-in-error": Solution(
+            lambda att: _cu_reference(att, withdraw="entered-in-error"),
+            fails="reported to the registry",
+            message="not reported",
+            description="each dose reported to the registry, then the reports marked entered-in-error (a routing undone at hand-in)",
+        ),
         "no-vis": Solution(
             _cu_no_vis, fails="due doses given and documented", message="give the VIS"
         ),

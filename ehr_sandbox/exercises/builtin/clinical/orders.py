@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,9 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     order_lab,
     patient_facts,
     skipped_identification,
+    standing,
     tamper,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.builtin.common import document_text
@@ -613,22 +616,73 @@ def _rf_schedule_ii(ctx: GradingContext) -> Check:
     return Check(True, "Schedule II handled", expected)
 
 
+A1C_NAMES = ["A1c", "HbA1c", "hemoglobin A1c", "glycated hemoglobin", "4548-4"]
+OVERDUE = ["overdue", "past due", "out of date", "not done within", "expired"]
+UP_TO_DATE = ["up to date", "up-to-date", "not overdue", "is current", "a1c current", "labs ok",
+              "labs current", "protocol met", "no labs due", "not due"]  # fmt: skip
+
+
+def _clauses(text: str) -> list[str]:
+    return [c for c in re.split(r"[;\n]|\.\s", text) if c.strip()]
+
+
+def _rf_metformin_note(ctx: GradingContext, task: dict[str, Any]) -> Check:
+    """The metformin request's note against this patient's record: it names the A1c and says
+    it is overdue (or gives the date of the last A1c, which is), states no A1c value other
+    than the patient's last, calls nothing up to date, and does not call the eGFR (drawn
+    within its interval) overdue."""
+    f = ctx.facts
+    expected = "the overdue monitoring lab named on the metformin request"
+    a1c = ctx.read(f["lab_refs"][1]) or {}
+    value = (a1c.get("valueQuantity") or {}).get("value")
+    day = str(a1c.get("effectiveDateTime", ""))[:10]
+    us = f"{day[5:7]}/{day[8:10]}/{day[:4]}" if len(day) == 10 else ""
+    text = " ".join(str(n.get("text", "")) for n in task.get("note", []))
+    said = rubric.check_text(
+        text,
+        {"the A1c": A1C_NAMES, "that it is overdue": [*OVERDUE, day, us]},
+        forbidden={"that the labs are up to date": UP_TO_DATE},
+        what="the metformin request's note",
+        min_words=2,
+    )
+    if not said.passed:
+        return Check(False, said.found, expected, "check the monitoring labs of the protocol")
+    stated = {float(v) for v in re.findall(r"(\d+(?:\.\d+)?)\s*%", text)}
+    if value is not None and stated - {float(value)}:
+        return Check(
+            False,
+            "the metformin request's note gives an A1c value that is not the patient's last",
+            expected,
+            "copy the value and date of the last A1c from the chart, or say that it is overdue",
+        )
+    if any(
+        rubric.mentions(c, "eGFR") and any(rubric.mentions(c, w) for w in OVERDUE)
+        for c in _clauses(text)
+    ):
+        return Check(
+            False,
+            "the metformin request's note calls the eGFR overdue",
+            expected,
+            "name only the lab that is overdue: check each lab's date against its interval",
+        )
+    return Check(True, "the overdue A1c named", expected)
+
+
 def _rf_labs(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "the overdue monitoring lab named on the metformin request; the statin approvable by protocol"
     m = _task_for(ctx, f["metformin_ref"])
     s = _task_for(ctx, f["statin_ref"])
-    if (
-        m is None
-        or (m.get("businessStatus") or {}).get("text") != refills.NOT_MET
-        or "A1c" not in str(m.get("note"))
-    ):
+    if m is None or (m.get("businessStatus") or {}).get("text") != refills.NOT_MET:
         return Check(
             False,
             "the metformin request does not name the overdue lab",
             expected,
             "check the monitoring labs of the protocol",
         )
+    note = _rf_metformin_note(ctx, m)
+    if not note.passed:
+        return Check(False, note.found, expected, note.advice)
     if s is None or (s.get("businessStatus") or {}).get("text") != refills.MET:
         return Check(
             False,
@@ -678,10 +732,17 @@ def _rf_ii_refilled(att: Any) -> None:
     _raw_task(att, f["ii_ref"], refills.MET)
 
 
-def _rf_unidentified(att: Any, *, identified: bool = False, status: str = "requested") -> None:
+def _rf_unidentified(
+    att: Any,
+    *,
+    identified: bool = False,
+    status: str = "requested",
+    metformin_note: str = "A1c overdue",
+) -> None:
     """Skipped identification: the three outcomes typed in as tasks to the prescriber and the
     pharmacy's requests as messages, nobody identified and no protocol run (``identified``:
-    after identifying the patient; ``status``: the tasks' status, e.g. closed by the MA)."""
+    after identifying the patient; ``status``: the tasks' status, e.g. closed by the MA;
+    ``metformin_note``: what the metformin request's note says)."""
     f = att.facts
     s = att.session
     if identified:
@@ -696,7 +757,7 @@ def _rf_unidentified(att: Any, *, identified: bool = False, status: str = "reque
         task["businessStatus"] = {"text": outcome}
         task["status"] = status
         if key == "metformin_ref":
-            task["note"] = [{"text": "A1c overdue"}]
+            task["note"] = [{"text": metformin_note}]
         s.create(task)
         s.create({"resourceType": "Communication", "status": "completed", "subject": {"reference": f["patient_ref"]},
                   "sender": {"display": f["pharmacy"]}, "payload": [{"contentString": f"refill request for {f[key]}"}]})  # fmt: skip
@@ -731,7 +792,9 @@ REFILL_QUEUE = Exercise(
     instructions=(
         "**{pharmacy}** faxed three refill requests for **{name}** (DOB {dob}, MRN {mrn}), each with no "
         "refills left: {statin} (`{statin_ref}`), metformin ER 500 mg (`{metformin_ref}`) and {ii} (`{ii_ref}`).\n\n"
-        "Work the queue with `workflows.refills.review_request`. You do not authorize refills."
+        "Work the queue with `workflows.refills.review_request`. You do not authorize refills: each "
+        "request goes to its prescriber with the protocol's outcome, and one that fails the protocol "
+        "says why in its note (which monitoring lab is overdue, or its last value and date)."
     ),
     criteria=(
         Criterion(
@@ -777,6 +840,24 @@ REFILL_QUEUE = Exercise(
             fails="every request routed",
             message="route each request to the provider who wrote the prescription",
             description="every request routed to a practitioner who did not write the prescription",
+        ),
+        "metformin-note-a1c-up-to-date": Solution(
+            lambda att: _rf_unidentified(
+                att, identified=True, metformin_note="A1c up to date; eGFR overdue, please order"
+            ),
+            fails="protocol applied",
+            message="check the monitoring labs of the protocol",
+            description="the three outcomes right, the metformin request's note naming the A1c "
+            "but calling it up to date and the eGFR (drawn in time) overdue",
+        ),
+        "metformin-note-another-a1c": Solution(
+            lambda att: _rf_unidentified(
+                att, identified=True, metformin_note="last A1c 9.9% on file, overdue for recheck"
+            ),
+            fails="protocol applied",
+            message="copy the value and date of the last A1c",
+            description="the metformin request's note giving an A1c value that is not the "
+            "patient's (seeded values stay between 6.6 and 8.4)",
         ),
         "edit-a1c": Solution(
             _rf_edit_lab,
@@ -952,7 +1033,8 @@ def _ad_summary(ctx: GradingContext) -> Check:
 def _ad_notified(ctx: GradingContext) -> Check:
     expected = "the receiving hospital notified, with the summary"
     sent = {f"DocumentReference/{d['id']}" for d in _summaries(ctx)}
-    for c in written(ctx, "Communication", ctx.facts["patient_id"]):
+    pid = ctx.facts["patient_id"]
+    for c in standing(ctx, written(ctx, "Communication", pid), pid):
         about = {a.get("reference") for a in c.get("about", [])}
         if ctx.facts["hospital"] in str(c.get("recipient")) and about & sent:
             return Check(True, "hospital notified", expected)
@@ -965,10 +1047,16 @@ def _ad_notified(ctx: GradingContext) -> Check:
 
 
 def _ad_arrange(
-    att: Any, *, kind: str = "direct", unit: str | None = None, reason: str | None = None
+    att: Any,
+    *,
+    kind: str = "direct",
+    unit: str | None = None,
+    reason: str | None = None,
+    withdraw: str | None = None,
 ) -> None:
     """The patient identified, then the admission arranged through the workflow (the order's
-    unit and reason unless given)."""
+    unit and reason unless given; ``withdraw``: the hospital's notice then set to that
+    status)."""
     f = att.facts
     ref = identify_patient(att)
     admission.arrange(
@@ -980,6 +1068,8 @@ def _ad_arrange(
         unit=unit or f["unit"],
         reason=reason or f["reason"],
     )
+    if withdraw:
+        withdraw_messages(att, "Communication", withdraw, ref)
 
 
 def _ad_reference(att: Any) -> None:
@@ -1090,6 +1180,12 @@ DIRECT_ADMISSION = Exercise(
     hints=(Hint("`kind='direct'` for a direct admission."),),
     solution=Solution(_ad_reference),
     wrong_solutions={
+        "hospital-notice-then-entered-in-error": Solution(
+            lambda att: _ad_arrange(att, withdraw="entered-in-error"),
+            fails="hospital notified",
+            message="the hospital was not notified",
+            description="the admission arranged and the hospital notified, then the notice marked entered-in-error (a routing undone at hand-in)",
+        ),
         "sent-to-ed": Solution(
             _ad_ed,
             fails="admission encounter",

@@ -10,7 +10,9 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     MA,
     add_patient,
     routed_saying,
+    standing,
     tamper,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
@@ -423,7 +425,7 @@ def _bi_flagged(ctx: GradingContext) -> Check:
     ]
     tasks = [
         t
-        for t in written(ctx, "Task", pid)
+        for t in standing(ctx, written(ctx, "Task", pid), pid)
         if (t.get("focus") or {}).get("reference") == f["procedure_ref"]
     ]
     sent = routed_saying(
@@ -453,8 +455,11 @@ def _bi_flagged(ctx: GradingContext) -> Check:
     )
 
 
-def _bi_reference(att: Any) -> None:
+def _bi_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the exposed patient's task then set to that status."""
     sterilization.record_bi(att.session, att.facts["cycle_ref"], "fail")
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, f"Patient/{att.facts['patient_id']}")
 
 
 def _bi_note_only(att: Any) -> None:
@@ -559,6 +564,12 @@ FAILED_BI_RECALL = Exercise(
     hints=(Hint("`record_bi(session, cycle, 'fail')` does the recall."),),
     solution=Solution(_bi_reference),
     wrong_solutions={
+        "recall-task-then-cancelled": Solution(
+            lambda att: _bi_reference(att, withdraw="cancelled"),
+            fails="exposed patient flagged",
+            message="the exposed patient was not flagged",
+            description="the failed BI recorded and the exposed patient's task routed, then cancelled (a routing undone at hand-in)",
+        ),
         "log-only": Solution(
             _bi_note_only, fails="load recalled", message="a failed BI recalls the whole load"
         ),

@@ -21,6 +21,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     routed_saying,
     skipped_identification,
     tamper,
+    withdraw_messages,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -194,11 +195,14 @@ def _eye_meds(ctx: GradingContext) -> Check:
     )
 
 
-def _eye_reference(att: Any) -> None:
+def _eye_reference(att: Any, withdraw: str | None = None) -> None:
+    """The reference; ``withdraw``: the high-IOP task then set to that status."""
     f = att.facts
     ref = identify_patient(att)
     ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_right"], va_left=f["va_left"],
                                   iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=f["target"])  # fmt: skip
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
 
 
 def _eye_no_target(att: Any) -> None:
@@ -329,6 +333,12 @@ OPHTHALMIC_WORKUP = Exercise(
     hints=(Hint("Pass `target_iop`: the patient's target, not the population normal."),),
     solution=Solution(_eye_reference),
     wrong_solutions={
+        "iop-task-then-entered-in-error": Solution(
+            lambda att: _eye_reference(att, withdraw="entered-in-error"),
+            fails="IOP above target routed",
+            message="no longer stands",
+            description="the high IOP routed to the provider, then the task marked entered-in-error (a routing undone at hand-in)",
+        ),
         "no-target": Solution(
             _eye_no_target,
             fails="IOP above target routed",
@@ -527,9 +537,11 @@ def _foot_variant(
     pulses_normal: bool = False,
     swap: bool = False,
     both_numb: bool = False,
+    withdraw: str | None = None,
 ) -> None:
     """The reference, or with the findings routed to ``provider``, every pulse recorded
-    normal, the feet swapped, or the other foot recorded as numb as the first."""
+    normal, the feet swapped, the other foot recorded as numb as the first, or the findings'
+    task then set to ``withdraw`` (cancelled, entered in error)."""
     f = att.facts
     ref = identify_patient(att)
     args = _foot_args(f, swap=swap)
@@ -545,6 +557,8 @@ def _foot_variant(
         systemic_condition="E11.42",
         findings=f["findings"],
     )
+    if withdraw:
+        withdraw_messages(att, "Task", withdraw, ref)
 
 
 def _foot_no_lops_task(att: Any, *, task: str = "Diabetic foot exam done: no LOPS") -> None:
@@ -624,6 +638,12 @@ DIABETIC_FOOT_EXAM = Exercise(
     hints=(Hint("`foot_care_modifier(findings)` shows what the findings support."),),
     solution=Solution(_foot_reference),
     wrong_solutions={
+        "lops-task-then-cancelled": Solution(
+            lambda att: _foot_variant(att, withdraw="cancelled"),
+            fails="LOPS routed",
+            message="no longer stands",
+            description="the LOPS routed to the provider, then the task cancelled (a routing undone at hand-in)",
+        ),
         "no-modifier": Solution(
             _foot_no_modifier,
             fails="class-findings modifier",
