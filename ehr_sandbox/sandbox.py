@@ -851,9 +851,45 @@ class Sandbox:
         self._require_reviewer(session, "btg-review-queue")
         return [q for q in self.private.get("btg_review", []) if not q.get("reviewed")]
 
-    def review_btg(self, session: Session, index: int, *, appropriate: bool, note: str) -> None:
-        """Record the privacy officer's review of one break-the-glass use."""
+    def review_btg(
+        self,
+        session: Session,
+        index: int,
+        *,
+        appropriate: bool,
+        note: str,
+        on_behalf_of: str | None = None,
+    ) -> None:
+        """Record the privacy officer's review of one break-the-glass use.
+
+        ``on_behalf_of`` names the person the system account reviews for (the classroom
+        server's instructor, signed in to the dashboard): recorded as the reviewer in the
+        queue and on the audit trail. Only the system account may act for someone; a privacy
+        officer's session reviews as itself.
+
+        Raises
+        ------
+        AccessDenied
+            When the session may not review (not a privacy officer nor the system account).
+        ValidationError
+            For an index outside the pending queue, or ``on_behalf_of`` from a session that is
+            not the system account.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.review_btg(sb.login("po.wilson"), 0, appropriate=True, note="x",
+        ...               on_behalf_of="instructor:lee")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: btg_review: on_behalf_of: expected only from the system account (found 'instructor:lee')
+        """
         self._require_reviewer(session, "btg-review")
+        if on_behalf_of is not None and session.context.role_info.relationship != "bypass":
+            raise ValidationError(
+                "btg_review", "on_behalf_of", "only from the system account", found=on_behalf_of
+            )
+        reviewer = on_behalf_of or session.user.username
         queue = self.private.get("btg_review", [])
         pending = [i for i, q in enumerate(queue) if not q.get("reviewed")]
         if not 0 <= index < len(pending):
@@ -863,7 +899,7 @@ class Sandbox:
             reviewed=True,
             appropriate=bool(appropriate),
             note=str(note),
-            reviewer=session.user.username,
+            reviewer=reviewer,
             reviewed_at=instant(self.clock.now()),
         )
         self.private.set("btg_review", queue)
@@ -880,6 +916,7 @@ class Sandbox:
                     "started": item["started"],
                     "appropriate": bool(appropriate),
                     "note": str(note),
+                    "reviewer": reviewer,
                 }
             ),
         )

@@ -135,3 +135,14 @@ def test_instructor_reviews_a_break_the_glass_use(server):
         page.wait_for_url(f"{server.root}/dashboard")
         assert page.locator(".btg-item").filter(has_text="unresponsive patient").count() == 0
         assert not errors, errors
+    # the review names the instructor who made it, in the queue and on the audit trail (not
+    # only the system account the dashboard acts through)
+    import json
+
+    reviews = [
+        json.loads(e["outcomeDesc"])
+        for e in server.state.sandbox.audit.events()
+        if any(c.get("code") == "btg-review" for c in e.get("subtype", []))
+    ]
+    assert reviews and reviews[-1]["reviewer"] == "instructor:lee"
+    assert reviews[-1]["note"] == "Emergency confirmed with the charge nurse"

@@ -106,6 +106,9 @@ class Dashboard:
         note = data.get("note", "").strip()
         if not note:
             return await self.home(request, error="a break-the-glass review needs a note")
+        who = self._instructor(request)
+        if who is None:
+            return RedirectResponse("/login", status_code=303)
 
         def work() -> None:
             with self.app.state.lock:
@@ -115,6 +118,7 @@ class Dashboard:
                     request.path_params["index"],
                     appropriate=data.get("appropriate") == "yes",
                     note=note,
+                    on_behalf_of=who[0],  # the audit trail says which instructor reviewed
                 )
 
         try:
