@@ -1,7 +1,10 @@
-"""HL7 v2.5.1 immunization segments (RXA, RXR): each field's position under its spec name.
+"""HL7 v2.5.1 immunization segments (MSH, PID, ORC, RXA, RXR, OBX): each field under its spec name.
 
 The positions are those of the CDC "HL7 Version 2.5.1 Implementation Guide for Immunization
-Messaging" (release 1.5): RXA-5 the administered vaccine (CVX, HL70292), RXA-9 the
+Messaging" (release 1.5, with its 2018 update): MSH-9 the message type, MSH-12 the version,
+MSH-21 the message profile; PID-3 the patient identifier list; ORC-1 the order control, ORC-3
+the filler order number; OBX-3 the observation (LOINC), OBX-4 the sub-ID that groups the
+observations of one VIS, OBX-5 its value, OBX-17 the method; RXA-5 the administered vaccine (CVX, HL70292), RXA-9 the
 administration notes (NIP001: 00 new record, 01 historical), RXA-15 the lot, RXA-16 its
 expiration date, RXA-17 the manufacturer (MVX, HL70227), RXA-20 the completion status, RXA-21
 the action code; RXR-1 the route (HL70162) and RXR-2 the site (HL70163). This is the one table:
@@ -22,7 +25,86 @@ from collections.abc import Mapping, Sequence
 
 from ehr_sandbox.errors import ValidationError
 
-__all__ = ["FIELDS", "RXA", "RXR", "field", "segment", "segments"]
+__all__ = ["FIELDS", "MSH", "OBX", "ORC", "PID", "RXA", "RXR", "field", "segment", "segments"]
+
+ENCODING = "^~\\&"
+"""MSH-2: the component, repetition, escape and subcomponent separators."""
+
+MSH: dict[str, int] = {
+    "Field Separator": 1,
+    "Encoding Characters": 2,
+    "Sending Application": 3,
+    "Sending Facility": 4,
+    "Receiving Application": 5,
+    "Receiving Facility": 6,
+    "Date/Time of Message": 7,
+    "Security": 8,
+    "Message Type": 9,
+    "Message Control ID": 10,
+    "Processing ID": 11,
+    "Version ID": 12,
+    "Sequence Number": 13,
+    "Continuation Pointer": 14,
+    "Accept Acknowledgment Type": 15,
+    "Application Acknowledgment Type": 16,
+    "Country Code": 17,
+    "Character Set": 18,
+    "Principal Language of Message": 19,
+    "Alternate Character Set Handling Scheme": 20,
+    "Message Profile Identifier": 21,
+    "Sending Responsible Organization": 22,
+    "Receiving Responsible Organization": 23,
+}
+"""MSH (message header). MSH-1 is the field separator itself, so MSH-n is the n-th bar."""
+
+PID: dict[str, int] = {
+    "Set ID - PID": 1,
+    "Patient ID": 2,
+    "Patient Identifier List": 3,
+    "Alternate Patient ID - PID": 4,
+    "Patient Name": 5,
+    "Mother's Maiden Name": 6,
+    "Date/Time of Birth": 7,
+    "Administrative Sex": 8,
+}
+"""PID (patient identification): the fields the registry message writes."""
+
+ORC: dict[str, int] = {
+    "Order Control": 1,
+    "Placer Order Number": 2,
+    "Filler Order Number": 3,
+    "Placer Group Number": 4,
+    "Order Status": 5,
+    "Response Flag": 6,
+    "Quantity/Timing": 7,
+    "Parent": 8,
+    "Date/Time of Transaction": 9,
+    "Entered By": 10,
+    "Verified By": 11,
+    "Ordering Provider": 12,
+}
+"""ORC (common order)."""
+
+OBX: dict[str, int] = {
+    "Set ID - OBX": 1,
+    "Value Type": 2,
+    "Observation Identifier": 3,
+    "Observation Sub-ID": 4,
+    "Observation Value": 5,
+    "Units": 6,
+    "References Range": 7,
+    "Abnormal Flags": 8,
+    "Probability": 9,
+    "Nature of Abnormal Test": 10,
+    "Observation Result Status": 11,
+    "Effective Date of Reference Range": 12,
+    "User Defined Access Checks": 13,
+    "Date/Time of the Observation": 14,
+    "Producer's ID": 15,
+    "Responsible Observer": 16,
+    "Observation Method": 17,
+}
+"""OBX (observation/result): the observations that go with a dose (VIS, eligibility...)."""
 
 RXA: dict[str, int] = {
     "Give Sub-ID Counter": 1,
@@ -58,7 +140,14 @@ RXR: dict[str, int] = {
 }
 """RXR (pharmacy/treatment route): field number by the IG's field name."""
 
-FIELDS: dict[str, dict[str, int]] = {"RXA": RXA, "RXR": RXR}
+FIELDS: dict[str, dict[str, int]] = {
+    "MSH": MSH,
+    "PID": PID,
+    "ORC": ORC,
+    "RXA": RXA,
+    "RXR": RXR,
+    "OBX": OBX,
+}
 """The field table of each segment this module knows."""
 
 
@@ -69,15 +158,16 @@ def _table(name: str) -> dict[str, int]:
 
 
 def _position(name: str, table: Mapping[str, int], key: str) -> int:
+    """Index of field ``key`` in the bar-split segment (MSH counts its own separator as MSH-1)."""
     if key not in table:
         raise ValidationError(
             "HL7v2", f"{name} field", "a field name of the implementation guide", found=key
         )
-    return table[key]
+    return table[key] - 1 if name == "MSH" else table[key]
 
 
 def segment(name: str, values: Mapping[str, str]) -> str:
-    """Render one segment: each value goes to the field its spec name gives, the rest empty.
+    r"""Render one segment: each value goes to the field its spec name gives, the rest empty.
 
     Examples
     --------
@@ -87,9 +177,17 @@ def segment(name: str, values: Mapping[str, str]) -> str:
     Traceback (most recent call last):
     ...
     ehr_sandbox.errors.ValidationError: HL7v2: RXR field: expected a field name of the implementation guide (found 'Lot')
+    >>> segment("MSH", {"Message Type": "VXU^V04^VXU_V04", "Version ID": "2.5.1"})
+    'MSH|^~\\&|||||||VXU^V04^VXU_V04|||2.5.1'
     """
     table = _table(name)
+    if name == "MSH" and set(values) & {"Field Separator", "Encoding Characters"}:
+        raise ValidationError(
+            "HL7v2", "MSH field", "no MSH-1/MSH-2: the separators are fixed", found=sorted(values)
+        )
     placed = {_position(name, table, key): str(value) for key, value in values.items()}
+    if name == "MSH":
+        placed[1] = ENCODING
     fields = [name] + [""] * max(placed, default=0)
     for position, value in placed.items():
         fields[position] = value
@@ -109,7 +207,7 @@ def segments(message: str, name: str) -> list[list[str]]:
 
 
 def field(fields: Sequence[str], key: str) -> str:
-    """The field named ``key`` (its spec name) of a parsed segment; empty when absent.
+    r"""The field named ``key`` (its spec name) of a parsed segment; empty when absent.
 
     Examples
     --------
@@ -119,8 +217,14 @@ def field(fields: Sequence[str], key: str) -> str:
     >>> field(["PV1", "1"], "Route")
     Traceback (most recent call last):
     ...
-    ehr_sandbox.errors.ValidationError: HL7v2: segment: expected one of RXA, RXR (found 'PV1')
+    ehr_sandbox.errors.ValidationError: HL7v2: segment: expected one of MSH, OBX, ORC, PID, RXA, RXR (found 'PV1')
+    >>> msh = segments("MSH|^~\&|EHR|CLINIC|IIS|STATE|20260105||VXU^V04^VXU_V04|i1|P|2.5.1", "MSH")
+    >>> field(msh[0], "Message Type"), field(msh[0], "Version ID"), field(msh[0], "Field Separator")
+    ('VXU^V04^VXU_V04', '2.5.1', '|')
     """
     name = fields[0] if fields else ""
+    if name == "MSH" and key == "Field Separator":
+        _position(name, _table(name), key)
+        return "|"
     position = _position(name, _table(name), key)
     return fields[position] if position < len(fields) else ""

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows import hl7v2
 from ehr_sandbox.workflows.base import Rule, write
 from ehr_sandbox.workflows.care import (
@@ -61,6 +62,8 @@ __all__ = [
 CVX = "http://hl7.org/fhir/sid/cvx"
 MVX = "http://hl7.org/fhir/sid/mvx"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+HL70064 = "urn:oid:2.16.840.1.113883.12.64"
+"""HL7 table 0064 (financial class), whose V-codes are the VFC eligibility categories."""
 DEFER_REASONS = {
     "IMMUNE": "immunity",
     "MEDPREC": "medical precaution",
@@ -281,6 +284,7 @@ def give(
     screening: dict[str, bool],
     dose_ml: float = 0.5,
     encounter: str | None = None,
+    eligibility: str | None = None,
 ) -> dict[str, Any]:
     """Give and record one vaccine dose after every check.
 
@@ -300,6 +304,9 @@ def give(
         Edition date (``YYYY-MM-DD``) of the VIS handed to the patient/parent today.
     screening : dict
         Every key of ``[screening]`` in ``data/vaccines.toml`` -> True/False.
+    eligibility : str, optional
+        The dose's vaccine funding program eligibility screened today (VFC, HL7 table 0064:
+        ``V01`` not eligible ... ``V05``; ``[eligibility]`` of ``data/immunization_registry.toml``).
 
     Returns
     -------
@@ -324,6 +331,14 @@ def give(
     """
     ref = require_identified(session, patient, "Immunization")
     v = vaccine(cvx)
+    categories = table("immunization_registry")["eligibility"]["category"]
+    if eligibility is not None and eligibility not in categories:
+        raise ValidationError(
+            "Immunization",
+            "programEligibility",
+            "a VFC eligibility category (" + ", ".join(categories) + ")",
+            found=eligibility,
+        )
     chart = read_patient(session, ref)
     on = today(session)
     if not vis_edition or str(vis_edition)[:10] != v["vis"]:
@@ -450,6 +465,8 @@ def give(
             }
         ],
     }
+    if eligibility is not None:
+        imm["programEligibility"] = [coding(HL70064, eligibility, categories[eligibility])]
     if site:
         imm["site"] = coding(ACT_SITE, site, SITES.get(site))
     if encounter:
@@ -507,14 +524,35 @@ def _hl7(value: Any) -> str:
     return str(value if value is not None else "").replace("|", " ").replace("^", " ")
 
 
-def _rxa_values(imm: dict[str, Any]) -> dict[str, str]:
+def _hl7_date(value: Any) -> str:
+    return str(value or "")[:10].replace("-", "")
+
+
+def _reason(imm: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The status-reason coding of a dose and its row of ``not_given`` (empty when given)."""
+    coded = ((imm.get("statusReason") or {}).get("coding") or [{}])[0]
+    if imm.get("status") == "completed":
+        return coded, {}
+    rows = table("immunization_registry")["not_given"]
+    return coded, rows.get(str(coded.get("code")), {"completion": "NA", "filler_order": "9999^CDC"})
+
+
+def _immunity(imm: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The disease with presumed immunity for a dose not given for that reason (else empty)."""
+    cvx = imm["vaccineCode"]["coding"][0]["code"]
+    if not row.get("administered"):
+        return {}
+    return table("immunization_registry").get("immunity", {}).get(str(cvx), {})
+
+
+def _rxa_values(imm: dict[str, Any], adult: bool) -> dict[str, str]:
     """The RXA fields of a dose (given or not), by their spec names (see :mod:`.hl7v2`)."""
     vc = imm["vaccineCode"]["coding"][0]
     done = imm.get("status") == "completed"
-    reason = ((imm.get("statusReason") or {}).get("coding") or [{}])[0]
+    coded, row = _reason(imm)
     maker = imm.get("manufacturer") or {}
     actor = str(((imm.get("performer") or [{}])[0].get("actor") or {}).get("reference", ""))
-    when = str(imm.get("occurrenceDateTime", ""))[:10].replace("-", "")
+    when = _hl7_date(imm.get("occurrenceDateTime"))
     values = {
         "Give Sub-ID Counter": "0",
         "Administration Sub-ID Counter": "1",
@@ -525,6 +563,7 @@ def _rxa_values(imm: dict[str, Any]) -> dict[str, str]:
         if done
         else "999",
         "Administered Units": "mL^mL^UCUM" if done else "",
+        "Completion Status": "CP" if done else str(row["completion"]),
         "Action Code-RXA": "A",
     }
     if done:
@@ -532,25 +571,94 @@ def _rxa_values(imm: dict[str, Any]) -> dict[str, str]:
             "Administration Notes": "00^New immunization record^NIP001",
             "Administering Provider": _hl7(actor.rsplit("/", 1)[-1]),
             "Substance Lot Number": _hl7(imm.get("lotNumber", "")),
-            "Substance Expiration Date": str(imm.get("expirationDate", "")).replace("-", ""),
+            "Substance Expiration Date": _hl7_date(imm.get("expirationDate")),
             "Substance Manufacturer Name": f"{_hl7((maker.get('identifier') or {}).get('value'))}"
             f"^{_hl7(maker.get('display'))}^MVX",
-            "Completion Status": "CP",
         }
-    elif reason.get("code") == "PATOBJ":
-        # a refusal: RE with the reason in the refusal-reason field
-        values |= {
-            "Substance/Treatment Refusal Reason": f"{_hl7(reason.get('code'))}^"
-            f"{_hl7(reason.get('display'))}^ActReason",
-            "Completion Status": "RE",
-        }
-    else:
-        values["Completion Status"] = "NA"  # not administered for another reason
+        return values
+    refusal = row.get("refusal_adult" if adult else "refusal_minor")
+    if refusal:
+        values["Substance/Treatment Refusal Reason"] = f"{refusal[0]}^{refusal[1]}^NIP002"
+    if _immunity(imm, row):
+        values["Administered Code"] = str(row["administered"])
     return values
+
+
+def _obx(seq: int, kind: str, observation: list[str], sub: int, value: str, **more: str) -> str:
+    return hl7v2.segment(
+        "OBX",
+        {
+            "Set ID - OBX": str(seq),
+            "Value Type": kind,
+            "Observation Identifier": f"{observation[0]}^{observation[1]}^LN",
+            "Observation Sub-ID": str(sub),
+            "Observation Value": value,
+            "Observation Result Status": "F",
+            **more,
+        },
+    )
+
+
+def _observations(imm: dict[str, Any]) -> list[str]:
+    """The OBX segments of a dose: funding eligibility and the VIS given, or why not given."""
+    content = table("immunization_registry")
+    if imm.get("status") != "completed":
+        coded, row = _reason(imm)
+        if not row.get("observation"):
+            return []
+        if row.get("administered"):
+            disease = _immunity(imm, row)
+            if not disease:
+                return []
+            value = f"{disease['code']}^{_hl7(disease['display'])}^SCT"
+        else:
+            value = f"^{_hl7((imm.get('statusReason') or {}).get('text') or coded.get('display'))}"
+        return [_obx(1, "CE", row["observation"], 1, value)]
+    out = []
+    eligible = next(
+        (
+            c.get("code")
+            for c in ((imm.get("programEligibility") or [{}])[0].get("coding") or [])
+            if c.get("system") == HL70064
+        ),
+        None,
+    )
+    when = _hl7_date(imm.get("occurrenceDateTime"))
+    categories = content["eligibility"]["category"]
+    if eligible in categories:
+        out.append(
+            _obx(
+                1,
+                "CE",
+                ["64994-7", "Vaccine funding program eligibility category"],
+                1,
+                f"{eligible}^{categories[eligible]}^HL70064",
+                **{
+                    "Date/Time of the Observation": when,
+                    "Observation Method": content["eligibility"]["method"],
+                },
+            )
+        )
+    vc = imm["vaccineCode"]["coding"][0]
+    vis = content["vis"]
+    for sub, ed in enumerate(imm.get("education", []), start=len(out) + 1):
+        for observation, kind, value in (
+            (vis["vaccine_type"], "CE", f"{vc['code']}^{_hl7(vc.get('display'))}^CVX"),
+            (vis["published"], "TS", _hl7_date(ed.get("publicationDate"))),
+            (vis["presented"], "TS", _hl7_date(ed.get("presentationDate"))),
+        ):
+            out.append(_obx(len(out) + 1, kind, observation, sub, value))
+    return out
 
 
 def registry_message(session: Session, immunization: str) -> tuple[str, dict[str, Any]]:
     """Render the HL7 v2.5.1 VXU^V04 message for the registry and record that it was sent.
+
+    The header, patient and order segments, the RXA/RXR of the dose and its OBX group follow
+    the CDC implementation guide (release 1.5) through ``data/immunization_registry.toml``:
+    a refusal sends RXA-20 ``RE`` with its NIP002 reason in RXA-18, a dose not given for
+    another reason ``NA`` with the OBX that says why, and a given dose its funding eligibility
+    (when recorded) and, for each VIS, the vaccine type, edition date and date presented.
 
     Returns the message text and the ``Communication`` (to the state IIS) that records it.
 
@@ -567,16 +675,55 @@ def registry_message(session: Session, immunization: str) -> tuple[str, dict[str
     imm = session.read(immunization)
     ref = imm["patient"]["reference"]
     chart = read_patient(session, ref)
+    msg = table("immunization_registry")["message"]
+    _, row = _reason(imm)
+    on = date.fromisoformat(str(imm.get("occurrenceDateTime"))[:10])
+    adult = age_years(chart, on) >= int(row.get("adult_years", 18))
     stamp = now_text(session).replace("-", "").replace(":", "").replace("T", "")[:14]
     name = (chart.get("name") or [{}])[0]
     done = imm.get("status") == "completed"
     segs = [
-        f"MSH|^~\\&|EHR-SANDBOX|CLINIC|IIS|STATE|{stamp}||VXU^V04^VXU_V04|{imm['id']}|P|2.5.1",
-        f"PID|1||{_hl7(mrn_of(chart))}^^^CLINIC^MR||{_hl7(name.get('family'))}^"
-        f"{_hl7((name.get('given') or [''])[0])}||{chart.get('birthDate', '').replace('-', '')}|"
-        f"{ {'male': 'M', 'female': 'F'}.get(chart.get('gender', ''), 'U') }",
-        f"ORC|RE||{imm['id']}",
-        hl7v2.segment("RXA", _rxa_values(imm)),
+        hl7v2.segment(
+            "MSH",
+            {
+                "Sending Application": "EHR-SANDBOX",
+                "Sending Facility": "CLINIC",
+                "Receiving Application": "IIS",
+                "Receiving Facility": "STATE",
+                "Date/Time of Message": stamp,
+                "Message Type": msg["type"],
+                "Message Control ID": imm["id"],
+                "Processing ID": msg["processing"],
+                "Version ID": msg["version"],
+                "Accept Acknowledgment Type": msg["accept_ack"],
+                "Application Acknowledgment Type": msg["application_ack"],
+                "Message Profile Identifier": msg["profile"],
+            },
+        ),
+        hl7v2.segment(
+            "PID",
+            {
+                "Set ID - PID": "1",
+                "Patient Identifier List": f"{_hl7(mrn_of(chart))}^^^"
+                f"{msg['assigning_authority']}^{msg['identifier_type']}",
+                "Patient Name": f"{_hl7(name.get('family'))}^"
+                f"{_hl7((name.get('given') or [''])[0])}^^^^^L",
+                "Date/Time of Birth": _hl7_date(chart.get("birthDate")),
+                "Administrative Sex": {"male": "M", "female": "F"}.get(
+                    chart.get("gender", ""), "U"
+                ),
+            },
+        ),
+        hl7v2.segment(
+            "ORC",
+            {
+                "Order Control": "RE",
+                "Filler Order Number": f"{_hl7(imm['id'])}^{msg['namespace']}"
+                if done
+                else str(row["filler_order"]),
+            },
+        ),
+        hl7v2.segment("RXA", _rxa_values(imm, adult)),
     ]
     if done:
         route = ((imm.get("route") or {}).get("coding") or [{}])[0].get("code", "")
@@ -586,15 +733,7 @@ def registry_message(session: Session, immunization: str) -> tuple[str, dict[str
                 "RXR", {"Route": f"{route}^^HL70162", "Administration Site": f"{site}^^HL70163"}
             )
         )
-        for ed in imm.get("education", []):
-            segs.append(
-                f"OBX|1|DT|29768-9^Date vaccine information statement published^LN|1|"
-                f"{str(ed.get('publicationDate', '')).replace('-', '')}||||||F"
-            )
-            segs.append(
-                f"OBX|2|DT|29769-7^Date vaccine information statement presented^LN|1|"
-                f"{str(ed.get('presentationDate', ''))[:10].replace('-', '')}||||||F"
-            )
+    segs.extend(_observations(imm))
     text = "\r".join(segs).replace("\r", "\n")
     comm = {
         "resourceType": "Communication",
