@@ -563,7 +563,8 @@ def test_registry_message_of_a_dose_not_given_says_so_in_the_completion_status(c
     for imm, status in ((refused, "RE"), (later, "NA")):
         rxa = _vxu(immunizations.registry_message(s, f"Immunization/{imm['id']}")[0], "RXA")
         assert rxa[6] == "999" and rxa[15] == "" and rxa[20] == status and rxa[21] == "A"
-        assert (rxa[18].split("^")[0] == "PATOBJ") == (status == "RE")
+        # RXA-18 is the guide's NIP002 refusal reason (a child's: the parent's decision)
+        assert (rxa[18] == "00^Parental decision^NIP002") == (status == "RE")
 
 
 def test_minimum_age_and_series_complete(clinic):
