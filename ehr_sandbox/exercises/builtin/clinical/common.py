@@ -358,7 +358,8 @@ sent, called off, refused, or recorded in error): a routing in one of them does 
 
 TASK_OPEN = frozenset({"requested", "received", "accepted", "ready", "in-progress"})
 """Statuses of a routed Task still waiting for its owner: one the sender has put on hold or
-marked completed has been taken off the provider's list without the provider acting on it."""
+marked completed has been taken off the provider's list without the provider acting on it, and
+a ``draft`` was never sent (not yet ready to be acted on)."""
 
 
 def standing(ctx: Any, messages: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:

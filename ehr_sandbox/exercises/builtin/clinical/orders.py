@@ -13,6 +13,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     ANOTHER_PROVIDER,
     DOCTOR_REF,
     MA,
+    TASK_OPEN,
     add_patient,
     code_of,
     identified_first,
@@ -543,10 +544,6 @@ def _setup_refills(sandbox: Any, variant: Any) -> Scenario:
     return Scenario(facts, answer={}, protect=tuple(facts["lab_refs"]))
 
 
-OPEN_TASK = frozenset({"draft", "requested", "received", "accepted", "ready"})
-"""Task statuses of a request still waiting for the provider's decision."""
-
-
 def _task_for(ctx: GradingContext, rx: str) -> dict[str, Any] | None:
     tasks = [
         t
@@ -572,7 +569,7 @@ def _rf_routed(ctx: GradingContext) -> Check:
     closed = [
         k
         for k in ("statin_ref", "metformin_ref", "ii_ref")
-        if (_task_for(ctx, f[k]) or {}).get("status") not in OPEN_TASK
+        if (_task_for(ctx, f[k]) or {}).get("status") not in TASK_OPEN
     ]
     if closed:
         return Check(
