@@ -218,7 +218,7 @@ def field(fields: Sequence[str], key: str) -> str:
     Traceback (most recent call last):
     ...
     ehr_sandbox.errors.ValidationError: HL7v2: segment: expected one of MSH, OBX, ORC, PID, RXA, RXR (found 'PV1')
-    >>> msh = segments("MSH|^~\&|EHR|CLINIC|IIS|STATE|20260105||VXU^V04^VXU_V04|i1|P|2.5.1", "MSH")
+    >>> msh = segments("MSH|^~\\&|EHR|CLINIC|IIS|STATE|20260105||VXU^V04^VXU_V04|i1|P|2.5.1", "MSH")
     >>> field(msh[0], "Message Type"), field(msh[0], "Version ID"), field(msh[0], "Field Separator")
     ('VXU^V04^VXU_V04', '2.5.1', '|')
     """
