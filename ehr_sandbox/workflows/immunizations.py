@@ -677,7 +677,8 @@ def registry_message(session: Session, immunization: str) -> tuple[str, dict[str
     chart = read_patient(session, ref)
     msg = table("immunization_registry")["message"]
     _, row = _reason(imm)
-    on = date.fromisoformat(str(imm.get("occurrenceDateTime"))[:10])
+    occurred = str(imm.get("occurrenceDateTime") or "")[:10]
+    on = date.fromisoformat(occurred) if len(occurred) == 10 else today(session)
     adult = age_years(chart, on) >= int(row.get("adult_years", 18))
     stamp = now_text(session).replace("-", "").replace(":", "").replace("T", "")[:14]
     name = (chart.get("name") or [{}])[0]
