@@ -1,7 +1,8 @@
 """Reference solutions work through the student's side of an attempt only.
 
 A student on a classroom server has a RemoteAttempt: ``facts``, ``session`` (its ``now()`` for
-the clock, its ``user``), ``exercise_id`` and ``check()``; there is no sandbox to reach into. A
+the clock, its ``user``), ``exercise_id``, ``student`` (their id in the course, which hand-ins
+name) and ``check()``; there is no sandbox to reach into. A
 reference solution is what a student should write, so it must score full marks when handed
 nothing more: the attempt below exposes only those names. (The session itself is the local
 one: the workflows a solution calls branch on ``is_remote`` and may use its sandbox clock;
@@ -29,10 +30,11 @@ IDS = [
 class _StudentSide:
     """Only what a RemoteAttempt offers the student's code (no sandbox, exercise, user)."""
 
-    __slots__ = ("exercise_id", "facts", "session", "check")
+    __slots__ = ("exercise_id", "student", "facts", "session", "check")
 
     def __init__(self, att: Any) -> None:
         self.exercise_id = att.exercise_id
+        self.student = att.student
         self.facts = att.facts
         self.session = att.session
         self.check = att.check
