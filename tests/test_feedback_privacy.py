@@ -12,8 +12,8 @@ and the messages of refusals the EHR raised at the student's sessions. Then:
 - none holds a fact of another student's variant (a second variant is generated) that
   differs from this student's and that the student cannot see in their own record;
 - the expected part of a criterion's feedback ("expected ...") never states a value of the
-  student's own answer key, in ``check()`` or in ``submit()`` (docs/exercises.md, "What
-  feedback may say").
+  student's own answer key, in ``check()`` or in ``submit()``, and ``submit()`` says no more
+  than ``check()`` said of the same work (docs/exercises.md, "What feedback may say").
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ EXERCISES = sorted(exercises.catalog(as_frame=True)["id"])
 
 MIN_TEXT = 6
 """Shortest free-text string treated as identifying (shorter ones are codes and words)."""
+
+TEXTY = re.compile(r"[\s\d]")
 
 FRAMEWORK_TRAPS = ("done-twice", "one-more-record", "changed-another-record")
 """Wrong solutions the framework adds to every exercise (the test picks a declared one)."""
@@ -106,7 +108,7 @@ def identifying(resource: dict[str, Any]) -> set[str]:
         if (
             isinstance(leaf, str)
             and len(leaf) >= MIN_TEXT
-            and re.search(r"[\s\d]", leaf)  # text and numbers, not a code word ("correct")
+            and TEXTY.search(leaf)  # text and numbers, not a code word ("correct")
             and not leaf.startswith("http")
         ):
             out.add(leaf)
@@ -144,15 +146,32 @@ def written_since_setup(att: Any) -> set[str]:
     return seen
 
 
-def hidden_text(att: Any, own: str) -> set[str]:
+def hidden_text(
+    att: Any, own: str, seen: set[str], known: dict[tuple[Any, ...], frozenset[str]]
+) -> set[str]:
     """Identifying text of what the grader reads and the student's sessions cannot (or read
-    masked), minus anything the student can read anywhere, wrote, or was told."""
-    seen = corpus(student_sessions(att)) | written_since_setup(att)
+    masked), minus anything the student can read anywhere (``seen``), wrote, or was told.
+
+    ``known`` keeps the identifying text of records as setup left them (by type, id and
+    version), for the next run on the same attempt; records written since setup are read anew.
+    """
+    mark = att._Attempt__derived.mark  # noqa: SLF001 - the test plays the instructor
+    written = {
+        (v.get("resourceType"), v.get("id"))
+        for v in att.sandbox.system_session().changes_since(mark.versions)
+    }
     grader = att.sandbox.system_session()
     out: set[str] = set()
     for rtype in grader.readable_types():
         for r in grader.resources(rtype):
-            out |= {t for t in identifying(r) if t not in seen and t not in own}
+            if (rtype, r.get("id")) in written:
+                texts = frozenset(identifying(r))
+            else:
+                version = (rtype, r.get("id"), (r.get("meta") or {}).get("versionId"))
+                if version not in known:
+                    known[version] = frozenset(identifying(r))
+                texts = known[version]
+            out |= {t for t in texts if t not in seen and t not in own}
     return out
 
 
@@ -234,10 +253,14 @@ def run(att: Any, solution: Any, refusals: list[str]) -> list[str]:
         solution.apply(att)
     except SandboxError as exc:
         refusals.append(str(exc))
-    said = [att.check().feedback]
+    practice = att.check()
+    said = [practice.feedback]
     for _ in range(len(att.exercise.hints) + 1):
         said.append(att.hint(accept_cost=True))
-    said.append(att.submit().feedback)
+    handed_in = att.submit()
+    said.append(handed_in.feedback)
+    # after submit the feedback says no more than check() said of the same work
+    assert [c.feedback for c in handed_in.criteria] == [c.feedback for c in practice.criteria]
     return said
 
 
@@ -252,13 +275,15 @@ def test_feedback_tells_only_what_the_student_may_know(
     own = json.dumps([facts, answer], sort_keys=True) + att.instructions
     keys = key_values(answer, json.dumps(facts) + att.instructions)
     problems: list[str] = []
+    known: dict[tuple[Any, ...], frozenset[str]] = {}
     for label, solution in (("reference", ex.solution), (wrong_of(ex), None)):
         if solution is None:
             att.reset()
             solution = ex.wrong_solutions[label]
         refusals.clear()
         said = run(att, solution, refusals) + list(refusals)
-        hidden = hidden_text(att, own)
+        seen = corpus(student_sessions(att)) | written_since_setup(att)
+        hidden = hidden_text(att, own, seen, known)
         for needle, text in found_in(said, hidden):
             problems.append(f"{label}: names {needle!r}, hidden from {ex.role}: {text[:300]}")
         for text in said:
@@ -274,7 +299,6 @@ def test_feedback_tells_only_what_the_student_may_know(
             clinic = fresh_clinic(ex, variant)
             o_facts, o_answer = derive(ex, clinic, variant)
             clinic.close()
-            seen = corpus(student_sessions(att)) | written_since_setup(att)
             theirs = {
                 str(v)
                 for v in leaves([o_facts, o_answer])
