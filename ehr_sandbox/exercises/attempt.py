@@ -51,6 +51,7 @@ __all__ = [
     "derive",
     "grade_sandbox",
     "reference_budget",
+    "unreadable_feedback",
 ]
 
 TAMPERED = "the record was tampered with"
@@ -325,6 +326,28 @@ def _tamper_message(verdict: Any) -> str:
     )
 
 
+def unreadable_feedback(exc: SandboxError, why: str) -> str:
+    """Feedback for a criterion whose grader read failed: the kind of error, never its message.
+
+    The grader reads through the system account, so its error may name any record (one the
+    student's role cannot read, another patient's); the student is told what kind of failure
+    it was and where to look with their own session (docs/exercises.md, "What feedback may
+    say").
+
+    Examples
+    --------
+    >>> from ehr_sandbox.errors import NotFound
+    >>> text = unreadable_feedback(NotFound("Observation/secret-1 was not found"), "Why.")
+    >>> "secret-1" in text, text.startswith("could not be checked (NotFound)")
+    (False, True)
+    """
+    return (
+        f"could not be checked ({type(exc).__name__}): the record is in a state the grader "
+        "cannot read; read what you wrote through att.session to see what is wrong. "
+        f"Why it matters: {why}"
+    )
+
+
 def grade_sandbox(
     exercise: Exercise, sandbox: Any, derived: Derived, student: str
 ) -> tuple[list[CriterionResult], bool]:
@@ -364,11 +387,7 @@ def grade_sandbox(
         except SandboxError as exc:  # the record is in a state the grader cannot read
             out.append(
                 CriterionResult(
-                    crit.name,
-                    0.0,
-                    float(crit.points),
-                    False,
-                    f"could not be checked: {exc}. Why it matters: {crit.why}",
+                    crit.name, 0.0, float(crit.points), False, unreadable_feedback(exc, crit.why)
                 )
             )
             continue
