@@ -475,6 +475,9 @@ def handed_in(ctx: Any) -> dict[str, Any] | None:
     >>> hand_in(as_("fd.smith", "front-office/post-era"), {"total": "1.00"})
     >>> handed_in(ctx)  # the last one of this user for this exercise
     {'total': '12.50'}
+    >>> record_hand_in(as_("fd.smith"), "every word of the instructions")
+    >>> handed_in(ctx) is None  # the last hand-in is not a dict of answers: no answer
+    True
     """
     found = hand_ins(ctx.events(HAND_IN), ctx.exercise.id, user=ctx.user.username)
-    return found[-1] if found else None
+    return dict(found[-1]) if found and isinstance(found[-1], Mapping) else None
