@@ -25,7 +25,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     written,
 )
 from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_system
-from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
 from ehr_sandbox.workflows.base import write
@@ -770,6 +770,19 @@ def _medhx_statements(ctx: GradingContext) -> Check:
             expected,
             "list every medication the patient reports, coded",
         )
+    misnamed = [
+        k
+        for k in ("a", "b", "c")
+        if (shown := text_of(got[f[f"rx_{k}"]].get("medicationCodeableConcept") or {}))
+        and f[f"med_{k}"].split()[0].lower() not in shown.lower()
+    ]
+    if misnamed:
+        return Check(
+            False,
+            f"{len(misnamed)} statement(s) coded for one drug but named as another",
+            expected,
+            "the name on a medication entry is the drug its code says, as the patient reported it",
+        )
     if any(
         got[f[k]].get("status") != "active" or not got[f[k]].get("informationSource")
         for k in ("rx_a", "rx_b", "rx_c")
@@ -857,19 +870,28 @@ def _names_the_duplicate(ctx: GradingContext, text: str) -> Check:
     )
 
 
-def _medhx_entries(f: dict[str, Any], status_b: str = "active") -> list[dict[str, Any]]:
+def _medhx_entries(
+    f: dict[str, Any], status_b: str = "active", name_a: str | None = None
+) -> list[dict[str, Any]]:
+    """The three statements; ``name_a``: the first one named as that drug (its code kept)."""
     return [
-        {"rxnorm": f["rx_a"], "display": f["med_a"], "status": "active", "source": "patient"},
+        {
+            "rxnorm": f["rx_a"],
+            "display": name_a or f["med_a"],
+            "status": "active",
+            "source": "patient",
+        },
         {"rxnorm": f["rx_b"], "display": f["med_b"], "status": status_b, "source": "patient"},
         {"rxnorm": f["rx_c"], "display": f["med_c"], "status": "active", "source": "patient"},
     ]
 
 
-def _medhx_reference(att: Any, withdraw: str | None = None) -> None:
-    """The reference; ``withdraw``: the duplicate-therapy task then set to that status."""
+def _medhx_reference(att: Any, withdraw: str | None = None, name_a: str | None = None) -> None:
+    """The reference; ``withdraw``: the duplicate-therapy task then set to that status;
+    ``name_a``: the first statement named as that drug (its code kept)."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
-    intake.reconcile_medications(att.session, ref, _medhx_entries(f))
+    intake.reconcile_medications(att.session, ref, _medhx_entries(f, name_a=name_a))
     if withdraw:
         withdraw_messages(att, "Task", withdraw, ref)
 
@@ -969,6 +991,13 @@ MEDICATION_HISTORY = Exercise(
     hints=(Hint("Look at the drug classes: two of these do the same thing."),),
     solution=Solution(_medhx_reference),
     wrong_solutions={
+        "coded-one-drug-named-another": Solution(
+            lambda att: _medhx_reference(att, name_a=att.facts["med_c"]),
+            fails="medications recorded",
+            message="the name on a medication entry is the drug its code says",
+            description="the first statement keeps its code but names another drug (another "
+            "student's medication): scored full marks before",
+        ),
         "duplicate-task-then-cancelled": Solution(
             lambda att: _medhx_reference(att, withdraw="cancelled"),
             fails="duplicate therapy to the provider",
