@@ -514,12 +514,21 @@ def _qc_passes(ctx: GradingContext, *, as_run: bool = True) -> list[dict[str, An
         for t in written(ctx, "Task", None, "poc.qc")
         if (t.get("focus") or {}).get("reference") == ctx.facts["kit_ref"]
         and (t.get("businessStatus") or {}).get("text") == "pass"
-        and (not as_run or _controls_recorded(t) == _controls_run(ctx.facts))
+        and (not as_run or _controls_run(ctx.facts) in (None, _controls_recorded(t)))
     ]
 
 
-def _controls_run(facts: Any) -> dict[str, Any]:
-    """Today's control results, as the instructions give them."""
+def _controls_run(facts: Any) -> dict[str, Any] | None:
+    """Today's control results, as the instructions give them (None where the instructions
+    give none: the strep kit's controls are read off the kit, positive and negative).
+
+    >>> _controls_run({"new_l1": 50, "new_l2": 300})
+    {'level 1': 50, 'level 2': 300}
+    >>> _controls_run({}) is None
+    True
+    """
+    if "new_l1" not in facts:
+        return None
     return {"level 1": facts["new_l1"], "level 2": facts["new_l2"]}
 
 
