@@ -38,6 +38,22 @@ OPEN: dict[str, dict[str, str]] = {
 }
 """Generic cheats known to score full marks, each with why it is left open (reported)."""
 
+UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
+    ex: "the task's own criteria read every version written since setup, the voided or "
+    "cancelled ones too; only the collateral-damage criterion sees the undo (open)"
+    for ex in (
+        "clinical/pediatric-intake",
+        "clinical/ecg-and-spirometry",
+        "clinical/room-turnover",
+        "clinical/prenatal-28-weeks",
+        "clinical/chiropractic-medicare",
+        "front-office/new-patient-mpi",
+    )
+}
+"""Exercises whose own criteria still pass once the work is withdrawn (the undo fails only the
+collateral-damage criterion): known, left open, reported. Every other exercise must fail one of
+its own criteria when the work is undone."""
+
 
 @pytest.mark.parametrize("exercise_id", ALL_IDS)
 def test_generic_cheats_never_score_full_marks(exercise_id):
@@ -51,6 +67,11 @@ def test_generic_cheats_never_score_full_marks(exercise_id):
         known = OPEN.get(exercise_id, {})
         escaped = {m: b.ran[m] for m in b.full_marks if m not in known}
         assert not escaped, f"{exercise_id} {student}: cheats scored full marks: {escaped}"
+        if exercise_id not in UNDO_CAUGHT_ONLY_AS_COLLATERAL:
+            assert "undo" not in b.only_collateral, (
+                f"{exercise_id} {student}: with the work withdrawn, every criterion of the task "
+                "itself still passes (only the collateral-damage criterion fails)"
+            )
 
 
 def test_battery_students_differ_between_exercises():
