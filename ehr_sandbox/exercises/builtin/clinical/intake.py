@@ -24,7 +24,12 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
-from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_system
+from ehr_sandbox.exercises.builtin.common import (
+    NDC,
+    RXNORM,
+    in_another_code_system,
+    still_standing,
+)
 from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
@@ -487,7 +492,7 @@ def _prior_weight(sandbox: Any, patient: str, rng: Any) -> dict[str, Any]:
 def _peds_measured(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "weight, height and temperature as measured, in the units measured, on the right child's chart"
-    obs = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    obs = still_standing(ctx, written(ctx, "Observation", ctx.answer["patient_id"], "vitals."))
     got = {code_of(o): (o.get("valueQuantity") or {}) for o in obs}
     if not obs:
         return Check(
@@ -516,7 +521,7 @@ def _peds_measured(ctx: GradingContext) -> Check:
 
 def _peds_percentile(ctx: GradingContext) -> Check:
     expected = "a BMI and its CDC BMI-for-age percentile computed from today's weight and height"
-    obs = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    obs = still_standing(ctx, written(ctx, "Observation", ctx.answer["patient_id"], "vitals."))
     bmi = [o for o in obs if code_of(o) == "39156-5"]
     pct = [o for o in obs if code_of(o) == "59576-9"]
     if not bmi or not pct:
@@ -537,11 +542,12 @@ def _peds_percentile(ctx: GradingContext) -> Check:
     return Check(True, "BMI percentile recorded", expected)
 
 
-def _peds_reference(att: Any, *, leave_out_pulse: bool = False) -> None:
-    """The reference; ``leave_out_pulse`` makes the wrong solution of that name."""
+def _peds_reference(att: Any, *, leave_out_pulse: bool = False, withdraw: bool = False) -> None:
+    """The reference; ``leave_out_pulse`` makes the wrong solution of that name; ``withdraw``:
+    every measurement then marked entered in error."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
-    vitals.record_vitals(
+    done = vitals.record_vitals(
         att.session,
         ref,
         weight=f["weight_kg"],
@@ -550,6 +556,8 @@ def _peds_reference(att: Any, *, leave_out_pulse: bool = False) -> None:
         temperature_unit="Cel",
         heart_rate=None if leave_out_pulse else f["heart_rate"],
     )
+    for o in done.observations if withdraw else ():
+        att.session.mark_entered_in_error(f"Observation/{o['id']}", "charted in error")
 
 
 def _peds_separately(att: Any) -> None:
@@ -657,6 +665,13 @@ PEDIATRIC_INTAKE = Exercise(
     hints=(Hint("Record weight and height in the same call."),),
     solution=Solution(_peds_reference),
     wrong_solutions={
+        "measured-then-entered-in-error": Solution(
+            lambda att: _peds_reference(att, withdraw=True),
+            fails="measurements recorded",
+            message="identify with two identifiers, then record_vitals",
+            description="the vitals recorded, then every one marked entered in error (the task's "
+            "own criteria passed before; only collateral damage caught it)",
+        ),
         "percentile-tag-by-hand": Solution(
             _peds_typed_percentile,
             fails="BMI percentile",
