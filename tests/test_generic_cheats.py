@@ -44,7 +44,6 @@ UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
     for ex in (
         "clinical/ecg-and-spirometry",
         "clinical/room-turnover",
-        "clinical/prenatal-28-weeks",
         "clinical/chiropractic-medicare",
         "front-office/new-patient-mpi",
     )
