@@ -42,7 +42,6 @@ UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
     ex: "the task's own criteria read every version written since setup, the voided or "
     "cancelled ones too; only the collateral-damage criterion sees the undo (open)"
     for ex in (
-        "clinical/chiropractic-medicare",
         "front-office/new-patient-mpi",
     )
 }

@@ -1035,7 +1035,8 @@ def _chiro_part(ctx: GradingContext) -> Check:
         "subluxation shown by two PART elements including asymmetry or range of motion, each "
         "one the exam found"
     )
-    for o in written(ctx, "Observation", ctx.facts["patient_id"]):
+    # a PART entered in error afterwards documents nothing
+    for o in still_standing(ctx, written(ctx, "Observation", ctx.facts["patient_id"])):
         found = {
             (c.get("code") or {}).get("text")
             for c in o.get("component", [])
@@ -1089,9 +1090,9 @@ def _chiro_at(ctx: GradingContext) -> Check:
     )
 
 
-def _chiro_reference(att: Any, *, extra_finding: bool = False) -> None:
+def _chiro_reference(att: Any, *, extra_finding: bool = False, void_part: bool = False) -> None:
     """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
-    the PART)."""
+    the PART; ``void_part``: the PART then entered in error)."""
     f = att.facts
     ref = identify_patient(att)
     part = (
@@ -1099,8 +1100,11 @@ def _chiro_reference(att: Any, *, extra_finding: bool = False) -> None:
         if extra_finding
         else f["part"]
     )
-    chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
-                       part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
+    written_ = chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
+                                  part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
+    for r in written_ if void_part else ():
+        if r.get("resourceType") == "Observation" and code_of(r) == "subluxation-part":
+            att.session.mark_entered_in_error(f"Observation/{r['id']}", "charted in error")
 
 
 def _chiro_maintenance(att: Any) -> None:
@@ -1178,6 +1182,13 @@ CHIROPRACTIC_MEDICARE = Exercise(
     hints=(Hint("`chiropractic.cmt_code(regions)` picks the CMT code."),),
     solution=Solution(_chiro_reference),
     wrong_solutions={
+        "part-then-entered-in-error": Solution(
+            lambda att: _chiro_reference(att, void_part=True),
+            fails="PART documented",
+            message="no PART documentation",
+            description="the PART recorded, then entered in error (it passed the PART criterion "
+            "before; only collateral damage caught it)",
+        ),
         "as-maintenance": Solution(
             _chiro_maintenance,
             fails="AT modifier",
