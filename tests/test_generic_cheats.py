@@ -41,9 +41,7 @@ OPEN: dict[str, dict[str, str]] = {
 UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
     ex: "the task's own criteria read every version written since setup, the voided or "
     "cancelled ones too; only the collateral-damage criterion sees the undo (open)"
-    for ex in (
-        "front-office/new-patient-mpi",
-    )
+    for ex in ("front-office/new-patient-mpi",)
 }
 """Exercises whose own criteria still pass once the work is withdrawn (the undo fails only the
 collateral-damage criterion): known, left open, reported. Every other exercise must fail one of
