@@ -352,6 +352,36 @@ def rewrite_answer_key(att: Any, **changes: Any) -> dict[str, Any]:
     return forged
 
 
+WITHDRAWN_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked"})
+"""Statuses of a record that was written and then taken back: it stands for nothing."""
+
+
+def still_standing(ctx: Any, versions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The versions (written since setup) of records that still stand at hand-in: the record's
+    current version is not entered in error, cancelled or revoked. Work written and then
+    withdrawn was not done; its earlier version does not count.
+
+    Examples
+    --------
+    >>> now = {"Observation/o1": {"resourceType": "Observation", "id": "o1", "status": "entered-in-error"},
+    ...        "Observation/o2": {"resourceType": "Observation", "id": "o2", "status": "final"}}
+    >>> ctx = type("Ctx", (), {"read": lambda self, ref: now.get(ref)})()
+    >>> sent = [{**now["Observation/o1"], "status": "final"}, now["Observation/o2"]]
+    >>> [v["id"] for v in still_standing(ctx, sent)]
+    ['o2']
+    """
+    out = []
+    for v in versions:
+        current = ctx.read(f"{v.get('resourceType')}/{v.get('id')}")
+        if current is None or current.get("status") in WITHDRAWN_STATUSES:
+            continue
+        verification = (current.get("verificationStatus") or {}).get("coding") or [{}]
+        if verification[0].get("code") == "entered-in-error":
+            continue
+        out.append(dict(v))
+    return out
+
+
 HAND_IN = "submit-report"
 """Audit action kind of a hand-in (:func:`record_hand_in`, the one writer)."""
 
@@ -475,6 +505,9 @@ def handed_in(ctx: Any) -> dict[str, Any] | None:
     >>> hand_in(as_("fd.smith", "front-office/post-era"), {"total": "1.00"})
     >>> handed_in(ctx)  # the last one of this user for this exercise
     {'total': '12.50'}
+    >>> record_hand_in(as_("fd.smith"), "every word of the instructions")
+    >>> handed_in(ctx) is None  # the last hand-in is not a dict of answers: no answer
+    True
     """
     found = hand_ins(ctx.events(HAND_IN), ctx.exercise.id, user=ctx.user.username)
-    return found[-1] if found else None
+    return dict(found[-1]) if found and isinstance(found[-1], Mapping) else None

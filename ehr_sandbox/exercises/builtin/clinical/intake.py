@@ -24,8 +24,13 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
-from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, in_another_code_system
-from ehr_sandbox.exercises.grading import GradingContext
+from ehr_sandbox.exercises.builtin.common import (
+    NDC,
+    RXNORM,
+    in_another_code_system,
+    still_standing,
+)
+from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import history, intake, vitals
 from ehr_sandbox.workflows.base import write
@@ -487,7 +492,7 @@ def _prior_weight(sandbox: Any, patient: str, rng: Any) -> dict[str, Any]:
 def _peds_measured(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "weight, height and temperature as measured, in the units measured, on the right child's chart"
-    obs = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    obs = still_standing(ctx, written(ctx, "Observation", ctx.answer["patient_id"], "vitals."))
     got = {code_of(o): (o.get("valueQuantity") or {}) for o in obs}
     if not obs:
         return Check(
@@ -516,7 +521,7 @@ def _peds_measured(ctx: GradingContext) -> Check:
 
 def _peds_percentile(ctx: GradingContext) -> Check:
     expected = "a BMI and its CDC BMI-for-age percentile computed from today's weight and height"
-    obs = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    obs = still_standing(ctx, written(ctx, "Observation", ctx.answer["patient_id"], "vitals."))
     bmi = [o for o in obs if code_of(o) == "39156-5"]
     pct = [o for o in obs if code_of(o) == "59576-9"]
     if not bmi or not pct:
@@ -537,11 +542,12 @@ def _peds_percentile(ctx: GradingContext) -> Check:
     return Check(True, "BMI percentile recorded", expected)
 
 
-def _peds_reference(att: Any, *, leave_out_pulse: bool = False) -> None:
-    """The reference; ``leave_out_pulse`` makes the wrong solution of that name."""
+def _peds_reference(att: Any, *, leave_out_pulse: bool = False, withdraw: bool = False) -> None:
+    """The reference; ``leave_out_pulse`` makes the wrong solution of that name; ``withdraw``:
+    every measurement then marked entered in error."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
-    vitals.record_vitals(
+    done = vitals.record_vitals(
         att.session,
         ref,
         weight=f["weight_kg"],
@@ -550,6 +556,8 @@ def _peds_reference(att: Any, *, leave_out_pulse: bool = False) -> None:
         temperature_unit="Cel",
         heart_rate=None if leave_out_pulse else f["heart_rate"],
     )
+    for o in done.observations if withdraw else ():
+        att.session.mark_entered_in_error(f"Observation/{o['id']}", "charted in error")
 
 
 def _peds_separately(att: Any) -> None:
@@ -657,6 +665,13 @@ PEDIATRIC_INTAKE = Exercise(
     hints=(Hint("Record weight and height in the same call."),),
     solution=Solution(_peds_reference),
     wrong_solutions={
+        "measured-then-entered-in-error": Solution(
+            lambda att: _peds_reference(att, withdraw=True),
+            fails="measurements recorded",
+            message="identify with two identifiers, then record_vitals",
+            description="the vitals recorded, then every one marked entered in error (the task's "
+            "own criteria passed before; only collateral damage caught it)",
+        ),
         "percentile-tag-by-hand": Solution(
             _peds_typed_percentile,
             fails="BMI percentile",
@@ -770,6 +785,19 @@ def _medhx_statements(ctx: GradingContext) -> Check:
             expected,
             "list every medication the patient reports, coded",
         )
+    misnamed = [
+        k
+        for k in ("a", "b", "c")
+        if (shown := text_of(got[f[f"rx_{k}"]].get("medicationCodeableConcept") or {}))
+        and f[f"med_{k}"].split()[0].lower() not in shown.lower()
+    ]
+    if misnamed:
+        return Check(
+            False,
+            f"{len(misnamed)} statement(s) coded for one drug but named as another",
+            expected,
+            "the name on a medication entry is the drug its code says, as the patient reported it",
+        )
     if any(
         got[f[k]].get("status") != "active" or not got[f[k]].get("informationSource")
         for k in ("rx_a", "rx_b", "rx_c")
@@ -857,19 +885,28 @@ def _names_the_duplicate(ctx: GradingContext, text: str) -> Check:
     )
 
 
-def _medhx_entries(f: dict[str, Any], status_b: str = "active") -> list[dict[str, Any]]:
+def _medhx_entries(
+    f: dict[str, Any], status_b: str = "active", name_a: str | None = None
+) -> list[dict[str, Any]]:
+    """The three statements; ``name_a``: the first one named as that drug (its code kept)."""
     return [
-        {"rxnorm": f["rx_a"], "display": f["med_a"], "status": "active", "source": "patient"},
+        {
+            "rxnorm": f["rx_a"],
+            "display": name_a or f["med_a"],
+            "status": "active",
+            "source": "patient",
+        },
         {"rxnorm": f["rx_b"], "display": f["med_b"], "status": status_b, "source": "patient"},
         {"rxnorm": f["rx_c"], "display": f["med_c"], "status": "active", "source": "patient"},
     ]
 
 
-def _medhx_reference(att: Any, withdraw: str | None = None) -> None:
-    """The reference; ``withdraw``: the duplicate-therapy task then set to that status."""
+def _medhx_reference(att: Any, withdraw: str | None = None, name_a: str | None = None) -> None:
+    """The reference; ``withdraw``: the duplicate-therapy task then set to that status;
+    ``name_a``: the first statement named as that drug (its code kept)."""
     f = att.facts
     ref = find_patient(att, f["name"], f["dob"])
-    intake.reconcile_medications(att.session, ref, _medhx_entries(f))
+    intake.reconcile_medications(att.session, ref, _medhx_entries(f, name_a=name_a))
     if withdraw:
         withdraw_messages(att, "Task", withdraw, ref)
 
@@ -969,6 +1006,13 @@ MEDICATION_HISTORY = Exercise(
     hints=(Hint("Look at the drug classes: two of these do the same thing."),),
     solution=Solution(_medhx_reference),
     wrong_solutions={
+        "coded-one-drug-named-another": Solution(
+            lambda att: _medhx_reference(att, name_a=att.facts["med_c"]),
+            fails="medications recorded",
+            message="the name on a medication entry is the drug its code says",
+            description="the first statement keeps its code but names another drug (another "
+            "student's medication): scored full marks before",
+        ),
         "duplicate-task-then-cancelled": Solution(
             lambda att: _medhx_reference(att, withdraw="cancelled"),
             fails="duplicate therapy to the provider",

@@ -3,6 +3,7 @@ on a day the QC failed; a positive rapid strep on the provider's order."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -504,13 +505,46 @@ def _glucose_results(ctx: GradingContext) -> list[dict[str, Any]]:
     ]
 
 
-def _qc_passes(ctx: GradingContext) -> list[dict[str, Any]]:
+def _qc_passes(ctx: GradingContext, *, as_run: bool = True) -> list[dict[str, Any]]:
+    """Passing QC entries for the kit; ``as_run``: only those that record today's control
+    results as the run gave them (level 1 ``new_l1``, level 2 ``new_l2``), not made-up
+    in-range values."""
     return [
         t
         for t in written(ctx, "Task", None, "poc.qc")
         if (t.get("focus") or {}).get("reference") == ctx.facts["kit_ref"]
         and (t.get("businessStatus") or {}).get("text") == "pass"
+        and (not as_run or _controls_run(ctx.facts) in (None, _controls_recorded(t)))
     ]
+
+
+def _controls_run(facts: Any) -> dict[str, Any] | None:
+    """Today's control results, as the instructions give them (None where the instructions
+    give none: the strep kit's controls are read off the kit, positive and negative).
+
+    >>> _controls_run({"new_l1": 50, "new_l2": 300})
+    {'level 1': 50, 'level 2': 300}
+    >>> _controls_run({}) is None
+    True
+    """
+    if "new_l1" not in facts:
+        return None
+    return {"level 1": facts["new_l1"], "level 2": facts["new_l2"]}
+
+
+def _controls_recorded(task: dict[str, Any]) -> dict[str, Any]:
+    """The control results a QC entry records, by level.
+
+    >>> _controls_recorded({"output": [{"type": {"text": "control level 1 (expected 38-62): in range"},
+    ...     "valueQuantity": {"value": 50}}, {"type": {"text": "QC passed"}, "valueBoolean": True}]})
+    {'level 1': 50}
+    """
+    out = {}
+    for o in task.get("output") or []:
+        m = re.match(r"control (.+?) \(expected ", str((o.get("type") or {}).get("text", "")))
+        if m:
+            out[m.group(1)] = (o.get("valueQuantity") or {}).get("value")
+    return out
 
 
 def _after_qc(ctx: GradingContext, results: list[dict[str, Any]]) -> bool:
@@ -527,6 +561,14 @@ def _gl_qc_first(ctx: GradingContext) -> Check:
     if not results:
         return Check(False, "no glucose result recorded", expected, "rerun the controls, then test")
     if not _after_qc(ctx, results):
+        if _qc_passes(ctx, as_run=False) and not _qc_passes(ctx):
+            return Check(
+                False,
+                "the control run logged as a pass records control values other than today's run",
+                expected,
+                "log the control results exactly as the run gave them; a QC log with other "
+                "values is not a QC",
+            )
         return Check(
             False,
             "a result was recorded while today's QC had failed",
@@ -613,9 +655,13 @@ def _gl_escalated(ctx: GradingContext) -> Check:
     )
 
 
-def _gl_reference(att: Any, provider: str | None = None, withdraw: str | None = None) -> None:
+def _gl_reference(
+    att: Any, provider: str | None = None, withdraw: str | None = None, qc_off: int = 0
+) -> None:
     """The reference; ``provider``: the critical value routed to that practitioner instead;
-    ``withdraw``: the stat message then set to that status (stopped, entered in error)."""
+    ``withdraw``: the stat message then set to that status (stopped, entered in error);
+    ``qc_off``: the rerun controls logged with level 1 that far from today's result (still in
+    range: made-up values)."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -625,7 +671,7 @@ def _gl_reference(att: Any, provider: str | None = None, withdraw: str | None = 
         poc_testing.run_qc(
             s,
             f["kit_ref"],
-            {"level 1": f["new_l1"], "level 2": f["new_l2"]},
+            {"level 1": f["new_l1"] + qc_off, "level 2": f["new_l2"]},
         )
         poc_testing.run_test(s, ref, f["kit_ref"], f["glucose"], provider=provider)
     if withdraw:
@@ -794,6 +840,13 @@ POC_GLUCOSE_QC = Exercise(
             fails="critical value escalated",
             message="not to another practitioner",
             description="the critical value sent stat to a practitioner who is not the patient's provider",
+        ),
+        "qc-values-made-up": Solution(
+            lambda att: _gl_reference(att, qc_off=-3),
+            fails="QC passed before testing",
+            message="control values other than today's run",
+            description="the controls logged with an in-range level 1 other than today's run "
+            "gave (another student's control values): scored full marks before",
         ),
         "test-despite-failed-qc": Solution(
             _gl_ignore_qc,

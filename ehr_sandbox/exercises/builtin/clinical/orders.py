@@ -26,7 +26,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
-from ehr_sandbox.exercises.builtin.common import document_text
+from ehr_sandbox.exercises.builtin.common import document_text, still_standing
 from ehr_sandbox.exercises.grading import GradingContext, codes, interpretation_in, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
@@ -102,7 +102,13 @@ def _setup_ecg(sandbox: Any, variant: Any) -> Scenario:
 
 
 def _reports(ctx: GradingContext) -> list[dict[str, Any]]:
-    return written(ctx, "DiagnosticReport", ctx.facts["patient_id"])
+    return still_standing(ctx, written(ctx, "DiagnosticReport", ctx.facts["patient_id"]))
+
+
+def _result(ctx: GradingContext, ref: str) -> dict[str, Any]:
+    """A report's result as it stands (empty when it was entered in error or cancelled)."""
+    found = ctx.read(ref) or {}
+    return found if still_standing(ctx, [found] if found else []) else {}
 
 
 def _ecg_recorded(ctx: GradingContext) -> Check:
@@ -112,7 +118,14 @@ def _ecg_recorded(ctx: GradingContext) -> Check:
         if code_of(dr) == "11524-6" and {b.get("reference") for b in dr.get("basedOn", [])} == {
             f["order_ref"]
         }:
-            obs = ctx.read(dr["result"][0]["reference"]) or {}
+            obs = _result(ctx, dr["result"][0]["reference"])
+            if not obs:
+                return Check(
+                    False,
+                    "the ECG report's measurements were entered in error or are missing",
+                    expected,
+                    "record the ECG against its order",
+                )
             vals = {code_of(c): c["valueQuantity"]["value"] for c in obs.get("component", [])}
             if (
                 vals.get("8867-4") == f["hr"]
@@ -160,7 +173,7 @@ def _spiro(ctx: GradingContext) -> Check:
     for dr in _reports(ctx):
         if code_of(dr) != "SPIRO":
             continue
-        results = [ctx.read(r["reference"]) or {} for r in dr.get("result", [])]
+        results = [_result(ctx, r["reference"]) for r in dr.get("result", [])]
         vals = {code_of(o): (o.get("valueQuantity") or {}).get("value") for o in results}
         ratio = round(100 * f["fev1"] / f["fvc"])
         if (
@@ -217,10 +230,11 @@ def _manoeuvres(conclusion: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _ecg_reference(att: Any) -> None:
+def _ecg_reference(att: Any, *, void_ecg: bool = False) -> None:
+    """The reference; ``void_ecg``: the ECG's measurements then marked entered in error."""
     f = att.facts
     ref = identify_patient(att)
-    diagnostics.record_ecg(
+    ecg = diagnostics.record_ecg(
         att.session,
         ref,
         heart_rate=f["hr"],
@@ -232,6 +246,8 @@ def _ecg_reference(att: Any) -> None:
     diagnostics.record_spirometry(
         att.session, ref, fev1_l=f["fev1"], fvc_l=f["fvc"], height_cm=f["height"], maneuvers=3
     )
+    if void_ecg:
+        att.session.mark_entered_in_error(ecg["result"][0]["reference"], "charted in error")
 
 
 def _ecg_interpreted(att: Any) -> None:
@@ -416,6 +432,13 @@ ECG_SPIROMETRY = Exercise(
     hints=(Hint("The workflow computes QTc, the ratio and % predicted for you."),),
     solution=Solution(_ecg_reference),
     wrong_solutions={
+        "ecg-then-entered-in-error": Solution(
+            lambda att: _ecg_reference(att, void_ecg=True),
+            fails="ECG recorded",
+            message="record the ECG against its order",
+            description="the ECG's measurements recorded, then marked entered in error (it "
+            "passed the ECG criterion before; only collateral damage caught it)",
+        ),
         "ma-reads-the-ecg-elsewhere": Solution(
             _ecg_read_elsewhere,
             fails="ECG left for the provider to read",

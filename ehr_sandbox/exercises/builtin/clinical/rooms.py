@@ -15,6 +15,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
+from ehr_sandbox.exercises.builtin.common import still_standing
 from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import rooms, sterilization
@@ -53,7 +54,8 @@ def _room_versions(ctx: GradingContext) -> list[dict[str, Any]]:
 
 def _to_checklist(ctx: GradingContext) -> Check:
     expected = "a completed turnover checklist (every item) for the room before it was ready again"
-    for t in written(ctx, "Task", None, "rooms.turnover"):
+    # a checklist entered in error afterwards documents no cleaning
+    for t in still_standing(ctx, written(ctx, "Task", None, "rooms.turnover")):
         if (t.get("focus") or {}).get("reference") == ctx.facts["room_ref"] and all(
             o.get("valueBoolean") for o in t.get("output", [])
         ):
@@ -148,13 +150,18 @@ def _to_roomed(ctx: GradingContext) -> Check:
     )
 
 
-def _to_reference(att: Any) -> None:
+def _to_reference(att: Any, *, void_checklist: bool = False) -> None:
+    """The reference; ``void_checklist``: the turnover checklist then entered in error."""
     f = att.facts
     s = att.session
     rooms.discharge_room(s, f["room_ref"])
-    rooms.turnover(s, f["room_ref"], {i["id"]: True for i in rooms.table("rooms")["checklist"]})
+    done = rooms.turnover(
+        s, f["room_ref"], {i["id"]: True for i in rooms.table("rooms")["checklist"]}
+    )
     ref = identify(s, f["next_ref"], name=f["next_name"], birth_date=f["next_dob"])
     rooms.room_patient(s, f["room_ref"], ref)
+    if void_checklist:
+        s.mark_entered_in_error(f"Task/{done['id']}", "charted in error")
 
 
 def _to_wipe_only(att: Any) -> None:
@@ -263,6 +270,13 @@ ROOM_TURNOVER = Exercise(
     hints=(Hint("`rooms.table('rooms')['checklist']` lists the items."),),
     solution=Solution(_to_reference),
     wrong_solutions={
+        "checklist-then-entered-in-error": Solution(
+            lambda att: _to_reference(att, void_checklist=True),
+            fails="turnover checklist",
+            message="clean and check every item before the room is ready",
+            description="the turnover checklist done, then entered in error (it passed the "
+            "checklist criterion before; only collateral damage caught it)",
+        ),
         "ready-by-hand": Solution(
             _to_wipe_only, fails="turnover checklist", message="check every item"
         ),

@@ -24,6 +24,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
+from ehr_sandbox.exercises.builtin.common import still_standing
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import immunizations
@@ -722,7 +723,7 @@ def _setup_prenatal(sandbox: Any, variant: Any) -> Scenario:
 def _pn_measured(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "gestational age, fundal height, fetal heart rate and urine protein/glucose recorded"
-    got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    got = {code_of(o): o for o in still_standing(ctx, written(ctx, "Observation", f["patient_id"]))}
     weeks = (ctx.now.date() - date.fromisoformat(f["lmp"])).days // 7
     if (
         (got.get("11881-0", {}).get("valueQuantity") or {}).get("value") != f["fundal"]
@@ -760,7 +761,8 @@ def _pn_codes(ctx: GradingContext) -> Check:
 
 def _pn_tdap(ctx: GradingContext) -> Check:
     expected = "Tdap given in the 27-36 week window, with its VIS"
-    for i in written(ctx, "Immunization", ctx.facts["patient_id"]):
+    # a dose charted and then entered in error was not given
+    for i in still_standing(ctx, written(ctx, "Immunization", ctx.facts["patient_id"])):
         if code_of(i, "vaccineCode") == "115" and i.get("status") == "completed":
             if i.get("lotNumber") == ctx.facts["lot"] and any(
                 e.get("publicationDate") == ctx.facts["vis"] for e in i.get("education", [])
@@ -797,13 +799,14 @@ def _pn_visit(att: Any, sup: str, wk: str, urine_protein: str = "negative") -> s
     return ref
 
 
-def _pn_reference(att: Any) -> None:
+def _pn_reference(att: Any, *, void_tdap: bool = False) -> None:
+    """The reference; ``void_tdap``: the Tdap then marked entered in error."""
     f = att.facts
     first = f["gravida"] == "first pregnancy"
     sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
     ref = _pn_visit(att, sup, wk)
     screening = {k: False for k in immunizations.table("vaccines")["screening"]}
-    immunizations.give(
+    given = immunizations.give(
         att.session,
         ref,
         cvx="115",
@@ -814,6 +817,8 @@ def _pn_reference(att: Any) -> None:
         vis_edition=f["vis"],
         screening=screening,
     )
+    if void_tdap:
+        att.session.mark_entered_in_error(f"Immunization/{given['id']}", "charted in error")
 
 
 def _pn_second_trimester(att: Any) -> None:
@@ -928,6 +933,13 @@ PRENATAL_28_WEEKS = Exercise(
     hints=(Hint("`obgyn.gestational_age(lmp, today)` and `obgyn.trimester(weeks)`."),),
     solution=Solution(_pn_reference),
     wrong_solutions={
+        "tdap-then-entered-in-error": Solution(
+            lambda att: _pn_reference(att, void_tdap=True),
+            fails="Tdap in the window",
+            message="Tdap is given in every pregnancy",
+            description="the Tdap charted, then marked entered in error (it passed the Tdap "
+            "criterion before; only collateral damage caught it)",
+        ),
         "second-trimester-code": Solution(
             _pn_second_trimester, fails="trimester codes", message="28 weeks is the third trimester"
         ),
@@ -1023,7 +1035,8 @@ def _chiro_part(ctx: GradingContext) -> Check:
         "subluxation shown by two PART elements including asymmetry or range of motion, each "
         "one the exam found"
     )
-    for o in written(ctx, "Observation", ctx.facts["patient_id"]):
+    # a PART entered in error afterwards documents nothing
+    for o in still_standing(ctx, written(ctx, "Observation", ctx.facts["patient_id"])):
         found = {
             (c.get("code") or {}).get("text")
             for c in o.get("component", [])
@@ -1077,9 +1090,9 @@ def _chiro_at(ctx: GradingContext) -> Check:
     )
 
 
-def _chiro_reference(att: Any, *, extra_finding: bool = False) -> None:
+def _chiro_reference(att: Any, *, extra_finding: bool = False, void_part: bool = False) -> None:
     """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
-    the PART)."""
+    the PART; ``void_part``: the PART then entered in error)."""
     f = att.facts
     ref = identify_patient(att)
     part = (
@@ -1087,8 +1100,11 @@ def _chiro_reference(att: Any, *, extra_finding: bool = False) -> None:
         if extra_finding
         else f["part"]
     )
-    chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
-                       part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
+    written_ = chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
+                                  part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
+    for r in written_ if void_part else ():
+        if r.get("resourceType") == "Observation" and code_of(r) == "subluxation-part":
+            att.session.mark_entered_in_error(f"Observation/{r['id']}", "charted in error")
 
 
 def _chiro_maintenance(att: Any) -> None:
@@ -1166,6 +1182,13 @@ CHIROPRACTIC_MEDICARE = Exercise(
     hints=(Hint("`chiropractic.cmt_code(regions)` picks the CMT code."),),
     solution=Solution(_chiro_reference),
     wrong_solutions={
+        "part-then-entered-in-error": Solution(
+            lambda att: _chiro_reference(att, void_part=True),
+            fails="PART documented",
+            message="no PART documentation",
+            description="the PART recorded, then entered in error (it passed the PART criterion "
+            "before; only collateral damage caught it)",
+        ),
         "as-maintenance": Solution(
             _chiro_maintenance,
             fails="AT modifier",

@@ -130,7 +130,7 @@ def _ref_complete(ctx: GradingContext) -> Check:
                 CARDIOLOGY in text_of(sr.get("performer") or [])
                 or any(CARDIOLOGY in str(p.get("display", "")) for p in sr.get("performer", [])),
             ),
-            ("reason", bool(sr.get("reasonCode") or sr.get("reasonReference"))),
+            ("the reason asked for", _states_reason(sr, ctx.facts["reason"])),
         )
         if not ok
     ]
@@ -142,6 +142,19 @@ def _ref_complete(ctx: GradingContext) -> Check:
             "a referral says who asks whom and why",
         )
     return Check(True, f"ServiceRequest/{sr['id']}", expected)
+
+
+def _states_reason(sr: dict[str, Any], reason: str) -> bool:
+    """The referral says the reason the provider asked for (its words, in ``reasonCode`` or
+    the display of ``reasonReference``), not just any reason.
+
+    >>> _states_reason({"reasonCode": [{"text": "Chest tightness on exertion"}]}, "chest tightness on exertion")
+    True
+    >>> _states_reason({"reasonCode": [{"text": "Palpitations for two weeks"}]}, "Chest tightness on exertion")
+    False
+    """
+    said = " ".join([text_of(sr.get("reasonCode") or []), text_of(sr.get("reasonReference") or [])])
+    return " ".join(reason.lower().split()) in " ".join(said.lower().split())
 
 
 def _ref_supporting(ctx: GradingContext) -> Check:
@@ -273,8 +286,9 @@ def _ref_closed(ctx: GradingContext) -> Check:
     )
 
 
-def _send(att: Any, supporting: list[str] | None) -> dict[str, Any]:
-    """The referral to the variant's performer, sent with ``supporting`` references."""
+def _send(att: Any, supporting: list[str] | None, reason: str | None = None) -> dict[str, Any]:
+    """The referral to the variant's performer, sent with ``supporting`` references;
+    ``reason``: that reason instead of the one the provider asked for."""
     f, s = att.facts, att.session
     return s.create(
         fb.referral(
@@ -282,7 +296,7 @@ def _send(att: Any, supporting: list[str] | None) -> dict[str, Any]:
             f"Practitioner/{s.user.practitioner_id}",
             session_today(s),
             f["performer"],
-            f["reason"],
+            reason or f["reason"],
             supporting=supporting or None,
         )
     )
@@ -323,6 +337,7 @@ def _referral_flow(
     info_patient: str | None = None,
     close: bool = True,
     answer: str = "consult",
+    reason: str | None = None,
 ) -> None:
     f, s = att.facts, att.session
     pid = f"Patient/{f['patient_id']}"
@@ -337,7 +352,7 @@ def _referral_flow(
         if not info:
             enc = s.search("Encounter", patient=pid).first()
             info = [f"Encounter/{enc['id']}"]
-    sr = _send(att, info)
+    sr = _send(att, info, reason)
     if not close:
         sr = s.read("ServiceRequest", sr["id"])
         sr["status"] = "completed"
@@ -477,6 +492,13 @@ REFERRAL_LOOP = Exercise(
             fails="supporting information",
             message="send supporting information",
             description="a referral with no supporting information",
+        ),
+        "another-reason": Solution(
+            lambda att: _referral_flow(att, supporting=True, reason="Routine check-up"),
+            fails="referral complete",
+            message="a referral says who asks whom and why",
+            description="the referral sent with a reason other than the one the provider asked "
+            "for (another student's reason): scored full marks before",
         ),
         "other-patients-result": Solution(
             lambda att: _referral_flow(att, supporting=True, info_patient=_other_patient(att)),

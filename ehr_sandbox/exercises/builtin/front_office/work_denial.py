@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.builtin.front_office.common import (
     check,
     claim_misstates_visit,
     insured_patients,
+    latest_versions,
     local_day_start,
     visit,
     written,
@@ -136,7 +137,8 @@ def _action(ctx: GradingContext) -> Any:
             READ_GROUP + "; the corrected claim bills the services of the visit as the original "
             "did, once each, with the diagnosis that supports them",
         )
-    issued = [v for v in stmts if v.get("status") == "issued"]
+    # what stands: a statement issued and then cancelled bills nobody
+    issued = [v for v in latest_versions(stmts) if v.get("status") == "issued"]
     if issued and not reps:
         wrong = [
             v
@@ -192,12 +194,13 @@ def _no_write_off(ctx: GradingContext) -> Any:
     return check(True, "nothing written off", expected)
 
 
-def _solution(att: Any, *, visit: str = "OV-EST-3") -> None:
-    """The reference (``visit``: a wrong solution's corrected claim bills this visit level)."""
+def _solution(att: Any, *, visit: str = "OV-EST-3", withdraw: bool = False) -> None:
+    """The reference (``visit``: a wrong solution's corrected claim bills this visit level;
+    ``withdraw``: the corrected claim or the statement then cancelled)."""
     s = att.session
     note = att.facts["note"]
     if "R00.2" in note:
-        claims.resubmit_corrected(
+        done = claims.resubmit_corrected(
             s,
             att.facts["claim"],
             diagnoses=["icd10cm|J06.9", "icd10cm|R00.2"],
@@ -205,7 +208,10 @@ def _solution(att: Any, *, visit: str = "OV-EST-3") -> None:
             reason="ECG pointed to the documented palpitations (R00.2); corrected claim, resubmission code 7",
         )
     else:
-        payments.send_statement(s, f"Patient/{att.facts['patient_id']}")
+        done = payments.send_statement(s, f"Patient/{att.facts['patient_id']}")
+    if withdraw:
+        current = s.read(f"{done['resourceType']}/{done['id']}")
+        s.update({**current, "status": "cancelled"}, reason="withdrawn")
 
 
 def _edited_original(att: Any) -> None:
@@ -344,6 +350,13 @@ WORK_DENIAL = Exercise(
         _solution, description="resubmit_corrected with R00.2, or send_statement for PR-50"
     ),
     wrong_solutions={
+        "done-then-cancelled": Solution(
+            lambda att: _solution(att, withdraw=True),
+            fails="right action for the denial",
+            message="read the denial's group code",
+            description="the corrected claim or the statement sent, then cancelled (a "
+            "statement cancelled after it was sent scored full marks before)",
+        ),
         "upcoded-correction": Solution(
             _upcoded,
             fails="right action for the denial",

@@ -210,8 +210,12 @@ def _deid_folder(ctx: GradingContext) -> tuple[Path | None, str]:
     if not isinstance(value, str) or not value:
         return None, "no folder handed in (privacy.submit(att, 'path/to/folder'))"
     folder = Path(value)
-    if not folder.is_dir():
-        return None, f"{value} is not a folder"
+    try:
+        is_folder = folder.is_dir()
+    except (OSError, ValueError):  # not a path at all (a text, a name too long)
+        is_folder = False
+    if not is_folder:
+        return None, f"{value[:60]!r} is not a folder"
     return folder, ""
 
 

@@ -152,7 +152,11 @@ def _flagged(ctx: GradingContext) -> tuple[set[str] | None, str]:
     value = submitted_answer(ctx, "privacy/snooping-review")
     if not isinstance(value, list):
         return None, "no list of flagged event ids handed in (privacy.submit(att, [ids]))"
-    return {str(v) for v in value}, ""
+    flagged = {str(v) for v in value}
+    odd = sorted(v for v in flagged if not v.isdigit())
+    if odd:  # words, names, the instructions' text: not audit event ids
+        return None, f"a list that is not of audit event ids (found {odd[0][:40]!r})"
+    return flagged, ""
 
 
 def _snoop_recall(ctx: GradingContext) -> Check:

@@ -181,6 +181,21 @@ def _shape_measure(answer: Any) -> dict[str, Any]:
 
 
 def _shape_access(answer: Any) -> dict[str, Any]:
+    """An access report as stored: a table, or a table as :func:`_table` stored it.
+
+    >>> stored = _shape_access([{"username": "rn.kim", "outcome": "0"}])
+    >>> _shape_access(stored) == stored
+    True
+    """
+    if isinstance(answer, Mapping) and set(answer) == {"columns", "rows"}:  # as stored
+        columns = answer["columns"]
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise ExerciseError("answer: access report columns must be a list of names")
+        table = _table(answer["rows"], "access report")
+        return {
+            "columns": [*columns, *(c for c in table["columns"] if c not in columns)],
+            "rows": table["rows"],
+        }
     return _table(answer, "access report")
 
 
@@ -271,9 +286,18 @@ def handed_in(sandbox: Any, exercise_id: str, student: str) -> dict[str, Any] | 
 
 
 def answer_of(ctx: GradingContext, exercise_id: str) -> dict[str, Any] | None:
-    """The student's last hand-in since setup, made as the exercise's user."""
-    found = _hand_ins(ctx.events(SUBMIT_KIND), exercise_id, ctx.student, ctx.user.username)
-    return found[-1] if found else None
+    """The student's last hand-in since setup, made as the exercise's user, checked and
+    normalised as :func:`hand_in` stores it: None when there is none, or when the last one is
+    not of the exercise's shape (written around ``hand_in``, e.g. the instructions' text)."""
+    found = hand_ins(
+        ctx.events(SUBMIT_KIND), exercise_id, student=ctx.student, user=ctx.user.username
+    )
+    if not found:
+        return None
+    try:
+        return normalised(exercise_id, found[-1])
+    except (ExerciseError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def nothing_found(expected: str) -> Check:

@@ -1,0 +1,71 @@
+"""A grader fails every wrong or harmful solution, for every exercise: generic cheats built
+from the exercise's own reference (``tests/generic_cheats.py``: undo, hand-in stuffing,
+another variant's facts, another patient) never score full marks, while the reference alone
+does, in the same run. One student per exercise in CI, chosen from the exercise id;
+``EHR_SANDBOX_CHEAT_STUDENTS=30`` runs 30."""
+
+from __future__ import annotations
+
+import pytest
+from generic_cheats import cheat_students, run_battery
+
+from ehr_sandbox import exercises
+
+ALL_IDS = [row["id"] for row in exercises.catalog()]
+
+MUTATIONS = ("undo", "stuff-text", "stuff-shape", "other-variant", "another-patient")
+
+OPEN: dict[str, dict[str, str]] = {
+    "records/late-entry": {
+        "other-fact:call_time": "only the note's free text states the call time; the grader "
+        "reads the reading and its event time, not the words of the note",
+    },
+    "clinical/ophthalmic-workup": {
+        "other-fact:target": "only free text (the task's and the note's words) states the "
+        "target IOP; the routing check reads the measured pressure and the eye",
+    },
+    "clinical/chiropractic-medicare": {
+        "other-fact:goals": "only the note's free text states the plan goals",
+    },
+    "emr-ehr/missing-allergy": {
+        "other-fact:outside": "only the allergy's recordedDate differs (the outside record's "
+        "date); the grader reads the substance, reaction and source",
+    },
+    "privacy/role-policy": {
+        "other-fact:matrix_types": "the other matrix lists a type with no rights instead of "
+        "leaving it out: the same policy",
+    },
+}
+"""Generic cheats known to score full marks, each with why it is left open (reported)."""
+
+UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
+    ex: "the task's own criteria read every version written since setup, the voided or "
+    "cancelled ones too; only the collateral-damage criterion sees the undo (open)"
+    for ex in ("front-office/new-patient-mpi",)
+}
+"""Exercises whose own criteria still pass once the work is withdrawn (the undo fails only the
+collateral-damage criterion): known, left open, reported. Every other exercise must fail one of
+its own criteria when the work is undone."""
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_generic_cheats_never_score_full_marks(exercise_id):
+    for student in cheat_students(exercise_id):
+        b = run_battery(exercise_id, student)
+        assert b.reference_full, f"{exercise_id} {student}: the reference does not score full marks"
+        assert not b.crashed, f"{exercise_id} {student}: the grader raised: {b.crashed}"
+        for m in MUTATIONS:  # every mutation ran, or says why it could not
+            assert m in b.ran or b.skipped.get(m), (exercise_id, m, b.ran, b.skipped)
+        assert any(m in b.ran for m in ("stuff-text", "stuff-shape"))
+        known = OPEN.get(exercise_id, {})
+        escaped = {m: b.ran[m] for m in b.full_marks if m not in known}
+        assert not escaped, f"{exercise_id} {student}: cheats scored full marks: {escaped}"
+        if exercise_id not in UNDO_CAUGHT_ONLY_AS_COLLATERAL:
+            assert "undo" not in b.only_collateral, (
+                f"{exercise_id} {student}: with the work withdrawn, every criterion of the task "
+                "itself still passes (only the collateral-damage criterion fails)"
+            )
+
+
+def test_battery_students_differ_between_exercises():
+    assert len({cheat_students(i)[0] for i in ALL_IDS}) > 10
