@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
+from ehr_sandbox.exercises.builtin.common import WITHDRAWN_STATUSES
 from ehr_sandbox.workflows.care import coding, loinc_concept
 
 __all__ = [
@@ -341,20 +342,10 @@ def message_recipients(message: dict[str, Any]) -> list[str]:
     return [str(r.get("reference", "")) for r in message.get("recipient", [])]
 
 
-WITHDRAWN = frozenset(
-    {
-        "draft",
-        "cancelled",
-        "entered-in-error",
-        "rejected",
-        "revoked",
-        "failed",
-        "not-done",
-        "stopped",
-    }
-)
-"""Statuses of a Task, Communication or request that no longer asks anyone for anything (never
-sent, called off, refused, or recorded in error): a routing in one of them does not stand."""
+WITHDRAWN = WITHDRAWN_STATUSES | {"draft", "rejected", "failed", "not-done", "stopped"}
+"""Statuses of a Task, Communication or request that no longer asks anyone for anything: any
+record taken back (:data:`~ehr_sandbox.exercises.builtin.common.WITHDRAWN_STATUSES`), or never
+sent, refused, failed or stopped: a routing in one of them does not stand."""
 
 TASK_OPEN = frozenset({"requested", "received", "accepted", "ready", "in-progress"})
 """Statuses of a routed Task still waiting for its owner: one the sender has put on hold or
