@@ -170,13 +170,41 @@ def _load(root: Path) -> Content:
     if (root / "clinical_ma.toml").is_file():
         raw["clinical_ma"] = _validate(
             ClinicalMA,
-            read_toml(root, "clinical_ma.toml"),
+            _with_control_levels(root, read_toml(root, "clinical_ma.toml")),
             "clinical_ma.toml",
             "",
         )
     content = Content.model_validate(raw)
     check_references(content)
     return content
+
+
+def _with_control_levels(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """``clinical_ma.toml`` with each POC device's control levels filled in from its test's
+    ``[test.controls]`` in ``poc_tests.toml`` (the one table of POC tests and their controls,
+    which the EHR's QC workflow grades against), in the order listed there."""
+    devices = doc.get("poc_device") or []
+    if not devices:
+        return doc
+    tests = {t.get("id"): t for t in read_toml(root, "poc_tests.toml").get("test", [])}
+    for i, dev in enumerate(devices):
+        where = f"poc_device[{i}]"
+        if "control_levels" in dev:
+            raise ContentError(
+                "expected no control_levels: a device's control levels are its test's "
+                "[test.controls] in poc_tests.toml",
+                file="clinical_ma.toml",
+                key=f"{where}.control_levels",
+            )
+        test = tests.get(dev.get("test"))
+        if test is None:
+            raise ContentError(
+                f"expected a test id of poc_tests.toml, found {dev.get('test')!r}",
+                file="clinical_ma.toml",
+                key=f"{where}.test",
+            )
+        dev["control_levels"] = list(test.get("controls") or {})
+    return doc
 
 
 def _resolve_drug_classes(classes: list[Any], rules: Any) -> list[Any]:
