@@ -100,7 +100,7 @@ def books(appointment: dict[str, Any], actor: str) -> bool:
     >>> books(appt, "Practitioner/d"), books(appt, "Practitioner/e")
     (False, True)
     """
-    from ehr_sandbox.search.values import split_reference
+    from ehr_sandbox.references import split_reference
 
     want = split_reference(actor)
     for p in attending(appointment).get("participant") or ():

@@ -671,7 +671,7 @@ class Sandbox:
         return ancestors(resource, self._read_any)
 
     def _read_any(self, rtype: str, rid: str) -> dict[str, Any] | None:
-        from ehr_sandbox.search.values import ID_RE
+        from ehr_sandbox.references import ID_RE
         from synthetic.fhir import is_resource_type
 
         if not is_resource_type(rtype) or not ID_RE.match(rid):

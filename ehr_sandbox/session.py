@@ -2086,7 +2086,7 @@ def _safe_text(text: str | None) -> str | None:
 
 
 def _valid_id(rid: Any) -> bool:
-    from ehr_sandbox.search.values import ID_RE
+    from ehr_sandbox.references import ID_RE
 
     return isinstance(rid, str) and ID_RE.match(rid) is not None
 

@@ -8,34 +8,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.references import iter_references
 
 _REFERENCE = re.compile(rb'"reference":"([^"\\]*)"')
 
 Finder = Callable[[str, str], list[str]]
 """``find(resource_type, query_string) -> ids`` of current resources matching a FHIR search."""
-
-
-def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(path, Reference dict)`` for every ``reference`` string below ``node``.
-
-    >>> [p for p, _ in iter_references({"a": [{"reference": "X/1"}], "b": {"reference": "Y/2"}})]
-    ['a[0]', 'b']
-    """
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield path or "(resource)", node
-        for k, v in node.items():
-            if isinstance(v, dict | list):
-                yield from iter_references(v, f"{path}.{k}" if path else k)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from iter_references(v, f"{path}[{i}]")
 
 
 def _contained_ids(resource: dict[str, Any]) -> set[str]:

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ehr_sandbox.errors import SearchError
+from ehr_sandbox.references import ID_RE, split_reference
 from ehr_sandbox.search.registry import SearchParam, lookup, params_for
-from ehr_sandbox.search.values import ID_RE, date_range, number_range, split_reference
+from ehr_sandbox.search.values import date_range, number_range
 from synthetic.fhir import is_resource_type
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")

@@ -40,6 +40,7 @@ import orjson
 
 from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
 from ehr_sandbox.gcpause import collector_paused
+from ehr_sandbox.references import ID_RE
 from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
 from ehr_sandbox.search.registry import params_for, registry_fingerprint
@@ -51,7 +52,6 @@ from ehr_sandbox.search.sql import (
     param_names,
     row_checks,
 )
-from ehr_sandbox.search.values import ID_RE
 from ehr_sandbox.store import index_plan as index_plans
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
 from ehr_sandbox.store.packing import MIN_SAMPLES, Packer
