@@ -14,19 +14,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ehr_sandbox.access.roles import STAFF_ORDER
+
 USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
 ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
 
-STAFF_ROLES = (
-    "front_desk",
-    "medical_assistant",
-    "nurse",
-    "physician",
-    "billing",
-    "privacy_officer",
-    "instructor",
-    "admin",
-)
+STAFF_ROLES = STAFF_ORDER
 """Roles a staff account may hold (docs/privacy.md); ``patient`` and ``system`` are not staff."""
 
 SYSTEM_USERNAME = "system"
