@@ -434,6 +434,10 @@ BAD_CASES = [
      "clinical_ma.toml", "poc_device[0].test", "poc_tests.toml"),
     ("clinical_ma.toml", 'test = "urine-hcg"', 'test = "urine-hcg"\ncontrol_levels = ["positive"]',
      "clinical_ma.toml", "poc_device[2].control_levels", "poc_tests.toml"),
+    ("rules.toml", 'carc = "16"', 'carc = "999"',
+     "rules.toml", "remittance.denial[1].carc", "carc.csv"),
+    ("rules.toml", 'rarc = "N54"', 'rarc = "N54"\nremark = "Authorization missing"',
+     "rules.toml", "remittance.denial[2].remark", "rarc.csv"),
 ]  # fmt: skip
 
 

@@ -26,7 +26,15 @@ __all__ = ["csv_rows", "table"]
 
 
 SHARED = frozenset(
-    {"poc_tests.toml", "portal.toml", "spirometry.toml", "sterilization.toml", "templates.toml"}
+    {
+        "carc.csv",
+        "poc_tests.toml",
+        "portal.toml",
+        "rarc.csv",
+        "spirometry.toml",
+        "sterilization.toml",
+        "templates.toml",
+    }
 )
 """Tables the generator uses too: they live once, in ``synthetic/content/data/``."""
 

@@ -5,7 +5,8 @@ Nothing here writes: the simulator *answers* (a CoverageEligibilityResponse, or 
 workflows record what it answered. Plans come from ``synthetic/content/data/practice.toml``
 (copay, contracted ratio, member-id prefix) and ``data/payers.toml`` (deductible, coinsurance,
 timely filing, referral and prior-authorisation lists). Denials carry CARC group/reason codes
-and RARC remarks from the public X12 lists (``data/carc.csv``, ``data/rarc.csv``).
+and RARC remarks from the public X12 lists (``carc.csv``, ``rarc.csv`` in the shared content,
+``synthetic/content/data/``: the generator reads them too).
 
 A claim to a patient's secondary plan (a crossover, see :mod:`ehr_sandbox.workflows.secondary`)
 is adjudicated as a secondary payer: it pays toward what the primary's ERA left to the patient
@@ -167,7 +168,7 @@ def carc(code: str) -> dict[str, str]:
         if row["code"] == code:
             return row
     raise ValidationError(
-        "ClaimResponse", "adjudication.reason", "a CARC code of data/carc.csv", found=code
+        "ClaimResponse", "adjudication.reason", "a CARC code of carc.csv", found=code
     )
 
 
@@ -181,7 +182,7 @@ def rarc(code: str) -> dict[str, str]:
         if row["code"] == code:
             return row
     raise ValidationError(
-        "ClaimResponse", "processNote", "a RARC code of data/rarc.csv", found=code
+        "ClaimResponse", "processNote", "a RARC code of rarc.csv", found=code
     )
 
 
