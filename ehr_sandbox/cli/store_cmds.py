@@ -170,8 +170,10 @@ def register(app: typer.Typer) -> None:
             "(keep it as unit text only).",
         ),
     ) -> None:
-        """Import FHIR Bundles or Bulk NDJSON, in any order; each file (or group of files
-        that refer to each other) applies wholly or not at all."""
+        """Import FHIR Bundles or Bulk NDJSON into a sandbox, all or nothing per file.
+
+        Files may come in any order; each file (or group of files that refer to each other)
+        applies wholly or not at all."""
         import warnings
 
         from ehr_sandbox.errors import DataQualityWarning, ImportFailed
