@@ -107,6 +107,11 @@ def split_relative(ref: str) -> tuple[str, str, str | None] | None:
 def reference_id(ref: object, resource_type: str = "Patient") -> str | None:
     """The id in a reference (a Reference dict or its string) to ``resource_type``, else None.
 
+    Lenient on purpose, unlike :func:`split_reference`: the last ``Type/id`` pair counts
+    whatever the id's characters, so a record whose reference to its patient is malformed
+    still sits in that patient's compartment (access control reads compartments through this
+    function; a typo must not take a record out of one).
+
     Parameters
     ----------
     ref : dict or str
@@ -124,13 +129,19 @@ def reference_id(ref: object, resource_type: str = "Patient") -> str | None:
     'p7'
     >>> reference_id({"reference": "Group/g1"}) is None, reference_id("Group/g1", "Group")
     (True, 'g1')
+    >>> reference_id("Patient/p 1")  # not a valid id, but it names this patient
+    'p 1'
     """
     if isinstance(ref, dict):
         ref = ref.get("reference")
-    if not isinstance(ref, str):
+    if not isinstance(ref, str) or not ref:
         return None
-    parts = split_reference(ref)
-    return parts[1] if parts is not None and parts[0] == resource_type else None
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
+        return parts[-1]
+    return None
 
 
 def references_in(node: Any) -> Iterator[str]:

@@ -181,9 +181,7 @@ def rarc(code: str) -> dict[str, str]:
     for row in csv_rows("rarc"):
         if row["code"] == code:
             return row
-    raise ValidationError(
-        "ClaimResponse", "processNote", "a RARC code of rarc.csv", found=code
-    )
+    raise ValidationError("ClaimResponse", "processNote", "a RARC code of rarc.csv", found=code)
 
 
 def _member_ok(coverage: dict[str, Any], p: Plan) -> bool:

@@ -243,8 +243,10 @@ def ref_id(reference: Mapping[str, Any] | None) -> str:
     >>> ref_id({"reference": "Patient/p1"})
     'p1'
     """
-    ref = (reference or {}).get("reference", "")
-    return ref.split("/")[1] if ref.count("/") >= 1 else ""
+    from ehr_sandbox.references import split_reference
+
+    parts = split_reference(str((reference or {}).get("reference", "")))
+    return parts[1] if parts else ""
 
 
 def changed_fields(
