@@ -138,7 +138,11 @@ def _action(ctx: GradingContext) -> Any:
             "did, once each, with the diagnosis that supports them",
         )
     # what stands: a statement issued and then cancelled bills nobody
-    issued = [v for v in still_standing(ctx, stmts, current=True) if v.get("status") == "issued"]
+    issued = [
+        v
+        for v in still_standing(ctx, stmts, current=True, patient_id=ctx.facts["patient_id"])
+        if v.get("status") == "issued"
+    ]
     if issued and not reps:
         wrong = [
             v
