@@ -120,13 +120,16 @@ def _setup_draw(sandbox: Any, variant: Any) -> Scenario:
 def _draw_tubes(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "one specimen per tube, drawn in the CLSI order of draw, each linked to its orders and labelled with two identifiers"
-    sps = still_standing(ctx, written(ctx, "Specimen", f["patient_id"]))  # as written, if standing
+    drawn = written(ctx, "Specimen", f["patient_id"])
+    sps = still_standing(ctx, drawn)  # as written, of the specimens still standing
     mine = [s for s in sps if s.get("request")]
-    linked = {r["reference"] for s in mine for r in s.get("request", [])}
-    if not mine or linked != set(f["orders"]):
+    # linked as the specimens are now: a link removed afterwards links nothing
+    now = [s for s in still_standing(ctx, drawn, current=True) if s.get("request")]
+    linked = {r["reference"] for s in now for r in s.get("request", [])}
+    if not now or linked != set(f["orders"]):
         return Check(
             False,
-            f"{len(mine)} specimen(s) linked to {len(linked)} of the orders",
+            f"{len(now)} specimen(s) linked to {len(linked)} of the orders",
             expected,
             "every specimen belongs to an order",
         )
@@ -226,10 +229,16 @@ def _draw_sent(ctx: GradingContext) -> Check:
 
 
 def _draw_reference(
-    att: Any, fasting: str | None = None, lab: str | None = None, withdraw: str | None = None
+    att: Any,
+    fasting: str | None = None,
+    lab: str | None = None,
+    withdraw: str | None = None,
+    *,
+    unlink: bool = False,
 ) -> list[str]:
     """The reference; ``fasting``, ``lab``: another answer or laboratory; ``withdraw``: the
-    requisition then set to that status (cancelled, entered in error)."""
+    requisition then set to that status (cancelled, entered in error); ``unlink``: every
+    specimen drawn then unlinked from its orders."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -252,6 +261,8 @@ def _draw_reference(
     specimens.send_to_lab(s, refs, lab=lab or f["lab"], courier=f["courier"])
     if withdraw:
         withdraw_messages(att, "Task", withdraw, ref)
+    for r in refs if unlink else []:
+        s.update({k: v for k, v in s.read(r).items() if k != "request"}, reason="unlinked")
     return refs
 
 
@@ -414,6 +425,13 @@ BLOOD_DRAW = Exercise(
     hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
     solution=Solution(_draw_reference),
     wrong_solutions={
+        "specimens-then-unlinked": Solution(
+            lambda att: _draw_reference(att, unlink=True),
+            fails="tubes drawn and linked",
+            message="every specimen belongs to an order",
+            description="the tubes drawn, labelled and handed off, then every specimen's link "
+            "to its orders removed (full marks before: the link was read from any version)",
+        ),
         "specimens-then-entered-in-error": Solution(
             then_withdrawn(_draw_reference, "Specimen"),
             fails="tubes drawn and linked",
