@@ -682,6 +682,11 @@ def _gl_escalated(ctx: GradingContext) -> Check:
     )
 
 
+def _qc_log(task: dict[str, Any]) -> bool:
+    """True for a QC log entry (a Task about the kit, a Device), not a routing about a patient."""
+    return str((task.get("focus") or {}).get("reference", "")).startswith("Device/")
+
+
 def _gl_reference(
     att: Any, provider: str | None = None, withdraw: str | None = None, qc_off: int = 0
 ) -> None:
@@ -856,6 +861,13 @@ POC_GLUCOSE_QC = Exercise(
     hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
     solution=Solution(_gl_reference),
     wrong_solutions={
+        "qc-then-entered-in-error": Solution(
+            then_withdrawn(_gl_reference, "Task", patient=None, only=_qc_log),
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+            description="the controls rerun and logged as passing, the patient tested, then the "
+            "QC log entry marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "result-then-entered-in-error": Solution(
             then_withdrawn(_gl_reference, "Observation", only=lambda o: code_of(o) == "41653-7"),
             fails="result recorded with the kit",
@@ -1131,6 +1143,13 @@ RAPID_STREP = Exercise(
     hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
     solution=Solution(_st_reference),
     wrong_solutions={
+        "qc-then-entered-in-error": Solution(
+            then_withdrawn(_st_reference, "Task", patient=None, only=_qc_log),
+            fails="QC before the test",
+            message="run the kit controls first",
+            description="the kit controls logged as passing, the patient tested, then the QC log "
+            "entry marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "result-then-entered-in-error": Solution(
             then_withdrawn(_st_reference, "Observation", only=lambda o: code_of(o) == "78012-2"),
             fails="result on the order",
