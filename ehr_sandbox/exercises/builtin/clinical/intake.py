@@ -391,6 +391,17 @@ ROOMING_ABNORMAL_BP = Exercise(
         _rooming_reference, description="identify, chief complaint, vitals through the workflow"
     ),
     wrong_solutions={
+        "complaint-then-entered-in-error": Solution(
+            then_withdrawn(
+                _rooming_reference,
+                "Observation",
+                patient=lambda att: look_up(att, att.facts["name"], att.facts["dob"]),
+                only=lambda o: code_of(o) == "8661-1",
+            ),
+            fails="chief complaint",
+            message="record the reason for the visit as the patient said it",
+            description="the chief complaint recorded, then marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "bp-then-entered-in-error": Solution(
             then_withdrawn(
                 _rooming_reference,

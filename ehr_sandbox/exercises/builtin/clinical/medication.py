@@ -719,6 +719,15 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
     ),
     solution=Solution(_cu_reference),
     wrong_solutions={
+        "deferral-then-entered-in-error": Solution(
+            then_withdrawn(
+                _cu_reference, "Immunization", only=lambda i: i.get("status") == "not-done"
+            ),
+            fails="contraindicated dose deferred",
+            message="record the deferral with its reason",
+            description="the contraindicated vaccine recorded as not done, then that record "
+            "marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "doses-then-entered-in-error": Solution(
             then_withdrawn(
                 _cu_reference, "Immunization", only=lambda i: i.get("status") == "completed"
