@@ -448,7 +448,8 @@ def withdraw(session: Any, ref: str, reason: str = "charted in error") -> dict[s
     solutions that do the work and then undo it): entered in error where the type has that
     status (or a verification status), else deactivated (``active`` false: a Patient is
     never voided), else its status set to ``entered-in-error`` (a MedicationStatement) or
-    else ``cancelled``. Returns the new version.
+    ``cancelled``, else deactivated (a type with no status). Returns the new version; the
+    EHR's last refusal when none of these fits the type.
 
     Examples
     --------
@@ -462,14 +463,19 @@ def withdraw(session: Any, ref: str, reason: str = "charted in error") -> dict[s
 
     try:
         return dict(session.mark_entered_in_error(ref, reason))
-    except ValidationError:
-        current = session.read(ref)
+    except ValidationError as exc:
+        current, refused = session.read(ref), exc
+    changes: list[dict[str, Any]] = [{"status": "entered-in-error"}, {"status": "cancelled"}]
     if "active" in current or current.get("resourceType") == "Patient":
-        return dict(session.update({**current, "active": False}, reason=reason))
-    try:  # a type the EHR does not void by itself, whose status can say so
-        return dict(session.update({**current, "status": "entered-in-error"}, reason=reason))
-    except ValidationError:
-        return dict(session.update({**current, "status": "cancelled"}, reason=reason))
+        changes.insert(0, {"active": False})
+    else:
+        changes.append({"active": False})  # a type with no status (a RelatedPerson)
+    for change in changes:
+        try:
+            return dict(session.update({**current, **change}, reason=reason))
+        except ValidationError as exc:
+            refused = exc
+    raise refused
 
 
 def then_withdrawn(
