@@ -1438,18 +1438,21 @@ class Session:
         self.sandbox.review_btg(self, index, appropriate=appropriate, note=note)
 
     # ------------------------------------------------------------------ bulk access
-    def resources(self, resource_type: str, *, research: bool = False) -> Iterator[dict[str, Any]]:
+    def resources(
+        self, resource_type: str, *, research: bool = False, export: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every resource of a type this session may read, masked (reports and views use it).
 
         ``research=True`` narrows it to what may go into a research export: the role's
         ``deidentify`` permission per record (ceiling, excluded labels, relationship) and
-        the patients' research Consents (purpose HRESCH).
+        the patients' research Consents (purpose HRESCH). ``export=True`` decides each record
+        as a bulk export (the role's ``export`` action; break-the-glass lifts nothing there).
         """
         _require_type(resource_type)
         ctx = self.context
         policy = self.sandbox.policy
-        action = "deidentify" if research else "search"
-        interaction = "deidentify" if research else "report"
+        action = "deidentify" if research else "export" if export else "search"
+        interaction = "deidentify" if research else "export" if export else "report"
         if not policy.can_type(ctx, action, resource_type).allowed:
             self._audit(action="E", interaction=interaction, outcome="4", query=resource_type)
             return

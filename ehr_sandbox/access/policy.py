@@ -451,7 +451,9 @@ class Policy:
                 denial = self._consent_verdict(ctx, action, resource, rtype, patients)
         if denial is None:
             return ALLOWED
-        if btg_lifts(ctx, patients, conf, sens):
+        # Break-the-glass opens a chart for the emergency in front of the clinician; it never
+        # lifts a bulk copy (an export file outlives the override and its review).
+        if action not in BULK and btg_lifts(ctx, patients, conf, sens):
             return Decision(
                 True,
                 f"break-the-glass for {', '.join(sorted(patients))} lifted: {denial.reason}",
