@@ -30,6 +30,7 @@ from ehr_sandbox.access import (
     patient_of,
     patients_of,
 )
+from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK
 from ehr_sandbox.access.redaction import quoted_targets, redact_references
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
@@ -997,10 +998,17 @@ class Session:
             if before is not None:
                 meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
             elif "security" in meta and not _may(self.user.role, "label"):
+                # A new record keeps the labels it comes with as far as they only restrict
+                # (a copy of a restricted record, an import from a system that labelled it):
+                # its sensitivity codes, and a confidentiality no lower than the default N.
+                # Nothing below N: only the privacy officer lowers labels.
                 meta["security"] = [
                     s
                     for s in meta["security"]
-                    if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
+                    if not (
+                        s.get("system") == CONFIDENTIALITY
+                        and CONFIDENTIALITY_RANK.get(s.get("code"), -1) < CONFIDENTIALITY_RANK["N"]
+                    )
                 ]
             meta["security"] = assign_labels(res)
         # A record about another (a claim's response, a payment, a message about a result)
@@ -1515,7 +1523,7 @@ class Session:
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
-            from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
+            from ehr_sandbox.access.labels import confidentiality_of
 
             allowed: set[str] = set()
             patients: dict[str, str] = {}

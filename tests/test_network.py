@@ -332,3 +332,46 @@ def test_missed_match_is_visible_and_a_person_can_link_it():
         link["other"]["reference"].endswith(f"hospital/{hospital_ref}")
         for link in clinic_patient["link"]
     )
+
+
+@pytest.mark.parametrize("sensitivity", [[], ["HIV"], ["PSY", "SDV"]])
+def test_a_reconciled_copy_keeps_the_labels_of_its_source(sensitivity: list[str]):
+    """Filing an outside record in the local chart copies it: the copy carries at least the
+    confidentiality and sensitivity labels the source organization gave it, so a local user
+    who could not see it at the source does not see it here either. (Before, the copy was
+    labelled from its codes alone: an allergy the source's privacy officer had restricted came
+    back as normal data for every local role.)"""
+    from ehr_sandbox.access.labels import confidentiality_of, sensitivities_of
+
+    net = Network.generate(seed=SEED, mode="ehr", patients=12, people=3)
+    x = net.exchange
+    p = next(
+        p
+        for p in net.journey.people
+        if x.mpi.enterprise_id(f"hospital/Patient/{p.records['hospital']}")
+        == x.mpi.enterprise_id(f"cardiology/Patient/{p.records['cardiology']}")
+    )
+    source = net.org("hospital").sandbox
+    allergy = next(
+        a
+        for a in source.system_session().search(
+            "AllergyIntolerance", patient=f"Patient/{p.records['hospital']}"
+        )
+    )
+    source.login("po.wilson").relabel(
+        f"AllergyIntolerance/{allergy['id']}",
+        "R",
+        reason="disclosed in confidence",
+        sensitivity=sensitivity,
+    )
+    s = net.login("cardiology", "dr.nguyen")
+    pid = p.records["cardiology"]
+    outside = next(
+        r
+        for r in x.retrieve(s, "cardiology", pid).of_type("AllergyIntolerance")
+        if r["id"] == allergy["id"]
+    )
+    saved = x.reconcile(s, outside, pid, reason="reported by the ED; confirmed with the patient")
+    stored = net.org("cardiology").sandbox.system_session().read("AllergyIntolerance", saved["id"])
+    assert confidentiality_of(stored) == "R"
+    assert set(sensitivity) <= sensitivities_of(stored)
