@@ -375,3 +375,47 @@ def test_a_reconciled_copy_keeps_the_labels_of_its_source(sensitivity: list[str]
     stored = net.org("cardiology").sandbox.system_session().read("AllergyIntolerance", saved["id"])
     assert confidentiality_of(stored) == "R"
     assert set(sensitivity) <= sensitivities_of(stored)
+
+
+@pytest.mark.parametrize("kind", ["fhir-document", "referral-letter", "visit-summary"])
+@pytest.mark.parametrize("level", ["N", "R"])
+def test_a_document_carries_the_highest_confidentiality_it_states(kind: str, level: str):
+    """A document sent to another organization (a FHIR document Bundle, a referral letter, a
+    faxed summary) carries the highest confidentiality of the records it states, in its
+    ``confidentiality`` and, for a FHIR document, the Bundle's ``meta.security`` (PRIVACY.md: a
+    Bundle or report output carries the highest confidentiality of its contents). Before, a
+    document stating a restricted allergy carried no mark at all."""
+    from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
+
+    net = Network.generate(seed=SEED, mode="emr", patients=12, people=3)
+    p = net.journey.people[0]
+    source = net.org("hospital").sandbox
+    allergy = next(
+        iter(
+            source.system_session().search(
+                "AllergyIntolerance", patient=f"Patient/{p.records['hospital']}"
+            )
+        )
+    )
+    if level != "N":
+        source.login("po.wilson").relabel(
+            f"AllergyIntolerance/{allergy['id']}", level, reason="disclosed in confidence"
+        )
+    doc = net.send(
+        kind,
+        net.login("hospital", "dr.okafor"),
+        "hospital",
+        p.records["hospital"],
+        "clinic",
+        created="2025-12-18",
+    )
+    stated = [i.confidentiality for i in doc.items]
+    assert "Penicillin" in doc.text
+    want = max(stated, key=CONFIDENTIALITY_RANK.__getitem__)
+    assert want == level and doc.confidentiality == want
+    if doc.bundle is not None:
+        held = [e["resource"] for e in doc.bundle["entry"]]
+        top = max(
+            (confidentiality_of(r) or "N" for r in held), key=CONFIDENTIALITY_RANK.__getitem__
+        )
+        assert confidentiality_of(doc.bundle) == top == level
