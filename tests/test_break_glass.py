@@ -128,3 +128,19 @@ def test_break_glass_lifts_nothing_in_a_bulk_export(sb: Sandbox, username: str) 
     assert s.search("Observation", patient=f"Patient/{pid}").count() > 0
     assert _exported(s, types) == before
     assert pid not in "".join(before.values())
+
+
+def test_a_kept_reports_object_does_not_outlast_the_break_glass(sb: Sandbox) -> None:
+    """Rows a break-the-glass let through are not kept for later: a ``Reports`` object held
+    across the end of the override answers as a fresh one does. (Before, it kept each view's
+    rows for its lifetime, so a report run after the override still read the patient's chart.)"""
+    pid = _stranger(sb, "dr.okafor")
+    s = sb.login("dr.okafor")
+    query = "SELECT count(*) AS n FROM observation WHERE patient = $p"
+    kept = s.reports
+    s.break_glass(pid, "unresponsive patient in the waiting room")
+    during = kept.sql(query, p=pid).to_pylist()
+    assert during[0]["n"] > 0  # the override opened the chart
+    s.end_break_glass(pid)
+    assert kept.sql(query, p=pid).to_pylist() == s.reports.sql(query, p=pid).to_pylist()
+    assert kept.sql(query, p=pid).to_pylist()[0]["n"] == 0
