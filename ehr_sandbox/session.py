@@ -30,6 +30,7 @@ from ehr_sandbox.access import (
     patient_of,
     patients_of,
 )
+from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK
 from ehr_sandbox.access.redaction import quoted_targets, redact_references
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
@@ -997,10 +998,17 @@ class Session:
             if before is not None:
                 meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
             elif "security" in meta and not _may(self.user.role, "label"):
+                # A new record keeps the labels it comes with as far as they only restrict
+                # (a copy of a restricted record, an import from a system that labelled it):
+                # its sensitivity codes, and a confidentiality no lower than the default N.
+                # Nothing below N: only the privacy officer lowers labels.
                 meta["security"] = [
                     s
                     for s in meta["security"]
-                    if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
+                    if not (
+                        s.get("system") == CONFIDENTIALITY
+                        and CONFIDENTIALITY_RANK.get(s.get("code"), -1) < CONFIDENTIALITY_RANK["N"]
+                    )
                 ]
             meta["security"] = assign_labels(res)
         # A record about another (a claim's response, a payment, a message about a result)
@@ -1438,18 +1446,21 @@ class Session:
         self.sandbox.review_btg(self, index, appropriate=appropriate, note=note)
 
     # ------------------------------------------------------------------ bulk access
-    def resources(self, resource_type: str, *, research: bool = False) -> Iterator[dict[str, Any]]:
+    def resources(
+        self, resource_type: str, *, research: bool = False, export: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every resource of a type this session may read, masked (reports and views use it).
 
         ``research=True`` narrows it to what may go into a research export: the role's
         ``deidentify`` permission per record (ceiling, excluded labels, relationship) and
-        the patients' research Consents (purpose HRESCH).
+        the patients' research Consents (purpose HRESCH). ``export=True`` decides each record
+        as a bulk export (the role's ``export`` action; break-the-glass lifts nothing there).
         """
         _require_type(resource_type)
         ctx = self.context
         policy = self.sandbox.policy
-        action = "deidentify" if research else "search"
-        interaction = "deidentify" if research else "report"
+        action = "deidentify" if research else "export" if export else "search"
+        interaction = "deidentify" if research else "export" if export else "report"
         if not policy.can_type(ctx, action, resource_type).allowed:
             self._audit(action="E", interaction=interaction, outcome="4", query=resource_type)
             return
@@ -1512,7 +1523,7 @@ class Session:
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
-            from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
+            from ehr_sandbox.access.labels import confidentiality_of
 
             allowed: set[str] = set()
             patients: dict[str, str] = {}

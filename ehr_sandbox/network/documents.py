@@ -19,6 +19,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehr_sandbox.access.labels import (
+    CONFIDENTIALITY_RANK,
+    confidentiality_coding,
+    confidentiality_of,
+    highest_confidentiality,
+)
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.network.fhir_builders import LIPID_CODES
 from ehr_sandbox.network.reading import patient_resources
@@ -53,6 +59,8 @@ class DocumentItem:
     value: str
     date: str
     system: str = ""
+    confidentiality: str = "N"
+    """The v3-Confidentiality code of the record the fact was read from."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,10 @@ class Document:
     text: str
     bundle: dict[str, Any] | None = field(default=None, repr=False)
     reason: str = ""
+    confidentiality: str = "N"
+    """The highest confidentiality of what the document states (PRIVACY.md: a Bundle or report
+    carries the highest confidentiality of its contents); the FHIR document's Bundle carries it
+    in ``meta.security`` too."""
 
 
 def _patient_header(patient: dict[str, Any]) -> dict[str, str]:
@@ -140,6 +152,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
     out: list[DocumentItem] = []
     for r in resources:
         rtype = r.get("resourceType")
+        conf = confidentiality_of(r) or "N"
         if rtype == "AllergyIntolerance" and _active(r):
             code, display = _first(r.get("code"))
             reaction = ", ".join(
@@ -153,6 +166,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                     reaction,
                     str(r.get("recordedDate", ""))[:10],
                     _system(r.get("code")),
+                    confidentiality=conf,
                 )
             )
         elif rtype in ("MedicationRequest", "MedicationStatement") and r.get("status") == "active":
@@ -167,6 +181,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                     sig,
                     when,
                     _system(r.get("medicationCodeableConcept")),
+                    confidentiality=conf,
                 )
             )
         elif rtype == "Condition" and _active(r):
@@ -178,6 +193,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                     display,
                     "",
                     str(r.get("onsetDateTime") or r.get("recordedDate") or "")[:10],
+                    confidentiality=conf,
                 )
             )
         elif rtype == "Observation":
@@ -197,6 +213,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                         f"{q.get('value')} {q.get('unit', '')}".strip(),
                         when,
                         _system(r.get("code")),
+                        confidentiality=conf,
                     )
                 )
     return sorted(out, key=lambda i: (i.kind, i.date, i.code, i.value))
@@ -276,8 +293,8 @@ def fhir_bundle(
     """A FHIR document Bundle: a Composition first, then the patient and the listed resources.
 
     >>> b = fhir_bundle("doc-1", "Hospital", "2025-12-18", {"resourceType": "Patient", "id": "p"}, [])
-    >>> b["type"], b["entry"][0]["resource"]["resourceType"]
-    ('document', 'Composition')
+    >>> b["type"], b["entry"][0]["resource"]["resourceType"], b["meta"]["security"][0]["code"]
+    ('document', 'Composition', 'N')
     """
     comp = {
         "resourceType": "Composition",
@@ -303,6 +320,10 @@ def fhir_bundle(
     return {
         "resourceType": "Bundle",
         "id": doc_id,
+        # a Bundle carries the highest confidentiality of what it holds (PRIVACY.md)
+        "meta": {
+            "security": [confidentiality_coding(highest_confidentiality([patient, *entries]))]
+        },
         "type": "document",
         "timestamp": f"{created}T23:59:00-05:00",
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:ehr-sandbox:{doc_id}"},
@@ -344,6 +365,12 @@ def compose(
         ]
         bundle = fhir_bundle(doc_id, source.name, created, patient, entries)
     text = render_document(kind, source.name, target_name, created, header, items, reason)
+    confidentiality = max(
+        [i.confidentiality for i in items]
+        + ([confidentiality_of(bundle) or "N"] if bundle is not None else [])
+        + [confidentiality_of(patient) or "N"],
+        key=CONFIDENTIALITY_RANK.__getitem__,
+    )
     return Document(
         doc_id,
         kind,
@@ -355,4 +382,5 @@ def compose(
         text,
         bundle,
         reason,
+        confidentiality,
     )

@@ -27,6 +27,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehr_sandbox.access.labels import ACT_CODE, CONFIDENTIALITY
 from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError, ValidationError
 from ehr_sandbox.network.fhir_builders import MEDS, medication_statement
 from ehr_sandbox.network.matching import MasterPatientIndex, MatchConfig, MatchScore, score_pair
@@ -345,7 +346,17 @@ class Exchange:
             raise ValidationError(
                 str(rtype), "resourceType", "AllergyIntolerance or MedicationRequest"
             )
+        # The copy keeps the labels the source gave the record (its confidentiality and
+        # sensitivities): a label the source's privacy officer set is not in the codes, and a
+        # copy filed without it would be normal data to every local role.
+        labels = [
+            dict(c)
+            for c in (outside.get("meta") or {}).get("security", []) or []
+            if isinstance(c, dict) and c.get("system") in (CONFIDENTIALITY, ACT_CODE)
+        ]
         res["meta"] = {"source": source, "tag": [OUTSIDE_TAG]}
+        if labels:
+            res["meta"]["security"] = labels
         return session.create(res, reason=reason)
 
 

@@ -208,7 +208,7 @@ def export_session(
         reason = policy.can_type(session.context, "export", denied[0]).reason
         session.audit_operation("export", "4", query=",".join(denied))
         raise AccessDenied(reason or f"{session.user.role} may not export {denied[0]}")
-    by_type = {t: list(session.resources(t)) for t in wanted}
+    by_type = {t: list(session.resources(t, export=True)) for t in wanted}
     by_type = {t: rs for t, rs in by_type.items() if rs}
     if format == "ndjson":
         export_ndjson(by_type, out_dir)
