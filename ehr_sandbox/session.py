@@ -1811,7 +1811,9 @@ class Session:
         Raises
         ------
         AccessDenied
-            The role may not sign notes, or the note is already signed.
+            The role may not sign notes.
+        ValidationError
+            The reference is not a DocumentReference, or the note is already signed.
         NotFound
             The note is absent or hidden from this session.
 
