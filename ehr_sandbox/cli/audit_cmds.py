@@ -50,7 +50,26 @@ def close_quietly(sandbox: Any, *, read_only: bool = False) -> None:
     """Close a sandbox opened by a command, whatever state its audit trail is in.
 
     ``read_only`` releases the file without the sandbox's own close (which checkpoints the
-    audit trail): verifying evidence should not write to it.
+    audit trail): verifying evidence should not write to it. An error while closing is
+    swallowed (the file is still released), so it never masks the command's own result.
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        The sandbox to close.
+    read_only : bool, default False
+        Release without writing anything.
+
+    Examples
+    --------
+    >>> class Box:
+    ...     def __init__(self): self.calls = []
+    ...     def close(self): self.calls.append("close"); raise RuntimeError("audit trail broken")
+    ...     def release(self): self.calls.append("release")
+    >>> a, b = Box(), Box()
+    >>> close_quietly(a); close_quietly(b, read_only=True)
+    >>> a.calls, b.calls
+    (['close', 'release'], ['release'])
     """
     release = getattr(sandbox, "release", None)
     if read_only and callable(release):
@@ -156,5 +175,21 @@ audit_app.command("checkpoint")(checkpoint)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``audit`` command group to ``app``."""
+    """Add the ``audit`` command group to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['audit', 'noop']
+    >>> sorted(typer.main.get_command(app).commands["audit"].commands)
+    ['checkpoint', 'verify']
+    """
     app.add_typer(audit_app, name="audit")

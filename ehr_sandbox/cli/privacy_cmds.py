@@ -52,5 +52,19 @@ def deidentify_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``deidentify`` command to ``app``."""
+    """Add the ``deidentify`` command to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['deidentify', 'noop']
+    """
     app.command("deidentify")(deidentify_cmd)
