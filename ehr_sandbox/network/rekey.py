@@ -64,7 +64,22 @@ class RekeyingError:
 
 @dataclass
 class RekeyResult:
-    """What re-keying one document produced: the created references and the errors made."""
+    """What re-keying one document produced: the created references and the errors made.
+
+    Parameters
+    ----------
+    created : list of str
+        ``Type/id`` of each resource typed into the chart.
+    errors : list of RekeyingError
+        What the person typing got wrong (the sandbox's own record).
+    steps : int
+        Items typed.
+
+    Examples
+    --------
+    >>> RekeyResult()
+    RekeyResult(created=[], errors=[], steps=0)
+    """
 
     created: list[str] = field(default_factory=list)
     errors: list[RekeyingError] = field(default_factory=list)
@@ -72,7 +87,23 @@ class RekeyResult:
 
 
 def transpose_digits(text: str) -> str | None:
-    """The first two different adjacent digits of ``text`` swapped (None if there are none)."""
+    """The first two different adjacent digits of ``text`` swapped (None if there are none).
+
+    A typing error the re-keying simulation makes in doses and values.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> transpose_digits("aspirin 81 MG"), transpose_digits("take 1 daily"), transpose_digits("100")
+    ('aspirin 18 MG', None, '010')
+    """
     for i in range(len(text) - 1):
         a, b = text[i], text[i + 1]
         if a.isdigit() and b.isdigit() and a != b:
