@@ -132,12 +132,28 @@ class Organization:
     mrn_prefix: str
 
     def login(self, username: str, **kwargs: Any) -> Session:
-        """A Session of ``username`` at this organization (its own staff, its own store)."""
+        """A Session of ``username`` at this organization (its own staff, its own store).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> org = Network.generate(seed=3, mode="emr", patients=8, people=2).org("cardiology")
+        >>> s = org.login("dr.nguyen")
+        >>> s.sandbox is org.sandbox, s.role
+        (True, 'physician')
+        """
         return self.sandbox.login(username, **kwargs)
 
     @property
     def url(self) -> str:
-        """The organization's (fictional) FHIR base, used in ``meta.source`` of its data."""
+        """The organization's (fictional) FHIR base, used in ``meta.source`` of its data.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> Network.generate(seed=3, mode="emr", patients=8, people=2).org("clinic").url
+        'https://clinic.network.ehr-sandbox.org/fhir'
+        """
         return org_url(self.key)
 
     def __repr__(self) -> str:
