@@ -178,10 +178,38 @@ def rekey(
     seed: int,
     error_rate: float = REKEY_ERROR_RATE,
 ) -> RekeyResult:
-    """Type ``document`` into the chart of ``patient_id`` through ``session`` (the receiver's user).
+    """Type ``document`` into ``patient_id``'s chart through ``session``, as a person would.
 
-    Problems are left out: only a clinician may record a diagnosis, and the person re-keying
-    is a medical assistant; the document itself stays readable for the clinician.
+    Each item becomes a resource tagged as re-keyed (with a Provenance naming the document);
+    with probability ``error_rate`` an item is omitted, a lab value's digits are transposed, or
+    a sig is mistyped. The choices are deterministic for ``seed`` and the document.
+    ``Network.rekey`` calls this (and checks the document was sent to the session's
+    organization).
+
+    Parameters
+    ----------
+    document : Document
+    session : Session
+        The person typing, at the receiving organization.
+    patient_id : str
+        The chart to type into.
+    seed : int
+    error_rate : float, default REKEY_ERROR_RATE
+
+    Returns
+    -------
+    RekeyResult
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> doc = net.send("fhir-document", net.login("hospital", "dr.okafor"), "hospital",
+    ...                p.records["hospital"], "clinic", created="2025-12-18")
+    >>> perfect = rekey(doc, net.login("clinic", "ma.garcia"), p.records["clinic"], seed=1, error_rate=0.0)
+    >>> perfect.errors, perfect.steps == len(perfect.created)
+    ([], True)
     """
     out = RekeyResult()
     ref = f"Patient/{patient_id}"
