@@ -272,7 +272,20 @@ class Admissions:
 
 
 class RefillRequests:
-    """A pharmacy refill request (Task) before every renewal authorised between visits."""
+    """A pharmacy refill request (Task) before every renewal authorised between visits.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> [s.name for s in e.record_steps]
+    ['deliveries', 'admissions', 'refill-requests']
+    >>> {t["code"]["coding"][0]["code"] for t in of("Task")}
+    {'fulfill'}
+    """
 
     name = "refill-requests"
 
@@ -282,7 +295,19 @@ class RefillRequests:
         self.minutes = eng.content.clinical_ma.refills.request_minutes
 
     def finish(self, ctx: RecordContext, st: PatientState) -> None:
-        """Add the request for each renewal without an encounter."""
+        """Add the request for each renewal without an encounter.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> tasks = of("Task")
+        >>> len(tasks) > 0 and all(t["focus"]["reference"].startswith("MedicationRequest/") for t in tasks)
+        True
+        """
         rng = self.side.of(ctx)
         lo, hi = self.minutes
         saved = ctx.when
