@@ -135,7 +135,40 @@ def verify(
     anchor: AnchorOption = None,
 ) -> None:
     """Verify the hash chain, MACs and signed checkpoints of the audit trail (and, with
-    ``--anchor``, that the trail still reaches a checkpoint kept outside the database)."""
+    ``--anchor``, that the trail still reaches a checkpoint kept outside the database).
+    \f
+    The text above is the command's ``--help``; a form feed ends it.
+
+    Parameters
+    ----------
+    db : Path
+        The sandbox file.
+    key : Path, optional
+        Key file of an encrypted sandbox.
+    passphrase : str, optional
+        Passphrase of an encrypted sandbox (or ``EHR_SANDBOX_PASSPHRASE``).
+    anchor : Path, optional
+        A checkpoint exported with ``audit checkpoint``.
+
+    Raises
+    ------
+    typer.Exit
+        Exit code 1 when the trail fails verification (the first bad entry is named).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.cli.app import main
+    >>> from ehr_sandbox.crypto import MasterKey
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> d, keys = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+    >>> key = MasterKey.generate(); key.to_file(keys / "clinic.key")
+    >>> Sandbox.generate(patients=1, seed=1, years=1, path=d / "clinic.db", key=key).close()
+    >>> db = ["--db", str(d / "clinic.db"), "--key", str(keys / "clinic.key")]
+    >>> main(["audit", "verify", *db])
+    audit trail ok: 2 entries verified
+    0
+    """
     anchored = _read_anchor(anchor) if anchor is not None else None
     sandbox = open_sandbox(db, key, passphrase)
     try:
@@ -161,7 +194,36 @@ def checkpoint(
     key: KeyOption = None,
     passphrase: PassOption = None,
 ) -> None:
-    """Sign the end of the audit trail and export the checkpoint as an anchor file."""
+    """Sign the end of the audit trail and export the checkpoint as an anchor file.
+    \f
+    The text above is the command's ``--help``; a form feed ends it.
+
+    Parameters
+    ----------
+    db : Path
+        The sandbox file.
+    out : Path
+        Where to write the checkpoint (outside the database's folder).
+    key, passphrase : optional
+        The key file or passphrase of an encrypted sandbox.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.cli.app import main
+    >>> from ehr_sandbox.crypto import MasterKey
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> d, keys = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+    >>> key = MasterKey.generate(); key.to_file(keys / "clinic.key")
+    >>> Sandbox.generate(patients=1, seed=1, years=1, path=d / "clinic.db", key=key).close()
+    >>> db = ["--db", str(d / "clinic.db"), "--key", str(keys / "clinic.key")]
+    >>> main(["audit", "checkpoint", *db, "--out", str(keys / "anchor.json")])
+    checkpoint at entry 2 written to anchor.json
+    0
+    >>> main(["audit", "verify", *db, "--anchor", str(keys / "anchor.json")])
+    audit trail ok: 2 entries verified
+    0
+    """
     sandbox = open_sandbox(db, key, passphrase)
     try:
         cp = sandbox.export_checkpoint(out)
