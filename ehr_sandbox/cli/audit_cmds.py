@@ -137,7 +137,6 @@ def verify(
     """Verify the hash chain, MACs and signed checkpoints of the audit trail (and, with
     ``--anchor``, that the trail still reaches a checkpoint kept outside the database).
     \f
-    The text above is the command's ``--help``; a form feed ends it.
 
     Parameters
     ----------
@@ -196,7 +195,6 @@ def checkpoint(
 ) -> None:
     """Sign the end of the audit trail and export the checkpoint as an anchor file.
     \f
-    The text above is the command's ``--help``; a form feed ends it.
 
     Parameters
     ----------

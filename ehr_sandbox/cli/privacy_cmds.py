@@ -36,7 +36,6 @@ def deidentify_cmd(
 ) -> None:
     """De-identify the sandbox's records (Safe Harbor) into Bulk NDJSON files in --out.
     \f
-    The text above is the command's ``--help``; a form feed ends it.
 
     Parameters
     ----------
