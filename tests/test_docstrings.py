@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +118,9 @@ def _module_name(path: Path) -> str | None:
     return ".".join(parts)
 
 
+@cache
 def scan() -> dict[str, bool]:
-    """Every public item of the packages, ``module:qualname`` -> has an example."""
+    """Every public item of the packages, ``module:qualname`` -> has an example (read once)."""
     found: dict[str, bool] = {}
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
