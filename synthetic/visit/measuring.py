@@ -135,7 +135,18 @@ class Measuring:
             ctx.add(vitals.exam_observation(ctx, code, qty(val, vd.unit)))
 
     def prenatal(self, ctx: RecordContext, rng: Any, preg: Any, week: int) -> None:
-        """Gestational age, fundal height (from 20 weeks), fetal heart rate (from 12 weeks)."""
+        """Gestational age, fundal height (from 20 weeks), fetal heart rate (from 12 weeks).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> names = {o["code"]["coding"][0]["display"] for o in of("Observation")}
+        >>> sorted(n for n in names if n in ("Gestational age in weeks", "Uterus Fundal height Tape measure", "Fetal Heart rate"))
+        ['Fetal Heart rate', 'Gestational age in weeks', 'Uterus Fundal height Tape measure']
+        """
         p = preg.pregnancy
         oc = self.eng.cat.observation_codes
         if p.gestational_age_loinc in oc:

@@ -105,7 +105,18 @@ class Treating:
         self.screen(ctx, st, vs)
 
     def screen(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Screenings due at a preventive or gynecology visit (cervical cytology every 3 years)."""
+        """Screenings due at a preventive or gynecology visit (cervical cytology every 3 years).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> paps = [p for p in of("Procedure") if p["code"]["coding"][0]["code"] == "Q0091"]  # cervical cytology
+        >>> len(paps) > 0, all(p["status"] == "completed" for p in paps)
+        (True, True)
+        """
         eng = self.eng
         v = vs.v
         if not (v.wellness or v.specialty) or vs.preg is not None:
