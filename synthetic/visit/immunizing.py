@@ -118,7 +118,22 @@ class Immunizing:
                 vs.lines.append(billing.ClaimLine(fee.code, fee.price, (1,)))
 
     def admin_code(self, vac: Any, vs: VisitState) -> str:
-        """Administration billing code (Medicare's G codes for Medicare patients)."""
+        """Administration billing code (Medicare's G codes for Medicare patients).
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as N
+        >>> from synthetic.engine import engine_for
+        >>> from synthetic.visit.state import Visit, VisitState
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> imm = next(s for s in e.steps if s.name == "immunizing")
+        >>> flu = N(admin_code="IMM-ADMIN", medicare_admin_code="G0008")
+        >>> vs = VisitState(Visit(1, "wellness"), 1, 70.0)
+        >>> plain = imm.admin_code(flu, vs)
+        >>> vs.payer = N(key=e.rules.payer.medicare_payer)
+        >>> plain, imm.admin_code(flu, vs), imm.admin_code(N(admin_code="IMM-ADMIN", medicare_admin_code=""), vs)
+        ('IMM-ADMIN', 'G0008', 'IMM-ADMIN')
+        """
         rules = self.eng.rules.payer
         if (
             vac.medicare_admin_code
