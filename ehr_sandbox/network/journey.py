@@ -321,6 +321,22 @@ def build_journeys(
 
     Writes go through each organization's system session (this is the past the scenario
     starts from), so every resource has its Provenance and AuditEvent.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from ehr_sandbox.network.organizations import build_organizations
+    >>> orgs = build_organizations(3, 8)
+    >>> j = build_journeys(orgs, seed=3, people=1, reference_date=date(2026, 1, 1))
+    >>> p = j.people[0]
+    >>> sorted(p.records), [v.kind for v in j.visits_of(p.key)][:3]
+    (['cardiology', 'clinic', 'hospital', 'lab'], ['clinic-visit', 'lab-draw', 'ed-visit'])
+    >>> orgs["hospital"].sandbox.grader_session().exists(p.ref("hospital"))  # registered there
+    True
+    >>> build_journeys(orgs, seed=3, people=9, reference_date=date(2026, 1, 1))
+    Traceback (most recent call last):
+    ...
+    synthetic.errors.ArgumentError: people: expected a whole number from 1 to 8 (journeys are a handful), got 9
     """
     if not isinstance(people, int) or isinstance(people, bool) or not 1 <= people <= 8:
         raise ArgumentError(

@@ -162,6 +162,18 @@ class Organization:
 
 @lru_cache(maxsize=4)
 def generated_clinic(seed: int, patients: int, years: int, reference_date: str) -> tuple[Any, ...]:
+    """The generated sandboxes of the four organizations, one per ``ORGANIZATION_SPECS`` entry, cached.
+
+    Callers copy them (:func:`build_organizations`); never write to these.
+
+    Examples
+    --------
+    >>> clinics = generated_clinic(3, 8, 1, "2026-01-01")
+    >>> len(clinics) == len(ORGANIZATION_SPECS), generated_clinic(3, 8, 1, "2026-01-01") is clinics
+    (True, True)
+    >>> [c.grader_session().search("Patient").count() >= 2 for c in clinics]
+    [True, True, True, True]
+    """
     from ehr_sandbox.sandbox import Sandbox
 
     return tuple(
