@@ -71,7 +71,24 @@ class Role:
         return self.table.get(resource_type, self.default)
 
     def may(self, perm: str, resource_type: str) -> bool:
-        """True when the role holds ``perm`` (one of c r u d s) on ``resource_type``."""
+        """True when the role holds ``perm`` (one of c r u d s) on ``resource_type``.
+
+        Parameters
+        ----------
+        perm : str
+            One permission letter: c(reate), r(ead), u(pdate), d(elete), s(earch).
+        resource_type : str
+            The FHIR type; types the role's table does not name get its default.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> ROLES["front_desk"].may("u", "Patient"), ROLES["front_desk"].may("c", "Observation")
+        (True, False)
+        """
         return perm in self.table.get(resource_type, self.default)
 
 

@@ -68,7 +68,13 @@ class PlannedWrite:
 
     @property
     def ref(self) -> str:
-        """``Type/id`` of the written (or existing) resource."""
+        """``Type/id`` of the written (or existing) resource.
+
+        Examples
+        --------
+        >>> PlannedWrite(3, "exists", {"resourceType": "Practitioner", "id": "prac-1"}).ref
+        'Practitioner/prac-1'
+        """
         return f"{self.resource['resourceType']}/{self.resource['id']}"
 
 

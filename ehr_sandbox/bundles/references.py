@@ -57,6 +57,37 @@ def rewrite_references(
     ``full_urls`` maps each Bundle entry's fullUrl to its final ``Type/id``. A ``urn:`` reference
     that names no entry, a ``#id`` that names no contained resource, or a conditional reference
     that does not match exactly one resource raises :class:`ValidationError` naming the field.
+
+    Parameters
+    ----------
+    resource : dict
+        The resource (changed in place).
+    full_urls : dict
+        Entry fullUrl to final ``Type/id``.
+    find : Finder
+        ``(type, query) -> ids``, for conditional references (``Patient?identifier=...``).
+    where : str
+        Names the entry in error messages (``Bundle.entry[0]``).
+
+    Returns
+    -------
+    dict
+        ``resource``.
+
+    Raises
+    ------
+    ValidationError
+        A reference that cannot be resolved.
+
+    Examples
+    --------
+    >>> r = {"resourceType": "Observation", "subject": {"reference": "Patient?identifier=urn:mrn|7"}}
+    >>> rewrite_references(r, {}, find=lambda t, q: ["p7"], where="Bundle.entry[0]")["subject"]
+    {'reference': 'Patient/p7'}
+    >>> rewrite_references({"subject": {"reference": "urn:uuid:nobody"}}, {}, find=lambda t, q: [], where="Bundle.entry[1]")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Bundle.entry[1]: subject.reference: expected the fullUrl of an entry in this Bundle (found 'urn:uuid:nobody')
     """
     contained = _contained_ids(resource)
     for path, node in iter_references(resource):

@@ -69,7 +69,19 @@ class Document:
 
     ``text`` is what a person reads; ``bundle`` is set for a FHIR document. ``patient`` holds
     the demographics printed on it (name, birth date, the *sender's* MRN): the receiver must
-    find their own chart from those.
+    find their own chart from those. Build one with :func:`compose` (or ``Network.send``).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> doc = compose("referral-letter", net.login("clinic", "dr.patel"), p.records["clinic"],
+    ...               source=net.org("clinic"), target=net.org("cardiology"), created="2026-01-02")
+    >>> doc.kind, doc.bundle is None, sorted(doc.patient)
+    ('referral-letter', True, ['birthDate', 'gender', 'mrn', 'name'])
+    >>> doc.patient["mrn"] in doc.text and p.records["clinic"] not in doc.text
+    True
     """
 
     id: str
@@ -129,6 +141,29 @@ def chart_items(session: Any, patient_id: str, *, since: str = "") -> list[Docum
     """What this user can see of a patient's allergies, active medications, problems and lipid labs.
 
     Reads through ``session`` (its policy applies); labs older than ``since`` are left out.
+
+    Parameters
+    ----------
+    session : Session
+    patient_id : str
+    since : str, optional
+        ISO date; older labs are left out.
+
+    Returns
+    -------
+    list of DocumentItem
+        Sorted by kind, date, code and value.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> items = chart_items(net.login("hospital", "dr.okafor"), p.records["hospital"])
+    >>> ("allergy", "Penicillin") in {(i.kind, i.display) for i in items}
+    True
+    >>> chart_items(net.login("hospital", "fd.smith"), p.records["hospital"])  # no clinical access
+    []
     """
     found: list[dict[str, Any]] = []
     for rtype in (
@@ -220,7 +255,22 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
 
 
 def render_item(item: DocumentItem) -> str:
-    """One line of a printed document."""
+    """One line of a printed document.
+
+    Parameters
+    ----------
+    item : DocumentItem
+
+    Returns
+    -------
+    str
+        Kind (five letters), date, text and value.
+
+    Examples
+    --------
+    >>> render_item(DocumentItem("allergy", "764146007", "Penicillin", "Urticaria", "2025-12-18"))
+    'ALLER 2025-12-18  Penicillin: Urticaria'
+    """
     tail = f": {item.value}" if item.value else ""
     return f"{item.kind.upper()[:5]:<5} {item.date:<11} {item.display}{tail}"
 
@@ -345,7 +395,44 @@ def compose(
     reason: str = "",
     since: str = "",
 ) -> Document:
-    """Render a document about ``patient_id`` from what ``session`` (a sender's user) may read."""
+    """Render a document about ``patient_id`` from what ``session`` (a sender's user) may read.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`DOCUMENT_KINDS`.
+    session : Session
+        The sender's session.
+    patient_id : str
+        The patient at the sender.
+    source : Organization
+    target : Organization or str
+        The receiving organization, or an outside addressee's name.
+    created : str
+        The document's date.
+    reason, since : str, optional
+
+    Returns
+    -------
+    Document
+
+    Raises
+    ------
+    ValidationError
+        An unknown ``kind``.
+    NotFound
+        The patient is absent or hidden from ``session``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> doc = compose("fhir-document", net.login("hospital", "dr.okafor"), p.records["hospital"],
+    ...               source=net.org("hospital"), target=net.org("clinic"), created="2025-12-18")
+    >>> doc.bundle["type"], doc.bundle["entry"][0]["resource"]["resourceType"]
+    ('document', 'Composition')
+    """
     patient = session.read("Patient", patient_id)
     items = chart_items(session, patient_id, since=since)
     header = _patient_header(patient)

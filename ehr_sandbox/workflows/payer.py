@@ -105,7 +105,15 @@ class Plan:
 
     @property
     def org_ref(self) -> str:
-        """``Organization/org-payer-<id>``."""
+        """``Organization/org-payer-<id>``.
+
+        Examples
+        --------
+        >>> plan("medicare").org_ref
+        'Organization/org-payer-medicare'
+        >>> plan(plan("medicaid").org_ref).id  # plan() takes the reference back
+        'medicaid'
+        """
         return f"Organization/org-payer-{self.id}"
 
 
@@ -415,7 +423,14 @@ class LineOutcome:
 
     @property
     def responsibility(self) -> Decimal:
-        """Copay + deductible + coinsurance."""
+        """Copay + deductible + coinsurance (what the patient owes on the line).
+
+        Examples
+        --------
+        >>> LineOutcome(1, Decimal("100.00"), Decimal("80.00"), Decimal("40.00"), Decimal("10.00"),
+        ...             Decimal("25.00"), Decimal("5.00"), None).responsibility
+        Decimal('40.00')
+        """
         return money(self.copay + self.deductible + self.coinsurance)
 
 

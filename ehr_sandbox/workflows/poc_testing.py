@@ -349,7 +349,23 @@ def qc_status(session: Session, kit: str) -> str:
 
 @dataclass
 class PocResult:
-    """The result Observation and, when escalated, the Communication or Task to the provider."""
+    """The result Observation and, when escalated, the Communication or Task to the provider.
+
+    Parameters
+    ----------
+    observation : dict
+        The point-of-care test's result.
+    escalation : dict, optional
+        The Communication (critical) or Task (abnormal) to the provider.
+    critical : bool, default False
+        Whether the value is critical.
+
+    Examples
+    --------
+    >>> r = PocResult({"resourceType": "Observation"}, {"resourceType": "Communication"}, critical=True)
+    >>> r.critical, r.escalation["resourceType"]
+    (True, 'Communication')
+    """
 
     observation: dict[str, Any]
     escalation: dict[str, Any] | None = None
