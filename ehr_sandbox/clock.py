@@ -59,19 +59,26 @@ class SandboxClock:
 
         Raises
         ------
-        ValueError
-            ``reference_date`` is a string that is not an ISO date.
+        ValidationError
+            ``reference_date`` is a string that is not an ISO date (also a ValueError).
 
         Examples
         --------
         >>> SandboxClock.starting("2026-03-02", hour=13).peek().isoformat()
         '2026-03-02T13:00:00+00:00'
         """
-        d = (
-            date.fromisoformat(reference_date)
-            if isinstance(reference_date, str)
-            else reference_date
-        )
+        try:
+            d = (
+                date.fromisoformat(reference_date)
+                if isinstance(reference_date, str)
+                else reference_date
+            )
+        except ValueError:
+            from ehr_sandbox.errors import ValidationError
+
+            raise ValidationError(
+                "clock", "reference_date", "an ISO date YYYY-MM-DD", found=reference_date
+            ) from None
         return cls(datetime(d.year, d.month, d.day, hour, tzinfo=UTC))
 
     def now(self) -> datetime:
@@ -111,8 +118,8 @@ class SandboxClock:
 
         Raises
         ------
-        ValueError
-            The total is negative: the sandbox clock only moves forward.
+        ValidationError
+            The total is negative: the sandbox clock only moves forward (also a ValueError).
 
         Examples
         --------
@@ -122,11 +129,18 @@ class SandboxClock:
         >>> c.advance(minutes=-1)
         Traceback (most recent call last):
         ...
-        ValueError: the sandbox clock only moves forward
+        ehr_sandbox.errors.ValidationError: clock: advance: expected a step forward in time (found '-1 min')
         """
         delta = timedelta(days=days, hours=hours, minutes=minutes)
         if delta < timedelta(0):
-            raise ValueError("the sandbox clock only moves forward")
+            from ehr_sandbox.errors import ValidationError
+
+            raise ValidationError(
+                "clock",
+                "advance",
+                "a step forward in time",
+                found=f"{delta.total_seconds() / 60:g} min",
+            )
         self.ticks += int(delta.total_seconds())
 
 

@@ -1,8 +1,9 @@
 """The one exception hierarchy of ehr-sandbox.
 
-Every error the library raises for bad input derives from :class:`SandboxError` (or, for the
-generator, :class:`synthetic.errors.GenerationError`, re-exported here). Messages name the
-thing, the field and what was expected, so a student can act on them.
+Every error the library raises for bad input derives from :class:`SandboxError` (defined in
+:mod:`synthetic.errors`, the bottom layer, and re-exported here), the generator's
+:class:`~synthetic.errors.GenerationError` included. Messages name the thing, the field and
+what was expected, so a student can act on them.
 
 >>> issubclass(ConflictError, SandboxError) and issubclass(AccessDenied, SandboxError)
 True
@@ -10,7 +11,7 @@ True
 
 from __future__ import annotations
 
-from synthetic.errors import ArgumentError, ContentError, GenerationError
+from synthetic.errors import ArgumentError, ContentError, GenerationError, SandboxError
 
 __all__ = [
     "AccessDenied",
@@ -31,25 +32,6 @@ __all__ = [
     "ValidationError",
     "ViewDefinitionError",
 ]
-
-
-class SandboxError(Exception):
-    """Root of every error the sandbox raises.
-
-    Catch this to handle any refusal of the library at once; the subclasses say what went
-    wrong. Over HTTP (:mod:`ehr_sandbox.server.outcomes`) an error with no more specific
-    mapping is sent as status 400 with an OperationOutcome issue of code ``processing``, and
-    the remote client raises the same class again.
-
-    Examples
-    --------
-    >>> from ehr_sandbox.server.outcomes import outcome_for
-    >>> status, body = outcome_for(SandboxError("something was refused"))
-    >>> status, body["issue"][0]["code"], body["issue"][0]["diagnostics"]
-    (400, 'processing', 'something was refused')
-    >>> issubclass(NotFound, SandboxError) and not issubclass(DataQualityWarning, SandboxError)
-    True
-    """
 
 
 class ValidationError(SandboxError, ValueError):

@@ -158,7 +158,9 @@ class SandboxState(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         if value is None:
-            raise ValueError("sandbox.state cannot hold None; delete the key instead")
+            raise ValidationError(
+                "sandbox.state", key, "a value (to clear a key, delete it: del state[key])"
+            )
         self._meta.set(self._PREFIX + key, value)
         keys = self._meta.get("state-keys", [])
         if key not in keys:

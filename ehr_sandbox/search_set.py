@@ -123,7 +123,11 @@ class SearchSet:
 
     def _run(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if self._session is None:
-            raise RuntimeError("this search set is not bound to a session")
+            from ehr_sandbox.errors import ValidationError
+
+            raise ValidationError(
+                "SearchSet", "session", "a search set made by a session (session.search(...))"
+            )
         return self._session._execute_search(self.resource_type, self.params)
 
     def fetch(self) -> list[dict[str, Any]]:
@@ -138,7 +142,7 @@ class SearchSet:
         ------
         SearchError
             A parameter is unknown or malformed.
-        RuntimeError
+        ValidationError
             The set is not bound to a session.
 
         Examples

@@ -1,26 +1,43 @@
-"""Exceptions raised by the synthetic generator.
+"""Exceptions raised by the synthetic generator, and the root of the project's one
+exception hierarchy.
 
-The sandbox's hierarchy (:mod:`ehr_sandbox.errors`) re-exports these, so a caller can catch
-``ehr_sandbox.errors.SandboxError`` or ``synthetic.errors.GenerationError`` as suits them.
+:class:`SandboxError` is defined here, at the bottom of the layers (the generator never
+imports the EHR), and :mod:`ehr_sandbox.errors` builds the EHR's errors on it, so catching
+``SandboxError`` catches every refusal of either package; ``GenerationError`` catches the
+generator's alone.
 
->>> issubclass(ContentError, GenerationError)
-True
+>>> issubclass(ContentError, GenerationError), issubclass(GenerationError, SandboxError)
+(True, True)
 """
 
 from __future__ import annotations
 
 
-class GenerationError(Exception):
-    """Root of every error the generator raises (bad arguments, bad content, bad output).
+class SandboxError(Exception):
+    """Root of every error ehr-sandbox raises, the generator's and the EHR's.
 
-    Note: it is **not** a subclass of :class:`ehr_sandbox.errors.SandboxError`; code that
-    calls ``Sandbox.generate`` and wants every refusal catches both.
+    Catch this to handle any refusal of the library at once; the subclasses say what went
+    wrong. Over HTTP (:mod:`ehr_sandbox.server.outcomes`) an error with no more specific
+    mapping is sent as status 400 with an OperationOutcome issue of code ``processing``, and
+    the remote client raises the same class again. :mod:`ehr_sandbox.errors` re-exports it.
 
     Examples
     --------
-    >>> from ehr_sandbox.errors import SandboxError
+    >>> from ehr_sandbox.errors import NotFound, DataQualityWarning
+    >>> issubclass(NotFound, SandboxError) and issubclass(ArgumentError, SandboxError)
+    True
+    >>> issubclass(DataQualityWarning, SandboxError)  # a warning, not a refusal
+    False
+    """
+
+
+class GenerationError(SandboxError):
+    """Root of every error the generator raises (bad arguments, bad content, bad output).
+
+    Examples
+    --------
     >>> issubclass(ArgumentError, GenerationError), issubclass(GenerationError, SandboxError)
-    (True, False)
+    (True, True)
     """
 
 

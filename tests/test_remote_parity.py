@@ -80,6 +80,8 @@ PARAMETERS_LOCAL_ONLY: dict[tuple[str, str, str], str] = {
     "server passes it to its own attempt",
     ("Session", "resources", "research"): "narrows the rows to a research export's, which "
     "deidentify (local-only) makes",
+    ("Session", "resources", "export"): "decides each row as a bulk export's, which export() "
+    "makes; over the network the server's $export runs that export() itself",
 }
 
 

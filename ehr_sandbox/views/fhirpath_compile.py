@@ -15,6 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ehr_sandbox.errors import ViewDefinitionError
 from ehr_sandbox.views import temporal
 from ehr_sandbox.views.fhirpath_parser import FhirPathSyntaxError, Node, parse
 
@@ -89,7 +90,7 @@ _CHOICE_SUFFIXES = {t[:1].upper() + t[1:] for t in _PRIMITIVE_TYPES} | {
 }
 
 
-class CompileError(ValueError):
+class CompileError(ViewDefinitionError):
     """An expression is syntactically valid but cannot mean anything here (unknown function,
     undefined constant, wrong argument count).
 
@@ -115,7 +116,7 @@ class Env:
         self.row_index = row_index
 
 
-class EvaluationError(ValueError):
+class EvaluationError(ViewDefinitionError):
     """A runtime FHIRPath error (e.g. ``single()`` on several items).
 
     >>> issubclass(EvaluationError, ValueError)

@@ -27,12 +27,14 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ehr_sandbox.errors import ViewDefinitionError
+
 __all__ = ["FhirPathSyntaxError", "Node", "parse"]
 
 Node = tuple[Any, ...]
 
 
-class FhirPathSyntaxError(ValueError):
+class FhirPathSyntaxError(ViewDefinitionError):
     """The expression is not valid FHIRPath (the message says where and what was expected).
 
     >>> try:
