@@ -84,6 +84,11 @@ class CourseApi:
             raw = await request.body()
             try:
                 body = parse_json(raw) if raw else {}
+                if not isinstance(body, dict):
+                    raise ExerciseError(
+                        "request body: expected a JSON object "
+                        f"(found {type(body).__name__ if body is not None else 'null'})"
+                    )
             except SandboxError as exc:
                 return error_response(exc)
 
