@@ -46,3 +46,37 @@ def test_a_course_request_body_that_is_not_an_object_is_a_clear_400_never_a_500(
         assert r.status_code == 400, (path, body, r.status_code, r.text)
         issue = r.json()["issue"][0]
         assert "request body" in issue["diagnostics"] and "object" in issue["diagnostics"]
+
+
+def _course_action(classroom, who, attempt, action):
+    token = classroom[who]._token
+    path = f"/course/{classroom['course']}/attempts/{attempt}/{action}"
+    return httpx.post(
+        classroom["app"].root + path, headers={"Authorization": f"Bearer {token}"}, json={}
+    )
+
+
+def test_check_and_submit_never_confirm_a_hand_in_item_by_item(classroom):
+    """The oracle cheat: hand in every patient, read which ones the feedback calls wrong (or
+    right), drop them, check again. The server's answer names none of the handed-in patients;
+    the instructor keeps the full feedback."""
+    from ehr_sandbox.exercises.builtin.reports import hand_in
+
+    att = classroom["ana"].start(REPORT, course=classroom["course"])
+    patients = list(att.session.resources("Patient"))
+    hand_in(att, {"patients": [p["id"] for p in patients]})
+    words = {p["id"] for p in patients} | {
+        n["family"] for p in patients for n in p.get("name", []) if n.get("family")
+    }
+    for action in ("check", "submit"):
+        r = _course_action(classroom, "ana", att.attempt_id, action)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert not body["passed"]
+        named = sorted(w for w in words if w in r.text)
+        assert not named, (action, named, r.text)
+        graded = [c for c in body["criteria"] if c["feedback"].startswith("your hand-in")]
+        assert any(not c["passed"] for c in graded), body["criteria"]
+    kept = classroom["app"].state.courses.course(classroom["course"]).results("ana", REPORT)
+    assert len(kept) == 1
+    assert any(w in kept[0].feedback for w in words)  # the instructor's copy names the items

@@ -207,8 +207,8 @@ class CourseApi:
             with hosted.handle.lock:
                 if action == "login":
                     return self._person_token(claims, hosted, student, body)
-                if action == "check":
-                    return att.check().to_dict()
+                if action == "check":  # feedback that never confirms a hand-in item by item
+                    return att.check().for_student().to_dict()
                 if action == "reset":
                     host.reset(hosted)
                     return {"reset": True}
@@ -217,7 +217,7 @@ class CourseApi:
                 # course's lock (only recording in the course file takes it).
                 with host.acting_on(hosted):
                     if action == "submit":
-                        return att.submit().to_dict()
+                        return att.submit().for_student().to_dict()
                     return {
                         "hint": att.hint(accept_cost=bool(body.get("accept_cost"))),
                         "next_cost": att.hint_cost(),

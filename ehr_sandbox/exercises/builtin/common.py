@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.exercises.grading import HAND_IN_KIND
 
 __all__ = [
     "BP_PANEL",
@@ -382,7 +383,7 @@ def still_standing(ctx: Any, versions: Iterable[Mapping[str, Any]]) -> list[dict
     return out
 
 
-HAND_IN = "submit-report"
+HAND_IN = HAND_IN_KIND
 """Audit action kind of a hand-in (:func:`record_hand_in`, the one writer)."""
 
 
