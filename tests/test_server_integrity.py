@@ -80,3 +80,56 @@ def test_check_and_submit_never_confirm_a_hand_in_item_by_item(classroom):
     kept = classroom["app"].state.courses.course(classroom["course"]).results("ana", REPORT)
     assert len(kept) == 1
     assert any(w in kept[0].feedback for w in words)  # the instructor's copy names the items
+
+
+def _instructor_page(classroom, path):
+    """A dashboard page as the signed-in instructor (the sign-in form over HTTP; loopback
+    cookies are Secure, which a browser sends to 127.0.0.1 and httpx does not, so they are
+    passed on by hand)."""
+    app = classroom["app"]
+    password = app.state.accounts.set_password("instructor:teacher")
+    with httpx.Client(base_url=app.root) as web:
+        form = web.get("/login")
+        csrf = form.cookies["ehr_csrf"]
+        signed = web.post(
+            "/login",
+            data={"username": "instructor:teacher", "password": password, "csrf": csrf},
+            headers={"Cookie": f"ehr_csrf={csrf}"},
+        )
+        assert signed.status_code == 303, signed.text
+        page = web.get(path, headers={"Cookie": f"ehr_sid={signed.cookies['ehr_sid']}"})
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def test_every_check_is_counted_shown_to_the_instructor_and_limited(classroom):
+    """A check is practice (never a grade), but an unlimited, unrecorded check is a free
+    oracle: every check is counted (a reset does not undo it), the count goes with each
+    submission to the instructor, and an assignment's max_checks refuses more."""
+    course, admin = classroom["course"], classroom["admin"]
+    att = classroom["bob"].start(EXERCISE, course=course)
+    hosted = classroom["app"].state.courses
+    before = hosted.course(course).checks_used("bob", EXERCISE)
+    for _ in range(3):
+        r = _course_action(classroom, "bob", att.attempt_id, "check")
+        assert r.status_code == 200, r.text
+    assert r.json()["checks"] == before + 3
+    att.reset()
+    submitted = att.submit()
+    assert submitted.checks == before + 3
+    rows = admin.course_call("GET", f"/course/{course}/results")
+    mine = [r for r in rows if (r["student"], r["exercise_id"]) == ("bob", EXERCISE)]
+    assert mine[-1]["checks"] == before + 3
+    page = _instructor_page(classroom, f"/dashboard/{course}/attempt/bob/{EXERCISE}")
+    assert f"Practice checks: {before + 3}" in page
+    assert page.count("exercise-check") >= 1  # the attempt's audit trail has the checks
+    home = _instructor_page(classroom, "/dashboard")
+    assert f"({before + 3} checks)" in home
+    limit = before + 4
+    admin.course_call(
+        "POST", f"/course/{course}/assignments", {"exercise": EXERCISE, "max_checks": limit}
+    )
+    assert _course_action(classroom, "bob", att.attempt_id, "check").status_code == 200
+    refused = _course_action(classroom, "bob", att.attempt_id, "check")
+    assert refused.status_code == 400 and "check limit" in refused.text, refused.text
+    assert hosted.course(course).checks_used("bob", EXERCISE) == limit

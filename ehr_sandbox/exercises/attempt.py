@@ -105,6 +105,7 @@ class Result:
     kind: str = "submission"
     graded_by: str = "self"
     flag: str = ""
+    checks: int = 0
 
     @property
     def feedback(self) -> str:
@@ -812,10 +813,32 @@ class Attempt:
         clock = self.sandbox.clock
         return clock.peek() if hasattr(clock, "peek") else clock()
 
+    def _checks_used(self) -> int:
+        local = sum(1 for r in self.results if r.kind == "practice")
+        if self.course is not None:
+            return max(local, self.course.checks_used(self.student, self.exercise.id))
+        return local
+
     def check(self) -> Result:
-        """Practice: grade the current work and return feedback. Never counts and never uses
-        up an attempt (see :meth:`submit`)."""
+        """Practice: grade the current work and return feedback. Never counts toward the grade
+        and never uses up an attempt (see :meth:`submit`), but every check is recorded (the
+        audit trail's ``exercise-check``, the course's count, which the instructor sees with
+        each submission) and an assignment's ``max_checks`` limits them (ExerciseError).
+        """
+        assignment = self.course.assignment(self.exercise.id) if self.course is not None else None
+        used = self._checks_used()
+        if (
+            assignment is not None
+            and assignment.max_checks is not None
+            and used >= assignment.max_checks
+        ):
+            raise ExerciseError(
+                f"{self.exercise.id}: check limit reached: {self.student} has used {used} of "
+                f"{assignment.max_checks} practice checks in course {self.course.name!r}; "  # type: ignore[union-attr]
+                "read the feedback you have, or submit"
+            )
         criteria, tampered = self.grade()
+        when = self._now()
         result = score_result(
             self.exercise,
             self.student,
@@ -823,10 +846,18 @@ class Attempt:
             tampered,
             hints_used=self._hints_taken(),
             attempt=0,
-            checked_at=self._now().isoformat(),
+            checked_at=when.isoformat(),
             kind="practice",
+            checks=used + 1,
+        )
+        self.sandbox.record_framework_action(
+            self.exercise.role,
+            "exercise-check",
+            detail=json.dumps({"check": used + 1, "at": when.isoformat()}),
         )
         persistence.append_result(self.sandbox, result.to_dict())
+        if self.course is not None:
+            self.course.record_check(self.student, self.exercise.id)
         return result
 
     def submit(self) -> Result:
@@ -859,6 +890,7 @@ class Attempt:
             late=bool(assignment and assignment.due is not None and when > assignment.due),
             kind="submission",
             graded_by="self",
+            checks=self._checks_used(),
         )
         self.sandbox.record_framework_action(
             self.exercise.role,
@@ -872,7 +904,8 @@ class Attempt:
 
     # -- reset and files --------------------------------------------------------------------
     def reset(self, *, into: Any = None) -> None:
-        """Go back to this variant's start state exactly (results and hints used are kept).
+        """Go back to this variant's start state exactly (results, hints used and checks made
+        are kept, on the audit trail too).
 
         ``into`` is a copy of this attempt's start state, setup done (the classroom server
         keeps one as an encrypted file and passes a new copy of it).
@@ -905,6 +938,18 @@ class Attempt:
         persistence.replace_results(self.sandbox, results)
         for n in self.hints_used:  # hints taken stay on the record after a reset
             self.sandbox.record_framework_action(self.exercise.role, "exercise-hint", detail=str(n))
+        practice = [
+            r
+            for r in results
+            if r.get("kind") == "practice"
+            and (r.get("exercise_id"), r.get("student")) == (self.exercise.id, self.student)
+        ]
+        for n, r in enumerate(practice, 1):  # and so do the checks made
+            self.sandbox.record_framework_action(
+                self.exercise.role,
+                "exercise-check",
+                detail=json.dumps({"check": n, "at": r.get("checked_at", "")}),
+            )
 
     def save(self, path: str | Path) -> Path:
         """Write this attempt's sandbox to a file that ``exercises.open_attempt`` and the CLI read."""
