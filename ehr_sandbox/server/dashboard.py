@@ -224,7 +224,8 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
     for slug, course in sorted(app.state.courses.courses.items()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            book = course.gradebook(include_late=True)
+            book = course.gradebook()  # what counts, as the CSV has it: late work left out
+            with_late = course.gradebook(include_late=True)
         assignments = [
             {
                 "id": a.exercise_id,
@@ -237,14 +238,16 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
         ]
         students = []
         for sid in course.students:
-            grades, checks = {}, {}
+            grades, late, checks = {}, {}, {}
             for a in assignments:
-                value = book.loc[sid, a["id"]] if a["id"] in book.columns else float("nan")
-                grades[a["id"]] = (
-                    "—" if isinstance(value, float) and math.isnan(value) else f"{value:g}"
+                grades[a["id"]] = _points(book, sid, a["id"])
+                late[a["id"]] = (
+                    _points(with_late, sid, a["id"])
+                    if any(r.late and not r.flag for r in course.results(sid, a["id"]))
+                    else ""
                 )
                 checks[a["id"]] = course.checks_used(sid, a["id"])
-            students.append({"id": sid, "grades": grades, "checks": checks})
+            students.append({"id": sid, "grades": grades, "late": late, "checks": checks})
         courses.append(
             {"slug": slug, "name": course.name, "assignments": assignments, "students": students}
         )
@@ -298,6 +301,18 @@ def attempt_view(app: ServerApp, slug: str, student: str, exercise_id: str) -> d
         "started": hosted is not None,
         "checks": course.checks_used(student, exercise_id),
     }
+
+
+def _points(book: Any, student: str, exercise_id: str) -> str:
+    """A gradebook cell as text ("—" when nothing counts yet).
+
+    >>> import pandas as pd
+    >>> book = pd.DataFrame({"x": [8.0, float("nan")]}, index=["ann", "bob"])
+    >>> _points(book, "ann", "x"), _points(book, "bob", "x"), _points(book, "ann", "y")
+    ('8', '—', '—')
+    """
+    value = book.loc[student, exercise_id] if exercise_id in book.columns else float("nan")
+    return "—" if isinstance(value, float) and math.isnan(value) else f"{value:g}"
 
 
 def _actor(event: dict[str, Any]) -> str:
