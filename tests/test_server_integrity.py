@@ -5,6 +5,7 @@ instructor) about checks and hand-ins."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import httpx
 import pytest
@@ -120,8 +121,11 @@ def test_every_check_is_counted_shown_to_the_instructor_and_limited(classroom):
     rows = admin.course_call("GET", f"/course/{course}/results")
     mine = [r for r in rows if (r["student"], r["exercise_id"]) == ("bob", EXERCISE)]
     assert mine[-1]["checks"] == before + 3
+    att.session.search("Patient", name="<script>alert(1)</script>").fetch()
     page = _instructor_page(classroom, f"/dashboard/{course}/attempt/bob/{EXERCISE}")
     assert f"Practice checks: {before + 3}" in page
+    # the student's own text reaches the instructor's page escaped (no stored XSS)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert page.count("exercise-check") >= 1  # the attempt's audit trail has the checks
     home = _instructor_page(classroom, "/dashboard")
     assert f"({before + 3} checks)" in home
@@ -133,3 +137,45 @@ def test_every_check_is_counted_shown_to_the_instructor_and_limited(classroom):
     refused = _course_action(classroom, "bob", att.attempt_id, "check")
     assert refused.status_code == 400 and "check limit" in refused.text, refused.text
     assert hosted.course(course).checks_used("bob", EXERCISE) == limit
+
+
+def _same_clinic_as(app, course, student, exercise_id):
+    """A new student id whose variant works in the same generated clinic as ``student``'s."""
+    from ehr_sandbox.exercises.clinics import clinic_seed
+    from ehr_sandbox.exercises.registry import get
+
+    c, ex = app.state.courses.course(course), get(exercise_id)
+    target = clinic_seed(ex, c.variant(student, exercise_id))
+    return next(
+        f"late{n}"
+        for n in itertools.count()
+        if clinic_seed(ex, c.variant(f"late{n}", exercise_id)) == target
+    )
+
+
+def test_work_handed_in_after_the_due_date_is_never_shown_as_the_grade(classroom):
+    """Submit the reference solution after the due date: the result is kept and flagged late,
+    and the dashboard's gradebook shows what counts (as its CSV does), marking the late score
+    apart instead of showing it as the grade."""
+    from ehr_sandbox import connect
+    from ehr_sandbox.exercises.registry import get
+
+    course, admin, app = classroom["course"], classroom["admin"], classroom["app"]
+    admin.course_call(
+        "POST", f"/course/{course}/assignments", {"exercise": EXERCISE, "due": "2020-01-01"}
+    )
+    classroom["bob"].start(EXERCISE, course=course)  # bob's clinic is built from here on
+    sid = _same_clinic_as(app, course, "bob", EXERCISE)
+    creds = admin.course_call("POST", f"/course/{course}/students", {"id": sid})
+    late_student = connect(app.root, client_id=creds["client_id"], secret=creds["secret"])
+    att = late_student.start(EXERCISE, course=course)
+    get(EXERCISE).solution.apply(att)
+    late = att.submit()
+    assert late.passed and late.late and late.score == late.max_score
+    home = _instructor_page(classroom, "/dashboard")
+    row = re.search(rf"<tr><td>{sid}</td>.*?</tr>", home, re.S)
+    assert row is not None, home
+    cells = re.findall(r'<td class="grade">(.*?)</td>', row.group(0), re.S)
+    exercise_cell = cells[list(app.state.courses.course(course).assignments).index(EXERCISE)]
+    assert exercise_cell.startswith("—"), exercise_cell
+    assert f"late: {late.score:g}" in exercise_cell
