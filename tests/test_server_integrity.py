@@ -179,3 +179,26 @@ def test_work_handed_in_after_the_due_date_is_never_shown_as_the_grade(classroom
     exercise_cell = cells[list(app.state.courses.course(course).assignments).index(EXERCISE)]
     assert exercise_cell.startswith("—"), exercise_cell
     assert f"late: {late.score:g}" in exercise_cell
+
+
+def test_malformed_fhir_bodies_are_a_clear_422_never_a_500(classroom):
+    """A Bundle whose entries, or a Parameters whose parameters, are not lists of objects was
+    an internal error; it is an OperationOutcome naming the element."""
+    att = classroom["bob"].start(EXERCISE, course=classroom["course"])
+    headers = {"Authorization": f"Bearer {att.session._token}"}
+    bundles = [
+        {"resourceType": "Bundle", "type": kind, "entry": entry}
+        for kind in ("batch", "transaction")
+        for entry in ("x", 3, {"request": {}}, [1], [{}, "x"])
+    ]
+    operations = [
+        (path, {"resourceType": "Parameters", "parameter": parameter})
+        for path in ("/fhir/Patient/$find", "/fhir/$audit-action", "/fhir/$report")
+        for parameter in (3, "x", {"name": "kind"}, [1], [{"valueString": "x"}])
+    ]
+    for path, body in [("/fhir", b) for b in bundles] + operations:
+        r = httpx.post(classroom["app"].root + path, headers=headers, json=body)
+        assert r.status_code in (400, 422), (path, body, r.status_code, r.text)
+        issue = r.json()["issue"][0]
+        element = "Bundle: entry" if path == "/fhir" else "Parameters: parameter"
+        assert issue["diagnostics"].startswith(element), (path, body, issue)
