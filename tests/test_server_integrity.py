@@ -202,3 +202,37 @@ def test_malformed_fhir_bodies_are_a_clear_422_never_a_500(classroom):
         issue = r.json()["issue"][0]
         element = "Bundle: entry" if path == "/fhir" else "Parameters: parameter"
         assert issue["diagnostics"].startswith(element), (path, body, issue)
+
+
+def test_a_student_acts_only_as_themselves_whatever_the_request_says(classroom):
+    """Guards the documented claims (they held before this file): who a student is comes from
+    the token alone; another student's attempt answers like one that does not exist."""
+    course, root = classroom["course"], classroom["app"].root
+    bob = classroom["bob"]
+    ana_att = classroom["ana"].start(REPORT, course=course)
+    bearer = {"Authorization": f"Bearer {bob._token}"}
+    started = httpx.post(
+        f"{root}/course/{course}/attempts",
+        headers={**bearer, "X-Student": "ana"},
+        json={"exercise": REPORT, "student": "ana", "course": course},
+    )
+    assert started.status_code == 200 and started.json()["student"] == "bob"
+    assert started.json()["attempt"] != ana_att.attempt_id
+    absent = httpx.post(f"{root}/course/{course}/attempts/{'0' * 16}/check", headers=bearer)
+    for action in ("check", "submit", "hint", "reset", "login"):
+        r = httpx.post(
+            f"{root}/course/{course}/attempts/{ana_att.attempt_id}/{action}",
+            headers=bearer,
+            json={"student": "ana"},
+        )
+        assert (r.status_code, r.text) == (absent.status_code, absent.text) == (404, absent.text)
+    other = httpx.post(f"{root}/course/other/attempts", headers=bearer, json={"exercise": REPORT})
+    assert other.status_code == 404
+    attempt_token = {"Authorization": f"Bearer {started.json()['access_token']}"}
+    for headers in (bearer, attempt_token):
+        for path in ("results", "gradebook"):
+            assert httpx.get(f"{root}/course/{course}/{path}", headers=headers).status_code == 403
+        assert (
+            httpx.get(f"{root}/dashboard", headers=headers, follow_redirects=False).status_code
+            == 303
+        )
