@@ -424,6 +424,10 @@ class Course:
             "late": bool(a.due is not None and datetime.fromisoformat(when) > a.due),
             "kind": "submission",
             "graded_by": "instructor",
+            # the checks the hand-in's audit trail shows (a reset re-records earlier ones)
+            "checks": sum(
+                1 for e in sb.audit.events(user=exercise.role) if event_kind(e) == "exercise-check"
+            ),
         }
         hints = max(
             len(meta.get("hints_used", [])),
