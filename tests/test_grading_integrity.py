@@ -313,3 +313,30 @@ def test_an_alternative_correct_solution_widens_the_budget_only_by_what_it_does(
     assert {k: v for k, v in derived.budget.items() if not k.startswith("ServiceRequest")} == narrow
     with pytest.raises(ExerciseError, match="alternative"):
         dataclasses.replace(ex, alternatives=(Solution(lambda a: None, fails="x", message="y"),))
+
+
+def test_checks_are_counted_across_a_reset_and_collect_reads_them_from_the_audit_trail(tmp_path):
+    """Checks never count toward the grade, but the course counts them (a reset does not undo
+    it), each submission says how many came before, ``max_checks`` refuses more, and the
+    instructor's re-grade of a hand-in file reads them from its audit trail."""
+    course = Course("MA", salt="salt-9012")
+    course.enroll("eve")
+    course.assign(EX, max_checks=3)
+    path = tmp_path / "eve.db"
+    att = course.start(EX, "eve", path=path)
+    assert [att.check().checks for _ in range(2)] == [1, 2]
+    att.reset()
+    att.exercise.solution.apply(att)
+    assert att.check().checks == 3
+    with pytest.raises(ExerciseError, match="check limit"):
+        att.check()
+    assert course.checks_used("eve", EX) == 3
+    assert att.submit().checks == 3
+    att.sandbox.close()
+    fresh = Course("MA", salt="salt-9012")
+    fresh.enroll("eve")
+    fresh.assign(EX)
+    assert fresh.collect([path]) == 1
+    (regraded,) = fresh.results("eve", EX)
+    assert regraded.graded_by == "instructor" and regraded.checks == 3
+    assert fresh.results_table()["checks"].tolist() == [3]

@@ -71,16 +71,21 @@ def assign(
     exercise: Annotated[str, typer.Option(help="Exercise id from the catalogue.")],
     due: Annotated[str | None, typer.Option(help="Due date (YYYY-MM-DD).")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Submissions allowed.", min=1)] = None,
+    max_checks: Annotated[
+        int | None, typer.Option(help="Practice checks allowed (all are counted).", min=1)
+    ] = None,
     url: UrlOption = "http://127.0.0.1:8080",
     client_id: IdOption = "",
     secret: SecretOption = "",
 ) -> None:
-    """Assign an exercise with a due date and an attempt limit."""
+    """Assign an exercise with a due date, an attempt limit and a limit on practice checks."""
     body: dict[str, Any] = {"exercise": exercise}
     if due:
         body["due"] = due
     if max_attempts:
         body["max_attempts"] = max_attempts
+    if max_checks:
+        body["max_checks"] = max_checks
     a = _instructor(url, client_id, secret).course_call(
         "POST", f"/course/{course}/assignments", body
     )

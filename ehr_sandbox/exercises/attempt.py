@@ -25,7 +25,7 @@ import copy
 import hashlib
 import html
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -52,6 +52,7 @@ __all__ = [
     "grade_sandbox",
     "reference_budget",
     "unreadable_feedback",
+    "withheld_feedback",
 ]
 
 TAMPERED = "the record was tampered with"
@@ -64,6 +65,11 @@ LOGIN_KIND = "exercise-login"
 class CriterionResult:
     """One criterion's outcome: points earned out of max, and the feedback sentence(s).
 
+    ``withheld`` is set when the criterion graded the student's own hand-in: the feedback a
+    student is given where grades count (the classroom server), which says whether it passed
+    and what was expected but not which items of the hand-in are right or wrong (``feedback`` keeps the full text,
+    for the instructor; see :meth:`Result.for_student`).
+
     >>> CriterionResult("reason", 0.0, 1.0, False, "no reason found").passed
     False
     """
@@ -73,6 +79,7 @@ class CriterionResult:
     max_points: float
     passed: bool
     feedback: str
+    withheld: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Result:
     kind: str = "submission"
     graded_by: str = "self"
     flag: str = ""
+    checks: int = 0
 
     @property
     def feedback(self) -> str:
@@ -117,6 +125,27 @@ class Result:
         if self.hint_penalty:
             lines.append(f"hints used: {self.hints_used} (-{self.hint_penalty:g})")
         return "\n".join(lines)
+
+    def for_student(self) -> Result:
+        """This result as a student is told it where grades count (the classroom server): a
+        criterion that graded the student's hand-in says whether it passed and what was
+        expected, never which of the handed-in items are right or wrong, so that checks cannot be used to find the
+        answer item by item (the full feedback stays with the instructor).
+
+        Examples
+        --------
+        >>> c = CriterionResult("list", 0.0, 2.0, False, "listed in error: Patient/p9",
+        ...                     withheld="your hand-in does not match")
+        >>> r = Result("reports/x", "ann", 0.0, 2.0, False, [c])
+        >>> r.for_student().criteria[0].feedback
+        'your hand-in does not match'
+        >>> "p9" in str(r.for_student().to_dict()), "p9" in r.feedback
+        (False, True)
+        """
+        shown = [
+            replace(c, feedback=c.withheld, withheld="") if c.withheld else c for c in self.criteria
+        ]
+        return replace(self, criteria=shown)
 
     def failed(self) -> list[CriterionResult]:
         """The criteria that did not pass."""
@@ -348,6 +377,26 @@ def unreadable_feedback(exc: SandboxError, why: str) -> str:
     )
 
 
+def withheld_feedback(passed: bool, expected: str, why: str) -> str:
+    """The feedback a student gets on the classroom server for a criterion that graded their
+    hand-in: whether it met the criterion, what was expected and why, never which handed-in
+    items are right or wrong (a passed criterion's full text can name items of the answer).
+
+    >>> withheld_feedback(False, "the patients due", "Vaccines protect.")[:40]
+    'your hand-in does not match the answer y'
+    >>> withheld_feedback(True, "the patients due", "Vaccines protect.")
+    'your hand-in meets this criterion: expected the patients due. Why it matters: Vaccines protect.'
+    """
+    if passed:
+        return f"your hand-in meets this criterion: expected {expected}. Why it matters: {why}"
+    return (
+        f"your hand-in does not match the answer yet; expected {expected}. Which items of "
+        "a hand-in are right or wrong is not shown here (a check must not be a way to find "
+        "the answer): rework the query or the review, compare its result with what the "
+        f"instructions ask, and hand in again. Why it matters: {why}"
+    )
+
+
 def grade_sandbox(
     exercise: Exercise, sandbox: Any, derived: Derived, student: str
 ) -> tuple[list[CriterionResult], bool]:
@@ -382,6 +431,7 @@ def grade_sandbox(
     )
     out: list[CriterionResult] = []
     for crit in exercise.criteria:
+        ctx.read_hand_in = False
         try:
             chk = crit.run(ctx)
         except SandboxError as exc:  # the record is in a state the grader cannot read
@@ -402,6 +452,9 @@ def grade_sandbox(
                 float(crit.points),
                 chk.passed,
                 text,
+                withheld=withheld_feedback(chk.passed, chk.expected, crit.why)
+                if ctx.read_hand_in
+                else "",
             )
         )
     return out, False
@@ -760,10 +813,32 @@ class Attempt:
         clock = self.sandbox.clock
         return clock.peek() if hasattr(clock, "peek") else clock()
 
+    def _checks_used(self) -> int:
+        local = sum(1 for r in self.results if r.kind == "practice")
+        if self.course is not None:
+            return max(local, self.course.checks_used(self.student, self.exercise.id))
+        return local
+
     def check(self) -> Result:
-        """Practice: grade the current work and return feedback. Never counts and never uses
-        up an attempt (see :meth:`submit`)."""
+        """Practice: grade the current work and return feedback. Never counts toward the grade
+        and never uses up an attempt (see :meth:`submit`), but every check is recorded (the
+        audit trail's ``exercise-check``, the course's count, which the instructor sees with
+        each submission) and an assignment's ``max_checks`` limits them (ExerciseError).
+        """
+        assignment = self.course.assignment(self.exercise.id) if self.course is not None else None
+        used = self._checks_used()
+        if (
+            assignment is not None
+            and assignment.max_checks is not None
+            and used >= assignment.max_checks
+        ):
+            raise ExerciseError(
+                f"{self.exercise.id}: check limit reached: {self.student} has used {used} of "
+                f"{assignment.max_checks} practice checks in course {self.course.name!r}; "  # type: ignore[union-attr]
+                "read the feedback you have, or submit"
+            )
         criteria, tampered = self.grade()
+        when = self._now()
         result = score_result(
             self.exercise,
             self.student,
@@ -771,10 +846,18 @@ class Attempt:
             tampered,
             hints_used=self._hints_taken(),
             attempt=0,
-            checked_at=self._now().isoformat(),
+            checked_at=when.isoformat(),
             kind="practice",
+            checks=used + 1,
+        )
+        self.sandbox.record_framework_action(
+            self.exercise.role,
+            "exercise-check",
+            detail=json.dumps({"check": used + 1, "at": when.isoformat()}),
         )
         persistence.append_result(self.sandbox, result.to_dict())
+        if self.course is not None:
+            self.course.record_check(self.student, self.exercise.id)
         return result
 
     def submit(self) -> Result:
@@ -807,6 +890,7 @@ class Attempt:
             late=bool(assignment and assignment.due is not None and when > assignment.due),
             kind="submission",
             graded_by="self",
+            checks=self._checks_used(),
         )
         self.sandbox.record_framework_action(
             self.exercise.role,
@@ -820,7 +904,8 @@ class Attempt:
 
     # -- reset and files --------------------------------------------------------------------
     def reset(self, *, into: Any = None) -> None:
-        """Go back to this variant's start state exactly (results and hints used are kept).
+        """Go back to this variant's start state exactly (results, hints used and checks made
+        are kept, on the audit trail too).
 
         ``into`` is a copy of this attempt's start state, setup done (the classroom server
         keeps one as an encrypted file and passes a new copy of it).
@@ -853,6 +938,18 @@ class Attempt:
         persistence.replace_results(self.sandbox, results)
         for n in self.hints_used:  # hints taken stay on the record after a reset
             self.sandbox.record_framework_action(self.exercise.role, "exercise-hint", detail=str(n))
+        practice = [
+            r
+            for r in results
+            if r.get("kind") == "practice"
+            and (r.get("exercise_id"), r.get("student")) == (self.exercise.id, self.student)
+        ]
+        for n, r in enumerate(practice, 1):  # and so do the checks made
+            self.sandbox.record_framework_action(
+                self.exercise.role,
+                "exercise-check",
+                detail=json.dumps({"check": n, "at": r.get("checked_at", "")}),
+            )
 
     def save(self, path: str | Path) -> Path:
         """Write this attempt's sandbox to a file that ``exercises.open_attempt`` and the CLI read."""

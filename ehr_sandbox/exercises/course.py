@@ -98,7 +98,10 @@ class Student:
 
 @dataclass(frozen=True)
 class Assignment:
-    """An exercise assigned in a course, with an optional due date and attempt limit.
+    """An exercise assigned in a course, with an optional due date, attempt limit and limit
+    on practice checks (``max_checks``: every check is counted and shown to the instructor;
+    past the limit ``check()`` is refused, as autograders cap how often hidden tests may be
+    run).
 
     >>> Assignment("records/correction", due=None, max_attempts=3).max_attempts
     3
@@ -108,6 +111,7 @@ class Assignment:
     due: datetime | None = None
     max_attempts: int | None = None
     title: str = ""
+    max_checks: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -137,6 +141,7 @@ class Course:
         self.assignments: dict[str, Assignment] = {}
         self._results: list[dict[str, Any]] = []
         self._hints: dict[str, list[int]] = {}
+        self._checks: dict[str, int] = {}
 
     def now(self, sandbox: Any = None) -> datetime:
         """The course clock: the ``clock`` given to the course, else the sandbox clock of the
@@ -163,6 +168,25 @@ class Course:
         if index not in taken:
             taken.append(int(index))
             self._autosave()
+
+    def checks_used(self, student: str, exercise_id: str) -> int:
+        """How many practice checks the course has recorded for this student and exercise.
+
+        >>> c = Course("c", "salt")
+        >>> c.record_check("ann", "records/correction")
+        1
+        >>> c.checks_used("ann", "records/correction"), c.checks_used("bob", "records/correction")
+        (1, 0)
+        """
+        return int(self._checks.get(f"{student}|{exercise_id}", 0))
+
+    def record_check(self, student: str, exercise_id: str) -> int:
+        """Count one practice check (the course keeps the count: a reset does not undo it);
+        returns the count so far."""
+        key = f"{student}|{exercise_id}"
+        self._checks[key] = int(self._checks.get(key, 0)) + 1
+        self._autosave()
+        return self._checks[key]
 
     # -- roster and assignments ---------------------------------------------------------
     def enroll(
@@ -196,16 +220,27 @@ class Course:
         *,
         due: datetime | date | str | None = None,
         max_attempts: int | None = None,
+        max_checks: int | None = None,
     ) -> Assignment:
-        """Assign an exercise (it must exist in the catalogue)."""
+        """Assign an exercise (it must exist in the catalogue).
+
+        >>> c = Course("c", "salt")
+        >>> c.assign("records/correction", max_checks=0)
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ExerciseError: max_checks: expected a positive integer or None (found 0)
+        """
         from ehr_sandbox.exercises.registry import get
 
         ex = get(exercise_id)
-        if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
-            raise ExerciseError(
-                f"max_attempts: expected a positive integer or None (found {max_attempts!r})"
-            )
-        a = Assignment(exercise_id, _parse_due(due), max_attempts, ex.title)
+        for field, value in (("max_attempts", max_attempts), ("max_checks", max_checks)):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ExerciseError(
+                    f"{field}: expected a positive integer or None (found {value!r})"
+                )
+        a = Assignment(exercise_id, _parse_due(due), max_attempts, ex.title, max_checks)
         self.assignments[exercise_id] = a
         self._autosave()
         return a
@@ -389,6 +424,10 @@ class Course:
             "late": bool(a.due is not None and datetime.fromisoformat(when) > a.due),
             "kind": "submission",
             "graded_by": "instructor",
+            # the checks the hand-in's audit trail shows (a reset re-records earlier ones)
+            "checks": sum(
+                1 for e in sb.audit.events(user=exercise.role) if event_kind(e) == "exercise-check"
+            ),
         }
         hints = max(
             len(meta.get("hints_used", [])),
@@ -457,8 +496,9 @@ class Course:
         """Student x assignment points (best counted result; NaN = nothing counted yet).
 
         Late results are left out unless ``include_late=True``, and a one-line warning says how
-        many were; ``details=True`` adds, per assignment, ``<id> late`` (a late result exists)
-        and ``<id> graded by`` (``instructor`` or ``self``) columns (not written to the CSV).
+        many were; ``details=True`` adds, per assignment, ``<id> late`` (a late result exists),
+        ``<id> graded by`` (``instructor`` or ``self``) and ``<id> checks`` (practice checks
+        recorded) columns (not written to the CSV).
 
         With ``out`` also writes a CSV that Canvas (``format="canvas"``: Student, ID, SIS User
         ID, SIS Login ID, Section, then one column per assignment) or Moodle (``"moodle"``:
@@ -502,13 +542,15 @@ class Course:
                     best[(s, ex_id)].get("graded_by", "self") if (s, ex_id) in best else ""
                     for s in self.students
                 ]
+                frame[f"{ex_id} checks"] = [self.checks_used(s, ex_id) for s in self.students]
         frame.attrs["late_left_out"] = 0 if include_late else len(late)
         return frame
 
     def results_table(self) -> pd.DataFrame:
         """Every recorded submission: student, exercise, attempt, time, score, passed, late,
         graded_by (``instructor`` = re-graded by :meth:`collect`; ``self`` = graded in the
-        student's process) and flag (why a hand-in was not graded)."""
+        student's process), flag (why a hand-in was not graded) and checks (practice checks
+        before that submission)."""
         import pandas as pd
 
         cols = [
@@ -522,10 +564,11 @@ class Course:
             "late",
             "graded_by",
             "flag",
+            "checks",
         ]
         return pd.DataFrame(
             [
-                {c: r.get(c, "self" if c == "graded_by" else "") for c in cols}
+                {c: r.get(c, {"graded_by": "self", "checks": 0}.get(c, "")) for c in cols}
                 for r in self._results
             ],
             columns=cols,
@@ -611,6 +654,7 @@ class Course:
             "assignments": [a.to_dict() for a in self.assignments.values()],
             "results": self._results,
             "hints": self._hints,
+            "checks": self._checks,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -657,11 +701,13 @@ class Course:
                     _parse_due(a.get("due")),
                     a.get("max_attempts"),
                     a.get("title", ""),
+                    a.get("max_checks"),
                 )
                 for a in data.get("assignments", [])
             }
             c._results = list(data.get("results", []))
             c._hints = {k: list(v) for k, v in dict(data.get("hints", {})).items()}
+            c._checks = {k: int(v) for k, v in dict(data.get("checks", {})).items()}
         except (KeyError, TypeError) as exc:
             raise ExerciseError(f"course {p}: missing or malformed field {exc}") from None
         c.path = p

@@ -238,6 +238,13 @@ def provenance_reason(prov: Mapping[str, Any]) -> str:
     return text_of(prov.get("reason", [])).strip()
 
 
+HAND_IN_KIND = "submit-report"
+"""Audit action kind of a student's hand-in (an answer written as an audited action: the
+exercises' one writer is ``builtin.common.record_hand_in``). A criterion that reads these
+events grades the student's own answer, which a classroom server's feedback must not confirm
+item by item (:attr:`GradingContext.read_hand_in`)."""
+
+
 @dataclass
 class GradingContext:
     """Read access to the attempt's sandbox for criterion checks.
@@ -257,6 +264,10 @@ class GradingContext:
     protect: tuple[str, ...] = ()
     exercise: Any = None
     budget: Mapping[str, int] | None = None
+    read_hand_in: bool = False
+    """Set when a check reads the student's hand-ins (:data:`HAND_IN_KIND` events); the
+    grader resets it before each criterion, so a criterion's result says whether its feedback
+    is about the student's answer."""
 
     def value(self, key: str) -> Any:
         """A value of the scenario by key: the answer first, then the public facts.
@@ -275,6 +286,8 @@ class GradingContext:
 
         ``detail`` (parsed JSON or text) and ``kind`` are added to each event for convenience.
         """
+        if kind == HAND_IN_KIND:
+            self.read_hand_in = True
         start = self.mark.audit_seq if (since_setup and self.mark is not None) else 0
         out = []
         for e in self.sandbox.audit.events():

@@ -112,6 +112,12 @@ def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValidationError("Bundle", "resourceType", "a Bundle")
+    entries = bundle.get("entry", [])
+    bad = (
+        [e for e in entries if not isinstance(e, dict)] if isinstance(entries, list) else [entries]
+    )
+    if bad:
+        raise ValidationError("Bundle", "entry", "a list of entries, each an object", found=bad[0])
     if bundle.get("type") == "batch":
         entries = [_batch_entry(session, e) for e in bundle.get("entry", [])]
         return {"resourceType": "Bundle", "type": "batch-response", "entry": entries}

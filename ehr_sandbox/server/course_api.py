@@ -5,11 +5,13 @@ Routes::
 
     POST /course                                  instructor: {"name"} -> the course id
     POST /course/{course}/students                instructor: {"id", "name"?, "email"?} -> credentials (once)
-    POST /course/{course}/assignments             instructor: {"exercise", "due"?, "max_attempts"?}
+    POST /course/{course}/assignments             instructor: {"exercise", "due"?, "max_attempts"?,
+                                                  "max_checks"?}
     GET  /course/{course}/gradebook?format=canvas instructor: CSV
     GET  /course/{course}/results                 instructor: every submission (JSON)
     POST /course/{course}/attempts                student: {"exercise"} -> attempt id, instructions, token
-    POST /course/{course}/attempts/{id}/check     student: practice feedback (never counts)
+    POST /course/{course}/attempts/{id}/check     student: practice feedback (never counts toward
+                                                  the grade; counted, shown to the instructor)
     POST /course/{course}/attempts/{id}/submit    student: graded, counted, stamped by the server
     POST /course/{course}/attempts/{id}/hint      student: {"accept_cost"?} -> the hint or its cost
     POST /course/{course}/attempts/{id}/reset     student: back to the variant's start
@@ -84,6 +86,11 @@ class CourseApi:
             raw = await request.body()
             try:
                 body = parse_json(raw) if raw else {}
+                if not isinstance(body, dict):
+                    raise ExerciseError(
+                        "request body: expected a JSON object "
+                        f"(found {type(body).__name__ if body is not None else 'null'})"
+                    )
             except SandboxError as exc:
                 return error_response(exc)
 
@@ -119,6 +126,7 @@ class CourseApi:
                 _field(body, "exercise"),
                 due=body.get("due"),
                 max_attempts=body.get("max_attempts"),
+                max_checks=body.get("max_checks"),
             )
             return a.to_dict()
 
@@ -202,17 +210,18 @@ class CourseApi:
             with hosted.handle.lock:
                 if action == "login":
                     return self._person_token(claims, hosted, student, body)
-                if action == "check":
-                    return att.check().to_dict()
                 if action == "reset":
                     host.reset(hosted)
                     return {"reset": True}
-                # Submissions and hints of one attempt go one at a time across the workers,
-                # counted against the course file as it is now; grading runs outside the
-                # course's lock (only recording in the course file takes it).
+                # Checks, submissions and hints of one attempt go one at a time across the
+                # workers, counted against the course file as it is now; grading runs outside
+                # the course's lock (only recording in the course file takes it). Feedback never
+                # confirms a hand-in item by item (Result.for_student).
                 with host.acting_on(hosted):
+                    if action == "check":
+                        return att.check().for_student().to_dict()
                     if action == "submit":
-                        return att.submit().to_dict()
+                        return att.submit().for_student().to_dict()
                     return {
                         "hint": att.hint(accept_cost=bool(body.get("accept_cost"))),
                         "next_cost": att.hint_cost(),

@@ -74,6 +74,11 @@ class ServerCourse(Course):
         with self._held():
             super().record_hint(student, exercise_id, index)
 
+    def record_check(self, student: str, exercise_id: str) -> int:
+        """Count a practice check, in the course file as the workers share it."""
+        with self._held():
+            return super().record_check(student, exercise_id)
+
     def _held(self) -> contextlib.AbstractContextManager[Any]:
         """The course file's lock (re-reading it), when the server hosts this course."""
         guard = getattr(self, "guard", None)
@@ -272,7 +277,13 @@ class CourseHost:
         }
 
     def assign(
-        self, slug: str, exercise_id: str, *, due: Any = None, max_attempts: Any = None
+        self,
+        slug: str,
+        exercise_id: str,
+        *,
+        due: Any = None,
+        max_attempts: Any = None,
+        max_checks: Any = None,
     ) -> Any:
         """Assign an exercise; its attempts' clinics are prepared in the background.
 
@@ -289,7 +300,9 @@ class CourseHost:
                 "machines: ehr_sandbox.exercises.start)"
             )
         with self.changing(slug) as course:
-            assignment = course.assign(exercise_id, due=due, max_attempts=max_attempts)
+            assignment = course.assign(
+                exercise_id, due=due, max_attempts=max_attempts, max_checks=max_checks
+            )
         self.prepare(exercise, course)
         return assignment
 
@@ -413,7 +426,7 @@ class CourseHost:
 
     @contextlib.contextmanager
     def acting_on(self, hosted: HostedAttempt) -> Iterator[None]:
-        """One submission or hint of this attempt at a time across the worker processes, with
+        """One check, submission or hint of this attempt at a time across the worker processes, with
         the course re-read once the attempt is held (so its counts are current)."""
         with file_lock(self.attempt_files.folder / f"{hosted.handle.row.start_file}.lock"):
             self.course(hosted.course)  # re-read if another worker changed it

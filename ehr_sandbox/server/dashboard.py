@@ -157,11 +157,13 @@ class Dashboard:
 
         def work() -> None:
             limit = data.get("max_attempts", "").strip()
+            checks = data.get("max_checks", "").strip()
             self.app.state.courses.assign(
                 slug,
                 data.get("exercise", ""),
                 due=data.get("due") or None,
                 max_attempts=int(limit) if limit.isdigit() else None,
+                max_checks=int(checks) if checks.isdigit() else None,
             )
 
         try:
@@ -222,25 +224,30 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
     for slug, course in sorted(app.state.courses.courses.items()):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            book = course.gradebook(include_late=True)
+            book = course.gradebook()  # what counts, as the CSV has it: late work left out
+            with_late = course.gradebook(include_late=True)
         assignments = [
             {
                 "id": a.exercise_id,
                 "title": a.title,
                 "due": a.due.date().isoformat() if a.due else "",
                 "max_attempts": a.max_attempts,
+                "max_checks": a.max_checks,
             }
             for a in course.assignments.values()
         ]
         students = []
         for sid in course.students:
-            grades = {}
+            grades, late, checks = {}, {}, {}
             for a in assignments:
-                value = book.loc[sid, a["id"]] if a["id"] in book.columns else float("nan")
-                grades[a["id"]] = (
-                    "—" if isinstance(value, float) and math.isnan(value) else f"{value:g}"
+                grades[a["id"]] = _points(book, sid, a["id"])
+                late[a["id"]] = (
+                    _points(with_late, sid, a["id"])
+                    if any(r.late and not r.flag for r in course.results(sid, a["id"]))
+                    else ""
                 )
-            students.append({"id": sid, "grades": grades})
+                checks[a["id"]] = course.checks_used(sid, a["id"])
+            students.append({"id": sid, "grades": grades, "late": late, "checks": checks})
         courses.append(
             {"slug": slug, "name": course.name, "assignments": assignments, "students": students}
         )
@@ -264,7 +271,8 @@ def dashboard_view(app: ServerApp) -> dict[str, Any]:
 
 
 def attempt_view(app: ServerApp, slug: str, student: str, exercise_id: str) -> dict[str, Any]:
-    """A student's variant (regenerated from the course secret), submissions and timeline."""
+    """A student's variant (regenerated from the course secret), submissions (with the full
+    feedback, which the student is not shown item by item), practice checks and timeline."""
     course = app.state.courses.course(slug)
     hosted = app.state.courses.for_review(slug, student, exercise_id)
     timeline: list[dict[str, str]] = []
@@ -281,7 +289,9 @@ def attempt_view(app: ServerApp, slug: str, student: str, exercise_id: str) -> d
             facts = sorted((k, _short(v)) for k, v in review.facts.items())
         finally:
             review.sandbox.close()
-    results = [r.to_dict() for r in course.results(student, exercise_id)]
+    results = [
+        {**r.to_dict(), "feedback": r.feedback} for r in course.results(student, exercise_id)
+    ]
     return {
         "student": student,
         "instructions": instructions,
@@ -289,7 +299,20 @@ def attempt_view(app: ServerApp, slug: str, student: str, exercise_id: str) -> d
         "results": results,
         "timeline": timeline,
         "started": hosted is not None,
+        "checks": course.checks_used(student, exercise_id),
     }
+
+
+def _points(book: Any, student: str, exercise_id: str) -> str:
+    """A gradebook cell as text ("—" when nothing counts yet).
+
+    >>> import pandas as pd
+    >>> book = pd.DataFrame({"x": [8.0, float("nan")]}, index=["ann", "bob"])
+    >>> _points(book, "ann", "x"), _points(book, "bob", "x"), _points(book, "ann", "y")
+    ('8', '—', '—')
+    """
+    value = book.loc[student, exercise_id] if exercise_id in book.columns else float("nan")
+    return "—" if isinstance(value, float) and math.isnan(value) else f"{value:g}"
 
 
 def _actor(event: dict[str, Any]) -> str:

@@ -32,15 +32,31 @@ class Parameters:
     Traceback (most recent call last):
     ...
     ehr_sandbox.errors.ValidationError: Parameters: parameter[other]: expected a value for 'other'
+    >>> Parameters({"resourceType": "Parameters", "parameter": 3})
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Parameters: parameter: expected a list of parameters, each an object with a name (found 3)
     """
 
     def __init__(self, body: Any) -> None:
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise ValidationError("request", "resourceType", "a Parameters resource")
         self._items: dict[str, dict[str, Any]] = {}
-        for item in body.get("parameter") or []:
-            if isinstance(item, dict) and isinstance(item.get("name"), str):
-                self._items[item["name"]] = item
+        items = body.get("parameter") or []
+        bad = (
+            [i for i in items if not (isinstance(i, dict) and isinstance(i.get("name"), str))]
+            if isinstance(items, list)
+            else [items]
+        )
+        if bad:
+            raise ValidationError(
+                "Parameters",
+                "parameter",
+                "a list of parameters, each an object with a name",
+                found=bad[0],
+            )
+        for item in items:
+            self._items[item["name"]] = item
 
     def _value(self, name: str) -> Any:
         item = self._items.get(name)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
+from ehr_sandbox.exercises.grading import HAND_IN_KIND
 
 __all__ = [
     "BP_PANEL",
@@ -530,7 +531,7 @@ def then_withdrawn(
     return run
 
 
-HAND_IN = "submit-report"
+HAND_IN = HAND_IN_KIND
 """Audit action kind of a hand-in (:func:`record_hand_in`, the one writer)."""
 
 
