@@ -181,8 +181,26 @@ class Course:
         return int(self._checks.get(f"{student}|{exercise_id}", 0))
 
     def record_check(self, student: str, exercise_id: str) -> int:
-        """Count one practice check (the course keeps the count: a reset does not undo it);
-        returns the count so far."""
+        """Count one practice check (the course keeps the count: a reset does not undo it).
+
+        Parameters
+        ----------
+        student : str
+            The student's id.
+        exercise_id : str
+            The exercise checked.
+
+        Returns
+        -------
+        int
+            The student's checks of that exercise so far, this one included.
+
+        Examples
+        --------
+        >>> c = Course("c", "salt")
+        >>> c.record_check("ann", "records/correction"), c.record_check("ann", "records/correction")
+        (1, 2)
+        """
         key = f"{student}|{exercise_id}"
         self._checks[key] = int(self._checks.get(key, 0)) + 1
         self._autosave()

@@ -75,7 +75,25 @@ class ServerCourse(Course):
             super().record_hint(student, exercise_id, index)
 
     def record_check(self, student: str, exercise_id: str) -> int:
-        """Count a practice check, in the course file as the workers share it."""
+        """Count a practice check, in the course file as the workers share it (under its
+        lock, so concurrent checks are each counted once).
+
+        Parameters
+        ----------
+        student, exercise_id : str
+            Who checked which exercise.
+
+        Returns
+        -------
+        int
+            The checks so far, this one included.
+
+        Examples
+        --------
+        >>> c = ServerCourse("c", "salt")
+        >>> c.record_check("ann", "records/correction"), c.checks_used("ann", "records/correction")
+        (1, 1)
+        """
         with self._held():
             return super().record_check(student, exercise_id)
 
