@@ -1713,9 +1713,10 @@ class Session:
         reason : str
             Why; required.
         sensitivity : list of str, optional
-            v3-ActCode sensitivity codes (e.g. ``["PSY"]``). They **replace** the record's
-            current sensitivity codes: leaving this out drops them (a substance-use record
-            relabelled without ``["ETHUD", "SUD"]`` loses its Part 2 protection).
+            v3-ActCode sensitivity codes (e.g. ``["PSY"]``) that **replace** the record's
+            current ones; ``[]`` removes them all. Left out, the record keeps the ones it has
+            (raising a substance-use record to R never drops its 42 CFR Part 2 labels by
+            omission).
 
         Returns
         -------
@@ -1739,6 +1740,9 @@ class Session:
         >>> new = sb.login("po.wilson").relabel(ref, "R", reason="patient request", sensitivity=["PSY"])
         >>> [c["code"] for c in new["meta"]["security"]]
         ['R', 'PSY']
+        >>> again = sb.login("po.wilson").relabel(ref, "V", reason="court order")  # keeps PSY
+        >>> [c["code"] for c in again["meta"]["security"]]
+        ['V', 'PSY']
         >>> sb.login("dr.patel").relabel(ref, "N", reason="x")
         Traceback (most recent call last):
         ...
@@ -1763,7 +1767,13 @@ class Session:
             # A record the officer cannot see answers exactly like an absent one.
             self._audit(action="U", interaction="label", outcome="4", entity_ref=f"{rtype}/{rid}")
             raise self._hidden(rtype, rid)
-        new = relabeled(raw, confidentiality, sensitivity or [])
+        if sensitivity is None:  # keep what the record carries: removing a label is explicit
+            sensitivity = [
+                str(s.get("code"))
+                for s in (raw.get("meta") or {}).get("security", [])
+                if s.get("system") == ACT_CODE
+            ]
+        new = relabeled(raw, confidentiality, sensitivity)
         return self.write(
             WriteRequest("update", new, activity="label", reason=reason, label_change=True)
         )
