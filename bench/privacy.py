@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from ehr_sandbox.audit import AuditTrail, build_event
-from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
+from ehr_sandbox.crypto import AesGcmCodec, IdentityCodec, MasterKey
 
 VERIFY_TARGET = 100_000
 USERS = [
@@ -77,7 +77,7 @@ def bench_audit(
     """
     mk = MasterKey.generate()
     trail = AuditTrail(
-        sqlite3.connect(":memory:"), mk, AesGcmCodec(mk) if encrypted else PlainCodec()
+        sqlite3.connect(":memory:"), mk, AesGcmCodec(mk) if encrypted else IdentityCodec()
     )
     batch = [sample_event(i) for i in range(events)]
     start = time.perf_counter()
@@ -254,7 +254,7 @@ def bench_store_writes(resources: int = 3000, *, repeat: int = 2) -> dict[str, A
                 store.create({**r, "id": f"{r['id']}-{i}"})
         store.close()
 
-    plain_s, _ = _best(lambda: write(PlainCodec()), repeat)
+    plain_s, _ = _best(lambda: write(IdentityCodec()), repeat)
     enc_s, _ = _best(lambda: write(AesGcmCodec(MasterKey.generate())), repeat)
     return {
         "resources": len(records),

@@ -20,7 +20,7 @@ from typing import Any
 from ehr_sandbox.access import Policy
 from ehr_sandbox.access.derived import inherit_labels
 from ehr_sandbox.clock import SandboxClock, instant
-from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec
+from ehr_sandbox.crypto import AesGcmCodec, IdentityCodec, MasterKey
 from ehr_sandbox.errors import (
     AccessDenied,
     ArgumentError,
@@ -44,8 +44,8 @@ class SealedMeta:
     """Sandbox metadata that may name people (users, exercise state, review queues), sealed
     with the row codec so an encrypted sandbox shows none of it in plaintext.
 
-    >>> from ehr_sandbox.crypto import PlainCodec
-    >>> m = SealedMeta(Store(), PlainCodec()); m.set("k", [1]); m.get("k")
+    >>> from ehr_sandbox.crypto import IdentityCodec
+    >>> m = SealedMeta(Store(), IdentityCodec()); m.set("k", [1]); m.get("k")
     [1]
     """
 
@@ -77,8 +77,8 @@ class SealedMeta:
 
         Examples
         --------
-        >>> from ehr_sandbox.crypto import PlainCodec
-        >>> m = SealedMeta(Store(), PlainCodec())
+        >>> from ehr_sandbox.crypto import IdentityCodec
+        >>> m = SealedMeta(Store(), IdentityCodec())
         >>> m.get("absent", "fallback")
         'fallback'
         """
@@ -101,8 +101,8 @@ class SealedMeta:
 
         Examples
         --------
-        >>> from ehr_sandbox.crypto import PlainCodec
-        >>> m = SealedMeta(Store(), PlainCodec())
+        >>> from ehr_sandbox.crypto import IdentityCodec
+        >>> m = SealedMeta(Store(), IdentityCodec())
         >>> m.set("users", [{"username": "a"}]); m.get("users")
         [{'username': 'a'}]
         """
@@ -125,9 +125,9 @@ class SealedMeta:
 
         Examples
         --------
-        >>> from ehr_sandbox.crypto import PlainCodec
-        >>> m = SealedMeta(Store(), PlainCodec()); m.set("k", {"a": 1})
-        >>> new = PlainCodec()
+        >>> from ehr_sandbox.crypto import IdentityCodec
+        >>> m = SealedMeta(Store(), IdentityCodec()); m.set("k", {"a": 1})
+        >>> new = IdentityCodec()
         >>> m.reseal(new); m.codec is new, m.get("k")
         (True, {'a': 1})
         """
@@ -217,7 +217,7 @@ class Sandbox:
     master_key : MasterKey
         The key every other key (audit, pointers, encryption) derives from.
     codec : RowCodec
-        Seals rows (``PlainCodec`` when unencrypted).
+        Seals rows (``IdentityCodec`` when unencrypted).
     clock : SandboxClock
         The sandbox's clock.
     reference_date : date
@@ -386,7 +386,7 @@ class Sandbox:
             from_env = env is not None
             mk = env if env is not None else MasterKey.generate()
         encrypting = key is not None or passphrase is not None
-        codec = AesGcmCodec(mk) if encrypting else PlainCodec()
+        codec = AesGcmCodec(mk) if encrypting else IdentityCodec()
         store = Store(
             str(path) if path is not None else None,
             codec=codec,
@@ -465,7 +465,7 @@ class Sandbox:
         p = Path(path)
         if not p.is_file():
             raise NotFound(f"no sandbox file at {p.name!r}")
-        probe = Store(str(p), codec=PlainCodec())
+        probe = Store(str(p), codec=IdentityCodec())
         enc = probe.meta_get("encryption", None)
         ref = probe.meta_get("reference_date", None)
         ticks = probe.meta_get("clock_ticks", 0)
@@ -520,7 +520,7 @@ class Sandbox:
                 raise CryptoError(
                     f"wrong key for {p.name!r}: it was made with key id {want}, not {mk.key_id}"
                 )
-            codec = PlainCodec()
+            codec = IdentityCodec()
             store = Store(str(p), codec=codec)
         clock = SandboxClock.starting(ref)
         clock.ticks = int(ticks)
@@ -1300,7 +1300,7 @@ class Sandbox:
         1
         """
         mk = _as_master_key(key)
-        store = Store(None, codec=PlainCodec())
+        store = Store(None, codec=IdentityCodec())
         store.load_from(Path(path))
         enc = store.meta_get("encryption", {}) or {}
         ref = store.meta_get("reference_date", None)
@@ -1315,7 +1315,7 @@ class Sandbox:
         return cls(
             store,
             master_key=mk,
-            codec=PlainCodec(),
+            codec=IdentityCodec(),
             clock=clock,
             reference_date=date.fromisoformat(ref),
             path=None,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ehr_sandbox.audit import AuditTrail, build_event
 from ehr_sandbox.audit.chain import chain_hash, chain_mac
-from ehr_sandbox.crypto import AesGcmCodec, MasterKey, PlainCodec, canonical_json
+from ehr_sandbox.crypto import AesGcmCodec, IdentityCodec, MasterKey, canonical_json
 from ehr_sandbox.errors import AuditError, ValidationError
 from synthetic.fhir import validate
 
@@ -45,7 +45,7 @@ def _event(i: int, **overrides):
 def _trail(n: int = 20, *, encrypted: bool = False, batch: int = 100):
     con = sqlite3.connect(":memory:", isolation_level=None)
     mk = MasterKey.generate()
-    trail = AuditTrail(con, mk, AesGcmCodec(mk) if encrypted else PlainCodec(), batch=batch)
+    trail = AuditTrail(con, mk, AesGcmCodec(mk) if encrypted else IdentityCodec(), batch=batch)
     for i in range(n):
         trail.append(_event(i))
     return con, mk, trail
@@ -157,7 +157,7 @@ def test_batch_checkpoints_are_written_and_match_the_chain():
 
 def test_verification_needs_the_right_master_key():
     con, _, trail = _trail(5)
-    other = AuditTrail(con, MasterKey.generate(), PlainCodec())
+    other = AuditTrail(con, MasterKey.generate(), IdentityCodec())
     result = other.verify()
     assert not result.ok
 
@@ -205,7 +205,7 @@ def test_rekey_refuses_a_broken_trail():
     con, _, trail = _trail(5)
     con.execute("DELETE FROM audit_log WHERE seq = 2")
     with pytest.raises(AuditError, match="broken"):
-        trail.rekey(PlainCodec(), MasterKey.generate())
+        trail.rekey(IdentityCodec(), MasterKey.generate())
 
 
 # ---------------------------------------------------------------- appends and transactions

@@ -17,7 +17,7 @@ import pytest
 
 from ehr_sandbox.audit import AuditTrail, build_event
 from ehr_sandbox.cli.app import main
-from ehr_sandbox.crypto import MasterKey, PlainCodec
+from ehr_sandbox.crypto import IdentityCodec, MasterKey
 from ehr_sandbox.deid import deidentify, scan_for_identifiers
 from ehr_sandbox.errors import AccessDenied, CryptoError
 
@@ -51,7 +51,7 @@ class _Sandbox:
 
     def __init__(self, path: Path) -> None:
         self.connection = sqlite3.connect(path)
-        self.audit = AuditTrail(self.connection, KEY, PlainCodec(), batch=5)
+        self.audit = AuditTrail(self.connection, KEY, IdentityCodec(), batch=5)
 
     @classmethod
     def open(cls, path, key=None, passphrase=None):

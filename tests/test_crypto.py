@@ -14,8 +14,8 @@ from ehr_sandbox.crypto import (
     BLIND_INDEX_INFO,
     ROWS_INFO,
     AesGcmCodec,
+    IdentityCodec,
     MasterKey,
-    PlainCodec,
     canonical_json,
     generate_signing_key,
     sign_resource,
@@ -96,7 +96,7 @@ def test_blind_index_is_keyed_and_deterministic():
 
 
 def test_plain_codec_is_identity():
-    codec = PlainCodec()
+    codec = IdentityCodec()
     assert codec.encrypting is False
     assert codec.open(AAD, codec.seal(AAD, ROW)) == ROW
     assert codec.blind("x") == "x"

@@ -12,8 +12,8 @@ The trail never commits on its own: each append runs in a SAVEPOINT, so it joins
 surrounding store transaction when there is one and commits by itself otherwise.
 
 >>> import sqlite3
->>> from ehr_sandbox.crypto import MasterKey, PlainCodec
->>> trail = AuditTrail(sqlite3.connect(":memory:"), MasterKey(bytes(32)), PlainCodec())
+>>> from ehr_sandbox.crypto import MasterKey, IdentityCodec
+>>> trail = AuditTrail(sqlite3.connect(":memory:"), MasterKey(bytes(32)), IdentityCodec())
 >>> trail.append({"resourceType": "AuditEvent", "action": "R"}), trail.count(), trail.verify().ok
 (1, 1, True)
 """
@@ -39,8 +39,8 @@ from ehr_sandbox.audit.chain import (
 )
 from ehr_sandbox.audit.events import event_patient, event_username
 from ehr_sandbox.crypto.keys import AUDIT_MAC_INFO, AUDIT_SIGN_INFO, MasterKey
-from ehr_sandbox.crypto.rows import PlainCodec, RowCodec
 from ehr_sandbox.errors import AuditError, CryptoError, SandboxError
+from ehr_sandbox.store.codec import IdentityCodec, RowCodec
 
 __all__ = ["DEFAULT_BATCH", "AuditTrail"]
 
@@ -100,7 +100,7 @@ class AuditTrail:
                 f"batch: expected a positive number of entries per checkpoint, got {batch!r}"
             )
         self._con = connection
-        self._codec: Any = codec if codec is not None else PlainCodec()
+        self._codec: Any = codec if codec is not None else IdentityCodec()
         self._set_keys(master_key if isinstance(master_key, MasterKey) else MasterKey(master_key))
         self.batch = batch
         for statement in _SCHEMA:

@@ -17,13 +17,14 @@ from ehr_sandbox.crypto.keys import (
     ROWS_INFO,
     MasterKey,
 )
-from ehr_sandbox.crypto.rows import AesGcmCodec, PlainCodec, RowCodec
+from ehr_sandbox.crypto.rows import AesGcmCodec
 from ehr_sandbox.crypto.signatures import (
     generate_signing_key,
     sign_resource,
     signed_bytes,
     verify_signature,
 )
+from ehr_sandbox.store.codec import IdentityCodec, RowCodec
 
 __all__ = [
     "AUDIT_MAC_INFO",
@@ -32,7 +33,7 @@ __all__ = [
     "ROWS_INFO",
     "AesGcmCodec",
     "MasterKey",
-    "PlainCodec",
+    "IdentityCodec",
     "RowCodec",
     "canonical_json",
     "generate_signing_key",

@@ -1,8 +1,9 @@
 """Row codecs: how the store (and the audit trail) turn row bytes into what goes on disk.
 
 A codec has ``encrypting``, ``seal(aad, data)``, ``open(aad, blob)``, ``blind(value)`` and
-``key_id`` (the RowCodec contract in docs/contracts.md). :class:`PlainCodec` stores bytes as
-they are; :class:`AesGcmCodec` stores ``key_id (8 bytes) || nonce (12 bytes) || ciphertext+tag``
+``key_id`` (the :class:`~ehr_sandbox.store.codec.RowCodec` protocol, which lives with the
+store, as does the plaintext :class:`~ehr_sandbox.store.codec.IdentityCodec`).
+:class:`AesGcmCodec` stores ``key_id (8 bytes) || nonce (12 bytes) || ciphertext+tag``
 sealed with AES-256-GCM. The associated data names the row (``Type/id/_history/vid``), so a
 ciphertext copied onto another row fails to open.
 
@@ -18,7 +19,6 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,106 +26,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ehr_sandbox.crypto.keys import BLIND_INDEX_INFO, ROWS_INFO, MasterKey
 from ehr_sandbox.errors import CryptoError
 
-__all__ = ["KEY_ID_BYTES", "NONCE_BYTES", "AesGcmCodec", "PlainCodec", "RowCodec"]
+__all__ = ["KEY_ID_BYTES", "NONCE_BYTES", "AesGcmCodec"]
 
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12  # 96-bit random nonce: the GCM standard size; collisions stay negligible below ~2**32 writes per key
 TAG_BYTES = 16
-
-
-@runtime_checkable
-class RowCodec(Protocol):
-    """What the store and the audit trail need from a codec.
-
-    >>> isinstance(PlainCodec(), RowCodec)
-    True
-    """
-
-    encrypting: bool
-
-    def seal(self, aad: str, data: bytes) -> bytes:
-        """Protect ``data`` bound to ``aad`` (the row's name, ``Type/id/_history/vid``).
-
-        Examples
-        --------
-        >>> codec: RowCodec = AesGcmCodec(MasterKey(bytes(32)))
-        >>> blob = codec.seal("Patient/1/_history/1", b"{}")
-        >>> len(blob) == KEY_ID_BYTES + NONCE_BYTES + 2 + TAG_BYTES
-        True
-        """
-        ...
-
-    def open(self, aad: str, blob: bytes) -> bytes:
-        """Recover the data sealed with ``aad``; :class:`CryptoError` when it does not authenticate.
-
-        Examples
-        --------
-        >>> codec: RowCodec = AesGcmCodec(MasterKey(bytes(32)))
-        >>> blob = codec.seal("Patient/1/_history/1", b"{}")
-        >>> codec.open("Patient/1/_history/1", blob)
-        b'{}'
-        >>> codec.open("Patient/2/_history/1", blob)  # copied onto another row
-        Traceback (most recent call last):
-        ...
-        ehr_sandbox.errors.CryptoError: cannot decrypt Patient/2/_history/1: authentication failed (the data was changed, or it belongs to another row)
-        """
-        ...
-
-    def blind(self, value: str) -> str:
-        """The index form of a searchable value (a keyed hash when encrypting).
-
-        Examples
-        --------
-        >>> codec: RowCodec = AesGcmCodec(MasterKey(bytes(32)))
-        >>> codec.blind("smith") == codec.blind("smith") != "smith"
-        True
-        """
-        ...
-
-
-class PlainCodec:
-    """The identity codec: rows are stored as they are (``encrypting`` is False).
-
-    >>> c = PlainCodec()
-    >>> c.open("x", c.seal("x", b"abc")), c.blind("MRN1"), c.encrypting
-    (b'abc', 'MRN1', False)
-    """
-
-    encrypting = False
-    key_id: str | None = None
-
-    def seal(self, aad: str, data: bytes) -> bytes:
-        """Return ``data`` unchanged (as ``bytes``).
-
-        Examples
-        --------
-        >>> PlainCodec().seal("Patient/1/_history/1", bytearray(b"row"))
-        b'row'
-        """
-        return bytes(data)
-
-    def open(self, aad: str, blob: bytes) -> bytes:
-        """Return ``blob`` unchanged (as ``bytes``).
-
-        Examples
-        --------
-        >>> PlainCodec().open("Patient/1/_history/1", b"row")
-        b'row'
-        """
-        return bytes(blob)
-
-    def blind(self, value: str) -> str:
-        """Return ``value`` unchanged (plain stores index the value itself).
-
-        Examples
-        --------
-        >>> PlainCodec().blind("MRN00000001")
-        'MRN00000001'
-        """
-        return value
-
-    def __repr__(self) -> str:
-        return "PlainCodec()"
 
 
 class AesGcmCodec:

@@ -114,14 +114,14 @@ class IdentityCodec:
     key_id = "plain"
 
     def seal(self, aad: str, data: bytes) -> bytes:
-        """Return ``data`` unchanged.
+        """Return ``data`` unchanged (as ``bytes``).
 
         Examples
         --------
         >>> IdentityCodec().seal("Patient/1/_history/1", b"row")
         b'row'
         """
-        return data
+        return bytes(data)
 
     def open(self, aad: str, blob: bytes) -> bytes:
         """Return ``blob`` unchanged (as ``bytes``).
