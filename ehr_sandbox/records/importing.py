@@ -27,7 +27,7 @@ still go in; :class:`~ehr_sandbox.errors.ImportFailed` then says exactly which f
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["UNIT_POLICIES", "expand_paths", "import_paths", "visible_exists", "visible_finder"]
 
 
-def visible_exists(session: Session):
+def visible_exists(session: Session) -> Callable[[str, str], bool]:
     """``exists(type, id)`` as the session sees it (hidden looks absent).
 
     Bundle planning asks it whether a reference target exists, so an import can never learn
@@ -79,7 +79,7 @@ def visible_exists(session: Session):
     return exists
 
 
-def visible_finder(session: Session):
+def visible_finder(session: Session) -> Callable[[str, str], list[str]]:
     """``find(type, query) -> ids`` through the session's search.
 
     Bundle planning resolves conditional references and creates (``Patient?identifier=...``)
