@@ -17,14 +17,17 @@ the course secret) and records it. ``gradebook --course c.json --out grades.csv`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ehr_sandbox.errors import ExerciseError
 
+if TYPE_CHECKING:
+    from ehr_sandbox.exercises.course import Course
 
-def load_course(path: Path):
+
+def load_course(path: Path) -> Course:
     """Load a course file, saying plainly when the file is not one (e.g. a FHIR resource).
 
     >>> import tempfile, pathlib

@@ -7,13 +7,18 @@ labelled, given Provenance and audited like any other.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from ehr_sandbox.errors import ImportFailed
+    from ehr_sandbox.sandbox import Sandbox
 
-def _open_or_create(db: Path, key: Path | None, passphrase: str | None, create: bool):
+
+def _open_or_create(db: Path, key: Path | None, passphrase: str | None, create: bool) -> Sandbox:
     from ehr_sandbox.sandbox import Sandbox
 
     if db.exists():
@@ -23,14 +28,14 @@ def _open_or_create(db: Path, key: Path | None, passphrase: str | None, create: 
     return Sandbox.empty(db, key=key, passphrase=passphrase)
 
 
-def _discard(sb, db: Path, created: bool) -> None:
+def _discard(sb: Sandbox, db: Path, created: bool) -> None:
     sb.close()
     if created:  # a failed import into a new file leaves no file behind
         for leftover in (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", ".key"))):
             leftover.unlink(missing_ok=True)
 
 
-def _report_failure(failed, *, kept: bool, db: Path, created: bool) -> None:
+def _report_failure(failed: ImportFailed, *, kept: bool, db: Path, created: bool) -> None:
     """Say exactly what went in and what did not: one line per problem, on stderr."""
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     for e in failed.errors:
@@ -54,7 +59,7 @@ def _report_failure(failed, *, kept: bool, db: Path, created: bool) -> None:
         )
 
 
-def staff_accounts(sb) -> None:
+def staff_accounts(sb: Sandbox) -> None:
     """Give an imported clinic its staff accounts.
 
     The accounts come from the imported practice (Practitioner with a sandbox username and

@@ -9,6 +9,7 @@ draft; a claim with errors is never sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ehr_sandbox.exercises.builtin.front_office.common import (
@@ -193,7 +194,7 @@ def _dropped(err: str, claim: dict[str, Any], errors: list[str]) -> str | None:
     return f"{', '.join(gone)} left off the claim instead of corrected" if gone else None
 
 
-def _error_check(n: int):
+def _error_check(n: int) -> Callable[[GradingContext], Any]:
     def run(ctx: GradingContext) -> Any:
         err = ctx.answer["errors"][n]
         expected = "the sent claim free of this planted error"
