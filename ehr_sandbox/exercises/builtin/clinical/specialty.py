@@ -102,6 +102,8 @@ def _routed_check(
 
 # ============================================================================ ophthalmic workup
 LINES = ["20/20", "20/25", "20/30", "20/40", "20/50", "20/70"]
+TARGETS = range(15, 19)
+"""The target IOPs (mm[Hg]) a variant's patient can have."""
 
 
 def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
@@ -109,7 +111,7 @@ def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
     p = add_patient(
         sandbox, rng, age_days=rng.randint(55, 85) * 365, gender=rng.choice(["female", "male"])
     )
-    target = rng.randint(15, 18)
+    target = rng.randint(TARGETS[0], TARGETS[-1])
     high_right = rng.random() < 0.5
     hi, lo = target + rng.randint(3, 8), target - rng.randint(0, 3)
     old = _old_obs(sandbox, p["ref"], "79892-6", target - 1, "mm[Hg]", rng.randint(80, 120))
@@ -146,29 +148,71 @@ def _eye_values(ctx: GradingContext) -> Check:
 
 
 def _eye_routed(ctx: GradingContext) -> Check:
+    from ehr_sandbox.exercises.builtin.clinical.common import message_text, routed_saying
+
     f = ctx.facts
     high = max(f["iop_right"], f["iop_left"])
     side, other = ("right", "left") if f["iop_right"] > f["iop_left"] else ("left", "right")
     short = {"right": "OD", "left": "OS"}
-    return _routed_check(
+    required = {
+        "the pressure measured": [f"{high}"],
+        "which eye": [side, short[side]],
+        "that it is above the target": ["above", "over", "exceeds", "high", "elevated"],
+    }
+    forbidden = {
+        "that it is normal": ["normal limits", "within normal", "is normal", "at target"],
+        "the high pressure on the other eye": [
+            f"{eye} {high}" for eye in (other, f"{other} eye", short[other])
+        ],
+    }
+    expected = (
+        "the IOP above the patient's target (the target stated), and in which eye, sent to the "
+        "ophthalmologist today"
+    )
+    routed = _routed_check(
         ctx,
-        {
-            "the pressure measured": [f"{high}"],
-            "which eye": [side, short[side]],
-            "that it is above the target": ["above", "over", "exceeds", "high", "elevated"],
-        },
-        {
-            "that it is normal": ["normal limits", "within normal", "is normal", "at target"],
-            "the high pressure on the other eye": [
-                f"{eye} {high}" for eye in (other, f"{other} eye", short[other])
-            ],
-        },
+        required,
+        forbidden,
         "the IOP task",
-        expected="the IOP above the patient's target, and in which eye, sent to the "
-        "ophthalmologist today",
+        expected=expected,
         passed="high IOP routed",
         missing="the high IOP was not routed",
         advice="an IOP above target goes to the ophthalmologist the same day",
+    )
+    if not routed.passed:
+        return routed
+    # the task that routes it must state this patient's target pressure (the ophthalmologist
+    # judges the pressure against it), as the task stands at hand-in
+    tasks = written(ctx, "Task", f["patient_id"])
+    said = {
+        t["id"]: _eye_target_stated(f, message_text(ctx.read(f"Task/{t['id']}") or t))
+        for t in tasks
+    }
+    stating = [t for t in tasks if said[t["id"]].passed]
+    found = routed_saying(ctx, f["patient_id"], stating, required, forbidden, "the IOP task")
+    if found is not None and found.passed:
+        return Check(True, "high IOP routed with the patient's target", expected)
+    nearest = next((c for c in said.values() if not c.passed), found)
+    return Check(False, nearest.found, expected, nearest.advice) if nearest else routed
+
+
+def _eye_target_stated(facts: Any, text: str) -> Check:
+    """Whether a routing's words state the patient's target IOP ("target 17", "above 17 mmHg",
+    "target IOP of 17") and no other target a patient of this exercise can have."""
+    from ehr_sandbox.exercises import stated
+
+    targets = [
+        *stated.numbers_after(text, ("target", "goal")),
+        *stated.numbers_after(text, ("above", "over", "exceeds"), window=1),
+    ]
+    return stated.check_stated(
+        targets,
+        float(facts["target"]),
+        name="the target pressure",
+        what="the IOP task",
+        rivals=[float(t) for t in TARGETS],
+        advice="the ophthalmologist judges the pressure against this patient's target: state "
+        "the target IOP in the task",
     )
 
 
@@ -196,14 +240,24 @@ def _eye_meds(ctx: GradingContext) -> Check:
     )
 
 
-def _eye_reference(att: Any, withdraw: str | None = None) -> None:
-    """The reference; ``withdraw``: the high-IOP task then set to that status."""
+def _eye_reference(att: Any, withdraw: str | None = None, target: int | None = None) -> None:
+    """The reference; ``withdraw``: the high-IOP task then set to that status; ``target``: the
+    target pressure the workup is given (the patient's by default)."""
     f = att.facts
     ref = identify_patient(att)
     ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_right"], va_left=f["va_left"],
-                                  iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=f["target"])  # fmt: skip
+                                  iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=target or f["target"])  # fmt: skip
     if withdraw:
         withdraw_messages(att, "Task", withdraw, ref)
+
+
+def _another_target(target: int) -> int:
+    """Another target a patient of this exercise can have (one higher, lower at the top).
+
+    >>> _another_target(15), _another_target(18)
+    (16, 17)
+    """
+    return target + 1 if target + 1 in TARGETS else target - 1
 
 
 def _eye_no_target(att: Any) -> None:
@@ -339,6 +393,14 @@ OPHTHALMIC_WORKUP = Exercise(
             fails="IOP above target routed",
             message="no longer stands",
             description="the high IOP routed to the provider, then the task marked entered-in-error (a routing undone at hand-in)",
+        ),
+        "another-target": Solution(
+            lambda att: _eye_reference(att, target=_another_target(att.facts["target"])),
+            fails="IOP above target routed",
+            message="state the target IOP in the task",
+            description="the workup run with another target pressure: the task routes the high "
+            "IOP but states a target that is not the patient's (another student's target: it "
+            "scored full marks before)",
         ),
         "no-target": Solution(
             _eye_no_target,
