@@ -1064,6 +1064,9 @@ PRENATAL_28_WEEKS = Exercise(
 
 # ============================================================================ chiropractic for Medicare
 REGION_SETS = [["lumbar"], ["cervical", "thoracic"], ["thoracic", "lumbar", "pelvic"], ["cervical"]]
+GOAL_WEEKS = range(4, 9)
+"""The time frames (weeks) a variant's plan of care can set for its goals."""
+PAIN_GOAL = "2/10"
 
 
 def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
@@ -1080,12 +1083,14 @@ def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
     if rng.random() < 0.5:
         part["asymmetry"] = "palpable rotation of one segment"
     old = _old_obs(sandbox, p["ref"], "72514-3", rng.randint(5, 9), "{score}", 14)
+    weeks = rng.randint(GOAL_WEEKS[0], GOAL_WEEKS[-1])
     facts = {
         **patient_facts(p),
         "regions": regions,
         "primary": primary,
         "part": part,
-        "goals": f"reduce pain to 2/10 and restore {primary} motion to normal within {rng.randint(4, 8)} weeks",
+        "goals": f"reduce pain to {PAIN_GOAL} and restore {primary} motion to normal within {weeks} weeks",
+        "goal_weeks": weeks,
         "old_ref": f"Observation/{old['id']}",
     }
     dx = table("specialties")["chiropractic"]["regions"][primary]
@@ -1138,12 +1143,25 @@ def _chiro_dx(ctx: GradingContext) -> Check:
 
 
 def _chiro_at(ctx: GradingContext) -> Check:
-    expected = "the manipulation recorded for the regions treated, with the AT modifier for active treatment"
+    expected = (
+        "the manipulation recorded for the regions treated, with the AT modifier for active "
+        "treatment and the plan's measurable goals (pain, the primary region's motion, the time "
+        "frame)"
+    )
+    nearest = None
     for proc in written(ctx, "Procedure", ctx.facts["patient_id"]):
         if code_of(proc) == chiropractic.cmt_code(ctx.facts["regions"]) and modifiers_of(proc) == [
             "AT"
         ]:
-            return Check(True, "AT on active treatment", expected)
+            current = ctx.read(f"Procedure/{proc['id']}") or proc
+            goals = _chiro_goals_stated(
+                ctx.facts, " ".join(str(n.get("text", "")) for n in current.get("note", []) or [])
+            )
+            if goals.passed:
+                return Check(True, "AT on active treatment, with the plan's goals", expected)
+            nearest = nearest or goals
+    if nearest is not None:
+        return Check(False, nearest.found, expected, nearest.advice)
     return Check(
         False,
         "no manipulation with the AT modifier",
@@ -1152,9 +1170,51 @@ def _chiro_at(ctx: GradingContext) -> Check:
     )
 
 
-def _chiro_reference(att: Any, *, extra_finding: bool = False, void_part: bool = False) -> None:
+def _chiro_goals_stated(facts: Any, text: str) -> Check:
+    """Whether the plan's words on the manipulation state this patient's measurable goals:
+    the pain goal, the motion of the primary region (no region that was not treated) and the
+    time frame (no other time frame a plan of this exercise can set)."""
+    from ehr_sandbox.exercises import stated
+
+    what = "the plan of care on the manipulation"
+    advice = (
+        "AT needs a plan of care with this patient's measurable goals (Benefit Policy Manual "
+        "ch. 15 s. 240.1.2): the pain goal, the region's motion and the time frame, as the plan "
+        "sets them"
+    )
+    if not rubric.mentions(text, PAIN_GOAL):
+        return Check(
+            False, f"{what} does not state the pain goal", f"{what} states the pain goal", advice
+        )
+    named = {r for r in table("specialties")["chiropractic"]["regions"] if rubric.mentions(text, r)}
+    region = stated.check_stated(
+        named,
+        facts["primary"],
+        name="the region whose motion is to be restored",
+        what=what,
+        rivals=[
+            r for r in table("specialties")["chiropractic"]["regions"] if r not in facts["regions"]
+        ],
+        advice=advice,
+    )
+    if not region.passed:
+        return region
+    return stated.check_stated(
+        stated.counts_of(text, ("week", "weeks", "wk", "wks")),
+        float(facts["goal_weeks"]),
+        name="the time frame of the goals",
+        what=what,
+        rivals=[float(w) for w in GOAL_WEEKS],
+        advice=advice,
+    )
+
+
+def _chiro_reference(
+    att: Any, *, extra_finding: bool = False, void_part: bool = False, weeks: int | None = None
+) -> None:
     """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
-    the PART; ``void_part``: the PART then entered in error)."""
+    the PART; ``void_part``: the PART then entered in error; ``weeks``: the plan's goals given
+    that time frame instead of the patient's)."""
     f = att.facts
     ref = identify_patient(att)
     part = (
@@ -1162,11 +1222,23 @@ def _chiro_reference(att: Any, *, extra_finding: bool = False, void_part: bool =
         if extra_finding
         else f["part"]
     )
+    goals = f["goals"]
+    if weeks is not None:
+        goals = goals.replace(f"within {f['goal_weeks']} weeks", f"within {weeks} weeks")
     written_ = chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
-                                  part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
+                                  part=part, treatment="active", plan_goals=goals)  # fmt: skip
     for r in written_ if void_part else ():
         if r.get("resourceType") == "Observation" and code_of(r) == "subluxation-part":
             att.session.mark_entered_in_error(f"Observation/{r['id']}", "charted in error")
+
+
+def _another_time_frame(weeks: int) -> int:
+    """Another time frame a plan of this exercise can set (a week longer, shorter at the top).
+
+    >>> _another_time_frame(4), _another_time_frame(8)
+    (5, 7)
+    """
+    return weeks + 1 if weeks + 1 in GOAL_WEEKS else weeks - 1
 
 
 def _chiro_maintenance(att: Any) -> None:
@@ -1218,7 +1290,7 @@ CHIROPRACTIC_MEDICARE = Exercise(
         "Medicare patient **{name}** (DOB {dob}, MRN {mrn}). The chiropractor manipulated the {regions} "
         "region(s); the primary subluxation is **{primary}**. Exam findings: {part}. This is active, "
         "corrective treatment with a plan: *{goals}*.\n\n"
-        "Document it with `workflows.specialties.chiropractic.visit`."
+        "Document it, with the plan's goals, with `workflows.specialties.chiropractic.visit`."
     ),
     criteria=(
         Criterion(
@@ -1250,6 +1322,13 @@ CHIROPRACTIC_MEDICARE = Exercise(
             message="no PART documentation",
             description="the PART recorded, then entered in error (it passed the PART criterion "
             "before; only collateral damage caught it)",
+        ),
+        "goals-of-another-plan": Solution(
+            lambda att: _chiro_reference(att, weeks=_another_time_frame(att.facts["goal_weeks"])),
+            fails="AT modifier",
+            message="this patient's measurable goals",
+            description="the visit documented right, with the plan's goals set to another time "
+            "frame (another student's plan: it scored full marks before)",
         ),
         "as-maintenance": Solution(
             _chiro_maintenance,
