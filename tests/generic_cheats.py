@@ -14,7 +14,11 @@ solution that need nothing exercise-specific (see ``tests/test_generic_cheats.py
   patient of the clinic.
 
 A mutation driven by other facts that ends with the same records and hand-ins as the reference
-is the same answer (the fact did not matter to it), not a cheat.
+is the same answer (the fact did not matter to it), not a cheat. Hand-ins are compared for what
+they state: an entry with an empty value (``''``, ``None``, an empty list or mapping) states
+nothing, and says the same as the entry left out (a role matrix that lists a type with no
+rights is the same policy as one that leaves it out: the EHR grants nothing it is not told to,
+``ehr_sandbox/access/roles.toml``; the graders read a missing row as no rights).
 """
 
 from __future__ import annotations
@@ -112,13 +116,36 @@ def _outcome(att: Any, versions: list[dict[str, Any]]) -> str:
         for r in versions
         if r.get("resourceType") not in _SKIP_TYPES
     )
-    handed = hand_ins(att.sandbox.audit.events(), att.exercise.id, student=att.student)
+    handed = [
+        stated(h)
+        for h in hand_ins(att.sandbox.audit.events(), att.exercise.id, student=att.student)
+    ]
     events = [
         json.dumps([event_kind(e), e.get("outcomeDesc")], default=str)
         for e in att.sandbox.audit.events()
         if event_kind(e) in EVENT_KINDS and event_kind(e) != HAND_IN
     ]
     return json.dumps([recs, handed, sorted(events)], sort_keys=True, default=str)
+
+
+_EMPTY: tuple[Any, ...] = ("", None, [], {})
+
+
+def stated(answer: Any) -> Any:
+    """What a hand-in states: mappings without their empty entries (at any depth), the rest as
+    it is. An empty entry says nothing the entry left out does not say.
+
+    >>> stated({"Patient": "crus", "Observation": "", "notes": {"a": [], "b": "x"}})
+    {'Patient': 'crus', 'notes': {'b': 'x'}}
+    >>> stated(["", "x"])  # a list's items are what it states, empty ones too
+    ['', 'x']
+    """
+    if isinstance(answer, dict):
+        kept = {k: stated(v) for k, v in answer.items()}
+        return {k: v for k, v in kept.items() if not any(v == e for e in _EMPTY)}
+    if isinstance(answer, list | tuple):
+        return [stated(v) for v in answer]
+    return answer
 
 
 def _sessions(att: Any) -> list[Any]:

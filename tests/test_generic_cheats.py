@@ -15,27 +15,7 @@ ALL_IDS = [row["id"] for row in exercises.catalog()]
 
 MUTATIONS = ("undo", "stuff-text", "stuff-shape", "other-variant", "another-patient")
 
-OPEN: dict[str, dict[str, str]] = {
-    "records/late-entry": {
-        "other-fact:call_time": "only the note's free text states the call time; the grader "
-        "reads the reading and its event time, not the words of the note",
-    },
-    "clinical/ophthalmic-workup": {
-        "other-fact:target": "only free text (the task's and the note's words) states the "
-        "target IOP; the routing check reads the measured pressure and the eye",
-    },
-    "clinical/chiropractic-medicare": {
-        "other-fact:goals": "only the note's free text states the plan goals",
-    },
-    "emr-ehr/missing-allergy": {
-        "other-fact:outside": "only the allergy's recordedDate differs (the outside record's "
-        "date); the grader reads the substance, reaction and source",
-    },
-    "privacy/role-policy": {
-        "other-fact:matrix_types": "the other matrix lists a type with no rights instead of "
-        "leaving it out: the same policy",
-    },
-}
+OPEN: dict[str, dict[str, str]] = {}
 """Generic cheats known to score full marks, each with why it is left open (reported)."""
 
 UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
