@@ -117,7 +117,7 @@ def _outcome(att: Any, versions: list[dict[str, Any]]) -> str:
         if r.get("resourceType") not in _SKIP_TYPES
     )
     handed = [
-        stated(h)
+        stated_answer(h)
         for h in hand_ins(att.sandbox.audit.events(), att.exercise.id, student=att.student)
     ]
     events = [
@@ -131,20 +131,20 @@ def _outcome(att: Any, versions: list[dict[str, Any]]) -> str:
 _EMPTY: tuple[Any, ...] = ("", None, [], {})
 
 
-def stated(answer: Any) -> Any:
+def stated_answer(answer: Any) -> Any:
     """What a hand-in states: mappings without their empty entries (at any depth), the rest as
     it is. An empty entry says nothing the entry left out does not say.
 
-    >>> stated({"Patient": "crus", "Observation": "", "notes": {"a": [], "b": "x"}})
+    >>> stated_answer({"Patient": "crus", "Observation": "", "notes": {"a": [], "b": "x"}})
     {'Patient': 'crus', 'notes': {'b': 'x'}}
-    >>> stated(["", "x"])  # a list's items are what it states, empty ones too
+    >>> stated_answer(["", "x"])  # a list's items are what it states, empty ones too
     ['', 'x']
     """
     if isinstance(answer, dict):
-        kept = {k: stated(v) for k, v in answer.items()}
+        kept = {k: stated_answer(v) for k, v in answer.items()}
         return {k: v for k, v in kept.items() if not any(v == e for e in _EMPTY)}
     if isinstance(answer, list | tuple):
-        return [stated(v) for v in answer]
+        return [stated_answer(v) for v in answer]
     return answer
 
 
