@@ -1122,6 +1122,14 @@ def _chiro_part(ctx: GradingContext) -> Check:
                     "document only the findings of the exam: a PART element added to meet "
                     "Medicare's rule is a false record of care",
                 )
+            if not _part_as_found(o, ctx.facts):
+                return Check(
+                    False,
+                    "a PART element says other than what the exam found",
+                    expected,
+                    "document each finding as the exam found it: its region, its score and "
+                    "its measure",
+                )
             return Check(True, "PART documented", expected)
     return Check(
         False,
@@ -1130,6 +1138,35 @@ def _chiro_part(ctx: GradingContext) -> Check:
         "document the physical findings of the subluxation: two PART elements, one of them "
         "asymmetry or range of motion",
     )
+
+
+def _part_as_found(part: dict[str, Any], facts: Any) -> bool:
+    """True when each PART element of the Observation ``part`` says what the exam found: every
+    number of the finding (a pain score, a percent of motion lost) and the regions it names,
+    no other region.
+
+    >>> facts = {"part": {"pain": "tenderness at the lumbar segments, 5/10"}}
+    >>> obs = lambda v: {"component": [{"code": {"text": "pain"}, "valueString": v}]}
+    >>> _part_as_found(obs("lumbar tenderness 5/10"), facts), _part_as_found(obs("lumbar 6/10"), facts)
+    (True, False)
+    >>> _part_as_found(obs("tenderness at the cervical segments, 5/10"), facts)
+    False
+    """
+    import re
+
+    regions = table("specialties")["chiropractic"]["regions"]
+    for c in part.get("component", []) or []:
+        said = str(c.get("valueString") or "")
+        found = str(facts["part"].get((c.get("code") or {}).get("text"), ""))
+        if not said or not found:
+            continue
+        if not all(rubric.mentions(said, n) for n in re.findall(r"\d+", found)):
+            return False
+        if {r for r in regions if rubric.mentions(said, r)} != {
+            r for r in regions if rubric.mentions(found, r)
+        }:
+            return False
+    return True
 
 
 def _chiro_dx(ctx: GradingContext) -> Check:
@@ -1210,18 +1247,26 @@ def _chiro_goals_stated(facts: Any, text: str) -> Check:
 
 
 def _chiro_reference(
-    att: Any, *, extra_finding: bool = False, void_part: bool = False, weeks: int | None = None
+    att: Any,
+    *,
+    extra_finding: bool = False,
+    void_part: bool = False,
+    weeks: int | None = None,
+    pain: str | None = None,
 ) -> None:
     """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
     the PART; ``void_part``: the PART then entered in error; ``weeks``: the plan's goals given
-    that time frame instead of the patient's)."""
+    that time frame instead of the patient's; ``pain``: the PART's pain finding said so instead
+    of as found)."""
     f = att.facts
     ref = identify_patient(att)
     part = (
         {**f["part"], "tissue-tone": "hypertonic paraspinal muscles"}
         if extra_finding
-        else f["part"]
+        else dict(f["part"])
     )
+    if pain is not None:
+        part["pain"] = pain
     goals = f["goals"]
     if weeks is not None:
         goals = goals.replace(f"within {f['goal_weeks']} weeks", f"within {weeks} weeks")
@@ -1239,6 +1284,17 @@ def _another_time_frame(weeks: int) -> int:
     (5, 7)
     """
     return weeks + 1 if weeks + 1 in GOAL_WEEKS else weeks - 1
+
+
+def _another_score(pain: str) -> str:
+    """The pain finding with a score one point higher (lower at the top).
+
+    >>> _another_score("tenderness at the lumbar segments, 5/10")
+    'tenderness at the lumbar segments, 6/10'
+    """
+    head, score = pain.rsplit(", ", 1)
+    n = int(score.split("/")[0])
+    return f"{head}, {n + 1 if n < 10 else n - 1}/10"
 
 
 def _chiro_maintenance(att: Any) -> None:
@@ -1329,6 +1385,13 @@ CHIROPRACTIC_MEDICARE = Exercise(
             message="this patient's measurable goals",
             description="the visit documented right, with the plan's goals set to another time "
             "frame (another student's plan: it scored full marks before)",
+        ),
+        "pain-score-misreported": Solution(
+            lambda att: _chiro_reference(att, pain=_another_score(att.facts["part"]["pain"])),
+            fails="PART documented",
+            message="as the exam found it",
+            description="the PART's pain finding charted with another score (another "
+            "student's PART findings scored full marks before)",
         ),
         "as-maintenance": Solution(
             _chiro_maintenance,
