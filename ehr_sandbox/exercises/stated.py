@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date
 from typing import TypeVar
 
 from ehr_sandbox.exercises.model import Check
 
-__all__ = ["check_stated", "clock_times", "counts_of", "numbers_after"]
+__all__ = ["check_stated", "clock_times", "counts_of", "dates_in", "numbers_after"]
 
 T = TypeVar("T")
 
@@ -163,6 +164,53 @@ def counts_of(text: str | None, units: Iterable[str]) -> list[float]:
     number = r"\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS)
     pattern = re.compile(rf"\b({number})\s*-?\s*(?:{names})\b", re.IGNORECASE)
     return [v for m in pattern.finditer(text) if (v := _number(m[1].lower())) is not None]
+
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
+_US_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
+_MONTH_FIRST = re.compile(r"\b([a-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b", re.I)
+_DAY_FIRST = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]{3})[a-z]*\.?,?\s+(\d{4})\b", re.I)
+
+
+def _date(year: str, month: str | int, day: str) -> date | None:
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
+def dates_in(text: str | None) -> set[date]:
+    """The calendar dates a text states: ``2025-06-16`` (and the date of an ISO instant),
+    ``06/16/2025`` (US order), ``June 16, 2025``, ``Jun 16 2025``, ``16 June 2025``.
+
+    Examples
+    --------
+    >>> sorted(d.isoformat() for d in dates_in("LMP 6/16/2025; EDD March 23rd, 2026; seen 2026-01-01T09:00:00Z"))
+    ['2025-06-16', '2026-01-01', '2026-03-23']
+    >>> dates_in("16 June 2025") == dates_in("2025-06-16"), dates_in("BP 148/88, 2025-13-40")
+    (True, set())
+    """
+    if not isinstance(text, str):
+        return set()
+    found = [_date(y, m, d) for y, m, d in _ISO_DATE.findall(text)]
+    found += [_date(y, m, d) for m, d, y in _US_DATE.findall(text)]
+    found += [
+        _date(y, _MONTHS[m.lower()], d)
+        for m, d, y in _MONTH_FIRST.findall(text)
+        if m.lower() in _MONTHS
+    ]
+    found += [
+        _date(y, _MONTHS[m.lower()], d)
+        for d, m, y in _DAY_FIRST.findall(text)
+        if m.lower() in _MONTHS
+    ]
+    return {d for d in found if d is not None}
 
 
 def check_stated(

@@ -784,7 +784,10 @@ def _setup_prenatal(sandbox: Any, variant: Any) -> Scenario:
 
 def _pn_measured(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "gestational age, fundal height, fetal heart rate and urine protein/glucose recorded"
+    expected = (
+        "gestational age (dated by the patient's LMP, which it states), fundal height, fetal "
+        "heart rate and urine protein/glucose recorded"
+    )
     got = {code_of(o): o for o in still_standing(ctx, written(ctx, "Observation", f["patient_id"]))}
     weeks = (ctx.now.date() - date.fromisoformat(f["lmp"])).days // 7
     if (
@@ -801,7 +804,28 @@ def _pn_measured(ctx: GradingContext) -> Check:
             expected,
             "record every prenatal measurement as measured, and the gestational age by the LMP",
         )
+    dated = _pn_dated_by_lmp(f, got["49051-6"])
+    if not dated.passed:
+        return Check(False, dated.found, expected, dated.advice)
     return Check(True, "measurements recorded", expected)
+
+
+def _pn_dated_by_lmp(facts: Any, age: dict[str, Any]) -> Check:
+    """Whether the gestational age's note states the LMP it is dated by: this patient's, and no
+    other LMP that dates a pregnancy to the same week (within six days of it)."""
+    from datetime import timedelta
+
+    from ehr_sandbox.exercises import stated
+
+    lmp = date.fromisoformat(facts["lmp"])
+    return stated.check_stated(
+        stated.dates_in(" ".join(str(n.get("text", "")) for n in age.get("note", []) or [])),
+        lmp,
+        name="the date of the LMP",
+        what="the gestational age",
+        rivals=[lmp + timedelta(days=d) for d in range(-6, 7)],
+        advice="a gestational age says which LMP dates it: the patient's, as she gave it",
+    )
 
 
 def _pn_codes(ctx: GradingContext) -> Check:
@@ -851,22 +875,26 @@ def _pn_tdap(ctx: GradingContext) -> Check:
     )
 
 
-def _pn_visit(att: Any, sup: str, wk: str, urine_protein: str = "negative") -> str:
+def _pn_visit(
+    att: Any, sup: str, wk: str, urine_protein: str = "negative", lmp: str | None = None
+) -> str:
     """The patient identified and the visit recorded with codes ``sup``, ``wk`` (and
-    ``urine_protein``: the dipstick as tested unless given)."""
+    ``urine_protein``: the dipstick as tested unless given; ``lmp``: the LMP given, the
+    patient's unless given)."""
     f = att.facts
     ref = identify_patient(att)
-    obgyn.prenatal_visit(att.session, ref, lmp=f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein=urine_protein,
+    obgyn.prenatal_visit(att.session, ref, lmp=lmp or f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein=urine_protein,
                          urine_glucose="negative", supervision_code=sup, weeks_code=wk, first_pregnancy=f["gravida"] == "first pregnancy")  # fmt: skip
     return ref
 
 
-def _pn_reference(att: Any, *, void_tdap: bool = False) -> None:
-    """The reference; ``void_tdap``: the Tdap then marked entered in error."""
+def _pn_reference(att: Any, *, void_tdap: bool = False, lmp: str | None = None) -> None:
+    """The reference; ``void_tdap``: the Tdap then marked entered in error; ``lmp``: the visit
+    dated by that LMP instead of the patient's."""
     f = att.facts
     first = f["gravida"] == "first pregnancy"
     sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
-    ref = _pn_visit(att, sup, wk)
+    ref = _pn_visit(att, sup, wk, lmp=lmp)
     screening = {k: False for k in immunizations.table("vaccines")["screening"]}
     given = immunizations.give(
         att.session,
@@ -881,6 +909,20 @@ def _pn_reference(att: Any, *, void_tdap: bool = False) -> None:
     )
     if void_tdap:
         att.session.mark_entered_in_error(f"Immunization/{given['id']}", "charted in error")
+
+
+def _same_week_lmp(att: Any) -> str:
+    """Another LMP that dates the pregnancy to the same completed week today (a day earlier,
+    or later when a day earlier would make it a week more)."""
+    lmp = date.fromisoformat(att.facts["lmp"])
+    today = att.sandbox.clock.peek().date()
+    earlier = lmp - timedelta(days=1)
+    other = (
+        earlier
+        if (today - earlier).days // 7 == (today - lmp).days // 7
+        else lmp + timedelta(days=1)
+    )
+    return other.isoformat()
 
 
 def _pn_second_trimester(att: Any) -> None:
@@ -995,6 +1037,13 @@ PRENATAL_28_WEEKS = Exercise(
     hints=(Hint("`obgyn.gestational_age(lmp, today)` and `obgyn.trimester(weeks)`."),),
     solution=Solution(_pn_reference),
     wrong_solutions={
+        "dated-by-another-lmp": Solution(
+            lambda att: _pn_reference(att, lmp=_same_week_lmp(att)),
+            fails="prenatal measurements",
+            message="which LMP dates it",
+            description="the visit dated by another LMP of the same week (another student's "
+            "LMP scored full marks before: only the weeks were compared)",
+        ),
         "tdap-then-entered-in-error": Solution(
             lambda att: _pn_reference(att, void_tdap=True),
             fails="Tdap in the window",
