@@ -116,6 +116,13 @@ def _outcome(att: Any, versions: list[dict[str, Any]]) -> str:
         for r in versions
         if r.get("resourceType") not in _SKIP_TYPES
     )
+    # what a change says of itself (its activity and reason) is part of the answer: a void
+    # reason naming another patient is not the same answer as one naming this one
+    recs += sorted(
+        json.dumps([r.get("activity"), r.get("reason")], sort_keys=True, default=str)
+        for r in versions
+        if r.get("resourceType") == "Provenance"
+    )
     handed = [
         stated_answer(h)
         for h in hand_ins(att.sandbox.audit.events(), att.exercise.id, student=att.student)
