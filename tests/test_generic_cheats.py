@@ -15,7 +15,14 @@ ALL_IDS = [row["id"] for row in exercises.catalog()]
 
 MUTATIONS = ("undo", "stuff-text", "stuff-shape", "other-variant", "another-patient")
 
-OPEN: dict[str, dict[str, str]] = {}
+OPEN: dict[str, dict[str, str]] = {
+    "front-office/financial-responsibility": {
+        "other-fact:check_number": "a cash or card payment recorded with a number as its "
+        "identifier (another student's check number): the grader reads the identifier only "
+        "for a check, and a cash receipt's number is the clinic's to choose (seen with wider "
+        "runs; low harm, left open)",
+    },
+}
 """Generic cheats known to score full marks, each with why it is left open (reported)."""
 
 UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
