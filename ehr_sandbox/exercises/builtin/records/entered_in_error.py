@@ -147,10 +147,16 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
                 f["wrong_name"].split()[-1],
             ],
             # the family name alone names nobody when the look-alike shares it
-            "whose reading it is (the right patient's name or MRN)": [
+            "whose reading it is (the right patient's name)": [
                 f["right_name"],
                 family if family != f["wrong_name"].split()[-1] else f["right_name"],
+            ],
+            # two identifiers: a name next to another patient's MRN, or an MRN next to another
+            # name, says whose reading it is no more than a guess
+            "a second identifier of the right patient (MRN or date of birth)": [
                 f["right_mrn"],
+                f["right_dob"],
+                _us_date(f["right_dob"]),
             ],
         },
         forbidden={"another patient as the reading's owner": others},
@@ -190,15 +196,26 @@ def _eie_recharted(ctx: GradingContext) -> Check:
     return Check(True, f"Observation/{good[0]['id']} on {f['right_name']}'s chart", expected)
 
 
-def _eie_solution(att: Any, *, mrn_said: str | None = None) -> None:
-    """The reference (``mrn_said``: the void reason gives that MRN for the right patient)."""
+def _eie_solution(att: Any, *, mrn_said: str | None = None, name_said: str | None = None) -> None:
+    """The reference (``mrn_said``, ``name_said``: the void reason gives that MRN, that name,
+    for the right patient)."""
     f, s = att.facts, att.session
     s.mark_entered_in_error(
         f"Observation/{f['obs_id']}",
-        reason=f"Charted on the wrong patient; belongs to {f['right_name']} "
+        reason=f"Charted on the wrong patient; belongs to {name_said or f['right_name']} "
         f"(MRN {mrn_said or f['right_mrn']})",
     )
     s.create(blood_pressure(f"Patient/{f['right_id']}", f["systolic"], f["diastolic"], f["taken"]))
+
+
+def _us_date(day: str) -> str:
+    """A date as people in the US write it.
+
+    >>> _us_date("1984-01-19")
+    '01/19/1984'
+    """
+    y, m, d = day.split("-")
+    return f"{m}/{d}/{y}"
 
 
 def _third_mrn(att: Any) -> str:
@@ -277,7 +294,7 @@ ENTERED_IN_ERROR = Exercise(
         "**{wrong_name}** (DOB {wrong_dob}, MRN {wrong_mrn}) as `Observation/{obs_id}`.\n\n"
         "1. Void the wrong entry with `att.session.mark_entered_in_error(ref, reason=...)` (the operation "
         "that voids: it keeps the entry with status `entered-in-error`; never delete or edit it). The "
-        "reason says what was wrong and whose reading it is.\n"
+        "reason says what was wrong and whose reading it is, by two identifiers (the name, and the MRN or date of birth).\n"
         "2. Chart the reading on the right patient (`att.session.create(...)`), with the time it was taken.\n\n"
         "Change nothing else.\n\n"
         "Work through `att.session`; `att.check()` gives feedback, `att.submit()` hands in."
@@ -324,6 +341,13 @@ ENTERED_IN_ERROR = Exercise(
             message="another patient as the reading's owner",
             description="the void reason gives the right patient's name with a third patient's "
             "MRN (another student's right_mrn scored full marks before)",
+        ),
+        "owner-named-as-the-other-patient": Solution(
+            lambda att: _eie_solution(att, name_said=att.facts["wrong_name"]),
+            fails="void documented",
+            message="the right patient's name",
+            description="the void reason gives the right MRN under the wrong patient's name "
+            "(another student's right_name with this MRN scored full marks before)",
         ),
         "overwrite": Solution(
             _eie_overwrite,
