@@ -16,11 +16,6 @@ ALL_IDS = [row["id"] for row in exercises.catalog()]
 MUTATIONS = ("undo", "stuff-text", "stuff-shape", "other-variant", "another-patient")
 
 OPEN: dict[str, dict[str, str]] = {
-    "records/amendment-request": {
-        "other-fact:received": "the addendum's Provenance reason gives another request date "
-        "(another student's); no criterion reads the reason's words, and a date check there "
-        "must tell the request's day from the note's and today's (seen with wider runs; open)",
-    },
     "privacy/minimum-necessary": {
         "other-fact:patient_id": "the reference driven with another patient finds no "
         "Condition of the encounter and discloses the claim and encounter only: the grader "
