@@ -14,11 +14,12 @@ solution that need nothing exercise-specific (see ``tests/test_generic_cheats.py
   patient of the clinic.
 
 A mutation driven by other facts that ends with the same records and hand-ins as the reference
-is the same answer (the fact did not matter to it), not a cheat. Hand-ins are compared for what
+is the same answer (the fact did not matter to it), not a cheat. Records are compared with what
+each change says of itself (its Provenance activity and reason); hand-ins for what
 they state: an entry with an empty value (``''``, ``None``, an empty list or mapping) states
 nothing, and says the same as the entry left out (a role matrix that lists a type with no
-rights is the same policy as one that leaves it out: the EHR grants nothing it is not told to,
-``ehr_sandbox/access/roles.toml``; the graders read a missing row as no rights).
+rights is the same policy as one that leaves it out: the EHR grants nothing the role table
+does not grant; the graders read a missing row as no rights).
 """
 
 from __future__ import annotations
