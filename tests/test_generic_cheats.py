@@ -16,6 +16,12 @@ ALL_IDS = [row["id"] for row in exercises.catalog()]
 MUTATIONS = ("undo", "stuff-text", "stuff-shape", "other-variant", "another-patient")
 
 OPEN: dict[str, dict[str, str]] = {
+    "records/amendment-request": {
+        "other-fact:received_day": "only when another student's request day is this note's "
+        "visit day (student-18 of 30): a reply giving that day reads as naming the note, which "
+        "it may; the grader cannot tell the two apart without requiring the request's day "
+        "(open)",
+    },
     "privacy/minimum-necessary": {
         "other-fact:patient_id": "the reference driven with another patient finds no "
         "Condition of the encounter and discloses the claim and encounter only: the grader "

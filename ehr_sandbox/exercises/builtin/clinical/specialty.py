@@ -1240,6 +1240,22 @@ def _chiro_at(ctx: GradingContext) -> Check:
             "AT"
         ]:
             current = ctx.read(f"Procedure/{proc['id']}") or proc
+            # the regions manipulated are the ones treated: a region left out or added is a
+            # record (and a claim) of other care, even when the CMT code counts the same
+            sites = {
+                r
+                for b in current.get("bodySite", []) or []
+                for r in table("specialties")["chiropractic"]["regions"]
+                if rubric.mentions(str(b.get("text", "")) + " " + str(b), r)
+            }
+            if sites != set(ctx.facts["regions"]):
+                nearest = nearest or Check(
+                    False,
+                    "the manipulation names other regions than the ones treated",
+                    expected,
+                    "record the regions the chiropractor manipulated, each of them and no other",
+                )
+                continue
             goals = _chiro_goals_stated(
                 ctx.facts, " ".join(str(n.get("text", "")) for n in current.get("note", []) or [])
             )
@@ -1302,11 +1318,12 @@ def _chiro_reference(
     void_part: bool = False,
     weeks: int | None = None,
     pain: str | None = None,
+    regions: list[str] | None = None,
 ) -> None:
     """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
     the PART; ``void_part``: the PART then entered in error; ``weeks``: the plan's goals given
     that time frame instead of the patient's; ``pain``: the PART's pain finding said so instead
-    of as found)."""
+    of as found; ``regions``: the regions recorded as manipulated instead of the ones treated)."""
     f = att.facts
     ref = identify_patient(att)
     part = (
@@ -1319,11 +1336,27 @@ def _chiro_reference(
     goals = f["goals"]
     if weeks is not None:
         goals = goals.replace(f"within {f['goal_weeks']} weeks", f"within {weeks} weeks")
-    written_ = chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
+    written_ = chiropractic.visit(att.session, ref, regions=regions or f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
                                   part=part, treatment="active", plan_goals=goals)  # fmt: skip
     for r in written_ if void_part else ():
         if r.get("resourceType") == "Observation" and code_of(r) == "subluxation-part":
             att.session.mark_entered_in_error(f"Observation/{r['id']}", "charted in error")
+
+
+def _same_count_regions(facts: Any) -> list[str]:
+    """Regions other than the ones treated that the CMT code counts alike (1-2 or 3-4
+    regions), the primary kept: one added to one or three, the other dropped from two.
+
+    >>> _same_count_regions({"regions": ["lumbar"], "primary": "lumbar"})
+    ['lumbar', 'cervical']
+    >>> _same_count_regions({"regions": ["cervical", "thoracic"], "primary": "thoracic"})
+    ['thoracic']
+    """
+    regions = list(facts["regions"])
+    if len(regions) == 2:
+        return [facts["primary"]]
+    spare = next(r for r in table("specialties")["chiropractic"]["regions"] if r not in regions)
+    return [*regions, spare]
 
 
 def _another_time_frame(weeks: int) -> int:
@@ -1441,6 +1474,13 @@ CHIROPRACTIC_MEDICARE = Exercise(
             message="as the exam found it",
             description="the PART's pain finding charted with another score (another "
             "student's PART findings scored full marks before)",
+        ),
+        "regions-misrecorded": Solution(
+            lambda att: _chiro_reference(att, regions=_same_count_regions(att.facts)),
+            fails="AT modifier",
+            message="each of them and no other",
+            description="the visit documented right, with a region left out or added where the "
+            "CMT code stays the same (another student's regions scored full marks before)",
         ),
         "as-maintenance": Solution(
             _chiro_maintenance,
