@@ -11,7 +11,9 @@ Prints:
   ``pip install ".[bench]"``; Synthea needs Java and is not on PyPI), writing the same kind of
   output (NDJSON by type) on one core, and the ratio rate / peer; the same for both command
   lines end to end (process start-up included);
-* peak RSS of a whole run at 2,000 and 20,000 patients, each in a fresh subprocess.
+* peak RSS of a whole run at 2,000 and 20,000 patients, each in a fresh subprocess;
+* the interpreter, and the machine's load average before and after: a run beside other work
+  (or on an interpreter built without profile-guided optimisation) measures lower.
 
 Run ``python bench/generate.py`` (or ``--quick`` for smaller samples). Never part of the tests.
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -185,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     n_rate = 300 if args.quick else 2000
     rss_sizes = (500, 2000) if args.quick else (2000, 20000)
 
+    print(
+        f"python {platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+    )
+    print(f"load average before: {_load()}")
     # peak RSS first, in fresh processes started before this one has grown (a child inherits
     # its parent's high-water mark across fork)
     rss = [(n, *peak_rss(n)) for n in rss_sizes]
@@ -214,6 +222,16 @@ def main(argv: list[str] | None = None) -> None:
     measure_cli(n_rate, min(n_rate, 200))
     for n, res, mb in rss:
         print(f"peak RSS at {n:,} patients ({res:,} resources): {mb:,.0f} MB")
+    print(f"load average after: {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (runnable processes; this machine has
+    ``os.cpu_count()`` cores), or 'unknown' where the system does not say."""
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -88,6 +88,40 @@ def generate_cached(
     The copy is independent: changes to it never reach the cache. The result is the same
     clinic as a fresh generation (same resources, ids and audit trail) except for its audit
     key, which is the one generated when the entry was made.
+
+    Parameters
+    ----------
+    patients, seed : int
+        As :meth:`Sandbox.generate`.
+    reference_date : str, default "2026-01-01"
+        The clinic's today.
+    population : str, default "family-practice"
+        The generator's population.
+    years : int, default 10
+        Years of history per patient.
+
+    Returns
+    -------
+    Sandbox
+        A fresh in-memory copy.
+
+    Raises
+    ------
+    ArgumentError
+        A setting the generator refuses.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> saved = os.environ.get("EHR_SANDBOX_CACHE")
+    >>> os.environ["EHR_SANDBOX_CACHE"] = tempfile.mkdtemp()
+    >>> a = generate_cached(patients=1, seed=1, years=1)
+    >>> p = a.login("fd.smith").search("Patient").first(); p["gender"] = "unknown"
+    >>> _ = a.login("fd.smith").update(p)
+    >>> b = generate_cached(patients=1, seed=1, years=1)  # from the cache, untouched by a
+    >>> b.grader_session().read("Patient", p["id"])["meta"]["versionId"]
+    '1'
+    >>> _ = os.environ.pop("EHR_SANDBOX_CACHE") if saved is None else os.environ.update(EHR_SANDBOX_CACHE=saved)
     """
     from ehr_sandbox.sandbox import Sandbox
 

@@ -34,7 +34,22 @@ __all__ = [
 
 
 class SandboxError(Exception):
-    """Root of every error the sandbox raises."""
+    """Root of every error the sandbox raises.
+
+    Catch this to handle any refusal of the library at once; the subclasses say what went
+    wrong. Over HTTP (:mod:`ehr_sandbox.server.outcomes`) an error with no more specific
+    mapping is sent as status 400 with an OperationOutcome issue of code ``processing``, and
+    the remote client raises the same class again.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.server.outcomes import outcome_for
+    >>> status, body = outcome_for(SandboxError("something was refused"))
+    >>> status, body["issue"][0]["code"], body["issue"][0]["diagnostics"]
+    (400, 'processing', 'something was refused')
+    >>> issubclass(NotFound, SandboxError) and not issubclass(DataQualityWarning, SandboxError)
+    True
+    """
 
 
 class ValidationError(SandboxError, ValueError):
@@ -100,7 +115,36 @@ class ImportFailed(ValidationError):
 
 
 class SearchError(ValidationError):
-    """A search parameter is unknown or its value is malformed (never silently ignored)."""
+    """A search parameter is unknown or its value is malformed (never silently ignored).
+
+    Raised by :meth:`ehr_sandbox.session.Session.search` (and the server's search routes);
+    ``resource`` is the searched type, ``path`` the parameter. Over HTTP: status 400, issue
+    code ``invalid``.
+
+    Parameters
+    ----------
+    resource_type : str
+        The type searched, e.g. ``"Patient"``.
+    param : str
+        The parameter that was refused.
+    expected : str
+        What would have been accepted.
+    found : object, optional
+        What was given.
+
+    Examples
+    --------
+    >>> from ehr_sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+    >>> try:
+    ...     s.search("Patient", bogus="x")
+    ... except SearchError as e:
+    ...     print(e.path, "|", e)
+    bogus | Patient: bogus: expected a search parameter of Patient (found 'bogus')
+    >>> from ehr_sandbox.server.outcomes import outcome_for
+    >>> outcome_for(SearchError("Patient", "bogus", "a search parameter"))[0]
+    400
+    """
 
     def __init__(
         self, resource_type: str, param: str, expected: str, *, found: object = None
@@ -109,11 +153,51 @@ class SearchError(ValidationError):
 
 
 class NotFound(SandboxError, LookupError):
-    """The resource does not exist **or the session may not see it** (the two look the same)."""
+    """The resource does not exist **or the session may not see it** (the two look the same).
+
+    Raised by :meth:`~ehr_sandbox.session.Session.read`, ``vread``, ``update`` and the other
+    calls that name one resource. Hiding and absence give the same error on purpose, so a
+    refusal never confirms that a record exists. Over HTTP: status 404, issue code
+    ``not-found``, with the same text whichever the cause.
+
+    Examples
+    --------
+    >>> from ehr_sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+    >>> try:
+    ...     s.read("Patient/nope")
+    ... except NotFound as e:
+    ...     print(e)
+    Patient/nope was not found
+    >>> from ehr_sandbox.server.outcomes import outcome_for
+    >>> status, body = outcome_for(NotFound("Patient/nope was not found"))
+    >>> status, body["issue"][0]["code"]
+    (404, 'not-found')
+    """
 
 
 class AccessDenied(SandboxError, PermissionError):
-    """A write or an action was refused by the policy; the message says what would allow it."""
+    """A write or an action was refused by the policy; the message says what would allow it.
+
+    Raised by the session's writes (``create``, ``update``, ``sign`` ...) and actions
+    (``break_glass``, reviews, exports) when the user's role, relationship or scopes do not
+    allow them. Reads that are not allowed raise :class:`NotFound` instead. Over HTTP: status
+    403, issue code ``forbidden``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+    >>> try:
+    ...     fd.create({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})
+    ... except AccessDenied as e:
+    ...     print(e)
+    front_desk may not create Observation: that needs a medical_assistant, nurse or physician
+    >>> from ehr_sandbox.server.outcomes import outcome_for
+    >>> status, body = outcome_for(AccessDenied("no"))
+    >>> status, body["issue"][0]["code"]
+    (403, 'forbidden')
+    """
 
 
 class ConflictError(SandboxError):
@@ -171,23 +255,98 @@ class AllergyConflict(SandboxError):
 
 
 class ScopeError(SandboxError, ValueError):
-    """A SMART scope string is malformed or not allowed here."""
+    """A SMART scope string is malformed or not allowed here.
+
+    Raised by :func:`ehr_sandbox.access.scopes.parse_scopes` (so by every login or token
+    request that carries scopes). Nothing is granted from a partly valid string. Over HTTP:
+    status 400, issue code ``invalid`` (the OAuth endpoints answer ``invalid_scope``).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.access.scopes import parse_scopes
+    >>> try:
+    ...     parse_scopes("patient/*.rx")
+    ... except ScopeError as e:
+    ...     print(e)
+    scope 'patient/*.rx': permissions must be a non-empty subset of c, r, u, d, s in that order (found 'rx')
+    >>> from ehr_sandbox.server.outcomes import outcome_for
+    >>> outcome_for(ScopeError("bad scope"))[1]["issue"][0]["code"]
+    'invalid'
+    """
 
 
 class AuditError(SandboxError):
-    """The audit trail failed verification or could not be written."""
+    """The audit trail failed verification or could not be written.
+
+    Raised by :class:`ehr_sandbox.audit.trail.AuditTrail` (bad settings, an event that is
+    not an AuditEvent, and ``require_valid`` on a tampered trail). Over HTTP: status 400,
+    issue code ``processing``.
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> from ehr_sandbox.audit.trail import AuditTrail
+    >>> try:
+    ...     AuditTrail(sqlite3.connect(":memory:"), bytes(32), batch=0)
+    ... except AuditError as e:
+    ...     print(e)
+    batch: expected a positive number of entries per checkpoint, got 0
+    """
 
 
 class CryptoError(SandboxError):
-    """A key is wrong, missing, or a ciphertext failed authentication."""
+    """A key is wrong, missing, or a ciphertext failed authentication.
+
+    Raised by :mod:`ehr_sandbox.crypto` (keys, key files, sealed values) and so by
+    ``Sandbox.open`` with the wrong key or passphrase. Over HTTP: status 400, issue code
+    ``processing``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.crypto import MasterKey
+    >>> try:
+    ...     MasterKey(b"short")
+    ... except CryptoError as e:
+    ...     print(e)
+    master key: expected 32 bytes (256 bits), got 5 bytes
+    """
 
 
 class ViewDefinitionError(SandboxError, ValueError):
-    """A SQL on FHIR ViewDefinition is invalid (names the path and what was expected)."""
+    """A SQL on FHIR ViewDefinition is invalid (names the path and what was expected).
+
+    Raised by :meth:`ehr_sandbox.session.Session.run_view` and the view engine
+    (:mod:`ehr_sandbox.views`) before any row is read. Over HTTP: status 400, issue code
+    ``processing``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+    >>> try:
+    ...     s.run_view({"resource": "Patient"})
+    ... except ViewDefinitionError as e:
+    ...     print(e)
+    select: expected a non-empty list of select objects (found None)
+    """
 
 
 class ExerciseError(SandboxError):
-    """An exercise cannot be started, checked or reset as asked."""
+    """An exercise cannot be started, checked or reset as asked.
+
+    Raised by :mod:`ehr_sandbox.exercises` (an unknown exercise id, a malformed exercise
+    definition, a course setting out of range). Over HTTP: status 400, issue code
+    ``processing``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.exercises import registry
+    >>> try:
+    ...     registry.get("no-such-exercise")
+    ... except ExerciseError as e:
+    ...     print(e)
+    exercise id: no exercise 'no-such-exercise'; see exercises.catalog()
+    """
 
 
 class DataQualityWarning(UserWarning):

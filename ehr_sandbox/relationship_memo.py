@@ -75,8 +75,28 @@ def memo_key(user: User, reference_date: date) -> tuple[str, str | None, str | N
 class RelationshipMemo:
     """Answers of ``work_out`` per :func:`memo_key`, each valid for one change mark.
 
-    ``mark`` reads the data's change mark, ``in_transaction`` says whether a transaction is
-    open (its writes may yet be rolled back), ``work_out`` is the definition.
+    Parameters
+    ----------
+    mark : callable
+        Reads the data's change mark.
+    in_transaction : callable
+        Says whether a transaction is open (its writes may yet be rolled back): an answer
+        worked out then is not kept.
+    work_out : callable
+        The definition, ``(user, reference_date) -> patient ids``.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from ehr_sandbox.users import User
+    >>> open_tx, calls = {"now": True}, []
+    >>> memo = RelationshipMemo(lambda: 1, lambda: open_tx["now"], lambda user, day: calls.append(1) or {"p1"})
+    >>> doc, day = User("dr.a", "physician", "Dr A", "prac-a"), date(2026, 1, 1)
+    >>> sorted(memo.treating(doc, day)), sorted(memo.treating(doc, day)), len(calls)
+    (['p1'], ['p1'], 2)
+    >>> open_tx["now"] = False  # committed data: the answer is kept and reused
+    >>> _ = memo.treating(doc, day); _ = memo.treating(doc, day); len(calls)
+    3
     """
 
     def __init__(

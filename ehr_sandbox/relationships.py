@@ -100,7 +100,7 @@ def books(appointment: dict[str, Any], actor: str) -> bool:
     >>> books(appt, "Practitioner/d"), books(appt, "Practitioner/e")
     (False, True)
     """
-    from ehr_sandbox.search.values import split_reference
+    from ehr_sandbox.references import split_reference
 
     want = split_reference(actor)
     for p in attending(appointment).get("participant") or ():
@@ -151,7 +151,41 @@ def _scheduled(store: Any, week: list[tuple[str, str]], me: str | None) -> set[s
 
 
 def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
-    """Patient ids ``user`` has a relationship with on ``reference_date``'s week."""
+    """Patient ids ``user`` has a relationship with on ``reference_date``'s week.
+
+    The panel (patients whose general practitioner the user is), patients of the user's
+    encounters, patients booked with the user this week, and (rooming roles) everyone booked
+    this week. A patient login treats only itself.
+
+    Parameters
+    ----------
+    store : Store
+        The clinic's store (the sandbox hands it over; nothing else should).
+    user : User
+        The account.
+    reference_date : date
+        The clinic's today; its week is the schedule that counts.
+
+    Returns
+    -------
+    set of str
+        Patient ids.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from ehr_sandbox.store import Store
+    >>> from ehr_sandbox.store.plan_apply import import_resources
+    >>> st = Store()
+    >>> _ = import_resources(st, [
+    ...     {"resourceType": "Practitioner", "id": "prac-a"},
+    ...     {"resourceType": "Patient", "id": "p1", "generalPractitioner": [{"reference": "Practitioner/prac-a"}]},
+    ...     {"resourceType": "Patient", "id": "p2"}])
+    >>> treating_patients(st, User("dr.a", "physician", "Dr A", "prac-a"), date(2026, 1, 5))
+    {'p1'}
+    >>> treating_patients(st, User("patient/p2", "patient", "P", None, "p2"), date(2026, 1, 5))
+    {'p2'}
+    """
     from ehr_sandbox.search import parse
 
     if user.role == "patient":

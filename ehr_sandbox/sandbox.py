@@ -56,7 +56,32 @@ class SealedMeta:
         self.codec = codec
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The value under ``key`` (``default`` when absent)."""
+        """The value under ``key`` (``default`` when absent).
+
+        Parameters
+        ----------
+        key : str
+            The name it was stored under.
+        default : object, optional
+            Returned when nothing is stored under ``key``.
+
+        Returns
+        -------
+        object
+            The stored JSON value, unsealed.
+
+        Raises
+        ------
+        CryptoError
+            The value was sealed under another key.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.crypto import PlainCodec
+        >>> m = SealedMeta(Store(), PlainCodec())
+        >>> m.get("absent", "fallback")
+        'fallback'
+        """
         import orjson
 
         blob = self._store.meta_get("sealed/" + key, None)
@@ -65,7 +90,22 @@ class SealedMeta:
         return orjson.loads(self.codec.open(f"meta/{key}", bytes.fromhex(blob)))
 
     def set(self, key: str, value: Any) -> None:
-        """Seal and store ``value`` under ``key``."""
+        """Seal and store ``value`` under ``key``.
+
+        Parameters
+        ----------
+        key : str
+            The name to store it under.
+        value : object
+            Any JSON-ready value (orjson serialises it).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.crypto import PlainCodec
+        >>> m = SealedMeta(Store(), PlainCodec())
+        >>> m.set("users", [{"username": "a"}]); m.get("users")
+        [{'username': 'a'}]
+        """
         import orjson
 
         self._store.meta_set(
@@ -76,7 +116,21 @@ class SealedMeta:
             self._store.meta_set(self._INDEX, [*keys, key])
 
     def reseal(self, new_codec: Any) -> None:
-        """Re-seal every value under ``new_codec`` (key rotation)."""
+        """Re-seal every value under ``new_codec`` (key rotation).
+
+        Parameters
+        ----------
+        new_codec : RowCodec
+            The codec of the new key; it seals from now on.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.crypto import PlainCodec
+        >>> m = SealedMeta(Store(), PlainCodec()); m.set("k", {"a": 1})
+        >>> new = PlainCodec()
+        >>> m.reseal(new); m.codec is new, m.get("k")
+        (True, {'a': 1})
+        """
         values = {k: self.get(k) for k in self._store.meta_get(self._INDEX, [])}
         self.codec = new_codec
         for k, v in values.items():
@@ -148,7 +202,35 @@ def _as_master_key(key: Any) -> MasterKey:
 
 
 class Sandbox:
-    """One teaching EHR: build one with :meth:`generate` or reopen one with :meth:`open`."""
+    """One teaching EHR: build one with :meth:`generate` or reopen one with :meth:`open`.
+
+    A sandbox holds the clinic's data (a SQLite store, encrypted or not), its audit trail,
+    its deterministic clock and its staff accounts. Patient data is only reached through
+    sessions (:meth:`login`, :meth:`login_patient`, :meth:`system_session` ...).
+
+    Parameters
+    ----------
+    store : Store
+        The clinic's database.
+    master_key : MasterKey
+        The key every other key (audit, pointers, encryption) derives from.
+    codec : RowCodec
+        Seals rows (``PlainCodec`` when unencrypted).
+    clock : SandboxClock
+        The sandbox's clock.
+    reference_date : date
+        The clinic's "today".
+    path : str or None
+        The file, or None in memory.
+
+    Examples
+    --------
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> sb
+    <Sandbox in memory, reference date 2026-01-01>
+    >>> sb.login("dr.patel").search("Patient").count(), sb.clock.peek().date().isoformat()
+    (1, '2026-01-01')
+    """
 
     def __init__(
         self,
@@ -339,7 +421,44 @@ class Sandbox:
     ) -> Sandbox:
         """Reopen a sandbox file; an encrypted one needs its key or passphrase.
 
-        A wrong key or passphrase raises one clear :class:`CryptoError`.
+        An unencrypted file's audit key is found in the key folder (see
+        :mod:`ehr_sandbox.crypto.keystore`) when ``key`` is not given.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The sandbox file.
+        key : bytes, MasterKey or path, optional
+            The 32-byte master key, a ``MasterKey`` or a key file.
+        passphrase : str, optional
+            The passphrase the sandbox was encrypted with.
+
+        Returns
+        -------
+        Sandbox
+            The clinic, with its clock where it was left.
+
+        Raises
+        ------
+        CryptoError
+            A wrong or missing key or passphrase (one clear error).
+        ValidationError
+            The file is not an ehr-sandbox database.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> from ehr_sandbox.errors import CryptoError
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "clinic.db"
+        >>> Sandbox.generate(patients=1, seed=1, years=1, path=f, key=bytes(32)).close()
+        >>> with Sandbox.open(f, key=bytes(32)) as sb:
+        ...     sb.grader_session().search("Patient").count()
+        1
+        >>> try:
+        ...     Sandbox.open(f, key=bytes([1]) * 32)
+        ... except CryptoError:
+        ...     print("refused")
+        refused
         """
         p = Path(path)
         if not p.is_file():
@@ -521,7 +640,19 @@ class Sandbox:
     # ------------------------------------------------------------------ users and sessions
     @property
     def users(self) -> list[User]:
-        """The staff accounts (username and role). Patients log in with :meth:`login_patient`."""
+        """The staff accounts (username and role). Patients log in with :meth:`login_patient`.
+
+        Returns
+        -------
+        list of User
+            A copy, sorted by role then username.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sorted({u.role for u in sb.users})[:3], all(u.is_staff for u in sb.users)
+        (['admin', 'billing', 'front_desk'], True)
+        """
         if self._users is None:
             self._users = [User(**u) for u in self.private.get("users", [])]
         return list(self._users)
@@ -538,7 +669,33 @@ class Sandbox:
         self._users = None
 
     def user(self, username: str) -> User:
-        """The account called ``username`` (:class:`NotFound` otherwise)."""
+        """The account called ``username``.
+
+        Parameters
+        ----------
+        username : str
+            A staff username (``dr.patel``).
+
+        Returns
+        -------
+        User
+            The account.
+
+        Raises
+        ------
+        NotFound
+            No such account (the message lists a few that exist).
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.user("billing.davis").role
+        'billing'
+        >>> sb.user("dr.who")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.NotFound: no user 'dr.who' in this sandbox (for example: fd.brown, fd.smith, ma.chen, ma.garcia, ma.johnson, rn.kim)
+        """
         for u in self.users:
             if u.username == username:
                 return u
@@ -565,7 +722,33 @@ class Sandbox:
         return self._session(self.user(username), scopes=scopes, patient=patient)
 
     def login_patient(self, patient_id: str, *, scopes: str | None = None) -> Session:
-        """A Session for a patient on the portal: their own record only."""
+        """A Session for a patient on the portal: their own record only.
+
+        Parameters
+        ----------
+        patient_id : str
+            The patient's id or ``Patient/id``.
+        scopes : str, optional
+            SMART scopes (``patient/*.rs`` ...) narrowing what the portal app may do.
+
+        Returns
+        -------
+        Session
+            A session of role ``patient`` bound to that patient.
+
+        Raises
+        ------
+        NotFound
+            No such patient.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
+        >>> pid = sb.grader_session().search("Patient").first()["id"]
+        >>> me = sb.login_patient(f"Patient/{pid}")
+        >>> me.role, [p["id"] for p in me.search("Patient")] == [pid]
+        ('patient', True)
+        """
         pid = patient_id.split("/", 1)[1] if patient_id.startswith("Patient/") else patient_id
         patient = self._store.read("Patient", pid)
         if patient is None:
@@ -578,8 +761,31 @@ class Sandbox:
     def system_session(self, purpose: str = "HOPERAT") -> Session:
         """The sandbox's own session (generation, import, grading). Audited like any other.
 
-        ``purpose`` is only checked: the system account's purpose of use is its role's
-        (HOPERAT), and no argument can change it.
+        Parameters
+        ----------
+        purpose : str, default "HOPERAT"
+            Only checked: the system account's purpose of use is its role's (HOPERAT), and no
+            argument can change it.
+
+        Returns
+        -------
+        Session
+            A non-interactive session of the ``system`` account.
+
+        Raises
+        ------
+        ValidationError
+            ``purpose`` is not HOPERAT.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.system_session().user.username
+        'system'
+        >>> sb.system_session("TREAT")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: system_session: purpose: expected HOPERAT (purpose of use comes from the role) (found 'TREAT')
         """
         from ehr_sandbox.access.roles import purpose_of_use
 
@@ -615,8 +821,31 @@ class Sandbox:
         """This organization's answer to a health-information-exchange request for one patient.
 
         The user is ``hie:<requesting org>:<username>`` with the requester's role; its only care
-        relationship is the requested patient, so this sandbox's policy decides the rest, and
-        every read is audited here.
+        relationship is the requested patient, so this sandbox's policy decides the rest, and every
+        read is audited here.
+
+        Parameters
+        ----------
+        requester : User
+            The person asking, at the other organization.
+        org_key : str
+            The requesting organization's key.
+        patient_id : str
+            The patient asked about (id or ``Patient/id``).
+
+        Returns
+        -------
+        Session
+            A session that treats only that patient.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.users import User
+        >>> sb = Sandbox.generate(patients=2, seed=1, years=1)
+        >>> pid = sb.grader_session().search("Patient").first()["id"]
+        >>> s = sb.exchange_session(User("dr.ross", "physician", "Dr Ross"), "hospital", pid)
+        >>> s.user.username, [p["id"] for p in s.search("Patient")] == [pid]
+        ('hie:hospital:dr.ross', True)
         """
         user = User(
             f"hie:{org_key}:{requester.username}",
@@ -671,7 +900,7 @@ class Sandbox:
         return ancestors(resource, self._read_any)
 
     def _read_any(self, rtype: str, rid: str) -> dict[str, Any] | None:
-        from ehr_sandbox.search.values import ID_RE
+        from ehr_sandbox.references import ID_RE
         from synthetic.fhir import is_resource_type
 
         if not is_resource_type(rtype) or not ID_RE.match(rid):
@@ -847,7 +1076,32 @@ class Sandbox:
             raise AccessDenied("only the privacy officer reviews break-the-glass use")
 
     def btg_review_queue(self, session: Session) -> list[dict[str, Any]]:
-        """Break-the-glass uses awaiting review (privacy officer only; denials are audited)."""
+        """Break-the-glass uses awaiting review (privacy officer only; denials are audited).
+
+        Parameters
+        ----------
+        session : Session
+            The reviewer's session.
+
+        Returns
+        -------
+        list of dict
+            The unreviewed uses, oldest first (``user``, ``role``, ``patient``, ``reason``,
+            ``started``).
+
+        Raises
+        ------
+        AccessDenied
+            The session is not the privacy officer's.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> pid = sb.grader_session().search("Patient").first()["id"]
+        >>> sb.login("rn.kim").break_glass(pid, reason="collapsed at check-in")
+        >>> [(q["user"], q["reason"]) for q in sb.btg_review_queue(sb.login("po.wilson"))]
+        [('rn.kim', 'collapsed at check-in')]
+        """
         self._require_reviewer(session, "btg-review-queue")
         return [q for q in self.private.get("btg_review", []) if not q.get("reviewed")]
 
@@ -1002,7 +1256,22 @@ class Sandbox:
         return new.key_id
 
     def copy(self) -> Sandbox:
-        """An independent in-memory copy (an exercise's reset restores from one)."""
+        """An independent in-memory copy (an exercise's reset restores from one).
+
+        Returns
+        -------
+        Sandbox
+            The same data, key and clock position; writes to either do not reach the other.
+
+        Examples
+        --------
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> twin = sb.copy()
+        >>> p = twin.login("fd.smith").search("Patient").first(); p["gender"] = "unknown"
+        >>> _ = twin.login("fd.smith").update(p)
+        >>> sb.grader_session().read("Patient", p["id"])["meta"]["versionId"]
+        '1'
+        """
         self._store.meta_set("clock_ticks", self.clock.ticks)
         store = Store(None, codec=self.codec)
         store.load_from(self._store.connection)
@@ -1072,7 +1341,29 @@ class Sandbox:
             dst.close()
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write this sandbox to a file (with its key file when unencrypted)."""
+        """Write this sandbox to a file (with its key file when unencrypted).
+
+        The key file goes to the key folder, never beside the copy.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            A new file.
+
+        Raises
+        ------
+        ArgumentError
+            ``path`` already exists.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "saved.db"
+        >>> Sandbox.generate(patients=1, seed=1, years=1).save(f)
+        >>> with Sandbox.open(f) as again:
+        ...     again.grader_session().search("Patient").count()
+        1
+        """
         import sqlite3
 
         target = Path(path)
@@ -1119,11 +1410,35 @@ class Sandbox:
         return cp
 
     def release(self) -> None:
-        """Release the file without writing anything (no checkpoint): for read-only checks."""
+        """Release the file without writing anything (no checkpoint): for read-only checks.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "r.db"
+        >>> Sandbox.generate(patients=1, seed=1, years=1, path=f, key=bytes(32)).close()
+        >>> before = f.read_bytes()
+        >>> sb = Sandbox.open(f, key=bytes(32)); sb.release()
+        >>> f.read_bytes() == before
+        True
+        """
         self._store.close()
 
     def close(self) -> None:
-        """Flush the audit checkpoint, remember the clock, release the file."""
+        """Flush the audit checkpoint, remember the clock, release the file.
+
+        Use the sandbox as a context manager to close it on leaving the block.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.db"
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1, path=f, key=bytes(32))
+        >>> _ = sb.clock.now(); ticks = sb.clock.ticks; sb.close()
+        >>> with Sandbox.open(f, key=bytes(32)) as again:
+        ...     again.clock.ticks >= ticks
+        True
+        """
         try:
             self._store.meta_set("clock_ticks", self.clock.ticks)
             self.audit.checkpoint()

@@ -28,8 +28,39 @@ _PATIENT_ID_PARAMS = {"patient", "subject:Patient", "patient:Patient"}
 
 
 def identifier_hint(session: Session, resource_type: str, params: list[tuple[str, Any]]) -> None:
-    """Raise :class:`SearchError` when a patient-id parameter holds a visible patient's
-    identifier instead of its id (the search would otherwise return nothing)."""
+    """Raise :class:`SearchError` when a patient-id parameter holds a visible patient's identifier
+    instead of its id (the search would otherwise return nothing).
+
+    Only patients the session may see are looked up, so the hint never reveals a record.
+
+    Parameters
+    ----------
+    session : Session
+        The searching session.
+    resource_type : str
+        The type searched.
+    params : list of (str, object)
+        The search parameters.
+
+    Raises
+    ------
+    SearchError
+        A ``patient``/``subject:Patient`` value is the identifier (MRN) of a patient the
+        session may see; the message gives the id to use.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+    >>> p = s.search("Patient").first()
+    >>> mrn = p["identifier"][0]["value"]
+    >>> identifier_hint(s, "Observation", [("patient", p["id"])])  # an id: nothing to say
+    >>> try:
+    ...     identifier_hint(s, "Observation", [("patient", mrn)])
+    ... except SearchError as e:
+    ...     print(e.path, p["id"] in str(e))
+    patient True
+    """
     for name, value in params:
         if name not in _PATIENT_ID_PARAMS and not (resource_type == "Patient" and name == "_id"):
             continue

@@ -49,7 +49,27 @@ class SearchSet:
     """A search not yet run. Chain ``sort``/``limit``/``include``/``where``; iterate to run.
 
     Every run goes through the session's policy: hidden resources never appear, and counts
-    only count what the session may see.
+    only count what the session may see. Build one with :meth:`Session.search`; chaining
+    returns a new set and leaves the old one unchanged.
+
+    Parameters
+    ----------
+    session : Session or None
+        The session that runs it (None: a query that can be built and shown, not run).
+    resource_type : str
+        The FHIR type searched.
+    params : list of (str, str)
+        The search parameters so far (see :func:`normalize_params`).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+    >>> hr = s.search("Observation", code="http://loinc.org|8867-4")
+    >>> hr.sort("-date").limit(2)
+    <SearchSet Observation?code=http://loinc.org|8867-4&_sort=-date&_count=2>
+    >>> len(hr.limit(2)), hr.count()
+    (2, 5)
     """
 
     def __init__(self, session: Session | None, resource_type: str, params: list[tuple[str, str]]):
@@ -107,11 +127,47 @@ class SearchSet:
         return self._session._execute_search(self.resource_type, self.params)
 
     def fetch(self) -> list[dict[str, Any]]:
-        """Run the search; return the matches (without included resources)."""
+        """Run the search; return the matches (without included resources).
+
+        Returns
+        -------
+        list of dict
+            The matching resources this session may see, masked.
+
+        Raises
+        ------
+        SearchError
+            A parameter is unknown or malformed.
+        RuntimeError
+            The set is not bound to a session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> found = s.search("Condition").include("Condition:subject").fetch()
+        >>> {r["resourceType"] for r in found}
+        {'Condition'}
+        """
         return self._run()[0]
 
     def fetch_all(self) -> list[dict[str, Any]]:
-        """Run the search; return the matches followed by included resources."""
+        """Run the search; return the matches followed by included resources.
+
+        Returns
+        -------
+        list of dict
+            The matches, then the resources ``include``/``revinclude`` brought in (each
+            access-filtered and masked).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> found = s.search("Condition").include("Condition:subject").fetch_all()
+        >>> [r["resourceType"] for r in found][-1], sum(r["resourceType"] == "Condition" for r in found)
+        ('Patient', 4)
+        """
         matches, included = self._run()
         return matches + included
 
@@ -122,16 +178,65 @@ class SearchSet:
         return len(self.fetch())
 
     def count(self) -> int:
-        """How many matches the session may see (``_count`` applies)."""
+        """How many matches the session may see (``_count`` applies).
+
+        Returns
+        -------
+        int
+            The number of visible matches (at most ``_count`` when a limit is set).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("dr.patel").search("Condition").count(), sb.login("dr.nguyen").search("Condition").count()
+        (4, 0)
+        >>> sb.login("dr.patel").search("Condition").limit(1).count()
+        1
+        """
         return len(self.fetch())
 
     def first(self) -> dict[str, Any] | None:
-        """The first match, or ``None``."""
+        """The first match, or ``None``.
+
+        Returns
+        -------
+        dict or None
+            The first visible match in the set's order.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> sb.login("dr.patel").search("Patient").first()["resourceType"]
+        'Patient'
+        >>> sb.login("dr.nguyen").search("Patient").first() is None  # treats no one today
+        True
+        """
         found = self.limit(1).fetch()
         return found[0] if found else None
 
     def bundle(self) -> dict[str, Any]:
-        """The results as a FHIR ``searchset`` Bundle (matches, then includes)."""
+        """The results as a FHIR ``searchset`` Bundle (matches, then includes).
+
+        The Bundle carries the highest confidentiality of what it contains.
+
+        Returns
+        -------
+        dict
+            A Bundle with ``total`` (the matches) and one entry per resource, ``search.mode``
+            ``match`` or ``include``.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> b = s.search("Condition").include("Condition:subject").bundle()
+        >>> b["type"], b["total"], [e["search"]["mode"] for e in b["entry"]].count("include")
+        ('searchset', 4, 1)
+        >>> b["meta"]["security"][0]["code"]  # one Condition is restricted
+        'R'
+        """
         matches, included = self._run()
         entries = [{"resource": r, "search": {"mode": "match"}} for r in matches]
         entries += [{"resource": r, "search": {"mode": "include"}} for r in included]
@@ -148,7 +253,21 @@ class SearchSet:
         }
 
     def to_pandas(self) -> Any:
-        """The matches as a pandas DataFrame (one row per resource, nested fields flattened)."""
+        """The matches as a pandas DataFrame (one row per resource, nested fields flattened).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per match; nested keys become dotted columns (``valueQuantity.value``).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> df = s.search("Observation", code="http://loinc.org|8867-4").to_pandas()
+        >>> len(df), "valueQuantity.value" in df.columns
+        (5, True)
+        """
         import pandas as pd
 
         return pd.json_normalize(self.fetch())

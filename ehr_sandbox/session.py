@@ -30,6 +30,7 @@ from ehr_sandbox.access import (
     patient_of,
     patients_of,
 )
+from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK
 from ehr_sandbox.access.redaction import quoted_targets, redact_references
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import (
@@ -148,7 +149,35 @@ def _require_reason(reason: str | None, operation: str) -> str:
 
 
 class Session:
-    """One user's door into a sandbox. Create it with :meth:`Sandbox.login`."""
+    """One user's door into a sandbox. Create it with :meth:`Sandbox.login`.
+
+    Every read, search, write, report and export of patient data goes through a session: the
+    policy decides on each resource for this session's user (role, scopes, treating
+    relationships, break-the-glass), denied reads look exactly like absent data, and every
+    interaction is audited.
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        The clinic the session reads and writes.
+    user : User
+        Who is logged in; fixes the role and the purpose of use.
+    store : object
+        The sandbox's store (only the sandbox builds sessions).
+    pointers, scopes, patient, interactive, treating
+        Set by the sandbox's ``login*`` methods: SMART scopes, the patient of a patient or
+        launch session, whether a person is at the keyboard, a fixed treating set.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> s = sb.login("dr.patel")
+    >>> s.user.username, s.role, s.purpose
+    ('dr.patel', 'physician', 'TREAT')
+    >>> sb.login("dr.nguyen").search("Patient").count()  # not treating anyone: sees no one
+    0
+    """
 
     def __init__(
         self,
@@ -185,7 +214,14 @@ class Session:
     # ------------------------------------------------------------------ context
     @property
     def role(self) -> str:
-        """The user's role (``physician``, ``medical_assistant``, ...)."""
+        """The user's role (``physician``, ``medical_assistant``, ...).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith").role
+        'front_desk'
+        """
         return self.user.role
 
     def _btg_active(self) -> frozenset[str]:
@@ -198,7 +234,24 @@ class Session:
 
     @property
     def context(self) -> AccessContext:
-        """The access context the policy decides on (role, scopes, relationships, BTG)."""
+        """The access context the policy decides on (role, scopes, relationships, BTG).
+
+        Recomputed when the sandbox's treating relationships change or break-the-glass access
+        starts or ends.
+
+        Returns
+        -------
+        AccessContext
+            What :class:`~ehr_sandbox.access.Policy` needs to decide on a resource.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> ctx = sb.login("dr.patel").context
+        >>> ctx.role, ctx.purpose, ctx.treating == sb.treating("dr.patel"), len(ctx.treating)
+        ('physician', 'TREAT', True, 1)
+        """
         btg = self._btg_active()
         epoch = self.sandbox._relationship_epoch
         if self._treating is None or (not self._fixed_treating and epoch != self._epoch):
@@ -355,8 +408,42 @@ class Session:
         return self._release(raw, rtype, rid, "read", "R")
 
     def vread(self, rtype: str, rid: str, vid: str | int) -> dict[str, Any]:
-        """Read one version. The current version must be visible too (so a later label or
-        a move to another patient also hides the older versions)."""
+        """Read one version of a resource.
+
+        The current version must be visible too (so a later label or a move to another patient
+        also hides the older versions).
+
+        Parameters
+        ----------
+        rtype : str
+            The resource type.
+        rid : str
+            The resource id.
+        vid : str or int
+            The version id (``meta.versionId``).
+
+        Returns
+        -------
+        dict
+            That version, masked for this session's role.
+
+        Raises
+        ------
+        NotFound
+            The resource or version does not exist, or this session may not see it.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> s.vread("Patient", pid, 1)["meta"]["versionId"]
+        '1'
+        >>> s.vread("Patient", pid, 99)
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.NotFound: Patient/... was not found
+        """
         _require_type(rtype)
         ok = _valid_id(rid) and _valid_id(str(vid))
         current = self._store.read(rtype, rid) if ok else None
@@ -402,6 +489,26 @@ class Session:
         """True when ``ref`` exists **and** this session may see it (no existence oracle).
 
         Asking is an access like any other: it is audited before the answer leaves the door.
+
+        Parameters
+        ----------
+        ref : str
+            A ``Type/id`` reference; a malformed one answers False.
+
+        Returns
+        -------
+        bool
+            Whether the resource exists and is visible to this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> ref = "Patient/" + sb.grader_session().search("Patient").first()["id"]
+        >>> sb.login("dr.patel").exists(ref), sb.login("dr.nguyen").exists(ref)
+        (True, False)
+        >>> sb.login("dr.patel").exists("not a reference")
+        False
         """
         try:
             rtype, rid = split_ref(ref)
@@ -436,10 +543,39 @@ class Session:
         return raw is not None and self._visible(raw)
 
     def history(self, rtype: str, rid: str | None = None) -> list[dict[str, Any]]:
-        """Version history, newest first. Instance history needs read access to the current
-        version; type-level history is a search and needs search access. Either way each
-        record is decided on its **current** version (as :meth:`vread` does), so a record later
-        labelled R or moved to another patient hides its older versions too.
+        """Version history, newest first.
+
+        Instance history needs read access to the current version; type-level history is a search
+        and needs search access. Either way each record is decided on its **current** version (as
+        :meth:`vread` does), so a record later labelled R or moved to another patient hides its
+        older versions too.
+
+        Parameters
+        ----------
+        rtype : str
+            The resource type.
+        rid : str, optional
+            One resource's id; without it, the history of every visible resource of the type.
+
+        Returns
+        -------
+        list of dict
+            The versions, masked, newest first.
+
+        Raises
+        ------
+        NotFound
+            ``rid`` is given and that resource is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> p = s.search("Patient").first()
+        >>> p["gender"] = "female" if p["gender"] == "male" else "male"
+        >>> _ = s.update(p)
+        >>> [v["meta"]["versionId"] for v in s.history("Patient", p["id"])]
+        ['2', '1']
         """
         _require_type(rtype)
         if rid is not None:
@@ -736,9 +872,52 @@ class Session:
         reason: str | None = None,
         override_reason: str | None = None,
     ) -> dict[str, Any]:
-        """Update a resource. ``meta.versionId`` must be the version you read (optimistic
-        concurrency); a stale one raises :class:`ConflictError` naming both versions. The
-        drug-allergy check of :meth:`create` applies when a medication changes."""
+        """Update a resource (validated, access-checked, with Provenance and audit).
+
+        ``meta.versionId`` must be the version you read (optimistic concurrency); a stale one raises
+        :class:`ConflictError` naming both versions. The drug-allergy check of :meth:`create` applies
+        when a medication changes.
+
+        Parameters
+        ----------
+        resource : dict
+            The whole new content, with ``id`` and the ``meta.versionId`` you read.
+        reason : str, optional
+            Why (kept in the Provenance).
+        override_reason : str, optional
+            A documented clinical reason to give a drug despite a recorded allergy.
+
+        Returns
+        -------
+        dict
+            The stored version (its ``meta.versionId`` one higher).
+
+        Raises
+        ------
+        ConflictError
+            ``meta.versionId`` is not the current version.
+        ValidationError
+            The new content is not valid FHIR for the sandbox.
+        AccessDenied
+            The role may not update this type or this record.
+        NotFound
+            The resource is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> from ehr_sandbox.errors import ConflictError
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> p = s.search("Patient").first()
+        >>> p["gender"] = "unknown"
+        >>> s.update(p)["meta"]["versionId"]
+        '2'
+        >>> try:
+        ...     s.update(p)  # still says version 1
+        ... except ConflictError as e:
+        ...     print(e.expected, e.current)
+        1 2
+        """
         return self.write(
             WriteRequest(
                 "update",
@@ -997,10 +1176,17 @@ class Session:
             if before is not None:
                 meta["security"] = copy.deepcopy((before.get("meta") or {}).get("security", []))
             elif "security" in meta and not _may(self.user.role, "label"):
+                # A new record keeps the labels it comes with as far as they only restrict
+                # (a copy of a restricted record, an import from a system that labelled it):
+                # its sensitivity codes, and a confidentiality no lower than the default N.
+                # Nothing below N: only the privacy officer lowers labels.
                 meta["security"] = [
                     s
                     for s in meta["security"]
-                    if s.get("system") not in (CONFIDENTIALITY, ACT_CODE)
+                    if not (
+                        s.get("system") == CONFIDENTIALITY
+                        and CONFIDENTIALITY_RANK.get(s.get("code"), -1) < CONFIDENTIALITY_RANK["N"]
+                    )
                 ]
             meta["security"] = assign_labels(res)
         # A record about another (a claim's response, a payment, a message about a result)
@@ -1155,8 +1341,39 @@ class Session:
 
     # ------------------------------------------------------------------ legal-record operations
     def mark_entered_in_error(self, ref: str, reason: str) -> dict[str, Any]:
-        """Void a resource charted in error. Nothing is deleted: the status becomes
-        ``entered-in-error``, history keeps every version, Provenance keeps the reason."""
+        """Void a resource charted in error.
+
+        Nothing is deleted: the status becomes ``entered-in-error``, history keeps every version,
+        Provenance keeps the reason.
+
+        Parameters
+        ----------
+        ref : str
+            The ``Type/id`` of the resource charted in error.
+        reason : str
+            Why; required.
+
+        Returns
+        -------
+        dict
+            The new (voided) version.
+
+        Raises
+        ------
+        ValidationError
+            ``reason`` is empty, or the type has no status that can say entered-in-error.
+        NotFound
+            The resource is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> obs = s.search("Observation", code="http://loinc.org|8867-4").first()
+        >>> voided = s.mark_entered_in_error(f"Observation/{obs['id']}", reason="wrong patient")
+        >>> voided["status"], len(s.history("Observation", obs["id"]))
+        ('entered-in-error', 2)
+        """
         from ehr_sandbox.records.editing import entered_in_error_version
 
         reason = _require_reason(reason, "entered-in-error")
@@ -1171,8 +1388,40 @@ class Session:
         )
 
     def correct(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
-        """Correct a resource: status ``corrected``/``amended`` where the type has one; the old
-        version stays in history and the Provenance records the reason."""
+        """Correct a resource.
+
+        The status becomes ``corrected``/``amended`` where the type has one; the old version stays
+        in history and the Provenance records the reason.
+
+        Parameters
+        ----------
+        resource : dict
+            The corrected content (with the ``meta.versionId`` you read).
+        reason : str
+            Why; required.
+
+        Returns
+        -------
+        dict
+            The new version.
+
+        Raises
+        ------
+        ValidationError
+            ``reason`` is empty or the content is invalid.
+        ConflictError
+            ``meta.versionId`` is stale.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> obs = s.search("Observation", code="http://loinc.org|8867-4").first()
+        >>> obs["valueQuantity"]["value"] = 64
+        >>> fixed = s.correct(obs, reason="transcription error")
+        >>> fixed["status"], fixed["valueQuantity"]["value"], fixed["meta"]["versionId"]
+        ('corrected', 64, '2')
+        """
         from ehr_sandbox.records.editing import corrected_version
 
         reason = _require_reason(reason, "correct")
@@ -1181,7 +1430,36 @@ class Session:
         )
 
     def amend(self, resource: dict[str, Any], reason: str) -> dict[str, Any]:
-        """Amend at the patient's request (HIPAA 164.526): like :meth:`correct`, recorded as an amendment."""
+        """Amend at the patient's request (HIPAA 164.526).
+
+        Like :meth:`correct`, but recorded as an amendment (status ``amended`` where the type has
+        one; the Provenance activity is ``amend``).
+
+        Parameters
+        ----------
+        resource : dict
+            The amended content (with the ``meta.versionId`` you read).
+        reason : str
+            Why; required (e.g. the patient's request).
+
+        Returns
+        -------
+        dict
+            The new version.
+
+        Raises
+        ------
+        ValidationError
+            ``reason`` is empty or the content is invalid.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> obs = s.search("Observation", code="http://loinc.org|8867-4").first()
+        >>> s.amend(obs, reason="patient request 2026-01-02")["status"]
+        'amended'
+        """
         from ehr_sandbox.records.editing import corrected_version
 
         reason = _require_reason(reason, "amend")
@@ -1192,8 +1470,40 @@ class Session:
         )
 
     def addendum(self, note_ref: str, text: str, *, reason: str | None = None) -> dict[str, Any]:
-        """Append to a note with a new DocumentReference (``relatesTo`` appends). The original,
-        signed or not, is unchanged."""
+        """Append to a note with a new DocumentReference (``relatesTo`` appends).
+
+        The original, signed or not, is unchanged.
+
+        Parameters
+        ----------
+        note_ref : str
+            The ``DocumentReference/id`` of the original note.
+        text : str
+            The addendum's text; must not be blank.
+        reason : str, optional
+            Why (kept in the Provenance).
+
+        Returns
+        -------
+        dict
+            The new DocumentReference.
+
+        Raises
+        ------
+        ValidationError
+            ``text`` is blank.
+        NotFound
+            The note is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> note = s.search("DocumentReference").first()
+        >>> add = s.addendum(f"DocumentReference/{note['id']}", "Patient called back: no fever.")
+        >>> add["relatesTo"][0]["code"], add["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{note['id']}"
+        ('appends', True)
+        """
         from ehr_sandbox.records.editing import addendum_for
 
         if not text or not str(text).strip():
@@ -1207,8 +1517,43 @@ class Session:
     def late_entry(
         self, resource: dict[str, Any], *, event_time: str, reason: str
     ) -> dict[str, Any]:
-        """Chart something that happened earlier: the event time is when it happened, the
-        recorded time is now, and the resource is tagged as a late entry."""
+        """Chart something that happened earlier.
+
+        The event time is when it happened, the recorded time is now, and the resource is tagged as
+        a late entry.
+
+        Parameters
+        ----------
+        resource : dict
+            The new resource, as it would have been charted then.
+        event_time : str
+            When it happened (FHIR dateTime).
+        reason : str
+            Why it is charted late; required.
+
+        Returns
+        -------
+        dict
+            The created resource.
+
+        Raises
+        ------
+        ValidationError
+            ``reason`` is empty, ``event_time`` is not a dateTime, or the resource is invalid.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> hr = {"resourceType": "Observation", "status": "final",
+        ...     "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        ...     "subject": {"reference": f"Patient/{pid}"},
+        ...     "valueQuantity": {"value": 80, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}
+        >>> late = s.late_entry(hr, event_time="2025-12-31T10:00:00+00:00", reason="paper chart")
+        >>> late["effectiveDateTime"]
+        '2025-12-31T10:00:00+00:00'
+        """
         from ehr_sandbox.records.editing import late_entry_version
 
         reason = _require_reason(reason, "late-entry")
@@ -1226,7 +1571,41 @@ class Session:
         reason: str,
         effective: str | None = None,
     ) -> dict[str, Any]:
-        """Registration update: end-date the current home address and add the new one."""
+        """Registration update: end-date the current home address and add the new one.
+
+        Parameters
+        ----------
+        patient_ref : str
+            The patient (``Patient/id``).
+        address : dict
+            The new FHIR Address.
+        reason : str
+            Why; required.
+        effective : str, optional
+            The day the change takes effect (default: the sandbox's today).
+
+        Returns
+        -------
+        dict
+            The updated Patient.
+
+        Raises
+        ------
+        ValidationError
+            ``reason`` is empty or the address is invalid.
+        AccessDenied
+            The role may not update patients.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> new = {"use": "home", "line": ["1 Elm St"], "city": "Riverton", "state": "WY", "postalCode": "82501"}
+        >>> p = s.update_address(f"Patient/{pid}", new, reason="patient moved")
+        >>> [a["line"][0] for a in p["address"] if not a.get("period", {}).get("end")]
+        ['1 Elm St']
+        """
         from ehr_sandbox.records.editing import with_new_address
 
         reason = _require_reason(reason, "registration-update")
@@ -1250,8 +1629,46 @@ class Session:
         order: int = 1,
         effective: str | None = None,
     ) -> dict[str, Any]:
-        """Registration update for insurance: add the new Coverage at ``order`` (1 = primary)
-        and end-date the Coverage it replaces (never overwrite it)."""
+        """Registration update for insurance.
+
+        Adds the new Coverage at ``order`` (1 = primary) and end-dates the Coverage it replaces
+        (never overwrites it), in one transaction.
+
+        Parameters
+        ----------
+        patient_ref : str
+            The patient (``Patient/id``).
+        coverage : dict
+            The new Coverage's content (payor, subscriber id ...); beneficiary, order and period
+            are filled in.
+        reason : str
+            Why; required.
+        order : int, default 1
+            1 for primary, 2 for secondary ...
+        effective : str, optional
+            The day the change takes effect (default: the sandbox's today).
+
+        Returns
+        -------
+        dict
+            The new Coverage.
+
+        Raises
+        ------
+        ValidationError
+            ``reason`` is empty or the coverage is invalid.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> old = s.search("Coverage", beneficiary=f"Patient/{pid}").first()
+        >>> new = {k: v for k, v in old.items() if k in ("payor", "type", "subscriberId")}
+        >>> cov = s.update_coverage(f"Patient/{pid}", new, reason="new employer plan")
+        >>> cov["order"], s.read("Coverage", old["id"])["period"]["end"]
+        (1, '2026-01-01')
+        """
         from ehr_sandbox.records.editing import new_coverage, replaced_coverage
 
         reason = _require_reason(reason, "registration-update")
@@ -1287,7 +1704,45 @@ class Session:
     ) -> dict[str, Any]:
         """Change a resource's security labels (privacy officer only; audited, with a reason).
 
-        ``confidentiality`` is one of U, L, M, N, R, V; ``sensitivity`` are v3-ActCode codes.
+        Parameters
+        ----------
+        ref : str
+            The ``Type/id`` to relabel.
+        confidentiality : str
+            One of U, L, M, N, R, V.
+        reason : str
+            Why; required.
+        sensitivity : list of str, optional
+            v3-ActCode sensitivity codes (e.g. ``["PSY"]``). They **replace** the record's
+            current sensitivity codes: leaving this out drops them (a substance-use record
+            relabelled without ``["ETHUD", "SUD"]`` loses its Part 2 protection).
+
+        Returns
+        -------
+        dict
+            The relabelled version.
+
+        Raises
+        ------
+        AccessDenied
+            Any role but the privacy officer (whether or not the record exists).
+        NotFound
+            The record is absent or hidden from the officer.
+        ValidationError
+            ``reason`` is empty or a code is unknown.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> ref = "Condition/" + sb.grader_session().search("Condition").first()["id"]
+        >>> new = sb.login("po.wilson").relabel(ref, "R", reason="patient request", sensitivity=["PSY"])
+        >>> [c["code"] for c in new["meta"]["security"]]
+        ['R', 'PSY']
+        >>> sb.login("dr.patel").relabel(ref, "N", reason="x")
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: physician may not change security labels: only the privacy officer can (labels decide who may see the data)
         """
         from ehr_sandbox.access.roles import may
         from ehr_sandbox.records.editing import relabeled
@@ -1314,15 +1769,75 @@ class Session:
         )
 
     def provenance(self, ref: str) -> list[dict[str, Any]]:
-        """Provenance records for a resource (any version), oldest first."""
+        """Provenance records for a resource (any version), oldest first.
+
+        Parameters
+        ----------
+        ref : str
+            The ``Type/id`` of the target; this session must be able to read it.
+
+        Returns
+        -------
+        list of dict
+            The Provenance resources that target it.
+
+        Raises
+        ------
+        NotFound
+            The target is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> obs = s.search("Observation", code="http://loinc.org|8867-4").first()
+        >>> _ = s.correct(obs, reason="recounted")
+        >>> [p["activity"]["coding"][0]["code"] for p in s.provenance(f"Observation/{obs['id']}")][-1]
+        'correct'
+        """
         rtype, rid = split_ref(ref)
         self.read(rtype, rid)  # must be able to see the target
         found = self.search("Provenance", target=f"{rtype}/{rid}").fetch()
         return sorted(found, key=lambda p: p.get("recorded", ""))
 
     def sign(self, note_ref: str) -> dict[str, Any]:
-        """Sign a note (physicians): an Ed25519 signature over the note's canonical JSON, kept
-        in a Provenance. A signed note can no longer be edited, only given an addendum."""
+        """Sign a note (physicians).
+
+        An Ed25519 signature over the note's canonical JSON, kept in a Provenance. A signed note can
+        no longer be edited, only given an addendum.
+
+        Parameters
+        ----------
+        note_ref : str
+            The ``DocumentReference/id`` to sign.
+
+        Returns
+        -------
+        dict
+            The Provenance that holds the signature.
+
+        Raises
+        ------
+        AccessDenied
+            The role may not sign notes.
+        ValidationError
+            The reference is not a DocumentReference, or the note is already signed.
+        NotFound
+            The note is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> note = s.create({"resourceType": "DocumentReference", "status": "current",
+        ...     "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]},
+        ...     "subject": {"reference": f"Patient/{pid}"},
+        ...     "content": [{"attachment": {"contentType": "text/plain", "data": "Tm90ZQ=="}}]})
+        >>> prov = s.sign(f"DocumentReference/{note['id']}")
+        >>> prov["resourceType"], s.verify_signature(f"DocumentReference/{note['id']}")
+        ('Provenance', True)
+        """
         from ehr_sandbox.records.signing import sign_note
 
         return sign_note(self, note_ref)
@@ -1330,8 +1845,38 @@ class Session:
     def verify_signature(self, note_ref: str) -> bool:
         """True when the note's current content still matches its signature.
 
-        A note this session may not see answers as an absent one (:class:`NotFound`), signed
-        or not: whether a hidden id is a signed note is not for this session to learn.
+        A note this session may not see answers as an absent one (:class:`NotFound`), signed or
+        not: whether a hidden id is a signed note is not for this session to learn.
+
+        Parameters
+        ----------
+        note_ref : str
+            The ``DocumentReference/id``.
+
+        Returns
+        -------
+        bool
+            False for an unsigned note or one whose content changed since it was signed.
+
+        Raises
+        ------
+        NotFound
+            The note is absent or hidden from this session.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> pid = s.search("Patient").first()["id"]
+        >>> note = s.create({"resourceType": "DocumentReference", "status": "current",
+        ...     "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]},
+        ...     "subject": {"reference": f"Patient/{pid}"},
+        ...     "content": [{"attachment": {"contentType": "text/plain", "data": "Tm90ZQ=="}}]})
+        >>> ref = f"DocumentReference/{note['id']}"
+        >>> s.verify_signature(ref)
+        False
+        >>> _ = s.sign(ref); s.verify_signature(ref)
+        True
         """
         from ehr_sandbox.records.signing import verify_note
 
@@ -1340,8 +1885,38 @@ class Session:
 
     # ------------------------------------------------------------------ break the glass
     def break_glass(self, patient: str | dict[str, Any], reason: str) -> None:
-        """Emergency access to one patient for a limited time (physician or nurse, reason
-        required). Audited as an emergency override and queued for the privacy officer."""
+        """Emergency access to one patient for a limited time.
+
+        Physician or nurse only, with a reason. Audited as an emergency override and queued for
+        the privacy officer's review (:meth:`btg_review_queue`); it ends by itself after
+        ``BTG_MINUTES`` of sandbox time, or with :meth:`end_break_glass`.
+
+        Parameters
+        ----------
+        patient : str or dict
+            The patient: an id, ``Patient/id`` or the Patient resource.
+        reason : str
+            Why; required.
+
+        Raises
+        ------
+        AccessDenied
+            A role that may not break the glass.
+        ValidationError
+            ``reason`` is empty or ``patient`` is not a patient.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> pid = sb.grader_session().search("Patient").first()["id"]
+        >>> s = sb.login("dr.nguyen")  # not this patient's doctor
+        >>> s.exists(f"Patient/{pid}")
+        False
+        >>> s.break_glass(pid, reason="unresponsive in the waiting room")
+        >>> s.exists(f"Patient/{pid}"), len(sb.login("po.wilson").btg_review_queue())
+        (True, 1)
+        """
         from ehr_sandbox.access.roles import may, roles_that
 
         pid = _patient_id(patient, "break_glass")
@@ -1366,9 +1941,33 @@ class Session:
         self.sandbox._queue_btg_review(self.user, pid, reason, instant(self.sandbox.clock.peek()))
 
     def end_break_glass(self, patient: str | dict[str, Any] | None = None) -> None:
-        """End break-the-glass access (for one patient, or all). ``patient`` takes the forms
-        :meth:`break_glass` takes (an id, ``Patient/id`` or the Patient resource); a patient
-        with no active grant raises :class:`ValidationError` rather than do nothing.
+        """End break-the-glass access (for one patient, or all).
+
+        Parameters
+        ----------
+        patient : str or dict, optional
+            The forms :meth:`break_glass` takes (an id, ``Patient/id`` or the Patient resource);
+            None ends every active grant.
+
+        Raises
+        ------
+        ValidationError
+            ``patient`` has no active grant (rather than doing nothing).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> pid = sb.grader_session().search("Patient").first()["id"]
+        >>> s = sb.login("dr.nguyen")
+        >>> s.break_glass(pid, reason="emergency")
+        >>> s.end_break_glass(f"Patient/{pid}")
+        >>> s.exists(f"Patient/{pid}")
+        False
+        >>> s.end_break_glass(pid)
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.ValidationError: end_break_glass: patient: expected a patient with active break-the-glass access (none is active) (found '...')
         """
         if patient is None:
             pids = list(self._btg)
@@ -1438,18 +2037,50 @@ class Session:
         self.sandbox.review_btg(self, index, appropriate=appropriate, note=note)
 
     # ------------------------------------------------------------------ bulk access
-    def resources(self, resource_type: str, *, research: bool = False) -> Iterator[dict[str, Any]]:
+    def resources(
+        self, resource_type: str, *, research: bool = False, export: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every resource of a type this session may read, masked (reports and views use it).
 
         ``research=True`` narrows it to what may go into a research export: the role's
-        ``deidentify`` permission per record (ceiling, excluded labels, relationship) and
-        the patients' research Consents (purpose HRESCH).
+        ``deidentify`` permission per record (ceiling, excluded labels, relationship) and the
+        patients' research Consents (purpose HRESCH). ``export=True`` decides each record as a
+        bulk export (the role's ``export`` action; break-the-glass lifts nothing there).
+        Audited before data leaves: one event per patient.
+
+        Parameters
+        ----------
+        resource_type : str
+            The FHIR resource type.
+        research : bool, default False
+            Only what may go into a research export.
+        export : bool, default False
+            Decide each record as a bulk export.
+
+        Yields
+        ------
+        dict
+            Each visible resource, masked.
+
+        Raises
+        ------
+        ValidationError
+            ``resource_type`` is not a FHIR resource type.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> len(list(sb.login("dr.patel").resources("Condition"))) == sb.grader_session().search("Condition").count()
+        True
+        >>> list(sb.login("fd.smith").resources("Condition"))  # not the front desk's to read
+        []
         """
         _require_type(resource_type)
         ctx = self.context
         policy = self.sandbox.policy
-        action = "deidentify" if research else "search"
-        interaction = "deidentify" if research else "report"
+        action = "deidentify" if research else "export" if export else "search"
+        interaction = "deidentify" if research else "export" if export else "report"
         if not policy.can_type(ctx, action, resource_type).allowed:
             self._audit(action="E", interaction=interaction, outcome="4", query=resource_type)
             return
@@ -1485,14 +2116,40 @@ class Session:
             self._audit(action="E", interaction=interaction, outcome="0", query=resource_type)
 
     def report_view(self, view: dict[str, Any], *, engine: str = "auto") -> Any:
-        """The rows of a ViewDefinition over what this session may see (an Arrow table), and
-        the highest confidentiality among the resources they come from.
+        """Run a ViewDefinition over what this session may see, for reports.
 
-        The same rows as flattening :meth:`resources`, from the sandbox's cache of flattened
-        rows per resource version (see :mod:`ehr_sandbox.reports.cache`): only new or changed
-        versions are flattened again, the policy decides on every resource (decisions are
-        reused only while nothing was written and no Consent exists), and each run is audited
-        like :meth:`resources`, one event per patient.
+        The same rows as flattening :meth:`resources`, from the sandbox's cache of flattened rows
+        per resource version (see :mod:`ehr_sandbox.reports.cache`): only new or changed versions
+        are flattened again, the policy decides on every resource (decisions are reused only while
+        nothing was written and no Consent exists), and each run is audited like :meth:`resources`,
+        one event per patient.
+
+        Parameters
+        ----------
+        view : dict
+            A SQL on FHIR ViewDefinition.
+        engine : str, default "auto"
+            The view engine to use.
+
+        Returns
+        -------
+        tuple
+            The rows (an Arrow table) and the highest confidentiality among the resources they
+            come from.
+
+        Raises
+        ------
+        ViewDefinitionError
+            The view is invalid.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> view = {"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]}]}
+        >>> table, level = s.report_view(view)
+        >>> table.num_rows, table.column_names
+        (1, ['id'])
         """
         from ehr_sandbox.reports.cache import caches_of
         from ehr_sandbox.views import run_arrow
@@ -1512,7 +2169,7 @@ class Session:
         decided = caches.decisions_for(rtype, ctx, store.change_mark())
         decoded: dict[str, dict[str, Any]] = {}
         if decided is None or stale and len(stale) > len(current) // 2:
-            from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
+            from ehr_sandbox.access.labels import confidentiality_of
 
             allowed: set[str] = set()
             patients: dict[str, str] = {}
@@ -1605,11 +2262,41 @@ class Session:
 
     @property
     def reference_date(self) -> Any:
-        """The sandbox's reference date (reports compute 'today' from it)."""
+        """The sandbox's reference date (reports compute 'today' from it).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> Sandbox.empty(reference_date="2026-01-05").system_session().reference_date.isoformat()
+        '2026-01-05'
+        """
         return self.sandbox.reference_date
 
     def audit_events(self) -> list[dict[str, Any]]:
-        """The audit trail, for roles that may read it (privacy officer). Reading it is audited."""
+        """The audit trail, for roles that may read it (privacy officer). Reading it is audited.
+
+        Returns
+        -------
+        list of dict
+            Every AuditEvent, oldest first.
+
+        Raises
+        ------
+        AccessDenied
+            A role that may not read the audit trail (the refusal is audited too).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> events = sb.login("po.wilson").audit_events()
+        >>> {e["resourceType"] for e in events}
+        {'AuditEvent'}
+        >>> sb.login("dr.patel").audit_events()
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.AccessDenied: physician may not read the audit trail; the privacy officer can
+        """
         if not self.sandbox.policy.can_type(self.context, "read", "AuditEvent").allowed:
             self._audit(action="R", interaction="audit-read", outcome="4", query="AuditEvent")
             raise AccessDenied(
@@ -1927,7 +2614,35 @@ class Session:
         return out
 
     def run_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run a SQL on FHIR ViewDefinition over what this session may see."""
+        """Run a SQL on FHIR ViewDefinition over what this session may see.
+
+        Parameters
+        ----------
+        view : dict
+            The ViewDefinition (``resource`` and ``select``).
+
+        Returns
+        -------
+        list of dict
+            One dict per row, keyed by column name.
+
+        Raises
+        ------
+        ViewDefinitionError
+            The view is invalid.
+        ValidationError
+            ``view["resource"]`` is not a FHIR resource type.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> view = {"resource": "Patient", "select": [{"column": [
+        ...     {"name": "id", "path": "id"}, {"name": "gender", "path": "gender"}]}]}
+        >>> rows = s.run_view(view)
+        >>> rows == [{"id": p["id"], "gender": p["gender"]} for p in s.search("Patient")]
+        True
+        """
         from ehr_sandbox.views import run
 
         rtype = view.get("resource") if isinstance(view, dict) else None
@@ -1936,7 +2651,16 @@ class Session:
 
     @property
     def reports(self) -> Reports:
-        """The clinic's report catalogue, run as this session (``session.reports.run(name)``)."""
+        """The clinic's report catalogue, run as this session (``session.reports.run(name)``).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> from ehr_sandbox.reports import Reports
+        >>> r = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel").reports
+        >>> isinstance(r, Reports) and r.source.user.username == "dr.patel"
+        True
+        """
         from ehr_sandbox.reports import Reports
 
         return Reports(self)
@@ -1975,16 +2699,68 @@ class Session:
         return sorted(t for t in candidates if policy.can_type(ctx, "search", t).allowed)
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        """Apply a transaction (all or nothing) or batch (entry by entry) Bundle."""
+        """Apply a transaction (all or nothing) or batch (entry by entry) Bundle.
+
+        Parameters
+        ----------
+        bundle : dict
+            A FHIR Bundle of type ``transaction`` or ``batch``.
+
+        Returns
+        -------
+        dict
+            The response Bundle (``transaction-response`` or ``batch-response``).
+
+        Raises
+        ------
+        ValidationError
+            The Bundle is malformed, or (transaction) an entry is refused: nothing is written.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+        >>> out = s.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+        ...     {"resource": {"resourceType": "Patient", "name": [{"family": "Doe"}], "gender": "female"},
+        ...      "request": {"method": "POST", "url": "Patient"}}]})
+        >>> out["type"], out["entry"][0]["response"]["status"][:3]
+        ('transaction-response', '201')
+        """
         from ehr_sandbox.records.bundles import apply_bundle
 
         return apply_bundle(self, bundle)
 
     def import_(self, paths: Iterable[str], *, units: str = "refuse") -> dict[str, int]:
-        """Import FHIR Bundles or Bulk NDJSON files/directories; returns counts by type.
+        r"""Import FHIR Bundles or Bulk NDJSON files/directories; returns counts by type.
 
-        ``units="as-text"`` keeps non-UCUM units of outside data as text only instead of
-        refusing their file (see :func:`ehr_sandbox.records.importing.import_paths`)."""
+        Parameters
+        ----------
+        paths : iterable of str
+            Files or folders to import.
+        units : {"refuse", "as-text"}, default "refuse"
+            ``"as-text"`` keeps non-UCUM units of outside data as text only instead of refusing
+            their file (see :func:`ehr_sandbox.records.importing.import_paths`).
+
+        Returns
+        -------
+        dict
+            Resources imported, by type.
+
+        Raises
+        ------
+        ImportFailed
+            Some files were refused (the others went in); the error names each problem.
+
+        Examples
+        --------
+        >>> import json, pathlib, tempfile
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "Patient.ndjson"
+        >>> _ = f.write_text(json.dumps({"resourceType": "Patient", "id": "imp1", "gender": "male"}) + "\n")
+        >>> sb = Sandbox.empty()
+        >>> sb.system_session().import_([str(f)])
+        {'Patient': 1}
+        """
         from ehr_sandbox.records.bundles import import_paths
 
         return import_paths(self, paths, units=units)
@@ -1992,14 +2768,69 @@ class Session:
     def export(
         self, out_dir: str, *, format: str = "ndjson", types: Iterable[str] | None = None
     ) -> dict[str, int]:
-        """Export what this session may read as Bulk NDJSON or Bundles; bulk export needs a
-        ``system/`` scope or a staff role that may export."""
+        """Export what this session may read as Bulk NDJSON or Bundles.
+
+        Bulk export needs a ``system/`` scope or a staff role that may export.
+
+        Parameters
+        ----------
+        out_dir : str
+            The folder to write (created if needed).
+        format : {"ndjson", "bundle"}, default "ndjson"
+            One ``Type.ndjson`` per type, or Bundles.
+        types : iterable of str, optional
+            Only these resource types.
+
+        Returns
+        -------
+        dict
+            Resources written, by type.
+
+        Raises
+        ------
+        AccessDenied
+            The session may not export.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).system_session()
+        >>> s.export(tempfile.mkdtemp(), types=["Patient", "Condition"])
+        {'Condition': 4, 'Patient': 1}
+        """
         from ehr_sandbox.records.bundles import export_session
 
         return export_session(self, out_dir, format=format, types=types)
 
     def deidentify(self, out_dir: str) -> dict[str, int]:
-        """A HIPAA Safe Harbor research export of what this session may read."""
+        """A HIPAA Safe Harbor research export of what this session may read.
+
+        Parameters
+        ----------
+        out_dir : str
+            The folder to write.
+
+        Returns
+        -------
+        dict
+            Resources written, by type.
+
+        Raises
+        ------
+        AccessDenied
+            The role may not make research exports.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+        >>> out = tempfile.mkdtemp()
+        >>> counts = sb.system_session().deidentify(out)
+        >>> counts["Patient"], "Hunter" in (pathlib.Path(out) / "Patient.ndjson").read_text()
+        (1, False)
+        """
         from ehr_sandbox.records.research import deidentified_export
 
         return deidentified_export(self, out_dir)
@@ -2086,7 +2917,7 @@ def _safe_text(text: str | None) -> str | None:
 
 
 def _valid_id(rid: Any) -> bool:
-    from ehr_sandbox.search.values import ID_RE
+    from ehr_sandbox.references import ID_RE
 
     return isinstance(rid, str) and ID_RE.match(rid) is not None
 

@@ -14,19 +14,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ehr_sandbox.access.roles import STAFF_ORDER
+
 USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
 ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
 
-STAFF_ROLES = (
-    "front_desk",
-    "medical_assistant",
-    "nurse",
-    "physician",
-    "billing",
-    "privacy_officer",
-    "instructor",
-    "admin",
-)
+STAFF_ROLES = STAFF_ORDER
 """Roles a staff account may hold (docs/privacy.md); ``patient`` and ``system`` are not staff."""
 
 SYSTEM_USERNAME = "system"
@@ -49,12 +42,32 @@ class User:
 
     @property
     def is_staff(self) -> bool:
-        """True for the practice's staff (not patients, not the system account)."""
+        """True for the practice's staff (not patients, not the system account).
+
+        Examples
+        --------
+        >>> User("rn.kim", "nurse", "Grace Kim", "p2").is_staff, User("patient/x", "patient", "X", None, "x").is_staff
+        (True, False)
+        """
         return self.role in STAFF_ROLES
 
     @property
     def ref(self) -> str | None:
-        """A FHIR reference to the person (Practitioner or Patient), if any."""
+        """A FHIR reference to the person (Practitioner or Patient), if any.
+
+        Returns
+        -------
+        str or None
+            ``Practitioner/<id>`` for staff, ``Patient/<id>`` for a patient login, None for the
+            system account.
+
+        Examples
+        --------
+        >>> User("patient/p9", "patient", "Jo Doe", None, "p9").ref
+        'Patient/p9'
+        >>> User("system", "system", "Sandbox system").ref is None
+        True
+        """
         if self.practitioner_id:
             return f"Practitioner/{self.practitioner_id}"
         if self.patient_id:

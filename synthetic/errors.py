@@ -11,7 +11,17 @@ from __future__ import annotations
 
 
 class GenerationError(Exception):
-    """Root of every error the generator raises (bad arguments, bad content, bad output)."""
+    """Root of every error the generator raises (bad arguments, bad content, bad output).
+
+    Note: it is **not** a subclass of :class:`ehr_sandbox.errors.SandboxError`; code that
+    calls ``Sandbox.generate`` and wants every refusal catches both.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.errors import SandboxError
+    >>> issubclass(ArgumentError, GenerationError), issubclass(GenerationError, SandboxError)
+    (True, False)
+    """
 
 
 class ContentError(GenerationError):
@@ -32,7 +42,19 @@ class ContentError(GenerationError):
 
 
 class ArgumentError(GenerationError, ValueError):
-    """A generator argument is out of range or of the wrong form (names the argument)."""
+    """A generator argument is out of range or of the wrong form (names the argument).
+
+    Raised by ``synthetic.generate`` and ``Sandbox.generate``; also a ``ValueError``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> try:
+    ...     Sandbox.generate(patients=-1)
+    ... except ArgumentError as e:
+    ...     print(e)
+    patients: expected a whole number >= 0, got -1
+    """
 
 
 class SharedContentError(GenerationError, TypeError):

@@ -58,7 +58,19 @@ def creatinine_for_egfr(egfr: float, age: float, female: bool) -> float:
 
 
 class PanelPlan(NamedTuple):
-    """What :func:`lab_values` needs of a panel for one sex, worked out once (see :func:`panel_plan`)."""
+    """What :func:`lab_values` needs of a panel for one sex, worked out once (see :func:`panel_plan`).
+
+    Examples
+    --------
+    >>> from synthetic.content import load_content
+    >>> from synthetic.compile import compile_catalog
+    >>> labs = compile_catalog(load_content()).labs
+    >>> lipid, a1c = panel_plan(labs["lipid"], "male"), panel_plan(labs["a1c"], "male")
+    >>> isinstance(lipid, PanelPlan), lipid.ldl is not None, a1c.ldl, a1c.egfr
+    (True, True, None, None)
+    >>> [t.loinc for t, _ in lipid.tests] == lipid.codes  # the lipid panel needs the consistency step
+    True
+    """
 
     tests: tuple[tuple[LabTestDef, Dist | None], ...]
     """Each test with its distribution for the sex (None for a coded test)."""

@@ -303,6 +303,20 @@ class VitalSampler:
 
     @staticmethod
     def person_z(ctx: RecordContext) -> tuple[float, float, float]:
+        """Growth z-scores of the person (height; weight and BMI; head circumference and the
+        other persistent vitals), fixed per person.
+
+        They come from the patient id, not the random stream, so every visit of the person draws
+        around the same percentiles.
+
+        Examples
+        --------
+        >>> import random
+        >>> from synthetic.context import RecordContext
+        >>> z = VitalSampler.person_z(RecordContext("00ff80aa", random.Random(1)))
+        >>> z == VitalSampler.person_z(RecordContext("00ff80aa", random.Random(2))), all(-1.5 <= v <= 1.5 for v in z)
+        (True, True)
+        """
         # growth scores are fixed per person: derived from the patient id, not the stream
         h = int(ctx.base[:6], 16)
         return (

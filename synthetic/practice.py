@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
 from typing import Any
 
 from synthetic.builders.common import coding
@@ -28,16 +30,14 @@ NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ROLE_DISPLAY = {
-    "front_desk": "Front desk",
-    "medical_assistant": "Medical assistant",
-    "nurse": "Nurse",
-    "physician": "Physician",
-    "billing": "Billing specialist",
-    "privacy_officer": "Privacy officer",
-    "instructor": "Instructor",
-    "admin": "System administrator",
+ROLE_DISPLAY: dict[str, str] = {
+    name: str(spec.get("display", name))
+    for name, spec in tomllib.loads(
+        resources.files("synthetic.content").joinpath("data", "roles.toml").read_text("utf-8")
+    )["roles"].items()
 }
+"""Role code -> display, from the one role table (``roles.toml``, which the EHR's access
+control loads too)."""
 SLOT_MINUTES = 20
 SCHEDULE_BEFORE_DAYS = 7
 SCHEDULE_AFTER_DAYS = 14

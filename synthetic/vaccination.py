@@ -64,7 +64,16 @@ class WindowIndex:
         self._by_sex: dict[str, tuple[list[int], list[tuple[VaccineDef, ...]]]] = {}
 
     def at(self, age_days: int, sex: str) -> tuple[VaccineDef, ...]:
-        """The vaccines with ``lo <= age_days <= hi`` and a sex of ``"any"`` or ``sex``."""
+        """The vaccines with ``lo <= age_days <= hi`` and a sex of ``"any"`` or ``sex``.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as V
+        >>> flu, hpv = V(key="flu", sex="any"), V(key="hpv", sex="female")
+        >>> idx = WindowIndex([(flu, 180, 40000), (hpv, 3285, 9490)])
+        >>> [v.key for v in idx.at(4000, "female")], [v.key for v in idx.at(4000, "male")], idx.at(10, "male")
+        (['flu', 'hpv'], ['flu'], ())
+        """
         table = self._by_sex.get(sex)
         if table is None:
             table = self._by_sex[sex] = self._cut(sex)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from ehr_sandbox.errors import AccessDenied, NotFound, ValidationError
 from ehr_sandbox.sandbox import Sandbox
+from ehr_sandbox.session import Session
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +105,42 @@ def test_privacy_officer_reviews_each_use(sb: Sandbox) -> None:
     assert sb.btg_review_queue(po) == []
     with pytest.raises(AccessDenied):
         sb.btg_review_queue(sb.login("dr.patel"))
+
+
+def _exported(s: Session, types: list[str]) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as out:
+        s.export(out, types=types)
+        return {p.name: p.read_text() for p in sorted(Path(out).glob("*.ndjson"))}
+
+
+@pytest.mark.parametrize("username", ["dr.okafor", "dr.patel"])
+def test_break_glass_lifts_nothing_in_a_bulk_export(sb: Sandbox, username: str) -> None:
+    """A bulk export is a copy that outlives the override (a file on disk, a server job one
+    downloads later): whatever a break-the-glass covers, the export is the one the user gets
+    without it, while the chart itself stays open in the session. (Before, an export during a
+    break-the-glass carried the whole chart of the patient it covered.)"""
+    types = ["Patient", "Observation", "Condition"]
+    s = sb.login(username)
+    pid = _stranger(sb, username)
+    before = _exported(s, types)
+    s.break_glass(pid, "unresponsive patient in the waiting room")
+    assert s.read("Patient", pid)["id"] == pid  # the override still opens the chart
+    assert s.search("Observation", patient=f"Patient/{pid}").count() > 0
+    assert _exported(s, types) == before
+    assert pid not in "".join(before.values())
+
+
+def test_a_kept_reports_object_does_not_outlast_the_break_glass(sb: Sandbox) -> None:
+    """Rows a break-the-glass let through are not kept for later: a ``Reports`` object held
+    across the end of the override answers as a fresh one does. (Before, it kept each view's
+    rows for its lifetime, so a report run after the override still read the patient's chart.)"""
+    pid = _stranger(sb, "dr.okafor")
+    s = sb.login("dr.okafor")
+    query = "SELECT count(*) AS n FROM observation WHERE patient = $p"
+    kept = s.reports
+    s.break_glass(pid, "unresponsive patient in the waiting room")
+    during = kept.sql(query, p=pid).to_pylist()
+    assert during[0]["n"] > 0  # the override opened the chart
+    s.end_break_glass(pid)
+    assert kept.sql(query, p=pid).to_pylist() == s.reports.sql(query, p=pid).to_pylist()
+    assert kept.sql(query, p=pid).to_pylist()[0]["n"] == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ehr_sandbox.access import (
     AccessContext,
@@ -315,3 +317,77 @@ def test_break_the_glass_purpose_still_counts_as_treatment_for_other_patients() 
     nurse = ctx("nurse", purpose="BTG", btg=frozenset({"Z"}))
     d = policy.decide(nurse, "read", obs(), resource_type="Observation")
     assert not d.allowed and d.rule == "consent"
+
+
+_PURPOSE_CODES = ["TREAT", "ETREAT", "BTG", "HPAYMT", "HOPERAT"]
+_leaf = st.fixed_dictionaries(
+    {"type": st.sampled_from(["deny", "permit"])},
+    optional={
+        "purpose": st.lists(
+            st.sampled_from(_PURPOSE_CODES).map(
+                lambda c: {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                    "code": c,
+                }
+            ),
+            min_size=1,
+            max_size=2,
+        )
+    },
+)
+_provision = st.recursive(
+    _leaf,
+    lambda kids: st.tuples(_leaf, st.lists(kids, min_size=1, max_size=2)).map(
+        lambda t: {**t[0], "provision": t[1]}
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    provision=_provision,
+    role=st.sampled_from(["nurse", "physician"]),
+    others=st.sets(st.sampled_from(["B", "C", "D"]), min_size=1),
+)
+def test_break_glass_on_other_patients_changes_no_decision_about_this_one(
+    provision: dict, role: str, others: set[str]
+) -> None:
+    """Whatever a patient's Consent says about purposes of use (an HIE opt-out that permits
+    emergency treatment only, a deny for treatment ...), a break-the-glass on *other* patients
+    decides nothing about this one: the access to this patient is not an emergency access.
+    (Before, a break-the-glass on B gave every access to A the purposes BTG and ETREAT, so A's
+    "deny, except emergency treatment" Consent let the clinician into A's chart.)"""
+    policy = Policy(consents=lambda pid: [consent(provision)] if pid == "A" else [])
+    routine = ctx(role, purpose="TREAT")
+    emergency = ctx(role, purpose="BTG", btg=frozenset(others))
+    for action in ("read", "search"):
+        assert (
+            policy.decide(emergency, action, obs(), resource_type="Observation").allowed
+            == policy.decide(routine, action, obs(), resource_type="Observation").allowed
+        )
+
+
+def test_emergency_treatment_exception_opens_only_the_patient_under_break_the_glass() -> None:
+    opt_out = consent(
+        {
+            "type": "deny",
+            "provision": [
+                {
+                    "type": "permit",
+                    "purpose": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                            "code": "ETREAT",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    policy = Policy(consents=lambda pid: [opt_out])
+    other = ctx("nurse", purpose="BTG", btg=frozenset({"Z"}))
+    d = policy.decide(other, "read", obs(), resource_type="Observation")
+    assert not d.allowed and d.rule == "consent"
+    this = ctx("nurse", purpose="BTG", btg=frozenset({"A"}))
+    assert policy.decide(this, "read", obs(), resource_type="Observation").allowed

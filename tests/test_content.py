@@ -430,6 +430,14 @@ BAD_CASES = [
      "conditions/low_back_pain.toml", "medications[1049221]", "Schedule II"),
     ("social.toml", '"266919005" = 0.53', '"266919005" = 0.93',
      "social.toml", "smoking[6]", "sum to 1"),
+    ("clinical_ma.toml", 'test = "rapid-strep"', 'test = "rapid-flu"',
+     "clinical_ma.toml", "poc_device[0].test", "poc_tests.toml"),
+    ("clinical_ma.toml", 'test = "urine-hcg"', 'test = "urine-hcg"\ncontrol_levels = ["positive"]',
+     "clinical_ma.toml", "poc_device[2].control_levels", "poc_tests.toml"),
+    ("rules.toml", 'carc = "16"', 'carc = "999"',
+     "rules.toml", "remittance.denial[1].carc", "carc.csv"),
+    ("rules.toml", 'rarc = "N54"', 'rarc = "N54"\nremark = "Authorization missing"',
+     "rules.toml", "remittance.denial[2].remark", "rarc.csv"),
 ]  # fmt: skip
 
 

@@ -104,7 +104,7 @@ def test_every_reference_resolves_and_the_practice_keeps_its_ids(tmp_path) -> No
     # an encrypted sandbox gives patients' records random ids (generated ids embed the
     # patient's); the practice (staff, payers, rooms) keeps the ids that users, workflows and
     # exercises refer to, and no reference is left dangling either way
-    from ehr_sandbox.bundles.references import iter_references
+    from ehr_sandbox.references import iter_references
 
     plain = Sandbox.generate(patients=3, seed=9, years=1)
     enc = Sandbox.generate(patients=3, seed=9, years=1, path=str(tmp_path / "c.db"), key=bytes(32))

@@ -38,11 +38,7 @@ OPEN: dict[str, dict[str, str]] = {
 }
 """Generic cheats known to score full marks, each with why it is left open (reported)."""
 
-UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {
-    ex: "the task's own criteria read every version written since setup, the voided or "
-    "cancelled ones too; only the collateral-damage criterion sees the undo (open)"
-    for ex in ("front-office/new-patient-mpi",)
-}
+UNDO_CAUGHT_ONLY_AS_COLLATERAL: dict[str, str] = {}
 """Exercises whose own criteria still pass once the work is withdrawn (the undo fails only the
 collateral-damage criterion): known, left open, reported. Every other exercise must fail one of
 its own criteria when the work is undone."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ehr_sandbox.access import AccessContext, Policy, mask
 from ehr_sandbox.access.masking import MASKS, REDACTED_SYSTEM
@@ -154,3 +156,55 @@ def test_policy_mask_uses_the_session_role() -> None:
     )
     assert "valueQuantity" not in policy.mask(billing, observation())
     assert policy.mask(doctor, observation())["valueQuantity"]["value"] == 212
+
+
+_MASKED_TYPES = sorted(
+    (role, rtype)
+    for role, profile in MASKS.items()
+    for rtype, paths in profile.items()
+    if rtype != "*" and paths
+)
+_words = st.text(alphabet="abcdefgh XYZ0123456789", min_size=1, max_size=12)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    pair=st.sampled_from(_MASKED_TYPES),
+    words=_words,
+    status=st.sampled_from(["generated", "extensions", "additional", "empty"]),
+    extra=st.dictionaries(st.sampled_from(["status", "id", "language"]), _words, max_size=2),
+)
+def test_a_type_seen_in_part_never_keeps_its_narrative(
+    pair: tuple[str, str], words: str, status: str, extra: dict
+) -> None:
+    """A role that sees a type only in part (billing: Observation without values, Condition
+    without notes ...) never gets the narrative of such a resource, whether or not a
+    structured element was withheld: the narrative can carry what the role may not see on its
+    own (a note typed only into ``text.div``), and the copy is marked REDACTED. (Before, the
+    narrative went only when a structured element was removed.)"""
+    role, rtype = pair
+    resource = {
+        "resourceType": rtype,
+        **extra,
+        "text": {
+            "status": status,
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{words}</div>',
+        },
+    }
+    out = mask(role, resource)
+    assert "text" not in out
+    assert any(c.get("code") == "REDACTED" for c in out["meta"]["security"])
+    assert {k: v for k, v in out.items() if k != "meta"} == {
+        k: v for k, v in resource.items() if k != "text"
+    }
+    assert resource["text"]["div"].endswith(f"{words}</div>")  # the input is untouched
+
+
+def test_types_a_role_sees_whole_keep_their_narrative() -> None:
+    enc = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
+    }
+    assert mask("billing", enc) == enc
+    assert mask("physician", observation()) == observation()

@@ -332,3 +332,90 @@ def test_missed_match_is_visible_and_a_person_can_link_it():
         link["other"]["reference"].endswith(f"hospital/{hospital_ref}")
         for link in clinic_patient["link"]
     )
+
+
+@pytest.mark.parametrize("sensitivity", [[], ["HIV", "SDV"]])
+def test_a_reconciled_copy_keeps_the_labels_of_its_source(sensitivity: list[str]):
+    """Filing an outside record in the local chart copies it: the copy carries at least the
+    confidentiality and sensitivity labels the source organization gave it, so a local user
+    who could not see it at the source does not see it here either. (Before, the copy was
+    labelled from its codes alone: an allergy the source's privacy officer had restricted came
+    back as normal data for every local role.)"""
+    from ehr_sandbox.access.labels import confidentiality_of, sensitivities_of
+
+    net = Network.generate(seed=SEED, mode="ehr", patients=12, people=3)
+    x = net.exchange
+    p = next(
+        p
+        for p in net.journey.people
+        if x.mpi.enterprise_id(f"hospital/Patient/{p.records['hospital']}")
+        == x.mpi.enterprise_id(f"cardiology/Patient/{p.records['cardiology']}")
+    )
+    source = net.org("hospital").sandbox
+    allergy = next(
+        a
+        for a in source.system_session().search(
+            "AllergyIntolerance", patient=f"Patient/{p.records['hospital']}"
+        )
+    )
+    source.login("po.wilson").relabel(
+        f"AllergyIntolerance/{allergy['id']}",
+        "R",
+        reason="disclosed in confidence",
+        sensitivity=sensitivity,
+    )
+    s = net.login("cardiology", "dr.nguyen")
+    pid = p.records["cardiology"]
+    outside = next(
+        r
+        for r in x.retrieve(s, "cardiology", pid).of_type("AllergyIntolerance")
+        if r["id"] == allergy["id"]
+    )
+    saved = x.reconcile(s, outside, pid, reason="reported by the ED; confirmed with the patient")
+    stored = net.org("cardiology").sandbox.system_session().read("AllergyIntolerance", saved["id"])
+    assert confidentiality_of(stored) == "R"
+    assert set(sensitivity) <= sensitivities_of(stored)
+
+
+@pytest.mark.parametrize("level", ["N", "R"])
+def test_a_document_carries_the_highest_confidentiality_it_states(level: str):
+    """A document sent to another organization (a FHIR document Bundle, a referral letter, a
+    faxed summary) carries the highest confidentiality of the records it states, in its
+    ``confidentiality`` and, for a FHIR document, the Bundle's ``meta.security`` (PRIVACY.md: a
+    Bundle or report output carries the highest confidentiality of its contents). Before, a
+    document stating a restricted allergy carried no mark at all."""
+    from ehr_sandbox.access.labels import CONFIDENTIALITY_RANK, confidentiality_of
+
+    net = Network.generate(seed=SEED, mode="emr", patients=12, people=3)
+    p = net.journey.people[0]
+    source = net.org("hospital").sandbox
+    allergy = next(
+        iter(
+            source.system_session().search(
+                "AllergyIntolerance", patient=f"Patient/{p.records['hospital']}"
+            )
+        )
+    )
+    if level != "N":
+        source.login("po.wilson").relabel(
+            f"AllergyIntolerance/{allergy['id']}", level, reason="disclosed in confidence"
+        )
+    for kind in ("fhir-document", "referral-letter", "visit-summary"):
+        doc = net.send(
+            kind,
+            net.login("hospital", "dr.okafor"),
+            "hospital",
+            p.records["hospital"],
+            "clinic",
+            created="2025-12-18",
+        )
+        stated = [i.confidentiality for i in doc.items]
+        assert "Penicillin" in doc.text
+        want = max(stated, key=CONFIDENTIALITY_RANK.__getitem__)
+        assert want == level and doc.confidentiality == want
+        if doc.bundle is not None:
+            held = [e["resource"] for e in doc.bundle["entry"]]
+            top = max(
+                (confidentiality_of(r) or "N" for r in held), key=CONFIDENTIALITY_RANK.__getitem__
+            )
+            assert confidentiality_of(doc.bundle) == top == level

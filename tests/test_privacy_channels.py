@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ehr_sandbox.access import patients_of
-from ehr_sandbox.access.compartment import references_in
 from ehr_sandbox.access.labels import CONFIDENTIALITY, CONFIDENTIALITY_ORDER, sensitivities_of
 from ehr_sandbox.errors import SandboxError
+from ehr_sandbox.references import references_in
 from ehr_sandbox.relationships import schedule_window
 from ehr_sandbox.sandbox import Sandbox
 from ehr_sandbox.session import Session

@@ -121,6 +121,30 @@ def test_failed_qc_is_repeated_and_passes_before_patients() -> None:
     }
 
 
+def test_generated_qc_runs_log_the_control_levels_the_workflow_grades() -> None:
+    """The generated QC log and the EHR's QC workflow read one table of control levels: every
+    generated run has one output per level the workflow's ``controls`` lists for the kit's
+    test, each once."""
+    from ehr_sandbox.workflows.poc_testing import controls
+
+    kits, _ = _qc_log("family-practice")
+    seen = 0
+    for r in practice("family-practice"):
+        if r["resourceType"] != "Task" or code_of(r["code"]) != "poc-qc":
+            continue
+        seen += 1
+        kit = kits[r["focus"]["reference"]]
+        test = code_of(kit["type"])
+        levels = [
+            o["type"]["text"].split(" (expected", 1)[0].removeprefix("control ")
+            for o in r["output"]
+            if o["type"]["text"].startswith("control ")
+        ]
+        assert sorted(levels) == sorted(controls(test)), (r["id"], test, levels)
+        assert len(set(levels)) == len(levels)
+    assert seen > 100
+
+
 def test_poc_kit_types_are_workflow_test_ids() -> None:
     from ehr_sandbox.workflows.poc_testing import poc_test
 

@@ -237,3 +237,29 @@ def test_bad_role_tables_name_the_key(data: dict, path: str) -> None:
     with pytest.raises(ValidationError) as info:
         build_roles(data)
     assert info.value.path == path
+
+
+def test_the_role_table_is_the_one_source_of_role_names_and_displays() -> None:
+    """Accounts, access control and the generated practice read one table: the staff roles
+    are the table's staff rows in its order, and every generated PractitionerRole's role code
+    is a staff role with the table's display."""
+    from ehr_sandbox.access.roles import STAFF_ORDER
+    from ehr_sandbox.users import STAFF_ROLES
+    from synthetic.practice import ROLE_SYSTEM
+
+    assert STAFF_ROLES == STAFF_ORDER
+    assert set(STAFF_ORDER) == set(ROLES) - {"patient", "system"}
+    from synthetic.engine import engine_for
+
+    seen = set()
+    eng = engine_for(seed=3, reference_date="2026-01-01", years=1, population="family-practice")
+    for r in eng.practice_resources():
+        if r["resourceType"] != "PractitionerRole":
+            continue
+        for cc in r.get("code", []):
+            for c in cc.get("coding", []):
+                if c.get("system") == ROLE_SYSTEM:
+                    assert c["code"] in STAFF_ORDER, c
+                    assert c["display"] == ROLES[c["code"]].display, c
+                    seen.add(c["code"])
+    assert {"physician", "medical_assistant", "front_desk"} <= seen

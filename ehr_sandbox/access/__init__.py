@@ -9,7 +9,7 @@ Consent, break-the-glass and minimum-necessary masking (docs/privacy.md). Pure: 
 from __future__ import annotations
 
 from ehr_sandbox.access.breakglass import BTG_PURPOSE, btg_lifts, can_break_glass
-from ehr_sandbox.access.compartment import needs_patient, patient_of, patients_of, reference_id
+from ehr_sandbox.access.compartment import needs_patient, patient_of, patients_of
 from ehr_sandbox.access.consent import (
     ConsentRequest,
     consent_is_active,
@@ -32,6 +32,7 @@ from ehr_sandbox.access.masking import mask
 from ehr_sandbox.access.policy import ACTIONS, ALLOWED, Policy
 from ehr_sandbox.access.roles import ROLE_MATRIX, ROLES, Role, refusal, roles_allowing
 from ehr_sandbox.access.scopes import NON_DATA_SCOPES, Scope, ScopeSet, parse_scopes
+from ehr_sandbox.references import reference_id
 
 __all__ = [
     "ACTIONS",

@@ -3,7 +3,8 @@
 Break-the-glass lifts rules 3-5 (relationship, confidentiality ceiling up to R, Consent) for
 one patient, for a physician or nurse, while the session keeps it active. It never lifts the
 role matrix or the scopes, never very-restricted (V) data, never psychotherapy notes
-(PSYTHPN), and never a role's excluded labels.
+(PSYTHPN), never a role's excluded labels, and never a bulk export (the policy asks
+:func:`btg_lifts` only for in-session access: an export file outlives the override).
 
 >>> can_break_glass("nurse"), can_break_glass("medical_assistant")
 (True, False)

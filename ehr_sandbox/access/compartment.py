@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ehr_sandbox.references import reference_id
+
 # Fields (possibly nested through lists) that reference the patient, per resource type.
 # Order matters only for patient_of's choice when a resource names several patients.
 PATIENT_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -84,27 +86,6 @@ COMPARTMENT_TYPES: frozenset[str] = frozenset(PATIENT_FIELDS) | {"Patient"}
 _OPTIONAL_LINK = frozenset(
     {"Provenance", "Device", "Account", "Task", "List", "Media", "ChargeItem", "Invoice"}
 )
-
-
-def reference_id(ref: object, resource_type: str = "Patient") -> str | None:
-    """The id in a reference to ``resource_type`` (relative, absolute or versioned), else None.
-
-    >>> reference_id({"reference": "https://x.org/fhir/Patient/p7/_history/2"})
-    'p7'
-    >>> reference_id({"reference": "Group/g1"}) is None
-    True
-    """
-    if isinstance(ref, dict):
-        ref = ref.get("reference")
-    if not isinstance(ref, str) or not ref:
-        return None
-    parts = ref.split("/")
-    # Find the last "<Type>/<id>" pair, skipping a trailing "_history/<vid>".
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
-        return parts[-1]
-    return None
 
 
 def _values(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
@@ -224,20 +205,3 @@ def is_reference_data(resource_type: str) -> bool:
     False
     """
     return resource_type not in COMPARTMENT_TYPES and resource_type not in _NOT_REFERENCE_DATA
-
-
-def references_in(node: Any) -> Iterator[str]:
-    """Every ``reference`` string inside a resource (contained resources included).
-
-    >>> list(references_in({"subject": {"reference": "Patient/1"}, "x": [{"reference": "Encounter/e"}]}))
-    ['Patient/1', 'Encounter/e']
-    """
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            elif isinstance(value, dict | list):
-                yield from references_in(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from references_in(item)

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ehr_sandbox.access.compartment import references_in
 from ehr_sandbox.access.labels import codings_in
+from ehr_sandbox.references import references_in
 
 READ_ACTIONS: frozenset[str] = frozenset({"access", "use", "disclose"})
 """consentaction codes a read, search or history matches."""

@@ -83,6 +83,7 @@ class AccessContext:
     role_info: Role = field(init=False, repr=False, compare=False)
     actor_refs: frozenset[str] = field(init=False, repr=False, compare=False)
     purposes: frozenset[str] = field(init=False, repr=False, compare=False)
+    routine_purposes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         role = ROLES.get(self.role) if isinstance(self.role, str) else None
@@ -122,8 +123,24 @@ class AccessContext:
         object.__setattr__(self, "role_info", role)
         object.__setattr__(self, "actor_refs", frozenset(refs))
         purposes = {self.purpose} if isinstance(self.purpose, str) else set()
+        routine = purposes - _EMERGENCY
         if purposes & _EMERGENCY:
             # Emergency access is still treatment: a Consent restricting treatment keeps
             # applying to every patient the break-the-glass does not cover.
             purposes |= _EMERGENCY | {"TREAT"}
+            routine.add("TREAT")
         object.__setattr__(self, "purposes", frozenset(purposes | role.purposes))
+        object.__setattr__(self, "routine_purposes", frozenset(routine | role.purposes))
+
+    def purposes_for(self, patient_id: str) -> frozenset[str]:
+        """The purposes of use an access to ``patient_id``'s data carries: the emergency ones
+        (BTG, ETREAT) only for a patient the break-the-glass covers. A Consent that permits
+        emergency treatment only (an HIE opt-out's usual exception) is not opened for every
+        other patient by a break-the-glass on one.
+
+        >>> ctx = AccessContext(username="rn.kim", role="nurse", practitioner_id="n",
+        ...                     patient_id=None, scopes=None, purpose="BTG", btg=frozenset({"a"}))
+        >>> sorted(ctx.purposes_for("a")), sorted(ctx.purposes_for("b"))
+        (['BTG', 'ETREAT', 'TREAT'], ['TREAT'])
+        """
+        return self.purposes if patient_id in self.btg else self.routine_purposes

@@ -62,7 +62,27 @@ class LabelRule:
     confidentiality: str = "R"
 
     def matches(self, system: str, code: str) -> bool:
-        """True when this rule covers ``code`` of code system URI ``system``."""
+        """True when this rule covers ``code`` of code system URI ``system``.
+
+        Parameters
+        ----------
+        system : str
+            The code system URI.
+        code : str
+            The code.
+
+        Returns
+        -------
+        bool
+            ``prefix`` rules match codes starting with the rule's code, ``exact`` rules the code
+            itself; never a code of another system.
+
+        Examples
+        --------
+        >>> rule = LabelRule(ICD10CM, "F1", "prefix", ("SUD",), "R")
+        >>> rule.matches(ICD10CM, "F17.210"), rule.matches(ICD10CM, "E11.9"), rule.matches("http://snomed.info/sct", "F17")
+        (True, False, False)
+        """
         if system != self.system:
             return False
         return code.startswith(self.code) if self.match == "prefix" else code == self.code

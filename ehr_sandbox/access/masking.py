@@ -4,7 +4,9 @@ Access control decides *whether* a resource is seen; masking decides *how much* 
 codes claims, so it sees the codes of Observations, Conditions and Procedures but not result
 values, interpretations or clinical notes. Whenever anything is removed the narrative
 (``text.div``, which repeats the data in HTML) is removed too, and the resource is tagged
-``REDACTED`` so nobody mistakes it for the full record. Contained resources that belong to
+``REDACTED`` so nobody mistakes it for the full record; a type the role sees only in part
+never keeps its narrative, even when no structured element was there to remove (a note typed
+only into the narrative). Contained resources that belong to
 another patient are dropped for every role.
 
 >>> obs = {"resourceType": "Observation", "subject": {"reference": "Patient/p"},
@@ -177,6 +179,11 @@ def _masked_params(role: str, resource_type: str) -> frozenset[str]:
     )
 
 
+def _masks_type(role: str, resource_type: object) -> bool:
+    profile = MASKS.get(role)
+    return bool(profile and isinstance(resource_type, str) and profile.get(resource_type))
+
+
 def mask(role: str, resource: dict[str, Any]) -> dict[str, Any]:
     """A new dict: ``resource`` as ``role`` may see it (the input is never modified).
 
@@ -205,6 +212,10 @@ def mask(role: str, resource: dict[str, Any]) -> dict[str, Any]:
         out["contained"] = keep
     for path in paths:
         removed = _remove(out, path.split(".")) or removed
+    if "text" in out and _masks_type(role, rtype):
+        # A type the role sees only in part: its narrative can say what was withheld even
+        # when no structured element held it (a note written only in ``text.div``).
+        removed = True
     if removed:
         # The narrative repeats the data in HTML: it goes too (it is optional in FHIR).
         out.pop("text", None)

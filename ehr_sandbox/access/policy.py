@@ -451,7 +451,9 @@ class Policy:
                 denial = self._consent_verdict(ctx, action, resource, rtype, patients)
         if denial is None:
             return ALLOWED
-        if btg_lifts(ctx, patients, conf, sens):
+        # Break-the-glass opens a chart for the emergency in front of the clinician; it never
+        # lifts a bulk copy (an export file outlives the override and its review).
+        if action not in BULK and btg_lifts(ctx, patients, conf, sens):
             return Decision(
                 True,
                 f"break-the-glass for {', '.join(sorted(patients))} lifted: {denial.reason}",
@@ -475,29 +477,33 @@ class Policy:
                 single = self.consents_of(only)
             if not single:
                 return None
-            lists = [single]
+            lists = [(only, single)]
         else:
-            lists = [self.consents_of(pid) for pid in sorted(patients)]
-            if not any(lists):
+            lists = [(pid, self.consents_of(pid)) for pid in sorted(patients)]
+            if not any(consents for _, consents in lists):
                 return None
         now = _as_iso(self._clock()) if self._clock is not None else None
-        req = ConsentRequest(
-            actor_refs=ctx.actor_refs,
-            actor_roles=frozenset({ctx.role}),
-            actions=ACTION_CODES.get(action, frozenset()),
-            purposes=ctx.purposes,
-            resource_type=rtype,
-            resource=resource,
-            now=now,
-            derived_from=self._derived_of(resource),
-        )
-        for consents in lists:
+        derived_from = self._derived_of(resource)
+        for pid, consents in lists:
+            # Each patient's Consents hear the purposes of use of an access to *that*
+            # patient: break-the-glass (BTG, ETREAT) only for the patient it covers.
+            purposes = ctx.purposes_for(pid)
+            req = ConsentRequest(
+                actor_refs=ctx.actor_refs,
+                actor_roles=frozenset({ctx.role}),
+                actions=ACTION_CODES.get(action, frozenset()),
+                purposes=purposes,
+                resource_type=rtype,
+                resource=resource,
+                now=now,
+                derived_from=derived_from,
+            )
             verdict, cid = evaluate_consents(consents, req)
             if verdict == "deny":
                 return _deny(
                     "consent",
                     f"Consent/{cid} of the patient does not permit {ctx.role} "
-                    f"({', '.join(sorted(ctx.purposes))}) to {action} {_ref(resource, rtype)}",
+                    f"({', '.join(sorted(purposes))}) to {action} {_ref(resource, rtype)}",
                 )
         return None
 

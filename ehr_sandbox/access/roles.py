@@ -1,4 +1,6 @@
-"""The role matrix (minimum necessary), loaded once from ``roles.toml``.
+"""The role matrix (minimum necessary), loaded once from ``roles.toml`` (the one role table,
+in the shared content, ``synthetic/content/data/``: the generator reads its role names and
+displays from it too).
 
 The table is data so that an instructor can read (and a course can adapt) who may do what;
 this module only loads it, checks it, and answers "may this role do that to this type?".
@@ -33,17 +35,6 @@ PERM_WORDS: dict[str, str] = {
     "d": "delete",
     "s": "search",
 }
-STAFF_ORDER: tuple[str, ...] = (
-    "front_desk",
-    "medical_assistant",
-    "nurse",
-    "physician",
-    "billing",
-    "privacy_officer",
-    "instructor",
-    "admin",
-)
-"""Staff roles, in the order a message names them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +59,7 @@ class Role:
     purpose: str
     grants: Mapping[str, frozenset[str]]
     default: frozenset[str]
+    staff: bool = False
     table: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def perms(self, resource_type: str) -> frozenset[str]:
@@ -79,7 +71,24 @@ class Role:
         return self.table.get(resource_type, self.default)
 
     def may(self, perm: str, resource_type: str) -> bool:
-        """True when the role holds ``perm`` (one of c r u d s) on ``resource_type``."""
+        """True when the role holds ``perm`` (one of c r u d s) on ``resource_type``.
+
+        Parameters
+        ----------
+        perm : str
+            One permission letter: c(reate), r(ead), u(pdate), d(elete), s(earch).
+        resource_type : str
+            The FHIR type; types the role's table does not name get its default.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> ROLES["front_desk"].may("u", "Patient"), ROLES["front_desk"].may("c", "Observation")
+        (True, False)
+        """
         return perm in self.table.get(resource_type, self.default)
 
 
@@ -169,6 +178,7 @@ def build_roles(data: Mapping[str, Any]) -> dict[str, Role]:
             ceiling_rank=CONFIDENTIALITY_RANK[ceiling],
             relationship=relationship,
             break_glass=bool(spec.get("break_glass", False)),
+            staff=bool(spec.get("staff", False)),
             actions=frozenset(actions),
             consent=bool(spec.get("consent", True)),
             excluded_labels=frozenset(excluded),
@@ -182,7 +192,7 @@ def build_roles(data: Mapping[str, Any]) -> dict[str, Role]:
 
 
 def _load() -> tuple[dict[str, Role], dict[str, str], dict[str, list[str]]]:
-    text = resources.files("ehr_sandbox.access").joinpath("roles.toml").read_text(encoding="utf-8")
+    text = resources.files("synthetic.content").joinpath("data", "roles.toml").read_text("utf-8")
     data = tomllib.loads(text)
     verbs = {str(k): str(v) for k, v in data.get("verbs", {}).items()}
     return build_roles(data), verbs, {k: list(v) for k, v in data.get("groups", {}).items()}
@@ -191,6 +201,10 @@ def _load() -> tuple[dict[str, Role], dict[str, str], dict[str, list[str]]]:
 _ROLES, VERBS, GROUPS = _load()
 ROLES: Mapping[str, Role] = MappingProxyType(_ROLES)
 """Every role by name (the staff roles of docs/privacy.md plus ``patient`` and ``system``)."""
+
+STAFF_ORDER: tuple[str, ...] = tuple(name for name, role in _ROLES.items() if role.staff)
+"""Staff roles (``staff = true`` in the table), in the table's order: the order a message
+names them."""
 
 ROLE_MATRIX: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
     {name: role.grants for name, role in _ROLES.items()}

@@ -250,7 +250,18 @@ class ScopeSet:
 
     @staticmethod
     def empty() -> ScopeSet:
-        """A token that grants nothing."""
+        """A token that grants nothing.
+
+        Returns
+        -------
+        ScopeSet
+            The one empty set (no data scopes, no other scopes).
+
+        Examples
+        --------
+        >>> ScopeSet.empty() is ScopeSet.empty(), ScopeSet.empty().scopes
+        (True, ())
+        """
         return _EMPTY
 
     @property
@@ -264,12 +275,24 @@ class ScopeSet:
 
     @property
     def needs_patient(self) -> bool:
-        """True when some scope is ``patient/``, which needs a patient in context."""
+        """True when some scope is ``patient/``, which needs a patient in context.
+
+        Examples
+        --------
+        >>> parse_scopes("patient/*.rs launch/patient").needs_patient, parse_scopes("user/*.rs").needs_patient
+        (True, False)
+        """
         return any(s.kind == "patient" for s in self.scopes)
 
     @property
     def has_system(self) -> bool:
-        """True when some scope is ``system/`` (not allowed on an interactive session)."""
+        """True when some scope is ``system/`` (not allowed on an interactive session).
+
+        Examples
+        --------
+        >>> parse_scopes("system/*.rs").has_system, parse_scopes("user/*.rs openid").has_system
+        (True, False)
+        """
         return any(s.kind == "system" for s in self.scopes)
 
     def allows(

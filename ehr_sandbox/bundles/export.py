@@ -73,6 +73,35 @@ def export_ndjson(
     """Write ``<Type>.ndjson`` per type into ``out_dir``; return the paths by type.
 
     Every resource must be of the type it is filed under.
+
+    Parameters
+    ----------
+    resources_by_type : mapping of str to iterable of dict
+        Resources by type.
+    out_dir : str or Path
+        The folder to write (created if needed).
+
+    Returns
+    -------
+    dict
+        Type to the file written.
+
+    Raises
+    ------
+    ValidationError
+        A resource filed under another type than its own.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> paths = export_ndjson({"Patient": [{"resourceType": "Patient", "id": "a"}, {"resourceType": "Patient", "id": "b"}]}, d)
+    >>> paths["Patient"].name, len(paths["Patient"].read_text().splitlines())
+    ('Patient.ndjson', 2)
+    >>> export_ndjson({"Patient": [{"resourceType": "Observation", "id": "o"}]}, d)
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Patient: resourceType: expected only Patient resources in Patient.ndjson (found 'Observation')
     """
     out = output_dir(out_dir)
     paths: dict[str, Path] = {}

@@ -37,7 +37,7 @@ import orjson
 
 from ehr_sandbox.bundles.references import Finder, copy_with_references
 from ehr_sandbox.errors import NotFound, ValidationError
-from ehr_sandbox.search.values import ID_RE, split_reference
+from ehr_sandbox.references import ID_RE, split_reference
 from synthetic.fhir import is_resource_type, validate
 
 BUNDLE_TYPES = ("transaction", "collection")
@@ -68,7 +68,13 @@ class PlannedWrite:
 
     @property
     def ref(self) -> str:
-        """``Type/id`` of the written (or existing) resource."""
+        """``Type/id`` of the written (or existing) resource.
+
+        Examples
+        --------
+        >>> PlannedWrite(3, "exists", {"resourceType": "Practitioner", "id": "prac-1"}).ref
+        'Practitioner/prac-1'
+        """
         return f"{self.resource['resourceType']}/{self.resource['id']}"
 
 

@@ -42,9 +42,35 @@ def read_bundle_file(path: str | Path) -> dict[str, Any]:
 
 
 def read_ndjson_file(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Resources of one NDJSON file, one per non-empty line, read lazily.
+    r"""Resources of one NDJSON file, one per non-empty line, read lazily.
 
-    A bad line raises ValidationError naming ``file:line``.
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Yields
+    ------
+    dict
+        Each line's resource.
+
+    Raises
+    ------
+    ValidationError
+        A bad line (not JSON, not a resource), naming ``file:line``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "Patient.ndjson"
+    >>> _ = f.write_text('{"resourceType": "Patient", "id": "a"}\n\n{"resourceType": "Patient", "id": "b"}\n')
+    >>> [r["id"] for r in read_ndjson_file(f)]
+    ['a', 'b']
+    >>> _ = f.write_text('{"resourceType": "Patient"}\nnot json\n')
+    >>> list(read_ndjson_file(f))
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Patient.ndjson:2: (line): expected one JSON resource per line. ...
     """
     p = Path(path)
     with p.open("rb") as fh:

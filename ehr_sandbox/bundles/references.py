@@ -8,34 +8,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from ehr_sandbox.errors import ValidationError
+from ehr_sandbox.references import iter_references
 
 _REFERENCE = re.compile(rb'"reference":"([^"\\]*)"')
 
 Finder = Callable[[str, str], list[str]]
 """``find(resource_type, query_string) -> ids`` of current resources matching a FHIR search."""
-
-
-def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(path, Reference dict)`` for every ``reference`` string below ``node``.
-
-    >>> [p for p, _ in iter_references({"a": [{"reference": "X/1"}], "b": {"reference": "Y/2"}})]
-    ['a[0]', 'b']
-    """
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield path or "(resource)", node
-        for k, v in node.items():
-            if isinstance(v, dict | list):
-                yield from iter_references(v, f"{path}.{k}" if path else k)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from iter_references(v, f"{path}[{i}]")
 
 
 def _contained_ids(resource: dict[str, Any]) -> set[str]:
@@ -73,6 +57,37 @@ def rewrite_references(
     ``full_urls`` maps each Bundle entry's fullUrl to its final ``Type/id``. A ``urn:`` reference
     that names no entry, a ``#id`` that names no contained resource, or a conditional reference
     that does not match exactly one resource raises :class:`ValidationError` naming the field.
+
+    Parameters
+    ----------
+    resource : dict
+        The resource (changed in place).
+    full_urls : dict
+        Entry fullUrl to final ``Type/id``.
+    find : Finder
+        ``(type, query) -> ids``, for conditional references (``Patient?identifier=...``).
+    where : str
+        Names the entry in error messages (``Bundle.entry[0]``).
+
+    Returns
+    -------
+    dict
+        ``resource``.
+
+    Raises
+    ------
+    ValidationError
+        A reference that cannot be resolved.
+
+    Examples
+    --------
+    >>> r = {"resourceType": "Observation", "subject": {"reference": "Patient?identifier=urn:mrn|7"}}
+    >>> rewrite_references(r, {}, find=lambda t, q: ["p7"], where="Bundle.entry[0]")["subject"]
+    {'reference': 'Patient/p7'}
+    >>> rewrite_references({"subject": {"reference": "urn:uuid:nobody"}}, {}, find=lambda t, q: [], where="Bundle.entry[1]")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Bundle.entry[1]: subject.reference: expected the fullUrl of an entry in this Bundle (found 'urn:uuid:nobody')
     """
     contained = _contained_ids(resource)
     for path, node in iter_references(resource):

@@ -208,5 +208,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script wrapper: exit with :func:`main`'s code."""
+    """Console-script wrapper: exit with :func:`main`'s code.
+
+    The ``ehr-sandbox`` command runs this; it reads ``sys.argv``.
+
+    Raises
+    ------
+    SystemExit
+        Always, with :func:`main`'s exit code (0 on success, 2 for a user error).
+
+    Examples
+    --------
+    >>> import sys
+    >>> saved, sys.argv = sys.argv, ["ehr-sandbox", "--no-such-option"]
+    >>> try:
+    ...     run()
+    ... except SystemExit as e:
+    ...     print("exit", e.code)
+    exit 2
+    >>> sys.argv = saved
+    """
     sys.exit(main())

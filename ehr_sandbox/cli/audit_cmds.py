@@ -50,7 +50,26 @@ def close_quietly(sandbox: Any, *, read_only: bool = False) -> None:
     """Close a sandbox opened by a command, whatever state its audit trail is in.
 
     ``read_only`` releases the file without the sandbox's own close (which checkpoints the
-    audit trail): verifying evidence should not write to it.
+    audit trail): verifying evidence should not write to it. An error while closing is
+    swallowed (the file is still released), so it never masks the command's own result.
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        The sandbox to close.
+    read_only : bool, default False
+        Release without writing anything.
+
+    Examples
+    --------
+    >>> class Box:
+    ...     def __init__(self): self.calls = []
+    ...     def close(self): self.calls.append("close"); raise RuntimeError("audit trail broken")
+    ...     def release(self): self.calls.append("release")
+    >>> a, b = Box(), Box()
+    >>> close_quietly(a); close_quietly(b, read_only=True)
+    >>> a.calls, b.calls
+    (['close', 'release'], ['release'])
     """
     release = getattr(sandbox, "release", None)
     if read_only and callable(release):
@@ -116,7 +135,39 @@ def verify(
     anchor: AnchorOption = None,
 ) -> None:
     """Verify the hash chain, MACs and signed checkpoints of the audit trail (and, with
-    ``--anchor``, that the trail still reaches a checkpoint kept outside the database)."""
+    ``--anchor``, that the trail still reaches a checkpoint kept outside the database).
+    \f
+
+    Parameters
+    ----------
+    db : Path
+        The sandbox file.
+    key : Path, optional
+        Key file of an encrypted sandbox.
+    passphrase : str, optional
+        Passphrase of an encrypted sandbox (or ``EHR_SANDBOX_PASSPHRASE``).
+    anchor : Path, optional
+        A checkpoint exported with ``audit checkpoint``.
+
+    Raises
+    ------
+    typer.Exit
+        Exit code 1 when the trail fails verification (the first bad entry is named).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.cli.app import main
+    >>> from ehr_sandbox.crypto import MasterKey
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> d, keys = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+    >>> key = MasterKey.generate(); key.to_file(keys / "clinic.key")
+    >>> Sandbox.generate(patients=1, seed=1, years=1, path=d / "clinic.db", key=key).close()
+    >>> db = ["--db", str(d / "clinic.db"), "--key", str(keys / "clinic.key")]
+    >>> main(["audit", "verify", *db])
+    audit trail ok: 2 entries verified
+    0
+    """
     anchored = _read_anchor(anchor) if anchor is not None else None
     sandbox = open_sandbox(db, key, passphrase)
     try:
@@ -142,7 +193,35 @@ def checkpoint(
     key: KeyOption = None,
     passphrase: PassOption = None,
 ) -> None:
-    """Sign the end of the audit trail and export the checkpoint as an anchor file."""
+    """Sign the end of the audit trail and export the checkpoint as an anchor file.
+    \f
+
+    Parameters
+    ----------
+    db : Path
+        The sandbox file.
+    out : Path
+        Where to write the checkpoint (outside the database's folder).
+    key, passphrase : optional
+        The key file or passphrase of an encrypted sandbox.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.cli.app import main
+    >>> from ehr_sandbox.crypto import MasterKey
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> d, keys = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+    >>> key = MasterKey.generate(); key.to_file(keys / "clinic.key")
+    >>> Sandbox.generate(patients=1, seed=1, years=1, path=d / "clinic.db", key=key).close()
+    >>> db = ["--db", str(d / "clinic.db"), "--key", str(keys / "clinic.key")]
+    >>> main(["audit", "checkpoint", *db, "--out", str(keys / "anchor.json")])
+    checkpoint at entry 2 written to anchor.json
+    0
+    >>> main(["audit", "verify", *db, "--anchor", str(keys / "anchor.json")])
+    audit trail ok: 2 entries verified
+    0
+    """
     sandbox = open_sandbox(db, key, passphrase)
     try:
         cp = sandbox.export_checkpoint(out)
@@ -156,5 +235,21 @@ audit_app.command("checkpoint")(checkpoint)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``audit`` command group to ``app``."""
+    """Add the ``audit`` command group to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['audit', 'noop']
+    >>> sorted(typer.main.get_command(app).commands["audit"].commands)
+    ['checkpoint', 'verify']
+    """
     app.add_typer(audit_app, name="audit")

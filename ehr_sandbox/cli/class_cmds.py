@@ -105,5 +105,21 @@ def gradebook(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``class`` group to the CLI."""
+    """Add the ``class`` group to the CLI.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['class', 'noop']
+    >>> sorted(typer.main.get_command(app).commands["class"].commands)
+    ['assign', 'create', 'enroll', 'gradebook']
+    """
     app.add_typer(class_app, name="class")

@@ -6,7 +6,21 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``demo`` to ``app``."""
+    """Add ``demo`` to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['demo', 'noop']
+    """
 
     @app.command()
     def demo(

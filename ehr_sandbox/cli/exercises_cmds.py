@@ -176,7 +176,23 @@ def _gradebook(course_file: Path, out: Path | None, fmt: str, include_late: bool
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``exercises`` (list, show, start, check, submit) and ``gradebook`` to ``app``."""
+    """Add ``exercises`` (list, show, start, check, submit) and ``gradebook`` to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['exercises', 'gradebook', 'noop']
+    >>> sorted(typer.main.get_command(app).commands["exercises"].commands)
+    ['check', 'list', 'show', 'start', 'submit']
+    """
     group = typer.Typer(
         help="Self-grading exercises: list, show, start, check (practice) and submit.",
         no_args_is_help=True,

@@ -61,7 +61,45 @@ def generate(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Generate synthetic patients and write them to a directory (NDJSON or Bundles)."""
+    """Generate synthetic patients and write them to a directory (NDJSON or Bundles).
+    \f
+
+    Parameters
+    ----------
+    patients : int
+        Number of patients (``-n``).
+    out : Path
+        The output directory.
+    seed : int, default 0
+        Same seed, same bytes.
+    format : {"ndjson", "bundle"}
+    bundle_type : {"transaction", "collection"}
+    reference_date : str
+        "Today" of the data.
+    years : int, default 10
+        Years of history per patient.
+    population : str
+        The population preset.
+    workers : int, default 1
+        Worker processes (the output does not depend on it).
+
+    Raises
+    ------
+    ArgumentError
+        A setting out of range (the command exits with code 2 and one line on stderr).
+
+    Examples
+    --------
+    >>> import contextlib, io, pathlib, tempfile
+    >>> from ehr_sandbox.cli.app import main
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with contextlib.redirect_stdout(io.StringIO()) as shown:
+    ...     code = main(["generate", "-n", "2", "--years", "1", "--seed", "1", "--quiet", "--out", str(d)])
+    >>> code, len((d / "Patient.ndjson").read_text().splitlines()), "2 patients" in shown.getvalue()
+    (0, 2, True)
+    >>> main(["generate", "-n", "-1", "--out", str(d / "bad")])
+    2
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table

@@ -34,7 +34,43 @@ def deidentify_cmd(
         str, typer.Option("--user", help="Account to run the export as.")
     ] = RESEARCH_EXPORTER,
 ) -> None:
-    """De-identify the sandbox's records (Safe Harbor) into Bulk NDJSON files in --out."""
+    """De-identify the sandbox's records (Safe Harbor) into Bulk NDJSON files in --out.
+    \f
+
+    Parameters
+    ----------
+    db : Path
+        The sandbox file.
+    out : Path
+        A new or empty folder for the NDJSON files.
+    key, passphrase : optional
+        The key file or passphrase of an encrypted sandbox.
+    user : str
+        The account to run the export as (its role must allow research exports).
+
+    Raises
+    ------
+    ArgumentError
+        ``--out`` is not empty.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.cli.app import main
+    >>> from ehr_sandbox.crypto import MasterKey
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> d, keys = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
+    >>> key = MasterKey.generate(); key.to_file(keys / "clinic.key")
+    >>> Sandbox.generate(patients=1, seed=1, years=1, path=d / "clinic.db", key=key).close()
+    >>> db = ["--db", str(d / "clinic.db"), "--key", str(keys / "clinic.key")]
+    >>> main(["deidentify", *db, "--out", str(d / "research")])
+    wrote 161 de-identified resources to ...
+    0
+    >>> main(["deidentify", *db, "--out", str(d / "other"), "--user", "fd.smith"])
+    2
+    >>> (d / "research" / "Patient.ndjson").exists(), (d / "other").exists() and any((d / "other").iterdir())
+    (True, False)
+    """
     if out.exists() and any(out.iterdir()):
         raise ArgumentError(
             f"--out: expected a new or empty directory, but {str(out)!r} holds files"
@@ -52,5 +88,19 @@ def deidentify_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``deidentify`` command to ``app``."""
+    """Add the ``deidentify`` command to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['deidentify', 'noop']
+    """
     app.command("deidentify")(deidentify_cmd)

@@ -79,8 +79,29 @@ def serve(
 
 
 def first_instructor(data: Path) -> dict[str, str] | None:
-    """On a server's first start, create ``instructor:admin`` and return its credentials
-    (None when an instructor account exists already)."""
+    """On a server's first start, create ``instructor:admin`` and return its credentials.
+
+    Parameters
+    ----------
+    data : Path
+        The server's data folder (its ``server.db`` holds the accounts).
+
+    Returns
+    -------
+    dict or None
+        ``username``, ``password``, ``client_id`` and ``secret`` (shown once), or None when an
+        instructor account exists already.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> data = pathlib.Path(tempfile.mkdtemp())
+    >>> creds = first_instructor(data)
+    >>> creds["username"], sorted(creds)
+    ('instructor:admin', ['client_id', 'password', 'secret', 'username'])
+    >>> first_instructor(data) is None
+    True
+    """
     from ehr_sandbox.server.accounts import Accounts
 
     accounts = Accounts(Path(data) / "server.db")
@@ -179,6 +200,22 @@ def add_instructor(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and the ``server`` group to the CLI."""
+    """Add ``serve`` and the ``server`` group to the CLI.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['noop', 'serve', 'server']
+    >>> sorted(typer.main.get_command(app).commands["server"].commands)
+    ['add-client', 'add-instructor', 'add-user']
+    """
     app.command("serve")(serve)
     app.add_typer(server_app, name="server")

@@ -59,7 +59,21 @@ def staff_accounts(sb) -> None:
 
     The accounts come from the imported practice (Practitioner with a sandbox username and
     a PractitionerRole); when the data has none (e.g. Synthea), the default practice's
-    staff are added, with their Practitioner and PractitionerRole records.
+    staff are added, with their Practitioner and PractitionerRole records. A sandbox that
+    has accounts already is left alone.
+
+    Parameters
+    ----------
+    sb : Sandbox
+        The clinic the data was imported into.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.empty()
+    >>> staff_accounts(sb)
+    >>> "dr.patel" in [u.username for u in sb.users], sb.grader_session().exists("Practitioner/" + sb.user("dr.patel").practitioner_id)
+    (True, True)
     """
     from ehr_sandbox.users import staff_from_practice
 
@@ -104,7 +118,21 @@ def _counts_table(title: str, counts: dict[str, int]) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``new``, ``import`` and ``export`` to ``app``."""
+    """Add ``new``, ``import`` and ``export`` to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``ehr-sandbox`` application (or any Typer app).
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer(); _ = app.command("noop")(lambda: None)
+    >>> register(app)
+    >>> sorted(typer.main.get_command(app).commands)
+    ['export', 'import', 'new', 'noop']
+    """
 
     @app.command("new")
     def new_cmd(
@@ -170,8 +198,10 @@ def register(app: typer.Typer) -> None:
             "(keep it as unit text only).",
         ),
     ) -> None:
-        """Import FHIR Bundles or Bulk NDJSON, in any order; each file (or group of files
-        that refer to each other) applies wholly or not at all."""
+        """Import FHIR Bundles or Bulk NDJSON into a sandbox, all or nothing per file.
+
+        Files may come in any order; each file (or group of files that refer to each other)
+        applies wholly or not at all."""
         import warnings
 
         from ehr_sandbox.errors import DataQualityWarning, ImportFailed

@@ -56,8 +56,17 @@ def key_from_environment() -> MasterKey | None:
 def user_key_dir() -> Path:
     """The per-user folder of sandbox keys (``EHR_SANDBOX_KEY_DIR`` overrides it).
 
-    >>> os.environ[ENV_KEY_DIR] = "/tmp/k"; str(user_key_dir()); del os.environ[ENV_KEY_DIR]
+    Returns
+    -------
+    Path
+        ``$EHR_SANDBOX_KEY_DIR``, else ``keys`` in the platform's per-user config folder.
+
+    Examples
+    --------
+    >>> saved = os.environ.get(ENV_KEY_DIR)
+    >>> os.environ[ENV_KEY_DIR] = "/tmp/k"; str(user_key_dir())
     '/tmp/k'
+    >>> _ = os.environ.pop(ENV_KEY_DIR) if saved is None else os.environ.update({ENV_KEY_DIR: saved})
     """
     override = os.environ.get(ENV_KEY_DIR)
     if override:
@@ -78,12 +87,32 @@ def _check_apart(folder: Path, database: Path) -> None:
 def remember_key(key: MasterKey, database: str | os.PathLike[str]) -> Path:
     """Keep ``key`` in the user's key directory (not beside ``database``); returns its path.
 
+    Parameters
+    ----------
+    key : MasterKey
+        The key to keep (file name: its ``key_id``).
+    database : str or PathLike
+        The sandbox file the key belongs to.
+
+    Returns
+    -------
+    Path
+        The key file (written once; an existing one is kept).
+
+    Raises
+    ------
+    CryptoError
+        The key directory is the database's own folder.
+
+    Examples
+    --------
     >>> import tempfile
+    >>> saved = os.environ.get(ENV_KEY_DIR)
     >>> d = tempfile.mkdtemp(); os.environ[ENV_KEY_DIR] = d + "/keys"
     >>> mk = MasterKey.generate(); p = remember_key(mk, d + "/x.db")
-    >>> recall_key(mk.key_id, d + "/x.db") == mk
-    True
-    >>> del os.environ[ENV_KEY_DIR]
+    >>> p.name == f"{mk.key_id}.key", recall_key(mk.key_id, d + "/x.db") == mk
+    (True, True)
+    >>> _ = os.environ.pop(ENV_KEY_DIR) if saved is None else os.environ.update({ENV_KEY_DIR: saved})
     """
     folder = user_key_dir()
     _check_apart(folder, Path(database))
@@ -95,7 +124,38 @@ def remember_key(key: MasterKey, database: str | os.PathLike[str]) -> Path:
 
 
 def recall_key(key_id: str, database: str | os.PathLike[str]) -> MasterKey | None:
-    """The key with ``key_id`` from the user's key directory, or None."""
+    """The key with ``key_id`` from the user's key directory, or None.
+
+    Parameters
+    ----------
+    key_id : str
+        The key's public fingerprint (stored in the sandbox file).
+    database : str or PathLike
+        The sandbox file (the key directory must not be its folder).
+
+    Returns
+    -------
+    MasterKey or None
+        None when no key file of that id is kept.
+
+    Raises
+    ------
+    CryptoError
+        The key directory is the database's own folder, or the key file is damaged.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> saved = os.environ.get(ENV_KEY_DIR)
+    >>> d = tempfile.mkdtemp(); os.environ[ENV_KEY_DIR] = d
+    >>> recall_key("0123456789abcdef", d + "/db/x.db") is None
+    True
+    >>> recall_key("0123456789abcdef", d + "/x.db")
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.CryptoError: the key directory is the database's own folder: a key beside the data lets anyone with the file rewrite and re-sign its audit trail; set EHR_SANDBOX_KEY_DIR elsewhere
+    >>> _ = os.environ.pop(ENV_KEY_DIR) if saved is None else os.environ.update({ENV_KEY_DIR: saved})
+    """
     folder = user_key_dir()
     _check_apart(folder, Path(database))
     path = folder / f"{key_id}.key"

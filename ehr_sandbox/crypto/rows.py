@@ -43,11 +43,44 @@ class RowCodec(Protocol):
 
     encrypting: bool
 
-    def seal(self, aad: str, data: bytes) -> bytes: ...
+    def seal(self, aad: str, data: bytes) -> bytes:
+        """Protect ``data`` bound to ``aad`` (the row's name, ``Type/id/_history/vid``).
 
-    def open(self, aad: str, blob: bytes) -> bytes: ...
+        Examples
+        --------
+        >>> codec: RowCodec = AesGcmCodec(MasterKey(bytes(32)))
+        >>> blob = codec.seal("Patient/1/_history/1", b"{}")
+        >>> len(blob) == KEY_ID_BYTES + NONCE_BYTES + 2 + TAG_BYTES
+        True
+        """
+        ...
 
-    def blind(self, value: str) -> str: ...
+    def open(self, aad: str, blob: bytes) -> bytes:
+        """Recover the data sealed with ``aad``; :class:`CryptoError` when it does not authenticate.
+
+        Examples
+        --------
+        >>> codec: RowCodec = AesGcmCodec(MasterKey(bytes(32)))
+        >>> blob = codec.seal("Patient/1/_history/1", b"{}")
+        >>> codec.open("Patient/1/_history/1", blob)
+        b'{}'
+        >>> codec.open("Patient/2/_history/1", blob)  # copied onto another row
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.CryptoError: cannot decrypt Patient/2/_history/1: authentication failed (the data was changed, or it belongs to another row)
+        """
+        ...
+
+    def blind(self, value: str) -> str:
+        """The index form of a searchable value (a keyed hash when encrypting).
+
+        Examples
+        --------
+        >>> codec: RowCodec = AesGcmCodec(MasterKey(bytes(32)))
+        >>> codec.blind("smith") == codec.blind("smith") != "smith"
+        True
+        """
+        ...
 
 
 class PlainCodec:
@@ -62,15 +95,33 @@ class PlainCodec:
     key_id: str | None = None
 
     def seal(self, aad: str, data: bytes) -> bytes:
-        """Return ``data`` unchanged."""
+        """Return ``data`` unchanged (as ``bytes``).
+
+        Examples
+        --------
+        >>> PlainCodec().seal("Patient/1/_history/1", bytearray(b"row"))
+        b'row'
+        """
         return bytes(data)
 
     def open(self, aad: str, blob: bytes) -> bytes:
-        """Return ``blob`` unchanged."""
+        """Return ``blob`` unchanged (as ``bytes``).
+
+        Examples
+        --------
+        >>> PlainCodec().open("Patient/1/_history/1", b"row")
+        b'row'
+        """
         return bytes(blob)
 
     def blind(self, value: str) -> str:
-        """Return ``value`` unchanged (plain stores index the value itself)."""
+        """Return ``value`` unchanged (plain stores index the value itself).
+
+        Examples
+        --------
+        >>> PlainCodec().blind("MRN00000001")
+        'MRN00000001'
+        """
         return value
 
     def __repr__(self) -> str:

@@ -71,7 +71,19 @@ class Section:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_pandas(self) -> Any:
-        """The rows as a pandas DataFrame (columns in order, also when there are no rows)."""
+        """The rows as a pandas DataFrame (columns in order, also when there are no rows).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per chart row.
+
+        Examples
+        --------
+        >>> df = Section("problems", "Problems", ["problem", "code"], []).to_pandas()
+        >>> list(df.columns), len(df)
+        (['problem', 'code'], 0)
+        """
         import pandas as pd
 
         return pd.DataFrame(self.rows, columns=self.columns)
@@ -118,7 +130,36 @@ class Section:
 
 @dataclass
 class Chart:
-    """A patient's chart as one session sees it (build it with ``session.chart(patient)``)."""
+    """A patient's chart as one session sees it (build it with ``session.chart(patient)``).
+
+    Sections are also attributes (``chart.problems``); ``str(chart)`` is the text form and
+    notebooks show the HTML form.
+
+    Parameters
+    ----------
+    patient_id : str
+        The patient.
+    viewer : str
+        Who sees it (username and role).
+    banner : dict
+        Name, birth date, sex, MRN and id, as far as the viewer may see them.
+    alerts : list of str
+        Allergies, security labels, break-the-glass state.
+    sections : list of Section
+        The chart's sections, in display order.
+    trend_svg : str, optional
+        The vitals trend plot (inline SVG).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+    >>> c = s.chart(s.search("Patient").first())
+    >>> c.banner["MRN"], c.viewer
+    ('MRN00000001', 'dr.patel (physician)')
+    >>> len(c.problems) == s.search("Condition").count()
+    True
+    """
 
     patient_id: str
     viewer: str
@@ -128,7 +169,35 @@ class Chart:
     trend_svg: str = ""
 
     def section(self, name: str) -> Section:
-        """The section called ``name`` (``problems``, ``vitals``, ...)."""
+        """The section called ``name`` (``problems``, ``vitals``, ...).
+
+        Parameters
+        ----------
+        name : str
+            One of problems, medications, allergies, immunizations, vitals, results, encounters,
+            notes.
+
+        Returns
+        -------
+        Section
+
+        Raises
+        ------
+        KeyError
+            No such section (the message lists them).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> c = s.chart(s.search("Patient").first())
+        >>> c.section("problems").title, "problem" in c.section("problems").columns
+        ('Problems', True)
+        >>> c.section("labs")
+        Traceback (most recent call last):
+        ...
+        KeyError: "no chart section 'labs': ['problems', 'medications', 'allergies', 'immunizations', 'vitals', 'results', 'encounters', 'notes']"
+        """
         for s in self.sections:
             if s.name == name:
                 return s
@@ -143,7 +212,22 @@ class Chart:
             raise AttributeError(name) from None
 
     def to_html(self) -> str:
-        """The whole chart as a self-contained, escaped HTML fragment (plot as inline SVG)."""
+        """The whole chart as a self-contained, escaped HTML fragment (plot as inline SVG).
+
+        Returns
+        -------
+        str
+            A ``<div class='ehr-chart'>`` with the banner, the alerts and every section.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> c = s.chart(s.search("Patient").first())
+        >>> html = c.to_html()
+        >>> html.startswith("<div class='ehr-chart'"), html.count("<section"), "<svg" in html
+        (True, 8, True)
+        """
         banner = " · ".join(
             f"<span data-field='{esc(k)}'><b>{esc(k)}</b> {esc(v)}</span>"
             for k, v in self.banner.items()
@@ -168,7 +252,21 @@ class Chart:
         return "".join(parts)
 
     def to_text(self) -> str:
-        """The whole chart as plain text (for a terminal)."""
+        """The whole chart as plain text (for a terminal).
+
+        Returns
+        -------
+        str
+            The banner line, the viewer, the alerts and each section's text table.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.sandbox import Sandbox
+        >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("dr.patel")
+        >>> c = s.chart(s.search("Patient").first())
+        >>> print(c.to_text().splitlines()[0])
+        name: Scott Jay Hunter, born: 1976-02-25, sex: male, MRN: MRN00000001, id: 6f8d9a7c6c00b1a8
+        """
         head = ", ".join(f"{k}: {v}" for k, v in self.banner.items() if v)
         lines = [head, f"(seen as {self.viewer})"]
         lines += [f"! {a}" for a in self.alerts] or ["no alerts"]

@@ -92,7 +92,26 @@ _COLUMNS = ["type", "id", "what", "when", "value/status"]
 
 
 def searchset_html(search_set: Any) -> str:
-    """The search's matches as a table of key columns (runs the search)."""
+    """The search's matches as a table of key columns (runs the search).
+
+    Parameters
+    ----------
+    search_set : SearchSet
+        The search (run through its session: policy and audit apply).
+
+    Returns
+    -------
+    str
+        An HTML box: type, count, the query and up to ``SEARCH_ROWS`` rows.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> html = searchset_html(sb.login("dr.patel").search("Condition"))
+    >>> "<b>Condition</b>: 4 result(s)" in html, html.count("<tr>")
+    (True, 5)
+    """
     rows = search_set.fetch()
     head = f"<b>{esc(search_set.resource_type)}</b>: {len(rows)} result(s)"
     more = f"<p>… {len(rows) - SEARCH_ROWS} more</p>" if len(rows) > SEARCH_ROWS else ""
@@ -101,7 +120,27 @@ def searchset_html(search_set: Any) -> str:
 
 
 def searchset_text(search_set: Any) -> str:
-    """The search's matches as a text table (runs the search)."""
+    """The search's matches as a text table (runs the search).
+
+    Parameters
+    ----------
+    search_set : SearchSet
+        The search.
+
+    Returns
+    -------
+    str
+        A count line and a table of key columns.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> print(searchset_text(sb.login("dr.patel").search("Condition")).splitlines()[0])
+    Condition: 4 result(s)
+    >>> print(searchset_text(sb.login("fd.smith").search("Condition")).splitlines()[0])
+    Condition: 0 result(s)
+    """
     rows = search_set.fetch()
     return f"{search_set.resource_type}: {len(rows)} result(s)\n" + text_table(
         _COLUMNS, [resource_row(r) for r in rows[:SEARCH_ROWS]]
@@ -121,12 +160,48 @@ def _sandbox_items(sb: Any) -> dict[str, Any]:
 
 
 def sandbox_html(sb: Any) -> str:
-    """A sandbox's summary (file, date, encryption, staff by role, audit size)."""
+    """A sandbox's summary (file, date, encryption, staff by role, audit size).
+
+    Parameters
+    ----------
+    sb : Sandbox
+
+    Returns
+    -------
+    str
+        An HTML key/value box.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> "in memory" in sandbox_html(sb) and "2026-01-01" in sandbox_html(sb)
+    True
+    """
     return _kv_html("Sandbox", _sandbox_items(sb))
 
 
 def sandbox_text(sb: Any) -> str:
-    """A sandbox's summary as text."""
+    r"""A sandbox's summary as text.
+
+    Parameters
+    ----------
+    sb : Sandbox
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> print("\n".join(sandbox_text(sb).splitlines()[:4]))
+    Sandbox
+      file: in memory
+      reference date: 2026-01-01
+      encrypted at rest: no
+    """
     return _kv_text("Sandbox", _sandbox_items(sb))
 
 
@@ -143,18 +218,75 @@ def _session_items(s: Any) -> dict[str, Any]:
 
 
 def session_html(s: Any) -> str:
-    """Who a session is: user, role, scopes, purpose, patient context, break-the-glass."""
+    """Who a session is: user, role, scopes, purpose, patient context, break-the-glass.
+
+    Parameters
+    ----------
+    s : Session
+
+    Returns
+    -------
+    str
+        An HTML key/value box.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> html = session_html(sb.login("rn.kim"))
+    >>> "rn.kim" in html and "nurse" in html
+    True
+    """
     return _kv_html("Session", _session_items(s))
 
 
 def session_text(s: Any) -> str:
-    """A session's summary as text."""
+    r"""A session's summary as text.
+
+    Parameters
+    ----------
+    s : Session
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> print("\n".join(session_text(sb.login("dr.patel")).splitlines()[2:5]))
+      role: physician
+      scopes: (all the role allows)
+      purpose of use: TREAT
+    """
     return _kv_text("Session", _session_items(s))
 
 
 # ----------------------------------------------------------------------------- network, course
 def network_html(net: Any) -> str:
-    """A network's organizations, mode, journey people and documents exchanged."""
+    """A network's organizations, mode, journey people and documents exchanged.
+
+    Parameters
+    ----------
+    net : Network
+        Anything with ``organizations`` (each with ``key``, ``name``, ``kind``), ``mode``,
+        ``reference_date``, ``documents`` and ``rekey_errors``.
+
+    Returns
+    -------
+    str
+        An HTML box with a table of organizations.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as N
+    >>> net = N(organizations={"rfm": N(key="rfm", name="Riverton Family Medicine", kind="primary-care")},
+    ...         mode="hie", reference_date="2026-01-01", documents=[1, 2], rekey_errors=[])
+    >>> html = network_html(net)
+    >>> "(HIE mode" in html, "2 documents sent" in html, "Riverton Family Medicine" in html
+    (True, True, True)
+    """
     rows = [{"key": o.key, "name": o.name, "kind": o.kind} for o in net.organizations.values()]
     head = (
         f"<b>Network</b> ({esc(net.mode.upper())} mode, reference date {esc(net.reference_date)}): "
@@ -165,7 +297,28 @@ def network_html(net: Any) -> str:
 
 
 def course_html(course: Any) -> str:
-    """A course: students, assignments and results recorded."""
+    """A course: students, assignments and results recorded.
+
+    Parameters
+    ----------
+    course : Course
+        Anything with ``name``, ``students``, ``assignments`` (each with ``exercise_id`` and
+        ``due``) and ``results()``.
+
+    Returns
+    -------
+    str
+        An HTML box with a table of assignments.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as N
+    >>> course = N(name="HIM 101", students=["al", "bo"], results=lambda: [],
+    ...            assignments={"x": N(exercise_id="verify-identity", due="2026-02-01")})
+    >>> html = course_html(course)
+    >>> "2 students, 1 assignments, 0 results" in html, "verify-identity" in html
+    (True, True)
+    """
     rows = [
         {"exercise": a.exercise_id, "due": getattr(a, "due", "") or ""}
         for a in course.assignments.values()
@@ -196,7 +349,27 @@ def result_text(result: Any) -> str:
 
 
 def report_plot_svg(report: Any) -> str:
-    """The report's plot as inline SVG (``""`` when it has no rows or nothing to plot)."""
+    """The report's plot as inline SVG (``""`` when it has no rows or nothing to plot).
+
+    Parameters
+    ----------
+    report : Report
+        Anything with ``len()`` and ``plot(ax=...)``.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element (text kept as text), or ``""``.
+
+    Examples
+    --------
+    >>> class Tiny:
+    ...     def __init__(self, ys): self.ys = ys
+    ...     def __len__(self): return len(self.ys)
+    ...     def plot(self, ax): ax.plot(range(len(self.ys)), self.ys)
+    >>> report_plot_svg(Tiny([])), report_plot_svg(Tiny([1.0, 3.0]))[:4]
+    ('', '<svg')
+    """
     if not len(report):
         return ""
     import io

@@ -24,6 +24,28 @@ def line_svg(
 
     Labels are the caller's fixed words (series names, title); patient values only appear as
     plotted points and axis numbers. Empty input gives ``""``.
+
+    Parameters
+    ----------
+    title : str
+        The plot's title.
+    series : mapping of str to sequence of (str, float)
+        Series name to ``(ISO date, value)`` points; empty series are left out.
+    width, height : float
+        The figure's size in inches.
+
+    Returns
+    -------
+    str
+        The ``<svg>`` element, or ``""`` when there is nothing to plot.
+
+    Examples
+    --------
+    >>> svg = line_svg("Weight", {"kg": [("2020-01-01", 80.0), ("2021-01-01", 82.5)], "lb": []})
+    >>> svg.startswith("<svg"), "Weight" in svg, ">lb<" in svg
+    (True, True, False)
+    >>> line_svg("Nothing", {"kg": []})
+    ''
     """
     points = {k: v for k, v in series.items() if v}
     if not points:

@@ -88,12 +88,12 @@ def split_ref(ref: str) -> tuple[str, str, str | None]:
     >>> split_ref("Patient/p1")
     ('Patient', 'p1', None)
     """
-    parts = ref.split("/")
-    if len(parts) == 2:
-        return parts[0], parts[1], None
-    if len(parts) == 4 and parts[2] == "_history":
-        return parts[0], parts[1], parts[3]
-    raise ValueError(f"reference: expected 'Type/id' or 'Type/id/_history/v' (found {ref!r})")
+    from ehr_sandbox.references import split_relative
+
+    parts = split_relative(ref)
+    if parts is None:
+        raise ValueError(f"reference: expected 'Type/id' or 'Type/id/_history/v' (found {ref!r})")
+    return parts
 
 
 def misfiled(coding: Mapping[str, Any]) -> bool:

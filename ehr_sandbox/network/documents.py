@@ -19,6 +19,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehr_sandbox.access.labels import (
+    CONFIDENTIALITY_RANK,
+    confidentiality_coding,
+    confidentiality_of,
+    highest_confidentiality,
+)
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.network.fhir_builders import LIPID_CODES
 from ehr_sandbox.network.reading import patient_resources
@@ -53,6 +59,8 @@ class DocumentItem:
     value: str
     date: str
     system: str = ""
+    confidentiality: str = "N"
+    """The v3-Confidentiality code of the record the fact was read from."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,19 @@ class Document:
 
     ``text`` is what a person reads; ``bundle`` is set for a FHIR document. ``patient`` holds
     the demographics printed on it (name, birth date, the *sender's* MRN): the receiver must
-    find their own chart from those.
+    find their own chart from those. Build one with :func:`compose` (or ``Network.send``).
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> doc = compose("referral-letter", net.login("clinic", "dr.patel"), p.records["clinic"],
+    ...               source=net.org("clinic"), target=net.org("cardiology"), created="2026-01-02")
+    >>> doc.kind, doc.bundle is None, sorted(doc.patient)
+    ('referral-letter', True, ['birthDate', 'gender', 'mrn', 'name'])
+    >>> doc.patient["mrn"] in doc.text and p.records["clinic"] not in doc.text
+    True
     """
 
     id: str
@@ -74,6 +94,10 @@ class Document:
     text: str
     bundle: dict[str, Any] | None = field(default=None, repr=False)
     reason: str = ""
+    confidentiality: str = "N"
+    """The highest confidentiality of what the document states (PRIVACY.md: a Bundle or report
+    carries the highest confidentiality of its contents); the FHIR document's Bundle carries it
+    in ``meta.security`` too."""
 
 
 def _patient_header(patient: dict[str, Any]) -> dict[str, str]:
@@ -117,6 +141,29 @@ def chart_items(session: Any, patient_id: str, *, since: str = "") -> list[Docum
     """What this user can see of a patient's allergies, active medications, problems and lipid labs.
 
     Reads through ``session`` (its policy applies); labs older than ``since`` are left out.
+
+    Parameters
+    ----------
+    session : Session
+    patient_id : str
+    since : str, optional
+        ISO date; older labs are left out.
+
+    Returns
+    -------
+    list of DocumentItem
+        Sorted by kind, date, code and value.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> items = chart_items(net.login("hospital", "dr.okafor"), p.records["hospital"])
+    >>> ("allergy", "Penicillin") in {(i.kind, i.display) for i in items}
+    True
+    >>> chart_items(net.login("hospital", "fd.smith"), p.records["hospital"])  # no clinical access
+    []
     """
     found: list[dict[str, Any]] = []
     for rtype in (
@@ -140,6 +187,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
     out: list[DocumentItem] = []
     for r in resources:
         rtype = r.get("resourceType")
+        conf = confidentiality_of(r) or "N"
         if rtype == "AllergyIntolerance" and _active(r):
             code, display = _first(r.get("code"))
             reaction = ", ".join(
@@ -153,6 +201,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                     reaction,
                     str(r.get("recordedDate", ""))[:10],
                     _system(r.get("code")),
+                    confidentiality=conf,
                 )
             )
         elif rtype in ("MedicationRequest", "MedicationStatement") and r.get("status") == "active":
@@ -167,6 +216,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                     sig,
                     when,
                     _system(r.get("medicationCodeableConcept")),
+                    confidentiality=conf,
                 )
             )
         elif rtype == "Condition" and _active(r):
@@ -178,6 +228,7 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                     display,
                     "",
                     str(r.get("onsetDateTime") or r.get("recordedDate") or "")[:10],
+                    confidentiality=conf,
                 )
             )
         elif rtype == "Observation":
@@ -197,13 +248,29 @@ def items_of(resources: list[dict[str, Any]], *, since: str = "") -> list[Docume
                         f"{q.get('value')} {q.get('unit', '')}".strip(),
                         when,
                         _system(r.get("code")),
+                        confidentiality=conf,
                     )
                 )
     return sorted(out, key=lambda i: (i.kind, i.date, i.code, i.value))
 
 
 def render_item(item: DocumentItem) -> str:
-    """One line of a printed document."""
+    """One line of a printed document.
+
+    Parameters
+    ----------
+    item : DocumentItem
+
+    Returns
+    -------
+    str
+        Kind (five letters), date, text and value.
+
+    Examples
+    --------
+    >>> render_item(DocumentItem("allergy", "764146007", "Penicillin", "Urticaria", "2025-12-18"))
+    'ALLER 2025-12-18  Penicillin: Urticaria'
+    """
     tail = f": {item.value}" if item.value else ""
     return f"{item.kind.upper()[:5]:<5} {item.date:<11} {item.display}{tail}"
 
@@ -276,8 +343,8 @@ def fhir_bundle(
     """A FHIR document Bundle: a Composition first, then the patient and the listed resources.
 
     >>> b = fhir_bundle("doc-1", "Hospital", "2025-12-18", {"resourceType": "Patient", "id": "p"}, [])
-    >>> b["type"], b["entry"][0]["resource"]["resourceType"]
-    ('document', 'Composition')
+    >>> b["type"], b["entry"][0]["resource"]["resourceType"], b["meta"]["security"][0]["code"]
+    ('document', 'Composition', 'N')
     """
     comp = {
         "resourceType": "Composition",
@@ -303,6 +370,10 @@ def fhir_bundle(
     return {
         "resourceType": "Bundle",
         "id": doc_id,
+        # a Bundle carries the highest confidentiality of what it holds (PRIVACY.md)
+        "meta": {
+            "security": [confidentiality_coding(highest_confidentiality([patient, *entries]))]
+        },
         "type": "document",
         "timestamp": f"{created}T23:59:00-05:00",
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:ehr-sandbox:{doc_id}"},
@@ -324,7 +395,44 @@ def compose(
     reason: str = "",
     since: str = "",
 ) -> Document:
-    """Render a document about ``patient_id`` from what ``session`` (a sender's user) may read."""
+    """Render a document about ``patient_id`` from what ``session`` (a sender's user) may read.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`DOCUMENT_KINDS`.
+    session : Session
+        The sender's session.
+    patient_id : str
+        The patient at the sender.
+    source : Organization
+    target : Organization or str
+        The receiving organization, or an outside addressee's name.
+    created : str
+        The document's date.
+    reason, since : str, optional
+
+    Returns
+    -------
+    Document
+
+    Raises
+    ------
+    ValidationError
+        An unknown ``kind``.
+    NotFound
+        The patient is absent or hidden from ``session``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> doc = compose("fhir-document", net.login("hospital", "dr.okafor"), p.records["hospital"],
+    ...               source=net.org("hospital"), target=net.org("clinic"), created="2025-12-18")
+    >>> doc.bundle["type"], doc.bundle["entry"][0]["resource"]["resourceType"]
+    ('document', 'Composition')
+    """
     patient = session.read("Patient", patient_id)
     items = chart_items(session, patient_id, since=since)
     header = _patient_header(patient)
@@ -344,6 +452,12 @@ def compose(
         ]
         bundle = fhir_bundle(doc_id, source.name, created, patient, entries)
     text = render_document(kind, source.name, target_name, created, header, items, reason)
+    confidentiality = max(
+        [i.confidentiality for i in items]
+        + ([confidentiality_of(bundle) or "N"] if bundle is not None else [])
+        + [confidentiality_of(patient) or "N"],
+        key=CONFIDENTIALITY_RANK.__getitem__,
+    )
     return Document(
         doc_id,
         kind,
@@ -355,4 +469,5 @@ def compose(
         text,
         bundle,
         reason,
+        confidentiality,
     )

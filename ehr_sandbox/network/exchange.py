@@ -27,6 +27,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from ehr_sandbox.access.labels import ACT_CODE, CONFIDENTIALITY
 from ehr_sandbox.errors import AccessDenied, NotFound, SandboxError, ValidationError
 from ehr_sandbox.network.fhir_builders import MEDS, medication_statement
 from ehr_sandbox.network.matching import MasterPatientIndex, MatchConfig, MatchScore, score_pair
@@ -65,6 +66,32 @@ def ExchangeSession(  # noqa: N802 - kept under its old name for callers
     The user is ``hie:<requesting org>:<username>`` with the requester's role; its only care
     relationship is the requested patient (the treatment purpose the requester established at
     their own organization), so the source's policy does the rest and audits every read.
+    Kept for callers: it is ``sandbox.exchange_session(...)``.
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        The source organization's sandbox.
+    requester : User
+        The person asking, at their own organization.
+    org_key : str
+        The requesting organization.
+    patient_id : str
+        The patient at the source.
+
+    Returns
+    -------
+    Session
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+    >>> x, p = ehr.exchange, ehr.person("P1")
+    >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+    >>> hs = ExchangeSession(ehr.org("hospital").sandbox, s.user, "cardiology", p.records["hospital"])
+    >>> hs.user.username, hs.exists(f"Patient/{p.records['hospital']}")
+    ('hie:cardiology:dr.nguyen', True)
     """
     return sandbox.exchange_session(requester, org_key, patient_id)
 
@@ -73,8 +100,19 @@ def ExchangeSession(  # noqa: N802 - kept under its old name for callers
 class RecordLocation:
     """One answer of the record locator: who holds what about the patient.
 
-    ``score`` is None for the requester's own record; ``linked`` says whether the MPI linked
-    it automatically (True) or it only scored in the review band (False: a person must decide).
+    ``score`` is None for the requester's own record; ``linked`` says whether the MPI linked it
+    automatically (True) or it only scored in the review band (False: a person must decide).
+    ``counts`` are resources by type the requester may retrieve; ``available`` is False when
+    the holder is down.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+    >>> x, p = ehr.exchange, ehr.person("P1")
+    >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+    >>> [(loc.org, loc.linked) for loc in x.locate(s, "cardiology", pid)]
+    [('clinic', True), ('lab', True), ('hospital', False), ('hospital', False)]
     """
 
     org: str
@@ -90,7 +128,29 @@ class RecordLocation:
 
 @dataclass
 class OutsideData:
-    """Retrieved outside data: resources (with ``meta.source``), Provenance, and what failed."""
+    """Retrieved outside data: resources (with ``meta.source``), Provenance, and what failed.
+
+    Parameters
+    ----------
+    resources : list of dict
+        Copies of the outside resources, each with ``meta.source`` and the ``outside`` tag.
+    provenance : list of dict
+        One Provenance per source organization.
+    unavailable : list of str
+        Organizations that were down.
+    sources : list of str
+        Organizations data came from.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+    >>> x, p = ehr.exchange, ehr.person("P1")
+    >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+    >>> out = x.retrieve(s, "cardiology", pid)
+    >>> out.sources, out.unavailable, len(out.provenance)
+    (['clinic', 'lab'], [], 2)
+    """
 
     resources: list[dict[str, Any]] = field(default_factory=list)
     provenance: list[dict[str, Any]] = field(default_factory=list)
@@ -118,7 +178,25 @@ class Exchange:
     """The health information exchange of a network (EHR mode only).
 
     ``down`` holds the keys of organizations whose systems are unreachable: their data is
-    missing from locator answers and retrievals (and listed as unavailable).
+    missing from locator answers and retrievals (and listed as unavailable). ``queries`` and
+    ``retrievals`` count what was asked.
+
+    Parameters
+    ----------
+    organizations : dict of str to Organization
+    config : MatchConfig, optional
+        The master patient index's settings.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+    >>> x, p = ehr.exchange, ehr.person("P1")
+    >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+    >>> x.down.add("lab")
+    >>> out = x.retrieve(s, "cardiology", pid)
+    >>> out.sources, out.unavailable, x.retrievals
+    (['clinic'], ['lab'], 1)
     """
 
     def __init__(
@@ -134,7 +212,22 @@ class Exchange:
     def enroll(self) -> dict[str, list[str]]:
         """File every organization's Patients in the MPI and write ``Patient.link`` for matches.
 
-        Returns the MPI's enterprises with more than one record.
+        ``Network.generate`` calls this in EHR mode.
+
+        Returns
+        -------
+        dict
+            The MPI's enterprises with more than one record: enterprise id to ``org/Patient/id``.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+        >>> x, p = ehr.exchange, ehr.person("P1")
+        >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+        >>> linked = x.enroll()  # again: the same enterprises
+        >>> sorted(linked[x.mpi.enterprise_id(f"clinic/Patient/{p.records['clinic']}")])[0].split("/")[0]
+        'cardiology'
         """
         for key in sorted(self.organizations):
             s = self.organizations[key].sandbox.system_session()
@@ -162,14 +255,60 @@ class Exchange:
         s.update(patient, reason=f"master patient index: enterprise {self.mpi.enterprise_id(ref)}")
 
     def link(self, ref_a: str, ref_b: str) -> str:
-        """A person confirmed a review pair: merge in the MPI and rewrite both ``Patient.link``."""
+        """A person confirmed a review pair: merge in the MPI and rewrite both ``Patient.link``.
+
+        Parameters
+        ----------
+        ref_a, ref_b : str
+            ``org/Patient/id`` of the two records.
+
+        Returns
+        -------
+        str
+            The merged enterprise id.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+        >>> x, p = ehr.exchange, ehr.person("P1")
+        >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+        >>> hospital = f"hospital/Patient/{p.records['hospital']}"
+        >>> "hospital" in x.retrieve(s, "cardiology", pid).sources  # a nickname and an old address: not linked
+        False
+        >>> eid = x.link(f"cardiology/Patient/{pid}", hospital)
+        >>> x.mpi.enterprise_id(hospital) == eid, "hospital" in x.retrieve(s, "cardiology", pid).sources
+        (True, True)
+        """
         eid = self.mpi.link(ref_a, ref_b)
         for ref in self.mpi.links()[eid]:
             self._write_links(ref)
         return eid
 
     def unlink(self, ref: str) -> str:
-        """Undo a false merge: split ``ref`` out and rewrite the links of everyone involved."""
+        """Undo a false merge: split ``ref`` out and rewrite the links of everyone involved.
+
+        Parameters
+        ----------
+        ref : str
+            ``org/Patient/id`` of the record to split out.
+
+        Returns
+        -------
+        str
+            Its new enterprise id.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+        >>> x, p = ehr.exchange, ehr.person("P1")
+        >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+        >>> lab = f"lab/Patient/{p.records['lab']}"
+        >>> new = x.unlink(lab)
+        >>> x.mpi.enterprise_id(lab) == new != x.mpi.enterprise_id(f"cardiology/Patient/{pid}")
+        True
+        """
         old = self.mpi.enterprise_id(ref)
         members = list(self.mpi.links().get(old, []))
         new = self.mpi.unlink(ref)
@@ -201,7 +340,39 @@ class Exchange:
     def locate(
         self, session: Session, org_key: str, patient_id: str, *, include_review: bool = True
     ) -> list[RecordLocation]:
-        """What the other organizations hold about this patient (linked and review-band records)."""
+        """What the other organizations hold about this patient (linked and review-band records).
+
+        Parameters
+        ----------
+        session : Session
+            The requester, at ``org_key``; must be able to read the patient there.
+        org_key : str
+        patient_id : str
+            The patient at ``org_key``.
+        include_review : bool, default True
+            Also list records that only scored in the review band.
+
+        Returns
+        -------
+        list of RecordLocation
+
+        Raises
+        ------
+        NotFound
+            The requester may not see the patient at their own organization.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+        >>> x, p = ehr.exchange, ehr.person("P1")
+        >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+        >>> found = x.locate(s, "cardiology", pid)
+        >>> [(loc.org, loc.linked) for loc in found if loc.linked], "MATCH" in found[0].explanation
+        ([('clinic', True), ('lab', True)], True)
+        >>> [loc.org for loc in x.locate(s, "cardiology", pid, include_review=False)]
+        ['clinic', 'lab']
+        """
         ref, local = self._requester(session, org_key, patient_id)
         self.queries += 1
         eid = self.mpi.enterprise_id(ref)
@@ -270,7 +441,34 @@ class Exchange:
 
         Each resource is a copy with ``meta.source`` (the source's base URL) and the ``outside``
         tag; one Provenance per source organization names it (``agent`` = the source
-        organization, ``entity.what`` = its Patient) and lists the retrieved versions.
+        organization, ``entity.what`` = its Patient) and lists the retrieved versions. Every read
+        goes through the source's policy and audit trail.
+
+        Parameters
+        ----------
+        session : Session
+            The requester.
+        org_key : str
+        patient_id : str
+            The patient at ``org_key``.
+        types : tuple of str
+            Resource types to retrieve.
+        include : list of str, optional
+            Only these ``org/Patient/id`` records.
+
+        Returns
+        -------
+        OutsideData
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+        >>> x, p = ehr.exchange, ehr.person("P1")
+        >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+        >>> out = x.retrieve(s, "cardiology", pid)
+        >>> {x.organizations[o].url for o in out.sources} == {out.source_of(r) for r in out.resources}
+        True
         """
         ref, _ = self._requester(session, org_key, patient_id)
         self.retrievals += 1
@@ -309,6 +507,39 @@ class Exchange:
 
         The local copy keeps ``meta.source`` and the ``outside`` tag, names the source in
         ``informationSource``/``note``, and its Provenance carries ``reason``.
+
+        Parameters
+        ----------
+        session : Session
+            The clinician filing it.
+        outside : dict
+            A resource from :meth:`retrieve`.
+        patient_id : str
+            The local patient.
+        reason : str
+            Why (e.g. confirmed with the patient).
+
+        Returns
+        -------
+        dict
+            The stored local resource.
+
+        Raises
+        ------
+        ValidationError
+            Not an allergy or medication, or ``reason`` is empty.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> ehr = Network.generate(seed=3, mode="ehr", patients=8, people=2)
+        >>> x, p = ehr.exchange, ehr.person("P1")
+        >>> s, pid = ehr.login("cardiology", "dr.nguyen"), p.records["cardiology"]
+        >>> _ = x.link(f"cardiology/Patient/{pid}", f"hospital/Patient/{p.records['hospital']}")
+        >>> allergy = x.retrieve(s, "cardiology", pid).of_type("AllergyIntolerance")[0]
+        >>> saved = x.reconcile(s, allergy, pid, reason="confirmed with the patient")
+        >>> saved["meta"]["source"] == ehr.org("hospital").url, saved["patient"]["reference"] == f"Patient/{pid}"
+        (True, True)
         """
         rtype = outside.get("resourceType")
         source = str((outside.get("meta") or {}).get("source", ""))
@@ -345,7 +576,17 @@ class Exchange:
             raise ValidationError(
                 str(rtype), "resourceType", "AllergyIntolerance or MedicationRequest"
             )
+        # The copy keeps the labels the source gave the record (its confidentiality and
+        # sensitivities): a label the source's privacy officer set is not in the codes, and a
+        # copy filed without it would be normal data to every local role.
+        labels = [
+            dict(c)
+            for c in (outside.get("meta") or {}).get("security", []) or []
+            if isinstance(c, dict) and c.get("system") in (CONFIDENTIALITY, ACT_CODE)
+        ]
         res["meta"] = {"source": source, "tag": [OUTSIDE_TAG]}
+        if labels:
+            res["meta"]["security"] = labels
         return session.create(res, reason=reason)
 
 

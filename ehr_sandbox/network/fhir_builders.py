@@ -198,7 +198,31 @@ def referral(
 def lipid_panel(
     patient: str, when: str, values: tuple[int, int, int], *, based_on: str | None = None
 ) -> list[dict[str, Any]]:
-    """Three final lab Observations: total cholesterol, triglycerides, HDL (mg/dL)."""
+    """Three final lab Observations: total cholesterol, triglycerides, HDL (mg/dL).
+
+    Parameters
+    ----------
+    patient : str
+        ``Patient/id``.
+    when : str
+        Effective and issued dateTime.
+    values : tuple of int
+        Total cholesterol, triglycerides, HDL.
+    based_on : str, optional
+        The ServiceRequest they answer.
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> obs = lipid_panel("Patient/p1", "2025-12-12", (247, 198, 36), based_on="ServiceRequest/s1")
+    >>> [(o["code"]["coding"][0]["code"], o["valueQuantity"]["value"]) for o in obs] == list(zip(LIPID_CODES, (247, 198, 36)))
+    True
+    >>> obs[0]["basedOn"], obs[0]["valueQuantity"]["unit"]
+    ([{'reference': 'ServiceRequest/s1'}], 'mg/dL')
+    """
     out = []
     for (code, display), value in zip(LIPID_CODES.items(), values, strict=True):
         obs: dict[str, Any] = {
@@ -223,7 +247,30 @@ def lipid_panel(
 
 
 def allergy(patient: str, recorded: str, recorder: str | None, *, note: str = "") -> dict[str, Any]:
-    """An active, confirmed, high-criticality penicillin allergy (urticaria)."""
+    """An active, confirmed, high-criticality penicillin allergy (urticaria).
+
+    Parameters
+    ----------
+    patient : str
+        ``Patient/id``.
+    recorded : str
+        The recorded date.
+    recorder : str or None
+        ``Practitioner/id`` who recorded it.
+    note : str, optional
+        A note on the allergy.
+
+    Returns
+    -------
+    dict
+        An AllergyIntolerance.
+
+    Examples
+    --------
+    >>> a = allergy("Patient/p1", "2025-12-18", "Practitioner/x")
+    >>> a["code"]["text"], a["criticality"], a["clinicalStatus"]["coding"][0]["code"]
+    ('Penicillin', 'high', 'active')
+    """
     res: dict[str, Any] = {
         "resourceType": "AllergyIntolerance",
         "clinicalStatus": {

@@ -78,6 +78,25 @@ class Person:
 
     ``records`` maps organization key -> local Patient id; ``variations`` says how each
     organization's registration differs from the clinic's.
+
+    Parameters
+    ----------
+    key : str
+        ``P1``, ``P2`` ...
+    display : str
+        The person's name.
+    records : dict
+        Organization key to local Patient id.
+    variations : dict
+        Organization key to its registration differences (``nickname``, ``old-address`` ...).
+    lipids : tuple of int
+        The lipid panel values of the journey's lab draw.
+
+    Examples
+    --------
+    >>> p = Person("P1", "Ann Lee", {"clinic": "c1", "hospital": "h1", "lab": "l1"})
+    >>> sorted(p.records), p.variations
+    (['clinic', 'hospital', 'lab'], {})
     """
 
     key: str
@@ -87,7 +106,19 @@ class Person:
     lipids: tuple[int, int, int] = (0, 0, 0)
 
     def ref(self, org: str) -> str:
-        """``Patient/<id>`` of this person at ``org``."""
+        """``Patient/<id>`` of this person at ``org``.
+
+        Raises
+        ------
+        KeyError
+            The person has no record at ``org``.
+
+        Examples
+        --------
+        >>> p = Person("P1", "Ann Lee", {"clinic": "c1", "hospital": "h1", "lab": "l1"})
+        >>> p.ref("hospital")
+        'Patient/h1'
+        """
         return f"Patient/{self.records[org]}"
 
 
@@ -104,11 +135,41 @@ class Journey:
     twins: tuple[str, str] | None  # two hospital Patient ids: same family, DOB, address, phone
 
     def visits_of(self, person_key: str) -> list[Visit]:
-        """The visits of one person, in order (every person follows the same path)."""
+        """The visits of one person, in order (every person follows the same path).
+
+        Parameters
+        ----------
+        person_key : str
+
+        Returns
+        -------
+        list of Visit
+            Empty for someone not on the journey.
+
+        Examples
+        --------
+        >>> j = Journey([Person("P1", "Ann Lee")], [Visit("clinic", "2025-12-11", "clinic-visit"),
+        ...             Visit("hospital", "2025-12-18", "ed-visit")], None)
+        >>> [v.org for v in j.visits_of("P1")], j.visits_of("P7")
+        (['clinic', 'hospital'], [])
+        """
         return list(self.visits) if any(p.key == person_key for p in self.people) else []
 
     def truth_pairs(self) -> set[frozenset[str]]:
-        """Pairs of ``org/Patient/id`` that are the same person (for precision/recall)."""
+        """Pairs of ``org/Patient/id`` that are the same person (for precision/recall).
+
+        Returns
+        -------
+        set of frozenset
+            Every pair of one person's records (n records give n*(n-1)/2 pairs).
+
+        Examples
+        --------
+        >>> p = Person("P1", "Ann Lee", {"clinic": "c1", "hospital": "h1", "lab": "l1"})
+        >>> pairs = Journey([p], [], None).truth_pairs()
+        >>> len(pairs), frozenset({"clinic/Patient/c1", "lab/Patient/l1"}) in pairs
+        (3, True)
+        """
         out: set[frozenset[str]] = set()
         for p in self.people:
             refs = [f"{org}/Patient/{pid}" for org, pid in sorted(p.records.items())]
@@ -117,7 +178,24 @@ class Journey:
 
 
 def transpose_birth_date(birth_date: str) -> str | None:
-    """Day and month swapped (None when the swap is not a different valid date)."""
+    """Day and month swapped (None when the swap is not a different valid date).
+
+    The registration error a journey person's record may carry at another organization.
+
+    Parameters
+    ----------
+    birth_date : str
+        ``YYYY-MM-DD``.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> transpose_birth_date("1946-06-03"), transpose_birth_date("1946-06-26"), transpose_birth_date("1946-04-04")
+    ('1946-03-06', None, None)
+    """
     y, m, d = birth_date.split("-")
     if m == d or int(d) > 12:
         return None
@@ -243,6 +321,22 @@ def build_journeys(
 
     Writes go through each organization's system session (this is the past the scenario
     starts from), so every resource has its Provenance and AuditEvent.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from ehr_sandbox.network.organizations import build_organizations
+    >>> orgs = build_organizations(3, 8)
+    >>> j = build_journeys(orgs, seed=3, people=1, reference_date=date(2026, 1, 1))
+    >>> p = j.people[0]
+    >>> sorted(p.records), [v.kind for v in j.visits_of(p.key)][:3]
+    (['cardiology', 'clinic', 'hospital', 'lab'], ['clinic-visit', 'lab-draw', 'ed-visit'])
+    >>> orgs["hospital"].sandbox.grader_session().exists(p.ref("hospital"))  # registered there
+    True
+    >>> build_journeys(orgs, seed=3, people=9, reference_date=date(2026, 1, 1))
+    Traceback (most recent call last):
+    ...
+    synthetic.errors.ArgumentError: people: expected a whole number from 1 to 8 (journeys are a handful), got 9
     """
     if not isinstance(people, int) or isinstance(people, bool) or not 1 <= people <= 8:
         raise ArgumentError(

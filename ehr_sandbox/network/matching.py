@@ -1006,17 +1006,39 @@ class Evaluation:
 
     @property
     def precision(self) -> float:
-        """Share of linked pairs that are truly one person (1 - the false-merge rate)."""
+        """Share of linked pairs that are truly one person (1 - the false-merge rate).
+
+        1.0 when nothing was linked.
+
+        Examples
+        --------
+        >>> Evaluation(tp=3, fp=1, fn=0, tn=5).precision, Evaluation(tp=0, fp=0, fn=2, tn=5).precision
+        (0.75, 1.0)
+        """
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
 
     @property
     def recall(self) -> float:
-        """Share of true pairs that were linked (1 - the missed-match rate)."""
+        """Share of true pairs that were linked (1 - the missed-match rate).
+
+        1.0 when there were no true pairs.
+
+        Examples
+        --------
+        >>> Evaluation(tp=3, fp=0, fn=1, tn=5).recall, Evaluation(tp=0, fp=1, fn=0, tn=5).recall
+        (0.75, 1.0)
+        """
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
     @property
     def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
+        """Harmonic mean of precision and recall (0.0 when both are 0).
+
+        Examples
+        --------
+        >>> round(Evaluation(tp=1, fp=1, fn=1, tn=0).f1, 3), Evaluation(tp=0, fp=1, fn=1, tn=0).f1
+        (0.5, 0.0)
+        """
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 

@@ -132,12 +132,28 @@ class Organization:
     mrn_prefix: str
 
     def login(self, username: str, **kwargs: Any) -> Session:
-        """A Session of ``username`` at this organization (its own staff, its own store)."""
+        """A Session of ``username`` at this organization (its own staff, its own store).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> org = Network.generate(seed=3, mode="emr", patients=8, people=2).org("cardiology")
+        >>> s = org.login("dr.nguyen")
+        >>> s.sandbox is org.sandbox, s.role
+        (True, 'physician')
+        """
         return self.sandbox.login(username, **kwargs)
 
     @property
     def url(self) -> str:
-        """The organization's (fictional) FHIR base, used in ``meta.source`` of its data."""
+        """The organization's (fictional) FHIR base, used in ``meta.source`` of its data.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.network.network import Network
+        >>> Network.generate(seed=3, mode="emr", patients=8, people=2).org("clinic").url
+        'https://clinic.network.ehr-sandbox.org/fhir'
+        """
         return org_url(self.key)
 
     def __repr__(self) -> str:
@@ -146,6 +162,18 @@ class Organization:
 
 @lru_cache(maxsize=4)
 def generated_clinic(seed: int, patients: int, years: int, reference_date: str) -> tuple[Any, ...]:
+    """The generated sandboxes of the four organizations, one per ``ORGANIZATION_SPECS`` entry, cached.
+
+    Callers copy them (:func:`build_organizations`); never write to these.
+
+    Examples
+    --------
+    >>> clinics = generated_clinic(3, 8, 1, "2026-01-01")
+    >>> len(clinics) == len(ORGANIZATION_SPECS), generated_clinic(3, 8, 1, "2026-01-01") is clinics
+    (True, True)
+    >>> [c.grader_session().search("Patient").count() >= 2 for c in clinics]
+    [True, True, True, True]
+    """
     from ehr_sandbox.sandbox import Sandbox
 
     return tuple(

@@ -22,7 +22,29 @@ __all__ = ["patient_resources"]
 
 
 def patient_resources(session: Any, resource_type: str, patient_id: str) -> list[dict[str, Any]]:
-    """The resources of ``resource_type`` about ``patient_id`` that ``session`` may read."""
+    """The resources of ``resource_type`` about ``patient_id`` that ``session`` may read.
+
+    A type with a ``patient`` search parameter is searched; any other is read through
+    ``session.resources`` and filtered on ``subject``/``patient``. A refusal gives ``[]``.
+
+    Parameters
+    ----------
+    session : Session
+    resource_type : str
+    patient_id : str
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> pid = sb.grader_session().search("Patient").first()["id"]
+    >>> len(patient_resources(sb.login("dr.patel"), "Condition", pid)), patient_resources(sb.login("fd.smith"), "Condition", pid)
+    (4, [])
+    """
     ref = f"Patient/{patient_id}"
     try:
         if lookup(resource_type, "patient") is not None:

@@ -64,7 +64,22 @@ class RekeyingError:
 
 @dataclass
 class RekeyResult:
-    """What re-keying one document produced: the created references and the errors made."""
+    """What re-keying one document produced: the created references and the errors made.
+
+    Parameters
+    ----------
+    created : list of str
+        ``Type/id`` of each resource typed into the chart.
+    errors : list of RekeyingError
+        What the person typing got wrong (the sandbox's own record).
+    steps : int
+        Items typed.
+
+    Examples
+    --------
+    >>> RekeyResult()
+    RekeyResult(created=[], errors=[], steps=0)
+    """
 
     created: list[str] = field(default_factory=list)
     errors: list[RekeyingError] = field(default_factory=list)
@@ -72,7 +87,23 @@ class RekeyResult:
 
 
 def transpose_digits(text: str) -> str | None:
-    """The first two different adjacent digits of ``text`` swapped (None if there are none)."""
+    """The first two different adjacent digits of ``text`` swapped (None if there are none).
+
+    A typing error the re-keying simulation makes in doses and values.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> transpose_digits("aspirin 81 MG"), transpose_digits("take 1 daily"), transpose_digits("100")
+    ('aspirin 18 MG', None, '010')
+    """
     for i in range(len(text) - 1):
         a, b = text[i], text[i + 1]
         if a.isdigit() and b.isdigit() and a != b:
@@ -147,10 +178,38 @@ def rekey(
     seed: int,
     error_rate: float = REKEY_ERROR_RATE,
 ) -> RekeyResult:
-    """Type ``document`` into the chart of ``patient_id`` through ``session`` (the receiver's user).
+    """Type ``document`` into ``patient_id``'s chart through ``session``, as a person would.
 
-    Problems are left out: only a clinician may record a diagnosis, and the person re-keying
-    is a medical assistant; the document itself stays readable for the clinician.
+    Each item becomes a resource tagged as re-keyed (with a Provenance naming the document);
+    with probability ``error_rate`` an item is omitted, a lab value's digits are transposed, or
+    a sig is mistyped. The choices are deterministic for ``seed`` and the document.
+    ``Network.rekey`` calls this (and checks the document was sent to the session's
+    organization).
+
+    Parameters
+    ----------
+    document : Document
+    session : Session
+        The person typing, at the receiving organization.
+    patient_id : str
+        The chart to type into.
+    seed : int
+    error_rate : float, default REKEY_ERROR_RATE
+
+    Returns
+    -------
+    RekeyResult
+
+    Examples
+    --------
+    >>> from ehr_sandbox.network.network import Network
+    >>> net = Network.generate(seed=3, mode="emr", patients=8, people=2)
+    >>> p = net.person("P1")
+    >>> doc = net.send("fhir-document", net.login("hospital", "dr.okafor"), "hospital",
+    ...                p.records["hospital"], "clinic", created="2025-12-18")
+    >>> perfect = rekey(doc, net.login("clinic", "ma.garcia"), p.records["clinic"], seed=1, error_rate=0.0)
+    >>> perfect.errors, perfect.steps == len(perfect.created)
+    ([], True)
     """
     out = RekeyResult()
     ref = f"Patient/{patient_id}"

@@ -90,13 +90,48 @@ _LIPID = "2093-3"
 
 
 def allergy_conflict(allergy_codes: set[str], rxnorm: str) -> bool:
-    """True when prescribing ``rxnorm`` conflicts with one of the recorded allergies."""
+    """True when prescribing ``rxnorm`` conflicts with one of the recorded allergies.
+
+    The scenario's one rule: a penicillin allergy (SNOMED 764146007) against the penicillins
+    the cardiologist might order.
+
+    Parameters
+    ----------
+    allergy_codes : set of str
+        SNOMED codes of the allergies the clinician can see.
+    rxnorm : str
+        The drug to be ordered.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> allergy_conflict({"764146007"}, "308192"), allergy_conflict({"764146007"}, "316672")
+    (True, False)
+    """
     return fb.PENICILLIN[0] in allergy_codes and rxnorm in fb.PENICILLIN_CONFLICTS
 
 
 @dataclass(frozen=True)
 class VisitMeasure:
-    """What one clinician could see at one visit: completeness and the facts missing."""
+    """What one clinician could see at one visit: completeness and the facts missing.
+
+    Parameters
+    ----------
+    person, visit, org : str
+    completeness : float
+        Share of the person's journey facts (existing by then) the clinician could see.
+    missing : tuple of str
+        The facts not seen (``medication:atorvastatin``, ``lab:lipid-panel`` ...).
+
+    Examples
+    --------
+    >>> m = VisitMeasure("P1", "ed-visit", "hospital", 0.0, ("medication:atorvastatin", "lab:lipid-panel"))
+    >>> m.completeness, len(m.missing)
+    (0.0, 2)
+    """
 
     person: str
     visit: str
@@ -107,7 +142,24 @@ class VisitMeasure:
 
 @dataclass
 class ScenarioResult:
-    """One run: its mode, the organization down (if any), the metrics and per-visit measures."""
+    """One run: its mode, the organization down (if any), the metrics and per-visit measures.
+
+    Parameters
+    ----------
+    mode : {"emr", "ehr"}
+    down : str or None
+    metrics : dict of str to float
+        See the module docstring.
+    visits : list of VisitMeasure
+    network : Network, optional
+        The network the run played on.
+
+    Examples
+    --------
+    >>> r = ScenarioResult("emr", None, {"duplicate_tests": 2.0}, [VisitMeasure("P1", "clinic-visit", "clinic", 1.0, ())])
+    >>> r.metrics["duplicate_tests"], r.visits[0].org
+    (2.0, 'clinic')
+    """
 
     mode: str
     down: str | None
@@ -116,7 +168,21 @@ class ScenarioResult:
     network: Network | None = field(default=None, repr=False)
 
     def visits_frame(self) -> pd.DataFrame:
-        """Per-visit completeness as a DataFrame (person, visit, org, completeness, missing)."""
+        """Per-visit completeness as a DataFrame (person, visit, org, completeness, missing).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per :class:`VisitMeasure`.
+
+        Examples
+        --------
+        >>> r = ScenarioResult("ehr", None, {}, [VisitMeasure("P1", "clinic-visit", "clinic", 1.0, ()),
+        ...                                      VisitMeasure("P1", "ed-visit", "hospital", 0.5, ("lab:lipid-panel",))])
+        >>> df = r.visits_frame()
+        >>> list(df.columns), df["completeness"].tolist()
+        (['person', 'visit', 'org', 'completeness', 'missing'], [1.0, 0.5])
+        """
         import pandas as pd
 
         return pd.DataFrame([v.__dict__ for v in self.visits])
@@ -165,7 +231,34 @@ class Scenario:
 
     # -- running ------------------------------------------------------------------------------
     def run(self, mode: str, *, down: str | None = None) -> ScenarioResult:
-        """Play the journey in ``mode`` (optionally with organization ``down``); return metrics."""
+        """Play the journey in ``mode`` (optionally with organization ``down``); return metrics.
+
+        Each run builds a fresh network; results are cached per ``(mode, down)``.
+
+        Parameters
+        ----------
+        mode : {"emr", "ehr"}
+        down : str, optional
+            An organization out of service for the run.
+
+        Returns
+        -------
+        ScenarioResult
+
+        Raises
+        ------
+        ArgumentError
+            An unknown mode or organization.
+
+        Examples
+        --------
+        >>> sc = Scenario(seed=3, patients=8, people=2)
+        >>> emr, ehr = sc.run("emr"), sc.run("ehr")
+        >>> emr.metrics["allergies_missed"] > ehr.metrics["allergies_missed"], emr.metrics["rekey_errors"] > 0 == ehr.metrics["rekey_errors"]
+        (True, True)
+        >>> sc.run("ehr") is ehr  # cached
+        True
+        """
         if mode not in MODES:
             raise ArgumentError(f"mode: expected 'emr' or 'ehr', got {mode!r}")
         key = (mode, down)
@@ -185,7 +278,24 @@ class Scenario:
         return self._results[key]
 
     def compare(self, *, down: str | None = "hospital") -> pd.DataFrame:
-        """Side-by-side metrics: EMR, EHR (and both again with ``down`` out of service)."""
+        """Side-by-side metrics: EMR, EHR (and both again with ``down`` out of service).
+
+        Parameters
+        ----------
+        down : str or None, default "hospital"
+            None compares the two modes only.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per metric, one column per run.
+
+        Examples
+        --------
+        >>> df = Scenario(seed=3, patients=8, people=2).compare(down=None)
+        >>> list(df.columns), float(df.loc["rekey_errors", "EHR"])
+        (['EMR', 'EHR'], 0.0)
+        """
         import pandas as pd
 
         runs = [("EMR", self.run("emr")), ("EHR", self.run("ehr"))]

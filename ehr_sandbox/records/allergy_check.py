@@ -42,7 +42,27 @@ not checked; signing a draft, i.e. making it active, is)."""
 @dataclass(frozen=True)
 class Conflict:
     """One drug-allergy conflict: the drug, its class, the allergy and (if any) the class it
-    cross-reacts through."""
+    cross-reacts through.
+
+    Parameters
+    ----------
+    drug : str
+        The drug's display name.
+    drug_class : str
+        Its class (``Penicillins``).
+    allergy : str
+        The recorded allergy's text.
+    allergy_ref : str
+        ``AllergyIntolerance/id``.
+    via : str, optional
+        The allergy's class when the conflict is a cross-reaction ("" for a direct one).
+
+    Examples
+    --------
+    >>> c = Conflict("cefalexin 500 MG", "Cephalosporins", "Penicillin", "AllergyIntolerance/a1", "Penicillins")
+    >>> c.via, c == Conflict(*[c.drug, c.drug_class, c.allergy, c.allergy_ref, c.via])
+    ('Penicillins', True)
+    """
 
     drug: str
     drug_class: str
@@ -108,7 +128,38 @@ def conflicts(
     allergies: Iterable[Mapping[str, Any]],
     medication: Mapping[str, Any] | None = None,
 ) -> list[Conflict]:
-    """The drug-allergy conflicts of an order/administration against the patient's allergies."""
+    """The drug-allergy conflicts of an order/administration against the patient's allergies.
+
+    Only active allergies that are not refuted or entered in error count. Drug classes and
+    cross-reactivity come from the content (``drug_classes.toml``).
+
+    Parameters
+    ----------
+    resource : mapping
+        A MedicationRequest or MedicationAdministration.
+    allergies : iterable of mapping
+        The patient's AllergyIntolerance resources.
+    medication : mapping, optional
+        The Medication the resource references, when it names its drug that way.
+
+    Returns
+    -------
+    list of Conflict
+        Empty when the drug is safe for these allergies.
+
+    Examples
+    --------
+    >>> order = {"resourceType": "MedicationRequest", "status": "active",
+    ...          "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "308192",
+    ...                                                   "display": "amoxicillin 500 MG Oral Tablet"}]}}
+    >>> allergy = {"resourceType": "AllergyIntolerance", "id": "a1", "code": {"coding": [{"code": "764146007",
+    ...            "display": "Penicillin"}]}, "clinicalStatus": {"coding": [{"code": "active"}]}}
+    >>> [(c.drug, c.drug_class, c.allergy_ref) for c in conflicts(order, [allergy])]
+    [('amoxicillin 500 MG Oral Tablet', 'Penicillins', 'AllergyIntolerance/a1')]
+    >>> refuted = {**allergy, "verificationStatus": {"coding": [{"code": "refuted"}]}}
+    >>> conflicts(order, [refuted])
+    []
+    """
     classes = _classes()
     by_id = {c.id: c for c in classes}
     drugs = drug_codes(resource, medication)

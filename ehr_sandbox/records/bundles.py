@@ -76,7 +76,39 @@ def apply_bundle(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
     """Run a ``batch`` (each entry on its own) or a ``transaction`` (all or nothing).
 
     A transaction entry that fails rolls every entry back and raises the entry's error,
-    prefixed with ``Bundle.entry[i]``.
+    prefixed with ``Bundle.entry[i]``. A batch answers each entry with its own status.
+    :meth:`Session.transaction` calls this.
+
+    Parameters
+    ----------
+    session : Session
+        Who writes (each entry passes the session's checks).
+    bundle : dict
+        A Bundle of type ``transaction`` or ``batch``.
+
+    Returns
+    -------
+    dict
+        A ``transaction-response`` or ``batch-response`` Bundle.
+
+    Raises
+    ------
+    ValidationError
+        Not a Bundle, or (transaction) an entry was refused; nothing is written.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).login("fd.smith")
+    >>> batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+    ...     {"resource": {"resourceType": "Patient", "gender": "female"}, "request": {"method": "POST", "url": "Patient"}},
+    ...     {"resource": {"resourceType": "Observation"}, "request": {"method": "POST", "url": "Observation"}}]}
+    >>> [e["response"]["status"][:3] for e in apply_bundle(s, batch)["entry"]]
+    ['201', '403']
+    >>> apply_bundle(s, {"resourceType": "Patient"})
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.ValidationError: Bundle: resourceType: expected a Bundle
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValidationError("Bundle", "resourceType", "a Bundle")
@@ -195,7 +227,41 @@ def export_session(
     format: str = "ndjson",
     types: Iterable[str] | None = None,
 ) -> dict[str, int]:
-    """Export what the session may read: Bulk NDJSON (one file per type) or one Bundle per patient."""
+    """Export what the session may read: Bulk NDJSON (one file per type) or one Bundle per patient.
+
+    :meth:`Session.export` calls this.
+
+    Parameters
+    ----------
+    session : Session
+        Who exports (a ``system/`` scope or a staff role that may export).
+    out_dir : str or Path
+        The folder to write.
+    format : {"ndjson", "bundle"}, default "ndjson"
+    types : iterable of str, optional
+        Only these types.
+
+    Returns
+    -------
+    dict
+        Resources written, by type.
+
+    Raises
+    ------
+    AccessDenied
+        The session may not export.
+    ValidationError
+        An unknown ``format`` or type.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> s = Sandbox.generate(patients=1, seed=1, years=1).system_session()
+    >>> export_session(s, out, types=["Patient"]), sorted(p.name for p in out.iterdir())
+    ({'Patient': 1}, ['Patient.ndjson'])
+    """
     from ehr_sandbox.access import patient_of
     from ehr_sandbox.bundles import export_bundles, export_ndjson
 
@@ -208,7 +274,7 @@ def export_session(
         reason = policy.can_type(session.context, "export", denied[0]).reason
         session.audit_operation("export", "4", query=",".join(denied))
         raise AccessDenied(reason or f"{session.user.role} may not export {denied[0]}")
-    by_type = {t: list(session.resources(t)) for t in wanted}
+    by_type = {t: list(session.resources(t, export=True)) for t in wanted}
     by_type = {t: rs for t, rs in by_type.items() if rs}
     if format == "ndjson":
         export_ndjson(by_type, out_dir)

@@ -50,7 +50,28 @@ __all__ = ["UNIT_POLICIES", "expand_paths", "import_paths", "visible_exists", "v
 
 
 def visible_exists(session: Session):
-    """``exists(type, id)`` as the session sees it (hidden looks absent)."""
+    """``exists(type, id)`` as the session sees it (hidden looks absent).
+
+    Bundle planning asks it whether a reference target exists, so an import can never learn
+    of a record its session may not see.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    callable
+        ``(resource type, id) -> bool``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> pid = sb.grader_session().search("Patient").first()["id"]
+    >>> visible_exists(sb.login("dr.patel"))("Patient", pid), visible_exists(sb.login("dr.nguyen"))("Patient", pid)
+    (True, False)
+    """
 
     def exists(rtype: str, rid: str) -> bool:
         return session.exists(f"{rtype}/{rid}")
@@ -59,7 +80,31 @@ def visible_exists(session: Session):
 
 
 def visible_finder(session: Session):
-    """``find(type, query) -> ids`` through the session's search."""
+    """``find(type, query) -> ids`` through the session's search.
+
+    Bundle planning resolves conditional references and creates (``Patient?identifier=...``)
+    with it.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    callable
+        ``(resource type, query string) -> list of ids``.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> pid = sb.grader_session().search("Patient").first()["id"]
+    >>> mrn = sb.grader_session().read("Patient", pid)["identifier"][0]["value"]
+    >>> visible_finder(sb.login("dr.patel"))("Patient", f"identifier={mrn}") == [pid]
+    True
+    >>> visible_finder(sb.login("dr.nguyen"))("Patient", f"identifier={mrn}")
+    []
+    """
 
     def find(rtype: str, query: str) -> list[str]:
         return [
@@ -400,7 +445,7 @@ default), or keep the unit as text only (:func:`~ehr_sandbox.validation.r4b.nonu
 def import_paths(
     session: Session, paths: Iterable[str | Path], *, units: str = "refuse"
 ) -> dict[str, int]:
-    """Import Bundle files (``.json``), NDJSON files and directories; returns counts by type.
+    r"""Import Bundle files (``.json``), NDJSON files and directories; returns counts by type.
 
     Parameters
     ----------
@@ -426,6 +471,23 @@ def import_paths(
         ``.refused`` each file that did not to its errors; ``.errors`` lists every problem.
     NotFound
         When a path does not exist (nothing is imported).
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> from ehr_sandbox.errors import ImportFailed
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "good.ndjson").write_text(json.dumps({"resourceType": "Patient", "id": "n1"}) + "\n")
+    >>> _ = (d / "bad.ndjson").write_text(json.dumps({"resourceType": "Patient", "gender": "often"}) + "\n")
+    >>> s = Sandbox.empty().system_session()
+    >>> import_paths(s, [d / "good.ndjson"])
+    {'Patient': 1}
+    >>> try:
+    ...     import_paths(s, [d / "bad.ndjson"])
+    ... except ImportFailed as e:
+    ...     print(sorted(e.refused), e.imported)
+    ['bad.ndjson'] {}
     """
     if units not in UNIT_POLICIES:
         raise ValidationError("import", "units", " or ".join(UNIT_POLICIES), found=units)

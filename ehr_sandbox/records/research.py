@@ -38,7 +38,41 @@ EXPORT_TYPES = (
 def deidentified_export(session: Session, out_dir: str) -> dict[str, int]:
     """De-identify what the session's role may export for research; write Bulk NDJSON.
 
-    Returns counts by type.
+    Every record passes the policy (the role's ceiling and excluded labels, the relationship,
+    the patients' research Consents) and HIPAA Safe Harbor de-identification; the map from
+    surrogates back to the originals is sealed inside the sandbox. :meth:`Session.deidentify`
+    calls this.
+
+    Parameters
+    ----------
+    session : Session
+        A role that may make research exports.
+    out_dir : str
+        The folder to write.
+
+    Returns
+    -------
+    dict
+        Resources written, by type.
+
+    Raises
+    ------
+    AccessDenied
+        The role may not make research exports (audited).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=1, seed=1, years=1)
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> counts = deidentified_export(sb.system_session(), str(out))
+    >>> counts["Patient"], "MRN00000001" in (out / "Patient.ndjson").read_text()
+    (1, False)
+    >>> deidentified_export(sb.login("fd.smith"), str(out))
+    Traceback (most recent call last):
+    ...
+    ehr_sandbox.errors.AccessDenied: front_desk may not deidentify (Patient): that needs one of instructor, privacy_officer
     """
     from ehr_sandbox.bundles import export_ndjson
     from ehr_sandbox.deid import deidentify

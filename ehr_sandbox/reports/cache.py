@@ -39,7 +39,23 @@ class _Entry:
 
 
 class FlatCache:
-    """Flattened rows per (key, resource version); see the module docstring."""
+    """Flattened rows per (key, resource version); see the module docstring.
+
+    The key names a view and a masking profile; the caller chooses it. The cache never
+    decides who sees what: :meth:`rows_for` keeps the rows of the ids it is given.
+
+    Examples
+    --------
+    >>> cache = FlatCache()
+    >>> view = {"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]}
+    >>> pats = {"a": {"resourceType": "Patient", "id": "a", "gender": "male"},
+    ...         "b": {"resourceType": "Patient", "id": "b", "gender": "female"}}
+    >>> load = lambda ids: [pats[i] for i in ids]
+    >>> cache.update("k", view, [("a", 1, 1), ("b", 1, 2)], load)
+    2
+    >>> sorted(r["g"] for r in cache.rows_for("k", {"a", "b"}).to_pylist())
+    ['female', 'male']
+    """
 
     def __init__(self) -> None:
         self._entries: dict[Any, _Entry] = {}
@@ -53,9 +69,43 @@ class FlatCache:
         *,
         engine: str = "auto",
     ) -> int:
-        """Bring ``key``'s rows up to ``current`` (``(id, version, store position)``, in store
-        order); ``load(ids)`` returns those resources (already masked). Returns how many
-        resources were flattened."""
+        """Bring ``key``'s rows up to ``current``.
+
+        Rows of new or changed versions are flattened again, rows of removed ones dropped.
+
+        Parameters
+        ----------
+        key : hashable
+            The view and masking profile.
+        view : dict
+            The ViewDefinition.
+        current : sequence of (str, int, int)
+            ``(id, version, store position)`` of every current resource, in store order.
+        load : callable
+            ``load(ids)`` returns those resources (already masked).
+        engine : str, default "auto"
+            The view engine.
+
+        Returns
+        -------
+        int
+            How many resources were flattened (0 when nothing changed).
+
+        Examples
+        --------
+        >>> cache = FlatCache()
+        >>> view = {"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]}
+        >>> pats = {"a": {"resourceType": "Patient", "id": "a", "gender": "male"},
+        ...         "b": {"resourceType": "Patient", "id": "b", "gender": "female"}}
+        >>> load = lambda ids: [pats[i] for i in ids]
+        >>> cache.update("k", view, [("a", 1, 1), ("b", 1, 2)], load)
+        2
+        >>> cache.update("k", view, [("a", 1, 1), ("b", 1, 2)], load)  # nothing changed
+        0
+        >>> pats["b"]["gender"] = "other"
+        >>> cache.update("k", view, [("a", 1, 1), ("b", 2, 3)], load), cache.rows_for("k", {"b"}).to_pylist()
+        (1, [{'g': 'other'}])
+        """
         entry = self._entries.setdefault(key, _Entry())
         seq_of = {rid: seq for rid, _, seq in current}
         stale = [rid for rid, vid, _ in current if entry.versions.get(rid) != vid]
@@ -87,7 +137,29 @@ class FlatCache:
         return out.append_column(_K, pa.array(range(base, base + out.num_rows), pa.int64()))
 
     def stale(self, key: Any, current: Sequence[tuple[str, int, int]]) -> list[str]:
-        """The ids in ``current`` whose version is not cached under ``key`` yet."""
+        """The ids in ``current`` whose version is not cached under ``key`` yet.
+
+        Parameters
+        ----------
+        key : hashable
+        current : sequence of (str, int, int)
+            ``(id, version, store position)``.
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> cache = FlatCache()
+        >>> view = {"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]}
+        >>> pats = {"a": {"resourceType": "Patient", "id": "a", "gender": "male"},
+        ...         "b": {"resourceType": "Patient", "id": "b", "gender": "female"}}
+        >>> load = lambda ids: [pats[i] for i in ids]
+        >>> _ = cache.update("k", view, [("a", 1, 1)], load)
+        >>> cache.stale("k", [("a", 1, 1), ("b", 1, 2)]), cache.stale("k", [("a", 2, 3)])
+        (['b'], ['a'])
+        """
         have = self._entries[key].versions if key in self._entries else {}
         return [rid for rid, vid, _ in current if have.get(rid) != vid]
 
@@ -138,6 +210,21 @@ class SandboxCaches:
     A decision set is reused only for the very same access context and while the store's
     change mark is unchanged (any write, including a Consent or a relationship, changes it),
     and never when Consents exist (their periods make decisions depend on the clock).
+
+    Parameters
+    ----------
+    has_consents : callable
+        Says whether the sandbox holds any Consent.
+
+    Examples
+    --------
+    >>> caches = SandboxCaches(lambda: False)
+    >>> caches.remember("Patient", "ctx", 7, ({"a"}, {"a": "a"}))
+    >>> caches.decisions_for("Patient", "ctx", 7), caches.decisions_for("Patient", "ctx", 8)
+    (({'a'}, {'a': 'a'}), None)
+    >>> with_consents = SandboxCaches(lambda: True)
+    >>> with_consents.remember("Patient", "ctx", 7, ({"a"}, {})); with_consents.decisions_for("Patient", "ctx", 7) is None
+    True
     """
 
     def __init__(self, has_consents: Callable[[], bool]) -> None:
@@ -183,14 +270,54 @@ class SandboxCaches:
         return targets
 
     def decisions_for(self, rtype: str, ctx: Any, mark: int) -> Any:
-        """The remembered ``(allowed ids, patient by id)`` for this context, or None."""
+        """The remembered ``(allowed ids, patient by id)`` for this context, or None.
+
+        Parameters
+        ----------
+        rtype : str
+        ctx : hashable
+            The access context (an unhashable one is never cached).
+        mark : int
+            The store's change mark.
+
+        Returns
+        -------
+        object or None
+
+        Examples
+        --------
+        >>> caches = SandboxCaches(lambda: False)
+        >>> caches.remember("Condition", ("dr.a", "TREAT"), 3, ({"c1"}, {"c1": "p1"}))
+        >>> caches.decisions_for("Condition", ("dr.a", "TREAT"), 3)
+        ({'c1'}, {'c1': 'p1'})
+        >>> caches.decisions_for("Condition", ["unhashable"], 3) is None
+        True
+        """
         try:
             return self._decisions.get((rtype, ctx, mark))
         except TypeError:  # an unhashable context is never cached
             return None
 
     def remember(self, rtype: str, ctx: Any, mark: int, decided: Any) -> None:
-        """Keep a decision set (dropping those of older change marks)."""
+        """Keep a decision set (dropping those of older change marks).
+
+        Nothing is kept while the sandbox holds Consents, or for an unhashable context.
+
+        Parameters
+        ----------
+        rtype : str
+        ctx : hashable
+        mark : int
+        decided : object
+            ``(allowed ids, patient by id)``.
+
+        Examples
+        --------
+        >>> caches = SandboxCaches(lambda: False)
+        >>> caches.remember("Condition", "ctx", 1, "old"); caches.remember("Observation", "ctx", 2, "new")
+        >>> caches.decisions_for("Condition", "ctx", 1), caches.decisions_for("Observation", "ctx", 2)
+        (None, 'new')
+        """
         if self._has_consents():
             return
         try:
@@ -205,8 +332,27 @@ _CACHES: weakref.WeakKeyDictionary[Any, SandboxCaches] = weakref.WeakKeyDictiona
 
 
 def caches_of(sandbox: Any, has_consents: Callable[[], bool]) -> SandboxCaches:
-    """The report caches of ``sandbox`` (made on first use, dropped with the sandbox);
-    ``has_consents()`` says whether the sandbox holds any Consent."""
+    """The report caches of ``sandbox`` (made on first use, dropped with the sandbox).
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        Any weak-referenceable object stands for the sandbox.
+    has_consents : callable
+        Says whether the sandbox holds any Consent (used when first made).
+
+    Returns
+    -------
+    SandboxCaches
+        The same object for the same sandbox.
+
+    Examples
+    --------
+    >>> class Box: pass
+    >>> a, b = Box(), Box()
+    >>> caches_of(a, lambda: False) is caches_of(a, lambda: True), caches_of(a, lambda: False) is caches_of(b, lambda: False)
+    (True, False)
+    """
     found = _CACHES.get(sandbox)
     if found is None:
         found = _CACHES[sandbox] = SandboxCaches(has_consents)

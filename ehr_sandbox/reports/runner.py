@@ -3,7 +3,8 @@
 The source is anything with ``.resources(resource_type) -> Iterable[dict]`` and
 ``.reference_date``; the Session passes itself (already policy-filtered and masked), so a report
 never sees rows or fields its user may not. An optional ``.audit_events()`` feeds the
-``audit_event`` view. Each view runs once per ``Reports`` object and is registered in DuckDB as
+``audit_event`` view. Each view runs once per ``Reports`` object (over a Session: once per
+report run, so what the session may see now decides) and is registered in DuckDB as
 an Arrow table named after the view; the report's SQL joins them with its parameters bound as
 SQL parameters.
 
@@ -144,7 +145,8 @@ class Reports:
         )
 
     def view_table(self, name: str) -> pa.Table:
-        """The rows of one catalogue view over the source (computed once, then reused).
+        """The rows of one catalogue view over the source (computed once, then reused; over
+        a Session, decided again on every call).
 
         >>> from datetime import date
         >>> class S:
@@ -154,7 +156,10 @@ class Reports:
         >>> Reports(S()).view_table("patient").num_rows
         0
         """
-        if name not in self._tables:
+        # A Session decides each access when it happens: its rows are asked for again on
+        # every call (its own cache keeps that cheap), so rows a break-the-glass, a Consent or
+        # a relationship let through once never outlast it in a Reports object kept around.
+        if name not in self._tables or hasattr(self.source, "report_view"):
             view = load_view(name)
             can_read = getattr(self.source, "can_read", None)
             if callable(can_read) and not can_read(view["resource"]):

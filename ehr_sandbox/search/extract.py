@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from typing import Any
 
+from ehr_sandbox.references import split_reference
 from ehr_sandbox.search.registry import SearchParam, covering_param, params_for
-from ehr_sandbox.search.values import date_range, normalize_string, split_reference
+from ehr_sandbox.search.values import date_range, normalize_string
 
 Row = tuple[str, str | None, str | None, str | None, float | None, float | None, float | None]
 """One index row (without the resource's type and id)."""

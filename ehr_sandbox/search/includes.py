@@ -30,11 +30,54 @@ from ehr_sandbox.search.registry import REGISTRY, SearchParam, params_for
 
 
 class Reader(Protocol):
-    """What includes need from whoever holds the data: read one resource, run one search."""
+    """What includes need from whoever holds the data: read one resource, run one search.
 
-    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
+    A :class:`~ehr_sandbox.store.Store` is one.
 
-    def search(self, resource_type: str, query: SearchQuery) -> list[dict[str, Any]]: ...
+    Examples
+    --------
+    >>> from ehr_sandbox.store import Store
+    >>> from ehr_sandbox.store.plan_apply import import_resources
+    >>> st = Store()
+    >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
+    ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+    ...      "subject": {"reference": "Patient/p1"}}])
+    >>> reader: Reader = st
+    >>> reader.read("Patient", "p1")["id"], [o["id"] for o in reader.search("Observation", parse("Observation", []))]
+    ('p1', ['o1'])
+    """
+
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        """The current version of ``resource_type/resource_id``, or None when absent.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.store import Store
+        >>> from ehr_sandbox.store.plan_apply import import_resources
+        >>> st = Store()
+        >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
+        ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+        ...      "subject": {"reference": "Patient/p1"}}])
+        >>> st.read("Patient", "p1")["id"], st.read("Patient", "nope") is None
+        ('p1', True)
+        """
+        ...
+
+    def search(self, resource_type: str, query: SearchQuery) -> list[dict[str, Any]]:
+        """The resources of ``resource_type`` that match ``query``.
+
+        Examples
+        --------
+        >>> from ehr_sandbox.store import Store
+        >>> from ehr_sandbox.store.plan_apply import import_resources
+        >>> st = Store()
+        >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
+        ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+        ...      "subject": {"reference": "Patient/p1"}}])
+        >>> [r["id"] for r in st.search("Observation", parse("Observation", [("subject", "Patient/p1")]))]
+        ['o1']
+        """
+        ...
 
 
 MAX_ITERATIONS = 4
@@ -100,6 +143,37 @@ def resolve_includes(
     Non-iterate includes apply to the matches; ``:iterate`` ones also to what was included,
     until nothing new appears. With ``visible``, a resource it refuses is neither returned nor
     followed further (so a hidden resource never links a session to a visible one).
+
+    Parameters
+    ----------
+    store : Reader
+        Where to read and search.
+    results : sequence of dict
+        The search's matches.
+    query : SearchQuery
+        The parsed search, with its includes.
+    visible : callable, optional
+        ``resource -> bool``: the session's policy.
+
+    Returns
+    -------
+    list of dict
+        The included resources, each once, none of them a match.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.store import Store
+    >>> from ehr_sandbox.store.plan_apply import import_resources
+    >>> st = Store()
+    >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
+    ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+    ...      "subject": {"reference": "Patient/p1"}}])
+    >>> q = parse("Observation", [("_include", "Observation:subject")])
+    >>> matches = st.search("Observation", q)
+    >>> [r["id"] for r in resolve_includes(st, matches, q)]
+    ['p1']
+    >>> resolve_includes(st, matches, q, visible=lambda r: r["resourceType"] != "Patient")
+    []
     """
     seen = {(r["resourceType"], r["id"]) for r in results}
     out: list[dict[str, Any]] = []

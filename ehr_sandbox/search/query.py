@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ehr_sandbox.errors import SearchError
+from ehr_sandbox.references import ID_RE, split_reference
 from ehr_sandbox.search.registry import SearchParam, lookup, params_for
-from ehr_sandbox.search.values import ID_RE, date_range, number_range, split_reference
+from ehr_sandbox.search.values import date_range, number_range
 from synthetic.fhir import is_resource_type
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -48,14 +49,30 @@ _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
 @dataclass(frozen=True)
 class StringValue:
-    """A string search value (``text`` as given)."""
+    """A string search value (``text`` as given).
+
+    Matching (prefix, ``:exact``, ``:contains``) is the engine's business; the value keeps the
+    text as the user typed it.
+
+    Examples
+    --------
+    >>> c = parse("Patient", [("name", "Smith")]).clauses[0]
+    >>> c.values
+    (StringValue(text='Smith'),)
+    """
 
     text: str
 
 
 @dataclass(frozen=True)
 class TokenValue:
-    """``system|code``: ``system`` None means any system, ``""`` means no system; ``code`` None any code."""
+    """``system|code``: ``system`` None means any system, ``""`` means no system; ``code`` None any code.
+
+    Examples
+    --------
+    >>> [parse("Observation", [("code", v)]).clauses[0].values[0] for v in ("http://loinc.org|8867-4", "|x", "8867-4")]
+    [TokenValue(system='http://loinc.org', code='8867-4'), TokenValue(system='', code='x'), TokenValue(system=None, code='8867-4')]
+    """
 
     system: str | None
     code: str | None
@@ -63,7 +80,20 @@ class TokenValue:
 
 @dataclass(frozen=True)
 class RangeValue:
-    """A date, number or quantity value: prefix, the value's precision range ``[lo, hi)``."""
+    """A date, number or quantity value: prefix, the value's precision range ``[lo, hi)``.
+
+    Dates are POSIX seconds (UTC); ``value``/``system``/``code`` are a quantity's number and
+    unit.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> v = parse("Observation", [("date", "ge2026-01")]).clauses[0].values[0]
+    >>> v.prefix, datetime.fromtimestamp(v.lo, UTC).date().isoformat(), datetime.fromtimestamp(v.hi, UTC).date().isoformat()
+    ('ge', '2026-01-01', '2026-02-01')
+    >>> parse("Observation", [("value-quantity", "lt5")]).clauses[0].values[0]
+    RangeValue(prefix='lt', lo=4.5, hi=5.5, value=5.0, system=None, code=None)
+    """
 
     prefix: str
     lo: float
@@ -75,21 +105,42 @@ class RangeValue:
 
 @dataclass(frozen=True)
 class ReferenceValue:
-    """Alternative ``Type/id`` forms of one reference value (a bare id may name several types)."""
+    """Alternative ``Type/id`` forms of one reference value (a bare id may name several types).
+
+    Examples
+    --------
+    >>> c = parse("Observation", [("patient", "p1")]).clauses[0]
+    >>> c.values
+    (ReferenceValue(refs=('Patient/p1',)),)
+    """
 
     refs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class MissingValue:
-    """``:missing=true|false``."""
+    """``:missing=true|false``.
+
+    Examples
+    --------
+    >>> c = parse("Observation", [("status:missing", "true")]).clauses[0]
+    >>> c.modifier, c.values
+    ('missing', (MissingValue(missing=True),))
+    """
 
     missing: bool
 
 
 @dataclass(frozen=True)
 class Chain:
-    """``param.name=value``: the reference points at a resource matching ``inner`` (one per target type)."""
+    """``param.name=value``: the reference points at a resource matching ``inner`` (one per target type).
+
+    Examples
+    --------
+    >>> chain = parse("Observation", [("patient.name", "Smith")]).clauses[0].values[0]
+    >>> [(q.resource_type, q.clauses[0].values) for q in chain.inner]
+    [('Patient', (StringValue(text='Smith'),))]
+    """
 
     inner: tuple[SearchQuery, ...]
 
@@ -99,7 +150,14 @@ Value = StringValue | TokenValue | RangeValue | ReferenceValue | MissingValue | 
 
 @dataclass(frozen=True)
 class Clause:
-    """One parameter occurrence: the values are ORed; clauses of a query are ANDed."""
+    """One parameter occurrence: the values are ORed; clauses of a query are ANDed.
+
+    Examples
+    --------
+    >>> q = parse("Observation", [("code", "8867-4,8480-6"), ("status", "final")])
+    >>> [(c.param.name, len(c.values)) for c in q.clauses]
+    [('code', 2), ('status', 1)]
+    """
 
     param: SearchParam
     modifier: str | None
@@ -108,7 +166,13 @@ class Clause:
 
 @dataclass(frozen=True)
 class SortKey:
-    """One ``_sort`` key."""
+    """One ``_sort`` key.
+
+    Examples
+    --------
+    >>> [(k.param.name, k.descending) for k in parse("Observation", [("_sort", "-date,code")]).sort]
+    [('date', True), ('code', False)]
+    """
 
     param: SearchParam
     descending: bool = False
@@ -116,7 +180,15 @@ class SortKey:
 
 @dataclass(frozen=True)
 class Include:
-    """``_include``/``_revinclude``: ``source_type:param[:target]`` (``param`` ``*`` = all references)."""
+    """``_include``/``_revinclude``: ``source_type:param[:target]`` (``param`` ``*`` = all references).
+
+    Examples
+    --------
+    >>> parse("Observation", [("_include", "Observation:subject:Patient")]).include
+    (Include(source_type='Observation', param='subject', target='Patient', iterate=False),)
+    >>> parse("Patient", [("_revinclude:iterate", "Provenance:target")]).revinclude[0].iterate
+    True
+    """
 
     source_type: str
     param: str
@@ -141,7 +213,20 @@ class SearchQuery:
     revinclude: tuple[Include, ...] = field(default_factory=tuple)
 
     def without_paging(self) -> SearchQuery:
-        """The same query without ``_count``/``_offset`` (the session pages after the policy)."""
+        """The same query without ``_count``/``_offset`` (the session pages after the policy).
+
+        Returns
+        -------
+        SearchQuery
+            A copy with ``count=None`` and ``offset=0``; filters, sort and includes unchanged.
+
+        Examples
+        --------
+        >>> q = parse("Patient", [("family", "smith"), ("_count", "5"), ("_offset", "10")])
+        >>> p = q.without_paging()
+        >>> (p.count, p.offset, p.clauses == q.clauses), (q.count, q.offset)
+        ((None, 0, True), (5, 10))
+        """
         return replace(self, count=None, offset=0)
 
     def chained_types(self) -> list[str]:

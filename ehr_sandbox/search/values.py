@@ -1,4 +1,5 @@
-"""Value forms shared by indexing and querying: normalized strings, date ranges, references.
+"""Value forms shared by indexing and querying: normalized strings, date and number ranges
+(references are parsed by :mod:`ehr_sandbox.references`).
 
 Dates become half-open ranges of UTC epoch seconds at their precision (``2020`` is the whole
 year); a date without a time zone is read as UTC (the sandbox keeps every instant with an
@@ -9,8 +10,6 @@ offset, and bare dates have no zone to honour).
 >>> lo, hi = date_range("2020")
 >>> (hi - lo) / 86400
 366.0
->>> split_reference("http://example.org/fhir/Patient/123/_history/2")
-('Patient', '123')
 """
 
 from __future__ import annotations
@@ -22,15 +21,11 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-"""A FHIR logical id."""
-
 _DATE_RE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d+)?)?"
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
-_TYPE_RE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -108,28 +103,6 @@ def number_range(text: str) -> tuple[float, float, float] | None:
     half = 0.5 * 10.0 ** int(exp) if isinstance(exp, int) else 0.0
     value = float(dec)
     return value, value - half, value + half
-
-
-@lru_cache(maxsize=1 << 16)
-def split_reference(ref: str) -> tuple[str, str] | None:
-    """``(Type, id)`` for a relative or absolute literal reference, else None.
-
-    ``#contained``, ``urn:`` and conditional references have no (Type, id).
-
-    >>> split_reference("Patient/abc"), split_reference("#c1"), split_reference("patient/abc")
-    (('Patient', 'abc'), None, None)
-    """
-    if not ref or ref.startswith("#") or ref.startswith("urn:") or "?" in ref:
-        return None
-    parts = ref.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) < 2:
-        return None
-    rtype, rid = parts[-2], parts[-1]
-    if not _TYPE_RE.match(rtype) or not ID_RE.match(rid):
-        return None
-    return rtype, rid
 
 
 def is_finite(x: float) -> bool:

@@ -16,20 +16,90 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class RowCodec(Protocol):
-    """What the store needs from a row codec (see docs/contracts.md)."""
+    """What the store needs from a row codec (see docs/contracts.md).
+
+    A protocol: any object with ``encrypting``, ``seal``, ``open`` and ``blind`` will do.
+    :class:`IdentityCodec` is the plaintext one, :class:`ehr_sandbox.crypto.AesGcmCodec` the
+    encrypting one.
+
+    Examples
+    --------
+    >>> isinstance(IdentityCodec(), RowCodec), isinstance(object(), RowCodec)
+    (True, False)
+    """
 
     encrypting: bool
 
     def seal(self, aad: str, data: bytes) -> bytes:
-        """Protect ``data`` bound to ``aad``."""
+        """Protect ``data`` bound to ``aad``.
+
+        Parameters
+        ----------
+        aad : str
+            Associated data (``Type/id/_history/vid``): a sealed row only opens under it.
+        data : bytes
+            The row's bytes.
+
+        Returns
+        -------
+        bytes
+            The sealed row.
+
+        Examples
+        --------
+        >>> codec: RowCodec = IdentityCodec()
+        >>> codec.seal("Patient/1/_history/1", b"{}")
+        b'{}'
+        """
         ...
 
     def open(self, aad: str, blob: bytes) -> bytes:
-        """Recover the data sealed with ``aad`` (raises CryptoError when it fails)."""
+        """Recover the data sealed with ``aad``.
+
+        Parameters
+        ----------
+        aad : str
+            The associated data it was sealed with.
+        blob : bytes
+            The sealed row.
+
+        Returns
+        -------
+        bytes
+            The row's bytes.
+
+        Raises
+        ------
+        CryptoError
+            The blob does not authenticate under this key and ``aad``.
+
+        Examples
+        --------
+        >>> codec: RowCodec = IdentityCodec()
+        >>> codec.open("Patient/1/_history/1", codec.seal("Patient/1/_history/1", b'{"a":1}'))
+        b'{"a":1}'
+        """
         ...
 
     def blind(self, value: str) -> str:
-        """The index form of a searchable value (a keyed hash when encrypting)."""
+        """The index form of a searchable value (a keyed hash when encrypting).
+
+        Parameters
+        ----------
+        value : str
+            A normalised search value.
+
+        Returns
+        -------
+        str
+            What the search index stores and compares.
+
+        Examples
+        --------
+        >>> codec: RowCodec = IdentityCodec()
+        >>> codec.blind("smith")
+        'smith'
+        """
         ...
 
 
@@ -44,15 +114,33 @@ class IdentityCodec:
     key_id = "plain"
 
     def seal(self, aad: str, data: bytes) -> bytes:
-        """Return ``data`` unchanged."""
+        """Return ``data`` unchanged.
+
+        Examples
+        --------
+        >>> IdentityCodec().seal("Patient/1/_history/1", b"row")
+        b'row'
+        """
         return data
 
     def open(self, aad: str, blob: bytes) -> bytes:
-        """Return ``blob`` unchanged."""
+        """Return ``blob`` unchanged (as ``bytes``).
+
+        Examples
+        --------
+        >>> IdentityCodec().open("Patient/1/_history/1", bytearray(b"row"))
+        b'row'
+        """
         return bytes(blob)
 
     def blind(self, value: str) -> str:
-        """Return ``value`` unchanged."""
+        """Return ``value`` unchanged.
+
+        Examples
+        --------
+        >>> IdentityCodec().blind("smith")
+        'smith'
+        """
         return value
 
 

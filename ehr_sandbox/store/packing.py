@@ -161,7 +161,24 @@ class Packer:
         return dec.decompress(data)
 
     def forget(self) -> None:
-        """Drop cached dictionaries (after the store's content was replaced)."""
+        """Drop cached dictionaries (after the store's content was replaced).
+
+        Examples
+        --------
+        >>> import random
+        >>> rnd = random.Random(1)
+        >>> docs = [b'{"resourceType":"Observation","id":"o%d","status":"%s","code":{"coding":'
+        ...         b'[{"system":"http://loinc.org","code":"%d-%d","display":"%s"}]},"valueQuantity":'
+        ...         b'{"value":%d,"unit":"mmHg"},"subject":{"reference":"Patient/p%d"}}'
+        ...         % (i, rnd.choice([b"final", b"amended"]), rnd.randrange(9999), i % 7,
+        ...            rnd.choice([b"Systolic", b"Diastolic", b"Heart rate"]), rnd.randrange(300), i % 50)
+        ...         for i in range(2000)]
+        >>> p = Packer(); _ = p.train(docs)
+        >>> p.dict_id is not None
+        True
+        >>> p.forget(); p.dict_id is None
+        True
+        """
         self.__init__(self._load_dict)  # type: ignore[misc]
 
 

@@ -49,6 +49,33 @@ def apply_plan(store: Store, plan: list[PlannedWrite]) -> list[dict[str, Any]]:
     """Write a plan in one store transaction; return per entry the stored (or existing) resource.
 
     Any failure (e.g. a version conflict) rolls the whole plan back.
+
+    Parameters
+    ----------
+    store : Store
+        A bare store (no policy, no audit: the store layer's bulk path).
+    plan : list of PlannedWrite
+        From :func:`ehr_sandbox.bundles.plan.plan_bundle` or ``plan_resources``.
+
+    Returns
+    -------
+    list of dict
+        The stored resource of each entry, in the plan's order.
+
+    Raises
+    ------
+    ConflictError
+        An entry's version is stale; nothing is written.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.store import Store
+    >>> from ehr_sandbox.bundles.plan import plan_resources
+    >>> st = Store()
+    >>> plan = plan_resources([{"resourceType": "Patient", "id": "a"}, {"resourceType": "Patient", "id": "b"}],
+    ...                       exists=st.exists, find=store_finder(st))
+    >>> [r["id"] for r in apply_plan(st, plan)], st.count("Patient")
+    (['a', 'b'], 2)
     """
     out: list[dict[str, Any]] = []
     with store.transaction():
@@ -79,7 +106,35 @@ def import_bundle(store: Store, bundle: dict[str, Any]) -> list[dict[str, Any]]:
 def import_resources(
     store: Store, resources: Iterable[dict[str, Any]], *, label: str = "ndjson"
 ) -> list[dict[str, Any]]:
-    """Plan and apply plain resources (e.g. from :func:`read_ndjson_dir`) in one transaction."""
+    """Plan and apply plain resources (e.g. from :func:`read_ndjson_dir`) in one transaction.
+
+    Parameters
+    ----------
+    store : Store
+        A bare store.
+    resources : iterable of dict
+        FHIR resources, each with its ``id``.
+    label : str, default "ndjson"
+        Names the source in error messages.
+
+    Returns
+    -------
+    list of dict
+        The stored resources.
+
+    Raises
+    ------
+    ValidationError
+        A resource is malformed; nothing is written.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.store import Store
+    >>> st = Store()
+    >>> out = import_resources(st, [{"resourceType": "Patient", "id": "a"}])
+    >>> out[0]["meta"]["versionId"], st.read("Patient", "a")["id"]
+    ('1', 'a')
+    """
     return apply_plan(
         store, plan_resources(resources, exists=store.exists, find=store_finder(store), label=label)
     )

@@ -41,7 +41,24 @@ CREATE TABLE IF NOT EXISTS pointer_mac (
 
 
 class PointerGuard:
-    """MACs of the current-version pointers, kept beside the store's tables (one connection)."""
+    """MACs of the current-version pointers, kept beside the store's tables (one connection).
+
+    Parameters
+    ----------
+    connection : sqlite3.Connection
+        The store's connection; the guard keeps its ``pointer_mac`` table in it.
+    key : bytes
+        The MAC key (derived from the master key with :data:`POINTER_MAC_INFO`).
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> con = sqlite3.connect(":memory:")
+    >>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+    >>> guard = PointerGuard(con, bytes(32))
+    >>> con.execute("SELECT name FROM sqlite_master WHERE name = 'pointer_mac'").fetchone()
+    ('pointer_mac',)
+    """
 
     def __init__(self, connection: sqlite3.Connection, key: bytes) -> None:
         self._con = connection
@@ -54,7 +71,24 @@ class PointerGuard:
         return hmac.digest(self._key, f"{rtype}/{rid}/{int(vid)}".encode(), "sha256")
 
     def record(self, rtype: str, rid: str, vid: int) -> None:
-        """Authenticate the pointer of ``rtype/rid`` at version ``vid`` (after a write)."""
+        """Authenticate the pointer of ``rtype/rid`` at version ``vid`` (after a write).
+
+        Parameters
+        ----------
+        rtype, rid : str
+            The resource.
+        vid : int
+            Its new current version.
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> con = sqlite3.connect(":memory:")
+        >>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+        >>> guard = PointerGuard(con, bytes(32))
+        >>> guard.record("Patient", "p1", 3)
+        >>> guard.check("Patient", "p1", 3)
+        """
         self._con.execute(
             "INSERT OR REPLACE INTO pointer_mac (rtype, rid, mac) VALUES (?, ?, ?)",
             (rtype, rid, self._mac(rtype, rid, vid)),
@@ -64,9 +98,25 @@ class PointerGuard:
     def record_many(self, pointers: Iterable[tuple[str, str, int]], *, cache: bool = True) -> None:
         """:meth:`record` for many pointers (bulk loads).
 
-        ``cache=False`` does not remember them as verified (a bulk load of a whole clinic
-        would otherwise keep one entry per resource in memory): the first :meth:`check` of
-        each reads its MAC.
+        Parameters
+        ----------
+        pointers : iterable of (str, str, int)
+            ``(rtype, rid, vid)`` triples.
+        cache : bool, default True
+            ``False`` does not remember them as verified (a bulk load of a whole clinic would
+            otherwise keep one entry per resource in memory): the first :meth:`check` of each
+            reads its MAC.
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> con = sqlite3.connect(":memory:")
+        >>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+        >>> guard = PointerGuard(con, bytes(32))
+        >>> _ = con.executemany("INSERT INTO resources VALUES (?, ?, ?)", [("Patient", "a", 1), ("Patient", "b", 2)])
+        >>> guard.record_many([("Patient", "a", 1), ("Patient", "b", 2)], cache=False)
+        >>> guard.verify_all()
+        2
         """
         items = [(t, i, int(v)) for t, i, v in pointers]
         rows = [(t, i, self._mac(t, i, v)) for t, i, v in items]
@@ -78,7 +128,34 @@ class PointerGuard:
                 self._verified[(t, i)] = v
 
     def check(self, rtype: str, rid: str, vid: int | str) -> None:
-        """Raise :class:`CryptoError` unless ``vid`` is the authenticated current version."""
+        """Raise :class:`CryptoError` unless ``vid`` is the authenticated current version.
+
+        Parameters
+        ----------
+        rtype, rid : str
+            The resource.
+        vid : int or str
+            The version the ``resources`` table points at.
+
+        Raises
+        ------
+        CryptoError
+            The pointer has no MAC or its MAC is for another version (the file was edited
+            outside the sandbox).
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> con = sqlite3.connect(":memory:")
+        >>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+        >>> guard = PointerGuard(con, bytes(32))
+        >>> guard.record("Observation", "o1", 2)
+        >>> guard.check("Observation", "o1", 2)
+        >>> guard.check("Observation", "o1", 1)
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.CryptoError: Observation/o1: its current-version pointer (version 1) fails its MAC: the database was changed outside the sandbox
+        """
         v = int(vid)
         if self._verified.get((rtype, rid)) == v:
             return
@@ -93,7 +170,28 @@ class PointerGuard:
         self._verified[(rtype, rid)] = v
 
     def verify_all(self) -> int:
-        """Check every pointer (on open); returns how many were checked."""
+        """Check every pointer (on open); returns how many were checked.
+
+        Returns
+        -------
+        int
+            The number of pointers in the ``resources`` table, all verified.
+
+        Raises
+        ------
+        CryptoError
+            The first pointer whose MAC fails.
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> con = sqlite3.connect(":memory:")
+        >>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+        >>> guard = PointerGuard(con, bytes(32))
+        >>> _ = con.execute("INSERT INTO resources VALUES ('Patient', 'p1', 1)")
+        >>> guard.record("Patient", "p1", 1); guard.verify_all()
+        1
+        """
         n = 0
         macs = {
             (t, i): bytes(m)
@@ -111,7 +209,28 @@ class PointerGuard:
         return n
 
     def rekey(self, key: bytes) -> None:
-        """Re-authenticate every (verified) pointer under a new key (key rotation)."""
+        """Re-authenticate every (verified) pointer under a new key (key rotation).
+
+        Parameters
+        ----------
+        key : bytes
+            The new MAC key.
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> con = sqlite3.connect(":memory:")
+        >>> _ = con.execute("CREATE TABLE resources (rtype TEXT, rid TEXT, vid INTEGER)")
+        >>> guard = PointerGuard(con, bytes(32))
+        >>> _ = con.execute("INSERT INTO resources VALUES ('Patient', 'p1', 1)")
+        >>> guard.record("Patient", "p1", 1); guard.rekey(bytes([7]) * 32)
+        >>> PointerGuard(con, bytes([7]) * 32).verify_all()
+        1
+        >>> PointerGuard(con, bytes(32)).check("Patient", "p1", 1)
+        Traceback (most recent call last):
+        ...
+        ehr_sandbox.errors.CryptoError: Patient/p1: its current-version pointer (version 1) fails its MAC: the database was changed outside the sandbox
+        """
         self.verify_all()
         self._key = bytes(key)
         self.record_many(list(self._con.execute("SELECT rtype, rid, vid FROM resources")))

@@ -90,7 +90,20 @@ def drop_secondary_indexes(con: sqlite3.Connection) -> None:
 
 
 def create_secondary_indexes(con: sqlite3.Connection) -> None:
-    """(Re-)create the search index's B-trees (after a bulk load; a no-op when present)."""
+    """(Re-)create the search index's B-trees (after a bulk load; a no-op when present).
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A store database (see :func:`open_connection`).
+
+    Examples
+    --------
+    >>> con = open_connection(None)
+    >>> drop_secondary_indexes(con); create_secondary_indexes(con); create_secondary_indexes(con)
+    >>> con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'search_index_value'").fetchone()
+    (1,)
+    """
     for statement in SECONDARY_INDEXES.strip().split(";"):
         if statement.strip():
             con.execute(statement)
@@ -110,6 +123,24 @@ def open_connection(path: str | Path | None) -> sqlite3.Connection:
 
     ``synchronous=FULL`` makes every committed transaction durable even across a power cut,
     not just a process crash; WAL lets readers run while a writer commits.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        The database file, or None for an in-memory database.
+
+    Returns
+    -------
+    sqlite3.Connection
+        A connection with the store's tables created.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> con = open_connection(pathlib.Path(tempfile.mkdtemp()) / "s.db")
+    >>> con.execute("PRAGMA journal_mode").fetchone(), con.execute("PRAGMA synchronous").fetchone()
+    (('wal',), (2,))
+    >>> con.close()
     """
     target = ":memory:" if path is None or str(path) == ":memory:" else str(path)
     # isolation_level=None: we issue BEGIN/SAVEPOINT ourselves (sqlite3's implicit BEGIN would

@@ -40,6 +40,7 @@ import orjson
 
 from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
 from ehr_sandbox.gcpause import collector_paused
+from ehr_sandbox.references import ID_RE
 from ehr_sandbox.search.extract import Row, param_rows, stored_rows
 from ehr_sandbox.search.query import Chain, Clause, SearchQuery
 from ehr_sandbox.search.registry import params_for, registry_fingerprint
@@ -51,7 +52,6 @@ from ehr_sandbox.search.sql import (
     param_names,
     row_checks,
 )
-from ehr_sandbox.search.values import ID_RE
 from ehr_sandbox.store import index_plan as index_plans
 from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
 from ehr_sandbox.store.packing import MIN_SAMPLES, Packer
@@ -207,16 +207,41 @@ class Store:
     # ------------------------------------------------------------------ plumbing
     @property
     def connection(self) -> sqlite3.Connection:
-        """The underlying sqlite3 connection (other modules keep their own tables in it)."""
+        """The underlying sqlite3 connection (other modules keep their own tables in it).
+
+        Examples
+        --------
+        >>> st = Store()
+        >>> st.connection.execute("SELECT count(*) FROM resources").fetchone()
+        (0,)
+        """
         return self._con
 
     @property
     def encrypting(self) -> bool:
-        """True when rows are encrypted (and the index is blind)."""
+        """True when rows are encrypted (and the index is blind).
+
+        Examples
+        --------
+        >>> from ehr_sandbox.crypto import AesGcmCodec, MasterKey
+        >>> Store().encrypting, Store(None, codec=AesGcmCodec(MasterKey(bytes(32)))).encrypting
+        (False, True)
+        """
         return bool(self.codec.encrypting)
 
     def close(self) -> None:
-        """Close the database (a file store checkpoints its WAL)."""
+        """Close the database (a file store checkpoints its WAL).
+
+        Examples
+        --------
+        >>> import sqlite3
+        >>> st = Store(); st.close()
+        >>> try:
+        ...     st.connection.execute("SELECT 1")
+        ... except sqlite3.ProgrammingError:
+        ...     print("closed")
+        closed
+        """
         with self._lock:
             self._con.close()
 
@@ -1254,8 +1279,29 @@ class BulkLoad:
 
         They are checked as :meth:`Store.create` checks them (a bad one raises
         :class:`~ehr_sandbox.errors.ValidationError`, and the whole load rolls back).
-        ``trusted=True``: the caller built these plain JSON dicts and will not touch them again
-        (no defensive deep copy; their ``meta`` is still replaced, not edited).
+
+        Parameters
+        ----------
+        resources : iterable of dict
+            New resources, each with ``resourceType`` and ``id``.
+        trusted : bool, default False
+            The caller built these plain JSON dicts and will not touch them again (no defensive
+            deep copy; their ``meta`` is still replaced, not edited).
+
+        Raises
+        ------
+        ValidationError
+            A resource is malformed.
+        AlreadyExists
+            Two resources (or one already stored) share a type and id.
+
+        Examples
+        --------
+        >>> st = Store()
+        >>> with st.bulk() as load:
+        ...     load.add([{"resourceType": "Patient", "id": "a"}, {"resourceType": "Patient", "id": "b"}])
+        >>> st.count("Patient"), st.read("Patient", "b")["meta"]["versionId"]
+        (2, '1')
         """
         st = self._store
         for r in resources:
@@ -1270,7 +1316,16 @@ class BulkLoad:
                 self.flush()
 
     def flush(self) -> None:
-        """Write what is queued (still inside the load's transaction)."""
+        """Write what is queued (still inside the load's transaction).
+
+        Examples
+        --------
+        >>> st = Store()
+        >>> with st.bulk() as load:
+        ...     load.add([{"resourceType": "Patient", "id": "a"}]); load.flush()
+        ...     st.count("Patient")
+        1
+        """
         if not self._pending:
             return
         batch, self._pending = self._pending, []

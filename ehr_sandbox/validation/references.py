@@ -18,32 +18,16 @@ organization in the network) and cannot be checked locally; they pass.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from ehr_sandbox.references import split_relative
 from synthetic.fhir import is_resource_type
 
 from .problem import Problem
 from .tree import Scan, format_path
 
-__all__ = ["reference_problems", "split_reference"]
-
-_RELATIVE = re.compile(
-    r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?$"
-)
-
-
-def split_reference(reference: str) -> tuple[str, str] | None:
-    """``(type, id)`` of a relative reference, or ``None`` when it is not of that form.
-
-    >>> split_reference("Provenance/x1/_history/2")
-    ('Provenance', 'x1')
-    >>> split_reference("patient 7") is None
-    True
-    """
-    m = _RELATIVE.match(reference)
-    return (m.group(1), m.group(2)) if m else None
+__all__ = ["reference_problems"]
 
 
 def reference_problems(
@@ -105,13 +89,13 @@ def _one(
         )
     if ref.startswith(("http://", "https://")):
         return None
-    parts = split_reference(ref)
+    parts = split_relative(ref)
     if parts is None:
         return (
             "a relative reference of the form 'Type/id' (e.g. 'Patient/123')",
             "other systems resolve references by resource type and id",
         )
-    rtype, rid = parts
+    rtype, rid, _version = parts
     if not is_resource_type(rtype):
         return (
             f"a FHIR resource type before the '/' (not {rtype!r})",

@@ -70,7 +70,28 @@ RULES: dict[str, Rule] = {
 
 @dataclass
 class Admission:
-    """What :func:`arrange` wrote and how the hospital was notified."""
+    """What :func:`arrange` wrote and how the hospital was notified.
+
+    Parameters
+    ----------
+    encounter : dict
+        The Encounter of the direct admission.
+    summary : dict
+        The transfer summary (a DocumentReference).
+    notification : dict
+        The Communication to the hospital.
+    channel : str
+        How it was sent: ``exchange`` (EHR mode) or ``fax``.
+    document : object, optional
+        What the network delivered, when sent over one.
+
+    Examples
+    --------
+    >>> a = Admission({"resourceType": "Encounter"}, {"resourceType": "DocumentReference"},
+    ...               {"resourceType": "Communication"}, "fax")
+    >>> a.channel, a.document is None
+    ('fax', True)
+    """
 
     encounter: dict[str, Any]
     summary: dict[str, Any]

@@ -25,7 +25,17 @@ from ehr_sandbox.errors import ContentError
 __all__ = ["csv_rows", "table"]
 
 
-SHARED = frozenset({"portal.toml", "spirometry.toml", "sterilization.toml", "templates.toml"})
+SHARED = frozenset(
+    {
+        "carc.csv",
+        "poc_tests.toml",
+        "portal.toml",
+        "rarc.csv",
+        "spirometry.toml",
+        "sterilization.toml",
+        "templates.toml",
+    }
+)
 """Tables the generator uses too: they live once, in ``synthetic/content/data/``."""
 
 

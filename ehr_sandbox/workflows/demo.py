@@ -38,6 +38,13 @@ def front_office_flow(sandbox: Sandbox) -> list[str]:
     -------
     list of str
         One line per step.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> lines = front_office_flow(Sandbox.generate(patients=1, seed=1, years=1))
+    >>> len(lines), lines[0].startswith("Front office:"), lines[-1].endswith("reconciles to the cent")
+    (6, True, True)
     """
     fd = sandbox.login("fd.smith")
     billing = sandbox.login("billing.davis")

@@ -401,7 +401,28 @@ def record_sexual_history(session: Session, patient: str, text: str) -> dict[str
 
 @dataclass
 class ScreenResult:
-    """A scored screen: the QuestionnaireResponse, the total-score Observation, a Task if positive."""
+    """A scored screen: the QuestionnaireResponse, the total-score Observation, a Task if positive.
+
+    Parameters
+    ----------
+    response : dict
+        The QuestionnaireResponse.
+    score : dict
+        The total-score Observation.
+    total : int
+        The total score.
+    positive : bool
+        Whether the total reaches the screen's cut-off.
+    task : dict, optional
+        The follow-up Task to the provider (positive screens only).
+
+    Examples
+    --------
+    >>> r = ScreenResult({"resourceType": "QuestionnaireResponse"}, {"resourceType": "Observation"}, 12, True,
+    ...                  {"resourceType": "Task", "status": "requested"})
+    >>> r.positive, r.task["status"]
+    (True, 'requested')
+    """
 
     response: dict[str, Any]
     score: dict[str, Any]

@@ -251,7 +251,25 @@ def duplicate_classes(codes: list[str]) -> dict[str, list[str]]:
 
 @dataclass
 class ReconciliationResult:
-    """Statements written and, when duplicate therapy was found, the Task to the provider."""
+    """Statements written and, when duplicate therapy was found, the Task to the provider.
+
+    Parameters
+    ----------
+    statements : list of dict
+        The MedicationStatements written.
+    duplicates : dict
+        Drug class id to the RxNorm codes of that class taken together.
+    task : dict, optional
+        The Task asking the provider to review duplicate therapy.
+
+    Examples
+    --------
+    >>> ReconciliationResult()
+    ReconciliationResult(statements=[], duplicates={}, task=None)
+    >>> r = ReconciliationResult(duplicates={"statins": ["617312", "314231"]})
+    >>> r.duplicates["statins"], r.task is None
+    (['617312', '314231'], True)
+    """
 
     statements: list[dict[str, Any]] = field(default_factory=list)
     duplicates: dict[str, list[str]] = field(default_factory=dict)

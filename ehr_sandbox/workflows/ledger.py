@@ -72,6 +72,26 @@ class Txn:
     ``kind``: charge, contractual, insurer-payment, patient-share, patient-payment, refund,
     write-off, transfer-to-patient. ``bucket``: the balance it moves (insurance or patient;
     a patient-share is recorded twice: - insurance, + patient).
+
+    Parameters
+    ----------
+    date : str
+    patient : str
+    claim : str or None
+    kind : str
+    bucket : str
+    amount : Decimal
+    description : str
+    method, reference : str, optional
+        How a payment was made and its reference (check number ...).
+
+    Examples
+    --------
+    >>> from decimal import Decimal
+    >>> share = [Txn("2026-01-05", "Patient/p1", "Claim/c1", "patient-share", b, a, "coinsurance")
+    ...          for b, a in (("insurance", Decimal("-20.00")), ("patient", Decimal("20.00")))]
+    >>> sum(t.amount for t in share), [t.bucket for t in share]
+    (Decimal('0.00'), ['insurance', 'patient'])
     """
 
     date: str

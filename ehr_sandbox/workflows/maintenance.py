@@ -390,7 +390,13 @@ class Downtime:
 
     @property
     def hours(self) -> float:
-        """Length of the outage in hours."""
+        """Length of the outage in hours.
+
+        Examples
+        --------
+        >>> Downtime("2026-01-05T23:30:00-05:00", "2026-01-06T00:15:00-05:00", "upgrade").hours
+        0.75
+        """
         return (
             datetime.fromisoformat(self.end) - datetime.fromisoformat(self.start)
         ).total_seconds() / 3600

@@ -5,7 +5,8 @@ Nothing here writes: the simulator *answers* (a CoverageEligibilityResponse, or 
 workflows record what it answered. Plans come from ``synthetic/content/data/practice.toml``
 (copay, contracted ratio, member-id prefix) and ``data/payers.toml`` (deductible, coinsurance,
 timely filing, referral and prior-authorisation lists). Denials carry CARC group/reason codes
-and RARC remarks from the public X12 lists (``data/carc.csv``, ``data/rarc.csv``).
+and RARC remarks from the public X12 lists (``carc.csv``, ``rarc.csv`` in the shared content,
+``synthetic/content/data/``: the generator reads them too).
 
 A claim to a patient's secondary plan (a crossover, see :mod:`ehr_sandbox.workflows.secondary`)
 is adjudicated as a secondary payer: it pays toward what the primary's ERA left to the patient
@@ -104,7 +105,15 @@ class Plan:
 
     @property
     def org_ref(self) -> str:
-        """``Organization/org-payer-<id>``."""
+        """``Organization/org-payer-<id>``.
+
+        Examples
+        --------
+        >>> plan("medicare").org_ref
+        'Organization/org-payer-medicare'
+        >>> plan(plan("medicaid").org_ref).id  # plan() takes the reference back
+        'medicaid'
+        """
         return f"Organization/org-payer-{self.id}"
 
 
@@ -167,7 +176,7 @@ def carc(code: str) -> dict[str, str]:
         if row["code"] == code:
             return row
     raise ValidationError(
-        "ClaimResponse", "adjudication.reason", "a CARC code of data/carc.csv", found=code
+        "ClaimResponse", "adjudication.reason", "a CARC code of carc.csv", found=code
     )
 
 
@@ -180,9 +189,7 @@ def rarc(code: str) -> dict[str, str]:
     for row in csv_rows("rarc"):
         if row["code"] == code:
             return row
-    raise ValidationError(
-        "ClaimResponse", "processNote", "a RARC code of data/rarc.csv", found=code
-    )
+    raise ValidationError("ClaimResponse", "processNote", "a RARC code of rarc.csv", found=code)
 
 
 def _member_ok(coverage: dict[str, Any], p: Plan) -> bool:
@@ -416,7 +423,14 @@ class LineOutcome:
 
     @property
     def responsibility(self) -> Decimal:
-        """Copay + deductible + coinsurance."""
+        """Copay + deductible + coinsurance (what the patient owes on the line).
+
+        Examples
+        --------
+        >>> LineOutcome(1, Decimal("100.00"), Decimal("80.00"), Decimal("40.00"), Decimal("10.00"),
+        ...             Decimal("25.00"), Decimal("5.00"), None).responsibility
+        Decimal('40.00')
+        """
         return money(self.copay + self.deductible + self.coinsurance)
 
 

@@ -80,7 +80,7 @@ RULES: dict[str, Rule] = {
 
 def poc_test(test_id: str) -> dict[str, Any]:
     """The POC test ``test_id`` (``glucose``, ``a1c``, ``inr``, ``hemoglobin``, ``rapid-strep``,
-    ``urine-hcg``, ``urine-dipstick``) from ``data/poc_tests.toml``.
+    ``urine-hcg``, ``urine-dipstick``) from the shared content table ``poc_tests.toml``.
 
     Examples
     --------
@@ -134,7 +134,7 @@ def register_kit(
 
 def controls(test_id: str) -> dict[str, Any]:
     """The external control levels of a test and the result each must give, from content
-    (``data/poc_tests.toml``, the control lot inserts): level -> ``(low, high)`` for a
+    (the shared content table ``poc_tests.toml``, the control lot inserts): level -> ``(low, high)`` for a
     quantitative control, or the expected reading (``"positive"``, ``"pass"``...).
 
     Examples
@@ -349,7 +349,23 @@ def qc_status(session: Session, kit: str) -> str:
 
 @dataclass
 class PocResult:
-    """The result Observation and, when escalated, the Communication or Task to the provider."""
+    """The result Observation and, when escalated, the Communication or Task to the provider.
+
+    Parameters
+    ----------
+    observation : dict
+        The point-of-care test's result.
+    escalation : dict, optional
+        The Communication (critical) or Task (abnormal) to the provider.
+    critical : bool, default False
+        Whether the value is critical.
+
+    Examples
+    --------
+    >>> r = PocResult({"resourceType": "Observation"}, {"resourceType": "Communication"}, critical=True)
+    >>> r.critical, r.escalation["resourceType"]
+    (True, 'Communication')
+    """
 
     observation: dict[str, Any]
     escalation: dict[str, Any] | None = None

@@ -98,7 +98,27 @@ def _rxnorm(mr: dict[str, Any]) -> str | None:
 
 @dataclass
 class RefillReview:
-    """The outcome of a protocol review: the routed Task, the recorded pharmacy request, why."""
+    """The outcome of a protocol review: the routed Task, the recorded pharmacy request, why.
+
+    Parameters
+    ----------
+    task : dict
+        The Task routed to the provider (or the nurse).
+    request : dict
+        The pharmacy's refill request as recorded.
+    outcome : str
+        The protocol's verdict (:data:`MET`, :data:`NOT_MET`, :data:`CONTROLLED` or
+        :data:`NOT_NEEDED`).
+    reasons : list of str
+        Why (one line per protocol rule that applied).
+
+    Examples
+    --------
+    >>> r = RefillReview({"resourceType": "Task"}, {"resourceType": "MedicationRequest"}, NOT_MET,
+    ...                  ["no visit in the last 12 months"])
+    >>> r.outcome, len(r.reasons)
+    ('protocol not met', 1)
+    """
 
     task: dict[str, Any]
     request: dict[str, Any]

@@ -98,7 +98,13 @@ class InsuranceCard:
 
     @property
     def payer_ref(self) -> str:
-        """``Organization/org-payer-<payer>``."""
+        """``Organization/org-payer-<payer>``.
+
+        Examples
+        --------
+        >>> InsuranceCard("medicaid", "M123").payer_ref
+        'Organization/org-payer-medicaid'
+        """
         return f"Organization/org-payer-{self.payer}"
 
 

@@ -123,7 +123,13 @@ class Finding:
 
     @property
     def source(self) -> str:
-        """Where the rule comes from."""
+        """Where the rule comes from (the rule's cited source).
+
+        Examples
+        --------
+        >>> Finding("scrub.fee", 2, "billed 97.20").source == RULES["scrub.fee"].source != ""
+        True
+        """
         return RULES[self.rule].source
 
     def __str__(self) -> str:

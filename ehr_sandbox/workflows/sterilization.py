@@ -272,7 +272,25 @@ def log_cycle(
 
 @dataclass
 class Recall:
-    """A BI failure's consequences: recalled packs, flagged procedures, flags and provider tasks."""
+    """A BI failure's consequences: recalled packs, flagged procedures, flags and provider tasks.
+
+    Parameters
+    ----------
+    cycle : dict
+        The failed sterilizer cycle.
+    packs : list of str
+        The instrument packs recalled.
+    procedures : list of str
+        The procedures that used them.
+    flags : list of dict
+        The Flags and Tasks written for the providers.
+
+    Examples
+    --------
+    >>> r = Recall({"id": "cycle-7"}, packs=["pack-1", "pack-2"])
+    >>> len(r.packs), r.procedures
+    (2, [])
+    """
 
     cycle: dict[str, Any]
     packs: list[str] = field(default_factory=list)

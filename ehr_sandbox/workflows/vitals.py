@@ -83,7 +83,23 @@ _FLAG_TEXT = {"H": "High", "L": "Low", "HH": "Critical high", "LL": "Critical lo
 
 @dataclass
 class VitalsResult:
-    """What :func:`record_vitals` wrote: the Observations and the message to the provider."""
+    """What :func:`record_vitals` wrote: the Observations and the message to the provider.
+
+    Parameters
+    ----------
+    observations : list of dict
+        The vital-sign Observations.
+    message : dict, optional
+        The Communication to the provider when a value is out of range.
+    flags : dict
+        LOINC code of each out-of-range value to its interpretation flag (``H``, ``L``,
+        ``HH``, ``LL``).
+
+    Examples
+    --------
+    >>> VitalsResult()
+    VitalsResult(observations=[], message=None, flags={})
+    """
 
     observations: list[dict[str, Any]] = field(default_factory=list)
     message: dict[str, Any] | None = None

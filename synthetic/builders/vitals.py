@@ -82,7 +82,19 @@ class VisitVitals:
         self.n = 0
 
     def begin(self, ctx: RecordContext) -> None:
-        """Start the vitals of the visit ``ctx`` is at (its encounter, time and performer)."""
+        """Start the vitals of the visit ``ctx`` is at (its encounter, time and performer).
+
+        Examples
+        --------
+        >>> import random
+        >>> from synthetic.builders.common import qty
+        >>> ctx = RecordContext("p", random.Random(0))
+        >>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+        >>> v = VisitVitals(); v.begin(ctx)
+        >>> v.add({}, {"text": "Heart rate"}, qty(72, "/min"))
+        >>> ctx.out[0]["encounter"], ctx.out[0]["effectiveDateTime"]
+        ({'reference': 'Encounter/e'}, '2025-01-02T09:00:00-05:00')
+        """
         t = self._template
         t["subject"], t["encounter"] = ctx.subject, ctx.encounter
         t["effectiveDateTime"], t["performer"] = ctx.when, ctx.performer
@@ -91,7 +103,20 @@ class VisitVitals:
         self.n = ctx.counters.get("obs", 0)
 
     def add(self, loinc_meta: dict[str, Any], code: dict[str, Any], quantity: Any) -> None:
-        """Append one measured vital sign (``quantity``: a UCUM Quantity, see :func:`qty`)."""
+        """Append one measured vital sign (``quantity``: a UCUM Quantity, see :func:`qty`).
+
+        Examples
+        --------
+        >>> import random
+        >>> from synthetic.builders.common import qty
+        >>> ctx = RecordContext("p", random.Random(0))
+        >>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+        >>> v = VisitVitals(); v.begin(ctx)
+        >>> v.add(vital_meta("8867-4"), {"text": "Heart rate"}, qty(72, "/min"))
+        >>> v.add(vital_meta("8310-5"), {"text": "Body temperature"}, qty(37.1, "Cel"))
+        >>> [(o["id"], o["valueQuantity"]["value"]) for o in ctx.out]
+        [('p-obs-0', 72), ('p-obs-1', 37.1)]
+        """
         o = self._template.copy()
         o["id"], o["meta"], o["code"] = numbered(self._prefix, self.n), loinc_meta, code
         o["valueQuantity"] = quantity
@@ -101,7 +126,22 @@ class VisitVitals:
     def add_panel(
         self, loinc_meta: dict[str, Any], code: dict[str, Any], components: list[Any]
     ) -> None:
-        """Append a panel of components (the blood pressure: systolic and diastolic in mm[Hg])."""
+        """Append a panel of components (the blood pressure: systolic and diastolic in mm[Hg]).
+
+        Examples
+        --------
+        >>> import random
+        >>> from synthetic.builders.common import qty
+        >>> ctx = RecordContext("p", random.Random(0))
+        >>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+        >>> v = VisitVitals(); v.begin(ctx)
+        >>> parts = [{"code": {"text": "Sys"}, "valueQuantity": qty(120, "mm[Hg]")},
+        ...          {"code": {"text": "Dia"}, "valueQuantity": qty(80, "mm[Hg]")}]
+        >>> v.add_panel(vital_meta("85354-9"), {"text": "BP"}, parts)
+        >>> bp = ctx.out[0]
+        >>> "valueQuantity" in bp, [c["valueQuantity"]["value"] for c in bp["component"]]
+        (False, [120, 80])
+        """
         o = self._template.copy()
         del o["valueQuantity"]  # a panel's value is its components, in the same place
         o["id"], o["meta"], o["code"] = numbered(self._prefix, self.n), loinc_meta, code
@@ -110,7 +150,19 @@ class VisitVitals:
         self.n += 1
 
     def end(self, ctx: RecordContext) -> None:
-        """Finish the visit's vitals (the record's next Observation id follows them)."""
+        """Finish the visit's vitals (the record's next Observation id follows them).
+
+        Examples
+        --------
+        >>> import random
+        >>> from synthetic.builders.common import qty
+        >>> ctx = RecordContext("p", random.Random(0))
+        >>> ctx.encounter, ctx.when = {"reference": "Encounter/e"}, "2025-01-02T09:00:00-05:00"
+        >>> v = VisitVitals(); v.begin(ctx)
+        >>> v.add({}, {"text": "Heart rate"}, qty(72, "/min")); v.end(ctx)
+        >>> ctx.counters["obs"], ctx.new_id("obs")
+        (1, 'p-obs-1')
+        """
         ctx.counters["obs"] = self.n
 
 

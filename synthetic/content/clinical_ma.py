@@ -112,7 +112,9 @@ class QualityControl(_Strict):
 class PocDevice(_Strict):
     """A CLIA-waived test device/kit and the lab panel (``labs.toml`` id) it runs.
 
-    ``test`` is the workflows' POC test id (``ehr_sandbox/workflows/data/poc_tests.toml``).
+    ``test`` is the id of a POC test of ``poc_tests.toml`` (shared with the EHR's QC
+    workflow); the loader fills ``control_levels`` from that test's ``[test.controls]``, so
+    the levels live in one table.
 
     >>> PocDevice(id="strep-kit", display="Rapid strep", panel="strep", test="rapid-strep",
     ...           control_levels=["positive", "negative"]).lot_days

@@ -164,19 +164,96 @@ def _load(root: Path) -> Content:
         else []
     )
     raw["rules"] = _validate(
-        Content.model_fields["rules"].annotation, read_toml(root, "rules.toml"), "rules.toml", ""
+        Content.model_fields["rules"].annotation,
+        _with_remittance_texts(root, read_toml(root, "rules.toml")),
+        "rules.toml",
+        "",
     )
     raw["drug_classes"] = _resolve_drug_classes(raw["drug_classes"], raw["rules"])
     if (root / "clinical_ma.toml").is_file():
         raw["clinical_ma"] = _validate(
             ClinicalMA,
-            read_toml(root, "clinical_ma.toml"),
+            _with_control_levels(root, read_toml(root, "clinical_ma.toml")),
             "clinical_ma.toml",
             "",
         )
     content = Content.model_validate(raw)
     check_references(content)
     return content
+
+
+def _remark_codes(root: Path, relative: str) -> dict[str, str]:
+    """code -> description of a remittance code list (``carc.csv``, ``rarc.csv``: the X12
+    lists the EHR's payer simulator reads too; ``#`` lines are comments)."""
+    path = root / relative
+    if not path.is_file():
+        raise ContentError("expected the file", file=relative)
+    lines = [ln for ln in path.read_text("utf-8").splitlines() if ln and not ln.startswith("#")]
+    return {row["code"]: row["description"] for row in csv.DictReader(lines)}
+
+
+def _with_remittance_texts(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """``rules.toml`` with each remittance denial's CARC description and RARC remark filled
+    in from ``carc.csv`` and ``rarc.csv`` (one copy of each code's text, shared with the EHR's
+    payer simulator)."""
+    denials = (doc.get("remittance") or {}).get("denial") or []
+    if not denials:
+        return doc
+    carc, rarc = _remark_codes(root, "carc.csv"), _remark_codes(root, "rarc.csv")
+    for i, d in enumerate(denials):
+        where = f"remittance.denial[{i}]"
+        for key in ("description", "remark"):
+            if key in d:
+                raise ContentError(
+                    f"expected no {key}: a code's text is its row in "
+                    + ("carc.csv" if key == "description" else "rarc.csv"),
+                    file="rules.toml",
+                    key=f"{where}.{key}",
+                )
+        if d.get("carc") not in carc:
+            raise ContentError(
+                f"expected a CARC code of carc.csv, found {d.get('carc')!r}",
+                file="rules.toml",
+                key=f"{where}.carc",
+            )
+        d["description"] = carc[d["carc"]]
+        if d.get("rarc"):
+            if d["rarc"] not in rarc:
+                raise ContentError(
+                    f"expected a RARC code of rarc.csv, found {d['rarc']!r}",
+                    file="rules.toml",
+                    key=f"{where}.rarc",
+                )
+            d["remark"] = rarc[d["rarc"]]
+    return doc
+
+
+def _with_control_levels(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """``clinical_ma.toml`` with each POC device's control levels filled in from its test's
+    ``[test.controls]`` in ``poc_tests.toml`` (the one table of POC tests and their controls,
+    which the EHR's QC workflow grades against), in the order listed there."""
+    devices = doc.get("poc_device") or []
+    if not devices:
+        return doc
+    tests = {t.get("id"): t for t in read_toml(root, "poc_tests.toml").get("test", [])}
+    for i, dev in enumerate(devices):
+        where = f"poc_device[{i}]"
+        if "control_levels" in dev:
+            raise ContentError(
+                "expected no control_levels: a device's control levels are its test's "
+                "[test.controls] in poc_tests.toml",
+                file="clinical_ma.toml",
+                key=f"{where}.control_levels",
+            )
+        test = tests.get(dev.get("test"))
+        if test is None:
+            raise ContentError(
+                f"expected a test id of poc_tests.toml, found {dev.get('test')!r}",
+                file="clinical_ma.toml",
+                key=f"{where}.test",
+            )
+        dev["control_levels"] = list(test.get("controls") or {})
+    return doc
 
 
 def _resolve_drug_classes(classes: list[Any], rules: Any) -> list[Any]:

@@ -258,6 +258,9 @@ class SchedulingRates(_Strict):
 class DenialReason(_Strict):
     """One reason a payer denies a whole claim: CARC group and reason code, RARC remark, share.
 
+    ``description`` and ``remark`` are the codes' texts, which the loader fills in from
+    ``carc.csv`` and ``rarc.csv`` (never typed in ``rules.toml``).
+
     >>> DenialReason(carc="27", group="CO", description="Coverage terminated", share=0.2).rarc
     ''
     """

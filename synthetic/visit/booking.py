@@ -41,7 +41,20 @@ def merge_security(
 
 
 class Booking:
-    """Appointment time, clinician and the missed appointments before it."""
+    """Appointment time, clinician and the missed appointments before it.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> [s.name for s in e.steps].index("booking")  # the first step of every visit
+    0
+    >>> {a["status"] for a in of("Appointment")} >= {"fulfilled", "booked"}
+    True
+    """
 
     name = "booking"
 
@@ -59,7 +72,19 @@ class Booking:
         return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Fill the visit's time, clinician and reasons; add the Appointment."""
+        """Fill the visit's time, clinician and reasons; add the Appointment.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> amb = [x for x in of("Encounter") if x["class"]["code"] == "AMB"]
+        >>> all(x["appointment"][0]["reference"].startswith("Appointment/") for x in amb)
+        True
+        """
         eng = self.eng
         rng = ctx.rng
         cat = eng.cat

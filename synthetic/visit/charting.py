@@ -51,7 +51,18 @@ def with_icd(code: dict[str, Any], icd_cc: dict[str, Any]) -> dict[str, Any]:
 
 
 class Charting:
-    """Conditions recorded at the visit, the Encounter, the visit line of the claim."""
+    """Conditions recorded at the visit, the Encounter, the visit line of the claim.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> all("encounter" in c for c in of("Condition")), len(of("Encounter")) > 0
+    (True, True)
+    """
 
     name = "charting"
 
@@ -105,7 +116,19 @@ class Charting:
         return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Record the visit's conditions and the Encounter; start the claim."""
+        """Record the visit's conditions and the Encounter; start the claim.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> enc = of("Encounter")[0]
+        >>> enc["status"], [k for k in ("diagnosis", "participant", "period") if k in enc]
+        ('finished', ['diagnosis', 'participant', 'period'])
+        """
         eng = self.eng
         rng = ctx.rng
         prof = st.profile

@@ -52,7 +52,18 @@ class Scrubbed(NamedTuple):
 
 
 class Closing:
-    """Note, claim and claim response."""
+    """Note, claim and claim response.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> len(of("Claim")) >= len(of("Encounter")), {d["type"]["coding"][0]["display"] for d in of("DocumentReference")}
+    (True, {'Progress note'})
+    """
 
     name = "closing"
 
@@ -115,7 +126,19 @@ class Closing:
         return hit
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Write the note, the claim and its response."""
+        """Write the note, the claim and its response.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> claim = of("Claim")[0]
+        >>> claim["type"]["coding"][0]["code"], len(claim["item"]) >= 1, bool(claim["diagnosis"])
+        ('professional', True, True)
+        """
         eng = self.eng
         prof = st.profile
         ctx.security = vs.security

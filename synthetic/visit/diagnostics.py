@@ -71,7 +71,19 @@ def _category(code: str) -> list[dict[str, Any]]:
 
 
 class Diagnostics:
-    """ECG and spirometry results for the visit's procedures; vision and hearing screens."""
+    """ECG and spirometry results for the visit's procedures; vision and hearing screens.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> names = {r["code"]["coding"][0]["display"] for r in of("Observation")}
+    >>> "EKG study" in names, "Visual acuity uncorrected Right eye" in names
+    (True, True)
+    """
 
     name = "diagnostics"
 
@@ -99,7 +111,20 @@ class Diagnostics:
         }
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Record the results of the visit's diagnostic tests."""
+        """Record the results of the visit's diagnostic tests.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> ecgs = [p for p in of("Procedure") if code(p) == "ECG-12"]
+        >>> ekg = [o for o in of("Observation") if o["code"]["coding"][0]["display"] == "EKG study"]
+        >>> len(ecgs) == len(ekg) > 0
+        True
+        """
         if vs.virtual:
             return
         done = set()
@@ -172,7 +197,19 @@ class Diagnostics:
         ctx.add(dr)
 
     def ecg(self, ctx: RecordContext, rng: Any, st: PatientState, vs: VisitState) -> None:
-        """A 12-lead ECG with intervals, rhythm and the physician's interpretation."""
+        """A 12-lead ECG with intervals, rhythm and the physician's interpretation.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> ekg = next(o for o in of("Observation") if o["code"]["coding"][0]["display"] == "EKG study")
+        >>> [c["code"]["coding"][0]["display"] for c in ekg["component"]]
+        ['Heart rate', 'P-R Interval', 'QRS duration', 'Q-T interval', 'Q-T interval corrected']
+        """
         e = self.cm.ecg
         dx = st.profile.diagnoses.get("atrial_fibrillation")
         af = dx is not None and dx.recorded <= vs.day
@@ -203,7 +240,19 @@ class Diagnostics:
         )
 
     def spirometry(self, ctx: RecordContext, rng: Any, st: PatientState, vs: VisitState) -> None:
-        """FEV1, FVC, ratio and FEV1 % predicted (adults with a measured height)."""
+        """FEV1, FVC, ratio and FEV1 % predicted (adults with a measured height).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> fev1 = next(o for o in of("Observation") if o["code"]["coding"][0]["display"] == "FEV1")
+        >>> fev1["valueQuantity"]["code"], 0 < fev1["valueQuantity"]["value"] < 8
+        ('L', True)
+        """
         sex = st.person.sex
         last = self.eng.measures.last
         height = last.get("height")
@@ -246,7 +295,19 @@ class Diagnostics:
         self._report(ctx, code, results, conclusion, vs.phys_ref)
 
     def vision(self, ctx: RecordContext, rng: Any, vs: VisitState, refer: bool) -> None:
-        """Uncorrected Snellen acuity of each eye; refer when an eye is worse than 20/40."""
+        """Uncorrected Snellen acuity of each eye; refer when an eye is worse than 20/40.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> eyes = sorted({o["code"]["coding"][0]["display"] for o in of("Observation") if "Visual acuity" in o["code"]["coding"][0]["display"]})
+        >>> eyes
+        ['Visual acuity uncorrected Left eye', 'Visual acuity uncorrected Right eye']
+        """
         bad_eye = rng.randrange(2) if refer else -1
         results = []
         for i, code in enumerate(("98499-7", "98498-9")):
@@ -262,7 +323,19 @@ class Diagnostics:
         self._report(ctx, self.proc["VISION-SCREEN"], results, conclusion, None)
 
     def hearing(self, ctx: RecordContext, rng: Any, vs: VisitState, refer: bool) -> None:
-        """Pure-tone thresholds (dB HL) each ear; refer above 25 dB HL at any frequency."""
+        """Pure-tone thresholds (dB HL) each ear; refer above 25 dB HL at any frequency.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> ear = next(o for o in of("Observation") if o["code"]["coding"][0]["display"] == "Pure tone audiometry, right ear")
+        >>> [c["code"]["text"] for c in ear["component"]][:2]
+        ['500 Hz', '1000 Hz']
+        """
         bad = (rng.randrange(2), AUDIO_FREQS[rng.randrange(4)]) if refer else None
         results = []
         notes = []

@@ -41,7 +41,18 @@ HOSPITAL_MEDICAL = "Regional Medical Center, Medical Ward"
 
 
 class Deliveries:
-    """Each ended pregnancy's outcome: a delivery admission or a pregnancy loss."""
+    """Each ended pregnancy's outcome: a delivery admission or a pregnancy loss.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> stays = [x for x in of("Encounter") if x["class"]["code"] == "IMP"]
+    >>> len(stays) > 0, all(x["type"][0]["text"].startswith("Admission for delivery") for x in stays)
+    (True, True)
+    """
 
     name = "deliveries"
 
@@ -51,7 +62,19 @@ class Deliveries:
         self.d = eng.content.clinical_ma.delivery
 
     def finish(self, ctx: RecordContext, st: PatientState) -> None:
-        """Document the outcome of every pregnancy that ended before the record's end."""
+        """Document the outcome of every pregnancy that ended before the record's end.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> born = [c for c in of("Condition") if c["code"]["coding"][0]["display"] == "Single live birth"]
+        >>> stays = [x for x in of("Encounter") if x["class"]["code"] == "IMP"]
+        >>> len(born) == len(stays) > 0
+        True
+        """
         rng = self.side.of(ctx)
         for lmp, end_day, outcome in sorted(st.pregnancies):
             if end_day >= st.end or lmp not in st.pregnancy_ids:
@@ -272,7 +295,20 @@ class Admissions:
 
 
 class RefillRequests:
-    """A pharmacy refill request (Task) before every renewal authorised between visits."""
+    """A pharmacy refill request (Task) before every renewal authorised between visits.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> [s.name for s in e.record_steps]
+    ['deliveries', 'admissions', 'refill-requests']
+    >>> {t["code"]["coding"][0]["code"] for t in of("Task")}
+    {'fulfill'}
+    """
 
     name = "refill-requests"
 
@@ -282,7 +318,19 @@ class RefillRequests:
         self.minutes = eng.content.clinical_ma.refills.request_minutes
 
     def finish(self, ctx: RecordContext, st: PatientState) -> None:
-        """Add the request for each renewal without an encounter."""
+        """Add the request for each renewal without an encounter.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> tasks = of("Task")
+        >>> len(tasks) > 0 and all(t["focus"]["reference"].startswith("MedicationRequest/") for t in tasks)
+        True
+        """
         rng = self.side.of(ctx)
         lo, hi = self.minutes
         saved = ctx.when

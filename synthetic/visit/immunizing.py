@@ -19,7 +19,18 @@ INJECTED = frozenset({"IM", "SQ"})
 
 
 class Immunizing:
-    """The visit's vaccine doses and their administration lines."""
+    """The visit's vaccine doses and their administration lines.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> {i["vaccineCode"]["coding"][0]["system"] for i in of("Immunization")}, {i["status"] for i in of("Immunization")}
+    ({'http://hl7.org/fhir/sid/cvx'}, {'completed'})
+    """
 
     name = "immunizing"
 
@@ -31,7 +42,18 @@ class Immunizing:
         self.limited = frozenset(key for key, _dose in eng.rules.limits)
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Give the doses that are due."""
+        """Give the doses that are due.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> all(i["encounter"]["reference"].startswith("Encounter/") for i in of("Immunization"))
+        True
+        """
         eng = self.eng
         if vs.virtual or not eng.preset.immunizations and vs.preg is None:
             return
@@ -96,7 +118,22 @@ class Immunizing:
                 vs.lines.append(billing.ClaimLine(fee.code, fee.price, (1,)))
 
     def admin_code(self, vac: Any, vs: VisitState) -> str:
-        """Administration billing code (Medicare's G codes for Medicare patients)."""
+        """Administration billing code (Medicare's G codes for Medicare patients).
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as N
+        >>> from synthetic.engine import engine_for
+        >>> from synthetic.visit.state import Visit, VisitState
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> imm = next(s for s in e.steps if s.name == "immunizing")
+        >>> flu = N(admin_code="IMM-ADMIN", medicare_admin_code="G0008")
+        >>> vs = VisitState(Visit(1, "wellness"), 1, 70.0)
+        >>> plain = imm.admin_code(flu, vs)
+        >>> vs.payer = N(key=e.rules.payer.medicare_payer)
+        >>> plain, imm.admin_code(flu, vs), imm.admin_code(N(admin_code="IMM-ADMIN", medicare_admin_code=""), vs)
+        ('IMM-ADMIN', 'G0008', 'IMM-ADMIN')
+        """
         rules = self.eng.rules.payer
         if (
             vac.medicare_admin_code
@@ -118,7 +155,19 @@ class Immunizing:
         index: int,
         vs: VisitState,
     ) -> None:
-        """Record one dose."""
+        """Record one dose.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> lines = [l["productOrService"]["coding"][0]["code"] for c in of("Claim") for l in c["item"]]
+        >>> len(of("Immunization")) > 0 and "IMM-ADMIN" in lines
+        True
+        """
         site = vac.site
         route_code = vac.route.get("coding", [{}])[0].get("code") if vac.route else None
         if route_code in INJECTED:

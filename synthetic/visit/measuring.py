@@ -17,7 +17,19 @@ from synthetic.visit.state import PatientState, VisitState
 
 
 class Measuring:
-    """Everything measured or asked at the visit."""
+    """Everything measured or asked at the visit.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> cats = {c["coding"][0]["code"] for o in of("Observation") for c in o.get("category", [])}
+    >>> {"vital-signs", "social-history", "exam"} <= cats
+    True
+    """
 
     name = "measuring"
 
@@ -29,7 +41,19 @@ class Measuring:
         )
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Record the visit's measurements."""
+        """Record the visit's measurements.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> vitals = {code(o) for o in of("Observation") if o["category"][0]["coding"][0]["code"] == "vital-signs"}
+        >>> {"8867-4", "85354-9", "29463-7"} <= vitals  # heart rate, blood pressure, weight
+        True
+        """
         eng = self.eng
         rng = ctx.rng
         v = vs.v
@@ -51,7 +75,19 @@ class Measuring:
             self.prenatal(ctx, rng, vs.preg, v.week)
 
     def social(self, ctx: RecordContext, st: PatientState, age: float) -> None:
-        """Smoking status and alcohol screening score (Observations, never Conditions)."""
+        """Smoking status and alcohol screening score (Observations, never Conditions).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> social = {o["code"]["coding"][0]["display"] for o in of("Observation") if o["category"][0]["coding"][0]["code"] == "social-history"}
+        >>> sorted(social), of("Condition") == [c for c in of("Condition") if "smok" not in str(c["code"]).lower()]
+        (['Tobacco smoking status', 'Total score [AUDIT-C]'], True)
+        """
         eng = self.eng
         prof = st.profile
         if prof.smoking and eng.smoking_code and age >= eng.social.smoking_min_age:
@@ -99,7 +135,18 @@ class Measuring:
             ctx.add(vitals.exam_observation(ctx, code, qty(val, vd.unit)))
 
     def prenatal(self, ctx: RecordContext, rng: Any, preg: Any, week: int) -> None:
-        """Gestational age, fundal height (from 20 weeks), fetal heart rate (from 12 weeks)."""
+        """Gestational age, fundal height (from 20 weeks), fetal heart rate (from 12 weeks).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> names = {o["code"]["coding"][0]["display"] for o in of("Observation")}
+        >>> sorted(n for n in names if n in ("Gestational age in weeks", "Uterus Fundal height Tape measure", "Fetal Heart rate"))
+        ['Fetal Heart rate', 'Gestational age in weeks', 'Uterus Fundal height Tape measure']
+        """
         p = preg.pregnancy
         oc = self.eng.cat.observation_codes
         if p.gestational_age_loinc in oc:

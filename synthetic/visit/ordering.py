@@ -22,7 +22,18 @@ NEVER = -(10**6)
 
 
 class Ordering:
-    """The visit's lab panels."""
+    """The visit's lab panels.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> {s["category"][0]["coding"][0]["code"] for s in of("ServiceRequest")}, {s["status"] for s in of("ServiceRequest")}
+    ({'laboratory'}, {'completed'})
+    """
 
     name = "ordering"
 
@@ -73,7 +84,21 @@ class Ordering:
         return out
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Order, collect and result the visit's panels."""
+        """Order, collect and result the visit's panels.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> len(of("ServiceRequest")) == len(of("Specimen")) > 0  # each panel ordered is collected
+        True
+        >>> reports = of("DiagnosticReport")
+        >>> all(r["basedOn"][0]["reference"].startswith("ServiceRequest/") for r in reports if "basedOn" in r)
+        True
+        """
         if vs.virtual:
             return
         eng = self.eng

@@ -21,7 +21,19 @@ METHOD = freeze({"text": "CLIA-waived point-of-care test"})
 
 
 class PointOfCare:
-    """Links the visit's point-of-care results to the kit in use that day."""
+    """Links the visit's point-of-care results to the kit in use that day.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> poc = [o for o in of("Observation") if "device" in o]
+    >>> len(poc) > 0, {o["method"]["text"] for o in poc}
+    (True, {'CLIA-waived point-of-care test'})
+    """
 
     name = "point-of-care"
 
@@ -38,7 +50,19 @@ class PointOfCare:
         self.panels = frozenset(self.clinic.by_panel)
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Set the kit on every POC result of this visit."""
+        """Set the kit on every POC result of this visit.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> poc = [o for o in of("Observation") if "device" in o]
+        >>> all(o["device"]["reference"].startswith("Device/") for o in poc)
+        True
+        """
         if vs.virtual or not (vs.labs_done & self.panels):
             return
         enc = ctx.encounter

@@ -21,7 +21,18 @@ RENEW_BEFORE_DAYS = 30
 
 
 class Prescribing:
-    """The visit's prescriptions."""
+    """The visit's prescriptions.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> {m["status"] for m in of("MedicationRequest")} <= {"active", "completed", "stopped"}
+    True
+    """
 
     name = "prescribing"
 
@@ -83,7 +94,19 @@ class Prescribing:
         return dosed
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Renew, start and prescribe at the visit."""
+        """Renew, start and prescribe at the visit.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> rx = of("MedicationRequest")
+        >>> len(rx) > 0 and all(m["medicationCodeableConcept"]["coding"][0]["system"].endswith("rxnorm") for m in rx)
+        True
+        """
         eng = self.eng
         rng = ctx.rng
         prof = st.profile

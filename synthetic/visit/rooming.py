@@ -35,7 +35,19 @@ def current_encounter(ctx: RecordContext) -> dict[str, Any] | None:
 
 
 class Rooming:
-    """Adds the exam room to the visit's Encounter."""
+    """Adds the exam room to the visit's Encounter.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> rooms = {l["location"]["reference"] for x in of("Encounter") for l in x["location"][1:]}
+    >>> sorted(rooms)[0].startswith("Location/loc-exam-")
+    True
+    """
 
     name = "rooming"
 
@@ -43,7 +55,19 @@ class Rooming:
         self.eng = eng
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Room the patient (not for a video visit)."""
+        """Room the patient (not for a video visit).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> video = [x for x in of("Encounter") if x["class"]["code"] == "VR"]
+        >>> [len(x["location"]) for x in video], all(len(x["location"]) == 2 for x in of("Encounter") if x["class"]["code"] == "AMB")
+        ([1], True)
+        """
         if vs.virtual:
             return
         enc = current_encounter(ctx)

@@ -100,7 +100,20 @@ def last_score(ctx: RecordContext, loinc: str) -> dict[str, Any] | None:
 
 
 class Screening:
-    """Questionnaires at preventive visits and depression follow-ups; family history once."""
+    """Questionnaires at preventive visits and depression follow-ups; family history once.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> sorted({q["questionnaire"] for q in of("QuestionnaireResponse")})
+    ['http://loinc.org/q/44249-1', 'http://loinc.org/q/55757-9', 'http://loinc.org/q/72109-2']
+    >>> {f["relationship"]["coding"][0]["code"] for f in of("FamilyMemberHistory")} <= {"FTH", "MTH", "BRO", "SIS", "SON", "DAU"}
+    True
+    """
 
     name = "screening"
 
@@ -118,7 +131,18 @@ class Screening:
         self.preset_phq = PHQ9[1] in eng.preset.observations
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Give the due questionnaires; take the family history at the first visit."""
+        """Give the due questionnaires; take the family history at the first visit.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> all(q["status"] == "completed" and q["item"] for q in of("QuestionnaireResponse"))
+        True
+        """
         rng = self.side.of(ctx)
         if st.first:
             self.family(ctx, rng)
@@ -184,7 +208,19 @@ class Screening:
         score["derivedFrom"] = [{"reference": f"QuestionnaireResponse/{qr['id']}"}]
 
     def family(self, ctx: RecordContext, rng: Any) -> None:
-        """First-degree relatives' conditions (content rates), once per patient."""
+        """First-degree relatives' conditions (content rates), once per patient.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> per_patient = [len(rec.by_type("FamilyMemberHistory")) for rec in recs]
+        >>> max(per_patient) >= 1, all(f["status"] == "completed" for f in of("FamilyMemberHistory"))
+        (True, True)
+        """
         for row in self.cm.family_history:
             if rng.random() < row.share:
                 lo, hi = row.onset_age

@@ -39,7 +39,20 @@ class SideRng:
         self._ctx: RecordContext | None = None
 
     def of(self, ctx: RecordContext) -> random.Random:
-        """The side stream of ``ctx``'s patient."""
+        """The side stream of ``ctx``'s patient.
+
+        Examples
+        --------
+        >>> import random
+        >>> from synthetic.context import RecordContext
+        >>> s = SideRng()
+        >>> a, b = RecordContext("p-1", random.Random(0)), RecordContext("p-2", random.Random(0))
+        >>> s.of(a) is s.of(a)  # one stream while the patient is the same
+        True
+        >>> first = s.of(a).random()
+        >>> s.of(b).random() != first, SideRng().of(a).random() == first  # seeded by the patient
+        (True, True)
+        """
         if ctx is not self._ctx:
             self._ctx = ctx
             self._base = ctx.base

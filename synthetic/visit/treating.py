@@ -16,7 +16,18 @@ from synthetic.visit.state import PatientState, VisitState
 
 
 class Treating:
-    """Procedures and drugs given at the visit, and screenings that are due."""
+    """Procedures and drugs given at the visit, and screenings that are due.
+
+    Examples
+    --------
+    >>> from synthetic.engine import engine_for
+    >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+    >>> recs = [e.patient(i) for i in range(12)]
+    >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+    >>> code = lambda r: r["code"]["coding"][0]["code"]
+    >>> {"VENIP", "ECG-12"} <= {code(p) for p in of("Procedure")}
+    True
+    """
 
     name = "treating"
 
@@ -24,7 +35,18 @@ class Treating:
         self.eng = eng
 
     def run(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Perform and bill the visit's procedures."""
+        """Perform and bill the visit's procedures.
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=1, population="family-practice")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> code = lambda r: r["code"]["coding"][0]["code"]
+        >>> all(p["status"] == "completed" and p["encounter"]["reference"].startswith("Encounter/") for p in of("Procedure"))
+        True
+        """
         if vs.virtual:
             return
         eng = self.eng
@@ -83,7 +105,18 @@ class Treating:
         self.screen(ctx, st, vs)
 
     def screen(self, ctx: RecordContext, st: PatientState, vs: VisitState) -> None:
-        """Screenings due at a preventive or gynecology visit (cervical cytology every 3 years)."""
+        """Screenings due at a preventive or gynecology visit (cervical cytology every 3 years).
+
+        Examples
+        --------
+        >>> from synthetic.engine import engine_for
+        >>> e = engine_for(seed=1, reference_date="2026-01-01", years=2, population="ob-gyn")
+        >>> recs = [e.patient(i) for i in range(12)]
+        >>> of = lambda t: [r for rec in recs for r in rec.by_type(t)]
+        >>> paps = [p for p in of("Procedure") if p["code"]["coding"][0]["code"] == "Q0091"]  # cervical cytology
+        >>> len(paps) > 0, all(p["status"] == "completed" for p in paps)
+        (True, True)
+        """
         eng = self.eng
         v = vs.v
         if not (v.wellness or v.specialty) or vs.preg is not None:

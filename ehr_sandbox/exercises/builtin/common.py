@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,11 @@ __all__ = [
     "ref_id",
     "rewrite_answer_key",
     "sandbox_now",
+    "still_standing",
+    "then_withdrawn",
+    "withdraw",
     "visible_patients",
+    "WITHDRAWN_STATUSES",
 ]
 
 LOINC = "http://loinc.org"
@@ -243,8 +247,10 @@ def ref_id(reference: Mapping[str, Any] | None) -> str:
     >>> ref_id({"reference": "Patient/p1"})
     'p1'
     """
-    ref = (reference or {}).get("reference", "")
-    return ref.split("/")[1] if ref.count("/") >= 1 else ""
+    from ehr_sandbox.references import split_reference
+
+    parts = split_reference(str((reference or {}).get("reference", "")))
+    return parts[1] if parts else ""
 
 
 def changed_fields(
@@ -356,30 +362,172 @@ WITHDRAWN_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked"})
 """Statuses of a record that was written and then taken back: it stands for nothing."""
 
 
-def still_standing(ctx: Any, versions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The versions (written since setup) of records that still stand at hand-in: the record's
-    current version is not entered in error, cancelled or revoked. Work written and then
-    withdrawn was not done; its earlier version does not count.
+def still_standing(
+    ctx: Any,
+    versions: Iterable[Mapping[str, Any]],
+    *,
+    current: bool = False,
+    withdrawn: Collection[str] = WITHDRAWN_STATUSES,
+    open_tasks: Collection[str] | None = None,
+    patient_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """What of ``versions`` (written since setup, oldest first) still stands at hand-in: the
+    one reader every grader uses for "the work was done and not taken back".
+
+    A record stands when its current version (``ctx.read``) exists, its status is not one of
+    ``withdrawn`` (by default :data:`WITHDRAWN_STATUSES`: entered in error, cancelled, revoked)
+    it is not verified ``entered-in-error`` (a Condition or an allergy voided) and not
+    deactivated (``active`` false: a patient registered and then deactivated); with
+    ``open_tasks``, a Task stands only while its status is one of them (one closed or put on
+    hold by its sender waits for nobody); with ``patient_id``, only while it is still about
+    that patient (a record moved to another chart is not this patient's). Work written and
+    then withdrawn, closed or moved was not done; an earlier version of it does not count.
+
+    ``current=False`` returns the versions given (every one, as written) of the records that
+    stand: for criteria about how the work was written (by which workflow, with what it said
+    then). ``current=True`` returns each standing record once, as it is now (in the order it
+    was first written): for criteria about what the record says at hand-in (a value written
+    right and then amended away is graded as amended).
 
     Examples
     --------
     >>> now = {"Observation/o1": {"resourceType": "Observation", "id": "o1", "status": "entered-in-error"},
-    ...        "Observation/o2": {"resourceType": "Observation", "id": "o2", "status": "final"}}
+    ...        "Observation/o2": {"resourceType": "Observation", "id": "o2", "status": "amended",
+    ...                           "valueQuantity": {"value": 7}, "subject": {"reference": "Patient/p1"}}}
     >>> ctx = type("Ctx", (), {"read": lambda self, ref: now.get(ref)})()
-    >>> sent = [{**now["Observation/o1"], "status": "final"}, now["Observation/o2"]]
-    >>> [v["id"] for v in still_standing(ctx, sent)]
-    ['o2']
+    >>> sent = [{**now["Observation/o1"], "status": "final"},
+    ...         {**now["Observation/o2"], "status": "final", "valueQuantity": {"value": 5}}]
+    >>> [(v["id"], v["valueQuantity"]["value"]) for v in still_standing(ctx, sent)]
+    [('o2', 5)]
+    >>> [(v["id"], v["valueQuantity"]["value"]) for v in still_standing(ctx, sent, current=True)]
+    [('o2', 7)]
+    >>> still_standing(ctx, sent, patient_id="p2")
+    []
+
+    A record deactivated stands for nothing either:
+
+    >>> now["Patient/p3"] = {"resourceType": "Patient", "id": "p3", "active": False}
+    >>> still_standing(ctx, [{**now["Patient/p3"], "active": True}])
+    []
+
+    A Task stands for its owner only while open:
+
+    >>> now["Task/t1"] = {"resourceType": "Task", "id": "t1", "status": "on-hold"}
+    >>> still_standing(ctx, [{**now["Task/t1"], "status": "requested"}], open_tasks={"requested"})
+    []
     """
-    out = []
+    from ehr_sandbox.access import patient_of
+
+    out: list[dict[str, Any]] = []
+    verdict: dict[str, dict[str, Any] | None] = {}
     for v in versions:
-        current = ctx.read(f"{v.get('resourceType')}/{v.get('id')}")
-        if current is None or current.get("status") in WITHDRAWN_STATUSES:
-            continue
-        verification = (current.get("verificationStatus") or {}).get("coding") or [{}]
-        if verification[0].get("code") == "entered-in-error":
-            continue
-        out.append(dict(v))
+        ref = f"{v.get('resourceType')}/{v.get('id')}"
+        if ref not in verdict:
+            now = ctx.read(ref)
+            verification = ((now or {}).get("verificationStatus") or {}).get("coding") or [{}]
+            stands = (
+                now is not None
+                and now.get("status") not in withdrawn
+                and verification[0].get("code") != "entered-in-error"
+                and now.get("active") is not False
+                and (
+                    open_tasks is None
+                    or now.get("resourceType") != "Task"
+                    or now.get("status") in open_tasks
+                )
+                and (patient_id is None or patient_of(now) == patient_id)
+            )
+            verdict[ref] = dict(now) if stands and now is not None else None
+            if current and verdict[ref] is not None:
+                out.append(verdict[ref])
+        if not current and verdict[ref] is not None:
+            out.append(dict(v))
     return out
+
+
+def withdraw(session: Any, ref: str, reason: str = "charted in error") -> dict[str, Any]:
+    """Take back the record ``ref`` through ``session`` as its type allows (used by wrong
+    solutions that do the work and then undo it): entered in error where the type has that
+    status (or a verification status), else deactivated (``active`` false: a Patient is
+    never voided), else its status set to ``entered-in-error`` (a MedicationStatement) or
+    ``cancelled``, else deactivated (a type with no status). Returns the new version; the
+    EHR's last refusal when none of these fits the type.
+
+    Examples
+    --------
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=1, seed=3, years=1).login("fd.smith")
+    >>> p = fd.search("Patient").first()
+    >>> withdraw(fd, f"Patient/{p['id']}")["active"]
+    False
+    """
+    from ehr_sandbox.errors import ValidationError
+
+    try:
+        return dict(session.mark_entered_in_error(ref, reason))
+    except ValidationError as exc:
+        current, refused = session.read(ref), exc
+    changes: list[dict[str, Any]] = [{"status": "entered-in-error"}, {"status": "cancelled"}]
+    if "active" in current or current.get("resourceType") == "Patient":
+        changes.insert(0, {"active": False})
+    else:
+        changes.append({"active": False})  # a type with no status (a RelatedPerson)
+    for change in changes:
+        try:
+            return dict(session.update({**current, **change}, reason=reason))
+        except ValidationError as exc:
+            refused = exc
+    raise refused
+
+
+def then_withdrawn(
+    reference: Any,
+    rtype: str,
+    *,
+    patient: Any = "patient_ref",
+    only: Any = None,
+) -> Any:
+    """A wrong solution: ``reference(att)``, then every ``rtype`` record it wrote (of one
+    patient: ``patient`` names the fact holding the reference, or is a function of the attempt
+    returning it, or None for every patient; ``only(record)`` narrows them) taken back through
+    the student's own session (:func:`withdraw`). Work done and withdrawn before hand-in was
+    not done: the grader must read what still stands (:func:`still_standing`).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> fd = Sandbox.generate(patients=1, seed=3, years=1).login("fd.smith")
+    >>> att = SimpleNamespace(session=fd, facts={})
+    >>> new = {"resourceType": "Patient", "name": [{"family": "Quist", "given": ["Ola"]}],
+    ...        "birthDate": "1990-02-03", "gender": "female"}
+    >>> then_withdrawn(lambda a: a.session.create(new), "Patient", patient=None)(att)
+    >>> [p.get("active") for p in fd.search("Patient", family="Quist").fetch()]
+    [False]
+    """
+    from ehr_sandbox.access import patient_of
+    from ehr_sandbox.errors import SearchError
+
+    def run(att: Any) -> None:
+        s = att.session
+        who = patient(att) if callable(patient) else att.facts[patient] if patient else None
+
+        def records() -> list[dict[str, Any]]:
+            if not who:
+                return list(s.search(rtype).fetch())
+            try:
+                return list(s.search(rtype, patient=who).fetch())
+            except SearchError:  # a type not searched by patient (MedicationStatement)
+                pid = str(who).rsplit("/", 1)[-1]
+                return [r for r in s.search(rtype).fetch() if patient_of(r) == pid]
+
+        before = {r["id"] for r in records()}
+        reference(att)
+        for r in records():
+            if r["id"] not in before and (only is None or only(r)):
+                withdraw(s, f"{rtype}/{r['id']}")
+
+    return run
 
 
 HAND_IN = "submit-report"

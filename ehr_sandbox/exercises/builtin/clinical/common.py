@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.clock import instant
-from ehr_sandbox.exercises.builtin.common import WITHDRAWN_STATUSES
+from ehr_sandbox.exercises.builtin.common import WITHDRAWN_STATUSES, still_standing
 from ehr_sandbox.workflows.care import coding, loinc_concept
 
 __all__ = [
@@ -358,7 +358,9 @@ def standing(ctx: Any, messages: list[dict[str, Any]], patient_id: str) -> list[
     Communications, oldest first) that still stands: not deleted, not in a :data:`WITHDRAWN`
     status (a Task: still open for its owner, :data:`TASK_OPEN`), and still on
     ``patient_id``. A finding routed and then cancelled, closed, entered in error, rejected or
-    moved to another chart has reached no one; an earlier version of it does not count.
+    moved to another chart has reached no one; an earlier version of it does not count. The
+    shared reader :func:`~ehr_sandbox.exercises.builtin.common.still_standing` with this
+    section's statuses.
 
     Examples
     --------
@@ -373,24 +375,14 @@ def standing(ctx: Any, messages: list[dict[str, Any]], patient_id: str) -> list[
     >>> standing(ctx, sent, "p2")
     []
     """
-    from ehr_sandbox.access import patient_of
-
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for m in messages:
-        ref = f"{m.get('resourceType')}/{m.get('id')}"
-        if ref in seen:
-            continue
-        seen.add(ref)
-        current = ctx.read(ref)
-        if (
-            current is not None
-            and current.get("status") not in WITHDRAWN
-            and (current.get("resourceType") != "Task" or current.get("status") in TASK_OPEN)
-            and patient_of(current) == patient_id
-        ):
-            out.append(current)
-    return out
+    return still_standing(
+        ctx,
+        messages,
+        current=True,
+        withdrawn=WITHDRAWN,
+        open_tasks=TASK_OPEN,
+        patient_id=patient_id,
+    )
 
 
 def routed_saying(

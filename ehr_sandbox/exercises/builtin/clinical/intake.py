@@ -29,6 +29,7 @@ from ehr_sandbox.exercises.builtin.common import (
     RXNORM,
     in_another_code_system,
     still_standing,
+    then_withdrawn,
 )
 from ehr_sandbox.exercises.grading import GradingContext, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -144,11 +145,9 @@ def _twin_ids(ctx: GradingContext) -> list[str]:
 
 
 def _bp_obs(ctx: GradingContext) -> list[dict[str, Any]]:
-    return [
-        o
-        for o in written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
-        if code_of(o) == "85354-9"
-    ]
+    """Blood pressures charted through the vitals workflow that still stand, as they are now."""
+    vitals_written = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    return [o for o in still_standing(ctx, vitals_written, current=True) if code_of(o) == "85354-9"]
 
 
 def _values(o: dict[str, Any]) -> dict[str, float]:
@@ -159,12 +158,14 @@ def _values(o: dict[str, Any]) -> dict[str, float]:
 
 
 def _pulse_charted(ctx: GradingContext, rate: float) -> bool:
-    """A pulse of ``rate``/min charted on the scenario's patient through the vitals workflow."""
+    """A pulse of ``rate``/min charted on the scenario's patient through the vitals workflow,
+    still standing at hand-in."""
+    vitals_written = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
     return any(
         code_of(o) == "8867-4"
         and (o.get("valueQuantity") or {}).get("value") == rate
         and (o.get("valueQuantity") or {}).get("code") == "/min"
-        for o in written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+        for o in still_standing(ctx, vitals_written, current=True)
     )
 
 
@@ -195,11 +196,8 @@ def _rooming_charted(ctx: GradingContext) -> Check:
             expected,
             "record every vital sign you measured, as measured",
         )
-    temps = [
-        o
-        for o in written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
-        if code_of(o) == "8310-5"
-    ]
+    vitals_written = written(ctx, "Observation", ctx.answer["patient_id"], "vitals.")
+    temps = [o for o in still_standing(ctx, vitals_written, current=True) if code_of(o) == "8310-5"]
     if not any(
         (t.get("valueQuantity") or {}).get("code") == "[degF]"
         and (t.get("valueQuantity") or {}).get("value") == f["temp_f"]
@@ -245,7 +243,9 @@ def _rooming_routed(ctx: GradingContext) -> Check:
 def _rooming_cc(ctx: GradingContext) -> Check:
     want = set(rubric.normalize(ctx.facts["complaint"]).split())
     expected = "the chief complaint in the patient's own words"
-    for o in written(ctx, "Observation", ctx.answer["patient_id"]):
+    for o in still_standing(
+        ctx, written(ctx, "Observation", ctx.answer["patient_id"]), current=True
+    ):
         got = set(rubric.normalize(str(o.get("valueString", ""))).split())
         # the patient's words, give or take one, and not buried among other complaints
         extra = got - want - rubric.FILLER
@@ -391,6 +391,29 @@ ROOMING_ABNORMAL_BP = Exercise(
         _rooming_reference, description="identify, chief complaint, vitals through the workflow"
     ),
     wrong_solutions={
+        "complaint-then-entered-in-error": Solution(
+            then_withdrawn(
+                _rooming_reference,
+                "Observation",
+                patient=lambda att: look_up(att, att.facts["name"], att.facts["dob"]),
+                only=lambda o: code_of(o) == "8661-1",
+            ),
+            fails="chief complaint",
+            message="record the reason for the visit as the patient said it",
+            description="the chief complaint recorded, then marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
+        "bp-then-entered-in-error": Solution(
+            then_withdrawn(
+                _rooming_reference,
+                "Observation",
+                patient=lambda att: look_up(att, att.facts["name"], att.facts["dob"]),
+                only=lambda o: code_of(o) == "85354-9",
+            ),
+            fails="vitals on the right chart",
+            message="record_vitals",
+            description="the vitals charted through the workflow, then the blood pressure marked "
+            "entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "alert-then-entered-in-error": Solution(
             lambda att: _rooming_reference(att, withdraw="entered-in-error"),
             fails="provider told of the abnormal BP",

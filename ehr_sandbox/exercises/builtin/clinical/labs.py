@@ -24,6 +24,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
+from ehr_sandbox.exercises.builtin.common import still_standing, then_withdrawn
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import poc_testing, specimens
@@ -119,13 +120,16 @@ def _setup_draw(sandbox: Any, variant: Any) -> Scenario:
 def _draw_tubes(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "one specimen per tube, drawn in the CLSI order of draw, each linked to its orders and labelled with two identifiers"
-    sps = written(ctx, "Specimen", f["patient_id"])
+    drawn = written(ctx, "Specimen", f["patient_id"])
+    sps = still_standing(ctx, drawn)  # as written, of the specimens still standing
     mine = [s for s in sps if s.get("request")]
-    linked = {r["reference"] for s in mine for r in s.get("request", [])}
-    if not mine or linked != set(f["orders"]):
+    # linked as the specimens are now: a link removed afterwards links nothing
+    now = [s for s in still_standing(ctx, drawn, current=True) if s.get("request")]
+    linked = {r["reference"] for s in now for r in s.get("request", [])}
+    if not now or linked != set(f["orders"]):
         return Check(
             False,
-            f"{len(mine)} specimen(s) linked to {len(linked)} of the orders",
+            f"{len(now)} specimen(s) linked to {len(linked)} of the orders",
             expected,
             "every specimen belongs to an order",
         )
@@ -170,7 +174,8 @@ def _by_collect(ctx: GradingContext, specimen: dict[str, Any]) -> bool:
 
 def _draw_fasting(ctx: GradingContext) -> Check:
     expected = "the patient's fasting status recorded on the specimens"
-    sps = [s for s in written(ctx, "Specimen", ctx.facts["patient_id"]) if s.get("request")]
+    drawn = still_standing(ctx, written(ctx, "Specimen", ctx.facts["patient_id"]))
+    sps = [s for s in drawn if s.get("request")]
     vals = {
         ((s.get("collection") or {}).get("fastingStatusCodeableConcept") or {})
         .get("coding", [{}])[0]
@@ -190,9 +195,8 @@ def _draw_fasting(ctx: GradingContext) -> Check:
 def _draw_sent(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "a requisition to the outside lab listing the specimens, and the hand-off to the named courier on each specimen"
-    sps = {
-        f"Specimen/{s['id']}" for s in written(ctx, "Specimen", f["patient_id"]) if s.get("request")
-    }
+    drawn = still_standing(ctx, written(ctx, "Specimen", f["patient_id"]))
+    sps = {f"Specimen/{s['id']}" for s in drawn if s.get("request")}
     for t in standing(ctx, written(ctx, "Task", f["patient_id"]), f["patient_id"]):
         inputs = {(i.get("valueReference") or {}).get("reference") for i in t.get("input", [])}
         owner = t.get("owner") or {}
@@ -225,10 +229,16 @@ def _draw_sent(ctx: GradingContext) -> Check:
 
 
 def _draw_reference(
-    att: Any, fasting: str | None = None, lab: str | None = None, withdraw: str | None = None
+    att: Any,
+    fasting: str | None = None,
+    lab: str | None = None,
+    withdraw: str | None = None,
+    *,
+    unlink: bool = False,
 ) -> list[str]:
     """The reference; ``fasting``, ``lab``: another answer or laboratory; ``withdraw``: the
-    requisition then set to that status (cancelled, entered in error)."""
+    requisition then set to that status (cancelled, entered in error); ``unlink``: every
+    specimen drawn then unlinked from its orders."""
     f = att.facts
     ref = identify_patient(att)
     s = att.session
@@ -251,6 +261,8 @@ def _draw_reference(
     specimens.send_to_lab(s, refs, lab=lab or f["lab"], courier=f["courier"])
     if withdraw:
         withdraw_messages(att, "Task", withdraw, ref)
+    for r in refs if unlink else []:
+        s.update({k: v for k, v in s.read(r).items() if k != "request"}, reason="unlinked")
     return refs
 
 
@@ -413,6 +425,21 @@ BLOOD_DRAW = Exercise(
     hints=(Hint("`specimens.tube_for(loinc)` tells the tube; `tubes_in_order` sorts them."),),
     solution=Solution(_draw_reference),
     wrong_solutions={
+        "specimens-then-unlinked": Solution(
+            lambda att: _draw_reference(att, unlink=True),
+            fails="tubes drawn and linked",
+            message="every specimen belongs to an order",
+            description="the tubes drawn, labelled and handed off, then every specimen's link "
+            "to its orders removed (full marks before: the link was read from any version)",
+        ),
+        "specimens-then-entered-in-error": Solution(
+            then_withdrawn(_draw_reference, "Specimen"),
+            fails="tubes drawn and linked",
+            message="every specimen belongs to an order",
+            description="the tubes drawn, labelled and handed to the courier, then every specimen "
+            "marked entered in error (full marks before: the criteria read every version "
+            "written)",
+        ),
         "requisition-then-cancelled": Solution(
             lambda att: _draw_reference(att, withdraw="cancelled"),
             fails="sent with requisition and custody",
@@ -511,7 +538,7 @@ def _qc_passes(ctx: GradingContext, *, as_run: bool = True) -> list[dict[str, An
     in-range values."""
     return [
         t
-        for t in written(ctx, "Task", None, "poc.qc")
+        for t in still_standing(ctx, written(ctx, "Task", None, "poc.qc"))
         if (t.get("focus") or {}).get("reference") == ctx.facts["kit_ref"]
         and (t.get("businessStatus") or {}).get("text") == "pass"
         and (not as_run or _controls_run(ctx.facts) in (None, _controls_recorded(t)))
@@ -582,7 +609,7 @@ def _gl_on_kit(ctx: GradingContext) -> Check:
     expected = (
         "the result recorded with the kit (device) and its value, as measured, flagged critical"
     )
-    for o in _glucose_results(ctx):
+    for o in still_standing(ctx, _glucose_results(ctx), current=True):
         if (o.get("device") or {}).get("reference") == ctx.facts["kit_ref"] and (
             o.get("valueQuantity") or {}
         ).get("value") == ctx.facts["glucose"]:
@@ -653,6 +680,11 @@ def _gl_escalated(ctx: GradingContext) -> Check:
         expected,
         "a critical value goes to the provider immediately",
     )
+
+
+def _qc_log(task: dict[str, Any]) -> bool:
+    """True for a QC log entry (a Task about the kit, a Device), not a routing about a patient."""
+    return str((task.get("focus") or {}).get("reference", "")).startswith("Device/")
 
 
 def _gl_reference(
@@ -829,6 +861,20 @@ POC_GLUCOSE_QC = Exercise(
     hints=(Hint("`qc_status(session, kit)` says whether today's QC passed."),),
     solution=Solution(_gl_reference),
     wrong_solutions={
+        "qc-then-entered-in-error": Solution(
+            then_withdrawn(_gl_reference, "Task", patient=None, only=_qc_log),
+            fails="QC passed before testing",
+            message="never report a patient result when QC failed",
+            description="the controls rerun and logged as passing, the patient tested, then the "
+            "QC log entry marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
+        "result-then-entered-in-error": Solution(
+            then_withdrawn(_gl_reference, "Observation", only=lambda o: code_of(o) == "41653-7"),
+            fails="result recorded with the kit",
+            message="record the device and lot used",
+            description="the glucose result recorded after a passing QC, then marked entered in "
+            "error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "critical-value-then-entered-in-error": Solution(
             lambda att: _gl_reference(att, withdraw="entered-in-error"),
             fails="critical value escalated",
@@ -939,7 +985,7 @@ def _st_qc(ctx: GradingContext) -> Check:
 
 def _st_order(ctx: GradingContext) -> Check:
     expected = "a positive result recorded on the provider's order"
-    for o in _strep_results(ctx):
+    for o in still_standing(ctx, _strep_results(ctx), current=True):
         if {b.get("reference") for b in o.get("basedOn", [])} == {
             ctx.facts["order_ref"]
         } and code_of(o, "valueCodeableConcept") == "10828004":
@@ -1097,6 +1143,20 @@ RAPID_STREP = Exercise(
     hints=(Hint("`run_test(..., order=...)` links the result to the order."),),
     solution=Solution(_st_reference),
     wrong_solutions={
+        "qc-then-entered-in-error": Solution(
+            then_withdrawn(_st_reference, "Task", patient=None, only=_qc_log),
+            fails="QC before the test",
+            message="run the kit controls first",
+            description="the kit controls logged as passing, the patient tested, then the QC log "
+            "entry marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
+        "result-then-entered-in-error": Solution(
+            then_withdrawn(_st_reference, "Observation", only=lambda o: code_of(o) == "78012-2"),
+            fails="result on the order",
+            message="results answer an order",
+            description="the positive result recorded on the order, then marked entered in "
+            "error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "result-task-then-cancelled": Solution(
             lambda att: _st_reference(att, withdraw="cancelled"),
             fails="positive result routed",

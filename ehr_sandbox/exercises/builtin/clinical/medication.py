@@ -25,6 +25,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
+from ehr_sandbox.exercises.builtin.common import still_standing, then_withdrawn
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import hl7v2, immunizations
@@ -379,12 +380,13 @@ def _setup_catchup(sandbox: Any, variant: Any) -> Scenario:
     )
 
 
-def _given(ctx: GradingContext, cvx: str) -> list[dict[str, Any]]:
-    return [
-        i
-        for i in written(ctx, "Immunization", ctx.facts["patient_id"])
-        if code_of(i, "vaccineCode") == cvx and i.get("status") == "completed"
-    ]
+def _given(ctx: GradingContext, cvx: str, *, standing_only: bool = False) -> list[dict[str, Any]]:
+    """Doses of ``cvx`` recorded as given since setup (``standing_only``: those that still
+    stand at hand-in, as they are now; a dose voided or cancelled afterwards gave nothing)."""
+    doses = written(ctx, "Immunization", ctx.facts["patient_id"])
+    if standing_only:
+        doses = still_standing(ctx, doses, current=True)
+    return [i for i in doses if code_of(i, "vaccineCode") == cvx and i.get("status") == "completed"]
 
 
 def _cu_given(ctx: GradingContext) -> Check:
@@ -397,7 +399,7 @@ def _cu_given(ctx: GradingContext) -> Check:
         key = {"08": "hepb", "03": "mmr"}[cvx]
         documented = [
             i
-            for i in _given(ctx, cvx)
+            for i in _given(ctx, cvx, standing_only=True)
             if i.get("lotNumber") == f[f"lot_{key}"]
             and any(e.get("publicationDate") == f[f"vis_{key}"] for e in i.get("education", []))
             and ((i.get("manufacturer") or {}).get("identifier") or {}).get("value")
@@ -439,7 +441,9 @@ def _cu_deferred(ctx: GradingContext) -> Check:
         )
     deferred = [
         i
-        for i in written(ctx, "Immunization", ctx.facts["patient_id"])
+        for i in still_standing(
+            ctx, written(ctx, "Immunization", ctx.facts["patient_id"]), current=True
+        )
         if code_of(i, "vaccineCode") == cvx
         and i.get("status") == "not-done"
         and code_of(i, "statusReason") == "MEDPREC"
@@ -478,7 +482,11 @@ def _describes_dose(message: str, imm: dict[str, Any]) -> bool:
 
 def _cu_registry(ctx: GradingContext) -> Check:
     expected = "a registry report (VXU) for each dose given"
-    doses = {f"Immunization/{i['id']}": i for cvx in ctx.answer["give"] for i in _given(ctx, cvx)}
+    doses = {
+        f"Immunization/{i['id']}": i
+        for cvx in ctx.answer["give"]
+        for i in _given(ctx, cvx, standing_only=True)
+    }
     given = set(doses)
     # a report is the VXU message describing that dose (its lot in the RXA segment), not a
     # message with 'VXU' typed into it
@@ -711,6 +719,24 @@ CATCH_UP_IMMUNIZATIONS = Exercise(
     ),
     solution=Solution(_cu_reference),
     wrong_solutions={
+        "deferral-then-entered-in-error": Solution(
+            then_withdrawn(
+                _cu_reference, "Immunization", only=lambda i: i.get("status") == "not-done"
+            ),
+            fails="contraindicated dose deferred",
+            message="record the deferral with its reason",
+            description="the contraindicated vaccine recorded as not done, then that record "
+            "marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
+        "doses-then-entered-in-error": Solution(
+            then_withdrawn(
+                _cu_reference, "Immunization", only=lambda i: i.get("status") == "completed"
+            ),
+            fails="due doses given and documented",
+            message="give the VIS before every dose",
+            description="the due doses given, documented and reported, then marked entered in "
+            "error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "registry-report-then-entered-in-error": Solution(
             lambda att: _cu_reference(att, withdraw="entered-in-error"),
             fails="reported to the registry",

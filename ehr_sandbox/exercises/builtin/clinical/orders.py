@@ -26,7 +26,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
-from ehr_sandbox.exercises.builtin.common import document_text, still_standing
+from ehr_sandbox.exercises.builtin.common import document_text, still_standing, then_withdrawn
 from ehr_sandbox.exercises.grading import GradingContext, codes, interpretation_in, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
@@ -615,7 +615,7 @@ def _rf_routed(ctx: GradingContext) -> Check:
             )
     reqs = [
         c
-        for c in written(ctx, "Communication", f["patient_id"])
+        for c in still_standing(ctx, written(ctx, "Communication", f["patient_id"]), current=True)
         if f["pharmacy"] in str(c.get("sender"))
     ]
     if len(reqs) < 3:
@@ -840,6 +840,14 @@ REFILL_QUEUE = Exercise(
     hints=(Hint("`review_request` checks the protocol; read `RefillReview.reasons`."),),
     solution=Solution(_rf_reference),
     wrong_solutions={
+        "requests-then-entered-in-error": Solution(
+            then_withdrawn(_rf_reference, "Communication"),
+            fails="every request routed",
+            message="record who asked",
+            description="the three requests recorded and routed, then the pharmacy's requests "
+            "marked entered in error (the task's own criteria passed before; only collateral "
+            "damage caught it)",
+        ),
         "approve-all": Solution(
             _rf_all_approved, fails="protocol applied", message="check the monitoring labs"
         ),

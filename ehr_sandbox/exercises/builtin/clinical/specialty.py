@@ -24,7 +24,7 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     withdraw_messages,
     written,
 )
-from ehr_sandbox.exercises.builtin.common import still_standing
+from ehr_sandbox.exercises.builtin.common import still_standing, then_withdrawn
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import immunizations
@@ -132,7 +132,10 @@ def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
 def _eye_values(ctx: GradingContext) -> Check:
     f = ctx.facts
     expected = "acuity and IOP of each eye recorded under the right eye's code"
-    got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    got = {
+        code_of(o): o
+        for o in still_standing(ctx, written(ctx, "Observation", f["patient_id"]), current=True)
+    }
     want = {"98499-7": f["va_right"], "98498-9": f["va_left"]}
     iop = {"79892-6": f["iop_right"], "79893-4": f["iop_left"]}
     if any(got.get(k, {}).get("valueString") != v for k, v in want.items()) or any(
@@ -223,7 +226,9 @@ def _eye_meds(ctx: GradingContext) -> Check:
     contrary = [a for a in ophthalmic.ADHERENCE if a != said] + [
         f"{neg} {said}" for neg in ("no", "not", "denies", "never")
     ]
-    for st in written(ctx, "MedicationStatement", f["patient_id"]):
+    for st in still_standing(
+        ctx, written(ctx, "MedicationStatement", f["patient_id"]), current=True
+    ):
         note = " ".join(str(n.get("text", "")) for n in st.get("note", []))
         if (
             "latanoprost" in str(st.get("medicationCodeableConcept"))
@@ -388,6 +393,18 @@ OPHTHALMIC_WORKUP = Exercise(
     hints=(Hint("Pass `target_iop`: the patient's target, not the population normal."),),
     solution=Solution(_eye_reference),
     wrong_solutions={
+        "measurements-then-entered-in-error": Solution(
+            then_withdrawn(_eye_reference, "Observation"),
+            fails="both eyes recorded",
+            message="each have their own code",
+            description="acuity and IOP recorded, then marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
+        "drops-then-entered-in-error": Solution(
+            then_withdrawn(_eye_reference, "MedicationStatement"),
+            fails="drops and adherence",
+            message="record what the patient reports",
+            description="the drops and their use recorded, then marked entered in error",
+        ),
         "iop-task-then-entered-in-error": Solution(
             lambda att: _eye_reference(att, withdraw="entered-in-error"),
             fails="IOP above target routed",
@@ -494,7 +511,10 @@ def _foot_exam(ctx: GradingContext) -> Check:
     expected = (
         "monofilament results of both feet, each on that foot's record, and the four pedal pulses"
     )
-    got = {code_of(o): o for o in written(ctx, "Observation", f["patient_id"])}
+    got = {
+        code_of(o): o
+        for o in still_standing(ctx, written(ctx, "Observation", f["patient_id"]), current=True)
+    }
     other = "left" if f["lops_side"] == "right" else "right"
     mono = {
         side: got.get(f"monofilament-{side}", {}).get("valueString") for side in ("right", "left")
@@ -701,6 +721,12 @@ DIABETIC_FOOT_EXAM = Exercise(
     hints=(Hint("`foot_care_modifier(findings)` shows what the findings support."),),
     solution=Solution(_foot_reference),
     wrong_solutions={
+        "exam-then-entered-in-error": Solution(
+            then_withdrawn(_foot_reference, "Observation"),
+            fails="foot exam recorded",
+            message="each pulse as you felt it",
+            description="the monofilament and pulses recorded, then marked entered in error (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "lops-task-then-cancelled": Solution(
             lambda att: _foot_variant(att, withdraw="cancelled"),
             fails="LOPS routed",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import hand_in, handed_in
+from ehr_sandbox.exercises.builtin.common import hand_in, handed_in, still_standing
 from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check
@@ -32,7 +32,6 @@ __all__ = [
     "hand_in",
     "handed_in",
     "insured_patients",
-    "latest_versions",
     "local_day_start",
     "next_workday",
     "op_of",
@@ -99,26 +98,9 @@ def written(
     return out
 
 
-def latest_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last version of each resource among ``versions`` (given oldest first): what stands
-    of work done since setup (a record written right and then cancelled, voided or moved is
-    graded as it was left).
-
-    >>> [v["status"] for v in latest_versions([
-    ...     {"resourceType": "Task", "id": "t1", "status": "requested"},
-    ...     {"resourceType": "Task", "id": "t2", "status": "requested"},
-    ...     {"resourceType": "Task", "id": "t1", "status": "cancelled"}])]
-    ['cancelled', 'requested']
-    """
-    last: dict[tuple[str, str], dict[str, Any]] = {}
-    for v in versions:
-        last[(str(v.get("resourceType")), str(v.get("id")))] = v
-    return list(last.values())
-
-
 def standing_patient_payments(ctx: GradingContext) -> list[dict[str, Any]]:
-    """Payments received from patients since setup, as they stand: the last version of each
-    PaymentReconciliation, if still active, with only its patient-payment details (a payment
+    """Payments received from patients since setup, as they stand: each PaymentReconciliation
+    as it is now (:func:`~ehr_sandbox.exercises.builtin.common.still_standing`), if active, with only its patient-payment details (a payment
     typed in cancelled or in error, or booked as a refund or an adjustment, took no money in).
 
     Examples
@@ -140,7 +122,7 @@ def standing_patient_payments(ctx: GradingContext) -> list[dict[str, Any]]:
     from ehr_sandbox.workflows.payer import LEDGER_KIND
 
     out = []
-    for v in latest_versions(written(ctx, "PaymentReconciliation")):
+    for v in still_standing(ctx, written(ctx, "PaymentReconciliation"), current=True):
         details = [
             d
             for d in v.get("detail", [])

@@ -12,7 +12,12 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.common import (
+    patient_label,
+    still_standing,
+    then_withdrawn,
+    visible_patients,
+)
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
@@ -185,6 +190,7 @@ def _subscribers(ctx: GradingContext) -> Any:
         c = covs.get(card["member_id"])
         ref = ((c or {}).get("subscriber") or {}).get("reference", "")
         sub = ctx.read(ref) if c and ref.startswith("RelatedPerson/") else None
+        sub = sub if sub and still_standing(ctx, [sub]) else None  # deactivated: holds nothing
         why = _holder_differs(card, c, sub) if c else "the plan is not on file"
         if why:
             return check(
@@ -450,6 +456,15 @@ INSURANCE_CARDS = Exercise(
         _solution, description="add_insurance with both cards, then check_eligibility for each"
     ),
     wrong_solutions={
+        "subscriber-then-deactivated": Solution(
+            then_withdrawn(
+                _solution, "RelatedPerson", patient=lambda att: f"Patient/{att.facts['patient_id']}"
+            ),
+            fails="subscribers recorded",
+            message="record who holds the policy exactly as the card prints it",
+            description="both plans and their subscribers recorded, then the subscribers "
+            "deactivated (the task's own criteria passed before; only collateral damage caught it)",
+        ),
         "old-plan-ended-retroactively": Solution(
             _ended_retroactively,
             fails="old plan ended, not overwritten",

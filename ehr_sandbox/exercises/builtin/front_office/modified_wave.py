@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.common import patient_label, still_standing, visible_patients
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
     free_on,
-    latest_versions,
     next_workday,
     op_of,
     written,
@@ -92,7 +91,7 @@ def _booked(ctx: GradingContext, pid: str) -> list[dict[str, Any]]:
     afterwards books nobody)."""
     return [
         v
-        for v in latest_versions(written(ctx, "Appointment"))
+        for v in still_standing(ctx, written(ctx, "Appointment"), current=True)
         if any(
             p.get("actor", {}).get("reference") == f"Patient/{pid}"
             for p in v.get("participant", [])

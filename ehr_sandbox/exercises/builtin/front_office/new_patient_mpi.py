@@ -14,7 +14,12 @@ from datetime import date
 from typing import Any
 
 from ehr_sandbox.exercises import rubric, stated
-from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.common import (
+    patient_label,
+    still_standing,
+    then_withdrawn,
+    visible_patients,
+)
 from ehr_sandbox.exercises.builtin.front_office.common import FD, check, op_of, written
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
@@ -69,12 +74,19 @@ def _setup(sandbox: Any, variant: Any) -> Scenario:
     )
 
 
-def _new_patients(ctx: GradingContext) -> list[dict[str, Any]]:
-    return [
-        v
-        for v in written(ctx, "Patient")
-        if v["id"] != ctx.answer["existing"] and v.get("meta", {}).get("versionId") == "1"
-    ]
+def _new_patients(ctx: GradingContext, *, current: bool) -> list[dict[str, Any]]:
+    """Patients created since setup that still stand at hand-in (a registration deactivated
+    or voided afterwards registered no one): as they are now (``current``: a registration
+    changed afterwards is graded as changed) or as first written (how it was registered)."""
+    return still_standing(
+        ctx,
+        [
+            v
+            for v in written(ctx, "Patient")
+            if v["id"] != ctx.answer["existing"] and v.get("meta", {}).get("versionId") == "1"
+        ],
+        current=current,
+    )
 
 
 def _same_address(patient: dict[str, Any], form: dict[str, Any]) -> bool:
@@ -91,7 +103,7 @@ def _same_address(patient: dict[str, Any], form: dict[str, Any]) -> bool:
 def _registered(ctx: GradingContext) -> Any:
     f = ctx.facts
     expected = "one new patient with the caller's name, date of birth, sex, address and phone"
-    new = _new_patients(ctx)
+    new = _new_patients(ctx, current=True)
     cand = f["candidate"]
     ok = [
         v
@@ -118,7 +130,7 @@ def _registered(ctx: GradingContext) -> Any:
 def _searched(ctx: GradingContext) -> Any:
     f = ctx.facts
     expected = "the patient created through the MPI-checked registration, with the reason the probable match is someone else"
-    new = [v for v in _new_patients(ctx) if v.get("birthDate") == f["birth_date"]]
+    new = [v for v in _new_patients(ctx, current=False) if v.get("birthDate") == f["birth_date"]]
     if not new:
         return check(False, "no new patient", expected, MPI)
     v = new[0]
@@ -342,6 +354,13 @@ NEW_PATIENT_MPI = Exercise(
             message="neither the caller's nor the existing record's",
             description="the match set aside with a reason that gives the existing patient "
             "another date of birth (another student's dates scored full marks before)",
+        ),
+        "registered-then-deactivated": Solution(
+            then_withdrawn(_solution, "Patient", patient=None),
+            fails="registered once",
+            message="register them once",
+            description="registered through the MPI search with a good reason, then the new "
+            "patient deactivated (full marks before: the criteria read the first version)",
         ),
         "reason-says-they-match": Solution(
             _reason_says_they_match,

@@ -12,12 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.exercises import rubric
-from ehr_sandbox.exercises.builtin.common import patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.common import patient_label, still_standing, visible_patients
 from ehr_sandbox.exercises.builtin.front_office.common import (
     FD,
     check,
     free_on,
-    latest_versions,
     next_workday,
     op_of,
     written,
@@ -138,7 +137,7 @@ def _rebooked(ctx: GradingContext) -> Any:
     # as each visit was left: one booked and then cancelled does not rebook the patient
     new = [
         v
-        for v in latest_versions(_versions(ctx, f["p_id"]))
+        for v in still_standing(ctx, _versions(ctx, f["p_id"]), current=True, patient_id=f["p_id"])
         if v.get("status") == "booked" and v["id"] != f["missed"] and v.get("slot")
     ]
     if not new:
@@ -171,7 +170,7 @@ def _recall(ctx: GradingContext) -> Any:
     # as each recall was left (a recall cancelled afterwards calls nobody back)
     rec = [
         v
-        for v in latest_versions(_versions(ctx, f["p_id"]))
+        for v in still_standing(ctx, _versions(ctx, f["p_id"]), current=True, patient_id=f["p_id"])
         if v.get("status") == "proposed" and op_of(ctx, v) == "scheduling.recall"
     ]
     if not rec:

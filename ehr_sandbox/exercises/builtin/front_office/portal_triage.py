@@ -12,11 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ehr_sandbox.exercises import rubric
-from ehr_sandbox.exercises.builtin.common import parse_instant, patient_label, visible_patients
+from ehr_sandbox.exercises.builtin.common import (
+    parse_instant,
+    patient_label,
+    still_standing,
+    visible_patients,
+)
 from ehr_sandbox.exercises.builtin.front_office.common import (
     MA,
     check,
-    latest_versions,
     written,
 )
 from ehr_sandbox.exercises.grading import GradingContext
@@ -124,7 +128,7 @@ def _replies(ctx: GradingContext, key: str) -> list[dict[str, Any]]:
     pid = f"Patient/{ctx.facts[key]['patient_id']}"
     return [
         v
-        for v in latest_versions(written(ctx, "Communication"))
+        for v in still_standing(ctx, written(ctx, "Communication"), current=True)
         if any(r.get("reference") == ref for r in v.get("inResponseTo", []))
         and v.get("status") == "completed"
         and (v.get("subject") or {}).get("reference") == pid
@@ -139,7 +143,7 @@ def _forwards(ctx: GradingContext) -> list[dict[str, Any]]:
     ref = f"Communication/{f['results']['message']}"
     sent = parse_instant(f["results"]["sent"])
     out = []
-    for t in latest_versions(written(ctx, "Task")):
+    for t in still_standing(ctx, written(ctx, "Task"), current=True):
         at = ctx.written_at(t)
         dated = parse_instant(t.get("authoredOn"))
         if (

@@ -13,11 +13,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from ehr_sandbox.exercises.builtin.common import still_standing
 from ehr_sandbox.exercises.builtin.front_office.common import (
     BILLING,
     check,
     insured_patients,
-    latest_versions,
     local_day_start,
     op_of,
     visit,
@@ -143,7 +143,9 @@ def _statement(ctx: GradingContext) -> Any:
     expected = "one statement for the patient's balance after insurance (their share only)"
     invs = [
         v
-        for v in latest_versions(written(ctx, "Invoice"))  # as left: a cancelled one bills nobody
+        for v in still_standing(
+            ctx, written(ctx, "Invoice"), current=True
+        )  # as left: a cancelled one bills nobody
         if (v.get("subject") or {}).get("reference") == pid and v.get("status") == "issued"
     ]
     if len(invs) != 1:

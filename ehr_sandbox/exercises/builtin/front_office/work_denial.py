@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from ehr_sandbox.exercises.builtin.common import still_standing
 from ehr_sandbox.exercises.builtin.front_office.common import (
     BILLING,
     check,
     claim_misstates_visit,
     insured_patients,
-    latest_versions,
     local_day_start,
     visit,
     written,
@@ -138,7 +138,11 @@ def _action(ctx: GradingContext) -> Any:
             "did, once each, with the diagnosis that supports them",
         )
     # what stands: a statement issued and then cancelled bills nobody
-    issued = [v for v in latest_versions(stmts) if v.get("status") == "issued"]
+    issued = [
+        v
+        for v in still_standing(ctx, stmts, current=True, patient_id=ctx.facts["patient_id"])
+        if v.get("status") == "issued"
+    ]
     if issued and not reps:
         wrong = [
             v

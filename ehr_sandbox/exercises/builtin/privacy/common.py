@@ -20,13 +20,19 @@ from ehr_sandbox.audit.events import event_username
 from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin.common import HAND_IN, hand_ins, record_hand_in, ref_id
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
+from ehr_sandbox.references import split_reference, split_relative
 
 PRIVACY_OFFICER = "po.wilson"
 BILLING = "billing.davis"
 FRONT_DESK = "fd.smith"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-_REF = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+def _plain_reference(ref: object) -> bool:
+    """True for a relative, unversioned reference ``Type/id``."""
+    parts = split_relative(ref) if isinstance(ref, str) else None
+    return parts is not None and parts[2] is None
 
 
 def work_dir() -> Path:
@@ -143,7 +149,7 @@ def disclose(
     >>> bundle["type"], len(accounting_of_disclosures(sb))
     ('collection', 1)
     """
-    if not isinstance(recipient, str) or not _REF.match(recipient):
+    if not _plain_reference(recipient):
         raise ValidationError(
             "disclosure", "recipient", "a reference 'Type/id' to the recipient", found=recipient
         )
@@ -167,7 +173,7 @@ def disclose(
             found=recipient,
         ) from None
     wanted = list(dict.fromkeys(refs))
-    if not wanted or not all(isinstance(r, str) and _REF.match(r) for r in wanted):
+    if not wanted or not all(_plain_reference(r) for r in wanted):
         raise ValidationError(
             "disclosure", "refs", "a non-empty list of references 'Type/id'", found=wanted
         )
@@ -242,18 +248,14 @@ def review_override(po: Any, index: int, *, appropriate: bool, note: str) -> Non
 
 
 def refs_in(node: Any) -> set[str]:
-    out: set[str] = set()
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, dict):
-            ref = cur.get("reference")
-            if isinstance(ref, str):
-                out.add(ref)
-            stack.extend(cur.values())
-        elif isinstance(cur, list):
-            stack.extend(cur)
-    return out
+    """Every reference string inside ``node`` (:func:`ehr_sandbox.references.references_in`).
+
+    >>> sorted(refs_in({"a": {"reference": "Patient/1"}, "b": [{"reference": "Patient/1"}]}))
+    ['Patient/1']
+    """
+    from ehr_sandbox.references import references_in
+
+    return set(references_in(node))
 
 
 # ------------------------------------------------------------------------------------------
@@ -271,8 +273,8 @@ def event_subtype(ev: Mapping[str, Any]) -> str:
 def event_entity_ref(ev: Mapping[str, Any]) -> str | None:
     for ent in ev.get("entity", []):
         if (ent.get("role") or {}).get("code") == "4":
-            ref = (ent.get("what") or {}).get("reference", "")
-            return "/".join(ref.split("/")[:2]) if ref else None
+            parts = split_reference((ent.get("what") or {}).get("reference", ""))
+            return f"{parts[0]}/{parts[1]}" if parts else None
     return None
 
 

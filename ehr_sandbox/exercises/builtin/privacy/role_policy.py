@@ -91,11 +91,9 @@ def _matrix(ctx: GradingContext) -> tuple[dict[str, str] | None, str]:
 
 def _role_groups() -> dict[str, list[str]]:
     """The role matrix's named groups of resource types (``roles.toml`` [groups])."""
-    import tomllib
-    from importlib.resources import files
+    from ehr_sandbox.access.roles import GROUPS
 
-    data = tomllib.loads((files("ehr_sandbox.access") / "roles.toml").read_text(encoding="utf-8"))
-    return {k: list(v) for k, v in data.get("groups", {}).items()}
+    return GROUPS
 
 
 def _grants(matrix: Mapping[str, str], rtype: str) -> str:
@@ -135,13 +133,9 @@ def _clinical_types() -> list[str]:
 def _front_desk_job() -> set[str]:
     """The resource types the front desk's job needs: its grants in the role table
     (``roles.toml`` [roles.front_desk], groups expanded)."""
-    import tomllib
-    from importlib.resources import files
+    from ehr_sandbox.access.roles import ROLES
 
-    data = tomllib.loads((files("ehr_sandbox.access") / "roles.toml").read_text(encoding="utf-8"))
-    groups = _role_groups()
-    grants = data["roles"]["front_desk"]["grants"]
-    return {t for k in grants for t in groups.get(k, [k])}
+    return set(ROLES["front_desk"].grants)
 
 
 def _role_clinical(ctx: GradingContext) -> Check:
