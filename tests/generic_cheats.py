@@ -14,7 +14,12 @@ solution that need nothing exercise-specific (see ``tests/test_generic_cheats.py
   patient of the clinic.
 
 A mutation driven by other facts that ends with the same records and hand-ins as the reference
-is the same answer (the fact did not matter to it), not a cheat.
+is the same answer (the fact did not matter to it), not a cheat. Records are compared with what
+each change says of itself (its Provenance activity and reason); hand-ins for what
+they state: an entry with an empty value (``''``, ``None``, an empty list or mapping) states
+nothing, and says the same as the entry left out (a role matrix that lists a type with no
+rights is the same policy as one that leaves it out: the EHR grants nothing the role table
+does not grant; the graders read a missing row as no rights).
 """
 
 from __future__ import annotations
@@ -112,13 +117,43 @@ def _outcome(att: Any, versions: list[dict[str, Any]]) -> str:
         for r in versions
         if r.get("resourceType") not in _SKIP_TYPES
     )
-    handed = hand_ins(att.sandbox.audit.events(), att.exercise.id, student=att.student)
+    # what a change says of itself (its activity and reason) is part of the answer: a void
+    # reason naming another patient is not the same answer as one naming this one
+    recs += sorted(
+        json.dumps([r.get("activity"), r.get("reason")], sort_keys=True, default=str)
+        for r in versions
+        if r.get("resourceType") == "Provenance"
+    )
+    handed = [
+        stated_answer(h)
+        for h in hand_ins(att.sandbox.audit.events(), att.exercise.id, student=att.student)
+    ]
     events = [
         json.dumps([event_kind(e), e.get("outcomeDesc")], default=str)
         for e in att.sandbox.audit.events()
         if event_kind(e) in EVENT_KINDS and event_kind(e) != HAND_IN
     ]
     return json.dumps([recs, handed, sorted(events)], sort_keys=True, default=str)
+
+
+_EMPTY: tuple[Any, ...] = ("", None, [], {})
+
+
+def stated_answer(answer: Any) -> Any:
+    """What a hand-in states: mappings without their empty entries (at any depth), the rest as
+    it is. An empty entry says nothing the entry left out does not say.
+
+    >>> stated_answer({"Patient": "crus", "Observation": "", "notes": {"a": [], "b": "x"}})
+    {'Patient': 'crus', 'notes': {'b': 'x'}}
+    >>> stated_answer(["", "x"])  # a list's items are what it states, empty ones too
+    ['', 'x']
+    """
+    if isinstance(answer, dict):
+        kept = {k: stated_answer(v) for k, v in answer.items()}
+        return {k: v for k, v in kept.items() if not any(v == e for e in _EMPTY)}
+    if isinstance(answer, list | tuple):
+        return [stated_answer(v) for v in answer]
+    return answer
 
 
 def _sessions(att: Any) -> list[Any]:

@@ -16,24 +16,24 @@ ALL_IDS = [row["id"] for row in exercises.catalog()]
 MUTATIONS = ("undo", "stuff-text", "stuff-shape", "other-variant", "another-patient")
 
 OPEN: dict[str, dict[str, str]] = {
-    "records/late-entry": {
-        "other-fact:call_time": "only the note's free text states the call time; the grader "
-        "reads the reading and its event time, not the words of the note",
+    "records/amendment-request": {
+        "other-fact:received_day": "only when another student's request day is this note's "
+        "visit day (student-18 of 30): a reply giving that day reads as naming the note, which "
+        "it may; the grader cannot tell the two apart without requiring the request's day "
+        "(open)",
     },
-    "clinical/ophthalmic-workup": {
-        "other-fact:target": "only free text (the task's and the note's words) states the "
-        "target IOP; the routing check reads the measured pressure and the eye",
+    "privacy/minimum-necessary": {
+        "other-fact:patient_id": "the reference driven with another patient finds no "
+        "Condition of the encounter and discloses the claim and encounter only: the grader "
+        "requires those two, not what was recorded for the encounter that the instructions "
+        "ask for (seen with wider runs; left to the privacy exercises' owner)",
+        "another-patient": "the same: the claim and its encounter without their diagnoses",
     },
-    "clinical/chiropractic-medicare": {
-        "other-fact:goals": "only the note's free text states the plan goals",
-    },
-    "emr-ehr/missing-allergy": {
-        "other-fact:outside": "only the allergy's recordedDate differs (the outside record's "
-        "date); the grader reads the substance, reaction and source",
-    },
-    "privacy/role-policy": {
-        "other-fact:matrix_types": "the other matrix lists a type with no rights instead of "
-        "leaving it out: the same policy",
+    "front-office/financial-responsibility": {
+        "other-fact:check_number": "a cash or card payment recorded with a number as its "
+        "identifier (another student's check number): the grader reads the identifier only "
+        "for a check, and a cash receipt's number is the clinic's to choose (seen with wider "
+        "runs; low harm, left open)",
     },
 }
 """Generic cheats known to score full marks, each with why it is left open (reported)."""

@@ -660,3 +660,36 @@ def handed_in(ctx: Any) -> dict[str, Any] | None:
     """
     found = hand_ins(ctx.events(HAND_IN), ctx.exercise.id, user=ctx.user.username)
     return dict(found[-1]) if found and isinstance(found[-1], Mapping) else None
+
+
+def shown_as_referenced(ctx: Any, reference: Mapping[str, Any] | None) -> bool:
+    """True when a Reference's ``display`` (the name people see) names the record its
+    ``reference`` points to, or there is no display: a payer, prescriber or patient shown
+    under another's name misleads everyone who reads it while the record says otherwise.
+
+    The referenced record's name (an Organization's ``name``, a person's given and family
+    names) must be the display, or be contained in it (``"Riverton Blue PPO (group 1)"``).
+
+    Examples
+    --------
+    >>> orgs = {"Organization/o1": {"resourceType": "Organization", "name": "Riverton Blue PPO"}}
+    >>> ctx = type("Ctx", (), {"read": lambda self, ref: orgs.get(ref)})()
+    >>> shown_as_referenced(ctx, {"reference": "Organization/o1", "display": "Riverton Blue PPO"})
+    True
+    >>> shown_as_referenced(ctx, {"reference": "Organization/o1", "display": "Unity Health HMO"})
+    False
+    >>> shown_as_referenced(ctx, {"reference": "Organization/o1"})
+    True
+    """
+    from ehr_sandbox.exercises.rubric import normalize
+
+    display = (reference or {}).get("display")
+    if not display:
+        return True
+    target = ctx.read(str((reference or {}).get("reference", "")))
+    if target is None:
+        return False
+    name = target.get("name")
+    label = patient_label(target) if isinstance(name, list) else str(name or "")
+    shown, named = normalize(str(display)), normalize(label)
+    return bool(named) and (shown == named or f" {named} " in f" {shown} ")

@@ -102,6 +102,8 @@ def _routed_check(
 
 # ============================================================================ ophthalmic workup
 LINES = ["20/20", "20/25", "20/30", "20/40", "20/50", "20/70"]
+TARGETS = range(15, 19)
+"""The target IOPs (mm[Hg]) a variant's patient can have."""
 
 
 def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
@@ -109,7 +111,7 @@ def _setup_eye(sandbox: Any, variant: Any) -> Scenario:
     p = add_patient(
         sandbox, rng, age_days=rng.randint(55, 85) * 365, gender=rng.choice(["female", "male"])
     )
-    target = rng.randint(15, 18)
+    target = rng.randint(TARGETS[0], TARGETS[-1])
     high_right = rng.random() < 0.5
     hi, lo = target + rng.randint(3, 8), target - rng.randint(0, 3)
     old = _old_obs(sandbox, p["ref"], "79892-6", target - 1, "mm[Hg]", rng.randint(80, 120))
@@ -149,29 +151,71 @@ def _eye_values(ctx: GradingContext) -> Check:
 
 
 def _eye_routed(ctx: GradingContext) -> Check:
+    from ehr_sandbox.exercises.builtin.clinical.common import message_text, routed_saying
+
     f = ctx.facts
     high = max(f["iop_right"], f["iop_left"])
     side, other = ("right", "left") if f["iop_right"] > f["iop_left"] else ("left", "right")
     short = {"right": "OD", "left": "OS"}
-    return _routed_check(
+    required = {
+        "the pressure measured": [f"{high}"],
+        "which eye": [side, short[side]],
+        "that it is above the target": ["above", "over", "exceeds", "high", "elevated"],
+    }
+    forbidden = {
+        "that it is normal": ["normal limits", "within normal", "is normal", "at target"],
+        "the high pressure on the other eye": [
+            f"{eye} {high}" for eye in (other, f"{other} eye", short[other])
+        ],
+    }
+    expected = (
+        "the IOP above the patient's target (the target stated), and in which eye, sent to the "
+        "ophthalmologist today"
+    )
+    routed = _routed_check(
         ctx,
-        {
-            "the pressure measured": [f"{high}"],
-            "which eye": [side, short[side]],
-            "that it is above the target": ["above", "over", "exceeds", "high", "elevated"],
-        },
-        {
-            "that it is normal": ["normal limits", "within normal", "is normal", "at target"],
-            "the high pressure on the other eye": [
-                f"{eye} {high}" for eye in (other, f"{other} eye", short[other])
-            ],
-        },
+        required,
+        forbidden,
         "the IOP task",
-        expected="the IOP above the patient's target, and in which eye, sent to the "
-        "ophthalmologist today",
+        expected=expected,
         passed="high IOP routed",
         missing="the high IOP was not routed",
         advice="an IOP above target goes to the ophthalmologist the same day",
+    )
+    if not routed.passed:
+        return routed
+    # the task that routes it must state this patient's target pressure (the ophthalmologist
+    # judges the pressure against it), as the task stands at hand-in
+    tasks = written(ctx, "Task", f["patient_id"])
+    said = {
+        t["id"]: _eye_target_stated(f, message_text(ctx.read(f"Task/{t['id']}") or t))
+        for t in tasks
+    }
+    stating = [t for t in tasks if said[t["id"]].passed]
+    found = routed_saying(ctx, f["patient_id"], stating, required, forbidden, "the IOP task")
+    if found is not None and found.passed:
+        return Check(True, "high IOP routed with the patient's target", expected)
+    nearest = next((c for c in said.values() if not c.passed), found)
+    return Check(False, nearest.found, expected, nearest.advice) if nearest else routed
+
+
+def _eye_target_stated(facts: Any, text: str) -> Check:
+    """Whether a routing's words state the patient's target IOP ("target 17", "above 17 mmHg",
+    "target IOP of 17") and no other target a patient of this exercise can have."""
+    from ehr_sandbox.exercises import stated
+
+    targets = [
+        *stated.numbers_after(text, ("target", "goal")),
+        *stated.numbers_after(text, ("above", "over", "exceeds"), window=1),
+    ]
+    return stated.check_stated(
+        targets,
+        float(facts["target"]),
+        name="the target pressure",
+        what="the IOP task",
+        rivals=[float(t) for t in TARGETS],
+        advice="the ophthalmologist judges the pressure against this patient's target: state "
+        "the target IOP in the task",
     )
 
 
@@ -201,14 +245,24 @@ def _eye_meds(ctx: GradingContext) -> Check:
     )
 
 
-def _eye_reference(att: Any, withdraw: str | None = None) -> None:
-    """The reference; ``withdraw``: the high-IOP task then set to that status."""
+def _eye_reference(att: Any, withdraw: str | None = None, target: int | None = None) -> None:
+    """The reference; ``withdraw``: the high-IOP task then set to that status; ``target``: the
+    target pressure the workup is given (the patient's by default)."""
     f = att.facts
     ref = identify_patient(att)
     ophthalmic.glaucoma_follow_up(att.session, ref, medication=f["drops"], adherence=f["adherence"], va_right=f["va_right"], va_left=f["va_left"],
-                                  iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=f["target"])  # fmt: skip
+                                  iop_right=f["iop_right"], iop_left=f["iop_left"], target_iop=target or f["target"])  # fmt: skip
     if withdraw:
         withdraw_messages(att, "Task", withdraw, ref)
+
+
+def _another_target(target: int) -> int:
+    """Another target a patient of this exercise can have (one higher, lower at the top).
+
+    >>> _another_target(15), _another_target(18)
+    (16, 17)
+    """
+    return target + 1 if target + 1 in TARGETS else target - 1
 
 
 def _eye_no_target(att: Any) -> None:
@@ -356,6 +410,14 @@ OPHTHALMIC_WORKUP = Exercise(
             fails="IOP above target routed",
             message="no longer stands",
             description="the high IOP routed to the provider, then the task marked entered-in-error (a routing undone at hand-in)",
+        ),
+        "another-target": Solution(
+            lambda att: _eye_reference(att, target=_another_target(att.facts["target"])),
+            fails="IOP above target routed",
+            message="state the target IOP in the task",
+            description="the workup run with another target pressure: the task routes the high "
+            "IOP but states a target that is not the patient's (another student's target: it "
+            "scored full marks before)",
         ),
         "no-target": Solution(
             _eye_no_target,
@@ -748,7 +810,10 @@ def _setup_prenatal(sandbox: Any, variant: Any) -> Scenario:
 
 def _pn_measured(ctx: GradingContext) -> Check:
     f = ctx.facts
-    expected = "gestational age, fundal height, fetal heart rate and urine protein/glucose recorded"
+    expected = (
+        "gestational age (dated by the patient's LMP, which it states), fundal height, fetal "
+        "heart rate and urine protein/glucose recorded"
+    )
     got = {code_of(o): o for o in still_standing(ctx, written(ctx, "Observation", f["patient_id"]))}
     weeks = (ctx.now.date() - date.fromisoformat(f["lmp"])).days // 7
     if (
@@ -765,7 +830,28 @@ def _pn_measured(ctx: GradingContext) -> Check:
             expected,
             "record every prenatal measurement as measured, and the gestational age by the LMP",
         )
+    dated = _pn_dated_by_lmp(f, got["49051-6"])
+    if not dated.passed:
+        return Check(False, dated.found, expected, dated.advice)
     return Check(True, "measurements recorded", expected)
+
+
+def _pn_dated_by_lmp(facts: Any, age: dict[str, Any]) -> Check:
+    """Whether the gestational age's note states the LMP it is dated by: this patient's, and no
+    other LMP that dates a pregnancy to the same week (within six days of it)."""
+    from datetime import timedelta
+
+    from ehr_sandbox.exercises import stated
+
+    lmp = date.fromisoformat(facts["lmp"])
+    return stated.check_stated(
+        stated.dates_in(" ".join(str(n.get("text", "")) for n in age.get("note", []) or [])),
+        lmp,
+        name="the date of the LMP",
+        what="the gestational age",
+        rivals=[lmp + timedelta(days=d) for d in range(-6, 7)],
+        advice="a gestational age says which LMP dates it: the patient's, as she gave it",
+    )
 
 
 def _pn_codes(ctx: GradingContext) -> Check:
@@ -815,22 +901,26 @@ def _pn_tdap(ctx: GradingContext) -> Check:
     )
 
 
-def _pn_visit(att: Any, sup: str, wk: str, urine_protein: str = "negative") -> str:
+def _pn_visit(
+    att: Any, sup: str, wk: str, urine_protein: str = "negative", lmp: str | None = None
+) -> str:
     """The patient identified and the visit recorded with codes ``sup``, ``wk`` (and
-    ``urine_protein``: the dipstick as tested unless given)."""
+    ``urine_protein``: the dipstick as tested unless given; ``lmp``: the LMP given, the
+    patient's unless given)."""
     f = att.facts
     ref = identify_patient(att)
-    obgyn.prenatal_visit(att.session, ref, lmp=f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein=urine_protein,
+    obgyn.prenatal_visit(att.session, ref, lmp=lmp or f["lmp"], fundal_height_cm=f["fundal"], fetal_heart_rate=f["fhr"], urine_protein=urine_protein,
                          urine_glucose="negative", supervision_code=sup, weeks_code=wk, first_pregnancy=f["gravida"] == "first pregnancy")  # fmt: skip
     return ref
 
 
-def _pn_reference(att: Any, *, void_tdap: bool = False) -> None:
-    """The reference; ``void_tdap``: the Tdap then marked entered in error."""
+def _pn_reference(att: Any, *, void_tdap: bool = False, lmp: str | None = None) -> None:
+    """The reference; ``void_tdap``: the Tdap then marked entered in error; ``lmp``: the visit
+    dated by that LMP instead of the patient's."""
     f = att.facts
     first = f["gravida"] == "first pregnancy"
     sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
-    ref = _pn_visit(att, sup, wk)
+    ref = _pn_visit(att, sup, wk, lmp=lmp)
     screening = {k: False for k in immunizations.table("vaccines")["screening"]}
     given = immunizations.give(
         att.session,
@@ -845,6 +935,20 @@ def _pn_reference(att: Any, *, void_tdap: bool = False) -> None:
     )
     if void_tdap:
         att.session.mark_entered_in_error(f"Immunization/{given['id']}", "charted in error")
+
+
+def _same_week_lmp(att: Any) -> str:
+    """Another LMP that dates the pregnancy to the same completed week today (a day earlier,
+    or later when a day earlier would make it a week more)."""
+    lmp = date.fromisoformat(att.facts["lmp"])
+    today = att.sandbox.clock.peek().date()
+    earlier = lmp - timedelta(days=1)
+    other = (
+        earlier
+        if (today - earlier).days // 7 == (today - lmp).days // 7
+        else lmp + timedelta(days=1)
+    )
+    return other.isoformat()
 
 
 def _pn_second_trimester(att: Any) -> None:
@@ -959,6 +1063,13 @@ PRENATAL_28_WEEKS = Exercise(
     hints=(Hint("`obgyn.gestational_age(lmp, today)` and `obgyn.trimester(weeks)`."),),
     solution=Solution(_pn_reference),
     wrong_solutions={
+        "dated-by-another-lmp": Solution(
+            lambda att: _pn_reference(att, lmp=_same_week_lmp(att)),
+            fails="prenatal measurements",
+            message="which LMP dates it",
+            description="the visit dated by another LMP of the same week (another student's "
+            "LMP scored full marks before: only the weeks were compared)",
+        ),
         "tdap-then-entered-in-error": Solution(
             lambda att: _pn_reference(att, void_tdap=True),
             fails="Tdap in the window",
@@ -1028,6 +1139,9 @@ PRENATAL_28_WEEKS = Exercise(
 
 # ============================================================================ chiropractic for Medicare
 REGION_SETS = [["lumbar"], ["cervical", "thoracic"], ["thoracic", "lumbar", "pelvic"], ["cervical"]]
+GOAL_WEEKS = range(4, 9)
+"""The time frames (weeks) a variant's plan of care can set for its goals."""
+PAIN_GOAL = "2/10"
 
 
 def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
@@ -1044,12 +1158,14 @@ def _setup_chiro(sandbox: Any, variant: Any) -> Scenario:
     if rng.random() < 0.5:
         part["asymmetry"] = "palpable rotation of one segment"
     old = _old_obs(sandbox, p["ref"], "72514-3", rng.randint(5, 9), "{score}", 14)
+    weeks = rng.randint(GOAL_WEEKS[0], GOAL_WEEKS[-1])
     facts = {
         **patient_facts(p),
         "regions": regions,
         "primary": primary,
         "part": part,
-        "goals": f"reduce pain to 2/10 and restore {primary} motion to normal within {rng.randint(4, 8)} weeks",
+        "goals": f"reduce pain to {PAIN_GOAL} and restore {primary} motion to normal within {weeks} weeks",
+        "goal_weeks": weeks,
         "old_ref": f"Observation/{old['id']}",
     }
     dx = table("specialties")["chiropractic"]["regions"][primary]
@@ -1081,6 +1197,14 @@ def _chiro_part(ctx: GradingContext) -> Check:
                     "document only the findings of the exam: a PART element added to meet "
                     "Medicare's rule is a false record of care",
                 )
+            if not _part_as_found(o, ctx.facts):
+                return Check(
+                    False,
+                    "a PART element says other than what the exam found",
+                    expected,
+                    "document each finding as the exam found it: its region, its score and "
+                    "its measure",
+                )
             return Check(True, "PART documented", expected)
     return Check(
         False,
@@ -1089,6 +1213,35 @@ def _chiro_part(ctx: GradingContext) -> Check:
         "document the physical findings of the subluxation: two PART elements, one of them "
         "asymmetry or range of motion",
     )
+
+
+def _part_as_found(part: dict[str, Any], facts: Any) -> bool:
+    """True when each PART element of the Observation ``part`` says what the exam found: every
+    number of the finding (a pain score, a percent of motion lost) and the regions it names,
+    no other region.
+
+    >>> facts = {"part": {"pain": "tenderness at the lumbar segments, 5/10"}}
+    >>> obs = lambda v: {"component": [{"code": {"text": "pain"}, "valueString": v}]}
+    >>> _part_as_found(obs("lumbar tenderness 5/10"), facts), _part_as_found(obs("lumbar 6/10"), facts)
+    (True, False)
+    >>> _part_as_found(obs("tenderness at the cervical segments, 5/10"), facts)
+    False
+    """
+    import re
+
+    regions = table("specialties")["chiropractic"]["regions"]
+    for c in part.get("component", []) or []:
+        said = str(c.get("valueString") or "")
+        found = str(facts["part"].get((c.get("code") or {}).get("text"), ""))
+        if not said or not found:
+            continue
+        if not all(rubric.mentions(said, n) for n in re.findall(r"\d+", found)):
+            return False
+        if {r for r in regions if rubric.mentions(said, r)} != {
+            r for r in regions if rubric.mentions(found, r)
+        }:
+            return False
+    return True
 
 
 def _chiro_dx(ctx: GradingContext) -> Check:
@@ -1102,12 +1255,41 @@ def _chiro_dx(ctx: GradingContext) -> Check:
 
 
 def _chiro_at(ctx: GradingContext) -> Check:
-    expected = "the manipulation recorded for the regions treated, with the AT modifier for active treatment"
+    expected = (
+        "the manipulation recorded for the regions treated, with the AT modifier for active "
+        "treatment and the plan's measurable goals (pain, the primary region's motion, the time "
+        "frame)"
+    )
+    nearest = None
     for proc in written(ctx, "Procedure", ctx.facts["patient_id"]):
         if code_of(proc) == chiropractic.cmt_code(ctx.facts["regions"]) and modifiers_of(proc) == [
             "AT"
         ]:
-            return Check(True, "AT on active treatment", expected)
+            current = ctx.read(f"Procedure/{proc['id']}") or proc
+            # the regions manipulated are the ones treated: a region left out or added is a
+            # record (and a claim) of other care, even when the CMT code counts the same
+            sites = {
+                r
+                for b in current.get("bodySite", []) or []
+                for r in table("specialties")["chiropractic"]["regions"]
+                if rubric.mentions(str(b.get("text", "")) + " " + str(b), r)
+            }
+            if sites != set(ctx.facts["regions"]):
+                nearest = nearest or Check(
+                    False,
+                    "the manipulation names other regions than the ones treated",
+                    expected,
+                    "record the regions the chiropractor manipulated, each of them and no other",
+                )
+                continue
+            goals = _chiro_goals_stated(
+                ctx.facts, " ".join(str(n.get("text", "")) for n in current.get("note", []) or [])
+            )
+            if goals.passed:
+                return Check(True, "AT on active treatment, with the plan's goals", expected)
+            nearest = nearest or goals
+    if nearest is not None:
+        return Check(False, nearest.found, expected, nearest.advice)
     return Check(
         False,
         "no manipulation with the AT modifier",
@@ -1116,21 +1298,111 @@ def _chiro_at(ctx: GradingContext) -> Check:
     )
 
 
-def _chiro_reference(att: Any, *, extra_finding: bool = False, void_part: bool = False) -> None:
+def _chiro_goals_stated(facts: Any, text: str) -> Check:
+    """Whether the plan's words on the manipulation state this patient's measurable goals:
+    the pain goal, the motion of the primary region (no region that was not treated) and the
+    time frame (no other time frame a plan of this exercise can set)."""
+    from ehr_sandbox.exercises import stated
+
+    what = "the plan of care on the manipulation"
+    advice = (
+        "AT needs a plan of care with this patient's measurable goals (Benefit Policy Manual "
+        "ch. 15 s. 240.1.2): the pain goal, the region's motion and the time frame, as the plan "
+        "sets them"
+    )
+    if not rubric.mentions(text, PAIN_GOAL):
+        return Check(
+            False, f"{what} does not state the pain goal", f"{what} states the pain goal", advice
+        )
+    named = {r for r in table("specialties")["chiropractic"]["regions"] if rubric.mentions(text, r)}
+    region = stated.check_stated(
+        named,
+        facts["primary"],
+        name="the region whose motion is to be restored",
+        what=what,
+        rivals=[
+            r for r in table("specialties")["chiropractic"]["regions"] if r not in facts["regions"]
+        ],
+        advice=advice,
+    )
+    if not region.passed:
+        return region
+    return stated.check_stated(
+        stated.counts_of(text, ("week", "weeks", "wk", "wks")),
+        float(facts["goal_weeks"]),
+        name="the time frame of the goals",
+        what=what,
+        rivals=[float(w) for w in GOAL_WEEKS],
+        advice=advice,
+    )
+
+
+def _chiro_reference(
+    att: Any,
+    *,
+    extra_finding: bool = False,
+    void_part: bool = False,
+    weeks: int | None = None,
+    pain: str | None = None,
+    regions: list[str] | None = None,
+) -> None:
     """The reference (``extra_finding``: a tissue-tone finding the exam did not find added to
-    the PART; ``void_part``: the PART then entered in error)."""
+    the PART; ``void_part``: the PART then entered in error; ``weeks``: the plan's goals given
+    that time frame instead of the patient's; ``pain``: the PART's pain finding said so instead
+    of as found; ``regions``: the regions recorded as manipulated instead of the ones treated)."""
     f = att.facts
     ref = identify_patient(att)
     part = (
         {**f["part"], "tissue-tone": "hypertonic paraspinal muscles"}
         if extra_finding
-        else f["part"]
+        else dict(f["part"])
     )
-    written_ = chiropractic.visit(att.session, ref, regions=f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
-                                  part=part, treatment="active", plan_goals=f["goals"])  # fmt: skip
+    if pain is not None:
+        part["pain"] = pain
+    goals = f["goals"]
+    if weeks is not None:
+        goals = goals.replace(f"within {f['goal_weeks']} weeks", f"within {weeks} weeks")
+    written_ = chiropractic.visit(att.session, ref, regions=regions or f["regions"], primary_dx=table("specialties")["chiropractic"]["regions"][f["primary"]],
+                                  part=part, treatment="active", plan_goals=goals)  # fmt: skip
     for r in written_ if void_part else ():
         if r.get("resourceType") == "Observation" and code_of(r) == "subluxation-part":
             att.session.mark_entered_in_error(f"Observation/{r['id']}", "charted in error")
+
+
+def _same_count_regions(facts: Any) -> list[str]:
+    """Regions other than the ones treated that the CMT code counts alike (1-2 or 3-4
+    regions), the primary kept: one added to one or three, the other dropped from two.
+
+    >>> _same_count_regions({"regions": ["lumbar"], "primary": "lumbar"})
+    ['lumbar', 'cervical']
+    >>> _same_count_regions({"regions": ["cervical", "thoracic"], "primary": "thoracic"})
+    ['thoracic']
+    """
+    regions = list(facts["regions"])
+    if len(regions) == 2:
+        return [facts["primary"]]
+    spare = next(r for r in table("specialties")["chiropractic"]["regions"] if r not in regions)
+    return [*regions, spare]
+
+
+def _another_time_frame(weeks: int) -> int:
+    """Another time frame a plan of this exercise can set (a week longer, shorter at the top).
+
+    >>> _another_time_frame(4), _another_time_frame(8)
+    (5, 7)
+    """
+    return weeks + 1 if weeks + 1 in GOAL_WEEKS else weeks - 1
+
+
+def _another_score(pain: str) -> str:
+    """The pain finding with a score one point higher (lower at the top).
+
+    >>> _another_score("tenderness at the lumbar segments, 5/10")
+    'tenderness at the lumbar segments, 6/10'
+    """
+    head, score = pain.rsplit(", ", 1)
+    n = int(score.split("/")[0])
+    return f"{head}, {n + 1 if n < 10 else n - 1}/10"
 
 
 def _chiro_maintenance(att: Any) -> None:
@@ -1182,7 +1454,7 @@ CHIROPRACTIC_MEDICARE = Exercise(
         "Medicare patient **{name}** (DOB {dob}, MRN {mrn}). The chiropractor manipulated the {regions} "
         "region(s); the primary subluxation is **{primary}**. Exam findings: {part}. This is active, "
         "corrective treatment with a plan: *{goals}*.\n\n"
-        "Document it with `workflows.specialties.chiropractic.visit`."
+        "Document it, with the plan's goals, with `workflows.specialties.chiropractic.visit`."
     ),
     criteria=(
         Criterion(
@@ -1214,6 +1486,27 @@ CHIROPRACTIC_MEDICARE = Exercise(
             message="no PART documentation",
             description="the PART recorded, then entered in error (it passed the PART criterion "
             "before; only collateral damage caught it)",
+        ),
+        "goals-of-another-plan": Solution(
+            lambda att: _chiro_reference(att, weeks=_another_time_frame(att.facts["goal_weeks"])),
+            fails="AT modifier",
+            message="this patient's measurable goals",
+            description="the visit documented right, with the plan's goals set to another time "
+            "frame (another student's plan: it scored full marks before)",
+        ),
+        "pain-score-misreported": Solution(
+            lambda att: _chiro_reference(att, pain=_another_score(att.facts["part"]["pain"])),
+            fails="PART documented",
+            message="as the exam found it",
+            description="the PART's pain finding charted with another score (another "
+            "student's PART findings scored full marks before)",
+        ),
+        "regions-misrecorded": Solution(
+            lambda att: _chiro_reference(att, regions=_same_count_regions(att.facts)),
+            fails="AT modifier",
+            message="each of them and no other",
+            description="the visit documented right, with a region left out or added where the "
+            "CMT code stays the same (another student's regions scored full marks before)",
         ),
         "as-maintenance": Solution(
             _chiro_maintenance,

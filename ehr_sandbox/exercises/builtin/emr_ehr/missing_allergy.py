@@ -103,6 +103,16 @@ def _alg_coded(ctx: GradingContext) -> Check:
         )
     outside = ctx.facts["outside"][0]
     faithful = [a for a in found if _as_reported(a, outside)]
+    if faithful and not any(_keeps_date(a, outside) for a in faithful):
+        return Check(
+            False,
+            f"AllergyIntolerance/{faithful[0]['id']} gives neither its recorded date nor its "
+            "onset as the day the ED recorded it",
+            expected + ", with the date the ED recorded it",
+            "reconcile the allergy as the outside record has it: keep the day it was recorded "
+            "there (recordedDate, or the onset), so a later reader knows when it was found",
+        )
+    faithful = [a for a in faithful if _keeps_date(a, outside)]
     if not faithful:
         return Check(
             False,
@@ -128,6 +138,39 @@ def _as_reported(allergy: dict[str, Any], outside: dict[str, Any]) -> bool:
     return allergy.get("criticality") == outside.get("criticality") and codes(
         allergy.get("verificationStatus")
     ) == codes(outside.get("verificationStatus"))
+
+
+def _keeps_date(allergy: dict[str, Any], outside: dict[str, Any]) -> bool:
+    """True when ``allergy`` keeps the day the outside record was recorded, as its own
+    recordedDate or as the onset (of the allergy or of a reaction).
+
+    >>> ed = {"recordedDate": "2025-12-01"}
+    >>> _keeps_date({"recordedDate": "2025-12-01T10:00:00+00:00"}, ed)
+    True
+    >>> _keeps_date({"recordedDate": "2026-01-01", "reaction": [{"onset": "2025-12-01"}]}, ed)
+    True
+    >>> _keeps_date({"recordedDate": "2025-12-08"}, ed), _keeps_date({}, {})
+    (False, False)
+    """
+    day = str(outside.get("recordedDate") or "")[:10]
+    dates = [
+        allergy.get("recordedDate"),
+        allergy.get("onsetDateTime"),
+        (allergy.get("onsetPeriod") or {}).get("start"),
+        *((r or {}).get("onset") for r in allergy.get("reaction", []) or []),
+    ]
+    return bool(day) and any(str(d or "")[:10] == day for d in dates)
+
+
+def _another_day(day: str) -> str:
+    """A week after ``day`` (another day an ED could have recorded it).
+
+    >>> _another_day("2025-12-01")
+    '2025-12-08'
+    """
+    from datetime import date
+
+    return (date.fromisoformat(day[:10]) + timedelta(days=7)).isoformat()
 
 
 def _alg_source(ctx: GradingContext) -> Check:
@@ -333,8 +376,8 @@ MISSING_ALLERGY = Exercise(
     instructions=(
         "An amoxicillin order is pending for **{patient_name}** (DOB {patient_dob}): `MedicationRequest/{order_id}`. "
         "The shared record shows a **penicillin allergy** recorded on {ed_day} by **{source_name}** "
-        "(`att.facts['outside']`), unknown to your chart.\n\nRecord the allergy as the ED recorded it (coded, its criticality and verification, with "
-        "its source) and hold "
+        "(`att.facts['outside']`), unknown to your chart.\n\nRecord the allergy as the ED recorded it (coded, its criticality and verification, the "
+        "day it was recorded, with its source) and hold "
         "the order for the prescriber's decision. Do not order another antibiotic yourself, and change nothing else."
     ),
     criteria=(
@@ -379,6 +422,18 @@ MISSING_ALLERGY = Exercise(
             fails="allergy coded",
             message="criticality",
             description="the ED's high-criticality allergy recorded as low criticality",
+        ),
+        "recorded-on-another-day": Solution(
+            lambda att: (
+                _record_allergy(
+                    att, recordedDate=_another_day(att.facts["outside"][0]["recordedDate"])
+                ),
+                _hold(att),
+            ),
+            fails="allergy coded",
+            message="keep the day it was recorded",
+            description="the ED's allergy reconciled with another recorded date (another "
+            "student's outside record: it scored full marks before)",
         ),
         "free-text": Solution(
             _alg_free_text,

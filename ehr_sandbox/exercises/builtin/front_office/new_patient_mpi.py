@@ -13,7 +13,7 @@ import copy
 from datetime import date
 from typing import Any
 
-from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises import rubric, stated
 from ehr_sandbox.exercises.builtin.common import (
     patient_label,
     still_standing,
@@ -142,6 +142,17 @@ def _searched(ctx: GradingContext) -> Any:
         return check(False, f"Patient/{v['id']} was created without the MPI search", expected, MPI)
     provs = ctx.provenance_of_version(f"Patient/{v['id']}", "1")
     reason = provenance_reason(provs[-1]) if provs else ""
+    # the dates it gives are the two records' dates of birth, not some other pair
+    births = {date.fromisoformat(f["birth_date"]), date.fromisoformat(f["existing_dob"])}
+    if stated.dates_in(reason) - births:
+        return check(
+            False,
+            "the reason the match was set aside gives a date of birth that is neither the "
+            "caller's nor the existing record's",
+            expected,
+            "say why they are different people with the dates of birth as they are: the "
+            "caller's (from the ID) and the existing record's",
+        )
     return rubric.check_text(
         reason,
         {
@@ -183,20 +194,32 @@ def _candidate(att: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(att.facts)["candidate"])
 
 
-def _solution(att: Any, *, without: str = "") -> None:
+def _solution(att: Any, *, without: str = "", existing_dob: str | None = None) -> None:
     """The reference (``without``: a wrong solution leaving that field of the caller's form
-    out of the registration)."""
+    out of the registration; ``existing_dob``: the reason gives that date of birth for the
+    existing patient)."""
     s = att.session
     cand = _candidate(att)
     cand.pop(without, None)
     hits = registration.find_duplicates(s, cand)
+    theirs = existing_dob or att.facts["existing_dob"]
     reasons = {
         h[
             "patient"
-        ]: f"Different person: date of birth {att.facts['birth_date']} vs {att.facts['existing_dob']} (checked with photo ID); same name and address (family member)"
+        ]: f"Different person: date of birth {att.facts['birth_date']} vs {theirs} (checked with photo ID); same name and address (family member)"
         for h in hits
     }
     registration.register_patient(s, cand, not_duplicate_of=reasons)
+
+
+def _a_year_off(day: str) -> str:
+    """The same day a year earlier (Feb 29 falls back to Feb 28).
+
+    >>> _a_year_off("1956-09-06"), _a_year_off("2024-02-29")
+    ('1955-09-06', '2023-02-28')
+    """
+    d = date.fromisoformat(day)
+    return (d.replace(year=d.year - 1, day=min(d.day, 28 if d.month == 2 else d.day))).isoformat()
 
 
 def _created_directly(att: Any) -> None:
@@ -325,6 +348,13 @@ NEW_PATIENT_MPI = Exercise(
         description="find_duplicates, then register_patient with the reason (date of birth)",
     ),
     wrong_solutions={
+        "reason-gives-another-birth-date": Solution(
+            lambda att: _solution(att, existing_dob=_a_year_off(att.facts["existing_dob"])),
+            fails="MPI searched, match set aside with a reason",
+            message="neither the caller's nor the existing record's",
+            description="the match set aside with a reason that gives the existing patient "
+            "another date of birth (another student's dates scored full marks before)",
+        ),
         "registered-then-deactivated": Solution(
             then_withdrawn(_solution, "Patient", patient=None),
             fails="registered once",

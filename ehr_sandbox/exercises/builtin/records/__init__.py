@@ -8,7 +8,7 @@ which reason).
 >>> get("records/correction").role
 'ma.garcia'
 >>> sorted(get("records/entered-in-error").wrong_solutions)
-['answer-key', 'done-twice', 'meaningless-reason', 'one-more-record', 'overwrite', 'status-edit', 'stray-chart-repaired']
+['answer-key', 'done-twice', 'meaningless-reason', 'one-more-record', 'overwrite', 'owner-named-as-the-other-patient', 'reason-names-another-patient', 'status-edit', 'stray-chart-repaired']
 """
 
 from __future__ import annotations

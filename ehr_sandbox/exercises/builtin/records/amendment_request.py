@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from ehr_sandbox.exercises import rubric
@@ -25,7 +25,7 @@ from ehr_sandbox.exercises.builtin.records.common import (
     iso_instant,
     last_change,
 )
-from ehr_sandbox.exercises.grading import GradingContext, text_of
+from ehr_sandbox.exercises.grading import GradingContext, provenance_reason, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
 
 __all__ = [
@@ -236,6 +236,29 @@ def _amend_note_unchanged(ctx: GradingContext) -> Check:
     return Check(True, f"{ref} still at version {version}", expected)
 
 
+def _request_day_misstated(ctx: GradingContext, text: str | None) -> bool:
+    """True when ``text`` gives a date another request of this exercise could have been
+    received on (3 to 40 days back) that is neither this request's day nor the note's: the
+    answer names another request.
+
+    A text that gives no date, or today's, the note's visit day or the request's own day,
+    misstates nothing.
+    """
+    from ehr_sandbox.exercises import stated
+
+    f = ctx.facts
+    note = ctx.read(f"DocumentReference/{f['note_id']}") or {}
+    own = {date.fromisoformat(f["received_day"]), *stated.dates_in(str(note.get("date") or ""))}
+    today = ctx.now.date()
+    rivals = {today - timedelta(days=k) for k in range(3, 41)} - own
+    return bool(stated.dates_in(text) & rivals)
+
+
+MISSTATED_ADVICE = (
+    "name the request as it was received: the day the patient's request came in, not another"
+)
+
+
 def _amend_decision(ctx: GradingContext) -> Check:
     f = ctx.facts
     addenda = _addenda(ctx)
@@ -280,6 +303,18 @@ def _amend_decision(ctx: GradingContext) -> Check:
             "the amendment was not appended by you",
             expected,
             "append it in your own session",
+        )
+    reasons = [
+        provenance_reason(p)
+        for d in good
+        for p in ctx.provenance_of_version(f"DocumentReference/{d['id']}", "1")
+    ]
+    if any(_request_day_misstated(ctx, r) for r in reasons):
+        return Check(
+            False,
+            "the amendment's reason gives the request another day than it was received",
+            expected,
+            MISSTATED_ADVICE,
         )
     return Check(True, f"DocumentReference/{good[0]['id']} appends the note", expected)
 
@@ -345,6 +380,13 @@ def _amend_notified(ctx: GradingContext) -> Check:
             },
             what="the reply",
         )
+        if chk.passed and _request_day_misstated(ctx, text_of(ok[0].get("payload", []))):
+            return Check(
+                False,
+                "the reply gives the request another day than it was received",
+                expected,
+                MISSTATED_ADVICE,
+            )
         return chk if chk.passed else Check(False, chk.found, expected, NOTICE_ADVICE)
     expected = "a written denial to the patient (inResponseTo the request) stating the basis and the right to disagree"
     if not replies:
@@ -373,6 +415,13 @@ def _amend_notified(ctx: GradingContext) -> Check:
         for c in replies
     ]
     for c, chk in zip(replies, checks, strict=True):
+        if chk.passed and _request_day_misstated(ctx, text_of(c.get("payload", []))):
+            return Check(
+                False,
+                "the denial gives the request another day than it was received",
+                expected,
+                MISSTATED_ADVICE,
+            )
         if chk.passed:
             return Check(True, f"Communication/{c['id']}: {chk.found}", expected)
     worst = checks[0]
@@ -434,19 +483,22 @@ def _reply(att: Any, text: str, about: list[str], status: str = "completed") -> 
     }
 
 
-def _amend_solution(att: Any, reply_status: str = "completed") -> None:
+def _amend_solution(att: Any, reply_status: str = "completed", day: str | None = None) -> None:
+    """The reference (``reply_status``: the reply's status; ``day``: the day the reason and
+    the reply give the request, the day it was received unless given)."""
     f, s = att.facts, att.session
+    day = day or f["received_day"]
     note = f"DocumentReference/{f['note_id']}"
     if f["decision"] == "accept":
         add = s.addendum(
             note,
             f["amendment"],
-            reason=f"Patient amendment request of {f['received'][:10]} accepted (HIPAA 164.526)",
+            reason=f"Patient amendment request of {day} accepted (HIPAA 164.526)",
         )
         s.create(
             _reply(
                 att,
-                "Your request to amend your record was accepted. The amendment has been added to your visit note.",
+                f"Your request of {day} to amend your record was accepted. The amendment has been added to your visit note.",
                 [note, f"DocumentReference/{add['id']}"],
                 reply_status,
             )
@@ -456,7 +508,7 @@ def _amend_solution(att: Any, reply_status: str = "completed") -> None:
             _reply(
                 att,
                 (
-                    "Your request to amend your record was denied because the note is accurate and complete "
+                    f"Your request of {day} to amend your record was denied because the note is accurate and complete "
                     "(45 CFR 164.526(a)(2)(iv)). You have the right to submit a written statement of disagreement, "
                     "which we will add to your record, and you may complain to our privacy officer or to the "
                     "Secretary of Health and Human Services."
@@ -465,6 +517,15 @@ def _amend_solution(att: Any, reply_status: str = "completed") -> None:
                 reply_status,
             )
         )
+
+
+def _another_request_day(att: Any) -> str:
+    """A day another request could have been received on: the day after this one's (before,
+    when that is too recent)."""
+    day = date.fromisoformat(att.facts["received_day"])
+    today = sandbox_now(att.sandbox).date()
+    other = day + timedelta(days=1)
+    return (other if other <= today - timedelta(days=3) else day - timedelta(days=1)).isoformat()
 
 
 def _amend_edit_note(att: Any) -> None:
@@ -660,6 +721,13 @@ AMENDMENT_REQUEST = Exercise(
         description="addendum + linked reply (accept) or written denial with basis and right to disagree",
     ),
     wrong_solutions={
+        "request-day-misstated": Solution(
+            lambda att: _amend_solution(att, day=_another_request_day(att)),
+            fails="patient notified",
+            message="name the request as it was received",
+            description="the decision carried out, its reason and the reply giving the request "
+            "another day (another student's request day scored full marks before)",
+        ),
         "edit-note": Solution(
             _amend_edit_note,
             fails="note not silently edited",

@@ -11,7 +11,9 @@ from ehr_sandbox.exercises import rubric
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
+    mrn,
     patient_facts,
+    patient_label,
     ref_id,
     rewrite_answer_key,
     sandbox_now,
@@ -121,6 +123,16 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
         return chk
     f = ctx.facts
     family = f["right_name"].split()[-1]
+    # a reason that names a third patient (by name or MRN) says the reading is someone else's
+    others = [
+        term
+        for p in ctx.search("Patient")
+        if p.get("id") not in (f["right_id"], f["wrong_id"])
+        for term in (patient_label(p), mrn(p))
+        if term
+        and term not in (f["right_name"], f["wrong_name"], f["right_mrn"], f["wrong_mrn"])
+        and len(term) > 3
+    ]
     return rubric.check_text(
         provenance_reason(prov or {}),
         {
@@ -135,12 +147,19 @@ def _eie_void_documented(ctx: GradingContext) -> Check:
                 f["wrong_name"].split()[-1],
             ],
             # the family name alone names nobody when the look-alike shares it
-            "whose reading it is (the right patient's name or MRN)": [
+            "whose reading it is (the right patient's name)": [
                 f["right_name"],
                 family if family != f["wrong_name"].split()[-1] else f["right_name"],
+            ],
+            # two identifiers: a name next to another patient's MRN, or an MRN next to another
+            # name, says whose reading it is no more than a guess
+            "a second identifier of the right patient (MRN or date of birth)": [
                 f["right_mrn"],
+                f["right_dob"],
+                _us_date(f["right_dob"]),
             ],
         },
+        forbidden={"another patient as the reading's owner": others},
         what="the void reason",
     )
 
@@ -177,13 +196,36 @@ def _eie_recharted(ctx: GradingContext) -> Check:
     return Check(True, f"Observation/{good[0]['id']} on {f['right_name']}'s chart", expected)
 
 
-def _eie_solution(att: Any) -> None:
+def _eie_solution(att: Any, *, mrn_said: str | None = None, name_said: str | None = None) -> None:
+    """The reference (``mrn_said``, ``name_said``: the void reason gives that MRN, that name,
+    for the right patient)."""
     f, s = att.facts, att.session
     s.mark_entered_in_error(
         f"Observation/{f['obs_id']}",
-        reason=f"Charted on the wrong patient; belongs to {f['right_name']} (MRN {f['right_mrn']})",
+        reason=f"Charted on the wrong patient; belongs to {name_said or f['right_name']} "
+        f"(MRN {mrn_said or f['right_mrn']})",
     )
     s.create(blood_pressure(f"Patient/{f['right_id']}", f["systolic"], f["diastolic"], f["taken"]))
+
+
+def _us_date(day: str) -> str:
+    """A date as people in the US write it.
+
+    >>> _us_date("1984-01-19")
+    '01/19/1984'
+    """
+    y, m, d = day.split("-")
+    return f"{m}/{d}/{y}"
+
+
+def _third_mrn(att: Any) -> str:
+    """The MRN of a patient who is neither the right nor the wrong one."""
+    f = att.facts
+    return next(
+        mrn(p)
+        for p in att.session.search("Patient").fetch()
+        if p["id"] not in (f["right_id"], f["wrong_id"]) and mrn(p)
+    )
 
 
 def _eie_overwrite(att: Any) -> None:
@@ -252,7 +294,7 @@ ENTERED_IN_ERROR = Exercise(
         "**{wrong_name}** (DOB {wrong_dob}, MRN {wrong_mrn}) as `Observation/{obs_id}`.\n\n"
         "1. Void the wrong entry with `att.session.mark_entered_in_error(ref, reason=...)` (the operation "
         "that voids: it keeps the entry with status `entered-in-error`; never delete or edit it). The "
-        "reason says what was wrong and whose reading it is.\n"
+        "reason says what was wrong and whose reading it is, by two identifiers (the name, and the MRN or date of birth).\n"
         "2. Chart the reading on the right patient (`att.session.create(...)`), with the time it was taken.\n\n"
         "Change nothing else.\n\n"
         "Work through `att.session`; `att.check()` gives feedback, `att.submit()` hands in."
@@ -293,6 +335,20 @@ ENTERED_IN_ERROR = Exercise(
         description="void with a reason, then create a new Observation on the right patient",
     ),
     wrong_solutions={
+        "reason-names-another-patient": Solution(
+            lambda att: _eie_solution(att, mrn_said=_third_mrn(att)),
+            fails="void documented",
+            message="another patient as the reading's owner",
+            description="the void reason gives the right patient's name with a third patient's "
+            "MRN (another student's right_mrn scored full marks before)",
+        ),
+        "owner-named-as-the-other-patient": Solution(
+            lambda att: _eie_solution(att, name_said=att.facts["wrong_name"]),
+            fails="void documented",
+            message="the right patient's name",
+            description="the void reason gives the right MRN under the wrong patient's name "
+            "(another student's right_name with this MRN scored full marks before)",
+        ),
         "overwrite": Solution(
             _eie_overwrite,
             fails="original kept and voided",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ehr_sandbox.exercises import rubric
+from ehr_sandbox.exercises import rubric, stated
 from ehr_sandbox.exercises.builtin.common import (
     blood_pressure,
     bp_values,
@@ -32,6 +32,11 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 
 __all__ = ["LATE_ADVICE", "LATE_ENTRY"]
 
+CALL_HOURS = range(13, 18)
+CALL_MINUTES = (5, 10, 20, 35, 40, 50)
+"""When yesterday's call can have been (hours and minutes, UTC): the times the call of any
+variant is at."""
+
 LATE_ADVICE = "do not backdate: a late entry keeps the time it was recorded and is marked as a late entry with a reason"
 
 
@@ -40,7 +45,7 @@ def _setup_late(sandbox: Any, variant: Any) -> dict[str, Any]:
     rng = variant.rng()
     now = sandbox_now(sandbox)
     yesterday = (now - timedelta(days=1)).replace(
-        hour=rng.randint(13, 17), minute=rng.choice([5, 10, 20, 35, 40, 50]), second=0
+        hour=rng.randint(CALL_HOURS[0], CALL_HOURS[-1]), minute=rng.choice(CALL_MINUTES), second=0
     )
     systolic = rng.randint(142, 168)
     diastolic = rng.randint(88, 102)
@@ -99,7 +104,10 @@ def _late_event_time(ctx: GradingContext) -> Check:
 
 
 def _late_marked(ctx: GradingContext) -> Check:
-    expected = "recorded now (not backdated), tagged late-entry, with a Provenance 'late-entry' by you with a reason"
+    expected = (
+        "recorded now (not backdated), tagged late-entry, with a Provenance 'late-entry' by you "
+        "with a reason, and the entry's words saying when the call was"
+    )
     found = _late_reading(ctx)
     if not found:
         return Check(False, "no reading charted", expected, LATE_ADVICE)
@@ -155,25 +163,61 @@ def _late_marked(ctx: GradingContext) -> Check:
     )
     if not why.passed:
         return Check(False, why.found, expected, f"{LATE_ADVICE}; {why.advice}")
-    return Check(True, f"{ref} tagged late-entry; {chk.found}", expected)
+    when = _call_time_stated(ctx, provenance_reason(provs[-1]), obs)
+    if not when.passed:
+        return Check(False, when.found, expected, f"{LATE_ADVICE}; {when.advice}")
+    return Check(True, f"{ref} tagged late-entry; {chk.found}; {when.found}", expected)
 
 
-def _late_obs(att: Any, effective: str) -> dict[str, Any]:
+def _call_time_stated(ctx: GradingContext, reason: str | None, obs: dict[str, Any]) -> Check:
+    """The late entry's words (its reason and the reading's note) state when the call was: the
+    variant's call time in any usual form (14:05, 2:05 PM), and no other time the call of a
+    variant can be at."""
+    notes = [str(n.get("text", "")) for n in obs.get("note", []) or []]
+    hour, minute = (int(x) for x in str(ctx.facts["call_time"]).split(":"))
+    return stated.check_stated(
+        stated.clock_times("\n".join([reason or "", *notes])),
+        (hour, minute),
+        name="the time of the call",
+        what="the late entry's reason or note",
+        rivals=[(h, m) for h in CALL_HOURS for m in CALL_MINUTES],
+        advice="a late entry says when the event actually happened: the time of the call, "
+        "in the reason or the reading's note",
+    )
+
+
+def _late_obs(att: Any, effective: str, call_time: str | None = None) -> dict[str, Any]:
+    """The reading; its note says the call was at ``call_time`` (the variant's by default)."""
     f = att.facts
     obs = blood_pressure(f"Patient/{f['patient_id']}", f["systolic"], f["diastolic"], effective)
     obs["note"] = [
-        {"text": f"Home reading reported by phone on {f['call_day']} at {f['call_time']}."}
+        {
+            "text": f"Home reading reported by phone on {f['call_day']} at {call_time or f['call_time']}."
+        }
     ]
     return obs
 
 
-def _late_solution(att: Any) -> None:
+def _late_solution(att: Any, *, call_time: str | None = None) -> None:
+    """The reference (``call_time``: the time its words give the call, the variant's by
+    default)."""
     f = att.facts
+    said = call_time or f["call_time"]
     att.session.late_entry(
-        _late_obs(att, f["event_time"]),
+        _late_obs(att, f["event_time"], said),
         event_time=f["event_time"],
-        reason=f"Phone call of {f['call_day']} {f['call_time']} not charted at the time",
+        reason=f"Phone call of {f['call_day']} {said} not charted at the time",
     )
+
+
+def _an_hour_off(call_time: str) -> str:
+    """Another time the call could have been at: an hour later (earlier at the day's end).
+
+    >>> _an_hour_off("14:05"), _an_hour_off("17:50")
+    ('15:05', '16:50')
+    """
+    hour, minute = (int(x) for x in call_time.split(":"))
+    return f"{hour + 1 if hour + 1 in CALL_HOURS else hour - 1:02d}:{minute:02d}"
 
 
 def _late_backdated(att: Any) -> None:
@@ -249,7 +293,7 @@ LATE_ENTRY = Exercise(
         "phoned to report a home blood pressure of **{systolic}/{diastolic} mmHg** taken just then. "
         "Nobody charted it.\n\nChart it now as a **late entry**: the reading's time is when it was "
         "taken (`{event_time}`); the record must show it was charted late, and why (the reason "
-        "says it is late and what happened). Change nothing else."
+        "says it is late, what happened and when). Change nothing else."
     ),
     criteria=(
         Criterion(
@@ -308,6 +352,13 @@ LATE_ENTRY = Exercise(
             fails="no collateral damage",
             message="unexpected change",
             description="chart it on another patient first, void that, then do it right",
+        ),
+        "call-time-misstated": Solution(
+            lambda att: _late_solution(att, call_time=_an_hour_off(att.facts["call_time"])),
+            fails="late entry marked, not backdated",
+            message="when the event actually happened",
+            description="the late entry right, but its reason and note give the call another "
+            "time (another student's call time: it scored full marks before)",
         ),
         "answer-key": Solution(
             _late_answer_key,

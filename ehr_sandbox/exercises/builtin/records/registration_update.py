@@ -13,6 +13,7 @@ from ehr_sandbox.exercises.builtin.common import (
     ref_id,
     rewrite_answer_key,
     sandbox_now,
+    shown_as_referenced,
     visible_patients,
 )
 from ehr_sandbox.exercises.builtin.records.common import (
@@ -281,6 +282,14 @@ def _reg_coverage(ctx: GradingContext) -> Check:
     if len(primary) != 1 or ref_id((primary[0].get("payor") or [{}])[0]) != f["new_payer_id"]:
         return Check(False, f"active coverages (payer, order): {desc}", expected, COVERAGE_ADVICE)
     new = primary[0]
+    if not shown_as_referenced(ctx, (new.get("payor") or [{}])[0]):
+        return Check(
+            False,
+            "the new Coverage's payer is shown under another insurer's name",
+            expected,
+            "the payer's name shown is the insurer the Coverage points to: a card shown as one "
+            "plan and billed to another sends claims astray",
+        )
     if (
         new.get("subscriberId") != f["member_id"]
         or (new.get("period") or {}).get("start") != f["effective"]
@@ -360,9 +369,13 @@ def _reg_address_value(f: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _reg_coverage_value(f: dict[str, Any]) -> dict[str, Any]:
+def _reg_coverage_value(f: dict[str, Any], shown: str | None = None) -> dict[str, Any]:
+    """The new Coverage's fields; ``shown``: the payer's display (the new payer's name unless
+    given)."""
     return {
-        "payor": [{"reference": f"Organization/{f['new_payer_id']}", "display": f["new_payer"]}],
+        "payor": [
+            {"reference": f"Organization/{f['new_payer_id']}", "display": shown or f["new_payer"]}
+        ],
         "subscriberId": f["member_id"],
         "relationship": {
             "coding": [
@@ -375,7 +388,8 @@ def _reg_coverage_value(f: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _reg_solution(att: Any) -> None:
+def _reg_solution(att: Any, *, shown: str | None = None) -> None:
+    """The reference (``shown``: the new payer displayed under that name instead)."""
     f, s = att.facts, att.session
     ref = f"Patient/{f['patient_id']}"
     s.update_address(
@@ -386,7 +400,7 @@ def _reg_solution(att: Any) -> None:
     )
     s.update_coverage(
         ref,
-        _reg_coverage_value(f),
+        _reg_coverage_value(f, shown),
         reason="New insurer from new employer; card scanned",
         order=1,
         effective=f["effective"],
@@ -534,6 +548,13 @@ REGISTRATION_UPDATE = Exercise(
         _reg_solution, description="update_address and update_coverage on the existing Patient"
     ),
     wrong_solutions={
+        "payer-shown-as-another": Solution(
+            lambda att: _reg_solution(att, shown=att.facts["old_payer"]),
+            fails="insurance updated in order",
+            message="shown under another insurer's name",
+            description="the new Coverage points to the new payer but shows the old payer's name "
+            "(another student's payer name scored full marks before)",
+        ),
         "meaningless-reason": Solution(
             _reg_meaningless_reason,
             fails="documented as registration update",
