@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
-ACTIVITY_SYSTEM = "http://ehr-sandbox.org/CodeSystem/activity"
-PARTICIPATION = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+from synthetic.systems import PROVENANCE_PARTICIPANT_TYPE, SANDBOX_ACTIVITY, V3_DATA_OPERATION
+
+DATA_OPERATION = V3_DATA_OPERATION
+ACTIVITY_SYSTEM = SANDBOX_ACTIVITY
+PARTICIPATION = PROVENANCE_PARTICIPANT_TYPE
 
 ACTIVITIES: dict[str, tuple[str, str, str]] = {
     "create": (DATA_OPERATION, "CREATE", "create"),

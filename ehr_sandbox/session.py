@@ -47,6 +47,7 @@ from ehr_sandbox.records.writes import WriteRequest
 from ehr_sandbox.search_set import SearchSet, normalize_params
 from ehr_sandbox.users import User
 from synthetic.fhir import is_resource_type
+from synthetic.systems import V3_ACT_CODE, V3_CONFIDENTIALITY
 
 if TYPE_CHECKING:
     from ehr_sandbox.reports import Reports
@@ -101,8 +102,8 @@ refuses them from every user and over every client, so a student cannot forge on
 BTG_MINUTES = 60
 """How long a break-the-glass grant lasts on the sandbox clock."""
 
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONFIDENTIALITY = V3_CONFIDENTIALITY
+ACT_CODE = V3_ACT_CODE
 
 REASON_RULE = (
     "a reason is required: the legal record must show who changed what and why "

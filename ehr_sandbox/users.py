@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ehr_sandbox.access.roles import STAFF_ORDER
+from synthetic.systems import SANDBOX_ROLE, USERNAME
 
-USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
-ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
+USERNAME_SYSTEM = USERNAME
+ROLE_SYSTEM = SANDBOX_ROLE
 
 STAFF_ROLES = STAFF_ORDER
 """Roles a staff account may hold (docs/privacy.md); ``patient`` and ``system`` are not staff."""

@@ -17,10 +17,11 @@ from typing import Any
 from synthetic.builders.common import coding
 from synthetic.compile import route_cc, site_cc
 from synthetic.frozen import freeze
+from synthetic.systems import ICD10CM, MVX, UCUM
 
 Json = dict[str, Any]
-MVX_SYSTEM = "http://hl7.org/fhir/sid/mvx"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+MVX_SYSTEM = MVX
+ICD10 = ICD10CM
 
 
 def _day(iso: str) -> int:
@@ -286,7 +287,7 @@ def compile_rules(content: Any) -> CompiledRules:
         dose = {
             "value": d.dose_mg,
             "unit": "mg",
-            "system": "http://unitsofmeasure.org",
+            "system": UCUM,
             "code": "mg",
         }
         out.office_drugs[d.hcpcs] = freeze((med, route_cc(d.route), site_cc(d.site), dose))

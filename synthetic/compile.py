@@ -39,12 +39,19 @@ from synthetic.catalog import (
 )
 from synthetic.frozen import freeze
 from synthetic.labels import CONF_R, actcode
+from synthetic.systems import (
+    COVERAGE_SELFPAY,
+    V2_0487,
+    V3_ACT_CODE,
+    V3_ACT_SITE,
+    V3_ROUTE_OF_ADMINISTRATION,
+)
 
-ROUTE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
-ACT_SITE = "http://terminology.hl7.org/CodeSystem/v3-ActSite"
-SPECIMEN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0487"
-COVERAGE_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-SELF_PAY = "http://terminology.hl7.org/CodeSystem/coverage-selfpay"
+ROUTE_SYSTEM = V3_ROUTE_OF_ADMINISTRATION
+ACT_SITE = V3_ACT_SITE
+SPECIMEN_TYPE = V2_0487
+COVERAGE_TYPE = V3_ACT_CODE
+SELF_PAY = COVERAGE_SELFPAY
 
 _ROUTES = {
     "oral": ("PO", "Swallow, oral"),

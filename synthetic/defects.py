@@ -23,6 +23,7 @@ from typing import Any
 
 from synthetic.errors import ArgumentError
 from synthetic.record import PatientRecord
+from synthetic.systems import DATA_ABSENT_REASON
 
 DEFAULT_RATES: dict[str, float] = {
     "duplicate_patients": 0.02,
@@ -32,7 +33,7 @@ DEFAULT_RATES: dict[str, float] = {
 }
 """Defect kinds and their default rates (per patient for duplicates, else per eligible resource)."""
 
-DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+DATA_ABSENT = DATA_ABSENT_REASON
 _UNIT_MIXUPS = {
     "29463-7": (2.20462, "weight recorded in lb, labelled kg"),
     "8302-2": (1 / 2.54, "height recorded in in, labelled cm"),

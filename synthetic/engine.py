@@ -50,6 +50,7 @@ from synthetic.profile import (
 from synthetic.record import PatientRecord
 from synthetic.rng import patient_rng
 from synthetic.schedule import Book, Grid
+from synthetic.systems import ICD10CM
 from synthetic.timeline import Timeline, Visit, follow_up_days, poisson, wellness_days
 from synthetic.vaccination import vaccine_windows
 from synthetic.visit import (
@@ -781,7 +782,7 @@ class Engine:
         display = self._icd_display(code)
         return freeze(  # cached and shared: frozen (see synthetic.frozen)
             {
-                "coding": [coding("http://hl7.org/fhir/sid/icd-10-cm", code, display)],
+                "coding": [coding(ICD10CM, code, display)],
                 "text": display,
             }
         )

@@ -16,11 +16,18 @@ from functools import cache
 from typing import Any
 
 from synthetic.frozen import FrozenDict, FrozenList, freeze
+from synthetic.systems import (
+    PROFILE_HEAD_CIRCUMFERENCE,
+    SANDBOX_TAGS,
+    US_CORE_PROFILE_BASE,
+    V3_ACT_CODE,
+    V3_CONFIDENTIALITY,
+)
 
-TAG_SYSTEM = "http://ehr-sandbox.org/CodeSystem/tags"
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+TAG_SYSTEM = SANDBOX_TAGS
+CONFIDENTIALITY = V3_CONFIDENTIALITY
+ACTCODE = V3_ACT_CODE
+US_CORE = US_CORE_PROFILE_BASE
 
 # shared by many resources: frozen (see synthetic.frozen)
 TAGS: list[dict[str, str]] = freeze(
@@ -82,7 +89,7 @@ def _profile_list(key: str) -> list[str] | None:
     if name is None:
         return None
     if name.startswith("head-"):  # the one vital profile that lives in the base spec
-        return FrozenList(("http://hl7.org/fhir/StructureDefinition/headcircum",))
+        return FrozenList((PROFILE_HEAD_CIRCUMFERENCE,))
     return FrozenList((US_CORE + name,))
 
 

@@ -22,13 +22,14 @@ from synthetic.catalog import Catalog
 from synthetic.dates import instant, iso_date, weekday
 from synthetic.ids import practice_id
 from synthetic.labels import meta
+from synthetic.systems import NPI, NUCC_TAXONOMY, ORGANIZATION_TYPE, SANDBOX_ROLE, USERNAME
 from synthetic.templates import Templates, slot, template_for
 
-USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
-ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
-NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
-ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
+USERNAME_SYSTEM = USERNAME
+ROLE_SYSTEM = SANDBOX_ROLE
+NPI_SYSTEM = NPI
+NUCC_SYSTEM = NUCC_TAXONOMY
+ORG_TYPE = ORGANIZATION_TYPE
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROLE_DISPLAY: dict[str, str] = {
     name: str(spec.get("display", name))

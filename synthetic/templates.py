@@ -34,10 +34,11 @@ from typing import Any
 from synthetic.dates import CLOCK, iso_date
 from synthetic.errors import ContentError
 from synthetic.labels import meta
+from synthetic.systems import SANDBOX_SLOT_CATEGORY, V2_0276
 
-SLOT_CATEGORY = "http://ehr-sandbox.org/CodeSystem/slot-category"
+SLOT_CATEGORY = SANDBOX_SLOT_CATEGORY
 """Slot.serviceCategory system for open-access and cluster slots (as the EHR workflow writes)."""
-APPT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
+APPT_TYPE = V2_0276
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Candidate = tuple[int, int, int, int, int]
 """(seat bitmask, start minute, first SlotTime index, SlotTimes covered, seat)."""

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from ehr_sandbox import exercises
 from ehr_sandbox.exercises.builtin.clinical.common import code_of
-from ehr_sandbox.exercises.builtin.common import NDC, RXNORM, relabel_codes
+from ehr_sandbox.exercises.builtin.common import relabel_codes
 from ehr_sandbox.exercises.grading import GradingContext, codes, misfiled
 from ehr_sandbox.validation.content_adapter import default_lookups
+from synthetic.systems import NDC, RXNORM
 
 SHIPPED = default_lookups().code_sets
 LOINC = "http://loinc.org"

@@ -21,12 +21,11 @@ from functools import cache
 from typing import Any
 
 from ehr_sandbox.errors import ValidationError
+from synthetic.systems import SANDBOX_NOTE_TYPE, V3_ACT_CODE, V3_CONFIDENTIALITY
 
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC = "http://loinc.org"
-NOTE_TYPE = "http://ehr-sandbox.org/CodeSystem/note-type"
+CONFIDENTIALITY = V3_CONFIDENTIALITY
+ACT_CODE = V3_ACT_CODE
+NOTE_TYPE = SANDBOX_NOTE_TYPE
 
 CONFIDENTIALITY_ORDER = "ULMNRV"
 CONFIDENTIALITY_RANK: dict[str, int] = {c: i for i, c in enumerate(CONFIDENTIALITY_ORDER)}
@@ -51,6 +50,7 @@ SENSITIVITY_CODES: frozenset[str] = frozenset(
 class LabelRule:
     """Data carrying a code from ``system`` matching ``code`` gets these labels.
 
+    >>> from synthetic.systems import ICD10CM
     >>> LabelRule(ICD10CM, "F1", "prefix", ("SUD",), "R").matches(ICD10CM, "F17.210")
     True
     """
@@ -79,6 +79,7 @@ class LabelRule:
 
         Examples
         --------
+        >>> from synthetic.systems import ICD10CM
         >>> rule = LabelRule(ICD10CM, "F1", "prefix", ("SUD",), "R")
         >>> rule.matches(ICD10CM, "F17.210"), rule.matches(ICD10CM, "E11.9"), rule.matches("http://snomed.info/sct", "F17")
         (True, False, False)
@@ -328,6 +329,7 @@ def computed_labels(
 ) -> tuple[str | None, frozenset[str]]:
     """Confidentiality (None when no rule matched) and sensitivities the code lists give.
 
+    >>> from synthetic.systems import ICD10CM
     >>> computed_labels({"code": {"coding": [{"system": ICD10CM, "code": "B20"}]}})
     ('R', frozenset({'HIV'}))
     """
@@ -357,6 +359,7 @@ def assign_labels(
     lists give (N when neither says anything); the sensitivity codes of both; other security
     codings (integrity, policy) kept as they were. The input is not modified.
 
+    >>> from synthetic.systems import ICD10CM
     >>> assign_labels({"resourceType": "Observation"})
     [{'system': 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', 'code': 'N', 'display': 'normal'}]
     >>> hiv = {"resourceType": "Condition", "meta": {"security": [confidentiality_coding("N")]},

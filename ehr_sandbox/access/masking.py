@@ -29,8 +29,9 @@ from typing import Any
 import orjson
 
 from ehr_sandbox.access.compartment import patients_of
+from synthetic.systems import V3_OBSERVATION_VALUE
 
-REDACTED_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+REDACTED_SYSTEM = V3_OBSERVATION_VALUE
 REDACTED_CODING: dict[str, str] = {
     "system": REDACTED_SYSTEM,
     "code": "REDACTED",

@@ -25,6 +25,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ehr_sandbox.errors import ValidationError
+from synthetic.systems import (
+    AUDIT_ENTITY_TYPE,
+    AUDIT_EVENT_TYPE,
+    DICOM,
+    OBJECT_ROLE,
+    RESTFUL_INTERACTION,
+    SANDBOX_AUDIT_INTERACTION,
+    SANDBOX_ROLE,
+    SECURITY_SOURCE_TYPE,
+    USERNAME,
+    V3_ACT_REASON,
+    V3_PARTICIPATION_TYPE,
+)
 
 __all__ = [
     "ACTIONS",
@@ -37,17 +50,14 @@ __all__ = [
     "event_username",
 ]
 
-DCM = "http://dicom.nema.org/resources/ontology/DCM"
-AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
-RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
-SANDBOX_INTERACTION = "http://ehr-sandbox.org/CodeSystem/audit-interaction"
-ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
-USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
-PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+DCM = DICOM
+SANDBOX_INTERACTION = SANDBOX_AUDIT_INTERACTION
+ROLE_SYSTEM = SANDBOX_ROLE
+USERNAME_SYSTEM = USERNAME
+PARTICIPATION_TYPE = V3_PARTICIPATION_TYPE
+ACT_REASON = V3_ACT_REASON
+ENTITY_TYPE = AUDIT_ENTITY_TYPE
+SOURCE_TYPE = SECURITY_SOURCE_TYPE
 APPLICATION_NAME = "ehr-sandbox"
 
 ACTIONS = frozenset({"C", "R", "U", "D", "E"})

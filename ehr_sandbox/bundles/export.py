@@ -22,8 +22,9 @@ import orjson
 
 from ehr_sandbox.errors import ValidationError
 from synthetic.fhir import is_resource_type
+from synthetic.systems import V3_CONFIDENTIALITY
 
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+CONFIDENTIALITY = V3_CONFIDENTIALITY
 _ORDER = "ULMNRV"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NS = uuid.UUID("4b0e1c2d-6a7f-5e8d-9c0b-1a2b3c4d5e6f")

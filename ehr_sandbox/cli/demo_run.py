@@ -7,6 +7,8 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
+from synthetic.systems import LOINC
+
 DEMO_REPORT = "problem_list"
 CLINIC_TYPES = (
     "Organization",
@@ -108,9 +110,7 @@ def _show_chart(con: Console, sb: object) -> None:
     for c in problems[:8]:
         coding = (c.get("code") or {}).get("coding", [{}])[0]
         con.print(f"  problem: {coding.get('display', '?')} ({coding.get('code', '')})")
-    bps = session.search(
-        "Observation", patient=f"Patient/{patient['id']}", code="http://loinc.org|85354-9"
-    )
+    bps = session.search("Observation", patient=f"Patient/{patient['id']}", code=f"{LOINC}|85354-9")
     latest = bps.sort("-date").first()
     if latest:
         parts = {

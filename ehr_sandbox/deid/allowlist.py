@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from synthetic.systems import EXT_BIRTH_PLACE, US_CORE_BIRTHSEX, US_CORE_ETHNICITY, US_CORE_RACE
+
 _COMMON = ("meta", "contained")
 
 ALLOWED_ELEMENTS: Mapping[str, frozenset[str]] = {
@@ -374,10 +376,10 @@ FREE_TEXT_KEYS: frozenset[str] = frozenset(
 
 EXTENSIONS_KEPT: frozenset[str] = frozenset(
     {
-        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
-        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
-        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex",
-        "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+        US_CORE_RACE,
+        US_CORE_ETHNICITY,
+        US_CORE_BIRTHSEX,
+        EXT_BIRTH_PLACE,
         "ombCategory",
         "detailed",
     }

@@ -51,8 +51,16 @@ from typing import Any
 from ehr_sandbox.deid.allowlist import EXTENSIONS_KEPT, FREE_TEXT_KEYS, MASKED_WHEN_EMPTY, keeps
 from ehr_sandbox.deid.zip3 import generalize_zip
 from ehr_sandbox.errors import ValidationError
+from synthetic.systems import (
+    EXT_DATA_ABSENT_REASON,
+    LOINC,
+    SANDBOX_EXT_AGE_90_OR_OLDER,
+    SNOMED,
+    UCUM,
+    V3_CONFIDENTIALITY,
+)
 
-DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+DATA_ABSENT_REASON = EXT_DATA_ABSENT_REASON
 
 __all__ = [
     "AGE_90_EXTENSION",
@@ -63,8 +71,8 @@ __all__ = [
     "deidentify",
 ]
 
-CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-AGE_90_EXTENSION = "http://ehr-sandbox.org/fhir/StructureDefinition/age-90-or-older"
+CONFIDENTIALITY_SYSTEM = V3_CONFIDENTIALITY
+AGE_90_EXTENSION = SANDBOX_EXT_AGE_90_OR_OLDER
 LOW = {"system": CONFIDENTIALITY_SYSTEM, "code": "L", "display": "low"}
 
 DROPPED_TYPES: frozenset[str] = frozenset(
@@ -465,10 +473,10 @@ class _Scrubber:
 _YEARS = frozenset({"a", "yr", "year", "years", "y"})
 AGE_CODES: frozenset[tuple[str, str]] = frozenset(
     {
-        ("http://loinc.org", "30525-0"),  # Age
-        ("http://loinc.org", "21612-7"),  # Age - Reported
-        ("http://loinc.org", "29553-5"),  # Age calculated
-        ("http://snomed.info/sct", "424144002"),  # Current chronological age
+        (LOINC, "30525-0"),  # Age
+        (LOINC, "21612-7"),  # Age - Reported
+        (LOINC, "29553-5"),  # Age calculated
+        (SNOMED, "424144002"),  # Current chronological age
     }
 )
 """Observation codes whose value is the person's age (capped at "90 or older")."""
@@ -496,7 +504,7 @@ def _cap_age_observation(original: Mapping[str, Any], out: dict[str, Any]) -> No
                 "value": 90,
                 "comparator": ">=",
                 "unit": "a",
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": "a",
             }
 

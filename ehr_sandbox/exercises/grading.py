@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ehr_sandbox.errors import NotFound, SandboxError
+from synthetic.systems import CVX, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED
 
 __all__ = [
     "GradingContext",
@@ -122,12 +123,12 @@ def misfiled(coding: Mapping[str, Any]) -> bool:
 
 
 _EXTERNAL = (
-    "http://loinc.org",
-    "http://snomed.info/sct",
-    "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "http://hl7.org/fhir/sid/cvx",
-    "http://hl7.org/fhir/sid/icd-10-cm",
-    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    LOINC,
+    SNOMED,
+    RXNORM,
+    CVX,
+    ICD10CM,
+    HCPCS,
 )
 """The published terminologies whose codes are looked for under the wrong system (the
 sandbox's own systems and small HL7 value sets share short codes with other systems)."""

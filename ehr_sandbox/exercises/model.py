@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.competencies import exam_areas, require_known
 from ehr_sandbox.exercises.topics import require_topics
+from synthetic.systems import SANDBOX_EXT_NOTE
 
 if TYPE_CHECKING:
     from ehr_sandbox.exercises.attempt import Attempt
@@ -263,7 +264,7 @@ ONE_MORE = "one-more-record"
 """The wrong solution the framework adds to every exercise: the task, plus one more record."""
 
 
-_NOTE_URL = "http://ehr-sandbox.org/fhir/StructureDefinition/note"
+_NOTE_URL = SANDBOX_EXT_NOTE
 _WRITES = ("create", "update", "correct", "amend", "late_entry", "mark_entered_in_error")
 
 

@@ -28,6 +28,7 @@ from ehr_sandbox.access.labels import (
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.network.fhir_builders import LIPID_CODES
 from ehr_sandbox.network.reading import patient_resources
+from synthetic.systems import LOINC, MRN
 
 __all__ = [
     "DOCUMENT_KINDS",
@@ -42,7 +43,7 @@ __all__ = [
 
 DOCUMENT_KINDS = ("referral-letter", "visit-summary", "fhir-document")
 """Referral letter (text), printed/faxed visit summary (text), FHIR document Bundle."""
-MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
+MRN_SYSTEM = MRN
 
 
 @dataclass(frozen=True)
@@ -351,9 +352,7 @@ def fhir_bundle(
         "id": f"{doc_id}-composition",
         "status": "final",
         "type": {
-            "coding": [
-                {"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}
-            ],
+            "coding": [{"system": LOINC, "code": "11488-4", "display": "Consult note"}],
             "text": "Emergency department visit summary",
         },
         "subject": {"reference": f"Patient/{patient.get('id')}"},

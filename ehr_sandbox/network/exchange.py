@@ -35,6 +35,7 @@ from ehr_sandbox.network.organizations import Organization
 from ehr_sandbox.network.reading import patient_resources
 from ehr_sandbox.session import Session
 from ehr_sandbox.users import User
+from synthetic.systems import PROVENANCE_PARTICIPANT_TYPE, SANDBOX_TAGS, V3_DATA_OPERATION
 
 __all__ = [
     "OUTSIDE_TAG",
@@ -45,7 +46,7 @@ __all__ = [
     "RecordLocation",
 ]
 
-TAGS = "http://ehr-sandbox.org/CodeSystem/tags"
+TAGS = SANDBOX_TAGS
 OUTSIDE_TAG = {"system": TAGS, "code": "outside", "display": "Retrieved from another organization"}
 RETRIEVED_TYPES: tuple[str, ...] = (
     "AllergyIntolerance",
@@ -605,7 +606,7 @@ def _provenance(
         "activity": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "system": V3_DATA_OPERATION,
                     "code": "UPDATE",
                     "display": "revise",
                 }
@@ -617,7 +618,7 @@ def _provenance(
                 "type": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "system": PROVENANCE_PARTICIPANT_TYPE,
                             "code": "custodian",
                             "display": "Custodian",
                         }

@@ -12,6 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from synthetic.systems import (
+    ALLERGY_CLINICAL,
+    ALLERGY_VERIFICATION,
+    LOINC,
+    OBSERVATION_CATEGORY,
+    RXNORM,
+    SNOMED,
+    UCUM,
+    V3_ACT_CODE,
+    V3_PARTICIPATION_TYPE,
+)
+
 __all__ = [
     "LIPID_CODES",
     "LIPID_PANEL",
@@ -28,10 +40,6 @@ __all__ = [
     "service_request",
 ]
 
-LOINC = "http://loinc.org"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED = "http://snomed.info/sct"
-UCUM = "http://unitsofmeasure.org"
 LIPID_PANEL = ("57698-3", "Lipid panel with direct LDL - Serum or Plasma")
 LIPID_CODES: dict[str, str] = {
     "2093-3": "Cholesterol [Mass/volume] in Serum or Plasma",
@@ -52,7 +60,7 @@ MEDS: dict[str, tuple[str, str, str]] = {
     "lisinopril": ("314076", "lisinopril 10 MG Oral Tablet", "1 tablet by mouth daily"),
 }
 """Drugs the journey uses: key -> (RxNorm code, display, sig)."""
-_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
+_CAT = OBSERVATION_CATEGORY
 
 
 def _ref(ref: str) -> dict[str, str]:
@@ -78,7 +86,7 @@ def encounter(
         "resourceType": "Encounter",
         "status": "finished",
         "class": {
-            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "system": V3_ACT_CODE,
             "code": cls[0],
             "display": cls[1],
         },
@@ -89,7 +97,7 @@ def encounter(
                     {
                         "coding": [
                             {
-                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                "system": V3_PARTICIPATION_TYPE,
                                 "code": "PPRF",
                                 "display": "primary performer",
                             }
@@ -276,7 +284,7 @@ def allergy(patient: str, recorded: str, recorder: str | None, *, note: str = ""
         "clinicalStatus": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "system": ALLERGY_CLINICAL,
                     "code": "active",
                     "display": "Active",
                 }
@@ -285,7 +293,7 @@ def allergy(patient: str, recorded: str, recorder: str | None, *, note: str = ""
         "verificationStatus": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                    "system": ALLERGY_VERIFICATION,
                     "code": "confirmed",
                     "display": "Confirmed",
                 }

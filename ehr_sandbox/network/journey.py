@@ -37,6 +37,7 @@ from ehr_sandbox.errors import ArgumentError
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.matching import NICKNAMES
 from ehr_sandbox.network.organizations import Organization
+from synthetic.systems import MRN
 
 __all__ = [
     "DAYS",
@@ -48,7 +49,7 @@ __all__ = [
     "transpose_birth_date",
 ]
 
-MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
+MRN_SYSTEM = MRN
 DAYS: dict[str, int] = {
     "clinic-visit": -21,
     "lab-draw": -20,

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ehr_sandbox.errors import ValidationError
+from synthetic.systems import NETWORK_BASE
 
 __all__ = [
     "DEFAULT_M_PROBS",
@@ -743,7 +744,7 @@ class MasterPatientIndex:
         self,
         config: MatchConfig | None = None,
         *,
-        base_url: str = "https://network.ehr-sandbox.org",
+        base_url: str = NETWORK_BASE,
     ) -> None:
         self.config = config or MatchConfig()
         self.base_url = base_url.rstrip("/")

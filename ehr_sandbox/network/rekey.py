@@ -27,6 +27,7 @@ from typing import Any
 
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.documents import Document, DocumentItem
+from synthetic.systems import SANDBOX_TAGS
 
 __all__ = [
     "REKEY_ERROR_RATE",
@@ -37,7 +38,7 @@ __all__ = [
     "transpose_digits",
 ]
 
-TAGS = "http://ehr-sandbox.org/CodeSystem/tags"
+TAGS = SANDBOX_TAGS
 REKEYED_TAG = {"system": TAGS, "code": "rekeyed", "display": "Re-keyed from a received document"}
 REKEY_ERROR_RATE = 0.25
 """Share of items typed wrong or skipped. Published studies of manual transcription report

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from synthetic.systems import RXNORM
+
 __all__ = ["CHECKED_TYPES", "RXNORM", "Conflict", "conflicts", "drug_codes", "needs_check"]
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CHECKED_TYPES = frozenset({"MedicationRequest", "MedicationAdministration"})
 """Resource types whose writes pass the drug-allergy check."""
 

@@ -16,13 +16,20 @@ from datetime import datetime
 from typing import Any
 
 from ehr_sandbox.errors import ValidationError
+from synthetic.systems import (
+    ALLERGY_VERIFICATION,
+    CONDITION_VER_STATUS,
+    SANDBOX_TAGS,
+    V3_ACT_CODE,
+    V3_CONFIDENTIALITY,
+)
 
-TAGS = "http://ehr-sandbox.org/CodeSystem/tags"
+TAGS = SANDBOX_TAGS
 LATE_ENTRY_TAG = {"system": TAGS, "code": "late-entry", "display": "Late entry"}
 
 _VERIFICATION = {
-    "Condition": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-    "AllergyIntolerance": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+    "Condition": CONDITION_VER_STATUS,
+    "AllergyIntolerance": ALLERGY_VERIFICATION,
 }
 
 _STATUS_FIELD = {
@@ -272,8 +279,8 @@ def new_coverage(coverage: dict[str, Any], patient_id: str, order: int, day: str
     return res
 
 
-CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONFIDENTIALITY_SYSTEM = V3_CONFIDENTIALITY
+ACT_CODE_SYSTEM = V3_ACT_CODE
 CONFIDENTIALITY_CODES = ("U", "L", "M", "N", "R", "V")
 
 

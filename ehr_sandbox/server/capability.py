@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 from ehr_sandbox.server.operations import OPERATIONS, TYPE_OPERATIONS
+from synthetic.systems import RESTFUL_SECURITY_SERVICE, SMART_OAUTH_URIS
 
 __all__ = ["capability_statement"]
 
@@ -72,7 +73,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                         {
                             "coding": [
                                 {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "system": RESTFUL_SECURITY_SERVICE,
                                     "code": "SMART-on-FHIR",
                                 }
                             ]
@@ -80,7 +81,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                     ],
                     "extension": [
                         {
-                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "url": SMART_OAUTH_URIS,
                             "extension": [
                                 {"url": "token", "valueUri": f"{root}/auth/token"},
                                 {"url": "authorize", "valueUri": f"{root}/auth/authorize"},

@@ -24,8 +24,9 @@ from ehr_sandbox.errors import (
     SearchError,
     ValidationError,
 )
+from synthetic.systems import SANDBOX_EXT_ERROR
 
-ERROR_EXTENSION = "http://ehr-sandbox.org/fhir/StructureDefinition/sandbox-error"
+ERROR_EXTENSION = SANDBOX_EXT_ERROR
 """Extension on an OperationOutcome issue that carries the typed error's fields."""
 
 HIDDEN_OR_ABSENT = "the resource was not found"

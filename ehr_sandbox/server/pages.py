@@ -16,12 +16,13 @@ from starlette.routing import Route
 
 from ehr_sandbox.errors import SandboxError
 from ehr_sandbox.server.browser import COOKIE, PRE_COOKIE, cookie_flags
+from synthetic.systems import OBSERVATION_CATEGORY, SANDBOX_MESSAGE_CATEGORY
 
 if TYPE_CHECKING:
     from ehr_sandbox.server.app import ServerApp
     from ehr_sandbox.session import Session
 
-MESSAGE_CATEGORY = "http://ehr-sandbox.org/CodeSystem/message-category"
+MESSAGE_CATEGORY = SANDBOX_MESSAGE_CATEGORY
 """Categories of portal messages (``question``, ``amendment-request``)."""
 
 FAVICON = (
@@ -29,7 +30,7 @@ FAVICON = (
     '<rect width="16" height="16" rx="3" fill="#2a6"/><path d="M7 3h2v4h4v2H9v4H7V9H3V7h4z" fill="#fff"/></svg>'
 )
 
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+OBS_CATEGORY = OBSERVATION_CATEGORY
 
 
 class Pages:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from synthetic.systems import CDT, CDT_SHORT, CPT, HCPCS, V3_ACT_CODE, V3_CONFIDENTIALITY
+
 from .problem import Problem
 from .tree import Scan, format_path
 
@@ -29,15 +31,14 @@ __all__ = [
     "unlicensed_system",
 ]
 
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+CONFIDENTIALITY = V3_CONFIDENTIALITY
+ACT_CODE = V3_ACT_CODE
 
 _UNLICENSED = {
-    "http://www.ama-assn.org/go/cpt": "CPT (American Medical Association)",
+    CPT: "CPT (American Medical Association)",
     "urn:oid:2.16.840.1.113883.6.12": "CPT (American Medical Association)",
-    "http://www.ada.org/cdt": "CDT (American Dental Association)",
-    "http://ada.org/cdt": "CDT (American Dental Association)",
+    CDT: "CDT (American Dental Association)",
+    CDT_SHORT: "CDT (American Dental Association)",
     "urn:oid:2.16.840.1.113883.6.13": "CDT (American Dental Association)",
 }
 

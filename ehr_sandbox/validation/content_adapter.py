@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from synthetic.systems import UCUM
+
 from .codes import CodeSets
 from .vitals import VITAL_SIGNS, VitalSign, merged_table
 
@@ -149,7 +151,7 @@ def _code_map(content: Any) -> dict[str, set[str]]:
 def _is_open_ended(system: str) -> bool:
     # UCUM is a grammar, not a list: the shipped file names the units we use, but any valid
     # unit expression is a valid code, so it is never checked as a closed set.
-    return system == "http://unitsofmeasure.org"
+    return system == UCUM
 
 
 def _vital_limits(content: Any) -> dict[str, tuple[float, float, str]]:

@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from synthetic.systems import UCUM
+
 from .native_invariants import NATIVE
 from .problem import Problem
 from .tree import Scan, format_path, scan
@@ -36,7 +38,6 @@ __all__ = [
 
 _DATA = Path(__file__).with_name("data") / "r4b_rules.json"
 _WHY = "FHIR R4B requires it (HL7 core definitions)"
-UCUM = "http://unitsofmeasure.org"
 QUANTITY_TYPES = ("Quantity", "Age", "Duration", "Distance", "Count")
 """The FHIR data types whose ``code`` is a unit (UCUM when ``system`` says so)."""
 

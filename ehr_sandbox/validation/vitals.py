@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from synthetic.systems import LOINC, UCUM
+
 from .problem import Problem
 
 __all__ = [
@@ -39,8 +41,6 @@ __all__ = [
     "vital_problems",
 ]
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
 BP_PANEL = "85354-9"
 SYSTOLIC = "8480-6"
 DIASTOLIC = "8462-4"

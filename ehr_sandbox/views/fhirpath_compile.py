@@ -18,6 +18,7 @@ from typing import Any
 from ehr_sandbox.errors import ViewDefinitionError
 from ehr_sandbox.views import temporal
 from ehr_sandbox.views.fhirpath_parser import FhirPathSyntaxError, Node, parse
+from synthetic.systems import LOINC, SNOMED, UCUM
 
 __all__ = ["CompileError", "Env", "Fn", "compile_expression", "compile_node", "singleton_bool"]
 
@@ -504,13 +505,13 @@ class _Compiler:
                 f"%{name} is not supported in views; navigate from the resource instead"
             )
         if name == "ucum":
-            const = ["http://unitsofmeasure.org"]
+            const = [UCUM]
             return (lambda focus, env: const), "string"
         if name == "sct":
-            const = ["http://snomed.info/sct"]
+            const = [SNOMED]
             return (lambda focus, env: const), "string"
         if name == "loinc":
-            const = ["http://loinc.org"]
+            const = [LOINC]
             return (lambda focus, env: const), "string"
         if name not in self.constants:
             known = ", ".join(sorted(self.constants)) or "none"

@@ -35,6 +35,8 @@ from ehr_sandbox.workflows.care import (
     user_ref,
     write_entries,
 )
+from synthetic.systems import ADMIT_SOURCE as ADMIT_SOURCE_SYSTEM
+from synthetic.systems import V3_ACT_CODE, V3_PARTICIPATION_MODE
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -51,8 +53,8 @@ __all__ = [
     "mrn_of",
 ]
 
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-PARTICIPATION_MODE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
+ACT_CODE = V3_ACT_CODE
+PARTICIPATION_MODE = V3_PARTICIPATION_MODE
 ENCOUNTER_CLASS = {"direct": "IMP", "ed-transfer": "EMER"}
 ADMIT_SOURCE = {"direct": "gp", "ed-transfer": "outp"}
 _SRC = "CMS Conditions of Participation 42 CFR 482.43 (transfer information); The Joint Commission PC.04.02.01 (hand-off)"
@@ -250,9 +252,7 @@ def arrange(
         "period": {"start": when},
         "reasonCode": [{"text": reason}],
         "hospitalization": {
-            "admitSource": coding(
-                "http://terminology.hl7.org/CodeSystem/admit-source", ADMIT_SOURCE[kind]
-            ),
+            "admitSource": coding(ADMIT_SOURCE_SYSTEM, ADMIT_SOURCE[kind]),
         },
         "location": [
             {

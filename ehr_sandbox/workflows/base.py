@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.clock import instant
 from ehr_sandbox.errors import ValidationError
+from synthetic.systems import SANDBOX_WORKFLOW_OPERATION
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -49,7 +50,7 @@ __all__ = [
 _REMOTE_URNS = itertools.count()
 """Numbers the ``urn:uuid`` of a remote session's transaction entries (see :func:`urn`)."""
 
-OPERATION_TAG = "http://ehr-sandbox.org/CodeSystem/workflow-operation"
+OPERATION_TAG = SANDBOX_WORKFLOW_OPERATION
 """``meta.tag`` system naming the workflow operation that wrote a resource version."""
 
 

@@ -30,6 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from ehr_sandbox.errors import NotFound
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, now_text, today, write_all
+from synthetic.systems import (
+    LOINC,
+    MRN,
+    OBSERVATION_CATEGORY,
+    SANDBOX_OBSERVATION,
+    SNOMED,
+    TASK_CODE,
+    UCUM,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -65,12 +74,9 @@ __all__ = [
     "write_entries",
 ]
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
-MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-SANDBOX_OBS = "http://ehr-sandbox.org/CodeSystem/observation"
+MRN_SYSTEM = MRN
+OBS_CATEGORY = OBSERVATION_CATEGORY
+SANDBOX_OBS = SANDBOX_OBSERVATION
 """Sandbox codes for findings with no LOINC code we ship (monofilament sites, pedal pulses,
 colour vision, audiometry, QC and sterilization logs); ours, like the sandbox procedure codes."""
 
@@ -471,7 +477,7 @@ def routed_task(
         "status": "requested",
         "intent": "order",
         "priority": priority,
-        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": code}]},
+        "code": {"coding": [{"system": TASK_CODE, "code": code}]},
         "description": text,
         "for": {"reference": patient},
         "authoredOn": now_text(session),

@@ -17,13 +17,14 @@ from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, write, write_all
 from ehr_sandbox.workflows.coding import ClaimLine, claim_resource
 from ehr_sandbox.workflows.scrubber import scrub
+from synthetic.systems import EX_RELATED_CLAIM_RELATIONSHIP
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
 
 __all__ = ["RELATED_SYSTEM", "RULES", "resubmit_corrected", "submit"]
 
-RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+RELATED_SYSTEM = EX_RELATED_CLAIM_RELATIONSHIP
 _SRC = "NUCC 1500 Claim Form Reference Instruction Manual, item 22 (resubmission code 7 = replacement of prior claim); clearinghouse front-end edits"
 RULES = {
     r.id: r

@@ -24,6 +24,13 @@ from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.fees import SYSTEMS as FEE_SYSTEMS
 from ehr_sandbox.workflows.fees import charge
 from synthetic.content.loader import load_content
+from synthetic.systems import (
+    CLAIM_TYPE,
+    HCPCS_MODIFIER,
+    ICD10CM,
+    PLACE_OF_SERVICE,
+    PROCESS_PRIORITY,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -43,9 +50,8 @@ __all__ = [
     "superbill",
 ]
 
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-POS_SYSTEM = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
-MODIFIER_SYSTEM = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets/modifiers"
+POS_SYSTEM = PLACE_OF_SERVICE
+MODIFIER_SYSTEM = HCPCS_MODIFIER
 SYSTEMS = {"icd10cm": ICD10CM, **FEE_SYSTEMS}
 _RULES_SRC = table("scrub_rules")
 RULES = {
@@ -435,7 +441,7 @@ def claim_resource(
         "type": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "system": CLAIM_TYPE,
                     "code": "professional",
                 }
             ]
@@ -448,7 +454,7 @@ def claim_resource(
         "priority": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "system": PROCESS_PRIORITY,
                     "code": "normal",
                 }
             ]

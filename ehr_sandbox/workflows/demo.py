@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ehr_sandbox.workflows import claims, eligibility, ledger, payer, payments, scheduling
 from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.coding import ClaimLine, build_claim
+from synthetic.systems import V3_ACT_CODE
 
 if TYPE_CHECKING:
     from ehr_sandbox.sandbox import Sandbox
@@ -99,7 +100,7 @@ def front_office_flow(sandbox: Sandbox) -> list[str]:
         {
             "resourceType": "Encounter",
             "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "class": {"system": V3_ACT_CODE, "code": "AMB"},
             "subject": {"reference": patient},
             "participant": [{"individual": {"reference": "Practitioner/prac-dr.patel"}}],
             "period": {"start": now.isoformat(), "end": (now + timedelta(minutes=20)).isoformat()},

@@ -39,6 +39,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import SANDBOX_PROCEDURE, V2_0074, V3_OBSERVATION_INTERPRETATION
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -58,9 +59,9 @@ __all__ = [
     "snellen_fraction",
 ]
 
-PROCEDURE = "http://ehr-sandbox.org/CodeSystem/procedure"
-DR_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
-INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+PROCEDURE = SANDBOX_PROCEDURE
+DR_CATEGORY = V2_0074
+INTERP = V3_OBSERVATION_INTERPRETATION
 RULES: dict[str, Rule] = {
     r.id: r
     for r in (

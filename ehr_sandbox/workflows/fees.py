@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, money, today, write_all
 from synthetic.content.loader import load_content
+from synthetic.systems import FEE_SCHEDULE, HCPCS, SANDBOX_FEE_DEFINITION_BASE, SANDBOX_PROCEDURE
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -42,10 +43,10 @@ __all__ = [
     "schedule",
 ]
 
-FEE_SCHEDULE_SYSTEM = "http://ehr-sandbox.org/fhir/fee-schedule"
+FEE_SCHEDULE_SYSTEM = FEE_SCHEDULE
 SYSTEMS = {
-    "procedure": "http://ehr-sandbox.org/CodeSystem/procedure",
-    "hcpcs": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    "procedure": SANDBOX_PROCEDURE,
+    "hcpcs": HCPCS,
 }
 _SRC = "CMS HCPCS Level II (public); AMA CPT is licensed and not used; practice billing policy"
 RULES = {
@@ -334,7 +335,7 @@ def publish_fee_schedule(
     ident = f"{owner}-{year}"
     new = {
         "resourceType": "ChargeItemDefinition",
-        "url": f"http://ehr-sandbox.org/fhir/ChargeItemDefinition/{ident}",
+        "url": f"{SANDBOX_FEE_DEFINITION_BASE}{ident}",
         "identifier": [{"system": FEE_SCHEDULE_SYSTEM, "value": ident}],
         "version": str(year),
         "title": f"{'Practice fee schedule' if owner == 'practice' else 'Allowed amounts: ' + owner} {year}",

@@ -41,6 +41,17 @@ from ehr_sandbox.workflows.care import (
     user_ref,
     write_entries,
 )
+from synthetic.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    ICD10CM,
+    LOINC_QUESTION_WEB,
+    LOINC_WEB,
+    SANDBOX_SOCIAL_HISTORY,
+    UCUM,
+    V3_ROLE_CODE,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -65,11 +76,11 @@ __all__ = [
     "screen",
 ]
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-SOCIAL_HISTORY_SYSTEM = "http://ehr-sandbox.org/CodeSystem/social-history"
+ICD10 = ICD10CM
+SOCIAL_HISTORY_SYSTEM = SANDBOX_SOCIAL_HISTORY
 """The sandbox's local code system for social-history items (``codes/social_history.csv``)."""
 SEXUAL_HISTORY_DISPLAY = "Sexual history (sandbox local code)"
-ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+ROLE_CODE = V3_ROLE_CODE
 RELATIONSHIPS = {
     "FTH": "father",
     "MTH": "mother",
@@ -206,17 +217,15 @@ def record_past_condition(
         raise refuse(HISTORY, "Condition", "onsetDateTime", "when it started (year)", onset)
     cond = {
         "resourceType": "Condition",
-        "clinicalStatus": coding(
-            "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
-        ),
+        "clinicalStatus": coding(CONDITION_CLINICAL, "active", "Active"),
         "verificationStatus": coding(
-            "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            CONDITION_VER_STATUS,
             "provisional",
             "Provisional",
         ),
         "category": [
             coding(
-                "http://terminology.hl7.org/CodeSystem/condition-category",
+                CONDITION_CATEGORY,
                 "problem-list-item",
                 "Problem List Item",
             )
@@ -312,7 +321,7 @@ def record_family_history(
         cond["onsetAge"] = {
             "value": onset_age,
             "unit": "a",
-            "system": "http://unitsofmeasure.org",
+            "system": UCUM,
             "code": "a",
         }
     fmh: dict[str, Any] = {
@@ -499,7 +508,7 @@ def screen(
     when = now_text(session)
     qr = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"http://loinc.org/q/{spec['panel']}",
+        "questionnaire": f"{LOINC_QUESTION_WEB}{spec['panel']}",
         "status": "completed",
         "subject": {"reference": ref},
         "authored": when,
@@ -508,7 +517,7 @@ def screen(
         "item": [
             {
                 "linkId": code,
-                "definition": f"http://loinc.org/{code}",
+                "definition": f"{LOINC_WEB}{code}",
                 "answer": [{"valueInteger": a}],
             }
             for code, a in zip(spec["items"], answers, strict=True)
@@ -524,7 +533,7 @@ def screen(
         "valueQuantity": {
             "value": total,
             "unit": "{score}",
-            "system": "http://unitsofmeasure.org",
+            "system": UCUM,
             "code": "{score}",
         },
         "derivedFrom": [{"reference": "urn:uuid:00000000-0000-4000-8000-00000000a001"}],

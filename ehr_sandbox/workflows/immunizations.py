@@ -39,6 +39,7 @@ from ehr_sandbox.workflows.care import (
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.medication_administration import ACT_SITE, ROUTE, ROUTES, SITES
 from ehr_sandbox.workflows.medication_administration import allowed_sites as _sites
+from synthetic.systems import CDC_VIS_WEB, CVX, MVX, UCUM, V2_0443, V3_ACT_REASON
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -59,9 +60,7 @@ __all__ = [
     "vaccine",
 ]
 
-CVX = "http://hl7.org/fhir/sid/cvx"
-MVX = "http://hl7.org/fhir/sid/mvx"
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+ACT_REASON = V3_ACT_REASON
 HL70064 = "urn:oid:2.16.840.1.113883.12.64"
 """HL7 table 0064 (financial class), whose V-codes are the VFC eligibility categories."""
 DEFER_REASONS = {
@@ -440,20 +439,18 @@ def give(
         "doseQuantity": {
             "value": dose_ml,
             "unit": "mL",
-            "system": "http://unitsofmeasure.org",
+            "system": UCUM,
             "code": "mL",
         },
         "performer": [
             {
-                "function": coding(
-                    "http://terminology.hl7.org/CodeSystem/v2-0443", "AP", "Administering Provider"
-                ),
+                "function": coding(V2_0443, "AP", "Administering Provider"),
                 "actor": user_ref(session),
             }
         ],
         "education": [
             {
-                "reference": "https://www.cdc.gov/vaccines/hcp/current-vis/",
+                "reference": CDC_VIS_WEB,
                 "publicationDate": v["vis"],
                 "presentationDate": now_text(session),
             }

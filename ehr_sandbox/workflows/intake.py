@@ -37,6 +37,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import ALLERGY_CLINICAL, ALLERGY_VERIFICATION, HCPCS, RXNORM
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -73,8 +74,6 @@ MED_SOURCE = Rule(
     "each reconciled medication has a status and the source of the information",
     "The Joint Commission NPSG.03.06.01 (medication reconciliation)",
 )
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 MED_STATUSES = ("active", "completed", "stopped", "on-hold", "not-taken", "intended", "unknown")
 
 
@@ -180,12 +179,10 @@ def record_allergy(
         )
     allergy: dict[str, Any] = {
         "resourceType": "AllergyIntolerance",
-        "clinicalStatus": coding(
-            "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active"
-        ),
+        "clinicalStatus": coding(ALLERGY_CLINICAL, "active", "Active"),
         # reported by the patient at intake: the provider confirms it
         "verificationStatus": coding(
-            "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+            ALLERGY_VERIFICATION,
             "unconfirmed",
             "Unconfirmed",
         ),

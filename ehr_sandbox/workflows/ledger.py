@@ -38,6 +38,7 @@ from ehr_sandbox.workflows.payer import (
     PAYMENT_METHOD,
     secondary_of,
 )
+from synthetic.systems import SANDBOX_LEDGER_BUCKET
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -292,10 +293,7 @@ def transactions(session: Session, patient: str | None = None) -> list[Txn]:
                     )
                 )
             elif kind == "write-off":
-                bucket = (
-                    _code(d.get("type"), "http://ehr-sandbox.org/CodeSystem/ledger-bucket")
-                    or "patient"
-                )
+                bucket = _code(d.get("type"), SANDBOX_LEDGER_BUCKET) or "patient"
                 out.append(Txn(day, pat, claim_ref, kind, bucket, -amt, "Write-off (approved)"))
             elif kind == "transfer-to-patient":
                 out.append(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ehr_sandbox.errors import NotFound, SandboxError, ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, today, urn, write_all
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import SANDBOX_ROLE, USERNAME
 
 if TYPE_CHECKING:
     from ehr_sandbox.sandbox import Sandbox
@@ -46,8 +47,8 @@ __all__ = [
     "role_for",
 ]
 
-USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
-ROLE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/role"
+USERNAME_SYSTEM = USERNAME
+ROLE_SYSTEM = SANDBOX_ROLE
 BACKUP_TYPES = (
     "Patient",
     "Encounter",

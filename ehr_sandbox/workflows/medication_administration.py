@@ -50,6 +50,15 @@ from ehr_sandbox.workflows.care import (
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.intake import classes_of
+from synthetic.systems import (
+    HCPCS,
+    LOINC,
+    MED_ADMIN_PERFORM_FUNCTION,
+    UCUM,
+    V3_ACT_REASON,
+    V3_ACT_SITE,
+    V3_ROUTE_OF_ADMINISTRATION,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -73,11 +82,10 @@ __all__ = [
     "record_response",
 ]
 
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-ROUTE = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
-ACT_SITE = "http://terminology.hl7.org/CodeSystem/v3-ActSite"
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-PERFORM_FUNCTION = "http://terminology.hl7.org/CodeSystem/med-admin-perform-function"
+ROUTE = V3_ROUTE_OF_ADMINISTRATION
+ACT_SITE = V3_ACT_SITE
+ACT_REASON = V3_ACT_REASON
+PERFORM_FUNCTION = MED_ADMIN_PERFORM_FUNCTION
 ROUTES = {
     "IM": "Injection, intramuscular",
     "SC": "Injection, subcutaneous",
@@ -280,9 +288,7 @@ def _order_dose(mr: dict[str, Any]) -> tuple[float | None, str | None]:
 def _weight_today(session: Session, patient: str) -> float | None:
     since = (now(session) - timedelta(hours=24)).date().isoformat()
     found = (
-        session.search(
-            "Observation", subject=patient, code="http://loinc.org|29463-7", date=f"ge{since}"
-        )
+        session.search("Observation", subject=patient, code=f"{LOINC}|29463-7", date=f"ge{since}")
         .sort("-date")
         .fetch()
     )
@@ -537,7 +543,7 @@ def administer(
             "dose": {
                 "value": dose_mg,
                 "unit": "mg",
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": "mg",
             },
         },

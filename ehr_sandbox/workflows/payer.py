@@ -34,6 +34,23 @@ from ehr_sandbox.workflows.content import csv_rows, table
 from ehr_sandbox.workflows.fees import allowed
 from ehr_sandbox.workflows.scrubber import Finding, scrub
 from synthetic.content.loader import load_content
+from synthetic.systems import (
+    ADJUDICATION,
+    BENEFIT_NETWORK,
+    BENEFIT_TERM,
+    BENEFIT_TYPE,
+    BENEFIT_UNIT,
+    CARC,
+    CARC_GROUP,
+    EFT_TRACE,
+    EX_BENEFIT_CATEGORY,
+    EX_PAYMENT_TYPE,
+    PAYMENT_TYPE,
+    RARC,
+    SANDBOX_BENEFIT_TYPE,
+    SANDBOX_LEDGER_KIND,
+    SANDBOX_PAYMENT_METHOD,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -57,14 +74,11 @@ __all__ = [
     "secondary_of",
 ]
 
-CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
-RARC_SYSTEM = "https://x12.org/codes/remittance-advice-remark-codes"
-GROUP_SYSTEM = "https://x12.org/codes/claim-adjustment-group-codes"
-ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
-LEDGER_KIND = "http://ehr-sandbox.org/CodeSystem/ledger-kind"
-PAYMENT_METHOD = "http://ehr-sandbox.org/CodeSystem/payment-method"
-BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
+CARC_SYSTEM = CARC
+RARC_SYSTEM = RARC
+GROUP_SYSTEM = CARC_GROUP
+LEDGER_KIND = SANDBOX_LEDGER_KIND
+PAYMENT_METHOD = SANDBOX_PAYMENT_METHOD
 CROSSOVER = table("crossover")
 """Crossover rules (``data/crossover.toml``): reasons crossed over, the prior-payer CARC, shared denials."""
 _NOT_DENIAL = ("1", "2", "3", "45", CROSSOVER["prior_payer_reason"])
@@ -293,7 +307,7 @@ def eligibility(
                 "category": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/ex-benefitcategory",
+                            "system": EX_BENEFIT_CATEGORY,
                             "code": "30",
                             "display": "Health Benefit Plan Coverage",
                         }
@@ -302,7 +316,7 @@ def eligibility(
                 "network": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/benefit-network",
+                            "system": BENEFIT_NETWORK,
                             "code": "in",
                         }
                     ]
@@ -310,7 +324,7 @@ def eligibility(
                 "unit": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/benefit-unit",
+                            "system": BENEFIT_UNIT,
                             "code": "individual",
                         }
                     ]
@@ -318,7 +332,7 @@ def eligibility(
                 "term": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/benefit-term",
+                            "system": BENEFIT_TERM,
                             "code": "annual",
                         }
                     ]
@@ -337,7 +351,7 @@ def eligibility(
                         "type": {
                             "coding": [
                                 {
-                                    "system": "http://ehr-sandbox.org/CodeSystem/benefit-type",
+                                    "system": SANDBOX_BENEFIT_TYPE,
                                     "code": "coinsurance",
                                 }
                             ]
@@ -826,7 +840,7 @@ def _era(
             "type": {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype",
+                        "system": EX_PAYMENT_TYPE,
                         "code": "complete",
                     }
                 ]
@@ -834,7 +848,7 @@ def _era(
             "date": received.isoformat(),
             "amount": {"value": float(paid), "currency": "USD"},
             "identifier": {
-                "system": "http://ehr-sandbox.org/fhir/eft-trace",
+                "system": EFT_TRACE,
                 "value": _trace(claim),
             },
         },
@@ -850,7 +864,7 @@ def _era(
         "paymentAmount": {"value": float(paid), "currency": "USD"},
         "paymentIdentifier": {
             "type": {"coding": [{"system": PAYMENT_METHOD, "code": "eft"}]},
-            "system": "http://ehr-sandbox.org/fhir/eft-trace",
+            "system": EFT_TRACE,
             "value": _trace(claim),
         },
         "outcome": "complete",

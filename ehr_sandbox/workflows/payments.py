@@ -25,6 +25,7 @@ from ehr_sandbox.workflows.payer import (
     PAYMENT_METHOD,
     PAYMENT_TYPE,
 )
+from synthetic.systems import SANDBOX_LEDGER_BUCKET, USERNAME
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -46,8 +47,8 @@ SMALL_BALANCE = Decimal("10.00")
 """Write-offs up to this amount need no approval (small-balance policy)."""
 APPROVER_ROLES = ("physician",)
 """Who may approve a larger write-off (the practice's physician-owners)."""
-USERNAME_SYSTEM = "http://ehr-sandbox.org/fhir/username"
-BUCKET_SYSTEM = "http://ehr-sandbox.org/CodeSystem/ledger-bucket"
+USERNAME_SYSTEM = USERNAME
+BUCKET_SYSTEM = SANDBOX_LEDGER_BUCKET
 _SRC = "practice financial policy; HFMA patient financial communications best practices; payer contracts (no balance billing of contractual adjustments)"
 RULES = {
     r.id: r

@@ -44,6 +44,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import COMMUNICATION_CATEGORY, V3_OBSERVATION_INTERPRETATION
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -63,7 +64,7 @@ __all__ = [
     "poc_test",
 ]
 
-INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERP = V3_OBSERVATION_INTERPRETATION
 QUALITATIVE = {"positive": ("10828004", "Positive"), "negative": ("260385009", "Negative")}
 _CLIA = "CMS CLIA 42 CFR 493.15 (follow manufacturer's instructions incl. QC); CDC Ready? Set? Test! (2022)"
 RULES: dict[str, Rule] = {
@@ -504,7 +505,7 @@ def run_test(
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/communication-category",
+                            "system": COMMUNICATION_CATEGORY,
                             "code": "alert",
                         }
                     ]

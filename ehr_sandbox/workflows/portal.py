@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ehr_sandbox.errors import ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, now_text, ref_of, write
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import SANDBOX_PORTAL_TOPIC, TASK_CODE
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -36,7 +37,7 @@ __all__ = [
     "thread",
 ]
 
-TOPIC_SYSTEM = "http://ehr-sandbox.org/CodeSystem/portal-topic"
+TOPIC_SYSTEM = SANDBOX_PORTAL_TOPIC
 _T = table("portal")
 RULES = {
     r.id: r
@@ -343,9 +344,7 @@ def forward(session: Session, message: str, *, to: str, note: str) -> dict[str, 
         "status": "requested",
         "intent": "order",
         "priority": "routine",
-        "code": {
-            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
-        },
+        "code": {"coding": [{"system": TASK_CODE, "code": "fulfill"}]},
         "description": note.strip(),
         "focus": {"reference": message},
         "for": msg["subject"],

@@ -27,6 +27,7 @@ from ehr_sandbox.workflows.authorizations import approval_for
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, urn, write_all
 from ehr_sandbox.workflows.coding import lookup
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import ADJUDICATION, CLAIM_TYPE, PROCESS_PRIORITY
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -55,8 +56,6 @@ RULES = {
 
 VALID_DAYS = 60
 """How long an approval stays valid from the requested date (a common plan term)."""
-
-ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 
 
 def _auth_number(plan_prefix: str, patient: str, service: str, day: date) -> str:
@@ -151,7 +150,7 @@ def request_prior_auth(
         "type": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "system": CLAIM_TYPE,
                     "code": "professional",
                 }
             ]
@@ -163,7 +162,7 @@ def request_prior_auth(
         "priority": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "system": PROCESS_PRIORITY,
                     "code": "normal",
                 }
             ]

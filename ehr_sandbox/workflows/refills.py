@@ -39,6 +39,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import LOINC, RXNORM, UCUM
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -59,7 +60,6 @@ __all__ = [
     "schedule_of",
 ]
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MET = "protocol met: approve by protocol"
 NOT_MET = "protocol not met"
 CONTROLLED = "controlled substance: provider must prescribe"
@@ -146,7 +146,7 @@ def _protocol(session: Session, ref: str, rxnorm: str, days: int) -> list[str]:
         found = False
         for code in lab["loinc"]:
             for o in session.search(
-                "Observation", subject=ref, code=f"http://loinc.org|{code}", date=f"ge{since}"
+                "Observation", subject=ref, code=f"{LOINC}|{code}", date=f"ge{since}"
             ).fetch():
                 if o.get("status") in ("final", "amended", "corrected"):
                     found = True
@@ -331,7 +331,7 @@ def authorize(session: Session, task: str, *, override_reason: str | None = None
     disp["expectedSupplyDuration"] = {
         "value": days,
         "unit": "days",
-        "system": "http://unitsofmeasure.org",
+        "system": UCUM,
         "code": "d",
     }
     if override_reason:

@@ -22,6 +22,7 @@ from ehr_sandbox.network.matching import score_pair
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, urn, write, write_all
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.payer import plan
+from synthetic.systems import COVERAGE_CLASS, MRN, SUBSCRIBER_RELATIONSHIP, V2_0203, V3_ROLE_CODE
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -35,9 +36,8 @@ __all__ = [
     "register_patient",
 ]
 
-MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
-RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
-COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+MRN_SYSTEM = MRN
+RELATIONSHIP = SUBSCRIBER_RELATIONSHIP
 _MPI_SRC = "AHIMA patient identity integrity (search before you create); ONC SAFER Guides: Patient Identification"
 _COB_SRC = table("payers")["source"]
 RULES = {
@@ -235,9 +235,7 @@ def register_patient(
         {
             "use": "usual",
             "type": {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
-                ],
+                "coding": [{"system": V2_0203, "code": "MR"}],
                 "text": "MRN",
             },
             "system": MRN_SYSTEM,
@@ -433,7 +431,7 @@ def add_insurance(
                             {
                                 "coding": [
                                     {
-                                        "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                        "system": V3_ROLE_CODE,
                                         "code": {"spouse": "SPS", "child": "PRN"}.get(
                                             c.relationship, "FAMMEMB"
                                         ),

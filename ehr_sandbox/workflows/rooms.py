@@ -28,6 +28,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import LOCATION_PHYSICAL_TYPE, V2_0116
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -46,7 +47,7 @@ __all__ = [
     "turnover",
 ]
 
-BED_STATUS = "http://terminology.hl7.org/CodeSystem/v2-0116"
+BED_STATUS = V2_0116
 STATUS_CODES = {k: v["code"] for k, v in table("rooms")["status"].items()}
 _SRC = "CDC Environmental Infection Control Guidelines (2003, upd. 2019); OSHA 29 CFR 1910.1030"
 RULES: dict[str, Rule] = {
@@ -94,9 +95,7 @@ def create_room(session: Session, name: str, *, organization: str | None = None)
         "name": name,
         "mode": "instance",
         "operationalStatus": _status_coding("ready"),
-        "physicalType": coding(
-            "http://terminology.hl7.org/CodeSystem/location-physical-type", "ro", "Room"
-        ),
+        "physicalType": coding(LOCATION_PHYSICAL_TYPE, "ro", "Room"),
         "description": "exam room",
     }
     if organization:

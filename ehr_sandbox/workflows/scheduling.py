@@ -27,6 +27,12 @@ from typing import TYPE_CHECKING, Any
 from ehr_sandbox.errors import NotFound, ValidationError
 from ehr_sandbox.workflows.base import Rule, RuleRefused, now, ref_of, urn, write, write_all
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import (
+    APPOINTMENT_CANCELLATION_REASON,
+    SANDBOX_PREP_SERVICE,
+    SANDBOX_SLOT_CATEGORY,
+    V2_0276,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -48,10 +54,10 @@ __all__ = [
     "reschedule",
 ]
 
-SLOT_CATEGORY = "http://ehr-sandbox.org/CodeSystem/slot-category"
-APPT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
-CANCEL_REASON = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
-SERVICE_SYSTEM = "http://ehr-sandbox.org/CodeSystem/prep-service"
+SLOT_CATEGORY = SANDBOX_SLOT_CATEGORY
+APPT_TYPE = V2_0276
+CANCEL_REASON = APPOINTMENT_CANCELLATION_REASON
+SERVICE_SYSTEM = SANDBOX_PREP_SERVICE
 UTC_OFFSET = "-05:00"
 """The practice's fixed UTC offset (synthetic/content/data/practice.toml)."""
 

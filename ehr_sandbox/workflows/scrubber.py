@@ -23,6 +23,7 @@ from ehr_sandbox.workflows.base import Rule, RuleRefused, money
 from ehr_sandbox.workflows.coding import ICD10CM, age_on, claim_codes, lookup
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.fees import charge
+from synthetic.systems import LOINC
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -176,7 +177,7 @@ def _encounter_facts(
     ]
     ga = None
     for o in session.search(
-        "Observation", patient=patient, code=f"http://loinc.org|{GESTATIONAL_AGE_LOINC}"
+        "Observation", patient=patient, code=f"{LOINC}|{GESTATIONAL_AGE_LOINC}"
     ).fetch():
         value = (o.get("valueQuantity") or {}).get("value")
         if (

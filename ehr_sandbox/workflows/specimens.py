@@ -35,6 +35,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import V2_0487, V2_0916
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -54,8 +55,8 @@ __all__ = [
     "tubes_in_order",
 ]
 
-SPECIMEN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0487"
-FASTING = "http://terminology.hl7.org/CodeSystem/v2-0916"
+SPECIMEN_TYPE = V2_0487
+FASTING = V2_0916
 FASTING_CODES = {"F": "Patient was fasting prior to the procedure.", "NF": "The patient indicated they did not fast prior to the procedure.", "NG": "Not Given - Patient was not asked at the time of the procedure."}  # fmt: skip
 _CLSI = "CLSI GP41 (2017); CLSI GP33 (specimen labelling)"
 RULES: dict[str, Rule] = {

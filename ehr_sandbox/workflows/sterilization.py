@@ -37,6 +37,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import FLAG_CATEGORY, SANDBOX_PROCEDURE, UCUM
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -247,9 +248,9 @@ def log_cycle(
         "output": [
             {"type": {"text": "load"}, "valueString": load},
             {"type": {"text": "cycle"}, "valueString": cycle},
-            {"type": {"text": "temperature"}, "valueQuantity": {"value": temp_c, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}},
-            {"type": {"text": "exposure time"}, "valueQuantity": {"value": minutes, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}},
-            {"type": {"text": "pressure"}, "valueQuantity": {"value": pressure_psi, "unit": "psi", "system": "http://unitsofmeasure.org", "code": "[psi]"}},
+            {"type": {"text": "temperature"}, "valueQuantity": {"value": temp_c, "unit": "Cel", "system": UCUM, "code": "Cel"}},
+            {"type": {"text": "exposure time"}, "valueQuantity": {"value": minutes, "unit": "min", "system": UCUM, "code": "min"}},
+            {"type": {"text": "pressure"}, "valueQuantity": {"value": pressure_psi, "unit": "psi", "system": UCUM, "code": "[psi]"}},
             {"type": {"text": "chemical indicator"}, "valueString": chemical_indicator},
             {"type": {"text": "biological indicator"}, "valueString": "pending" if biological_indicator else "not run"},
         ],
@@ -369,9 +370,7 @@ def record_bi(session: Session, cycle: str, result: str) -> Recall:
         flag = {
             "resourceType": "Flag",
             "status": "active",
-            "category": [
-                coding("http://terminology.hl7.org/CodeSystem/flag-category", "safety", "Safety")
-            ],
+            "category": [coding(FLAG_CATEGORY, "safety", "Safety")],
             "code": {
                 "text": f"{pref} used an instrument pack from a recalled sterilizer load (BI failed): infection-control follow-up"
             },
@@ -460,7 +459,7 @@ def use_pack(
     proc = {
         "resourceType": "Procedure",
         "status": "completed",
-        "code": coding("http://ehr-sandbox.org/CodeSystem/procedure", procedure, display),
+        "code": coding(SANDBOX_PROCEDURE, procedure, display),
         "subject": {"reference": ref},
         "performedDateTime": now_text(session),
         "recorder": user_ref(session),

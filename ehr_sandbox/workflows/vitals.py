@@ -48,6 +48,7 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import COMMUNICATION_CATEGORY, V3_OBSERVATION_INTERPRETATION
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -77,7 +78,7 @@ BP_PAIR = Rule(
     "FHIR vital-signs profile (85354-9 panel)",
 )
 NOTHING = Rule("vitals.nothing", "record at least one measurement", "documentation standards")
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERPRETATION = V3_OBSERVATION_INTERPRETATION
 _FLAG_TEXT = {"H": "High", "L": "Low", "HH": "Critical high", "LL": "Critical low"}
 
 
@@ -384,7 +385,7 @@ def record_vitals(
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/communication-category",
+                            "system": COMMUNICATION_CATEGORY,
                             "code": "alert",
                         }
                     ]

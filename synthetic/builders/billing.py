@@ -21,12 +21,17 @@ from synthetic.builders.common import cc, coding, money, shared_ref, usd, usd_ce
 from synthetic.context import RecordContext
 from synthetic.frozen import FrozenDict, FrozenList, freeze
 from synthetic.labels import meta
+from synthetic.systems import (
+    ADJUDICATION,
+    CLAIM_TYPE,
+    EX_PAYMENT_TYPE,
+    PROCESS_PRIORITY,
+    SUBSCRIBER_RELATIONSHIP,
+)
 
-CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
-ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
-PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
-SUBSCRIBER_REL = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
+PRIORITY = PROCESS_PRIORITY
+PAYMENT_TYPE = EX_PAYMENT_TYPE
+SUBSCRIBER_REL = SUBSCRIBER_RELATIONSHIP
 # shared by many resources: frozen (see synthetic.frozen)
 _PROFESSIONAL = freeze(cc(CLAIM_TYPE, "professional", "Professional"))
 _NORMAL = freeze(cc(PRIORITY, "normal", "Normal"))

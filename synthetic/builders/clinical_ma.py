@@ -19,16 +19,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthetic.builders.common import ICD10CM, coding
+from synthetic.builders.common import coding
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import (
+    ADMIT_SOURCE,
+    DISCHARGE_DISPOSITION,
+    ICD10CM,
+    LOCATION_PHYSICAL_TYPE,
+    LOINC_QUESTION_WEB,
+    LOINC_WEB,
+    SANDBOX_OBSERVATION,
+    TASK_CODE,
+    UCUM,
+    V2_0116,
+    V3_ACT_CODE,
+    V3_PARTICIPATION_TYPE,
+    V3_ROLE_CODE,
+)
 
-SANDBOX_OBS = "http://ehr-sandbox.org/CodeSystem/observation"
+SANDBOX_OBS = SANDBOX_OBSERVATION
 """The sandbox's local code system for things LOINC does not name (POC kits, QC runs)."""
 
-ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
-TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
+ROLE_CODE = V3_ROLE_CODE
 RELATIONSHIPS = {
     "FTH": "father",
     "MTH": "mother",
@@ -41,24 +55,22 @@ RELATIONSHIPS = {
 }
 """v3-RoleCode relationships the generator uses (a subset of the workflows' table)."""
 
-BED_STATUS = "http://terminology.hl7.org/CodeSystem/v2-0116"
-LOCATION_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+BED_STATUS = V2_0116
+LOCATION_TYPE = LOCATION_PHYSICAL_TYPE
 EMERGENCY = freeze(
     {
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "system": V3_ACT_CODE,
         "code": "EMER",
         "display": "emergency",
     }
 )
 INPATIENT = freeze(
     {
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "system": V3_ACT_CODE,
         "code": "IMP",
         "display": "inpatient encounter",
     }
 )
-ADMIT_SOURCE = "http://terminology.hl7.org/CodeSystem/admit-source"
-DISCHARGE_DISPOSITION = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
 
 
 def questionnaire_response(
@@ -75,7 +87,7 @@ def questionnaire_response(
         "resourceType": "QuestionnaireResponse",
         "id": ctx.new_id("qr"),
         "meta": meta("QuestionnaireResponse"),
-        "questionnaire": f"http://loinc.org/q/{panel}",
+        "questionnaire": f"{LOINC_QUESTION_WEB}{panel}",
         "status": "completed",
         "subject": ctx.subject,
         "authored": ctx.when,
@@ -84,7 +96,7 @@ def questionnaire_response(
         "item": [
             {
                 "linkId": code,
-                "definition": f"http://loinc.org/{code}",
+                "definition": f"{LOINC_WEB}{code}",
                 "answer": [{"valueInteger": score}],
             }
             for code, score in items
@@ -123,7 +135,7 @@ def family_member_history(
                 "onsetAge": {
                     "value": onset_age,
                     "unit": "a",
-                    "system": "http://unitsofmeasure.org",
+                    "system": UCUM,
                     "code": "a",
                 },
             }
@@ -272,7 +284,7 @@ def clinic_device(
 
 
 def _ucum(value: float, code: str, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": code}
+    return {"value": value, "unit": unit, "system": UCUM, "code": code}
 
 
 def sterilization_cycle(
@@ -430,7 +442,7 @@ def admission(
                     {
                         "coding": [
                             coding(
-                                "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                V3_PARTICIPATION_TYPE,
                                 "ATND",
                                 "attender",
                             )

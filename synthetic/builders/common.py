@@ -1,5 +1,6 @@
 """Small shared pieces of FHIR JSON (codings, quantities, categories), built once.
 
+>>> from synthetic.systems import LOINC
 >>> cc(LOINC, "8867-4", "Heart rate")
 {'coding': [{'system': 'http://loinc.org', 'code': '8867-4', 'display': 'Heart rate'}], 'text': 'Heart rate'}
 >>> qty(72, "/min")
@@ -13,22 +14,21 @@ from functools import cache
 from typing import Any
 
 from synthetic.frozen import FrozenDict, freeze
+from synthetic.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    OBSERVATION_CATEGORY,
+    UCUM,
+    V2_0074,
+    V3_ACT_CODE,
+    V3_OBSERVATION_INTERPRETATION,
+)
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CVX = "http://hl7.org/fhir/sid/cvx"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-SANDBOX_PROCEDURE = "http://ehr-sandbox.org/CodeSystem/procedure"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CONDITION_VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-V3_ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+OBS_CATEGORY = OBSERVATION_CATEGORY
+CONDITION_VER = CONDITION_VER_STATUS
+V3_ACTCODE = V3_ACT_CODE
+INTERPRETATION = V3_OBSERVATION_INTERPRETATION
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
@@ -48,6 +48,7 @@ def cc(
 ) -> dict[str, Any]:
     """A CodeableConcept with one coding (text = ``text`` or the display).
 
+    >>> from synthetic.systems import SNOMED
     >>> cc(SNOMED, "1", "x", text="y")["text"]
     'y'
     """

@@ -18,9 +18,9 @@ from synthetic.builders.common import ACTIVE, CONFIRMED, RESOLVED, cc
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import ALLERGY_CLINICAL, ALLERGY_VERIFICATION
 
-ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-ALLERGY_VER = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+ALLERGY_VER = ALLERGY_VERIFICATION
 _ALLERGY_ACTIVE = freeze(cc(ALLERGY_CLINICAL, "active", "Active"))
 _ALLERGY_CONFIRMED = freeze(cc(ALLERGY_VER, "confirmed", "Confirmed"))
 

@@ -18,10 +18,15 @@ from synthetic.builders.common import AMBULATORY, coding, shared_ref
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import (
+    DIAGNOSIS_ROLE,
+    SANDBOX_APPOINTMENT_TYPE,
+    V2_0276,
+    V3_PARTICIPATION_TYPE,
+)
 
-PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
-DIAGNOSIS_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+PARTICIPATION = V3_PARTICIPATION_TYPE
+APPOINTMENT_TYPE = V2_0276
 # shared by many resources: frozen (see synthetic.frozen)
 _PPRF = freeze([{"coding": [coding(PARTICIPATION, "PPRF", "primary performer")]}])
 _ATND = freeze([{"coding": [coding(PARTICIPATION, "ATND", "attender")]}])
@@ -129,7 +134,6 @@ def encounter(
 
 
 V2_0276_CODES = frozenset({"CHECKUP", "EMERGENCY", "FOLLOWUP", "ROUTINE", "WALKIN"})
-SANDBOX_APPOINTMENT_TYPE = "http://ehr-sandbox.org/CodeSystem/appointment-type"
 
 
 def appointment_type_cc(code: str, display: str) -> dict[str, Any]:

@@ -19,18 +19,9 @@ from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import V2_0443
 
-_ADMIN = freeze(
-    [
-        {
-            "coding": [
-                coding(
-                    "http://terminology.hl7.org/CodeSystem/v2-0443", "AP", "Administering Provider"
-                )
-            ]
-        }
-    ]
-)
+_ADMIN = freeze([{"coding": [coding(V2_0443, "AP", "Administering Provider")]}])
 _LOT_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
 

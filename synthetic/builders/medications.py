@@ -20,8 +20,9 @@ from synthetic.catalog import Drug
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import MEDICATION_REQUEST_CATEGORY
 
-MED_REQUEST_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+MED_REQUEST_CATEGORY = MEDICATION_REQUEST_CATEGORY
 _COMMUNITY = freeze(
     [{"coding": [{"system": MED_REQUEST_CATEGORY, "code": "community", "display": "Community"}]}]
 )

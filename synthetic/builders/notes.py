@@ -15,10 +15,11 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-from synthetic.builders.common import LOINC, coding, shared_ref
+from synthetic.builders.common import coding, shared_ref
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import LOINC, US_CORE_DOCUMENT_CATEGORY
 
 PROGRESS_NOTE = freeze(
     {"coding": [coding(LOINC, "11506-3", "Progress note")], "text": "Progress note"}
@@ -28,7 +29,7 @@ CLINICAL_NOTE = freeze(
         {
             "coding": [
                 coding(
-                    "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                    US_CORE_DOCUMENT_CATEGORY,
                     "clinical-note",
                     "Clinical Note",
                 )

@@ -17,13 +17,13 @@ from synthetic.dates import iso_date
 from synthetic.frozen import freeze, frozen_cache
 from synthetic.labels import meta
 from synthetic.person import Person
+from synthetic.systems import MRN, SSN, US_CORE_PROFILE_BASE, V2_0203, V3_MARITAL_STATUS
 
-US_CORE_EXT = "http://hl7.org/fhir/us/core/StructureDefinition/"
+US_CORE_EXT = US_CORE_PROFILE_BASE
 OMB = "urn:oid:2.16.840.1.113883.6.238"
-MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
-SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
+MRN_SYSTEM = MRN
+SSN_SYSTEM = SSN
+MARITAL = V3_MARITAL_STATUS
 _MRN_TYPE = freeze({"coding": [coding(V2_0203, "MR", "Medical record number")], "text": "MRN"})
 _SSN_TYPE = freeze({"coding": [coding(V2_0203, "SS", "Social Security number")], "text": "SSN"})
 

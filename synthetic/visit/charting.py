@@ -17,11 +17,12 @@ from synthetic.builders.common import ENCOUNTER_DX
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.frozen import freeze
+from synthetic.systems import V3_ACT_CODE
 from synthetic.visit.state import PatientState, VisitState
 
 VIRTUAL = freeze(
     {
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "system": V3_ACT_CODE,
         "code": "VR",
         "display": "virtual",
     }

@@ -13,10 +13,11 @@ from typing import Any, NamedTuple
 from synthetic.builders import billing, notes
 from synthetic.context import RecordContext
 from synthetic.dates import iso_date
+from synthetic.systems import ICD10CM
 from synthetic.visit.remittance import Remittance
 from synthetic.visit.state import PatientState, VisitState
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = ICD10CM
 SCRUB_CACHE_SIZE = 10_000
 """At most this many scrubbed diagnosis lists are kept (per engine)."""
 

@@ -22,16 +22,22 @@ from importlib import resources
 from typing import Any
 
 from synthetic.builders.clinical_ma import SANDBOX_OBS
-from synthetic.builders.common import SANDBOX_PROCEDURE, coding, qty
+from synthetic.builders.common import coding, qty
 from synthetic.context import RecordContext
 from synthetic.frozen import freeze
 from synthetic.labels import meta
+from synthetic.systems import (
+    OBSERVATION_CATEGORY,
+    SANDBOX_PROCEDURE,
+    V2_0074,
+    V3_OBSERVATION_INTERPRETATION,
+)
 from synthetic.visit.side_rng import SideRng
 from synthetic.visit.state import PatientState, VisitState
 
-INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-DR_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+INTERP = V3_OBSERVATION_INTERPRETATION
+DR_CATEGORY = V2_0074
+OBS_CATEGORY = OBSERVATION_CATEGORY
 AUDIO_FREQS = (500, 1000, 2000, 4000)
 SNELLEN_PASS = ("20/15", "20/20", "20/20", "20/25", "20/30", "20/40")
 SNELLEN_REFER = ("20/50", "20/70", "20/100")

@@ -21,16 +21,15 @@ from synthetic.context import RecordContext
 from synthetic.dates import DAYS_PER_YEAR, instant, iso_date
 from synthetic.frozen import FrozenDict, freeze
 from synthetic.labels import meta
+from synthetic.systems import SANDBOX_PORTAL_TOPIC, TASK_CODE
 from synthetic.timeline import poisson
 from synthetic.visit.state import PatientState
 
-TOPIC_SYSTEM = "http://ehr-sandbox.org/CodeSystem/portal-topic"
+TOPIC_SYSTEM = SANDBOX_PORTAL_TOPIC
 """The portal topic code system (as ``ehr_sandbox.workflows.portal``)."""
 
 _DAY_MINUTES = 24 * 60
-_TASK_CODE = freeze(
-    {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
-)
+_TASK_CODE = freeze({"coding": [{"system": TASK_CODE, "code": "fulfill"}]})
 _HELD = frozenset({"R", "V"})
 _COMMUNICATION_META = meta("Communication")  # shared by every message (frozen, see labels.meta)
 

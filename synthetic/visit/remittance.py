@@ -30,28 +30,38 @@ from synthetic.context import RecordContext
 from synthetic.dates import iso_date
 from synthetic.frozen import FrozenDict, freeze, unshare
 from synthetic.labels import meta
+from synthetic.systems import (
+    ADJUDICATION,
+    BENEFIT_TYPE,
+    CARC,
+    CARC_GROUP,
+    EFT_TRACE,
+    EX_BENEFIT_CATEGORY,
+    EX_PAYMENT_TYPE,
+    EX_RELATED_CLAIM_RELATIONSHIP,
+    PAYMENT_TYPE,
+    SANDBOX_LEDGER_BUCKET,
+    SANDBOX_LEDGER_KIND,
+    SANDBOX_PAYMENT_METHOD,
+)
 from synthetic.visit.state import PatientState, VisitState
 
-CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
+CARC_SYSTEM = CARC
 """CARC code system (as ``ehr_sandbox.workflows.payer``)."""
-GROUP_SYSTEM = "https://x12.org/codes/claim-adjustment-group-codes"
+GROUP_SYSTEM = CARC_GROUP
 """Claim adjustment group codes (CO, PR, OA, PI)."""
-ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
-LEDGER_KIND = "http://ehr-sandbox.org/CodeSystem/ledger-kind"
+LEDGER_KIND = SANDBOX_LEDGER_KIND
 """The ledger's transaction kinds (``ehr_sandbox.workflows.ledger``)."""
-PAYMENT_METHOD = "http://ehr-sandbox.org/CodeSystem/payment-method"
-EFT_TRACE = "http://ehr-sandbox.org/fhir/eft-trace"
-BUCKET_SYSTEM = "http://ehr-sandbox.org/CodeSystem/ledger-bucket"
+PAYMENT_METHOD = SANDBOX_PAYMENT_METHOD
+BUCKET_SYSTEM = SANDBOX_LEDGER_BUCKET
 """Which balance a write-off lowers (``ehr_sandbox.workflows.payments``)."""
-RELATED_SYSTEM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+RELATED_SYSTEM = EX_RELATED_CLAIM_RELATIONSHIP
 CROSSOVER_DAYS = 2
 """Days from the primary's ERA to the crossover claim to the secondary plan."""
 SMALL_BALANCE = 10.0
 """Write-offs above this need a physician-owner's approval (``workflows.payments``)."""
 ANSWER_CACHE_SIZE = 10_000
 """At most this many paid answers (by payer and charges) are kept (per engine)."""
-BENEFIT_TYPE = "http://terminology.hl7.org/CodeSystem/benefit-type"
 # shared by many resources: frozen (see synthetic.frozen)
 _CAT = {
     k: freeze({"coding": [{"system": ADJUDICATION, "code": k}]})
@@ -63,7 +73,7 @@ _PLAN_COVERAGE = freeze(
     {
         "coding": [
             coding(
-                "http://terminology.hl7.org/CodeSystem/ex-benefitcategory",
+                EX_BENEFIT_CATEGORY,
                 "30",
                 "Health Benefit Plan Coverage",
             )
@@ -877,7 +887,7 @@ class Remittance:
                 "type": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype",
+                            "system": EX_PAYMENT_TYPE,
                             "code": "complete",
                         }
                     ]

@@ -27,9 +27,10 @@ import orjson
 
 from synthetic.errors import ArgumentError
 from synthetic.ids import urn_uuid
+from synthetic.systems import SANDBOX_BASE, SANDBOX_TAGS, V3_CONFIDENTIALITY
 
-COLLECTION_BASE = "http://ehr-sandbox.org/fhir/"
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+COLLECTION_BASE = SANDBOX_BASE
+CONFIDENTIALITY = V3_CONFIDENTIALITY
 CONF_N = {"system": CONFIDENTIALITY, "code": "N", "display": "normal"}
 _ORDER = "ULMNRV"
 BUNDLE_TYPES = ("transaction", "collection")
@@ -86,7 +87,7 @@ def make_bundle(
             f"bundle_type: expected one of {', '.join(BUNDLE_TYPES)}, got {bundle_type!r}"
         )
     meta = {
-        "tag": [{"system": "http://ehr-sandbox.org/CodeSystem/tags", "code": "synthetic"}],
+        "tag": [{"system": SANDBOX_TAGS, "code": "synthetic"}],
         "security": [highest_confidentiality(resources)],
     }
     entries: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from typing import Any
 
 from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.grading import HAND_IN_KIND
+from synthetic.systems import LOINC, MRN, OBSERVATION_CATEGORY, UCUM
 
 __all__ = [
     "BP_PANEL",
@@ -44,14 +45,12 @@ __all__ = [
     "WITHDRAWN_STATUSES",
 ]
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-MRN_SYSTEM = "http://ehr-sandbox.org/fhir/mrn"
+MRN_SYSTEM = MRN
 BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
 VITALS_CATEGORY = {
     "coding": [
         {
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "system": OBSERVATION_CATEGORY,
             "code": "vital-signs",
             "display": "Vital Signs",
         }
@@ -284,14 +283,11 @@ def parse_instant(text: str | None) -> datetime | None:
     return dt if dt.tzinfo is not None else None
 
 
-NDC = "http://hl7.org/fhir/sid/ndc"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-
-
 def relabel_codes(concept: Any, systems: Mapping[str, str]) -> Any:
     """A copy of a FHIR fragment with every Coding's ``system`` renamed by ``systems`` (the
     same codes, another code system).
 
+    >>> from synthetic.systems import NDC, RXNORM
     >>> relabel_codes({"coding": [{"system": RXNORM, "code": "314076"}]}, {RXNORM: NDC})
     {'coding': [{'system': 'http://hl7.org/fhir/sid/ndc', 'code': '314076'}]}
     """
@@ -310,6 +306,7 @@ def in_another_code_system(apply: Any, systems: Mapping[str, str]) -> Any:
     wrong solutions): ``apply`` runs with every record the attempt's session writes relabelled
     by ``systems`` (e.g. RxNorm numbers filed as NDC codes, which the EHR cannot check).
 
+    >>> from synthetic.systems import NDC, RXNORM
     >>> from types import SimpleNamespace
     >>> written = []
     >>> att = SimpleNamespace(session=SimpleNamespace(create=written.append, update=written.append))

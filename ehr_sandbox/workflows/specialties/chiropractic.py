@@ -36,14 +36,21 @@ from ehr_sandbox.workflows.care import (
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties.common import modifier
+from synthetic.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    ICD10CM,
+    SANDBOX_PROCEDURE,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
 
 __all__ = ["RULES", "cmt_code", "demo_session", "identify", "mrn_of", "part_ok", "visit"]
 
-PROCEDURE = "http://ehr-sandbox.org/CodeSystem/procedure"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+PROCEDURE = SANDBOX_PROCEDURE
+ICD10 = ICD10CM
 _MBPM = "Medicare Benefit Policy Manual ch. 15 s. 240.1.2-240.1.3; HCPCS Level II modifiers"
 RULES: dict[str, Rule] = {
     r.id: r
@@ -190,15 +197,11 @@ def visit(
 
     cond = {
         "resourceType": "Condition",
-        "clinicalStatus": coding(
-            "http://terminology.hl7.org/CodeSystem/condition-clinical", "active"
-        ),
-        "verificationStatus": coding(
-            "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"
-        ),
+        "clinicalStatus": coding(CONDITION_CLINICAL, "active"),
+        "verificationStatus": coding(CONDITION_VER_STATUS, "confirmed"),
         "category": [
             coding(
-                "http://terminology.hl7.org/CodeSystem/condition-category",
+                CONDITION_CATEGORY,
                 "encounter-diagnosis",
                 "Encounter Diagnosis",
             )

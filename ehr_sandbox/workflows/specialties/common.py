@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from synthetic.systems import SANDBOX_EXT_BILLING_MODIFIER, SANDBOX_HCPCS_MODIFIER
+
 __all__ = ["HCPCS_MODIFIER", "MODIFIERS", "MODIFIER_URL", "modifier", "modifiers_of"]
 
-MODIFIER_URL = "http://ehr-sandbox.org/fhir/StructureDefinition/billing-modifier"
+MODIFIER_URL = SANDBOX_EXT_BILLING_MODIFIER
 """Extension on a Procedure carrying a HCPCS Level II modifier for the claim (AT, GA, Q7...)."""
-HCPCS_MODIFIER = "http://ehr-sandbox.org/CodeSystem/hcpcs-modifier"
+HCPCS_MODIFIER = SANDBOX_HCPCS_MODIFIER
 """HCPCS Level II modifiers (CMS, public). The shipped HCPCS code set holds the five-character
 codes only, so the two-character modifiers are carried under this sandbox system; the ones the
 workflows use are listed, with their CMS descriptors, in :data:`MODIFIERS`."""

@@ -41,6 +41,13 @@ from ehr_sandbox.workflows.care import (
     write_entries,
 )
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    ICD10CM,
+    V3_OBSERVATION_INTERPRETATION,
+)
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -57,8 +64,8 @@ __all__ = [
     "trimester",
 ]
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+ICD10 = ICD10CM
+INTERP = V3_OBSERVATION_INTERPRETATION
 URINE = ("negative", "trace", "1+", "2+", "3+", "4+")
 RULES: dict[str, Rule] = {
     r.id: r
@@ -262,15 +269,11 @@ def prenatal_visit(
         conds.append(
             {
                 "resourceType": "Condition",
-                "clinicalStatus": coding(
-                    "http://terminology.hl7.org/CodeSystem/condition-clinical", "active"
-                ),
-                "verificationStatus": coding(
-                    "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"
-                ),
+                "clinicalStatus": coding(CONDITION_CLINICAL, "active"),
+                "verificationStatus": coding(CONDITION_VER_STATUS, "confirmed"),
                 "category": [
                     coding(
-                        "http://terminology.hl7.org/CodeSystem/condition-category",
+                        CONDITION_CATEGORY,
                         "encounter-diagnosis",
                         "Encounter Diagnosis",
                     )

@@ -33,6 +33,7 @@ from ehr_sandbox.workflows.care import (
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.diagnostics import snellen_fraction
+from synthetic.systems import V3_OBSERVATION_INTERPRETATION
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -47,7 +48,7 @@ __all__ = [
     "mrn_of",
 ]
 
-INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERP = V3_OBSERVATION_INTERPRETATION
 _AAO = "AAO Preferred Practice Pattern: Primary Open-Angle Glaucoma (2020)"
 RULES: dict[str, Rule] = {
     r.id: r

@@ -37,6 +37,7 @@ from ehr_sandbox.workflows.care import (
 )
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties.common import modifier
+from synthetic.systems import ICD10CM, SANDBOX_PROCEDURE, V3_OBSERVATION_INTERPRETATION
 
 if TYPE_CHECKING:
     from ehr_sandbox.session import Session
@@ -52,8 +53,8 @@ __all__ = [
     "routine_foot_care",
 ]
 
-PROCEDURE = "http://ehr-sandbox.org/CodeSystem/procedure"
-INTERP = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+PROCEDURE = SANDBOX_PROCEDURE
+INTERP = V3_OBSERVATION_INTERPRETATION
 RULES: dict[str, Rule] = {
     r.id: r
     for r in (
@@ -290,7 +291,7 @@ def routine_foot_care(
         "subject": {"reference": ref},
         "performedDateTime": now_text(session),
         "recorder": user_ref(session),
-        "reasonCode": [coding("http://hl7.org/fhir/sid/icd-10-cm", systemic_condition)],
+        "reasonCode": [coding(ICD10CM, systemic_condition)],
         "note": [{"text": "Class findings: " + ", ".join(findings)}],
     }
     return write_entries(session, [proc], operation="podiatric.routine-care")[0]

@@ -21,6 +21,14 @@ from typing import Any
 from ehr_sandbox.clock import instant
 from ehr_sandbox.exercises.builtin.common import WITHDRAWN_STATUSES, still_standing
 from ehr_sandbox.workflows.care import coding, loinc_concept
+from synthetic.systems import (
+    MEDICATION_REQUEST_CATEGORY,
+    MRN,
+    OBSERVATION_CATEGORY,
+    SANDBOX_TAGS,
+    UCUM,
+    V2_0203,
+)
 
 __all__ = [
     "DOCTOR",
@@ -47,7 +55,7 @@ GIVEN = {
 }  # fmt: skip
 FAMILY = ["Alvarez", "Brooks", "Chen", "Dawson", "Ellis", "Fischer", "Grant", "Haddad", "Ibsen", "Jansen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Okoro", "Petrov", "Quinn", "Rossi", "Sato", "Tanaka"]  # fmt: skip
 SYNTHETIC_TAG = {
-    "system": "http://ehr-sandbox.org/CodeSystem/tags",
+    "system": SANDBOX_TAGS,
     "code": "synthetic",
     "display": "Synthetic test data",
 }
@@ -105,11 +113,11 @@ def add_patient(
                 {
                     "use": "usual",
                     "type": coding(
-                        "http://terminology.hl7.org/CodeSystem/v2-0203",
+                        V2_0203,
                         "MR",
                         "Medical record number",
                     ),
-                    "system": "http://ehr-sandbox.org/fhir/mrn",
+                    "system": MRN,
                     "value": mrn,
                 }
             ],
@@ -167,7 +175,7 @@ def order_drug(
         "intent": "order",
         "category": [
             coding(
-                "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                MEDICATION_REQUEST_CATEGORY,
                 "outpatient",
                 "Outpatient",
             )
@@ -185,7 +193,7 @@ def order_drug(
                         "doseQuantity": {
                             "value": dose_mg,
                             "unit": "mg",
-                            "system": "http://unitsofmeasure.org",
+                            "system": UCUM,
                             "code": "mg",
                         }
                     }
@@ -224,7 +232,7 @@ def record_weight(sandbox: Any, patient: str, kg: float) -> dict[str, Any]:
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "system": OBSERVATION_CATEGORY,
                             "code": "vital-signs",
                         }
                     ]
@@ -236,7 +244,7 @@ def record_weight(sandbox: Any, patient: str, kg: float) -> dict[str, Any]:
             "valueQuantity": {
                 "value": kg,
                 "unit": "kg",
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": "kg",
             },
         }

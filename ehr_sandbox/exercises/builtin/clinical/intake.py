@@ -25,8 +25,6 @@ from ehr_sandbox.exercises.builtin.clinical.common import (
     written,
 )
 from ehr_sandbox.exercises.builtin.common import (
-    NDC,
-    RXNORM,
     in_another_code_system,
     still_standing,
     then_withdrawn,
@@ -37,6 +35,7 @@ from ehr_sandbox.workflows import history, intake, vitals
 from ehr_sandbox.workflows.base import write
 from ehr_sandbox.workflows.care import category, identify, loinc_concept, quantity, routed_task
 from ehr_sandbox.workflows.content import table
+from synthetic.systems import NDC, OBSERVATION_CATEGORY, RXNORM, UCUM
 
 __all__ = ["MEDICATION_HISTORY", "PEDIATRIC_INTAKE", "ROOMING_ABNORMAL_BP", "find_patient"]
 
@@ -94,13 +93,13 @@ def _prior_bp(sandbox: Any, patient: str, days_ago: int, sys: int, dia: int) -> 
         {
             "resourceType": "Observation",
             "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
             "code": loinc_concept("85354-9"),
             "subject": {"reference": patient},
             "effectiveDateTime": instant(sandbox.clock.peek() - timedelta(days=days_ago)),
             "component": [
-                {"code": loinc_concept("8480-6"), "valueQuantity": {"value": sys, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
-                {"code": loinc_concept("8462-4"), "valueQuantity": {"value": dia, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                {"code": loinc_concept("8480-6"), "valueQuantity": {"value": sys, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
+                {"code": loinc_concept("8462-4"), "valueQuantity": {"value": dia, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
             ],
         }
     )  # fmt: skip
@@ -296,13 +295,13 @@ def _rooming_raw(att: Any, *, typed_tag: bool = False) -> None:
     o = {
         "resourceType": "Observation",
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
         "code": loinc_concept("85354-9"),
         "subject": {"reference": ref},
         "effectiveDateTime": instant(att.sandbox.clock.peek()),
         "component": [
-            {"code": loinc_concept("8480-6"), "valueQuantity": {"value": f["systolic"], "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
-            {"code": loinc_concept("8462-4"), "valueQuantity": {"value": f["diastolic"], "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+            {"code": loinc_concept("8480-6"), "valueQuantity": {"value": f["systolic"], "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
+            {"code": loinc_concept("8462-4"), "valueQuantity": {"value": f["diastolic"], "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
         ],
     }  # fmt: skip
     if typed_tag:
@@ -503,11 +502,11 @@ def _prior_weight(sandbox: Any, patient: str, rng: Any) -> dict[str, Any]:
         {
             "resourceType": "Observation",
             "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
             "code": loinc_concept("29463-7"),
             "subject": {"reference": patient},
             "effectiveDateTime": instant(sandbox.clock.peek() - timedelta(days=rng.randint(90, 200))),
-            "valueQuantity": {"value": round(rng.uniform(11, 25), 1), "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+            "valueQuantity": {"value": round(rng.uniform(11, 25), 1), "unit": "kg", "system": UCUM, "code": "kg"},
         }
     )  # fmt: skip
 
@@ -614,11 +613,11 @@ def _peds_typed_percentile(att: Any) -> None:
             {
                 "resourceType": "Observation",
                 "status": "final",
-                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+                "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
                 "code": loinc_concept(code),
                 "subject": {"reference": ref},
                 "effectiveDateTime": when,
-                "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+                "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
             },
             operation="vitals.record",
         )  # fmt: skip

@@ -30,6 +30,7 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 from ehr_sandbox.workflows import poc_testing, specimens
 from ehr_sandbox.workflows.base import RuleRefused, write
 from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept, routed_task
+from synthetic.systems import OBSERVATION_CATEGORY, SNOMED, UCUM, V2_0916
 
 __all__ = ["BLOOD_DRAW", "POC_GLUCOSE_QC", "RAPID_STREP"]
 
@@ -58,7 +59,7 @@ def _old_result(
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "system": OBSERVATION_CATEGORY,
                             "code": "laboratory",
                         }
                     ]
@@ -70,7 +71,7 @@ def _old_result(
             "valueQuantity": {
                 "value": value,
                 "unit": unit,
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": unit,
             },
         }
@@ -301,7 +302,7 @@ def _draw_assumed_fasting(att: Any) -> None:
     _draw_reference(att, fasting="NG")
 
 
-FASTING_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0916"
+FASTING_SYSTEM = V2_0916
 
 
 def _draw_tag_by_hand(att: Any, *, reverse: bool = True, label: str | None = None) -> None:
@@ -721,7 +722,7 @@ def _raw_glucose(att: Any, *, minutes_later: int = 0) -> dict[str, Any]:
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "system": OBSERVATION_CATEGORY,
                             "code": "laboratory",
                         }
                     ]
@@ -736,7 +737,7 @@ def _raw_glucose(att: Any, *, minutes_later: int = 0) -> dict[str, Any]:
             "valueQuantity": {
                 "value": f["glucose"],
                 "unit": "mg/dL",
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": "mg/dL",
             },
         }
@@ -1065,7 +1066,7 @@ def _st_skip_qc(att: Any, *, identified: bool = True) -> None:
         identify_patient(att)
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": f["patient_ref"]},
                         "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}],
-                        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
+                        "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "10828004"}]}})  # fmt: skip
 
 
 def _st_task_says(att: Any, text: str) -> None:
@@ -1077,7 +1078,7 @@ def _st_task_says(att: Any, text: str) -> None:
     poc_testing.run_qc(s, f["kit_ref"], STREP_CONTROLS)
     o = s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("78012-2"), "subject": {"reference": ref},
                   "effectiveDateTime": instant(att.sandbox.clock.peek()), "basedOn": [{"reference": f["order_ref"]}], "device": {"reference": f["kit_ref"]},
-                  "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}})  # fmt: skip
+                  "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "10828004"}]}})  # fmt: skip
     s.create(
         routed_task(s, ref, "Practitioner/prac-dr.patel", text, focus=f"Observation/{o['id']}")
     )

@@ -32,6 +32,7 @@ from ehr_sandbox.workflows import hl7v2, immunizations
 from ehr_sandbox.workflows import medication_administration as medadmin
 from ehr_sandbox.workflows.base import RuleRefused
 from ehr_sandbox.workflows.care import routed_task
+from synthetic.systems import UCUM
 
 __all__ = ["CATCH_UP_IMMUNIZATIONS", "IM_INJECTION_DOSE"]
 
@@ -188,7 +189,7 @@ def _raw_admin(att: Any, dose: float) -> None:
                 "dose": {
                     "value": dose,
                     "unit": "mg",
-                    "system": "http://unitsofmeasure.org",
+                    "system": UCUM,
                     "code": "mg",
                 }
             },

@@ -31,6 +31,14 @@ from ehr_sandbox.exercises.grading import GradingContext, codes, interpretation_
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import admission, diagnostics, refills
 from ehr_sandbox.workflows.care import age_years, loinc_concept, routed_task
+from synthetic.systems import (
+    ALLERGY_CLINICAL,
+    OBSERVATION_CATEGORY,
+    SANDBOX_PROCEDURE,
+    UCUM,
+    V3_ACT_CODE,
+    V3_OBSERVATION_INTERPRETATION,
+)
 
 __all__ = ["DIRECT_ADMISSION", "ECG_SPIROMETRY", "REFILL_QUEUE"]
 
@@ -46,7 +54,7 @@ def _lab(
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "system": OBSERVATION_CATEGORY,
                             "code": "laboratory",
                         }
                     ]
@@ -58,7 +66,7 @@ def _lab(
             "valueQuantity": {
                 "value": value,
                 "unit": unit,
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": unit,
             },
         }
@@ -263,7 +271,7 @@ def _ecg_read_elsewhere(att: Any) -> None:
     tracing's Observation, a conclusion code on the report (no conclusion, not final)."""
     s = att.session
     create = s.create
-    normal = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "N", "display": "Normal"}  # fmt: skip
+    normal = {"system": V3_OBSERVATION_INTERPRETATION, "code": "N", "display": "Normal"}  # fmt: skip
 
     def reading(res: dict[str, Any], *a: Any, **k: Any) -> dict[str, Any]:
         if "11524-6" in str(res.get("code")) and res.get("resourceType") == "Observation":
@@ -295,7 +303,7 @@ def _ecg_swapped(att: Any) -> None:
     s = att.session
     for code, v in (("20150-9", f["fvc"]), ("19868-9", f["fev1"])):
         s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
-                  "valueQuantity": {"value": v, "unit": "L", "system": "http://unitsofmeasure.org", "code": "L"}})  # fmt: skip
+                  "valueQuantity": {"value": v, "unit": "L", "system": UCUM, "code": "L"}})  # fmt: skip
 
 
 def _ecg_off_values(att: Any, *, hr: int = 0, height: int = 0) -> None:
@@ -337,11 +345,11 @@ def _spiro_by_hand(att: Any, *, manoeuvres: int = 3, flag_inverted: bool = False
     for code, v, unit in (("20150-9", f["fev1"], "L"), ("19868-9", f["fvc"], "L"), ("19926-5", ratio, "%"),
                           ("20152-5", round(100 * f["fev1"] / pred), "%")):  # fmt: skip
         o = {"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
-             "valueQuantity": {"value": v, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}  # fmt: skip
+             "valueQuantity": {"value": v, "unit": unit, "system": UCUM, "code": unit}}  # fmt: skip
         if code == "19926-5" and (ratio < 70) != flag_inverted:
-            o["interpretation"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "L"}]}]  # fmt: skip
+            o["interpretation"] = [{"coding": [{"system": V3_OBSERVATION_INTERPRETATION, "code": "L"}]}]  # fmt: skip
         made.append(s.create(o))
-    s.create({"resourceType": "DiagnosticReport", "status": "preliminary", "code": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/procedure", "code": "SPIRO"}]},
+    s.create({"resourceType": "DiagnosticReport", "status": "preliminary", "code": {"coding": [{"system": SANDBOX_PROCEDURE, "code": "SPIRO"}]},
               "subject": {"reference": ref}, "result": [{"reference": f"Observation/{o['id']}"} for o in made],
               "conclusion": f"{manoeuvres} acceptable manoeuvres; for the provider's interpretation"})  # fmt: skip
 
@@ -362,7 +370,7 @@ def _ecg_unidentified(att: Any) -> None:
                     "valueQuantity": {
                         "value": v,
                         "unit": u,
-                        "system": "http://unitsofmeasure.org",
+                        "system": UCUM,
                         "code": u,
                     },
                 }
@@ -532,7 +540,7 @@ def _setup_refills(sandbox: Any, variant: Any) -> Scenario:
     )
     sys = sandbox.system_session()
     when = sandbox.clock.peek() - timedelta(days=rng.randint(60, 200))
-    sys.create({"resourceType": "Encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+    sys.create({"resourceType": "Encounter", "status": "finished", "class": {"system": V3_ACT_CODE, "code": "AMB"},
                 "subject": {"reference": p["ref"]}, "period": {"start": instant(when), "end": instant(when + timedelta(minutes=20))}})  # fmt: skip
     statin = rng.choice(STATINS)
     ii = rng.choice(SCHED_II)
@@ -943,7 +951,7 @@ def _seed_chart(sandbox: Any, rng: Any, patient: str) -> dict[str, Any]:
     allergies = sorted(rng.sample(ALLERGENS, rng.randint(1, 2)))
     for a in allergies:
         sys.create({"resourceType": "AllergyIntolerance", "patient": {"reference": patient}, "code": {"text": a},
-                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]}})  # fmt: skip
+                    "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]}})  # fmt: skip
     return {"medications": current, "stopped_medication": stopped, "allergies": allergies}
 
 
@@ -1113,7 +1121,7 @@ def _ad_no_summary(att: Any) -> None:
     """Harmful: the encounter typed in by hand; the hospital gets nothing."""
     f = att.facts
     identify_patient(att)
-    att.session.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+    att.session.create({"resourceType": "Encounter", "status": "planned", "class": {"system": V3_ACT_CODE, "code": "IMP"},
                         "subject": {"reference": f["patient_ref"]}, "basedOn": [{"reference": f["order_ref"]}]})  # fmt: skip
 
 
@@ -1141,7 +1149,7 @@ def _ad_by_hand(
     if meds is not None:
         text = (f"Transfer summary for {f['name']}, DOB {f['dob']}. Reason for admission: {f['reason']}. "
                 f"Medications: {'; '.join(meds)}. Allergies: {'; '.join(allergies or []) or 'none'}.")  # fmt: skip
-    s.create({"resourceType": "Encounter", "status": "planned", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+    s.create({"resourceType": "Encounter", "status": "planned", "class": {"system": V3_ACT_CODE, "code": "IMP"},
               "subject": {"reference": ref}, "basedOn": [{"reference": f["order_ref"]}], "serviceProvider": {"display": f["hospital"]},
               "location": [{"location": {"display": f["unit"]}}], "reasonCode": [{"text": f["reason"]}]})  # fmt: skip
     doc = s.create({"resourceType": "DocumentReference", "status": "current", "type": loinc_concept("18761-7"), "subject": {"reference": ref},

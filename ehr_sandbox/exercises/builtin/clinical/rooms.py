@@ -21,6 +21,7 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 from ehr_sandbox.workflows import rooms, sterilization
 from ehr_sandbox.workflows.base import write
 from ehr_sandbox.workflows.care import identify, routed_task
+from synthetic.systems import SANDBOX_PROCEDURE
 
 __all__ = ["FAILED_BI_RECALL", "ROOM_TURNOVER"]
 
@@ -362,7 +363,7 @@ def _setup_bi(sandbox: Any, variant: Any) -> Scenario:
     p = add_patient(
         sandbox, rng, age_days=rng.randint(30, 80) * 365, gender=rng.choice(["female", "male"])
     )
-    proc = sys.create({"resourceType": "Procedure", "status": "completed", "code": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/procedure", "code": "NAIL-DEBRIDE", "display": "Debridement of nails, 1 to 5"}]},
+    proc = sys.create({"resourceType": "Procedure", "status": "completed", "code": {"coding": [{"system": SANDBOX_PROCEDURE, "code": "NAIL-DEBRIDE", "display": "Debridement of nails, 1 to 5"}]},
                        "subject": {"reference": p["ref"]}, "performedDateTime": cycle["authoredOn"], "usedReference": [{"reference": f"Device/{packs[0]['id']}"}]})  # fmt: skip
     facts = {
         "autoclave_ref": aref,

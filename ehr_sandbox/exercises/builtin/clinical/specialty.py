@@ -32,6 +32,7 @@ from ehr_sandbox.workflows.care import SANDBOX_OBS, loinc_concept, routed_task
 from ehr_sandbox.workflows.content import table
 from ehr_sandbox.workflows.specialties import chiropractic, obgyn, ophthalmic, podiatric
 from ehr_sandbox.workflows.specialties.common import modifiers_of
+from synthetic.systems import CONDITION_VER_STATUS, ICD10CM, SANDBOX_PROCEDURE, UCUM
 
 __all__ = ["CHIROPRACTIC_MEDICARE", "DIABETIC_FOOT_EXAM", "OPHTHALMIC_WORKUP", "PRENATAL_28_WEEKS"]
 
@@ -49,7 +50,7 @@ def _old_obs(
             "valueQuantity": {
                 "value": value,
                 "unit": unit,
-                "system": "http://unitsofmeasure.org",
+                "system": UCUM,
                 "code": unit,
             },
         }
@@ -272,7 +273,7 @@ def _eye_no_target(att: Any) -> None:
     s = att.session
     for code, v in (("79892-6", f["iop_right"]), ("79893-4", f["iop_left"])):
         s.create({"resourceType": "Observation", "status": "final", "code": loinc_concept(code), "subject": {"reference": ref},
-                  "valueQuantity": {"value": v, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})  # fmt: skip
+                  "valueQuantity": {"value": v, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}})  # fmt: skip
     for code, v in (("98499-7", f["va_right"]), ("98498-9", f["va_left"])):
         s.create(
             {
@@ -337,7 +338,7 @@ def _eye_unidentified(att: Any) -> None:
     """Skipped identification: one IOP typed into the chart, nobody identified."""
     f = att.facts
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("79892-6"), "subject": {"reference": f["patient_ref"]},
-                        "valueQuantity": {"value": f["iop_right"], "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})  # fmt: skip
+                        "valueQuantity": {"value": f["iop_right"], "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}})  # fmt: skip
 
 
 def _eye_other_provider(att: Any) -> None:
@@ -605,7 +606,7 @@ def _foot_no_modifier(att: Any) -> None:
     ref = identify_patient(att)
     podiatric.diabetic_foot_exam(att.session, ref, **_foot_args(f))
     att.session.create({"resourceType": "Procedure", "status": "completed", "subject": {"reference": ref},
-                        "code": {"coding": [{"system": "http://ehr-sandbox.org/CodeSystem/procedure", "code": "NAIL-DEBRIDE", "display": "Debridement of nails, 1 to 5"}]}})  # fmt: skip
+                        "code": {"coding": [{"system": SANDBOX_PROCEDURE, "code": "NAIL-DEBRIDE", "display": "Debridement of nails, 1 to 5"}]}})  # fmt: skip
 
 
 def _foot_swapped(att: Any) -> None:
@@ -958,8 +959,8 @@ def _pn_second_trimester(att: Any) -> None:
     sup, wk = obgyn.expected_codes(28, first_pregnancy=first)
     ref = _pn_visit(att, sup, wk)
     wrong = sup[:-1] + "2"
-    att.session.create({"resourceType": "Condition", "subject": {"reference": ref}, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": wrong}]},
-                        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]}})  # fmt: skip
+    att.session.create({"resourceType": "Condition", "subject": {"reference": ref}, "code": {"coding": [{"system": ICD10CM, "code": wrong}]},
+                        "verificationStatus": {"coding": [{"system": CONDITION_VER_STATUS, "code": "confirmed"}]}})  # fmt: skip
     screening = {k: False for k in immunizations.table("vaccines")["screening"]}
     immunizations.give(
         att.session,
@@ -1006,14 +1007,14 @@ def _pn_wrong_weeks(att: Any) -> None:
     f = att.facts
     weeks = (att.sandbox.clock.peek().date() - date.fromisoformat(f["lmp"])).days // 7
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("49051-6"), "subject": {"reference": f["patient_ref"]},
-                        "valueQuantity": {"value": weeks - 4, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"}})  # fmt: skip
+                        "valueQuantity": {"value": weeks - 4, "unit": "wk", "system": UCUM, "code": "wk"}})  # fmt: skip
 
 
 def _pn_unidentified(att: Any) -> None:
     """Skipped identification: the fundal height typed in, nobody identified."""
     f = att.facts
     att.session.create({"resourceType": "Observation", "status": "final", "code": loinc_concept("11881-0"), "subject": {"reference": f["patient_ref"]},
-                        "valueQuantity": {"value": f["fundal"], "unit": "cm", "system": "http://unitsofmeasure.org", "code": "cm"}})  # fmt: skip
+                        "valueQuantity": {"value": f["fundal"], "unit": "cm", "system": UCUM, "code": "cm"}})  # fmt: skip
 
 
 def _pn_edit(att: Any) -> None:
@@ -1419,8 +1420,8 @@ def _chiro_wrong_dx(att: Any) -> None:
     f = att.facts
     regions = table("specialties")["chiropractic"]["regions"]
     other = next(code for r, code in regions.items() if r not in f["regions"])
-    att.session.create({"resourceType": "Condition", "subject": {"reference": f["patient_ref"]}, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": other}]},
-                        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]}})  # fmt: skip
+    att.session.create({"resourceType": "Condition", "subject": {"reference": f["patient_ref"]}, "code": {"coding": [{"system": ICD10CM, "code": other}]},
+                        "verificationStatus": {"coding": [{"system": CONDITION_VER_STATUS, "code": "confirmed"}]}})  # fmt: skip
 
 
 def _chiro_part_by_hand(att: Any, *, identified: bool = True) -> None:

@@ -8,8 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from ehr_sandbox.exercises.builtin.common import (
-    NDC,
-    RXNORM,
     in_another_code_system,
     patient_facts,
     rewrite_answer_key,
@@ -33,6 +31,7 @@ from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.exchange import OUTSIDE_TAG
 from ehr_sandbox.network.organizations import org_url
 from ehr_sandbox.workflows.intake import classes_of
+from synthetic.systems import NDC, RXNORM
 
 __all__ = ["MEDICATION_RECONCILIATION"]
 

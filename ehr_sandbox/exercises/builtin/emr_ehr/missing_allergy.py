@@ -29,6 +29,7 @@ from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint
 from ehr_sandbox.network import fhir_builders as fb
 from ehr_sandbox.network.exchange import OUTSIDE_TAG
 from ehr_sandbox.network.organizations import org_url
+from synthetic.systems import ALLERGY_VERIFICATION, RXNORM
 
 __all__ = ["MISSING_ALLERGY"]
 
@@ -307,7 +308,7 @@ def _alg_switch(att: Any, rxnorm: str, display: str) -> None:
     new["medicationCodeableConcept"] = {
         "coding": [
             {
-                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "system": RXNORM,
                 "code": rxnorm,
                 "display": display,
             }
@@ -328,7 +329,7 @@ def _alg_refuted(att: Any) -> None:
     res["verificationStatus"] = {
         "coding": [
             {
-                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "system": ALLERGY_VERIFICATION,
                 "code": "refuted",
             }
         ]

@@ -16,6 +16,7 @@ from ehr_sandbox.exercises.builtin.common import (
 from ehr_sandbox.exercises.builtin.emr_ehr.common import FRONT_DESK, adult_patients
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
+from synthetic.systems import MRN
 
 __all__ = ["LINK_ADVICE", "PATIENT_MATCHING", "TWIN_ADVICE"]
 
@@ -42,9 +43,7 @@ def _setup_matching(sandbox: Any, variant: Any) -> dict[str, Any]:
         if k not in ("id", "meta", "text", "generalPractitioner")
     }
     dup["birthDate"] = birth_date_typo(original["birthDate"])
-    dup["identifier"] = [
-        {"system": "http://ehr-sandbox.org/fhir/mrn", "value": f"MRN9{variant.seed % 10**6:06d}"}
-    ]
+    dup["identifier"] = [{"system": MRN, "value": f"MRN9{variant.seed % 10**6:06d}"}]
     dup = s.create(dup, reason="registered at the front desk")
     twin_base = {
         k: copy.deepcopy(v)
@@ -58,7 +57,7 @@ def _setup_matching(sandbox: Any, variant: Any) -> dict[str, Any]:
         t["gender"], t["birthDate"] = gender, "2003-07-21"
         t["identifier"] = [
             {
-                "system": "http://ehr-sandbox.org/fhir/mrn",
+                "system": MRN,
                 "value": f"MRN8{n}{variant.seed % 10**5:05d}",
             }
         ]

@@ -27,6 +27,7 @@ from ehr_sandbox.workflows import claims, coding, payer
 from ehr_sandbox.workflows.base import RuleRefused, write
 from ehr_sandbox.workflows.coding import ClaimLine, claim_codes
 from ehr_sandbox.workflows.scrubber import scrub
+from synthetic.systems import CONDITION_VER_STATUS
 
 __all__ = ["CODE_VISIT"]
 
@@ -346,7 +347,7 @@ def _confirmed_rule_out(att: Any) -> None:
                         "verificationStatus": {
                             "coding": [
                                 {
-                                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                    "system": CONDITION_VER_STATUS,
                                     "code": "confirmed",
                                 }
                             ]

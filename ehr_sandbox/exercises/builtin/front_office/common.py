@@ -17,6 +17,12 @@ from ehr_sandbox.exercises.builtin.common import hand_in, handed_in, still_stand
 from ehr_sandbox.exercises.evidence import OPERATION_TAG, done_by
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check
+from synthetic.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    V3_ACT_CODE,
+)
 
 __all__ = [
     "ADMIN",
@@ -236,7 +242,7 @@ def visit(
         {
             "resourceType": "Encounter",
             "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+            "class": {"system": V3_ACT_CODE, "code": klass},
             "type": [{"coding": [lookup(f"procedure|{visit_code}")]}],
             "subject": {"reference": f"Patient/{patient_id}"},
             "participant": [{"individual": {"reference": f"Practitioner/prac-{doctor}"}}],
@@ -252,7 +258,7 @@ def visit(
                 "clinicalStatus": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "system": CONDITION_CLINICAL,
                             "code": "active",
                         }
                     ]
@@ -260,7 +266,7 @@ def visit(
                 "verificationStatus": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "system": CONDITION_VER_STATUS,
                             "code": status,
                         }
                     ]
@@ -269,7 +275,7 @@ def visit(
                     {
                         "coding": [
                             {
-                                "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                "system": CONDITION_CATEGORY,
                                 "code": "encounter-diagnosis",
                             }
                         ]

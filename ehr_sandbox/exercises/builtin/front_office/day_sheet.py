@@ -24,6 +24,7 @@ from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.workflows import ledger, payments
 from ehr_sandbox.workflows.base import money
+from synthetic.systems import PROCESS_PRIORITY
 
 __all__ = ["DAY_SHEET"]
 
@@ -238,7 +239,7 @@ def _edited_claim(att: Any) -> None:
             "priority": {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                        "system": PROCESS_PRIORITY,
                         "code": "stat",
                     }
                 ]

@@ -17,6 +17,7 @@ from ehr_sandbox.exercises.model import Criterion, Exercise, Expect, Hint, Scena
 from ehr_sandbox.workflows import fees
 from ehr_sandbox.workflows.base import money, write
 from synthetic.content.loader import load_content
+from synthetic.systems import SANDBOX_FEE_DEFINITION_BASE
 
 __all__ = ["FEE_SCHEDULE"]
 
@@ -204,7 +205,7 @@ def _cid(year: int, owner: str, title: str, amounts: dict[str, Any], status: str
     """A fee schedule as the fees workflow stores it (wrong solutions type it in by hand)."""
     return {
         "resourceType": "ChargeItemDefinition",
-        "url": f"http://ehr-sandbox.org/fhir/ChargeItemDefinition/{owner}-{year}",
+        "url": f"{SANDBOX_FEE_DEFINITION_BASE}{owner}-{year}",
         "identifier": [{"system": fees.FEE_SCHEDULE_SYSTEM, "value": f"{owner}-{year}"}],
         "version": str(year),
         "title": title,

@@ -21,12 +21,13 @@ from ehr_sandbox.errors import ExerciseError, NotFound, ValidationError
 from ehr_sandbox.exercises.builtin.common import HAND_IN, hand_ins, record_hand_in, ref_id
 from ehr_sandbox.exercises.grading import GradingContext, event_detail, event_kind
 from ehr_sandbox.references import split_reference, split_relative
+from synthetic.systems import V3_ACT_REASON, V3_CONFIDENTIALITY
 
 PRIVACY_OFFICER = "po.wilson"
 BILLING = "billing.davis"
 FRONT_DESK = "fd.smith"
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_REASON = V3_ACT_REASON
+CONFIDENTIALITY = V3_CONFIDENTIALITY
 
 
 def _plain_reference(ref: object) -> bool:

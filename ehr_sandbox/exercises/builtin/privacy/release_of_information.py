@@ -28,8 +28,16 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
+from synthetic.systems import (
+    CONSENT_ACTION,
+    CONSENT_SCOPE,
+    HIPAA_164_508,
+    RESOURCE_TYPES,
+    V3_ACT_CODE,
+    V3_PARTICIPATION_TYPE,
+)
 
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_CODE = V3_ACT_CODE
 
 # ------------------------------------------------------------------------------------------
 # 15. Release of information
@@ -56,11 +64,11 @@ def _authorization(
         "resourceType": "Consent",
         "status": "active",
         # R4B ppc-1: a Consent names its policy (HIPAA Privacy Rule, 45 CFR 164.508)
-        "policy": [{"uri": "https://www.ecfr.gov/current/title-45/section-164.508"}],
+        "policy": [{"uri": HIPAA_164_508}],
         "scope": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "system": CONSENT_SCOPE,
                     "code": "patient-privacy",
                 }
             ]
@@ -69,7 +77,7 @@ def _authorization(
             {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "system": V3_ACT_CODE,
                         "code": "IDSCL",
                         "display": "information disclosure",
                     }
@@ -87,7 +95,7 @@ def _authorization(
                     "role": {
                         "coding": [
                             {
-                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                "system": V3_PARTICIPATION_TYPE,
                                 "code": "IRCP",
                             }
                         ]
@@ -99,13 +107,13 @@ def _authorization(
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+                            "system": CONSENT_ACTION,
                             "code": "disclose",
                         }
                     ]
                 }
             ],
-            "class": [{"system": "http://hl7.org/fhir/resource-types", "code": c} for c in classes],
+            "class": [{"system": RESOURCE_TYPES, "code": c} for c in classes],
         },
     }
 

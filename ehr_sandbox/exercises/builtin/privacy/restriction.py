@@ -30,8 +30,9 @@ from ehr_sandbox.exercises.builtin.privacy.common import (
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
+from synthetic.systems import CONSENT_SCOPE, HIPAA_164_522, V3_ACT_CODE
 
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_CODE = V3_ACT_CODE
 
 # ------------------------------------------------------------------------------------------
 # 17. Restriction (self-pay visit not disclosed to the health plan)
@@ -279,11 +280,11 @@ def restriction_consent(att: Any, encounter: str | None = None) -> None:
         "resourceType": "Consent",
         "status": "active",
         # R4B ppc-1: a Consent names its policy (HIPAA Privacy Rule, 45 CFR 164.522)
-        "policy": [{"uri": "https://www.ecfr.gov/current/title-45/section-164.522"}],
+        "policy": [{"uri": HIPAA_164_522}],
         "scope": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "system": CONSENT_SCOPE,
                     "code": "patient-privacy",
                 }
             ]
@@ -292,7 +293,7 @@ def restriction_consent(att: Any, encounter: str | None = None) -> None:
             {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "system": V3_ACT_CODE,
                         "code": "INFA",
                         "display": "information access",
                     }

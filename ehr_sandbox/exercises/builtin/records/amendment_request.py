@@ -27,6 +27,7 @@ from ehr_sandbox.exercises.builtin.records.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason, text_of
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
+from synthetic.systems import SANDBOX_MESSAGE_CATEGORY
 
 __all__ = [
     "AMENDMENT_REQUEST",
@@ -36,7 +37,7 @@ __all__ = [
     "NOTICE_ADVICE",
 ]
 
-MESSAGE_CATEGORY = "http://ehr-sandbox.org/CodeSystem/message-category"
+MESSAGE_CATEGORY = SANDBOX_MESSAGE_CATEGORY
 
 AMENDMENT_SCENARIOS: tuple[dict[str, str], ...] = (
     {

@@ -15,6 +15,7 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason, text_of
 from ehr_sandbox.exercises.model import Check
+from synthetic.systems import LOINC
 
 MA = "ma.garcia"
 PHYSICIAN = "dr.patel"
@@ -81,9 +82,7 @@ VALID_RESULT = ("final", "amended", "corrected")
 
 
 def bp_readings(ctx: GradingContext, patient_id: str) -> list[dict[str, Any]]:
-    found = ctx.search(
-        "Observation", patient=f"Patient/{patient_id}", code=f"http://loinc.org|{BP_PANEL}"
-    )
+    found = ctx.search("Observation", patient=f"Patient/{patient_id}", code=f"{LOINC}|{BP_PANEL}")
     return [o for o in found if is_bp(o)]
 
 

@@ -26,6 +26,7 @@ from ehr_sandbox.exercises.builtin.records.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
+from synthetic.systems import LOINC
 
 __all__ = ["CORRECTION"]
 
@@ -209,7 +210,7 @@ def _corr_other_reading(att: Any) -> None:
     _corr_solution(att)
     other = next(
         o
-        for o in s.search("Observation", code="http://loinc.org|85354-9").fetch()
+        for o in s.search("Observation", code=f"{LOINC}|85354-9").fetch()
         if o["id"] != f["obs_id"] and ref_id(o.get("subject")) != f["patient_id"]
     )
     s.correct(other, reason=f"Transcription error: systolic {f['right']} keyed as {f['keyed']}")

@@ -22,6 +22,7 @@ from ehr_sandbox.exercises.builtin.records.common import (
 )
 from ehr_sandbox.exercises.grading import GradingContext, codes, provenance_reason
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Expect, Hint, Solution
+from synthetic.systems import MRN, SUBSCRIBER_RELATIONSHIP
 
 __all__ = [
     "COVERAGE_ADVICE",
@@ -380,7 +381,7 @@ def _reg_coverage_value(f: dict[str, Any], shown: str | None = None) -> dict[str
         "relationship": {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship",
+                    "system": SUBSCRIBER_RELATIONSHIP,
                     "code": "self",
                 }
             ]
@@ -421,9 +422,7 @@ def _reg_duplicate(att: Any) -> None:
     p = s.read("Patient", f["patient_id"])
     dup = {k: v for k, v in p.items() if k not in ("id", "meta", "text")}
     dup["address"] = [{**_reg_address_value(f), "use": "home"}]
-    dup["identifier"] = [
-        i for i in dup.get("identifier", []) if i.get("system") != "http://ehr-sandbox.org/fhir/mrn"
-    ]
+    dup["identifier"] = [i for i in dup.get("identifier", []) if i.get("system") != MRN]
     new = s.create(dup)
     s.update_coverage(
         f"Patient/{new['id']}",

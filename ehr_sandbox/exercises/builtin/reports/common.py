@@ -18,15 +18,14 @@ from ehr_sandbox.exercises.builtin.common import HAND_IN as HAND_IN_KIND
 from ehr_sandbox.exercises.builtin.common import hand_ins, record_hand_in
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Expect
+from synthetic.systems import ICD10CM
 
 FRONT_DESK = "fd.smith"
 MA = "ma.garcia"
 BILLING = "billing.davis"
 PRIVACY_OFFICER = "po.wilson"
 PHYSICIAN = "dr.patel"
-LOINC = "http://loinc.org"
-CVX = "http://hl7.org/fhir/sid/cvx"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = ICD10CM
 HAND_IN = (
     "hand in your answer with `hand_in(att, ...)` (from ehr_sandbox.exercises.builtin.reports)"
 )

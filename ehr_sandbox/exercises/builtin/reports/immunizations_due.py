@@ -15,7 +15,6 @@ from typing import Any
 from ehr_sandbox.errors import ExerciseError
 from ehr_sandbox.exercises.builtin.common import patient_facts, patient_label, ref_id
 from ehr_sandbox.exercises.builtin.reports.common import (
-    CVX,
     FRONT_DESK,
     MA,
     age_in_years,
@@ -32,6 +31,7 @@ from ehr_sandbox.exercises.builtin.reports.common import (
 from ehr_sandbox.exercises.grading import GradingContext
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
+from synthetic.systems import CVX, V3_ACT_REASON
 
 # ------------------------------------------------------------------------------------------
 # 8. Immunizations due
@@ -177,7 +177,7 @@ def _setup_due(sandbox: Any, variant: Any) -> Scenario:
             imm["statusReason"] = {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                        "system": V3_ACT_REASON,
                         "code": "PATOBJ",
                         "display": "patient objection",
                     }

@@ -25,7 +25,6 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.builtin.reports.common import (
     ICD10,
-    LOINC,
     PHYSICIAN,
     age_in_years,
     answer_of,
@@ -40,6 +39,14 @@ from ehr_sandbox.exercises.builtin.reports.common import (
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
+from synthetic.systems import (
+    CONDITION_CATEGORY,
+    CONDITION_CLINICAL,
+    CONDITION_VER_STATUS,
+    LOINC,
+    OBSERVATION_CATEGORY,
+    UCUM,
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -202,7 +209,7 @@ def _a1c(subject: str, value: float, when: str) -> dict[str, Any]:
             {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "system": OBSERVATION_CATEGORY,
                         "code": "laboratory",
                     }
                 ]
@@ -222,7 +229,7 @@ def _a1c(subject: str, value: float, when: str) -> dict[str, Any]:
         "valueQuantity": {
             "value": value,
             "unit": "%",
-            "system": "http://unitsofmeasure.org",
+            "system": UCUM,
             "code": "%",
         },
     }
@@ -427,7 +434,7 @@ def _plant_condition(doctor: Any, spec: Mapping[str, Any], pid: str, year: int, 
             "clinicalStatus": {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "system": CONDITION_CLINICAL,
                         "code": "active",
                     }
                 ]
@@ -435,7 +442,7 @@ def _plant_condition(doctor: Any, spec: Mapping[str, Any], pid: str, year: int, 
             "verificationStatus": {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "system": CONDITION_VER_STATUS,
                         "code": "confirmed",
                     }
                 ]
@@ -444,7 +451,7 @@ def _plant_condition(doctor: Any, spec: Mapping[str, Any], pid: str, year: int, 
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "system": CONDITION_CATEGORY,
                             "code": "problem-list-item",
                         }
                     ]

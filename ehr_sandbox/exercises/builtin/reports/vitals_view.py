@@ -26,7 +26,6 @@ from ehr_sandbox.exercises.builtin.common import (
 )
 from ehr_sandbox.exercises.builtin.reports.common import (
     HAND_IN,
-    LOINC,
     MA,
     age_in_years,
     answer_of,
@@ -38,6 +37,7 @@ from ehr_sandbox.exercises.builtin.reports.common import (
 from ehr_sandbox.exercises.grading import GradingContext, codes
 from ehr_sandbox.exercises.model import Check, Criterion, Exercise, Hint, Scenario, Solution
 from ehr_sandbox.exercises.registry import register
+from synthetic.systems import LOINC, OBSERVATION_CATEGORY, UCUM
 
 # ------------------------------------------------------------------------------------------
 # 12. Write a ViewDefinition: vitals flowsheet
@@ -166,7 +166,7 @@ def _vital(
             {
                 "coding": [
                     {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "system": OBSERVATION_CATEGORY,
                         "code": "vital-signs",
                     }
                 ]
@@ -178,7 +178,7 @@ def _vital(
         "valueQuantity": {
             "value": value,
             "unit": unit,
-            "system": "http://unitsofmeasure.org",
+            "system": UCUM,
             "code": unit,
         },
     }
