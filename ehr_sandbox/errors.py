@@ -45,6 +45,9 @@ class ValidationError(SandboxError, ValueError):
     "Observation/1: valueQuantity.unit: expected UCUM 'mm[Hg]' (found 'mmHg')"
     """
 
+    http_status = 422
+    issue_code = "invalid"
+
     def __init__(
         self,
         resource: str,
@@ -128,6 +131,9 @@ class SearchError(ValidationError):
     400
     """
 
+    http_status = 400
+    issue_code = "invalid"
+
     def __init__(
         self, resource_type: str, param: str, expected: str, *, found: object = None
     ) -> None:
@@ -157,6 +163,9 @@ class NotFound(SandboxError, LookupError):
     (404, 'not-found')
     """
 
+    http_status = 404
+    issue_code = "not-found"
+
 
 class AccessDenied(SandboxError, PermissionError):
     """A write or an action was refused by the policy; the message says what would allow it.
@@ -181,6 +190,9 @@ class AccessDenied(SandboxError, PermissionError):
     (403, 'forbidden')
     """
 
+    http_status = 403
+    issue_code = "forbidden"
+
 
 class ConflictError(SandboxError):
     """An update named a stale version (optimistic concurrency, like FHIR's ``If-Match``).
@@ -188,6 +200,9 @@ class ConflictError(SandboxError):
     >>> str(ConflictError("Patient/1", expected="1", current="2"))
     'Patient/1: version conflict: you edited version 1 but the record is now at version 2; read it again and reapply your change'
     """
+
+    http_status = 412
+    issue_code = "conflict"
 
     def __init__(self, ref: str, *, expected: str, current: str) -> None:
         self.ref = ref
@@ -255,6 +270,9 @@ class ScopeError(SandboxError, ValueError):
     >>> outcome_for(ScopeError("bad scope"))[1]["issue"][0]["code"]
     'invalid'
     """
+
+    http_status = 400
+    issue_code = "invalid"
 
 
 class AuditError(SandboxError):

@@ -12,6 +12,8 @@ generator's alone.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class SandboxError(Exception):
     """Root of every error ehr-sandbox raises, the generator's and the EHR's.
@@ -28,7 +30,14 @@ class SandboxError(Exception):
     True
     >>> issubclass(DataQualityWarning, SandboxError)  # a warning, not a refusal
     False
+    >>> SandboxError.http_status, NotFound.http_status, NotFound.issue_code
+    (400, 404, 'not-found')
     """
+
+    http_status: ClassVar[int] = 400
+    """The HTTP status this error is answered with over the FHIR API."""
+    issue_code: ClassVar[str] = "processing"
+    """The FHIR OperationOutcome ``issue.code`` (issue-type) it is answered with."""
 
 
 class GenerationError(SandboxError):

@@ -58,8 +58,6 @@ def error_response(exc: BaseException) -> Response:
     status, body = outcome_for(exc)
     if status >= 500:
         LOG.error("internal error behind the API", exc_info=exc)
-    if isinstance(exc, BodyTooLarge):
-        status = 413
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
     return fhir_response(status, body, headers)
 

@@ -26,7 +26,14 @@ MAX_JSON_DEPTH = 40
 
 
 class BodyTooLarge(ValidationError):
-    """The request body exceeds :data:`MAX_BODY_BYTES` (HTTP 413)."""
+    """The request body exceeds :data:`MAX_BODY_BYTES` (HTTP 413).
+
+    >>> BodyTooLarge.http_status, BodyTooLarge.issue_code
+    (413, 'too-long')
+    """
+
+    http_status = 413
+    issue_code = "too-long"
 
 
 def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:

@@ -1,8 +1,9 @@
 """Errors over HTTP: every sandbox error becomes a FHIR OperationOutcome with its status.
 
-One table maps the exception hierarchy of :mod:`ehr_sandbox.errors` to HTTP statuses, and
-back again for the remote client (:mod:`ehr_sandbox.remote`), so a student's code sees the
-same typed errors against a server as in-process.
+Each error class knows its HTTP status and issue code (``http_status``, ``issue_code`` on the
+class, :mod:`ehr_sandbox.errors`); this module adds the typed fields a client needs to raise
+the same error, and maps them back for the remote client (:mod:`ehr_sandbox.remote`), so a
+student's code sees the same typed errors against a server as in-process.
 
 >>> status, body = outcome_for(NotFound("Patient/1 was not found"))
 >>> status, body["issue"][0]["code"]
@@ -104,11 +105,14 @@ def outcome_for(exc: BaseException) -> tuple[int, dict[str, Any]]:
     >>> outcome_for(RuntimeError("secret internals"))[1]["issue"][0]["diagnostics"]
     'internal error'
     """
+    if not isinstance(exc, SandboxError):
+        return 500, operation_outcome("exception", "internal error")
+    status, code = exc.http_status, exc.issue_code  # each error knows its status and issue
     if isinstance(exc, NotFound):
-        return 404, operation_outcome("not-found", HIDDEN_OR_ABSENT, fields={"type": "NotFound"})
+        return status, operation_outcome(code, HIDDEN_OR_ABSENT, fields={"type": "NotFound"})
     if isinstance(exc, ConflictError):
-        return 412, operation_outcome(
-            "conflict",
+        return status, operation_outcome(
+            code,
             str(exc),
             fields={
                 "type": "ConflictError",
@@ -117,37 +121,31 @@ def outcome_for(exc: BaseException) -> tuple[int, dict[str, Any]]:
                 "current": exc.current,
             },
         )
-    if isinstance(exc, SearchError):
-        return 400, _validation_outcome(exc, "SearchError")
     if isinstance(exc, ValidationError):
-        return 422, _validation_outcome(exc, "ValidationError")
-    if isinstance(exc, ScopeError):
-        return 400, operation_outcome("invalid", str(exc), fields={"type": "ScopeError"})
-    if isinstance(exc, AccessDenied):
-        return 403, operation_outcome("forbidden", str(exc), fields={"type": "AccessDenied"})
+        kind = "SearchError" if isinstance(exc, SearchError) else "ValidationError"
+        return status, _validation_outcome(exc, kind, code)
     if isinstance(exc, AllergyConflict):
-        return 400, operation_outcome(
-            "processing",
+        return status, operation_outcome(
+            code,
             str(exc),
             fields={
                 "type": "AllergyConflict",
                 **{f.replace("_", "-"): getattr(exc, f) for f in _ALLERGY_FIELDS},
             },
         )
-    if isinstance(exc, SandboxError):
-        return 400, operation_outcome("processing", str(exc), fields={"type": type(exc).__name__})
-    return 500, operation_outcome("exception", "internal error")
+    name = "AccessDenied" if isinstance(exc, AccessDenied) else type(exc).__name__
+    return status, operation_outcome(code, str(exc), fields={"type": name})
 
 
 _ALLERGY_FIELDS = ("resource", "patient", "drug", "drug_class", "allergy", "allergy_ref", "via")
 """What an AllergyConflict names (sent as extension fields; the client raises it again)."""
 
 
-def _validation_outcome(exc: ValidationError, kind: str) -> dict[str, Any]:
+def _validation_outcome(exc: ValidationError, kind: str, code: str = "invalid") -> dict[str, Any]:
     rtype = str(exc.resource).split("/", 1)[0]
     expression = [f"{rtype}.{exc.path}"] if exc.path else None
     return operation_outcome(
-        "invalid",
+        code,
         str(exc),
         expression=expression,
         fields={
