@@ -933,9 +933,12 @@ class Sandbox:
         labels: list[dict[str, Any]],
         query: str | None,
         detail: str | None = None,
+        tick: bool = True,
     ) -> None:
         from ehr_sandbox.audit import build_event
 
+        peek = getattr(self.clock, "peek", None)
+        when = self.clock.now() if tick or peek is None else peek()
         event = build_event(
             action=action,
             interaction=interaction,
@@ -952,13 +955,13 @@ class Sandbox:
             version=version,
             labels=labels,
             query=query,
-            recorded=instant(self.clock.now()),
+            recorded=instant(when),
             detail=detail,
         )
         self.audit.append(event)
 
     def record_framework_action(
-        self, username: str, kind: str, *, detail: str | None = None
+        self, username: str, kind: str, *, detail: str | None = None, replay: bool = False
     ) -> None:
         """Record one of the exercise framework's bookkeeping actions (a hint taken, a
         hand-in, a login as one of the exercise's people) as ``username``'s, in the audit
@@ -977,6 +980,10 @@ class Sandbox:
             One of :data:`ehr_sandbox.session.FRAMEWORK_AUDIT_KINDS`.
         detail : str, optional
             What the framework notes with it (the hint's number, the hand-in's time).
+        replay : bool, default False
+            Carry an earlier entry over into a reset attempt: stamped with the clock's current
+            instant without moving it, so work after a reset gets the same times as in a fresh
+            attempt (the start state is restored exactly, clock included).
 
         Raises
         ------
@@ -1020,6 +1027,7 @@ class Sandbox:
             labels=[],
             query=None,
             detail=detail,
+            tick=not replay,
         )
 
     def _audit_append_many(self, user: User, patient_ids: list[str | None], **common: Any) -> None:

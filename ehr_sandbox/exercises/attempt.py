@@ -937,7 +937,9 @@ class Attempt:
         self._save_meta()
         persistence.replace_results(self.sandbox, results)
         for n in self.hints_used:  # hints taken stay on the record after a reset
-            self.sandbox.record_framework_action(self.exercise.role, "exercise-hint", detail=str(n))
+            self.sandbox.record_framework_action(
+                self.exercise.role, "exercise-hint", detail=str(n), replay=True
+            )
         practice = [
             r
             for r in results
@@ -949,6 +951,7 @@ class Attempt:
                 self.exercise.role,
                 "exercise-check",
                 detail=json.dumps({"check": n, "at": r.get("checked_at", "")}),
+                replay=True,
             )
 
     def save(self, path: str | Path) -> Path:
