@@ -92,8 +92,23 @@ def test_no_command_help_shows_doctest_code() -> None:
         for sub in getattr(cmd, "commands", {}).values():
             yield from walk(sub)
 
-    for cmd in walk(get_command(app)):
-        assert ">>>" not in (cmd.help or ""), cmd.name
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+
+    def walk_paths(cmd, path):
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk_paths(sub, [*path, name])
+
+    # what a person sees: ``--help`` as rendered (a docstring's numpydoc sections and examples
+    # go after click's ``\f``, which ends the help text), for every command and group
+    for path in walk_paths(get_command(app), []):
+        shown = runner.invoke(app, [*path, "--help"])
+        assert shown.exit_code == 0, (path, shown.output)
+        assert ">>>" not in shown.output and "Examples" not in shown.output, path
+    for cmd in walk(get_command(app)):  # and the one-line summaries lists show
+        assert ">>>" not in (cmd.get_short_help_str(limit=300) or ""), cmd.name
 
 
 def test_new_makes_the_same_staffed_clinic_as_generate(tmp_path) -> None:

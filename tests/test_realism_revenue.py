@@ -24,7 +24,8 @@ from synthetic.visit.remittance import CARC_SYSTEM, GROUP_SYSTEM, LEDGER_KIND
 
 pytestmark = [pytest.mark.realism, pytest.mark.slow]
 
-WORKFLOW_DATA = Path(__file__).resolve().parents[1] / "ehr_sandbox" / "workflows" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[1] / "synthetic" / "content" / "data"
+"""Where the X12 code lists live (shared by the generator and the payer simulator)."""
 
 
 def _rates() -> Any:
@@ -54,7 +55,7 @@ def test_every_adjustment_reason_reads_as_the_workflows_carc_table() -> None:
     """One text per CARC code: what the generator writes (denials, the contractual CO-45, a
     crossover's OA-23) reads as the payer simulator's table (the usual group and its
     paraphrased description), so generated and simulated ERAs say the same thing."""
-    carc = {r[0]: r for r in csv.reader(_lines(WORKFLOW_DATA / "carc.csv"))}
+    carc = {r[0]: r for r in csv.reader(_lines(SHARED_DATA / "carc.csv"))}
     seen: set[str] = set()
     for _, cr in _responses():
         for it in cr.get("item", []):
@@ -73,8 +74,8 @@ def test_every_adjustment_reason_reads_as_the_workflows_carc_table() -> None:
 def test_denial_share_and_reasons_follow_the_content() -> None:
     rates = _rates()
     reasons = {d.carc: d for d in rates.denial}
-    carc = {r[0]: r for r in csv.reader(_lines(WORKFLOW_DATA / "carc.csv"))}
-    rarc = {r[0] for r in csv.reader(_lines(WORKFLOW_DATA / "rarc.csv"))}
+    carc = {r[0]: r for r in csv.reader(_lines(SHARED_DATA / "carc.csv"))}
+    rarc = {r[0] for r in csv.reader(_lines(SHARED_DATA / "rarc.csv"))}
     responses = _responses()
     denied = [(cr, _reason(cr)) for _, cr in responses if cr["disposition"] == "Denied"]
     assert 0.05 <= rates.denial_rate <= 0.10

@@ -192,7 +192,10 @@ def build_roles(data: Mapping[str, Any]) -> dict[str, Role]:
 
 
 def _load() -> tuple[dict[str, Role], dict[str, str], dict[str, list[str]]]:
-    text = resources.files("synthetic.content").joinpath("data", "roles.toml").read_text("utf-8")
+    # read as a file of the distribution: importing synthetic.content would load the
+    # generator's content models, which a session never needs
+    table = resources.files("synthetic").joinpath("content", "data", "roles.toml")
+    text = table.read_text("utf-8")
     data = tomllib.loads(text)
     verbs = {str(k): str(v) for k, v in data.get("verbs", {}).items()}
     return build_roles(data), verbs, {k: list(v) for k, v in data.get("groups", {}).items()}

@@ -38,9 +38,9 @@ from ehr_sandbox.audit.chain import (
     verify_rows,
 )
 from ehr_sandbox.audit.events import event_patient, event_username
+from ehr_sandbox.crypto.codec import IdentityCodec, RowCodec
 from ehr_sandbox.crypto.keys import AUDIT_MAC_INFO, AUDIT_SIGN_INFO, MasterKey
 from ehr_sandbox.errors import AuditError, CryptoError, SandboxError
-from ehr_sandbox.store.codec import IdentityCodec, RowCodec
 
 __all__ = ["DEFAULT_BATCH", "AuditTrail"]
 

@@ -10,6 +10,7 @@ b'{}'
 """
 
 from ehr_sandbox.crypto.canonical import canonical_json
+from ehr_sandbox.crypto.codec import IdentityCodec, RowCodec
 from ehr_sandbox.crypto.keys import (
     AUDIT_MAC_INFO,
     AUDIT_SIGN_INFO,
@@ -24,7 +25,6 @@ from ehr_sandbox.crypto.signatures import (
     signed_bytes,
     verify_signature,
 )
-from ehr_sandbox.store.codec import IdentityCodec, RowCodec
 
 __all__ = [
     "AUDIT_MAC_INFO",

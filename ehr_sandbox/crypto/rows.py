@@ -1,8 +1,8 @@
 """Row codecs: how the store (and the audit trail) turn row bytes into what goes on disk.
 
 A codec has ``encrypting``, ``seal(aad, data)``, ``open(aad, blob)``, ``blind(value)`` and
-``key_id`` (the :class:`~ehr_sandbox.store.codec.RowCodec` protocol, which lives with the
-store, as does the plaintext :class:`~ehr_sandbox.store.codec.IdentityCodec`).
+``key_id`` (the :class:`~ehr_sandbox.crypto.codec.RowCodec` protocol, beside the plaintext
+:class:`~ehr_sandbox.crypto.codec.IdentityCodec`).
 :class:`AesGcmCodec` stores ``key_id (8 bytes) || nonce (12 bytes) || ciphertext+tag``
 sealed with AES-256-GCM. The associated data names the row (``Type/id/_history/vid``), so a
 ciphertext copied onto another row fails to open.

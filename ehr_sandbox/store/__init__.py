@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ehr_sandbox.store.codec import IdentityCodec, RowCodec
+from ehr_sandbox.crypto.codec import IdentityCodec, RowCodec
 from ehr_sandbox.store.store import AlreadyExists, Store
 
 __all__ = ["AlreadyExists", "IdentityCodec", "RowCodec", "Store"]

@@ -2,7 +2,7 @@
 
 Every write creates a new version (``meta.versionId`` 1, 2, ...; ``meta.lastUpdated`` from
 the injected clock), keeps all earlier versions for ``vread``/``history``, and re-indexes the
-current version for search. Rows are sealed by a :class:`~ehr_sandbox.store.codec.RowCodec`
+current version for search. Rows are sealed by a :class:`~ehr_sandbox.crypto.codec.RowCodec`
 (plaintext by default; AES-GCM from :mod:`ehr_sandbox.crypto` for encryption at rest).
 
 With an encrypting codec no name, identifier or clinical value is written in plaintext: the
@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from ehr_sandbox.crypto.codec import IdentityCodec, RowCodec, key_id_of
 from ehr_sandbox.errors import ConflictError, NotFound, ValidationError
 from ehr_sandbox.gcpause import collector_paused
 from ehr_sandbox.references import ID_RE
@@ -53,7 +54,6 @@ from ehr_sandbox.search.sql import (
     row_checks,
 )
 from ehr_sandbox.store import index_plan as index_plans
-from ehr_sandbox.store.codec import IdentityCodec, RowCodec, key_id_of
 from ehr_sandbox.store.packing import MIN_SAMPLES, Packer
 from ehr_sandbox.store.schema import (
     create_secondary_indexes,

@@ -40,9 +40,14 @@ SHARED = frozenset(
 
 
 def _text(name: str) -> str:
-    package = "synthetic.content" if name in SHARED else "ehr_sandbox.workflows"
+    # shared tables are read as files of the distribution: importing synthetic.content would
+    # load the generator's content models, which the EHR's workflows never need
+    if name in SHARED:
+        folder = resources.files("synthetic").joinpath("content", "data")
+    else:
+        folder = resources.files("ehr_sandbox.workflows").joinpath("data")
     try:
-        return (resources.files(package) / "data" / name).read_text("utf-8")
+        return folder.joinpath(name).read_text("utf-8")
     except FileNotFoundError as exc:
         raise ContentError(f"workflows/data/{name}: file not found") from exc
 

@@ -1,8 +1,9 @@
-"""The row codec protocol and the store's plaintext default.
+"""The row codec protocol and the plaintext codec (the store's and the audit trail's default).
 
 A codec seals each stored row (``seal``/``open`` with associated data ``Type/id/_history/vid``)
-and turns searchable values into blind-index values (``blind``). The AES-GCM codec lives in
-:mod:`ehr_sandbox.crypto.rows`; the store only needs the protocol.
+and turns searchable values into blind-index values (``blind``). The AES-GCM codec is
+:mod:`ehr_sandbox.crypto.rows`; the store and the audit trail need only the protocol, which
+lives here, outside the store (nothing but the Session reaches the store).
 
 >>> c = IdentityCodec()
 >>> c.open("Patient/1/_history/1", c.seal("Patient/1/_history/1", b"{}")), c.blind("x"), c.encrypting
