@@ -256,7 +256,9 @@ def _old_ended(ctx: GradingContext) -> Any:
             expected,
             "end the plan the patient no longer has",
         )
-    ended = next(v for v in versions if (v.get("period") or {}).get("end"))
+    # the first version written with an end (the plan as it stands when the history read does
+    # not show it yet: a grader answers, it never raises)
+    ended = next((v for v in versions if (v.get("period") or {}).get("end")), old)
     at = ctx.written_at(ended)
     try:
         end = date.fromisoformat(str(ended["period"]["end"])[:10])
