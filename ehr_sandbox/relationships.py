@@ -173,18 +173,15 @@ def treating_patients(store: Any, user: User, reference_date: date) -> set[str]:
 
     Examples
     --------
-    >>> from datetime import date
-    >>> from ehr_sandbox.store import Store
-    >>> from ehr_sandbox.store.plan_apply import import_resources
-    >>> st = Store()
-    >>> _ = import_resources(st, [
-    ...     {"resourceType": "Practitioner", "id": "prac-a"},
-    ...     {"resourceType": "Patient", "id": "p1", "generalPractitioner": [{"reference": "Practitioner/prac-a"}]},
-    ...     {"resourceType": "Patient", "id": "p2"}])
-    >>> treating_patients(st, User("dr.a", "physician", "Dr A", "prac-a"), date(2026, 1, 5))
-    {'p1'}
-    >>> treating_patients(st, User("patient/p2", "patient", "P", None, "p2"), date(2026, 1, 5))
-    {'p2'}
+    The sandbox calls it with its store (:meth:`Sandbox.treating <ehr_sandbox.sandbox.Sandbox.treating>`
+    is the way in); nothing else should reach the store.
+
+    >>> from ehr_sandbox.sandbox import Sandbox
+    >>> sb = Sandbox.generate(patients=4, seed=1, years=1)
+    >>> panel = {p["id"] for p in sb.grader_session().search(
+    ...     "Patient", **{"general-practitioner": "Practitioner/prac-dr.patel"}).fetch()}
+    >>> bool(panel) and panel <= sb.treating("dr.patel")  # a physician treats their panel
+    True
     """
     from ehr_sandbox.search import parse
 

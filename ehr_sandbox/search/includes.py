@@ -32,17 +32,17 @@ from ehr_sandbox.search.registry import REGISTRY, SearchParam, params_for
 class Reader(Protocol):
     """What includes need from whoever holds the data: read one resource, run one search.
 
-    A :class:`~ehr_sandbox.store.Store` is one.
+    The store is one; a session hands its store to the search, which reads through it.
 
     Examples
     --------
-    >>> from ehr_sandbox.store import Store
-    >>> from ehr_sandbox.store.plan_apply import import_resources
-    >>> st = Store()
-    >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
-    ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
-    ...      "subject": {"reference": "Patient/p1"}}])
-    >>> reader: Reader = st
+    >>> class Chart:  # any object with these two methods is a Reader (the store is one)
+    ...     rows = {("Patient", "p1"): {"resourceType": "Patient", "id": "p1"},
+    ...             ("Observation", "o1"): {"resourceType": "Observation", "id": "o1",
+    ...                                     "subject": {"reference": "Patient/p1"}}}
+    ...     def read(self, rtype, rid): return self.rows.get((rtype, rid))
+    ...     def search(self, rtype, query): return [r for (t, _), r in self.rows.items() if t == rtype]
+    >>> reader: Reader = Chart()
     >>> reader.read("Patient", "p1")["id"], [o["id"] for o in reader.search("Observation", parse("Observation", []))]
     ('p1', ['o1'])
     """
@@ -52,13 +52,13 @@ class Reader(Protocol):
 
         Examples
         --------
-        >>> from ehr_sandbox.store import Store
-        >>> from ehr_sandbox.store.plan_apply import import_resources
-        >>> st = Store()
-        >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
-        ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
-        ...      "subject": {"reference": "Patient/p1"}}])
-        >>> st.read("Patient", "p1")["id"], st.read("Patient", "nope") is None
+        >>> class Chart:  # any object with these two methods is a Reader (the store is one)
+        ...     rows = {("Patient", "p1"): {"resourceType": "Patient", "id": "p1"},
+        ...             ("Observation", "o1"): {"resourceType": "Observation", "id": "o1",
+        ...                                     "subject": {"reference": "Patient/p1"}}}
+        ...     def read(self, rtype, rid): return self.rows.get((rtype, rid))
+        ...     def search(self, rtype, query): return [r for (t, _), r in self.rows.items() if t == rtype]
+        >>> Chart().read("Patient", "p1")["id"], Chart().read("Patient", "nope") is None
         ('p1', True)
         """
         ...
@@ -68,13 +68,13 @@ class Reader(Protocol):
 
         Examples
         --------
-        >>> from ehr_sandbox.store import Store
-        >>> from ehr_sandbox.store.plan_apply import import_resources
-        >>> st = Store()
-        >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
-        ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
-        ...      "subject": {"reference": "Patient/p1"}}])
-        >>> [r["id"] for r in st.search("Observation", parse("Observation", [("subject", "Patient/p1")]))]
+        >>> class Chart:  # any object with these two methods is a Reader (the store is one)
+        ...     rows = {("Patient", "p1"): {"resourceType": "Patient", "id": "p1"},
+        ...             ("Observation", "o1"): {"resourceType": "Observation", "id": "o1",
+        ...                                     "subject": {"reference": "Patient/p1"}}}
+        ...     def read(self, rtype, rid): return self.rows.get((rtype, rid))
+        ...     def search(self, rtype, query): return [r for (t, _), r in self.rows.items() if t == rtype]
+        >>> [r["id"] for r in Chart().search("Observation", parse("Observation", []))]
         ['o1']
         """
         ...
@@ -162,12 +162,13 @@ def resolve_includes(
 
     Examples
     --------
-    >>> from ehr_sandbox.store import Store
-    >>> from ehr_sandbox.store.plan_apply import import_resources
-    >>> st = Store()
-    >>> _ = import_resources(st, [{"resourceType": "Patient", "id": "p1"},
-    ...     {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
-    ...      "subject": {"reference": "Patient/p1"}}])
+    >>> class Chart:  # any object with these two methods is a Reader (the store is one)
+    ...     rows = {("Patient", "p1"): {"resourceType": "Patient", "id": "p1"},
+    ...             ("Observation", "o1"): {"resourceType": "Observation", "id": "o1",
+    ...                                     "subject": {"reference": "Patient/p1"}}}
+    ...     def read(self, rtype, rid): return self.rows.get((rtype, rid))
+    ...     def search(self, rtype, query): return [r for (t, _), r in self.rows.items() if t == rtype]
+    >>> st = Chart()
     >>> q = parse("Observation", [("_include", "Observation:subject")])
     >>> matches = st.search("Observation", q)
     >>> [r["id"] for r in resolve_includes(st, matches, q)]
